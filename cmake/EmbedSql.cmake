@@ -1,0 +1,14 @@
+# Embeds sql/NNN_*.sql into a generated C++ source with CMake alone, so the binaries carry
+# their migrations and a changed .sql file regenerates the source.
+function(daybreak_embed_sql out_var)
+  file(GLOB sql_files CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/sql/[0-9][0-9][0-9]_*.sql")
+  list(SORT sql_files)
+  set(out "${CMAKE_CURRENT_BINARY_DIR}/migrations_embedded.cpp")
+  add_custom_command(
+    OUTPUT "${out}"
+    COMMAND ${CMAKE_COMMAND} -DOUT=${out} -DSQL_FILES="${sql_files}" -P "${PROJECT_SOURCE_DIR}/cmake/EmbedSqlScript.cmake"
+    DEPENDS ${sql_files} "${PROJECT_SOURCE_DIR}/cmake/EmbedSqlScript.cmake"
+    COMMENT "Embedding SQL migrations"
+    VERBATIM)
+  set(${out_var} "${out}" PARENT_SCOPE)
+endfunction()

@@ -1,0 +1,19 @@
+# Shared build settings every target links: the standard, warnings and sanitizers live here
+# once, so a target cannot quietly build with weaker checks than the rest.
+include(GNUInstallDirs)
+
+option(DAYBREAK_WERROR "Treat warnings as errors (CI turns this on)" OFF)
+option(DAYBREAK_SANITIZE "Build with AddressSanitizer and UndefinedBehaviorSanitizer" OFF)
+
+add_library(daybreak_settings INTERFACE)
+target_compile_features(daybreak_settings INTERFACE cxx_std_20)
+target_compile_options(daybreak_settings INTERFACE
+  -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast -Wcast-align
+  -Wunused -Woverloaded-virtual -Wnull-dereference -Wformat=2 -Wimplicit-fallthrough)
+if(DAYBREAK_WERROR)
+  target_compile_options(daybreak_settings INTERFACE -Werror)
+endif()
+if(DAYBREAK_SANITIZE)
+  target_compile_options(daybreak_settings INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  target_link_options(daybreak_settings INTERFACE -fsanitize=address,undefined)
+endif()

@@ -1,0 +1,34 @@
+#include "domain/clock.hpp"
+
+#include <cmath>
+
+namespace daybreak {
+
+Millis wall_clock_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Millis SystemClock::now() const { return wall_clock_ms(); }
+
+std::chrono::nanoseconds SystemClock::real_duration(Millis delta) const {
+  return std::chrono::milliseconds(delta < 0 ? 0 : delta);
+}
+
+ScaledClock::ScaledClock(Millis sim_origin, Millis real_origin, double scale)
+    : sim_origin_(sim_origin), real_origin_(real_origin), scale_(scale > 0 ? scale : 1.0) {}
+
+Millis ScaledClock::now() const {
+  auto real_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
+  double elapsed_ms = (static_cast<double>(real_ns) / 1e6 - static_cast<double>(real_origin_)) * scale_;
+  return sim_origin_ + static_cast<Millis>(std::floor(elapsed_ms));
+}
+
+std::chrono::nanoseconds ScaledClock::real_duration(Millis delta) const {
+  if (delta < 0) delta = 0;
+  return std::chrono::nanoseconds(static_cast<std::int64_t>(static_cast<double>(delta) * 1e6 / scale_));
+}
+
+}  // namespace daybreak

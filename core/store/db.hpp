@@ -1,0 +1,66 @@
+#pragma once
+// The one SQLite database: opened in WAL mode with a busy timeout and foreign keys, migrated
+// from the embedded sql/ files. Every query module takes a Db&.
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Statement.h>
+#include <SQLiteCpp/Transaction.h>
+
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+
+namespace daybreak::store {
+
+/// A database failure (open, migrate, a query): mapped to exit code 4 by the mains.
+class StoreError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct OpenOptions {
+  bool read_only = false;
+  bool migrate = true;        ///< apply pending migrations on open (read-only never migrates)
+  int busy_timeout_ms = 5000; ///< how long a statement waits on another writer's lock
+};
+
+/// An open connection. Not thread-safe: one per thread.
+class Db {
+ public:
+  Db(const std::string& path, const OpenOptions& opts = {});
+  SQLite::Database& raw() { return *db_; }
+  const std::string& path() const { return path_; }
+
+  /// The schema version recorded in schema_migrations (0 for a new file).
+  int schema_version();
+  /// Applies every embedded migration newer than the schema version, each in its own
+  /// transaction that also records the version. Returns how many were applied.
+  int migrate();
+
+  /// Runs fn inside BEGIN IMMEDIATE … COMMIT; rolls back on exception and rethrows.
+  void write_tx(const std::function<void()>& fn);
+
+  /// A cached prepared statement for `sql` (reset and cleared of bindings before return).
+  SQLite::Statement& stmt(const std::string& sql);
+
+  /// Executes a statement with no result.
+  void exec(const std::string& sql);
+
+ private:
+  std::string path_;
+  std::unique_ptr<SQLite::Database> db_;
+  std::unordered_map<std::string, std::unique_ptr<SQLite::Statement>> cache_;
+};
+
+/// Wraps SQLite exceptions from fn into StoreError naming `what`.
+template <typename Fn>
+auto guarded(const char* what, Fn&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const SQLite::Exception& e) {
+    throw StoreError(std::string(what) + ": " + e.what());
+  }
+}
+
+}  // namespace daybreak::store
