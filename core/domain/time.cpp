@@ -129,7 +129,8 @@ Result<Millis> parse_instant(std::string_view s, std::string_view tz) {
   }
   pos += 5;
   if (pos < str.size() && str[pos] == ':') {
-    if (!parse_uint(std::string_view(str).substr(pos + 1, 2), sec)) return bad();
+    // Exactly two digits: a short "…:5" must be an error, not a read past the end.
+    if (pos + 3 > str.size() || !parse_uint(std::string_view(str).substr(pos + 1, 2), sec)) return bad();
     pos += 3;
   }
   if (h > 23 || m > 59 || sec > 60) return bad();
@@ -146,7 +147,7 @@ Result<Millis> parse_instant(std::string_view s, std::string_view tz) {
   if (rest == "Z") return local_ms;
   unsigned oh = 0, om = 0;
   if (rest.size() != 6 || (rest[0] != '+' && rest[0] != '-') || rest[3] != ':' ||
-      !parse_uint(rest.substr(1, 2), oh) || !parse_uint(rest.substr(4, 2), om)) {
+      !parse_uint(rest.substr(1, 2), oh) || !parse_uint(rest.substr(4, 2), om) || oh > 23 || om > 59) {
     return bad();
   }
   Millis off = (oh * 3600LL + om * 60LL) * 1000LL;

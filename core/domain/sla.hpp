@@ -1,0 +1,66 @@
+#pragma once
+// SLA math over delivery outcomes (DESIGN.md §1 "SLA %", "live success %"; §2 step 7): the
+// figures sla-report stores and dispatch alerts on. Pure: the caller loads the outcomes.
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domain/types.hpp"
+
+namespace daybreak {
+
+/// What happened to one delivery, as far as the SLA is concerned.
+struct DeliveryOutcome {
+  std::string tier;
+  std::string channel;  ///< the channel it ended on (fallback included)
+  std::string sender;
+  DeliveryState state = DeliveryState::planned;
+  Millis planned_at = 0;
+  Millis deadline_at = 0;
+  std::optional<Millis> first_sent_at;  ///< first request sent on any channel
+  std::optional<Millis> accepted_at;    ///< a provider accepted it
+  bool possible_duplicate = false;      ///< resent after an uncertain attempt
+};
+
+/// Distribution of a lag, in ms, by the nearest-rank method (see percentiles()); all zero when n == 0.
+struct LagStats {
+  double p50 = 0, p95 = 0, p99 = 0, max = 0;
+  std::size_t n = 0;
+};
+
+/// The SLA figures of a set of deliveries (a run, or one tier/channel/sender of it).
+/// eligible = on_time + late + failed + dead; cancelled deliveries are not eligible.
+struct SlaFigures {
+  std::size_t eligible = 0;
+  std::size_t on_time = 0;  ///< accepted (or delivered/read) with accepted_at <= deadline_at
+  std::size_t late = 0;     ///< accepted after the deadline, or accepted with no accepted_at recorded
+  std::size_t failed = 0;   ///< not yet accepted and not final: planned, sending, retry_wait, uncertain
+  std::size_t dead = 0;
+  std::size_t cancelled = 0;
+  std::size_t possible_duplicates = 0;  ///< over eligible deliveries
+  double sla_pct = 100;                 ///< 100 × on_time / eligible; 100 when nothing is eligible
+  LagStats lag_ms;                      ///< first_sent_at − planned_at, over eligible deliveries that were sent
+  LagStats accept_lag_ms;               ///< accepted_at − planned_at, over accepted eligible deliveries
+};
+
+/// The SLA figures of all `outcomes` together.
+SlaFigures compute_sla(const std::vector<DeliveryOutcome>& outcomes);
+
+/// The SLA figures per distinct value of one field, e.g. compute_sla_by(o, &DeliveryOutcome::tier).
+std::map<std::string, SlaFigures> compute_sla_by(const std::vector<DeliveryOutcome>& outcomes,
+                                                 std::string DeliveryOutcome::*key);
+
+/// Live success % at `now`: over eligible deliveries that reached a final outcome (accepted,
+/// delivered, read, dead) or whose deadline has passed (deadline_at < now), the share on
+/// time, × 100; 100 when there are none yet. Dispatch alerts when this drops below 97%.
+double live_success_pct(const std::vector<DeliveryOutcome>& outcomes, Millis now);
+
+/// p50/p95/p99/max of `values` by the nearest-rank method: the p-th percentile is the
+/// smallest value with at least p% of the values at or below it, i.e. sorted[ceil(p/100·n) − 1].
+/// It always returns an observed value (no interpolation), so "p99 lag = 840 ms" means some
+/// delivery really waited 840 ms.
+LagStats percentiles(std::vector<Millis> values);
+
+}  // namespace daybreak
