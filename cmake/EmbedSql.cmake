@@ -4,9 +4,10 @@ function(daybreak_embed_sql out_var)
   file(GLOB sql_files CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/sql/[0-9][0-9][0-9]_*.sql")
   list(SORT sql_files)
   set(out "${CMAKE_CURRENT_BINARY_DIR}/migrations_embedded.cpp")
+  string(REPLACE ";" "|" sql_joined "${sql_files}")
   add_custom_command(
     OUTPUT "${out}"
-    COMMAND ${CMAKE_COMMAND} -DOUT=${out} -DSQL_FILES="${sql_files}" -P "${PROJECT_SOURCE_DIR}/cmake/EmbedSqlScript.cmake"
+    COMMAND ${CMAKE_COMMAND} -DOUT=${out} -DSQL_FILES=${sql_joined} -P "${PROJECT_SOURCE_DIR}/cmake/EmbedSqlScript.cmake"
     DEPENDS ${sql_files} "${PROJECT_SOURCE_DIR}/cmake/EmbedSqlScript.cmake"
     COMMENT "Embedding SQL migrations"
     VERBATIM)

@@ -1,0 +1,25 @@
+#pragma once
+// The binaries' entry points and the operator tool's subcommand registrars. Each registrar adds
+// its subcommands to the operator app and, when one is chosen, stores the work in `action`,
+// which the operator main runs inside the one top-level catch.
+#include <CLI/CLI.hpp>
+
+#include <functional>
+
+#include "app/common.hpp"
+
+namespace daybreak {
+
+int assign_fallback_main(int argc, char** argv);
+int plan_deliveries_main(int argc, char** argv);
+int dispatch_main(int argc, char** argv);
+int sla_report_main(int argc, char** argv);
+int operator_main(int argc, char** argv);
+
+/// The work a chosen operator subcommand will do.
+using Action = std::function<int()>;
+
+void add_import_commands(CLI::App& app, GlobalOptions& g, Action& action);
+void add_generate_command(CLI::App& app, GlobalOptions& g, Action& action);
+
+}  // namespace daybreak

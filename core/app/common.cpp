@@ -1,0 +1,136 @@
+#include "app/common.hpp"
+
+#include <pwd.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "domain/time.hpp"
+#include "store/db.hpp"
+
+namespace daybreak {
+
+void add_global_options(CLI::App& app, GlobalOptions& g) {
+  app.add_option("--config", g.config_path, "Configuration file (default: $DAYBREAK_CONFIG, else /etc/daybreak/daybreak.toml)");
+  app.add_option("--database", g.database, "SQLite database file (overrides database.path)");
+  app.add_flag("--json", g.json, "Print one JSON object (or NDJSON for streams) on stdout");
+  app.add_option("--log-level", g.log_level, "trace, debug, info, warn, error, critical or off");
+}
+
+std::unique_ptr<Clock> make_clock_from_env() {
+  const char* spec = std::getenv("DAYBREAK_CLOCK");
+  if (!spec || !*spec) return std::make_unique<SystemClock>();
+  std::string s(spec);
+  auto at = s.find('@');
+  auto star = s.find('*', at == std::string::npos ? 0 : at);
+  if (at == std::string::npos) throw ConfigError("DAYBREAK_CLOCK=\"" + s + "\": expected SIM_TIME@REAL_MS[*SCALE]");
+  auto sim = parse_instant(s.substr(0, at));
+  if (!sim) throw ConfigError("DAYBREAK_CLOCK: " + sim.error().message);
+  Millis real = 0;
+  double scale = 1.0;
+  try {
+    real = std::stoll(s.substr(at + 1, star == std::string::npos ? std::string::npos : star - at - 1));
+    if (star != std::string::npos) scale = std::stod(s.substr(star + 1));
+  } catch (const std::exception&) {
+    throw ConfigError("DAYBREAK_CLOCK=\"" + s + "\": REAL_MS and SCALE must be numbers");
+  }
+  if (scale <= 0 || scale > 10000) throw ConfigError("DAYBREAK_CLOCK: SCALE must be in (0, 10000]");
+  return std::make_unique<ScaledClock>(*sim, real, scale);
+}
+
+AppContext make_context(const GlobalOptions& g, const std::string& program) {
+  AppContext ctx;
+  std::string path = resolve_config_path(g.config_path);
+  struct stat st{};
+  bool explicit_path = !g.config_path.empty() || std::getenv("DAYBREAK_CONFIG");
+  if (::stat(path.c_str(), &st) == 0 || explicit_path) {
+    ctx.cfg = load_config(path);
+  } else {
+    ctx.cfg = Config{};  // built-in defaults: no file at the default location
+  }
+  if (!g.database.empty()) ctx.cfg.database_path = g.database;
+  if (!g.log_level.empty()) ctx.cfg.log_level = g.log_level;
+
+  ctx.log = spdlog::get("daybreak");
+  if (!ctx.log) {
+    ctx.log = spdlog::stderr_color_mt("daybreak");
+    spdlog::set_default_logger(ctx.log);
+  }
+  ctx.log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ " + program + "[%P]: %v");
+  auto level = spdlog::level::from_str(ctx.cfg.log_level);
+  ctx.log->set_level(level);
+  ctx.clock = make_clock_from_env();
+  ctx.json = g.json;
+  return ctx;
+}
+
+int run_main(const std::string& program, const std::function<int()>& body) {
+  auto fail = [&](int code, const std::string& msg) {
+    std::cerr << program << ": error: " << msg << "\n";
+    return code;
+  };
+  try {
+    return body();
+  } catch (const CLI::Error& e) {
+    return fail(kExitUsage, e.what());
+  } catch (const UsageError& e) {
+    return fail(kExitUsage, e.what());
+  } catch (const ConfigError& e) {
+    return fail(kExitConfig, e.what());
+  } catch (const store::StoreError& e) {
+    return fail(kExitDatabase, e.what());
+  } catch (const ProviderError& e) {
+    return fail(kExitProvider, e.what());
+  } catch (const CheckFailed& e) {
+    return fail(kExitCheckFailed, e.what());
+  } catch (const std::exception& e) {
+    return fail(kExitCheckFailed, std::string("unexpected: ") + e.what());
+  }
+}
+
+int parse_cli(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitUsage;
+  }
+  return -1;
+}
+
+void print_json(const nlohmann::json& j) { std::cout << j.dump() << "\n" << std::flush; }
+
+std::string current_actor() {
+  if (const passwd* pw = ::getpwuid(::geteuid()); pw && pw->pw_name) return pw->pw_name;
+  if (const char* u = std::getenv("USER")) return u;
+  return "uid:" + std::to_string(::geteuid());
+}
+
+std::string current_sudo_user() {
+  const char* s = std::getenv("SUDO_USER");
+  return s ? s : "";
+}
+
+std::string mask_address(const std::string& address) {
+  if (address.empty()) return address;
+  auto at = address.find('@');
+  if (at != std::string::npos) {
+    std::string local = address.substr(0, at);
+    return (local.empty() ? "" : local.substr(0, 1)) + "***" + address.substr(at);
+  }
+  if (address.size() <= 6) return std::string(address.size(), '*');
+  return address.substr(0, 3) + std::string(address.size() - 7, '*') + address.substr(address.size() - 4);
+}
+
+}  // namespace daybreak

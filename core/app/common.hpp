@@ -1,0 +1,88 @@
+#pragma once
+// What every binary's main shares: the one top-level catch that maps errors to the documented
+// exit codes, global flags, configuration + logging + clock set-up, and JSON output.
+#include <CLI/CLI.hpp>
+#include <nlohmann/json_fwd.hpp>
+#include <spdlog/logger.h>
+
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "config/config.hpp"
+#include "domain/clock.hpp"
+
+namespace daybreak {
+
+/// Documented exit codes (DESIGN.md §7, README "Exit codes").
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitCheckFailed = 1,  ///< ran, but the SLA or a check failed
+  kExitUsage = 2,
+  kExitConfig = 3,
+  kExitDatabase = 4,
+  kExitProvider = 5,     ///< provider or credentials failure
+};
+
+/// Bad flags or arguments: exit 2.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+/// Provider or credentials failure that stops a command: exit 5.
+class ProviderError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+/// Input that failed validation (a bad import file, a bad id): exit 1 with every problem listed.
+class CheckFailed : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Flags every binary takes.
+struct GlobalOptions {
+  std::string config_path;
+  std::string database;   ///< overrides database.path
+  bool json = false;
+  std::string log_level;  ///< overrides logging.level
+};
+
+/// Adds --config, --database, --json and --log-level to an app.
+void add_global_options(CLI::App& app, GlobalOptions& g);
+
+/// What a command needs to run: the configuration, a logger and the clock.
+struct AppContext {
+  Config cfg;
+  std::unique_ptr<Clock> clock;
+  std::shared_ptr<spdlog::logger> log;
+  bool json = false;
+};
+
+/// Loads configuration (built-in defaults when the resolved file does not exist and no path was
+/// given explicitly), sets up stderr logging, and builds the clock (see make_clock_from_env).
+AppContext make_context(const GlobalOptions& g, const std::string& program);
+
+/// The clock: the system clock, unless DAYBREAK_CLOCK="SIM_ISO@REAL_MS*SCALE" asks for a
+/// compressed or shifted one (the demo's simulated night), e.g. "2026-11-28T05:59:00+05:30@1764300000000*10".
+std::unique_ptr<Clock> make_clock_from_env();
+
+/// Runs a binary's body inside the one top-level catch: prints "PROGRAM: error: …" on stderr
+/// and returns the exit code for the error's type.
+int run_main(const std::string& program, const std::function<int()>& body);
+
+/// Parses argv with CLI11, printing help/usage errors the CLI11 way; returns -1 to go on, or an exit code.
+int parse_cli(CLI::App& app, int argc, char** argv);
+
+/// Prints a JSON value as one line on stdout.
+void print_json(const nlohmann::json& j);
+
+/// The OS user running the command, and SUDO_USER when set, for the audit log.
+std::string current_actor();
+std::string current_sudo_user();
+
+/// "+91******3210": enough to recognise, not enough to leak (logs never carry full addresses).
+std::string mask_address(const std::string& address);
+
+}  // namespace daybreak

@@ -1,0 +1,154 @@
+// dispatch: owns the due runs (a lease per run), sends every delivery at its planned time and
+// keeps going until every delivery is final. See man/dispatch.1.
+#include <csignal>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "app/commands.hpp"
+#include "app/report.hpp"
+#include "channels/transport.hpp"
+#include "domain/time.hpp"
+#include "engine/dispatcher.hpp"
+#include "store/reports.hpp"
+#include "store/runs.hpp"
+
+namespace daybreak {
+namespace {
+
+extern "C" void on_stop_signal(int) {
+  // First signal: stop claiming, finish what is in flight. Second: leave now.
+  engine::g_stop_stage.fetch_add(1);
+}
+
+}  // namespace
+
+int dispatch_main(int argc, char** argv) {
+  return run_main("dispatch", [&]() -> int {
+    CLI::App app{"dispatch: send every delivery of the due runs at its planned time"};
+    GlobalOptions g;
+    add_global_options(app, g);
+    std::string date;
+    std::vector<std::int64_t> run_ids;
+    long lookahead_s = 120;
+    app.add_option("--date", date, "Only runs of this delivery day (YYYY-MM-DD)");
+    app.add_option("--run", run_ids, "Dispatch these run ids (repeatable) instead of the due ones");
+    app.add_option("--lookahead", lookahead_s, "Take runs whose window opens within this many seconds (default 120)")
+        ->check(CLI::Range(0L, 86400L));
+    if (int rc = parse_cli(app, argc, argv); rc >= 0) return rc;
+    if (!date.empty()) {
+      if (auto d = parse_date(date); !d) throw UsageError("--date: " + d.error().message);
+    }
+
+    auto ctx = make_context(g, "dispatch");
+    const Clock& clock = *ctx.clock;
+    store::Db db(ctx.cfg.database_path);
+    Millis now = clock.now();
+
+    // 1. Which runs: named ones, else those whose window is open or opens within the lookahead,
+    //    or that are past it but still unfinished (a crashed dispatch's run resumes here).
+    std::vector<store::Run> candidates;
+    if (!run_ids.empty()) {
+      for (auto id : run_ids) {
+        auto r = store::RunGet(db, id);
+        if (!r) throw UsageError("--run " + std::to_string(id) + ": no such run");
+        candidates.push_back(*r);
+      }
+    } else {
+      candidates = store::RunListActive(db, now - ctx.cfg.dispatch.drain_after_deadline_ms, now + lookahead_s * 1000);
+    }
+    if (!date.empty()) {
+      std::erase_if(candidates, [&](const store::Run& r) { return r.date != date; });
+    }
+
+    // 2. Take each run's lease; a live owner keeps its run and we send nothing for it.
+    std::string owner = engine::make_owner_id();
+    std::vector<std::int64_t> owned;
+    nlohmann::json skipped = nlohmann::json::array();
+    for (const auto& r : candidates) {
+      if (r.state == "closed" || r.state == "cancelled") {
+        skipped.push_back({{"run_id", r.run_id}, {"reason", "run is " + r.state}});
+        continue;
+      }
+      store::LeaseResult lease;
+      db.write_tx([&] { lease = store::RunAcquireLease(db, r.run_id, owner, now, ctx.cfg.dispatch.lease_ms); });
+      if (!lease.acquired) {
+        std::string hb = lease.previous_heartbeat ? std::to_string((now - *lease.previous_heartbeat) / 1000) + " s ago" : "never";
+        ctx.log->warn("run {} ({}) is owned by {} (last heartbeat {}); not sending anything for it", r.run_id,
+                      format_instant(r.slot_at, ctx.cfg.default_timezone), lease.previous_owner.value_or("?"), hb);
+        skipped.push_back({{"run_id", r.run_id}, {"reason", "owned by " + lease.previous_owner.value_or("?")}});
+        continue;
+      }
+      if (lease.took_over) {
+        ctx.log->warn("run {}: took over from {} whose lease expired", r.run_id, lease.previous_owner.value_or("?"));
+      }
+      owned.push_back(r.run_id);
+    }
+    if (owned.empty()) {
+      if (ctx.json) {
+        print_json({{"status", skipped.empty() ? "idle" : "skipped"}, {"skipped", skipped}, {"runs", nlohmann::json::array()}});
+      } else {
+        std::cout << (skipped.empty() ? "nothing to dispatch: no run is due\n" : "nothing dispatched: every due run is owned elsewhere or finished\n");
+      }
+      return kExitOk;
+    }
+    ctx.log->info("dispatching {} run(s) as {}", owned.size(), owner);
+
+    std::signal(SIGTERM, on_stop_signal);
+    std::signal(SIGINT, on_stop_signal);
+
+    channels::CurlTransportOptions topts;
+    topts.workers = ctx.cfg.dispatch.workers;
+    auto transport = channels::make_curl_transport(topts);
+    engine::Dispatcher dispatcher(ctx.cfg, clock, *transport, ctx.log, owner);
+    auto summary = dispatcher.run(owned, [](store::Db& wdb, std::int64_t run_id, Millis at) {
+      if (auto run = store::RunGet(wdb, run_id)) store_run_report(wdb, *run, at);
+    });
+    transport->shutdown();
+
+    // 3. Summary: the stored report of every run we closed decides the exit code.
+    nlohmann::json runs_out = nlohmann::json::array();
+    bool sla_missed = false;
+    for (auto id : owned) {
+      auto run = store::RunGet(db, id);
+      nlohmann::json r = {{"run_id", id}, {"state", run ? run->state : "?"}};
+      if (auto rep = store::SlaReportGet(db, id)) {
+        auto j = nlohmann::json::parse(*rep, nullptr, false);
+        if (!j.is_discarded()) {
+          r["sla_pct"] = j.value("sla_pct", 0.0);
+          r["eligible"] = j.value("eligible", 0);
+          r["on_time"] = j.value("on_time", 0);
+          if (j.value("sla_pct", 0.0) < 99.0) sla_missed = true;
+        }
+      }
+      runs_out.push_back(r);
+    }
+    nlohmann::json out = {{"status", summary.lost_lease ? "lost_lease" : summary.stopped_by_signal ? "stopped" : "done"},
+                          {"runs", runs_out},
+                          {"skipped", skipped},
+                          {"deliveries", summary.deliveries},
+                          {"requests", summary.sent_requests},
+                          {"accepted", summary.accepted},
+                          {"accepted_on_time", summary.on_time},
+                          {"dead", summary.dead},
+                          {"uncertain_found", summary.uncertain_found},
+                          {"possible_duplicates", summary.possible_duplicates},
+                          {"runs_left_open", summary.runs_left_open}};
+    if (ctx.json) {
+      print_json(out);
+    } else {
+      std::cout << "dispatch " << out["status"].get<std::string>() << ": " << summary.sent_requests << " requests, "
+                << summary.accepted << " accepted (" << summary.on_time << " on time), " << summary.dead << " dead";
+      if (summary.uncertain_found) std::cout << ", " << summary.uncertain_found << " uncertain after a crash";
+      std::cout << "\n";
+      for (const auto& r : runs_out) {
+        std::cout << "  run " << r["run_id"] << ": " << r["state"].get<std::string>();
+        if (r.contains("sla_pct")) std::cout << ", SLA " << r["sla_pct"].get<double>() << "%";
+        std::cout << "\n";
+      }
+    }
+    if (summary.lost_lease) return kExitCheckFailed;
+    return sla_missed ? kExitCheckFailed : kExitOk;
+  });
+}
+
+}  // namespace daybreak

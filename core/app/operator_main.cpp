@@ -1,0 +1,22 @@
+// The operator tool `daybreak`: subcommands that operators run by hand, each wired in its own
+// file (op_*.cpp) and calling the core.
+#include "app/commands.hpp"
+
+namespace daybreak {
+
+int operator_main(int argc, char** argv) {
+  return run_main("daybreak", [&]() -> int {
+    CLI::App app{"daybreak: operator tool for the daybreak delivery ledger"};
+    app.require_subcommand(1);
+    GlobalOptions g;
+    add_global_options(app, g);
+    Action action;
+    add_import_commands(app, g, action);
+    add_generate_command(app, g, action);
+    if (int rc = parse_cli(app, argc, argv); rc >= 0) return rc;
+    if (!action) throw UsageError("no subcommand chosen; see daybreak --help");
+    return action();
+  });
+}
+
+}  // namespace daybreak

@@ -1,0 +1,83 @@
+// assign-fallback and plan-deliveries: the 21:30 IST passes. See man/assign-fallback.1 and
+// man/plan-deliveries.1.
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "app/commands.hpp"
+#include "app/plan.hpp"
+
+namespace daybreak {
+
+int assign_fallback_main(int argc, char** argv) {
+  return run_main("assign-fallback", [&]() -> int {
+    CLI::App app{"assign-fallback: give every eligible advisor without content for day D a fallback item"};
+    GlobalOptions g;
+    add_global_options(app, g);
+    std::string date;
+    bool dry_run = false;
+    app.add_option("--date", date, "Delivery day YYYY-MM-DD (default: the day of the next slot)");
+    app.add_flag("--dry-run", dry_run, "Report what would be assigned; change nothing");
+    if (int rc = parse_cli(app, argc, argv); rc >= 0) return rc;
+    auto ctx = make_context(g, "assign-fallback");
+    Millis now = ctx.clock->now();
+    std::string day = resolve_date_option(date, ctx.cfg, now);
+    store::Db db(ctx.cfg.database_path);
+    auto rep = assign_fallback(db, ctx.cfg, day, now, dry_run);
+    if (ctx.json) {
+      print_json(rep);
+    } else {
+      std::cout << "assign-fallback " << day << ": " << rep["eligible"] << " eligible, " << rep["already_assigned"]
+                << " already assigned, " << rep["fallback_assigned"] << " fallback assigned";
+      if (!rep["replaced"].empty()) std::cout << " (" << rep["replaced"].size() << " replacing invalid content)";
+      std::cout << "\n";
+      if (rep["missing"].empty()) {
+        std::cout << "zero silent days: every eligible advisor has content for " << day << "\n";
+      } else {
+        std::cout << "SILENT DAYS: " << rep["missing"].size() << " advisor(s) have no content for " << day << ":\n";
+        for (const auto& m : rep["missing"]) std::cout << "  " << m["advisor_id"].get<std::string>() << ": " << m["reason"].get<std::string>() << "\n";
+      }
+    }
+    return rep["missing"].empty() ? kExitOk : kExitCheckFailed;
+  });
+}
+
+int plan_deliveries_main(int argc, char** argv) {
+  return run_main("plan-deliveries", [&]() -> int {
+    CLI::App app{"plan-deliveries: turn day D's assignments into deliveries with capacity-aware send times"};
+    GlobalOptions g;
+    add_global_options(app, g);
+    std::string date;
+    bool dry_run = false;
+    app.add_option("--date", date, "Delivery day YYYY-MM-DD (default: the day of the next slot)");
+    app.add_flag("--dry-run", dry_run, "Plan and report; write nothing");
+    if (int rc = parse_cli(app, argc, argv); rc >= 0) return rc;
+    auto ctx = make_context(g, "plan-deliveries");
+    Millis now = ctx.clock->now();
+    std::string day = resolve_date_option(date, ctx.cfg, now);
+    if (ctx.cfg.senders.empty()) throw ConfigError(ctx.cfg.source + ": no senders configured ([[whatsapp.senders]], [[email.senders]])");
+    store::Db db(ctx.cfg.database_path);
+    auto rep = plan_deliveries(db, ctx.cfg, day, now, dry_run);
+    if (ctx.json) {
+      print_json(rep);
+    } else {
+      std::cout << "plan-deliveries " << day << ": " << rep["planned"] << " deliveries in " << rep["runs"].size()
+                << " run(s), " << rep["inserted"] << " newly written, " << (rep["feasible"].get<bool>() ? "feasible" : "INFEASIBLE") << "\n";
+      for (const auto& r : rep["runs"]) {
+        std::cout << "  run " << r.value("run_id", 0) << " slot " << r["slot_at"].get<std::string>() << ": " << r["planned"]
+                  << " planned" << (r["feasible"].get<bool>() ? "" : ", shortfall " + r["shortfall"].dump()) << "\n";
+        for (const auto& s : r["senders"]) {
+          std::cout << "    " << s["sender"].get<std::string>() << ": " << s["assigned"] << " assigned, peak "
+                    << s["peak_per_second"] << "/s of cap " << s["cap_per_second"] << "/s (" << s["mps"] << " msg/s)\n";
+        }
+        if (!r["recommendation"].get<std::string>().empty()) std::cout << "    recommendation: " << r["recommendation"].get<std::string>() << "\n";
+      }
+      if (!rep["unassigned"].empty()) std::cout << "  " << rep["unassigned"].size() << " eligible advisor(s) have no assignment: run assign-fallback first\n";
+      if (!rep["unreachable"].empty()) std::cout << "  " << rep["unreachable"].size() << " advisor(s) cannot be reached on any configured channel\n";
+    }
+    bool ok = rep["feasible"].get<bool>() && rep["unassigned"].empty() && rep["unreachable"].empty();
+    if (!rep["feasible"].get<bool>()) ctx.log->error("capacity shortfall for {}: see the plan report", day);
+    return ok ? kExitOk : kExitCheckFailed;
+  });
+}
+
+}  // namespace daybreak

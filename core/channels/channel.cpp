@@ -1,0 +1,31 @@
+#include "channels/channel.hpp"
+
+#include <curl/curl.h>
+
+#include "channels/whatsapp.hpp"
+
+namespace daybreak::channels {
+
+std::unique_ptr<Adapter> make_adapter(const Config& cfg, const SenderConfig& sender) {
+  switch (sender.channel) {
+    case Channel::whatsapp:
+      return std::make_unique<WhatsAppAdapter>(cfg.whatsapp, sender);
+    case Channel::email:
+    case Channel::webhook:
+      break;
+  }
+  throw ConfigError("sender \"" + sender.id + "\": channel " + std::string(to_string(sender.channel)) +
+                    " is not supported by this build");
+}
+
+SendResult classify_transport_failure(const Response& r) {
+  SendResult out;
+  out.error_code = "curl:" + std::to_string(r.transport_code);
+  out.error_detail = r.transport_error;
+  // A failure after the request left (a timeout waiting for the answer, a reset mid-response)
+  // may have been acted on by the provider: uncertain, reconciled before any resend.
+  out.kind = r.request_may_have_arrived ? FailureKind::uncertain : FailureKind::retryable;
+  return out;
+}
+
+}  // namespace daybreak::channels

@@ -1,0 +1,79 @@
+#pragma once
+// The channel contract (DESIGN.md §4). An adapter turns a message into a transport-neutral
+// request and classifies the transport's response; it never touches the database and does no
+// I/O itself, so its exact requests and its classification are unit-tested without a network.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "domain/retry.hpp"
+#include "domain/types.hpp"
+
+namespace daybreak::channels {
+
+/// What to send: one delivery's content, addressed for one channel.
+struct Message {
+  std::int64_t delivery_id = 0;
+  int attempt = 1;
+  std::string to;  ///< E.164 phone, email address, or webhook subject
+  std::string advisor_id;
+  std::string advisor_name;
+  std::string language;
+  std::string content_id;
+  std::string title;
+  std::string body;
+  std::string media_url;
+};
+
+/// A request for the transport: HTTP(S) or SMTP, built by an adapter.
+struct Request {
+  enum class Kind { http, smtp } kind = Kind::http;
+  std::string url;
+  std::vector<std::string> headers;  ///< "Name: value"
+  std::string body;                  ///< HTTP body, or the whole RFC 5322 message for SMTP
+  std::string mail_from;             ///< SMTP envelope sender
+  std::vector<std::string> rcpt;     ///< SMTP envelope recipients
+  std::string username;
+  std::string password;
+  long connect_timeout_ms = 2000;
+  long timeout_ms = 10000;
+};
+
+/// What the transport saw.
+struct Response {
+  bool transport_ok = false;      ///< a complete response arrived
+  int transport_code = 0;         ///< curl's code when !transport_ok
+  std::string transport_error;
+  bool request_may_have_arrived = false;  ///< the request left before the failure (→ uncertain)
+  long status = 0;                ///< HTTP status or final SMTP reply code
+  std::string body;
+  Millis latency_ms = 0;
+};
+
+/// Outcome of a send, classified (DESIGN.md §4).
+struct SendResult {
+  FailureKind kind = FailureKind::retryable;
+  bool accepted = false;
+  std::string provider_message_id;
+  std::string error_code;    ///< provider's code, e.g. "131026", or "curl:28"
+  std::string error_detail;  ///< provider's message (no addresses)
+  Millis retry_after_ms = 0; ///< provider's hint, 0 when none
+};
+
+/// One channel's adapter, bound to one sender account.
+class Adapter {
+ public:
+  virtual ~Adapter() = default;
+  [[nodiscard]] virtual Request build(const Message& m) const = 0;
+  [[nodiscard]] virtual SendResult classify(const Response& r) const = 0;
+};
+
+/// The adapter for a sender of the given channel; throws ConfigError when unsupported.
+std::unique_ptr<Adapter> make_adapter(const Config& cfg, const SenderConfig& sender);
+
+/// Maps a curl failure to a SendResult (shared by every adapter).
+SendResult classify_transport_failure(const Response& r);
+
+}  // namespace daybreak::channels

@@ -1,0 +1,223 @@
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <chrono>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "channels/transport.hpp"
+
+namespace daybreak::channels {
+namespace {
+
+struct Transfer {
+  Request req;
+  Transport::Done done;
+  CURL* easy = nullptr;
+  curl_slist* headers = nullptr;
+  curl_slist* rcpts = nullptr;
+  std::string response;
+  std::size_t upload_pos = 0;
+  std::chrono::steady_clock::time_point started;
+};
+
+std::size_t on_write(char* ptr, std::size_t size, std::size_t n, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  // Provider answers are small; cap what we keep so a misbehaving server cannot eat memory.
+  if (t->response.size() < 64 * 1024) t->response.append(ptr, size * n);
+  return size * n;
+}
+
+std::size_t on_read(char* buf, std::size_t size, std::size_t n, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  std::size_t left = t->req.body.size() - t->upload_pos;
+  std::size_t k = std::min(left, size * n);
+  std::memcpy(buf, t->req.body.data() + t->upload_pos, k);
+  t->upload_pos += k;
+  return k;
+}
+
+/// One thread and its multi handle.
+class Worker {
+ public:
+  explicit Worker(long max_host_connections) {
+    multi_ = curl_multi_init();
+    if (max_host_connections > 0) curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, max_host_connections);
+    curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, 1024L);
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~Worker() {
+    stop();
+    curl_multi_cleanup(multi_);
+    for (CURL* e : idle_) curl_easy_cleanup(e);
+  }
+  void submit(std::unique_ptr<Transfer> t) {
+    {
+      std::lock_guard lk(mu_);
+      inbox_.push_back(std::move(t));
+    }
+    curl_multi_wakeup(multi_);
+  }
+  void stop() {
+    if (stopping_.exchange(true)) return;
+    curl_multi_wakeup(multi_);
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  CURL* take_easy() {
+    if (!idle_.empty()) {
+      CURL* e = idle_.back();
+      idle_.pop_back();
+      curl_easy_reset(e);
+      return e;
+    }
+    return curl_easy_init();
+  }
+
+  void start(std::unique_ptr<Transfer> t) {
+    CURL* e = take_easy();
+    t->easy = e;
+    const Request& r = t->req;
+    curl_easy_setopt(e, CURLOPT_URL, r.url.c_str());
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, r.connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, r.timeout_ms);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (r.kind == Request::Kind::http) {
+      for (const auto& h : r.headers) t->headers = curl_slist_append(t->headers, h.c_str());
+      t->headers = curl_slist_append(t->headers, "Expect:");  // no 100-continue round trip
+      curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+      curl_easy_setopt(e, CURLOPT_POST, 1L);
+      curl_easy_setopt(e, CURLOPT_POSTFIELDS, r.body.c_str());
+      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, static_cast<long>(r.body.size()));
+    } else {
+      curl_easy_setopt(e, CURLOPT_MAIL_FROM, r.mail_from.c_str());
+      for (const auto& rc : r.rcpt) t->rcpts = curl_slist_append(t->rcpts, rc.c_str());
+      curl_easy_setopt(e, CURLOPT_MAIL_RCPT, t->rcpts);
+      curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
+      curl_easy_setopt(e, CURLOPT_READDATA, t.get());
+      curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+      curl_easy_setopt(e, CURLOPT_USE_SSL, static_cast<long>(CURLUSESSL_TRY));
+      if (!r.username.empty()) {
+        curl_easy_setopt(e, CURLOPT_USERNAME, r.username.c_str());
+        curl_easy_setopt(e, CURLOPT_PASSWORD, r.password.c_str());
+      }
+    }
+    t->started = std::chrono::steady_clock::now();
+    curl_multi_add_handle(multi_, e);
+    running_.push_back(t.release());
+  }
+
+  void finish(Transfer* t, CURLcode code) {
+    Response resp;
+    resp.latency_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t->started).count();
+    long status = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    resp.status = status;
+    if (code == CURLE_OK) {
+      resp.transport_ok = true;
+      resp.body = std::move(t->response);
+    } else {
+      resp.transport_code = static_cast<int>(code);
+      resp.transport_error = curl_easy_strerror(code);
+      long request_size = 0;
+      curl_easy_getinfo(t->easy, CURLINFO_REQUEST_SIZE, &request_size);
+      // Bytes of the request left the machine: the provider may have acted on it.
+      resp.request_may_have_arrived = request_size > 0 && code != CURLE_COULDNT_CONNECT &&
+                                      code != CURLE_COULDNT_RESOLVE_HOST && code != CURLE_SSL_CONNECT_ERROR;
+      if (t->req.kind == Request::Kind::smtp && status >= 400) {
+        // An SMTP rejection is a complete answer, not a transport failure.
+        resp.transport_ok = true;
+        resp.body = std::move(t->response);
+      }
+    }
+    curl_multi_remove_handle(multi_, t->easy);
+    if (t->headers) curl_slist_free_all(t->headers);
+    if (t->rcpts) curl_slist_free_all(t->rcpts);
+    idle_.push_back(t->easy);
+    auto done = std::move(t->done);
+    running_.erase(std::find(running_.begin(), running_.end(), t));
+    delete t;
+    done(std::move(resp));
+  }
+
+  void loop() {
+    while (true) {
+      std::deque<std::unique_ptr<Transfer>> fresh;
+      {
+        std::lock_guard lk(mu_);
+        fresh.swap(inbox_);
+      }
+      for (auto& t : fresh) start(std::move(t));
+      if (stopping_ && running_.empty()) {
+        std::lock_guard lk(mu_);
+        if (inbox_.empty()) break;
+      }
+      int still = 0;
+      curl_multi_perform(multi_, &still);
+      int msgs = 0;
+      while (CURLMsg* m = curl_multi_info_read(multi_, &msgs)) {
+        if (m->msg != CURLMSG_DONE) continue;
+        Transfer* t = nullptr;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &t);
+        finish(t, m->data.result);
+      }
+      if (stopping_ && abort_after_ < std::chrono::steady_clock::now() && !running_.empty()) {
+        while (!running_.empty()) finish(running_.front(), CURLE_ABORTED_BY_CALLBACK);
+      }
+      if (stopping_ && abort_after_ == std::chrono::steady_clock::time_point{}) {
+        abort_after_ = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+      }
+      int numfds = 0;
+      curl_multi_poll(multi_, nullptr, 0, 50, &numfds);
+    }
+  }
+
+  CURLM* multi_ = nullptr;
+  std::thread thread_;
+  std::mutex mu_;
+  std::deque<std::unique_ptr<Transfer>> inbox_;
+  std::vector<Transfer*> running_;
+  std::vector<CURL*> idle_;
+  std::atomic<bool> stopping_{false};
+  std::chrono::steady_clock::time_point abort_after_{};
+};
+
+class CurlTransport final : public Transport {
+ public:
+  explicit CurlTransport(const CurlTransportOptions& o) {
+    static std::once_flag once;
+    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+    for (int i = 0; i < std::max(1, o.workers); ++i) workers_.push_back(std::make_unique<Worker>(o.max_host_connections));
+  }
+  ~CurlTransport() override { shutdown(); }
+  void submit(Request req, Done done) override {
+    auto t = std::make_unique<Transfer>();
+    t->req = std::move(req);
+    t->done = std::move(done);
+    workers_[next_++ % workers_.size()]->submit(std::move(t));
+  }
+  void shutdown() override {
+    for (auto& w : workers_) w->stop();
+  }
+
+ private:
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::atomic<std::size_t> next_{0};
+};
+
+}  // namespace
+
+std::unique_ptr<Transport> make_curl_transport(const CurlTransportOptions& opts) {
+  return std::make_unique<CurlTransport>(opts);
+}
+
+}  // namespace daybreak::channels

@@ -1,0 +1,28 @@
+#pragma once
+// Executes adapters' requests. CurlTransport runs a small pool of threads, each driving a curl
+// multi handle: many concurrent transfers per thread, connections kept alive and reused.
+#include <functional>
+#include <memory>
+
+#include "channels/channel.hpp"
+
+namespace daybreak::channels {
+
+/// Runs requests asynchronously; `done` is called exactly once per request, on a transport thread.
+class Transport {
+ public:
+  using Done = std::function<void(Response)>;
+  virtual ~Transport() = default;
+  virtual void submit(Request req, Done done) = 0;
+  /// Stops the threads; transfers still running are completed with a transport failure.
+  virtual void shutdown() = 0;
+};
+
+struct CurlTransportOptions {
+  int workers = 2;                ///< threads, each with its own multi handle
+  long max_host_connections = 0;  ///< per thread and host; 0 = unlimited
+};
+
+std::unique_ptr<Transport> make_curl_transport(const CurlTransportOptions& opts);
+
+}  // namespace daybreak::channels

@@ -1,0 +1,148 @@
+#include "channels/whatsapp.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace daybreak::channels {
+namespace {
+
+std::string lower_ext(const std::string& url) {
+  auto q = url.find_first_of("?#");
+  std::string path = url.substr(0, q);
+  auto dot = path.rfind('.');
+  if (dot == std::string::npos) return "";
+  std::string ext = path.substr(dot + 1);
+  for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return ext;
+}
+
+}  // namespace
+
+WhatsAppAdapter::WhatsAppAdapter(const WhatsAppConfig& wa, const SenderConfig& sender)
+    : wa_(wa),
+      sender_(sender),
+      url_(wa.graph_base + "/" + wa.api_version + "/" + sender.phone_number_id + "/messages"),
+      auth_header_("Authorization: Bearer " + sender.token) {}
+
+Request WhatsAppAdapter::build(const Message& m) const {
+  using nlohmann::json;
+  // Template message: header from the media (image or document) or the title, body parameters
+  // are the advisor's name, the title and the body (Meta: "Send messages", template object).
+  json components = json::array();
+  if (!m.media_url.empty()) {
+    std::string ext = lower_ext(m.media_url);
+    if (ext == "pdf") {
+      components.push_back({{"type", "header"},
+                            {"parameters", json::array({{{"type", "document"},
+                                                         {"document", {{"link", m.media_url}, {"filename", m.title + ".pdf"}}}}})}});
+    } else {
+      components.push_back({{"type", "header"},
+                            {"parameters", json::array({{{"type", "image"}, {"image", {{"link", m.media_url}}}}})}});
+    }
+  } else {
+    components.push_back({{"type", "header"}, {"parameters", json::array({{{"type", "text"}, {"text", m.title}}})}});
+  }
+  components.push_back({{"type", "body"},
+                        {"parameters", json::array({{{"type", "text"}, {"text", m.advisor_name}},
+                                                    {{"type", "text"}, {"text", m.title}},
+                                                    {{"type", "text"}, {"text", m.body}}})}});
+  json body = {
+      {"messaging_product", "whatsapp"},
+      {"recipient_type", "individual"},
+      {"to", m.to},
+      {"type", "template"},
+      {"template", {{"name", wa_.template_name}, {"language", {{"code", m.language}}}, {"components", components}}},
+      // The delivery id travels with the message and comes back in status webhooks: how an
+      // uncertain send is reconciled without an idempotency key.
+      {"biz_opaque_callback_data", std::to_string(m.delivery_id)},
+  };
+  Request r;
+  r.kind = Request::Kind::http;
+  r.url = url_;
+  r.headers = {auth_header_, "Content-Type: application/json"};
+  r.body = body.dump();
+  r.connect_timeout_ms = wa_.connect_timeout_ms;
+  r.timeout_ms = wa_.request_timeout_ms;
+  return r;
+}
+
+FailureKind classify_whatsapp_error(long code, long subcode) {
+  switch (code) {
+    case 130429:  // Rate limit hit (cloud API throughput)
+    case 80007:   // Rate limit issues (WhatsApp Business Account)
+      return FailureKind::sender_rate_limited;
+    case 4:  // API too many calls
+      return FailureKind::sender_rate_limited;
+    case 131056:  // (Business account, consumer account) pair rate limit hit
+      return FailureKind::recipient_throttled;
+    case 131000:  // Something went wrong
+    case 131016:  // Service unavailable
+    case 131057:  // Account in maintenance mode
+    case 1:       // API unknown
+    case 2:       // API service
+      return FailureKind::retryable;
+    case 190:  // Access token has expired / invalid
+    case 0:    // AuthException
+    case 3:    // API method (capability/permission)
+    case 10:   // Permission denied
+    case 200:
+    case 299:
+      return FailureKind::credentials;
+    case 131026:  // Message undeliverable
+    case 131047:  // Re-engagement message (24h window)
+    case 131049:  // Meta chose not to deliver (ecosystem engagement)
+    case 131048:  // Spam rate limit hit
+    case 130472:  // User's number is part of an experiment
+    case 132000:  // Template param count mismatch
+    case 132001:  // Template does not exist
+    case 132012:  // Template parameter format mismatch
+    case 131005:  // Access denied
+    case 131008:  // Required parameter missing
+    case 131009:  // Parameter value not valid
+    case 131031:  // Account has been locked
+    case 368:     // Temporarily blocked for policies violations
+    case 100:     // Invalid parameter
+      return FailureKind::permanent;
+    default:
+      (void)subcode;
+      // Unknown codes: 13xxxx in the messaging range are treated as retryable once more rather
+      // than dropping the advisor; the retry policy bounds the attempts.
+      return FailureKind::retryable;
+  }
+}
+
+SendResult WhatsAppAdapter::classify(const Response& r) const {
+  if (!r.transport_ok) return classify_transport_failure(r);
+  SendResult out;
+  auto j = nlohmann::json::parse(r.body, nullptr, false);
+  if (!j.is_discarded() && j.is_object()) {
+    if (auto msgs = j.find("messages"); msgs != j.end() && msgs->is_array() && !msgs->empty()) {
+      const auto& m0 = (*msgs)[0];
+      if (m0.is_object() && m0.contains("id") && m0["id"].is_string()) {
+        out.accepted = true;
+        out.provider_message_id = m0["id"].get<std::string>();
+        return out;
+      }
+    }
+    if (auto err = j.find("error"); err != j.end() && err->is_object()) {
+      long code = err->value("code", -1L);
+      long sub = err->value("error_subcode", 0L);
+      out.kind = classify_whatsapp_error(code, sub);
+      out.error_code = std::to_string(code);
+      out.error_detail = err->value("message", std::string());
+      if (auto ed = err->find("error_data"); ed != err->end() && ed->is_object()) {
+        std::string details = ed->value("details", std::string());
+        if (!details.empty()) out.error_detail += ": " + details;
+      }
+      if (out.kind == FailureKind::sender_rate_limited) out.retry_after_ms = 1000;
+      return out;
+    }
+  }
+  // A reply that is neither success nor a documented error: the request arrived, its fate is
+  // unknown. 5xx without a body is the provider failing before acting: retry.
+  out.error_code = "http:" + std::to_string(r.status);
+  out.error_detail = "unexpected response body";
+  out.kind = r.status >= 500 ? FailureKind::retryable : FailureKind::uncertain;
+  return out;
+}
+
+}  // namespace daybreak::channels

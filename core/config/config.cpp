@@ -1,0 +1,304 @@
+#include "config/config.hpp"
+
+#include <sys/stat.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+
+namespace daybreak {
+namespace {
+
+std::string where(const toml::node& n, const std::string& origin) {
+  const auto& src = n.source();
+  std::ostringstream o;
+  o << origin;
+  if (src.begin.line) o << ":" << src.begin.line;
+  return o.str();
+}
+
+/// Walks a table, checks every key against the allowed set, and gives typed accessors whose
+/// errors name the full dotted key and the line.
+class TableReader {
+ public:
+  TableReader(const toml::table& t, std::string prefix, std::string origin, std::set<std::string> allowed)
+      : t_(t), prefix_(std::move(prefix)), origin_(std::move(origin)) {
+    for (const auto& [k, v] : t_) {
+      std::string key(k.str());
+      if (!allowed.count(key)) {
+        throw ConfigError(where(v, origin_) + ": unknown key \"" + full(key) + "\"");
+      }
+    }
+  }
+  std::string full(const std::string& key) const { return prefix_.empty() ? key : prefix_ + "." + key; }
+
+  template <typename T>
+  std::optional<T> get(const std::string& key, const char* type_name) const {
+    const toml::node* n = t_.get(key);
+    if (!n) return std::nullopt;
+    if constexpr (std::is_same_v<T, double>) {
+      if (auto v = n->value<double>()) return *v;  // accepts integers too
+    } else if constexpr (std::is_same_v<T, std::int64_t>) {
+      if (n->is_integer()) return n->value<std::int64_t>();
+    } else {
+      if (auto v = n->value<T>()) return *v;
+    }
+    throw ConfigError(where(*n, origin_) + ": key \"" + full(key) + "\" must be " + type_name);
+  }
+  void str(const std::string& key, std::string& out) const {
+    if (auto v = get<std::string>(key, "a string")) out = *v;
+  }
+  void integer(const std::string& key, std::int64_t& out, std::int64_t min, std::int64_t max) const {
+    if (auto v = get<std::int64_t>(key, "an integer")) {
+      if (*v < min || *v > max) {
+        throw ConfigError(line(key) + ": key \"" + full(key) + "\" must be between " + std::to_string(min) + " and " +
+                          std::to_string(max) + ", got " + std::to_string(*v));
+      }
+      out = *v;
+    }
+  }
+  template <typename I>
+  void integer_as(const std::string& key, I& out, std::int64_t min, std::int64_t max, std::int64_t factor = 1) const {
+    std::int64_t v = static_cast<std::int64_t>(out) / factor;
+    integer(key, v, min, max);
+    out = static_cast<I>(v * factor);
+  }
+  void number(const std::string& key, double& out, double min, double max) const {
+    if (auto v = get<double>(key, "a number")) {
+      if (!(*v >= min && *v <= max)) {
+        std::ostringstream o;
+        o << line(key) << ": key \"" << full(key) << "\" must be between " << min << " and " << max << ", got " << *v;
+        throw ConfigError(o.str());
+      }
+      out = *v;
+    }
+  }
+  /// A secret: `key` inline, `key_env` naming an environment variable, or `key_file` naming a file.
+  /// Returns true when it came inline (the file itself then holds a secret).
+  bool secret(const std::string& key, std::string& out) const {
+    bool inline_secret = false;
+    if (auto v = get<std::string>(key, "a string")) {
+      out = *v;
+      inline_secret = !v->empty();
+    }
+    if (auto env = get<std::string>(key + "_env", "a string")) {
+      const char* val = std::getenv(env->c_str());
+      if (!val) throw ConfigError(line(key + "_env") + ": key \"" + full(key + "_env") + "\" names environment variable " + *env + ", which is not set");
+      out = val;
+    }
+    if (auto file = get<std::string>(key + "_file", "a string")) {
+      std::ifstream in(*file);
+      if (!in) throw ConfigError(line(key + "_file") + ": key \"" + full(key + "_file") + "\": cannot read " + *file);
+      std::getline(in, out);
+    }
+    return inline_secret;
+  }
+  std::string line(const std::string& key) const {
+    const toml::node* n = t_.get(key);
+    return n ? where(*n, origin_) : origin_;
+  }
+  const toml::table* table(const std::string& key) const {
+    const toml::node* n = t_.get(key);
+    if (!n) return nullptr;
+    if (!n->is_table()) throw ConfigError(where(*n, origin_) + ": key \"" + full(key) + "\" must be a table");
+    return n->as_table();
+  }
+  const toml::array* array(const std::string& key) const {
+    const toml::node* n = t_.get(key);
+    if (!n) return nullptr;
+    if (!n->is_array()) throw ConfigError(where(*n, origin_) + ": key \"" + full(key) + "\" must be an array");
+    return n->as_array();
+  }
+
+ private:
+  const toml::table& t_;
+  std::string prefix_;
+  std::string origin_;
+};
+
+void read_senders(const toml::array& arr, Channel channel, const std::string& key, const std::string& origin,
+                  Config& cfg, bool& has_inline_secret) {
+  std::size_t i = 0;
+  for (const auto& node : arr) {
+    std::string prefix = key + "[" + std::to_string(i++) + "]";
+    if (!node.is_table()) throw ConfigError(where(node, origin) + ": \"" + prefix + "\" must be a table");
+    TableReader r(*node.as_table(), prefix, origin,
+                  {"id", "mps", "phone_number_id", "token", "token_env", "token_file", "url", "username", "password",
+                   "password_env", "password_file", "from", "endpoint", "signing_secret", "signing_secret_env",
+                   "signing_secret_file"});
+    SenderConfig s;
+    s.channel = channel;
+    r.str("id", s.id);
+    if (s.id.empty()) throw ConfigError(where(node, origin) + ": key \"" + prefix + ".id\" is required");
+    r.number("mps", s.mps, 0.001, 1e6);
+    r.str("phone_number_id", s.phone_number_id);
+    has_inline_secret |= r.secret("token", s.token);
+    r.str("url", s.url);
+    r.str("username", s.username);
+    has_inline_secret |= r.secret("password", s.password);
+    r.str("from", s.from);
+    r.str("endpoint", s.endpoint);
+    has_inline_secret |= r.secret("signing_secret", s.signing_secret);
+    if (channel == Channel::whatsapp && s.phone_number_id.empty()) {
+      throw ConfigError(where(node, origin) + ": key \"" + prefix + ".phone_number_id\" is required for a WhatsApp sender");
+    }
+    if (channel == Channel::email && (s.url.empty() || s.from.empty())) {
+      throw ConfigError(where(node, origin) + ": keys \"" + prefix + ".url\" and \"" + prefix + ".from\" are required for an email sender");
+    }
+    if (channel == Channel::webhook && s.endpoint.empty()) {
+      throw ConfigError(where(node, origin) + ": key \"" + prefix + ".endpoint\" is required for a webhook sender");
+    }
+    for (const auto& other : cfg.senders) {
+      if (other.id == s.id) throw ConfigError(where(node, origin) + ": sender id \"" + s.id + "\" is used twice");
+    }
+    cfg.senders.push_back(std::move(s));
+  }
+}
+
+}  // namespace
+
+std::optional<int> Config::tier_rank(const std::string& tier) const {
+  for (std::size_t i = 0; i < tiers.size(); ++i) {
+    if (tiers[i] == tier) return static_cast<int>(i);
+  }
+  return std::nullopt;
+}
+
+std::vector<const SenderConfig*> Config::senders_of(Channel c) const {
+  std::vector<const SenderConfig*> out;
+  for (const auto& s : senders) {
+    if (s.channel == c) out.push_back(&s);
+  }
+  return out;
+}
+
+Config parse_config(const std::string& text, const std::string& origin) {
+  toml::table root;
+  try {
+    root = toml::parse(text, origin);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream o;
+    o << origin << ":" << e.source().begin.line << ": " << e.description();
+    throw ConfigError(o.str());
+  }
+  Config cfg;
+  cfg.source = origin;
+  bool inline_secret = false;
+  TableReader top(root, "", origin, {"database", "logging", "delivery", "retry", "dispatch", "whatsapp", "email", "webhook", "alerts"});
+
+  if (const auto* t = top.table("database")) {
+    TableReader r(*t, "database", origin, {"path"});
+    r.str("path", cfg.database_path);
+    if (cfg.database_path.empty()) throw ConfigError(r.line("path") + ": key \"database.path\" must not be empty");
+  }
+  if (const auto* t = top.table("logging")) {
+    TableReader r(*t, "logging", origin, {"level"});
+    r.str("level", cfg.log_level);
+    static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
+    if (!levels.count(cfg.log_level)) throw ConfigError(r.line("level") + ": key \"logging.level\" must be one of trace, debug, info, warn, error, critical, off");
+  }
+  if (const auto* t = top.table("delivery")) {
+    TableReader r(*t, "delivery", origin,
+                  {"timezone", "slot", "window_lead_seconds", "window_tail_seconds", "deadline_seconds", "tiers", "utilisation"});
+    r.str("timezone", cfg.default_timezone);
+    if (!is_known_timezone(cfg.default_timezone)) throw ConfigError(r.line("timezone") + ": key \"delivery.timezone\": unknown time zone \"" + cfg.default_timezone + "\"");
+    r.str("slot", cfg.default_slot);
+    if (!parse_slot(cfg.default_slot)) throw ConfigError(r.line("slot") + ": key \"delivery.slot\": expected HH:MM, got \"" + cfg.default_slot + "\"");
+    r.integer_as("window_lead_seconds", cfg.window.lead_ms, 0, 3600, 1000);
+    r.integer_as("window_tail_seconds", cfg.window.tail_ms, 1, 3600, 1000);
+    r.integer_as("deadline_seconds", cfg.window.deadline_ms, 1, 3600, 1000);
+    r.number("utilisation", cfg.utilisation, 0.05, 1.0);
+    if (const auto* arr = r.array("tiers")) {
+      cfg.tiers.clear();
+      for (const auto& n : *arr) {
+        auto v = n.value<std::string>();
+        if (!v || v->empty()) throw ConfigError(where(n, origin) + ": key \"delivery.tiers\" must be a list of non-empty strings");
+        for (const auto& existing : cfg.tiers) {
+          if (existing == *v) throw ConfigError(where(n, origin) + ": key \"delivery.tiers\": tier \"" + *v + "\" listed twice");
+        }
+        cfg.tiers.push_back(*v);
+      }
+      if (cfg.tiers.empty()) throw ConfigError(r.line("tiers") + ": key \"delivery.tiers\" must not be empty");
+    }
+    if (cfg.window.deadline_ms < cfg.window.tail_ms) {
+      throw ConfigError(r.line("deadline_seconds") + ": key \"delivery.deadline_seconds\" must be at least window_tail_seconds");
+    }
+  }
+  if (const auto* t = top.table("retry")) {
+    TableReader r(*t, "retry", origin, {"base_ms", "max_backoff_ms", "max_attempts", "expected_latency_ms"});
+    r.integer_as("base_ms", cfg.retry.base_ms, 1, 600000);
+    r.integer_as("max_backoff_ms", cfg.retry.max_backoff_ms, 1, 3600000);
+    r.integer_as("max_attempts", cfg.retry.max_attempts, 1, 100);
+    r.integer_as("expected_latency_ms", cfg.retry.expected_latency_ms, 0, 600000);
+  }
+  if (const auto* t = top.table("dispatch")) {
+    TableReader r(*t, "dispatch", origin,
+                  {"workers", "max_in_flight", "claim_lead_ms", "commit_interval_ms", "lease_seconds",
+                   "uncertain_grace_seconds", "drain_after_deadline_seconds", "metrics_dir"});
+    r.integer_as("workers", cfg.dispatch.workers, 1, 64);
+    r.integer_as("max_in_flight", cfg.dispatch.max_in_flight, 1, 100000);
+    r.integer_as("claim_lead_ms", cfg.dispatch.claim_lead_ms, 10, 60000);
+    r.integer_as("commit_interval_ms", cfg.dispatch.commit_interval_ms, 1, 10000);
+    r.integer_as("lease_seconds", cfg.dispatch.lease_ms, 2, 3600, 1000);
+    r.integer_as("uncertain_grace_seconds", cfg.dispatch.uncertain_grace_ms, 0, 86400, 1000);
+    r.integer_as("drain_after_deadline_seconds", cfg.dispatch.drain_after_deadline_ms, 0, 86400, 1000);
+    r.str("metrics_dir", cfg.dispatch.metrics_dir);
+  }
+  if (const auto* t = top.table("whatsapp")) {
+    TableReader r(*t, "whatsapp", origin,
+                  {"graph_base", "api_version", "template_name", "connect_timeout_ms", "request_timeout_ms", "app_secret",
+                   "app_secret_env", "app_secret_file", "verify_token", "verify_token_env", "verify_token_file", "senders"});
+    r.str("graph_base", cfg.whatsapp.graph_base);
+    if (cfg.whatsapp.graph_base.rfind("http://", 0) != 0 && cfg.whatsapp.graph_base.rfind("https://", 0) != 0) {
+      throw ConfigError(r.line("graph_base") + ": key \"whatsapp.graph_base\" must start with http:// or https://");
+    }
+    while (!cfg.whatsapp.graph_base.empty() && cfg.whatsapp.graph_base.back() == '/') cfg.whatsapp.graph_base.pop_back();
+    r.str("api_version", cfg.whatsapp.api_version);
+    r.str("template_name", cfg.whatsapp.template_name);
+    r.integer_as("connect_timeout_ms", cfg.whatsapp.connect_timeout_ms, 1, 600000);
+    r.integer_as("request_timeout_ms", cfg.whatsapp.request_timeout_ms, 1, 600000);
+    inline_secret |= r.secret("app_secret", cfg.whatsapp.app_secret);
+    inline_secret |= r.secret("verify_token", cfg.whatsapp.verify_token);
+    if (const auto* arr = r.array("senders")) read_senders(*arr, Channel::whatsapp, "whatsapp.senders", origin, cfg, inline_secret);
+  }
+  if (const auto* t = top.table("email")) {
+    TableReader r(*t, "email", origin, {"senders"});
+    if (const auto* arr = r.array("senders")) read_senders(*arr, Channel::email, "email.senders", origin, cfg, inline_secret);
+  }
+  if (const auto* t = top.table("webhook")) {
+    TableReader r(*t, "webhook", origin, {"senders"});
+    if (const auto* arr = r.array("senders")) read_senders(*arr, Channel::webhook, "webhook.senders", origin, cfg, inline_secret);
+  }
+  if (top.table("alerts")) {
+    // Alert rules and sinks are validated by the monitoring module (alerts), which reads them
+    // from the same file; accepted here so one file configures everything.
+  }
+  if (inline_secret && !origin.empty()) {
+    struct stat st{};
+    if (::stat(origin.c_str(), &st) == 0 && (st.st_mode & S_IROTH)) {
+      throw ConfigError(origin + ": holds secrets inline but is readable by others (mode " +
+                        [&] { std::ostringstream o; o << std::oct << (st.st_mode & 0777); return o.str(); }() +
+                        "); run chmod 600 " + origin + " or move the secrets to *_env / *_file keys");
+    }
+  }
+  return cfg;
+}
+
+Config load_config(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError(path + ": cannot read configuration file");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return parse_config(ss.str(), path);
+}
+
+std::string resolve_config_path(const std::string& cli_value) {
+  if (!cli_value.empty()) return cli_value;
+  if (const char* env = std::getenv("DAYBREAK_CONFIG"); env && *env) return env;
+  return "/etc/daybreak/daybreak.toml";
+}
+
+}  // namespace daybreak

@@ -1,0 +1,90 @@
+#pragma once
+// One TOML file configures every binary (DESIGN.md §7). It is validated at start against one
+// table of known keys; every error names the key (and line) so an operator can fix it at once.
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "domain/retry.hpp"
+#include "domain/time.hpp"
+#include "domain/types.hpp"
+
+namespace daybreak {
+
+/// A configuration problem: mapped to exit code 3.
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// One provider account (DESIGN.md §1 "sender").
+struct SenderConfig {
+  std::string id;               ///< daybreak's name for it, e.g. "wa-1"
+  Channel channel = Channel::whatsapp;
+  double mps = 80;              ///< provider rate limit, messages per second
+  // WhatsApp
+  std::string phone_number_id;
+  std::string token;            ///< resolved secret (from token, token_env or token_file)
+  // Email (SMTP)
+  std::string url;              ///< smtp://host:port or smtps://host:port
+  std::string username;
+  std::string password;         ///< resolved secret
+  std::string from;
+  // Webhook
+  std::string endpoint;
+  std::string signing_secret;   ///< resolved secret
+};
+
+struct WhatsAppConfig {
+  std::string graph_base = "https://graph.facebook.com";
+  std::string api_version = "v21.0";
+  std::string template_name = "daily_content";
+  long connect_timeout_ms = 2000;
+  long request_timeout_ms = 10000;
+  std::string app_secret;     ///< resolved; verifies X-Hub-Signature-256
+  std::string verify_token;   ///< resolved; GET handshake
+};
+
+struct DispatchConfig {
+  int workers = 2;                  ///< transport threads, each with its own curl multi handle
+  int max_in_flight = 512;          ///< concurrent requests across all senders
+  Millis claim_lead_ms = 400;       ///< rows are claimed (committed `sending`) this far ahead of their time
+  Millis commit_interval_ms = 25;   ///< the writer thread commits a batch at least this often
+  Millis lease_ms = 15000;          ///< a lease not renewed for this long belongs to a dead owner
+  Millis uncertain_grace_ms = 60000;///< how long an uncertain send waits for a status event before a resend
+  Millis drain_after_deadline_ms = 600000; ///< keep retrying past the deadline at most this long
+  std::string metrics_dir;          ///< Prometheus textfile directory; empty = none
+};
+
+/// The whole validated configuration.
+struct Config {
+  std::string source;               ///< file it came from ("" = built-in defaults)
+  std::string database_path = "/var/lib/daybreak/daybreak.db";
+  std::string log_level = "info";
+  std::string default_timezone = "Asia/Kolkata";
+  std::string default_slot = "06:00";
+  std::vector<std::string> tiers = {"platinum", "gold", "silver", "standard"};
+  WindowPolicy window;
+  double utilisation = 0.7;
+  RetryPolicy retry;
+  DispatchConfig dispatch;
+  WhatsAppConfig whatsapp;
+  std::vector<SenderConfig> senders;  ///< all channels, in file order
+  std::string webhook_url_template;   ///< unused until the webhook channel lands
+
+  /// 0-based rank of a tier (0 = highest), or nullopt when unknown.
+  [[nodiscard]] std::optional<int> tier_rank(const std::string& tier) const;
+  /// Senders of one channel.
+  [[nodiscard]] std::vector<const SenderConfig*> senders_of(Channel c) const;
+};
+
+/// Loads and validates a TOML file. Throws ConfigError naming the key and line.
+Config load_config(const std::string& path);
+/// Parses TOML text (for tests); `origin` names it in errors.
+Config parse_config(const std::string& toml_text, const std::string& origin);
+/// Resolves the config path: --config, else $DAYBREAK_CONFIG, else /etc/daybreak/daybreak.toml.
+std::string resolve_config_path(const std::string& cli_value);
+
+}  // namespace daybreak

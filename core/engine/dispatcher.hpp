@@ -1,0 +1,59 @@
+#pragma once
+// The dispatch loop (DESIGN.md §2 step 4–5, §3): loads the due runs into memory, claims each
+// delivery (committed `sending`) just before its planned time, sends it under its sender's
+// rate limit, and applies the retry policy to every outcome until every delivery is final.
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "channels/transport.hpp"
+#include "config/config.hpp"
+#include "domain/clock.hpp"
+#include "store/db.hpp"
+
+namespace spdlog {
+class logger;
+}
+
+namespace daybreak::engine {
+
+/// What a dispatch did, for its JSON summary and exit code.
+struct DispatchSummary {
+  std::vector<std::int64_t> runs_closed;
+  std::vector<std::int64_t> runs_left_open;  ///< stopped early (signal, lost lease)
+  std::int64_t deliveries = 0;
+  std::int64_t sent_requests = 0;
+  std::int64_t accepted = 0;
+  std::int64_t on_time = 0;
+  std::int64_t dead = 0;
+  std::int64_t uncertain_found = 0;  ///< rows left `sending` by a dead owner
+  std::int64_t possible_duplicates = 0;
+  bool stopped_by_signal = false;
+  bool lost_lease = false;
+};
+
+/// Set by signal handlers: 1 = finish in-flight sends and exit, 2 = exit now.
+extern std::atomic<int> g_stop_stage;
+
+class Dispatcher {
+ public:
+  Dispatcher(const Config& cfg, const Clock& clock, channels::Transport& transport,
+             std::shared_ptr<spdlog::logger> log, std::string owner);
+  ~Dispatcher();
+  /// Called on the writer thread, inside the transaction that closes a run (stores its report).
+  using RunClosedHook = std::function<void(store::Db&, std::int64_t run_id, Millis now)>;
+  /// Runs the given runs (whose leases the caller acquired) to completion or until stopped.
+  DispatchSummary run(const std::vector<std::int64_t>& run_ids, const RunClosedHook& on_run_closed = nullptr);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// "host:pid:random": names this process in leases and claims.
+std::string make_owner_id();
+
+}  // namespace daybreak::engine

@@ -1,0 +1,224 @@
+#include "store/deliveries.hpp"
+
+namespace daybreak::store {
+namespace {
+
+template <typename T>
+std::optional<T> opt(const SQLite::Column& c) {
+  if (c.isNull()) return std::nullopt;
+  if constexpr (std::is_same_v<T, std::string>) {
+    return c.getString();
+  } else {
+    return static_cast<T>(c.getInt64());
+  }
+}
+
+template <typename T>
+void bind_opt(SQLite::Statement& q, int i, const std::optional<T>& v) {
+  if (v) {
+    q.bind(i, *v);
+  } else {
+    q.bind(i);
+  }
+}
+
+const char* kSelect =
+    "SELECT d.delivery_id, d.run_id, d.advisor_id, d.content_id, d.source, d.tier, d.tier_rank, d.state, d.channel, "
+    "d.channel_index, d.sender, d.planned_at, d.deadline_at, d.next_attempt_at, d.claim_owner, d.claim_until, "
+    "d.attempts, d.first_sent_at, d.provider_message_id, d.accepted_at, d.last_error, d.possible_duplicate, "
+    "a.name, a.language, a.channels, "
+    "(SELECT address FROM advisor_channels c WHERE c.advisor_id = d.advisor_id AND c.channel = 'whatsapp' AND c.opted_in = 1), "
+    "(SELECT address FROM advisor_channels c WHERE c.advisor_id = d.advisor_id AND c.channel = 'email' AND c.opted_in = 1) "
+    "FROM deliveries d JOIN advisors a ON a.advisor_id = d.advisor_id ";
+
+DeliveryRow read_row(SQLite::Statement& q) {
+  DeliveryRow r;
+  r.delivery_id = q.getColumn(0).getInt64();
+  r.run_id = q.getColumn(1).getInt64();
+  r.advisor_id = q.getColumn(2).getString();
+  r.content_id = q.getColumn(3).getString();
+  r.source = q.getColumn(4).getString();
+  r.tier = q.getColumn(5).getString();
+  r.tier_rank = q.getColumn(6).getInt();
+  r.state = delivery_state_from_string(q.getColumn(7).getString()).value_or(DeliveryState::planned);
+  r.channel = q.getColumn(8).getString();
+  r.channel_index = q.getColumn(9).getInt();
+  r.sender = q.getColumn(10).getString();
+  r.planned_at = q.getColumn(11).getInt64();
+  r.deadline_at = q.getColumn(12).getInt64();
+  r.next_attempt_at = opt<Millis>(q.getColumn(13));
+  r.claim_owner = opt<std::string>(q.getColumn(14));
+  r.claim_until = opt<Millis>(q.getColumn(15));
+  r.attempts = q.getColumn(16).getInt();
+  r.first_sent_at = opt<Millis>(q.getColumn(17));
+  r.provider_message_id = opt<std::string>(q.getColumn(18));
+  r.accepted_at = opt<Millis>(q.getColumn(19));
+  r.last_error = opt<std::string>(q.getColumn(20));
+  r.possible_duplicate = q.getColumn(21).getInt() != 0;
+  r.advisor_name = q.getColumn(22).getString();
+  r.language = q.getColumn(23).getString();
+  r.channels = q.getColumn(24).getString();
+  r.phone = q.getColumn(25).isNull() ? "" : q.getColumn(25).getString();
+  r.email = q.getColumn(26).isNull() ? "" : q.getColumn(26).getString();
+  return r;
+}
+
+}  // namespace
+
+bool DeliveryInsert(Db& db, const DeliveryInsertParams& p) {
+  return guarded("DeliveryInsert", [&] {
+    auto& q = db.stmt(
+        "INSERT INTO deliveries(run_id, advisor_id, date, slot_at, content_id, source, tier, tier_rank, state, channel, "
+        "channel_index, sender, planned_at, deadline_at, updated_at) VALUES (?,?,?,?,?,?,?,?,'planned',?,?,?,?,?,?) "
+        "ON CONFLICT(advisor_id, date, slot_at) DO NOTHING");
+    q.bind(1, p.run_id);
+    q.bind(2, p.advisor_id);
+    q.bind(3, p.date);
+    q.bind(4, p.slot_at);
+    q.bind(5, p.content_id);
+    q.bind(6, p.source);
+    q.bind(7, p.tier);
+    q.bind(8, p.tier_rank);
+    q.bind(9, p.channel);
+    q.bind(10, p.channel_index);
+    q.bind(11, p.sender);
+    q.bind(12, p.planned_at);
+    q.bind(13, p.deadline_at);
+    q.bind(14, p.now);
+    return q.exec() == 1;
+  });
+}
+
+std::vector<DeliveryRow> DeliveryListForRun(Db& db, std::int64_t run_id) {
+  return guarded("DeliveryListForRun", [&] {
+    auto& q = db.stmt(std::string(kSelect) + "WHERE d.run_id = ? ORDER BY d.planned_at, d.delivery_id");
+    q.bind(1, run_id);
+    std::vector<DeliveryRow> out;
+    while (q.executeStep()) out.push_back(read_row(q));
+    return out;
+  });
+}
+
+std::optional<DeliveryRow> DeliveryGet(Db& db, std::int64_t delivery_id) {
+  return guarded("DeliveryGet", [&]() -> std::optional<DeliveryRow> {
+    auto& q = db.stmt(std::string(kSelect) + "WHERE d.delivery_id = ?");
+    q.bind(1, delivery_id);
+    if (!q.executeStep()) return std::nullopt;
+    auto r = read_row(q);
+    q.reset();
+    return r;
+  });
+}
+
+bool DeliveryClaim(Db& db, std::int64_t delivery_id, const std::string& owner, Millis claim_until, Millis now) {
+  return guarded("DeliveryClaim", [&] {
+    auto& q = db.stmt(
+        "UPDATE deliveries SET state = 'sending', claim_owner = ?, claim_until = ?, updated_at = ? "
+        "WHERE delivery_id = ? AND state IN ('planned', 'retry_wait', 'uncertain')");
+    q.bind(1, owner);
+    q.bind(2, claim_until);
+    q.bind(3, now);
+    q.bind(4, delivery_id);
+    return q.exec() == 1;
+  });
+}
+
+bool DeliveryUpdate(Db& db, const DeliveryUpdateParams& p, const std::string& owner) {
+  return guarded("DeliveryUpdate", [&] {
+    auto& q = db.stmt(
+        "UPDATE deliveries SET state = ?, channel = ?, channel_index = ?, sender = ?, attempts = ?, "
+        "next_attempt_at = ?, first_sent_at = COALESCE(first_sent_at, ?), "
+        "provider_message_id = COALESCE(?, provider_message_id), accepted_at = COALESCE(?, accepted_at), "
+        "last_error = COALESCE(?, last_error), possible_duplicate = MAX(possible_duplicate, ?), "
+        "claim_owner = CASE WHEN ? = 'sending' THEN claim_owner ELSE NULL END, updated_at = ? "
+        "WHERE delivery_id = ? AND state = 'sending' AND claim_owner = ?");
+    std::string st(to_string(p.state));
+    q.bind(1, st);
+    q.bind(2, p.channel);
+    q.bind(3, p.channel_index);
+    q.bind(4, p.sender);
+    q.bind(5, p.attempts);
+    bind_opt(q, 6, p.next_attempt_at);
+    bind_opt(q, 7, p.sent_at);
+    bind_opt(q, 8, p.provider_message_id);
+    bind_opt(q, 9, p.accepted_at);
+    bind_opt(q, 10, p.last_error);
+    q.bind(11, p.possible_duplicate ? 1 : 0);
+    q.bind(12, st);
+    q.bind(13, p.now);
+    q.bind(14, p.delivery_id);
+    q.bind(15, owner);
+    return q.exec() == 1;
+  });
+}
+
+std::int64_t DeliveryMarkUncertain(Db& db, std::int64_t run_id, const std::string& live_owner, Millis now) {
+  return guarded("DeliveryMarkUncertain", [&] {
+    auto& q = db.stmt(
+        "UPDATE deliveries SET state = 'uncertain', updated_at = ? "
+        "WHERE run_id = ? AND state = 'sending' AND (claim_owner IS NULL OR claim_owner != ?)");
+    q.bind(1, now);
+    q.bind(2, run_id);
+    q.bind(3, live_owner);
+    return static_cast<std::int64_t>(q.exec());
+  });
+}
+
+std::map<std::string, std::int64_t> DeliveryCountByState(Db& db, std::int64_t run_id) {
+  return guarded("DeliveryCountByState", [&] {
+    auto& q = db.stmt("SELECT state, COUNT(*) FROM deliveries WHERE run_id = ? GROUP BY state");
+    q.bind(1, run_id);
+    std::map<std::string, std::int64_t> out;
+    while (q.executeStep()) out[q.getColumn(0).getString()] = q.getColumn(1).getInt64();
+    return out;
+  });
+}
+
+void AttemptInsert(Db& db, const AttemptInsertParams& p) {
+  guarded("AttemptInsert", [&] {
+    auto& q = db.stmt(
+        "INSERT INTO delivery_attempts(delivery_id, attempt_no, channel, sender, started_at, finished_at, outcome, "
+        "error_code, error_detail, provider_message_id, latency_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+    q.bind(1, p.delivery_id);
+    q.bind(2, p.attempt_no);
+    q.bind(3, p.channel);
+    q.bind(4, p.sender);
+    q.bind(5, p.started_at);
+    q.bind(6, p.finished_at);
+    q.bind(7, p.outcome);
+    if (p.error_code.empty()) q.bind(8); else q.bind(8, p.error_code);
+    if (p.error_detail.empty()) q.bind(9); else q.bind(9, p.error_detail);
+    if (p.provider_message_id.empty()) q.bind(10); else q.bind(10, p.provider_message_id);
+    q.bind(11, p.latency_ms);
+    q.exec();
+  });
+}
+
+std::vector<AttemptInsertParams> AttemptListForDelivery(Db& db, std::int64_t delivery_id) {
+  return guarded("AttemptListForDelivery", [&] {
+    auto& q = db.stmt(
+        "SELECT delivery_id, attempt_no, channel, sender, started_at, finished_at, outcome, COALESCE(error_code,''), "
+        "COALESCE(error_detail,''), COALESCE(provider_message_id,''), COALESCE(latency_ms,0) "
+        "FROM delivery_attempts WHERE delivery_id = ? ORDER BY attempt_id");
+    q.bind(1, delivery_id);
+    std::vector<AttemptInsertParams> out;
+    while (q.executeStep()) {
+      AttemptInsertParams a;
+      a.delivery_id = q.getColumn(0).getInt64();
+      a.attempt_no = q.getColumn(1).getInt();
+      a.channel = q.getColumn(2).getString();
+      a.sender = q.getColumn(3).getString();
+      a.started_at = q.getColumn(4).getInt64();
+      a.finished_at = q.getColumn(5).getInt64();
+      a.outcome = q.getColumn(6).getString();
+      a.error_code = q.getColumn(7).getString();
+      a.error_detail = q.getColumn(8).getString();
+      a.provider_message_id = q.getColumn(9).getString();
+      a.latency_ms = q.getColumn(10).getInt64();
+      out.push_back(std::move(a));
+    }
+    return out;
+  });
+}
+
+}  // namespace daybreak::store

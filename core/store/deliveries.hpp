@@ -1,0 +1,116 @@
+#pragma once
+// Query module for `deliveries` (one row per advisor, day and slot; the unique key makes a
+// double plan impossible) and `delivery_attempts` (append-only history of every request).
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domain/types.hpp"
+#include "store/db.hpp"
+
+namespace daybreak::store {
+
+struct DeliveryInsertParams {
+  std::int64_t run_id = 0;
+  std::string advisor_id;
+  std::string date;
+  Millis slot_at = 0;
+  std::string content_id;
+  std::string source;
+  std::string tier;
+  int tier_rank = 0;
+  std::string channel;
+  int channel_index = 0;
+  std::string sender;
+  Millis planned_at = 0;
+  Millis deadline_at = 0;
+  Millis now = 0;
+};
+/// Inserts a planned delivery unless (advisor, date, slot) already has one; true when inserted.
+bool DeliveryInsert(Db& db, const DeliveryInsertParams& p);
+
+/// A delivery as dispatch loads it: the row plus what it needs to build the message.
+struct DeliveryRow {
+  std::int64_t delivery_id = 0;
+  std::int64_t run_id = 0;
+  std::string advisor_id;
+  std::string content_id;
+  std::string source;
+  std::string tier;
+  int tier_rank = 0;
+  DeliveryState state = DeliveryState::planned;
+  std::string channel;
+  int channel_index = 0;
+  std::string sender;
+  Millis planned_at = 0;
+  Millis deadline_at = 0;
+  std::optional<Millis> next_attempt_at;
+  std::optional<std::string> claim_owner;
+  std::optional<Millis> claim_until;
+  int attempts = 0;
+  std::optional<Millis> first_sent_at;
+  std::optional<std::string> provider_message_id;
+  std::optional<Millis> accepted_at;
+  std::optional<std::string> last_error;
+  bool possible_duplicate = false;
+  // from advisors / advisor_channels
+  std::string advisor_name;
+  std::string language;
+  std::string channels;  ///< preference list, 'whatsapp|email'
+  std::string phone;     ///< whatsapp address when opted in, else empty
+  std::string email;     ///< email address when opted in, else empty
+};
+/// Every delivery of a run, in planned order.
+std::vector<DeliveryRow> DeliveryListForRun(Db& db, std::int64_t run_id);
+std::optional<DeliveryRow> DeliveryGet(Db& db, std::int64_t delivery_id);
+
+/// Claims a delivery for sending: planned/retry_wait/uncertain → sending, committed before the
+/// request goes out. False when the row moved meanwhile (an operator cancelled it).
+bool DeliveryClaim(Db& db, std::int64_t delivery_id, const std::string& owner, Millis claim_until, Millis now);
+
+/// The result of one attempt, applied to the row.
+struct DeliveryUpdateParams {
+  std::int64_t delivery_id = 0;
+  DeliveryState state = DeliveryState::planned;
+  std::string channel;
+  int channel_index = 0;
+  std::string sender;
+  int attempts = 0;
+  std::optional<Millis> next_attempt_at;
+  std::optional<Millis> sent_at;  ///< when this attempt's request left (first_sent_at keeps the first)
+  std::optional<std::string> provider_message_id;
+  std::optional<Millis> accepted_at;
+  std::optional<std::string> last_error;
+  bool possible_duplicate = false;
+  Millis now = 0;
+};
+/// Writes an outcome; only moves rows still `sending` under `owner` (an operator's cancel wins).
+bool DeliveryUpdate(Db& db, const DeliveryUpdateParams& p, const std::string& owner);
+
+/// Rows still `sending` under another (dead) owner become `uncertain`; returns how many.
+std::int64_t DeliveryMarkUncertain(Db& db, std::int64_t run_id, const std::string& live_owner, Millis now);
+
+/// Counts per state for a run.
+std::map<std::string, std::int64_t> DeliveryCountByState(Db& db, std::int64_t run_id);
+
+/// One row of delivery_attempts.
+struct AttemptInsertParams {
+  std::int64_t delivery_id = 0;
+  int attempt_no = 0;
+  std::string channel;
+  std::string sender;
+  Millis started_at = 0;
+  Millis finished_at = 0;
+  std::string outcome;
+  std::string error_code;
+  std::string error_detail;
+  std::string provider_message_id;
+  Millis latency_ms = 0;
+};
+void AttemptInsert(Db& db, const AttemptInsertParams& p);
+
+/// A delivery's attempt history, oldest first.
+std::vector<AttemptInsertParams> AttemptListForDelivery(Db& db, std::int64_t delivery_id);
+
+}  // namespace daybreak::store

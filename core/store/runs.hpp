@@ -1,0 +1,69 @@
+#pragma once
+// Query module for `runs`: one row per (delivery day, slot instant), carrying the dispatch
+// lease (owner, lease_until, heartbeat_at) and the live progress object.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domain/time.hpp"
+#include "domain/types.hpp"
+#include "store/db.hpp"
+
+namespace daybreak::store {
+
+/// A run row.
+struct Run {
+  std::int64_t run_id = 0;
+  std::string date;
+  Millis slot_at = 0;
+  Millis window_start = 0;
+  Millis window_end = 0;
+  Millis deadline_at = 0;
+  std::string state;  ///< planned | running | closed | cancelled
+  std::int64_t planned_count = 0;
+  bool feasible = true;
+  std::string plan_report;  ///< JSON text
+  std::optional<std::string> owner;
+  std::optional<Millis> lease_until;
+  std::optional<Millis> heartbeat_at;
+  std::string progress;     ///< JSON text
+  std::optional<Millis> started_at;
+  std::optional<Millis> finished_at;
+};
+
+struct RunUpsertParams {
+  std::string date;
+  Window window;
+  std::int64_t planned_count = 0;
+  bool feasible = true;
+  std::string plan_report = "{}";
+};
+
+/// Inserts the run for (date, slot) or updates its plan figures; returns its id.
+std::int64_t RunUpsert(Db& db, const RunUpsertParams& p);
+std::optional<Run> RunGet(Db& db, std::int64_t run_id);
+/// Runs of one delivery day, by slot instant.
+std::vector<Run> RunListForDate(Db& db, const std::string& date);
+/// Runs not closed or cancelled whose window overlaps [from, to] (dispatch picks its work here).
+std::vector<Run> RunListActive(Db& db, Millis from, Millis to);
+/// Most recent runs first.
+std::vector<Run> RunListRecent(Db& db, int limit);
+
+/// Outcome of trying to take a run's lease.
+struct LeaseResult {
+  bool acquired = false;
+  bool took_over = false;           ///< the previous owner's lease had expired
+  std::optional<std::string> previous_owner;
+  std::optional<Millis> previous_heartbeat;
+};
+/// Takes the lease when it is free, expired, or already ours. Call inside a write transaction.
+LeaseResult RunAcquireLease(Db& db, std::int64_t run_id, const std::string& owner, Millis now, Millis lease_ms);
+/// Renews the lease and writes the progress object; false when we no longer own it.
+bool RunHeartbeat(Db& db, std::int64_t run_id, const std::string& owner, Millis now, Millis lease_ms,
+                  const std::string& progress_json);
+/// Gives the lease up (graceful exit), leaving the run resumable.
+void RunReleaseLease(Db& db, std::int64_t run_id, const std::string& owner);
+/// Marks a run closed (every delivery final) and releases the lease.
+void RunClose(Db& db, std::int64_t run_id, const std::string& owner, Millis now, const std::string& progress_json);
+
+}  // namespace daybreak::store

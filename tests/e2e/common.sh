@@ -1,0 +1,84 @@
+# Shared by tests/e2e/test_*.sh: paths to the real binaries, a per-test work directory, the
+# simulator, and small assertions. Tests exit 125 to be reported as skipped.
+set -euo pipefail
+
+: "${DAYBREAK_BIN:?DAYBREAK_BIN must point at <build>/cmd}"
+OP=$DAYBREAK_BIN/daybreak/daybreak
+SIM=$DAYBREAK_BIN/daybreak-sim/daybreak-sim
+DISPATCH=$DAYBREAK_BIN/dispatch/dispatch
+PLAN=$DAYBREAK_BIN/plan-deliveries/plan-deliveries
+ASSIGN=$DAYBREAK_BIN/assign-fallback/assign-fallback
+REPORT=$DAYBREAK_BIN/sla-report/sla-report
+
+for tool in sqlite3 curl python3; do
+  command -v "$tool" >/dev/null || { echo "skip: $tool missing"; exit 125; }
+done
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/daybreak-e2e.XXXXXX")
+DB=$WORK/daybreak.db
+SIM_PIDS=()
+cleanup() {
+  local rc=$?
+  for p in "${SIM_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  jobs -p | xargs -r kill 2>/dev/null || true
+  if [ $rc -eq 0 ]; then rm -rf "$WORK"; else echo "kept work directory $WORK" >&2; fi
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+assert_eq() { [ "$1" == "$2" ] || fail "$3: expected '$2', got '$1'"; }
+sql() { sqlite3 "$DB" "$1"; }
+now_ms() { date +%s%3N; }
+# json FIELD-EXPRESSION < json: python expression over `j`
+json() { python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"; }
+
+# start_sim NAME ARGS...: starts a simulator, sets SIM_PORT
+start_sim() {
+  local name=$1; shift
+  "$SIM" --port 0 --port-file "$WORK/$name.port" "$@" 2>"$WORK/$name.log" &
+  SIM_PIDS+=($!)
+  for _ in $(seq 1 100); do [ -s "$WORK/$name.port" ] && break; sleep 0.05; done
+  [ -s "$WORK/$name.port" ] || fail "simulator $name did not start"
+  SIM_PORT=$(cat "$WORK/$name.port")
+}
+sim_stats() { curl -s "http://127.0.0.1:$SIM_PORT/stats"; }
+
+# write_config PORT [extra TOML]: a config with one WhatsApp sender at 80 msg/s
+write_config() {
+  local port=$1 extra=${2:-}
+  umask 077
+  cat >"$WORK/daybreak.toml" <<TOML
+[database]
+path = "$DB"
+[retry]
+base_ms = 500
+max_backoff_ms = 4000
+max_attempts = 3
+[dispatch]
+uncertain_grace_seconds = 20
+[whatsapp]
+graph_base = "http://127.0.0.1:$port"
+request_timeout_ms = 5000
+[[whatsapp.senders]]
+id = "wa-1"
+phone_number_id = "100000001"
+token = "test-token"
+mps = 80
+$extra
+TOML
+  export DAYBREAK_CONFIG=$WORK/daybreak.toml
+}
+
+# seed_day N DATE: generates, imports, assigns and plans N advisors for DATE (all in IST)
+seed_day() {
+  local n=$1 day=$2
+  "$OP" generate --advisors "$n" --date "$day" --out "$WORK/data" --seed 11 --other-tz-pct 0 --channels whatsapp >/dev/null
+  "$OP" import content "$WORK/data/content.csv" >/dev/null
+  "$OP" import advisors "$WORK/data/advisors.csv" >/dev/null
+  "$OP" import assignments "$WORK/data/assignments.csv" >/dev/null
+  DAYBREAK_CLOCK="$(date -d "$day -1 day" +%F)T21:30:00+05:30@$(now_ms)*1" "$ASSIGN" --date "$day" >/dev/null
+  DAYBREAK_CLOCK="$(date -d "$day -1 day" +%F)T21:30:00+05:30@$(now_ms)*1" "$PLAN" --date "$day" >/dev/null
+}
+
+# clock_at ISO SCALE: a DAYBREAK_CLOCK value starting at ISO now, SCALE times faster
+clock_at() { echo "$1@$(now_ms)*$2"; }
