@@ -1,0 +1,58 @@
+#pragma once
+// Query module for `sla_reports` (one stored report per closed run) and the ledger reads a
+// report is computed from: delivery outcomes, failure reasons and attempt counts of a run.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domain/sla.hpp"
+#include "domain/types.hpp"
+#include "store/db.hpp"
+
+namespace daybreak::store {
+
+/// Every delivery of a run as the SLA math sees it, in one query over `deliveries` (ordered by
+/// state, then id: the index order, so a 1M-row run needs no sort). When `count_by_source` is
+/// given it also receives the deliveries per assignment source (editorial, advisor, fallback,
+/// emergency, override) from the same pass, so a report shows how much of the morning ran on
+/// fallback or emergency content without reading the table twice. Throws StoreError on a state
+/// the schema does not know rather than counting it as something else.
+std::vector<DeliveryOutcome> DeliveryOutcomesForRun(Db& db, std::int64_t run_id,
+                                                    std::map<std::string, std::int64_t>* count_by_source = nullptr);
+
+/// One reason requests of a run failed, grouped from `delivery_attempts`.
+struct FailureReason {
+  std::string error_code;  ///< the provider's code, or the outcome when no code was recorded
+  std::string outcome;     ///< outcome of the most recent attempt with this code (retryable, permanent, …)
+  std::int64_t count = 0;  ///< attempts that failed with this code
+  std::string example;     ///< error_detail of the most recent such attempt ("" when none)
+};
+
+/// Every failure reason of a run's attempts (outcome other than `accepted`), most frequent
+/// first and then by code, so the order is stable; callers cut the list to their top N.
+std::vector<FailureReason> AttemptFailureReasonsForRun(Db& db, std::int64_t run_id);
+
+/// How many requests dispatch made for a run (every row of `delivery_attempts`).
+std::int64_t AttemptCountForRun(Db& db, std::int64_t run_id);
+
+/// Stores (or replaces) the report of a run: a re-closed or re-reported run keeps one row.
+void SlaReportUpsert(Db& db, std::int64_t run_id, const std::string& date, Millis generated_at, double sla_pct,
+                     const std::string& report_json);
+
+/// The stored report JSON text of a run, or nullopt when none was stored.
+std::optional<std::string> SlaReportGet(Db& db, std::int64_t run_id);
+
+/// The headline of a stored report, for listings that must not parse every report.
+struct SlaReportSummary {
+  std::int64_t run_id = 0;
+  std::string date;
+  Millis generated_at = 0;
+  double sla_pct = 0;
+};
+
+/// The stored headline of a run's report, or nullopt when none was stored.
+std::optional<SlaReportSummary> SlaReportGetSummary(Db& db, std::int64_t run_id);
+
+}  // namespace daybreak::store

@@ -1,0 +1,402 @@
+// Run and date SLA reports (core/app/report.cpp, core/store/reports.cpp) over a real SQLite
+// ledger: every expected figure below is worked out by hand from the rows the test inserts.
+#include "app/report.hpp"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "app/common.hpp"
+#include "store/reports.hpp"
+#include "store/runs.hpp"
+
+namespace daybreak {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+constexpr Millis kSlot1 = 1795825800000;  // 2026-11-28T00:30:00Z = 06:00 IST
+constexpr Millis kSlot2 = 1795845600000;  // 2026-11-28T06:00:00Z = 06:00 in London: a second run of the day
+constexpr Millis kDeadlineMs = 300'000;
+const std::string kDate = "2026-11-28";
+
+// One delivery row as the test wants it; the rest of the columns get fixed values.
+struct Row {
+  std::string advisor;
+  std::string tier;
+  std::string state;
+  std::string channel;
+  std::string sender;
+  std::string source;
+  Millis planned_at = 0;
+  std::optional<Millis> first_sent_at;
+  std::optional<Millis> accepted_at;
+  bool possible_duplicate = false;
+};
+
+class ReportTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "daybreak-report-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    db_path_ = (dir_ / "ledger.db").string();
+    db_ = std::make_unique<store::Db>(db_path_);  // creates and migrates the schema
+    db_->exec("INSERT INTO content(content_id, title, body, language, updated_at) VALUES ('c1','t','b','en',0)");
+  }
+
+  void TearDown() override {
+    db_.reset();
+    // Kept on failure so the ledger can be inspected with sqlite3.
+    if (HasFailure()) {
+      std::cerr << "report_test: database kept at " << db_path_ << "\n";
+    } else {
+      fs::remove_all(dir_);
+    }
+  }
+
+  std::int64_t add_run(Millis slot, const std::string& state) {
+    store::RunUpsertParams p;
+    p.date = kDate;
+    p.window = window_for(slot, WindowPolicy{});
+    std::int64_t id = store::RunUpsert(*db_, p);
+    auto& q = db_->stmt("UPDATE runs SET state = ? WHERE run_id = ?");
+    q.bind(1, state);
+    q.bind(2, id);
+    q.exec();
+    return id;
+  }
+
+  std::int64_t add_delivery(std::int64_t run_id, Millis slot, const Row& r) {
+    auto& a = db_->stmt(
+        "INSERT OR IGNORE INTO advisors(advisor_id, name, tier, timezone, slot, channels, opted_in, language, "
+        "updated_at) VALUES (?, 'n', ?, 'Asia/Kolkata', '06:00', 'whatsapp|email', 1, 'en', 0)");
+    a.bind(1, r.advisor);
+    a.bind(2, r.tier);
+    a.exec();
+    auto& q = db_->stmt(
+        "INSERT INTO deliveries(run_id, advisor_id, date, slot_at, content_id, source, tier, tier_rank, state, channel, "
+        "sender, planned_at, deadline_at, first_sent_at, accepted_at, possible_duplicate, updated_at) "
+        "VALUES (?, ?, ?, ?, 'c1', ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, 0) RETURNING delivery_id");
+    q.bind(1, run_id);
+    q.bind(2, r.advisor);
+    q.bind(3, kDate);
+    q.bind(4, slot);
+    q.bind(5, r.source);
+    q.bind(6, r.tier);
+    q.bind(7, r.state);
+    q.bind(8, r.channel);
+    q.bind(9, r.sender);
+    q.bind(10, r.planned_at);
+    q.bind(11, slot + kDeadlineMs);
+    if (r.first_sent_at) q.bind(12, *r.first_sent_at); else q.bind(12);
+    if (r.accepted_at) q.bind(13, *r.accepted_at); else q.bind(13);
+    q.bind(14, r.possible_duplicate ? 1 : 0);
+    q.executeStep();
+    std::int64_t id = q.getColumn(0).getInt64();
+    q.reset();
+    return id;
+  }
+
+  void add_attempt(std::int64_t delivery_id, int no, const std::string& outcome, const std::string& code,
+                   const std::string& detail) {
+    auto& q = db_->stmt(
+        "INSERT INTO delivery_attempts(delivery_id, attempt_no, channel, sender, started_at, finished_at, outcome, "
+        "error_code, error_detail) VALUES (?, ?, 'whatsapp', 'wa-1', 0, 0, ?, ?, ?)");
+    q.bind(1, delivery_id);
+    q.bind(2, no);
+    q.bind(3, outcome);
+    if (code.empty()) q.bind(4); else q.bind(4, code);
+    if (detail.empty()) q.bind(5); else q.bind(5, detail);
+    q.exec();
+  }
+
+  // Run 1 (06:00 IST, closed): eight deliveries over two tiers covering every outcome.
+  //   d1 platinum accepted on time    lag 10  accept lag 200
+  //   d2 platinum delivered on time   lag 30  accept lag 500
+  //   d3 platinum read, but late      lag 50  accepted 1 s after the deadline
+  //   d4 platinum dead                lag 20
+  //   d5 gold accepted on time on the fallback channel (email), possible duplicate, lag 40, accept lag 900
+  //   d6 gold retry_wait (failed)     lag 60
+  //   d7 gold cancelled               (not eligible)
+  //   d8 gold planned, never sent     (failed)
+  std::int64_t make_run1(const std::string& state = "closed") {
+    const Millis s = kSlot1, dl = kSlot1 + kDeadlineMs;
+    std::int64_t run = add_run(s, state);
+    auto d1 = add_delivery(run, s, {"a1", "platinum", "accepted", "whatsapp", "wa-1", "editorial", s - 20000, s - 19990, s - 19800, false});
+    auto d2 = add_delivery(run, s, {"a2", "platinum", "delivered", "whatsapp", "wa-1", "editorial", s - 10000, s - 9970, s - 9500, false});
+    auto d3 = add_delivery(run, s, {"a3", "platinum", "read", "whatsapp", "wa-1", "editorial", s + 200000, s + 200050, dl + 1000, false});
+    auto d4 = add_delivery(run, s, {"a4", "platinum", "dead", "whatsapp", "wa-1", "editorial", s, s + 20, std::nullopt, false});
+    auto d5 = add_delivery(run, s, {"a5", "gold", "accepted", "email", "smtp-1", "fallback", s + 1000, s + 1040, s + 1900, true});
+    auto d6 = add_delivery(run, s, {"a6", "gold", "retry_wait", "email", "smtp-1", "emergency", s + 2000, s + 2060, std::nullopt, false});
+    add_delivery(run, s, {"a7", "gold", "cancelled", "email", "smtp-1", "editorial", s + 3000, std::nullopt, std::nullopt, false});
+    add_delivery(run, s, {"a8", "gold", "planned", "email", "smtp-1", "editorial", s + 4000, std::nullopt, std::nullopt, false});
+    add_attempt(d1, 1, "accepted", "", "");
+    add_attempt(d2, 1, "retryable", "131000", "Something went wrong");
+    add_attempt(d2, 2, "accepted", "", "");
+    add_attempt(d3, 1, "rate_limited", "130429", "Rate limit hit");
+    add_attempt(d3, 2, "accepted", "", "");
+    add_attempt(d4, 1, "retryable", "131000", "Something went wrong (again)");
+    add_attempt(d4, 2, "permanent", "131026", "Message undeliverable");
+    add_attempt(d5, 1, "permanent", "131047", "Re-engagement message");
+    add_attempt(d5, 2, "uncertain", "", "");
+    add_attempt(d5, 3, "accepted", "", "");
+    add_attempt(d6, 1, "retryable", "421", "421 <a.rao@example.com> try again later, +919812345678");
+    return run;  // 11 attempts
+  }
+
+  // Run 2 (06:00 London, closed): two platinum deliveries, both on time, lags 5 and 15.
+  std::int64_t make_run2() {
+    const Millis s = kSlot2;
+    std::int64_t run = add_run(s, "closed");
+    auto e1 = add_delivery(run, s, {"b1", "platinum", "accepted", "whatsapp", "wa-2", "editorial", s - 5000, s - 4995, s - 4000, false});
+    auto e2 = add_delivery(run, s, {"b2", "platinum", "read", "whatsapp", "wa-2", "advisor", s, s + 15, s + 700, false});
+    add_attempt(e1, 1, "accepted", "", "");
+    add_attempt(e2, 1, "accepted", "", "");
+    return run;
+  }
+
+  store::Run load_run(std::int64_t id) { return store::RunGet(*db_, id).value(); }
+
+  fs::path dir_;
+  std::string db_path_;
+  std::unique_ptr<store::Db> db_;
+};
+
+TEST_F(ReportTest, OutcomesLoadEveryDeliveryOfTheRun) {
+  auto id = make_run1();
+  make_run2();
+  std::map<std::string, std::int64_t> sources;
+  auto outcomes = store::DeliveryOutcomesForRun(*db_, id, &sources);
+  ASSERT_EQ(outcomes.size(), 8u);
+  // Found by planned time: the loader returns index order (state, id), which no caller relies on.
+  auto at = [&](Millis planned) -> const DeliveryOutcome& {
+    auto it = std::find_if(outcomes.begin(), outcomes.end(), [&](const auto& o) { return o.planned_at == planned; });
+    EXPECT_NE(it, outcomes.end()) << planned;
+    return *it;
+  };
+  const DeliveryOutcome& late = at(kSlot1 + 200000);
+  EXPECT_EQ(late.state, DeliveryState::read);
+  EXPECT_EQ(late.tier, "platinum");
+  EXPECT_EQ(late.deadline_at, kSlot1 + kDeadlineMs);
+  EXPECT_EQ(late.first_sent_at, kSlot1 + 200050);
+  EXPECT_EQ(late.accepted_at, kSlot1 + kDeadlineMs + 1000);
+  const DeliveryOutcome& fallback = at(kSlot1 + 1000);
+  EXPECT_EQ(fallback.channel, "email");
+  EXPECT_EQ(fallback.sender, "smtp-1");
+  EXPECT_TRUE(fallback.possible_duplicate);
+  const DeliveryOutcome& unsent = at(kSlot1 + 4000);
+  EXPECT_EQ(unsent.state, DeliveryState::planned);
+  EXPECT_FALSE(unsent.first_sent_at.has_value());
+  EXPECT_FALSE(unsent.accepted_at.has_value());
+  EXPECT_FALSE(unsent.possible_duplicate);
+  EXPECT_EQ(sources, (std::map<std::string, std::int64_t>{{"editorial", 6}, {"emergency", 1}, {"fallback", 1}}));
+  EXPECT_TRUE(store::DeliveryOutcomesForRun(*db_, id + 100).empty());
+}
+
+TEST_F(ReportTest, RunReportFiguresMatchTheLedger) {
+  auto id = make_run1();
+  const Millis now = kSlot1 + 2 * 3600 * 1000;
+  json r = build_run_report(*db_, load_run(id), now);
+
+  EXPECT_EQ(r["kind"], "run");
+  EXPECT_EQ(r["run_id"], id);
+  EXPECT_EQ(r["date"], kDate);
+  EXPECT_EQ(r["slot_at"], "2026-11-28T00:30:00Z");
+  EXPECT_EQ(r["slot_at_ms"], kSlot1);
+  EXPECT_EQ(r["deadline_at"], "2026-11-28T00:35:00Z");
+  EXPECT_EQ(r["state"], "closed");
+  EXPECT_EQ(r["closed"], true);
+  EXPECT_EQ(r["eligible"], 7);
+  EXPECT_EQ(r["on_time"], 3);
+  EXPECT_EQ(r["late"], 1);
+  EXPECT_EQ(r["failed"], 2);
+  EXPECT_EQ(r["dead"], 1);
+  EXPECT_EQ(r["cancelled"], 1);
+  EXPECT_EQ(r["possible_duplicates"], 1);
+  EXPECT_DOUBLE_EQ(r["sla_pct"].get<double>(), 300.0 / 7.0);
+  EXPECT_DOUBLE_EQ(r["target_pct"].get<double>(), 99.0);
+  EXPECT_EQ(r["met"], false);
+  EXPECT_EQ(r["verdict"], "missed");
+  EXPECT_EQ(report_exit_code(r), kExitCheckFailed);
+  // Every eligible delivery is decided two hours later: 3 on time of 7.
+  EXPECT_DOUBLE_EQ(r["live_success_pct"].get<double>(), 300.0 / 7.0);
+
+  // Dispatch lag over the six sent: 10 20 30 40 50 60 (nearest rank).
+  EXPECT_EQ(r["lag_ms"]["n"], 6);
+  EXPECT_EQ(r["lag_ms"]["p50"], 30);
+  EXPECT_EQ(r["lag_ms"]["p95"], 60);
+  EXPECT_EQ(r["lag_ms"]["p99"], 60);
+  EXPECT_EQ(r["lag_ms"]["max"], 60);
+  // Accept lag over the four accepted: 200 500 900 101000.
+  EXPECT_EQ(r["accept_lag_ms"]["n"], 4);
+  EXPECT_EQ(r["accept_lag_ms"]["p50"], 500);
+  EXPECT_EQ(r["accept_lag_ms"]["p99"], 101000);
+
+  const json& plat = r["by_tier"]["platinum"];
+  EXPECT_EQ(plat["eligible"], 4);
+  EXPECT_EQ(plat["on_time"], 2);
+  EXPECT_EQ(plat["late"], 1);
+  EXPECT_EQ(plat["dead"], 1);
+  EXPECT_EQ(plat["failed"], 0);
+  EXPECT_DOUBLE_EQ(plat["sla_pct"].get<double>(), 50.0);
+  const json& gold = r["by_tier"]["gold"];
+  EXPECT_EQ(gold["eligible"], 3);
+  EXPECT_EQ(gold["on_time"], 1);
+  EXPECT_EQ(gold["failed"], 2);
+  EXPECT_EQ(gold["cancelled"], 1);
+  EXPECT_DOUBLE_EQ(gold["sla_pct"].get<double>(), 100.0 / 3.0);
+  EXPECT_EQ(r["by_channel"]["email"]["eligible"], 3);
+  EXPECT_EQ(r["by_channel"]["whatsapp"]["on_time"], 2);
+  EXPECT_EQ(r["by_sender"]["smtp-1"]["on_time"], 1);
+  EXPECT_EQ(r["by_source"], (json{{"editorial", 6}, {"emergency", 1}, {"fallback", 1}}));
+
+  EXPECT_EQ(r["attempts"], 11);
+  const json& reasons = r["top_failure_reasons"];
+  ASSERT_EQ(reasons.size(), 6u);
+  EXPECT_EQ(reasons[0]["error_code"], "131000");
+  EXPECT_EQ(reasons[0]["count"], 2);
+  EXPECT_EQ(reasons[0]["example"], "Something went wrong (again)");  // the most recent one
+  EXPECT_EQ(reasons[0]["outcome"], "retryable");
+  // Ties by code, so the order is stable.
+  EXPECT_EQ(reasons[1]["error_code"], "130429");
+  EXPECT_EQ(reasons[2]["error_code"], "131026");
+  EXPECT_EQ(reasons[3]["error_code"], "131047");
+  EXPECT_EQ(reasons[4]["error_code"], "421");
+  // Addresses quoted by a provider are masked as in the logs.
+  EXPECT_EQ(reasons[4]["example"], "421 <a***@example.com> try again later, +91******5678");
+  EXPECT_EQ(reasons[5]["error_code"], "uncertain");  // no code recorded: the outcome stands in
+  EXPECT_EQ(reasons[5]["count"], 1);
+}
+
+TEST_F(ReportTest, StoredReportEqualsAFreshRecomputation) {
+  auto id = make_run1();
+  const Millis now = kSlot1 + 3600 * 1000;
+  store::Run stale = load_run(id);
+  stale.state = "running";  // the caller's copy from before RunClose
+  store_run_report(*db_, stale, now);
+
+  auto text = store::SlaReportGet(*db_, id);
+  ASSERT_TRUE(text.has_value());
+  json stored = json::parse(*text);
+  EXPECT_EQ(stored, build_run_report(*db_, load_run(id), now));
+  EXPECT_EQ(stored["closed"], true);  // the row was re-read, not the stale copy used
+
+  auto summary = store::SlaReportGetSummary(*db_, id);
+  ASSERT_TRUE(summary.has_value());
+  EXPECT_EQ(summary->date, kDate);
+  EXPECT_EQ(summary->generated_at, now);
+  EXPECT_DOUBLE_EQ(summary->sla_pct, 300.0 / 7.0);
+
+  // Storing again replaces the row instead of failing on the key.
+  store_run_report(*db_, load_run(id), now + 1);
+  EXPECT_EQ(store::SlaReportGetSummary(*db_, id)->generated_at, now + 1);
+  EXPECT_FALSE(store::SlaReportGet(*db_, id + 100).has_value());
+}
+
+TEST_F(ReportTest, DateReportCombinesEveryDeliveryOfTheDay) {
+  auto id1 = make_run1();
+  auto id2 = make_run2();
+  store_run_report(*db_, load_run(id2), kSlot2 + 3600 * 1000);
+  json d = build_date_report(*db_, kDate, kSlot2 + 3600 * 1000);
+
+  EXPECT_EQ(d["kind"], "date");
+  EXPECT_EQ(d["date"], kDate);
+  EXPECT_EQ(d["closed"], true);
+  EXPECT_EQ(d["eligible"], 9);
+  EXPECT_EQ(d["on_time"], 5);
+  EXPECT_EQ(d["late"], 1);
+  EXPECT_EQ(d["failed"], 2);
+  EXPECT_EQ(d["dead"], 1);
+  EXPECT_EQ(d["cancelled"], 1);
+  EXPECT_DOUBLE_EQ(d["sla_pct"].get<double>(), 500.0 / 9.0);  // over deliveries, not the mean of runs
+  // Lags of both runs: 5 10 15 20 30 40 50 60.
+  EXPECT_EQ(d["lag_ms"]["n"], 8);
+  EXPECT_EQ(d["lag_ms"]["p50"], 20);
+  EXPECT_EQ(d["lag_ms"]["p99"], 60);
+  EXPECT_EQ(d["by_tier"]["platinum"]["eligible"], 6);
+  EXPECT_EQ(d["by_tier"]["platinum"]["on_time"], 4);
+  EXPECT_EQ(d["by_tier"]["gold"]["eligible"], 3);
+  EXPECT_EQ(d["by_sender"]["wa-2"]["on_time"], 2);
+  EXPECT_EQ(d["by_source"]["advisor"], 1);
+  EXPECT_EQ(d["attempts"], 13);
+  EXPECT_EQ(d["top_failure_reasons"][0]["error_code"], "131000");
+
+  ASSERT_EQ(d["runs"].size(), 2u);
+  EXPECT_EQ(d["runs"][0]["run_id"], id1);
+  EXPECT_EQ(d["runs"][0]["verdict"], "missed");
+  EXPECT_EQ(d["runs"][0]["stored_report"], false);
+  EXPECT_EQ(d["runs"][1]["run_id"], id2);
+  EXPECT_EQ(d["runs"][1]["slot_at"], "2026-11-28T06:00:00Z");
+  EXPECT_DOUBLE_EQ(d["runs"][1]["sla_pct"].get<double>(), 100.0);
+  EXPECT_EQ(d["runs"][1]["verdict"], "met");
+  EXPECT_EQ(d["runs"][1]["stored_report"], true);
+  // The target is per run: one missed run fails the day.
+  EXPECT_EQ(d["met"], false);
+  EXPECT_EQ(d["verdict"], "missed");
+  EXPECT_EQ(report_exit_code(d), kExitCheckFailed);
+
+  EXPECT_THROW(build_date_report(*db_, "2026-11-29", kSlot2), CheckFailed);
+}
+
+TEST_F(ReportTest, OpenRunIsInProgressUntilItsDeadlinePasses) {
+  auto id = make_run2();
+  auto& q = db_->stmt("UPDATE runs SET state = 'running' WHERE run_id = ?");
+  q.bind(1, id);
+  q.exec();
+  // Make one delivery still pending so the run is not yet at 100%.
+  db_->exec("UPDATE deliveries SET state = 'retry_wait', accepted_at = NULL WHERE advisor_id = 'b2'");
+
+  json before = build_run_report(*db_, load_run(id), kSlot2 + 60'000);
+  EXPECT_EQ(before["closed"], false);
+  EXPECT_EQ(before["met"], false);  // 50% so far
+  EXPECT_EQ(before["verdict"], "in_progress");
+  EXPECT_EQ(report_exit_code(before), kExitOk);
+
+  // Past the deadline and its grace, the SLA is settled even though dispatch never closed the run.
+  json after = build_run_report(*db_, load_run(id), kSlot2 + kDeadlineMs + kDecidedGraceMs);
+  EXPECT_EQ(after["verdict"], "missed");
+  EXPECT_EQ(report_exit_code(after), kExitCheckFailed);
+}
+
+TEST_F(ReportTest, VerdictRules) {
+  EXPECT_EQ(run_verdict(true, 99.0, 0, 0), "met");
+  EXPECT_EQ(run_verdict(true, 98.99, 100, 100), "missed");
+  EXPECT_EQ(run_verdict(false, 10, 100, 100), "in_progress");
+  EXPECT_EQ(run_verdict(false, 10, 96.9, kLiveMinSample), "at_risk");
+  EXPECT_EQ(run_verdict(false, 10, 0, kLiveMinSample - 1), "in_progress");  // too few to judge
+  EXPECT_EQ(report_exit_code(json{{"verdict", "at_risk"}}), kExitCheckFailed);
+  EXPECT_EQ(report_exit_code(json{{"verdict", "met"}}), kExitOk);
+}
+
+TEST_F(ReportTest, TextReportNamesTheVerdictAndOrdersTiers) {
+  auto id = make_run1();
+  json r = build_run_report(*db_, load_run(id), kSlot1 + 3600 * 1000);
+  std::string text = format_report_text(r, {"platinum", "gold", "silver", "standard"}, "Asia/Kolkata");
+  EXPECT_NE(text.find("SLA 42.85% vs target 99.00%: MISSED"), std::string::npos) << text;  // cut, not rounded
+  EXPECT_NE(text.find("slot 2026-11-28T06:00:00+05:30"), std::string::npos) << text;
+  EXPECT_LT(text.find("platinum"), text.find("gold")) << text;
+  EXPECT_NE(text.find("Message undeliverable"), std::string::npos) << text;
+}
+
+TEST_F(ReportTest, ReadOnlyConnectionReadsTheReport) {
+  auto id = make_run1();
+  store::OpenOptions ro;
+  ro.read_only = true;
+  ro.migrate = false;
+  store::Db reader(db_path_, ro);
+  json a = build_run_report(reader, load_run(id), kSlot1);
+  json b = build_run_report(*db_, load_run(id), kSlot1);
+  EXPECT_EQ(a, b);
+}
+
+}  // namespace
+}  // namespace daybreak
