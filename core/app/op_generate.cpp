@@ -60,7 +60,7 @@ int generate(const GenerateOptions& o) {
     if (pct(o.other_tz_pct)) {
       bool dubai = rng() % 2;
       tz = dubai ? "Asia/Dubai" : "Europe/London";
-      phone = dubai ? std::string("+97150") + std::string(digits).substr(0, 7) : std::string("+4477009") + std::string(digits).substr(0, 5);
+      phone = dubai ? std::string("+97150") + std::string(digits).substr(0, 7) : std::string("+4475") + std::string(digits).substr(0, 8);
     } else {
       phone = std::string("+9198") + digits;
     }
