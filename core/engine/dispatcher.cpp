@@ -94,6 +94,8 @@ struct RunState {
   std::size_t total = 0;
   std::size_t remaining = 0;  ///< not final
   bool closed = false;
+  // Deliveries already final when this dispatch loaded the run (a resume): counted once here.
+  std::size_t pre_accepted = 0, pre_on_time = 0, pre_dead = 0, pre_cancelled = 0;
 };
 
 struct QEntry {
@@ -248,7 +250,17 @@ struct Dispatcher::Impl {
       for (auto& d : store::DeliveryListForRun(db, run_id)) {
         ++rs.total;
         ++summary.deliveries;
-        if (is_final_state(d.state)) continue;
+        if (is_final_state(d.state)) {
+          if (is_accepted_state(d.state)) {
+            ++rs.pre_accepted;
+            if (d.accepted_at && *d.accepted_at <= d.deadline_at) ++rs.pre_on_time;
+          } else if (d.state == DeliveryState::dead) {
+            ++rs.pre_dead;
+          } else {
+            ++rs.pre_cancelled;
+          }
+          continue;
+        }
         Item it;
         it.delivery_id = d.delivery_id;
         it.planned_at = d.planned_at;
@@ -562,7 +574,8 @@ struct Dispatcher::Impl {
   }
 
   nlohmann::json progress(const RunState& rs, std::uint32_t run_idx, Millis now) const {
-    std::size_t accepted = 0, on_time = 0, late = 0, dead = 0, judged = 0, backlog = 0, sending = 0;
+    std::size_t accepted = rs.pre_accepted, on_time = rs.pre_on_time, late = rs.pre_accepted - rs.pre_on_time,
+                dead = rs.pre_dead, judged = rs.pre_accepted + rs.pre_dead, backlog = 0, sending = 0;
     for (const auto& it : items) {
       if (it.run != run_idx) continue;
       bool acc = is_accepted_state(it.state);
@@ -587,7 +600,7 @@ struct Dispatcher::Impl {
             {"sending", sending},
             {"backlog", backlog},
             {"live_success_pct", live},
-            {"sla_so_far_pct", rs.total ? 100.0 * static_cast<double>(on_time) / static_cast<double>(rs.total) : 100.0},
+            {"sla_so_far_pct", rs.total > rs.pre_cancelled ? 100.0 * static_cast<double>(on_time) / static_cast<double>(rs.total - rs.pre_cancelled) : 100.0},
             {"in_flight", in_flight},
             {"writer_backlog", writer->backlog()},
             {"writer_failing", writer->failing()}};
