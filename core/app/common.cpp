@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -54,7 +55,13 @@ AppContext make_context(const GlobalOptions& g, const std::string& program) {
     ctx.cfg = Config{};  // built-in defaults: no file at the default location
   }
   if (!g.database.empty()) ctx.cfg.database_path = g.database;
-  if (!g.log_level.empty()) ctx.cfg.log_level = g.log_level;
+  if (!g.log_level.empty()) {
+    static const char* levels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+    if (std::find(std::begin(levels), std::end(levels), g.log_level) == std::end(levels)) {
+      throw UsageError("--log-level \"" + g.log_level + "\": expected trace, debug, info, warn, error, critical or off");
+    }
+    ctx.cfg.log_level = g.log_level;
+  }
 
   ctx.log = spdlog::get("daybreak");
   if (!ctx.log) {

@@ -41,6 +41,13 @@ int dispatch_main(int argc, char** argv) {
 
     auto ctx = make_context(g, "dispatch");
     const Clock& clock = *ctx.clock;
+    // Refuse a configuration we cannot send with before taking any lease: with no senders every
+    // delivery would go dead, and a sender without an adapter would fail after the lease is held.
+    if (ctx.cfg.senders.empty()) {
+      throw ConfigError((ctx.cfg.source.empty() ? std::string("built-in defaults") : ctx.cfg.source) +
+                        ": no senders configured ([[whatsapp.senders]]); nothing can be sent");
+    }
+    for (const auto& s : ctx.cfg.senders) (void)channels::make_adapter(ctx.cfg, s);
     store::Db db(ctx.cfg.database_path);
     Millis now = clock.now();
 

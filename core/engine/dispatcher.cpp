@@ -157,6 +157,7 @@ struct Dispatcher::Impl {
   std::atomic<bool> paused_all{false};
   std::array<std::atomic<bool>, 3> paused_channel{};
   std::atomic<bool> lease_lost{false};
+  bool releasing = false;  ///< a graceful stop handed claimed rows back; later claims go back too
 
   std::unique_ptr<BatchWriter> writer;
 
@@ -425,6 +426,7 @@ struct Dispatcher::Impl {
 
   void on_claimed(const Event& ev) {
     claims_pending -= std::min(claims_pending, ev.claims.size());
+    std::vector<std::int64_t> late_claims;
     for (auto [idx, ok] : ev.claims) {
       Item& it = items[idx];
       if (!ok) {
@@ -435,8 +437,14 @@ struct Dispatcher::Impl {
         continue;
       }
       it.state = DeliveryState::sending;
+      if (releasing) {
+        // Committed after a graceful stop began: hand it straight back, never send it.
+        late_claims.push_back(it.delivery_id);
+        continue;
+      }
       claimed[it.sender].push({it.due, it.tier_rank, idx, it.gen});
     }
+    if (!late_claims.empty()) release_ids(std::move(late_claims), clock.now());
   }
 
   void send_due(Millis now) {
@@ -662,6 +670,7 @@ struct Dispatcher::Impl {
   /// Hands claimed-but-unsent rows back (graceful stop), so a restart sends them without
   /// treating them as uncertain.
   void release_unsent(Millis now) {
+    releasing = true;
     std::vector<std::int64_t> ids;
     for (auto& q : claimed) {
       while (!q.empty()) {
@@ -675,6 +684,10 @@ struct Dispatcher::Impl {
         q.pop();
       }
     }
+    release_ids(std::move(ids), now);
+  }
+
+  void release_ids(std::vector<std::int64_t> ids, Millis now) {
     if (ids.empty()) return;
     std::string own = owner;
     writer->enqueue([ids, own, now](store::Db& db) {
