@@ -31,13 +31,15 @@ ensure_packages() {
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || die "apt-get install failed: ${missing[*]}"
 }
 
-# Configures and builds into $1 (a build directory) with extra CMake arguments after it.
+# Configures and builds into $1 (a build directory) with extra CMake arguments after it;
+# $BUILD_TARGETS (space-separated) limits what is built.
 build_tree() {
   local dir=$1; shift
   if [ ! -f "$dir/build.ninja" ]; then
     cmake -S "$DAYBREAK_ROOT" -B "$dir" -G Ninja "$@" >/dev/null || die "cmake configure failed"
   fi
-  ninja -C "$dir" -j"$(nproc)" >&2 || die "build failed"
+  # shellcheck disable=SC2086
+  ninja -C "$dir" -j"$(nproc)" ${BUILD_TARGETS:-} >&2 || die "build failed"
 }
 
 # Starts the simulator in the background; sets SIM_PID and SIM_PORT. Args go to daybreak-sim.

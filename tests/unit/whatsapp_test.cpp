@@ -1,0 +1,132 @@
+// The WhatsApp adapter's exact requests and its classification of Meta's answers (DESIGN.md §4).
+#include "channels/whatsapp.hpp"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+namespace daybreak::channels {
+namespace {
+
+struct WhatsAppTest : ::testing::Test {
+  WhatsAppConfig wa;
+  SenderConfig sender;
+  Message msg;
+  void SetUp() override {
+    wa.graph_base = "http://127.0.0.1:8080";
+    wa.api_version = "v21.0";
+    wa.template_name = "daily_content";
+    wa.connect_timeout_ms = 1500;
+    wa.request_timeout_ms = 9000;
+    sender.id = "wa-1";
+    sender.phone_number_id = "106540352242922";
+    sender.token = "EAAB-secret";
+    msg.delivery_id = 4711;
+    msg.to = "+919812345678";
+    msg.advisor_name = "Asha";
+    msg.language = "hi";
+    msg.title = "Morning brief";
+    msg.body = "Markets — गुरुवार / today";
+  }
+};
+
+TEST_F(WhatsAppTest, BuildsTemplateRequestWithTextHeader) {
+  WhatsAppAdapter a(wa, sender);
+  Request r = a.build(msg);
+  EXPECT_EQ(r.url, "http://127.0.0.1:8080/v21.0/106540352242922/messages");
+  EXPECT_EQ(r.headers, (std::vector<std::string>{"Authorization: Bearer EAAB-secret", "Content-Type: application/json"}));
+  EXPECT_EQ(r.connect_timeout_ms, 1500);
+  EXPECT_EQ(r.timeout_ms, 9000);
+  auto j = nlohmann::json::parse(r.body);
+  auto expected = nlohmann::json::parse(R"({
+    "messaging_product": "whatsapp", "recipient_type": "individual", "to": "+919812345678", "type": "template",
+    "biz_opaque_callback_data": "4711",
+    "template": {"name": "daily_content", "language": {"code": "hi"}, "components": [
+      {"type": "header", "parameters": [{"type": "text", "text": "Morning brief"}]},
+      {"type": "body", "parameters": [{"type": "text", "text": "Asha"}, {"type": "text", "text": "Morning brief"},
+                                      {"type": "text", "text": "Markets — गुरुवार / today"}]}]}})");
+  EXPECT_EQ(j, expected);
+}
+
+TEST_F(WhatsAppTest, ImageAndDocumentHeadersFollowTheMediaUrl) {
+  WhatsAppAdapter a(wa, sender);
+  msg.media_url = "https://cdn.example.com/card.JPG?v=2";
+  auto img = nlohmann::json::parse(a.build(msg).body)["template"]["components"][0];
+  EXPECT_EQ(img, nlohmann::json::parse(
+                     R"({"type":"header","parameters":[{"type":"image","image":{"link":"https://cdn.example.com/card.JPG?v=2"}}]})"));
+  msg.media_url = "https://cdn.example.com/note.pdf";
+  auto doc = nlohmann::json::parse(a.build(msg).body)["template"]["components"][0];
+  EXPECT_EQ(doc, nlohmann::json::parse(R"({"type":"header","parameters":[{"type":"document","document":
+      {"link":"https://cdn.example.com/note.pdf","filename":"Morning brief.pdf"}}]})"));
+}
+
+TEST_F(WhatsAppTest, ParsesSuccess) {
+  WhatsAppAdapter a(wa, sender);
+  Response r;
+  r.transport_ok = true;
+  r.status = 200;
+  r.body = R"({"messaging_product":"whatsapp","contacts":[{"input":"+919812345678","wa_id":"919812345678"}],
+              "messages":[{"id":"wamid.HBgLOTE5ODEyMzQ1Njc4FQIAERgSQUFBQkJCQ0NDRERERUVFRkZGAA==","message_status":"accepted"}]})";
+  auto res = a.classify(r);
+  EXPECT_TRUE(res.accepted);
+  EXPECT_EQ(res.provider_message_id, "wamid.HBgLOTE5ODEyMzQ1Njc4FQIAERgSQUFBQkJCQ0NDRERERUVFRkZGAA==");
+}
+
+TEST_F(WhatsAppTest, ParsesErrorBodyByCodeNotHttpStatus) {
+  WhatsAppAdapter a(wa, sender);
+  Response r;
+  r.transport_ok = true;
+  r.status = 200;  // the status is deliberately misleading: only error.code counts
+  r.body = R"({"error":{"message":"(#131026) Message Undeliverable","type":"OAuthException","code":131026,
+              "error_data":{"messaging_product":"whatsapp","details":"Unable to deliver message"},"fbtrace_id":"Az8"}})";
+  auto res = a.classify(r);
+  EXPECT_FALSE(res.accepted);
+  EXPECT_EQ(res.kind, FailureKind::permanent);
+  EXPECT_EQ(res.error_code, "131026");
+  EXPECT_EQ(res.error_detail, "(#131026) Message Undeliverable: Unable to deliver message");
+}
+
+TEST_F(WhatsAppTest, TransportFailuresAreRetryableOrUncertain) {
+  WhatsAppAdapter a(wa, sender);
+  Response refused;
+  refused.transport_code = 7;  // couldn't connect: the request never left
+  EXPECT_EQ(a.classify(refused).kind, FailureKind::retryable);
+  Response timeout;
+  timeout.transport_code = 28;  // timed out after sending: the provider may have it
+  timeout.request_may_have_arrived = true;
+  EXPECT_EQ(a.classify(timeout).kind, FailureKind::uncertain);
+  Response garbage;
+  garbage.transport_ok = true;
+  garbage.status = 200;
+  garbage.body = "<html>proxy</html>";
+  EXPECT_EQ(a.classify(garbage).kind, FailureKind::uncertain);
+  garbage.status = 502;
+  EXPECT_EQ(a.classify(garbage).kind, FailureKind::retryable);
+}
+
+// Every code in DESIGN.md §4's table, classified as the table says.
+TEST(WhatsAppErrorCodes, FollowTheDesignTable) {
+  struct Row {
+    long code;
+    FailureKind kind;
+  };
+  const Row rows[] = {
+      {130429, FailureKind::sender_rate_limited}, {4, FailureKind::sender_rate_limited},
+      {80007, FailureKind::sender_rate_limited},  {131056, FailureKind::recipient_throttled},
+      {131000, FailureKind::retryable},           {131016, FailureKind::retryable},
+      {131057, FailureKind::retryable},           {131026, FailureKind::permanent},
+      {131047, FailureKind::permanent},           {131049, FailureKind::permanent},
+      {131048, FailureKind::permanent},           {130472, FailureKind::permanent},
+      {132000, FailureKind::permanent},           {132001, FailureKind::permanent},
+      {132012, FailureKind::permanent},           {131005, FailureKind::permanent},
+      {131008, FailureKind::permanent},           {131009, FailureKind::permanent},
+      {131031, FailureKind::permanent},           {368, FailureKind::permanent},
+      {190, FailureKind::credentials},
+  };
+  for (const auto& r : rows) {
+    EXPECT_EQ(classify_whatsapp_error(r.code, 0), r.kind) << "code " << r.code;
+  }
+}
+
+}  // namespace
+}  // namespace daybreak::channels
