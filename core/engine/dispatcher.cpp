@@ -146,7 +146,6 @@ struct Dispatcher::Impl {
   MinHeap<QEntry> waiting;                 // not claimed yet, by due time
   std::vector<MinHeap<QEntry>> claimed;    // per sender: claimed, by due time
   std::vector<MinHeap<EEntry>> eligible;   // per sender: due now, by deadline then tier
-  std::vector<Millis> lags;                // first request − planned, ms
   std::size_t claims_pending = 0;
   int in_flight = 0;
   DispatchSummary summary;
@@ -305,7 +304,6 @@ struct Dispatcher::Impl {
     }
     if (contents.empty()) contents.push_back({});
     for (std::uint32_t i = 0; i < items.size(); ++i) waiting.push({items[i].due, items[i].tier_rank, i, 0});
-    lags.reserve(items.size());
   }
 
   // ---- writer operations -------------------------------------------------------------
@@ -485,10 +483,7 @@ struct Dispatcher::Impl {
     auto req = senders[s].adapter->build(m);
     ++it.attempts;
     ++it.attempts_on_channel;
-    if (it.first_sent_at == 0) {
-      it.first_sent_at = now;
-      lags.push_back(now - it.planned_at);
-    }
+    if (it.first_sent_at == 0) it.first_sent_at = now;
     ++in_flight;
     ++senders[s].in_flight;
     ++senders[s].sent;
