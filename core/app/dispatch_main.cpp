@@ -6,6 +6,7 @@
 
 #include "app/commands.hpp"
 #include "app/report.hpp"
+#include "app/supervise.hpp"
 #include "channels/transport.hpp"
 #include "domain/time.hpp"
 #include "engine/dispatcher.hpp"
@@ -34,10 +35,16 @@ int dispatch_main(int argc, char** argv) {
     app.add_option("--run", run_ids, "Dispatch these run ids (repeatable) instead of the due ones");
     app.add_option("--lookahead", lookahead_s, "Take runs whose window opens within this many seconds (default 120)")
         ->check(CLI::Range(0L, 86400L));
+    bool supervise = false;
+    int max_restarts = 5;
+    app.add_flag("--supervise", supervise, "Run dispatch as a child process and restart it at once if it crashes");
+    app.add_option("--max-restarts", max_restarts, "With --supervise: restarts before giving up (default 5)")
+        ->check(CLI::Range(0, 1000));
     if (int rc = parse_cli(app, argc, argv); rc >= 0) return rc;
     if (!date.empty()) {
       if (auto d = parse_date(date); !d) throw UsageError("--date: " + d.error().message);
     }
+    if (supervise) return supervise_dispatch(argc, argv, g, max_restarts);
 
     auto ctx = make_context(g, "dispatch");
     const Clock& clock = *ctx.clock;

@@ -1,0 +1,322 @@
+// `daybreak doctor`: the pre-flight check, run by the 21:30 job after planning and by hand
+// before a morning. Each check is one row {name, ok, message}; any failed row → exit 1, so cron
+// and monitoring see it. It reads and probes but changes nothing (the database is never
+// migrated or created here: a missing or old schema is reported, not fixed).
+#include <curl/curl.h>
+#include <date/tz.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "app/commands.hpp"
+#include "app/plan.hpp"
+#include "store/db.hpp"
+#include "store/migrations.hpp"
+#include "store/runs.hpp"
+
+namespace daybreak {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct DoctorOptions {
+  long min_free_mb = 1024;  // a 1M-advisor morning writes a few hundred MB of rows, attempts and WAL
+  bool check_providers = false;
+  std::string date;         // the delivery day whose plan is checked (default: the next slot's day)
+};
+
+struct Check {
+  std::string name;
+  bool ok = false;
+  std::string message;
+};
+
+std::string octal_mode(mode_t m) {
+  std::ostringstream o;
+  o << std::oct << (m & 0777);
+  return o.str();
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Config and its permissions. Returns the loaded config (built-in defaults when it failed, so
+// the other checks still run against the --database given, if any) and whether it loaded.
+bool check_config(const GlobalOptions& g, std::vector<Check>& rows, Config& cfg) {
+  std::string path = resolve_config_path(g.config_path);
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0) {
+    rows.push_back({"config", false, path + ": no such file (commands would fall back to built-in defaults, which have no senders)"});
+    rows.push_back({"config_permissions", false, path + ": not checked, the file does not exist"});
+    return false;
+  }
+  bool loaded = false;
+  std::string perm_problem;
+  try {
+    cfg = load_config(path);
+    loaded = true;
+    rows.push_back({"config", true, path + ": valid"});
+  } catch (const ConfigError& e) {
+    std::string msg = e.what();
+    if (msg.find("readable by others") != std::string::npos) {
+      // The file is refused only for its mode: report that in its own row, validate the rest.
+      perm_problem = msg;
+      try {
+        cfg = parse_config(read_file(path), "");
+        cfg.source = path;
+        loaded = true;
+        rows.push_back({"config", true, path + ": valid apart from its permissions (see config_permissions)"});
+      } catch (const ConfigError& e2) {
+        rows.push_back({"config", false, e2.what()});
+      }
+    } else {
+      rows.push_back({"config", false, msg});
+    }
+  }
+  if (!perm_problem.empty()) {
+    rows.push_back({"config_permissions", false, perm_problem});
+  } else if (st.st_mode & S_IWOTH) {
+    rows.push_back({"config_permissions", false, path + ": writable by others (mode " + octal_mode(st.st_mode) +
+                                                     "): anyone could redirect the database or the provider; run chmod o-w " + path});
+  } else {
+    rows.push_back({"config_permissions", true, path + ": mode " + octal_mode(st.st_mode) +
+                                                    ((st.st_mode & S_IROTH) ? ", holds no inline secrets" : "")});
+  }
+  return loaded;
+}
+
+void check_timezones(const Config& cfg, std::vector<Check>& rows) {
+  std::vector<std::string> zones = {"Asia/Kolkata"};
+  if (cfg.default_timezone != "Asia/Kolkata") zones.push_back(cfg.default_timezone);
+  std::string bad;
+  for (const auto& z : zones) {
+    try {
+      (void)date::locate_zone(z);
+    } catch (const std::exception& e) {
+      bad += (bad.empty() ? "" : "; ") + z + ": " + e.what();
+    }
+  }
+  if (bad.empty()) {
+    rows.push_back({"timezone_data", true, "resolves " + [&] { std::string s; for (auto& z : zones) s += (s.empty() ? "" : ", ") + z; return s; }()});
+  } else {
+    rows.push_back({"timezone_data", false, bad + " (install the tzdata package)"});
+  }
+}
+
+// Writable directory, then the file and its schema; never creates or migrates anything.
+void check_database(const Config& cfg, const DoctorOptions& o, std::vector<Check>& rows, std::unique_ptr<store::Db>& db) {
+  const std::string& path = cfg.database_path;
+  fs::path dir = fs::absolute(path).parent_path();
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    rows.push_back({"database_writable", false, dir.string() + ": directory does not exist (database " + path + ")"});
+  } else {
+    // Create and remove a file rather than trust access(2): root passes access() on a
+    // read-only file system, and SQLite needs to create the -wal and -shm files beside it.
+    std::string probe = (dir / ".daybreak-doctor-XXXXXX").string();
+    int fd = ::mkstemp(probe.data());
+    if (fd < 0) {
+      rows.push_back({"database_writable", false, dir.string() + ": cannot create files there (" + std::strerror(errno) +
+                                                      "); SQLite needs the directory writable for its -wal and -shm files"});
+    } else {
+      ::close(fd);
+      ::unlink(probe.c_str());
+      if (fs::exists(path, ec) && ::access(path.c_str(), W_OK) != 0) {
+        rows.push_back({"database_writable", false, path + ": file is not writable (" + std::strerror(errno) + ")"});
+      } else {
+        rows.push_back({"database_writable", true, dir.string() + ": writable"});
+      }
+    }
+  }
+
+  struct statvfs vfs{};
+  if (::statvfs(fs::is_directory(dir, ec) ? dir.c_str() : "/", &vfs) == 0) {
+    long free_mb = static_cast<long>(static_cast<unsigned long long>(vfs.f_bavail) * vfs.f_frsize / (1024 * 1024));
+    std::string m = std::to_string(free_mb) + " MB free on the database's file system (threshold " + std::to_string(o.min_free_mb) + " MB)";
+    rows.push_back({"disk_space", free_mb >= o.min_free_mb, m});
+  } else {
+    rows.push_back({"disk_space", false, dir.string() + ": statvfs failed: " + std::strerror(errno)});
+  }
+
+  int latest = 0;
+  for (const auto& m : store::embedded_migrations()) latest = std::max(latest, m.version);
+  if (!fs::exists(path, ec)) {
+    rows.push_back({"database_schema", false, path + ": does not exist yet (the first import creates and migrates it)"});
+    return;
+  }
+  try {
+    store::OpenOptions oo;
+    oo.migrate = false;
+    oo.busy_timeout_ms = 2000;
+    db = std::make_unique<store::Db>(path, oo);
+    int v = db->schema_version();
+    if (v == latest) {
+      rows.push_back({"database_schema", true, "schema version " + std::to_string(v) + " (latest)"});
+    } else if (v < latest) {
+      rows.push_back({"database_schema", false, "schema version " + std::to_string(v) + ", this build has " + std::to_string(latest) +
+                                                    ": " + std::to_string(latest - v) + " migration(s) pending; the next command that opens the database applies them (back it up first)"});
+    } else {
+      rows.push_back({"database_schema", false, "schema version " + std::to_string(v) + " is newer than this build's " +
+                                                    std::to_string(latest) + ": the binaries are older than the database"});
+    }
+  } catch (const std::exception& e) {
+    rows.push_back({"database_schema", false, path + ": " + e.what()});
+    db.reset();
+  }
+}
+
+void check_senders(const Config& cfg, bool config_ok, std::vector<Check>& rows) {
+  if (!config_ok) {
+    rows.push_back({"senders", false, "not checked: the configuration did not load"});
+    return;
+  }
+  if (cfg.senders.empty()) {
+    rows.push_back({"senders", false, "no senders configured ([[whatsapp.senders]]): dispatch refuses to start"});
+    return;
+  }
+  std::string list, missing;
+  for (const auto& s : cfg.senders) {
+    list += (list.empty() ? "" : ", ") + s.id + " (" + std::string(to_string(s.channel)) + ", " + std::to_string(static_cast<int>(s.mps)) + " mps)";
+    if (s.channel == Channel::whatsapp && (s.phone_number_id.empty() || s.token.empty())) {
+      missing += (missing.empty() ? "" : ", ") + s.id + (s.token.empty() ? " has no token" : " has no phone_number_id");
+    }
+  }
+  if (!missing.empty()) {
+    rows.push_back({"senders", false, missing});
+  } else {
+    rows.push_back({"senders", true, std::to_string(cfg.senders.size()) + ": " + list});
+  }
+}
+
+void check_plan(const Config& cfg, store::Db* db, const std::string& day, std::vector<Check>& rows) {
+  if (!db) {
+    rows.push_back({"plan", false, "not checked: the database could not be read"});
+    return;
+  }
+  try {
+    auto runs = store::RunListForDate(*db, day);
+    if (runs.empty()) {
+      rows.push_back({"plan", true, day + ": not planned yet (plan-deliveries runs at 21:30 IST)"});
+      return;
+    }
+    std::string bad;
+    std::int64_t planned = 0;
+    for (const auto& r : runs) {
+      planned += r.planned_count;
+      if (r.feasible) continue;
+      auto j = nlohmann::json::parse(r.plan_report, nullptr, false);
+      std::string why = j.is_object() ? j.value("recommendation", std::string()) : std::string();
+      bad += (bad.empty() ? "" : "; ") + std::string("run ") + std::to_string(r.run_id) + " (" +
+             format_instant(r.slot_at, cfg.default_timezone) + ") is infeasible" + (why.empty() ? "" : ": " + why);
+    }
+    if (!bad.empty()) {
+      rows.push_back({"plan", false, day + ": " + bad});
+    } else {
+      rows.push_back({"plan", true, day + ": " + std::to_string(runs.size()) + " run(s), " + std::to_string(planned) + " deliveries, all feasible"});
+    }
+  } catch (const std::exception& e) {
+    rows.push_back({"plan", false, e.what()});
+  }
+}
+
+// A harmless GET of the phone number object: 200 means the token is accepted for that number.
+void check_providers(const Config& cfg, std::vector<Check>& rows) {
+  for (const auto& s : cfg.senders) {
+    if (s.channel != Channel::whatsapp) continue;
+    std::string url = cfg.whatsapp.graph_base + "/" + cfg.whatsapp.api_version + "/" + s.phone_number_id;
+    CURL* h = curl_easy_init();
+    if (!h) {
+      rows.push_back({"provider:" + s.id, false, "curl_easy_init failed"});
+      continue;
+    }
+    std::string auth = "Authorization: Bearer " + s.token;
+    curl_slist* hdrs = curl_slist_append(nullptr, auth.c_str());
+    std::string body;
+    curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, cfg.whatsapp.connect_timeout_ms);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, cfg.whatsapp.request_timeout_ms);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, +[](char* p, size_t sz, size_t n, void* ud) -> size_t {
+      auto* b = static_cast<std::string*>(ud);
+      if (b->size() < 65536) b->append(p, sz * n);
+      return sz * n;
+    });
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+    CURLcode rc = curl_easy_perform(h);
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(h);
+    // The token never appears in a message: only the URL (no secret in it) and the outcome.
+    if (rc != CURLE_OK) {
+      rows.push_back({"provider:" + s.id, false, "GET " + url + ": " + curl_easy_strerror(rc)});
+      continue;
+    }
+    if (status == 200) {
+      rows.push_back({"provider:" + s.id, true, "GET " + url + ": 200, credentials accepted"});
+      continue;
+    }
+    auto j = nlohmann::json::parse(body, nullptr, false);
+    std::string detail;
+    if (j.is_object() && j.contains("error") && j["error"].is_object()) {
+      int code = j["error"].value("code", 0);
+      detail = "error " + std::to_string(code) + " " + j["error"].value("message", std::string());
+      if (code == 190) detail += " (token rejected: renew it)";
+    }
+    rows.push_back({"provider:" + s.id, false, "GET " + url + ": HTTP " + std::to_string(status) + (detail.empty() ? "" : ", " + detail)});
+  }
+}
+
+int doctor(const GlobalOptions& g, const DoctorOptions& o) {
+  std::vector<Check> rows;
+  Config cfg;
+  bool config_ok = check_config(g, rows, cfg);
+  if (!g.database.empty()) cfg.database_path = g.database;
+  check_timezones(cfg, rows);
+  std::unique_ptr<store::Db> db;
+  check_database(cfg, o, rows, db);
+  check_senders(cfg, config_ok, rows);
+  // Which delivery day: --date, else the next slot's day by the (possibly simulated) clock.
+  auto clock = make_clock_from_env();
+  std::string day = resolve_date_option(o.date, cfg, clock->now());
+  check_plan(cfg, db.get(), day, rows);
+  if (o.check_providers && config_ok) check_providers(cfg, rows);
+
+  bool all_ok = std::all_of(rows.begin(), rows.end(), [](const Check& c) { return c.ok; });
+  if (g.json) {
+    nlohmann::json checks = nlohmann::json::array();
+    for (const auto& c : rows) checks.push_back({{"name", c.name}, {"ok", c.ok}, {"message", c.message}});
+    print_json({{"ok", all_ok}, {"date", day}, {"checks", checks}});
+  } else {
+    for (const auto& c : rows) std::cout << (c.ok ? "ok    " : "FAIL  ") << c.name << ": " << c.message << "\n";
+    std::cout << (all_ok ? "doctor: all checks passed\n" : "doctor: some checks failed\n");
+  }
+  return all_ok ? kExitOk : kExitCheckFailed;
+}
+
+}  // namespace
+
+void add_doctor_command(CLI::App& app, GlobalOptions& g, Action& action) {
+  auto o = std::make_shared<DoctorOptions>();
+  auto* sub = app.add_subcommand("doctor", "Pre-flight check: config, database, disk, permissions, time zones, senders, tomorrow's plan");
+  sub->add_option("--min-free-mb", o->min_free_mb, "Free space required on the database's file system (default 1024)")
+      ->check(CLI::Range(0L, 100000000L));
+  sub->add_option("--date", o->date, "Delivery day whose plan is checked (default: the day of the next slot)");
+  sub->add_flag("--check-providers", o->check_providers, "Also GET each WhatsApp sender's phone number with its token");
+  sub->callback([o, &g, &action] { action = [o, &g] { return doctor(g, *o); }; });
+}
+
+}  // namespace daybreak
