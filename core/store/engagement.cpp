@@ -1,0 +1,120 @@
+#include "store/engagement.hpp"
+
+#include <map>
+#include <tuple>
+
+namespace daybreak::store {
+namespace {
+
+constexpr const char* kUpsert = R"sql(
+INSERT INTO engagement (date, content_id, segment, exposures, reads, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+ON CONFLICT (date, content_id, segment) DO UPDATE SET
+  exposures = excluded.exposures, reads = excluded.reads, updated_at = excluded.updated_at
+WHERE exposures IS NOT excluded.exposures OR reads IS NOT excluded.reads
+)sql";
+
+}  // namespace
+
+EngagementRebuildResult EngagementRebuild(Db& db, const std::string& from, const std::string& to, Millis now) {
+  return guarded("rebuilding engagement", [&] {
+    using Key = std::tuple<std::string, std::string, std::string>;
+    std::map<Key, EngagementCounts> agg;
+    {
+      SQLite::Statement q(db.raw(), R"sql(
+SELECT d.date, d.content_id, a.topics,
+       (d.delivered_at IS NOT NULL OR d.read_at IS NOT NULL), (d.read_at IS NOT NULL)
+FROM deliveries d JOIN advisors a ON a.advisor_id = d.advisor_id
+WHERE d.run_id IN (SELECT run_id FROM runs WHERE date BETWEEN ?1 AND ?2)
+  AND (d.delivered_at IS NOT NULL OR d.read_at IS NOT NULL))sql");
+      // Through runs: deliveries has no date index, but its (run_id, state) index serves run_id.
+      q.bind(1, from);
+      q.bind(2, to);
+      Advisor a;
+      while (q.executeStep()) {
+        a.topics = split_list(q.getColumn(2).getString(), ';');
+        auto& c = agg[{q.getColumn(0).getString(), q.getColumn(1).getString(), advisor_segment(a)}];
+        c.exposures += q.getColumn(3).getInt();
+        c.reads += q.getColumn(4).getInt();
+      }
+    }
+    EngagementRebuildResult r;
+    std::vector<Key> stale;
+    {
+      SQLite::Statement q(db.raw(), "SELECT date, content_id, segment FROM engagement WHERE date BETWEEN ?1 AND ?2");
+      q.bind(1, from);
+      q.bind(2, to);
+      while (q.executeStep()) {
+        Key k{q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getString()};
+        if (!agg.count(k)) stale.push_back(std::move(k));
+      }
+    }
+    for (const auto& k : stale) {
+      auto& d = db.stmt("DELETE FROM engagement WHERE date = ?1 AND content_id = ?2 AND segment = ?3");
+      d.bind(1, std::get<0>(k));
+      d.bind(2, std::get<1>(k));
+      d.bind(3, std::get<2>(k));
+      r.rows_deleted += d.exec();
+    }
+    for (const auto& [k, c] : agg) {
+      auto& q = db.stmt(kUpsert);
+      q.bind(1, std::get<0>(k));
+      q.bind(2, std::get<1>(k));
+      q.bind(3, std::get<2>(k));
+      q.bind(4, static_cast<std::int64_t>(c.exposures));
+      q.bind(5, static_cast<std::int64_t>(c.reads));
+      q.bind(6, static_cast<std::int64_t>(now));
+      r.rows_written += q.exec();
+    }
+    return r;
+  });
+}
+
+void EngagementAdd(Db& db, const std::string& date, const std::string& content_id, const std::string& segment,
+                   std::int64_t exposures, std::int64_t reads, Millis now) {
+  guarded("recording engagement", [&] {
+    auto& q = db.stmt(R"sql(
+INSERT INTO engagement (date, content_id, segment, exposures, reads, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+ON CONFLICT (date, content_id, segment) DO UPDATE SET
+  exposures = exposures + excluded.exposures, reads = reads + excluded.reads, updated_at = excluded.updated_at)sql");
+    q.bind(1, date);
+    q.bind(2, content_id);
+    q.bind(3, segment);
+    q.bind(4, static_cast<std::int64_t>(exposures));
+    q.bind(5, static_cast<std::int64_t>(reads));
+    q.bind(6, static_cast<std::int64_t>(now));
+    q.exec();
+  });
+}
+
+EngagementTable EngagementTotals(Db& db, const std::string& from, const std::string& to) {
+  return guarded("reading engagement", [&] {
+    EngagementTable out;
+    auto& q = db.stmt(
+        "SELECT content_id, segment, SUM(exposures), SUM(reads) FROM engagement WHERE date BETWEEN ?1 AND ?2 "
+        "GROUP BY content_id, segment");
+    q.bind(1, from);
+    q.bind(2, to);
+    while (q.executeStep()) {
+      out[{q.getColumn(0).getString(), q.getColumn(1).getString()}] = {q.getColumn(2).getInt64(), q.getColumn(3).getInt64()};
+    }
+    q.reset();
+    return out;
+  });
+}
+
+std::vector<HistoryRow> AssignmentListForAdvisorRange(Db& db, const std::string& advisor_id, const std::string& from,
+                                                      const std::string& to) {
+  return guarded("reading assignment history", [&] {
+    std::vector<HistoryRow> out;
+    auto& q = db.stmt(
+        "SELECT date, content_id FROM assignments WHERE advisor_id = ?1 AND date BETWEEN ?2 AND ?3 ORDER BY date");
+    q.bind(1, advisor_id);
+    q.bind(2, from);
+    q.bind(3, to);
+    while (q.executeStep()) out.push_back({q.getColumn(0).getString(), q.getColumn(1).getString()});
+    q.reset();
+    return out;
+  });
+}
+
+}  // namespace daybreak::store
