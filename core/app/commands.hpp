@@ -21,6 +21,8 @@ using Action = std::function<int()>;
 
 void add_import_commands(CLI::App& app, GlobalOptions& g, Action& action);
 void add_generate_command(CLI::App& app, GlobalOptions& g, Action& action);
+void add_explain_command(CLI::App& app, GlobalOptions& g, Action& action);
+void add_content_commands(CLI::App& app, GlobalOptions& g, Action& action);
 void add_doctor_command(CLI::App& app, GlobalOptions& g, Action& action);
 
 }  // namespace daybreak

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "domain/ranking.hpp"
 #include "store/db.hpp"
 
 namespace daybreak {
@@ -16,10 +17,35 @@ std::string default_delivery_date(const Config& cfg, Millis now);
 /// Validates a --date value or derives the default one; throws UsageError on a bad date.
 std::string resolve_date_option(const std::string& value, const Config& cfg, Millis now);
 
-/// assign-fallback for day `date`: returns the zero-silent-days report (`missing` must be empty).
-nlohmann::json assign_fallback(store::Db& db, const Config& cfg, const std::string& date, Millis now, bool dry_run);
+/// How assign-fallback ranks and what it reads (core/app/fallback.cpp).
+struct FallbackOptions {
+  RankingOptions ranking;            ///< weights, no-repeat window, Thompson seed
+  int engagement_days = 90;          ///< learn from the read receipts of this many days before D
+  int engagement_rebuild_days = 7;   ///< re-derive this many days of engagement from deliveries (late read receipts)
+  bool list = false;                 ///< add every eligible advisor's assignment to the report
+};
+
+/// assign-fallback for day `date` (core/app/fallback.cpp): validates every assignment, gives
+/// every eligible advisor without sendable content a ranked fallback item, and returns the
+/// zero-silent-days report (`missing` must be empty). A second run changes nothing.
+nlohmann::json assign_fallback(store::Db& db, const Config& cfg, const std::string& date, Millis now, bool dry_run,
+                               const FallbackOptions& opts = {});
+
+/// Why `advisor_id` gets what they get on `date`: the assignment's source, content, score parts
+/// and reason, the advisor's segment and recent history, and the delivery if one is planned.
+/// Throws CheckFailed when the advisor is unknown.
+nlohmann::json explain_assignment(store::Db& db, const std::string& advisor_id, const std::string& date,
+                                  const FallbackOptions& opts = {});
 
 /// plan-deliveries for day `date`: returns the plan report (size, per-sender peak, feasibility).
 nlohmann::json plan_deliveries(store::Db& db, const Config& cfg, const std::string& date, Millis now, bool dry_run);
+
+/// A compliance pull (`daybreak content withdraw`): marks `content_id` withdrawn (audited with
+/// actor and reason), re-runs assign_fallback for every day from yesterday on that assigns it (each
+/// such assignment is replaced, reason "replaced …: content withdrawn"), and re-points every
+/// pending (planned/retry_wait) delivery of it at the replacement. Safe to repeat. Throws
+/// CheckFailed when the item does not exist.
+nlohmann::json withdraw_content(store::Db& db, const Config& cfg, const std::string& content_id, const std::string& reason,
+                                const std::string& actor, const std::string& sudo_user, Millis now);
 
 }  // namespace daybreak

@@ -15,14 +15,23 @@ int assign_fallback_main(int argc, char** argv) {
     add_global_options(app, g);
     std::string date;
     bool dry_run = false;
+    FallbackOptions fo;
     app.add_option("--date", date, "Delivery day YYYY-MM-DD (default: the day of the next slot)");
     app.add_flag("--dry-run", dry_run, "Report what would be assigned; change nothing");
+    app.add_option("--no-repeat-days", fo.ranking.no_repeat_days, "Do not give an advisor the same fallback item again within this many days")
+        ->check(CLI::Range(0, 365))
+        ->capture_default_str();
+    app.add_option("--engagement-days", fo.engagement_days, "Learn from the read receipts of this many days before D")
+        ->check(CLI::Range(0, 3650))
+        ->capture_default_str();
+    app.add_option("--seed", fo.ranking.seed, "Seed of the ranker's Thompson samples (same seed, same choices)")->capture_default_str();
+    app.add_flag("--list", fo.list, "List every eligible advisor's content, source and reason in the report");
     if (int rc = parse_cli(app, argc, argv); rc >= 0) return rc;
     auto ctx = make_context(g, "assign-fallback");
     Millis now = ctx.clock->now();
     std::string day = resolve_date_option(date, ctx.cfg, now);
     store::Db db(ctx.cfg.database_path);
-    auto rep = assign_fallback(db, ctx.cfg, day, now, dry_run);
+    auto rep = assign_fallback(db, ctx.cfg, day, now, dry_run, fo);
     if (ctx.json) {
       print_json(rep);
     } else {
@@ -30,6 +39,12 @@ int assign_fallback_main(int argc, char** argv) {
                 << " already assigned, " << rep["fallback_assigned"] << " fallback assigned";
       if (!rep["replaced"].empty()) std::cout << " (" << rep["replaced"].size() << " replacing invalid content)";
       std::cout << "\n";
+      if (fo.list) {
+        for (const auto& l : rep["advisors"]) {
+          std::cout << "  " << l["advisor_id"].get<std::string>() << ": " << l["content_id"].get<std::string>() << " ("
+                    << l["source"].get<std::string>() << ") " << l["reason"].get<std::string>() << "\n";
+        }
+      }
       if (rep["missing"].empty()) {
         std::cout << "zero silent days: every eligible advisor has content for " << day << "\n";
       } else {

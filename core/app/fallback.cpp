@@ -1,0 +1,287 @@
+// assign-fallback (DESIGN.md §2 step 2, §5): at 21:30 IST on D−1, every eligible advisor gets
+// sendable content for D — their editorial/advisor/override item when it passes the night-before
+// checks, otherwise the fallback item the ranker (domain/ranking.hpp) scores best — and the
+// zero-silent-days report says so. Also `explain`: why one advisor got what they got.
+#include <algorithm>
+#include <map>
+#include <unordered_map>
+
+#include "app/common.hpp"
+#include "app/plan.hpp"
+#include "domain/content_check.hpp"
+#include "domain/time.hpp"
+#include "store/advisors.hpp"
+#include "store/assignments.hpp"
+#include "store/content.hpp"
+#include "store/engagement.hpp"
+#include "store/withdrawal.hpp"
+
+namespace daybreak {
+namespace {
+
+nlohmann::json parts_json(const ScoreParts& p) {
+  nlohmann::json j = {{"topic", p.topic},
+                      {"engagement", p.engagement},
+                      {"engagement_mean", p.engagement_mean},
+                      {"exposures", p.exposures},
+                      {"reads", p.reads},
+                      {"freshness", p.freshness},
+                      {"diversity_penalty", p.diversity_penalty},
+                      {"total", p.total},
+                      {"segment", p.segment}};
+  if (p.relaxed_no_repeat) j["relaxed_no_repeat"] = true;
+  if (p.last_sent) j["last_sent"] = *p.last_sent;
+  return j;
+}
+
+std::string shift(const Date& d, int days) { return format_date(add_days(d, days)); }
+
+/// Content by id, read once per run.
+class ContentCache {
+ public:
+  explicit ContentCache(store::Db& db) : db_(db) {}
+  const std::optional<Content>& get(const std::string& id) {
+    auto it = cache_.find(id);
+    if (it == cache_.end()) it = cache_.emplace(id, store::ContentGet(db_, id)).first;
+    return it->second;
+  }
+
+ private:
+  store::Db& db_;
+  std::unordered_map<std::string, std::optional<Content>> cache_;
+};
+
+AdvisorHistory load_history(store::Db& db, ContentCache& content, const std::string& advisor_id, const Date& d,
+                            const RankingOptions& r) {
+  AdvisorHistory h;
+  int back = std::max(r.no_repeat_days, r.diversity_days);
+  if (back <= 0) return h;
+  for (auto& row : store::AssignmentListForAdvisorRange(db, advisor_id, shift(d, -back), shift(d, -1))) {
+    h.last_sent[row.content_id] = row.date;  // oldest first, so the last write is the latest date
+    if (const auto& c = content.get(row.content_id)) h.topics_by_date[row.date] = c->topics;
+  }
+  return h;
+}
+
+}  // namespace
+
+nlohmann::json assign_fallback(store::Db& db, const Config& /*cfg*/, const std::string& date, Millis now, bool dry_run,
+                               const FallbackOptions& opts) {
+  auto d = parse_date(date);
+  if (!d) throw UsageError("--date: " + d.error().message);
+  if (opts.ranking.no_repeat_days < 0) throw UsageError("--no-repeat-days: must be 0 or more");
+
+  // Pass 1: fold the read receipts of the last days into the engagement table (they arrive
+  // late, so a few days are re-derived each evening; unchanged rows are not rewritten).
+  store::EngagementRebuildResult rebuilt;
+  if (!dry_run && opts.engagement_rebuild_days > 0) {
+    db.write_tx([&] { rebuilt = store::EngagementRebuild(db, shift(*d, -opts.engagement_rebuild_days), shift(*d, -1), now); });
+  }
+  // Pass 2: who must receive something on D, and what they already have.
+  auto advisors = store::AdvisorListEligible(db, date);
+  std::unordered_map<std::string, Assignment> existing;
+  for (auto& a : store::AssignmentListForDate(db, date)) existing.emplace(a.advisor_id, std::move(a));
+  // Pass 3: the fallback pool for D, by language; an item that would fail at send time is left
+  // out here, or it could replace an invalid item with another invalid one.
+  std::map<std::string, std::vector<Content>> pool;
+  nlohmann::json pool_rejected = nlohmann::json::array();
+  for (auto& c : store::ContentListFallbackPool(db, date)) {
+    if (auto why = content_send_problem(c, date)) {
+      pool_rejected.push_back({{"content_id", c.content_id}, {"reason", *why}});
+    } else {
+      pool[c.language].push_back(std::move(c));
+    }
+  }
+  // Pass 4: what the ranker has learned so far.
+  EngagementTable engagement =
+      opts.engagement_days > 0 ? store::EngagementTotals(db, shift(*d, -opts.engagement_days), shift(*d, -1)) : EngagementTable{};
+
+  // Pass 5: validate each advisor's assignment; rank a fallback for those without a sendable one.
+  ContentCache content(db);
+  nlohmann::json missing = nlohmann::json::array();
+  nlohmann::json replaced = nlohmann::json::array();
+  nlohmann::json listed = nlohmann::json::array();
+  std::vector<store::AssignmentUpsertParams> writes;
+  std::size_t kept = 0, fallback = 0, relaxed = 0;
+  std::map<std::string, std::size_t> by_source;
+  for (const auto& row : advisors) {
+    const Advisor& a = row.advisor;
+    std::string why_replace;
+    if (auto it = existing.find(a.advisor_id); it != existing.end()) {
+      const auto& c = content.get(it->second.content_id);
+      std::optional<std::string> problem = !c ? std::optional<std::string>("content " + it->second.content_id + " missing")
+                                              : content_send_problem(*c, date);
+      // An operator override may cross languages on purpose; imported content may not.
+      if (!problem && it->second.source != Source::override_ && c->language != a.language) problem = "content language " + c->language + " is not the advisor's " + a.language;
+      if (!problem) {
+        ++kept;
+        ++by_source[std::string(to_string(it->second.source))];
+        if (opts.list) {
+          listed.push_back({{"advisor_id", a.advisor_id}, {"content_id", it->second.content_id},
+                            {"source", std::string(to_string(it->second.source))}, {"reason", it->second.reason}});
+        }
+        continue;
+      }
+      why_replace = std::string(to_string(it->second.source)) + " " + it->second.content_id + ": " + *problem;
+    }
+    static const std::vector<Content> kNone;
+    auto pit = pool.find(a.language);
+    const auto& candidates = pit == pool.end() ? kNone : pit->second;
+    auto ranked = rank_candidates(a, load_history(db, content, a.advisor_id, *d, opts.ranking), candidates, engagement,
+                                  date, opts.ranking);
+    if (!ranked) {
+      nlohmann::json m = {{"advisor_id", a.advisor_id}, {"language", a.language}, {"reason", ranked.error().message}};
+      if (!why_replace.empty()) m["invalid_assignment"] = why_replace;
+      missing.push_back(std::move(m));
+      continue;
+    }
+    const Content& best = candidates[ranked->index];
+    store::AssignmentUpsertParams p;
+    p.assignment.advisor_id = a.advisor_id;
+    p.assignment.date = date;
+    p.assignment.content_id = best.content_id;
+    p.assignment.source = Source::fallback;
+    p.assignment.score = ranked->parts.total;
+    p.assignment.score_parts = parts_json(ranked->parts).dump();
+    p.assignment.reason = why_replace.empty() ? "no content assigned" : "replaced " + why_replace;
+    if (ranked->parts.relaxed_no_repeat) {
+      p.assignment.reason += "; no-repeat window relaxed: every " + a.language + " item was sent within " +
+                             std::to_string(opts.ranking.no_repeat_days) + " days";
+      ++relaxed;
+    }
+    p.created_at = now;
+    if (!why_replace.empty()) replaced.push_back({{"advisor_id", a.advisor_id}, {"reason", why_replace}, {"content_id", best.content_id}});
+    if (opts.list) {
+      listed.push_back({{"advisor_id", a.advisor_id}, {"content_id", best.content_id}, {"source", "fallback"},
+                        {"reason", p.assignment.reason}, {"score", p.assignment.score}});
+    }
+    writes.push_back(std::move(p));
+    ++fallback;
+    ++by_source["fallback"];
+  }
+  // Pass 6: write every new or replaced assignment in one transaction.
+  if (!dry_run && !writes.empty()) {
+    db.write_tx([&] {
+      for (const auto& w : writes) store::AssignmentUpsert(db, w);
+    });
+  }
+  nlohmann::json rep = {{"date", date},
+                        {"eligible", advisors.size()},
+                        {"already_assigned", kept},
+                        {"fallback_assigned", fallback},
+                        {"replaced", replaced},
+                        {"by_source", by_source},
+                        {"no_repeat_relaxed", relaxed},
+                        {"pool_rejected", pool_rejected},
+                        {"engagement_rows_rebuilt", rebuilt.rows_written + rebuilt.rows_deleted},
+                        {"missing", missing},
+                        {"silent_days", missing.size()},
+                        {"dry_run", dry_run}};
+  if (opts.list) rep["advisors"] = std::move(listed);
+  return rep;
+}
+
+nlohmann::json explain_assignment(store::Db& db, const std::string& advisor_id, const std::string& date,
+                                  const FallbackOptions& opts) {
+  auto d = parse_date(date);
+  if (!d) throw UsageError("--date: " + d.error().message);
+  auto row = store::AdvisorGet(db, advisor_id);
+  if (!row) throw CheckFailed("advisor " + advisor_id + ": not found");
+  const Advisor& a = row->advisor;
+  // The same rule as AdvisorListEligible, for one advisor: opted in, not paused on D, one opted-in channel.
+  bool paused = (a.paused_from || a.paused_until) && (!a.paused_from || *a.paused_from <= date) &&
+                (!a.paused_until || date <= *a.paused_until);
+  bool eligible = a.opted_in && !paused &&
+                  std::any_of(row->channels.begin(), row->channels.end(), [](const auto& c) { return c.opted_in; });
+  ContentCache content(db);
+  nlohmann::json out = {{"advisor_id", advisor_id},
+                        {"date", date},
+                        {"eligible", eligible},
+                        {"language", a.language},
+                        {"topics", a.topics},
+                        {"segment", advisor_segment(a)},
+                        {"opted_in", a.opted_in}};
+  if (a.paused_from || a.paused_until) out["paused"] = {{"from", a.paused_from.value_or("")}, {"until", a.paused_until.value_or("")}};
+  if (auto asg = store::AssignmentGet(db, advisor_id, date)) {
+    nlohmann::json j = {{"content_id", asg->content_id},
+                        {"source", std::string(to_string(asg->source))},
+                        {"score", asg->score},
+                        {"score_parts", nlohmann::json::parse(asg->score_parts.empty() ? "{}" : asg->score_parts, nullptr, false)},
+                        {"reason", asg->reason}};
+    if (const auto& c = content.get(asg->content_id)) {
+      j["title"] = c->title;
+      j["content_language"] = c->language;
+      j["content_topics"] = c->topics;
+      auto problem = content_send_problem(*c, date);
+      j["sendable"] = !problem;
+      if (problem) j["problem"] = *problem;
+    }
+    j["weights"] = {{"topic", opts.ranking.w_topic},
+                    {"engagement", opts.ranking.w_engagement},
+                    {"freshness", opts.ranking.w_freshness},
+                    {"diversity", opts.ranking.w_diversity}};
+    out["assignment"] = std::move(j);
+  } else {
+    out["assignment"] = nullptr;
+  }
+  nlohmann::json hist = nlohmann::json::array();
+  for (const auto& h : store::AssignmentListForAdvisorRange(db, advisor_id, shift(*d, -opts.ranking.no_repeat_days), shift(*d, -1))) {
+    nlohmann::json e = {{"date", h.date}, {"content_id", h.content_id}};
+    if (const auto& c = content.get(h.content_id)) e["topics"] = c->topics;
+    hist.push_back(std::move(e));
+  }
+  out["history"] = std::move(hist);
+  return out;
+}
+
+nlohmann::json withdraw_content(store::Db& db, const Config& cfg, const std::string& content_id, const std::string& reason,
+                                const std::string& actor, const std::string& sudo_user, Millis now) {
+  // Days that may still have something pending: from yesterday in the default zone (advisors
+  // west of it are still on yesterday's date) on.
+  auto today = local_date(now, cfg.default_timezone);
+  if (!today) throw ConfigError(today.error().message);
+  const std::string from = shift(*today, -1);
+
+  // Pass 1: withdraw and audit, committed first so nothing can choose the item again.
+  store::ContentWithdrawResult w;
+  db.write_tx([&] {
+    w = store::ContentWithdraw(db, content_id, actor, now);
+    if (!w.found) return;
+    store::AuditAppend(db, {now, actor, sudo_user, "content withdraw", reason, content_id,
+                            nlohmann::json{{"withdrawn", !w.newly_withdrawn}}.dump(),
+                            nlohmann::json{{"withdrawn", true}, {"withdrawn_at", *w.withdrawn_at}, {"withdrawn_by", w.withdrawn_by}}.dump()});
+  });
+  if (!w.found) throw CheckFailed("content " + content_id + ": not found");
+
+  // Pass 2: every day that assigns it gets replacements (assign_fallback replaces withdrawn content).
+  nlohmann::json days = nlohmann::json::array();
+  std::size_t replaced = 0, missing = 0;
+  for (const auto& day : store::AssignmentDatesForContent(db, content_id, from)) {
+    auto rep = assign_fallback(db, cfg, day, now, false);
+    replaced += rep["replaced"].size();
+    missing += rep["missing"].size();
+    days.push_back({{"date", day}, {"replaced", rep["replaced"].size()}, {"missing", rep["missing"]}});
+  }
+
+  // Pass 3: pending deliveries follow their new assignment; audited with the count.
+  std::vector<std::int64_t> repointed;
+  std::int64_t in_flight = 0;
+  db.write_tx([&] {
+    repointed = store::DeliveryRepointPending(db, content_id, from, now);
+    in_flight = store::DeliveryCountInFlight(db, content_id, from);
+    store::AuditAppend(db, {now, actor, sudo_user, "content withdraw: replace", reason, content_id, "",
+                            nlohmann::json{{"assignments_replaced", replaced}, {"deliveries_repointed", repointed.size()},
+                                           {"deliveries_in_flight", in_flight}, {"from_date", from}}.dump()});
+  });
+  return {{"content_id", content_id},
+          {"withdrawn_at", *w.withdrawn_at},
+          {"withdrawn_by", w.withdrawn_by},
+          {"already_withdrawn", !w.newly_withdrawn},
+          {"assignments_replaced", replaced},
+          {"deliveries_repointed", repointed.size()},
+          {"deliveries_in_flight", in_flight},
+          {"missing", missing},
+          {"days", days}};
+}
+
+}  // namespace daybreak

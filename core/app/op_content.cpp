@@ -1,0 +1,52 @@
+// `daybreak content withdraw ID --reason R`: the compliance pull (DESIGN.md §6 overrides). The
+// item is withdrawn, every assignment of it from yesterday on is replaced by a ranked fallback,
+// and pending deliveries follow; both steps are audited with who and why.
+//
+// Left for later: a dispatch that is already running loaded its content at start, so it keeps
+// sending the old item for deliveries it holds in memory; it must re-read content (or be told
+// through `controls`) before a pull during the window is complete.
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "app/commands.hpp"
+#include "app/plan.hpp"
+
+namespace daybreak {
+namespace {
+
+struct WithdrawOptions {
+  std::string content_id;
+  std::string reason;
+};
+
+}  // namespace
+
+void add_content_commands(CLI::App& app, GlobalOptions& g, Action& action) {
+  auto* content = app.add_subcommand("content", "Content overrides (compliance pull)");
+  content->require_subcommand(1);
+  auto o = std::make_shared<WithdrawOptions>();
+  auto* sub = content->add_subcommand("withdraw", "Withdraw an item everywhere and replace it in every pending delivery");
+  sub->add_option("content_id", o->content_id, "Content id")->required();
+  sub->add_option("--reason", o->reason, "Why (recorded in the audit log)")->required();
+  sub->callback([o, &g, &action] {
+    action = [o, &g] {
+      if (o->reason.empty()) throw UsageError("--reason: must not be empty");
+      auto ctx = make_context(g, "daybreak");
+      store::Db db(ctx.cfg.database_path);
+      auto rep = withdraw_content(db, ctx.cfg, o->content_id, o->reason, current_actor(), current_sudo_user(), ctx.clock->now());
+      if (ctx.json) {
+        print_json(rep);
+      } else {
+        std::cout << "content " << o->content_id << (rep["already_withdrawn"].get<bool>() ? " was already withdrawn" : " withdrawn")
+                  << " by " << rep["withdrawn_by"].get<std::string>() << "; " << rep["assignments_replaced"] << " assignment(s) replaced, "
+                  << rep["deliveries_repointed"] << " pending deliveries re-pointed";
+        if (rep["deliveries_in_flight"].get<std::int64_t>() > 0) std::cout << ", " << rep["deliveries_in_flight"] << " already in flight";
+        std::cout << "\n";
+        if (rep["missing"].get<std::size_t>() > 0) std::cout << "SILENT DAYS: " << rep["missing"] << " advisor(s) have no replacement\n";
+      }
+      return rep["missing"].get<std::size_t>() == 0 ? kExitOk : kExitCheckFailed;
+    };
+  });
+}
+
+}  // namespace daybreak
