@@ -112,6 +112,10 @@ int supervise_dispatch(int argc, char** argv, const GlobalOptions& g, int max_re
       throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
     }
     if (pid == 0) {
+      // Its own process group: a terminal's Ctrl-C reaches only the supervisor, which forwards
+      // it once. In the same group the child would get it twice, and a second signal makes
+      // dispatch leave at once instead of stopping gracefully.
+      ::setpgid(0, 0);
       ::signal(SIGTERM, SIG_DFL);
       ::signal(SIGINT, SIG_DFL);
       ::sigprocmask(SIG_SETMASK, &old, nullptr);
@@ -119,6 +123,7 @@ int supervise_dispatch(int argc, char** argv, const GlobalOptions& g, int max_re
       ::execvp(cargv[0], cargv.data());  // no /proc: fall back to argv[0]
       ::_exit(127);
     }
+    ::setpgid(pid, pid);  // also here, so it holds before either side goes on (the usual race)
     g_child = pid;
     ::sigprocmask(SIG_SETMASK, &old, nullptr);
     ctx.log->info("supervising dispatch pid {} (restart {} of at most {})", pid, restarts, max_restarts);
