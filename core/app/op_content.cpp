@@ -24,8 +24,10 @@ struct WithdrawOptions {
 void add_content_commands(CLI::App& app, GlobalOptions& g, Action& action) {
   auto* content = app.add_subcommand("content", "Content overrides (compliance pull)");
   content->require_subcommand(1);
+  content->fallthrough();
   auto o = std::make_shared<WithdrawOptions>();
   auto* sub = content->add_subcommand("withdraw", "Withdraw an item everywhere and replace it in every pending delivery");
+  sub->fallthrough();  // global flags may follow: `daybreak content withdraw C1 --reason R --json`
   sub->add_option("content_id", o->content_id, "Content id")->required();
   sub->add_option("--reason", o->reason, "Why (recorded in the audit log)")->required();
   sub->callback([o, &g, &action] {

@@ -51,6 +51,8 @@ void print_text(const nlohmann::json& j) {
 void add_explain_command(CLI::App& app, GlobalOptions& g, Action& action) {
   auto o = std::make_shared<ExplainOptions>();
   auto* sub = app.add_subcommand("explain", "Show why an advisor gets what they get on a day (source, score parts, reason)");
+  // Global flags may follow the subcommand too: `daybreak explain --advisor A1 --json`.
+  sub->fallthrough();
   sub->add_option("--advisor", o->advisor, "Advisor id")->required();
   sub->add_option("--date", o->date, "Delivery day YYYY-MM-DD (default: the day of the next slot)");
   sub->add_option("--no-repeat-days", o->no_repeat_days, "How many days of history to show")->check(CLI::Range(0, 365));
