@@ -316,6 +316,7 @@ void add_doctor_command(CLI::App& app, GlobalOptions& g, Action& action) {
       ->check(CLI::Range(0L, 100000000L));
   sub->add_option("--date", o->date, "Delivery day whose plan is checked (default: the day of the next slot)");
   sub->add_flag("--check-providers", o->check_providers, "Also GET each WhatsApp sender's phone number with its token");
+  sub->fallthrough();  // global flags may follow: `daybreak doctor --json`
   sub->callback([o, &g, &action] { action = [o, &g] { return doctor(g, *o); }; });
 }
 
