@@ -1,0 +1,212 @@
+#include "store/advisors.hpp"
+
+#include <array>
+
+namespace daybreak::store {
+namespace {
+
+// The SQL lives next to the function that runs it; Db::stmt prepares each text once per
+// connection and hands back the cached statement afterwards.
+
+constexpr const char* kUpsertAdvisor = R"sql(
+INSERT INTO advisors (advisor_id, name, tier, timezone, slot, channels, opted_in, language, topics, updated_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+ON CONFLICT (advisor_id) DO UPDATE SET
+  name = excluded.name, tier = excluded.tier, timezone = excluded.timezone, slot = excluded.slot,
+  channels = excluded.channels, opted_in = excluded.opted_in, language = excluded.language,
+  topics = excluded.topics, updated_at = excluded.updated_at
+WHERE name IS NOT excluded.name OR tier IS NOT excluded.tier OR timezone IS NOT excluded.timezone
+   OR slot IS NOT excluded.slot OR channels IS NOT excluded.channels OR opted_in IS NOT excluded.opted_in
+   OR language IS NOT excluded.language OR topics IS NOT excluded.topics
+)sql";
+
+constexpr const char* kUpsertChannel = R"sql(
+INSERT INTO advisor_channels (advisor_id, channel, address, opted_in) VALUES (?1, ?2, ?3, ?4)
+ON CONFLICT (advisor_id, channel) DO UPDATE SET address = excluded.address, opted_in = excluded.opted_in
+WHERE address IS NOT excluded.address OR opted_in IS NOT excluded.opted_in
+)sql";
+
+// Three placeholders cover every channel there is; unused ones get '' which matches no channel.
+constexpr const char* kDeleteOtherChannels =
+    "DELETE FROM advisor_channels WHERE advisor_id = ?1 AND channel NOT IN (?2, ?3, ?4)";
+
+constexpr const char* kAdvisorColumns =
+    "a.advisor_id, a.name, a.tier, a.timezone, a.slot, a.channels, a.opted_in, a.language, a.topics, "
+    "a.paused_from, a.paused_until, a.updated_at";
+
+const std::string kGetAdvisor = std::string("SELECT ") + kAdvisorColumns + " FROM advisors a WHERE a.advisor_id = ?1";
+constexpr const char* kGetChannels =
+    "SELECT channel, address, opted_in FROM advisor_channels WHERE advisor_id = ?1";
+
+// Paused on ?1 when a pause is set and ?1 falls inside it; a NULL bound is open-ended.
+const std::string kListEligible = std::string("SELECT ") + kAdvisorColumns + R"sql(, c.channel, c.address
+FROM advisors a JOIN advisor_channels c ON c.advisor_id = a.advisor_id
+WHERE a.opted_in = 1 AND c.opted_in = 1
+  AND NOT ((a.paused_from IS NOT NULL OR a.paused_until IS NOT NULL)
+           AND COALESCE(a.paused_from, '') <= ?1 AND (a.paused_until IS NULL OR ?1 <= a.paused_until))
+ORDER BY a.advisor_id
+)sql";
+
+std::string channel_list(const std::vector<Channel>& channels) {
+  std::string out;
+  for (std::size_t i = 0; i < channels.size(); ++i) {
+    if (i) out.push_back('|');
+    out += to_string(channels[i]);
+  }
+  return out;
+}
+
+std::string address_for(const Advisor& a, Channel c) {
+  switch (c) {
+    case Channel::whatsapp: return a.phone;
+    case Channel::email: return a.email;
+    case Channel::webhook: return a.advisor_id;
+  }
+  return {};
+}
+
+// Reads the advisor columns (0–11) of the current row.
+Advisor read_advisor(SQLite::Statement& q, Millis& updated_at) {
+  Advisor a;
+  a.advisor_id = q.getColumn(0).getString();
+  a.name = q.getColumn(1).getString();
+  a.tier = q.getColumn(2).getString();
+  a.timezone = q.getColumn(3).getString();
+  a.slot = q.getColumn(4).getString();
+  for (const auto& part : split_list(q.getColumn(5).getString(), '|')) {
+    if (auto ch = channel_from_string(part)) a.channels.push_back(*ch);
+  }
+  a.opted_in = q.getColumn(6).getInt() != 0;
+  a.language = q.getColumn(7).getString();
+  a.topics = split_list(q.getColumn(8).getString(), ';');
+  if (!q.getColumn(9).isNull()) a.paused_from = q.getColumn(9).getString();
+  if (!q.getColumn(10).isNull()) a.paused_until = q.getColumn(10).getString();
+  updated_at = q.getColumn(11).getInt64();
+  return a;
+}
+
+// Puts channel rows into the advisor's preference order and fills phone/email from them.
+void finish_row(AdvisorRow& row, std::vector<AdvisorChannel> found) {
+  for (Channel pref : row.advisor.channels) {
+    for (auto& c : found) {
+      if (c.channel != pref) continue;
+      if (c.channel == Channel::whatsapp) row.advisor.phone = c.address;
+      if (c.channel == Channel::email) row.advisor.email = c.address;
+      row.channels.push_back(std::move(c));
+      break;
+    }
+  }
+}
+
+}  // namespace
+
+void AdvisorUpsert(Db& db, const AdvisorUpsertParams& p) {
+  guarded("storing advisor", [&] {
+    const Advisor& a = p.advisor;
+    const std::string channels = channel_list(a.channels);
+    const std::string topics = join_list(a.topics, ';');
+    auto& q = db.stmt(kUpsertAdvisor);
+    q.bindNoCopy(1, a.advisor_id);
+    q.bindNoCopy(2, a.name);
+    q.bindNoCopy(3, a.tier);
+    q.bindNoCopy(4, a.timezone);
+    q.bindNoCopy(5, a.slot);
+    q.bindNoCopy(6, channels);
+    q.bind(7, a.opted_in ? 1 : 0);
+    q.bindNoCopy(8, a.language);
+    q.bindNoCopy(9, topics);
+    q.bind(10, static_cast<std::int64_t>(p.updated_at));
+    q.exec();
+
+    std::array<std::string, 3> keep{};
+    for (std::size_t i = 0; i < a.channels.size() && i < keep.size(); ++i) {
+      Channel c = a.channels[i];
+      keep[i] = std::string(to_string(c));
+      const std::string address = address_for(a, c);
+      auto& ins = db.stmt(kUpsertChannel);
+      ins.bindNoCopy(1, a.advisor_id);
+      ins.bindNoCopy(2, keep[i]);
+      ins.bindNoCopy(3, address);
+      ins.bind(4, a.opted_in ? 1 : 0);
+      ins.exec();
+    }
+    auto& del = db.stmt(kDeleteOtherChannels);
+    del.bindNoCopy(1, a.advisor_id);
+    for (int i = 0; i < 3; ++i) del.bindNoCopy(i + 2, keep[static_cast<std::size_t>(i)]);
+    del.exec();
+  });
+}
+
+std::optional<AdvisorRow> AdvisorGet(Db& db, const std::string& advisor_id) {
+  return guarded("reading advisor", [&]() -> std::optional<AdvisorRow> {
+    AdvisorRow row;
+    {
+      auto& q = db.stmt(kGetAdvisor);
+      q.bind(1, advisor_id);
+      if (!q.executeStep()) return std::nullopt;
+      row.advisor = read_advisor(q, row.updated_at);
+      q.reset();  // end the statement's read so it does not pin a WAL snapshot
+    }
+    std::vector<AdvisorChannel> found;
+    auto& c = db.stmt(kGetChannels);
+    c.bind(1, advisor_id);
+    while (c.executeStep()) {
+      auto ch = channel_from_string(c.getColumn(0).getString());
+      if (!ch) continue;
+      found.push_back(AdvisorChannel{*ch, c.getColumn(1).getString(), c.getColumn(2).getInt() != 0});
+    }
+    finish_row(row, std::move(found));
+    return row;
+  });
+}
+
+bool AdvisorExists(Db& db, const std::string& advisor_id) {
+  return guarded("looking up advisor", [&] {
+    auto& q = db.stmt("SELECT 1 FROM advisors WHERE advisor_id = ?1");
+    q.bind(1, advisor_id);
+    bool found = q.executeStep();
+    q.reset();
+    return found;
+  });
+}
+
+std::vector<AdvisorRow> AdvisorListEligible(Db& db, const std::string& date) {
+  return guarded("listing eligible advisors", [&] {
+    std::vector<AdvisorRow> out;
+    std::vector<AdvisorChannel> found;
+    auto& q = db.stmt(kListEligible);
+    q.bind(1, date);
+    auto flush = [&] {
+      if (out.empty()) return;
+      finish_row(out.back(), std::move(found));
+      found.clear();
+      if (out.back().channels.empty()) out.pop_back();  // only channels outside its list: unreachable
+    };
+    // Rows come ordered by advisor_id, one per (advisor, channel): group consecutive rows.
+    while (q.executeStep()) {
+      std::string id = q.getColumn(0).getString();
+      if (out.empty() || out.back().advisor.advisor_id != id) {
+        flush();
+        AdvisorRow row;
+        row.advisor = read_advisor(q, row.updated_at);
+        out.push_back(std::move(row));
+      }
+      auto ch = channel_from_string(q.getColumn(12).getString());
+      if (ch) found.push_back(AdvisorChannel{*ch, q.getColumn(13).getString(), true});
+    }
+    flush();
+    return out;
+  });
+}
+
+std::int64_t AdvisorCount(Db& db) {
+  return guarded("counting advisors", [&] {
+    auto& q = db.stmt("SELECT COUNT(*) FROM advisors");
+    q.executeStep();
+    std::int64_t n = q.getColumn(0).getInt64();
+    q.reset();
+    return n;
+  });
+}
+
+}  // namespace daybreak::store

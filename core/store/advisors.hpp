@@ -1,0 +1,64 @@
+#pragma once
+// Query module for the `advisors` and `advisor_channels` tables (STYLE.md item 9: one module per
+// table, noun-then-verb names, statements prepared once through Db::stmt).
+//
+// An advisor's addresses live in advisor_channels, one row per channel in its preference list:
+// whatsapp → the E.164 phone, email → the email address, webhook → the advisor_id (the webhook
+// integration identifies the advisor, not an address). Each row carries its own opt-in so a
+// single channel can be switched off later; an import sets every row to the advisor's opted_in.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domain/types.hpp"
+#include "store/db.hpp"
+
+namespace daybreak::store {
+
+/// One of an advisor's channels with the address it delivers to.
+struct AdvisorChannel {
+  Channel channel = Channel::whatsapp;  ///< which channel
+  std::string address;  ///< E.164 phone, email address, or advisor_id for webhook
+  bool opted_in = true;  ///< this channel may be used
+};
+
+/// An advisor as stored, with its channel rows in preference order.
+struct AdvisorRow {
+  /// The advisor; `channels` is the whole stored preference list, `phone`/`email` come from the
+  /// channel rows (empty when the advisor has no such channel).
+  Advisor advisor;
+  /// Channel rows in the advisor's preference order. AdvisorListEligible returns only the
+  /// opted-in ones; AdvisorGet returns all.
+  std::vector<AdvisorChannel> channels;
+  Millis updated_at = 0;  ///< when the advisors row last changed
+};
+
+/// What AdvisorUpsert writes.
+struct AdvisorUpsertParams {
+  Advisor advisor;        ///< validated (domain/validate.hpp); paused_from/until are ignored
+  Millis updated_at = 0;  ///< the caller's clock: core never reads the wall clock
+};
+
+/// Inserts the advisor or updates it in place, and makes its channel rows match its channel list
+/// (adding, updating and deleting rows). An absence (paused_from/until) set by an operator is
+/// kept. Rows whose values did not change are not rewritten, so a re-import of the same file
+/// changes nothing, updated_at included. Call inside Db::write_tx.
+void AdvisorUpsert(Db& db, const AdvisorUpsertParams& p);
+
+/// The advisor with all its channel rows, or nullopt when there is none.
+std::optional<AdvisorRow> AdvisorGet(Db& db, const std::string& advisor_id);
+
+/// True when an advisor with this id is stored (cheaper than AdvisorGet).
+bool AdvisorExists(Db& db, const std::string& advisor_id);
+
+/// Advisors who should receive something on delivery day `date` ("YYYY-MM-DD"): opted in, not
+/// paused on that date (paused_from ≤ date ≤ paused_until, either bound open when NULL), and with
+/// at least one opted-in channel. Each row's `channels` holds only its opted-in channels, in
+/// preference order. Ordered by advisor_id, so callers and re-plans see a stable order.
+std::vector<AdvisorRow> AdvisorListEligible(Db& db, const std::string& date);
+
+/// Number of stored advisors.
+std::int64_t AdvisorCount(Db& db);
+
+}  // namespace daybreak::store
