@@ -62,8 +62,8 @@ int run_import_command(const GlobalOptions& g, const ImportFlags& f, const CLI::
   // The log line is for cron logs and timing; a rejected file's problems are the command's
   // output (stderr in text mode, stdout in JSON mode), so they are not logged a second time.
   if (r.ok()) {
-    ctx.log->info("import {}: {} rows from {}{} in {:.1f} s", f.kind, r.rows, r.file, r.dry_run ? " validated (dry run)" : " imported",
-                  seconds);
+    ctx.log->info("import {}: {} rows from {}{} in {:.1f} s", f.kind, r.rows, r.file,
+                  r.dry_run ? " validated (dry run)" : " imported", seconds);
   } else if (g.json) {
     ctx.log->warn("import {}: {} rejected: {} problem(s) in {} rows", f.kind, r.file, r.problem_count, r.rows);
   }

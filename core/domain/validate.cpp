@@ -18,8 +18,12 @@ using i18n::phonenumbers::PhoneNumber;
 using i18n::phonenumbers::PhoneNumberUtil;
 
 // Column positions, in the order of expected_columns(); the enums keep the validators readable.
-enum AdvisorCol : std::size_t { a_id, a_name, a_tier, a_phone, a_email, a_timezone, a_slot, a_channels, a_opted_in, a_language, a_topics };
-enum ContentCol : std::size_t { c_id, c_title, c_body, c_language, c_topics, c_media_url, c_valid_from, c_valid_until, c_fallback, c_emergency };
+enum AdvisorCol : std::size_t {
+  a_id, a_name, a_tier, a_phone, a_email, a_timezone, a_slot, a_channels, a_opted_in, a_language, a_topics
+};
+enum ContentCol : std::size_t {
+  c_id, c_title, c_body, c_language, c_topics, c_media_url, c_valid_from, c_valid_until, c_fallback, c_emergency
+};
 enum AssignmentCol : std::size_t { s_advisor_id, s_date, s_content_id };
 
 const std::vector<std::string> kAdvisorColumns = {"advisor_id", "name",     "tier",     "phone",    "email",  "timezone",
@@ -578,7 +582,9 @@ std::optional<Advisor> AdvisorValidator::validate(const CsvRecord& rec, std::vec
   if (row.text_ok(a_channels)) {
     std::string_view list = row.get(a_channels);
     auto parts = split_list(list, '|');
-    if (parts.empty()) row.bad(a_channels, "must not be empty; expected channels like \"whatsapp|email\" (" + std::string(kChannelList) + ")");
+    if (parts.empty()) {
+      row.bad(a_channels, "must not be empty; expected channels like \"whatsapp|email\" (" + std::string(kChannelList) + ")");
+    }
     for (const auto& part : parts) {
       auto ch = channel_from_string(part);
       if (!ch) {
