@@ -83,7 +83,9 @@ SQLite::Statement& Db::stmt(const std::string& sql) {
       throw StoreError("preparing \"" + sql.substr(0, 60) + "\": " + e.what());
     }
   }
-  it->second->reset();
+  // tryReset: reset() rethrows the statement's previous error, so one failed execution would
+  // poison every later reuse of the cached statement.
+  it->second->tryReset();
   it->second->clearBindings();
   return *it->second;
 }
