@@ -7,6 +7,8 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
+#include <type_traits>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -52,6 +54,27 @@ class Db {
   std::unique_ptr<SQLite::Database> db_;
   std::unordered_map<std::string, std::unique_ptr<SQLite::Statement>> cache_;
 };
+
+/// A nullable column read as an optional (TEXT as std::string, INTEGER as T).
+template <typename T>
+std::optional<T> column_opt(const SQLite::Column& c) {
+  if (c.isNull()) return std::nullopt;
+  if constexpr (std::is_same_v<T, std::string>) {
+    return c.getString();
+  } else {
+    return static_cast<T>(c.getInt64());
+  }
+}
+
+/// Binds an optional: NULL when empty.
+template <typename T>
+void bind_opt(SQLite::Statement& q, int i, const std::optional<T>& v) {
+  if (v) {
+    q.bind(i, *v);
+  } else {
+    q.bind(i);
+  }
+}
 
 /// Wraps SQLite exceptions from fn into StoreError naming `what`.
 template <typename Fn>

@@ -3,25 +3,6 @@
 namespace daybreak::store {
 namespace {
 
-template <typename T>
-std::optional<T> opt(const SQLite::Column& c) {
-  if (c.isNull()) return std::nullopt;
-  if constexpr (std::is_same_v<T, std::string>) {
-    return c.getString();
-  } else {
-    return static_cast<T>(c.getInt64());
-  }
-}
-
-template <typename T>
-void bind_opt(SQLite::Statement& q, int i, const std::optional<T>& v) {
-  if (v) {
-    q.bind(i, *v);
-  } else {
-    q.bind(i);
-  }
-}
-
 const char* kSelect =
     "SELECT d.delivery_id, d.run_id, d.advisor_id, d.content_id, d.source, d.tier, d.tier_rank, d.state, d.channel, "
     "d.channel_index, d.sender, d.planned_at, d.deadline_at, d.next_attempt_at, d.claim_owner, d.claim_until, "
@@ -46,14 +27,14 @@ DeliveryRow read_row(SQLite::Statement& q) {
   r.sender = q.getColumn(10).getString();
   r.planned_at = q.getColumn(11).getInt64();
   r.deadline_at = q.getColumn(12).getInt64();
-  r.next_attempt_at = opt<Millis>(q.getColumn(13));
-  r.claim_owner = opt<std::string>(q.getColumn(14));
-  r.claim_until = opt<Millis>(q.getColumn(15));
+  r.next_attempt_at = column_opt<Millis>(q.getColumn(13));
+  r.claim_owner = column_opt<std::string>(q.getColumn(14));
+  r.claim_until = column_opt<Millis>(q.getColumn(15));
   r.attempts = q.getColumn(16).getInt();
-  r.first_sent_at = opt<Millis>(q.getColumn(17));
-  r.provider_message_id = opt<std::string>(q.getColumn(18));
-  r.accepted_at = opt<Millis>(q.getColumn(19));
-  r.last_error = opt<std::string>(q.getColumn(20));
+  r.first_sent_at = column_opt<Millis>(q.getColumn(17));
+  r.provider_message_id = column_opt<std::string>(q.getColumn(18));
+  r.accepted_at = column_opt<Millis>(q.getColumn(19));
+  r.last_error = column_opt<std::string>(q.getColumn(20));
   r.possible_duplicate = q.getColumn(21).getInt() != 0;
   r.advisor_name = q.getColumn(22).getString();
   r.language = q.getColumn(23).getString();

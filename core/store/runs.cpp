@@ -7,16 +7,6 @@ const char* kRunColumns =
     "run_id, date, slot_at, window_start, window_end, deadline_at, state, planned_count, feasible, plan_report, "
     "owner, lease_until, heartbeat_at, progress, started_at, finished_at";
 
-template <typename T>
-std::optional<T> opt(const SQLite::Column& c) {
-  if (c.isNull()) return std::nullopt;
-  if constexpr (std::is_same_v<T, std::string>) {
-    return c.getString();
-  } else {
-    return static_cast<T>(c.getInt64());
-  }
-}
-
 Run read_run(SQLite::Statement& q) {
   Run r;
   r.run_id = q.getColumn(0).getInt64();
@@ -29,12 +19,12 @@ Run read_run(SQLite::Statement& q) {
   r.planned_count = q.getColumn(7).getInt64();
   r.feasible = q.getColumn(8).getInt() != 0;
   r.plan_report = q.getColumn(9).getString();
-  r.owner = opt<std::string>(q.getColumn(10));
-  r.lease_until = opt<Millis>(q.getColumn(11));
-  r.heartbeat_at = opt<Millis>(q.getColumn(12));
+  r.owner = column_opt<std::string>(q.getColumn(10));
+  r.lease_until = column_opt<Millis>(q.getColumn(11));
+  r.heartbeat_at = column_opt<Millis>(q.getColumn(12));
   r.progress = q.getColumn(13).getString();
-  r.started_at = opt<Millis>(q.getColumn(14));
-  r.finished_at = opt<Millis>(q.getColumn(15));
+  r.started_at = column_opt<Millis>(q.getColumn(14));
+  r.finished_at = column_opt<Millis>(q.getColumn(15));
   return r;
 }
 
