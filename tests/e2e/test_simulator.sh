@@ -10,14 +10,7 @@ set -euo pipefail
 SIM="${DAYBREAK_BIN:?set DAYBREAK_BIN to the cmd directory of a build}/daybreak-sim"
 [[ -d "$SIM" ]] && SIM="$SIM/daybreak-sim"
 command -v curl >/dev/null 2>&1 || { echo "SKIP: curl not found" >&2; exit 125; }
-if command -v jq >/dev/null 2>&1; then
-  JSON_TOOL=jq
-elif command -v python3 >/dev/null 2>&1; then
-  JSON_TOOL=python3
-else
-  echo "SKIP: neither jq nor python3 found" >&2
-  exit 125
-fi
+source "$(dirname "$0")/json.sh"
 [[ -x "$SIM" ]] || { echo "FAIL: $SIM is not built" >&2; exit 1; }
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/daybreak-sim-e2e.XXXXXX")"
@@ -34,24 +27,6 @@ trap cleanup EXIT
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-# jget JSON KEY... → the value at that key path ("" when absent), e.g. jget "$s" rejected 130429
-jget() {
-  local doc="$1"; shift
-  if [[ $JSON_TOOL == jq ]]; then
-    jq -r --args 'reduce $ARGS.positional[] as $k (.;
-      if type == "array" then .[$k | tonumber] elif type == "object" then .[$k] else null end) // empty' \
-      "$@" <<<"$doc"
-  else
-    python3 -c '
-import json, sys
-v = json.loads(sys.stdin.read())
-for k in sys.argv[1:]:
-    v = v.get(k) if isinstance(v, dict) else (v[int(k)] if isinstance(v, list) and len(v) > int(k) else None)
-    if v is None: break
-print("" if v is None else (json.dumps(v) if isinstance(v, (dict, list)) else str(v).lower() if isinstance(v, bool) else v))
-' "$@" <<<"$doc"
-  fi
-}
 
 expect_eq() {  # expect_eq WHAT EXPECTED ACTUAL
   [[ "$3" == "$2" ]] || fail "$1: expected '$2', got '$3'"
