@@ -203,3 +203,43 @@ std::vector<AttemptInsertParams> AttemptListForDelivery(Db& db, std::int64_t del
 }
 
 }  // namespace daybreak::store
+
+namespace daybreak::store {
+
+void DeliveryChangeNote(Db& db, std::int64_t delivery_id, const std::string& kind, Millis now) {
+  guarded("DeliveryChangeNote", [&] {
+    auto& q = db.stmt(
+        "INSERT INTO delivery_changes (delivery_id, run_id, kind, at) "
+        "SELECT delivery_id, run_id, ?, ? FROM deliveries WHERE delivery_id = ?");
+    q.bind(1, kind);
+    q.bind(2, now);
+    q.bind(3, delivery_id);
+    q.exec();
+    return 0;
+  });
+}
+
+std::vector<DeliveryChange> DeliveryChangesSince(Db& db, std::int64_t run_id, std::int64_t after_seq) {
+  return guarded("DeliveryChangesSince", [&] {
+    auto& q = db.stmt("SELECT seq, delivery_id, kind FROM delivery_changes WHERE run_id = ? AND seq > ? ORDER BY seq");
+    q.bind(1, run_id);
+    q.bind(2, after_seq);
+    std::vector<DeliveryChange> out;
+    while (q.executeStep())
+      out.push_back({q.getColumn(0).getInt64(), q.getColumn(1).getInt64(), q.getColumn(2).getString()});
+    q.reset();
+    return out;
+  });
+}
+
+std::int64_t DeliveryChangeLastSeq(Db& db) {
+  return guarded("DeliveryChangeLastSeq", [&] {
+    auto& q = db.stmt("SELECT COALESCE(MAX(seq), 0) FROM delivery_changes");
+    q.executeStep();
+    auto v = q.getColumn(0).getInt64();
+    q.reset();
+    return v;
+  });
+}
+
+}  // namespace daybreak::store

@@ -114,3 +114,21 @@ void AttemptInsert(Db& db, const AttemptInsertParams& p);
 std::vector<AttemptInsertParams> AttemptListForDelivery(Db& db, std::int64_t delivery_id);
 
 }  // namespace daybreak::store
+
+namespace daybreak::store {
+
+/// Tells a running dispatch that an operator changed a delivery (sql/006). Call inside the
+/// same Db::write_tx as the change itself. `kind` names it: cancel, resend, content, withdraw, replay.
+void DeliveryChangeNote(Db& db, std::int64_t delivery_id, const std::string& kind, Millis now);
+
+struct DeliveryChange {
+  std::int64_t seq = 0;
+  std::int64_t delivery_id = 0;
+  std::string kind;
+};
+/// Changes to deliveries of `run_id` after `after_seq`, oldest first.
+std::vector<DeliveryChange> DeliveryChangesSince(Db& db, std::int64_t run_id, std::int64_t after_seq);
+/// The highest change seq so far (0 when none): where a dispatch starts polling.
+std::int64_t DeliveryChangeLastSeq(Db& db);
+
+}  // namespace daybreak::store

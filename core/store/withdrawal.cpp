@@ -1,5 +1,7 @@
 #include "store/withdrawal.hpp"
 
+#include "store/deliveries.hpp"
+
 namespace daybreak::store {
 
 ContentWithdrawResult ContentWithdraw(Db& db, const std::string& content_id, const std::string& actor, Millis now) {
@@ -58,6 +60,8 @@ RETURNING delivery_id)sql");
     q.bind(3, static_cast<std::int64_t>(now));
     while (q.executeStep()) ids.push_back(q.getColumn(0).getInt64());
     q.reset();
+    // A running dispatch holds these rows in memory: tell it to reload them.
+    for (auto id : ids) DeliveryChangeNote(db, id, "withdraw", now);
     return ids;
   });
 }
