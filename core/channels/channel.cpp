@@ -2,6 +2,8 @@
 
 #include <curl/curl.h>
 
+#include "channels/email.hpp"
+#include "channels/webhook.hpp"
 #include "channels/whatsapp.hpp"
 
 namespace daybreak::channels {
@@ -11,8 +13,9 @@ std::unique_ptr<Adapter> make_adapter(const Config& cfg, const SenderConfig& sen
     case Channel::whatsapp:
       return std::make_unique<WhatsAppAdapter>(cfg.whatsapp, sender);
     case Channel::email:
+      return std::make_unique<EmailAdapter>(sender);
     case Channel::webhook:
-      break;
+      return std::make_unique<WebhookAdapter>(sender);
   }
   throw ConfigError("sender \"" + sender.id + "\": channel " + std::string(to_string(sender.channel)) +
                     " is not supported by this build");

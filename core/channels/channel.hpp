@@ -25,6 +25,8 @@ struct Message {
   std::string title;
   std::string body;
   std::string media_url;
+  Millis now = 0;  ///< when the send is built, from the dispatcher's Clock: the email Date header and
+                   ///< the webhook timestamp (0 = unknown: no Date header, timestamp 0)
 };
 
 /// A request for the transport: HTTP(S) or SMTP, built by an adapter.
@@ -37,8 +39,12 @@ struct Request {
   std::vector<std::string> rcpt;     ///< SMTP envelope recipients
   std::string username;
   std::string password;
+  bool starttls = false;  ///< SMTP on smtp://: require STARTTLS (CURLUSESSL_ALL); smtps:// is TLS anyway
   long connect_timeout_ms = 2000;
   long timeout_ms = 10000;
+  /// An id the adapter gave this message (the SMTP Message-ID, the webhook delivery id); the
+  /// transport copies it into the Response so classify() can report it as the provider's id.
+  std::string message_id;
 };
 
 /// What the transport saw.
@@ -50,6 +56,8 @@ struct Response {
   long status = 0;                ///< HTTP status or final SMTP reply code
   std::string body;
   Millis latency_ms = 0;
+  Millis retry_after_ms = 0;  ///< HTTP Retry-After (seconds or a date, as curl parses it), 0 when none
+  std::string message_id;     ///< copied from Request::message_id
 };
 
 /// Outcome of a send, classified (DESIGN.md §4).

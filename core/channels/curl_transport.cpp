@@ -22,6 +22,7 @@ struct Transfer {
   curl_slist* rcpts = nullptr;
   std::string response;
   std::size_t upload_pos = 0;
+  char errbuf[CURL_ERROR_SIZE] = {};  ///< curl's detailed account ("RCPT failed: 550"), no addresses
   std::chrono::steady_clock::time_point started;
 };
 
@@ -91,6 +92,7 @@ class Worker {
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
     curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
     if (r.kind == Request::Kind::http) {
       for (const auto& h : r.headers) t->headers = curl_slist_append(t->headers, h.c_str());
       t->headers = curl_slist_append(t->headers, "Expect:");  // no 100-continue round trip
@@ -105,7 +107,11 @@ class Worker {
       curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
       curl_easy_setopt(e, CURLOPT_READDATA, t.get());
       curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
-      curl_easy_setopt(e, CURLOPT_USE_SSL, static_cast<long>(CURLUSESSL_TRY));
+      curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
+      // smtps:// is TLS from the first byte whatever this says. On smtp:// a configured STARTTLS
+      // is required, never "try": a server that stops offering it must not get the password in
+      // the clear. Without it (a local relay) no TLS is attempted.
+      curl_easy_setopt(e, CURLOPT_USE_SSL, static_cast<long>(r.starttls ? CURLUSESSL_ALL : CURLUSESSL_NONE));
       if (!r.username.empty()) {
         curl_easy_setopt(e, CURLOPT_USERNAME, r.username.c_str());
         curl_easy_setopt(e, CURLOPT_PASSWORD, r.password.c_str());
@@ -122,24 +128,37 @@ class Worker {
     long status = 0;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     resp.status = status;
+    resp.message_id = std::move(t->req.message_id);
+    curl_off_t retry_after = 0;
+    if (curl_easy_getinfo(t->easy, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK && retry_after > 0) {
+      resp.retry_after_ms = static_cast<Millis>(retry_after) * 1000;
+    }
     if (code == CURLE_OK) {
       resp.transport_ok = true;
       resp.body = std::move(t->response);
     } else {
       resp.transport_code = static_cast<int>(code);
-      resp.transport_error = curl_easy_strerror(code);
+      resp.transport_error = t->errbuf[0] ? std::string(t->errbuf) : std::string(curl_easy_strerror(code));
       long request_size = 0;
       curl_easy_getinfo(t->easy, CURLINFO_REQUEST_SIZE, &request_size);
       // Bytes of the request left the machine: the provider may have acted on it.
       resp.request_may_have_arrived = request_size > 0 && code != CURLE_COULDNT_CONNECT &&
                                       code != CURLE_COULDNT_RESOLVE_HOST && code != CURLE_SSL_CONNECT_ERROR;
+      if (t->req.kind == Request::Kind::smtp) {
+        // SMTP: the server can only have taken the message once all of it was handed over (the
+        // failure came while waiting for the reply to the final "."); before that it has nothing.
+        resp.request_may_have_arrived = !t->req.body.empty() && t->upload_pos >= t->req.body.size();
+      }
       if (t->req.kind == Request::Kind::smtp && status >= 400) {
-        // An SMTP rejection is a complete answer, not a transport failure.
+        // An SMTP rejection (4xx/5xx reply to the greeting, AUTH, MAIL, RCPT, DATA or the final
+        // ".") is a complete answer, not a transport failure: status holds the reply code and
+        // transport_error curl's account of which command it answered.
         resp.transport_ok = true;
         resp.body = std::move(t->response);
       }
     }
     curl_multi_remove_handle(multi_, t->easy);
+    curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, nullptr);  // the buffer dies with the transfer
     if (t->headers) curl_slist_free_all(t->headers);
     if (t->rcpts) curl_slist_free_all(t->rcpts);
     idle_.push_back(t->easy);

@@ -128,7 +128,7 @@ void read_senders(const toml::array& arr, Channel channel, const std::string& ke
     TableReader r(*node.as_table(), prefix, origin,
                   {"id", "mps", "phone_number_id", "token", "token_env", "token_file", "url", "username", "password",
                    "password_env", "password_file", "from", "endpoint", "signing_secret", "signing_secret_env",
-                   "signing_secret_file"});
+                   "signing_secret_file", "starttls", "connect_timeout_ms", "request_timeout_ms"});
     SenderConfig s;
     s.channel = channel;
     r.str("id", s.id);
@@ -142,6 +142,20 @@ void read_senders(const toml::array& arr, Channel channel, const std::string& ke
     r.str("from", s.from);
     r.str("endpoint", s.endpoint);
     has_inline_secret |= r.secret("signing_secret", s.signing_secret);
+    if (auto v = r.get<bool>("starttls", "true or false")) s.starttls = *v;
+    r.integer_as("connect_timeout_ms", s.connect_timeout_ms, 1, 600000);
+    r.integer_as("request_timeout_ms", s.request_timeout_ms, 1, 600000);
+    if (channel == Channel::email && !s.url.empty() && s.url.rfind("smtp://", 0) != 0 && s.url.rfind("smtps://", 0) != 0) {
+      throw ConfigError(r.line("url") + ": key \"" + prefix + ".url\" must start with smtp:// or smtps://");
+    }
+    if (channel == Channel::webhook && !s.endpoint.empty() && s.endpoint.rfind("http://", 0) != 0 &&
+        s.endpoint.rfind("https://", 0) != 0) {
+      throw ConfigError(r.line("endpoint") + ": key \"" + prefix + ".endpoint\" must start with https:// (or http://)");
+    }
+    if (channel == Channel::webhook && !s.endpoint.empty() && s.signing_secret.empty()) {
+      // Receivers verify every payload; an unsigned webhook would be accepted by nobody careful.
+      throw ConfigError(where(node, origin) + ": key \"" + prefix + ".signing_secret\" (or _env/_file) is required for a webhook sender");
+    }
     if (channel == Channel::whatsapp && s.phone_number_id.empty()) {
       throw ConfigError(where(node, origin) + ": key \"" + prefix + ".phone_number_id\" is required for a WhatsApp sender");
     }

@@ -32,6 +32,10 @@ struct SenderConfig {
   std::string username;
   std::string password;         ///< resolved secret
   std::string from;
+  bool starttls = true;         ///< smtp:// only: require STARTTLS (`starttls = false` for a plain local relay)
+  // Email and webhook: explicit timeouts (WhatsApp has its own under [whatsapp])
+  long connect_timeout_ms = 2000;
+  long request_timeout_ms = 10000;
   // Webhook
   std::string endpoint;
   std::string signing_secret;   ///< resolved secret
