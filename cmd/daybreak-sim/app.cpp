@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -136,6 +137,47 @@ void register_routes(httplib::Server& svr, Simulator& sim, const std::shared_ptr
   });
 }
 
+/// `GET /{version}/{phone_number_id}`: the phone number object, which `daybreak doctor
+/// --check-providers` fetches as a harmless credentials check. As the Graph API does: a bad or
+/// missing bearer token → 401 with error code 190 (OAuthException); an id that is not a Graph
+/// object id (not all digits) → 400 with code 100, subcode 33; else 200 with the fields Meta
+/// documents for a WhatsApp Business phone number (id, display_phone_number, verified_name,
+/// quality_rating). Sends are not counted or rate-limited here.
+void register_phone_number_route(httplib::Server& svr, const std::string& accepted_token) {
+  svr.Get(R"(/([^/]+)/([^/]+))", [accepted_token](const httplib::Request& req, httplib::Response& res) {
+    const std::string auth = req.get_header_value("Authorization");
+    std::string token;
+    if (auth.size() > 7 && (auth.compare(0, 7, "Bearer ") == 0 || auth.compare(0, 7, "bearer ") == 0)) token = auth.substr(7);
+    const std::string id = req.matches[2].str();
+    nlohmann::ordered_json body;
+    if (token.empty() || (!accepted_token.empty() && token != accepted_token)) {
+      res.status = 401;
+      body = {{"error", {{"message", "Invalid OAuth access token - Cannot parse access token"}, {"type", "OAuthException"}, {"code", 190}}}};
+    } else if (id.empty() || id.find_first_not_of("0123456789") != std::string::npos) {
+      res.status = 400;
+      body = {{"error",
+               {{"message", "Unsupported get request. Object with ID '" + id + "' does not exist, cannot be loaded due to missing permissions, or does not support this operation"},
+                {"type", "GraphMethodException"},
+                {"code", 100},
+                {"error_subcode", 33}}}};
+    } else {
+      body = {{"verified_name", "daybreak simulator"},
+              {"display_phone_number", "+1 555 000 " + id.substr(id.size() > 4 ? id.size() - 4 : 0)},
+              {"quality_rating", "GREEN"},
+              {"id", id}};
+    }
+    // Every HTTP server with a clock sends Date (RFC 9110 §6.6.1); doctor compares its own clock
+    // with it. cpp-httplib does not add one by itself.
+    char date[64];
+    std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    res.set_header("Date", date);
+    res.set_content(body.dump(), "application/json");
+  });
+}
+
 int run(const Flags& flags) {
   auto log = spdlog::stderr_logger_mt("daybreak-sim");
   log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l daybreak-sim: %v");
@@ -164,6 +206,7 @@ int run(const Flags& flags) {
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
   register_routes(svr, sim, log, flags.log_requests);
+  register_phone_number_route(svr, flags.options.token);
 
   int port = flags.port;
   if (port == 0) {
@@ -238,7 +281,7 @@ int sim_main(int argc, char** argv) {
   auto& o = flags.options;
   CLI::App app{
       "daybreak-sim: a WhatsApp Cloud API compatible provider simulator for daybreak's demo, tests and bench.\n"
-      "Serves POST /{version}/{phone_number_id}/messages plus GET /stats, POST /reset, POST /control, GET /healthz."};
+      "Serves POST /{version}/{phone_number_id}/messages, GET /{version}/{phone_number_id}, plus GET /stats, POST /reset, POST /control, GET /healthz."};
   app.add_option("--host", flags.host, "Address to listen on")->capture_default_str();
   app.add_option("--port", flags.port, "TCP port; 0 picks a free one")->check(CLI::Range(0, 65535))->capture_default_str();
   app.add_option("--port-file", flags.port_file, "Write the bound port to this file (atomically) once listening");

@@ -4,11 +4,15 @@
 // migrated or created here: a missing or old schema is reported, not fixed).
 #include <curl/curl.h>
 #include <date/tz.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/timex.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
+#include <optional>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -31,6 +35,17 @@ struct DoctorOptions {
   long min_free_mb = 1024;  // a 1M-advisor morning writes a few hundred MB of rows, attempts and WAL
   bool check_providers = false;
   std::string date;         // the delivery day whose plan is checked (default: the next slot's day)
+  // Deliveries are on time against our clock, with a 30 s lead and a 5 min deadline; a clock
+  // more than 2 s off is already visible in the lag figures. 2 s, not less: an HTTP Date header
+  // has one-second resolution, so a reading within ±1 s is noise.
+  long max_clock_skew_ms = 2000;
+};
+
+/// The provider's clock, read from the Date header of the credentials check: the reference the
+/// clock_sync row compares the system clock with when there is one.
+struct ProviderClock {
+  std::string url;
+  Millis skew_ms = 0;  ///< system clock minus the provider's; positive: we are ahead
 };
 
 struct Check {
@@ -232,7 +247,12 @@ void check_plan(const Config& cfg, store::Db* db, const std::string& day, std::v
 }
 
 // A harmless GET of the phone number object: 200 means the token is accepted for that number.
-void check_providers(const Config& cfg, std::vector<Check>& rows) {
+// Meta: GET /{version}/{phone_number_id} returns the phone number object (id,
+// display_phone_number, verified_name, quality_rating); an invalid token is error 190
+// (OAuthException), an unknown id error 100 subcode 33. The first Date header also gives the
+// provider's clock to the clock_sync row.
+void check_providers(const Config& cfg, std::vector<Check>& rows, std::optional<ProviderClock>& ref) {
+  SystemClock system;  // the machine's own clock, never DAYBREAK_CLOCK: that is what is checked
   for (const auto& s : cfg.senders) {
     if (s.channel != Channel::whatsapp) continue;
     std::string url = cfg.whatsapp.graph_base + "/" + cfg.whatsapp.api_version + "/" + s.phone_number_id;
@@ -255,7 +275,20 @@ void check_providers(const Config& cfg, std::vector<Check>& rows) {
       return sz * n;
     });
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+    std::string date_header;
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, +[](char* p, size_t sz, size_t n, void* ud) -> size_t {
+      std::string line(p, sz * n);
+      if (line.size() > 5 && strncasecmp(line.c_str(), "date:", 5) == 0) {
+        auto* d = static_cast<std::string*>(ud);
+        *d = line.substr(5);
+        while (!d->empty() && (d->back() == '\r' || d->back() == '\n' || d->back() == ' ')) d->pop_back();
+      }
+      return sz * n;
+    });
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &date_header);
+    const Millis t0 = system.now();
     CURLcode rc = curl_easy_perform(h);
+    const Millis t1 = system.now();
     long status = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     curl_slist_free_all(hdrs);
@@ -264,6 +297,12 @@ void check_providers(const Config& cfg, std::vector<Check>& rows) {
     if (rc != CURLE_OK) {
       rows.push_back({"provider:" + s.id, false, "GET " + url + ": " + curl_easy_strerror(rc)});
       continue;
+    }
+    if (!ref && !date_header.empty()) {
+      time_t server = curl_getdate(date_header.c_str(), nullptr);
+      // The header says the second the answer was made; compare its middle with the middle of
+      // our request.
+      if (server > 0) ref = ProviderClock{url, (t0 + t1) / 2 - (static_cast<Millis>(server) * 1000 + 500)};
     }
     if (status == 200) {
       rows.push_back({"provider:" + s.id, true, "GET " + url + ": 200, credentials accepted"});
@@ -275,8 +314,43 @@ void check_providers(const Config& cfg, std::vector<Check>& rows) {
       int code = j["error"].value("code", 0);
       detail = "error " + std::to_string(code) + " " + j["error"].value("message", std::string());
       if (code == 190) detail += " (token rejected: renew it)";
+      if (code == 100) detail += " (check phone_number_id " + s.phone_number_id + ")";
     }
     rows.push_back({"provider:" + s.id, false, "GET " + url + ": HTTP " + std::to_string(status) + (detail.empty() ? "" : ", " + detail)});
+  }
+}
+
+// The kernel's view, as systemd's NTPSynchronized (timedatectl) reads it: adjtimex(2) and a
+// maximum error below 16 s (src/basic/time-util.c ntp_synced(): STA_UNSYNC alone is ignored, as
+// NTP clients may set it to keep the kernel off the RTC). With the provider's clock at hand
+// (--check-providers), the measured offset decides: it is what the deliveries are judged by.
+void check_clock(const DoctorOptions& o, const std::optional<ProviderClock>& ref, std::vector<Check>& rows) {
+  struct timex tx{};  // modes = 0: read only
+  int state = ::ntp_adjtime(&tx);
+  const bool kernel_known = state != -1;
+  const bool kernel_synced = kernel_known && tx.maxerror < 16000000;
+  std::string kernel = !kernel_known ? std::string("the kernel's NTP state is not readable (") + std::strerror(errno) + ")"
+                       : kernel_synced ? "the kernel reports it synchronised (max error " + std::to_string(tx.maxerror / 1000) + " ms)"
+                                       : "the kernel reports it not synchronised (no NTP client disciplines it)";
+  if (ref) {
+    const Millis off = ref->skew_ms;
+    const std::string amount = std::to_string(std::llabs(off)) + " ms " + (off >= 0 ? "ahead of" : "behind");
+    if (std::llabs(off) > o.max_clock_skew_ms) {
+      rows.push_back({"clock_sync", false, "system clock is " + amount + " the provider's (Date header of " + ref->url + "; limit " +
+                                               std::to_string(o.max_clock_skew_ms) + " ms); " + kernel +
+                                               ": fix time synchronisation (chrony or systemd-timesyncd) before the morning"});
+    } else {
+      rows.push_back({"clock_sync", true, "system clock within " + std::to_string(o.max_clock_skew_ms) + " ms of the provider's (" + amount +
+                                              " it, Date header resolution 1 s); " + kernel});
+    }
+    return;
+  }
+  if (kernel_synced) {
+    rows.push_back({"clock_sync", true, kernel});
+  } else {
+    rows.push_back({"clock_sync", false, "system clock: " + kernel +
+                                             "; run an NTP client (chrony or systemd-timesyncd), or add --check-providers to measure the "
+                                             "offset against the provider's clock instead"});
   }
 }
 
@@ -291,9 +365,16 @@ int doctor(const GlobalOptions& g, const DoctorOptions& o) {
   check_senders(cfg, config_ok, rows);
   // Which delivery day: --date, else the next slot's day by the (possibly simulated) clock.
   auto clock = make_clock_from_env();
-  std::string day = resolve_date_option(o.date, cfg, clock->now());
-  check_plan(cfg, db.get(), day, rows);
-  if (o.check_providers && config_ok) check_providers(cfg, rows);
+  std::string day = o.date;
+  try {
+    day = resolve_date_option(o.date, cfg, clock->now());
+    check_plan(cfg, db.get(), day, rows);
+  } catch (const std::exception& e) {  // e.g. no time zone data: the timezone_data row says why
+    rows.push_back({"plan", false, std::string("not checked: ") + e.what()});
+  }
+  std::optional<ProviderClock> ref;
+  if (o.check_providers && config_ok) check_providers(cfg, rows, ref);
+  check_clock(o, ref, rows);
 
   bool all_ok = std::all_of(rows.begin(), rows.end(), [](const Check& c) { return c.ok; });
   if (g.json) {
@@ -311,11 +392,14 @@ int doctor(const GlobalOptions& g, const DoctorOptions& o) {
 
 void add_doctor_command(CLI::App& app, GlobalOptions& g, Action& action) {
   auto o = std::make_shared<DoctorOptions>();
-  auto* sub = app.add_subcommand("doctor", "Pre-flight check: config, database, disk, permissions, time zones, senders, tomorrow's plan");
+  auto* sub = app.add_subcommand("doctor", "Pre-flight check: config, database, disk, permissions, time zones, clock, senders, credentials, tomorrow's plan");
   sub->add_option("--min-free-mb", o->min_free_mb, "Free space required on the database's file system (default 1024)")
       ->check(CLI::Range(0L, 100000000L));
   sub->add_option("--date", o->date, "Delivery day whose plan is checked (default: the day of the next slot)");
-  sub->add_flag("--check-providers", o->check_providers, "Also GET each WhatsApp sender's phone number with its token");
+  sub->add_flag("--check-providers", o->check_providers,
+                "Also GET each WhatsApp sender's phone number with its token, and compare the clock with the provider's");
+  sub->add_option("--max-clock-skew-ms", o->max_clock_skew_ms, "Largest accepted offset from the provider's clock (default 2000)")
+      ->check(CLI::Range(0L, 86400000L));
   sub->fallthrough();  // global flags may follow: `daybreak doctor --json`
   sub->callback([o, &g, &action] { action = [o, &g] { return doctor(g, *o); }; });
 }

@@ -3,7 +3,9 @@
 # condition fails its own row with a clear message and exit 1:
 #   missing config, invalid config, world-readable config with an inline token, no senders,
 #   unwritable database directory, database not created yet, disk space below the threshold,
-#   an infeasible plan for the day
+#   an infeasible plan for the day, no time zone data, a token the provider rejects, an unknown
+#   phone number id, an unreachable provider, a clock off the provider's, an unsynchronised
+#   kernel clock (checked against what the kernel really says)
 source "$(dirname "$0")/common.sh"
 
 # doctor ARGS...: runs `daybreak doctor --json`, sets RC and OUT (the JSON)
@@ -23,16 +25,21 @@ seed_day 50 "$D"
 CLK="2026-11-30T21:45:00+05:30@$(now_ms)*1"
 export DAYBREAK_CLOCK=$CLK
 
-# healthy
-doctor --min-free-mb 1
+# healthy: --check-providers also measures the clock against the provider's, which is what
+# makes clock_sync checkable on a machine whose kernel clock no NTP client disciplines
+doctor --min-free-mb 1 --check-providers
 assert_eq "$RC" "0" "healthy doctor exit ($OUT)"
 assert_eq "$(echo "$OUT" | json 'j["ok"]')" "True" "healthy ok"
 assert_eq "$(echo "$OUT" | json 'j["date"]')" "$D" "the day doctor checks at 21:45 IST"
-for n in config config_permissions timezone_data database_writable disk_space database_schema senders plan; do
+for n in config config_permissions timezone_data database_writable disk_space database_schema senders plan provider:wa-1 clock_sync; do
   assert_eq "$(row_ok $n)" "True" "healthy row $n"
 done
 row_msg plan | grep -q "all feasible" || fail "plan row: $(row_msg plan)"
-"$OP" doctor --min-free-mb 1 | grep -q "doctor: all checks passed" || fail "text output"
+row_msg provider:wa-1 | grep -q "GET http://127.0.0.1:$SIM_PORT/v21.0/100000001: 200, credentials accepted" ||
+  fail "provider row: $(row_msg provider:wa-1)"
+row_msg clock_sync | grep -q "within 2000 ms of the provider's" || fail "clock row: $(row_msg clock_sync)"
+grep -q "test-token" "$WORK/doctor.err" && fail "the token appears in doctor's log"
+"$OP" doctor --min-free-mb 1 --check-providers | grep -q "doctor: all checks passed" || fail "text output"
 echo "ok healthy: every row passes"
 
 # missing config
@@ -82,3 +89,64 @@ sql "UPDATE runs SET feasible=0, plan_report=json_set(plan_report, '$.recommenda
 doctor --min-free-mb 1
 expect_fail plan "infeasible: add a sender" "infeasible plan"
 echo "ok broken: missing/invalid config, exposed secret, no senders, unwritable dir, no database, disk, infeasible plan"
+
+# --- provider credentials: a harmless GET of the phone number object --------------------------
+# a token the provider does not accept: 401, Meta's error code 190
+start_sim tok --token the-right-token
+good_port=$SIM_PORT
+sed "s|127.0.0.1:[0-9]*|127.0.0.1:$good_port|" "$WORK/daybreak.toml" >"$WORK/badtoken.toml"
+DAYBREAK_CONFIG=$WORK/badtoken.toml doctor --min-free-mb 1 --check-providers
+expect_fail provider:wa-1 "HTTP 401, error 190 .*token rejected: renew it" "rejected token"
+# the right token is accepted by the same provider
+sed -i 's|^token = .*|token = "the-right-token"|' "$WORK/badtoken.toml"
+DAYBREAK_CONFIG=$WORK/badtoken.toml doctor --min-free-mb 1 --check-providers
+assert_eq "$(row_ok provider:wa-1)" "True" "right token ($(row_msg provider:wa-1))"
+# a phone number id the provider does not know: error 100
+sed 's|^phone_number_id = .*|phone_number_id = "wa-number-typo"|' "$WORK/badtoken.toml" >"$WORK/badid.toml"
+DAYBREAK_CONFIG=$WORK/badid.toml doctor --min-free-mb 1 --check-providers
+expect_fail provider:wa-1 "HTTP 400, error 100 .*check phone_number_id wa-number-typo" "unknown phone number id"
+# nobody listening at graph_base
+closed=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+sed "s|127.0.0.1:[0-9]*|127.0.0.1:$closed|" "$WORK/daybreak.toml" >"$WORK/down.toml"
+DAYBREAK_CONFIG=$WORK/down.toml doctor --min-free-mb 1 --check-providers
+expect_fail provider:wa-1 "GET http://127.0.0.1:$closed/.*(Could not|Couldn't) connect" "unreachable provider"
+echo "ok providers: rejected token (190), unknown number id (100), unreachable provider; right token accepted"
+
+# --- the clock -----------------------------------------------------------------------------
+# five minutes ahead of the provider (faketime moves doctor's clock, not the simulator's)
+if command -v faketime >/dev/null; then
+  RC=0; OUT=$(faketime -f '+300s' "$OP" doctor --json --min-free-mb 1 --check-providers 2>"$WORK/doctor.err") || RC=$?
+  expect_fail clock_sync "system clock is 3[0-9]{5} ms ahead of the provider's" "clock five minutes ahead"
+  RC=0; OUT=$(faketime -f '-90s' "$OP" doctor --json --min-free-mb 1 --check-providers 2>"$WORK/doctor.err") || RC=$?
+  expect_fail clock_sync "system clock is [0-9]+ ms behind the provider's" "clock behind"
+  echo "ok clock: 5 min ahead and 90 s behind the provider's Date are caught"
+else
+  echo "skip part: faketime missing (clock offset)"
+fi
+# without a provider to compare with, the kernel's own view decides (adjtimex, as timedatectl):
+# this machine's real state, read here the same way, must be what doctor reports
+synced=$(python3 -c '
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+buf = ctypes.create_string_buffer(512)  # struct timex, modes = 0: read only
+st = libc.adjtimex(buf)
+maxerror = int.from_bytes(buf.raw[24:32], "little", signed=True)  # x86-64/aarch64 layout
+print(1 if st != -1 and maxerror < 16000000 else 0)')
+doctor --min-free-mb 1
+if [ "$synced" = 1 ]; then
+  assert_eq "$(row_ok clock_sync)" "True" "clock_sync with a synchronised kernel"
+  row_msg clock_sync | grep -q "kernel reports it synchronised" || fail "clock row: $(row_msg clock_sync)"
+else
+  expect_fail clock_sync "kernel reports it not synchronised.*chrony or systemd-timesyncd" "unsynchronised kernel clock"
+fi
+echo "ok kernel clock: reported as the kernel says (synchronised=$synced)"
+
+# --- no time zone data: hide /usr/share/zoneinfo in a private mount namespace --------------------
+if unshare -m true 2>/dev/null; then
+  RC=0
+  OUT=$(unshare -m sh -c 'mount -t tmpfs none /usr/share/zoneinfo && exec "$@"' sh "$OP" doctor --json --min-free-mb 1 2>"$WORK/doctor.err") || RC=$?
+  expect_fail timezone_data "Asia/Kolkata: .*install the tzdata package" "no time zone data"
+  echo "ok tz: missing zoneinfo is named"
+else
+  echo "skip part: unshare -m not permitted (no time zone data)"
+fi
