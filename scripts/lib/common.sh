@@ -11,6 +11,7 @@ DAYBREAK_PACKAGES=(
   libphonenumber-dev libprotobuf-dev libicu-dev libcpp-httplib-dev zlib1g-dev libbrotli-dev
   libgtest-dev libgmock-dev googletest librapidcheck-dev libbenchmark-dev
   python3 python3-aiosmtpd faketime curl jq
+  dpkg-dev file man-db   # the .deb: dpkg-shlibdeps computes Depends, CPack reads ELF types; man -l
 )
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

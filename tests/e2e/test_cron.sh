@@ -102,17 +102,31 @@ for _ in $(seq 1 300); do
 done
 victim=$(pgrep -P "$wrapper" -x dispatch) || fail "no dispatch under the wrapper"
 kill -9 "$victim"
+t_kill=$(now_ms)
 wait "$wrapper" || true
 grep -q "end: killed by signal 9" "$WORK/log/dispatch.log" || fail "wrapper did not log the kill"
 acc=$(sql "SELECT COUNT(*) FROM deliveries WHERE run_id=$run3 AND state='accepted'")
 [ "$acc" -lt "$n3" ] || fail "the run finished before the kill; nothing was tested"
 # cron's every-minute ticks, compressed: each tick starts dispatch when no dispatch holds the lock
+# The bound: the first tick after the kill starts a dispatch, which takes the run over once the
+# dead owner's lease (dispatch.lease_seconds, 15 s of simulated time = 7.5 s at 2x) has expired:
+# one tick + the lease + 5 s of margin for a loaded machine (2 cores shared by every test).
 closed=""
+resumed_ms=""
+started_tick=""
 for tick in $(seq 1 60); do
   PATH=$CRON_PATH "$JOB" watchdog -- daybreak-watchdog
+  [ -z "$started_tick" ] && grep -q "no dispatch running; starting" "$WORK/log/watchdog.log" 2>/dev/null && started_tick=$tick
+  for _ in $(seq 1 10); do  # a "minute" is one second here; poll within it for the takeover
+    owner=$(sql "SELECT COALESCE(owner,'') FROM runs WHERE run_id=$run3")
+    if [ -z "$resumed_ms" ] && [ -n "$owner" ] && [[ "$owner" != *":$victim:"* ]]; then resumed_ms=$(( $(now_ms) - t_kill )); fi
+    sleep 0.1
+  done
   if [ "$(sql "SELECT state FROM runs WHERE run_id=$run3")" = "closed" ]; then closed=$tick; break; fi
-  sleep 1
 done
+assert_eq "$started_tick" "1" "watchdog tick that started dispatch"
+[ -n "$resumed_ms" ] || fail "no new owner took run $run3 over"
+[ "$resumed_ms" -le 13500 ] || fail "run $run3 resumed ${resumed_ms} ms after the kill; bound is 1 tick + 7.5 s lease + 5 s margin"
 [ -n "$closed" ] || { cat "$WORK/log/dispatch.log"; fail "the watchdog did not get run $run3 closed"; }
 grep -q "no dispatch running; starting dispatch --supervise" "$WORK/log/watchdog.log" || fail "watchdog never started dispatch"
 assert_eq "$(sql "SELECT COUNT(*) FROM deliveries WHERE run_id=$run3 AND state='accepted'")" "$n3" "accepted after the watchdog"
@@ -121,4 +135,4 @@ for _ in $(seq 1 100); do flock -n "$WORK/lock/dispatch.lock" true && break; sle
 dups=$(sim_stats | json 'j["duplicates"]')
 uncertain=$(sql "SELECT COUNT(*) FROM deliveries WHERE run_id=$run3 AND possible_duplicate=1")
 [ "$dups" -le "$uncertain" ] || fail "$dups duplicates but only $uncertain possible duplicates marked"
-echo "ok 5: killed at $acc/$n3; the watchdog's tick $closed resumed and closed the run; $dups duplicates (<= $uncertain marked)"
+echo "ok 5: killed at $acc/$n3; the watchdog's first tick restarted dispatch, which owned the run ${resumed_ms} ms after the kill; closed by tick $closed; $dups duplicates (<= $uncertain marked)"
