@@ -1,0 +1,76 @@
+#pragma once
+// Provider status callbacks (DESIGN.md §2.6): the record one status inside a WhatsApp webhook
+// becomes, and the monotonic rule that folds any number of them, in any order and with any
+// duplicates, into one delivery state. Pure: the JSON parsing is in channels/status_parse, the
+// storage in store/status_events.
+//
+// Meta documents four message statuses (Status messages webhook reference,
+// https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/status/):
+// sent, delivered, read, failed. Webhooks are not ordered and are retried, so the order and
+// the count in which they arrive carry no meaning; only the set seen does.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "domain/types.hpp"
+
+namespace daybreak {
+
+/// A message status as Meta names it.
+enum class MessageStatus { sent, delivered, read, failed };
+
+std::string_view to_string(MessageStatus s);
+std::optional<MessageStatus> message_status_from_string(std::string_view s);
+
+/// Progress rank: sent 1 < delivered 2 < read 3; failed 0 (it is not progress, see fold_statuses).
+int status_rank(MessageStatus s);
+
+/// One entry of `statuses[]` in a webhook, as stored in status_updates.
+struct StatusUpdate {
+  std::string provider_message_id;          ///< `id`, the wamid the send answered with
+  MessageStatus status = MessageStatus::sent;
+  Millis provider_at = 0;                   ///< `timestamp` (unix seconds) in ms
+  std::string recipient_id;                 ///< `recipient_id` (a phone number: mask it in logs)
+  std::optional<std::int64_t> delivery_id;  ///< `biz_opaque_callback_data` when it is one of our ids
+  std::string phone_number_id;              ///< `metadata.phone_number_id` of the change
+  std::optional<long> error_code;           ///< `errors[0].code` of a failed status
+  std::string error_title;                  ///< `errors[0].title` (or `message` when no title)
+  std::string error_details;                ///< `errors[0].error_data.details`
+};
+
+/// What a set of statuses of one message says, whatever order they came in: the highest
+/// progress seen, and whether `failed` was seen. A `failed` counts only when nothing at or above
+/// `delivered` was seen (a message delivered to one device and failed on another reached the
+/// advisor); a late lower status never lowers `best`.
+struct StatusFold {
+  std::optional<MessageStatus> best;  ///< highest of sent/delivered/read seen
+  bool failed = false;                ///< a failed status was seen
+  /// The one status the set amounts to: read, delivered, else failed when seen, else sent.
+  [[nodiscard]] std::optional<MessageStatus> outcome() const;
+};
+
+/// Adds one status to a fold. Commutative, associative and idempotent: any permutation of any
+/// multiset of statuses with the same members gives the same fold.
+StatusFold fold_status(StatusFold f, MessageStatus s);
+StatusFold fold_statuses(const std::vector<MessageStatus>& statuses);
+
+/// The delivery state after a status event about it, or nullopt when the row must not move:
+/// - accepted/delivered/read rise to the state of the status and never fall (sent maps to accepted);
+/// - uncertain and retry_wait rows are the reconciliation: a sent/delivered/read status proves
+///   the provider accepted one of their requests, so they become at least accepted;
+/// - sending rows do not move: a live dispatch is about to write its own outcome (first_sent_at,
+///   attempts, its accepted_at) guarded by `state = 'sending'`, and moving the row would drop it.
+///   The caller keeps the status pending (status_waits_for); if that dispatch died, the next one
+///   marks the row uncertain and the pending status then reconciles it;
+/// - `failed` never moves a row by itself (the caller records the error);
+/// - planned, dead and cancelled rows do not move (nothing was sent for planned; dead and
+///   cancelled are operators' or dispatch's final word).
+std::optional<DeliveryState> delivery_state_after_status(DeliveryState current, MessageStatus s);
+
+/// True when a status about a row in `current` must wait (stay pending) rather than be applied:
+/// the row is `sending`, owned by a dispatch that has not recorded its outcome yet.
+constexpr bool status_waits_for(DeliveryState current) { return current == DeliveryState::sending; }
+
+}  // namespace daybreak

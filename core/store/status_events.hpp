@@ -1,0 +1,82 @@
+#pragma once
+// Query module for `status_events` (verified raw webhook bodies) and `status_updates` (one row per
+// status inside them), sql/003, and the one path that applies statuses to the ledger
+// (DESIGN.md §2.6): idempotent (a status seen twice changes nothing the second time) and
+// monotonic (accepted → delivered → read; a late lower status never downgrades; `failed` only
+// records the error). docs/state_machine.md has the transitions.
+//
+// Call order, as core/app/callbacks.cpp does it:
+//   1. write_tx { StatusEventStore; StatusUpdatesInsert }   — durable before the 200
+//   2. write_tx { StatusApplyEvent }                        — the same request, right after
+//   3. write_tx { StatusApplyPending } now and then          — statuses that named no known delivery
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domain/status_event.hpp"
+#include "store/db.hpp"
+
+namespace daybreak::store {
+
+/// A verified raw request to keep.
+struct StatusEventStoreParams {
+  std::string source = "receiver";  ///< 'receiver' or 'spool'
+  std::string source_ref;           ///< spool file name
+  std::string signature;            ///< X-Hub-Signature-256 as received
+  std::string body;                 ///< raw body, byte for byte
+  std::optional<std::string> malformed_error;  ///< set when the body did not parse (kept for forensics)
+  Millis now = 0;
+};
+struct StatusEventStored {
+  std::int64_t event_id = 0;
+  bool duplicate = false;  ///< the same bytes were stored before (a retried or duplicated request)
+};
+/// Stores a verified body unless the same bytes are already stored. Call inside Db::write_tx.
+StatusEventStored StatusEventStore(Db& db, const StatusEventStoreParams& p);
+
+/// Inserts the statuses of an event as pending rows; a (provider_message_id, status) already
+/// present is skipped. Returns how many were new. Call inside the same write_tx as the store.
+int StatusUpdatesInsert(Db& db, std::int64_t event_id, const std::vector<StatusUpdate>& updates, Millis now);
+
+/// What applying did, summed.
+struct StatusApplySummary {
+  int applied = 0;         ///< matched to a delivery (any outcome below)
+  int reconciled = 0;      ///< uncertain/retry_wait → accepted or later: settled without a resend
+  int moved = 0;           ///< accepted → delivered → read
+  int unchanged = 0;       ///< matched, but lower than or equal to what the row already says
+  int errors_recorded = 0; ///< `failed` recorded in last_error (no state change)
+  int ignored = 0;         ///< the row is planned, dead or cancelled
+  int pending = 0;         ///< no delivery matches yet, or it is still `sending` under a dispatch
+  StatusApplySummary& operator+=(const StatusApplySummary& o);
+};
+/// Applies the pending statuses of one event, then marks the event processed. Call inside write_tx.
+StatusApplySummary StatusApplyEvent(Db& db, std::int64_t event_id, Millis now);
+/// Applies every pending status whose delivery can now be matched (its provider_message_id was
+/// recorded after the status arrived), and marks events left `received` by a crash processed.
+/// Call inside write_tx; dispatch may call it after recording acceptances.
+StatusApplySummary StatusApplyPending(Db& db, Millis now);
+
+/// What the provider told us about one delivery: for dispatch, to settle an uncertain send
+/// without resending it.
+struct StatusMatch {
+  std::string provider_message_id;  ///< of the best status (a resent delivery may have two)
+  MessageStatus status = MessageStatus::sent;  ///< StatusFold::outcome over every status for it
+  Millis provider_at = 0;           ///< earliest provider time of a progress status (sent/delivered/read), else of the failure
+  std::optional<long> error_code;   ///< of a `failed` status, when that is the outcome
+};
+/// Every status that names `delivery_id` (by biz_opaque_callback_data or by a matched message
+/// id), folded; nullopt when none arrived. A `failed` outcome means the provider took the
+/// request but could not deliver it: not a reason to wait any longer, a reason to classify.
+std::optional<StatusMatch> StatusFindForDelivery(Db& db, std::int64_t delivery_id);
+
+/// Counts for `daybreak ingest --json` and tests.
+struct StatusCounts {
+  std::int64_t events = 0;
+  std::int64_t malformed_events = 0;
+  std::int64_t updates = 0;
+  std::int64_t pending = 0;
+};
+StatusCounts StatusCountAll(Db& db);
+
+}  // namespace daybreak::store
