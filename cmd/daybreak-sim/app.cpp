@@ -21,6 +21,8 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "app/common.hpp"
+#include "callbacks.hpp"
 #include "simulator.hpp"
 
 namespace daybreak::sim {
@@ -41,6 +43,7 @@ struct Flags {
   int threads = 64;
   bool log_requests = false;
   Options options;
+  CallbackOptions callbacks;
 };
 
 /// httplib::Server with access to its listening socket: the compiled libcpp-httplib 0.11.4 listens
@@ -191,6 +194,20 @@ int run(const Flags& flags) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   Simulator sim(flags.options);
+  // /control's down_from_ms/down_until_ms are scenario times: the clock every daybreak binary
+  // reads (DAYBREAK_CLOCK, else the system clock), so a test can say "down from S+30 s to S+120 s".
+  sim.set_scenario_clock([clock = std::shared_ptr<Clock>(daybreak::make_clock_from_env())] { return clock->now(); });
+  // Status callbacks (callbacks.hpp): posted from their own thread; their timestamps follow
+  // DAYBREAK_CLOCK like every daybreak binary, so they line up with the ledger's times.
+  std::unique_ptr<CallbackPoster> poster;
+  if (!flags.callbacks.url.empty()) {
+    CallbackOptions co = flags.callbacks;
+    co.time_scale = flags.options.time_scale;
+    co.seed = flags.options.seed;
+    poster = std::make_unique<CallbackPoster>(co, daybreak::make_clock_from_env());
+    sim.set_on_accept([p = poster.get()](const AcceptedMessage& m) { p->on_accept(m); });
+    if (co.app_secret.empty()) log->warn("--callback-url without --app-secret: callbacks are sent unsigned");
+  }
   Server svr;
   const int threads = flags.threads;
   // Each keep-alive connection holds a pool thread while open, so the pool bounds how many
@@ -206,6 +223,9 @@ int run(const Flags& flags) {
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
   register_routes(svr, sim, log, flags.log_requests);
+  svr.Get("/stats/callbacks", [&poster](const httplib::Request&, httplib::Response& res) {
+    res.set_content(poster ? poster->stats_json() : std::string(R"({"url":""})"), "application/json");
+  });
   register_phone_number_route(svr, flags.options.token);
 
   int port = flags.port;
@@ -248,6 +268,10 @@ int run(const Flags& flags) {
   // The server stopped on its own (not by a signal): wake the signal thread so it can be joined.
   if (!by_signal.exchange(true)) pthread_kill(signal_thread.native_handle(), SIGTERM);
   signal_thread.join();
+  if (poster) {
+    poster->stop();
+    log->info("callbacks: {}", poster->stats_json());
+  }
   log->info("stopped: {}", sim.stats_json(/*summary=*/true));
   if (!listened) {
     log->error("listen on {}:{} failed", flags.host, port);
@@ -314,6 +338,32 @@ int sim_main(int argc, char** argv) {
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
   app.add_flag("--log-requests", flags.log_requests, "Log every send and its answer to stderr (slow)");
+  auto& cb = flags.callbacks;
+  app.add_option("--callback-url", cb.url, "POST signed status callbacks (sent, delivered, read or failed) here")
+      ->group("Status callbacks");
+  app.add_option("--app-secret", cb.app_secret, "Sign callbacks with X-Hub-Signature-256 under this app secret")
+      ->group("Status callbacks");
+  app.add_option("--callback-duplicate", cb.duplicate, "POST every callback N times (webhooks are at-least-once)")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str()
+      ->group("Status callbacks");
+  app.add_option("--callback-delay-ms", cb.delay_ms, "Demo ms from acceptance to `sent`, and between successive statuses")
+      ->check(number_check(true))
+      ->capture_default_str()
+      ->group("Status callbacks");
+  app.add_option("--callback-reorder", cb.reorder_window,
+                 "Post callbacks shuffled in groups of up to N (held up to 3 delays so a message's statuses meet); 0 = in order")
+      ->check(CLI::Range(0, 10000))
+      ->capture_default_str()
+      ->group("Status callbacks");
+  app.add_option("--callback-read-rate", cb.read_rate, "Share of delivered messages that are read")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str()
+      ->group("Status callbacks");
+  app.add_option("--callback-fail-rate", cb.fail_rate, "Share of accepted messages that end `failed` (131026, errors[])")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str()
+      ->group("Status callbacks");
 
   try {
     app.parse(argc, argv);

@@ -265,6 +265,7 @@ Reply Simulator::send(std::string_view phone_number_id, std::string_view authori
   const ApiError* failure = nullptr;
   std::string invalid_details;
   double extra_ms = 0;
+  const std::int64_t scenario_ms = scenario_now_ ? scenario_now_() : 0;
   {
     std::lock_guard lock(lock_);
     ++requests_;
@@ -276,7 +277,7 @@ Reply Simulator::send(std::string_view phone_number_id, std::string_view authori
     } else if (auto* err = std::get_if<std::string>(&parsed)) {
       failure = &kInvalidParameter;
       invalid_details = std::move(*err);
-    } else if (n.down) {
+    } else if (n.down || (n.down_window && scenario_ms >= n.down_window->first && scenario_ms < n.down_window->second)) {
       failure = &kOutage;
     } else {
       const auto& msg = std::get<ParsedSend>(parsed);
@@ -329,7 +330,9 @@ Reply Simulator::send(std::string_view phone_number_id, std::string_view authori
     return error_reply(failure->http_status, failure->code, failure->message, details, extra_ms);
   }
   const auto& msg = std::get<ParsedSend>(parsed);
-  ordered_json message = {{"id", next_wamid()}};
+  const std::string wamid = next_wamid();
+  if (on_accept_) on_accept_(AcceptedMessage{number_id, msg.to, wamid, msg.callback_data});
+  ordered_json message = {{"id", wamid}};
   if (msg.type == "template") message["message_status"] = "accepted";  // Meta adds it for templates
   ordered_json ok = {{"messaging_product", "whatsapp"},
                      {"contacts", ordered_json::array({{{"input", msg.to}, {"wa_id", digits_of(msg.to)}}})},
@@ -352,6 +355,7 @@ std::string Simulator::stats_json(bool summary) const {
     numbers[id] = {{"requests", n.requests},
                    {"accepted", n.accepted},
                    {"down", n.down},
+                   {"down_window", n.down_window ? json::array({n.down_window->first, n.down_window->second}) : json()},
                    {"slow_ms", n.slow_ms},
                    {"mps", n.mps.value_or(options_.mps)}};
   }
@@ -388,7 +392,7 @@ Reply Simulator::control(std::string_view body, SteadyClock::time_point now) {
   // Validate everything before changing anything, so a bad request changes nothing.
   std::optional<std::string> id;
   std::optional<bool> down;
-  std::optional<double> slow_ms, mps, transient, permanent;
+  std::optional<double> slow_ms, mps, transient, permanent, down_from, down_until;
   for (const auto& [key, value] : j.items()) {
     auto number_in = [&value](std::optional<double>& out, double lo, double hi) {
       if (!value.is_number() || !(value.get<double>() >= lo && value.get<double>() <= hi)) return false;
@@ -402,6 +406,10 @@ Reply Simulator::control(std::string_view body, SteadyClock::time_point now) {
     } else if (key == "down") {
       ok = value.is_boolean();
       if (ok) down = value.get<bool>();
+    } else if (key == "down_from_ms") {
+      ok = number_in(down_from, 0, 1e15);  // scenario epoch ms (DAYBREAK_CLOCK)
+    } else if (key == "down_until_ms") {
+      ok = number_in(down_until, 0, 1e15);
     } else if (key == "slow_ms") {
       ok = number_in(slow_ms, 0, 3'600'000);  // up to an hour: enough to outlast any deadline
     } else if (key == "mps") {
@@ -413,7 +421,13 @@ Reply Simulator::control(std::string_view body, SteadyClock::time_point now) {
     }
     if (!ok) return bad("Param " + key + " is unknown or has an invalid value (" + value.dump() + ").");
   }
-  if ((down || slow_ms || mps) && !id) return bad("The parameter phone_number_id is required for down, slow_ms and mps.");
+  if ((down || slow_ms || mps || down_from || down_until) && !id) {
+    return bad("The parameter phone_number_id is required for down, down_from_ms, down_until_ms, slow_ms and mps.");
+  }
+  if (down_from.has_value() != down_until.has_value() || (down_from && *down_until <= *down_from)) {
+    return bad("Params down_from_ms and down_until_ms go together, with down_until_ms > down_from_ms.");
+  }
+  if (down_from && !scenario_now_) return bad("No scenario clock: down_from_ms/down_until_ms need one.");
 
   std::lock_guard lock(lock_);
   if (transient) options_.transient_rate = *transient;
@@ -421,6 +435,11 @@ Reply Simulator::control(std::string_view body, SteadyClock::time_point now) {
   if (id) {
     Number& n = number_locked(*id, now);
     if (down) n.down = *down;
+    if (down_from) {
+      n.down_window = std::make_pair(static_cast<std::int64_t>(*down_from), static_cast<std::int64_t>(*down_until));
+    } else if (down && !*down) {
+      n.down_window.reset();  // "down":false ends a scheduled outage too
+    }
     if (slow_ms) n.slow_ms = *slow_ms;
     if (mps) {
       n.mps = *mps;

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -41,6 +42,14 @@ struct Reply {
   std::chrono::nanoseconds delay{0};
 };
 
+/// A message the simulator accepted: what its status callbacks (callbacks.hpp) are about.
+struct AcceptedMessage {
+  std::string phone_number_id;
+  std::string to;
+  std::string wamid;
+  std::optional<std::string> callback_data;  ///< biz_opaque_callback_data, when the send carried one
+};
+
 /// One WhatsApp-compatible provider: per-number token buckets, failure injection, outages and
 /// the per-callback-data acceptance counts. Thread-safe; one mutex guards all mutable state
 /// (a map update per request is far below the 5,000 req/s the bench needs).
@@ -53,6 +62,14 @@ class Simulator {
   /// that times out during the delay has still had its message accepted, as with the real API.
   Reply send(std::string_view phone_number_id, std::string_view authorization, std::string_view body,
              SteadyClock::time_point now);
+
+  /// Called (outside the lock) for every accepted message; set once before serving. The status
+  /// callback poster queues its callbacks from here, so a send never waits on a callback.
+  void set_on_accept(std::function<void(const AcceptedMessage&)> fn) { on_accept_ = std::move(fn); }
+
+  /// The scenario clock (DAYBREAK_CLOCK, epoch ms) that `/control`'s down_from_ms/down_until_ms
+  /// windows are read against; set once before serving. Without it such windows are refused.
+  void set_scenario_clock(std::function<std::int64_t()> now_ms) { scenario_now_ = std::move(now_ms); }
 
   /// `GET /stats` body; `summary` omits the per-callback-data map (1M-message runs).
   [[nodiscard]] std::string stats_json(bool summary) const;
@@ -71,6 +88,7 @@ class Simulator {
     SteadyClock::time_point refilled{};
     std::optional<double> mps;   ///< override of Options::mps set through /control
     bool down = false;           ///< scripted outage: 131000 with HTTP 503 to everything
+    std::optional<std::pair<std::int64_t, std::int64_t>> down_window;  ///< [from, until) scenario ms: down in between
     double slow_ms = 0;          ///< extra demo latency on every answer
     std::uint64_t requests = 0;
     std::uint64_t accepted = 0;
@@ -90,6 +108,8 @@ class Simulator {
   [[nodiscard]] Reply error_reply(int http_status, int code, std::string_view message,
                                   std::string_view details, double extra_ms);
 
+  std::function<void(const AcceptedMessage&)> on_accept_;  ///< status callbacks hook; may be empty
+  std::function<std::int64_t()> scenario_now_;              ///< scenario time for down windows; may be empty
   const Options initial_;      ///< flags as given; /reset returns to them
   Options options_;            ///< current options (rates can be changed through /control)
   double mu_ = 0;              ///< log-normal parameters fitted to median and p99

@@ -25,5 +25,6 @@ void add_explain_command(CLI::App& app, GlobalOptions& g, Action& action);
 void add_content_commands(CLI::App& app, GlobalOptions& g, Action& action);
 void add_doctor_command(CLI::App& app, GlobalOptions& g, Action& action);
 void add_backup_commands(CLI::App& app, GlobalOptions& g, Action& action);
+void add_ingest_command(CLI::App& app, GlobalOptions& g, Action& action);
 
 }  // namespace daybreak

@@ -1,0 +1,275 @@
+#include "app/callbacks.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <vector>
+
+#include "app/common.hpp"
+#include "channels/signature.hpp"
+#include "channels/status_parse.hpp"
+
+namespace daybreak {
+namespace fs = std::filesystem;
+
+IngestOutcome ingest_callback(store::Db& db, const std::string& app_secret, const std::string& signature,
+                              const std::string& body, const std::string& source, const std::string& source_ref,
+                              Millis now, spdlog::logger& log) {
+  IngestOutcome out;
+  // Meta signs every POST with X-Hub-Signature-256: "sha256=" + hex HMAC-SHA256 of the raw
+  // payload under the app secret ("Getting started with webhooks", event notifications, payload
+  // validation: https://developers.facebook.com/docs/graph-api/webhooks/getting-started).
+  // Verified over the bytes as received, before any parsing.
+  if (app_secret.empty()) {
+    out.http_status = 401;
+    out.reason = "no app secret configured (whatsapp.app_secret): every callback is rejected";
+    return out;
+  }
+  if (signature.empty()) {
+    out.http_status = 401;
+    out.reason = "missing X-Hub-Signature-256";
+    return out;
+  }
+  if (!channels::verify_hub_signature(app_secret, body, signature)) {
+    out.http_status = 401;
+    out.reason = "X-Hub-Signature-256 does not match the body";
+    return out;
+  }
+
+  auto parsed = channels::parse_status_webhook(body);
+  store::StatusEventStoreParams p;
+  p.source = source;
+  p.source_ref = source_ref;
+  p.signature = signature;
+  p.body = body;
+  p.now = now;
+  if (!parsed) {
+    // Authentic but unreadable: keep it (it is evidence) and answer 200, since Meta would only
+    // retry the same bytes; the error names the field.
+    p.malformed_error = parsed.error().message;
+    out.malformed = true;
+    out.reason = parsed.error().message;
+  }
+
+  // 1. Durable: the raw event and its statuses in one transaction, committed before the 200.
+  db.write_tx([&] {
+    auto stored = store::StatusEventStore(db, p);
+    out.event_id = stored.event_id;
+    out.duplicate = stored.duplicate;
+    if (!stored.duplicate && parsed) out.new_updates = store::StatusUpdatesInsert(db, stored.event_id, parsed->updates, now);
+  });
+  if (out.malformed) {
+    log.warn("callback event {} stored but not applied: {}", out.event_id, out.reason);
+    return out;
+  }
+
+  // 2. Applied in a following transaction: a failure here loses nothing (the statuses stay
+  // pending and the next StatusApplyPending takes them).
+  try {
+    db.write_tx([&] { out.applied = store::StatusApplyEvent(db, out.event_id, now); });
+  } catch (const std::exception& e) {
+    out.apply_failed = true;
+    log.warn("callback event {} stored; applying it failed and is left for later: {}", out.event_id, e.what());
+  }
+  return out;
+}
+
+HandshakeReply verify_handshake(const std::string& configured_token, const std::string& mode, const std::string& token,
+                                const std::string& challenge) {
+  HandshakeReply r;
+  if (configured_token.empty() || mode != "subscribe" || !channels::constant_time_equal(token, configured_token)) {
+    r.http_status = 403;
+    r.body = "forbidden\n";
+    return r;
+  }
+  r.http_status = 200;
+  r.body = challenge;
+  return r;
+}
+
+CallbackReceiver::CallbackReceiver(store::Db* db, const Config& cfg, const Clock& clock, std::shared_ptr<spdlog::logger> log,
+                                   std::string spool_dir)
+    : db_(db), cfg_(cfg), clock_(clock), log_(std::move(log)), spool_dir_(std::move(spool_dir)) {}
+
+IngestOutcome CallbackReceiver::post(const std::string& signature, const std::string& body) {
+  std::lock_guard lock(mu_);
+  const Millis now = clock_.now();
+  IngestOutcome out;
+  if (!spool_dir_.empty() || db_ == nullptr) {
+    // Spool mode: verify here too, so a forged request never reaches the disk; `ingest`
+    // verifies again before storing.
+    if (cfg_.whatsapp.app_secret.empty() || signature.empty() ||
+        !channels::verify_hub_signature(cfg_.whatsapp.app_secret, body, signature)) {
+      out.http_status = 401;
+      out.reason = cfg_.whatsapp.app_secret.empty() ? "no app secret configured" : "missing or wrong X-Hub-Signature-256";
+    } else {
+      out.reason = spool_write(spool_dir_, signature, body, now, seq_++);
+    }
+  } else {
+    out = ingest_callback(*db_, cfg_.whatsapp.app_secret, signature, body, "receiver", "", now, *log_);
+  }
+  if (out.http_status != 200) {
+    ++rejected_;
+    log_->warn("callback rejected (401): {}", out.reason);
+  } else {
+    ++accepted_;
+    if (out.duplicate) ++duplicates_;
+    if (out.malformed) ++malformed_;
+    reconciled_ += static_cast<std::uint64_t>(out.applied.reconciled);
+    log_->debug("callback event {}: {} new status(es), {} applied, {} pending{}", out.event_id, out.new_updates,
+                out.applied.applied, out.applied.pending, out.duplicate ? " (duplicate)" : "");
+  }
+  return out;
+}
+
+HandshakeReply CallbackReceiver::get(const std::string& mode, const std::string& token, const std::string& challenge) const {
+  auto r = verify_handshake(cfg_.whatsapp.verify_token, mode, token, challenge);
+  if (r.http_status == 200) {
+    log_->info("webhook verification handshake answered");
+  } else {
+    log_->warn("webhook verification handshake refused (mode \"{}\", {})", mode,
+               cfg_.whatsapp.verify_token.empty() ? "no verify token configured" : "token mismatch");
+  }
+  return r;
+}
+
+store::StatusApplySummary CallbackReceiver::apply_pending() {
+  std::lock_guard lock(mu_);
+  store::StatusApplySummary s;
+  if (db_ == nullptr) return s;
+  const Millis now = clock_.now();
+  db_->write_tx([&] { s = store::StatusApplyPending(*db_, now); });
+  reconciled_ += static_cast<std::uint64_t>(s.reconciled);
+  if (s.applied > 0) log_->info("applied {} status(es) that were pending", s.applied);
+  return s;
+}
+
+nlohmann::json CallbackReceiver::stats() const {
+  std::lock_guard lock(mu_);
+  return {{"accepted", accepted_}, {"rejected", rejected_}, {"duplicates", duplicates_}, {"malformed", malformed_},
+          {"reconciled", reconciled_}};
+}
+
+std::string spool_write(const std::string& dir, const std::string& signature, const std::string& body, Millis now,
+                        std::uint64_t seq) {
+  const std::string name = std::to_string(now) + "-" + std::to_string(::getpid()) + "-" + std::to_string(seq) + ".req";
+  const fs::path final_path = fs::path(dir) / name;
+  const fs::path tmp = fs::path(dir) / ("." + name + ".tmp");
+  const std::string text = channels::format_spool_request(signature, body);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw store::StoreError("cannot create " + tmp.string() + ": " + std::strerror(errno));
+  std::size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const std::string err = std::strerror(errno);
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      throw store::StoreError("cannot write " + tmp.string() + ": " + err);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  // fsync before the rename and before the 200: the request must survive a crash once answered.
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    const std::string err = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    throw store::StoreError("cannot sync " + tmp.string() + ": " + err);
+  }
+  if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
+    const std::string err = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    throw store::StoreError("cannot rename " + tmp.string() + ": " + err);
+  }
+  if (int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
+    ::fsync(dfd);  // the rename itself must be durable too
+    ::close(dfd);
+  }
+  return name;
+}
+
+nlohmann::json ingest_spool(store::Db& db, const Config& cfg, const std::string& dir, Millis now, spdlog::logger& log) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw UsageError("--spool \"" + dir + "\": not a directory");
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.is_regular_file() && e.path().extension() == ".req" && e.path().filename().string().front() != '.') {
+      files.push_back(e.path());
+    }
+  }
+  std::sort(files.begin(), files.end());  // names start with the receive time: oldest first
+  const fs::path done_dir = fs::path(dir) / "done";
+  const fs::path rejected_dir = fs::path(dir) / "rejected";
+
+  nlohmann::json rejected = nlohmann::json::array();
+  nlohmann::json malformed = nlohmann::json::array();
+  int stored = 0, duplicates = 0, new_updates = 0;
+  store::StatusApplySummary applied;
+  auto move_to = [&](const fs::path& f, const fs::path& to_dir) {
+    fs::create_directories(to_dir);
+    fs::rename(f, to_dir / f.filename());
+  };
+  for (const auto& f : files) {
+    std::ifstream in(f, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    if (!in) {
+      rejected.push_back({{"file", f.filename().string()}, {"reason", "cannot read"}});
+      move_to(f, rejected_dir);
+      continue;
+    }
+    auto req = channels::parse_spool_request(ss.str());
+    if (!req) {
+      log.warn("{}: {}", f.filename().string(), req.error().message);
+      rejected.push_back({{"file", f.filename().string()}, {"reason", req.error().message}});
+      move_to(f, rejected_dir);
+      continue;
+    }
+    auto out = ingest_callback(db, cfg.whatsapp.app_secret, req->signature, req->body, "spool", f.filename().string(), now, log);
+    if (out.http_status != 200) {
+      log.warn("{}: rejected: {}", f.filename().string(), out.reason);
+      rejected.push_back({{"file", f.filename().string()}, {"reason", out.reason}});
+      move_to(f, rejected_dir);
+      continue;
+    }
+    ++stored;
+    if (out.duplicate) ++duplicates;
+    if (out.malformed) malformed.push_back({{"file", f.filename().string()}, {"event_id", out.event_id}, {"error", out.reason}});
+    new_updates += out.new_updates;
+    applied += out.applied;
+    move_to(f, done_dir);
+  }
+  // Statuses that named a delivery not known at the time they arrived, from this or earlier runs.
+  store::StatusApplySummary late;
+  db.write_tx([&] { late = store::StatusApplyPending(db, now); });
+  applied.applied += late.applied;
+  applied.reconciled += late.reconciled;
+  applied.moved += late.moved;
+  applied.unchanged += late.unchanged;
+  applied.errors_recorded += late.errors_recorded;
+  applied.ignored += late.ignored;
+  auto counts = store::StatusCountAll(db);
+  return {{"spool", dir},
+          {"files", files.size()},
+          {"stored", stored},
+          {"duplicates", duplicates},
+          {"rejected", rejected},
+          {"malformed", malformed},
+          {"new_updates", new_updates},
+          {"applied", applied.applied},
+          {"reconciled", applied.reconciled},
+          {"moved", applied.moved},
+          {"unchanged", applied.unchanged},
+          {"errors_recorded", applied.errors_recorded},
+          {"ignored", applied.ignored},
+          {"pending", counts.pending}};
+}
+
+}  // namespace daybreak

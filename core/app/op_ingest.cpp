@@ -1,0 +1,52 @@
+// `daybreak ingest --spool DIR`: the status-callback ingest for sites whose web front receives
+// Meta's webhooks and spools the raw requests (DESIGN.md §4), one file per request in the format
+// of channels/status_parse.hpp. Each file goes through the receiver's own path (verify the
+// X-Hub-Signature-256 over the raw body, store it, apply its statuses), so the two cannot drift.
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "app/callbacks.hpp"
+#include "app/commands.hpp"
+
+namespace daybreak {
+namespace {
+
+struct IngestOptions {
+  std::string spool;
+};
+
+}  // namespace
+
+void add_ingest_command(CLI::App& app, GlobalOptions& g, Action& action) {
+  auto o = std::make_shared<IngestOptions>();
+  auto* sub = app.add_subcommand("ingest", "Verify, store and apply spooled WhatsApp status callbacks");
+  sub->fallthrough();  // global flags may follow: `daybreak ingest --spool DIR --json`
+  sub->add_option("--spool", o->spool, "Directory of spooled requests (*.req); done/ and rejected/ are made in it")->required();
+  sub->callback([o, &g, &action] {
+    action = [o, &g] {
+      auto ctx = make_context(g, "daybreak");
+      if (ctx.cfg.whatsapp.app_secret.empty()) {
+        throw ConfigError("whatsapp.app_secret is not set: status callbacks cannot be verified, so none is ingested");
+      }
+      store::Db db(ctx.cfg.database_path);
+      auto rep = ingest_spool(db, ctx.cfg, o->spool, ctx.clock->now(), *ctx.log);
+      if (ctx.json) {
+        print_json(rep);
+      } else {
+        std::cout << rep["files"] << " file(s): " << rep["stored"] << " stored (" << rep["duplicates"] << " duplicate), "
+                  << rep["rejected"].size() << " rejected, " << rep["malformed"].size() << " malformed; "
+                  << rep["new_updates"] << " new status(es), " << rep["applied"] << " applied ("
+                  << rep["reconciled"] << " reconciled), " << rep["pending"] << " pending\n";
+        for (const auto& r : rep["rejected"]) {
+          std::cout << "rejected " << r["file"].get<std::string>() << ": " << r["reason"].get<std::string>() << "\n";
+        }
+        for (const auto& m : rep["malformed"]) {
+          std::cout << "malformed " << m["file"].get<std::string>() << ": " << m["error"].get<std::string>() << "\n";
+        }
+      }
+      return rep["rejected"].empty() ? kExitOk : kExitCheckFailed;
+    };
+  });
+}
+
+}  // namespace daybreak

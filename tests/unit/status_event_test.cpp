@@ -1,0 +1,593 @@
+// Status callbacks (DESIGN.md §2.6): parsing Meta's documented webhook payloads, the monotonic
+// fold over any order and duplication, and the store's apply path: idempotent, monotonic,
+// reconciling uncertain sends, keeping unmatched statuses pending, and never touched by a request
+// whose signature does not verify.
+#include "domain/status_event.hpp"
+
+#include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "app/callbacks.hpp"
+#include "channels/signature.hpp"
+#include "channels/status_parse.hpp"
+#include "domain/time.hpp"
+#include "store/advisors.hpp"
+#include "store/content.hpp"
+#include "store/deliveries.hpp"
+#include "store/runs.hpp"
+#include "store/status_events.hpp"
+
+namespace daybreak {
+namespace {
+
+namespace fs = std::filesystem;
+using channels::parse_spool_request;
+using channels::parse_status_webhook;
+
+// ---- Meta's documented payloads (Status messages webhook reference) -----------------------
+
+/// A status webhook as Meta documents it, with one status object.
+std::string webhook(const std::string& status_json) {
+  return R"({"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"value":{
+    "messaging_product":"whatsapp","metadata":{"display_phone_number":"15550783881","phone_number_id":"106540352242922"},
+    "statuses":[)" + status_json + R"(]},"field":"messages"}]}]})";
+}
+
+const std::string kSent = R"({"id":"wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJDQjZCMzlEQUE4OTJBMTE4RTUA","status":"sent",
+  "timestamp":"1750263773","recipient_id":"16505551234","biz_opaque_callback_data":"4711",
+  "conversation":{"id":"CONVERSATION_ID","expiration_timestamp":"1750350173","origin":{"type":"utility"}},
+  "pricing":{"billable":true,"pricing_model":"PMP","category":"utility","type":"regular"}})";
+const std::string kDelivered = R"({"id":"wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJDQjZCMzlEQUE4OTJBMTE4RTUA","status":"delivered",
+  "timestamp":"1750263774","recipient_id":"16505551234","biz_opaque_callback_data":"4711",
+  "pricing":{"billable":true,"pricing_model":"PMP","category":"utility","type":"regular"}})";
+const std::string kRead = R"({"id":"wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJDQjZCMzlEQUE4OTJBMTE4RTUA","status":"read",
+  "timestamp":"1750263800","recipient_id":"16505551234"})";
+const std::string kFailed = R"({"id":"wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJDQjZCMzlEQUE4OTJBMTE4RTUA","status":"failed",
+  "timestamp":"1750263775","recipient_id":"16505551234","biz_opaque_callback_data":"4711",
+  "errors":[{"code":131026,"title":"Message undeliverable","message":"Message undeliverable",
+  "error_data":{"details":"Message Undeliverable."},"href":"https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/"}]})";
+
+TEST(StatusParseTest, SentWithConversationAndPricing) {
+  auto r = parse_status_webhook(webhook(kSent));
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->updates.size(), 1u);
+  const auto& u = r->updates[0];
+  EXPECT_EQ(u.provider_message_id, "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJDQjZCMzlEQUE4OTJBMTE4RTUA");
+  EXPECT_EQ(u.status, MessageStatus::sent);
+  EXPECT_EQ(u.provider_at, 1'750'263'773'000);
+  EXPECT_EQ(u.recipient_id, "16505551234");
+  EXPECT_EQ(u.delivery_id, std::optional<std::int64_t>(4711));
+  EXPECT_EQ(u.phone_number_id, "106540352242922");
+  EXPECT_FALSE(u.error_code);
+}
+
+TEST(StatusParseTest, DeliveredAndReadWithoutCallbackData) {
+  auto d = parse_status_webhook(webhook(kDelivered));
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->updates.at(0).status, MessageStatus::delivered);
+  auto r = parse_status_webhook(webhook(kRead));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->updates.at(0).status, MessageStatus::read);
+  EXPECT_EQ(r->updates.at(0).provider_at, 1'750'263'800'000);
+  EXPECT_FALSE(r->updates.at(0).delivery_id);  // read statuses may come without it: matched by message id
+}
+
+TEST(StatusParseTest, FailedCarriesTheFirstError) {
+  auto r = parse_status_webhook(webhook(kFailed));
+  ASSERT_TRUE(r);
+  const auto& u = r->updates.at(0);
+  EXPECT_EQ(u.status, MessageStatus::failed);
+  EXPECT_EQ(u.error_code, std::optional<long>(131026));
+  EXPECT_EQ(u.error_title, "Message undeliverable");
+  EXPECT_EQ(u.error_details, "Message Undeliverable.");
+}
+
+TEST(StatusParseTest, SeveralStatusesEntriesAndIgnoredParts) {
+  const std::string body = R"({"object":"whatsapp_business_account","entry":[
+    {"id":"1","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","statuses":[)" + kSent + "," + kRead +
+                           R"(]}}]},
+    {"id":"1","changes":[{"field":"message_template_status_update","value":{"event":"APPROVED"}},
+                         {"field":"messages","value":{"messaging_product":"whatsapp","contacts":[],"messages":[{"id":"wamid.in"}]}},
+                         {"field":"messages","value":{"statuses":[{"id":"wamid.V","status":"played","timestamp":"1"}]}}]}]})";
+  auto r = parse_status_webhook(body);
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->updates.size(), 2u);
+  EXPECT_EQ(r->updates[1].status, MessageStatus::read);
+  EXPECT_EQ(r->ignored, 2);  // the template change, and the voice message's "played"
+}
+
+TEST(StatusParseTest, CallbackDataThatIsNotOurIdNamesNoDelivery) {
+  auto r = parse_status_webhook(webhook(R"({"id":"wamid.X","status":"sent","timestamp":"5","biz_opaque_callback_data":"campaign-7"})"));
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(r->updates.at(0).delivery_id);
+}
+
+TEST(StatusParseTest, MalformedInputNamesTheField) {
+  struct Case {
+    std::string body;
+    std::string field;
+  };
+  const Case cases[] = {
+      {"not json", "body"},
+      {"[]", "body"},
+      {R"({"object":"page","entry":[]})", "object"},
+      {R"({"object":"whatsapp_business_account"})", "entry"},
+      {R"({"object":"whatsapp_business_account","entry":[{"id":"1"}]})", "entry[0].changes"},
+      {R"({"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages"}]}]})", "entry[0].changes[0].value"},
+      {webhook(R"({"status":"sent","timestamp":"1"})"), "entry[0].changes[0].value.statuses[0].id"},
+      {webhook(R"({"id":"wamid.A","timestamp":"1"})"), "entry[0].changes[0].value.statuses[0].status"},
+      {webhook(R"({"id":"wamid.A","status":"sent","timestamp":"yesterday"})"), "entry[0].changes[0].value.statuses[0].timestamp"},
+      {webhook(R"({"id":"wamid.A","status":"sent"})"), "entry[0].changes[0].value.statuses[0].timestamp"},
+      {webhook(R"({"id":"wamid.A","status":"failed","timestamp":"1","errors":[{"code":"x"}]})"),
+       "entry[0].changes[0].value.statuses[0].errors[0].code"},
+      {webhook(R"({"id":"wamid.A","status":"sent","timestamp":"1","biz_opaque_callback_data":7})"),
+       "entry[0].changes[0].value.statuses[0].biz_opaque_callback_data"},
+  };
+  for (const auto& c : cases) {
+    auto r = parse_status_webhook(c.body);
+    ASSERT_FALSE(r) << c.body;
+    EXPECT_EQ(r.error().message.rfind(c.field + ":", 0), 0u) << r.error().message;
+  }
+}
+
+TEST(StatusParseTest, SpoolRequestKeepsTheBodyByteForByte) {
+  const std::string body = "{\"a\":\"\xE2\x80\x94\\/\"}\n\n";
+  auto r = parse_spool_request("x-hub-signature-256: sha256=abc\r\nContent-Type: application/json\r\n\r\n" + body);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->signature, "sha256=abc");
+  EXPECT_EQ(r->body, body);
+  auto round = parse_spool_request(channels::format_spool_request("sha256=def", body));
+  ASSERT_TRUE(round);
+  EXPECT_EQ(round->signature, "sha256=def");
+  EXPECT_EQ(round->body, body);
+  auto unsigned_req = parse_spool_request(channels::format_spool_request("", "{}"));
+  ASSERT_TRUE(unsigned_req);
+  EXPECT_EQ(unsigned_req->signature, "");
+  EXPECT_FALSE(parse_spool_request("X-Hub-Signature-256: sha256=abc\n{}"));   // no empty line
+  EXPECT_FALSE(parse_spool_request("not a header\n\n{}"));
+}
+
+// ---- The monotonic rule --------------------------------------------------------------------
+
+TEST(StatusFoldTest, OutcomeTable) {
+  using S = MessageStatus;
+  EXPECT_FALSE(fold_statuses({}).outcome());
+  EXPECT_EQ(fold_statuses({S::sent}).outcome(), S::sent);
+  EXPECT_EQ(fold_statuses({S::read, S::sent}).outcome(), S::read);
+  EXPECT_EQ(fold_statuses({S::sent, S::failed}).outcome(), S::failed);
+  EXPECT_EQ(fold_statuses({S::failed, S::delivered}).outcome(), S::delivered);  // delivered on one device
+  EXPECT_EQ(fold_statuses({S::read, S::failed, S::sent}).outcome(), S::read);
+}
+
+TEST(StatusFoldTest, DeliveryStateAfterStatus) {
+  using S = MessageStatus;
+  using D = DeliveryState;
+  EXPECT_EQ(delivery_state_after_status(D::accepted, S::delivered), D::delivered);
+  EXPECT_EQ(delivery_state_after_status(D::accepted, S::read), D::read);
+  EXPECT_EQ(delivery_state_after_status(D::delivered, S::read), D::read);
+  EXPECT_FALSE(delivery_state_after_status(D::read, S::sent));        // never downgrades
+  EXPECT_FALSE(delivery_state_after_status(D::read, S::delivered));
+  EXPECT_FALSE(delivery_state_after_status(D::delivered, S::sent));
+  EXPECT_FALSE(delivery_state_after_status(D::accepted, S::sent));
+  EXPECT_FALSE(delivery_state_after_status(D::accepted, S::failed));  // failed records, never moves
+  EXPECT_EQ(delivery_state_after_status(D::uncertain, S::sent), D::accepted);  // reconciliation
+  EXPECT_EQ(delivery_state_after_status(D::uncertain, S::read), D::read);
+  EXPECT_FALSE(delivery_state_after_status(D::sending, S::delivered));  // a live dispatch writes first
+  EXPECT_TRUE(status_waits_for(D::sending));
+  EXPECT_FALSE(status_waits_for(D::uncertain));
+  EXPECT_EQ(delivery_state_after_status(D::retry_wait, S::sent), D::accepted);
+  EXPECT_FALSE(delivery_state_after_status(D::uncertain, S::failed));
+  EXPECT_FALSE(delivery_state_after_status(D::planned, S::read));
+  EXPECT_FALSE(delivery_state_after_status(D::dead, S::read));
+  EXPECT_FALSE(delivery_state_after_status(D::cancelled, S::delivered));
+}
+
+rc::Gen<MessageStatus> any_status() {
+  return rc::gen::element(MessageStatus::sent, MessageStatus::delivered, MessageStatus::read, MessageStatus::failed);
+}
+
+RC_GTEST_PROP(StatusFoldProps, OrderAndDuplicatesDoNotMatter, ()) {
+  auto statuses = *rc::gen::container<std::vector<MessageStatus>>(any_status());
+  auto shuffled = statuses;
+  const auto seed = *rc::gen::arbitrary<unsigned>();
+  std::mt19937 rng(seed);
+  std::shuffle(shuffled.begin(), shuffled.end(), rng);
+  auto doubled = statuses;
+  doubled.insert(doubled.end(), statuses.begin(), statuses.end());
+  const auto a = fold_statuses(statuses);
+  const auto b = fold_statuses(shuffled);
+  const auto c = fold_statuses(doubled);
+  RC_ASSERT(a.outcome() == b.outcome());
+  RC_ASSERT(a.outcome() == c.outcome());
+  RC_ASSERT(a.best == b.best);
+}
+
+RC_GTEST_PROP(StatusFoldProps, ApplyingToADeliveryIsOrderIndependent, ()) {
+  // Start accepted or uncertain; apply statuses in two different orders: the same end state.
+  const auto start = *rc::gen::element(DeliveryState::accepted, DeliveryState::uncertain, DeliveryState::delivered);
+  auto statuses = *rc::gen::container<std::vector<MessageStatus>>(any_status());
+  auto other = statuses;
+  std::mt19937 rng(*rc::gen::arbitrary<unsigned>());
+  std::shuffle(other.begin(), other.end(), rng);
+  auto run = [start](const std::vector<MessageStatus>& v) {
+    DeliveryState s = start;
+    for (auto m : v) {
+      if (auto n = delivery_state_after_status(s, m)) s = *n;
+    }
+    return s;
+  };
+  RC_ASSERT(run(statuses) == run(other));
+}
+
+// ---- The store: apply, reconcile, pending, find ---------------------------------------------
+
+constexpr Millis kT0 = 1'764'300'000'000;
+constexpr const char* kSecret = "s3cret";
+
+class StatusStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "daybreak-status-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    db_ = std::make_unique<store::Db>((dir_ / "daybreak.db").string());
+    log_ = std::make_shared<spdlog::logger>("status-test", std::make_shared<spdlog::sinks::null_sink_mt>());
+    Content c;
+    c.content_id = "C1";
+    c.title = "T";
+    c.body = "B";
+    c.language = "en";
+    store::ContentUpsert(*db_, {c, kT0});
+    store::RunUpsertParams rp;
+    rp.date = "2026-11-28";
+    rp.window = window_for(kT0, WindowPolicy{});
+    run_id_ = store::RunUpsert(*db_, rp);
+  }
+  void TearDown() override {
+    db_.reset();
+    if (HasFailure()) {
+      std::cerr << "kept " << dir_ << " for inspection\n";
+    } else {
+      fs::remove_all(dir_);
+    }
+  }
+
+  /// A delivery in `state`, with a provider message id when given.
+  std::int64_t delivery(const std::string& advisor, DeliveryState state, const std::optional<std::string>& pmid = std::nullopt) {
+    Advisor a;
+    a.advisor_id = advisor;
+    a.name = advisor;
+    a.tier = "gold";
+    a.phone = "+919810012345";
+    a.timezone = "Asia/Kolkata";
+    a.slot = "06:00";
+    a.channels = {Channel::whatsapp};
+    a.language = "en";
+    store::AdvisorUpsert(*db_, {a, kT0});
+    store::DeliveryInsertParams p;
+    p.run_id = run_id_;
+    p.advisor_id = advisor;
+    p.date = "2026-11-28";
+    p.slot_at = kT0;
+    p.content_id = "C1";
+    p.source = "editorial";
+    p.tier = "gold";
+    p.channel = "whatsapp";
+    p.sender = "wa-1";
+    p.planned_at = kT0;
+    p.deadline_at = kT0 + 300'000;
+    p.now = kT0;
+    EXPECT_TRUE(store::DeliveryInsert(*db_, p));
+    const std::int64_t id = db_->raw().getLastInsertRowid();
+    SQLite::Statement q(db_->raw(), "UPDATE deliveries SET state = ?, provider_message_id = ?, accepted_at = ?, claim_owner = ? WHERE delivery_id = ?");
+    q.bind(1, std::string(to_string(state)));
+    store::bind_opt(q, 2, pmid);
+    if (is_accepted_state(state)) {
+      q.bind(3, kT0 + 1'000);
+    } else {
+      q.bind(3);
+    }
+    if (state == DeliveryState::sending || state == DeliveryState::uncertain) {
+      q.bind(4, "host:1:dead");
+    } else {
+      q.bind(4);
+    }
+    q.bind(5, id);
+    q.exec();
+    return id;
+  }
+
+  /// One status webhook body about a message.
+  static std::string body(const std::string& pmid, const std::string& status, std::int64_t secs,
+                          const std::optional<std::int64_t>& delivery_id = std::nullopt) {
+    nlohmann::json st = {{"id", pmid}, {"status", status}, {"timestamp", std::to_string(secs)}, {"recipient_id", "919810012345"}};
+    if (delivery_id) st["biz_opaque_callback_data"] = std::to_string(*delivery_id);
+    if (status == "failed") st["errors"] = nlohmann::json::array({{{"code", 131026}, {"title", "Message undeliverable"}}});
+    nlohmann::json j = {{"object", "whatsapp_business_account"},
+                        {"entry", {{{"id", "1"}, {"changes", {{{"field", "messages"}, {"value", {{"statuses", {st}}}}}}}}}}};
+    return j.dump();
+  }
+
+  IngestOutcome post(const std::string& b, const std::string& secret = kSecret) {
+    return ingest_callback(*db_, secret, "sha256=" + channels::hmac_sha256_hex(kSecret, b), b, "receiver", "", kT0 + 5'000, *log_);
+  }
+
+  struct Row {
+    std::string state;
+    std::optional<std::string> pmid;
+    std::optional<Millis> accepted_at, delivered_at, read_at;
+    std::optional<std::string> last_error;
+    std::optional<std::string> claim_owner;
+  };
+  Row row(std::int64_t id) {
+    SQLite::Statement q(db_->raw(),
+                        "SELECT state, provider_message_id, accepted_at, delivered_at, read_at, last_error, claim_owner FROM deliveries WHERE delivery_id = ?");
+    q.bind(1, id);
+    EXPECT_TRUE(q.executeStep());
+    return Row{q.getColumn(0).getString(), store::column_opt<std::string>(q.getColumn(1)), store::column_opt<Millis>(q.getColumn(2)),
+               store::column_opt<Millis>(q.getColumn(3)), store::column_opt<Millis>(q.getColumn(4)),
+               store::column_opt<std::string>(q.getColumn(5)), store::column_opt<std::string>(q.getColumn(6))};
+  }
+  std::int64_t scalar(const std::string& sql) {
+    SQLite::Statement q(db_->raw(), sql);
+    q.executeStep();
+    return q.getColumn(0).getInt64();
+  }
+
+  fs::path dir_;
+  std::unique_ptr<store::Db> db_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::int64_t run_id_ = 0;
+};
+
+TEST_F(StatusStoreTest, AcceptedRisesToDeliveredThenReadAndNeverFalls) {
+  auto id = delivery("A1", DeliveryState::accepted, "wamid.1");
+  EXPECT_EQ(post(body("wamid.1", "delivered", 1'764'300'010)).applied.moved, 1);
+  EXPECT_EQ(row(id).state, "delivered");
+  EXPECT_EQ(row(id).delivered_at, std::optional<Millis>(1'764'300'010'000));
+  EXPECT_EQ(post(body("wamid.1", "read", 1'764'300'020)).applied.moved, 1);
+  auto late = post(body("wamid.1", "sent", 1'764'300'005));  // a late lower status
+  EXPECT_EQ(late.applied.unchanged, 1);
+  auto r = row(id);
+  EXPECT_EQ(r.state, "read");
+  EXPECT_EQ(r.read_at, std::optional<Millis>(1'764'300'020'000));
+  EXPECT_EQ(r.accepted_at, std::optional<Millis>(kT0 + 1'000));  // dispatch's record is kept
+}
+
+TEST_F(StatusStoreTest, DuplicatesAreIdempotent) {
+  auto id = delivery("A1", DeliveryState::accepted, "wamid.1");
+  const std::string b = body("wamid.1", "delivered", 1'764'300'010);
+  auto first = post(b);
+  EXPECT_FALSE(first.duplicate);
+  EXPECT_EQ(first.new_updates, 1);
+  for (int i = 0; i < 3; ++i) {
+    auto again = post(b);
+    EXPECT_EQ(again.http_status, 200);
+    EXPECT_TRUE(again.duplicate);
+    EXPECT_EQ(again.event_id, first.event_id);
+    EXPECT_EQ(again.new_updates, 0);
+  }
+  // The same status in a different body (Meta re-batches) is a new event but not a new update.
+  auto rebatched = post(body("wamid.1", "delivered", 1'764'300'010) + " ");
+  EXPECT_FALSE(rebatched.duplicate);
+  EXPECT_EQ(rebatched.new_updates, 0);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM status_events"), 2);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM status_updates"), 1);
+  EXPECT_EQ(row(id).state, "delivered");
+}
+
+TEST_F(StatusStoreTest, EveryOrderOfEveryStatusEndsTheSame) {
+  // All 24 orders of sent/delivered/read/failed, each status posted twice: the end row is the
+  // same every time: read, with the earliest times, no error.
+  std::vector<std::string> order = {"delivered", "failed", "read", "sent"};
+  const std::map<std::string, std::int64_t> secs = {{"sent", 100}, {"delivered", 110}, {"failed", 115}, {"read", 120}};
+  int n = 0;
+  do {
+    const std::string pmid = "wamid.p" + std::to_string(n);
+    auto id = delivery("P" + std::to_string(n), DeliveryState::accepted, pmid);
+    for (const auto& s : order) {
+      post(body(pmid, s, secs.at(s)));
+      post(body(pmid, s, secs.at(s)));
+    }
+    auto r = row(id);
+    EXPECT_EQ(r.state, "read") << n;
+    EXPECT_EQ(r.delivered_at, std::optional<Millis>(110'000)) << n;
+    EXPECT_EQ(r.read_at, std::optional<Millis>(120'000)) << n;
+    EXPECT_FALSE(r.last_error) << n << ": " << *r.last_error;
+    ++n;
+  } while (std::next_permutation(order.begin(), order.end()));
+  EXPECT_EQ(n, 24);
+}
+
+TEST_F(StatusStoreTest, ReadWithoutDeliveredImpliesDelivered) {
+  auto id = delivery("A1", DeliveryState::accepted, "wamid.1");
+  post(body("wamid.1", "read", 200));
+  auto r = row(id);
+  EXPECT_EQ(r.state, "read");
+  EXPECT_EQ(r.delivered_at, std::optional<Millis>(200'000));
+  post(body("wamid.1", "delivered", 190));  // arrives late, with the earlier time
+  EXPECT_EQ(row(id).delivered_at, std::optional<Millis>(190'000));
+  EXPECT_EQ(row(id).state, "read");
+}
+
+TEST_F(StatusStoreTest, UncertainSendIsReconciledByCallbackData) {
+  auto id = delivery("A1", DeliveryState::uncertain);
+  const auto seq_before = store::DeliveryChangeLastSeq(*db_);
+  auto out = post(body("wamid.U", "sent", 1'764'300'002, id));
+  EXPECT_EQ(out.applied.reconciled, 1);
+  auto r = row(id);
+  EXPECT_EQ(r.state, "accepted");
+  EXPECT_EQ(r.pmid, std::optional<std::string>("wamid.U"));
+  EXPECT_EQ(r.accepted_at, std::optional<Millis>(1'764'300'002'000));
+  EXPECT_FALSE(r.claim_owner);
+  // A running dispatch hears about it (sql/006), and its claim can no longer take the row.
+  auto changes = store::DeliveryChangesSince(*db_, run_id_, seq_before);
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].delivery_id, id);
+  EXPECT_EQ(changes[0].kind, "status");
+  EXPECT_FALSE(store::DeliveryClaim(*db_, id, "host:2:new", kT0 + 60'000, kT0 + 10'000));
+  // The dispatcher's question: what does the provider say about this delivery?
+  auto m = store::StatusFindForDelivery(*db_, id);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->provider_message_id, "wamid.U");
+  EXPECT_EQ(m->status, MessageStatus::sent);
+  EXPECT_EQ(m->provider_at, 1'764'300'002'000);
+}
+
+TEST_F(StatusStoreTest, ReconciledAcceptanceTakesTheEarliestProviderTime) {
+  auto id = delivery("A1", DeliveryState::uncertain);
+  post(body("wamid.U", "read", 1'764'300'030, id));  // read first: reconciles straight to read
+  EXPECT_EQ(row(id).state, "read");
+  EXPECT_EQ(row(id).accepted_at, std::optional<Millis>(1'764'300'030'000));
+  post(body("wamid.U", "sent", 1'764'300'001, id));  // the earlier sent arrives late
+  EXPECT_EQ(row(id).accepted_at, std::optional<Millis>(1'764'300'001'000));
+  EXPECT_EQ(row(id).state, "read");
+}
+
+TEST_F(StatusStoreTest, UnknownMessageStaysPendingUntilItsIdIsRecorded) {
+  auto id = delivery("A1", DeliveryState::sending);
+  auto out = post(body("wamid.L", "delivered", 300));  // no callback data, message id not yet recorded
+  EXPECT_EQ(out.applied.pending, 1);
+  EXPECT_EQ(row(id).state, "sending");
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM status_updates WHERE applied_at IS NULL"), 1);
+  // dispatch records the acceptance …
+  SQLite::Statement q(db_->raw(), "UPDATE deliveries SET state = 'accepted', provider_message_id = 'wamid.L', accepted_at = 250000 WHERE delivery_id = ?");
+  q.bind(1, id);
+  q.exec();
+  store::StatusApplySummary s;
+  db_->write_tx([&] { s = store::StatusApplyPending(*db_, kT0 + 9'000); });
+  EXPECT_EQ(s.moved, 1);
+  EXPECT_EQ(s.pending, 0);
+  EXPECT_EQ(row(id).state, "delivered");
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM status_updates WHERE applied_at IS NULL"), 0);
+}
+
+TEST_F(StatusStoreTest, SendingRowWaitsForDispatchsOwnRecord) {
+  // The callback outran dispatch's write: the status names the delivery, but the row is still
+  // `sending`. It waits; dispatch's guarded outcome write still succeeds; then it applies.
+  auto id = delivery("A1", DeliveryState::sending);
+  auto out = post(body("wamid.R", "delivered", 1'764'300'003, id));
+  EXPECT_EQ(out.applied.pending, 1);
+  EXPECT_EQ(row(id).state, "sending");
+  store::DeliveryUpdateParams p;
+  p.delivery_id = id;
+  p.state = DeliveryState::accepted;
+  p.channel = "whatsapp";
+  p.sender = "wa-1";
+  p.attempts = 1;
+  p.sent_at = kT0 + 100;
+  p.provider_message_id = "wamid.R";
+  p.accepted_at = kT0 + 400;
+  p.now = kT0 + 400;
+  EXPECT_TRUE(store::DeliveryUpdate(*db_, p, "host:1:dead"));
+  store::StatusApplySummary s;
+  db_->write_tx([&] { s = store::StatusApplyPending(*db_, kT0 + 1'000); });
+  EXPECT_EQ(s.moved, 1);
+  auto r = row(id);
+  EXPECT_EQ(r.state, "delivered");
+  EXPECT_EQ(r.accepted_at, std::optional<Millis>(kT0 + 400));  // dispatch's own time, untouched
+}
+
+TEST_F(StatusStoreTest, FailedRecordsTheErrorButDoesNotMoveOrResend) {
+  auto id = delivery("A1", DeliveryState::accepted, "wamid.F");
+  auto out = post(body("wamid.F", "failed", 400, id));
+  EXPECT_EQ(out.applied.errors_recorded, 1);
+  auto r = row(id);
+  EXPECT_EQ(r.state, "accepted");
+  EXPECT_EQ(r.last_error, std::optional<std::string>("status failed: 131026 Message undeliverable"));
+  auto m = store::StatusFindForDelivery(*db_, id);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->status, MessageStatus::failed);
+  EXPECT_EQ(m->error_code, std::optional<long>(131026));
+  // A delivered from another device later wins, and the status error is cleared.
+  post(body("wamid.F", "delivered", 401, id));
+  EXPECT_EQ(row(id).state, "delivered");
+  EXPECT_FALSE(row(id).last_error);
+  EXPECT_EQ(store::StatusFindForDelivery(*db_, id)->status, MessageStatus::delivered);
+}
+
+TEST_F(StatusStoreTest, DeadAndCancelledRowsAreNotMoved) {
+  auto dead = delivery("A1", DeliveryState::dead, "wamid.D");
+  auto cancelled = delivery("A2", DeliveryState::cancelled, "wamid.C");
+  EXPECT_EQ(post(body("wamid.D", "read", 10)).applied.ignored, 1);
+  EXPECT_EQ(post(body("wamid.C", "delivered", 10, cancelled)).applied.ignored, 1);
+  EXPECT_EQ(row(dead).state, "dead");
+  EXPECT_EQ(row(cancelled).state, "cancelled");
+}
+
+TEST_F(StatusStoreTest, NothingFoundForADeliveryWithoutStatuses) {
+  auto id = delivery("A1", DeliveryState::uncertain);
+  EXPECT_FALSE(store::StatusFindForDelivery(*db_, id));
+}
+
+TEST_F(StatusStoreTest, WrongOrMissingSignatureOrNoSecretChangesNothing) {
+  auto id = delivery("A1", DeliveryState::accepted, "wamid.1");
+  const std::string b = body("wamid.1", "read", 10);
+  auto wrong = ingest_callback(*db_, kSecret, "sha256=" + channels::hmac_sha256_hex("other", b), b, "receiver", "", kT0, *log_);
+  EXPECT_EQ(wrong.http_status, 401);
+  auto missing = ingest_callback(*db_, kSecret, "", b, "receiver", "", kT0, *log_);
+  EXPECT_EQ(missing.http_status, 401);
+  auto no_secret = ingest_callback(*db_, "", "sha256=" + channels::hmac_sha256_hex("", b), b, "receiver", "", kT0, *log_);
+  EXPECT_EQ(no_secret.http_status, 401);
+  auto tampered = ingest_callback(*db_, kSecret, "sha256=" + channels::hmac_sha256_hex(kSecret, b), b + " ", "receiver", "", kT0, *log_);
+  EXPECT_EQ(tampered.http_status, 401);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM status_events"), 0);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM status_updates"), 0);
+  EXPECT_EQ(row(id).state, "accepted");
+}
+
+TEST_F(StatusStoreTest, VerifiedButMalformedBodyIsKeptNotApplied) {
+  const std::string b = R"({"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","value":{"statuses":[{"id":"w","status":"sent"}]}}]}]})";
+  auto out = post(b);
+  EXPECT_EQ(out.http_status, 200);
+  EXPECT_TRUE(out.malformed);
+  EXPECT_NE(out.reason.find("statuses[0].timestamp"), std::string::npos) << out.reason;
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM status_events WHERE state = 'malformed'"), 1);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM status_updates"), 0);
+}
+
+TEST_F(StatusStoreTest, HandshakeEchoesTheChallengeOnlyForOurToken) {
+  auto ok = verify_handshake("tok-1", "subscribe", "tok-1", "1158201444");
+  EXPECT_EQ(ok.http_status, 200);
+  EXPECT_EQ(ok.body, "1158201444");
+  EXPECT_EQ(verify_handshake("tok-1", "subscribe", "tok-2", "1").http_status, 403);
+  EXPECT_EQ(verify_handshake("tok-1", "unsubscribe", "tok-1", "1").http_status, 403);
+  EXPECT_EQ(verify_handshake("", "subscribe", "", "1").http_status, 403);  // no token configured
+}
+
+TEST_F(StatusStoreTest, SpoolIngestStoresVerifiedFilesAndRejectsTheRest) {
+  auto id = delivery("A1", DeliveryState::accepted, "wamid.S");
+  const fs::path spool = dir_ / "spool";
+  fs::create_directories(spool);
+  const std::string good = body("wamid.S", "delivered", 50, id);
+  spool_write(spool.string(), "sha256=" + channels::hmac_sha256_hex(kSecret, good), good, kT0, 1);
+  spool_write(spool.string(), "sha256=" + channels::hmac_sha256_hex(kSecret, good), good, kT0, 2);  // a duplicate
+  spool_write(spool.string(), "sha256=" + channels::hmac_sha256_hex("wrong", good), body("wamid.S", "read", 60, id), kT0, 3);
+  { std::ofstream(spool / "garbage.req") << "no headers here"; }
+  Config cfg;
+  cfg.whatsapp.app_secret = kSecret;
+  auto rep = ingest_spool(*db_, cfg, spool.string(), kT0 + 1, *log_);
+  EXPECT_EQ(rep["files"], 4);
+  EXPECT_EQ(rep["stored"], 2);
+  EXPECT_EQ(rep["duplicates"], 1);
+  EXPECT_EQ(rep["rejected"].size(), 2u);
+  EXPECT_EQ(row(id).state, "delivered");  // the forged read changed nothing
+  EXPECT_EQ(std::distance(fs::directory_iterator(spool / "done"), fs::directory_iterator{}), 2);
+  EXPECT_EQ(std::distance(fs::directory_iterator(spool / "rejected"), fs::directory_iterator{}), 2);
+  auto again = ingest_spool(*db_, cfg, spool.string(), kT0 + 2, *log_);  // nothing left to do
+  EXPECT_EQ(again["files"], 0);
+}
+
+}  // namespace
+}  // namespace daybreak
