@@ -24,6 +24,16 @@ void add_generate_command(CLI::App& app, GlobalOptions& g, Action& action);
 void add_explain_command(CLI::App& app, GlobalOptions& g, Action& action);
 void add_content_commands(CLI::App& app, GlobalOptions& g, Action& action);
 void add_doctor_command(CLI::App& app, GlobalOptions& g, Action& action);
+// Operator subcommands of issue 6 (op_status, op_audit, op_advisors, op_catalog, op_overrides,
+// op_dead, op_export, op_retention). add_content_catalog_commands must follow add_content_commands.
+void add_status_command(CLI::App& app, GlobalOptions& g, Action& action);
+void add_audit_command(CLI::App& app, GlobalOptions& g, Action& action);
+void add_advisor_commands(CLI::App& app, GlobalOptions& g, Action& action);
+void add_content_catalog_commands(CLI::App& app, GlobalOptions& g, Action& action);
+void add_override_commands(CLI::App& app, GlobalOptions& g, Action& action);
+void add_dead_commands(CLI::App& app, GlobalOptions& g, Action& action);
+void add_export_commands(CLI::App& app, GlobalOptions& g, Action& action);
+void add_retention_commands(CLI::App& app, GlobalOptions& g, Action& action);
 void add_backup_commands(CLI::App& app, GlobalOptions& g, Action& action);
 void add_ingest_command(CLI::App& app, GlobalOptions& g, Action& action);
 

@@ -16,6 +16,14 @@ int operator_main(int argc, char** argv) {
     add_explain_command(app, g, action);
     add_content_commands(app, g, action);
     add_doctor_command(app, g, action);
+    add_content_catalog_commands(app, g, action);  // after add_content_commands: joins `content`
+    add_status_command(app, g, action);
+    add_audit_command(app, g, action);
+    add_advisor_commands(app, g, action);
+    add_override_commands(app, g, action);
+    add_dead_commands(app, g, action);
+    add_export_commands(app, g, action);
+    add_retention_commands(app, g, action);
     add_backup_commands(app, g, action);
     add_ingest_command(app, g, action);
     if (int rc = parse_cli(app, argc, argv); rc >= 0) return rc;

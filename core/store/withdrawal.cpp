@@ -80,20 +80,4 @@ std::int64_t DeliveryCountInFlight(Db& db, const std::string& content_id, const 
   });
 }
 
-void AuditAppend(Db& db, const AuditEntry& e) {
-  guarded("writing the audit log", [&] {
-    auto& q = db.stmt(
-        "INSERT INTO audit_log (at, actor, sudo_user, command, reason, target, before, after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
-    q.bind(1, static_cast<std::int64_t>(e.at));
-    q.bind(2, e.actor);
-    if (e.sudo_user.empty()) q.bind(3); else q.bind(3, e.sudo_user);
-    q.bind(4, e.command);
-    q.bind(5, e.reason);
-    q.bind(6, e.target);
-    if (e.before.empty()) q.bind(7); else q.bind(7, e.before);
-    if (e.after.empty()) q.bind(8); else q.bind(8, e.after);
-    q.exec();
-  });
-}
-
 }  // namespace daybreak::store

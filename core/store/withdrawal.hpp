@@ -1,7 +1,7 @@
 #pragma once
 // The statements of a compliance pull (`daybreak content withdraw`): mark an item withdrawn,
-// re-point pending deliveries at their advisor's new assignment, and audit it. They touch
-// `content`, `deliveries` and `audit_log`; they live together here until those tables' modules
+// re-point pending deliveries at their advisor's new assignment. They touch `content` and
+// `deliveries` (the audit row is store/audit.hpp's); they live together here until those tables' modules
 // (store/content, store/deliveries, an audit module) can take them without colliding with work
 // in progress on those files.
 #include <cstdint>
@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "domain/types.hpp"
+#include "store/audit.hpp"
 #include "store/db.hpp"
 
 namespace daybreak::store {
@@ -39,18 +40,7 @@ std::vector<std::int64_t> DeliveryRepointPending(Db& db, const std::string& cont
 /// sending or uncertain (the request may be at the provider), counted for the operator.
 std::int64_t DeliveryCountInFlight(Db& db, const std::string& content_id, const std::string& from_date);
 
-/// One audit_log row (who, what, when, before → after).
-struct AuditEntry {
-  Millis at = 0;
-  std::string actor;
-  std::string sudo_user;  ///< empty when not under sudo
-  std::string command;
-  std::string reason;
-  std::string target;
-  std::string before;  ///< JSON text; empty = NULL
-  std::string after;   ///< JSON text; empty = NULL
-};
-/// Appends an audit row. Call inside Db::write_tx.
-void AuditAppend(Db& db, const AuditEntry& e);
+// AuditEntry and AuditAppend moved to store/audit.hpp (included above for existing callers).
+
 
 }  // namespace daybreak::store

@@ -1,0 +1,230 @@
+// Dead letters (DESIGN.md section 6, issue 6): `daybreak dead list|show|replay|dismiss`.
+// A replay sends a dead delivery back to `planned`, due now (typically after `advisors update`
+// fixed its address); possible_duplicate and the attempt history are kept. A dismissal leaves it
+// dead and marks it dismissed so the list shows only what still needs a decision. Bulk by ids or
+// by filter is one transaction: every id is checked first, and all of them change or none does.
+#include <iostream>
+#include <sstream>
+
+#include "app/commands.hpp"
+#include "app/op_support.hpp"
+#include "store/deliveries.hpp"
+#include "store/runs.hpp"
+
+namespace daybreak {
+namespace {
+
+struct FilterFlags {
+  std::string date;
+  std::int64_t run_id = 0;
+  std::string channel;
+  std::string error_code;
+  std::string since;
+  bool all = false;
+  std::int64_t limit = 0;
+  CLI::Option* run_opt = nullptr;
+};
+
+void add_filter_flags(CLI::App* sub, FilterFlags& f, bool with_limit) {
+  sub->add_option("--date", f.date, "Delivery day YYYY-MM-DD");
+  f.run_opt = sub->add_option("--run", f.run_id, "Run id");
+  sub->add_option("--channel", f.channel, "Channel it died on: whatsapp, email or webhook");
+  sub->add_option("--error", f.error_code, "Provider error code of any attempt (e.g. 131026)");
+  sub->add_option("--since", f.since, "Died at or after (YYYY-MM-DD or ISO-8601)");
+  sub->add_flag("--all", f.all, "Include dismissed dead letters");
+  if (with_limit) sub->add_option("--limit", f.limit, "At most this many rows")->check(CLI::NonNegativeNumber);
+}
+
+bool any_filter(const FilterFlags& f) {
+  return !f.date.empty() || (f.run_opt && f.run_opt->count() > 0) || !f.channel.empty() || !f.error_code.empty() || !f.since.empty();
+}
+
+store::DeadFilter to_filter(const FilterFlags& f, const std::string& tz) {
+  store::DeadFilter d;
+  if (!f.date.empty()) d.date = ops::parse_date_arg("--date", f.date);
+  if (f.run_opt && f.run_opt->count() > 0) d.run_id = f.run_id;
+  if (!f.channel.empty()) d.channel = ops::parse_channel_arg("--channel", f.channel);
+  d.error_code = f.error_code;
+  if (!f.since.empty()) d.since = ops::parse_time_arg("--since", f.since, tz);
+  d.include_dismissed = f.all;
+  d.limit = f.limit;
+  return d;
+}
+
+int run_list(const GlobalOptions& g, const FilterFlags& f) {
+  auto env = ops::open_env(g);
+  const auto& tz = env.ctx.cfg.default_timezone;
+  auto filter = to_filter(f, tz);
+  if (filter.run_id && !store::RunGet(*env.db, *filter.run_id)) throw UsageError("--run " + std::to_string(*filter.run_id) + ": no such run");
+  std::int64_t n = 0;
+  if (!env.ctx.json) std::cout << "delivery  run  date        advisor     channel   attempts  died at                    last error\n";
+  store::DeadList(*env.db, filter, [&](const store::DeliveryInfo& d) {
+    ++n;
+    if (env.ctx.json) {
+      print_json(ops::to_json(d, tz));  // NDJSON: one line per dead letter, streamed
+    } else {
+      std::cout << d.delivery_id << "  " << d.run_id << "  " << d.date << "  " << d.advisor_id << "  " << d.channel << "  "
+                << d.attempts << "  " << format_instant(d.updated_at, tz) << "  " << d.last_error.value_or("-")
+                << (d.dismissed_at ? "  (dismissed)" : "") << "\n";
+    }
+  });
+  if (!env.ctx.json) std::cout << n << " dead letter(s)\n";
+  return kExitOk;
+}
+
+int run_show(const GlobalOptions& g, std::int64_t id) {
+  auto env = ops::open_env(g);
+  const auto& tz = env.ctx.cfg.default_timezone;
+  auto d = store::DeliveryInfoGet(*env.db, id);
+  if (!d) throw UsageError("delivery " + std::to_string(id) + ": no such delivery");
+  auto j = ops::to_json(*d, tz);
+  nlohmann::json hist = nlohmann::json::array();
+  for (const auto& a : store::AttemptListForDelivery(*env.db, id)) {
+    hist.push_back({{"attempt_no", a.attempt_no},
+                    {"channel", a.channel},
+                    {"sender", a.sender},
+                    {"started_at", a.started_at},
+                    {"started_at_text", format_instant(a.started_at, tz)},
+                    {"finished_at", a.finished_at},
+                    {"outcome", a.outcome},
+                    {"error_code", a.error_code},
+                    {"error_detail", a.error_detail},
+                    {"provider_message_id", a.provider_message_id},
+                    {"latency_ms", a.latency_ms}});
+  }
+  j["attempt_history"] = hist;
+  if (env.ctx.json) {
+    print_json(j);
+    return kExitOk;
+  }
+  std::cout << "delivery " << d->delivery_id << " (run " << d->run_id << ", " << d->date << ", advisor " << d->advisor_id << ")\n"
+            << "  state       " << d->state << (d->dismissed_at ? " (dismissed by " + d->dismissed_by.value_or("?") + ")" : "") << "\n"
+            << "  content     " << d->content_id << " (" << d->source << ")\n"
+            << "  channel     " << d->channel << " via " << d->sender << "\n"
+            << "  planned     " << format_instant(d->planned_at, tz) << ", deadline " << format_instant(d->deadline_at, tz) << "\n"
+            << "  attempts    " << d->attempts << (d->possible_duplicate ? " (possible duplicate)" : "") << "\n"
+            << "  last error  " << d->last_error.value_or("-") << "\n";
+  for (const auto& a : hist) {
+    std::cout << "    #" << a["attempt_no"] << " " << a["started_at_text"].get<std::string>() << " " << a["channel"].get<std::string>()
+              << "/" << a["sender"].get<std::string>() << " " << a["outcome"].get<std::string>();
+    if (!a["error_code"].get<std::string>().empty()) std::cout << " " << a["error_code"].get<std::string>();
+    if (!a["error_detail"].get<std::string>().empty()) std::cout << ": " << a["error_detail"].get<std::string>();
+    std::cout << "\n";
+  }
+  return kExitOk;
+}
+
+struct BulkOptions {
+  std::vector<std::int64_t> ids;
+  FilterFlags filter;
+  std::string reason;
+  bool dry_run = false;
+};
+
+/// replay or dismiss, by ids or by filter, all in one transaction.
+int run_bulk(const GlobalOptions& g, const BulkOptions& o, bool replay) {
+  const std::string verb = replay ? "replay" : "dismiss";
+  bool by_filter = any_filter(o.filter);
+  if (o.ids.empty() && !by_filter) throw UsageError("dead " + verb + ": give delivery ids or at least one filter (--date, --run, --channel, --error, --since)");
+  if (!o.ids.empty() && by_filter) throw UsageError("dead " + verb + ": give delivery ids or filters, not both");
+  ops::require_reason(o.reason);
+  auto env = ops::open_env(g);
+  auto& db = *env.db;
+  const auto& tz = env.ctx.cfg.default_timezone;
+
+  // Validate every id before changing anything: unknown, not dead, or (for dismiss) already dismissed.
+  std::vector<store::DeliveryInfo> targets;
+  std::vector<std::string> problems;
+  if (!o.ids.empty()) {
+    for (auto id : o.ids) {
+      auto d = store::DeliveryInfoGet(db, id);
+      if (!d) {
+        problems.push_back("delivery " + std::to_string(id) + ": no such delivery");
+      } else if (d->state != "dead") {
+        problems.push_back("delivery " + std::to_string(id) + ": not dead (state " + d->state + ")");
+      } else if (!replay && d->dismissed_at) {
+        problems.push_back("delivery " + std::to_string(id) + ": already dismissed");
+      } else {
+        targets.push_back(*d);
+      }
+    }
+    if (!problems.empty()) {
+      std::string msg = "nothing changed:";
+      for (const auto& p : problems) msg += "\n  " + p;
+      throw UsageError(msg);
+    }
+  }
+  store::DeadFilter filter;
+  if (by_filter) {
+    filter = to_filter(o.filter, tz);
+    if (filter.run_id && !store::RunGet(db, *filter.run_id)) throw UsageError("--run " + std::to_string(*filter.run_id) + ": no such run");
+  }
+
+  std::int64_t changed = 0;
+  std::vector<std::int64_t> reopened_runs;
+  ops::change_tx(db, o.dry_run, [&] {
+    // By filter, the set is read inside the transaction, so it is exactly what changes.
+    if (by_filter) {
+      targets.clear();
+      store::DeadList(db, filter, [&](const store::DeliveryInfo& d) { targets.push_back(d); });
+    }
+    for (const auto& d : targets) {
+      bool ok = replay ? store::DeliveryRequeue(db, d.delivery_id, {"dead"}, "replay", env.now)
+                       : store::DeadDismiss(db, d.delivery_id, current_actor(), env.now);
+      if (!ok) throw CheckFailed("delivery " + std::to_string(d.delivery_id) + " changed meanwhile; nothing " + (replay ? "replayed" : "dismissed"));
+      if (replay) {
+        auto run = store::RunGet(db, d.run_id);
+        if (run && run->state == "closed" && store::RunReopen(db, d.run_id, env.now)) reopened_runs.push_back(d.run_id);
+      }
+      auto after = store::DeliveryInfoGet(db, d.delivery_id);
+      store::AuditAppend(db, ops::audit_entry(env.now, "delivery:" + std::to_string(d.delivery_id), o.reason, ops::to_json(d, tz),
+                                              ops::to_json(*after, tz)));
+      ++changed;
+    }
+  });
+  nlohmann::json ids = nlohmann::json::array();
+  for (const auto& d : targets) ids.push_back(d.delivery_id);
+  nlohmann::json out = {{"command", "dead " + verb}, {"count", changed}, {"delivery_ids", ids}, {"runs_reopened", reopened_runs},
+                        {"dry_run", o.dry_run}};
+  std::ostringstream human;
+  human << (o.dry_run ? "dry run: would " + verb + " " : std::string(replay ? "replayed " : "dismissed ")) << changed << " dead letter(s)";
+  if (replay && changed) human << "; planned for now";
+  if (!reopened_runs.empty()) human << "; " << reopened_runs.size() << " closed run(s) reopened for the next dispatch";
+  ops::emit(env, out, human.str());
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_dead_commands(CLI::App& app, GlobalOptions& g, Action& action) {
+  auto* dead = app.add_subcommand("dead", "Dead letters: list, show, replay, dismiss");
+  dead->require_subcommand(1);
+  dead->fallthrough();
+  {
+    auto f = std::make_shared<FilterFlags>();
+    auto* sub = dead->add_subcommand("list", "Dead deliveries not dismissed (NDJSON with --json)");
+    sub->fallthrough();
+    add_filter_flags(sub, *f, true);
+    sub->callback([f, &g, &action] { action = [f, &g] { return run_list(g, *f); }; });
+  }
+  {
+    auto id = std::make_shared<std::int64_t>(0);
+    auto* sub = dead->add_subcommand("show", "A dead letter with its attempt history");
+    sub->fallthrough();
+    sub->add_option("delivery_id", *id, "Delivery id")->required();
+    sub->callback([id, &g, &action] { action = [id, &g] { return run_show(g, *id); }; });
+  }
+  for (bool replay : {true, false}) {
+    auto o = std::make_shared<BulkOptions>();
+    auto* sub = dead->add_subcommand(replay ? "replay" : "dismiss",
+                                     replay ? "Send dead letters again, now (by ids or by filter; all or none)"
+                                            : "Mark dead letters dismissed; they stay dead (by ids or by filter; all or none)");
+    sub->fallthrough();
+    sub->add_option("delivery_id", o->ids, "Delivery ids");
+    add_filter_flags(sub, o->filter, false);
+    ops::add_change_flags(sub, o->reason, o->dry_run);
+    sub->callback([o, replay, &g, &action] { action = [o, replay, &g] { return run_bulk(g, *o, replay); }; });
+  }
+}
+
+}  // namespace daybreak

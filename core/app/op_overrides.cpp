@@ -1,0 +1,268 @@
+// Overrides (DESIGN.md section 6, issue 6): `daybreak pause|resume [--channel C]`,
+// `cancel --run ID | --delivery ID`, `resend --delivery ID`, `assign --advisor ID --date D --content ID`.
+// Each validates everything first (unknown ids, bad dates and conflicting flags are usage errors,
+// exit 2, nothing changed), then writes the change, the delivery_changes notes a running dispatch
+// polls, and the audit row in one transaction. --dry-run runs the same transaction and rolls back.
+#include <algorithm>
+#include <iostream>
+#include <sstream>
+
+#include "app/commands.hpp"
+#include "app/op_support.hpp"
+#include "store/advisors.hpp"
+#include "store/assignments.hpp"
+#include "store/catalog.hpp"
+#include "store/runs.hpp"
+
+namespace daybreak {
+namespace {
+
+struct PauseOptions {
+  std::string channel;
+  std::string reason;
+  bool dry_run = false;
+};
+
+int run_pause(const GlobalOptions& g, const PauseOptions& o, bool pause) {
+  ops::require_reason(o.reason);
+  std::string key = "pause";
+  if (!o.channel.empty()) key += "." + ops::parse_channel_arg("--channel", o.channel);
+  auto env = ops::open_env(g);
+  auto& db = *env.db;
+  auto before = store::ControlGet(db, key);
+  bool was_on = before && before->value == "1";
+  const std::string value = pause ? "1" : "0";
+  ops::change_tx(db, o.dry_run, [&] {
+    store::ControlSet(db, key, value, env.now, current_actor());
+    store::AuditAppend(db, ops::audit_entry(env.now, "control:" + key, o.reason, {{"key", key}, {"paused", was_on}},
+                                            {{"key", key}, {"paused", pause}}));
+  });
+  std::string what = o.channel.empty() ? "all sending" : "channel " + o.channel;
+  nlohmann::json out = {{"command", pause ? "pause" : "resume"}, {"key", key}, {"paused", pause}, {"was_paused", was_on},
+                        {"dry_run", o.dry_run}};
+  std::string human = (o.dry_run ? "dry run: would " + std::string(pause ? "pause " : "resume ") : std::string(pause ? "paused " : "resumed ")) +
+                      what + (was_on == pause ? " (it already was)" : "") +
+                      (o.dry_run ? "" : "; a running dispatch applies it within a second");
+  ops::emit(env, out, human);
+  return kExitOk;
+}
+
+struct CancelOptions {
+  std::int64_t run_id = 0;
+  std::int64_t delivery_id = 0;
+  std::string reason;
+  bool dry_run = false;
+};
+
+int run_cancel(const GlobalOptions& g, const CancelOptions& o, bool has_run, bool has_delivery) {
+  if (has_run == has_delivery) throw UsageError("cancel: give exactly one of --run ID or --delivery ID");
+  ops::require_reason(o.reason);
+  auto env = ops::open_env(g);
+  auto& db = *env.db;
+  const auto& tz = env.ctx.cfg.default_timezone;
+  nlohmann::json out = {{"command", "cancel"}, {"dry_run", o.dry_run}};
+  std::ostringstream human;
+  if (has_delivery) {
+    auto d = store::DeliveryInfoGet(db, o.delivery_id);
+    if (!d) throw UsageError("--delivery " + std::to_string(o.delivery_id) + ": no such delivery");
+    if (d->state == "sending") {
+      throw UsageError("--delivery " + std::to_string(o.delivery_id) +
+                       ": the request is at the provider now (state sending); its outcome will be recorded, it cannot be cancelled");
+    }
+    if (d->state != "planned" && d->state != "retry_wait" && d->state != "uncertain") {
+      throw UsageError("--delivery " + std::to_string(o.delivery_id) + ": already final (state " + d->state + "); nothing to cancel");
+    }
+    bool ok = false;
+    std::optional<store::DeliveryInfo> after;
+    ops::change_tx(db, o.dry_run, [&] {
+      ok = store::DeliveryCancel(db, o.delivery_id, env.now);
+      if (!ok) return;
+      after = store::DeliveryInfoGet(db, o.delivery_id);
+      store::AuditAppend(db, ops::audit_entry(env.now, "delivery:" + std::to_string(o.delivery_id), o.reason, ops::to_json(*d, tz),
+                                              ops::to_json(*after, tz)));
+    });
+    // The row moved between the check and the transaction (dispatch claimed it): say so.
+    if (!ok) throw CheckFailed("delivery " + std::to_string(o.delivery_id) + " was claimed by dispatch meanwhile; not cancelled");
+    out["delivery_id"] = o.delivery_id;
+    out["before"] = d->state;
+    out["cancelled"] = 1;
+    human << (o.dry_run ? "dry run: would cancel" : "cancelled") << " delivery " << o.delivery_id << " (was " << d->state << ")";
+  } else {
+    auto r = store::RunGet(db, o.run_id);
+    if (!r) throw UsageError("--run " + std::to_string(o.run_id) + ": no such run");
+    if (r->state == "cancelled") throw UsageError("--run " + std::to_string(o.run_id) + ": already cancelled");
+    store::RunCancelResult res;
+    ops::change_tx(db, o.dry_run, [&] {
+      res = store::RunCancel(db, o.run_id, env.now);
+      store::AuditAppend(db, ops::audit_entry(env.now, "run:" + std::to_string(o.run_id), o.reason,
+                                              {{"state", r->state}, {"date", r->date}},
+                                              {{"state", "cancelled"}, {"deliveries_cancelled", res.cancelled.size()},
+                                               {"in_flight", res.in_flight}}));
+    });
+    out["run_id"] = o.run_id;
+    out["before"] = r->state;
+    out["cancelled"] = res.cancelled.size();
+    out["in_flight"] = res.in_flight;
+    human << (o.dry_run ? "dry run: would cancel" : "cancelled") << " run " << o.run_id << " (" << r->date << ", was " << r->state
+          << "): " << res.cancelled.size() << " deliveries cancelled";
+    if (res.in_flight) human << ", " << res.in_flight << " already at the provider (their outcome is still recorded)";
+  }
+  ops::emit(env, out, human.str());
+  return kExitOk;
+}
+
+struct ResendOptions {
+  std::int64_t delivery_id = 0;
+  std::string reason;
+  bool dry_run = false;
+};
+
+int run_resend(const GlobalOptions& g, const ResendOptions& o) {
+  ops::require_reason(o.reason);
+  auto env = ops::open_env(g);
+  auto& db = *env.db;
+  const auto& tz = env.ctx.cfg.default_timezone;
+  auto d = store::DeliveryInfoGet(db, o.delivery_id);
+  if (!d) throw UsageError("--delivery " + std::to_string(o.delivery_id) + ": no such delivery");
+  static const std::vector<std::string> kResendable = {"accepted", "delivered", "read", "dead", "cancelled"};
+  if (std::find(kResendable.begin(), kResendable.end(), d->state) == kResendable.end()) {
+    throw UsageError("--delivery " + std::to_string(o.delivery_id) + ": state " + d->state +
+                     " is not final; dispatch will still send it (resend takes final or dead deliveries)");
+  }
+  auto run = store::RunGet(db, d->run_id);
+  if (run && run->state == "cancelled") {
+    throw UsageError("--delivery " + std::to_string(o.delivery_id) + ": its run " + std::to_string(d->run_id) + " was cancelled");
+  }
+  bool reopened = false;
+  std::optional<store::DeliveryInfo> after;
+  ops::change_tx(db, o.dry_run, [&] {
+    if (!store::DeliveryRequeue(db, o.delivery_id, kResendable, "resend", env.now)) {
+      throw CheckFailed("delivery " + std::to_string(o.delivery_id) + " changed meanwhile; nothing resent");
+    }
+    // A closed run is not chosen by dispatch any more: reopen it so the next dispatch (cron's
+    // watchdog starts one every minute) takes the resent delivery.
+    if (run && run->state == "closed") reopened = store::RunReopen(db, run->run_id, env.now);
+    after = store::DeliveryInfoGet(db, o.delivery_id);
+    nlohmann::json a = ops::to_json(*after, tz);
+    a["run_reopened"] = reopened;
+    store::AuditAppend(db, ops::audit_entry(env.now, "delivery:" + std::to_string(o.delivery_id), o.reason, ops::to_json(*d, tz), a));
+  });
+  nlohmann::json out = {{"command", "resend"}, {"delivery_id", o.delivery_id}, {"before", d->state}, {"state", "planned"},
+                        {"run_id", d->run_id}, {"run_reopened", reopened}, {"dry_run", o.dry_run}};
+  std::ostringstream human;
+  human << (o.dry_run ? "dry run: would resend" : "resent") << " delivery " << o.delivery_id << " (was " << d->state
+        << "): planned for now";
+  if (reopened) human << "; run " << d->run_id << " reopened for the next dispatch";
+  ops::emit(env, out, human.str());
+  return kExitOk;
+}
+
+struct AssignOptions {
+  std::string advisor_id;
+  std::string date;
+  std::string content_id;
+  std::string reason;
+  bool dry_run = false;
+};
+
+int run_assign(const GlobalOptions& g, const AssignOptions& o) {
+  ops::require_reason(o.reason);
+  std::string date = ops::parse_date_arg("--date", o.date);
+  auto env = ops::open_env(g);
+  auto& db = *env.db;
+  const auto& tz = env.ctx.cfg.default_timezone;
+  auto adv = store::AdvisorGet(db, o.advisor_id);
+  if (!adv) throw UsageError("--advisor \"" + o.advisor_id + "\": no such advisor");
+  auto c = store::ContentInfoGet(db, o.content_id);
+  if (!c) throw UsageError("--content \"" + o.content_id + "\": no such content");
+  if (c->content.withdrawn) throw UsageError("--content \"" + o.content_id + "\": withdrawn; it cannot be assigned");
+  if ((!c->content.valid_from.empty() && date < c->content.valid_from) || (!c->content.valid_until.empty() && date > c->content.valid_until)) {
+    throw UsageError("--content \"" + o.content_id + "\": not valid on " + date + " (valid " +
+                     (c->content.valid_from.empty() ? "always" : c->content.valid_from) + " to " +
+                     (c->content.valid_until.empty() ? "forever" : c->content.valid_until) + ")");
+  }
+  auto before_a = store::AssignmentGet(db, o.advisor_id, date);
+  auto before_d = store::DeliveryInfoForAdvisorDate(db, o.advisor_id, date);
+  if (before_d && (before_d->state == "sending" || is_final_state(*delivery_state_from_string(before_d->state)))) {
+    throw UsageError("--advisor \"" + o.advisor_id + "\" --date " + date + ": delivery " + std::to_string(before_d->delivery_id) +
+                     " is already " + before_d->state + "; use resend after the assignment, or choose another day");
+  }
+  std::optional<std::int64_t> repointed;
+  ops::change_tx(db, o.dry_run, [&] {
+    store::AssignmentUpsertParams p;
+    p.assignment.advisor_id = o.advisor_id;
+    p.assignment.date = date;
+    p.assignment.content_id = o.content_id;
+    p.assignment.source = Source::override_;
+    p.assignment.reason = "operator override: " + o.reason;
+    p.created_at = env.now;
+    store::AssignmentUpsert(db, p);
+    repointed = store::DeliveryRepointAdvisor(db, o.advisor_id, date, o.content_id, env.now);
+    nlohmann::json before = {{"content_id", before_a ? nlohmann::json(before_a->content_id) : nlohmann::json(nullptr)},
+                             {"source", before_a ? nlohmann::json(std::string(to_string(before_a->source))) : nlohmann::json(nullptr)}};
+    nlohmann::json after = {{"content_id", o.content_id}, {"source", "override"}};
+    if (before_d) before["delivery"] = ops::to_json(*before_d, tz);
+    if (repointed) after["delivery"] = ops::to_json(*store::DeliveryInfoGet(db, *repointed), tz);
+    store::AuditAppend(db, ops::audit_entry(env.now, "assignment:" + o.advisor_id + "/" + date, o.reason, before, after));
+  });
+  nlohmann::json out = {{"command", "assign"},
+                        {"advisor_id", o.advisor_id},
+                        {"date", date},
+                        {"content_id", o.content_id},
+                        {"previous_content_id", before_a ? nlohmann::json(before_a->content_id) : nlohmann::json(nullptr)},
+                        {"delivery_id", repointed ? nlohmann::json(*repointed) : nlohmann::json(nullptr)},
+                        {"dry_run", o.dry_run}};
+  std::ostringstream human;
+  human << (o.dry_run ? "dry run: would assign " : "assigned ") << o.content_id << " to " << o.advisor_id << " for " << date
+        << " (was " << (before_a ? before_a->content_id : std::string("nothing")) << ")";
+  human << (repointed ? "; pending delivery " + std::to_string(*repointed) + " re-pointed" : "; no delivery planned yet");
+  ops::emit(env, out, human.str());
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_override_commands(CLI::App& app, GlobalOptions& g, Action& action) {
+  for (bool pause : {true, false}) {
+    auto o = std::make_shared<PauseOptions>();
+    auto* sub = app.add_subcommand(pause ? "pause" : "resume",
+                                   pause ? "Pause all sending, or one channel (a running dispatch stops claiming within a second)"
+                                         : "Resume all sending, or one channel");
+    sub->fallthrough();
+    sub->add_option("--channel", o->channel, "Only this channel: whatsapp, email or webhook");
+    ops::add_change_flags(sub, o->reason, o->dry_run);
+    sub->callback([o, pause, &g, &action] { action = [o, pause, &g] { return run_pause(g, *o, pause); }; });
+  }
+  {
+    auto o = std::make_shared<CancelOptions>();
+    auto* sub = app.add_subcommand("cancel", "Cancel a run (every delivery not yet at the provider) or one delivery");
+    sub->fallthrough();
+    auto* r = sub->add_option("--run", o->run_id, "Run id");
+    auto* d = sub->add_option("--delivery", o->delivery_id, "Delivery id");
+    ops::add_change_flags(sub, o->reason, o->dry_run);
+    sub->callback([o, r, d, &g, &action] {
+      bool has_run = r->count() > 0, has_delivery = d->count() > 0;
+      action = [o, has_run, has_delivery, &g] { return run_cancel(g, *o, has_run, has_delivery); };
+    });
+  }
+  {
+    auto o = std::make_shared<ResendOptions>();
+    auto* sub = app.add_subcommand("resend", "Send a final or dead delivery again, now (reopens its run when closed)");
+    sub->fallthrough();
+    sub->add_option("--delivery", o->delivery_id, "Delivery id")->required();
+    ops::add_change_flags(sub, o->reason, o->dry_run);
+    sub->callback([o, &g, &action] { action = [o, &g] { return run_resend(g, *o); }; });
+  }
+  {
+    auto o = std::make_shared<AssignOptions>();
+    auto* sub = app.add_subcommand("assign", "Change one advisor's content for a day (source override; a pending delivery follows)");
+    sub->fallthrough();
+    sub->add_option("--advisor", o->advisor_id, "Advisor id")->required();
+    sub->add_option("--date", o->date, "Delivery day YYYY-MM-DD")->required();
+    sub->add_option("--content", o->content_id, "Content id")->required();
+    ops::add_change_flags(sub, o->reason, o->dry_run);
+    sub->callback([o, &g, &action] { action = [o, &g] { return run_assign(g, *o); }; });
+  }
+}
+
+}  // namespace daybreak

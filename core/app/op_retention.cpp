@@ -1,0 +1,155 @@
+// `daybreak retention purge|archive --older-than N [--batch 5000] [--archive-dir DIR]`: deletes runs
+// of delivery days more than N days before today (default zone) with their deliveries, attempts,
+// change notes and report. Deletion goes in bounded batches, each its own short transaction, so a
+// running dispatch's writer waits at most one batch. `archive` first writes each run to
+// DIR/run-<id>-<date>.ndjson (one {"table":…, "row":{…}} per line, fsync'd) and deletes only
+// after the file is complete. Runs a live dispatch holds are skipped.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "app/commands.hpp"
+#include "app/op_support.hpp"
+#include "domain/time.hpp"
+#include "store/exports.hpp"
+#include "store/retention.hpp"
+
+namespace daybreak {
+namespace {
+
+struct RetentionOptions {
+  int older_than = -1;
+  std::int64_t batch = 5000;
+  std::string archive_dir;
+  std::string reason = "retention";
+  bool dry_run = false;
+};
+
+/// Writes one run as NDJSON to `path` (via a temporary name, fsync'd, then renamed), streaming.
+std::int64_t archive_run(store::Db& db, std::int64_t run_id, const std::filesystem::path& path) {
+  auto tmp = path;
+  tmp += ".part";
+  FILE* f = std::fopen(tmp.c_str(), "w");
+  if (!f) throw UsageError("--archive-dir: cannot write " + tmp.string());
+  std::int64_t lines = 0;
+  std::string line;
+  try {
+    store::ExportRunRows(db, run_id, [&](store::ArchiveTable t, SQLite::Statement& q) {
+      nlohmann::json row = nlohmann::json::object();
+      for (int i = 0; i < q.getColumnCount(); ++i) {
+        auto c = q.getColumn(i);
+        if (c.isNull()) row[q.getColumnName(i)] = nullptr;
+        else if (c.isInteger()) row[q.getColumnName(i)] = c.getInt64();
+        else if (c.isFloat()) row[q.getColumnName(i)] = c.getDouble();
+        else row[q.getColumnName(i)] = c.getString();
+      }
+      line = nlohmann::json{{"table", store::to_string(t)}, {"row", std::move(row)}}.dump();
+      line.push_back('\n');
+      if (std::fwrite(line.data(), 1, line.size(), f) != line.size()) throw UsageError("--archive-dir: write failed for " + tmp.string());
+      ++lines;
+    });
+  } catch (...) {
+    std::fclose(f);
+    std::filesystem::remove(tmp);
+    throw;
+  }
+  bool ok = std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
+  ok = std::fclose(f) == 0 && ok;
+  if (!ok) throw UsageError("--archive-dir: cannot complete " + tmp.string());
+  std::filesystem::rename(tmp, path);
+  return lines;
+}
+
+int run_retention(const GlobalOptions& g, const RetentionOptions& o, bool archive) {
+  if (o.older_than < 1) throw UsageError("--older-than: give a number of days, at least 1");
+  if (o.batch < 1 || o.batch > 1000000) throw UsageError("--batch: between 1 and 1000000");
+  if (archive && o.archive_dir.empty()) throw UsageError("retention archive: --archive-dir is required");
+  if (!archive && !o.archive_dir.empty()) throw UsageError("retention purge: --archive-dir belongs to retention archive");
+  ops::require_reason(o.reason);
+  auto env = ops::open_env(g);
+  auto& db = *env.db;
+  std::filesystem::path dir(o.archive_dir);
+  if (archive) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec)) throw UsageError("--archive-dir \"" + o.archive_dir + "\": not a directory");
+  }
+  auto today = local_date(env.now, env.ctx.cfg.default_timezone);
+  if (!today) throw ConfigError(today.error().message);
+  std::string cutoff = format_date(add_days(*today, -o.older_than));
+  auto runs = store::RunListExpired(db, cutoff, env.now);
+
+  nlohmann::json done = nlohmann::json::array();
+  store::PurgeCounts total;
+  std::int64_t batches = 0;
+  for (const auto& r : runs) {
+    nlohmann::json item = {{"run_id", r.run_id}, {"date", r.date}, {"state", r.state}, {"deliveries", r.deliveries}};
+    if (o.dry_run) {
+      done.push_back(item);
+      continue;
+    }
+    if (archive) {
+      auto path = dir / ("run-" + std::to_string(r.run_id) + "-" + r.date + ".ndjson");
+      item["archive"] = path.string();
+      item["archive_lines"] = archive_run(db, r.run_id, path);
+    }
+    store::PurgeCounts counts;
+    // One short transaction per batch: the dispatch writer's BEGIN IMMEDIATE waits at most one.
+    while (true) {
+      store::PurgeCounts step;
+      db.write_tx([&] { step = store::RunPurgeBatch(db, r.run_id, o.batch); });
+      ++batches;
+      counts += step;
+      if (step.runs > 0 || step.total() == 0) break;
+    }
+    db.write_tx([&] {
+      store::AuditAppend(db, ops::audit_entry(env.now, "run:" + std::to_string(r.run_id), o.reason, item,
+                                              {{"deleted", true}, {"deliveries", counts.deliveries}, {"attempts", counts.attempts},
+                                               {"changes", counts.changes}, {"reports", counts.reports}}));
+    });
+    total += counts;
+    item["deleted_deliveries"] = counts.deliveries;
+    item["deleted_attempts"] = counts.attempts;
+    done.push_back(item);
+  }
+  nlohmann::json out = {{"command", archive ? "retention archive" : "retention purge"},
+                        {"cutoff_date", cutoff},
+                        {"dry_run", o.dry_run},
+                        {"runs", done},
+                        {"batches", batches},
+                        {"deleted", {{"runs", total.runs}, {"deliveries", total.deliveries}, {"attempts", total.attempts},
+                                     {"changes", total.changes}, {"reports", total.reports}}}};
+  std::string human = std::string(o.dry_run ? "dry run: would delete " : archive ? "archived and deleted " : "deleted ") +
+                      std::to_string(runs.size()) + " run(s) of days before " + cutoff;
+  if (!o.dry_run) {
+    human += " (" + std::to_string(total.deliveries) + " deliveries, " + std::to_string(total.attempts) + " attempts, in " +
+             std::to_string(batches) + " batch(es))";
+  }
+  ops::emit(env, out, human);
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_retention_commands(CLI::App& app, GlobalOptions& g, Action& action) {
+  auto* ret = app.add_subcommand("retention", "Delete (or archive, then delete) runs older than N days, in short batches");
+  ret->require_subcommand(1);
+  ret->fallthrough();
+  for (bool archive : {false, true}) {
+    auto o = std::make_shared<RetentionOptions>();
+    auto* sub = ret->add_subcommand(archive ? "archive" : "purge",
+                                    archive ? "Write each old run to NDJSON in --archive-dir, then delete it"
+                                            : "Delete runs older than --older-than days with their deliveries and attempts");
+    sub->fallthrough();
+    sub->add_option("--older-than", o->older_than, "Days: runs of delivery days before today minus N")->required();
+    sub->add_option("--batch", o->batch, "Rows per transaction (default 5000)");
+    sub->add_option("--archive-dir", o->archive_dir, archive ? "Directory for the NDJSON files (required)" : "Only with archive");
+    sub->add_option("--reason", o->reason, "Why (recorded in the audit log; default \"retention\", as cron runs it)");
+    sub->add_flag("--dry-run", o->dry_run, "List the runs that would go; change nothing");
+    sub->callback([o, archive, &g, &action] { action = [o, archive, &g] { return run_retention(g, *o, archive); }; });
+  }
+}
+
+}  // namespace daybreak

@@ -1,0 +1,164 @@
+// `daybreak status [--json]`: what an operator needs at a glance (issue 6): who owns which run and
+// whether its lease is live, each active run's live progress (runs.progress, rewritten every
+// second by dispatch), the pause switches, dead letters and firing alerts, the next cron steps
+// (computed from the injected clock, so DAYBREAK_CLOCK shows them for a simulated night), and
+// whether the next delivery day is planned and feasible.
+#include <iostream>
+#include <sstream>
+
+#include "app/commands.hpp"
+#include "app/op_support.hpp"
+#include "app/plan.hpp"
+#include "domain/time.hpp"
+#include "store/runs.hpp"
+
+namespace daybreak {
+namespace {
+
+/// The cron schedule runs in this zone (cron/daybreak.crontab: CRON_TZ=Asia/Kolkata).
+constexpr const char* kCronZone = "Asia/Kolkata";
+
+/// The next instant after `now` at local HH:MM in the cron zone.
+Millis next_local(Millis now, int minutes) {
+  auto today = local_date(now, kCronZone);
+  if (!today) throw ConfigError(today.error().message);
+  for (int add = 0; add < 3; ++add) {
+    auto t = slot_instant(add_days(*today, add), minutes, kCronZone);
+    if (t && *t > now) return *t;
+  }
+  return now;
+}
+
+nlohmann::json run_json(const store::Run& r, Millis now, const std::string& tz) {
+  nlohmann::json j = {{"run_id", r.run_id},
+                      {"date", r.date},
+                      {"slot_at", format_instant(r.slot_at, tz)},
+                      {"state", r.state},
+                      {"planned_count", r.planned_count},
+                      {"feasible", r.feasible},
+                      {"owner", r.owner ? nlohmann::json(*r.owner) : nlohmann::json(nullptr)},
+                      {"lease_live", r.owner && r.lease_until && *r.lease_until > now},
+                      {"heartbeat_at", r.heartbeat_at ? nlohmann::json(format_instant(*r.heartbeat_at, tz)) : nlohmann::json(nullptr)},
+                      {"heartbeat_age_ms", r.heartbeat_at ? nlohmann::json(now - *r.heartbeat_at) : nlohmann::json(nullptr)}};
+  auto p = nlohmann::json::parse(r.progress, nullptr, false);
+  j["progress"] = p.is_discarded() ? nlohmann::json::object() : p;
+  return j;
+}
+
+std::int64_t count(store::Db& db, const std::string& sql) {
+  return store::guarded("status count", [&] {
+    auto& q = db.stmt(sql);
+    q.executeStep();
+    auto n = q.getColumn(0).getInt64();
+    q.reset();
+    return n;
+  });
+}
+
+int run_status(const GlobalOptions& g) {
+  auto env = ops::open_env(g);
+  auto& db = *env.db;
+  const auto& cfg = env.ctx.cfg;
+  const auto& tz = cfg.default_timezone;
+  const Millis now = env.now;
+
+  // Runs in progress: running, or with an open or recent window (a run whose dispatch died shows here).
+  nlohmann::json active = nlohmann::json::array();
+  std::vector<std::string> owners;
+  for (const auto& r : store::RunListActive(db, now - cfg.dispatch.drain_after_deadline_ms, now)) active.push_back(run_json(r, now, tz));
+  for (const auto& r : store::RunListRecent(db, 20)) {
+    if (r.state != "running") continue;
+    bool listed = false;
+    for (const auto& a : active) listed = listed || a["run_id"] == r.run_id;
+    if (!listed) active.push_back(run_json(r, now, tz));
+  }
+  for (const auto& a : active) {
+    if (a["lease_live"].get<bool>()) owners.push_back(a["owner"].get<std::string>());
+  }
+
+  nlohmann::json paused = nlohmann::json::object();
+  for (const auto& c : store::ControlList(db)) {
+    if (c.key.rfind("pause", 0) == 0 && c.value == "1") {
+      paused[c.key] = {{"since", format_instant(c.updated_at, tz)}, {"by", c.updated_by}};
+    }
+  }
+
+  const std::int64_t dead = store::DeadCount(db);
+  const std::int64_t firing = count(db, "SELECT COUNT(*) FROM alerts WHERE state = 'firing'");
+  const std::int64_t unacked = count(db, "SELECT COUNT(*) FROM alerts WHERE state = 'firing' AND acknowledged_at IS NULL");
+
+  // The cron steps (cron/daybreak.crontab): 21:30 assign-fallback + plan-deliveries, 05:59 dispatch.
+  Millis nightly = next_local(now, 21 * 60 + 30);
+  Millis dispatch = next_local(now, 5 * 60 + 59);
+  std::string next_day = default_delivery_date(cfg, now);
+  std::string nightly_day = default_delivery_date(cfg, nightly);
+  nlohmann::json next_steps = nlohmann::json::array(
+      {{{"step", "assign-fallback + plan-deliveries"}, {"at", format_instant(nightly, kCronZone)}, {"for_date", nightly_day},
+        {"in_s", (nightly - now) / 1000}},
+       {{"step", "dispatch"}, {"at", format_instant(dispatch, kCronZone)}, {"in_s", (dispatch - now) / 1000}}});
+
+  nlohmann::json next_runs = nlohmann::json::array();
+  bool planned = false, feasible = true;
+  for (const auto& r : store::RunListForDate(db, next_day)) {
+    planned = true;
+    feasible = feasible && r.feasible;
+    auto rep = nlohmann::json::parse(r.plan_report, nullptr, false);
+    next_runs.push_back({{"run_id", r.run_id}, {"slot_at", format_instant(r.slot_at, tz)}, {"state", r.state},
+                         {"planned_count", r.planned_count}, {"feasible", r.feasible},
+                         {"plan_report", rep.is_discarded() ? nlohmann::json::object() : rep}});
+  }
+
+  nlohmann::json out = {{"now", format_instant(now, tz)},
+                        {"dispatch_owners", owners},
+                        {"dispatch_running", !owners.empty()},
+                        {"runs", active},
+                        {"paused", paused},
+                        {"dead_letters", dead},
+                        {"alerts_firing", firing},
+                        {"alerts_unacknowledged", unacked},
+                        {"next_steps", next_steps},
+                        {"next_day", {{"date", next_day}, {"planned", planned}, {"feasible", planned && feasible}, {"runs", next_runs}}}};
+  if (env.ctx.json) {
+    print_json(out);
+    return kExitOk;
+  }
+  std::ostringstream s;
+  s << "now " << out["now"].get<std::string>() << "\n";
+  s << "dispatch: " << (owners.empty() ? std::string("not running") : "running as " + join_list(owners, ',')) << "\n";
+  for (const auto& r : active) {
+    const auto& p = r["progress"];
+    s << "  run " << r["run_id"] << " " << r["date"].get<std::string>() << " " << r["state"].get<std::string>() << ", owner "
+      << (r["owner"].is_null() ? std::string("none") : r["owner"].get<std::string>())
+      << (r["lease_live"].get<bool>() ? " (lease live" : " (no live lease");
+    if (!r["heartbeat_age_ms"].is_null()) s << ", heartbeat " << r["heartbeat_age_ms"].get<std::int64_t>() / 1000 << " s ago";
+    s << ")";
+    if (p.contains("accepted")) s << ": " << p["accepted"] << "/" << r["planned_count"] << " accepted";
+    if (p.contains("live_success_pct")) s << ", live success " << p["live_success_pct"] << "%";
+    if (p.contains("backlog")) s << ", backlog " << p["backlog"];
+    if (p.contains("breakers")) s << ", breakers " << p["breakers"].dump();
+    s << "\n";
+  }
+  s << "paused: " << (paused.empty() ? std::string("nothing") : "");
+  bool first = true;
+  for (const auto& [k, v] : paused.items()) {
+    s << (first ? "" : ", ") << k << " (by " << v["by"].get<std::string>() << " at " << v["since"].get<std::string>() << ")";
+    first = false;
+  }
+  s << "\ndead letters: " << dead << "\nalerts firing: " << firing << " (" << unacked << " unacknowledged)\n";
+  for (const auto& st : next_steps) s << "next: " << st["step"].get<std::string>() << " at " << st["at"].get<std::string>() << "\n";
+  s << "next delivery day " << next_day << ": "
+    << (!planned ? std::string("NOT PLANNED") : feasible ? std::string("planned, feasible") : std::string("planned, INFEASIBLE"));
+  for (const auto& r : next_runs) s << "\n  run " << r["run_id"] << " " << r["slot_at"].get<std::string>() << ": " << r["planned_count"] << " deliveries";
+  std::cout << s.str() << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_status_command(CLI::App& app, GlobalOptions& g, Action& action) {
+  auto* sub = app.add_subcommand("status", "What is running now, what is next, and whether the next day is planned and feasible");
+  sub->fallthrough();
+  sub->callback([&g, &action] { action = [&g] { return run_status(g); }; });
+}
+
+}  // namespace daybreak

@@ -1,0 +1,159 @@
+#include "app/op_support.hpp"
+
+#include <fstream>
+#include <iostream>
+#include <iterator>
+
+#include "domain/time.hpp"
+
+namespace daybreak::ops {
+
+OpEnv open_env(const GlobalOptions& g) {
+  OpEnv env;
+  env.ctx = make_context(g, "daybreak");
+  env.db = std::make_unique<store::Db>(env.ctx.cfg.database_path);
+  env.now = env.ctx.clock->now();
+  return env;
+}
+
+void add_change_flags(CLI::App* sub, std::string& reason, bool& dry_run) {
+  sub->add_option("--reason", reason, "Why (required; recorded in the audit log)")->required();
+  sub->add_flag("--dry-run", dry_run, "Validate and show what would change; change nothing");
+}
+
+void require_reason(const std::string& reason) {
+  if (reason.find_first_not_of(" \t\r\n") == std::string::npos) throw UsageError("--reason: must say why (it is recorded in the audit log)");
+}
+
+std::string command_line() {
+  // /proc/self/cmdline: NUL-separated argv; the operator tool runs on Linux only.
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string out;
+  std::size_t start = 0;
+  bool first = true;
+  while (start < raw.size()) {
+    auto end = raw.find('\0', start);
+    if (end == std::string::npos) end = raw.size();
+    std::string arg = raw.substr(start, end - start);
+    if (first) {
+      auto slash = arg.rfind('/');
+      if (slash != std::string::npos) arg = arg.substr(slash + 1);
+      first = false;
+    } else {
+      out.push_back(' ');
+    }
+    if (arg.empty() || arg.find_first_of(" \t\n'\"") != std::string::npos) {
+      std::string q = "'";
+      for (char c : arg) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+      arg = q + "'";
+    }
+    out += arg;
+    start = end + 1;
+  }
+  return out.empty() ? "daybreak" : out;
+}
+
+store::AuditEntry audit_entry(Millis now, const std::string& target, const std::string& reason, const nlohmann::json& before,
+                              const nlohmann::json& after) {
+  store::AuditEntry e;
+  e.at = now;
+  e.actor = current_actor();
+  e.sudo_user = current_sudo_user();
+  e.command = command_line();
+  e.reason = reason;
+  e.target = target;
+  e.before = before.is_null() ? "" : before.dump();
+  e.after = after.is_null() ? "" : after.dump();
+  return e;
+}
+
+std::string parse_date_arg(const std::string& flag, const std::string& value) {
+  auto d = parse_date(value);
+  if (!d) throw UsageError(flag + " \"" + value + "\": " + d.error().message);
+  return format_date(*d);
+}
+
+Millis parse_time_arg(const std::string& flag, const std::string& value, const std::string& tz) {
+  if (value.size() == 10) {
+    auto d = parse_date(value);
+    if (!d) throw UsageError(flag + " \"" + value + "\": " + d.error().message);
+    auto t = slot_instant(*d, 0, tz);
+    if (!t) throw UsageError(flag + " \"" + value + "\": " + t.error().message);
+    return *t;
+  }
+  auto t = parse_instant(value, tz);
+  if (!t) throw UsageError(flag + " \"" + value + "\": expected YYYY-MM-DD or an ISO-8601 time (" + t.error().message + ")");
+  return *t;
+}
+
+std::string parse_channel_arg(const std::string& flag, const std::string& value) {
+  if (!channel_from_string(value)) throw UsageError(flag + " \"" + value + "\": expected whatsapp, email or webhook");
+  return value;
+}
+
+std::string show_time(const std::optional<Millis>& t, const std::string& tz) { return t ? format_instant(*t, tz) : "-"; }
+
+namespace {
+nlohmann::json opt_time(const std::optional<Millis>& t) { return t ? nlohmann::json(*t) : nlohmann::json(nullptr); }
+nlohmann::json opt_text(const std::optional<std::string>& s) { return s ? nlohmann::json(*s) : nlohmann::json(nullptr); }
+nlohmann::json parsed(const std::string& text) {
+  if (text.empty()) return nullptr;
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  return j.is_discarded() ? nlohmann::json(text) : j;
+}
+}  // namespace
+
+nlohmann::json to_json(const store::DeliveryInfo& d, const std::string& tz) {
+  return {{"delivery_id", d.delivery_id},
+          {"run_id", d.run_id},
+          {"advisor_id", d.advisor_id},
+          {"date", d.date},
+          {"content_id", d.content_id},
+          {"source", d.source},
+          {"tier", d.tier},
+          {"state", d.state},
+          {"channel", d.channel},
+          {"sender", d.sender},
+          {"planned_at", d.planned_at},
+          {"planned_at_text", format_instant(d.planned_at, tz)},
+          {"deadline_at", d.deadline_at},
+          {"next_attempt_at", opt_time(d.next_attempt_at)},
+          {"attempts", d.attempts},
+          {"first_sent_at", opt_time(d.first_sent_at)},
+          {"provider_message_id", opt_text(d.provider_message_id)},
+          {"accepted_at", opt_time(d.accepted_at)},
+          {"last_error", opt_text(d.last_error)},
+          {"possible_duplicate", d.possible_duplicate},
+          {"dismissed", d.dismissed_at.has_value()},
+          {"dismissed_at", opt_time(d.dismissed_at)},
+          {"dismissed_by", opt_text(d.dismissed_by)},
+          {"resent_at", opt_time(d.resent_at)},
+          {"updated_at", d.updated_at}};
+}
+
+nlohmann::json to_json(const store::AuditRow& r, const std::string& tz) {
+  const auto& e = r.entry;
+  return {{"audit_id", r.audit_id},
+          {"at", e.at},
+          {"at_text", format_instant(e.at, tz)},
+          {"actor", e.actor},
+          {"sudo_user", e.sudo_user.empty() ? nlohmann::json(nullptr) : nlohmann::json(e.sudo_user)},
+          {"command", e.command},
+          {"reason", e.reason},
+          {"target", e.target},
+          {"before", parsed(e.before)},
+          {"after", parsed(e.after)}};
+}
+
+void emit(const OpEnv& env, const nlohmann::json& j, const std::string& human) {
+  if (env.ctx.json) {
+    print_json(j);
+  } else {
+    std::cout << human;
+    if (!human.empty() && human.back() != '\n') std::cout << "\n";
+    std::cout << std::flush;
+  }
+}
+
+}  // namespace daybreak::ops

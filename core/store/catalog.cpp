@@ -1,0 +1,80 @@
+#include "store/catalog.hpp"
+
+namespace daybreak::store {
+namespace {
+
+constexpr const char* kContentColumns =
+    "SELECT content_id, title, body, language, topics, media_url, valid_from, valid_until, fallback_eligible, "
+    "emergency, withdrawn_at, withdrawn_by, updated_at FROM content ";
+
+ContentInfo read_info(SQLite::Statement& q) {
+  ContentInfo i;
+  Content& c = i.content;
+  c.content_id = q.getColumn(0).getString();
+  c.title = q.getColumn(1).getString();
+  c.body = q.getColumn(2).getString();
+  c.language = q.getColumn(3).getString();
+  c.topics = split_list(q.getColumn(4).getString(), ';');
+  c.media_url = q.getColumn(5).getString();
+  c.valid_from = q.getColumn(6).getString();
+  c.valid_until = q.getColumn(7).getString();
+  c.fallback_eligible = q.getColumn(8).getInt() != 0;
+  c.emergency = q.getColumn(9).getInt() != 0;
+  i.withdrawn_at = column_opt<Millis>(q.getColumn(10));
+  i.withdrawn_by = column_opt<std::string>(q.getColumn(11));
+  c.withdrawn = i.withdrawn_at.has_value();
+  i.updated_at = q.getColumn(12).getInt64();
+  return i;
+}
+
+}  // namespace
+
+void AdvisorListIds(Db& db, const AdvisorFilter& f, const std::function<void(const std::string&)>& fn) {
+  guarded("AdvisorListIds", [&] {
+    // NULL parameters switch their filter off; channels is 'whatsapp|email', so '|' || channels || '|'
+    // contains '|email|' exactly when email is one of them.
+    auto& q = db.stmt(
+        "SELECT advisor_id FROM advisors WHERE (?1 IS NULL OR tier = ?1) "
+        "AND (?2 IS NULL OR instr('|' || channels || '|', '|' || ?2 || '|') > 0) "
+        "AND (?3 = 0 OR paused_from IS NOT NULL OR paused_until IS NOT NULL) "
+        "AND (?4 IS NULL OR instr(lower(advisor_id), lower(?4)) > 0 OR instr(lower(name), lower(?4)) > 0) "
+        "ORDER BY advisor_id LIMIT ?5");
+    if (f.tier.empty()) q.bind(1); else q.bind(1, f.tier);
+    if (f.channel.empty()) q.bind(2); else q.bind(2, f.channel);
+    q.bind(3, f.paused ? 1 : 0);
+    if (f.search.empty()) q.bind(4); else q.bind(4, f.search);
+    q.bind(5, f.limit > 0 ? f.limit : std::int64_t{-1});
+    while (q.executeStep()) fn(q.getColumn(0).getString());
+    q.reset();
+    return 0;
+  });
+}
+
+void ContentListFiltered(Db& db, const ContentFilter& f, const std::function<void(const ContentInfo&)>& fn) {
+  guarded("ContentListFiltered", [&] {
+    auto& q = db.stmt(std::string(kContentColumns) +
+                      "WHERE (?1 IS NULL OR language = ?1) "
+                      "AND (?2 IS NULL OR instr(lower(content_id), lower(?2)) > 0 OR instr(lower(title), lower(?2)) > 0) "
+                      "AND (?3 = 0 OR withdrawn_at IS NOT NULL) ORDER BY content_id LIMIT ?4");
+    if (f.language.empty()) q.bind(1); else q.bind(1, f.language);
+    if (f.search.empty()) q.bind(2); else q.bind(2, f.search);
+    q.bind(3, f.withdrawn ? 1 : 0);
+    q.bind(4, f.limit > 0 ? f.limit : std::int64_t{-1});
+    while (q.executeStep()) fn(read_info(q));
+    q.reset();
+    return 0;
+  });
+}
+
+std::optional<ContentInfo> ContentInfoGet(Db& db, const std::string& content_id) {
+  return guarded("ContentInfoGet", [&]() -> std::optional<ContentInfo> {
+    auto& q = db.stmt(std::string(kContentColumns) + "WHERE content_id = ?1");
+    q.bind(1, content_id);
+    if (!q.executeStep()) return std::nullopt;
+    auto i = read_info(q);
+    q.reset();
+    return i;
+  });
+}
+
+}  // namespace daybreak::store

@@ -1,0 +1,70 @@
+#include "store/exports.hpp"
+
+namespace daybreak::store {
+namespace {
+
+// deliveries has an index on date (sql/005), attempts are reached through it.
+constexpr const char* kDeliveries =
+    "SELECT delivery_id, run_id, advisor_id, date, slot_at, content_id, source, tier, state, channel, sender, planned_at, "
+    "deadline_at, attempts, first_sent_at, accepted_at, delivered_at, read_at, provider_message_id, last_error, "
+    "possible_duplicate, resent_at, dismissed_at, updated_at FROM deliveries WHERE date BETWEEN ?1 AND ?2 ORDER BY delivery_id";
+constexpr const char* kAttempts =
+    "SELECT a.attempt_id, a.delivery_id, d.run_id, d.date, a.attempt_no, a.channel, a.sender, a.started_at, a.finished_at, "
+    "a.outcome, a.error_code, a.error_detail, a.provider_message_id, a.latency_ms FROM deliveries d "
+    "JOIN delivery_attempts a ON a.delivery_id = d.delivery_id WHERE d.date BETWEEN ?1 AND ?2 ORDER BY a.delivery_id, a.attempt_id";
+constexpr const char* kReports =
+    "SELECT s.run_id, s.date, r.slot_at, r.state, r.planned_count, s.generated_at, s.sla_pct, s.report FROM sla_reports s "
+    "JOIN runs r ON r.run_id = s.run_id WHERE s.date BETWEEN ?1 AND ?2 ORDER BY s.run_id";
+
+void each(SQLite::Statement& q, const std::function<void(SQLite::Statement&)>& on_row) {
+  while (q.executeStep()) on_row(q);
+  q.reset();
+}
+
+}  // namespace
+
+void ExportRows(Db& db, ExportKind kind, const std::string& from_date, const std::string& to_date,
+                const std::function<void(SQLite::Statement&)>& on_row) {
+  guarded("exporting rows", [&] {
+    const char* sql = kind == ExportKind::deliveries ? kDeliveries : kind == ExportKind::attempts ? kAttempts : kReports;
+    auto& q = db.stmt(sql);
+    q.bind(1, from_date);
+    q.bind(2, to_date);
+    each(q, on_row);
+    return 0;
+  });
+}
+
+const char* to_string(ArchiveTable t) {
+  switch (t) {
+    case ArchiveTable::runs: return "runs";
+    case ArchiveTable::sla_reports: return "sla_reports";
+    case ArchiveTable::deliveries: return "deliveries";
+    case ArchiveTable::delivery_attempts: return "delivery_attempts";
+    case ArchiveTable::delivery_changes: return "delivery_changes";
+  }
+  return "?";
+}
+
+void ExportRunRows(Db& db, std::int64_t run_id, const std::function<void(ArchiveTable, SQLite::Statement&)>& on_row) {
+  guarded("archiving a run", [&] {
+    const std::pair<ArchiveTable, const char*> parts[] = {
+        {ArchiveTable::runs, "SELECT * FROM runs WHERE run_id = ?1"},
+        {ArchiveTable::sla_reports, "SELECT * FROM sla_reports WHERE run_id = ?1"},
+        {ArchiveTable::deliveries, "SELECT * FROM deliveries WHERE run_id = ?1 ORDER BY delivery_id"},
+        {ArchiveTable::delivery_attempts,
+         "SELECT a.* FROM deliveries d JOIN delivery_attempts a ON a.delivery_id = d.delivery_id WHERE d.run_id = ?1 "
+         "ORDER BY a.delivery_id, a.attempt_id"},
+        {ArchiveTable::delivery_changes, "SELECT * FROM delivery_changes WHERE run_id = ?1 ORDER BY seq"},
+    };
+    for (const auto& [table, sql] : parts) {
+      auto& q = db.stmt(sql);
+      q.bind(1, run_id);
+      while (q.executeStep()) on_row(table, q);
+      q.reset();
+    }
+    return 0;
+  });
+}
+
+}  // namespace daybreak::store

@@ -1,0 +1,30 @@
+#pragma once
+// Streams for the analytics platform and the archive (`daybreak export`, `daybreak retention
+// archive`): one SELECT each, handed to the caller row by row, so memory stays constant however
+// many rows there are. In WAL mode a long read does not block the dispatch writer.
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "store/db.hpp"
+
+namespace daybreak::store {
+
+/// What `daybreak export` can stream.
+enum class ExportKind { deliveries, attempts, reports };
+
+/// Calls `on_row` with the statement positioned on each row of `kind` for delivery days in
+/// [from_date, to_date] ("YYYY-MM-DD", inclusive), in delivery-id (or run-id) order. Column names
+/// come from the statement (getColumnName), so CSV headers and NDJSON keys follow the query.
+void ExportRows(Db& db, ExportKind kind, const std::string& from_date, const std::string& to_date,
+                const std::function<void(SQLite::Statement&)>& on_row);
+
+/// Which table ExportRunRows is reading.
+enum class ArchiveTable { runs, sla_reports, deliveries, delivery_attempts, delivery_changes };
+/// The table's name as written in an archive line.
+const char* to_string(ArchiveTable t);
+/// Streams every row of one run and its children (the run row, its SLA report, deliveries,
+/// attempts, change notes) for `retention archive`.
+void ExportRunRows(Db& db, std::int64_t run_id, const std::function<void(ArchiveTable, SQLite::Statement&)>& on_row);
+
+}  // namespace daybreak::store

@@ -1,0 +1,327 @@
+#include "store/overrides.hpp"
+
+#include "store/deliveries.hpp"
+
+namespace daybreak::store {
+
+// ---- controls ---------------------------------------------------------------------------
+
+std::optional<Control> ControlGet(Db& db, const std::string& key) {
+  return guarded("ControlGet", [&]() -> std::optional<Control> {
+    auto& q = db.stmt("SELECT key, value, updated_at, updated_by FROM controls WHERE key = ?1");
+    q.bind(1, key);
+    if (!q.executeStep()) return std::nullopt;
+    Control c{q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getInt64(), q.getColumn(3).getString()};
+    q.reset();
+    return c;
+  });
+}
+
+std::vector<Control> ControlList(Db& db) {
+  return guarded("ControlList", [&] {
+    auto& q = db.stmt("SELECT key, value, updated_at, updated_by FROM controls ORDER BY key");
+    std::vector<Control> out;
+    while (q.executeStep()) {
+      out.push_back({q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getInt64(), q.getColumn(3).getString()});
+    }
+    return out;
+  });
+}
+
+void ControlSet(Db& db, const std::string& key, const std::string& value, Millis now, const std::string& by) {
+  guarded("ControlSet", [&] {
+    auto& q = db.stmt(
+        "INSERT INTO controls (key, value, updated_at, updated_by) VALUES (?1, ?2, ?3, ?4) "
+        "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, updated_by = excluded.updated_by");
+    q.bind(1, key);
+    q.bind(2, value);
+    q.bind(3, static_cast<std::int64_t>(now));
+    q.bind(4, by);
+    q.exec();
+    return 0;
+  });
+}
+
+// ---- one delivery ------------------------------------------------------------------------
+
+const std::string& DeliveryInfoColumns() {
+  static const std::string cols =
+      "d.delivery_id, d.run_id, d.advisor_id, d.date, d.content_id, d.source, d.tier, d.state, d.channel, d.sender, "
+      "d.planned_at, d.deadline_at, d.next_attempt_at, d.attempts, d.first_sent_at, d.provider_message_id, d.accepted_at, "
+      "d.last_error, d.possible_duplicate, d.dismissed_at, d.dismissed_by, d.resent_at, d.updated_at";
+  return cols;
+}
+
+DeliveryInfo DeliveryInfoRead(SQLite::Statement& q, int c) {
+  DeliveryInfo d;
+  d.delivery_id = q.getColumn(c + 0).getInt64();
+  d.run_id = q.getColumn(c + 1).getInt64();
+  d.advisor_id = q.getColumn(c + 2).getString();
+  d.date = q.getColumn(c + 3).getString();
+  d.content_id = q.getColumn(c + 4).getString();
+  d.source = q.getColumn(c + 5).getString();
+  d.tier = q.getColumn(c + 6).getString();
+  d.state = q.getColumn(c + 7).getString();
+  d.channel = q.getColumn(c + 8).getString();
+  d.sender = q.getColumn(c + 9).getString();
+  d.planned_at = q.getColumn(c + 10).getInt64();
+  d.deadline_at = q.getColumn(c + 11).getInt64();
+  d.next_attempt_at = column_opt<Millis>(q.getColumn(c + 12));
+  d.attempts = q.getColumn(c + 13).getInt();
+  d.first_sent_at = column_opt<Millis>(q.getColumn(c + 14));
+  d.provider_message_id = column_opt<std::string>(q.getColumn(c + 15));
+  d.accepted_at = column_opt<Millis>(q.getColumn(c + 16));
+  d.last_error = column_opt<std::string>(q.getColumn(c + 17));
+  d.possible_duplicate = q.getColumn(c + 18).getInt() != 0;
+  d.dismissed_at = column_opt<Millis>(q.getColumn(c + 19));
+  d.dismissed_by = column_opt<std::string>(q.getColumn(c + 20));
+  d.resent_at = column_opt<Millis>(q.getColumn(c + 21));
+  d.updated_at = q.getColumn(c + 22).getInt64();
+  return d;
+}
+
+std::optional<DeliveryInfo> DeliveryInfoGet(Db& db, std::int64_t delivery_id) {
+  return guarded("DeliveryInfoGet", [&]() -> std::optional<DeliveryInfo> {
+    auto& q = db.stmt("SELECT " + DeliveryInfoColumns() + " FROM deliveries d WHERE d.delivery_id = ?1");
+    q.bind(1, delivery_id);
+    if (!q.executeStep()) return std::nullopt;
+    auto d = DeliveryInfoRead(q);
+    q.reset();
+    return d;
+  });
+}
+
+std::optional<DeliveryInfo> DeliveryInfoForAdvisorDate(Db& db, const std::string& advisor_id, const std::string& date) {
+  return guarded("DeliveryInfoForAdvisorDate", [&]() -> std::optional<DeliveryInfo> {
+    auto& q = db.stmt("SELECT " + DeliveryInfoColumns() +
+                      " FROM deliveries d WHERE d.advisor_id = ?1 AND d.date = ?2 ORDER BY d.slot_at LIMIT 1");
+    q.bind(1, advisor_id);
+    q.bind(2, date);
+    if (!q.executeStep()) return std::nullopt;
+    auto d = DeliveryInfoRead(q);
+    q.reset();
+    return d;
+  });
+}
+
+// ---- cancel, resend, replay, dismiss ------------------------------------------------------
+
+bool DeliveryCancel(Db& db, std::int64_t delivery_id, Millis now) {
+  return guarded("DeliveryCancel", [&] {
+    auto& q = db.stmt(
+        "UPDATE deliveries SET state = 'cancelled', next_attempt_at = NULL, claim_owner = NULL, claim_until = NULL, "
+        "updated_at = ?2 WHERE delivery_id = ?1 AND state IN ('planned', 'retry_wait', 'uncertain')");
+    q.bind(1, delivery_id);
+    q.bind(2, static_cast<std::int64_t>(now));
+    bool changed = q.exec() == 1;
+    if (changed) DeliveryChangeNote(db, delivery_id, "cancel", now);
+    return changed;
+  });
+}
+
+RunCancelResult RunCancel(Db& db, std::int64_t run_id, Millis now) {
+  return guarded("RunCancel", [&] {
+    RunCancelResult r;
+    auto& run = db.stmt("UPDATE runs SET state = 'cancelled', finished_at = COALESCE(finished_at, ?2) WHERE run_id = ?1");
+    run.bind(1, run_id);
+    run.bind(2, static_cast<std::int64_t>(now));
+    run.exec();
+    auto& q = db.stmt(
+        "UPDATE deliveries SET state = 'cancelled', next_attempt_at = NULL, claim_owner = NULL, claim_until = NULL, "
+        "updated_at = ?2 WHERE run_id = ?1 AND state IN ('planned', 'retry_wait', 'uncertain') RETURNING delivery_id");
+    q.bind(1, run_id);
+    q.bind(2, static_cast<std::int64_t>(now));
+    while (q.executeStep()) r.cancelled.push_back(q.getColumn(0).getInt64());
+    q.reset();
+    for (auto id : r.cancelled) DeliveryChangeNote(db, id, "cancel", now);
+    auto& c = db.stmt("SELECT COUNT(*) FROM deliveries WHERE run_id = ?1 AND state = 'sending'");
+    c.bind(1, run_id);
+    c.executeStep();
+    r.in_flight = c.getColumn(0).getInt64();
+    c.reset();
+    return r;
+  });
+}
+
+bool DeliveryRequeue(Db& db, std::int64_t delivery_id, const std::vector<std::string>& from_states, const std::string& kind,
+                     Millis now) {
+  return guarded("DeliveryRequeue", [&] {
+    auto cur = DeliveryInfoGet(db, delivery_id);
+    if (!cur) return false;
+    bool allowed = false;
+    for (const auto& s : from_states) allowed = allowed || s == cur->state;
+    if (!allowed) return false;
+    auto& q = db.stmt(
+        "UPDATE deliveries SET state = 'planned', next_attempt_at = ?2, resent_at = ?2, claim_owner = NULL, claim_until = NULL, "
+        "dismissed_at = NULL, dismissed_by = NULL, accepted_at = NULL, delivered_at = NULL, read_at = NULL, "
+        "provider_message_id = NULL, updated_at = ?2 WHERE delivery_id = ?1 AND state = ?3");
+    q.bind(1, delivery_id);
+    q.bind(2, static_cast<std::int64_t>(now));
+    q.bind(3, cur->state);
+    bool changed = q.exec() == 1;
+    if (changed) DeliveryChangeNote(db, delivery_id, kind, now);
+    return changed;
+  });
+}
+
+bool RunReopen(Db& db, std::int64_t run_id, Millis now) {
+  return guarded("RunReopen", [&] {
+    auto& q = db.stmt(
+        "UPDATE runs SET state = 'running', finished_at = NULL, owner = NULL, lease_until = NULL, reopened_at = ?2 "
+        "WHERE run_id = ?1 AND state = 'closed'");
+    q.bind(1, run_id);
+    q.bind(2, static_cast<std::int64_t>(now));
+    return q.exec() == 1;
+  });
+}
+
+std::vector<Run> RunListReopened(Db& db) {
+  return guarded("RunListReopened", [&] {
+    std::vector<Run> out;
+    std::vector<std::int64_t> ids;
+    auto& q = db.stmt(
+        "SELECT run_id FROM runs r WHERE state IN ('planned', 'running') AND reopened_at IS NOT NULL "
+        "AND EXISTS (SELECT 1 FROM deliveries d WHERE d.run_id = r.run_id AND d.state IN ('planned', 'retry_wait', 'uncertain', 'sending')) "
+        "ORDER BY slot_at");
+    while (q.executeStep()) ids.push_back(q.getColumn(0).getInt64());
+    q.reset();
+    for (auto id : ids) {
+      if (auto r = RunGet(db, id)) out.push_back(*r);
+    }
+    return out;
+  });
+}
+
+bool DeadDismiss(Db& db, std::int64_t delivery_id, const std::string& by, Millis now) {
+  return guarded("DeadDismiss", [&] {
+    auto& q = db.stmt(
+        "UPDATE deliveries SET dismissed_at = ?2, dismissed_by = ?3, updated_at = updated_at "
+        "WHERE delivery_id = ?1 AND state = 'dead' AND dismissed_at IS NULL");
+    q.bind(1, delivery_id);
+    q.bind(2, static_cast<std::int64_t>(now));
+    q.bind(3, by);
+    bool changed = q.exec() == 1;
+    if (changed) DeliveryChangeNote(db, delivery_id, "dismiss", now);
+    return changed;
+  });
+}
+
+void DeadList(Db& db, const DeadFilter& f, const std::function<void(const DeliveryInfo&)>& fn) {
+  guarded("DeadList", [&] {
+    // One statement for every combination: a NULL parameter switches its filter off.
+    auto& q = db.stmt("SELECT " + DeliveryInfoColumns() +
+                      " FROM deliveries d WHERE d.state = 'dead' "
+                      "AND (?1 IS NULL OR d.date = ?1) AND (?2 IS NULL OR d.run_id = ?2) AND (?3 IS NULL OR d.channel = ?3) "
+                      "AND (?4 IS NULL OR EXISTS (SELECT 1 FROM delivery_attempts a WHERE a.delivery_id = d.delivery_id "
+                      "AND a.error_code = ?4)) AND (?5 IS NULL OR d.updated_at >= ?5) AND (?6 = 1 OR d.dismissed_at IS NULL) "
+                      "ORDER BY d.updated_at, d.delivery_id LIMIT ?7");
+    if (f.date.empty()) q.bind(1); else q.bind(1, f.date);
+    bind_opt(q, 2, f.run_id);
+    if (f.channel.empty()) q.bind(3); else q.bind(3, f.channel);
+    if (f.error_code.empty()) q.bind(4); else q.bind(4, f.error_code);
+    bind_opt(q, 5, f.since);
+    q.bind(6, f.include_dismissed ? 1 : 0);
+    q.bind(7, f.limit > 0 ? f.limit : std::int64_t{-1});
+    while (q.executeStep()) fn(DeliveryInfoRead(q));
+    q.reset();
+    return 0;
+  });
+}
+
+std::int64_t DeadCount(Db& db) {
+  return guarded("DeadCount", [&] {
+    auto& q = db.stmt("SELECT COUNT(*) FROM deliveries WHERE state = 'dead' AND dismissed_at IS NULL");
+    q.executeStep();
+    auto n = q.getColumn(0).getInt64();
+    q.reset();
+    return n;
+  });
+}
+
+// ---- content changes ---------------------------------------------------------------------
+
+std::optional<std::int64_t> DeliveryRepointAdvisor(Db& db, const std::string& advisor_id, const std::string& date,
+                                                   const std::string& content_id, Millis now) {
+  return guarded("DeliveryRepointAdvisor", [&]() -> std::optional<std::int64_t> {
+    auto& q = db.stmt(
+        "UPDATE deliveries SET content_id = ?3, source = 'override', updated_at = ?4 "
+        "WHERE advisor_id = ?1 AND date = ?2 AND state IN ('planned', 'retry_wait', 'uncertain') RETURNING delivery_id");
+    q.bind(1, advisor_id);
+    q.bind(2, date);
+    q.bind(3, content_id);
+    q.bind(4, static_cast<std::int64_t>(now));
+    std::vector<std::int64_t> ids;
+    while (q.executeStep()) ids.push_back(q.getColumn(0).getInt64());
+    q.reset();
+    for (auto id : ids) DeliveryChangeNote(db, id, "content", now);
+    if (ids.empty()) return std::nullopt;
+    return ids.front();
+  });
+}
+
+std::int64_t AssignmentReplaceContent(Db& db, const std::string& from_content, const std::string& to_content,
+                                      const std::string& from_date, Millis now) {
+  return guarded("AssignmentReplaceContent", [&] {
+    auto& q = db.stmt(
+        "UPDATE assignments SET content_id = ?2, source = 'override', score = 0, score_parts = '{}', "
+        "reason = 'replaced ' || ?1 || ' by ' || ?2 || ' (content replace)', created_at = ?4 "
+        "WHERE content_id = ?1 AND date >= ?3");
+    q.bind(1, from_content);
+    q.bind(2, to_content);
+    q.bind(3, from_date);
+    q.bind(4, static_cast<std::int64_t>(now));
+    return static_cast<std::int64_t>(q.exec());
+  });
+}
+
+// ---- advisors ----------------------------------------------------------------------------
+
+bool AdvisorSetAbsence(Db& db, const std::string& advisor_id, const std::optional<std::string>& from,
+                       const std::optional<std::string>& until, Millis now) {
+  return guarded("AdvisorSetAbsence", [&] {
+    auto& q = db.stmt("UPDATE advisors SET paused_from = ?2, paused_until = ?3, updated_at = ?4 WHERE advisor_id = ?1");
+    q.bind(1, advisor_id);
+    bind_opt(q, 2, from);
+    bind_opt(q, 3, until);
+    q.bind(4, static_cast<std::int64_t>(now));
+    return q.exec() == 1;
+  });
+}
+
+std::vector<std::int64_t> DeliveryCancelForAdvisorDays(Db& db, const std::string& advisor_id, const std::string& from,
+                                                       const std::string& until, Millis now) {
+  return guarded("DeliveryCancelForAdvisorDays", [&] {
+    auto& q = db.stmt(
+        "UPDATE deliveries SET state = 'cancelled', next_attempt_at = NULL, claim_owner = NULL, claim_until = NULL, updated_at = ?4 "
+        "WHERE advisor_id = ?1 AND (?2 = '' OR date >= ?2) AND (?3 = '' OR date <= ?3) "
+        "AND state IN ('planned', 'retry_wait', 'uncertain') RETURNING delivery_id");
+    q.bind(1, advisor_id);
+    q.bind(2, from);
+    q.bind(3, until);
+    q.bind(4, static_cast<std::int64_t>(now));
+    std::vector<std::int64_t> ids;
+    while (q.executeStep()) ids.push_back(q.getColumn(0).getInt64());
+    q.reset();
+    for (auto id : ids) DeliveryChangeNote(db, id, "cancel", now);
+    return ids;
+  });
+}
+
+bool AdvisorChannelSetOptIn(Db& db, const std::string& advisor_id, const std::string& channel, bool opted_in, Millis now) {
+  return guarded("AdvisorChannelSetOptIn", [&] {
+    auto& q = db.stmt("UPDATE advisor_channels SET opted_in = ?3 WHERE advisor_id = ?1 AND channel = ?2");
+    q.bind(1, advisor_id);
+    q.bind(2, channel);
+    q.bind(3, opted_in ? 1 : 0);
+    bool changed = q.exec() == 1;
+    if (changed) {
+      auto& u = db.stmt("UPDATE advisors SET updated_at = ?2 WHERE advisor_id = ?1");
+      u.bind(1, advisor_id);
+      u.bind(2, static_cast<std::int64_t>(now));
+      u.exec();
+    }
+    return changed;
+  });
+}
+
+}  // namespace daybreak::store

@@ -1,0 +1,43 @@
+#pragma once
+// Retention (`daybreak retention purge|archive`): old runs are deleted with everything that hangs
+// off them in bounded batches, each its own short write transaction, so a running dispatch's
+// writer never waits on one long delete (it waits at most one batch; busy_timeout covers that).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "domain/types.hpp"
+#include "store/db.hpp"
+
+namespace daybreak::store {
+
+/// A run old enough to go.
+struct ExpiredRun {
+  std::int64_t run_id = 0;
+  std::string date;
+  std::string state;
+  std::int64_t deliveries = 0;
+};
+/// Runs of delivery days before `cutoff_date` that no live dispatch holds (no lease unexpired at
+/// `now`), oldest first.
+std::vector<ExpiredRun> RunListExpired(Db& db, const std::string& cutoff_date, Millis now);
+
+/// Rows one RunPurgeBatch deleted.
+struct PurgeCounts {
+  std::int64_t attempts = 0;
+  std::int64_t changes = 0;
+  std::int64_t deliveries = 0;
+  std::int64_t reports = 0;
+  std::int64_t runs = 0;
+  [[nodiscard]] std::int64_t total() const { return attempts + changes + deliveries + reports + runs; }
+  PurgeCounts& operator+=(const PurgeCounts& o) {
+    attempts += o.attempts; changes += o.changes; deliveries += o.deliveries; reports += o.reports; runs += o.runs;
+    return *this;
+  }
+};
+/// Deletes at most `batch` child rows of the run, children before parents (attempts, change notes,
+/// deliveries, then the report and the run row once nothing else is left). Returns what it
+/// deleted; runs == 1 means the run is gone. Call inside its own Db::write_tx, once per batch.
+PurgeCounts RunPurgeBatch(Db& db, std::int64_t run_id, std::int64_t batch);
+
+}  // namespace daybreak::store
