@@ -2,6 +2,14 @@
 # once, so a target cannot quietly build with weaker checks than the rest.
 include(GNUInstallDirs)
 
+# ccache, when installed, shares compiled objects between build trees (dev, asan-less test,
+# bench): most of a rebuild after switching trees is then cache hits. DAYBREAK_CCACHE=OFF skips it.
+option(DAYBREAK_CCACHE "Compile through ccache when it is installed" ON)
+find_program(DAYBREAK_CCACHE_PROGRAM ccache)
+if(DAYBREAK_CCACHE AND DAYBREAK_CCACHE_PROGRAM AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
+  set(CMAKE_CXX_COMPILER_LAUNCHER ${DAYBREAK_CCACHE_PROGRAM})
+endif()
+
 option(DAYBREAK_WERROR "Treat warnings as errors (CI turns this on)" OFF)
 option(DAYBREAK_SANITIZE "Build with AddressSanitizer and UndefinedBehaviorSanitizer" OFF)
 
