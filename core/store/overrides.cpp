@@ -153,8 +153,7 @@ bool DeliveryRequeue(Db& db, std::int64_t delivery_id, const std::vector<std::st
     if (!allowed) return false;
     auto& q = db.stmt(
         "UPDATE deliveries SET state = 'planned', next_attempt_at = ?2, resent_at = ?2, claim_owner = NULL, claim_until = NULL, "
-        "dismissed_at = NULL, dismissed_by = NULL, accepted_at = NULL, delivered_at = NULL, read_at = NULL, "
-        "provider_message_id = NULL, updated_at = ?2 WHERE delivery_id = ?1 AND state = ?3");
+        "dismissed_at = NULL, dismissed_by = NULL, updated_at = ?2 WHERE delivery_id = ?1 AND state = ?3");
     q.bind(1, delivery_id);
     q.bind(2, static_cast<std::int64_t>(now));
     q.bind(3, cur->state);

@@ -91,11 +91,12 @@ struct RunCancelResult {
 /// not reached the provider, noting each. Call inside Db::write_tx.
 RunCancelResult RunCancel(Db& db, std::int64_t run_id, Millis now);
 
-/// Sends a delivery back to `planned`, due now: next_attempt_at = resent_at = now, the claim,
-/// dismissal and provider outcome (accepted/delivered/read times, provider message id) cleared.
-/// attempts, first_sent_at, last_error, possible_duplicate and the delivery_attempts history
-/// are kept; deadline_at is kept too, so the SLA still counts it late. Only rows in one of
-/// `from_states` move. Noted with `kind`. Call inside Db::write_tx.
+/// Sends a delivery back to `planned`, due now: next_attempt_at = resent_at = now, the claim and
+/// dismissal cleared. attempts, first_sent_at, last_error, possible_duplicate and the
+/// delivery_attempts history are kept; so are deadline_at and an earlier accepted_at, so the
+/// SLA neither forgets an on-time acceptance nor counts a late replay as on time (the new
+/// send's provider_message_id replaces the old one). Only rows in one of `from_states` move.
+/// Noted with `kind`. Call inside Db::write_tx.
 bool DeliveryRequeue(Db& db, std::int64_t delivery_id, const std::vector<std::string>& from_states, const std::string& kind,
                      Millis now);
 
