@@ -34,5 +34,7 @@ set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${CMAKE_CURRENT_LIST_DIR}/deb/postinst
     ${CMAKE_CURRENT_LIST_DIR}/deb/conffiles)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+# gzip, not the default xz: a few MB larger, several times faster to build in CI and tests.
+set(CPACK_DEBIAN_COMPRESSION_TYPE gzip)
 
 include(CPack)
