@@ -32,10 +32,19 @@ std::string command_line() {
   std::string out;
   std::size_t start = 0;
   bool first = true;
+  bool mask_next = false;
   while (start < raw.size()) {
     auto end = raw.find('\0', start);
     if (end == std::string::npos) end = raw.size();
     std::string arg = raw.substr(start, end - start);
+    // Addresses typed on the command line are masked like in logs: the audit log is read widely.
+    if (mask_next) {
+      arg = mask_address(arg);
+    } else if (arg.rfind("--phone=", 0) == 0 || arg.rfind("--email=", 0) == 0) {
+      auto eq = arg.find('=');
+      arg = arg.substr(0, eq + 1) + mask_address(arg.substr(eq + 1));
+    }
+    mask_next = arg == "--phone" || arg == "--email";
     if (first) {
       auto slash = arg.rfind('/');
       if (slash != std::string::npos) arg = arg.substr(slash + 1);

@@ -250,7 +250,9 @@ def find(target, cmd):
     m = [r for r in rows if r["target"] == target and cmd in r["command"]]
     assert m, "no audit row for %s %s" % (target, cmd)
     return m[0]
-for r in rows:
+mine = [r for r in rows if r["command"].startswith("daybreak ")]  # imports write their own rows
+assert len(mine) >= 10, len(mine)
+for r in mine:
     assert r["actor"] == me, r
     assert r["reason"].strip(), r
     assert r["after"] is not None, r
