@@ -1,5 +1,7 @@
 #include "channels/email.hpp"
 
+#include <curl/curl.h>
+
 #include <chrono>
 #include <cstdio>
 
@@ -295,7 +297,13 @@ FailureKind classify_smtp_reply(long code) {
 }
 
 SendResult EmailAdapter::classify(const Response& r) const {
-  if (!r.transport_ok) return classify_transport_failure(r);
+  if (!r.transport_ok) {
+    SendResult out = classify_transport_failure(r);
+    // STARTTLS is required but the server does not offer it: the sender is misconfigured (or
+    // someone strips STARTTLS); retrying the message cannot help, pausing the sender does.
+    if (r.transport_code == CURLE_USE_SSL_FAILED) out.kind = FailureKind::credentials;
+    return out;
+  }
   SendResult out;
   if (r.status >= 200 && r.status < 300) {
     out.accepted = true;
