@@ -37,6 +37,9 @@ int run_export(const GlobalOptions& g, store::ExportKind kind, const ExportOptio
   if (o.format != "csv" && o.format != "ndjson") throw UsageError("--format \"" + o.format + "\": expected csv or ndjson");
   if (g.json && o.format == "csv") throw UsageError("--json conflicts with --format csv");
   auto env = ops::open_env(g);
+  // A one-pass scan gains nothing from the connection's 64 MiB page cache; 2 MiB keeps the
+  // export's memory flat however many rows it streams.
+  env.db->exec("PRAGMA cache_size=-2048");
   const bool csv = o.format == "csv";
   bool header = false;
   std::string line;

@@ -3,15 +3,17 @@
 namespace daybreak::store {
 namespace {
 
-// deliveries has an index on date (sql/005), attempts are reached through it.
+// deliveries has an index on date (sql/005) whose entries are in (date, delivery_id) order, and
+// attempts have one on delivery_id (rowid = attempt_id): each ORDER BY below is the order those
+// indexes already give, so SQLite streams rows without a sort (a sort would hold every row).
 constexpr const char* kDeliveries =
     "SELECT delivery_id, run_id, advisor_id, date, slot_at, content_id, source, tier, state, channel, sender, planned_at, "
     "deadline_at, attempts, first_sent_at, accepted_at, delivered_at, read_at, provider_message_id, last_error, "
-    "possible_duplicate, resent_at, dismissed_at, updated_at FROM deliveries WHERE date BETWEEN ?1 AND ?2 ORDER BY delivery_id";
+    "possible_duplicate, resent_at, dismissed_at, updated_at FROM deliveries WHERE date BETWEEN ?1 AND ?2 ORDER BY date, delivery_id";
 constexpr const char* kAttempts =
     "SELECT a.attempt_id, a.delivery_id, d.run_id, d.date, a.attempt_no, a.channel, a.sender, a.started_at, a.finished_at, "
     "a.outcome, a.error_code, a.error_detail, a.provider_message_id, a.latency_ms FROM deliveries d "
-    "JOIN delivery_attempts a ON a.delivery_id = d.delivery_id WHERE d.date BETWEEN ?1 AND ?2 ORDER BY a.delivery_id, a.attempt_id";
+    "JOIN delivery_attempts a ON a.delivery_id = d.delivery_id WHERE d.date BETWEEN ?1 AND ?2 ORDER BY d.date, d.delivery_id, a.attempt_id";
 constexpr const char* kReports =
     "SELECT s.run_id, s.date, r.slot_at, r.state, r.planned_count, s.generated_at, s.sla_pct, s.report FROM sla_reports s "
     "JOIN runs r ON r.run_id = s.run_id WHERE s.date BETWEEN ?1 AND ?2 ORDER BY s.run_id";
@@ -48,13 +50,13 @@ const char* to_string(ArchiveTable t) {
 
 void ExportRunRows(Db& db, std::int64_t run_id, const std::function<void(ArchiveTable, SQLite::Statement&)>& on_row) {
   guarded("archiving a run", [&] {
+    // No ORDER BY on the big tables: in index order SQLite streams, a sort would hold every row.
     const std::pair<ArchiveTable, const char*> parts[] = {
         {ArchiveTable::runs, "SELECT * FROM runs WHERE run_id = ?1"},
         {ArchiveTable::sla_reports, "SELECT * FROM sla_reports WHERE run_id = ?1"},
-        {ArchiveTable::deliveries, "SELECT * FROM deliveries WHERE run_id = ?1 ORDER BY delivery_id"},
+        {ArchiveTable::deliveries, "SELECT * FROM deliveries WHERE run_id = ?1"},
         {ArchiveTable::delivery_attempts,
-         "SELECT a.* FROM deliveries d JOIN delivery_attempts a ON a.delivery_id = d.delivery_id WHERE d.run_id = ?1 "
-         "ORDER BY a.delivery_id, a.attempt_id"},
+         "SELECT a.* FROM deliveries d JOIN delivery_attempts a ON a.delivery_id = d.delivery_id WHERE d.run_id = ?1"},
         {ArchiveTable::delivery_changes, "SELECT * FROM delivery_changes WHERE run_id = ?1 ORDER BY seq"},
     };
     for (const auto& [table, sql] : parts) {

@@ -14,7 +14,7 @@ namespace daybreak::store {
 enum class ExportKind { deliveries, attempts, reports };
 
 /// Calls `on_row` with the statement positioned on each row of `kind` for delivery days in
-/// [from_date, to_date] ("YYYY-MM-DD", inclusive), in delivery-id (or run-id) order. Column names
+/// [from_date, to_date] ("YYYY-MM-DD", inclusive), by day then delivery id (reports: by run id). Column names
 /// come from the statement (getColumnName), so CSV headers and NDJSON keys follow the query.
 void ExportRows(Db& db, ExportKind kind, const std::string& from_date, const std::string& to_date,
                 const std::function<void(SQLite::Statement&)>& on_row);

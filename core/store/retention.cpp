@@ -22,35 +22,36 @@ std::vector<ExpiredRun> RunListExpired(Db& db, const std::string& cutoff_date, M
 PurgeCounts RunPurgeBatch(Db& db, std::int64_t run_id, std::int64_t batch) {
   return guarded("RunPurgeBatch", [&] {
     PurgeCounts c;
-    auto run = [&](const char* sql, std::int64_t limit) {
-      auto& q = db.stmt(sql);
-      q.bind(1, run_id);
-      q.bind(2, limit);
-      return static_cast<std::int64_t>(q.exec());
-    };
-    // DELETE … LIMIT needs a compile-time option Debian's SQLite may lack: delete by key instead.
-    c.attempts = run(
-        "DELETE FROM delivery_attempts WHERE attempt_id IN (SELECT a.attempt_id FROM deliveries d "
-        "JOIN delivery_attempts a ON a.delivery_id = d.delivery_id WHERE d.run_id = ?1 LIMIT ?2)",
-        batch);
-    if (c.attempts >= batch) return c;
-    c.changes = run("DELETE FROM delivery_changes WHERE seq IN (SELECT seq FROM delivery_changes WHERE run_id = ?1 LIMIT ?2)",
-                    batch - c.attempts);
-    if (c.total() >= batch) return c;
-    // Only deliveries with no attempts left: the ones above went first, in this or earlier batches.
-    c.deliveries = run(
-        "DELETE FROM deliveries WHERE delivery_id IN (SELECT d.delivery_id FROM deliveries d WHERE d.run_id = ?1 "
-        "AND NOT EXISTS (SELECT 1 FROM delivery_attempts a WHERE a.delivery_id = d.delivery_id) LIMIT ?2)",
-        batch - c.total());
-    if (c.total() >= batch) return c;
-    auto& left = db.stmt("SELECT EXISTS (SELECT 1 FROM deliveries WHERE run_id = ?1)");
-    left.bind(1, run_id);
-    left.executeStep();
-    bool more = left.getColumn(0).getInt() != 0;
-    left.reset();
-    if (more) return c;
-    c.reports = run("DELETE FROM sla_reports WHERE run_id = ?1 AND ?2 > 0", 1);
-    c.runs = run("DELETE FROM runs WHERE run_id = ?1 AND ?2 > 0", 1);
+    // Change notes first (their index is (run_id, seq), so deleted ones are never scanned again).
+    // DELETE ... LIMIT needs a compile-time option Debian's SQLite may lack: delete by key instead.
+    auto& ch = db.stmt("DELETE FROM delivery_changes WHERE seq IN (SELECT seq FROM delivery_changes WHERE run_id = ?1 LIMIT ?2)");
+    ch.bind(1, run_id);
+    ch.bind(2, batch);
+    c.changes = ch.exec();
+    if (c.changes >= batch) return c;
+    // Then up to the rest of the budget in deliveries, each with its attempts (a bounded few).
+    std::vector<std::int64_t> ids;
+    auto& pick = db.stmt("SELECT delivery_id FROM deliveries WHERE run_id = ?1 LIMIT ?2");
+    pick.bind(1, run_id);
+    pick.bind(2, batch - c.changes);
+    while (pick.executeStep()) ids.push_back(pick.getColumn(0).getInt64());
+    pick.reset();
+    for (auto id : ids) {
+      auto& a = db.stmt("DELETE FROM delivery_attempts WHERE delivery_id = ?1");
+      a.bind(1, id);
+      c.attempts += a.exec();
+      auto& d = db.stmt("DELETE FROM deliveries WHERE delivery_id = ?1");
+      d.bind(1, id);
+      c.deliveries += d.exec();
+    }
+    if (!ids.empty()) return c;
+    // Nothing hangs off the run any more: its report and the run row go last.
+    auto& r = db.stmt("DELETE FROM sla_reports WHERE run_id = ?1");
+    r.bind(1, run_id);
+    c.reports = r.exec();
+    auto& run = db.stmt("DELETE FROM runs WHERE run_id = ?1");
+    run.bind(1, run_id);
+    c.runs = run.exec();
     return c;
   });
 }

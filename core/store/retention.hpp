@@ -35,9 +35,10 @@ struct PurgeCounts {
     return *this;
   }
 };
-/// Deletes at most `batch` child rows of the run, children before parents (attempts, change notes,
-/// deliveries, then the report and the run row once nothing else is left). Returns what it
-/// deleted; runs == 1 means the run is gone. Call inside its own Db::write_tx, once per batch.
+/// Deletes at most `batch` of the run's change notes and deliveries together (each delivery with
+/// its attempts, a bounded few), children before parents; once nothing else is left, the report
+/// and the run row. Returns what it deleted; runs == 1 means the run is gone. Call inside its
+/// own Db::write_tx, once per batch.
 PurgeCounts RunPurgeBatch(Db& db, std::int64_t run_id, std::int64_t batch);
 
 }  // namespace daybreak::store
