@@ -146,6 +146,10 @@ int dispatch_main(int argc, char** argv) {
                           {"dead", summary.dead},
                           {"uncertain_found", summary.uncertain_found},
                           {"possible_duplicates", summary.possible_duplicates},
+                          {"reconciled", summary.reconciled},
+                          {"emergency_substitutions", summary.emergency_substitutions},
+                          {"breaker_opened", summary.breaker_opened},
+                          {"operator_changes", summary.operator_changes},
                           {"runs_left_open", summary.runs_left_open}};
     if (ctx.json) {
       print_json(out);

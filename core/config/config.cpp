@@ -9,6 +9,8 @@
 #include <sstream>
 #include <toml++/toml.h>
 
+#include "config/alerts_toml.hpp"
+
 namespace daybreak {
 namespace {
 
@@ -201,7 +203,7 @@ Config parse_config(const std::string& text, const std::string& origin) {
   Config cfg;
   cfg.source = origin;
   bool inline_secret = false;
-  TableReader top(root, "", origin, {"database", "logging", "delivery", "retry", "dispatch", "whatsapp", "email", "webhook", "alerts"});
+  TableReader top(root, "", origin, {"database", "logging", "delivery", "retry", "dispatch", "breaker", "whatsapp", "email", "webhook", "alerts"});
 
   if (const auto* t = top.table("database")) {
     TableReader r(*t, "database", origin, {"path"});
@@ -261,6 +263,17 @@ Config parse_config(const std::string& text, const std::string& origin) {
     r.integer_as("drain_after_deadline_seconds", cfg.dispatch.drain_after_deadline_ms, 0, 86400, 1000);
     r.str("metrics_dir", cfg.dispatch.metrics_dir);
   }
+  if (const auto* t = top.table("breaker")) {
+    TableReader r(*t, "breaker", origin,
+                  {"window_seconds", "min_requests", "failure_ratio", "open_seconds", "max_open_seconds", "half_open_probes"});
+    r.integer_as("window_seconds", cfg.breaker.window_ms, 1, 3600, 1000);
+    r.integer_as("min_requests", cfg.breaker.min_requests, 1, 100000);
+    r.number("failure_ratio", cfg.breaker.failure_ratio, 0.01, 1.0);
+    r.integer_as("open_seconds", cfg.breaker.open_ms, 1, 3600, 1000);
+    r.integer_as("max_open_seconds", cfg.breaker.max_open_ms, 1, 86400, 1000);
+    r.integer_as("half_open_probes", cfg.breaker.half_open_probes, 1, 1000);
+    if (cfg.breaker.max_open_ms < cfg.breaker.open_ms) cfg.breaker.max_open_ms = cfg.breaker.open_ms;
+  }
   if (const auto* t = top.table("whatsapp")) {
     TableReader r(*t, "whatsapp", origin,
                   {"graph_base", "api_version", "template_name", "connect_timeout_ms", "request_timeout_ms", "app_secret",
@@ -286,10 +299,7 @@ Config parse_config(const std::string& text, const std::string& origin) {
     TableReader r(*t, "webhook", origin, {"senders"});
     if (const auto* arr = r.array("senders")) read_senders(*arr, Channel::webhook, "webhook.senders", origin, cfg, inline_secret);
   }
-  if (top.table("alerts")) {
-    // Alert rules and sinks are validated by the monitoring module (alerts), which reads them
-    // from the same file; accepted here so one file configures everything.
-  }
+  if (const auto* t = top.table("alerts")) read_alerts_config(*t, origin, cfg.alerts, inline_secret);
   if (inline_secret && !origin.empty()) {
     struct stat st{};
     if (::stat(origin.c_str(), &st) == 0 && (st.st_mode & S_IROTH)) {

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "config/alerts_config.hpp"
+#include "domain/breaker.hpp"
 #include "domain/retry.hpp"
 #include "domain/time.hpp"
 #include "domain/types.hpp"
@@ -73,9 +75,11 @@ struct Config {
   WindowPolicy window;
   double utilisation = 0.7;
   RetryPolicy retry;
+  BreakerPolicy breaker;             ///< [breaker]: one circuit breaker per sender
   DispatchConfig dispatch;
   WhatsAppConfig whatsapp;
   std::vector<SenderConfig> senders;  ///< all channels, in file order
+  AlertsConfig alerts;                ///< [alerts]: rules, on-call chain, sinks (config/alerts_config.hpp)
   std::string webhook_url_template;   ///< unused until the webhook channel lands
 
   /// 0-based rank of a tier (0 = highest), or nullopt when unknown.

@@ -11,8 +11,10 @@
 #include <nlohmann/json.hpp>
 #include <queue>
 #include <random>
+#include <limits>
 #include <unordered_map>
 
+#include "domain/breaker.hpp"
 #include "domain/retry.hpp"
 #include "engine/token_bucket.hpp"
 #include "engine/writer.hpp"
@@ -54,8 +56,24 @@ std::string_view failure_name(FailureKind k) {
 }
 
 struct ContentRow {
-  std::string content_id, title, body, media_url;
+  std::string content_id, title, body, media_url, language, valid_from, valid_until;
+  bool emergency = false;
+  bool withdrawn = false;
+  /// Usable on delivery day `date` ("YYYY-MM-DD"; empty bounds are open).
+  [[nodiscard]] bool valid_on(const std::string& date) const {
+    return !withdrawn && (valid_from.empty() || valid_from <= date) && (valid_until.empty() || date <= valid_until);
+  }
 };
+
+/// WhatsApp template errors (Meta's error codes 132000-132016: parameter count or format
+/// mismatch, template missing, paused or disabled): the content cannot go out as it is, so an
+/// emergency item is sent instead (DESIGN.md section 5).
+bool is_template_error(const std::string& code) { return code.size() == 6 && code.rfind("1320", 0) == 0; }
+
+/// Failures that say the sender (not one recipient or message) is unwell: they feed its breaker.
+bool is_sender_failure(FailureKind k) {
+  return k == FailureKind::retryable || k == FailureKind::uncertain || k == FailureKind::credentials;
+}
 
 /// One delivery held in memory for the length of the dispatch.
 struct Item {
@@ -77,6 +95,7 @@ struct Item {
   std::uint16_t attempts = 0;
   std::uint8_t attempts_on_channel = 0;
   bool possible_dup = false;
+  bool emergency = false;  ///< content was substituted from the emergency pool
   std::uint32_t gen = 0;  ///< bumps whenever the item is re-queued; stale heap entries are skipped
 };
 
@@ -84,9 +103,12 @@ struct SenderState {
   const SenderConfig* cfg = nullptr;
   std::unique_ptr<channels::Adapter> adapter;
   TokenBucket bucket;
+  Breaker breaker;
   Millis paused_until = 0;
   int in_flight = 0;
   std::int64_t sent = 0;
+  std::int64_t failed = 0;
+  BreakerState last_state = BreakerState::closed;
 };
 
 struct RunState {
@@ -122,12 +144,20 @@ using MinHeap = std::priority_queue<T, std::vector<T>, std::greater<T>>;
 
 /// Events handed to the scheduler thread by the transport and writer threads.
 struct Event {
-  enum class Kind { response, claimed, lease_lost } kind = Kind::response;
+  enum class Kind { response, claimed, changed } kind = Kind::response;
   std::uint32_t idx = 0;
   std::uint32_t gen = 0;
+  int sender = -1;  ///< the sender the request went through
   Millis started_at = 0;
   channels::Response response;
-  std::vector<std::pair<std::uint32_t, bool>> claims;
+  struct Claim {
+    std::uint32_t idx = 0;
+    bool ok = false;
+    std::optional<store::DeliveryStateRow> now_row;  ///< the row as it is, when the claim failed
+  };
+  std::vector<Claim> claims;
+  std::vector<store::DeliveryRow> changed;  ///< rows an operator changed (delivery_changes)
+  std::vector<ContentRow> changed_content;  ///< content those rows point at
 };
 
 }  // namespace
@@ -141,8 +171,12 @@ struct Dispatcher::Impl {
 
   std::vector<Item> items;
   std::vector<ContentRow> contents;
+  std::unordered_map<std::string, std::uint32_t> content_index;
+  std::unordered_map<std::string, int> sender_index;
+  std::unordered_map<std::int64_t, std::uint32_t> item_index;  ///< delivery id → items index
   std::vector<SenderState> senders;
   std::vector<RunState> runs;
+  std::int64_t change_seq = 0;  ///< last delivery_changes row seen
   MinHeap<QEntry> waiting;                 // not claimed yet, by due time
   std::vector<MinHeap<QEntry>> claimed;    // per sender: claimed, by due time
   std::vector<MinHeap<EEntry>> eligible;   // per sender: due now, by deadline then tier
@@ -171,13 +205,17 @@ struct Dispatcher::Impl {
     ev_cv.notify_one();
   }
 
+  /// The sender of `ch` to use: the preferred one while it is healthy, else the least loaded
+  /// relative to its rate among those whose breaker lets traffic through; -1 when none does.
   int pick_sender(Channel ch, int preferred, Millis now) {
-    if (preferred >= 0 && senders[preferred].cfg->channel == ch && senders[preferred].paused_until <= now) return preferred;
+    if (preferred >= 0 && senders[preferred].cfg->channel == ch && senders[preferred].paused_until <= now &&
+        senders[preferred].breaker.state(now) == BreakerState::closed)
+      return preferred;
     int best = -1;
     double best_load = 1e300;
     for (std::size_t i = 0; i < senders.size(); ++i) {
       auto& s = senders[i];
-      if (s.cfg->channel != ch) continue;
+      if (s.cfg->channel != ch || !s.breaker.usable(now)) continue;
       // Prefer healthy senders, then the least loaded relative to its rate.
       double load = static_cast<double>(s.in_flight + static_cast<int>(claimed[i].size() + eligible[i].size())) / s.cfg->mps;
       if (s.paused_until > now) load += 1e9;
@@ -191,6 +229,24 @@ struct Dispatcher::Impl {
 
   bool has_sender(Channel ch) const {
     return std::any_of(senders.begin(), senders.end(), [&](const SenderState& s) { return s.cfg->channel == ch; });
+  }
+  /// When the first open breaker of `ch` turns half-open (every sender of it is open).
+  Millis channel_reopens_at(Channel ch) const {
+    Millis t = std::numeric_limits<Millis>::max();
+    for (const auto& s : senders) {
+      if (s.cfg->channel == ch) t = std::min(t, s.breaker.reopens_at());
+    }
+    return t;
+  }
+  /// The next channel after the current one that can send now (a sender whose breaker lets
+  /// traffic through), with that sender; {-1, -1} when none.
+  std::pair<int, int> next_usable_channel(const Item& it, Millis now) {
+    for (int i = it.chan_idx + 1; i < it.nchans; ++i) {
+      if (!addressable(it, it.chans[i])) continue;
+      int s = pick_sender(it.chans[i], -1, now);
+      if (s >= 0) return {i, s};
+    }
+    return {-1, -1};
   }
   bool addressable(const Item& it, Channel ch) const {
     if (!has_sender(ch)) return false;
@@ -209,20 +265,130 @@ struct Dispatcher::Impl {
     return -1;
   }
 
+  static constexpr const char* kContentSelect =
+      "SELECT content_id, title, body, media_url, language, valid_from, valid_until, emergency, withdrawn_at IS NOT NULL "
+      "FROM content ";
+
+  std::uint32_t add_content(ContentRow c) {
+    auto it = content_index.find(c.content_id);
+    if (it != content_index.end()) {
+      contents[it->second] = std::move(c);  // a reload: the row may have been withdrawn meanwhile
+      return it->second;
+    }
+    auto idx = static_cast<std::uint32_t>(contents.size());
+    content_index[c.content_id] = idx;
+    contents.push_back(std::move(c));
+    return idx;
+  }
+
+  static ContentRow read_content(SQLite::Statement& q) {
+    return {q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getString(),
+            q.getColumn(3).getString(), q.getColumn(4).getString(), q.getColumn(5).getString(),
+            q.getColumn(6).getString(), q.getColumn(7).getInt() != 0, q.getColumn(8).getInt() != 0};
+  }
+
+  /// An in-memory item from a row that is not final.
+  Item make_item(store::DeliveryRow&& d, std::uint32_t run_idx, Millis now) {
+    Item it;
+    it.delivery_id = d.delivery_id;
+    it.planned_at = d.planned_at;
+    it.deadline = d.deadline_at;
+    it.first_sent_at = d.first_sent_at.value_or(0);
+    it.advisor_id = std::move(d.advisor_id);
+    it.name = std::move(d.advisor_name);
+    it.language = std::move(d.language);
+    it.phone = std::move(d.phone);
+    it.email = std::move(d.email);
+    it.run = run_idx;
+    auto ci = content_index.find(d.content_id);
+    it.content = ci == content_index.end() ? 0 : ci->second;
+    it.emergency = d.source == "emergency";
+    for (const auto& c : split_list(d.channels, '|')) {
+      if (auto ch = channel_from_string(c); ch && it.nchans < it.chans.size()) it.chans[it.nchans++] = *ch;
+    }
+    if (it.nchans == 0) it.chans[it.nchans++] = channel_from_string(d.channel).value_or(Channel::whatsapp);
+    it.chan_idx = static_cast<std::uint8_t>(std::min<int>(d.channel_index, it.nchans - 1));
+    auto si = sender_index.find(d.sender);
+    it.sender = static_cast<std::int16_t>(si == sender_index.end() ? -1 : si->second);
+    it.tier_rank = static_cast<std::uint8_t>(std::clamp(d.tier_rank, 0, 255));
+    it.attempts = static_cast<std::uint16_t>(d.attempts);
+    it.possible_dup = d.possible_duplicate;
+    it.state = d.state;
+    switch (d.state) {
+      case DeliveryState::planned: it.due = d.planned_at; break;
+      case DeliveryState::retry_wait: it.due = d.next_attempt_at.value_or(now); break;
+      case DeliveryState::uncertain: {
+        // Wait for a status event naming it (reconciliation), but never past the point
+        // where a resend could still land before the deadline.
+        Millis slack = std::max<Millis>(0, d.deadline_at - cfg.retry.expected_latency_ms - now);
+        it.due = now + std::min(cfg.dispatch.uncertain_grace_ms, slack);
+        it.possible_dup = true;
+        break;
+      }
+      default: it.due = now; break;
+    }
+    return it;
+  }
+
+  /// Swaps the item's content for an emergency-pool item in its language, valid on its day
+  /// (DESIGN.md section 5: no advisor is skipped because their content failed). Persists the
+  /// change (delivery and assignment, source `emergency`). False when there is none to use.
+  bool substitute_emergency(Item& it, const std::string& why, Millis now) {
+    if (it.emergency && contents[it.content].emergency) return false;  // already the last resort
+    const std::string& date = runs[it.run].row.date;
+    std::vector<std::uint32_t> pool;
+    for (std::uint32_t i = 0; i < contents.size(); ++i) {
+      const auto& c = contents[i];
+      if (c.emergency && c.language == it.language && c.valid_on(date) && i != it.content) pool.push_back(i);
+    }
+    if (pool.empty()) {
+      log->error("delivery {}: {}; no emergency content in language {} for {}", it.delivery_id, why, it.language, date);
+      return false;
+    }
+    std::uint32_t pick = pool[splitmix64(static_cast<std::uint64_t>(it.delivery_id)) % pool.size()];
+    log->warn("delivery {}: {}; sending emergency content {} instead of {}", it.delivery_id, why,
+              contents[pick].content_id, contents[it.content].content_id);
+    it.content = pick;
+    it.emergency = true;
+    ++summary.emergency_substitutions;
+    writer->enqueue([id = it.delivery_id, cid = contents[pick].content_id, why, now](store::Db& db) {
+      store::DeliverySubstituteContent(db, id, cid, "emergency", "emergency substitution: " + why, now);
+    });
+    return true;
+  }
+
+  /// Content that may not go out on the item's day (withdrawn, expired) is replaced now.
+  void check_content(Item& it, Millis now) {
+    const auto& c = contents[it.content];
+    const std::string& date = runs[it.run].row.date;
+    if (c.withdrawn) {
+      substitute_emergency(it, "content " + c.content_id + " is withdrawn", now);
+    } else if (!c.valid_on(date)) {
+      substitute_emergency(it, "content " + c.content_id + " is not valid on " + date, now);
+    }
+  }
+
   void load(const std::vector<std::int64_t>& run_ids) {
     store::OpenOptions o;
     o.migrate = false;
     store::Db db(cfg.database_path, o);
-    std::unordered_map<std::string, std::uint32_t> content_index;
-    std::unordered_map<std::string, int> sender_index;
     Millis now = clock.now();
     for (const auto& s : cfg.senders) {
-      SenderState st{&s, channels::make_adapter(cfg, s), TokenBucket(s.mps, std::max(2.0, s.mps * 0.05), now), 0, 0, 0};
+      SenderState st{&s, channels::make_adapter(cfg, s), TokenBucket(s.mps, std::max(2.0, s.mps * 0.05), now),
+                     Breaker(cfg.breaker)};
       sender_index[s.id] = static_cast<int>(senders.size());
       senders.push_back(std::move(st));
     }
     claimed.resize(senders.size());
     eligible.resize(senders.size());
+    // Changes noted from here on are replayed by the poll; earlier ones are in the rows below.
+    change_seq = store::DeliveryChangeLastSeq(db);
+    contents.push_back({});  // index 0: "unknown content", never chosen for substitution
+    {
+      auto& eq = db.stmt(std::string(kContentSelect) + "WHERE emergency = 1 AND withdrawn_at IS NULL");
+      while (eq.executeStep()) add_content(read_content(eq));
+      eq.reset();
+    }
     for (auto run_id : run_ids) {
       auto row = store::RunGet(db, run_id);
       if (!row) continue;
@@ -237,73 +403,38 @@ struct Dispatcher::Impl {
                   run_id, uncertain, cfg.dispatch.uncertain_grace_ms);
       }
       summary.uncertain_found += uncertain;
-      auto& cq = db.stmt(
-          "SELECT content_id, title, body, media_url FROM content WHERE content_id IN "
-          "(SELECT DISTINCT content_id FROM deliveries WHERE run_id = ?)");
+      auto& cq = db.stmt(std::string(kContentSelect) +
+                         "WHERE content_id IN (SELECT DISTINCT content_id FROM deliveries WHERE run_id = ?)");
       cq.bind(1, run_id);
       while (cq.executeStep()) {
-        std::string id = cq.getColumn(0).getString();
-        if (content_index.count(id)) continue;
-        content_index[id] = static_cast<std::uint32_t>(contents.size());
-        contents.push_back({id, cq.getColumn(1).getString(), cq.getColumn(2).getString(), cq.getColumn(3).getString()});
+        if (!content_index.count(cq.getColumn(0).getString())) add_content(read_content(cq));
       }
+      cq.reset();
+      runs.push_back(std::move(rs));
+      auto& rsr = runs.back();
       for (auto& d : store::DeliveryListForRun(db, run_id)) {
-        ++rs.total;
+        ++rsr.total;
         ++summary.deliveries;
         if (is_final_state(d.state)) {
           if (is_accepted_state(d.state)) {
-            ++rs.pre_accepted;
-            if (d.accepted_at && *d.accepted_at <= d.deadline_at) ++rs.pre_on_time;
+            ++rsr.pre_accepted;
+            if (d.accepted_at && *d.accepted_at <= d.deadline_at) ++rsr.pre_on_time;
           } else if (d.state == DeliveryState::dead) {
-            ++rs.pre_dead;
+            ++rsr.pre_dead;
           } else {
-            ++rs.pre_cancelled;
+            ++rsr.pre_cancelled;
           }
           continue;
         }
-        Item it;
-        it.delivery_id = d.delivery_id;
-        it.planned_at = d.planned_at;
-        it.deadline = d.deadline_at;
-        it.first_sent_at = d.first_sent_at.value_or(0);
-        it.advisor_id = std::move(d.advisor_id);
-        it.name = std::move(d.advisor_name);
-        it.language = std::move(d.language);
-        it.phone = std::move(d.phone);
-        it.email = std::move(d.email);
-        it.run = run_idx;
-        it.content = content_index.count(d.content_id) ? content_index[d.content_id] : 0;
-        for (const auto& c : split_list(d.channels, '|')) {
-          if (auto ch = channel_from_string(c); ch && it.nchans < it.chans.size()) it.chans[it.nchans++] = *ch;
-        }
-        if (it.nchans == 0) it.chans[it.nchans++] = channel_from_string(d.channel).value_or(Channel::whatsapp);
-        it.chan_idx = static_cast<std::uint8_t>(std::min<int>(d.channel_index, it.nchans - 1));
-        auto si = sender_index.find(d.sender);
-        it.sender = static_cast<std::int16_t>(si == sender_index.end() ? -1 : si->second);
-        it.tier_rank = static_cast<std::uint8_t>(std::clamp(d.tier_rank, 0, 255));
-        it.attempts = static_cast<std::uint16_t>(d.attempts);
-        it.possible_dup = d.possible_duplicate;
-        it.state = d.state;
-        switch (d.state) {
-          case DeliveryState::planned: it.due = d.planned_at; break;
-          case DeliveryState::retry_wait: it.due = d.next_attempt_at.value_or(now); break;
-          case DeliveryState::uncertain: {
-            // Wait for a status event naming it (reconciliation), but never past the point
-            // where a resend could still land before the deadline.
-            Millis slack = std::max<Millis>(0, d.deadline_at - cfg.retry.expected_latency_ms - now);
-            it.due = now + std::min(cfg.dispatch.uncertain_grace_ms, slack);
-            it.possible_dup = true;
-            break;
-          }
-          default: it.due = now; break;
-        }
-        ++rs.remaining;
-        items.push_back(std::move(it));
+        ++rsr.remaining;
+        item_index[d.delivery_id] = static_cast<std::uint32_t>(items.size());
+        items.push_back(make_item(std::move(d), run_idx, now));
       }
-      runs.push_back(std::move(rs));
     }
-    if (contents.empty()) contents.push_back({});
-    for (std::uint32_t i = 0; i < items.size(); ++i) waiting.push({items[i].due, items[i].tier_rank, i, 0});
+    for (std::uint32_t i = 0; i < items.size(); ++i) {
+      check_content(items[i], now);
+      waiting.push({items[i].due, items[i].tier_rank, i, 0});
+    }
   }
 
   // ---- writer operations -------------------------------------------------------------
@@ -353,6 +484,22 @@ struct Dispatcher::Impl {
       }
       int s = pick_sender(ch, it.sender, now);
       if (s < 0) {
+        if (has_sender(ch)) {
+          // Every sender of the channel has an open breaker: move to the next channel now,
+          // while it can still land before the deadline, or wait for the first half-open.
+          auto [nc, ns] = next_usable_channel(it, now);
+          if (nc >= 0) {
+            log->debug("delivery {}: every {} sender is open; moving to {}", it.delivery_id, to_string(ch),
+                       to_string(it.chans[nc]));
+            it.chan_idx = static_cast<std::uint8_t>(nc);
+            it.attempts_on_channel = 0;
+            it.sender = static_cast<std::int16_t>(ns);
+            batch.push_back(e.idx);
+          } else {
+            held.push_back({std::max(now + 50, channel_reopens_at(ch)), e.tier, e.idx, e.gen});
+          }
+          continue;
+        }
         int nc = next_channel(it);
         if (nc >= 0) {
           it.chan_idx = static_cast<std::uint8_t>(nc);
@@ -376,13 +523,17 @@ struct Dispatcher::Impl {
     std::vector<ClaimRow> rows;
     rows.reserve(batch.size());
     for (auto idx : batch) rows.push_back({idx, items[idx].delivery_id});
-    auto results = std::make_shared<std::vector<std::pair<std::uint32_t, bool>>>();
+    auto results = std::make_shared<std::vector<Event::Claim>>();
     std::string own = owner;
     Millis lease = cfg.dispatch.lease_ms;
     writer->enqueue(
         [rows = std::move(rows), results, own, now, lease](store::Db& db) {
           results->clear();
-          for (const auto& r : rows) results->emplace_back(r.idx, store::DeliveryClaim(db, r.id, own, now + lease, now));
+          for (const auto& r : rows) {
+            Event::Claim c{r.idx, store::DeliveryClaim(db, r.id, own, now + lease, now), std::nullopt};
+            if (!c.ok) c.now_row = store::DeliveryGetState(db, r.id);
+            results->push_back(std::move(c));
+          }
         },
         [this, results] {
           Event ev;
@@ -425,13 +576,13 @@ struct Dispatcher::Impl {
   void on_claimed(const Event& ev) {
     claims_pending -= std::min(claims_pending, ev.claims.size());
     std::vector<std::int64_t> late_claims;
-    for (auto [idx, ok] : ev.claims) {
+    for (const auto& c : ev.claims) {
+      auto idx = c.idx;
       Item& it = items[idx];
-      if (!ok) {
-        // The row moved under us (an operator cancelled it): it is no longer ours to send.
-        it.state = DeliveryState::cancelled;
-        ++it.gen;
-        finish(idx);
+      if (!c.ok) {
+        // The row moved under us: an operator cancelled it, or a status event settled an
+        // uncertain send (reconciliation). Either way it is no longer ours to send.
+        settle_from_row(idx, c.now_row);
         continue;
       }
       it.state = DeliveryState::sending;
@@ -445,6 +596,57 @@ struct Dispatcher::Impl {
     if (!late_claims.empty()) release_ids(std::move(late_claims), clock.now());
   }
 
+  /// A claim failed because the row moved: take its state as the store has it.
+  void settle_from_row(std::uint32_t idx, const std::optional<store::DeliveryStateRow>& row) {
+    Item& it = items[idx];
+    if (is_final_state(it.state)) return;
+    ++it.gen;
+    finish(idx);
+    if (row && is_accepted_state(row->state)) {
+      it.state = row->state;
+      it.accepted_at = row->accepted_at.value_or(clock.now());
+      ++summary.accepted;
+      if (it.accepted_at <= it.deadline) ++summary.on_time;
+      if (it.possible_dup) ++summary.reconciled;
+      log->info("delivery {} was settled by a status event ({}); not resending", it.delivery_id,
+                row->provider_message_id.value_or("?"));
+    } else if (row && row->state == DeliveryState::dead) {
+      it.state = DeliveryState::dead;
+      ++summary.dead;
+    } else {
+      it.state = DeliveryState::cancelled;
+    }
+  }
+
+  /// Items queued on a sender whose breaker stopped letting traffic through go to another
+  /// sender of the channel, else to the advisor's next channel that can send; else they wait.
+  void reroute_from(std::size_t s, Millis now) {
+    auto& eq = eligible[s];
+    std::vector<EEntry> keep;
+    while (!eq.empty()) {
+      auto e = eq.top();
+      eq.pop();
+      Item& it = items[e.idx];
+      Channel ch = it.chans[it.chan_idx];
+      int alt = pick_sender(ch, -1, now);
+      if (alt < 0) {
+        auto [nc, ns] = next_usable_channel(it, now);
+        if (nc >= 0) {
+          it.chan_idx = static_cast<std::uint8_t>(nc);
+          it.attempts_on_channel = 0;
+          alt = ns;
+        }
+      }
+      if (alt < 0 || static_cast<std::size_t>(alt) == s) {
+        keep.push_back(e);
+        continue;
+      }
+      it.sender = static_cast<std::int16_t>(alt);
+      eligible[alt].push(e);
+    }
+    for (auto& e : keep) eq.push(e);
+  }
+
   void send_due(Millis now) {
     if (lease_lost || g_stop_stage.load() >= 2) return;
     for (std::size_t s = 0; s < senders.size(); ++s) {
@@ -454,12 +656,17 @@ struct Dispatcher::Impl {
         auto e = cq.top();
         cq.pop();
         const Item& it = items[e.idx];
+        if (e.gen != it.gen || it.state != DeliveryState::sending) continue;  // cancelled meanwhile
         eq.push({it.deadline, it.tier_rank, it.due, e.idx});
       }
       auto& st = senders[s];
-      while (!eq.empty() && in_flight < cfg.dispatch.max_in_flight && st.paused_until <= now && st.bucket.try_take(now)) {
+      if (!eq.empty() && !st.breaker.usable(now)) reroute_from(s, now);
+      while (!eq.empty() && in_flight < cfg.dispatch.max_in_flight && st.paused_until <= now &&
+             st.breaker.usable(now) && st.bucket.try_take(now)) {
         auto e = eq.top();
         eq.pop();
+        if (items[e.idx].state != DeliveryState::sending) continue;  // cancelled meanwhile
+        st.breaker.allow(now);
         send_one(e.idx, static_cast<int>(s), now);
       }
     }
@@ -489,24 +696,42 @@ struct Dispatcher::Impl {
     ++senders[s].sent;
     ++summary.sent_requests;
     std::uint32_t gen = it.gen;
-    transport.submit(std::move(req), [this, idx, gen, now](channels::Response r) {
+    transport.submit(std::move(req), [this, idx, gen, s, now](channels::Response r) {
       Event ev;
       ev.kind = Event::Kind::response;
       ev.idx = idx;
       ev.gen = gen;
+      ev.sender = s;
       ev.started_at = now;
       ev.response = std::move(r);
       push_event(std::move(ev));
     });
   }
 
+  /// Feeds a sender's breaker and logs its transitions (a breaker opening is an operator's concern).
+  void note_breaker(SenderState& st, bool failure, Millis now) {
+    st.breaker.record(failure, now);
+    if (failure) ++st.failed;
+    auto state = st.breaker.state(now);
+    if (state == st.last_state) return;
+    if (state == BreakerState::open) {
+      ++summary.breaker_opened;
+      log->error("sender {}: breaker open (failure ratio {:.0f}% over the window); rerouting its traffic", st.cfg->id,
+                 100.0 * st.breaker.failure_ratio(now));
+    } else if (state == BreakerState::closed) {
+      log->warn("sender {}: breaker closed again; traffic returns", st.cfg->id);
+    }
+    st.last_state = state;
+  }
+
   void on_response(Event& ev) {
     Item& it = items[ev.idx];
     --in_flight;
-    auto& st = senders[it.sender];
+    auto& st = senders[ev.sender];
     --st.in_flight;
     Millis now = clock.now();
     auto res = st.adapter->classify(ev.response);
+    note_breaker(st, !res.accepted && is_sender_failure(res.kind), now);
     store::AttemptInsertParams a;
     a.delivery_id = it.delivery_id;
     a.attempt_no = it.attempts;
@@ -521,6 +746,13 @@ struct Dispatcher::Impl {
     a.latency_ms = ev.response.latency_ms;
     writer->enqueue([a](store::Db& db) { store::AttemptInsert(db, a); });
 
+    if (ev.gen != it.gen || is_final_state(it.state)) {
+      // An operator cancelled it while the request was out: the cancel stands; the attempt
+      // is in the history.
+      log->info("delivery {}: response after an operator change ({}); the change stands", it.delivery_id,
+                res.accepted ? "accepted" : res.error_code);
+      return;
+    }
     if (res.accepted) {
       it.state = DeliveryState::accepted;
       it.accepted_at = now;
@@ -538,9 +770,24 @@ struct Dispatcher::Impl {
       if (st.paused_until <= now) log->error("sender {}: credentials rejected ({}); pausing it", st.cfg->id, res.error_detail);
       st.paused_until = std::max(st.paused_until, now + 30000);
     }
+    if (!res.accepted && is_template_error(res.error_code) &&
+        substitute_emergency(it, "template error " + res.error_code + " from the provider", now)) {
+      // Same channel, at once: the provider rejected the content, not the advisor.
+      ++it.gen;
+      it.state = DeliveryState::retry_wait;
+      it.due = now;
+      waiting.push({it.due, it.tier_rank, ev.idx, it.gen});
+      write_outcome(it, ev.started_at, now, std::nullopt,
+                    res.error_code + " " + res.error_detail + " (template error: emergency content substituted)");
+      return;
+    }
     int nc = next_channel(it);
     auto decision = decide_after_failure(cfg.retry, res.kind, it.attempts_on_channel, now, it.deadline, nc >= 0,
                                          res.retry_after_ms, splitmix64(static_cast<std::uint64_t>(it.delivery_id) * 131 + it.attempts));
+    if (decision.action == RetryDecision::retry && nc >= 0 && pick_sender(it.chans[it.chan_idx], -1, now) < 0) {
+      // Every sender of this channel is open: waiting for one to recover gambles the deadline.
+      decision = {RetryDecision::next_channel, now, decision.reason + "; every sender of the channel is open: next channel"};
+    }
     std::string err = res.error_code + (res.error_detail.empty() ? "" : " " + res.error_detail);
     ++it.gen;
     switch (decision.action) {
@@ -606,7 +853,22 @@ struct Dispatcher::Impl {
             {"sla_so_far_pct", rs.total > rs.pre_cancelled ? 100.0 * static_cast<double>(on_time) / static_cast<double>(rs.total - rs.pre_cancelled) : 100.0},
             {"in_flight", in_flight},
             {"writer_backlog", writer->backlog()},
-            {"writer_failing", writer->failing()}};
+            {"writer_failing", writer->failing()},
+            {"breakers", breakers_json(now)}};
+  }
+
+  nlohmann::json breakers_json(Millis now) const {
+    auto out = nlohmann::json::array();
+    for (const auto& st : senders) {
+      out.push_back({{"sender", st.cfg->id},
+                     {"channel", to_string(st.cfg->channel)},
+                     {"state", to_string(st.breaker.state(now))},
+                     {"failure_ratio", st.breaker.failure_ratio(now)},
+                     {"opened", st.breaker.opened_count()},
+                     {"sent", st.sent},
+                     {"failed", st.failed}});
+    }
+    return out;
   }
 
   void heartbeat(Millis now, bool print) {
@@ -643,6 +905,110 @@ struct Dispatcher::Impl {
       paused_all = all;
       for (int i = 0; i < 3; ++i) paused_channel[i] = ch[i];
     });
+    poll_changes();
+  }
+
+  /// Operator changes to deliveries of our runs (sql/006): reload those rows and hand them to
+  /// the scheduler thread, so a cancel, resend, content change or pull applies within a second.
+  void poll_changes() {
+    std::vector<std::int64_t> run_ids;
+    for (const auto& rs : runs) {
+      if (!rs.closed) run_ids.push_back(rs.row.run_id);
+    }
+    auto since = std::make_shared<std::int64_t>(change_seq);
+    auto ev = std::make_shared<Event>();
+    ev->kind = Event::Kind::changed;
+    writer->enqueue(
+        [run_ids, since, ev](store::Db& db) {
+          // Up to the mark read first: a change committed meanwhile waits for the next poll.
+          const std::int64_t mark = store::DeliveryChangeLastSeq(db);
+          std::vector<std::int64_t> ids;
+          for (auto run_id : run_ids) {
+            for (const auto& c : store::DeliveryChangesSince(db, run_id, *since)) {
+              if (c.seq <= mark) ids.push_back(c.delivery_id);
+            }
+          }
+          std::sort(ids.begin(), ids.end());
+          ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+          std::unordered_map<std::string, bool> seen;
+          for (auto id : ids) {
+            auto row = store::DeliveryGet(db, id);
+            if (!row) continue;
+            if (!seen.count(row->content_id)) {
+              seen[row->content_id] = true;
+              auto& q = db.stmt(std::string(kContentSelect) + "WHERE content_id = ?");
+              q.bind(1, row->content_id);
+              if (q.executeStep()) ev->changed_content.push_back(read_content(q));
+              q.reset();
+            }
+            ev->changed.push_back(std::move(*row));
+          }
+          *since = mark;
+        },
+        [this, since, ev] {
+          ev->started_at = *since;  // carries the new mark to the scheduler thread
+          push_event(std::move(*ev));
+        });
+  }
+
+  /// Scheduler side of poll_changes: the rows as the operator left them replace our copies.
+  void apply_changes(Event& ev) {
+    change_seq = std::max(change_seq, ev.started_at);
+    for (auto& c : ev.changed_content) add_content(std::move(c));
+    Millis now = clock.now();
+    std::unordered_map<std::int64_t, std::uint32_t> run_by_id;
+    for (std::uint32_t r = 0; r < runs.size(); ++r) run_by_id[runs[r].row.run_id] = r;
+    for (auto& row : ev.changed) {
+      auto ri = run_by_id.find(row.run_id);
+      if (ri == run_by_id.end() || runs[ri->second].closed) continue;
+      ++summary.operator_changes;
+      auto found = item_index.find(row.delivery_id);
+      if (found == item_index.end()) {
+        // Final when we loaded the run (counted in pre_*), now back to be sent: resend or replay.
+        if (row.state != DeliveryState::planned && row.state != DeliveryState::retry_wait) continue;
+        auto& rs = runs[ri->second];
+        if (rs.pre_dead > 0) --rs.pre_dead;  // replay of a dead letter is the common case
+        ++rs.remaining;
+        auto idx = static_cast<std::uint32_t>(items.size());
+        item_index[row.delivery_id] = idx;
+        items.push_back(make_item(std::move(row), ri->second, now));
+        check_content(items[idx], now);
+        waiting.push({items[idx].due, items[idx].tier_rank, idx, items[idx].gen});
+        continue;
+      }
+      auto idx = found->second;
+      Item& it = items[idx];
+      auto ci = content_index.find(row.content_id);
+      if (ci != content_index.end()) it.content = ci->second;
+      it.emergency = row.source == "emergency";
+      if (it.state == DeliveryState::sending) {
+        // Claimed or in flight: a cancel stops it before the send (send_due checks the state);
+        // a content change applies to the next attempt.
+        if (row.state == DeliveryState::cancelled) {
+          it.state = DeliveryState::cancelled;
+          ++it.gen;
+          finish(idx);
+        }
+        continue;
+      }
+      bool was_final = is_final_state(it.state);
+      if (row.state == DeliveryState::cancelled || is_final_state(row.state)) {
+        if (!was_final) finish(idx);
+        it.state = row.state;
+        ++it.gen;
+        continue;
+      }
+      if (row.state != DeliveryState::planned && row.state != DeliveryState::retry_wait) continue;
+      if (was_final) {
+        ++runs[it.run].remaining;
+        if (it.state == DeliveryState::dead && summary.dead > 0) --summary.dead;
+      }
+      auto fresh = make_item(std::move(row), it.run, now);
+      fresh.gen = it.gen + 1;
+      it = std::move(fresh);
+      check_content(it, now);
+      waiting.push({it.due, it.tier_rank, idx, it.gen});
+    }
   }
 
   void close_finished_runs(Millis now, const std::function<void(store::Db&, std::int64_t, Millis)>& on_closed) {
@@ -728,6 +1094,8 @@ struct Dispatcher::Impl {
           on_response(ev);
         } else if (ev.kind == Event::Kind::claimed) {
           on_claimed(ev);
+        } else if (ev.kind == Event::Kind::changed) {
+          apply_changes(ev);
         }
       }
       Millis now = clock.now();

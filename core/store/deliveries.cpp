@@ -243,3 +243,45 @@ std::int64_t DeliveryChangeLastSeq(Db& db) {
 }
 
 }  // namespace daybreak::store
+
+namespace daybreak::store {
+
+std::optional<DeliveryStateRow> DeliveryGetState(Db& db, std::int64_t delivery_id) {
+  return guarded("DeliveryGetState", [&]() -> std::optional<DeliveryStateRow> {
+    auto& q = db.stmt("SELECT state, accepted_at, provider_message_id FROM deliveries WHERE delivery_id = ?");
+    q.bind(1, delivery_id);
+    if (!q.executeStep()) {
+      q.reset();
+      return std::nullopt;
+    }
+    DeliveryStateRow r;
+    r.state = delivery_state_from_string(q.getColumn(0).getString()).value_or(DeliveryState::planned);
+    r.accepted_at = column_opt<Millis>(q.getColumn(1));
+    r.provider_message_id = column_opt<std::string>(q.getColumn(2));
+    q.reset();
+    return r;
+  });
+}
+
+void DeliverySubstituteContent(Db& db, std::int64_t delivery_id, const std::string& content_id, const std::string& source,
+                               const std::string& reason, Millis now) {
+  guarded("DeliverySubstituteContent", [&] {
+    auto& d = db.stmt("UPDATE deliveries SET content_id = ?, source = ?, updated_at = ? WHERE delivery_id = ?");
+    d.bind(1, content_id);
+    d.bind(2, source);
+    d.bind(3, now);
+    d.bind(4, delivery_id);
+    d.exec();
+    auto& a = db.stmt(
+        "UPDATE assignments SET content_id = ?, source = ?, reason = ? "
+        "WHERE (advisor_id, date) = (SELECT advisor_id, date FROM deliveries WHERE delivery_id = ?)");
+    a.bind(1, content_id);
+    a.bind(2, source);
+    a.bind(3, reason);
+    a.bind(4, delivery_id);
+    a.exec();
+    return 0;
+  });
+}
+
+}  // namespace daybreak::store

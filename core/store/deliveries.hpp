@@ -69,6 +69,20 @@ std::optional<DeliveryRow> DeliveryGet(Db& db, std::int64_t delivery_id);
 /// request goes out. False when the row moved meanwhile (an operator cancelled it).
 bool DeliveryClaim(Db& db, std::int64_t delivery_id, const std::string& owner, Millis claim_until, Millis now);
 
+/// A row's state and acceptance time, for a dispatch whose claim failed: it learns whether an
+/// operator cancelled the row or a status callback settled it (reconciliation).
+struct DeliveryStateRow {
+  DeliveryState state = DeliveryState::planned;
+  std::optional<Millis> accepted_at;
+  std::optional<std::string> provider_message_id;
+};
+std::optional<DeliveryStateRow> DeliveryGetState(Db& db, std::int64_t delivery_id);
+
+/// Points a delivery and its advisor's assignment for the day at substitute content (emergency
+/// substitution at send time, DESIGN.md section 5). Call inside Db::write_tx.
+void DeliverySubstituteContent(Db& db, std::int64_t delivery_id, const std::string& content_id, const std::string& source,
+                               const std::string& reason, Millis now);
+
 /// The result of one attempt, applied to the row.
 struct DeliveryUpdateParams {
   std::int64_t delivery_id = 0;

@@ -148,7 +148,7 @@ void RunReleaseLease(Db& db, std::int64_t run_id, const std::string& owner) {
 void RunClose(Db& db, std::int64_t run_id, const std::string& owner, Millis now, const std::string& progress_json) {
   guarded("RunClose", [&] {
     auto& q = db.stmt(
-        "UPDATE runs SET state = 'closed', finished_at = ?, progress = ?, owner = NULL, lease_until = NULL, "
+        "UPDATE runs SET state = CASE WHEN state = 'cancelled' THEN 'cancelled' ELSE 'closed' END, finished_at = ?, progress = ?, owner = NULL, lease_until = NULL, "
         "heartbeat_at = ? WHERE run_id = ? AND (owner = ? OR owner IS NULL)");
     q.bind(1, now);
     q.bind(2, progress_json);
