@@ -1,0 +1,53 @@
+#pragma once
+// The [alerts] section of the configuration (DESIGN.md section 6): rule thresholds, the on-call
+// chain and its sinks. Kept apart from config.hpp so the alerting keys are read in one place
+// (config/alerts_config.cpp) and the rest of the configuration does not depend on them.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "domain/types.hpp"
+
+namespace daybreak {
+
+/// One level of the on-call chain: who is told when an alert reaches it.
+struct AlertLevel {
+  std::string name;                   ///< e.g. "oncall", "backup", "manager"
+  std::vector<std::string> webhooks;  ///< Slack-compatible incoming-webhook URLs (secrets: never logged)
+  std::vector<std::string> emails;    ///< recipients, sent through smtp_url
+};
+
+/// Alert rules, sinks and escalation. Every default is what DESIGN.md section 6 names.
+struct AlertsConfig {
+  /// Decided deliveries live success needs before it can fire: with fewer, one early dead
+  /// letter would read as a 0% morning.
+  std::size_t min_sample = 20;
+  double live_success_pct = 97.0;      ///< fire below this live success %
+  Millis escalate_after_ms = 5 * 60'000;  ///< unacknowledged this long → the next level, and again
+  /// Dead letters added within dead_letter_window_ms that fire dead_letter_growth: a handful is
+  /// normal (bad numbers), a burst means a template or account problem.
+  std::int64_t dead_letter_growth = 10;
+  Millis dead_letter_window_ms = 5 * 60'000;
+  std::vector<std::string> disabled_rules;  ///< rule names switched off
+  std::vector<AlertLevel> chain;            ///< ordered on-call chain; level 0 is told first
+  // Email sink (libcurl SMTP).
+  std::string smtp_url;       ///< smtp://host:port or smtps://host:port; empty = no email
+  std::string smtp_from;
+  std::string smtp_username;
+  std::string smtp_password;  ///< resolved secret
+  bool smtp_starttls = false; ///< smtp:// only: require STARTTLS
+  // Delivery of notifications.
+  int notify_max_attempts = 8;        ///< then the notification is marked failed (and logged)
+  Millis notify_retry_base_ms = 15'000;  ///< backoff base, doubling per attempt, capped at 5 minutes
+  long notify_timeout_ms = 5000;      ///< per request; a slow sink never holds a delivery
+
+  /// False when `rule` is listed in disabled_rules.
+  [[nodiscard]] bool rule_enabled(std::string_view rule) const;
+};
+
+/// The rule names [alerts] disabled_rules may list.
+const std::vector<std::string>& alert_rule_names();
+
+}  // namespace daybreak
