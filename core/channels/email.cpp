@@ -120,8 +120,8 @@ std::string html_part(const Message& m) {
     if (c == '\n') with_breaks += "<br>\n";
     else with_breaks += c;
   }
-  std::string h = "<!DOCTYPE html>\n<html lang=\"" + html_escape(m.language) + "\">\n<head><meta charset=\"utf-8\"><title>" +
-                  html_escape(m.title) + "</title></head>\n<body>\n";
+  std::string h = "<!DOCTYPE html>\n<html" + (m.language.empty() ? std::string() : " lang=\"" + html_escape(m.language) + "\"") +
+                  ">\n<head><meta charset=\"utf-8\"><title>" + html_escape(m.title) + "</title></head>\n<body>\n";
   if (!m.advisor_name.empty()) h += "<p>Hello " + html_escape(m.advisor_name) + ",</p>\n";
   h += "<h1>" + html_escape(m.title) + "</h1>\n<p>" + with_breaks + "</p>\n";
   if (!m.media_url.empty()) {

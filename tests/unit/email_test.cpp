@@ -174,6 +174,7 @@ TEST_F(EmailTest, MultipartAlternativeWithTextThenHtml) {
             "Hello Asha,\r\n\r\nMorning brief\r\n\r\nMarkets are up.\r\nRates <unchanged> & steady.\r\n\r\n"
             "https://cdn.example.com/card.jpg?a=1&b=2\r\n");
   std::string html = qp_decode(ps[1].body);
+  EXPECT_EQ(html.rfind("<!DOCTYPE html>\r\n<html lang=\"en\">\r\n", 0), 0u) << html;
   EXPECT_NE(html.find("<h1>Morning brief</h1>"), std::string::npos) << html;
   EXPECT_NE(html.find("Markets are up.<br>\r\nRates &lt;unchanged&gt; &amp; steady."), std::string::npos) << html;
   EXPECT_NE(html.find("<a href=\"https://cdn.example.com/card.jpg?a=1&amp;b=2\">"), std::string::npos) << html;
