@@ -12,10 +12,10 @@ set(CPACK_PACKAGE_NAME daybreak)
 set(CPACK_PACKAGE_VENDOR "daybreak maintainers")
 set(CPACK_PACKAGE_CONTACT "daybreak maintainers <maintainers@daybreak.invalid>")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "morning content delivery to financial advisors over WhatsApp, with an SLA")
-set(CPACK_PACKAGE_DESCRIPTION
-    "daybreak delivers one piece of content to every opted-in advisor each morning and proves it\n"
-    "did: cron-driven batch tools around one SQLite ledger (assign-fallback, plan-deliveries,\n"
-    "dispatch, sla-report), the operator tool `daybreak`, and a provider simulator.")
+# One string (several quoted arguments would make a CMake list, joined with ";").
+set(CPACK_PACKAGE_DESCRIPTION "daybreak delivers one piece of content to every opted-in advisor each morning and \
+proves it did: cron-driven batch tools around one SQLite ledger (assign-fallback, plan-deliveries, dispatch, \
+sla-report), the operator tool `daybreak`, and a provider simulator.")
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_GENERATOR DEB)
