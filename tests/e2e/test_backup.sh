@@ -14,14 +14,16 @@ source "$(dirname "$0")/common.sh"
 D=2026-12-01
 start_sim bk --mps 80 --time-scale 10 --seed 1 --transient-rate 0 --permanent-rate 0
 write_config "$SIM_PORT"
-seed_day 400 "$D"
+seed_day 800 "$D"
 run=$(sql "SELECT run_id FROM runs WHERE date='$D'")
 n=$(sql "SELECT COUNT(*) FROM deliveries WHERE run_id=$run")
 export DAYBREAK_LOCK_DIR=$WORK/lock
 mkdir -p "$DAYBREAK_LOCK_DIR"
 
 # --- 1. backup beside a running dispatch ----------------------------------------------------
-CLK=$(clock_at "${D}T05:59:28+05:30" 2)
+# real time (scale 1): 800 deliveries at 56/s keep dispatch sending for ~15 s, longer than the
+# backup takes on a loaded machine
+CLK=$(clock_at "${D}T05:59:28+05:30" 1)
 DAYBREAK_CLOCK=$CLK "$DISPATCH" --run "$run" --json >"$WORK/dispatch.json" 2>"$WORK/dispatch.log" &
 dpid=$!
 for _ in $(seq 1 300); do
@@ -38,11 +40,6 @@ assert_eq "$(echo "$out" | json 'j["integrity"]')" "ok" "backup integrity"
 assert_eq "$(stat -c %a "$WORK/b1.db")" "600" "backup file mode"
 [ ! -e "$WORK/b1.db.tmp" ] || fail "temporary copy left behind"
 
-# --- 2. restore refused while the dispatch holds a live lease ---------------------------------
-rc=0; DAYBREAK_CLOCK=$CLK "$OP" restore --from "$WORK/b1.db" 2>"$WORK/restore1.err" || rc=$?
-assert_eq "$rc" "1" "restore during dispatch: exit code"
-grep -q "a dispatch holds a live lease: run $run" "$WORK/restore1.err" || fail "restore refusal: $(cat "$WORK/restore1.err")"
-
 rc=0; wait "$dpid" || rc=$?
 assert_eq "$rc" "0" "dispatch exit code beside the backup"
 assert_eq "$(sql "SELECT COUNT(*) FROM deliveries WHERE run_id=$run AND state='accepted'")" "$n" "accepted after the backup"
@@ -55,19 +52,30 @@ assert_eq "$(sqlite3 "$WORK/b1.db" "PRAGMA integrity_check")" "ok" "integrity_ch
 assert_eq "$(sqlite3 "$WORK/b1.db" "PRAGMA journal_mode")" "delete" "the copy is one self-contained file"
 echo "ok 1: backup in $steps steps beside dispatch; run closed with $n/$n accepted, none late; copy holds $acc_b accepted"
 
+# --- 2. restore refused while a dispatch holds a live lease -----------------------------------
+# The lease as a running dispatch leaves it in the ledger (owner, lease_until ahead of the clock);
+# set here rather than raced against a real dispatch's last seconds.
+sql "UPDATE runs SET owner='otherhost:4242:abcd', lease_until=(SELECT window_end FROM runs WHERE run_id=$run) WHERE run_id=$run"
+rc=0; DAYBREAK_CLOCK=$(clock_at "${D}T06:00:10+05:30" 1) "$OP" restore --from "$WORK/b1.db" 2>"$WORK/restore1.err" || rc=$?
+assert_eq "$rc" "1" "restore under a live lease: exit code"
+grep -q "a dispatch holds a live lease: run $run ($D) leased by otherhost:4242:abcd" "$WORK/restore1.err" || fail "restore refusal: $(cat "$WORK/restore1.err")"
+sql "UPDATE runs SET owner=NULL, lease_until=NULL WHERE run_id=$run"
+
 # the cron wrapper's dispatch lock held (a dispatch job starting or running): refused
-flock "$DAYBREAK_LOCK_DIR/dispatch.lock" sleep 5 &
-for _ in $(seq 1 50); do flock -n "$DAYBREAK_LOCK_DIR/dispatch.lock" true || break; sleep 0.05; done
-rc=0; "$OP" restore --from "$WORK/b1.db" 2>"$WORK/restore2.err" || rc=$?
+exec 9>>"$DAYBREAK_LOCK_DIR/dispatch.lock"
+flock -n 9 || fail "cannot take the dispatch lock for the test"
+rc=0; "$OP" restore --from "$WORK/b1.db" 9>&- 2>"$WORK/restore2.err" || rc=$?
+exec 9>&-
 assert_eq "$rc" "1" "restore while the dispatch lock is held"
 grep -q "dispatch.lock is locked" "$WORK/restore2.err" || fail "lock refusal: $(cat "$WORK/restore2.err")"
-kill %flock 2>/dev/null || true; wait 2>/dev/null || true
 echo "ok 2: restore refused under a live lease and under the dispatch lock"
 
 # --- 3. restore ------------------------------------------------------------------------------
 before=$(sql "SELECT COUNT(*) FROM deliveries WHERE state='accepted'")
 # the snapshot holds the dispatch's lease; past its expiry (06:01 IST) a restore is allowed
-out=$(DAYBREAK_CLOCK=$(clock_at "${D}T06:01:00+05:30" 1) "$OP" restore --from "$WORK/b1.db" --json 2>"$WORK/restore3.err") || { cat "$WORK/restore3.err"; fail "restore exited $?"; }
+rc=0
+out=$(DAYBREAK_CLOCK=$(clock_at "${D}T06:01:00+05:30" 1) "$OP" restore --from "$WORK/b1.db" --json 2>"$WORK/restore3.err") || rc=$?
+[ "$rc" = 0 ] || { cat "$WORK/restore3.err"; fail "restore exited $rc"; }
 assert_eq "$(echo "$out" | json 'j["integrity"]')" "ok" "restore integrity"
 assert_eq "$(sql "SELECT COUNT(*) FROM deliveries WHERE run_id=$run AND state='accepted'")" "$acc_b" "accepted after restore"
 assert_eq "$(sqlite3 "$DB.pre-restore" "SELECT COUNT(*) FROM deliveries WHERE state='accepted'")" "$before" "the replaced database's copy"
