@@ -88,6 +88,8 @@ assert_eq "$(snapshot)" "$s0" "database after dry runs"
 echo "ok 1: bad input exits 2 with the reason named, dry runs change nothing"
 
 # --- 2. pause and resume against a running dispatch ------------------------------------------
+# A slow sender (2 msg/s) spreads the plan over the window, so the run lasts ~20 s real at 10x.
+sed -i 's/^mps = 80$/mps = 2/' "$WORK/daybreak.toml"
 D2=2026-12-11
 seed_day 300 "$D2"
 run2=$(sql "SELECT run_id FROM runs WHERE date='$D2'")
@@ -161,6 +163,8 @@ DAYBREAK_CLOCK=$(clock_at "${D3}T06:06:00+05:30" 10) "$DISPATCH" --run "$run3" -
 assert_eq "$(sql "SELECT state FROM deliveries WHERE delivery_id=$x_resend")" "accepted" "resent delivery accepted"
 assert_eq "$(sim_stats | json "j['by_callback_data'].get('$x_resend', 0)")" "2" "provider acceptances of the resent delivery"
 assert_eq "$(sql "SELECT state FROM runs WHERE run_id=$run3")" "closed" "run 3 closed again"
+# the generator reuses its content for later days: un-withdraw (test set-up only) so their imports pass
+sql "UPDATE content SET withdrawn_at = NULL, withdrawn_by = NULL WHERE content_id = '$c_replace'"
 echo "ok 3: cancel, assign, replace ($planned_before planned of $c_replace) during dispatch; resend after close sent once more"
 
 # --- 3b. cancel a whole run while dispatch sends it ---------------------------------------------
