@@ -31,7 +31,7 @@ if command -v man >/dev/null; then
   n=0
   for page in "$PREFIX"/share/man/man1/*.1; do
     out=$(MANPAGER=cat MANWIDTH=80 man -l "$page" 2>"$WORK/man.err") || fail "man -l $page failed: $(cat "$WORK/man.err")"
-    echo "$out" | grep -q "^NAME" || fail "man -l $page: no NAME section"
+    grep -q "^NAME" <<<"$out" || fail "man -l $page: no NAME section"
     # groff's layout warnings (a long unbreakable line) are shown, not fatal: the page renders
     [ ! -s "$WORK/man.err" ] || echo "note: man -l $(basename "$page"): $(head -1 "$WORK/man.err")"
     n=$((n + 1))
