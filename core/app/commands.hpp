@@ -34,7 +34,10 @@ void add_override_commands(CLI::App& app, GlobalOptions& g, Action& action);
 void add_dead_commands(CLI::App& app, GlobalOptions& g, Action& action);
 void add_export_commands(CLI::App& app, GlobalOptions& g, Action& action);
 void add_retention_commands(CLI::App& app, GlobalOptions& g, Action& action);
-void add_backup_commands(CLI::App& app, GlobalOptions& g, Action& action);
 void add_ingest_command(CLI::App& app, GlobalOptions& g, Action& action);
+void add_backup_commands(CLI::App& app, GlobalOptions& g, Action& action);
+
+// Monitoring (issue 5): `daybreak alerts list|show|ack|check` (op_alerts.cpp).
+void add_alerts_commands(CLI::App& app, GlobalOptions& g, Action& action);
 
 }  // namespace daybreak

@@ -24,8 +24,9 @@ int operator_main(int argc, char** argv) {
     add_dead_commands(app, g, action);
     add_export_commands(app, g, action);
     add_retention_commands(app, g, action);
-    add_backup_commands(app, g, action);
     add_ingest_command(app, g, action);
+    add_backup_commands(app, g, action);
+    add_alerts_commands(app, g, action);
     if (int rc = parse_cli(app, argc, argv); rc >= 0) return rc;
     if (!action) throw UsageError("no subcommand chosen; see daybreak --help");
     return action();

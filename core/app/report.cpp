@@ -9,8 +9,10 @@
 #include <regex>
 
 #include "app/common.hpp"
+#include "domain/capacity.hpp"
 #include "domain/sla.hpp"
 #include "domain/time.hpp"
+#include "store/monitoring.hpp"
 #include "store/reports.hpp"
 
 namespace daybreak {
@@ -357,6 +359,239 @@ std::string format_report_text(const nlohmann::json& report, const std::vector<s
     }
   } else {
     out += "\nNo failed attempts.\n";
+  }
+  return out;
+}
+
+
+// ---- trend ----
+
+nlohmann::json build_trend(store::Db& db, const std::string& to_date, int days) {
+  auto to = parse_date(to_date);
+  if (!to) throw UsageError("trend: " + to.error().message);
+  if (days < 1) throw UsageError("trend: --days must be at least 1");
+  const std::string from = format_date(add_days(*to, -(days - 1)));
+
+  struct Day {
+    int runs = 0, reported = 0;
+    std::int64_t eligible = 0, on_time = 0;
+    bool all_met = true;
+    double worst = 100;
+  };
+  std::map<std::string, Day> by;
+  for (const auto& [id, date, state] : store::RunIdsBetween(db, from, to_date)) {
+    if (state != "cancelled") ++by[date].runs;
+  }
+  for (const auto& r : store::SlaReportListBetween(db, from, to_date)) {
+    json rep = json::parse(r.report, nullptr, false);
+    auto& d = by[r.date];
+    ++d.reported;
+    d.eligible += rep.is_object() ? rep.value("eligible", std::int64_t{0}) : 0;
+    d.on_time += rep.is_object() ? rep.value("on_time", std::int64_t{0}) : 0;
+    d.all_met = d.all_met && r.sla_pct >= kSlaTargetPct;
+    d.worst = std::min(d.worst, r.sla_pct);
+  }
+
+  json out_days = json::array();
+  int with_runs = 0, met = 0, missed = 0, unreported = 0;
+  std::int64_t eligible = 0, on_time = 0;
+  double sum_daily = 0, worst = 101;
+  std::string worst_date;
+  for (int i = 0; i < days; ++i) {
+    std::string date = format_date(add_days(*to, -(days - 1 - i)));
+    auto it = by.find(date);
+    if (it == by.end() || it->second.runs == 0) {
+      out_days.push_back({{"date", date}, {"runs", 0}});
+      continue;
+    }
+    const Day& d = it->second;
+    ++with_runs;
+    unreported += std::max(0, d.runs - d.reported);
+    json e = {{"date", date}, {"runs", d.runs}, {"reported_runs", d.reported}};
+    if (d.reported > 0) {
+      double pct = d.eligible ? 100.0 * static_cast<double>(d.on_time) / static_cast<double>(d.eligible) : 100.0;
+      e["eligible"] = d.eligible;
+      e["on_time"] = d.on_time;
+      e["sla_pct"] = pct;
+      e["met"] = d.all_met;
+      e["worst_run_sla_pct"] = d.worst;
+      (d.all_met ? met : missed)++;
+      eligible += d.eligible;
+      on_time += d.on_time;
+      sum_daily += pct;
+      if (pct < worst) {
+        worst = pct;
+        worst_date = date;
+      }
+    }
+    out_days.push_back(std::move(e));
+  }
+  const int reported_days = met + missed;
+  json summary = {{"days_with_runs", with_runs},
+                  {"days_reported", reported_days},
+                  {"days_met", met},
+                  {"days_missed", missed},
+                  {"runs_without_report", unreported},
+                  {"eligible", eligible},
+                  {"on_time", on_time},
+                  {"overall_sla_pct", eligible ? json(100.0 * static_cast<double>(on_time) / static_cast<double>(eligible)) : json(nullptr)},
+                  {"mean_daily_sla_pct", reported_days ? json(sum_daily / reported_days) : json(nullptr)},
+                  {"worst_day", worst_date.empty() ? json(nullptr) : json({{"date", worst_date}, {"sla_pct", worst}})}};
+  return {{"kind", "trend"}, {"from", from}, {"to", to_date}, {"days", days}, {"target_pct", kSlaTargetPct},
+          {"dates", std::move(out_days)}, {"summary", std::move(summary)}};
+}
+
+std::string format_trend_text(const nlohmann::json& t) {
+  std::string out = "SLA trend " + t.value("from", std::string()) + " .. " + t.value("to", std::string()) + " (" +
+                    std::to_string(t.value("days", 0)) + " days, target " + pct(t.value("target_pct", kSlaTargetPct)) + "%)\n";
+  out += "  date        runs  eligible   on time    SLA %  verdict\n";
+  for (const auto& d : t.at("dates")) {
+    if (d.value("runs", 0) == 0) continue;
+    out += "  " + d.value("date", std::string()) + pad(std::to_string(d.value("runs", 0)), 6);
+    if (!d.contains("sla_pct")) {
+      out += "         -         -        -  no stored report\n";
+      continue;
+    }
+    out += pad(num(d, "eligible"), 10) + pad(num(d, "on_time"), 10) + pad(pct(d.value("sla_pct", 100.0)), 9) + "  " +
+           (d.value("met", false) ? "met" : "MISSED") + "\n";
+  }
+  const json& s = t.at("summary");
+  out += "\n  days with runs " + num(s, "days_with_runs") + ", met " + num(s, "days_met") + ", missed " + num(s, "days_missed");
+  if (s.value("runs_without_report", 0) > 0) out += ", runs without a stored report " + num(s, "runs_without_report");
+  out += "\n";
+  if (s.at("overall_sla_pct").is_number()) {
+    out += "  overall SLA " + pct(s.at("overall_sla_pct").get<double>()) + "% (" + num(s, "on_time") + " of " +
+           num(s, "eligible") + "), mean daily " + pct(s.at("mean_daily_sla_pct").get<double>()) + "%";
+    if (s.at("worst_day").is_object()) {
+      out += ", worst day " + s.at("worst_day").value("date", std::string()) + " at " +
+             pct(s.at("worst_day").value("sla_pct", 0.0)) + "%";
+    }
+    out += "\n";
+  } else {
+    out += "  no stored reports in this period\n";
+  }
+  return out;
+}
+
+// ---- capacity ----
+
+namespace {
+
+json capacity_json(const CapacityReport& rep) {
+  json channels = json::array();
+  for (const auto& c : rep.channels) {
+    auto finite = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };
+    channels.push_back({{"channel", c.channel},
+                        {"deliveries", c.deliveries},
+                        {"senders", c.senders},
+                        {"sender_mps", c.sender_mps},
+                        {"required_mps", c.required_mps},
+                        {"capacity_in_window", c.capacity_in_window},
+                        {"window_utilisation_pct", finite(c.window_utilisation_pct)},
+                        {"cap_utilisation_pct", finite(c.cap_utilisation_pct)},
+                        {"drain_seconds", finite(c.drain_seconds)},
+                        {"retry_headroom", c.retry_headroom},
+                        {"feasible", c.feasible},
+                        {"shortfall", c.shortfall},
+                        {"add_senders", c.add_senders},
+                        {"add_sender_mps", c.add_sender_mps},
+                        {"move_tiers", c.move_tiers},
+                        {"move_to", c.move_to},
+                        {"move_count", c.move_count},
+                        {"recommendation", c.recommendation}});
+  }
+  return {{"feasible", rep.feasible}, {"deliveries", rep.deliveries}, {"required_mps", rep.required_mps},
+          {"sender_mps", rep.sender_mps}, {"channels", std::move(channels)}};
+}
+
+std::vector<CapacitySender> config_senders(const Config& cfg) {
+  std::vector<CapacitySender> out;
+  for (const auto& s : cfg.senders) out.push_back({s.id, std::string(to_string(s.channel)), s.mps});
+  return out;
+}
+
+}  // namespace
+
+nlohmann::json build_capacity_report(store::Db& db, const Config& cfg, Millis now, double growth, double new_sender_mps) {
+  json runs = json::array();
+  bool feasible = true;
+  const Millis window_ms = cfg.window.lead_ms + cfg.window.tail_ms;
+  for (const auto& run : store::RunListActive(db, now, now + 2 * 86'400'000LL)) {
+    CapacityInput in;
+    in.senders = config_senders(cfg);
+    in.window_ms = run.window_end - run.window_start;
+    in.utilisation = cfg.utilisation;
+    in.growth = growth;
+    in.new_sender_mps = new_sender_mps;
+    for (const auto& [k, n] : store::DeliveryCountByChannelTier(db, run.run_id)) {
+      in.demand.push_back({std::get<0>(k), std::get<2>(k), std::get<1>(k), n});
+    }
+    json r = capacity_json(plan_capacity(in));
+    r["run_id"] = run.run_id;
+    r["date"] = run.date;
+    r["slot_at"] = format_instant(run.slot_at);
+    r["slot_at_ms"] = run.slot_at;
+    feasible = feasible && r["feasible"].get<bool>();
+    runs.push_back(std::move(r));
+  }
+  std::string basis = "planned runs";
+  if (runs.empty()) {
+    // Nothing planned: every opted-in advisor on their first channel, as if all shared one slot.
+    basis = "opted-in advisors (nothing planned yet; all taken as one run)";
+    CapacityInput in;
+    in.senders = config_senders(cfg);
+    in.window_ms = window_ms;
+    in.utilisation = cfg.utilisation;
+    in.growth = growth;
+    in.new_sender_mps = new_sender_mps;
+    for (const auto& [k, n] : store::AdvisorCountByChannelTier(db)) {
+      auto rank = cfg.tier_rank(k.second);
+      in.demand.push_back({k.first, k.second, rank ? *rank : static_cast<int>(cfg.tiers.size()), n});
+    }
+    json r = capacity_json(plan_capacity(in));
+    feasible = r["feasible"].get<bool>();
+    runs.push_back(std::move(r));
+  }
+  return {{"kind", "capacity"}, {"basis", basis}, {"growth", growth}, {"utilisation", cfg.utilisation},
+          {"window_seconds", static_cast<double>(window_ms) / 1000.0}, {"feasible", feasible}, {"runs", std::move(runs)}};
+}
+
+nlohmann::json build_capacity_hypothetical(std::int64_t advisors, int senders, double mps, const std::string& channel,
+                                           const Config& cfg, double growth, double new_sender_mps) {
+  CapacityInput in;
+  for (int i = 0; i < senders; ++i) in.senders.push_back({channel + "-" + std::to_string(i + 1), channel, mps});
+  in.demand.push_back({channel, "all", 0, advisors});
+  in.window_ms = cfg.window.lead_ms + cfg.window.tail_ms;
+  in.utilisation = cfg.utilisation;
+  in.growth = growth;
+  in.new_sender_mps = new_sender_mps;
+  json r = capacity_json(plan_capacity(in));
+  bool feasible = r["feasible"].get<bool>();
+  return {{"kind", "capacity"},
+          {"basis", "hypothetical: " + std::to_string(advisors) + " advisors, " + std::to_string(senders) + " " + channel +
+                        " sender(s) of " + fmt::format("{:g}", mps) + " msg/s"},
+          {"growth", growth}, {"utilisation", cfg.utilisation},
+          {"window_seconds", static_cast<double>(in.window_ms) / 1000.0}, {"feasible", feasible},
+          {"runs", json::array({std::move(r)})}};
+}
+
+std::string format_capacity_text(const nlohmann::json& cap) {
+  std::string out = "Capacity (" + cap.value("basis", std::string()) + "), window " +
+                    fmt::format("{:g}", cap.value("window_seconds", 300.0)) + " s, utilisation " +
+                    fmt::format("{:g}", cap.value("utilisation", 0.7)) + ", growth x" + fmt::format("{:g}", cap.value("growth", 1.0)) +
+                    ": " + (cap.value("feasible", true) ? "FITS" : "DOES NOT FIT") + "\n";
+  for (const auto& r : cap.at("runs")) {
+    out += "\n";
+    if (r.contains("run_id")) out += "Run " + num(r, "run_id") + ", " + r.value("date", std::string()) + ", slot " + r.value("slot_at", std::string()) + "\n";
+    out += "  channel     deliveries  senders   msg/s  needed msg/s  fit in window  window use  headroom\n";
+    for (const auto& c : r.at("channels")) {
+      auto pctv = [&](const char* k) { return c.at(k).is_number() ? fmt::format("{:.2f}%", c.at(k).get<double>()) : std::string("-"); };
+      out += "  " + pad(c.value("channel", std::string()), 10, false) + pad(num(c, "deliveries"), 12) + pad(num(c, "senders"), 9) +
+             pad(fmt::format("{:g}", c.value("sender_mps", 0.0)), 8) + pad(fmt::format("{:.2f}", c.value("required_mps", 0.0)), 14) +
+             pad(num(c, "capacity_in_window"), 15) + pad(pctv("window_utilisation_pct"), 12) +
+             pad(fmt::format("{:.1f}", c.value("retry_headroom", 0.0)), 10) + "\n";
+    }
+    for (const auto& c : r.at("channels")) out += "  - " + c.value("recommendation", std::string()) + "\n";
   }
   return out;
 }

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "config/config.hpp"
+#include "domain/clock.hpp"
 #include "domain/types.hpp"
 #include "store/db.hpp"
 #include "store/runs.hpp"
@@ -57,5 +59,48 @@ int report_exit_code(const nlohmann::json& report);
 /// instants are shown in zone `tz` ("" for UTC).
 std::string format_report_text(const nlohmann::json& report, const std::vector<std::string>& tier_order,
                                std::string_view tz);
+
+
+// ---- Monitoring views (issue 5): trend, capacity, HTML, watch ----
+
+/// The SLA trend of the `days` delivery days ending at `to_date` (both "YYYY-MM-DD"), from the
+/// stored reports of closed runs: one entry per day (runs, reported runs, eligible, on time,
+/// SLA % over the day's deliveries, met = every reported run met the target, the worst run's
+/// SLA %) and a summary (days with runs, days met/missed, runs without a stored report, overall
+/// and mean daily SLA %, the worst day). Days without runs are listed with runs = 0.
+nlohmann::json build_trend(store::Db& db, const std::string& to_date, int days);
+/// A text table of a trend, one line per day with runs, and the summary.
+std::string format_trend_text(const nlohmann::json& trend);
+
+/// Capacity of the next runs (not closed, window ending within the next two days) from their
+/// planned deliveries, or, when nothing is planned, of every opted-in advisor on their first
+/// channel as one run; `growth` multiplies the demand, `new_sender_mps` is the rate of a
+/// recommended new sender (0: the channel's largest). Senders and window from `cfg`.
+nlohmann::json build_capacity_report(store::Db& db, const Config& cfg, Millis now, double growth, double new_sender_mps);
+/// Capacity of a hypothetical run: `advisors` deliveries on `channel` over `senders` senders of
+/// `mps` msg/s each, in cfg's send window and utilisation.
+nlohmann::json build_capacity_hypothetical(std::int64_t advisors, int senders, double mps, const std::string& channel,
+                                           const Config& cfg, double growth, double new_sender_mps);
+/// Text rendering of a capacity report; the exit code of `sla-report capacity` is 1 when any
+/// run does not fit (the JSON's "feasible").
+std::string format_capacity_text(const nlohmann::json& cap);
+
+/// One self-contained HTML page (inline CSS and SVG, no scripts, no network) for a run or date
+/// `report`: accepted over time against the plan curve and the deadline (per run in `run_ids`),
+/// the dispatch lag distribution, outcomes by tier/channel/sender, top failure reasons, and the
+/// SLA trend (`trend`, from build_trend). Instants are shown in zone `tz`.
+std::string render_html_report(store::Db& db, const nlohmann::json& report, const std::vector<std::int64_t>& run_ids,
+                               const nlohmann::json& trend, std::string_view tz);
+
+/// What `sla-report --watch` watches.
+struct WatchOptions {
+  std::int64_t run_id = 0;  ///< one run; 0 = by date or the active runs
+  std::string date;         ///< every run of a delivery day
+  bool once = false;        ///< print one frame and exit (tests, scripts)
+};
+/// Live view of runs, refreshed in place once a second from runs.progress (its "live" figures
+/// when dispatch writes them and they are fresh, else recomputed from the ledger). Exits when
+/// every watched run is closed, on q, or on SIGINT. `--json`: one NDJSON frame per refresh.
+int watch_runs(const std::string& db_path, const Config& cfg, const Clock& clock, bool json, const WatchOptions& o);
 
 }  // namespace daybreak

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -111,7 +112,38 @@ int sla_report_main(int argc, char** argv) {
     CLI::App* list = app.add_subcommand("list", "List recent runs, newest first (NDJSON with --json)");
     list->add_option("--limit", limit, "How many runs (default 20)")->check(CLI::Range(1, 100000));
     list->fallthrough();  // `sla-report list --json` reaches the global --json
+
+    // Monitoring views (issue 5).
+    bool watch = false, once = false;
+    std::string html_path;
+    app.add_flag("--watch", watch, "Live view of the running runs (or --run/--date), refreshed each second; q quits");
+    app.add_flag("--once", once, "With --watch: print one frame and exit");
+    app.add_option("--html", html_path, "Also write the report as one self-contained HTML page with charts to FILE");
+    int trend_days = 30;
+    CLI::App* trend = app.add_subcommand("trend", "SLA per delivery day over the last --days days, from stored run reports");
+    trend->add_option("--days", trend_days, "30 or 90 (any 1..366)")->check(CLI::Range(1, 366));
+    std::string trend_to;
+    trend->add_option("--to", trend_to, "Last day of the period (default: today in delivery.timezone)");
+    trend->fallthrough();
+    double growth = 1.0, new_mps = 0, hyp_mps = 80;
+    std::int64_t hyp_advisors = 0;
+    int hyp_senders = 0;
+    std::string hyp_channel = "whatsapp";
+    CLI::App* capacity = app.add_subcommand("capacity", "Capacity of the next planned runs against the senders, with recommendations");
+    capacity->add_option("--growth", growth, "Demand multiplier, e.g. 1.5 for 50% more advisors (default 1)")->check(CLI::Range(0.01, 1000.0));
+    capacity->add_option("--new-sender-mps", new_mps, "Rate of a recommended new sender (default: the channel's largest, else 80)")
+        ->check(CLI::Range(0.001, 1e6));
+    auto* o_adv = capacity->add_option("--advisors", hyp_advisors, "Hypothetical: this many deliveries in one run")->check(CLI::Range(std::int64_t{1}, std::int64_t{1'000'000'000}));
+    auto* o_snd = capacity->add_option("--senders", hyp_senders, "Hypothetical: this many senders")->check(CLI::Range(0, 100000));
+    capacity->add_option("--mps", hyp_mps, "Hypothetical: rate of each sender, msg/s (default 80)")->check(CLI::Range(0.001, 1e6));
+    capacity->add_option("--channel", hyp_channel, "Hypothetical: channel (default whatsapp)")->check(CLI::IsMember({"whatsapp", "email", "webhook"}));
+    capacity->fallthrough();
     if (int rc = parse_cli(app, argc, argv); rc >= 0) return rc;
+    if (once && !watch) throw UsageError("--once goes with --watch");
+    if (watch && (!html_path.empty() || list->parsed() || trend->parsed() || capacity->parsed())) {
+      throw UsageError("--watch takes only --run or --date");
+    }
+    if ((o_adv->count() > 0) != (o_snd->count() > 0)) throw UsageError("capacity: --advisors and --senders go together");
 
     if (list->parsed() && (o_date->count() > 0 || o_run->count() > 0)) {
       throw UsageError("list takes no --date or --run");
@@ -125,7 +157,20 @@ int sla_report_main(int argc, char** argv) {
 
     AppContext ctx = make_context(g, "sla-report");
     const Millis now = ctx.clock->now();
+    if (capacity->parsed() && o_adv->count() > 0) {
+      json cap = build_capacity_hypothetical(hyp_advisors, hyp_senders, hyp_mps, hyp_channel, ctx.cfg, growth, new_mps);
+      if (ctx.json) print_json(cap); else std::cout << format_capacity_text(cap) << std::flush;
+      return cap["feasible"].get<bool>() ? kExitOk : kExitCheckFailed;
+    }
     auto db = open_ledger(ctx.cfg.database_path);
+    if (watch) {
+      db.reset();
+      WatchOptions wo;
+      wo.run_id = o_run->count() > 0 ? run_id : 0;
+      wo.date = date;
+      wo.once = once;
+      return watch_runs(ctx.cfg.database_path, ctx.cfg, *ctx.clock, ctx.json, wo);
+    }
     // One read transaction: every query of the report sees the same snapshot, so counts,
     // attempts and failure reasons agree even while dispatch is committing.
     auto snapshot = store::guarded("starting a read transaction", [&] {
@@ -133,6 +178,23 @@ int sla_report_main(int argc, char** argv) {
     });
 
     if (list->parsed()) return list_runs(*db, ctx, limit);
+    auto today = [&] {
+      auto d = local_date(now, ctx.cfg.default_timezone);
+      return d ? format_date(*d) : format_instant(now).substr(0, 10);
+    };
+    if (trend->parsed()) {
+      if (!trend_to.empty()) {
+        if (auto d = parse_date(trend_to); !d) throw UsageError("--to: " + d.error().message);
+      }
+      json t = build_trend(*db, trend_to.empty() ? today() : trend_to, trend_days);
+      if (ctx.json) print_json(t); else std::cout << format_trend_text(t) << std::flush;
+      return kExitOk;
+    }
+    if (capacity->parsed()) {
+      json cap = build_capacity_report(*db, ctx.cfg, now, growth, new_mps);
+      if (ctx.json) print_json(cap); else std::cout << format_capacity_text(cap) << std::flush;
+      return cap["feasible"].get<bool>() ? kExitOk : kExitCheckFailed;
+    }
 
     json report;
     if (o_run->count() > 0) {
@@ -155,6 +217,28 @@ int sla_report_main(int argc, char** argv) {
       report["report_source"] = "ledger";
     }
 
+    if (!html_path.empty()) {
+      std::vector<std::int64_t> ids;
+      if (report.contains("runs")) {
+        for (const auto& r : report["runs"]) ids.push_back(r.value("run_id", std::int64_t{0}));
+      } else {
+        ids.push_back(report.value("run_id", std::int64_t{0}));
+      }
+      std::string to = report.value("date", today());
+      json t = build_trend(*db, to, 30);
+      std::string html = render_html_report(*db, report, ids, t, ctx.cfg.default_timezone);
+      std::string tmp = html_path + ".tmp";
+      {
+        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+        out << html;
+        out.close();
+        if (!out) throw CheckFailed("--html: cannot write " + tmp);
+      }
+      if (std::rename(tmp.c_str(), html_path.c_str()) != 0) {
+        throw CheckFailed("--html: cannot rename " + tmp + " to " + html_path + ": " + std::strerror(errno));
+      }
+      ctx.log->info("wrote the HTML report to {}", html_path);
+    }
     if (ctx.json) {
       print_json(report);
     } else {

@@ -1,0 +1,191 @@
+// `sla-report --watch`: the live view of a run in the terminal, refreshed in place once a
+// second, readable at a glance (DESIGN.md section 6). It only reads: each frame opens a short
+// read transaction, so it never holds up dispatch's writer.
+#include <poll.h>
+#include <signal.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "app/common.hpp"
+#include "app/report.hpp"
+#include "domain/time.hpp"
+#include "engine/live.hpp"
+#include "store/runs.hpp"
+
+namespace daybreak {
+namespace {
+
+using nlohmann::json;
+
+std::atomic<bool> g_watch_stop{false};
+extern "C" void on_watch_signal(int) { g_watch_stop = true; }
+
+// Puts the terminal in non-canonical mode (a single q quits without Enter) for the life of the object.
+class RawTerminal {
+ public:
+  RawTerminal() {
+    if (::isatty(STDIN_FILENO) && ::tcgetattr(STDIN_FILENO, &saved_) == 0) {
+      termios raw = saved_;
+      raw.c_lflag &= static_cast<tcflag_t>(~(ICANON | ECHO));
+      raw.c_cc[VMIN] = 0;
+      raw.c_cc[VTIME] = 0;
+      active_ = ::tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
+    }
+  }
+  ~RawTerminal() {
+    if (active_) ::tcsetattr(STDIN_FILENO, TCSANOW, &saved_);
+  }
+  RawTerminal(const RawTerminal&) = delete;
+  RawTerminal& operator=(const RawTerminal&) = delete;
+
+ private:
+  termios saved_{};
+  bool active_ = false;
+};
+
+std::string p2(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.2f", std::floor(v * 100.0 + 1e-9) / 100.0);
+  return b;
+}
+
+std::string dur(Millis ms) {
+  bool neg = ms < 0;
+  Millis s = std::llabs(ms) / 1000;
+  char b[32];
+  std::snprintf(b, sizeof b, "%s%lldm%02llds", neg ? "-" : "", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
+  return b;
+}
+
+// The runs to show: one run, a day's runs, or those running now (else the most recent one).
+std::vector<store::Run> pick_runs(store::Db& db, const WatchOptions& o, Millis now) {
+  std::vector<store::Run> runs;
+  if (o.run_id > 0) {
+    if (auto r = store::RunGet(db, o.run_id)) runs.push_back(*r);
+    else throw CheckFailed("run " + std::to_string(o.run_id) + " does not exist (see sla-report list)");
+  } else if (!o.date.empty()) {
+    runs = store::RunListForDate(db, o.date);
+    if (runs.empty()) throw CheckFailed("no runs for delivery day " + o.date);
+  } else {
+    for (auto& r : store::RunListActive(db, now - 3'600'000, now + 600'000)) {
+      if (r.state == "running" || r.window_start <= now) runs.push_back(std::move(r));
+    }
+    if (runs.empty()) runs = store::RunListRecent(db, 1);
+    if (runs.empty()) throw CheckFailed("no runs yet");
+  }
+  return runs;
+}
+
+// One run's live figures: dispatch's own ("live" in a fresh runs.progress) when it writes
+// them, else recomputed from the ledger, with dispatch's in-flight count when it is fresh.
+json live_of(store::Db& db, const store::Run& run, const Config& cfg, Millis now) {
+  json progress = json::parse(run.progress, nullptr, false);
+  bool fresh = progress.is_object() && progress.contains("at") && progress["at"].is_number() &&
+               std::llabs(now - progress["at"].get<Millis>()) <= 5000 && run.state == "running";
+  if (fresh && progress.contains("live") && progress["live"].is_object()) {
+    json l = progress["live"];
+    l["source"] = "dispatch";
+    return l;
+  }
+  engine::LiveSnapshot snap = engine::snapshot_from_ledger(db, {run.run_id}, cfg, now);
+  if (snap.runs.empty()) return json::object();
+  json l = engine::run_live_json(snap.runs.front());
+  l["state"] = run.state;
+  l["source"] = "ledger";
+  if (fresh) {
+    if (progress.contains("in_flight")) l["in_flight"] = progress["in_flight"];
+    l["source"] = "ledger+dispatch";
+  }
+  return l;
+}
+
+std::string frame_text(const json& frame, const std::string& tz) {
+  std::string o = "daybreak sla-report --watch   " + format_instant(frame["at"].get<Millis>(), tz) + "   (q or Ctrl-C quits)\n";
+  for (const auto& l : frame["runs"]) {
+    const bool closed = l.value("closed", false);
+    const bool risk = l.value("deadline_at_risk", false);
+    const double live = l.value("live_success_pct", 100.0);
+    std::string state = closed ? "CLOSED" : risk ? "AT RISK" : live < 97.0 && l.value("live_sample", 0) >= 20 ? "LOW SUCCESS" : "OK";
+    o += "\nrun " + std::to_string(l.value("run_id", std::int64_t{0})) + "  " + l.value("date", std::string()) + "  slot " +
+         format_instant(l.value("slot_at_ms", Millis{0}), tz) + "  deadline " + format_instant(l.value("deadline_at_ms", Millis{0}), tz) +
+         "   [" + state + "]\n";
+    const std::size_t total = l.value("total", std::size_t{0}) - l.value("cancelled", std::size_t{0});
+    o += "  live success " + p2(live) + "%   SLA so far " + p2(l.value("sla_so_far_pct", 100.0)) + "%   accepted " +
+         std::to_string(l.value("accepted", 0)) + "/" + std::to_string(total) + "   on time " + std::to_string(l.value("on_time", 0)) +
+         "   dead " + std::to_string(l.value("dead", 0)) + "\n";
+    o += "  backlog " + std::to_string(l.value("backlog", 0)) + "   remaining " + std::to_string(l.value("remaining", 0)) +
+         "   in flight " + std::to_string(l.value("in_flight", 0)) + "   lag ms p50 " + p2(l.value("lag_p50_ms", 0.0)) + "  p95 " +
+         p2(l.value("lag_p95_ms", 0.0)) + "  p99 " + p2(l.value("lag_p99_ms", 0.0)) + "\n";
+    if (!closed && l.contains("projected_finish_ms") && l["projected_finish_ms"].is_number()) {
+      Millis pf = l["projected_finish_ms"].get<Millis>();
+      Millis margin = l.value("deadline_at_ms", Millis{0}) - pf;
+      o += "  projected finish " + format_instant(pf, tz) + " (" + (margin >= 0 ? dur(margin) + " before" : dur(-margin) + " after") +
+           " the deadline) at " + p2(l.value("available_mps", 0.0)) + " msg/s" + (risk ? "   DEADLINE AT RISK" : "") + "\n";
+    } else if (!closed) {
+      o += "  projected finish: none (no usable sender)" + std::string(risk ? "   DEADLINE AT RISK" : "") + "\n";
+    }
+    o += "  figures from " + l.value("source", std::string("ledger")) + "\n";
+  }
+  return o;
+}
+
+}  // namespace
+
+int watch_runs(const std::string& db_path, const Config& cfg, const Clock& clock, bool as_json, const WatchOptions& o) {
+  store::OpenOptions ro;
+  ro.read_only = true;
+  ro.migrate = false;
+  store::Db db(db_path, ro);
+  g_watch_stop = false;
+  struct sigaction sa{};
+  sa.sa_handler = on_watch_signal;
+  sigemptyset(&sa.sa_mask);
+  struct sigaction old_int{}, old_term{};
+  ::sigaction(SIGINT, &sa, &old_int);
+  ::sigaction(SIGTERM, &sa, &old_term);
+  RawTerminal term;
+  const bool tty = ::isatty(STDOUT_FILENO) && !as_json;
+  int rc = kExitOk;
+  while (!g_watch_stop) {
+    Millis now = clock.now();
+    json frame = {{"at", now}, {"runs", json::array()}};
+    bool all_closed = true;
+    store::guarded("reading live figures", [&] {
+      SQLite::Transaction tx(db.raw(), SQLite::TransactionBehavior::DEFERRED);  // one snapshot per frame
+      for (const auto& run : pick_runs(db, o, now)) {
+        json l = live_of(db, run, cfg, now);
+        all_closed = all_closed && l.value("closed", false);
+        frame["runs"].push_back(std::move(l));
+      }
+    });
+    if (as_json) {
+      print_json(frame);
+    } else {
+      std::string text = frame_text(frame, cfg.default_timezone);
+      if (tty) std::fputs("\033[H\033[2J", stdout);  // home + clear: refresh in place
+      std::fputs(text.c_str(), stdout);
+      std::fflush(stdout);
+    }
+    if (o.once || all_closed) break;
+    // Wait a second for q (or a signal); the refresh follows the real second, whatever the clock's scale.
+    pollfd pfd{STDIN_FILENO, POLLIN, 0};
+    int n = ::poll(&pfd, 1, ::isatty(STDIN_FILENO) ? 1000 : 0);
+    if (!::isatty(STDIN_FILENO)) ::usleep(1'000'000);
+    if (n > 0 && (pfd.revents & POLLIN)) {
+      char c = 0;
+      if (::read(STDIN_FILENO, &c, 1) == 1 && (c == 'q' || c == 'Q')) break;
+    }
+  }
+  ::sigaction(SIGINT, &old_int, nullptr);
+  ::sigaction(SIGTERM, &old_term, nullptr);
+  return rc;
+}
+
+}  // namespace daybreak

@@ -1,0 +1,125 @@
+#include "domain/capacity.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+
+namespace daybreak {
+namespace {
+
+std::string f1(double v) {
+  char b[48];
+  std::snprintf(b, sizeof b, "%.1f", v);
+  return b;
+}
+std::string f2(double v) {
+  char b[48];
+  std::snprintf(b, sizeof b, "%.2f", v);
+  return b;
+}
+std::string rate(double mps) {
+  char b[48];
+  if (std::fabs(mps - std::round(mps)) < 1e-9) std::snprintf(b, sizeof b, "%.0f", mps); else std::snprintf(b, sizeof b, "%.2f", mps);
+  return b;
+}
+
+// The planner's per-second cap of one sender.
+double cap_per_second(double mps, double utilisation) { return std::max(1.0, std::floor(utilisation * mps + 1e-9)); }
+
+}  // namespace
+
+CapacityReport plan_capacity(const CapacityInput& in) {
+  const double window_s = static_cast<double>(in.window_ms) / 1000.0;
+  std::map<std::string, ChannelCapacity> by;
+  std::map<std::string, std::vector<CapacityDemand>> tiers;  // channel → demand rows (after growth)
+  std::map<std::string, double> max_mps;
+  for (const auto& s : in.senders) {
+    auto& c = by[s.channel];
+    c.channel = s.channel;
+    ++c.senders;
+    c.sender_mps += s.mps;
+    c.capacity_in_window += static_cast<std::int64_t>(cap_per_second(s.mps, in.utilisation) * window_s);
+    max_mps[s.channel] = std::max(max_mps[s.channel], s.mps);
+  }
+  for (const auto& d : in.demand) {
+    auto& c = by[d.channel];
+    c.channel = d.channel;
+    CapacityDemand g = d;
+    g.count = static_cast<std::int64_t>(std::ceil(static_cast<double>(d.count) * in.growth - 1e-9));
+    c.deliveries += g.count;
+    tiers[d.channel].push_back(g);
+  }
+
+  CapacityReport rep;
+  for (auto& [name, c] : by) {
+    const double n = static_cast<double>(c.deliveries);
+    c.required_mps = n / (window_s * in.utilisation);
+    c.window_utilisation_pct = c.sender_mps > 0 ? 100.0 * n / (c.sender_mps * window_s) : (n > 0 ? INFINITY : 0);
+    c.cap_utilisation_pct = c.capacity_in_window > 0 ? 100.0 * n / static_cast<double>(c.capacity_in_window) : (n > 0 ? INFINITY : 0);
+    c.drain_seconds = c.sender_mps > 0 ? n / c.sender_mps : (n > 0 ? INFINITY : 0);
+    c.retry_headroom = n > 0 ? (c.sender_mps * window_s - n) / n : 0;
+    c.feasible = c.deliveries <= c.capacity_in_window;
+    c.shortfall = c.feasible ? 0 : c.deliveries - c.capacity_in_window;
+    c.add_sender_mps = in.new_sender_mps > 0 ? in.new_sender_mps : (max_mps.count(name) ? max_mps[name] : 80.0);
+    if (!c.feasible) {
+      const double per_new = cap_per_second(c.add_sender_mps, in.utilisation) * window_s;
+      c.add_senders = static_cast<int>(std::ceil(static_cast<double>(c.shortfall) / per_new - 1e-9));
+    }
+    rep.deliveries += c.deliveries;
+    rep.required_mps += c.required_mps;
+    rep.sender_mps += c.sender_mps;
+  }
+  // Moving tiers: from a short channel, the lowest tiers first, to one channel with room for them.
+  for (auto& [name, c] : by) {
+    if (c.feasible) continue;
+    auto rows = tiers[name];
+    std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.tier_rank > b.tier_rank; });
+    for (const auto& [other, o] : by) {
+      if (other == name || o.senders == 0) continue;
+      const std::int64_t spare = o.capacity_in_window - o.deliveries;
+      if (spare < c.shortfall) continue;
+      std::int64_t moved = 0;
+      std::vector<std::string> names;
+      for (const auto& r : rows) {
+        if (moved >= c.shortfall) break;
+        if (moved + r.count > spare) break;
+        moved += r.count;
+        names.push_back(r.tier);
+      }
+      if (moved >= c.shortfall) {
+        c.move_tiers = names;
+        c.move_to = other;
+        c.move_count = moved;
+        break;
+      }
+    }
+  }
+  for (auto& [name, c] : by) {
+    std::string who = std::to_string(c.senders) + (c.senders == 1 ? " sender" : " senders") + " of " + rate(c.sender_mps) + " msg/s";
+    if (c.feasible) {
+      c.recommendation = name + ": fits: " + std::to_string(c.deliveries) + " deliveries need " + f2(c.required_mps) +
+                         " msg/s at " + f2(in.utilisation * 100) + "% utilisation; " + who + " carry " +
+                         std::to_string(c.capacity_in_window) + " in the window (window utilisation " +
+                         f2(c.window_utilisation_pct) + "%, drain " + f1(c.drain_seconds) + " s, retry headroom " +
+                         f1(c.retry_headroom) + " sends per delivery)";
+    } else {
+      c.recommendation = name + ": does not fit: " + std::to_string(c.deliveries) + " deliveries need " +
+                         f2(c.required_mps) + " msg/s at " + f2(in.utilisation * 100) + "% utilisation but " +
+                         (c.senders ? who + " carry " + std::to_string(c.capacity_in_window) : std::string("no sender carries any")) +
+                         " in the window (short " + std::to_string(c.shortfall) + "); add " + std::to_string(c.add_senders) +
+                         " " + name + (c.add_senders == 1 ? " sender" : " senders") + " of " + rate(c.add_sender_mps) + " msg/s";
+      if (!c.move_tiers.empty()) {
+        std::string t;
+        for (const auto& s : c.move_tiers) t += (t.empty() ? "" : ", ") + s;
+        c.recommendation += ", or move tier" + std::string(c.move_tiers.size() == 1 ? " " : "s ") + t + " (" +
+                            std::to_string(c.move_count) + " deliveries) to " + c.move_to;
+      }
+    }
+    rep.feasible = rep.feasible && c.feasible;
+    rep.channels.push_back(c);
+  }
+  return rep;
+}
+
+}  // namespace daybreak

@@ -1,0 +1,80 @@
+#pragma once
+// Capacity planning (DESIGN.md section 6, issue 5): for a run's demand (deliveries per channel
+// and tier) and the senders that carry it, how much of the send window the run needs, whether it
+// fits under the planner's utilisation cap, how much room is left for retries, and what to
+// change when it does not fit: how many more senders of which channel at which rate, or which
+// tiers to move to a channel with room. Pure: the caller loads demand and senders.
+//
+// The arithmetic is the planner's (domain/planner.hpp): a sender of `mps` is planned at most
+// max(1, floor(utilisation × mps)) sends per second, over the whole send window, so "fits"
+// here means exactly what plan-deliveries would call feasible for one run.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "domain/types.hpp"
+
+namespace daybreak {
+
+/// Deliveries of one (channel, tier).
+struct CapacityDemand {
+  std::string channel;
+  std::string tier;
+  int tier_rank = 0;  ///< 0 = highest; the lowest tiers are the ones to move
+  std::int64_t count = 0;
+};
+
+/// One sender: its channel and provider rate.
+struct CapacitySender {
+  std::string id;
+  std::string channel;
+  double mps = 0;
+};
+
+/// What to check.
+struct CapacityInput {
+  std::vector<CapacityDemand> demand;
+  std::vector<CapacitySender> senders;
+  Millis window_ms = 300'000;  ///< send window length (lead + tail; DESIGN.md: 30 s + 270 s)
+  double utilisation = 0.7;    ///< the planner's cap; the rest is retry headroom
+  double growth = 1.0;         ///< demand multiplier (1.2 = 20% more advisors)
+  /// Rate of a recommended new sender; 0 = the largest rate among the channel's senders, or
+  /// 80 msg/s (WhatsApp Cloud API's default throughput) when it has none.
+  double new_sender_mps = 0;
+};
+
+/// The verdict for one channel.
+struct ChannelCapacity {
+  std::string channel;
+  std::int64_t deliveries = 0;        ///< after growth
+  std::size_t senders = 0;
+  double sender_mps = 0;              ///< Σ provider rate of the channel's senders
+  double required_mps = 0;            ///< deliveries ÷ (window s × utilisation): provider rate the run needs
+  std::int64_t capacity_in_window = 0;  ///< sends that fit under the cap in the window
+  double window_utilisation_pct = 0;  ///< deliveries ÷ (Σ mps × window s) × 100: share of the raw window capacity used
+  double cap_utilisation_pct = 0;     ///< deliveries ÷ capacity_in_window × 100
+  double drain_seconds = 0;           ///< deliveries ÷ Σ mps: time to send everything at full rate
+  double retry_headroom = 0;          ///< (Σ mps × window s − deliveries) ÷ deliveries: spare sends per delivery
+  bool feasible = true;
+  std::int64_t shortfall = 0;         ///< deliveries beyond capacity_in_window
+  int add_senders = 0;                ///< new senders of add_sender_mps that close the shortfall
+  double add_sender_mps = 0;
+  std::vector<std::string> move_tiers;  ///< lowest tiers whose move to move_to closes the shortfall instead
+  std::string move_to;
+  std::int64_t move_count = 0;
+  std::string recommendation;         ///< one sentence
+};
+
+/// The verdict for a run (or a hypothetical one).
+struct CapacityReport {
+  bool feasible = true;
+  std::int64_t deliveries = 0;
+  double required_mps = 0;
+  double sender_mps = 0;
+  std::vector<ChannelCapacity> channels;  ///< by channel name
+};
+
+/// Checks `in`. Demand on a channel with no sender is infeasible with the whole count short.
+CapacityReport plan_capacity(const CapacityInput& in);
+
+}  // namespace daybreak
