@@ -11,6 +11,7 @@ DAYBREAK_PACKAGES=(
   libphonenumber-dev libprotobuf-dev libicu-dev libcpp-httplib-dev zlib1g-dev libbrotli-dev
   libgtest-dev libgmock-dev googletest librapidcheck-dev libbenchmark-dev
   python3 python3-aiosmtpd faketime curl jq
+  prometheus chromium  # promtool checks the metrics textfile; headless Chromium renders the HTML report
   dpkg-dev file man-db   # the .deb: dpkg-shlibdeps computes Depends, CPack reads ELF types; man -l
 )
 
