@@ -1,0 +1,110 @@
+// Capacity planning (core/domain/capacity.cpp, `sla-report capacity`): the verdicts issue 5
+// asks for, worked out by hand from the planner's rule (a sender of R msg/s is planned at most
+// floor(0.7 × R) sends a second over the 300 s send window).
+#include "domain/capacity.hpp"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "app/report.hpp"
+
+namespace daybreak {
+namespace {
+
+CapacityInput whatsapp(std::int64_t advisors, int senders, double mps) {
+  CapacityInput in;
+  in.demand.push_back({"whatsapp", "all", 0, advisors});
+  for (int i = 0; i < senders; ++i) in.senders.push_back({"wa-" + std::to_string(i), "whatsapp", mps});
+  return in;
+}
+
+TEST(CapacityTest, AMillionAdvisorsOnFourStandardSendersIsInfeasibleAndSaysHowManyFastSendersAreNeeded) {
+  CapacityInput in = whatsapp(1'000'000, 4, 80);
+  in.new_sender_mps = 1000;  // WhatsApp Cloud API's upgraded throughput tier
+  CapacityReport r = plan_capacity(in);
+  EXPECT_FALSE(r.feasible);
+  ASSERT_EQ(r.channels.size(), 1u);
+  const ChannelCapacity& c = r.channels[0];
+  // 4 × floor(0.7 × 80) = 224 planned a second × 300 s = 67,200 fit; 932,800 do not.
+  EXPECT_EQ(c.capacity_in_window, 67'200);
+  EXPECT_EQ(c.shortfall, 932'800);
+  // Needed: 1e6 / (300 s × 0.7) = 4,761.9 msg/s against 320.
+  EXPECT_NEAR(c.required_mps, 4761.9, 0.05);
+  EXPECT_DOUBLE_EQ(c.sender_mps, 320);
+  // A 1,000 msg/s sender carries 700 × 300 = 210,000: five of them close 932,800.
+  EXPECT_EQ(c.add_senders, 5);
+  EXPECT_DOUBLE_EQ(c.add_sender_mps, 1000);
+  EXPECT_NE(c.recommendation.find("does not fit"), std::string::npos) << c.recommendation;
+  EXPECT_NE(c.recommendation.find("add 5 whatsapp senders of 1000 msg/s"), std::string::npos) << c.recommendation;
+  // Sending everything at the full 320 msg/s would take 52 minutes, ten times the window.
+  EXPECT_NEAR(c.drain_seconds, 3125, 1e-6);
+  EXPECT_LT(c.retry_headroom, 0);
+}
+
+TEST(CapacityTest, TwoThousandAdvisorsOnOneStandardSenderFitWithItsUtilisation) {
+  CapacityReport r = plan_capacity(whatsapp(2000, 1, 80));
+  EXPECT_TRUE(r.feasible);
+  const ChannelCapacity& c = r.channels.at(0);
+  EXPECT_EQ(c.capacity_in_window, 16'800);  // 56 a second × 300 s
+  EXPECT_EQ(c.shortfall, 0);
+  EXPECT_EQ(c.add_senders, 0);
+  // 2,000 of the 24,000 sends 80 msg/s allows in 300 s: 8.33% of the window.
+  EXPECT_NEAR(c.window_utilisation_pct, 100.0 * 2000 / 24000, 1e-9);
+  EXPECT_NEAR(c.cap_utilisation_pct, 100.0 * 2000 / 16800, 1e-9);
+  EXPECT_NEAR(c.drain_seconds, 25, 1e-9);
+  EXPECT_NEAR(c.retry_headroom, 11, 1e-9);  // 22,000 spare sends: 11 per delivery
+  EXPECT_NE(c.recommendation.find("fits"), std::string::npos) << c.recommendation;
+  EXPECT_NE(c.recommendation.find("window utilisation 8.33%"), std::string::npos) << c.recommendation;
+}
+
+TEST(CapacityTest, GrowthAndMovingTheLowestTiersToAChannelWithRoom) {
+  CapacityInput in;
+  in.senders = {{"wa-1", "whatsapp", 80}, {"smtp-1", "email", 200}};
+  in.demand = {{"whatsapp", "platinum", 0, 5000},
+               {"whatsapp", "gold", 1, 6000},
+               {"whatsapp", "standard", 3, 4000},
+               {"email", "gold", 1, 1000}};
+  // 15,000 on WhatsApp fit under 16,800.
+  EXPECT_TRUE(plan_capacity(in).feasible);
+  // 20% more: 18,000 > 16,800, short 1,200; email has 42,000 − 1,200 spare: move standard (4,800).
+  in.growth = 1.2;
+  CapacityReport r = plan_capacity(in);
+  EXPECT_FALSE(r.feasible);
+  const ChannelCapacity* wa = nullptr;
+  for (const auto& c : r.channels) if (c.channel == "whatsapp") wa = &c;
+  ASSERT_NE(wa, nullptr);
+  EXPECT_EQ(wa->deliveries, 18'000);
+  EXPECT_EQ(wa->shortfall, 1'200);
+  EXPECT_EQ(wa->add_senders, 1);
+  EXPECT_EQ(wa->move_tiers, std::vector<std::string>{"standard"});
+  EXPECT_EQ(wa->move_to, "email");
+  EXPECT_EQ(wa->move_count, 4'800);
+  EXPECT_NE(wa->recommendation.find("or move tier standard (4800 deliveries) to email"), std::string::npos) << wa->recommendation;
+}
+
+TEST(CapacityTest, DemandOnAChannelWithoutSendersIsAllShort) {
+  CapacityInput in;
+  in.demand = {{"email", "gold", 1, 10}};
+  CapacityReport r = plan_capacity(in);
+  EXPECT_FALSE(r.feasible);
+  EXPECT_EQ(r.channels.at(0).shortfall, 10);
+  EXPECT_EQ(r.channels.at(0).add_senders, 1);
+}
+
+TEST(CapacityTest, HypotheticalReportJson) {
+  Config cfg;
+  nlohmann::json j = build_capacity_hypothetical(1'000'000, 4, 80, "whatsapp", cfg, 1.0, 1000);
+  EXPECT_EQ(j["feasible"], false);
+  EXPECT_EQ(j["runs"][0]["channels"][0]["add_senders"], 5);
+  EXPECT_DOUBLE_EQ(j["window_seconds"].get<double>(), 300);
+  std::string text = format_capacity_text(j);
+  EXPECT_NE(text.find("DOES NOT FIT"), std::string::npos) << text;
+  EXPECT_NE(text.find("add 5 whatsapp senders of 1000 msg/s"), std::string::npos) << text;
+  nlohmann::json ok = build_capacity_hypothetical(2000, 1, 80, "whatsapp", cfg, 1.0, 0);
+  EXPECT_EQ(ok["feasible"], true);
+  EXPECT_NEAR(ok["runs"][0]["channels"][0]["window_utilisation_pct"].get<double>(), 8.333, 0.001);
+}
+
+}  // namespace
+}  // namespace daybreak

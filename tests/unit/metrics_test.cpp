@@ -1,0 +1,239 @@
+// The Prometheus textfile (core/engine/metrics.cpp) of a finished run built from the ledger
+// (core/engine/live.cpp): every value is checked against the rows the test inserts, the file is
+// replaced atomically, and `promtool check metrics` (Debian package prometheus) accepts it.
+#include "engine/metrics.hpp"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <regex>
+#include <sstream>
+
+#include "app/report.hpp"
+#include "engine/live.hpp"
+#include "store/runs.hpp"
+
+namespace daybreak::engine {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr Millis kSlot = 1795825800000;  // 2026-11-28T00:30:00Z
+
+class MetricsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "daybreak-metrics-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    db_ = std::make_unique<store::Db>((dir_ / "ledger.db").string());
+    db_->exec("INSERT INTO content(content_id, title, body, language, updated_at) VALUES ('c1','t','b','en',0)");
+    SenderConfig a;
+    a.id = "wa-1";
+    a.phone_number_id = "1";
+    a.mps = 80;
+    SenderConfig b = a;
+    b.id = "wa-2";
+    b.mps = 40;
+    cfg_.senders = {a, b};
+    run_ = make_finished_run();
+  }
+  void TearDown() override {
+    db_.reset();
+    if (HasFailure()) std::cerr << "metrics_test: kept " << dir_ << "\n"; else fs::remove_all(dir_);
+  }
+
+  // A closed run of 100 deliveries: advisors 0..89 accepted on time with dispatch lag i ms
+  // (gold, wa-1 for even i, wa-2 for odd), 90..94 accepted late (platinum, wa-1), 95..97 dead
+  // (platinum, wa-2), 98..99 cancelled. Each sent delivery has one attempt with latency 40 ms;
+  // the dead ones have a second, failed attempt (outcome retryable, 2 s) before dying on a permanent one.
+  std::int64_t make_finished_run() {
+    store::RunUpsertParams p;
+    p.date = "2026-11-28";
+    p.window = window_for(kSlot, WindowPolicy{});
+    p.planned_count = 100;
+    std::int64_t run = store::RunUpsert(*db_, p);
+    db_->write_tx([&] {
+      for (int i = 0; i < 100; ++i) {
+        std::string a = "A" + std::to_string(i);
+        bool gold = i < 90;
+        std::string tier = gold ? "gold" : "platinum";
+        std::string sender = i < 90 ? (i % 2 ? "wa-2" : "wa-1") : (i < 95 ? "wa-1" : "wa-2");
+        std::string state = i < 90 ? "accepted" : i < 95 ? "read" : i < 98 ? "dead" : "cancelled";
+        Millis planned = kSlot + i * 1000;
+        std::string sent = i < 98 ? std::to_string(planned + i) : "NULL";
+        std::string acc = i < 90 ? std::to_string(planned + 500) : i < 95 ? std::to_string(p.window.deadline + 1000) : "NULL";
+        db_->exec("INSERT INTO advisors(advisor_id, name, tier, timezone, slot, channels, opted_in, language, updated_at) "
+                  "VALUES ('" + a + "', 'n', '" + tier + "', 'Asia/Kolkata', '06:00', 'whatsapp', 1, 'en', 0)");
+        db_->exec("INSERT INTO deliveries(delivery_id, run_id, advisor_id, date, slot_at, content_id, source, tier, tier_rank, "
+                  "state, channel, sender, planned_at, deadline_at, first_sent_at, accepted_at, updated_at) VALUES (" +
+                  std::to_string(i + 1) + ", " + std::to_string(run) + ", '" + a + "', '2026-11-28', " + std::to_string(kSlot) +
+                  ", 'c1', 'editorial', '" + tier + "', " + (gold ? "1" : "0") + ", '" + state + "', 'whatsapp', '" + sender +
+                  "', " + std::to_string(planned) + ", " + std::to_string(p.window.deadline) + ", " + sent + ", " + acc + ", 0)");
+        if (i < 95) {
+          db_->exec("INSERT INTO delivery_attempts(delivery_id, attempt_no, channel, sender, started_at, finished_at, outcome, "
+                    "latency_ms) VALUES (" + std::to_string(i + 1) + ", 1, 'whatsapp', '" + sender + "', 0, 0, 'accepted', 40)");
+        } else if (i < 98) {
+          db_->exec("INSERT INTO delivery_attempts(delivery_id, attempt_no, channel, sender, started_at, finished_at, outcome, "
+                    "error_code, latency_ms) VALUES (" + std::to_string(i + 1) + ", 1, 'whatsapp', '" + sender +
+                    "', 0, 0, 'retryable', '131000', 2000), (" + std::to_string(i + 1) + ", 2, 'whatsapp', '" + sender +
+                    "', 0, 0, 'permanent', '131026', 40)");
+        }
+      }
+    });
+    db_->exec("UPDATE runs SET state = 'closed' WHERE run_id = " + std::to_string(run));
+    store_run_report(*db_, *store::RunGet(*db_, run), kSlot + 3'600'000);
+    return run;
+  }
+
+  // Parses the sample lines of a textfile into "name{labels}" → value.
+  static std::map<std::string, double> samples(const std::string& text) {
+    std::map<std::string, double> out;
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.empty() || line[0] == '#') continue;
+      auto sp = line.rfind(' ');
+      out[line.substr(0, sp)] = std::stod(line.substr(sp + 1));
+    }
+    return out;
+  }
+
+  fs::path dir_;
+  std::unique_ptr<store::Db> db_;
+  Config cfg_;
+  std::int64_t run_ = 0;
+};
+
+TEST_F(MetricsTest, TextfileValuesMatchTheLedgerOfAFinishedRun) {
+  const Millis now = kSlot + 3'600'000;
+  LiveSnapshot snap = snapshot_from_ledger(*db_, {run_}, cfg_, now);
+  write_metrics_textfile(dir_.string(), snap);
+  ASSERT_TRUE(fs::exists(dir_ / "daybreak.prom"));
+  EXPECT_FALSE(fs::exists(dir_ / "daybreak.prom.tmp"));
+  std::ifstream f(dir_ / "daybreak.prom");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  const std::string text = ss.str();
+  auto s = samples(text);
+
+  // Deliveries by state/channel/tier/sender, as SELECT … GROUP BY would count them.
+  EXPECT_EQ(s["daybreak_deliveries{state=\"accepted\",channel=\"whatsapp\",tier=\"gold\",sender=\"wa-1\"}"], 45);
+  EXPECT_EQ(s["daybreak_deliveries{state=\"accepted\",channel=\"whatsapp\",tier=\"gold\",sender=\"wa-2\"}"], 45);
+  EXPECT_EQ(s["daybreak_deliveries{state=\"read\",channel=\"whatsapp\",tier=\"platinum\",sender=\"wa-1\"}"], 5);
+  EXPECT_EQ(s["daybreak_deliveries{state=\"dead\",channel=\"whatsapp\",tier=\"platinum\",sender=\"wa-2\"}"], 3);
+  auto& q = db_->stmt("SELECT state, tier, sender, COUNT(*) FROM deliveries WHERE run_id = ? GROUP BY 1, 2, 3");
+  q.bind(1, run_);
+  while (q.executeStep()) {
+    std::string key = "daybreak_deliveries{state=\"" + q.getColumn(0).getString() + "\",channel=\"whatsapp\",tier=\"" +
+                      q.getColumn(1).getString() + "\",sender=\"" + q.getColumn(2).getString() + "\"}";
+    EXPECT_EQ(s[key], q.getColumn(3).getInt64()) << key;
+  }
+  // Requests by outcome: 95 accepted, 3 retryable, 3 permanent.
+  EXPECT_EQ(s["daybreak_requests_total{channel=\"whatsapp\",sender=\"wa-1\",outcome=\"accepted\"}"], 50);
+  EXPECT_EQ(s["daybreak_requests_total{channel=\"whatsapp\",sender=\"wa-2\",outcome=\"accepted\"}"], 45);
+  EXPECT_EQ(s["daybreak_requests_total{channel=\"whatsapp\",sender=\"wa-2\",outcome=\"retryable\"}"], 3);
+  EXPECT_EQ(s["daybreak_requests_total{channel=\"whatsapp\",sender=\"wa-2\",outcome=\"permanent\"}"], 3);
+  // Lag histogram: 98 sent with lags 0..97 ms; ≤ 5 ms: 0..5 (6), ≤ 10 ms: 11, ≤ 25: 26, ≤ 50: 51, ≤ 100: 98.
+  EXPECT_EQ(s["daybreak_dispatch_lag_seconds_count"], 98);
+  EXPECT_EQ(s["daybreak_dispatch_lag_seconds_bucket{le=\"0.005\"}"], 6);
+  EXPECT_EQ(s["daybreak_dispatch_lag_seconds_bucket{le=\"0.01\"}"], 11);
+  EXPECT_EQ(s["daybreak_dispatch_lag_seconds_bucket{le=\"0.05\"}"], 51);
+  EXPECT_EQ(s["daybreak_dispatch_lag_seconds_bucket{le=\"0.1\"}"], 98);
+  EXPECT_EQ(s["daybreak_dispatch_lag_seconds_bucket{le=\"+Inf\"}"], 98);
+  EXPECT_NEAR(s["daybreak_dispatch_lag_seconds_sum"], (97.0 * 98 / 2) / 1000.0, 1e-9);
+  // Latency: 98 at 40 ms, 3 at 2 s.
+  EXPECT_EQ(s["daybreak_send_latency_seconds_count"], 101);
+  EXPECT_EQ(s["daybreak_send_latency_seconds_bucket{le=\"0.05\"}"], 98);
+  EXPECT_EQ(s["daybreak_send_latency_seconds_bucket{le=\"2.5\"}"], 101);
+  // The run's ratios: 90 on time of 98 eligible, every one decided.
+  const std::string rl = "{run_id=\"" + std::to_string(run_) + "\",date=\"2026-11-28\"}";
+  EXPECT_NEAR(s["daybreak_live_success_ratio" + rl], 90.0 / 98.0, 1e-12);
+  EXPECT_NEAR(s["daybreak_sla_so_far_ratio" + rl], 90.0 / 98.0, 1e-12);
+  EXPECT_EQ(s["daybreak_backlog_deliveries" + rl], 0);
+  EXPECT_EQ(s["daybreak_deadline_at_risk" + rl], 0);
+  EXPECT_EQ(s["daybreak_dead_letters"], 3);
+  EXPECT_EQ(s["daybreak_available_send_rate" + rl], 120);
+  // The stored report's SLA, as a ratio; no alert firing.
+  EXPECT_NEAR(s["daybreak_last_run_sla_ratio{run_id=\"" + std::to_string(run_) + "\"}"], 90.0 / 98.0, 1e-12);
+  EXPECT_EQ(s["daybreak_alerts_firing"], 0);
+  EXPECT_EQ(s["daybreak_breaker_state{sender=\"wa-1\",channel=\"whatsapp\",state=\"closed\"}"], 1);
+  EXPECT_EQ(s["daybreak_breaker_state{sender=\"wa-1\",channel=\"whatsapp\",state=\"open\"}"], 0);
+  // Every family says what it is.
+  for (const char* fam : {"daybreak_deliveries", "daybreak_requests_total", "daybreak_dispatch_lag_seconds",
+                          "daybreak_send_latency_seconds", "daybreak_live_success_ratio", "daybreak_breaker_state",
+                          "daybreak_backlog_deliveries", "daybreak_dead_letters", "daybreak_alerts_firing",
+                          "daybreak_last_run_sla_ratio"}) {
+    EXPECT_NE(text.find(std::string("# HELP ") + fam + " "), std::string::npos) << fam;
+    EXPECT_NE(text.find(std::string("# TYPE ") + fam + " "), std::string::npos) << fam;
+  }
+  // Rewritten in place: a second write replaces the file.
+  snap.alerts_firing = 2;
+  write_metrics_textfile(dir_.string(), snap);
+  std::ifstream g(dir_ / "daybreak.prom");
+  std::stringstream s2;
+  s2 << g.rdbuf();
+  EXPECT_EQ(samples(s2.str())["daybreak_alerts_firing"], 2);
+}
+
+TEST_F(MetricsTest, PromtoolAcceptsTheTextfile) {
+  if (std::system("command -v promtool >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "promtool not found: install the Debian package prometheus to run this check";
+  }
+  LiveSnapshot snap = snapshot_from_ledger(*db_, {run_}, cfg_, kSlot + 3'600'000);
+  snap.senders[1].breaker = BreakerState::open;
+  write_metrics_textfile(dir_.string(), snap);
+  const std::string cmd = "promtool check metrics < '" + (dir_ / "daybreak.prom").string() + "' 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[512];
+  while (std::fgets(buf, sizeof buf, p)) out += buf;
+  int rc = ::pclose(p);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_EQ(out, "") << "promtool lint findings:\n" << out;
+}
+
+TEST(HistogramTest, BucketsAndQuantiles) {
+  Histogram h = Histogram::lag();
+  for (int i = 1; i <= 100; ++i) h.observe(i / 1000.0);  // 1..100 ms
+  EXPECT_EQ(h.count, 100u);
+  EXPECT_DOUBLE_EQ(h.quantile(0.5), 0.05);
+  EXPECT_DOUBLE_EQ(h.quantile(0.99), 0.1);
+  h.observe(-0.2);  // sent before its planned time: first bucket
+  EXPECT_EQ(h.counts[0], 6u);
+  h.observe(1e6);
+  EXPECT_EQ(h.counts.back(), 1u);
+  EXPECT_DOUBLE_EQ(Histogram::latency().quantile(0.5), 0);
+}
+
+TEST(ProjectionTest, DeadlineAtRiskWhenTheRemainingWorkCannotFinish) {
+  RunLive r;
+  r.deadline_at = 100'000;
+  r.remaining = 8000;
+  r.last_planned_at = 50'000;
+  std::vector<SenderLive> senders(2);
+  senders[0].mps = 80;
+  senders[1].mps = 80;
+  finish_run_projection(r, senders, 0);  // 8000 / 160 = 50 s < 100 s
+  EXPECT_FALSE(r.deadline_at_risk);
+  EXPECT_EQ(r.projected_finish, 50'000);
+  senders[1].breaker = BreakerState::open;  // 8000 / 80 = 100 s: ends at 100 s, not after
+  finish_run_projection(r, senders, 0);
+  EXPECT_FALSE(r.deadline_at_risk);
+  finish_run_projection(r, senders, 1);
+  EXPECT_TRUE(r.deadline_at_risk);
+  EXPECT_DOUBLE_EQ(r.available_mps, 80);
+  senders[0].credentials_failed = true;  // nothing can send
+  finish_run_projection(r, senders, 1);
+  EXPECT_TRUE(r.deadline_at_risk);
+  EXPECT_FALSE(r.projected_finish.has_value());
+}
+
+}  // namespace
+}  // namespace daybreak::engine
