@@ -107,7 +107,7 @@ std::string accepted_chart(store::Db& db, std::int64_t run_id, const std::string
   const double target = ymax * kSlaTargetPct / 100.0;
   std::string o = "<figure><figcaption>Run " + std::to_string(run_id) + " (slot " + esc(format_instant(run->slot_at, tz)) +
                   "): accepted over time against the plan</figcaption>";
-  o += "<svg id='accepted-run-" + std::to_string(run_id) + "' class='chart accepted' viewBox='0 0 " + f(kW, 0) + " " + f(kH, 0) +
+  o += "<svg id='accepted-run-" + std::to_string(run_id) + "' class='chart' viewBox='0 0 " + f(kW, 0) + " " + f(kH, 0) +
        "' role='img' aria-label='accepted deliveries over time'>";
   o += axes(x0, x1, ymax, "seconds after the slot", "deliveries");
   o += "<line x1='" + f(X(dl)) + "' y1='" + f(kT) + "' x2='" + f(X(dl)) + "' y2='" + f(kH - kB) + "' class='deadline'/>";
