@@ -334,6 +334,8 @@ int sim_main(int argc, char** argv) {
   app.add_option("--seed", o.seed, "Seed of the failure draws (reproducible per message and attempt)")
       ->capture_default_str();
   app.add_option("--token", o.token, "Accept only this bearer token (default: any non-empty token)");
+  app.add_option("--template-error-match", o.template_error_match,
+                 "Answer 132000 (template parameters) to template sends whose text parameters contain this");
   app.add_option("--threads", flags.threads, "Server threads = concurrent client connections served")
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();

@@ -40,6 +40,9 @@ constexpr ApiError kUndeliverable{131026, 400, "(#131026) Message Undeliverable"
                                   "Unable to deliver message."};
 constexpr ApiError kSomethingWrong{131000, 500, "(#131000) Something went wrong",
                                    "Message failed to send due to an unknown error."};
+// Meta's 132000: the template's parameters do not match what it expects (a content problem).
+constexpr ApiError kTemplateParams{132000, 400, "(#132000) Number of parameters does not match the expected number of params",
+                                   "body: number of localizable_params does not match the expected number of params"};
 constexpr ApiError kOutage{131000, 503, "(#131000) Something went wrong",
                            "Message failed to send due to an unknown error. (scripted outage)"};
 
@@ -104,6 +107,7 @@ std::string hex16(std::uint64_t v) {
 struct ParsedSend {
   std::string to;
   std::string type;
+  std::string template_text;  ///< the text parameters of a template, joined (for --template-error-match)
   std::optional<std::string> callback_data;
 };
 
@@ -146,6 +150,15 @@ std::variant<ParsedSend, std::string> parse_send(std::string_view body) {
     auto lang = t->find("language");
     if (lang == t->end() || !lang->is_object() || str(*lang, "code") == nullptr) {
       return std::string("The parameter template['language']['code'] is required.");
+    }
+    if (auto comps = t->find("components"); comps != t->end() && comps->is_array()) {
+      for (const auto& c : *comps) {
+        auto params = c.find("parameters");
+        if (params == c.end() || !params->is_array()) continue;
+        for (const auto& prm : *params) {
+          if (const std::string* text = str(prm, "text")) out.template_text += *text + '\n';
+        }
+      }
     }
   } else if (out.type.empty()) {
     return std::string("Param type must not be empty.");
@@ -297,6 +310,10 @@ Reply Simulator::send(std::string_view phone_number_id, std::string_view authori
           auto interval = std::chrono::duration<double, std::milli>(options_.pair_interval_ms / options_.time_scale);
           if (it != pair_last_.end() && now - it->second < interval) failure = &kPairRateLimit;
         }
+      }
+      if (failure == nullptr && !options_.template_error_match.empty() &&
+          msg.template_text.find(options_.template_error_match) != std::string::npos) {
+        failure = &kTemplateParams;
       }
       if (failure == nullptr) {
         // Reproducible draws: an undeliverable recipient stays undeliverable; a transient failure

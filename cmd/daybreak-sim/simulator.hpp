@@ -33,6 +33,7 @@ struct Options {
   double pair_interval_ms = 0;     ///< min demo ms between accepted sends to one recipient (131056); 0 = off
   std::uint64_t seed = 1;          ///< makes failure draws reproducible
   std::string token;               ///< if set, the only accepted bearer token; else any non-empty one
+  std::string template_error_match;  ///< template sends whose text parameters contain this get 132000
 };
 
 /// What the HTTP layer sends back: status, JSON body and how long to wait before answering.

@@ -11,6 +11,7 @@
 #include "domain/time.hpp"
 #include "engine/dispatcher.hpp"
 #include "store/reports.hpp"
+#include "store/overrides.hpp"
 #include "store/runs.hpp"
 
 namespace daybreak {
@@ -69,6 +70,11 @@ int dispatch_main(int argc, char** argv) {
       }
     } else {
       candidates = store::RunListActive(db, now - ctx.cfg.dispatch.drain_after_deadline_ms, now + lookahead_s * 1000);
+      // Runs an operator reopened (a resend or dead-letter replay) long after their window.
+      for (auto& r : store::RunListReopened(db)) {
+        if (std::none_of(candidates.begin(), candidates.end(), [&](const store::Run& c) { return c.run_id == r.run_id; }))
+          candidates.push_back(std::move(r));
+      }
     }
     if (!date.empty()) {
       std::erase_if(candidates, [&](const store::Run& r) { return r.date != date; });

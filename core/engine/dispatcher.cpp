@@ -16,10 +16,14 @@
 
 #include "domain/breaker.hpp"
 #include "domain/retry.hpp"
+#include "engine/alerts.hpp"
+#include "engine/live.hpp"
+#include "engine/metrics.hpp"
 #include "engine/token_bucket.hpp"
 #include "engine/writer.hpp"
 #include "store/deliveries.hpp"
 #include "store/runs.hpp"
+#include "store/status_events.hpp"
 
 namespace daybreak::engine {
 
@@ -80,6 +84,7 @@ struct Item {
   std::int64_t delivery_id = 0;
   Millis planned_at = 0;
   Millis deadline = 0;
+  Millis give_up_after = 0;  ///< deadline + drain period, or from an operator's resend
   Millis due = 0;
   Millis first_sent_at = 0;
   Millis accepted_at = 0;
@@ -109,6 +114,7 @@ struct SenderState {
   std::int64_t sent = 0;
   std::int64_t failed = 0;
   BreakerState last_state = BreakerState::closed;
+  bool credentials_failed = false;  ///< the latest answer rejected its credentials
 };
 
 struct RunState {
@@ -118,6 +124,17 @@ struct RunState {
   bool closed = false;
   // Deliveries already final when this dispatch loaded the run (a resume): counted once here.
   std::size_t pre_accepted = 0, pre_on_time = 0, pre_dead = 0, pre_cancelled = 0;
+  /// The same rows, compact, for the live snapshot's breakdowns (empty on a fresh run).
+  struct PreFinal {
+    DeliveryState state;
+    std::uint8_t chan, tier;
+    std::int16_t sender;
+    Millis planned_at, deadline, first_sent_at, accepted_at;
+  };
+  std::vector<PreFinal> pre_final;
+  /// Requests this process made, by (channel, sender, outcome), and their provider latency.
+  std::map<engine::RequestKey, std::uint64_t> requests;
+  engine::Histogram latency = engine::Histogram::latency();
 };
 
 struct QEntry {
@@ -177,6 +194,7 @@ struct Dispatcher::Impl {
   std::vector<SenderState> senders;
   std::vector<RunState> runs;
   std::int64_t change_seq = 0;  ///< last delivery_changes row seen
+  Millis last_pending_apply = 0;  ///< writer thread only
   MinHeap<QEntry> waiting;                 // not claimed yet, by due time
   std::vector<MinHeap<QEntry>> claimed;    // per sender: claimed, by due time
   std::vector<MinHeap<EEntry>> eligible;   // per sender: due now, by deadline then tier
@@ -193,6 +211,8 @@ struct Dispatcher::Impl {
   bool releasing = false;  ///< a graceful stop handed claimed rows back; later claims go back too
 
   std::unique_ptr<BatchWriter> writer;
+  std::unique_ptr<AlertEngine> alert_engine;  ///< used on the writer thread only
+  std::unique_ptr<AlertNotifier> notifier;     ///< posts alert notifications from its own thread
 
   Impl(const Config& c, const Clock& k, channels::Transport& t, std::shared_ptr<spdlog::logger> l, std::string o)
       : cfg(c), clock(k), transport(t), log(std::move(l)), owner(std::move(o)) {}
@@ -219,6 +239,22 @@ struct Dispatcher::Impl {
       // Prefer healthy senders, then the least loaded relative to its rate.
       double load = static_cast<double>(s.in_flight + static_cast<int>(claimed[i].size() + eligible[i].size())) / s.cfg->mps;
       if (s.paused_until > now) load += 1e9;
+      if (load < best_load) {
+        best_load = load;
+        best = static_cast<int>(i);
+      }
+    }
+    return best;
+  }
+
+  /// The least-loaded usable sender of `ch` other than `not_this`; -1 when there is none.
+  int pick_other_sender(Channel ch, int not_this, Millis now) {
+    int best = -1;
+    double best_load = 1e300;
+    for (std::size_t i = 0; i < senders.size(); ++i) {
+      auto& s = senders[i];
+      if (static_cast<int>(i) == not_this || s.cfg->channel != ch || !s.breaker.usable(now) || s.paused_until > now) continue;
+      double load = static_cast<double>(s.in_flight + static_cast<int>(claimed[i].size() + eligible[i].size())) / s.cfg->mps;
       if (load < best_load) {
         best_load = load;
         best = static_cast<int>(i);
@@ -293,6 +329,10 @@ struct Dispatcher::Impl {
     it.delivery_id = d.delivery_id;
     it.planned_at = d.planned_at;
     it.deadline = d.deadline_at;
+    // A resend or replay long after the deadline gets a fresh drain period from the resend
+    // (the SLA still counts it late: deadline_at is unchanged).
+    it.give_up_after = std::max(d.deadline_at, d.resent_at.value_or(0) + cfg.window.deadline_ms) +
+                       cfg.dispatch.drain_after_deadline_ms;
     it.first_sent_at = d.first_sent_at.value_or(0);
     it.advisor_id = std::move(d.advisor_id);
     it.name = std::move(d.advisor_name);
@@ -397,7 +437,17 @@ struct Dispatcher::Impl {
       auto run_idx = static_cast<std::uint32_t>(runs.size());
       // Rows a dead owner left `sending` may have reached the provider: uncertain.
       std::int64_t uncertain = 0;
-      db.write_tx([&] { uncertain = store::DeliveryMarkUncertain(db, run_id, owner, now); });
+      int reconciled = 0;
+      db.write_tx([&] {
+        uncertain = store::DeliveryMarkUncertain(db, run_id, owner, now);
+        // Status callbacks that arrived while those rows were `sending` were kept pending: the
+        // ones naming a now-uncertain row settle it here, so it is never resent.
+        if (uncertain > 0) reconciled = store::StatusApplyPending(db, now).reconciled;
+      });
+      if (reconciled > 0) {
+        log->info("run {}: {} uncertain deliveries settled by status callbacks that arrived meanwhile", run_id, reconciled);
+        summary.reconciled += reconciled;
+      }
       if (uncertain > 0) {
         log->warn("run {}: {} deliveries were mid-send when the previous dispatch died; they are uncertain and wait {} ms before a resend",
                   run_id, uncertain, cfg.dispatch.uncertain_grace_ms);
@@ -416,6 +466,14 @@ struct Dispatcher::Impl {
         ++rsr.total;
         ++summary.deliveries;
         if (is_final_state(d.state)) {
+          {
+            auto ch = channel_from_string(d.channel).value_or(Channel::whatsapp);
+            auto si = sender_index.find(d.sender);
+            rsr.pre_final.push_back({d.state, static_cast<std::uint8_t>(ch),
+                                     static_cast<std::uint8_t>(std::clamp(d.tier_rank, 0, 255)),
+                                     static_cast<std::int16_t>(si == sender_index.end() ? -1 : si->second), d.planned_at,
+                                     d.deadline_at, d.first_sent_at.value_or(0), d.accepted_at.value_or(0)});
+          }
           if (is_accepted_state(d.state)) {
             ++rsr.pre_accepted;
             if (d.accepted_at && *d.accepted_at <= d.deadline_at) ++rsr.pre_on_time;
@@ -478,7 +536,7 @@ struct Dispatcher::Impl {
         held.push_back({now + 1000, e.tier, e.idx, e.gen});
         continue;
       }
-      if (now > it.deadline + cfg.dispatch.drain_after_deadline_ms) {
+      if (now > it.give_up_after) {
         give_up(e.idx, now, "gave up: no acceptance by deadline + drain period");
         continue;
       }
@@ -678,6 +736,7 @@ struct Dispatcher::Impl {
     channels::Message m;
     m.delivery_id = it.delivery_id;
     m.attempt = it.attempts + 1;
+    m.now = now;
     Channel ch = it.chans[it.chan_idx];
     m.to = ch == Channel::whatsapp ? it.phone : ch == Channel::email ? it.email : it.advisor_id;
     m.advisor_id = it.advisor_id;
@@ -732,6 +791,14 @@ struct Dispatcher::Impl {
     Millis now = clock.now();
     auto res = st.adapter->classify(ev.response);
     note_breaker(st, !res.accepted && is_sender_failure(res.kind), now);
+    {
+      auto& rs = runs[it.run];
+      ++rs.requests[{std::string(to_string(st.cfg->channel)), st.cfg->id,
+                     res.accepted ? std::string("accepted") : std::string(failure_name(res.kind))}];
+      rs.latency.observe(static_cast<double>(ev.response.latency_ms) / 1000.0);
+      if (!res.accepted && res.kind == FailureKind::credentials) st.credentials_failed = true;
+      if (res.accepted) st.credentials_failed = false;
+    }
     store::AttemptInsertParams a;
     a.delivery_id = it.delivery_id;
     a.attempt_no = it.attempts;
@@ -800,6 +867,13 @@ struct Dispatcher::Impl {
           it.due = std::max(it.due, now + std::min(cfg.dispatch.uncertain_grace_ms, slack));
           it.possible_dup = true;
         }
+        if (is_sender_failure(res.kind)) {
+          // The sender may be what is failing: retry through another healthy sender of the
+          // channel when there is one, so a retry budget is not spent on one sick account
+          // before its breaker has seen enough to open.
+          int alt = pick_other_sender(it.chans[it.chan_idx], ev.sender, now);
+          if (alt >= 0) it.sender = static_cast<std::int16_t>(alt);
+        }
         waiting.push({it.due, it.tier_rank, ev.idx, it.gen});
         break;
       }
@@ -857,6 +931,108 @@ struct Dispatcher::Impl {
             {"breakers", breakers_json(now)}};
   }
 
+  /// The live figures of every run from memory (engine/live.hpp), in one pass over the items:
+  /// counts are gathered under small integer keys first, so a million deliveries cost a few
+  /// milliseconds a second, not a million map lookups with strings.
+  LiveSnapshot snapshot(Millis now) const {
+    LiveSnapshot snap;
+    snap.at = now;
+    for (const auto& st : senders) {
+      snap.senders.push_back({st.cfg->id, std::string(to_string(st.cfg->channel)), st.cfg->mps, st.breaker.state(now),
+                              st.credentials_failed, static_cast<std::size_t>(std::max(0, st.in_flight))});
+    }
+    const std::size_t nsend = senders.size() + 1, ntier = cfg.tiers.size() + 1, nstate = 9;
+    auto key_of = [&](DeliveryState stt, std::uint8_t ch, std::uint8_t tier, std::int16_t snd) {
+      return ((static_cast<std::size_t>(stt) * 3 + ch) * ntier + std::min<std::size_t>(tier, ntier - 1)) * nsend +
+             static_cast<std::size_t>(snd + 1);
+    };
+    for (std::uint32_t r = 0; r < runs.size(); ++r) {
+      const auto& rs = runs[r];
+      RunLive live;
+      live.run_id = rs.row.run_id;
+      live.date = rs.row.date;
+      live.slot_at = rs.row.slot_at;
+      live.deadline_at = rs.row.deadline_at;
+      live.closed = rs.closed;
+      live.requests = rs.requests;
+      live.latency = rs.latency;
+      std::vector<std::uint64_t> counts(nstate * 3 * ntier * nsend, 0);
+      auto one = [&](DeliveryState stt, std::uint8_t ch, std::uint8_t tier, std::int16_t snd, Millis planned,
+                     Millis deadline, Millis first_sent, Millis accepted_at) {
+        ++counts[key_of(stt, ch, tier, snd)];
+        ++live.total;
+        if (stt == DeliveryState::cancelled) {
+          ++live.cancelled;
+          return;
+        }
+        if (is_accepted_state(stt)) {
+          ++live.accepted;
+          (accepted_at > 0 && accepted_at <= deadline ? live.on_time : live.late)++;
+        }
+        if (stt == DeliveryState::dead) ++live.dead;
+        if (!is_final_state(stt)) {
+          ++live.remaining;
+          if (planned <= now) ++live.backlog;
+          live.last_planned_at = std::max(live.last_planned_at, planned);
+        }
+        if (is_final_state(stt) || deadline < now) ++live.live_sample;
+        if (first_sent > 0) live.lag.observe(static_cast<double>(first_sent - planned) / 1000.0);
+      };
+      for (const auto& p : rs.pre_final)
+        one(p.state, p.chan, p.tier, p.sender, p.planned_at, p.deadline, p.first_sent_at, p.accepted_at);
+      for (const auto& it : items) {
+        if (it.run != r) continue;
+        one(it.state, static_cast<std::uint8_t>(it.chans[it.chan_idx]), it.tier_rank, it.sender, it.planned_at,
+            it.deadline, it.first_sent_at, it.accepted_at);
+      }
+      for (std::size_t k = 0; k < counts.size(); ++k) {
+        if (counts[k] == 0) continue;
+        std::size_t rest = k;
+        auto snd = static_cast<int>(rest % nsend) - 1;
+        rest /= nsend;
+        auto tier = rest % ntier;
+        rest /= ntier;
+        auto ch = static_cast<Channel>(rest % 3);
+        auto stt = static_cast<DeliveryState>(rest / 3);
+        live.counts[{std::string(to_string(stt)), std::string(to_string(ch)),
+                     tier < cfg.tiers.size() ? cfg.tiers[tier] : std::string("?"),
+                     snd >= 0 ? senders[static_cast<std::size_t>(snd)].cfg->id : std::string()}] = counts[k];
+      }
+      const std::size_t counted = live.total - live.cancelled;
+      live.sla_so_far_pct = counted ? 100.0 * static_cast<double>(live.on_time) / static_cast<double>(counted) : 100.0;
+      live.live_success_pct = live.live_sample ? 100.0 * static_cast<double>(live.on_time) / static_cast<double>(live.live_sample) : 100.0;
+      live.in_flight = static_cast<std::size_t>(std::max(0, in_flight));
+      finish_run_projection(live, snap.senders, now);
+      snap.dead_letters += live.dead;
+      snap.runs.push_back(std::move(live));
+    }
+    snap.in_flight = static_cast<std::size_t>(std::max(0, in_flight));
+    snap.writer_backlog = writer->backlog();
+    snap.writer_failing = writer->failing();
+    return snap;
+  }
+
+  /// Once a second: alert rules and the metrics textfile, on the writer thread (off the send path).
+  void monitor_tick(Millis now) {
+    if (!alert_engine && cfg.dispatch.metrics_dir.empty()) return;
+    auto snap = std::make_shared<LiveSnapshot>(snapshot(now));
+    writer->enqueue([this, snap, now](store::Db& db) {
+      try {
+        if (alert_engine) {
+          auto changes = alert_engine->evaluate(db, *snap, now);
+          if (!changes.empty() && notifier) notifier->wake();
+        }
+        if (!cfg.dispatch.metrics_dir.empty()) {
+          fill_store_figures(db, *snap);
+          write_metrics_textfile(cfg.dispatch.metrics_dir, *snap);
+        }
+      } catch (const std::exception& e) {
+        // Monitoring must never stop deliveries: log, and try again next second.
+        log->warn("monitoring: {}", e.what());
+      }
+    });
+  }
+
   nlohmann::json breakers_json(Millis now) const {
     auto out = nlohmann::json::array();
     for (const auto& st : senders) {
@@ -904,6 +1080,12 @@ struct Dispatcher::Impl {
       }
       paused_all = all;
       for (int i = 0; i < 3; ++i) paused_channel[i] = ch[i];
+      // Statuses that arrived before our acceptance was recorded wait as pending; apply them
+      // now that the message ids are in the ledger (delivered/read times feed the ranker).
+      if (now - last_pending_apply >= 5000) {
+        last_pending_apply = now;
+        store::StatusApplyPending(db, now);
+      }
     });
     poll_changes();
   }
@@ -992,6 +1174,11 @@ struct Dispatcher::Impl {
         continue;
       }
       bool was_final = is_final_state(it.state);
+      if (!was_final && is_accepted_state(row.state)) {
+        // A status callback settled it (kind `status`): accepted without a resend from us.
+        settle_from_row(idx, store::DeliveryStateRow{row.state, row.accepted_at, row.provider_message_id});
+        continue;
+      }
       if (row.state == DeliveryState::cancelled || is_final_state(row.state)) {
         if (!was_final) finish(idx);
         it.state = row.state;
@@ -1110,6 +1297,7 @@ struct Dispatcher::Impl {
       if (now - last_beat >= 1000) {
         bool print = now - last_print >= 5000;
         heartbeat(now, print);
+        monitor_tick(now);
         last_beat = now;
         if (print) last_print = now;
       }
@@ -1141,6 +1329,11 @@ Dispatcher::~Dispatcher() = default;
 DispatchSummary Dispatcher::run(const std::vector<std::int64_t>& run_ids, const RunClosedHook& on_run_closed) {
   auto& d = *impl_;
   d.writer = std::make_unique<BatchWriter>(d.cfg.database_path, d.cfg.dispatch.commit_interval_ms, d.log);
+  d.alert_engine = std::make_unique<AlertEngine>(d.cfg.alerts);
+  if (!d.cfg.alerts.chain.empty()) {
+    d.notifier = std::make_unique<AlertNotifier>(d.cfg.database_path, d.cfg.alerts, d.clock, d.log);
+    d.notifier->start();
+  }
   d.load(run_ids);
   auto summary = d.run_loop(on_run_closed);
   if (d.in_flight > 0) {
@@ -1154,7 +1347,12 @@ DispatchSummary Dispatcher::run(const std::vector<std::int64_t>& run_ids, const 
       d.writer->enqueue([run_id, own](store::Db& db) { store::RunReleaseLease(db, run_id, own); });
     }
   }
+  if (!summary.runs_closed.empty() || !summary.runs_left_open.empty()) {
+    // A last evaluation with the final figures: a closed run's alerts resolve.
+    d.monitor_tick(d.clock.now());
+  }
   d.writer->stop(g_stop_stage.load() >= 2 ? 3000 : 30000);
+  if (d.notifier) d.notifier->stop();
   return summary;
 }
 

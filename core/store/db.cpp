@@ -1,5 +1,7 @@
 #include "store/db.hpp"
 
+#include <set>
+
 #include <sys/stat.h>
 
 #include <unordered_map>
@@ -40,10 +42,18 @@ int Db::schema_version() {
 }
 
 int Db::migrate() {
-  int current = schema_version();
+  schema_version();  // creates schema_migrations when missing
+  // Each version on its own, not "everything above the highest": a migration numbered below one
+  // already applied (work merged in another order) must still run.
+  std::set<int> done = guarded("reading applied migrations", [&] {
+    std::set<int> v;
+    SQLite::Statement q(*db_, "SELECT version FROM schema_migrations");
+    while (q.executeStep()) v.insert(q.getColumn(0).getInt());
+    return v;
+  });
   int applied = 0;
   for (const auto& m : embedded_migrations()) {
-    if (m.version <= current) continue;
+    if (done.count(m.version)) continue;
     try {
       SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
       // Another process may have migrated while we waited for the write lock.

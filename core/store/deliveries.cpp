@@ -9,7 +9,8 @@ const char* kSelect =
     "d.attempts, d.first_sent_at, d.provider_message_id, d.accepted_at, d.last_error, d.possible_duplicate, "
     "a.name, a.language, a.channels, "
     "(SELECT address FROM advisor_channels c WHERE c.advisor_id = d.advisor_id AND c.channel = 'whatsapp' AND c.opted_in = 1), "
-    "(SELECT address FROM advisor_channels c WHERE c.advisor_id = d.advisor_id AND c.channel = 'email' AND c.opted_in = 1) "
+    "(SELECT address FROM advisor_channels c WHERE c.advisor_id = d.advisor_id AND c.channel = 'email' AND c.opted_in = 1), "
+    "d.resent_at "
     "FROM deliveries d JOIN advisors a ON a.advisor_id = d.advisor_id ";
 
 DeliveryRow read_row(SQLite::Statement& q) {
@@ -41,6 +42,7 @@ DeliveryRow read_row(SQLite::Statement& q) {
   r.channels = q.getColumn(24).getString();
   r.phone = q.getColumn(25).isNull() ? "" : q.getColumn(25).getString();
   r.email = q.getColumn(26).isNull() ? "" : q.getColumn(26).getString();
+  r.resent_at = column_opt<Millis>(q.getColumn(27));
   return r;
 }
 

@@ -60,6 +60,7 @@ struct DeliveryRow {
   std::string channels;  ///< preference list, 'whatsapp|email'
   std::string phone;     ///< whatsapp address when opted in, else empty
   std::string email;     ///< email address when opted in, else empty
+  std::optional<Millis> resent_at;  ///< an operator's resend or replay (sql/005)
 };
 /// Every delivery of a run, in planned order.
 std::vector<DeliveryRow> DeliveryListForRun(Db& db, std::int64_t run_id);

@@ -7,13 +7,13 @@ source "$(dirname "$0")/common.sh"
 
 D=2026-12-04
 SCALE=10
-start_sim pool --mps 80 --time-scale $SCALE --seed 3 --transient-rate 0 --permanent-rate 0
+start_sim pool --mps 8 --time-scale $SCALE --seed 3 --transient-rate 0 --permanent-rate 0
 write_config "$SIM_PORT" '
 [[whatsapp.senders]]
 id = "wa-2"
 phone_number_id = "100000002"
 token = "test-token"
-mps = 80
+mps = 8
 [breaker]
 window_seconds = 10
 min_requests = 5
@@ -21,6 +21,9 @@ failure_ratio = 0.5
 open_seconds = 5
 max_open_seconds = 20
 half_open_probes = 2'
+# 8 msg/s per number: the plan spreads 2,000 deliveries to about S+150 s, so the outage meets
+# real traffic (at 80 msg/s everything would be sent before S+30 s).
+sed -i 's/^mps = 80$/mps = 8/' "$WORK/daybreak.toml"
 seed_day 2000 "$D"
 run=$(sql "SELECT run_id FROM runs WHERE date='$D'")
 n=$(sql "SELECT COUNT(*) FROM deliveries WHERE run_id=$run")
