@@ -442,7 +442,19 @@ struct Dispatcher::Impl {
         uncertain = store::DeliveryMarkUncertain(db, run_id, owner, now);
         // Status callbacks that arrived while those rows were `sending` were kept pending: the
         // ones naming a now-uncertain row settle it here, so it is never resent.
-        if (uncertain > 0) reconciled = store::StatusApplyPending(db, now).reconciled;
+        if (uncertain > 0) {
+          reconciled = store::StatusApplyPending(db, now).reconciled;
+          // Statuses already applied while the row was `sending` (they named it, but the row
+          // was not ours to move then): the provider has the message; do not send it again.
+          for (auto id : store::DeliveryListUncertain(db, run_id)) {
+            auto m = store::StatusFindForDelivery(db, id);
+            if (!m || m->status == MessageStatus::failed) continue;
+            auto st = m->status == MessageStatus::read        ? DeliveryState::read
+                      : m->status == MessageStatus::delivered ? DeliveryState::delivered
+                                                              : DeliveryState::accepted;
+            if (store::DeliverySettleUncertain(db, id, st, m->provider_message_id, m->provider_at, now)) ++reconciled;
+          }
+        }
       });
       if (reconciled > 0) {
         log->info("run {}: {} uncertain deliveries settled by status callbacks that arrived meanwhile", run_id, reconciled);
@@ -1013,9 +1025,9 @@ struct Dispatcher::Impl {
   }
 
   /// Once a second: alert rules and the metrics textfile, on the writer thread (off the send path).
-  void monitor_tick(Millis now) {
+  void monitor_tick(Millis now, std::shared_ptr<LiveSnapshot> snap = nullptr) {
     if (!alert_engine && cfg.dispatch.metrics_dir.empty()) return;
-    auto snap = std::make_shared<LiveSnapshot>(snapshot(now));
+    if (!snap) snap = std::make_shared<LiveSnapshot>(snapshot(now));
     writer->enqueue([this, snap, now](store::Db& db) {
       try {
         if (alert_engine) {
@@ -1049,9 +1061,13 @@ struct Dispatcher::Impl {
 
   void heartbeat(Millis now, bool print) {
     std::vector<std::pair<std::int64_t, std::string>> beats;
+    auto snap = std::make_shared<LiveSnapshot>(snapshot(now));
     for (std::uint32_t r = 0; r < runs.size(); ++r) {
       if (runs[r].closed) continue;
       auto p = progress(runs[r], r, now);
+      // The breakdowns `sla-report --watch` shows (engine/live.hpp), from the same snapshot the
+      // alert rules and the metrics textfile read.
+      p["live"] = run_live_json(snap->runs[r]);
       if (print) {
         log->info("run {}: {}/{} accepted ({} on time), {} dead, {} in flight, backlog {}, live success {:.2f}%",
                   runs[r].row.run_id, p["accepted"].get<std::size_t>(), runs[r].total, p["on_time"].get<std::size_t>(),
@@ -1088,6 +1104,7 @@ struct Dispatcher::Impl {
       }
     });
     poll_changes();
+    monitor_tick(now, snap);
   }
 
   /// Operator changes to deliveries of our runs (sql/006): reload those rows and hand them to
@@ -1297,7 +1314,6 @@ struct Dispatcher::Impl {
       if (now - last_beat >= 1000) {
         bool print = now - last_print >= 5000;
         heartbeat(now, print);
-        monitor_tick(now);
         last_beat = now;
         if (print) last_print = now;
       }

@@ -287,3 +287,40 @@ void DeliverySubstituteContent(Db& db, std::int64_t delivery_id, const std::stri
 }
 
 }  // namespace daybreak::store
+
+namespace daybreak::store {
+
+bool DeliverySettleUncertain(Db& db, std::int64_t delivery_id, DeliveryState state, const std::string& provider_message_id,
+                             Millis accepted_at, Millis now) {
+  return guarded("DeliverySettleUncertain", [&] {
+    auto& q = db.stmt(
+        "UPDATE deliveries SET state = ?, provider_message_id = ?, accepted_at = COALESCE(accepted_at, ?), "
+        "delivered_at = CASE WHEN ? IN ('delivered', 'read') THEN COALESCE(delivered_at, ?) ELSE delivered_at END, "
+        "read_at = CASE WHEN ? = 'read' THEN COALESCE(read_at, ?) ELSE read_at END, "
+        "claim_owner = NULL, updated_at = ? WHERE delivery_id = ? AND state = 'uncertain'");
+    std::string st(to_string(state));
+    q.bind(1, st);
+    q.bind(2, provider_message_id);
+    q.bind(3, accepted_at);
+    q.bind(4, st);
+    q.bind(5, accepted_at);
+    q.bind(6, st);
+    q.bind(7, accepted_at);
+    q.bind(8, now);
+    q.bind(9, delivery_id);
+    return q.exec() == 1;
+  });
+}
+
+std::vector<std::int64_t> DeliveryListUncertain(Db& db, std::int64_t run_id) {
+  return guarded("DeliveryListUncertain", [&] {
+    auto& q = db.stmt("SELECT delivery_id FROM deliveries WHERE run_id = ? AND state = 'uncertain'");
+    q.bind(1, run_id);
+    std::vector<std::int64_t> out;
+    while (q.executeStep()) out.push_back(q.getColumn(0).getInt64());
+    q.reset();
+    return out;
+  });
+}
+
+}  // namespace daybreak::store

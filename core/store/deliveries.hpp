@@ -79,6 +79,14 @@ struct DeliveryStateRow {
 };
 std::optional<DeliveryStateRow> DeliveryGetState(Db& db, std::int64_t delivery_id);
 
+/// Settles an `uncertain` row from the provider's word (a status callback named it): it becomes
+/// `state` (accepted, delivered or read) with the provider's message id and time. False when the
+/// row is no longer uncertain. Call inside Db::write_tx.
+bool DeliverySettleUncertain(Db& db, std::int64_t delivery_id, DeliveryState state, const std::string& provider_message_id,
+                             Millis accepted_at, Millis now);
+/// Ids of a run's `uncertain` rows.
+std::vector<std::int64_t> DeliveryListUncertain(Db& db, std::int64_t run_id);
+
 /// Points a delivery and its advisor's assignment for the day at substitute content (emergency
 /// substitution at send time, DESIGN.md section 5). Call inside Db::write_tx.
 void DeliverySubstituteContent(Db& db, std::int64_t delivery_id, const std::string& content_id, const std::string& source,

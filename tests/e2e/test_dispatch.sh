@@ -99,7 +99,11 @@ assert_eq "$(sql "SELECT COUNT(*) FROM delivery_attempts a JOIN deliveries d USI
 
 D5=2026-12-05
 start_sim transient --mps 80 --time-scale 10 --seed 3 --transient-rate 1 --permanent-rate 0
-write_config "$SIM_PORT"
+# The retry budget is what is tested here: keep the sender's breaker closed (with it, a sender that
+# fails every request only gets half-open probes until the drain period ends; test_breaker.sh).
+write_config "$SIM_PORT" "
+[breaker]
+min_requests = 100000"
 seed_day 40 "$D5"
 run5=$(sql "SELECT run_id FROM runs WHERE date='$D5'")
 n5=$(sql "SELECT COUNT(*) FROM deliveries WHERE run_id=$run5")
