@@ -282,7 +282,9 @@ assert_eq "$(head -1 "$WORK/deliveries.csv" | cut -d, -f1-3)" "delivery_id,run_i
 assert_eq "$(($(wc -l <"$WORK/deliveries.csv") - 1))" "$n_all" "csv rows"
 "$OP" export attempts --from "$D4" --to "$D4" >"$WORK/attempts.ndjson"
 assert_eq "$(wc -l <"$WORK/attempts.ndjson")" "$(sql "SELECT COUNT(*) FROM delivery_attempts a JOIN deliveries d USING(delivery_id) WHERE d.date='$D4'")" "ndjson attempts"
-"$OP" export reports --from "$D1" --to "$D4" --format ndjson | head -1 | python3 -c "import json,sys; j=json.loads(sys.stdin.read()); assert isinstance(j['report'], dict)" \
+# to a file first: `| head -1` would close the pipe early and, under pipefail, fail on SIGPIPE
+"$OP" export reports --from "$D1" --to "$D4" --format ndjson >"$WORK/reports.ndjson"
+head -1 "$WORK/reports.ndjson" | python3 -c "import json,sys; j=json.loads(sys.stdin.read()); assert isinstance(j['report'], dict)" \
   || fail "report export does not carry the report object"
 # streaming: an old run of 100,000 synthetic deliveries; export memory must not grow with rows
 OLD=2026-01-05

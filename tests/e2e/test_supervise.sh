@@ -55,7 +55,10 @@ rc=0; wait "$parent" || rc=$?
 assert_eq "$rc" "0" "exit code after SIGTERM"
 grep -q "after a stop signal; not restarting" "$WORK/sup2.log" || { cat "$WORK/sup2.log"; fail "no stop message"; }
 assert_eq "$(sql "SELECT COALESCE(owner,'') FROM runs WHERE run_id=$run2")" "" "lease released by the stopped child"
-pgrep -f -- "--run $run2" >/dev/null && fail "a dispatch is still running after SIGTERM"
+# (only this test's processes: other tests running in parallel may have a `--run 2` of their own)
+for p in $(pgrep -f -- "--run $run2" || true); do
+  grep -qz "$WORK" "/proc/$p/environ" 2>/dev/null && fail "a dispatch is still running after SIGTERM"
+done
 echo "ok 2: SIGTERM forwarded, child stopped gracefully, no restart"
 
 # --max-restarts bounds the restarts: a child that keeps failing with exit 4 (database) is
