@@ -71,9 +71,9 @@ class TrendTest : public ::testing::Test {
     }
   }
   static std::string fmt(int k) {
-    char b[16];
-    std::snprintf(b, sizeof b, "2026-11-%02d", k + 1);
-    return b;
+    // k is a day index 0..29: the day of month is two digits
+    std::string day = std::to_string(k + 1);
+    return "2026-11-" + std::string(day.size() < 2 ? "0" : "") + day;
   }
 
   fs::path dir_;
