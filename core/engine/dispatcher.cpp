@@ -227,7 +227,8 @@ struct Dispatcher::Impl {
 
   /// The sender of `ch` to use: the preferred one while it is healthy, else the least loaded
   /// relative to its rate among those whose breaker lets traffic through; -1 when none does.
-  int pick_sender(Channel ch, int preferred, Millis now) {
+  /// `exclude` (when >= 0) is never chosen.
+  int pick_sender(Channel ch, int preferred, Millis now, int exclude = -1) {
     if (preferred >= 0 && senders[preferred].cfg->channel == ch && senders[preferred].paused_until <= now &&
         senders[preferred].breaker.state(now) == BreakerState::closed)
       return preferred;
@@ -235,26 +236,10 @@ struct Dispatcher::Impl {
     double best_load = 1e300;
     for (std::size_t i = 0; i < senders.size(); ++i) {
       auto& s = senders[i];
-      if (s.cfg->channel != ch || !s.breaker.usable(now)) continue;
+      if (s.cfg->channel != ch || !s.breaker.usable(now) || static_cast<int>(i) == exclude) continue;
       // Prefer healthy senders, then the least loaded relative to its rate.
       double load = static_cast<double>(s.in_flight + static_cast<int>(claimed[i].size() + eligible[i].size())) / s.cfg->mps;
       if (s.paused_until > now) load += 1e9;
-      if (load < best_load) {
-        best_load = load;
-        best = static_cast<int>(i);
-      }
-    }
-    return best;
-  }
-
-  /// The least-loaded usable sender of `ch` other than `not_this`; -1 when there is none.
-  int pick_other_sender(Channel ch, int not_this, Millis now) {
-    int best = -1;
-    double best_load = 1e300;
-    for (std::size_t i = 0; i < senders.size(); ++i) {
-      auto& s = senders[i];
-      if (static_cast<int>(i) == not_this || s.cfg->channel != ch || !s.breaker.usable(now) || s.paused_until > now) continue;
-      double load = static_cast<double>(s.in_flight + static_cast<int>(claimed[i].size() + eligible[i].size())) / s.cfg->mps;
       if (load < best_load) {
         best_load = load;
         best = static_cast<int>(i);
@@ -883,8 +868,8 @@ struct Dispatcher::Impl {
           // The sender may be what is failing: retry through another healthy sender of the
           // channel when there is one, so a retry budget is not spent on one sick account
           // before its breaker has seen enough to open.
-          int alt = pick_other_sender(it.chans[it.chan_idx], ev.sender, now);
-          if (alt >= 0) it.sender = static_cast<std::int16_t>(alt);
+          int alt = pick_sender(it.chans[it.chan_idx], -1, now, ev.sender);
+          if (alt >= 0 && senders[alt].paused_until <= now) it.sender = static_cast<std::int16_t>(alt);
         }
         waiting.push({it.due, it.tier_rank, ev.idx, it.gen});
         break;
