@@ -17,6 +17,11 @@ std::string shown(const json& v) {
   return s;
 }
 
+// The latest timestamp accepted, 9999-12-31T23:59:59Z: far past any real callback, and small
+// enough that it cannot overflow in milliseconds (18 digits of seconds, which all_digits lets
+// through, would: the fuzzer found that signed overflow).
+constexpr std::int64_t kMaxUnixSeconds = 253'402'300'799;
+
 bool all_digits(std::string_view s) {
   if (s.empty() || s.size() > 18) return false;  // 18 digits always fit an int64
   for (char c : s) {
@@ -64,13 +69,16 @@ Result<std::optional<StatusUpdate>> parse_status(const json& st, const std::stri
   // Meta sends the timestamp as a string of unix seconds; accept a JSON number too.
   auto ts = st.find("timestamp");
   if (ts == st.end()) return bad(path + ".timestamp", "missing");
+  std::optional<std::int64_t> seconds;
   if (ts->is_string() && all_digits(ts->get_ref<const std::string&>())) {
-    u.provider_at = to_int64(ts->get_ref<const std::string&>()) * 1000;
-  } else if (ts->is_number_unsigned() || (ts->is_number_integer() && ts->get<std::int64_t>() >= 0)) {
-    u.provider_at = ts->get<std::int64_t>() * 1000;
-  } else {
-    return bad(path + ".timestamp", "expected unix seconds, got " + shown(*ts));
+    seconds = to_int64(ts->get_ref<const std::string&>());
+  } else if (ts->is_number_unsigned()) {
+    if (auto v = ts->get<std::uint64_t>(); v <= static_cast<std::uint64_t>(kMaxUnixSeconds)) seconds = static_cast<std::int64_t>(v);
+  } else if (ts->is_number_integer() && ts->get<std::int64_t>() >= 0) {
+    seconds = ts->get<std::int64_t>();
   }
+  if (!seconds || *seconds > kMaxUnixSeconds) return bad(path + ".timestamp", "expected unix seconds, got " + shown(*ts));
+  u.provider_at = *seconds * 1000;
 
   if (auto e = opt_string(st, "recipient_id", path, u.recipient_id)) return *e;
   std::string callback;

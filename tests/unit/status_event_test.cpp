@@ -113,6 +113,19 @@ TEST(StatusParseTest, CallbackDataThatIsNotOurIdNamesNoDelivery) {
   EXPECT_FALSE(r->updates.at(0).delivery_id);
 }
 
+// Found by tests/fuzz/fuzz_status_webhook (corpus big_timestamp.json): 18 digits of seconds
+// passed the digit check and overflowed when turned into milliseconds (undefined behaviour).
+TEST(StatusParseTest, TimestampTooLargeForMillisecondsIsRejected) {
+  for (const char* ts : {R"("999999999999999999")", "999999999999999999", "18446744073709551615", R"("253402300800")"}) {
+    auto r = parse_status_webhook(webhook(std::string(R"({"id":"wamid.A","status":"sent","timestamp":)") + ts + "}"));
+    ASSERT_FALSE(r) << ts;
+    EXPECT_EQ(r.error().message.rfind("entry[0].changes[0].value.statuses[0].timestamp:", 0), 0u) << r.error().message;
+  }
+  auto r = parse_status_webhook(webhook(R"({"id":"wamid.A","status":"sent","timestamp":"253402300799"})"));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->updates.at(0).provider_at, 253'402'300'799'000);
+}
+
 TEST(StatusParseTest, MalformedInputNamesTheField) {
   struct Case {
     std::string body;
