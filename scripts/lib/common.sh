@@ -19,9 +19,13 @@ log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # Installs whatever of DAYBREAK_PACKAGES is missing (needs root; says so otherwise).
-ensure_packages() {
+ensure_packages() { ensure_debian_packages "${DAYBREAK_PACKAGES[@]}"; }
+
+# Installs whatever of the named Debian packages is missing: for tools only one script needs
+# (scripts/fuzz: clang-14, libclang-rt-14-dev), which stay out of DAYBREAK_PACKAGES.
+ensure_debian_packages() {
   local missing=()
-  for p in "${DAYBREAK_PACKAGES[@]}"; do
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
