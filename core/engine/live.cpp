@@ -58,11 +58,9 @@ double Histogram::quantile(double q) const {
   return bounds.back();
 }
 
-void add_delivery(RunLive& run, DeliveryState state, const std::string& channel, const std::string& tier,
-                  const std::string& sender, Millis planned_at, Millis deadline_at, Millis first_sent_at,
-                  Millis accepted_at, Millis now) {
+void add_delivery_figures(RunLive& run, DeliveryState state, Millis planned_at, Millis deadline_at,
+                          Millis first_sent_at, Millis accepted_at, Millis now) {
   ++run.total;
-  ++run.counts[{std::string(to_string(state)), channel, tier, sender}];
   if (state == DeliveryState::cancelled) {
     ++run.cancelled;
     return;
@@ -81,10 +79,21 @@ void add_delivery(RunLive& run, DeliveryState state, const std::string& channel,
   }
   if (is_final_state(state) || deadline_at < now) ++run.live_sample;
   if (first_sent_at > 0) run.lag.observe(static_cast<double>(first_sent_at - planned_at) / 1000.0);
+}
+
+void finish_run_figures(RunLive& run) {
   const std::size_t eligible = run.total - run.cancelled;
   run.sla_so_far_pct = eligible ? 100.0 * static_cast<double>(run.on_time) / static_cast<double>(eligible) : 100.0;
   run.live_success_pct =
       run.live_sample ? 100.0 * static_cast<double>(run.on_time) / static_cast<double>(run.live_sample) : 100.0;
+}
+
+void add_delivery(RunLive& run, DeliveryState state, const std::string& channel, const std::string& tier,
+                  const std::string& sender, Millis planned_at, Millis deadline_at, Millis first_sent_at,
+                  Millis accepted_at, Millis now) {
+  ++run.counts[{std::string(to_string(state)), channel, tier, sender}];
+  add_delivery_figures(run, state, planned_at, deadline_at, first_sent_at, accepted_at, now);
+  finish_run_figures(run);
 }
 
 void finish_run_projection(RunLive& run, const std::vector<SenderLive>& senders, Millis now) {

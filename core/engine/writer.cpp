@@ -78,6 +78,7 @@ void BatchWriter::loop() {
         store::OpenOptions o;
         o.migrate = false;
         o.busy_timeout_ms = 1000;  // short: on a lock we keep the batch and retry, sends go on
+        o.cache_kib = 16384;       // updates walk the table in send order: a few MiB of hot pages
         db = std::make_unique<store::Db>(db_path_, o);
       }
       SQLite::Transaction tx(db->raw(), SQLite::TransactionBehavior::IMMEDIATE);

@@ -2,6 +2,7 @@
 // Query module for `deliveries` (one row per advisor, day and slot; the unique key makes a
 // double plan impossible) and `delivery_attempts` (append-only history of every request).
 #include <map>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,6 +30,16 @@ struct DeliveryInsertParams {
 };
 /// Inserts a planned delivery unless (advisor, date, slot) already has one; true when inserted.
 bool DeliveryInsert(Db& db, const DeliveryInsertParams& p);
+/// DeliveryInsert for many rows in a row (plan-deliveries): one prepared statement held for its
+/// life, no per-row statement lookup. Do not use `db` for other statements while inserting.
+class DeliveryInserter {
+ public:
+  explicit DeliveryInserter(Db& db);
+  bool insert(const DeliveryInsertParams& p);
+
+ private:
+  SQLite::Statement& q_;
+};
 
 /// A delivery as dispatch loads it: the row plus what it needs to build the message.
 struct DeliveryRow {
@@ -64,6 +75,9 @@ struct DeliveryRow {
 };
 /// Every delivery of a run, in planned order.
 std::vector<DeliveryRow> DeliveryListForRun(Db& db, std::int64_t run_id);
+/// The same rows one at a time in no particular order, without holding them all (a 1M run's
+/// rows would take ~1 GB).
+void DeliveryForEachInRun(Db& db, std::int64_t run_id, const std::function<void(DeliveryRow&&)>& fn);
 std::optional<DeliveryRow> DeliveryGet(Db& db, std::int64_t delivery_id);
 
 /// Claims a delivery for sending: planned/retry_wait/uncertain → sending, committed before the
