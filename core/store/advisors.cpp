@@ -1,5 +1,6 @@
 #include "store/advisors.hpp"
 
+#include <algorithm>
 #include <array>
 
 namespace daybreak::store {
@@ -38,14 +39,26 @@ const std::string kGetAdvisor = std::string("SELECT ") + kAdvisorColumns + " FRO
 constexpr const char* kGetChannels =
     "SELECT channel, address, opted_in FROM advisor_channels WHERE advisor_id = ?1";
 
-// Paused on ?1 when a pause is set and ?1 falls inside it; a NULL bound is open-ended.
-const std::string kListEligible = std::string("SELECT ") + kAdvisorColumns + R"sql(, c.channel, c.address
-FROM advisors a JOIN advisor_channels c ON c.advisor_id = a.advisor_id
+// The eligibility rule, once: opted in, an opted-in channel row `c`, and not paused on ?1
+// (paused when a pause is set and ?1 falls inside it; a NULL bound is open-ended).
+constexpr const char* kEligibleWhere = R"sql(
 WHERE a.opted_in = 1 AND c.opted_in = 1
   AND NOT ((a.paused_from IS NOT NULL OR a.paused_until IS NOT NULL)
            AND COALESCE(a.paused_from, '') <= ?1 AND (a.paused_until IS NULL OR ?1 <= a.paused_until))
-ORDER BY a.advisor_id
-)sql";
+ORDER BY a.advisor_id)sql";
+
+// One row per (advisor, opted-in channel), ordered by advisor_id.
+const std::string kListEligible = std::string("SELECT ") + kAdvisorColumns +
+                                  ", c.channel, c.address FROM advisors a JOIN advisor_channels c ON c.advisor_id = a.advisor_id" +
+                                  kEligibleWhere;
+
+// The planner's columns only, with the day's assignment joined (primary-key lookups), so a
+// million advisors are read in one ordered pass without building whole Advisor rows.
+const std::string kPlanCandidates =
+    std::string("SELECT a.advisor_id, a.tier, a.timezone, a.slot, a.channels, c.channel, s.content_id, s.source ") +
+    "FROM advisors a JOIN advisor_channels c ON c.advisor_id = a.advisor_id "
+    "LEFT JOIN assignments s ON s.advisor_id = a.advisor_id AND s.date = ?1" +
+    kEligibleWhere;
 
 std::string channel_list(const std::vector<Channel>& channels) {
   std::string out;
@@ -196,6 +209,50 @@ std::vector<AdvisorRow> AdvisorListEligible(Db& db, const std::string& date) {
     }
     flush();
     return out;
+  });
+}
+
+void PlanCandidatesForDate(Db& db, const std::string& date, const std::function<void(PlanCandidate&&)>& fn) {
+  guarded("listing advisors to plan", [&] {
+    auto& q = db.stmt(kPlanCandidates);
+    q.bind(1, date);
+    PlanCandidate cur;
+    bool have = false;
+    auto flush = [&] {
+      if (have && cur.opted != 0) fn(std::move(cur));
+      cur = PlanCandidate{};
+      have = false;
+    };
+    try {
+      // Rows come ordered by advisor_id, one per opted-in channel: group consecutive rows.
+      while (q.executeStep()) {
+        const char* id = q.getColumn(0).getText();
+        if (!have || cur.advisor_id != id) {
+          flush();
+          have = true;
+          cur.advisor_id = id;
+          cur.tier = q.getColumn(1).getText();
+          cur.timezone = q.getColumn(2).getText();
+          cur.slot = q.getColumn(3).getText();
+          for (const auto& part : split_list(q.getColumn(4).getString(), '|')) {
+            if (auto ch = channel_from_string(part)) cur.preference.push_back(*ch);
+          }
+          if (!q.getColumn(6).isNull()) {
+            cur.content_id = q.getColumn(6).getString();
+            cur.source = q.getColumn(7).getString();
+          }
+        }
+        // Only channels in the advisor's own list count (as in AdvisorListEligible).
+        if (auto ch = channel_from_string(q.getColumn(5).getText());
+            ch && std::find(cur.preference.begin(), cur.preference.end(), *ch) != cur.preference.end()) {
+          cur.opted |= static_cast<std::uint8_t>(1U << static_cast<unsigned>(*ch));
+        }
+      }
+      flush();
+    } catch (...) {
+      q.reset();
+      throw;
+    }
   });
 }
 

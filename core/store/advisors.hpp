@@ -7,6 +7,7 @@
 // integration identifies the advisor, not an address). Each row carries its own opt-in so a
 // single channel can be switched off later; an import sets every row to the advisor's opted_in.
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -57,6 +58,19 @@ bool AdvisorExists(Db& db, const std::string& advisor_id);
 /// at least one opted-in channel. Each row's `channels` holds only its opted-in channels, in
 /// preference order. Ordered by advisor_id, so callers and re-plans see a stable order.
 std::vector<AdvisorRow> AdvisorListEligible(Db& db, const std::string& date);
+
+/// One eligible advisor as the planner needs it: plan-deliveries reads a million of these, so
+/// only the columns it uses, with the day's assignment joined.
+struct PlanCandidate {
+  std::string advisor_id, tier, timezone, slot;
+  std::vector<Channel> preference;  ///< the stored preference list
+  std::uint8_t opted = 0;           ///< bit (1 << Channel) per opted-in channel of that list
+  std::optional<std::string> content_id;  ///< the assignment for the day, when there is one
+  std::string source;                     ///< its source
+  [[nodiscard]] bool opted_in(Channel c) const { return (opted >> static_cast<unsigned>(c)) & 1U; }
+};
+/// The advisors AdvisorListEligible returns for `date` (same rule), one at a time in advisor_id order.
+void PlanCandidatesForDate(Db& db, const std::string& date, const std::function<void(PlanCandidate&&)>& fn);
 
 /// Number of stored advisors.
 std::int64_t AdvisorCount(Db& db);
