@@ -23,43 +23,91 @@ WhatsAppAdapter::WhatsAppAdapter(const WhatsAppConfig& wa, const SenderConfig& s
       url_(wa.graph_base + "/" + wa.api_version + "/" + sender.phone_number_id + "/messages"),
       auth_header_("Authorization: Bearer " + sender.token) {}
 
+namespace {
+
+/// Appends `v` as a JSON string (quotes, backslash and control characters escaped; UTF-8 passed
+/// through as it is, which JSON allows).
+void append_json_string(std::string& out, std::string_view v) {
+  static constexpr char kJsonHex[] = "0123456789abcdef";
+  out.push_back('"');
+  for (char c : v) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += "\\u00";
+          out.push_back(kJsonHex[(static_cast<unsigned char>(c) >> 4) & 0xF]);
+          out.push_back(kJsonHex[static_cast<unsigned char>(c) & 0xF]);
+        } else {
+          out.push_back(c);
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+/// `"key":"value"` with the value escaped.
+void append_field(std::string& out, std::string_view key, std::string_view value) {
+  out.push_back('"');
+  out += key;
+  out += "\":";
+  append_json_string(out, value);
+}
+
+}  // namespace
+
 Request WhatsAppAdapter::build(const Message& m) const {
-  using nlohmann::json;
   // Template message: header from the media (image or document) or the title, body parameters
   // are the advisor's name, the title and the body (Meta: "Send messages", template object).
-  json components = json::array();
+  // Written directly rather than through a JSON tree: at 3,500 sends a second the tree's
+  // allocations were 40% of the dispatch loop's CPU (docs/performance.md, profile).
+  std::string out;
+  out.reserve(320 + m.to.size() + m.advisor_name.size() + 2 * m.title.size() + m.body.size() + m.media_url.size());
+  out += "{\"messaging_product\":\"whatsapp\",\"recipient_type\":\"individual\",";
+  append_field(out, "to", m.to);
+  out += ",\"type\":\"template\",\"template\":{";
+  append_field(out, "name", wa_.template_name);
+  out += ",\"language\":{";
+  append_field(out, "code", m.language);
+  out += "},\"components\":[{\"type\":\"header\",\"parameters\":[{";
   if (!m.media_url.empty()) {
-    std::string ext = lower_ext(m.media_url);
-    if (ext == "pdf") {
-      components.push_back({{"type", "header"},
-                            {"parameters", json::array({{{"type", "document"},
-                                                         {"document", {{"link", m.media_url}, {"filename", m.title + ".pdf"}}}}})}});
+    if (lower_ext(m.media_url) == "pdf") {
+      out += "\"type\":\"document\",\"document\":{";
+      append_field(out, "link", m.media_url);
+      out.push_back(',');
+      append_field(out, "filename", m.title + ".pdf");
+      out.push_back('}');
     } else {
-      components.push_back({{"type", "header"},
-                            {"parameters", json::array({{{"type", "image"}, {"image", {{"link", m.media_url}}}}})}});
+      out += "\"type\":\"image\",\"image\":{";
+      append_field(out, "link", m.media_url);
+      out.push_back('}');
     }
   } else {
-    components.push_back({{"type", "header"}, {"parameters", json::array({{{"type", "text"}, {"text", m.title}}})}});
+    out += "\"type\":\"text\",";
+    append_field(out, "text", m.title);
   }
-  components.push_back({{"type", "body"},
-                        {"parameters", json::array({{{"type", "text"}, {"text", m.advisor_name}},
-                                                    {{"type", "text"}, {"text", m.title}},
-                                                    {{"type", "text"}, {"text", m.body}}})}});
-  json body = {
-      {"messaging_product", "whatsapp"},
-      {"recipient_type", "individual"},
-      {"to", m.to},
-      {"type", "template"},
-      {"template", {{"name", wa_.template_name}, {"language", {{"code", m.language}}}, {"components", components}}},
-      // The delivery id travels with the message and comes back in status webhooks: how an
-      // uncertain send is reconciled without an idempotency key.
-      {"biz_opaque_callback_data", std::to_string(m.delivery_id)},
-  };
+  out += "}]},{\"type\":\"body\",\"parameters\":[";
+  const std::string_view params[] = {m.advisor_name, m.title, m.body};
+  for (std::size_t i = 0; i < 3; ++i) {
+    if (i) out.push_back(',');
+    out += "{\"type\":\"text\",";
+    append_field(out, "text", params[i]);
+    out.push_back('}');
+  }
+  out += "]}]},";
+  // The delivery id travels with the message and comes back in status webhooks: how an
+  // uncertain send is reconciled without an idempotency key.
+  append_field(out, "biz_opaque_callback_data", std::to_string(m.delivery_id));
+  out.push_back('}');
   Request r;
   r.kind = Request::Kind::http;
   r.url = url_;
   r.headers = {auth_header_, "Content-Type: application/json"};
-  r.body = body.dump();
+  r.body = std::move(out);
   r.connect_timeout_ms = wa_.connect_timeout_ms;
   r.timeout_ms = wa_.request_timeout_ms;
   return r;

@@ -48,6 +48,24 @@ TEST_F(WhatsAppTest, BuildsTemplateRequestWithTextHeader) {
   EXPECT_EQ(j, expected);
 }
 
+TEST_F(WhatsAppTest, BodyEscapesEveryStringTheWayAJsonParserReadsItBack) {
+  // The body is written without a JSON tree (performance); whatever an advisor's name or a
+  // content item holds must still come back byte for byte.
+  WhatsAppAdapter a(wa, sender);
+  msg.advisor_name = "O\"Brien \\ \"Ravi\"";
+  msg.title = std::string("tab\there\nline\r") + '\x01' + '\x1f' + "end";
+  msg.body = "नमस्ते — ₹ 1,000 / 😀 </script>";
+  msg.language = "en\"_US";
+  auto j = nlohmann::json::parse(a.build(msg).body);
+  const auto& body = j["template"]["components"][1]["parameters"];
+  EXPECT_EQ(body[0]["text"], msg.advisor_name);
+  EXPECT_EQ(body[1]["text"], msg.title);
+  EXPECT_EQ(body[2]["text"], msg.body);
+  EXPECT_EQ(j["template"]["components"][0]["parameters"][0]["text"], msg.title);
+  EXPECT_EQ(j["template"]["language"]["code"], msg.language);
+  EXPECT_EQ(j["to"], msg.to);
+}
+
 TEST_F(WhatsAppTest, ImageAndDocumentHeadersFollowTheMediaUrl) {
   WhatsAppAdapter a(wa, sender);
   msg.media_url = "https://cdn.example.com/card.JPG?v=2";
