@@ -52,7 +52,7 @@ int run_list(const GlobalOptions& g, const store::ContentFilter& f) {
   return kExitOk;
 }
 
-int run_show(const GlobalOptions& g, const std::string& id) {
+int run_catalog_show(const GlobalOptions& g, const std::string& id) {
   auto env = ops::open_env(g);
   auto i = store::ContentInfoGet(*env.db, id);
   if (!i) throw UsageError("content \"" + id + "\": no such content");
@@ -152,7 +152,7 @@ void add_content_catalog_commands(CLI::App& app, GlobalOptions& g, Action& actio
     auto* sub = content->add_subcommand("show", "One content item with its body");
     sub->fallthrough();
     sub->add_option("content_id", *id, "Content id")->required();
-    sub->callback([id, &g, &action] { action = [id, &g] { return run_show(g, *id); }; });
+    sub->callback([id, &g, &action] { action = [id, &g] { return run_catalog_show(g, *id); }; });
   }
   {
     auto o = std::make_shared<ReplaceOptions>();

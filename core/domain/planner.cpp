@@ -27,7 +27,7 @@ constexpr double kMaxMps = 1'000'000;
 // within-tier order (which is sorted by the same hash).
 constexpr std::uint64_t kJitterSeed = 0xa0761d6478bd642fULL;
 
-constexpr std::size_t kChannels = 3;
+constexpr std::size_t kNumChannels = 3;
 
 std::size_t channel_index(Channel c) { return static_cast<std::size_t>(c); }
 
@@ -118,7 +118,7 @@ Result<PlanResult> plan_run(const PlanInput& in) {
   if (!(in.utilisation > 0.0 && in.utilisation <= 1.0)) {
     return bad("utilisation " + format_number(in.utilisation) + ": must be in (0, 1]");
   }
-  std::array<std::vector<std::size_t>, kChannels> senders_of;
+  std::array<std::vector<std::size_t>, kNumChannels> senders_of;
   {
     std::unordered_set<std::string_view> ids;
     for (std::size_t s = 0; s < in.senders.size(); ++s) {
@@ -134,7 +134,7 @@ Result<PlanResult> plan_run(const PlanInput& in) {
   }
   const std::size_t n = in.items.size();
   if (n > UINT32_MAX) return bad("more than 2^32 items in one run");
-  std::array<std::size_t, kChannels> items_on{};
+  std::array<std::size_t, kNumChannels> items_on{};
   for (std::size_t i = 0; i < n; ++i) {
     std::size_t c = channel_index(in.items[i].channel);
     if (senders_of[c].empty()) {
@@ -199,7 +199,7 @@ Result<PlanResult> plan_run(const PlanInput& in) {
 
   std::string recommendation;
   std::size_t begin = 0;
-  for (std::size_t c = 0; c < kChannels; ++c) {
+  for (std::size_t c = 0; c < kNumChannels; ++c) {
     const std::size_t n_c = items_on[c];
     const std::size_t first = begin;
     begin += n_c;

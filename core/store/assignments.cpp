@@ -3,7 +3,7 @@
 namespace daybreak::store {
 namespace {
 
-constexpr const char* kUpsert = R"sql(
+constexpr const char* kUpsertAssignment = R"sql(
 INSERT INTO assignments (advisor_id, date, content_id, source, score, score_parts, reason, created_at)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
 ON CONFLICT (advisor_id, date) DO UPDATE SET
@@ -37,7 +37,7 @@ bool AssignmentUpsert(Db& db, const AssignmentUpsertParams& p) {
     const Assignment& s = p.assignment;
     const std::string source(to_string(s.source));
     const std::string parts = s.score_parts.empty() ? std::string("{}") : s.score_parts;
-    auto& q = db.stmt(kUpsert);
+    auto& q = db.stmt(kUpsertAssignment);
     q.bindNoCopy(1, s.advisor_id);
     q.bindNoCopy(2, s.date);
     q.bindNoCopy(3, s.content_id);

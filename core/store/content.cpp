@@ -3,7 +3,7 @@
 namespace daybreak::store {
 namespace {
 
-constexpr const char* kUpsert = R"sql(
+constexpr const char* kUpsertContent = R"sql(
 INSERT INTO content (content_id, title, body, language, topics, media_url, valid_from, valid_until,
                      fallback_eligible, emergency, updated_at)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
@@ -55,7 +55,7 @@ void ContentUpsert(Db& db, const ContentUpsertParams& p) {
   guarded("storing content", [&] {
     const Content& c = p.content;
     const std::string topics = join_list(c.topics, ';');
-    auto& q = db.stmt(kUpsert);
+    auto& q = db.stmt(kUpsertContent);
     q.bindNoCopy(1, c.content_id);
     q.bindNoCopy(2, c.title);
     q.bindNoCopy(3, c.body);

@@ -6,7 +6,7 @@
 namespace daybreak::store {
 namespace {
 
-constexpr const char* kUpsert = R"sql(
+constexpr const char* kUpsertEngagement = R"sql(
 INSERT INTO engagement (date, content_id, segment, exposures, reads, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
 ON CONFLICT (date, content_id, segment) DO UPDATE SET
   exposures = excluded.exposures, reads = excluded.reads, updated_at = excluded.updated_at
@@ -56,7 +56,7 @@ WHERE d.run_id IN (SELECT run_id FROM runs WHERE date BETWEEN ?1 AND ?2)
       r.rows_deleted += d.exec();
     }
     for (const auto& [k, c] : agg) {
-      auto& q = db.stmt(kUpsert);
+      auto& q = db.stmt(kUpsertEngagement);
       q.bind(1, std::get<0>(k));
       q.bind(2, std::get<1>(k));
       q.bind(3, std::get<2>(k));

@@ -24,7 +24,7 @@ namespace daybreak {
 namespace {
 
 namespace fs = std::filesystem;
-constexpr Millis kT0 = 1'764'300'000'000;
+constexpr Millis kT0Fallback = 1'764'300'000'000;
 const std::vector<std::string> kTopics = {"tax", "equity", "debt", "insurance", "retirement", "markets", "mutual-funds", "gold"};
 
 class FallbackTest : public ::testing::Test {
@@ -56,7 +56,7 @@ class FallbackTest : public ::testing::Test {
     a.opted_in = opted_in;
     a.language = lang;
     a.topics = std::move(topics);
-    store::AdvisorUpsert(*db_, {a, kT0});
+    store::AdvisorUpsert(*db_, {a, kT0Fallback});
   }
   void add_content(const std::string& id, const std::string& lang, std::vector<std::string> topics, bool fallback,
                    const std::string& from = "2026-01-01", const std::string& until = "") {
@@ -69,12 +69,12 @@ class FallbackTest : public ::testing::Test {
     c.valid_from = from;
     c.valid_until = until;
     c.fallback_eligible = fallback;
-    store::ContentUpsert(*db_, {c, kT0});
+    store::ContentUpsert(*db_, {c, kT0Fallback});
   }
   void assign(const std::string& advisor, const std::string& date, const std::string& content) {
     store::AssignmentUpsertParams p;
     p.assignment = {advisor, date, content, Source::editorial, 0, "{}", "editorial import"};
-    p.created_at = kT0;
+    p.created_at = kT0Fallback;
     store::AssignmentUpsert(*db_, p);
   }
   std::string dump_assignments() {
@@ -130,7 +130,7 @@ TEST_F(FallbackTest, EveryEligibleAdvisorGetsExactlyOneAssignment) {
     }
   });
 
-  auto rep = assign_fallback(*db_, cfg_, day, kT0 + 1, false);
+  auto rep = assign_fallback(*db_, cfg_, day, kT0Fallback + 1, false);
   EXPECT_TRUE(rep["missing"].empty()) << rep["missing"].dump();
   EXPECT_EQ(rep["silent_days"], 0);
   EXPECT_EQ(rep["eligible"], eligible.size());
@@ -168,7 +168,7 @@ TEST_F(FallbackTest, EveryEligibleAdvisorGetsExactlyOneAssignment) {
 
   // Idempotent: a second run changes nothing.
   std::string before = dump_assignments();
-  auto again = assign_fallback(*db_, cfg_, day, kT0 + 2, false);
+  auto again = assign_fallback(*db_, cfg_, day, kT0Fallback + 2, false);
   EXPECT_EQ(again["fallback_assigned"], 0);
   EXPECT_TRUE(again["missing"].empty());
   EXPECT_EQ(dump_assignments(), before);
@@ -190,7 +190,7 @@ TEST_F(FallbackTest, MissingLanguageIsReportedNotHidden) {
     add_advisor("a-ta", "ta", {"tax"});
     add_advisor("a-en", "en", {"tax"});
   });
-  auto rep = assign_fallback(*db_, cfg_, "2026-03-10", kT0, false);
+  auto rep = assign_fallback(*db_, cfg_, "2026-03-10", kT0Fallback, false);
   ASSERT_EQ(rep["missing"].size(), 1U);
   EXPECT_EQ(rep["missing"][0]["advisor_id"], "a-ta");
   EXPECT_EQ(rep["fallback_assigned"], 1);
@@ -201,7 +201,7 @@ TEST_F(FallbackTest, DryRunWritesNothing) {
     add_content("c-en", "en", {"tax"}, true);
     add_advisor("a-en", "en", {"tax"});
   });
-  auto rep = assign_fallback(*db_, cfg_, "2026-03-10", kT0, true);
+  auto rep = assign_fallback(*db_, cfg_, "2026-03-10", kT0Fallback, true);
   EXPECT_EQ(rep["fallback_assigned"], 1);
   EXPECT_EQ(store::AssignmentCount(*db_), 0);
 }
@@ -225,7 +225,7 @@ TEST_F(FallbackTest, ThirtyDaysWithoutRepeatsAndInLanguage) {
     if (day % 7 == 3) {
       db_->write_tx([&] { assign("adv-1", date, "f-en-0"); });
     }
-    auto rep = assign_fallback(*db_, cfg_, date, kT0 + day, false);
+    auto rep = assign_fallback(*db_, cfg_, date, kT0Fallback + day, false);
     ASSERT_TRUE(rep["missing"].empty()) << date;
     ASSERT_EQ(rep["no_repeat_relaxed"], 0) << date;
   }
@@ -263,18 +263,18 @@ TEST_F(FallbackTest, EngagementIsRebuiltFromDeliveriesIdempotently) {
     ins("a3", "accepted", "NULL", "NULL");
   });
   store::EngagementRebuildResult r;
-  db_->write_tx([&] { r = store::EngagementRebuild(*db_, "2026-03-03", "2026-03-09", kT0); });
+  db_->write_tx([&] { r = store::EngagementRebuild(*db_, "2026-03-03", "2026-03-09", kT0Fallback); });
   EXPECT_EQ(r.rows_written, 1);
   auto t = store::EngagementTotals(*db_, "2026-01-01", "2026-03-09");
   ASSERT_EQ(t.size(), 1U);
   EXPECT_EQ((t[{"c1", "tax"}].exposures), 2);
   EXPECT_EQ((t[{"c1", "tax"}].reads), 1);
-  db_->write_tx([&] { r = store::EngagementRebuild(*db_, "2026-03-03", "2026-03-09", kT0 + 5); });
+  db_->write_tx([&] { r = store::EngagementRebuild(*db_, "2026-03-03", "2026-03-09", kT0Fallback + 5); });
   EXPECT_EQ(r.rows_written, 0);
   EXPECT_EQ(r.rows_deleted, 0);
 
   // assign-fallback feeds the learned counts into the parts it stores.
-  auto rep = assign_fallback(*db_, cfg_, "2026-03-10", kT0, false);
+  auto rep = assign_fallback(*db_, cfg_, "2026-03-10", kT0Fallback, false);
   auto a = store::AssignmentGet(*db_, "a2", "2026-03-10");
   ASSERT_TRUE(a);
   auto parts = nlohmann::json::parse(a->score_parts);
@@ -286,7 +286,7 @@ TEST_F(FallbackTest, EngagementIsRebuiltFromDeliveriesIdempotently) {
 // Must show 4 (ledger side): a pull of an item assigned to 500 advisors replaces every assignment
 // and every pending delivery, leaves in-flight ones alone, and the audit log names who pulled it.
 TEST_F(FallbackTest, WithdrawalReplacesEveryPendingDelivery) {
-  const std::string day = "2025-11-29";  // kT0 is 2025-11-28 08:50 IST: tomorrow's run
+  const std::string day = "2025-11-29";  // kT0Fallback is 2025-11-28 08:50 IST: tomorrow's run
   db_->write_tx([&] {
     add_content("pulled", "en", {"tax"}, false, "2025-01-01");
     for (int i = 0; i < 5; ++i) add_content("f" + std::to_string(i), "en", {kTopics[i]}, true, "2025-01-01");
@@ -300,7 +300,7 @@ TEST_F(FallbackTest, WithdrawalReplacesEveryPendingDelivery) {
                 "'gold', 1, '" + std::string(i == 0 ? "uncertain" : i == 1 ? "accepted" : "planned") + "', 'whatsapp', 'wa-1', 0, 0, 0)");
     }
   });
-  auto rep = withdraw_content(*db_, cfg_, "pulled", "regulator request", "asha", "", kT0 + 10);
+  auto rep = withdraw_content(*db_, cfg_, "pulled", "regulator request", "asha", "", kT0Fallback + 10);
   EXPECT_EQ(rep["assignments_replaced"], 500);
   EXPECT_EQ(rep["deliveries_repointed"], 498);
   EXPECT_EQ(rep["deliveries_in_flight"], 1);
@@ -311,15 +311,15 @@ TEST_F(FallbackTest, WithdrawalReplacesEveryPendingDelivery) {
                    "AND d.content_id = s.content_id AND d.source = 'fallback'"),
             498);
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM audit_log WHERE actor = 'asha' AND reason = 'regulator request' AND target = 'pulled'"), 2);
-  EXPECT_EQ(scalar("SELECT withdrawn_at FROM content WHERE content_id = 'pulled'"), kT0 + 10);
+  EXPECT_EQ(scalar("SELECT withdrawn_at FROM content WHERE content_id = 'pulled'"), kT0Fallback + 10);
 
   // A second pull changes nothing but adds its own audit rows.
-  auto again = withdraw_content(*db_, cfg_, "pulled", "regulator request", "ravi", "", kT0 + 20);
+  auto again = withdraw_content(*db_, cfg_, "pulled", "regulator request", "ravi", "", kT0Fallback + 20);
   EXPECT_TRUE(again["already_withdrawn"].get<bool>());
   EXPECT_EQ(again["assignments_replaced"], 0);
   EXPECT_EQ(again["deliveries_repointed"], 0);
   EXPECT_EQ(again["withdrawn_by"], "asha");
-  EXPECT_THROW(withdraw_content(*db_, cfg_, "nope", "x", "asha", "", kT0), CheckFailed);
+  EXPECT_THROW(withdraw_content(*db_, cfg_, "nope", "x", "asha", "", kT0Fallback), CheckFailed);
 }
 
 TEST(ContentCheck, NightBeforeRules) {

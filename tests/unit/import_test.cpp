@@ -28,7 +28,7 @@ const std::string kContentHeader =
     "content_id,title,body,language,topics,media_url,valid_from,valid_until,fallback_eligible,emergency\n";
 const std::string kAssignmentHeader = "advisor_id,date,content_id\n";
 
-constexpr Millis kT0 = 1'764'300'000'000;  // 2025-11-28T03:20:00Z: any fixed instant will do
+constexpr Millis kT0Import = 1'764'300'000'000;  // 2025-11-28T03:20:00Z: any fixed instant will do
 
 std::string advisor_row(int i, const std::string& channels = "whatsapp|email", const std::string& opted_in = "yes") {
   std::string id = "A" + std::to_string(1000 + i);
@@ -59,7 +59,7 @@ class ImportTest : public ::testing::Test {
     return path.string();
   }
 
-  ImportReport import(ImportKind kind, const std::string& path, Millis now = kT0, bool dry_run = false) {
+  ImportReport import(ImportKind kind, const std::string& path, Millis now = kT0Import, bool dry_run = false) {
     ImportOptions o;
     o.kind = kind;
     o.path = path;
@@ -104,7 +104,7 @@ TEST_F(ImportTest, GoodAdvisorsFileIsImportedWhole) {
   EXPECT_EQ(a->channels[0].channel, Channel::whatsapp);
   EXPECT_EQ(a->channels[0].address, "+919810010002");
   EXPECT_EQ(a->channels[1].channel, Channel::email);
-  EXPECT_EQ(a->updated_at, kT0);
+  EXPECT_EQ(a->updated_at, kT0Import);
 
   // One audit row says who imported what.
   SQLite::Statement q(db_->raw(), "SELECT actor, command, target, after, at FROM audit_log");
@@ -115,7 +115,7 @@ TEST_F(ImportTest, GoodAdvisorsFileIsImportedWhole) {
   auto after = nlohmann::json::parse(q.getColumn(3).getString());
   EXPECT_EQ(after.at("rows"), 5);
   EXPECT_EQ(after.at("sha256").get<std::string>().size(), 64U);
-  EXPECT_EQ(q.getColumn(4).getInt64(), kT0);
+  EXPECT_EQ(q.getColumn(4).getInt64(), kT0Import);
   EXPECT_FALSE(q.executeStep());
 }
 
@@ -155,7 +155,7 @@ TEST_F(ImportTest, RejectedFileLeavesEarlierDataUntouched) {
   ASSERT_TRUE(import(ImportKind::advisors, write("a.csv", good)).ok());
   // Renames A1000 (would be an update) but carries a bad row: nothing may change.
   std::string bad = kAdvisorHeader + "A1000,Renamed,gold,,r@example.com,,,email,yes,en,\n" + "A9,Bad,nobody,,,,,webhook,yes,en,\n";
-  auto r = import(ImportKind::advisors, write("b.csv", bad), kT0 + 1000);
+  auto r = import(ImportKind::advisors, write("b.csv", bad), kT0Import + 1000);
   EXPECT_FALSE(r.ok());
   auto a = store::AdvisorGet(*db_, "A1000");
   ASSERT_TRUE(a.has_value());
@@ -168,21 +168,21 @@ TEST_F(ImportTest, RejectedFileLeavesEarlierDataUntouched) {
 TEST_F(ImportTest, ReimportIsIdempotentAndUpdatesOnlyWhatChanged) {
   std::string text = kAdvisorHeader + advisor_row(0) + advisor_row(1);
   auto path = write("advisors.csv", text);
-  ASSERT_TRUE(import(ImportKind::advisors, path, kT0).ok());
-  auto r = import(ImportKind::advisors, path, kT0 + 60'000);
+  ASSERT_TRUE(import(ImportKind::advisors, path, kT0Import).ok());
+  auto r = import(ImportKind::advisors, path, kT0Import + 60'000);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(store::AdvisorCount(*db_), 2);
   EXPECT_EQ(count("advisor_channels"), 4);
-  EXPECT_EQ(store::AdvisorGet(*db_, "A1000")->updated_at, kT0);  // nothing changed, nothing rewritten
+  EXPECT_EQ(store::AdvisorGet(*db_, "A1000")->updated_at, kT0Import);  // nothing changed, nothing rewritten
 
   // A1001 drops email and changes name: its row is updated and its email channel row removed.
   std::string changed = kAdvisorHeader + advisor_row(0) + "A1001,New Name,platinum,+919810010001,,,07:00,whatsapp,yes,hi,\n";
-  ASSERT_TRUE(import(ImportKind::advisors, write("b.csv", changed), kT0 + 120'000).ok());
+  ASSERT_TRUE(import(ImportKind::advisors, write("b.csv", changed), kT0Import + 120'000).ok());
   auto a = store::AdvisorGet(*db_, "A1001");
   EXPECT_EQ(a->advisor.name, "New Name");
   EXPECT_EQ(a->advisor.tier, "platinum");
   EXPECT_EQ(a->advisor.slot, "07:00");
-  EXPECT_EQ(a->updated_at, kT0 + 120'000);
+  EXPECT_EQ(a->updated_at, kT0Import + 120'000);
   ASSERT_EQ(a->channels.size(), 1U);
   EXPECT_EQ(a->channels[0].channel, Channel::whatsapp);
   EXPECT_EQ(count("advisor_channels"), 3);
@@ -192,7 +192,7 @@ TEST_F(ImportTest, ReimportIsIdempotentAndUpdatesOnlyWhatChanged) {
 TEST_F(ImportTest, ReimportKeepsAnOperatorsPause) {
   ASSERT_TRUE(import(ImportKind::advisors, write("a.csv", kAdvisorHeader + advisor_row(0))).ok());
   db_->exec("UPDATE advisors SET paused_from = '2026-11-01', paused_until = '2026-11-30' WHERE advisor_id = 'A1000'");
-  ASSERT_TRUE(import(ImportKind::advisors, write("b.csv", kAdvisorHeader + advisor_row(0, "email")), kT0 + 1).ok());
+  ASSERT_TRUE(import(ImportKind::advisors, write("b.csv", kAdvisorHeader + advisor_row(0, "email")), kT0Import + 1).ok());
   auto a = store::AdvisorGet(*db_, "A1000");
   EXPECT_EQ(a->advisor.paused_from, "2026-11-01");
   EXPECT_EQ(a->advisor.paused_until, "2026-11-30");
@@ -200,7 +200,7 @@ TEST_F(ImportTest, ReimportKeepsAnOperatorsPause) {
 
 TEST_F(ImportTest, DryRunWritesNothing) {
   auto path = write("advisors.csv", kAdvisorHeader + advisor_row(0));
-  auto r = import(ImportKind::advisors, path, kT0, /*dry_run=*/true);
+  auto r = import(ImportKind::advisors, path, kT0Import, /*dry_run=*/true);
   EXPECT_TRUE(r.ok());
   EXPECT_EQ(r.rows, 1U);
   EXPECT_EQ(r.imported, 0U);
@@ -237,7 +237,7 @@ TEST_F(ImportTest, AnOperatorOverrideSurvivesAnImport) {
   ASSERT_TRUE(import(ImportKind::content, write("c.csv", kContentHeader + "C1,T,B,en,,,,,,\nC2,T,B,en,,,,,,\n")).ok());
   db_->write_tx([&] {
     Assignment o{"A1000", "2026-11-28", "C2", Source::override_, 0, "", "operator choice"};
-    EXPECT_TRUE(store::AssignmentUpsert(*db_, {o, kT0, false}));
+    EXPECT_TRUE(store::AssignmentUpsert(*db_, {o, kT0Import, false}));
   });
   auto r = import(ImportKind::assignments, write("s.csv", kAssignmentHeader + "A1000,2026-11-28,C1\n"));
   ASSERT_TRUE(r.ok());
@@ -247,7 +247,7 @@ TEST_F(ImportTest, AnOperatorOverrideSurvivesAnImport) {
   // Without keep_override (the fallback pass) the override is replaced.
   db_->write_tx([&] {
     Assignment f{"A1000", "2026-11-28", "C1", Source::fallback, 1, "", "override content withdrawn"};
-    EXPECT_TRUE(store::AssignmentUpsert(*db_, {f, kT0 + 1, false}));
+    EXPECT_TRUE(store::AssignmentUpsert(*db_, {f, kT0Import + 1, false}));
   });
   EXPECT_EQ(store::AssignmentGet(*db_, "A1000", "2026-11-28")->source, Source::fallback);
 }
@@ -261,7 +261,7 @@ TEST_F(ImportTest, ContentPoolsAndWithdrawalSurviveReimport) {
   auto path = write("content.csv", text);
   ASSERT_TRUE(import(ImportKind::content, path).ok());
   db_->exec("UPDATE content SET withdrawn_at = 1, withdrawn_by = 'compliance' WHERE content_id = 'C4'");
-  ASSERT_TRUE(import(ImportKind::content, path, kT0 + 1).ok());
+  ASSERT_TRUE(import(ImportKind::content, path, kT0Import + 1).ok());
   EXPECT_TRUE(store::ContentGet(*db_, "C4")->withdrawn);
   EXPECT_EQ(store::ContentCount(*db_), 4);
 
@@ -310,7 +310,7 @@ TEST_F(ImportTest, ProblemListIsCappedButEveryProblemCounted) {
   o.kind = ImportKind::advisors;
   o.path = write("a.csv", text);
   o.max_problems = 2;
-  auto r = run_import(db_.get(), ImportRules{}, o, kT0);
+  auto r = run_import(db_.get(), ImportRules{}, o, kT0Import);
   EXPECT_EQ(r.problem_count, 5U);
   EXPECT_EQ(r.problems.size(), 2U);
   auto msg = format_import_report(r);

@@ -24,7 +24,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr Millis kT0 = 1'764'300'000'000;  // any fixed instant
+constexpr Millis kT0Operator = 1'764'300'000'000;  // any fixed instant
 
 class OperatorStoreTest : public ::testing::Test {
  protected:
@@ -40,7 +40,7 @@ class OperatorStoreTest : public ::testing::Test {
         c.title = std::string("Title ") + id;
         c.body = "Body";
         c.language = "en";
-        store::ContentUpsert(*db_, {c, kT0});
+        store::ContentUpsert(*db_, {c, kT0Operator});
       }
     });
   }
@@ -64,7 +64,7 @@ class OperatorStoreTest : public ::testing::Test {
     a.slot = "06:00";
     a.channels = {Channel::whatsapp, Channel::email};
     a.language = "en";
-    db_->write_tx([&] { store::AdvisorUpsert(*db_, {a, kT0}); });
+    db_->write_tx([&] { store::AdvisorUpsert(*db_, {a, kT0Operator}); });
   }
 
   std::int64_t add_run(const std::string& date, Millis slot) {
@@ -90,7 +90,7 @@ class OperatorStoreTest : public ::testing::Test {
     p.sender = "wa-1";
     p.planned_at = slot;
     p.deadline_at = slot + 300000;
-    p.now = kT0;
+    p.now = kT0Operator;
     db_->write_tx([&] { EXPECT_TRUE(store::DeliveryInsert(*db_, p)); });
     SQLite::Statement q(db_->raw(), "SELECT delivery_id FROM deliveries WHERE advisor_id = ? AND date = ?");
     q.bind(1, advisor);
@@ -113,8 +113,8 @@ class OperatorStoreTest : public ::testing::Test {
     a.attempt_no = 1;
     a.channel = "whatsapp";
     a.sender = "wa-1";
-    a.started_at = kT0;
-    a.finished_at = kT0 + 10;
+    a.started_at = kT0Operator;
+    a.finished_at = kT0Operator + 10;
     a.outcome = "permanent";
     a.error_code = code;
     db_->write_tx([&] { store::AttemptInsert(*db_, a); });
@@ -132,13 +132,13 @@ class OperatorStoreTest : public ::testing::Test {
 
 TEST_F(OperatorStoreTest, AuditListFiltersAndOrdersNewestFirst) {
   db_->write_tx([&] {
-    store::AuditAppend(*db_, {kT0, "alice", "", "daybreak cancel --delivery 1", "oops", "delivery:1", "{\"state\":\"planned\"}", "{\"state\":\"cancelled\"}"});
-    store::AuditAppend(*db_, {kT0 + 1000, "root", "bob", "daybreak pause", "maintenance", "control:pause", "", "{}"});
-    store::AuditAppend(*db_, {kT0 + 2000, "alice", "", "daybreak dead replay 7", "fixed phone", "delivery:7", "{}", "{}"});
+    store::AuditAppend(*db_, {kT0Operator, "alice", "", "daybreak cancel --delivery 1", "oops", "delivery:1", "{\"state\":\"planned\"}", "{\"state\":\"cancelled\"}"});
+    store::AuditAppend(*db_, {kT0Operator + 1000, "root", "bob", "daybreak pause", "maintenance", "control:pause", "", "{}"});
+    store::AuditAppend(*db_, {kT0Operator + 2000, "alice", "", "daybreak dead replay 7", "fixed phone", "delivery:7", "{}", "{}"});
   });
   std::vector<std::int64_t> ats;
   store::AuditList(*db_, {}, [&](const store::AuditRow& r) { ats.push_back(r.entry.at); });
-  EXPECT_EQ(ats, (std::vector<std::int64_t>{kT0 + 2000, kT0 + 1000, kT0}));
+  EXPECT_EQ(ats, (std::vector<std::int64_t>{kT0Operator + 2000, kT0Operator + 1000, kT0Operator}));
 
   auto ids = [&](store::AuditListParams p) {
     std::vector<std::string> t;
@@ -152,8 +152,8 @@ TEST_F(OperatorStoreTest, AuditListFiltersAndOrdersNewestFirst) {
   p.command = "dead replay";
   EXPECT_EQ(ids(p), std::vector<std::string>{"delivery:7"});
   p = {};
-  p.since = kT0 + 1000;
-  p.until = kT0 + 2000;
+  p.since = kT0Operator + 1000;
+  p.until = kT0Operator + 2000;
   EXPECT_EQ(ids(p), std::vector<std::string>{"control:pause"});
   p = {};
   p.target = "delivery:1";
@@ -174,20 +174,20 @@ TEST_F(OperatorStoreTest, CancelMovesOnlyRowsNotAtTheProviderAndNotesThem) {
   add_advisor("A1");
   add_advisor("A2");
   add_advisor("A3");
-  auto run = add_run("2026-12-01", kT0);
-  auto d1 = add_delivery(run, "A1", "2026-12-01", kT0);
-  auto d2 = add_delivery(run, "A2", "2026-12-01", kT0);
-  auto d3 = add_delivery(run, "A3", "2026-12-01", kT0);
+  auto run = add_run("2026-12-01", kT0Operator);
+  auto d1 = add_delivery(run, "A1", "2026-12-01", kT0Operator);
+  auto d2 = add_delivery(run, "A2", "2026-12-01", kT0Operator);
+  auto d3 = add_delivery(run, "A3", "2026-12-01", kT0Operator);
   set_state(d2, "sending");
   set_state(d3, "accepted");
   auto seq0 = store::DeliveryChangeLastSeq(*db_);
 
   bool ok = false;
-  db_->write_tx([&] { ok = store::DeliveryCancel(*db_, d1, kT0 + 1); });
+  db_->write_tx([&] { ok = store::DeliveryCancel(*db_, d1, kT0Operator + 1); });
   EXPECT_TRUE(ok);
-  db_->write_tx([&] { ok = store::DeliveryCancel(*db_, d2, kT0 + 1); });
+  db_->write_tx([&] { ok = store::DeliveryCancel(*db_, d2, kT0Operator + 1); });
   EXPECT_FALSE(ok) << "a sending row is at the provider; cancel must not overwrite it";
-  db_->write_tx([&] { ok = store::DeliveryCancel(*db_, d3, kT0 + 1); });
+  db_->write_tx([&] { ok = store::DeliveryCancel(*db_, d3, kT0Operator + 1); });
   EXPECT_FALSE(ok);
   EXPECT_EQ(store::DeliveryInfoGet(*db_, d1)->state, "cancelled");
   EXPECT_EQ(store::DeliveryInfoGet(*db_, d2)->state, "sending");
@@ -196,19 +196,19 @@ TEST_F(OperatorStoreTest, CancelMovesOnlyRowsNotAtTheProviderAndNotesThem) {
   EXPECT_EQ(changes[0].delivery_id, d1);
   EXPECT_EQ(changes[0].kind, "cancel");
   // A cancelled row can no longer be claimed by dispatch.
-  db_->write_tx([&] { EXPECT_FALSE(store::DeliveryClaim(*db_, d1, "me", kT0 + 9999, kT0 + 2)); });
+  db_->write_tx([&] { EXPECT_FALSE(store::DeliveryClaim(*db_, d1, "me", kT0Operator + 9999, kT0Operator + 2)); });
 }
 
 TEST_F(OperatorStoreTest, RunCancelCancelsEveryPendingDeliveryAndCountsInFlight) {
   for (int i = 0; i < 4; ++i) add_advisor("A" + std::to_string(i));
-  auto run = add_run("2026-12-01", kT0);
+  auto run = add_run("2026-12-01", kT0Operator);
   std::vector<std::int64_t> ids;
-  for (int i = 0; i < 4; ++i) ids.push_back(add_delivery(run, "A" + std::to_string(i), "2026-12-01", kT0));
+  for (int i = 0; i < 4; ++i) ids.push_back(add_delivery(run, "A" + std::to_string(i), "2026-12-01", kT0Operator));
   set_state(ids[1], "retry_wait");
   set_state(ids[2], "sending");
   set_state(ids[3], "dead");
   store::RunCancelResult r;
-  db_->write_tx([&] { r = store::RunCancel(*db_, run, kT0 + 5); });
+  db_->write_tx([&] { r = store::RunCancel(*db_, run, kT0Operator + 5); });
   EXPECT_EQ(std::set<std::int64_t>(r.cancelled.begin(), r.cancelled.end()), (std::set<std::int64_t>{ids[0], ids[1]}));
   EXPECT_EQ(r.in_flight, 1);
   EXPECT_EQ(store::RunGet(*db_, run)->state, "cancelled");
@@ -218,8 +218,8 @@ TEST_F(OperatorStoreTest, RunCancelCancelsEveryPendingDeliveryAndCountsInFlight)
 
 TEST_F(OperatorStoreTest, RequeueKeepsHistoryDeadlineAndDuplicateFlagAndReopensTheRun) {
   add_advisor("A1");
-  auto run = add_run("2026-12-01", kT0);
-  auto d = add_delivery(run, "A1", "2026-12-01", kT0);
+  auto run = add_run("2026-12-01", kT0Operator);
+  auto d = add_delivery(run, "A1", "2026-12-01", kT0Operator);
   set_state(d, "dead", 1);
   add_attempt(d, "131026");
   db_->write_tx([&] {
@@ -228,18 +228,18 @@ TEST_F(OperatorStoreTest, RequeueKeepsHistoryDeadlineAndDuplicateFlagAndReopensT
     q.exec();
   });
   bool ok = false;
-  db_->write_tx([&] { ok = store::DeliveryRequeue(*db_, d, {"planned"}, "replay", kT0 + 100); });
+  db_->write_tx([&] { ok = store::DeliveryRequeue(*db_, d, {"planned"}, "replay", kT0Operator + 100); });
   EXPECT_FALSE(ok) << "only the named source states move";
   db_->write_tx([&] {
-    ok = store::DeliveryRequeue(*db_, d, {"dead"}, "replay", kT0 + 100);
-    EXPECT_TRUE(store::RunReopen(*db_, run, kT0 + 100));
+    ok = store::DeliveryRequeue(*db_, d, {"dead"}, "replay", kT0Operator + 100);
+    EXPECT_TRUE(store::RunReopen(*db_, run, kT0Operator + 100));
   });
   ASSERT_TRUE(ok);
   auto info = store::DeliveryInfoGet(*db_, d);
   EXPECT_EQ(info->state, "planned");
-  EXPECT_EQ(info->next_attempt_at, kT0 + 100);
-  EXPECT_EQ(info->resent_at, kT0 + 100);
-  EXPECT_EQ(info->deadline_at, kT0 + 300000) << "the SLA deadline is not moved by a replay";
+  EXPECT_EQ(info->next_attempt_at, kT0Operator + 100);
+  EXPECT_EQ(info->resent_at, kT0Operator + 100);
+  EXPECT_EQ(info->deadline_at, kT0Operator + 300000) << "the SLA deadline is not moved by a replay";
   EXPECT_TRUE(info->possible_duplicate);
   EXPECT_EQ(info->attempts, 1);
   EXPECT_EQ(store::AttemptListForDelivery(*db_, d).size(), 1U);
@@ -252,11 +252,11 @@ TEST_F(OperatorStoreTest, RequeueKeepsHistoryDeadlineAndDuplicateFlagAndReopensT
 
 TEST_F(OperatorStoreTest, DeadListFiltersAndDismissHidesButKeepsDead) {
   for (int i = 0; i < 3; ++i) add_advisor("A" + std::to_string(i));
-  auto run = add_run("2026-12-01", kT0);
-  auto run2 = add_run("2026-12-02", kT0 + 86400000);
-  auto a = add_delivery(run, "A0", "2026-12-01", kT0);
-  auto b = add_delivery(run, "A1", "2026-12-01", kT0);
-  auto c = add_delivery(run2, "A2", "2026-12-02", kT0 + 86400000);
+  auto run = add_run("2026-12-01", kT0Operator);
+  auto run2 = add_run("2026-12-02", kT0Operator + 86400000);
+  auto a = add_delivery(run, "A0", "2026-12-01", kT0Operator);
+  auto b = add_delivery(run, "A1", "2026-12-01", kT0Operator);
+  auto c = add_delivery(run2, "A2", "2026-12-02", kT0Operator + 86400000);
   for (auto id : {a, b, c}) set_state(id, "dead");
   add_attempt(a, "131026");
   add_attempt(b, "131049");
@@ -278,9 +278,9 @@ TEST_F(OperatorStoreTest, DeadListFiltersAndDismissHidesButKeepsDead) {
   EXPECT_EQ(store::DeadCount(*db_), 3);
 
   bool ok = false;
-  db_->write_tx([&] { ok = store::DeadDismiss(*db_, a, "alice", kT0 + 1); });
+  db_->write_tx([&] { ok = store::DeadDismiss(*db_, a, "alice", kT0Operator + 1); });
   EXPECT_TRUE(ok);
-  db_->write_tx([&] { ok = store::DeadDismiss(*db_, a, "alice", kT0 + 2); });
+  db_->write_tx([&] { ok = store::DeadDismiss(*db_, a, "alice", kT0Operator + 2); });
   EXPECT_FALSE(ok) << "already dismissed";
   EXPECT_EQ(store::DeliveryInfoGet(*db_, a)->state, "dead");
   EXPECT_EQ(store::DeliveryInfoGet(*db_, a)->dismissed_by, "alice");
@@ -294,14 +294,14 @@ TEST_F(OperatorStoreTest, DeadListFiltersAndDismissHidesButKeepsDead) {
 TEST_F(OperatorStoreTest, RepointAdvisorChangesOnlyAPendingDelivery) {
   add_advisor("A1");
   add_advisor("A2");
-  auto run = add_run("2026-12-01", kT0);
-  auto d1 = add_delivery(run, "A1", "2026-12-01", kT0);
-  auto d2 = add_delivery(run, "A2", "2026-12-01", kT0);
+  auto run = add_run("2026-12-01", kT0Operator);
+  auto d1 = add_delivery(run, "A1", "2026-12-01", kT0Operator);
+  auto d2 = add_delivery(run, "A2", "2026-12-01", kT0Operator);
   set_state(d2, "accepted");
   std::optional<std::int64_t> r1, r2;
   db_->write_tx([&] {
-    r1 = store::DeliveryRepointAdvisor(*db_, "A1", "2026-12-01", "C2", kT0 + 1);
-    r2 = store::DeliveryRepointAdvisor(*db_, "A2", "2026-12-01", "C2", kT0 + 1);
+    r1 = store::DeliveryRepointAdvisor(*db_, "A1", "2026-12-01", "C2", kT0Operator + 1);
+    r2 = store::DeliveryRepointAdvisor(*db_, "A2", "2026-12-01", "C2", kT0Operator + 1);
   });
   EXPECT_EQ(r1, d1);
   EXPECT_FALSE(r2.has_value());
@@ -312,8 +312,8 @@ TEST_F(OperatorStoreTest, RepointAdvisorChangesOnlyAPendingDelivery) {
 
 TEST_F(OperatorStoreTest, ControlsAreSetAndReplaced) {
   EXPECT_FALSE(store::ControlGet(*db_, "pause").has_value());
-  db_->write_tx([&] { store::ControlSet(*db_, "pause", "1", kT0, "alice"); });
-  db_->write_tx([&] { store::ControlSet(*db_, "pause", "0", kT0 + 1, "bob"); });
+  db_->write_tx([&] { store::ControlSet(*db_, "pause", "1", kT0Operator, "alice"); });
+  db_->write_tx([&] { store::ControlSet(*db_, "pause", "0", kT0Operator + 1, "bob"); });
   auto c = store::ControlGet(*db_, "pause");
   ASSERT_TRUE(c.has_value());
   EXPECT_EQ(c->value, "0");
@@ -341,14 +341,14 @@ TEST_F(OperatorStoreTest, AdvisorListFiltersAndAbsenceCancelsPendingDays) {
   f.channel = "webhook";
   EXPECT_TRUE(list(f).empty());
 
-  auto r1 = add_run("2026-12-01", kT0);
-  auto r2 = add_run("2026-12-05", kT0 + 4 * 86400000LL);
-  auto in = add_delivery(r1, "A1", "2026-12-01", kT0);
-  auto out = add_delivery(r2, "A1", "2026-12-05", kT0 + 4 * 86400000LL);
+  auto r1 = add_run("2026-12-01", kT0Operator);
+  auto r2 = add_run("2026-12-05", kT0Operator + 4 * 86400000LL);
+  auto in = add_delivery(r1, "A1", "2026-12-01", kT0Operator);
+  auto out = add_delivery(r2, "A1", "2026-12-05", kT0Operator + 4 * 86400000LL);
   std::vector<std::int64_t> cancelled;
   db_->write_tx([&] {
-    EXPECT_TRUE(store::AdvisorSetAbsence(*db_, "A1", std::string("2026-12-01"), std::string("2026-12-03"), kT0));
-    cancelled = store::DeliveryCancelForAdvisorDays(*db_, "A1", "2026-12-01", "2026-12-03", kT0);
+    EXPECT_TRUE(store::AdvisorSetAbsence(*db_, "A1", std::string("2026-12-01"), std::string("2026-12-03"), kT0Operator));
+    cancelled = store::DeliveryCancelForAdvisorDays(*db_, "A1", "2026-12-01", "2026-12-03", kT0Operator);
   });
   EXPECT_EQ(cancelled, std::vector<std::int64_t>{in});
   EXPECT_EQ(store::DeliveryInfoGet(*db_, out)->state, "planned");
@@ -357,8 +357,8 @@ TEST_F(OperatorStoreTest, AdvisorListFiltersAndAbsenceCancelsPendingDays) {
   EXPECT_EQ(list(f), std::vector<std::string>{"A1"});
   EXPECT_TRUE(store::AdvisorListEligible(*db_, "2026-12-02").size() == 1U) << "A1 is paused on 12-02";
 
-  db_->write_tx([&] { EXPECT_TRUE(store::AdvisorChannelSetOptIn(*db_, "B2", "email", false, kT0)); });
-  db_->write_tx([&] { EXPECT_FALSE(store::AdvisorChannelSetOptIn(*db_, "B2", "webhook", false, kT0)); });
+  db_->write_tx([&] { EXPECT_TRUE(store::AdvisorChannelSetOptIn(*db_, "B2", "email", false, kT0Operator)); });
+  db_->write_tx([&] { EXPECT_FALSE(store::AdvisorChannelSetOptIn(*db_, "B2", "webhook", false, kT0Operator)); });
   auto b = store::AdvisorGet(*db_, "B2");
   ASSERT_TRUE(b.has_value());
   EXPECT_FALSE(b->channels[1].opted_in);
@@ -366,15 +366,15 @@ TEST_F(OperatorStoreTest, AdvisorListFiltersAndAbsenceCancelsPendingDays) {
 
 TEST_F(OperatorStoreTest, PurgeDeletesInBoundedBatchesChildrenFirst) {
   for (int i = 0; i < 25; ++i) add_advisor("A" + std::to_string(i));
-  auto run = add_run("2026-10-01", kT0);
-  auto keep = add_run("2026-12-01", kT0 + 60 * 86400000LL);
+  auto run = add_run("2026-10-01", kT0Operator);
+  auto keep = add_run("2026-12-01", kT0Operator + 60 * 86400000LL);
   for (int i = 0; i < 25; ++i) {
-    auto d = add_delivery(run, "A" + std::to_string(i), "2026-10-01", kT0);
+    auto d = add_delivery(run, "A" + std::to_string(i), "2026-10-01", kT0Operator);
     add_attempt(d, "131000");
-    db_->write_tx([&] { store::DeliveryChangeNote(*db_, d, "cancel", kT0); });
+    db_->write_tx([&] { store::DeliveryChangeNote(*db_, d, "cancel", kT0Operator); });
   }
-  add_delivery(keep, "A0", "2026-12-01", kT0 + 60 * 86400000LL);
-  auto expired = store::RunListExpired(*db_, "2026-11-01", kT0);
+  add_delivery(keep, "A0", "2026-12-01", kT0Operator + 60 * 86400000LL);
+  auto expired = store::RunListExpired(*db_, "2026-11-01", kT0Operator);
   ASSERT_EQ(expired.size(), 1U);
   EXPECT_EQ(expired[0].run_id, run);
   EXPECT_EQ(expired[0].deliveries, 25);
@@ -401,18 +401,18 @@ TEST_F(OperatorStoreTest, PurgeDeletesInBoundedBatchesChildrenFirst) {
 }
 
 TEST_F(OperatorStoreTest, RetentionSkipsARunALiveDispatchHolds) {
-  auto run = add_run("2026-10-01", kT0);
-  db_->write_tx([&] { store::RunAcquireLease(*db_, run, "host:1:x", kT0, 15000); });
-  EXPECT_TRUE(store::RunListExpired(*db_, "2026-11-01", kT0 + 1000).empty());
-  EXPECT_EQ(store::RunListExpired(*db_, "2026-11-01", kT0 + 20000).size(), 1U);
+  auto run = add_run("2026-10-01", kT0Operator);
+  db_->write_tx([&] { store::RunAcquireLease(*db_, run, "host:1:x", kT0Operator, 15000); });
+  EXPECT_TRUE(store::RunListExpired(*db_, "2026-11-01", kT0Operator + 1000).empty());
+  EXPECT_EQ(store::RunListExpired(*db_, "2026-11-01", kT0Operator + 20000).size(), 1U);
 }
 
 TEST_F(OperatorStoreTest, ExportStreamsRowsOfTheDateRange) {
   for (int i = 0; i < 30; ++i) add_advisor("A" + std::to_string(i));
-  auto r1 = add_run("2026-12-01", kT0);
-  auto r2 = add_run("2026-12-03", kT0 + 2 * 86400000LL);
-  for (int i = 0; i < 20; ++i) add_attempt(add_delivery(r1, "A" + std::to_string(i), "2026-12-01", kT0), "");
-  for (int i = 20; i < 30; ++i) add_delivery(r2, "A" + std::to_string(i), "2026-12-03", kT0 + 2 * 86400000LL);
+  auto r1 = add_run("2026-12-01", kT0Operator);
+  auto r2 = add_run("2026-12-03", kT0Operator + 2 * 86400000LL);
+  for (int i = 0; i < 20; ++i) add_attempt(add_delivery(r1, "A" + std::to_string(i), "2026-12-01", kT0Operator), "");
+  for (int i = 20; i < 30; ++i) add_delivery(r2, "A" + std::to_string(i), "2026-12-03", kT0Operator + 2 * 86400000LL);
   int rows = 0;
   std::string first_col;
   store::ExportRows(*db_, store::ExportKind::deliveries, "2026-12-01", "2026-12-02", [&](SQLite::Statement& q) {

@@ -15,7 +15,7 @@ namespace daybreak {
 namespace {
 
 constexpr Millis kNow = 1'795'825'800'000;    // 06:00 IST on 2026-11-28
-constexpr Millis kDeadline = kNow + 300'000;  // 06:05
+constexpr Millis kDeadlineRetry = kNow + 300'000;  // 06:05
 constexpr std::uint64_t kRandom = 0x0123456789abcdefULL;
 
 TEST(Backoff, CeilingDoublesThenCaps) {
@@ -83,26 +83,26 @@ RC_GTEST_PROP(BackoffProps, JitterWithinZeroAndCeiling, (std::uint64_t random)) 
 
 TEST(Decide, PermanentMovesOnAtOnceOrDies) {
   RetryPolicy p;
-  auto d = decide_after_failure(p, FailureKind::permanent, 1, kNow, kDeadline, true, 0, kRandom);
+  auto d = decide_after_failure(p, FailureKind::permanent, 1, kNow, kDeadlineRetry, true, 0, kRandom);
   EXPECT_EQ(d.action, RetryDecision::next_channel);
   EXPECT_EQ(d.next_attempt_at, kNow);
   EXPECT_NE(d.reason.find("permanent"), std::string::npos);
-  d = decide_after_failure(p, FailureKind::permanent, 1, kNow, kDeadline, false, 5000, kRandom);
+  d = decide_after_failure(p, FailureKind::permanent, 1, kNow, kDeadlineRetry, false, 5000, kRandom);
   EXPECT_EQ(d.action, RetryDecision::dead);
   EXPECT_EQ(d.next_attempt_at, kNow);
 }
 
 TEST(Decide, CredentialsMovesOnOrWaitsTheLongestBackoff) {
   RetryPolicy p;
-  auto d = decide_after_failure(p, FailureKind::credentials, 1, kNow, kDeadline, true, 0, kRandom);
+  auto d = decide_after_failure(p, FailureKind::credentials, 1, kNow, kDeadlineRetry, true, 0, kRandom);
   EXPECT_EQ(d.action, RetryDecision::next_channel);
   EXPECT_EQ(d.next_attempt_at, kNow);
-  d = decide_after_failure(p, FailureKind::credentials, 1, kNow, kDeadline, false, 0, kRandom);
+  d = decide_after_failure(p, FailureKind::credentials, 1, kNow, kDeadlineRetry, false, 0, kRandom);
   EXPECT_EQ(d.action, RetryDecision::retry);
   EXPECT_EQ(d.next_attempt_at, kNow + 30'000);
   EXPECT_NE(d.reason.find("credentials"), std::string::npos);
   // Bounded like every retry, so a run with a broken sender still finishes.
-  d = decide_after_failure(p, FailureKind::credentials, 6, kNow, kDeadline, false, 0, kRandom);
+  d = decide_after_failure(p, FailureKind::credentials, 6, kNow, kDeadlineRetry, false, 0, kRandom);
   EXPECT_EQ(d.action, RetryDecision::dead);
 }
 
@@ -111,7 +111,7 @@ TEST(Decide, TransientRetriesAfterJitteredBackoff) {
   for (FailureKind k : {FailureKind::retryable, FailureKind::sender_rate_limited, FailureKind::recipient_throttled,
                         FailureKind::uncertain}) {
     for (int attempts = 1; attempts < p.max_attempts; ++attempts) {
-      auto d = decide_after_failure(p, k, attempts, kNow, kDeadline, true, 0, kRandom);
+      auto d = decide_after_failure(p, k, attempts, kNow, kDeadlineRetry, true, 0, kRandom);
       EXPECT_EQ(d.action, RetryDecision::retry) << to_string(k) << " " << attempts;
       EXPECT_EQ(d.next_attempt_at, kNow + full_jitter_backoff(p, attempts, kRandom));
       EXPECT_GE(d.next_attempt_at, kNow);
@@ -124,11 +124,11 @@ TEST(Decide, TransientRetriesAfterJitteredBackoff) {
 TEST(Decide, RetryAfterHintIsAFloor) {
   RetryPolicy p;
   // Jitter at attempt 1 is at most 1 s; the provider asked for 7 s.
-  auto d = decide_after_failure(p, FailureKind::sender_rate_limited, 1, kNow, kDeadline, false, 7000, kRandom);
+  auto d = decide_after_failure(p, FailureKind::sender_rate_limited, 1, kNow, kDeadlineRetry, false, 7000, kRandom);
   EXPECT_EQ(d.action, RetryDecision::retry);
   EXPECT_EQ(d.next_attempt_at, kNow + 7000);
   // A hint smaller than the drawn backoff does not shorten it.
-  d = decide_after_failure(p, FailureKind::retryable, 5, kNow, kDeadline, false, 1, UINT64_MAX);
+  d = decide_after_failure(p, FailureKind::retryable, 5, kNow, kDeadlineRetry, false, 1, UINT64_MAX);
   EXPECT_EQ(d.next_attempt_at, kNow + 16000);
 }
 
@@ -136,42 +136,42 @@ TEST(Decide, MovesToNextChannelBeforeTheDeadlineWhenARetryCouldNotLand) {
   RetryPolicy p;  // expected latency 2 s
   // Retry would be at now + 16 s (attempt 5, all bits set = ceiling); deadline in 17 s: lands
   // at now + 18 s > deadline → next channel, now.
-  const Millis now = kDeadline - 17'000;
-  auto d = decide_after_failure(p, FailureKind::retryable, 5, now, kDeadline, true, 0, UINT64_MAX);
+  const Millis now = kDeadlineRetry - 17'000;
+  auto d = decide_after_failure(p, FailureKind::retryable, 5, now, kDeadlineRetry, true, 0, UINT64_MAX);
   EXPECT_EQ(d.action, RetryDecision::next_channel);
   EXPECT_EQ(d.next_attempt_at, now);
-  EXPECT_LT(d.next_attempt_at, kDeadline);
+  EXPECT_LT(d.next_attempt_at, kDeadlineRetry);
   // Exactly on the deadline still counts as landing in time.
-  d = decide_after_failure(p, FailureKind::retryable, 5, kDeadline - 18'000, kDeadline, true, 0, UINT64_MAX);
+  d = decide_after_failure(p, FailureKind::retryable, 5, kDeadlineRetry - 18'000, kDeadlineRetry, true, 0, UINT64_MAX);
   EXPECT_EQ(d.action, RetryDecision::retry);
-  EXPECT_EQ(d.next_attempt_at, kDeadline - 2'000);
+  EXPECT_EQ(d.next_attempt_at, kDeadlineRetry - 2'000);
   // A long retry-after hint pushes it over too.
-  d = decide_after_failure(p, FailureKind::recipient_throttled, 1, kDeadline - 10'000, kDeadline, true, 9'000, 0);
+  d = decide_after_failure(p, FailureKind::recipient_throttled, 1, kDeadlineRetry - 10'000, kDeadlineRetry, true, 9'000, 0);
   EXPECT_EQ(d.action, RetryDecision::next_channel);
 }
 
 TEST(Decide, LateWithoutAnotherChannelKeepsRetrying) {
   RetryPolicy p;
   // Near the deadline, no next channel: retry anyway (a late delivery beats none).
-  auto d = decide_after_failure(p, FailureKind::retryable, 3, kDeadline - 1'000, kDeadline, false, 0, UINT64_MAX);
+  auto d = decide_after_failure(p, FailureKind::retryable, 3, kDeadlineRetry - 1'000, kDeadlineRetry, false, 0, UINT64_MAX);
   EXPECT_EQ(d.action, RetryDecision::retry);
-  EXPECT_EQ(d.next_attempt_at, kDeadline - 1'000 + 4'000);
+  EXPECT_EQ(d.next_attempt_at, kDeadlineRetry - 1'000 + 4'000);
   EXPECT_NE(d.reason.find("late"), std::string::npos);
   // Past the deadline: still retry while attempts remain.
-  d = decide_after_failure(p, FailureKind::uncertain, 5, kDeadline + 60'000, kDeadline, false, 0, 0);
+  d = decide_after_failure(p, FailureKind::uncertain, 5, kDeadlineRetry + 60'000, kDeadlineRetry, false, 0, 0);
   EXPECT_EQ(d.action, RetryDecision::retry);
-  EXPECT_EQ(d.next_attempt_at, kDeadline + 60'000);
+  EXPECT_EQ(d.next_attempt_at, kDeadlineRetry + 60'000);
 }
 
 TEST(Decide, ExhaustedAttemptsMoveOnOrDie) {
   RetryPolicy p;
-  auto d = decide_after_failure(p, FailureKind::retryable, 6, kNow, kDeadline, true, 0, kRandom);
+  auto d = decide_after_failure(p, FailureKind::retryable, 6, kNow, kDeadlineRetry, true, 0, kRandom);
   EXPECT_EQ(d.action, RetryDecision::next_channel);
   EXPECT_EQ(d.next_attempt_at, kNow);
   EXPECT_NE(d.reason.find("exhausted"), std::string::npos);
-  d = decide_after_failure(p, FailureKind::sender_rate_limited, 6, kNow, kDeadline, false, 0, kRandom);
+  d = decide_after_failure(p, FailureKind::sender_rate_limited, 6, kNow, kDeadlineRetry, false, 0, kRandom);
   EXPECT_EQ(d.action, RetryDecision::dead);
-  d = decide_after_failure(p, FailureKind::uncertain, 9, kDeadline + 1, kDeadline, false, 0, kRandom);
+  d = decide_after_failure(p, FailureKind::uncertain, 9, kDeadlineRetry + 1, kDeadlineRetry, false, 0, kRandom);
   EXPECT_EQ(d.action, RetryDecision::dead);
   EXPECT_EQ(to_string(d.action), "dead");
 }
@@ -184,14 +184,14 @@ RC_GTEST_PROP(DecideProps, NeverActsInThePastAndNeverRetriesPastMaxAttempts, (st
   const int attempts = *rc::gen::inRange(1, 10);
   const Millis now = kNow + *rc::gen::inRange<Millis>(-60'000, 600'000);
   const Millis hint = *rc::gen::element<Millis>(0, 500, 5'000, 60'000);
-  const auto d = decide_after_failure(p, kind, attempts, now, kDeadline, has_next, hint, random);
+  const auto d = decide_after_failure(p, kind, attempts, now, kDeadlineRetry, has_next, hint, random);
   RC_ASSERT(d.next_attempt_at >= now);
   RC_ASSERT(!d.reason.empty());
   if (d.action == RetryDecision::retry) {
     RC_ASSERT(attempts < p.max_attempts);
     RC_ASSERT(kind != FailureKind::permanent);
     // With a next channel, a retry is only chosen when it can land by the deadline.
-    if (has_next) RC_ASSERT(d.next_attempt_at + p.expected_latency_ms <= kDeadline);
+    if (has_next) RC_ASSERT(d.next_attempt_at + p.expected_latency_ms <= kDeadlineRetry);
   } else {
     RC_ASSERT(d.next_attempt_at == now);
     RC_ASSERT((d.action == RetryDecision::next_channel) == has_next);

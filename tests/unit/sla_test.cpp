@@ -11,11 +11,11 @@ namespace daybreak {
 namespace {
 
 constexpr Millis kPlanned = 1'000;
-constexpr Millis kDeadline = 301'000;
+constexpr Millis kDeadlineSla = 301'000;
 
 DeliveryOutcome outcome(const char* tier, const char* channel, const char* sender, DeliveryState state,
                         std::optional<Millis> sent, std::optional<Millis> accepted, bool dup = false) {
-  return DeliveryOutcome{tier, channel, sender, state, kPlanned, kDeadline, sent, accepted, dup};
+  return DeliveryOutcome{tier, channel, sender, state, kPlanned, kDeadlineSla, sent, accepted, dup};
 }
 
 // Ten deliveries covering every way the SLA can count one.
@@ -24,8 +24,8 @@ std::vector<DeliveryOutcome> sample() {
   return {
       outcome("gold", "whatsapp", "wa1", S::accepted, 1010, 1500),   // 1 on time (lag 10, accept 500)
       outcome("gold", "whatsapp", "wa1", S::delivered, 1020, 2000),  // 2 on time (20, 1000)
-      outcome("gold", "email", "smtp1", S::read, 1030, kDeadline),   // 3 on time: at the deadline (30, 300000)
-      outcome("silver", "whatsapp", "wa2", S::accepted, 1040, kDeadline + 1),  // 4 late (40, 300001)
+      outcome("gold", "email", "smtp1", S::read, 1030, kDeadlineSla),   // 3 on time: at the deadline (30, 300000)
+      outcome("silver", "whatsapp", "wa2", S::accepted, 1040, kDeadlineSla + 1),  // 4 late (40, 300001)
       outcome("silver", "whatsapp", "wa2", S::retry_wait, 1050, {}),           // 5 failed (50)
       outcome("silver", "email", "smtp1", S::dead, 1060, {}, true),            // 6 dead, duplicate (60)
       outcome("standard", "whatsapp", "wa1", S::cancelled, {}, {}, true),      // 7 cancelled: not eligible
@@ -112,9 +112,9 @@ TEST(LiveSuccess, CountsOnlyDecidedDeliveries) {
   // #1 #2 #3 are on time: 3 of 6.
   EXPECT_DOUBLE_EQ(live_success_pct(o, 200'000), 50.0);
   // At the deadline itself the open ones still have a chance.
-  EXPECT_DOUBLE_EQ(live_success_pct(o, kDeadline), 50.0);
+  EXPECT_DOUBLE_EQ(live_success_pct(o, kDeadlineSla), 50.0);
   // Past it, the open #5 #8 #9 count as misses too: 3 of 9.
-  EXPECT_DOUBLE_EQ(live_success_pct(o, kDeadline + 1), 100.0 / 3.0);
+  EXPECT_DOUBLE_EQ(live_success_pct(o, kDeadlineSla + 1), 100.0 / 3.0);
   EXPECT_DOUBLE_EQ(live_success_pct({}, 0), 100.0);
   EXPECT_DOUBLE_EQ(live_success_pct({outcome("gold", "whatsapp", "wa1", DeliveryState::sending, 1010, {})}, 2000),
                    100.0);  // still in flight: not counted yet

@@ -245,7 +245,7 @@ RC_GTEST_PROP(StatusFoldProps, ApplyingToADeliveryIsOrderIndependent, ()) {
 
 // ---- The store: apply, reconcile, pending, find ---------------------------------------------
 
-constexpr Millis kT0 = 1'764'300'000'000;
+constexpr Millis kT0StatusEvent = 1'764'300'000'000;
 constexpr const char* kSecret = "s3cret";
 
 class StatusStoreTest : public ::testing::Test {
@@ -261,10 +261,10 @@ class StatusStoreTest : public ::testing::Test {
     c.title = "T";
     c.body = "B";
     c.language = "en";
-    store::ContentUpsert(*db_, {c, kT0});
+    store::ContentUpsert(*db_, {c, kT0StatusEvent});
     store::RunUpsertParams rp;
     rp.date = "2026-11-28";
-    rp.window = window_for(kT0, WindowPolicy{});
+    rp.window = window_for(kT0StatusEvent, WindowPolicy{});
     run_id_ = store::RunUpsert(*db_, rp);
   }
   void TearDown() override {
@@ -287,27 +287,27 @@ class StatusStoreTest : public ::testing::Test {
     a.slot = "06:00";
     a.channels = {Channel::whatsapp};
     a.language = "en";
-    store::AdvisorUpsert(*db_, {a, kT0});
+    store::AdvisorUpsert(*db_, {a, kT0StatusEvent});
     store::DeliveryInsertParams p;
     p.run_id = run_id_;
     p.advisor_id = advisor;
     p.date = "2026-11-28";
-    p.slot_at = kT0;
+    p.slot_at = kT0StatusEvent;
     p.content_id = "C1";
     p.source = "editorial";
     p.tier = "gold";
     p.channel = "whatsapp";
     p.sender = "wa-1";
-    p.planned_at = kT0;
-    p.deadline_at = kT0 + 300'000;
-    p.now = kT0;
+    p.planned_at = kT0StatusEvent;
+    p.deadline_at = kT0StatusEvent + 300'000;
+    p.now = kT0StatusEvent;
     EXPECT_TRUE(store::DeliveryInsert(*db_, p));
     const std::int64_t id = db_->raw().getLastInsertRowid();
     SQLite::Statement q(db_->raw(), "UPDATE deliveries SET state = ?, provider_message_id = ?, accepted_at = ?, claim_owner = ? WHERE delivery_id = ?");
     q.bind(1, std::string(to_string(state)));
     store::bind_opt(q, 2, pmid);
     if (is_accepted_state(state)) {
-      q.bind(3, kT0 + 1'000);
+      q.bind(3, kT0StatusEvent + 1'000);
     } else {
       q.bind(3);
     }
@@ -333,7 +333,7 @@ class StatusStoreTest : public ::testing::Test {
   }
 
   IngestOutcome post(const std::string& b, const std::string& secret = kSecret) {
-    return ingest_callback(*db_, secret, "sha256=" + channels::hmac_sha256_hex(kSecret, b), b, "receiver", "", kT0 + 5'000, *log_);
+    return ingest_callback(*db_, secret, "sha256=" + channels::hmac_sha256_hex(kSecret, b), b, "receiver", "", kT0StatusEvent + 5'000, *log_);
   }
 
   struct Row {
@@ -375,7 +375,7 @@ TEST_F(StatusStoreTest, AcceptedRisesToDeliveredThenReadAndNeverFalls) {
   auto r = row(id);
   EXPECT_EQ(r.state, "read");
   EXPECT_EQ(r.read_at, std::optional<Millis>(1'764'300'020'000));
-  EXPECT_EQ(r.accepted_at, std::optional<Millis>(kT0 + 1'000));  // dispatch's record is kept
+  EXPECT_EQ(r.accepted_at, std::optional<Millis>(kT0StatusEvent + 1'000));  // dispatch's record is kept
 }
 
 TEST_F(StatusStoreTest, DuplicatesAreIdempotent) {
@@ -449,7 +449,7 @@ TEST_F(StatusStoreTest, UncertainSendIsReconciledByCallbackData) {
   ASSERT_EQ(changes.size(), 1u);
   EXPECT_EQ(changes[0].delivery_id, id);
   EXPECT_EQ(changes[0].kind, "status");
-  EXPECT_FALSE(store::DeliveryClaim(*db_, id, "host:2:new", kT0 + 60'000, kT0 + 10'000));
+  EXPECT_FALSE(store::DeliveryClaim(*db_, id, "host:2:new", kT0StatusEvent + 60'000, kT0StatusEvent + 10'000));
   // The dispatcher's question: what does the provider say about this delivery?
   auto m = store::StatusFindForDelivery(*db_, id);
   ASSERT_TRUE(m);
@@ -479,7 +479,7 @@ TEST_F(StatusStoreTest, UnknownMessageStaysPendingUntilItsIdIsRecorded) {
   q.bind(1, id);
   q.exec();
   store::StatusApplySummary s;
-  db_->write_tx([&] { s = store::StatusApplyPending(*db_, kT0 + 9'000); });
+  db_->write_tx([&] { s = store::StatusApplyPending(*db_, kT0StatusEvent + 9'000); });
   EXPECT_EQ(s.moved, 1);
   EXPECT_EQ(s.pending, 0);
   EXPECT_EQ(row(id).state, "delivered");
@@ -499,17 +499,17 @@ TEST_F(StatusStoreTest, SendingRowWaitsForDispatchsOwnRecord) {
   p.channel = "whatsapp";
   p.sender = "wa-1";
   p.attempts = 1;
-  p.sent_at = kT0 + 100;
+  p.sent_at = kT0StatusEvent + 100;
   p.provider_message_id = "wamid.R";
-  p.accepted_at = kT0 + 400;
-  p.now = kT0 + 400;
+  p.accepted_at = kT0StatusEvent + 400;
+  p.now = kT0StatusEvent + 400;
   EXPECT_TRUE(store::DeliveryUpdate(*db_, p, "host:1:dead"));
   store::StatusApplySummary s;
-  db_->write_tx([&] { s = store::StatusApplyPending(*db_, kT0 + 1'000); });
+  db_->write_tx([&] { s = store::StatusApplyPending(*db_, kT0StatusEvent + 1'000); });
   EXPECT_EQ(s.moved, 1);
   auto r = row(id);
   EXPECT_EQ(r.state, "delivered");
-  EXPECT_EQ(r.accepted_at, std::optional<Millis>(kT0 + 400));  // dispatch's own time, untouched
+  EXPECT_EQ(r.accepted_at, std::optional<Millis>(kT0StatusEvent + 400));  // dispatch's own time, untouched
 }
 
 TEST_F(StatusStoreTest, FailedRecordsTheErrorButDoesNotMoveOrResend) {
@@ -547,13 +547,13 @@ TEST_F(StatusStoreTest, NothingFoundForADeliveryWithoutStatuses) {
 TEST_F(StatusStoreTest, WrongOrMissingSignatureOrNoSecretChangesNothing) {
   auto id = delivery("A1", DeliveryState::accepted, "wamid.1");
   const std::string b = body("wamid.1", "read", 10);
-  auto wrong = ingest_callback(*db_, kSecret, "sha256=" + channels::hmac_sha256_hex("other", b), b, "receiver", "", kT0, *log_);
+  auto wrong = ingest_callback(*db_, kSecret, "sha256=" + channels::hmac_sha256_hex("other", b), b, "receiver", "", kT0StatusEvent, *log_);
   EXPECT_EQ(wrong.http_status, 401);
-  auto missing = ingest_callback(*db_, kSecret, "", b, "receiver", "", kT0, *log_);
+  auto missing = ingest_callback(*db_, kSecret, "", b, "receiver", "", kT0StatusEvent, *log_);
   EXPECT_EQ(missing.http_status, 401);
-  auto no_secret = ingest_callback(*db_, "", "sha256=" + channels::hmac_sha256_hex("", b), b, "receiver", "", kT0, *log_);
+  auto no_secret = ingest_callback(*db_, "", "sha256=" + channels::hmac_sha256_hex("", b), b, "receiver", "", kT0StatusEvent, *log_);
   EXPECT_EQ(no_secret.http_status, 401);
-  auto tampered = ingest_callback(*db_, kSecret, "sha256=" + channels::hmac_sha256_hex(kSecret, b), b + " ", "receiver", "", kT0, *log_);
+  auto tampered = ingest_callback(*db_, kSecret, "sha256=" + channels::hmac_sha256_hex(kSecret, b), b + " ", "receiver", "", kT0StatusEvent, *log_);
   EXPECT_EQ(tampered.http_status, 401);
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM status_events"), 0);
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM status_updates"), 0);
@@ -584,13 +584,13 @@ TEST_F(StatusStoreTest, SpoolIngestStoresVerifiedFilesAndRejectsTheRest) {
   const fs::path spool = dir_ / "spool";
   fs::create_directories(spool);
   const std::string good = body("wamid.S", "delivered", 50, id);
-  spool_write(spool.string(), "sha256=" + channels::hmac_sha256_hex(kSecret, good), good, kT0, 1);
-  spool_write(spool.string(), "sha256=" + channels::hmac_sha256_hex(kSecret, good), good, kT0, 2);  // a duplicate
-  spool_write(spool.string(), "sha256=" + channels::hmac_sha256_hex("wrong", good), body("wamid.S", "read", 60, id), kT0, 3);
+  spool_write(spool.string(), "sha256=" + channels::hmac_sha256_hex(kSecret, good), good, kT0StatusEvent, 1);
+  spool_write(spool.string(), "sha256=" + channels::hmac_sha256_hex(kSecret, good), good, kT0StatusEvent, 2);  // a duplicate
+  spool_write(spool.string(), "sha256=" + channels::hmac_sha256_hex("wrong", good), body("wamid.S", "read", 60, id), kT0StatusEvent, 3);
   { std::ofstream(spool / "garbage.req") << "no headers here"; }
   Config cfg;
   cfg.whatsapp.app_secret = kSecret;
-  auto rep = ingest_spool(*db_, cfg, spool.string(), kT0 + 1, *log_);
+  auto rep = ingest_spool(*db_, cfg, spool.string(), kT0StatusEvent + 1, *log_);
   EXPECT_EQ(rep["files"], 4);
   EXPECT_EQ(rep["stored"], 2);
   EXPECT_EQ(rep["duplicates"], 1);
@@ -598,7 +598,7 @@ TEST_F(StatusStoreTest, SpoolIngestStoresVerifiedFilesAndRejectsTheRest) {
   EXPECT_EQ(row(id).state, "delivered");  // the forged read changed nothing
   EXPECT_EQ(std::distance(fs::directory_iterator(spool / "done"), fs::directory_iterator{}), 2);
   EXPECT_EQ(std::distance(fs::directory_iterator(spool / "rejected"), fs::directory_iterator{}), 2);
-  auto again = ingest_spool(*db_, cfg, spool.string(), kT0 + 2, *log_);  // nothing left to do
+  auto again = ingest_spool(*db_, cfg, spool.string(), kT0StatusEvent + 2, *log_);  // nothing left to do
   EXPECT_EQ(again["files"], 0);
 }
 
