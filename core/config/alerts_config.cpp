@@ -114,7 +114,7 @@ bool AlertsConfig::rule_enabled(std::string_view rule) const {
 const std::vector<std::string>& alert_rule_names() {
   static const std::vector<std::string> names{"live_success_low",   "deadline_at_risk", "breaker_open",
                                               "credentials_failure", "dead_letter_growth", "silent_days",
-                                              "capacity_shortfall"};
+                                              "capacity_shortfall", "store_unwritable"};
   return names;
 }
 

@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <deque>
 #include <cmath>
 #include <condition_variable>
 #include <cstring>
@@ -513,6 +514,47 @@ struct AlertNotifier::Impl {
   bool stopping = false;
   bool woken = false;
   std::thread thread;
+  struct Direct {
+    std::string event, rule, subject, message;
+    Millis at = 0;
+    int attempts = 0;
+  };
+  std::deque<Direct> direct;  ///< under mu
+
+  /// Posts the queued direct notifications; failed ones stay for the next second.
+  void post_direct_pending() {
+    std::deque<Direct> todo;
+    {
+      std::lock_guard g(mu);
+      todo.swap(direct);
+    }
+    if (cfg.chain.empty()) return;
+    const auto& level = cfg.chain.front();
+    std::deque<Direct> again;
+    for (auto& d : todo) {
+      ++d.attempts;
+      bool ok = true;
+      std::string error;
+      for (const auto& url : level.webhooks) {
+        auto r = sink->post_webhook(url, slack_body(d.event, 0, d.rule, d.subject, d.message, 0, level.name, d.at));
+        if (!r.ok) ok = false, error = r.error;
+      }
+      for (const auto& to : level.emails) {
+        auto r = sink->send_email(to, email_subject(d.event, 0, d.rule, d.subject),
+                                  email_text(d.event, 0, d.rule, d.subject, d.message, 0, level.name, d.at), clock.now());
+        if (!r.ok) ok = false, error = r.error;
+      }
+      if (ok) {
+        if (log) log->info("direct alert {} {} {}: sent to level {}", d.event, d.rule, d.subject, level.name);
+      } else if (d.attempts < cfg.notify_max_attempts) {
+        again.push_back(d);
+      } else if (log) {
+        log->error("direct alert {} {} {}: gave up after {} attempt(s): {}", d.event, d.rule, d.subject, d.attempts, error);
+      }
+    }
+    std::lock_guard g(mu);
+    for (auto& d : again) direct.push_front(std::move(d));
+  }
 
   Impl(std::string p, AlertsConfig c, const Clock& cl, std::shared_ptr<spdlog::logger> l, std::unique_ptr<AlertSink> s)
       : db_path(std::move(p)), cfg(std::move(c)), clock(cl), log(std::move(l)), sink(std::move(s)) {}
@@ -522,6 +564,7 @@ struct AlertNotifier::Impl {
     std::unique_lock lock(mu);
     while (!stopping) {
       lock.unlock();
+      post_direct_pending();  // first, and without the database: it may be what is failing
       try {
         if (!db) db = std::make_unique<store::Db>(db_path, store::OpenOptions{false, false, 5000});
         deliver_notifications(*db, cfg, *sink, clock.now(), 1, log.get());
@@ -552,6 +595,16 @@ void AlertNotifier::start() {
 void AlertNotifier::wake() {
   std::lock_guard g(impl_->mu);
   impl_->woken = true;
+  impl_->cv.notify_all();
+}
+
+void AlertNotifier::post_direct(const std::string& event, const std::string& rule, const std::string& subject,
+                                const std::string& message) {
+  {
+    std::lock_guard g(impl_->mu);
+    impl_->direct.push_back({event, rule, subject, message, impl_->clock.now(), 0});
+    impl_->woken = true;
+  }
   impl_->cv.notify_all();
 }
 

@@ -143,6 +143,12 @@ class AlertNotifier {
   void start();
   /// Posts what is due now without waiting for the next tick (after evaluate() queued some).
   void wake();
+  /// Notifies the first level of the chain (its webhooks and emails) straight from memory, not
+  /// through the outbox: for the one condition the outbox cannot hold, a ledger that cannot be
+  /// written (full disk, a write lock held too long). `event` is "fired" or "resolved"; the
+  /// alert id shown is 0 (there is no row). Retried each second up to alerts.notify_max_attempts.
+  void post_direct(const std::string& event, const std::string& rule, const std::string& subject,
+                   const std::string& message);
   void stop();
 
  private:

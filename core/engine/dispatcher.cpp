@@ -223,6 +223,8 @@ struct Dispatcher::Impl {
   bool releasing = false;  ///< a graceful stop handed claimed rows back; later claims go back too
 
   std::shared_ptr<LiveSnapshot> last_snap;  ///< the newest live snapshot (heartbeat)
+  Millis writer_failing_since = 0;          ///< 0 while the ledger takes writes
+  bool store_alert_fired = false;           ///< the direct store_unwritable alert is out
   std::unique_ptr<BatchWriter> writer;
   std::unique_ptr<AlertEngine> alert_engine;  ///< used on the writer thread only
   std::unique_ptr<AlertNotifier> notifier;     ///< posts alert notifications from its own thread
@@ -1088,7 +1090,36 @@ struct Dispatcher::Impl {
     return 1000 * static_cast<Millis>(1 + items.size() / 250001);
   }
 
+  /// The ledger cannot be written (full disk, a lock held too long): the outbox that carries
+  /// every other alert is in that ledger, so this one goes out directly from memory once the
+  /// writes have failed for 10 s, and resolves when they succeed again. Claims already stop
+  /// while the writer fails (no claim can commit), so nothing new is sent meanwhile.
+  void watch_store(Millis now) {
+    constexpr Millis kAfter = 10'000;
+    if (writer->failing()) {
+      if (writer_failing_since == 0) writer_failing_since = now;
+      if (!store_alert_fired && now - writer_failing_since >= kAfter) {
+        store_alert_fired = true;
+        std::string msg = "dispatch cannot write the ledger for " + std::to_string((now - writer_failing_since) / 1000) +
+                          " s (" + writer->last_error() + "); " + std::to_string(writer->backlog()) +
+                          " outcomes are held in memory and no new deliveries are claimed until writes succeed";
+        log->error("store_unwritable: {}", msg);
+        if (notifier && cfg.alerts.rule_enabled("store_unwritable")) notifier->post_direct("fired", "store_unwritable", "database", msg);
+      }
+    } else if (writer_failing_since != 0) {
+      if (store_alert_fired) {
+        std::string msg = "ledger writes succeed again after " + std::to_string((now - writer_failing_since) / 1000) +
+                          " s; held outcomes are committed and claiming resumes";
+        log->warn("store_unwritable resolved: {}", msg);
+        if (notifier && cfg.alerts.rule_enabled("store_unwritable")) notifier->post_direct("resolved", "store_unwritable", "database", msg);
+      }
+      writer_failing_since = 0;
+      store_alert_fired = false;
+    }
+  }
+
   void heartbeat(Millis now, bool print) {
+    watch_store(now);
     std::vector<std::pair<std::int64_t, std::string>> beats;
     const bool fresh = !last_snap || now - last_snap->at >= snapshot_interval() || last_snap->runs.size() != runs.size();
     if (fresh) last_snap = std::make_shared<LiveSnapshot>(snapshot(now));

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <future>
 #include <iostream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -329,6 +330,53 @@ class FlakySink final : public AlertSink {
   bool permanent_;
   int calls_ = 0;
 };
+
+// Records posts and signals the first webhook; used from the notifier's thread.
+class SignallingSink final : public AlertSink {
+ public:
+  PostResult post_webhook(const std::string& url, const std::string& body) override {
+    std::lock_guard g(mu);
+    posts.emplace_back(url, body);
+    if (posts.size() == 1) first.set_value();
+    return {true, false, ""};
+  }
+  PostResult send_email(const std::string& to, const std::string& subject, const std::string&, Millis) override {
+    std::lock_guard g(mu);
+    emails.emplace_back(to, subject);
+    return {true, false, ""};
+  }
+  std::mutex mu;
+  std::promise<void> first;
+  std::vector<std::pair<std::string, std::string>> posts, emails;
+};
+
+TEST_F(AlertsTest, DirectAlertGoesOutWhenTheLedgerCannotBeOpened) {
+  // The store_unwritable alert cannot use the outbox (it lives in the ledger that fails):
+  // the notifier posts it from memory even when its own database connection cannot open.
+  cfg_.alerts.chain.resize(1);
+  cfg_.alerts.chain[0].name = "oncall";
+  cfg_.alerts.chain[0].webhooks = {"http://127.0.0.1:9/hook"};
+  cfg_.alerts.chain[0].emails = {"oncall@example.com"};
+  auto sink = std::make_unique<SignallingSink>();
+  auto* seen = sink.get();
+  auto done = seen->first.get_future();
+  SystemClock clock;
+  AlertNotifier notifier("/nonexistent-dir/daybreak.db", cfg_.alerts, clock, nullptr, std::move(sink));
+  notifier.start();
+  notifier.post_direct("fired", "store_unwritable", "database", "dispatch cannot write the ledger for 10 s (disk full)");
+  ASSERT_EQ(done.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  notifier.stop();
+  ASSERT_EQ(seen->posts.size(), 1u);
+  EXPECT_EQ(seen->posts[0].first, "http://127.0.0.1:9/hook");
+  auto body = json::parse(seen->posts[0].second);
+  const std::string text = body["text"];
+  EXPECT_NE(text.find("FIRING"), std::string::npos) << text;
+  EXPECT_NE(text.find("store_unwritable"), std::string::npos) << text;
+  EXPECT_NE(text.find("disk full"), std::string::npos) << text;
+  ASSERT_EQ(seen->emails.size(), 1u);
+  EXPECT_EQ(seen->emails[0].first, "oncall@example.com");
+  EXPECT_NE(seen->emails[0].second.find("store_unwritable"), std::string::npos);
+}
 
 TEST_F(AlertsTest, NotificationsRetryWithBackoffThenGiveUp) {
   cfg_.alerts.notify_max_attempts = 3;
