@@ -36,6 +36,7 @@ int run_export(const GlobalOptions& g, store::ExportKind kind, const ExportOptio
   if (to < from) throw UsageError("--to " + to + " is before --from " + from);
   if (o.format != "csv" && o.format != "ndjson") throw UsageError("--format \"" + o.format + "\": expected csv or ndjson");
   if (g.json && o.format == "csv") throw UsageError("--json conflicts with --format csv");
+  ops::yield_cpu_to_dispatch();
   auto env = ops::open_env(g);
   // A one-pass scan gains nothing from the connection's 64 MiB page cache; 2 MiB keeps the
   // export's memory flat however many rows it streams.

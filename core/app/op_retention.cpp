@@ -69,6 +69,7 @@ int run_retention(const GlobalOptions& g, const RetentionOptions& o, bool archiv
   if (archive && o.archive_dir.empty()) throw UsageError("retention archive: --archive-dir is required");
   if (!archive && !o.archive_dir.empty()) throw UsageError("retention purge: --archive-dir belongs to retention archive");
   ops::require_reason(o.reason);
+  ops::yield_cpu_to_dispatch();
   auto env = ops::open_env(g);
   auto& db = *env.db;
   std::filesystem::path dir(o.archive_dir);

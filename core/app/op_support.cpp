@@ -1,5 +1,10 @@
 #include "app/op_support.hpp"
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -166,6 +171,12 @@ void emit(const OpEnv& env, const nlohmann::json& j, const std::string& human) {
     if (!human.empty() && human.back() != '\n') std::cout << "\n";
     std::cout << std::flush;
   }
+}
+
+void yield_cpu_to_dispatch() {
+  errno = 0;
+  // Best effort: an unprivileged process may always lower its own priority.
+  if (::nice(10) == -1 && errno != 0) std::perror("daybreak: nice");
 }
 
 }  // namespace daybreak::ops

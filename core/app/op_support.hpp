@@ -55,6 +55,11 @@ void change_tx(store::Db& db, bool dry_run, Fn&& fn) {
 
 /// "YYYY-MM-DD" or UsageError naming the flag: `--date "2026-02-30": …`.
 std::string parse_date_arg(const std::string& flag, const std::string& value);
+
+/// Lowers this process's CPU priority (nice 10) for bulk work (exports, retention): on a box
+/// where dispatch and its providers use most of the CPU, a full export run at the same priority
+/// raised dispatch's lag p99 from milliseconds to seconds (docs/performance.md, scenario e).
+void yield_cpu_to_dispatch();
 /// An instant from "YYYY-MM-DD" (midnight in `tz`) or ISO-8601 ("2026-11-28T06:00:00+05:30"); UsageError otherwise.
 Millis parse_time_arg(const std::string& flag, const std::string& value, const std::string& tz);
 /// A channel name or UsageError naming the flag.

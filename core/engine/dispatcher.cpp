@@ -223,6 +223,7 @@ struct Dispatcher::Impl {
   bool releasing = false;  ///< a graceful stop handed claimed rows back; later claims go back too
 
   std::shared_ptr<LiveSnapshot> last_snap;  ///< the newest live snapshot (heartbeat)
+  std::vector<std::pair<std::int64_t, Millis>> deferred_reports;  ///< (run, closed at): see close_finished_runs
   Millis writer_failing_since = 0;          ///< 0 while the ledger takes writes
   bool store_alert_fired = false;           ///< the direct store_unwritable alert is out
   std::unique_ptr<BatchWriter> writer;
@@ -1288,12 +1289,30 @@ struct Dispatcher::Impl {
       auto p = progress(rs, closing_snap->runs[r], now).dump();
       std::string own = owner;
       auto run_id = rs.row.run_id;
-      writer->enqueue([run_id, own, now, p, on_closed](store::Db& db) {
+      // The last run to close has its report built after the items are freed (release_items):
+      // building a 1M run's report while a million items are still held doubled peak memory.
+      const bool last = std::all_of(runs.begin(), runs.end(), [](const RunState& x) { return x.closed; });
+      if (last && on_closed) deferred_reports.emplace_back(run_id, now);
+      writer->enqueue([run_id, own, now, p, on_closed, last](store::Db& db) {
         store::RunClose(db, run_id, own, now, p);
-        if (on_closed) on_closed(db, run_id, now);
+        if (on_closed && !last) on_closed(db, run_id, now);
       });
       log->info("run {} closed: every delivery is final", run_id);
     }
+  }
+
+  /// Frees the in-memory deliveries once nothing can refer to them again (every run closed and
+  /// nothing in flight), so the reports built after them do not stack on top.
+  void release_items() {
+    std::vector<Item>().swap(items);
+    strings = StringPool();
+    std::vector<std::pair<std::int64_t, std::uint32_t>>().swap(item_index);
+    item_index_added.clear();
+    waiting = MinHeap<QEntry>();
+    for (auto& q : claimed) q = MinHeap<QEntry>();
+    for (auto& q : eligible) q = MinHeap<EEntry>();
+    last_snap.reset();
+    ::malloc_trim(0);
   }
 
   /// Hands claimed-but-unsent rows back (graceful stop), so a restart sends them without
@@ -1416,6 +1435,16 @@ DispatchSummary Dispatcher::run(const std::vector<std::int64_t>& run_ids, const 
   }
   d.load(run_ids);
   auto summary = d.run_loop(on_run_closed);
+  // The final figures are taken before the items are freed: a closed run's alerts resolve on
+  // them and the metrics textfile keeps them.
+  std::shared_ptr<LiveSnapshot> final_snap;
+  if (!summary.runs_closed.empty() || !summary.runs_left_open.empty()) {
+    final_snap = std::make_shared<LiveSnapshot>(d.snapshot(d.clock.now()));
+  }
+  if (!d.deferred_reports.empty() && d.in_flight == 0) d.release_items();
+  for (const auto& [run_id, at] : d.deferred_reports) {
+    d.writer->enqueue([run_id = run_id, at = at, &on_run_closed](store::Db& db) { on_run_closed(db, run_id, at); });
+  }
   if (d.in_flight > 0) {
     // Second-stage stop: abandon what is in flight; those rows stay `sending` and the next
     // dispatch treats them as uncertain.
@@ -1427,10 +1456,7 @@ DispatchSummary Dispatcher::run(const std::vector<std::int64_t>& run_ids, const 
       d.writer->enqueue([run_id, own](store::Db& db) { store::RunReleaseLease(db, run_id, own); });
     }
   }
-  if (!summary.runs_closed.empty() || !summary.runs_left_open.empty()) {
-    // A last evaluation with the final figures: a closed run's alerts resolve.
-    d.monitor_tick(d.clock.now());
-  }
+  if (final_snap) d.monitor_tick(final_snap->at, final_snap);  // a last evaluation with the final figures
   d.writer->stop(g_stop_stage.load() >= 2 ? 3000 : 30000);
   if (d.notifier) d.notifier->stop();
   return summary;
