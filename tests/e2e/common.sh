@@ -43,6 +43,43 @@ start_sim() {
 }
 sim_stats() { curl -s "http://127.0.0.1:$SIM_PORT/stats"; }
 
+# require_aiosmtpd: sets SMTP_PY to a python3 that has aiosmtpd, or skips the test (exit 125).
+require_aiosmtpd() {
+  SMTP_PY=
+  for py in python3 /usr/bin/python3; do
+    if "$py" -c 'import aiosmtpd' 2>/dev/null; then SMTP_PY=$py; break; fi
+  done
+  [ -n "$SMTP_PY" ] || { echo "skip: python3-aiosmtpd missing"; exit 125; }
+}
+
+# start_smtp NAME ARGS...: starts the SMTP sink (smtp_sink.py) writing to $WORK/NAME, sets
+# SMTP_PORT. Needs require_aiosmtpd first.
+start_smtp() {
+  local name=$1; shift
+  "$SMTP_PY" "$DAYBREAK_SOURCE_DIR/tests/e2e/smtp_sink.py" --port-file "$WORK/$name.port" --dir "$WORK/$name" "$@" \
+    2>"$WORK/$name.log" &
+  SIM_PIDS+=($!)
+  for _ in $(seq 1 200); do [ -s "$WORK/$name.port" ] && break; sleep 0.05; done
+  [ -s "$WORK/$name.port" ] || fail "smtp sink $name did not start: $(cat "$WORK/$name.log")"
+  SMTP_PORT=$(cat "$WORK/$name.port")
+}
+
+# kill9_dispatch_after RUN CLOCK LOG MIN_ACCEPTED TRIES: starts dispatch for RUN and kills it with
+# SIGKILL once more than MIN_ACCEPTED of the run's deliveries are accepted (polled every 20 ms,
+# at most TRIES times).
+kill9_dispatch_after() {
+  local run=$1 clk=$2 log=$3 min=$4 tries=$5 victim acc
+  DAYBREAK_CLOCK=$clk "$DISPATCH" --run "$run" 2>"$log" &
+  victim=$!
+  for _ in $(seq 1 "$tries"); do
+    acc=$(sql "SELECT COUNT(*) FROM deliveries WHERE run_id=$run AND state='accepted'")
+    [ "$acc" -gt "$min" ] && break
+    sleep 0.02
+  done
+  kill -9 "$victim"
+  wait "$victim" 2>/dev/null || true
+}
+
 # write_config PORT [extra TOML]: a config with one WhatsApp sender at 80 msg/s
 write_config() {
   local port=$1 extra=${2:-}

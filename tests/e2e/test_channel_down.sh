@@ -5,23 +5,16 @@
 # the deliveries to email at once, and the SLA counts the fallback channel.
 source "$(dirname "$0")/common.sh"
 
-SMTP_PY=
-for py in python3 /usr/bin/python3; do
-  if "$py" -c 'import aiosmtpd' 2>/dev/null; then SMTP_PY=$py; break; fi
-done
-[ -n "$SMTP_PY" ] || { echo "skip: python3-aiosmtpd missing"; exit 125; }
+require_aiosmtpd
 
 D=2026-12-07
 SCALE=10
 start_sim wa --mps 80 --time-scale $SCALE --seed 9 --transient-rate 0 --permanent-rate 0
-"$SMTP_PY" "$DAYBREAK_SOURCE_DIR/tests/e2e/smtp_sink.py" --port-file "$WORK/smtp.port" --dir "$WORK/mail" 2>"$WORK/smtp.log" &
-SIM_PIDS+=($!)
-for _ in $(seq 1 200); do [ -s "$WORK/smtp.port" ] && break; sleep 0.05; done
-[ -s "$WORK/smtp.port" ] || fail "smtp sink did not start: $(cat "$WORK/smtp.log")"
+start_smtp mail
 write_config "$SIM_PORT" "
 [[email.senders]]
 id = \"mail-1\"
-url = \"smtp://127.0.0.1:$(cat "$WORK/smtp.port")\"
+url = \"smtp://127.0.0.1:$SMTP_PORT\"
 from = \"desk@daybreak.example.com\"
 starttls = false
 mps = 50

@@ -55,16 +55,8 @@ run3=$(sql "SELECT run_id FROM runs WHERE date='$D3'")
 n3=$(sql "SELECT COUNT(*) FROM deliveries WHERE run_id=$run3")
 before=$(sim_stats | json 'j["accepted"]')
 CLOCK3=$(clock_at "${D3}T05:59:28+05:30" 2)
-DAYBREAK_CLOCK=$CLOCK3 "$DISPATCH" --run "$run3" 2>"$WORK/d3a.log" &
-victim=$!
 # kill once some but not all deliveries are accepted
-for _ in $(seq 1 200); do
-  acc=$(sql "SELECT COUNT(*) FROM deliveries WHERE run_id=$run3 AND state='accepted'")
-  [ "$acc" -gt 40 ] && break
-  sleep 0.02
-done
-kill -9 "$victim"
-wait "$victim" 2>/dev/null || true
+kill9_dispatch_after "$run3" "$CLOCK3" "$WORK/d3a.log" 40 200
 acc_at_kill=$(sql "SELECT COUNT(*) FROM deliveries WHERE run_id=$run3 AND state='accepted'")
 [ "$acc_at_kill" -lt "$n3" ] || fail "the run finished before the kill; nothing was tested"
 # restart with a short lease wait: the dead owner's lease expires after lease_seconds

@@ -13,22 +13,7 @@
 #     the receiver's "id" kept as the provider message id
 source "$(dirname "$0")/common.sh"
 
-SMTP_PY=
-for py in python3 /usr/bin/python3; do
-  if "$py" -c 'import aiosmtpd' 2>/dev/null; then SMTP_PY=$py; break; fi
-done
-[ -n "$SMTP_PY" ] || { echo "skip: python3-aiosmtpd missing"; exit 125; }
-SINK=$DAYBREAK_SOURCE_DIR/tests/e2e/smtp_sink.py
-
-# start_smtp NAME ARGS...: starts an SMTP sink writing to $WORK/NAME, sets SMTP_PORT
-start_smtp() {
-  local name=$1; shift
-  "$SMTP_PY" "$SINK" --port-file "$WORK/$name.port" --dir "$WORK/$name" "$@" 2>"$WORK/$name.log" &
-  SIM_PIDS+=($!)
-  for _ in $(seq 1 200); do [ -s "$WORK/$name.port" ] && break; sleep 0.05; done
-  [ -s "$WORK/$name.port" ] || fail "smtp sink $name did not start: $(cat "$WORK/$name.log")"
-  SMTP_PORT=$(cat "$WORK/$name.port")
-}
+require_aiosmtpd
 
 SCALE=20
 D=2026-12-07

@@ -42,15 +42,7 @@ seed_day 400 "$D"
 run=$(sql "SELECT run_id FROM runs WHERE date='$D'")
 n=$(sql "SELECT COUNT(*) FROM deliveries WHERE run_id=$run")
 clock="${D}T05:59:28+05:30@$(now_ms)*${SCALE}"
-DAYBREAK_CLOCK=$clock "$DISPATCH" --run "$run" 2>"$WORK/d1.log" &
-victim=$!
-for _ in $(seq 1 400); do
-  acc=$(sql "SELECT COUNT(*) FROM deliveries WHERE run_id=$run AND state='accepted'")
-  [ "$acc" -gt 60 ] && break
-  sleep 0.02
-done
-kill -9 "$victim"
-wait "$victim" 2>/dev/null || true
+kill9_dispatch_after "$run" "$clock" "$WORK/d1.log" 60 400
 left=$(sql "SELECT COUNT(*) FROM deliveries WHERE run_id=$run AND state='sending'")
 [ "$left" -gt 0 ] || fail "nothing was mid-send at the kill; nothing was tested"
 # the callbacks of the requests that reached the provider land while dispatch is down (the
