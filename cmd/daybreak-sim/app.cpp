@@ -1,7 +1,6 @@
 // daybreak-sim's command line and HTTP wiring: flags → Options, routes → Simulator, signals →
 // a clean stop. The provider rules themselves live in simulator.cpp.
 #include <pthread.h>
-#include <sys/socket.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -17,12 +16,12 @@
 #include <thread>
 
 #include <CLI/CLI.hpp>
-#include <httplib.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "app/common.hpp"
 #include "callbacks.hpp"
+#include "http_server.hpp"
 #include "simulator.hpp"
 
 namespace daybreak::sim {
@@ -40,19 +39,10 @@ struct Flags {
   std::string host = "127.0.0.1";
   int port = 0;
   std::string port_file;
-  int threads = 64;
+  int threads = 1;
   bool log_requests = false;
   Options options;
   CallbackOptions callbacks;
-};
-
-/// httplib::Server with access to its listening socket: the compiled libcpp-httplib 0.11.4 listens
-/// with a backlog of 5 (CPPHTTPLIB_LISTEN_BACKLOG, fixed when the .so was built), so a client that
-/// opens a dozen connections at once has SYNs dropped and waits a 1 s retransmit. Calling
-/// listen(2) again on the bound socket raises the backlog (Linux updates it in place).
-class Server : public httplib::Server {
- public:
-  bool raise_backlog() { return ::listen(svr_sock_.load(), SOMAXCONN) == 0; }
 };
 
 /// Writes the port to `path` through a temporary file and rename(2), so a script polling for the
@@ -76,68 +66,25 @@ bool write_port_file(const std::string& path, int port, std::string& error) {
   return true;
 }
 
-void register_routes(httplib::Server& svr, Simulator& sim, const std::shared_ptr<spdlog::logger>& log,
-                     bool log_requests) {
-  svr.Post(R"(/([^/]+)/([^/]+)/messages)", [&sim, log, log_requests](const httplib::Request& req,
-                                                                      httplib::Response& res) {
-    Reply r = sim.send(req.matches[2].str(), req.get_header_value("Authorization"), req.body,
-                       SteadyClock::now());
-    if (r.delay.count() > 0) std::this_thread::sleep_for(r.delay);
-    if (log_requests) log->info("POST {} -> {} {}", req.path, r.http_status, r.body);
-    res.status = r.http_status;
-    res.set_content(r.body, "application/json");
-  });
-  svr.Get("/stats", [&sim](const httplib::Request& req, httplib::Response& res) {
-    const bool summary = req.has_param("summary") && req.get_param_value("summary") != "0";
-    res.set_content(sim.stats_json(summary), "application/json");
-  });
-  auto reset = [&sim](const httplib::Request&, httplib::Response& res) {
-    sim.reset(SteadyClock::now());
-    res.set_content(R"({"success":true})", "application/json");
-  };
-  svr.Post("/reset", reset);
-  // httplib 0.11 answers 400 to a POST with neither Content-Length nor chunked body before any
-  // route runs; `curl -X POST .../reset` sends exactly that, so take it here. Only when there is
-  // no body at all: an unread body would corrupt the next request on a keep-alive connection.
-  svr.set_pre_routing_handler([reset](const httplib::Request& req, httplib::Response& res) {
-    if (req.method == "POST" && req.path == "/reset" && !req.has_header("Content-Length") &&
-        !req.has_header("Transfer-Encoding")) {
-      reset(req, res);
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
-  svr.Post("/control", [&sim, log](const httplib::Request& req, httplib::Response& res) {
-    Reply r = sim.control(req.body, SteadyClock::now());
-    log->info("control {} -> {}", req.body, r.http_status);
-    res.status = r.http_status;
-    res.set_content(r.body, "application/json");
-  });
-  svr.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
-  // Unknown paths and malformed requests get a Graph-style body too, so a client with a wrong
-  // base URL or version logs something readable instead of an empty 404.
-  svr.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return;
-    const std::string message = res.status == 404 ? "Unknown path components: " + req.path
-                                                  : "Bad request (HTTP " + std::to_string(res.status) + ")";
-    nlohmann::ordered_json body = {
-        {"error", {{"message", message}, {"type", "OAuthException"}, {"code", res.status == 404 ? 2500 : 100}}}};
-    res.set_content(body.dump(), "application/json");
-  });
-  svr.set_exception_handler([log](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
-    std::string what = "unknown exception";
-    try {
-      if (ep) std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    log->error("{} {}: {}", req.method, req.path, what);
-    nlohmann::ordered_json body = {
-        {"error", {{"message", "An unknown error occurred"}, {"type", "OAuthException"}, {"code", 1}}}};
-    res.status = 500;
-    res.set_content(body.dump(), "application/json");
-  });
+/// A Graph-style error body, as the Graph API wraps every error.
+std::string graph_error(std::string_view message, std::string_view type, int code) {
+  nlohmann::ordered_json body = {{"error", {{"message", message}, {"type", type}, {"code", code}}}};
+  return body.dump();
+}
+
+/// `/{a}/{b}` or `/{a}/{b}/{c}`: the path's segments, if it has exactly `n` non-empty ones.
+bool split_path(std::string_view path, std::size_t n, std::string_view* out) {
+  std::size_t k = 0;
+  while (!path.empty()) {
+    if (path.front() != '/') return false;
+    path.remove_prefix(1);
+    std::size_t slash = path.find('/');
+    std::string_view seg = path.substr(0, slash);
+    if (seg.empty() || k == n) return false;
+    out[k++] = seg;
+    path.remove_prefix(seg.size());
+  }
+  return k == n;
 }
 
 /// `GET /{version}/{phone_number_id}`: the phone number object, which `daybreak doctor
@@ -145,41 +92,100 @@ void register_routes(httplib::Server& svr, Simulator& sim, const std::shared_ptr
 /// missing bearer token → 401 with error code 190 (OAuthException); an id that is not a Graph
 /// object id (not all digits) → 400 with code 100, subcode 33; else 200 with the fields Meta
 /// documents for a WhatsApp Business phone number (id, display_phone_number, verified_name,
-/// quality_rating). Sends are not counted or rate-limited here.
-void register_phone_number_route(httplib::Server& svr, const std::string& accepted_token) {
-  svr.Get(R"(/([^/]+)/([^/]+))", [accepted_token](const httplib::Request& req, httplib::Response& res) {
-    const std::string auth = req.get_header_value("Authorization");
-    std::string token;
-    if (auth.size() > 7 && (auth.compare(0, 7, "Bearer ") == 0 || auth.compare(0, 7, "bearer ") == 0)) token = auth.substr(7);
-    const std::string id = req.matches[2].str();
-    nlohmann::ordered_json body;
-    if (token.empty() || (!accepted_token.empty() && token != accepted_token)) {
-      res.status = 401;
-      body = {{"error", {{"message", "Invalid OAuth access token - Cannot parse access token"}, {"type", "OAuthException"}, {"code", 190}}}};
-    } else if (id.empty() || id.find_first_not_of("0123456789") != std::string::npos) {
-      res.status = 400;
-      body = {{"error",
-               {{"message", "Unsupported get request. Object with ID '" + id + "' does not exist, cannot be loaded due to missing permissions, or does not support this operation"},
-                {"type", "GraphMethodException"},
-                {"code", 100},
-                {"error_subcode", 33}}}};
-    } else {
-      body = {{"verified_name", "daybreak simulator"},
-              {"display_phone_number", "+1 555 000 " + id.substr(id.size() > 4 ? id.size() - 4 : 0)},
-              {"quality_rating", "GREEN"},
-              {"id", id}};
-    }
-    // Every HTTP server with a clock sends Date (RFC 9110 §6.6.1); doctor compares its own clock
-    // with it. cpp-httplib does not add one by itself.
-    char date[64];
-    std::time_t now = std::time(nullptr);
-    std::tm tm{};
-    gmtime_r(&now, &tm);
-    std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    res.set_header("Date", date);
-    res.set_content(body.dump(), "application/json");
-  });
+/// quality_rating). Sends are not counted or rate-limited here. Every answer carries Date
+/// (RFC 9110 §6.6.1): doctor compares its own clock with it.
+http::Response phone_number(std::string_view authorization, std::string_view id_view, const std::string& accepted_token) {
+  std::string_view token;
+  if (authorization.size() > 7 &&
+      (authorization.substr(0, 7) == "Bearer " || authorization.substr(0, 7) == "bearer ")) {
+    token = authorization.substr(7);
+  }
+  const std::string id(id_view);
+  http::Response res;
+  nlohmann::ordered_json body;
+  if (token.empty() || (!accepted_token.empty() && token != accepted_token)) {
+    res.status = 401;
+    body = {{"error", {{"message", "Invalid OAuth access token - Cannot parse access token"}, {"type", "OAuthException"}, {"code", 190}}}};
+  } else if (id.empty() || id.find_first_not_of("0123456789") != std::string::npos) {
+    res.status = 400;
+    body = {{"error",
+             {{"message", "Unsupported get request. Object with ID '" + id + "' does not exist, cannot be loaded due to missing permissions, or does not support this operation"},
+              {"type", "GraphMethodException"},
+              {"code", 100},
+              {"error_subcode", 33}}}};
+  } else {
+    body = {{"verified_name", "daybreak simulator"},
+            {"display_phone_number", "+1 555 000 " + id.substr(id.size() > 4 ? id.size() - 4 : 0)},
+            {"quality_rating", "GREEN"},
+            {"id", id}};
+  }
+  res.body = body.dump();
+  return res;
 }
+
+/// Routes a request to the provider model. Runs on the server's event loops: nothing here may
+/// block (the simulated latency is returned as `delay`, not slept).
+class Router {
+ public:
+  Router(Simulator& sim, const std::shared_ptr<spdlog::logger>& log, bool log_requests, std::string token,
+         std::function<std::string()> callback_stats)
+      : sim_(sim), log_(log), log_requests_(log_requests), token_(std::move(token)),
+        callback_stats_(std::move(callback_stats)) {}
+
+  http::Response operator()(const http::Request& req) {
+    std::string_view seg[3];
+    http::Response res;
+    if (req.method == "POST" && split_path(req.path, 3, seg) && seg[2] == "messages") {
+      Reply r = sim_.send(seg[1], req.header("Authorization"), req.body, SteadyClock::now());
+      if (log_requests_) log_->info("POST {} -> {} {}", req.path, r.http_status, r.body);
+      res.status = r.http_status;
+      res.body = std::move(r.body);
+      res.delay = r.delay;
+      return res;
+    }
+    if (req.method == "GET" && req.path == "/stats") {
+      auto summary = req.query_param("summary");
+      res.body = sim_.stats_json(summary.has_value() && *summary != "0");
+      return res;
+    }
+    if (req.method == "GET" && req.path == "/stats/callbacks") {
+      res.body = callback_stats_();
+      return res;
+    }
+    if (req.method == "POST" && req.path == "/reset") {
+      sim_.reset(SteadyClock::now());
+      res.body = R"({"success":true})";
+      return res;
+    }
+    if (req.method == "POST" && req.path == "/control") {
+      Reply r = sim_.control(req.body, SteadyClock::now());
+      log_->info("control {} -> {}", req.body, r.http_status);
+      res.status = r.http_status;
+      res.body = std::move(r.body);
+      return res;
+    }
+    if (req.method == "GET" && req.path == "/healthz") {
+      res.content_type = "text/plain";
+      res.body = "ok\n";
+      return res;
+    }
+    if (req.method == "GET" && split_path(req.path, 2, seg)) {
+      return phone_number(req.header("Authorization"), seg[1], token_);
+    }
+    // Unknown paths get a Graph-style body too, so a client with a wrong base URL or version
+    // logs something readable instead of an empty 404.
+    res.status = 404;
+    res.body = graph_error("Unknown path components: " + std::string(req.path), "OAuthException", 2500);
+    return res;
+  }
+
+ private:
+  Simulator& sim_;
+  std::shared_ptr<spdlog::logger> log_;
+  bool log_requests_;
+  std::string token_;
+  std::function<std::string()> callback_stats_;
+};
 
 int run(const Flags& flags) {
   auto log = spdlog::stderr_logger_mt("daybreak-sim");
@@ -208,38 +214,27 @@ int run(const Flags& flags) {
     sim.set_on_accept([p = poster.get()](const AcceptedMessage& m) { p->on_accept(m); });
     if (co.app_secret.empty()) log->warn("--callback-url without --app-secret: callbacks are sent unsigned");
   }
-  Server svr;
-  const int threads = flags.threads;
-  // Each keep-alive connection holds a pool thread while open, so the pool bounds how many
-  // clients are served concurrently (not serialised).
-  svr.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
-  svr.set_keep_alive_max_count(std::size_t{1} << 30);  // the library default (5) would force reconnects
-  svr.set_tcp_nodelay(true);  // small JSON answers: Nagle plus delayed ACK would add ~40 ms each
-  svr.set_payload_max_length(kMaxBody);
-  // httplib's default also sets SO_REUSEPORT, which lets a second simulator bind the same port
-  // and silently take half the requests (and half the counts): keep only SO_REUSEADDR.
-  svr.set_socket_options([](socket_t sock) {
-    int yes = 1;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-  });
-  register_routes(svr, sim, log, flags.log_requests);
-  svr.Get("/stats/callbacks", [&poster](const httplib::Request&, httplib::Response& res) {
-    res.set_content(poster ? poster->stats_json() : std::string(R"({"url":""})"), "application/json");
-  });
-  register_phone_number_route(svr, flags.options.token);
-
-  int port = flags.port;
-  if (port == 0) {
-    port = svr.bind_to_any_port(flags.host);
-    if (port < 0) {
-      log->error("cannot bind {}: {}", flags.host, std::strerror(errno));
-      return kExitFailed;
-    }
-  } else if (!svr.bind_to_port(flags.host, port)) {
-    log->error("cannot bind {}:{}: {}", flags.host, port, std::strerror(errno));
+  Router router(sim, log, flags.log_requests, flags.options.token,
+                [&poster] { return poster ? poster->stats_json() : std::string(R"({"url":""})"); });
+  http::Server svr(
+      [&router, log](const http::Request& req) {
+        try {
+          return router(req);
+        } catch (const std::exception& e) {
+          log->error("{} {}: {}", req.method, req.path, e.what());
+          http::Response res;
+          res.status = 500;
+          res.body = graph_error("An unknown error occurred", "OAuthException", 1);
+          return res;
+        }
+      },
+      kMaxBody);
+  std::string bind_error;
+  const int port = svr.bind(flags.host, flags.port, bind_error);
+  if (port < 0) {
+    log->error("{}", bind_error);
     return kExitFailed;
   }
-  if (!svr.raise_backlog()) log->warn("cannot raise the listen backlog: {}", std::strerror(errno));
   if (!flags.port_file.empty()) {
     std::string error;
     if (!write_port_file(flags.port_file, port, error)) {
@@ -262,8 +257,14 @@ int run(const Flags& flags) {
   log->info("listening on {}:{} (mps={} time_scale={} latency median={}ms p99={}ms transient={} permanent={} "
             "pair_interval={}ms seed={} threads={})",
             flags.host, port, o.mps, o.time_scale, o.latency_median_ms, o.latency_p99_ms, o.transient_rate,
-            o.permanent_rate, o.pair_interval_ms, o.seed, threads);
-  const bool listened = svr.listen_after_bind();
+            o.permanent_rate, o.pair_interval_ms, o.seed, flags.threads);
+  bool served = true;
+  try {
+    svr.run(flags.threads);
+  } catch (const std::exception& e) {
+    log->error("serving on {}:{} failed: {}", flags.host, port, e.what());
+    served = false;
+  }
 
   // The server stopped on its own (not by a signal): wake the signal thread so it can be joined.
   if (!by_signal.exchange(true)) pthread_kill(signal_thread.native_handle(), SIGTERM);
@@ -273,10 +274,7 @@ int run(const Flags& flags) {
     log->info("callbacks: {}", poster->stats_json());
   }
   log->info("stopped: {}", sim.stats_json(/*summary=*/true));
-  if (!listened) {
-    log->error("listen on {}:{} failed", flags.host, port);
-    return kExitFailed;
-  }
+  if (!served) return kExitFailed;
   return kExitOk;
 }
 
@@ -336,8 +334,9 @@ int sim_main(int argc, char** argv) {
   app.add_option("--token", o.token, "Accept only this bearer token (default: any non-empty token)");
   app.add_option("--template-error-match", o.template_error_match,
                  "Answer 132000 (template parameters) to template sends whose text parameters contain this");
-  app.add_option("--threads", flags.threads, "Server threads = concurrent client connections served")
-      ->check(CLI::Range(1, 4096))
+  app.add_option("--threads", flags.threads,
+                 "Event-loop threads; each serves any number of connections (answers are timers, not sleeps)")
+      ->check(CLI::Range(1, 64))
       ->capture_default_str();
   app.add_flag("--log-requests", flags.log_requests, "Log every send and its answer to stderr (slow)");
   auto& cb = flags.callbacks;

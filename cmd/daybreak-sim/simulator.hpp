@@ -1,7 +1,8 @@
 #pragma once
 // The provider model behind daybreak-sim (DESIGN.md §4 "Simulator"): what a WhatsApp Cloud API
 // phone number answers to a send, and the counts the tests use to prove "accepted exactly once".
-// No sockets here: the HTTP layer (server.cpp) hands in the request and sleeps the returned delay,
+// No sockets here: the HTTP layer (app.cpp, http_server.cpp) hands in the request and holds the
+// answer back for the returned delay on a timer,
 // so the rules can be read (and driven) without a network.
 #include <atomic>
 #include <chrono>
