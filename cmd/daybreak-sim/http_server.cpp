@@ -72,6 +72,15 @@ ParseResult fail(ParseState state, int status) {
   return r;
 }
 
+void set_nodelay(int fd) {
+  int yes = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
+}
+
+}  // namespace
+
+namespace detail {
+
 /// IMF-fixdate of the current second, recomputed once a second per loop.
 class DateCache {
  public:
@@ -93,12 +102,7 @@ class DateCache {
   std::size_t len_ = 0;
 };
 
-void set_nodelay(int fd) {
-  int yes = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
-}
-
-}  // namespace
+}  // namespace detail
 
 std::string_view Request::header(std::string_view name) const {
   for (const auto& h : headers) {
@@ -514,7 +518,7 @@ class Server::Loop {
   std::unordered_map<int, std::unique_ptr<Conn>> conns_;
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
   std::uint64_t next_id_ = 0;
-  DateCache date_;
+  detail::DateCache date_;
   bool accept_paused_ = false;
   SteadyClock::time_point accept_resume_{};
 };
