@@ -51,27 +51,43 @@ DeliveryRow read_row(SQLite::Statement& q) {
 }  // namespace
 
 namespace {
-constexpr const char* kInsertDelivery =
+constexpr const char* kInsertColumns =
     "INSERT INTO deliveries(run_id, advisor_id, date, slot_at, content_id, source, tier, tier_rank, state, channel, "
-    "channel_index, sender, planned_at, deadline_at, updated_at) VALUES (?,?,?,?,?,?,?,?,'planned',?,?,?,?,?,?) "
-    "ON CONFLICT(advisor_id, date, slot_at) DO NOTHING";
+    "channel_index, sender, planned_at, deadline_at, updated_at) VALUES ";
+constexpr const char* kInsertRow = "(?,?,?,?,?,?,?,?,'planned',?,?,?,?,?,?)";
+constexpr const char* kInsertConflict = " ON CONFLICT(advisor_id, date, slot_at) DO NOTHING";
+constexpr int kInsertParams = 14;
+
+std::string insert_sql(std::size_t rows) {
+  std::string sql = kInsertColumns;
+  for (std::size_t i = 0; i < rows; ++i) {
+    if (i > 0) sql += ',';
+    sql += kInsertRow;
+  }
+  return sql + kInsertConflict;
+}
+
+/// Binds one row's parameters from position `first`. The strings must outlive the step: no
+/// copies (bindNoCopy); a million rows notice.
+void bind_delivery(SQLite::Statement& q, int first, const DeliveryInsertParams& p) {
+  q.bind(first + 0, p.run_id);
+  q.bindNoCopy(first + 1, p.advisor_id);
+  q.bindNoCopy(first + 2, p.date);
+  q.bind(first + 3, p.slot_at);
+  q.bindNoCopy(first + 4, p.content_id);
+  q.bindNoCopy(first + 5, p.source);
+  q.bindNoCopy(first + 6, p.tier);
+  q.bind(first + 7, p.tier_rank);
+  q.bindNoCopy(first + 8, p.channel);
+  q.bind(first + 9, p.channel_index);
+  q.bindNoCopy(first + 10, p.sender);
+  q.bind(first + 11, p.planned_at);
+  q.bind(first + 12, p.deadline_at);
+  q.bind(first + 13, p.now);
+}
 
 bool insert_delivery(SQLite::Statement& q, const DeliveryInsertParams& p) {
-  // The strings outlive the step: no copies (bindNoCopy); a million rows notice.
-  q.bind(1, p.run_id);
-  q.bindNoCopy(2, p.advisor_id);
-  q.bindNoCopy(3, p.date);
-  q.bind(4, p.slot_at);
-  q.bindNoCopy(5, p.content_id);
-  q.bindNoCopy(6, p.source);
-  q.bindNoCopy(7, p.tier);
-  q.bind(8, p.tier_rank);
-  q.bindNoCopy(9, p.channel);
-  q.bind(10, p.channel_index);
-  q.bindNoCopy(11, p.sender);
-  q.bind(12, p.planned_at);
-  q.bind(13, p.deadline_at);
-  q.bind(14, p.now);
+  bind_delivery(q, 1, p);
   const bool inserted = q.exec() == 1;
   q.reset();
   return inserted;
@@ -79,13 +95,35 @@ bool insert_delivery(SQLite::Statement& q, const DeliveryInsertParams& p) {
 }  // namespace
 
 bool DeliveryInsert(Db& db, const DeliveryInsertParams& p) {
-  return guarded("DeliveryInsert", [&] { return insert_delivery(db.stmt(kInsertDelivery), p); });
+  return guarded("DeliveryInsert", [&] { return insert_delivery(db.stmt(insert_sql(1)), p); });
 }
 
-DeliveryInserter::DeliveryInserter(Db& db) : q_(guarded("DeliveryInserter", [&]() -> SQLite::Statement& { return db.stmt(kInsertDelivery); })) {}
+DeliveryInserter::DeliveryInserter(Db& db)
+    : db_(db),
+      batch_(guarded("DeliveryInserter", [&]() -> SQLite::Statement& { return db.stmt(insert_sql(kBatch)); })),
+      queued_(kBatch) {}
 
-bool DeliveryInserter::insert(const DeliveryInsertParams& p) {
-  return guarded("DeliveryInsert", [&] { return insert_delivery(q_, p); });
+void DeliveryInserter::add(const DeliveryInsertParams& p) {
+  queued_[n_++] = p;  // assignment: the queued strings keep their buffers across batches
+  if (n_ == kBatch) write_batch();
+}
+
+void DeliveryInserter::write_batch() {
+  guarded("DeliveryInsert", [&] {
+    for (std::size_t i = 0; i < kBatch; ++i) bind_delivery(batch_, 1 + static_cast<int>(i) * kInsertParams, queued_[i]);
+    inserted_ += static_cast<std::size_t>(batch_.exec());  // sqlite3_changes: conflicts are not counted
+    batch_.reset();
+  });
+  n_ = 0;
+}
+
+std::size_t DeliveryInserter::finish() {
+  // The tail (fewer than kBatch rows) goes row by row through the single-row statement.
+  for (std::size_t i = 0; i < n_; ++i) {
+    if (DeliveryInsert(db_, queued_[i])) ++inserted_;
+  }
+  n_ = 0;
+  return inserted_;
 }
 
 void DeliveryForEachInRun(Db& db, std::int64_t run_id, const std::function<void(DeliveryRow&&)>& fn) {

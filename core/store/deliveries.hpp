@@ -30,15 +30,27 @@ struct DeliveryInsertParams {
 };
 /// Inserts a planned delivery unless (advisor, date, slot) already has one; true when inserted.
 bool DeliveryInsert(Db& db, const DeliveryInsertParams& p);
-/// DeliveryInsert for many rows in a row (plan-deliveries): one prepared statement held for its
-/// life, no per-row statement lookup. Do not use `db` for other statements while inserting.
+/// DeliveryInsert for many rows in a row (plan-deliveries): rows are queued and written
+/// kBatch at a time through one held multi-row INSERT, so SQLite's per-statement work (cursor
+/// open and close, halt, reset) is paid once per batch instead of once per row. Do not use `db`
+/// for other statements while inserting.
 class DeliveryInserter {
  public:
+  static constexpr std::size_t kBatch = 64;
   explicit DeliveryInserter(Db& db);
-  bool insert(const DeliveryInsertParams& p);
+  /// Queues a row (copied); writes a batch when kBatch are queued.
+  void add(const DeliveryInsertParams& p);
+  /// Writes what is still queued; returns how many rows were inserted in all (rows whose
+  /// advisor, date and slot already had a delivery are skipped, not counted).
+  std::size_t finish();
 
  private:
-  SQLite::Statement& q_;
+  void write_batch();
+  Db& db_;
+  SQLite::Statement& batch_;
+  std::vector<DeliveryInsertParams> queued_;
+  std::size_t n_ = 0;
+  std::size_t inserted_ = 0;
 };
 
 /// A delivery as dispatch loads it: the row plus what it needs to build the message.
