@@ -201,7 +201,9 @@ struct Dispatcher::Impl {
   std::unordered_map<std::string, int> sender_index;
   /// delivery id → items index: sorted pairs for the rows loaded at start (16 bytes each, not a
   /// hash node per delivery), and a map for the few added later by an operator's replay.
-  std::vector<std::pair<std::int64_t, std::uint32_t>> item_index;
+  /// items[0, loaded) are sorted by delivery_id (find_item searches them directly: no separate
+  /// index, 16 MB fewer at 1M); items added after the load are found through item_index_added.
+  std::size_t loaded = 0;
   std::unordered_map<std::int64_t, std::uint32_t> item_index_added;
   std::vector<SenderState> senders;
   std::vector<RunState> runs;
@@ -335,8 +337,10 @@ struct Dispatcher::Impl {
 
   /// The items index of a delivery, or -1 when this dispatch does not hold it.
   std::int64_t find_item(std::int64_t delivery_id) const {
-    auto it = std::lower_bound(item_index.begin(), item_index.end(), std::make_pair(delivery_id, std::uint32_t{0}));
-    if (it != item_index.end() && it->first == delivery_id) return it->second;
+    const auto end = items.begin() + static_cast<std::ptrdiff_t>(loaded);
+    auto it = std::lower_bound(items.begin(), end, delivery_id,
+                               [](const Item& item, std::int64_t id) { return item.delivery_id < id; });
+    if (it != end && it->delivery_id == delivery_id) return it - items.begin();
     auto a = item_index_added.find(delivery_id);
     return a == item_index_added.end() ? std::int64_t{-1} : std::int64_t{a->second};
   }
@@ -455,7 +459,6 @@ struct Dispatcher::Impl {
         if (auto row = store::RunGet(db, run_id)) expected += static_cast<std::size_t>(std::max<std::int64_t>(0, row->planned_count));
       }
       items.reserve(expected);
-      item_index.reserve(expected);
     }
     for (auto run_id : run_ids) {
       auto row = store::RunGet(db, run_id);
@@ -525,12 +528,13 @@ struct Dispatcher::Impl {
           return;
         }
         ++rsr.remaining;
-        item_index.emplace_back(d.delivery_id, static_cast<std::uint32_t>(items.size()));
         items.push_back(make_item(std::move(d), run_idx, now));
       });
     }
     items.shrink_to_fit();
-    std::sort(item_index.begin(), item_index.end());
+    // In id order (the rows arrive nearly so): find_item binary-searches the items themselves.
+    std::sort(items.begin(), items.end(), [](const Item& a, const Item& b) { return a.delivery_id < b.delivery_id; });
+    loaded = items.size();
     std::vector<QEntry> initial;
     initial.reserve(items.size());
     for (std::uint32_t i = 0; i < items.size(); ++i) {
@@ -1306,7 +1310,7 @@ struct Dispatcher::Impl {
   void release_items() {
     std::vector<Item>().swap(items);
     strings = StringPool();
-    std::vector<std::pair<std::int64_t, std::uint32_t>>().swap(item_index);
+    loaded = 0;
     item_index_added.clear();
     waiting = MinHeap<QEntry>();
     for (auto& q : claimed) q = MinHeap<QEntry>();
