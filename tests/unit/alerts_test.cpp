@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "db_fixture.hpp"
 #include "config/config.hpp"
 #include "domain/clock.hpp"
 #include "engine/live.hpp"
@@ -64,14 +65,13 @@ class WebhookSink {
   std::vector<std::pair<std::string, std::string>> posts_;
 };
 
-class AlertsTest : public ::testing::Test {
+class AlertsTest : public test_support::DbTest {
  protected:
+  AlertsTest() : DbTest("alerts", "ledger.db") {}
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "daybreak-alerts-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    db_path_ = (dir_ / "ledger.db").string();
-    db_ = std::make_unique<store::Db>(db_path_);
+    DbTest::SetUp();
+    if (HasFatalFailure()) return;
+    db_path_ = db_path();
     db_->exec("INSERT INTO content(content_id, title, body, language, updated_at) VALUES ('c1','t','b','en',0)");
 
     SenderConfig s;
@@ -88,11 +88,6 @@ class AlertsTest : public ::testing::Test {
       cfg_.alerts.chain.push_back(l);
     }
   }
-  void TearDown() override {
-    db_.reset();
-    if (HasFailure()) std::cerr << "alerts_test: database kept at " << db_path_ << "\n"; else fs::remove_all(dir_);
-  }
-
   // One run of `n` deliveries planned every `step_ms` from the start of the window.
   std::int64_t make_run(int n, Millis step_ms) {
     store::RunUpsertParams p;
@@ -140,9 +135,7 @@ class AlertsTest : public ::testing::Test {
     return std::any_of(c.begin(), c.end(), [&](const AlertChange& x) { return x.kind == k && x.rule == rule; });
   }
 
-  fs::path dir_;
   std::string db_path_;
-  std::unique_ptr<store::Db> db_;
   WebhookSink sink_;
   Config cfg_;
 };

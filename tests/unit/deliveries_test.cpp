@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <string>
 
+#include "db_fixture.hpp"
 #include "domain/time.hpp"
 #include "store/advisors.hpp"
 #include "store/content.hpp"
@@ -18,13 +19,12 @@ namespace {
 namespace fs = std::filesystem;
 constexpr Millis kT0Deliveries = 1'795'000'000'000;
 
-class DeliveryInserterTest : public ::testing::Test {
+class DeliveryInserterTest : public test_support::DbTest {
  protected:
+  DeliveryInserterTest() : DbTest("deliveries") {}
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "daybreak-deliveries-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    db_ = std::make_unique<store::Db>((dir_ / "daybreak.db").string());
+    DbTest::SetUp();
+    if (HasFatalFailure()) return;
     Content c;
     c.content_id = "C1";
     c.title = "T";
@@ -48,11 +48,6 @@ class DeliveryInserterTest : public ::testing::Test {
       store::AdvisorUpsert(*db_, {a, kT0Deliveries});
     }
   }
-  void TearDown() override {
-    db_.reset();
-    if (!HasFailure()) fs::remove_all(dir_);
-  }
-
   static std::string advisor(int i) { return "A" + std::to_string(1000 + i); }
   store::DeliveryInsertParams row(int i) const {
     store::DeliveryInsertParams p;
@@ -77,8 +72,6 @@ class DeliveryInserterTest : public ::testing::Test {
   }
 
   static constexpr int kAdvisors = 2 * static_cast<int>(store::DeliveryInserter::kBatch) + 7;
-  fs::path dir_;
-  std::unique_ptr<store::Db> db_;
   std::int64_t run_id_ = 0;
 };
 

@@ -10,6 +10,7 @@
 #include <set>
 #include <string>
 
+#include "db_fixture.hpp"
 #include "app/common.hpp"
 #include "app/plan.hpp"
 #include "domain/content_check.hpp"
@@ -27,23 +28,9 @@ namespace fs = std::filesystem;
 constexpr Millis kT0Fallback = 1'764'300'000'000;
 const std::vector<std::string> kTopics = {"tax", "equity", "debt", "insurance", "retirement", "markets", "mutual-funds", "gold"};
 
-class FallbackTest : public ::testing::Test {
+class FallbackTest : public test_support::DbTest {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "daybreak-fallback-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    db_ = std::make_unique<store::Db>((dir_ / "daybreak.db").string());
-  }
-  void TearDown() override {
-    db_.reset();
-    if (HasFailure()) {
-      std::cerr << "kept " << dir_ << " for inspection\n";
-    } else {
-      fs::remove_all(dir_);
-    }
-  }
-
+  FallbackTest() : DbTest("fallback") {}
   void add_advisor(const std::string& id, const std::string& lang, std::vector<std::string> topics, bool opted_in = true) {
     Advisor a;
     a.advisor_id = id;
@@ -89,8 +76,6 @@ class FallbackTest : public ::testing::Test {
     return q.getColumn(0).getInt64();
   }
 
-  fs::path dir_;
-  std::unique_ptr<store::Db> db_;
   Config cfg_;
 };
 

@@ -12,6 +12,7 @@
 #include <set>
 #include <string>
 
+#include "db_fixture.hpp"
 #include "app/common.hpp"
 #include "store/advisors.hpp"
 #include "store/assignments.hpp"
@@ -36,23 +37,9 @@ std::string advisor_row(int i, const std::string& channels = "whatsapp|email", c
          "@example.com,,," + channels + "," + opted_in + ",en,tax\n";
 }
 
-class ImportTest : public ::testing::Test {
+class ImportTest : public test_support::DbTest {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "daybreak-import-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    db_ = std::make_unique<store::Db>((dir_ / "daybreak.db").string());
-  }
-  void TearDown() override {
-    db_.reset();
-    if (HasFailure()) {
-      std::cerr << "kept " << dir_ << " for inspection\n";
-    } else {
-      fs::remove_all(dir_);
-    }
-  }
-
+  ImportTest() : DbTest("import") {}
   std::string write(const std::string& name, const std::string& text) {
     auto path = dir_ / name;
     std::ofstream(path, std::ios::binary) << text;
@@ -74,8 +61,6 @@ class ImportTest : public ::testing::Test {
     return q.getColumn(0).getInt64();
   }
 
-  fs::path dir_;
-  std::unique_ptr<store::Db> db_;
 };
 
 std::set<std::size_t> lines_of(const ImportReport& r) {

@@ -14,6 +14,7 @@
 #include <regex>
 #include <sstream>
 
+#include "db_fixture.hpp"
 #include "app/report.hpp"
 #include "engine/live.hpp"
 #include "store/runs.hpp"
@@ -25,13 +26,12 @@ namespace fs = std::filesystem;
 
 constexpr Millis kSlot = 1795825800000;  // 2026-11-28T00:30:00Z
 
-class MetricsTest : public ::testing::Test {
+class MetricsTest : public test_support::DbTest {
  protected:
+  MetricsTest() : DbTest("metrics", "ledger.db") {}
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "daybreak-metrics-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    db_ = std::make_unique<store::Db>((dir_ / "ledger.db").string());
+    DbTest::SetUp();
+    if (HasFatalFailure()) return;
     db_->exec("INSERT INTO content(content_id, title, body, language, updated_at) VALUES ('c1','t','b','en',0)");
     SenderConfig a;
     a.id = "wa-1";
@@ -43,11 +43,6 @@ class MetricsTest : public ::testing::Test {
     cfg_.senders = {a, b};
     run_ = make_finished_run();
   }
-  void TearDown() override {
-    db_.reset();
-    if (HasFailure()) std::cerr << "metrics_test: kept " << dir_ << "\n"; else fs::remove_all(dir_);
-  }
-
   // A closed run of 100 deliveries: advisors 0..89 accepted on time with dispatch lag i ms
   // (gold, wa-1 for even i, wa-2 for odd), 90..94 accepted late (platinum, wa-1), 95..97 dead
   // (platinum, wa-2), 98..99 cancelled. Each sent delivery has one attempt with latency 40 ms;
@@ -104,8 +99,6 @@ class MetricsTest : public ::testing::Test {
     return out;
   }
 
-  fs::path dir_;
-  std::unique_ptr<store::Db> db_;
   Config cfg_;
   std::int64_t run_ = 0;
 };

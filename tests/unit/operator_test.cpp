@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 
+#include "db_fixture.hpp"
 #include "store/advisors.hpp"
 #include "store/audit.hpp"
 #include "store/catalog.hpp"
@@ -26,13 +27,12 @@ namespace fs = std::filesystem;
 
 constexpr Millis kT0Operator = 1'764'300'000'000;  // any fixed instant
 
-class OperatorStoreTest : public ::testing::Test {
+class OperatorStoreTest : public test_support::DbTest {
  protected:
+  OperatorStoreTest() : DbTest("operator") {}
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "daybreak-operator-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    db_ = std::make_unique<store::Db>((dir_ / "daybreak.db").string());
+    DbTest::SetUp();
+    if (HasFatalFailure()) return;
     db_->write_tx([&] {
       for (const char* id : {"C1", "C2"}) {
         Content c;
@@ -44,15 +44,6 @@ class OperatorStoreTest : public ::testing::Test {
       }
     });
   }
-  void TearDown() override {
-    db_.reset();
-    if (HasFailure()) {
-      std::cerr << "kept " << dir_ << " for inspection\n";
-    } else {
-      fs::remove_all(dir_);
-    }
-  }
-
   void add_advisor(const std::string& id, const std::string& tier = "gold", const std::string& name = "Advisor") {
     Advisor a;
     a.advisor_id = id;
@@ -126,8 +117,6 @@ class OperatorStoreTest : public ::testing::Test {
     return q.getColumn(0).getInt64();
   }
 
-  fs::path dir_;
-  std::unique_ptr<store::Db> db_;
 };
 
 TEST_F(OperatorStoreTest, AuditListFiltersAndOrdersNewestFirst) {

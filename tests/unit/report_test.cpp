@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 
+#include "db_fixture.hpp"
 #include "app/common.hpp"
 #include "store/reports.hpp"
 #include "store/runs.hpp"
@@ -42,25 +43,14 @@ struct Row {
   bool possible_duplicate = false;
 };
 
-class ReportTest : public ::testing::Test {
+class ReportTest : public test_support::DbTest {
  protected:
+  ReportTest() : DbTest("report", "ledger.db") {}
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "daybreak-report-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    db_path_ = (dir_ / "ledger.db").string();
-    db_ = std::make_unique<store::Db>(db_path_);  // creates and migrates the schema
+    DbTest::SetUp();
+    if (HasFatalFailure()) return;
+    db_path_ = db_path();
     db_->exec("INSERT INTO content(content_id, title, body, language, updated_at) VALUES ('c1','t','b','en',0)");
-  }
-
-  void TearDown() override {
-    db_.reset();
-    // Kept on failure so the ledger can be inspected with sqlite3.
-    if (HasFailure()) {
-      std::cerr << "report_test: database kept at " << db_path_ << "\n";
-    } else {
-      fs::remove_all(dir_);
-    }
   }
 
   std::int64_t add_run(Millis slot, const std::string& state) {
@@ -166,9 +156,7 @@ class ReportTest : public ::testing::Test {
 
   store::Run load_run(std::int64_t id) { return store::RunGet(*db_, id).value(); }
 
-  fs::path dir_;
   std::string db_path_;
-  std::unique_ptr<store::Db> db_;
 };
 
 TEST_F(ReportTest, OutcomesLoadEveryDeliveryOfTheRun) {

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "db_fixture.hpp"
 #include "app/callbacks.hpp"
 #include "channels/signature.hpp"
 #include "channels/status_parse.hpp"
@@ -248,13 +249,12 @@ RC_GTEST_PROP(StatusFoldProps, ApplyingToADeliveryIsOrderIndependent, ()) {
 constexpr Millis kT0StatusEvent = 1'764'300'000'000;
 constexpr const char* kSecret = "s3cret";
 
-class StatusStoreTest : public ::testing::Test {
+class StatusStoreTest : public test_support::DbTest {
  protected:
+  StatusStoreTest() : DbTest("status") {}
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "daybreak-status-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    db_ = std::make_unique<store::Db>((dir_ / "daybreak.db").string());
+    DbTest::SetUp();
+    if (HasFatalFailure()) return;
     log_ = std::make_shared<spdlog::logger>("status-test", std::make_shared<spdlog::sinks::null_sink_mt>());
     Content c;
     c.content_id = "C1";
@@ -267,15 +267,6 @@ class StatusStoreTest : public ::testing::Test {
     rp.window = window_for(kT0StatusEvent, WindowPolicy{});
     run_id_ = store::RunUpsert(*db_, rp);
   }
-  void TearDown() override {
-    db_.reset();
-    if (HasFailure()) {
-      std::cerr << "kept " << dir_ << " for inspection\n";
-    } else {
-      fs::remove_all(dir_);
-    }
-  }
-
   /// A delivery in `state`, with a provider message id when given.
   std::int64_t delivery(const std::string& advisor, DeliveryState state, const std::optional<std::string>& pmid = std::nullopt) {
     Advisor a;
@@ -358,8 +349,6 @@ class StatusStoreTest : public ::testing::Test {
     return q.getColumn(0).getInt64();
   }
 
-  fs::path dir_;
-  std::unique_ptr<store::Db> db_;
   std::shared_ptr<spdlog::logger> log_;
   std::int64_t run_id_ = 0;
 };

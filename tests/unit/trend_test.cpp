@@ -8,6 +8,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "db_fixture.hpp"
 #include "app/common.hpp"
 #include "app/report.hpp"
 #include "store/reports.hpp"
@@ -22,23 +23,17 @@ using nlohmann::json;
 constexpr Millis kDay = 86'400'000;
 constexpr Millis kNov1 = 1795825800000 - 27 * kDay;  // 2026-11-01T00:30:00Z = 06:00 IST
 
-class TrendTest : public ::testing::Test {
+class TrendTest : public test_support::DbTest {
  protected:
+  TrendTest() : DbTest("trend", "ledger.db") {}
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "daybreak-trend-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    db_ = std::make_unique<store::Db>((dir_ / "ledger.db").string());
+    DbTest::SetUp();
+    if (HasFatalFailure()) return;
     db_->exec("INSERT INTO content(content_id, title, body, language, updated_at) VALUES ('c1','t','b','en',0)");
     db_->exec("WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 99) "
               "INSERT INTO advisors(advisor_id, name, tier, timezone, slot, channels, opted_in, language, updated_at) "
               "SELECT 'A' || i, 'n', 'gold', 'Asia/Kolkata', '06:00', 'whatsapp', 1, 'en', 0 FROM n");
   }
-  void TearDown() override {
-    db_.reset();
-    if (HasFailure()) std::cerr << "trend_test: kept " << dir_ << "\n"; else fs::remove_all(dir_);
-  }
-
   // A closed run of `n` deliveries of which `late` were accepted after the deadline; its report
   // is stored unless `store` is false.
   void add_run(const std::string& date, Millis slot, int n, int late, bool store = true) {
@@ -76,8 +71,6 @@ class TrendTest : public ::testing::Test {
     return "2026-11-" + std::string(day.size() < 2 ? "0" : "") + day;
   }
 
-  fs::path dir_;
-  std::unique_ptr<store::Db> db_;
 };
 
 TEST_F(TrendTest, ThirtyDaysOfStoredReports) {
