@@ -74,9 +74,6 @@ nlohmann::json plan_deliveries_in(store::Db& db, const Config& cfg, const std::s
   nlohmann::json unassigned = nlohmann::json::array();
   nlohmann::json unreachable = nlohmann::json::array();
   std::size_t eligible = 0;
-  // One ordered pass over advisors and assignments: a small page cache does (measured at 1M:
-  // 0.3 s faster than the connection's 64 MiB, which only fills with pages read once).
-  db.exec("PRAGMA cache_size=-8192");
   store::PlanCandidatesForDate(db, date, [&](store::PlanCandidate&& a) {
     ++eligible;
     if (!a.content_id) {
@@ -168,10 +165,6 @@ nlohmann::json plan_deliveries_in(store::Db& db, const Config& cfg, const std::s
     plans.push_back({in.window, &items, std::move(*plan), std::move(rep)});
   }
   mark(timings, "plan_ms");
-  // The writes: the unique (advisor, date, slot) index takes keys in random order and must stay
-  // cached, or its pages spill to the WAL and are read back (measured at 1M: 128 MiB against
-  // 64 MiB, write phase 0.5 s faster; 256 MiB and more were slower again).
-  db.exec("PRAGMA cache_size=-131072");
   if (!dry_run) {
     for (auto& rp : plans) {
       store::RunUpsertParams rup;
