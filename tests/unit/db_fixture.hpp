@@ -1,7 +1,8 @@
 #pragma once
 // The unit tests' temporary database (STYLE.md 12): one directory per test under the system temp
 // directory with a migrated daybreak database in it; removed after a passing test, kept (and its
-// path printed) after a failing one so it can be opened with sqlite3.
+// path printed) after a failing one so it can be opened with sqlite3. Plus the rows several
+// suites start from: content C1 with a run, a WhatsApp advisor, a planned delivery.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -10,7 +11,12 @@
 #include <memory>
 #include <string>
 
+#include "domain/time.hpp"
+#include "store/advisors.hpp"
+#include "store/content.hpp"
 #include "store/db.hpp"
+#include "store/deliveries.hpp"
+#include "store/runs.hpp"
 
 namespace daybreak::test_support {
 
@@ -44,5 +50,52 @@ class DbTest : public ::testing::Test {
   std::string name_;
   std::string file_;
 };
+
+/// Content "C1" and the run of the 06:00 IST slot of 2026-11-28 planned at `t0`; returns the run id.
+inline std::int64_t add_content_and_run(store::Db& db, Millis t0) {
+  Content c;
+  c.content_id = "C1";
+  c.title = "T";
+  c.body = "B";
+  c.language = "en";
+  store::ContentUpsert(db, {c, t0});
+  store::RunUpsertParams rp;
+  rp.date = "2026-11-28";
+  rp.window = window_for(t0, WindowPolicy{});
+  return store::RunUpsert(db, rp);
+}
+
+/// An opted-in gold advisor on WhatsApp, 06:00 Asia/Kolkata.
+inline void add_whatsapp_advisor(store::Db& db, const std::string& id, Millis t0) {
+  Advisor a;
+  a.advisor_id = id;
+  a.name = id;
+  a.tier = "gold";
+  a.phone = "+919810012345";
+  a.timezone = "Asia/Kolkata";
+  a.slot = "06:00";
+  a.channels = {Channel::whatsapp};
+  a.language = "en";
+  store::AdvisorUpsert(db, {a, t0});
+}
+
+/// The planned WhatsApp delivery of content C1 to `advisor` in that run, due at `planned_at`.
+inline store::DeliveryInsertParams planned_delivery(std::int64_t run_id, const std::string& advisor, Millis t0,
+                                                    Millis planned_at) {
+  store::DeliveryInsertParams p;
+  p.run_id = run_id;
+  p.advisor_id = advisor;
+  p.date = "2026-11-28";
+  p.slot_at = t0;
+  p.content_id = "C1";
+  p.source = "editorial";
+  p.tier = "gold";
+  p.channel = "whatsapp";
+  p.sender = "wa-1";
+  p.planned_at = planned_at;
+  p.deadline_at = t0 + 300'000;
+  p.now = t0;
+  return p;
+}
 
 }  // namespace daybreak::test_support

@@ -4,19 +4,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <filesystem>
 #include <string>
 
 #include "db_fixture.hpp"
-#include "domain/time.hpp"
-#include "store/advisors.hpp"
-#include "store/content.hpp"
-#include "store/runs.hpp"
 
 namespace daybreak {
 namespace {
 
-namespace fs = std::filesystem;
 constexpr Millis kT0Deliveries = 1'795'000'000'000;
 
 class DeliveryInserterTest : public test_support::DbTest {
@@ -25,45 +19,12 @@ class DeliveryInserterTest : public test_support::DbTest {
   void SetUp() override {
     DbTest::SetUp();
     if (HasFatalFailure()) return;
-    Content c;
-    c.content_id = "C1";
-    c.title = "T";
-    c.body = "B";
-    c.language = "en";
-    store::ContentUpsert(*db_, {c, kT0Deliveries});
-    store::RunUpsertParams rp;
-    rp.date = "2026-11-28";
-    rp.window = window_for(kT0Deliveries, WindowPolicy{});
-    run_id_ = store::RunUpsert(*db_, rp);
-    for (int i = 0; i < kAdvisors; ++i) {
-      Advisor a;
-      a.advisor_id = advisor(i);
-      a.name = a.advisor_id;
-      a.tier = "gold";
-      a.phone = "+919810012345";
-      a.timezone = "Asia/Kolkata";
-      a.slot = "06:00";
-      a.channels = {Channel::whatsapp};
-      a.language = "en";
-      store::AdvisorUpsert(*db_, {a, kT0Deliveries});
-    }
+    run_id_ = test_support::add_content_and_run(*db_, kT0Deliveries);
+    for (int i = 0; i < kAdvisors; ++i) test_support::add_whatsapp_advisor(*db_, advisor(i), kT0Deliveries);
   }
   static std::string advisor(int i) { return "A" + std::to_string(1000 + i); }
   store::DeliveryInsertParams row(int i) const {
-    store::DeliveryInsertParams p;
-    p.run_id = run_id_;
-    p.advisor_id = advisor(i);
-    p.date = "2026-11-28";
-    p.slot_at = kT0Deliveries;
-    p.content_id = "C1";
-    p.source = "editorial";
-    p.tier = "gold";
-    p.channel = "whatsapp";
-    p.sender = "wa-1";
-    p.planned_at = kT0Deliveries + i;
-    p.deadline_at = kT0Deliveries + 300'000;
-    p.now = kT0Deliveries;
-    return p;
+    return test_support::planned_delivery(run_id_, advisor(i), kT0Deliveries, kT0Deliveries + i);
   }
   std::int64_t count(const std::string& where = "1") {
     SQLite::Statement q(db_->raw(), "SELECT COUNT(*) FROM deliveries WHERE " + where);

@@ -256,42 +256,12 @@ class StatusStoreTest : public test_support::DbTest {
     DbTest::SetUp();
     if (HasFatalFailure()) return;
     log_ = std::make_shared<spdlog::logger>("status-test", std::make_shared<spdlog::sinks::null_sink_mt>());
-    Content c;
-    c.content_id = "C1";
-    c.title = "T";
-    c.body = "B";
-    c.language = "en";
-    store::ContentUpsert(*db_, {c, kT0StatusEvent});
-    store::RunUpsertParams rp;
-    rp.date = "2026-11-28";
-    rp.window = window_for(kT0StatusEvent, WindowPolicy{});
-    run_id_ = store::RunUpsert(*db_, rp);
+    run_id_ = test_support::add_content_and_run(*db_, kT0StatusEvent);
   }
   /// A delivery in `state`, with a provider message id when given.
   std::int64_t delivery(const std::string& advisor, DeliveryState state, const std::optional<std::string>& pmid = std::nullopt) {
-    Advisor a;
-    a.advisor_id = advisor;
-    a.name = advisor;
-    a.tier = "gold";
-    a.phone = "+919810012345";
-    a.timezone = "Asia/Kolkata";
-    a.slot = "06:00";
-    a.channels = {Channel::whatsapp};
-    a.language = "en";
-    store::AdvisorUpsert(*db_, {a, kT0StatusEvent});
-    store::DeliveryInsertParams p;
-    p.run_id = run_id_;
-    p.advisor_id = advisor;
-    p.date = "2026-11-28";
-    p.slot_at = kT0StatusEvent;
-    p.content_id = "C1";
-    p.source = "editorial";
-    p.tier = "gold";
-    p.channel = "whatsapp";
-    p.sender = "wa-1";
-    p.planned_at = kT0StatusEvent;
-    p.deadline_at = kT0StatusEvent + 300'000;
-    p.now = kT0StatusEvent;
+    test_support::add_whatsapp_advisor(*db_, advisor, kT0StatusEvent);
+    const store::DeliveryInsertParams p = test_support::planned_delivery(run_id_, advisor, kT0StatusEvent, kT0StatusEvent);
     EXPECT_TRUE(store::DeliveryInsert(*db_, p));
     const std::int64_t id = db_->raw().getLastInsertRowid();
     SQLite::Statement q(db_->raw(), "UPDATE deliveries SET state = ?, provider_message_id = ?, accepted_at = ?, claim_owner = ? WHERE delivery_id = ?");
