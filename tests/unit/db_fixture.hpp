@@ -42,6 +42,12 @@ class DbTest : public ::testing::Test {
     }
   }
   [[nodiscard]] std::string db_path() const { return (dir_ / file_).string(); }
+  /// The first column of the first row of `sql`, as an integer (counts, ids).
+  std::int64_t scalar(const std::string& sql) {
+    SQLite::Statement q(db_->raw(), sql);
+    q.executeStep();
+    return q.getColumn(0).getInt64();
+  }
 
   std::filesystem::path dir_;
   std::unique_ptr<store::Db> db_;
@@ -79,22 +85,24 @@ inline void add_whatsapp_advisor(store::Db& db, const std::string& id, Millis t0
   store::AdvisorUpsert(db, {a, t0});
 }
 
-/// The planned WhatsApp delivery of content C1 to `advisor` in that run, due at `planned_at`.
-inline store::DeliveryInsertParams planned_delivery(std::int64_t run_id, const std::string& advisor, Millis t0,
-                                                    Millis planned_at) {
+/// The planned WhatsApp delivery (wa-1, gold, editorial content C1) to `advisor` in a run of slot
+/// `slot_at` on `date`, due at `planned_at`, deadline five minutes after the slot.
+inline store::DeliveryInsertParams planned_delivery(std::int64_t run_id, const std::string& advisor,
+                                                    const std::string& date, Millis slot_at, Millis planned_at,
+                                                    Millis now) {
   store::DeliveryInsertParams p;
   p.run_id = run_id;
   p.advisor_id = advisor;
-  p.date = "2026-11-28";
-  p.slot_at = t0;
+  p.date = date;
+  p.slot_at = slot_at;
   p.content_id = "C1";
   p.source = "editorial";
   p.tier = "gold";
   p.channel = "whatsapp";
   p.sender = "wa-1";
   p.planned_at = planned_at;
-  p.deadline_at = t0 + 300'000;
-  p.now = t0;
+  p.deadline_at = slot_at + 300'000;
+  p.now = now;
   return p;
 }
 

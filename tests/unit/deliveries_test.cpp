@@ -24,13 +24,10 @@ class DeliveryInserterTest : public test_support::DbTest {
   }
   static std::string advisor(int i) { return "A" + std::to_string(1000 + i); }
   store::DeliveryInsertParams row(int i) const {
-    return test_support::planned_delivery(run_id_, advisor(i), kT0Deliveries, kT0Deliveries + i);
+    return test_support::planned_delivery(run_id_, advisor(i), "2026-11-28", kT0Deliveries, kT0Deliveries + i,
+                                          kT0Deliveries);
   }
-  std::int64_t count(const std::string& where = "1") {
-    SQLite::Statement q(db_->raw(), "SELECT COUNT(*) FROM deliveries WHERE " + where);
-    q.executeStep();
-    return q.getColumn(0).getInt64();
-  }
+  std::int64_t count(const std::string& where = "1") { return scalar("SELECT COUNT(*) FROM deliveries WHERE " + where); }
 
   static constexpr int kAdvisors = 2 * static_cast<int>(store::DeliveryInserter::kBatch) + 7;
   std::int64_t run_id_ = 0;

@@ -70,11 +70,6 @@ class FallbackTest : public test_support::DbTest {
     while (q.executeStep()) out += q.getColumn(0).getString() + "\n";
     return out;
   }
-  std::int64_t scalar(const std::string& sql) {
-    SQLite::Statement q(db_->raw(), sql);
-    q.executeStep();
-    return q.getColumn(0).getInt64();
-  }
 
   Config cfg_;
 };

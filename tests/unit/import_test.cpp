@@ -55,11 +55,7 @@ class ImportTest : public test_support::DbTest {
     return run_import(db_.get(), ImportRules{}, o, now);
   }
 
-  std::int64_t count(const std::string& table) {
-    SQLite::Statement q(db_->raw(), "SELECT COUNT(*) FROM " + table);
-    q.executeStep();
-    return q.getColumn(0).getInt64();
-  }
+  std::int64_t count(const std::string& table) { return scalar("SELECT COUNT(*) FROM " + table); }
 
 };
 

@@ -69,19 +69,7 @@ class OperatorStoreTest : public test_support::DbTest {
   }
 
   std::int64_t add_delivery(std::int64_t run, const std::string& advisor, const std::string& date, Millis slot) {
-    store::DeliveryInsertParams p;
-    p.run_id = run;
-    p.advisor_id = advisor;
-    p.date = date;
-    p.slot_at = slot;
-    p.content_id = "C1";
-    p.source = "editorial";
-    p.tier = "gold";
-    p.channel = "whatsapp";
-    p.sender = "wa-1";
-    p.planned_at = slot;
-    p.deadline_at = slot + 300000;
-    p.now = kT0Operator;
+    const store::DeliveryInsertParams p = test_support::planned_delivery(run, advisor, date, slot, slot, kT0Operator);
     db_->write_tx([&] { EXPECT_TRUE(store::DeliveryInsert(*db_, p)); });
     SQLite::Statement q(db_->raw(), "SELECT delivery_id FROM deliveries WHERE advisor_id = ? AND date = ?");
     q.bind(1, advisor);
@@ -109,12 +97,6 @@ class OperatorStoreTest : public test_support::DbTest {
     a.outcome = "permanent";
     a.error_code = code;
     db_->write_tx([&] { store::AttemptInsert(*db_, a); });
-  }
-
-  std::int64_t scalar(const std::string& sql) {
-    SQLite::Statement q(db_->raw(), sql);
-    q.executeStep();
-    return q.getColumn(0).getInt64();
   }
 
 };

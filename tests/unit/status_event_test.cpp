@@ -261,7 +261,8 @@ class StatusStoreTest : public test_support::DbTest {
   /// A delivery in `state`, with a provider message id when given.
   std::int64_t delivery(const std::string& advisor, DeliveryState state, const std::optional<std::string>& pmid = std::nullopt) {
     test_support::add_whatsapp_advisor(*db_, advisor, kT0StatusEvent);
-    const store::DeliveryInsertParams p = test_support::planned_delivery(run_id_, advisor, kT0StatusEvent, kT0StatusEvent);
+    const store::DeliveryInsertParams p = test_support::planned_delivery(run_id_, advisor, "2026-11-28", kT0StatusEvent,
+                                                                                  kT0StatusEvent, kT0StatusEvent);
     EXPECT_TRUE(store::DeliveryInsert(*db_, p));
     const std::int64_t id = db_->raw().getLastInsertRowid();
     SQLite::Statement q(db_->raw(), "UPDATE deliveries SET state = ?, provider_message_id = ?, accepted_at = ?, claim_owner = ? WHERE delivery_id = ?");
@@ -312,11 +313,6 @@ class StatusStoreTest : public test_support::DbTest {
     return Row{q.getColumn(0).getString(), store::column_opt<std::string>(q.getColumn(1)), store::column_opt<Millis>(q.getColumn(2)),
                store::column_opt<Millis>(q.getColumn(3)), store::column_opt<Millis>(q.getColumn(4)),
                store::column_opt<std::string>(q.getColumn(5)), store::column_opt<std::string>(q.getColumn(6))};
-  }
-  std::int64_t scalar(const std::string& sql) {
-    SQLite::Statement q(db_->raw(), sql);
-    q.executeStep();
-    return q.getColumn(0).getInt64();
   }
 
   std::shared_ptr<spdlog::logger> log_;
