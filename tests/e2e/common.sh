@@ -27,7 +27,9 @@ trap cleanup EXIT
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 assert_eq() { [ "$1" == "$2" ] || fail "$3: expected '$2', got '$1'"; }
-sql() { sqlite3 "$DB" "$1"; }
+# With a busy timeout: a dispatch or supervisor writing at that moment holds the lock briefly, and
+# the shell's default (none) failed a check with "database is locked" (seen once in test_supervise).
+sql() { sqlite3 -cmd '.timeout 10000' "$DB" "$1"; }
 now_ms() { date +%s%3N; }
 # json FIELD-EXPRESSION < json: python expression over `j`
 json() { python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"; }
