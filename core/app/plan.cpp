@@ -134,7 +134,7 @@ nlohmann::json plan_deliveries_in(store::Db& db, const Config& cfg, const std::s
     in.senders = capacity;
     in.utilisation = cfg.utilisation;
     in.items.reserve(items.size());
-    for (const auto& p : items) in.items.push_back({p.advisor_id + "|" + date, p.tier_rank, p.channel});
+    for (const auto& p : items) in.items.push_back({plan_item_key(p.advisor_id, date), p.tier_rank, p.channel});
     auto plan = plan_run(in);
     if (!plan) throw ConfigError("planning " + format_instant(slot_at) + ": " + plan.error().message);
     nlohmann::json senders = nlohmann::json::array();

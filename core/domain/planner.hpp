@@ -93,6 +93,17 @@ Result<PlanResult> plan_run(const PlanInput& in);
 /// randomness that must survive a re-plan or a restart, are seeded with it.
 std::uint64_t stable_key_hash(std::string_view key);
 
+/// The key plan-deliveries gives plan_run for one advisor's delivery of one day ("advisor_id|date"):
+/// it decides the delivery's place inside its tier and its jitter.
+std::string plan_item_key(std::string_view advisor_id, std::string_view date);
+
+/// stable_key_hash(plan_item_key(advisor_id, date)) >> 1: non-negative, so SQLite's signed
+/// integer order is the hash's order. The ledger leads its (date, advisor, slot) uniqueness index
+/// with it (sql/007): a day is planned in (tier, hash) order, so the index then fills in nearly
+/// the order its rows are inserted instead of at random. A function of the advisor and the date
+/// only, so it never changes what counts as the same delivery.
+std::int64_t delivery_order_key(std::string_view advisor_id, std::string_view date);
+
 /// splitmix64's finaliser: turns one 64-bit value into a well-mixed other, to derive several
 /// independent-looking random values from one seed.
 std::uint64_t mix64(std::uint64_t x);

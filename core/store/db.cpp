@@ -6,9 +6,26 @@
 
 #include <unordered_map>
 
+#include <sqlite3.h>
+
+#include "domain/planner.hpp"
 #include "store/migrations.hpp"
 
 namespace daybreak::store {
+
+namespace {
+void order_key_sql(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
+  if (argc != 2 || sqlite3_value_type(argv[0]) == SQLITE_NULL || sqlite3_value_type(argv[1]) == SQLITE_NULL) {
+    sqlite3_result_null(ctx);
+    return;
+  }
+  auto text = [](sqlite3_value* v) {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_value_text(v));
+    return std::string_view(p ? p : "", static_cast<std::size_t>(sqlite3_value_bytes(v)));
+  };
+  sqlite3_result_int64(ctx, delivery_order_key(text(argv[0]), text(argv[1])));
+}
+}  // namespace
 
 Db::Db(const std::string& path, const OpenOptions& opts) : path_(path) {
   try {
@@ -28,6 +45,8 @@ Db::Db(const std::string& path, const OpenOptions& opts) : path_(path) {
     db_->exec("PRAGMA foreign_keys=ON");
     db_->exec("PRAGMA temp_store=MEMORY");
     db_->exec("PRAGMA cache_size=-" + std::to_string(opts.cache_kib));
+    // daybreak_order_key(advisor_id, date) for SQL: the deliveries.order_key rule (sql/007).
+    db_->createFunction("daybreak_order_key", 2, true, nullptr, &order_key_sql, nullptr, nullptr, nullptr);
   } catch (const SQLite::Exception& e) {
     throw StoreError("cannot open database " + path + ": " + e.what());
   }
@@ -54,8 +73,23 @@ int Db::migrate() {
     return v;
   });
   int applied = 0;
+  // Foreign keys are off while migrations run, as SQLite's table-rebuild procedure requires
+  // (dropping a referenced table would otherwise cascade its implicit DELETE); each migration
+  // checks them itself before committing. The pragma only changes outside a transaction.
+  bool fk_off = false;
+  struct RestoreFk {
+    SQLite::Database& db;
+    bool& off;
+    ~RestoreFk() {
+      if (off) db.exec("PRAGMA foreign_keys=ON");
+    }
+  } restore{*db_, fk_off};
   for (const auto& m : embedded_migrations()) {
     if (done.count(m.version)) continue;
+    if (!fk_off) {
+      db_->exec("PRAGMA foreign_keys=OFF");
+      fk_off = true;
+    }
     try {
       SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
       // Another process may have migrated while we waited for the write lock.
@@ -63,6 +97,11 @@ int Db::migrate() {
       check.bind(1, m.version);
       if (check.executeStep()) continue;
       db_->exec(std::string(m.sql));
+      SQLite::Statement fk(*db_, "PRAGMA foreign_key_check");
+      if (fk.executeStep()) {
+        throw StoreError("migration " + std::string(m.name) + " failed: it leaves a row of " + fk.getColumn(0).getString() +
+                         " pointing at a missing row of " + fk.getColumn(2).getString());
+      }
       SQLite::Statement ins(*db_, "INSERT INTO schema_migrations(version, name) VALUES (?, ?)");
       ins.bind(1, m.version);
       ins.bind(2, std::string(m.name));

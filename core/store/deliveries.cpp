@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "domain/planner.hpp"
+
 namespace daybreak::store {
 namespace {
 
@@ -53,10 +55,10 @@ DeliveryRow read_row(SQLite::Statement& q) {
 namespace {
 constexpr const char* kInsertColumns =
     "INSERT INTO deliveries(run_id, advisor_id, date, slot_at, content_id, source, tier, tier_rank, state, channel, "
-    "channel_index, sender, planned_at, deadline_at, updated_at) VALUES ";
-constexpr const char* kInsertRow = "(?,?,?,?,?,?,?,?,'planned',?,?,?,?,?,?)";
-constexpr const char* kInsertConflict = " ON CONFLICT(advisor_id, date, slot_at) DO NOTHING";
-constexpr int kInsertParams = 14;
+    "channel_index, sender, planned_at, deadline_at, updated_at, order_key) VALUES ";
+constexpr const char* kInsertRow = "(?,?,?,?,?,?,?,?,'planned',?,?,?,?,?,?,?)";
+constexpr const char* kInsertConflict = " ON CONFLICT(date, order_key, advisor_id, slot_at) DO NOTHING";
+constexpr int kInsertParams = 15;
 
 std::string insert_sql(std::size_t rows) {
   std::string sql = kInsertColumns;
@@ -84,6 +86,7 @@ void bind_delivery(SQLite::Statement& q, int first, const DeliveryInsertParams& 
   q.bind(first + 11, p.planned_at);
   q.bind(first + 12, p.deadline_at);
   q.bind(first + 13, p.now);
+  q.bind(first + 14, delivery_order_key(p.advisor_id, p.date));
 }
 
 bool insert_delivery(SQLite::Statement& q, const DeliveryInsertParams& p) {

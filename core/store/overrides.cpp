@@ -1,5 +1,6 @@
 #include "store/overrides.hpp"
 
+#include "domain/planner.hpp"
 #include "store/deliveries.hpp"
 
 namespace daybreak::store {
@@ -94,9 +95,10 @@ std::optional<DeliveryInfo> DeliveryInfoGet(Db& db, std::int64_t delivery_id) {
 std::optional<DeliveryInfo> DeliveryInfoForAdvisorDate(Db& db, const std::string& advisor_id, const std::string& date) {
   return guarded("DeliveryInfoForAdvisorDate", [&]() -> std::optional<DeliveryInfo> {
     auto& q = db.stmt("SELECT " + DeliveryInfoColumns() +
-                      " FROM deliveries d WHERE d.advisor_id = ?1 AND d.date = ?2 ORDER BY d.slot_at LIMIT 1");
+                      " FROM deliveries d WHERE d.date = ?2 AND d.order_key = ?3 AND d.advisor_id = ?1 ORDER BY d.slot_at LIMIT 1");
     q.bind(1, advisor_id);
     q.bind(2, date);
+    q.bind(3, delivery_order_key(advisor_id, date));
     if (!q.executeStep()) return std::nullopt;
     auto d = DeliveryInfoRead(q);
     q.reset();
@@ -244,11 +246,13 @@ std::optional<std::int64_t> DeliveryRepointAdvisor(Db& db, const std::string& ad
   return guarded("DeliveryRepointAdvisor", [&]() -> std::optional<std::int64_t> {
     auto& q = db.stmt(
         "UPDATE deliveries SET content_id = ?3, source = 'override', updated_at = ?4 "
-        "WHERE advisor_id = ?1 AND date = ?2 AND state IN ('planned', 'retry_wait', 'uncertain') RETURNING delivery_id");
+        "WHERE date = ?2 AND order_key = ?5 AND advisor_id = ?1 AND state IN ('planned', 'retry_wait', 'uncertain') "
+        "RETURNING delivery_id");
     q.bind(1, advisor_id);
     q.bind(2, date);
     q.bind(3, content_id);
     q.bind(4, static_cast<std::int64_t>(now));
+    q.bind(5, delivery_order_key(advisor_id, date));
     std::vector<std::int64_t> ids;
     while (q.executeStep()) ids.push_back(q.getColumn(0).getInt64());
     q.reset();
@@ -290,17 +294,29 @@ bool AdvisorSetAbsence(Db& db, const std::string& advisor_id, const std::optiona
 std::vector<std::int64_t> DeliveryCancelForAdvisorDays(Db& db, const std::string& advisor_id, const std::string& from,
                                                        const std::string& until, Millis now) {
   return guarded("DeliveryCancelForAdvisorDays", [&] {
-    auto& q = db.stmt(
-        "UPDATE deliveries SET state = 'cancelled', next_attempt_at = NULL, claim_owner = NULL, claim_until = NULL, updated_at = ?4 "
-        "WHERE advisor_id = ?1 AND (?2 = '' OR date >= ?2) AND (?3 = '' OR date <= ?3) "
-        "AND state IN ('planned', 'retry_wait', 'uncertain') RETURNING delivery_id");
-    q.bind(1, advisor_id);
-    q.bind(2, from);
-    q.bind(3, until);
-    q.bind(4, static_cast<std::int64_t>(now));
+    // Day by day through the runs' dates: the (date, order_key, advisor_id, slot_at) key (sql/007)
+    // finds one advisor's rows of one day, while a bare date range would walk every advisor.
+    std::vector<std::string> dates;
+    {
+      auto& d = db.stmt("SELECT DISTINCT date FROM runs WHERE (?1 = '' OR date >= ?1) AND (?2 = '' OR date <= ?2) ORDER BY date");
+      d.bind(1, from);
+      d.bind(2, until);
+      while (d.executeStep()) dates.push_back(d.getColumn(0).getString());
+      d.reset();
+    }
     std::vector<std::int64_t> ids;
-    while (q.executeStep()) ids.push_back(q.getColumn(0).getInt64());
-    q.reset();
+    for (const auto& date : dates) {
+      auto& q = db.stmt(
+          "UPDATE deliveries SET state = 'cancelled', next_attempt_at = NULL, claim_owner = NULL, claim_until = NULL, updated_at = ?3 "
+          "WHERE date = ?2 AND order_key = ?4 AND advisor_id = ?1 "
+          "AND state IN ('planned', 'retry_wait', 'uncertain') RETURNING delivery_id");
+      q.bind(1, advisor_id);
+      q.bind(2, date);
+      q.bind(3, static_cast<std::int64_t>(now));
+      q.bind(4, delivery_order_key(advisor_id, date));
+      while (q.executeStep()) ids.push_back(q.getColumn(0).getInt64());
+      q.reset();
+    }
     for (auto id : ids) DeliveryChangeNote(db, id, "cancel", now);
     return ids;
   });

@@ -291,9 +291,9 @@ OLD=2026-01-05
 sql "INSERT INTO runs(date, slot_at, window_start, window_end, deadline_at, state) VALUES ('$OLD', 1767574800000, 1767574770000, 1767575070000, 1767575100000, 'closed')"
 old_run=$(sql "SELECT run_id FROM runs WHERE date='$OLD'")
 sql "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 100000)
-     INSERT INTO deliveries(run_id, advisor_id, date, slot_at, content_id, source, tier, tier_rank, state, channel, sender, planned_at, deadline_at, updated_at, last_error)
+     INSERT INTO deliveries(run_id, advisor_id, date, slot_at, content_id, source, tier, tier_rank, state, channel, sender, planned_at, deadline_at, updated_at, last_error, order_key)
      SELECT $old_run, '$adv1', '$OLD', 1767574800000 + i, '$c_other', 'editorial', 'gold', 1, 'accepted', 'whatsapp', 'wa-1', 1767574800000, 1767575100000, 0,
-            'a long error text to make each row a few hundred bytes in memory if anything kept them all ..........................................'
+            'a long error text to make each row a few hundred bytes in memory if anything kept them all ..........................................', 0
      FROM n"
 sql "INSERT INTO delivery_attempts(delivery_id, attempt_no, channel, sender, started_at, finished_at, outcome)
      SELECT delivery_id, 1, 'whatsapp', 'wa-1', 0, 1, 'accepted' FROM deliveries WHERE run_id=$old_run"
@@ -315,8 +315,8 @@ assert_eq "$(sql "PRAGMA foreign_key_check")" "" "foreign keys after purge"
 # archive: NDJSON first, then delete
 sql "INSERT INTO runs(date, slot_at, window_start, window_end, deadline_at, state) VALUES ('2026-01-06', 1767661200000, 1767661170000, 1767661470000, 1767661500000, 'closed')"
 arch_run=$(sql "SELECT run_id FROM runs WHERE date='2026-01-06'")
-sql "INSERT INTO deliveries(run_id, advisor_id, date, slot_at, content_id, source, tier, tier_rank, state, channel, sender, planned_at, deadline_at, updated_at)
-     VALUES ($arch_run, '$adv1', '2026-01-06', 1767661200000, '$c_other', 'editorial', 'gold', 1, 'accepted', 'whatsapp', 'wa-1', 1767661200000, 1767661500000, 0)"
+sql "INSERT INTO deliveries(run_id, advisor_id, date, slot_at, content_id, source, tier, tier_rank, state, channel, sender, planned_at, deadline_at, updated_at, order_key)
+     VALUES ($arch_run, '$adv1', '2026-01-06', 1767661200000, '$c_other', 'editorial', 'gold', 1, 'accepted', 'whatsapp', 'wa-1', 1767661200000, 1767661500000, 0, 0)"
 mkdir -p "$WORK/archive"
 expect_rc 2 "$OP" retention archive --older-than 30;  expect_err "archive-dir is required"
 "$OP" retention archive --older-than 30 --archive-dir "$WORK/archive" --json >"$WORK/archive.json"

@@ -103,9 +103,9 @@ class AlertsTest : public test_support::DbTest {
                   "VALUES ('" + a + "', 'n', 'gold', 'Asia/Kolkata', '06:00', 'whatsapp', 1, 'en', 0)");
         Millis planned = p.window.start + i * step_ms;
         db_->exec("INSERT INTO deliveries(run_id, advisor_id, date, slot_at, content_id, source, tier, tier_rank, channel, "
-                  "sender, planned_at, deadline_at, updated_at) VALUES (" + std::to_string(run) + ", '" + a + "', '" + kDate +
+                  "sender, planned_at, deadline_at, updated_at, order_key) VALUES (" + std::to_string(run) + ", '" + a + "', '" + kDate +
                   "', " + std::to_string(kSlot) + ", 'c1', 'editorial', 'gold', 1, 'whatsapp', 'wa-1', " +
-                  std::to_string(planned) + ", " + std::to_string(p.window.deadline) + ", 0)");
+                  std::to_string(planned) + ", " + std::to_string(p.window.deadline) + ", 0, daybreak_order_key('" + a + "', '" + kDate + "'))");
       }
     });
     return run;

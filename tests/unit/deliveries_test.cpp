@@ -4,7 +4,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <string>
+
+#include "domain/planner.hpp"
+#include "store/migrations.hpp"
 
 #include "db_fixture.hpp"
 
@@ -65,6 +69,117 @@ TEST_F(DeliveryInserterTest, RowsAlreadyPlannedAreSkippedAndNotCounted) {
   });
   EXPECT_EQ(static_cast<std::int64_t>(inserted), kAdvisors - before);
   EXPECT_EQ(count(), kAdvisors);
+}
+
+TEST_F(DeliveryInserterTest, EveryRowCarriesItsOrderKeyAndTheKeyLeadsTheUniquenessIndex) {
+  db_->write_tx([&] {
+    store::DeliveryInserter ins(*db_);
+    for (int i = 0; i < kAdvisors; ++i) ins.add(row(i));
+    ins.finish();
+  });
+  // The store computes it (batched and single-row paths alike); SQL's daybreak_order_key agrees.
+  EXPECT_EQ(count("order_key = daybreak_order_key(advisor_id, date)"), kAdvisors);
+  SQLite::Statement k(db_->raw(), "SELECT order_key FROM deliveries WHERE advisor_id = 'A1000'");
+  ASSERT_TRUE(k.executeStep());
+  EXPECT_EQ(k.getColumn(0).getInt64(), delivery_order_key("A1000", "2026-11-28"));
+  // The index behind UNIQUE: date, order_key, advisor_id, slot_at, in that order.
+  std::string cols;
+  SQLite::Statement ix(db_->raw(),
+                       "SELECT ii.name FROM pragma_index_list('deliveries') il, pragma_index_info(il.name) ii "
+                       "WHERE il.[unique] = 1 AND il.origin = 'u' ORDER BY ii.seqno");
+  while (ix.executeStep()) cols += ix.getColumn(0).getString() + ",";
+  EXPECT_EQ(cols, "date,order_key,advisor_id,slot_at,");
+  // A lookup of one advisor's day is a search of that index, not a scan of the table.
+  SQLite::Statement plan(db_->raw(),
+                         "EXPLAIN QUERY PLAN SELECT delivery_id FROM deliveries WHERE date = '2026-11-28' "
+                         "AND order_key = 1 AND advisor_id = 'A1000'");
+  ASSERT_TRUE(plan.executeStep());
+  EXPECT_NE(plan.getColumn(3).getString().find("SEARCH deliveries USING"), std::string::npos)
+      << plan.getColumn(3).getString();
+}
+
+// sql/007 rebuilds deliveries on a ledger that already holds rows: the rows, their ids and their
+// attempts come through, each gets its order key, and uniqueness holds under the new key.
+class DeliveriesMigrationTest : public test_support::DbTest {
+ protected:
+  DeliveriesMigrationTest() : DbTest("deliveries-migration") {}
+  void SetUp() override {
+    DbTest::SetUp();
+    if (HasFatalFailure()) return;
+    // Start again from a ledger at version 6: the fixture's database is replaced by one built
+    // with the embedded migrations before 007 only.
+    db_.reset();
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(db_path() + suffix);
+    store::OpenOptions o;
+    o.migrate = false;
+    store::Db v6(db_path(), o);
+    v6.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT '')");
+    for (const auto& m : store::embedded_migrations()) {
+      if (m.version >= 7) continue;
+      v6.exec(std::string(m.sql));
+      v6.exec("INSERT INTO schema_migrations(version, name) VALUES (" + std::to_string(m.version) + ", '" + std::string(m.name) + "')");
+    }
+    v6.exec("INSERT INTO content(content_id, title, body, language, updated_at) VALUES ('C1', 't', 'b', 'en', 0)");
+    v6.exec("INSERT INTO advisors(advisor_id, name, tier, timezone, slot, channels, opted_in, language, updated_at) "
+            "VALUES ('A1', 'a', 'gold', 'Asia/Kolkata', '06:00', 'whatsapp', 1, 'en', 0), "
+            "('A2', 'b', 'gold', 'Asia/Kolkata', '06:00', 'whatsapp', 1, 'en', 0)");
+    v6.exec("INSERT INTO runs(run_id, date, slot_at, window_start, window_end, deadline_at) VALUES "
+            "(1, '2026-11-27', 100, 70, 370, 400), (2, '2026-11-28', 200, 170, 470, 500)");
+    // Ids out of insertion order on purpose: the copy must keep them, not renumber.
+    v6.exec("INSERT INTO deliveries(delivery_id, run_id, advisor_id, date, slot_at, content_id, source, tier, tier_rank, "
+            "state, channel, sender, planned_at, deadline_at, updated_at, last_error, resent_at) VALUES "
+            "(7, 1, 'A1', '2026-11-27', 100, 'C1', 'editorial', 'gold', 1, 'accepted', 'whatsapp', 'wa-1', 110, 400, 1, NULL, NULL), "
+            "(3, 2, 'A1', '2026-11-28', 200, 'C1', 'fallback', 'gold', 1, 'dead', 'whatsapp', 'wa-1', 210, 500, 2, '131026', 250), "
+            "(5, 2, 'A2', '2026-11-28', 200, 'C1', 'editorial', 'gold', 1, 'planned', 'whatsapp', 'wa-2', 220, 500, 3, NULL, NULL)");
+    v6.exec("INSERT INTO delivery_attempts(delivery_id, attempt_no, channel, sender, started_at, finished_at, outcome) "
+            "VALUES (3, 1, 'whatsapp', 'wa-1', 210, 211, 'permanent')");
+  }
+};
+
+TEST_F(DeliveriesMigrationTest, RowsIdsAndAttemptsSurviveWithTheirOrderKeys) {
+  db_ = std::make_unique<store::Db>(db_path());  // migrates
+  EXPECT_EQ(scalar("SELECT MAX(version) FROM schema_migrations"), 7);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM deliveries"), 3);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM deliveries WHERE order_key = daybreak_order_key(advisor_id, date)"), 3);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM deliveries WHERE delivery_id = 3 AND state = 'dead' AND last_error = '131026' "
+                   "AND resent_at = 250 AND source = 'fallback' AND sender = 'wa-1' AND planned_at = 210"),
+            1);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM delivery_attempts a JOIN deliveries d USING (delivery_id) WHERE d.advisor_id = 'A1'"), 1);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM pragma_foreign_key_check"), 0);
+  EXPECT_EQ(scalar("PRAGMA foreign_keys"), 1);  // back on after the migration
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'deliveries' AND name IN "
+                   "('deliveries_run_state', 'deliveries_provider_message', 'deliveries_dead', 'deliveries_date')"),
+            4);
+  // The same (advisor, date, slot) is still one delivery; a new day of the same advisor is not.
+  store::DeliveryInsertParams p = test_support::planned_delivery(2, "A2", "2026-11-28", 200, 230, 4);
+  EXPECT_FALSE(store::DeliveryInsert(*db_, p));
+  p.date = "2026-11-29";
+  EXPECT_TRUE(store::DeliveryInsert(*db_, p));
+  // New rows get ids after the copied ones.
+  EXPECT_EQ(scalar("SELECT MAX(delivery_id) FROM deliveries"), 8);
+}
+
+TEST_F(DeliveriesMigrationTest, ABrokenReferenceStopsTheMigrationAndLeavesTheLedgerAsItWas) {
+  {
+    store::OpenOptions o;
+    o.migrate = false;
+    store::Db raw(db_path(), o);
+    raw.exec("PRAGMA foreign_keys=OFF");
+    raw.exec("UPDATE deliveries SET run_id = 99 WHERE delivery_id = 5");
+  }
+  try {
+    store::Db migrated(db_path());
+    FAIL() << "the migration should have refused a delivery of a missing run";
+  } catch (const store::StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("007_deliveries_by_date.sql"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("missing row of runs"), std::string::npos) << e.what();
+  }
+  store::OpenOptions o;
+  o.migrate = false;
+  db_ = std::make_unique<store::Db>(db_path(), o);
+  EXPECT_EQ(scalar("SELECT MAX(version) FROM schema_migrations"), 6);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM deliveries"), 3);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM pragma_table_info('deliveries') WHERE name = 'order_key'"), 0);
 }
 
 }  // namespace

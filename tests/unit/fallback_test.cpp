@@ -235,8 +235,9 @@ TEST_F(FallbackTest, EngagementIsRebuiltFromDeliveriesIdempotently) {
     db_->exec("INSERT INTO runs (run_id, date, slot_at, window_start, window_end, deadline_at) VALUES (1, '2026-03-09', 0, 0, 0, 0)");
     auto ins = [&](const std::string& adv, const std::string& state, const std::string& delivered, const std::string& read) {
       db_->exec("INSERT INTO deliveries (run_id, advisor_id, date, slot_at, content_id, source, tier, tier_rank, state, channel, "
-                "sender, planned_at, deadline_at, delivered_at, read_at, updated_at) VALUES (1, '" + adv + "', '2026-03-09', 0, "
-                "'c1', 'fallback', 'gold', 1, '" + state + "', 'whatsapp', 'wa-1', 0, 0, " + delivered + ", " + read + ", 0)");
+                "sender, planned_at, deadline_at, delivered_at, read_at, updated_at, order_key) VALUES (1, '" + adv + "', '2026-03-09', 0, "
+                "'c1', 'fallback', 'gold', 1, '" + state + "', 'whatsapp', 'wa-1', 0, 0, " + delivered + ", " + read + ", 0, "
+                "daybreak_order_key('" + adv + "', '2026-03-09'))");
     };
     ins("a1", "read", "1", "2");
     ins("a2", "delivered", "1", "NULL");
@@ -276,8 +277,9 @@ TEST_F(FallbackTest, WithdrawalReplacesEveryPendingDelivery) {
       add_advisor(id, "en", {kTopics[i % 8]});
       assign(id, day, "pulled");
       db_->exec("INSERT INTO deliveries (run_id, advisor_id, date, slot_at, content_id, source, tier, tier_rank, state, channel, "
-                "sender, planned_at, deadline_at, updated_at) VALUES (1, '" + id + "', '" + day + "', 0, 'pulled', 'editorial', "
-                "'gold', 1, '" + std::string(i == 0 ? "uncertain" : i == 1 ? "accepted" : "planned") + "', 'whatsapp', 'wa-1', 0, 0, 0)");
+                "sender, planned_at, deadline_at, updated_at, order_key) VALUES (1, '" + id + "', '" + day + "', 0, 'pulled', 'editorial', "
+                "'gold', 1, '" + std::string(i == 0 ? "uncertain" : i == 1 ? "accepted" : "planned") + "', 'whatsapp', 'wa-1', 0, 0, 0, "
+                "daybreak_order_key('" + id + "', '" + day + "'))");
     }
   });
   auto rep = withdraw_content(*db_, cfg_, "pulled", "regulator request", "asha", "", kT0Fallback + 10);

@@ -66,10 +66,10 @@ class MetricsTest : public test_support::DbTest {
         db_->exec("INSERT INTO advisors(advisor_id, name, tier, timezone, slot, channels, opted_in, language, updated_at) "
                   "VALUES ('" + a + "', 'n', '" + tier + "', 'Asia/Kolkata', '06:00', 'whatsapp', 1, 'en', 0)");
         db_->exec("INSERT INTO deliveries(delivery_id, run_id, advisor_id, date, slot_at, content_id, source, tier, tier_rank, "
-                  "state, channel, sender, planned_at, deadline_at, first_sent_at, accepted_at, updated_at) VALUES (" +
+                  "state, channel, sender, planned_at, deadline_at, first_sent_at, accepted_at, updated_at, order_key) VALUES (" +
                   std::to_string(i + 1) + ", " + std::to_string(run) + ", '" + a + "', '2026-11-28', " + std::to_string(kSlot) +
                   ", 'c1', 'editorial', '" + tier + "', " + (gold ? "1" : "0") + ", '" + state + "', 'whatsapp', '" + sender +
-                  "', " + std::to_string(planned) + ", " + std::to_string(p.window.deadline) + ", " + sent + ", " + acc + ", 0)");
+                  "', " + std::to_string(planned) + ", " + std::to_string(p.window.deadline) + ", " + sent + ", " + acc + ", 0, daybreak_order_key('" + a + "', '2026-11-28'))");
         if (i < 95) {
           db_->exec("INSERT INTO delivery_attempts(delivery_id, attempt_no, channel, sender, started_at, finished_at, outcome, "
                     "latency_ms) VALUES (" + std::to_string(i + 1) + ", 1, 'whatsapp', '" + sender + "', 0, 0, 'accepted', 40)");

@@ -397,6 +397,20 @@ TEST(Planner, StableHashIsFixedAcrossBuilds) {
   EXPECT_NE(stable_key_hash("adv1|2026-11-28"), stable_key_hash("adv2|2026-11-28"));
 }
 
+TEST(Planner, OrderKeyIsTheItemKeysHashHalvedAndNeverNegative) {
+  // The ledger's uniqueness index is led by it (sql/007): it must be the hash plan_run orders by,
+  // and non-negative so SQLite's signed order keeps the hash's order.
+  for (const char* advisor : {"adv-100000", "adv-100001", "A1", "", "ünïcode-advisor"}) {
+    for (const char* date : {"2026-11-28", "2026-11-29"}) {
+      const std::string key = plan_item_key(advisor, date);
+      EXPECT_EQ(key, std::string(advisor) + "|" + date);
+      EXPECT_EQ(delivery_order_key(advisor, date), static_cast<std::int64_t>(stable_key_hash(key) >> 1)) << key;
+      EXPECT_GE(delivery_order_key(advisor, date), 0) << key;
+    }
+  }
+  EXPECT_NE(delivery_order_key("adv-1", "2026-11-28"), delivery_order_key("adv-1", "2026-11-29"));
+}
+
 TEST(Planner, OneMillionOnFiveThousandMpsPlansWellUnderTwoSeconds) {
   PlanInput in;
   in.window = default_window();

@@ -74,8 +74,8 @@ class ReportTest : public test_support::DbTest {
     a.exec();
     auto& q = db_->stmt(
         "INSERT INTO deliveries(run_id, advisor_id, date, slot_at, content_id, source, tier, tier_rank, state, channel, "
-        "sender, planned_at, deadline_at, first_sent_at, accepted_at, possible_duplicate, updated_at) "
-        "VALUES (?, ?, ?, ?, 'c1', ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, 0) RETURNING delivery_id");
+        "sender, planned_at, deadline_at, first_sent_at, accepted_at, possible_duplicate, updated_at, order_key) "
+        "VALUES (?, ?, ?, ?, 'c1', ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, 0, daybreak_order_key(?2, ?3)) RETURNING delivery_id");
     q.bind(1, run_id);
     q.bind(2, r.advisor);
     q.bind(3, kDate);

@@ -45,10 +45,10 @@ class TrendTest : public test_support::DbTest {
     const std::string s = std::to_string(slot);
     db_->exec("WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < " + std::to_string(n - 1) + ") "
               "INSERT INTO deliveries(run_id, advisor_id, date, slot_at, content_id, source, tier, tier_rank, state, channel, "
-              "sender, planned_at, deadline_at, first_sent_at, accepted_at, updated_at) "
+              "sender, planned_at, deadline_at, first_sent_at, accepted_at, updated_at, order_key) "
               "SELECT " + std::to_string(run) + ", 'A' || i, '" + date + "', " + s + ", 'c1', 'editorial', 'gold', 1, 'accepted', "
               "'whatsapp', 'wa-1', " + s + " + i * 100, " + s + " + 300000, " + s + " + i * 100 + 5, "
-              "CASE WHEN i < " + std::to_string(late) + " THEN " + s + " + 400000 ELSE " + s + " + i * 100 + 300 END, 0 FROM n");
+              "CASE WHEN i < " + std::to_string(late) + " THEN " + s + " + 400000 ELSE " + s + " + i * 100 + 300 END, 0, daybreak_order_key('A' || i, '" + date + "') FROM n");
     db_->exec("UPDATE runs SET state = 'closed' WHERE run_id = " + std::to_string(run));
     if (store) store_run_report(*db_, *store::RunGet(*db_, run), slot + 3'600'000);
   }
