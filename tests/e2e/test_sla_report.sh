@@ -68,12 +68,12 @@ INSERT INTO runs(run_id, date, slot_at, window_start, window_end, deadline_at, s
 -- run 1: A1..A100; A1 is late (accepted 1 s after the deadline), A2 is dead.
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100)
 INSERT INTO deliveries(run_id, advisor_id, date, slot_at, content_id, source, tier, tier_rank, state, channel, sender,
-                       planned_at, deadline_at, attempts, first_sent_at, accepted_at, updated_at, order_key)
+                       planned_at, deadline_at, attempts, first_sent_at, accepted_at, updated_at)
   SELECT 1, 'A' || i, '2026-11-28', $S1, 'c1', 'editorial', CASE WHEN i <= 40 THEN 'platinum' ELSE 'gold' END,
          CASE WHEN i <= 40 THEN 0 ELSE 1 END,
          CASE i WHEN 2 THEN 'dead' ELSE 'accepted' END, 'whatsapp', 'wa-1',
          $S1 + i * 100, $S1 + 300000, 1, $S1 + i * 100 + 7,
-         CASE i WHEN 1 THEN $S1 + 301000 WHEN 2 THEN NULL ELSE $S1 + i * 100 + 400 END, 0, i
+         CASE i WHEN 1 THEN $S1 + 301000 WHEN 2 THEN NULL ELSE $S1 + i * 100 + 400 END, 0
   FROM n;
 INSERT INTO delivery_attempts(delivery_id, attempt_no, channel, sender, started_at, finished_at, outcome, error_code, error_detail)
   SELECT delivery_id, 1, 'whatsapp', 'wa-1', 0, 0, 'accepted', NULL, NULL FROM deliveries WHERE run_id = 1 AND advisor_id <> 'A2';
@@ -82,16 +82,16 @@ INSERT INTO delivery_attempts(delivery_id, attempt_no, channel, sender, started_
 -- run 2: A1..A50, all on time.
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50)
 INSERT INTO deliveries(run_id, advisor_id, date, slot_at, content_id, source, tier, tier_rank, state, channel, sender,
-                       planned_at, deadline_at, attempts, first_sent_at, accepted_at, updated_at, order_key)
+                       planned_at, deadline_at, attempts, first_sent_at, accepted_at, updated_at)
   SELECT 2, 'A' || i, '2026-11-29', $S2, 'c1', 'fallback', CASE WHEN i <= 40 THEN 'platinum' ELSE 'gold' END, 0,
-         'read', 'whatsapp', 'wa-1', $S2 + i * 100, $S2 + 300000, 1, $S2 + i * 100 + 5, $S2 + i * 100 + 300, 0, i
+         'read', 'whatsapp', 'wa-1', $S2 + i * 100, $S2 + 300000, 1, $S2 + i * 100 + 5, $S2 + i * 100 + 300, 0
   FROM n;
 -- run 3: A1..A10, planned, nothing sent yet.
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10)
 INSERT INTO deliveries(run_id, advisor_id, date, slot_at, content_id, source, tier, tier_rank, state, channel, sender,
-                       planned_at, deadline_at, updated_at, order_key)
+                       planned_at, deadline_at, updated_at)
   SELECT 3, 'A' || i, '2026-11-30', $S3, 'c1', 'editorial', 'platinum', 0, 'planned', 'whatsapp', 'wa-1',
-         $S3 + i * 100, $S3 + 300000, 0, i
+         $S3 + i * 100, $S3 + 300000, 0
   FROM n;
 -- dispatch leaves the ledger in WAL mode: sla-report must read it that way too.
 PRAGMA journal_mode=WAL;
