@@ -52,12 +52,14 @@ const std::string kListEligible = std::string("SELECT ") + kAdvisorColumns +
                                   ", c.channel, c.address FROM advisors a JOIN advisor_channels c ON c.advisor_id = a.advisor_id" +
                                   kEligibleWhere;
 
-// The planner's columns only, with the day's assignment joined (primary-key lookups), so a
-// million advisors are read in one ordered pass without building whole Advisor rows.
+// The planner's columns only, with the day's assignment joined, so a million advisors are read
+// in one ordered pass without building whole Advisor rows. The assignment comes from the
+// date-led covering index (sql/008): the primary key (advisor_id, date) would read every kept
+// day's rows to find this one's, and SQLite picks the primary key unless told.
 const std::string kPlanCandidates =
     std::string("SELECT a.advisor_id, a.tier, a.timezone, a.slot, a.channels, c.channel, s.content_id, s.source ") +
     "FROM advisors a JOIN advisor_channels c ON c.advisor_id = a.advisor_id "
-    "LEFT JOIN assignments s ON s.advisor_id = a.advisor_id AND s.date = ?1" +
+    "LEFT JOIN assignments s INDEXED BY assignments_day ON s.advisor_id = a.advisor_id AND s.date = ?1" +
     kEligibleWhere;
 
 std::string channel_list(const std::vector<Channel>& channels) {

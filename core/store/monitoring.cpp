@@ -102,7 +102,7 @@ std::pair<std::int64_t, std::vector<std::string>> AdvisorListSilent(Db& db, cons
         "AND NOT ((a.paused_from IS NOT NULL OR a.paused_until IS NOT NULL) "
         "         AND (a.paused_from IS NULL OR a.paused_from <= ?1) AND (a.paused_until IS NULL OR ?1 <= a.paused_until)) "
         "AND EXISTS (SELECT 1 FROM advisor_channels c WHERE c.advisor_id = a.advisor_id AND c.opted_in = 1) "
-        "AND NOT EXISTS (SELECT 1 FROM assignments s WHERE s.advisor_id = a.advisor_id AND s.date = ?1) "
+        "AND NOT EXISTS (SELECT 1 FROM assignments s INDEXED BY assignments_day WHERE s.advisor_id = a.advisor_id AND s.date = ?1) "
         "ORDER BY a.advisor_id");
     q.bind(1, date);
     std::pair<std::int64_t, std::vector<std::string>> out{0, {}};

@@ -8,6 +8,9 @@
 #include <string>
 
 #include "domain/planner.hpp"
+#include "store/advisors.hpp"
+#include "store/assignments.hpp"
+#include "store/content.hpp"
 #include "store/migrations.hpp"
 
 #include "db_fixture.hpp"
@@ -98,6 +101,46 @@ TEST_F(DeliveryInserterTest, EveryRowCarriesItsOrderKeyAndTheKeyLeadsTheUniquene
       << plan.getColumn(3).getString();
 }
 
+TEST_F(DeliveryInserterTest, PlanningReadsTheDaysAssignmentAmongSeveralKeptDays) {
+  // Three days of assignments per advisor, the middle one asked for: the planner's read goes
+  // through the date-led covering index (sql/008), and must still pair each advisor with the
+  // assignment of that day only.
+  for (const char* c : {"C2", "C3"}) {
+    Content content;
+    content.content_id = c;
+    content.title = "T";
+    content.body = "B";
+    content.language = "en";
+    store::ContentUpsert(*db_, {content, kT0Deliveries});
+  }
+  db_->write_tx([&] {
+    for (int i = 0; i < kAdvisors; ++i) {
+      int day = 0;
+      for (const char* date : {"2026-11-27", "2026-11-28", "2026-11-29"}) {
+        store::AssignmentUpsertParams p;
+        p.assignment.advisor_id = advisor(i);
+        p.assignment.date = date;
+        p.assignment.content_id = day == 1 && i % 2 == 0 ? "C3" : "C" + std::to_string(day + 1);
+        p.assignment.source = day == 1 ? Source::fallback : Source::editorial;
+        p.created_at = kT0Deliveries;
+        store::AssignmentUpsert(*db_, p);
+        ++day;
+      }
+    }
+  });
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'assignments_day'"), 1);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'assignments_date'"), 0);
+  int seen = 0;
+  store::PlanCandidatesForDate(*db_, "2026-11-28", [&](store::PlanCandidate&& c) {
+    const int i = std::stoi(c.advisor_id.substr(1)) - 1000;
+    ASSERT_TRUE(c.content_id.has_value()) << c.advisor_id;
+    EXPECT_EQ(*c.content_id, i % 2 == 0 ? "C3" : "C2") << c.advisor_id;
+    EXPECT_EQ(c.source, "fallback") << c.advisor_id;
+    ++seen;
+  });
+  EXPECT_EQ(seen, kAdvisors);
+}
+
 // sql/007 rebuilds deliveries on a ledger that already holds rows: the rows, their ids and their
 // attempts come through, each gets its order key, and uniqueness holds under the new key.
 class DeliveriesMigrationTest : public test_support::DbTest {
@@ -138,7 +181,7 @@ class DeliveriesMigrationTest : public test_support::DbTest {
 
 TEST_F(DeliveriesMigrationTest, RowsIdsAndAttemptsSurviveWithTheirOrderKeys) {
   db_ = std::make_unique<store::Db>(db_path());  // migrates
-  EXPECT_EQ(scalar("SELECT MAX(version) FROM schema_migrations"), 7);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM schema_migrations WHERE version = 7"), 1);
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM deliveries"), 3);
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM deliveries WHERE order_key = daybreak_order_key(advisor_id, date)"), 3);
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM deliveries WHERE delivery_id = 3 AND state = 'dead' AND last_error = '131026' "
