@@ -239,23 +239,40 @@ std::int64_t DeadCount(Db& db) {
   });
 }
 
+// ---- one advisor's day ---------------------------------------------------------------------
+
+namespace {
+/// UPDATE deliveries SET `set` on the open (planned, retry_wait, uncertain) deliveries of one
+/// advisor on one day; returns their ids. The rows are found through the ledger's uniqueness
+/// index, (date, order_key, advisor_id, slot_at) (sql/007), so the order key is computed here.
+/// Placeholders ?1-?3 are the advisor, the date and the order key; `bind_rest` binds ?4 on.
+std::vector<std::int64_t> update_open_on_day(Db& db, const std::string& set, const std::string& advisor_id,
+                                             const std::string& date,
+                                             const std::function<void(SQLite::Statement&)>& bind_rest) {
+  auto& q = db.stmt("UPDATE deliveries SET " + set +
+                    " WHERE date = ?2 AND order_key = ?3 AND advisor_id = ?1 "
+                    "AND state IN ('planned', 'retry_wait', 'uncertain') RETURNING delivery_id");
+  q.bind(1, advisor_id);
+  q.bind(2, date);
+  q.bind(3, delivery_order_key(advisor_id, date));
+  bind_rest(q);
+  std::vector<std::int64_t> ids;
+  while (q.executeStep()) ids.push_back(q.getColumn(0).getInt64());
+  q.reset();
+  return ids;
+}
+}  // namespace
+
 // ---- content changes ---------------------------------------------------------------------
 
 std::optional<std::int64_t> DeliveryRepointAdvisor(Db& db, const std::string& advisor_id, const std::string& date,
                                                    const std::string& content_id, Millis now) {
   return guarded("DeliveryRepointAdvisor", [&]() -> std::optional<std::int64_t> {
-    auto& q = db.stmt(
-        "UPDATE deliveries SET content_id = ?3, source = 'override', updated_at = ?4 "
-        "WHERE date = ?2 AND order_key = ?5 AND advisor_id = ?1 AND state IN ('planned', 'retry_wait', 'uncertain') "
-        "RETURNING delivery_id");
-    q.bind(1, advisor_id);
-    q.bind(2, date);
-    q.bind(3, content_id);
-    q.bind(4, static_cast<std::int64_t>(now));
-    q.bind(5, delivery_order_key(advisor_id, date));
-    std::vector<std::int64_t> ids;
-    while (q.executeStep()) ids.push_back(q.getColumn(0).getInt64());
-    q.reset();
+    auto ids = update_open_on_day(db, "content_id = ?4, source = 'override', updated_at = ?5", advisor_id, date,
+                                  [&](SQLite::Statement& q) {
+                                    q.bind(4, content_id);
+                                    q.bind(5, static_cast<std::int64_t>(now));
+                                  });
     for (auto id : ids) DeliveryChangeNote(db, id, "content", now);
     if (ids.empty()) return std::nullopt;
     return ids.front();
@@ -294,8 +311,8 @@ bool AdvisorSetAbsence(Db& db, const std::string& advisor_id, const std::optiona
 std::vector<std::int64_t> DeliveryCancelForAdvisorDays(Db& db, const std::string& advisor_id, const std::string& from,
                                                        const std::string& until, Millis now) {
   return guarded("DeliveryCancelForAdvisorDays", [&] {
-    // Day by day through the runs' dates: the (date, order_key, advisor_id, slot_at) key (sql/007)
-    // finds one advisor's rows of one day, while a bare date range would walk every advisor.
+    // Day by day through the runs' dates: the ledger finds one advisor's rows of one day (sql/007),
+    // while a bare date range would walk every advisor of those days.
     std::vector<std::string> dates;
     {
       auto& d = db.stmt("SELECT DISTINCT date FROM runs WHERE (?1 = '' OR date >= ?1) AND (?2 = '' OR date <= ?2) ORDER BY date");
@@ -306,16 +323,10 @@ std::vector<std::int64_t> DeliveryCancelForAdvisorDays(Db& db, const std::string
     }
     std::vector<std::int64_t> ids;
     for (const auto& date : dates) {
-      auto& q = db.stmt(
-          "UPDATE deliveries SET state = 'cancelled', next_attempt_at = NULL, claim_owner = NULL, claim_until = NULL, updated_at = ?3 "
-          "WHERE date = ?2 AND order_key = ?4 AND advisor_id = ?1 "
-          "AND state IN ('planned', 'retry_wait', 'uncertain') RETURNING delivery_id");
-      q.bind(1, advisor_id);
-      q.bind(2, date);
-      q.bind(3, static_cast<std::int64_t>(now));
-      q.bind(4, delivery_order_key(advisor_id, date));
-      while (q.executeStep()) ids.push_back(q.getColumn(0).getInt64());
-      q.reset();
+      auto day = update_open_on_day(
+          db, "state = 'cancelled', next_attempt_at = NULL, claim_owner = NULL, claim_until = NULL, updated_at = ?4",
+          advisor_id, date, [&](SQLite::Statement& q) { q.bind(4, static_cast<std::int64_t>(now)); });
+      ids.insert(ids.end(), day.begin(), day.end());
     }
     for (auto id : ids) DeliveryChangeNote(db, id, "cancel", now);
     return ids;
