@@ -92,13 +92,23 @@ std::optional<DeliveryInfo> DeliveryInfoGet(Db& db, std::int64_t delivery_id) {
   });
 }
 
+namespace {
+// One advisor's rows of one day, found through the ledger's uniqueness index (date, order_key,
+// advisor_id, slot_at) (sql/007): placeholders ?1-?3 are the advisor, the date and the order key,
+// which bind_advisor_day computes.
+constexpr const char* kAdvisorDay = "date = ?2 AND order_key = ?3 AND advisor_id = ?1";
+void bind_advisor_day(SQLite::Statement& q, const std::string& advisor_id, const std::string& date) {
+  q.bind(1, advisor_id);
+  q.bind(2, date);
+  q.bind(3, delivery_order_key(advisor_id, date));
+}
+}  // namespace
+
 std::optional<DeliveryInfo> DeliveryInfoForAdvisorDate(Db& db, const std::string& advisor_id, const std::string& date) {
   return guarded("DeliveryInfoForAdvisorDate", [&]() -> std::optional<DeliveryInfo> {
     auto& q = db.stmt("SELECT " + DeliveryInfoColumns() +
-                      " FROM deliveries d WHERE d.date = ?2 AND d.order_key = ?3 AND d.advisor_id = ?1 ORDER BY d.slot_at LIMIT 1");
-    q.bind(1, advisor_id);
-    q.bind(2, date);
-    q.bind(3, delivery_order_key(advisor_id, date));
+                      " FROM deliveries d WHERE " + kAdvisorDay + " ORDER BY d.slot_at LIMIT 1");
+    bind_advisor_day(q, advisor_id, date);
     if (!q.executeStep()) return std::nullopt;
     auto d = DeliveryInfoRead(q);
     q.reset();
@@ -243,18 +253,13 @@ std::int64_t DeadCount(Db& db) {
 
 namespace {
 /// UPDATE deliveries SET `set` on the open (planned, retry_wait, uncertain) deliveries of one
-/// advisor on one day; returns their ids. The rows are found through the ledger's uniqueness
-/// index, (date, order_key, advisor_id, slot_at) (sql/007), so the order key is computed here.
-/// Placeholders ?1-?3 are the advisor, the date and the order key; `bind_rest` binds ?4 on.
+/// advisor on one day (kAdvisorDay); returns their ids. `bind_rest` binds ?4 on.
 std::vector<std::int64_t> update_open_on_day(Db& db, const std::string& set, const std::string& advisor_id,
                                              const std::string& date,
                                              const std::function<void(SQLite::Statement&)>& bind_rest) {
-  auto& q = db.stmt("UPDATE deliveries SET " + set +
-                    " WHERE date = ?2 AND order_key = ?3 AND advisor_id = ?1 "
-                    "AND state IN ('planned', 'retry_wait', 'uncertain') RETURNING delivery_id");
-  q.bind(1, advisor_id);
-  q.bind(2, date);
-  q.bind(3, delivery_order_key(advisor_id, date));
+  auto& q = db.stmt("UPDATE deliveries SET " + set + " WHERE " + kAdvisorDay +
+                    " AND state IN ('planned', 'retry_wait', 'uncertain') RETURNING delivery_id");
+  bind_advisor_day(q, advisor_id, date);
   bind_rest(q);
   std::vector<std::int64_t> ids;
   while (q.executeStep()) ids.push_back(q.getColumn(0).getInt64());
