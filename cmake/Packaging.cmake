@@ -32,6 +32,7 @@ set(CPACK_DEBIAN_PACKAGE_DEPENDS "tzdata, util-linux, passwd")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "logrotate, cron | systemd-sysv, sqlite3")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${CMAKE_CURRENT_LIST_DIR}/deb/postinst
+    ${CMAKE_CURRENT_LIST_DIR}/deb/postrm
     ${CMAKE_CURRENT_LIST_DIR}/deb/conffiles)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 # gzip, not the default xz: a few MB larger, several times faster to build in CI and tests.

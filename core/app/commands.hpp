@@ -39,5 +39,7 @@ void add_backup_commands(CLI::App& app, GlobalOptions& g, Action& action);
 
 // Monitoring (issue 5): `daybreak alerts list|show|ack|check` (op_alerts.cpp).
 void add_alerts_commands(CLI::App& app, GlobalOptions& g, Action& action);
+// The schedule: `daybreak schedule show|fire JOB` (op_schedule.cpp).
+void add_schedule_commands(CLI::App& app, GlobalOptions& g, Action& action);
 
 }  // namespace daybreak

@@ -6,6 +6,7 @@
 
 #include "app/commands.hpp"
 #include "app/report.hpp"
+#include "app/schedule.hpp"
 #include "app/supervise.hpp"
 #include "channels/transport.hpp"
 #include "domain/time.hpp"
@@ -59,6 +60,15 @@ int dispatch_main(int argc, char** argv) {
     store::Db db(ctx.cfg.database_path);
     Millis now = clock.now();
 
+    // 0. The dead-man's switch: around the morning's slot, a day whose eligible advisors are
+    //    not all planned (the nightly job never ran, or failed) is assigned and planned here, in
+    //    this process, before any run is chosen; night_missed tells the on-call chain.
+    nlohmann::json deadman = {{"checked", false}};
+    if (run_ids.empty()) {
+      deadman = morning_deadman(db, ctx.cfg, now, lookahead_s * 1000, *ctx.log);
+      now = clock.now();
+    }
+
     // 1. Which runs: named ones, else those whose window is open or opens within the lookahead,
     //    or that are past it but still unfinished (a crashed dispatch's run resumes here).
     std::vector<store::Run> candidates;
@@ -105,7 +115,8 @@ int dispatch_main(int argc, char** argv) {
     }
     if (owned.empty()) {
       if (ctx.json) {
-        print_json({{"status", skipped.empty() ? "idle" : "skipped"}, {"skipped", skipped}, {"runs", nlohmann::json::array()}});
+        print_json({{"status", skipped.empty() ? "idle" : "skipped"}, {"skipped", skipped}, {"runs", nlohmann::json::array()},
+                    {"deadman", deadman}});
       } else {
         std::cout << (skipped.empty() ? "nothing to dispatch: no run is due\n" : "nothing dispatched: every due run is owned elsewhere or finished\n");
       }
@@ -156,7 +167,8 @@ int dispatch_main(int argc, char** argv) {
                           {"emergency_substitutions", summary.emergency_substitutions},
                           {"breaker_opened", summary.breaker_opened},
                           {"operator_changes", summary.operator_changes},
-                          {"runs_left_open", summary.runs_left_open}};
+                          {"runs_left_open", summary.runs_left_open},
+                          {"deadman", deadman}};
     if (ctx.json) {
       print_json(out);
     } else {
@@ -164,6 +176,10 @@ int dispatch_main(int argc, char** argv) {
                 << summary.accepted << " accepted (" << summary.on_time << " on time), " << summary.dead << " dead";
       if (summary.uncertain_found) std::cout << ", " << summary.uncertain_found << " uncertain after a crash";
       std::cout << "\n";
+      if (deadman.value("inserted", 0) > 0) {
+        std::cout << "  dead-man's switch: " << deadman["date"].get<std::string>() << " was not planned; planned "
+                  << deadman["inserted"] << " deliveries at start (alert night_missed)\n";
+      }
       for (const auto& r : runs_out) {
         std::cout << "  run " << r["run_id"] << ": " << r["state"].get<std::string>();
         if (r.contains("sla_pct")) std::cout << ", SLA " << r["sla_pct"].get<double>() << "%";

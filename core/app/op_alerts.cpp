@@ -11,6 +11,7 @@
 
 #include "app/commands.hpp"
 #include "app/plan.hpp"
+#include "app/schedule.hpp"
 #include "domain/time.hpp"
 #include "engine/alerts.hpp"
 #include "engine/live.hpp"
@@ -80,6 +81,10 @@ int run_check(const AppContext& ctx) {
   // Planning rules: the next delivery day (21:30 IST on D-1 until the 06:00 slot of D).
   auto add = [&](std::vector<engine::AlertChange> c) { changes.insert(changes.end(), c.begin(), c.end()); };
   add(eng.evaluate_store(db, {default_delivery_date(ctx.cfg, now)}, now));
+  // The schedule's rule: the next day not planned by schedule.plan_deadline, and again at
+  // schedule.plan_recheck; event alerts (night_missed, nightly_failed) of days that are over.
+  add(eng.evaluate_plan_missing(db, plan_missing_conditions(db, ctx.cfg, now), now));
+  if (auto today = local_date(now, ctx.cfg.default_timezone)) add(eng.expire_events(db, format_date(*today), now));
 
   // Live rules for runs nobody is dispatching. A live dispatch (an unexpired lease on any run)
   // evaluates its runs itself every second, with breaker states only it knows: leave it alone.
@@ -134,6 +139,49 @@ int run_check(const AppContext& ctx) {
     }
     std::cout << firing << " alert(s) firing; notifications: " << st.sent << " sent, " << st.retry_later << " to retry, "
               << st.gave_up << " given up, " << pending << " pending\n";
+  }
+  return kExitOk;
+}
+
+int raise_or_clear(const AppContext& ctx, bool raise, const std::string& rule, const std::string& subject,
+                   const std::string& message) {
+  if (rule != "nightly_failed" && rule != "night_missed") {
+    throw UsageError("rule: \"" + rule + "\" is not an event rule (nightly_failed, night_missed)");
+  }
+  const Millis now = ctx.clock->now();
+  engine::AlertEngine eng(ctx.cfg.alerts);
+  auto sink = engine::make_curl_alert_sink(ctx.cfg.alerts);
+  std::optional<engine::AlertChange> change;
+  try {
+    store::Db db(ctx.cfg.database_path);
+    if (raise) {
+      change = eng.raise_event(db, {rule, subject, message}, now);
+    } else {
+      change = eng.clear_event(db, rule, subject, message, now);
+    }
+    engine::deliver_notifications(db, ctx.cfg.alerts, *sink, now, 3, ctx.log.get());
+  } catch (const store::StoreError& e) {
+    if (!raise) throw;
+    // The ledger cannot hold the alert (the failure may be why the night failed): tell the first
+    // level of the chain directly, once, and still fail with the database's exit code.
+    ctx.log->error("cannot record alert {} {}: {}; notifying the first level directly", rule, subject, e.what());
+    if (!ctx.cfg.alerts.chain.empty()) {
+      const auto& l = ctx.cfg.alerts.chain.front();
+      const std::string body = engine::slack_body("fired", 0, rule, subject, message + " (not recorded: " + e.what() + ")", 0, l.name, now);
+      for (const auto& url : l.webhooks) sink->post_webhook(url, body);
+      for (const auto& to : l.emails) sink->send_email(to, "[daybreak] " + rule + " " + subject, message, now);
+    }
+    throw;
+  }
+  if (ctx.json) {
+    print_json({{"rule", rule},
+                {"subject", subject},
+                {"change", change ? nlohmann::json(std::string(engine::to_string(change->kind))) : nlohmann::json(nullptr)},
+                {"alert_id", change ? nlohmann::json(change->alert_id) : nlohmann::json(nullptr)}});
+  } else if (change) {
+    std::cout << "alert #" << change->alert_id << " " << engine::to_string(change->kind) << ": " << rule << " " << subject << "\n";
+  } else {
+    std::cout << "no firing " << rule << " alert for " << subject << "\n";
   }
   return kExitOk;
 }
@@ -239,6 +287,34 @@ void add_alerts_commands(CLI::App& app, GlobalOptions& g, Action& action) {
                   << a->acknowledged_by.value_or("?") << "; escalation stopped at level " << a->level << "\n";
       }
       return kExitOk;
+    };
+  });
+
+  // raise / clear: event alerts from scripts (daybreak-nightly raises nightly_failed when a step
+  // fails and clears it when the night succeeds). Notifications go out at once, as in check.
+  auto ev_rule = std::make_shared<std::string>();
+  auto ev_subject = std::make_shared<std::string>();
+  auto ev_message = std::make_shared<std::string>();
+  auto* raise = alerts->add_subcommand("raise", "Fire an event alert (night_missed, nightly_failed) and notify at once");
+  raise->fallthrough();
+  raise->add_option("rule", *ev_rule, "nightly_failed or night_missed")->required();
+  raise->add_option("--subject", *ev_subject, "What it is about, e.g. date:2026-12-07")->required();
+  raise->add_option("--message", *ev_message, "One line saying what happened and what to do")->required();
+  raise->callback([ev_rule, ev_subject, ev_message, &g, &action] {
+    action = [ev_rule, ev_subject, ev_message, &g] {
+      auto ctx = make_context(g, "daybreak");
+      return raise_or_clear(ctx, true, *ev_rule, *ev_subject, *ev_message);
+    };
+  });
+  auto* clear = alerts->add_subcommand("clear", "Resolve a firing event alert (nightly_failed, night_missed) and notify at once");
+  clear->fallthrough();
+  clear->add_option("rule", *ev_rule, "nightly_failed or night_missed")->required();
+  clear->add_option("--subject", *ev_subject, "What it is about, e.g. date:2026-12-07")->required();
+  clear->add_option("--message", *ev_message, "Why it is over (default: cleared: <its message>)");
+  clear->callback([ev_rule, ev_subject, ev_message, &g, &action] {
+    action = [ev_rule, ev_subject, ev_message, &g] {
+      auto ctx = make_context(g, "daybreak");
+      return raise_or_clear(ctx, false, *ev_rule, *ev_subject, *ev_message);
     };
   });
 

@@ -22,6 +22,8 @@
 
 #include "app/commands.hpp"
 #include "app/plan.hpp"
+#include "app/schedule.hpp"
+#include "domain/schedule.hpp"
 #include "store/db.hpp"
 #include "store/migrations.hpp"
 #include "store/runs.hpp"
@@ -215,7 +217,7 @@ void check_senders(const Config& cfg, bool config_ok, std::vector<Check>& rows) 
   }
 }
 
-void check_plan(const Config& cfg, store::Db* db, const std::string& day, std::vector<Check>& rows) {
+void check_plan(const Config& cfg, store::Db* db, const std::string& day, Millis now, std::vector<Check>& rows) {
   if (!db) {
     rows.push_back({"plan", false, "not checked: the database could not be read"});
     return;
@@ -223,7 +225,17 @@ void check_plan(const Config& cfg, store::Db* db, const std::string& day, std::v
   try {
     auto runs = store::RunListForDate(*db, day);
     if (runs.empty()) {
-      rows.push_back({"plan", true, day + ": not planned yet (plan-deliveries runs at 21:30 IST)"});
+      // Not planned: fine until schedule.plan_deadline on the day before, a failure after it.
+      const auto& sc = cfg.schedule;
+      auto d = parse_date(day);
+      auto deadline = d ? slot_instant(add_days(*d, -1), sc.plan_deadline_minutes, sc.timezone) : Result<Millis>(d.error());
+      const bool late = deadline && now >= *deadline;
+      rows.push_back({"plan", !late,
+                      day + ": not planned " + (late ? "by " : "yet (the nightly job runs at ") +
+                          (late ? format_minutes(sc.plan_deadline_minutes) + " " + sc.timezone +
+                                      ": run daybreak-nightly, or dispatch plans it itself at " +
+                                      format_minutes(sc.dispatch_minutes) + " (alert night_missed)"
+                                : format_minutes(sc.nightly_minutes) + " " + sc.timezone + ")")});
       return;
     }
     std::string bad;
@@ -368,9 +380,17 @@ int doctor(const GlobalOptions& g, const DoctorOptions& o) {
   std::string day = o.date;
   try {
     day = resolve_date_option(o.date, cfg, clock->now());
-    check_plan(cfg, db.get(), day, rows);
+    check_plan(cfg, db.get(), day, clock->now(), rows);
   } catch (const std::exception& e) {  // e.g. no time zone data: the timezone_data row says why
     rows.push_back({"plan", false, std::string("not checked: ") + e.what()});
+  }
+  // The installed schedule (systemd timers, crontabs) against [schedule], on this host's zone.
+  try {
+    std::vector<ScheduleRow> srows;
+    inspect_installed_schedule(cfg, clock->now(), host_timezone(), srows);
+    for (auto& r : srows) rows.push_back({r.name, r.ok, r.message});
+  } catch (const std::exception& e) {
+    rows.push_back({"schedule", false, std::string("not checked: ") + e.what()});
   }
   std::optional<ProviderClock> ref;
   if (o.check_providers && config_ok) check_providers(cfg, rows, ref);

@@ -9,24 +9,19 @@
 #include "app/commands.hpp"
 #include "app/op_support.hpp"
 #include "app/plan.hpp"
+#include "app/schedule.hpp"
+#include "domain/schedule.hpp"
 #include "domain/time.hpp"
 #include "store/runs.hpp"
 
 namespace daybreak {
 namespace {
 
-/// The cron schedule runs in this zone (cron/daybreak.crontab: CRON_TZ=Asia/Kolkata).
-constexpr const char* kCronZone = "Asia/Kolkata";
-
-/// The next instant after `now` at local HH:MM in the cron zone.
-Millis next_local(Millis now, int minutes) {
-  auto today = local_date(now, kCronZone);
-  if (!today) throw ConfigError(today.error().message);
-  for (int add = 0; add < 3; ++add) {
-    auto t = slot_instant(add_days(*today, add), minutes, kCronZone);
-    if (t && *t > now) return *t;
-  }
-  return now;
+/// The next instant after `now` at local `minutes` in the schedule's zone ([schedule]).
+Millis next_local(Millis now, int minutes, const std::string& zone) {
+  auto t = next_daily_after(now, minutes, zone);
+  if (!t) throw ConfigError(t.error().message);
+  return *t;
 }
 
 nlohmann::json run_json(const store::Run& r, Millis now, const std::string& tz) {
@@ -87,15 +82,18 @@ int run_status(const GlobalOptions& g) {
   const std::int64_t firing = count(db, "SELECT COUNT(*) FROM alerts WHERE state = 'firing'");
   const std::int64_t unacked = count(db, "SELECT COUNT(*) FROM alerts WHERE state = 'firing' AND acknowledged_at IS NULL");
 
-  // The cron steps (cron/daybreak.crontab): 21:30 assign-fallback + plan-deliveries, 05:59 dispatch.
-  Millis nightly = next_local(now, 21 * 60 + 30);
-  Millis dispatch = next_local(now, 5 * 60 + 59);
+  // The scheduled steps, from [schedule]; whether what is installed fires then is `schedule`.
+  const std::string& zone = cfg.schedule.timezone;
+  Millis nightly = next_local(now, cfg.schedule.nightly_minutes, zone);
+  Millis dispatch = next_local(now, cfg.schedule.dispatch_minutes, zone);
   std::string next_day = default_delivery_date(cfg, now);
   std::string nightly_day = default_delivery_date(cfg, nightly);
   nlohmann::json next_steps = nlohmann::json::array(
-      {{{"step", "assign-fallback + plan-deliveries"}, {"at", format_instant(nightly, kCronZone)}, {"for_date", nightly_day},
+      {{{"step", "assign-fallback + plan-deliveries"}, {"at", format_instant(nightly, zone)}, {"for_date", nightly_day},
         {"in_s", (nightly - now) / 1000}},
-       {{"step", "dispatch"}, {"at", format_instant(dispatch, kCronZone)}, {"in_s", (dispatch - now) / 1000}}});
+       {{"step", "dispatch"}, {"at", format_instant(dispatch, zone)}, {"in_s", (dispatch - now) / 1000}}});
+  std::vector<ScheduleRow> schedule_rows;
+  nlohmann::json installed = inspect_installed_schedule(cfg, now, host_timezone(), schedule_rows);
 
   nlohmann::json next_runs = nlohmann::json::array();
   bool planned = false, feasible = true;
@@ -117,6 +115,7 @@ int run_status(const GlobalOptions& g) {
                         {"alerts_firing", firing},
                         {"alerts_unacknowledged", unacked},
                         {"next_steps", next_steps},
+                        {"schedule", installed},
                         {"next_day", {{"date", next_day}, {"planned", planned}, {"feasible", planned && feasible}, {"runs", next_runs}}}};
   if (env.ctx.json) {
     print_json(out);
@@ -146,6 +145,7 @@ int run_status(const GlobalOptions& g) {
   }
   s << "\ndead letters: " << dead << "\nalerts firing: " << firing << " (" << unacked << " unacknowledged)\n";
   for (const auto& st : next_steps) s << "next: " << st["step"].get<std::string>() << " at " << st["at"].get<std::string>() << "\n";
+  for (const auto& r : schedule_rows) s << (r.ok ? "  " : "  PROBLEM ") << r.name << ": " << r.message << "\n";
   s << "next delivery day " << next_day << ": "
     << (!planned ? std::string("NOT PLANNED") : feasible ? std::string("planned, feasible") : std::string("planned, INFEASIBLE"));
   for (const auto& r : next_runs) s << "\n  run " << r["run_id"] << " " << r["slot_at"].get<std::string>() << ": " << r["planned_count"] << " deliveries";

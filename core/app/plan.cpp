@@ -15,6 +15,7 @@
 #include "store/content.hpp"
 #include "store/deliveries.hpp"
 #include "store/runs.hpp"
+#include "store/schedule.hpp"
 
 namespace daybreak {
 
@@ -37,7 +38,8 @@ std::string resolve_date_option(const std::string& value, const Config& cfg, Mil
 // assign_fallback and explain_assignment live in app/fallback.cpp.
 
 namespace {
-nlohmann::json plan_deliveries_in(store::Db& db, const Config& cfg, const std::string& date, Millis now, bool dry_run) {
+nlohmann::json plan_deliveries_in(store::Db& db, const Config& cfg, const std::string& date, Millis now, bool dry_run,
+                                  const std::string& planned_by) {
   auto d = parse_date(date);
   if (!d) throw UsageError(d.error().message);
   // Wall time of each phase, reported in the JSON (the 1M goal is under 10 s in all).
@@ -210,6 +212,13 @@ nlohmann::json plan_deliveries_in(store::Db& db, const Config& cfg, const std::s
       inserted_total += inserted;
     }
   }
+  if (!dry_run) {
+    // The day's summary: dispatch's dead-man's switch compares it with the eligible advisors of
+    // the morning (advisors this plan could not reach are not missing).
+    store::DayPlanRecord(db, {date, now, static_cast<std::int64_t>(eligible), static_cast<std::int64_t>(planned_total),
+                              static_cast<std::int64_t>(unreachable.size()), static_cast<std::int64_t>(unassigned.size()),
+                              planned_by});
+  }
   mark(timings, "write_ms");
   for (auto& rp : plans) runs_out.push_back(rp.report);
   return {{"date", date},
@@ -225,8 +234,9 @@ nlohmann::json plan_deliveries_in(store::Db& db, const Config& cfg, const std::s
 }
 }  // namespace
 
-nlohmann::json plan_deliveries(store::Db& db, const Config& cfg, const std::string& date, Millis now, bool dry_run) {
-  if (dry_run) return plan_deliveries_in(db, cfg, date, now, true);
+nlohmann::json plan_deliveries(store::Db& db, const Config& cfg, const std::string& date, Millis now, bool dry_run,
+                               const std::string& planned_by) {
+  if (dry_run) return plan_deliveries_in(db, cfg, date, now, true, planned_by);
   // Read, plan and write in one write transaction. Every advisor, assignment and run a planned
   // row points at is read or written inside it while it holds the write lock, so no other
   // connection can remove them in between: the rows are consistent by construction, and the
@@ -237,7 +247,7 @@ nlohmann::json plan_deliveries(store::Db& db, const Config& cfg, const std::stri
   std::chrono::steady_clock::time_point before_commit;
   try {
     db.write_tx([&] {
-      out = plan_deliveries_in(db, cfg, date, now, false);
+      out = plan_deliveries_in(db, cfg, date, now, false, planned_by);
       before_commit = std::chrono::steady_clock::now();
     });
   } catch (...) {

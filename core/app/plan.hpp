@@ -38,7 +38,9 @@ nlohmann::json explain_assignment(store::Db& db, const std::string& advisor_id, 
                                   const FallbackOptions& opts = {});
 
 /// plan-deliveries for day `date`: returns the plan report (size, per-sender peak, feasibility).
-nlohmann::json plan_deliveries(store::Db& db, const Config& cfg, const std::string& date, Millis now, bool dry_run);
+/// Also records the day's summary in day_plans (`planned_by`: who planned it).
+nlohmann::json plan_deliveries(store::Db& db, const Config& cfg, const std::string& date, Millis now, bool dry_run,
+                               const std::string& planned_by = "plan-deliveries");
 
 /// A compliance pull (`daybreak content withdraw`): marks `content_id` withdrawn (audited with
 /// actor and reason), re-runs assign_fallback for every day from yesterday on that assigns it (each

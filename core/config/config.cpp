@@ -203,7 +203,7 @@ Config parse_config(const std::string& text, const std::string& origin) {
   Config cfg;
   cfg.source = origin;
   bool inline_secret = false;
-  TableReader top(root, "", origin, {"database", "logging", "delivery", "retry", "dispatch", "breaker", "whatsapp", "email", "webhook", "alerts"});
+  TableReader top(root, "", origin, {"database", "logging", "delivery", "retry", "dispatch", "breaker", "whatsapp", "email", "webhook", "alerts", "schedule"});
 
   if (const auto* t = top.table("database")) {
     TableReader r(*t, "database", origin, {"path"});
@@ -262,6 +262,40 @@ Config parse_config(const std::string& text, const std::string& origin) {
     r.integer_as("uncertain_grace_seconds", cfg.dispatch.uncertain_grace_ms, 0, 86400, 1000);
     r.integer_as("drain_after_deadline_seconds", cfg.dispatch.drain_after_deadline_ms, 0, 86400, 1000);
     r.str("metrics_dir", cfg.dispatch.metrics_dir);
+  }
+  if (const auto* t = top.table("schedule")) {
+    TableReader r(*t, "schedule", origin,
+                  {"timezone", "nightly", "dispatch", "plan_deadline", "plan_recheck", "catch_up_minutes", "systemd_dirs",
+                   "crontabs"});
+    r.str("timezone", cfg.schedule.timezone);
+    if (!is_known_timezone(cfg.schedule.timezone)) {
+      throw ConfigError(r.line("timezone") + ": key \"schedule.timezone\": unknown time zone \"" + cfg.schedule.timezone + "\"");
+    }
+    auto hhmm = [&](const char* key, int& out) {
+      std::string v;
+      r.str(key, v);
+      if (v.empty()) return;
+      auto m = parse_slot(v);
+      if (!m) throw ConfigError(r.line(key) + ": key \"" + r.full(key) + "\": expected HH:MM, got \"" + v + "\"");
+      out = *m;
+    };
+    hhmm("nightly", cfg.schedule.nightly_minutes);
+    hhmm("dispatch", cfg.schedule.dispatch_minutes);
+    hhmm("plan_deadline", cfg.schedule.plan_deadline_minutes);
+    hhmm("plan_recheck", cfg.schedule.plan_recheck_minutes);
+    r.integer_as("catch_up_minutes", cfg.schedule.catch_up_ms, 0, 24 * 60, 60'000);
+    auto paths = [&](const char* key, std::vector<std::string>& out) {
+      if (const auto* arr = r.array(key)) {
+        out.clear();
+        for (const auto& n : *arr) {
+          auto v = n.value<std::string>();
+          if (!v || v->empty()) throw ConfigError(where(n, origin) + ": key \"" + r.full(key) + "\" must be a list of paths");
+          out.push_back(*v);
+        }
+      }
+    };
+    paths("systemd_dirs", cfg.schedule.systemd_dirs);
+    paths("crontabs", cfg.schedule.crontabs);
   }
   if (const auto* t = top.table("breaker")) {
     TableReader r(*t, "breaker", origin,

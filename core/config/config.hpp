@@ -64,6 +64,22 @@ struct DispatchConfig {
   std::string metrics_dir;          ///< Prometheus textfile directory; empty = none
 };
 
+/// [schedule]: when the nightly and dispatch jobs run, in the schedule's own zone whatever the
+/// host's (cron/daybreak-at and the systemd timers), when a day not yet planned is an alert, and
+/// where doctor looks for the installed schedule.
+struct ScheduleConfig {
+  std::string timezone = "Asia/Kolkata";
+  int nightly_minutes = 21 * 60 + 30;   ///< assign-fallback + plan-deliveries for the next day
+  int dispatch_minutes = 5 * 60 + 59;   ///< dispatch of the morning's runs
+  int plan_deadline_minutes = 22 * 60;  ///< day D not planned by this time on D-1: plan_missing alert
+  int plan_recheck_minutes = 5 * 60;    ///< and again at this time on D
+  Millis catch_up_ms = 8 * 3'600'000LL; ///< a job missed while the host was down still runs this long after its time
+  /// Where doctor and status look for the installed systemd units and crontabs.
+  std::vector<std::string> systemd_dirs = {"/etc/systemd/system", "/usr/local/lib/systemd/system", "/usr/lib/systemd/system",
+                                           "/lib/systemd/system"};
+  std::vector<std::string> crontabs = {"/etc/cron.d/daybreak", "/var/spool/cron/crontabs/daybreak"};
+};
+
 /// The whole validated configuration.
 struct Config {
   std::string source;               ///< file it came from ("" = built-in defaults)
@@ -77,6 +93,7 @@ struct Config {
   RetryPolicy retry;
   BreakerPolicy breaker;             ///< [breaker]: one circuit breaker per sender
   DispatchConfig dispatch;
+  ScheduleConfig schedule;
   WhatsAppConfig whatsapp;
   std::vector<SenderConfig> senders;  ///< all channels, in file order
   AlertsConfig alerts;                ///< [alerts]: rules, on-call chain, sinks (config/alerts_config.hpp)

@@ -266,6 +266,66 @@ std::vector<AlertChange> AlertEngine::evaluate_store(store::Db& db, const std::v
   return changes;
 }
 
+std::vector<AlertChange> AlertEngine::evaluate_plan_missing(store::Db& db, const std::vector<AlertCondition>& conds, Millis now) {
+  static const std::set<std::string> rules{"plan_missing"};
+  return reconcile(db, cfg_, rules, [](const std::string&) { return true; }, conds, now);
+}
+
+namespace {
+bool is_event_rule(const std::string& rule) { return rule == "night_missed" || rule == "nightly_failed"; }
+}  // namespace
+
+AlertChange AlertEngine::raise_event(store::Db& db, const AlertCondition& c, Millis now) {
+  if (!is_event_rule(c.rule)) throw std::invalid_argument("\"" + c.rule + "\" is not an event rule (night_missed, nightly_failed)");
+  AlertChange change{AlertChange::Kind::updated, 0, c.rule, c.subject, c.message, 0};
+  if (!cfg_.rule_enabled(c.rule)) return change;
+  atomically(db, [&] {
+    for (const auto& a : store::AlertListFiring(db)) {
+      if (a.rule == c.rule && a.subject == c.subject) {
+        store::AlertUpdateMessage(db, a.alert_id, c.message, now);
+        change = {AlertChange::Kind::updated, a.alert_id, c.rule, c.subject, c.message, a.level};
+        return;
+      }
+    }
+    std::int64_t id = store::AlertInsert(db, c.rule, c.subject, c.message, now);
+    enqueue_level(db, cfg_, "fired", id, c.rule, c.subject, c.message, 0, now, now);
+    change = {AlertChange::Kind::fired, id, c.rule, c.subject, c.message, 0};
+  });
+  return change;
+}
+
+std::optional<AlertChange> AlertEngine::clear_event(store::Db& db, const std::string& rule, const std::string& subject,
+                                                    const std::string& message, Millis now) {
+  if (!is_event_rule(rule)) throw std::invalid_argument("\"" + rule + "\" is not an event rule (night_missed, nightly_failed)");
+  std::optional<AlertChange> change;
+  atomically(db, [&] {
+    for (const auto& a : store::AlertListFiring(db)) {
+      if (a.rule != rule || a.subject != subject) continue;
+      std::string msg = message.empty() ? "cleared: " + a.message : message;
+      store::AlertResolve(db, a.alert_id, msg, now);
+      for (int l = 0; l <= a.level; ++l) enqueue_level(db, cfg_, "resolved", a.alert_id, a.rule, a.subject, msg, l, a.fired_at, now);
+      change = AlertChange{AlertChange::Kind::resolved, a.alert_id, a.rule, a.subject, msg, a.level};
+    }
+  });
+  return change;
+}
+
+std::vector<AlertChange> AlertEngine::expire_events(store::Db& db, const std::string& today, Millis now) {
+  std::vector<AlertChange> changes;
+  atomically(db, [&] {
+    for (const auto& a : store::AlertListFiring(db)) {
+      if (!is_event_rule(a.rule) || a.subject.rfind("date:", 0) != 0) continue;
+      const std::string day = a.subject.substr(5, 10);
+      if (!(day < today)) continue;
+      std::string msg = "day " + day + " is over: " + a.message;
+      store::AlertResolve(db, a.alert_id, msg, now);
+      for (int l = 0; l <= a.level; ++l) enqueue_level(db, cfg_, "resolved", a.alert_id, a.rule, a.subject, msg, l, a.fired_at, now);
+      changes.push_back({AlertChange::Kind::resolved, a.alert_id, a.rule, a.subject, msg, a.level});
+    }
+  });
+  return changes;
+}
+
 std::vector<AlertChange> AlertEngine::escalate(store::Db& db, Millis now) {
   std::vector<AlertChange> changes;
   if (cfg_.chain.size() < 2) return changes;

@@ -9,6 +9,15 @@
 //   dead_letter_growth   run:ID     alerts.dead_letter_growth dead letters within the window
 //   silent_days          date:D     eligible advisors without an assignment for a planned day
 //   capacity_shortfall   run:ID     a planned run does not fit its senders (plan-deliveries said so)
+//   plan_missing         date:D     day D has no plan by schedule.plan_deadline on D-1 (date:D),
+//                        date:D@HH:MM and again at schedule.plan_recheck on D (a second alert)
+//   night_missed         date:D     an event: dispatch found day D unplanned (wholly or partly) at
+//                                   the morning's start and planned it itself (dead-man's switch)
+//   nightly_failed       date:D     an event: the nightly job for D failed (raised by
+//                                   daybreak-nightly through `daybreak alerts raise`)
+//
+// Event alerts fire when raised and resolve when cleared (`daybreak alerts clear`, a nightly
+// that succeeds) or when their day is over.
 //
 // Lifecycle: a rule+subject fires once (one `alerts` row while firing), its message is updated
 // while the condition holds, and it resolves when the condition clears. Every change that tells
@@ -19,6 +28,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -69,6 +79,19 @@ class AlertEngine {
   /// runs planned, and capacity_shortfall for runs not yet closed whose window ends after `now`.
   /// Authoritative for every subject of those two rules.
   std::vector<AlertChange> evaluate_store(store::Db& db, const std::vector<std::string>& dates, Millis now);
+
+  /// The plan_missing rule: `conds` are the conditions that hold now (core/app computes them
+  /// from the schedule); authoritative for every plan_missing subject.
+  std::vector<AlertChange> evaluate_plan_missing(store::Db& db, const std::vector<AlertCondition>& conds, Millis now);
+
+  /// Fires an event alert (night_missed, nightly_failed), or updates the message of the one
+  /// already firing for the same rule and subject. Notifications are queued atomically with it.
+  AlertChange raise_event(store::Db& db, const AlertCondition& c, Millis now);
+  /// Resolves the firing event alert of `rule` and `subject` with `message`; nullopt when none fires.
+  std::optional<AlertChange> clear_event(store::Db& db, const std::string& rule, const std::string& subject,
+                                         const std::string& message, Millis now);
+  /// Resolves firing event alerts whose subject is a day (date:D) before `today`.
+  std::vector<AlertChange> expire_events(store::Db& db, const std::string& today, Millis now);
 
   /// Raises each firing, unacknowledged alert to the level its age calls for (one level per
   /// escalate_after_ms since it fired, up to the last level of the chain), queuing the new

@@ -1,0 +1,69 @@
+#pragma once
+// The schedule as deployed (core/domain/schedule.hpp has the pure rules): which daily jobs
+// there are, the cron guard's decision (`daybreak schedule fire JOB`), what is installed on this
+// host (systemd timers, crontabs) and whether it fires at the configured time, the plan_missing
+// conditions, and dispatch's dead-man's switch.
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "engine/alerts.hpp"
+#include "store/db.hpp"
+
+namespace spdlog {
+class logger;
+}
+
+namespace daybreak {
+
+/// A daily job of the schedule.
+struct ScheduledJob {
+  std::string name;     ///< nightly | dispatch
+  int minutes = 0;      ///< local time in schedule.timezone
+  std::string timer;    ///< its systemd timer unit
+};
+std::vector<ScheduledJob> scheduled_jobs(const Config& cfg);
+/// The job called `name`; throws UsageError naming the known ones.
+ScheduledJob scheduled_job(const Config& cfg, const std::string& name);
+
+/// What the cron guard decided at `now`.
+struct FireDecision {
+  bool fire = false;
+  std::optional<Millis> scheduled_for;  ///< the instant it fires for (when fire)
+  std::optional<Millis> last_fired_for;
+  Millis next_at = 0;                   ///< the next scheduled instant after now
+};
+/// Fires `job` when it is due (daily_job_due) and no other tick recorded it first.
+FireDecision fire_scheduled_job(store::Db& db, const Config& cfg, const std::string& job, Millis now);
+
+/// The host's time zone as cron and systemd see it: $TZ, else /etc/localtime's zone, else UTC.
+std::string host_timezone();
+
+/// One row of the installed-schedule check (doctor prints them).
+struct ScheduleRow {
+  std::string name;
+  bool ok = false;
+  std::string message;
+};
+/// Inspects the installed systemd timers and crontabs (paths from schedule.systemd_dirs and
+/// schedule.crontabs) and says, per job, whether what is installed fires at the configured
+/// time in the configured zone on this host. `host_tz` is the zone cron and systemd use.
+/// Returns a JSON description (for status) and fills `rows`.
+nlohmann::json inspect_installed_schedule(const Config& cfg, Millis now, const std::string& host_tz,
+                                          std::vector<ScheduleRow>& rows);
+
+/// The plan_missing conditions at `now`: the next delivery day has no run after
+/// schedule.plan_deadline on the day before (subject date:D), and again after
+/// schedule.plan_recheck on the day itself (subject date:D@HH:MM).
+std::vector<engine::AlertCondition> plan_missing_conditions(store::Db& db, const Config& cfg, Millis now);
+
+/// Dispatch's dead-man's switch. When the default slot's window opens within `lookahead_ms`
+/// (or opened and its deadline plus the drain has not passed) and eligible advisors of that
+/// day have no delivery, it assigns fallback content and plans the missing advisors itself,
+/// raises night_missed, and returns what it did ({"checked", "date", "eligible", "planned_before",
+/// "missing", "assigned", "inserted", "ms", ...}); {"checked": false} outside that time.
+nlohmann::json morning_deadman(store::Db& db, const Config& cfg, Millis now, Millis lookahead_ms, spdlog::logger& log);
+
+}  // namespace daybreak
