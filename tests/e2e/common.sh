@@ -119,5 +119,28 @@ seed_day() {
   DAYBREAK_CLOCK="$(date -d "$day -1 day" +%F)T21:30:00+05:30@$(now_ms)*1" "$PLAN" --date "$day" >/dev/null
 }
 
+# start_hook: a local webhook sink on 127.0.0.1 that appends each POST as one JSON line
+# {"path", "body"} to $WORK/hooks.ndjson; sets HOOK (its port).
+start_hook() {
+  python3 - "$WORK/hook.port" "$WORK/hooks.ndjson" <<'PY' &
+import http.server, sys, json
+port_file, out = sys.argv[1], sys.argv[2]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with open(out, "a") as f:
+            f.write(json.dumps({"path": self.path, "body": json.loads(body)}) + "\n")
+        self.send_response(200); self.end_headers(); self.wfile.write(b"ok")
+    def log_message(self, *a): pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+open(port_file, "w").write(str(s.server_port))
+s.serve_forever()
+PY
+  SIM_PIDS+=($!)
+  for _ in $(seq 1 100); do [ -s "$WORK/hook.port" ] && break; sleep 0.05; done
+  HOOK=$(cat "$WORK/hook.port")
+  : >>"$WORK/hooks.ndjson"
+}
+
 # clock_at ISO SCALE: a DAYBREAK_CLOCK value starting at ISO now, SCALE times faster
 clock_at() { echo "$1@$(now_ms)*$2"; }

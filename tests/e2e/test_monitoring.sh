@@ -85,23 +85,7 @@ grep -q "window utilisation 8.33%" "$WORK/cap2.txt" || fail "capacity 2k: $(cat 
 echo "ok 3: watch, trend and capacity"
 
 # --- 4. alerts check: silent days → webhook, ack, resolve ------------------------------------
-python3 - "$WORK/hook.port" "$WORK/hooks.ndjson" <<'PY' &
-import http.server, sys, json
-port_file, out = sys.argv[1], sys.argv[2]
-class H(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        with open(out, "a") as f:
-            f.write(json.dumps({"path": self.path, "body": json.loads(body)}) + "\n")
-        self.send_response(200); self.end_headers(); self.wfile.write(b"ok")
-    def log_message(self, *a): pass
-s = http.server.HTTPServer(("127.0.0.1", 0), H)
-open(port_file, "w").write(str(s.server_port))
-s.serve_forever()
-PY
-SIM_PIDS+=($!)
-for _ in $(seq 1 100); do [ -s "$WORK/hook.port" ] && break; sleep 0.05; done
-HOOK=$(cat "$WORK/hook.port")
+start_hook
 cat >>"$WORK/daybreak.toml" <<TOML
 [alerts]
 escalate_after_minutes = 5
