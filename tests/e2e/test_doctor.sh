@@ -19,8 +19,14 @@ expect_fail() {  # NAME PATTERN WHAT
 }
 
 D=2026-12-01
+SRC=${DAYBREAK_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 start_sim doc --mps 80 --time-scale 10 --seed 1
-write_config "$SIM_PORT"
+# The schedule rows read the installed crontab and timers from these paths: the shipped crontab.
+mkdir -p "$WORK/cron" "$WORK/systemd"
+cp "$SRC/cron/daybreak.crontab" "$WORK/cron/daybreak"
+write_config "$SIM_PORT" "[schedule]
+crontabs = [\"$WORK/cron/daybreak\"]
+systemd_dirs = [\"$WORK/systemd\"]"
 seed_day 50 "$D"
 CLK="2026-11-30T21:45:00+05:30@$(now_ms)*1"
 export DAYBREAK_CLOCK=$CLK
@@ -31,7 +37,7 @@ doctor --min-free-mb 1 --check-providers
 assert_eq "$RC" "0" "healthy doctor exit ($OUT)"
 assert_eq "$(echo "$OUT" | json 'j["ok"]')" "True" "healthy ok"
 assert_eq "$(echo "$OUT" | json 'j["date"]')" "$D" "the day doctor checks at 21:45 IST"
-for n in config config_permissions timezone_data database_writable disk_space database_schema senders plan provider:wa-1 clock_sync; do
+for n in config config_permissions timezone_data database_writable disk_space database_schema senders plan schedule:nightly schedule:dispatch provider:wa-1 clock_sync; do
   assert_eq "$(row_ok $n)" "True" "healthy row $n"
 done
 row_msg plan | grep -q "all feasible" || fail "plan row: $(row_msg plan)"
@@ -40,7 +46,39 @@ row_msg provider:wa-1 | grep -q "GET http://127.0.0.1:$SIM_PORT/v21.0/100000001:
 row_msg clock_sync | grep -q "within 2000 ms of the provider's" || fail "clock row: $(row_msg clock_sync)"
 grep -q "test-token" "$WORK/doctor.err" && fail "the token appears in doctor's log"
 "$OP" doctor --min-free-mb 1 --check-providers | grep -q "doctor: all checks passed" || fail "text output"
+row_msg schedule:nightly | grep -q "every minute through daybreak-at" || fail "schedule row: $(row_msg schedule:nightly)"
 echo "ok healthy: every row passes"
+
+# --- the installed schedule against [schedule], on this host's zone ---------------------------
+# A crontab with fixed hours under CRON_TZ (what Debian's cron ignores) on a UTC host: wrong.
+printf 'CRON_TZ=Asia/Kolkata\n30 21 * * * daybreak-job nightly -- daybreak-nightly\n59 5 * * * daybreak-job dispatch -- dispatch --supervise\n' >"$WORK/cron/daybreak"
+TZ=UTC doctor --min-free-mb 1
+expect_fail schedule:nightly "fires at .*T03:00:00\\+05:30.*ignores CRON_TZ" "CRON_TZ crontab on a UTC host"
+expect_fail schedule:dispatch "fires at .*T11:29:00\\+05:30" "CRON_TZ crontab on a UTC host (dispatch)"
+# The same fixed hours on a host whose zone is IST do fire at the right time.
+TZ=Asia/Kolkata doctor --min-free-mb 1
+assert_eq "$(row_ok schedule:nightly)" "True" "fixed-hour crontab on an IST host"
+# Nothing installed at all.
+rm "$WORK/cron/daybreak"
+doctor --min-free-mb 1
+expect_fail schedule:nightly "nothing installed starts it" "no schedule installed"
+# The shipped systemd timers, enabled: right on a New York host; a timer without a zone is not.
+cp "$SRC"/cron/systemd/*.timer "$WORK/systemd/"
+mkdir -p "$WORK/systemd/timers.target.wants"
+ln -s ../daybreak-nightly.timer ../daybreak-dispatch.timer "$WORK/systemd/timers.target.wants/"
+TZ=America/New_York doctor --min-free-mb 1
+assert_eq "$(row_ok schedule:nightly)" "True" "shipped nightly timer on a New York host ($(row_msg schedule:nightly))"
+assert_eq "$(row_ok schedule:dispatch)" "True" "shipped dispatch timer on a New York host ($(row_msg schedule:dispatch))"
+mkdir -p "$WORK/systemd/daybreak-nightly.timer.d"
+printf '[Timer]\nOnCalendar=\nOnCalendar=*-*-* 21:30:00\n' >"$WORK/systemd/daybreak-nightly.timer.d/override.conf"
+TZ=America/New_York doctor --min-free-mb 1
+expect_fail schedule:nightly "OnCalendar=\\*-\\*-\\* 21:30:00 fires at .*T08:00:00\\+05:30.*host's America/New_York applies" "a drop-in timer without a zone"
+rm -r "$WORK/systemd/daybreak-nightly.timer.d"
+cp "$SRC/cron/daybreak.crontab" "$WORK/cron/daybreak"
+# Not planned after the plan deadline (22:00 IST on the day before): the plan row fails.
+DAYBREAK_CLOCK="2026-12-02T22:01:00+05:30@$(now_ms)*1" doctor --min-free-mb 1
+expect_fail plan "2026-12-03: not planned by 22:00 Asia/Kolkata" "no plan after 22:00"
+echo "ok schedule: CRON_TZ crontab on UTC wrong, IST host right, nothing installed, timers right, zone-less drop-in wrong, no plan by 22:00"
 
 # missing config
 DAYBREAK_CONFIG=$WORK/nope.toml doctor --min-free-mb 1
