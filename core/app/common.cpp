@@ -76,27 +76,40 @@ AppContext make_context(const GlobalOptions& g, const std::string& program) {
   return ctx;
 }
 
-int run_main(const std::string& program, const std::function<int()>& body) {
-  auto fail = [&](int code, const std::string& msg) {
-    std::cerr << program << ": error: " << msg << "\n";
+int exit_code_for(const std::exception_ptr& error, std::string* message) {
+  auto out = [&](int code, const std::string& msg) {
+    if (message) *message = msg;
     return code;
   };
   try {
-    return body();
+    std::rethrow_exception(error);
   } catch (const CLI::Error& e) {
-    return fail(kExitUsage, e.what());
+    return out(kExitUsage, e.what());
   } catch (const UsageError& e) {
-    return fail(kExitUsage, e.what());
+    return out(kExitUsage, e.what());
   } catch (const ConfigError& e) {
-    return fail(kExitConfig, e.what());
+    return out(kExitConfig, e.what());
   } catch (const store::StoreError& e) {
-    return fail(kExitDatabase, e.what());
+    return out(kExitDatabase, e.what());
   } catch (const ProviderError& e) {
-    return fail(kExitProvider, e.what());
+    return out(kExitProvider, e.what());
   } catch (const CheckFailed& e) {
-    return fail(kExitCheckFailed, e.what());
+    return out(kExitCheckFailed, e.what());
   } catch (const std::exception& e) {
-    return fail(kExitCheckFailed, std::string("unexpected: ") + e.what());
+    return out(kExitCheckFailed, std::string("unexpected: ") + e.what());
+  } catch (...) {
+    return out(kExitCheckFailed, "unexpected: unknown error");
+  }
+}
+
+int run_main(const std::string& program, const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (...) {
+    std::string msg;
+    int code = exit_code_for(std::current_exception(), &msg);
+    std::cerr << program << ": error: " << msg << "\n";
+    return code;
   }
 }
 

@@ -5,6 +5,7 @@
 #include <nlohmann/json_fwd.hpp>
 #include <spdlog/logger.h>
 
+#include <exception>
 #include <functional>
 #include <memory>
 #include <stdexcept>
@@ -69,8 +70,13 @@ AppContext make_context(const GlobalOptions& g, const std::string& program);
 std::unique_ptr<Clock> make_clock_from_env();
 
 /// Runs a binary's body inside the one top-level catch: prints "PROGRAM: error: …" on stderr
-/// and returns the exit code for the error's type.
+/// and returns the exit code for the error's type (exit_code_for).
 int run_main(const std::string& program, const std::function<int()>& body);
+
+/// The exit code run_main gives an error: 2 usage (CLI11 and UsageError), 3 configuration,
+/// 4 database, 5 provider, 1 anything else (CheckFailed, unexpected errors). `message`, when
+/// given, receives what run_main prints after "error: ".
+int exit_code_for(const std::exception_ptr& error, std::string* message = nullptr);
 
 /// Parses argv with CLI11, printing help/usage errors the CLI11 way; returns -1 to go on, or an exit code.
 int parse_cli(CLI::App& app, int argc, char** argv);

@@ -1,9 +1,10 @@
 // assign-fallback and plan-deliveries: the 21:30 IST passes. See man/assign-fallback.1 and
-// man/plan-deliveries.1.
+// man/plan-deliveries.1. Each run but a dry run writes its own metrics textfile (app/job_metrics.hpp).
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "app/commands.hpp"
+#include "app/job_metrics.hpp"
 #include "app/plan.hpp"
 
 namespace daybreak {
@@ -28,31 +29,35 @@ int assign_fallback_main(int argc, char** argv) {
     app.add_flag("--list", fo.list, "List every eligible advisor's content, source and reason in the report");
     if (int rc = parse_cli(app, argc, argv); rc >= 0) return rc;
     auto ctx = make_context(g, "assign-fallback");
-    Millis now = ctx.clock->now();
-    std::string day = resolve_date_option(date, ctx.cfg, now);
-    store::Db db(ctx.cfg.database_path);
-    auto rep = assign_fallback(db, ctx.cfg, day, now, dry_run, fo);
-    if (ctx.json) {
-      print_json(rep);
-    } else {
-      std::cout << "assign-fallback " << day << ": " << rep["eligible"] << " eligible, " << rep["already_assigned"]
-                << " already assigned, " << rep["fallback_assigned"] << " fallback assigned";
-      if (!rep["replaced"].empty()) std::cout << " (" << rep["replaced"].size() << " replacing invalid content)";
-      std::cout << "\n";
-      if (fo.list) {
-        for (const auto& l : rep["advisors"]) {
-          std::cout << "  " << l["advisor_id"].get<std::string>() << ": " << l["content_id"].get<std::string>() << " ("
-                    << l["source"].get<std::string>() << ") " << l["reason"].get<std::string>() << "\n";
+    return run_job_with_metrics(ctx, "assign-fallback", !dry_run, [&](JobFigures& figures) -> int {
+      Millis now = ctx.clock->now();
+      std::string day = resolve_date_option(date, ctx.cfg, now);
+      figures.date = day;
+      store::Db db(ctx.cfg.database_path);
+      auto rep = assign_fallback(db, ctx.cfg, day, now, dry_run, fo);
+      figures.gauges = fallback_job_gauges(rep);
+      if (ctx.json) {
+        print_json(rep);
+      } else {
+        std::cout << "assign-fallback " << day << ": " << rep["eligible"] << " eligible, " << rep["already_assigned"]
+                  << " already assigned, " << rep["fallback_assigned"] << " fallback assigned";
+        if (!rep["replaced"].empty()) std::cout << " (" << rep["replaced"].size() << " replacing invalid content)";
+        std::cout << "\n";
+        if (fo.list) {
+          for (const auto& l : rep["advisors"]) {
+            std::cout << "  " << l["advisor_id"].get<std::string>() << ": " << l["content_id"].get<std::string>() << " ("
+                      << l["source"].get<std::string>() << ") " << l["reason"].get<std::string>() << "\n";
+          }
+        }
+        if (rep["missing"].empty()) {
+          std::cout << "zero silent days: every eligible advisor has content for " << day << "\n";
+        } else {
+          std::cout << "SILENT DAYS: " << rep["missing"].size() << " advisor(s) have no content for " << day << ":\n";
+          for (const auto& m : rep["missing"]) std::cout << "  " << m["advisor_id"].get<std::string>() << ": " << m["reason"].get<std::string>() << "\n";
         }
       }
-      if (rep["missing"].empty()) {
-        std::cout << "zero silent days: every eligible advisor has content for " << day << "\n";
-      } else {
-        std::cout << "SILENT DAYS: " << rep["missing"].size() << " advisor(s) have no content for " << day << ":\n";
-        for (const auto& m : rep["missing"]) std::cout << "  " << m["advisor_id"].get<std::string>() << ": " << m["reason"].get<std::string>() << "\n";
-      }
-    }
-    return rep["missing"].empty() ? kExitOk : kExitCheckFailed;
+      return rep["missing"].empty() ? kExitOk : kExitCheckFailed;
+    });
   });
 }
 
@@ -67,31 +72,35 @@ int plan_deliveries_main(int argc, char** argv) {
     app.add_flag("--dry-run", dry_run, "Plan and report; write nothing");
     if (int rc = parse_cli(app, argc, argv); rc >= 0) return rc;
     auto ctx = make_context(g, "plan-deliveries");
-    Millis now = ctx.clock->now();
-    std::string day = resolve_date_option(date, ctx.cfg, now);
-    if (ctx.cfg.senders.empty()) throw ConfigError(ctx.cfg.source + ": no senders configured ([[whatsapp.senders]], [[email.senders]])");
-    store::Db db(ctx.cfg.database_path);
-    auto rep = plan_deliveries(db, ctx.cfg, day, now, dry_run);
-    if (ctx.json) {
-      print_json(rep);
-    } else {
-      std::cout << "plan-deliveries " << day << ": " << rep["planned"] << " deliveries in " << rep["runs"].size()
-                << " run(s), " << rep["inserted"] << " newly written, " << (rep["feasible"].get<bool>() ? "feasible" : "INFEASIBLE") << "\n";
-      for (const auto& r : rep["runs"]) {
-        std::cout << "  run " << r.value("run_id", 0) << " slot " << r["slot_at"].get<std::string>() << ": " << r["planned"]
-                  << " planned" << (r["feasible"].get<bool>() ? "" : ", shortfall " + r["shortfall"].dump()) << "\n";
-        for (const auto& s : r["senders"]) {
-          std::cout << "    " << s["sender"].get<std::string>() << ": " << s["assigned"] << " assigned, peak "
-                    << s["peak_per_second"] << "/s of cap " << s["cap_per_second"] << "/s (" << s["mps"] << " msg/s)\n";
+    return run_job_with_metrics(ctx, "plan-deliveries", !dry_run, [&](JobFigures& figures) -> int {
+      Millis now = ctx.clock->now();
+      std::string day = resolve_date_option(date, ctx.cfg, now);
+      figures.date = day;
+      if (ctx.cfg.senders.empty()) throw ConfigError(ctx.cfg.source + ": no senders configured ([[whatsapp.senders]], [[email.senders]])");
+      store::Db db(ctx.cfg.database_path);
+      auto rep = plan_deliveries(db, ctx.cfg, day, now, dry_run);
+      figures.gauges = plan_job_gauges(rep);
+      if (ctx.json) {
+        print_json(rep);
+      } else {
+        std::cout << "plan-deliveries " << day << ": " << rep["planned"] << " deliveries in " << rep["runs"].size()
+                  << " run(s), " << rep["inserted"] << " newly written, " << (rep["feasible"].get<bool>() ? "feasible" : "INFEASIBLE") << "\n";
+        for (const auto& r : rep["runs"]) {
+          std::cout << "  run " << r.value("run_id", 0) << " slot " << r["slot_at"].get<std::string>() << ": " << r["planned"]
+                    << " planned" << (r["feasible"].get<bool>() ? "" : ", shortfall " + r["shortfall"].dump()) << "\n";
+          for (const auto& s : r["senders"]) {
+            std::cout << "    " << s["sender"].get<std::string>() << ": " << s["assigned"] << " assigned, peak "
+                      << s["peak_per_second"] << "/s of cap " << s["cap_per_second"] << "/s (" << s["mps"] << " msg/s)\n";
+          }
+          if (!r["recommendation"].get<std::string>().empty()) std::cout << "    recommendation: " << r["recommendation"].get<std::string>() << "\n";
         }
-        if (!r["recommendation"].get<std::string>().empty()) std::cout << "    recommendation: " << r["recommendation"].get<std::string>() << "\n";
+        if (!rep["unassigned"].empty()) std::cout << "  " << rep["unassigned"].size() << " eligible advisor(s) have no assignment: run assign-fallback first\n";
+        if (!rep["unreachable"].empty()) std::cout << "  " << rep["unreachable"].size() << " advisor(s) cannot be reached on any configured channel\n";
       }
-      if (!rep["unassigned"].empty()) std::cout << "  " << rep["unassigned"].size() << " eligible advisor(s) have no assignment: run assign-fallback first\n";
-      if (!rep["unreachable"].empty()) std::cout << "  " << rep["unreachable"].size() << " advisor(s) cannot be reached on any configured channel\n";
-    }
-    bool ok = rep["feasible"].get<bool>() && rep["unassigned"].empty() && rep["unreachable"].empty();
-    if (!rep["feasible"].get<bool>()) ctx.log->error("capacity shortfall for {}: see the plan report", day);
-    return ok ? kExitOk : kExitCheckFailed;
+      bool ok = rep["feasible"].get<bool>() && rep["unassigned"].empty() && rep["unreachable"].empty();
+      if (!rep["feasible"].get<bool>()) ctx.log->error("capacity shortfall for {}: see the plan report", day);
+      return ok ? kExitOk : kExitCheckFailed;
+    });
   });
 }
 

@@ -1,14 +1,20 @@
 #include "engine/metrics.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <stdexcept>
+
+#include "domain/time.hpp"
 
 namespace daybreak::engine {
 namespace {
@@ -176,31 +182,111 @@ std::string render_metrics(const LiveSnapshot& snap) {
   return w.take();
 }
 
-void write_metrics_textfile(const std::string& dir, const LiveSnapshot& snap) {
-  const std::string text = render_metrics(snap);
-  const std::string path = dir + "/" + kMetricsFileName;
-  const std::string tmp = path + ".tmp";  // not *.prom: the collector ignores it until the rename
+void write_textfile_atomically(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp.XXXXXX";  // not *.prom: the collector ignores it until the rename
   auto fail = [&](const std::string& what, const std::string& p) {
     throw std::runtime_error("metrics textfile: " + what + " " + p + ": " + std::strerror(errno));
   };
-  // World-readable on purpose: node_exporter usually runs as another user; nothing here is secret.
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // A unique name: two writers of one file (an operator's run beside cron's) never share a
+  // temporary file. mkostemp creates it 0600 and the umask (077 under the cron wrapper) would
+  // narrow any mode given to open(2), so the mode is set explicitly: node_exporter reads the
+  // file as another user (prometheus on Debian).
+  int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
   if (fd < 0) fail("cannot create", tmp);
+  auto abandon = [&](const char* what) {
+    int e = errno;
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    errno = e;
+    fail(what, tmp);
+  };
+  if (::fchmod(fd, 0644) != 0) abandon("cannot chmod 0644");
   std::size_t off = 0;
   while (off < text.size()) {
     ssize_t n = ::write(fd, text.data() + off, text.size() - off);
     if (n < 0) {
       if (errno == EINTR) continue;
-      int e = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      errno = e;
-      fail("cannot write", tmp);
+      abandon("cannot write");
     }
     off += static_cast<std::size_t>(n);
   }
-  if (::close(fd) != 0) fail("cannot close", tmp);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) fail("cannot rename onto", path);
+  if (::close(fd) != 0) {
+    int e = errno;
+    ::unlink(tmp.c_str());
+    errno = e;
+    fail("cannot close", tmp);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int e = errno;
+    ::unlink(tmp.c_str());
+    errno = e;
+    fail("cannot rename onto", path);
+  }
+}
+
+void write_metrics_textfile(const std::string& dir, const LiveSnapshot& snap) {
+  write_textfile_atomically(dir + "/" + kMetricsFileName, render_metrics(snap));
+}
+
+std::string job_metrics_file_name(const std::string& program) { return "daybreak_job_" + program + ".prom"; }
+
+std::string render_job_metrics(const JobRunMetrics& m) {
+  Writer w;
+  const std::vector<std::pair<std::string, std::string>> prog = {{"program", m.program}};
+  auto secs = [](Millis t) { return num(static_cast<double>(t) / 1000.0); };
+  w.family("daybreak_job_last_run_timestamp_seconds", "gauge", "When the job's last run started, Unix time (daybreak's clock).");
+  w.sample("daybreak_job_last_run_timestamp_seconds", prog, secs(m.started_at));
+  w.family("daybreak_job_last_success_timestamp_seconds", "gauge",
+           "When the job's last successful run (exit code 0) started, Unix time; 0 when none is known.");
+  w.sample("daybreak_job_last_success_timestamp_seconds", prog, secs(m.last_success_at.value_or(0)));
+  w.family("daybreak_job_last_exit_code", "gauge", "Exit code of the job's last run (0 ok, 1 check failed, 2 usage, 3 configuration, 4 database, 5 provider).");
+  w.sample("daybreak_job_last_exit_code", prog, std::to_string(m.exit_code));
+  w.family("daybreak_job_duration_seconds", "gauge", "How long the job's last run took, seconds.");
+  w.sample("daybreak_job_duration_seconds", prog, secs(std::max<Millis>(0, m.finished_at - m.started_at)));
+  if (auto d = parse_date(m.date)) {
+    w.family("daybreak_job_target_day_timestamp_seconds", "gauge",
+             "The delivery day the job's last run worked on, as Unix time of that day's 00:00 UTC.");
+    w.sample("daybreak_job_target_day_timestamp_seconds", {{"program", m.program}, {"date", m.date}},
+             num(static_cast<std::uint64_t>(days_since_epoch(*d)) * std::uint64_t{86400}));
+  }
+  for (const auto& g : m.figures) {
+    w.family(g.name.c_str(), "gauge", g.help.c_str());
+    for (const auto& [labels, v] : g.samples) {
+      auto l = prog;
+      l.insert(l.end(), labels.begin(), labels.end());
+      w.sample(g.name, l, num(v));
+    }
+  }
+  return w.take();
+}
+
+std::optional<Millis> parse_job_last_success(const std::string& text, const std::string& program) {
+  const std::string key = "daybreak_job_last_success_timestamp_seconds{program=\"" + esc(program) + "\"} ";
+  for (std::size_t at = text.find(key); at != std::string::npos; at = text.find(key, at + 1)) {
+    if (at != 0 && text[at - 1] != '\n') continue;
+    const char* begin = text.c_str() + at + key.size();
+    char* end = nullptr;
+    errno = 0;
+    double v = std::strtod(begin, &end);
+    if (end == begin || errno != 0 || !std::isfinite(v) || v < 0 || (*end != '\n' && *end != '\0')) return std::nullopt;
+    return static_cast<Millis>(std::llround(v * 1000.0));
+  }
+  return std::nullopt;
+}
+
+void write_job_metrics_textfile(const std::string& dir, JobRunMetrics m) {
+  const std::string path = dir + "/" + job_metrics_file_name(m.program);
+  if (m.exit_code == 0) {
+    m.last_success_at = m.started_at;
+  } else if (!m.last_success_at) {
+    // A failed run keeps the previous success: read it back from the file the last run wrote.
+    if (std::ifstream in{path}) {
+      std::stringstream ss;
+      ss << in.rdbuf();
+      if (auto prev = parse_job_last_success(ss.str(), m.program); prev && *prev > 0) m.last_success_at = prev;
+    }
+  }
+  write_textfile_atomically(path, render_job_metrics(m));
 }
 
 }  // namespace daybreak::engine

@@ -11,7 +11,8 @@ DAYBREAK_PACKAGES=(
   libphonenumber-dev libprotobuf-dev libicu-dev libcpp-httplib-dev zlib1g-dev libbrotli-dev
   libgtest-dev libgmock-dev googletest librapidcheck-dev libbenchmark-dev
   python3 python3-aiosmtpd faketime curl jq
-  prometheus chromium  # promtool checks the metrics textfile; headless Chromium renders the HTML report
+  prometheus prometheus-node-exporter chromium  # promtool checks the textfiles and rules; test_prometheus scrapes
+                                                 # with the real node_exporter; headless Chromium renders the HTML report
   dpkg-dev file man-db   # the .deb: dpkg-shlibdeps computes Depends, CPack reads ELF types; man -l
 )
 

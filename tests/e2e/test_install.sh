@@ -24,7 +24,7 @@ for exe in "$PREFIX"/bin/*; do  # every installed binary, including ones added l
   grep -qi "usage" "$WORK/help.out" || fail "$(basename "$exe") --help printed no usage"
 done
 for f in share/doc/daybreak/daybreak.example.toml share/daybreak/daybreak.crontab etc/logrotate.d/daybreak \
-         libexec/daybreak/daybreak-job share/man/man1/daybreak-job.1; do
+         libexec/daybreak/daybreak-job share/man/man1/daybreak-job.1 share/daybreak/prometheus/daybreak.rules.yml; do
   [ -e "$PREFIX/$f" ] || fail "not installed: $f"
 done
 if command -v man >/dev/null; then
@@ -103,7 +103,7 @@ deb=$(ls "$WORK"/deb/daybreak_*.deb 2>/dev/null | head -1)
 dpkg-deb -c "$deb" >"$WORK/deb.list"
 for f in ./usr/bin/dispatch ./usr/bin/daybreak ./usr/libexec/daybreak/daybreak-job ./etc/logrotate.d/daybreak \
          ./usr/lib/systemd/system/daybreak-watchdog.timer ./usr/share/man/man1/daybreak.1 ./usr/share/daybreak/daybreak.crontab \
-         ./usr/share/doc/daybreak/daybreak.example.toml; do
+         ./usr/share/doc/daybreak/daybreak.example.toml ./usr/share/daybreak/prometheus/daybreak.rules.yml; do
   grep -q " $f$" "$WORK/deb.list" || fail ".deb lacks $f"
 done
 grep -q " ./etc/cron.d" "$WORK/deb.list" && fail ".deb installs an active crontab"

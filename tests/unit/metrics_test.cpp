@@ -1,10 +1,15 @@
 // The Prometheus textfile (core/engine/metrics.cpp) of a finished run built from the ledger
 // (core/engine/live.cpp): every value is checked against the rows the test inserts, the file is
-// replaced atomically, and `promtool check metrics` (Debian package prometheus) accepts it.
+// replaced atomically, and `promtool check metrics` (Debian package prometheus) accepts it. The
+// nightly jobs' textfiles (run_job_with_metrics): exit codes, a failed run keeping the previous
+// success, and every textfile 0644 under umask 077 (node_exporter reads it as another user).
 #include "engine/metrics.hpp"
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/spdlog.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -15,6 +20,7 @@
 #include <sstream>
 
 #include "db_fixture.hpp"
+#include "app/job_metrics.hpp"
 #include "app/report.hpp"
 #include "engine/live.hpp"
 #include "store/runs.hpp"
@@ -108,7 +114,9 @@ TEST_F(MetricsTest, TextfileValuesMatchTheLedgerOfAFinishedRun) {
   LiveSnapshot snap = snapshot_from_ledger(*db_, {run_}, cfg_, now);
   write_metrics_textfile(dir_.string(), snap);
   ASSERT_TRUE(fs::exists(dir_ / "daybreak.prom"));
-  EXPECT_FALSE(fs::exists(dir_ / "daybreak.prom.tmp"));
+  for (const auto& e : fs::directory_iterator(dir_)) {
+    EXPECT_EQ(e.path().filename().string().find(".tmp"), std::string::npos) << "temporary file left: " << e.path();
+  }
   std::ifstream f(dir_ / "daybreak.prom");
   std::stringstream ss;
   ss << f.rdbuf();
@@ -226,6 +234,239 @@ TEST(ProjectionTest, DeadlineAtRiskWhenTheRemainingWorkCannotFinish) {
   finish_run_projection(r, senders, 1);
   EXPECT_TRUE(r.deadline_at_risk);
   EXPECT_FALSE(r.projected_finish.has_value());
+}
+
+// A temporary directory for textfiles, and the file helpers the textfile tests share.
+class MetricsTextfileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "daybreak-textfile-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    if (HasFailure()) {
+      std::cerr << "kept " << dir_ << " for inspection\n";
+    } else {
+      fs::remove_all(dir_);
+    }
+  }
+  static std::string read(const fs::path& p) {
+    std::ifstream f(p);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+  }
+  static unsigned mode_of(const fs::path& p) {
+    struct stat st{};
+    EXPECT_EQ(::stat(p.c_str(), &st), 0) << p;
+    return st.st_mode & 07777;
+  }
+  // Every name in the directory: a temporary file left behind would show here.
+  std::vector<std::string> names() const {
+    std::vector<std::string> out;
+    for (const auto& e : fs::directory_iterator(dir_)) out.push_back(e.path().filename().string());
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+  static std::map<std::string, double> samples(const std::string& text) {
+    std::map<std::string, double> out;
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.empty() || line[0] == '#') continue;
+      auto sp = line.rfind(' ');
+      out[line.substr(0, sp)] = std::stod(line.substr(sp + 1));
+    }
+    return out;
+  }
+  fs::path dir_;
+};
+
+// Restores the process umask when the test ends, passed or not.
+class UmaskGuard {
+ public:
+  explicit UmaskGuard(mode_t m) : old_(::umask(m)) {}
+  ~UmaskGuard() { ::umask(old_); }
+  UmaskGuard(const UmaskGuard&) = delete;
+  UmaskGuard& operator=(const UmaskGuard&) = delete;
+
+ private:
+  mode_t old_;
+};
+
+TEST_F(MetricsTextfileTest, TextfilesAre0644UnderUmask077) {
+  UmaskGuard guard(077);  // the cron wrapper's and the systemd units' umask
+  LiveSnapshot snap;
+  snap.at = 1'795'825'800'000;
+  write_metrics_textfile(dir_.string(), snap);
+  JobRunMetrics job;
+  job.program = "plan-deliveries";
+  job.started_at = snap.at;
+  job.finished_at = snap.at + 1500;
+  write_job_metrics_textfile(dir_.string(), job);
+  EXPECT_EQ(mode_of(dir_ / "daybreak.prom"), 0644u);
+  EXPECT_EQ(mode_of(dir_ / "daybreak_job_plan-deliveries.prom"), 0644u);
+  // Rewritten (the rename replaces a file that exists): still 0644, and no temporary file left.
+  write_metrics_textfile(dir_.string(), snap);
+  write_job_metrics_textfile(dir_.string(), job);
+  EXPECT_EQ(mode_of(dir_ / "daybreak.prom"), 0644u);
+  EXPECT_EQ(names(), (std::vector<std::string>{"daybreak.prom", "daybreak_job_plan-deliveries.prom"}));
+}
+
+TEST_F(MetricsTextfileTest, WriteFailureNamesThePathAndLeavesNothing) {
+  fs::path missing = dir_ / "no-such-dir";
+  try {
+    write_textfile_atomically((missing / "x.prom").string(), "x 1\n");
+    FAIL() << "expected an error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find(missing.string()), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(names().empty());
+}
+
+TEST_F(MetricsTextfileTest, JobTextfileKeepsThePreviousSuccessAfterAFailedRun) {
+  const Millis t1 = 1'795'795'200'000;  // 2026-11-27T21:30:00+05:30
+  const Millis t2 = t1 + 86'400'000;
+  const fs::path file = dir_ / "daybreak_job_assign-fallback.prom";
+  JobRunMetrics ok;
+  ok.program = "assign-fallback";
+  ok.started_at = t1;
+  ok.finished_at = t1 + 2'250;
+  ok.date = "2026-11-28";
+  ok.figures = {{"daybreak_fallback_missing_advisors", "h", {{{}, 0}}},
+                {"daybreak_fallback_assigned_advisors", "h", {{{{"source", "editorial"}}, 7}, {{{"source", "fallback"}}, 3}}}};
+  write_job_metrics_textfile(dir_.string(), ok);
+  auto s = samples(read(file));
+  const std::string p = "{program=\"assign-fallback\"}";
+  EXPECT_EQ(s["daybreak_job_last_run_timestamp_seconds" + p], t1 / 1000.0);
+  EXPECT_EQ(s["daybreak_job_last_success_timestamp_seconds" + p], t1 / 1000.0);
+  EXPECT_EQ(s["daybreak_job_last_exit_code" + p], 0);
+  EXPECT_EQ(s["daybreak_job_duration_seconds" + p], 2.25);
+  EXPECT_EQ(s["daybreak_job_target_day_timestamp_seconds{program=\"assign-fallback\",date=\"2026-11-28\"}"], 1'795'824'000);
+  EXPECT_EQ(s["daybreak_fallback_assigned_advisors{program=\"assign-fallback\",source=\"fallback\"}"], 3);
+  EXPECT_EQ(s["daybreak_fallback_missing_advisors" + p], 0);
+
+  // The next night fails (exit 4, before any count): last run moves, last success stays.
+  JobRunMetrics failed;
+  failed.program = "assign-fallback";
+  failed.started_at = t2;
+  failed.finished_at = t2 + 10;
+  failed.exit_code = 4;
+  write_job_metrics_textfile(dir_.string(), failed);
+  s = samples(read(file));
+  EXPECT_EQ(s["daybreak_job_last_run_timestamp_seconds" + p], t2 / 1000.0);
+  EXPECT_EQ(s["daybreak_job_last_success_timestamp_seconds" + p], t1 / 1000.0);
+  EXPECT_EQ(s["daybreak_job_last_exit_code" + p], 4);
+  EXPECT_EQ(s.count("daybreak_fallback_missing_advisors" + p), 0u) << "no counts from a run that had none";
+  // And again: still the success of the first night (read back from a file a failed run wrote).
+  failed.started_at = t2 + 600'000;
+  write_job_metrics_textfile(dir_.string(), failed);
+  EXPECT_EQ(samples(read(file))["daybreak_job_last_success_timestamp_seconds" + p], t1 / 1000.0);
+
+  // No earlier file: no success known, written as 0 (so "no success for 25 h" fires).
+  fs::remove(file);
+  write_job_metrics_textfile(dir_.string(), failed);
+  EXPECT_EQ(samples(read(file))["daybreak_job_last_success_timestamp_seconds" + p], 0);
+}
+
+TEST(MetricsJobParseTest, LastSuccessIsReadForTheProgramOnly) {
+  const std::string text =
+      "# HELP daybreak_job_last_success_timestamp_seconds x\n"
+      "daybreak_job_last_success_timestamp_seconds{program=\"plan-deliveries\"} 17\n"
+      "daybreak_job_last_success_timestamp_seconds{program=\"assign-fallback\"} 1795795200.5\n";
+  EXPECT_EQ(parse_job_last_success(text, "assign-fallback"), 1'795'795'200'500);
+  EXPECT_EQ(parse_job_last_success(text, "plan-deliveries"), 17'000);
+  EXPECT_EQ(parse_job_last_success(text, "dispatch"), std::nullopt);
+  EXPECT_EQ(parse_job_last_success("daybreak_job_last_success_timestamp_seconds{program=\"x\"} junk\n", "x"), std::nullopt);
+}
+
+// run_job_with_metrics (core/app/job_metrics.cpp): the exit code in the file is the one the
+// process exits with, for a returned code and for each error type run_main maps.
+TEST_F(MetricsTextfileTest, JobRunRecordsTheExitCodeTheProcessWillHave) {
+  AppContext ctx;
+  ctx.cfg.dispatch.metrics_dir = dir_.string();
+  auto clock = std::make_unique<ManualClock>(1'795'795'200'000);
+  ManualClock* manual = clock.get();
+  ctx.clock = std::move(clock);
+  ctx.log = std::make_shared<spdlog::logger>("metrics-test", std::make_shared<spdlog::sinks::null_sink_mt>());
+  const fs::path file = dir_ / "daybreak_job_plan-deliveries.prom";
+  const std::string p = "{program=\"plan-deliveries\"}";
+
+  int rc = run_job_with_metrics(ctx, "plan-deliveries", true, [&](JobFigures& f) {
+    f.date = "2026-11-28";
+    f.gauges = plan_job_gauges({{"eligible", 5}, {"planned", 4}, {"inserted", 4}, {"unassigned", nlohmann::json::array()},
+                                {"unreachable", nlohmann::json::array({{{"advisor_id", "A9"}}})},
+                                {"runs", nlohmann::json::array({1})}, {"feasible", true}});
+    manual->advance(3'000);
+    return 1;
+  });
+  EXPECT_EQ(rc, 1);
+  auto s = samples(read(file));
+  EXPECT_EQ(s["daybreak_job_last_exit_code" + p], 1);
+  EXPECT_EQ(s["daybreak_job_duration_seconds" + p], 3);
+  EXPECT_EQ(s["daybreak_job_last_success_timestamp_seconds" + p], 0);
+  EXPECT_EQ(s["daybreak_plan_planned_deliveries" + p], 4);
+  EXPECT_EQ(s["daybreak_plan_unreachable_advisors" + p], 1);
+  EXPECT_EQ(s["daybreak_plan_feasible" + p], 1);
+
+  const std::vector<std::pair<std::function<void()>, int>> errors = {
+      {[] { throw store::StoreError("database is locked"); }, kExitDatabase},
+      {[] { throw ConfigError("bad key"); }, kExitConfig},
+      {[] { throw UsageError("--date"); }, kExitUsage},
+      {[] { throw std::runtime_error("boom"); }, kExitCheckFailed},
+  };
+  for (const auto& [thrower, code] : errors) {
+    manual->advance(60'000);
+    EXPECT_ANY_THROW(run_job_with_metrics(ctx, "plan-deliveries", true, [&](JobFigures&) -> int {
+      thrower();
+      return 0;
+    }));
+    EXPECT_EQ(samples(read(file))["daybreak_job_last_exit_code" + p], code);
+    EXPECT_EQ(samples(read(file))["daybreak_job_last_run_timestamp_seconds" + p], manual->now() / 1000.0);
+  }
+
+  const Millis good = manual->now();
+  EXPECT_EQ(run_job_with_metrics(ctx, "plan-deliveries", true, [](JobFigures&) { return 0; }), 0);
+  EXPECT_EQ(samples(read(file))["daybreak_job_last_success_timestamp_seconds" + p], good / 1000.0);
+  // A dry run (record = false) leaves the file as it was.
+  manual->advance(60'000);
+  EXPECT_EQ(run_job_with_metrics(ctx, "plan-deliveries", false, [](JobFigures&) { return 1; }), 1);
+  EXPECT_EQ(samples(read(file))["daybreak_job_last_exit_code" + p], 0);
+  EXPECT_EQ(samples(read(file))["daybreak_job_last_run_timestamp_seconds" + p], good / 1000.0);
+}
+
+TEST_F(MetricsTextfileTest, PromtoolAcceptsTheJobTextfiles) {
+  if (std::system("command -v promtool >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "promtool not found: install the Debian package prometheus to run this check";
+  }
+  JobRunMetrics fb;
+  fb.program = "assign-fallback";
+  fb.started_at = 1'795'795'200'000;
+  fb.finished_at = fb.started_at + 1234;
+  fb.date = "2026-11-28";
+  fb.figures = fallback_job_gauges({{"eligible", 10}, {"by_source", {{"editorial", 6}, {"fallback", 3}}}, {"fallback_assigned", 3},
+                                    {"replaced", nlohmann::json::array()}, {"missing", nlohmann::json::array({{{"advisor_id", "A1"}}})}});
+  JobRunMetrics plan = fb;
+  plan.program = "plan-deliveries";
+  plan.figures = plan_job_gauges({{"eligible", 10}, {"planned", 9}, {"inserted", 9}, {"unassigned", nlohmann::json::array()},
+                                  {"unreachable", nlohmann::json::array()}, {"runs", nlohmann::json::array({1, 2})}, {"feasible", false}});
+  for (const auto& m : {fb, plan}) {
+    write_job_metrics_textfile(dir_.string(), m);
+    const std::string path = (dir_ / job_metrics_file_name(m.program)).string();
+    FILE* pipe = ::popen(("promtool check metrics < '" + path + "' 2>&1").c_str(), "r");
+    ASSERT_NE(pipe, nullptr);
+    std::string out;
+    char buf[512];
+    while (std::fgets(buf, sizeof buf, pipe)) out += buf;
+    EXPECT_EQ(::pclose(pipe), 0) << out;
+    EXPECT_EQ(out, "") << m.program << ": promtool lint findings:\n" << out;
+  }
+  auto s = samples(read(dir_ / "daybreak_job_assign-fallback.prom"));
+  EXPECT_EQ(s["daybreak_fallback_assigned_advisors{program=\"assign-fallback\",source=\"override\"}"], 0);
+  EXPECT_EQ(s["daybreak_fallback_assigned_advisors{program=\"assign-fallback\",source=\"editorial\"}"], 6);
+  EXPECT_EQ(s["daybreak_fallback_missing_advisors{program=\"assign-fallback\"}"], 1);
+  EXPECT_EQ(samples(read(dir_ / "daybreak_job_plan-deliveries.prom"))["daybreak_plan_runs{program=\"plan-deliveries\"}"], 2);
 }
 
 }  // namespace
