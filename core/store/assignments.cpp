@@ -14,7 +14,7 @@ WHERE (?9 = 0 OR assignments.source <> 'override' OR excluded.source = 'override
        OR score_parts IS NOT excluded.score_parts OR reason IS NOT excluded.reason)
 )sql";
 
-constexpr const char* kColumns =
+constexpr const char* kAssignmentColumns =
     "SELECT advisor_id, date, content_id, source, score, score_parts, reason FROM assignments ";
 
 Assignment read_assignment(SQLite::Statement& q) {
@@ -60,7 +60,7 @@ bool AssignmentUpsert(Db& db, const AssignmentUpsertParams& p) {
 
 std::optional<Assignment> AssignmentGet(Db& db, const std::string& advisor_id, const std::string& date) {
   return guarded("reading assignment", [&]() -> std::optional<Assignment> {
-    auto& q = db.stmt(std::string(kColumns) + "WHERE advisor_id = ?1 AND date = ?2");
+    auto& q = db.stmt(std::string(kAssignmentColumns) + "WHERE advisor_id = ?1 AND date = ?2");
     q.bind(1, advisor_id);
     q.bind(2, date);
     if (!q.executeStep()) return std::nullopt;
@@ -73,7 +73,7 @@ std::optional<Assignment> AssignmentGet(Db& db, const std::string& advisor_id, c
 std::vector<Assignment> AssignmentListForDate(Db& db, const std::string& date) {
   return guarded("listing assignments", [&] {
     std::vector<Assignment> out;
-    auto& q = db.stmt(std::string(kColumns) + "WHERE date = ?1 ORDER BY advisor_id");
+    auto& q = db.stmt(std::string(kAssignmentColumns) + "WHERE date = ?1 ORDER BY advisor_id");
     q.bind(1, date);
     while (q.executeStep()) out.push_back(read_assignment(q));
     return out;
