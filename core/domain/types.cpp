@@ -73,4 +73,18 @@ std::string join_list(const std::vector<std::string>& parts, char sep) {
   return out;
 }
 
+const std::string& non_final_states_sql() {
+  static const std::string list = [] {
+    std::string out;
+    for (auto s : {DeliveryState::planned, DeliveryState::sending, DeliveryState::uncertain, DeliveryState::retry_wait,
+                   DeliveryState::accepted, DeliveryState::delivered, DeliveryState::read, DeliveryState::dead,
+                   DeliveryState::cancelled}) {
+      if (is_final_state(s)) continue;
+      out += (out.empty() ? "'" : ", '") + std::string(to_string(s)) + "'";
+    }
+    return out;
+  }();
+  return list;
+}
+
 }  // namespace daybreak

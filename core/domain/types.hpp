@@ -48,6 +48,10 @@ constexpr bool is_final_state(DeliveryState s) {
   return is_accepted_state(s) || s == DeliveryState::dead || s == DeliveryState::cancelled;
 }
 
+/// The states dispatch still has to move (the complement of is_final_state), as an SQL list
+/// "'planned', 'sending', 'uncertain', 'retry_wait'" for the store's guards: one spelling.
+const std::string& non_final_states_sql();
+
 /// Splits "a|b|c" (or any separator) into parts, dropping empty ones and trimming blanks.
 std::vector<std::string> split_list(std::string_view s, char sep);
 /// Joins parts with a separator.

@@ -104,6 +104,7 @@ struct Item {
   std::uint8_t attempts_on_channel = 0;
   bool possible_dup = false;
   bool emergency = false;  ///< content was substituted from the emergency pool
+  bool claiming = false;   ///< a claim for it is queued or committing; its outcome is not known yet
   std::uint8_t language = 0;  ///< index into Impl::languages
   std::uint32_t gen = 0;  ///< bumps whenever the item is re-queued; stale heap entries are skipped
 };
@@ -213,6 +214,7 @@ struct Dispatcher::Impl {
   std::vector<MinHeap<QEntry>> claimed;    // per sender: claimed, by due time
   std::vector<MinHeap<EEntry>> eligible;   // per sender: due now, by deadline then tier
   std::size_t claims_pending = 0;
+  std::size_t foreign_rows = 0;  ///< claims refused because another process owns the row or the run
   int in_flight = 0;
   DispatchSummary summary;
 
@@ -621,6 +623,7 @@ struct Dispatcher::Impl {
         continue;
       }
       it.sender = static_cast<std::int16_t>(s);
+      it.claiming = true;
       batch.push_back(e.idx);
     }
     for (auto& h : held) waiting.push(h);
@@ -689,6 +692,7 @@ struct Dispatcher::Impl {
     for (const auto& c : ev.claims) {
       auto idx = c.idx;
       Item& it = items[idx];
+      it.claiming = false;
       if (!c.ok) {
         // The row moved under us: an operator cancelled it, or a status event settled an
         // uncertain send (reconciliation). Either way it is no longer ours to send.
@@ -710,6 +714,22 @@ struct Dispatcher::Impl {
   void settle_from_row(std::uint32_t idx, const std::optional<store::DeliveryStateRow>& row) {
     Item& it = items[idx];
     if (is_final_state(it.state)) return;
+    if (row && !is_final_state(row->state)) {
+      if (row->state == DeliveryState::sending && row->claim_owner == owner) {
+        // Our own earlier claim of it (a re-queued copy lost the race): the first one sends it.
+        return;
+      }
+      // Not final and not ours: this process no longer owns the run (a claim only succeeds
+      // while it does) or another process holds the row. Leave it to its owner: it is not
+      // cancelled, not counted as finished, and this process never closes its run.
+      if (!foreign_rows++) {
+        log->error("delivery {} could not be claimed: it is {} {}; this dispatch has lost its run (lease) and sends "
+                   "nothing more of it",
+                   it.delivery_id, to_string(row->state), row->claim_owner ? "under " + *row->claim_owner : "");
+      }
+      ++it.gen;
+      return;
+    }
     ++it.gen;
     finish(idx);
     if (row && is_accepted_state(row->state)) {
@@ -1247,9 +1267,11 @@ struct Dispatcher::Impl {
       auto ci = content_index.find(row.content_id);
       if (ci != content_index.end()) it.content = ci->second;
       it.emergency = row.source == "emergency";
-      if (it.state == DeliveryState::sending) {
-        // Claimed or in flight: a cancel stops it before the send (send_due checks the state);
-        // a content change applies to the next attempt.
+      if (it.state == DeliveryState::sending || it.claiming) {
+        // Claimed or in flight, or its claim is committing: a cancel stops it before the send
+        // (send_due checks the state); a content change applies to the next attempt. Re-queuing
+        // a row whose claim is committing would claim it twice: the second claim fails and must
+        // not be mistaken for a cancel while the first copy's request is out.
         if (row.state == DeliveryState::cancelled) {
           it.state = DeliveryState::cancelled;
           ++it.gen;
@@ -1260,7 +1282,7 @@ struct Dispatcher::Impl {
       bool was_final = is_final_state(it.state);
       if (!was_final && is_accepted_state(row.state)) {
         // A status callback settled it (kind `status`): accepted without a resend from us.
-        settle_from_row(idx, store::DeliveryStateRow{row.state, row.accepted_at, row.provider_message_id});
+        settle_from_row(idx, store::DeliveryStateRow{row.state, row.accepted_at, row.provider_message_id, std::nullopt});
         continue;
       }
       if (row.state == DeliveryState::cancelled || is_final_state(row.state)) {
@@ -1297,8 +1319,17 @@ struct Dispatcher::Impl {
       // building a 1M run's report while a million items are still held doubled peak memory.
       const bool last = std::all_of(runs.begin(), runs.end(), [](const RunState& x) { return x.closed; });
       if (last && on_closed) deferred_reports.emplace_back(run_id, now);
-      writer->enqueue([run_id, own, now, p, on_closed, last](store::Db& db) {
-        store::RunClose(db, run_id, own, now, p);
+      auto lg = log;
+      writer->enqueue([run_id, own, now, p, on_closed, last, lg](store::Db& db) {
+        if (!store::RunClose(db, run_id, own, now, p)) {
+          // The ledger disagrees: a row of the run is not final (or another process owns it).
+          // Leave the run open and let it go, so the next dispatch resumes it from the ledger.
+          const auto open_rows = store::RunCountNonFinal(db, run_id);
+          store::RunReleaseLease(db, run_id, own);
+          lg->error("run {} not closed: {} deliveries are not final in the ledger; released it for the next dispatch",
+                    run_id, open_rows);
+          return;
+        }
         if (on_closed && !last) on_closed(db, run_id, now);
       });
       log->info("run {} closed: every delivery is final", run_id);

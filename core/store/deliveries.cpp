@@ -167,8 +167,11 @@ std::optional<DeliveryRow> DeliveryGet(Db& db, std::int64_t delivery_id) {
 bool DeliveryClaim(Db& db, std::int64_t delivery_id, const std::string& owner, Millis claim_until, Millis now) {
   return guarded("DeliveryClaim", [&] {
     auto& q = db.stmt(
-        "UPDATE deliveries SET state = 'sending', claim_owner = ?, claim_until = ?, updated_at = ? "
-        "WHERE delivery_id = ? AND state IN ('planned', 'retry_wait', 'uncertain')");
+        "UPDATE deliveries SET state = 'sending', claim_owner = ?1, claim_until = ?2, updated_at = ?3 "
+        "WHERE delivery_id = ?4 AND state IN ('planned', 'retry_wait', 'uncertain') "
+        // Only while this process still owns the run: a dispatch that stalled past its lease
+        // (and lost the run to another) must not take rows the new owner has already loaded.
+        "AND EXISTS (SELECT 1 FROM runs r WHERE r.run_id = deliveries.run_id AND r.owner = ?1)");
     q.bind(1, owner);
     q.bind(2, claim_until);
     q.bind(3, now);
@@ -321,7 +324,7 @@ namespace daybreak::store {
 
 std::optional<DeliveryStateRow> DeliveryGetState(Db& db, std::int64_t delivery_id) {
   return guarded("DeliveryGetState", [&]() -> std::optional<DeliveryStateRow> {
-    auto& q = db.stmt("SELECT state, accepted_at, provider_message_id FROM deliveries WHERE delivery_id = ?");
+    auto& q = db.stmt("SELECT state, accepted_at, provider_message_id, claim_owner FROM deliveries WHERE delivery_id = ?");
     q.bind(1, delivery_id);
     if (!q.executeStep()) {
       q.reset();
@@ -331,6 +334,7 @@ std::optional<DeliveryStateRow> DeliveryGetState(Db& db, std::int64_t delivery_i
     r.state = delivery_state_from_string(q.getColumn(0).getString()).value_or(DeliveryState::planned);
     r.accepted_at = column_opt<Millis>(q.getColumn(1));
     r.provider_message_id = column_opt<std::string>(q.getColumn(2));
+    r.claim_owner = column_opt<std::string>(q.getColumn(3));
     q.reset();
     return r;
   });

@@ -93,7 +93,9 @@ void DeliveryForEachInRun(Db& db, std::int64_t run_id, const std::function<void(
 std::optional<DeliveryRow> DeliveryGet(Db& db, std::int64_t delivery_id);
 
 /// Claims a delivery for sending: planned/retry_wait/uncertain → sending, committed before the
-/// request goes out. False when the row moved meanwhile (an operator cancelled it).
+/// request goes out, and only while `owner` still owns the delivery's run. False when the row
+/// moved meanwhile (an operator cancelled it) or the run has another owner (this process lost
+/// its lease).
 bool DeliveryClaim(Db& db, std::int64_t delivery_id, const std::string& owner, Millis claim_until, Millis now);
 
 /// A row's state and acceptance time, for a dispatch whose claim failed: it learns whether an
@@ -102,6 +104,7 @@ struct DeliveryStateRow {
   DeliveryState state = DeliveryState::planned;
   std::optional<Millis> accepted_at;
   std::optional<std::string> provider_message_id;
+  std::optional<std::string> claim_owner;  ///< who holds it `sending`
 };
 std::optional<DeliveryStateRow> DeliveryGetState(Db& db, std::int64_t delivery_id);
 

@@ -145,17 +145,32 @@ void RunReleaseLease(Db& db, std::int64_t run_id, const std::string& owner) {
   });
 }
 
-void RunClose(Db& db, std::int64_t run_id, const std::string& owner, Millis now, const std::string& progress_json) {
-  guarded("RunClose", [&] {
+bool RunClose(Db& db, std::int64_t run_id, const std::string& owner, Millis now, const std::string& progress_json) {
+  return guarded("RunClose", [&] {
+    // Never closed with a row that is not final: such a row would never be sent (a closed run
+    // is not chosen again) and the report would count it as if it were over.
     auto& q = db.stmt(
         "UPDATE runs SET state = CASE WHEN state = 'cancelled' THEN 'cancelled' ELSE 'closed' END, finished_at = ?, progress = ?, owner = NULL, lease_until = NULL, "
-        "heartbeat_at = ? WHERE run_id = ? AND (owner = ? OR owner IS NULL)");
+        "heartbeat_at = ? WHERE run_id = ? AND (owner = ? OR owner IS NULL) AND NOT EXISTS "
+        "(SELECT 1 FROM deliveries d WHERE d.run_id = ? AND d.state IN (" + non_final_states_sql() + "))");
     q.bind(1, now);
     q.bind(2, progress_json);
     q.bind(3, now);
     q.bind(4, run_id);
     q.bind(5, owner);
-    q.exec();
+    q.bind(6, run_id);
+    return q.exec() == 1;
+  });
+}
+
+std::int64_t RunCountNonFinal(Db& db, std::int64_t run_id) {
+  return guarded("RunCountNonFinal", [&] {
+    auto& q = db.stmt("SELECT COUNT(*) FROM deliveries WHERE run_id = ? AND state IN (" + non_final_states_sql() + ")");
+    q.bind(1, run_id);
+    q.executeStep();
+    auto n = q.getColumn(0).getInt64();
+    q.reset();
+    return n;
   });
 }
 

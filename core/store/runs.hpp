@@ -63,7 +63,12 @@ bool RunHeartbeat(Db& db, std::int64_t run_id, const std::string& owner, Millis 
                   const std::string& progress_json);
 /// Gives the lease up (graceful exit), leaving the run resumable.
 void RunReleaseLease(Db& db, std::int64_t run_id, const std::string& owner);
-/// Marks a run closed (every delivery final) and releases the lease.
-void RunClose(Db& db, std::int64_t run_id, const std::string& owner, Millis now, const std::string& progress_json);
+/// Marks a run closed and releases the lease, only when this owner holds it (or nobody does)
+/// and every delivery of the run is final. False when it did not close: a row is still
+/// planned, sending, uncertain or retry_wait (the run stays open for the next dispatch), or
+/// another owner holds the run.
+bool RunClose(Db& db, std::int64_t run_id, const std::string& owner, Millis now, const std::string& progress_json);
+/// How many deliveries of a run are not final.
+std::int64_t RunCountNonFinal(Db& db, std::int64_t run_id);
 
 }  // namespace daybreak::store
