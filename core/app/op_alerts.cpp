@@ -80,6 +80,9 @@ int run_check(const AppContext& ctx) {
   // Planning rules: the next delivery day (21:30 IST on D-1 until the 06:00 slot of D).
   auto add = [&](std::vector<engine::AlertChange> c) { changes.insert(changes.end(), c.begin(), c.end()); };
   add(eng.evaluate_store(db, {default_delivery_date(ctx.cfg, now)}, now));
+  if (auto today = local_date(now, ctx.cfg.default_timezone)) {
+    add(eng.evaluate_held(db, format_date(add_days(*today, -1)), now));  // content_held: yesterday on
+  }
 
   // Live rules for runs nobody is dispatching. A live dispatch (an unexpired lease on any run)
   // evaluates its runs itself every second, with breaker states only it knows: leave it alone.

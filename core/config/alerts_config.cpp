@@ -114,7 +114,7 @@ bool AlertsConfig::rule_enabled(std::string_view rule) const {
 const std::vector<std::string>& alert_rule_names() {
   static const std::vector<std::string> names{"live_success_low",   "deadline_at_risk", "breaker_open",
                                               "credentials_failure", "dead_letter_growth", "silent_days",
-                                              "capacity_shortfall", "store_unwritable"};
+                                              "capacity_shortfall", "store_unwritable", "content_held"};
   return names;
 }
 
@@ -136,7 +136,7 @@ void read_alerts_config(const toml::table& t, const std::string& origin, AlertsC
     if (std::find(names.begin(), names.end(), r) == names.end()) {
       throw ConfigError(at(*t.get("disabled_rules"), origin) + ": key \"alerts.disabled_rules\": unknown rule \"" + r +
                         "\" (known: live_success_low, deadline_at_risk, breaker_open, credentials_failure, "
-                        "dead_letter_growth, silent_days, capacity_shortfall)");
+                        "dead_letter_growth, silent_days, capacity_shortfall, store_unwritable, content_held)");
     }
   }
   a.smtp_url = str(t, "smtp_url", "alerts.smtp_url", origin, "");
