@@ -12,6 +12,7 @@
 #include <ctime>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -41,6 +42,7 @@ struct Flags {
   std::string port_file;
   int threads = 1;
   bool log_requests = false;
+  std::string request_log;  ///< append every message POST (status and request body) here, one line each
   Options options;
   CallbackOptions callbacks;
 };
@@ -132,12 +134,20 @@ class Router {
       : sim_(sim), log_(log), log_requests_(log_requests), token_(std::move(token)),
         callback_stats_(std::move(callback_stats)) {}
 
+  /// --request-log: every message POST is appended as "<status> <path> <request body>" and
+  /// flushed, so a test can read what the provider received (bodies are one-line JSON).
+  void set_request_log(std::ofstream* out) { request_log_ = out; }
+
   http::Response operator()(const http::Request& req) {
     std::string_view seg[3];
     http::Response res;
     if (req.method == "POST" && split_path(req.path, 3, seg) && seg[2] == "messages") {
       Reply r = sim_.send(seg[1], req.header("Authorization"), req.body, SteadyClock::now());
       if (log_requests_) log_->info("POST {} -> {} {}", req.path, r.http_status, r.body);
+      if (request_log_) {
+        std::lock_guard lk(request_log_mu_);
+        *request_log_ << r.http_status << ' ' << req.path << ' ' << req.body << '\n' << std::flush;
+      }
       res.status = r.http_status;
       res.body = std::move(r.body);
       res.delay = r.delay;
@@ -183,6 +193,8 @@ class Router {
   Simulator& sim_;
   std::shared_ptr<spdlog::logger> log_;
   bool log_requests_;
+  std::ofstream* request_log_ = nullptr;
+  std::mutex request_log_mu_;
   std::string token_;
   std::function<std::string()> callback_stats_;
 };
@@ -216,6 +228,15 @@ int run(const Flags& flags) {
   }
   Router router(sim, log, flags.log_requests, flags.options.token,
                 [&poster] { return poster ? poster->stats_json() : std::string(R"({"url":""})"); });
+  std::ofstream request_log;
+  if (!flags.request_log.empty()) {
+    request_log.open(flags.request_log, std::ios::app);
+    if (!request_log) {
+      log->error("--request-log {}: cannot open for appending", flags.request_log);
+      return 3;
+    }
+    router.set_request_log(&request_log);
+  }
   http::Server svr(
       [&router, log](const http::Request& req) {
         try {
@@ -339,6 +360,8 @@ int sim_main(int argc, char** argv) {
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
   app.add_flag("--log-requests", flags.log_requests, "Log every send and its answer to stderr (slow)");
+  app.add_option("--request-log", flags.request_log,
+                 "Append every message request to FILE, one line each: HTTP status, path, request body (tests)");
   auto& cb = flags.callbacks;
   app.add_option("--callback-url", cb.url, "POST signed status callbacks (sent, delivered, read or failed) here")
       ->group("Status callbacks");

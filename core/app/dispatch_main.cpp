@@ -165,6 +165,7 @@ int dispatch_main(int argc, char** argv) {
                           {"possible_duplicates", summary.possible_duplicates},
                           {"reconciled", summary.reconciled},
                           {"emergency_substitutions", summary.emergency_substitutions},
+                          {"held", summary.held},
                           {"breaker_opened", summary.breaker_opened},
                           {"operator_changes", summary.operator_changes},
                           {"runs_left_open", summary.runs_left_open},

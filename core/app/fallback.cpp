@@ -263,14 +263,20 @@ nlohmann::json withdraw_content(store::Db& db, const Config& cfg, const std::str
     days.push_back({{"date", day}, {"replaced", rep["replaced"].size()}, {"missing", rep["missing"]}});
   }
 
-  // Pass 3: pending deliveries follow their new assignment; audited with the count.
+  // Pass 3: pending deliveries follow their new assignment; those without one get an emergency
+  // item (advisor's language, else delivery.emergency_language) or are held, so no pending
+  // delivery points at the pulled item afterwards; audited with the counts.
   std::vector<std::int64_t> repointed;
+  store::PulledResolution resolved;
   std::int64_t in_flight = 0;
   db.write_tx([&] {
     repointed = store::DeliveryRepointPending(db, content_id, from, now);
+    resolved = store::DeliveryResolvePulled(db, content_id, from, cfg.emergency_language, now);
     in_flight = store::DeliveryCountInFlight(db, content_id, from);
     store::AuditAppend(db, {now, actor, sudo_user, "content withdraw: replace", reason, content_id, "",
                             nlohmann::json{{"assignments_replaced", replaced}, {"deliveries_repointed", repointed.size()},
+                                           {"deliveries_emergency", resolved.emergency.size()},
+                                           {"deliveries_held", resolved.held.size()},
                                            {"deliveries_in_flight", in_flight}, {"from_date", from}}.dump()});
   });
   return {{"content_id", content_id},
@@ -279,6 +285,10 @@ nlohmann::json withdraw_content(store::Db& db, const Config& cfg, const std::str
           {"already_withdrawn", !w.newly_withdrawn},
           {"assignments_replaced", replaced},
           {"deliveries_repointed", repointed.size()},
+          {"deliveries_emergency", resolved.emergency.size()},
+          {"deliveries_held", resolved.held.size()},
+          {"held_languages", resolved.held_languages},
+          {"emergency_language", cfg.emergency_language},
           {"deliveries_in_flight", in_flight},
           {"missing", missing},
           {"days", days}};

@@ -84,7 +84,10 @@ int run_check(const AppContext& ctx) {
   // The schedule's rule: the next day not planned by schedule.plan_deadline, and again at
   // schedule.plan_recheck; event alerts (night_missed, nightly_failed) of days that are over.
   add(eng.evaluate_plan_missing(db, plan_missing_conditions(db, ctx.cfg, now), now));
-  if (auto today = local_date(now, ctx.cfg.default_timezone)) add(eng.expire_events(db, format_date(*today), now));
+  if (auto today = local_date(now, ctx.cfg.default_timezone)) {
+    add(eng.expire_events(db, format_date(*today), now));
+    add(eng.evaluate_held(db, format_date(add_days(*today, -1)), now));  // content_held: yesterday on
+  }
 
   // Live rules for runs nobody is dispatching. A live dispatch (an unexpired lease on any run)
   // evaluates its runs itself every second, with breaker states only it knows: leave it alone.

@@ -108,6 +108,8 @@ int run_replace(const GlobalOptions& g, const ReplaceOptions& o) {
     newly = w.newly_withdrawn;
     assignments = store::AssignmentReplaceContent(db, o.content_id, o.with, since, env.now);
     repointed = store::DeliveryRepointPending(db, o.content_id, since, env.now);
+    // Rows whose assignment is not the item's (an operator's): the same rule as a withdrawal.
+    store::DeliveryResolvePulled(db, o.content_id, since, env.ctx.cfg.emergency_language, env.now);
     in_flight = store::DeliveryCountInFlight(db, o.content_id, since);
     store::AuditAppend(db, ops::audit_entry(env.now, "content:" + o.content_id, o.reason, content_json(*from, tz, false),
                                             {{"withdrawn", true}, {"replaced_by", o.with}, {"assignments_replaced", assignments},

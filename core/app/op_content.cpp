@@ -2,9 +2,10 @@
 // item is withdrawn, every assignment of it from yesterday on is replaced by a ranked fallback,
 // and pending deliveries follow; both steps are audited with who and why.
 //
-// Left for later: a dispatch that is already running loaded its content at start, so it keeps
-// sending the old item for deliveries it holds in memory; it must re-read content (or be told
-// through `controls`) before a pull during the window is complete.
+// Deliveries left without a replacement get an emergency item (the advisor's language, else
+// delivery.emergency_language) or are held, never sent (store::DeliveryResolvePulled). A running
+// dispatch re-reads the withdrawn items once a second and its content guard stops any send of
+// them (engine/dispatcher.cpp, content_guard).
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -42,11 +43,19 @@ void add_content_commands(CLI::App& app, GlobalOptions& g, Action& action) {
         std::cout << "content " << o->content_id << (rep["already_withdrawn"].get<bool>() ? " was already withdrawn" : " withdrawn")
                   << " by " << rep["withdrawn_by"].get<std::string>() << "; " << rep["assignments_replaced"] << " assignment(s) replaced, "
                   << rep["deliveries_repointed"] << " pending deliveries re-pointed";
+        if (rep["deliveries_emergency"].get<std::size_t>() > 0) std::cout << ", " << rep["deliveries_emergency"] << " given an emergency item";
         if (rep["deliveries_in_flight"].get<std::int64_t>() > 0) std::cout << ", " << rep["deliveries_in_flight"] << " already in flight";
         std::cout << "\n";
+        if (rep["deliveries_held"].get<std::size_t>() > 0) {
+          std::string langs;
+          for (const auto& l : rep["held_languages"]) langs += (langs.empty() ? "" : ", ") + l.get<std::string>();
+          std::cout << "HELD: " << rep["deliveries_held"] << " delivery(ies) will not be sent: no emergency item in " << langs
+                    << " or " << rep["emergency_language"].get<std::string>()
+                    << "; import one, then `daybreak dead replay --error held`\n";
+        }
         if (rep["missing"].get<std::size_t>() > 0) std::cout << "SILENT DAYS: " << rep["missing"] << " advisor(s) have no replacement\n";
       }
-      return rep["missing"].get<std::size_t>() == 0 ? kExitOk : kExitCheckFailed;
+      return rep["missing"].get<std::size_t>() == 0 && rep["deliveries_held"].get<std::size_t>() == 0 ? kExitOk : kExitCheckFailed;
     };
   });
 }

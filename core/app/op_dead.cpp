@@ -29,7 +29,7 @@ void add_filter_flags(CLI::App* sub, FilterFlags& f, bool with_limit) {
   sub->add_option("--date", f.date, "Delivery day YYYY-MM-DD");
   f.run_opt = sub->add_option("--run", f.run_id, "Run id");
   sub->add_option("--channel", f.channel, "Channel it died on: whatsapp, email or webhook");
-  sub->add_option("--error", f.error_code, "Provider error code of any attempt (e.g. 131026)");
+  sub->add_option("--error", f.error_code, "Provider error code of any attempt (e.g. 131026), or held (content pulled or expired, never sent)");
   sub->add_option("--since", f.since, "Died at or after (YYYY-MM-DD or ISO-8601)");
   sub->add_flag("--all", f.all, "Include dismissed dead letters");
   if (with_limit) sub->add_option("--limit", f.limit, "At most this many rows")->check(CLI::NonNegativeNumber);

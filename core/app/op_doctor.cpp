@@ -263,6 +263,41 @@ void check_plan(const Config& cfg, store::Db* db, const std::string& day, Millis
 // display_phone_number, verified_name, quality_rating); an invalid token is error 190
 // (OAuthException), an unknown id error 100 subcode 33. The first Date header also gives the
 // provider's clock to the clock_sync row.
+/// emergency_content: a pull (or an expired item) on `day` is safe when an emergency item valid
+/// that day can replace the item (domain/emergency.hpp). Fails when delivery.emergency_language
+/// itself has none (nothing is left to fall back on: some language's deliveries would be held);
+/// passes with a "warning:" message when languages in use lack their own but the default covers
+/// them.
+void check_emergency_content(const Config& cfg, store::Db* db, const std::string& day, std::vector<Check>& rows) {
+  if (!db) {
+    rows.push_back({"emergency_content", false, "not checked: the database could not be read"});
+    return;
+  }
+  try {
+    auto missing = languages_without_emergency(*db, cfg, day);
+    std::string uncovered, covered;
+    for (const auto& l : missing) {
+      std::string item = l["language"].get<std::string>() + " (" + std::to_string(l["advisors"].get<std::int64_t>()) + " advisors)";
+      std::string& list = l["covered_by"].is_null() ? uncovered : covered;
+      list += (list.empty() ? "" : ", ") + item;
+    }
+    if (!uncovered.empty()) {
+      rows.push_back({"emergency_content", false,
+                      day + ": no emergency item valid in " + uncovered + " nor in delivery.emergency_language " + cfg.emergency_language +
+                          ": a pull or an expired item would hold those deliveries unsent; import an emergency item (emergency=true) "
+                          "in " + cfg.emergency_language});
+    } else if (!covered.empty()) {
+      rows.push_back({"emergency_content", true,
+                      "warning: " + day + ": no emergency item in " + covered + "; the " + cfg.emergency_language +
+                          " emergency item would be sent to them after a pull"});
+    } else {
+      rows.push_back({"emergency_content", true, day + ": every language in use has an emergency item"});
+    }
+  } catch (const std::exception& e) {
+    rows.push_back({"emergency_content", false, e.what()});
+  }
+}
+
 void check_providers(const Config& cfg, std::vector<Check>& rows, std::optional<ProviderClock>& ref) {
   SystemClock system;  // the machine's own clock, never DAYBREAK_CLOCK: that is what is checked
   for (const auto& s : cfg.senders) {
@@ -381,6 +416,7 @@ int doctor(const GlobalOptions& g, const DoctorOptions& o) {
   try {
     day = resolve_date_option(o.date, cfg, clock->now());
     check_plan(cfg, db.get(), day, clock->now(), rows);
+    check_emergency_content(cfg, db.get(), day, rows);
   } catch (const std::exception& e) {  // e.g. no time zone data: the timezone_data row says why
     rows.push_back({"plan", false, std::string("not checked: ") + e.what()});
   }

@@ -16,6 +16,7 @@
 #include "store/deliveries.hpp"
 #include "store/runs.hpp"
 #include "store/schedule.hpp"
+#include "store/withdrawal.hpp"
 
 namespace daybreak {
 
@@ -234,9 +235,30 @@ nlohmann::json plan_deliveries_in(store::Db& db, const Config& cfg, const std::s
 }
 }  // namespace
 
+nlohmann::json languages_without_emergency(store::Db& db, const Config& cfg, const std::string& date) {
+  auto coverage = store::EmergencyCoverage(db, date, cfg.emergency_language);
+  std::int64_t fallback_items = 0;
+  for (const auto& l : coverage) {
+    if (l.language == cfg.emergency_language) fallback_items = l.emergency_items;
+  }
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& l : coverage) {
+    if (l.emergency_items > 0 || (l.advisors == 0 && l.language != cfg.emergency_language)) continue;
+    const bool covered = l.language != cfg.emergency_language && fallback_items > 0;
+    out.push_back({{"language", l.language},
+                   {"advisors", l.advisors},
+                   {"covered_by", covered ? nlohmann::json(cfg.emergency_language) : nlohmann::json(nullptr)}});
+  }
+  return out;
+}
+
 nlohmann::json plan_deliveries(store::Db& db, const Config& cfg, const std::string& date, Millis now, bool dry_run,
                                const std::string& planned_by) {
-  if (dry_run) return plan_deliveries_in(db, cfg, date, now, true, planned_by);
+  if (dry_run) {
+    auto rep = plan_deliveries_in(db, cfg, date, now, true, planned_by);
+    rep["languages_without_emergency"] = languages_without_emergency(db, cfg, date);
+    return rep;
+  }
   // Read, plan and write in one write transaction. Every advisor, assignment and run a planned
   // row points at is read or written inside it while it holds the write lock, so no other
   // connection can remove them in between: the rows are consistent by construction, and the
@@ -257,6 +279,11 @@ nlohmann::json plan_deliveries(store::Db& db, const Config& cfg, const std::stri
   db.exec("PRAGMA foreign_keys=ON");
   out["timings"]["commit_ms"] =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - before_commit).count();
+  // After the commit, outside the write lock: a pull on D must have an emergency item to fall
+  // back on (domain/emergency.hpp); a language without one is a warning, not a failed plan.
+  auto started = std::chrono::steady_clock::now();
+  out["languages_without_emergency"] = languages_without_emergency(db, cfg, date);
+  out["timings"]["emergency_check_ms"] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   return out;
 }
 

@@ -42,6 +42,12 @@ nlohmann::json explain_assignment(store::Db& db, const std::string& advisor_id, 
 nlohmann::json plan_deliveries(store::Db& db, const Config& cfg, const std::string& date, Millis now, bool dry_run,
                                const std::string& planned_by = "plan-deliveries");
 
+/// Languages of advisors eligible on `date` without an emergency item valid that day (and
+/// delivery.emergency_language when it has none): [{"language", "advisors", "covered_by"}],
+/// covered_by being the emergency language when its items would serve them, else null (a pull
+/// of their content would hold their deliveries). plan-deliveries reports it; doctor checks it.
+nlohmann::json languages_without_emergency(store::Db& db, const Config& cfg, const std::string& date);
+
 /// A compliance pull (`daybreak content withdraw`): marks `content_id` withdrawn (audited with
 /// actor and reason), re-runs assign_fallback for every day from yesterday on that assigns it (each
 /// such assignment is replaced, reason "replaced …: content withdrawn"), and re-points every

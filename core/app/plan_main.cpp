@@ -97,6 +97,15 @@ int plan_deliveries_main(int argc, char** argv) {
         if (!rep["unassigned"].empty()) std::cout << "  " << rep["unassigned"].size() << " eligible advisor(s) have no assignment: run assign-fallback first\n";
         if (!rep["unreachable"].empty()) std::cout << "  " << rep["unreachable"].size() << " advisor(s) cannot be reached on any configured channel\n";
       }
+      for (const auto& l : rep["languages_without_emergency"]) {
+        // Not a failed plan (exit code unchanged): a warning that a pull on the day would fall back
+        // on another language's emergency item, or hold the deliveries unsent.
+        ctx.log->warn("no emergency item valid on {} in language {} ({} eligible advisor(s)): {}", day, l["language"].get<std::string>(),
+                      l["advisors"].get<std::int64_t>(),
+                      l["covered_by"].is_null() ? std::string("a pull of their content would hold their deliveries, unsent")
+                                                : "a pull of their content would send the " + l["covered_by"].get<std::string>() +
+                                                      " emergency item");
+      }
       bool ok = rep["feasible"].get<bool>() && rep["unassigned"].empty() && rep["unreachable"].empty();
       if (!rep["feasible"].get<bool>()) ctx.log->error("capacity shortfall for {}: see the plan report", day);
       return ok ? kExitOk : kExitCheckFailed;

@@ -10,6 +10,7 @@
 #include <toml++/toml.h>
 
 #include "config/alerts_toml.hpp"
+#include "domain/validate.hpp"
 
 namespace daybreak {
 namespace {
@@ -218,7 +219,8 @@ Config parse_config(const std::string& text, const std::string& origin) {
   }
   if (const auto* t = top.table("delivery")) {
     TableReader r(*t, "delivery", origin,
-                  {"timezone", "slot", "window_lead_seconds", "window_tail_seconds", "deadline_seconds", "tiers", "utilisation"});
+                  {"timezone", "slot", "window_lead_seconds", "window_tail_seconds", "deadline_seconds", "tiers", "utilisation",
+                   "emergency_language"});
     r.str("timezone", cfg.default_timezone);
     if (!is_known_timezone(cfg.default_timezone)) throw ConfigError(r.line("timezone") + ": key \"delivery.timezone\": unknown time zone \"" + cfg.default_timezone + "\"");
     r.str("slot", cfg.default_slot);
@@ -227,6 +229,11 @@ Config parse_config(const std::string& text, const std::string& origin) {
     r.integer_as("window_tail_seconds", cfg.window.tail_ms, 1, 3600, 1000);
     r.integer_as("deadline_seconds", cfg.window.deadline_ms, 1, 3600, 1000);
     r.number("utilisation", cfg.utilisation, 0.05, 1.0);
+    r.str("emergency_language", cfg.emergency_language);
+    if (!is_language_tag(cfg.emergency_language)) {
+      throw ConfigError(r.line("emergency_language") + ": key \"delivery.emergency_language\": expected a language tag such as \"en\", got \"" +
+                        cfg.emergency_language + "\"");
+    }
     if (const auto* arr = r.array("tiers")) {
       cfg.tiers.clear();
       for (const auto& n : *arr) {

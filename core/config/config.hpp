@@ -90,6 +90,9 @@ struct Config {
   std::vector<std::string> tiers = {"platinum", "gold", "silver", "standard"};
   WindowPolicy window;
   double utilisation = 0.7;
+  /// delivery.emergency_language: whose emergency items serve an advisor whose own language has
+  /// none when their content is pulled, expired or rejected (domain/emergency.hpp).
+  std::string emergency_language = "en";
   RetryPolicy retry;
   BreakerPolicy breaker;             ///< [breaker]: one circuit breaker per sender
   DispatchConfig dispatch;

@@ -326,6 +326,25 @@ std::vector<AlertChange> AlertEngine::expire_events(store::Db& db, const std::st
   return changes;
 }
 
+std::vector<AlertChange> AlertEngine::evaluate_held(store::Db& db, const std::string& from_date, Millis now) {
+  static const std::set<std::string> rules{"content_held"};
+  std::vector<AlertCondition> conds;
+  std::map<std::string, std::pair<std::int64_t, std::string>> by_content;  // content → (count, "hi: 300 on D; …")
+  for (const auto& g : store::HeldDeliveryGroups(db, from_date)) {
+    auto& [n, parts] = by_content[g.content_id];
+    n += g.count;
+    parts += (parts.empty() ? "" : "; ") + g.language + ": " + std::to_string(g.count) + " on " + g.date;
+  }
+  for (const auto& [content, v] : by_content) {
+    conds.push_back({"content_held", "content:" + content,
+                     "content " + content + " is withdrawn or expired and no emergency item could replace it: " +
+                         std::to_string(v.first) + " delivery(ies) held, never sent (" + v.second +
+                         "); import an emergency item for the language or `daybreak content replace " + content +
+                         " --with C2`, then `daybreak dead replay --error held`"});
+  }
+  return reconcile(db, cfg_, rules, [](const std::string& s) { return s.rfind("content:", 0) == 0; }, conds, now);
+}
+
 std::vector<AlertChange> AlertEngine::escalate(store::Db& db, Millis now) {
   std::vector<AlertChange> changes;
   if (cfg_.chain.size() < 2) return changes;

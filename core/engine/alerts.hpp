@@ -9,6 +9,7 @@
 //   dead_letter_growth   run:ID     alerts.dead_letter_growth dead letters within the window
 //   silent_days          date:D     eligible advisors without an assignment for a planned day
 //   capacity_shortfall   run:ID     a planned run does not fit its senders (plan-deliveries said so)
+//   content_held         content:C  deliveries held: C pulled or expired, no emergency item (domain/emergency.hpp)
 //   plan_missing         date:D     day D has no plan by schedule.plan_deadline on D-1 (date:D),
 //                        date:D@HH:MM and again at schedule.plan_recheck on D (a second alert)
 //   night_missed         date:D     an event: dispatch found day D unplanned (wholly or partly) at
@@ -92,6 +93,13 @@ class AlertEngine {
                                          const std::string& message, Millis now);
   /// Resolves firing event alerts whose subject is a day (date:D) before `today`.
   std::vector<AlertChange> expire_events(store::Db& db, const std::string& today, Millis now);
+
+  /// content_held from the store: one alert per content item with held deliveries (not
+  /// dismissed) on days from `from_date` on, naming the languages, days and counts. Authoritative
+  /// for every `content:` subject of the rule: it resolves once they are resent or dismissed.
+  /// Dispatch calls it with its heartbeat, `daybreak alerts check` every minute; both pass
+  /// yesterday in the default time zone.
+  std::vector<AlertChange> evaluate_held(store::Db& db, const std::string& from_date, Millis now);
 
   /// Raises each firing, unacknowledged alert to the level its age calls for (one level per
   /// escalate_after_ms since it fired, up to the last level of the chain), queuing the new

@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "domain/breaker.hpp"
+#include "domain/emergency.hpp"
 #include "domain/retry.hpp"
 #include "engine/alerts.hpp"
 #include "engine/live.hpp"
@@ -183,6 +184,7 @@ struct Event {
   std::vector<Claim> claims;
   std::vector<store::DeliveryRow> changed;  ///< rows an operator changed (delivery_changes)
   std::vector<ContentRow> changed_content;  ///< content those rows point at
+  std::vector<std::string> withdrawn;       ///< every withdrawn content id (a pull while we run)
 };
 
 }  // namespace
@@ -394,42 +396,75 @@ struct Dispatcher::Impl {
     return it;
   }
 
-  /// Swaps the item's content for an emergency-pool item in its language, valid on its day
-  /// (DESIGN.md section 5: no advisor is skipped because their content failed). Persists the
-  /// change (delivery and assignment, source `emergency`). False when there is none to use.
+  /// Swaps the item's content for an emergency-pool item valid on its day: of the advisor's
+  /// language, else of delivery.emergency_language (domain/emergency.hpp; DESIGN.md section 5: no
+  /// advisor is skipped because their content failed). Persists the change (delivery and
+  /// assignment, source `emergency`). False when there is none to use.
   bool substitute_emergency(Item& it, const std::string& why, Millis now) {
-    if (it.emergency && contents[it.content].emergency) return false;  // already the last resort
     const std::string& date = runs[it.run].row.date;
-    std::vector<std::uint32_t> pool;
-    for (std::uint32_t i = 0; i < contents.size(); ++i) {
+    std::vector<EmergencyCandidate> candidates(contents.size());
+    for (std::uint32_t i = 1; i < contents.size(); ++i) {
       const auto& c = contents[i];
-      if (c.emergency && c.language == languages[it.language] && c.valid_on(date) && i != it.content) pool.push_back(i);
+      candidates[i] = {c.language, c.emergency && c.valid_on(date) && i != it.content};
     }
-    if (pool.empty()) {
-      log->error("delivery {}: {}; no emergency content in language {} for {}", it.delivery_id, why, languages[it.language], date);
-      return false;
-    }
-    std::uint32_t pick = pool[splitmix64(static_cast<std::uint64_t>(it.delivery_id)) % pool.size()];
-    log->warn("delivery {}: {}; sending emergency content {} instead of {}", it.delivery_id, why,
-              contents[pick].content_id, contents[it.content].content_id);
-    it.content = pick;
+    auto pick = pick_emergency(candidates, languages[it.language], cfg.emergency_language,
+                               static_cast<std::uint64_t>(it.delivery_id));
+    if (!pick) return false;
+    const auto chosen = static_cast<std::uint32_t>(pick->index);
+    log->warn("delivery {}: {}; sending emergency content {} ({}) instead of {}", it.delivery_id, why,
+              contents[chosen].content_id, pick->language, contents[it.content].content_id);
+    it.content = chosen;
     it.emergency = true;
     ++summary.emergency_substitutions;
-    writer->enqueue([id = it.delivery_id, cid = contents[pick].content_id, why, now](store::Db& db) {
+    writer->enqueue([id = it.delivery_id, cid = contents[chosen].content_id, why, now](store::Db& db) {
       store::DeliverySubstituteContent(db, id, cid, "emergency", "emergency substitution: " + why, now);
     });
     return true;
   }
 
-  /// Content that may not go out on the item's day (withdrawn, expired) is replaced now.
-  void check_content(Item& it, Millis now) {
+  /// THE content guard: every path to a provider (first send, retry, channel fallback, an
+  /// emergency item chosen earlier, a resend or replay) passes here right before send_one, and
+  /// loading or reloading a row runs it too. An item withdrawn or not valid on the delivery's
+  /// day is never sent: it is replaced by an emergency item (substitute_emergency), else the
+  /// delivery is held (made final, unsent). True when the item may be sent now.
+  bool content_guard(std::uint32_t idx, Millis now) {
+    Item& it = items[idx];
     const auto& c = contents[it.content];
     const std::string& date = runs[it.run].row.date;
-    if (c.withdrawn) {
-      substitute_emergency(it, "content " + c.content_id + " is withdrawn", now);
-    } else if (!c.valid_on(date)) {
-      substitute_emergency(it, "content " + c.content_id + " is not valid on " + date, now);
-    }
+    auto why = content_pull_problem(c.content_id, c.withdrawn, c.valid_from, c.valid_until, date);
+    if (!why) return true;
+    if (substitute_emergency(it, *why, now)) return true;
+    hold(idx, now, held_reason(*why, languages[it.language], cfg.emergency_language));
+    return false;
+  }
+
+  /// Makes the delivery final without a send: state `dead` with last_error "held: …" (eligible,
+  /// not on time; `daybreak dead list --error held`; the content_held alert names it). A row we
+  /// have claimed is updated under our claim; any other is claimed and updated in one writer op.
+  void hold(std::uint32_t idx, Millis now, const std::string& reason) {
+    Item& it = items[idx];
+    const bool claimed_by_us = it.state == DeliveryState::sending;
+    it.state = DeliveryState::dead;
+    ++it.gen;
+    finish(idx);
+    ++summary.dead;
+    ++summary.held;
+    store::DeliveryUpdateParams p;
+    p.delivery_id = it.delivery_id;
+    p.state = DeliveryState::dead;
+    p.channel = std::string(to_string(it.chans[it.chan_idx]));
+    p.channel_index = it.chan_idx;
+    p.sender = it.sender >= 0 ? senders[it.sender].cfg->id : "";
+    p.attempts = it.attempts;
+    p.last_error = reason;
+    p.possible_duplicate = it.possible_dup;
+    p.now = now;
+    std::string own = owner;
+    Millis lease = cfg.dispatch.lease_ms;
+    writer->enqueue([p, own, lease, now, claimed_by_us](store::Db& db) {
+      if (claimed_by_us || store::DeliveryClaim(db, p.delivery_id, own, now + lease, now)) store::DeliveryUpdate(db, p, own);
+    });
+    log->error("delivery {} {}", it.delivery_id, reason);
   }
 
   void load(const std::vector<std::int64_t>& run_ids) {
@@ -540,7 +575,7 @@ struct Dispatcher::Impl {
     std::vector<QEntry> initial;
     initial.reserve(items.size());
     for (std::uint32_t i = 0; i < items.size(); ++i) {
-      check_content(items[i], now);
+      if (!content_guard(i, now)) continue;  // held: final, never queued
       initial.push_back({items[i].due, items[i].tier_rank, i, 0});
     }
     // One heapify over an exactly sized vector, not a million pushes into a doubling one.
@@ -796,6 +831,7 @@ struct Dispatcher::Impl {
         auto e = eq.top();
         eq.pop();
         if (items[e.idx].state != DeliveryState::sending) continue;  // cancelled meanwhile
+        if (!content_guard(e.idx, now)) continue;                     // pulled or expired: held
         st.breaker.allow(now);
         send_one(e.idx, static_cast<int>(s), now);
       }
@@ -910,7 +946,8 @@ struct Dispatcher::Impl {
       if (st.paused_until <= now) log->error("sender {}: credentials rejected ({}); pausing it", st.cfg->id, res.error_detail);
       st.paused_until = std::max(st.paused_until, now + 30000);
     }
-    if (!res.accepted && is_template_error(res.error_code) &&
+    // An emergency item rejected as a template is the last resort already: no second swap.
+    if (!res.accepted && is_template_error(res.error_code) && !(it.emergency && contents[it.content].emergency) &&
         substitute_emergency(it, "template error " + res.error_code + " from the provider", now)) {
       // Same channel, at once: the provider rejected the content, not the advisor.
       ++it.gen;
@@ -1081,6 +1118,10 @@ struct Dispatcher::Impl {
       try {
         if (alert_engine) {
           auto changes = alert_engine->evaluate(db, *snap, now);
+          if (auto today = local_date(now, cfg.default_timezone)) {
+            auto held = alert_engine->evaluate_held(db, format_date(add_days(*today, -1)), now);  // content_held
+            changes.insert(changes.end(), held.begin(), held.end());
+          }
           if (!changes.empty() && notifier) notifier->wake();
         }
         if (!cfg.dispatch.metrics_dir.empty()) {
@@ -1230,6 +1271,11 @@ struct Dispatcher::Impl {
             ev->changed.push_back(std::move(*row));
           }
           *since = mark;
+          // A pull while we run: every withdrawn item, so the content guard sees it before the
+          // next send even for rows the pull could not re-point (claimed, in flight, uncertain).
+          auto& w = db.stmt("SELECT content_id FROM content WHERE withdrawn_at IS NOT NULL");
+          while (w.executeStep()) ev->withdrawn.push_back(w.getColumn(0).getString());
+          w.reset();
         },
         [this, since, ev] {
           ev->started_at = *since;  // carries the new mark to the scheduler thread
@@ -1241,6 +1287,12 @@ struct Dispatcher::Impl {
   void apply_changes(Event& ev) {
     change_seq = std::max(change_seq, ev.started_at);
     for (auto& c : ev.changed_content) add_content(std::move(c));
+    for (const auto& id : ev.withdrawn) {
+      if (auto ci = content_index.find(id); ci != content_index.end() && !contents[ci->second].withdrawn) {
+        contents[ci->second].withdrawn = true;
+        log->warn("content {} was withdrawn while dispatch runs; no delivery sends it from now on", id);
+      }
+    }
     Millis now = clock.now();
     std::unordered_map<std::int64_t, std::uint32_t> run_by_id;
     for (std::uint32_t r = 0; r < runs.size(); ++r) run_by_id[runs[r].row.run_id] = r;
@@ -1258,8 +1310,7 @@ struct Dispatcher::Impl {
         auto idx = static_cast<std::uint32_t>(items.size());
         item_index_added[row.delivery_id] = idx;
         items.push_back(make_item(std::move(row), ri->second, now));
-        check_content(items[idx], now);
-        waiting.push({items[idx].due, items[idx].tier_rank, idx, items[idx].gen});
+        if (content_guard(idx, now)) waiting.push({items[idx].due, items[idx].tier_rank, idx, items[idx].gen});
         continue;
       }
       auto idx = static_cast<std::uint32_t>(found);
@@ -1299,8 +1350,7 @@ struct Dispatcher::Impl {
       auto fresh = make_item(std::move(row), it.run, now);
       fresh.gen = it.gen + 1;
       it = std::move(fresh);
-      check_content(it, now);
-      waiting.push({it.due, it.tier_rank, idx, it.gen});
+      if (content_guard(idx, now)) waiting.push({it.due, it.tier_rank, idx, it.gen});
     }
   }
 

@@ -33,6 +33,7 @@ struct DispatchSummary {
   std::int64_t possible_duplicates = 0;
   std::int64_t reconciled = 0;               ///< uncertain sends settled by a status event, not resent
   std::int64_t emergency_substitutions = 0;  ///< content swapped for an emergency item at send time
+  std::int64_t held = 0;  ///< content pulled or expired, no emergency item: made final unsent (also counted in dead)
   std::int64_t breaker_opened = 0;           ///< times a sender's breaker opened
   std::int64_t operator_changes = 0;         ///< deliveries reloaded after an operator change
   bool stopped_by_signal = false;

@@ -163,9 +163,17 @@ bool DeliveryRequeue(Db& db, std::int64_t delivery_id, const std::vector<std::st
     bool allowed = false;
     for (const auto& s : from_states) allowed = allowed || s == cur->state;
     if (!allowed) return false;
+    // A held delivery (its item pulled or expired, no emergency item: domain/emergency.hpp) takes
+    // the advisor's assignment for the day when that names another item now (`content replace`,
+    // assign-fallback); else it keeps its item and dispatch's content guard decides again.
     auto& q = db.stmt(
         "UPDATE deliveries SET state = 'planned', next_attempt_at = ?2, resent_at = ?2, claim_owner = NULL, claim_until = NULL, "
-        "dismissed_at = NULL, dismissed_by = NULL, updated_at = ?2 WHERE delivery_id = ?1 AND state = ?3");
+        "dismissed_at = NULL, dismissed_by = NULL, updated_at = ?2, "
+        "content_id = CASE WHEN last_error LIKE 'held: %' THEN COALESCE((SELECT s.content_id FROM assignments s "
+        "WHERE s.advisor_id = deliveries.advisor_id AND s.date = deliveries.date), content_id) ELSE content_id END, "
+        "source = CASE WHEN last_error LIKE 'held: %' THEN COALESCE((SELECT s.source FROM assignments s "
+        "WHERE s.advisor_id = deliveries.advisor_id AND s.date = deliveries.date), source) ELSE source END "
+        "WHERE delivery_id = ?1 AND state = ?3");
     q.bind(1, delivery_id);
     q.bind(2, static_cast<std::int64_t>(now));
     q.bind(3, cur->state);
@@ -224,7 +232,7 @@ void DeadList(Db& db, const DeadFilter& f, const std::function<void(const Delive
                       " FROM deliveries d WHERE d.state = 'dead' "
                       "AND (?1 IS NULL OR d.date = ?1) AND (?2 IS NULL OR d.run_id = ?2) AND (?3 IS NULL OR d.channel = ?3) "
                       "AND (?4 IS NULL OR EXISTS (SELECT 1 FROM delivery_attempts a WHERE a.delivery_id = d.delivery_id "
-                      "AND a.error_code = ?4)) AND (?5 IS NULL OR d.updated_at >= ?5) AND (?6 = 1 OR d.dismissed_at IS NULL) "
+                      "AND a.error_code = ?4) OR (?4 = 'held' AND d.last_error LIKE 'held: %')) AND (?5 IS NULL OR d.updated_at >= ?5) AND (?6 = 1 OR d.dismissed_at IS NULL) "
                       "ORDER BY d.updated_at, d.delivery_id LIMIT ?7");
     if (f.date.empty()) q.bind(1); else q.bind(1, f.date);
     bind_opt(q, 2, f.run_id);

@@ -116,7 +116,7 @@ struct DeadFilter {
   std::string date;        ///< delivery day
   std::optional<std::int64_t> run_id;
   std::string channel;     ///< the channel it died on
-  std::string error_code;  ///< any attempt failed with this provider code (e.g. 131026)
+  std::string error_code;  ///< any attempt failed with this provider code (e.g. 131026); "held": last_error "held: …"
   std::optional<Millis> since;  ///< died (updated_at) at or after
   bool include_dismissed = false;
   std::int64_t limit = 0;  ///< <= 0: all

@@ -1,5 +1,9 @@
 #include "store/withdrawal.hpp"
 
+#include <map>
+#include <set>
+
+#include "domain/emergency.hpp"
 #include "store/deliveries.hpp"
 
 namespace daybreak::store {
@@ -63,6 +67,126 @@ RETURNING delivery_id)sql");
     // A running dispatch holds these rows in memory: tell it to reload them.
     for (auto id : ids) DeliveryChangeNote(db, id, "withdraw", now);
     return ids;
+  });
+}
+
+PulledResolution DeliveryResolvePulled(Db& db, const std::string& content_id, const std::string& from_date,
+                                       const std::string& emergency_language, Millis now) {
+  return guarded("resolving deliveries of pulled content", [&] {
+    PulledResolution out;
+    struct Pending {
+      std::int64_t id;
+      std::string date, language;
+    };
+    std::vector<Pending> pending;
+    {
+      auto& q = db.stmt(R"sql(
+SELECT d.delivery_id, d.date, a.language FROM deliveries d JOIN advisors a ON a.advisor_id = d.advisor_id
+WHERE d.run_id IN (SELECT run_id FROM runs WHERE date >= ?2) AND d.content_id = ?1 AND d.state IN ('planned', 'retry_wait')
+ORDER BY d.delivery_id)sql");
+      q.bind(1, content_id);
+      q.bind(2, from_date);
+      while (q.executeStep()) pending.push_back({q.getColumn(0).getInt64(), q.getColumn(1).getString(), q.getColumn(2).getString()});
+      q.reset();
+    }
+    if (pending.empty()) return out;
+    struct Item {
+      std::string id, language, valid_from, valid_until;
+    };
+    std::vector<Item> pool;
+    {
+      auto& q = db.stmt(
+          "SELECT content_id, language, valid_from, valid_until FROM content WHERE emergency = 1 AND withdrawn_at IS NULL "
+          "AND content_id <> ?1 ORDER BY content_id");
+      q.bind(1, content_id);
+      while (q.executeStep()) {
+        pool.push_back({q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getString(),
+                        q.getColumn(3).getString()});
+      }
+      q.reset();
+    }
+    auto& hold = db.stmt(
+        "UPDATE deliveries SET state = 'dead', last_error = ?2, claim_owner = NULL, next_attempt_at = NULL, updated_at = ?3 "
+        "WHERE delivery_id = ?1 AND state IN ('planned', 'retry_wait')");
+    std::set<std::string> held_languages;
+    std::string why = "content " + content_id + " withdrawn";
+    std::vector<EmergencyCandidate> candidates(pool.size());
+    std::string candidates_date;
+    for (const auto& p : pending) {
+      if (p.date != candidates_date) {
+        candidates_date = p.date;
+        for (std::size_t i = 0; i < pool.size(); ++i) {
+          candidates[i] = {pool[i].language,
+                           !content_pull_problem(pool[i].id, false, pool[i].valid_from, pool[i].valid_until, p.date)};
+        }
+      }
+      if (auto pick = pick_emergency(candidates, p.language, emergency_language, static_cast<std::uint64_t>(p.id))) {
+        DeliverySubstituteContent(db, p.id, pool[pick->index].id, "emergency", "emergency substitution: " + why, now);
+        out.emergency.push_back(p.id);
+      } else {
+        hold.reset();
+        hold.bind(1, p.id);
+        hold.bind(2, held_reason(why, p.language, emergency_language));
+        hold.bind(3, static_cast<std::int64_t>(now));
+        if (hold.exec() == 0) continue;
+        out.held.push_back(p.id);
+        held_languages.insert(p.language);
+      }
+      DeliveryChangeNote(db, p.id, "withdraw", now);
+    }
+    hold.reset();
+    out.held_languages.assign(held_languages.begin(), held_languages.end());
+    return out;
+  });
+}
+
+std::vector<HeldGroup> HeldDeliveryGroups(Db& db, const std::string& from_date) {
+  return guarded("reading held deliveries", [&] {
+    std::vector<HeldGroup> out;
+    // Through runs and the (run_id, state) index: only the day's dead rows are read.
+    auto& q = db.stmt(R"sql(
+SELECT d.content_id, a.language, d.date, COUNT(*) FROM deliveries d JOIN advisors a ON a.advisor_id = d.advisor_id
+WHERE d.run_id IN (SELECT run_id FROM runs WHERE date >= ?1) AND d.state = 'dead'
+  AND d.last_error LIKE 'held: %' AND d.dismissed_at IS NULL
+GROUP BY d.content_id, a.language, d.date ORDER BY d.content_id, a.language, d.date)sql");
+    q.bind(1, from_date);
+    while (q.executeStep()) {
+      out.push_back({q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getString(), q.getColumn(3).getInt64()});
+    }
+    q.reset();
+    return out;
+  });
+}
+
+std::vector<LanguageCoverage> EmergencyCoverage(Db& db, const std::string& date, const std::string& emergency_language) {
+  return guarded("reading emergency coverage", [&] {
+    std::map<std::string, LanguageCoverage> by;
+    by[emergency_language].language = emergency_language;
+    auto& q = db.stmt(R"sql(
+SELECT a.language, COUNT(*) FROM advisors a
+WHERE a.opted_in = 1 AND EXISTS (SELECT 1 FROM advisor_channels c WHERE c.advisor_id = a.advisor_id AND c.opted_in = 1)
+  AND NOT ((a.paused_from IS NOT NULL OR a.paused_until IS NOT NULL)
+           AND COALESCE(a.paused_from, '') <= ?1 AND (a.paused_until IS NULL OR ?1 <= a.paused_until))
+GROUP BY a.language)sql");
+    q.bind(1, date);
+    while (q.executeStep()) {
+      auto& l = by[q.getColumn(0).getString()];
+      l.language = q.getColumn(0).getString();
+      l.advisors = q.getColumn(1).getInt64();
+    }
+    q.reset();
+    auto& e = db.stmt("SELECT content_id, language, valid_from, valid_until FROM content WHERE emergency = 1 AND withdrawn_at IS NULL");
+    while (e.executeStep()) {
+      auto it = by.find(e.getColumn(1).getString());
+      if (it == by.end()) continue;
+      if (!content_pull_problem(e.getColumn(0).getString(), false, e.getColumn(2).getString(), e.getColumn(3).getString(), date)) {
+        ++it->second.emergency_items;
+      }
+    }
+    e.reset();
+    std::vector<LanguageCoverage> out;
+    for (auto& [k, v] : by) out.push_back(std::move(v));
+    return out;
   });
 }
 

@@ -40,6 +40,44 @@ std::vector<std::int64_t> DeliveryRepointPending(Db& db, const std::string& cont
 /// sending or uncertain (the request may be at the provider), counted for the operator.
 std::int64_t DeliveryCountInFlight(Db& db, const std::string& content_id, const std::string& from_date);
 
+/// What DeliveryResolvePulled did with the pending deliveries still on the pulled item.
+struct PulledResolution {
+  std::vector<std::int64_t> emergency;  ///< re-pointed at an emergency item (advisor's language, else the default)
+  std::vector<std::int64_t> held;       ///< no emergency item either: held (state dead, "held: …")
+  std::vector<std::string> held_languages;  ///< advisor languages of the held rows, distinct, sorted
+};
+
+/// The pull-time half of the content rule (domain/emergency.hpp): every delivery of `content_id`
+/// on days from `from_date` on that is still pending (planned or retry_wait) after
+/// DeliveryRepointPending gets an emergency item valid on its day, of the advisor's language,
+/// else of `emergency_language` (delivery and assignment, source `emergency`), else is held:
+/// state `dead`, last_error "held: content C withdrawn; no emergency item in hi or en". Each
+/// change is noted for a running dispatch. Call inside Db::write_tx, after
+/// DeliveryRepointPending, so no pending delivery points at the pulled item afterwards.
+PulledResolution DeliveryResolvePulled(Db& db, const std::string& content_id, const std::string& from_date,
+                                       const std::string& emergency_language, Millis now);
+
+/// Held deliveries (state dead, last_error "held: …", not dismissed) on days from `from_date`
+/// on, by content, advisor language and day: what the content_held alert reports.
+struct HeldGroup {
+  std::string content_id;
+  std::string language;
+  std::string date;
+  std::int64_t count = 0;
+};
+std::vector<HeldGroup> HeldDeliveryGroups(Db& db, const std::string& from_date);
+
+/// A language eligible advisors use on a day, and the emergency items that would serve them.
+struct LanguageCoverage {
+  std::string language;
+  std::int64_t advisors = 0;         ///< eligible on the day
+  std::int64_t emergency_items = 0;  ///< emergency, not withdrawn, valid on the day, in this language
+};
+/// Every language of advisors eligible on `date` (opted in, an opted-in channel, not paused),
+/// plus `emergency_language` (advisors 0 when nobody uses it), with its emergency items valid
+/// that day. Read by plan-deliveries and daybreak doctor (one scan of advisors).
+std::vector<LanguageCoverage> EmergencyCoverage(Db& db, const std::string& date, const std::string& emergency_language);
+
 // AuditEntry and AuditAppend moved to store/audit.hpp (included above for existing callers).
 
 
