@@ -72,6 +72,7 @@ std::int64_t parse_id(const std::string& s) {
 }
 
 int run_check(const AppContext& ctx) {
+  check_alert_secrets(ctx.cfg.alerts);  // it sends: an unreadable webhook/SMTP secret is exit 3, at once
   store::Db db(ctx.cfg.database_path);
   const Millis now = ctx.clock->now();
   engine::AlertEngine eng(ctx.cfg.alerts);

@@ -25,7 +25,7 @@ void add_ingest_command(CLI::App& app, GlobalOptions& g, Action& action) {
   sub->callback([o, &g, &action] {
     action = [o, &g] {
       auto ctx = make_context(g, "daybreak");
-      if (ctx.cfg.whatsapp.app_secret.empty()) {
+      if (!ctx.cfg.whatsapp.app_secret.configured()) {
         throw ConfigError("whatsapp.app_secret is not set: status callbacks cannot be verified, so none is ingested");
       }
       store::Db db(ctx.cfg.database_path);

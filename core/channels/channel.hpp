@@ -78,7 +78,8 @@ class Adapter {
   [[nodiscard]] virtual SendResult classify(const Response& r) const = 0;
 };
 
-/// The adapter for a sender of the given channel; throws ConfigError when unsupported.
+/// The adapter for a sender of the given channel; reads the sender's secret (token, password or
+/// signing secret). Throws ConfigError when the channel is unsupported or the secret cannot be read.
 std::unique_ptr<Adapter> make_adapter(const Config& cfg, const SenderConfig& sender);
 
 /// Maps a curl failure to a SendResult (shared by every adapter).

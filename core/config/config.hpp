@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "config/alerts_config.hpp"
+#include "config/secret.hpp"
 #include "domain/breaker.hpp"
 #include "domain/retry.hpp"
 #include "domain/time.hpp"
@@ -28,11 +29,11 @@ struct SenderConfig {
   double mps = 80;              ///< provider rate limit, messages per second
   // WhatsApp
   std::string phone_number_id;
-  std::string token;            ///< resolved secret (from token, token_env or token_file)
+  Secret token;                 ///< token, token_env or token_file; read on use (config/secret.hpp)
   // Email (SMTP)
   std::string url;              ///< smtp://host:port or smtps://host:port
   std::string username;
-  std::string password;         ///< resolved secret
+  Secret password;              ///< password, password_env or password_file; read on use
   std::string from;
   bool starttls = true;         ///< smtp:// only: require STARTTLS (`starttls = false` for a plain local relay)
   // Email and webhook: explicit timeouts (WhatsApp has its own under [whatsapp])
@@ -40,7 +41,7 @@ struct SenderConfig {
   long request_timeout_ms = 10000;
   // Webhook
   std::string endpoint;
-  std::string signing_secret;   ///< resolved secret
+  Secret signing_secret;        ///< signing_secret, _env or _file; read on use
 };
 
 struct WhatsAppConfig {
@@ -49,8 +50,8 @@ struct WhatsAppConfig {
   std::string template_name = "daily_content";
   long connect_timeout_ms = 2000;
   long request_timeout_ms = 10000;
-  std::string app_secret;     ///< resolved; verifies X-Hub-Signature-256
-  std::string verify_token;   ///< resolved; GET handshake
+  Secret app_secret;          ///< verifies X-Hub-Signature-256; read on use
+  Secret verify_token;        ///< GET handshake; read on use
 };
 
 struct DispatchConfig {
