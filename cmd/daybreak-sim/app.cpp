@@ -28,7 +28,7 @@
 namespace daybreak::sim {
 namespace {
 
-/// Exit codes, as documented for every daybreak binary (DESIGN.md §7).
+/// Exit codes, as documented for every daybreak binary.
 constexpr int kExitOk = 0;
 constexpr int kExitFailed = 1;  // could not bind, listen or write the port file
 constexpr int kExitUsage = 2;

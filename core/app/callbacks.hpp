@@ -1,5 +1,5 @@
 #pragma once
-// The status-callback ingest path (DESIGN.md §2.6, §4), shared by the receiver binary
+// The status-callback ingest path, shared by the receiver binary
 // (`daybreak-callbacks`, cmd/daybreak-callbacks/) and `daybreak ingest --spool DIR`: verify the
 // X-Hub-Signature-256 over the raw body, store the raw body durably, then apply its statuses to
 // the ledger. No HTTP here: the receiver's HTTP wiring calls these, so the rules are tested

@@ -15,7 +15,7 @@
 
 namespace daybreak {
 
-/// Documented exit codes (DESIGN.md §7, README "Exit codes").
+/// Documented exit codes (README "Exit codes", every man page's EXIT STATUS).
 enum ExitCode : int {
   kExitOk = 0,
   kExitCheckFailed = 1,  ///< ran, but the SLA or a check failed

@@ -1,4 +1,4 @@
-// `daybreak alerts list|show ID|ack ID --reason R|check` (DESIGN.md section 6, issue 5).
+// `daybreak alerts list|show ID|ack ID --reason R|check`.
 //
 // `check` is what cron runs every minute (cron/daybreak.crontab): it evaluates the planning
 // rules (silent days, capacity shortfall), evaluates the live rules from the ledger for runs no

@@ -1,5 +1,5 @@
 #pragma once
-// The [alerts] section of the configuration (DESIGN.md section 6): rule thresholds, the on-call
+// The [alerts] section of the configuration: rule thresholds, the on-call
 // chain and its sinks. Kept apart from config.hpp so the alerting keys are read in one place
 // (config/alerts_config.cpp) and the rest of the configuration does not depend on them.
 #include <cstddef>
@@ -22,7 +22,7 @@ struct AlertLevel {
   std::vector<std::string> emails;    ///< recipients, sent through smtp_url
 };
 
-/// Alert rules, sinks and escalation. Every default is what DESIGN.md section 6 names.
+/// Alert rules, sinks and escalation. Every default is listed in docs/daybreak.example.toml.
 struct AlertsConfig {
   /// Decided deliveries live success needs before it can fire: with fewer, one early dead
   /// letter would read as a 0% morning.

@@ -1,5 +1,5 @@
 #pragma once
-// One TOML file configures every binary (DESIGN.md §7). It is validated at start against one
+// One TOML file configures every binary. It is validated at start against one
 // table of known keys; every error names the key (and line) so an operator can fix it at once.
 #include <map>
 #include <optional>
@@ -22,7 +22,7 @@ class ConfigError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// One provider account (DESIGN.md §1 "sender").
+/// One provider account.
 struct SenderConfig {
   std::string id;               ///< daybreak's name for it, e.g. "wa-1"
   Channel channel = Channel::whatsapp;
@@ -81,7 +81,6 @@ struct Config {
   WhatsAppConfig whatsapp;
   std::vector<SenderConfig> senders;  ///< all channels, in file order
   AlertsConfig alerts;                ///< [alerts]: rules, on-call chain, sinks (config/alerts_config.hpp)
-  std::string webhook_url_template;   ///< unused until the webhook channel lands
 
   /// 0-based rank of a tier (0 = highest), or nullopt when unknown.
   [[nodiscard]] std::optional<int> tier_rank(const std::string& tier) const;
