@@ -1,4 +1,4 @@
-// daybreak-callbacks: the WhatsApp status callback receiver (DESIGN.md §2.6, §4). Thin main: the
+// daybreak-callbacks: the WhatsApp status callback receiver. Thin main: the
 // HTTP wiring is in server.cpp (compiled with cpp-httplib's definitions), the rules in core/app/callbacks.cpp.
 namespace daybreak {
 int callbacks_main(int argc, char** argv);

@@ -79,10 +79,14 @@ int serve(const Flags& flags, AppContext& ctx) {
   if (!flags.spool_dir.empty() && !std::filesystem::is_directory(flags.spool_dir)) {
     throw UsageError("--spool-dir \"" + flags.spool_dir + "\": not a directory");
   }
-  if (ctx.cfg.whatsapp.app_secret.empty()) {
+  // Both secrets are read here, before anything is opened: one that is configured but cannot be
+  // read (its variable unset, its file unreadable) stops the receiver with exit 3, naming it.
+  const bool has_app_secret = !ctx.cfg.whatsapp.app_secret.value().empty();
+  const bool has_verify_token = !ctx.cfg.whatsapp.verify_token.value().empty();
+  if (!has_app_secret) {
     log->warn("whatsapp.app_secret is not set: every callback POST will be rejected with 401");
   }
-  if (ctx.cfg.whatsapp.verify_token.empty()) {
+  if (!has_verify_token) {
     log->warn("whatsapp.verify_token is not set: the GET verification handshake will be refused (403)");
   }
 
@@ -181,7 +185,7 @@ int serve(const Flags& flags, AppContext& ctx) {
 
   log->info("listening on {}:{} ({} mode{}{})", host, port, flags.spool_dir.empty() ? "database" : "spool",
             flags.spool_dir.empty() ? ", database " + ctx.cfg.database_path : ", spool " + flags.spool_dir,
-            ctx.cfg.whatsapp.app_secret.empty() ? ", NO APP SECRET: rejecting every POST" : "");
+            !has_app_secret ? ", NO APP SECRET: rejecting every POST" : "");
   const bool listened = svr.listen_after_bind();
 
   if (!by_signal.exchange(true)) pthread_kill(signal_thread.native_handle(), SIGTERM);

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -28,7 +29,7 @@
 namespace daybreak::sim {
 namespace {
 
-/// Exit codes, as documented for every daybreak binary (DESIGN.md §7).
+/// Exit codes, as documented for every daybreak binary.
 constexpr int kExitOk = 0;
 constexpr int kExitFailed = 1;  // could not bind, listen or write the port file
 constexpr int kExitUsage = 2;
@@ -201,7 +202,11 @@ class Router {
 
 int run(const Flags& flags) {
   auto log = spdlog::stderr_logger_mt("daybreak-sim");
-  log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l daybreak-sim: %v");
+  if (is_journal_stream(std::getenv("JOURNAL_STREAM"), STDERR_FILENO)) {
+    set_log_format(*log, "daybreak-sim", true);  // under systemd: "<N>message", levels to journald
+  } else {
+    log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l daybreak-sim: %v");
+  }
 
   // Block SIGINT/SIGTERM in every thread (the pool inherits this mask) and take them in one
   // thread with sigwait, where calling svr.stop() is safe, unlike in a signal handler.

@@ -1,5 +1,5 @@
 #pragma once
-// daybreak-sim's status callbacks (DESIGN.md §4 "Simulator"): for every accepted message, the
+// daybreak-sim's status callbacks: for every accepted message, the
 // webhooks Meta would POST to the app's callback URL — `sent`, then `delivered`, then (for a
 // share of recipients) `read`, or `sent` then `failed` with errors[] — each signed with
 // X-Hub-Signature-256 over the exact body, and optionally duplicated, delayed and reordered.

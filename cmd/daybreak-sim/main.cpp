@@ -1,4 +1,4 @@
-// daybreak-sim: the WhatsApp Cloud API compatible provider simulator (DESIGN.md §4). Thin main:
+// daybreak-sim: the WhatsApp Cloud API compatible provider simulator. Thin main:
 // flags and HTTP wiring are in app.cpp, the provider rules in simulator.cpp.
 namespace daybreak::sim {
 int sim_main(int argc, char** argv);

@@ -212,7 +212,7 @@ Simulator::Number& Simulator::number_locked(const std::string& id, SteadyClock::
 }
 
 double Simulator::capacity(const Number& n) const {
-  // Burst = one demo second of tokens (DESIGN.md §4); at least one so a fractional mps still sends.
+  // Burst = one demo second of tokens; at least one so a fractional mps still sends.
   return std::max(1.0, n.mps.value_or(options_.mps));
 }
 

@@ -1,5 +1,5 @@
 #pragma once
-// The provider model behind daybreak-sim (DESIGN.md §4 "Simulator"): what a WhatsApp Cloud API
+// The provider model behind daybreak-sim: what a WhatsApp Cloud API
 // phone number answers to a send, and the counts the tests use to prove "accepted exactly once".
 // No sockets here: the HTTP layer (app.cpp, http_server.cpp) hands in the request and holds the
 // answer back for the returned delay on a timer,

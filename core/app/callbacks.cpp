@@ -96,7 +96,13 @@ HandshakeReply verify_handshake(const std::string& configured_token, const std::
 
 CallbackReceiver::CallbackReceiver(store::Db* db, const Config& cfg, const Clock& clock, std::shared_ptr<spdlog::logger> log,
                                    std::string spool_dir)
-    : db_(db), cfg_(cfg), clock_(clock), log_(std::move(log)), spool_dir_(std::move(spool_dir)) {}
+    : db_(db),
+      cfg_(cfg),
+      app_secret_(cfg.whatsapp.app_secret.value()),
+      verify_token_(cfg.whatsapp.verify_token.value()),
+      clock_(clock),
+      log_(std::move(log)),
+      spool_dir_(std::move(spool_dir)) {}
 
 IngestOutcome CallbackReceiver::post(const std::string& signature, const std::string& body) {
   std::lock_guard lock(mu_);
@@ -105,15 +111,14 @@ IngestOutcome CallbackReceiver::post(const std::string& signature, const std::st
   if (!spool_dir_.empty() || db_ == nullptr) {
     // Spool mode: verify here too, so a forged request never reaches the disk; `ingest`
     // verifies again before storing.
-    if (cfg_.whatsapp.app_secret.empty() || signature.empty() ||
-        !channels::verify_hub_signature(cfg_.whatsapp.app_secret, body, signature)) {
+    if (app_secret_.empty() || signature.empty() || !channels::verify_hub_signature(app_secret_, body, signature)) {
       out.http_status = 401;
-      out.reason = cfg_.whatsapp.app_secret.empty() ? "no app secret configured" : "missing or wrong X-Hub-Signature-256";
+      out.reason = app_secret_.empty() ? "no app secret configured" : "missing or wrong X-Hub-Signature-256";
     } else {
       out.reason = spool_write(spool_dir_, signature, body, now, seq_++);
     }
   } else {
-    out = ingest_callback(*db_, cfg_.whatsapp.app_secret, signature, body, "receiver", "", now, *log_);
+    out = ingest_callback(*db_, app_secret_, signature, body, "receiver", "", now, *log_);
   }
   if (out.http_status != 200) {
     ++rejected_;
@@ -130,12 +135,12 @@ IngestOutcome CallbackReceiver::post(const std::string& signature, const std::st
 }
 
 HandshakeReply CallbackReceiver::get(const std::string& mode, const std::string& token, const std::string& challenge) const {
-  auto r = verify_handshake(cfg_.whatsapp.verify_token, mode, token, challenge);
+  auto r = verify_handshake(verify_token_, mode, token, challenge);
   if (r.http_status == 200) {
     log_->info("webhook verification handshake answered");
   } else {
     log_->warn("webhook verification handshake refused (mode \"{}\", {})", mode,
-               cfg_.whatsapp.verify_token.empty() ? "no verify token configured" : "token mismatch");
+               verify_token_.empty() ? "no verify token configured" : "token mismatch");
   }
   return r;
 }
@@ -198,6 +203,7 @@ std::string spool_write(const std::string& dir, const std::string& signature, co
 nlohmann::json ingest_spool(store::Db& db, const Config& cfg, const std::string& dir, Millis now, spdlog::logger& log) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw UsageError("--spool \"" + dir + "\": not a directory");
+  const std::string app_secret = cfg.whatsapp.app_secret.value();
   std::vector<fs::path> files;
   for (const auto& e : fs::directory_iterator(dir)) {
     if (e.is_regular_file() && e.path().extension() == ".req" && e.path().filename().string().front() != '.') {
@@ -232,7 +238,7 @@ nlohmann::json ingest_spool(store::Db& db, const Config& cfg, const std::string&
       move_to(f, rejected_dir);
       continue;
     }
-    auto out = ingest_callback(db, cfg.whatsapp.app_secret, req->signature, req->body, "spool", f.filename().string(), now, log);
+    auto out = ingest_callback(db, app_secret, req->signature, req->body, "spool", f.filename().string(), now, log);
     if (out.http_status != 200) {
       log.warn("{}: rejected: {}", f.filename().string(), out.reason);
       rejected.push_back({{"file", f.filename().string()}, {"reason", out.reason}});

@@ -1,5 +1,5 @@
 #pragma once
-// The status-callback ingest path (DESIGN.md §2.6, §4), shared by the receiver binary
+// The status-callback ingest path, shared by the receiver binary
 // (`daybreak-callbacks`, cmd/daybreak-callbacks/) and `daybreak ingest --spool DIR`: verify the
 // X-Hub-Signature-256 over the raw body, store the raw body durably, then apply its statuses to
 // the ledger. No HTTP here: the receiver's HTTP wiring calls these, so the rules are tested
@@ -52,7 +52,9 @@ HandshakeReply verify_handshake(const std::string& configured_token, const std::
 /// server's threads (SQLite has one writer anyway), plus its counters for the stop log line.
 class CallbackReceiver {
  public:
-  /// `db` may be null in spool mode (the receiver then never opens the database).
+  /// `db` may be null in spool mode (the receiver then never opens the database). Reads
+  /// whatsapp.app_secret and verify_token once, here: throws ConfigError naming the key and
+  /// variable (or file) when one is configured but cannot be read.
   CallbackReceiver(store::Db* db, const Config& cfg, const Clock& clock, std::shared_ptr<spdlog::logger> log,
                    std::string spool_dir);
   /// POST: verify, then store+apply (database mode) or write a spool file (spool mode).
@@ -67,6 +69,8 @@ class CallbackReceiver {
  private:
   store::Db* db_;
   const Config& cfg_;
+  std::string app_secret_;    ///< cfg_.whatsapp.app_secret's value ("" = none configured)
+  std::string verify_token_;  ///< cfg_.whatsapp.verify_token's value
   const Clock& clock_;
   std::shared_ptr<spdlog::logger> log_;
   std::string spool_dir_;
@@ -83,7 +87,8 @@ std::string spool_write(const std::string& dir, const std::string& signature, co
 
 /// `daybreak ingest --spool DIR`: every DIR/*.req in name order through ingest_callback with
 /// source 'spool'; stored files move to DIR/done/, rejected ones (bad signature, unreadable) to
-/// DIR/rejected/; then the pending statuses are applied. Returns the summary object.
+/// DIR/rejected/; then the pending statuses are applied. Reads whatsapp.app_secret (ConfigError
+/// when it cannot be read). Returns the summary object.
 nlohmann::json ingest_spool(store::Db& db, const Config& cfg, const std::string& dir, Millis now, spdlog::logger& log);
 
 }  // namespace daybreak

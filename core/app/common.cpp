@@ -1,12 +1,14 @@
 #include "app/common.hpp"
 
 #include <pwd.h>
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -21,6 +23,49 @@ void add_global_options(CLI::App& app, GlobalOptions& g) {
   app.add_option("--database", g.database, "SQLite database file (overrides database.path)");
   app.add_flag("--json", g.json, "Print one JSON object (or NDJSON for streams) on stdout");
   app.add_option("--log-level", g.log_level, "trace, debug, info, warn, error, critical or off");
+}
+
+namespace {
+
+/// `%*` in a pattern: the sd-daemon(3) priority prefix "<N>" of the message's level.
+class SyslogPriorityFlag final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    const char* p = "<6>";
+    switch (msg.level) {
+      case spdlog::level::trace:
+      case spdlog::level::debug: p = "<7>"; break;
+      case spdlog::level::info: p = "<6>"; break;
+      case spdlog::level::warn: p = "<4>"; break;
+      case spdlog::level::err: p = "<3>"; break;
+      case spdlog::level::critical: p = "<2>"; break;
+      default: break;
+    }
+    dest.append(p, p + 3);
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<SyslogPriorityFlag>(); }
+};
+
+}  // namespace
+
+bool is_journal_stream(const char* journal_stream, int fd) {
+  if (!journal_stream || !*journal_stream) return false;
+  unsigned long long dev = 0, ino = 0;
+  char tail = 0;
+  if (std::sscanf(journal_stream, "%llu:%llu%c", &dev, &ino, &tail) != 2) return false;
+  struct stat st{};
+  if (::fstat(fd, &st) != 0) return false;
+  return static_cast<unsigned long long>(st.st_dev) == dev && static_cast<unsigned long long>(st.st_ino) == ino;
+}
+
+void set_log_format(spdlog::logger& log, const std::string& program, bool journal) {
+  if (journal) {
+    auto f = std::make_unique<spdlog::pattern_formatter>();
+    f->add_flag<SyslogPriorityFlag>('*').set_pattern("%*%v");
+    log.set_formatter(std::move(f));
+  } else {
+    log.set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ " + program + "[%P]: %v");
+  }
 }
 
 std::unique_ptr<Clock> make_clock_from_env() {
@@ -68,7 +113,7 @@ AppContext make_context(const GlobalOptions& g, const std::string& program) {
     ctx.log = spdlog::stderr_color_mt("daybreak");
     spdlog::set_default_logger(ctx.log);
   }
-  ctx.log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ " + program + "[%P]: %v");
+  set_log_format(*ctx.log, program, is_journal_stream(std::getenv("JOURNAL_STREAM"), STDERR_FILENO));
   auto level = spdlog::level::from_str(ctx.cfg.log_level);
   ctx.log->set_level(level);
   ctx.clock = make_clock_from_env();

@@ -16,7 +16,7 @@
 
 namespace daybreak {
 
-/// Documented exit codes (DESIGN.md §7, README "Exit codes").
+/// Documented exit codes (README "Exit codes", every man page's EXIT STATUS).
 enum ExitCode : int {
   kExitOk = 0,
   kExitCheckFailed = 1,  ///< ran, but the SLA or a check failed
@@ -62,8 +62,21 @@ struct AppContext {
 };
 
 /// Loads configuration (built-in defaults when the resolved file does not exist and no path was
-/// given explicitly), sets up stderr logging, and builds the clock (see make_clock_from_env).
+/// given explicitly), sets up stderr logging (journal format when stderr is the journal's
+/// stream, see is_journal_stream), and builds the clock (see make_clock_from_env).
 AppContext make_context(const GlobalOptions& g, const std::string& program);
+
+/// True when `journal_stream` (the JOURNAL_STREAM value systemd sets for a service whose
+/// stdout/stderr go to the journal: "DEVICE:INODE") names the file `fd` is open on. A service
+/// whose output a wrapper redirects to a file (daybreak-job) keeps the variable but fails the
+/// comparison, as systemd.exec(5) intends. False for null or a malformed value.
+bool is_journal_stream(const char* journal_stream, int fd);
+
+/// Sets the line format of `log`. For the journal: "<N>" + the message, N the syslog priority of
+/// the level (sd-daemon(3): 2 critical, 3 error, 4 warning, 6 info, 7 debug and trace), no
+/// timestamp (journald stamps each line) and no program name (journald records it). Otherwise:
+/// "2026-11-28T05:59:30.125 info PROGRAM[PID]: message".
+void set_log_format(spdlog::logger& log, const std::string& program, bool journal);
 
 /// The clock: the system clock, unless DAYBREAK_CLOCK="SIM_ISO@REAL_MS*SCALE" asks for a
 /// compressed or shifted one (the demo's simulated night), e.g. "2026-11-28T05:59:00+05:30@1764300000000*10".

@@ -56,7 +56,10 @@ int dispatch_main(int argc, char** argv) {
       throw ConfigError((ctx.cfg.source.empty() ? std::string("built-in defaults") : ctx.cfg.source) +
                         ": no senders configured ([[whatsapp.senders]]); nothing can be sent");
     }
+    // Each adapter reads its sender's secret, and the alert sinks theirs: a token variable that
+    // is not set stops dispatch here (exit 3, naming the key and the variable).
     for (const auto& s : ctx.cfg.senders) (void)channels::make_adapter(ctx.cfg, s);
+    check_alert_secrets(ctx.cfg.alerts);
     store::Db db(ctx.cfg.database_path);
     Millis now = clock.now();
 

@@ -1,4 +1,4 @@
-// assign-fallback (DESIGN.md §2 step 2, §5): at 21:30 IST on D−1, every eligible advisor gets
+// assign-fallback: at 21:30 IST on D−1, every eligible advisor gets
 // sendable content for D — their editorial/advisor/override item when it passes the night-before
 // checks, otherwise the fallback item the ranker (domain/ranking.hpp) scores best — and the
 // zero-silent-days report says so. Also `explain`: why one advisor got what they got.

@@ -1,6 +1,6 @@
 #pragma once
 // `daybreak import advisors|content|assignments FILE`: read a CSV file, validate every row, and
-// write all of it or nothing (DESIGN.md §8 "Bad input": nothing partially imported).
+// write all of it or nothing.
 //
 // How: the file is streamed once through the CSV parser and the validators, inside one write
 // transaction. Rows are written while no problem has been seen; the first problem stops the

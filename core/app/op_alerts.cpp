@@ -1,4 +1,4 @@
-// `daybreak alerts list|show ID|ack ID --reason R|check` (DESIGN.md section 6, issue 5).
+// `daybreak alerts list|show ID|ack ID --reason R|check`.
 //
 // `check` is what cron runs every minute (cron/daybreak.crontab): it evaluates the planning
 // rules (silent days, capacity shortfall), evaluates the live rules from the ledger for runs no
@@ -73,6 +73,7 @@ std::int64_t parse_id(const std::string& s) {
 }
 
 int run_check(const AppContext& ctx) {
+  check_alert_secrets(ctx.cfg.alerts);  // it sends: an unreadable webhook/SMTP secret is exit 3, at once
   store::Db db(ctx.cfg.database_path);
   const Millis now = ctx.clock->now();
   engine::AlertEngine eng(ctx.cfg.alerts);

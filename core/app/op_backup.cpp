@@ -31,6 +31,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <vector>
 
 #include "app/commands.hpp"
 #include "store/db.hpp"
@@ -195,21 +196,29 @@ int backup(const GlobalOptions& g, const BackupOptions& o) {
   return kExitOk;
 }
 
-/// Holds the cron wrapper's dispatch lock (if its directory exists) for the life of a restore, so
-/// the watchdog cannot start a dispatch on a half-restored database. -1: no lock directory.
-int take_dispatch_lock() {
+/// Holds the wrapper's dispatch lock (in each lock directory that exists) for the life of a
+/// restore, so the watchdog cannot start a dispatch on a half-restored database. The directory is
+/// $DAYBREAK_LOCK_DIR, else both the cron default /run/lock/daybreak and the systemd units'
+/// /run/daybreak (RuntimeDirectory=). Returns the descriptors held (none: no lock directory).
+std::vector<int> take_dispatch_lock() {
   const char* env = std::getenv("DAYBREAK_LOCK_DIR");
-  std::string dir = env && *env ? env : "/run/lock/daybreak";
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return -1;
-  std::string path = dir + "/dispatch.lock";
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (fd < 0) return -1;  // not ours to create (another user's directory): the lease check still guards
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    ::close(fd);
-    throw CheckFailed("a dispatch job is running (" + path + " is locked): stop it (or wait for the run to close) before restoring");
+  const std::vector<std::string> dirs =
+      env && *env ? std::vector<std::string>{env} : std::vector<std::string>{"/run/lock/daybreak", "/run/daybreak"};
+  std::vector<int> fds;
+  for (const auto& dir : dirs) {
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) continue;
+    std::string path = dir + "/dispatch.lock";
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) continue;  // not ours to create (another user's directory): the lease check still guards
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd);
+      for (int f : fds) ::close(f);
+      throw CheckFailed("a dispatch job is running (" + path + " is locked): stop it (or wait for the run to close) before restoring");
+    }
+    fds.push_back(fd);
   }
-  return fd;
+  return fds;
 }
 
 int restore(const GlobalOptions& g, const RestoreOptions& o) {
@@ -230,13 +239,12 @@ int restore(const GlobalOptions& g, const RestoreOptions& o) {
   }
 
   // 2. Nobody is sending from the live database.
-  int lock_fd = take_dispatch_lock();
   struct Unlock {
-    int fd;
+    std::vector<int> fds;
     ~Unlock() {
-      if (fd >= 0) ::close(fd);
+      for (int fd : fds) ::close(fd);
     }
-  } unlock{lock_fd};
+  } unlock{take_dispatch_lock()};
   const bool existed = fs::exists(db_path, ec);
   store::OpenOptions oo;
   oo.migrate = false;

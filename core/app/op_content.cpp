@@ -1,4 +1,4 @@
-// `daybreak content withdraw ID --reason R`: the compliance pull (DESIGN.md §6 overrides). The
+// `daybreak content withdraw ID --reason R`: the compliance pull. The
 // item is withdrawn, every assignment of it from yesterday on is replaced by a ranked fallback,
 // and pending deliveries follow; both steps are audited with who and why.
 //

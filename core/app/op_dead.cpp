@@ -1,4 +1,4 @@
-// Dead letters (DESIGN.md section 6, issue 6): `daybreak dead list|show|replay|dismiss`.
+// Dead letters: `daybreak dead list|show|replay|dismiss`.
 // A replay sends a dead delivery back to `planned`, due now (typically after `advisors update`
 // fixed its address); possible_duplicate and the attempt history are kept. A dismissal leaves it
 // dead and marks it dismissed so the list shows only what still needs a decision. Bulk by ids or

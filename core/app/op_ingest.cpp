@@ -1,5 +1,5 @@
 // `daybreak ingest --spool DIR`: the status-callback ingest for sites whose web front receives
-// Meta's webhooks and spools the raw requests (DESIGN.md §4), one file per request in the format
+// Meta's webhooks and spools the raw requests, one file per request in the format
 // of channels/status_parse.hpp. Each file goes through the receiver's own path (verify the
 // X-Hub-Signature-256 over the raw body, store it, apply its statuses), so the two cannot drift.
 #include <iostream>
@@ -25,7 +25,7 @@ void add_ingest_command(CLI::App& app, GlobalOptions& g, Action& action) {
   sub->callback([o, &g, &action] {
     action = [o, &g] {
       auto ctx = make_context(g, "daybreak");
-      if (ctx.cfg.whatsapp.app_secret.empty()) {
+      if (!ctx.cfg.whatsapp.app_secret.configured()) {
         throw ConfigError("whatsapp.app_secret is not set: status callbacks cannot be verified, so none is ingested");
       }
       store::Db db(ctx.cfg.database_path);

@@ -1,4 +1,4 @@
-// Overrides (DESIGN.md section 6, issue 6): `daybreak pause|resume [--channel C]`,
+// Overrides: `daybreak pause|resume [--channel C]`,
 // `cancel --run ID | --delivery ID`, `resend --delivery ID`, `assign --advisor ID --date D --content ID`.
 // Each validates everything first (unknown ids, bad dates and conflicting flags are usage errors,
 // exit 2, nothing changed), then writes the change, the delivery_changes notes a running dispatch

@@ -43,7 +43,7 @@ bool run_decided(const store::Run& run, Millis now) {
   return run_closed(run) || now >= run.deadline_at + kDecidedGraceMs;
 }
 
-// The denominator of live_success_pct (DESIGN.md §1): eligible deliveries that are final or
+// The denominator of live_success_pct: eligible deliveries that are final or
 // past their deadline. Only the minimum-sample rule needs it.
 std::size_t live_sample(const std::vector<DeliveryOutcome>& outcomes, Millis now) {
   return static_cast<std::size_t>(std::count_if(outcomes.begin(), outcomes.end(), [&](const DeliveryOutcome& o) {

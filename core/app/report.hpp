@@ -1,5 +1,5 @@
 #pragma once
-// Run and date SLA reports (DESIGN.md §1 "SLA %", §2 step 7): built from the delivery ledger,
+// Run and date SLA reports: built from the delivery ledger,
 // stored in `sla_reports` when a run closes, and printed by sla-report as JSON or text.
 // Every figure comes from domain/sla.hpp, so dispatch's live numbers and the report agree.
 #include <nlohmann/json.hpp>
@@ -17,7 +17,7 @@
 
 namespace daybreak {
 
-/// The SLA target of every run, in percent (DESIGN.md §1).
+/// The SLA target of every run, in percent.
 inline constexpr double kSlaTargetPct = 99.0;
 /// Live success % below which a running run is at risk; the same threshold dispatch alerts on.
 inline constexpr double kLiveAlertPct = 97.0;

@@ -1,5 +1,5 @@
 // `sla-report --watch`: the live view of a run in the terminal, refreshed in place once a
-// second, readable at a glance (DESIGN.md section 6). It only reads: each frame opens a short
+// second, readable at a glance. It only reads: each frame opens a short
 // read transaction, so it never holds up dispatch's writer.
 #include <poll.h>
 #include <signal.h>

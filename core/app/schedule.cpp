@@ -247,7 +247,7 @@ json inspect_installed_schedule(const Config& cfg, Millis now, const std::string
       row.ok = true;
       std::string m;
       for (const auto& f : fine) m += (m.empty() ? "" : ", ") + f;
-      row.message = want + ": " + m + (fine.size() > 1 ? " (more than one starter: the job's lock runs it once)" : "");
+      row.message = want + ": " + m + (fine.size() > 1 ? " (more than one starter: each starts it; a second nightly changes nothing and the run lease keeps dispatches apart, but keep one)" : "");
     }
     rows.push_back(row);
     jobs.push_back({{"job", job.name},

@@ -1,5 +1,5 @@
 #pragma once
-// The channel contract (DESIGN.md §4). An adapter turns a message into a transport-neutral
+// The channel contract. An adapter turns a message into a transport-neutral
 // request and classifies the transport's response; it never touches the database and does no
 // I/O itself, so its exact requests and its classification are unit-tested without a network.
 #include <cstdint>
@@ -60,7 +60,7 @@ struct Response {
   std::string message_id;     ///< copied from Request::message_id
 };
 
-/// Outcome of a send, classified (DESIGN.md §4).
+/// Outcome of a send, classified.
 struct SendResult {
   FailureKind kind = FailureKind::retryable;
   bool accepted = false;
@@ -78,7 +78,8 @@ class Adapter {
   [[nodiscard]] virtual SendResult classify(const Response& r) const = 0;
 };
 
-/// The adapter for a sender of the given channel; throws ConfigError when unsupported.
+/// The adapter for a sender of the given channel; reads the sender's secret (token, password or
+/// signing secret). Throws ConfigError when the channel is unsupported or the secret cannot be read.
 std::unique_ptr<Adapter> make_adapter(const Config& cfg, const SenderConfig& sender);
 
 /// Maps a curl failure to a SendResult (shared by every adapter).

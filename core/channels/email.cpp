@@ -227,7 +227,7 @@ std::string html_escape(std::string_view s) {
   return out;
 }
 
-EmailAdapter::EmailAdapter(const SenderConfig& sender) : sender_(sender) {
+EmailAdapter::EmailAdapter(const SenderConfig& sender) : sender_(sender), password_(sender.password.value()) {
   from_addr_ = bare_address(sender.from);
   auto lt = sender.from.find('<');
   std::string display = lt == std::string::npos ? "" : trim(std::string_view(sender.from).substr(0, lt));
@@ -273,7 +273,7 @@ Request EmailAdapter::build(const Message& m) const {
   r.rcpt = {"<" + to + ">"};
   r.body = std::move(msg);
   r.username = sender_.username;
-  r.password = sender_.password;
+  r.password = password_;
   r.starttls = sender_.starttls && sender_.url.rfind("smtp://", 0) == 0;
   r.connect_timeout_ms = sender_.connect_timeout_ms;
   r.timeout_ms = sender_.request_timeout_ms;

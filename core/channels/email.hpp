@@ -19,6 +19,7 @@ class EmailAdapter final : public Adapter {
 
  private:
   SenderConfig sender_;
+  std::string password_;      ///< read from the configuration once, when the adapter is made
   std::string from_addr_;     ///< bare address of `from`, e.g. daybreak@example.com
   std::string from_header_;   ///< the From: value, display name encoded when needed
   std::string host_;          ///< right-hand side of Message-IDs: the domain of `from`

@@ -1,5 +1,5 @@
 #pragma once
-// Parsing of WhatsApp status webhooks and of spooled raw callback requests (DESIGN.md §2.6, §4).
+// Parsing of WhatsApp status webhooks and of spooled raw callback requests.
 // Pure functions over text: no I/O, no clock. The payload is Meta's "Status messages webhook"
 // (https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/status/):
 //

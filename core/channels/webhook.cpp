@@ -23,7 +23,7 @@ std::string excerpt(const std::string& body) {
 
 }  // namespace
 
-WebhookAdapter::WebhookAdapter(const SenderConfig& sender) : sender_(sender) {}
+WebhookAdapter::WebhookAdapter(const SenderConfig& sender) : sender_(sender), signing_secret_(sender.signing_secret.value()) {}
 
 std::string webhook_signature(const std::string& secret, long long timestamp, const std::string& body) {
   return "sha256=" + hmac_sha256_hex(secret, std::to_string(timestamp) + "." + body);
@@ -49,7 +49,7 @@ Request WebhookAdapter::build(const Message& m) const {
   r.headers = {
       "Content-Type: application/json",
       "X-Daybreak-Timestamp: " + std::to_string(ts),
-      "X-Daybreak-Signature: " + webhook_signature(sender_.signing_secret, ts, r.body),
+      "X-Daybreak-Signature: " + webhook_signature(signing_secret_, ts, r.body),
       // The same on every attempt: a receiver can drop a resend it already has (a retry after
       // a timeout may repeat a request that did arrive).
       "X-Daybreak-Delivery: " + std::to_string(m.delivery_id),

@@ -23,6 +23,7 @@ class WebhookAdapter final : public Adapter {
 
  private:
   SenderConfig sender_;
+  std::string signing_secret_;  ///< read from the configuration once, when the adapter is made
 };
 
 /// The X-Daybreak-Signature value for a body sent at `timestamp` (unix seconds): "sha256=<hex>".

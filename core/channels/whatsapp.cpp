@@ -21,7 +21,7 @@ WhatsAppAdapter::WhatsAppAdapter(const WhatsAppConfig& wa, const SenderConfig& s
     : wa_(wa),
       sender_(sender),
       url_(wa.graph_base + "/" + wa.api_version + "/" + sender.phone_number_id + "/messages"),
-      auth_header_("Authorization: Bearer " + sender.token) {}
+      auth_header_("Authorization: Bearer " + sender.token.value()) {}  // the token is read here, once
 
 namespace {
 

@@ -18,7 +18,7 @@ class WhatsAppAdapter final : public Adapter {
   std::string auth_header_;
 };
 
-/// Classifies a WhatsApp error code (DESIGN.md §4 table); by error.code, never HTTP status.
+/// Classifies a WhatsApp error code; by error.code, never HTTP status.
 FailureKind classify_whatsapp_error(long code, long subcode);
 
 }  // namespace daybreak::channels

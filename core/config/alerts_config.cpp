@@ -1,8 +1,6 @@
 #include "config/alerts_config.hpp"
 
 #include <algorithm>
-#include <cstdlib>
-#include <fstream>
 #include <set>
 #include <sstream>
 
@@ -80,25 +78,20 @@ std::vector<std::string> strings(const toml::table& t, const std::string& key, c
   return out;
 }
 
-// A secret from `key_env` (an environment variable) or `key_file` (first line of a file).
-std::string secret_from(const toml::table& t, const std::string& key, const std::string& prefix, const std::string& origin) {
-  std::string out;
+// A secret from `key_env` (an environment variable) or `key_file` (first line of a file), recorded
+// where it is; its value is read on use (config/secret.hpp). `fallback` when neither is given.
+Secret secret_from(const toml::table& t, const std::string& key, const std::string& prefix, const std::string& origin,
+                   Secret fallback) {
+  Secret out = std::move(fallback);
   if (const toml::node* n = t.get(key + "_env")) {
     auto name = n->value<std::string>();
     if (!name) throw ConfigError(at(*n, origin) + ": key \"" + prefix + key + "_env\" must be a string");
-    const char* v = std::getenv(name->c_str());
-    if (!v) {
-      throw ConfigError(at(*n, origin) + ": key \"" + prefix + key + "_env\" names environment variable " + *name +
-                        ", which is not set");
-    }
-    out = v;
+    out = Secret::from_env(*name, prefix + key + "_env", at(*n, origin));
   }
   if (const toml::node* n = t.get(key + "_file")) {
     auto file = n->value<std::string>();
     if (!file) throw ConfigError(at(*n, origin) + ": key \"" + prefix + key + "_file\" must be a string");
-    std::ifstream in(*file);
-    if (!in) throw ConfigError(at(*n, origin) + ": key \"" + prefix + key + "_file\": cannot read " + *file);
-    std::getline(in, out);
+    out = Secret::from_file(*file, prefix + key + "_file", at(*n, origin));
   }
   return out;
 }
@@ -117,6 +110,21 @@ const std::vector<std::string>& alert_rule_names() {
                                               "capacity_shortfall", "store_unwritable", "plan_missing",
                                               "night_missed",       "nightly_failed",   "content_held"};
   return names;
+}
+
+void check_alert_secrets(const AlertsConfig& a) {
+  bool emails = false;
+  for (const auto& level : a.chain) emails |= !level.emails.empty();
+  if (emails && !a.smtp_username.empty()) (void)a.smtp_password.value();
+  for (const auto& level : a.chain) {
+    for (const auto& w : level.webhooks) {
+      if (w.source() == Secret::Source::inline_value) continue;  // checked at load
+      if (!is_http_url(w.value())) {
+        throw ConfigError("alerts.levels." + level.name + ": the webhook URL from " + w.describe() +
+                          " must start with https:// (or http://)");
+      }
+    }
+  }
 }
 
 void read_alerts_config(const toml::table& t, const std::string& origin, AlertsConfig& a, bool& inline_secret) {
@@ -147,9 +155,9 @@ void read_alerts_config(const toml::table& t, const std::string& origin, AlertsC
   }
   a.smtp_from = str(t, "smtp_from", "alerts.smtp_from", origin, "");
   a.smtp_username = str(t, "smtp_username", "alerts.smtp_username", origin, "");
-  a.smtp_password = str(t, "smtp_password", "alerts.smtp_password", origin, "");
-  if (!a.smtp_password.empty()) inline_secret = true;
-  if (auto s = secret_from(t, "smtp_password", "alerts.", origin); !s.empty()) a.smtp_password = s;
+  std::string smtp_password = str(t, "smtp_password", "alerts.smtp_password", origin, "");
+  if (!smtp_password.empty()) inline_secret = true;
+  a.smtp_password = secret_from(t, "smtp_password", "alerts.", origin, Secret(smtp_password));
   if (const toml::node* n = t.get("smtp_starttls")) {
     auto v = n->value<bool>();
     if (!v) throw ConfigError(at(*n, origin) + ": key \"alerts.smtp_starttls\" must be true or false");
@@ -189,14 +197,16 @@ void read_alerts_config(const toml::table& t, const std::string& origin, AlertsC
     check_keys(lt, prefix, origin, {"webhooks", "webhook_env", "webhook_file", "emails"});
     AlertLevel level;
     level.name = name;
-    level.webhooks = strings(lt, "webhooks", prefix + ".webhooks", origin);
-    if (!level.webhooks.empty()) inline_secret = true;  // a Slack webhook URL is a credential
-    if (auto s = secret_from(lt, "webhook", prefix + ".", origin); !s.empty()) level.webhooks.push_back(s);
-    for (const auto& u : level.webhooks) {
+    const auto inline_urls = strings(lt, "webhooks", prefix + ".webhooks", origin);
+    if (!inline_urls.empty()) inline_secret = true;  // a Slack webhook URL is a credential
+    for (const auto& u : inline_urls) {
       if (!is_http_url(u)) {
         throw ConfigError(at(lt, origin) + ": key \"" + prefix + ".webhooks\": every URL must start with https:// (or http://)");
       }
+      level.webhooks.emplace_back(u);
     }
+    // webhook_env / webhook_file: checked by check_alert_secrets when a command sends.
+    if (Secret s = secret_from(lt, "webhook", prefix + ".", origin, Secret()); s.configured()) level.webhooks.push_back(std::move(s));
     level.emails = strings(lt, "emails", prefix + ".emails", origin);
     for (const auto& e : level.emails) {
       if (e.find('@') == std::string::npos || e.find_first_of("\r\n<> ") != std::string::npos) {

@@ -1,5 +1,5 @@
 #pragma once
-// The [alerts] section of the configuration (DESIGN.md section 6): rule thresholds, the on-call
+// The [alerts] section of the configuration: rule thresholds, the on-call
 // chain and its sinks. Kept apart from config.hpp so the alerting keys are read in one place
 // (config/alerts_config.cpp) and the rest of the configuration does not depend on them.
 #include <cstddef>
@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config/secret.hpp"
 #include "domain/types.hpp"
 
 namespace daybreak {
@@ -15,11 +16,13 @@ namespace daybreak {
 /// One level of the on-call chain: who is told when an alert reaches it.
 struct AlertLevel {
   std::string name;                   ///< e.g. "oncall", "backup", "manager"
-  std::vector<std::string> webhooks;  ///< Slack-compatible incoming-webhook URLs (secrets: never logged)
+  /// Slack-compatible incoming-webhook URLs (credentials: never logged): `webhooks` inline, then
+  /// `webhook_env`/`webhook_file`, read on use.
+  std::vector<Secret> webhooks;
   std::vector<std::string> emails;    ///< recipients, sent through smtp_url
 };
 
-/// Alert rules, sinks and escalation. Every default is what DESIGN.md section 6 names.
+/// Alert rules, sinks and escalation. Every default is listed in docs/daybreak.example.toml.
 struct AlertsConfig {
   /// Decided deliveries live success needs before it can fire: with fewer, one early dead
   /// letter would read as a 0% morning.
@@ -36,7 +39,7 @@ struct AlertsConfig {
   std::string smtp_url;       ///< smtp://host:port or smtps://host:port; empty = no email
   std::string smtp_from;
   std::string smtp_username;
-  std::string smtp_password;  ///< resolved secret
+  Secret smtp_password;       ///< smtp_password, _env or _file; read on use
   bool smtp_starttls = false; ///< smtp:// only: require STARTTLS
   // Delivery of notifications.
   int notify_max_attempts = 8;        ///< then the notification is marked failed (and logged)
@@ -46,6 +49,12 @@ struct AlertsConfig {
   /// False when `rule` is listed in disabled_rules.
   [[nodiscard]] bool rule_enabled(std::string_view rule) const;
 };
+
+/// Reads every secret the alert sinks use (the SMTP password, webhook URLs from *_env/*_file)
+/// and checks each URL, so a command that sends notifications (dispatch, `daybreak alerts
+/// check`) stops at start (ConfigError, exit 3) naming the key and variable, not at the first
+/// alert. Commands that only read alerts never call it.
+void check_alert_secrets(const AlertsConfig& a);
 
 /// The rule names [alerts] disabled_rules may list.
 const std::vector<std::string>& alert_rule_names();

@@ -80,23 +80,16 @@ class TableReader {
     }
   }
   /// A secret: `key` inline, `key_env` naming an environment variable, or `key_file` naming a file.
+  /// Only where it is gets recorded; the value is read when a command uses it (Secret::value).
   /// Returns true when it came inline (the file itself then holds a secret).
-  bool secret(const std::string& key, std::string& out) const {
+  bool secret(const std::string& key, Secret& out) const {
     bool inline_secret = false;
     if (auto v = get<std::string>(key, "a string")) {
-      out = *v;
+      out = Secret(*v);
       inline_secret = !v->empty();
     }
-    if (auto env = get<std::string>(key + "_env", "a string")) {
-      const char* val = std::getenv(env->c_str());
-      if (!val) throw ConfigError(line(key + "_env") + ": key \"" + full(key + "_env") + "\" names environment variable " + *env + ", which is not set");
-      out = val;
-    }
-    if (auto file = get<std::string>(key + "_file", "a string")) {
-      std::ifstream in(*file);
-      if (!in) throw ConfigError(line(key + "_file") + ": key \"" + full(key + "_file") + "\": cannot read " + *file);
-      std::getline(in, out);
-    }
+    if (auto env = get<std::string>(key + "_env", "a string")) out = Secret::from_env(*env, full(key + "_env"), line(key + "_env"));
+    if (auto file = get<std::string>(key + "_file", "a string")) out = Secret::from_file(*file, full(key + "_file"), line(key + "_file"));
     return inline_secret;
   }
   std::string line(const std::string& key) const {
@@ -155,7 +148,7 @@ void read_senders(const toml::array& arr, Channel channel, const std::string& ke
         s.endpoint.rfind("https://", 0) != 0) {
       throw ConfigError(r.line("endpoint") + ": key \"" + prefix + ".endpoint\" must start with https:// (or http://)");
     }
-    if (channel == Channel::webhook && !s.endpoint.empty() && s.signing_secret.empty()) {
+    if (channel == Channel::webhook && !s.endpoint.empty() && !s.signing_secret.configured()) {
       // Receivers verify every payload; an unsigned webhook would be accepted by nobody careful.
       throw ConfigError(where(node, origin) + ": key \"" + prefix + ".signing_secret\" (or _env/_file) is required for a webhook sender");
     }

@@ -1,5 +1,5 @@
 #pragma once
-// One TOML file configures every binary (DESIGN.md §7). It is validated at start against one
+// One TOML file configures every binary. It is validated at start against one
 // table of known keys; every error names the key (and line) so an operator can fix it at once.
 #include <map>
 #include <optional>
@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "config/alerts_config.hpp"
+#include "config/secret.hpp"
 #include "domain/breaker.hpp"
 #include "domain/retry.hpp"
 #include "domain/time.hpp"
@@ -21,18 +22,18 @@ class ConfigError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// One provider account (DESIGN.md §1 "sender").
+/// One provider account.
 struct SenderConfig {
   std::string id;               ///< daybreak's name for it, e.g. "wa-1"
   Channel channel = Channel::whatsapp;
   double mps = 80;              ///< provider rate limit, messages per second
   // WhatsApp
   std::string phone_number_id;
-  std::string token;            ///< resolved secret (from token, token_env or token_file)
+  Secret token;                 ///< token, token_env or token_file; read on use (config/secret.hpp)
   // Email (SMTP)
   std::string url;              ///< smtp://host:port or smtps://host:port
   std::string username;
-  std::string password;         ///< resolved secret
+  Secret password;              ///< password, password_env or password_file; read on use
   std::string from;
   bool starttls = true;         ///< smtp:// only: require STARTTLS (`starttls = false` for a plain local relay)
   // Email and webhook: explicit timeouts (WhatsApp has its own under [whatsapp])
@@ -40,7 +41,7 @@ struct SenderConfig {
   long request_timeout_ms = 10000;
   // Webhook
   std::string endpoint;
-  std::string signing_secret;   ///< resolved secret
+  Secret signing_secret;        ///< signing_secret, _env or _file; read on use
 };
 
 struct WhatsAppConfig {
@@ -49,8 +50,8 @@ struct WhatsAppConfig {
   std::string template_name = "daily_content";
   long connect_timeout_ms = 2000;
   long request_timeout_ms = 10000;
-  std::string app_secret;     ///< resolved; verifies X-Hub-Signature-256
-  std::string verify_token;   ///< resolved; GET handshake
+  Secret app_secret;          ///< verifies X-Hub-Signature-256; read on use
+  Secret verify_token;        ///< GET handshake; read on use
 };
 
 struct DispatchConfig {
@@ -100,7 +101,6 @@ struct Config {
   WhatsAppConfig whatsapp;
   std::vector<SenderConfig> senders;  ///< all channels, in file order
   AlertsConfig alerts;                ///< [alerts]: rules, on-call chain, sinks (config/alerts_config.hpp)
-  std::string webhook_url_template;   ///< unused until the webhook channel lands
 
   /// 0-based rank of a tier (0 = highest), or nullopt when unknown.
   [[nodiscard]] std::optional<int> tier_rank(const std::string& tier) const;

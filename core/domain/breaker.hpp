@@ -1,5 +1,5 @@
 #pragma once
-// A circuit breaker per sender (DESIGN.md §4, sender pool): closed while the sender works;
+// A circuit breaker per sender: closed while the sender works;
 // open when the failure ratio over a sliding window crosses a threshold (after a minimum number
 // of requests), so traffic reroutes to healthy senders or the next channel; half-open after a
 // cool-down, letting a few probe requests through; closed again when the probes succeed, open

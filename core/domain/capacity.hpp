@@ -1,5 +1,5 @@
 #pragma once
-// Capacity planning (DESIGN.md section 6, issue 5): for a run's demand (deliveries per channel
+// Capacity planning: for a run's demand (deliveries per channel
 // and tier) and the senders that carry it, how much of the send window the run needs, whether it
 // fits under the planner's utilisation cap, how much room is left for retries, and what to
 // change when it does not fit: how many more senders of which channel at which rate, or which
@@ -35,7 +35,7 @@ struct CapacitySender {
 struct CapacityInput {
   std::vector<CapacityDemand> demand;
   std::vector<CapacitySender> senders;
-  Millis window_ms = 300'000;  ///< send window length (lead + tail; DESIGN.md: 30 s + 270 s)
+  Millis window_ms = 300'000;  ///< send window length (lead + tail: 30 s + 270 s by default)
   double utilisation = 0.7;    ///< the planner's cap; the rest is retry headroom
   double growth = 1.0;         ///< demand multiplier (1.2 = 20% more advisors)
   /// Rate of a recommended new sender; 0 = the largest rate among the channel's senders, or

@@ -1,6 +1,6 @@
 #pragma once
 // Nothing in the library reads the wall clock directly: a Clock is passed in, so tests and the
-// demo can run a whole night and morning in fake or compressed time (DESIGN.md §3).
+// demo can run a whole night and morning in fake or compressed time.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>

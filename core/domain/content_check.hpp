@@ -1,5 +1,5 @@
 #pragma once
-// Night-before validation (DESIGN.md §2 step 2): can this content item still be sent as our
+// Night-before validation: can this content item still be sent as our
 // WhatsApp template on day D? assign-fallback runs it on every assignment at 21:30 and replaces
 // what fails, so a problem is found the evening before instead of at 06:00. Pure: no I/O.
 #include <cstddef>

@@ -1,5 +1,5 @@
 #pragma once
-// An RFC 4180 CSV reader for the import files (DESIGN.md §7): quoted fields, doubled quotes,
+// An RFC 4180 CSV reader for the import files: quoted fields, doubled quotes,
 // commas and newlines inside quotes, CRLF or LF line ends, an optional UTF-8 byte-order mark.
 //
 // It is a push parser: the caller feeds chunks of any size (the file read in blocks, or a whole

@@ -1,5 +1,5 @@
 #pragma once
-// The capacity-aware planner (DESIGN.md §2 step 3): gives every delivery of a run a sender and
+// The capacity-aware planner: gives every delivery of a run a sender and
 // a planned send time inside the send window, so that no sender is planned above
 // `utilisation × mps` in any one-second bucket, higher tiers go first, and a re-plan of the
 // same input gives the same answer. Pure: no clock, no I/O; the caller stores the result.
@@ -45,7 +45,7 @@ struct PlanItem {
 struct PlanInput {
   Window window;
   std::vector<SenderCapacity> senders;
-  double utilisation = 0.7;  ///< share of mps planned per second; the rest is retry headroom (DESIGN.md §2)
+  double utilisation = 0.7;  ///< share of mps planned per second; the rest is retry headroom
   std::vector<PlanItem> items;
 };
 

@@ -1,5 +1,5 @@
 #pragma once
-// The fallback ranker (DESIGN.md §5): which fallback item an advisor without content gets on
+// The fallback ranker: which fallback item an advisor without content gets on
 // day D, with every part of the decision kept so `daybreak explain` can show it.
 //
 // Pure: no I/O, no clock. What the store knows (the advisor's recent history, the learned

@@ -1,5 +1,5 @@
 #pragma once
-// Retry policy (DESIGN.md §2 step 5): exponential backoff with full jitter, and the decision a
+// Retry policy: exponential backoff with full jitter, and the decision a
 // dispatcher takes after a failed send — retry on this channel, move to the advisor's next
 // channel before the deadline, or give up into the dead-letter state. Pure: "now" and the
 // random bits are passed in, so every rule is testable with a fake clock.
@@ -30,7 +30,7 @@ Millis backoff_ceiling(const RetryPolicy& p, int attempt);
 /// that failed together do not come back together.
 Millis full_jitter_backoff(const RetryPolicy& p, int attempt, std::uint64_t random);
 
-/// How a send failed, as the channel adapters classify it (DESIGN.md §4).
+/// How a send failed, as the channel adapters classify it.
 enum class FailureKind {
   retryable,            ///< transient provider or network error
   sender_rate_limited,  ///< the sender is over its provider rate (e.g. WhatsApp 130429)
@@ -55,7 +55,7 @@ struct RetryDecision {
 /// Stable lower-case name of a decision, for attempt history and logs.
 std::string_view to_string(RetryDecision::Action a);
 
-/// The retry rules of DESIGN.md §2 step 5:
+/// The retry rules:
 ///  - permanent: next channel if there is one, else dead, at once.
 ///  - credentials: next channel if there is one, else retry after max_backoff_ms (another
 ///    sender of the channel may be healthy by then) while attempts remain, else dead.

@@ -1,5 +1,5 @@
 #pragma once
-// SLA math over delivery outcomes (DESIGN.md §1 "SLA %", "live success %"; §2 step 7): the
+// SLA math over delivery outcomes: the
 // figures sla-report stores and dispatch alerts on. Pure: the caller loads the outcomes.
 #include <cstddef>
 #include <map>

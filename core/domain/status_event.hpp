@@ -1,5 +1,5 @@
 #pragma once
-// Provider status callbacks (DESIGN.md §2.6): the record one status inside a WhatsApp webhook
+// Provider status callbacks: the record one status inside a WhatsApp webhook
 // becomes, and the monotonic rule that folds any number of them, in any order and with any
 // duplicates, into one delivery state. Pure: the JSON parsing is in channels/status_parse, the
 // storage in store/status_events.

@@ -44,7 +44,7 @@ std::string format_instant(Millis t, std::string_view tz = {});
 /// or a local "YYYY-MM-DDTHH:MM[:SS]" in zone `tz` when no offset is given.
 Result<Millis> parse_instant(std::string_view s, std::string_view tz = "UTC");
 
-/// The send window and deadline around a slot instant (DESIGN.md §1).
+/// The send window and deadline around a slot instant.
 struct Window {
   Millis slot_at = 0;
   Millis start = 0;     ///< S − lead
@@ -52,7 +52,7 @@ struct Window {
   Millis deadline = 0;  ///< S + deadline: accepted at or before it is on time
 };
 
-/// Window widths, in ms; defaults are DESIGN.md's 30 s / 270 s / 5 min.
+/// Window widths, in ms; defaults 30 s before the slot / 270 s after it / deadline 5 min after it.
 struct WindowPolicy {
   Millis lead_ms = 30'000;
   Millis tail_ms = 270'000;

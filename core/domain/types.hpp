@@ -1,5 +1,5 @@
 #pragma once
-// Vocabulary types shared by every layer (DESIGN.md §1). Pure data: no I/O, no clock.
+// Vocabulary types shared by every layer. Pure data: no I/O, no clock.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -17,7 +17,7 @@ enum class Channel { whatsapp, email, webhook };
 std::string_view to_string(Channel c);
 std::optional<Channel> channel_from_string(std::string_view s);
 
-/// Where an advisor's content for a day came from (DESIGN.md §1, "assignment").
+/// Where an advisor's content for a day came from.
 enum class Source { editorial, advisor, fallback, emergency, override_ };
 
 std::string_view to_string(Source s);
@@ -57,7 +57,7 @@ std::vector<std::string> split_list(std::string_view s, char sep);
 /// Joins parts with a separator.
 std::string join_list(const std::vector<std::string>& parts, char sep);
 
-/// A recipient, as imported from advisors.csv (DESIGN.md §7).
+/// A recipient, as imported from advisors.csv.
 struct Advisor {
   std::string advisor_id;
   std::string name;
@@ -74,7 +74,7 @@ struct Advisor {
   std::optional<std::string> paused_until;  ///< "YYYY-MM-DD", inclusive
 };
 
-/// A piece of content, as imported from content.csv (DESIGN.md §7).
+/// A piece of content, as imported from content.csv.
 struct Content {
   std::string content_id;
   std::string title;

@@ -1,5 +1,5 @@
 #pragma once
-// Validation of import files (DESIGN.md §7 headers, §8 "Bad input"): each CSV record becomes an
+// Validation of import files: each CSV record becomes an
 // Advisor, Content or Assignment, or a list of every problem in it, each naming file, line,
 // field and value (`advisors.csv:17: field "phone": "+9198" is not a valid phone number`).
 //
@@ -31,7 +31,7 @@ enum class ImportKind { advisors, content, assignments };
 std::string_view to_string(ImportKind k);
 /// The kind named by `s`, or nullopt for any other word.
 std::optional<ImportKind> import_kind_from_string(std::string_view s);
-/// The header DESIGN.md §7 fixes for a kind, in its documented order.
+/// The header of a kind's file, in its documented order (README "Input files", daybreak(1) import).
 const std::vector<std::string>& expected_columns(ImportKind k);
 
 /// Longest content body accepted, in characters (Unicode code points).

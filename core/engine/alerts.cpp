@@ -509,9 +509,17 @@ class CurlAlertSink final : public AlertSink {
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, cfg_.notify_timeout_ms);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, std::min(cfg_.notify_timeout_ms, 3000L));
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    std::string password;
     if (!cfg_.smtp_username.empty()) {
+      try {
+        password = cfg_.smtp_password.value();  // commands that send check it at start (check_alert_secrets)
+      } catch (const std::exception& e) {
+        curl_slist_free_all(rcpt);
+        curl_easy_cleanup(c);
+        return {false, false, std::string("email: ") + e.what()};
+      }
       curl_easy_setopt(c, CURLOPT_USERNAME, cfg_.smtp_username.c_str());
-      curl_easy_setopt(c, CURLOPT_PASSWORD, cfg_.smtp_password.c_str());
+      curl_easy_setopt(c, CURLOPT_PASSWORD, password.c_str());
     }
     if (cfg_.smtp_starttls && cfg_.smtp_url.rfind("smtp://", 0) == 0) curl_easy_setopt(c, CURLOPT_USE_SSL, static_cast<long>(CURLUSESSL_ALL));
     CURLcode rc = curl_easy_perform(c);
@@ -549,7 +557,11 @@ NotifyStats deliver_notifications(store::Db& db, const AlertsConfig& cfg, AlertS
         if (lit == cfg.chain.end() || idx >= lit->webhooks.size()) {
           res = {false, true, "webhook " + n.target + " is no longer configured"};
         } else {
-          res = sink.post_webhook(lit->webhooks[idx], n.body);
+          try {
+            res = sink.post_webhook(lit->webhooks[idx].value(), n.body);
+          } catch (const std::exception& e) {  // webhook_env unset or webhook_file unreadable: retry later
+            res = {false, false, "webhook " + n.target + ": " + e.what()};
+          }
         }
       } else {
         json b = json::parse(n.body, nullptr, false);
@@ -615,7 +627,12 @@ struct AlertNotifier::Impl {
       bool ok = true;
       std::string error;
       for (const auto& url : level.webhooks) {
-        auto r = sink->post_webhook(url, slack_body(d.event, 0, d.rule, d.subject, d.message, 0, level.name, d.at));
+        PostResult r;
+        try {
+          r = sink->post_webhook(url.value(), slack_body(d.event, 0, d.rule, d.subject, d.message, 0, level.name, d.at));
+        } catch (const std::exception& e) {
+          r = {false, false, e.what()};
+        }
         if (!r.ok) ok = false, error = r.error;
       }
       for (const auto& to : level.emails) {

@@ -1,5 +1,5 @@
 #pragma once
-// Alert rules, their lifecycle and their delivery (DESIGN.md section 6, issue 5).
+// Alert rules, their lifecycle and their delivery.
 //
 // Rules (names as in [alerts] disabled_rules; subject says what the alert is about):
 //   live_success_low     run:ID     live success % below alerts.live_success_pct after alerts.min_sample

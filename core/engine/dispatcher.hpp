@@ -1,5 +1,5 @@
 #pragma once
-// The dispatch loop (DESIGN.md §2 step 4–5, §3): loads the due runs into memory, claims each
+// The dispatch loop: loads the due runs into memory, claims each
 // delivery (committed `sending`) just before its planned time, sends it under its sender's
 // rate limit, and applies the retry policy to every outcome until every delivery is final.
 #include <atomic>

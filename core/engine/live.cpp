@@ -114,7 +114,7 @@ void finish_run_projection(RunLive& run, const std::vector<SenderLive>& senders,
   auto drain_ms = static_cast<Millis>(std::ceil(1000.0 * static_cast<double>(run.remaining) / run.available_mps));
   Millis finish = std::max(now + drain_ms, run.last_planned_at);
   run.projected_finish = finish;
-  // "backlog ÷ available rate > time left" (DESIGN.md section 6), with the backlog taken as all
+  // "backlog ÷ available rate > time left", with the backlog taken as all
   // remaining work: what is not due yet still has to go through the same senders.
   run.deadline_at_risk = now < run.deadline_at && now + drain_ms > run.deadline_at;
 }

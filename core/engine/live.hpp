@@ -1,5 +1,5 @@
 #pragma once
-// The live figures of dispatch (DESIGN.md section 6, issue 5): one plain snapshot that dispatch
+// The live figures of dispatch: one plain snapshot that dispatch
 // fills from memory about once a second, and that the same code also builds from the ledger for
 // a run nobody is dispatching (a finished run, a test, `sla-report --watch` after a crash). The
 // metrics textfile (engine/metrics.hpp), the alert rules (engine/alerts.hpp) and the watch view
@@ -34,7 +34,7 @@ struct Histogram {
   std::uint64_t count = 0;
 
   /// Buckets for dispatch lag (first request − planned time): daybreak's own delay, where the
-  /// goal is p99 < 100 ms (DESIGN.md section 8), so the fine buckets sit below a second.
+  /// goal is p99 < 100 ms, so the fine buckets sit below a second.
   static Histogram lag();
   /// Buckets for provider send latency (request → response).
   static Histogram latency();
@@ -82,7 +82,7 @@ struct RunLive {
   std::size_t backlog = 0;      ///< not final and due (planned time passed): waiting for capacity
   std::size_t in_flight = 0;    ///< requests out now
   Millis last_planned_at = 0;   ///< latest planned time among the remaining deliveries
-  double live_success_pct = 100;  ///< DESIGN.md section 1
+  double live_success_pct = 100;  ///< on-time share of the decided eligible deliveries, % (domain/sla.hpp)
   std::size_t live_sample = 0;    ///< its denominator: eligible deliveries final or past their deadline
   double sla_so_far_pct = 100;    ///< on time ÷ eligible (cancelled excluded) so far
   /// Dead letters added in the last dead-letter window, when the builder can tell (the ledger

@@ -1,6 +1,6 @@
 #pragma once
 // Query module for the `assignments` table (STYLE.md item 9): which content each advisor gets on
-// delivery day D, and where that choice came from (DESIGN.md §1 "assignment").
+// delivery day D, and where that choice came from.
 #include <cstdint>
 #include <optional>
 #include <string>

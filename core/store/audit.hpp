@@ -1,5 +1,5 @@
 #pragma once
-// Query module for `audit_log` (DESIGN.md section 6: every override is audited): who (OS user and
+// Query module for `audit_log` (every operator change is audited): who (OS user and
 // SUDO_USER), when, which command, why, on what, and the target's state before and after, as
 // JSON. Rows are appended in the same write transaction as the change they describe, so the log
 // never shows a change that did not happen nor misses one that did.

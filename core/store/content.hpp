@@ -25,7 +25,7 @@ void ContentUpsert(Db& db, const ContentUpsertParams& p);
 /// The item (Content::withdrawn set when withdrawn_at is), or nullopt when there is none.
 std::optional<Content> ContentGet(Db& db, const std::string& content_id);
 
-/// The fallback pool for delivery day `date` (DESIGN.md §5): fallback_eligible, not withdrawn,
+/// The fallback pool for delivery day `date`: fallback_eligible, not withdrawn,
 /// valid on `date` (valid_from ≤ date ≤ valid_until, an empty bound open). All languages: the
 /// ranker matches each advisor's language. Ordered by content_id.
 std::vector<Content> ContentListFallbackPool(Db& db, const std::string& date);

@@ -117,7 +117,8 @@ bool DeliverySettleUncertain(Db& db, std::int64_t delivery_id, DeliveryState sta
 std::vector<std::int64_t> DeliveryListUncertain(Db& db, std::int64_t run_id);
 
 /// Points a delivery and its advisor's assignment for the day at substitute content (emergency
-/// substitution at send time, DESIGN.md section 5). Call inside Db::write_tx.
+/// substitution at send time: no advisor is skipped because their content failed). Call inside
+/// Db::write_tx.
 void DeliverySubstituteContent(Db& db, std::int64_t delivery_id, const std::string& content_id, const std::string& source,
                                const std::string& reason, Millis now);
 

@@ -1,5 +1,5 @@
 #pragma once
-// The operator's changes to the ledger (DESIGN.md section 6 "Overrides", issue 6): the controls
+// The operator's changes to the ledger: the controls
 // switches, cancel, resend, dead-letter replay and dismissal, one advisor's content change, a
 // compliance replacement, advisor absences and per-channel opt-in. Each function changes rows
 // only and notes every changed delivery in delivery_changes (store::DeliveryChangeNote), so a

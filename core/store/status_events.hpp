@@ -1,7 +1,7 @@
 #pragma once
 // Query module for `status_events` (verified raw webhook bodies) and `status_updates` (one row per
-// status inside them), sql/003, and the one path that applies statuses to the ledger
-// (DESIGN.md §2.6): idempotent (a status seen twice changes nothing the second time) and
+// status inside them), sql/003, and the one path that applies statuses to the ledger:
+// idempotent (a status seen twice changes nothing the second time) and
 // monotonic (accepted → delivered → read; a late lower status never downgrades; `failed` only
 // records the error). docs/state_machine.md has the transitions.
 //

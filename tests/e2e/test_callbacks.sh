@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Status callbacks end to end on 127.0.0.1 (DESIGN.md §2.6, issue 3):
+# Status callbacks end to end on 127.0.0.1:
 #  1. GET verification handshake: our token echoes the challenge, any other gets 403
 #  2. a wrong or missing X-Hub-Signature-256 gets 401 and changes nothing
 #  3. real simulator → real receiver → ledger: every callback duplicated x3, delayed and posted

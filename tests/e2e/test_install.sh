@@ -11,7 +11,7 @@
 #  4. the .deb (cpack -G DEB): contents, computed Depends, conffiles, postinst
 source "$(dirname "$0")/common.sh"
 BUILD=$(cd "$DAYBREAK_BIN/.." && pwd)
-BINARIES="assign-fallback plan-deliveries dispatch sla-report daybreak daybreak-sim"
+BINARIES="assign-fallback plan-deliveries dispatch sla-report daybreak daybreak-sim daybreak-callbacks"
 
 # --- 1. install into a prefix; binaries and man pages work from there -------------------------
 PREFIX=$WORK/prefix
@@ -51,8 +51,16 @@ rc=0; out=$(DAYBREAK_WA1_TOKEN=example "$PREFIX/bin/daybreak" doctor --json --co
 # --- 2. systemd units --------------------------------------------------------------------------
 UNITS=$PREFIX/lib/systemd/system
 for u in daybreak-nightly.service daybreak-nightly.timer daybreak-dispatch.service daybreak-dispatch.timer \
-         daybreak-watchdog.timer daybreak-alerts.service daybreak-alerts.timer; do
+         daybreak-watchdog.timer daybreak-alerts.service daybreak-alerts.timer daybreak-callbacks.service; do
   [ -f "$UNITS/$u" ] || fail "unit not installed: $u"
+done
+grep -q "^ExecStart=$PREFIX/bin/daybreak-callbacks --listen 127.0.0.1:8089$" "$UNITS/daybreak-callbacks.service" ||
+  fail "callbacks unit's ExecStart: $(grep ExecStart "$UNITS/daybreak-callbacks.service")"
+# The job services lock in their RuntimeDirectory, kept between them (daybreak-job(1)).
+for u in daybreak-nightly.service daybreak-dispatch.service daybreak-alerts.service; do
+  for line in Environment=DAYBREAK_LOCK_DIR=/run/daybreak RuntimeDirectory=daybreak RuntimeDirectoryPreserve=yes; do
+    grep -qx "$line" "$UNITS/$u" || fail "$u: no $line"
+  done
 done
 grep -q "^ExecStart=$PREFIX/libexec/daybreak/daybreak-job dispatch -- dispatch --supervise$" "$UNITS/daybreak-dispatch.service" ||
   fail "dispatch unit's ExecStart: $(grep ExecStart "$UNITS/daybreak-dispatch.service")"
@@ -75,7 +83,14 @@ if command -v systemd-analyze >/dev/null; then
   # verify is what catches a typo in a zone: a misspelt one is refused
   sed 's|Asia/Kolkata|Asia/Kolkatta|' "$UNITS/daybreak-nightly.timer" >"$WORK/bad-nightly.timer"
   systemd-analyze verify --man=no "$WORK/bad-nightly.timer" >/dev/null 2>&1 && fail "verify accepted a bad time zone"
-  echo "ok 2: units verify; timers fire at 16:00 and 00:29 UTC (21:30 and 05:59 IST) under UTC, New York, Tokyo"
+  # The always-on receiver is sandboxed: what is left exposed scores "OK" (below 2.0 of 10).
+  if systemd-analyze security --offline=yes "$UNITS/daybreak-callbacks.service" >"$WORK/security.log" 2>&1; then
+    score=$(sed -n 's/.*Overall exposure level for daybreak-callbacks.service: \([0-9.]*\).*/\1/p' "$WORK/security.log")
+    [ -n "$score" ] || { cat "$WORK/security.log"; fail "no exposure level from systemd-analyze security"; }
+    python3 -c "import sys; sys.exit(0 if float('$score') < 2.0 else 1)" ||
+      { grep '✗' "$WORK/security.log"; fail "daybreak-callbacks.service exposure $score, expected below 2.0"; }
+  fi
+  echo "ok 2: units verify; timers fire at 16:00 and 00:29 UTC (21:30 and 05:59 IST) under UTC, New York, Tokyo; callbacks exposure ${score:-unscored}"
 else
   echo "ok 2: units installed (systemd-analyze missing: not verified)"
 fi
@@ -90,6 +105,8 @@ done
 [ ! -e "$STAGE/usr/etc" ] || fail "prefix /usr: something went to /usr/etc"
 grep -q "^ExecStart=/usr/libexec/daybreak/daybreak-job nightly -- daybreak-nightly$" "$STAGE/usr/lib/systemd/system/daybreak-nightly.service" ||
   fail "prefix /usr: nightly ExecStart"
+grep -q "^ExecStart=/usr/bin/daybreak-callbacks --listen 127.0.0.1:8089$" "$STAGE/usr/lib/systemd/system/daybreak-callbacks.service" ||
+  fail "prefix /usr: callbacks ExecStart"
 echo "ok 3: prefix /usr puts the logrotate file in /etc and units in /usr/lib/systemd/system"
 
 # --- 4. the .deb ------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
 // record. run_import itself reads a file and hashes it; this drives the same domain calls
 // in memory, so the harness needs neither a database nor a temporary file per input.
 //
-// The import promises every rejection names where it is (DESIGN.md §8, domain/validate.hpp):
+// The import promises every rejection names where it is (domain/validate.hpp):
 // the harness aborts when a problem lacks the file name, the record's line, or a column name
 // (a problem without a column is allowed only for a malformed record or a wrong field count,
 // which are about the whole row). Messages must also stay on one terminal line and be valid

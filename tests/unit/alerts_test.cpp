@@ -475,7 +475,7 @@ emails = ["boss@example.com"]
   EXPECT_EQ(cfg.alerts.chain[0].webhooks.size(), 1u);
   EXPECT_EQ(cfg.alerts.chain[1].emails, std::vector<std::string>{"boss@example.com"});
 
-  // Defaults: DESIGN.md's 97% after 20, 5 minutes, no chain.
+  // Defaults: 97% after 20, 5 minutes, no chain.
   Config d = parse_config("", "");
   EXPECT_EQ(d.alerts.min_sample, 20u);
   EXPECT_DOUBLE_EQ(d.alerts.live_success_pct, 97.0);

@@ -1,5 +1,5 @@
 // The email adapter's exact SMTP request (envelope, headers, MIME structure, encodings) and its
-// classification of SMTP replies (DESIGN.md §4: 4xx retryable, 5xx permanent).
+// classification of SMTP replies (4xx retryable, 5xx permanent).
 #include "channels/email.hpp"
 
 #include <gtest/gtest.h>

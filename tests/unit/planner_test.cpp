@@ -1,4 +1,4 @@
-// Tests for core/domain/planner.cpp: rapidcheck properties for the rules of DESIGN.md §2
+// Tests for core/domain/planner.cpp: rapidcheck properties for the planner's rules
 // step 3 (window, per-second cap, tier order, stability, over-capacity accounting), and
 // worked examples at 2,000 and 1,000,000 deliveries.
 #include "domain/planner.hpp"

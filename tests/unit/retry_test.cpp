@@ -1,5 +1,5 @@
 // Tests for core/domain/retry.cpp: backoff ceilings, full jitter, and every decision rule of
-// DESIGN.md §2 step 5 with a fake "now".
+// the retry policy (domain/retry.hpp) with a fake "now".
 #include "domain/retry.hpp"
 
 #include <gtest/gtest.h>

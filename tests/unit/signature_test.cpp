@@ -1,5 +1,5 @@
-// X-Hub-Signature-256 verification over the raw body (DESIGN.md §4; Meta, "Getting started with
-// webhooks", payload validation): the HMAC covers the bytes exactly as received, so bodies with
+// X-Hub-Signature-256 verification over the raw body (Meta, "Getting started with webhooks",
+// payload validation): the HMAC covers the bytes exactly as received, so bodies with
 // non-ASCII text and escaped or unescaped '/' must verify, and anything else must not.
 #include "channels/signature.hpp"
 

@@ -1,4 +1,4 @@
-// Status callbacks (DESIGN.md §2.6): parsing Meta's documented webhook payloads, the monotonic
+// Status callbacks: parsing Meta's documented webhook payloads, the monotonic
 // fold over any order and duplication, and the store's apply path: idempotent, monotonic,
 // reconciling uncertain sends, keeping unmatched statuses pending, and never touched by a request
 // whose signature does not verify.

@@ -1,5 +1,5 @@
-// The webhook adapter's exact signed request and its classification of HTTP answers
-// (DESIGN.md §4 "Webhook / social").
+// The webhook adapter's exact signed request and its classification of HTTP answers (README
+// "Channels", dispatch(1)).
 #include "channels/webhook.hpp"
 
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// The WhatsApp adapter's exact requests and its classification of Meta's answers (DESIGN.md §4).
+// The WhatsApp adapter's exact requests and its classification of Meta's answers.
 #include "channels/whatsapp.hpp"
 
 #include <gtest/gtest.h>
@@ -122,7 +122,7 @@ TEST_F(WhatsAppTest, TransportFailuresAreRetryableOrUncertain) {
   EXPECT_EQ(a.classify(garbage).kind, FailureKind::retryable);
 }
 
-// Every code in DESIGN.md §4's table, classified as the table says.
+// Every code in dispatch(1)'s WhatsApp error table, classified as the table says.
 TEST(WhatsAppErrorCodes, FollowTheDesignTable) {
   struct Row {
     long code;
