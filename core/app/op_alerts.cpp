@@ -172,7 +172,7 @@ int raise_or_clear(const AppContext& ctx, bool raise, const std::string& rule, c
     if (!ctx.cfg.alerts.chain.empty()) {
       const auto& l = ctx.cfg.alerts.chain.front();
       const std::string body = engine::slack_body("fired", 0, rule, subject, message + " (not recorded: " + e.what() + ")", 0, l.name, now);
-      for (const auto& url : l.webhooks) sink->post_webhook(url, body);
+      for (const auto& url : l.webhooks) sink->post_webhook(url.value(), body);
       for (const auto& to : l.emails) sink->send_email(to, "[daybreak] " + rule + " " + subject, message, now);
     }
     throw;
