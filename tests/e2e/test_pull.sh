@@ -15,24 +15,8 @@ D3=2026-12-10
 REQ=$WORK/requests.log
 start_sim pull --mps 80 --time-scale 10 --seed 29 --transient-rate 0 --permanent-rate 0 --request-log "$REQ"
 
-# The alert webhook sink (as in test_monitoring.sh): one JSON line per POST.
-python3 - "$WORK/hook.port" "$WORK/hooks.ndjson" <<'PY' &
-import http.server, sys, json
-port_file, out = sys.argv[1], sys.argv[2]
-class H(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        with open(out, "a") as f:
-            f.write(json.dumps({"path": self.path, "body": json.loads(body)}) + "\n")
-        self.send_response(200); self.end_headers(); self.wfile.write(b"ok")
-    def log_message(self, *a): pass
-s = http.server.HTTPServer(("127.0.0.1", 0), H)
-open(port_file, "w").write(str(s.server_port))
-s.serve_forever()
-PY
-SIM_PIDS+=($!)
-for _ in $(seq 1 100); do [ -s "$WORK/hook.port" ] && break; sleep 0.05; done
-HOOK=$(cat "$WORK/hook.port")
+# The alert webhook sink (common.sh): one JSON line per POST in $WORK/hooks.ndjson.
+start_hook
 write_config "$SIM_PORT" "[alerts]
 chain = [\"oncall\"]
 [alerts.levels.oncall]
