@@ -290,10 +290,15 @@ json morning_deadman(store::Db& db, const Config& cfg, Millis now, Millis lookah
   if (!today || !slot) return {{"checked", false}};
   std::optional<Date> day;
   Millis slot_at = 0;
+  // From schedule.deadman_lead_minutes (15) before the slot: the watchdog starts dispatch every
+  // minute, so a day still unplanned at 05:45 is planned then, well before the window opens,
+  // and the 05:59 dispatch finds it planned. A dispatch started later (the 05:59 job alone, or
+  // a host back after an outage) still does it, until the deadline plus the drain.
+  const Millis lead = std::max(lookahead_ms, cfg.schedule.deadman_lead_ms);
   for (int add = -1; add <= 1 && !day; ++add) {
     auto s = slot_instant(add_days(*today, add), *slot, cfg.default_timezone);
     if (!s) continue;
-    if (now >= *s - lookahead_ms && now <= *s + cfg.window.deadline_ms + cfg.dispatch.drain_after_deadline_ms) {
+    if (now >= *s - lead && now <= *s + cfg.window.deadline_ms + cfg.dispatch.drain_after_deadline_ms) {
       day = add_days(*today, add);
       slot_at = *s;
     }

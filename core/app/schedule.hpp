@@ -59,8 +59,8 @@ nlohmann::json inspect_installed_schedule(const Config& cfg, Millis now, const s
 /// schedule.plan_recheck on the day itself (subject date:D@HH:MM).
 std::vector<engine::AlertCondition> plan_missing_conditions(store::Db& db, const Config& cfg, Millis now);
 
-/// Dispatch's dead-man's switch. When the default slot's window opens within `lookahead_ms`
-/// (or opened and its deadline plus the drain has not passed) and eligible advisors of that
+/// Dispatch's dead-man's switch. From max(`lookahead_ms`, schedule.deadman_lead_minutes) before
+/// the default slot until its deadline plus the drain and eligible advisors of that
 /// day have no delivery, it assigns fallback content and plans the missing advisors itself,
 /// raises night_missed, and returns what it did ({"checked", "date", "eligible", "planned_before",
 /// "missing", "assigned", "inserted", "ms", ...}); {"checked": false} outside that time.

@@ -265,8 +265,8 @@ Config parse_config(const std::string& text, const std::string& origin) {
   }
   if (const auto* t = top.table("schedule")) {
     TableReader r(*t, "schedule", origin,
-                  {"timezone", "nightly", "dispatch", "plan_deadline", "plan_recheck", "catch_up_minutes", "systemd_dirs",
-                   "crontabs"});
+                  {"timezone", "nightly", "dispatch", "plan_deadline", "plan_recheck", "catch_up_minutes", "deadman_lead_minutes",
+                   "systemd_dirs", "crontabs"});
     r.str("timezone", cfg.schedule.timezone);
     if (!is_known_timezone(cfg.schedule.timezone)) {
       throw ConfigError(r.line("timezone") + ": key \"schedule.timezone\": unknown time zone \"" + cfg.schedule.timezone + "\"");
@@ -284,6 +284,7 @@ Config parse_config(const std::string& text, const std::string& origin) {
     hhmm("plan_deadline", cfg.schedule.plan_deadline_minutes);
     hhmm("plan_recheck", cfg.schedule.plan_recheck_minutes);
     r.integer_as("catch_up_minutes", cfg.schedule.catch_up_ms, 0, 24 * 60, 60'000);
+    r.integer_as("deadman_lead_minutes", cfg.schedule.deadman_lead_ms, 0, 12 * 60, 60'000);
     auto paths = [&](const char* key, std::vector<std::string>& out) {
       if (const auto* arr = r.array(key)) {
         out.clear();

@@ -75,6 +75,7 @@ struct ScheduleConfig {
   int plan_deadline_minutes = 22 * 60;  ///< day D not planned by this time on D-1: plan_missing alert
   int plan_recheck_minutes = 5 * 60;    ///< and again at this time on D
   Millis catch_up_ms = 8 * 3'600'000LL; ///< a job missed while the host was down still runs this long after its time
+  Millis deadman_lead_ms = 15 * 60'000; ///< dispatch's dead-man's switch looks at the day from this long before the slot
   /// Where doctor and status look for the installed systemd units and crontabs.
   std::vector<std::string> systemd_dirs = {"/etc/systemd/system", "/usr/local/lib/systemd/system", "/usr/lib/systemd/system",
                                            "/lib/systemd/system"};

@@ -5,6 +5,7 @@
 #include "domain/schedule.hpp"
 
 #include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
 
 #include <filesystem>
 #include <fstream>
@@ -244,6 +245,25 @@ TEST_F(ScheduleStore, PlanMissingAfterTheDeadlineAndAgainAtTheRecheck) {
   rp.window = window_for(at("2026-12-07T06:00:00+05:30"), WindowPolicy{});
   store::RunUpsert(*db_, rp);
   EXPECT_TRUE(plan_missing_conditions(*db_, cfg, at("2026-12-07T05:00:30+05:30")).empty());
+}
+
+TEST_F(ScheduleStore, DeadmanLooksFromItsLeadUntilTheDrainEnds) {
+  Config cfg;  // 06:00 IST slot, lead 15 min, deadline 5 min, drain 10 min
+  spdlog::logger quiet("deadman-test");
+  auto checked = [&](const char* at_iso) {
+    return morning_deadman(*db_, cfg, at(at_iso), 120'000, quiet).value("checked", false);
+  };
+  EXPECT_FALSE(checked("2026-12-07T05:44:59+05:30"));
+  EXPECT_TRUE(checked("2026-12-07T05:45:00+05:30"));
+  EXPECT_TRUE(checked("2026-12-07T06:14:59+05:30"));
+  EXPECT_FALSE(checked("2026-12-07T06:15:01+05:30"));
+  cfg.schedule.deadman_lead_ms = 0;  // then the lookahead alone
+  EXPECT_FALSE(checked("2026-12-07T05:57:59+05:30"));
+  EXPECT_TRUE(checked("2026-12-07T05:58:00+05:30"));
+  // An empty ledger has nobody to plan: checked, nothing missing, no alert.
+  auto r = morning_deadman(*db_, cfg, at("2026-12-07T05:59:00+05:30"), 120'000, quiet);
+  EXPECT_EQ(r.value("missing", -1), 0);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM alerts"), 0);
 }
 
 }  // namespace
