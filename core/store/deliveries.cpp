@@ -1,4 +1,5 @@
 #include "store/deliveries.hpp"
+#include "domain/delivery_fsm.hpp"
 
 #include <algorithm>
 
@@ -168,7 +169,7 @@ bool DeliveryClaim(Db& db, std::int64_t delivery_id, const std::string& owner, M
   return guarded("DeliveryClaim", [&] {
     auto& q = db.stmt(
         "UPDATE deliveries SET state = 'sending', claim_owner = ?1, claim_until = ?2, updated_at = ?3 "
-        "WHERE delivery_id = ?4 AND state IN ('planned', 'retry_wait', 'uncertain') "
+        "WHERE delivery_id = ?4 AND state IN (" + claimable_states_sql() + ") "
         // Only while this process still owns the run: a dispatch that stalled past its lease
         // (and lost the run to another) must not take rows the new owner has already loaded.
         "AND EXISTS (SELECT 1 FROM runs r WHERE r.run_id = deliveries.run_id AND r.owner = ?1)");

@@ -1,4 +1,5 @@
 #include "store/overrides.hpp"
+#include "domain/delivery_fsm.hpp"
 
 #include "domain/planner.hpp"
 #include "store/deliveries.hpp"
@@ -122,7 +123,7 @@ bool DeliveryCancel(Db& db, std::int64_t delivery_id, Millis now) {
   return guarded("DeliveryCancel", [&] {
     auto& q = db.stmt(
         "UPDATE deliveries SET state = 'cancelled', next_attempt_at = NULL, claim_owner = NULL, claim_until = NULL, "
-        "updated_at = ?2 WHERE delivery_id = ?1 AND state IN ('planned', 'retry_wait', 'uncertain')");
+        "updated_at = ?2 WHERE delivery_id = ?1 AND state IN (" + cancellable_states_sql() + ")");
     q.bind(1, delivery_id);
     q.bind(2, static_cast<std::int64_t>(now));
     bool changed = q.exec() == 1;
@@ -140,7 +141,7 @@ RunCancelResult RunCancel(Db& db, std::int64_t run_id, Millis now) {
     run.exec();
     auto& q = db.stmt(
         "UPDATE deliveries SET state = 'cancelled', next_attempt_at = NULL, claim_owner = NULL, claim_until = NULL, "
-        "updated_at = ?2 WHERE run_id = ?1 AND state IN ('planned', 'retry_wait', 'uncertain') RETURNING delivery_id");
+        "updated_at = ?2 WHERE run_id = ?1 AND state IN (" + cancellable_states_sql() + ") RETURNING delivery_id");
     q.bind(1, run_id);
     q.bind(2, static_cast<std::int64_t>(now));
     while (q.executeStep()) r.cancelled.push_back(q.getColumn(0).getInt64());
@@ -200,7 +201,7 @@ std::vector<Run> RunListReopened(Db& db) {
     std::vector<std::int64_t> ids;
     auto& q = db.stmt(
         "SELECT run_id FROM runs r WHERE state IN ('planned', 'running') AND reopened_at IS NOT NULL "
-        "AND EXISTS (SELECT 1 FROM deliveries d WHERE d.run_id = r.run_id AND d.state IN ('planned', 'retry_wait', 'uncertain', 'sending')) "
+        "AND EXISTS (SELECT 1 FROM deliveries d WHERE d.run_id = r.run_id AND d.state IN (" + non_final_states_sql() + ")) "
         "ORDER BY slot_at");
     while (q.executeStep()) ids.push_back(q.getColumn(0).getInt64());
     q.reset();
@@ -266,7 +267,7 @@ std::vector<std::int64_t> update_open_on_day(Db& db, const std::string& set, con
                                              const std::string& date,
                                              const std::function<void(SQLite::Statement&)>& bind_rest) {
   auto& q = db.stmt("UPDATE deliveries SET " + set + " WHERE " + kAdvisorDay +
-                    " AND state IN ('planned', 'retry_wait', 'uncertain') RETURNING delivery_id");
+                    " AND state IN (" + cancellable_states_sql() + ") RETURNING delivery_id");
   bind_advisor_day(q, advisor_id, date);
   bind_rest(q);
   std::vector<std::int64_t> ids;

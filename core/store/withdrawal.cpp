@@ -1,4 +1,5 @@
 #include "store/withdrawal.hpp"
+#include "domain/delivery_fsm.hpp"
 
 #include <map>
 #include <set>
@@ -49,13 +50,13 @@ std::vector<std::int64_t> DeliveryRepointPending(Db& db, const std::string& cont
   return guarded("re-pointing deliveries", [&] {
     std::vector<std::int64_t> ids;
     // Through runs: deliveries has no date index, but its (run_id, state) index serves run_id.
-    auto& q = db.stmt(R"sql(
+    auto& q = db.stmt(std::string(R"sql(
 UPDATE deliveries SET
   content_id = (SELECT s.content_id FROM assignments s WHERE s.advisor_id = deliveries.advisor_id AND s.date = deliveries.date),
   source = (SELECT s.source FROM assignments s WHERE s.advisor_id = deliveries.advisor_id AND s.date = deliveries.date),
   updated_at = ?3
 WHERE run_id IN (SELECT run_id FROM runs WHERE date >= ?2)
-  AND content_id = ?1 AND state IN ('planned', 'retry_wait')
+  AND content_id = ?1 AND state IN ()sql") + repointable_states_sql() + R"sql()
   AND EXISTS (SELECT 1 FROM assignments s WHERE s.advisor_id = deliveries.advisor_id AND s.date = deliveries.date
               AND s.content_id <> ?1)
 RETURNING delivery_id)sql");
@@ -80,10 +81,10 @@ PulledResolution DeliveryResolvePulled(Db& db, const std::string& content_id, co
     };
     std::vector<Pending> pending;
     {
-      auto& q = db.stmt(R"sql(
+      auto& q = db.stmt(std::string(R"sql(
 SELECT d.delivery_id, d.date, a.language FROM deliveries d JOIN advisors a ON a.advisor_id = d.advisor_id
-WHERE d.run_id IN (SELECT run_id FROM runs WHERE date >= ?2) AND d.content_id = ?1 AND d.state IN ('planned', 'retry_wait')
-ORDER BY d.delivery_id)sql");
+WHERE d.run_id IN (SELECT run_id FROM runs WHERE date >= ?2) AND d.content_id = ?1 AND d.state IN ()sql") +
+                        repointable_states_sql() + ") ORDER BY d.delivery_id");
       q.bind(1, content_id);
       q.bind(2, from_date);
       while (q.executeStep()) pending.push_back({q.getColumn(0).getInt64(), q.getColumn(1).getString(), q.getColumn(2).getString()});
@@ -107,7 +108,7 @@ ORDER BY d.delivery_id)sql");
     }
     auto& hold = db.stmt(
         "UPDATE deliveries SET state = 'dead', last_error = ?2, claim_owner = NULL, next_attempt_at = NULL, updated_at = ?3 "
-        "WHERE delivery_id = ?1 AND state IN ('planned', 'retry_wait')");
+        "WHERE delivery_id = ?1 AND state IN (" + repointable_states_sql() + ")");
     std::set<std::string> held_languages;
     std::string why = "content " + content_id + " withdrawn";
     std::vector<EmergencyCandidate> candidates(pool.size());

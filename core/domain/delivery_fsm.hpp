@@ -1,0 +1,51 @@
+#pragma once
+// The delivery state machine, written once: every transition a delivery row may make and who
+// makes it, and the sets the store's statements and the dispatcher test states against
+// (claimable, cancellable, re-pointable, final). docs/state_machine.md draws the same table; a
+// unit test (delivery_fsm_test.cpp) reads its diagram and fails when the two disagree.
+// Pure: no I/O.
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "domain/types.hpp"
+
+namespace daybreak {
+
+/// Who moves a row.
+enum class FsmActor { planner, dispatch, status, operator_ };
+std::string_view to_string(FsmActor a);
+
+/// One allowed move.
+struct DeliveryTransition {
+  DeliveryState from;
+  DeliveryState to;
+  FsmActor by;
+  std::string_view why;
+};
+
+/// Every allowed transition (several may share a pair of states, for different reasons).
+const std::vector<DeliveryTransition>& delivery_transitions();
+
+/// True when some actor may move a row from `from` to `to`.
+bool transition_allowed(DeliveryState from, DeliveryState to);
+
+/// Dispatch may claim it (→ sending): planned, retry_wait, uncertain.
+constexpr bool is_claimable(DeliveryState s) {
+  return s == DeliveryState::planned || s == DeliveryState::retry_wait || s == DeliveryState::uncertain;
+}
+/// An operator may cancel it (cancel, an advisor's absence): the claimable rows. A row already
+/// at the provider (`sending` or later) is left to finish.
+constexpr bool is_cancellable(DeliveryState s) { return is_claimable(s); }
+/// Its content may still be re-pointed (assign, content withdraw/replace): not attempted yet, or
+/// waiting for its next attempt.
+constexpr bool is_repointable(DeliveryState s) { return s == DeliveryState::planned || s == DeliveryState::retry_wait; }
+
+/// The SQL list "'a', 'b'" of the states a predicate accepts, for the store's statements (built
+/// once per predicate; the store never spells a state set itself).
+const std::string& claimable_states_sql();
+const std::string& cancellable_states_sql();
+const std::string& repointable_states_sql();
+// non_final_states_sql() (types.hpp): the complement of is_final_state.
+
+}  // namespace daybreak
