@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "app/common.hpp"
 #include "app/plan.hpp"
 #include "app/schedule.hpp"
 #include "db_fixture.hpp"
