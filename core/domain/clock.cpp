@@ -9,7 +9,14 @@ Millis wall_clock_ms() {
       .count();
 }
 
+Millis steady_clock_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 Millis SystemClock::now() const { return wall_clock_ms(); }
+
+Millis SystemClock::steady_ms() const { return steady_clock_ms(); }
 
 std::chrono::nanoseconds SystemClock::real_duration(Millis delta) const {
   return std::chrono::milliseconds(delta < 0 ? 0 : delta);
@@ -24,6 +31,12 @@ Millis ScaledClock::now() const {
                      .count();
   double elapsed_ms = (static_cast<double>(real_ns) / 1e6 - static_cast<double>(real_origin_)) * scale_;
   return sim_origin_ + static_cast<Millis>(std::floor(elapsed_ms));
+}
+
+Millis ScaledClock::steady_ms() const {
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+                .count();
+  return static_cast<Millis>(std::floor(static_cast<double>(ns) / 1e6 * scale_));
 }
 
 std::chrono::nanoseconds ScaledClock::real_duration(Millis delta) const {

@@ -1,6 +1,13 @@
 #pragma once
 // Nothing in the library reads the wall clock directly: a Clock is passed in, so tests and the
 // demo can run a whole night and morning in fake or compressed time.
+//
+// Two readings (docs/architecture.md "Time"): now() is the wall clock, for instants shared
+// between processes or shown to people (leases, deadlines, planned times, ledger timestamps);
+// steady_ms() never jumps, and paces the process (token buckets, heartbeat and polling
+// cadence, timers, backoff waits). A wall-clock step (NTP, an operator's `date -s`) moves
+// now() and not steady_ms(); comparing the two is how a step is detected (StepDetector).
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -16,16 +23,23 @@ class Clock {
   virtual ~Clock() = default;
   /// Current instant, ms since the epoch.
   [[nodiscard]] virtual Millis now() const = 0;
+  /// Monotonic time in this clock's milliseconds (scaled like now() on a compressed clock);
+  /// its origin is arbitrary: only differences mean anything.
+  [[nodiscard]] virtual Millis steady_ms() const = 0;
   /// Real duration that corresponds to `delta` of this clock's time (a compressed clock
   /// shortens it); used to turn "wait until t" into a condition-variable timeout.
   [[nodiscard]] virtual std::chrono::nanoseconds real_duration(Millis delta) const = 0;
-  /// Waits on `cv` until now() >= t or a notification; returns false on timeout reached.
+  /// Waits on `cv` until now() >= t or a notification; returns false on timeout reached. The
+  /// wait is also bounded on the steady clock by t - now() as measured at the call, so a
+  /// backward wall-clock step during the wait does not stretch it (a forward one ends it).
   template <typename Pred>
   bool wait_until(std::unique_lock<std::mutex>& lock, std::condition_variable& cv, Millis t, Pred pred) const {
+    const Millis steady_end = steady_ms() + (t - now());
     while (!pred()) {
       Millis n = now();
-      if (n >= t) return false;
-      auto real = real_duration(t - n);
+      Millis s = steady_ms();
+      if (n >= t || s >= steady_end) return false;
+      auto real = real_duration(std::min(t - n, steady_end - s));
       if (real > std::chrono::seconds(1)) real = std::chrono::seconds(1);  // re-check: the clock may be stepped
       cv.wait_for(lock, real);
     }
@@ -37,15 +51,18 @@ class Clock {
 class SystemClock final : public Clock {
  public:
   [[nodiscard]] Millis now() const override;
+  [[nodiscard]] Millis steady_ms() const override;
   [[nodiscard]] std::chrono::nanoseconds real_duration(Millis delta) const override;
 };
 
 /// A clock that starts at `sim_origin` when the real clock shows `real_origin` and runs `scale`
 /// times faster: the demo's compressed night. Several processes given the same origins agree.
+/// Its steady time is the real steady clock times the scale (a wall step still shows as one).
 class ScaledClock final : public Clock {
  public:
   ScaledClock(Millis sim_origin, Millis real_origin, double scale);
   [[nodiscard]] Millis now() const override;
+  [[nodiscard]] Millis steady_ms() const override;
   [[nodiscard]] std::chrono::nanoseconds real_duration(Millis delta) const override;
   [[nodiscard]] double scale() const { return scale_; }
 
@@ -55,21 +72,60 @@ class ScaledClock final : public Clock {
   double scale_;
 };
 
-/// A manually driven clock for tests: time moves only when the test says so.
+/// A manually driven clock for tests: time moves only when the test says so. advance() is time
+/// passing (wall and steady together); step_wall() is a wall-clock step (steady time stays).
 class ManualClock final : public Clock {
  public:
   explicit ManualClock(Millis start) : now_(start) {}
   [[nodiscard]] Millis now() const override { return now_.load(); }
+  [[nodiscard]] Millis steady_ms() const override { return steady_.load(); }
   /// Waiting costs no real time beyond a short yield, so loops that wait still make progress.
   [[nodiscard]] std::chrono::nanoseconds real_duration(Millis) const override { return std::chrono::milliseconds(1); }
-  void set(Millis t) { now_.store(t); }
-  void advance(Millis d) { now_.fetch_add(d); }
+  /// Sets the wall clock; a move forward is time passing (steady time moves with it).
+  void set(Millis t) {
+    Millis d = t - now_.exchange(t);
+    if (d > 0) steady_.fetch_add(d);
+  }
+  void advance(Millis d) {
+    steady_.fetch_add(d);
+    now_.fetch_add(d);
+  }
+  void step_wall(Millis d) { now_.fetch_add(d); }
 
  private:
   std::atomic<Millis> now_;
+  std::atomic<Millis> steady_{0};
+};
+
+/// Notices wall-clock steps: each observe() compares how far the wall clock moved since the
+/// previous one with how far the steady clock moved; a difference beyond `threshold_ms` is a
+/// step of that size (positive: the wall clock jumped forward). Pure: the caller reads the clock.
+class StepDetector {
+ public:
+  explicit StepDetector(Millis threshold_ms = 2000) : threshold_(threshold_ms) {}
+  /// The step seen since the previous call (0 when none, and on the first call).
+  Millis observe(Millis wall, Millis steady) {
+    Millis step = 0;
+    if (primed_) {
+      Millis d = (wall - wall_) - (steady - steady_);
+      if (d > threshold_ || d < -threshold_) step = d;
+    }
+    primed_ = true;
+    wall_ = wall;
+    steady_ = steady;
+    return step;
+  }
+
+ private:
+  Millis threshold_;
+  bool primed_ = false;
+  Millis wall_ = 0;
+  Millis steady_ = 0;
 };
 
 /// Real wall-clock milliseconds; the one place the library reads it, for SystemClock/ScaledClock.
 Millis wall_clock_ms();
+/// Real steady-clock milliseconds (arbitrary origin), for SystemClock/ScaledClock.
+Millis steady_clock_ms();
 
 }  // namespace daybreak

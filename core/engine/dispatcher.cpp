@@ -110,12 +110,14 @@ struct Item {
   std::uint32_t gen = 0;  ///< bumps whenever the item is re-queued; stale heap entries are skipped
 };
 
+/// Pacing state runs on the steady clock (Impl::steady): the bucket, the breaker's windows and
+/// cool-downs and paused_until do not move when the wall clock is stepped.
 struct SenderState {
   const SenderConfig* cfg = nullptr;
   std::unique_ptr<channels::Adapter> adapter;
   TokenBucket bucket;
   Breaker breaker;
-  Millis paused_until = 0;
+  Millis paused_until = 0;  ///< steady time
   int in_flight = 0;
   std::int64_t sent = 0;
   std::int64_t failed = 0;
@@ -192,6 +194,13 @@ struct Event {
 struct Dispatcher::Impl {
   const Config& cfg;
   const Clock& clock;
+  /// The steady clock's reading with the latest wall-clock `now` (scheduler thread): what paces
+  /// the process (buckets, breakers, sender pauses, heartbeat and polling cadence).
+  Millis steady = 0;
+  StepDetector steps;
+  /// Forward wall-clock steps seen so far, summed: time a step skipped does not count against
+  /// a delivery's drain period (give-up is judged on now - skipped_ms).
+  Millis skipped_ms = 0;
   channels::Transport& transport;
   std::shared_ptr<spdlog::logger> log;
   std::string owner;
@@ -211,7 +220,8 @@ struct Dispatcher::Impl {
   std::vector<SenderState> senders;
   std::vector<RunState> runs;
   std::int64_t change_seq = 0;  ///< last delivery_changes row seen
-  Millis last_pending_apply = 0;  ///< writer thread only
+  Millis last_pending_apply = 0;  ///< writer thread only; steady time
+  bool pending_applied = false;   ///< writer thread only: StatusApplyPending ran once
   MinHeap<QEntry> waiting;                 // not claimed yet, by due time
   std::vector<MinHeap<QEntry>> claimed;    // per sender: claimed, by due time
   std::vector<MinHeap<EEntry>> eligible;   // per sender: due now, by deadline then tier
@@ -229,8 +239,10 @@ struct Dispatcher::Impl {
   bool releasing = false;  ///< a graceful stop handed claimed rows back; later claims go back too
 
   std::shared_ptr<LiveSnapshot> last_snap;  ///< the newest live snapshot (heartbeat)
+  Millis last_snap_steady = 0;              ///< when it was taken, steady time
   std::vector<std::pair<std::int64_t, Millis>> deferred_reports;  ///< (run, closed at): see close_finished_runs
-  Millis writer_failing_since = 0;          ///< 0 while the ledger takes writes
+  Millis writer_failing_since = 0;          ///< steady time, while writer_failing
+  bool writer_failing = false;              ///< the ledger's writes are failing (as last seen)
   bool store_alert_fired = false;           ///< the direct store_unwritable alert is out
   std::unique_ptr<BatchWriter> writer;
   std::unique_ptr<AlertEngine> alert_engine;  ///< used on the writer thread only
@@ -250,7 +262,8 @@ struct Dispatcher::Impl {
   /// The sender of `ch` to use: the preferred one while it is healthy, else the least loaded
   /// relative to its rate among those whose breaker lets traffic through; -1 when none does.
   /// `exclude` (when >= 0) is never chosen.
-  int pick_sender(Channel ch, int preferred, Millis now, int exclude = -1) {
+  int pick_sender(Channel ch, int preferred, int exclude = -1) {
+    const Millis now = steady;
     if (preferred >= 0 && senders[preferred].cfg->channel == ch && senders[preferred].paused_until <= now &&
         senders[preferred].breaker.state(now) == BreakerState::closed)
       return preferred;
@@ -273,20 +286,21 @@ struct Dispatcher::Impl {
   bool has_sender(Channel ch) const {
     return std::any_of(senders.begin(), senders.end(), [&](const SenderState& s) { return s.cfg->channel == ch; });
   }
-  /// When the first open breaker of `ch` turns half-open (every sender of it is open).
-  Millis channel_reopens_at(Channel ch) const {
+  /// When the first open breaker of `ch` turns half-open (every sender of it is open), as a
+  /// wall-clock instant after `now` (the breakers run on steady time).
+  Millis channel_reopens_at(Channel ch, Millis now) const {
     Millis t = std::numeric_limits<Millis>::max();
     for (const auto& s : senders) {
       if (s.cfg->channel == ch) t = std::min(t, s.breaker.reopens_at());
     }
-    return t;
+    return now + std::max<Millis>(50, t - steady);
   }
   /// The next channel after the current one that can send now (a sender whose breaker lets
   /// traffic through), with that sender; {-1, -1} when none.
-  std::pair<int, int> next_usable_channel(const Item& it, Millis now) {
+  std::pair<int, int> next_usable_channel(const Item& it) {
     for (int i = it.chan_idx + 1; i < it.nchans; ++i) {
       if (!addressable(it, it.chans[i])) continue;
-      int s = pick_sender(it.chans[i], -1, now);
+      int s = pick_sender(it.chans[i], -1);
       if (s >= 0) return {i, s};
     }
     return {-1, -1};
@@ -473,8 +487,10 @@ struct Dispatcher::Impl {
     o.cache_kib = 8192;  // one ordered pass: a small cache does; dispatch's memory is for the items
     store::Db db(cfg.database_path, o);
     Millis now = clock.now();
+    steady = clock.steady_ms();
+    steps.observe(now, steady);
     for (const auto& s : cfg.senders) {
-      SenderState st{&s, channels::make_adapter(cfg, s), TokenBucket(s.mps, std::max(2.0, s.mps * 0.05), now),
+      SenderState st{&s, channels::make_adapter(cfg, s), TokenBucket(s.mps, std::max(2.0, s.mps * 0.05), clock.steady_ms()),
                      Breaker(cfg.breaker)};
       sender_index[s.id] = static_cast<int>(senders.size());
       senders.push_back(std::move(st));
@@ -625,16 +641,18 @@ struct Dispatcher::Impl {
         held.push_back({now + 1000, e.tier, e.idx, e.gen});
         continue;
       }
-      if (now > it.give_up_after) {
+      // Judged without the time a forward wall-clock step skipped: a row is never given up
+      // unattempted because the clock jumped past its drain period (docs/reliability.md).
+      if (now - skipped_ms > it.give_up_after) {
         give_up(e.idx, now, "gave up: no acceptance by deadline + drain period");
         continue;
       }
-      int s = pick_sender(ch, it.sender, now);
+      int s = pick_sender(ch, it.sender);
       if (s < 0) {
         if (has_sender(ch)) {
           // Every sender of the channel has an open breaker: move to the next channel now,
           // while it can still land before the deadline, or wait for the first half-open.
-          auto [nc, ns] = next_usable_channel(it, now);
+          auto [nc, ns] = next_usable_channel(it);
           if (nc >= 0) {
             log->debug("delivery {}: every {} sender is open; moving to {}", it.delivery_id, to_string(ch),
                        to_string(it.chans[nc]));
@@ -643,7 +661,7 @@ struct Dispatcher::Impl {
             it.sender = static_cast<std::int16_t>(ns);
             batch.push_back(e.idx);
           } else {
-            held.push_back({std::max(now + 50, channel_reopens_at(ch)), e.tier, e.idx, e.gen});
+            held.push_back({channel_reopens_at(ch, now), e.tier, e.idx, e.gen});
           }
           continue;
         }
@@ -785,7 +803,7 @@ struct Dispatcher::Impl {
 
   /// Items queued on a sender whose breaker stopped letting traffic through go to another
   /// sender of the channel, else to the advisor's next channel that can send; else they wait.
-  void reroute_from(std::size_t s, Millis now) {
+  void reroute_from(std::size_t s) {
     auto& eq = eligible[s];
     std::vector<EEntry> keep;
     while (!eq.empty()) {
@@ -793,9 +811,9 @@ struct Dispatcher::Impl {
       eq.pop();
       Item& it = items[e.idx];
       Channel ch = it.chans[it.chan_idx];
-      int alt = pick_sender(ch, -1, now);
+      int alt = pick_sender(ch, -1);
       if (alt < 0) {
-        auto [nc, ns] = next_usable_channel(it, now);
+        auto [nc, ns] = next_usable_channel(it);
         if (nc >= 0) {
           it.chan_idx = static_cast<std::uint8_t>(nc);
           it.attempts_on_channel = 0;
@@ -825,14 +843,14 @@ struct Dispatcher::Impl {
         eq.push({it.deadline, it.tier_rank, it.due, e.idx});
       }
       auto& st = senders[s];
-      if (!eq.empty() && !st.breaker.usable(now)) reroute_from(s, now);
-      while (!eq.empty() && in_flight < cfg.dispatch.max_in_flight && st.paused_until <= now &&
-             st.breaker.usable(now) && st.bucket.try_take(now)) {
+      if (!eq.empty() && !st.breaker.usable(steady)) reroute_from(s);
+      while (!eq.empty() && in_flight < cfg.dispatch.max_in_flight && st.paused_until <= steady &&
+             st.breaker.usable(steady) && st.bucket.try_take(steady)) {
         auto e = eq.top();
         eq.pop();
         if (items[e.idx].state != DeliveryState::sending) continue;  // cancelled meanwhile
         if (!content_guard(e.idx, now)) continue;                     // pulled or expired: held
-        st.breaker.allow(now);
+        st.breaker.allow(steady);
         send_one(e.idx, static_cast<int>(s), now);
       }
     }
@@ -876,7 +894,8 @@ struct Dispatcher::Impl {
   }
 
   /// Feeds a sender's breaker and logs its transitions (a breaker opening is an operator's concern).
-  void note_breaker(SenderState& st, bool failure, Millis now) {
+  void note_breaker(SenderState& st, bool failure) {
+    const Millis now = steady;
     st.breaker.record(failure, now);
     if (failure) ++st.failed;
     auto state = st.breaker.state(now);
@@ -897,8 +916,9 @@ struct Dispatcher::Impl {
     auto& st = senders[ev.sender];
     --st.in_flight;
     Millis now = clock.now();
+    steady = clock.steady_ms();
     auto res = st.adapter->classify(ev.response);
-    note_breaker(st, !res.accepted && is_sender_failure(res.kind), now);
+    note_breaker(st, !res.accepted && is_sender_failure(res.kind));
     {
       auto& rs = runs[it.run];
       if (rs.requests.empty()) rs.requests.assign(senders.size() * RunState::kOutcomes, 0);
@@ -941,10 +961,10 @@ struct Dispatcher::Impl {
       return;
     }
     if (res.kind == FailureKind::sender_rate_limited) {
-      st.paused_until = std::max(st.paused_until, now + std::max<Millis>(res.retry_after_ms, 200));
+      st.paused_until = std::max(st.paused_until, steady + std::max<Millis>(res.retry_after_ms, 200));
     } else if (res.kind == FailureKind::credentials) {
-      if (st.paused_until <= now) log->error("sender {}: credentials rejected ({}); pausing it", st.cfg->id, res.error_detail);
-      st.paused_until = std::max(st.paused_until, now + 30000);
+      if (st.paused_until <= steady) log->error("sender {}: credentials rejected ({}); pausing it", st.cfg->id, res.error_detail);
+      st.paused_until = std::max(st.paused_until, steady + 30000);
     }
     // An emergency item rejected as a template is the last resort already: no second swap.
     if (!res.accepted && is_template_error(res.error_code) && !(it.emergency && contents[it.content].emergency) &&
@@ -961,7 +981,7 @@ struct Dispatcher::Impl {
     int nc = next_channel(it);
     auto decision = decide_after_failure(cfg.retry, res.kind, it.attempts_on_channel, now, it.deadline, nc >= 0,
                                          res.retry_after_ms, splitmix64(static_cast<std::uint64_t>(it.delivery_id) * 131 + it.attempts));
-    if (decision.action == RetryDecision::retry && nc >= 0 && pick_sender(it.chans[it.chan_idx], -1, now) < 0) {
+    if (decision.action == RetryDecision::retry && nc >= 0 && pick_sender(it.chans[it.chan_idx], -1) < 0) {
       // Every sender of this channel is open: waiting for one to recover gambles the deadline.
       decision = {RetryDecision::next_channel, now, decision.reason + "; every sender of the channel is open: next channel"};
     }
@@ -981,8 +1001,8 @@ struct Dispatcher::Impl {
           // The sender may be what is failing: retry through another healthy sender of the
           // channel when there is one, so a retry budget is not spent on one sick account
           // before its breaker has seen enough to open.
-          int alt = pick_sender(it.chans[it.chan_idx], -1, now, ev.sender);
-          if (alt >= 0 && senders[alt].paused_until <= now) it.sender = static_cast<std::int16_t>(alt);
+          int alt = pick_sender(it.chans[it.chan_idx], -1, ev.sender);
+          if (alt >= 0 && senders[alt].paused_until <= steady) it.sender = static_cast<std::int16_t>(alt);
         }
         waiting.push({it.due, it.tier_rank, ev.idx, it.gen});
         break;
@@ -991,7 +1011,7 @@ struct Dispatcher::Impl {
         it.state = DeliveryState::retry_wait;
         it.chan_idx = static_cast<std::uint8_t>(nc);
         it.attempts_on_channel = 0;
-        it.sender = static_cast<std::int16_t>(std::max(0, pick_sender(it.chans[nc], -1, now)));
+        it.sender = static_cast<std::int16_t>(std::max(0, pick_sender(it.chans[nc], -1)));
         it.due = now;
         if (res.kind == FailureKind::uncertain) it.possible_dup = true;
         waiting.push({it.due, it.tier_rank, ev.idx, it.gen});
@@ -1024,7 +1044,7 @@ struct Dispatcher::Impl {
             {"in_flight", in_flight},
             {"writer_backlog", writer->backlog()},
             {"writer_failing", writer->failing()},
-            {"breakers", breakers_json(now)}};
+            {"breakers", breakers_json()}};
   }
 
   static std::uint64_t sending_count(const RunLive& live) {
@@ -1043,7 +1063,7 @@ struct Dispatcher::Impl {
     LiveSnapshot snap;
     snap.at = now;
     for (const auto& st : senders) {
-      snap.senders.push_back({st.cfg->id, std::string(to_string(st.cfg->channel)), st.cfg->mps, st.breaker.state(now),
+      snap.senders.push_back({st.cfg->id, std::string(to_string(st.cfg->channel)), st.cfg->mps, st.breaker.state(steady),
                               st.credentials_failed, static_cast<std::size_t>(std::max(0, st.in_flight))});
     }
     const std::size_t nsend = senders.size() + 1, ntier = cfg.tiers.size() + 1, nstate = 9;
@@ -1135,7 +1155,8 @@ struct Dispatcher::Impl {
     });
   }
 
-  nlohmann::json breakers_json(Millis now) const {
+  nlohmann::json breakers_json() const {
+    const Millis now = steady;
     auto out = nlohmann::json::array();
     for (const auto& st : senders) {
       out.push_back({{"sender", st.cfg->id},
@@ -1160,10 +1181,12 @@ struct Dispatcher::Impl {
   /// every other alert is in that ledger, so this one goes out directly from memory once the
   /// writes have failed for 10 s, and resolves when they succeed again. Claims already stop
   /// while the writer fails (no claim can commit), so nothing new is sent meanwhile.
-  void watch_store(Millis now) {
+  void watch_store() {
+    const Millis now = steady;
     constexpr Millis kAfter = 10'000;
     if (writer->failing()) {
-      if (writer_failing_since == 0) writer_failing_since = now;
+      if (!writer_failing) writer_failing_since = now;
+      writer_failing = true;
       if (!store_alert_fired && now - writer_failing_since >= kAfter) {
         store_alert_fired = true;
         std::string msg = "dispatch cannot write the ledger for " + std::to_string((now - writer_failing_since) / 1000) +
@@ -1172,23 +1195,27 @@ struct Dispatcher::Impl {
         log->error("store_unwritable: {}", msg);
         if (notifier && cfg.alerts.rule_enabled("store_unwritable")) notifier->post_direct("fired", "store_unwritable", "database", msg);
       }
-    } else if (writer_failing_since != 0) {
+    } else if (writer_failing) {
       if (store_alert_fired) {
         std::string msg = "ledger writes succeed again after " + std::to_string((now - writer_failing_since) / 1000) +
                           " s; held outcomes are committed and claiming resumes";
         log->warn("store_unwritable resolved: {}", msg);
         if (notifier && cfg.alerts.rule_enabled("store_unwritable")) notifier->post_direct("resolved", "store_unwritable", "database", msg);
       }
-      writer_failing_since = 0;
+      writer_failing = false;
       store_alert_fired = false;
     }
   }
 
   void heartbeat(Millis now, bool print) {
-    watch_store(now);
+    watch_store();
     std::vector<std::pair<std::int64_t, std::string>> beats;
-    const bool fresh = !last_snap || now - last_snap->at >= snapshot_interval() || last_snap->runs.size() != runs.size();
-    if (fresh) last_snap = std::make_shared<LiveSnapshot>(snapshot(now));
+    const bool fresh =
+        !last_snap || steady - last_snap_steady >= snapshot_interval() || last_snap->runs.size() != runs.size();
+    if (fresh) {
+      last_snap = std::make_shared<LiveSnapshot>(snapshot(now));
+      last_snap_steady = steady;
+    }
     auto snap = last_snap;
     for (std::uint32_t r = 0; r < runs.size(); ++r) {
       if (runs[r].closed) continue;
@@ -1206,7 +1233,7 @@ struct Dispatcher::Impl {
     }
     std::string own = owner;
     Millis lease = cfg.dispatch.lease_ms;
-    writer->enqueue([this, beats, own, lease, now](store::Db& db) {
+    writer->enqueue([this, beats, own, lease, now, st = steady](store::Db& db) {
       for (const auto& [run_id, json] : beats) {
         if (!store::RunHeartbeat(db, run_id, own, now, lease, json)) lease_lost = true;
       }
@@ -1226,8 +1253,9 @@ struct Dispatcher::Impl {
       for (int i = 0; i < 3; ++i) paused_channel[i] = ch[i];
       // Statuses that arrived before our acceptance was recorded wait as pending; apply them
       // now that the message ids are in the ledger (delivered/read times feed the ranker).
-      if (now - last_pending_apply >= 5000) {
-        last_pending_apply = now;
+      if (!pending_applied || st - last_pending_apply >= 5000) {
+        pending_applied = true;
+        last_pending_apply = st;
         store::StatusApplyPending(db, now);
       }
     });
@@ -1438,6 +1466,8 @@ struct Dispatcher::Impl {
     });
   }
 
+  /// The wall-clock instant to wake at (the wait is bounded on steady time as well); sender
+  /// pacing is steady time, turned into a wait from now.
   Millis next_wake(Millis now) const {
     Millis t = now + 1000;
     if (!waiting.empty()) t = std::min(t, waiting.top().due - cfg.dispatch.claim_lead_ms);
@@ -1445,13 +1475,55 @@ struct Dispatcher::Impl {
       if (!claimed[s].empty()) t = std::min(t, claimed[s].top().due);
       if (!eligible[s].empty()) {
         auto& st = const_cast<SenderState&>(senders[s]);
-        t = std::min(t, std::max(st.paused_until, st.bucket.next_available(now)));
+        t = std::min(t, now + (std::max(st.paused_until, st.bucket.next_available(steady)) - steady));
       }
     }
     return std::max(t, now + 1);
   }
 
+  /// The wall clock moved `step` ms (positive: forward) against the steady clock since the last
+  /// loop. Planned times and deadlines stay where they are on the wall clock. The waits this
+  /// process set itself (retry backoff, the uncertain grace, a held row's re-check) keep their
+  /// steady length, so they move with the step. A claimed row is a promise to send within the
+  /// claim lead: it goes out now rather than wait for the wall clock to come back. A forward
+  /// step's skipped time does not count against any delivery's drain period (skipped_ms).
+  void on_wall_step(Millis step, Millis now) {
+    if (step > 0) skipped_ms += step;
+    std::size_t moved = 0;
+    auto rebuild = [&](MinHeap<QEntry>& heap, bool is_claimed) {
+      std::vector<QEntry> keep;
+      keep.reserve(heap.size());
+      while (!heap.empty()) {
+        QEntry e = heap.top();
+        heap.pop();
+        Item& it = items[e.idx];
+        if (e.gen != it.gen || is_final_state(it.state)) continue;  // stale entries go
+        if (is_claimed) {
+          e.due = std::min(e.due, now);
+        } else if (it.attempts > 0 || it.state == DeliveryState::uncertain) {
+          e.due += step;
+          it.due += step;
+          ++moved;
+        } else {
+          e.due = std::min(e.due, it.due);  // its planned time: a wall-clock truth, re-checked there
+        }
+        keep.push_back(e);
+      }
+      for (auto& e : keep) heap.push(e);
+    };
+    rebuild(waiting, false);
+    for (auto& q : claimed) rebuild(q, true);
+    log->warn("wall clock stepped {}{:.1f} s against the steady clock (now {}): pacing, heartbeat and polling keep "
+              "the steady clock, {} retry waits keep their length, planned times and deadlines stay on the wall "
+              "clock{}",
+              step > 0 ? "+" : "", static_cast<double>(step) / 1000.0, format_instant(now), moved,
+              step > 0 ? "; the skipped time does not count against any delivery's drain period" : "");
+  }
+
   DispatchSummary run_loop(const std::function<void(store::Db&, std::int64_t, Millis)>& on_closed) {
+    // Cadences on the steady clock: a backward wall-clock step must not stop the heartbeat (the
+    // lease, pause and operator-change polling) until the wall clock catches up.
+    bool beaten = false;
     Millis last_beat = 0;
     Millis last_print = 0;
     bool released = false;
@@ -1471,6 +1543,8 @@ struct Dispatcher::Impl {
         }
       }
       Millis now = clock.now();
+      steady = clock.steady_ms();
+      if (Millis step = steps.observe(now, steady); step != 0) on_wall_step(step, now);
       int stage = g_stop_stage.load();
       if (lease_lost && !summary.lost_lease) {
         summary.lost_lease = true;
@@ -1479,11 +1553,12 @@ struct Dispatcher::Impl {
       claim_due(now);
       send_due(now);
       close_finished_runs(now, on_closed);
-      if (now - last_beat >= 1000) {
-        bool print = now - last_print >= 5000;
+      if (!beaten || steady - last_beat >= 1000) {
+        bool print = !beaten || steady - last_print >= 5000;
         heartbeat(now, print);
-        last_beat = now;
-        if (print) last_print = now;
+        beaten = true;
+        last_beat = steady;
+        if (print) last_print = steady;
       }
       bool all_closed = std::all_of(runs.begin(), runs.end(), [](const RunState& r) { return r.closed; });
       if (all_closed && in_flight == 0) break;

@@ -1,5 +1,6 @@
 #pragma once
-// Per-sender rate limiter in clock time (so a compressed demo clock paces sends the same way).
+// Per-sender rate limiter. Fed the steady clock (Clock::steady_ms, scaled on a compressed demo
+// clock so it paces sends the same way): a wall-clock step does not stop or burst the refill.
 #include <algorithm>
 
 #include "domain/types.hpp"
@@ -27,11 +28,11 @@ class TokenBucket {
   }
 
  private:
+  /// A time earlier than the last one (a caller's clock moved backward) re-anchors the bucket
+  /// there, so it keeps refilling at its rate instead of waiting for the old time to return.
   void refill(Millis now) {
-    if (now > last_) {
-      tokens_ = std::min(burst_, tokens_ + static_cast<double>(now - last_) * rate_ / 1000.0);
-      last_ = now;
-    }
+    if (now > last_) tokens_ = std::min(burst_, tokens_ + static_cast<double>(now - last_) * rate_ / 1000.0);
+    last_ = now;
   }
   double rate_;
   double burst_;
