@@ -171,6 +171,7 @@ int dispatch_main(int argc, char** argv) {
                           {"held", summary.held},
                           {"breaker_opened", summary.breaker_opened},
                           {"operator_changes", summary.operator_changes},
+                          {"writes_dropped", summary.writes_dropped},
                           {"runs_left_open", summary.runs_left_open},
                           {"deadman", deadman}};
     if (ctx.json) {

@@ -184,6 +184,7 @@ struct Event {
     std::optional<store::DeliveryStateRow> now_row;  ///< the row as it is, when the claim failed
   };
   std::vector<Claim> claims;
+  bool claim_dropped = false;  ///< the writer dropped the claim operation: none of `claims` was made
   std::vector<store::DeliveryRow> changed;  ///< rows an operator changed (delivery_changes)
   std::vector<ContentRow> changed_content;  ///< content those rows point at
   std::vector<std::string> withdrawn;       ///< every withdrawn content id (a pull while we run)
@@ -681,6 +682,12 @@ struct Dispatcher::Impl {
     }
     for (auto& h : held) waiting.push(h);
     if (batch.empty()) return;
+    enqueue_claims(std::move(batch), now);
+  }
+
+  /// One writer operation claiming `batch` (their `claiming` set); on_claimed gets the results
+  /// once they are committed, or on_claim_dropped when the writer dropped the operation.
+  void enqueue_claims(std::vector<std::uint32_t> batch, Millis now) {
     claims_pending += batch.size();
     struct ClaimRow {
       std::uint32_t idx;
@@ -692,7 +699,7 @@ struct Dispatcher::Impl {
     auto results = std::make_shared<std::vector<Event::Claim>>();
     std::string own = owner;
     Millis lease = cfg.dispatch.lease_ms;
-    writer->enqueue(
+    writer->enqueue_with_outcome(
         [rows = std::move(rows), results, own, now, lease](store::Db& db) {
           results->clear();
           for (const auto& r : rows) {
@@ -701,12 +708,38 @@ struct Dispatcher::Impl {
             results->push_back(std::move(c));
           }
         },
-        [this, results] {
+        [this, results, batch = std::move(batch)](bool committed) {
           Event ev;
           ev.kind = Event::Kind::claimed;
-          ev.claims = std::move(*results);
+          if (committed) {
+            ev.claims = std::move(*results);
+          } else {
+            ev.claim_dropped = true;
+            for (auto idx : batch) ev.claims.push_back({idx, false, std::nullopt});
+          }
           push_event(std::move(ev));
-        });
+        },
+        "claiming deliveries");
+  }
+
+  /// The writer dropped a claim operation (it failed on every attempt): none of its rows is
+  /// claimed. Each row of a larger batch is claimed again on its own, so one row that cannot be
+  /// written does not hold the others back; a row that cannot be claimed even alone is given up
+  /// (dead if that write succeeds, else its run is not closed and goes to the next dispatch).
+  void on_claim_dropped(const Event& ev) {
+    claims_pending -= std::min(claims_pending, ev.claims.size());
+    const Millis now = clock.now();
+    for (const auto& c : ev.claims) {
+      Item& it = items[c.idx];
+      it.claiming = false;
+      if (is_final_state(it.state) || releasing || lease_lost) continue;  // not ours to send any more
+      if (ev.claims.size() == 1) {
+        give_up(c.idx, now, "gave up: its claim cannot be written to the ledger");
+        continue;
+      }
+      it.claiming = true;
+      enqueue_claims({c.idx}, now);
+    }
   }
 
   void give_up(std::uint32_t idx, Millis now, const std::string& why) {
@@ -740,6 +773,10 @@ struct Dispatcher::Impl {
   }
 
   void on_claimed(const Event& ev) {
+    if (ev.claim_dropped) {
+      on_claim_dropped(ev);
+      return;
+    }
     claims_pending -= std::min(claims_pending, ev.claims.size());
     std::vector<std::int64_t> late_claims;
     for (const auto& c : ev.claims) {
@@ -1044,6 +1081,7 @@ struct Dispatcher::Impl {
             {"in_flight", in_flight},
             {"writer_backlog", writer->backlog()},
             {"writer_failing", writer->failing()},
+            {"writer_dropped", writer->dropped()},
             {"breakers", breakers_json()}};
   }
 
@@ -1273,13 +1311,20 @@ struct Dispatcher::Impl {
     auto since = std::make_shared<std::int64_t>(change_seq);
     auto ev = std::make_shared<Event>();
     ev->kind = Event::Kind::changed;
+    const std::int64_t from = change_seq;
     writer->enqueue(
-        [run_ids, since, ev](store::Db& db) {
+        [run_ids, since, ev, from](store::Db& db) {
+          // The writer may run an operation more than once (a batch retried after a transient
+          // failure, or replayed one operation at a time after a permanent one): start clean,
+          // from the mark this poll was made with, so a rerun neither doubles nor skips changes.
+          ev->changed.clear();
+          ev->changed_content.clear();
+          ev->withdrawn.clear();
           // Up to the mark read first: a change committed meanwhile waits for the next poll.
           const std::int64_t mark = store::DeliveryChangeLastSeq(db);
           std::vector<std::int64_t> ids;
           for (auto run_id : run_ids) {
-            for (const auto& c : store::DeliveryChangesSince(db, run_id, *since)) {
+            for (const auto& c : store::DeliveryChangesSince(db, run_id, from)) {
               if (c.seq <= mark) ids.push_back(c.delivery_id);
             }
           }
@@ -1618,6 +1663,7 @@ DispatchSummary Dispatcher::run(const std::vector<std::int64_t>& run_ids, const 
   }
   if (final_snap) d.monitor_tick(final_snap->at, final_snap);  // a last evaluation with the final figures
   d.writer->stop(g_stop_stage.load() >= 2 ? 3000 : 30000);
+  summary.writes_dropped = static_cast<std::int64_t>(d.writer->dropped());
   if (d.notifier) d.notifier->stop();
   return summary;
 }

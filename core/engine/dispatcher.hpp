@@ -36,6 +36,7 @@ struct DispatchSummary {
   std::int64_t held = 0;  ///< content pulled or expired, no emergency item: made final unsent (also counted in dead)
   std::int64_t breaker_opened = 0;           ///< times a sender's breaker opened
   std::int64_t operator_changes = 0;         ///< deliveries reloaded after an operator change
+  std::int64_t writes_dropped = 0;  ///< ledger writes dropped because they failed on every attempt
   bool stopped_by_signal = false;
   bool lost_lease = false;
 };

@@ -1,10 +1,34 @@
 #include "engine/writer.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sqlite3.h>
 
 #include <chrono>
 
 namespace daybreak::engine {
+
+namespace {
+
+/// An operation's own failure, told apart from the transaction's (BEGIN, COMMIT, opening).
+struct WriteOpFailed {
+  std::size_t index;
+  bool transient;
+  std::string error;
+};
+
+/// Runs batch[i] and turns what it throws into WriteOpFailed.
+template <typename Batch>
+void run_write_op(store::Db& db, Batch& batch, std::size_t i) {
+  try {
+    batch[i].op(db);
+  } catch (const std::exception& e) {
+    throw WriteOpFailed{i, store::is_transient_error(e), e.what()};
+  } catch (...) {
+    throw WriteOpFailed{i, false, "unknown exception"};
+  }
+}
+
+}  // namespace
 
 BatchWriter::BatchWriter(const std::string& db_path, Millis commit_interval_ms, std::shared_ptr<spdlog::logger> log)
     : db_path_(db_path), interval_ms_(commit_interval_ms), log_(std::move(log)) {
@@ -13,9 +37,19 @@ BatchWriter::BatchWriter(const std::string& db_path, Millis commit_interval_ms, 
 
 BatchWriter::~BatchWriter() { stop(10000); }
 
-void BatchWriter::enqueue(WriteOp op, AfterCommit after) {
+void BatchWriter::enqueue(WriteOp op, AfterCommit after, const char* what) {
+  OnOutcome outcome;
+  if (after) {
+    outcome = [after = std::move(after)](bool committed) {
+      if (committed) after();
+    };
+  }
+  enqueue_with_outcome(std::move(op), std::move(outcome), what);
+}
+
+void BatchWriter::enqueue_with_outcome(WriteOp op, OnOutcome outcome, const char* what) {
   std::lock_guard lk(mu_);
-  queue_.emplace_back(std::move(op), std::move(after));
+  queue_.push_back({std::move(op), std::move(outcome), what});
   ++enqueued_seq_;
   // Claims wait for this batch before their requests may leave: wake the writer early when
   // the batch is large instead of waiting out the interval.
@@ -53,9 +87,60 @@ void BatchWriter::stop(long timeout_ms) {
   thread_.join();
 }
 
+void BatchWriter::commit(store::Db& db, std::vector<Pending>& batch, std::vector<char>& dropped) {
+  dropped.assign(batch.size(), 0);
+  try {
+    SQLite::Transaction tx(db.raw(), SQLite::TransactionBehavior::IMMEDIATE);
+    for (std::size_t i = 0; i < batch.size(); ++i) run_write_op(db, batch, i);
+    tx.commit();
+    return;
+  } catch (const WriteOpFailed& f) {
+    if (f.transient) throw std::runtime_error(f.error);
+    // Permanent: find every operation that fails on its own and commit the others.
+  }
+  // Each operation in its own savepoint inside one transaction, in the queued order. An
+  // operation whose failure ended the whole transaction (a trigger's RAISE(ROLLBACK)) took the
+  // ones before it along: start over without it. Counted and logged once committed.
+  std::vector<std::pair<std::size_t, std::string>> failures;
+  while (true) {
+    SQLite::Transaction tx(db.raw(), SQLite::TransactionBehavior::IMMEDIATE);
+    bool restart = false;
+    for (std::size_t i = 0; i < batch.size() && !restart; ++i) {
+      if (dropped[i]) continue;
+      db.raw().exec("SAVEPOINT daybreak_write_op");
+      try {
+        run_write_op(db, batch, i);
+        db.raw().exec("RELEASE daybreak_write_op");
+        continue;
+      } catch (const WriteOpFailed& f) {
+        if (f.transient) throw std::runtime_error(f.error);
+        dropped[i] = 1;
+        failures.emplace_back(i, f.error);
+      }
+      if (sqlite3_get_autocommit(db.raw().getHandle()) != 0) {
+        restart = true;  // the transaction is gone
+      } else {
+        db.raw().exec("ROLLBACK TO daybreak_write_op");
+        db.raw().exec("RELEASE daybreak_write_op");
+      }
+    }
+    if (restart) continue;
+    tx.commit();
+    break;
+  }
+  dropped_.fetch_add(failures.size());
+  for (const auto& [i, error] : failures) {
+    log_->error("dropped a ledger write that fails on every attempt ({}, operation {} of a batch of {}): {}; the "
+                "other {} committed",
+                batch[i].what ? batch[i].what : "unnamed operation", i + 1, batch.size(), error,
+                batch.size() - failures.size());
+  }
+}
+
 void BatchWriter::loop() {
   std::unique_ptr<store::Db> db;
-  std::vector<std::pair<WriteOp, AfterCommit>> batch;
+  std::vector<Pending> batch;
+  std::vector<char> dropped;
   Millis retry_delay = 50;
   while (true) {
     {
@@ -66,7 +151,7 @@ void BatchWriter::loop() {
         batch.swap(queue_);
         in_progress_ = batch.size();
       } else {
-        // A failed batch is retried as a whole; newer operations join it (order is kept).
+        // A batch that failed transiently is retried as a whole; newer operations join it (order is kept).
         for (auto& op : queue_) batch.push_back(std::move(op));
         queue_.clear();
         in_progress_ = batch.size();
@@ -84,10 +169,10 @@ void BatchWriter::loop() {
         o.cache_kib = 4096;
         db = std::make_unique<store::Db>(db_path_, o);
       }
-      SQLite::Transaction tx(db->raw(), SQLite::TransactionBehavior::IMMEDIATE);
-      for (auto& [op, after] : batch) op(*db);
-      tx.commit();
+      commit(*db, batch, dropped);
     } catch (const std::exception& e) {
+      // Transient (locked, full, I/O error), or the transaction itself failed: nothing of the
+      // batch committed; keep it all and try again.
       {
         std::lock_guard lk(mu_);
         last_error_ = e.what();
@@ -107,8 +192,8 @@ void BatchWriter::loop() {
     }
     if (failing_.exchange(false)) log_->info("database writes recovered");
     retry_delay = 50;
-    for (auto& [op, after] : batch) {
-      if (after) after();
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (batch[i].outcome) batch[i].outcome(dropped[i] == 0);
     }
     {
       std::lock_guard lk(mu_);

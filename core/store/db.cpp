@@ -1,5 +1,6 @@
 #include "store/db.hpp"
 
+#include <algorithm>
 #include <set>
 
 #include <sys/stat.h>
@@ -48,7 +49,7 @@ Db::Db(const std::string& path, const OpenOptions& opts) : path_(path) {
     // daybreak_order_key(advisor_id, date) for SQL: the deliveries.order_key rule (sql/007).
     db_->createFunction("daybreak_order_key", 2, true, nullptr, &order_key_sql, nullptr, nullptr, nullptr);
   } catch (const SQLite::Exception& e) {
-    throw StoreError("cannot open database " + path + ": " + e.what());
+    throw StoreError("cannot open database " + path + ": " + e.what(), sqlite_error_code(e));
   }
   if (!opts.read_only && opts.migrate) migrate();
 }
@@ -121,7 +122,7 @@ void Db::write_tx(const std::function<void()>& fn) {
     fn();
     tx.commit();
   } catch (const SQLite::Exception& e) {
-    throw StoreError(std::string("database write failed: ") + e.what());
+    throw StoreError(std::string("database write failed: ") + e.what(), sqlite_error_code(e));
   }
 }
 
@@ -131,7 +132,7 @@ SQLite::Statement& Db::stmt(const std::string& sql) {
     try {
       it = cache_.emplace(sql, std::make_unique<SQLite::Statement>(*db_, sql)).first;
     } catch (const SQLite::Exception& e) {
-      throw StoreError("preparing \"" + sql.substr(0, 60) + "\": " + e.what());
+      throw StoreError("preparing \"" + sql.substr(0, 60) + "\": " + e.what(), sqlite_error_code(e));
     }
   }
   // tryReset: reset() rethrows the statement's previous error, so one failed execution would
@@ -143,6 +144,34 @@ SQLite::Statement& Db::stmt(const std::string& sql) {
 
 void Db::exec(const std::string& sql) {
   guarded("executing statement", [&] { db_->exec(sql); });
+}
+
+int sqlite_error_code(const std::exception& e) noexcept {
+  if (const auto* se = dynamic_cast<const SQLite::Exception*>(&e)) {
+    // The extended code is -1 when the exception was made without a connection.
+    if (se->getExtendedErrorCode() > 0) return se->getExtendedErrorCode();
+    return std::max(0, se->getErrorCode());
+  }
+  if (const auto* st = dynamic_cast<const StoreError*>(&e)) return st->code();
+  return 0;
+}
+
+bool is_transient_error(const std::exception& e) noexcept {
+  switch (sqlite_error_code(e) & 0xff) {  // the primary code
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_NOMEM:
+    case SQLITE_READONLY:  // the file or its directory became read-only: an operator can fix it
+    case SQLITE_INTERRUPT:
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PROTOCOL:
+    case SQLITE_SCHEMA:
+      return true;
+    default:
+      return false;
+  }
 }
 
 }  // namespace daybreak::store

@@ -19,7 +19,24 @@ namespace daybreak::store {
 class StoreError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+  /// `code`: SQLite's (extended) result code behind the failure.
+  StoreError(const std::string& what, int code) : std::runtime_error(what), code_(code) {}
+  /// SQLite's (extended) result code behind the failure; 0 when it was not SQLite's.
+  [[nodiscard]] int code() const noexcept { return code_; }
+
+ private:
+  int code_ = 0;
 };
+
+/// SQLite's result code behind `e` (a SQLite::Exception, or a StoreError wrapping one): the
+/// extended code when known. 0 when `e` is not a SQLite failure.
+int sqlite_error_code(const std::exception& e) noexcept;
+
+/// True when the same write may succeed if tried again later: the database is busy or locked,
+/// full, read-only, out of memory, an I/O error... False for a failure that repeats on every
+/// attempt: a constraint, a type mismatch, misuse, a corrupt file, or any exception that is
+/// not SQLite's (a bug or a refusal in the caller's own code).
+bool is_transient_error(const std::exception& e) noexcept;
 
 struct OpenOptions {
   bool read_only = false;
@@ -83,7 +100,7 @@ auto guarded(const char* what, Fn&& fn) -> decltype(fn()) {
   try {
     return fn();
   } catch (const SQLite::Exception& e) {
-    throw StoreError(std::string(what) + ": " + e.what());
+    throw StoreError(std::string(what) + ": " + e.what(), sqlite_error_code(e));
   }
 }
 

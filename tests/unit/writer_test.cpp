@@ -1,0 +1,215 @@
+// engine/writer.cpp: dispatch's batch writer. An operation that always fails (a constraint, a
+// bug) is dropped and every other operation commits; a locked database is waited out with
+// nothing dropped. Real writer, real SQLite file (db_fixture.hpp), bounded waits.
+#include "engine/writer.hpp"
+
+#include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include <sqlite3.h>
+
+#include "db_fixture.hpp"
+
+namespace daybreak {
+namespace {
+
+class WriterTest : public test_support::DbTest {
+ protected:
+  WriterTest() : DbTest("writer") {}
+  void SetUp() override {
+    DbTest::SetUp();
+    if (HasFatalFailure()) return;
+    db_->exec("CREATE TABLE writer_probe (k INTEGER PRIMARY KEY, v TEXT NOT NULL)");
+    db_->exec("INSERT INTO writer_probe VALUES (1, 'seed')");
+    log_ = std::make_shared<spdlog::logger>("writer-test", std::make_shared<spdlog::sinks::ostream_sink_mt>(log_text_));
+  }
+  void TearDown() override {
+    if (writer_) writer_->stop(3000);
+    writer_.reset();
+    if (HasFailure()) std::cerr << "writer log:\n" << log_text_.str();
+    DbTest::TearDown();
+  }
+  void start() { writer_ = std::make_unique<engine::BatchWriter>(db_path(), 20, log_); }
+
+  /// An operation inserting row `k` (through store::guarded, as the query modules do).
+  static engine::WriteOp insert(int k, std::string v = "x") {
+    return [k, v](store::Db& db) {
+      store::guarded("inserting a probe row", [&] {
+        auto& q = db.stmt("INSERT INTO writer_probe (k, v) VALUES (?, ?)");
+        q.bind(1, k);
+        q.bind(2, v);
+        q.exec();
+      });
+    };
+  }
+  std::int64_t rows(const std::string& where) { return scalar("SELECT COUNT(*) FROM writer_probe WHERE " + where); }
+
+  std::ostringstream log_text_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::unique_ptr<engine::BatchWriter> writer_;
+};
+
+// Row 1 exists: inserting it again is a PRIMARY KEY violation on every attempt. The writer used
+// to roll the whole batch back and retry it for ever, so nothing after it ever committed.
+TEST_F(WriterTest, ConstraintViolationIsDroppedAndTheRestCommits) {
+  start();
+  std::atomic<int> good_callbacks{0};
+  std::atomic<int> bad_callbacks{0};
+  writer_->enqueue(insert(10), [&] { ++good_callbacks; });
+  writer_->enqueue(insert(11), [&] { ++good_callbacks; });
+  writer_->enqueue(insert(1, "duplicate"), [&] { ++bad_callbacks; });
+  writer_->enqueue(insert(12), [&] { ++good_callbacks; });
+  ASSERT_TRUE(writer_->flush(5000))
+      << "the writer did not commit within 5 s: one permanently failing operation blocks every other one";
+  EXPECT_EQ(rows("k IN (10, 11, 12)"), 3);
+  EXPECT_EQ(rows("k = 1 AND v = 'seed'"), 1);
+  EXPECT_EQ(good_callbacks.load(), 3);
+  EXPECT_EQ(bad_callbacks.load(), 0) << "an after-commit callback ran for an operation that was not committed";
+  EXPECT_FALSE(writer_->failing());
+  EXPECT_EQ(writer_->backlog(), 0u);
+  EXPECT_EQ(writer_->dropped(), 1u);
+  EXPECT_NE(log_text_.str().find("dropped a ledger write"), std::string::npos) << log_text_.str();
+  EXPECT_NE(log_text_.str().find("UNIQUE constraint failed"), std::string::npos) << log_text_.str();
+
+  // A later batch commits as usual.
+  writer_->enqueue(insert(13), [&] { ++good_callbacks; });
+  ASSERT_TRUE(writer_->flush(5000)) << "a later batch did not commit within 5 s";
+  EXPECT_EQ(rows("k = 13"), 1);
+  EXPECT_EQ(good_callbacks.load(), 4);
+  EXPECT_EQ(writer_->dropped(), 1u);
+}
+
+// The outcome callback learns both fates; `what` names the dropped operation in the log.
+TEST_F(WriterTest, OutcomeCallbackTellsCommittedFromDropped) {
+  start();
+  std::atomic<int> committed{0};
+  std::atomic<int> dropped{0};
+  auto outcome = [&](bool ok) { ++(ok ? committed : dropped); };
+  writer_->enqueue_with_outcome(insert(40), outcome, "probe 40");
+  writer_->enqueue_with_outcome(insert(1, "duplicate"), outcome, "probe duplicate");
+  ASSERT_TRUE(writer_->flush(5000));
+  EXPECT_EQ(committed.load(), 1);
+  EXPECT_EQ(dropped.load(), 1);
+  EXPECT_EQ(rows("k = 40"), 1);
+  EXPECT_NE(log_text_.str().find("probe duplicate"), std::string::npos) << log_text_.str();
+}
+
+// A trigger's RAISE(ROLLBACK) ends the whole transaction, savepoints and all: the operations
+// before the culprit must be run again, not lost.
+TEST_F(WriterTest, FailureThatEndsTheTransactionLosesNothingElse) {
+  db_->exec("CREATE TRIGGER writer_probe_boom BEFORE INSERT ON writer_probe WHEN NEW.v = 'boom' "
+            "BEGIN SELECT RAISE(ROLLBACK, 'boom refused'); END");
+  start();
+  std::atomic<int> callbacks{0};
+  writer_->enqueue(insert(50), [&] { ++callbacks; });
+  writer_->enqueue(insert(51), [&] { ++callbacks; });
+  writer_->enqueue(insert(52, "boom"), [&] { ++callbacks; });
+  writer_->enqueue(insert(53), [&] { ++callbacks; });
+  ASSERT_TRUE(writer_->flush(5000)) << "the writer did not commit within 5 s";
+  EXPECT_EQ(rows("k IN (50, 51, 53)"), 3);
+  EXPECT_EQ(rows("k = 52"), 0);
+  EXPECT_EQ(callbacks.load(), 3);
+  EXPECT_EQ(writer_->dropped(), 1u);
+}
+
+// An operation's own transient failure (a full disk met mid-batch) keeps the whole batch for the
+// retry: nothing is dropped, everything commits once it passes.
+TEST_F(WriterTest, TransientFailureInsideAnOperationIsRetried) {
+  start();
+  std::atomic<int> attempts{0};
+  std::atomic<int> callbacks{0};
+  writer_->enqueue(insert(60), [&] { ++callbacks; });
+  writer_->enqueue(
+      [&](store::Db& db) {
+        if (++attempts <= 2) throw store::StoreError("inserting: database or disk is full", SQLITE_FULL);
+        insert(61)(db);
+      },
+      [&] { ++callbacks; });
+  ASSERT_TRUE(writer_->flush(5000)) << "the writer did not commit within 5 s";
+  EXPECT_EQ(attempts.load(), 3);
+  EXPECT_EQ(rows("k IN (60, 61)"), 2);
+  EXPECT_EQ(callbacks.load(), 2);
+  EXPECT_EQ(writer_->dropped(), 0u);
+  EXPECT_NE(log_text_.str().find("held for retry: inserting: database or disk is full"), std::string::npos)
+      << log_text_.str();
+}
+
+TEST(WriterErrorClassTest, TransientVersusPermanent) {
+  EXPECT_TRUE(store::is_transient_error(SQLite::Exception("locked", SQLITE_BUSY)));
+  EXPECT_TRUE(store::is_transient_error(SQLite::Exception("locked", SQLITE_LOCKED)));
+  EXPECT_TRUE(store::is_transient_error(SQLite::Exception("full", SQLITE_FULL)));
+  EXPECT_TRUE(store::is_transient_error(SQLite::Exception("io", SQLITE_IOERR_WRITE)));
+  EXPECT_TRUE(store::is_transient_error(store::StoreError("claiming: database is locked", SQLITE_BUSY)));
+  EXPECT_FALSE(store::is_transient_error(SQLite::Exception("unique", SQLITE_CONSTRAINT_UNIQUE)));
+  EXPECT_FALSE(store::is_transient_error(SQLite::Exception("mismatch", SQLITE_MISMATCH)));
+  EXPECT_FALSE(store::is_transient_error(SQLite::Exception("corrupt", SQLITE_CORRUPT)));
+  EXPECT_FALSE(store::is_transient_error(store::StoreError("unknown state 'x'")));
+  EXPECT_FALSE(store::is_transient_error(std::logic_error("a bug")));
+}
+
+// store::guarded keeps SQLite's extended code in the StoreError it throws.
+TEST_F(WriterTest, GuardedCarriesTheExtendedCode) {
+  try {
+    insert(1, "duplicate")(*db_);
+    FAIL() << "no exception";
+  } catch (const store::StoreError& e) {
+    EXPECT_EQ(e.code(), SQLITE_CONSTRAINT_PRIMARYKEY) << e.what();
+    EXPECT_FALSE(store::is_transient_error(e));
+  }
+}
+
+// A bug in an operation's own code (not SQLite's) is just as permanent.
+TEST_F(WriterTest, NonSqliteExceptionIsPermanent) {
+  start();
+  std::atomic<int> callbacks{0};
+  writer_->enqueue(insert(20), [&] { ++callbacks; });
+  writer_->enqueue([](store::Db& db) {
+    db.exec("INSERT INTO writer_probe VALUES (21, 'written before the bug')");
+    throw std::logic_error("a bug in the operation");
+  });
+  writer_->enqueue(insert(22), [&] { ++callbacks; });
+  ASSERT_TRUE(writer_->flush(5000)) << "the writer did not commit within 5 s: a throwing operation blocks the rest";
+  EXPECT_EQ(rows("k IN (20, 22)"), 2);
+  EXPECT_EQ(rows("k = 21"), 0) << "the dropped operation's own writes must be rolled back";
+  EXPECT_EQ(callbacks.load(), 2);
+  EXPECT_EQ(writer_->dropped(), 1u);
+  EXPECT_NE(log_text_.str().find("a bug in the operation"), std::string::npos) << log_text_.str();
+}
+
+// Another connection holds the write lock (BEGIN IMMEDIATE) longer than the writer's busy
+// timeout: transient. The writer reports failing, keeps everything, and commits it all once the
+// lock is gone.
+TEST_F(WriterTest, LockedDatabaseIsRetriedAndNothingIsDropped) {
+  SQLite::Database other(db_path(), SQLite::OPEN_READWRITE);
+  other.exec("BEGIN IMMEDIATE");
+  start();
+  std::atomic<int> callbacks{0};
+  for (int k = 30; k < 40; ++k) writer_->enqueue(insert(k), [&] { ++callbacks; });
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!writer_->failing() && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(writer_->failing()) << "the writer never noticed the lock";
+  EXPECT_NE(writer_->last_error().find("locked"), std::string::npos) << writer_->last_error();
+  EXPECT_EQ(callbacks.load(), 0);
+  EXPECT_EQ(writer_->backlog(), 10u);
+  other.exec("ROLLBACK");
+  ASSERT_TRUE(writer_->flush(10000)) << "the writer did not commit within 10 s of the lock's release";
+  EXPECT_EQ(rows("k BETWEEN 30 AND 39"), 10);
+  EXPECT_EQ(callbacks.load(), 10);
+  EXPECT_FALSE(writer_->failing());
+  EXPECT_EQ(writer_->dropped(), 0u);
+  EXPECT_NE(log_text_.str().find("database writes recovered"), std::string::npos) << log_text_.str();
+}
+
+}  // namespace
+}  // namespace daybreak
