@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "app/common.hpp"
+#include "app/restore.hpp"
 #include "channels/signature.hpp"
 #include "channels/status_parse.hpp"
 
@@ -276,6 +277,40 @@ nlohmann::json ingest_spool(store::Db& db, const Config& cfg, const std::string&
           {"errors_recorded", applied.errors_recorded},
           {"ignored", applied.ignored},
           {"pending", counts.pending}};
+}
+
+}  // namespace daybreak
+
+// app/restore.hpp: the status events a restore carries over from the replaced database.
+
+namespace daybreak {
+
+CarriedStatuses carry_status_events(store::Db& db, const std::string& previous, Millis since, Millis now) {
+  CarriedStatuses out;
+  SQLite::Database prev(previous, SQLite::OPEN_READONLY);
+  if (!prev.tableExists("status_events")) return out;
+  SQLite::Statement q(prev,
+                      "SELECT received_at, source, source_ref, signature, body FROM status_events "
+                      "WHERE received_at >= ? ORDER BY event_id");
+  q.bind(1, static_cast<std::int64_t>(since));
+  db.write_tx([&] {
+    while (q.executeStep()) {
+      store::StatusEventStoreParams p;
+      p.now = q.getColumn(0).getInt64();
+      p.source = q.getColumn(1).getString();
+      p.source_ref = q.getColumn(2).getString();
+      p.signature = q.getColumn(3).getString();
+      p.body = q.getColumn(4).getString();
+      auto parsed = channels::parse_status_webhook(p.body);
+      if (!parsed) p.malformed_error = parsed.error().message;
+      auto stored = store::StatusEventStore(db, p);
+      if (stored.duplicate) continue;
+      ++out.events;
+      if (parsed) out.updates += store::StatusUpdatesInsert(db, stored.event_id, parsed->updates, p.now);
+    }
+    out.applied = store::StatusApplyPending(db, now);
+  });
+  return out;
 }
 
 }  // namespace daybreak

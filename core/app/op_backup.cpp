@@ -10,10 +10,22 @@
 // switched to a self-contained rollback-journal file, checked with PRAGMA integrity_check,
 // fsync'd and renamed over FILE, so FILE is always either the old backup or a checked new one.
 //
+// The backup records when it was taken: a one-row table daybreak_backup(taken_at, source) written
+// into the copy before it is checked (restore reads it, and drops it from the restored ledger).
+//
 // restore: refused while any run of the live database has an unexpired dispatch lease (or the
 // cron wrapper's dispatch lock is held); the backup is checked first (integrity, a daybreak
 // schema no newer than this build); the live database is itself backed up to
 // DB.pre-restore before it is overwritten, in one backup step under SQLite's own lock.
+//
+// A backup holds deliveries that were not final when it was taken. A dispatch that ran after it
+// may have sent them; restored as they were, the next dispatch would send them again and count
+// nothing (domain/restore.hpp has the rule). restore refuses such a backup (exit 1) unless
+// --force, and with --force marks those deliveries uncertain and possible duplicates
+// (store::RestoreMarkUncertain), so dispatch waits for a status callback naming each before it
+// resends it and counts every resend. Either way the status events the replaced database holds
+// and the backup lacks are carried over and applied (app/restore.hpp), and the restore is
+// recorded in the audit log.
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/file.h>
@@ -29,13 +41,20 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <vector>
 
 #include "app/commands.hpp"
+#include "app/op_support.hpp"
+#include "app/restore.hpp"
+#include "domain/restore.hpp"
+#include "domain/time.hpp"
+#include "store/audit.hpp"
 #include "store/db.hpp"
 #include "store/migrations.hpp"
+#include "store/restore.hpp"
 
 namespace daybreak {
 namespace {
@@ -53,6 +72,7 @@ struct BackupOptions {
 struct RestoreOptions {
   std::string from;
   bool no_safety_copy = false;
+  bool force = false;  ///< restore a backup whose unfinished deliveries may have been sent since
 };
 
 int latest_schema() {
@@ -68,6 +88,7 @@ struct FileCheck {
   int schema_version = 0;
   std::int64_t runs = 0;
   std::int64_t deliveries = 0;
+  std::optional<Millis> taken_at;  ///< daybreak_backup.taken_at; none in backups of older builds
 };
 
 /// Opens `path` read-only and checks it; never writes to it.
@@ -94,6 +115,10 @@ FileCheck check_file(const std::string& path) {
     c.schema_version = db.execAndGet("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").getInt();
     c.runs = db.execAndGet("SELECT COUNT(*) FROM runs").getInt64();
     c.deliveries = db.execAndGet("SELECT COUNT(*) FROM deliveries").getInt64();
+    if (db.tableExists("daybreak_backup")) {
+      SQLite::Statement t(db, "SELECT taken_at FROM daybreak_backup");
+      if (t.executeStep() && !t.getColumn(0).isNull()) c.taken_at = t.getColumn(0).getInt64();
+    }
     c.ok = true;
   } catch (const SQLite::Exception& e) {
     c.problem = e.what();
@@ -166,8 +191,17 @@ int backup(const GlobalOptions& g, const BackupOptions& o) {
   store::OpenOptions oo;
   oo.migrate = false;  // a backup copies what is there; it never changes the schema
   store::Db src(db_path, oo);
+  // The snapshot is taken right after this instant (copy_online's first read).
+  const Millis taken_at = ctx.clock->now();
   try {
     steps = copy_online(src.raw(), tmp, o.pages_per_step, o.pause_ms, pages);
+    SQLite::Database dest(tmp, SQLite::OPEN_READWRITE);
+    dest.exec("DROP TABLE IF EXISTS daybreak_backup");
+    dest.exec("CREATE TABLE daybreak_backup (taken_at INTEGER NOT NULL, source TEXT NOT NULL)");
+    SQLite::Statement ins(dest, "INSERT INTO daybreak_backup (taken_at, source) VALUES (?, ?)");
+    ins.bind(1, static_cast<std::int64_t>(taken_at));
+    ins.bind(2, db_path);
+    ins.exec();
   } catch (const SQLite::Exception& e) {
     remove_with_sidecars(tmp);
     throw store::StoreError("backup of " + db_path + " to " + tmp + " failed: " + e.what());
@@ -187,11 +221,12 @@ int backup(const GlobalOptions& g, const BackupOptions& o) {
                 c.schema_version);
   if (ctx.json) {
     print_json({{"database", db_path}, {"backup", o.to}, {"bytes", bytes}, {"pages", pages}, {"steps", steps},
-                {"integrity", "ok"}, {"schema_version", c.schema_version}, {"runs", c.runs}, {"deliveries", c.deliveries}});
+                {"integrity", "ok"}, {"schema_version", c.schema_version}, {"runs", c.runs}, {"deliveries", c.deliveries},
+                {"taken_at", format_instant(taken_at, ctx.cfg.default_timezone)}});
   } else {
     std::cout << "backup: " << db_path << " -> " << o.to << " (" << bytes << " bytes, " << pages << " pages in " << steps
               << " step(s)); integrity_check ok; schema version " << c.schema_version << "; " << c.runs << " run(s), "
-              << c.deliveries << " deliveries\n";
+              << c.deliveries << " deliveries; taken at " << format_instant(taken_at, ctx.cfg.default_timezone) << "\n";
   }
   return kExitOk;
 }
@@ -237,7 +272,6 @@ int restore(const GlobalOptions& g, const RestoreOptions& o) {
     throw CheckFailed("refusing to restore " + o.from + ": its schema version " + std::to_string(c.schema_version) +
                       " is newer than this build's " + std::to_string(latest) + " (install the matching daybreak first)");
   }
-
   // 2. Nobody is sending from the live database.
   struct Unlock {
     std::vector<int> fds;
@@ -263,7 +297,33 @@ int restore(const GlobalOptions& g, const RestoreOptions& o) {
     }
   }
 
-  // 3. A safety copy of what is about to be overwritten, then the restore in one step under
+  // 3. Deliveries of the backup that a dispatch since it may have sent: refused without --force.
+  const std::string tz = ctx.cfg.default_timezone;
+  const std::string taken = c.taken_at ? format_instant(*c.taken_at, tz) : "an unknown time (a backup of an older build)";
+  const Millis restore_at = ctx.clock->now();
+  const Millis lead = ctx.cfg.dispatch.claim_lead_ms;
+  std::vector<store::RestoreRunAtRisk> at_risk;
+  {
+    SQLite::Database bk(o.from, SQLite::OPEN_READONLY);
+    at_risk = store::RestoreRunsAtRisk(bk, restore_at, lead);
+  }
+  std::int64_t risky = 0;
+  std::string runs_text;
+  for (const auto& r : at_risk) {
+    risky += r.at_risk;
+    runs_text += (runs_text.empty() ? "" : ", ") + std::string("run ") + std::to_string(r.run_id) + " (" + r.date + " " +
+                 format_instant(r.slot_at, tz).substr(11, 5) + ", " + r.state + ": " + std::to_string(r.at_risk) +
+                 " not final, " + std::to_string(r.in_flight) + " of them mid-send)";
+  }
+  if (risky > 0 && !o.force) {
+    throw CheckFailed("refusing to restore " + o.from + " (taken at " + taken + "): it holds unfinished " + runs_text +
+                      "; a dispatch since the backup may have sent these " + std::to_string(risky) +
+                      " deliveries and the next one would send them again uncounted; --force restores it and marks them "
+                      "uncertain possible duplicates (dispatch waits dispatch.uncertain_grace_seconds for a status callback "
+                      "naming each, then resends and counts it)");
+  }
+
+  // 4. A safety copy of what is about to be overwritten, then the restore in one step under
   //    SQLite's exclusive lock: readers see the old database or the new one, never a mix.
   std::string safety;
   int pages = 0;
@@ -290,19 +350,79 @@ int restore(const GlobalOptions& g, const RestoreOptions& o) {
   live.raw().exec("PRAGMA journal_mode=WAL");
   FileCheck after = check_file(db_path);
   if (!after.ok) throw store::StoreError("restored database " + db_path + " fails its check: " + after.problem);
+
+  // 5. The deliveries that may have been sent since the backup: uncertain possible duplicates.
+  //    The backup's record of its time goes (it describes the file, not the ledger).
+  std::int64_t marked = 0;
+  live.write_tx([&] {
+    live.raw().exec("DROP TABLE IF EXISTS daybreak_backup");
+    if (risky > 0) marked = store::RestoreMarkUncertain(live, restore_at, lead, ctx.clock->now());
+  });
+  // 6. Status events the replaced database received that the backup lacks: carried over from the
+  //    safety copy (it holds exactly what was replaced) and applied, settling the uncertain rows
+  //    they name. From ten minutes before the newest event of the backup on: earlier ones are in it.
+  CarriedStatuses carried;
+  std::string carry_problem;
+  if (safety.empty()) {
+    carry_problem = existed ? "no safety copy (--no-safety-copy): status events received after the backup were not carried over"
+                            : "";
+  } else {
+    try {
+      Millis since = 0;
+      if (live.raw().tableExists("status_events")) {
+        since = std::max<Millis>(0, live.raw().execAndGet("SELECT COALESCE(MAX(received_at), 0) FROM status_events").getInt64() - 600'000);
+      }
+      carried = carry_status_events(live, safety, since, ctx.clock->now());
+    } catch (const std::exception& e) {
+      carry_problem = std::string("status events of the replaced database were not carried over: ") + e.what();
+      ctx.log->warn("{}", carry_problem);
+    }
+  }
+  nlohmann::json runs_json = nlohmann::json::array();
+  for (const auto& r : at_risk) {
+    runs_json.push_back({{"run_id", r.run_id}, {"date", r.date}, {"slot", format_instant(r.slot_at, tz)}, {"state", r.state},
+                         {"not_final", r.at_risk}, {"mid_send", r.in_flight}});
+  }
+  nlohmann::json carried_json = {{"events", carried.events}, {"statuses", carried.updates}, {"settled", carried.applied.reconciled},
+                                 {"applied", carried.applied.applied}};
+  if (!carry_problem.empty()) carried_json["problem"] = carry_problem;
+  const nlohmann::json audit_after = {{"restored_from", o.from},
+                                      {"backup_taken_at", c.taken_at ? nlohmann::json(format_instant(*c.taken_at, tz)) : nlohmann::json()},
+                                      {"forced", o.force},
+                                      {"unfinished_runs", runs_json},
+                                      {"marked_uncertain", marked},
+                                      {"status_events_carried", carried_json},
+                                      {"previous_copy", safety}};
+  live.write_tx([&] {
+    store::AuditAppend(live, ops::audit_entry(ctx.clock->now(), "database:" + db_path,
+                                              o.force ? "restore --force" : "restore", nullptr, audit_after));
+  });
   ctx.log->info("restored {} from {}: {} pages, schema version {}{}", db_path, o.from, pages, after.schema_version,
                 safety.empty() ? "" : "; the previous database is in " + safety);
   const int pending = latest - after.schema_version;
   if (ctx.json) {
     print_json({{"database", db_path}, {"restored_from", o.from}, {"pages", pages}, {"integrity", "ok"},
                 {"schema_version", after.schema_version}, {"migrations_pending", pending}, {"runs", after.runs},
-                {"deliveries", after.deliveries}, {"previous_copy", safety}});
+                {"deliveries", after.deliveries}, {"previous_copy", safety},
+                {"backup_taken_at", audit_after["backup_taken_at"]}, {"unfinished_runs", runs_json}, {"marked_uncertain", marked},
+                {"status_events_carried", carried_json}});
   } else {
     std::cout << "restore: " << o.from << " -> " << db_path << " (" << pages << " pages); integrity_check ok; schema version "
               << after.schema_version;
     if (pending > 0) std::cout << " (" << pending << " migration(s) will run when the next command opens it)";
     std::cout << "; " << after.runs << " run(s), " << after.deliveries << " deliveries\n";
     if (!safety.empty()) std::cout << "restore: the database it replaced is kept in " << safety << "\n";
+    std::cout << "restore: the backup was taken at " << taken << "\n";
+    if (marked > 0) {
+      std::cout << "restore: --force: " << marked << " deliveries of " << runs_text
+                << " may have been sent after the backup: marked uncertain and possible duplicates (the next dispatch waits "
+                   "dispatch.uncertain_grace_seconds for a status callback naming each, then resends it and counts it)\n";
+    }
+    std::cout << "restore: " << carried.events << " status event(s) the backup lacked carried over from the replaced database ("
+              << carried.updates << " statuses; " << carried.applied.reconciled << " uncertain deliveries settled)\n";
+    if (!carry_problem.empty()) std::cout << "restore: " << carry_problem << "\n";
+    std::cout << "restore: status callbacks still on their way, or spooled by the receiver (daybreak-callbacks --spool-dir DIR), "
+                 "are applied by the receiver or by `daybreak ingest --spool DIR`; run it before the next dispatch\n";
   }
   return kExitOk;
 }
@@ -323,6 +443,8 @@ void add_backup_commands(CLI::App& app, GlobalOptions& g, Action& action) {
   auto* r = app.add_subcommand("restore", "Replace the database with a backup; refused while a dispatch holds a live lease");
   r->add_option("--from", ro->from, "Backup file written by `daybreak backup`")->required();
   r->add_flag("--no-safety-copy", ro->no_safety_copy, "Do not keep the replaced database as DB.pre-restore");
+  r->add_flag("--force", ro->force,
+              "Restore a backup with unfinished runs: their deliveries become uncertain possible duplicates");
   r->fallthrough();
   r->callback([ro, &g, &action] { action = [ro, &g] { return restore(g, *ro); }; });
 }

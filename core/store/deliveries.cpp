@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "domain/planner.hpp"
+#include "store/restore.hpp"
 
 namespace daybreak::store {
 namespace {
@@ -396,6 +397,61 @@ std::vector<std::int64_t> DeliveryListUncertain(Db& db, std::int64_t run_id) {
     while (q.executeStep()) out.push_back(q.getColumn(0).getInt64());
     q.reset();
     return out;
+  });
+}
+
+}  // namespace daybreak::store
+
+// store/restore.hpp: what `daybreak restore` reads from a backup and changes in the restored ledger.
+
+namespace daybreak::store {
+namespace {
+
+// domain/restore.hpp's restored_row_may_have_been_sent, in SQL: ?1 = restore_at, ?2 = claim lead.
+constexpr const char* kRestoreAtRiskWhere =
+    "(d.state IN ('sending', 'uncertain', 'retry_wait') OR (d.state = 'planned' AND d.planned_at - ?2 <= ?1)) "
+    "AND d.run_id IN (SELECT run_id FROM runs WHERE state != 'closed')";
+
+}  // namespace
+
+std::vector<RestoreRunAtRisk> RestoreRunsAtRisk(SQLite::Database& db, Millis restore_at, Millis claim_lead_ms) {
+  return guarded("RestoreRunsAtRisk", [&] {
+    SQLite::Statement q(db, std::string("SELECT r.run_id, r.date, r.slot_at, r.state, COUNT(*), "
+                                        "SUM(d.state IN ('sending', 'uncertain', 'retry_wait')) "
+                                        "FROM deliveries d JOIN runs r ON r.run_id = d.run_id WHERE ") +
+                                kRestoreAtRiskWhere + " GROUP BY r.run_id ORDER BY r.run_id");
+    q.bind(1, static_cast<std::int64_t>(restore_at));
+    q.bind(2, static_cast<std::int64_t>(claim_lead_ms));
+    std::vector<RestoreRunAtRisk> out;
+    while (q.executeStep()) {
+      RestoreRunAtRisk r;
+      r.run_id = q.getColumn(0).getInt64();
+      r.date = q.getColumn(1).getString();
+      r.slot_at = q.getColumn(2).getInt64();
+      r.state = q.getColumn(3).getString();
+      r.at_risk = q.getColumn(4).getInt64();
+      r.in_flight = q.getColumn(5).getInt64();
+      out.push_back(std::move(r));
+    }
+    return out;
+  });
+}
+
+std::int64_t RestoreMarkUncertain(Db& db, Millis restore_at, Millis claim_lead_ms, Millis now) {
+  return guarded("RestoreMarkUncertain", [&] {
+    SQLite::Statement runs(db.raw(), std::string("UPDATE runs SET owner = NULL, lease_until = NULL WHERE run_id IN "
+                                                 "(SELECT DISTINCT d.run_id FROM deliveries d WHERE ") +
+                                         kRestoreAtRiskWhere + ")");
+    runs.bind(1, static_cast<std::int64_t>(restore_at));
+    runs.bind(2, static_cast<std::int64_t>(claim_lead_ms));
+    runs.exec();
+    SQLite::Statement q(db.raw(), std::string("UPDATE deliveries AS d SET state = 'uncertain', possible_duplicate = 1, "
+                                              "claim_owner = NULL, claim_until = NULL, updated_at = ?3 WHERE ") +
+                                      kRestoreAtRiskWhere);
+    q.bind(1, static_cast<std::int64_t>(restore_at));
+    q.bind(2, static_cast<std::int64_t>(claim_lead_ms));
+    q.bind(3, static_cast<std::int64_t>(now));
+    return static_cast<std::int64_t>(q.exec());
   });
 }
 

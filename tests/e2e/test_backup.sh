@@ -6,7 +6,7 @@
 #  2. restore is refused while the dispatch holds a live lease, and while the cron wrapper's
 #     dispatch lock is held
 #  3. restore after the run: the database is back to the backup, the replaced one kept as
-#     DB.pre-restore
+#     DB.pre-restore (the backup is mid-run: --force; test_restore_midrun has the rest)
 #  4. a corrupt backup, a file that is not a daybreak database and a backup from a newer schema
 #     are refused before anything is touched
 source "$(dirname "$0")/common.sh"
@@ -74,10 +74,11 @@ echo "ok 2: restore refused under a live lease and under the dispatch lock"
 before=$(sql "SELECT COUNT(*) FROM deliveries WHERE state='accepted'")
 # the snapshot holds the dispatch's lease; past its expiry (06:01 IST) a restore is allowed
 rc=0
-out=$(DAYBREAK_CLOCK=$(clock_at "${D}T06:01:00+05:30" 1) "$OP" restore --from "$WORK/b1.db" --json 2>"$WORK/restore3.err") || rc=$?
+out=$(DAYBREAK_CLOCK=$(clock_at "${D}T06:01:00+05:30" 1) "$OP" restore --from "$WORK/b1.db" --force --json 2>"$WORK/restore3.err") || rc=$?
 [ "$rc" = 0 ] || { cat "$WORK/restore3.err"; fail "restore exited $rc"; }
 assert_eq "$(echo "$out" | json 'j["integrity"]')" "ok" "restore integrity"
 assert_eq "$(sql "SELECT COUNT(*) FROM deliveries WHERE run_id=$run AND state='accepted'")" "$acc_b" "accepted after restore"
+assert_eq "$(echo "$out" | json 'j["marked_uncertain"]')" "$((n - acc_b))" "unfinished deliveries marked uncertain"
 assert_eq "$(sqlite3 "$DB.pre-restore" "SELECT COUNT(*) FROM deliveries WHERE state='accepted'")" "$before" "the replaced database's copy"
 assert_eq "$(sql "PRAGMA journal_mode")" "wal" "restored database journal mode"
 # the restored run resumes: a new dispatch finishes what the snapshot had not

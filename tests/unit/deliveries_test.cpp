@@ -5,13 +5,18 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 
+#include "app/restore.hpp"
 #include "domain/planner.hpp"
+#include "domain/restore.hpp"
 #include "store/advisors.hpp"
 #include "store/assignments.hpp"
 #include "store/content.hpp"
 #include "store/migrations.hpp"
+#include "store/restore.hpp"
+#include "store/status_events.hpp"
 
 #include "db_fixture.hpp"
 
@@ -223,6 +228,142 @@ TEST_F(DeliveriesMigrationTest, ABrokenReferenceStopsTheMigrationAndLeavesTheLed
   EXPECT_EQ(scalar("SELECT MAX(version) FROM schema_migrations"), 6);
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM deliveries"), 3);
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM pragma_table_info('deliveries') WHERE name = 'order_key'"), 0);
+}
+
+// ---- daybreak restore: what a backup's unfinished deliveries become --------------------------
+
+constexpr Millis kLead = 400;
+
+TEST(RestoreRule, InFlightRowsAlwaysPlannedRowsOnlyWhenClaimableBeforeTheRestoreFinalRowsNever) {
+  const Millis at = kT0Deliveries;
+  for (auto s : {DeliveryState::sending, DeliveryState::uncertain, DeliveryState::retry_wait}) {
+    EXPECT_TRUE(restored_row_may_have_been_sent(s, at + 3'600'000, at, kLead)) << to_string(s);
+  }
+  EXPECT_TRUE(restored_row_may_have_been_sent(DeliveryState::planned, at - 60'000, at, kLead));
+  // claimed claim_lead before its time: a row due 400 ms after the restore may have been claimed
+  EXPECT_TRUE(restored_row_may_have_been_sent(DeliveryState::planned, at + kLead, at, kLead));
+  EXPECT_FALSE(restored_row_may_have_been_sent(DeliveryState::planned, at + kLead + 1, at, kLead));
+  for (auto s : {DeliveryState::accepted, DeliveryState::delivered, DeliveryState::read, DeliveryState::dead,
+                 DeliveryState::cancelled}) {
+    EXPECT_FALSE(restored_row_may_have_been_sent(s, at - 60'000, at, kLead)) << to_string(s);
+  }
+}
+
+class RestoreLedgerTest : public test_support::DbTest {
+ protected:
+  RestoreLedgerTest() : DbTest("restore") {}
+  void SetUp() override {
+    DbTest::SetUp();
+    if (HasFatalFailure()) return;
+    run_id_ = test_support::add_content_and_run(*db_, kT0Deliveries);
+    // one delivery per state, due before the restore, and one per state due well after it
+    const DeliveryState states[] = {DeliveryState::planned,  DeliveryState::sending,   DeliveryState::uncertain,
+                                    DeliveryState::retry_wait, DeliveryState::accepted, DeliveryState::delivered,
+                                    DeliveryState::read,     DeliveryState::dead,      DeliveryState::cancelled};
+    int i = 0;
+    for (auto st : states) {
+      for (Millis planned : {restore_at() - 1'000, restore_at() + 60'000}) {
+        std::string a = "R" + std::to_string(100 + i++);
+        test_support::add_whatsapp_advisor(*db_, a, kT0Deliveries);
+        store::DeliveryInsert(*db_, test_support::planned_delivery(run_id_, a, "2026-11-28", kT0Deliveries, planned, kT0Deliveries));
+        std::int64_t id = db_->raw().getLastInsertRowid();
+        SQLite::Statement q(db_->raw(), "UPDATE deliveries SET state = ?, claim_owner = ? WHERE delivery_id = ?");
+        q.bind(1, std::string(to_string(st)));
+        if (st == DeliveryState::sending) {
+          q.bind(2, "host:1:gone");
+        } else {
+          q.bind(2);
+        }
+        q.bind(3, id);
+        q.exec();
+        if (restored_row_may_have_been_sent(st, planned, restore_at(), kLead)) expected_.push_back(id);
+      }
+    }
+    db_->raw().exec("UPDATE runs SET state = 'running', owner = 'host:1:gone', lease_until = " +
+                    std::to_string(restore_at() + 30'000) + " WHERE run_id = " + std::to_string(run_id_));
+  }
+  static Millis restore_at() { return kT0Deliveries + 120'000; }
+  std::int64_t run_id_ = 0;
+  std::vector<std::int64_t> expected_;  ///< ids the pure rule says may have been sent
+};
+
+TEST_F(RestoreLedgerTest, TheSqlFindsAndMarksExactlyTheRowsThePureRuleNames) {
+  // sending, uncertain and retry_wait whenever planned; planned only when due before the restore
+  ASSERT_EQ(expected_.size(), 7u);
+  auto runs = store::RestoreRunsAtRisk(db_->raw(), restore_at(), kLead);
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].run_id, run_id_);
+  EXPECT_EQ(runs[0].at_risk, 7);
+  EXPECT_EQ(runs[0].in_flight, 6);
+  EXPECT_EQ(runs[0].state, "running");
+
+  std::int64_t marked = 0;
+  db_->write_tx([&] { marked = store::RestoreMarkUncertain(*db_, restore_at(), kLead, restore_at()); });
+  EXPECT_EQ(marked, 7);
+  for (auto id : expected_) {
+    auto d = store::DeliveryGet(*db_, id);
+    ASSERT_TRUE(d);
+    EXPECT_EQ(d->state, DeliveryState::uncertain) << id;
+    EXPECT_TRUE(d->possible_duplicate) << id;
+    EXPECT_FALSE(d->claim_owner) << id;
+  }
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM deliveries WHERE possible_duplicate = 1"), 7);
+  // the planned row due after the restore stays planned; final rows stay as they were
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM deliveries WHERE state = 'planned'"), 1);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM deliveries WHERE state IN ('accepted', 'delivered', 'read', 'dead', 'cancelled')"), 10);
+  // the snapshot's lease is released: the next dispatch takes the run at once
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM runs WHERE owner IS NULL AND lease_until IS NULL"), 1);
+  // a second look finds the same rows (uncertain now), nothing more
+  EXPECT_EQ(store::RestoreRunsAtRisk(db_->raw(), restore_at(), kLead).at(0).at_risk, 7);
+}
+
+TEST_F(RestoreLedgerTest, AClosedRunAndABackupRestoredBeforeTheWindowAreNotAtRisk) {
+  // restored long before any row is due: only the rows already in flight in the backup
+  auto early = store::RestoreRunsAtRisk(db_->raw(), kT0Deliveries - 3'600'000, kLead);
+  ASSERT_EQ(early.size(), 1u);
+  EXPECT_EQ(early[0].at_risk, 6);
+  db_->raw().exec("UPDATE deliveries SET state = 'accepted' WHERE state IN ('planned', 'sending', 'uncertain', 'retry_wait')");
+  db_->raw().exec("UPDATE runs SET state = 'closed'");
+  EXPECT_TRUE(store::RestoreRunsAtRisk(db_->raw(), restore_at(), kLead).empty());
+}
+
+TEST_F(RestoreLedgerTest, StatusEventsOfTheReplacedDatabaseAreCarriedOverAndSettleTheRowsTheyName) {
+  // The replaced database: a copy of this one whose receiver then stored a `sent` status for the
+  // uncertain row due before the restore (after the backup was taken).
+  const std::int64_t named = expected_.at(1);  // mid-send in the backup, planned before the restore
+  ASSERT_EQ(store::DeliveryGet(*db_, named)->state, DeliveryState::sending);
+  const std::string prev = (dir_ / "previous.db").string();
+  db_->raw().exec("VACUUM INTO '" + prev + "'");
+  {
+    store::Db live(prev);
+    nlohmann::json st = {{"id", "wamid.after"}, {"status", "sent"}, {"timestamp", "1795000100"},
+                         {"recipient_id", "919810012345"}, {"biz_opaque_callback_data", std::to_string(named)}};
+    nlohmann::json j = {{"object", "whatsapp_business_account"},
+                        {"entry", {{{"id", "1"}, {"changes", {{{"field", "messages"}, {"value", {{"statuses", {st}}}}}}}}}}};
+    live.write_tx([&] {
+      store::StatusEventStoreParams p;
+      p.signature = "sha256=00";
+      p.body = j.dump();
+      p.now = restore_at() - 5'000;
+      auto e = store::StatusEventStore(live, p);
+      StatusUpdate u;
+      u.provider_message_id = "wamid.after";
+      u.delivery_id = named;
+      u.provider_at = 1'795'000'100'000;
+      store::StatusUpdatesInsert(live, e.event_id, {u}, p.now);
+    });
+  }
+  db_->write_tx([&] { store::RestoreMarkUncertain(*db_, restore_at(), kLead, restore_at()); });
+  auto carried = carry_status_events(*db_, prev, 0, restore_at());
+  EXPECT_EQ(carried.events, 1);
+  EXPECT_EQ(carried.updates, 1);
+  EXPECT_EQ(carried.applied.reconciled, 1);
+  auto d = store::DeliveryGet(*db_, named);
+  EXPECT_EQ(d->state, DeliveryState::accepted);  // settled: the next dispatch will not resend it
+  EXPECT_EQ(d->provider_message_id.value_or(""), "wamid.after");
+  EXPECT_EQ(scalar("SELECT received_at FROM status_events"), restore_at() - 5'000);
+  // carrying again changes nothing (same bytes)
+  EXPECT_EQ(carry_status_events(*db_, prev, 0, restore_at()).events, 0);
 }
 
 }  // namespace
