@@ -63,6 +63,9 @@ const std::vector<DeliveryTransition>& delivery_transitions() {
       {S::delivered, S::planned, A::operator_, "resend"},
       {S::read, S::planned, A::operator_, "resend"},
       {S::cancelled, S::planned, A::operator_, "resend"},
+      {S::planned, S::uncertain, A::operator_, "restore --force of a mid-run backup: may have been sent since"},
+      {S::retry_wait, S::uncertain, A::operator_, "restore --force of a mid-run backup"},
+      {S::sending, S::uncertain, A::operator_, "restore --force of a mid-run backup"},
   };
   return t;
 }
