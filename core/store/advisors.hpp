@@ -47,6 +47,20 @@ struct AdvisorUpsertParams {
 /// changes nothing, updated_at included. Call inside Db::write_tx.
 void AdvisorUpsert(Db& db, const AdvisorUpsertParams& p);
 
+/// Bulk import, in two steps so the ledger's write lock is held only for the second:
+/// AdvisorStageReset empties (creating them the first time) two TEMP tables private to this
+/// connection, AdvisorStage adds one validated advisor to them -- both touch only the temp
+/// database, so they take no lock on the ledger; call AdvisorStage inside a plain BEGIN/COMMIT
+/// of a few thousand rows at a time -- and AdvisorApplyStaged writes every staged advisor with one
+/// statement per table, with exactly AdvisorUpsert's effect for each (unchanged rows not
+/// rewritten, pauses kept, channel rows made to match). Call AdvisorApplyStaged inside
+/// Db::write_tx; it returns how many advisors were staged.
+void AdvisorStageReset(Db& db);
+/// See AdvisorStageReset. The advisor must not be staged already (imports reject duplicate ids).
+void AdvisorStage(Db& db, const Advisor& a);
+/// See AdvisorStageReset.
+std::int64_t AdvisorApplyStaged(Db& db, Millis updated_at);
+
 /// The advisor with all its channel rows, or nullopt when there is none.
 std::optional<AdvisorRow> AdvisorGet(Db& db, const std::string& advisor_id);
 
