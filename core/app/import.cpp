@@ -369,6 +369,7 @@ ImportReport run_import(store::Db* db, const ImportRules& rules, const ImportOpt
   temp.finish();
   ImportReport report = std::move(imp.report());
   if (opts.dry_run || !report.ok()) return report;  // nothing written
+  if (staged) store::AdvisorStagePruneUnchanged(*db);  // a re-import writes only what changed
   if (opts.after_validation) opts.after_validation();
 
   // 2. One short write transaction for the whole file: all of it or nothing.
@@ -380,7 +381,8 @@ ImportReport run_import(store::Db* db, const ImportRules& rules, const ImportOpt
       if (opts.kind == ImportKind::assignments) recheck_content(*db, imp.content_seen(), report);
       if (!report.ok()) throw Rejected{};
       if (staged) {
-        report.imported = static_cast<std::size_t>(store::AdvisorApplyStaged(*db, now));
+        store::AdvisorApplyStaged(*db, now);
+        report.imported = report.rows;  // every row is imported, changed or not (as an upsert would)
       } else {
         Writer writer(*db, now);
         for (auto& row : rows) writer.write(std::move(row));

@@ -185,7 +185,35 @@ WHERE advisor_id IN (SELECT advisor_id FROM temp.import_advisors)
   AND (advisor_id, channel) NOT IN (SELECT advisor_id, channel FROM temp.import_advisor_channels)
 )sql";
 
+// An advisor is unchanged when its advisors row holds the staged values and its channel rows are
+// exactly the staged ones (same channels, addresses and opt-ins, none more).
+constexpr const char* kPruneUnchanged = R"sql(
+DELETE FROM temp.import_advisors AS s
+WHERE EXISTS (SELECT 1 FROM main.advisors a
+              WHERE a.advisor_id = s.advisor_id AND a.name IS s.name AND a.tier IS s.tier
+                AND a.timezone IS s.timezone AND a.slot IS s.slot AND a.channels IS s.channels
+                AND a.opted_in IS s.opted_in AND a.language IS s.language AND a.topics IS s.topics)
+  AND NOT EXISTS (SELECT 1 FROM temp.import_advisor_channels sc
+                  LEFT JOIN main.advisor_channels c ON c.advisor_id = sc.advisor_id AND c.channel = sc.channel
+                  WHERE sc.advisor_id = s.advisor_id
+                    AND (c.advisor_id IS NULL OR c.address IS NOT sc.address OR c.opted_in IS NOT sc.opted_in))
+  AND (SELECT COUNT(*) FROM main.advisor_channels c WHERE c.advisor_id = s.advisor_id)
+    = (SELECT COUNT(*) FROM temp.import_advisor_channels sc WHERE sc.advisor_id = s.advisor_id)
+)sql";
+constexpr const char* kPruneChannels =
+    "DELETE FROM temp.import_advisor_channels WHERE advisor_id NOT IN (SELECT advisor_id FROM temp.import_advisors)";
+
 }  // namespace
+
+std::int64_t AdvisorStagePruneUnchanged(Db& db) {
+  return guarded("comparing staged advisors", [&] {
+    // Each statement is its own short read of the ledger (autocommit), never under its write lock.
+    db.stmt(kPruneUnchanged).exec();
+    auto pruned = static_cast<std::int64_t>(db.raw().getChanges());
+    db.stmt(kPruneChannels).exec();
+    return pruned;
+  });
+}
 
 void AdvisorStageReset(Db& db) {
   guarded("preparing the advisor import", [&] {

@@ -58,7 +58,14 @@ void AdvisorUpsert(Db& db, const AdvisorUpsertParams& p);
 void AdvisorStageReset(Db& db);
 /// See AdvisorStageReset. The advisor must not be staged already (imports reject duplicate ids).
 void AdvisorStage(Db& db, const Advisor& a);
-/// See AdvisorStageReset.
+/// See AdvisorStageReset. Drops from the staging every advisor already stored exactly as staged
+/// (advisors row and channel rows), so that the write transaction has only real changes to make:
+/// a daily re-import of a mostly unchanged file then holds the write lock for milliseconds. Call
+/// outside any transaction (it reads the ledger in short autocommit statements). Returns how many
+/// advisors were dropped. An advisor changed by someone else after this comparison keeps that
+/// change, as if the import had run first.
+std::int64_t AdvisorStagePruneUnchanged(Db& db);
+/// See AdvisorStageReset. Returns how many advisors were staged (and not pruned).
 std::int64_t AdvisorApplyStaged(Db& db, Millis updated_at);
 
 /// The advisor with all its channel rows, or nullopt when there is none.

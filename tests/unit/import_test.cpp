@@ -178,6 +178,23 @@ TEST_F(ImportTest, ReimportIsIdempotentAndUpdatesOnlyWhatChanged) {
   EXPECT_EQ(count("audit_log"), 3);
 }
 
+// A re-import skips advisors stored exactly as in the file, judging the channel rows too: one whose
+// advisors row is unchanged but whose channel rows differ (a channel opted out, an extra channel
+// row) is still written, as it always was.
+TEST_F(ImportTest, ReimportComparesChannelRowsToo) {
+  auto path = write("advisors.csv", kAdvisorHeader + advisor_row(0) + advisor_row(1) + advisor_row(2, "whatsapp"));
+  ASSERT_TRUE(import(ImportKind::advisors, path).ok());
+  db_->exec("UPDATE advisor_channels SET opted_in = 0 WHERE advisor_id = 'A1000' AND channel = 'email'");
+  db_->exec("INSERT INTO advisor_channels (advisor_id, channel, address, opted_in) VALUES ('A1002', 'webhook', 'A1002', 1)");
+  auto r = import(ImportKind::advisors, path, kT0Import + 60'000);
+  ASSERT_TRUE(r.ok()) << format_import_report(r);
+  EXPECT_EQ(r.imported, 3U);
+  EXPECT_EQ(scalar("SELECT opted_in FROM advisor_channels WHERE advisor_id = 'A1000' AND channel = 'email'"), 1);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM advisor_channels WHERE advisor_id = 'A1002'"), 1);
+  EXPECT_EQ(count("advisor_channels"), 5);
+  EXPECT_EQ(store::AdvisorGet(*db_, "A1001")->updated_at, kT0Import);
+}
+
 TEST_F(ImportTest, ReimportKeepsAnOperatorsPause) {
   ASSERT_TRUE(import(ImportKind::advisors, write("a.csv", kAdvisorHeader + advisor_row(0))).ok());
   db_->exec("UPDATE advisors SET paused_from = '2026-11-01', paused_until = '2026-11-30' WHERE advisor_id = 'A1000'");
@@ -344,10 +361,9 @@ TEST_F(ImportTest, ReportOfAFileThatIsNotUtf8IsValidJson) {
   EXPECT_NO_THROW((void)import_report_json(r).dump());
 }
 
-// A database failure half-way through (here a trigger, after the validating thread has filled
-// the hand-over queue and is blocked on it) stops both threads, rolls everything back and
-// surfaces as a StoreError; nothing hangs and nothing is half-imported.
-TEST_F(ImportTest, DatabaseFailureMidImportRollsBackAndStopsTheValidatingThread) {
+// A database failure half-way through the write (here a trigger on the 2,001st advisor) rolls
+// everything back and surfaces as a StoreError; nothing is half-imported.
+TEST_F(ImportTest, DatabaseFailureMidWriteRollsBackEverything) {
   std::string text = kAdvisorHeader;
   for (int i = 0; i < 20000; ++i) text += advisor_row(i);
   db_->exec(
