@@ -368,6 +368,7 @@ ImportReport run_import(store::Db* db, const ImportRules& rules, const ImportOpt
   imp.report().sha256 = stream_file(opts, imp);
   temp.finish();
   ImportReport report = std::move(imp.report());
+  if (!report.ok() && staged) store::AdvisorStageReset(*db);  // give the staged rows' memory back
   if (opts.dry_run || !report.ok()) return report;  // nothing written
   if (staged) store::AdvisorStagePruneUnchanged(*db);  // a re-import writes only what changed
   if (opts.after_validation) opts.after_validation();
