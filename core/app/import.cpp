@@ -3,18 +3,14 @@
 #include <openssl/evp.h>
 
 #include <cerrno>
-#include <condition_variable>
+#include <chrono>
 #include <cstring>
-#include <deque>
-#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <thread>
 #include <unordered_map>
 #include <variant>
 
@@ -75,10 +71,17 @@ class Writer {
       ++written_;
     } else if (auto* s = std::get_if<Assignment>(&row)) {
       // An import never undoes an operator's override; it reports how many it left alone.
-      if (store::AssignmentUpsert(db_, store::AssignmentUpsertParams{std::move(*s), now_, /*keep_override=*/true})) {
-        ++written_;
-      } else {
-        ++kept_overrides_;
+      // Foreign keys guard the advisor and content checked during validation: one that vanished
+      // since then fails the whole write, named here.
+      std::string what = "assignment of \"" + s->advisor_id + "\" on " + s->date + " to \"" + s->content_id + "\"";
+      try {
+        if (store::AssignmentUpsert(db_, store::AssignmentUpsertParams{std::move(*s), now_, /*keep_override=*/true})) {
+          ++written_;
+        } else {
+          ++kept_overrides_;
+        }
+      } catch (const store::StoreError& e) {
+        throw store::StoreError(what + ": " + e.what() + " (did the database change while the file was checked?)");
       }
     }
   }
@@ -95,7 +98,8 @@ class Writer {
 
 // The validating side of an import: the CSV parser's callback. It checks the header, validates
 // every row, collects the problems, and hands each valid row to `sink` while the file is still
-// clean (a sink that returns false cancels the run).
+// clean (a sink that returns false cancels the run). It opens no transaction: assignments look
+// advisors and content up one short autocommit read at a time.
 class Importer {
  public:
   using Sink = std::function<bool(ValidRow&&)>;
@@ -109,6 +113,8 @@ class Importer {
 
   ImportReport& report() { return report_; }
   bool cancelled() const { return cancelled_; }
+  /// Assignments: every content item looked up while validating, as it was then (body dropped).
+  const std::unordered_map<std::string, std::optional<Content>>& content_seen() const { return content_cache_; }
 
   void add_problem(Problem p) {
     ++report_.problem_count;
@@ -225,112 +231,66 @@ std::string stream_file(const ImportOptions& opts, Importer& imp) {
   return sha.hex();
 }
 
-// Rows handed from the validating thread to the writing thread travel in batches, so the lock
-// is taken once per batch rather than once per row.
-constexpr std::size_t kBatchRows = 1024;
-// At most this many batches wait: memory stays bounded (a few MB) whatever the file size.
-constexpr std::size_t kQueueBatches = 8;
+// Staged rows are inserted in plain transactions of kStageBatch rows: they touch only the
+// connection's temp database, so no lock on the ledger is taken, and batching saves a journal
+// round per row.
+constexpr std::size_t kStageBatch = 4096;
 
-// A bounded queue of batches between one producer and one consumer.
-class BatchQueue {
+class TempBatches {
  public:
-  // Blocks while the queue is full; false when the consumer has given up.
-  bool push(std::vector<ValidRow>&& batch) {
-    std::unique_lock lock(mu_);
-    not_full_.wait(lock, [&] { return cancelled_ || queue_.size() < kQueueBatches; });
-    if (cancelled_) return false;
-    queue_.push_back(std::move(batch));
-    not_empty_.notify_one();
-    return true;
+  explicit TempBatches(store::Db* db) : db_(db) {}
+  TempBatches(const TempBatches&) = delete;
+  TempBatches& operator=(const TempBatches&) = delete;
+  ~TempBatches() {
+    if (open_) {
+      try {
+        db_->exec("ROLLBACK");
+      } catch (...) {  // NOLINT(bugprone-empty-catch): already failing; the staging is reset before reuse
+      }
+    }
   }
-  // Blocks while the queue is empty; nullopt once the producer is done and all is taken.
-  std::optional<std::vector<ValidRow>> pop() {
-    std::unique_lock lock(mu_);
-    not_empty_.wait(lock, [&] { return closed_ || !queue_.empty(); });
-    if (queue_.empty()) return std::nullopt;
-    auto batch = std::move(queue_.front());
-    queue_.pop_front();
-    not_full_.notify_one();
-    return batch;
+  void before_row() {
+    if (open_ && rows_ >= kStageBatch) finish();
+    if (!open_) {
+      db_->exec("BEGIN");
+      open_ = true;
+    }
+    ++rows_;
   }
-  // The producer is done.
-  void close() {
-    std::lock_guard lock(mu_);
-    closed_ = true;
-    not_empty_.notify_all();
-  }
-  // The consumer is done (it failed): unblock and stop the producer.
-  void cancel() {
-    std::lock_guard lock(mu_);
-    cancelled_ = true;
-    not_full_.notify_all();
+  void finish() {
+    if (!open_) return;
+    db_->exec("COMMIT");
+    open_ = false;
+    rows_ = 0;
   }
 
  private:
-  std::mutex mu_;
-  std::condition_variable not_full_;
-  std::condition_variable not_empty_;
-  std::deque<std::vector<ValidRow>> queue_;
-  bool closed_ = false;
-  bool cancelled_ = false;
+  store::Db* db_;
+  bool open_ = false;
+  std::size_t rows_ = 0;
 };
 
-// Validation on a second thread, writes on this one. Advisors and content validate without the
-// database, so the two halves overlap: on two cores a 1,000,000-advisor import takes about as
-// long as the slower half instead of the sum. Returns the report and the file's SHA-256.
-ImportReport validate_and_write_pipelined(const ImportRules& rules, const ImportOptions& opts, Writer& writer) {
-  BatchQueue queue;
-  std::vector<ValidRow> batch;
-  batch.reserve(kBatchRows);
-  Importer imp(nullptr, rules, opts, [&](ValidRow&& row) {
-    batch.push_back(std::move(row));
-    if (batch.size() < kBatchRows) return true;
-    bool ok = queue.push(std::move(batch));
-    batch = {};
-    batch.reserve(kBatchRows);
-    return ok;
-  });
-  std::exception_ptr failure;
-  std::string sha;
-  std::thread producer([&] {
-    try {
-      sha = stream_file(opts, imp);
-      if (!batch.empty()) queue.push(std::move(batch));
-    } catch (...) {
-      failure = std::current_exception();
+// Assignments, inside the write transaction: each content item the rows name (a handful, however
+// many rows) must still be as validation saw it, or a withdrawal or a new validity period that
+// landed in between would be imported past. A change becomes a problem and the file is rejected.
+void recheck_content(store::Db& db, const std::unordered_map<std::string, std::optional<Content>>& seen,
+                     ImportReport& report) {
+  for (const auto& [id, then] : seen) {
+    if (!then) continue;  // unknown then: the rows naming it were rejected already
+    auto now = store::ContentGet(db, id);
+    std::string change;
+    if (!now) {
+      change = "is no longer stored";
+    } else if (now->withdrawn && !then->withdrawn) {
+      change = "was withdrawn";
+    } else if (now->valid_from != then->valid_from || now->valid_until != then->valid_until) {
+      change = "had its validity changed";
     }
-    queue.close();
-  });
-  // If writing throws, stop the producer and wait for it before the stack unwinds under it.
-  struct JoinOnExit {
-    BatchQueue& q;
-    std::thread& t;
-    ~JoinOnExit() {
-      if (t.joinable()) {
-        q.cancel();
-        t.join();
-      }
-    }
-  } join_on_exit{queue, producer};
-
-  while (auto b = queue.pop()) {
-    for (auto& row : *b) writer.write(std::move(row));
+    if (change.empty()) continue;
+    ++report.problem_count;
+    report.problems.push_back(Problem{report.file, 0, "content_id",
+                                      "\"" + id + "\" " + change + " while the file was being checked; run the import again"});
   }
-  producer.join();
-  if (failure) std::rethrow_exception(failure);
-  imp.report().sha256 = sha;
-  return imp.report();
-}
-
-// Validation and writes on this thread: assignments look advisors and content up in the same
-// database connection the writes use, and a connection is one thread's.
-ImportReport validate_and_write_inline(store::Db& db, const ImportRules& rules, const ImportOptions& opts, Writer& writer) {
-  Importer imp(&db, rules, opts, [&](ValidRow&& row) {
-    writer.write(std::move(row));
-    return true;
-  });
-  imp.report().sha256 = stream_file(opts, imp);
-  return imp.report();
 }
 
 void write_audit(store::Db& db, const ImportOptions& opts, const ImportReport& r, Millis now) {
@@ -381,27 +341,63 @@ std::string noun(ImportKind k, std::size_t n) {
 }  // namespace
 
 ImportReport run_import(store::Db* db, const ImportRules& rules, const ImportOptions& opts, Millis now) {
-  if (opts.dry_run) {
-    Importer imp(db, rules, opts, nullptr);
-    imp.report().sha256 = stream_file(opts, imp);
-    return imp.report();
+  if (!opts.dry_run && db == nullptr) throw std::invalid_argument("run_import: a real import needs a database");
+  // 1. Read and validate the whole input with no transaction open, keeping the valid rows while
+  //    the file is clean. However slow the input (a pipe) or large the file, the dispatcher's
+  //    writer is never kept waiting by this phase.
+  //    Advisors, the large files, wait in TEMP tables of this connection (see AdvisorStage), so
+  //    the write is a few set-wise statements; content and assignments wait in memory.
+  const bool staged = !opts.dry_run && opts.kind == ImportKind::advisors;
+  std::vector<ValidRow> rows;
+  TempBatches temp(staged ? db : nullptr);
+  Importer::Sink sink;
+  if (staged) {
+    store::AdvisorStageReset(*db);
+    sink = [&temp, db](ValidRow&& row) {
+      temp.before_row();
+      store::AdvisorStage(*db, std::get<Advisor>(row));
+      return true;
+    };
+  } else if (!opts.dry_run) {
+    sink = [&rows](ValidRow&& row) {
+      rows.push_back(std::move(row));
+      return true;
+    };
   }
-  if (db == nullptr) throw std::invalid_argument("run_import: a real import needs a database");
-  ImportReport report;
+  Importer imp(db, rules, opts, std::move(sink));
+  imp.report().sha256 = stream_file(opts, imp);
+  temp.finish();
+  ImportReport report = std::move(imp.report());
+  if (!report.ok() && staged) store::AdvisorStageReset(*db);  // give the staged rows' memory back
+  if (opts.dry_run || !report.ok()) return report;  // nothing written
+  if (staged) store::AdvisorStagePruneUnchanged(*db);  // a re-import writes only what changed
+  if (opts.after_validation) opts.after_validation();
+
+  // 2. One short write transaction for the whole file: all of it or nothing.
+  using Steady = std::chrono::steady_clock;
+  Steady::time_point locked{};
   try {
     db->write_tx([&] {
-      Writer writer(*db, now);
-      report = opts.kind == ImportKind::assignments ? validate_and_write_inline(*db, rules, opts, writer)
-                                                    : validate_and_write_pipelined(rules, opts, writer);
-      if (!report.ok()) throw Rejected{};  // roll everything back
-      report.imported = writer.written();
-      report.kept_overrides = writer.kept_overrides();
+      locked = Steady::now();  // BEGIN IMMEDIATE returned: this connection holds the write lock
+      if (opts.kind == ImportKind::assignments) recheck_content(*db, imp.content_seen(), report);
+      if (!report.ok()) throw Rejected{};
+      if (staged) {
+        store::AdvisorApplyStaged(*db, now);
+        report.imported = report.rows;  // every row is imported, changed or not (as an upsert would)
+      } else {
+        Writer writer(*db, now);
+        for (auto& row : rows) writer.write(std::move(row));
+        report.imported = writer.written();
+        report.kept_overrides = writer.kept_overrides();
+      }
       write_audit(*db, opts, report, now);
     });
   } catch (const Rejected&) {
     report.imported = 0;
     report.kept_overrides = 0;
   }
+  report.write_lock_ms = std::chrono::duration<double, std::milli>(Steady::now() - locked).count();
+  if (staged) store::AdvisorStageReset(*db);  // give the staged rows' memory back
   return report;
 }
 

@@ -61,15 +61,18 @@ int run_import_command(const GlobalOptions& g, const ImportFlags& f, const CLI::
 
   // The log line is for cron logs and timing; a rejected file's problems are the command's
   // output (stderr in text mode, stdout in JSON mode), so they are not logged a second time.
-  if (r.ok()) {
-    ctx.log->info("import {}: {} rows from {}{} in {:.1f} s", f.kind, r.rows, r.file,
-                  r.dry_run ? " validated (dry run)" : " imported", seconds);
+  if (r.ok() && r.dry_run) {
+    ctx.log->info("import {}: {} rows from {} validated (dry run) in {:.1f} s", f.kind, r.rows, r.file, seconds);
+  } else if (r.ok()) {
+    ctx.log->info("import {}: {} rows from {} imported in {:.1f} s, written in {:.0f} ms (write lock held)", f.kind,
+                  r.rows, r.file, seconds, r.write_lock_ms);
   } else if (g.json) {
     ctx.log->warn("import {}: {} rejected: {} problem(s) in {} rows", f.kind, r.file, r.problem_count, r.rows);
   }
   if (g.json) {
     auto j = import_report_json(r);
     j["seconds"] = static_cast<double>(static_cast<long long>(seconds * 1000)) / 1000.0;
+    j["write_lock_ms"] = static_cast<double>(static_cast<long long>(r.write_lock_ms * 10)) / 10.0;
     print_json(j);
     return r.ok() ? kExitOk : kExitCheckFailed;
   }

@@ -152,6 +152,121 @@ void AdvisorUpsert(Db& db, const AdvisorUpsertParams& p) {
   });
 }
 
+namespace {
+
+constexpr const char* kStageAdvisor =
+    "INSERT INTO temp.import_advisors (advisor_id, name, tier, timezone, slot, channels, opted_in, language, topics) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+constexpr const char* kStageChannel =
+    "INSERT INTO temp.import_advisor_channels (advisor_id, channel, address, opted_in) VALUES (?1, ?2, ?3, ?4)";
+
+// kUpsertAdvisor, kUpsertChannel and kDeleteOtherChannels for every staged row at once ("WHERE
+// true" keeps SQLite from reading ON CONFLICT as a join constraint).
+constexpr const char* kApplyAdvisors = R"sql(
+INSERT INTO main.advisors (advisor_id, name, tier, timezone, slot, channels, opted_in, language, topics, updated_at)
+SELECT advisor_id, name, tier, timezone, slot, channels, opted_in, language, topics, ?1 FROM temp.import_advisors WHERE true
+ON CONFLICT (advisor_id) DO UPDATE SET
+  name = excluded.name, tier = excluded.tier, timezone = excluded.timezone, slot = excluded.slot,
+  channels = excluded.channels, opted_in = excluded.opted_in, language = excluded.language,
+  topics = excluded.topics, updated_at = excluded.updated_at
+WHERE name IS NOT excluded.name OR tier IS NOT excluded.tier OR timezone IS NOT excluded.timezone
+   OR slot IS NOT excluded.slot OR channels IS NOT excluded.channels OR opted_in IS NOT excluded.opted_in
+   OR language IS NOT excluded.language OR topics IS NOT excluded.topics
+)sql";
+constexpr const char* kApplyChannels = R"sql(
+INSERT INTO main.advisor_channels (advisor_id, channel, address, opted_in)
+SELECT advisor_id, channel, address, opted_in FROM temp.import_advisor_channels WHERE true
+ON CONFLICT (advisor_id, channel) DO UPDATE SET address = excluded.address, opted_in = excluded.opted_in
+WHERE address IS NOT excluded.address OR opted_in IS NOT excluded.opted_in
+)sql";
+constexpr const char* kApplyDeleteOtherChannels = R"sql(
+DELETE FROM main.advisor_channels
+WHERE advisor_id IN (SELECT advisor_id FROM temp.import_advisors)
+  AND (advisor_id, channel) NOT IN (SELECT advisor_id, channel FROM temp.import_advisor_channels)
+)sql";
+
+// An advisor is unchanged when its advisors row holds the staged values and its channel rows are
+// exactly the staged ones (same channels, addresses and opt-ins, none more).
+constexpr const char* kPruneUnchanged = R"sql(
+DELETE FROM temp.import_advisors AS s
+WHERE EXISTS (SELECT 1 FROM main.advisors a
+              WHERE a.advisor_id = s.advisor_id AND a.name IS s.name AND a.tier IS s.tier
+                AND a.timezone IS s.timezone AND a.slot IS s.slot AND a.channels IS s.channels
+                AND a.opted_in IS s.opted_in AND a.language IS s.language AND a.topics IS s.topics)
+  AND NOT EXISTS (SELECT 1 FROM temp.import_advisor_channels sc
+                  LEFT JOIN main.advisor_channels c ON c.advisor_id = sc.advisor_id AND c.channel = sc.channel
+                  WHERE sc.advisor_id = s.advisor_id
+                    AND (c.advisor_id IS NULL OR c.address IS NOT sc.address OR c.opted_in IS NOT sc.opted_in))
+  AND (SELECT COUNT(*) FROM main.advisor_channels c WHERE c.advisor_id = s.advisor_id)
+    = (SELECT COUNT(*) FROM temp.import_advisor_channels sc WHERE sc.advisor_id = s.advisor_id)
+)sql";
+constexpr const char* kPruneChannels =
+    "DELETE FROM temp.import_advisor_channels WHERE advisor_id NOT IN (SELECT advisor_id FROM temp.import_advisors)";
+
+}  // namespace
+
+std::int64_t AdvisorStagePruneUnchanged(Db& db) {
+  return guarded("comparing staged advisors", [&] {
+    // Each statement is its own short read of the ledger (autocommit), never under its write lock.
+    db.stmt(kPruneUnchanged).exec();
+    auto pruned = static_cast<std::int64_t>(db.raw().getChanges());
+    db.stmt(kPruneChannels).exec();
+    return pruned;
+  });
+}
+
+void AdvisorStageReset(Db& db) {
+  guarded("preparing the advisor import", [&] {
+    db.exec(
+        "CREATE TEMP TABLE IF NOT EXISTS import_advisors (advisor_id TEXT PRIMARY KEY, name TEXT, tier TEXT, "
+        "timezone TEXT, slot TEXT, channels TEXT, opted_in INTEGER, language TEXT, topics TEXT)");
+    db.exec(
+        "CREATE TEMP TABLE IF NOT EXISTS import_advisor_channels (advisor_id TEXT, channel TEXT, address TEXT, "
+        "opted_in INTEGER, PRIMARY KEY (advisor_id, channel)) WITHOUT ROWID");
+    db.exec("DELETE FROM temp.import_advisors");
+    db.exec("DELETE FROM temp.import_advisor_channels");
+  });
+}
+
+void AdvisorStage(Db& db, const Advisor& a) {
+  guarded("staging advisor", [&] {
+    const std::string channels = channel_list(a.channels);
+    const std::string topics = join_list(a.topics, ';');
+    auto& q = db.stmt(kStageAdvisor);
+    q.bindNoCopy(1, a.advisor_id);
+    q.bindNoCopy(2, a.name);
+    q.bindNoCopy(3, a.tier);
+    q.bindNoCopy(4, a.timezone);
+    q.bindNoCopy(5, a.slot);
+    q.bindNoCopy(6, channels);
+    q.bind(7, a.opted_in ? 1 : 0);
+    q.bindNoCopy(8, a.language);
+    q.bindNoCopy(9, topics);
+    q.exec();
+    for (std::size_t i = 0; i < a.channels.size() && i < 3; ++i) {
+      const std::string channel(to_string(a.channels[i]));
+      const std::string address = address_for(a, a.channels[i]);
+      auto& c = db.stmt(kStageChannel);
+      c.bindNoCopy(1, a.advisor_id);
+      c.bindNoCopy(2, channel);
+      c.bindNoCopy(3, address);
+      c.bind(4, a.opted_in ? 1 : 0);
+      c.exec();
+    }
+  });
+}
+
+std::int64_t AdvisorApplyStaged(Db& db, Millis updated_at) {
+  return guarded("storing advisors", [&] {
+    auto& a = db.stmt(kApplyAdvisors);
+    a.bind(1, static_cast<std::int64_t>(updated_at));
+    a.exec();
+    db.stmt(kApplyChannels).exec();
+    db.stmt(kApplyDeleteOtherChannels).exec();
+    return db.raw().execAndGet("SELECT COUNT(*) FROM temp.import_advisors").getInt64();
+  });
+}
+
 std::optional<AdvisorRow> AdvisorGet(Db& db, const std::string& advisor_id) {
   return guarded("reading advisor", [&]() -> std::optional<AdvisorRow> {
     AdvisorRow row;

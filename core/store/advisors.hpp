@@ -47,6 +47,27 @@ struct AdvisorUpsertParams {
 /// changes nothing, updated_at included. Call inside Db::write_tx.
 void AdvisorUpsert(Db& db, const AdvisorUpsertParams& p);
 
+/// Bulk import, in two steps so the ledger's write lock is held only for the second:
+/// AdvisorStageReset empties (creating them the first time) two TEMP tables private to this
+/// connection, AdvisorStage adds one validated advisor to them -- both touch only the temp
+/// database, so they take no lock on the ledger; call AdvisorStage inside a plain BEGIN/COMMIT
+/// of a few thousand rows at a time -- and AdvisorApplyStaged writes every staged advisor with one
+/// statement per table, with exactly AdvisorUpsert's effect for each (unchanged rows not
+/// rewritten, pauses kept, channel rows made to match). Call AdvisorApplyStaged inside
+/// Db::write_tx; it returns how many advisors were staged.
+void AdvisorStageReset(Db& db);
+/// See AdvisorStageReset. The advisor must not be staged already (imports reject duplicate ids).
+void AdvisorStage(Db& db, const Advisor& a);
+/// See AdvisorStageReset. Drops from the staging every advisor already stored exactly as staged
+/// (advisors row and channel rows), so that the write transaction has only real changes to make:
+/// a daily re-import of a mostly unchanged file then holds the write lock for milliseconds. Call
+/// outside any transaction (it reads the ledger in short autocommit statements). Returns how many
+/// advisors were dropped. An advisor changed by someone else after this comparison keeps that
+/// change, as if the import had run first.
+std::int64_t AdvisorStagePruneUnchanged(Db& db);
+/// See AdvisorStageReset. Returns how many advisors were staged (and not pruned).
+std::int64_t AdvisorApplyStaged(Db& db, Millis updated_at);
+
 /// The advisor with all its channel rows, or nullopt when there is none.
 std::optional<AdvisorRow> AdvisorGet(Db& db, const std::string& advisor_id);
 

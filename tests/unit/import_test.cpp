@@ -4,13 +4,21 @@
 #include "app/import.hpp"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
 
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "db_fixture.hpp"
 #include "app/common.hpp"
@@ -168,6 +176,23 @@ TEST_F(ImportTest, ReimportIsIdempotentAndUpdatesOnlyWhatChanged) {
   EXPECT_EQ(a->channels[0].channel, Channel::whatsapp);
   EXPECT_EQ(count("advisor_channels"), 3);
   EXPECT_EQ(count("audit_log"), 3);
+}
+
+// A re-import skips advisors stored exactly as in the file, judging the channel rows too: one whose
+// advisors row is unchanged but whose channel rows differ (a channel opted out, an extra channel
+// row) is still written, as it always was.
+TEST_F(ImportTest, ReimportComparesChannelRowsToo) {
+  auto path = write("advisors.csv", kAdvisorHeader + advisor_row(0) + advisor_row(1) + advisor_row(2, "whatsapp"));
+  ASSERT_TRUE(import(ImportKind::advisors, path).ok());
+  db_->exec("UPDATE advisor_channels SET opted_in = 0 WHERE advisor_id = 'A1000' AND channel = 'email'");
+  db_->exec("INSERT INTO advisor_channels (advisor_id, channel, address, opted_in) VALUES ('A1002', 'webhook', 'A1002', 1)");
+  auto r = import(ImportKind::advisors, path, kT0Import + 60'000);
+  ASSERT_TRUE(r.ok()) << format_import_report(r);
+  EXPECT_EQ(r.imported, 3U);
+  EXPECT_EQ(scalar("SELECT opted_in FROM advisor_channels WHERE advisor_id = 'A1000' AND channel = 'email'"), 1);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM advisor_channels WHERE advisor_id = 'A1002'"), 1);
+  EXPECT_EQ(count("advisor_channels"), 5);
+  EXPECT_EQ(store::AdvisorGet(*db_, "A1001")->updated_at, kT0Import);
 }
 
 TEST_F(ImportTest, ReimportKeepsAnOperatorsPause) {
@@ -336,10 +361,9 @@ TEST_F(ImportTest, ReportOfAFileThatIsNotUtf8IsValidJson) {
   EXPECT_NO_THROW((void)import_report_json(r).dump());
 }
 
-// A database failure half-way through (here a trigger, after the validating thread has filled
-// the hand-over queue and is blocked on it) stops both threads, rolls everything back and
-// surfaces as a StoreError; nothing hangs and nothing is half-imported.
-TEST_F(ImportTest, DatabaseFailureMidImportRollsBackAndStopsTheValidatingThread) {
+// A database failure half-way through the write (here a trigger on the 2,001st advisor) rolls
+// everything back and surfaces as a StoreError; nothing is half-imported.
+TEST_F(ImportTest, DatabaseFailureMidWriteRollsBackEverything) {
   std::string text = kAdvisorHeader;
   for (int i = 0; i < 20000; ++i) text += advisor_row(i);
   db_->exec(
@@ -373,6 +397,136 @@ TEST_F(ImportTest, CrLfBomExportFromASpreadsheetImports) {
   auto a = store::AdvisorGet(*db_, "A1");
   EXPECT_EQ(a->advisor.name, "Rao, Asha");
   EXPECT_EQ(a->advisor.phone, "+447911123456");
+}
+
+}  // namespace
+}  // namespace daybreak
+
+namespace daybreak {
+namespace {
+
+// Writes `text` into the FIFO `path` once a reader has opened it: `between` runs after the first
+// `split` bytes are written and before the rest. Gives up after 10 s without a reader.
+void feed_fifo(const std::string& path, const std::string& text, std::size_t split, const std::function<void()>& between) {
+  int fd = -1;
+  for (int i = 0; i < 1000 && fd < 0; ++i) {
+    fd = ::open(path.c_str(), O_WRONLY | O_NONBLOCK);  // ENXIO until the reader opens its end
+    if (fd < 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (fd < 0) return;
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  auto put = [fd](std::string_view part) {
+    while (!part.empty()) {
+      auto n = ::write(fd, part.data(), part.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;
+      part.remove_prefix(static_cast<std::size_t>(n));
+    }
+  };
+  put(std::string_view(text).substr(0, split));
+  between();
+  put(std::string_view(text).substr(split));
+  ::close(fd);
+}
+
+// An import reading a slow input (standard input from a pipe) holds no lock while it reads: another
+// connection -- the dispatcher's writer during a live run -- commits in the middle of it without
+// waiting, and the import still writes the whole file afterwards.
+TEST_F(ImportTest, NoWriteLockIsHeldWhileTheInputIsRead) {
+  std::string text = kAdvisorHeader;
+  for (int i = 0; i < 2000; ++i) text += advisor_row(i);
+  auto fifo = (dir_ / "advisors.fifo").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+
+  std::string other_error = "the feeding thread never wrote";
+  std::thread feeder([&] {
+    feed_fifo(fifo, text, text.size() / 2, [&] {
+      try {
+        store::OpenOptions oo;
+        oo.busy_timeout_ms = 300;  // far longer than a commit takes, far shorter than the test
+        store::Db other(db_path(), oo);
+        Advisor a;
+        a.advisor_id = "Z1";
+        a.name = "Concurrent";
+        a.tier = "gold";
+        a.phone = "+919810099999";
+        a.timezone = "Asia/Kolkata";
+        a.slot = "06:00";
+        a.channels = {Channel::whatsapp};
+        a.language = "en";
+        other.write_tx([&] { store::AdvisorUpsert(other, {a, kT0Import}); });
+        other_error.clear();
+      } catch (const std::exception& e) {
+        other_error = e.what();
+      }
+    });
+  });
+  auto r = import(ImportKind::advisors, fifo);
+  feeder.join();
+  EXPECT_EQ(other_error, "") << "a write during the import's read had to wait for its lock";
+  ASSERT_TRUE(r.ok()) << format_import_report(r);
+  EXPECT_EQ(r.imported, 2000U);
+  EXPECT_EQ(store::AdvisorCount(*db_), 2001);
+}
+
+// The write lock is held only for the write itself, and the report says how long; a rejected file
+// never takes it.
+TEST_F(ImportTest, TheReportSaysHowLongTheWriteLockWasHeld) {
+  std::string text = kAdvisorHeader;
+  for (int i = 0; i < 500; ++i) text += advisor_row(i);
+  auto good = import(ImportKind::advisors, write("a.csv", text));
+  ASSERT_TRUE(good.ok()) << format_import_report(good);
+  EXPECT_GT(good.write_lock_ms, 0.0);
+  EXPECT_LT(good.write_lock_ms, 5000.0);
+  auto bad = import(ImportKind::advisors, write("b.csv", text + "A9,Bad,gold,+9198,,,,whatsapp,yes,en,\n"));
+  EXPECT_FALSE(bad.ok());
+  EXPECT_EQ(bad.write_lock_ms, 0.0);
+}
+
+// Validation and the write are two phases now: content withdrawn by another process in between
+// must not be imported past. The file is rejected whole, naming the item, and nothing is written.
+TEST_F(ImportTest, ContentWithdrawnBetweenCheckAndWriteRejectsTheWholeFile) {
+  ASSERT_TRUE(import(ImportKind::advisors, write("a.csv", kAdvisorHeader + advisor_row(0) + advisor_row(1))).ok());
+  ASSERT_TRUE(import(ImportKind::content, write("c.csv", kContentHeader + "C1,T,B,en,tax,,,,yes,no\nC2,T,B,en,tax,,,,yes,no\n")).ok());
+  auto audit_before = count("audit_log");
+  ImportOptions o;
+  o.kind = ImportKind::assignments;
+  o.path = write("s.csv", kAssignmentHeader + "A1000,2026-11-28,C1\nA1001,2026-11-28,C2\n");
+  o.after_validation = [&] {
+    store::Db other(db_path());
+    other.exec("UPDATE content SET withdrawn_at = 1, withdrawn_by = 'someone' WHERE content_id = 'C2'");
+  };
+  auto r = run_import(db_.get(), ImportRules{}, o, kT0Import);
+  EXPECT_FALSE(r.ok());
+  ASSERT_EQ(r.problems.size(), 1U);
+  EXPECT_EQ(r.problems[0].field, "content_id");
+  EXPECT_NE(r.problems[0].message.find("\"C2\" was withdrawn while the file was being checked"), std::string::npos)
+      << r.problems[0].message;
+  EXPECT_EQ(r.imported, 0U);
+  EXPECT_EQ(store::AssignmentCount(*db_), 0);
+  EXPECT_EQ(count("audit_log"), audit_before);
+  EXPECT_NE(format_import_report(r).find("nothing imported"), std::string::npos);
+}
+
+// An advisor removed by another process between the check and the write: the foreign key fails
+// the write, the error names the row, and nothing of the file is imported.
+TEST_F(ImportTest, AdvisorGoneBetweenCheckAndWriteFailsTheWholeWrite) {
+  ASSERT_TRUE(import(ImportKind::advisors, write("a.csv", kAdvisorHeader + advisor_row(0) + advisor_row(1))).ok());
+  ASSERT_TRUE(import(ImportKind::content, write("c.csv", kContentHeader + "C1,T,B,en,tax,,,,yes,no\n")).ok());
+  ImportOptions o;
+  o.kind = ImportKind::assignments;
+  o.path = write("s.csv", kAssignmentHeader + "A1000,2026-11-28,C1\nA1001,2026-11-28,C1\n");
+  o.after_validation = [&] {
+    store::Db other(db_path());
+    other.exec("DELETE FROM advisors WHERE advisor_id = 'A1001'");
+  };
+  try {
+    run_import(db_.get(), ImportRules{}, o, kT0Import);
+    ADD_FAILURE() << "the import succeeded";
+  } catch (const store::StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("assignment of \"A1001\" on 2026-11-28"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(store::AssignmentCount(*db_), 0);
 }
 
 }  // namespace
