@@ -457,13 +457,21 @@ struct Dispatcher::Impl {
   /// not on time; `daybreak dead list --error held`; the content_held alert names it). A row we
   /// have claimed is updated under our claim; any other is claimed and updated in one writer op.
   void hold(std::uint32_t idx, Millis now, const std::string& reason) {
+    ++summary.held;
+    mark_dead(idx, now, reason);
+    log->error("delivery {} {}", items[idx].delivery_id, reason);
+  }
+
+  /// Makes a delivery final `dead` with `why` (given up, or held), in memory and in the ledger:
+  /// a row this process holds `sending` is updated as it is; any other is claimed first in the
+  /// same operation, since only rows held `sending` can be moved by DeliveryUpdate.
+  void mark_dead(std::uint32_t idx, Millis now, const std::string& why) {
     Item& it = items[idx];
     const bool claimed_by_us = it.state == DeliveryState::sending;
     it.state = DeliveryState::dead;
     ++it.gen;
     finish(idx);
     ++summary.dead;
-    ++summary.held;
     store::DeliveryUpdateParams p;
     p.delivery_id = it.delivery_id;
     p.state = DeliveryState::dead;
@@ -471,7 +479,7 @@ struct Dispatcher::Impl {
     p.channel_index = it.chan_idx;
     p.sender = it.sender >= 0 ? senders[it.sender].cfg->id : "";
     p.attempts = it.attempts;
-    p.last_error = reason;
+    p.last_error = why;
     p.possible_duplicate = it.possible_dup;
     p.now = now;
     std::string own = owner;
@@ -479,7 +487,6 @@ struct Dispatcher::Impl {
     writer->enqueue([p, own, lease, now, claimed_by_us](store::Db& db) {
       if (claimed_by_us || store::DeliveryClaim(db, p.delivery_id, own, now + lease, now)) store::DeliveryUpdate(db, p, own);
     });
-    log->error("delivery {} {}", it.delivery_id, reason);
   }
 
   void load(const std::vector<std::int64_t>& run_ids) {
@@ -743,28 +750,8 @@ struct Dispatcher::Impl {
   }
 
   void give_up(std::uint32_t idx, Millis now, const std::string& why) {
-    Item& it = items[idx];
-    // Only rows we hold in `sending` can be moved by DeliveryUpdate; claim first in the same op.
-    it.state = DeliveryState::dead;
-    ++it.gen;
-    finish(idx);
-    ++summary.dead;
-    store::DeliveryUpdateParams p;
-    p.delivery_id = it.delivery_id;
-    p.state = DeliveryState::dead;
-    p.channel = std::string(to_string(it.chans[it.chan_idx]));
-    p.channel_index = it.chan_idx;
-    p.sender = it.sender >= 0 ? senders[it.sender].cfg->id : "";
-    p.attempts = it.attempts;
-    p.last_error = why;
-    p.possible_duplicate = it.possible_dup;
-    p.now = now;
-    std::string own = owner;
-    Millis lease = cfg.dispatch.lease_ms;
-    writer->enqueue([p, own, lease, now](store::Db& db) {
-      if (store::DeliveryClaim(db, p.delivery_id, own, now + lease, now)) store::DeliveryUpdate(db, p, own);
-    });
-    log->warn("delivery {} dead: {}", it.delivery_id, why);
+    mark_dead(idx, now, why);
+    log->warn("delivery {} dead: {}", items[idx].delivery_id, why);
   }
 
   void finish(std::uint32_t idx) {
