@@ -74,7 +74,7 @@ struct ContentRow {
 
 /// WhatsApp template errors (Meta's error codes 132000-132016: parameter count or format
 /// mismatch, template missing, paused or disabled): the content cannot go out as it is, so an
-/// emergency item is sent instead (DESIGN.md section 5).
+/// emergency item is sent instead (no advisor is skipped because their content failed).
 bool is_template_error(const std::string& code) { return code.size() == 6 && code.rfind("1320", 0) == 0; }
 
 /// Failures that say the sender (not one recipient or message) is unwell: they feed its breaker.
@@ -83,7 +83,7 @@ bool is_sender_failure(FailureKind k) {
 }
 
 /// One delivery held in memory for the length of the dispatch. Kept small (a million of them
-/// must fit the 256 MB budget of DESIGN.md section 8): strings live in the dispatcher's pool.
+/// must fit a few hundred MB: docs/performance.md, peak RSS): strings live in the dispatcher's pool.
 struct Item {
   std::int64_t delivery_id = 0;
   Millis planned_at = 0;
@@ -412,8 +412,8 @@ struct Dispatcher::Impl {
   }
 
   /// Swaps the item's content for an emergency-pool item valid on its day: of the advisor's
-  /// language, else of delivery.emergency_language (domain/emergency.hpp; DESIGN.md section 5: no
-  /// advisor is skipped because their content failed). Persists the change (delivery and
+  /// language, else of delivery.emergency_language (domain/emergency.hpp: no advisor is skipped
+  /// because their content failed). Persists the change (delivery and
   /// assignment, source `emergency`). False when there is none to use.
   bool substitute_emergency(Item& it, const std::string& why, Millis now) {
     const std::string& date = runs[it.run].row.date;
@@ -604,7 +604,7 @@ struct Dispatcher::Impl {
     }
     // One heapify over an exactly sized vector, not a million pushes into a doubling one.
     waiting = MinHeap<QEntry>(std::greater<QEntry>(), std::move(initial));
-    // The rows read above were freed; hand that memory back (peak RSS is a DESIGN.md bar).
+    // The rows read above were freed; hand that memory back (peak RSS is measured: docs/performance.md).
     ::malloc_trim(0);
   }
 
