@@ -1,4 +1,4 @@
--- 002: what the fallback ranker learns from (DESIGN.md section 5). One row per delivery day, content
+-- 002: what the fallback ranker learns from. One row per delivery day, content
 -- item and advisor segment (domain/ranking.hpp, advisor_segment): how many deliveries reached
 -- a phone (delivered or read) and how many were read. assign-fallback rebuilds the rows of the
 -- last few days from deliveries.delivered_at/read_at each evening (read receipts arrive late),

@@ -1,4 +1,4 @@
--- 003: provider status callbacks (DESIGN.md section 2.6). The raw webhook body is stored first,
+-- 003: provider status callbacks. The raw webhook body is stored first,
 -- exactly as received and only after its X-Hub-Signature-256 verified, before the receiver
 -- answers 200; each status inside it becomes one status_updates row, applied to the delivery
 -- it names (idempotently and monotonically, store/status_events.cpp).

@@ -1,4 +1,4 @@
--- 004: alert delivery (DESIGN.md section 6). An alert row fires once per (rule, subject) while its
+-- 004: alert delivery. An alert row fires once per (rule, subject) while its
 -- condition holds; every notification it causes (fired, escalated, acknowledged, resolved) is
 -- queued here in the same transaction as the alert change, and a sender (a thread in dispatch,
 -- or `daybreak alerts check` from cron) posts it with bounded retries. Sending never happens

@@ -1,4 +1,4 @@
--- 005: what the operator tool needs (DESIGN.md section 6, issue 6).
+-- 005: what the operator tool needs.
 --  * Dead letters an operator has looked at and decided not to send stay 'dead' (the state machine
 --    has no other way out but replay) and are marked dismissed, so `daybreak dead list` shows
 --    only what still needs a decision.

@@ -1,4 +1,4 @@
--- 006: operator changes a running dispatch must see (DESIGN.md section 6: overrides take effect
+-- 006: operator changes a running dispatch must see (overrides take effect
 -- within one second). `dispatch` holds its run in memory, so every operator change to a delivery
 -- (cancel, resend, content change, compliance pull, dead-letter replay) appends a row here in the
 -- same transaction as the change; dispatch polls for rows past the last seq it saw and reloads

@@ -4,7 +4,7 @@
 -- hash plan_run orders a day's deliveries by inside a tier; it is a function of the advisor and
 -- the date, so the same deliveries count as the same as before.
 --
--- Why (measured on 1M advisors, DESIGN.md section 8 and docs/performance.md):
+-- Why (measured on 1M advisors, docs/performance.md):
 --  * Under the advisor-led key every new row lands beside the same advisor's rows of every
 --    earlier day kept, so a night's inserts touch pages all over an index that grows with
 --    retention: planning took 9.4 s on an empty ledger and 20.9 s with five earlier days kept.

@@ -1,4 +1,4 @@
--- 008: one day's assignments read without walking every other day's (DESIGN.md section 8).
+-- 008: one day's assignments read without walking every other day's.
 --
 -- assignments is keyed (advisor_id, date), so an advisor's rows of every day kept sit side by
 -- side. plan-deliveries looks up each advisor's assignment for the day in advisor order, and
