@@ -115,21 +115,40 @@ void finish_row(AdvisorRow& row, std::vector<AdvisorChannel> found) {
 
 }  // namespace
 
+namespace {
+
+/// Binds an advisor's columns ?1..?9 (advisor_id, name, tier, timezone, slot, channels,
+/// opted_in, language, topics), the order both the upsert and the import's staging insert use.
+/// `channels` and `topics` are the joined lists; they must outlive the statement's execution.
+void bind_advisor_row(SQLite::Statement& q, const Advisor& a, const std::string& channels, const std::string& topics) {
+  q.bindNoCopy(1, a.advisor_id);
+  q.bindNoCopy(2, a.name);
+  q.bindNoCopy(3, a.tier);
+  q.bindNoCopy(4, a.timezone);
+  q.bindNoCopy(5, a.slot);
+  q.bindNoCopy(6, channels);
+  q.bind(7, a.opted_in ? 1 : 0);
+  q.bindNoCopy(8, a.language);
+  q.bindNoCopy(9, topics);
+}
+
+/// Binds one channel row ?1..?4 (advisor_id, channel, address, opted_in).
+void bind_channel_row(SQLite::Statement& q, const Advisor& a, const std::string& channel, const std::string& address) {
+  q.bindNoCopy(1, a.advisor_id);
+  q.bindNoCopy(2, channel);
+  q.bindNoCopy(3, address);
+  q.bind(4, a.opted_in ? 1 : 0);
+}
+
+}  // namespace
+
 void AdvisorUpsert(Db& db, const AdvisorUpsertParams& p) {
   guarded("storing advisor", [&] {
     const Advisor& a = p.advisor;
     const std::string channels = channel_list(a.channels);
     const std::string topics = join_list(a.topics, ';');
     auto& q = db.stmt(kUpsertAdvisor);
-    q.bindNoCopy(1, a.advisor_id);
-    q.bindNoCopy(2, a.name);
-    q.bindNoCopy(3, a.tier);
-    q.bindNoCopy(4, a.timezone);
-    q.bindNoCopy(5, a.slot);
-    q.bindNoCopy(6, channels);
-    q.bind(7, a.opted_in ? 1 : 0);
-    q.bindNoCopy(8, a.language);
-    q.bindNoCopy(9, topics);
+    bind_advisor_row(q, a, channels, topics);
     q.bind(10, static_cast<std::int64_t>(p.updated_at));
     q.exec();
 
@@ -139,10 +158,7 @@ void AdvisorUpsert(Db& db, const AdvisorUpsertParams& p) {
       keep[i] = std::string(to_string(c));
       const std::string address = address_for(a, c);
       auto& ins = db.stmt(kUpsertChannel);
-      ins.bindNoCopy(1, a.advisor_id);
-      ins.bindNoCopy(2, keep[i]);
-      ins.bindNoCopy(3, address);
-      ins.bind(4, a.opted_in ? 1 : 0);
+      bind_channel_row(ins, a, keep[i], address);
       ins.exec();
     }
     auto& del = db.stmt(kDeleteOtherChannels);
@@ -233,24 +249,13 @@ void AdvisorStage(Db& db, const Advisor& a) {
     const std::string channels = channel_list(a.channels);
     const std::string topics = join_list(a.topics, ';');
     auto& q = db.stmt(kStageAdvisor);
-    q.bindNoCopy(1, a.advisor_id);
-    q.bindNoCopy(2, a.name);
-    q.bindNoCopy(3, a.tier);
-    q.bindNoCopy(4, a.timezone);
-    q.bindNoCopy(5, a.slot);
-    q.bindNoCopy(6, channels);
-    q.bind(7, a.opted_in ? 1 : 0);
-    q.bindNoCopy(8, a.language);
-    q.bindNoCopy(9, topics);
+    bind_advisor_row(q, a, channels, topics);
     q.exec();
     for (std::size_t i = 0; i < a.channels.size() && i < 3; ++i) {
       const std::string channel(to_string(a.channels[i]));
       const std::string address = address_for(a, a.channels[i]);
       auto& c = db.stmt(kStageChannel);
-      c.bindNoCopy(1, a.advisor_id);
-      c.bindNoCopy(2, channel);
-      c.bindNoCopy(3, address);
-      c.bind(4, a.opted_in ? 1 : 0);
+      bind_channel_row(c, a, channel, address);
       c.exec();
     }
   });
