@@ -18,6 +18,7 @@
 
 #include "config/config.hpp"
 #include "db_fixture.hpp"
+#include "dispatch_harness.hpp"
 #include "domain/clock.hpp"
 #include "engine/dispatcher.hpp"
 #include "engine/token_bucket.hpp"
@@ -137,9 +138,7 @@ class ClockStepTest : public test_support::DbTest {
         ASSERT_TRUE(store::DeliveryInsert(*db_, d));
       }
     });
-    db_->exec("UPDATE runs SET slot_at = " + std::to_string(kStepT0) + ", window_start = " + std::to_string(kStepT0 - 30'000) +
-              ", window_end = " + std::to_string(kStepT0 + 270'000) + ", deadline_at = " + std::to_string(kStepT0 + 300'000) +
-              " WHERE run_id = 1");
+    test_support::set_run_window(*db_, 1, kStepT0);
   }
 
   /// Runs the dispatch on `clock` (20 ms of steady and wall time per real millisecond, bounded
@@ -151,28 +150,8 @@ class ClockStepTest : public test_support::DbTest {
                               "");
     const std::string owner = "clock-step-test";
     EXPECT_TRUE(store::RunAcquireLease(*db_, 1, owner, clock.now(), cfg.dispatch.lease_ms).acquired);
-    std::atomic<bool> done{false};
-    std::thread ticker([&] {
-      for (int i = 0; i < 30'000 && !done; ++i) {
-        clock.advance(20);
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      }
-    });
     // CLOCK_STEP_TEST_LOG=1 shows dispatch's log on stderr.
-    spdlog::sink_ptr sink = std::getenv("CLOCK_STEP_TEST_LOG")
-                                ? spdlog::sink_ptr(std::make_shared<spdlog::sinks::stderr_color_sink_mt>())
-                                : spdlog::sink_ptr(std::make_shared<spdlog::sinks::null_sink_mt>());
-    auto log = std::make_shared<spdlog::logger>("clockstep", sink);
-    struct Join {
-      std::atomic<bool>& done;
-      std::thread& t;
-      ~Join() {
-        done = true;
-        t.join();
-      }
-    } join{done, ticker};
-    engine::Dispatcher d(cfg, clock, t, log, owner);
-    return d.run({1});
+    return test_support::run_dispatch_ticking(cfg, clock, t, owner, {1}, "CLOCK_STEP_TEST_LOG");
   }
 };
 

@@ -71,6 +71,14 @@ inline std::int64_t add_content_and_run(store::Db& db, Millis t0) {
   return store::RunUpsert(db, rp);
 }
 
+/// Puts run `run_id`'s slot at `slot` with the default window around it (opens 30 s before, ends
+/// 270 s after, deadline 5 min after).
+inline void set_run_window(store::Db& db, std::int64_t run_id, Millis slot) {
+  db.exec("UPDATE runs SET slot_at = " + std::to_string(slot) + ", window_start = " + std::to_string(slot - 30'000) +
+          ", window_end = " + std::to_string(slot + 270'000) + ", deadline_at = " + std::to_string(slot + 300'000) +
+          " WHERE run_id = " + std::to_string(run_id));
+}
+
 /// An opted-in gold advisor on WhatsApp, 06:00 Asia/Kolkata.
 inline void add_whatsapp_advisor(store::Db& db, const std::string& id, Millis t0) {
   Advisor a;

@@ -22,6 +22,7 @@
 #include "app/plan.hpp"
 #include "config/config.hpp"
 #include "db_fixture.hpp"
+#include "dispatch_harness.hpp"
 #include "domain/clock.hpp"
 #include "domain/emergency.hpp"
 #include "engine/alerts.hpp"
@@ -264,9 +265,7 @@ class GuardTest : public PullTest {
  protected:
   /// Dispatches run 1 (slot and deadline around kT0, every delivery due now) to the end.
   engine::DispatchSummary dispatch(RecordingTransport& t) {
-    db_->exec("UPDATE runs SET slot_at = " + std::to_string(kT0) + ", window_start = " + std::to_string(kT0 - 30'000) +
-              ", window_end = " + std::to_string(kT0 + 270'000) + ", deadline_at = " + std::to_string(kT0 + 300'000) +
-              " WHERE run_id = 1");
+    test_support::set_run_window(*db_, 1, kT0);
     db_->exec("UPDATE deliveries SET slot_at = " + std::to_string(kT0) + ", planned_at = " + std::to_string(kT0) +
               ", deadline_at = " + std::to_string(kT0 + 300'000));
     Config cfg = parse_config("[database]\npath = \"" + db_path() +
@@ -274,30 +273,9 @@ class GuardTest : public PullTest {
                               "");
     const std::string owner = "guard-test";
     EXPECT_TRUE(store::RunAcquireLease(*db_, 1, owner, kT0, cfg.dispatch.lease_ms).acquired);
-    // Simulated time moves 20 ms per real millisecond (the loop waits on the clock for its
-    // writer's commits and heartbeats), bounded: a dispatch that never ends fails the test.
-    ManualClock clock(kT0);
-    std::atomic<bool> done{false};
-    std::thread ticker([&] {
-      for (int i = 0; i < 30'000 && !done; ++i) {
-        clock.advance(20);
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      }
-    });
     // GUARD_TEST_LOG=1 shows dispatch's log on stderr.
-    spdlog::sink_ptr sink = std::getenv("GUARD_TEST_LOG") ? spdlog::sink_ptr(std::make_shared<spdlog::sinks::stderr_color_sink_mt>())
-                                                          : spdlog::sink_ptr(std::make_shared<spdlog::sinks::null_sink_mt>());
-    auto log = std::make_shared<spdlog::logger>("guard", sink);
-    struct Join {
-      std::atomic<bool>& done;
-      std::thread& t;
-      ~Join() {
-        done = true;
-        t.join();
-      }
-    } join{done, ticker};
-    engine::Dispatcher d(cfg, clock, t, log, owner);
-    return d.run({1});
+    ManualClock clock(kT0);
+    return test_support::run_dispatch_ticking(cfg, clock, t, owner, {1}, "GUARD_TEST_LOG");
   }
 };
 

@@ -1,0 +1,51 @@
+#pragma once
+// Runs engine::Dispatcher to the end in a unit test: on a ManualClock that a ticker thread moves
+// 20 ms (wall and steady) per real millisecond, bounded to 30,000 ticks (10 simulated minutes):
+// a dispatch that stalls ends the ticks and fails its test instead of hanging. Dispatch waits
+// on the clock for its writer's commits and heartbeats, so simulated time must keep moving.
+// Its log goes nowhere unless the environment variable `log_env` is set (then to stderr).
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config/config.hpp"
+#include "domain/clock.hpp"
+#include "engine/dispatcher.hpp"
+
+namespace daybreak::test_support {
+
+inline engine::DispatchSummary run_dispatch_ticking(const Config& cfg, ManualClock& clock, channels::Transport& transport,
+                                                    const std::string& owner, const std::vector<std::int64_t>& run_ids,
+                                                    const char* log_env) {
+  std::atomic<bool> done{false};
+  std::thread ticker([&] {
+    for (int i = 0; i < 30'000 && !done; ++i) {
+      clock.advance(20);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  });
+  spdlog::sink_ptr sink = std::getenv(log_env) ? spdlog::sink_ptr(std::make_shared<spdlog::sinks::stderr_color_sink_mt>())
+                                               : spdlog::sink_ptr(std::make_shared<spdlog::sinks::null_sink_mt>());
+  auto log = std::make_shared<spdlog::logger>(owner, sink);
+  struct Join {
+    std::atomic<bool>& done;
+    std::thread& t;
+    ~Join() {
+      done = true;
+      t.join();
+    }
+  } join{done, ticker};
+  engine::Dispatcher d(cfg, clock, transport, log, owner);
+  return d.run(run_ids);
+}
+
+}  // namespace daybreak::test_support
