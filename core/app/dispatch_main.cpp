@@ -18,9 +18,11 @@
 namespace daybreak {
 namespace {
 
+engine::StopSource g_stop;
+
 extern "C" void on_stop_signal(int) {
   // First signal: stop claiming, finish what is in flight. Second: leave now.
-  engine::g_stop_stage.fetch_add(1);
+  g_stop.request();
 }
 
 }  // namespace
@@ -133,7 +135,8 @@ int dispatch_main(int argc, char** argv) {
     channels::CurlTransportOptions topts;
     topts.workers = ctx.cfg.dispatch.workers;
     auto transport = channels::make_curl_transport(topts);
-    engine::Dispatcher dispatcher(ctx.cfg, clock, *transport, ctx.log, owner);
+    engine::Dispatcher dispatcher(ctx.cfg, clock, *transport, store::sqlite_ledger_factory(ctx.cfg.database_path, owner),
+                                  engine::StopToken(g_stop), ctx.log);
     auto summary = dispatcher.run(owned, [](store::Db& wdb, std::int64_t run_id, Millis at) {
       if (auto run = store::RunGet(wdb, run_id)) store_run_report(wdb, *run, at);
     });

@@ -26,11 +26,8 @@
 #include "engine/writer.hpp"
 #include "store/deliveries.hpp"
 #include "store/runs.hpp"
-#include "store/status_events.hpp"
 
 namespace daybreak::engine {
-
-std::atomic<int> g_stop_stage{0};
 
 std::string make_owner_id() {
   char host[256] = {0};
@@ -62,15 +59,12 @@ std::string_view failure_name(FailureKind k) {
   return "unknown";
 }
 
-struct ContentRow {
-  std::string content_id, title, body, media_url, language, valid_from, valid_until;
-  bool emergency = false;
-  bool withdrawn = false;
-  /// Usable on delivery day `date` ("YYYY-MM-DD"; empty bounds are open).
-  [[nodiscard]] bool valid_on(const std::string& date) const {
-    return !withdrawn && (valid_from.empty() || valid_from <= date) && (valid_until.empty() || date <= valid_until);
-  }
-};
+using store::ContentRow;
+
+/// Usable on delivery day `date`: the content guard's rule (domain/emergency.hpp), the one place it is written.
+bool usable_on(const ContentRow& c, const std::string& date) {
+  return !content_pull_problem(c.content_id, c.withdrawn, c.valid_from, c.valid_until, date);
+}
 
 /// WhatsApp template errors (Meta's error codes 132000-132016: parameter count or format
 /// mismatch, template missing, paused or disabled): the content cannot go out as it is, so an
@@ -185,9 +179,7 @@ struct Event {
   };
   std::vector<Claim> claims;
   bool claim_dropped = false;  ///< the writer dropped the claim operation: none of `claims` was made
-  std::vector<store::DeliveryRow> changed;  ///< rows an operator changed (delivery_changes)
-  std::vector<ContentRow> changed_content;  ///< content those rows point at
-  std::vector<std::string> withdrawn;       ///< every withdrawn content id (a pull while we run)
+  store::OperatorChanges changes;  ///< rows an operator changed, their content, every withdrawn item
 };
 
 }  // namespace
@@ -195,6 +187,8 @@ struct Event {
 struct Dispatcher::Impl {
   const Config& cfg;
   const Clock& clock;
+  StopToken stop;
+  store::LedgerFactory open_ledger;
   /// The steady clock's reading with the latest wall-clock `now` (scheduler thread): what paces
   /// the process (buckets, breakers, sender pauses, heartbeat and polling cadence).
   Millis steady = 0;
@@ -221,8 +215,8 @@ struct Dispatcher::Impl {
   std::vector<SenderState> senders;
   std::vector<RunState> runs;
   std::int64_t change_seq = 0;  ///< last delivery_changes row seen
-  Millis last_pending_apply = 0;  ///< writer thread only; steady time
-  bool pending_applied = false;   ///< writer thread only: StatusApplyPending ran once
+  Millis last_pending_apply = 0;  ///< steady time
+  bool pending_applied = false;   ///< pending statuses were applied once
   MinHeap<QEntry> waiting;                 // not claimed yet, by due time
   std::vector<MinHeap<QEntry>> claimed;    // per sender: claimed, by due time
   std::vector<MinHeap<EEntry>> eligible;   // per sender: due now, by deadline then tier
@@ -249,8 +243,9 @@ struct Dispatcher::Impl {
   std::unique_ptr<AlertEngine> alert_engine;  ///< used on the writer thread only
   std::unique_ptr<AlertNotifier> notifier;     ///< posts alert notifications from its own thread
 
-  Impl(const Config& c, const Clock& k, channels::Transport& t, std::shared_ptr<spdlog::logger> l, std::string o)
-      : cfg(c), clock(k), transport(t), log(std::move(l)), owner(std::move(o)) {}
+  Impl(const Config& c, const Clock& k, channels::Transport& t, store::LedgerFactory f, StopToken st,
+       std::shared_ptr<spdlog::logger> l)
+      : cfg(c), clock(k), stop(st), open_ledger(std::move(f)), transport(t), log(std::move(l)) {}
 
   void push_event(Event e) {
     {
@@ -323,10 +318,6 @@ struct Dispatcher::Impl {
     return -1;
   }
 
-  static constexpr const char* kContentSelect =
-      "SELECT content_id, title, body, media_url, language, valid_from, valid_until, emergency, withdrawn_at IS NOT NULL "
-      "FROM content ";
-
   std::uint32_t add_content(ContentRow c) {
     auto it = content_index.find(c.content_id);
     if (it != content_index.end()) {
@@ -337,12 +328,6 @@ struct Dispatcher::Impl {
     content_index[c.content_id] = idx;
     contents.push_back(std::move(c));
     return idx;
-  }
-
-  static ContentRow read_content(SQLite::Statement& q) {
-    return {q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getString(),
-            q.getColumn(3).getString(), q.getColumn(4).getString(), q.getColumn(5).getString(),
-            q.getColumn(6).getString(), q.getColumn(7).getInt() != 0, q.getColumn(8).getInt() != 0};
   }
 
   std::uint8_t language_index(const std::string& lang) {
@@ -420,7 +405,7 @@ struct Dispatcher::Impl {
     std::vector<EmergencyCandidate> candidates(contents.size());
     for (std::uint32_t i = 1; i < contents.size(); ++i) {
       const auto& c = contents[i];
-      candidates[i] = {c.language, c.emergency && c.valid_on(date) && i != it.content};
+      candidates[i] = {c.language, c.emergency && usable_on(c, date) && i != it.content};
     }
     auto pick = pick_emergency(candidates, languages[it.language], cfg.emergency_language,
                                static_cast<std::uint64_t>(it.delivery_id));
@@ -431,9 +416,7 @@ struct Dispatcher::Impl {
     it.content = chosen;
     it.emergency = true;
     ++summary.emergency_substitutions;
-    writer->enqueue([id = it.delivery_id, cid = contents[chosen].content_id, why, now](store::Db& db) {
-      store::DeliverySubstituteContent(db, id, cid, "emergency", "emergency substitution: " + why, now);
-    });
+    writer->enqueue(store::ledger_op::Substitute{it.delivery_id, contents[chosen].content_id, why, now});
     return true;
   }
 
@@ -482,18 +465,12 @@ struct Dispatcher::Impl {
     p.last_error = why;
     p.possible_duplicate = it.possible_dup;
     p.now = now;
-    std::string own = owner;
-    Millis lease = cfg.dispatch.lease_ms;
-    writer->enqueue([p, own, lease, now, claimed_by_us](store::Db& db) {
-      if (claimed_by_us || store::DeliveryClaim(db, p.delivery_id, own, now + lease, now)) store::DeliveryUpdate(db, p, own);
-    });
+    writer->enqueue(store::ledger_op::Outcome{std::move(p), !claimed_by_us, now + cfg.dispatch.lease_ms});
   }
 
   void load(const std::vector<std::int64_t>& run_ids) {
-    store::OpenOptions o;
-    o.migrate = false;
-    o.cache_kib = 8192;  // one ordered pass: a small cache does; dispatch's memory is for the items
-    store::Db db(cfg.database_path, o);
+    auto ledger = open_ledger();
+    owner = ledger->owner();
     Millis now = clock.now();
     steady = clock.steady_ms();
     steps.observe(now, steady);
@@ -506,67 +483,45 @@ struct Dispatcher::Impl {
     claimed.resize(senders.size());
     eligible.resize(senders.size());
     // Changes noted from here on are replayed by the poll; earlier ones are in the rows below.
-    change_seq = store::DeliveryChangeLastSeq(db);
+    change_seq = ledger->change_mark();
     contents.push_back({});  // index 0: "unknown content", never chosen for substitution
-    {
-      auto& eq = db.stmt(std::string(kContentSelect) + "WHERE emergency = 1 AND withdrawn_at IS NULL");
-      while (eq.executeStep()) add_content(read_content(eq));
-      eq.reset();
-    }
+    for (auto& c : ledger->load_emergency_content()) add_content(std::move(c));
+    std::vector<store::Run> rows;
     {
       // Sized once: a vector doubling its way to a million items would hold 1.5x for a moment.
       std::size_t expected = 0;
       for (auto run_id : run_ids) {
-        if (auto row = store::RunGet(db, run_id)) expected += static_cast<std::size_t>(std::max<std::int64_t>(0, row->planned_count));
+        if (auto row = ledger->load_run(run_id)) {
+          expected += static_cast<std::size_t>(std::max<std::int64_t>(0, row->planned_count));
+          rows.push_back(std::move(*row));
+        }
       }
       items.reserve(expected);
     }
-    for (auto run_id : run_ids) {
-      auto row = store::RunGet(db, run_id);
-      if (!row) continue;
+    for (auto& row : rows) {
+      const auto run_id = row.run_id;
       RunState rs;
-      rs.row = *row;
+      rs.row = std::move(row);
       auto run_idx = static_cast<std::uint32_t>(runs.size());
-      // Rows a dead owner left `sending` may have reached the provider: uncertain.
-      std::int64_t uncertain = 0;
-      int reconciled = 0;
-      db.write_tx([&] {
-        uncertain = store::DeliveryMarkUncertain(db, run_id, owner, now);
-        // Status callbacks that arrived while those rows were `sending` were kept pending: the
-        // ones naming a now-uncertain row settle it here, so it is never resent.
-        if (uncertain > 0) {
-          reconciled = store::StatusApplyPending(db, now).reconciled;
-          // Statuses already applied while the row was `sending` (they named it, but the row
-          // was not ours to move then): the provider has the message; do not send it again.
-          for (auto id : store::DeliveryListUncertain(db, run_id)) {
-            auto m = store::StatusFindForDelivery(db, id);
-            if (!m || m->status == MessageStatus::failed) continue;
-            auto st = m->status == MessageStatus::read        ? DeliveryState::read
-                      : m->status == MessageStatus::delivered ? DeliveryState::delivered
-                                                              : DeliveryState::accepted;
-            if (store::DeliverySettleUncertain(db, id, st, m->provider_message_id, m->provider_at, now)) ++reconciled;
-          }
-        }
-      });
-      if (reconciled > 0) {
-        log->info("run {}: {} uncertain deliveries settled by status callbacks that arrived meanwhile", run_id, reconciled);
-        summary.reconciled += reconciled;
+      // Rows a dead owner left `sending` may have reached the provider: uncertain (settled at
+      // once when the provider's statuses already name them).
+      const auto rec = ledger->reconcile_crashed(run_id, now);
+      if (rec.reconciled > 0) {
+        log->info("run {}: {} uncertain deliveries settled by status callbacks that arrived meanwhile", run_id,
+                  rec.reconciled);
+        summary.reconciled += rec.reconciled;
       }
-      if (uncertain > 0) {
+      if (rec.uncertain > 0) {
         log->warn("run {}: {} deliveries were mid-send when the previous dispatch died; they are uncertain and wait {} ms before a resend",
-                  run_id, uncertain, cfg.dispatch.uncertain_grace_ms);
+                  run_id, rec.uncertain, cfg.dispatch.uncertain_grace_ms);
       }
-      summary.uncertain_found += uncertain;
-      auto& cq = db.stmt(std::string(kContentSelect) +
-                         "WHERE content_id IN (SELECT DISTINCT content_id FROM deliveries WHERE run_id = ?)");
-      cq.bind(1, run_id);
-      while (cq.executeStep()) {
-        if (!content_index.count(cq.getColumn(0).getString())) add_content(read_content(cq));
+      summary.uncertain_found += rec.uncertain;
+      for (auto& c : ledger->load_run_content(run_id)) {
+        if (!content_index.count(c.content_id)) add_content(std::move(c));
       }
-      cq.reset();
       runs.push_back(std::move(rs));
       auto& rsr = runs.back();
-      store::DeliveryForEachInRun(db, run_id, [&](store::DeliveryRow&& d) {
+      ledger->for_each_delivery(run_id, [&](store::DeliveryRow&& d) {
         ++rsr.total;
         ++summary.deliveries;
         if (is_final_state(d.state)) {
@@ -626,14 +581,13 @@ struct Dispatcher::Impl {
     p.last_error = err;
     p.possible_duplicate = it.possible_dup;
     p.now = now;
-    std::string own = owner;
-    writer->enqueue([p, own](store::Db& db) { store::DeliveryUpdate(db, p, own); });
+    writer->enqueue(store::ledger_op::Outcome{std::move(p), false, 0});
   }
 
   // ---- the loop ----------------------------------------------------------------------
 
   void claim_due(Millis now) {
-    if (paused_all || g_stop_stage.load() > 0 || lease_lost) return;
+    if (paused_all || stop.stage() > 0 || lease_lost) return;
     // Bound the claimed-but-unsent pipeline: a claim is a promise to send soon.
     const std::size_t max_batch = 20000;
     std::vector<std::uint32_t> batch;
@@ -696,37 +650,25 @@ struct Dispatcher::Impl {
   /// once they are committed, or on_claim_dropped when the writer dropped the operation.
   void enqueue_claims(std::vector<std::uint32_t> batch, Millis now) {
     claims_pending += batch.size();
-    struct ClaimRow {
-      std::uint32_t idx;
-      std::int64_t id;
-    };
-    std::vector<ClaimRow> rows;
-    rows.reserve(batch.size());
-    for (auto idx : batch) rows.push_back({idx, items[idx].delivery_id});
-    auto results = std::make_shared<std::vector<Event::Claim>>();
-    std::string own = owner;
-    Millis lease = cfg.dispatch.lease_ms;
-    writer->enqueue_with_outcome(
-        [rows = std::move(rows), results, own, now, lease](store::Db& db) {
-          results->clear();
-          for (const auto& r : rows) {
-            Event::Claim c{r.idx, store::DeliveryClaim(db, r.id, own, now + lease, now), std::nullopt};
-            if (!c.ok) c.now_row = store::DeliveryGetState(db, r.id);
-            results->push_back(std::move(c));
-          }
-        },
-        [this, results, batch = std::move(batch)](bool committed) {
-          Event ev;
-          ev.kind = Event::Kind::claimed;
-          if (committed) {
-            ev.claims = std::move(*results);
-          } else {
-            ev.claim_dropped = true;
-            for (auto idx : batch) ev.claims.push_back({idx, false, std::nullopt});
-          }
-          push_event(std::move(ev));
-        },
-        "claiming deliveries");
+    store::ledger_op::Claim op;
+    op.ids.reserve(batch.size());
+    for (auto idx : batch) op.ids.push_back(items[idx].delivery_id);
+    op.now = now;
+    op.claim_until = now + cfg.dispatch.lease_ms;
+    writer->enqueue(std::move(op), [this, batch = std::move(batch)](bool committed, store::LedgerResult&& r) {
+      Event ev;
+      ev.kind = Event::Kind::claimed;
+      auto* results = std::get_if<std::vector<store::ClaimResult>>(&r);
+      if (committed && results && results->size() == batch.size()) {
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+          ev.claims.push_back({batch[i], (*results)[i].ok, std::move((*results)[i].now_row)});
+        }
+      } else {
+        ev.claim_dropped = true;
+        for (auto idx : batch) ev.claims.push_back({idx, false, std::nullopt});
+      }
+      push_event(std::move(ev));
+    });
   }
 
   /// The writer dropped a claim operation (it failed on every attempt): none of its rows is
@@ -855,7 +797,7 @@ struct Dispatcher::Impl {
   }
 
   void send_due(Millis now) {
-    if (lease_lost || g_stop_stage.load() >= 2) return;
+    if (lease_lost || stop.stage() >= 2) return;
     for (std::size_t s = 0; s < senders.size(); ++s) {
       auto& cq = claimed[s];
       auto& eq = eligible[s];
@@ -964,7 +906,7 @@ struct Dispatcher::Impl {
     a.error_detail = res.error_detail;
     a.provider_message_id = res.provider_message_id;
     a.latency_ms = ev.response.latency_ms;
-    writer->enqueue([a](store::Db& db) { store::AttemptInsert(db, a); });
+    writer->enqueue(store::ledger_op::Attempt{std::move(a)});
 
     if (ev.gen != it.gen || is_final_state(it.state)) {
       // An operator cancelled it while the request was out: the cancel stands; the attempt
@@ -1159,7 +1101,7 @@ struct Dispatcher::Impl {
   void monitor_tick(Millis now, std::shared_ptr<LiveSnapshot> snap = nullptr) {
     if (!alert_engine && cfg.dispatch.metrics_dir.empty()) return;
     if (!snap) snap = std::make_shared<LiveSnapshot>(snapshot(now));
-    writer->enqueue([this, snap, now](store::Db& db) {
+    writer->enqueue(store::ledger_op::Local{[this, snap, now](store::Db& db) {
       try {
         if (alert_engine) {
           auto changes = alert_engine->evaluate(db, *snap, now);
@@ -1177,7 +1119,7 @@ struct Dispatcher::Impl {
         // Monitoring must never stop deliveries: log, and try again next second.
         log->warn("monitoring: {}", e.what());
       }
-    });
+    }});
   }
 
   nlohmann::json breakers_json() const {
@@ -1256,34 +1198,21 @@ struct Dispatcher::Impl {
       }
       beats.emplace_back(runs[r].row.run_id, p.dump());
     }
-    std::string own = owner;
-    Millis lease = cfg.dispatch.lease_ms;
-    writer->enqueue([this, beats, own, lease, now, st = steady](store::Db& db) {
-      for (const auto& [run_id, json] : beats) {
-        if (!store::RunHeartbeat(db, run_id, own, now, lease, json)) lease_lost = true;
-      }
-      // Operator switches: `daybreak pause` writes these; they apply within a second.
-      auto& q = db.stmt("SELECT key, value FROM controls WHERE key LIKE 'pause%'");
-      bool all = false;
-      std::array<bool, 3> ch{};
-      while (q.executeStep()) {
-        std::string key = q.getColumn(0).getString();
-        bool on = q.getColumn(1).getString() == "1";
-        if (key == "pause") all = on;
-        for (Channel c : {Channel::whatsapp, Channel::email, Channel::webhook}) {
-          if (key == "pause." + std::string(to_string(c))) ch[static_cast<int>(c)] = on;
-        }
-      }
-      paused_all = all;
-      for (int i = 0; i < 3; ++i) paused_channel[i] = ch[i];
-      // Statuses that arrived before our acceptance was recorded wait as pending; apply them
-      // now that the message ids are in the ledger (delivered/read times feed the ranker).
-      if (!pending_applied || st - last_pending_apply >= 5000) {
-        pending_applied = true;
-        last_pending_apply = st;
-        store::StatusApplyPending(db, now);
-      }
-    });
+    writer->enqueue(store::ledger_op::Heartbeat{std::move(beats), now, cfg.dispatch.lease_ms},
+                    [this](bool committed, store::LedgerResult&& r) {
+                      auto* hb = std::get_if<store::HeartbeatResult>(&r);
+                      if (!committed || !hb) return;
+                      if (!hb->lease_ok) lease_lost = true;
+                      paused_all = hb->controls.paused_all;
+                      for (int i = 0; i < 3; ++i) paused_channel[i] = hb->controls.paused_channel[i];
+                    });
+    // Statuses that arrived before our acceptance was recorded wait as pending; apply them now
+    // that the message ids are in the ledger (delivered/read times feed the ranker).
+    if (!pending_applied || steady - last_pending_apply >= 5000) {
+      pending_applied = true;
+      last_pending_apply = steady;
+      writer->enqueue(store::ledger_op::ApplyPendingStatuses{now});
+    }
     poll_changes();
     if (fresh) monitor_tick(now, snap);
   }
@@ -1295,59 +1224,22 @@ struct Dispatcher::Impl {
     for (const auto& rs : runs) {
       if (!rs.closed) run_ids.push_back(rs.row.run_id);
     }
-    auto since = std::make_shared<std::int64_t>(change_seq);
-    auto ev = std::make_shared<Event>();
-    ev->kind = Event::Kind::changed;
-    const std::int64_t from = change_seq;
-    writer->enqueue(
-        [run_ids, since, ev, from](store::Db& db) {
-          // The writer may run an operation more than once (a batch retried after a transient
-          // failure, or replayed one operation at a time after a permanent one): start clean,
-          // from the mark this poll was made with, so a rerun neither doubles nor skips changes.
-          ev->changed.clear();
-          ev->changed_content.clear();
-          ev->withdrawn.clear();
-          // Up to the mark read first: a change committed meanwhile waits for the next poll.
-          const std::int64_t mark = store::DeliveryChangeLastSeq(db);
-          std::vector<std::int64_t> ids;
-          for (auto run_id : run_ids) {
-            for (const auto& c : store::DeliveryChangesSince(db, run_id, from)) {
-              if (c.seq <= mark) ids.push_back(c.delivery_id);
-            }
-          }
-          std::sort(ids.begin(), ids.end());
-          ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-          std::unordered_map<std::string, bool> seen;
-          for (auto id : ids) {
-            auto row = store::DeliveryGet(db, id);
-            if (!row) continue;
-            if (!seen.count(row->content_id)) {
-              seen[row->content_id] = true;
-              auto& q = db.stmt(std::string(kContentSelect) + "WHERE content_id = ?");
-              q.bind(1, row->content_id);
-              if (q.executeStep()) ev->changed_content.push_back(read_content(q));
-              q.reset();
-            }
-            ev->changed.push_back(std::move(*row));
-          }
-          *since = mark;
-          // A pull while we run: every withdrawn item, so the content guard sees it before the
-          // next send even for rows the pull could not re-point (claimed, in flight, uncertain).
-          auto& w = db.stmt("SELECT content_id FROM content WHERE withdrawn_at IS NOT NULL");
-          while (w.executeStep()) ev->withdrawn.push_back(w.getColumn(0).getString());
-          w.reset();
-        },
-        [this, since, ev] {
-          ev->started_at = *since;  // carries the new mark to the scheduler thread
-          push_event(std::move(*ev));
-        });
+    writer->enqueue(store::ledger_op::PollChanges{std::move(run_ids), change_seq},
+                    [this](bool committed, store::LedgerResult&& r) {
+                      auto* ch = std::get_if<store::OperatorChanges>(&r);
+                      if (!committed || !ch) return;  // the next poll starts from the same mark
+                      Event ev;
+                      ev.kind = Event::Kind::changed;
+                      ev.changes = std::move(*ch);
+                      push_event(std::move(ev));
+                    });
   }
 
   /// Scheduler side of poll_changes: the rows as the operator left them replace our copies.
   void apply_changes(Event& ev) {
-    change_seq = std::max(change_seq, ev.started_at);
-    for (auto& c : ev.changed_content) add_content(std::move(c));
-    for (const auto& id : ev.withdrawn) {
+    change_seq = std::max(change_seq, ev.changes.mark);
+    for (auto& c : ev.changes.content) add_content(std::move(c));
+    for (const auto& id : ev.changes.withdrawn) {
       if (auto ci = content_index.find(id); ci != content_index.end() && !contents[ci->second].withdrawn) {
         contents[ci->second].withdrawn = true;
         log->warn("content {} was withdrawn while dispatch runs; no delivery sends it from now on", id);
@@ -1356,7 +1248,7 @@ struct Dispatcher::Impl {
     Millis now = clock.now();
     std::unordered_map<std::int64_t, std::uint32_t> run_by_id;
     for (std::uint32_t r = 0; r < runs.size(); ++r) run_by_id[runs[r].row.run_id] = r;
-    for (auto& row : ev.changed) {
+    for (auto& row : ev.changes.rows) {
       auto ri = run_by_id.find(row.run_id);
       if (ri == run_by_id.end() || runs[ri->second].closed) continue;
       ++summary.operator_changes;
@@ -1423,27 +1315,32 @@ struct Dispatcher::Impl {
       if (!closing_snap) closing_snap = snapshot(now);
       rs.closed = true;
       auto p = progress(rs, closing_snap->runs[r], now).dump();
-      std::string own = owner;
       auto run_id = rs.row.run_id;
       // The last run to close has its report built after the items are freed (release_items):
       // building a 1M run's report while a million items are still held doubled peak memory.
       const bool last = std::all_of(runs.begin(), runs.end(), [](const RunState& x) { return x.closed; });
       if (last && on_closed) deferred_reports.emplace_back(run_id, now);
-      auto lg = log;
-      writer->enqueue([run_id, own, now, p, on_closed, last, lg](store::Db& db) {
-        if (!store::RunClose(db, run_id, own, now, p)) {
-          // The ledger disagrees: a row of the run is not final (or another process owns it).
-          // Leave the run open and let it go, so the next dispatch resumes it from the ledger.
-          const auto open_rows = store::RunCountNonFinal(db, run_id);
-          store::RunReleaseLease(db, run_id, own);
-          lg->error("run {} not closed: {} deliveries are not final in the ledger; released it for the next dispatch",
-                    run_id, open_rows);
-          return;
-        }
-        if (on_closed && !last) on_closed(db, run_id, now);
-      });
+      writer->enqueue(store::ledger_op::CloseRun{run_id, now, std::move(p)},
+                      [lg = log, run_id](bool committed, store::LedgerResult&& res) {
+                        auto* c = std::get_if<store::CloseResult>(&res);
+                        if (committed && c && !c->closed) {
+                          lg->error("run {} not closed: {} deliveries are not final in the ledger; released it for the "
+                                    "next dispatch",
+                                    run_id, c->open_rows);
+                        }
+                      });
+      if (on_closed && !last) enqueue_report(run_id, now, on_closed);
       log->info("run {} closed: every delivery is final", run_id);
     }
+  }
+
+  /// Stores a closed run's report (the hook) once the ledger says the run is closed: nothing is
+  /// reported for a run whose close the ledger refused.
+  void enqueue_report(std::int64_t run_id, Millis at, const std::function<void(store::Db&, std::int64_t, Millis)>& on_closed) {
+    writer->enqueue(store::ledger_op::Local{[run_id, at, &on_closed](store::Db& db) {
+      auto row = store::RunGet(db, run_id);
+      if (row && (row->state == "closed" || row->state == "cancelled")) on_closed(db, run_id, at);
+    }});
   }
 
   /// Frees the in-memory deliveries once nothing can refer to them again (every run closed and
@@ -1482,20 +1379,7 @@ struct Dispatcher::Impl {
 
   void release_ids(std::vector<std::int64_t> ids, Millis now) {
     if (ids.empty()) return;
-    std::string own = owner;
-    writer->enqueue([ids, own, now](store::Db& db) {
-      auto& q = db.stmt(
-          "UPDATE deliveries SET state = CASE WHEN attempts = 0 THEN 'planned' ELSE 'retry_wait' END, "
-          "next_attempt_at = ?, claim_owner = NULL, updated_at = ? WHERE delivery_id = ? AND state = 'sending' AND claim_owner = ?");
-      for (auto id : ids) {
-        q.reset();
-        q.bind(1, now);
-        q.bind(2, now);
-        q.bind(3, id);
-        q.bind(4, own);
-        q.exec();
-      }
-    });
+    writer->enqueue(store::ledger_op::Release{std::move(ids), now});
   }
 
   /// The wall-clock instant to wake at (the wait is bounded on steady time as well); sender
@@ -1577,7 +1461,7 @@ struct Dispatcher::Impl {
       Millis now = clock.now();
       steady = clock.steady_ms();
       if (Millis step = steps.observe(now, steady); step != 0) on_wall_step(step, now);
-      int stage = g_stop_stage.load();
+      int stage = stop.stage();
       if (lease_lost && !summary.lost_lease) {
         summary.lost_lease = true;
         log->error("lost the lease: another dispatch owns the run now; stopping without sending more");
@@ -1602,7 +1486,7 @@ struct Dispatcher::Impl {
       if (released && (in_flight == 0 || stage >= 2 || summary.lost_lease) && claims_pending == 0) break;
       if (released && stage >= 2) break;
       std::unique_lock lk(ev_mu);
-      clock.wait_until(lk, ev_cv, next_wake(now), [&] { return !events.empty() || g_stop_stage.load() != stage; });
+      clock.wait_until(lk, ev_cv, next_wake(now), [&] { return !events.empty() || stop.stage() != stage; });
     }
     for (const auto& rs : runs) {
       if (!rs.closed) summary.runs_left_open.push_back(rs.row.run_id);
@@ -1611,15 +1495,15 @@ struct Dispatcher::Impl {
   }
 };
 
-Dispatcher::Dispatcher(const Config& cfg, const Clock& clock, channels::Transport& transport,
-                       std::shared_ptr<spdlog::logger> log, std::string owner)
-    : impl_(std::make_unique<Impl>(cfg, clock, transport, std::move(log), std::move(owner))) {}
+Dispatcher::Dispatcher(const Config& cfg, const Clock& clock, channels::Transport& transport, store::LedgerFactory ledger,
+                       StopToken stop, std::shared_ptr<spdlog::logger> log)
+    : impl_(std::make_unique<Impl>(cfg, clock, transport, std::move(ledger), stop, std::move(log))) {}
 
 Dispatcher::~Dispatcher() = default;
 
 DispatchSummary Dispatcher::run(const std::vector<std::int64_t>& run_ids, const RunClosedHook& on_run_closed) {
   auto& d = *impl_;
-  d.writer = std::make_unique<BatchWriter>(d.cfg.database_path, d.cfg.dispatch.commit_interval_ms, d.log);
+  d.writer = std::make_unique<BatchWriter>(d.open_ledger, d.cfg.dispatch.commit_interval_ms, d.log);
   d.alert_engine = std::make_unique<AlertEngine>(d.cfg.alerts);
   if (!d.cfg.alerts.chain.empty()) {
     d.notifier = std::make_unique<AlertNotifier>(d.cfg.database_path, d.cfg.alerts, d.clock, d.log);
@@ -1634,22 +1518,17 @@ DispatchSummary Dispatcher::run(const std::vector<std::int64_t>& run_ids, const 
     final_snap = std::make_shared<LiveSnapshot>(d.snapshot(d.clock.now()));
   }
   if (!d.deferred_reports.empty() && d.in_flight == 0) d.release_items();
-  for (const auto& [run_id, at] : d.deferred_reports) {
-    d.writer->enqueue([run_id = run_id, at = at, &on_run_closed](store::Db& db) { on_run_closed(db, run_id, at); });
-  }
+  for (const auto& [run_id, at] : d.deferred_reports) d.enqueue_report(run_id, at, on_run_closed);
   if (d.in_flight > 0) {
     // Second-stage stop: abandon what is in flight; those rows stay `sending` and the next
     // dispatch treats them as uncertain.
     d.transport.shutdown();
   }
   if (!summary.lost_lease) {
-    std::string own = d.owner;
-    for (auto run_id : summary.runs_left_open) {
-      d.writer->enqueue([run_id, own](store::Db& db) { store::RunReleaseLease(db, run_id, own); });
-    }
+    for (auto run_id : summary.runs_left_open) d.writer->enqueue(store::ledger_op::ReleaseLease{run_id});
   }
   if (final_snap) d.monitor_tick(final_snap->at, final_snap);  // a last evaluation with the final figures
-  d.writer->stop(g_stop_stage.load() >= 2 ? 3000 : 30000);
+  d.writer->stop(d.stop.stage() >= 2 ? 3000 : 30000);
   summary.writes_dropped = static_cast<std::int64_t>(d.writer->dropped());
   if (d.notifier) d.notifier->stop();
   return summary;

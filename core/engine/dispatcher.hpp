@@ -13,6 +13,7 @@
 #include "config/config.hpp"
 #include "domain/clock.hpp"
 #include "store/db.hpp"
+#include "store/dispatch_ledger.hpp"
 
 namespace spdlog {
 class logger;
@@ -41,13 +42,33 @@ struct DispatchSummary {
   bool lost_lease = false;
 };
 
-/// Set by signal handlers: 1 = finish in-flight sends and exit, 2 = exit now.
-extern std::atomic<int> g_stop_stage;
+/// How a dispatch is asked to stop, in stages: 1 = stop claiming, finish what is in flight and
+/// exit; 2 = exit now. `request` is lock-free: a signal handler may call it.
+class StopSource {
+ public:
+  void request() noexcept { stage_.fetch_add(1); }
+  [[nodiscard]] int stage() const noexcept { return stage_.load(); }
+
+ private:
+  std::atomic<int> stage_{0};
+};
+/// What the dispatcher reads its stop stage from (nothing: never asked to stop).
+class StopToken {
+ public:
+  StopToken() = default;
+  explicit StopToken(const StopSource& s) : source_(&s) {}
+  [[nodiscard]] int stage() const noexcept { return source_ ? source_->stage() : 0; }
+
+ private:
+  const StopSource* source_ = nullptr;
+};
 
 class Dispatcher {
  public:
-  Dispatcher(const Config& cfg, const Clock& clock, channels::Transport& transport,
-             std::shared_ptr<spdlog::logger> log, std::string owner);
+  /// `ledger` opens the dispatch's ledger connections (store/dispatch_ledger.hpp): one to load the
+  /// runs, one for the writer thread; its owner() names this process in leases and claims.
+  Dispatcher(const Config& cfg, const Clock& clock, channels::Transport& transport, store::LedgerFactory ledger,
+             StopToken stop, std::shared_ptr<spdlog::logger> log);
   ~Dispatcher();
   /// Called on the writer thread, inside the transaction that closes a run (stores its report).
   using RunClosedHook = std::function<void(store::Db&, std::int64_t run_id, Millis now)>;

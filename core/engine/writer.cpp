@@ -1,7 +1,6 @@
 #include "engine/writer.hpp"
 
 #include <spdlog/spdlog.h>
-#include <sqlite3.h>
 
 #include <chrono>
 
@@ -16,11 +15,11 @@ struct WriteOpFailed {
   std::string error;
 };
 
-/// Runs batch[i] and turns what it throws into WriteOpFailed.
+/// Runs batch[i] (keeping its result) and turns what it throws into WriteOpFailed.
 template <typename Batch>
-void run_write_op(store::Db& db, Batch& batch, std::size_t i) {
+void run_write_op(store::DispatchLedger& ledger, Batch& batch, std::size_t i) {
   try {
-    batch[i].op(db);
+    batch[i].result = ledger.apply(batch[i].op);
   } catch (const std::exception& e) {
     throw WriteOpFailed{i, store::is_transient_error(e), e.what()};
   } catch (...) {
@@ -30,26 +29,26 @@ void run_write_op(store::Db& db, Batch& batch, std::size_t i) {
 
 }  // namespace
 
-BatchWriter::BatchWriter(const std::string& db_path, Millis commit_interval_ms, std::shared_ptr<spdlog::logger> log)
-    : db_path_(db_path), interval_ms_(commit_interval_ms), log_(std::move(log)) {
+BatchWriter::BatchWriter(store::LedgerFactory open, Millis commit_interval_ms, std::shared_ptr<spdlog::logger> log)
+    : open_(std::move(open)), interval_ms_(commit_interval_ms), log_(std::move(log)) {
   thread_ = std::thread([this] { loop(); });
 }
 
 BatchWriter::~BatchWriter() { stop(10000); }
 
-void BatchWriter::enqueue(WriteOp op, AfterCommit after, const char* what) {
-  OnOutcome outcome;
+void BatchWriter::enqueue(store::LedgerOp op, AfterCommit after) {
+  OnDone done;
   if (after) {
-    outcome = [after = std::move(after)](bool committed) {
+    done = [after = std::move(after)](bool committed, store::LedgerResult&&) {
       if (committed) after();
     };
   }
-  enqueue_with_outcome(std::move(op), std::move(outcome), what);
+  enqueue(std::move(op), std::move(done));
 }
 
-void BatchWriter::enqueue_with_outcome(WriteOp op, OnOutcome outcome, const char* what) {
+void BatchWriter::enqueue(store::LedgerOp op, OnDone done) {
   std::lock_guard lk(mu_);
-  queue_.push_back({std::move(op), std::move(outcome), what});
+  queue_.push_back({std::move(op), std::move(done), {}});
   ++enqueued_seq_;
   // Claims wait for this batch before their requests may leave: wake the writer early when
   // the batch is large instead of waiting out the interval.
@@ -87,58 +86,76 @@ void BatchWriter::stop(long timeout_ms) {
   thread_.join();
 }
 
-void BatchWriter::commit(store::Db& db, std::vector<Pending>& batch, std::vector<char>& dropped) {
+void BatchWriter::commit(store::DispatchLedger& ledger, std::vector<Pending>& batch, std::vector<char>& dropped) {
   dropped.assign(batch.size(), 0);
-  try {
-    SQLite::Transaction tx(db.raw(), SQLite::TransactionBehavior::IMMEDIATE);
-    for (std::size_t i = 0; i < batch.size(); ++i) run_write_op(db, batch, i);
-    tx.commit();
-    return;
-  } catch (const WriteOpFailed& f) {
-    if (f.transient) throw std::runtime_error(f.error);
-    // Permanent: find every operation that fails on its own and commit the others.
+  /// Rolls back whatever is open when a step throws (a transient failure, BEGIN or COMMIT).
+  struct Tx {
+    store::DispatchLedger& l;
+    bool done = false;
+    ~Tx() {
+      if (!done) l.rollback();
+    }
+  };
+  {
+    Tx tx{ledger};
+    ledger.begin();
+    bool permanent = false;
+    for (std::size_t i = 0; i < batch.size() && !permanent; ++i) {
+      try {
+        run_write_op(ledger, batch, i);
+      } catch (const WriteOpFailed& f) {
+        if (f.transient) throw std::runtime_error(f.error);
+        permanent = true;  // find every operation that fails on its own and commit the others
+      }
+    }
+    if (!permanent) {
+      ledger.commit();
+      tx.done = true;
+      return;
+    }
   }
   // Each operation in its own savepoint inside one transaction, in the queued order. An
   // operation whose failure ended the whole transaction (a trigger's RAISE(ROLLBACK)) took the
   // ones before it along: start over without it. Counted and logged once committed.
   std::vector<std::pair<std::size_t, std::string>> failures;
   while (true) {
-    SQLite::Transaction tx(db.raw(), SQLite::TransactionBehavior::IMMEDIATE);
+    Tx tx{ledger};
+    ledger.begin();
     bool restart = false;
     for (std::size_t i = 0; i < batch.size() && !restart; ++i) {
       if (dropped[i]) continue;
-      db.raw().exec("SAVEPOINT daybreak_write_op");
+      ledger.savepoint();
       try {
-        run_write_op(db, batch, i);
-        db.raw().exec("RELEASE daybreak_write_op");
+        run_write_op(ledger, batch, i);
+        ledger.release_savepoint();
         continue;
       } catch (const WriteOpFailed& f) {
         if (f.transient) throw std::runtime_error(f.error);
         dropped[i] = 1;
+        batch[i].result = {};
         failures.emplace_back(i, f.error);
       }
-      if (sqlite3_get_autocommit(db.raw().getHandle()) != 0) {
+      if (!ledger.in_transaction()) {
         restart = true;  // the transaction is gone
       } else {
-        db.raw().exec("ROLLBACK TO daybreak_write_op");
-        db.raw().exec("RELEASE daybreak_write_op");
+        ledger.rollback_to_savepoint();
       }
     }
     if (restart) continue;
-    tx.commit();
+    ledger.commit();
+    tx.done = true;
     break;
   }
   dropped_.fetch_add(failures.size());
   for (const auto& [i, error] : failures) {
     log_->error("dropped a ledger write that fails on every attempt ({}, operation {} of a batch of {}): {}; the "
                 "other {} committed",
-                batch[i].what ? batch[i].what : "unnamed operation", i + 1, batch.size(), error,
-                batch.size() - failures.size());
+                store::op_name(batch[i].op), i + 1, batch.size(), error, batch.size() - failures.size());
   }
 }
 
 void BatchWriter::loop() {
-  std::unique_ptr<store::Db> db;
+  std::unique_ptr<store::DispatchLedger> ledger;
   std::vector<Pending> batch;
   std::vector<char> dropped;
   Millis retry_delay = 50;
@@ -159,17 +176,8 @@ void BatchWriter::loop() {
     }
     if (batch.empty()) continue;
     try {
-      if (!db) {
-        store::OpenOptions o;
-        o.migrate = false;
-        o.busy_timeout_ms = 1000;  // short: on a lock we keep the batch and retry, sends go on
-        // Updates walk the table and its indexes in send order (ids follow planned order, message
-        // ids are sequential): a few hot pages at a time. 4 MiB, not more: at 1M a fuller cache
-        // was the largest growth of dispatch's resident memory while sending.
-        o.cache_kib = 4096;
-        db = std::make_unique<store::Db>(db_path_, o);
-      }
-      commit(*db, batch, dropped);
+      if (!ledger) ledger = open_();
+      commit(*ledger, batch, dropped);
     } catch (const std::exception& e) {
       // Transient (locked, full, I/O error), or the transaction itself failed: nothing of the
       // batch committed; keep it all and try again.
@@ -193,7 +201,7 @@ void BatchWriter::loop() {
     if (failing_.exchange(false)) log_->info("database writes recovered");
     retry_delay = 50;
     for (std::size_t i = 0; i < batch.size(); ++i) {
-      if (batch[i].outcome) batch[i].outcome(dropped[i] == 0);
+      if (batch[i].done) batch[i].done(dropped[i] == 0, std::move(batch[i].result));
     }
     {
       std::lock_guard lk(mu_);

@@ -1,6 +1,6 @@
 #pragma once
-// The one writer thread of a dispatch: it owns its own connection and commits queued
-// operations in batches (every commit_interval), so SQLite writes stay off the send path.
+// The one writer thread of a dispatch: it owns its own ledger connection (store/dispatch_ledger.hpp)
+// and commits queued typed operations in batches (every commit_interval), so SQLite writes stay off the send path.
 // When the database is locked or full, operations stay queued and are retried: nothing is lost.
 // An operation that cannot succeed (a constraint, a mismatch, a bug in its own code) is dropped
 // on its own and every other operation of its batch commits: one bad write never blocks the rest.
@@ -16,6 +16,7 @@
 
 #include "domain/clock.hpp"
 #include "store/db.hpp"
+#include "store/dispatch_ledger.hpp"
 
 namespace spdlog {
 class logger;
@@ -23,26 +24,22 @@ class logger;
 
 namespace daybreak::engine {
 
-/// A unit of work run inside the writer's transaction. Returns nothing; may throw. A transient
-/// failure (store::is_transient_error: locked, full, I/O) rolls the whole batch back and retries
-/// it; any other failure drops this operation alone (its writes are rolled back) and the rest of
-/// the batch commits. An operation may run more than once: it must start from scratch each time.
-using WriteOp = std::function<void(store::Db&)>;
-/// Runs after the batch holding it committed (on the writer thread); never for a dropped operation.
-using AfterCommit = std::function<void()>;
 /// Runs on the writer thread once the operation's fate is known: `committed` is true after its
-/// batch committed, false when it was dropped as a permanent failure (nothing it wrote is kept).
-using OnOutcome = std::function<void(bool committed)>;
+/// batch committed (with the operation's typed result), false when it was dropped as a
+/// permanent failure (nothing it wrote is kept; the result is empty).
+using OnDone = std::function<void(bool committed, store::LedgerResult&& result)>;
+/// Runs after the batch holding the operation committed; never for a dropped one.
+using AfterCommit = std::function<void()>;
 
 class BatchWriter {
  public:
-  BatchWriter(const std::string& db_path, Millis commit_interval_ms, std::shared_ptr<spdlog::logger> log);
+  /// `open` is called on the writer's thread for its connection (again after a failure to open).
+  BatchWriter(store::LedgerFactory open, Millis commit_interval_ms, std::shared_ptr<spdlog::logger> log);
   ~BatchWriter();
-  /// Queues an operation and an optional callback run once it is committed. `what` names the
-  /// operation in the error logged if it is dropped (a string literal; may be null).
-  void enqueue(WriteOp op, AfterCommit after = nullptr, const char* what = nullptr);
-  /// Queues an operation whose callback also learns that it was dropped.
-  void enqueue_with_outcome(WriteOp op, OnOutcome outcome, const char* what = nullptr);
+  /// Queues an operation and an optional callback run once it is committed.
+  void enqueue(store::LedgerOp op, AfterCommit after = nullptr);
+  /// Queues an operation whose callback learns its fate and receives its result.
+  void enqueue(store::LedgerOp op, OnDone done);
   /// Blocks until everything queued so far is committed (or dropped), or `timeout_ms` of real time passed.
   bool flush(long timeout_ms);
   /// Operations waiting (not yet committed).
@@ -57,16 +54,16 @@ class BatchWriter {
 
  private:
   struct Pending {
-    WriteOp op;
-    OnOutcome outcome;
-    const char* what = nullptr;
+    store::LedgerOp op;
+    OnDone done;
+    store::LedgerResult result;
   };
   void loop();
   /// Commits `batch` in one transaction. On a permanent failure of an operation, runs the batch
   /// again one operation per savepoint, marking in `dropped` those that fail permanently, and
   /// commits the others. Throws on a transient failure (nothing committed).
-  void commit(store::Db& db, std::vector<Pending>& batch, std::vector<char>& dropped);
-  std::string db_path_;
+  void commit(store::DispatchLedger& ledger, std::vector<Pending>& batch, std::vector<char>& dropped);
+  store::LedgerFactory open_;
   Millis interval_ms_;
   std::shared_ptr<spdlog::logger> log_;
   mutable std::mutex mu_;

@@ -1,28 +1,21 @@
 #include "store/catalog.hpp"
 
+#include "store/content.hpp"
+
 namespace daybreak::store {
 namespace {
 
-constexpr const char* kContentColumns =
-    "SELECT content_id, title, body, language, topics, media_url, valid_from, valid_until, fallback_eligible, "
-    "emergency, withdrawn_at, withdrawn_by, updated_at FROM content ";
+// content.hpp's columns, then the operator's: the row reader is ContentFromRow's.
+const std::string kContentColumns = [] {
+  std::string cols = ContentColumnsSql();
+  return cols.replace(cols.find(" FROM content"), 13, ", withdrawn_by, updated_at FROM content");
+}();
 
 ContentInfo read_info(SQLite::Statement& q) {
   ContentInfo i;
-  Content& c = i.content;
-  c.content_id = q.getColumn(0).getString();
-  c.title = q.getColumn(1).getString();
-  c.body = q.getColumn(2).getString();
-  c.language = q.getColumn(3).getString();
-  c.topics = split_list(q.getColumn(4).getString(), ';');
-  c.media_url = q.getColumn(5).getString();
-  c.valid_from = q.getColumn(6).getString();
-  c.valid_until = q.getColumn(7).getString();
-  c.fallback_eligible = q.getColumn(8).getInt() != 0;
-  c.emergency = q.getColumn(9).getInt() != 0;
+  i.content = ContentFromRow(q);
   i.withdrawn_at = column_opt<Millis>(q.getColumn(10));
   i.withdrawn_by = column_opt<std::string>(q.getColumn(11));
-  c.withdrawn = i.withdrawn_at.has_value();
   i.updated_at = q.getColumn(12).getInt64();
   return i;
 }
@@ -52,7 +45,7 @@ void AdvisorListIds(Db& db, const AdvisorFilter& f, const std::function<void(con
 
 void ContentListFiltered(Db& db, const ContentFilter& f, const std::function<void(const ContentInfo&)>& fn) {
   guarded("ContentListFiltered", [&] {
-    auto& q = db.stmt(std::string(kContentColumns) +
+    auto& q = db.stmt(kContentColumns +
                       "WHERE (?1 IS NULL OR language = ?1) "
                       "AND (?2 IS NULL OR instr(lower(content_id), lower(?2)) > 0 OR instr(lower(title), lower(?2)) > 0) "
                       "AND (?3 = 0 OR withdrawn_at IS NOT NULL) ORDER BY content_id LIMIT ?4");
@@ -68,7 +61,7 @@ void ContentListFiltered(Db& db, const ContentFilter& f, const std::function<voi
 
 std::optional<ContentInfo> ContentInfoGet(Db& db, const std::string& content_id) {
   return guarded("ContentInfoGet", [&]() -> std::optional<ContentInfo> {
-    auto& q = db.stmt(std::string(kContentColumns) + "WHERE content_id = ?1");
+    auto& q = db.stmt(kContentColumns + "WHERE content_id = ?1");
     q.bind(1, content_id);
     if (!q.executeStep()) return std::nullopt;
     auto i = read_info(q);

@@ -25,7 +25,9 @@ constexpr const char* kColumns =
 constexpr const char* kValidOn =
     "withdrawn_at IS NULL AND (valid_from = '' OR valid_from <= ?1) AND (valid_until = '' OR ?1 <= valid_until) ";
 
-Content read_content(SQLite::Statement& q) {
+}  // namespace
+
+Content ContentFromRow(SQLite::Statement& q) {
   Content c;
   c.content_id = q.getColumn(0).getString();
   c.title = q.getColumn(1).getString();
@@ -40,6 +42,12 @@ Content read_content(SQLite::Statement& q) {
   c.withdrawn = !q.getColumn(10).isNull();
   return c;
 }
+
+const char* ContentColumnsSql() { return kColumns; }
+
+namespace {
+
+Content read_content(SQLite::Statement& q) { return ContentFromRow(q); }
 
 std::vector<Content> list(Db& db, const std::string& sql, const std::string& date) {
   std::vector<Content> out;
@@ -91,6 +99,35 @@ std::vector<Content> ContentListFallbackPool(Db& db, const std::string& date) {
 std::vector<Content> ContentListEmergencyPool(Db& db, const std::string& date) {
   return guarded("listing the emergency pool", [&] {
     return list(db, std::string(kColumns) + "WHERE emergency = 1 AND " + kValidOn + "ORDER BY content_id", date);
+  });
+}
+
+std::vector<Content> ContentListEmergency(Db& db) {
+  return guarded("listing emergency content", [&] {
+    std::vector<Content> out;
+    auto& q = db.stmt(std::string(kColumns) + "WHERE emergency = 1 AND withdrawn_at IS NULL ORDER BY content_id");
+    while (q.executeStep()) out.push_back(read_content(q));
+    return out;
+  });
+}
+
+std::vector<Content> ContentListForRun(Db& db, std::int64_t run_id) {
+  return guarded("listing a run's content", [&] {
+    std::vector<Content> out;
+    auto& q = db.stmt(std::string(kColumns) +
+                      "WHERE content_id IN (SELECT DISTINCT content_id FROM deliveries WHERE run_id = ?1) ORDER BY content_id");
+    q.bind(1, run_id);
+    while (q.executeStep()) out.push_back(read_content(q));
+    return out;
+  });
+}
+
+std::vector<std::string> ContentListWithdrawnIds(Db& db) {
+  return guarded("listing withdrawn content", [&] {
+    std::vector<std::string> out;
+    auto& q = db.stmt("SELECT content_id FROM content WHERE withdrawn_at IS NOT NULL ORDER BY content_id");
+    while (q.executeStep()) out.push_back(q.getColumn(0).getString());
+    return out;
   });
 }
 

@@ -33,6 +33,20 @@ std::vector<Content> ContentListFallbackPool(Db& db, const std::string& date);
 /// The emergency pool for `date`: marked emergency, not withdrawn, valid on `date`; by content_id.
 std::vector<Content> ContentListEmergencyPool(Db& db, const std::string& date);
 
+/// Every emergency item not withdrawn, whatever its validity dates (dispatch judges them per
+/// delivery day); by content_id.
+std::vector<Content> ContentListEmergency(Db& db);
+/// Every item the deliveries of run `run_id` point at (withdrawn ones too); by content_id.
+std::vector<Content> ContentListForRun(Db& db, std::int64_t run_id);
+/// Ids of every withdrawn item.
+std::vector<std::string> ContentListWithdrawnIds(Db& db);
+
+/// The one reader of a content row: a statement selecting ContentColumnsSql() (its first 11
+/// columns; a caller may select more after them) read into a Content.
+Content ContentFromRow(SQLite::Statement& q);
+/// "SELECT content_id, title, … withdrawn_at FROM content " (append WHERE …).
+const char* ContentColumnsSql();
+
 /// Number of stored content items.
 std::int64_t ContentCount(Db& db);
 

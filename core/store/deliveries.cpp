@@ -182,6 +182,19 @@ bool DeliveryClaim(Db& db, std::int64_t delivery_id, const std::string& owner, M
   });
 }
 
+bool DeliveryRelease(Db& db, std::int64_t delivery_id, const std::string& owner, Millis now) {
+  return guarded("DeliveryRelease", [&] {
+    auto& q = db.stmt(
+        "UPDATE deliveries SET state = CASE WHEN attempts = 0 THEN 'planned' ELSE 'retry_wait' END, "
+        "next_attempt_at = ?1, claim_owner = NULL, updated_at = ?1 WHERE delivery_id = ?2 AND state = 'sending' "
+        "AND claim_owner = ?3");
+    q.bind(1, now);
+    q.bind(2, delivery_id);
+    q.bind(3, owner);
+    return q.exec() == 1;
+  });
+}
+
 bool DeliveryUpdate(Db& db, const DeliveryUpdateParams& p, const std::string& owner) {
   return guarded("DeliveryUpdate", [&] {
     auto& q = db.stmt(

@@ -141,6 +141,11 @@ struct DeliveryUpdateParams {
 /// Writes an outcome; only moves rows still `sending` under `owner` (an operator's cancel wins).
 bool DeliveryUpdate(Db& db, const DeliveryUpdateParams& p, const std::string& owner);
 
+/// Hands a row this owner claimed but did not send back (a graceful stop): `planned` again,
+/// or `retry_wait` after an earlier attempt, due `now`; not uncertain. False when the row is not
+/// `sending` under `owner`.
+bool DeliveryRelease(Db& db, std::int64_t delivery_id, const std::string& owner, Millis now);
+
 /// Rows still `sending` under another (dead) owner become `uncertain`; returns how many.
 std::int64_t DeliveryMarkUncertain(Db& db, std::int64_t run_id, const std::string& live_owner, Millis now);
 

@@ -20,16 +20,20 @@
 #include "config/config.hpp"
 #include "domain/clock.hpp"
 #include "engine/dispatcher.hpp"
+#include "store/dispatch_ledger.hpp"
 
 namespace daybreak::test_support {
 
+/// `ledger` opens the dispatch's ledger connections; by default the real SQLite ledger at
+/// cfg.database_path for `owner`.
 inline engine::DispatchSummary run_dispatch_ticking(const Config& cfg, ManualClock& clock, channels::Transport& transport,
                                                     const std::string& owner, const std::vector<std::int64_t>& run_ids,
-                                                    const char* log_env) {
+                                                    const char* log_env, store::LedgerFactory ledger = nullptr,
+                                                    engine::StopToken stop = {}, Millis tick_ms = 20) {
   std::atomic<bool> done{false};
   std::thread ticker([&] {
     for (int i = 0; i < 30'000 && !done; ++i) {
-      clock.advance(20);
+      clock.advance(tick_ms);
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   });
@@ -44,7 +48,8 @@ inline engine::DispatchSummary run_dispatch_ticking(const Config& cfg, ManualClo
       t.join();
     }
   } join{done, ticker};
-  engine::Dispatcher d(cfg, clock, transport, log, owner);
+  if (!ledger) ledger = store::sqlite_ledger_factory(cfg.database_path, owner);
+  engine::Dispatcher d(cfg, clock, transport, std::move(ledger), stop, log);
   return d.run(run_ids);
 }
 

@@ -18,6 +18,7 @@
 #include <sqlite3.h>
 
 #include "db_fixture.hpp"
+#include "store/dispatch_ledger.hpp"
 
 namespace daybreak {
 namespace {
@@ -38,10 +39,15 @@ class WriterTest : public test_support::DbTest {
     if (HasFailure()) std::cerr << "writer log:\n" << log_text_.str();
     DbTest::TearDown();
   }
-  void start() { writer_ = std::make_unique<engine::BatchWriter>(db_path(), 20, log_); }
+  void start() {
+    writer_ = std::make_unique<engine::BatchWriter>(store::sqlite_ledger_factory(db_path(), "writer-test"), 20, log_);
+  }
+  /// A writer operation running `fn` on the ledger's connection.
+  static store::LedgerOp local(std::function<void(store::Db&)> fn) { return store::ledger_op::Local{std::move(fn)}; }
 
   /// An operation inserting row `k` (through store::guarded, as the query modules do).
-  static engine::WriteOp insert(int k, std::string v = "x") {
+  static store::LedgerOp insert(int k, std::string v = "x") { return local(insert_fn(k, std::move(v))); }
+  static std::function<void(store::Db&)> insert_fn(int k, std::string v = "x") {
     return [k, v](store::Db& db) {
       store::guarded("inserting a probe row", [&] {
         auto& q = db.stmt("INSERT INTO writer_probe (k, v) VALUES (?, ?)");
@@ -88,19 +94,20 @@ TEST_F(WriterTest, ConstraintViolationIsDroppedAndTheRestCommits) {
   EXPECT_EQ(writer_->dropped(), 1u);
 }
 
-// The outcome callback learns both fates; `what` names the dropped operation in the log.
+// The outcome callback learns both fates; the log names the dropped operation's kind.
 TEST_F(WriterTest, OutcomeCallbackTellsCommittedFromDropped) {
   start();
   std::atomic<int> committed{0};
   std::atomic<int> dropped{0};
-  auto outcome = [&](bool ok) { ++(ok ? committed : dropped); };
-  writer_->enqueue_with_outcome(insert(40), outcome, "probe 40");
-  writer_->enqueue_with_outcome(insert(1, "duplicate"), outcome, "probe duplicate");
+  auto outcome = [&](bool ok, store::LedgerResult&&) { ++(ok ? committed : dropped); };
+  writer_->enqueue(insert(40), engine::OnDone(outcome));
+  writer_->enqueue(insert(1, "duplicate"), engine::OnDone(outcome));
   ASSERT_TRUE(writer_->flush(5000));
   EXPECT_EQ(committed.load(), 1);
   EXPECT_EQ(dropped.load(), 1);
   EXPECT_EQ(rows("k = 40"), 1);
-  EXPECT_NE(log_text_.str().find("probe duplicate"), std::string::npos) << log_text_.str();
+  EXPECT_NE(log_text_.str().find("dropped a ledger write that fails on every attempt (monitoring and reports"), std::string::npos)
+      << log_text_.str();
 }
 
 // A trigger's RAISE(ROLLBACK) ends the whole transaction, savepoints and all: the operations
@@ -128,12 +135,11 @@ TEST_F(WriterTest, TransientFailureInsideAnOperationIsRetried) {
   std::atomic<int> attempts{0};
   std::atomic<int> callbacks{0};
   writer_->enqueue(insert(60), [&] { ++callbacks; });
-  writer_->enqueue(
-      [&](store::Db& db) {
-        if (++attempts <= 2) throw store::StoreError("inserting: database or disk is full", SQLITE_FULL);
-        insert(61)(db);
-      },
-      [&] { ++callbacks; });
+  writer_->enqueue(local([&](store::Db& db) {
+                     if (++attempts <= 2) throw store::StoreError("inserting: database or disk is full", SQLITE_FULL);
+                     insert_fn(61)(db);
+                   }),
+                   [&] { ++callbacks; });
   ASSERT_TRUE(writer_->flush(5000)) << "the writer did not commit within 5 s";
   EXPECT_EQ(attempts.load(), 3);
   EXPECT_EQ(rows("k IN (60, 61)"), 2);
@@ -159,7 +165,7 @@ TEST(WriterErrorClassTest, TransientVersusPermanent) {
 // store::guarded keeps SQLite's extended code in the StoreError it throws.
 TEST_F(WriterTest, GuardedCarriesTheExtendedCode) {
   try {
-    insert(1, "duplicate")(*db_);
+    insert_fn(1, "duplicate")(*db_);
     FAIL() << "no exception";
   } catch (const store::StoreError& e) {
     EXPECT_EQ(e.code(), SQLITE_CONSTRAINT_PRIMARYKEY) << e.what();
@@ -172,10 +178,10 @@ TEST_F(WriterTest, NonSqliteExceptionIsPermanent) {
   start();
   std::atomic<int> callbacks{0};
   writer_->enqueue(insert(20), [&] { ++callbacks; });
-  writer_->enqueue([](store::Db& db) {
+  writer_->enqueue(local([](store::Db& db) {
     db.exec("INSERT INTO writer_probe VALUES (21, 'written before the bug')");
     throw std::logic_error("a bug in the operation");
-  });
+  }));
   writer_->enqueue(insert(22), [&] { ++callbacks; });
   ASSERT_TRUE(writer_->flush(5000)) << "the writer did not commit within 5 s: a throwing operation blocks the rest";
   EXPECT_EQ(rows("k IN (20, 22)"), 2);
