@@ -10,6 +10,7 @@
 #include "app/common.hpp"
 #include "domain/planner.hpp"
 #include "domain/time.hpp"
+#include "engine/sender_pool.hpp"
 #include "store/advisors.hpp"
 #include "store/assignments.hpp"
 #include "store/content.hpp"
@@ -97,23 +98,16 @@ nlohmann::json plan_deliveries_in(store::Db& db, const Config& cfg, const std::s
     }
     auto rank = cfg.tier_rank(a.tier);
     // The stored preference list decides the channel index; only opted-in channels with a
-    // configured sender can be planned.
-    int chosen = -1;
-    Channel ch = Channel::whatsapp;
-    for (std::size_t i = 0; i < a.preference.size(); ++i) {
-      Channel c = a.preference[i];
-      if (a.opted_in(c) && !cfg.senders_of(c).empty()) {
-        chosen = static_cast<int>(i);
-        ch = c;
-        break;
-      }
-    }
+    // configured sender can be planned: dispatch's choice of the next channel (sender_pool.hpp).
+    const int chosen = engine::first_usable_channel(a.preference.data(), a.preference.size(), 0, [&](Channel c) {
+      return a.opted_in(c) && !cfg.senders_of(c).empty();
+    });
     if (chosen < 0) {
       unreachable.push_back({{"advisor_id", a.advisor_id}, {"reason", "no opted-in channel with a configured sender"}});
       return;
     }
     by_slot[*s].push_back({std::move(a.advisor_id), intern(*a.content_id), intern(a.source), intern(a.tier),
-                           rank ? *rank : static_cast<int>(cfg.tiers.size()), ch, chosen});
+                           rank ? *rank : static_cast<int>(cfg.tiers.size()), a.preference[static_cast<std::size_t>(chosen)], chosen});
   });
   mark(timings, "load_ms");
 

@@ -21,8 +21,9 @@
 #include "engine/alerts.hpp"
 #include "engine/live.hpp"
 #include "engine/metrics.hpp"
+#include "engine/send_schedule.hpp"
+#include "engine/sender_pool.hpp"
 #include "engine/string_pool.hpp"
-#include "engine/token_bucket.hpp"
 #include "engine/writer.hpp"
 #include "store/deliveries.hpp"
 #include "store/runs.hpp"
@@ -76,49 +77,6 @@ bool is_sender_failure(FailureKind k) {
   return k == FailureKind::retryable || k == FailureKind::uncertain || k == FailureKind::credentials;
 }
 
-/// One delivery held in memory for the length of the dispatch. Kept small (a million of them
-/// must fit a few hundred MB: docs/performance.md, peak RSS): strings live in the dispatcher's pool.
-struct Item {
-  std::int64_t delivery_id = 0;
-  Millis planned_at = 0;
-  Millis deadline = 0;
-  Millis give_up_after = 0;  ///< deadline + drain period, or from an operator's resend
-  Millis due = 0;
-  Millis first_sent_at = 0;
-  Millis accepted_at = 0;
-  StringPool::Ref advisor_id = 0, name = 0, phone = 0, email = 0;
-  std::uint32_t run = 0;
-  std::uint32_t content = 0;
-  std::array<Channel, 3> chans{};
-  std::uint8_t nchans = 0;
-  std::uint8_t chan_idx = 0;  ///< position in chans (== the row's channel_index)
-  std::int16_t sender = -1;
-  std::uint8_t tier_rank = 0;
-  DeliveryState state = DeliveryState::planned;
-  std::uint16_t attempts = 0;
-  std::uint8_t attempts_on_channel = 0;
-  bool possible_dup = false;
-  bool emergency = false;  ///< content was substituted from the emergency pool
-  bool claiming = false;   ///< a claim for it is queued or committing; its outcome is not known yet
-  std::uint8_t language = 0;  ///< index into Impl::languages
-  std::uint32_t gen = 0;  ///< bumps whenever the item is re-queued; stale heap entries are skipped
-};
-
-/// Pacing state runs on the steady clock (Impl::steady): the bucket, the breaker's windows and
-/// cool-downs and paused_until do not move when the wall clock is stepped.
-struct SenderState {
-  const SenderConfig* cfg = nullptr;
-  std::unique_ptr<channels::Adapter> adapter;
-  TokenBucket bucket;
-  Breaker breaker;
-  Millis paused_until = 0;  ///< steady time
-  int in_flight = 0;
-  std::int64_t sent = 0;
-  std::int64_t failed = 0;
-  BreakerState last_state = BreakerState::closed;
-  bool credentials_failed = false;  ///< the latest answer rejected its credentials
-};
-
 struct RunState {
   store::Run row;
   std::size_t total = 0;
@@ -141,28 +99,6 @@ struct RunState {
   static constexpr std::size_t kOutcomes = 1 + static_cast<std::size_t>(FailureKind::uncertain) + 1;
   engine::Histogram latency = engine::Histogram::latency();
 };
-
-struct QEntry {
-  Millis due;
-  std::uint8_t tier;
-  std::uint32_t idx;
-  std::uint32_t gen;
-  bool operator>(const QEntry& o) const { return due != o.due ? due > o.due : (tier != o.tier ? tier > o.tier : idx > o.idx); }
-};
-/// Among deliveries whose time has come: earliest deadline first, then highest tier.
-struct EEntry {
-  Millis deadline;
-  std::uint8_t tier;
-  Millis due;
-  std::uint32_t idx;
-  bool operator>(const EEntry& o) const {
-    if (deadline != o.deadline) return deadline > o.deadline;
-    if (tier != o.tier) return tier > o.tier;
-    return due > o.due;
-  }
-};
-template <typename T>
-using MinHeap = std::priority_queue<T, std::vector<T>, std::greater<T>>;
 
 /// Events handed to the scheduler thread by the transport and writer threads.
 struct Event {
@@ -200,26 +136,16 @@ struct Dispatcher::Impl {
   std::shared_ptr<spdlog::logger> log;
   std::string owner;
 
-  std::vector<Item> items;
+  SendSchedule sched;                  ///< the items and their queues (engine/send_schedule.hpp)
   StringPool strings;                  ///< the items' advisor ids, names and addresses
   std::vector<std::string> languages;  ///< Item::language indexes this
   std::vector<ContentRow> contents;
   std::unordered_map<std::string, std::uint32_t> content_index;
-  std::unordered_map<std::string, int> sender_index;
-  /// delivery id → items index: sorted pairs for the rows loaded at start (16 bytes each, not a
-  /// hash node per delivery), and a map for the few added later by an operator's replay.
-  /// items[0, loaded) are sorted by delivery_id (find_item searches them directly: no separate
-  /// index, 16 MB fewer at 1M); items added after the load are found through item_index_added.
-  std::size_t loaded = 0;
-  std::unordered_map<std::int64_t, std::uint32_t> item_index_added;
-  std::vector<SenderState> senders;
+  SenderPool senders;                  ///< engine/sender_pool.hpp
   std::vector<RunState> runs;
   std::int64_t change_seq = 0;  ///< last delivery_changes row seen
   Millis last_pending_apply = 0;  ///< steady time
   bool pending_applied = false;   ///< pending statuses were applied once
-  MinHeap<QEntry> waiting;                 // not claimed yet, by due time
-  std::vector<MinHeap<QEntry>> claimed;    // per sender: claimed, by due time
-  std::vector<MinHeap<EEntry>> eligible;   // per sender: due now, by deadline then tier
   std::size_t claims_pending = 0;
   std::size_t foreign_rows = 0;  ///< claims refused because another process owns the row or the run
   int in_flight = 0;
@@ -255,67 +181,15 @@ struct Dispatcher::Impl {
     ev_cv.notify_one();
   }
 
-  /// The sender of `ch` to use: the preferred one while it is healthy, else the least loaded
-  /// relative to its rate among those whose breaker lets traffic through; -1 when none does.
-  /// `exclude` (when >= 0) is never chosen.
-  int pick_sender(Channel ch, int preferred, int exclude = -1) {
-    const Millis now = steady;
-    if (preferred >= 0 && senders[preferred].cfg->channel == ch && senders[preferred].paused_until <= now &&
-        senders[preferred].breaker.state(now) == BreakerState::closed)
-      return preferred;
-    int best = -1;
-    double best_load = 1e300;
-    for (std::size_t i = 0; i < senders.size(); ++i) {
-      auto& s = senders[i];
-      if (s.cfg->channel != ch || !s.breaker.usable(now) || static_cast<int>(i) == exclude) continue;
-      // Prefer healthy senders, then the least loaded relative to its rate.
-      double load = static_cast<double>(s.in_flight + static_cast<int>(claimed[i].size() + eligible[i].size())) / s.cfg->mps;
-      if (s.paused_until > now) load += 1e9;
-      if (load < best_load) {
-        best_load = load;
-        best = static_cast<int>(i);
-      }
-    }
-    return best;
+  /// Deliveries waiting on each sender (claimed or due): the pool's load measure.
+  std::function<std::size_t(std::size_t)> queued() const {
+    return [this](std::size_t i) { return sched.queued_on(i); };
   }
-
-  bool has_sender(Channel ch) const {
-    return std::any_of(senders.begin(), senders.end(), [&](const SenderState& s) { return s.cfg->channel == ch; });
+  int pick_sender(Channel ch, int preferred, int exclude = -1) const {
+    return senders.pick(ch, preferred, steady, queued(), exclude);
   }
-  /// When the first open breaker of `ch` turns half-open (every sender of it is open), as a
-  /// wall-clock instant after `now` (the breakers run on steady time).
-  Millis channel_reopens_at(Channel ch, Millis now) const {
-    Millis t = std::numeric_limits<Millis>::max();
-    for (const auto& s : senders) {
-      if (s.cfg->channel == ch) t = std::min(t, s.breaker.reopens_at());
-    }
-    return now + std::max<Millis>(50, t - steady);
-  }
-  /// The next channel after the current one that can send now (a sender whose breaker lets
-  /// traffic through), with that sender; {-1, -1} when none.
-  std::pair<int, int> next_usable_channel(const Item& it) {
-    for (int i = it.chan_idx + 1; i < it.nchans; ++i) {
-      if (!addressable(it, it.chans[i])) continue;
-      int s = pick_sender(it.chans[i], -1);
-      if (s >= 0) return {i, s};
-    }
-    return {-1, -1};
-  }
-  bool addressable(const Item& it, Channel ch) const {
-    if (!has_sender(ch)) return false;
-    switch (ch) {
-      case Channel::whatsapp: return it.phone != 0;
-      case Channel::email: return it.email != 0;
-      case Channel::webhook: return true;
-    }
-    return false;
-  }
-  /// Index of the next usable channel after the current one, or -1.
-  int next_channel(const Item& it) const {
-    for (int i = it.chan_idx + 1; i < it.nchans; ++i) {
-      if (addressable(it, it.chans[i])) return i;
-    }
-    return -1;
+  std::pair<int, int> next_usable_channel(const Item& it) const {
+    return senders.next_usable_channel(it.reach(), steady, queued());
   }
 
   std::uint32_t add_content(ContentRow c) {
@@ -337,16 +211,6 @@ struct Dispatcher::Impl {
     if (languages.size() == 255) return 0;  // validation allows far fewer languages than this
     languages.push_back(lang);
     return static_cast<std::uint8_t>(languages.size() - 1);
-  }
-
-  /// The items index of a delivery, or -1 when this dispatch does not hold it.
-  std::int64_t find_item(std::int64_t delivery_id) const {
-    const auto end = items.begin() + static_cast<std::ptrdiff_t>(loaded);
-    auto it = std::lower_bound(items.begin(), end, delivery_id,
-                               [](const Item& item, std::int64_t id) { return item.delivery_id < id; });
-    if (it != end && it->delivery_id == delivery_id) return it - items.begin();
-    auto a = item_index_added.find(delivery_id);
-    return a == item_index_added.end() ? std::int64_t{-1} : std::int64_t{a->second};
   }
 
   /// An in-memory item from a row that is not final.
@@ -374,8 +238,7 @@ struct Dispatcher::Impl {
     }
     if (it.nchans == 0) it.chans[it.nchans++] = channel_from_string(d.channel).value_or(Channel::whatsapp);
     it.chan_idx = static_cast<std::uint8_t>(std::min<int>(d.channel_index, it.nchans - 1));
-    auto si = sender_index.find(d.sender);
-    it.sender = static_cast<std::int16_t>(si == sender_index.end() ? -1 : si->second);
+    it.sender = static_cast<std::int16_t>(senders.index_of(d.sender));
     it.tier_rank = static_cast<std::uint8_t>(std::clamp(d.tier_rank, 0, 255));
     it.attempts = static_cast<std::uint16_t>(d.attempts);
     it.possible_dup = d.possible_duplicate;
@@ -426,7 +289,7 @@ struct Dispatcher::Impl {
   /// day is never sent: it is replaced by an emergency item (substitute_emergency), else the
   /// delivery is held (made final, unsent). True when the item may be sent now.
   bool content_guard(std::uint32_t idx, Millis now) {
-    Item& it = items[idx];
+    Item& it = sched.items[idx];
     const auto& c = contents[it.content];
     const std::string& date = runs[it.run].row.date;
     auto why = content_pull_problem(c.content_id, c.withdrawn, c.valid_from, c.valid_until, date);
@@ -442,14 +305,14 @@ struct Dispatcher::Impl {
   void hold(std::uint32_t idx, Millis now, const std::string& reason) {
     ++summary.held;
     mark_dead(idx, now, reason);
-    log->error("delivery {} {}", items[idx].delivery_id, reason);
+    log->error("delivery {} {}", sched.items[idx].delivery_id, reason);
   }
 
   /// Makes a delivery final `dead` with `why` (given up, or held), in memory and in the ledger:
   /// a row this process holds `sending` is updated as it is; any other is claimed first in the
   /// same operation, since only rows held `sending` can be moved by DeliveryUpdate.
   void mark_dead(std::uint32_t idx, Millis now, const std::string& why) {
-    Item& it = items[idx];
+    Item& it = sched.items[idx];
     const bool claimed_by_us = it.state == DeliveryState::sending;
     it.state = DeliveryState::dead;
     ++it.gen;
@@ -474,14 +337,8 @@ struct Dispatcher::Impl {
     Millis now = clock.now();
     steady = clock.steady_ms();
     steps.observe(now, steady);
-    for (const auto& s : cfg.senders) {
-      SenderState st{&s, channels::make_adapter(cfg, s), TokenBucket(s.mps, std::max(2.0, s.mps * 0.05), clock.steady_ms()),
-                     Breaker(cfg.breaker)};
-      sender_index[s.id] = static_cast<int>(senders.size());
-      senders.push_back(std::move(st));
-    }
-    claimed.resize(senders.size());
-    eligible.resize(senders.size());
+    senders = SenderPool(cfg, steady);
+    sched = SendSchedule(senders.size());
     // Changes noted from here on are replayed by the poll; earlier ones are in the rows below.
     change_seq = ledger->change_mark();
     contents.push_back({});  // index 0: "unknown content", never chosen for substitution
@@ -496,7 +353,7 @@ struct Dispatcher::Impl {
           rows.push_back(std::move(*row));
         }
       }
-      items.reserve(expected);
+      sched.items.reserve(expected);
     }
     for (auto& row : rows) {
       const auto run_id = row.run_id;
@@ -527,10 +384,9 @@ struct Dispatcher::Impl {
         if (is_final_state(d.state)) {
           {
             auto ch = channel_from_string(d.channel).value_or(Channel::whatsapp);
-            auto si = sender_index.find(d.sender);
             rsr.pre_final.push_back({d.state, static_cast<std::uint8_t>(ch),
                                      static_cast<std::uint8_t>(std::clamp(d.tier_rank, 0, 255)),
-                                     static_cast<std::int16_t>(si == sender_index.end() ? -1 : si->second), d.planned_at,
+                                     static_cast<std::int16_t>(senders.index_of(d.sender)), d.planned_at,
                                      d.deadline_at, d.first_sent_at.value_or(0), d.accepted_at.value_or(0)});
           }
           if (is_accepted_state(d.state)) {
@@ -544,21 +400,10 @@ struct Dispatcher::Impl {
           return;
         }
         ++rsr.remaining;
-        items.push_back(make_item(std::move(d), run_idx, now));
+        sched.items.push_back(make_item(std::move(d), run_idx, now));
       });
     }
-    items.shrink_to_fit();
-    // In id order (the rows arrive nearly so): find_item binary-searches the items themselves.
-    std::sort(items.begin(), items.end(), [](const Item& a, const Item& b) { return a.delivery_id < b.delivery_id; });
-    loaded = items.size();
-    std::vector<QEntry> initial;
-    initial.reserve(items.size());
-    for (std::uint32_t i = 0; i < items.size(); ++i) {
-      if (!content_guard(i, now)) continue;  // held: final, never queued
-      initial.push_back({items[i].due, items[i].tier_rank, i, 0});
-    }
-    // One heapify over an exactly sized vector, not a million pushes into a doubling one.
-    waiting = MinHeap<QEntry>(std::greater<QEntry>(), std::move(initial));
+    sched.finish_load([&](std::uint32_t i) { return content_guard(i, now); });  // held: final, never queued
     // The rows read above were freed; hand that memory back (peak RSS is measured: docs/performance.md).
     ::malloc_trim(0);
   }
@@ -592,11 +437,11 @@ struct Dispatcher::Impl {
     const std::size_t max_batch = 20000;
     std::vector<std::uint32_t> batch;
     std::vector<QEntry> held;
-    while (!waiting.empty() && waiting.top().due <= now + cfg.dispatch.claim_lead_ms && batch.size() < max_batch &&
+    while (!sched.waiting.empty() && sched.waiting.top().due <= now + cfg.dispatch.claim_lead_ms && batch.size() < max_batch &&
            claims_pending < 50000) {
-      QEntry e = waiting.top();
-      waiting.pop();
-      Item& it = items[e.idx];
+      QEntry e = sched.waiting.top();
+      sched.waiting.pop();
+      Item& it = sched.items[e.idx];
       if (e.gen != it.gen || is_final_state(it.state)) continue;
       Channel ch = it.chans[it.chan_idx];
       if (paused_channel[static_cast<int>(ch)]) {
@@ -611,7 +456,7 @@ struct Dispatcher::Impl {
       }
       int s = pick_sender(ch, it.sender);
       if (s < 0) {
-        if (has_sender(ch)) {
+        if (senders.has_channel(ch)) {
           // Every sender of the channel has an open breaker: move to the next channel now,
           // while it can still land before the deadline, or wait for the first half-open.
           auto [nc, ns] = next_usable_channel(it);
@@ -623,11 +468,11 @@ struct Dispatcher::Impl {
             it.sender = static_cast<std::int16_t>(ns);
             batch.push_back(e.idx);
           } else {
-            held.push_back({channel_reopens_at(ch, now), e.tier, e.idx, e.gen});
+            held.push_back({senders.channel_reopens_at(ch, now, steady), e.tier, e.idx, e.gen});
           }
           continue;
         }
-        int nc = next_channel(it);
+        int nc = senders.next_channel(it.reach());
         if (nc >= 0) {
           it.chan_idx = static_cast<std::uint8_t>(nc);
           it.attempts_on_channel = 0;
@@ -641,7 +486,7 @@ struct Dispatcher::Impl {
       it.claiming = true;
       batch.push_back(e.idx);
     }
-    for (auto& h : held) waiting.push(h);
+    for (auto& h : held) sched.waiting.push(h);
     if (batch.empty()) return;
     enqueue_claims(std::move(batch), now);
   }
@@ -652,7 +497,7 @@ struct Dispatcher::Impl {
     claims_pending += batch.size();
     store::ledger_op::Claim op;
     op.ids.reserve(batch.size());
-    for (auto idx : batch) op.ids.push_back(items[idx].delivery_id);
+    for (auto idx : batch) op.ids.push_back(sched.items[idx].delivery_id);
     op.now = now;
     op.claim_until = now + cfg.dispatch.lease_ms;
     writer->enqueue(std::move(op), [this, batch = std::move(batch)](bool committed, store::LedgerResult&& r) {
@@ -679,7 +524,7 @@ struct Dispatcher::Impl {
     claims_pending -= std::min(claims_pending, ev.claims.size());
     const Millis now = clock.now();
     for (const auto& c : ev.claims) {
-      Item& it = items[c.idx];
+      Item& it = sched.items[c.idx];
       it.claiming = false;
       if (is_final_state(it.state) || releasing || lease_lost) continue;  // not ours to send any more
       if (ev.claims.size() == 1) {
@@ -693,11 +538,11 @@ struct Dispatcher::Impl {
 
   void give_up(std::uint32_t idx, Millis now, const std::string& why) {
     mark_dead(idx, now, why);
-    log->warn("delivery {} dead: {}", items[idx].delivery_id, why);
+    log->warn("delivery {} dead: {}", sched.items[idx].delivery_id, why);
   }
 
   void finish(std::uint32_t idx) {
-    auto& rs = runs[items[idx].run];
+    auto& rs = runs[sched.items[idx].run];
     if (rs.remaining > 0) --rs.remaining;
   }
 
@@ -710,7 +555,7 @@ struct Dispatcher::Impl {
     std::vector<std::int64_t> late_claims;
     for (const auto& c : ev.claims) {
       auto idx = c.idx;
-      Item& it = items[idx];
+      Item& it = sched.items[idx];
       it.claiming = false;
       if (!c.ok) {
         // The row moved under us: an operator cancelled it, or a status event settled an
@@ -724,14 +569,14 @@ struct Dispatcher::Impl {
         late_claims.push_back(it.delivery_id);
         continue;
       }
-      claimed[it.sender].push({it.due, it.tier_rank, idx, it.gen});
+      sched.claimed[it.sender].push({it.due, it.tier_rank, idx, it.gen});
     }
     if (!late_claims.empty()) release_ids(std::move(late_claims), clock.now());
   }
 
   /// A claim failed because the row moved: take its state as the store has it.
   void settle_from_row(std::uint32_t idx, const std::optional<store::DeliveryStateRow>& row) {
-    Item& it = items[idx];
+    Item& it = sched.items[idx];
     if (is_final_state(it.state)) return;
     if (row && !is_final_state(row->state)) {
       if (row->state == DeliveryState::sending && row->claim_owner == owner) {
@@ -770,12 +615,12 @@ struct Dispatcher::Impl {
   /// Items queued on a sender whose breaker stopped letting traffic through go to another
   /// sender of the channel, else to the advisor's next channel that can send; else they wait.
   void reroute_from(std::size_t s) {
-    auto& eq = eligible[s];
+    auto& eq = sched.eligible[s];
     std::vector<EEntry> keep;
     while (!eq.empty()) {
       auto e = eq.top();
       eq.pop();
-      Item& it = items[e.idx];
+      Item& it = sched.items[e.idx];
       Channel ch = it.chans[it.chan_idx];
       int alt = pick_sender(ch, -1);
       if (alt < 0) {
@@ -791,7 +636,7 @@ struct Dispatcher::Impl {
         continue;
       }
       it.sender = static_cast<std::int16_t>(alt);
-      eligible[alt].push(e);
+      sched.eligible[alt].push(e);
     }
     for (auto& e : keep) eq.push(e);
   }
@@ -799,12 +644,12 @@ struct Dispatcher::Impl {
   void send_due(Millis now) {
     if (lease_lost || stop.stage() >= 2) return;
     for (std::size_t s = 0; s < senders.size(); ++s) {
-      auto& cq = claimed[s];
-      auto& eq = eligible[s];
+      auto& cq = sched.claimed[s];
+      auto& eq = sched.eligible[s];
       while (!cq.empty() && cq.top().due <= now) {
         auto e = cq.top();
         cq.pop();
-        const Item& it = items[e.idx];
+        const Item& it = sched.items[e.idx];
         if (e.gen != it.gen || it.state != DeliveryState::sending) continue;  // cancelled meanwhile
         eq.push({it.deadline, it.tier_rank, it.due, e.idx});
       }
@@ -814,7 +659,7 @@ struct Dispatcher::Impl {
              st.breaker.usable(steady) && st.bucket.try_take(steady)) {
         auto e = eq.top();
         eq.pop();
-        if (items[e.idx].state != DeliveryState::sending) continue;  // cancelled meanwhile
+        if (sched.items[e.idx].state != DeliveryState::sending) continue;  // cancelled meanwhile
         if (!content_guard(e.idx, now)) continue;                     // pulled or expired: held
         st.breaker.allow(steady);
         send_one(e.idx, static_cast<int>(s), now);
@@ -823,7 +668,7 @@ struct Dispatcher::Impl {
   }
 
   void send_one(std::uint32_t idx, int s, Millis now) {
-    Item& it = items[idx];
+    Item& it = sched.items[idx];
     const ContentRow& c = contents[it.content];
     channels::Message m;
     m.delivery_id = it.delivery_id;
@@ -860,31 +705,28 @@ struct Dispatcher::Impl {
   }
 
   /// Feeds a sender's breaker and logs its transitions (a breaker opening is an operator's concern).
-  void note_breaker(SenderState& st, bool failure) {
-    const Millis now = steady;
-    st.breaker.record(failure, now);
-    if (failure) ++st.failed;
-    auto state = st.breaker.state(now);
-    if (state == st.last_state) return;
-    if (state == BreakerState::open) {
+  void note_breaker(std::size_t i, bool failure) {
+    auto changed = senders.record(i, failure, steady);
+    if (!changed) return;
+    const auto& st = senders[i];
+    if (*changed == BreakerState::open) {
       ++summary.breaker_opened;
       log->error("sender {}: breaker open (failure ratio {:.0f}% over the window); rerouting its traffic", st.cfg->id,
-                 100.0 * st.breaker.failure_ratio(now));
-    } else if (state == BreakerState::closed) {
+                 100.0 * st.breaker.failure_ratio(steady));
+    } else if (*changed == BreakerState::closed) {
       log->warn("sender {}: breaker closed again; traffic returns", st.cfg->id);
     }
-    st.last_state = state;
   }
 
   void on_response(Event& ev) {
-    Item& it = items[ev.idx];
+    Item& it = sched.items[ev.idx];
     --in_flight;
     auto& st = senders[ev.sender];
     --st.in_flight;
     Millis now = clock.now();
     steady = clock.steady_ms();
     auto res = st.adapter->classify(ev.response);
-    note_breaker(st, !res.accepted && is_sender_failure(res.kind));
+    note_breaker(static_cast<std::size_t>(ev.sender), !res.accepted && is_sender_failure(res.kind));
     {
       auto& rs = runs[it.run];
       if (rs.requests.empty()) rs.requests.assign(senders.size() * RunState::kOutcomes, 0);
@@ -939,12 +781,12 @@ struct Dispatcher::Impl {
       ++it.gen;
       it.state = DeliveryState::retry_wait;
       it.due = now;
-      waiting.push({it.due, it.tier_rank, ev.idx, it.gen});
+      sched.queue(ev.idx);
       write_outcome(it, ev.started_at, now, std::nullopt,
                     res.error_code + " " + res.error_detail + " (template error: emergency content substituted)");
       return;
     }
-    int nc = next_channel(it);
+    int nc = senders.next_channel(it.reach());
     auto decision = decide_after_failure(cfg.retry, res.kind, it.attempts_on_channel, now, it.deadline, nc >= 0,
                                          res.retry_after_ms, splitmix64(static_cast<std::uint64_t>(it.delivery_id) * 131 + it.attempts));
     if (decision.action == RetryDecision::retry && nc >= 0 && pick_sender(it.chans[it.chan_idx], -1) < 0) {
@@ -970,7 +812,7 @@ struct Dispatcher::Impl {
           int alt = pick_sender(it.chans[it.chan_idx], -1, ev.sender);
           if (alt >= 0 && senders[alt].paused_until <= steady) it.sender = static_cast<std::int16_t>(alt);
         }
-        waiting.push({it.due, it.tier_rank, ev.idx, it.gen});
+        sched.queue(ev.idx);
         break;
       }
       case RetryDecision::next_channel: {
@@ -980,7 +822,7 @@ struct Dispatcher::Impl {
         it.sender = static_cast<std::int16_t>(std::max(0, pick_sender(it.chans[nc], -1)));
         it.due = now;
         if (res.kind == FailureKind::uncertain) it.possible_dup = true;
-        waiting.push({it.due, it.tier_rank, ev.idx, it.gen});
+        sched.queue(ev.idx);
         log->debug("delivery {} moves to {}: {}", it.delivery_id, to_string(it.chans[nc]), decision.reason);
         break;
       }
@@ -1050,7 +892,7 @@ struct Dispatcher::Impl {
       for (const auto& p : runs[r].pre_final)
         one(r, p.state, p.chan, p.tier, p.sender, p.planned_at, p.deadline, p.first_sent_at, p.accepted_at);
     }
-    for (const auto& it : items) {
+    for (const auto& it : sched.items) {
       one(it.run, it.state, static_cast<std::uint8_t>(it.chans[it.chan_idx]), it.tier_rank, it.sender, it.planned_at,
           it.deadline, it.first_sent_at, it.accepted_at);
     }
@@ -1141,7 +983,7 @@ struct Dispatcher::Impl {
   /// one more second per 250,000 (4 s at a million), so the pass over every item stays near 2%
   /// of the scheduler thread (profiled at 1M: a pass each second took 18% of it).
   Millis snapshot_interval() const {
-    return 1000 * static_cast<Millis>(1 + items.size() / 250001);
+    return 1000 * static_cast<Millis>(1 + sched.items.size() / 250001);
   }
 
   /// The ledger cannot be written (full disk, a lock held too long): the outbox that carries
@@ -1252,21 +1094,19 @@ struct Dispatcher::Impl {
       auto ri = run_by_id.find(row.run_id);
       if (ri == run_by_id.end() || runs[ri->second].closed) continue;
       ++summary.operator_changes;
-      const std::int64_t found = find_item(row.delivery_id);
+      const std::int64_t found = sched.find(row.delivery_id);
       if (found < 0) {
         // Final when we loaded the run (counted in pre_*), now back to be sent: resend or replay.
         if (row.state != DeliveryState::planned && row.state != DeliveryState::retry_wait) continue;
         auto& rs = runs[ri->second];
         if (rs.pre_dead > 0) --rs.pre_dead;  // replay of a dead letter is the common case
         ++rs.remaining;
-        auto idx = static_cast<std::uint32_t>(items.size());
-        item_index_added[row.delivery_id] = idx;
-        items.push_back(make_item(std::move(row), ri->second, now));
-        if (content_guard(idx, now)) waiting.push({items[idx].due, items[idx].tier_rank, idx, items[idx].gen});
+        const auto idx = sched.add(make_item(std::move(row), ri->second, now));
+        if (content_guard(idx, now)) sched.queue(idx);
         continue;
       }
       auto idx = static_cast<std::uint32_t>(found);
-      Item& it = items[idx];
+      Item& it = sched.items[idx];
       auto ci = content_index.find(row.content_id);
       if (ci != content_index.end()) it.content = ci->second;
       it.emergency = row.source == "emergency";
@@ -1302,7 +1142,7 @@ struct Dispatcher::Impl {
       auto fresh = make_item(std::move(row), it.run, now);
       fresh.gen = it.gen + 1;
       it = std::move(fresh);
-      if (content_guard(idx, now)) waiting.push({it.due, it.tier_rank, idx, it.gen});
+      if (content_guard(idx, now)) sched.queue(idx);
     }
   }
 
@@ -1346,13 +1186,8 @@ struct Dispatcher::Impl {
   /// Frees the in-memory deliveries once nothing can refer to them again (every run closed and
   /// nothing in flight), so the reports built after them do not stack on top.
   void release_items() {
-    std::vector<Item>().swap(items);
+    sched.clear();
     strings = StringPool();
-    loaded = 0;
-    item_index_added.clear();
-    waiting = MinHeap<QEntry>();
-    for (auto& q : claimed) q = MinHeap<QEntry>();
-    for (auto& q : eligible) q = MinHeap<EEntry>();
     last_snap.reset();
     ::malloc_trim(0);
   }
@@ -1361,20 +1196,7 @@ struct Dispatcher::Impl {
   /// treating them as uncertain.
   void release_unsent(Millis now) {
     releasing = true;
-    std::vector<std::int64_t> ids;
-    for (auto& q : claimed) {
-      while (!q.empty()) {
-        ids.push_back(items[q.top().idx].delivery_id);
-        q.pop();
-      }
-    }
-    for (auto& q : eligible) {
-      while (!q.empty()) {
-        ids.push_back(items[q.top().idx].delivery_id);
-        q.pop();
-      }
-    }
-    release_ids(std::move(ids), now);
+    release_ids(sched.drain_claimed(), now);
   }
 
   void release_ids(std::vector<std::int64_t> ids, Millis now) {
@@ -1384,18 +1206,7 @@ struct Dispatcher::Impl {
 
   /// The wall-clock instant to wake at (the wait is bounded on steady time as well); sender
   /// pacing is steady time, turned into a wait from now.
-  Millis next_wake(Millis now) const {
-    Millis t = now + 1000;
-    if (!waiting.empty()) t = std::min(t, waiting.top().due - cfg.dispatch.claim_lead_ms);
-    for (std::size_t s = 0; s < senders.size(); ++s) {
-      if (!claimed[s].empty()) t = std::min(t, claimed[s].top().due);
-      if (!eligible[s].empty()) {
-        auto& st = const_cast<SenderState&>(senders[s]);
-        t = std::min(t, now + (std::max(st.paused_until, st.bucket.next_available(steady)) - steady));
-      }
-    }
-    return std::max(t, now + 1);
-  }
+  Millis next_wake(Millis now) { return sched.next_wake(now, steady, cfg.dispatch.claim_lead_ms, senders); }
 
   /// The wall clock moved `step` ms (positive: forward) against the steady clock since the last
   /// loop. Planned times and deadlines stay where they are on the wall clock. The waits this
@@ -1405,30 +1216,7 @@ struct Dispatcher::Impl {
   /// step's skipped time does not count against any delivery's drain period (skipped_ms).
   void on_wall_step(Millis step, Millis now) {
     if (step > 0) skipped_ms += step;
-    std::size_t moved = 0;
-    auto rebuild = [&](MinHeap<QEntry>& heap, bool is_claimed) {
-      std::vector<QEntry> keep;
-      keep.reserve(heap.size());
-      while (!heap.empty()) {
-        QEntry e = heap.top();
-        heap.pop();
-        Item& it = items[e.idx];
-        if (e.gen != it.gen || is_final_state(it.state)) continue;  // stale entries go
-        if (is_claimed) {
-          e.due = std::min(e.due, now);
-        } else if (it.attempts > 0 || it.state == DeliveryState::uncertain) {
-          e.due += step;
-          it.due += step;
-          ++moved;
-        } else {
-          e.due = std::min(e.due, it.due);  // its planned time: a wall-clock truth, re-checked there
-        }
-        keep.push_back(e);
-      }
-      for (auto& e : keep) heap.push(e);
-    };
-    rebuild(waiting, false);
-    for (auto& q : claimed) rebuild(q, true);
+    const std::size_t moved = sched.shift_after_step(step, now);
     log->warn("wall clock stepped {}{:.1f} s against the steady clock (now {}): pacing, heartbeat and polling keep "
               "the steady clock, {} retry waits keep their length, planned times and deadlines stay on the wall "
               "clock{}",
