@@ -11,6 +11,7 @@
 #  5. the bounds hold for GET too, and nothing an attack sent was stored
 #  6. max_connections: connections past the limit get no answer and no memory until one closes
 #  7. bodies being received at once are bounded (16 x max_body_bytes): past that 503, unread
+#  8. a body trickling in byte by byte is closed at callbacks.request_timeout_seconds
 source "$(dirname "$0")/common.sh"
 
 CALLBACKS=$DAYBREAK_BIN/daybreak-callbacks/daybreak-callbacks
@@ -144,3 +145,36 @@ PY
 kill -TERM "$CB_PID"; wait "$CB_PID" || true
 grep -q '"refused_busy":1' "$WORK/budget.log" || fail "the stop line does not count the 503: $(tail -1 "$WORK/budget.log")"
 echo "ok 7: at most 16 x max_body_bytes of bodies are received at once; past that 503 unread"
+
+# --- 8. a body that trickles in is closed at request_timeout_seconds ------------------------------
+config "$WORK/trickle.toml" "request_timeout_seconds = 4"
+start_receiver trickle "$WORK/trickle.toml"
+python3 - "$CB_PORT" <<'PY' || fail "a trickling body was not cut off at request_timeout_seconds"
+import socket, sys, time
+port = int(sys.argv[1])
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall(b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n")
+t0 = time.monotonic()
+closed = None
+for i in range(40):  # one body byte every 0.5 s: 20 s to finish, never idle long enough for an inactivity timeout
+    time.sleep(0.5)
+    try:
+        s.setblocking(False)
+        try:
+            if s.recv(100) == b"":
+                closed = time.monotonic() - t0
+                break
+        except BlockingIOError:
+            pass
+        s.setblocking(True)
+        s.send(b"{")
+    except OSError:
+        closed = time.monotonic() - t0
+        break
+if closed is None or not 3.0 <= closed <= 8.0:
+    sys.exit(f"closed after {closed} s, expected about 4 s")
+print(f"a body trickling one byte every 0.5 s was closed after {closed:.1f} s")
+PY
+kill -TERM "$CB_PID"; wait "$CB_PID" || true
+grep -q '"closed_slow":1' "$WORK/trickle.log" || fail "the stop line does not count the closed connection: $(tail -1 "$WORK/trickle.log")"
+echo "ok 8: a request not whole within request_timeout_seconds is closed"
