@@ -131,8 +131,10 @@ struct Request {
   std::size_t reserved = 0;  ///< bytes of the buffered-bodies budget this request holds
 };
 
-/// One connection's deadline: its headers by header_timeout, its whole request by request_timeout.
+/// One connection's deadline: the current request's headers by header_timeout, all of it by
+/// request_timeout, both counted from when the connection opened or its previous answer was queued.
 struct Conn {
+  Steady::time_point started;
   Steady::time_point deadline;
   int fd = -1;
   bool closing = false;
@@ -164,7 +166,7 @@ class Front {
       *con_cls = nullptr;
     }
     // A kept-alive connection waits for its next request's headers, on the header clock.
-    self->set_deadline(c, self->header_timeout());
+    self->restart_clock(c);
   }
 
   static void connection(void* cls, MHD_Connection* c, void** /*socket_context*/, MHD_ConnectionNotificationCode code) {
@@ -172,7 +174,8 @@ class Front {
     std::lock_guard lock(self->mu_);
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
       const MHD_ConnectionInfo* info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-      self->conns_[c] = Conn{Steady::now() + self->header_timeout(), info ? info->connect_fd : -1, false};
+      const auto now = Steady::now();
+      self->conns_[c] = Conn{now, now + self->header_timeout(), info ? info->connect_fd : -1, false};
     } else {
       // libmicrohttpd calls this before it closes the socket: under mu_, the sweeper never
       // touches an fd that was closed (and maybe reused).
@@ -215,9 +218,20 @@ class Front {
  private:
   std::chrono::milliseconds header_timeout() const { return std::chrono::milliseconds(limits_.header_timeout_ms); }
 
-  void set_deadline(MHD_Connection* c, std::chrono::milliseconds from_now) {
+  /// A new request starts: its headers are due header_timeout from now.
+  void restart_clock(MHD_Connection* c) {
     std::lock_guard lock(mu_);
-    if (auto it = conns_.find(c); it != conns_.end()) it->second.deadline = Steady::now() + from_now;
+    if (auto it = conns_.find(c); it != conns_.end()) {
+      it->second.started = Steady::now();
+      it->second.deadline = it->second.started + header_timeout();
+    }
+  }
+  /// The headers are in: the whole request is due request_timeout after it started.
+  void headers_in(MHD_Connection* c) {
+    std::lock_guard lock(mu_);
+    if (auto it = conns_.find(c); it != conns_.end()) {
+      it->second.deadline = it->second.started + std::chrono::milliseconds(limits_.request_timeout_ms);
+    }
   }
 
   static std::optional<std::string_view> header(MHD_Connection* c, const char* name) {
@@ -261,7 +275,7 @@ class Front {
     auto* req = static_cast<Request*>(*con_cls);
     if (req == nullptr) {
       // First call: the request line and headers are in, nothing of the body has been read.
-      set_deadline(c, std::chrono::milliseconds(limits_.request_timeout_ms));
+      headers_in(c);
       auto verdict = judge_request_head(method, header(c, MHD_HTTP_HEADER_CONTENT_LENGTH),
                                         header(c, MHD_HTTP_HEADER_TRANSFER_ENCODING),
                                         header(c, MHD_HTTP_HEADER_CONTENT_ENCODING), limits_.max_body_bytes);
