@@ -1,7 +1,16 @@
 // daybreak-callbacks' command line and HTTP wiring: flags, routes → CallbackReceiver
 // (core/app/callbacks.cpp), a thread that applies pending statuses, signals → a clean stop.
-// It lives next to the main, like daybreak-sim's, because cpp-httplib must be compiled with the
-// same definitions as the shared library Debian ships (cmd/CMakeLists.txt).
+//
+// HTTP is GNU libmicrohttpd (docs/architecture.md says why): its event loops hold a connection as
+// a small buffer, not a thread, so slow clients cannot take the threads a signed POST needs; its
+// access handler sees a request's headers before any of its body, so judge_request_head refuses
+// what cannot be bounded (chunked, compressed, too long, no length) unread; and it never inflates
+// a body. Two bounds it lacks are kept here: a request's headers must arrive within
+// callbacks.header_timeout_seconds and the whole request within request_timeout_seconds, however
+// slowly bytes keep trickling in (libmicrohttpd's own timeout only counts inactivity).
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -11,17 +20,19 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 
 #include <CLI/CLI.hpp>
-#include <httplib.h>
 
 #include "app/callbacks.hpp"
 #include "app/common.hpp"
@@ -29,16 +40,18 @@
 namespace daybreak {
 namespace {
 
-/// Largest body accepted: Meta batches at most a few statuses per request (a few KiB); this
-/// only stops abuse before the signature is checked.
-constexpr std::size_t kMaxBody = 1 << 20;
+using Steady = std::chrono::steady_clock;
+
+/// At most this many maximum-size bodies are buffered at once, whatever the number of
+/// connections: a request past it is answered 503 (the sender retries) before its body is read.
+constexpr std::size_t kBufferedBodies = 16;
 
 struct Flags {
   std::string listen = "127.0.0.1:8089";
   std::string port_file;
   std::string spool_dir;
   long pending_interval_ms = 5000;  // statuses that named no known delivery wait at most this long after it appears
-  int threads = 8;                  // concurrent connections; requests serialise on the database anyway
+  int threads = 8;                  // event-loop threads; each serves many connections
 };
 
 /// Writes the port through a temporary file and rename(2), so a test polling for it never
@@ -71,7 +84,247 @@ std::pair<std::string, int> split_listen(const std::string& s) {
   return {s.substr(0, colon), port};
 }
 
-nlohmann::json error_body(const std::string& message) { return {{"error", message}}; }
+/// A bound, listening, non-blocking TCP socket on host:port (SO_REUSEADDR only: never share the
+/// port with a second receiver). Returns the fd and the bound port.
+std::pair<int, int> listen_socket(const std::string& host, int port) {
+  std::string h = host;
+  if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  const std::string service = std::to_string(port);
+  if (int rc = ::getaddrinfo(h.empty() ? nullptr : h.c_str(), service.c_str(), &hints, &res); rc != 0) {
+    throw CheckFailed("cannot bind " + host + ":" + service + ": " + ::gai_strerror(rc));
+  }
+  std::string err = "no address";
+  int fd = -1;
+  for (addrinfo* a = res; a != nullptr; a = a->ai_next) {
+    fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
+    if (fd < 0) {
+      err = std::strerror(errno);
+      continue;
+    }
+    int yes = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    if (::bind(fd, a->ai_addr, a->ai_addrlen) == 0 && ::listen(fd, SOMAXCONN) == 0) break;
+    err = std::strerror(errno);
+    ::close(fd);
+    fd = -1;
+  }
+  ::freeaddrinfo(res);
+  if (fd < 0) throw CheckFailed("cannot bind " + host + ":" + service + ": " + err);
+  sockaddr_storage bound{};
+  socklen_t len = sizeof(bound);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
+  const int bound_port = bound.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
+                                                     : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  return {fd, bound_port};
+}
+
+std::string error_body(const std::string& message) { return nlohmann::json{{"error", message}}.dump(); }
+
+/// One request's state between the access handler's calls (libmicrohttpd's con_cls).
+struct Request {
+  std::string body;
+  std::size_t reserved = 0;  ///< bytes of the buffered-bodies budget this request holds
+};
+
+/// One connection's deadline: the current request's headers by header_timeout, all of it by
+/// request_timeout, both counted from when the connection opened or its previous answer was queued.
+struct Conn {
+  Steady::time_point started;
+  Steady::time_point deadline;
+  int fd = -1;
+  bool closing = false;
+};
+
+/// The HTTP front: libmicrohttpd's callbacks, the deadlines, and the refusal counters.
+class Front {
+ public:
+  Front(CallbackReceiver& receiver, const CallbacksConfig& limits, std::shared_ptr<spdlog::logger> log)
+      : receiver_(receiver), limits_(limits), log_(std::move(log)) {}
+
+  static MHD_Result access(void* cls, MHD_Connection* c, const char* url, const char* method, const char* /*version*/,
+                           const char* upload_data, std::size_t* upload_data_size, void** con_cls) {
+    auto* self = static_cast<Front*>(cls);
+    try {
+      return self->handle(c, url, method, upload_data, upload_data_size, con_cls);
+    } catch (const std::exception& e) {
+      // Not stored: 500 makes Meta (and the simulator) retry the request later.
+      self->log_->error("{} {}: {} (answered 500; the sender retries)", method, url, e.what());
+      return reply(c, 500, error_body("internal error"), "application/json", true);
+    }
+  }
+
+  static void completed(void* cls, MHD_Connection* c, void** con_cls, MHD_RequestTerminationCode /*toe*/) {
+    auto* self = static_cast<Front*>(cls);
+    if (auto* req = static_cast<Request*>(*con_cls)) {
+      self->buffered_ -= req->reserved;
+      delete req;
+      *con_cls = nullptr;
+    }
+    // A kept-alive connection waits for its next request's headers, on the header clock.
+    self->restart_clock(c);
+  }
+
+  static void connection(void* cls, MHD_Connection* c, void** /*socket_context*/, MHD_ConnectionNotificationCode code) {
+    auto* self = static_cast<Front*>(cls);
+    std::lock_guard lock(self->mu_);
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+      const MHD_ConnectionInfo* info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+      const auto now = Steady::now();
+      self->conns_[c] = Conn{now, now + self->header_timeout(), info ? info->connect_fd : -1, false};
+    } else {
+      // libmicrohttpd calls this before it closes the socket: under mu_, the sweeper never
+      // touches an fd that was closed (and maybe reused).
+      self->conns_.erase(c);
+    }
+  }
+
+  static void mhd_log(void* cls, const char* fmt, va_list ap) {
+    char buf[512];
+    std::vsnprintf(buf, sizeof buf, fmt, ap);
+    std::string line(buf);
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+    static_cast<Front*>(cls)->log_->info("http: {}", line);
+  }
+
+  /// Closes (shutdown(2); libmicrohttpd then sees the end and frees it) every connection past its
+  /// deadline. Runs every 100 ms in its own thread until `stop`.
+  void sweep_until(const std::atomic<bool>& stop) {
+    while (!stop.load()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      const auto now = Steady::now();
+      std::lock_guard lock(mu_);
+      for (auto& [c, conn] : conns_) {
+        if (conn.closing || conn.fd < 0 || now < conn.deadline) continue;
+        ::shutdown(conn.fd, SHUT_RDWR);
+        conn.closing = true;
+        ++timed_out_;
+        log_->debug("closed a connection that did not send its request in time");
+      }
+    }
+  }
+
+  nlohmann::json stats() const {
+    return {{"refused_length_required", refused_411_.load()}, {"refused_too_large", refused_413_.load()},
+            {"refused_encoding", refused_415_.load()},        {"refused_method", refused_405_.load()},
+            {"refused_bad_request", refused_400_.load()},     {"refused_busy", refused_503_.load()},
+            {"closed_slow", timed_out_.load()}};
+  }
+
+ private:
+  std::chrono::milliseconds header_timeout() const { return std::chrono::milliseconds(limits_.header_timeout_ms); }
+
+  /// A new request starts: its headers are due header_timeout from now.
+  void restart_clock(MHD_Connection* c) {
+    std::lock_guard lock(mu_);
+    if (auto it = conns_.find(c); it != conns_.end()) {
+      it->second.started = Steady::now();
+      it->second.deadline = it->second.started + header_timeout();
+    }
+  }
+  /// The headers are in: the whole request is due request_timeout after it started.
+  void headers_in(MHD_Connection* c) {
+    std::lock_guard lock(mu_);
+    if (auto it = conns_.find(c); it != conns_.end()) {
+      it->second.deadline = it->second.started + std::chrono::milliseconds(limits_.request_timeout_ms);
+    }
+  }
+
+  static std::optional<std::string_view> header(MHD_Connection* c, const char* name) {
+    const char* v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
+    if (v == nullptr) return std::nullopt;
+    return std::string_view(v);
+  }
+  static std::string arg(MHD_Connection* c, const char* name) {
+    const char* v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+    return v ? v : "";
+  }
+
+  static MHD_Result reply(MHD_Connection* c, unsigned status, const std::string& body, const char* type, bool close) {
+    MHD_Response* r = MHD_create_response_from_buffer(body.size(), const_cast<char*>(body.data()), MHD_RESPMEM_MUST_COPY);
+    if (r == nullptr) return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    if (close) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (status == 405) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD, POST");
+    if (status == 503) MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    const MHD_Result ok = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ok;
+  }
+
+  MHD_Result refuse(MHD_Connection* c, const char* method, const char* url, int status, const std::string& reason) {
+    switch (status) {
+      case 400: ++refused_400_; break;
+      case 405: ++refused_405_; break;
+      case 411: ++refused_411_; break;
+      case 413: ++refused_413_; break;
+      case 415: ++refused_415_; break;
+      default: ++refused_503_; break;
+    }
+    log_->warn("{} {} refused ({}) before reading its body: {}", method, url, status, reason);
+    // Connection: close: the unread body (if any) is never read as a next request.
+    return reply(c, static_cast<unsigned>(status), error_body(reason), "application/json", true);
+  }
+
+  MHD_Result handle(MHD_Connection* c, const char* url, const char* method, const char* upload_data,
+                    std::size_t* upload_data_size, void** con_cls) {
+    auto* req = static_cast<Request*>(*con_cls);
+    if (req == nullptr) {
+      // First call: the request line and headers are in, nothing of the body has been read.
+      headers_in(c);
+      auto verdict = judge_request_head(method, header(c, MHD_HTTP_HEADER_CONTENT_LENGTH),
+                                        header(c, MHD_HTTP_HEADER_TRANSFER_ENCODING),
+                                        header(c, MHD_HTTP_HEADER_CONTENT_ENCODING), limits_.max_body_bytes);
+      if (verdict.http_status != 0) return refuse(c, method, url, verdict.http_status, verdict.reason);
+      const std::string_view m(method);
+      if (m == "GET" || m == "HEAD") {
+        if (std::string_view(url) == "/healthz") return reply(c, 200, "ok\n", "text/plain", false);
+        auto r = receiver_.get(arg(c, "hub.mode"), arg(c, "hub.verify_token"), arg(c, "hub.challenge"));
+        return reply(c, static_cast<unsigned>(r.http_status), r.body, "text/plain", false);
+      }
+      // POST: hold the declared length against the buffered-bodies budget, then read it.
+      const std::size_t budget = kBufferedBodies * limits_.max_body_bytes;
+      std::size_t held = buffered_.fetch_add(verdict.content_length) + verdict.content_length;
+      if (held > budget) {
+        buffered_ -= verdict.content_length;
+        return refuse(c, method, url, 503, "too many request bodies in flight; retry");
+      }
+      req = new Request;
+      req->reserved = verdict.content_length;
+      req->body.reserve(verdict.content_length);
+      *con_cls = req;
+      return MHD_YES;
+    }
+    if (*upload_data_size != 0) {
+      // libmicrohttpd frames the body by the Content-Length judged above: never more than that.
+      req->body.append(upload_data, *upload_data_size);
+      *upload_data_size = 0;
+      return MHD_YES;
+    }
+    // The whole body is in: req->body is the raw body as received, the bytes the signature covers.
+    const char* sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Hub-Signature-256");
+    auto out = receiver_.post(sig ? sig : "", req->body);
+    if (out.http_status == 200) {
+      return reply(c, 200,
+                   nlohmann::json{{"ok", true}, {"event_id", out.event_id}, {"duplicate", out.duplicate}}.dump(),
+                   "application/json", false);
+    }
+    return reply(c, static_cast<unsigned>(out.http_status), error_body(out.reason), "application/json", false);
+  }
+
+  CallbackReceiver& receiver_;
+  const CallbacksConfig& limits_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::mutex mu_;
+  std::unordered_map<MHD_Connection*, Conn> conns_;
+  std::atomic<std::size_t> buffered_{0};
+  std::atomic<std::uint64_t> refused_400_{0}, refused_405_{0}, refused_411_{0}, refused_413_{0}, refused_415_{0},
+      refused_503_{0}, timed_out_{0};
+};
 
 int serve(const Flags& flags, AppContext& ctx) {
   auto& log = ctx.log;
@@ -90,8 +343,8 @@ int serve(const Flags& flags, AppContext& ctx) {
     log->warn("whatsapp.verify_token is not set: the GET verification handshake will be refused (403)");
   }
 
-  // Block SIGINT/SIGTERM in every thread (the server's pool inherits the mask) and take them in
-  // one thread with sigwait, where stopping the server is safe.
+  // Block SIGINT/SIGTERM in every thread (libmicrohttpd's threads inherit the mask) and take them
+  // in one thread with sigwait, where stopping the server is safe.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
@@ -105,70 +358,35 @@ int serve(const Flags& flags, AppContext& ctx) {
   CallbackReceiver receiver(dbp, ctx.cfg, *ctx.clock, log, flags.spool_dir);
   if (dbp) receiver.apply_pending();  // events a crash left unapplied, statuses whose delivery appeared
 
-  httplib::Server svr;
-  const int threads = flags.threads;
-  svr.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
-  svr.set_payload_max_length(kMaxBody);
-  svr.set_tcp_nodelay(true);
-  svr.set_socket_options([](socket_t sock) {  // SO_REUSEADDR only: never share the port with a second receiver
-    int yes = 1;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-  });
-  svr.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
-  svr.Get(".*", [&receiver](const httplib::Request& req, httplib::Response& res) {
-    auto r = receiver.get(req.get_param_value("hub.mode"), req.get_param_value("hub.verify_token"),
-                          req.get_param_value("hub.challenge"));
-    res.status = r.http_status;
-    res.set_content(r.body, "text/plain");
-  });
-  svr.Post(".*", [&receiver](const httplib::Request& req, httplib::Response& res) {
-    // req.body is the raw body as received: the signature covers exactly these bytes.
-    auto out = receiver.post(req.get_header_value("X-Hub-Signature-256"), req.body);
-    res.status = out.http_status;
-    if (out.http_status == 200) {
-      res.set_content(nlohmann::json{{"ok", true}, {"event_id", out.event_id}, {"duplicate", out.duplicate}}.dump(),
-                      "application/json");
-    } else {
-      res.set_content(error_body(out.reason).dump(), "application/json");
-    }
-  });
-  svr.set_exception_handler([log](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
-    std::string what = "unknown error";
-    try {
-      if (ep) std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    // Not stored: 500 makes Meta (and the simulator) retry the request later.
-    log->error("{} {}: {} (answered 500; the sender retries)", req.method, req.path, what);
-    res.status = 500;
-    res.set_content(error_body("internal error").dump(), "application/json");
-  });
-
-  if (port == 0) {
-    port = svr.bind_to_any_port(host);
-    if (port < 0) throw CheckFailed("cannot bind " + host + ": " + std::strerror(errno));
-  } else if (!svr.bind_to_port(host, port)) {
-    throw CheckFailed("cannot bind " + host + ":" + std::to_string(port) + ": " + std::strerror(errno));
+  const CallbacksConfig& limits = ctx.cfg.callbacks;
+  auto [listen_fd, bound_port] = listen_socket(host, port);
+  port = bound_port;
+  // Each event-loop thread gets an equal share of max_connections: never more threads than connections.
+  const int threads = std::max(1, std::min(flags.threads, limits.max_connections));
+  Front front(receiver, limits, log);
+  unsigned int mhd_flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;  // ITC: quiesce at stop
+  MHD_Daemon* daemon = MHD_start_daemon(
+      mhd_flags, 0, nullptr, nullptr, &Front::access, &front,                                          //
+      MHD_OPTION_EXTERNAL_LOGGER, &Front::mhd_log, &front,  // first: it applies to the options after it
+      MHD_OPTION_LISTEN_SOCKET, listen_fd,                                                               //
+      MHD_OPTION_CONNECTION_LIMIT, static_cast<unsigned int>(limits.max_connections),                    //
+      MHD_OPTION_CONNECTION_TIMEOUT, static_cast<unsigned int>((limits.request_timeout_ms + 999) / 1000),  //
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<std::size_t>(32 * 1024),                           //
+      MHD_OPTION_THREAD_POOL_SIZE, static_cast<unsigned int>(threads > 1 ? threads : 0),  // 0: no pool, one loop
+      MHD_OPTION_NOTIFY_COMPLETED, &Front::completed, &front,                                            //
+      MHD_OPTION_NOTIFY_CONNECTION, &Front::connection, &front,                                          //
+      MHD_OPTION_END);
+  if (daemon == nullptr) {
+    ::close(listen_fd);
+    throw CheckFailed("listening on " + host + ":" + std::to_string(port) + " failed (libmicrohttpd did not start)");
   }
+  std::atomic<bool> stop_sweeping{false};
+  std::thread sweeper([&] { front.sweep_until(stop_sweeping); });
   if (!flags.port_file.empty()) write_port_file(flags.port_file, port);
 
   std::mutex mu;
   std::condition_variable cv;
   bool stopping = false;
-  std::atomic<bool> by_signal{false};
-  std::thread signal_thread([&] {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
-    if (!by_signal.exchange(true)) log->info("{}: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    {
-      std::lock_guard lock(mu);
-      stopping = true;
-    }
-    cv.notify_all();
-    svr.stop();  // finishes the requests in flight: an answered 200 was already stored
-  });
   std::thread pending_thread([&] {
     if (!dbp) return;
     std::unique_lock lock(mu);
@@ -183,13 +401,24 @@ int serve(const Flags& flags, AppContext& ctx) {
     }
   });
 
-  log->info("listening on {}:{} ({} mode{}{})", host, port, flags.spool_dir.empty() ? "database" : "spool",
+  log->info("listening on {}:{} ({} mode{}{}; max_body_bytes {}, header_timeout {} s, request_timeout {} s, "
+            "max_connections {}, {} thread(s))",
+            host, port, flags.spool_dir.empty() ? "database" : "spool",
             flags.spool_dir.empty() ? ", database " + ctx.cfg.database_path : ", spool " + flags.spool_dir,
-            !has_app_secret ? ", NO APP SECRET: rejecting every POST" : "");
-  const bool listened = svr.listen_after_bind();
+            !has_app_secret ? ", NO APP SECRET: rejecting every POST" : "", limits.max_body_bytes,
+            limits.header_timeout_ms / 1000, limits.request_timeout_ms / 1000, limits.max_connections, threads);
 
-  if (!by_signal.exchange(true)) pthread_kill(signal_thread.native_handle(), SIGTERM);
-  signal_thread.join();
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  log->info("{}: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  // Joins the event-loop threads: a request whose handler is running (its 200 already stored, or
+  // not yet) finishes first; the others are closed and their senders retry.
+  // Quiesce first (stop accepting; the listen socket is handed back, so it is closed once, here).
+  const MHD_socket quiesced = MHD_quiesce_daemon(daemon);
+  MHD_stop_daemon(daemon);
+  if (quiesced != MHD_INVALID_SOCKET) ::close(quiesced);
+  stop_sweeping = true;
+  sweeper.join();
   {
     std::lock_guard lock(mu);
     stopping = true;
@@ -198,9 +427,9 @@ int serve(const Flags& flags, AppContext& ctx) {
   pending_thread.join();
   if (dbp) receiver.apply_pending();
   auto stats = receiver.stats();
+  stats.update(front.stats());
   log->info("stopped: {}", stats.dump());
   if (ctx.json) print_json(stats);
-  if (!listened) throw CheckFailed("listening on " + host + ":" + std::to_string(port) + " failed");
   return kExitOk;
 }
 
@@ -212,7 +441,9 @@ int callbacks_main(int argc, char** argv) {
         "daybreak-callbacks: receives WhatsApp status callbacks. GET answers Meta's verification handshake\n"
         "(hub.mode, hub.verify_token, hub.challenge); POST verifies X-Hub-Signature-256 over the raw body with\n"
         "whatsapp.app_secret (401 when missing or wrong, or when no secret is configured), stores the raw event\n"
-        "durably, answers 200, and applies its statuses to the delivery ledger. Any path; GET /healthz."};
+        "durably, answers 200, and applies its statuses to the delivery ledger. Any path; GET /healthz.\n"
+        "Refused before the body is read: chunked or compressed bodies, a POST without Content-Length or over\n"
+        "callbacks.max_body_bytes; connections slower than callbacks.header_timeout_seconds are closed."};
     GlobalOptions g;
     add_global_options(app, g);
     Flags flags;
@@ -224,7 +455,10 @@ int callbacks_main(int argc, char** argv) {
                    "How often statuses that matched no delivery yet are retried")
         ->check(CLI::Range(10L, 3'600'000L))
         ->capture_default_str();
-    app.add_option("--threads", flags.threads, "Server threads (concurrent connections)")->check(CLI::Range(1, 256))->capture_default_str();
+    app.add_option("--threads", flags.threads,
+                   "Event-loop threads; each serves many connections (callbacks.max_connections bounds them all)")
+        ->check(CLI::Range(1, 256))
+        ->capture_default_str();
     if (int rc = parse_cli(app, argc, argv); rc >= 0) return rc;
     auto ctx = make_context(g, "daybreak-callbacks");
     return serve(flags, ctx);

@@ -1,7 +1,7 @@
 #pragma once
 // daybreak-sim's HTTP/1.1 server: a few epoll event loops instead of a thread per connection.
 //
-// Why not cpp-httplib here (the status callback receiver still uses it): the bench measured the
+// Why not cpp-httplib here (the status callback receiver uses libmicrohttpd, docs/architecture.md): the bench measured the
 // simulator, not dispatch, as the limit at 3,500 sends/s on a 2-core machine. cpp-httplib 0.11
 // serves each keep-alive connection on its own pool thread, the simulated provider latency was a
 // sleep on that thread, and its keep-alive wait polls the idle socket every 10 ms; 60% of the

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -80,6 +81,67 @@ IngestOutcome ingest_callback(store::Db& db, const std::string& app_secret, cons
     log.warn("callback event {} stored; applying it failed and is left for later: {}", out.event_id, e.what());
   }
   return out;
+}
+
+HeadVerdict judge_request_head(std::string_view method, std::optional<std::string_view> content_length,
+                               std::optional<std::string_view> transfer_encoding,
+                               std::optional<std::string_view> content_encoding, std::size_t max_body_bytes) {
+  HeadVerdict v;
+  auto trim = [](std::string_view x) {
+    while (!x.empty() && (x.front() == ' ' || x.front() == '\t')) x.remove_prefix(1);
+    while (!x.empty() && (x.back() == ' ' || x.back() == '\t')) x.remove_suffix(1);
+    return x;
+  };
+  auto iequals = [](std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+             return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           });
+  };
+  const bool is_post = method == "POST";
+  if (!is_post && method != "GET" && method != "HEAD") {
+    v.http_status = 405;
+    v.reason = "method " + std::string(method) + " not allowed: GET (handshake, /healthz) and POST (callbacks) only";
+    return v;
+  }
+  if (transfer_encoding) {
+    v.http_status = 411;
+    v.reason = "Transfer-Encoding \"" + std::string(trim(*transfer_encoding)) + "\" is not accepted: send the body with a Content-Length";
+    return v;
+  }
+  if (content_encoding && !trim(*content_encoding).empty() && !iequals(trim(*content_encoding), "identity")) {
+    v.http_status = 415;
+    v.reason = "Content-Encoding \"" + std::string(trim(*content_encoding)) + "\" is not accepted: send the body uncompressed";
+    return v;
+  }
+  if (content_length) {
+    const std::string_view text = trim(*content_length);
+    std::size_t n = 0;
+    bool ok = !text.empty() && text.size() <= 18;
+    for (char c : text) {
+      if (c < '0' || c > '9') {
+        ok = false;
+        break;
+      }
+      n = n * 10 + static_cast<std::size_t>(c - '0');
+    }
+    if (!ok) {
+      v.http_status = 400;
+      v.reason = "Content-Length \"" + std::string(text.substr(0, 32)) + "\" is not a number";
+      return v;
+    }
+    if (n > max_body_bytes) {
+      v.http_status = 413;
+      v.reason = "Content-Length " + std::to_string(n) + " is over the limit of " + std::to_string(max_body_bytes) +
+                 " bytes (callbacks.max_body_bytes)";
+      return v;
+    }
+    v.content_length = n;
+  } else if (is_post) {
+    v.http_status = 411;
+    v.reason = "a POST must carry Content-Length";
+    return v;
+  }
+  return v;
 }
 
 HandshakeReply verify_handshake(const std::string& configured_token, const std::string& mode, const std::string& token,

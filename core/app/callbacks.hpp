@@ -10,7 +10,9 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "config/config.hpp"
 #include "domain/clock.hpp"
@@ -47,6 +49,23 @@ struct HandshakeReply {
 };
 HandshakeReply verify_handshake(const std::string& configured_token, const std::string& mode, const std::string& token,
                                 const std::string& challenge);
+
+/// What the receiver decides from a request's line and headers alone, before it reads a byte of
+/// the body. Meta posts JSON with a Content-Length and neither Transfer-Encoding nor
+/// Content-Encoding, so everything else is refused unread (docs/reliability.md, "Hostile input").
+struct HeadVerdict {
+  int http_status = 0;  ///< 0: serve the request (read a body of `content_length` bytes); else answer this and close
+  std::string reason;   ///< why, for the answer's {"error": ...} and the log
+  std::size_t content_length = 0;
+};
+
+/// GET and HEAD (handshake, /healthz) and POST (callbacks) only, else 405. Any Transfer-Encoding
+/// (chunked): 411. A Content-Encoding other than identity (gzip, a decompression bomb): 415. A
+/// Content-Length that is not a decimal number: 400; above `max_body_bytes`: 413. A POST without
+/// Content-Length: 411. Header values are as received (nullopt when absent).
+HeadVerdict judge_request_head(std::string_view method, std::optional<std::string_view> content_length,
+                               std::optional<std::string_view> transfer_encoding,
+                               std::optional<std::string_view> content_encoding, std::size_t max_body_bytes);
 
 /// The receiver's state between HTTP requests: one connection, used under a mutex by the
 /// server's threads (SQLite has one writer anyway), plus its counters for the stop log line.

@@ -197,7 +197,7 @@ Config parse_config(const std::string& text, const std::string& origin) {
   Config cfg;
   cfg.source = origin;
   bool inline_secret = false;
-  TableReader top(root, "", origin, {"database", "logging", "delivery", "retry", "dispatch", "breaker", "whatsapp", "email", "webhook", "alerts", "schedule"});
+  TableReader top(root, "", origin, {"database", "logging", "delivery", "retry", "dispatch", "breaker", "whatsapp", "email", "webhook", "alerts", "schedule", "callbacks"});
 
   if (const auto* t = top.table("database")) {
     TableReader r(*t, "database", origin, {"path"});
@@ -325,6 +325,16 @@ Config parse_config(const std::string& text, const std::string& origin) {
     inline_secret |= r.secret("app_secret", cfg.whatsapp.app_secret);
     inline_secret |= r.secret("verify_token", cfg.whatsapp.verify_token);
     if (const auto* arr = r.array("senders")) read_senders(*arr, Channel::whatsapp, "whatsapp.senders", origin, cfg, inline_secret);
+  }
+  if (const auto* t = top.table("callbacks")) {
+    TableReader r(*t, "callbacks", origin, {"max_body_bytes", "header_timeout_seconds", "request_timeout_seconds", "max_connections"});
+    r.integer_as("max_body_bytes", cfg.callbacks.max_body_bytes, 1024, 64 << 20);
+    r.integer_as("header_timeout_seconds", cfg.callbacks.header_timeout_ms, 1, 300, 1000);
+    r.integer_as("request_timeout_seconds", cfg.callbacks.request_timeout_ms, 1, 3600, 1000);
+    r.integer_as("max_connections", cfg.callbacks.max_connections, 1, 10000);
+    if (cfg.callbacks.request_timeout_ms < cfg.callbacks.header_timeout_ms) {
+      throw ConfigError(r.line("request_timeout_seconds") + ": key \"callbacks.request_timeout_seconds\" must be at least header_timeout_seconds");
+    }
   }
   if (const auto* t = top.table("email")) {
     TableReader r(*t, "email", origin, {"senders"});

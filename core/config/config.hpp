@@ -1,6 +1,7 @@
 #pragma once
 // One TOML file configures every binary. It is validated at start against one
 // table of known keys; every error names the key (and line) so an operator can fix it at once.
+#include <cstddef>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -54,6 +55,15 @@ struct WhatsAppConfig {
   Secret verify_token;        ///< GET handshake; read on use
 };
 
+/// [callbacks]: the status receiver's (daybreak-callbacks) bounds on what it will read. Every
+/// request is judged on its headers before a byte of its body is read.
+struct CallbacksConfig {
+  std::size_t max_body_bytes = 1 << 20;  ///< a POST must declare Content-Length up to this (413 above; 411 without)
+  long header_timeout_ms = 5000;         ///< a request's headers must arrive whole within this, else the connection is closed
+  long request_timeout_ms = 30000;       ///< the whole request (headers and body) within this, else closed
+  int max_connections = 128;             ///< connections open at once; further ones wait in the listen queue
+};
+
 struct DispatchConfig {
   int workers = 2;                  ///< transport threads, each with its own curl multi handle
   int max_in_flight = 512;          ///< concurrent requests across all senders
@@ -100,6 +110,7 @@ struct Config {
   DispatchConfig dispatch;
   ScheduleConfig schedule;
   WhatsAppConfig whatsapp;
+  CallbacksConfig callbacks;          ///< [callbacks]: daybreak-callbacks' request bounds
   std::vector<SenderConfig> senders;  ///< all channels, in file order
   AlertsConfig alerts;                ///< [alerts]: rules, on-call chain, sinks (config/alerts_config.hpp)
 

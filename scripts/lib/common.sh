@@ -9,6 +9,7 @@ DAYBREAK_PACKAGES=(
   libcli11-dev libsqlitecpp-dev libsqlite3-dev sqlite3 libcurl4-openssl-dev libssl-dev
   nlohmann-json3-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libhowardhinnant-date-dev tzdata
   libphonenumber-dev libprotobuf-dev libicu-dev libcpp-httplib-dev zlib1g-dev libbrotli-dev
+  libmicrohttpd-dev   # daybreak-callbacks' HTTP server
   libgtest-dev libgmock-dev googletest librapidcheck-dev libbenchmark-dev
   python3 python3-aiosmtpd faketime curl jq
   prometheus prometheus-node-exporter chromium  # promtool checks the textfiles and rules; test_prometheus scrapes

@@ -125,7 +125,7 @@ for f in ./usr/bin/dispatch ./usr/bin/daybreak ./usr/libexec/daybreak/daybreak-j
 done
 grep -q " ./etc/cron.d" "$WORK/deb.list" && fail ".deb installs an active crontab"
 depends=$(dpkg-deb -f "$deb" Depends)
-for lib in libsqlite3 libcurl tzdata; do
+for lib in libsqlite3 libcurl libmicrohttpd tzdata; do  # libmicrohttpd: daybreak-callbacks
   echo "$depends" | grep -q "$lib" || fail ".deb Depends lacks $lib: $depends"
 done
 dpkg-deb -e "$deb" "$WORK/control"
