@@ -65,7 +65,7 @@ AdvisorHistory load_history(store::Db& db, ContentCache& content, const std::str
 
 }  // namespace
 
-nlohmann::json assign_fallback(store::Db& db, const Config& /*cfg*/, const std::string& date, Millis now, bool dry_run,
+FallbackResult assign_fallback(store::Db& db, const Config& /*cfg*/, const std::string& date, Millis now, bool dry_run,
                                const FallbackOptions& opts) {
   auto d = parse_date(date);
   if (!d) throw UsageError("--date: " + d.error().message);
@@ -99,6 +99,7 @@ nlohmann::json assign_fallback(store::Db& db, const Config& /*cfg*/, const std::
   // Pass 5: validate each advisor's assignment; rank a fallback for those without a sendable one.
   ContentCache content(db);
   nlohmann::json missing = nlohmann::json::array();
+  std::vector<SilentAdvisor> silent;
   nlohmann::json replaced = nlohmann::json::array();
   nlohmann::json listed = nlohmann::json::array();
   std::vector<store::AssignmentUpsertParams> writes;
@@ -133,6 +134,7 @@ nlohmann::json assign_fallback(store::Db& db, const Config& /*cfg*/, const std::
       nlohmann::json m = {{"advisor_id", a.advisor_id}, {"language", a.language}, {"reason", ranked.error().message}};
       if (!why_replace.empty()) m["invalid_assignment"] = why_replace;
       missing.push_back(std::move(m));
+      silent.push_back({a.advisor_id, a.language, ranked.error().message});
       continue;
     }
     const Content& best = candidates[ranked->index];
@@ -178,7 +180,16 @@ nlohmann::json assign_fallback(store::Db& db, const Config& /*cfg*/, const std::
                         {"silent_days", missing.size()},
                         {"dry_run", dry_run}};
   if (opts.list) rep["advisors"] = std::move(listed);
-  return rep;
+  FallbackResult out;
+  out.date = date;
+  out.eligible = advisors.size();
+  out.already_assigned = static_cast<std::size_t>(kept);
+  out.fallback_assigned = static_cast<std::size_t>(fallback);
+  out.replaced = replaced.size();
+  out.missing = std::move(silent);
+  out.by_source = by_source;
+  out.report = std::move(rep);
+  return out;
 }
 
 nlohmann::json explain_assignment(store::Db& db, const std::string& advisor_id, const std::string& date,
@@ -258,9 +269,9 @@ nlohmann::json withdraw_content(store::Db& db, const Config& cfg, const std::str
   std::size_t replaced = 0, missing = 0;
   for (const auto& day : store::AssignmentDatesForContent(db, content_id, from)) {
     auto rep = assign_fallback(db, cfg, day, now, false);
-    replaced += rep["replaced"].size();
-    missing += rep["missing"].size();
-    days.push_back({{"date", day}, {"replaced", rep["replaced"].size()}, {"missing", rep["missing"]}});
+    replaced += rep.replaced;
+    missing += rep.missing.size();
+    days.push_back({{"date", day}, {"replaced", rep.replaced}, {"missing", rep.report["missing"]}});
   }
 
   // Pass 3: pending deliveries follow their new assignment; those without one get an emergency

@@ -9,8 +9,6 @@ namespace {
 
 engine::JobGauge gauge(const char* name, const char* help, double v) { return {name, help, {{{}, v}}}; }
 
-double size_of(const nlohmann::json& j) { return j.is_array() ? static_cast<double>(j.size()) : j.get<double>(); }
-
 }  // namespace
 
 int run_job_with_metrics(AppContext& ctx, const std::string& program, bool record,
@@ -42,37 +40,38 @@ int run_job_with_metrics(AppContext& ctx, const std::string& program, bool recor
   return code;
 }
 
-std::vector<engine::JobGauge> fallback_job_gauges(const nlohmann::json& r) {
+std::vector<engine::JobGauge> fallback_job_gauges(const FallbackResult& r) {
+  auto n = [](std::size_t v) { return static_cast<double>(v); };
   std::vector<engine::JobGauge> out;
-  out.push_back(gauge("daybreak_fallback_eligible_advisors", "Advisors eligible for the delivery day.", size_of(r["eligible"])));
+  out.push_back(gauge("daybreak_fallback_eligible_advisors", "Advisors eligible for the delivery day.", n(r.eligible)));
   // Every assignment source, 0 when none, so the series exist every night.
   std::map<std::string, double> by_source = {{"editorial", 0}, {"advisor", 0}, {"override", 0}, {"fallback", 0}};
-  for (const auto& [source, n] : r["by_source"].items()) by_source[source] = n.get<double>();
+  for (const auto& [source, count] : r.by_source) by_source[source] = n(count);
   engine::JobGauge assigned{"daybreak_fallback_assigned_advisors",
                             "Eligible advisors with sendable content for the day after the run, by assignment source.", {}};
-  for (const auto& [source, n] : by_source) assigned.samples.push_back({{{"source", source}}, n});
+  for (const auto& [source, count] : by_source) assigned.samples.push_back({{{"source", source}}, count});
   out.push_back(std::move(assigned));
   out.push_back(gauge("daybreak_fallback_new_assignments", "Fallback assignments written by the run (new or replacing invalid content).",
-                      size_of(r["fallback_assigned"])));
+                      n(r.fallback_assigned)));
   out.push_back(gauge("daybreak_fallback_replaced_advisors", "Assignments replaced because their content could not be sent.",
-                      size_of(r["replaced"])));
+                      n(r.replaced)));
   out.push_back(gauge("daybreak_fallback_missing_advisors",
-                      "Eligible advisors left without content for the day (silent days; must be 0).", size_of(r["missing"])));
+                      "Eligible advisors left without content for the day (silent days; must be 0).", n(r.missing.size())));
   return out;
 }
 
-std::vector<engine::JobGauge> plan_job_gauges(const nlohmann::json& r) {
+std::vector<engine::JobGauge> plan_job_gauges(const DayPlanResult& r) {
+  auto n = [](std::size_t v) { return static_cast<double>(v); };
   return {
-      gauge("daybreak_plan_eligible_advisors", "Advisors eligible for the delivery day.", size_of(r["eligible"])),
-      gauge("daybreak_plan_planned_deliveries", "Deliveries in the day's plan (already written or new).", size_of(r["planned"])),
-      gauge("daybreak_plan_inserted_deliveries", "Deliveries newly written to the ledger by the run.", size_of(r["inserted"])),
+      gauge("daybreak_plan_eligible_advisors", "Advisors eligible for the delivery day.", n(r.eligible)),
+      gauge("daybreak_plan_planned_deliveries", "Deliveries in the day's plan (already written or new).", n(r.planned)),
+      gauge("daybreak_plan_inserted_deliveries", "Deliveries newly written to the ledger by the run.", n(r.inserted)),
       gauge("daybreak_plan_unassigned_advisors", "Eligible advisors without an assignment (assign-fallback not run or failed).",
-            size_of(r["unassigned"])),
+            n(r.unassigned)),
       gauge("daybreak_plan_unreachable_advisors", "Eligible advisors with no opted-in channel that has a configured sender.",
-            size_of(r["unreachable"])),
-      gauge("daybreak_plan_runs", "Runs (send windows) in the day's plan.", size_of(r["runs"])),
-      gauge("daybreak_plan_feasible", "1 when every run of the plan fits its senders' capacity, else 0.",
-            r["feasible"].get<bool>() ? 1.0 : 0.0),
+            n(r.unreachable)),
+      gauge("daybreak_plan_runs", "Runs (send windows) in the day's plan.", n(r.runs)),
+      gauge("daybreak_plan_feasible", "1 when every run of the plan fits its senders' capacity, else 0.", r.feasible ? 1.0 : 0.0),
   };
 }
 

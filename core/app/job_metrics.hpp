@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "app/common.hpp"
+#include "app/plan.hpp"
 #include "engine/metrics.hpp"
 
 namespace daybreak {
@@ -29,12 +30,12 @@ int run_job_with_metrics(AppContext& ctx, const std::string& program, bool recor
 /// assign-fallback's counts from its report: daybreak_fallback_eligible_advisors,
 /// daybreak_fallback_assigned_advisors{source}, daybreak_fallback_new_assignments,
 /// daybreak_fallback_replaced_advisors, daybreak_fallback_missing_advisors (silent days).
-std::vector<engine::JobGauge> fallback_job_gauges(const nlohmann::json& report);
+std::vector<engine::JobGauge> fallback_job_gauges(const FallbackResult& result);
 
 /// plan-deliveries' counts from its report: daybreak_plan_eligible_advisors,
 /// daybreak_plan_planned_deliveries, daybreak_plan_inserted_deliveries,
 /// daybreak_plan_unassigned_advisors, daybreak_plan_unreachable_advisors, daybreak_plan_runs,
 /// daybreak_plan_feasible (1 or 0).
-std::vector<engine::JobGauge> plan_job_gauges(const nlohmann::json& report);
+std::vector<engine::JobGauge> plan_job_gauges(const DayPlanResult& result);
 
 }  // namespace daybreak

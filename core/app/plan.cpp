@@ -40,7 +40,7 @@ std::string resolve_date_option(const std::string& value, const Config& cfg, Mil
 // assign_fallback and explain_assignment live in app/fallback.cpp.
 
 namespace {
-nlohmann::json plan_deliveries_in(store::Db& db, const Config& cfg, const std::string& date, Millis now, bool dry_run,
+DayPlanResult plan_deliveries_in(store::Db& db, const Config& cfg, const std::string& date, Millis now, bool dry_run,
                                   const std::string& planned_by) {
   auto d = parse_date(date);
   if (!d) throw UsageError(d.error().message);
@@ -216,16 +216,26 @@ nlohmann::json plan_deliveries_in(store::Db& db, const Config& cfg, const std::s
   }
   mark(timings, "write_ms");
   for (auto& rp : plans) runs_out.push_back(rp.report);
-  return {{"date", date},
-          {"eligible", eligible},
-          {"planned", planned_total},
-          {"inserted", inserted_total},
-          {"feasible", all_feasible},
-          {"runs", runs_out},
-          {"unassigned", unassigned},
-          {"unreachable", unreachable},
-          {"dry_run", dry_run},
-          {"timings", timings}};
+  DayPlanResult out;
+  out.date = date;
+  out.eligible = static_cast<std::size_t>(eligible);
+  out.planned = planned_total;
+  out.inserted = inserted_total;
+  out.runs = plans.size();
+  out.unassigned = unassigned.size();
+  out.unreachable = unreachable.size();
+  out.feasible = all_feasible;
+  out.report = {{"date", date},
+                {"eligible", eligible},
+                {"planned", planned_total},
+                {"inserted", inserted_total},
+                {"feasible", all_feasible},
+                {"runs", std::move(runs_out)},
+                {"unassigned", std::move(unassigned)},
+                {"unreachable", std::move(unreachable)},
+                {"dry_run", dry_run},
+                {"timings", std::move(timings)}};
+  return out;
 }
 }  // namespace
 
@@ -246,11 +256,11 @@ nlohmann::json languages_without_emergency(store::Db& db, const Config& cfg, con
   return out;
 }
 
-nlohmann::json plan_deliveries(store::Db& db, const Config& cfg, const std::string& date, Millis now, bool dry_run,
-                               const std::string& planned_by) {
+DayPlanResult plan_deliveries(store::Db& db, const Config& cfg, const std::string& date, Millis now, bool dry_run,
+                              const std::string& planned_by) {
   if (dry_run) {
     auto rep = plan_deliveries_in(db, cfg, date, now, true, planned_by);
-    rep["languages_without_emergency"] = languages_without_emergency(db, cfg, date);
+    rep.report["languages_without_emergency"] = languages_without_emergency(db, cfg, date);
     return rep;
   }
   // Read, plan and write in one write transaction. Every advisor, assignment and run a planned
@@ -259,7 +269,7 @@ nlohmann::json plan_deliveries(store::Db& db, const Config& cfg, const std::stri
   // per-row foreign-key lookups are skipped for this transaction (measured: about 1.2 s of the
   // 1M-delivery plan). SQLite only changes foreign_keys outside a transaction.
   db.exec("PRAGMA foreign_keys=OFF");
-  nlohmann::json out;
+  DayPlanResult out;
   std::chrono::steady_clock::time_point before_commit;
   try {
     db.write_tx([&] {
@@ -271,13 +281,13 @@ nlohmann::json plan_deliveries(store::Db& db, const Config& cfg, const std::stri
     throw;
   }
   db.exec("PRAGMA foreign_keys=ON");
-  out["timings"]["commit_ms"] =
+  out.report["timings"]["commit_ms"] =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - before_commit).count();
   // After the commit, outside the write lock: a pull on D must have an emergency item to fall
   // back on (domain/emergency.hpp); a language without one is a warning, not a failed plan.
   auto started = std::chrono::steady_clock::now();
-  out["languages_without_emergency"] = languages_without_emergency(db, cfg, date);
-  out["timings"]["emergency_check_ms"] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  out.report["languages_without_emergency"] = languages_without_emergency(db, cfg, date);
+  out.report["timings"]["emergency_check_ms"] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   return out;
 }
 

@@ -2,7 +2,9 @@
 // The night-before passes: assign-fallback (every eligible advisor gets content for D) and
 // plan-deliveries (assignments → deliveries with capacity-aware planned times).
 #include <nlohmann/json.hpp>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "config/config.hpp"
 #include "domain/ranking.hpp"
@@ -25,10 +27,42 @@ struct FallbackOptions {
   bool list = false;                 ///< add every eligible advisor's assignment to the report
 };
 
+/// An eligible advisor left without content for the day (a silent day), and why.
+struct SilentAdvisor {
+  std::string advisor_id;
+  std::string language;
+  std::string reason;
+};
+
+/// What assign-fallback did for one day.
+struct FallbackResult {
+  std::string date;
+  std::size_t eligible = 0;
+  std::size_t already_assigned = 0;
+  std::size_t fallback_assigned = 0;
+  std::size_t replaced = 0;            ///< assignments replaced because their content was not sendable
+  std::vector<SilentAdvisor> missing;  ///< must be empty: every eligible advisor has content
+  std::map<std::string, std::size_t> by_source;  ///< sendable assignments after the run, by source
+  nlohmann::json report;               ///< the whole report, as `assign-fallback --json` prints it
+};
+
+/// What plan-deliveries did for one day.
+struct DayPlanResult {
+  std::string date;
+  std::size_t eligible = 0;
+  std::size_t planned = 0;      ///< deliveries in the plan
+  std::size_t inserted = 0;     ///< of them, newly written (a second run writes none)
+  std::size_t runs = 0;
+  std::size_t unassigned = 0;   ///< eligible advisors without an assignment
+  std::size_t unreachable = 0;  ///< advisors no configured channel reaches
+  bool feasible = true;         ///< every run fits its window at the configured utilisation
+  nlohmann::json report;        ///< the whole report, as `plan-deliveries --json` prints it
+};
+
 /// assign-fallback for day `date` (core/app/fallback.cpp): validates every assignment, gives
 /// every eligible advisor without sendable content a ranked fallback item, and returns the
 /// zero-silent-days report (`missing` must be empty). A second run changes nothing.
-nlohmann::json assign_fallback(store::Db& db, const Config& cfg, const std::string& date, Millis now, bool dry_run,
+FallbackResult assign_fallback(store::Db& db, const Config& cfg, const std::string& date, Millis now, bool dry_run,
                                const FallbackOptions& opts = {});
 
 /// Why `advisor_id` gets what they get on `date`: the assignment's source, content, score parts
@@ -39,7 +73,7 @@ nlohmann::json explain_assignment(store::Db& db, const std::string& advisor_id, 
 
 /// plan-deliveries for day `date`: returns the plan report (size, per-sender peak, feasibility).
 /// Also records the day's summary in day_plans (`planned_by`: who planned it).
-nlohmann::json plan_deliveries(store::Db& db, const Config& cfg, const std::string& date, Millis now, bool dry_run,
+DayPlanResult plan_deliveries(store::Db& db, const Config& cfg, const std::string& date, Millis now, bool dry_run,
                                const std::string& planned_by = "plan-deliveries");
 
 /// Languages of advisors eligible on `date` without an emergency item valid that day (and

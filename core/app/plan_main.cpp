@@ -37,26 +37,26 @@ int assign_fallback_main(int argc, char** argv) {
       auto rep = assign_fallback(db, ctx.cfg, day, now, dry_run, fo);
       figures.gauges = fallback_job_gauges(rep);
       if (ctx.json) {
-        print_json(rep);
+        print_json(rep.report);
       } else {
-        std::cout << "assign-fallback " << day << ": " << rep["eligible"] << " eligible, " << rep["already_assigned"]
-                  << " already assigned, " << rep["fallback_assigned"] << " fallback assigned";
-        if (!rep["replaced"].empty()) std::cout << " (" << rep["replaced"].size() << " replacing invalid content)";
+        std::cout << "assign-fallback " << day << ": " << rep.eligible << " eligible, " << rep.already_assigned
+                  << " already assigned, " << rep.fallback_assigned << " fallback assigned";
+        if (rep.replaced > 0) std::cout << " (" << rep.replaced << " replacing invalid content)";
         std::cout << "\n";
         if (fo.list) {
-          for (const auto& l : rep["advisors"]) {
+          for (const auto& l : rep.report["advisors"]) {
             std::cout << "  " << l["advisor_id"].get<std::string>() << ": " << l["content_id"].get<std::string>() << " ("
                       << l["source"].get<std::string>() << ") " << l["reason"].get<std::string>() << "\n";
           }
         }
-        if (rep["missing"].empty()) {
+        if (rep.missing.empty()) {
           std::cout << "zero silent days: every eligible advisor has content for " << day << "\n";
         } else {
-          std::cout << "SILENT DAYS: " << rep["missing"].size() << " advisor(s) have no content for " << day << ":\n";
-          for (const auto& m : rep["missing"]) std::cout << "  " << m["advisor_id"].get<std::string>() << ": " << m["reason"].get<std::string>() << "\n";
+          std::cout << "SILENT DAYS: " << rep.missing.size() << " advisor(s) have no content for " << day << ":\n";
+          for (const auto& m : rep.missing) std::cout << "  " << m.advisor_id << ": " << m.reason << "\n";
         }
       }
-      return rep["missing"].empty() ? kExitOk : kExitCheckFailed;
+      return rep.missing.empty() ? kExitOk : kExitCheckFailed;
     });
   });
 }
@@ -81,11 +81,11 @@ int plan_deliveries_main(int argc, char** argv) {
       auto rep = plan_deliveries(db, ctx.cfg, day, now, dry_run);
       figures.gauges = plan_job_gauges(rep);
       if (ctx.json) {
-        print_json(rep);
+        print_json(rep.report);
       } else {
-        std::cout << "plan-deliveries " << day << ": " << rep["planned"] << " deliveries in " << rep["runs"].size()
-                  << " run(s), " << rep["inserted"] << " newly written, " << (rep["feasible"].get<bool>() ? "feasible" : "INFEASIBLE") << "\n";
-        for (const auto& r : rep["runs"]) {
+        std::cout << "plan-deliveries " << day << ": " << rep.planned << " deliveries in " << rep.runs << " run(s), "
+                  << rep.inserted << " newly written, " << (rep.feasible ? "feasible" : "INFEASIBLE") << "\n";
+        for (const auto& r : rep.report["runs"]) {
           std::cout << "  run " << r.value("run_id", 0) << " slot " << r["slot_at"].get<std::string>() << ": " << r["planned"]
                     << " planned" << (r["feasible"].get<bool>() ? "" : ", shortfall " + r["shortfall"].dump()) << "\n";
           for (const auto& s : r["senders"]) {
@@ -94,10 +94,10 @@ int plan_deliveries_main(int argc, char** argv) {
           }
           if (!r["recommendation"].get<std::string>().empty()) std::cout << "    recommendation: " << r["recommendation"].get<std::string>() << "\n";
         }
-        if (!rep["unassigned"].empty()) std::cout << "  " << rep["unassigned"].size() << " eligible advisor(s) have no assignment: run assign-fallback first\n";
-        if (!rep["unreachable"].empty()) std::cout << "  " << rep["unreachable"].size() << " advisor(s) cannot be reached on any configured channel\n";
+        if (rep.unassigned > 0) std::cout << "  " << rep.unassigned << " eligible advisor(s) have no assignment: run assign-fallback first\n";
+        if (rep.unreachable > 0) std::cout << "  " << rep.unreachable << " advisor(s) cannot be reached on any configured channel\n";
       }
-      for (const auto& l : rep["languages_without_emergency"]) {
+      for (const auto& l : rep.report["languages_without_emergency"]) {
         // Not a failed plan (exit code unchanged): a warning that a pull on the day would fall back
         // on another language's emergency item, or hold the deliveries unsent.
         ctx.log->warn("no emergency item valid on {} in language {} ({} eligible advisor(s)): {}", day, l["language"].get<std::string>(),
@@ -106,8 +106,8 @@ int plan_deliveries_main(int argc, char** argv) {
                                                 : "a pull of their content would send the " + l["covered_by"].get<std::string>() +
                                                       " emergency item");
       }
-      bool ok = rep["feasible"].get<bool>() && rep["unassigned"].empty() && rep["unreachable"].empty();
-      if (!rep["feasible"].get<bool>()) ctx.log->error("capacity shortfall for {}: see the plan report", day);
+      bool ok = rep.feasible && rep.unassigned == 0 && rep.unreachable == 0;
+      if (!rep.feasible) ctx.log->error("capacity shortfall for {}: see the plan report", day);
       return ok ? kExitOk : kExitCheckFailed;
     });
   });

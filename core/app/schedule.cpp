@@ -316,16 +316,16 @@ json morning_deadman(store::Db& db, const Config& cfg, Millis now, Millis lookah
 
   log.warn("dead-man's switch: {} of {} eligible advisors have no delivery for {} ({}); assigning and planning them now",
            missing, eligible, date, planned == 0 ? "nothing is planned: the nightly job did not run" : "the day is partly planned");
-  json assigned = assign_fallback(db, cfg, date, now, false);
-  json planned_now = plan_deliveries(db, cfg, date, now, false, "dispatch");
+  const auto assigned = assign_fallback(db, cfg, date, now, false);
+  const auto planned_now = plan_deliveries(db, cfg, date, now, false, "dispatch");
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  const std::int64_t inserted = planned_now.value("inserted", std::int64_t{0});
-  const std::int64_t fallback = assigned.value("fallback_assigned", std::int64_t{0});
+  const auto inserted = static_cast<std::int64_t>(planned_now.inserted);
+  const auto fallback = static_cast<std::int64_t>(assigned.fallback_assigned);
   out["assigned"] = fallback;
   out["inserted"] = inserted;
-  out["silent_days"] = assigned.value("silent_days", std::int64_t{0});
-  out["unreachable"] = planned_now["unreachable"].size();
-  out["feasible"] = planned_now.value("feasible", true);
+  out["silent_days"] = assigned.missing.size();
+  out["unreachable"] = planned_now.unreachable;
+  out["feasible"] = planned_now.feasible;
   out["ms"] = ms;
   log.warn("dead-man's switch: {} fallback assignments, {} deliveries planned for {} in {:.0f} ms", fallback, inserted, date, ms);
   if (inserted > 0 || fallback > 0) {

@@ -111,11 +111,12 @@ TEST_F(FallbackTest, EveryEligibleAdvisorGetsExactlyOneAssignment) {
   });
 
   auto rep = assign_fallback(*db_, cfg_, day, kT0Fallback + 1, false);
-  EXPECT_TRUE(rep["missing"].empty()) << rep["missing"].dump();
-  EXPECT_EQ(rep["silent_days"], 0);
-  EXPECT_EQ(rep["eligible"], eligible.size());
-  EXPECT_EQ(rep["replaced"].size(), 2U);
-  EXPECT_EQ(rep["already_assigned"].get<std::size_t>() + rep["fallback_assigned"].get<std::size_t>(), eligible.size());
+  EXPECT_TRUE(rep.missing.empty()) << rep.report["missing"].dump();
+  EXPECT_EQ(rep.report["silent_days"], 0);
+  EXPECT_EQ(rep.eligible, eligible.size());
+  EXPECT_EQ(rep.replaced, 2U);
+  EXPECT_EQ(rep.report["replaced"].size(), 2U);
+  EXPECT_EQ(rep.already_assigned + rep.fallback_assigned, eligible.size());
 
   std::map<std::string, int> per_advisor;
   SQLite::Statement q(db_->raw(),
@@ -149,8 +150,8 @@ TEST_F(FallbackTest, EveryEligibleAdvisorGetsExactlyOneAssignment) {
   // Idempotent: a second run changes nothing.
   std::string before = dump_assignments();
   auto again = assign_fallback(*db_, cfg_, day, kT0Fallback + 2, false);
-  EXPECT_EQ(again["fallback_assigned"], 0);
-  EXPECT_TRUE(again["missing"].empty());
+  EXPECT_EQ(again.fallback_assigned, 0U);
+  EXPECT_TRUE(again.missing.empty());
   EXPECT_EQ(dump_assignments(), before);
 
   // explain says why.
@@ -171,9 +172,10 @@ TEST_F(FallbackTest, MissingLanguageIsReportedNotHidden) {
     add_advisor("a-en", "en", {"tax"});
   });
   auto rep = assign_fallback(*db_, cfg_, "2026-03-10", kT0Fallback, false);
-  ASSERT_EQ(rep["missing"].size(), 1U);
-  EXPECT_EQ(rep["missing"][0]["advisor_id"], "a-ta");
-  EXPECT_EQ(rep["fallback_assigned"], 1);
+  ASSERT_EQ(rep.missing.size(), 1U);
+  EXPECT_EQ(rep.missing[0].advisor_id, "a-ta");
+  EXPECT_EQ(rep.report["missing"][0]["advisor_id"], "a-ta");
+  EXPECT_EQ(rep.fallback_assigned, 1U);
 }
 
 TEST_F(FallbackTest, DryRunWritesNothing) {
@@ -182,7 +184,7 @@ TEST_F(FallbackTest, DryRunWritesNothing) {
     add_advisor("a-en", "en", {"tax"});
   });
   auto rep = assign_fallback(*db_, cfg_, "2026-03-10", kT0Fallback, true);
-  EXPECT_EQ(rep["fallback_assigned"], 1);
+  EXPECT_EQ(rep.fallback_assigned, 1U);
   EXPECT_EQ(store::AssignmentCount(*db_), 0);
 }
 
@@ -206,8 +208,8 @@ TEST_F(FallbackTest, ThirtyDaysWithoutRepeatsAndInLanguage) {
       db_->write_tx([&] { assign("adv-1", date, "f-en-0"); });
     }
     auto rep = assign_fallback(*db_, cfg_, date, kT0Fallback + day, false);
-    ASSERT_TRUE(rep["missing"].empty()) << date;
-    ASSERT_EQ(rep["no_repeat_relaxed"], 0) << date;
+    ASSERT_TRUE(rep.missing.empty()) << date;
+    ASSERT_EQ(rep.report["no_repeat_relaxed"], 0) << date;
   }
   SQLite::Statement q(db_->raw(),
                       "SELECT s.advisor_id, s.date, s.content_id, s.source, c.language = a.language FROM assignments s "

@@ -29,7 +29,7 @@
 namespace daybreak {
 namespace {
 
-constexpr Millis kT0 = 1'795'825'800'000;  // 2026-11-28 06:00 IST
+constexpr Millis kFaultT0 = 1'795'825'800'000;  // 2026-11-28 06:00 IST
 constexpr int kRows = 12;
 
 /// An operation's identity across the writer's retries (same kind, same subject).
@@ -139,20 +139,20 @@ class LedgerFaultTest : public test_support::DbTest {
 
   static std::string phone(int i) { return "+9198100" + std::to_string(10000 + i); }
 
-  /// A fresh database `name` with kRows WhatsApp deliveries in run 1, all due at kT0.
+  /// A fresh database `name` with kRows WhatsApp deliveries in run 1, all due at kFaultT0.
   std::string seed(const std::string& name) {
     const std::string path = (dir_ / (name + ".db")).string();
     store::Db db(path);
-    EXPECT_EQ(test_support::add_content_and_run(db, kT0 - 3'600'000), 1);
+    EXPECT_EQ(test_support::add_content_and_run(db, kFaultT0 - 3'600'000), 1);
     db.write_tx([&] {
       for (int i = 0; i < kRows; ++i) {
         std::string id = "adv-" + std::to_string(i);
-        test_support::add_whatsapp_advisor(db, id, kT0 - 3'600'000);
+        test_support::add_whatsapp_advisor(db, id, kFaultT0 - 3'600'000);
         db.exec("UPDATE advisor_channels SET address = '" + phone(i) + "' WHERE advisor_id = '" + id + "'");
-        EXPECT_TRUE(store::DeliveryInsert(db, test_support::planned_delivery(1, id, "2026-11-28", kT0, kT0, kT0 - 3'600'000)));
+        EXPECT_TRUE(store::DeliveryInsert(db, test_support::planned_delivery(1, id, "2026-11-28", kFaultT0, kFaultT0, kFaultT0 - 3'600'000)));
       }
     });
-    test_support::set_run_window(db, 1, kT0);
+    test_support::set_run_window(db, 1, kFaultT0);
     return path;
   }
 
@@ -189,7 +189,7 @@ class LedgerFaultTest : public test_support::DbTest {
       auto plan = std::make_shared<FaultPlan>();
       plan->fail_at = n;
       plan->permanent = permanent;
-      ManualClock clock(kT0 - 1000);
+      ManualClock clock(kFaultT0 - 1000);
       CountingTransport t;
       auto first = dispatch(path, clock, t, "faulty-" + std::to_string(n), plan);
       total = plan->calls.load();

@@ -395,9 +395,13 @@ TEST_F(MetricsTextfileTest, JobRunRecordsTheExitCodeTheProcessWillHave) {
 
   int rc = run_job_with_metrics(ctx, "plan-deliveries", true, [&](JobFigures& f) {
     f.date = "2026-11-28";
-    f.gauges = plan_job_gauges({{"eligible", 5}, {"planned", 4}, {"inserted", 4}, {"unassigned", nlohmann::json::array()},
-                                {"unreachable", nlohmann::json::array({{{"advisor_id", "A9"}}})},
-                                {"runs", nlohmann::json::array({1})}, {"feasible", true}});
+    DayPlanResult r;
+    r.eligible = 5;
+    r.planned = 4;
+    r.inserted = 4;
+    r.unreachable = 1;
+    r.runs = 1;
+    f.gauges = plan_job_gauges(r);
     manual->advance(3'000);
     return 1;
   });
@@ -445,12 +449,21 @@ TEST_F(MetricsTextfileTest, PromtoolAcceptsTheJobTextfiles) {
   fb.started_at = 1'795'795'200'000;
   fb.finished_at = fb.started_at + 1234;
   fb.date = "2026-11-28";
-  fb.figures = fallback_job_gauges({{"eligible", 10}, {"by_source", {{"editorial", 6}, {"fallback", 3}}}, {"fallback_assigned", 3},
-                                    {"replaced", nlohmann::json::array()}, {"missing", nlohmann::json::array({{{"advisor_id", "A1"}}})}});
+  FallbackResult fr;
+  fr.eligible = 10;
+  fr.by_source = {{"editorial", 6}, {"fallback", 3}};
+  fr.fallback_assigned = 3;
+  fr.missing = {{"A1", "en", "no candidate"}};
+  fb.figures = fallback_job_gauges(fr);
   JobRunMetrics plan = fb;
   plan.program = "plan-deliveries";
-  plan.figures = plan_job_gauges({{"eligible", 10}, {"planned", 9}, {"inserted", 9}, {"unassigned", nlohmann::json::array()},
-                                  {"unreachable", nlohmann::json::array()}, {"runs", nlohmann::json::array({1, 2})}, {"feasible", false}});
+  DayPlanResult pr;
+  pr.eligible = 10;
+  pr.planned = 9;
+  pr.inserted = 9;
+  pr.runs = 2;
+  pr.feasible = false;
+  plan.figures = plan_job_gauges(pr);
   for (const auto& m : {fb, plan}) {
     write_job_metrics_textfile(dir_.string(), m);
     const std::string path = (dir_ / job_metrics_file_name(m.program)).string();
