@@ -308,7 +308,7 @@ CarriedStatuses carry_status_events(store::Db& db, const std::string& previous, 
       ++out.events;
       if (parsed) out.updates += store::StatusUpdatesInsert(db, stored.event_id, parsed->updates, p.now);
     }
-    out.applied = store::StatusApplyPending(db, now);
+    out.applied = store::StatusApplyPending(db, now, store::kStatusPendingAll);
   });
   return out;
 }

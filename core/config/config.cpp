@@ -197,7 +197,7 @@ Config parse_config(const std::string& text, const std::string& origin) {
   Config cfg;
   cfg.source = origin;
   bool inline_secret = false;
-  TableReader top(root, "", origin, {"database", "logging", "delivery", "retry", "dispatch", "breaker", "whatsapp", "email", "webhook", "alerts", "schedule"});
+  TableReader top(root, "", origin, {"database", "logging", "delivery", "retry", "dispatch", "breaker", "whatsapp", "email", "webhook", "alerts", "schedule", "retention"});
 
   if (const auto* t = top.table("database")) {
     TableReader r(*t, "database", origin, {"path"});
@@ -297,6 +297,11 @@ Config parse_config(const std::string& text, const std::string& origin) {
     };
     paths("systemd_dirs", cfg.schedule.systemd_dirs);
     paths("crontabs", cfg.schedule.crontabs);
+  }
+  if (const auto* t = top.table("retention")) {
+    TableReader r(*t, "retention", origin, {"status_days", "status_pending_expiry_hours"});
+    r.integer_as("status_days", cfg.retention.status_days, 1, 3650);
+    r.integer_as("status_pending_expiry_hours", cfg.retention.status_pending_expiry_ms, 1, 24 * 365, 3'600'000);
   }
   if (const auto* t = top.table("breaker")) {
     TableReader r(*t, "breaker", origin,

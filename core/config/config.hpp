@@ -82,6 +82,13 @@ struct ScheduleConfig {
   std::vector<std::string> crontabs = {"/etc/cron.d/daybreak", "/var/spool/cron/crontabs/daybreak"};
 };
 
+/// [retention]: how long the status tables keep what providers told us. Raw callback bodies hold
+/// advisors' phone numbers; `daybreak retention purge|archive` deletes them by age.
+struct RetentionConfig {
+  int status_days = 30;                          ///< status_events/status_updates older than this go
+  Millis status_pending_expiry_ms = 72 * 3'600'000LL;  ///< a status still unmatched after this is expired
+};
+
 /// The whole validated configuration.
 struct Config {
   std::string source;               ///< file it came from ("" = built-in defaults)
@@ -99,6 +106,7 @@ struct Config {
   BreakerPolicy breaker;             ///< [breaker]: one circuit breaker per sender
   DispatchConfig dispatch;
   ScheduleConfig schedule;
+  RetentionConfig retention;
   WhatsAppConfig whatsapp;
   std::vector<SenderConfig> senders;  ///< all channels, in file order
   AlertsConfig alerts;                ///< [alerts]: rules, on-call chain, sinks (config/alerts_config.hpp)
