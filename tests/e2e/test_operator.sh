@@ -277,9 +277,13 @@ echo "ok 5: every change audited with actor $ME, reason and before/after"
 
 # --- 6. exports and retention ----------------------------------------------------------------
 n_all=$(sql "SELECT COUNT(*) FROM deliveries WHERE date BETWEEN '$D1' AND '$D4'")
+# a provider's error detail that a spreadsheet would evaluate: exported as text ('-prefixed)
+sql "UPDATE deliveries SET last_error = '@SUM(1+1)*cmd' WHERE delivery_id = (SELECT MIN(delivery_id) FROM deliveries WHERE date = '$D1')"
 "$OP" export deliveries --from "$D1" --to "$D4" --format csv >"$WORK/deliveries.csv"
 assert_eq "$(head -1 "$WORK/deliveries.csv" | cut -d, -f1-3)" "delivery_id,run_id,advisor_id" "csv header"
 assert_eq "$(($(wc -l <"$WORK/deliveries.csv") - 1))" "$n_all" "csv rows"
+grep -q ",'@SUM(1+1)\*cmd," "$WORK/deliveries.csv" || fail "csv export: a formula-leading cell is not neutralised"
+if grep -qE '(^|,)[=+@-]' "$WORK/deliveries.csv"; then fail "csv export: a cell begins with a formula character"; fi
 "$OP" export attempts --from "$D4" --to "$D4" >"$WORK/attempts.ndjson"
 assert_eq "$(wc -l <"$WORK/attempts.ndjson")" "$(sql "SELECT COUNT(*) FROM delivery_attempts a JOIN deliveries d USING(delivery_id) WHERE d.date='$D4'")" "ndjson attempts"
 # to a file first: `| head -1` would close the pipe early and, under pipefail, fail on SIGPIPE
@@ -344,7 +348,7 @@ f="$WORK/archive/run-$arch_run-2026-01-06.ndjson"
 assert_eq "$(grep -c '"table":"deliveries"' "$f")" "1" "archived deliveries"
 assert_eq "$(grep -c '"table":"runs"' "$f")" "1" "archived run row"
 assert_eq "$(sql "SELECT COUNT(*) FROM runs WHERE run_id=$arch_run")" "0" "archived run deleted"
-echo "ok 6: exports stream (csv, ndjson, reports); purge of 100,000 deliveries in batches, status tables by age; archive before delete"
+echo "ok 6: exports stream (csv, ndjson, reports; formula cells neutralised); purge of 100,000 deliveries in batches, status tables by age; archive before delete"
 
 # --- status ---------------------------------------------------------------------------------
 "$OP" status --json >"$WORK/status.json"
