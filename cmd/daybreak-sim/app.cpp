@@ -22,6 +22,8 @@
 #include <spdlog/spdlog.h>
 
 #include "app/common.hpp"
+#include "config/config.hpp"
+#include "config/secret.hpp"
 #include "callbacks.hpp"
 #include "http_server.hpp"
 #include "simulator.hpp"
@@ -29,10 +31,14 @@
 namespace daybreak::sim {
 namespace {
 
+/// The environment variable the simulator reads its app secret from (no --app-secret-file).
+constexpr const char* kAppSecretEnv = "DAYBREAK_SIM_APP_SECRET";
+
 /// Exit codes, as documented for every daybreak binary.
 constexpr int kExitOk = 0;
 constexpr int kExitFailed = 1;  // could not bind, listen or write the port file
 constexpr int kExitUsage = 2;
+constexpr int kExitConfig = 3;  // the app secret's file or variable is refused (open mode, empty)
 
 /// Largest request body accepted; a template send is a few KiB, so this only stops abuse.
 constexpr std::size_t kMaxBody = 1 << 20;
@@ -229,7 +235,9 @@ int run(const Flags& flags) {
     co.seed = flags.options.seed;
     poster = std::make_unique<CallbackPoster>(co, daybreak::make_clock_from_env());
     sim.set_on_accept([p = poster.get()](const AcceptedMessage& m) { p->on_accept(m); });
-    if (co.app_secret.empty()) log->warn("--callback-url without --app-secret: callbacks are sent unsigned");
+    if (co.app_secret.empty()) {
+      log->warn("--callback-url without --app-secret-file or {}: callbacks are sent unsigned", kAppSecretEnv);
+    }
   }
   Router router(sim, log, flags.log_requests, flags.options.token,
                 [&poster] { return poster ? poster->stats_json() : std::string(R"({"url":""})"); });
@@ -370,7 +378,12 @@ int sim_main(int argc, char** argv) {
   auto& cb = flags.callbacks;
   app.add_option("--callback-url", cb.url, "POST signed status callbacks (sent, delivered, read or failed) here")
       ->group("Status callbacks");
-  app.add_option("--app-secret", cb.app_secret, "Sign callbacks with X-Hub-Signature-256 under this app secret")
+  // The app secret never goes on the command line (ps(1) and /proc/PID/cmdline show it to every
+  // local user): from a file (owner-only, its first line) or the environment.
+  std::string app_secret_file;
+  app.add_option("--app-secret-file", app_secret_file,
+                 "Sign callbacks with X-Hub-Signature-256 under the app secret on the first line of this owner-only "
+                 "file (default: the environment variable " + std::string(kAppSecretEnv) + "; neither = unsigned)")
       ->group("Status callbacks");
   app.add_option("--callback-duplicate", cb.duplicate, "POST every callback N times (webhooks are at-least-once)")
       ->check(CLI::Range(1, 100))
@@ -401,6 +414,16 @@ int sim_main(int argc, char** argv) {
     }
   } catch (const CLI::Error& e) {
     return app.exit(e) == 0 ? kExitOk : kExitUsage;
+  }
+  try {
+    if (!app_secret_file.empty()) {
+      cb.app_secret = Secret::from_file(app_secret_file, "--app-secret-file", "daybreak-sim").value();
+    } else if (const char* v = std::getenv(kAppSecretEnv); v != nullptr) {
+      cb.app_secret = Secret::from_env(kAppSecretEnv, kAppSecretEnv, "daybreak-sim").value();
+    }
+  } catch (const ConfigError& e) {
+    std::fprintf(stderr, "daybreak-sim: %s\n", e.what());
+    return kExitConfig;
   }
   return run(flags);
 }

@@ -1,6 +1,7 @@
 #include "app/callbacks.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -263,13 +264,61 @@ std::string spool_write(const std::string& dir, const std::string& signature, co
   return name;
 }
 
+namespace {
+
+/// A spooled request is at most this big: the receiver's own body limit is far below it.
+constexpr off_t kMaxSpoolFileBytes = 16 * 1024 * 1024;
+
+/// Reads one spool file into `out`, opened with O_NOFOLLOW (a symbolic link placed in the spool
+/// is refused, never followed to what it names) and only when it is a regular file of bounded
+/// size. Returns "" or why the file is refused.
+std::string read_spool_file(const fs::path& f, std::string& out) {
+  const int fd = ::open(f.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ELOOP) return "symbolic link: refused, not followed";
+    return std::string("cannot read: ") + std::strerror(errno);
+  }
+  struct stat st{};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return "not a regular file";
+  }
+  if (st.st_size > kMaxSpoolFileBytes) {
+    ::close(fd);
+    return "larger than " + std::to_string(kMaxSpoolFileBytes) + " bytes";
+  }
+  out.clear();
+  out.reserve(static_cast<std::size_t>(st.st_size));
+  char buf[65536];
+  while (true) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const std::string err = std::strerror(errno);
+      ::close(fd);
+      return "cannot read: " + err;
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+    if (out.size() > static_cast<std::size_t>(kMaxSpoolFileBytes)) {
+      ::close(fd);
+      return "larger than " + std::to_string(kMaxSpoolFileBytes) + " bytes";
+    }
+  }
+  ::close(fd);
+  return "";
+}
+
+}  // namespace
+
 nlohmann::json ingest_spool(store::Db& db, const Config& cfg, const std::string& dir, Millis now, spdlog::logger& log) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw UsageError("--spool \"" + dir + "\": not a directory");
   const std::string app_secret = cfg.whatsapp.app_secret.value();
   std::vector<fs::path> files;
   for (const auto& e : fs::directory_iterator(dir)) {
-    if (e.is_regular_file() && e.path().extension() == ".req" && e.path().filename().string().front() != '.') {
+    // Symbolic links are listed too (is_symlink, not followed): they are refused below.
+    if ((e.is_symlink() || e.is_regular_file()) && e.path().extension() == ".req" && e.path().filename().string().front() != '.') {
       files.push_back(e.path());
     }
   }
@@ -286,15 +335,15 @@ nlohmann::json ingest_spool(store::Db& db, const Config& cfg, const std::string&
     fs::rename(f, to_dir / f.filename());
   };
   for (const auto& f : files) {
-    std::ifstream in(f, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    if (!in) {
-      rejected.push_back({{"file", f.filename().string()}, {"reason", "cannot read"}});
+    std::string text;
+    if (std::string why = read_spool_file(f, text); !why.empty()) {
+      // A symbolic link is moved as a link (rename never follows it); what it names is untouched.
+      log.warn("{}: refused: {}", f.filename().string(), why);
+      rejected.push_back({{"file", f.filename().string()}, {"reason", why}});
       move_to(f, rejected_dir);
       continue;
     }
-    auto req = channels::parse_spool_request(ss.str());
+    auto req = channels::parse_spool_request(text);
     if (!req) {
       log.warn("{}: {}", f.filename().string(), req.error().message);
       rejected.push_back({{"file", f.filename().string()}, {"reason", req.error().message}});
@@ -370,7 +419,7 @@ CarriedStatuses carry_status_events(store::Db& db, const std::string& previous, 
       ++out.events;
       if (parsed) out.updates += store::StatusUpdatesInsert(db, stored.event_id, parsed->updates, p.now);
     }
-    out.applied = store::StatusApplyPending(db, now);
+    out.applied = store::StatusApplyPending(db, now, store::kStatusPendingAll);
   });
   return out;
 }

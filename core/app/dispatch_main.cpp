@@ -1,5 +1,8 @@
 // dispatch: owns the due runs (a lease per run), sends every delivery at its planned time and
 // keeps going until every delivery is final. See man/dispatch.1.
+#include <unistd.h>
+
+#include <atomic>
 #include <csignal>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -19,15 +22,24 @@ namespace daybreak {
 namespace {
 
 engine::StopSource g_stop;
+/// Set once dispatch starts taking leases: from then on the dispatcher answers signals itself.
+std::atomic<bool> g_taking_leases{false};
 
-extern "C" void on_stop_signal(int) {
-  // First signal: stop claiming, finish what is in flight. Second: leave now.
+extern "C" void on_stop_signal(int sig) {
+  // First signal: stop claiming, finish what is in flight. Second: leave now. Before any lease
+  // is taken there is nothing in flight: a second signal leaves at once (an open transaction
+  // rolls back), a first one stops dispatch before it takes a lease.
   g_stop.request();
+  if (g_stop.stage() >= 2 && !g_taking_leases.load()) ::_exit(128 + sig);
 }
 
 }  // namespace
 
 int dispatch_main(int argc, char** argv) {
+  // First, before anything is read or any lease taken: a SIGTERM from systemd or an operator
+  // between taking a lease and installing the handlers would kill dispatch holding the lease.
+  std::signal(SIGTERM, on_stop_signal);
+  std::signal(SIGINT, on_stop_signal);
   return run_main("dispatch", [&]() -> int {
     CLI::App app{"dispatch: send every delivery of the due runs at its planned time"};
     GlobalOptions g;
@@ -95,11 +107,17 @@ int dispatch_main(int argc, char** argv) {
       std::erase_if(candidates, [&](const store::Run& r) { return r.date != date; });
     }
 
-    // 2. Take each run's lease; a live owner keeps its run and we send nothing for it.
+    // 2. Take each run's lease; a live owner keeps its run and we send nothing for it. A stop
+    //    asked for before this point takes none.
     std::string owner = engine::make_owner_id();
     std::vector<std::int64_t> owned;
     nlohmann::json skipped = nlohmann::json::array();
+    g_taking_leases.store(true);
     for (const auto& r : candidates) {
+      if (g_stop.stage() > 0) {
+        skipped.push_back({{"run_id", r.run_id}, {"reason", "stop requested by a signal before its lease was taken"}});
+        continue;
+      }
       if (r.state == "closed" || r.state == "cancelled") {
         skipped.push_back({{"run_id", r.run_id}, {"reason", "run is " + r.state}});
         continue;
@@ -128,9 +146,6 @@ int dispatch_main(int argc, char** argv) {
       return kExitOk;
     }
     ctx.log->info("dispatching {} run(s) as {}", owned.size(), owner);
-
-    std::signal(SIGTERM, on_stop_signal);
-    std::signal(SIGINT, on_stop_signal);
 
     channels::CurlTransportOptions topts;
     topts.workers = ctx.cfg.dispatch.workers;

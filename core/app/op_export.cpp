@@ -1,12 +1,14 @@
 // `daybreak export deliveries|attempts|reports --from D --to D --format csv|ndjson`: rows for the
 // analytics platform, streamed to stdout one by one as SQLite produces them (constant memory: no
 // row is kept after it is written). Reports carry the stored report JSON (a nested object in
-// NDJSON, one quoted field in CSV).
+// NDJSON, one quoted field in CSV). CSV text cells beginning with =, +, -, @, a tab or a carriage
+// return are neutralised with a leading single quote (formula injection, domain/csv.hpp).
 #include <cstdio>
 #include <iostream>
 
 #include "app/commands.hpp"
 #include "app/op_support.hpp"
+#include "domain/csv.hpp"
 #include "store/exports.hpp"
 
 namespace daybreak {
@@ -15,20 +17,6 @@ namespace {
 struct ExportOptions {
   std::string from, to, format = "ndjson";
 };
-
-/// RFC 4180: quote fields holding a comma, quote or line break; double the quotes.
-void csv_field(std::string& out, const std::string& v) {
-  if (v.find_first_of(",\"\r\n") == std::string::npos) {
-    out += v;
-    return;
-  }
-  out.push_back('"');
-  for (char c : v) {
-    if (c == '"') out.push_back('"');
-    out.push_back(c);
-  }
-  out.push_back('"');
-}
 
 int run_export(const GlobalOptions& g, store::ExportKind kind, const ExportOptions& o) {
   std::string from = ops::parse_date_arg("--from", o.from);
@@ -52,7 +40,7 @@ int run_export(const GlobalOptions& g, store::ExportKind kind, const ExportOptio
       if (!header) {
         for (int i = 0; i < n; ++i) {
           if (i) line.push_back(',');
-          csv_field(line, q.getColumnName(i));
+          csv_write_field(line, q.getColumnName(i), false);
         }
         line.push_back('\n');
         header = true;
@@ -60,7 +48,9 @@ int run_export(const GlobalOptions& g, store::ExportKind kind, const ExportOptio
       for (int i = 0; i < n; ++i) {
         if (i) line.push_back(',');
         auto c = q.getColumn(i);
-        if (!c.isNull()) csv_field(line, c.getString());
+        // Text cells that a spreadsheet would evaluate (=, +, -, @, tab, CR first) get a
+        // leading ' (domain/csv.hpp); numbers SQLite holds as numbers are written as they are.
+        if (!c.isNull()) csv_write_field(line, c.getString(), !(c.isInteger() || c.isFloat()));
       }
     } else {
       nlohmann::json j = nlohmann::json::object();

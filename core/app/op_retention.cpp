@@ -3,7 +3,9 @@
 // change notes and report. Deletion goes in bounded batches, each its own short transaction, so a
 // running dispatch's writer waits at most one batch. `archive` first writes each run to
 // DIR/run-<id>-<date>.ndjson (one {"table":…, "row":{…}} per line, fsync'd) and deletes only
-// after the file is complete. Runs a live dispatch holds are skipped.
+// after the file is complete. Runs a live dispatch holds are skipped. Both also expire pending
+// statuses older than [retention] status_pending_expiry_hours and delete status callbacks
+// (raw bodies and their statuses) older than [retention] status_days, in the same batches.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -14,6 +16,7 @@
 #include "app/commands.hpp"
 #include "app/op_support.hpp"
 #include "domain/time.hpp"
+#include "store/audit.hpp"
 #include "store/exports.hpp"
 #include "store/retention.hpp"
 
@@ -115,19 +118,67 @@ int run_retention(const GlobalOptions& g, const RetentionOptions& o, bool archiv
     item["deleted_attempts"] = counts.attempts;
     done.push_back(item);
   }
+  // The status tables by age ([retention]): pending statuses that never matched a delivery are
+  // expired first, then raw callback bodies (phone numbers) and their statuses are deleted, in
+  // the same bounded batches.
+  const auto& rc = env.ctx.cfg.retention;
+  const Millis status_cutoff = env.now - static_cast<Millis>(rc.status_days) * 86'400'000LL;
+  const Millis expiry_cutoff = env.now - rc.status_pending_expiry_ms;
+  std::int64_t expired = 0;
+  store::StatusPurgeCounts status_total;
+  if (o.dry_run) {
+    expired = store::StatusCountPendingOlderThan(db, expiry_cutoff);
+    status_total = store::StatusCountOlderThan(db, status_cutoff);
+  } else {
+    while (true) {
+      std::int64_t n = 0;
+      db.write_tx([&] { n = store::StatusExpirePendingBatch(db, expiry_cutoff, env.now, o.batch); });
+      ++batches;
+      expired += n;
+      if (n < o.batch) break;
+    }
+    while (true) {
+      store::StatusPurgeCounts step;
+      db.write_tx([&] { step = store::StatusPurgeBatch(db, status_cutoff, o.batch); });
+      ++batches;
+      status_total.events += step.events;
+      status_total.updates += step.updates;
+      if (step.events < o.batch) break;
+    }
+    if (expired > 0 || status_total.events > 0) {
+      db.write_tx([&] {
+        store::AuditAppend(db, ops::audit_entry(env.now, "status_events", o.reason,
+                                                {{"status_days", rc.status_days}, {"received_before", format_instant(status_cutoff)}},
+                                                {{"deleted_events", status_total.events}, {"deleted_updates", status_total.updates},
+                                                 {"expired_pending", expired}}));
+      });
+    }
+  }
+  nlohmann::json statuses = {{"status_days", rc.status_days},
+                             {"received_before", format_instant(status_cutoff)},
+                             {"pending_expiry_hours", rc.status_pending_expiry_ms / 3'600'000},
+                             {"pending_received_before", format_instant(expiry_cutoff)},
+                             {"expired_pending", expired},
+                             {"deleted_events", status_total.events},
+                             {"deleted_updates", status_total.updates}};
   nlohmann::json out = {{"command", archive ? "retention archive" : "retention purge"},
                         {"cutoff_date", cutoff},
                         {"dry_run", o.dry_run},
                         {"runs", done},
                         {"batches", batches},
                         {"deleted", {{"runs", total.runs}, {"deliveries", total.deliveries}, {"attempts", total.attempts},
-                                     {"changes", total.changes}, {"reports", total.reports}}}};
+                                     {"changes", total.changes}, {"reports", total.reports}}},
+                        {"statuses", statuses}};
   std::string human = std::string(o.dry_run ? "dry run: would delete " : archive ? "archived and deleted " : "deleted ") +
                       std::to_string(runs.size()) + " run(s) of days before " + cutoff;
   if (!o.dry_run) {
     human += " (" + std::to_string(total.deliveries) + " deliveries, " + std::to_string(total.attempts) + " attempts, in " +
              std::to_string(batches) + " batch(es))";
   }
+  human += std::string(o.dry_run ? "; would expire " : "; expired ") + std::to_string(expired) + " pending status(es) older than " +
+           std::to_string(rc.status_pending_expiry_ms / 3'600'000) + " h and " + (o.dry_run ? "would delete " : "deleted ") +
+           std::to_string(status_total.events) + " status event(s) (" + std::to_string(status_total.updates) +
+           " status(es)) older than " + std::to_string(rc.status_days) + " days";
   ops::emit(env, out, human);
   return kExitOk;
 }

@@ -98,6 +98,11 @@ Secret secret_from(const toml::table& t, const std::string& key, const std::stri
 
 bool is_http_url(const std::string& u) { return u.rfind("http://", 0) == 0 || u.rfind("https://", 0) == 0; }
 
+/// An alert webhook the configuration must refuse: http:// to a host that is not loopback.
+bool insecure_webhook(const AlertsConfig& a, const std::string& u) {
+  return !a.allow_insecure && u.rfind("http://", 0) == 0 && !url_is_loopback(u);
+}
+
 }  // namespace
 
 bool AlertsConfig::rule_enabled(std::string_view rule) const {
@@ -119,9 +124,15 @@ void check_alert_secrets(const AlertsConfig& a) {
   for (const auto& level : a.chain) {
     for (const auto& w : level.webhooks) {
       if (w.source() == Secret::Source::inline_value) continue;  // checked at load
-      if (!is_http_url(w.value())) {
+      const std::string url = w.value();
+      if (!is_http_url(url)) {
         throw ConfigError("alerts.levels." + level.name + ": the webhook URL from " + w.describe() +
                           " must start with https:// (or http://)");
+      }
+      if (insecure_webhook(a, url)) {
+        throw ConfigError("alerts.levels." + level.name + ": the webhook URL from " + w.describe() +
+                          " is http:// to a host that is not loopback (its credential and alerts in clear); use https://, or set "
+                          "allow_insecure = true in [alerts] to accept that risk");
       }
     }
   }
@@ -132,7 +143,7 @@ void read_alerts_config(const toml::table& t, const std::string& origin, AlertsC
              {"min_sample", "live_success_pct", "escalate_after_minutes", "dead_letter_growth",
               "dead_letter_window_minutes", "disabled_rules", "chain", "levels", "smtp_url", "smtp_from",
               "smtp_username", "smtp_password", "smtp_password_env", "smtp_password_file", "smtp_starttls",
-              "notify_max_attempts", "notify_retry_base_seconds", "notify_timeout_ms"});
+              "notify_max_attempts", "notify_retry_base_seconds", "notify_timeout_ms", "allow_insecure"});
   a.min_sample = static_cast<std::size_t>(integer(t, "min_sample", "alerts.min_sample", origin, 20, 1, 1'000'000));
   a.live_success_pct = number(t, "live_success_pct", "alerts.live_success_pct", origin, 97.0, 0.0, 100.0);
   a.escalate_after_ms = integer(t, "escalate_after_minutes", "alerts.escalate_after_minutes", origin, 5, 1, 1440) * 60'000;
@@ -162,6 +173,17 @@ void read_alerts_config(const toml::table& t, const std::string& origin, AlertsC
     auto v = n->value<bool>();
     if (!v) throw ConfigError(at(*n, origin) + ": key \"alerts.smtp_starttls\" must be true or false");
     a.smtp_starttls = *v;
+  }
+  if (const toml::node* n = t.get("allow_insecure")) {
+    auto v = n->value<bool>();
+    if (!v) throw ConfigError(at(*n, origin) + ": key \"alerts.allow_insecure\" must be true or false");
+    a.allow_insecure = *v;
+  }
+  // The SMTP password and the alert text go in clear over smtp:// without STARTTLS.
+  if (!a.allow_insecure && a.smtp_url.rfind("smtp://", 0) == 0 && !a.smtp_starttls && !url_is_loopback(a.smtp_url)) {
+    throw ConfigError(at(*t.get("smtp_url"), origin) + ": key \"alerts.smtp_url\": smtp://"
+                      " without smtp_starttls = true would send the SMTP password and alerts in clear to a host that is not "
+                      "loopback; use smtps://, set smtp_starttls = true, or set allow_insecure = true in [alerts] to accept that risk");
   }
   a.notify_max_attempts = static_cast<int>(integer(t, "notify_max_attempts", "alerts.notify_max_attempts", origin, 8, 1, 100));
   a.notify_retry_base_ms =
@@ -202,6 +224,11 @@ void read_alerts_config(const toml::table& t, const std::string& origin, AlertsC
     for (const auto& u : inline_urls) {
       if (!is_http_url(u)) {
         throw ConfigError(at(lt, origin) + ": key \"" + prefix + ".webhooks\": every URL must start with https:// (or http://)");
+      }
+      if (insecure_webhook(a, u)) {
+        throw ConfigError(at(lt, origin) + ": key \"" + prefix + ".webhooks\": an http:// URL to a host that is not loopback would "
+                          "send the webhook's credential and alerts in clear; use https://, or set allow_insecure = true in [alerts] "
+                          "to accept that risk");
       }
       level.webhooks.emplace_back(u);
     }

@@ -41,6 +41,8 @@ struct AlertsConfig {
   std::string smtp_username;
   Secret smtp_password;       ///< smtp_password, _env or _file; read on use
   bool smtp_starttls = false; ///< smtp:// only: require STARTTLS
+  /// Accept alert webhooks over http:// and SMTP without TLS to hosts that are not loopback.
+  bool allow_insecure = false;
   // Delivery of notifications.
   int notify_max_attempts = 8;        ///< then the notification is marked failed (and logged)
   Millis notify_retry_base_ms = 15'000;  ///< backoff base, doubling per attempt, capped at 5 minutes

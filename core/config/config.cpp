@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -115,6 +116,20 @@ class TableReader {
   std::string origin_;
 };
 
+/// Refuses a secret-carrying transport in clear: `url` (an http:// or smtp:// URL; `plain_smtp`
+/// when smtp:// goes without STARTTLS) to a host that is not loopback, unless `allow`.
+void refuse_cleartext(const std::string& url, bool plain_smtp, bool allow, const std::string& at, const std::string& key,
+                      const std::string& what, const std::string& section) {
+  const bool http = url.rfind("http://", 0) == 0;
+  const bool smtp = url.rfind("smtp://", 0) == 0 && plain_smtp;
+  if (allow || !(http || smtp) || url_is_loopback(url)) return;
+  // The URL itself is not echoed: a webhook endpoint may carry a credential in its query.
+  throw ConfigError(at + ": key \"" + key + "\": " + (http ? "http://" : "smtp:// without STARTTLS") + " would send " + what +
+                    " in clear to a host that is not loopback; use " +
+                    (http ? std::string("https://") : std::string("smtps:// or STARTTLS")) + ", or set allow_insecure = true in " +
+                    section + " to accept that risk");
+}
+
 void read_senders(const toml::array& arr, Channel channel, const std::string& key, const std::string& origin,
                   Config& cfg, bool& has_inline_secret) {
   std::size_t i = 0;
@@ -124,7 +139,7 @@ void read_senders(const toml::array& arr, Channel channel, const std::string& ke
     TableReader r(*node.as_table(), prefix, origin,
                   {"id", "mps", "phone_number_id", "token", "token_env", "token_file", "url", "username", "password",
                    "password_env", "password_file", "from", "endpoint", "signing_secret", "signing_secret_env",
-                   "signing_secret_file", "starttls", "connect_timeout_ms", "request_timeout_ms"});
+                   "signing_secret_file", "starttls", "connect_timeout_ms", "request_timeout_ms", "allow_insecure"});
     SenderConfig s;
     s.channel = channel;
     r.str("id", s.id);
@@ -139,6 +154,7 @@ void read_senders(const toml::array& arr, Channel channel, const std::string& ke
     r.str("endpoint", s.endpoint);
     has_inline_secret |= r.secret("signing_secret", s.signing_secret);
     if (auto v = r.get<bool>("starttls", "true or false")) s.starttls = *v;
+    if (auto v = r.get<bool>("allow_insecure", "true or false")) s.allow_insecure = *v;
     r.integer_as("connect_timeout_ms", s.connect_timeout_ms, 1, 600000);
     r.integer_as("request_timeout_ms", s.request_timeout_ms, 1, 600000);
     if (channel == Channel::email && !s.url.empty() && s.url.rfind("smtp://", 0) != 0 && s.url.rfind("smtps://", 0) != 0) {
@@ -151,6 +167,14 @@ void read_senders(const toml::array& arr, Channel channel, const std::string& ke
     if (channel == Channel::webhook && !s.endpoint.empty() && !s.signing_secret.configured()) {
       // Receivers verify every payload; an unsigned webhook would be accepted by nobody careful.
       throw ConfigError(where(node, origin) + ": key \"" + prefix + ".signing_secret\" (or _env/_file) is required for a webhook sender");
+    }
+    if (channel == Channel::email) {
+      refuse_cleartext(s.url, !s.starttls, s.allow_insecure, r.line("url"), prefix + ".url",
+                       "the SMTP password and advisors' email", prefix);
+    }
+    if (channel == Channel::webhook) {
+      refuse_cleartext(s.endpoint, false, s.allow_insecure, r.line("endpoint"), prefix + ".endpoint",
+                       "signed payloads about advisors", prefix);
     }
     if (channel == Channel::whatsapp && s.phone_number_id.empty()) {
       throw ConfigError(where(node, origin) + ": key \"" + prefix + ".phone_number_id\" is required for a WhatsApp sender");
@@ -197,7 +221,7 @@ Config parse_config(const std::string& text, const std::string& origin) {
   Config cfg;
   cfg.source = origin;
   bool inline_secret = false;
-  TableReader top(root, "", origin, {"database", "logging", "delivery", "retry", "dispatch", "breaker", "whatsapp", "email", "webhook", "alerts", "schedule", "callbacks"});
+  TableReader top(root, "", origin, {"database", "logging", "delivery", "retry", "dispatch", "breaker", "whatsapp", "email", "webhook", "alerts", "schedule", "callbacks", "retention"});
 
   if (const auto* t = top.table("database")) {
     TableReader r(*t, "database", origin, {"path"});
@@ -298,6 +322,11 @@ Config parse_config(const std::string& text, const std::string& origin) {
     paths("systemd_dirs", cfg.schedule.systemd_dirs);
     paths("crontabs", cfg.schedule.crontabs);
   }
+  if (const auto* t = top.table("retention")) {
+    TableReader r(*t, "retention", origin, {"status_days", "status_pending_expiry_hours"});
+    r.integer_as("status_days", cfg.retention.status_days, 1, 3650);
+    r.integer_as("status_pending_expiry_hours", cfg.retention.status_pending_expiry_ms, 1, 24 * 365, 3'600'000);
+  }
   if (const auto* t = top.table("breaker")) {
     TableReader r(*t, "breaker", origin,
                   {"window_seconds", "min_requests", "failure_ratio", "open_seconds", "max_open_seconds", "half_open_probes"});
@@ -312,7 +341,8 @@ Config parse_config(const std::string& text, const std::string& origin) {
   if (const auto* t = top.table("whatsapp")) {
     TableReader r(*t, "whatsapp", origin,
                   {"graph_base", "api_version", "template_name", "connect_timeout_ms", "request_timeout_ms", "app_secret",
-                   "app_secret_env", "app_secret_file", "verify_token", "verify_token_env", "verify_token_file", "senders"});
+                   "app_secret_env", "app_secret_file", "verify_token", "verify_token_env", "verify_token_file", "senders",
+                   "allow_insecure"});
     r.str("graph_base", cfg.whatsapp.graph_base);
     if (cfg.whatsapp.graph_base.rfind("http://", 0) != 0 && cfg.whatsapp.graph_base.rfind("https://", 0) != 0) {
       throw ConfigError(r.line("graph_base") + ": key \"whatsapp.graph_base\" must start with http:// or https://");
@@ -324,7 +354,12 @@ Config parse_config(const std::string& text, const std::string& origin) {
     r.integer_as("request_timeout_ms", cfg.whatsapp.request_timeout_ms, 1, 600000);
     inline_secret |= r.secret("app_secret", cfg.whatsapp.app_secret);
     inline_secret |= r.secret("verify_token", cfg.whatsapp.verify_token);
+    if (auto v = r.get<bool>("allow_insecure", "true or false")) cfg.whatsapp.allow_insecure = *v;
     if (const auto* arr = r.array("senders")) read_senders(*arr, Channel::whatsapp, "whatsapp.senders", origin, cfg, inline_secret);
+    if (!cfg.senders_of(Channel::whatsapp).empty()) {
+      refuse_cleartext(cfg.whatsapp.graph_base, false, cfg.whatsapp.allow_insecure, r.line("graph_base"), "whatsapp.graph_base",
+                       "every sender's access token", "[whatsapp]");
+    }
   }
   if (const auto* t = top.table("callbacks")) {
     TableReader r(*t, "callbacks", origin, {"max_body_bytes", "header_timeout_seconds", "request_timeout_seconds", "max_connections"});
@@ -354,6 +389,29 @@ Config parse_config(const std::string& text, const std::string& origin) {
     }
   }
   return cfg;
+}
+
+bool url_is_loopback(const std::string& url) {
+  auto p = url.find("://");
+  std::string rest = p == std::string::npos ? url : url.substr(p + 3);
+  rest = rest.substr(0, rest.find_first_of("/?#"));
+  if (auto at = rest.rfind('@'); at != std::string::npos) rest = rest.substr(at + 1);
+  std::string host;
+  if (!rest.empty() && rest.front() == '[') {
+    host = rest.substr(1, rest.find(']') == std::string::npos ? std::string::npos : rest.find(']') - 1);
+  } else {
+    host = rest.substr(0, rest.find(':'));
+  }
+  for (auto& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (host == "localhost" || host == "::1" || host == "0:0:0:0:0:0:0:1") return true;
+  // 127.0.0.0/8, written as a dotted quad of digits only.
+  if (host.rfind("127.", 0) != 0) return false;
+  int dots = 0;
+  for (char c : host) {
+    if (c == '.') ++dots;
+    else if (c < '0' || c > '9') return false;
+  }
+  return dots == 3 && host.back() != '.';
 }
 
 Config load_config(const std::string& path) {

@@ -37,6 +37,9 @@ struct SenderConfig {
   Secret password;              ///< password, password_env or password_file; read on use
   std::string from;
   bool starttls = true;         ///< smtp:// only: require STARTTLS (`starttls = false` for a plain local relay)
+  /// Accept sending in clear (an http:// endpoint, or smtp:// without STARTTLS) to a host that is
+  /// not loopback: refused at load unless set (config_transport_risk).
+  bool allow_insecure = false;
   // Email and webhook: explicit timeouts (WhatsApp has its own under [whatsapp])
   long connect_timeout_ms = 2000;
   long request_timeout_ms = 10000;
@@ -53,6 +56,7 @@ struct WhatsAppConfig {
   long request_timeout_ms = 10000;
   Secret app_secret;          ///< verifies X-Hub-Signature-256; read on use
   Secret verify_token;        ///< GET handshake; read on use
+  bool allow_insecure = false;  ///< accept an http:// graph_base that is not loopback (tokens in clear)
 };
 
 /// [callbacks]: the status receiver's (daybreak-callbacks) bounds on what it will read. Every
@@ -92,6 +96,13 @@ struct ScheduleConfig {
   std::vector<std::string> crontabs = {"/etc/cron.d/daybreak", "/var/spool/cron/crontabs/daybreak"};
 };
 
+/// [retention]: how long the status tables keep what providers told us. Raw callback bodies hold
+/// advisors' phone numbers; `daybreak retention purge|archive` deletes them by age.
+struct RetentionConfig {
+  int status_days = 30;                          ///< status_events/status_updates older than this go
+  Millis status_pending_expiry_ms = 72 * 3'600'000LL;  ///< a status still unmatched after this is expired
+};
+
 /// The whole validated configuration.
 struct Config {
   std::string source;               ///< file it came from ("" = built-in defaults)
@@ -109,6 +120,7 @@ struct Config {
   BreakerPolicy breaker;             ///< [breaker]: one circuit breaker per sender
   DispatchConfig dispatch;
   ScheduleConfig schedule;
+  RetentionConfig retention;
   WhatsAppConfig whatsapp;
   CallbacksConfig callbacks;          ///< [callbacks]: daybreak-callbacks' request bounds
   std::vector<SenderConfig> senders;  ///< all channels, in file order
@@ -119,6 +131,11 @@ struct Config {
   /// Senders of one channel.
   [[nodiscard]] std::vector<const SenderConfig*> senders_of(Channel c) const;
 };
+
+/// True when the host of `url` (scheme://[user@]host[:port]/…) is loopback: localhost,
+/// 127.0.0.0/8 or ::1. Plain http:// and SMTP without TLS are accepted only there unless the
+/// section sets allow_insecure = true.
+bool url_is_loopback(const std::string& url);
 
 /// Loads and validates a TOML file. Throws ConfigError naming the key and line.
 Config load_config(const std::string& path);

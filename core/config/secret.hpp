@@ -19,6 +19,8 @@ class Secret {
 
   /// `key` is the configuration key that named it (e.g. "whatsapp.senders[0].token_env") and
   /// `where` the file and line ("daybreak.toml:12"), both for error messages.
+  /// Both refuse (ConfigError) an empty variable name or path; from_file also refuses, at once,
+  /// a file that exists and is readable or writable by group or others (nothing is read).
   static Secret from_env(std::string variable, std::string key, std::string where);
   static Secret from_file(std::string path, std::string key, std::string where);
 
@@ -33,7 +35,8 @@ class Secret {
 
   /// The value: inline, the variable's value, or the file's first line ("" when not
   /// configured). Throws ConfigError naming the key, the line and the variable or file when the
-  /// variable is not set or the file cannot be read.
+  /// variable is not set or empty, or the file cannot be read, is not a regular file, is
+  /// readable or writable by group or others (naming its mode), or its first line is empty.
   [[nodiscard]] std::string value() const;
 
  private:

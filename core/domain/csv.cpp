@@ -215,4 +215,28 @@ void parse_csv(std::string_view text, const CsvParser::Callback& on_record, CsvL
   p.finish();
 }
 
+bool csv_formula_leading(std::string_view v) {
+  if (v.empty()) return false;
+  switch (v.front()) {
+    case '=': case '+': case '-': case '@': case '\t': case '\r': return true;
+    default: return false;
+  }
+}
+
+void csv_write_field(std::string& out, std::string_view v, bool text) {
+  const bool neutralise = text && csv_formula_leading(v);
+  if (!neutralise && v.find_first_of(",\"\r\n") == std::string_view::npos) {
+    out += v;
+    return;
+  }
+  const bool quote = v.find_first_of(",\"\r\n") != std::string_view::npos;
+  if (quote) out.push_back('"');
+  if (neutralise) out.push_back('\'');
+  for (char c : v) {
+    if (c == '"') out.push_back('"');
+    out.push_back(c);
+  }
+  if (quote) out.push_back('"');
+}
+
 }  // namespace daybreak

@@ -87,6 +87,17 @@ class CsvParser {
   bool bom_done_ = false;
 };
 
+/// Appends one CSV field to `out` (the writer side, for `daybreak export --format csv`): RFC 4180
+/// quoting (a field holding a comma, quote or line break is quoted, quotes doubled). A text
+/// cell (`text` true) that begins with =, +, -, @, a tab or a carriage return is neutralised
+/// first by a leading single quote, as OWASP recommends against CSV/formula injection: a
+/// spreadsheet then shows it as text instead of evaluating it (`=HYPERLINK(…)` in a provider's
+/// error detail, an advisor id such as `-1+1`). Numbers SQLite holds as numbers are written with
+/// `text` false and stay as they are, so a negative number is still a number.
+void csv_write_field(std::string& out, std::string_view v, bool text);
+/// True when csv_write_field would neutralise `v` as a text cell.
+[[nodiscard]] bool csv_formula_leading(std::string_view v);
+
 /// Parses a whole in-memory text (tests and small inputs): feed + finish in one call.
 void parse_csv(std::string_view text, const CsvParser::Callback& on_record, CsvLimits limits = {});
 

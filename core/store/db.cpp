@@ -42,6 +42,9 @@ Db::Db(const std::string& path, const OpenOptions& opts) : path_(path) {
       // NORMAL is durable across process crashes in WAL mode; only power loss can drop the
       // last commits, and the cost of FULL (an fsync per commit) would slow every batch.
       db_->exec("PRAGMA synchronous=NORMAL");
+      // A long reader (an export, a backup) keeps the WAL from being reset, so it grows while
+      // writers go on; after each checkpoint that can reset it, SQLite truncates it back to this.
+      db_->exec("PRAGMA journal_size_limit=" + std::to_string(kJournalSizeLimitBytes));
     }
     db_->exec("PRAGMA foreign_keys=ON");
     db_->exec("PRAGMA temp_store=MEMORY");

@@ -5,6 +5,7 @@
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -37,6 +38,10 @@ int sqlite_error_code(const std::exception& e) noexcept;
 /// attempt: a constraint, a type mismatch, misuse, a corrupt file, or any exception that is
 /// not SQLite's (a bug or a refusal in the caller's own code).
 bool is_transient_error(const std::exception& e) noexcept;
+
+/// PRAGMA journal_size_limit on every writable connection: the WAL is truncated back to 64 MiB
+/// after a checkpoint resets it, however far a long reader let it grow.
+inline constexpr std::int64_t kJournalSizeLimitBytes = 64LL * 1024 * 1024;
 
 struct OpenOptions {
   bool read_only = false;

@@ -56,4 +56,61 @@ PurgeCounts RunPurgeBatch(Db& db, std::int64_t run_id, std::int64_t batch) {
   });
 }
 
+StatusPurgeCounts StatusPurgeBatch(Db& db, Millis cutoff, std::int64_t batch) {
+  return guarded("StatusPurgeBatch", [&] {
+    StatusPurgeCounts c;
+    std::vector<std::int64_t> ids;
+    auto& pick = db.stmt("SELECT event_id FROM status_events WHERE received_at < ?1 ORDER BY received_at LIMIT ?2");
+    pick.bind(1, static_cast<std::int64_t>(cutoff));
+    pick.bind(2, batch);
+    while (pick.executeStep()) ids.push_back(pick.getColumn(0).getInt64());
+    pick.reset();
+    for (auto id : ids) {
+      auto& u = db.stmt("DELETE FROM status_updates WHERE event_id = ?1");
+      u.bind(1, id);
+      c.updates += u.exec();
+      auto& e = db.stmt("DELETE FROM status_events WHERE event_id = ?1");
+      e.bind(1, id);
+      c.events += e.exec();
+    }
+    return c;
+  });
+}
+
+StatusPurgeCounts StatusCountOlderThan(Db& db, Millis cutoff) {
+  return guarded("StatusCountOlderThan", [&] {
+    auto& q = db.stmt(
+        "SELECT (SELECT COUNT(*) FROM status_events WHERE received_at < ?1), "
+        "(SELECT COUNT(*) FROM status_updates WHERE event_id IN (SELECT event_id FROM status_events WHERE received_at < ?1))");
+    q.bind(1, static_cast<std::int64_t>(cutoff));
+    q.executeStep();
+    StatusPurgeCounts c{q.getColumn(0).getInt64(), q.getColumn(1).getInt64()};
+    q.reset();
+    return c;
+  });
+}
+
+std::int64_t StatusExpirePendingBatch(Db& db, Millis cutoff, Millis now, std::int64_t batch) {
+  return guarded("StatusExpirePendingBatch", [&] {
+    auto& q = db.stmt(
+        "UPDATE status_updates SET applied_at = ?1, outcome = 'expired' WHERE update_id IN "
+        "(SELECT update_id FROM status_updates WHERE applied_at IS NULL AND received_at < ?2 LIMIT ?3)");
+    q.bind(1, static_cast<std::int64_t>(now));
+    q.bind(2, static_cast<std::int64_t>(cutoff));
+    q.bind(3, batch);
+    return static_cast<std::int64_t>(q.exec());
+  });
+}
+
+std::int64_t StatusCountPendingOlderThan(Db& db, Millis cutoff) {
+  return guarded("StatusCountPendingOlderThan", [&] {
+    auto& q = db.stmt("SELECT COUNT(*) FROM status_updates WHERE applied_at IS NULL AND received_at < ?1");
+    q.bind(1, static_cast<std::int64_t>(cutoff));
+    q.executeStep();
+    const std::int64_t n = q.getColumn(0).getInt64();
+    q.reset();
+    return n;
+  });
+}
+
 }  // namespace daybreak::store

@@ -2,6 +2,9 @@
 // Retention (`daybreak retention purge|archive`): old runs are deleted with everything that hangs
 // off them in bounded batches, each its own short write transaction, so a running dispatch's
 // writer never waits on one long delete (it waits at most one batch; busy_timeout covers that).
+// The status tables (sql/003) go by age the same way: raw callback bodies and their statuses
+// older than [retention] status_days, and pending statuses older than
+// status_pending_expiry_hours are expired first.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -40,5 +43,24 @@ struct PurgeCounts {
 /// and the run row. Returns what it deleted; runs == 1 means the run is gone. Call inside its
 /// own Db::write_tx, once per batch.
 PurgeCounts RunPurgeBatch(Db& db, std::int64_t run_id, std::int64_t batch);
+
+/// Status-table rows one StatusPurgeBatch deleted (or, for StatusCountOlderThan, would delete).
+struct StatusPurgeCounts {
+  std::int64_t events = 0;   ///< status_events rows (raw bodies, which hold phone numbers)
+  std::int64_t updates = 0;  ///< status_updates rows of those events
+};
+/// Deletes up to `batch` status events received before `cutoff` (ms), oldest first, each with
+/// its statuses (children first). Call inside its own Db::write_tx, once per batch, until it
+/// returns events == 0.
+StatusPurgeCounts StatusPurgeBatch(Db& db, Millis cutoff, std::int64_t batch);
+/// What StatusPurgeBatch would delete before `cutoff` (for --dry-run).
+StatusPurgeCounts StatusCountOlderThan(Db& db, Millis cutoff);
+
+/// Expires up to `batch` pending statuses (never matched to a delivery) received before
+/// `cutoff`: applied_at = now, outcome 'expired', so StatusApplyPending no longer reads them.
+/// Returns how many. Call inside its own Db::write_tx, once per batch, until it returns 0.
+std::int64_t StatusExpirePendingBatch(Db& db, Millis cutoff, Millis now, std::int64_t batch);
+/// How many pending statuses were received before `cutoff` (for --dry-run).
+std::int64_t StatusCountPendingOlderThan(Db& db, Millis cutoff);
 
 }  // namespace daybreak::store

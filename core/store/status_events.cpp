@@ -177,14 +177,24 @@ void count(StatusApplySummary& s, const std::string& outcome) {
   else if (outcome == "ignored") ++s.ignored;
 }
 
-/// Applies a list of pending rows in order and records each outcome on its row.
-StatusApplySummary apply_rows(Db& db, const std::vector<PendingRow>& rows, Millis now) {
+/// Applies a list of pending rows in order and records each outcome on its row. With
+/// `requeue`, a row that matched no delivery goes to the back of StatusApplyPending's queue
+/// (checked_at).
+StatusApplySummary apply_rows(Db& db, const std::vector<PendingRow>& rows, Millis now, bool requeue) {
   StatusApplySummary s;
   for (const auto& u : rows) {
     auto t = match(db, u);
     // No delivery yet, or one a live dispatch is still writing: keep it for StatusApplyPending.
     if (!t || status_waits_for(t->state)) {
       count(s, "pending");
+      // Only a status that matched nothing goes to the back of the queue: one that waits on a
+      // `sending` row (dispatch's own write is a moment away) stays in front for the next call.
+      if (requeue && !t) {
+        auto& q = db.stmt("UPDATE status_updates SET checked_at = ? WHERE update_id = ?");
+        q.bind(1, now);
+        q.bind(2, u.update_id);
+        q.exec();
+      }
       continue;
     }
     const std::string outcome = apply_one(db, u, *t, now);
@@ -275,7 +285,7 @@ StatusApplySummary StatusApplyEvent(Db& db, std::int64_t event_id, Millis now) {
       q.bind(1, event_id);
       while (q.executeStep()) rows.push_back(read_pending(q));
     }
-    auto s = apply_rows(db, rows, now);
+    auto s = apply_rows(db, rows, now, false);
     auto& m = db.stmt("UPDATE status_events SET state = 'processed', processed_at = ? WHERE event_id = ? AND state = 'received'");
     m.bind(1, now);
     m.bind(2, event_id);
@@ -284,16 +294,25 @@ StatusApplySummary StatusApplyEvent(Db& db, std::int64_t event_id, Millis now) {
   });
 }
 
-StatusApplySummary StatusApplyPending(Db& db, Millis now) {
+StatusApplySummary StatusApplyPending(Db& db, Millis now, std::int64_t limit) {
   return guarded("StatusApplyPending", [&] {
+    // One bounded batch from the front of the queue (sql/010: never tried first, then the
+    // longest untried), read through its partial index: a backlog of a million statuses that
+    // never match costs `limit` rows per call, not a reload of all of them.
+    const std::int64_t n = limit < 0 ? -1 : limit;
     std::vector<PendingRow> rows;
     {
-      auto& q = db.stmt(std::string(kPendingColumns) + "WHERE applied_at IS NULL ORDER BY update_id");
+      auto& q = db.stmt(std::string(kPendingColumns) + "WHERE applied_at IS NULL ORDER BY checked_at, update_id LIMIT ?");
+      q.bind(1, n);
       while (q.executeStep()) rows.push_back(read_pending(q));
     }
-    auto s = apply_rows(db, rows, now);
-    auto& m = db.stmt("UPDATE status_events SET state = 'processed', processed_at = ? WHERE state = 'received'");
+    auto s = apply_rows(db, rows, now, true);
+    // Events a crash left `received` (their statuses are in status_updates already), bounded too.
+    auto& m = db.stmt(
+        "UPDATE status_events SET state = 'processed', processed_at = ?1 WHERE event_id IN "
+        "(SELECT event_id FROM status_events WHERE state = 'received' LIMIT ?2)");
     m.bind(1, now);
+    m.bind(2, n);
     m.exec();
     return s;
   });

@@ -8,7 +8,8 @@
 // Call order, as core/app/callbacks.cpp does it:
 //   1. write_tx { StatusEventStore; StatusUpdatesInsert }   — durable before the 200
 //   2. write_tx { StatusApplyEvent }                        — the same request, right after
-//   3. write_tx { StatusApplyPending } now and then          — statuses that named no known delivery
+//   3. write_tx { StatusApplyPending } now and then          — statuses that named no known delivery,
+//                                                             one bounded batch per call
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -52,10 +53,20 @@ struct StatusApplySummary {
 };
 /// Applies the pending statuses of one event, then marks the event processed. Call inside write_tx.
 StatusApplySummary StatusApplyEvent(Db& db, std::int64_t event_id, Millis now);
-/// Applies every pending status whose delivery can now be matched (its provider_message_id was
+/// Rows one StatusApplyPending call reads at most, by default.
+inline constexpr std::int64_t kStatusPendingBatch = 1000;
+/// `limit` for StatusApplyPending to read every pending row (restore's carry-over).
+inline constexpr std::int64_t kStatusPendingAll = -1;
+/// Applies the pending statuses whose delivery can now be matched (its provider_message_id was
 /// recorded after the status arrived), and marks events left `received` by a crash processed.
+/// Reads at most `limit` pending rows, from the front of a queue (sql/010): rows never tried
+/// come first, and a row tried that matched no delivery goes to the back (one waiting on a
+/// `sending` row stays in front: dispatch's own write is a moment away), so repeated calls reach
+/// every row of any backlog while each costs one bounded batch. applied + pending in the
+/// summary is the number of rows read. Statuses that carry our delivery id
+/// (biz_opaque_callback_data) are also found by StatusFindForDelivery whether applied or not.
 /// Call inside write_tx; dispatch may call it after recording acceptances.
-StatusApplySummary StatusApplyPending(Db& db, Millis now);
+StatusApplySummary StatusApplyPending(Db& db, Millis now, std::int64_t limit = kStatusPendingBatch);
 
 /// What the provider told us about one delivery: for dispatch, to settle an uncertain send
 /// without resending it.

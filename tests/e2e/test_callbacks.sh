@@ -98,7 +98,7 @@ assert_eq "$got" "403" "handshake with another mode"
 echo "ok 1: verification handshake"
 
 # --- 3 (first: it makes the ledger). simulator → receiver → ledger -----------------------------
-start_sim prov --mps 80 --time-scale 10 --seed 5 --callback-url "http://127.0.0.1:$CB_PORT/webhook" --app-secret "$SECRET" \
+DAYBREAK_SIM_APP_SECRET="$SECRET" start_sim prov --mps 80 --time-scale 10 --seed 5 --callback-url "http://127.0.0.1:$CB_PORT/webhook" \
   --callback-duplicate 3 --callback-delay-ms 300 --callback-reorder 8 --callback-read-rate 0.5 --callback-fail-rate 0.1
 write_config "$SIM_PORT"
 seed_day 120 "$D1"

@@ -2,16 +2,18 @@
 # What the install puts where, and that it works from there (test_cron.sh runs the crontab's
 # jobs through the installed wrappers; this test covers the rest of the install):
 #  1. cmake --install into a temporary prefix: every binary runs --help from the prefix, each man
-#     page renders with man -l, the example configuration is valid for `daybreak doctor`
+#     page renders with man -l, the example configuration is valid for `daybreak doctor`; the
+#     simulator is installed only by its own component
 #  2. the systemd units: installed with ExecStart in the prefix, accepted by
 #     `systemd-analyze verify`; their timers fire at 21:30 and 05:59 IST (16:00 and 00:29 UTC)
 #     whatever the machine's TZ
 #  3. with prefix /usr (DESTDIR staging, as the .deb does): /etc/logrotate.d, /usr/lib/systemd,
 #     units pointing at /usr/libexec/daybreak
-#  4. the .deb (cpack -G DEB): contents, computed Depends, conffiles, postinst
+#  4. the .deb (cpack -G DEB): contents (never the provider simulator), computed Depends,
+#     conffiles, postinst
 source "$(dirname "$0")/common.sh"
 BUILD=$(cd "$DAYBREAK_BIN/.." && pwd)
-BINARIES="assign-fallback plan-deliveries dispatch sla-report daybreak daybreak-sim daybreak-callbacks"
+BINARIES="assign-fallback plan-deliveries dispatch sla-report daybreak daybreak-callbacks"
 
 # --- 1. install into a prefix; binaries and man pages work from there -------------------------
 PREFIX=$WORK/prefix
@@ -19,6 +21,13 @@ cmake --install "$BUILD" --prefix "$PREFIX" >"$WORK/install.log" 2>&1 || { cat "
 for b in $BINARIES; do
   [ -x "$PREFIX/bin/$b" ] || fail "not installed: bin/$b"
 done
+# The provider simulator (any token accepted) is not part of an install; only its own component has it.
+[ ! -e "$PREFIX/bin/daybreak-sim" ] || fail "the default install has the simulator"
+[ ! -e "$PREFIX/share/man/man1/daybreak-sim.1" ] || fail "the default install has the simulator's man page"
+cmake --install "$BUILD" --prefix "$WORK/simprefix" --component simulator >"$WORK/install-sim.log" 2>&1 ||
+  { cat "$WORK/install-sim.log"; fail "cmake --install --component simulator"; }
+[ -x "$WORK/simprefix/bin/daybreak-sim" ] || fail "--component simulator does not install bin/daybreak-sim"
+"$WORK/simprefix/bin/daybreak-sim" --help >/dev/null 2>&1 || fail "daybreak-sim --help from its component's prefix"
 for exe in "$PREFIX"/bin/*; do  # every installed binary, including ones added later
   "$exe" --help >"$WORK/help.out" 2>&1 || fail "$(basename "$exe") --help exited $?"
   grep -qi "usage" "$WORK/help.out" || fail "$(basename "$exe") --help printed no usage"
@@ -124,6 +133,7 @@ for f in ./usr/bin/dispatch ./usr/bin/daybreak ./usr/libexec/daybreak/daybreak-j
   grep -q " $f$" "$WORK/deb.list" || fail ".deb lacks $f"
 done
 grep -q " ./etc/cron.d" "$WORK/deb.list" && fail ".deb installs an active crontab"
+grep -q "daybreak-sim" "$WORK/deb.list" && fail ".deb ships the provider simulator: $(grep daybreak-sim "$WORK/deb.list")"
 depends=$(dpkg-deb -f "$deb" Depends)
 for lib in libsqlite3 libcurl libmicrohttpd tzdata; do  # libmicrohttpd: daybreak-callbacks
   echo "$depends" | grep -q "$lib" || fail ".deb Depends lacks $lib: $depends"

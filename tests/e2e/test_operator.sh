@@ -277,9 +277,13 @@ echo "ok 5: every change audited with actor $ME, reason and before/after"
 
 # --- 6. exports and retention ----------------------------------------------------------------
 n_all=$(sql "SELECT COUNT(*) FROM deliveries WHERE date BETWEEN '$D1' AND '$D4'")
+# a provider's error detail that a spreadsheet would evaluate: exported as text ('-prefixed)
+sql "UPDATE deliveries SET last_error = '@SUM(1+1)*cmd' WHERE delivery_id = (SELECT MIN(delivery_id) FROM deliveries WHERE date = '$D1')"
 "$OP" export deliveries --from "$D1" --to "$D4" --format csv >"$WORK/deliveries.csv"
 assert_eq "$(head -1 "$WORK/deliveries.csv" | cut -d, -f1-3)" "delivery_id,run_id,advisor_id" "csv header"
 assert_eq "$(($(wc -l <"$WORK/deliveries.csv") - 1))" "$n_all" "csv rows"
+grep -q ",'@SUM(1+1)\*cmd," "$WORK/deliveries.csv" || fail "csv export: a formula-leading cell is not neutralised"
+if grep -qE '(^|,)[=+@-]' "$WORK/deliveries.csv"; then fail "csv export: a cell begins with a formula character"; fi
 "$OP" export attempts --from "$D4" --to "$D4" >"$WORK/attempts.ndjson"
 assert_eq "$(wc -l <"$WORK/attempts.ndjson")" "$(sql "SELECT COUNT(*) FROM delivery_attempts a JOIN deliveries d USING(delivery_id) WHERE d.date='$D4'")" "ndjson attempts"
 # to a file first: `| head -1` would close the pipe early and, under pipefail, fail on SIGPIPE
@@ -305,8 +309,27 @@ if [ -x /usr/bin/time ]; then
   echo "   export max RSS: $small KB (60 rows), $big KB (100,000 rows)"
 fi
 assert_eq "$("$OP" export deliveries --from "$OLD" --to "$OLD" --format csv | wc -l)" "100001" "rows of the big export"
+# status tables ([retention] defaults: 30 days, pending 72 h): an old callback (a phone number in
+# its body) goes with its status; a pending status of 100 h ago expires; a recent one stays pending
+t_now=$(now_ms)
+sql "INSERT INTO status_events(received_at, source, signature, verified, body, body_sha256) VALUES
+       (1767574800000, 'receiver', 'sha256=x', 1, '{\"recipient_id\":\"919810012345\"}', 'old'),
+       ($t_now - 100*3600000, 'receiver', 'sha256=x', 1, '{}', 'stale'),
+       ($t_now - 3600000, 'receiver', 'sha256=x', 1, '{}', 'fresh')"
+sql "INSERT INTO status_updates(event_id, provider_message_id, status, provider_at, received_at, applied_at, outcome)
+     SELECT event_id, 'wamid.' || body_sha256, 'delivered', received_at, received_at,
+            CASE body_sha256 WHEN 'old' THEN received_at END, CASE body_sha256 WHEN 'old' THEN 'moved' END
+     FROM status_events WHERE body_sha256 IN ('old', 'stale', 'fresh')"
+"$OP" retention purge --older-than 30 --dry-run --json >"$WORK/purge-dry.json"
+assert_eq "$(jget "$(cat "$WORK/purge-dry.json")" statuses expired_pending)" "1" "dry run: pending statuses that would expire"
+assert_eq "$(sql "SELECT COUNT(*) FROM status_updates WHERE applied_at IS NULL")" "2" "dry run changed nothing"
 # retention: the old run goes in batches of 5,000 (each its own transaction), newer runs stay
 "$OP" retention purge --older-than 30 --batch 5000 --json >"$WORK/purge.json"
+assert_eq "$(jget "$(cat "$WORK/purge.json")" statuses expired_pending)" "1" "expired pending statuses"
+assert_eq "$(jget "$(cat "$WORK/purge.json")" statuses deleted_events)" "1" "deleted status events"
+assert_eq "$(sql "SELECT COUNT(*) FROM status_events WHERE body_sha256 = 'old'")" "0" "old callback body deleted"
+assert_eq "$(sql "SELECT outcome FROM status_updates WHERE provider_message_id = 'wamid.stale'")" "expired" "stale pending status"
+assert_eq "$(sql "SELECT COUNT(*) FROM status_updates WHERE provider_message_id = 'wamid.fresh' AND applied_at IS NULL")" "1" "fresh pending status kept"
 assert_eq "$(jget "$(cat "$WORK/purge.json")" deleted deliveries)" "100000" "purged deliveries"
 [ "$(jget "$(cat "$WORK/purge.json")" batches)" -ge 20 ] || fail "purge did not go in batches: $(cat "$WORK/purge.json")"
 assert_eq "$(sql "SELECT COUNT(*) FROM runs WHERE run_id=$old_run")" "0" "old run deleted"
@@ -325,7 +348,7 @@ f="$WORK/archive/run-$arch_run-2026-01-06.ndjson"
 assert_eq "$(grep -c '"table":"deliveries"' "$f")" "1" "archived deliveries"
 assert_eq "$(grep -c '"table":"runs"' "$f")" "1" "archived run row"
 assert_eq "$(sql "SELECT COUNT(*) FROM runs WHERE run_id=$arch_run")" "0" "archived run deleted"
-echo "ok 6: exports stream (csv, ndjson, reports); purge of 100,000 deliveries in batches; archive before delete"
+echo "ok 6: exports stream (csv, ndjson, reports; formula cells neutralised); purge of 100,000 deliveries in batches, status tables by age; archive before delete"
 
 # --- status ---------------------------------------------------------------------------------
 "$OP" status --json >"$WORK/status.json"

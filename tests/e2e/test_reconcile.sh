@@ -33,9 +33,9 @@ SIM_PIDS+=($!)
 for _ in $(seq 1 100); do [ -s "$WORK/cb.port" ] && break; sleep 0.05; done
 [ -s "$WORK/cb.port" ] || { cat "$WORK/cb.log" >&2; fail "receiver did not start"; }
 CB_PORT=$(cat "$WORK/cb.port")
-start_sim rec --mps 80 --time-scale $SCALE --seed 5 --transient-rate 0 --permanent-rate 0 \
+DAYBREAK_SIM_APP_SECRET="$SECRET" start_sim rec --mps 80 --time-scale $SCALE --seed 5 --transient-rate 0 --permanent-rate 0 \
   --latency-ms-median 600 --latency-ms-p99 1200 \
-  --callback-url "http://127.0.0.1:$CB_PORT/webhook" --app-secret "$SECRET" --callback-delay-ms 100
+  --callback-url "http://127.0.0.1:$CB_PORT/webhook" --callback-delay-ms 100
 write_config "$SIM_PORT"
 add_secrets
 seed_day 400 "$D"

