@@ -146,6 +146,10 @@ bool CallbackPoster::post(const Item& item) {
     client->set_connection_timeout(2, 0);
     client->set_read_timeout(10, 0);
     client->set_keep_alive(true);
+    // Headers and body leave in two writes: without TCP_NODELAY the body waits for the
+    // receiver's delayed ACK of the headers (about 40 ms a request on Linux), which caps one
+    // connection at ~23 callbacks a second. Meta's senders are not paced like that.
+    client->set_tcp_nodelay(true);
   }
   httplib::Headers headers;
   if (!options_.app_secret.empty()) {
