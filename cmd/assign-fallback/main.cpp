@@ -1,4 +1,4 @@
 // assign-fallback: see man/assign-fallback.1. The logic lives in core/app.
-#include "app/commands.hpp"
+#include "cli/commands.hpp"
 
 int main(int argc, char** argv) { return daybreak::assign_fallback_main(argc, argv); }

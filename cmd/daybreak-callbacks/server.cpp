@@ -35,7 +35,7 @@
 #include <CLI/CLI.hpp>
 
 #include "app/callbacks.hpp"
-#include "app/common.hpp"
+#include "cli/common.hpp"
 
 namespace daybreak {
 namespace {

@@ -21,7 +21,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "app/common.hpp"
+#include "cli/common.hpp"
 #include "config/config.hpp"
 #include "config/secret.hpp"
 #include "callbacks.hpp"

@@ -1,4 +1,4 @@
 // dispatch: see man/dispatch.1. The logic lives in core/app.
-#include "app/commands.hpp"
+#include "cli/commands.hpp"
 
 int main(int argc, char** argv) { return daybreak::dispatch_main(argc, argv); }

@@ -14,7 +14,7 @@
 #include <sstream>
 #include <vector>
 
-#include "app/common.hpp"
+#include "app/errors.hpp"
 #include "app/restore.hpp"
 #include "channels/signature.hpp"
 #include "channels/status_parse.hpp"

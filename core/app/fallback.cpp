@@ -6,7 +6,7 @@
 #include <map>
 #include <unordered_map>
 
-#include "app/common.hpp"
+#include "app/errors.hpp"
 #include "app/plan.hpp"
 #include "domain/content_check.hpp"
 #include "domain/time.hpp"

@@ -14,7 +14,7 @@
 #include <unordered_map>
 #include <variant>
 
-#include "app/common.hpp"
+#include "app/errors.hpp"
 #include "domain/csv.hpp"
 #include "store/advisors.hpp"
 #include "store/assignments.hpp"

@@ -7,7 +7,7 @@
 #include <set>
 #include <unordered_map>
 
-#include "app/common.hpp"
+#include "app/errors.hpp"
 #include "domain/planner.hpp"
 #include "domain/time.hpp"
 #include "engine/sender_pool.hpp"

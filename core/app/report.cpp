@@ -8,7 +8,7 @@
 #include <optional>
 #include <regex>
 
-#include "app/common.hpp"
+#include "app/errors.hpp"
 #include "domain/capacity.hpp"
 #include "domain/sla.hpp"
 #include "domain/time.hpp"

@@ -61,7 +61,7 @@ std::string format_report_text(const nlohmann::json& report, const std::vector<s
                                std::string_view tz);
 
 
-// ---- Monitoring views (issue 5): trend, capacity, HTML, watch ----
+// ---- Monitoring views: trend, capacity, HTML ----
 
 /// The SLA trend of the `days` delivery days ending at `to_date` (both "YYYY-MM-DD"), from the
 /// stored reports of closed runs: one entry per day (runs, reported runs, eligible, on time,
@@ -91,16 +91,5 @@ std::string format_capacity_text(const nlohmann::json& cap);
 /// SLA trend (`trend`, from build_trend). Instants are shown in zone `tz`.
 std::string render_html_report(store::Db& db, const nlohmann::json& report, const std::vector<std::int64_t>& run_ids,
                                const nlohmann::json& trend, std::string_view tz);
-
-/// What `sla-report --watch` watches.
-struct WatchOptions {
-  std::int64_t run_id = 0;  ///< one run; 0 = by date or the active runs
-  std::string date;         ///< every run of a delivery day
-  bool once = false;        ///< print one frame and exit (tests, scripts)
-};
-/// Live view of runs, refreshed in place once a second from runs.progress (its "live" figures
-/// when dispatch writes them and they are fresh, else recomputed from the ledger). Exits when
-/// every watched run is closed, on q, or on SIGINT. `--json`: one NDJSON frame per refresh.
-int watch_runs(const std::string& db_path, const Config& cfg, const Clock& clock, bool json, const WatchOptions& o);
 
 }  // namespace daybreak

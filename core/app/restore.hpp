@@ -1,5 +1,5 @@
 #pragma once
-// The part of `daybreak restore` (core/app/op_backup.cpp) that carries the provider's status
+// The part of `daybreak restore` (core/cli/op_backup.cpp) that carries the provider's status
 // callbacks over: the receiver may have stored status events in the live database after the
 // backup was taken; the restore would drop them, and the deliveries they prove accepted would be
 // resent. They are read from the replaced database (its DB.pre-restore copy) before anything

@@ -10,7 +10,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "app/common.hpp"
+#include "app/errors.hpp"
 #include "app/plan.hpp"
 #include "domain/schedule.hpp"
 #include "domain/time.hpp"

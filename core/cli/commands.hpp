@@ -6,7 +6,7 @@
 
 #include <functional>
 
-#include "app/common.hpp"
+#include "cli/common.hpp"
 
 namespace daybreak {
 

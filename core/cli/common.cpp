@@ -1,4 +1,4 @@
-#include "app/common.hpp"
+#include "cli/common.hpp"
 
 #include <pwd.h>
 #include <spdlog/pattern_formatter.h>
@@ -187,15 +187,5 @@ std::string current_sudo_user() {
   return s ? s : "";
 }
 
-std::string mask_address(const std::string& address) {
-  if (address.empty()) return address;
-  auto at = address.find('@');
-  if (at != std::string::npos) {
-    std::string local = address.substr(0, at);
-    return (local.empty() ? "" : local.substr(0, 1)) + "***" + address.substr(at);
-  }
-  if (address.size() <= 6) return std::string(address.size(), '*');
-  return address.substr(0, 3) + std::string(address.size() - 7, '*') + address.substr(address.size() - 4);
-}
 
 }  // namespace daybreak

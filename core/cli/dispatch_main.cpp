@@ -7,10 +7,10 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "app/commands.hpp"
+#include "cli/commands.hpp"
 #include "app/report.hpp"
 #include "app/schedule.hpp"
-#include "app/supervise.hpp"
+#include "cli/supervise.hpp"
 #include "channels/transport.hpp"
 #include "domain/time.hpp"
 #include "engine/dispatcher.hpp"

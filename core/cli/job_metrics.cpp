@@ -1,4 +1,4 @@
-#include "app/job_metrics.hpp"
+#include "cli/job_metrics.hpp"
 
 #include <spdlog/spdlog.h>
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "app/common.hpp"
+#include "cli/common.hpp"
 #include "app/plan.hpp"
 #include "engine/metrics.hpp"
 

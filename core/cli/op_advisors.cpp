@@ -8,8 +8,8 @@
 #include <map>
 #include <sstream>
 
-#include "app/commands.hpp"
-#include "app/op_support.hpp"
+#include "cli/commands.hpp"
+#include "cli/op_support.hpp"
 #include "domain/time.hpp"
 #include "domain/validate.hpp"
 #include "store/advisors.hpp"

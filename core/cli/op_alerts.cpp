@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "app/commands.hpp"
+#include "cli/commands.hpp"
 #include "app/plan.hpp"
 #include "app/schedule.hpp"
 #include "domain/time.hpp"

@@ -2,8 +2,8 @@
 // newest first (issue 6: every change is recorded with actor, reason and before → after).
 #include <iostream>
 
-#include "app/commands.hpp"
-#include "app/op_support.hpp"
+#include "cli/commands.hpp"
+#include "cli/op_support.hpp"
 
 namespace daybreak {
 namespace {

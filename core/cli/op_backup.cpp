@@ -46,8 +46,8 @@
 #include <thread>
 #include <vector>
 
-#include "app/commands.hpp"
-#include "app/op_support.hpp"
+#include "cli/commands.hpp"
+#include "cli/op_support.hpp"
 #include "app/restore.hpp"
 #include "domain/restore.hpp"
 #include "domain/time.hpp"

@@ -6,8 +6,8 @@
 #include <iostream>
 #include <sstream>
 
-#include "app/commands.hpp"
-#include "app/op_support.hpp"
+#include "cli/commands.hpp"
+#include "cli/op_support.hpp"
 #include "domain/time.hpp"
 #include "store/catalog.hpp"
 #include "store/withdrawal.hpp"

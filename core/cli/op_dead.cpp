@@ -6,8 +6,8 @@
 #include <iostream>
 #include <sstream>
 
-#include "app/commands.hpp"
-#include "app/op_support.hpp"
+#include "cli/commands.hpp"
+#include "cli/op_support.hpp"
 #include "store/deliveries.hpp"
 #include "store/runs.hpp"
 

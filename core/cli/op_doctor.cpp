@@ -20,7 +20,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "app/commands.hpp"
+#include "cli/commands.hpp"
 #include "app/plan.hpp"
 #include "app/schedule.hpp"
 #include "domain/schedule.hpp"

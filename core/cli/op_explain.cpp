@@ -3,7 +3,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "app/commands.hpp"
+#include "cli/commands.hpp"
 #include "app/plan.hpp"
 
 namespace daybreak {

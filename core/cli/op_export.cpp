@@ -6,8 +6,8 @@
 #include <cstdio>
 #include <iostream>
 
-#include "app/commands.hpp"
-#include "app/op_support.hpp"
+#include "cli/commands.hpp"
+#include "cli/op_support.hpp"
 #include "domain/csv.hpp"
 #include "store/exports.hpp"
 

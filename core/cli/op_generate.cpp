@@ -4,7 +4,7 @@
 #include <fstream>
 #include <random>
 
-#include "app/commands.hpp"
+#include "cli/commands.hpp"
 #include "domain/time.hpp"
 
 namespace daybreak {

@@ -8,7 +8,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "app/commands.hpp"
+#include "cli/commands.hpp"
 #include "app/import.hpp"
 #include "store/db.hpp"
 

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/callbacks.hpp"
-#include "app/commands.hpp"
+#include "cli/commands.hpp"
 
 namespace daybreak {
 namespace {

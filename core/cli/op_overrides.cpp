@@ -7,8 +7,8 @@
 #include <iostream>
 #include <sstream>
 
-#include "app/commands.hpp"
-#include "app/op_support.hpp"
+#include "cli/commands.hpp"
+#include "cli/op_support.hpp"
 #include "store/advisors.hpp"
 #include "store/assignments.hpp"
 #include "store/catalog.hpp"

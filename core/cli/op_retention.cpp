@@ -13,8 +13,8 @@
 #include <filesystem>
 #include <iostream>
 
-#include "app/commands.hpp"
-#include "app/op_support.hpp"
+#include "cli/commands.hpp"
+#include "cli/op_support.hpp"
 #include "domain/time.hpp"
 #include "store/audit.hpp"
 #include "store/exports.hpp"

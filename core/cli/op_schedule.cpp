@@ -7,7 +7,7 @@
 // instant); exit 1: not due; 3/4: configuration or database trouble, on stderr for cron's mail.
 #include <iostream>
 
-#include "app/commands.hpp"
+#include "cli/commands.hpp"
 #include "app/plan.hpp"
 #include "app/schedule.hpp"
 #include "domain/schedule.hpp"

@@ -1,4 +1,4 @@
-#include "app/op_support.hpp"
+#include "cli/op_support.hpp"
 
 #include <unistd.h>
 

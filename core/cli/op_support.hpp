@@ -10,7 +10,7 @@
 #include <optional>
 #include <string>
 
-#include "app/common.hpp"
+#include "cli/common.hpp"
 #include "store/audit.hpp"
 #include "store/db.hpp"
 #include "store/overrides.hpp"

@@ -1,6 +1,6 @@
 // The operator tool `daybreak`: subcommands that operators run by hand, each wired in its own
 // file (op_*.cpp) and calling the core.
-#include "app/commands.hpp"
+#include "cli/commands.hpp"
 
 namespace daybreak {
 

@@ -1,10 +1,10 @@
 // assign-fallback and plan-deliveries: the 21:30 IST passes. See man/assign-fallback.1 and
-// man/plan-deliveries.1. Each run but a dry run writes its own metrics textfile (app/job_metrics.hpp).
+// man/plan-deliveries.1. Each run but a dry run writes its own metrics textfile (cli/job_metrics.hpp).
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "app/commands.hpp"
-#include "app/job_metrics.hpp"
+#include "cli/commands.hpp"
+#include "cli/job_metrics.hpp"
 #include "app/plan.hpp"
 
 namespace daybreak {

@@ -13,7 +13,9 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "app/common.hpp"
+#include "cli/common.hpp"
+#include "cli/report_watch.hpp"
+
 #include "app/report.hpp"
 #include "domain/time.hpp"
 #include "engine/live.hpp"

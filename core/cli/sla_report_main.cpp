@@ -11,8 +11,9 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "app/commands.hpp"
+#include "cli/commands.hpp"
 #include "app/report.hpp"
+#include "cli/report_watch.hpp"
 #include "domain/time.hpp"
 #include "store/reports.hpp"
 #include "store/runs.hpp"

@@ -1,4 +1,4 @@
-#include "app/supervise.hpp"
+#include "cli/supervise.hpp"
 
 #include <spdlog/spdlog.h>
 #include <sys/wait.h>

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "app/common.hpp"
+#include "cli/common.hpp"
 
 namespace daybreak {
 

@@ -1,5 +1,5 @@
 #pragma once
-// Restoring a backup over a ledger that went on after it (`daybreak restore`, core/app/op_backup.cpp):
+// Restoring a backup over a ledger that went on after it (`daybreak restore`, core/cli/op_backup.cpp):
 // which deliveries of the backup may have reached a provider after the backup was taken.
 //
 // The backup is a snapshot. A dispatch that ran between the snapshot and the restore may have sent

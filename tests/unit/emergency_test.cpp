@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "app/common.hpp"
+#include "cli/common.hpp"
 #include "app/plan.hpp"
 #include "config/config.hpp"
 #include "db_fixture.hpp"

@@ -11,7 +11,7 @@
 #include <string>
 
 #include "db_fixture.hpp"
-#include "app/common.hpp"
+#include "cli/common.hpp"
 #include "app/plan.hpp"
 #include "domain/content_check.hpp"
 #include "domain/time.hpp"

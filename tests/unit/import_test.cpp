@@ -21,7 +21,7 @@
 #include <thread>
 
 #include "db_fixture.hpp"
-#include "app/common.hpp"
+#include "cli/common.hpp"
 #include "store/advisors.hpp"
 #include "store/assignments.hpp"
 #include "store/content.hpp"

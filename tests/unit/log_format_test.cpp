@@ -1,4 +1,4 @@
-// Logging to the journal (app/common.hpp): lines carry the sd-daemon(3) priority prefix instead
+// Logging to the journal (cli/common.hpp): lines carry the sd-daemon(3) priority prefix instead
 // of a timestamp when stderr is the stream systemd named in JOURNAL_STREAM, and only then.
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ostream_sink.h>
@@ -10,7 +10,7 @@
 #include <regex>
 #include <sstream>
 
-#include "app/common.hpp"
+#include "cli/common.hpp"
 
 namespace daybreak {
 namespace {

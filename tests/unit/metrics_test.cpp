@@ -20,7 +20,7 @@
 #include <sstream>
 
 #include "db_fixture.hpp"
-#include "app/job_metrics.hpp"
+#include "cli/job_metrics.hpp"
 #include "app/report.hpp"
 #include "engine/live.hpp"
 #include "store/runs.hpp"
@@ -381,7 +381,7 @@ TEST(MetricsJobParseTest, LastSuccessIsReadForTheProgramOnly) {
   EXPECT_EQ(parse_job_last_success("daybreak_job_last_success_timestamp_seconds{program=\"x\"} junk\n", "x"), std::nullopt);
 }
 
-// run_job_with_metrics (core/app/job_metrics.cpp): the exit code in the file is the one the
+// run_job_with_metrics (core/cli/job_metrics.cpp): the exit code in the file is the one the
 // process exits with, for a returned code and for each error type run_main maps.
 TEST_F(MetricsTextfileTest, JobRunRecordsTheExitCodeTheProcessWillHave) {
   AppContext ctx;

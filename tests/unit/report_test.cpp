@@ -14,7 +14,7 @@
 #include <string>
 
 #include "db_fixture.hpp"
-#include "app/common.hpp"
+#include "cli/common.hpp"
 #include "store/reports.hpp"
 #include "store/runs.hpp"
 

@@ -10,7 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "app/common.hpp"
+#include "cli/common.hpp"
 #include "app/plan.hpp"
 #include "app/schedule.hpp"
 #include "db_fixture.hpp"

@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "db_fixture.hpp"
-#include "app/common.hpp"
+#include "cli/common.hpp"
 #include "app/report.hpp"
 #include "store/reports.hpp"
 #include "store/runs.hpp"

@@ -1,0 +1,23 @@
+#pragma once
+// `sla-report --watch`: the live terminal view of running runs (a front end over the live
+// figures dispatch writes and the report use case).
+#include <cstdint>
+#include <string>
+
+#include "config/config.hpp"
+#include "domain/clock.hpp"
+
+namespace daybreak {
+
+/// What `sla-report --watch` watches.
+struct WatchOptions {
+  std::int64_t run_id = 0;  ///< one run; 0 = by date or the active runs
+  std::string date;         ///< every run of a delivery day
+  bool once = false;        ///< print one frame and exit (tests, scripts)
+};
+/// Live view of runs, refreshed in place once a second from runs.progress (its "live" figures
+/// when dispatch writes them and they are fresh, else recomputed from the ledger). Exits when
+/// every watched run is closed, on q, or on SIGINT. `--json`: one NDJSON frame per refresh.
+int watch_runs(const std::string& db_path, const Config& cfg, const Clock& clock, bool json, const WatchOptions& o);
+
+}  // namespace daybreak
