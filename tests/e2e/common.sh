@@ -34,6 +34,17 @@ now_ms() { date +%s%3N; }
 # json FIELD-EXPRESSION < json: python expression over `j`
 json() { python3 -c "import json,sys; j=json.load(sys.stdin); print($1)"; }
 
+# start_receiver NAME CONFIG ARGS...: starts daybreak-callbacks ($CALLBACKS) on a free port of
+# 127.0.0.1 with its log in $WORK/NAME.log; sets CB_PORT and CB_PID
+start_receiver() {
+  local name=$1 config=$2; shift 2
+  "$CALLBACKS" --config "$config" --listen 127.0.0.1:0 --port-file "$WORK/$name.port" "$@" 2>"$WORK/$name.log" &
+  CB_PID=$!
+  for _ in $(seq 1 100); do [ -s "$WORK/$name.port" ] && break; sleep 0.05; done
+  [ -s "$WORK/$name.port" ] || { cat "$WORK/$name.log" >&2; fail "receiver $name did not start"; }
+  CB_PORT=$(cat "$WORK/$name.port")
+}
+
 # start_sim NAME ARGS...: starts a simulator, sets SIM_PORT
 start_sim() {
   local name=$1; shift

@@ -37,16 +37,6 @@ callbacks_config() {
   } >"$file"
 }
 
-# start_receiver NAME CONFIG ARGS...: sets CB_PORT and CB_PID
-start_receiver() {
-  local name=$1 config=$2; shift 2
-  "$CALLBACKS" --config "$config" --listen 127.0.0.1:0 --port-file "$WORK/$name.port" "$@" 2>"$WORK/$name.log" &
-  CB_PID=$!
-  for _ in $(seq 1 100); do [ -s "$WORK/$name.port" ] && break; sleep 0.05; done
-  [ -s "$WORK/$name.port" ] || { cat "$WORK/$name.log" >&2; fail "receiver $name did not start"; }
-  CB_PORT=$(cat "$WORK/$name.port")
-}
-
 # sign FILE [SECRET]: the X-Hub-Signature-256 value for the file's bytes
 sign() {
   python3 -c 'import hashlib, hmac, sys; print("sha256=" + hmac.new(sys.argv[1].encode(), open(sys.argv[2], "rb").read(), hashlib.sha256).hexdigest())' \

@@ -34,16 +34,6 @@ config() {
   } >"$file"
 }
 
-# start_receiver NAME CONFIG ARGS...: sets CB_PORT and CB_PID
-start_receiver() {
-  local name=$1 config=$2; shift 2
-  "$CALLBACKS" --config "$config" --listen 127.0.0.1:0 --port-file "$WORK/$name.port" "$@" 2>"$WORK/$name.log" &
-  CB_PID=$!
-  for _ in $(seq 1 100); do [ -s "$WORK/$name.port" ] && break; sleep 0.05; done
-  [ -s "$WORK/$name.port" ] || { cat "$WORK/$name.log" >&2; fail "receiver $name did not start"; }
-  CB_PORT=$(cat "$WORK/$name.port")
-}
-
 config "$WORK/cb.toml"
 start_receiver cb "$WORK/cb.toml"
 RECEIVER=$CB_PID

@@ -100,11 +100,7 @@ class SteppingTransport final : public channels::Transport {
       steady_.push_back(clock_.steady_ms());
     }
     if (on_request) on_request(n);
-    channels::Response r;
-    r.transport_ok = true;
-    r.status = 200;
-    r.body = R"({"messaging_product":"whatsapp","messages":[{"id":"wamid.)" + std::to_string(n) + R"("}]})";
-    done(std::move(r));
+    done(test_support::whatsapp_accepted(n));
   }
   void shutdown() override {}
   std::vector<Millis> steady() {

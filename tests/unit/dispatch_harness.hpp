@@ -24,6 +24,15 @@
 
 namespace daybreak::test_support {
 
+/// The Cloud API's answer accepting message `n` (wamid.<n>), as the fake transports give it.
+inline channels::Response whatsapp_accepted(long n) {
+  channels::Response r;
+  r.transport_ok = true;
+  r.status = 200;
+  r.body = R"({"messaging_product":"whatsapp","messages":[{"id":"wamid.)" + std::to_string(n) + R"("}]})";
+  return r;
+}
+
 /// `ledger` opens the dispatch's ledger connections; by default the real SQLite ledger at
 /// cfg.database_path for `owner`.
 inline engine::DispatchSummary run_dispatch_ticking(const Config& cfg, ManualClock& clock, channels::Transport& transport,

@@ -243,11 +243,7 @@ class RecordingTransport final : public channels::Transport {
       std::lock_guard lk(mu_);
       bodies_.push_back(req.body);
     }
-    channels::Response r;
-    r.transport_ok = true;
-    r.status = 200;
-    r.body = R"({"messaging_product":"whatsapp","messages":[{"id":"wamid.)" + std::to_string(++n_) + R"("}]})";
-    done(std::move(r));
+    done(test_support::whatsapp_accepted(++n_));
   }
   void shutdown() override {}
   std::vector<std::string> bodies() {

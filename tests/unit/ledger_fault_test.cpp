@@ -115,11 +115,7 @@ class CountingTransport final : public channels::Transport {
       ++per_to_[nlohmann::json::parse(req.body).value("to", std::string("?"))];
       n = ++n_;
     }
-    channels::Response r;
-    r.transport_ok = true;
-    r.status = 200;
-    r.body = R"({"messaging_product":"whatsapp","messages":[{"id":"wamid.)" + std::to_string(n) + R"("}]})";
-    done(std::move(r));
+    done(test_support::whatsapp_accepted(n));
   }
   void shutdown() override {}
   std::map<std::string, int> per_to() {
