@@ -1,6 +1,14 @@
 #include <curl/curl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
 #include <atomic>
 #include <cstring>
 #include <chrono>
@@ -24,6 +32,7 @@ struct Transfer {
   std::size_t upload_pos = 0;
   char errbuf[CURL_ERROR_SIZE] = {};  ///< curl's detailed account ("RCPT failed: 550"), no addresses
   std::chrono::steady_clock::time_point started;
+  std::size_t slot = 0;  ///< its index in Worker::running_
 };
 
 std::size_t on_write(char* ptr, std::size_t size, std::size_t n, void* user) {
@@ -42,19 +51,35 @@ std::size_t on_read(char* buf, std::size_t size, std::size_t n, void* user) {
   return k;
 }
 
-/// One thread and its multi handle.
+/// One thread and its multi handle, driven by curl's socket interface over epoll: a wake-up
+/// costs the sockets that are ready, not a poll over every connection of the worker (with ~200
+/// keep-alive connections per worker, curl_multi_perform + curl_multi_poll spent half of
+/// dispatch's CPU in poll(2): docs/performance.md).
 class Worker {
  public:
   explicit Worker(long max_host_connections) {
     multi_ = curl_multi_init();
     if (max_host_connections > 0) curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, max_host_connections);
     curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, 1024L);
+    curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &Worker::on_socket);
+    curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
+    curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &Worker::on_timer);
+    curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+    ep_ = ::epoll_create1(EPOLL_CLOEXEC);
+    wake_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (ep_ < 0 || wake_ < 0) throw std::runtime_error("transport: epoll/eventfd: " + std::string(std::strerror(errno)));
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = wake_;
+    ::epoll_ctl(ep_, EPOLL_CTL_ADD, wake_, &ev);
     thread_ = std::thread([this] { loop(); });
   }
   ~Worker() {
     stop();
     curl_multi_cleanup(multi_);
     for (CURL* e : idle_) curl_easy_cleanup(e);
+    ::close(wake_);
+    ::close(ep_);
   }
   void submit(std::unique_ptr<Transfer> t) {
     bool was_empty = false;
@@ -65,15 +90,46 @@ class Worker {
     }
     // The loop drains the whole inbox per wake: one wake-up (a syscall) per batch is enough,
     // not one per request (at 3,500 requests/s they showed in the dispatch profile).
-    if (was_empty) curl_multi_wakeup(multi_);
+    if (was_empty) wake();
   }
   void stop() {
     if (stopping_.exchange(true)) return;
-    curl_multi_wakeup(multi_);
+    wake();
     if (thread_.joinable()) thread_.join();
   }
 
  private:
+  void wake() {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wake_, &one, sizeof one);
+  }
+
+  /// curl tells which socket to watch for what (CURLMOPT_SOCKETFUNCTION).
+  static int on_socket(CURL* /*easy*/, curl_socket_t s, int what, void* userp, void* socketp) {
+    auto* w = static_cast<Worker*>(userp);
+    if (what == CURL_POLL_REMOVE) {
+      ::epoll_ctl(w->ep_, EPOLL_CTL_DEL, s, nullptr);
+      return 0;
+    }
+    epoll_event ev{};
+    ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0U) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0U);
+    ev.data.fd = s;
+    if (socketp == nullptr) {
+      if (::epoll_ctl(w->ep_, EPOLL_CTL_ADD, s, &ev) != 0 && errno == EEXIST) ::epoll_ctl(w->ep_, EPOLL_CTL_MOD, s, &ev);
+      curl_multi_assign(w->multi_, s, w);  // marks it known: the next call for it is a change
+    } else if (::epoll_ctl(w->ep_, EPOLL_CTL_MOD, s, &ev) != 0 && errno == ENOENT) {
+      ::epoll_ctl(w->ep_, EPOLL_CTL_ADD, s, &ev);
+    }
+    return 0;
+  }
+  /// curl's next timeout (CURLMOPT_TIMERFUNCTION): -1 none, 0 now.
+  static int on_timer(CURLM* /*multi*/, long timeout_ms, void* userp) {
+    auto* w = static_cast<Worker*>(userp);
+    w->timer_set_ = timeout_ms >= 0;
+    if (timeout_ms >= 0) w->timer_at_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    return 0;
+  }
+
   CURL* take_easy() {
     if (!idle_.empty()) {
       CURL* e = idle_.back();
@@ -122,8 +178,10 @@ class Worker {
       }
     }
     t->started = std::chrono::steady_clock::now();
+    t->slot = running_.size();
+    running_.push_back(t.get());
     curl_multi_add_handle(multi_, e);
-    running_.push_back(t.release());
+    t.release();
   }
 
   void finish(Transfer* t, CURLcode code) {
@@ -167,44 +225,78 @@ class Worker {
     if (t->rcpts) curl_slist_free_all(t->rcpts);
     idle_.push_back(t->easy);
     auto done = std::move(t->done);
-    running_.erase(std::find(running_.begin(), running_.end(), t));
+    running_[t->slot] = running_.back();
+    running_[t->slot]->slot = t->slot;
+    running_.pop_back();
     delete t;
     done(std::move(resp));
   }
 
+  /// Hands every finished transfer to its callback.
+  void reap() {
+    int msgs = 0;
+    while (CURLMsg* m = curl_multi_info_read(multi_, &msgs)) {
+      if (m->msg != CURLMSG_DONE) continue;
+      Transfer* t = nullptr;
+      curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &t);
+      finish(t, m->data.result);
+    }
+  }
+
   void loop() {
+    std::array<epoll_event, 64> evs{};
+    int still = 0;
     while (true) {
       std::deque<std::unique_ptr<Transfer>> fresh;
       {
         std::lock_guard lk(mu_);
         fresh.swap(inbox_);
       }
-      for (auto& t : fresh) start(std::move(t));
+      for (auto& t : fresh) start(std::move(t));  // each sets curl's timer to "now"
       if (stopping_ && running_.empty()) {
         std::lock_guard lk(mu_);
         if (inbox_.empty()) break;
       }
-      int still = 0;
-      curl_multi_perform(multi_, &still);
-      int msgs = 0;
-      while (CURLMsg* m = curl_multi_info_read(multi_, &msgs)) {
-        if (m->msg != CURLMSG_DONE) continue;
-        Transfer* t = nullptr;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &t);
-        finish(t, m->data.result);
-      }
       if (stopping_ && abort_after_ < std::chrono::steady_clock::now() && !running_.empty()) {
-        while (!running_.empty()) finish(running_.front(), CURLE_ABORTED_BY_CALLBACK);
+        while (!running_.empty()) finish(running_.back(), CURLE_ABORTED_BY_CALLBACK);
       }
       if (stopping_ && abort_after_ == std::chrono::steady_clock::time_point{}) {
         abort_after_ = std::chrono::steady_clock::now() + std::chrono::seconds(15);
       }
-      int numfds = 0;
-      curl_multi_poll(multi_, nullptr, 0, 50, &numfds);
+      // Sleep until a socket is ready, curl's timer is due, or a submit wakes us; at most
+      // 100 ms (the stop checks above).
+      long wait_ms = 100;
+      if (timer_set_) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(timer_at_ - std::chrono::steady_clock::now()).count();
+        wait_ms = std::clamp<long>(static_cast<long>(left), 0, 100);
+      }
+      const int n = ::epoll_wait(ep_, evs.data(), static_cast<int>(evs.size()), static_cast<int>(wait_ms));
+      for (int i = 0; i < n; ++i) {
+        const int fd = evs[i].data.fd;
+        if (fd == wake_) {
+          std::uint64_t v = 0;
+          [[maybe_unused]] auto r = ::read(wake_, &v, sizeof v);
+          continue;
+        }
+        int mask = 0;
+        if (evs[i].events & EPOLLIN) mask |= CURL_CSELECT_IN;
+        if (evs[i].events & EPOLLOUT) mask |= CURL_CSELECT_OUT;
+        if (evs[i].events & (EPOLLERR | EPOLLHUP)) mask |= CURL_CSELECT_ERR;
+        curl_multi_socket_action(multi_, fd, mask, &still);
+      }
+      if (timer_set_ && std::chrono::steady_clock::now() >= timer_at_) {
+        timer_set_ = false;
+        curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &still);
+      }
+      reap();
     }
   }
 
   CURLM* multi_ = nullptr;
+  int ep_ = -1;    ///< epoll set: curl's sockets and wake_
+  int wake_ = -1;  ///< eventfd: a submit or a stop
+  bool timer_set_ = false;  ///< curl asked to be called at timer_at_ (loop thread only)
+  std::chrono::steady_clock::time_point timer_at_{};
   std::thread thread_;
   std::mutex mu_;
   std::deque<std::unique_ptr<Transfer>> inbox_;
