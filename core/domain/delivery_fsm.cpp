@@ -87,5 +87,13 @@ const std::string& repointable_states_sql() {
   static const std::string s = sql_list([](S x) { return is_repointable(x); });
   return s;
 }
+const std::string& in_flight_states_sql() {
+  static const std::string s = sql_list([](S x) { return is_in_flight(x); });
+  return s;
+}
+const std::string& attempted_open_states_sql() {
+  static const std::string s = sql_list([](S x) { return is_attempted_open(x); });
+  return s;
+}
 
 }  // namespace daybreak

@@ -41,11 +41,19 @@ constexpr bool is_cancellable(DeliveryState s) { return is_claimable(s); }
 /// waiting for its next attempt.
 constexpr bool is_repointable(DeliveryState s) { return s == DeliveryState::planned || s == DeliveryState::retry_wait; }
 
+/// A request for it may be at the provider right now: sending, uncertain.
+constexpr bool is_in_flight(DeliveryState s) { return s == DeliveryState::sending || s == DeliveryState::uncertain; }
+/// Attempted or being attempted and not final: a request may have reached the provider (in
+/// flight, or waiting for its next attempt after one).
+constexpr bool is_attempted_open(DeliveryState s) { return is_in_flight(s) || s == DeliveryState::retry_wait; }
+
 /// The SQL list "'a', 'b'" of the states a predicate accepts, for the store's statements (built
 /// once per predicate; the store never spells a state set itself).
 const std::string& claimable_states_sql();
 const std::string& cancellable_states_sql();
 const std::string& repointable_states_sql();
+const std::string& in_flight_states_sql();
+const std::string& attempted_open_states_sql();
 // non_final_states_sql() (types.hpp): the complement of is_final_state.
 
 }  // namespace daybreak

@@ -14,6 +14,7 @@
 // The backup's own time does not narrow this: a dispatch may have run at any time between the
 // snapshot and the restore, so a backup taken before a run's window and restored after it is as
 // much at risk as one taken mid-run.
+#include "domain/delivery_fsm.hpp"
 #include "domain/types.hpp"
 
 namespace daybreak {
@@ -22,13 +23,8 @@ namespace daybreak {
 /// `restore_at`, may have been sent after the backup was taken (see above).
 constexpr bool restored_row_may_have_been_sent(DeliveryState state, Millis planned_at, Millis restore_at,
                                                Millis claim_lead_ms) {
-  switch (state) {
-    case DeliveryState::sending:
-    case DeliveryState::uncertain:
-    case DeliveryState::retry_wait: return true;
-    case DeliveryState::planned: return planned_at - claim_lead_ms <= restore_at;
-    default: return false;
-  }
+  if (is_attempted_open(state)) return true;
+  return state == DeliveryState::planned && planned_at - claim_lead_ms <= restore_at;
 }
 
 }  // namespace daybreak

@@ -421,18 +421,21 @@ namespace daybreak::store {
 namespace {
 
 // domain/restore.hpp's restored_row_may_have_been_sent, in SQL: ?1 = restore_at, ?2 = claim lead.
-constexpr const char* kRestoreAtRiskWhere =
-    "(d.state IN ('sending', 'uncertain', 'retry_wait') OR (d.state = 'planned' AND d.planned_at - ?2 <= ?1)) "
-    "AND d.run_id IN (SELECT run_id FROM runs WHERE state != 'closed')";
+const std::string& restore_at_risk_where() {
+  static const std::string s =
+      "(d.state IN (" + attempted_open_states_sql() + ") OR (d.state = 'planned' AND d.planned_at - ?2 <= ?1)) "
+      "AND d.run_id IN (SELECT run_id FROM runs WHERE state != 'closed')";
+  return s;
+}
 
 }  // namespace
 
 std::vector<RestoreRunAtRisk> RestoreRunsAtRisk(SQLite::Database& db, Millis restore_at, Millis claim_lead_ms) {
   return guarded("RestoreRunsAtRisk", [&] {
     SQLite::Statement q(db, std::string("SELECT r.run_id, r.date, r.slot_at, r.state, COUNT(*), "
-                                        "SUM(d.state IN ('sending', 'uncertain', 'retry_wait')) "
+                                        "SUM(d.state IN (" + attempted_open_states_sql() + ")) "
                                         "FROM deliveries d JOIN runs r ON r.run_id = d.run_id WHERE ") +
-                                kRestoreAtRiskWhere + " GROUP BY r.run_id ORDER BY r.run_id");
+                                restore_at_risk_where() + " GROUP BY r.run_id ORDER BY r.run_id");
     q.bind(1, static_cast<std::int64_t>(restore_at));
     q.bind(2, static_cast<std::int64_t>(claim_lead_ms));
     std::vector<RestoreRunAtRisk> out;
@@ -454,13 +457,13 @@ std::int64_t RestoreMarkUncertain(Db& db, Millis restore_at, Millis claim_lead_m
   return guarded("RestoreMarkUncertain", [&] {
     SQLite::Statement runs(db.raw(), std::string("UPDATE runs SET owner = NULL, lease_until = NULL WHERE run_id IN "
                                                  "(SELECT DISTINCT d.run_id FROM deliveries d WHERE ") +
-                                         kRestoreAtRiskWhere + ")");
+                                         restore_at_risk_where() + ")");
     runs.bind(1, static_cast<std::int64_t>(restore_at));
     runs.bind(2, static_cast<std::int64_t>(claim_lead_ms));
     runs.exec();
     SQLite::Statement q(db.raw(), std::string("UPDATE deliveries AS d SET state = 'uncertain', possible_duplicate = 1, "
                                               "claim_owner = NULL, claim_until = NULL, updated_at = ?3 WHERE ") +
-                                      kRestoreAtRiskWhere);
+                                      restore_at_risk_where());
     q.bind(1, static_cast<std::int64_t>(restore_at));
     q.bind(2, static_cast<std::int64_t>(claim_lead_ms));
     q.bind(3, static_cast<std::int64_t>(now));

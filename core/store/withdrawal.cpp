@@ -195,7 +195,7 @@ std::int64_t DeliveryCountInFlight(Db& db, const std::string& content_id, const 
   return guarded("counting deliveries in flight", [&] {
     auto& q = db.stmt(
         "SELECT COUNT(*) FROM deliveries WHERE run_id IN (SELECT run_id FROM runs WHERE date >= ?2) AND content_id = ?1 "
-        "AND state IN ('sending', 'uncertain')");
+        "AND state IN (" + in_flight_states_sql() + ")");
     q.bind(1, content_id);
     q.bind(2, from_date);
     q.executeStep();
