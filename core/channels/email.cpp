@@ -243,7 +243,10 @@ Request EmailAdapter::build(const Message& m) const {
   // The boundary starts with "=_": that pair can never occur in quoted-printable text, where
   // "=" is always followed by two hex digits or a line break, so no part can contain it.
   const std::string boundary = "=_daybreak_" + id;
-  const std::string message_id = "<daybreak." + id + "@" + host_ + ">";
+  // One Message-ID per delivery, the same on every attempt: a resend after a timeout or a crash
+  // (the first copy may have been taken) is the same message to the receiving side, which can
+  // drop the duplicate by it (RFC 5322 3.6.4: the identifier names one message).
+  const std::string message_id = "<daybreak." + std::to_string(m.delivery_id) + "@" + host_ + ">";
 
   std::string msg;
   if (m.now != 0) msg += "Date: " + rfc5322_date(m.now) + "\r\n";

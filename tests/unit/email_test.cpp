@@ -143,14 +143,14 @@ TEST_F(EmailTest, BuildsEnvelopeAndExactHeaders) {
   EXPECT_TRUE(r.starttls);
   EXPECT_EQ(r.connect_timeout_ms, 1500);
   EXPECT_EQ(r.timeout_ms, 9000);
-  EXPECT_EQ(r.message_id, "<daybreak.4711.2@daybreak.example.com>");
+  EXPECT_EQ(r.message_id, "<daybreak.4711@daybreak.example.com>");
   auto [headers, body] = split(r.body);
   EXPECT_EQ(headers,
             "Date: Sat, 28 Nov 2026 00:29:30 +0000\r\n"
             "From: \"Daybreak\" <morning@daybreak.example.com>\r\n"
             "To: \"Asha\" <asha@advisors.example.com>\r\n"
             "Subject: Morning brief\r\n"
-            "Message-ID: <daybreak.4711.2@daybreak.example.com>\r\n"
+            "Message-ID: <daybreak.4711@daybreak.example.com>\r\n"
             "X-Daybreak-Delivery: 4711\r\n"
             "Content-Language: en\r\n"
             "MIME-Version: 1.0\r\n"
@@ -235,14 +235,16 @@ TEST_F(EmailTest, HeaderInjectionIsImpossible) {
   EXPECT_EQ(r.rcpt[0].find_first_of("\r\n "), std::string::npos) << r.rcpt[0];
 }
 
-TEST_F(EmailTest, NoDateWithoutATimeAndAttemptsGetDistinctIds) {
+TEST_F(EmailTest, NoDateWithoutATimeAndEveryAttemptKeepsTheDeliverysMessageId) {
   EmailAdapter a(sender);
   msg.now = 0;
   Request first = a.build(msg);
   EXPECT_EQ(first.body.find("Date:"), std::string::npos);
   msg.attempt = 3;
   Request again = a.build(msg);
-  EXPECT_EQ(again.message_id, "<daybreak.4711.3@daybreak.example.com>");
+  EXPECT_EQ(again.message_id, first.message_id);
+  EXPECT_EQ(again.message_id, "<daybreak.4711@daybreak.example.com>");
+  EXPECT_NE(again.body.find("Message-ID: <daybreak.4711@daybreak.example.com>\r\n"), std::string::npos);
   EXPECT_NE(again.body.find("X-Daybreak-Delivery: 4711\r\n"), std::string::npos);
 }
 
@@ -256,7 +258,7 @@ TEST_F(EmailTest, TlsFollowsTheUrlAndTheStarttlsKey) {
   Request r = EmailAdapter(sender).build(msg);
   EXPECT_EQ(r.mail_from, "<bare@example.org>");
   EXPECT_NE(r.body.find("From: <bare@example.org>\r\n"), std::string::npos);
-  EXPECT_EQ(r.message_id, "<daybreak.4711.2@example.org>");
+  EXPECT_EQ(r.message_id, "<daybreak.4711@example.org>");
 }
 
 TEST(EmailEncoding, QuotedPrintableEdgeCases) {
