@@ -1,5 +1,6 @@
 // daybreak-sim's command line and HTTP wiring: flags → Options, routes → Simulator, signals →
 // a clean stop. The provider rules themselves live in simulator.cpp.
+#include <algorithm>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -368,6 +369,11 @@ int sim_main(int argc, char** argv) {
   app.add_option("--token", o.token, "Accept only this bearer token (default: any non-empty token)");
   app.add_option("--template-error-match", o.template_error_match,
                  "Answer 132000 (template parameters) to template sends whose text parameters contain this");
+  std::vector<std::string> templates;
+  app.add_option("--template", templates,
+                 "An approved template NAME:LANGUAGE_CODE:HEADER:BODY_PARAMS (header none, text, image, document or "
+                 "video; repeatable). With any, template sends must match one: else 132001 (no such template in that "
+                 "language), 132012 (header format) or 132000 (parameter count)");
   app.add_option("--threads", flags.threads,
                  "Event-loop threads; each serves any number of connections (answers are timers, not sleeps)")
       ->check(CLI::Range(1, 64))
@@ -411,6 +417,19 @@ int sim_main(int argc, char** argv) {
     app.parse(argc, argv);
     if (o.latency_p99_ms < o.latency_median_ms) {
       throw CLI::ValidationError("--latency-ms-p99", "must be >= --latency-ms-median");
+    }
+    for (const auto& spec : templates) {
+      // NAME:CODE:HEADER:BODY_PARAMS
+      std::vector<std::string> f;
+      std::size_t from = 0;
+      for (std::size_t at; (at = spec.find(':', from)) != std::string::npos; from = at + 1) f.push_back(spec.substr(from, at - from));
+      f.push_back(spec.substr(from));
+      static const std::vector<std::string> kHeaders{"none", "text", "image", "document", "video"};
+      if (f.size() != 4 || f[0].empty() || f[1].empty() || std::find(kHeaders.begin(), kHeaders.end(), f[2]) == kHeaders.end() ||
+          f[3].empty() || f[3].find_first_not_of("0123456789") != std::string::npos || f[3].size() > 2) {
+        throw CLI::ValidationError("--template", "expected NAME:LANGUAGE_CODE:HEADER:BODY_PARAMS, got \"" + spec + "\"");
+      }
+      o.templates.push_back({f[0], f[1], f[2], std::stoi(f[3])});
     }
   } catch (const CLI::Error& e) {
     return app.exit(e) == 0 ? kExitOk : kExitUsage;

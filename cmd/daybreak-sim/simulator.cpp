@@ -43,6 +43,13 @@ constexpr ApiError kSomethingWrong{131000, 500, "(#131000) Something went wrong"
 // Meta's 132000: the template's parameters do not match what it expects (a content problem).
 constexpr ApiError kTemplateParams{132000, 400, "(#132000) Number of parameters does not match the expected number of params",
                                    "body: number of localizable_params does not match the expected number of params"};
+// Meta's 132001: no template of that name in that language (not approved, or another language).
+constexpr ApiError kTemplateMissing{132001, 404, "(#132001) Template name does not exist in the translation",
+                                    "template name does not exist in the translation"};
+// Meta's 132012: a parameter's format differs from the approved template's (e.g. an image header
+// sent to a template approved with a text header).
+constexpr ApiError kTemplateFormat{132012, 400, "(#132012) Parameter format does not match format in the created template",
+                                   "header: format mismatch, expected the approved header type"};
 constexpr ApiError kOutage{131000, 503, "(#131000) Something went wrong",
                            "Message failed to send due to an unknown error. (scripted outage)"};
 
@@ -108,6 +115,10 @@ struct ParsedSend {
   std::string to;
   std::string type;
   std::string template_text;  ///< the text parameters of a template, joined (for --template-error-match)
+  std::string template_name;
+  std::string template_code;
+  std::string header_type = "none";  ///< the header component's parameter type, or none
+  int body_params = 0;
   std::optional<std::string> callback_data;
 };
 
@@ -151,12 +162,19 @@ std::variant<ParsedSend, std::string> parse_send(std::string_view body) {
     if (lang == t->end() || !lang->is_object() || str(*lang, "code") == nullptr) {
       return std::string("The parameter template['language']['code'] is required.");
     }
+    out.template_name = *str(*t, "name");
+    out.template_code = *str(*lang, "code");
     if (auto comps = t->find("components"); comps != t->end() && comps->is_array()) {
       for (const auto& c : *comps) {
         auto params = c.find("parameters");
         if (params == c.end() || !params->is_array()) continue;
+        const std::string* ctype = str(c, "type");
         for (const auto& prm : *params) {
           if (const std::string* text = str(prm, "text")) out.template_text += *text + '\n';
+          if (ctype && *ctype == "header") {
+            if (const std::string* ptype = str(prm, "type")) out.header_type = *ptype;
+          }
+          if (ctype && *ctype == "body") ++out.body_params;
         }
       }
     }
@@ -311,6 +329,21 @@ Reply Simulator::send(std::string_view phone_number_id, std::string_view authori
           if (it != pair_last_.end() && now - it->second < interval) failure = &kPairRateLimit;
         }
       }
+      if (failure == nullptr && msg.type == "template" && !options_.templates.empty()) {
+        const Options::Template* tpl = nullptr;
+        for (const auto& t : options_.templates) {
+          if (t.name == msg.template_name && t.code == msg.template_code) tpl = &t;
+        }
+        if (tpl == nullptr) {
+          failure = &kTemplateMissing;
+        } else if (tpl->header != msg.header_type) {
+          failure = &kTemplateFormat;
+        } else if (tpl->body_params != msg.body_params) {
+          failure = &kTemplateParams;
+        } else {
+          ++template_accepted_[msg.template_name + "/" + msg.template_code];
+        }
+      }
       if (failure == nullptr && !options_.template_error_match.empty() &&
           msg.template_text.find(options_.template_error_match) != std::string::npos) {
         failure = &kTemplateParams;
@@ -362,6 +395,7 @@ std::string Simulator::stats_json(bool summary) const {
   std::lock_guard lock(lock_);
   out["requests"] = requests_;
   out["accepted"] = accepted_;
+  if (!template_accepted_.empty()) out["by_template"] = template_accepted_;
   json rejected = json::object();
   for (const auto& [code, count] : rejected_) rejected[std::to_string(code)] = count;
   out["rejected"] = std::move(rejected);
@@ -391,6 +425,7 @@ void Simulator::reset(SteadyClock::time_point /*now*/) {
   std::lock_guard lock(lock_);
   options_ = initial_;
   requests_ = accepted_ = duplicates_ = duplicate_keys_ = 0;
+  template_accepted_.clear();
   rejected_.clear();
   numbers_.clear();  // buckets come back full on the next request
   keys_.clear();

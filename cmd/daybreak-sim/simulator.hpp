@@ -12,6 +12,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 #include <string_view>
 #include <unordered_map>
 
@@ -35,6 +36,15 @@ struct Options {
   std::uint64_t seed = 1;          ///< makes failure draws reproducible
   std::string token;               ///< if set, the only accepted bearer token; else any non-empty one
   std::string template_error_match;  ///< template sends whose text parameters contain this get 132000
+  /// Approved templates (--template): when any is given, a template send must name one of them
+  /// in its language code, with its header type and its number of body parameters.
+  struct Template {
+    std::string name;
+    std::string code;    ///< language code
+    std::string header;  ///< none, text, image, document or video
+    int body_params = 3;
+  };
+  std::vector<Template> templates;
 };
 
 /// What the HTTP layer sends back: status, JSON body and how long to wait before answering.
@@ -123,6 +133,7 @@ class Simulator {
   mutable std::mutex lock_;  ///< guards everything below and options_
   std::uint64_t requests_ = 0;
   std::uint64_t accepted_ = 0;
+  std::map<std::string, std::uint64_t> template_accepted_;  ///< "name/code" → sends that matched an approved template
   std::uint64_t duplicates_ = 0;      ///< sum over callback data of (accepted - 1)
   std::uint64_t duplicate_keys_ = 0;  ///< callback data values accepted more than once
   std::map<int, std::uint64_t> rejected_;

@@ -20,7 +20,8 @@ struct Message {
   std::string to;  ///< E.164 phone, email address, or webhook subject
   std::string advisor_id;
   std::string advisor_name;
-  std::string language;
+  std::string language;          ///< the advisor's
+  std::string content_language;  ///< the item's (its text is in it): picks the WhatsApp template; empty = `language`
   std::string content_id;
   std::string title;
   std::string body;

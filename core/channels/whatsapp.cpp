@@ -5,15 +5,6 @@
 namespace daybreak::channels {
 namespace {
 
-std::string lower_ext(const std::string& url) {
-  auto q = url.find_first_of("?#");
-  std::string path = url.substr(0, q);
-  auto dot = path.rfind('.');
-  if (dot == std::string::npos) return "";
-  std::string ext = path.substr(dot + 1);
-  for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return ext;
-}
 
 }  // namespace
 
@@ -61,41 +52,64 @@ void append_field(std::string& out, std::string_view key, std::string_view value
 }  // namespace
 
 Request WhatsAppAdapter::build(const Message& m) const {
-  // Template message: header from the media (image or document) or the title, body parameters
-  // are the advisor's name, the title and the body (Meta: "Send messages", template object).
-  // Written directly rather than through a JSON tree: at 3,500 sends a second the tree's
-  // allocations were 40% of the dispatch loop's CPU (docs/performance.md, profile).
+  // Template message (Meta: "Send messages", template object): the template approved for the
+  // item's language and header format ([[whatsapp.templates]], domain/templates.hpp), else the
+  // one `template_name` for everything; its header from the media (image, document, video) or
+  // the title; its body parameters in the template's order. Written directly rather than
+  // through a JSON tree: at 3,500 sends a second the tree's allocations were 40% of the dispatch
+  // loop's CPU (docs/performance.md, profile).
+  const HeaderKind header = header_kind_for_media(m.media_url);
+  const std::string& lang = m.content_language.empty() ? m.language : m.content_language;
+  const WhatsAppTemplate* t = wa_.templates.empty() ? nullptr : find_template(wa_.templates, lang, header);
+  static const std::vector<TemplateParam> kDefaultBody{TemplateParam::advisor_name, TemplateParam::title, TemplateParam::body};
+  const std::string_view name = t ? std::string_view(t->name) : std::string_view(wa_.template_name);
+  const std::string_view code = t && !t->language_code.empty() ? std::string_view(t->language_code) : std::string_view(lang);
+  const HeaderKind sent_header = t ? t->header : header;
+  const auto& body = t ? t->body : kDefaultBody;
   std::string out;
   out.reserve(320 + m.to.size() + m.advisor_name.size() + 2 * m.title.size() + m.body.size() + m.media_url.size());
   out += "{\"messaging_product\":\"whatsapp\",\"recipient_type\":\"individual\",";
   append_field(out, "to", m.to);
   out += ",\"type\":\"template\",\"template\":{";
-  append_field(out, "name", wa_.template_name);
+  append_field(out, "name", name);
   out += ",\"language\":{";
-  append_field(out, "code", m.language);
-  out += "},\"components\":[{\"type\":\"header\",\"parameters\":[{";
-  if (!m.media_url.empty()) {
-    if (lower_ext(m.media_url) == "pdf") {
-      out += "\"type\":\"document\",\"document\":{";
-      append_field(out, "link", m.media_url);
-      out.push_back(',');
-      append_field(out, "filename", m.title + ".pdf");
-      out.push_back('}');
-    } else {
-      out += "\"type\":\"image\",\"image\":{";
-      append_field(out, "link", m.media_url);
-      out.push_back('}');
+  append_field(out, "code", code);
+  out += "},\"components\":[";
+  if (sent_header != HeaderKind::none) {
+    out += "{\"type\":\"header\",\"parameters\":[{";
+    switch (sent_header) {
+      case HeaderKind::document:
+        out += "\"type\":\"document\",\"document\":{";
+        append_field(out, "link", m.media_url);
+        out.push_back(',');
+        append_field(out, "filename", m.title + ".pdf");
+        out.push_back('}');
+        break;
+      case HeaderKind::image:
+      case HeaderKind::video: {
+        const std::string_view kind = sent_header == HeaderKind::image ? "image" : "video";
+        out += "\"type\":\"";
+        out += kind;
+        out += "\",\"";
+        out += kind;
+        out += "\":{";
+        append_field(out, "link", m.media_url);
+        out.push_back('}');
+        break;
+      }
+      default:
+        out += "\"type\":\"text\",";
+        append_field(out, "text", m.title);
     }
-  } else {
-    out += "\"type\":\"text\",";
-    append_field(out, "text", m.title);
+    out += "}]},";
   }
-  out += "}]},{\"type\":\"body\",\"parameters\":[";
-  const std::string_view params[] = {m.advisor_name, m.title, m.body};
-  for (std::size_t i = 0; i < 3; ++i) {
+  out += "{\"type\":\"body\",\"parameters\":[";
+  for (std::size_t i = 0; i < body.size(); ++i) {
     if (i) out.push_back(',');
     out += "{\"type\":\"text\",";
-    append_field(out, "text", params[i]);
+    append_field(out, "text", body[i] == TemplateParam::advisor_name ? std::string_view(m.advisor_name)
+                                  : body[i] == TemplateParam::title  ? std::string_view(m.title)
+                                                                     : std::string_view(m.body));
     out.push_back('}');
   }
   out += "]}]},";

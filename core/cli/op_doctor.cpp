@@ -22,6 +22,7 @@
 
 #include "cli/commands.hpp"
 #include "app/plan.hpp"
+#include "app/templates_check.hpp"
 #include "app/schedule.hpp"
 #include "domain/schedule.hpp"
 #include "store/db.hpp"
@@ -265,6 +266,33 @@ void check_plan(const Config& cfg, store::Db* db, const std::string& day, Millis
 // display_phone_number, verified_name, quality_rating); an invalid token is error 190
 // (OAuthException), an unknown id error 100 subcode 33. The first Date header also gives the
 // provider's clock to the clock_sync row.
+/// whatsapp_templates: every item `day` sends over WhatsApp has an approved template for its
+/// language and header ([[whatsapp.templates]]); passes without a table (one template_name).
+void check_templates(const Config& cfg, store::Db* db, const std::string& day, std::vector<Check>& rows) {
+  if (cfg.whatsapp.templates.empty()) {
+    rows.push_back({"whatsapp_templates", true, "one template for every item (whatsapp.template_name " + cfg.whatsapp.template_name + ")"});
+    return;
+  }
+  if (!db) {
+    rows.push_back({"whatsapp_templates", false, "not checked: the database could not be read"});
+    return;
+  }
+  try {
+    const auto missing = missing_templates(*db, cfg, day);
+    if (missing.empty()) {
+      rows.push_back({"whatsapp_templates", true,
+                      day + ": every item sent over WhatsApp has a template for its language and header (" +
+                          std::to_string(cfg.whatsapp.templates.size()) + " configured)"});
+      return;
+    }
+    std::string msg = day + ": ";
+    for (std::size_t i = 0; i < missing.size(); ++i) msg += (i ? "; " : "") + describe(missing[i]);
+    rows.push_back({"whatsapp_templates", false, msg + " (Meta would answer 132001 for each)"});
+  } catch (const std::exception& e) {
+    rows.push_back({"whatsapp_templates", false, e.what()});
+  }
+}
+
 /// emergency_content: a pull (or an expired item) on `day` is safe when an emergency item valid
 /// that day can replace the item (domain/emergency.hpp). Fails when delivery.emergency_language
 /// itself has none (nothing is left to fall back on: some language's deliveries would be held);
@@ -426,6 +454,7 @@ int doctor(const GlobalOptions& g, const DoctorOptions& o) {
     day = resolve_date_option(o.date, cfg, clock->now());
     check_plan(cfg, db.get(), day, clock->now(), rows);
     check_emergency_content(cfg, db.get(), day, rows);
+    check_templates(cfg, db.get(), day, rows);
   } catch (const std::exception& e) {  // e.g. no time zone data: the timezone_data row says why
     rows.push_back({"plan", false, std::string("not checked: ") + e.what()});
   }

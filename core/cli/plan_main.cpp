@@ -6,6 +6,7 @@
 #include "cli/commands.hpp"
 #include "cli/job_metrics.hpp"
 #include "app/plan.hpp"
+#include "app/templates_check.hpp"
 
 namespace daybreak {
 
@@ -80,6 +81,10 @@ int plan_deliveries_main(int argc, char** argv) {
       store::Db db(ctx.cfg.database_path);
       auto rep = plan_deliveries(db, ctx.cfg, day, now, dry_run);
       figures.gauges = plan_job_gauges(rep);
+      // The night before, not at 06:00: an item WhatsApp has no approved template for would be
+      // answered 132001 for each of its advisors (app/templates_check.hpp).
+      const auto no_template = missing_templates(db, ctx.cfg, day);
+      rep.report["missing_templates"] = to_json(no_template);
       if (ctx.json) {
         print_json(rep.report);
       } else {
@@ -106,7 +111,8 @@ int plan_deliveries_main(int argc, char** argv) {
                                                 : "a pull of their content would send the " + l["covered_by"].get<std::string>() +
                                                       " emergency item");
       }
-      bool ok = rep.feasible && rep.unassigned == 0 && rep.unreachable == 0;
+      for (const auto& m : no_template) ctx.log->error("{}: {}", day, describe(m));
+      bool ok = rep.feasible && rep.unassigned == 0 && rep.unreachable == 0 && no_template.empty();
       if (!rep.feasible) ctx.log->error("capacity shortfall for {}: see the plan report", day);
       return ok ? kExitOk : kExitCheckFailed;
     });

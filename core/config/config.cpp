@@ -130,6 +130,49 @@ void refuse_cleartext(const std::string& url, bool plain_smtp, bool allow, const
                     section + " to accept that risk");
 }
 
+/// [[whatsapp.templates]]: language, header, name (required), language_code, body_parameters.
+void read_templates(const toml::array& arr, const std::string& origin, std::vector<WhatsAppTemplate>& out) {
+  std::size_t i = 0;
+  for (const auto& node : arr) {
+    const std::string prefix = "whatsapp.templates[" + std::to_string(i++) + "]";
+    if (!node.is_table()) throw ConfigError(where(node, origin) + ": \"" + prefix + "\" must be a table");
+    TableReader r(*node.as_table(), prefix, origin, {"language", "header", "name", "language_code", "body_parameters"});
+    WhatsAppTemplate t;
+    r.str("language", t.language);
+    r.str("name", t.name);
+    r.str("language_code", t.language_code);
+    if (t.language.empty() || t.name.empty()) {
+      throw ConfigError(where(node, origin) + ": keys \"" + prefix + ".language\" and \"" + prefix + ".name\" are required");
+    }
+    std::string header = "text";
+    r.str("header", header);
+    auto h = header_kind_from_string(header);
+    if (!h) {
+      throw ConfigError(r.line("header") + ": key \"" + prefix + ".header\" must be none, text, image, document or video, got \"" +
+                        header + "\"");
+    }
+    t.header = *h;
+    if (const auto* params = r.array("body_parameters")) {
+      t.body.clear();
+      for (const auto& p : *params) {
+        auto v = p.value<std::string>();
+        auto tp = v ? template_param_from_string(*v) : std::nullopt;
+        if (!tp) {
+          throw ConfigError(where(p, origin) + ": \"" + prefix + ".body_parameters\" holds advisor_name, title or body");
+        }
+        t.body.push_back(*tp);
+      }
+    }
+    for (const auto& o : out) {
+      if (o.language == t.language && o.header == t.header) {
+        throw ConfigError(where(node, origin) + ": \"" + prefix + "\": a second template for language " + t.language +
+                          " with a " + std::string(to_string(t.header)) + " header");
+      }
+    }
+    out.push_back(std::move(t));
+  }
+}
+
 void read_senders(const toml::array& arr, Channel channel, const std::string& key, const std::string& origin,
                   Config& cfg, bool& has_inline_secret) {
   std::size_t i = 0;
@@ -342,7 +385,7 @@ Config parse_config(const std::string& text, const std::string& origin) {
     TableReader r(*t, "whatsapp", origin,
                   {"graph_base", "api_version", "template_name", "connect_timeout_ms", "request_timeout_ms", "app_secret",
                    "app_secret_env", "app_secret_file", "verify_token", "verify_token_env", "verify_token_file", "senders",
-                   "allow_insecure"});
+                   "allow_insecure", "templates"});
     r.str("graph_base", cfg.whatsapp.graph_base);
     if (cfg.whatsapp.graph_base.rfind("http://", 0) != 0 && cfg.whatsapp.graph_base.rfind("https://", 0) != 0) {
       throw ConfigError(r.line("graph_base") + ": key \"whatsapp.graph_base\" must start with http:// or https://");
@@ -356,6 +399,7 @@ Config parse_config(const std::string& text, const std::string& origin) {
     inline_secret |= r.secret("verify_token", cfg.whatsapp.verify_token);
     if (auto v = r.get<bool>("allow_insecure", "true or false")) cfg.whatsapp.allow_insecure = *v;
     if (const auto* arr = r.array("senders")) read_senders(*arr, Channel::whatsapp, "whatsapp.senders", origin, cfg, inline_secret);
+    if (const auto* arr = r.array("templates")) read_templates(*arr, origin, cfg.whatsapp.templates);
     if (!cfg.senders_of(Channel::whatsapp).empty()) {
       refuse_cleartext(cfg.whatsapp.graph_base, false, cfg.whatsapp.allow_insecure, r.line("graph_base"), "whatsapp.graph_base",
                        "every sender's access token", "[whatsapp]");

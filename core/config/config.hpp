@@ -13,6 +13,7 @@
 #include "domain/breaker.hpp"
 #include "domain/retry.hpp"
 #include "domain/time.hpp"
+#include "domain/templates.hpp"
 #include "domain/types.hpp"
 
 namespace daybreak {
@@ -51,7 +52,11 @@ struct SenderConfig {
 struct WhatsAppConfig {
   std::string graph_base = "https://graph.facebook.com";
   std::string api_version = "v21.0";
-  std::string template_name = "daily_content";
+  std::string template_name = "daily_content";  ///< used when `templates` is empty: every item, any header
+  /// [[whatsapp.templates]]: the approved template per (content language, header). When any is
+  /// configured, an item is sent only through the one that fits it (domain/templates.hpp), and
+  /// the night-before check and `doctor` name the items that have none.
+  std::vector<WhatsAppTemplate> templates;
   long connect_timeout_ms = 2000;
   long request_timeout_ms = 10000;
   Secret app_secret;          ///< verifies X-Hub-Signature-256; read on use

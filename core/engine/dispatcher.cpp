@@ -680,6 +680,7 @@ struct Dispatcher::Impl {
     m.advisor_name = strings.get(it.name);
     m.language = languages[it.language];
     m.content_id = c.content_id;
+    m.content_language = c.language;
     m.title = c.title;
     m.body = c.body;
     m.media_url = c.media_url;
