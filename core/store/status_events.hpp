@@ -5,9 +5,10 @@
 // monotonic (accepted → delivered → read; a late lower status never downgrades; `failed` only
 // records the error). docs/state_machine.md has the transitions.
 //
-// Call order, as core/app/callbacks.cpp does it:
-//   1. write_tx { StatusEventStore; StatusUpdatesInsert }   — durable before the 200
-//   2. write_tx { StatusApplyEvent }                        — the same request, right after
+// Call order, as core/app/callbacks.cpp (store_callbacks) does it, for a batch of requests:
+//   1. write_tx { StatusEventStore; StatusUpdatesInsert   — each request of the batch
+//                 SAVEPOINT { StatusApplyEvent }          — each; rolled back alone if it fails
+//               }                                         — committed before any of their 200s
 //   3. write_tx { StatusApplyPending } now and then          — statuses that named no known delivery,
 //                                                             one bounded batch per call
 #include <cstdint>
