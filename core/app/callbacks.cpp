@@ -90,8 +90,14 @@ std::vector<IngestOutcome> store_callbacks(store::Db& db, const std::vector<cons
     // applying and loses nothing (the statuses stay pending and StatusApplyPending takes them).
     db.exec("SAVEPOINT apply_statuses");
     try {
-      for (auto& out : outs) {
-        if (!out.malformed) out.applied = store::StatusApplyEvent(db, out.event_id, now);
+      std::vector<std::int64_t> ids;
+      ids.reserve(outs.size());
+      for (const auto& out : outs) {
+        if (!out.malformed) ids.push_back(out.event_id);
+      }
+      auto applied = store::StatusApplyEvents(db, ids, now);
+      for (std::size_t i = 0, k = 0; i < outs.size(); ++i) {
+        if (!outs[i].malformed) outs[i].applied = applied[k++];
       }
       db.exec("RELEASE apply_statuses");
     } catch (const std::exception& e) {
@@ -211,7 +217,37 @@ void CallbackReceiver::start(std::chrono::milliseconds pending_interval) {
   if (running_) return;
   running_ = true;
   stopping_ = false;
+  {
+    std::lock_guard db_lock(db_mu_);
+    db_->exec("PRAGMA wal_autocheckpoint=0");  // checkpoint_loop takes them
+  }
   writer_ = std::thread([this, pending_interval] { writer_loop(pending_interval); });
+  checkpointer_ = std::thread([this] { checkpoint_loop(); });
+}
+
+void CallbackReceiver::checkpoint_loop() {
+  std::unique_ptr<store::Db> db;
+  try {
+    store::OpenOptions o;
+    o.migrate = false;
+    o.cache_kib = 2048;
+    db = std::make_unique<store::Db>(db_->path(), o);
+  } catch (const std::exception& e) {
+    log_->warn("cannot open a checkpoint connection ({}); the writer checkpoints itself", e.what());
+    std::lock_guard db_lock(db_mu_);
+    db_->exec("PRAGMA wal_autocheckpoint=1000");
+    return;
+  }
+  std::unique_lock lock(q_mu_);
+  while (!stop_cv_.wait_for(lock, kCheckpointInterval, [&] { return stopping_; })) {
+    lock.unlock();
+    try {
+      db->exec("PRAGMA wal_checkpoint(PASSIVE)");
+    } catch (const std::exception& e) {
+      log_->warn("WAL checkpoint failed, will retry: {}", e.what());
+    }
+    lock.lock();
+  }
 }
 
 void CallbackReceiver::stop() {
@@ -221,7 +257,13 @@ void CallbackReceiver::stop() {
     stopping_ = true;
   }
   q_cv_.notify_all();
+  stop_cv_.notify_all();
   writer_.join();
+  checkpointer_.join();
+  {
+    std::lock_guard db_lock(db_mu_);
+    db_->exec("PRAGMA wal_autocheckpoint=1000");  // SQLite's default, as every other connection has
+  }
   std::lock_guard lock(q_mu_);
   running_ = false;
 }

@@ -150,6 +150,7 @@ class CallbackReceiver {
     Done done;
   };
   void writer_loop(std::chrono::milliseconds pending_interval);
+  void checkpoint_loop();
   void commit_batch(std::vector<Queued>& batch);
   void count(const IngestOutcome& out);
 
@@ -165,10 +166,17 @@ class CallbackReceiver {
   std::uint64_t seq_ = 0;
   std::uint64_t accepted_ = 0, rejected_ = 0, duplicates_ = 0, malformed_ = 0, reconciled_ = 0, batches_ = 0;
   std::mutex q_mu_;
-  std::condition_variable q_cv_;
+  std::condition_variable q_cv_;     ///< the writer: something queued, or stopping
+  std::condition_variable stop_cv_;  ///< the checkpointer: stopping
   std::deque<Queued> queue_;
   bool running_ = false, stopping_ = false;
   std::thread writer_;
+  /// While the writer runs, WAL checkpoints are taken off it: its connection does not
+  /// auto-checkpoint, and this thread, on its own connection, runs a PASSIVE checkpoint every
+  /// kCheckpointInterval (copying pages into the database file and syncing it, which never
+  /// blocks the writer).
+  static constexpr std::chrono::milliseconds kCheckpointInterval{100};
+  std::thread checkpointer_;
 };
 
 /// Writes a verified request into `dir` in the spool format (channels/status_parse.hpp):
