@@ -58,13 +58,17 @@ def build_requests(rows, secret, dup_pct, host, seed):
     for idx in rng.sample(range(len(bodies)), ndup):
         at = rng.randint(min(idx + 1, len(posts)), len(posts))
         posts.insert(at, bodies[idx])
+    return sign(posts, secret, host), len(bodies), ndup
+
+
+def sign(posts, secret, host):
     reqs = []
     key = secret.encode()
     for b in posts:
         sig = "sha256=" + hmac.new(key, b, hashlib.sha256).hexdigest()
         reqs.append((f"POST /webhook HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
                      f"X-Hub-Signature-256: {sig}\r\nContent-Length: {len(b)}\r\n\r\n").encode() + b)
-    return reqs, len(bodies), ndup
+    return reqs
 
 
 class Conn:
@@ -77,7 +81,9 @@ class Conn:
         self.out = b""
 
 
-def run(port, reqs, nconn, timeout_s):
+def run(port, reqs, nconn, timeout_s, more=None):
+    """Posts reqs; with `more` (a function returning new requests, or None when there will be no
+    more), idle connections wait for it, polled every 100 ms."""
     ep = select.epoll()
     conns = {}
     for _ in range(nconn):
@@ -90,15 +96,17 @@ def run(port, reqs, nconn, timeout_s):
     lat = []
     codes = {}
     nxt = 0
-    total = len(reqs)
     done = 0
     perf = time.perf_counter
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     start = perf()
 
+    idle = []
+
     def send_next(c):
         nonlocal nxt
-        if nxt >= total:
+        if nxt >= len(reqs):
+            idle.append(c)
             return False
         c.t0 = perf()
         data = reqs[nxt]
@@ -114,10 +122,22 @@ def run(port, reqs, nconn, timeout_s):
         if send_next(c):
             active += 1
     deadline = start + timeout_s
-    while active > 0:
+    next_poll = start
+    finished = more is None
+    while active > 0 or not finished:
+        if not finished and perf() >= next_poll:
+            next_poll = perf() + 0.25  # a look at the ledger scans its accepted deliveries
+            new = more()
+            if new is None:
+                finished = True
+            elif new:
+                reqs.extend(new)
+                while idle and nxt < len(reqs):
+                    if send_next(idle.pop()):
+                        active += 1
         if perf() > deadline:
-            raise SystemExit(f"callback load: timed out after {timeout_s} s with {total - done} answers missing")
-        for fd, ev in ep.poll(1.0):
+            raise SystemExit(f"callback load: timed out after {timeout_s} s with {len(reqs) - done} answers missing")
+        for fd, ev in ep.poll(0.1 if not finished else 1.0):
             c = conns[fd]
             if ev & select.EPOLLOUT and c.out:
                 n = c.sock.send(c.out)
@@ -169,7 +189,12 @@ def main():
     ap.add_argument("--dup-pct", type=int, default=10)
     ap.add_argument("--timeout", type=float, default=600)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--follow", type=float, default=0,
+                    help="post for deliveries as they are accepted (a dispatch running on the ledger); stop after "
+                         "this many seconds without a new acceptance")
     a = ap.parse_args()
+    if a.follow > 0:
+        return follow(a)
     db = sqlite3.connect(a.db)
     rows = db.execute("SELECT delivery_id, provider_message_id FROM deliveries WHERE provider_message_id IS NOT NULL "
                       "ORDER BY delivery_id").fetchall()
@@ -184,6 +209,48 @@ def main():
                       "answers": codes, "wall_s": round(wall, 3), "callbacks_per_s": round(len(reqs) / wall),
                       "p50_ms": round(q(0.50), 2), "p99_ms": round(q(0.99), 2), "max_ms": round(lat[-1] * 1000, 2),
                       "gen_cpu_s": round(gen_cpu, 2), "gen_cpu_us": round(gen_cpu / len(reqs) * 1e6, 1)}))
+
+
+def follow(a):
+    """Beside a dispatch: every 250 ms, the deliveries accepted since the last look get their
+    sent, delivered and read (10% of them posted twice), as Meta would post them."""
+    db = sqlite3.connect(f"file:{a.db}?mode=ro", uri=True, timeout=30)
+    host = f"127.0.0.1:{a.port}"
+    seen = set()
+    state = {"since": 0, "last_new": time.perf_counter(), "unique": 0, "dups": 0}
+    rng = random.Random(a.seed)
+
+    def more():
+        rows = db.execute("SELECT delivery_id, provider_message_id, accepted_at FROM deliveries "
+                          "WHERE provider_message_id IS NOT NULL AND accepted_at >= ?", (state["since"] - 5000,)).fetchall()
+        fresh = [(d, w) for d, w, _ in rows if d not in seen]
+        if rows:
+            state["since"] = max(r[2] for r in rows)
+        if not fresh:
+            return None if time.perf_counter() - state["last_new"] > a.follow else []
+        state["last_new"] = time.perf_counter()
+        now = int(time.time())
+        bodies = []
+        for d, w in fresh:
+            seen.add(d)
+            for k, status in enumerate(("sent", "delivered", "read")):
+                bodies.append(body_for(d, w, status, now + k, "100000001"))
+        posts = list(bodies)
+        for b in bodies:
+            if rng.randrange(100) < a.dup_pct:
+                posts.append(b)
+                state["dups"] += 1
+        state["unique"] += len(bodies)
+        return sign(posts, a.secret, host)
+
+    reqs = []
+    wall, lat, codes, gen_cpu = run(a.port, reqs, a.connections, a.timeout, more)
+    lat.sort()
+    q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] * 1000 if lat else 0
+    print(json.dumps({"messages": len(seen), "unique_callbacks": state["unique"], "duplicates": state["dups"],
+                      "posts": len(reqs), "answers": codes, "wall_s": round(wall, 3),
+                      "p50_ms": round(q(0.50), 2), "p99_ms": round(q(0.99), 2), "max_ms": round(q(1.0), 2),
+                      "gen_cpu_s": round(gen_cpu, 2)}))
 
 
 if __name__ == "__main__":
