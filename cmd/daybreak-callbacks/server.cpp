@@ -1,5 +1,12 @@
 // daybreak-callbacks' command line and HTTP wiring: flags, routes → CallbackReceiver
-// (core/app/callbacks.cpp), a thread that applies pending statuses, signals → a clean stop.
+// (core/app/callbacks.cpp), whose writer thread commits verified callbacks in batches and applies
+// pending statuses, signals → a clean stop.
+//
+// A POST's body is verified and parsed on the event-loop thread that read it; the connection is
+// then suspended (MHD_suspend_connection: the thread goes on serving others) and the request
+// queued for the writer, which commits it with whatever else queued meanwhile in one
+// transaction and only then resumes the connection, whose 200 is queued on that resumption. So
+// no 200 leaves before its callback is committed, and no event-loop thread waits on the disk.
 //
 // HTTP is GNU libmicrohttpd (docs/architecture.md says why): its event loops hold a connection as
 // a small buffer, not a thread, so slow clients cannot take the threads a signed POST needs; its
@@ -129,6 +136,9 @@ std::string error_body(const std::string& message) { return nlohmann::json{{"err
 struct Request {
   std::string body;
   std::size_t reserved = 0;  ///< bytes of the buffered-bodies budget this request holds
+  bool queued = false;       ///< handed to the writer; the connection is suspended until it committed
+  std::atomic<bool> done{false};
+  IngestOutcome outcome;     ///< set by the writer before it resumes the connection
 };
 
 /// One connection's deadline: the current request's headers by header_timeout, all of it by
@@ -305,13 +315,33 @@ class Front {
       *upload_data_size = 0;
       return MHD_YES;
     }
+    if (req->queued) {
+      // Resumed by the writer: the batch holding this request has committed (or failed).
+      if (!req->done.load(std::memory_order_acquire)) return MHD_YES;
+      return answer(c, req->outcome);
+    }
     // The whole body is in: req->body is the raw body as received, the bytes the signature covers.
     const char* sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Hub-Signature-256");
-    auto out = receiver_.post(sig ? sig : "", req->body);
+    VerifiedCallback item;
+    if (auto out = receiver_.begin(sig ? sig : "", std::move(req->body), item)) return answer(c, *out);
+    // Suspended before it is queued, so the writer's resume can never come first.
+    req->queued = true;
+    MHD_suspend_connection(c);
+    receiver_.submit(std::move(item), [req, c](const IngestOutcome& out) {
+      req->outcome = out;
+      req->done.store(true, std::memory_order_release);
+      MHD_resume_connection(c);  // req may be gone once this returns
+    });
+    return MHD_YES;
+  }
+
+  static MHD_Result answer(MHD_Connection* c, const IngestOutcome& out) {
     if (out.http_status == 200) {
-      return reply(c, 200,
-                   nlohmann::json{{"ok", true}, {"event_id", out.event_id}, {"duplicate", out.duplicate}}.dump(),
-                   "application/json", false);
+      // {"duplicate":…,"event_id":…,"ok":true}, as nlohmann::json wrote it, without building one per request.
+      std::string body = out.duplicate ? R"({"duplicate":true,"event_id":)" : R"({"duplicate":false,"event_id":)";
+      body += std::to_string(out.event_id);
+      body += R"(,"ok":true})";
+      return reply(c, 200, body, "application/json", false);
     }
     return reply(c, static_cast<unsigned>(out.http_status), error_body(out.reason), "application/json", false);
   }
@@ -364,7 +394,8 @@ int serve(const Flags& flags, AppContext& ctx) {
   // Each event-loop thread gets an equal share of max_connections: never more threads than connections.
   const int threads = std::max(1, std::min(flags.threads, limits.max_connections));
   Front front(receiver, limits, log);
-  unsigned int mhd_flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;  // ITC: quiesce at stop
+  // ITC: quiesce at stop, and the writer's MHD_resume_connection wakes the connection's event loop.
+  unsigned int mhd_flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
   MHD_Daemon* daemon = MHD_start_daemon(
       mhd_flags, 0, nullptr, nullptr, &Front::access, &front,                                          //
       MHD_OPTION_EXTERNAL_LOGGER, &Front::mhd_log, &front,  // first: it applies to the options after it
@@ -384,22 +415,8 @@ int serve(const Flags& flags, AppContext& ctx) {
   std::thread sweeper([&] { front.sweep_until(stop_sweeping); });
   if (!flags.port_file.empty()) write_port_file(flags.port_file, port);
 
-  std::mutex mu;
-  std::condition_variable cv;
-  bool stopping = false;
-  std::thread pending_thread([&] {
-    if (!dbp) return;
-    std::unique_lock lock(mu);
-    while (!cv.wait_for(lock, std::chrono::milliseconds(flags.pending_interval_ms), [&] { return stopping; })) {
-      lock.unlock();
-      try {
-        receiver.apply_pending();
-      } catch (const std::exception& e) {
-        log->warn("applying pending statuses failed, will retry: {}", e.what());
-      }
-      lock.lock();
-    }
-  });
+  // The writer: commits queued callbacks in batches, applies pending statuses every interval.
+  receiver.start(std::chrono::milliseconds(flags.pending_interval_ms));
 
   log->info("listening on {}:{} ({} mode{}{}; max_body_bytes {}, header_timeout {} s, request_timeout {} s, "
             "max_connections {}, {} thread(s))",
@@ -411,20 +428,18 @@ int serve(const Flags& flags, AppContext& ctx) {
   int sig = 0;
   sigwait(&stop_signals, &sig);
   log->info("{}: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
-  // Joins the event-loop threads: a request whose handler is running (its 200 already stored, or
-  // not yet) finishes first; the others are closed and their senders retry.
   // Quiesce first (stop accepting; the listen socket is handed back, so it is closed once, here).
   const MHD_socket quiesced = MHD_quiesce_daemon(daemon);
+  // Then the writer: what is queued is committed and answered (its connections resumed; one
+  // submitted from here on is answered 503 and its sender retries), so no connection is left
+  // suspended when the daemon stops.
+  receiver.stop();
+  // Joins the event-loop threads: a request whose handler is running finishes first; the others
+  // are closed and their senders retry.
   MHD_stop_daemon(daemon);
   if (quiesced != MHD_INVALID_SOCKET) ::close(quiesced);
   stop_sweeping = true;
   sweeper.join();
-  {
-    std::lock_guard lock(mu);
-    stopping = true;
-  }
-  cv.notify_all();
-  pending_thread.join();
   if (dbp) receiver.apply_pending();
   auto stats = receiver.stats();
   stats.update(front.stats());

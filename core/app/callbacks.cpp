@@ -22,9 +22,8 @@
 namespace daybreak {
 namespace fs = std::filesystem;
 
-IngestOutcome ingest_callback(store::Db& db, const std::string& app_secret, const std::string& signature,
-                              const std::string& body, const std::string& source, const std::string& source_ref,
-                              Millis now, spdlog::logger& log) {
+IngestOutcome verify_callback(const std::string& app_secret, const std::string& signature, std::string body,
+                              VerifiedCallback& item) {
   IngestOutcome out;
   // Meta signs every POST with X-Hub-Signature-256: "sha256=" + hex HMAC-SHA256 of the raw
   // payload under the app secret ("Getting started with webhooks", event notifications, payload
@@ -45,43 +44,85 @@ IngestOutcome ingest_callback(store::Db& db, const std::string& app_secret, cons
     out.reason = "X-Hub-Signature-256 does not match the body";
     return out;
   }
-
   auto parsed = channels::parse_status_webhook(body);
-  store::StatusEventStoreParams p;
-  p.source = source;
-  p.source_ref = source_ref;
-  p.signature = signature;
-  p.body = body;
-  p.now = now;
-  if (!parsed) {
+  item.signature = signature;
+  item.malformed_error.reset();
+  item.updates.clear();
+  if (parsed) {
+    item.updates = std::move(parsed->updates);
+  } else {
     // Authentic but unreadable: keep it (it is evidence) and answer 200, since Meta would only
     // retry the same bytes; the error names the field.
-    p.malformed_error = parsed.error().message;
+    item.malformed_error = parsed.error().message;
     out.malformed = true;
     out.reason = parsed.error().message;
   }
-
-  // 1. Durable: the raw event and its statuses in one transaction, committed before the 200.
-  db.write_tx([&] {
-    auto stored = store::StatusEventStore(db, p);
-    out.event_id = stored.event_id;
-    out.duplicate = stored.duplicate;
-    if (!stored.duplicate && parsed) out.new_updates = store::StatusUpdatesInsert(db, stored.event_id, parsed->updates, now);
-  });
-  if (out.malformed) {
-    log.warn("callback event {} stored but not applied: {}", out.event_id, out.reason);
-    return out;
-  }
-
-  // 2. Applied in a following transaction: a failure here loses nothing (the statuses stay
-  // pending and the next StatusApplyPending takes them).
-  try {
-    db.write_tx([&] { out.applied = store::StatusApplyEvent(db, out.event_id, now); });
-  } catch (const std::exception& e) {
-    out.apply_failed = true;
-    log.warn("callback event {} stored; applying it failed and is left for later: {}", out.event_id, e.what());
-  }
+  item.body = std::move(body);
   return out;
+}
+
+std::vector<IngestOutcome> store_callbacks(store::Db& db, const std::vector<const VerifiedCallback*>& items,
+                                           const std::string& source, const std::string& source_ref, Millis now,
+                                           spdlog::logger& log) {
+  std::vector<IngestOutcome> outs(items.size());
+  store::StatusEventStoreParams p;
+  p.source = source;
+  p.source_ref = source_ref;
+  p.now = now;
+  db.write_tx([&] {
+    // 1. Durable: each raw event and its statuses, committed (with the whole batch) before any 200.
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      const VerifiedCallback& it = *items[i];
+      IngestOutcome& out = outs[i];
+      p.signature = it.signature;
+      p.body = it.body;
+      p.malformed_error = it.malformed_error;
+      if (it.malformed_error) {
+        out.malformed = true;
+        out.reason = *it.malformed_error;
+      }
+      auto stored = store::StatusEventStore(db, p);
+      out.event_id = stored.event_id;
+      out.duplicate = stored.duplicate;
+      if (!stored.duplicate && !it.malformed_error) out.new_updates = store::StatusUpdatesInsert(db, stored.event_id, it.updates, now);
+    }
+    // 2. Applied in the same transaction, under a savepoint: a failure here rolls back only the
+    // applying and loses nothing (the statuses stay pending and StatusApplyPending takes them).
+    db.exec("SAVEPOINT apply_statuses");
+    try {
+      std::vector<std::int64_t> ids;
+      ids.reserve(outs.size());
+      for (const auto& out : outs) {
+        if (!out.malformed) ids.push_back(out.event_id);
+      }
+      auto applied = store::StatusApplyEvents(db, ids, now);
+      for (std::size_t i = 0, k = 0; i < outs.size(); ++i) {
+        if (!outs[i].malformed) outs[i].applied = applied[k++];
+      }
+      db.exec("RELEASE apply_statuses");
+    } catch (const std::exception& e) {
+      db.exec("ROLLBACK TO apply_statuses");
+      db.exec("RELEASE apply_statuses");
+      for (auto& out : outs) {
+        out.applied = {};
+        out.apply_failed = !out.malformed;
+      }
+      log.warn("{} callback event(s) stored; applying them failed and is left for later: {}", outs.size(), e.what());
+    }
+  });
+  for (const auto& out : outs) {
+    if (out.malformed) log.warn("callback event {} stored but not applied: {}", out.event_id, out.reason);
+  }
+  return outs;
+}
+
+IngestOutcome ingest_callback(store::Db& db, const std::string& app_secret, const std::string& signature,
+                              const std::string& body, const std::string& source, const std::string& source_ref,
+                              Millis now, spdlog::logger& log) {
+  VerifiedCallback item;
+  IngestOutcome out = verify_callback(app_secret, signature, body, item);
+  if (out.http_status != 200) return out;
+  return store_callbacks(db, {&item}, source, source_ref, now, log).front();
 }
 
 HeadVerdict judge_request_head(std::string_view method, std::optional<std::string_view> content_length,
@@ -168,34 +209,229 @@ CallbackReceiver::CallbackReceiver(store::Db* db, const Config& cfg, const Clock
       log_(std::move(log)),
       spool_dir_(std::move(spool_dir)) {}
 
-IngestOutcome CallbackReceiver::post(const std::string& signature, const std::string& body) {
-  std::lock_guard lock(mu_);
-  const Millis now = clock_.now();
-  IngestOutcome out;
+CallbackReceiver::~CallbackReceiver() { stop(); }
+
+void CallbackReceiver::start(std::chrono::milliseconds pending_interval) {
+  if (db_ == nullptr || !spool_dir_.empty()) return;
+  std::lock_guard lock(q_mu_);
+  if (running_) return;
+  running_ = true;
+  stopping_ = false;
+  {
+    std::lock_guard db_lock(db_mu_);
+    db_->exec("PRAGMA wal_autocheckpoint=0");  // checkpoint_loop takes them
+  }
+  writer_ = std::thread([this, pending_interval] { writer_loop(pending_interval); });
+  checkpointer_ = std::thread([this] { checkpoint_loop(); });
+}
+
+void CallbackReceiver::checkpoint_loop() {
+  std::unique_ptr<store::Db> db;
+  try {
+    store::OpenOptions o;
+    o.migrate = false;
+    o.cache_kib = 2048;
+    db = std::make_unique<store::Db>(db_->path(), o);
+  } catch (const std::exception& e) {
+    log_->warn("cannot open a checkpoint connection ({}); the writer checkpoints itself", e.what());
+    std::lock_guard db_lock(db_mu_);
+    db_->exec("PRAGMA wal_autocheckpoint=1000");
+    return;
+  }
+  std::unique_lock lock(q_mu_);
+  while (!stop_cv_.wait_for(lock, kCheckpointInterval, [&] { return stopping_; })) {
+    lock.unlock();
+    try {
+      db->exec("PRAGMA wal_checkpoint(PASSIVE)");
+    } catch (const std::exception& e) {
+      log_->warn("WAL checkpoint failed, will retry: {}", e.what());
+    }
+    lock.lock();
+  }
+}
+
+void CallbackReceiver::stop() {
+  {
+    std::lock_guard lock(q_mu_);
+    if (!running_) return;
+    stopping_ = true;
+  }
+  q_cv_.notify_all();
+  stop_cv_.notify_all();
+  writer_.join();
+  checkpointer_.join();
+  {
+    std::lock_guard db_lock(db_mu_);
+    db_->exec("PRAGMA wal_autocheckpoint=1000");  // SQLite's default, as every other connection has
+  }
+  std::lock_guard lock(q_mu_);
+  running_ = false;
+}
+
+std::optional<IngestOutcome> CallbackReceiver::begin(const std::string& signature, std::string body, VerifiedCallback& item) {
   if (!spool_dir_.empty() || db_ == nullptr) {
     // Spool mode: verify here too, so a forged request never reaches the disk; `ingest`
     // verifies again before storing.
+    IngestOutcome out;
     if (app_secret_.empty() || signature.empty() || !channels::verify_hub_signature(app_secret_, body, signature)) {
       out.http_status = 401;
       out.reason = app_secret_.empty() ? "no app secret configured" : "missing or wrong X-Hub-Signature-256";
     } else {
-      out.reason = spool_write(spool_dir_, signature, body, now, seq_++);
+      std::uint64_t seq = 0;
+      {
+        std::lock_guard lock(mu_);
+        seq = seq_++;
+      }
+      out.reason = spool_write(spool_dir_, signature, body, clock_.now(), seq);
     }
-  } else {
-    out = ingest_callback(*db_, app_secret_, signature, body, "receiver", "", now, *log_);
+    count(out);
+    return out;
   }
+  IngestOutcome out = verify_callback(app_secret_, signature, std::move(body), item);
   if (out.http_status != 200) {
+    count(out);
+    return out;
+  }
+  return std::nullopt;
+}
+
+void CallbackReceiver::submit(VerifiedCallback item, Done done) {
+  {
+    std::lock_guard lock(q_mu_);
+    if (running_ && !stopping_) {
+      queue_.push_back(Queued{std::move(item), std::move(done)});
+      if (queue_.size() == 1) q_cv_.notify_one();
+      return;
+    }
+  }
+  IngestOutcome out;
+  out.http_status = 503;
+  out.reason = "the receiver is stopping; retry";
+  done(out);
+}
+
+IngestOutcome CallbackReceiver::post(const std::string& signature, const std::string& body) {
+  VerifiedCallback item;
+  if (auto out = begin(signature, body, item)) return *out;
+  bool threaded = false;
+  {
+    std::lock_guard lock(q_mu_);
+    threaded = running_ && !stopping_;
+  }
+  if (!threaded) {
+    // Not started (tests, tools): store inline.
+    Queued q{std::move(item), nullptr};
+    IngestOutcome result;
+    q.done = [&](const IngestOutcome& o) { result = o; };
+    std::vector<Queued> batch;
+    batch.push_back(std::move(q));
+    commit_batch(batch);
+    return result;
+  }
+  std::mutex m;
+  std::condition_variable cv;
+  std::optional<IngestOutcome> result;
+  submit(std::move(item), [&](const IngestOutcome& o) {
+    std::lock_guard lock(m);
+    result = o;
+    cv.notify_one();
+  });
+  std::unique_lock lock(m);
+  cv.wait(lock, [&] { return result.has_value(); });
+  return *result;
+}
+
+void CallbackReceiver::writer_loop(std::chrono::milliseconds pending_interval) {
+  auto next_pending = std::chrono::steady_clock::now() + pending_interval;
+  std::vector<Queued> batch;
+  batch.reserve(kMaxBatch);
+  std::unique_lock lock(q_mu_);
+  while (true) {
+    q_cv_.wait_until(lock, next_pending, [&] { return !queue_.empty() || stopping_; });
+    if (!queue_.empty()) {
+      // Group commit: everything that queued while the previous batch committed, in one transaction.
+      const std::size_t n = std::min(queue_.size(), kMaxBatch);
+      for (std::size_t i = 0; i < n; ++i) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      lock.unlock();
+      commit_batch(batch);
+      batch.clear();
+      lock.lock();
+      continue;  // drain the queue before anything else
+    }
+    if (stopping_) break;
+    if (std::chrono::steady_clock::now() >= next_pending) {
+      lock.unlock();
+      try {
+        apply_pending();
+      } catch (const std::exception& e) {
+        log_->warn("applying pending statuses failed, will retry: {}", e.what());
+      }
+      lock.lock();
+      next_pending = std::chrono::steady_clock::now() + pending_interval;
+    }
+  }
+}
+
+void CallbackReceiver::commit_batch(std::vector<Queued>& batch) {
+  std::vector<const VerifiedCallback*> items;
+  items.reserve(batch.size());
+  for (const auto& q : batch) items.push_back(&q.item);
+  std::vector<IngestOutcome> outs;
+  {
+    std::lock_guard lock(db_mu_);
+    const Millis now = clock_.now();
+    try {
+      outs = store_callbacks(*db_, items, "receiver", "", now, *log_);
+    } catch (const std::exception& e) {
+      if (items.size() == 1) {
+        // Not stored: 500 makes Meta (and the simulator) retry the request later.
+        log_->error("storing a callback failed (answered 500; the sender retries): {}", e.what());
+        outs.assign(1, IngestOutcome{});
+        outs[0].http_status = 500;
+        outs[0].reason = "internal error";
+      } else {
+        // One request must not fail its neighbours: each on its own.
+        log_->warn("storing a batch of {} callbacks failed ({}); storing them one by one", items.size(), e.what());
+        outs.clear();
+        for (const auto* it : items) {
+          try {
+            outs.push_back(store_callbacks(*db_, {it}, "receiver", "", now, *log_).front());
+          } catch (const std::exception& e1) {
+            log_->error("storing a callback failed (answered 500; the sender retries): {}", e1.what());
+            IngestOutcome o;
+            o.http_status = 500;
+            o.reason = "internal error";
+            outs.push_back(o);
+          }
+        }
+      }
+    }
+  }
+  {
+    std::lock_guard lock(mu_);
+    ++batches_;
+  }
+  // Committed: only now may each request be answered.
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    count(outs[i]);
+    if (batch[i].done) batch[i].done(outs[i]);
+  }
+}
+
+void CallbackReceiver::count(const IngestOutcome& out) {
+  std::lock_guard lock(mu_);
+  if (out.http_status == 401) {
     ++rejected_;
     log_->warn("callback rejected (401): {}", out.reason);
-  } else {
+  } else if (out.http_status == 200) {
     ++accepted_;
     if (out.duplicate) ++duplicates_;
     if (out.malformed) ++malformed_;
     reconciled_ += static_cast<std::uint64_t>(out.applied.reconciled);
-    log_->debug("callback event {}: {} new status(es), {} applied, {} pending{}", out.event_id, out.new_updates,
-                out.applied.applied, out.applied.pending, out.duplicate ? " (duplicate)" : "");
   }
-  return out;
 }
 
 HandshakeReply CallbackReceiver::get(const std::string& mode, const std::string& token, const std::string& challenge) const {
@@ -210,11 +446,14 @@ HandshakeReply CallbackReceiver::get(const std::string& mode, const std::string&
 }
 
 store::StatusApplySummary CallbackReceiver::apply_pending() {
-  std::lock_guard lock(mu_);
   store::StatusApplySummary s;
   if (db_ == nullptr) return s;
-  const Millis now = clock_.now();
-  db_->write_tx([&] { s = store::StatusApplyPending(*db_, now); });
+  {
+    std::lock_guard lock(db_mu_);
+    const Millis now = clock_.now();
+    db_->write_tx([&] { s = store::StatusApplyPending(*db_, now); });
+  }
+  std::lock_guard lock(mu_);
   reconciled_ += static_cast<std::uint64_t>(s.reconciled);
   if (s.applied > 0) log_->info("applied {} status(es) that were pending", s.applied);
   return s;
@@ -223,7 +462,7 @@ store::StatusApplySummary CallbackReceiver::apply_pending() {
 nlohmann::json CallbackReceiver::stats() const {
   std::lock_guard lock(mu_);
   return {{"accepted", accepted_}, {"rejected", rejected_}, {"duplicates", duplicates_}, {"malformed", malformed_},
-          {"reconciled", reconciled_}};
+          {"reconciled", reconciled_}, {"batches", batches_}};
 }
 
 std::string spool_write(const std::string& dir, const std::string& signature, const std::string& body, Millis now,

@@ -6,9 +6,15 @@
 // without a socket.
 #include <spdlog/logger.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <thread>
+#include <vector>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
@@ -32,6 +38,31 @@ struct IngestOutcome {
   store::StatusApplySummary applied;
   bool apply_failed = false;  ///< stored, but applying failed (left for the next StatusApplyPending)
 };
+
+/// A request whose signature was verified, with what its body parsed to: what
+/// store_callbacks takes.
+struct VerifiedCallback {
+  std::string signature;
+  std::string body;                             ///< the raw body, byte for byte
+  std::vector<StatusUpdate> updates;            ///< its statuses (none when malformed)
+  std::optional<std::string> malformed_error;   ///< authentic but unreadable: stored, not applied
+};
+
+/// Verifies X-Hub-Signature-256 over the raw body in constant time, then parses it: a 200
+/// outcome with `item` filled (body moved in), or a 401 with the reason. An empty secret
+/// rejects everything. No database: the receiver runs this on its event-loop threads.
+IngestOutcome verify_callback(const std::string& app_secret, const std::string& signature, std::string body,
+                              VerifiedCallback& item);
+
+/// Stores verified requests (each raw event and its statuses; the same bytes twice are one
+/// event) and applies their statuses to the deliveries, all in ONE write transaction: when this
+/// returns, every one of them is committed (group commit: one commit, one WAL append, for a
+/// batch). Applying runs under a savepoint: if it fails, the events stay stored, their statuses
+/// pending for StatusApplyPending, and the outcomes say apply_failed. Throws StoreError when the
+/// transaction fails (nothing of the batch is stored). Outcomes are in the order of `items`.
+std::vector<IngestOutcome> store_callbacks(store::Db& db, const std::vector<const VerifiedCallback*>& items,
+                                           const std::string& source, const std::string& source_ref, Millis now,
+                                           spdlog::logger& log);
 
 /// Verifies, stores (durable when this returns a 200) and applies one raw request. An empty
 /// secret rejects everything (401). `source` is 'receiver' or 'spool'.
@@ -67,16 +98,44 @@ HeadVerdict judge_request_head(std::string_view method, std::optional<std::strin
                                std::optional<std::string_view> transfer_encoding,
                                std::optional<std::string_view> content_encoding, std::size_t max_body_bytes);
 
-/// The receiver's state between HTTP requests: one connection, used under a mutex by the
-/// server's threads (SQLite has one writer anyway), plus its counters for the stop log line.
+/// The receiver's state between HTTP requests. In database mode one writer thread owns the
+/// ledger connection: the server's threads verify and parse requests in parallel and queue them;
+/// the writer takes everything queued at once and stores it in one transaction (group commit),
+/// then tells each request's `done` that it is committed, so the server answers 200 only for a
+/// request that is in the ledger. No timer: a batch is whatever queued while the previous one
+/// committed, so one request alone is committed at once and a flood shares its commits.
 class CallbackReceiver {
  public:
+  using Done = std::function<void(const IngestOutcome&)>;
+  /// At most this many requests go into one transaction.
+  static constexpr std::size_t kMaxBatch = 512;
+
   /// `db` may be null in spool mode (the receiver then never opens the database). Reads
   /// whatsapp.app_secret and verify_token once, here: throws ConfigError naming the key and
   /// variable (or file) when one is configured but cannot be read.
   CallbackReceiver(store::Db* db, const Config& cfg, const Clock& clock, std::shared_ptr<spdlog::logger> log,
                    std::string spool_dir);
-  /// POST: verify, then store+apply (database mode) or write a spool file (spool mode).
+  ~CallbackReceiver();
+  CallbackReceiver(const CallbackReceiver&) = delete;
+  CallbackReceiver& operator=(const CallbackReceiver&) = delete;
+
+  /// Starts the writer thread (database mode; nothing in spool mode). It also applies the
+  /// pending statuses every `pending_interval`. Without start, post() stores inline.
+  void start(std::chrono::milliseconds pending_interval);
+  /// Stops taking requests (a request submitted after this is answered 503: the sender
+  /// retries), commits what is queued, calls its `done`s, and joins the writer.
+  void stop();
+
+  /// POST, first half, on the caller's thread: verify; in spool mode also write the file.
+  /// Returns the final outcome (401, or spool mode's 200), or nullopt when the request is
+  /// verified and must be handed to submit() with `item`.
+  std::optional<IngestOutcome> begin(const std::string& signature, std::string body, VerifiedCallback& item);
+  /// POST, second half: queues a verified request for the writer; `done` is called from the
+  /// writer thread once its batch has committed (or failed: 500), or at once with 503 when the
+  /// receiver is stopping or was not started.
+  void submit(VerifiedCallback item, Done done);
+  /// POST, both halves, waiting for the commit: verify, then store+apply (database mode) or
+  /// write a spool file (spool mode).
   IngestOutcome post(const std::string& signature, const std::string& body);
   /// GET: the handshake.
   HandshakeReply get(const std::string& mode, const std::string& token, const std::string& challenge) const;
@@ -86,6 +145,15 @@ class CallbackReceiver {
   nlohmann::json stats() const;
 
  private:
+  struct Queued {
+    VerifiedCallback item;
+    Done done;
+  };
+  void writer_loop(std::chrono::milliseconds pending_interval);
+  void checkpoint_loop();
+  void commit_batch(std::vector<Queued>& batch);
+  void count(const IngestOutcome& out);
+
   store::Db* db_;
   const Config& cfg_;
   std::string app_secret_;    ///< cfg_.whatsapp.app_secret's value ("" = none configured)
@@ -93,9 +161,22 @@ class CallbackReceiver {
   const Clock& clock_;
   std::shared_ptr<spdlog::logger> log_;
   std::string spool_dir_;
-  mutable std::mutex mu_;
+  std::mutex db_mu_;          ///< the ledger connection: the writer, apply_pending, post() without start
+  mutable std::mutex mu_;     ///< the counters and seq_
   std::uint64_t seq_ = 0;
-  std::uint64_t accepted_ = 0, rejected_ = 0, duplicates_ = 0, malformed_ = 0, reconciled_ = 0;
+  std::uint64_t accepted_ = 0, rejected_ = 0, duplicates_ = 0, malformed_ = 0, reconciled_ = 0, batches_ = 0;
+  std::mutex q_mu_;
+  std::condition_variable q_cv_;     ///< the writer: something queued, or stopping
+  std::condition_variable stop_cv_;  ///< the checkpointer: stopping
+  std::deque<Queued> queue_;
+  bool running_ = false, stopping_ = false;
+  std::thread writer_;
+  /// While the writer runs, WAL checkpoints are taken off it: its connection does not
+  /// auto-checkpoint, and this thread, on its own connection, runs a PASSIVE checkpoint every
+  /// kCheckpointInterval (copying pages into the database file and syncing it, which never
+  /// blocks the writer).
+  static constexpr std::chrono::milliseconds kCheckpointInterval{100};
+  std::thread checkpointer_;
 };
 
 /// Writes a verified request into `dir` in the spool format (channels/status_parse.hpp):

@@ -294,6 +294,35 @@ StatusApplySummary StatusApplyEvent(Db& db, std::int64_t event_id, Millis now) {
   });
 }
 
+std::vector<StatusApplySummary> StatusApplyEvents(Db& db, const std::vector<std::int64_t>& event_ids, Millis now) {
+  return guarded("StatusApplyEvents", [&] {
+    static const std::string kByEvent = std::string(kPendingColumns) + "WHERE event_id = ? AND applied_at IS NULL ORDER BY update_id";
+    std::vector<StatusApplySummary> out;
+    out.reserve(event_ids.size());
+    std::vector<PendingRow> rows;
+    std::string ids = "[";
+    for (const std::int64_t id : event_ids) {
+      rows.clear();
+      auto& q = db.stmt(kByEvent);
+      q.bind(1, id);
+      while (q.executeStep()) rows.push_back(read_pending(q));
+      out.push_back(apply_rows(db, rows, now, false));
+      if (ids.size() > 1) ids += ',';
+      ids += std::to_string(id);
+    }
+    ids += ']';
+    if (!event_ids.empty()) {
+      auto& m = db.stmt(
+          "UPDATE status_events SET state = 'processed', processed_at = ? "
+          "WHERE event_id IN (SELECT value FROM json_each(?)) AND state = 'received'");
+      m.bind(1, now);
+      m.bind(2, ids);
+      m.exec();
+    }
+    return out;
+  });
+}
+
 StatusApplySummary StatusApplyPending(Db& db, Millis now, std::int64_t limit) {
   return guarded("StatusApplyPending", [&] {
     // One bounded batch from the front of the queue (sql/010: never tried first, then the

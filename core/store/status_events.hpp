@@ -5,9 +5,10 @@
 // monotonic (accepted → delivered → read; a late lower status never downgrades; `failed` only
 // records the error). docs/state_machine.md has the transitions.
 //
-// Call order, as core/app/callbacks.cpp does it:
-//   1. write_tx { StatusEventStore; StatusUpdatesInsert }   — durable before the 200
-//   2. write_tx { StatusApplyEvent }                        — the same request, right after
+// Call order, as core/app/callbacks.cpp (store_callbacks) does it, for a batch of requests:
+//   1. write_tx { StatusEventStore; StatusUpdatesInsert   — each request of the batch
+//                 SAVEPOINT { StatusApplyEvents }         — all of them; rolled back alone if it fails
+//               }                                         — committed before any of their 200s
 //   3. write_tx { StatusApplyPending } now and then          — statuses that named no known delivery,
 //                                                             one bounded batch per call
 #include <cstdint>
@@ -53,6 +54,10 @@ struct StatusApplySummary {
 };
 /// Applies the pending statuses of one event, then marks the event processed. Call inside write_tx.
 StatusApplySummary StatusApplyEvent(Db& db, std::int64_t event_id, Millis now);
+/// StatusApplyEvent for several events (an id may repeat: a duplicate names its first event),
+/// in order, marking them processed with one statement. Summaries in the order of `event_ids`.
+/// Call inside write_tx.
+std::vector<StatusApplySummary> StatusApplyEvents(Db& db, const std::vector<std::int64_t>& event_ids, Millis now);
 /// Rows one StatusApplyPending call reads at most, by default.
 inline constexpr std::int64_t kStatusPendingBatch = 1000;
 /// `limit` for StatusApplyPending to read every pending row (restore's carry-over).

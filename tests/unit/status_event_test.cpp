@@ -17,11 +17,13 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <thread>
 
 #include "db_fixture.hpp"
 #include "app/callbacks.hpp"
 #include "channels/signature.hpp"
 #include "channels/status_parse.hpp"
+#include "config/config.hpp"
 #include "domain/time.hpp"
 #include "store/advisors.hpp"
 #include "store/content.hpp"
@@ -523,6 +525,94 @@ TEST_F(StatusStoreTest, VerifiedButMalformedBodyIsKeptNotApplied) {
   EXPECT_NE(out.reason.find("statuses[0].timestamp"), std::string::npos) << out.reason;
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM status_events WHERE state = 'malformed'"), 1);
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM status_updates"), 0);
+}
+
+// The receiver's group commit: requests queued while the ledger's write lock is taken are not
+// answered (their `done` is not called) until they are committed, and are then committed
+// together, in one transaction, not one each; every one is in the ledger and applied.
+TEST_F(StatusStoreTest, ReceiverAnswersOnlyAfterItsBatchCommitted) {
+  Config cfg = parse_config(std::string("[database]\npath = \"") + db_path() + "\"\n[whatsapp]\napp_secret = \"" + kSecret + "\"\n", "t.toml");
+  ManualClock clock(kT0StatusEvent + 5'000);
+  constexpr int kN = 100;
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < kN; ++i) ids.push_back(delivery("G" + std::to_string(i), DeliveryState::accepted, "wamid.G" + std::to_string(i)));
+  store::Db writer_db(db_path());
+  CallbackReceiver receiver(&writer_db, cfg, clock, log_, "");
+  receiver.start(std::chrono::milliseconds(60'000));
+
+  // Another writer holds the ledger's write lock: nothing can commit.
+  SQLite::Database blocker(db_path(), SQLite::OPEN_READWRITE);
+  blocker.exec("BEGIN IMMEDIATE");
+  std::mutex m;
+  std::condition_variable cv;
+  int answered = 0, committed_when_answered = 0;
+  for (int i = 0; i < kN; ++i) {
+    const std::string b = body("wamid.G" + std::to_string(i), "delivered", 1'764'300'010, ids[static_cast<std::size_t>(i)]);
+    VerifiedCallback item;
+    ASSERT_FALSE(receiver.begin("sha256=" + channels::hmac_sha256_hex(kSecret, b), b, item));
+    receiver.submit(std::move(item), [&, i](const IngestOutcome& out) {
+      // Answered: the event must be visible to another connection, i.e. committed.
+      SQLite::Database reader(db_path(), SQLite::OPEN_READONLY);
+      SQLite::Statement q(reader, "SELECT COUNT(*) FROM status_events WHERE event_id = ?");
+      q.bind(1, out.event_id);
+      q.executeStep();
+      std::lock_guard lock(m);
+      EXPECT_EQ(out.http_status, 200) << i;
+      committed_when_answered += q.getColumn(0).getInt();
+      ++answered;
+      cv.notify_all();
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  {
+    std::lock_guard lock(m);
+    EXPECT_EQ(answered, 0) << "a callback was answered before it could be committed";
+  }
+  blocker.exec("COMMIT");
+  {
+    std::unique_lock lock(m);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return answered == kN; })) << answered;
+    EXPECT_EQ(committed_when_answered, kN);
+  }
+  receiver.stop();
+  // The first request took the lock wait alone; the other 99 queued behind it, one batch.
+  EXPECT_LE(receiver.stats()["batches"].get<int>(), 3);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM status_updates WHERE applied_at IS NOT NULL"), kN);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM deliveries WHERE state = 'delivered'"), kN);
+
+  // Stopped: a request now is answered 503 at once (its sender retries), never left waiting.
+  const std::string b = body("wamid.G0", "read", 1'764'300'020);
+  VerifiedCallback item;
+  ASSERT_FALSE(receiver.begin("sha256=" + channels::hmac_sha256_hex(kSecret, b), b, item));
+  int status = 0;
+  receiver.submit(std::move(item), [&](const IngestOutcome& out) { status = out.http_status; });
+  EXPECT_EQ(status, 503);
+}
+
+// Several requests in one batch, among them the same bytes twice and a malformed body: each
+// gets its own outcome, the duplicate names the first one's event.
+TEST_F(StatusStoreTest, OneBatchKeepsEachRequestsOutcome) {
+  auto id = delivery("B1", DeliveryState::accepted, "wamid.B1");
+  const std::string d = body("wamid.B1", "delivered", 1'764'300'010, id);
+  const std::string r = body("wamid.B1", "read", 1'764'300'020, id);
+  const std::string bad = R"({"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","value":{"statuses":[{"id":"w","status":"sent"}]}}]}]})";
+  std::vector<VerifiedCallback> items(4);
+  const std::string bodies[] = {d, r, d, bad};
+  for (int i = 0; i < 4; ++i) {
+    auto out = verify_callback(kSecret, "sha256=" + channels::hmac_sha256_hex(kSecret, bodies[i]), bodies[i], items[static_cast<std::size_t>(i)]);
+    ASSERT_EQ(out.http_status, 200);
+  }
+  auto outs = store_callbacks(*db_, {&items[0], &items[1], &items[2], &items[3]}, "receiver", "", kT0StatusEvent + 5'000, *log_);
+  ASSERT_EQ(outs.size(), 4u);
+  EXPECT_FALSE(outs[0].duplicate);
+  EXPECT_EQ(outs[0].applied.moved, 1);
+  EXPECT_EQ(outs[1].applied.moved, 1);
+  EXPECT_TRUE(outs[2].duplicate);
+  EXPECT_EQ(outs[2].event_id, outs[0].event_id);
+  EXPECT_TRUE(outs[3].malformed);
+  EXPECT_EQ(row(id).state, "read");
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM status_events"), 3);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM status_updates"), 2);
 }
 
 TEST_F(StatusStoreTest, HandshakeEchoesTheChallengeOnlyForOurToken) {
