@@ -181,23 +181,24 @@ DayPlanResult plan_deliveries_in(store::Db& db, const Config& cfg, const std::st
       std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) {
         return rp.plan.sends[a].planned_at < rp.plan.sends[b].planned_at;
       });
+      // What every row of the run shares is set once; per row only what differs is assigned.
+      dp.run_id = run_id;
+      dp.date = date;
+      dp.slot_at = rp.window.slot_at;
+      dp.deadline_at = rp.window.deadline;
+      dp.now = now;
       for (std::uint32_t i : order) {
         const auto& p = (*rp.items)[i];
         const auto& send = rp.plan.sends[i];
-        dp.run_id = run_id;
         dp.advisor_id = p.advisor_id;
-        dp.date = date;
-        dp.slot_at = rp.window.slot_at;
         dp.content_id = interned[p.content];
         dp.source = interned[p.source];
         dp.tier = interned[p.tier];
         dp.tier_rank = p.tier_rank;
-        dp.channel = std::string(to_string(p.channel));
+        dp.channel = to_string(p.channel);
         dp.channel_index = p.channel_index;
         dp.sender = send.sender_id;
         dp.planned_at = send.planned_at;
-        dp.deadline_at = rp.window.deadline;
-        dp.now = now;
         inserter.add(dp);
       }
       const std::size_t inserted = inserter.finish();

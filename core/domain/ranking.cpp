@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <set>
 
 #include "domain/planner.hpp"
 #include "domain/time.hpp"
@@ -42,14 +41,6 @@ double sample_gamma(double shape, std::uint64_t& state) {
   }
 }
 
-double jaccard(const std::vector<std::string>& a, const std::vector<std::string>& b) {
-  std::set<std::string> sa(a.begin(), a.end()), sb(b.begin(), b.end());
-  if (sa.empty() && sb.empty()) return 0;
-  std::size_t inter = 0;
-  for (const auto& t : sa) inter += sb.count(t);
-  return static_cast<double>(inter) / static_cast<double>(sa.size() + sb.size() - inter);
-}
-
 }  // namespace
 
 double sample_beta(double a, double b, std::uint64_t& state) {
@@ -67,54 +58,123 @@ std::optional<long> days_between(std::string_view from, std::string_view to) {
 
 std::string advisor_segment(const Advisor& a) { return a.topics.empty() ? std::string("-") : a.topics.front(); }
 
-Scored score_candidate(const Advisor& advisor, const AdvisorHistory& history, const Content& item,
-                       const EngagementTable& engagement, const std::string& date, const RankingOptions& opts) {
-  Scored s;
+namespace {
+
+/// What scoring needs about one advisor on one date, worked out once for all their candidates.
+struct AdvisorContext {
+  const Advisor& advisor;
+  const AdvisorHistory& history;
+  const EngagementTable& engagement;
+  const std::string& date;
+  const RankingOptions& opts;
+  std::string segment;
+  std::vector<std::string> topics;  ///< the advisor's topics, sorted, without duplicates
+  std::vector<std::string> recent;  ///< topics sent within diversity_days before D, sorted, unique
+  std::string key;                  ///< "advisor|date|", completed per item for the hash
+  std::size_t key_prefix = 0;
+  std::pair<std::string, std::string> engagement_key;  ///< reused lookup key (content, segment)
+
+  AdvisorContext(const Advisor& a, const AdvisorHistory& h, const EngagementTable& e, const std::string& d,
+                 const RankingOptions& o)
+      : advisor(a), history(h), engagement(e), date(d), opts(o), segment(advisor_segment(a)) {
+    topics = sorted_unique(a.topics);
+    for (const auto& [day, day_topics] : h.topics_by_date) {
+      auto age = days_between(day, d);
+      if (age && *age > 0 && *age <= o.diversity_days) recent.insert(recent.end(), day_topics.begin(), day_topics.end());
+    }
+    recent = sorted_unique(recent);
+    key = a.advisor_id + "|" + d + "|";
+    key_prefix = key.size();
+    engagement_key.second = segment;
+  }
+
+  static std::vector<std::string> sorted_unique(std::vector<std::string> v) {
+    std::sort(v.begin(), v.end());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
+    return v;
+  }
+
+  /// stable_key_hash(advisor_id + "|" + date + "|" + content_id)
+  std::uint64_t item_hash(const std::string& content_id) {
+    key.resize(key_prefix);
+    key += content_id;
+    return stable_key_hash(key);
+  }
+};
+
+std::size_t count_common(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+  std::size_t n = 0;
+  auto i = a.begin();
+  auto j = b.begin();
+  while (i != a.end() && j != b.end()) {
+    if (*i < *j) {
+      ++i;
+    } else if (*j < *i) {
+      ++j;
+    } else {
+      ++n, ++i, ++j;
+    }
+  }
+  return n;
+}
+
+// The score of one candidate; `hash` is item_hash(item.content_id), which also breaks ties.
+void score_into(Scored& s, AdvisorContext& ctx, const Content& item, std::uint64_t hash) {
+  const Advisor& advisor = ctx.advisor;
+  const RankingOptions& opts = ctx.opts;
   s.content_id = item.content_id;
   ScoreParts& p = s.parts;
-  p.segment = advisor_segment(advisor);
+  p.segment = ctx.segment;
   if (item.language != advisor.language) {
     s.excluded = "language " + item.language + " is not the advisor's " + advisor.language;
   }
-  if (auto it = history.last_sent.find(item.content_id); it != history.last_sent.end()) {
+  if (auto it = ctx.history.last_sent.find(item.content_id); it != ctx.history.last_sent.end()) {
     p.last_sent = it->second;
-    auto age = days_between(it->second, date);
+    auto age = days_between(it->second, ctx.date);
     if (!s.excluded && age && *age >= 0 && *age < opts.no_repeat_days) {
       s.excluded = "sent to this advisor on " + it->second + ", inside the " + std::to_string(opts.no_repeat_days) +
                    "-day no-repeat window";
     }
   }
 
-  p.topic = jaccard(advisor.topics, item.topics);
+  // Jaccard similarity of the two topic sets.
+  const std::vector<std::string> own = AdvisorContext::sorted_unique(item.topics);
+  if (!ctx.topics.empty() || !own.empty()) {
+    const std::size_t inter = count_common(ctx.topics, own);
+    p.topic = static_cast<double>(inter) / static_cast<double>(ctx.topics.size() + own.size() - inter);
+  }
 
   EngagementCounts counts;
-  if (auto it = engagement.find({item.content_id, p.segment}); it != engagement.end()) counts = it->second;
+  ctx.engagement_key.first = item.content_id;
+  if (auto it = ctx.engagement.find(ctx.engagement_key); it != ctx.engagement.end()) counts = it->second;
   p.exposures = counts.exposures;
   p.reads = std::min(counts.reads, counts.exposures);
   const double a = static_cast<double>(p.reads) + 1.0;
   const double b = static_cast<double>(p.exposures - p.reads) + 1.0;
   p.engagement_mean = a / (a + b);
-  std::uint64_t state = mix64(opts.seed ^ stable_key_hash(advisor.advisor_id + "|" + date + "|" + item.content_id));
+  std::uint64_t state = mix64(opts.seed ^ hash);
   p.engagement = sample_beta(a, b, state);
 
-  if (auto age = days_between(item.valid_from, date); age && opts.freshness_half_life_days > 0) {
+  if (auto age = days_between(item.valid_from, ctx.date); age && opts.freshness_half_life_days > 0) {
     p.freshness = std::pow(0.5, static_cast<double>(std::max(0L, *age)) / opts.freshness_half_life_days);
   }
 
-  std::set<std::string> recent;
-  for (const auto& [d, topics] : history.topics_by_date) {
-    auto age = days_between(d, date);
-    if (age && *age > 0 && *age <= opts.diversity_days) recent.insert(topics.begin(), topics.end());
-  }
-  std::set<std::string> own(item.topics.begin(), item.topics.end());
   if (!own.empty()) {
-    std::size_t seen = 0;
-    for (const auto& t : own) seen += recent.count(t);
+    const std::size_t seen = count_common(own, ctx.recent);
     p.diversity_penalty = static_cast<double>(seen) / static_cast<double>(own.size());
   }
 
   p.total = opts.w_topic * p.topic + opts.w_engagement * p.engagement + opts.w_freshness * p.freshness -
             opts.w_diversity * p.diversity_penalty;
+}
+
+}  // namespace
+
+Scored score_candidate(const Advisor& advisor, const AdvisorHistory& history, const Content& item,
+                       const EngagementTable& engagement, const std::string& date, const RankingOptions& opts) {
+  AdvisorContext ctx(advisor, history, engagement, date, opts);
+  Scored s;
+  score_into(s, ctx, item, ctx.item_hash(item.content_id));
   return s;
 }
 
@@ -122,12 +182,14 @@ Result<RankResult> rank_candidates(const Advisor& advisor, const AdvisorHistory&
                                    const std::vector<Content>& candidates, const EngagementTable& engagement,
                                    const std::string& date, const RankingOptions& opts) {
   RankResult r;
-  r.all.reserve(candidates.size());
+  r.all.resize(candidates.size());
+  AdvisorContext ctx(advisor, history, engagement, date, opts);
   std::optional<std::size_t> best, oldest;
   std::uint64_t best_hash = 0;
   for (std::size_t i = 0; i < candidates.size(); ++i) {
-    r.all.push_back(score_candidate(advisor, history, candidates[i], engagement, date, opts));
-    const Scored& s = r.all.back();
+    const std::uint64_t h = ctx.item_hash(candidates[i].content_id);
+    score_into(r.all[i], ctx, candidates[i], h);
+    const Scored& s = r.all[i];
     if (candidates[i].language != advisor.language) continue;
     // The relaxed choice when the window excludes everything: the item sent longest ago
     // (last_sent is "YYYY-MM-DD", so string order is date order), then the better score.
@@ -136,7 +198,6 @@ Result<RankResult> rank_candidates(const Advisor& advisor, const AdvisorHistory&
       oldest = i;
     }
     if (s.excluded) continue;
-    std::uint64_t h = stable_key_hash(advisor.advisor_id + "|" + date + "|" + s.content_id);
     if (!best || s.parts.total > r.all[*best].parts.total ||
         (s.parts.total == r.all[*best].parts.total && h < best_hash)) {
       best = i;

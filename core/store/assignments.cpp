@@ -14,6 +14,19 @@ WHERE (?9 = 0 OR assignments.source <> 'override' OR excluded.source = 'override
        OR score_parts IS NOT excluded.score_parts OR reason IS NOT excluded.reason)
 )sql";
 
+// The batch form of kUpsertAssignment with keep_override off: the same columns, conflict target,
+// update and "only when something changed" condition.
+std::string upsert_batch_sql(std::size_t rows) {
+  std::string sql = "INSERT INTO assignments (advisor_id, date, content_id, source, score, score_parts, reason, created_at) VALUES ";
+  for (std::size_t i = 0; i < rows; ++i) sql += i ? ",(?,?,?,?,?,?,?,?)" : "(?,?,?,?,?,?,?,?)";
+  return sql + R"sql(
+ON CONFLICT (advisor_id, date) DO UPDATE SET
+  content_id = excluded.content_id, source = excluded.source, score = excluded.score,
+  score_parts = excluded.score_parts, reason = excluded.reason, created_at = excluded.created_at
+WHERE content_id IS NOT excluded.content_id OR source IS NOT excluded.source OR score IS NOT excluded.score
+   OR score_parts IS NOT excluded.score_parts OR reason IS NOT excluded.reason)sql";
+}
+
 constexpr const char* kAssignmentColumns =
     "SELECT advisor_id, date, content_id, source, score, score_parts, reason FROM assignments ";
 
@@ -56,6 +69,51 @@ bool AssignmentUpsert(Db& db, const AssignmentUpsertParams& p) {
     c.reset();
     return !kept_override;
   });
+}
+
+AssignmentWriter::AssignmentWriter(Db& db)
+    : db_(db), batch_(guarded("AssignmentWriter", [&]() -> SQLite::Statement& { return db.stmt(upsert_batch_sql(kBatch)); })) {
+  queued_.reserve(kBatch);
+  sources_.resize(kBatch);
+}
+
+void AssignmentWriter::add(const AssignmentUpsertParams& p) {
+  queued_.push_back(&p);
+  if (queued_.size() == kBatch) write_batch();
+}
+
+void AssignmentWriter::write_batch() {
+  guarded("storing assignments", [&] {
+    static const std::string kEmptyParts = "{}";
+    int i = 1;
+    for (std::size_t row = 0; row < queued_.size(); ++row) {
+      const AssignmentUpsertParams* p = queued_[row];
+      const Assignment& s = p->assignment;
+      batch_.bindNoCopy(i++, s.advisor_id);
+      batch_.bindNoCopy(i++, s.date);
+      batch_.bindNoCopy(i++, s.content_id);
+      std::string& source = sources_[row];
+      source = to_string(s.source);  // short: kept in the string itself, no allocation
+      batch_.bindNoCopy(i++, source);
+      batch_.bind(i++, s.score);
+      batch_.bindNoCopy(i++, s.score_parts.empty() ? kEmptyParts : s.score_parts);
+      batch_.bindNoCopy(i++, s.reason);
+      batch_.bind(i++, static_cast<std::int64_t>(p->created_at));
+    }
+    batch_.exec();
+    batch_.reset();
+  });
+  queued_.clear();
+}
+
+void AssignmentWriter::finish() {
+  // The tail (fewer than kBatch rows) goes row by row through the single-row statement.
+  for (const AssignmentUpsertParams* p : queued_) {
+    AssignmentUpsertParams one = *p;
+    one.keep_override = false;
+    AssignmentUpsert(db_, one);
+  }
+  queued_.clear();
 }
 
 std::optional<Assignment> AssignmentGet(Db& db, const std::string& advisor_id, const std::string& date) {

@@ -26,6 +26,28 @@ struct AssignmentUpsertParams {
 /// Db::write_tx.
 bool AssignmentUpsert(Db& db, const AssignmentUpsertParams& p);
 
+/// AssignmentUpsert (keep_override off) for many rows in a row (assign-fallback): rows are
+/// queued and written kBatch at a time through one held multi-row INSERT … ON CONFLICT DO
+/// UPDATE, the same statement per row, so SQLite's per-statement work is paid once per batch.
+/// Unchanged rows are not rewritten. The queued rows are referenced, not copied: each must
+/// outlive the next finish(). Call inside Db::write_tx.
+class AssignmentWriter {
+ public:
+  static constexpr std::size_t kBatch = 64;
+  explicit AssignmentWriter(Db& db);
+  /// Queues a row (by reference); writes a batch when kBatch are queued. keep_override is ignored.
+  void add(const AssignmentUpsertParams& p);
+  /// Writes what is still queued.
+  void finish();
+
+ private:
+  void write_batch();
+  Db& db_;
+  SQLite::Statement& batch_;
+  std::vector<const AssignmentUpsertParams*> queued_;
+  std::vector<std::string> sources_;  ///< the bound source names (bindNoCopy needs them alive)
+};
+
 /// The assignment of `advisor_id` on `date`, or nullopt.
 std::optional<Assignment> AssignmentGet(Db& db, const std::string& advisor_id, const std::string& date);
 
