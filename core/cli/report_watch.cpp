@@ -99,7 +99,7 @@ json live_of(store::Db& db, const store::Run& run, const Config& cfg, Millis now
       engine::RunLive st;
       st.status = store::DeliveryTruthForRun(db, run.run_id, now);
       json sj = engine::run_live_json(st);
-      for (const char* k : {"delivered_on_time", "read", "unknown", "failed_after_accept", "delivered_so_far_pct", "read_pct",
+      for (const char* k : {"delivered_on_time", "delivered", "read", "unknown", "failed_after_accept", "delivered_so_far_pct", "read_pct",
                             "unknown_pct", "live_delivered_pct", "live_delivered_sample"}) {
         l[k] = sj[k];
       }

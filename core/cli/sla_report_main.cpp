@@ -67,6 +67,7 @@ void refresh_status_figures(store::Db& db, const store::Run& run, json& report, 
     return c.eligible ? 100.0 * static_cast<double>(n) / static_cast<double>(c.eligible) : none;
   };
   report["delivered_on_time"] = c.delivered_on_time;
+  report["delivered"] = c.delivered;
   report["read"] = c.read;
   report["unknown"] = c.unknown;
   report["failed_after_accept"] = c.failed_after_accept;

@@ -217,6 +217,7 @@ nlohmann::json run_live_json(const RunLive& r) {
     return st->eligible ? 100.0 * static_cast<double>(n) / static_cast<double>(st->eligible) : (n ? 100.0 : 0.0);
   };
   j["delivered_on_time"] = st ? nlohmann::json(st->delivered_on_time) : nlohmann::json(nullptr);
+  j["delivered"] = st ? nlohmann::json(st->delivered) : nlohmann::json(nullptr);
   j["read"] = st ? nlohmann::json(st->read) : nlohmann::json(nullptr);
   j["unknown"] = st ? nlohmann::json(st->unknown) : nlohmann::json(nullptr);
   j["failed_after_accept"] = st ? nlohmann::json(st->failed_after_accept) : nlohmann::json(nullptr);

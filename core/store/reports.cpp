@@ -16,6 +16,7 @@ constexpr const char* kStatusAggregates =
     "SUM(state IN ('accepted','delivered','read') AND accepted_at IS NOT NULL AND accepted_at <= deadline_at), "
     "SUM(state IN ('accepted','delivered','read') AND COALESCE(MIN(delivered_at, read_at), delivered_at, read_at) <= deadline_at), "
     "SUM(state = 'read' OR (state IN ('accepted','delivered') AND read_at IS NOT NULL)), "
+    "SUM(state IN ('delivered','read') OR (state = 'accepted' AND (delivered_at IS NOT NULL OR read_at IS NOT NULL))), "
     "SUM(state = 'accepted' AND delivered_at IS NULL AND read_at IS NULL "
     "    AND COALESCE(last_error, '') NOT LIKE 'status failed: %'), "
     "SUM(state = 'accepted' AND delivered_at IS NULL AND read_at IS NULL "
@@ -37,10 +38,11 @@ DeliveryTruth delivery_truth_from(SQLite::Statement& q, int first) {
   c.on_time = col(1);
   c.delivered_on_time = col(2);
   c.read = col(3);
-  c.unknown = col(4);
-  c.failed_after_accept = col(5);
-  c.delivered_decided = col(6);
-  c.delivered_decided_on_time = col(7);
+  c.delivered = col(4);
+  c.unknown = col(5);
+  c.failed_after_accept = col(6);
+  c.delivered_decided = col(7);
+  c.delivered_decided_on_time = col(8);
   return c;
 }
 

@@ -29,6 +29,7 @@ struct DeliveryTruth {
   std::int64_t eligible = 0;             ///< not cancelled
   std::int64_t on_time = 0;              ///< accepted at or before the deadline (the headline's numerator)
   std::int64_t delivered_on_time = 0;
+  std::int64_t delivered = 0;            ///< a delivered or read status at any time (or the row says so)
   std::int64_t read = 0;
   std::int64_t unknown = 0;
   std::int64_t failed_after_accept = 0;

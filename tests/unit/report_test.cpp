@@ -487,6 +487,7 @@ TEST_F(DeliveryTruthTest, SqlCountsAgreeWithTheDomainRules) {
   EXPECT_EQ(c.eligible, 8);
   EXPECT_EQ(c.on_time, 7);
   EXPECT_EQ(c.delivered_on_time, 2);
+  EXPECT_EQ(c.delivered, 3);
   EXPECT_EQ(c.read, 2);
   EXPECT_EQ(c.unknown, 3);
   EXPECT_EQ(c.failed_after_accept, 1);
