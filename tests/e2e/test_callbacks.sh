@@ -171,6 +171,20 @@ assert_eq "$(jget "$w" runs 0 delivered_on_time)" "$db_on_time" "watch: delivere
 t=$(DAYBREAK_CLOCK=$AFTER "$REPORT" trend --days 1 --to "$D1" --json)
 assert_eq "$(jget "$t" dates 0 read)" "$db_read" "trend: read"
 assert_eq "$(jget "$t" dates 0 unknown)" "$db_unknown" "trend: status unknown"
+# alerts.success_measure: the live_success_low rule of `daybreak alerts check` (no dispatch alive:
+# it reads the ledger) on the accepted measure stays quiet (every delivery accepted on time), on the
+# delivered measure it fires with the delivered figures (the failed ones were never delivered)
+sql "UPDATE runs SET state='running' WHERE run_id=$run1"  # closed runs are not watched live
+DURING=$(clock_at "${D1}T06:04:00+05:30" 1)
+for measure in accepted delivered; do
+  { cat "$WORK/daybreak.toml"; printf '[alerts]\nmin_sample = 5\nlive_success_pct = 99.5\nsuccess_measure = "%s"\n' "$measure"; } >"$WORK/m-$measure.toml"
+  DAYBREAK_CONFIG=$WORK/m-$measure.toml DAYBREAK_CLOCK=$DURING "$OP" alerts check --json >"$WORK/m-$measure.json" 2>"$WORK/m-$measure.log" || true
+done
+sql "UPDATE runs SET state='closed' WHERE run_id=$run1"
+assert_eq "$(sql "SELECT COUNT(*) FROM alerts WHERE rule='live_success_low' AND subject='run:$run1' AND message LIKE '%live success %'")" "0" \
+  "accepted measure: no live_success_low"
+assert_eq "$(sql "SELECT COUNT(*) FROM alerts WHERE rule='live_success_low' AND subject='run:$run1' AND message LIKE '%live delivered success%$db_failed failed after accept%'")" "1" \
+  "delivered measure: live_success_low names the delivered figures"
 echo "ok 3b: report, watch and trend: $db_on_time delivered on time, $db_read read, $db_unknown unknown, $db_failed failed after accept"
 
 # --- 2. wrong or missing signature: 401, nothing changes ---------------------------------------
