@@ -58,8 +58,18 @@ json lag_json(const LagStats& s) {
 json groups_json(const std::map<std::string, SlaFigures>& groups) {
   json out = json::object();
   for (const auto& [key, f] : groups) {
-    out[key] = {{"eligible", f.eligible}, {"on_time", f.on_time}, {"late", f.late}, {"failed", f.failed},
-                {"dead", f.dead},         {"cancelled", f.cancelled}, {"sla_pct", f.sla_pct}};
+    out[key] = {{"eligible", f.eligible},
+                {"on_time", f.on_time},
+                {"late", f.late},
+                {"failed", f.failed},
+                {"dead", f.dead},
+                {"cancelled", f.cancelled},
+                {"sla_pct", f.sla_pct},
+                {"delivered_on_time", f.delivered_on_time},
+                {"read", f.read},
+                {"unknown", f.unknown},
+                {"failed_after_accept", f.failed_after_accept},
+                {"delivered_sla_pct", f.delivered_sla_pct}};
   }
   return out;
 }
@@ -108,6 +118,17 @@ SlaFigures put_figures(json& j, const std::vector<DeliveryOutcome>& outcomes,
   j["dead"] = f.dead;
   j["cancelled"] = f.cancelled;
   j["possible_duplicates"] = f.possible_duplicates;
+  // Delivery truth from status callbacks, beside the accepted headline (domain/sla.hpp).
+  j["delivered_on_time"] = f.delivered_on_time;
+  j["delivered"] = f.delivered;
+  j["read"] = f.read;
+  j["unknown"] = f.unknown;
+  j["failed_after_accept"] = f.failed_after_accept;
+  j["delivered_sla_pct"] = f.delivered_sla_pct;
+  j["read_pct"] = f.read_pct;
+  j["unknown_pct"] = f.unknown_pct;
+  j["failed_after_accept_pct"] = f.failed_after_accept_pct;
+  j["live_delivered_pct"] = live_delivered_pct(outcomes, now);
   j["deliveries"] = outcomes.size();
   j["lag_ms"] = lag_json(f.lag_ms);
   j["accept_lag_ms"] = lag_json(f.accept_lag_ms);
@@ -199,11 +220,13 @@ std::string group_table(const char* title, const json& groups, const std::vector
   std::size_t w = 12;
   for (const auto& k : keys) w = std::max(w, k.size() + 2);
   std::string out = std::string("\n") + pad(title, w + 2, false) + pad("eligible", 9) + pad("on time", 9) +
-                    pad("late", 7) + pad("failed", 8) + pad("dead", 7) + pad("SLA %", 9) + "\n";
+                    pad("late", 7) + pad("failed", 8) + pad("dead", 7) + pad("SLA %", 9) + pad("deliv. %", 10) + pad("unknown", 9) + "\n";
   for (const auto& k : keys) {
     const json& g = groups.at(k);
     out += "  " + pad(k, w, false) + pad(num(g, "eligible"), 9) + pad(num(g, "on_time"), 9) + pad(num(g, "late"), 7) +
-           pad(num(g, "failed"), 8) + pad(num(g, "dead"), 7) + pad(pct(g.value("sla_pct", 100.0)), 9) + "\n";
+           pad(num(g, "failed"), 8) + pad(num(g, "dead"), 7) + pad(pct(g.value("sla_pct", 100.0)), 9) +
+           pad(g.contains("delivered_sla_pct") ? pct(g.value("delivered_sla_pct", 100.0)) : std::string("-"), 10) +
+           pad(num(g, "unknown"), 9) + "\n";
   }
   return out;
 }
@@ -252,6 +275,11 @@ nlohmann::json build_date_report(store::Db& db, const std::string& date, Millis 
     r["failed"] = f.failed;
     r["dead"] = f.dead;
     r["cancelled"] = f.cancelled;
+    r["delivered_on_time"] = f.delivered_on_time;
+    r["read"] = f.read;
+    r["unknown"] = f.unknown;
+    r["failed_after_accept"] = f.failed_after_accept;
+    r["delivered_sla_pct"] = f.delivered_sla_pct;
     r["lag_p99_ms"] = f.lag_ms.p99;
     r["stored_report"] = store::SlaReportGetSummary(db, run.run_id).has_value();
     runs_json.push_back(std::move(r));
@@ -326,6 +354,12 @@ std::string format_report_text(const nlohmann::json& report, const std::vector<s
   out += "  eligible " + num(j, "eligible") + "  on time " + num(j, "on_time") + "  late " + num(j, "late") +
          "  failed " + num(j, "failed") + "  dead " + num(j, "dead") + "  cancelled " + num(j, "cancelled") +
          "  possible duplicates " + num(j, "possible_duplicates") + "\n";
+  if (j.contains("delivered_sla_pct")) {  // stored reports from before status figures lack it
+    out += "  delivered within deadline " + pct(j.value("delivered_sla_pct", 100.0)) + "% (" + num(j, "delivered_on_time") +
+           ")  read " + pct(j.value("read_pct", 0.0)) + "% (" + num(j, "read") + ")  status unknown " +
+           pct(j.value("unknown_pct", 0.0)) + "% (" + num(j, "unknown") + ")  failed after accept " +
+           pct(j.value("failed_after_accept_pct", 0.0)) + "% (" + num(j, "failed_after_accept") + ")\n";
+  }
   if (j.contains("lag_ms")) out += lag_line("dispatch lag ms", j.at("lag_ms"));
   if (j.contains("accept_lag_ms")) out += lag_line("accept lag ms", j.at("accept_lag_ms"));
   out += "  attempts " + num(j, "attempts");
@@ -392,6 +426,11 @@ nlohmann::json build_trend(store::Db& db, const std::string& to_date, int days) 
     d.worst = std::min(d.worst, r.sla_pct);
   }
 
+  // Delivery truth from the ledger, not the stored reports: status callbacks (read receipts
+  // above all) keep arriving after a run closes and its report is stored.
+  const std::map<std::string, store::DeliveryTruth> status = store::DeliveryTruthByDate(db, from, to_date, 0);
+  std::int64_t st_eligible = 0, st_delivered = 0, st_read = 0, st_unknown = 0, st_failed = 0;
+
   json out_days = json::array();
   int with_runs = 0, met = 0, missed = 0, unreported = 0;
   std::int64_t eligible = 0, on_time = 0;
@@ -408,6 +447,22 @@ nlohmann::json build_trend(store::Db& db, const std::string& to_date, int days) 
     ++with_runs;
     unreported += std::max(0, d.runs - d.reported);
     json e = {{"date", date}, {"runs", d.runs}, {"reported_runs", d.reported}};
+    if (auto st = status.find(date); st != status.end() && st->second.eligible > 0) {
+      const store::DeliveryTruth& c = st->second;
+      const auto of = [&](std::int64_t n) { return 100.0 * static_cast<double>(n) / static_cast<double>(c.eligible); };
+      e["delivered_on_time"] = c.delivered_on_time;
+      e["delivered_sla_pct"] = of(c.delivered_on_time);
+      e["read"] = c.read;
+      e["read_pct"] = of(c.read);
+      e["unknown"] = c.unknown;
+      e["unknown_pct"] = of(c.unknown);
+      e["failed_after_accept"] = c.failed_after_accept;
+      st_eligible += c.eligible;
+      st_delivered += c.delivered_on_time;
+      st_read += c.read;
+      st_unknown += c.unknown;
+      st_failed += c.failed_after_accept;
+    }
     if (d.reported > 0) {
       double pct = d.eligible ? 100.0 * static_cast<double>(d.on_time) / static_cast<double>(d.eligible) : 100.0;
       e["eligible"] = d.eligible;
@@ -436,6 +491,12 @@ nlohmann::json build_trend(store::Db& db, const std::string& to_date, int days) 
                   {"on_time", on_time},
                   {"overall_sla_pct", eligible ? json(100.0 * static_cast<double>(on_time) / static_cast<double>(eligible)) : json(nullptr)},
                   {"mean_daily_sla_pct", reported_days ? json(sum_daily / reported_days) : json(nullptr)},
+                  {"delivered_on_time", st_delivered},
+                  {"read", st_read},
+                  {"unknown", st_unknown},
+                  {"failed_after_accept", st_failed},
+                  {"overall_delivered_sla_pct", st_eligible ? json(100.0 * static_cast<double>(st_delivered) / static_cast<double>(st_eligible)) : json(nullptr)},
+                  {"overall_read_pct", st_eligible ? json(100.0 * static_cast<double>(st_read) / static_cast<double>(st_eligible)) : json(nullptr)},
                   {"worst_day", worst_date.empty() ? json(nullptr) : json({{"date", worst_date}, {"sla_pct", worst}})}};
   return {{"kind", "trend"}, {"from", from}, {"to", to_date}, {"days", days}, {"target_pct", kSlaTargetPct},
           {"dates", std::move(out_days)}, {"summary", std::move(summary)}};
@@ -444,7 +505,7 @@ nlohmann::json build_trend(store::Db& db, const std::string& to_date, int days) 
 std::string format_trend_text(const nlohmann::json& t) {
   std::string out = "SLA trend " + t.value("from", std::string()) + " .. " + t.value("to", std::string()) + " (" +
                     std::to_string(t.value("days", 0)) + " days, target " + pct(t.value("target_pct", kSlaTargetPct)) + "%)\n";
-  out += "  date        runs  eligible   on time    SLA %  verdict\n";
+  out += "  date        runs  eligible   on time    SLA %  verdict   deliv. %   read %  unknown\n";
   for (const auto& d : t.at("dates")) {
     if (d.value("runs", 0) == 0) continue;
     out += "  " + d.value("date", std::string()) + pad(std::to_string(d.value("runs", 0)), 6);
@@ -453,7 +514,11 @@ std::string format_trend_text(const nlohmann::json& t) {
       continue;
     }
     out += pad(num(d, "eligible"), 10) + pad(num(d, "on_time"), 10) + pad(pct(d.value("sla_pct", 100.0)), 9) + "  " +
-           (d.value("met", false) ? "met" : "MISSED") + "\n";
+           (d.value("met", false) ? "met   " : "MISSED");
+    if (d.contains("delivered_sla_pct")) {
+      out += pad(pct(d.value("delivered_sla_pct", 100.0)), 11) + pad(pct(d.value("read_pct", 0.0)), 9) + pad(num(d, "unknown"), 9);
+    }
+    out += "\n";
   }
   const json& s = t.at("summary");
   out += "\n  days with runs " + num(s, "days_with_runs") + ", met " + num(s, "days_met") + ", missed " + num(s, "days_missed");
@@ -462,6 +527,10 @@ std::string format_trend_text(const nlohmann::json& t) {
   if (s.at("overall_sla_pct").is_number()) {
     out += "  overall SLA " + pct(s.at("overall_sla_pct").get<double>()) + "% (" + num(s, "on_time") + " of " +
            num(s, "eligible") + "), mean daily " + pct(s.at("mean_daily_sla_pct").get<double>()) + "%";
+    if (s.contains("overall_delivered_sla_pct") && s.at("overall_delivered_sla_pct").is_number()) {
+      out += ", delivered " + pct(s.at("overall_delivered_sla_pct").get<double>()) + "%, read " +
+             pct(s.value("overall_read_pct", 0.0)) + "%";
+    }
     if (s.at("worst_day").is_object()) {
       out += ", worst day " + s.at("worst_day").value("date", std::string()) + " at " +
              pct(s.at("worst_day").value("sla_pct", 0.0)) + "%";

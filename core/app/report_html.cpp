@@ -252,7 +252,12 @@ td.n,th.n{text-align:right}figure{margin:10px 0}figcaption{font-weight:600;margi
 )";
   o += "<h1>" + esc(title) + "</h1>";
   o += "<p><span class='verdict " + esc(verdict) + "'>" + esc(verdict) + "</span> SLA <b>" + pct2(r.value("sla_pct", 100.0)) +
-       "%</b> against a target of " + pct2(r.value("target_pct", kSlaTargetPct)) + "% (on time within the deadline)</p>";
+       "%</b> against a target of " + pct2(r.value("target_pct", kSlaTargetPct)) +
+       "% (accepted by the provider within the deadline)";
+  if (r.contains("delivered_sla_pct")) {
+    o += "; delivered within the deadline (status callbacks) <b>" + pct2(r.value("delivered_sla_pct", 100.0)) + "%</b>";
+  }
+  o += "</p>";
   o += "<div class='kpis'>";
   auto kpi = [&](const std::string& label, const std::string& value) {
     o += "<div class='kpi'>" + esc(label) + "<b>" + esc(value) + "</b></div>";
@@ -263,6 +268,12 @@ td.n,th.n{text-align:right}figure{margin:10px 0}figcaption{font-weight:600;margi
   kpi("not accepted", std::to_string(r.value("failed", 0)));
   kpi("dead", std::to_string(r.value("dead", 0)));
   if (r.contains("lag_ms")) kpi("lag p99", f(r["lag_ms"].value("p99", 0.0), 0) + " ms");
+  if (r.contains("delivered_sla_pct")) {  // delivery truth from status callbacks
+    kpi("delivered on time", pct2(r.value("delivered_sla_pct", 100.0)) + "% (" + std::to_string(r.value("delivered_on_time", 0)) + ")");
+    kpi("read", pct2(r.value("read_pct", 0.0)) + "% (" + std::to_string(r.value("read", 0)) + ")");
+    kpi("status unknown", pct2(r.value("unknown_pct", 0.0)) + "% (" + std::to_string(r.value("unknown", 0)) + ")");
+    kpi("failed after accept", std::to_string(r.value("failed_after_accept", 0)));
+  }
   o += "</div>";
 
   o += "<h2>Accepted over time</h2>";

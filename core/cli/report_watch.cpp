@@ -94,6 +94,16 @@ json live_of(store::Db& db, const store::Run& run, const Config& cfg, Millis now
   if (fresh && progress.contains("live") && progress["live"].is_object()) {
     json l = progress["live"];
     l["source"] = "dispatch";
+    if (!l.contains("delivered_on_time") || l["delivered_on_time"].is_null()) {
+      // Status callbacks reach the ledger, not dispatch: their figures are counted there.
+      engine::RunLive st;
+      st.status = store::DeliveryTruthForRun(db, run.run_id, now);
+      json sj = engine::run_live_json(st);
+      for (const char* k : {"delivered_on_time", "delivered", "read", "unknown", "failed_after_accept", "delivered_so_far_pct", "read_pct",
+                            "unknown_pct", "live_delivered_pct", "live_delivered_sample"}) {
+        l[k] = sj[k];
+      }
+    }
     return l;
   }
   engine::LiveSnapshot snap = engine::snapshot_from_ledger(db, {run.run_id}, cfg, now);
@@ -122,6 +132,12 @@ std::string frame_text(const json& frame, const std::string& tz) {
     o += "  live success " + p2(live) + "%   SLA so far " + p2(l.value("sla_so_far_pct", 100.0)) + "%   accepted " +
          std::to_string(l.value("accepted", 0)) + "/" + std::to_string(total) + "   on time " + std::to_string(l.value("on_time", 0)) +
          "   dead " + std::to_string(l.value("dead", 0)) + "\n";
+    if (l.contains("delivered_so_far_pct") && l["delivered_so_far_pct"].is_number()) {
+      o += "  delivered so far " + p2(l["delivered_so_far_pct"].get<double>()) + "%   live delivered " +
+           p2(l.value("live_delivered_pct", 100.0)) + "%   read " + p2(l.value("read_pct", 0.0)) + "%   status unknown " +
+           std::to_string(l.value("unknown", 0)) + " (" + p2(l.value("unknown_pct", 0.0)) + "%)   failed after accept " +
+           std::to_string(l.value("failed_after_accept", 0)) + "\n";
+    }
     o += "  backlog " + std::to_string(l.value("backlog", 0)) + "   remaining " + std::to_string(l.value("remaining", 0)) +
          "   in flight " + std::to_string(l.value("in_flight", 0)) + "   lag ms p50 " + p2(l.value("lag_p50_ms", 0.0)) + "  p95 " +
          p2(l.value("lag_p95_ms", 0.0)) + "  p99 " + p2(l.value("lag_p99_ms", 0.0)) + "\n";

@@ -57,6 +57,27 @@ std::optional<json> stored_report(store::Db& db, const store::Run& run, spdlog::
   return j;
 }
 
+// A report is stored when its run closes, but status callbacks (read receipts above all) keep
+// arriving afterwards: the delivery-truth figures of a stored report are recounted from the
+// ledger (one aggregate query), the rest is printed as stored. The by_* groups keep the
+// figures they were stored with.
+void refresh_status_figures(store::Db& db, const store::Run& run, json& report, Millis now) {
+  const store::DeliveryTruth c = store::DeliveryTruthForRun(db, run.run_id, now);
+  const auto of = [&](std::int64_t n, double none) {
+    return c.eligible ? 100.0 * static_cast<double>(n) / static_cast<double>(c.eligible) : none;
+  };
+  report["delivered_on_time"] = c.delivered_on_time;
+  report["delivered"] = c.delivered;
+  report["read"] = c.read;
+  report["unknown"] = c.unknown;
+  report["failed_after_accept"] = c.failed_after_accept;
+  report["delivered_sla_pct"] = of(c.delivered_on_time, 100.0);
+  report["read_pct"] = of(c.read, 0.0);
+  report["unknown_pct"] = of(c.unknown, 0.0);
+  report["failed_after_accept_pct"] = of(c.failed_after_accept, 0.0);
+  report["status_figures_source"] = "ledger";
+}
+
 json list_entry(store::Db& db, const store::Run& run) {
   auto summary = store::SlaReportGetSummary(db, run.run_id);
   return {{"run_id", run.run_id},
@@ -204,6 +225,7 @@ int sla_report_main(int argc, char** argv) {
       if (auto stored = stored_report(*db, *run, *ctx.log)) {
         report = std::move(*stored);
         report["report_source"] = "stored";
+        refresh_status_figures(*db, *run, report, now);
       } else {
         report = build_run_report(*db, *run, now);
         report["report_source"] = "ledger";

@@ -140,12 +140,17 @@ void check_alert_secrets(const AlertsConfig& a) {
 
 void read_alerts_config(const toml::table& t, const std::string& origin, AlertsConfig& a, bool& inline_secret) {
   check_keys(t, "alerts", origin,
-             {"min_sample", "live_success_pct", "escalate_after_minutes", "dead_letter_growth",
+             {"min_sample", "live_success_pct", "success_measure", "escalate_after_minutes", "dead_letter_growth",
               "dead_letter_window_minutes", "disabled_rules", "chain", "levels", "smtp_url", "smtp_from",
               "smtp_username", "smtp_password", "smtp_password_env", "smtp_password_file", "smtp_starttls",
               "notify_max_attempts", "notify_retry_base_seconds", "notify_timeout_ms", "allow_insecure"});
   a.min_sample = static_cast<std::size_t>(integer(t, "min_sample", "alerts.min_sample", origin, 20, 1, 1'000'000));
   a.live_success_pct = number(t, "live_success_pct", "alerts.live_success_pct", origin, 97.0, 0.0, 100.0);
+  a.success_measure = str(t, "success_measure", "alerts.success_measure", origin, "accepted");
+  if (a.success_measure != "accepted" && a.success_measure != "delivered") {
+    throw ConfigError(at(*t.get("success_measure"), origin) +
+                      ": key \"alerts.success_measure\" must be \"accepted\" or \"delivered\"");
+  }
   a.escalate_after_ms = integer(t, "escalate_after_minutes", "alerts.escalate_after_minutes", origin, 5, 1, 1440) * 60'000;
   a.dead_letter_growth = integer(t, "dead_letter_growth", "alerts.dead_letter_growth", origin, 10, 1, 100'000'000);
   a.dead_letter_window_ms =

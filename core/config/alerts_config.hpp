@@ -28,6 +28,10 @@ struct AlertsConfig {
   /// letter would read as a 0% morning.
   std::size_t min_sample = 20;
   double live_success_pct = 97.0;      ///< fire below this live success %
+  /// Which measure live_success_low watches: "accepted" (a provider accepted the request by the
+  /// deadline; the default, the headline SLA) or "delivered" (a delivered/read status callback
+  /// with a provider time by the deadline; domain/sla.hpp live_delivered_pct).
+  std::string success_measure = "accepted";
   Millis escalate_after_ms = 5 * 60'000;  ///< unacknowledged this long → the next level, and again
   /// Dead letters added within dead_letter_window_ms that fire dead_letter_growth: a handful is
   /// normal (bad numbers), a burst means a template or account problem.

@@ -5,6 +5,10 @@
 namespace daybreak {
 namespace {
 
+double pct_share(std::size_t n, std::size_t of, double if_none) {
+  return of == 0 ? if_none : 100.0 * static_cast<double>(n) / static_cast<double>(of);
+}
+
 bool on_time(const DeliveryOutcome& o) {
   return is_accepted_state(o.state) && o.accepted_at && *o.accepted_at <= o.deadline_at;
 }
@@ -36,14 +40,48 @@ SlaFigures figures_of(const Range& range, Get get) {
       ++f.failed;
     }
     if (o.first_sent_at) lag.push_back(*o.first_sent_at - o.planned_at);
+    if (delivered_on_time(o)) ++f.delivered_on_time;
+    if (status_delivered(o)) ++f.delivered;
+    if (status_read(o)) ++f.read;
+    if (status_unknown(o)) ++f.unknown;
+    if (failed_after_accept(o)) ++f.failed_after_accept;
   }
   f.sla_pct = f.eligible == 0 ? 100.0 : 100.0 * static_cast<double>(f.on_time) / static_cast<double>(f.eligible);
+  f.delivered_sla_pct = pct_share(f.delivered_on_time, f.eligible, 100.0);
+  f.read_pct = pct_share(f.read, f.eligible, 0.0);
+  f.unknown_pct = pct_share(f.unknown, f.eligible, 0.0);
+  f.failed_after_accept_pct = pct_share(f.failed_after_accept, f.eligible, 0.0);
   f.lag_ms = percentiles(std::move(lag));
   f.accept_lag_ms = percentiles(std::move(accept_lag));
   return f;
 }
 
 }  // namespace
+
+bool delivered_on_time(const DeliveryOutcome& o) {
+  if (!is_accepted_state(o.state)) return false;
+  std::optional<Millis> t = o.delivered_at;
+  if (o.read_at && (!t || *o.read_at < *t)) t = o.read_at;  // read implies delivered
+  return t && *t <= o.deadline_at;
+}
+
+bool status_delivered(const DeliveryOutcome& o) {
+  return o.state == DeliveryState::delivered || o.state == DeliveryState::read ||
+         (o.state == DeliveryState::accepted && (o.delivered_at || o.read_at));
+}
+
+bool status_read(const DeliveryOutcome& o) {
+  return o.state == DeliveryState::read || (is_accepted_state(o.state) && o.read_at.has_value());
+}
+
+// A row still `accepted` with neither time: no status says it reached the phone.
+bool failed_after_accept(const DeliveryOutcome& o) {
+  return o.state == DeliveryState::accepted && o.status_failed && !o.delivered_at && !o.read_at;
+}
+
+bool status_unknown(const DeliveryOutcome& o) {
+  return o.state == DeliveryState::accepted && !o.status_failed && !o.delivered_at && !o.read_at;
+}
 
 SlaFigures compute_sla(const std::vector<DeliveryOutcome>& outcomes) {
   return figures_of(outcomes, [](const DeliveryOutcome& o) -> const DeliveryOutcome& { return o; });
@@ -69,6 +107,18 @@ double live_success_pct(const std::vector<DeliveryOutcome>& outcomes, Millis now
     if (on_time(o)) ++good;
   }
   return decided == 0 ? 100.0 : 100.0 * static_cast<double>(good) / static_cast<double>(decided);
+}
+
+double live_delivered_pct(const std::vector<DeliveryOutcome>& outcomes, Millis now) {
+  std::size_t decided = 0, good = 0;
+  for (const DeliveryOutcome& o : outcomes) {
+    if (o.state == DeliveryState::cancelled) continue;
+    const bool settled = o.state == DeliveryState::dead || (is_accepted_state(o.state) && !status_unknown(o));
+    if (!settled && o.deadline_at >= now) continue;  // still has a chance
+    ++decided;
+    if (delivered_on_time(o)) ++good;
+  }
+  return pct_share(good, decided, 100.0);
 }
 
 LagStats percentiles(std::vector<Millis> values) {

@@ -22,7 +22,24 @@ struct DeliveryOutcome {
   std::optional<Millis> first_sent_at;  ///< first request sent on any channel
   std::optional<Millis> accepted_at;    ///< a provider accepted it
   bool possible_duplicate = false;      ///< resent after an uncertain attempt
+  // From status callbacks (provider timestamps, folded with MIN by store/status_events.cpp):
+  std::optional<Millis> delivered_at;   ///< earliest delivered (or read: read implies delivered) status
+  std::optional<Millis> read_at;        ///< earliest read status
+  bool status_failed = false;           ///< a `failed` status is recorded on it (last_error "status failed: …")
 };
+
+/// What the status callbacks say about one delivery: the delivery truth beside acceptance.
+/// - delivered_on_time: a delivered (or read) status whose provider timestamp is <= deadline_at
+/// - delivered: a delivered or read status (any time), or the row's state says so
+/// - read: a read status (any time), or the row is `read`
+/// - failed_after_accept: still `accepted`, a `failed` status, and no delivered/read status
+/// - unknown: still `accepted`, and no delivered, read or failed status yet
+/// Only accepted-family deliveries (accepted, delivered, read) can be any of these.
+bool delivered_on_time(const DeliveryOutcome& o);
+bool status_delivered(const DeliveryOutcome& o);
+bool status_read(const DeliveryOutcome& o);
+bool failed_after_accept(const DeliveryOutcome& o);
+bool status_unknown(const DeliveryOutcome& o);
 
 /// Distribution of a lag, in ms, by the nearest-rank method (see percentiles()); all zero when n == 0.
 struct LagStats {
@@ -43,6 +60,17 @@ struct SlaFigures {
   double sla_pct = 100;                 ///< 100 × on_time / eligible; 100 when nothing is eligible
   LagStats lag_ms;                      ///< first_sent_at − planned_at, over eligible deliveries that were sent
   LagStats accept_lag_ms;               ///< accepted_at − planned_at, over accepted eligible deliveries
+  // Delivery truth from status callbacks (see delivered_on_time() and friends); the shares are
+  // over `eligible`, like sla_pct, and 100/0 when nothing is eligible.
+  std::size_t delivered_on_time = 0;    ///< delivered (or read) status at or before the deadline
+  std::size_t delivered = 0;            ///< delivered (or read) status at any time
+  std::size_t read = 0;                 ///< read status at any time
+  std::size_t unknown = 0;              ///< accepted, no delivered/read/failed status yet
+  std::size_t failed_after_accept = 0;  ///< accepted, then a failed status
+  double delivered_sla_pct = 100;       ///< 100 × delivered_on_time / eligible
+  double read_pct = 0;                  ///< 100 × read / eligible
+  double unknown_pct = 0;               ///< 100 × unknown / eligible
+  double failed_after_accept_pct = 0;   ///< 100 × failed_after_accept / eligible
 };
 
 /// The SLA figures of all `outcomes` together.
@@ -56,6 +84,11 @@ std::map<std::string, SlaFigures> compute_sla_by(const std::vector<DeliveryOutco
 /// delivered, read, dead) or whose deadline has passed (deadline_at < now), the share on
 /// time, × 100; 100 when there are none yet. Dispatch alerts when this drops below 97%.
 double live_success_pct(const std::vector<DeliveryOutcome>& outcomes, Millis now);
+
+/// The same live figure on the delivered measure: over eligible deliveries whose delivery truth
+/// is settled (a delivered/read or failed status, dead) or whose deadline has passed, the share
+/// delivered on time, × 100; 100 when there are none yet.
+double live_delivered_pct(const std::vector<DeliveryOutcome>& outcomes, Millis now);
 
 /// p50/p95/p99/max of `values` by the nearest-rank method: the p-th percentile is the
 /// smallest value with at least p% of the values at or below it, i.e. sorted[ceil(p/100·n) − 1].

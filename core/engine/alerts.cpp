@@ -175,7 +175,20 @@ std::vector<AlertCondition> AlertEngine::live_conditions(const LiveSnapshot& sna
     }
     const std::string subj = run_subject(r.run_id);
     const std::string what = "run " + std::to_string(r.run_id) + " (" + r.date + ", slot " + format_instant(r.slot_at) + ")";
-    if (r.live_sample >= cfg_.min_sample && r.live_success_pct < cfg_.live_success_pct) {
+    if (cfg_.success_measure == "delivered") {
+      // The delivered measure needs the status figures; a snapshot without them says nothing
+      // (dispatch fills them when this measure is chosen).
+      if (r.status && static_cast<std::size_t>(r.status->delivered_decided) >= cfg_.min_sample &&
+          live_delivered_pct(r) < cfg_.live_success_pct) {
+        const auto& st = *r.status;
+        out.push_back({"live_success_low", subj,
+                       what + ": live delivered success " + fmt2(live_delivered_pct(r)) + "% is below " +
+                           fmt2(cfg_.live_success_pct) + "% (" + std::to_string(st.delivered_decided_on_time) +
+                           " delivered on time of " + std::to_string(st.delivered_decided) + " decided; " +
+                           std::to_string(st.failed_after_accept) + " failed after accept, " +
+                           std::to_string(st.unknown) + " status unknown, " + std::to_string(r.dead) + " dead)"});
+      }
+    } else if (r.live_sample >= cfg_.min_sample && r.live_success_pct < cfg_.live_success_pct) {
       out.push_back({"live_success_low", subj,
                      what + ": live success " + fmt2(r.live_success_pct) + "% is below " + fmt2(cfg_.live_success_pct) +
                          "% (" + std::to_string(r.on_time) + " on time of " + std::to_string(r.live_sample) +

@@ -2,7 +2,9 @@
 // Alert rules, their lifecycle and their delivery.
 //
 // Rules (names as in [alerts] disabled_rules; subject says what the alert is about):
-//   live_success_low     run:ID     live success % below alerts.live_success_pct after alerts.min_sample
+//   live_success_low     run:ID     live success % below alerts.live_success_pct after alerts.min_sample;
+//                                   alerts.success_measure picks accepted (default) or delivered
+//                                   (status callbacks) success
 //   deadline_at_risk     run:ID     remaining ÷ available send rate > time left to the deadline
 //   breaker_open         sender:ID  the sender's circuit breaker is open
 //   credentials_failure  sender:ID  the provider rejected the sender's credentials

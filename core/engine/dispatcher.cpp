@@ -940,6 +940,21 @@ struct Dispatcher::Impl {
     return snap;
   }
 
+  /// Status-callback figures per run, for alerts.success_measure = "delivered": callbacks reach
+  /// the ledger, not dispatch's memory, so they are counted there (one aggregate query per run),
+  /// at most every 15 s per run; between counts the last one is reused. Writer thread only.
+  std::map<std::int64_t, std::pair<Millis, store::DeliveryTruth>> status_cache;
+  void fill_status_figures(store::Db& db, LiveSnapshot& snap, Millis now) {
+    for (auto& r : snap.runs) {
+      if (r.closed) continue;
+      auto it = status_cache.find(r.run_id);
+      if (it == status_cache.end() || now - it->second.first >= 15'000) {
+        it = status_cache.insert_or_assign(r.run_id, std::make_pair(now, store::DeliveryTruthForRun(db, r.run_id, now))).first;
+      }
+      r.status = it->second.second;
+    }
+  }
+
   /// Once a second: alert rules and the metrics textfile, on the writer thread (off the send path).
   void monitor_tick(Millis now, std::shared_ptr<LiveSnapshot> snap = nullptr) {
     if (!alert_engine && cfg.dispatch.metrics_dir.empty()) return;
@@ -947,6 +962,7 @@ struct Dispatcher::Impl {
     writer->enqueue(store::ledger_op::Local{[this, snap, now](store::Db& db) {
       try {
         if (alert_engine) {
+          if (cfg.alerts.success_measure == "delivered") fill_status_figures(db, *snap, now);
           auto changes = alert_engine->evaluate(db, *snap, now);
           if (auto today = local_date(now, cfg.default_timezone)) {
             auto held = alert_engine->evaluate_held(db, format_date(add_days(*today, -1)), now);  // content_held

@@ -147,6 +147,7 @@ LiveSnapshot snapshot_from_ledger(store::Db& db, const std::vector<std::int64_t>
       if (d.state == DeliveryState::dead && d.updated_at >= now - cfg.alerts.dead_letter_window_ms) ++dead_recent;
     });
     r.dead_recent = dead_recent;
+    r.status = store::DeliveryTruthForRun(db, id, now);
     LagStats ls = percentiles(std::move(lags));
     if (ls.n > 0) {
       r.lag_p50_ms = ls.p50;
@@ -178,6 +179,12 @@ void fill_store_figures(store::Db& db, LiveSnapshot& snap) {
   snap.alerts_firing = static_cast<std::size_t>(store::AlertCountFiring(db));
 }
 
+double live_delivered_pct(const RunLive& run) {
+  if (!run.status || run.status->delivered_decided == 0) return 100.0;
+  return 100.0 * static_cast<double>(run.status->delivered_decided_on_time) /
+         static_cast<double>(run.status->delivered_decided);
+}
+
 nlohmann::json run_live_json(const RunLive& r) {
   auto opt = [](const std::optional<double>& v, double fallback) { return v ? *v : fallback; };
   nlohmann::json j = {{"run_id", r.run_id},
@@ -203,6 +210,22 @@ nlohmann::json run_live_json(const RunLive& r) {
                       {"available_mps", r.available_mps},
                       {"projected_finish_ms", r.projected_finish ? nlohmann::json(*r.projected_finish) : nlohmann::json(nullptr)},
                       {"deadline_at_risk", r.deadline_at_risk}};
+  // Status-callback figures: null when this snapshot has none (dispatch's, unless it watches them).
+  const auto* st = r.status ? &*r.status : nullptr;
+  auto share = [&](std::int64_t n) -> nlohmann::json {
+    if (!st) return nullptr;
+    return st->eligible ? 100.0 * static_cast<double>(n) / static_cast<double>(st->eligible) : (n ? 100.0 : 0.0);
+  };
+  j["delivered_on_time"] = st ? nlohmann::json(st->delivered_on_time) : nlohmann::json(nullptr);
+  j["delivered"] = st ? nlohmann::json(st->delivered) : nlohmann::json(nullptr);
+  j["read"] = st ? nlohmann::json(st->read) : nlohmann::json(nullptr);
+  j["unknown"] = st ? nlohmann::json(st->unknown) : nlohmann::json(nullptr);
+  j["failed_after_accept"] = st ? nlohmann::json(st->failed_after_accept) : nlohmann::json(nullptr);
+  j["delivered_so_far_pct"] = st ? (st->eligible ? share(st->delivered_on_time) : nlohmann::json(100.0)) : nlohmann::json(nullptr);
+  j["read_pct"] = share(st ? st->read : 0);
+  j["unknown_pct"] = share(st ? st->unknown : 0);
+  j["live_delivered_pct"] = st ? nlohmann::json(live_delivered_pct(r)) : nlohmann::json(nullptr);
+  j["live_delivered_sample"] = st ? nlohmann::json(st->delivered_decided) : nlohmann::json(nullptr);
   return j;
 }
 

@@ -18,6 +18,7 @@
 #include "domain/breaker.hpp"
 #include "domain/types.hpp"
 #include "store/db.hpp"
+#include "store/reports.hpp"
 
 namespace daybreak::engine {
 
@@ -85,6 +86,10 @@ struct RunLive {
   double live_success_pct = 100;  ///< on-time share of the decided eligible deliveries, % (domain/sla.hpp)
   std::size_t live_sample = 0;    ///< its denominator: eligible deliveries final or past their deadline
   double sla_so_far_pct = 100;    ///< on time ÷ eligible (cancelled excluded) so far
+  /// Delivery truth from status callbacks (store::DeliveryTruthForRun): the ledger builder always
+  /// fills it; dispatch fills it from the ledger (at most every 15 s) only when
+  /// alerts.success_measure is "delivered", since callbacks reach the ledger, not its memory.
+  std::optional<store::DeliveryTruth> status;
   /// Dead letters added in the last dead-letter window, when the builder can tell (the ledger
   /// can, from updated_at); dispatch leaves it empty and the alert engine tracks growth itself.
   std::optional<std::uint64_t> dead_recent;
@@ -148,6 +153,10 @@ LiveSnapshot snapshot_from_ledger(store::Db& db, const std::vector<std::int64_t>
 /// Sets last_run_sla_pct/last_run_id (the newest stored run report) and alerts_firing from the
 /// store; dispatch calls it on its writer connection before writing the metrics textfile.
 void fill_store_figures(store::Db& db, LiveSnapshot& snap);
+
+/// Live delivered success % of `run`: status->delivered_decided_on_time ÷ delivered_decided
+/// (100 when none, or no status figures).
+double live_delivered_pct(const RunLive& run);
 
 /// The run's live figures as JSON, for runs.progress ("live" key) and `sla-report --watch --json`.
 nlohmann::json run_live_json(const RunLive& r);

@@ -8,7 +8,70 @@ std::optional<Millis> opt_millis(const SQLite::Column& c) {
   return c.getInt64();
 }
 
+// The columns of DeliveryTruth as SQL aggregates over `deliveries`; the rules are those of
+// domain/sla.hpp. ?1 is `now`. A read implies delivered, so the delivered time is the earlier of
+// delivered_at and read_at.
+constexpr const char* kStatusAggregates =
+    "SUM(state <> 'cancelled'), "
+    "SUM(state IN ('accepted','delivered','read') AND accepted_at IS NOT NULL AND accepted_at <= deadline_at), "
+    "SUM(state IN ('accepted','delivered','read') AND COALESCE(MIN(delivered_at, read_at), delivered_at, read_at) <= deadline_at), "
+    "SUM(state = 'read' OR (state IN ('accepted','delivered') AND read_at IS NOT NULL)), "
+    "SUM(state IN ('delivered','read') OR (state = 'accepted' AND (delivered_at IS NOT NULL OR read_at IS NOT NULL))), "
+    "SUM(state = 'accepted' AND delivered_at IS NULL AND read_at IS NULL "
+    "    AND COALESCE(last_error, '') NOT LIKE 'status failed: %'), "
+    "SUM(state = 'accepted' AND delivered_at IS NULL AND read_at IS NULL "
+    "    AND COALESCE(last_error, '') LIKE 'status failed: %'), "
+    // decided on the delivered measure: anything but a still-unknown `accepted` row, once
+    // final; or past its deadline
+    "SUM(state NOT IN ('cancelled','planned','sending','retry_wait','uncertain') AND NOT (state = 'accepted' "
+    "    AND delivered_at IS NULL AND read_at IS NULL AND COALESCE(last_error, '') NOT LIKE 'status failed: %') "
+    "    OR (state <> 'cancelled' AND deadline_at < ?1)), "
+    "SUM((state NOT IN ('cancelled','planned','sending','retry_wait','uncertain') AND NOT (state = 'accepted' "
+    "    AND delivered_at IS NULL AND read_at IS NULL AND COALESCE(last_error, '') NOT LIKE 'status failed: %') "
+    "    OR (state <> 'cancelled' AND deadline_at < ?1)) "
+    "    AND state IN ('accepted','delivered','read') AND COALESCE(MIN(delivered_at, read_at), delivered_at, read_at) <= deadline_at)";
+
+DeliveryTruth delivery_truth_from(SQLite::Statement& q, int first) {
+  DeliveryTruth c;
+  auto col = [&](int i) { return q.getColumn(first + i).isNull() ? std::int64_t{0} : q.getColumn(first + i).getInt64(); };
+  c.eligible = col(0);
+  c.on_time = col(1);
+  c.delivered_on_time = col(2);
+  c.read = col(3);
+  c.delivered = col(4);
+  c.unknown = col(5);
+  c.failed_after_accept = col(6);
+  c.delivered_decided = col(7);
+  c.delivered_decided_on_time = col(8);
+  return c;
+}
+
 }  // namespace
+
+DeliveryTruth DeliveryTruthForRun(Db& db, std::int64_t run_id, Millis now) {
+  return guarded("DeliveryTruthForRun", [&] {
+    auto& q = db.stmt(std::string("SELECT ") + kStatusAggregates + " FROM deliveries WHERE run_id = ?2");
+    q.bind(1, now);
+    q.bind(2, run_id);
+    q.executeStep();
+    DeliveryTruth c = delivery_truth_from(q, 0);
+    q.reset();
+    return c;
+  });
+}
+
+std::map<std::string, DeliveryTruth> DeliveryTruthByDate(Db& db, const std::string& from, const std::string& to, Millis now) {
+  return guarded("DeliveryTruthByDate", [&] {
+    auto& q = db.stmt(std::string("SELECT date, ") + kStatusAggregates +
+                      " FROM deliveries WHERE date BETWEEN ?2 AND ?3 GROUP BY date");
+    q.bind(1, now);
+    q.bind(2, from);
+    q.bind(3, to);
+    std::map<std::string, DeliveryTruth> out;
+    while (q.executeStep()) out.emplace(q.getColumn(0).getString(), delivery_truth_from(q, 1));
+    return out;
+  });
+}
 
 std::vector<DeliveryOutcome> DeliveryOutcomesForRun(Db& db, std::int64_t run_id,
                                                     std::map<std::string, std::int64_t>* count_by_source) {
@@ -24,7 +87,8 @@ std::vector<DeliveryOutcome> DeliveryOutcomesForRun(Db& db, std::int64_t run_id,
 
     auto& q = db.stmt(
         "SELECT delivery_id, state, tier, channel, sender, planned_at, deadline_at, first_sent_at, accepted_at, "
-        "possible_duplicate, source FROM deliveries WHERE run_id = ? ORDER BY state, delivery_id");
+        "possible_duplicate, source, delivered_at, read_at, last_error LIKE 'status failed: %' "
+        "FROM deliveries WHERE run_id = ? ORDER BY state, delivery_id");
     q.bind(1, run_id);
     while (q.executeStep()) {
       DeliveryOutcome o;
@@ -45,6 +109,9 @@ std::vector<DeliveryOutcome> DeliveryOutcomesForRun(Db& db, std::int64_t run_id,
       o.accepted_at = opt_millis(q.getColumn(8));
       o.possible_duplicate = q.getColumn(9).getInt() != 0;
       if (count_by_source) ++(*count_by_source)[q.getColumn(10).getText()];
+      o.delivered_at = opt_millis(q.getColumn(11));
+      o.read_at = opt_millis(q.getColumn(12));
+      o.status_failed = q.getColumn(13).getInt() != 0;  // NULL last_error: 0
       out.push_back(std::move(o));
     }
     return out;

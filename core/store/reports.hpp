@@ -22,6 +22,28 @@ namespace daybreak::store {
 std::vector<DeliveryOutcome> DeliveryOutcomesForRun(Db& db, std::int64_t run_id,
                                                     std::map<std::string, std::int64_t>* count_by_source = nullptr);
 
+/// Delivery truth from status callbacks, counted in SQL over `deliveries` with the rules of
+/// domain/sla.hpp (delivered_on_time(), status_read(), status_unknown(), failed_after_accept()),
+/// so a live snapshot, a trend or a stored report can show them without loading every row.
+struct DeliveryTruth {
+  std::int64_t eligible = 0;             ///< not cancelled
+  std::int64_t on_time = 0;              ///< accepted at or before the deadline (the headline's numerator)
+  std::int64_t delivered_on_time = 0;
+  std::int64_t delivered = 0;            ///< a delivered or read status at any time (or the row says so)
+  std::int64_t read = 0;
+  std::int64_t unknown = 0;
+  std::int64_t failed_after_accept = 0;
+  std::int64_t delivered_decided = 0;    ///< settled (delivered/read/failed status, dead) or past the deadline at `now`
+  std::int64_t delivered_decided_on_time = 0;  ///< of those, delivered on time
+};
+
+/// The status counts of one run at `now` (one aggregate query).
+DeliveryTruth DeliveryTruthForRun(Db& db, std::int64_t run_id, Millis now);
+
+/// The status counts of every delivery day in [from, to] ("YYYY-MM-DD") that has deliveries,
+/// by date (one aggregate query over the date index).
+std::map<std::string, DeliveryTruth> DeliveryTruthByDate(Db& db, const std::string& from, const std::string& to, Millis now);
+
 /// One reason requests of a run failed, grouped from `delivery_attempts`.
 struct FailureReason {
   std::string error_code;  ///< the provider's code, or the outcome when no code was recorded

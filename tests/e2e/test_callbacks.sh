@@ -131,6 +131,62 @@ assert_eq "$(sql "SELECT COUNT(*) FROM deliveries WHERE date='$D1' AND (state IN
 assert_eq "$(sql "SELECT COUNT(*) FROM status_updates u JOIN deliveries d ON d.delivery_id = u.matched_delivery_id WHERE u.delivery_id != d.delivery_id OR u.provider_message_id != d.provider_message_id")" "0" "statuses matched to the wrong delivery"
 echo "ok 3: $n deliveries, $((sent + delivered + read + failed)) statuses x3 reordered: $read read, $((delivered - read)) delivered, $failed failed"
 
+# --- 3b. sla-report shows the delivery truth the callbacks recorded -----------------------------
+# The ledger's own counts, by the definitions of man sla-report ("Delivery truth").
+db_delivered=$(sql "SELECT COUNT(*) FROM deliveries WHERE date='$D1' AND state IN ('delivered','read')")
+db_on_time=$(sql "SELECT COUNT(*) FROM deliveries WHERE date='$D1' AND state IN ('delivered','read') AND delivered_at <= deadline_at")
+db_read=$(sql "SELECT COUNT(*) FROM deliveries WHERE date='$D1' AND read_at IS NOT NULL")
+db_failed=$(sql "SELECT COUNT(*) FROM deliveries WHERE date='$D1' AND state='accepted' AND last_error LIKE 'status failed: %'")
+db_unknown=$(sql "SELECT COUNT(*) FROM deliveries WHERE date='$D1' AND state='accepted' AND COALESCE(last_error,'') NOT LIKE 'status failed: %'")
+assert_eq "$db_read" "$read" "read rows in the ledger"
+assert_eq "$db_failed" "$failed" "failed-after-accept rows in the ledger"
+# the simulator answers every message delivered (maybe read) or failed: nothing stays unknown here
+# (the unit tests cover unknown rows: sent-only, no status, e-mail)
+assert_eq "$db_unknown" "$((n - db_delivered - db_failed))" "status unknown rows"
+[ "$db_on_time" -gt 0 ] || fail "expected some deliveries delivered before the deadline"
+db_accepted_on_time=$(sql "SELECT COUNT(*) FROM deliveries WHERE date='$D1' AND accepted_at <= deadline_at")
+AFTER=$(clock_at "${D1}T07:00:00+05:30" 1)
+# the run's stored report (dispatch closed it) with the figures recounted, and the day's from the ledger
+for mode in "--run $run1" "--date $D1"; do
+  # shellcheck disable=SC2086
+  DAYBREAK_CLOCK=$AFTER "$REPORT" $mode --json >"$WORK/truth.json" || true
+  r=$(cat "$WORK/truth.json")
+  assert_eq "$(jget "$r" eligible)" "$n" "$mode: eligible"
+  assert_eq "$(jget "$r" delivered)" "$db_delivered" "$mode: delivered"
+  assert_eq "$(jget "$r" delivered_on_time)" "$db_on_time" "$mode: delivered on time"
+  assert_eq "$(jget "$r" read)" "$db_read" "$mode: read"
+  assert_eq "$(jget "$r" unknown)" "$db_unknown" "$mode: status unknown"
+  assert_eq "$(jget "$r" failed_after_accept)" "$db_failed" "$mode: failed after accept"
+  assert_eq "$(python3 -c "print(round(100.0 * $db_on_time / $n, 6))")" \
+            "$(python3 -c "print(round($(jget "$r" delivered_sla_pct), 6))")" "$mode: delivered SLA %"
+  assert_eq "$(jget "$r" on_time)" "$db_accepted_on_time" "$mode: accepted on time (the headline is unchanged)"
+done
+assert_eq "$(jget "$(DAYBREAK_CLOCK=$AFTER "$REPORT" --run "$run1" --json)" report_source)" "stored" "closed run prints its stored report"
+DAYBREAK_CLOCK=$AFTER "$REPORT" --run "$run1" >"$WORK/truth.txt" || true
+grep -q "failed after accept [0-9.]*% ($db_failed)" "$WORK/truth.txt" || { cat "$WORK/truth.txt"; fail "text report lacks failed after accept ($db_failed)"; }
+grep -q "status unknown [0-9.]*% ($db_unknown)" "$WORK/truth.txt" || { cat "$WORK/truth.txt"; fail "text report lacks status unknown ($db_unknown)"; }
+w=$(DAYBREAK_CLOCK=$AFTER "$REPORT" --watch --once --run "$run1" --json)
+assert_eq "$(jget "$w" runs 0 failed_after_accept)" "$db_failed" "watch: failed after accept"
+assert_eq "$(jget "$w" runs 0 delivered_on_time)" "$db_on_time" "watch: delivered on time"
+t=$(DAYBREAK_CLOCK=$AFTER "$REPORT" trend --days 1 --to "$D1" --json)
+assert_eq "$(jget "$t" dates 0 read)" "$db_read" "trend: read"
+assert_eq "$(jget "$t" dates 0 unknown)" "$db_unknown" "trend: status unknown"
+# alerts.success_measure: the live_success_low rule of `daybreak alerts check` (no dispatch alive:
+# it reads the ledger) on the accepted measure stays quiet (every delivery accepted on time), on the
+# delivered measure it fires with the delivered figures (the failed ones were never delivered)
+sql "UPDATE runs SET state='running' WHERE run_id=$run1"  # closed runs are not watched live
+DURING=$(clock_at "${D1}T06:04:00+05:30" 1)
+for measure in accepted delivered; do
+  { cat "$WORK/daybreak.toml"; printf '[alerts]\nmin_sample = 5\nlive_success_pct = 99.5\nsuccess_measure = "%s"\n' "$measure"; } >"$WORK/m-$measure.toml"
+  DAYBREAK_CONFIG=$WORK/m-$measure.toml DAYBREAK_CLOCK=$DURING "$OP" alerts check --json >"$WORK/m-$measure.json" 2>"$WORK/m-$measure.log" || true
+done
+sql "UPDATE runs SET state='closed' WHERE run_id=$run1"
+assert_eq "$(sql "SELECT COUNT(*) FROM alerts WHERE rule='live_success_low' AND subject='run:$run1' AND message LIKE '%live success %'")" "0" \
+  "accepted measure: no live_success_low"
+assert_eq "$(sql "SELECT COUNT(*) FROM alerts WHERE rule='live_success_low' AND subject='run:$run1' AND message LIKE '%live delivered success%$db_failed failed after accept%'")" "1" \
+  "delivered measure: live_success_low names the delivered figures"
+echo "ok 3b: report, watch and trend: $db_on_time delivered on time, $db_read read, $db_unknown unknown, $db_failed failed after accept"
+
 # --- 2. wrong or missing signature: 401, nothing changes ---------------------------------------
 target=$(sql "SELECT delivery_id || ' ' || provider_message_id FROM deliveries WHERE date='$D1' AND state='delivered' LIMIT 1")
 tid=${target%% *}; twamid=${target#* }

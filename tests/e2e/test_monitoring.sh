@@ -31,7 +31,7 @@ sql "UPDATE runs SET state='closed' WHERE run_id=$run"
 python3 - "$WORK/stored.json" "$WORK/fresh.json" <<'PY' || fail "stored report differs from the ledger"
 import json, sys
 a, b = (json.load(open(p)) for p in sys.argv[1:3])
-skip = {"report_source", "state", "closed", "verdict", "generated_at", "generated_at_ms"}
+skip = {"report_source", "status_figures_source", "state", "closed", "verdict", "generated_at", "generated_at_ms"}
 diff = [k for k in set(a) | set(b) if k not in skip and a.get(k) != b.get(k)]
 assert not diff, "differs in %s" % diff
 PY

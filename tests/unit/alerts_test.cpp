@@ -453,6 +453,7 @@ TEST(AlertsConfigTest, ReadsChainLevelsAndRejectsMistakes) {
 [alerts]
 min_sample = 50
 live_success_pct = 98.5
+success_measure = "delivered"
 escalate_after_minutes = 10
 disabled_rules = ["breaker_open"]
 chain = ["oncall", "manager"]
@@ -467,6 +468,7 @@ emails = ["boss@example.com"]
   Config cfg = parse_config(ok, "");
   EXPECT_EQ(cfg.alerts.min_sample, 50u);
   EXPECT_DOUBLE_EQ(cfg.alerts.live_success_pct, 98.5);
+  EXPECT_EQ(cfg.alerts.success_measure, "delivered");
   EXPECT_EQ(cfg.alerts.escalate_after_ms, 600'000);
   EXPECT_FALSE(cfg.alerts.rule_enabled("breaker_open"));
   EXPECT_TRUE(cfg.alerts.rule_enabled("live_success_low"));
@@ -479,6 +481,7 @@ emails = ["boss@example.com"]
   Config d = parse_config("", "");
   EXPECT_EQ(d.alerts.min_sample, 20u);
   EXPECT_DOUBLE_EQ(d.alerts.live_success_pct, 97.0);
+  EXPECT_EQ(d.alerts.success_measure, "accepted");
   EXPECT_EQ(d.alerts.escalate_after_ms, 300'000);
   EXPECT_TRUE(d.alerts.chain.empty());
 
@@ -496,6 +499,8 @@ emails = ["boss@example.com"]
   EXPECT_NE(error("[alerts]\nchain = [\"a\"]\n[alerts.levels.a]\nemails = [\"x@example.com\"]\n").find("needs alerts.smtp_url"),
             std::string::npos);
   EXPECT_NE(error("[alerts]\nlive_success_pct = 120\n").find("must be between 0 and 100"), std::string::npos);
+  EXPECT_NE(error("[alerts]\nsuccess_measure = \"read\"\n").find("t.toml:2: key \"alerts.success_measure\" must be \"accepted\" or \"delivered\""),
+            std::string::npos);
 }
 
 }  // namespace

@@ -15,7 +15,11 @@
 
 #include "db_fixture.hpp"
 #include "cli/common.hpp"
+#include "config/config.hpp"
+#include "engine/alerts.hpp"
+#include "engine/live.hpp"
 #include "store/reports.hpp"
+#include "store/status_events.hpp"
 #include "store/runs.hpp"
 
 namespace daybreak {
@@ -384,6 +388,153 @@ TEST_F(ReportTest, ReadOnlyConnectionReadsTheReport) {
   json a = build_run_report(reader, load_run(id), kSlot1);
   json b = build_run_report(*db_, load_run(id), kSlot1);
   EXPECT_EQ(a, b);
+}
+
+// ---- delivery truth: delivered / read / unknown / failed-after-accept from status callbacks ----
+
+// Applies `statuses` (message id, status, provider time, error code or 0) through the receiver's
+// own path (store, insert, apply), as daybreak-callbacks does.
+void apply_statuses(store::Db& db, const std::vector<std::tuple<std::string, MessageStatus, Millis, long>>& statuses,
+                    Millis now) {
+  static int n = 0;
+  db.write_tx([&] {
+    store::StatusEventStoreParams p;
+    p.signature = "sha256=00";
+    p.body = "{\"n\":" + std::to_string(++n) + "}";
+    p.now = now;
+    auto e = store::StatusEventStore(db, p);
+    std::vector<StatusUpdate> us;
+    for (const auto& [id, st, at, code] : statuses) {
+      StatusUpdate u;
+      u.provider_message_id = id;
+      u.status = st;
+      u.provider_at = at;
+      if (code) u.error_code = code;
+      us.push_back(u);
+    }
+    store::StatusUpdatesInsert(db, e.event_id, us, now);
+    store::StatusApplyEvent(db, e.event_id, now);
+  });
+}
+
+class DeliveryTruthTest : public ReportTest {
+ protected:
+  // One run at kSlot1, every delivery accepted on time unless said otherwise; statuses by callback:
+  //   t1 delivered 100 s before the deadline, read 60 s after it   → delivered on time, read
+  //   t2 delivered 30 s after the deadline                           → delivered, not on time
+  //   t3 read 5 s before the deadline, no delivered status           → delivered on time (read implies it), read
+  //   t4 failed 131049                                               → failed after accept
+  //   t5 sent only                                                   → unknown
+  //   t6 no status at all                                            → unknown
+  //   t7 dead                                                        → none (not accepted)
+  //   t8 cancelled                                                   → not eligible
+  //   t9 email, accepted, no callbacks exist for email               → unknown
+  // eligible 8, accepted on time 7, delivered on time 2, delivered 3, read 2, unknown 3, failed after accept 1.
+  std::int64_t make_truth_run(const std::string& state) {
+    const Millis s = kSlot1, dl = kSlot1 + kDeadlineMs;
+    std::int64_t run = add_run(s, state);
+    int i = 0;
+    for (const char* st : {"accepted", "accepted", "accepted", "accepted", "accepted", "accepted", "dead", "cancelled"}) {
+      ++i;
+      const bool acc = std::string(st) == "accepted";
+      auto id = add_delivery(run, s, {"t" + std::to_string(i), "gold", st, "whatsapp", "wa-1", "editorial", s, s + 10,
+                                      acc ? std::optional<Millis>(s + 500) : std::nullopt, false});
+      if (acc) db_->exec("UPDATE deliveries SET provider_message_id = 'wamid.t" + std::to_string(i) + "' WHERE delivery_id = " + std::to_string(id));
+    }
+    add_delivery(run, s, {"t9", "gold", "accepted", "email", "smtp-1", "editorial", s, s + 10, s + 400, false});
+    apply_statuses(*db_,
+                   {{"wamid.t1", MessageStatus::delivered, dl - 100'000, 0},
+                    {"wamid.t1", MessageStatus::read, dl + 60'000, 0},
+                    {"wamid.t2", MessageStatus::delivered, dl + 30'000, 0},
+                    {"wamid.t3", MessageStatus::read, dl - 5'000, 0},
+                    {"wamid.t4", MessageStatus::failed, s + 2'000, 131049},
+                    {"wamid.t5", MessageStatus::sent, s + 1'000, 0}},
+                   dl + 90'000);
+    return run;
+  }
+};
+
+TEST_F(DeliveryTruthTest, RunReportShowsDeliveredReadUnknownAndFailedAfterAccept) {
+  auto id = make_truth_run("closed");
+  json r = build_run_report(*db_, load_run(id), kSlot1 + 3'600'000);
+  EXPECT_EQ(r["eligible"], 8);
+  EXPECT_EQ(r["on_time"], 7);  // the accepted headline is unchanged
+  EXPECT_DOUBLE_EQ(r["sla_pct"].get<double>(), 87.5);
+  EXPECT_EQ(r["delivered_on_time"], 2);
+  EXPECT_EQ(r["delivered"], 3);
+  EXPECT_EQ(r["read"], 2);
+  EXPECT_EQ(r["unknown"], 3);
+  EXPECT_EQ(r["failed_after_accept"], 1);
+  EXPECT_DOUBLE_EQ(r["delivered_sla_pct"].get<double>(), 25.0);
+  EXPECT_DOUBLE_EQ(r["read_pct"].get<double>(), 25.0);
+  EXPECT_DOUBLE_EQ(r["unknown_pct"].get<double>(), 37.5);
+  EXPECT_DOUBLE_EQ(r["failed_after_accept_pct"].get<double>(), 12.5);
+  EXPECT_EQ(r["by_channel"]["email"]["unknown"], 1);
+  EXPECT_EQ(r["by_channel"]["whatsapp"]["delivered_on_time"], 2);
+  EXPECT_EQ(r["verdict"], "missed");  // judged on accepted: 87.5% < 99%
+  std::string text = format_report_text(r, {"gold"}, "");
+  EXPECT_NE(text.find("delivered within deadline 25.00% (2)  read 25.00% (2)  status unknown 37.50% (3)  failed after accept 12.50% (1)"),
+            std::string::npos) << text;
+  std::string html = render_html_report(*db_, r, {id}, build_trend(*db_, kDate, 1), "");
+  EXPECT_NE(html.find("delivered within the deadline (status callbacks) <b>25.00%</b>"), std::string::npos);
+}
+
+TEST_F(DeliveryTruthTest, SqlCountsAgreeWithTheDomainRules) {
+  auto id = make_truth_run("running");
+  // Before the deadline: decided on the delivered measure = t1, t2, t3 (a status), t4 (failed), t7 (dead).
+  const Millis before = kSlot1 + kDeadlineMs - 1'000;
+  store::DeliveryTruth c = store::DeliveryTruthForRun(*db_, id, before);
+  EXPECT_EQ(c.eligible, 8);
+  EXPECT_EQ(c.on_time, 7);
+  EXPECT_EQ(c.delivered_on_time, 2);
+  EXPECT_EQ(c.delivered, 3);
+  EXPECT_EQ(c.read, 2);
+  EXPECT_EQ(c.unknown, 3);
+  EXPECT_EQ(c.failed_after_accept, 1);
+  EXPECT_EQ(c.delivered_decided, 5);
+  EXPECT_EQ(c.delivered_decided_on_time, 2);
+  json r = build_run_report(*db_, load_run(id), before);
+  EXPECT_DOUBLE_EQ(r["live_delivered_pct"].get<double>(), 40.0);
+  // After the deadline every eligible delivery is decided.
+  EXPECT_EQ(store::DeliveryTruthForRun(*db_, id, kSlot1 + kDeadlineMs + 1).delivered_decided, 8);
+  // The trend counts the same from the ledger (no stored report needed for these).
+  json t = build_trend(*db_, kDate, 1);
+  const json& d = t["dates"][0];
+  EXPECT_EQ(d["delivered_on_time"], 2);
+  EXPECT_EQ(d["read"], 2);
+  EXPECT_EQ(d["unknown"], 3);
+  EXPECT_EQ(d["failed_after_accept"], 1);
+  EXPECT_DOUBLE_EQ(d["delivered_sla_pct"].get<double>(), 25.0);
+  EXPECT_DOUBLE_EQ(t["summary"]["overall_delivered_sla_pct"].get<double>(), 25.0);
+}
+
+TEST_F(DeliveryTruthTest, LiveSnapshotAndLowSuccessRuleUseTheChosenMeasure) {
+  auto id = make_truth_run("running");
+  const Millis now = kSlot1 + kDeadlineMs - 1'000;
+  Config cfg;
+  engine::LiveSnapshot snap = engine::snapshot_from_ledger(*db_, {id}, cfg, now);
+  ASSERT_EQ(snap.runs.size(), 1u);
+  json l = engine::run_live_json(snap.runs[0]);
+  EXPECT_EQ(l["delivered_on_time"], 2);
+  EXPECT_EQ(l["unknown"], 3);
+  EXPECT_EQ(l["failed_after_accept"], 1);
+  EXPECT_DOUBLE_EQ(l["delivered_so_far_pct"].get<double>(), 25.0);
+  EXPECT_DOUBLE_EQ(l["live_delivered_pct"].get<double>(), 40.0);
+  // Accepted live success is 7 of 8 decided = 87.5%: above an 80% threshold, so with the default
+  // measure the rule is quiet; on the delivered measure (40%) it fires.
+  AlertsConfig a;
+  a.min_sample = 5;
+  a.live_success_pct = 80;
+  EXPECT_TRUE(engine::AlertEngine(a).live_conditions(snap, now).empty());
+  a.success_measure = "delivered";
+  auto conds = engine::AlertEngine(a).live_conditions(snap, now);
+  ASSERT_EQ(conds.size(), 1u);
+  EXPECT_EQ(conds[0].rule, "live_success_low");
+  EXPECT_NE(conds[0].message.find("live delivered success 40.00%"), std::string::npos) << conds[0].message;
+  EXPECT_NE(conds[0].message.find("1 failed after accept, 3 status unknown"), std::string::npos) << conds[0].message;
+  // A snapshot without status figures (dispatch's, when it does not count them) says nothing.
+  snap.runs[0].status.reset();
+  EXPECT_TRUE(engine::AlertEngine(a).live_conditions(snap, now).empty());
 }
 
 }  // namespace

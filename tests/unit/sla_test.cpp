@@ -15,7 +15,7 @@ constexpr Millis kDeadlineSla = 301'000;
 
 DeliveryOutcome outcome(const char* tier, const char* channel, const char* sender, DeliveryState state,
                         std::optional<Millis> sent, std::optional<Millis> accepted, bool dup = false) {
-  return DeliveryOutcome{tier, channel, sender, state, kPlanned, kDeadlineSla, sent, accepted, dup};
+  return DeliveryOutcome{tier, channel, sender, state, kPlanned, kDeadlineSla, sent, accepted, dup, std::nullopt, std::nullopt, false};
 }
 
 // Ten deliveries covering every way the SLA can count one.
