@@ -359,6 +359,13 @@ std::string format_report_text(const nlohmann::json& report, const std::vector<s
            ")  read " + pct(j.value("read_pct", 0.0)) + "% (" + num(j, "read") + ")  status unknown " +
            pct(j.value("unknown_pct", 0.0)) + "% (" + num(j, "unknown") + ")  failed after accept " +
            pct(j.value("failed_after_accept_pct", 0.0)) + "% (" + num(j, "failed_after_accept") + ")\n";
+    if (j.value("unknown", 0) > 0 && j.value("delivered", 0) == 0 && j.value("read", 0) == 0 &&
+        j.value("failed_after_accept", 0) == 0) {
+      // Not one status for any accepted message: the receiver is not running or not reached,
+      // not a provider that delivered nothing.
+      out += "  no delivery status has reached the ledger for these deliveries: is daybreak-callbacks receiving "
+             "(and the provider's webhook pointing at it)?\n";
+    }
   }
   if (j.contains("lag_ms")) out += lag_line("dispatch lag ms", j.at("lag_ms"));
   if (j.contains("accept_lag_ms")) out += lag_line("accept lag ms", j.at("accept_lag_ms"));

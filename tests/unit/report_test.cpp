@@ -475,8 +475,16 @@ TEST_F(DeliveryTruthTest, RunReportShowsDeliveredReadUnknownAndFailedAfterAccept
   std::string text = format_report_text(r, {"gold"}, "");
   EXPECT_NE(text.find("delivered within deadline 25.00% (2)  read 25.00% (2)  status unknown 37.50% (3)  failed after accept 12.50% (1)"),
             std::string::npos) << text;
+  EXPECT_EQ(text.find("no delivery status has reached the ledger"), std::string::npos) << text;
   std::string html = render_html_report(*db_, r, {id}, build_trend(*db_, kDate, 1), "");
   EXPECT_NE(html.find("delivered within the deadline (status callbacks) <b>25.00%</b>"), std::string::npos);
+  // Not one status for any accepted message: the text says where to look, not only "0%".
+  auto silent = r;
+  silent["delivered"] = silent["delivered_on_time"] = silent["read"] = silent["failed_after_accept"] = 0;
+  silent["unknown"] = 7;
+  EXPECT_NE(format_report_text(silent, {"gold"}, "").find("no delivery status has reached the ledger for these deliveries: is "
+                                                          "daybreak-callbacks receiving"),
+            std::string::npos);
 }
 
 TEST_F(DeliveryTruthTest, SqlCountsAgreeWithTheDomainRules) {
