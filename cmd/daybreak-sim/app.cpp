@@ -1,6 +1,5 @@
 // daybreak-sim's command line and HTTP wiring: flags → Options, routes → Simulator, signals →
 // a clean stop. The provider rules themselves live in simulator.cpp.
-#include <algorithm>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -25,6 +24,8 @@
 #include "cli/common.hpp"
 #include "config/config.hpp"
 #include "config/secret.hpp"
+#include "domain/templates.hpp"
+#include "domain/types.hpp"
 #include "callbacks.hpp"
 #include "http_server.hpp"
 #include "simulator.hpp"
@@ -419,14 +420,10 @@ int sim_main(int argc, char** argv) {
       throw CLI::ValidationError("--latency-ms-p99", "must be >= --latency-ms-median");
     }
     for (const auto& spec : templates) {
-      // NAME:CODE:HEADER:BODY_PARAMS
-      std::vector<std::string> f;
-      std::size_t from = 0;
-      for (std::size_t at; (at = spec.find(':', from)) != std::string::npos; from = at + 1) f.push_back(spec.substr(from, at - from));
-      f.push_back(spec.substr(from));
-      static const std::vector<std::string> kHeaders{"none", "text", "image", "document", "video"};
-      if (f.size() != 4 || f[0].empty() || f[1].empty() || std::find(kHeaders.begin(), kHeaders.end(), f[2]) == kHeaders.end() ||
-          f[3].empty() || f[3].find_first_not_of("0123456789") != std::string::npos || f[3].size() > 2) {
+      // NAME:CODE:HEADER:BODY_PARAMS; the header names are daybreak's own (domain/templates.hpp).
+      const auto f = split_list(spec, ':');
+      if (f.size() != 4 || !header_kind_from_string(f[2]) || f[3].find_first_not_of("0123456789") != std::string::npos ||
+          f[3].size() > 2) {
         throw CLI::ValidationError("--template", "expected NAME:LANGUAGE_CODE:HEADER:BODY_PARAMS, got \"" + spec + "\"");
       }
       o.templates.push_back({f[0], f[1], f[2], std::stoi(f[3])});
