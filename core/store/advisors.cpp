@@ -9,9 +9,9 @@ namespace {
 // The SQL lives next to the function that runs it; Db::stmt prepares each text once per
 // connection and hands back the cached statement afterwards.
 
-constexpr const char* kUpsertAdvisor = R"sql(
-INSERT INTO advisors (advisor_id, name, tier, timezone, slot, channels, opted_in, language, topics, updated_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+// What an upsert of one advisor (or a whole staged import) changes on a row that exists: every
+// column, and only when one differs, so an unchanged row keeps its updated_at.
+constexpr const char* kAdvisorOnConflict = R"sql(
 ON CONFLICT (advisor_id) DO UPDATE SET
   name = excluded.name, tier = excluded.tier, timezone = excluded.timezone, slot = excluded.slot,
   channels = excluded.channels, opted_in = excluded.opted_in, language = excluded.language,
@@ -20,12 +20,18 @@ WHERE name IS NOT excluded.name OR tier IS NOT excluded.tier OR timezone IS NOT 
    OR slot IS NOT excluded.slot OR channels IS NOT excluded.channels OR opted_in IS NOT excluded.opted_in
    OR language IS NOT excluded.language OR topics IS NOT excluded.topics
 )sql";
-
-constexpr const char* kUpsertChannel = R"sql(
-INSERT INTO advisor_channels (advisor_id, channel, address, opted_in) VALUES (?1, ?2, ?3, ?4)
+constexpr const char* kChannelOnConflict = R"sql(
 ON CONFLICT (advisor_id, channel) DO UPDATE SET address = excluded.address, opted_in = excluded.opted_in
 WHERE address IS NOT excluded.address OR opted_in IS NOT excluded.opted_in
 )sql";
+
+const std::string kUpsertAdvisor =
+    "INSERT INTO advisors (advisor_id, name, tier, timezone, slot, channels, opted_in, language, topics, updated_at) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)" + std::string(kAdvisorOnConflict);
+
+const std::string kUpsertChannel =
+    "INSERT INTO advisor_channels (advisor_id, channel, address, opted_in) VALUES (?1, ?2, ?3, ?4)" +
+    std::string(kChannelOnConflict);
 
 // Three placeholders cover every channel there is; unused ones get '' which matches no channel.
 constexpr const char* kDeleteOtherChannels =
@@ -178,23 +184,14 @@ constexpr const char* kStageChannel =
 
 // kUpsertAdvisor, kUpsertChannel and kDeleteOtherChannels for every staged row at once ("WHERE
 // true" keeps SQLite from reading ON CONFLICT as a join constraint).
-constexpr const char* kApplyAdvisors = R"sql(
-INSERT INTO main.advisors (advisor_id, name, tier, timezone, slot, channels, opted_in, language, topics, updated_at)
-SELECT advisor_id, name, tier, timezone, slot, channels, opted_in, language, topics, ?1 FROM temp.import_advisors WHERE true
-ON CONFLICT (advisor_id) DO UPDATE SET
-  name = excluded.name, tier = excluded.tier, timezone = excluded.timezone, slot = excluded.slot,
-  channels = excluded.channels, opted_in = excluded.opted_in, language = excluded.language,
-  topics = excluded.topics, updated_at = excluded.updated_at
-WHERE name IS NOT excluded.name OR tier IS NOT excluded.tier OR timezone IS NOT excluded.timezone
-   OR slot IS NOT excluded.slot OR channels IS NOT excluded.channels OR opted_in IS NOT excluded.opted_in
-   OR language IS NOT excluded.language OR topics IS NOT excluded.topics
-)sql";
-constexpr const char* kApplyChannels = R"sql(
-INSERT INTO main.advisor_channels (advisor_id, channel, address, opted_in)
-SELECT advisor_id, channel, address, opted_in FROM temp.import_advisor_channels WHERE true
-ON CONFLICT (advisor_id, channel) DO UPDATE SET address = excluded.address, opted_in = excluded.opted_in
-WHERE address IS NOT excluded.address OR opted_in IS NOT excluded.opted_in
-)sql";
+const std::string kApplyAdvisors =
+    "INSERT INTO main.advisors (advisor_id, name, tier, timezone, slot, channels, opted_in, language, topics, updated_at) "
+    "SELECT advisor_id, name, tier, timezone, slot, channels, opted_in, language, topics, ?1 FROM temp.import_advisors "
+    "WHERE true" + std::string(kAdvisorOnConflict);
+const std::string kApplyChannels =
+    "INSERT INTO main.advisor_channels (advisor_id, channel, address, opted_in) "
+    "SELECT advisor_id, channel, address, opted_in FROM temp.import_advisor_channels WHERE true" +
+    std::string(kChannelOnConflict);
 constexpr const char* kApplyDeleteOtherChannels = R"sql(
 DELETE FROM main.advisor_channels
 WHERE advisor_id IN (SELECT advisor_id FROM temp.import_advisors)
