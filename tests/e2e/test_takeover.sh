@@ -38,7 +38,18 @@ B=$!
 for _ in $(seq 1 500); do [ "$(owner_pid)" = "$B" ] && break; sleep 0.02; done
 assert_eq "$(owner_pid)" "$B" "the run's owner after the takeover"
 for _ in $(seq 1 500); do [ "$(accepted)" -gt $((acc_a + 100)) ] && break; sleep 0.02; done
-kill -STOP "$B"
+# B must be stopped between two of its commits: stopped inside one, it holds SQLite's write lock
+# and A, resumed, could neither commit nor learn that it lost the lease (it would wait, as it
+# should, for the ledger to take writes again). Stop it, and if the ledger is locked, let it
+# finish the commit and stop it again.
+stopped_free=0
+for _ in $(seq 1 50); do
+  kill -STOP "$B"
+  if sqlite3 -cmd '.timeout 300' "$DB" "BEGIN IMMEDIATE; ROLLBACK;" >/dev/null 2>&1; then stopped_free=1; break; fi
+  kill -CONT "$B"
+  sleep 0.01
+done
+[ "$stopped_free" = 1 ] || fail "B held the write lock every time it was stopped"
 # A resumes while B is stopped: its queued claims and heartbeat commit now.
 kill -CONT "$A"
 rc_a=0
