@@ -26,10 +26,25 @@ clock="${D}T05:59:28+05:30@$(now_ms)*${SCALE}"
 owner_pid() { sql "SELECT COALESCE(owner,'') FROM runs WHERE run_id=$run" | cut -d: -f2; }
 accepted() { sql "SELECT COUNT(*) FROM deliveries WHERE run_id=$run AND state='accepted'"; }
 
+# A dispatch must be stopped between two of its commits: stopped inside one, it holds SQLite's
+# write lock and nobody else can write (B could not take the run over; A, resumed, could neither
+# commit nor learn that it lost the lease, and would wait, as it should, for the ledger to take
+# writes again). Stop it, and if the ledger is locked, let it finish the commit and stop it again.
+stop_between_commits() {
+  local pid=$1
+  for _ in $(seq 1 50); do
+    kill -STOP "$pid"
+    if sqlite3 -cmd '.timeout 300' "$DB" "BEGIN IMMEDIATE; ROLLBACK;" >/dev/null 2>&1; then return 0; fi
+    kill -CONT "$pid"
+    sleep 0.01
+  done
+  fail "dispatch $pid held the write lock every time it was stopped"
+}
+
 DAYBREAK_CLOCK=$clock "$DISPATCH" --run "$run" --json >"$WORK/a.json" 2>"$WORK/a.log" &
 A=$!
 for _ in $(seq 1 1000); do [ "$(accepted)" -gt 150 ] && break; sleep 0.02; done
-kill -STOP "$A"
+stop_between_commits "$A"
 acc_a=$(accepted)
 # A's lease is 2 s of simulated time (1 s here); B takes over once it has expired.
 sleep 1.5
@@ -38,18 +53,7 @@ B=$!
 for _ in $(seq 1 500); do [ "$(owner_pid)" = "$B" ] && break; sleep 0.02; done
 assert_eq "$(owner_pid)" "$B" "the run's owner after the takeover"
 for _ in $(seq 1 500); do [ "$(accepted)" -gt $((acc_a + 100)) ] && break; sleep 0.02; done
-# B must be stopped between two of its commits: stopped inside one, it holds SQLite's write lock
-# and A, resumed, could neither commit nor learn that it lost the lease (it would wait, as it
-# should, for the ledger to take writes again). Stop it, and if the ledger is locked, let it
-# finish the commit and stop it again.
-stopped_free=0
-for _ in $(seq 1 50); do
-  kill -STOP "$B"
-  if sqlite3 -cmd '.timeout 300' "$DB" "BEGIN IMMEDIATE; ROLLBACK;" >/dev/null 2>&1; then stopped_free=1; break; fi
-  kill -CONT "$B"
-  sleep 0.01
-done
-[ "$stopped_free" = 1 ] || fail "B held the write lock every time it was stopped"
+stop_between_commits "$B"
 # A resumes while B is stopped: its queued claims and heartbeat commit now.
 kill -CONT "$A"
 rc_a=0
