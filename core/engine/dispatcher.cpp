@@ -651,7 +651,7 @@ struct Dispatcher::Impl {
         cq.pop();
         const Item& it = sched.items[e.idx];
         if (e.gen != it.gen || it.state != DeliveryState::sending) continue;  // cancelled meanwhile
-        eq.push({it.deadline, it.tier_rank, it.due, e.idx});
+        eq.push({it.deadline, it.tier_rank, it.planned_at, it.attempts > 0, e.idx});
       }
       auto& st = senders[s];
       if (!eq.empty() && !st.breaker.usable(steady)) reroute_from(s);
@@ -788,7 +788,16 @@ struct Dispatcher::Impl {
       return;
     }
     int nc = senders.next_channel(it.reach());
-    auto decision = decide_after_failure(cfg.retry, res.kind, it.attempts_on_channel, now, it.deadline, nc >= 0,
+    // Exponential backoff protects a provider that is struggling. A sender whose recent answers
+    // are almost all successes is not: a transient failure there is that message's bad luck, and
+    // doubling its wait only builds a tail after the last first attempt (a 100,000 burst with 1%
+    // transient failures drained at 0.87 of the ideal, one row waiting 1 + 2 + 4 s). Its retries
+    // keep the first backoff's ceiling; once failures pass 10% of the breaker's window the
+    // doubling is back.
+    RetryPolicy policy = cfg.retry;
+    if (res.kind == FailureKind::retryable && st.breaker.failure_ratio(steady) < 0.10)
+      policy.max_backoff_ms = std::min(policy.max_backoff_ms, policy.base_ms);
+    auto decision = decide_after_failure(policy, res.kind, it.attempts_on_channel, now, it.deadline, nc >= 0,
                                          res.retry_after_ms, splitmix64(static_cast<std::uint64_t>(it.delivery_id) * 131 + it.attempts));
     if (decision.action == RetryDecision::retry && nc >= 0 && pick_sender(it.chans[it.chan_idx], -1) < 0) {
       // Every sender of this channel is open: waiting for one to recover gambles the deadline.

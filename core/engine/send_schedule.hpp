@@ -57,16 +57,23 @@ struct QEntry {
   std::uint32_t gen;
   bool operator>(const QEntry& o) const { return due != o.due ? due > o.due : (tier != o.tier ? tier > o.tier : idx > o.idx); }
 };
-/// Among deliveries whose time has come: earliest deadline first, then highest tier.
+/// Among deliveries whose time has come: earliest deadline first, then highest tier, then the
+/// earliest planned; at a tie a retry goes before a first attempt, then load order. A retry keeps
+/// its planned time: in a burst (every row planned at one instant) it goes out as soon as its
+/// backoff is over instead of after every first attempt still queued, so the retries do not
+/// form a tail after the last first attempt (drain efficiency, docs/performance.md).
 struct EEntry {
   Millis deadline;
   std::uint8_t tier;
-  Millis due;
+  Millis planned_at;
+  bool retry;
   std::uint32_t idx;
   bool operator>(const EEntry& o) const {
     if (deadline != o.deadline) return deadline > o.deadline;
     if (tier != o.tier) return tier > o.tier;
-    return due > o.due;
+    if (planned_at != o.planned_at) return planned_at > o.planned_at;
+    if (retry != o.retry) return o.retry;
+    return idx > o.idx;
   }
 };
 template <typename T>

@@ -94,6 +94,28 @@ TEST(SendSchedule, FindsLoadedAndAddedItemsAndQueuesByDueTime) {
   EXPECT_EQ(s.waiting.size(), 4U);
 }
 
+TEST(SendSchedule, AmongDueRowsARetryOfABurstGoesBeforeTheFirstAttemptsStillQueued) {
+  // A burst: every row planned at one instant with one deadline. First attempts 0..4 are queued;
+  // row 7's first attempt failed and its retry is due now: it goes next, not after all five.
+  engine::MinHeap<engine::EEntry> eq;
+  const Millis planned = 1000, deadline = planned + 300000;
+  for (std::uint32_t i = 0; i < 5; ++i) eq.push({deadline, 1, planned, false, i});
+  eq.push({deadline, 1, planned, true, 7});
+  EXPECT_EQ(eq.top().idx, 7u);
+  eq.pop();
+  EXPECT_EQ(eq.top().idx, 0u);  // then load order
+  // The deadline still comes first, then the tier, then the planned time: a retry does not jump
+  // ahead of a row that must go sooner or of a higher tier.
+  engine::MinHeap<engine::EEntry> q2;
+  q2.push({deadline, 1, planned, true, 1});
+  q2.push({deadline - 1, 1, planned, false, 2});
+  q2.push({deadline, 0, planned, false, 3});
+  q2.push({deadline, 1, planned - 1, false, 4});
+  std::vector<std::uint32_t> order;
+  while (!q2.empty()) order.push_back(q2.top().idx), q2.pop();
+  EXPECT_EQ(order, (std::vector<std::uint32_t>{2, 3, 4, 1}));
+}
+
 TEST(SendSchedule, AWallClockStepMovesOwnWaitsNotPlannedTimes) {
   engine::SendSchedule s(1);
   s.items = {item(1, 10'000), item(2, 20'000, 1)};  // planned; a retry wait
