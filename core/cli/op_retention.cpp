@@ -1,6 +1,7 @@
-// `daybreak retention purge|archive --older-than N [--batch 5000] [--archive-dir DIR]`: deletes runs
-// of delivery days more than N days before today (default zone) with their deliveries, attempts,
-// change notes and report. Deletion goes in bounded batches, each its own short transaction, so a
+// `daybreak retention purge|archive [--older-than N] [--batch 5000] [--archive-dir DIR]`: deletes
+// runs of delivery days more than N days before today (default zone; N from [retention] runs_days
+// when not given, 0 there keeping every run) with their deliveries, attempts, change notes and
+// report. The nightly job runs `retention purge` after its pre-flight check. Deletion goes in bounded batches, each its own short transaction, so a
 // running dispatch's writer waits at most one batch. `archive` first writes each run to
 // DIR/run-<id>-<date>.ndjson (one {"table":…, "row":{…}} per line, fsync'd) and deletes only
 // after the file is complete. Runs a live dispatch holds are skipped. Both also expire pending
@@ -67,7 +68,7 @@ std::int64_t archive_run(store::Db& db, std::int64_t run_id, const std::filesyst
 }
 
 int run_retention(const GlobalOptions& g, const RetentionOptions& o, bool archive) {
-  if (o.older_than < 1) throw UsageError("--older-than: give a number of days, at least 1");
+  if (o.older_than != -1 && o.older_than < 1) throw UsageError("--older-than: give a number of days, at least 1");
   if (o.batch < 1 || o.batch > 1000000) throw UsageError("--batch: between 1 and 1000000");
   if (archive && o.archive_dir.empty()) throw UsageError("retention archive: --archive-dir is required");
   if (!archive && !o.archive_dir.empty()) throw UsageError("retention purge: --archive-dir belongs to retention archive");
@@ -82,8 +83,11 @@ int run_retention(const GlobalOptions& g, const RetentionOptions& o, bool archiv
   }
   auto today = local_date(env.now, env.ctx.cfg.default_timezone);
   if (!today) throw ConfigError(today.error().message);
-  std::string cutoff = format_date(add_days(*today, -o.older_than));
-  auto runs = store::RunListExpired(db, cutoff, env.now);
+  // No --older-than: [retention] runs_days, where 0 keeps every run (the status tables still go by age).
+  const int older_than = o.older_than != -1 ? o.older_than : env.ctx.cfg.retention.runs_days;
+  std::string cutoff = older_than > 0 ? format_date(add_days(*today, -older_than)) : std::string();
+  std::vector<store::ExpiredRun> runs;
+  if (older_than > 0) runs = store::RunListExpired(db, cutoff, env.now);
 
   nlohmann::json done = nlohmann::json::array();
   store::PurgeCounts total;
@@ -162,16 +166,17 @@ int run_retention(const GlobalOptions& g, const RetentionOptions& o, bool archiv
                              {"deleted_events", status_total.events},
                              {"deleted_updates", status_total.updates}};
   nlohmann::json out = {{"command", archive ? "retention archive" : "retention purge"},
-                        {"cutoff_date", cutoff},
+                        {"cutoff_date", cutoff.empty() ? nlohmann::json(nullptr) : nlohmann::json(cutoff)},
                         {"dry_run", o.dry_run},
                         {"runs", done},
                         {"batches", batches},
                         {"deleted", {{"runs", total.runs}, {"deliveries", total.deliveries}, {"attempts", total.attempts},
                                      {"changes", total.changes}, {"reports", total.reports}}},
                         {"statuses", statuses}};
-  std::string human = std::string(o.dry_run ? "dry run: would delete " : archive ? "archived and deleted " : "deleted ") +
-                      std::to_string(runs.size()) + " run(s) of days before " + cutoff;
-  if (!o.dry_run) {
+  std::string human = cutoff.empty() ? std::string("runs kept ([retention] runs_days = 0)")
+                                     : std::string(o.dry_run ? "dry run: would delete " : archive ? "archived and deleted " : "deleted ") +
+                                           std::to_string(runs.size()) + " run(s) of days before " + cutoff;
+  if (!o.dry_run && !cutoff.empty()) {
     human += " (" + std::to_string(total.deliveries) + " deliveries, " + std::to_string(total.attempts) + " attempts, in " +
              std::to_string(batches) + " batch(es))";
   }
@@ -193,9 +198,9 @@ void add_retention_commands(CLI::App& app, GlobalOptions& g, Action& action) {
     auto o = std::make_shared<RetentionOptions>();
     auto* sub = ret->add_subcommand(archive ? "archive" : "purge",
                                     archive ? "Write each old run to NDJSON in --archive-dir, then delete it"
-                                            : "Delete runs older than --older-than days with their deliveries and attempts");
+                                            : "Delete runs older than --older-than (or [retention] runs_days) days with their deliveries and attempts");
     sub->fallthrough();
-    sub->add_option("--older-than", o->older_than, "Days: runs of delivery days before today minus N")->required();
+    sub->add_option("--older-than", o->older_than, "Days: runs of delivery days before today minus N (default [retention] runs_days)");
     sub->add_option("--batch", o->batch, "Rows per transaction (default 5000)");
     sub->add_option("--archive-dir", o->archive_dir, archive ? "Directory for the NDJSON files (required)" : "Only with archive");
     sub->add_option("--reason", o->reason, "Why (recorded in the audit log; default \"retention\", as cron runs it)");

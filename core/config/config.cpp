@@ -366,7 +366,8 @@ Config parse_config(const std::string& text, const std::string& origin) {
     paths("crontabs", cfg.schedule.crontabs);
   }
   if (const auto* t = top.table("retention")) {
-    TableReader r(*t, "retention", origin, {"status_days", "status_pending_expiry_hours"});
+    TableReader r(*t, "retention", origin, {"runs_days", "status_days", "status_pending_expiry_hours"});
+    r.integer_as("runs_days", cfg.retention.runs_days, 0, 36500);
     r.integer_as("status_days", cfg.retention.status_days, 1, 3650);
     r.integer_as("status_pending_expiry_hours", cfg.retention.status_pending_expiry_ms, 1, 24 * 365, 3'600'000);
   }

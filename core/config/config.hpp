@@ -104,6 +104,7 @@ struct ScheduleConfig {
 /// [retention]: how long the status tables keep what providers told us. Raw callback bodies hold
 /// advisors' phone numbers; `daybreak retention purge|archive` deletes them by age.
 struct RetentionConfig {
+  int runs_days = 90;  ///< runs of delivery days older than this go (`retention purge` with no --older-than); 0 keeps them
   int status_days = 30;                          ///< status_events/status_updates older than this go
   Millis status_pending_expiry_ms = 72 * 3'600'000LL;  ///< a status still unmatched after this is expired
 };

@@ -76,6 +76,7 @@ grep -q "nightly: end: exit $rc" "$WORK/log/nightly.log" || { cat "$WORK/log/nig
 grep -q "assign-fallback --date $D2" "$WORK/log/nightly.log" || { cat "$WORK/log/nightly.log"; fail "nightly did not assign for $D2"; }
 [ "$(sql "SELECT COUNT(*) FROM runs WHERE date='$D2'")" -ge 1 ] || fail "nightly at 21:30 IST did not plan $D2"
 grep -q "daybreak doctor" "$WORK/log/nightly.log" || fail "nightly did not run doctor"
+grep -q "retention exit 0" "$WORK/log/nightly.log" || { cat "$WORK/log/nightly.log"; fail "nightly did not run retention purge"; }
 # the same minute again: the guard says it already ran
 before=$(grep -c "nightly: start:" "$WORK/log/nightly.log")
 TZ=UTC PATH=$CRON_PATH faketime '2026-11-27 16:00:50' sh -c "$cmd" || fail "the guard's second tick failed"

@@ -320,6 +320,10 @@ sql "INSERT INTO status_updates(event_id, provider_message_id, status, provider_
      SELECT event_id, 'wamid.' || body_sha256, 'delivered', received_at, received_at,
             CASE body_sha256 WHEN 'old' THEN received_at END, CASE body_sha256 WHEN 'old' THEN 'moved' END
      FROM status_events WHERE body_sha256 IN ('old', 'stale', 'fresh')"
+# Without --older-than the cutoff is [retention] runs_days (90 by default), as the nightly job runs it.
+"$OP" retention purge --dry-run --json >"$WORK/purge-default.json"
+"$OP" retention purge --older-than 90 --dry-run --json >"$WORK/purge-90.json"
+assert_eq "$(jget "$(cat "$WORK/purge-default.json")" cutoff_date)" "$(jget "$(cat "$WORK/purge-90.json")" cutoff_date)" "default cutoff = runs_days 90"
 "$OP" retention purge --older-than 30 --dry-run --json >"$WORK/purge-dry.json"
 assert_eq "$(jget "$(cat "$WORK/purge-dry.json")" statuses expired_pending)" "1" "dry run: pending statuses that would expire"
 assert_eq "$(sql "SELECT COUNT(*) FROM status_updates WHERE applied_at IS NULL")" "2" "dry run changed nothing"
