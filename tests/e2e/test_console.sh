@@ -12,6 +12,8 @@
 #     row names the operator; after resume the page's accepted count reaches the ledger's final
 #     figure within 2 s; no console errors
 #  4. history and a day's report are served to a session
+#  5. acknowledge and withdraw through the endpoint are audited under the operator's name; a
+#     cancel of a final delivery, a replay of one that is not dead, an unknown channel: 400
 source "$(dirname "$0")/common.sh"
 
 CHROMIUM=${CHROMIUM:-chromium}
@@ -123,5 +125,29 @@ curl -s -D "$WORK/rep.headers" -o "$WORK/report.html" -b "$WORK/bob.jar" "$URL/r
 grep -q "daybreak SLA report, delivery day $D" "$WORK/report.html" || fail "report page: $(head -c 300 "$WORK/report.html")"
 grep -qi "^Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline';" "$WORK/rep.headers" || fail "report CSP"
 assert_eq "$(post_code "$URL/report?date=$D")" 303 "report without a session"
-kill "$SERVE_PID"; wait "$SERVE_PID" || true
 echo "ok 4: 30-day history and the day's HTML report are served to a viewer, not to anyone else"
+
+# --- 5. the other actions, through the endpoint, audited under the operator's name ------------
+act() { post_code -b "$WORK/alice.jar" --data-urlencode "csrf=$CSRF_A" "$@"; }
+"$OP" alerts raise nightly_failed --subject "date:$D" --message "e2e: console ack" >/dev/null 2>&1
+alert=$(sql "SELECT alert_id FROM alerts WHERE state='firing' AND subject='date:$D'")
+[ -n "$alert" ] || fail "no alert raised"
+curl -s -b "$WORK/bob.jar" "$URL/api/live" | json "[a['alert_id'] for a in j['alerts']] == [$alert] or sys.exit(1)" >/dev/null ||
+  fail "the live view does not list alert $alert"
+assert_eq "$(act --data "alert_id=$alert" --data "reason=e2e: looking" "$URL/api/action/ack")" 200 "ack through the console"
+assert_eq "$(sql "SELECT acknowledged_by FROM alerts WHERE alert_id=$alert")" alice "alert acknowledged by"
+assert_eq "$(act --data "alert_id=$alert" --data "reason=again" "$URL/api/action/ack")" 400 "second ack"
+grep -q "already acknowledged" "$WORK/post.out" || fail "second ack: $(cat "$WORK/post.out")"
+c=$(sql "SELECT content_id FROM deliveries WHERE run_id=$run LIMIT 1")
+assert_eq "$(act --data "content_id=$c" --data "reason=e2e: compliance pull" "$URL/api/action/withdraw")" 200 "withdraw through the console"
+assert_eq "$(sql "SELECT actor || '|' || reason FROM audit_log WHERE target='$c' AND command='content withdraw'")" "alice|e2e: compliance pull" "withdraw audit"
+s1=$(state)
+d1=$(sql "SELECT delivery_id FROM deliveries WHERE run_id=$run LIMIT 1")
+assert_eq "$(act --data "delivery_id=$d1" --data "reason=e2e" "$URL/api/action/cancel")" 400 "cancel of a final delivery"
+grep -q "already final" "$WORK/post.out" || fail "cancel refusal: $(cat "$WORK/post.out")"
+assert_eq "$(act --data "delivery_ids=$d1" --data "reason=e2e" "$URL/api/action/replay")" 400 "replay of a delivery that is not dead"
+grep -q "not dead" "$WORK/post.out" || fail "replay refusal: $(cat "$WORK/post.out")"
+assert_eq "$(act --data "scope=sms" --data "reason=e2e" "$URL/api/action/pause")" 400 "pause of an unknown channel"
+assert_eq "$(state)" "$s1" "state after refused actions"
+kill "$SERVE_PID"; wait "$SERVE_PID" || true
+echo "ok 5: ack and withdraw through the console are audited as alice; bad cancel/replay/pause are 400 and change nothing"
