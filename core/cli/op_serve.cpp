@@ -330,6 +330,8 @@ class Console {
     const std::string id = random_hex(32);
     {
       std::lock_guard lock(mu_);
+      // Sessions idle past their limit are dropped here too, so the map does not grow with logins.
+      std::erase_if(sessions_, [&](const auto& kv) { return s.last_seen - kv.second.last_seen > kServeSessionIdle; });
       sessions_[id] = s;
     }
     ctx_.log->info("console: {} logged in ({})", s.name, s.role == Role::operator_ ? "operator" : "viewer");

@@ -48,11 +48,11 @@ seed_day 2000 "$D"
 run=$(sql "SELECT run_id FROM runs WHERE date='$D'")
 n=$(sql "SELECT COUNT(*) FROM deliveries WHERE run_id=$run")   # 2,000 advisors; a few are absent or opted out
 [ "$n" -gt 1900 ] || fail "only $n deliveries planned for 2,000 advisors"
-# The simulated night starts 2 minutes before the window (05:59:30; 12 s real at 10x), so Chromium has
+# The simulated night starts 2.5 minutes before the window (05:59:30; 15 s real at 10x), so Chromium has
 # time to start and dispatch starts just before the window: started later, it would claim the
 # whole backlog at once and a pause would rightly not stop what it had already claimed.
 T0=$(now_ms)
-CLK="${D}T05:57:30+05:30@$T0*10"
+CLK="${D}T05:57:00+05:30@$T0*10"
 
 DAYBREAK_CLOCK=$CLK "$OP" serve --listen 127.0.0.1:0 --port-file "$WORK/serve.port" --tokens "$WORK/console.tokens" \
   2>"$WORK/serve.log" &
@@ -106,8 +106,8 @@ python3 "$DAYBREAK_SOURCE_DIR/tests/e2e/console_browser.py" --chromium "$CHROMIU
 BROWSER=$!
 for _ in $(seq 1 400); do [ -s "$WORK/ready" ] && break; kill -0 $BROWSER 2>/dev/null || break; sleep 0.05; done
 [ -s "$WORK/ready" ] || { wait $BROWSER || true; fail "browser: $(cat "$WORK/browser.err")"; }
-[ "$(now_ms)" -lt $((T0 + 11500)) ] || fail "Chromium took more than 11 s to show the page; the window had opened"
-while [ "$(now_ms)" -lt $((T0 + 11500)) ]; do sleep 0.05; done   # 5 s (simulated) before the window
+[ "$(now_ms)" -lt $((T0 + 14500)) ] || fail "Chromium took more than 14 s to show the page; the window had opened"
+while [ "$(now_ms)" -lt $((T0 + 14500)) ]; do sleep 0.05; done   # 5 s (simulated) before the window
 DAYBREAK_CLOCK=$CLK "$DISPATCH" --run "$run" --json >"$WORK/d.json" 2>"$WORK/d.log" &
 DISP=$!
 rc=0; wait $BROWSER || rc=$?
