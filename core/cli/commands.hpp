@@ -41,5 +41,7 @@ void add_backup_commands(CLI::App& app, GlobalOptions& g, Action& action);
 void add_alerts_commands(CLI::App& app, GlobalOptions& g, Action& action);
 // The schedule: `daybreak schedule show|fire JOB` (op_schedule.cpp).
 void add_schedule_commands(CLI::App& app, GlobalOptions& g, Action& action);
+// The operator console: `daybreak serve` (op_serve.cpp).
+void add_serve_command(CLI::App& app, GlobalOptions& g, Action& action);
 
 }  // namespace daybreak

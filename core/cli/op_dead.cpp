@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "cli/commands.hpp"
+#include "cli/op_actions.hpp"
 #include "cli/op_support.hpp"
 #include "store/deliveries.hpp"
 #include "store/runs.hpp"
@@ -131,65 +132,15 @@ int run_bulk(const GlobalOptions& g, const BulkOptions& o, bool replay) {
   auto env = ops::open_env(g);
   auto& db = *env.db;
   const auto& tz = env.ctx.cfg.default_timezone;
-
-  // Validate every id before changing anything: unknown, not dead, or (for dismiss) already dismissed.
-  std::vector<store::DeliveryInfo> targets;
-  std::vector<std::string> problems;
-  if (!o.ids.empty()) {
-    for (auto id : o.ids) {
-      auto d = store::DeliveryInfoGet(db, id);
-      if (!d) {
-        problems.push_back("delivery " + std::to_string(id) + ": no such delivery");
-      } else if (d->state != "dead") {
-        problems.push_back("delivery " + std::to_string(id) + ": not dead (state " + d->state + ")");
-      } else if (!replay && d->dismissed_at) {
-        problems.push_back("delivery " + std::to_string(id) + ": already dismissed");
-      } else {
-        targets.push_back(*d);
-      }
-    }
-    if (!problems.empty()) {
-      std::string msg = "nothing changed:";
-      for (const auto& p : problems) msg += "\n  " + p;
-      throw UsageError(msg);
-    }
-  }
-  store::DeadFilter filter;
-  if (by_filter) {
-    filter = to_filter(o.filter, tz);
-    if (filter.run_id && !store::RunGet(db, *filter.run_id)) throw UsageError("--run " + std::to_string(*filter.run_id) + ": no such run");
-  }
-
-  std::int64_t changed = 0;
-  std::vector<std::int64_t> reopened_runs;
-  ops::change_tx(db, o.dry_run, [&] {
-    // By filter, the set is read inside the transaction, so it is exactly what changes.
-    if (by_filter) {
-      targets.clear();
-      store::DeadList(db, filter, [&](const store::DeliveryInfo& d) { targets.push_back(d); });
-    }
-    for (const auto& d : targets) {
-      bool ok = replay ? store::DeliveryRequeue(db, d.delivery_id, {"dead"}, "replay", env.now)
-                       : store::DeadDismiss(db, d.delivery_id, current_actor(), env.now);
-      if (!ok) throw CheckFailed("delivery " + std::to_string(d.delivery_id) + " changed meanwhile; nothing " + (replay ? "replayed" : "dismissed"));
-      if (replay) {
-        auto run = store::RunGet(db, d.run_id);
-        if (run && run->state == "closed" && store::RunReopen(db, d.run_id, env.now)) reopened_runs.push_back(d.run_id);
-      }
-      auto after = store::DeliveryInfoGet(db, d.delivery_id);
-      store::AuditAppend(db, ops::audit_entry(env.now, "delivery:" + std::to_string(d.delivery_id), o.reason, ops::to_json(d, tz),
-                                              ops::to_json(*after, tz)));
-      ++changed;
-    }
-  });
-  nlohmann::json ids = nlohmann::json::array();
-  for (const auto& d : targets) ids.push_back(d.delivery_id);
-  nlohmann::json out = {{"command", "dead " + verb}, {"count", changed}, {"delivery_ids", ids}, {"runs_reopened", reopened_runs},
-                        {"dry_run", o.dry_run}};
+  std::optional<store::DeadFilter> filter;
+  if (by_filter) filter = to_filter(o.filter, tz);
+  nlohmann::json out = ops::dead_change(db, tz, o.ids, filter, replay, o.reason, ops::cli_actor(), env.now, o.dry_run);
+  const std::int64_t changed = out["count"].get<std::int64_t>();
+  const std::size_t reopened = out["runs_reopened"].size();
   std::ostringstream human;
   human << (o.dry_run ? "dry run: would " + verb + " " : std::string(replay ? "replayed " : "dismissed ")) << changed << " dead letter(s)";
   if (replay && changed) human << "; planned for now";
-  if (!reopened_runs.empty()) human << "; " << reopened_runs.size() << " closed run(s) reopened for the next dispatch";
+  if (reopened > 0) human << "; " << reopened << " closed run(s) reopened for the next dispatch";
   ops::emit(env, out, human.str());
   return kExitOk;
 }

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "cli/commands.hpp"
+#include "cli/op_actions.hpp"
 #include "cli/op_support.hpp"
 #include "store/advisors.hpp"
 #include "store/assignments.hpp"
@@ -25,21 +26,11 @@ struct PauseOptions {
 
 int run_pause(const GlobalOptions& g, const PauseOptions& o, bool pause) {
   ops::require_reason(o.reason);
-  std::string key = "pause";
-  if (!o.channel.empty()) key += "." + ops::parse_channel_arg("--channel", o.channel);
+  if (!o.channel.empty()) ops::parse_channel_arg("--channel", o.channel);  // before opening anything
   auto env = ops::open_env(g);
-  auto& db = *env.db;
-  auto before = store::ControlGet(db, key);
-  bool was_on = before && before->value == "1";
-  const std::string value = pause ? "1" : "0";
-  ops::change_tx(db, o.dry_run, [&] {
-    store::ControlSet(db, key, value, env.now, current_actor());
-    store::AuditAppend(db, ops::audit_entry(env.now, "control:" + key, o.reason, {{"key", key}, {"paused", was_on}},
-                                            {{"key", key}, {"paused", pause}}));
-  });
+  nlohmann::json out = ops::set_pause(*env.db, o.channel, pause, o.reason, ops::cli_actor(), env.now, o.dry_run);
+  const bool was_on = out["was_paused"].get<bool>();
   std::string what = o.channel.empty() ? "all sending" : "channel " + o.channel;
-  nlohmann::json out = {{"command", pause ? "pause" : "resume"}, {"key", key}, {"paused", pause}, {"was_paused", was_on},
-                        {"dry_run", o.dry_run}};
   std::string human = (o.dry_run ? "dry run: would " + std::string(pause ? "pause " : "resume ") : std::string(pause ? "paused " : "resumed ")) +
                       what + (was_on == pause ? " (it already was)" : "") +
                       (o.dry_run ? "" : "; a running dispatch applies it within a second");
@@ -63,30 +54,9 @@ int run_cancel(const GlobalOptions& g, const CancelOptions& o, bool has_run, boo
   nlohmann::json out = {{"command", "cancel"}, {"dry_run", o.dry_run}};
   std::ostringstream human;
   if (has_delivery) {
-    auto d = store::DeliveryInfoGet(db, o.delivery_id);
-    if (!d) throw UsageError("--delivery " + std::to_string(o.delivery_id) + ": no such delivery");
-    if (d->state == "sending") {
-      throw UsageError("--delivery " + std::to_string(o.delivery_id) +
-                       ": the request is at the provider now (state sending); its outcome will be recorded, it cannot be cancelled");
-    }
-    if (d->state != "planned" && d->state != "retry_wait" && d->state != "uncertain") {
-      throw UsageError("--delivery " + std::to_string(o.delivery_id) + ": already final (state " + d->state + "); nothing to cancel");
-    }
-    bool ok = false;
-    std::optional<store::DeliveryInfo> after;
-    ops::change_tx(db, o.dry_run, [&] {
-      ok = store::DeliveryCancel(db, o.delivery_id, env.now);
-      if (!ok) return;
-      after = store::DeliveryInfoGet(db, o.delivery_id);
-      store::AuditAppend(db, ops::audit_entry(env.now, "delivery:" + std::to_string(o.delivery_id), o.reason, ops::to_json(*d, tz),
-                                              ops::to_json(*after, tz)));
-    });
-    // The row moved between the check and the transaction (dispatch claimed it): say so.
-    if (!ok) throw CheckFailed("delivery " + std::to_string(o.delivery_id) + " was claimed by dispatch meanwhile; not cancelled");
-    out["delivery_id"] = o.delivery_id;
-    out["before"] = d->state;
-    out["cancelled"] = 1;
-    human << (o.dry_run ? "dry run: would cancel" : "cancelled") << " delivery " << o.delivery_id << " (was " << d->state << ")";
+    out = ops::cancel_delivery(db, tz, o.delivery_id, o.reason, ops::cli_actor(), env.now, o.dry_run);
+    human << (o.dry_run ? "dry run: would cancel" : "cancelled") << " delivery " << o.delivery_id << " (was "
+          << out["before"].get<std::string>() << ")";
   } else {
     auto r = store::RunGet(db, o.run_id);
     if (!r) throw UsageError("--run " + std::to_string(o.run_id) + ": no such run");

@@ -1,5 +1,7 @@
 #include "cli/op_support.hpp"
 
+#include "cli/op_actions.hpp"
+
 #include <unistd.h>
 
 #include <cerrno>
@@ -73,16 +75,7 @@ std::string command_line() {
 
 store::AuditEntry audit_entry(Millis now, const std::string& target, const std::string& reason, const nlohmann::json& before,
                               const nlohmann::json& after) {
-  store::AuditEntry e;
-  e.at = now;
-  e.actor = current_actor();
-  e.sudo_user = current_sudo_user();
-  e.command = command_line();
-  e.reason = reason;
-  e.target = target;
-  e.before = before.is_null() ? "" : before.dump();
-  e.after = after.is_null() ? "" : after.dump();
-  return e;
+  return audit_entry_as(cli_actor(), now, target, reason, before, after);
 }
 
 std::string parse_date_arg(const std::string& flag, const std::string& value) {

@@ -66,58 +66,6 @@ std::string dur(Millis ms) {
   return b;
 }
 
-// The runs to show: one run, a day's runs, or those running now (else the most recent one).
-std::vector<store::Run> pick_runs(store::Db& db, const WatchOptions& o, Millis now) {
-  std::vector<store::Run> runs;
-  if (o.run_id > 0) {
-    if (auto r = store::RunGet(db, o.run_id)) runs.push_back(*r);
-    else throw CheckFailed("run " + std::to_string(o.run_id) + " does not exist (see sla-report list)");
-  } else if (!o.date.empty()) {
-    runs = store::RunListForDate(db, o.date);
-    if (runs.empty()) throw CheckFailed("no runs for delivery day " + o.date);
-  } else {
-    for (auto& r : store::RunListActive(db, now - 3'600'000, now + 600'000)) {
-      if (r.state == "running" || r.window_start <= now) runs.push_back(std::move(r));
-    }
-    if (runs.empty()) runs = store::RunListRecent(db, 1);
-    if (runs.empty()) throw CheckFailed("no runs yet");
-  }
-  return runs;
-}
-
-// One run's live figures: dispatch's own ("live" in a fresh runs.progress) when it writes
-// them, else recomputed from the ledger, with dispatch's in-flight count when it is fresh.
-json live_of(store::Db& db, const store::Run& run, const Config& cfg, Millis now) {
-  json progress = json::parse(run.progress, nullptr, false);
-  bool fresh = progress.is_object() && progress.contains("at") && progress["at"].is_number() &&
-               std::llabs(now - progress["at"].get<Millis>()) <= 5000 && run.state == "running";
-  if (fresh && progress.contains("live") && progress["live"].is_object()) {
-    json l = progress["live"];
-    l["source"] = "dispatch";
-    if (!l.contains("delivered_on_time") || l["delivered_on_time"].is_null()) {
-      // Status callbacks reach the ledger, not dispatch: their figures are counted there.
-      engine::RunLive st;
-      st.status = store::DeliveryTruthForRun(db, run.run_id, now);
-      json sj = engine::run_live_json(st);
-      for (const char* k : {"delivered_on_time", "delivered", "read", "unknown", "failed_after_accept", "delivered_so_far_pct", "read_pct",
-                            "unknown_pct", "live_delivered_pct", "live_delivered_sample"}) {
-        l[k] = sj[k];
-      }
-    }
-    return l;
-  }
-  engine::LiveSnapshot snap = engine::snapshot_from_ledger(db, {run.run_id}, cfg, now);
-  if (snap.runs.empty()) return json::object();
-  json l = engine::run_live_json(snap.runs.front());
-  l["state"] = run.state;
-  l["source"] = "ledger";
-  if (fresh) {
-    if (progress.contains("in_flight")) l["in_flight"] = progress["in_flight"];
-    l["source"] = "ledger+dispatch";
-  }
-  return l;
-}
-
 std::string frame_text(const json& frame, const std::string& tz) {
   std::string o = "daybreak sla-report --watch   " + format_instant(frame["at"].get<Millis>(), tz) + "   (q or Ctrl-C quits)\n";
   for (const auto& l : frame["runs"]) {
@@ -156,6 +104,58 @@ std::string frame_text(const json& frame, const std::string& tz) {
 
 }  // namespace
 
+// The runs to show: one run, a day's runs, or those running now (else the most recent one).
+std::vector<store::Run> watch_pick_runs(store::Db& db, const WatchOptions& o, Millis now) {
+  std::vector<store::Run> runs;
+  if (o.run_id > 0) {
+    if (auto r = store::RunGet(db, o.run_id)) runs.push_back(*r);
+    else throw CheckFailed("run " + std::to_string(o.run_id) + " does not exist (see sla-report list)");
+  } else if (!o.date.empty()) {
+    runs = store::RunListForDate(db, o.date);
+    if (runs.empty()) throw CheckFailed("no runs for delivery day " + o.date);
+  } else {
+    for (auto& r : store::RunListActive(db, now - 3'600'000, now + 600'000)) {
+      if (r.state == "running" || r.window_start <= now) runs.push_back(std::move(r));
+    }
+    if (runs.empty()) runs = store::RunListRecent(db, 1);
+    if (runs.empty()) throw CheckFailed("no runs yet");
+  }
+  return runs;
+}
+
+// One run's live figures: dispatch's own ("live" in a fresh runs.progress) when it writes
+// them, else recomputed from the ledger, with dispatch's in-flight count when it is fresh.
+json watch_run_live(store::Db& db, const store::Run& run, const Config& cfg, Millis now) {
+  json progress = json::parse(run.progress, nullptr, false);
+  bool fresh = progress.is_object() && progress.contains("at") && progress["at"].is_number() &&
+               std::llabs(now - progress["at"].get<Millis>()) <= 5000 && run.state == "running";
+  if (fresh && progress.contains("live") && progress["live"].is_object()) {
+    json l = progress["live"];
+    l["source"] = "dispatch";
+    if (!l.contains("delivered_on_time") || l["delivered_on_time"].is_null()) {
+      // Status callbacks reach the ledger, not dispatch: their figures are counted there.
+      engine::RunLive st;
+      st.status = store::DeliveryTruthForRun(db, run.run_id, now);
+      json sj = engine::run_live_json(st);
+      for (const char* k : {"delivered_on_time", "delivered", "read", "unknown", "failed_after_accept", "delivered_so_far_pct", "read_pct",
+                            "unknown_pct", "live_delivered_pct", "live_delivered_sample"}) {
+        l[k] = sj[k];
+      }
+    }
+    return l;
+  }
+  engine::LiveSnapshot snap = engine::snapshot_from_ledger(db, {run.run_id}, cfg, now);
+  if (snap.runs.empty()) return json::object();
+  json l = engine::run_live_json(snap.runs.front());
+  l["state"] = run.state;
+  l["source"] = "ledger";
+  if (fresh) {
+    if (progress.contains("in_flight")) l["in_flight"] = progress["in_flight"];
+    l["source"] = "ledger+dispatch";
+  }
+  return l;
+}
+
 int watch_runs(const std::string& db_path, const Config& cfg, const Clock& clock, bool as_json, const WatchOptions& o) {
   store::OpenOptions ro;
   ro.read_only = true;
@@ -177,8 +177,8 @@ int watch_runs(const std::string& db_path, const Config& cfg, const Clock& clock
     bool all_closed = true;
     store::guarded("reading live figures", [&] {
       SQLite::Transaction tx(db.raw(), SQLite::TransactionBehavior::DEFERRED);  // one snapshot per frame
-      for (const auto& run : pick_runs(db, o, now)) {
-        json l = live_of(db, run, cfg, now);
+      for (const auto& run : watch_pick_runs(db, o, now)) {
+        json l = watch_run_live(db, run, cfg, now);
         all_closed = all_closed && l.value("closed", false);
         frame["runs"].push_back(std::move(l));
       }

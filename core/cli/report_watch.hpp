@@ -4,8 +4,13 @@
 #include <cstdint>
 #include <string>
 
+#include <nlohmann/json.hpp>
+#include <vector>
+
 #include "config/config.hpp"
 #include "domain/clock.hpp"
+#include "store/db.hpp"
+#include "store/runs.hpp"
 
 namespace daybreak {
 
@@ -19,5 +24,12 @@ struct WatchOptions {
 /// when dispatch writes them and they are fresh, else recomputed from the ledger). Exits when
 /// every watched run is closed, on q, or on SIGINT. `--json`: one NDJSON frame per refresh.
 int watch_runs(const std::string& db_path, const Config& cfg, const Clock& clock, bool json, const WatchOptions& o);
+
+/// The runs a watch shows: one run, a day's runs, or those running now (else the most recent
+/// one). CheckFailed when there are none. The web console (`daybreak serve`) shows the same.
+std::vector<store::Run> watch_pick_runs(store::Db& db, const WatchOptions& o, Millis now);
+/// One run's live figures (engine::run_live_json fields plus "state" and "source"): dispatch's
+/// own from a fresh runs.progress when it writes them, else recomputed from the ledger.
+nlohmann::json watch_run_live(store::Db& db, const store::Run& run, const Config& cfg, Millis now);
 
 }  // namespace daybreak

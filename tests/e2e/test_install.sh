@@ -60,9 +60,12 @@ rc=0; out=$(DAYBREAK_WA1_TOKEN=example "$PREFIX/bin/daybreak" doctor --json --co
 # --- 2. systemd units --------------------------------------------------------------------------
 UNITS=$PREFIX/lib/systemd/system
 for u in daybreak-nightly.service daybreak-nightly.timer daybreak-dispatch.service daybreak-dispatch.timer \
-         daybreak-watchdog.timer daybreak-alerts.service daybreak-alerts.timer daybreak-callbacks.service; do
+         daybreak-watchdog.timer daybreak-alerts.service daybreak-alerts.timer daybreak-callbacks.service \
+         daybreak-console.service; do
   [ -f "$UNITS/$u" ] || fail "unit not installed: $u"
 done
+grep -q "^ExecStart=$PREFIX/bin/daybreak serve --listen 127.0.0.1:8090 --tokens /etc/daybreak/console.tokens$" \
+  "$UNITS/daybreak-console.service" || fail "console unit's ExecStart: $(grep ExecStart "$UNITS/daybreak-console.service")"
 grep -q "^ExecStart=$PREFIX/bin/daybreak-callbacks --listen 127.0.0.1:8089$" "$UNITS/daybreak-callbacks.service" ||
   fail "callbacks unit's ExecStart: $(grep ExecStart "$UNITS/daybreak-callbacks.service")"
 # The job services lock in their RuntimeDirectory, kept between them (daybreak-job(1)).
@@ -99,7 +102,14 @@ if command -v systemd-analyze >/dev/null; then
     python3 -c "import sys; sys.exit(0 if float('$score') < 2.0 else 1)" ||
       { grep '✗' "$WORK/security.log"; fail "daybreak-callbacks.service exposure $score, expected below 2.0"; }
   fi
-  echo "ok 2: units verify; timers fire at 16:00 and 00:29 UTC (21:30 and 05:59 IST) under UTC, New York, Tokyo; callbacks exposure ${score:-unscored}"
+  # So is the operator console.
+  if systemd-analyze security --offline=yes "$UNITS/daybreak-console.service" >"$WORK/security-console.log" 2>&1; then
+    cscore=$(sed -n 's/.*Overall exposure level for daybreak-console.service: \([0-9.]*\).*/\1/p' "$WORK/security-console.log")
+    [ -n "$cscore" ] || { cat "$WORK/security-console.log"; fail "no exposure level for daybreak-console.service"; }
+    python3 -c "import sys; sys.exit(0 if float('$cscore') < 2.0 else 1)" ||
+      { grep '✗' "$WORK/security-console.log"; fail "daybreak-console.service exposure $cscore, expected below 2.0"; }
+  fi
+  echo "ok 2: units verify; timers fire at 16:00 and 00:29 UTC (21:30 and 05:59 IST) under UTC, New York, Tokyo; callbacks exposure ${score:-unscored}, console ${cscore:-unscored}"
 else
   echo "ok 2: units installed (systemd-analyze missing: not verified)"
 fi

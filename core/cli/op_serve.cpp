@@ -1,0 +1,740 @@
+// `daybreak serve --listen 127.0.0.1:PORT --tokens FILE`: the operator console, a small web page
+// over the same live figures, reports and change actions as `sla-report --watch`, `sla-report
+// --html` and the operator commands. GNU libmicrohttpd (as daybreak-callbacks) serves it from
+// one internal thread, so the one database connection is never shared between threads.
+//
+// Access: loopback only unless --allow-remote; a login with a per-operator token whose SHA-256
+// is listed in an owner-only tokens file ("NAME ROLE SHA256HEX" per line, role viewer or
+// operator); a session cookie (HttpOnly, SameSite=Strict) and a per-session CSRF token that
+// every POST must carry in its form body; every action is POST only, needs role operator and a
+// reason, and is audited with the operator's name. Every response carries a strict
+// Content-Security-Policy (no inline script: the page's script is /static/console.js),
+// frame-ancestors 'none' and X-Frame-Options DENY.
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <cctype>
+#include <chrono>
+#include <cstdarg>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <sstream>
+
+#include "app/plan.hpp"
+#include "app/report.hpp"
+#include "cli/commands.hpp"
+#include "cli/op_actions.hpp"
+#include "cli/op_serve.hpp"
+#include "cli/op_support.hpp"
+#include "cli/report_watch.hpp"
+#include "domain/time.hpp"
+#include "engine/alerts.hpp"
+#include "store/alerts.hpp"
+#include "store/breakdown.hpp"
+#include "store/overrides.hpp"
+#include "store/runs.hpp"
+
+namespace daybreak {
+
+namespace serve {
+
+std::string sha256_hex(const std::string& data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1) throw std::runtime_error("SHA-256 failed");
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out.push_back(hex[md[i] >> 4]);
+    out.push_back(hex[md[i] & 15]);
+  }
+  return out;
+}
+
+std::vector<OperatorToken> load_tokens(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) throw ConfigError("--tokens " + path + ": " + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) throw ConfigError("--tokens " + path + ": not a regular file");
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    throw ConfigError("--tokens " + path + ": mode " + mode + " lets group or others read or write it; chmod 600 it");
+  }
+  std::ifstream in(path);
+  if (!in) throw ConfigError("--tokens " + path + ": cannot be read");
+  std::vector<OperatorToken> out;
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    auto hash = line.find('#');
+    if (hash != std::string::npos) line.resize(hash);
+    std::istringstream ls(line);
+    OperatorToken t;
+    std::string role, extra;
+    if (!(ls >> t.name)) continue;
+    const std::string where = "--tokens " + path + ":" + std::to_string(n) + ": ";
+    if (!(ls >> role >> t.sha256_hex) || (ls >> extra)) throw ConfigError(where + "expected NAME ROLE SHA256HEX");
+    if (role == "viewer") t.role = Role::viewer;
+    else if (role == "operator") t.role = Role::operator_;
+    else throw ConfigError(where + "role \"" + role + "\": expected viewer or operator");
+    if (t.sha256_hex.size() != 64 || t.sha256_hex.find_first_not_of("0123456789abcdef") != std::string::npos) {
+      throw ConfigError(where + "expected the token's SHA-256 as 64 lower-case hex digits (sha256sum)");
+    }
+    for (const auto& o : out) {
+      if (o.name == t.name) throw ConfigError(where + "operator \"" + t.name + "\" is listed twice");
+    }
+    out.push_back(std::move(t));
+  }
+  if (out.empty()) throw ConfigError("--tokens " + path + ": lists no operator");
+  return out;
+}
+
+std::optional<OperatorToken> check_login(const std::vector<OperatorToken>& tokens, const std::string& name, const std::string& token) {
+  const std::string h = sha256_hex(token);
+  std::optional<OperatorToken> found;
+  for (const auto& t : tokens) {
+    // Compare every hash in constant time, whatever the name: the time says nothing.
+    const bool same = CRYPTO_memcmp(t.sha256_hex.data(), h.data(), h.size()) == 0;
+    if (same && t.name == name && !token.empty()) found = t;
+  }
+  return found;
+}
+
+ListenAddress parse_listen(const std::string& spec, bool allow_remote) {
+  ListenAddress a;
+  auto colon = spec.rfind(':');
+  if (colon == std::string::npos) throw UsageError("--listen \"" + spec + "\": expected HOST:PORT, e.g. 127.0.0.1:8090");
+  std::string host = spec.substr(0, colon);
+  const std::string port = spec.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host == "localhost") host = "127.0.0.1";
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) > 65535) {
+    throw UsageError("--listen \"" + spec + "\": port must be 0 to 65535");
+  }
+  a.port = static_cast<std::uint16_t>(std::stoi(port));
+  in_addr v4{};
+  in6_addr v6{};
+  if (::inet_pton(AF_INET, host.c_str(), &v4) == 1) {
+    a.v6 = false;
+    a.loopback = (ntohl(v4.s_addr) >> 24) == 127;
+  } else if (::inet_pton(AF_INET6, host.c_str(), &v6) == 1) {
+    a.v6 = true;
+    a.loopback = IN6_IS_ADDR_LOOPBACK(&v6);
+  } else {
+    throw UsageError("--listen \"" + spec + "\": \"" + host + "\" is not an IP address");
+  }
+  a.host = host;
+  if (!a.loopback && !allow_remote) {
+    throw UsageError("--listen \"" + spec + "\": not a loopback address; the console is for this machine (put it behind an "
+                     "HTTPS reverse proxy), or give --allow-remote to listen there anyway");
+  }
+  return a;
+}
+
+std::map<std::string, std::string> parse_form(const std::string& body) {
+  std::map<std::string, std::string> out;
+  auto decode = [](const std::string& s) {
+    std::string r;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      if (s[i] == '+') {
+        r.push_back(' ');
+      } else if (s[i] == '%' && i + 2 < s.size() + 0 && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+                 std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+        r.push_back(static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16)));
+        i += 2;
+      } else {
+        r.push_back(s[i]);
+      }
+    }
+    return r;
+  };
+  std::size_t start = 0;
+  while (start <= body.size()) {
+    auto end = body.find('&', start);
+    if (end == std::string::npos) end = body.size();
+    std::string pair = body.substr(start, end - start);
+    if (!pair.empty()) {
+      auto eq = pair.find('=');
+      std::string k = decode(pair.substr(0, eq));
+      std::string v = eq == std::string::npos ? "" : decode(pair.substr(eq + 1));
+      out.emplace(std::move(k), std::move(v));
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+}  // namespace serve
+
+namespace {
+
+using nlohmann::json;
+using serve::Role;
+
+constexpr std::size_t kServeMaxBody = 16 * 1024;
+constexpr auto kServeSessionIdle = std::chrono::hours(12);
+const char* const kServeCookie = "daybreak_session";
+// No inline script or style anywhere on the console: its script and stylesheet are files of this
+// server ('self'), the API is same-origin, and no page may frame it.
+const char* const kConsoleCsp =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; "
+    "base-uri 'none'; frame-ancestors 'none'";
+// The stored HTML report (render_html_report) has no script at all, and its styles are inline.
+const char* const kReportCsp = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+std::string random_hex(std::size_t bytes) {
+  std::vector<unsigned char> b(bytes);
+  if (RAND_bytes(b.data(), static_cast<int>(b.size())) != 1) throw std::runtime_error("RAND_bytes failed");
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : b) {
+    out.push_back(hex[c >> 4]);
+    out.push_back(hex[c & 15]);
+  }
+  return out;
+}
+
+bool same_secret(const std::string& a, const std::string& b) {
+  return a.size() == b.size() && !a.empty() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string html_escape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    switch (c) {
+      case '&': o += "&amp;"; break;
+      case '<': o += "&lt;"; break;
+      case '>': o += "&gt;"; break;
+      case '"': o += "&quot;"; break;
+      case '\'': o += "&#39;"; break;
+      default: o.push_back(c);
+    }
+  }
+  return o;
+}
+
+struct Session {
+  std::string name;
+  Role role = Role::viewer;
+  std::string csrf;
+  std::chrono::steady_clock::time_point last_seen;
+};
+
+struct Response {
+  unsigned status = 200;
+  std::string body;
+  std::string type = "application/json";
+  std::string csp = kConsoleCsp;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+Response json_response(unsigned status, const json& j) {
+  Response r;
+  r.status = status;
+  r.body = j.dump();
+  return r;
+}
+Response refuse(unsigned status, const std::string& why) { return json_response(status, {{"error", why}}); }
+Response redirect(const std::string& to) {
+  Response r;
+  r.status = 303;
+  r.type = "text/plain";
+  r.body = "see " + to;
+  r.headers.emplace_back("Location", to);
+  return r;
+}
+
+struct Request {
+  std::string method, url, body;
+  bool too_big = false;
+};
+
+class Console {
+ public:
+  Console(AppContext ctx, std::vector<serve::OperatorToken> tokens)
+      : ctx_(std::move(ctx)), tokens_(std::move(tokens)), db_(ctx_.cfg.database_path) {}
+
+  Response handle(MHD_Connection* c, const Request& rq) {
+    const std::string path = rq.url.substr(0, rq.url.find('?'));
+    if (rq.method == "GET" || rq.method == "HEAD") {
+      if (path == "/static/console.js") return asset(serve::console_js(), "text/javascript; charset=utf-8");
+      if (path == "/static/console.css") return asset(serve::console_css(), "text/css; charset=utf-8");
+      if (path == "/favicon.svg" || path == "/favicon.ico") return asset(serve::favicon_svg(), "image/svg+xml");
+      if (path == "/login") return login_page("", 200);
+    }
+    if (rq.method == "POST" && path == "/login") return login(rq);
+    if (rq.method != "GET" && rq.method != "HEAD" && rq.method != "POST") {
+      Response r = refuse(405, "method not allowed");
+      r.headers.emplace_back("Allow", "GET, HEAD, POST");
+      return r;
+    }
+    auto session = current_session(c);
+    if (!session) {
+      if (rq.method == "GET" && (path == "/" || path == "/history" || path == "/report")) return redirect("/login");
+      return refuse(403, "not logged in");
+    }
+    if (rq.method == "POST") return post(c, rq, path, *session);
+    if (path.rfind("/api/action/", 0) == 0 || path == "/logout") {  // actions are POST only
+      Response r = refuse(405, "actions are POST only");
+      r.headers.emplace_back("Allow", "POST");
+      return r;
+    }
+    if (path == "/") return console_page(*session);
+    if (path == "/api/live") return guarded_json([&] { return live(); });
+    if (path == "/api/history") return guarded_json([&] { return history(); });
+    if (path == "/report") return report(c);
+    return refuse(404, "no such page");
+  }
+
+ private:
+  Response asset(std::string_view body, const char* type) {
+    Response r;
+    r.body = std::string(body);
+    r.type = type;
+    return r;
+  }
+
+  Response login_page(const std::string& error, unsigned status) {
+    Response r;
+    r.status = status;
+    r.type = "text/html; charset=utf-8";
+    std::string page(serve::login_html());
+    const std::string err = error.empty() ? "" : "<p class='error' role='alert'>" + html_escape(error) + "</p>";
+    page.replace(page.find("{{ERROR}}"), 9, err);
+    r.body = page;
+    return r;
+  }
+
+  Response login(const Request& rq) {
+    auto form = serve::parse_form(rq.body);
+    auto tok = serve::check_login(tokens_, form["name"], form["token"]);
+    if (!tok) {
+      ctx_.log->warn("console: failed login for \"{}\"", form["name"]);
+      return login_page("Wrong name or token.", 403);
+    }
+    Session s;
+    s.name = tok->name;
+    s.role = tok->role;
+    s.csrf = random_hex(32);
+    s.last_seen = std::chrono::steady_clock::now();
+    const std::string id = random_hex(32);
+    {
+      std::lock_guard lock(mu_);
+      // Sessions idle past their limit are dropped here too, so the map does not grow with logins.
+      std::erase_if(sessions_, [&](const auto& kv) { return s.last_seen - kv.second.last_seen > kServeSessionIdle; });
+      sessions_[id] = s;
+    }
+    ctx_.log->info("console: {} logged in ({})", s.name, s.role == Role::operator_ ? "operator" : "viewer");
+    Response r = redirect("/");
+    r.headers.emplace_back("Set-Cookie", std::string(kServeCookie) + "=" + id + "; Path=/; HttpOnly; SameSite=Strict");
+    return r;
+  }
+
+  std::optional<Session> current_session(MHD_Connection* c) {
+    const char* v = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, kServeCookie);
+    if (v == nullptr) return std::nullopt;
+    std::lock_guard lock(mu_);
+    auto it = sessions_.find(v);
+    if (it == sessions_.end()) return std::nullopt;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - it->second.last_seen > kServeSessionIdle) {
+      sessions_.erase(it);
+      return std::nullopt;
+    }
+    it->second.last_seen = now;
+    return it->second;
+  }
+
+  Response console_page(const Session& s) {
+    Response r;
+    r.type = "text/html; charset=utf-8";
+    std::string page(serve::console_html());
+    auto put = [&](const std::string& key, const std::string& value) {
+      for (auto p = page.find(key); p != std::string::npos; p = page.find(key, p + value.size())) page.replace(p, key.size(), value);
+    };
+    put("{{CSRF}}", html_escape(s.csrf));
+    put("{{USER}}", html_escape(s.name));
+    put("{{ROLE}}", s.role == Role::operator_ ? "operator" : "viewer");
+    r.body = page;
+    return r;
+  }
+
+  template <typename Fn>
+  Response guarded_json(Fn&& fn) {
+    try {
+      return json_response(200, fn());
+    } catch (const std::exception& e) {
+      ctx_.log->error("console: {}", e.what());
+      return refuse(500, e.what());
+    }
+  }
+
+  // Several tabs polling twice a second share one frame: it is rebuilt at most every 400 ms.
+  json live() {
+    const auto t = std::chrono::steady_clock::now();
+    if (!live_cache_.is_null() && t - live_cache_at_ < std::chrono::milliseconds(400)) return live_cache_;
+    live_cache_ = build_live();
+    live_cache_at_ = t;
+    return live_cache_;
+  }
+
+  // The by tier/channel/sender counts read every delivery of the run: like dispatch's own
+  // snapshot, they are re-read every second up to 250,000 deliveries, then one more second per
+  // 250,000, and kept in between.
+  json breakdown(std::int64_t run_id, std::size_t total) {
+    const auto t = std::chrono::steady_clock::now();
+    auto& c = breakdown_cache_[run_id];
+    const auto every = std::chrono::milliseconds(1000 * static_cast<long>(1 + total / 250001));
+    if (!c.second.is_null() && t - c.first < every) return c.second;
+    json rows = json::array();
+    for (const auto& b : store::DeliveryBreakdown(db_, run_id)) {
+      rows.push_back({{"tier", b.tier}, {"channel", b.channel}, {"sender", b.sender}, {"total", b.total}, {"accepted", b.accepted},
+                      {"on_time", b.on_time}, {"delivered", b.delivered}, {"dead", b.dead}, {"pending", b.pending}});
+    }
+    c = {t, rows};
+    return rows;
+  }
+
+  json build_live() {
+    const Millis now = ctx_.clock->now();
+    const auto& cfg = ctx_.cfg;
+    json out = {{"now_ms", now},
+                {"tz", cfg.default_timezone},
+                {"sla_target_pct", kSlaTargetPct},
+                {"alert_pct", cfg.alerts.live_success_pct},
+                {"runs", json::array()}};
+    store::guarded("reading live figures", [&] {
+      SQLite::Transaction tx(db_.raw(), SQLite::TransactionBehavior::DEFERRED);  // one snapshot per frame
+      std::vector<store::Run> runs;
+      try {
+        runs = watch_pick_runs(db_, WatchOptions{}, now);
+      } catch (const CheckFailed&) {  // no runs yet
+      }
+      for (const auto& run : runs) {
+        json l = watch_run_live(db_, run, cfg, now);
+        l["state"] = run.state;
+        l["owner"] = run.owner ? json(*run.owner) : json(nullptr);
+        l["lease_live"] = run.owner && run.lease_until && *run.lease_until > now;
+        json progress = json::parse(run.progress, nullptr, false);
+        const bool fresh = progress.is_object() && progress.contains("at") && progress["at"].is_number() &&
+                           std::llabs(now - progress["at"].get<Millis>()) <= 5000 && run.state == "running";
+        l["breakers"] = fresh && progress.contains("breakers") ? progress["breakers"] : json::array();
+        l["writer_backlog"] = fresh ? progress.value("writer_backlog", json(0)) : json(0);
+        l["breakdown"] = breakdown(run.run_id, l.value("total", std::size_t{0}));
+        out["runs"].push_back(std::move(l));
+      }
+      json paused = json::object();
+      for (const auto& c : store::ControlList(db_)) {
+        if (c.key.rfind("pause", 0) == 0 && c.value == "1") paused[c.key] = {{"since_ms", c.updated_at}, {"by", c.updated_by}};
+      }
+      out["paused"] = paused;
+      json alerts = json::array();
+      for (const auto& a : store::AlertListFiring(db_)) {
+        alerts.push_back({{"alert_id", a.alert_id}, {"rule", a.rule}, {"subject", a.subject}, {"level", a.level}, {"message", a.message},
+                          {"fired_at_ms", a.fired_at}, {"acknowledged_by", a.acknowledged_by ? json(*a.acknowledged_by) : json(nullptr)}});
+      }
+      out["alerts"] = alerts;
+      out["dead_letters"] = store::DeadCount(db_);
+      // Before the window: the next delivery day's plan (runs, counts, capacity verdict).
+      const std::string next_day = default_delivery_date(cfg, now);
+      json plan = {{"date", next_day}, {"runs", json::array()}};
+      for (const auto& r : store::RunListForDate(db_, next_day)) {
+        json rep = json::parse(r.plan_report, nullptr, false);
+        plan["runs"].push_back({{"run_id", r.run_id}, {"slot_at_ms", r.slot_at}, {"window_start_ms", r.window_start},
+                                {"window_end_ms", r.window_end}, {"deadline_at_ms", r.deadline_at}, {"state", r.state},
+                                {"planned_count", r.planned_count}, {"feasible", r.feasible},
+                                {"plan_report", rep.is_discarded() ? json::object() : rep}});
+      }
+      out["plan"] = plan;
+    });
+    return out;
+  }
+
+  json history() {
+    const Millis now = ctx_.clock->now();
+    auto d = local_date(now, ctx_.cfg.default_timezone);
+    return build_trend(db_, d ? format_date(*d) : format_instant(now).substr(0, 10), 30);
+  }
+
+  Response report(MHD_Connection* c) {
+    const char* d = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "date");
+    auto date = parse_date(d ? d : "");
+    if (!date) return refuse(400, "report: ?date=YYYY-MM-DD");
+    try {
+      const Millis now = ctx_.clock->now();
+      std::string html;
+      store::guarded("building the report", [&] {
+        SQLite::Transaction tx(db_.raw(), SQLite::TransactionBehavior::DEFERRED);
+        json rep = build_date_report(db_, format_date(*date), now);
+        std::vector<std::int64_t> ids;
+        for (const auto& r : rep["runs"]) ids.push_back(r.value("run_id", std::int64_t{0}));
+        html = render_html_report(db_, rep, ids, build_trend(db_, format_date(*date), 30), ctx_.cfg.default_timezone);
+      });
+      Response r;
+      r.type = "text/html; charset=utf-8";
+      r.csp = kReportCsp;
+      r.body = std::move(html);
+      return r;
+    } catch (const CheckFailed& e) {
+      return refuse(404, e.what());
+    }
+  }
+
+  Response post(MHD_Connection* c, const Request& rq, const std::string& path, const Session& s) {
+    if (rq.too_big) return refuse(413, "request body over 16 KiB");
+    // A browser names the page a POST comes from: it must be this console.
+    const char* origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    const char* host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
+    if (origin != nullptr && (host == nullptr || std::string(origin) != "http://" + std::string(host)) &&
+        (host == nullptr || std::string(origin) != "https://" + std::string(host))) {
+      return refuse(403, "cross-origin request refused");
+    }
+    auto form = serve::parse_form(rq.body);
+    if (!same_secret(form["csrf"], s.csrf)) return refuse(403, "missing or wrong CSRF token; reload the page");
+    if (path == "/logout") {
+      const char* v = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, kServeCookie);
+      std::lock_guard lock(mu_);
+      if (v) sessions_.erase(v);
+      Response r = redirect("/login");
+      r.headers.emplace_back("Set-Cookie", std::string(kServeCookie) + "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+      return r;
+    }
+    const std::string prefix = "/api/action/";
+    if (path.rfind(prefix, 0) != 0) return refuse(404, "no such action");
+    if (s.role != Role::operator_) return refuse(403, "operator " + s.name + " has role viewer: read only");
+    const std::string action = path.substr(prefix.size());
+    const std::string reason = form["reason"];
+    const char* addr = "?";
+    char buf[INET6_ADDRSTRLEN] = {0};
+    if (const auto* info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS); info && info->client_addr) {
+      const sockaddr* sa = info->client_addr;
+      if (sa->sa_family == AF_INET) ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr, buf, sizeof buf);
+      if (sa->sa_family == AF_INET6) ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr, buf, sizeof buf);
+      addr = buf;
+    }
+    ops::Actor who{s.name, "", "daybreak serve: " + action + " (web console, from " + std::string(addr) + ")"};
+    try {
+      json out = act(action, form, reason, who);
+      live_cache_ = nullptr;  // the next frame shows the change
+      ctx_.log->info("console: {} did {}: {}", s.name, action, out.dump());
+      return json_response(200, out);
+    } catch (const UsageError& e) {
+      return refuse(400, e.what());
+    } catch (const std::invalid_argument& e) {
+      return refuse(400, e.what());
+    } catch (const CheckFailed& e) {
+      return refuse(409, e.what());
+    } catch (const std::exception& e) {
+      ctx_.log->error("console: {} by {}: {}", action, s.name, e.what());
+      return refuse(500, e.what());
+    }
+  }
+
+  static std::int64_t id_arg(const std::map<std::string, std::string>& form, const std::string& key) {
+    auto it = form.find(key);
+    if (it == form.end() || it->second.empty() || it->second.size() > 18 || it->second.find_first_not_of("0123456789") != std::string::npos) {
+      throw UsageError(key + ": expected a positive number");
+    }
+    return std::stoll(it->second);
+  }
+
+  json act(const std::string& action, std::map<std::string, std::string>& form, const std::string& reason, const ops::Actor& who) {
+    ops::require_reason(reason);
+    const Millis now = ctx_.clock->now();
+    const auto& tz = ctx_.cfg.default_timezone;
+    if (action == "pause" || action == "resume") {
+      std::string scope = form["scope"];
+      if (scope == "all") scope.clear();
+      return ops::set_pause(db_, scope, action == "pause", reason, who, now, false);
+    }
+    if (action == "withdraw") {
+      if (form["content_id"].empty()) throw UsageError("content_id: required");
+      return withdraw_content(db_, ctx_.cfg, form["content_id"], reason, who.name, "", now);
+    }
+    if (action == "ack") {
+      auto c = engine::acknowledge_alert(db_, ctx_.cfg.alerts, id_arg(form, "alert_id"), who.name, "", reason, now);
+      return {{"command", "alerts ack"}, {"alert_id", c.alert_id}, {"rule", c.rule}, {"subject", c.subject}};
+    }
+    if (action == "replay") {
+      std::vector<std::int64_t> ids;
+      std::optional<store::DeadFilter> filter;
+      if (!form["run_id"].empty()) {
+        filter = store::DeadFilter{};
+        filter->run_id = id_arg(form, "run_id");
+      } else {
+        std::istringstream in(form["delivery_ids"]);
+        std::string tok;
+        while (std::getline(in, tok, ',')) {
+          tok.erase(0, tok.find_first_not_of(' '));
+          tok.erase(tok.find_last_not_of(' ') + 1);
+          if (!tok.empty()) ids.push_back(id_arg({{"delivery_ids", tok}}, "delivery_ids"));
+        }
+      }
+      return ops::dead_change(db_, tz, ids, filter, true, reason, who, now, false);
+    }
+    if (action == "cancel") {
+      std::int64_t id = 0;
+      if (!form["delivery_id"].empty()) {
+        id = id_arg(form, "delivery_id");
+      } else {
+        const std::string date = ops::parse_date_arg("date", form["date"]);
+        auto d = store::DeliveryInfoForAdvisorDate(db_, form["advisor_id"], date);
+        if (!d) throw UsageError("advisor \"" + form["advisor_id"] + "\" has no delivery on " + date);
+        id = d->delivery_id;
+      }
+      return ops::cancel_delivery(db_, tz, id, reason, who, now, false);
+    }
+    throw UsageError("unknown action \"" + action + "\"");
+  }
+
+  AppContext ctx_;
+  std::vector<serve::OperatorToken> tokens_;
+  store::Db db_;
+  std::mutex mu_;
+  std::map<std::string, Session> sessions_;
+  json live_cache_;
+  std::chrono::steady_clock::time_point live_cache_at_;
+  std::map<std::int64_t, std::pair<std::chrono::steady_clock::time_point, json>> breakdown_cache_;
+};
+
+struct ServeOptions {
+  std::string listen = "127.0.0.1:8090";
+  bool allow_remote = false;
+  std::string tokens = "/etc/daybreak/console.tokens";
+  std::string port_file;
+};
+
+MHD_Result send_response(MHD_Connection* c, const Response& res) {
+  MHD_Response* r = MHD_create_response_from_buffer(res.body.size(), const_cast<char*>(res.body.data()), MHD_RESPMEM_MUST_COPY);
+  if (r == nullptr) return MHD_NO;
+  MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, res.type.c_str());
+  MHD_add_response_header(r, "Content-Security-Policy", res.csp.c_str());
+  MHD_add_response_header(r, "X-Frame-Options", "DENY");
+  MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+  MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+  MHD_add_response_header(r, "Cross-Origin-Opener-Policy", "same-origin");
+  MHD_add_response_header(r, "Cross-Origin-Resource-Policy", "same-origin");
+  MHD_add_response_header(r, "Cache-Control", "no-store");
+  for (const auto& [k, v] : res.headers) MHD_add_response_header(r, k.c_str(), v.c_str());
+  const MHD_Result ok = MHD_queue_response(c, res.status, r);
+  MHD_destroy_response(r);
+  return ok;
+}
+
+MHD_Result on_request(void* cls, MHD_Connection* c, const char* url, const char* method, const char* /*version*/,
+                      const char* upload_data, size_t* upload_data_size, void** con_cls) {
+  auto* console = static_cast<Console*>(cls);
+  if (*con_cls == nullptr) {
+    auto* rq = new Request;
+    rq->method = method;
+    rq->url = url;
+    *con_cls = rq;
+    return MHD_YES;
+  }
+  auto* rq = static_cast<Request*>(*con_cls);
+  if (*upload_data_size > 0) {
+    if (rq->body.size() + *upload_data_size > kServeMaxBody) rq->too_big = true;
+    else rq->body.append(upload_data, *upload_data_size);
+    *upload_data_size = 0;
+    return MHD_YES;
+  }
+  Response res;
+  try {
+    res = console->handle(c, *rq);
+  } catch (const std::exception& e) {
+    res = refuse(500, e.what());
+  }
+  return send_response(c, res);
+}
+
+void on_completed(void* /*cls*/, MHD_Connection* /*c*/, void** con_cls, MHD_RequestTerminationCode /*toe*/) {
+  delete static_cast<Request*>(*con_cls);
+  *con_cls = nullptr;
+}
+
+void on_mhd_log(void* cls, const char* fm, va_list ap) {
+  char buf[512];
+  std::vsnprintf(buf, sizeof buf, fm, ap);
+  static_cast<spdlog::logger*>(cls)->warn("console http: {}", buf);
+}
+
+int run_serve(const GlobalOptions& g, const ServeOptions& o) {
+  auto addr = serve::parse_listen(o.listen, o.allow_remote);
+  auto ctx = make_context(g, "daybreak");
+  auto tokens = serve::load_tokens(o.tokens);
+  auto log = ctx.log;
+  Console console(std::move(ctx), std::move(tokens));
+
+  // SIGINT/SIGTERM are taken by sigwait below: blocked before the server's thread starts, so it inherits the mask.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  sockaddr_in sa4{};
+  sockaddr_in6 sa6{};
+  const sockaddr* sa = nullptr;
+  unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+  if (addr.v6) {
+    sa6.sin6_family = AF_INET6;
+    sa6.sin6_port = htons(addr.port);
+    ::inet_pton(AF_INET6, addr.host.c_str(), &sa6.sin6_addr);
+    sa = reinterpret_cast<const sockaddr*>(&sa6);
+    flags |= MHD_USE_IPv6;
+  } else {
+    sa4.sin_family = AF_INET;
+    sa4.sin_port = htons(addr.port);
+    ::inet_pton(AF_INET, addr.host.c_str(), &sa4.sin_addr);
+    sa = reinterpret_cast<const sockaddr*>(&sa4);
+  }
+  MHD_Daemon* daemon = MHD_start_daemon(flags, addr.port, nullptr, nullptr, &on_request, &console,
+                                        MHD_OPTION_EXTERNAL_LOGGER, &on_mhd_log, log.get(),
+                                        MHD_OPTION_SOCK_ADDR, sa,
+                                        MHD_OPTION_NOTIFY_COMPLETED, &on_completed, nullptr,
+                                        MHD_OPTION_CONNECTION_LIMIT, 64U,
+                                        MHD_OPTION_CONNECTION_TIMEOUT, 30U,
+                                        MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<size_t>(64 * 1024),
+                                        MHD_OPTION_END);
+  if (daemon == nullptr) throw CheckFailed("cannot listen on " + o.listen + " (address in use, or not this machine's)");
+  const MHD_DaemonInfo* info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
+  const unsigned port = info ? info->port : addr.port;
+  if (!o.port_file.empty()) {
+    std::string tmp = o.port_file + ".tmp";
+    { std::ofstream(tmp) << port << "\n"; }
+    std::rename(tmp.c_str(), o.port_file.c_str());
+  }
+  log->info("console listening on http://{}:{}/ (loopback {})", addr.v6 ? "[" + addr.host + "]" : addr.host, port,
+            addr.loopback ? "yes" : "NO");
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  log->info("console stopping (signal {})", sig);
+  MHD_stop_daemon(daemon);
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app, GlobalOptions& g, Action& action) {
+  auto o = std::make_shared<ServeOptions>();
+  auto* sub = app.add_subcommand("serve", "The operator console: a live web page with the run's figures, history and audited actions");
+  sub->fallthrough();
+  sub->add_option("--listen", o->listen, "HOST:PORT to listen on (default 127.0.0.1:8090; loopback only unless --allow-remote)");
+  sub->add_flag("--allow-remote", o->allow_remote, "Allow a --listen address that is not loopback");
+  sub->add_option("--tokens", o->tokens, "Operators' tokens file: NAME ROLE SHA256HEX per line, mode 0600 (default /etc/daybreak/console.tokens)");
+  sub->add_option("--port-file", o->port_file, "Write the port listened on to this file (with --listen HOST:0)");
+  sub->callback([o, &g, &action] { action = [o, &g] { return run_serve(g, *o); }; });
+}
+
+}  // namespace daybreak
