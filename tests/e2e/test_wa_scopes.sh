@@ -32,6 +32,7 @@ run=$(sql "SELECT run_id FROM runs WHERE date='$D'")
 n=$(sql "SELECT COUNT(*) FROM deliveries WHERE run_id=$run")
 [ "$(sql "SELECT COUNT(DISTINCT sender) FROM deliveries WHERE run_id=$run")" = 2 ] || fail "the plan did not use both senders"
 assert_eq "$(sql "SELECT COUNT(*) FROM advisors WHERE channels != 'whatsapp'")" "0" "advisors reachable on WhatsApp only"
+sql "CREATE TABLE planned_sender AS SELECT delivery_id, sender, planned_at FROM deliveries WHERE run_id=$run"
 # The simulator starts with the scenario: --fail-number counts demo seconds from its start, and
 # S+30 s is 65 demo seconds after S-35 s.
 start_sim scopes --mps 8 --time-scale $SCALE --seed 3 --transient-rate 0 --permanent-rate 0 \
@@ -57,6 +58,12 @@ assert_eq "$late" "0" "requests through wa-2 after its block"
 moved=$(sql "SELECT COUNT(*) FROM deliveries d WHERE run_id=$run AND state='accepted' AND sender='wa-1' AND channel='whatsapp'
   AND EXISTS (SELECT 1 FROM delivery_attempts a WHERE a.delivery_id=d.delivery_id AND a.error_code='131048')")
 [ "$moved" -gt 0 ] || fail "no delivery refused with 131048 on wa-2 was accepted through wa-1"
+# Every delivery the plan gave wa-2 after its block went out through wa-1, never through wa-2
+planned_wa2=$(sql "SELECT COUNT(*) FROM planned_sender WHERE sender='wa-2' AND planned_at > $first_block")
+[ "$planned_wa2" -gt 100 ] || fail "only $planned_wa2 deliveries planned on wa-2 after its block (the test would prove little)"
+via_wa1=$(sql "SELECT COUNT(*) FROM planned_sender p JOIN deliveries d USING (delivery_id) WHERE p.sender='wa-2'
+  AND p.planned_at > $first_block AND d.state='accepted' AND d.sender='wa-1' AND d.channel='whatsapp'")
+assert_eq "$via_wa1" "$planned_wa2" "deliveries planned on wa-2 after its block accepted through wa-1"
 assert_eq "$(sql "SELECT COUNT(*) FROM deliveries WHERE run_id=$run AND state='dead'")" "0" "dead deliveries (WhatsApp-only advisors)"
 assert_eq "$(sql "SELECT COUNT(*) FROM deliveries WHERE run_id=$run AND state='accepted'")" "$n" "accepted deliveries"
 assert_eq "$(sql "SELECT COUNT(*) FROM delivery_attempts WHERE error_code='131048' AND (error_scope IS NOT 'phone_number' OR fbtrace_id IS NULL)")" \
@@ -68,7 +75,7 @@ assert_eq "$(sql "SELECT COUNT(*) FROM alerts WHERE rule='whatsapp_number_blocke
 # The report counts the blocked attempts
 "$REPORT" --run "$run" --json >"$WORK/r1.json" || true
 [ "$(json 'j["number_blocked_attempts"]' <"$WORK/r1.json")" -gt 0 ] || fail "sla-report counts no number-blocked attempt"
-echo "part 1 ok: $n deliveries, wa-2 blocked at S+${since}s, $moved moved to wa-1, SLA $sla%"
+echo "part 1 ok: $n deliveries, wa-2 blocked at S+${since}s, $moved refused in flight and $via_wa1 planned on wa-2 sent through wa-1, SLA $sla%"
 
 # --- 2. 368 on wa-1: both numbers of the account stop, critical alert at once -------------------
 start_hook
