@@ -144,6 +144,10 @@ std::vector<FailureReason> AttemptFailureReasonsForRun(Db& db, std::int64_t run_
 ProviderFigures ProviderFiguresForRun(Db& db, std::int64_t run_id) {
   return guarded("ProviderFiguresForRun", [&] {
     ProviderFigures f;
+    // sla-report reads ledgers without migrating them: one from before 011 has no such columns.
+    if (db.raw().execAndGet("SELECT COUNT(*) FROM pragma_table_info('delivery_attempts') WHERE name = 'error_scope'")
+            .getInt64() == 0)
+      return f;
     auto& q = db.stmt(
         "SELECT COUNT(DISTINCT CASE WHEN a.held_for_quality = 1 THEN a.delivery_id END), "
         "SUM(a.error_scope = 'phone_number'), SUM(a.error_scope = 'account') "

@@ -67,6 +67,7 @@ struct ProviderFigures {
   std::int64_t number_blocked = 0;       ///< failed attempts of scope phone_number
   std::int64_t account_blocked = 0;      ///< failed attempts of scope account
 };
+/// All zero on a ledger from before migration 011 (sla-report never migrates).
 ProviderFigures ProviderFiguresForRun(Db& db, std::int64_t run_id);
 
 /// Stores (or replaces) the report of a run: a re-closed or re-reported run keeps one row.

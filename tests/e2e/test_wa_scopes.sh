@@ -36,7 +36,7 @@ sql "CREATE TABLE planned_sender AS SELECT delivery_id, sender, planned_at FROM 
 # The simulator starts with the scenario: --fail-number counts demo seconds from its start, and
 # S+30 s is 65 demo seconds after S-35 s.
 start_sim scopes --mps 8 --time-scale $SCALE --seed 3 --transient-rate 0 --permanent-rate 0 \
-  --fail-number 100000002:131048:65
+  --fail-number 100000002:131048:65 --held-for-quality-rate 0.05
 start_scenario "$D"
 sed -i "s#^graph_base = .*#graph_base = \"http://127.0.0.1:$SIM_PORT\"#" "$WORK/daybreak.toml"
 DAYBREAK_CLOCK=$clock "$DISPATCH" --run "$run" --json >"$WORK/d1.json" 2>"$WORK/d1.log"
@@ -75,6 +75,14 @@ assert_eq "$(sql "SELECT COUNT(*) FROM alerts WHERE rule='whatsapp_number_blocke
 # The report counts the blocked attempts
 "$REPORT" --run "$run" --json >"$WORK/r1.json" || true
 [ "$(json 'j["number_blocked_attempts"]' <"$WORK/r1.json")" -gt 0 ] || fail "sla-report counts no number-blocked attempt"
+# held_for_quality_assessment answers (about 5% of recipients): kept per attempt, counted by
+# dispatch and by the report, JSON and text
+held=$(sql "SELECT COUNT(DISTINCT delivery_id) FROM delivery_attempts WHERE held_for_quality = 1 AND outcome = 'accepted'")
+[ "$held" -gt 10 ] || fail "only $held deliveries recorded as held for quality assessment"
+assert_eq "$(json 'j["held_for_quality"]' <"$WORK/r1.json")" "$held" "sla-report held_for_quality"
+assert_eq "$(json 'j["held_for_quality"]' <"$WORK/d1.json")" "$held" "dispatch summary held_for_quality"
+"$REPORT" --run "$run" >"$WORK/r1.txt" || true
+grep -q "held for quality assessment $held  unknown error codes 0" "$WORK/r1.txt" || fail "text report: $(cat "$WORK/r1.txt")"
 echo "part 1 ok: $n deliveries, wa-2 blocked at S+${since}s, $moved refused in flight and $via_wa1 planned on wa-2 sent through wa-1, SLA $sla%"
 
 # --- 2. 368 on wa-1: both numbers of the account stop, critical alert at once -------------------
