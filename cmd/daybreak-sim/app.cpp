@@ -370,6 +370,15 @@ int sim_main(int argc, char** argv) {
   app.add_option("--token", o.token, "Accept only this bearer token (default: any non-empty token)");
   app.add_option("--template-error-match", o.template_error_match,
                  "Answer 132000 (template parameters) to template sends whose text parameters contain this");
+  std::vector<std::string> fail_numbers;
+  app.add_option("--fail-number", fail_numbers,
+                 "PHONE_NUMBER_ID:CODE:FROM_SECONDS: from FROM_SECONDS of demo time after start on, answer every send "
+                 "through that number with WhatsApp error CODE (e.g. 131048 spam rate limit, 368 account blocked; "
+                 "repeatable)");
+  app.add_option("--held-for-quality-rate", o.held_for_quality_rate,
+                 "Share of recipients whose accepted template sends say message_status held_for_quality_assessment")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   std::vector<std::string> templates;
   app.add_option("--template", templates,
                  "An approved template NAME:LANGUAGE_CODE:HEADER:BODY_PARAMS (header none, text, image, document or "
@@ -427,6 +436,17 @@ int sim_main(int argc, char** argv) {
         throw CLI::ValidationError("--template", "expected NAME:LANGUAGE_CODE:HEADER:BODY_PARAMS, got \"" + spec + "\"");
       }
       o.templates.push_back({f[0], f[1], f[2], std::stoi(f[3])});
+    }
+    for (const auto& spec : fail_numbers) {
+      // PHONE_NUMBER_ID:CODE:FROM_SECONDS (seconds of demo time after the simulator started).
+      const auto f = split_list(spec, ':');
+      auto digits = [](const std::string& v, std::size_t max) {
+        return !v.empty() && v.size() <= max && v.find_first_not_of("0123456789") == std::string::npos;
+      };
+      if (f.size() != 3 || f[0].empty() || !digits(f[1], 7) || !digits(f[2], 9)) {
+        throw CLI::ValidationError("--fail-number", "expected PHONE_NUMBER_ID:CODE:FROM_SECONDS, got \"" + spec + "\"");
+      }
+      o.fail_numbers.push_back({f[0], std::stoi(f[1]), std::stod(f[2]) * 1000.0});
     }
   } catch (const CLI::Error& e) {
     return app.exit(e) == 0 ? kExitOk : kExitUsage;

@@ -53,6 +53,25 @@ constexpr ApiError kTemplateFormat{132012, 400, "(#132012) Parameter format does
 constexpr ApiError kOutage{131000, 503, "(#131000) Something went wrong",
                            "Message failed to send due to an unknown error. (scripted outage)"};
 
+/// Titles of the codes --fail-number is meant for, as Meta's "WhatsApp error codes" reference
+/// (https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes) words them; any
+/// other code gets a generic title.
+std::string_view scripted_title(int code) {
+  switch (code) {
+    case 131048: return "Spam rate limit hit";
+    case 368: return "Temporarily blocked for policies violations";
+    case 131031: return "Account has been locked";
+    case 131042: return "Business eligibility payment issue";
+    case 133010: return "Phone number Not Registered";
+    case 132015: return "Template is Paused";
+    case 132016: return "Template is Disabled";
+    case 131053: return "Media upload error";
+    case 131000: return "Something went wrong";
+    case 190: return "Access token has expired";
+    default: return "Simulated error";
+  }
+}
+
 /// Meta caps biz_opaque_callback_data at 512 characters.
 constexpr std::size_t kMaxCallbackData = 512;
 
@@ -294,6 +313,7 @@ Reply Simulator::send(std::string_view phone_number_id, std::string_view authori
 
   // 2. Decide and count under the lock; build the answer after releasing it.
   const ApiError* failure = nullptr;
+  int scripted = 0;  ///< a --fail-number code, when one answers this send
   std::string invalid_details;
   double extra_ms = 0;
   const std::int64_t scenario_ms = scenario_now_ ? scenario_now_() : 0;
@@ -308,6 +328,15 @@ Reply Simulator::send(std::string_view phone_number_id, std::string_view authori
     } else if (auto* err = std::get_if<std::string>(&parsed)) {
       failure = &kInvalidParameter;
       invalid_details = std::move(*err);
+    } else if ([&] {
+                 const double demo_ms =
+                     std::chrono::duration<double, std::milli>(now - started_).count() * initial_.time_scale;
+                 for (const auto& f : initial_.fail_numbers) {
+                   if (f.phone_number_id == number_id && demo_ms >= f.from_demo_ms) scripted = f.code;
+                 }
+                 return scripted != 0;
+               }()) {
+      ++rejected_[scripted];
     } else if (n.down || (n.down_window && scenario_ms >= n.down_window->first && scenario_ms < n.down_window->second)) {
       failure = &kOutage;
     } else {
@@ -375,6 +404,11 @@ Reply Simulator::send(std::string_view phone_number_id, std::string_view authori
     if (failure != nullptr) ++rejected_[failure->code];
   }
 
+  if (scripted != 0) {
+    const std::string message = "(#" + std::to_string(scripted) + ") " + std::string(scripted_title(scripted));
+    // HTTP 400 as Meta answers these (an error of the request's account or number, not a 5xx).
+    return error_reply(400, scripted, message, "scripted by --fail-number", extra_ms);
+  }
   if (failure != nullptr) {
     std::string_view details = failure == &kInvalidParameter ? std::string_view(invalid_details) : failure->details;
     return error_reply(failure->http_status, failure->code, failure->message, details, extra_ms);
@@ -383,7 +417,13 @@ Reply Simulator::send(std::string_view phone_number_id, std::string_view authori
   const std::string wamid = next_wamid();
   if (on_accept_) on_accept_(AcceptedMessage{number_id, msg.to, wamid, msg.callback_data});
   ordered_json message = {{"id", wamid}};
-  if (msg.type == "template") message["message_status"] = "accepted";  // Meta adds it for templates
+  if (msg.type == "template") {
+    // Meta adds it for templates; "held_for_quality_assessment" when it holds the message while
+    // it judges its quality (Meta's "Send messages" reference, message_status).
+    const bool held = initial_.held_for_quality_rate > 0 &&
+                      uniform_draw(initial_.seed, "held", msg.to, 0) < initial_.held_for_quality_rate;
+    message["message_status"] = held ? "held_for_quality_assessment" : "accepted";
+  }
   ordered_json ok = {{"messaging_product", "whatsapp"},
                      {"contacts", ordered_json::array({{{"input", msg.to}, {"wa_id", digits_of(msg.to)}}})},
                      {"messages", ordered_json::array({message})}};

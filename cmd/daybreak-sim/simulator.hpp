@@ -45,6 +45,17 @@ struct Options {
     int body_params = 3;
   };
   std::vector<Template> templates;
+  /// --fail-number: from `from_demo_ms` after the simulator started (demo time, i.e. real time
+  /// × time_scale), every send through `phone_number_id` is answered with error `code`.
+  struct FailNumber {
+    std::string phone_number_id;
+    int code = 0;
+    double from_demo_ms = 0;
+  };
+  std::vector<FailNumber> fail_numbers;
+  /// Share of recipients whose accepted template sends carry message_status
+  /// "held_for_quality_assessment" instead of "accepted" (reproducible per recipient).
+  double held_for_quality_rate = 0;
 };
 
 /// What the HTTP layer sends back: status, JSON body and how long to wait before answering.
@@ -122,6 +133,7 @@ class Simulator {
 
   std::function<void(const AcceptedMessage&)> on_accept_;  ///< status callbacks hook; may be empty
   std::function<std::int64_t()> scenario_now_;              ///< scenario time for down windows; may be empty
+  SteadyClock::time_point started_ = SteadyClock::now();   ///< --fail-number times count from here
   const Options initial_;      ///< flags as given; /reset returns to them
   Options options_;            ///< current options (rates can be changed through /control)
   double mu_ = 0;              ///< log-normal parameters fitted to median and p99

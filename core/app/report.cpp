@@ -26,10 +26,12 @@ struct RunLedger {
   std::vector<store::FailureReason> reasons;
   std::int64_t attempts = 0;
   std::map<std::string, std::int64_t> sources;
+  store::ProviderFigures provider;
 };
 
 RunLedger load_ledger(store::Db& db, std::int64_t run_id) {
   RunLedger l;
+  l.provider = store::ProviderFiguresForRun(db, run_id);
   l.outcomes = store::DeliveryOutcomesForRun(db, run_id, &l.sources);
   l.reasons = store::AttemptFailureReasonsForRun(db, run_id);
   l.attempts = store::AttemptCountForRun(db, run_id);
@@ -152,6 +154,15 @@ void put_run_identity(json& j, const store::Run& run) {
   j["closed"] = run_closed(run);
 }
 
+/// The provider figures (docs/whatsapp-errors.md): held for quality assessment, unknown error codes, blocks.
+void put_provider_figures(json& j, const store::ProviderFigures& p) {
+  j["held_for_quality"] = p.held_for_quality;
+  j["unknown_error_codes"] = p.unknown_error_codes;
+  j["unknown_codes"] = json(p.unknown_codes);
+  j["number_blocked_attempts"] = p.number_blocked;
+  j["account_blocked_attempts"] = p.account_blocked;
+}
+
 json run_report_from(const store::Run& run, const RunLedger& l, Millis now) {
   json j = json::object();
   j["kind"] = "run";
@@ -161,6 +172,7 @@ json run_report_from(const store::Run& run, const RunLedger& l, Millis now) {
   j["generated_at"] = format_instant(now);
   j["generated_at_ms"] = now;
   SlaFigures f = put_figures(j, l.outcomes, l.reasons, l.attempts, l.sources, now);
+  put_provider_figures(j, l.provider);
   j["met"] = f.sla_pct >= kSlaTargetPct;
   j["verdict"] = run_verdict(run_decided(run, now), f.sla_pct, j["live_success_pct"].get<double>(),
                              live_sample(l.outcomes, now));
@@ -256,6 +268,7 @@ nlohmann::json build_date_report(store::Db& db, const std::string& date, Millis 
   std::map<std::string, store::FailureReason> reasons;  // merged by code across runs
   std::map<std::string, std::int64_t> sources;
   std::int64_t attempts = 0;
+  store::ProviderFigures provider;
   json runs_json = json::array();
   bool all_closed = true;
   std::string worst = "met";
@@ -287,6 +300,11 @@ nlohmann::json build_date_report(store::Db& db, const std::string& date, Millis 
     all_closed = all_closed && run_closed(run);
     if (verdict_rank(verdict) > verdict_rank(worst)) worst = verdict;
     attempts += l.attempts;
+    provider.held_for_quality += l.provider.held_for_quality;
+    provider.unknown_error_codes += l.provider.unknown_error_codes;
+    provider.number_blocked += l.provider.number_blocked;
+    provider.account_blocked += l.provider.account_blocked;
+    for (const auto& [code, n] : l.provider.unknown_codes) provider.unknown_codes[code] += n;
     for (const auto& [k, n] : l.sources) sources[k] += n;
     // Runs come in slot order, so a later run's example replaces an earlier one: the most recent wins.
     for (auto& fr : l.reasons) {
@@ -310,6 +328,7 @@ nlohmann::json build_date_report(store::Db& db, const std::string& date, Millis 
   j["generated_at_ms"] = now;
   j["closed"] = all_closed;
   put_figures(j, all, merged, attempts, sources, now);
+  put_provider_figures(j, provider);
   j["met"] = worst == "met";
   j["verdict"] = worst;
   j["runs"] = std::move(runs_json);
@@ -379,6 +398,21 @@ std::string format_report_text(const nlohmann::json& report, const std::vector<s
     }
   }
   out += "\n";
+  if (j.contains("held_for_quality")) {  // stored reports from before these figures lack them
+    out += "  held for quality assessment " + num(j, "held_for_quality") + "  unknown error codes " +
+           num(j, "unknown_error_codes");
+    if (j.value("unknown_error_codes", 0) > 0 && j.contains("unknown_codes")) {
+      out += " (";
+      bool first = true;
+      for (const auto& [code, n] : j.at("unknown_codes").items()) {
+        out += std::string(first ? "" : ", ") + code + " x" + std::to_string(n.get<std::int64_t>());
+        first = false;
+      }
+      out += ")";
+    }
+    out += "  number blocked " + num(j, "number_blocked_attempts") + "  account blocked " +
+           num(j, "account_blocked_attempts") + " (attempts)\n";
+  }
 
   if (is_date && j.contains("runs")) {
     out += "\nRuns    slot                        state      eligible  on time    SLA %  verdict\n";

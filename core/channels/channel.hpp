@@ -69,6 +69,11 @@ struct SendResult {
   std::string error_code;    ///< provider's code, e.g. "131026", or "curl:28"
   std::string error_detail;  ///< provider's message (no addresses)
   Millis retry_after_ms = 0; ///< provider's hint, 0 when none
+  ErrorScope scope = ErrorScope::message;  ///< what the error is about (WhatsApp: docs/whatsapp-errors.md)
+  bool unknown_code = false;  ///< a provider code the adapter's error table does not know (cautious default taken)
+  Millis pause_ms = 0;        ///< sender_blocked: how long the number (or the account) is paused
+  std::string trace_id;       ///< the provider's trace id of an error answer (WhatsApp fbtrace_id)
+  bool held_for_quality = false;  ///< accepted, with WhatsApp message_status held_for_quality_assessment
 };
 
 /// One channel's adapter, bound to one sender account.

@@ -2,6 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
+
+#include "channels/whatsapp_errors.hpp"
+
 namespace daybreak::channels {
 namespace {
 
@@ -128,48 +132,8 @@ Request WhatsAppAdapter::build(const Message& m) const {
 }
 
 FailureKind classify_whatsapp_error(long code, long subcode) {
-  switch (code) {
-    case 130429:  // Rate limit hit (cloud API throughput)
-    case 80007:   // Rate limit issues (WhatsApp Business Account)
-      return FailureKind::sender_rate_limited;
-    case 4:  // API too many calls
-      return FailureKind::sender_rate_limited;
-    case 131056:  // (Business account, consumer account) pair rate limit hit
-      return FailureKind::recipient_throttled;
-    case 131000:  // Something went wrong
-    case 131016:  // Service unavailable
-    case 131057:  // Account in maintenance mode
-    case 1:       // API unknown
-    case 2:       // API service
-      return FailureKind::retryable;
-    case 190:  // Access token has expired / invalid
-    case 0:    // AuthException
-    case 3:    // API method (capability/permission)
-    case 10:   // Permission denied
-    case 200:
-    case 299:
-      return FailureKind::credentials;
-    case 131026:  // Message undeliverable
-    case 131047:  // Re-engagement message (24h window)
-    case 131049:  // Meta chose not to deliver (ecosystem engagement)
-    case 131048:  // Spam rate limit hit
-    case 130472:  // User's number is part of an experiment
-    case 132000:  // Template param count mismatch
-    case 132001:  // Template does not exist
-    case 132012:  // Template parameter format mismatch
-    case 131005:  // Access denied
-    case 131008:  // Required parameter missing
-    case 131009:  // Parameter value not valid
-    case 131031:  // Account has been locked
-    case 368:     // Temporarily blocked for policies violations
-    case 100:     // Invalid parameter
-      return FailureKind::permanent;
-    default:
-      (void)subcode;
-      // Unknown codes: 13xxxx in the messaging range are treated as retryable once more rather
-      // than dropping the advisor; the retry policy bounds the attempts.
-      return FailureKind::retryable;
-  }
+  const auto* rule = find_whatsapp_error(code, subcode);
+  return (rule ? *rule : whatsapp_unknown_error_rule()).kind;
 }
 
 SendResult WhatsAppAdapter::classify(const Response& r) const {
@@ -182,20 +146,37 @@ SendResult WhatsAppAdapter::classify(const Response& r) const {
       if (m0.is_object() && m0.contains("id") && m0["id"].is_string()) {
         out.accepted = true;
         out.provider_message_id = m0["id"].get<std::string>();
+        // Meta's "Send messages" answer: message_status "held_for_quality_assessment" says the
+        // message is accepted but held while Meta judges its quality (it may still not go out).
+        if (auto st = m0.find("message_status"); st != m0.end() && st->is_string() &&
+            st->get<std::string>() == "held_for_quality_assessment")
+          out.held_for_quality = true;
         return out;
       }
     }
     if (auto err = j.find("error"); err != j.end() && err->is_object()) {
-      long code = err->value("code", -1L);
+      long code = -1;
+      if (auto c = err->find("code"); c != err->end()) {
+        // Meta sends a number; some relays pass it on as a string.
+        if (c->is_number_integer()) code = c->get<long>();
+        else if (c->is_string()) code = std::strtol(c->get<std::string>().c_str(), nullptr, 10);
+      }
       long sub = err->value("error_subcode", 0L);
-      out.kind = classify_whatsapp_error(code, sub);
+      const WhatsAppErrorRule* rule = find_whatsapp_error(code, sub);
+      out.unknown_code = rule == nullptr;
+      if (!rule) rule = &whatsapp_unknown_error_rule();
+      out.kind = rule->kind;
+      out.scope = rule->scope;
+      out.retry_after_ms = rule->retry_after_ms;
+      if (rule->action == WhatsAppAction::pause_number) out.pause_ms = wa_.number_pause_ms;
+      if (rule->action == WhatsAppAction::stop_account) out.pause_ms = wa_.account_pause_ms;
+      out.trace_id = err->value("fbtrace_id", std::string());
       out.error_code = std::to_string(code);
       out.error_detail = err->value("message", std::string());
       if (auto ed = err->find("error_data"); ed != err->end() && ed->is_object()) {
         std::string details = ed->value("details", std::string());
         if (!details.empty()) out.error_detail += ": " + details;
       }
-      if (out.kind == FailureKind::sender_rate_limited) out.retry_after_ms = 1000;
       return out;
     }
   }

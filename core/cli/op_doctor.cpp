@@ -21,6 +21,8 @@
 #include <sstream>
 
 #include "cli/commands.hpp"
+#include "channels/graph_api.hpp"
+#include "domain/time.hpp"
 #include "app/plan.hpp"
 #include "app/templates_check.hpp"
 #include "app/schedule.hpp"
@@ -55,6 +57,7 @@ struct Check {
   std::string name;
   bool ok = false;
   std::string message;
+  bool warn = false;  ///< passes, but needs attention soon (shown WARN, exit code unchanged)
 };
 
 std::string octal_mode(mode_t m) {
@@ -438,6 +441,17 @@ void check_clock(const DoctorOptions& o, const std::optional<ProviderClock>& ref
   }
 }
 
+/// whatsapp_api_version: the configured Graph API version against Meta's dated table
+/// (channels/graph_api.hpp): a warning from 60 days before its end, a failure after it.
+void check_api_version(const Config& cfg, Millis now, std::vector<Check>& rows) {
+  if (cfg.senders_of(Channel::whatsapp).empty()) return;
+  auto today = local_date(now, cfg.default_timezone);
+  if (!today) return;  // the timezone_data row says why
+  const auto c = channels::check_graph_api_version(cfg.whatsapp.api_version, *today);
+  using L = channels::GraphApiVersionCheck::Level;
+  rows.push_back({"whatsapp_api_version", c.level != L::expired, c.message, c.level == L::warn || c.level == L::unknown});
+}
+
 int doctor(const GlobalOptions& g, const DoctorOptions& o) {
   std::vector<Check> rows;
   Config cfg;
@@ -455,6 +469,7 @@ int doctor(const GlobalOptions& g, const DoctorOptions& o) {
     check_plan(cfg, db.get(), day, clock->now(), rows);
     check_emergency_content(cfg, db.get(), day, rows);
     check_templates(cfg, db.get(), day, rows);
+    check_api_version(cfg, clock->now(), rows);
   } catch (const std::exception& e) {  // e.g. no time zone data: the timezone_data row says why
     rows.push_back({"plan", false, std::string("not checked: ") + e.what()});
   }
@@ -473,10 +488,14 @@ int doctor(const GlobalOptions& g, const DoctorOptions& o) {
   bool all_ok = std::all_of(rows.begin(), rows.end(), [](const Check& c) { return c.ok; });
   if (g.json) {
     nlohmann::json checks = nlohmann::json::array();
-    for (const auto& c : rows) checks.push_back({{"name", c.name}, {"ok", c.ok}, {"message", c.message}});
+    for (const auto& c : rows) {
+      nlohmann::json row{{"name", c.name}, {"ok", c.ok}, {"message", c.message}};
+      if (c.warn) row["warn"] = true;
+      checks.push_back(std::move(row));
+    }
     print_json({{"ok", all_ok}, {"date", day}, {"checks", checks}});
   } else {
-    for (const auto& c : rows) std::cout << (c.ok ? "ok    " : "FAIL  ") << c.name << ": " << c.message << "\n";
+    for (const auto& c : rows) std::cout << (!c.ok ? "FAIL  " : c.warn ? "WARN  " : "ok    ") << c.name << ": " << c.message << "\n";
     std::cout << (all_ok ? "doctor: all checks passed\n" : "doctor: some checks failed\n");
   }
   return all_ok ? kExitOk : kExitCheckFailed;

@@ -7,6 +7,8 @@
 #include "cli/job_metrics.hpp"
 #include "app/plan.hpp"
 #include "app/templates_check.hpp"
+#include "channels/graph_api.hpp"
+#include "domain/time.hpp"
 
 namespace daybreak {
 
@@ -85,6 +87,27 @@ int plan_deliveries_main(int argc, char** argv) {
       // answered 132001 for each of its advisors (app/templates_check.hpp).
       const auto no_template = missing_templates(db, ctx.cfg, day);
       rep.report["missing_templates"] = to_json(no_template);
+      // The Graph API version the morning will call: warned from 60 days before Meta retires it,
+      // an error (a failed nightly) after (channels/graph_api.hpp).
+      bool api_version_expired = false;
+      if (!ctx.cfg.senders_of(Channel::whatsapp).empty()) {
+        if (auto today = local_date(now, ctx.cfg.default_timezone)) {
+          const auto v = channels::check_graph_api_version(ctx.cfg.whatsapp.api_version, *today);
+          using L = channels::GraphApiVersionCheck::Level;
+          const char* level = v.level == L::ok ? "ok" : v.level == L::warn ? "warn" : v.level == L::expired ? "expired" : "unknown";
+          rep.report["whatsapp_api_version"] = {{"version", ctx.cfg.whatsapp.api_version},
+                                                {"level", level},
+                                                {"available_until", v.end ? format_date(*v.end) : std::string()},
+                                                {"days_left", v.days_left},
+                                                {"message", v.message}};
+          if (v.level == L::expired) {
+            ctx.log->error("{}", v.message);
+            api_version_expired = true;
+          } else if (v.level != L::ok) {
+            ctx.log->warn("{}", v.message);
+          }
+        }
+      }
       if (ctx.json) {
         print_json(rep.report);
       } else {
@@ -112,7 +135,7 @@ int plan_deliveries_main(int argc, char** argv) {
                                                       " emergency item");
       }
       for (const auto& m : no_template) ctx.log->error("{}: {}", day, describe(m));
-      bool ok = rep.feasible && rep.unassigned == 0 && rep.unreachable == 0 && no_template.empty();
+      bool ok = rep.feasible && rep.unassigned == 0 && rep.unreachable == 0 && no_template.empty() && !api_version_expired;
       if (!rep.feasible) ctx.log->error("capacity shortfall for {}: see the plan report", day);
       return ok ? kExitOk : kExitCheckFailed;
     });

@@ -180,7 +180,7 @@ void read_senders(const toml::array& arr, Channel channel, const std::string& ke
     std::string prefix = key + "[" + std::to_string(i++) + "]";
     if (!node.is_table()) throw ConfigError(where(node, origin) + ": \"" + prefix + "\" must be a table");
     TableReader r(*node.as_table(), prefix, origin,
-                  {"id", "mps", "phone_number_id", "token", "token_env", "token_file", "url", "username", "password",
+                  {"id", "mps", "phone_number_id", "account", "token", "token_env", "token_file", "url", "username", "password",
                    "password_env", "password_file", "from", "endpoint", "signing_secret", "signing_secret_env",
                    "signing_secret_file", "starttls", "connect_timeout_ms", "request_timeout_ms", "allow_insecure"});
     SenderConfig s;
@@ -189,6 +189,7 @@ void read_senders(const toml::array& arr, Channel channel, const std::string& ke
     if (s.id.empty()) throw ConfigError(where(node, origin) + ": key \"" + prefix + ".id\" is required");
     r.number("mps", s.mps, 0.001, 1e6);
     r.str("phone_number_id", s.phone_number_id);
+    r.str("account", s.account);
     has_inline_secret |= r.secret("token", s.token);
     r.str("url", s.url);
     r.str("username", s.username);
@@ -386,7 +387,7 @@ Config parse_config(const std::string& text, const std::string& origin) {
     TableReader r(*t, "whatsapp", origin,
                   {"graph_base", "api_version", "template_name", "connect_timeout_ms", "request_timeout_ms", "app_secret",
                    "app_secret_env", "app_secret_file", "verify_token", "verify_token_env", "verify_token_file", "senders",
-                   "allow_insecure", "templates"});
+                   "allow_insecure", "templates", "number_pause_seconds", "account_pause_seconds"});
     r.str("graph_base", cfg.whatsapp.graph_base);
     if (cfg.whatsapp.graph_base.rfind("http://", 0) != 0 && cfg.whatsapp.graph_base.rfind("https://", 0) != 0) {
       throw ConfigError(r.line("graph_base") + ": key \"whatsapp.graph_base\" must start with http:// or https://");
@@ -396,6 +397,8 @@ Config parse_config(const std::string& text, const std::string& origin) {
     r.str("template_name", cfg.whatsapp.template_name);
     r.integer_as("connect_timeout_ms", cfg.whatsapp.connect_timeout_ms, 1, 600000);
     r.integer_as("request_timeout_ms", cfg.whatsapp.request_timeout_ms, 1, 600000);
+    r.integer_as("number_pause_seconds", cfg.whatsapp.number_pause_ms, 1, 7 * 86400, 1000);
+    r.integer_as("account_pause_seconds", cfg.whatsapp.account_pause_ms, 1, 7 * 86400, 1000);
     inline_secret |= r.secret("app_secret", cfg.whatsapp.app_secret);
     inline_secret |= r.secret("verify_token", cfg.whatsapp.verify_token);
     if (auto v = r.get<bool>("allow_insecure", "true or false")) cfg.whatsapp.allow_insecure = *v;

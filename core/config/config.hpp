@@ -31,6 +31,10 @@ struct SenderConfig {
   double mps = 80;              ///< provider rate limit, messages per second
   // WhatsApp
   std::string phone_number_id;
+  /// The WhatsApp Business Account (WABA) the number belongs to: an account-level block (368,
+  /// 131031, 131042: docs/whatsapp-errors.md) stops every sender with the same account. Empty:
+  /// senders sharing the same access token are one account.
+  std::string account;
   Secret token;                 ///< token, token_env or token_file; read on use (config/secret.hpp)
   // Email (SMTP)
   std::string url;              ///< smtp://host:port or smtps://host:port
@@ -51,7 +55,12 @@ struct SenderConfig {
 
 struct WhatsAppConfig {
   std::string graph_base = "https://graph.facebook.com";
-  std::string api_version = "v21.0";
+  std::string api_version = "v26.0";  ///< Graph API version; channels/graph_api.hpp dates its end
+  /// A number-level block (131048 spam rate limit, 133010 not registered ...) opens that number's
+  /// breaker for this long (number_pause_seconds); its traffic moves to the other numbers.
+  Millis number_pause_ms = 3'600'000;
+  /// An account-level block (368, 131031, 131042) stops every sender of the account this long.
+  Millis account_pause_ms = 86'400'000;
   std::string template_name = "daily_content";  ///< used when `templates` is empty: every item, any header
   /// [[whatsapp.templates]]: the approved template per (content language, header). When any is
   /// configured, an item is sent only through the one that fits it (domain/templates.hpp), and

@@ -75,6 +75,16 @@ void Breaker::trip(Millis now) {
   probes_out_ = probes_ok_ = 0;
 }
 
+void Breaker::force_open(Millis now, Millis pause_ms) {
+  if (state_ == BreakerState::closed) ++opened_;
+  const Millis until = now + std::max<Millis>(0, pause_ms);
+  open_until_ = state_ == BreakerState::open ? std::max(open_until_, until) : until;
+  state_ = BreakerState::open;
+  // A probe that fails after the pause starts the usual doubling from the longest cool-down.
+  cooldown_ = std::max(cooldown_, p_.max_open_ms);
+  probes_out_ = probes_ok_ = 0;
+}
+
 void Breaker::record(bool failure, Millis now) {
   if (state_ == BreakerState::open && now >= open_until_) {
     // A response to a request sent before the breaker opened, arriving after the cool-down.

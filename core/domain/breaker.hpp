@@ -37,6 +37,11 @@ class Breaker {
   /// only (timeouts, 5xx-like, credentials), never a problem of one recipient or message.
   void record(bool failure, Millis now);
 
+  /// Opens it at once for `pause_ms` (at least the current remaining cool-down), whatever the
+  /// window says: the provider said the sender is restricted (a number- or account-level block,
+  /// docs/whatsapp-errors.md), a long pause rather than the usual short cool-down. Half-open after.
+  void force_open(Millis now, Millis pause_ms);
+
   [[nodiscard]] BreakerState state(Millis now) const;
   /// When an open breaker turns half-open (meaningful while open).
   [[nodiscard]] Millis reopens_at() const { return open_until_; }

@@ -34,6 +34,19 @@ std::string_view to_string(FailureKind k) {
       return "credentials";
     case FailureKind::uncertain:
       return "uncertain";
+    case FailureKind::sender_blocked:
+      return "sender_blocked";
+  }
+  return "?";
+}
+
+std::string_view to_string(ErrorScope s) {
+  switch (s) {
+    case ErrorScope::message: return "message";
+    case ErrorScope::advisor: return "advisor";
+    case ErrorScope::template_: return "template";
+    case ErrorScope::phone_number: return "phone_number";
+    case ErrorScope::account: return "account";
   }
   return "?";
 }
@@ -62,13 +75,14 @@ RetryDecision decide_after_failure(const RetryPolicy& p, FailureKind kind, int a
   if (kind == FailureKind::permanent) return give_up("permanent failure");
 
   const bool exhausted = attempts_on_channel >= p.max_attempts;
-  if (kind == FailureKind::credentials) {
+  if (kind == FailureKind::credentials || kind == FailureKind::sender_blocked) {
     // The sender is broken, not the message: another channel now, or wait long enough for the
     // sender pool to route around the broken sender (its breaker opens).
-    if (has_next_channel) return give_up("credentials rejected");
-    if (exhausted) return give_up("credentials rejected on every attempt");
+    const std::string why = kind == FailureKind::credentials ? "credentials rejected" : "sender blocked by the provider";
+    if (has_next_channel) return give_up(why);
+    if (exhausted) return give_up(why + " on every attempt");
     return RetryDecision{RetryDecision::retry, now + std::max(p.max_backoff_ms, retry_after_hint),
-                         "credentials rejected: retry after the longest backoff"};
+                         why + ": retry after the longest backoff"};
   }
 
   if (exhausted) {

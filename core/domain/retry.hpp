@@ -38,7 +38,15 @@ enum class FailureKind {
   permanent,            ///< this channel can never deliver this message (bad number, opted out...)
   credentials,          ///< the sender's token or password is rejected: the sender is broken, not the message
   uncertain,            ///< the request may have reached the provider (timeout, crash)
+  sender_blocked,       ///< the provider restricted the sender's number or account (WhatsApp 131048, 368):
+                        ///< the sender is out for a long while; the message is fine elsewhere
 };
+
+/// What a provider error is about (docs/whatsapp-errors.md): one message, one advisor (the
+/// recipient), the template/content, the sender's phone number, or the whole provider account.
+enum class ErrorScope { message, advisor, template_, phone_number, account };
+/// Stable lower-case name: message, advisor, template, phone_number, account.
+std::string_view to_string(ErrorScope s);
 
 /// Stable lower-case name of a failure kind, for attempt history, logs and metrics labels.
 std::string_view to_string(FailureKind k);
@@ -57,8 +65,10 @@ std::string_view to_string(RetryDecision::Action a);
 
 /// The retry rules:
 ///  - permanent: next channel if there is one, else dead, at once.
-///  - credentials: next channel if there is one, else retry after max_backoff_ms (another
-///    sender of the channel may be healthy by then) while attempts remain, else dead.
+///  - credentials, sender_blocked: next channel if there is one, else retry after max_backoff_ms
+///    (another sender of the channel may be healthy by then) while attempts remain, else dead.
+///    (The dispatcher first moves a sender_blocked delivery to another healthy sender of the
+///    same channel; this rule is what is left when there is none.)
 ///  - retryable, sender_rate_limited, recipient_throttled, uncertain: retry at
 ///    now + max(retry_after_hint, full-jitter backoff) while attempts_on_channel < max_attempts;
 ///    if that retry could not land by the deadline (retry time + expected latency > deadline)

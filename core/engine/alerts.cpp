@@ -28,8 +28,9 @@ namespace {
 using nlohmann::json;
 
 const std::set<std::string>& live_rules() {
-  static const std::set<std::string> r{"live_success_low", "deadline_at_risk", "breaker_open", "credentials_failure",
-                                       "dead_letter_growth"};
+  static const std::set<std::string> r{"live_success_low",    "deadline_at_risk",        "breaker_open",
+                                       "credentials_failure", "dead_letter_growth",      "whatsapp_number_blocked",
+                                       "whatsapp_account_blocked"};
   return r;
 }
 const std::set<std::string>& store_rules() {
@@ -131,8 +132,12 @@ std::vector<AlertChange> reconcile(store::Db& db, const AlertsConfig& cfg, const
       auto it = firing.find(key);
       if (it == firing.end()) {
         std::int64_t id = store::AlertInsert(db, c.rule, c.subject, c.message, now);
-        enqueue_level(db, cfg, "fired", id, c.rule, c.subject, c.message, 0, now, now);
-        changes.push_back({AlertChange::Kind::fired, id, c.rule, c.subject, c.message, 0});
+        // A critical condition tells every level of the on-call chain at once (no waiting for
+        // escalation); others start at the first level.
+        const int top = c.critical && !cfg.chain.empty() ? static_cast<int>(cfg.chain.size()) - 1 : 0;
+        for (int l = 0; l <= top; ++l) enqueue_level(db, cfg, "fired", id, c.rule, c.subject, c.message, l, now, now);
+        if (top > 0) store::AlertSetLevel(db, id, top, now);
+        changes.push_back({AlertChange::Kind::fired, id, c.rule, c.subject, c.message, top});
       } else if (it->second.message != c.message) {
         store::AlertUpdateMessage(db, it->second.alert_id, c.message, now);
         changes.push_back({AlertChange::Kind::updated, it->second.alert_id, c.rule, c.subject, c.message, it->second.level});
@@ -232,6 +237,25 @@ std::vector<AlertCondition> AlertEngine::live_conditions(const LiveSnapshot& sna
       out.push_back({"credentials_failure", subj,
                      "sender " + s.id + " (" + s.channel + "): the provider rejected its credentials; renew the token"});
     }
+    if (s.blocked == "phone_number") {
+      out.push_back({"whatsapp_number_blocked", subj,
+                     "sender " + s.id + ": the provider blocked the number (" + s.blocked_reason +
+                         "); paused, its traffic goes through the other WhatsApp numbers (docs/whatsapp-errors.md)"});
+    }
+  }
+  // One critical alert per blocked account, naming every sender it stopped.
+  std::map<std::string, std::pair<std::string, std::string>> accounts;  // account → (sender ids, reason)
+  for (const auto& s : snap.senders) {
+    if (s.blocked != "account") continue;
+    auto& a = accounts[s.account];
+    a.first += (a.first.empty() ? "" : ", ") + s.id;
+    a.second = s.blocked_reason;
+  }
+  for (const auto& [account, a] : accounts) {
+    out.push_back({"whatsapp_account_blocked", "account:" + account,
+                   "CRITICAL: the provider blocked WhatsApp account " + account + " (" + a.second +
+                       "); every sender of it is stopped: " + a.first + " (docs/whatsapp-errors.md)",
+                   true});
   }
   return out;
 }
@@ -239,7 +263,10 @@ std::vector<AlertCondition> AlertEngine::live_conditions(const LiveSnapshot& sna
 std::vector<AlertChange> AlertEngine::evaluate(store::Db& db, const LiveSnapshot& snap, Millis now) {
   std::set<std::string> subjects;
   for (const auto& r : snap.runs) subjects.insert(run_subject(r.run_id));
-  for (const auto& s : snap.senders) subjects.insert("sender:" + s.id);
+  for (const auto& s : snap.senders) {
+    subjects.insert("sender:" + s.id);
+    if (!s.account.empty()) subjects.insert("account:" + s.account);
+  }
   auto changes = reconcile(db, cfg_, live_rules(), [&](const std::string& s) { return subjects.count(s) > 0; },
                            live_conditions(snap, now), now);
   auto esc = escalate(db, now);

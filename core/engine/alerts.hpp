@@ -8,6 +8,10 @@
 //   deadline_at_risk     run:ID     remaining ÷ available send rate > time left to the deadline
 //   breaker_open         sender:ID  the sender's circuit breaker is open
 //   credentials_failure  sender:ID  the provider rejected the sender's credentials
+//   whatsapp_number_blocked sender:ID  the provider blocked the WhatsApp number (131048, 133010 ...:
+//                                   docs/whatsapp-errors.md); it is paused, its traffic moved
+//   whatsapp_account_blocked account:A  CRITICAL (every level of the chain at once): the provider
+//                                   blocked the account (368, 131031, 131042); all its senders stopped
 //   dead_letter_growth   run:ID     alerts.dead_letter_growth dead letters within the window
 //   silent_days          date:D     eligible advisors without an assignment for a planned day
 //   capacity_shortfall   run:ID     a planned run does not fit its senders (plan-deliveries said so)
@@ -51,6 +55,7 @@ struct AlertCondition {
   std::string rule;
   std::string subject;
   std::string message;
+  bool critical = false;  ///< fires at every level of the on-call chain at once
 };
 
 /// One change evaluate/escalate/acknowledge made.

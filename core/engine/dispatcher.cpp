@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <queue>
 #include <random>
+#include <set>
 #include <limits>
 #include <unordered_map>
 
@@ -56,6 +57,7 @@ std::string_view failure_name(FailureKind k) {
     case FailureKind::permanent: return "permanent";
     case FailureKind::credentials: return "credentials";
     case FailureKind::uncertain: return "uncertain";
+    case FailureKind::sender_blocked: return "blocked";
   }
   return "unknown";
 }
@@ -66,11 +68,6 @@ using store::ContentRow;
 bool usable_on(const ContentRow& c, const std::string& date) {
   return !content_pull_problem(c.content_id, c.withdrawn, c.valid_from, c.valid_until, date);
 }
-
-/// WhatsApp template errors (Meta's error codes 132000-132016: parameter count or format
-/// mismatch, template missing, paused or disabled): the content cannot go out as it is, so an
-/// emergency item is sent instead (no advisor is skipped because their content failed).
-bool is_template_error(const std::string& code) { return code.size() == 6 && code.rfind("1320", 0) == 0; }
 
 /// Failures that say the sender (not one recipient or message) is unwell: they feed its breaker.
 bool is_sender_failure(FailureKind k) {
@@ -96,7 +93,7 @@ struct RunState {
   /// outcome 0 is accepted and 1 + FailureKind a failure), and their provider latency. Integer
   /// keyed: a response costs no string work; the snapshot names them.
   std::vector<std::uint64_t> requests;
-  static constexpr std::size_t kOutcomes = 1 + static_cast<std::size_t>(FailureKind::uncertain) + 1;
+  static constexpr std::size_t kOutcomes = 1 + static_cast<std::size_t>(FailureKind::sender_blocked) + 1;
   engine::Histogram latency = engine::Histogram::latency();
 };
 
@@ -719,6 +716,31 @@ struct Dispatcher::Impl {
     }
   }
 
+  std::set<std::string> unknown_codes_logged;  ///< unknown provider codes already logged (once each)
+
+  /// A number- or account-level block from the provider (docs/whatsapp-errors.md): the number's
+  /// breaker, or every breaker of its account, opens for the long pause the adapter named.
+  void block_sender(std::size_t i, const channels::SendResult& res) {
+    const std::string reason = res.error_code + " " + res.error_detail;
+    auto fresh = senders.block(i, res.scope, res.pause_ms, reason, steady);
+    if (fresh.empty()) return;
+    const auto& st = senders[i];
+    summary.breaker_opened += static_cast<std::int64_t>(fresh.size());
+    if (res.scope == ErrorScope::account) {
+      ++summary.accounts_stopped;
+      std::string ids;
+      for (auto k : fresh) ids += (ids.empty() ? "" : ", ") + senders[k].cfg->id;
+      log->critical("account {}: blocked by the provider ({}); every sender of the account stopped for {} s: {}{}",
+                    st.account, reason, res.pause_ms / 1000, ids, res.trace_id.empty() ? "" : " (fbtrace_id " + res.trace_id + ")");
+    } else {
+      summary.numbers_paused += static_cast<std::int64_t>(fresh.size());
+      log->error("sender {}: number blocked by the provider ({}); breaker open for {} s, its traffic moves to the other "
+                 "{} senders{}",
+                 st.cfg->id, reason, res.pause_ms / 1000, to_string(st.cfg->channel),
+                 res.trace_id.empty() ? "" : " (fbtrace_id " + res.trace_id + ")");
+    }
+  }
+
   void on_response(Event& ev) {
     Item& it = sched.items[ev.idx];
     --in_flight;
@@ -727,7 +749,9 @@ struct Dispatcher::Impl {
     Millis now = clock.now();
     steady = clock.steady_ms();
     auto res = st.adapter->classify(ev.response);
-    note_breaker(static_cast<std::size_t>(ev.sender), !res.accepted && is_sender_failure(res.kind));
+    // A provider block opens the breaker itself (block_sender, below), for its long pause.
+    if (res.accepted || res.kind != FailureKind::sender_blocked)
+      note_breaker(static_cast<std::size_t>(ev.sender), !res.accepted && is_sender_failure(res.kind));
     {
       auto& rs = runs[it.run];
       if (rs.requests.empty()) rs.requests.assign(senders.size() * RunState::kOutcomes, 0);
@@ -749,7 +773,23 @@ struct Dispatcher::Impl {
     a.error_detail = res.error_detail;
     a.provider_message_id = res.provider_message_id;
     a.latency_ms = ev.response.latency_ms;
+    a.fbtrace_id = res.trace_id;
+    a.held_for_quality = res.accepted && res.held_for_quality;
+    if (!res.accepted && !res.error_code.empty() && it.chans[it.chan_idx] == Channel::whatsapp && ev.response.transport_ok)
+      a.error_scope = res.unknown_code ? "unknown" : std::string(to_string(res.scope));
     writer->enqueue(store::ledger_op::Attempt{std::move(a)});
+    if (res.accepted && res.held_for_quality) {
+      ++summary.held_for_quality;
+      log->info("delivery {}: accepted but held for quality assessment by the provider ({})", it.delivery_id,
+                res.provider_message_id);
+    }
+    if (!res.accepted && res.unknown_code) {
+      ++summary.unknown_error_codes;
+      if (unknown_codes_logged.insert(res.error_code).second)
+        log->warn("sender {}: unknown provider error code {} ({}); treated as retryable with bounded attempts "
+                  "(docs/whatsapp-errors.md)", st.cfg->id, res.error_code, res.error_detail);
+    }
+    if (!res.accepted && res.kind == FailureKind::sender_blocked) block_sender(static_cast<std::size_t>(ev.sender), res);
 
     if (ev.gen != it.gen || is_final_state(it.state)) {
       // An operator cancelled it while the request was out: the cancel stands; the attempt
@@ -775,8 +815,9 @@ struct Dispatcher::Impl {
       if (st.paused_until <= steady) log->error("sender {}: credentials rejected ({}); pausing it", st.cfg->id, res.error_detail);
       st.paused_until = std::max(st.paused_until, steady + 30000);
     }
-    // An emergency item rejected as a template is the last resort already: no second swap.
-    if (!res.accepted && is_template_error(res.error_code) && !(it.emergency && contents[it.content].emergency) &&
+    // A template/content error (docs/whatsapp-errors.md, scope template): emergency content at
+    // once, no retry. An emergency item rejected so is the last resort already: no second swap.
+    if (!res.accepted && res.scope == ErrorScope::template_ && !(it.emergency && contents[it.content].emergency) &&
         substitute_emergency(it, "template error " + res.error_code + " from the provider", now)) {
       // Same channel, at once: the provider rejected the content, not the advisor.
       ++it.gen;
@@ -786,6 +827,22 @@ struct Dispatcher::Impl {
       write_outcome(it, ev.started_at, now, std::nullopt,
                     res.error_code + " " + res.error_detail + " (template error: emergency content substituted)");
       return;
+    }
+    if (res.kind == FailureKind::sender_blocked) {
+      // The number (or its account) is restricted, not the message: another healthy sender of
+      // the same channel takes it now, before any channel fallback.
+      int alt = pick_sender(it.chans[it.chan_idx], -1, ev.sender);
+      if (alt >= 0) {
+        ++it.gen;
+        it.state = DeliveryState::retry_wait;
+        it.due = now;
+        it.sender = static_cast<std::int16_t>(alt);
+        sched.queue(ev.idx);
+        write_outcome(it, ev.started_at, now, std::nullopt,
+                      res.error_code + " " + res.error_detail + " (sender " + st.cfg->id + " blocked: moved to sender " +
+                          senders[alt].cfg->id + ")");
+        return;
+      }
     }
     int nc = senders.next_channel(it.reach());
     // Exponential backoff protects a provider that is struggling. A sender whose recent answers
@@ -883,7 +940,9 @@ struct Dispatcher::Impl {
     snap.at = now;
     for (const auto& st : senders) {
       snap.senders.push_back({st.cfg->id, std::string(to_string(st.cfg->channel)), st.cfg->mps, st.breaker.state(steady),
-                              st.credentials_failed, static_cast<std::size_t>(std::max(0, st.in_flight))});
+                              st.credentials_failed, static_cast<std::size_t>(std::max(0, st.in_flight)), st.account,
+                              st.blocked_until > steady ? std::string(to_string(st.blocked_scope)) : std::string(),
+                              st.blocked_until > steady ? st.blocked_reason : std::string()});
     }
     const std::size_t nsend = senders.size() + 1, ntier = cfg.tiers.size() + 1, nstate = 9;
     const std::size_t nkeys = nstate * 3 * ntier * nsend;

@@ -36,6 +36,10 @@ struct DispatchSummary {
   std::int64_t emergency_substitutions = 0;  ///< content swapped for an emergency item at send time
   std::int64_t held = 0;  ///< content pulled or expired, no emergency item: made final unsent (also counted in dead)
   std::int64_t breaker_opened = 0;           ///< times a sender's breaker opened
+  std::int64_t numbers_paused = 0;    ///< senders paused by a number-level provider block (131048, 133010 ...)
+  std::int64_t accounts_stopped = 0;  ///< account-level provider blocks (368, 131031, 131042) that stopped an account
+  std::int64_t unknown_error_codes = 0;  ///< error answers with a code the adapter's table does not know
+  std::int64_t held_for_quality = 0;  ///< accepted sends Meta held for quality assessment
   std::int64_t operator_changes = 0;         ///< deliveries reloaded after an operator change
   std::int64_t writes_dropped = 0;  ///< ledger writes dropped because they failed on every attempt
   bool stopped_by_signal = false;

@@ -107,6 +107,9 @@ struct SenderLive {
   BreakerState breaker = BreakerState::closed;
   bool credentials_failed = false;  ///< the provider rejected its credentials (WhatsApp code 190, SMTP 535)
   std::size_t in_flight = 0;
+  std::string account{};      ///< its provider account (SenderState::account)
+  std::string blocked{};      ///< "phone_number" or "account" while a provider block pauses it, else empty
+  std::string blocked_reason{}; ///< the block's code and message
 };
 
 /// Everything monitoring needs at one instant.

@@ -1,6 +1,8 @@
 #include "engine/sender_pool.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <functional>
 #include <limits>
 
 namespace daybreak::engine {
@@ -11,7 +13,41 @@ SenderPool::SenderPool(const Config& cfg, Millis steady) {
     index_[s.id] = static_cast<int>(senders_.size());
     senders_.push_back(SenderState{&s, channels::make_adapter(cfg, s), TokenBucket(s.mps, std::max(2.0, s.mps * 0.05), steady),
                                    Breaker(cfg.breaker)});
+    auto& st = senders_.back();
+    if (!s.account.empty()) {
+      st.account = s.account;
+    } else if (s.channel == Channel::whatsapp) {
+      // Default: the senders sharing one access token are one account (a WABA's system-user
+      // token serves its numbers). Named by a hash: the token itself is never kept here.
+      char buf[24];
+      std::snprintf(buf, sizeof buf, "token:%016zx", std::hash<std::string>{}(s.token.value()));
+      st.account = buf;
+    } else {
+      st.account = "sender:" + s.id;
+    }
   }
+}
+
+std::vector<std::size_t> SenderPool::block(std::size_t i, ErrorScope scope, Millis pause_ms, const std::string& reason,
+                                           Millis steady) {
+  std::vector<std::size_t> out;
+  const auto& origin = senders_[i];
+  for (std::size_t k = 0; k < senders_.size(); ++k) {
+    auto& st = senders_[k];
+    const bool hit = k == i || (scope == ErrorScope::account && st.cfg->channel == origin.cfg->channel &&
+                                st.account == origin.account);
+    if (!hit) continue;
+    const bool fresh = st.blocked_until <= steady;
+    if (fresh) out.push_back(k);
+    st.breaker.force_open(steady, pause_ms);
+    st.last_state = BreakerState::open;
+    st.blocked_until = std::max(st.blocked_until, steady + pause_ms);
+    if (fresh || scope == ErrorScope::account) {  // an account block outranks a number block
+      st.blocked_scope = scope;
+      st.blocked_reason = reason;
+    }
+  }
+  return out;
 }
 
 int SenderPool::index_of(const std::string& id) const {

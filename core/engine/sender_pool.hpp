@@ -46,6 +46,14 @@ struct SenderState {
   std::int64_t failed = 0;
   BreakerState last_state = BreakerState::closed;
   bool credentials_failed = false;  ///< the latest answer rejected its credentials
+  /// Its provider account: SenderConfig::account, else (WhatsApp) one per distinct access token
+  /// ("token:" and a hash of it, never the token). Account-level blocks stop all its senders.
+  std::string account{};
+  /// A provider block (docs/whatsapp-errors.md): until this steady time the number or its
+  /// account is restricted; `blocked_scope` says which, `blocked_reason` the code and message.
+  Millis blocked_until = 0;
+  ErrorScope blocked_scope = ErrorScope::phone_number;
+  std::string blocked_reason{};
 };
 
 /// What the channel choice needs to know of one delivery.
@@ -89,6 +97,11 @@ class SenderPool {
                                                         const std::function<std::size_t(std::size_t)>& queued) const;
   /// When the first open breaker of `ch` turns half-open, as a wall-clock instant after `now`.
   [[nodiscard]] Millis channel_reopens_at(Channel ch, Millis now, Millis steady) const;
+
+  /// The provider blocked sender `i`'s number (scope phone_number) or its whole account (scope
+  /// account) for `pause_ms`: opens the breaker of that sender, or of every sender of the same
+  /// channel and account, for that long. Returns the senders newly blocked (not blocked before).
+  std::vector<std::size_t> block(std::size_t i, ErrorScope scope, Millis pause_ms, const std::string& reason, Millis steady);
 
   /// Feeds sender `i`'s breaker with one outcome. Returns its state when that changed, else nullopt.
   std::optional<BreakerState> record(std::size_t i, bool failure, Millis steady);

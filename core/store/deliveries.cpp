@@ -250,7 +250,8 @@ void AttemptInsert(Db& db, const AttemptInsertParams& p) {
   guarded("AttemptInsert", [&] {
     auto& q = db.stmt(
         "INSERT INTO delivery_attempts(delivery_id, attempt_no, channel, sender, started_at, finished_at, outcome, "
-        "error_code, error_detail, provider_message_id, latency_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+        "error_code, error_detail, provider_message_id, latency_ms, fbtrace_id, held_for_quality, error_scope) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     q.bind(1, p.delivery_id);
     q.bind(2, p.attempt_no);
     q.bind(3, p.channel);
@@ -262,6 +263,9 @@ void AttemptInsert(Db& db, const AttemptInsertParams& p) {
     if (p.error_detail.empty()) q.bind(9); else q.bind(9, p.error_detail);
     if (p.provider_message_id.empty()) q.bind(10); else q.bind(10, p.provider_message_id);
     q.bind(11, p.latency_ms);
+    if (p.fbtrace_id.empty()) q.bind(12); else q.bind(12, p.fbtrace_id);
+    q.bind(13, p.held_for_quality ? 1 : 0);
+    if (p.error_scope.empty()) q.bind(14); else q.bind(14, p.error_scope);
     q.exec();
   });
 }
@@ -270,7 +274,8 @@ std::vector<AttemptInsertParams> AttemptListForDelivery(Db& db, std::int64_t del
   return guarded("AttemptListForDelivery", [&] {
     auto& q = db.stmt(
         "SELECT delivery_id, attempt_no, channel, sender, started_at, finished_at, outcome, COALESCE(error_code,''), "
-        "COALESCE(error_detail,''), COALESCE(provider_message_id,''), COALESCE(latency_ms,0) "
+        "COALESCE(error_detail,''), COALESCE(provider_message_id,''), COALESCE(latency_ms,0), "
+        "COALESCE(fbtrace_id,''), held_for_quality, COALESCE(error_scope,'') "
         "FROM delivery_attempts WHERE delivery_id = ? ORDER BY attempt_id");
     q.bind(1, delivery_id);
     std::vector<AttemptInsertParams> out;
@@ -287,6 +292,9 @@ std::vector<AttemptInsertParams> AttemptListForDelivery(Db& db, std::int64_t del
       a.error_detail = q.getColumn(8).getString();
       a.provider_message_id = q.getColumn(9).getString();
       a.latency_ms = q.getColumn(10).getInt64();
+      a.fbtrace_id = q.getColumn(11).getString();
+      a.held_for_quality = q.getColumn(12).getInt() != 0;
+      a.error_scope = q.getColumn(13).getString();
       out.push_back(std::move(a));
     }
     return out;

@@ -165,6 +165,9 @@ struct AttemptInsertParams {
   std::string error_detail;
   std::string provider_message_id;
   Millis latency_ms = 0;
+  std::string fbtrace_id;        ///< the provider's trace id of an error answer (WhatsApp `fbtrace_id`)
+  bool held_for_quality = false; ///< accepted with message_status held_for_quality_assessment (WhatsApp)
+  std::string error_scope;       ///< what the error is about (message, advisor, template, phone_number, account, unknown)
 };
 void AttemptInsert(Db& db, const AttemptInsertParams& p);
 

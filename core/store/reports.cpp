@@ -141,6 +141,38 @@ std::vector<FailureReason> AttemptFailureReasonsForRun(Db& db, std::int64_t run_
   });
 }
 
+ProviderFigures ProviderFiguresForRun(Db& db, std::int64_t run_id) {
+  return guarded("ProviderFiguresForRun", [&] {
+    ProviderFigures f;
+    // sla-report reads ledgers without migrating them: one from before 011 has no such columns.
+    if (db.raw().execAndGet("SELECT COUNT(*) FROM pragma_table_info('delivery_attempts') WHERE name = 'error_scope'")
+            .getInt64() == 0)
+      return f;
+    auto& q = db.stmt(
+        "SELECT COUNT(DISTINCT CASE WHEN a.held_for_quality = 1 THEN a.delivery_id END), "
+        "SUM(a.error_scope = 'phone_number'), SUM(a.error_scope = 'account') "
+        "FROM delivery_attempts a JOIN deliveries d ON d.delivery_id = a.delivery_id WHERE d.run_id = ?");
+    q.bind(1, run_id);
+    if (q.executeStep()) {
+      f.held_for_quality = q.getColumn(0).getInt64();
+      f.number_blocked = q.getColumn(1).isNull() ? 0 : q.getColumn(1).getInt64();
+      f.account_blocked = q.getColumn(2).isNull() ? 0 : q.getColumn(2).getInt64();
+    }
+    q.reset();
+    auto& u = db.stmt(
+        "SELECT COALESCE(a.error_code, '?'), COUNT(*) FROM delivery_attempts a JOIN deliveries d ON d.delivery_id = a.delivery_id "
+        "WHERE d.run_id = ? AND a.error_scope = 'unknown' GROUP BY 1 ORDER BY 1");
+    u.bind(1, run_id);
+    while (u.executeStep()) {
+      const auto n = u.getColumn(1).getInt64();
+      f.unknown_codes[u.getColumn(0).getString()] += n;
+      f.unknown_error_codes += n;
+    }
+    u.reset();
+    return f;
+  });
+}
+
 std::int64_t AttemptCountForRun(Db& db, std::int64_t run_id) {
   return guarded("AttemptCountForRun", [&] {
     auto& q = db.stmt(

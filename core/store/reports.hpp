@@ -59,6 +59,17 @@ std::vector<FailureReason> AttemptFailureReasonsForRun(Db& db, std::int64_t run_
 /// How many requests dispatch made for a run (every row of `delivery_attempts`).
 std::int64_t AttemptCountForRun(Db& db, std::int64_t run_id);
 
+/// What the provider said beyond accept/refuse, for a run's attempts (docs/whatsapp-errors.md).
+struct ProviderFigures {
+  std::int64_t held_for_quality = 0;     ///< deliveries with an accepted attempt held for quality assessment
+  std::int64_t unknown_error_codes = 0;  ///< failed attempts whose code the error table does not know
+  std::map<std::string, std::int64_t> unknown_codes;  ///< those codes → attempts
+  std::int64_t number_blocked = 0;       ///< failed attempts of scope phone_number
+  std::int64_t account_blocked = 0;      ///< failed attempts of scope account
+};
+/// All zero on a ledger from before migration 011 (sla-report never migrates).
+ProviderFigures ProviderFiguresForRun(Db& db, std::int64_t run_id);
+
 /// Stores (or replaces) the report of a run: a re-closed or re-reported run keeps one row.
 void SlaReportUpsert(Db& db, std::int64_t run_id, const std::string& date, Millis generated_at, double sla_pct,
                      const std::string& report_json);

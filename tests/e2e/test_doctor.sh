@@ -41,7 +41,7 @@ for n in config config_permissions timezone_data database_writable disk_space da
   assert_eq "$(row_ok $n)" "True" "healthy row $n"
 done
 row_msg plan | grep -q "all feasible" || fail "plan row: $(row_msg plan)"
-row_msg provider:wa-1 | grep -q "GET http://127.0.0.1:$SIM_PORT/v21.0/100000001: 200, credentials accepted" ||
+row_msg provider:wa-1 | grep -q "GET http://127.0.0.1:$SIM_PORT/v26.0/100000001: 200, credentials accepted" ||
   fail "provider row: $(row_msg provider:wa-1)"
 row_msg clock_sync | grep -q "within 2000 ms of the provider's" || fail "clock row: $(row_msg clock_sync)"
 grep -q "test-token" "$WORK/doctor.err" && fail "the token appears in doctor's log"

@@ -503,5 +503,60 @@ emails = ["boss@example.com"]
             std::string::npos);
 }
 
+// Provider blocks (docs/whatsapp-errors.md): a blocked number is a sender alert at the first
+// level; a blocked account is one critical alert naming its senders, told to every level at once.
+TEST_F(AlertsTest, AccountBlockIsCriticalAtEveryLevelAtOnceNumberBlockIsNot) {
+  AlertEngine eng(cfg_.alerts);
+  const Millis t0 = kSlot;
+  auto snap = [&](bool account, Millis now) {
+    LiveSnapshot sn;
+    sn.at = now;
+    for (const char* id : {"wa-1", "wa-2", "wa-3"}) {
+      SenderLive s;
+      s.id = id;
+      s.channel = "whatsapp";
+      s.mps = 80;
+      s.account = std::string(id) == "wa-3" ? "waba-2" : "waba-1";
+      s.breaker = BreakerState::open;
+      if (std::string(id) == "wa-1") {
+        s.blocked = "phone_number";
+        s.blocked_reason = "131048 Spam rate limit hit";
+      }
+      if (account && s.account == "waba-1") {
+        s.blocked = "account";
+        s.blocked_reason = "368 Temporarily blocked for policies violations";
+      }
+      sn.senders.push_back(s);
+    }
+    return sn;
+  };
+  auto c = eng.evaluate(*db_, snap(false, t0), t0);
+  ASSERT_TRUE(has(c, AlertChange::Kind::fired, "whatsapp_number_blocked"));
+  EXPECT_FALSE(has(c, AlertChange::Kind::fired, "whatsapp_account_blocked"));
+  for (const auto& ch : c) {
+    if (ch.rule == "whatsapp_number_blocked") {
+      EXPECT_EQ(ch.subject, "sender:wa-1");
+      EXPECT_EQ(ch.level, 0);
+    }
+  }
+  c = eng.evaluate(*db_, snap(true, t0 + 1000), t0 + 1000);
+  const AlertChange* acc = nullptr;
+  for (const auto& ch : c) {
+    if (ch.rule == "whatsapp_account_blocked" && ch.kind == AlertChange::Kind::fired) acc = &ch;
+  }
+  ASSERT_NE(acc, nullptr);
+  EXPECT_EQ(acc->subject, "account:waba-1");
+  EXPECT_EQ(acc->level, 2);  // the chain's last level, at once
+  EXPECT_NE(acc->message.find("wa-1, wa-2"), std::string::npos) << acc->message;
+  EXPECT_EQ(acc->message.find("wa-3"), std::string::npos) << acc->message;
+  EXPECT_EQ(store::AlertGet(*db_, acc->alert_id)->level, 2);
+  std::vector<std::pair<std::string, int>> got;
+  for (const auto& n : store::NotificationListForAlert(*db_, acc->alert_id)) got.emplace_back(n.event, n.level);
+  EXPECT_EQ(got, (std::vector<std::pair<std::string, int>>{{"fired", 0}, {"fired", 1}, {"fired", 2}}));
+  // The block over: the alert resolves, and every level is told.
+  c = eng.evaluate(*db_, snap(false, t0 + 2000), t0 + 2000);
+  EXPECT_TRUE(has(c, AlertChange::Kind::resolved, "whatsapp_account_blocked"));
+}
+
 }  // namespace
 }  // namespace daybreak::engine

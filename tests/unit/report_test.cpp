@@ -269,6 +269,40 @@ TEST_F(ReportTest, RunReportFiguresMatchTheLedger) {
   EXPECT_EQ(reasons[5]["count"], 1);
 }
 
+// docs/whatsapp-errors.md: attempts held for quality assessment, unknown codes and blocks are
+// counted per run and per day, in JSON and text.
+TEST_F(ReportTest, ProviderFiguresHeldForQualityUnknownCodesAndBlocks) {
+  auto id = make_run1();
+  const Millis now = kSlot1 + 2 * 3600 * 1000;
+  json before = build_run_report(*db_, load_run(id), now);
+  EXPECT_EQ(before["held_for_quality"], 0);
+  EXPECT_EQ(before["unknown_error_codes"], 0);
+  // d1's accepted attempt was held; two attempts of d4 answered a code the table lacks; one 131048, one 368.
+  db_->exec("UPDATE delivery_attempts SET held_for_quality = 1 WHERE outcome = 'accepted' AND delivery_id = "
+            "(SELECT MIN(delivery_id) FROM deliveries WHERE run_id = " + std::to_string(id) + ")");
+  const auto d4 = db_->raw().execAndGet("SELECT delivery_id FROM deliveries WHERE advisor_id = 'a4'").getInt64();
+  add_attempt(d4, 3, "retryable", "139999", "unknown");
+  add_attempt(d4, 4, "retryable", "139999", "unknown");
+  add_attempt(d4, 5, "blocked", "131048", "Spam rate limit hit");
+  add_attempt(d4, 6, "blocked", "368", "Temporarily blocked");
+  db_->exec("UPDATE delivery_attempts SET error_scope = 'unknown' WHERE error_code = '139999'");
+  db_->exec("UPDATE delivery_attempts SET error_scope = 'phone_number', fbtrace_id = 'AbC' WHERE error_code = '131048'");
+  db_->exec("UPDATE delivery_attempts SET error_scope = 'account' WHERE error_code = '368'");
+  json r = build_run_report(*db_, load_run(id), now);
+  EXPECT_EQ(r["held_for_quality"], 1);
+  EXPECT_EQ(r["unknown_error_codes"], 2);
+  EXPECT_EQ(r["unknown_codes"], json({{"139999", 2}}));
+  EXPECT_EQ(r["number_blocked_attempts"], 1);
+  EXPECT_EQ(r["account_blocked_attempts"], 1);
+  json d = build_date_report(*db_, kDate, now);
+  EXPECT_EQ(d["held_for_quality"], 1);
+  EXPECT_EQ(d["unknown_error_codes"], 2);
+  const std::string text = format_report_text(r, {"platinum", "gold"}, "");
+  EXPECT_NE(text.find("held for quality assessment 1  unknown error codes 2 (139999 x2)  number blocked 1  account blocked 1"),
+            std::string::npos)
+      << text;
+}
+
 TEST_F(ReportTest, StoredReportEqualsAFreshRecomputation) {
   auto id = make_run1();
   const Millis now = kSlot1 + 3600 * 1000;

@@ -122,7 +122,8 @@ TEST_F(WhatsAppTest, TransportFailuresAreRetryableOrUncertain) {
   EXPECT_EQ(a.classify(garbage).kind, FailureKind::retryable);
 }
 
-// Every code in dispatch(1)'s WhatsApp error table, classified as the table says.
+// Codes of the WhatsApp error policy (docs/whatsapp-errors.md), classified as it says; every
+// row is checked in whatsapp_errors_test.cpp.
 TEST(WhatsAppErrorCodes, FollowTheDesignTable) {
   struct Row {
     long code;
@@ -134,11 +135,11 @@ TEST(WhatsAppErrorCodes, FollowTheDesignTable) {
       {131000, FailureKind::retryable},           {131016, FailureKind::retryable},
       {131057, FailureKind::retryable},           {131026, FailureKind::permanent},
       {131047, FailureKind::permanent},           {131049, FailureKind::permanent},
-      {131048, FailureKind::permanent},           {130472, FailureKind::permanent},
+      {131048, FailureKind::sender_blocked},      {130472, FailureKind::permanent},
       {132000, FailureKind::permanent},           {132001, FailureKind::permanent},
-      {132012, FailureKind::permanent},           {131005, FailureKind::permanent},
+      {132012, FailureKind::permanent},           {131005, FailureKind::credentials},
       {131008, FailureKind::permanent},           {131009, FailureKind::permanent},
-      {131031, FailureKind::permanent},           {368, FailureKind::permanent},
+      {131031, FailureKind::sender_blocked},      {368, FailureKind::sender_blocked},
       {190, FailureKind::credentials},
   };
   for (const auto& r : rows) {
