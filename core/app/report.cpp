@@ -9,6 +9,7 @@
 #include <regex>
 
 #include "app/errors.hpp"
+#include "app/plan.hpp"
 #include "domain/capacity.hpp"
 #include "domain/sla.hpp"
 #include "domain/time.hpp"
@@ -610,6 +611,23 @@ nlohmann::json build_capacity_report(store::Db& db, const Config& cfg, Millis no
     feasible = feasible && r["feasible"].get<bool>();
     runs.push_back(std::move(r));
   }
+  // Meta's messaging limits per business portfolio, per planned day (app/plan.hpp).
+  json tiers = json::array();
+  {
+    std::map<std::string, Millis> last_deadline;
+    for (const auto& r : runs) {
+      auto run = store::RunGet(db, r["run_id"].get<std::int64_t>());
+      if (run) last_deadline[run->date] = std::max(last_deadline[run->date], run->deadline_at);
+    }
+    for (const auto& [date, deadline] : last_deadline) {
+      json t = check_whatsapp_tiers(db, cfg, date, deadline, [&, d = date](const auto& add) {
+        store::DeliveryWhatsAppRecipients(db, d, true, d, d, 0, add);
+      });
+      if (t["portfolios"].empty()) continue;
+      feasible = feasible && t["feasible"].get<bool>();
+      tiers.push_back(std::move(t));
+    }
+  }
   std::string basis = "planned runs";
   if (runs.empty()) {
     // Nothing planned: every opted-in advisor on their first channel, as if all shared one slot.
@@ -629,7 +647,8 @@ nlohmann::json build_capacity_report(store::Db& db, const Config& cfg, Millis no
     runs.push_back(std::move(r));
   }
   return {{"kind", "capacity"}, {"basis", basis}, {"growth", growth}, {"utilisation", cfg.utilisation},
-          {"window_seconds", static_cast<double>(window_ms) / 1000.0}, {"feasible", feasible}, {"runs", std::move(runs)}};
+          {"window_seconds", static_cast<double>(window_ms) / 1000.0}, {"feasible", feasible}, {"runs", std::move(runs)},
+          {"messaging_tiers", std::move(tiers)}};
 }
 
 nlohmann::json build_capacity_hypothetical(std::int64_t advisors, int senders, double mps, const std::string& channel,
@@ -668,6 +687,23 @@ std::string format_capacity_text(const nlohmann::json& cap) {
              pad(fmt::format("{:.1f}", c.value("retry_headroom", 0.0)), 10) + "\n";
     }
     for (const auto& c : r.at("channels")) out += "  - " + c.value("recommendation", std::string()) + "\n";
+  }
+  if (cap.contains("messaging_tiers")) {
+    for (const auto& t : cap.at("messaging_tiers")) {
+      out += "\nWhatsApp messaging limits, " + t.value("date", std::string()) + " (unique recipients in the 24 h from " +
+             t.value("window_from", std::string()) + " to " + t.value("window_to", std::string()) + "): " +
+             (t.value("feasible", true) ? "FITS" : "DOES NOT FIT") + "\n";
+      out += "  portfolio     tier       limit  recipients    over  senders\n";
+      for (const auto& p : t.at("portfolios")) {
+        std::string who;
+        for (const auto& id : p.at("senders")) who += (who.empty() ? "" : ",") + id.get<std::string>();
+        out += "  " + pad(p.value("portfolio", std::string()), 12, false) +
+               pad(p.at("tier").is_string() ? p.at("tier").get<std::string>() : std::string("-"), 6) +
+               pad(p.at("limit").is_number() ? num(p, "limit") : std::string(p.at("tier").is_string() ? "unlimited" : "-"), 12) +
+               pad(num(p, "unique_recipients"), 12) + pad(num(p, "over"), 8) + "  " + who + "\n";
+      }
+      for (const auto& p : t.at("portfolios")) out += "  - " + p.value("recommendation", std::string()) + "\n";
+    }
   }
   return out;
 }
