@@ -132,7 +132,7 @@ DayPlanResult plan_deliveries_in(store::Db& db, const Config& cfg, const std::st
   // WhatsApp holds (sql/011, a 131049 failed status within 24 h): an advisor held at their slot
   // instant is planned on their next channel (domain/status_event.hpp).
   const auto wa_holds = store::WhatsAppHoldsActive(db, now);
-  std::size_t whatsapp_held = 0;
+  std::size_t held_off_whatsapp = 0;
   store::PlanCandidatesForDate(db, date, [&](store::PlanCandidate&& a) {
     ++eligible;
     if (!a.content_id) {
@@ -175,7 +175,7 @@ DayPlanResult plan_deliveries_in(store::Db& db, const Config& cfg, const std::st
                                                          : std::string("no opted-in channel with a configured sender")}});
       return;
     }
-    if (skipped_whatsapp) ++whatsapp_held;
+    if (skipped_whatsapp) ++held_off_whatsapp;
     by_slot[*s].push_back({std::move(a.advisor_id), intern(*a.content_id), intern(a.source), intern(a.tier),
                            rank ? *rank : static_cast<int>(cfg.tiers.size()), a.preference[static_cast<std::size_t>(chosen)], chosen});
   });
@@ -318,7 +318,7 @@ DayPlanResult plan_deliveries_in(store::Db& db, const Config& cfg, const std::st
                 {"runs", std::move(runs_out)},
                 {"unassigned", std::move(unassigned)},
                 {"unreachable", std::move(unreachable)},
-                {"whatsapp_held", whatsapp_held},
+                {"whatsapp_held", held_off_whatsapp},
                 {"messaging_tiers", std::move(tiers)},
                 {"dry_run", dry_run},
                 {"timings", std::move(timings)}};

@@ -140,7 +140,7 @@ echo "ok 1: $failed failed by callback, each emailed once before the deadline; s
 
 # --- 2. a failure after the run closed is recorded only ---------------------------------------
 kill "${SIM_PIDS[-1]}" 2>/dev/null || true
-sim_for "$D2" 3000   # statuses 3 s (scenario) apart: the run has closed when `failed` comes
+sim_for "$D2" 20000  # statuses 20 s (scenario) apart: the run has closed when `failed` comes, after 06:00
 config 0
 plan_day "$D2"
 run2=$(sql "SELECT run_id FROM runs WHERE date='$D2'")

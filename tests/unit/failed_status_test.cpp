@@ -24,7 +24,7 @@ namespace daybreak {
 namespace {
 
 constexpr Millis kFsT0 = 1'795'825'800'000;  // 2026-11-28 06:00 IST
-constexpr Millis kDay = 24LL * 3600 * 1000;
+constexpr Millis kFsDayMs = 24LL * 3600 * 1000;
 
 // ---- the pure rule ----------------------------------------------------------------------------
 
@@ -73,13 +73,13 @@ TEST(WhatsAppHold, OnlyTheMarketingLimitHoldsForTwentyFourHoursFromTheFailure) {
   const Millis failed_at = kFsT0 + 5'000;
   auto h = whatsapp_hold_until(131049, failed_at, kFsT0 + 9'000);
   ASSERT_TRUE(h);
-  EXPECT_EQ(*h, failed_at + kDay);
+  EXPECT_EQ(*h, failed_at + kFsDayMs);
   // No provider time: from when it was applied.
-  EXPECT_EQ(whatsapp_hold_until(131049, 0, kFsT0), kFsT0 + kDay);
+  EXPECT_EQ(whatsapp_hold_until(131049, 0, kFsT0), kFsT0 + kFsDayMs);
   EXPECT_FALSE(whatsapp_hold_until(131026, failed_at, kFsT0));
   EXPECT_FALSE(whatsapp_hold_until(std::nullopt, failed_at, kFsT0));
-  EXPECT_TRUE(whatsapp_held(h, failed_at + kDay - 1));
-  EXPECT_FALSE(whatsapp_held(h, failed_at + kDay));
+  EXPECT_TRUE(whatsapp_held(h, failed_at + kFsDayMs - 1));
+  EXPECT_FALSE(whatsapp_held(h, failed_at + kFsDayMs));
   EXPECT_FALSE(whatsapp_held(std::nullopt, failed_at));
 }
 
@@ -149,18 +149,18 @@ TEST_F(FailedStatusStoreTest, MarketingLimitRecordsTheErrorAHoldAndAChangeNoteBu
   EXPECT_EQ(text("SELECT kind FROM delivery_changes WHERE delivery_id = 1 ORDER BY seq DESC LIMIT 1"), "status_failed");
   auto h = store::WhatsAppHoldGet(*db_, "adv-1");
   ASSERT_TRUE(h);
-  EXPECT_EQ(h->until, failed_at + kDay);
+  EXPECT_EQ(h->until, failed_at + kFsDayMs);
   EXPECT_EQ(h->error_code, 131049);
   EXPECT_EQ(h->delivery_id, 1);
   // In force for 24 h, then gone.
-  EXPECT_EQ(store::WhatsAppHoldsActive(*db_, failed_at + kDay - 1).count("adv-1"), 1U);
-  EXPECT_EQ(store::WhatsAppHoldsActive(*db_, failed_at + kDay).count("adv-1"), 0U);
+  EXPECT_EQ(store::WhatsAppHoldsActive(*db_, failed_at + kFsDayMs - 1).count("adv-1"), 1U);
+  EXPECT_EQ(store::WhatsAppHoldsActive(*db_, failed_at + kFsDayMs).count("adv-1"), 0U);
   // Dispatch's poll asks for holds written since its last poll.
   EXPECT_EQ(store::WhatsAppHoldsActive(*db_, kFsT0, kFsT0 + 3'000).count("adv-1"), 1U);
   EXPECT_EQ(store::WhatsAppHoldsActive(*db_, kFsT0, kFsT0 + 3'001).count("adv-1"), 0U);
   // An earlier hold never shortens a later one.
   db_->write_tx([&] { store::WhatsAppHoldSet(*db_, {"adv-1", failed_at, 131049, std::nullopt, kFsT0 + 4'000}); });
-  EXPECT_EQ(store::WhatsAppHoldGet(*db_, "adv-1")->until, failed_at + kDay);
+  EXPECT_EQ(store::WhatsAppHoldGet(*db_, "adv-1")->until, failed_at + kFsDayMs);
 }
 
 TEST_F(FailedStatusStoreTest, UndeliverableRecordsNoHold) {
@@ -313,7 +313,7 @@ TEST_F(FailedStatusDispatchTest, WithoutAWaitTheRunClosesAndALaterFailureIsRecor
 }
 
 TEST_F(FailedStatusDispatchTest, AHeldAdvisorIsSentOnEmailWithoutAWhatsAppTry) {
-  db_->write_tx([&] { store::WhatsAppHoldSet(*db_, {"adv-1", kFsT0 + kDay / 2, 131049, std::nullopt, kFsT0 - kDay / 2}); });
+  db_->write_tx([&] { store::WhatsAppHoldSet(*db_, {"adv-1", kFsT0 + kFsDayMs / 2, 131049, std::nullopt, kFsT0 - kFsDayMs / 2}); });
   const Config cfg = config(0);
   ManualClock clock(kFsT0 - 1000);
   AcceptAll t;
@@ -324,7 +324,7 @@ TEST_F(FailedStatusDispatchTest, AHeldAdvisorIsSentOnEmailWithoutAWhatsAppTry) {
 }
 
 TEST_F(FailedStatusDispatchTest, AnExpiredHoldNoLongerSkipsWhatsApp) {
-  db_->write_tx([&] { store::WhatsAppHoldSet(*db_, {"adv-1", kFsT0 - 2000, 131049, std::nullopt, kFsT0 - kDay}); });
+  db_->write_tx([&] { store::WhatsAppHoldSet(*db_, {"adv-1", kFsT0 - 2000, 131049, std::nullopt, kFsT0 - kFsDayMs}); });
   const Config cfg = config(0);
   ManualClock clock(kFsT0 - 1000);
   AcceptAll t;
