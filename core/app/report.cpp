@@ -693,12 +693,13 @@ std::string format_capacity_text(const nlohmann::json& cap) {
       out += "\nWhatsApp messaging limits, " + t.value("date", std::string()) + " (unique recipients in the 24 h from " +
              t.value("window_from", std::string()) + " to " + t.value("window_to", std::string()) + "): " +
              (t.value("feasible", true) ? "FITS" : "DOES NOT FIT") + "\n";
-      out += "  portfolio     tier       limit  recipients    over  senders\n";
+      out += "  " + pad("portfolio", 12, false) + pad("tier", 10) + pad("limit", 12) + pad("recipients", 12) + pad("over", 8) +
+             "  senders\n";
       for (const auto& p : t.at("portfolios")) {
         std::string who;
         for (const auto& id : p.at("senders")) who += (who.empty() ? "" : ",") + id.get<std::string>();
         out += "  " + pad(p.value("portfolio", std::string()), 12, false) +
-               pad(p.at("tier").is_string() ? p.at("tier").get<std::string>() : std::string("-"), 6) +
+               pad(p.at("tier").is_string() ? p.at("tier").get<std::string>() : std::string("-"), 10) +
                pad(p.at("limit").is_number() ? num(p, "limit") : std::string(p.at("tier").is_string() ? "unlimited" : "-"), 12) +
                pad(num(p, "unique_recipients"), 12) + pad(num(p, "over"), 8) + "  " + who + "\n";
       }

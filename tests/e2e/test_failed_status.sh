@@ -25,8 +25,8 @@ D1=2026-12-07
 D2=2026-12-08
 D3=2026-12-09
 
+umask 077
 {
-  umask 077
   printf '[database]\npath = "%s"\n[whatsapp]\napp_secret = "%s"\nverify_token = "v"\n' "$DB" "$SECRET"
   printf '[[whatsapp.senders]]\nid = "wa-1"\nphone_number_id = "100000001"\ntoken = "t"\nmps = 80\n'
 } >"$WORK/cb.toml"
@@ -110,7 +110,7 @@ assert_eq "$(sql "SELECT COUNT(*) FROM deliveries WHERE run_id=$run1 AND channel
   "$failed" "the reroute is recorded on the row"
 # nothing twice on one channel
 assert_eq "$(jget "$(sim_stats)" duplicates)" "0" "simulator duplicates (WhatsApp)"
-assert_eq "$(sql "SELECT COUNT(*) FROM (SELECT delivery_id, channel FROM delivery_attempts JOIN deliveries d USING (delivery_id) WHERE d.run_id=$run1 GROUP BY delivery_id, channel HAVING COUNT(*) > 1)")" \
+assert_eq "$(sql "SELECT COUNT(*) FROM (SELECT a.delivery_id, a.channel FROM delivery_attempts a JOIN deliveries d USING (delivery_id) WHERE d.run_id=$run1 GROUP BY a.delivery_id, a.channel HAVING COUNT(*) > 1)")" \
   "0" "one attempt per delivery and channel"
 assert_eq "$(sql "SELECT COUNT(*) FROM delivery_attempts a JOIN deliveries d USING (delivery_id) WHERE d.run_id=$run1 AND a.channel='email' AND a.outcome='accepted'")" \
   "$failed" "email attempts"
