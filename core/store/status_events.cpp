@@ -109,9 +109,10 @@ std::string apply_one(Db& db, const PendingRow& u, const Target& t, Millis now) 
   const bool reconcile = next && !accepted_family;
 
   if (!progress) {
-    // `failed` moves nothing. It is recorded unless the row is already delivered/read (a
-    // message delivered to one device and failed on another reached the advisor) or is one
-    // dispatch/operators closed (dead, cancelled) or never sent (planned).
+    // `failed` moves nothing here (a running dispatch may, see the change note below). It is
+    // recorded unless the row is already delivered/read (a message delivered to one device and
+    // failed on another reached the advisor) or is one dispatch/operators closed (dead,
+    // cancelled) or never sent (planned).
     const bool recordable = t.state == DeliveryState::accepted || t.state == DeliveryState::uncertain ||
                             t.state == DeliveryState::retry_wait;
     if (!recordable) return t.state == DeliveryState::delivered || t.state == DeliveryState::read ? "unchanged" : "ignored";
