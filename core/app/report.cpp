@@ -652,7 +652,8 @@ nlohmann::json build_capacity_report(store::Db& db, const Config& cfg, Millis no
 }
 
 nlohmann::json build_capacity_hypothetical(std::int64_t advisors, int senders, double mps, const std::string& channel,
-                                           const Config& cfg, double growth, double new_sender_mps) {
+                                           const Config& cfg, double growth, double new_sender_mps,
+                                           const std::string& messaging_tier) {
   CapacityInput in;
   for (int i = 0; i < senders; ++i) in.senders.push_back({channel + "-" + std::to_string(i + 1), channel, mps});
   in.demand.push_back({channel, "all", 0, advisors});
@@ -662,7 +663,33 @@ nlohmann::json build_capacity_hypothetical(std::int64_t advisors, int senders, d
   in.new_sender_mps = new_sender_mps;
   json r = capacity_json(plan_capacity(in));
   bool feasible = r["feasible"].get<bool>();
+  json tiers = json::array();
+  if (!messaging_tier.empty() && channel == "whatsapp") {
+    auto tier = messaging_tier_from_string(messaging_tier);
+    if (!tier) throw UsageError("--messaging-tier: expected 250, 2k, 10k, 100k or unlimited, got " + messaging_tier);
+    std::vector<TierSender> ts;
+    for (const auto& s : in.senders) ts.push_back({s.id, "default", tier});
+    const auto n = static_cast<std::int64_t>(std::ceil(static_cast<double>(advisors) * growth - 1e-9));
+    json portfolios = json::array();
+    bool fits = true;
+    for (const auto& c : check_messaging_tiers(ts, {{"default", n}})) {
+      fits = fits && c.feasible;
+      portfolios.push_back({{"portfolio", c.portfolio},
+                            {"senders", c.senders},
+                            {"tier", c.tier ? json(std::string(to_string(*c.tier))) : json(nullptr)},
+                            {"limit", c.limit ? json(*c.limit) : json(nullptr)},
+                            {"unique_recipients", c.unique_recipients},
+                            {"over", c.over},
+                            {"checked", c.checked},
+                            {"feasible", c.feasible},
+                            {"recommendation", c.recommendation}});
+    }
+    feasible = feasible && fits;
+    tiers.push_back({{"date", "hypothetical"}, {"feasible", fits}, {"window_from", "-"}, {"window_to", "-"},
+                     {"portfolios", std::move(portfolios)}});
+  }
   return {{"kind", "capacity"},
+          {"messaging_tiers", std::move(tiers)},
           {"basis", "hypothetical: " + std::to_string(advisors) + " advisors, " + std::to_string(senders) + " " + channel +
                         " sender(s) of " + fmt::format("{:g}", mps) + " msg/s"},
           {"growth", growth}, {"utilisation", cfg.utilisation},

@@ -189,3 +189,26 @@ TEST(MessagingTier, SenderConfigReadsTierAndPortfolio) {
 
 }  // namespace
 }  // namespace daybreak
+
+namespace daybreak {
+namespace {
+
+TEST(MessagingTier, HypotheticalCapacityChecksTheTier) {
+  Config cfg;
+  // 12,000 recipients on 2 numbers at 10k: the rate fits, the portfolio's limit does not.
+  auto j = build_capacity_hypothetical(12'000, 2, 80, "whatsapp", cfg, 1.0, 0, "10k");
+  EXPECT_EQ(j["runs"][0]["feasible"], true);
+  EXPECT_EQ(j["feasible"], false);
+  EXPECT_EQ(j["messaging_tiers"][0]["portfolios"][0]["over"], 2000);
+  EXPECT_EQ(j["messaging_tiers"][0]["portfolios"][0]["limit"], 10'000);
+  const std::string text = format_capacity_text(j);
+  EXPECT_NE(text.find("by 2000 advisors"), std::string::npos) << text;
+  // 100k fits; without a tier nothing is checked.
+  EXPECT_EQ(build_capacity_hypothetical(12'000, 2, 80, "whatsapp", cfg, 1.0, 0, "100k")["feasible"], true);
+  EXPECT_TRUE(build_capacity_hypothetical(12'000, 2, 80, "whatsapp", cfg, 1.0, 0)["messaging_tiers"].empty());
+  // Growth counts: 9,000 x 1.2 = 10,800 over 10k by 800.
+  EXPECT_EQ(build_capacity_hypothetical(9'000, 2, 80, "whatsapp", cfg, 1.2, 0, "10k")["messaging_tiers"][0]["portfolios"][0]["over"], 800);
+}
+
+}  // namespace
+}  // namespace daybreak
