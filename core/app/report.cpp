@@ -717,9 +717,11 @@ std::string format_capacity_text(const nlohmann::json& cap) {
   }
   if (cap.contains("messaging_tiers")) {
     for (const auto& t : cap.at("messaging_tiers")) {
-      out += "\nWhatsApp messaging limits, " + t.value("date", std::string()) + " (unique recipients in the 24 h from " +
-             t.value("window_from", std::string()) + " to " + t.value("window_to", std::string()) + "): " +
-             (t.value("feasible", true) ? "FITS" : "DOES NOT FIT") + "\n";
+      const std::string from = t.value("window_from", std::string("-")), to = t.value("window_to", std::string("-"));
+      out += "\nWhatsApp messaging limits, " + t.value("date", std::string()) +
+             (from == "-" ? std::string(" (unique recipients in 24 h)")
+                          : " (unique recipients in the 24 h from " + from + " to " + to + ")") +
+             ": " + (t.value("feasible", true) ? "FITS" : "DOES NOT FIT") + "\n";
       out += "  " + pad("portfolio", 12, false) + pad("tier", 10) + pad("limit", 12) + pad("recipients", 12) + pad("over", 8) +
              "  senders\n";
       for (const auto& p : t.at("portfolios")) {
