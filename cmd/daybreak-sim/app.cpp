@@ -418,8 +418,13 @@ int sim_main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str()
       ->group("Status callbacks");
-  app.add_option("--callback-fail-rate", cb.fail_rate, "Share of accepted messages that end `failed` (131026, errors[])")
+  app.add_option("--callback-fail-rate", cb.fail_rate, "Share of accepted messages that end `failed` (errors[] with --callback-fail-code)")
       ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str()
+      ->group("Status callbacks");
+  app.add_option("--callback-fail-code", cb.fail_code,
+                 "Error code of those failed statuses: 131026 (message undeliverable) or 131049 (per-user marketing limit)")
+      ->check(CLI::IsMember({131026, 131049}))
       ->capture_default_str()
       ->group("Status callbacks");
 

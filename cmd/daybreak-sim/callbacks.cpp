@@ -14,8 +14,20 @@ namespace {
 using ordered_json = nlohmann::ordered_json;
 using SteadyTime = std::chrono::steady_clock::time_point;
 
-/// A failed status carries the error Meta documents for an undeliverable message.
-constexpr int kUndeliverableCode = 131026;
+/// The errors a failed status carries, as Meta's WhatsApp Cloud API error codes reference
+/// (https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/) words them:
+/// 131026 "Message undeliverable", 131049 the per-user marketing message limit.
+struct FailError {
+  const char* title;
+  const char* details;
+};
+FailError fail_error(int code) {
+  if (code == 131049) {
+    return {"This message was not delivered to maintain healthy ecosystem engagement.",
+            "In order to maintain a healthy ecosystem engagement, the message failed to be delivered."};
+  }
+  return {"Message undeliverable", "Message failed to send because of an unknown error."};
+}
 
 /// Meta retries a webhook that was not answered 200; the simulator gives up after this many tries
 /// (a receiver that is down for longer is a test failure, not something to hide).
@@ -43,7 +55,7 @@ CallbackPoster::CallbackPoster(CallbackOptions options, std::unique_ptr<Clock> c
 CallbackPoster::~CallbackPoster() { stop(); }
 
 std::string CallbackPoster::status_body(const std::string& waba_id, const AcceptedMessage& m, const std::string& status,
-                                        std::int64_t unix_seconds) {
+                                        std::int64_t unix_seconds, int fail_code) {
   std::string recipient;
   for (char c : m.to) {
     if (c >= '0' && c <= '9') recipient.push_back(c);  // recipient_id is the WhatsApp id: digits only
@@ -56,10 +68,11 @@ std::string CallbackPoster::status_body(const std::string& waba_id, const Accept
     st["pricing"] = {{"billable", true}, {"pricing_model", "PMP"}, {"category", "utility"}};
   }
   if (status == "failed") {
-    st["errors"] = ordered_json::array({{{"code", kUndeliverableCode},
-                                         {"title", "Message undeliverable"},
-                                         {"message", "Message undeliverable"},
-                                         {"error_data", {{"details", "Message failed to send because of an unknown error."}}},
+    const FailError e = fail_error(fail_code);
+    st["errors"] = ordered_json::array({{{"code", fail_code},
+                                         {"title", e.title},
+                                         {"message", e.title},
+                                         {"error_data", {{"details", e.details}}},
                                          {"href", "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/"}}});
   }
   ordered_json body = {
@@ -96,7 +109,7 @@ void CallbackPoster::on_accept(const AcceptedMessage& m) {
   if (stopping_) return;
   for (std::size_t i = 0; i < statuses.size(); ++i) {
     const auto demo_at = base + static_cast<Millis>(options_.delay_ms * static_cast<double>(i + 1));
-    std::string body = status_body(options_.waba_id, m, statuses[i], demo_at / 1000);
+    std::string body = status_body(options_.waba_id, m, statuses[i], demo_at / 1000, options_.fail_code);
     ++by_status_[status_index(statuses[i])];
     for (int d = 0; d < options_.duplicate; ++d) {
       queue_.push(Item{now + real_step * static_cast<int>(i + 1), seq_++, body, 0});

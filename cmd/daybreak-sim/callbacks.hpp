@@ -33,7 +33,8 @@ struct CallbackOptions {
   double delay_ms = 200;         ///< demo ms from acceptance to `sent`, and between successive statuses
   int reorder_window = 0;        ///< >1: callbacks due together are posted shuffled in groups of up to N
   double read_rate = 0.6;        ///< share of delivered messages that are also read
-  double fail_rate = 0;          ///< share of accepted messages that end `failed` (131026) instead of delivered
+  double fail_rate = 0;          ///< share of accepted messages that end `failed` instead of delivered
+  int fail_code = 131026;        ///< the error of those failed statuses: 131026 (undeliverable) or 131049 (marketing limit)
   double time_scale = 1;         ///< demo clock speed (the simulator's --time-scale)
   std::uint64_t seed = 1;        ///< reproducible read/fail draws and shuffles
   std::string waba_id = "102290129340398";  ///< entry[].id, the WhatsApp Business Account id
@@ -58,7 +59,7 @@ class CallbackPoster {
 
   /// The webhook body for one status (exposed for the tests' reference payloads).
   static std::string status_body(const std::string& waba_id, const AcceptedMessage& m, const std::string& status,
-                                 std::int64_t unix_seconds);
+                                 std::int64_t unix_seconds, int fail_code = 131026);
 
  private:
   struct Item {

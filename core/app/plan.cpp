@@ -6,17 +6,22 @@
 #include <numeric>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "app/errors.hpp"
+#include "domain/capacity.hpp"
 #include "domain/planner.hpp"
+#include "domain/status_event.hpp"
 #include "domain/time.hpp"
 #include "engine/sender_pool.hpp"
 #include "store/advisors.hpp"
 #include "store/assignments.hpp"
 #include "store/content.hpp"
 #include "store/deliveries.hpp"
+#include "store/monitoring.hpp"
 #include "store/runs.hpp"
 #include "store/schedule.hpp"
+#include "store/whatsapp_holds.hpp"
 #include "store/withdrawal.hpp"
 
 namespace daybreak {
@@ -38,6 +43,52 @@ std::string resolve_date_option(const std::string& value, const Config& cfg, Mil
 }
 
 // assign_fallback and explain_assignment live in app/fallback.cpp.
+
+nlohmann::json check_whatsapp_tiers(store::Db& db, const Config& cfg, const std::string& date, Millis last_deadline,
+                                    const RecipientFeed& night) {
+  std::vector<TierSender> senders;
+  std::unordered_map<std::string, std::string> portfolio_of;
+  bool any_tier = false;
+  for (const auto& s : cfg.senders) {
+    if (s.channel != Channel::whatsapp) continue;
+    senders.push_back({s.id, s.portfolio, s.messaging_tier});
+    portfolio_of[s.id] = s.portfolio;
+    any_tier = any_tier || s.messaging_tier.has_value();
+  }
+  nlohmann::json out = {{"date", date}, {"feasible", true}, {"portfolios", nlohmann::json::array()}};
+  if (!any_tier) return out;
+  std::map<std::string, std::unordered_set<std::string>> recipients;
+  auto add = [&](const std::string& sender, const std::string& advisor) {
+    auto p = portfolio_of.find(sender);
+    // A row on a sender no longer configured still reached someone: count it in the default portfolio.
+    recipients[p == portfolio_of.end() ? std::string("default") : p->second].insert(advisor);
+  };
+  night(add);
+  const Millis since = last_deadline - 86'400'000LL;
+  auto d = parse_date(date);
+  if (d) {
+    store::DeliveryWhatsAppRecipients(db, date, false, format_date(add_days(*d, -2)), format_date(add_days(*d, 1)), since, add);
+  }
+  std::map<std::string, std::int64_t> counts;
+  for (const auto& [p, set] : recipients) counts[p] = static_cast<std::int64_t>(set.size());
+  bool feasible = true;
+  for (const auto& c : check_messaging_tiers(senders, counts)) {
+    feasible = feasible && c.feasible;
+    out["portfolios"].push_back({{"portfolio", c.portfolio},
+                                 {"senders", c.senders},
+                                 {"tier", c.tier ? nlohmann::json(std::string(to_string(*c.tier))) : nlohmann::json(nullptr)},
+                                 {"limit", c.limit ? nlohmann::json(*c.limit) : nlohmann::json(nullptr)},
+                                 {"unique_recipients", c.unique_recipients},
+                                 {"over", c.over},
+                                 {"checked", c.checked},
+                                 {"feasible", c.feasible},
+                                 {"recommendation", c.recommendation}});
+  }
+  out["feasible"] = feasible;
+  out["window_from"] = format_instant(since);
+  out["window_to"] = format_instant(last_deadline);
+  return out;
+}
 
 namespace {
 DayPlanResult plan_deliveries_in(store::Db& db, const Config& cfg, const std::string& date, Millis now, bool dry_run,
@@ -78,6 +129,10 @@ DayPlanResult plan_deliveries_in(store::Db& db, const Config& cfg, const std::st
   nlohmann::json unassigned = nlohmann::json::array();
   nlohmann::json unreachable = nlohmann::json::array();
   std::size_t eligible = 0;
+  // WhatsApp holds (sql/012, a 131049 failed status within 24 h): an advisor held at their slot
+  // instant is planned on their next channel (domain/status_event.hpp).
+  const auto wa_holds = store::WhatsAppHoldsActive(db, now);
+  std::size_t held_off_whatsapp = 0;
   store::PlanCandidatesForDate(db, date, [&](store::PlanCandidate&& a) {
     ++eligible;
     if (!a.content_id) {
@@ -99,13 +154,28 @@ DayPlanResult plan_deliveries_in(store::Db& db, const Config& cfg, const std::st
     auto rank = cfg.tier_rank(a.tier);
     // The stored preference list decides the channel index; only opted-in channels with a
     // configured sender can be planned: dispatch's choice of the next channel (sender_pool.hpp).
+    std::optional<Millis> hold;
+    if (!wa_holds.empty()) {
+      if (auto h = wa_holds.find(a.advisor_id); h != wa_holds.end() && whatsapp_held(h->second, *s)) hold = h->second;
+    }
+    bool skipped_whatsapp = false;
     const int chosen = engine::first_usable_channel(a.preference.data(), a.preference.size(), 0, [&](Channel c) {
-      return a.opted_in(c) && !cfg.senders_of(c).empty();
+      const bool usable = a.opted_in(c) && !cfg.senders_of(c).empty();
+      if (usable && c == Channel::whatsapp && hold) {
+        skipped_whatsapp = true;
+        return false;
+      }
+      return usable;
     });
     if (chosen < 0) {
-      unreachable.push_back({{"advisor_id", a.advisor_id}, {"reason", "no opted-in channel with a configured sender"}});
+      unreachable.push_back({{"advisor_id", a.advisor_id},
+                             {"reason", skipped_whatsapp ? "whatsapp held until " + format_instant(*hold) +
+                                                               " (131049: per-user marketing limit) and no other "
+                                                               "opted-in channel with a configured sender"
+                                                         : std::string("no opted-in channel with a configured sender")}});
       return;
     }
+    if (skipped_whatsapp) ++held_off_whatsapp;
     by_slot[*s].push_back({std::move(a.advisor_id), intern(*a.content_id), intern(a.source), intern(a.tier),
                            rank ? *rank : static_cast<int>(cfg.tiers.size()), a.preference[static_cast<std::size_t>(chosen)], chosen});
   });
@@ -160,6 +230,20 @@ DayPlanResult plan_deliveries_in(store::Db& db, const Config& cfg, const std::st
     all_feasible = all_feasible && plan->feasible;
     planned_total += items.size();
     plans.push_back({in.window, &items, std::move(*plan), std::move(rep)});
+  }
+  // Meta's messaging limit per business portfolio: unique WhatsApp recipients in 24 h.
+  nlohmann::json tiers;
+  {
+    Millis last_deadline = 0;
+    for (const auto& rp : plans) last_deadline = std::max(last_deadline, rp.window.deadline);
+    tiers = check_whatsapp_tiers(db, cfg, date, last_deadline, [&](const auto& add) {
+      for (const auto& rp : plans) {
+        for (std::size_t i = 0; i < rp.items->size(); ++i) {
+          if ((*rp.items)[i].channel == Channel::whatsapp) add(rp.plan.sends[i].sender_id, (*rp.items)[i].advisor_id);
+        }
+      }
+    });
+    all_feasible = all_feasible && tiers["feasible"].get<bool>();
   }
   mark(timings, "plan_ms");
   if (!dry_run) {
@@ -234,6 +318,8 @@ DayPlanResult plan_deliveries_in(store::Db& db, const Config& cfg, const std::st
                 {"runs", std::move(runs_out)},
                 {"unassigned", std::move(unassigned)},
                 {"unreachable", std::move(unreachable)},
+                {"whatsapp_held", held_off_whatsapp},
+                {"messaging_tiers", std::move(tiers)},
                 {"dry_run", dry_run},
                 {"timings", std::move(timings)}};
   return out;

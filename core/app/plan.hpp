@@ -2,6 +2,7 @@
 // The night-before passes: assign-fallback (every eligible advisor gets content for D) and
 // plan-deliveries (assignments → deliveries with capacity-aware planned times).
 #include <nlohmann/json.hpp>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -70,6 +71,17 @@ FallbackResult assign_fallback(store::Db& db, const Config& cfg, const std::stri
 /// Throws CheckFailed when the advisor is unknown.
 nlohmann::json explain_assignment(store::Db& db, const std::string& advisor_id, const std::string& date,
                                   const FallbackOptions& opts = {});
+
+/// WhatsApp recipients of day `date` (sender id, advisor id); a pair may repeat.
+using RecipientFeed = std::function<void(const std::function<void(const std::string&, const std::string&)>&)>;
+
+/// The messaging-limit rule (domain/capacity.hpp check_messaging_tiers) for delivery day `date`:
+/// the unique WhatsApp recipients per business portfolio of the moving 24 h that ends at
+/// `last_deadline` (the day's WhatsApp sends, from `night`, plus WhatsApp sends of nearby days
+/// accepted after last_deadline - 24 h, from the ledger) against each portfolio's tier.
+/// {"date", "feasible", "portfolios": [...]}; "feasible" is true when no sender sets a tier.
+nlohmann::json check_whatsapp_tiers(store::Db& db, const Config& cfg, const std::string& date, Millis last_deadline,
+                                    const RecipientFeed& night);
 
 /// plan-deliveries for day `date`: returns the plan report (size, per-sender peak, feasibility).
 /// Also records the day's summary in day_plans (`planned_by`: who planned it).

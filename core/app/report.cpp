@@ -9,6 +9,7 @@
 #include <regex>
 
 #include "app/errors.hpp"
+#include "app/plan.hpp"
 #include "domain/capacity.hpp"
 #include "domain/sla.hpp"
 #include "domain/time.hpp"
@@ -644,6 +645,23 @@ nlohmann::json build_capacity_report(store::Db& db, const Config& cfg, Millis no
     feasible = feasible && r["feasible"].get<bool>();
     runs.push_back(std::move(r));
   }
+  // Meta's messaging limits per business portfolio, per planned day (app/plan.hpp).
+  json tiers = json::array();
+  {
+    std::map<std::string, Millis> last_deadline;
+    for (const auto& r : runs) {
+      auto run = store::RunGet(db, r["run_id"].get<std::int64_t>());
+      if (run) last_deadline[run->date] = std::max(last_deadline[run->date], run->deadline_at);
+    }
+    for (const auto& [date, deadline] : last_deadline) {
+      json t = check_whatsapp_tiers(db, cfg, date, deadline, [&, d = date](const auto& add) {
+        store::DeliveryWhatsAppRecipients(db, d, true, d, d, 0, add);
+      });
+      if (t["portfolios"].empty()) continue;
+      feasible = feasible && t["feasible"].get<bool>();
+      tiers.push_back(std::move(t));
+    }
+  }
   std::string basis = "planned runs";
   if (runs.empty()) {
     // Nothing planned: every opted-in advisor on their first channel, as if all shared one slot.
@@ -663,11 +681,13 @@ nlohmann::json build_capacity_report(store::Db& db, const Config& cfg, Millis no
     runs.push_back(std::move(r));
   }
   return {{"kind", "capacity"}, {"basis", basis}, {"growth", growth}, {"utilisation", cfg.utilisation},
-          {"window_seconds", static_cast<double>(window_ms) / 1000.0}, {"feasible", feasible}, {"runs", std::move(runs)}};
+          {"window_seconds", static_cast<double>(window_ms) / 1000.0}, {"feasible", feasible}, {"runs", std::move(runs)},
+          {"messaging_tiers", std::move(tiers)}};
 }
 
 nlohmann::json build_capacity_hypothetical(std::int64_t advisors, int senders, double mps, const std::string& channel,
-                                           const Config& cfg, double growth, double new_sender_mps) {
+                                           const Config& cfg, double growth, double new_sender_mps,
+                                           const std::string& messaging_tier) {
   CapacityInput in;
   for (int i = 0; i < senders; ++i) in.senders.push_back({channel + "-" + std::to_string(i + 1), channel, mps});
   in.demand.push_back({channel, "all", 0, advisors});
@@ -677,7 +697,33 @@ nlohmann::json build_capacity_hypothetical(std::int64_t advisors, int senders, d
   in.new_sender_mps = new_sender_mps;
   json r = capacity_json(plan_capacity(in));
   bool feasible = r["feasible"].get<bool>();
+  json tiers = json::array();
+  if (!messaging_tier.empty() && channel == "whatsapp") {
+    auto tier = messaging_tier_from_string(messaging_tier);
+    if (!tier) throw UsageError("--messaging-tier: expected 250, 2k, 10k, 100k or unlimited, got " + messaging_tier);
+    std::vector<TierSender> ts;
+    for (const auto& s : in.senders) ts.push_back({s.id, "default", tier});
+    const auto n = static_cast<std::int64_t>(std::ceil(static_cast<double>(advisors) * growth - 1e-9));
+    json portfolios = json::array();
+    bool fits = true;
+    for (const auto& c : check_messaging_tiers(ts, {{"default", n}})) {
+      fits = fits && c.feasible;
+      portfolios.push_back({{"portfolio", c.portfolio},
+                            {"senders", c.senders},
+                            {"tier", c.tier ? json(std::string(to_string(*c.tier))) : json(nullptr)},
+                            {"limit", c.limit ? json(*c.limit) : json(nullptr)},
+                            {"unique_recipients", c.unique_recipients},
+                            {"over", c.over},
+                            {"checked", c.checked},
+                            {"feasible", c.feasible},
+                            {"recommendation", c.recommendation}});
+    }
+    feasible = feasible && fits;
+    tiers.push_back({{"date", "hypothetical"}, {"feasible", fits}, {"window_from", "-"}, {"window_to", "-"},
+                     {"portfolios", std::move(portfolios)}});
+  }
   return {{"kind", "capacity"},
+          {"messaging_tiers", std::move(tiers)},
           {"basis", "hypothetical: " + std::to_string(advisors) + " advisors, " + std::to_string(senders) + " " + channel +
                         " sender(s) of " + fmt::format("{:g}", mps) + " msg/s"},
           {"growth", growth}, {"utilisation", cfg.utilisation},
@@ -702,6 +748,26 @@ std::string format_capacity_text(const nlohmann::json& cap) {
              pad(fmt::format("{:.1f}", c.value("retry_headroom", 0.0)), 10) + "\n";
     }
     for (const auto& c : r.at("channels")) out += "  - " + c.value("recommendation", std::string()) + "\n";
+  }
+  if (cap.contains("messaging_tiers")) {
+    for (const auto& t : cap.at("messaging_tiers")) {
+      const std::string from = t.value("window_from", std::string("-")), to = t.value("window_to", std::string("-"));
+      out += "\nWhatsApp messaging limits, " + t.value("date", std::string()) +
+             (from == "-" ? std::string(" (unique recipients in 24 h)")
+                          : " (unique recipients in the 24 h from " + from + " to " + to + ")") +
+             ": " + (t.value("feasible", true) ? "FITS" : "DOES NOT FIT") + "\n";
+      out += "  " + pad("portfolio", 12, false) + pad("tier", 10) + pad("limit", 12) + pad("recipients", 12) + pad("over", 8) +
+             "  senders\n";
+      for (const auto& p : t.at("portfolios")) {
+        std::string who;
+        for (const auto& id : p.at("senders")) who += (who.empty() ? "" : ",") + id.get<std::string>();
+        out += "  " + pad(p.value("portfolio", std::string()), 12, false) +
+               pad(p.at("tier").is_string() ? p.at("tier").get<std::string>() : std::string("-"), 10) +
+               pad(p.at("limit").is_number() ? num(p, "limit") : std::string(p.at("tier").is_string() ? "unlimited" : "-"), 12) +
+               pad(num(p, "unique_recipients"), 12) + pad(num(p, "over"), 8) + "  " + who + "\n";
+      }
+      for (const auto& p : t.at("portfolios")) out += "  - " + p.value("recommendation", std::string()) + "\n";
+    }
   }
   return out;
 }

@@ -78,9 +78,12 @@ std::string format_trend_text(const nlohmann::json& trend);
 /// recommended new sender (0: the channel's largest). Senders and window from `cfg`.
 nlohmann::json build_capacity_report(store::Db& db, const Config& cfg, Millis now, double growth, double new_sender_mps);
 /// Capacity of a hypothetical run: `advisors` deliveries on `channel` over `senders` senders of
-/// `mps` msg/s each, in cfg's send window and utilisation.
+/// `mps` msg/s each, in cfg's send window and utilisation. With `messaging_tier` (WhatsApp), the
+/// senders form one business portfolio at that tier and every delivery is a unique recipient:
+/// the messaging-limit rule (domain/capacity.hpp) is checked too.
 nlohmann::json build_capacity_hypothetical(std::int64_t advisors, int senders, double mps, const std::string& channel,
-                                           const Config& cfg, double growth, double new_sender_mps);
+                                           const Config& cfg, double growth, double new_sender_mps,
+                                           const std::string& messaging_tier = "");
 /// Text rendering of a capacity report; the exit code of `sla-report capacity` is 1 when any
 /// run does not fit (the JSON's "feasible").
 std::string format_capacity_text(const nlohmann::json& cap);

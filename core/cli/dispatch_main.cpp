@@ -194,6 +194,9 @@ int dispatch_main(int argc, char** argv) {
                           {"held_for_quality", summary.held_for_quality},
                           {"operator_changes", summary.operator_changes},
                           {"writes_dropped", summary.writes_dropped},
+                          {"rerouted_after_failed", summary.rerouted_after_failed},
+                          {"failed_after_accept", summary.failed_after_accept},
+                          {"whatsapp_held", summary.whatsapp_held},
                           {"runs_left_open", summary.runs_left_open},
                           {"deadman", deadman}};
     if (ctx.json) {
@@ -202,6 +205,10 @@ int dispatch_main(int argc, char** argv) {
       std::cout << "dispatch " << out["status"].get<std::string>() << ": " << summary.sent_requests << " requests, "
                 << summary.accepted << " accepted (" << summary.on_time << " on time), " << summary.dead << " dead";
       if (summary.uncertain_found) std::cout << ", " << summary.uncertain_found << " uncertain after a crash";
+      if (summary.rerouted_after_failed) {
+        std::cout << ", " << summary.rerouted_after_failed << " moved to the next channel after a failed WhatsApp status";
+      }
+      if (summary.whatsapp_held) std::cout << ", " << summary.whatsapp_held << " off WhatsApp (held after 131049)";
       std::cout << "\n";
       if (deadman.value("inserted", 0) > 0) {
         std::cout << "  dead-man's switch: " << deadman["date"].get<std::string>() << " was not planned; planned "

@@ -124,6 +124,15 @@ int plan_deliveries_main(int argc, char** argv) {
         }
         if (rep.unassigned > 0) std::cout << "  " << rep.unassigned << " eligible advisor(s) have no assignment: run assign-fallback first\n";
         if (rep.unreachable > 0) std::cout << "  " << rep.unreachable << " advisor(s) cannot be reached on any configured channel\n";
+        if (rep.report.value("whatsapp_held", 0) > 0) {
+          std::cout << "  " << rep.report["whatsapp_held"] << " advisor(s) planned off WhatsApp: held for 24 h after a 131049 failed status\n";
+        }
+        for (const auto& p : rep.report["messaging_tiers"]["portfolios"]) {
+          std::cout << "  messaging limit: " << p["recommendation"].get<std::string>() << "\n";
+        }
+      }
+      for (const auto& p : rep.report["messaging_tiers"]["portfolios"]) {
+        if (!p["feasible"].get<bool>()) ctx.log->error("{}: {}", day, p["recommendation"].get<std::string>());
       }
       for (const auto& l : rep.report["languages_without_emergency"]) {
         // Not a failed plan (exit code unchanged): a warning that a pull on the day would fall back

@@ -159,6 +159,10 @@ int sla_report_main(int argc, char** argv) {
     auto* o_snd = capacity->add_option("--senders", hyp_senders, "Hypothetical: this many senders")->check(CLI::Range(0, 100000));
     capacity->add_option("--mps", hyp_mps, "Hypothetical: rate of each sender, msg/s (default 80)")->check(CLI::Range(0.001, 1e6));
     capacity->add_option("--channel", hyp_channel, "Hypothetical: channel (default whatsapp)")->check(CLI::IsMember({"whatsapp", "email", "webhook"}));
+    std::string hyp_tier;
+    capacity->add_option("--messaging-tier", hyp_tier,
+                         "Hypothetical: Meta's messaging limit of the senders' portfolio (250, 2k, 10k, 100k, unlimited)")
+        ->check(CLI::IsMember({"250", "2k", "10k", "100k", "unlimited"}));
     capacity->fallthrough();
     if (int rc = parse_cli(app, argc, argv); rc >= 0) return rc;
     if (once && !watch) throw UsageError("--once goes with --watch");
@@ -180,7 +184,7 @@ int sla_report_main(int argc, char** argv) {
     AppContext ctx = make_context(g, "sla-report");
     const Millis now = ctx.clock->now();
     if (capacity->parsed() && o_adv->count() > 0) {
-      json cap = build_capacity_hypothetical(hyp_advisors, hyp_senders, hyp_mps, hyp_channel, ctx.cfg, growth, new_mps);
+      json cap = build_capacity_hypothetical(hyp_advisors, hyp_senders, hyp_mps, hyp_channel, ctx.cfg, growth, new_mps, hyp_tier);
       if (ctx.json) print_json(cap); else std::cout << format_capacity_text(cap) << std::flush;
       return cap["feasible"].get<bool>() ? kExitOk : kExitCheckFailed;
     }

@@ -182,7 +182,8 @@ void read_senders(const toml::array& arr, Channel channel, const std::string& ke
     TableReader r(*node.as_table(), prefix, origin,
                   {"id", "mps", "phone_number_id", "account", "token", "token_env", "token_file", "url", "username", "password",
                    "password_env", "password_file", "from", "endpoint", "signing_secret", "signing_secret_env",
-                   "signing_secret_file", "starttls", "connect_timeout_ms", "request_timeout_ms", "allow_insecure"});
+                   "signing_secret_file", "starttls", "connect_timeout_ms", "request_timeout_ms", "allow_insecure",
+                   "messaging_tier", "portfolio"});
     SenderConfig s;
     s.channel = channel;
     r.str("id", s.id);
@@ -190,6 +191,24 @@ void read_senders(const toml::array& arr, Channel channel, const std::string& ke
     r.number("mps", s.mps, 0.001, 1e6);
     r.str("phone_number_id", s.phone_number_id);
     r.str("account", s.account);
+    {
+      // WhatsApp messaging limits (domain/capacity.hpp): the tier of this number, in the portfolio
+      // whose limit all its numbers share.
+      std::string tier;
+      r.str("messaging_tier", tier);
+      r.str("portfolio", s.portfolio);
+      if (!tier.empty()) {
+        if (channel != Channel::whatsapp) {
+          throw ConfigError(r.line("messaging_tier") + ": key \"" + prefix + ".messaging_tier\" applies to WhatsApp senders only");
+        }
+        s.messaging_tier = messaging_tier_from_string(tier);
+        if (!s.messaging_tier) {
+          throw ConfigError(r.line("messaging_tier") + ": key \"" + prefix +
+                            ".messaging_tier\" must be one of \"250\", \"2k\", \"10k\", \"100k\", \"unlimited\"");
+        }
+      }
+      if (s.portfolio.empty()) throw ConfigError(r.line("portfolio") + ": key \"" + prefix + ".portfolio\" must not be empty");
+    }
     has_inline_secret |= r.secret("token", s.token);
     r.str("url", s.url);
     r.str("username", s.username);
@@ -321,7 +340,7 @@ Config parse_config(const std::string& text, const std::string& origin) {
   if (const auto* t = top.table("dispatch")) {
     TableReader r(*t, "dispatch", origin,
                   {"workers", "max_in_flight", "claim_lead_ms", "commit_interval_ms", "lease_seconds",
-                   "uncertain_grace_seconds", "drain_after_deadline_seconds", "metrics_dir"});
+                   "uncertain_grace_seconds", "drain_after_deadline_seconds", "metrics_dir", "status_wait_seconds"});
     r.integer_as("workers", cfg.dispatch.workers, 1, 64);
     r.integer_as("max_in_flight", cfg.dispatch.max_in_flight, 1, 100000);
     r.integer_as("claim_lead_ms", cfg.dispatch.claim_lead_ms, 10, 60000);
@@ -329,6 +348,7 @@ Config parse_config(const std::string& text, const std::string& origin) {
     r.integer_as("lease_seconds", cfg.dispatch.lease_ms, 2, 3600, 1000);
     r.integer_as("uncertain_grace_seconds", cfg.dispatch.uncertain_grace_ms, 0, 86400, 1000);
     r.integer_as("drain_after_deadline_seconds", cfg.dispatch.drain_after_deadline_ms, 0, 86400, 1000);
+    r.integer_as("status_wait_seconds", cfg.dispatch.status_wait_ms, 0, 3600, 1000);
     r.str("metrics_dir", cfg.dispatch.metrics_dir);
   }
   if (const auto* t = top.table("schedule")) {

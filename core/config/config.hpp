@@ -14,6 +14,7 @@
 #include "domain/retry.hpp"
 #include "domain/time.hpp"
 #include "domain/templates.hpp"
+#include "domain/capacity.hpp"
 #include "domain/types.hpp"
 
 namespace daybreak {
@@ -35,6 +36,10 @@ struct SenderConfig {
   /// 131031, 131042: docs/whatsapp-errors.md) stops every sender with the same account. Empty:
   /// senders sharing the same access token are one account.
   std::string account;
+  /// Meta's messaging limit tier of this number (domain/capacity.hpp): unique recipients per
+  /// moving 24 h, shared across its business portfolio; nullopt = not configured (not checked).
+  std::optional<MessagingTier> messaging_tier;
+  std::string portfolio = "default";  ///< the business portfolio whose messaging limit it shares
   Secret token;                 ///< token, token_env or token_file; read on use (config/secret.hpp)
   // Email (SMTP)
   std::string url;              ///< smtp://host:port or smtps://host:port
@@ -90,6 +95,10 @@ struct DispatchConfig {
   Millis lease_ms = 15000;          ///< a lease not renewed for this long belongs to a dead owner
   Millis uncertain_grace_ms = 60000;///< how long an uncertain send waits for a status event before a resend
   Millis drain_after_deadline_ms = 600000; ///< keep retrying past the deadline at most this long
+  /// After a run's last WhatsApp acceptance, keep the run open this long (never past the point
+  /// where a send could still land by the deadline) so that a `failed` status arriving meanwhile
+  /// moves the delivery to the advisor's next channel; 0 = close as soon as every row is final.
+  Millis status_wait_ms = 0;
   std::string metrics_dir;          ///< Prometheus textfile directory; empty = none
 };
 

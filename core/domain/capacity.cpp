@@ -122,4 +122,84 @@ CapacityReport plan_capacity(const CapacityInput& in) {
   return rep;
 }
 
+std::string_view to_string(MessagingTier t) {
+  switch (t) {
+    case MessagingTier::t250: return "250";
+    case MessagingTier::t2k: return "2k";
+    case MessagingTier::t10k: return "10k";
+    case MessagingTier::t100k: return "100k";
+    case MessagingTier::unlimited: return "unlimited";
+  }
+  return "250";
+}
+
+std::optional<MessagingTier> messaging_tier_from_string(std::string_view s) {
+  if (s == "250") return MessagingTier::t250;
+  if (s == "2k" || s == "2K" || s == "2000") return MessagingTier::t2k;
+  if (s == "10k" || s == "10K" || s == "10000") return MessagingTier::t10k;
+  if (s == "100k" || s == "100K" || s == "100000") return MessagingTier::t100k;
+  if (s == "unlimited") return MessagingTier::unlimited;
+  return std::nullopt;
+}
+
+std::optional<std::int64_t> messaging_tier_limit(MessagingTier t) {
+  switch (t) {
+    case MessagingTier::t250: return 250;
+    case MessagingTier::t2k: return 2'000;
+    case MessagingTier::t10k: return 10'000;
+    case MessagingTier::t100k: return 100'000;
+    case MessagingTier::unlimited: return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+std::vector<PortfolioTierCheck> check_messaging_tiers(const std::vector<TierSender>& senders,
+                                                      const std::map<std::string, std::int64_t>& recipients_by_portfolio) {
+  std::map<std::string, PortfolioTierCheck> by;
+  for (const auto& s : senders) {
+    auto& p = by[s.portfolio];
+    p.portfolio = s.portfolio;
+    p.senders.push_back(s.id);
+    if (s.tier && (!p.tier || static_cast<int>(*s.tier) > static_cast<int>(*p.tier))) p.tier = s.tier;
+  }
+  for (const auto& [name, n] : recipients_by_portfolio) {
+    auto& p = by[name];
+    p.portfolio = name;
+    p.unique_recipients = n;
+  }
+  std::vector<PortfolioTierCheck> out;
+  for (auto& [name, p] : by) {
+    std::string who;
+    for (const auto& id : p.senders) who += (who.empty() ? "" : ", ") + id;
+    const std::string n = std::to_string(p.unique_recipients);
+    if (p.senders.empty()) {
+      p.checked = true;
+      p.limit = 0;
+      p.over = p.unique_recipients;
+      p.feasible = p.over == 0;
+      p.recommendation = "portfolio " + name + ": " + n + " unique WhatsApp recipients but no WhatsApp sender in it";
+    } else if (!p.tier) {
+      p.recommendation = "portfolio " + name + " (" + who + "): " + n +
+                         " unique WhatsApp recipients in 24 h; no messaging_tier configured, not checked";
+    } else {
+      p.checked = true;
+      p.limit = messaging_tier_limit(*p.tier);
+      p.over = p.limit ? std::max<std::int64_t>(0, p.unique_recipients - *p.limit) : 0;
+      p.feasible = p.over == 0;
+      const std::string tier(to_string(*p.tier));
+      if (p.feasible) {
+        p.recommendation = "portfolio " + name + " (" + who + "): fits: " + n + " unique WhatsApp recipients in 24 h " +
+                           (p.limit ? "within its " + tier + " limit of " + std::to_string(*p.limit) : "(unlimited tier)");
+      } else {
+        p.recommendation = "portfolio " + name + " (" + who + "): does not fit: " + n +
+                           " unique WhatsApp recipients in 24 h over its " + tier + " limit of " + std::to_string(*p.limit) +
+                           " by " + std::to_string(p.over) + " advisors; move " + std::to_string(p.over) +
+                           " advisors to another channel or portfolio, or raise the portfolio's messaging limit";
+      }
+    }
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
 }  // namespace daybreak

@@ -9,7 +9,10 @@
 // max(1, floor(utilisation × mps)) sends per second, over the whole send window, so "fits"
 // here means exactly what plan-deliveries would call feasible for one run.
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "domain/types.hpp"
@@ -76,5 +79,49 @@ struct CapacityReport {
 
 /// Checks `in`. Demand on a channel with no sender is infeasible with the whole count short.
 CapacityReport plan_capacity(const CapacityInput& in);
+
+// ---- WhatsApp messaging limits -------------------------------------------------------------------
+//
+// Meta's "Messaging limits" (https://developers.facebook.com/docs/whatsapp/messaging-limits): a
+// business may message at most N unique WhatsApp users, outside a customer service window, in a
+// moving 24 hours: 250, 2,000, 10,000, 100,000 or unlimited. Since October 7, 2025 the limit is
+// set per business portfolio and shared by every phone number in it; an existing portfolio took
+// the highest limit of its numbers ("Upcoming changes to messaging limits", the same site).
+// Throughput (messages per second: 80 by default, up to 1,000 after an upgrade) is per number
+// and is the senders' `mps`, checked by plan_capacity above.
+
+enum class MessagingTier { t250, t2k, t10k, t100k, unlimited };
+std::string_view to_string(MessagingTier t);
+/// "250", "2k" (or "2000"), "10k" ("10000"), "100k" ("100000"), "unlimited"; nullopt otherwise.
+std::optional<MessagingTier> messaging_tier_from_string(std::string_view s);
+/// Unique recipients per moving 24 h; nullopt = unlimited.
+std::optional<std::int64_t> messaging_tier_limit(MessagingTier t);
+
+/// One WhatsApp sender (phone number) for the tier rule.
+struct TierSender {
+  std::string id;
+  std::string portfolio;
+  std::optional<MessagingTier> tier;  ///< nullopt: not configured (the portfolio is not checked unless another number sets it)
+};
+
+/// The verdict for one business portfolio.
+struct PortfolioTierCheck {
+  std::string portfolio;
+  std::vector<std::string> senders;         ///< its WhatsApp senders
+  std::optional<MessagingTier> tier;        ///< the portfolio's limit: the highest tier of its numbers
+  std::optional<std::int64_t> limit;        ///< nullopt: unlimited, or no tier configured
+  std::int64_t unique_recipients = 0;       ///< distinct WhatsApp recipients in the 24 h window
+  std::int64_t over = 0;                    ///< advisors beyond the limit
+  bool checked = false;                     ///< a tier is configured for it
+  bool feasible = true;
+  std::string recommendation;               ///< one sentence
+};
+
+/// The tier rule: per portfolio, the unique WhatsApp recipients of the 24 h window
+/// (`recipients_by_portfolio`) against the highest tier among the portfolio's senders. A portfolio
+/// with recipients and no configured tier is reported unchecked (feasible); recipients named
+/// for a portfolio with no sender count as over a limit of 0. Ordered by portfolio name.
+std::vector<PortfolioTierCheck> check_messaging_tiers(const std::vector<TierSender>& senders,
+                                                      const std::map<std::string, std::int64_t>& recipients_by_portfolio);
 
 }  // namespace daybreak

@@ -54,6 +54,10 @@ const std::vector<DeliveryTransition>& delivery_transitions() {
       {S::accepted, S::read, A::status, "status: read"},
       {S::uncertain, S::accepted, A::status, "a status event names it"},
       {S::retry_wait, S::accepted, A::status, "a status event names it"},
+      // A `failed` status about an accepted WhatsApp row, while its run is open and the deadline
+      // allows a send: the advisor's next channel (status_event.hpp decide_after_failed_status;
+      // dispatch writes it, the status decides it)
+      {S::accepted, S::retry_wait, A::status, "failed status after accept: next channel"},
       // operator
       {S::planned, S::cancelled, A::operator_, "cancel, an advisor's absence"},
       {S::retry_wait, S::cancelled, A::operator_, "cancel, an advisor's absence"},

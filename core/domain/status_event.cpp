@@ -96,4 +96,20 @@ std::optional<DeliveryState> delivery_state_after_status(DeliveryState current, 
   return std::nullopt;
 }
 
+std::optional<Millis> whatsapp_hold_until(std::optional<long> error_code, Millis failed_at, Millis now) {
+  if (!error_code || *error_code != kWhatsAppMarketingLimitCode) return std::nullopt;
+  return (failed_at > 0 ? failed_at : now) + kWhatsAppMarketingHoldMs;
+}
+
+FailedAfterAcceptDecision decide_after_failed_status(DeliveryState state, bool on_whatsapp, bool run_open,
+                                                     bool has_next_channel, Millis now, Millis deadline,
+                                                     Millis expected_latency_ms) {
+  if (state != DeliveryState::accepted) return {FailedAfterAccept::record_only, "not accepted (delivered, read or moved)"};
+  if (!on_whatsapp) return {FailedAfterAccept::record_only, "not on whatsapp"};
+  if (!run_open) return {FailedAfterAccept::record_only, "run closed"};
+  if (!has_next_channel) return {FailedAfterAccept::record_only, "no next channel"};
+  if (now + expected_latency_ms > deadline) return {FailedAfterAccept::record_only, "deadline passed"};
+  return {FailedAfterAccept::next_channel, "failed status after accept: next channel"};
+}
+
 }  // namespace daybreak

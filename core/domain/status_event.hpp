@@ -73,4 +73,46 @@ std::optional<DeliveryState> delivery_state_after_status(DeliveryState current, 
 /// the row is `sending`, owned by a dispatch that has not recorded its outcome yet.
 constexpr bool status_waits_for(DeliveryState current) { return current == DeliveryState::sending; }
 
+// ---- a `failed` status after acceptance ----------------------------------------------------
+//
+// Meta's WhatsApp Cloud API error codes reference
+// (https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/):
+//   131049 "This message was not delivered to maintain healthy ecosystem engagement": the
+//          per-user marketing message limit; another message to the same user soon meets it again.
+//   131026 "Message undeliverable" (not on WhatsApp, old app version, terms not accepted, ...).
+// Both come as a `failed` status after the send was accepted.
+
+/// The per-user marketing limit error of a failed status.
+inline constexpr long kWhatsAppMarketingLimitCode = 131049;
+/// How long WhatsApp is held for an advisor after a 131049: 24 hours.
+inline constexpr Millis kWhatsAppMarketingHoldMs = 24LL * 3600 * 1000;
+
+/// The instant until which WhatsApp is held for the advisor after a failed status with
+/// `error_code`, failed at `failed_at` (the provider's time; `now` when it gave none): 24 h
+/// after it for 131049; nullopt for any other code (no hold).
+std::optional<Millis> whatsapp_hold_until(std::optional<long> error_code, Millis failed_at, Millis now);
+
+/// True when WhatsApp is held at `at` by a hold lasting until `until`.
+constexpr bool whatsapp_held(std::optional<Millis> until, Millis at) { return until && at < *until; }
+
+/// What dispatch does with a `failed` status about a delivery the provider had accepted.
+enum class FailedAfterAccept {
+  next_channel,  ///< accepted → retry_wait on the advisor's next channel, due now: a new attempt there
+  record_only,   ///< stays accepted with last_error; counted as failed-after-accept in the SLA
+};
+struct FailedAfterAcceptDecision {
+  FailedAfterAccept action = FailedAfterAccept::record_only;
+  std::string reason;
+};
+/// The rule. A failed status moves the delivery to its next channel only when all hold:
+/// - the row is still `accepted` (a delivered/read status already said it reached the advisor:
+///   StatusFold ignores a failure then), on WhatsApp (the channel whose status failed);
+/// - its run is still open in this dispatch (a failure arriving after the run closed is recorded
+///   only: the run's report is written and nothing sends for it any more);
+/// - the advisor has a next channel with a sender (never a second send on the same channel);
+/// - that send can still land by the deadline: now + expected_latency_ms <= deadline.
+FailedAfterAcceptDecision decide_after_failed_status(DeliveryState state, bool on_whatsapp, bool run_open,
+                                                     bool has_next_channel, Millis now, Millis deadline,
+                                                     Millis expected_latency_ms);
+
 }  // namespace daybreak

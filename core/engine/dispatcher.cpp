@@ -19,6 +19,7 @@
 #include "domain/breaker.hpp"
 #include "domain/emergency.hpp"
 #include "domain/retry.hpp"
+#include "domain/status_event.hpp"
 #include "engine/alerts.hpp"
 #include "engine/live.hpp"
 #include "engine/metrics.hpp"
@@ -93,6 +94,9 @@ struct RunState {
   /// outcome 0 is accepted and 1 + FailureKind a failure), and their provider latency. Integer
   /// keyed: a response costs no string work; the snapshot names them.
   std::vector<std::uint64_t> requests;
+  /// Kept open until this wall-clock instant after a WhatsApp acceptance
+  /// (dispatch.status_wait_seconds), so a `failed` status can still move the delivery.
+  Millis status_wait_until = 0;
   static constexpr std::size_t kOutcomes = 1 + static_cast<std::size_t>(FailureKind::sender_blocked) + 1;
   engine::Histogram latency = engine::Histogram::latency();
 };
@@ -159,6 +163,10 @@ struct Dispatcher::Impl {
   std::shared_ptr<LiveSnapshot> last_snap;  ///< the newest live snapshot (heartbeat)
   Millis last_snap_steady = 0;              ///< when it was taken, steady time
   std::vector<std::pair<std::int64_t, Millis>> deferred_reports;  ///< (run, closed at): see close_finished_runs
+  /// WhatsApp holds (sql/012: advisor id → held until), loaded with the runs and merged from
+  /// each poll: a held advisor's delivery goes to its next channel instead (skip_held_whatsapp).
+  std::unordered_map<std::string, Millis> wa_holds;
+  Millis holds_polled_at = 0;  ///< wall time of the latest poll asking for holds
   Millis writer_failing_since = 0;          ///< steady time, while writer_failing
   bool writer_failing = false;              ///< the ledger's writes are failing (as last seen)
   bool store_alert_fired = false;           ///< the direct store_unwritable alert is out
@@ -338,6 +346,8 @@ struct Dispatcher::Impl {
     sched = SendSchedule(senders.size());
     // Changes noted from here on are replayed by the poll; earlier ones are in the rows below.
     change_seq = ledger->change_mark();
+    wa_holds = ledger->load_whatsapp_holds(now);
+    holds_polled_at = now;
     contents.push_back({});  // index 0: "unknown content", never chosen for substitution
     for (auto& c : ledger->load_emergency_content()) add_content(std::move(c));
     std::vector<store::Run> rows;
@@ -440,6 +450,7 @@ struct Dispatcher::Impl {
       sched.waiting.pop();
       Item& it = sched.items[e.idx];
       if (e.gen != it.gen || is_final_state(it.state)) continue;
+      if (skip_held_whatsapp(e, now, held)) continue;
       Channel ch = it.chans[it.chan_idx];
       if (paused_channel[static_cast<int>(ch)]) {
         held.push_back({now + 1000, e.tier, e.idx, e.gen});
@@ -806,6 +817,7 @@ struct Dispatcher::Impl {
       ++summary.accepted;
       if (now <= it.deadline) ++summary.on_time;
       if (it.possible_dup) ++summary.possible_duplicates;
+      await_status(it, now);
       write_outcome(it, ev.started_at, now, res.provider_message_id, std::nullopt);
       return;
     }
@@ -1151,7 +1163,12 @@ struct Dispatcher::Impl {
     for (const auto& rs : runs) {
       if (!rs.closed) run_ids.push_back(rs.row.run_id);
     }
-    writer->enqueue(store::ledger_op::PollChanges{std::move(run_ids), change_seq},
+    const Millis now = clock.now();
+    // Holds written since the previous poll (with a minute's slack for a commit that came
+    // after its timestamp; a hold seen twice is merged the same way).
+    const Millis since = holds_polled_at - 60'000;
+    holds_polled_at = now;
+    writer->enqueue(store::ledger_op::PollChanges{std::move(run_ids), change_seq, now, since},
                     [this](bool committed, store::LedgerResult&& r) {
                       auto* ch = std::get_if<store::OperatorChanges>(&r);
                       if (!committed || !ch) return;  // the next poll starts from the same mark
@@ -1165,6 +1182,10 @@ struct Dispatcher::Impl {
   /// Scheduler side of poll_changes: the rows as the operator left them replace our copies.
   void apply_changes(Event& ev) {
     change_seq = std::max(change_seq, ev.changes.mark);
+    for (const auto& [advisor, until] : ev.changes.holds) {
+      auto& h = wa_holds[advisor];
+      h = std::max(h, until);
+    }
     for (auto& c : ev.changes.content) add_content(std::move(c));
     for (const auto& id : ev.changes.withdrawn) {
       if (auto ci = content_index.find(id); ci != content_index.end() && !contents[ci->second].withdrawn) {
@@ -1213,6 +1234,7 @@ struct Dispatcher::Impl {
         settle_from_row(idx, store::DeliveryStateRow{row.state, row.accepted_at, row.provider_message_id, std::nullopt});
         continue;
       }
+      if (was_final && on_failed_after_accept(idx, row, now)) continue;
       if (row.state == DeliveryState::cancelled || is_final_state(row.state)) {
         if (!was_final) finish(idx);
         it.state = row.state;
@@ -1231,11 +1253,98 @@ struct Dispatcher::Impl {
     }
   }
 
+  // ---- failed statuses after acceptance, and WhatsApp holds (docs/state_machine.md) ----------
+
+  /// A WhatsApp acceptance keeps its run open for dispatch.status_wait_seconds (never past the
+  /// last moment a send on another channel could still land by the deadline), so a `failed`
+  /// status arriving meanwhile finds the run open and can move the delivery.
+  void await_status(const Item& it, Millis now) {
+    if (cfg.dispatch.status_wait_ms <= 0 || it.channel() != Channel::whatsapp) return;
+    auto& rs = runs[it.run];
+    const Millis until = std::min(now + cfg.dispatch.status_wait_ms, it.deadline - cfg.retry.expected_latency_ms);
+    rs.status_wait_until = std::max(rs.status_wait_until, until);
+  }
+
+  /// A status change note about a row this process saw accepted: when the row is still accepted
+  /// on WhatsApp with a `failed` status recorded, decide_after_failed_status says whether it
+  /// moves to the advisor's next channel (a new attempt there, due now; never a second send on
+  /// WhatsApp) or stays accepted with the error recorded (failed-after-accept in the SLA).
+  /// True when the row was such a failure (handled either way).
+  bool on_failed_after_accept(std::uint32_t idx, const store::DeliveryRow& row, Millis now) {
+    Item& it = sched.items[idx];
+    static constexpr std::string_view kFailedStatus = "status failed: ";
+    if (row.state != DeliveryState::accepted || it.state != DeliveryState::accepted || row.channel != "whatsapp" ||
+        !row.last_error || row.last_error->rfind(kFailedStatus, 0) != 0) {
+      return false;
+    }
+    const int nc = senders.next_channel(it.reach());
+    const auto d = decide_after_failed_status(row.state, it.channel() == Channel::whatsapp, !runs[it.run].closed, nc >= 0,
+                                              now, it.deadline, cfg.retry.expected_latency_ms);
+    const std::string what = row.last_error->substr(kFailedStatus.size());
+    if (d.action == FailedAfterAccept::record_only) {
+      ++summary.failed_after_accept;
+      log->warn("delivery {}: WhatsApp status failed after acceptance ({}); recorded only: {}", it.delivery_id, what,
+                d.reason);
+      return true;
+    }
+    // Counted again when the next channel accepts it.
+    if (summary.accepted > 0) --summary.accepted;
+    if (it.accepted_at <= it.deadline && summary.on_time > 0) --summary.on_time;
+    ++summary.rerouted_after_failed;
+    const Channel next = it.chans[static_cast<std::size_t>(nc)];
+    it.state = DeliveryState::retry_wait;
+    it.chan_idx = static_cast<std::uint8_t>(nc);
+    it.attempts_on_channel = 0;
+    it.sender = static_cast<std::int16_t>(std::max(0, pick_sender(next, -1)));
+    it.accepted_at = 0;
+    it.due = now;
+    ++it.gen;
+    ++runs[it.run].remaining;
+    store::RerouteAfterFailedParams p;
+    p.delivery_id = it.delivery_id;
+    p.channel = std::string(to_string(next));
+    p.channel_index = nc;
+    p.sender = senders[static_cast<std::size_t>(it.sender)].cfg->id;
+    p.last_error = "rerouted after status failed: " + what + " -> " + p.channel;
+    p.now = now;
+    writer->enqueue(store::ledger_op::RerouteAfterFailed{std::move(p)});
+    log->warn("delivery {}: WhatsApp status failed after acceptance ({}); moving to {}", it.delivery_id, what,
+              to_string(next));
+    if (content_guard(idx, now)) sched.queue(idx);
+    return true;
+  }
+
+  /// Before a claim: a delivery about to go out on WhatsApp for an advisor whose WhatsApp is
+  /// held (sql/011, a 131049 within 24 h) goes to its next channel instead, without a send; with
+  /// no other channel it is given up (dead, "whatsapp held ..."). True when it did either; the
+  /// moved item is re-examined on the next loop.
+  bool skip_held_whatsapp(const QEntry& e, Millis now, std::vector<QEntry>& held) {
+    Item& it = sched.items[e.idx];
+    if (wa_holds.empty() || it.channel() != Channel::whatsapp) return false;
+    auto h = wa_holds.find(std::string(strings.get(it.advisor_id)));
+    if (h == wa_holds.end() || !whatsapp_held(h->second, now)) return false;
+    ++summary.whatsapp_held;
+    const std::string why = "whatsapp held until " + format_instant(h->second) + " (131049: per-user marketing limit)";
+    const int nc = senders.next_channel(it.reach());
+    if (nc < 0) {
+      give_up(e.idx, now, why + "; no other channel");
+      return true;
+    }
+    const Channel next = it.chans[static_cast<std::size_t>(nc)];
+    it.chan_idx = static_cast<std::uint8_t>(nc);
+    it.attempts_on_channel = 0;
+    it.sender = static_cast<std::int16_t>(std::max(0, pick_sender(next, -1)));
+    held.push_back({now, e.tier, e.idx, e.gen});
+    log->info("delivery {}: {}; sending on {}", it.delivery_id, why, to_string(next));
+    return true;
+  }
+
   void close_finished_runs(Millis now, const std::function<void(store::Db&, std::int64_t, Millis)>& on_closed) {
     std::optional<LiveSnapshot> closing_snap;  // taken once, only when a run closes
     for (std::uint32_t r = 0; r < runs.size(); ++r) {
       auto& rs = runs[r];
       if (rs.closed || rs.remaining > 0) continue;
+      if (now < rs.status_wait_until && !releasing && !lease_lost) continue;  // a failed status may still come
       summary.runs_closed.push_back(rs.row.run_id);
       if (!closing_snap) closing_snap = snapshot(now);
       rs.closed = true;

@@ -42,6 +42,9 @@ struct DispatchSummary {
   std::int64_t held_for_quality = 0;  ///< accepted sends Meta held for quality assessment
   std::int64_t operator_changes = 0;         ///< deliveries reloaded after an operator change
   std::int64_t writes_dropped = 0;  ///< ledger writes dropped because they failed on every attempt
+  std::int64_t rerouted_after_failed = 0;  ///< accepted on WhatsApp, then a failed status: moved to the next channel
+  std::int64_t failed_after_accept = 0;    ///< the same, recorded only (run closing, no channel, deadline passed)
+  std::int64_t whatsapp_held = 0;          ///< deliveries moved off WhatsApp (or given up) by a 131049 hold
   bool stopped_by_signal = false;
   bool lost_lease = false;
 };

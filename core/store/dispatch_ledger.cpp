@@ -33,7 +33,10 @@ const char* op_name(const LedgerOp& op) noexcept {
                                [](const ledger_op::PollChanges&) { return "polling operator changes"; },
                                [](const ledger_op::CloseRun&) { return "closing a run"; },
                                [](const ledger_op::ReleaseLease&) { return "releasing a lease"; },
-                               [](const ledger_op::Local&) { return "monitoring and reports"; }},
+                               [](const ledger_op::Local&) { return "monitoring and reports"; },
+                               [](const ledger_op::RerouteAfterFailed&) {
+                                 return "moving a delivery to its next channel after a failed status";
+                               }},
                     op);
 }
 
@@ -79,6 +82,10 @@ void SqliteDispatchLedger::for_each_delivery(std::int64_t run_id, const std::fun
   DeliveryForEachInRun(*db_, run_id, fn);
 }
 std::int64_t SqliteDispatchLedger::change_mark() { return DeliveryChangeLastSeq(*db_); }
+
+std::unordered_map<std::string, Millis> SqliteDispatchLedger::load_whatsapp_holds(Millis now) {
+  return WhatsAppHoldsActive(*db_, now);
+}
 
 void SqliteDispatchLedger::begin() { db_->exec("BEGIN IMMEDIATE"); }
 void SqliteDispatchLedger::commit() { db_->exec("COMMIT"); }
@@ -132,6 +139,10 @@ LedgerResult SqliteDispatchLedger::apply(const LedgerOp& op) {
           },
           [&](const ledger_op::Local& o) -> LedgerResult {
             if (o.fn) o.fn(*db_);
+            return {};
+          },
+          [&](const ledger_op::RerouteAfterFailed& o) -> LedgerResult {
+            DeliveryRerouteAfterFailedStatus(*db_, o.params, owner_);
             return {};
           }},
       op);
@@ -198,6 +209,7 @@ OperatorChanges SqliteDispatchLedger::poll_changes(const ledger_op::PollChanges&
   // A pull while dispatch runs: every withdrawn item, so its content guard sees it before the
   // next send even for rows the pull could not re-point (claimed, in flight, uncertain).
   out.withdrawn = ContentListWithdrawnIds(*db_);
+  out.holds = WhatsAppHoldsActive(*db_, op.now, op.holds_since);
   return out;
 }
 

@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "domain/types.hpp"
 #include "store/deliveries.hpp"
 #include "store/runs.hpp"
+#include "store/whatsapp_holds.hpp"
 
 namespace daybreak::store {
 
@@ -79,6 +81,14 @@ struct ApplyPendingStatuses {
 struct PollChanges {
   std::vector<std::int64_t> run_ids;
   std::int64_t after_seq = 0;
+  Millis now = 0;          ///< WhatsApp holds still in force at this instant...
+  Millis holds_since = 0;  ///< ...and written at or after this one are returned too
+};
+/// A `failed` status moved an accepted delivery to its next channel (accepted → retry_wait,
+/// store::DeliveryRerouteAfterFailedStatus): only while the row is still accepted on WhatsApp
+/// and this owner holds its run.
+struct RerouteAfterFailed {
+  RerouteAfterFailedParams params;
 };
 /// Closes a run, only when every delivery is final and this owner (or nobody) holds it.
 /// Result: CloseResult (when it did not close, the lease is released for the next dispatch).
@@ -103,7 +113,8 @@ struct Local {
 
 using LedgerOp = std::variant<ledger_op::Claim, ledger_op::Outcome, ledger_op::Attempt, ledger_op::Substitute,
                               ledger_op::Release, ledger_op::Heartbeat, ledger_op::ApplyPendingStatuses,
-                              ledger_op::PollChanges, ledger_op::CloseRun, ledger_op::ReleaseLease, ledger_op::Local>;
+                              ledger_op::PollChanges, ledger_op::CloseRun, ledger_op::ReleaseLease, ledger_op::Local,
+                              ledger_op::RerouteAfterFailed>;
 
 /// What an operation does, for logs ("claiming deliveries", "recording an outcome", ...).
 const char* op_name(const LedgerOp& op) noexcept;
@@ -129,6 +140,7 @@ struct OperatorChanges {
   std::vector<DeliveryRow> rows;             ///< changed rows, as they are now
   std::vector<ContentRow> content;           ///< the items those rows point at
   std::vector<std::string> withdrawn;        ///< every withdrawn content id
+  std::unordered_map<std::string, Millis> holds;  ///< WhatsApp holds (advisor → until) set since the last poll
 };
 struct CloseResult {
   bool closed = false;
@@ -159,6 +171,11 @@ class DispatchLedger {
   virtual void for_each_delivery(std::int64_t run_id, const std::function<void(DeliveryRow&&)>& fn) = 0;
   /// The newest operator-change seq: polling starts after it.
   virtual std::int64_t change_mark() = 0;
+  /// WhatsApp holds in force at `now` (advisor id → until, sql/012); none by default.
+  virtual std::unordered_map<std::string, Millis> load_whatsapp_holds(Millis now) {
+    (void)now;
+    return {};
+  }
 
   // ---- writing (inside the writer's transaction) ----
   virtual void begin() = 0;
@@ -198,6 +215,7 @@ class SqliteDispatchLedger final : public DispatchLedger {
   std::vector<ContentRow> load_run_content(std::int64_t run_id) override;
   void for_each_delivery(std::int64_t run_id, const std::function<void(DeliveryRow&&)>& fn) override;
   std::int64_t change_mark() override;
+  std::unordered_map<std::string, Millis> load_whatsapp_holds(Millis now) override;
 
   void begin() override;
   void commit() override;

@@ -128,6 +128,27 @@ std::map<std::tuple<std::string, int, std::string>, std::int64_t> DeliveryCountB
   });
 }
 
+void DeliveryWhatsAppRecipients(Db& db, const std::string& date, bool of_date, const std::string& from_date,
+                                const std::string& to_date, Millis since,
+                                const std::function<void(const std::string&, const std::string&)>& fn) {
+  guarded("DeliveryWhatsAppRecipients", [&] {
+    if (of_date) {
+      auto& q = db.stmt("SELECT sender, advisor_id FROM deliveries WHERE date = ? AND channel = 'whatsapp' AND state <> 'cancelled'");
+      q.bind(1, date);
+      while (q.executeStep()) fn(q.getColumn(0).getString(), q.getColumn(1).getString());
+      return;
+    }
+    auto& q = db.stmt(
+        "SELECT sender, advisor_id FROM deliveries WHERE date BETWEEN ?1 AND ?2 AND date <> ?3 AND channel = 'whatsapp' "
+        "AND accepted_at >= ?4");
+    q.bind(1, from_date);
+    q.bind(2, to_date);
+    q.bind(3, date);
+    q.bind(4, since);
+    while (q.executeStep()) fn(q.getColumn(0).getString(), q.getColumn(1).getString());
+  });
+}
+
 std::map<std::pair<std::string, std::string>, std::int64_t> AdvisorCountByChannelTier(Db& db) {
   return guarded("AdvisorCountByChannelTier", [&] {
     // The first entry of the preference list, e.g. 'whatsapp' of 'whatsapp|email'.

@@ -64,6 +64,15 @@ std::pair<std::int64_t, std::vector<std::string>> AdvisorListSilent(Db& db, cons
 /// Deliveries of a run that are not cancelled, counted by (channel, tier_rank, tier).
 std::map<std::tuple<std::string, int, std::string>, std::int64_t> DeliveryCountByChannelTier(Db& db, std::int64_t run_id);
 
+/// WhatsApp recipients for the messaging-limit rule (domain/capacity.hpp check_messaging_tiers):
+/// calls fn(sender, advisor_id) for every WhatsApp delivery of `date` that is not cancelled
+/// (with `of_date`), or (without) for every WhatsApp delivery of the days from `from_date` to
+/// `to_date` other than `date` accepted at or after `since` (a previous send inside the moving
+/// 24 h). A pair may repeat; the caller counts distinct advisors.
+void DeliveryWhatsAppRecipients(Db& db, const std::string& date, bool of_date, const std::string& from_date,
+                                const std::string& to_date, Millis since,
+                                const std::function<void(const std::string&, const std::string&)>& fn);
+
 /// Opted-in advisors counted by (first channel of their preference, tier): the demand when
 /// nothing is planned yet.
 std::map<std::pair<std::string, std::string>, std::int64_t> AdvisorCountByChannelTier(Db& db);

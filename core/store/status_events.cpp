@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include "store/deliveries.hpp"
+#include "store/whatsapp_holds.hpp"
 
 namespace daybreak::store {
 namespace {
@@ -36,7 +37,15 @@ struct PendingRow {
 struct Target {
   std::int64_t delivery_id = 0;
   DeliveryState state = DeliveryState::planned;
+  std::string advisor_id;
+  std::string channel;  ///< the channel the row is on now
 };
+
+Target read_target(SQLite::Statement& q) {
+  return Target{q.getColumn(0).getInt64(),
+                delivery_state_from_string(q.getColumn(1).getString()).value_or(DeliveryState::planned),
+                q.getColumn(2).getString(), q.getColumn(3).getString()};
+}
 
 constexpr const char* kPendingColumns =
     "SELECT update_id, provider_message_id, delivery_id, status, provider_at, error_code, error_title FROM status_updates ";
@@ -54,19 +63,19 @@ PendingRow read_pending(SQLite::Statement& q) {
 }
 
 std::optional<Target> target_by_id(Db& db, std::int64_t delivery_id) {
-  auto& q = db.stmt("SELECT delivery_id, state FROM deliveries WHERE delivery_id = ?");
+  auto& q = db.stmt("SELECT delivery_id, state, advisor_id, channel FROM deliveries WHERE delivery_id = ?");
   q.bind(1, delivery_id);
   if (!q.executeStep()) return std::nullopt;
-  Target t{q.getColumn(0).getInt64(), delivery_state_from_string(q.getColumn(1).getString()).value_or(DeliveryState::planned)};
+  Target t = read_target(q);
   q.reset();
   return t;
 }
 
 std::optional<Target> target_by_message(Db& db, const std::string& provider_message_id) {
-  auto& q = db.stmt("SELECT delivery_id, state FROM deliveries WHERE provider_message_id = ? LIMIT 1");
+  auto& q = db.stmt("SELECT delivery_id, state, advisor_id, channel FROM deliveries WHERE provider_message_id = ? LIMIT 1");
   q.bind(1, provider_message_id);
   if (!q.executeStep()) return std::nullopt;
-  Target t{q.getColumn(0).getInt64(), delivery_state_from_string(q.getColumn(1).getString()).value_or(DeliveryState::planned)};
+  Target t = read_target(q);
   q.reset();
   return t;
 }
@@ -100,9 +109,10 @@ std::string apply_one(Db& db, const PendingRow& u, const Target& t, Millis now) 
   const bool reconcile = next && !accepted_family;
 
   if (!progress) {
-    // `failed` moves nothing. It is recorded unless the row is already delivered/read (a
-    // message delivered to one device and failed on another reached the advisor) or is one
-    // dispatch/operators closed (dead, cancelled) or never sent (planned).
+    // `failed` moves nothing here (a running dispatch may, see the change note below). It is
+    // recorded unless the row is already delivered/read (a message delivered to one device and
+    // failed on another reached the advisor) or is one dispatch/operators closed (dead,
+    // cancelled) or never sent (planned).
     const bool recordable = t.state == DeliveryState::accepted || t.state == DeliveryState::uncertain ||
                             t.state == DeliveryState::retry_wait;
     if (!recordable) return t.state == DeliveryState::delivered || t.state == DeliveryState::read ? "unchanged" : "ignored";
@@ -116,8 +126,20 @@ std::string apply_one(Db& db, const PendingRow& u, const Target& t, Millis now) 
     q.bind(3, now);
     q.bind(4, t.delivery_id);
     q.exec();
+    // 131049 (the per-user marketing limit): no WhatsApp for this advisor for 24 h
+    // (domain/status_event.hpp); plan-deliveries and dispatch read the hold.
+    if (auto until = whatsapp_hold_until(u.error_code, u.provider_at, now)) {
+      WhatsAppHoldSet(db, WhatsAppHold{t.advisor_id, *until, *u.error_code, t.delivery_id, now});
+    }
+    // An accepted WhatsApp row: a running dispatch moves it to the advisor's next channel when
+    // the deadline still allows a send (decide_after_failed_status); tell it (sql/006).
+    if (t.state == DeliveryState::accepted && t.channel == "whatsapp") DeliveryChangeNote(db, t.delivery_id, "status_failed", now);
     return "error_recorded";
   }
+
+  // A late progress status of a WhatsApp message whose failure moved the row to another channel
+  // says nothing about the row any more (it is on that channel now).
+  if (t.channel != "whatsapp" && StatusMessageRerouted(db, u.provider_message_id)) return "ignored";
 
   if (!next && !accepted_family) return "ignored";  // planned, dead, cancelled
 

@@ -2,8 +2,9 @@
 // Query module for `status_events` (verified raw webhook bodies) and `status_updates` (one row per
 // status inside them), sql/003, and the one path that applies statuses to the ledger:
 // idempotent (a status seen twice changes nothing the second time) and
-// monotonic (accepted → delivered → read; a late lower status never downgrades; `failed` only
-// records the error). docs/state_machine.md has the transitions.
+// monotonic (accepted → delivered → read; a late lower status never downgrades; `failed`
+// records the error, a 131049's WhatsApp hold (store/whatsapp_holds.hpp) and, on an accepted
+// WhatsApp row, a change note a running dispatch acts on). docs/state_machine.md has the transitions.
 //
 // Call order, as core/app/callbacks.cpp (store_callbacks) does it, for a batch of requests:
 //   1. write_tx { StatusEventStore; StatusUpdatesInsert   — each request of the batch

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/report.hpp"
+#include "config/config.hpp"
 
 namespace daybreak {
 namespace {
@@ -104,6 +105,109 @@ TEST(CapacityTest, HypotheticalReportJson) {
   nlohmann::json ok = build_capacity_hypothetical(2000, 1, 80, "whatsapp", cfg, 1.0, 0);
   EXPECT_EQ(ok["feasible"], true);
   EXPECT_NEAR(ok["runs"][0]["channels"][0]["window_utilisation_pct"].get<double>(), 8.333, 0.001);
+}
+
+}  // namespace
+}  // namespace daybreak
+
+// ---- WhatsApp messaging limits (unique recipients per moving 24 h, per business portfolio) ----
+
+namespace daybreak {
+namespace {
+
+TEST(MessagingTier, NamesAndLimits) {
+  EXPECT_EQ(messaging_tier_limit(*messaging_tier_from_string("250")), 250);
+  EXPECT_EQ(messaging_tier_limit(*messaging_tier_from_string("2k")), 2'000);
+  EXPECT_EQ(messaging_tier_limit(*messaging_tier_from_string("2000")), 2'000);
+  EXPECT_EQ(messaging_tier_limit(*messaging_tier_from_string("10k")), 10'000);
+  EXPECT_EQ(messaging_tier_limit(*messaging_tier_from_string("100K")), 100'000);
+  EXPECT_FALSE(messaging_tier_limit(*messaging_tier_from_string("unlimited")));
+  EXPECT_FALSE(messaging_tier_from_string("1k")) << "1,000 is no longer a tier";
+  EXPECT_FALSE(messaging_tier_from_string(""));
+  EXPECT_EQ(to_string(MessagingTier::t10k), "10k");
+}
+
+TEST(MessagingTier, APortfolioSharesTheHighestTierOfItsNumbers) {
+  // Two numbers in one portfolio: 2K and 10K → the portfolio's limit is 10K, shared.
+  std::vector<TierSender> s = {{"wa-1", "main", MessagingTier::t2k}, {"wa-2", "main", MessagingTier::t10k}};
+  auto fits = check_messaging_tiers(s, {{"main", 10'000}});
+  ASSERT_EQ(fits.size(), 1U);
+  EXPECT_TRUE(fits[0].feasible);
+  EXPECT_EQ(fits[0].limit, 10'000);
+  EXPECT_EQ(fits[0].senders, (std::vector<std::string>{"wa-1", "wa-2"}));
+  auto over = check_messaging_tiers(s, {{"main", 10'001}});
+  EXPECT_FALSE(over[0].feasible);
+  EXPECT_EQ(over[0].over, 1);
+  EXPECT_NE(over[0].recommendation.find("over its 10k limit of 10000 by 1 advisors"), std::string::npos) << over[0].recommendation;
+  EXPECT_NE(over[0].recommendation.find("wa-1, wa-2"), std::string::npos) << over[0].recommendation;
+}
+
+TEST(MessagingTier, PortfoliosAreCheckedApartAndUnlimitedNeverOverflows) {
+  std::vector<TierSender> s = {{"wa-1", "retail", MessagingTier::t250},
+                               {"wa-2", "private", MessagingTier::unlimited},
+                               {"wa-3", "retail", std::nullopt}};
+  auto r = check_messaging_tiers(s, {{"retail", 400}, {"private", 5'000'000}});
+  ASSERT_EQ(r.size(), 2U);  // by name: private, retail
+  EXPECT_EQ(r[0].portfolio, "private");
+  EXPECT_TRUE(r[0].feasible);
+  EXPECT_FALSE(r[0].limit);
+  EXPECT_EQ(r[1].portfolio, "retail");
+  EXPECT_FALSE(r[1].feasible);
+  EXPECT_EQ(r[1].limit, 250);
+  EXPECT_EQ(r[1].over, 150);
+}
+
+TEST(MessagingTier, NoTierConfiguredIsReportedUncheckedAndFits) {
+  auto r = check_messaging_tiers({{"wa-1", "default", std::nullopt}}, {{"default", 1'000'000}});
+  ASSERT_EQ(r.size(), 1U);
+  EXPECT_FALSE(r[0].checked);
+  EXPECT_TRUE(r[0].feasible);
+  EXPECT_NE(r[0].recommendation.find("not checked"), std::string::npos);
+}
+
+TEST(MessagingTier, RecipientsOfAPortfolioWithoutASenderAreOver) {
+  auto r = check_messaging_tiers({{"wa-1", "a", MessagingTier::t2k}}, {{"a", 10}, {"gone", 3}});
+  ASSERT_EQ(r.size(), 2U);
+  EXPECT_TRUE(r[0].feasible);
+  EXPECT_FALSE(r[1].feasible);
+  EXPECT_EQ(r[1].over, 3);
+}
+
+TEST(MessagingTier, SenderConfigReadsTierAndPortfolio) {
+  auto cfg = parse_config(
+      "[[whatsapp.senders]]\nid = \"wa-1\"\nphone_number_id = \"1\"\ntoken = \"t\"\nmessaging_tier = \"10k\"\nportfolio = \"retail\"\n"
+      "[[whatsapp.senders]]\nid = \"wa-2\"\nphone_number_id = \"2\"\ntoken = \"t\"\n",
+      "t.toml");
+  ASSERT_EQ(cfg.senders.size(), 2U);
+  EXPECT_EQ(cfg.senders[0].messaging_tier, MessagingTier::t10k);
+  EXPECT_EQ(cfg.senders[0].portfolio, "retail");
+  EXPECT_FALSE(cfg.senders[1].messaging_tier);
+  EXPECT_EQ(cfg.senders[1].portfolio, "default");
+  EXPECT_THROW(parse_config("[[whatsapp.senders]]\nid = \"w\"\nphone_number_id = \"1\"\ntoken = \"t\"\nmessaging_tier = \"1k\"\n", "t.toml"),
+               ConfigError);
+}
+
+}  // namespace
+}  // namespace daybreak
+
+namespace daybreak {
+namespace {
+
+TEST(MessagingTier, HypotheticalCapacityChecksTheTier) {
+  Config cfg;
+  // 12,000 recipients on 2 numbers at 10k: the rate fits, the portfolio's limit does not.
+  auto j = build_capacity_hypothetical(12'000, 2, 80, "whatsapp", cfg, 1.0, 0, "10k");
+  EXPECT_EQ(j["runs"][0]["feasible"], true);
+  EXPECT_EQ(j["feasible"], false);
+  EXPECT_EQ(j["messaging_tiers"][0]["portfolios"][0]["over"], 2000);
+  EXPECT_EQ(j["messaging_tiers"][0]["portfolios"][0]["limit"], 10'000);
+  const std::string text = format_capacity_text(j);
+  EXPECT_NE(text.find("by 2000 advisors"), std::string::npos) << text;
+  // 100k fits; without a tier nothing is checked.
+  EXPECT_EQ(build_capacity_hypothetical(12'000, 2, 80, "whatsapp", cfg, 1.0, 0, "100k")["feasible"], true);
+  EXPECT_TRUE(build_capacity_hypothetical(12'000, 2, 80, "whatsapp", cfg, 1.0, 0)["messaging_tiers"].empty());
+  // Growth counts: 9,000 x 1.2 = 10,800 over 10k by 800.
+  EXPECT_EQ(build_capacity_hypothetical(9'000, 2, 80, "whatsapp", cfg, 1.2, 0, "10k")["messaging_tiers"][0]["portfolios"][0]["over"], 800);
 }
 
 }  // namespace

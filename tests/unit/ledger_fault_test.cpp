@@ -50,6 +50,7 @@ OpKey key_of(const store::LedgerOp& op) {
         if constexpr (std::is_same_v<T, store::ledger_op::PollChanges>) return {kind, o.after_seq, 0};
         if constexpr (std::is_same_v<T, store::ledger_op::CloseRun>) return {kind, o.run_id, o.now};
         if constexpr (std::is_same_v<T, store::ledger_op::ReleaseLease>) return {kind, o.run_id, 0};
+        if constexpr (std::is_same_v<T, store::ledger_op::RerouteAfterFailed>) return {kind, o.params.delivery_id, o.params.now};
         return {kind, 0, 0};
       },
       op);
@@ -78,6 +79,7 @@ class FaultyLedger final : public store::DispatchLedger {
     inner_->for_each_delivery(id, fn);
   }
   std::int64_t change_mark() override { return inner_->change_mark(); }
+  std::unordered_map<std::string, Millis> load_whatsapp_holds(Millis now) override { return inner_->load_whatsapp_holds(now); }
   void begin() override { inner_->begin(); }
   void commit() override { inner_->commit(); }
   void rollback() noexcept override { inner_->rollback(); }
