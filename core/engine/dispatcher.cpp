@@ -1315,7 +1315,7 @@ struct Dispatcher::Impl {
   }
 
   /// Before a claim: a delivery about to go out on WhatsApp for an advisor whose WhatsApp is
-  /// held (sql/011, a 131049 within 24 h) goes to its next channel instead, without a send; with
+  /// held (sql/012, a 131049 within 24 h) goes to its next channel instead, without a send; with
   /// no other channel it is given up (dead, "whatsapp held ..."). True when it did either; the
   /// moved item is re-examined on the next loop.
   bool skip_held_whatsapp(const QEntry& e, Millis now, std::vector<QEntry>& held) {
