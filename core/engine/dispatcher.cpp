@@ -655,7 +655,7 @@ struct Dispatcher::Impl {
       }
       auto& st = senders[s];
       if (!eq.empty() && !st.breaker.usable(steady)) reroute_from(s);
-      while (!eq.empty() && in_flight < cfg.dispatch.max_in_flight && st.paused_until <= steady &&
+      while (!eq.empty() && in_flight < cfg.dispatch.max_in_flight && !st.at_concurrency_limit() && st.paused_until <= steady &&
              st.breaker.usable(steady) && st.bucket.try_take(steady)) {
         auto e = eq.top();
         eq.pop();
@@ -735,7 +735,8 @@ struct Dispatcher::Impl {
                     (res.accepted ? 0 : 1 + static_cast<std::size_t>(res.kind))];
       rs.latency.observe(static_cast<double>(ev.response.latency_ms) / 1000.0);
       if (!res.accepted && res.kind == FailureKind::credentials) st.credentials_failed = true;
-      if (res.accepted) st.credentials_failed = false;
+      if (!res.accepted && res.certificate_failure) st.certificate_failed = true;
+      if (res.accepted) st.credentials_failed = st.certificate_failed = false;
     }
     store::AttemptInsertParams a;
     a.delivery_id = it.delivery_id;
@@ -771,6 +772,22 @@ struct Dispatcher::Impl {
     }
     if (res.kind == FailureKind::sender_rate_limited) {
       st.paused_until = std::max(st.paused_until, steady + std::max<Millis>(res.retry_after_ms, 200));
+    } else if (res.certificate_failure) {
+      // Every message through this sender would fail the same way: pause it with its breaker
+      // open (traffic moves to other senders or the next channel; certificate_failure alert)
+      // rather than spend each delivery's retries on it. Half-open probes test it again.
+      if (st.paused_until <= steady) {
+        log->error("sender {}: the relay's certificate did not verify ({}); pausing it, breaker open", st.cfg->id,
+                   res.error_detail);
+      }
+      st.paused_until = std::max(st.paused_until, steady + 30000);
+      if (st.breaker.state(steady) != BreakerState::open) {
+        st.breaker.force_open(steady);
+        if (auto changed = senders.record(static_cast<std::size_t>(ev.sender), true, steady);
+            changed && *changed == BreakerState::open) {
+          ++summary.breaker_opened;
+        }
+      }
     } else if (res.kind == FailureKind::credentials) {
       if (st.paused_until <= steady) log->error("sender {}: credentials rejected ({}); pausing it", st.cfg->id, res.error_detail);
       st.paused_until = std::max(st.paused_until, steady + 30000);
@@ -874,7 +891,8 @@ struct Dispatcher::Impl {
     snap.at = now;
     for (const auto& st : senders) {
       snap.senders.push_back({st.cfg->id, std::string(to_string(st.cfg->channel)), st.cfg->mps, st.breaker.state(steady),
-                              st.credentials_failed, static_cast<std::size_t>(std::max(0, st.in_flight))});
+                              st.credentials_failed, st.certificate_failed,
+                              static_cast<std::size_t>(std::max(0, st.in_flight))});
     }
     const std::size_t nsend = senders.size() + 1, ntier = cfg.tiers.size() + 1, nstate = 9;
     const std::size_t nkeys = nstate * 3 * ntier * nsend;

@@ -46,6 +46,12 @@ struct SenderState {
   std::int64_t failed = 0;
   BreakerState last_state = BreakerState::closed;
   bool credentials_failed = false;  ///< the latest answer rejected its credentials
+  bool certificate_failed = false;  ///< the latest answer was a certificate that did not verify
+  /// Requests it may have out at once: an email sender's `concurrency` (its SMTP sessions), else
+  /// unbounded (0). More would only wait in the transport while taking dispatch.max_in_flight.
+  [[nodiscard]] bool at_concurrency_limit() const {
+    return cfg->channel == Channel::email && cfg->concurrency > 0 && in_flight >= cfg->concurrency;
+  }
 };
 
 /// What the channel choice needs to know of one delivery.
