@@ -72,6 +72,10 @@ bool usable_on(const ContentRow& c, const std::string& date) {
 /// emergency item is sent instead (no advisor is skipped because their content failed).
 bool is_template_error(const std::string& code) { return code.size() == 6 && code.rfind("1320", 0) == 0; }
 
+/// How long an email sender whose relay certificate did not verify stays paused between probes
+/// (steady time): it does not mend by itself; someone sets ca_file or fixes the relay.
+constexpr Millis kCertificatePauseMs = 300'000;
+
 /// Failures that say the sender (not one recipient or message) is unwell: they feed its breaker.
 bool is_sender_failure(FailureKind k) {
   return k == FailureKind::retryable || k == FailureKind::uncertain || k == FailureKind::credentials;
@@ -780,7 +784,7 @@ struct Dispatcher::Impl {
         log->error("sender {}: the relay's certificate did not verify ({}); pausing it, breaker open", st.cfg->id,
                    res.error_detail);
       }
-      st.paused_until = std::max(st.paused_until, steady + 30000);
+      st.paused_until = std::max(st.paused_until, steady + kCertificatePauseMs);
       if (st.breaker.state(steady) != BreakerState::open) {
         st.breaker.force_open(steady);
         if (auto changed = senders.record(static_cast<std::size_t>(ev.sender), true, steady);
@@ -805,8 +809,19 @@ struct Dispatcher::Impl {
       return;
     }
     int nc = senders.next_channel(it.reach());
-    auto decision = decide_after_failure(cfg.retry, res.kind, it.attempts_on_channel, now, it.deadline, nc >= 0,
-                                         res.retry_after_ms, splitmix64(static_cast<std::uint64_t>(it.delivery_id) * 131 + it.attempts));
+    RetryDecision decision;
+    if (res.certificate_failure) {
+      // The sender, not this message, is broken: the attempt does not count against the
+      // delivery's retries. It moves to the next channel, or to another sender of this one
+      // (below), or waits for this sender's next probe; deadline + drain still ends it.
+      if (it.attempts_on_channel > 0) --it.attempts_on_channel;
+      decision = nc >= 0 ? RetryDecision{RetryDecision::next_channel, now, "certificate failure: next channel"}
+                         : RetryDecision{RetryDecision::retry, now + std::max<Millis>(0, st.paused_until - steady),
+                                         "certificate failure: waits for the sender's certificate to verify"};
+    } else {
+      decision = decide_after_failure(cfg.retry, res.kind, it.attempts_on_channel, now, it.deadline, nc >= 0,
+                                      res.retry_after_ms, splitmix64(static_cast<std::uint64_t>(it.delivery_id) * 131 + it.attempts));
+    }
     if (decision.action == RetryDecision::retry && nc >= 0 && pick_sender(it.chans[it.chan_idx], -1) < 0) {
       // Every sender of this channel is open: waiting for one to recover gambles the deadline.
       decision = {RetryDecision::next_channel, now, decision.reason + "; every sender of the channel is open: next channel"};

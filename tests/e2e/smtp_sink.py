@@ -14,6 +14,7 @@ Replies are scriptable per recipient with --rule REGEX=SPEC (first matching rule
 refuses other credentials with 535.
 --data-delay N answers the final "." of every message N seconds (a float) after it arrived: a
 slow relay. The other sessions go on meanwhile (asyncio), as on a real relay.
+--tls-cert PEM --tls-key PEM serves SMTPS (TLS from the first byte) with that certificate.
 Every connection is logged to --dir/connections.log ("<n> open" / "<n> close"), and every
 message's session number goes into its NNNNN.json ("conn"), so a test can count connections.
 """
@@ -122,6 +123,8 @@ def main():
     ap.add_argument("--dir", required=True)
     ap.add_argument("--rule", action="append", type=parse_rule, default=[])
     ap.add_argument("--auth", help="USER:PASS required from every client")
+    ap.add_argument("--tls-cert", help="PEM certificate: serve SMTPS")
+    ap.add_argument("--tls-key", help="PEM key of --tls-cert")
     ap.add_argument("--data-delay", type=float, default=0.0, help="seconds before answering the final \".\"")
     args = ap.parse_args()
     os.makedirs(args.dir, exist_ok=True)
@@ -140,7 +143,13 @@ def main():
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    server = loop.run_until_complete(loop.create_server(lambda: LoggedSMTP(sink, args.dir, loop=loop, **kwargs), args.host, args.port))
+    ssl_ctx = None
+    if args.tls_cert:
+        import ssl
+        ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ssl_ctx.load_cert_chain(args.tls_cert, args.tls_key)
+    server = loop.run_until_complete(loop.create_server(lambda: LoggedSMTP(sink, args.dir, loop=loop, **kwargs), args.host,
+                                                        args.port, ssl=ssl_ctx))
     port = server.sockets[0].getsockname()[1]
     with open(args.port_file + ".tmp", "w") as f:
         f.write(f"{port}\n")
