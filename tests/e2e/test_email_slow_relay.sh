@@ -171,3 +171,35 @@ for p in sorted(glob.glob(os.path.join(sys.argv[1], "*.eml"))):
 assert len(ids) == 3, f"Message-IDs not distinct: {ids}"
 PY
 echo "ok 5: 3 alert emails of one pass over 1 connection, each with Date and its own Message-ID"
+
+# --- 6. a session that timed out is never reused ---------------------------------------------
+# A relay that answers "." after 2 s, a sender that waits 1 s: every attempt times out after the
+# whole message was handed over (uncertain, resent after the grace). Each attempt must open its
+# own connection, and record the last reply it saw (354, the answer to DATA), never another
+# message's reply read out of step.
+start_smtp silent --data-delay 2
+write_config "$SIM_PORT" "
+[[email.senders]]
+id = \"mail-silent\"
+url = \"smtp://127.0.0.1:$SMTP_PORT\"
+from = \"desk@daybreak.example.com\"
+starttls = false
+concurrency = 1
+request_timeout_ms = 1000
+mps = 10"
+D6=2026-12-10
+seed "$D6"
+sql "UPDATE deliveries SET state='cancelled' WHERE date='$D6' AND NOT (advisor_id LIKE 'es-%' AND CAST(substr(advisor_id, 4) AS INT) <= 3);
+     UPDATE deliveries SET sender='mail-silent' WHERE date='$D6' AND state <> 'cancelled'"
+run6=$(sql "SELECT run_id FROM deliveries WHERE date='$D6' AND state <> 'cancelled' LIMIT 1")
+DAYBREAK_CLOCK=$(clock_at "${D6}T05:59:25+05:30" 20) "$DISPATCH" --run "$run6" --json >"$WORK/d6.json" 2>"$WORK/d6.log" || true
+n6=$(sql "SELECT COUNT(*) FROM delivery_attempts a JOIN deliveries d USING (delivery_id) WHERE d.run_id=$run6")
+[ "$n6" -ge 3 ] || fail "expected at least 3 attempts on the silent relay, got $n6"
+assert_eq "$(sql "SELECT group_concat(DISTINCT a.outcome || '/' || a.error_code) FROM delivery_attempts a JOIN deliveries d USING (delivery_id) WHERE d.run_id=$run6")" \
+  "uncertain/curl:28" "attempt outcomes on the silent relay"
+assert_eq "$(sql "SELECT COUNT(*) FROM delivery_attempts a JOIN deliveries d USING (delivery_id) WHERE d.run_id=$run6
+  AND a.error_detail NOT LIKE '%; reply: 354 %'")" "0" "timed-out attempts whose last reply is not the answer to DATA"
+assert_eq "$(grep -c ' open$' "$WORK/silent/connections.log")" "$n6" "connections opened for $n6 attempts"
+assert_eq "$(sql "SELECT COUNT(*) FROM deliveries WHERE run_id=$run6 AND state IN ('sending','retry_wait','uncertain','planned')")" "0" \
+  "deliveries left open on the silent relay"
+echo "ok 6: $n6 timed-out attempts on a silent relay, each on its own connection, each recording the relay's 354"
