@@ -195,7 +195,7 @@ class Lane {
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
     resp.status = status;
     resp.message_id = std::move(req.message_id);
-    resp.reply = s.replies.last();
+    resp.reply = s.replies.explaining(status);
     if (code == CURLE_OK) {
       resp.transport_ok = true;
       keep = true;

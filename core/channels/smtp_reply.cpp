@@ -65,7 +65,10 @@ void SmtpReplyCapture::line(std::string_view l) {
                              : std::string(l.size() > 4 ? l.substr(4) : std::string_view());
   }
   if (more) return;
-  last_ = bound_reply(reply_);
+  if (reply_.compare(0, 3, "221") != 0) {
+    last_ = bound_reply(reply_);
+    if (reply_[0] == '4' || reply_[0] == '5') refusal_ = last_;
+  }
   reply_.clear();
 }
 
@@ -73,6 +76,7 @@ void SmtpReplyCapture::clear() {
   partial_.clear();
   reply_.clear();
   last_.clear();
+  refusal_.clear();
 }
 
 bool is_certificate_failure(int code) {

@@ -19,12 +19,21 @@ std::string bound_reply(std::string_view text, std::size_t max = kMaxReplyBytes)
 /// Collects the server's replies from libcurl's debug callback (CURLINFO_HEADER_IN data is the
 /// server's reply lines for SMTP). A reply is one or more lines "NNN-text" ended by "NNN text"
 /// (RFC 5321 §4.2.1); last() is the latest complete reply, its lines joined by a space and bounded.
-/// Data may arrive in any pieces: a line is taken once its LF has arrived.
+/// The answer to QUIT (221), which libcurl sends itself when it closes a session after a refusal,
+/// is never "the latest reply": it explains nothing. Data may arrive in any pieces: a line is
+/// taken once its LF has arrived.
 class SmtpReplyCapture {
  public:
   void feed(std::string_view data);
   /// The latest complete reply, bounded (bound_reply); empty when none arrived yet.
   [[nodiscard]] const std::string& last() const { return last_; }
+  /// The latest complete 4xx/5xx reply (the refusal a failed transaction ended on); empty when none.
+  [[nodiscard]] const std::string& last_refusal() const { return refusal_; }
+  /// The reply that explains a transaction ending with reply code `status` (CURLINFO_RESPONSE_CODE):
+  /// the latest refusal when status is 4xx/5xx, else the latest reply.
+  [[nodiscard]] const std::string& explaining(long status) const {
+    return status >= 400 && !refusal_.empty() ? refusal_ : last_;
+  }
   void clear();
 
  private:
@@ -32,6 +41,7 @@ class SmtpReplyCapture {
   std::string partial_;  ///< bytes of a line whose LF has not arrived (bounded)
   std::string reply_;    ///< lines of the reply being read
   std::string last_;
+  std::string refusal_;
 };
 
 /// libcurl codes that mean the peer's certificate (or our trust store) is the problem, not the

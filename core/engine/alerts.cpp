@@ -562,7 +562,7 @@ class CurlAlertSink final : public AlertSink {
     // A session that failed may have left the server mid-transaction: never reuse it.
     end_pass();
     std::string err = "email: " + std::string(curl_easy_strerror(rc)) + (status ? " (SMTP " + std::to_string(status) + ")" : "");
-    if (!replies.last().empty()) err += "; reply: " + replies.last();
+    if (!replies.explaining(status).empty()) err += "; reply: " + replies.explaining(status);
     if (channels::is_certificate_failure(static_cast<int>(rc))) {
       err += "; the relay's certificate did not verify: set alerts.smtp_ca_file to the CA that signed it";
     }

@@ -37,6 +37,17 @@ TEST(SmtpReply, LastCompleteReplyJoinedAcrossPieces) {
   EXPECT_EQ(c.last(), "550 5.1.1 The email account that you tried to reach does not exist. 5.1.1 <address> no such user - gsmtp");
   c.feed("not a reply line\r\n");
   EXPECT_EQ(c.last().substr(0, 3), "550") << "a line without a code is ignored";
+  // libcurl closes a refused session itself with QUIT: its 221 explains nothing.
+  c.feed("221 2.0.0 Bye\r\n");
+  EXPECT_EQ(c.last().substr(0, 3), "550");
+  EXPECT_EQ(c.explaining(550), c.last());
+  // After a refusal, a later success (a new transaction) is the latest reply; the refusal stays
+  // what explains a transaction that ended on a 4xx/5xx code.
+  c.feed("250 2.0.0 OK\r\n");
+  EXPECT_EQ(c.last(), "250 2.0.0 OK");
+  EXPECT_EQ(c.explaining(250), "250 2.0.0 OK");
+  EXPECT_EQ(c.explaining(550).substr(0, 9), "550 5.1.1");
+  EXPECT_EQ(c.explaining(0), "250 2.0.0 OK") << "a timeout: the last thing the server said";
   c.clear();
   EXPECT_EQ(c.last(), "");
 }
