@@ -618,7 +618,9 @@ struct Dispatcher::Impl {
 
   /// Items queued on a sender whose breaker stopped letting traffic through go to another
   /// sender of the channel, else to the advisor's next channel that can send; else they wait.
-  void reroute_from(std::size_t s) {
+  /// `shun_self`: even a healthy-looking breaker of `s` is not a destination (an email sender
+  /// paused after a certificate failure, whose breaker turns half-open long before its pause ends).
+  void reroute_from(std::size_t s, bool shun_self = false) {
     auto& eq = sched.eligible[s];
     std::vector<EEntry> keep;
     while (!eq.empty()) {
@@ -626,7 +628,7 @@ struct Dispatcher::Impl {
       eq.pop();
       Item& it = sched.items[e.idx];
       Channel ch = it.chans[it.chan_idx];
-      int alt = pick_sender(ch, -1);
+      int alt = pick_sender(ch, -1, shun_self ? static_cast<int>(s) : -1);
       if (alt < 0) {
         auto [nc, ns] = next_usable_channel(it);
         if (nc >= 0) {
@@ -658,7 +660,11 @@ struct Dispatcher::Impl {
         eq.push({it.deadline, it.tier_rank, it.due, e.idx});
       }
       auto& st = senders[s];
-      if (!eq.empty() && !st.breaker.usable(steady)) reroute_from(s);
+      if (!eq.empty() && !st.breaker.usable(steady)) {
+        reroute_from(s);
+      } else if (!eq.empty() && st.certificate_failed && st.paused_until > steady) {
+        reroute_from(s, true);
+      }
       while (!eq.empty() && in_flight < cfg.dispatch.max_in_flight && !st.at_concurrency_limit() && st.paused_until <= steady &&
              st.breaker.usable(steady) && st.bucket.try_take(steady)) {
         auto e = eq.top();
@@ -779,7 +785,8 @@ struct Dispatcher::Impl {
     } else if (res.certificate_failure) {
       // Every message through this sender would fail the same way: pause it with its breaker
       // open (traffic moves to other senders or the next channel; certificate_failure alert)
-      // rather than spend each delivery's retries on it. Half-open probes test it again.
+      // rather than spend each delivery's retries on it. After each pause one message at a
+      // time tests it again (SenderState::at_concurrency_limit).
       if (st.paused_until <= steady) {
         log->error("sender {}: the relay's certificate did not verify ({}); pausing it, breaker open", st.cfg->id,
                    res.error_detail);
