@@ -43,6 +43,12 @@ struct Request {
   bool starttls = false;  ///< SMTP on smtp://: require STARTTLS (CURLUSESSL_ALL); smtps:// is TLS anyway
   long connect_timeout_ms = 2000;
   long timeout_ms = 10000;
+  /// SMTP: the sender whose own worker threads run it (channels/smtp_lane.hpp), never the shared
+  /// HTTP loop; `concurrency` of them, each with its own connection. `ca_file`: PEM CA file that
+  /// verifies the relay (empty: resolve_ca_file's fallbacks).
+  std::string lane;
+  int concurrency = 1;
+  std::string ca_file;
   /// An id the adapter gave this message (the SMTP Message-ID, the webhook delivery id); the
   /// transport copies it into the Response so classify() can report it as the provider's id.
   std::string message_id;
@@ -59,6 +65,9 @@ struct Response {
   Millis latency_ms = 0;
   Millis retry_after_ms = 0;  ///< HTTP Retry-After (seconds or a date, as curl parses it), 0 when none
   std::string message_id;     ///< copied from Request::message_id
+  /// SMTP: the last reply the server sent in this session (its lines joined, control characters
+  /// removed, addresses masked, at most kMaxReplyBytes: channels/smtp_reply.hpp); empty when none
+  std::string reply;
 };
 
 /// Outcome of a send, classified.
@@ -74,6 +83,10 @@ struct SendResult {
   Millis pause_ms = 0;        ///< sender_blocked: how long the number (or the account) is paused
   std::string trace_id;       ///< the provider's trace id of an error answer (WhatsApp fbtrace_id)
   bool held_for_quality = false;  ///< accepted, with WhatsApp message_status held_for_quality_assessment
+  /// The server's certificate could not be verified (or the CA file could not be read): the
+  /// sender is misconfigured or someone is in the path; kind is credentials and the dispatcher
+  /// opens the sender's breaker and raises certificate_failure instead of retrying per message.
+  bool certificate_failure = false;
 };
 
 /// One channel's adapter, bound to one sender account.

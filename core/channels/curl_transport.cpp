@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "channels/smtp_lane.hpp"
 #include "channels/transport.hpp"
 
 namespace daybreak::channels {
@@ -27,9 +28,7 @@ struct Transfer {
   Transport::Done done;
   CURL* easy = nullptr;
   curl_slist* headers = nullptr;
-  curl_slist* rcpts = nullptr;
   std::string response;
-  std::size_t upload_pos = 0;
   char errbuf[CURL_ERROR_SIZE] = {};  ///< curl's detailed account ("RCPT failed: 550"), no addresses
   std::chrono::steady_clock::time_point started;
   std::size_t slot = 0;  ///< its index in Worker::running_
@@ -40,15 +39,6 @@ std::size_t on_write(char* ptr, std::size_t size, std::size_t n, void* user) {
   // Provider answers are small; cap what we keep so a misbehaving server cannot eat memory.
   if (t->response.size() < 64 * 1024) t->response.append(ptr, size * n);
   return size * n;
-}
-
-std::size_t on_read(char* buf, std::size_t size, std::size_t n, void* user) {
-  auto* t = static_cast<Transfer*>(user);
-  std::size_t left = t->req.body.size() - t->upload_pos;
-  std::size_t k = std::min(left, size * n);
-  std::memcpy(buf, t->req.body.data() + t->upload_pos, k);
-  t->upload_pos += k;
-  return k;
 }
 
 /// One thread and its multi handle, driven by curl's socket interface over epoll: a wake-up
@@ -153,30 +143,13 @@ class Worker {
     curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
-    if (r.kind == Request::Kind::http) {
-      for (const auto& h : r.headers) t->headers = curl_slist_append(t->headers, h.c_str());
-      t->headers = curl_slist_append(t->headers, "Expect:");  // no 100-continue round trip
-      curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
-      curl_easy_setopt(e, CURLOPT_POST, 1L);
-      curl_easy_setopt(e, CURLOPT_POSTFIELDS, r.body.c_str());
-      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, static_cast<long>(r.body.size()));
-    } else {
-      curl_easy_setopt(e, CURLOPT_MAIL_FROM, r.mail_from.c_str());
-      for (const auto& rc : r.rcpt) t->rcpts = curl_slist_append(t->rcpts, rc.c_str());
-      curl_easy_setopt(e, CURLOPT_MAIL_RCPT, t->rcpts);
-      curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
-      curl_easy_setopt(e, CURLOPT_READDATA, t.get());
-      curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
-      curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
-      // smtps:// is TLS from the first byte whatever this says. On smtp:// a configured STARTTLS
-      // is required, never "try": a server that stops offering it must not get the password in
-      // the clear. Without it (a local relay) no TLS is attempted.
-      curl_easy_setopt(e, CURLOPT_USE_SSL, static_cast<long>(r.starttls ? CURLUSESSL_ALL : CURLUSESSL_NONE));
-      if (!r.username.empty()) {
-        curl_easy_setopt(e, CURLOPT_USERNAME, r.username.c_str());
-        curl_easy_setopt(e, CURLOPT_PASSWORD, r.password.c_str());
-      }
-    }
+    // HTTP only: SMTP runs on its sender's own lane (CurlTransport::submit).
+    for (const auto& h : r.headers) t->headers = curl_slist_append(t->headers, h.c_str());
+    t->headers = curl_slist_append(t->headers, "Expect:");  // no 100-continue round trip
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, r.body.c_str());
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, static_cast<long>(r.body.size()));
     t->started = std::chrono::steady_clock::now();
     t->slot = running_.size();
     running_.push_back(t.get());
@@ -206,23 +179,10 @@ class Worker {
       // Bytes of the request left the machine: the provider may have acted on it.
       resp.request_may_have_arrived = request_size > 0 && code != CURLE_COULDNT_CONNECT &&
                                       code != CURLE_COULDNT_RESOLVE_HOST && code != CURLE_SSL_CONNECT_ERROR;
-      if (t->req.kind == Request::Kind::smtp) {
-        // SMTP: the server can only have taken the message once all of it was handed over (the
-        // failure came while waiting for the reply to the final "."); before that it has nothing.
-        resp.request_may_have_arrived = !t->req.body.empty() && t->upload_pos >= t->req.body.size();
-      }
-      if (t->req.kind == Request::Kind::smtp && status >= 400) {
-        // An SMTP rejection (4xx/5xx reply to the greeting, AUTH, MAIL, RCPT, DATA or the final
-        // ".") is a complete answer, not a transport failure: status holds the reply code and
-        // transport_error curl's account of which command it answered.
-        resp.transport_ok = true;
-        resp.body = std::move(t->response);
-      }
     }
     curl_multi_remove_handle(multi_, t->easy);
     curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, nullptr);  // the buffer dies with the transfer
     if (t->headers) curl_slist_free_all(t->headers);
-    if (t->rcpts) curl_slist_free_all(t->rcpts);
     idle_.push_back(t->easy);
     auto done = std::move(t->done);
     running_[t->slot] = running_.back();
@@ -315,6 +275,11 @@ class CurlTransport final : public Transport {
   }
   ~CurlTransport() override { shutdown(); }
   void submit(Request req, Done done) override {
+    if (req.kind == Request::Kind::smtp) {
+      // Never on the shared loop: libcurl's SMTP DONE phase blocks (channels/smtp_lane.hpp).
+      smtp_.submit(std::move(req), std::move(done));
+      return;
+    }
     auto t = std::make_unique<Transfer>();
     t->req = std::move(req);
     t->done = std::move(done);
@@ -322,10 +287,12 @@ class CurlTransport final : public Transport {
   }
   void shutdown() override {
     for (auto& w : workers_) w->stop();
+    smtp_.shutdown();
   }
 
  private:
   std::vector<std::unique_ptr<Worker>> workers_;
+  SmtpLanes smtp_;
   std::atomic<std::size_t> next_{0};
 };
 

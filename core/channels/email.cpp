@@ -1,5 +1,7 @@
 #include "channels/email.hpp"
 
+#include "channels/smtp_reply.hpp"
+
 #include <curl/curl.h>
 
 #include <chrono>
@@ -281,6 +283,9 @@ Request EmailAdapter::build(const Message& m) const {
   r.connect_timeout_ms = sender_.connect_timeout_ms;
   r.timeout_ms = sender_.request_timeout_ms;
   r.message_id = message_id;
+  r.lane = sender_.id;
+  r.concurrency = sender_.concurrency;
+  r.ca_file = sender_.ca_file;
   return r;
 }
 
@@ -300,23 +305,47 @@ FailureKind classify_smtp_reply(long code) {
 }
 
 SendResult EmailAdapter::classify(const Response& r) const {
+  return classify_smtp_response(r);
+}
+
+namespace {
+/// curl's account and the server's own reply: "RCPT failed: 550; reply: 550 5.1.1 <address> …".
+std::string with_reply(std::string detail, const std::string& reply) {
+  if (reply.empty()) return detail;
+  return detail.empty() ? "reply: " + reply : detail + "; reply: " + reply;
+}
+}  // namespace
+
+SendResult classify_smtp_response(const Response& r) {
   if (!r.transport_ok) {
     SendResult out = classify_transport_failure(r);
+    out.error_detail = with_reply(std::move(out.error_detail), r.reply);
     // STARTTLS is required but the server does not offer it: the sender is misconfigured (or
     // someone strips STARTTLS); retrying the message cannot help, pausing the sender does.
     if (r.transport_code == CURLE_USE_SSL_FAILED) out.kind = FailureKind::credentials;
+    // The relay's certificate does not verify (or the CA file cannot be read): no message
+    // through this sender can succeed until someone fixes it. Nothing was sent (TLS comes
+    // before MAIL FROM), so the delivery is not uncertain.
+    if (is_certificate_failure(r.transport_code)) {
+      out.kind = FailureKind::credentials;
+      out.certificate_failure = true;
+    }
     return out;
   }
   SendResult out;
   if (r.status >= 200 && r.status < 300) {
     out.accepted = true;
     out.provider_message_id = r.message_id;
+    // The relay's answer to the final "." (often its queue id): kept with the attempt so the
+    // message can be found in the relay's logs.
+    out.error_detail = with_reply("", r.reply);
     return out;
   }
   out.kind = classify_smtp_reply(r.status);
   out.error_code = "smtp:" + std::to_string(r.status);
-  // curl's account names the command that was refused ("RCPT failed: 550"); never an address.
-  out.error_detail = r.transport_error;
+  // curl's account names the command that was refused ("RCPT failed: 550"), the reply the
+  // server's reason ("5.7.26 … unauthenticated"); addresses in it are masked (bound_reply).
+  out.error_detail = with_reply(r.transport_error, r.reply);
   return out;
 }
 

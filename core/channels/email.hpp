@@ -28,6 +28,11 @@ class EmailAdapter final : public Adapter {
 /// Classifies a final SMTP reply code (RFC 5321 §4.2, RFC 4954 §6 for the AUTH codes).
 FailureKind classify_smtp_reply(long code);
 
+/// The whole classification of an SMTP transaction (EmailAdapter::classify): the reply code,
+/// curl's account and the server's reply line (Response::reply) in error_detail, certificate
+/// failures as credentials with certificate_failure set.
+SendResult classify_smtp_response(const Response& r);
+
 // Encoding helpers, public so their edge cases are unit-tested on their own.
 
 /// Quoted-printable (RFC 2045 §6.7) of UTF-8 text: "\n", "\r\n" and "\r" become CRLF hard line

@@ -1,6 +1,7 @@
 #pragma once
 // Executes adapters' requests. CurlTransport runs a small pool of threads, each driving a curl
-// multi handle: many concurrent transfers per thread, connections kept alive and reused.
+// multi handle: many concurrent HTTP transfers per thread, connections kept alive and reused.
+// SMTP requests never run there: each email sender has its own threads (channels/smtp_lane.hpp).
 #include <functional>
 #include <memory>
 
@@ -19,7 +20,7 @@ class Transport {
 };
 
 struct CurlTransportOptions {
-  int workers = 2;                ///< threads, each with its own multi handle
+  int workers = 2;                ///< HTTP threads, each with its own multi handle
   long max_host_connections = 0;  ///< per thread and host; 0 = unlimited
 };
 

@@ -173,7 +173,10 @@ int raise_or_clear(const AppContext& ctx, bool raise, const std::string& rule, c
       const auto& l = ctx.cfg.alerts.chain.front();
       const std::string body = engine::slack_body("fired", 0, rule, subject, message + " (not recorded: " + e.what() + ")", 0, l.name, now);
       for (const auto& url : l.webhooks) sink->post_webhook(url.value(), body);
-      for (const auto& to : l.emails) sink->send_email(to, "[daybreak] " + rule + " " + subject, message, now);
+      for (const auto& to : l.emails) {
+        sink->send_email(to, "[daybreak] " + rule + " " + subject, message, now, engine::alert_message_id(0, ctx.cfg.alerts.smtp_from, now));
+      }
+      sink->end_pass();
     }
     throw;
   }

@@ -1,5 +1,7 @@
 #include "config/alerts_config.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <set>
 #include <sstream>
@@ -111,7 +113,7 @@ bool AlertsConfig::rule_enabled(std::string_view rule) const {
 
 const std::vector<std::string>& alert_rule_names() {
   static const std::vector<std::string> names{"live_success_low",   "deadline_at_risk", "breaker_open",
-                                              "credentials_failure", "dead_letter_growth", "silent_days",
+                                              "credentials_failure", "certificate_failure", "dead_letter_growth", "silent_days",
                                               "capacity_shortfall", "store_unwritable", "plan_missing",
                                               "night_missed",       "nightly_failed",   "content_held",
                                               "whatsapp_number_blocked", "whatsapp_account_blocked"};
@@ -143,7 +145,7 @@ void read_alerts_config(const toml::table& t, const std::string& origin, AlertsC
   check_keys(t, "alerts", origin,
              {"min_sample", "live_success_pct", "success_measure", "escalate_after_minutes", "dead_letter_growth",
               "dead_letter_window_minutes", "disabled_rules", "chain", "levels", "smtp_url", "smtp_from",
-              "smtp_username", "smtp_password", "smtp_password_env", "smtp_password_file", "smtp_starttls",
+              "smtp_username", "smtp_password", "smtp_password_env", "smtp_password_file", "smtp_starttls", "smtp_ca_file",
               "notify_max_attempts", "notify_retry_base_seconds", "notify_timeout_ms", "allow_insecure"});
   a.min_sample = static_cast<std::size_t>(integer(t, "min_sample", "alerts.min_sample", origin, 20, 1, 1'000'000));
   a.live_success_pct = number(t, "live_success_pct", "alerts.live_success_pct", origin, 97.0, 0.0, 100.0);
@@ -161,7 +163,7 @@ void read_alerts_config(const toml::table& t, const std::string& origin, AlertsC
     const auto& names = alert_rule_names();
     if (std::find(names.begin(), names.end(), r) == names.end()) {
       throw ConfigError(at(*t.get("disabled_rules"), origin) + ": key \"alerts.disabled_rules\": unknown rule \"" + r +
-                        "\" (known: live_success_low, deadline_at_risk, breaker_open, credentials_failure, "
+                        "\" (known: live_success_low, deadline_at_risk, breaker_open, credentials_failure, certificate_failure, "
                         "dead_letter_growth, silent_days, capacity_shortfall, store_unwritable, plan_missing, night_missed, "
                         "nightly_failed, content_held, whatsapp_number_blocked, whatsapp_account_blocked)");
     }
@@ -175,6 +177,10 @@ void read_alerts_config(const toml::table& t, const std::string& origin, AlertsC
   std::string smtp_password = str(t, "smtp_password", "alerts.smtp_password", origin, "");
   if (!smtp_password.empty()) inline_secret = true;
   a.smtp_password = secret_from(t, "smtp_password", "alerts.", origin, Secret(smtp_password));
+  a.smtp_ca_file = str(t, "smtp_ca_file", "alerts.smtp_ca_file", origin, "");
+  if (!a.smtp_ca_file.empty() && ::access(a.smtp_ca_file.c_str(), R_OK) != 0) {
+    throw ConfigError(at(*t.get("smtp_ca_file"), origin) + ": key \"alerts.smtp_ca_file\": cannot read " + a.smtp_ca_file);
+  }
   if (const toml::node* n = t.get("smtp_starttls")) {
     auto v = n->value<bool>();
     if (!v) throw ConfigError(at(*n, origin) + ": key \"alerts.smtp_starttls\" must be true or false");

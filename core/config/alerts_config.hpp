@@ -45,6 +45,9 @@ struct AlertsConfig {
   std::string smtp_username;
   Secret smtp_password;       ///< smtp_password, _env or _file; read on use
   bool smtp_starttls = false; ///< smtp:// only: require STARTTLS
+  /// PEM CA certificates that verify the relay (a private CA); empty = CURL_CA_BUNDLE, else
+  /// SSL_CERT_FILE from the environment, else the system store (as for email senders' ca_file).
+  std::string smtp_ca_file;
   /// Accept alert webhooks over http:// and SMTP without TLS to hosts that are not loopback.
   bool allow_insecure = false;
   // Delivery of notifications.

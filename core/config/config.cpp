@@ -1,6 +1,7 @@
 #include "config/config.hpp"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cctype>
 #include <cmath>
@@ -93,6 +94,7 @@ class TableReader {
     if (auto file = get<std::string>(key + "_file", "a string")) out = Secret::from_file(*file, full(key + "_file"), line(key + "_file"));
     return inline_secret;
   }
+  [[nodiscard]] bool has(const std::string& key) const { return t_.get(key) != nullptr; }
   std::string line(const std::string& key) const {
     const toml::node* n = t_.get(key);
     return n ? where(*n, origin_) : origin_;
@@ -183,7 +185,7 @@ void read_senders(const toml::array& arr, Channel channel, const std::string& ke
                   {"id", "mps", "phone_number_id", "account", "token", "token_env", "token_file", "url", "username", "password",
                    "password_env", "password_file", "from", "endpoint", "signing_secret", "signing_secret_env",
                    "signing_secret_file", "starttls", "connect_timeout_ms", "request_timeout_ms", "allow_insecure",
-                   "messaging_tier", "portfolio"});
+                   "messaging_tier", "portfolio", "concurrency", "ca_file"});
     SenderConfig s;
     s.channel = channel;
     r.str("id", s.id);
@@ -220,6 +222,15 @@ void read_senders(const toml::array& arr, Channel channel, const std::string& ke
     if (auto v = r.get<bool>("allow_insecure", "true or false")) s.allow_insecure = *v;
     r.integer_as("connect_timeout_ms", s.connect_timeout_ms, 1, 600000);
     r.integer_as("request_timeout_ms", s.request_timeout_ms, 1, 600000);
+    r.integer_as("concurrency", s.concurrency, 1, 64);
+    r.str("ca_file", s.ca_file);
+    if (channel != Channel::email && (r.has("concurrency") || r.has("ca_file"))) {
+      throw ConfigError(where(node, origin) + ": keys \"" + prefix + ".concurrency\" and \"" + prefix +
+                        ".ca_file\" are for email senders only");
+    }
+    if (!s.ca_file.empty() && ::access(s.ca_file.c_str(), R_OK) != 0) {
+      throw ConfigError(r.line("ca_file") + ": key \"" + prefix + ".ca_file\": cannot read " + s.ca_file);
+    }
     if (channel == Channel::email && !s.url.empty() && s.url.rfind("smtp://", 0) != 0 && s.url.rfind("smtps://", 0) != 0) {
       throw ConfigError(r.line("url") + ": key \"" + prefix + ".url\" must start with smtp:// or smtps://");
     }

@@ -53,6 +53,13 @@ struct SenderConfig {
   // Email and webhook: explicit timeouts (WhatsApp has its own under [whatsapp])
   long connect_timeout_ms = 2000;
   long request_timeout_ms = 10000;
+  // Email only
+  /// SMTP sessions open at once for this sender, each on its own thread and connection
+  /// (channels/smtp_lane.cpp): its throughput is at most concurrency ÷ the relay's reply time.
+  int concurrency = 4;
+  /// PEM file of the CA certificates that verify the relay (a private CA); empty = CURL_CA_BUNDLE,
+  /// else SSL_CERT_FILE from the environment, else the system store.
+  std::string ca_file;
   // Webhook
   std::string endpoint;
   Secret signing_secret;        ///< signing_secret, _env or _file; read on use

@@ -85,6 +85,10 @@ void Breaker::force_open(Millis now, Millis pause_ms) {
   probes_out_ = probes_ok_ = 0;
 }
 
+void Breaker::force_open(Millis now) {
+  if (state(now) != BreakerState::open) trip(now);
+}
+
 void Breaker::record(bool failure, Millis now) {
   if (state_ == BreakerState::open && now >= open_until_) {
     // A response to a request sent before the breaker opened, arriving after the cool-down.

@@ -36,6 +36,9 @@ class Breaker {
   /// The outcome of a request sent through this breaker. `failure` counts sender-side failures
   /// only (timeouts, 5xx-like, credentials), never a problem of one recipient or message.
   void record(bool failure, Millis now);
+  /// Opens it now whatever the window says (a failure no retry can mend: an email relay's
+  /// certificate that does not verify). Its cool-down and half-open probes then run as usual.
+  void force_open(Millis now);
 
   /// Opens it at once for `pause_ms` (at least the current remaining cool-down), whatever the
   /// window says: the provider said the sender is restricted (a number- or account-level block,

@@ -4,7 +4,10 @@
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <deque>
 #include <cmath>
 #include <condition_variable>
@@ -16,6 +19,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "channels/email.hpp"
+#include "channels/smtp_reply.hpp"
 #include "domain/time.hpp"
 #include "store/alerts.hpp"
 #include "store/monitoring.hpp"
@@ -28,9 +33,9 @@ namespace {
 using nlohmann::json;
 
 const std::set<std::string>& live_rules() {
-  static const std::set<std::string> r{"live_success_low",    "deadline_at_risk",        "breaker_open",
-                                       "credentials_failure", "dead_letter_growth",      "whatsapp_number_blocked",
-                                       "whatsapp_account_blocked"};
+  static const std::set<std::string> r{"live_success_low",        "deadline_at_risk",        "breaker_open",
+                                       "credentials_failure",     "certificate_failure",     "dead_letter_growth",
+                                       "whatsapp_number_blocked", "whatsapp_account_blocked"};
   return r;
 }
 const std::set<std::string>& store_rules() {
@@ -233,7 +238,12 @@ std::vector<AlertCondition> AlertEngine::live_conditions(const LiveSnapshot& sna
                      "sender " + s.id + " (" + s.channel + ", " + fmt2(s.mps) +
                          " msg/s): circuit breaker open; its traffic moves to other senders or the next channel"});
     }
-    if (s.credentials_failed) {
+    if (s.certificate_failed) {
+      out.push_back({"certificate_failure", subj,
+                     "sender " + s.id + " (" + s.channel + "): the relay's TLS certificate did not verify (or the CA file "
+                     "cannot be read); the sender is paused with its breaker open; set ca_file to the CA that signed it, "
+                     "or fix the relay's certificate"});
+    } else if (s.credentials_failed) {
       out.push_back({"credentials_failure", subj,
                      "sender " + s.id + " (" + s.channel + "): the provider rejected its credentials; renew the token"});
     }
@@ -468,6 +478,13 @@ std::size_t keep_body(char* ptr, std::size_t size, std::size_t n, void* userdata
   return size * n;
 }
 
+int keep_reply(CURL*, curl_infotype type, char* data, std::size_t size, void* user) {
+  if (type == CURLINFO_HEADER_IN && user != nullptr) {
+    static_cast<channels::SmtpReplyCapture*>(user)->feed(std::string_view(data, size));
+  }
+  return 0;
+}
+
 struct Upload {
   std::string data;
   std::size_t off = 0;
@@ -479,15 +496,6 @@ std::size_t read_upload(char* buf, std::size_t size, std::size_t n, void* userda
   std::memcpy(buf, u->data.data() + u->off, len);
   u->off += len;
   return len;
-}
-
-std::string rfc5322_date(Millis now) {
-  std::time_t t = static_cast<std::time_t>(now / 1000);
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-  return buf;
 }
 
 std::string crlf(const std::string& text) {
@@ -530,16 +538,28 @@ class CurlAlertSink final : public AlertSink {
     return {false, permanent, "webhook: HTTP " + std::to_string(status) + (resp.empty() ? "" : ": " + resp)};
   }
 
-  PostResult send_email(const std::string& to, const std::string& subject, const std::string& text, Millis now) override {
+  PostResult send_email(const std::string& to, const std::string& subject, const std::string& text, Millis now,
+                        const std::string& message_id) override {
     if (cfg_.smtp_url.empty() || cfg_.smtp_from.empty()) return {false, true, "email: alerts.smtp_url/smtp_from not set"};
-    CURL* c = curl_easy_init();
-    if (!c) return {false, false, "curl_easy_init failed"};
+    std::string password;
+    if (!cfg_.smtp_username.empty()) {
+      try {
+        password = cfg_.smtp_password.value();  // commands that send check it at start (check_alert_secrets)
+      } catch (const std::exception& e) {
+        return {false, false, std::string("email: ") + e.what()};
+      }
+    }
+    // One connection for the pass: the handle (and the connection it caches) is kept while its
+    // sessions end cleanly; curl_easy_reset keeps the connection, only the options go.
+    if (smtp_ == nullptr) smtp_ = curl_easy_init();
+    if (smtp_ == nullptr) return {false, false, "curl_easy_init failed"};
+    CURL* c = smtp_;
+    curl_easy_reset(c);
     Upload up;
-    up.data = "Date: " + rfc5322_date(now) + "\r\nTo: <" + to + ">\r\nFrom: <" + cfg_.smtp_from + ">\r\nSubject: " + subject +
-              "\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" +
-              crlf(text);
+    up.data = alert_email_message(cfg_.smtp_from, to, subject, text, now, message_id);
     curl_slist* rcpt = curl_slist_append(nullptr, ("<" + to + ">").c_str());
     std::string from = "<" + cfg_.smtp_from + ">";
+    channels::SmtpReplyCapture replies;
     curl_easy_setopt(c, CURLOPT_URL, cfg_.smtp_url.c_str());
     curl_easy_setopt(c, CURLOPT_MAIL_FROM, from.c_str());
     curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt);
@@ -549,15 +569,12 @@ class CurlAlertSink final : public AlertSink {
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, cfg_.notify_timeout_ms);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, std::min(cfg_.notify_timeout_ms, 3000L));
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    std::string password;
+    curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);  // the debug callback gets the server's replies
+    curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, keep_reply);
+    curl_easy_setopt(c, CURLOPT_DEBUGDATA, &replies);
+    const std::string ca = channels::resolve_ca_file(cfg_.smtp_ca_file);
+    if (!ca.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, ca.c_str());
     if (!cfg_.smtp_username.empty()) {
-      try {
-        password = cfg_.smtp_password.value();  // commands that send check it at start (check_alert_secrets)
-      } catch (const std::exception& e) {
-        curl_slist_free_all(rcpt);
-        curl_easy_cleanup(c);
-        return {false, false, std::string("email: ") + e.what()};
-      }
       curl_easy_setopt(c, CURLOPT_USERNAME, cfg_.smtp_username.c_str());
       curl_easy_setopt(c, CURLOPT_PASSWORD, password.c_str());
     }
@@ -565,21 +582,58 @@ class CurlAlertSink final : public AlertSink {
     CURLcode rc = curl_easy_perform(c);
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_setopt(c, CURLOPT_MAIL_RCPT, nullptr);
+    curl_easy_setopt(c, CURLOPT_DEBUGDATA, nullptr);
     curl_slist_free_all(rcpt);
-    curl_easy_cleanup(c);
     if (rc == CURLE_OK) return {true, false, ""};
+    // A session that failed may have left the server mid-transaction: never reuse it.
+    end_pass();
+    std::string err = "email: " + std::string(curl_easy_strerror(rc)) + (status ? " (SMTP " + std::to_string(status) + ")" : "");
+    if (!replies.explaining(status).empty()) err += "; reply: " + replies.explaining(status);
+    if (channels::is_certificate_failure(static_cast<int>(rc))) {
+      err += "; the relay's certificate did not verify: set alerts.smtp_ca_file to the CA that signed it";
+    }
     // SMTP 5xx replies are permanent (RFC 5321 section 4.2.1), 4xx transient.
-    return {false, status >= 500 && status < 600, "email: " + std::string(curl_easy_strerror(rc)) +
-                                                      (status ? " (SMTP " + std::to_string(status) + ")" : "")};
+    return {false, status >= 500 && status < 600, err};
   }
+
+  void end_pass() override {
+    if (smtp_ != nullptr) curl_easy_cleanup(smtp_);  // QUIT, then the connection closes
+    smtp_ = nullptr;
+  }
+
+  ~CurlAlertSink() override { end_pass(); }
+  CurlAlertSink(const CurlAlertSink&) = delete;
+  CurlAlertSink& operator=(const CurlAlertSink&) = delete;
 
  private:
   AlertsConfig cfg_;
+  CURL* smtp_ = nullptr;  ///< kept for one pass (end_pass)
 };
 
 }  // namespace
 
 std::unique_ptr<AlertSink> make_curl_alert_sink(const AlertsConfig& cfg) { return std::make_unique<CurlAlertSink>(cfg); }
+
+std::string alert_message_id(std::int64_t notification_id, const std::string& from, Millis now) {
+  auto at = from.rfind('@');
+  std::string domain = at == std::string::npos || at + 1 == from.size() ? "daybreak.invalid" : from.substr(at + 1);
+  domain.erase(std::remove_if(domain.begin(), domain.end(),
+                              [](char ch) { return static_cast<unsigned char>(ch) <= 0x20 || ch == '<' || ch == '>'; }),
+               domain.end());
+  if (notification_id > 0) return "<daybreak-alert." + std::to_string(notification_id) + "@" + domain + ">";
+  static std::atomic<std::uint64_t> counter{0};
+  return "<daybreak-alert.direct." + std::to_string(now) + "." + std::to_string(::getpid()) + "." +
+         std::to_string(++counter) + "@" + domain + ">";
+}
+
+std::string alert_email_message(const std::string& from, const std::string& to, const std::string& subject,
+                                const std::string& text, Millis now, const std::string& message_id) {
+  return "Date: " + channels::rfc5322_date(now) + "\r\nFrom: <" + from + ">\r\nTo: <" + to +
+         ">\r\nSubject: " + channels::encode_header_text(subject, 9) + "\r\nMessage-ID: " + message_id +
+         "\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" +
+         crlf(text);
+}
 
 NotifyStats deliver_notifications(store::Db& db, const AlertsConfig& cfg, AlertSink& sink, Millis now, int tries_now,
                                   spdlog::logger* log, int limit) {
@@ -608,7 +662,8 @@ NotifyStats deliver_notifications(store::Db& db, const AlertsConfig& cfg, AlertS
         if (!b.is_object()) {
           res = {false, true, "email body is not JSON"};
         } else {
-          res = sink.send_email(n.target, b.value("subject", std::string("[daybreak] alert")), b.value("text", std::string()), now);
+          res = sink.send_email(n.target, b.value("subject", std::string("[daybreak] alert")), b.value("text", std::string()), now,
+                                alert_message_id(n.notification_id, cfg.smtp_from, now));
         }
       }
       if (res.ok || res.permanent) break;
@@ -631,6 +686,7 @@ NotifyStats deliver_notifications(store::Db& db, const AlertsConfig& cfg, AlertS
       if (log) log->warn("alert #{} {}: {} notification to {} failed ({}); retrying in {} s", n.alert_id, n.event, n.sink, n.target, res.error, backoff / 1000);
     }
   }
+  sink.end_pass();
   return st;
 }
 
@@ -677,7 +733,8 @@ struct AlertNotifier::Impl {
       }
       for (const auto& to : level.emails) {
         auto r = sink->send_email(to, email_subject(d.event, 0, d.rule, d.subject),
-                                  email_text(d.event, 0, d.rule, d.subject, d.message, 0, level.name, d.at), clock.now());
+                                  email_text(d.event, 0, d.rule, d.subject, d.message, 0, level.name, d.at), clock.now(),
+                                  alert_message_id(0, cfg.smtp_from, clock.now()));
         if (!r.ok) ok = false, error = r.error;
       }
       if (ok) {
@@ -688,6 +745,7 @@ struct AlertNotifier::Impl {
         log->error("direct alert {} {} {}: gave up after {} attempt(s): {}", d.event, d.rule, d.subject, d.attempts, error);
       }
     }
+    sink->end_pass();
     std::lock_guard g(mu);
     for (auto& d : again) direct.push_front(std::move(d));
   }

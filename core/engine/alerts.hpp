@@ -12,6 +12,8 @@
 //                                   docs/whatsapp-errors.md); it is paused, its traffic moved
 //   whatsapp_account_blocked account:A  CRITICAL (every level of the chain at once): the provider
 //                                   blocked the account (368, 131031, 131042); all its senders stopped
+//   certificate_failure  sender:ID  an email sender's relay certificate did not verify (or its CA
+//                                   file cannot be read): the sender is paused, breaker open
 //   dead_letter_growth   run:ID     alerts.dead_letter_growth dead letters within the window
 //   silent_days          date:D     eligible advisors without an assignment for a planned day
 //   capacity_shortfall   run:ID     a planned run does not fit its senders (plan-deliveries said so)
@@ -149,11 +151,28 @@ class AlertSink {
   virtual ~AlertSink() = default;
   /// POSTs `json` to `url` (Content-Type: application/json).
   virtual PostResult post_webhook(const std::string& url, const std::string& json) = 0;
-  /// Sends a plain-text email to `to`.
-  virtual PostResult send_email(const std::string& to, const std::string& subject, const std::string& text, Millis now) = 0;
+  /// Sends a plain-text email to `to` with this Message-ID (alert_message_id). Emails of one
+  /// pass may share one SMTP connection, kept until end_pass().
+  virtual PostResult send_email(const std::string& to, const std::string& subject, const std::string& text, Millis now,
+                                const std::string& message_id) = 0;
+  /// The pass is over: close what send_email kept open.
+  virtual void end_pass() {}
 };
 
-/// libcurl: webhooks over HTTP(S) with alerts.notify_timeout_ms, email over SMTP (alerts.smtp_*).
+/// "<daybreak-alert.N@D>" for outbox notification N, D the domain of `from` (daybreak.invalid
+/// without one): the same on every retry of it, so a receiving side can drop a duplicate
+/// (RFC 5322 §3.6.4). For a notification without a row (N = 0: a direct alert, `alerts raise`
+/// when the ledger cannot hold it) a unique id from `now`, the process id and a counter.
+std::string alert_message_id(std::int64_t notification_id, const std::string& from, Millis now);
+
+/// The RFC 5322 text of an alert email: Date (`now`, UTC), From, To, Subject (RFC 2047 encoded
+/// when not ASCII), Message-ID, MIME-Version, a UTF-8 text/plain body with CRLF line ends.
+std::string alert_email_message(const std::string& from, const std::string& to, const std::string& subject,
+                                const std::string& text, Millis now, const std::string& message_id);
+
+/// libcurl: webhooks over HTTP(S) with alerts.notify_timeout_ms, email over SMTP (alerts.smtp_*,
+/// verified with alerts.smtp_ca_file when set): one SMTP connection per pass, kept while its
+/// sessions end cleanly and closed by end_pass() (or at once after a failure).
 std::unique_ptr<AlertSink> make_curl_alert_sink(const AlertsConfig& cfg);
 
 /// What one pass of the sender did.

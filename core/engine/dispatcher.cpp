@@ -70,6 +70,10 @@ bool usable_on(const ContentRow& c, const std::string& date) {
   return !content_pull_problem(c.content_id, c.withdrawn, c.valid_from, c.valid_until, date);
 }
 
+/// How long an email sender whose relay certificate did not verify stays paused between probes
+/// (steady time): it does not mend by itself; someone sets ca_file or fixes the relay.
+constexpr Millis kCertificatePauseMs = 300'000;
+
 /// Failures that say the sender (not one recipient or message) is unwell: they feed its breaker.
 bool is_sender_failure(FailureKind k) {
   return k == FailureKind::retryable || k == FailureKind::uncertain || k == FailureKind::credentials;
@@ -622,7 +626,9 @@ struct Dispatcher::Impl {
 
   /// Items queued on a sender whose breaker stopped letting traffic through go to another
   /// sender of the channel, else to the advisor's next channel that can send; else they wait.
-  void reroute_from(std::size_t s) {
+  /// `shun_self`: even a healthy-looking breaker of `s` is not a destination (an email sender
+  /// paused after a certificate failure, whose breaker turns half-open long before its pause ends).
+  void reroute_from(std::size_t s, bool shun_self = false) {
     auto& eq = sched.eligible[s];
     std::vector<EEntry> keep;
     while (!eq.empty()) {
@@ -630,7 +636,7 @@ struct Dispatcher::Impl {
       eq.pop();
       Item& it = sched.items[e.idx];
       Channel ch = it.chans[it.chan_idx];
-      int alt = pick_sender(ch, -1);
+      int alt = pick_sender(ch, -1, shun_self ? static_cast<int>(s) : -1);
       if (alt < 0) {
         auto [nc, ns] = next_usable_channel(it);
         if (nc >= 0) {
@@ -662,8 +668,12 @@ struct Dispatcher::Impl {
         eq.push({it.deadline, it.tier_rank, it.planned_at, it.attempts > 0, e.idx});
       }
       auto& st = senders[s];
-      if (!eq.empty() && !st.breaker.usable(steady)) reroute_from(s);
-      while (!eq.empty() && in_flight < cfg.dispatch.max_in_flight && st.paused_until <= steady &&
+      if (!eq.empty() && !st.breaker.usable(steady)) {
+        reroute_from(s);
+      } else if (!eq.empty() && st.certificate_failed && st.paused_until > steady) {
+        reroute_from(s, true);
+      }
+      while (!eq.empty() && in_flight < cfg.dispatch.max_in_flight && !st.at_concurrency_limit() && st.paused_until <= steady &&
              st.breaker.usable(steady) && st.bucket.try_take(steady)) {
         auto e = eq.top();
         eq.pop();
@@ -770,7 +780,8 @@ struct Dispatcher::Impl {
                     (res.accepted ? 0 : 1 + static_cast<std::size_t>(res.kind))];
       rs.latency.observe(static_cast<double>(ev.response.latency_ms) / 1000.0);
       if (!res.accepted && res.kind == FailureKind::credentials) st.credentials_failed = true;
-      if (res.accepted) st.credentials_failed = false;
+      if (!res.accepted && res.certificate_failure) st.certificate_failed = true;
+      if (res.accepted) st.credentials_failed = st.certificate_failed = false;
     }
     store::AttemptInsertParams a;
     a.delivery_id = it.delivery_id;
@@ -823,6 +834,23 @@ struct Dispatcher::Impl {
     }
     if (res.kind == FailureKind::sender_rate_limited) {
       st.paused_until = std::max(st.paused_until, steady + std::max<Millis>(res.retry_after_ms, 200));
+    } else if (res.certificate_failure) {
+      // Every message through this sender would fail the same way: pause it with its breaker
+      // open (traffic moves to other senders or the next channel; certificate_failure alert)
+      // rather than spend each delivery's retries on it. After each pause one message at a
+      // time tests it again (SenderState::at_concurrency_limit).
+      if (st.paused_until <= steady) {
+        log->error("sender {}: the relay's certificate did not verify ({}); pausing it, breaker open", st.cfg->id,
+                   res.error_detail);
+      }
+      st.paused_until = std::max(st.paused_until, steady + kCertificatePauseMs);
+      if (st.breaker.state(steady) != BreakerState::open) {
+        st.breaker.force_open(steady);
+        if (auto changed = senders.record(static_cast<std::size_t>(ev.sender), true, steady);
+            changed && *changed == BreakerState::open) {
+          ++summary.breaker_opened;
+        }
+      }
     } else if (res.kind == FailureKind::credentials) {
       if (st.paused_until <= steady) log->error("sender {}: credentials rejected ({}); pausing it", st.cfg->id, res.error_detail);
       st.paused_until = std::max(st.paused_until, steady + 30000);
@@ -866,8 +894,19 @@ struct Dispatcher::Impl {
     RetryPolicy policy = cfg.retry;
     if (res.kind == FailureKind::retryable && st.breaker.failure_ratio(steady) < 0.10)
       policy.max_backoff_ms = std::min(policy.max_backoff_ms, policy.base_ms);
-    auto decision = decide_after_failure(policy, res.kind, it.attempts_on_channel, now, it.deadline, nc >= 0,
-                                         res.retry_after_ms, splitmix64(static_cast<std::uint64_t>(it.delivery_id) * 131 + it.attempts));
+    RetryDecision decision;
+    if (res.certificate_failure) {
+      // The sender, not this message, is broken: the attempt does not count against the
+      // delivery's retries. It moves to the next channel, or to another sender of this one
+      // (below), or waits for this sender's next probe; deadline + drain still ends it.
+      if (it.attempts_on_channel > 0) --it.attempts_on_channel;
+      decision = nc >= 0 ? RetryDecision{RetryDecision::next_channel, now, "certificate failure: next channel"}
+                         : RetryDecision{RetryDecision::retry, now + std::max<Millis>(0, st.paused_until - steady),
+                                         "certificate failure: waits for the sender's certificate to verify"};
+    } else {
+      decision = decide_after_failure(policy, res.kind, it.attempts_on_channel, now, it.deadline, nc >= 0,
+                                      res.retry_after_ms, splitmix64(static_cast<std::uint64_t>(it.delivery_id) * 131 + it.attempts));
+    }
     if (decision.action == RetryDecision::retry && nc >= 0 && pick_sender(it.chans[it.chan_idx], -1) < 0) {
       // Every sender of this channel is open: waiting for one to recover gambles the deadline.
       decision = {RetryDecision::next_channel, now, decision.reason + "; every sender of the channel is open: next channel"};
@@ -952,7 +991,8 @@ struct Dispatcher::Impl {
     snap.at = now;
     for (const auto& st : senders) {
       snap.senders.push_back({st.cfg->id, std::string(to_string(st.cfg->channel)), st.cfg->mps, st.breaker.state(steady),
-                              st.credentials_failed, static_cast<std::size_t>(std::max(0, st.in_flight)), st.account,
+                              st.credentials_failed, st.certificate_failed,
+                              static_cast<std::size_t>(std::max(0, st.in_flight)), st.account,
                               st.blocked_until > steady ? std::string(to_string(st.blocked_scope)) : std::string(),
                               st.blocked_until > steady ? st.blocked_reason : std::string()});
     }

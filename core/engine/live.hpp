@@ -106,6 +106,7 @@ struct SenderLive {
   double mps = 0;
   BreakerState breaker = BreakerState::closed;
   bool credentials_failed = false;  ///< the provider rejected its credentials (WhatsApp code 190, SMTP 535)
+  bool certificate_failed = false;  ///< its relay's TLS certificate did not verify (credentials_failed is set too)
   std::size_t in_flight = 0;
   std::string account{};      ///< its provider account (SenderState::account)
   std::string blocked{};      ///< "phone_number" or "account" while a provider block pauses it, else empty

@@ -38,7 +38,7 @@ Millis SendSchedule::next_wake(Millis now, Millis steady, Millis claim_lead, Sen
   if (!waiting.empty()) t = std::min(t, waiting.top().due - claim_lead);
   for (std::size_t s = 0; s < pool.size(); ++s) {
     if (!claimed[s].empty()) t = std::min(t, claimed[s].top().due);
-    if (!eligible[s].empty()) {
+    if (!eligible[s].empty() && !pool[s].at_concurrency_limit()) {  // at its limit: a response wakes us
       auto& st = pool[s];
       t = std::min(t, now + (std::max(st.paused_until, st.bucket.next_available(steady)) - steady));
     }

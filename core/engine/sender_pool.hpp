@@ -54,6 +54,14 @@ struct SenderState {
   Millis blocked_until = 0;
   ErrorScope blocked_scope = ErrorScope::phone_number;
   std::string blocked_reason{};
+  bool certificate_failed = false;  ///< the latest answer was a certificate that did not verify
+  /// Requests it may have out at once: an email sender's `concurrency` (its SMTP sessions), else
+  /// unbounded (0). More would only wait in the transport while taking dispatch.max_in_flight.
+  /// After a certificate failure one probe at a time, until one is accepted.
+  [[nodiscard]] bool at_concurrency_limit() const {
+    if (cfg->channel != Channel::email || cfg->concurrency <= 0) return false;
+    return in_flight >= (certificate_failed ? 1 : cfg->concurrency);
+  }
 };
 
 /// What the channel choice needs to know of one delivery.

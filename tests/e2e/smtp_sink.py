@@ -12,6 +12,11 @@ Replies are scriptable per recipient with --rule REGEX=SPEC (first matching rule
   451x2      refuse with 451 the first 2 times this address is tried, then accept
 --auth USER:PASS requires AUTH (PLAIN/LOGIN, allowed without TLS: this is a test server) and
 refuses other credentials with 535.
+--data-delay N answers the final "." of every message N seconds (a float) after it arrived: a
+slow relay. The other sessions go on meanwhile (asyncio), as on a real relay.
+--tls-cert PEM --tls-key PEM serves SMTPS (TLS from the first byte) with that certificate.
+Every connection is logged to --dir/connections.log ("<n> open" / "<n> close"), and every
+message's session number goes into its NNNNN.json ("conn"), so a test can count connections.
 """
 import argparse
 import asyncio
@@ -46,9 +51,10 @@ def parse_rule(text):
 
 
 class Sink:
-    def __init__(self, directory, rules):
+    def __init__(self, directory, rules, data_delay=0.0):
         self.dir = directory
         self.rules = rules
+        self.data_delay = data_delay
         self.tries = {}
         self.count = 0
 
@@ -71,18 +77,42 @@ class Sink:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.data_delay > 0:
+            await asyncio.sleep(self.data_delay)  # this session only: the others go on
         self.count += 1
         base = os.path.join(self.dir, f"{self.count:05d}")
         with open(base + ".eml.tmp", "wb") as f:
             f.write(envelope.content)
         meta = {"mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos, "size": len(envelope.content),
-                "auth": session.authenticated}
+                "auth": session.authenticated,
+                "conn": getattr(server, "conn_no", 0)}
         with open(base + ".json.tmp", "w", encoding="utf-8") as f:
             json.dump(meta, f)
         # The .json appears last and atomically: a reader that sees it sees the whole message.
         os.replace(base + ".eml.tmp", base + ".eml")
         os.replace(base + ".json.tmp", base + ".json")
         return "250 2.0.0 Message accepted for delivery"
+
+
+class LoggedSMTP(SMTP):
+    """aiosmtpd's SMTP that numbers its connections and logs their opening and closing."""
+    opened = 0
+
+    def __init__(self, handler, directory, **kwargs):
+        super().__init__(handler, **kwargs)
+        self.log_path = os.path.join(directory, "connections.log")
+
+    def connection_made(self, transport):
+        LoggedSMTP.opened += 1
+        self.conn_no = LoggedSMTP.opened
+        with open(self.log_path, "a", encoding="utf-8") as f:
+            f.write(f"{self.conn_no} open\n")
+        super().connection_made(transport)
+
+    def connection_lost(self, exc):
+        with open(self.log_path, "a", encoding="utf-8") as f:
+            f.write(f"{getattr(self, 'conn_no', 0)} close\n")
+        super().connection_lost(exc)
 
 
 def main():
@@ -93,9 +123,12 @@ def main():
     ap.add_argument("--dir", required=True)
     ap.add_argument("--rule", action="append", type=parse_rule, default=[])
     ap.add_argument("--auth", help="USER:PASS required from every client")
+    ap.add_argument("--tls-cert", help="PEM certificate: serve SMTPS")
+    ap.add_argument("--tls-key", help="PEM key of --tls-cert")
+    ap.add_argument("--data-delay", type=float, default=0.0, help="seconds before answering the final \".\"")
     args = ap.parse_args()
     os.makedirs(args.dir, exist_ok=True)
-    sink = Sink(args.dir, args.rule)
+    sink = Sink(args.dir, args.rule, args.data_delay)
 
     kwargs = {"decode_data": False, "hostname": "sink.test", "enable_SMTPUTF8": True}
     if args.auth:
@@ -110,7 +143,13 @@ def main():
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    server = loop.run_until_complete(loop.create_server(lambda: SMTP(sink, loop=loop, **kwargs), args.host, args.port))
+    ssl_ctx = None
+    if args.tls_cert:
+        import ssl
+        ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ssl_ctx.load_cert_chain(args.tls_cert, args.tls_key)
+    server = loop.run_until_complete(loop.create_server(lambda: LoggedSMTP(sink, args.dir, loop=loop, **kwargs), args.host,
+                                                        args.port, ssl=ssl_ctx))
     port = server.sockets[0].getsockname()[1]
     with open(args.port_file + ".tmp", "w") as f:
         f.write(f"{port}\n")

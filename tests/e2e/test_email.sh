@@ -5,7 +5,8 @@
 #  1. an email-only advisor gets one message: envelope, To, encoded Subject, Message-ID, both
 #     MIME parts (text and escaped HTML with the media link), the Message-ID in the ledger
 #  2. 451, 451, then 250: retried and delivered exactly once, the 4xx attempts in the history
-#  3. 550: dead at once (no retry), the smtp:550 attempt in the history
+#  3. 550: dead at once (no retry), the smtp:550 attempt in the history with the relay's reply
+#     text, shown by daybreak dead show and dead list
 #  4. whatsapp|email: WhatsApp's permanent error falls back to email, which delivers; with a 550
 #     address too, the delivery ends dead with both attempts
 #  5. a wrong SMTP password (535) is a credentials failure, never an acceptance
@@ -118,7 +119,15 @@ assert_eq "$(state e-bad)" "dead:email" "e-bad"
 assert_eq "$(grep -c ' bad.one@' "$WORK/mail/rcpt.log")" "1" "a 5xx is not retried"
 assert_eq "$(attempts e-bad)" "email/permanent/smtp:550" "bad.one attempt history"
 sql "SELECT last_error FROM deliveries WHERE date='$D' AND advisor_id='e-bad'" | grep -q "smtp:550" || fail "last_error names smtp:550"
-echo "ok 3: 550 is dead at once with its history"
+# The relay's own words travel with the attempt, the address masked: in dead show and dead list.
+BAD_ID=$(sql "SELECT delivery_id FROM deliveries WHERE date='$D' AND advisor_id='e-bad'")
+"$OP" dead show "$BAD_ID" >"$WORK/dead-show.txt"
+grep -q "RCPT failed: 550; reply: 550 5.1.1 Mailbox unavailable" "$WORK/dead-show.txt" ||
+  fail "dead show lacks the relay's reply: $(cat "$WORK/dead-show.txt")"
+"$OP" dead list >"$WORK/dead-list.txt"
+grep -q "reply: 550 5.1.1 Mailbox unavailable" "$WORK/dead-list.txt" || fail "dead list lacks the relay's reply: $(cat "$WORK/dead-list.txt")"
+grep -q "bad.one@" "$WORK/dead-show.txt" "$WORK/dead-list.txt" && fail "an address reached the dead-letter output"
+echo "ok 3: 550 is dead at once with its history and the relay's reply"
 
 # --- 4. WhatsApp fails permanently: fallback to email ---------------------------------------
 assert_eq "$(state w-fb)" "accepted:email" "w-fb"

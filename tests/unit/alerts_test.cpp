@@ -311,7 +311,8 @@ class FlakySink final : public AlertSink {
     if (calls_++ < failures_) return {false, permanent_, "HTTP 503"};
     return {true, false, ""};
   }
-  PostResult send_email(const std::string& to, const std::string& subject, const std::string&, Millis) override {
+  PostResult send_email(const std::string& to, const std::string& subject, const std::string&, Millis,
+                        const std::string&) override {
     emails.emplace_back(to, subject);
     return {true, false, ""};
   }
@@ -333,7 +334,8 @@ class SignallingSink final : public AlertSink {
     if (posts.size() == 1) first.set_value();
     return {true, false, ""};
   }
-  PostResult send_email(const std::string& to, const std::string& subject, const std::string&, Millis) override {
+  PostResult send_email(const std::string& to, const std::string& subject, const std::string&, Millis,
+                        const std::string&) override {
     std::lock_guard g(mu);
     emails.emplace_back(to, subject);
     return {true, false, ""};
