@@ -542,7 +542,9 @@ int callbacks_main(int argc, char** argv) {
         "daybreak-callbacks: receives WhatsApp status callbacks. GET answers Meta's verification handshake\n"
         "(hub.mode, hub.verify_token, hub.challenge); POST verifies X-Hub-Signature-256 over the raw body with\n"
         "whatsapp.app_secret (401 when missing or wrong, or when no secret is configured), stores the raw event\n"
-        "durably, answers 200, and applies its statuses to the delivery ledger. Any path; GET /healthz.\n"
+        "durably, answers 200, and applies its statuses to the delivery ledger, each on its own (one that cannot be\n"
+        "read is stored with its reason: `daybreak status rejected`). Any path; GET /healthz; POST /unsubscribe?a=TOKEN\n"
+        "(RFC 8058 one-click unsubscribe from an email's List-Unsubscribe link, [email] unsubscribe_secret).\n"
         "Refused before the body is read: chunked or compressed bodies, a POST without Content-Length or over\n"
         "callbacks.max_body_bytes; connections slower than callbacks.header_timeout_seconds are closed."};
     GlobalOptions g;

@@ -112,11 +112,12 @@ PY
 BIG_BYTES=$(stat -c %s "$WORK/big.json")
 [ "$BIG_BYTES" -ge 2500000 ] && [ "$BIG_BYTES" -lt 3000000 ] || fail "the big body is $BIG_BYTES bytes"
 before=$(sql "SELECT COUNT(*) FROM status_updates")
+hwm_before=$(awk '/^VmHWM/{print $2}' /proc/$RECEIVER/status)
 assert_eq "$(post "$WORK/big.json")" "200" "the 2.5 MB POST"
 big_n=$(sql "SELECT COUNT(*) FROM status_updates WHERE provider_message_id LIKE 'wamid.BIG.%'")
 [ "$big_n" -gt 5000 ] || fail "only $big_n statuses of the big body stored"
 assert_eq "$(sql "SELECT COUNT(*) FROM status_updates")" "$((before + big_n))" "status updates after the big body"
-echo "ok 3: a $BIG_BYTES-byte signed body read and stored ($big_n statuses); receiver $(grep VmHWM /proc/$RECEIVER/status | tr -s ' ')"
+echo "ok 3: a $BIG_BYTES-byte signed body read and stored ($big_n statuses); receiver peak RSS $hwm_before kB before it, $(awk '/^VmHWM/{print $2}' /proc/$RECEIVER/status) kB after"
 
 # --- 4. 4xx answers are logged with their reason, a flood rate-limited ---------------------------
 t_flood0=$(now_ms)
