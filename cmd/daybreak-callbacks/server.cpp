@@ -35,6 +35,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <semaphore>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -55,6 +56,11 @@ constexpr std::size_t kBufferedBodies = 16;
 /// A one-click unsubscribe body is "List-Unsubscribe=One-Click" (RFC 8058), or a small
 /// multipart form saying so: anything longer is refused (413) unread.
 constexpr std::size_t kUnsubscribeBodyMax = 1024;
+/// Parsing a body holds its JSON tree, about 15 times the body (a 2.5 MB body: about 38 MiB).
+/// At most kLargeParses bodies over kLargeBody bytes are parsed at once, whatever the number of
+/// event-loop threads; a thread with another waits (its other connections wait with it).
+constexpr std::size_t kLargeBody = 256 * 1024;
+constexpr std::ptrdiff_t kLargeParses = 2;
 /// Every 4xx answer is logged with its reason, at most this many lines per 10 s; the next line
 /// written says how many were left out (an attacker cannot flood the log).
 constexpr int kRefusalLogBurst = 20;
@@ -402,7 +408,17 @@ class Front {
     // The whole body is in: req->body is the raw body as received, the bytes the signature covers.
     const char* sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Hub-Signature-256");
     VerifiedCallback item;
-    if (auto out = receiver_.begin(sig ? sig : "", std::move(req->body), item)) {
+    const bool large = req->body.size() > kLargeBody;
+    if (large) large_parses_.acquire();
+    std::optional<IngestOutcome> begun;
+    try {
+      begun = receiver_.begin(sig ? sig : "", std::move(req->body), item);
+    } catch (...) {
+      if (large) large_parses_.release();
+      throw;
+    }
+    if (large) large_parses_.release();
+    if (auto& out = begun) {
       if (out->http_status >= 400) {
         ++refused_other_;
         log_refusal(method, url, static_cast<unsigned>(out->http_status), out->reason, "");
@@ -440,6 +456,7 @@ class Front {
   std::atomic<std::uint64_t> refused_400_{0}, refused_405_{0}, refused_411_{0}, refused_413_{0}, refused_415_{0},
       refused_503_{0}, refused_other_{0}, timed_out_{0};
   LogRateLimiter log_limit_{kRefusalLogBurst, kRefusalLogWindowMs};
+  std::counting_semaphore<kLargeParses> large_parses_{kLargeParses};
 };
 
 int serve(const Flags& flags, AppContext& ctx) {

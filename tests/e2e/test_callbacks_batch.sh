@@ -117,7 +117,16 @@ assert_eq "$(post "$WORK/big.json")" "200" "the 2.5 MB POST"
 big_n=$(sql "SELECT COUNT(*) FROM status_updates WHERE provider_message_id LIKE 'wamid.BIG.%'")
 [ "$big_n" -gt 5000 ] || fail "only $big_n statuses of the big body stored"
 assert_eq "$(sql "SELECT COUNT(*) FROM status_updates")" "$((before + big_n))" "status updates after the big body"
-echo "ok 3: a $BIG_BYTES-byte signed body read and stored ($big_n statuses); receiver peak RSS $hwm_before kB before it, $(awk '/^VmHWM/{print $2}' /proc/$RECEIVER/status) kB after"
+hwm_one=$(awk '/^VmHWM/{print $2}' /proc/$RECEIVER/status)
+# six more such bodies at once: at most two are parsed at a time (the rest wait, buffered)
+for k in 1 2 3 4 5 6; do sed "s/wamid\.BIG\./wamid.BIG$k./g" "$WORK/big.json" >"$WORK/big$k.json"; done
+pids=()
+for k in 1 2 3 4 5 6; do post "$WORK/big$k.json" >"$WORK/big$k.code" & pids+=($!); done
+wait "${pids[@]}"
+for k in 1 2 3 4 5 6; do assert_eq "$(cat "$WORK/big$k.code")" "200" "concurrent big body $k"; done
+assert_eq "$(sql "SELECT COUNT(*) FROM status_updates WHERE provider_message_id LIKE 'wamid.BIG_.%'")" "$((6 * big_n))" "statuses of the six bodies"
+hwm_six=$(awk '/^VmHWM/{print $2}' /proc/$RECEIVER/status)
+echo "ok 3: a $BIG_BYTES-byte signed body read and stored ($big_n statuses), then six more at once; receiver peak RSS $hwm_before kB before, $hwm_one kB after one, $hwm_six kB after the six"
 
 # --- 4. 4xx answers are logged with their reason, a flood rate-limited ---------------------------
 t_flood0=$(now_ms)
