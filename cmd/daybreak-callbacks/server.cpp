@@ -35,6 +35,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <semaphore>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -52,6 +53,42 @@ using Steady = std::chrono::steady_clock;
 /// At most this many maximum-size bodies are buffered at once, whatever the number of
 /// connections: a request past it is answered 503 (the sender retries) before its body is read.
 constexpr std::size_t kBufferedBodies = 16;
+/// A one-click unsubscribe body is "List-Unsubscribe=One-Click" (RFC 8058), or a small
+/// multipart form saying so: anything longer is refused (413) unread.
+constexpr std::size_t kUnsubscribeBodyMax = 1024;
+/// Parsing a body holds its JSON tree, about 15 times the body (a 2.5 MB body: about 38 MiB).
+/// At most kLargeParses bodies over kLargeBody bytes are parsed at once, whatever the number of
+/// event-loop threads; a thread with another waits (its other connections wait with it).
+constexpr std::size_t kLargeBody = 256 * 1024;
+constexpr std::ptrdiff_t kLargeParses = 2;
+/// Every 4xx answer is logged with its reason, at most this many lines per 10 s; the next line
+/// written says how many were left out (an attacker cannot flood the log).
+constexpr int kRefusalLogBurst = 20;
+constexpr Millis kRefusalLogWindowMs = 10'000;
+
+/// A request URL or reason as one safe log line: control characters become '?', at most 200 bytes.
+std::string loggable(std::string_view s) {
+  std::string out;
+  out.reserve(std::min<std::size_t>(s.size(), 200));
+  for (char ch : s.substr(0, 200)) out += (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) ? '?' : ch;
+  if (s.size() > 200) out += "...";
+  return out;
+}
+
+std::string html_escaped(std::string_view s) {
+  std::string out;
+  for (char ch : s) {
+    switch (ch) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += ch;
+    }
+  }
+  return out;
+}
 
 struct Flags {
   std::string listen = "127.0.0.1:8089";
@@ -134,6 +171,7 @@ std::string error_body(const std::string& message) { return nlohmann::json{{"err
 
 /// One request's state between the access handler's calls (libmicrohttpd's con_cls).
 struct Request {
+  bool unsubscribe = false;  ///< POST /unsubscribe (one-click), not a status callback
   std::string body;
   std::size_t reserved = 0;  ///< bytes of the buffered-bodies budget this request holds
   bool queued = false;       ///< handed to the writer; the connection is suspended until it committed
@@ -198,7 +236,11 @@ class Front {
     std::vsnprintf(buf, sizeof buf, fmt, ap);
     std::string line(buf);
     while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
-    static_cast<Front*>(cls)->log_->info("http: {}", line);
+    auto* self = static_cast<Front*>(cls);
+    std::uint64_t left_out = 0;
+    if (!self->log_limit_.allow(self->now_ms(), left_out)) return;
+    self->log_->info("http: {}{}", loggable(line),
+                     left_out ? " (" + std::to_string(left_out) + " refusal line(s) left out before this one)" : "");
   }
 
   /// Closes (shutdown(2); libmicrohttpd then sees the end and frees it) every connection past its
@@ -222,7 +264,8 @@ class Front {
     return {{"refused_length_required", refused_411_.load()}, {"refused_too_large", refused_413_.load()},
             {"refused_encoding", refused_415_.load()},        {"refused_method", refused_405_.load()},
             {"refused_bad_request", refused_400_.load()},     {"refused_busy", refused_503_.load()},
-            {"closed_slow", timed_out_.load()}};
+            {"refused_other_4xx", refused_other_.load()},     {"closed_slow", timed_out_.load()},
+            {"refusal_log_lines_left_out", log_limit_.suppressed_total()}};
   }
 
  private:
@@ -242,6 +285,18 @@ class Front {
     if (auto it = conns_.find(c); it != conns_.end()) {
       it->second.deadline = it->second.started + std::chrono::milliseconds(limits_.request_timeout_ms);
     }
+  }
+
+  Millis now_ms() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Steady::now().time_since_epoch()).count();
+  }
+
+  /// One line for a 4xx (or 503) answer, with its reason, through the rate limiter.
+  void log_refusal(const char* method, const char* url, unsigned status, const std::string& reason, const char* when) {
+    std::uint64_t left_out = 0;
+    if (!log_limit_.allow(now_ms(), left_out)) return;
+    log_->warn("{} {} answered {}{}: {}{}", method, loggable(url), status, when, loggable(reason),
+               left_out ? " (" + std::to_string(left_out) + " refusal line(s) left out before this one)" : "");
   }
 
   static std::optional<std::string_view> header(MHD_Connection* c, const char* name) {
@@ -275,7 +330,7 @@ class Front {
       case 415: ++refused_415_; break;
       default: ++refused_503_; break;
     }
-    log_->warn("{} {} refused ({}) before reading its body: {}", method, url, status, reason);
+    log_refusal(method, url, static_cast<unsigned>(status), reason, " before reading its body");
     // Connection: close: the unread body (if any) is never read as a next request.
     return reply(c, static_cast<unsigned>(status), error_body(reason), "application/json", true);
   }
@@ -291,10 +346,25 @@ class Front {
                                         header(c, MHD_HTTP_HEADER_CONTENT_ENCODING), limits_.max_body_bytes);
       if (verdict.http_status != 0) return refuse(c, method, url, verdict.http_status, verdict.reason);
       const std::string_view m(method);
+      const bool unsubscribe = std::string_view(url) == "/unsubscribe";
       if (m == "GET" || m == "HEAD") {
         if (std::string_view(url) == "/healthz") return reply(c, 200, "ok\n", "text/plain", false);
+        if (unsubscribe) {
+          // A person who opens the link (RFC 2369 https URI) gets a button that POSTs the
+          // one-click body; a GET never unsubscribes (mail scanners follow links: RFC 8058 §4).
+          const std::string action = "/unsubscribe?a=" + html_escaped(arg(c, "a"));
+          return reply(c, 200,
+                       "<!DOCTYPE html>\n<html><body><form method=\"post\" action=\"" + action +
+                           "\"><input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">"
+                           "<button type=\"submit\">Unsubscribe from these emails</button></form></body></html>\n",
+                       "text/html; charset=utf-8", false);
+        }
         auto r = receiver_.get(arg(c, "hub.mode"), arg(c, "hub.verify_token"), arg(c, "hub.challenge"));
+        if (r.http_status >= 400) log_refusal(method, "(handshake)", static_cast<unsigned>(r.http_status), "verification handshake refused", "");
         return reply(c, static_cast<unsigned>(r.http_status), r.body, "text/plain", false);
+      }
+      if (unsubscribe && verdict.content_length > kUnsubscribeBodyMax) {
+        return refuse(c, method, url, 413, "an unsubscribe body is at most " + std::to_string(kUnsubscribeBodyMax) + " bytes");
       }
       // POST: hold the declared length against the buffered-bodies budget, then read it.
       const std::size_t budget = kBufferedBodies * limits_.max_body_bytes;
@@ -304,6 +374,7 @@ class Front {
         return refuse(c, method, url, 503, "too many request bodies in flight; retry");
       }
       req = new Request;
+      req->unsubscribe = unsubscribe;
       req->reserved = verdict.content_length;
       req->body.reserve(verdict.content_length);
       *con_cls = req;
@@ -318,12 +389,42 @@ class Front {
     if (req->queued) {
       // Resumed by the writer: the batch holding this request has committed (or failed).
       if (!req->done.load(std::memory_order_acquire)) return MHD_YES;
+      if (req->outcome.http_status >= 400 && req->outcome.http_status < 500) {
+        ++refused_other_;
+        log_refusal(method, url, static_cast<unsigned>(req->outcome.http_status), req->outcome.reason, "");
+      }
       return answer(c, req->outcome);
+    }
+    if (req->unsubscribe) {
+      const std::string token = arg(c, "a");
+      auto out = receiver_.unsubscribe(token, req->body);
+      if (out.http_status != 200) {
+        ++refused_other_;
+        log_refusal(method, "/unsubscribe", static_cast<unsigned>(out.http_status), out.reason, "");
+        return reply(c, static_cast<unsigned>(out.http_status), error_body(out.reason), "application/json", false);
+      }
+      return reply(c, 200, nlohmann::json{{"ok", true}, {"unsubscribed", out.changed}}.dump(), "application/json", false);
     }
     // The whole body is in: req->body is the raw body as received, the bytes the signature covers.
     const char* sig = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Hub-Signature-256");
     VerifiedCallback item;
-    if (auto out = receiver_.begin(sig ? sig : "", std::move(req->body), item)) return answer(c, *out);
+    const bool large = req->body.size() > kLargeBody;
+    if (large) large_parses_.acquire();
+    std::optional<IngestOutcome> begun;
+    try {
+      begun = receiver_.begin(sig ? sig : "", std::move(req->body), item);
+    } catch (...) {
+      if (large) large_parses_.release();
+      throw;
+    }
+    if (large) large_parses_.release();
+    if (auto& out = begun) {
+      if (out->http_status >= 400) {
+        ++refused_other_;
+        log_refusal(method, url, static_cast<unsigned>(out->http_status), out->reason, "");
+      }
+      return answer(c, *out);
+    }
     // Suspended before it is queued, so the writer's resume can never come first.
     req->queued = true;
     MHD_suspend_connection(c);
@@ -335,7 +436,7 @@ class Front {
     return MHD_YES;
   }
 
-  static MHD_Result answer(MHD_Connection* c, const IngestOutcome& out) {
+  MHD_Result answer(MHD_Connection* c, const IngestOutcome& out) {
     if (out.http_status == 200) {
       // {"duplicate":…,"event_id":…,"ok":true}, as nlohmann::json wrote it, without building one per request.
       std::string body = out.duplicate ? R"({"duplicate":true,"event_id":)" : R"({"duplicate":false,"event_id":)";
@@ -353,7 +454,9 @@ class Front {
   std::unordered_map<MHD_Connection*, Conn> conns_;
   std::atomic<std::size_t> buffered_{0};
   std::atomic<std::uint64_t> refused_400_{0}, refused_405_{0}, refused_411_{0}, refused_413_{0}, refused_415_{0},
-      refused_503_{0}, timed_out_{0};
+      refused_503_{0}, refused_other_{0}, timed_out_{0};
+  LogRateLimiter log_limit_{kRefusalLogBurst, kRefusalLogWindowMs};
+  std::counting_semaphore<kLargeParses> large_parses_{kLargeParses};
 };
 
 int serve(const Flags& flags, AppContext& ctx) {
@@ -456,7 +559,9 @@ int callbacks_main(int argc, char** argv) {
         "daybreak-callbacks: receives WhatsApp status callbacks. GET answers Meta's verification handshake\n"
         "(hub.mode, hub.verify_token, hub.challenge); POST verifies X-Hub-Signature-256 over the raw body with\n"
         "whatsapp.app_secret (401 when missing or wrong, or when no secret is configured), stores the raw event\n"
-        "durably, answers 200, and applies its statuses to the delivery ledger. Any path; GET /healthz.\n"
+        "durably, answers 200, and applies its statuses to the delivery ledger, each on its own (one that cannot be\n"
+        "read is stored with its reason: `daybreak status rejected`). Any path; GET /healthz; POST /unsubscribe?a=TOKEN\n"
+        "(RFC 8058 one-click unsubscribe from an email's List-Unsubscribe link, [email] unsubscribe_secret).\n"
         "Refused before the body is read: chunked or compressed bodies, a POST without Content-Length or over\n"
         "callbacks.max_body_bytes; connections slower than callbacks.header_timeout_seconds are closed."};
     GlobalOptions g;

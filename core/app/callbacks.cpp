@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <vector>
@@ -18,6 +19,9 @@
 #include "app/restore.hpp"
 #include "channels/signature.hpp"
 #include "channels/status_parse.hpp"
+#include "domain/time.hpp"
+#include "engine/alerts.hpp"
+#include "store/status_events.hpp"
 
 namespace daybreak {
 namespace fs = std::filesystem;
@@ -48,8 +52,16 @@ IngestOutcome verify_callback(const std::string& app_secret, const std::string& 
   item.signature = signature;
   item.malformed_error.reset();
   item.updates.clear();
+  item.rejected.clear();
+  item.rejected_total = 0;
+  item.account_errors.clear();
   if (parsed) {
     item.updates = std::move(parsed->updates);
+    item.rejected = std::move(parsed->rejected);
+    item.rejected_total = parsed->rejected_total;
+    item.account_errors = std::move(parsed->account_errors);
+    out.rejected = item.rejected_total;
+    out.account_errors = static_cast<int>(item.account_errors.size());
   } else {
     // Authentic but unreadable: keep it (it is evidence) and answer 200, since Meta would only
     // retry the same bytes; the error names the field.
@@ -61,9 +73,41 @@ IngestOutcome verify_callback(const std::string& app_secret, const std::string& 
   return out;
 }
 
+namespace {
+
+/// The whatsapp_account_error alert for one event's `value.errors`: one alert per phone number
+/// (else WABA) and day, its message naming the first error and how many came.
+std::vector<engine::AlertCondition> account_error_conditions(const std::vector<AccountError>& errs, const Config& cfg,
+                                                             Millis now) {
+  std::vector<engine::AlertCondition> out;
+  std::string day = "today";
+  if (auto d = local_date(now, cfg.default_timezone)) day = format_date(*d);
+  std::map<std::string, std::pair<const AccountError*, int>> by_id;
+  for (const auto& e : errs) {
+    const std::string id = !e.phone_number_id.empty() ? e.phone_number_id : !e.waba_id.empty() ? e.waba_id : "unknown";
+    auto& slot = by_id[id];
+    if (slot.first == nullptr) slot.first = &e;
+    ++slot.second;
+  }
+  for (const auto& [id, v] : by_id) {
+    const AccountError& e = *v.first;
+    std::string msg = "CRITICAL: WhatsApp reports an account-level error for ";
+    msg += e.phone_number_id.empty() ? "WABA " + (e.waba_id.empty() ? std::string("(unknown)") : e.waba_id)
+                                     : "phone number id " + e.phone_number_id + (e.waba_id.empty() ? "" : " (WABA " + e.waba_id + ")");
+    msg += ": " + (e.code ? std::to_string(*e.code) : std::string("no code")) + " " + (e.title.empty() ? "(no title)" : e.title);
+    if (!e.details.empty()) msg += ": " + e.details;
+    if (v.second > 1) msg += " (" + std::to_string(v.second) + " errors in this webhook)";
+    msg += "; sends on this number may fail until it is fixed (Meta's error-codes reference lists the code)";
+    out.push_back({"whatsapp_account_error", "date:" + day + "@" + id, msg});
+  }
+  return out;
+}
+
+}  // namespace
+
 std::vector<IngestOutcome> store_callbacks(store::Db& db, const std::vector<const VerifiedCallback*>& items,
                                            const std::string& source, const std::string& source_ref, Millis now,
-                                           spdlog::logger& log) {
+                                           spdlog::logger& log, const Config* cfg) {
   std::vector<IngestOutcome> outs(items.size());
   store::StatusEventStoreParams p;
   p.source = source;
@@ -84,7 +128,21 @@ std::vector<IngestOutcome> store_callbacks(store::Db& db, const std::vector<cons
       auto stored = store::StatusEventStore(db, p);
       out.event_id = stored.event_id;
       out.duplicate = stored.duplicate;
-      if (!stored.duplicate && !it.malformed_error) out.new_updates = store::StatusUpdatesInsert(db, stored.event_id, it.updates, now);
+      out.rejected = it.rejected_total;
+      out.account_errors = static_cast<int>(it.account_errors.size());
+      if (!stored.duplicate && !it.malformed_error) {
+        out.new_updates = store::StatusUpdatesInsert(db, stored.event_id, it.updates, now);
+        if (it.rejected_total > 0) store::StatusRejectsInsert(db, stored.event_id, it.rejected, it.rejected_total, now);
+      }
+      if (!stored.duplicate && cfg != nullptr && !it.account_errors.empty()) {
+        // Raised in this transaction: the alert and its queued notifications commit with the event.
+        engine::AlertEngine eng(cfg->alerts);
+        for (const auto& c : account_error_conditions(it.account_errors, *cfg, now)) {
+          auto change = eng.raise_event(db, c, now);
+          log.error("callback event {}: {} (alert #{} {})", stored.event_id, c.message, change.alert_id,
+                    engine::to_string(change.kind));
+        }
+      }
     }
     // 2. Applied in the same transaction, under a savepoint: a failure here rolls back only the
     // applying and loses nothing (the statuses stay pending and StatusApplyPending takes them).
@@ -110,19 +168,25 @@ std::vector<IngestOutcome> store_callbacks(store::Db& db, const std::vector<cons
       log.warn("{} callback event(s) stored; applying them failed and is left for later: {}", outs.size(), e.what());
     }
   });
-  for (const auto& out : outs) {
+  for (std::size_t i = 0; i < outs.size(); ++i) {
+    const auto& out = outs[i];
     if (out.malformed) log.warn("callback event {} stored but not applied: {}", out.event_id, out.reason);
+    if (out.rejected > 0 && !out.duplicate) {
+      const auto& r = items[i]->rejected;
+      log.warn("callback event {}: {} element(s) rejected and stored (`daybreak status rejected`), the rest applied; first: {}",
+               out.event_id, out.rejected, r.empty() ? std::string("?") : r.front().reason);
+    }
   }
   return outs;
 }
 
 IngestOutcome ingest_callback(store::Db& db, const std::string& app_secret, const std::string& signature,
                               const std::string& body, const std::string& source, const std::string& source_ref,
-                              Millis now, spdlog::logger& log) {
+                              Millis now, spdlog::logger& log, const Config* cfg) {
   VerifiedCallback item;
   IngestOutcome out = verify_callback(app_secret, signature, body, item);
   if (out.http_status != 200) return out;
-  return store_callbacks(db, {&item}, source, source_ref, now, log).front();
+  return store_callbacks(db, {&item}, source, source_ref, now, log, cfg).front();
 }
 
 HeadVerdict judge_request_head(std::string_view method, std::optional<std::string_view> content_length,
@@ -205,6 +269,7 @@ CallbackReceiver::CallbackReceiver(store::Db* db, const Config& cfg, const Clock
       cfg_(cfg),
       app_secret_(cfg.whatsapp.app_secret.value()),
       verify_token_(cfg.whatsapp.verify_token.value()),
+      unsubscribe_secret_(cfg.unsubscribe.secret.configured() ? cfg.unsubscribe.secret.value() : std::string()),
       clock_(clock),
       log_(std::move(log)),
       spool_dir_(std::move(spool_dir)) {}
@@ -384,7 +449,7 @@ void CallbackReceiver::commit_batch(std::vector<Queued>& batch) {
     std::lock_guard lock(db_mu_);
     const Millis now = clock_.now();
     try {
-      outs = store_callbacks(*db_, items, "receiver", "", now, *log_);
+      outs = store_callbacks(*db_, items, "receiver", "", now, *log_, &cfg_);
     } catch (const std::exception& e) {
       if (items.size() == 1) {
         // Not stored: 500 makes Meta (and the simulator) retry the request later.
@@ -398,7 +463,7 @@ void CallbackReceiver::commit_batch(std::vector<Queued>& batch) {
         outs.clear();
         for (const auto* it : items) {
           try {
-            outs.push_back(store_callbacks(*db_, {it}, "receiver", "", now, *log_).front());
+            outs.push_back(store_callbacks(*db_, {it}, "receiver", "", now, *log_, &cfg_).front());
           } catch (const std::exception& e1) {
             log_->error("storing a callback failed (answered 500; the sender retries): {}", e1.what());
             IngestOutcome o;
@@ -424,14 +489,55 @@ void CallbackReceiver::commit_batch(std::vector<Queued>& batch) {
 void CallbackReceiver::count(const IngestOutcome& out) {
   std::lock_guard lock(mu_);
   if (out.http_status == 401) {
-    ++rejected_;
-    log_->warn("callback rejected (401): {}", out.reason);
+    ++rejected_;  // logged by the caller: the HTTP front through its rate limiter
   } else if (out.http_status == 200) {
     ++accepted_;
     if (out.duplicate) ++duplicates_;
     if (out.malformed) ++malformed_;
+    if (!out.duplicate) {
+      rejected_statuses_ += static_cast<std::uint64_t>(out.rejected);
+      account_errors_ += static_cast<std::uint64_t>(out.account_errors);
+    }
     reconciled_ += static_cast<std::uint64_t>(out.applied.reconciled);
   }
+}
+
+UnsubscribeOutcome CallbackReceiver::unsubscribe(std::string_view token, std::string_view body) {
+  if (db_ == nullptr) {
+    UnsubscribeOutcome out;
+    out.http_status = 503;
+    out.reason = "one-click unsubscribe needs the database (this receiver runs in spool mode)";
+    return out;
+  }
+  std::lock_guard lock(db_mu_);
+  auto out = one_click_unsubscribe(*db_, unsubscribe_secret_, token, body, clock_.now());
+  if (out.http_status == 200) {
+    log_->info("one-click unsubscribe: advisor {}: {}", out.advisor_id, out.reason);
+  }
+  return out;
+}
+
+bool LogRateLimiter::allow(Millis now, std::uint64_t& suppressed) {
+  std::lock_guard lock(mu_);
+  if (!started_ || now - window_start_ >= window_ms_ || now < window_start_) {
+    started_ = true;
+    window_start_ = now;
+    used_ = 0;
+  }
+  if (used_ >= burst_) {
+    ++dropped_;
+    ++dropped_total_;
+    return false;
+  }
+  ++used_;
+  suppressed = dropped_;
+  dropped_ = 0;
+  return true;
+}
+
+std::uint64_t LogRateLimiter::suppressed_total() const {
+  std::lock_guard lock(mu_);
+  return dropped_total_;
 }
 
 HandshakeReply CallbackReceiver::get(const std::string& mode, const std::string& token, const std::string& challenge) const {
@@ -461,8 +567,10 @@ store::StatusApplySummary CallbackReceiver::apply_pending() {
 
 nlohmann::json CallbackReceiver::stats() const {
   std::lock_guard lock(mu_);
-  return {{"accepted", accepted_}, {"rejected", rejected_}, {"duplicates", duplicates_}, {"malformed", malformed_},
-          {"reconciled", reconciled_}, {"batches", batches_}};
+  return {{"accepted", accepted_},         {"rejected", rejected_},
+          {"duplicates", duplicates_},     {"malformed", malformed_},
+          {"rejected_statuses", rejected_statuses_}, {"account_errors", account_errors_},
+          {"reconciled", reconciled_},     {"batches", batches_}};
 }
 
 std::string spool_write(const std::string& dir, const std::string& signature, const std::string& body, Millis now,
@@ -567,7 +675,7 @@ nlohmann::json ingest_spool(store::Db& db, const Config& cfg, const std::string&
 
   nlohmann::json rejected = nlohmann::json::array();
   nlohmann::json malformed = nlohmann::json::array();
-  int stored = 0, duplicates = 0, new_updates = 0;
+  int stored = 0, duplicates = 0, new_updates = 0, rejected_statuses = 0, account_errors = 0;
   store::StatusApplySummary applied;
   auto move_to = [&](const fs::path& f, const fs::path& to_dir) {
     fs::create_directories(to_dir);
@@ -589,7 +697,7 @@ nlohmann::json ingest_spool(store::Db& db, const Config& cfg, const std::string&
       move_to(f, rejected_dir);
       continue;
     }
-    auto out = ingest_callback(db, app_secret, req->signature, req->body, "spool", f.filename().string(), now, log);
+    auto out = ingest_callback(db, app_secret, req->signature, req->body, "spool", f.filename().string(), now, log, &cfg);
     if (out.http_status != 200) {
       log.warn("{}: rejected: {}", f.filename().string(), out.reason);
       rejected.push_back({{"file", f.filename().string()}, {"reason", out.reason}});
@@ -600,6 +708,10 @@ nlohmann::json ingest_spool(store::Db& db, const Config& cfg, const std::string&
     if (out.duplicate) ++duplicates;
     if (out.malformed) malformed.push_back({{"file", f.filename().string()}, {"event_id", out.event_id}, {"error", out.reason}});
     new_updates += out.new_updates;
+    if (!out.duplicate) {
+      rejected_statuses += out.rejected;
+      account_errors += out.account_errors;
+    }
     applied += out.applied;
     move_to(f, done_dir);
   }
@@ -620,6 +732,8 @@ nlohmann::json ingest_spool(store::Db& db, const Config& cfg, const std::string&
           {"rejected", rejected},
           {"malformed", malformed},
           {"new_updates", new_updates},
+          {"rejected_statuses", rejected_statuses},
+          {"account_errors", account_errors},
           {"applied", applied.applied},
           {"reconciled", applied.reconciled},
           {"moved", applied.moved},
@@ -657,6 +771,9 @@ CarriedStatuses carry_status_events(store::Db& db, const std::string& previous, 
       if (stored.duplicate) continue;
       ++out.events;
       if (parsed) out.updates += store::StatusUpdatesInsert(db, stored.event_id, parsed->updates, p.now);
+      if (parsed && parsed->rejected_total > 0) {
+        store::StatusRejectsInsert(db, stored.event_id, parsed->rejected, parsed->rejected_total, p.now);
+      }
     }
     out.applied = store::StatusApplyPending(db, now, store::kStatusPendingAll);
   });

@@ -23,6 +23,7 @@
 #include "config/config.hpp"
 #include "domain/clock.hpp"
 #include "store/db.hpp"
+#include "app/unsubscribe.hpp"
 #include "store/status_events.hpp"
 
 namespace daybreak {
@@ -37,6 +38,8 @@ struct IngestOutcome {
   int new_updates = 0;        ///< statuses not seen before
   store::StatusApplySummary applied;
   bool apply_failed = false;  ///< stored, but applying failed (left for the next StatusApplyPending)
+  int rejected = 0;           ///< statuses (or changes, entries) rejected one by one, stored with their reasons
+  int account_errors = 0;     ///< `value.errors` entries: a whatsapp_account_error alert was raised
 };
 
 /// A request whose signature was verified, with what its body parsed to: what
@@ -45,7 +48,10 @@ struct VerifiedCallback {
   std::string signature;
   std::string body;                             ///< the raw body, byte for byte
   std::vector<StatusUpdate> updates;            ///< its statuses (none when malformed)
-  std::optional<std::string> malformed_error;   ///< authentic but unreadable: stored, not applied
+  std::vector<StatusReject> rejected;           ///< elements rejected one by one (the first kRejectsPerBodyMax)
+  int rejected_total = 0;                       ///< all of them
+  std::vector<AccountError> account_errors;     ///< value.errors
+  std::optional<std::string> malformed_error;   ///< authentic but unreadable as a whole: stored, not applied
 };
 
 /// Verifies X-Hub-Signature-256 over the raw body in constant time, then parses it: a 200
@@ -60,15 +66,20 @@ IngestOutcome verify_callback(const std::string& app_secret, const std::string& 
 /// batch). Applying runs under a savepoint: if it fails, the events stay stored, their statuses
 /// pending for StatusApplyPending, and the outcomes say apply_failed. Throws StoreError when the
 /// transaction fails (nothing of the batch is stored). Outcomes are in the order of `items`.
+/// Elements rejected one by one are stored with their reasons (store::StatusRejectsInsert).
+/// When `cfg` is given, a new event carrying `value.errors` raises the whatsapp_account_error
+/// event alert (subject date:D@ID, D today in delivery.timezone) in the same transaction, its
+/// notifications queued for the alert sender (`daybreak alerts check`, every minute from cron,
+/// or a running dispatch's sender, every second).
 std::vector<IngestOutcome> store_callbacks(store::Db& db, const std::vector<const VerifiedCallback*>& items,
                                            const std::string& source, const std::string& source_ref, Millis now,
-                                           spdlog::logger& log);
+                                           spdlog::logger& log, const Config* cfg = nullptr);
 
 /// Verifies, stores (durable when this returns a 200) and applies one raw request. An empty
 /// secret rejects everything (401). `source` is 'receiver' or 'spool'.
 IngestOutcome ingest_callback(store::Db& db, const std::string& app_secret, const std::string& signature,
                               const std::string& body, const std::string& source, const std::string& source_ref,
-                              Millis now, spdlog::logger& log);
+                              Millis now, spdlog::logger& log, const Config* cfg = nullptr);
 
 /// The GET verification handshake (Meta, "Getting started with webhooks", verification requests:
 /// https://developers.facebook.com/docs/graph-api/webhooks/getting-started): hub.mode=subscribe
@@ -98,6 +109,28 @@ HeadVerdict judge_request_head(std::string_view method, std::optional<std::strin
                                std::optional<std::string_view> transfer_encoding,
                                std::optional<std::string_view> content_encoding, std::size_t max_body_bytes);
 
+/// Bounds how many lines a flood of refused requests can write to the log: at most `burst`
+/// lines per `window_ms`; the lines past that are counted, and the next line allowed says how
+/// many were left out. Thread-safe.
+class LogRateLimiter {
+ public:
+  LogRateLimiter(int burst, Millis window_ms) : burst_(burst), window_ms_(window_ms) {}
+  /// True when a line may be written at `now`; `suppressed` is then how many were left out
+  /// since the previous line written.
+  bool allow(Millis now, std::uint64_t& suppressed);
+  /// Lines left out so far in all.
+  std::uint64_t suppressed_total() const;
+
+ private:
+  mutable std::mutex mu_;
+  int burst_;
+  Millis window_ms_;
+  Millis window_start_ = 0;
+  int used_ = 0;
+  bool started_ = false;
+  std::uint64_t dropped_ = 0, dropped_total_ = 0;
+};
+
 /// The receiver's state between HTTP requests. In database mode one writer thread owns the
 /// ledger connection: the server's threads verify and parse requests in parallel and queue them;
 /// the writer takes everything queued at once and stores it in one transaction (group commit),
@@ -111,7 +144,7 @@ class CallbackReceiver {
   static constexpr std::size_t kMaxBatch = 512;
 
   /// `db` may be null in spool mode (the receiver then never opens the database). Reads
-  /// whatsapp.app_secret and verify_token once, here: throws ConfigError naming the key and
+  /// whatsapp.app_secret, verify_token and email.unsubscribe_secret once, here: throws ConfigError naming the key and
   /// variable (or file) when one is configured but cannot be read.
   CallbackReceiver(store::Db* db, const Config& cfg, const Clock& clock, std::shared_ptr<spdlog::logger> log,
                    std::string spool_dir);
@@ -139,6 +172,9 @@ class CallbackReceiver {
   IngestOutcome post(const std::string& signature, const std::string& body);
   /// GET: the handshake.
   HandshakeReply get(const std::string& mode, const std::string& token, const std::string& challenge) const;
+  /// `POST /unsubscribe?a=TOKEN`: one_click_unsubscribe (app/unsubscribe.hpp) on the ledger
+  /// connection, on the caller's thread (rare, small). Spool mode (no database): 503.
+  UnsubscribeOutcome unsubscribe(std::string_view token, std::string_view body);
   /// Applies statuses still pending (their delivery's message id was recorded later). Database mode only.
   store::StatusApplySummary apply_pending();
   /// Counters as JSON for the final log line.
@@ -158,6 +194,7 @@ class CallbackReceiver {
   const Config& cfg_;
   std::string app_secret_;    ///< cfg_.whatsapp.app_secret's value ("" = none configured)
   std::string verify_token_;  ///< cfg_.whatsapp.verify_token's value
+  std::string unsubscribe_secret_;  ///< cfg_.unsubscribe.secret's value when configured ("" = one-click unsubscribe off)
   const Clock& clock_;
   std::shared_ptr<spdlog::logger> log_;
   std::string spool_dir_;
@@ -165,6 +202,7 @@ class CallbackReceiver {
   mutable std::mutex mu_;     ///< the counters and seq_
   std::uint64_t seq_ = 0;
   std::uint64_t accepted_ = 0, rejected_ = 0, duplicates_ = 0, malformed_ = 0, reconciled_ = 0, batches_ = 0;
+  std::uint64_t rejected_statuses_ = 0, account_errors_ = 0;
   std::mutex q_mu_;
   std::condition_variable q_cv_;     ///< the writer: something queued, or stopping
   std::condition_variable stop_cv_;  ///< the checkpointer: stopping

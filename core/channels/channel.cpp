@@ -13,7 +13,7 @@ std::unique_ptr<Adapter> make_adapter(const Config& cfg, const SenderConfig& sen
     case Channel::whatsapp:
       return std::make_unique<WhatsAppAdapter>(cfg.whatsapp, sender);
     case Channel::email:
-      return std::make_unique<EmailAdapter>(sender);
+      return std::make_unique<EmailAdapter>(sender, cfg.unsubscribe);
     case Channel::webhook:
       return std::make_unique<WebhookAdapter>(sender);
   }

@@ -1,11 +1,13 @@
 #include "channels/email.hpp"
 
+#include "channels/signature.hpp"
 #include "channels/smtp_reply.hpp"
 
 #include <curl/curl.h>
 
 #include <chrono>
 #include <cstdio>
+#include <vector>
 
 namespace daybreak::channels {
 namespace {
@@ -229,7 +231,29 @@ std::string html_escape(std::string_view s) {
   return out;
 }
 
-EmailAdapter::EmailAdapter(const SenderConfig& sender) : sender_(sender), password_(sender.password.value()) {
+std::string list_unsubscribe_headers(const UnsubscribeConfig& cfg, std::string_view secret, std::string_view advisor_id) {
+  if (!cfg.enabled()) return "";
+  const std::string token = unsubscribe_token(secret, advisor_id);
+  std::vector<std::string> uris;
+  // RFC 2369 §3.2: a list of angle-bracketed URIs, most preferred first; mailto: first, as
+  // RFC 2369 shows it; the subject carries the token (it is URL-safe as it is).
+  if (!cfg.mailto.empty()) uris.push_back("<mailto:" + without_controls(cfg.mailto) + "?subject=unsubscribe%20" + token + ">");
+  if (!cfg.url_template.empty()) {
+    std::string url = without_controls(cfg.url_template);
+    for (auto p = url.find("{token}"); p != std::string::npos; p = url.find("{token}", p + token.size())) url.replace(p, 7, token);
+    uris.push_back("<" + url + ">");
+  }
+  std::string h = "List-Unsubscribe: ";
+  for (std::size_t i = 0; i < uris.size(); ++i) h += (i ? ",\r\n " : "") + uris[i];  // one URI per (folded) line
+  h += "\r\n";
+  // RFC 8058 §3.1: the one-click POST needs an HTTPS URI in List-Unsubscribe.
+  if (!cfg.url_template.empty()) h += "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n";
+  return h;
+}
+
+EmailAdapter::EmailAdapter(const SenderConfig& sender, const UnsubscribeConfig& unsubscribe)
+    : sender_(sender), password_(sender.password.value()), unsubscribe_(unsubscribe) {
+  if (unsubscribe_.enabled()) unsubscribe_secret_ = unsubscribe_.secret.value();
   from_addr_ = bare_address(sender.from);
   auto lt = sender.from.find('<');
   std::string display = lt == std::string::npos ? "" : trim(std::string_view(sender.from).substr(0, lt));
@@ -257,6 +281,7 @@ Request EmailAdapter::build(const Message& m) const {
   msg += "Subject: " + encode_header_text(m.title, 9) + "\r\n";
   msg += "Message-ID: " + message_id + "\r\n";
   msg += "X-Daybreak-Delivery: " + std::to_string(m.delivery_id) + "\r\n";
+  msg += list_unsubscribe_headers(unsubscribe_, unsubscribe_secret_, m.advisor_id);
   if (!m.language.empty() && printable_ascii(m.language)) msg += "Content-Language: " + m.language + "\r\n";
   msg += "MIME-Version: 1.0\r\n";
   msg += "Content-Type: multipart/alternative; boundary=\"" + boundary + "\"\r\n";

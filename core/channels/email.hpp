@@ -13,7 +13,11 @@ namespace daybreak::channels {
 /// 2xx accepted, 4xx retryable, 5xx permanent, 530/534/535/538 (authentication) credentials.
 class EmailAdapter final : public Adapter {
  public:
-  explicit EmailAdapter(const SenderConfig& sender);
+  /// With `unsubscribe` enabled ([email] unsubscribe_url / unsubscribe_mailto), every message
+  /// carries List-Unsubscribe (RFC 2369: the mailto: and https: URIs, each with the advisor's
+  /// signed token, channels/signature.hpp) and, when there is a URL, List-Unsubscribe-Post:
+  /// List-Unsubscribe=One-Click (RFC 8058 §3.1). The secret is read here, once.
+  explicit EmailAdapter(const SenderConfig& sender, const UnsubscribeConfig& unsubscribe = {});
   [[nodiscard]] Request build(const Message& m) const override;
   [[nodiscard]] SendResult classify(const Response& r) const override;
 
@@ -23,7 +27,13 @@ class EmailAdapter final : public Adapter {
   std::string from_addr_;     ///< bare address of `from`, e.g. daybreak@example.com
   std::string from_header_;   ///< the From: value, display name encoded when needed
   std::string host_;          ///< right-hand side of Message-IDs: the domain of `from`
+  UnsubscribeConfig unsubscribe_;
+  std::string unsubscribe_secret_;  ///< read once; "" when unsubscribe is off
 };
+
+/// The List-Unsubscribe and List-Unsubscribe-Post header lines (each ending CRLF) for one
+/// advisor, or "" when `cfg` is not enabled. Public so the exact bytes are unit-tested.
+std::string list_unsubscribe_headers(const UnsubscribeConfig& cfg, std::string_view secret, std::string_view advisor_id);
 
 /// Classifies a final SMTP reply code (RFC 5321 §4.2, RFC 4954 §6 for the AUTH codes).
 FailureKind classify_smtp_reply(long code);

@@ -111,6 +111,111 @@ Result<std::optional<StatusUpdate>> parse_status(const json& st, const std::stri
 
 }  // namespace
 
+namespace {
+
+std::string reject_text_cut(std::string s) {
+  if (s.size() > kRejectTextMax) {
+    s.resize(kRejectTextMax - 3);
+    // Never end inside a UTF-8 sequence: drop continuation bytes and the lead byte they follow.
+    while (!s.empty() && (static_cast<unsigned char>(s.back()) & 0xC0) == 0x80) s.pop_back();
+    if (!s.empty() && (static_cast<unsigned char>(s.back()) & 0x80) != 0) s.pop_back();
+    s += "...";
+  }
+  return s;
+}
+
+void add_reject(ParsedStatusWebhook& out, const std::string& path, const Error& e, const json& element) {
+  ++out.rejected_total;
+  if (out.rejected.size() >= kRejectsPerBodyMax) return;
+  StatusReject r;
+  r.path = reject_text_cut(path);
+  r.reason = reject_text_cut(e.message);
+  if (element.is_object()) {
+    if (auto id = element.find("id"); id != element.end() && id->is_string()) r.provider_message_id = reject_text_cut(id->get<std::string>());
+  }
+  r.excerpt = reject_text_cut(element.dump(-1, ' ', /*ensure_ascii=*/false, json::error_handler_t::replace));
+  out.rejected.push_back(std::move(r));
+}
+
+/// value.errors of one change: each readable element becomes an AccountError, the others rejects.
+void parse_account_errors(ParsedStatusWebhook& out, const json& errs, const std::string& path, const std::string& waba_id,
+                          const std::string& phone_number_id) {
+  if (!errs.is_array()) return add_reject(out, path, bad(path, "expected an array, got " + shown(errs)), errs);
+  for (std::size_t i = 0; i < errs.size(); ++i) {
+    const json& e = errs[i];
+    const std::string epath = path + "[" + std::to_string(i) + "]";
+    if (!e.is_object()) {
+      add_reject(out, epath, bad(epath, "expected an object, got " + shown(e)), e);
+      continue;
+    }
+    AccountError a;
+    a.waba_id = waba_id;
+    a.phone_number_id = phone_number_id;
+    auto code = e.find("code");
+    if (code != e.end() && !code->is_null()) {
+      if (!code->is_number_integer()) {
+        add_reject(out, epath + ".code", bad(epath + ".code", "expected an integer, got " + shown(*code)), e);
+        continue;
+      }
+      a.code = code->get<long>();
+    }
+    std::optional<Error> err = opt_string(e, "title", epath, a.title);
+    if (!err && a.title.empty()) err = opt_string(e, "message", epath, a.title);
+    if (!err) {
+      if (auto data = e.find("error_data"); data != e.end() && data->is_object()) err = opt_string(*data, "details", epath + ".error_data", a.details);
+    }
+    if (err) {
+      add_reject(out, epath, *err, e);
+      continue;
+    }
+    a.title = reject_text_cut(a.title);
+    a.details = reject_text_cut(a.details);
+    if (out.account_errors.size() < kRejectsPerBodyMax) out.account_errors.push_back(std::move(a));
+  }
+}
+
+/// One element of changes[]: its statuses and errors into `out`, or a reject naming the field.
+void parse_webhook_change(ParsedStatusWebhook& out, const json& c, const std::string& cpath, const std::string& waba_id) {
+  if (!c.is_object()) return add_reject(out, cpath, bad(cpath, "expected an object, got " + shown(c)), c);
+  std::string field;
+  if (auto err = opt_string(c, "field", cpath, field)) return add_reject(out, cpath, *err, c);
+  if (field != "messages") {  // other subscriptions (templates, account updates): not ours
+    ++out.ignored;
+    return;
+  }
+  auto value = c.find("value");
+  if (value == c.end() || !value->is_object()) {
+    return add_reject(out, cpath + ".value", bad(cpath + ".value", value == c.end() ? "missing" : "expected an object"), c);
+  }
+  std::string phone_number_id;
+  if (auto md = value->find("metadata"); md != value->end() && md->is_object()) {
+    if (auto err = opt_string(*md, "phone_number_id", cpath + ".value.metadata", phone_number_id)) {
+      return add_reject(out, cpath + ".value.metadata", *err, *md);
+    }
+  }
+  if (auto errs = value->find("errors"); errs != value->end() && !errs->is_null()) {
+    parse_account_errors(out, *errs, cpath + ".value.errors", waba_id, phone_number_id);
+  }
+  auto statuses = value->find("statuses");
+  if (statuses == value->end() || statuses->is_null()) return;  // inbound messages, errors: no statuses
+  if (!statuses->is_array()) {
+    return add_reject(out, cpath + ".value.statuses", bad(cpath + ".value.statuses", "expected an array"), *statuses);
+  }
+  for (std::size_t n = 0; n < statuses->size(); ++n) {
+    const std::string spath = cpath + ".value.statuses[" + std::to_string(n) + "]";
+    auto r = parse_status((*statuses)[n], spath, phone_number_id);
+    if (!r) {
+      add_reject(out, spath, r.error(), (*statuses)[n]);
+    } else if (*r) {
+      out.updates.push_back(std::move(**r));
+    } else {
+      ++out.ignored;
+    }
+  }
+}
+
+}  // namespace
+
 Result<ParsedStatusWebhook> parse_status_webhook(std::string_view body) {
   json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return Error{"bad_webhook", "body: not valid JSON"};
@@ -127,41 +232,19 @@ Result<ParsedStatusWebhook> parse_status_webhook(std::string_view body) {
   for (std::size_t i = 0; i < entry->size(); ++i) {
     const json& e = (*entry)[i];
     const std::string epath = "entry[" + std::to_string(i) + "]";
-    if (!e.is_object()) return bad(epath, "expected an object, got " + shown(e));
+    if (!e.is_object()) {
+      add_reject(out, epath, bad(epath, "expected an object, got " + shown(e)), e);
+      continue;
+    }
+    std::string waba_id;
+    if (auto id = e.find("id"); id != e.end() && id->is_string()) waba_id = id->get<std::string>();
     auto changes = e.find("changes");
     if (changes == e.end() || !changes->is_array()) {
-      return bad(epath + ".changes", changes == e.end() ? "missing" : "expected an array");
+      add_reject(out, epath + ".changes", bad(epath + ".changes", changes == e.end() ? "missing" : "expected an array"), e);
+      continue;
     }
     for (std::size_t k = 0; k < changes->size(); ++k) {
-      const json& c = (*changes)[k];
-      const std::string cpath = epath + ".changes[" + std::to_string(k) + "]";
-      if (!c.is_object()) return bad(cpath, "expected an object, got " + shown(c));
-      std::string field;
-      if (auto err = opt_string(c, "field", cpath, field)) return *err;
-      if (field != "messages") {  // other subscriptions (templates, account updates): not ours
-        ++out.ignored;
-        continue;
-      }
-      auto value = c.find("value");
-      if (value == c.end() || !value->is_object()) {
-        return bad(cpath + ".value", value == c.end() ? "missing" : "expected an object");
-      }
-      std::string phone_number_id;
-      if (auto md = value->find("metadata"); md != value->end() && md->is_object()) {
-        if (auto err = opt_string(*md, "phone_number_id", cpath + ".value.metadata", phone_number_id)) return *err;
-      }
-      auto statuses = value->find("statuses");
-      if (statuses == value->end() || statuses->is_null()) continue;  // inbound messages, not statuses
-      if (!statuses->is_array()) return bad(cpath + ".value.statuses", "expected an array");
-      for (std::size_t n = 0; n < statuses->size(); ++n) {
-        auto r = parse_status((*statuses)[n], cpath + ".value.statuses[" + std::to_string(n) + "]", phone_number_id);
-        if (!r) return r.error();
-        if (*r) {
-          out.updates.push_back(std::move(**r));
-        } else {
-          ++out.ignored;
-        }
-      }
+      parse_webhook_change(out, (*changes)[k], epath + ".changes[" + std::to_string(k) + "]", waba_id);
     }
   }
   return out;

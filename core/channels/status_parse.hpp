@@ -22,11 +22,19 @@ namespace daybreak::channels {
 struct ParsedStatusWebhook {
   std::vector<StatusUpdate> updates;
   int ignored = 0;  ///< statuses Meta may add that daybreak does not track (e.g. "played"), and non-"messages" changes
+  /// Elements that could not be read, each on its own (the first kRejectsPerBodyMax of them).
+  std::vector<StatusReject> rejected;
+  int rejected_total = 0;  ///< all of them, including those past kRejectsPerBodyMax
+  /// `value.errors` of "messages" changes: account-level errors (the first kRejectsPerBodyMax).
+  std::vector<AccountError> account_errors;
 };
 
-/// Parses a webhook body. Inbound-message changes without `statuses` parse to no updates. A
-/// malformed body is an Error whose message names the field, e.g.
-/// `entry[0].changes[0].value.statuses[1].timestamp: expected unix seconds, got "abc"`.
+/// Parses a webhook body. Inbound-message changes without `statuses` parse to no updates. Each
+/// status, change and entry is read on its own: one that cannot be read is a StatusReject whose
+/// reason names the field, e.g. `entry[0].changes[0].value.statuses[1].timestamp: expected unix
+/// seconds, got "abc"`, and the others are still returned (Meta batches up to 1,000 statuses in
+/// one POST and retries the same bytes, so one bad status must not cost the rest). Only a body
+/// that is not JSON, not a whatsapp_business_account object or has no `entry` array is an Error.
 Result<ParsedStatusWebhook> parse_status_webhook(std::string_view body);
 
 /// One spooled callback request. The spool file format (docs: man/daybreak.1, "ingest"):

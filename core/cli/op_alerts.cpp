@@ -149,8 +149,8 @@ int run_check(const AppContext& ctx) {
 
 int raise_or_clear(const AppContext& ctx, bool raise, const std::string& rule, const std::string& subject,
                    const std::string& message) {
-  if (rule != "nightly_failed" && rule != "night_missed") {
-    throw UsageError("rule: \"" + rule + "\" is not an event rule (nightly_failed, night_missed)");
+  if (rule != "nightly_failed" && rule != "night_missed" && rule != "whatsapp_account_error") {
+    throw UsageError("rule: \"" + rule + "\" is not an event rule (nightly_failed, night_missed, whatsapp_account_error)");
   }
   const Millis now = ctx.clock->now();
   engine::AlertEngine eng(ctx.cfg.alerts);
@@ -302,9 +302,9 @@ void add_alerts_commands(CLI::App& app, GlobalOptions& g, Action& action) {
   auto ev_rule = std::make_shared<std::string>();
   auto ev_subject = std::make_shared<std::string>();
   auto ev_message = std::make_shared<std::string>();
-  auto* raise = alerts->add_subcommand("raise", "Fire an event alert (night_missed, nightly_failed) and notify at once");
+  auto* raise = alerts->add_subcommand("raise", "Fire an event alert (night_missed, nightly_failed, whatsapp_account_error) and notify at once");
   raise->fallthrough();
-  raise->add_option("rule", *ev_rule, "nightly_failed or night_missed")->required();
+  raise->add_option("rule", *ev_rule, "nightly_failed, night_missed or whatsapp_account_error")->required();
   raise->add_option("--subject", *ev_subject, "What it is about, e.g. date:2026-12-07")->required();
   raise->add_option("--message", *ev_message, "One line saying what happened and what to do")->required();
   raise->callback([ev_rule, ev_subject, ev_message, &g, &action] {
@@ -313,9 +313,9 @@ void add_alerts_commands(CLI::App& app, GlobalOptions& g, Action& action) {
       return raise_or_clear(ctx, true, *ev_rule, *ev_subject, *ev_message);
     };
   });
-  auto* clear = alerts->add_subcommand("clear", "Resolve a firing event alert (nightly_failed, night_missed) and notify at once");
+  auto* clear = alerts->add_subcommand("clear", "Resolve a firing event alert (nightly_failed, night_missed, whatsapp_account_error) and notify at once");
   clear->fallthrough();
-  clear->add_option("rule", *ev_rule, "nightly_failed or night_missed")->required();
+  clear->add_option("rule", *ev_rule, "nightly_failed, night_missed or whatsapp_account_error")->required();
   clear->add_option("--subject", *ev_subject, "What it is about, e.g. date:2026-12-07")->required();
   clear->add_option("--message", *ev_message, "Why it is over (default: cleared: <its message>)");
   clear->callback([ev_rule, ev_subject, ev_message, &g, &action] {

@@ -13,6 +13,7 @@
 #include "domain/schedule.hpp"
 #include "domain/time.hpp"
 #include "store/runs.hpp"
+#include "store/status_events.hpp"
 
 namespace daybreak {
 namespace {
@@ -153,12 +154,61 @@ int run_status(const GlobalOptions& g) {
   return kExitOk;
 }
 
+// `daybreak status rejected [--since T] [--limit N]`: statuses (or changes, entries) of status
+// webhooks that daybreak-callbacks could not read and rejected one by one, with their reasons,
+// while the rest of each body was applied.
+struct RejectedOptions {
+  std::string since;
+  std::int64_t limit = 50;
+};
+
+int run_rejected(const GlobalOptions& g, const RejectedOptions& o) {
+  auto env = ops::open_env(g);
+  auto& db = *env.db;
+  const auto& tz = env.ctx.cfg.default_timezone;
+  const Millis since = o.since.empty() ? env.now - 7 * 86'400'000LL : ops::parse_time_arg("--since", o.since, tz);
+  auto rows = store::StatusRejectList(db, since, o.limit);
+  const std::int64_t total = store::StatusRejectCountSince(db, since);
+  if (env.ctx.json) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& r : rows) {
+      list.push_back({{"reject_id", r.reject_id},
+                      {"event_id", r.event_id},
+                      {"received_at", format_instant(r.received_at, tz)},
+                      {"path", r.reject.path},
+                      {"provider_message_id", r.reject.provider_message_id},
+                      {"reason", r.reject.reason},
+                      {"excerpt", r.reject.excerpt}});
+    }
+    print_json({{"since", format_instant(since, tz)}, {"total", total}, {"shown", rows.size()}, {"rejected", list}});
+    return kExitOk;
+  }
+  std::cout << total << " status element(s) rejected since " << format_instant(since, tz) << " (the rest of their webhooks was applied)";
+  if (static_cast<std::int64_t>(rows.size()) < total) std::cout << "; " << rows.size() << " shown";
+  std::cout << "\n";
+  for (const auto& r : rows) {
+    std::cout << "  event " << r.event_id << "  " << format_instant(r.received_at, tz) << "  "
+              << (r.reject.provider_message_id.empty() ? std::string("(no id)") : r.reject.provider_message_id) << "\n    "
+              << r.reject.reason << "\n    " << r.reject.excerpt << "\n";
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 void add_status_command(CLI::App& app, GlobalOptions& g, Action& action) {
   auto* sub = app.add_subcommand("status", "What is running now, what is next, and whether the next day is planned and feasible");
   sub->fallthrough();
-  sub->callback([&g, &action] { action = [&g] { return run_status(g); }; });
+  auto o = std::make_shared<RejectedOptions>();
+  auto* rej = sub->add_subcommand("rejected", "Status-webhook elements daybreak-callbacks rejected one by one, with their reasons");
+  rej->fallthrough();
+  rej->add_option("--since", o->since, "Received at or after (YYYY-MM-DD or ISO-8601; default: 7 days ago)");
+  rej->add_option("--limit", o->limit, "At most this many, newest first")->check(CLI::PositiveNumber)->capture_default_str();
+  rej->callback([o, &g, &action] { action = [o, &g] { return run_rejected(g, *o); }; });
+  sub->callback([rej, &g, &action] {
+    if (rej->parsed()) return;  // `status rejected`: its own action stands
+    action = [&g] { return run_status(g); };
+  });
 }
 
 }  // namespace daybreak

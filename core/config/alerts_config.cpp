@@ -116,7 +116,8 @@ const std::vector<std::string>& alert_rule_names() {
                                               "credentials_failure", "certificate_failure", "dead_letter_growth", "silent_days",
                                               "capacity_shortfall", "store_unwritable", "plan_missing",
                                               "night_missed",       "nightly_failed",   "content_held",
-                                              "whatsapp_number_blocked", "whatsapp_account_blocked"};
+                                              "whatsapp_number_blocked", "whatsapp_account_blocked",
+                                              "whatsapp_account_error"};
   return names;
 }
 
@@ -165,7 +166,7 @@ void read_alerts_config(const toml::table& t, const std::string& origin, AlertsC
       throw ConfigError(at(*t.get("disabled_rules"), origin) + ": key \"alerts.disabled_rules\": unknown rule \"" + r +
                         "\" (known: live_success_low, deadline_at_risk, breaker_open, credentials_failure, certificate_failure, "
                         "dead_letter_growth, silent_days, capacity_shortfall, store_unwritable, plan_missing, night_missed, "
-                        "nightly_failed, content_held, whatsapp_number_blocked, whatsapp_account_blocked)");
+                        "nightly_failed, content_held, whatsapp_number_blocked, whatsapp_account_blocked, whatsapp_account_error)");
     }
   }
   a.smtp_url = str(t, "smtp_url", "alerts.smtp_url", origin, "");

@@ -451,8 +451,37 @@ Config parse_config(const std::string& text, const std::string& origin) {
     }
   }
   if (const auto* t = top.table("email")) {
-    TableReader r(*t, "email", origin, {"senders"});
+    TableReader r(*t, "email", origin,
+                  {"senders", "unsubscribe_url", "unsubscribe_mailto", "unsubscribe_secret", "unsubscribe_secret_env",
+                   "unsubscribe_secret_file", "allow_insecure"});
     if (const auto* arr = r.array("senders")) read_senders(*arr, Channel::email, "email.senders", origin, cfg, inline_secret);
+    auto& u = cfg.unsubscribe;
+    r.str("unsubscribe_url", u.url_template);
+    r.str("unsubscribe_mailto", u.mailto);
+    inline_secret |= r.secret("unsubscribe_secret", u.secret);
+    bool allow_insecure = false;
+    if (auto v = r.get<bool>("allow_insecure", "true or false")) allow_insecure = *v;
+    if (!u.url_template.empty()) {
+      if (u.url_template.find("{token}") == std::string::npos) {
+        throw ConfigError(r.line("unsubscribe_url") + ": key \"email.unsubscribe_url\" must contain {token} (where the signed token goes)");
+      }
+      if (u.url_template.rfind("https://", 0) != 0 && u.url_template.rfind("http://", 0) != 0) {
+        throw ConfigError(r.line("unsubscribe_url") + ": key \"email.unsubscribe_url\" must be an https:// URL");
+      }
+      if (u.url_template.find_first_of(" <>\"\t\r\n") != std::string::npos) {
+        throw ConfigError(r.line("unsubscribe_url") + ": key \"email.unsubscribe_url\" must not contain spaces, quotes or angle brackets");
+      }
+      refuse_cleartext(u.url_template, false, allow_insecure, r.line("unsubscribe_url"), "email.unsubscribe_url",
+                       "unsubscribe tokens", "[email]");
+    }
+    if (!u.mailto.empty() && (u.mailto.find('@') == std::string::npos || u.mailto.find_first_of(" <>,\"\r\n") != std::string::npos)) {
+      throw ConfigError(r.line("unsubscribe_mailto") + ": key \"email.unsubscribe_mailto\" must be a bare address (user@example.org)");
+    }
+    if (u.enabled() && !u.secret.configured()) {
+      throw ConfigError(r.line(u.url_template.empty() ? "unsubscribe_mailto" : "unsubscribe_url") +
+                        ": [email] unsubscribe_url/unsubscribe_mailto need unsubscribe_secret (or unsubscribe_secret_env, "
+                        "unsubscribe_secret_file): the HMAC key that signs the tokens");
+    }
   }
   if (const auto* t = top.table("webhook")) {
     TableReader r(*t, "webhook", origin, {"senders"});

@@ -88,10 +88,23 @@ struct WhatsAppConfig {
 /// [callbacks]: the status receiver's (daybreak-callbacks) bounds on what it will read. Every
 /// request is judged on its headers before a byte of its body is read.
 struct CallbacksConfig {
-  std::size_t max_body_bytes = 1 << 20;  ///< a POST must declare Content-Length up to this (413 above; 411 without)
+  /// A POST must declare Content-Length up to this (413 above; 411 without). 3 MiB: Meta's
+  /// WhatsApp Cloud API "Webhooks" page says "Webhooks payloads can be up to 3MB"
+  /// (https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks), so none is refused.
+  std::size_t max_body_bytes = 3 << 20;
   long header_timeout_ms = 5000;         ///< a request's headers must arrive whole within this, else the connection is closed
   long request_timeout_ms = 30000;       ///< the whole request (headers and body) within this, else closed
   int max_connections = 128;             ///< connections open at once; further ones wait in the listen queue
+};
+
+/// [email] unsubscribe_*: the List-Unsubscribe headers of email deliveries (RFC 2369, RFC 8058)
+/// and the token daybreak-callbacks' `POST /unsubscribe` checks. Off when neither the URL nor
+/// the mailto address is set.
+struct UnsubscribeConfig {
+  std::string url_template;  ///< unsubscribe_url: https URL with "{token}", e.g. https://example.org/unsubscribe?a={token}
+  std::string mailto;        ///< unsubscribe_mailto: an address; the mailto: URI's subject carries the token
+  Secret secret;             ///< unsubscribe_secret(_env|_file): HMAC key of the tokens; read on use
+  [[nodiscard]] bool enabled() const { return !url_template.empty() || !mailto.empty(); }
 };
 
 struct DispatchConfig {
@@ -154,6 +167,7 @@ struct Config {
   RetentionConfig retention;
   WhatsAppConfig whatsapp;
   CallbacksConfig callbacks;          ///< [callbacks]: daybreak-callbacks' request bounds
+  UnsubscribeConfig unsubscribe;      ///< [email] unsubscribe_*: List-Unsubscribe headers and tokens
   std::vector<SenderConfig> senders;  ///< all channels, in file order
   AlertsConfig alerts;                ///< [alerts]: rules, on-call chain, sinks (config/alerts_config.hpp)
 

@@ -40,6 +40,33 @@ struct StatusUpdate {
   std::string error_details;                ///< `errors[0].error_data.details`
 };
 
+/// One element of a webhook that could not be read (a status with a timestamp in an
+/// unexpected form, a change whose `value` is not an object...): rejected on its own, stored
+/// with its reason, while the rest of the body is applied. Every text is bounded (kRejectTextMax).
+struct StatusReject {
+  std::string path;                 ///< where in the body, e.g. entry[0].changes[0].value.statuses[17]
+  std::string provider_message_id;  ///< the status's `id` when it was a string, else ""
+  std::string reason;               ///< what was wrong, naming the field
+  std::string excerpt;              ///< the element as JSON, cut to kRejectTextMax bytes
+};
+/// The longest path, reason or excerpt kept for a rejected element (bytes; longer is cut).
+inline constexpr std::size_t kRejectTextMax = 512;
+/// At most this many rejected elements are kept per webhook body; the rest are only counted.
+inline constexpr std::size_t kRejectsPerBodyMax = 100;
+
+/// An account-level error Meta reports in a webhook's `value.errors` (no status attached):
+/// Meta, "Errors messages webhooks reference"
+/// (https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/errors):
+/// `{"code": 130429, "title": "Rate limit hit", "message": ..., "error_data": {"details": ...}}`,
+/// sent when "an app- or account-level problem prevents a request from being processed".
+struct AccountError {
+  std::string waba_id;          ///< entry[].id
+  std::string phone_number_id;  ///< value.metadata.phone_number_id
+  std::optional<long> code;
+  std::string title;            ///< `title`, else `message`
+  std::string details;          ///< error_data.details
+};
+
 /// What a set of statuses of one message says, whatever order they came in: the highest
 /// progress seen, and whether `failed` was seen. A `failed` counts only when nothing at or above
 /// `delivered` was seen (a message delivered to one device and failed on another reached the

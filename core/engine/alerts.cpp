@@ -322,11 +322,13 @@ std::vector<AlertChange> AlertEngine::evaluate_plan_missing(store::Db& db, const
 }
 
 namespace {
-bool is_event_rule(const std::string& rule) { return rule == "night_missed" || rule == "nightly_failed"; }
+bool is_event_rule(const std::string& rule) {
+  return rule == "night_missed" || rule == "nightly_failed" || rule == "whatsapp_account_error";
+}
 }  // namespace
 
 AlertChange AlertEngine::raise_event(store::Db& db, const AlertCondition& c, Millis now) {
-  if (!is_event_rule(c.rule)) throw std::invalid_argument("\"" + c.rule + "\" is not an event rule (night_missed, nightly_failed)");
+  if (!is_event_rule(c.rule)) throw std::invalid_argument("\"" + c.rule + "\" is not an event rule (night_missed, nightly_failed, whatsapp_account_error)");
   AlertChange change{AlertChange::Kind::updated, 0, c.rule, c.subject, c.message, 0};
   if (!cfg_.rule_enabled(c.rule)) return change;
   atomically(db, [&] {
@@ -346,7 +348,7 @@ AlertChange AlertEngine::raise_event(store::Db& db, const AlertCondition& c, Mil
 
 std::optional<AlertChange> AlertEngine::clear_event(store::Db& db, const std::string& rule, const std::string& subject,
                                                     const std::string& message, Millis now) {
-  if (!is_event_rule(rule)) throw std::invalid_argument("\"" + rule + "\" is not an event rule (night_missed, nightly_failed)");
+  if (!is_event_rule(rule)) throw std::invalid_argument("\"" + rule + "\" is not an event rule (night_missed, nightly_failed, whatsapp_account_error)");
   std::optional<AlertChange> change;
   atomically(db, [&] {
     for (const auto& a : store::AlertListFiring(db)) {

@@ -24,6 +24,10 @@
 //                                   the morning's start and planned it itself (dead-man's switch)
 //   nightly_failed       date:D     an event: the nightly job for D failed (raised by
 //                                   daybreak-nightly through `daybreak alerts raise`)
+//   whatsapp_account_error  an event: a status webhook carried `value.errors` (Meta's
+//                        date:D@ID  account-level errors; ID the phone number id, else the WABA id),
+//                                   raised by daybreak-callbacks (and `daybreak ingest`) in the
+//                                   transaction that stores the webhook
 //
 // Event alerts fire when raised and resolve when cleared (`daybreak alerts clear`, a nightly
 // that succeeds) or when their day is over.

@@ -20,9 +20,12 @@ WHERE name IS NOT excluded.name OR tier IS NOT excluded.tier OR timezone IS NOT 
    OR slot IS NOT excluded.slot OR channels IS NOT excluded.channels OR opted_in IS NOT excluded.opted_in
    OR language IS NOT excluded.language OR topics IS NOT excluded.topics
 )sql";
+// A channel the advisor unsubscribed from (unsubscribed_at, sql/013) stays opted out whatever
+// the import says; only `daybreak advisors opt-in` (AdvisorChannelSetOptIn) clears it.
 constexpr const char* kChannelOnConflict = R"sql(
-ON CONFLICT (advisor_id, channel) DO UPDATE SET address = excluded.address, opted_in = excluded.opted_in
-WHERE address IS NOT excluded.address OR opted_in IS NOT excluded.opted_in
+ON CONFLICT (advisor_id, channel) DO UPDATE SET address = excluded.address,
+  opted_in = CASE WHEN unsubscribed_at IS NULL THEN excluded.opted_in ELSE 0 END
+WHERE address IS NOT excluded.address OR opted_in IS NOT (CASE WHEN unsubscribed_at IS NULL THEN excluded.opted_in ELSE 0 END)
 )sql";
 
 const std::string kUpsertAdvisor =
@@ -209,7 +212,8 @@ WHERE EXISTS (SELECT 1 FROM main.advisors a
   AND NOT EXISTS (SELECT 1 FROM temp.import_advisor_channels sc
                   LEFT JOIN main.advisor_channels c ON c.advisor_id = sc.advisor_id AND c.channel = sc.channel
                   WHERE sc.advisor_id = s.advisor_id
-                    AND (c.advisor_id IS NULL OR c.address IS NOT sc.address OR c.opted_in IS NOT sc.opted_in))
+                    AND (c.advisor_id IS NULL OR c.address IS NOT sc.address
+                         OR c.opted_in IS NOT (CASE WHEN c.unsubscribed_at IS NULL THEN sc.opted_in ELSE 0 END)))
   AND (SELECT COUNT(*) FROM main.advisor_channels c WHERE c.advisor_id = s.advisor_id)
     = (SELECT COUNT(*) FROM temp.import_advisor_channels sc WHERE sc.advisor_id = s.advisor_id)
 )sql";

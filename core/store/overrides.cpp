@@ -349,10 +349,36 @@ std::vector<std::int64_t> DeliveryCancelForAdvisorDays(Db& db, const std::string
 
 bool AdvisorChannelSetOptIn(Db& db, const std::string& advisor_id, const std::string& channel, bool opted_in, Millis now) {
   return guarded("AdvisorChannelSetOptIn", [&] {
-    auto& q = db.stmt("UPDATE advisor_channels SET opted_in = ?3 WHERE advisor_id = ?1 AND channel = ?2");
+    // Opting back in also clears an unsubscribe (sql/013): the operator decided, and audited it.
+    auto& q = db.stmt(
+        "UPDATE advisor_channels SET opted_in = ?3, unsubscribed_at = CASE WHEN ?3 = 1 THEN NULL ELSE unsubscribed_at END "
+        "WHERE advisor_id = ?1 AND channel = ?2");
     q.bind(1, advisor_id);
     q.bind(2, channel);
     q.bind(3, opted_in ? 1 : 0);
+    bool changed = q.exec() == 1;
+    if (changed) {
+      auto& u = db.stmt("UPDATE advisors SET updated_at = ?2 WHERE advisor_id = ?1");
+      u.bind(1, advisor_id);
+      u.bind(2, static_cast<std::int64_t>(now));
+      u.exec();
+    }
+    return changed;
+  });
+}
+
+}  // namespace daybreak::store
+
+namespace daybreak::store {
+
+bool AdvisorChannelUnsubscribe(Db& db, const std::string& advisor_id, const std::string& channel, Millis now) {
+  return guarded("AdvisorChannelUnsubscribe", [&] {
+    auto& q = db.stmt(
+        "UPDATE advisor_channels SET opted_in = 0, unsubscribed_at = ?3 "
+        "WHERE advisor_id = ?1 AND channel = ?2 AND (opted_in = 1 OR unsubscribed_at IS NULL)");
+    q.bind(1, advisor_id);
+    q.bind(2, channel);
+    q.bind(3, static_cast<std::int64_t>(now));
     bool changed = q.exec() == 1;
     if (changed) {
       auto& u = db.stmt("UPDATE advisors SET updated_at = ?2 WHERE advisor_id = ?1");

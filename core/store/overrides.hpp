@@ -151,5 +151,9 @@ std::vector<std::int64_t> DeliveryCancelForAdvisorDays(Db& db, const std::string
                                                        const std::string& until, Millis now);
 /// Sets one channel row's opt-in; false when the advisor has no such channel row.
 bool AdvisorChannelSetOptIn(Db& db, const std::string& advisor_id, const std::string& channel, bool opted_in, Millis now);
+/// The advisor unsubscribed from `channel` (one-click List-Unsubscribe): opted out and marked
+/// unsubscribed_at, so an import cannot opt it back in (sql/013). False when there is no such
+/// row or it was already unsubscribed.
+bool AdvisorChannelUnsubscribe(Db& db, const std::string& advisor_id, const std::string& channel, Millis now);
 
 }  // namespace daybreak::store

@@ -69,6 +69,9 @@ StatusPurgeCounts StatusPurgeBatch(Db& db, Millis cutoff, std::int64_t batch) {
       auto& u = db.stmt("DELETE FROM status_updates WHERE event_id = ?1");
       u.bind(1, id);
       c.updates += u.exec();
+      auto& r = db.stmt("DELETE FROM status_rejects WHERE event_id = ?1");
+      r.bind(1, id);
+      r.exec();
       auto& e = db.stmt("DELETE FROM status_events WHERE event_id = ?1");
       e.bind(1, id);
       c.events += e.exec();

@@ -268,6 +268,63 @@ StatusEventStored StatusEventStore(Db& db, const StatusEventStoreParams& p) {
   });
 }
 
+void StatusRejectsInsert(Db& db, std::int64_t event_id, const std::vector<StatusReject>& rejects, int total, Millis now) {
+  guarded("StatusRejectsInsert", [&] {
+    std::size_t kept = 0;
+    for (const auto& r : rejects) {
+      if (kept++ >= kRejectsPerBodyMax) break;
+      auto& q = db.stmt(
+          "INSERT INTO status_rejects (event_id, received_at, path, provider_message_id, reason, excerpt) VALUES (?,?,?,?,?,?)");
+      q.bind(1, event_id);
+      q.bind(2, static_cast<std::int64_t>(now));
+      q.bind(3, r.path.substr(0, kRejectTextMax));
+      q.bind(4, r.provider_message_id.substr(0, kRejectTextMax));
+      q.bind(5, r.reason.substr(0, kRejectTextMax));
+      q.bind(6, r.excerpt.substr(0, kRejectTextMax));
+      q.exec();
+    }
+    auto& u = db.stmt("UPDATE status_events SET rejected = ?2 WHERE event_id = ?1");
+    u.bind(1, event_id);
+    u.bind(2, total);
+    u.exec();
+  });
+}
+
+std::vector<StatusRejectRow> StatusRejectList(Db& db, Millis since, std::int64_t limit) {
+  return guarded("StatusRejectList", [&] {
+    std::vector<StatusRejectRow> out;
+    auto& q = db.stmt(
+        "SELECT reject_id, event_id, received_at, path, provider_message_id, reason, excerpt FROM status_rejects "
+        "WHERE received_at >= ?1 ORDER BY received_at DESC, reject_id DESC LIMIT ?2");
+    q.bind(1, static_cast<std::int64_t>(since));
+    q.bind(2, limit);
+    while (q.executeStep()) {
+      StatusRejectRow r;
+      r.reject_id = q.getColumn(0).getInt64();
+      r.event_id = q.getColumn(1).getInt64();
+      r.received_at = q.getColumn(2).getInt64();
+      r.reject.path = q.getColumn(3).getString();
+      r.reject.provider_message_id = q.getColumn(4).getString();
+      r.reject.reason = q.getColumn(5).getString();
+      r.reject.excerpt = q.getColumn(6).getString();
+      out.push_back(std::move(r));
+    }
+    q.reset();
+    return out;
+  });
+}
+
+std::int64_t StatusRejectCountSince(Db& db, Millis since) {
+  return guarded("StatusRejectCountSince", [&] {
+    auto& q = db.stmt("SELECT COALESCE(SUM(rejected), 0) FROM status_events WHERE received_at >= ?1");
+    q.bind(1, static_cast<std::int64_t>(since));
+    q.executeStep();
+    auto n = q.getColumn(0).getInt64();
+    q.reset();
+    return n;
+  });
+}
+
 int StatusUpdatesInsert(Db& db, std::int64_t event_id, const std::vector<StatusUpdate>& updates, Millis now) {
   return guarded("StatusUpdatesInsert", [&] {
     int inserted = 0;

@@ -42,6 +42,23 @@ StatusEventStored StatusEventStore(Db& db, const StatusEventStoreParams& p);
 /// present is skipped. Returns how many were new. Call inside the same write_tx as the store.
 int StatusUpdatesInsert(Db& db, std::int64_t event_id, const std::vector<StatusUpdate>& updates, Millis now);
 
+/// Keeps the elements of an event's body that were rejected one by one (at most
+/// kRejectsPerBodyMax rows; `total` counts them all and goes to status_events.rejected).
+/// Call inside the same write_tx as the store, for an event that is not a duplicate.
+void StatusRejectsInsert(Db& db, std::int64_t event_id, const std::vector<StatusReject>& rejects, int total, Millis now);
+
+/// A status_rejects row.
+struct StatusRejectRow {
+  std::int64_t reject_id = 0;
+  std::int64_t event_id = 0;
+  Millis received_at = 0;
+  StatusReject reject;
+};
+/// Rejected elements received at or after `since`, newest first, at most `limit`.
+std::vector<StatusRejectRow> StatusRejectList(Db& db, Millis since, std::int64_t limit);
+/// How many elements were rejected since `since` (all of them, from status_events.rejected).
+std::int64_t StatusRejectCountSince(Db& db, Millis since);
+
 /// What applying did, summed.
 struct StatusApplySummary {
   int applied = 0;         ///< matched to a delivery (any outcome below)

@@ -219,8 +219,8 @@ def attack_gzip():
 
 
 def attack_big():
-    """A 2 MiB Content-Length body with a wrong signature."""
-    n = 2 << 20
+    """A 4 MiB Content-Length body (over the default max_body_bytes, 3 MiB) with a wrong signature."""
+    n = 4 << 20
     head = (f"POST /webhook HTTP/1.1\r\nHost: 127.0.0.1:{PORT}\r\nContent-Type: application/json\r\n"
             f"X-Hub-Signature-256: {WRONG_SIG}\r\nContent-Length: {n}\r\n\r\n").encode()
     piece = b"{" * 65536
@@ -292,7 +292,7 @@ def main():
             BOMB = gzip_bomb()
             summary.append(run_attack("gzip bomb (1000 MiB of zeros)", attack_gzip, 415))
         elif a == "big":
-            summary.append(run_attack("2 MiB Content-Length body", attack_big, 413))
+            summary.append(run_attack("4 MiB Content-Length body", attack_big, 413))
         elif a == "slow":
             out = run_attack("50 slow-header connections", attack_slow, None, min_seconds=0)
             summary.append(out)

@@ -1,7 +1,8 @@
 // Fuzz harness for the WhatsApp status callback parser (core/channels/status_parse.hpp,
 // parse_status_webhook): arbitrary bytes as a POST body. The receiver runs it on whatever the
 // internet sends, after the signature check, so it must never crash or overflow, and it answers
-// every body with updates or one "bad_webhook" error whose message names where it went wrong.
+// every body with updates (and elements rejected one by one, bounded, each naming where it went
+// wrong) or one "bad_webhook" error whose message names where it went wrong.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -25,5 +26,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(!u.delivery_id || *u.delivery_id >= 0, u.provider_message_id);
   }
   FUZZ_CHECK(r->ignored >= 0, "negative ignored count");
+  // Rejected elements: bounded in number and size, each naming where it went wrong.
+  FUZZ_CHECK(r->rejected.size() <= daybreak::kRejectsPerBodyMax, "too many rejects kept");
+  FUZZ_CHECK(r->rejected_total >= static_cast<int>(r->rejected.size()), "rejected_total below the rejects kept");
+  for (const auto& x : r->rejected) {
+    FUZZ_CHECK(x.path.size() <= daybreak::kRejectTextMax && x.reason.size() <= daybreak::kRejectTextMax &&
+                   x.excerpt.size() <= daybreak::kRejectTextMax,
+               x.path);
+    FUZZ_CHECK(x.reason.find(": ") != std::string_view::npos, x.reason);
+  }
+  FUZZ_CHECK(r->account_errors.size() <= daybreak::kRejectsPerBodyMax, "too many account errors kept");
   return 0;
 }

@@ -72,7 +72,7 @@ TEST(CallbacksBounds, OtherMethodsAre405) {
 
 TEST(CallbacksBounds, ConfigKeysAndDefaults) {
   auto d = parse_config("", "t.toml");
-  EXPECT_EQ(d.callbacks.max_body_bytes, kMiB);
+  EXPECT_EQ(d.callbacks.max_body_bytes, 3 * kMiB);  // Meta: "Webhooks payloads can be up to 3MB"
   EXPECT_EQ(d.callbacks.header_timeout_ms, 5000);
   EXPECT_EQ(d.callbacks.request_timeout_ms, 30000);
   EXPECT_EQ(d.callbacks.max_connections, 128);
@@ -83,6 +83,34 @@ TEST(CallbacksBounds, ConfigKeysAndDefaults) {
   EXPECT_EQ(c.callbacks.header_timeout_ms, 3000);
   EXPECT_EQ(c.callbacks.request_timeout_ms, 10000);
   EXPECT_EQ(c.callbacks.max_connections, 40);
+}
+
+TEST(CallbacksBounds, UnsubscribeConfigIsCheckedAtLoad) {
+  auto c = parse_config(
+      "[email]\nunsubscribe_url = \"https://d.example.org/u?a={token}\"\nunsubscribe_mailto = \"u@d.example.org\"\n"
+      "unsubscribe_secret_env = \"DAYBREAK_TEST_NO_SUCH_VARIABLE\"\n",
+      "t.toml");
+  EXPECT_TRUE(c.unsubscribe.enabled());
+  EXPECT_EQ(c.unsubscribe.url_template, "https://d.example.org/u?a={token}");
+  EXPECT_EQ(c.unsubscribe.mailto, "u@d.example.org");
+  EXPECT_TRUE(c.unsubscribe.secret.configured());  // recorded, not read: dispatch and the receiver read it
+  EXPECT_FALSE(parse_config("", "t.toml").unsubscribe.enabled());
+  auto rejects = [](const std::string& toml, const std::string& needle) {
+    try {
+      parse_config(toml, "t.toml");
+      ADD_FAILURE() << "accepted: " << toml;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  const std::string secret = "unsubscribe_secret_env = \"X\"\n";
+  rejects("[email]\nunsubscribe_url = \"https://d.example.org/u\"\n" + secret, "must contain {token}");
+  rejects("[email]\nunsubscribe_url = \"http://d.example.org/u?a={token}\"\n" + secret, "email.unsubscribe_url");
+  rejects("[email]\nunsubscribe_url = \"ftp://d.example.org/{token}\"\n" + secret, "https://");
+  rejects("[email]\nunsubscribe_url = \"https://d.example.org/u?a={token}\"\n", "need unsubscribe_secret");
+  rejects("[email]\nunsubscribe_mailto = \"Unsub <u@d.example.org>\"\n" + secret, "bare address");
+  // http:// to loopback (tests, the simulator) is allowed, as for every other URL.
+  EXPECT_NO_THROW(parse_config("[email]\nunsubscribe_url = \"http://127.0.0.1:8089/unsubscribe?a={token}\"\n" + secret, "t.toml"));
 }
 
 TEST(CallbacksBounds, ConfigRejectsNonsense) {

@@ -1,6 +1,7 @@
 // The email adapter's exact SMTP request (envelope, headers, MIME structure, encodings) and its
 // classification of SMTP replies (4xx retryable, 5xx permanent).
 #include "channels/email.hpp"
+#include "channels/signature.hpp"
 
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
@@ -259,6 +260,30 @@ TEST_F(EmailTest, TlsFollowsTheUrlAndTheStarttlsKey) {
   EXPECT_EQ(r.mail_from, "<bare@example.org>");
   EXPECT_NE(r.body.find("From: <bare@example.org>\r\n"), std::string::npos);
   EXPECT_EQ(r.message_id, "<daybreak.4711@example.org>");
+}
+
+// List-Unsubscribe (RFC 2369) with the mailto: and https: URIs, each carrying the advisor's
+// signed token, and List-Unsubscribe-Post for one-click (RFC 8058 §3.1); none when off.
+TEST_F(EmailTest, ListUnsubscribeHeadersCarryTheAdvisorsSignedToken) {
+  UnsubscribeConfig u;
+  u.url_template = "https://daybreak.example.com/unsubscribe?a={token}";
+  u.mailto = "unsubscribe@daybreak.example.com";
+  u.secret = "unsub-secret";
+  const std::string token = unsubscribe_token("unsub-secret", "adv-1");
+  auto [headers, body] = split(EmailAdapter(sender, u).build(msg).body);
+  EXPECT_NE(headers.find("X-Daybreak-Delivery: 4711\r\n"
+                         "List-Unsubscribe: <mailto:unsubscribe@daybreak.example.com?subject=unsubscribe%20" + token + ">,\r\n"
+                         " <https://daybreak.example.com/unsubscribe?a=" + token + ">\r\n"
+                         "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"),
+            std::string::npos)
+      << headers;
+  EXPECT_EQ(verify_unsubscribe_token("unsub-secret", token), std::optional<std::string>("adv-1"));
+  // mailto only: no List-Unsubscribe-Post (one-click needs an HTTPS URI).
+  u.url_template.clear();
+  EXPECT_EQ(list_unsubscribe_headers(u, "unsub-secret", "adv-1"),
+            "List-Unsubscribe: <mailto:unsubscribe@daybreak.example.com?subject=unsubscribe%20" + token + ">\r\n");
+  // Off: no header at all.
+  EXPECT_EQ(EmailAdapter(sender).build(msg).body.find("List-Unsubscribe"), std::string::npos);
 }
 
 TEST(EmailEncoding, QuotedPrintableEdgeCases) {

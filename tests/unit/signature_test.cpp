@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 namespace daybreak::channels {
 namespace {
@@ -68,6 +69,46 @@ TEST(SignatureTest, ConstantTimeEqualComparesWholeStrings) {
   EXPECT_FALSE(constant_time_equal("abc", "abd"));
   EXPECT_FALSE(constant_time_equal("abc", "ab"));
   EXPECT_TRUE(constant_time_equal("", ""));
+}
+
+// One-click unsubscribe tokens: they name the advisor, verify under the secret that made them
+// and under no other, and cannot be altered to name another advisor or guessed.
+TEST(UnsubscribeTokenTest, RoundTripsEveryAdvisorId) {
+  for (const std::string& id : std::vector<std::string>{"a", "ab", "abc", "adv-0001", "ADV/ü 7&x=y", std::string(200, 'z')}) {
+    const std::string t = unsubscribe_token(kSecret, id);
+    ASSERT_EQ(t.rfind("u1.", 0), 0u) << t;
+    EXPECT_EQ(t.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."), std::string::npos) << t;
+    auto back = verify_unsubscribe_token(kSecret, t);
+    ASSERT_TRUE(back) << t;
+    EXPECT_EQ(*back, id);
+    EXPECT_EQ(unsubscribe_token(kSecret, id), t) << "tokens are deterministic (the same link in every email)";
+  }
+}
+
+TEST(UnsubscribeTokenTest, ForgedOrAlteredTokensAreRefused) {
+  const std::string t = unsubscribe_token(kSecret, "adv-0001");
+  EXPECT_FALSE(verify_unsubscribe_token("another-secret", t)) << "a token made under another secret";
+  EXPECT_FALSE(verify_unsubscribe_token("", t)) << "an empty secret verifies nothing";
+  EXPECT_EQ(unsubscribe_token("", "adv-0001"), "");
+  // The id part swapped for another advisor's, the MAC kept: refused.
+  const std::string other = unsubscribe_token(kSecret, "adv-0002");
+  const std::string swapped = other.substr(0, other.rfind('.')) + t.substr(t.rfind('.'));
+  EXPECT_FALSE(verify_unsubscribe_token(kSecret, swapped));
+  // Any single character of the MAC changed: refused.
+  for (std::size_t i = t.rfind('.') + 1; i < t.size(); ++i) {
+    std::string x = t;
+    x[i] = x[i] == '0' ? '1' : '0';
+    EXPECT_FALSE(verify_unsubscribe_token(kSecret, x)) << x;
+  }
+  for (const std::string& bad : std::vector<std::string>{"", "u1.", "u1..", "u2.YWR2LTAwMDE." + t.substr(t.rfind('.') + 1), "u1.YWR2LTAwMDE",
+                                "u1.!!!." + t.substr(t.rfind('.') + 1), t + "0", std::string(600, 'u')}) {
+    EXPECT_FALSE(verify_unsubscribe_token(kSecret, bad)) << bad;
+  }
+  // Another encoding of the same id (non-zero unused bits) is not accepted either.
+  const std::string id_part = t.substr(3, t.rfind('.') - 3);
+  std::string other_enc = id_part;
+  other_enc.back() = other_enc.back() == 'E' ? 'F' : 'E';
+  EXPECT_FALSE(verify_unsubscribe_token(kSecret, "u1." + other_enc + t.substr(t.rfind('.'))));
 }
 
 }  // namespace

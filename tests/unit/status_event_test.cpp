@@ -29,6 +29,7 @@
 #include "store/content.hpp"
 #include "store/deliveries.hpp"
 #include "store/runs.hpp"
+#include "store/retention.hpp"
 #include "store/status_events.hpp"
 
 namespace daybreak {
@@ -121,8 +122,10 @@ TEST(StatusParseTest, CallbackDataThatIsNotOurIdNamesNoDelivery) {
 TEST(StatusParseTest, TimestampTooLargeForMillisecondsIsRejected) {
   for (const char* ts : {R"("999999999999999999")", "999999999999999999", "18446744073709551615", R"("253402300800")"}) {
     auto r = parse_status_webhook(webhook(std::string(R"({"id":"wamid.A","status":"sent","timestamp":)") + ts + "}"));
-    ASSERT_FALSE(r) << ts;
-    EXPECT_EQ(r.error().message.rfind("entry[0].changes[0].value.statuses[0].timestamp:", 0), 0u) << r.error().message;
+    ASSERT_TRUE(r) << ts;  // the status is rejected alone, the body still parses
+    EXPECT_TRUE(r->updates.empty()) << ts;
+    ASSERT_EQ(r->rejected.size(), 1u) << ts;
+    EXPECT_EQ(r->rejected[0].reason.rfind("entry[0].changes[0].value.statuses[0].timestamp:", 0), 0u) << r->rejected[0].reason;
   }
   auto r = parse_status_webhook(webhook(R"({"id":"wamid.A","status":"sent","timestamp":"253402300799"})"));
   ASSERT_TRUE(r) << r.error().message;
@@ -152,9 +155,84 @@ TEST(StatusParseTest, MalformedInputNamesTheField) {
   };
   for (const auto& c : cases) {
     auto r = parse_status_webhook(c.body);
-    ASSERT_FALSE(r) << c.body;
-    EXPECT_EQ(r.error().message.rfind(c.field + ":", 0), 0u) << r.error().message;
+    if (c.field == "body" || c.field == "object" || c.field == "entry") {
+      // The envelope itself: nothing can be read, the whole body is malformed.
+      ASSERT_FALSE(r) << c.body;
+      EXPECT_EQ(r.error().message.rfind(c.field + ":", 0), 0u) << r.error().message;
+      continue;
+    }
+    // One entry, change or status: rejected on its own, naming the field; the body still parses.
+    ASSERT_TRUE(r) << c.body << ": " << r.error().message;
+    EXPECT_TRUE(r->updates.empty()) << c.body;
+    ASSERT_EQ(r->rejected.size(), 1u) << c.body;
+    EXPECT_EQ(r->rejected_total, 1);
+    EXPECT_EQ(r->rejected[0].reason.rfind(c.field + ":", 0), 0u) << r->rejected[0].reason;
+    EXPECT_EQ(c.field.rfind(r->rejected[0].path, 0), 0u) << r->rejected[0].path << " is not a prefix of " << c.field;
+    EXPECT_FALSE(r->rejected[0].excerpt.empty());
   }
+}
+
+// Meta batches up to 1,000 statuses in one POST: one it cannot be read (here a timestamp in an
+// unexpected form) is rejected alone, with its id, path and reason; the 999 others are returned.
+TEST(StatusParseTest, OneBadStatusAmongAThousandIsRejectedAlone) {
+  nlohmann::json statuses = nlohmann::json::array();
+  for (int i = 0; i < 1000; ++i) {
+    statuses.push_back({{"id", "wamid.N" + std::to_string(i)}, {"status", "delivered"}, {"timestamp", std::to_string(1'750'000'000 + i)}});
+  }
+  statuses[417]["timestamp"] = "2026-12-06T21:00:00Z";
+  nlohmann::json body = {{"object", "whatsapp_business_account"},
+                         {"entry", {{{"id", "1"}, {"changes", {{{"field", "messages"}, {"value", {{"statuses", statuses}}}}}}}}}};
+  auto r = parse_status_webhook(body.dump());
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->updates.size(), 999u);
+  ASSERT_EQ(r->rejected.size(), 1u);
+  EXPECT_EQ(r->rejected[0].provider_message_id, "wamid.N417");
+  EXPECT_EQ(r->rejected[0].path, "entry[0].changes[0].value.statuses[417]");
+  EXPECT_EQ(r->rejected[0].reason,
+            "entry[0].changes[0].value.statuses[417].timestamp: expected unix seconds, got \"2026-12-06T21:00:00Z\"");
+  EXPECT_NE(r->rejected[0].excerpt.find("2026-12-06T21:00:00Z"), std::string::npos);
+  for (const auto& u : r->updates) EXPECT_NE(u.provider_message_id, "wamid.N417");
+}
+
+// What is kept of rejected elements is bounded: at most kRejectsPerBodyMax rows per body, each
+// text at most kRejectTextMax bytes (cut on a UTF-8 boundary); the total still counts them all.
+TEST(StatusParseTest, RejectsAreBoundedInNumberAndSize) {
+  nlohmann::json statuses = nlohmann::json::array();
+  const std::string huge(5000, 'x');
+  for (int i = 0; i < 300; ++i) {
+    statuses.push_back({{"id", "wamid." + huge}, {"status", "sent"}, {"timestamp", "soon"}, {"note", "\u0917\u0941" + huge}});
+  }
+  nlohmann::json body = {{"object", "whatsapp_business_account"},
+                         {"entry", {{{"id", "1"}, {"changes", {{{"field", "messages"}, {"value", {{"statuses", statuses}}}}}}}}}};
+  auto r = parse_status_webhook(body.dump());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->rejected_total, 300);
+  EXPECT_EQ(r->rejected.size(), kRejectsPerBodyMax);
+  for (const auto& x : r->rejected) {
+    EXPECT_LE(x.excerpt.size(), kRejectTextMax);
+    EXPECT_LE(x.provider_message_id.size(), kRejectTextMax);
+    EXPECT_LE(x.reason.size(), kRejectTextMax);
+  }
+}
+
+// value.errors (Meta, "Errors messages webhooks reference"): account-level errors are read,
+// with the phone number and WABA they are about.
+TEST(StatusParseTest, AccountErrorsAreRead) {
+  const std::string b = R"({"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"value":{
+    "messaging_product":"whatsapp","metadata":{"display_phone_number":"15550783881","phone_number_id":"106540352242922"},
+    "errors":[{"code":130429,"title":"Rate limit hit","message":"Rate limit hit","error_data":{"details":"Message failed to send because there were too many messages sent from this phone number in a short period of time"},
+    "href":"/documentation/business-messaging/whatsapp/support/error-codes"}]},"field":"messages"}]}]})";
+  auto r = parse_status_webhook(b);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(r->updates.empty());
+  EXPECT_TRUE(r->rejected.empty());
+  ASSERT_EQ(r->account_errors.size(), 1u);
+  const auto& e = r->account_errors[0];
+  EXPECT_EQ(e.code, 130429);
+  EXPECT_EQ(e.title, "Rate limit hit");
+  EXPECT_EQ(e.phone_number_id, "106540352242922");
+  EXPECT_EQ(e.waba_id, "102290129340398");
+  EXPECT_NE(e.details.find("too many messages"), std::string::npos);
 }
 
 TEST(StatusParseTest, SpoolRequestKeepsTheBodyByteForByte) {
@@ -518,13 +596,79 @@ TEST_F(StatusStoreTest, WrongOrMissingSignatureOrNoSecretChangesNothing) {
 }
 
 TEST_F(StatusStoreTest, VerifiedButMalformedBodyIsKeptNotApplied) {
-  const std::string b = R"({"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","value":{"statuses":[{"id":"w","status":"sent"}]}}]}]})";
+  const std::string b = R"({"object":"whatsapp_business_account","entry":{"changes":[]}})";
   auto out = post(b);
   EXPECT_EQ(out.http_status, 200);
   EXPECT_TRUE(out.malformed);
-  EXPECT_NE(out.reason.find("statuses[0].timestamp"), std::string::npos) << out.reason;
+  EXPECT_NE(out.reason.find("entry: expected an array"), std::string::npos) << out.reason;
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM status_events WHERE state = 'malformed'"), 1);
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM status_updates"), 0);
+}
+
+// Per-status apply/reject: a body with a good status, an unreadable one and another good one is
+// answered 200; the good ones are stored and applied, the bad one is stored in status_rejects
+// with its reason, the event is processed (not malformed) and counts one rejected element.
+TEST_F(StatusStoreTest, EachStatusIsAppliedOrRejectedOnItsOwn) {
+  auto a = delivery("R1", DeliveryState::accepted, "wamid.R1");
+  auto b = delivery("R2", DeliveryState::accepted, "wamid.R2");
+  nlohmann::json statuses = {{{"id", "wamid.R1"}, {"status", "delivered"}, {"timestamp", "1764300010"}},
+                             {{"id", "wamid.BAD"}, {"status", "delivered"}, {"timestamp", 1.5e9}},
+                             {{"id", "wamid.R2"}, {"status", "read"}, {"timestamp", "1764300020"}}};
+  nlohmann::json j = {{"object", "whatsapp_business_account"},
+                      {"entry", {{{"id", "1"}, {"changes", {{{"field", "messages"}, {"value", {{"statuses", statuses}}}}}}}}}};
+  auto out = post(j.dump());
+  EXPECT_EQ(out.http_status, 200);
+  EXPECT_FALSE(out.malformed);
+  EXPECT_EQ(out.rejected, 1);
+  EXPECT_EQ(out.new_updates, 2);
+  EXPECT_EQ(out.applied.applied, 2);
+  EXPECT_EQ(row(a).state, "delivered");
+  EXPECT_EQ(row(b).state, "read");
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM status_events WHERE state = 'processed' AND rejected = 1"), 1);
+  auto rows = store::StatusRejectList(*db_, 0, 10);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].event_id, out.event_id);
+  EXPECT_EQ(rows[0].reject.provider_message_id, "wamid.BAD");
+  EXPECT_EQ(rows[0].reject.path, "entry[0].changes[0].value.statuses[1]");
+  EXPECT_EQ(rows[0].reject.reason.rfind("entry[0].changes[0].value.statuses[1].timestamp: expected unix seconds", 0), 0u)
+      << rows[0].reject.reason;
+  EXPECT_EQ(store::StatusRejectCountSince(*db_, 0), 1);
+  // Meta retries the same bytes: one event, still one reject row.
+  auto again = post(j.dump());
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM status_rejects"), 1);
+  // Retention deletes the rejects with their event.
+  auto purged = store::StatusPurgeBatch(*db_, kT0StatusEvent + 10'000'000, 10);
+  EXPECT_EQ(purged.events, 1);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM status_rejects"), 0);
+}
+
+// value.errors raises a whatsapp_account_error alert (one per phone number and day) in the
+// transaction that stores the webhook, its notification queued for the alert sender; a retried
+// body (a duplicate) raises nothing more, and without a config nothing is raised.
+TEST_F(StatusStoreTest, AccountErrorsRaiseACriticalAlertWithTheWebhook) {
+  const std::string b = R"({"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"value":{
+    "messaging_product":"whatsapp","metadata":{"display_phone_number":"15550783881","phone_number_id":"106540352242922"},
+    "errors":[{"code":131042,"title":"Business eligibility payment issue","error_data":{"details":"payment method"}}]},"field":"messages"}]}]})";
+  Config cfg;
+  cfg.default_timezone = "Asia/Kolkata";
+  AlertLevel level;
+  level.name = "primary";
+  level.emails = {"oncall@example.org"};
+  cfg.alerts.chain = {level};
+  const std::string sig = "sha256=" + channels::hmac_sha256_hex(kSecret, b);
+  auto out = ingest_callback(*db_, kSecret, sig, b, "receiver", "", kT0StatusEvent + 5'000, *log_, &cfg);
+  EXPECT_EQ(out.http_status, 200);
+  EXPECT_EQ(out.account_errors, 1);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM alerts WHERE rule = 'whatsapp_account_error' AND state = 'firing' "
+                   "AND subject = 'date:2025-11-28@106540352242922' AND message LIKE 'CRITICAL:%131042 Business eligibility payment issue%'"),
+            1);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM alert_notifications n JOIN alerts a USING (alert_id) "
+                   "WHERE a.rule = 'whatsapp_account_error' AND n.event = 'fired' AND n.sent_at IS NULL"),
+            1);
+  auto again = ingest_callback(*db_, kSecret, sig, b, "receiver", "", kT0StatusEvent + 6'000, *log_, &cfg);
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM alert_notifications"), 1);
 }
 
 // The receiver's group commit: requests queued while the ledger's write lock is taken are not
@@ -595,7 +739,7 @@ TEST_F(StatusStoreTest, OneBatchKeepsEachRequestsOutcome) {
   auto id = delivery("B1", DeliveryState::accepted, "wamid.B1");
   const std::string d = body("wamid.B1", "delivered", 1'764'300'010, id);
   const std::string r = body("wamid.B1", "read", 1'764'300'020, id);
-  const std::string bad = R"({"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","value":{"statuses":[{"id":"w","status":"sent"}]}}]}]})";
+  const std::string bad = R"({"object":"whatsapp_business_account","entry":"none"})";
   std::vector<VerifiedCallback> items(4);
   const std::string bodies[] = {d, r, d, bad};
   for (int i = 0; i < 4; ++i) {

@@ -1,0 +1,34 @@
+#pragma once
+// One-click unsubscribe (RFC 8058) from the List-Unsubscribe link of an email delivery:
+// daybreak-callbacks' `POST /unsubscribe?a=TOKEN` with the body `List-Unsubscribe=One-Click`.
+// The token (channels/signature.hpp, unsubscribe_token) names the advisor and is signed with
+// [email] unsubscribe_secret, so it cannot be forged for another advisor or guessed. A valid
+// one opts the advisor's email channel out for good (store AdvisorChannelUnsubscribe: an import
+// cannot opt it back in), with an audit_log row, in one transaction; the next plan then skips
+// the advisor on email (and plans another opted-in channel, or none). No HTTP here.
+#include <string>
+#include <string_view>
+
+#include "domain/types.hpp"
+#include "store/db.hpp"
+
+namespace daybreak {
+
+/// What the endpoint answers.
+struct UnsubscribeOutcome {
+  int http_status = 200;   ///< 200 done (or nothing to do), 400 not a one-click body, 403 bad token, 404 not configured
+  std::string reason;      ///< why (answered as {"error": ...} and logged for a 4xx)
+  std::string advisor_id;  ///< of a valid token
+  bool changed = false;    ///< this request opted the channel out (false: it already was, or no email channel)
+};
+
+/// RFC 8058 §3.1: the POST body carries the key/value pair "List-Unsubscribe=One-Click"
+/// (application/x-www-form-urlencoded, or a multipart/form-data field of that name).
+bool is_one_click_body(std::string_view body);
+
+/// Checks the body and the token, then unsubscribes (inside its own write transaction) and
+/// audits it as actor "daybreak-callbacks". An empty `secret` answers 404 (not configured).
+UnsubscribeOutcome one_click_unsubscribe(store::Db& db, const std::string& secret, std::string_view token,
+                                         std::string_view body, Millis now);
+
+}  // namespace daybreak
