@@ -7,6 +7,7 @@
 
 #include <memory>
 
+#include "config/config.hpp"
 #include "db_fixture.hpp"
 #include "pg_server.hpp"
 #include "store/db.hpp"
@@ -208,6 +209,20 @@ TEST_F(PgLedgerTest, ALostConnectionIsTransientAndTheNextTransactionReconnects) 
     EXPECT_FALSE(store::is_transient_error(e)) << e.what();
   }
   a.rollback();
+}
+
+TEST(PgConfig, DatabaseTakesExactlyOneOfPathAndUrl) {
+  auto url = parse_config("[database]\nurl = \"postgresql://daybreak@db1/daybreak\"\n", "t.toml");
+  EXPECT_EQ(url.database_url, "postgresql://daybreak@db1/daybreak");
+  EXPECT_TRUE(parse_config("[database]\npath = \"/tmp/x.db\"\n", "t.toml").database_url.empty());
+  try {
+    (void)parse_config("[database]\npath = \"/tmp/x.db\"\nurl = \"postgresql://h/d\"\n", "t.toml");
+    ADD_FAILURE() << "both path and url accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("set exactly one"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("t.toml:3"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW((void)parse_config("[database]\nurl = \"mysql://h/d\"\n", "t.toml"), ConfigError);
 }
 
 }  // namespace
