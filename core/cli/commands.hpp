@@ -36,6 +36,8 @@ void add_export_commands(CLI::App& app, GlobalOptions& g, Action& action);
 void add_retention_commands(CLI::App& app, GlobalOptions& g, Action& action);
 void add_ingest_command(CLI::App& app, GlobalOptions& g, Action& action);
 void add_backup_commands(CLI::App& app, GlobalOptions& g, Action& action);
+// `daybreak migrate-ledger`: a SQLite day into the PostgreSQL ledger (op_migrate_ledger.cpp).
+void add_migrate_ledger_command(CLI::App& app, GlobalOptions& g, Action& action);
 
 // Monitoring (issue 5): `daybreak alerts list|show|ack|check` (op_alerts.cpp).
 void add_alerts_commands(CLI::App& app, GlobalOptions& g, Action& action);

@@ -99,7 +99,10 @@ AppContext make_context(const GlobalOptions& g, const std::string& program) {
   } else {
     ctx.cfg = Config{};  // built-in defaults: no file at the default location
   }
-  if (!g.database.empty()) ctx.cfg.database_path = g.database;
+  if (!g.database.empty()) {
+    ctx.cfg.database_path = g.database;
+    ctx.cfg.database_url.clear();  // --database names a SQLite file: it wins over [database] url
+  }
   if (!g.log_level.empty()) {
     static const char* levels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
     if (std::find(std::begin(levels), std::end(levels), g.log_level) == std::end(levels)) {

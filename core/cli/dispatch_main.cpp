@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <csignal>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -16,6 +17,7 @@
 #include "engine/dispatcher.hpp"
 #include "store/reports.hpp"
 #include "store/overrides.hpp"
+#include "store/pg_ledger.hpp"
 #include "store/runs.hpp"
 
 namespace daybreak {
@@ -31,6 +33,92 @@ extern "C" void on_stop_signal(int sig) {
   // rolls back), a first one stops dispatch before it takes a lease.
   g_stop.request();
   if (g_stop.stage() >= 2 && !g_taking_leases.load()) ::_exit(128 + sig);
+}
+
+
+/// dispatch on the PostgreSQL ledger ([database] url): the same choice of runs, leases and
+/// dispatcher, on PgDispatchLedger. Not here (README "PostgreSQL"): the dead-man's switch
+/// (planning stays on SQLite), alerts, the metrics textfile and stored run reports.
+int dispatch_on_pg(AppContext& ctx, const std::vector<std::int64_t>& run_ids, const std::string& date, long lookahead_s) {
+  const Clock& clock = *ctx.clock;
+  std::string owner = engine::make_owner_id();
+  // Hosts sharing one ledger tell themselves apart by host name; DAYBREAK_HOST_ID names the host
+  // instead (two dispatch hosts on one machine, as the e2e test runs them).
+  if (const char* host = std::getenv("DAYBREAK_HOST_ID"); host && *host) owner = host + owner.substr(owner.find(':'));
+  store::PgDispatchLedger pg(ctx.cfg.database_url, owner, /*migrate=*/true);
+  Millis now = clock.now();
+  std::vector<store::Run> candidates;
+  if (!run_ids.empty()) {
+    for (auto id : run_ids) {
+      auto r = pg.load_run(id);
+      if (!r) throw UsageError("--run " + std::to_string(id) + ": no such run");
+      candidates.push_back(*r);
+    }
+  } else {
+    candidates = pg.list_dispatchable(now - ctx.cfg.dispatch.drain_after_deadline_ms, now + lookahead_s * 1000);
+  }
+  if (!date.empty()) std::erase_if(candidates, [&](const store::Run& r) { return r.date != date; });
+  std::vector<std::int64_t> owned;
+  nlohmann::json skipped = nlohmann::json::array();
+  g_taking_leases.store(true);
+  for (const auto& r : candidates) {
+    if (g_stop.stage() > 0) {
+      skipped.push_back({{"run_id", r.run_id}, {"reason", "stop requested by a signal before its lease was taken"}});
+      continue;
+    }
+    if (r.state == "closed" || r.state == "cancelled") {
+      skipped.push_back({{"run_id", r.run_id}, {"reason", "run is " + r.state}});
+      continue;
+    }
+    auto lease = pg.acquire_lease(r.run_id, now, ctx.cfg.dispatch.lease_ms);
+    if (!lease.acquired) {
+      ctx.log->warn("run {} is owned by {}; not sending anything for it", r.run_id, lease.previous_owner.value_or("?"));
+      skipped.push_back({{"run_id", r.run_id}, {"reason", "owned by " + lease.previous_owner.value_or("?")}});
+      continue;
+    }
+    if (lease.took_over) ctx.log->warn("run {}: took over from {} whose lease expired", r.run_id, lease.previous_owner.value_or("?"));
+    owned.push_back(r.run_id);
+  }
+  nlohmann::json out = {{"ledger", "postgresql"}, {"owner", owner}, {"skipped", skipped}};
+  if (owned.empty()) {
+    out["status"] = skipped.empty() ? "idle" : "skipped";
+    out["runs"] = nlohmann::json::array();
+    if (ctx.json) print_json(out);
+    else std::cout << (skipped.empty() ? "nothing to dispatch: no run is due\n" : "nothing dispatched: every due run is owned elsewhere or finished\n");
+    return kExitOk;
+  }
+  ctx.log->info("dispatching {} run(s) as {} on PostgreSQL", owned.size(), owner);
+  channels::CurlTransportOptions topts;
+  topts.workers = ctx.cfg.dispatch.workers;
+  auto transport = channels::make_curl_transport(topts);
+  engine::Dispatcher dispatcher(ctx.cfg, clock, *transport, store::pg_ledger_factory(ctx.cfg.database_url, owner),
+                                engine::StopToken(g_stop), ctx.log);
+  auto summary = dispatcher.run(owned);
+  transport->shutdown();
+  nlohmann::json runs_out = nlohmann::json::array();
+  for (auto id : owned) {
+    auto run = pg.load_run(id);
+    runs_out.push_back({{"run_id", id}, {"state", run ? run->state : "?"}});
+  }
+  out["status"] = summary.lost_lease ? "lost_lease" : summary.stopped_by_signal ? "stopped" : "done";
+  out["runs"] = runs_out;
+  out["deliveries"] = summary.deliveries;
+  out["requests"] = summary.sent_requests;
+  out["accepted"] = summary.accepted;
+  out["accepted_on_time"] = summary.on_time;
+  out["dead"] = summary.dead;
+  out["uncertain_found"] = summary.uncertain_found;
+  out["possible_duplicates"] = summary.possible_duplicates;
+  out["reconciled"] = summary.reconciled;
+  out["runs_left_open"] = summary.runs_left_open;
+  if (ctx.json) {
+    print_json(out);
+  } else {
+    std::cout << "dispatch " << out["status"].get<std::string>() << " (PostgreSQL): " << summary.sent_requests << " requests, "
+              << summary.accepted << " accepted (" << summary.on_time << " on time), " << summary.dead << " dead\n";
+    for (const auto& r : runs_out) std::cout << "  run " << r["run_id"] << ": " << r["state"].get<std::string>() << "\n";
+  }
+  return summary.lost_lease ? kExitCheckFailed : kExitOk;
 }
 
 }  // namespace
@@ -74,6 +162,7 @@ int dispatch_main(int argc, char** argv) {
     // is not set stops dispatch here (exit 3, naming the key and the variable).
     for (const auto& s : ctx.cfg.senders) (void)channels::make_adapter(ctx.cfg, s);
     check_alert_secrets(ctx.cfg.alerts);
+    if (!ctx.cfg.database_url.empty()) return dispatch_on_pg(ctx, run_ids, date, lookahead_s);
     store::Db db(ctx.cfg.database_path);
     Millis now = clock.now();
 

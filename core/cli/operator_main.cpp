@@ -26,6 +26,7 @@ int operator_main(int argc, char** argv) {
     add_retention_commands(app, g, action);
     add_ingest_command(app, g, action);
     add_backup_commands(app, g, action);
+    add_migrate_ledger_command(app, g, action);
     add_alerts_commands(app, g, action);
     add_schedule_commands(app, g, action);
     add_serve_command(app, g, action);

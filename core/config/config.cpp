@@ -298,9 +298,16 @@ Config parse_config(const std::string& text, const std::string& origin) {
   TableReader top(root, "", origin, {"database", "logging", "delivery", "retry", "dispatch", "breaker", "whatsapp", "email", "webhook", "alerts", "schedule", "callbacks", "retention"});
 
   if (const auto* t = top.table("database")) {
-    TableReader r(*t, "database", origin, {"path"});
+    TableReader r(*t, "database", origin, {"path", "url"});
+    if (t->contains("path") && t->contains("url")) {
+      throw ConfigError(r.line("url") + ": keys \"database.path\" and \"database.url\" are both set; set exactly one");
+    }
     r.str("path", cfg.database_path);
     if (cfg.database_path.empty()) throw ConfigError(r.line("path") + ": key \"database.path\" must not be empty");
+    r.str("url", cfg.database_url);
+    if (t->contains("url") && !(cfg.database_url.starts_with("postgresql://") || cfg.database_url.starts_with("postgres://"))) {
+      throw ConfigError(r.line("url") + ": key \"database.url\" must be a postgresql:// connection URI");
+    }
   }
   if (const auto* t = top.table("logging")) {
     TableReader r(*t, "logging", origin, {"level"});

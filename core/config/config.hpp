@@ -151,6 +151,10 @@ struct RetentionConfig {
 struct Config {
   std::string source;               ///< file it came from ("" = built-in defaults)
   std::string database_path = "/var/lib/daybreak/daybreak.db";
+  /// [database] url = "postgresql://…": dispatch's ledger on PostgreSQL instead of the SQLite
+  /// file (docs/architecture.md "The PostgreSQL ledger"). Empty = SQLite. Exactly one of `path`
+  /// and `url` may be set.
+  std::string database_url;
   std::string log_level = "info";
   std::string default_timezone = "Asia/Kolkata";
   std::string default_slot = "06:00";

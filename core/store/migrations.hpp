@@ -14,5 +14,7 @@ struct Migration {
 
 /// Every migration in version order.
 const std::vector<Migration>& embedded_migrations();
+/// Every PostgreSQL ledger migration (sql/postgresql/) in version order.
+const std::vector<Migration>& embedded_pg_migrations();
 
 }  // namespace daybreak::store

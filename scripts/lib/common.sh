@@ -15,6 +15,7 @@ DAYBREAK_PACKAGES=(
   prometheus prometheus-node-exporter chromium  # promtool checks the textfiles and rules; test_prometheus scrapes
                                                  # with the real node_exporter; headless Chromium renders the HTML report
   cron systemd   # test_schedule_cron runs the real cron daemon; systemd-analyze reads the shipped timers
+  postgresql libpq-dev   # the PostgreSQL ledger: libpq to build, the server for its tests
   dpkg-dev file man-db   # the .deb: dpkg-shlibdeps computes Depends, CPack reads ELF types; man -l
 )
 

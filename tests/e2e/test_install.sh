@@ -145,7 +145,7 @@ done
 grep -q " ./etc/cron.d" "$WORK/deb.list" && fail ".deb installs an active crontab"
 grep -q "daybreak-sim" "$WORK/deb.list" && fail ".deb ships the provider simulator: $(grep daybreak-sim "$WORK/deb.list")"
 depends=$(dpkg-deb -f "$deb" Depends)
-for lib in libsqlite3 libcurl libmicrohttpd tzdata; do  # libmicrohttpd: daybreak-callbacks
+for lib in libsqlite3 libcurl libmicrohttpd libpq tzdata; do  # libmicrohttpd: daybreak-callbacks; libpq: the PostgreSQL ledger
   echo "$depends" | grep -q "$lib" || fail ".deb Depends lacks $lib: $depends"
 done
 dpkg-deb -e "$deb" "$WORK/control"

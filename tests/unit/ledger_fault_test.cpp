@@ -5,7 +5,9 @@
 // After the faulty dispatch, and a clean one when the first left its run open, the test asserts
 // what an operator relies on: nothing is lost (every delivery final, accepted or dead with its
 // reason), nothing reached the provider twice without being counted as a possible duplicate, and
-// the run was never closed while a row of it was not final.
+// the run was never closed while a row of it was not final. The same sweep runs against the
+// PostgreSQL ledger (PgDispatchLedger on a throwaway server, pg_server.hpp): the day is seeded
+// in SQLite and copied with migrate_ledger_to_pg into a fresh database per N.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
@@ -23,7 +25,9 @@
 #include "db_fixture.hpp"
 #include "dispatch_harness.hpp"
 #include "domain/clock.hpp"
+#include "pg_server.hpp"
 #include "store/dispatch_ledger.hpp"
+#include "store/pg_ledger.hpp"
 #include "store/runs.hpp"
 
 namespace daybreak {
@@ -160,15 +164,22 @@ class LedgerFaultTest : public test_support::DbTest {
                         "");
   }
 
-  /// One dispatch of run 1 on `clock` through `plan`'s faulty ledger (no faults when null).
+  /// One dispatch of run 1 on `clock` through `plan`'s faulty ledger (no faults when null); on
+  /// the PostgreSQL ledger at `pg_url` when it is set.
   static engine::DispatchSummary dispatch(const std::string& path, ManualClock& clock, CountingTransport& t,
-                                          const std::string& owner, std::shared_ptr<FaultPlan> plan) {
+                                          const std::string& owner, std::shared_ptr<FaultPlan> plan,
+                                          const std::string& pg_url = "") {
     Config cfg = config(path);
-    {
+    store::LedgerFactory factory;
+    if (pg_url.empty()) {
       store::Db db(path);
       db.write_tx([&] { EXPECT_TRUE(store::RunAcquireLease(db, 1, owner, clock.now(), cfg.dispatch.lease_ms).acquired) << owner; });
+      factory = store::sqlite_ledger_factory(path, owner);
+    } else {
+      store::PgDispatchLedger pg(pg_url, owner);
+      EXPECT_TRUE(pg.acquire_lease(1, clock.now(), cfg.dispatch.lease_ms).acquired) << owner;
+      factory = store::pg_ledger_factory(pg_url, owner);
     }
-    store::LedgerFactory factory = store::sqlite_ledger_factory(path, owner);
     if (plan) {
       factory = [inner = factory, plan]() -> std::unique_ptr<store::DispatchLedger> {
         return std::make_unique<FaultyLedger>(inner(), plan);
@@ -179,26 +190,41 @@ class LedgerFaultTest : public test_support::DbTest {
   }
 
   /// Runs the whole sweep: for N = 1, 2, ... until a run makes fewer than N write operations.
-  void sweep(bool permanent) {
+  void sweep(bool permanent, test_support::PgServer* pg = nullptr) {
     long total = 0;
     for (long n = 1; n <= 200; ++n) {
-      SCOPED_TRACE("fail at write operation " + std::to_string(n) + (permanent ? " (permanent)" : " (transient)"));
+      SCOPED_TRACE("fail at write operation " + std::to_string(n) + (permanent ? " (permanent)" : " (transient)") +
+                   (pg ? " on PostgreSQL" : ""));
       const std::string path = seed((permanent ? "p" : "t") + std::to_string(n));
+      std::string url;
+      std::unique_ptr<store::PgConn> pgc;
+      if (pg) {
+        const std::string dbname = std::string(permanent ? "p" : "t") + std::to_string(n);
+        store::PgConn(pg->url()).exec("CREATE DATABASE " + dbname);
+        url = pg->url(dbname);
+        store::migrate_ledger_to_pg(path, url, "");
+        pgc = std::make_unique<store::PgConn>(url);
+      }
       auto plan = std::make_shared<FaultPlan>();
       plan->fail_at = n;
       plan->permanent = permanent;
       ManualClock clock(kFaultT0 - 1000);
       CountingTransport t;
-      auto first = dispatch(path, clock, t, "faulty-" + std::to_string(n), plan);
+      auto first = dispatch(path, clock, t, "faulty-" + std::to_string(n), plan, url);
       total = plan->calls.load();
       store::Db db(path);
-      auto count = [&](const std::string& sql) {
+      auto count = [&](const std::string& sql) -> std::int64_t {
+        if (pgc) return pgc->query(sql).i64(0, 0);
         SQLite::Statement q(db.raw(), sql);
         q.executeStep();
         return q.getColumn(0).getInt64();
       };
+      auto get_run = [&]() -> std::optional<store::Run> {
+        if (pgc) return store::PgDispatchLedger(url, "reader").load_run(1);
+        return store::RunGet(db, 1);
+      };
       const std::string non_final = "SELECT COUNT(*) FROM deliveries WHERE state IN (" + non_final_states_sql() + ")";
-      auto run = store::RunGet(db, 1);
+      auto run = get_run();
       ASSERT_TRUE(run);
       // The run is closed only when every row is final.
       if (run->state == "closed") {
@@ -212,9 +238,9 @@ class LedgerFaultTest : public test_support::DbTest {
       if (run->state != "closed") {
         // What a faulty dispatch left open, the next one finishes (after the first one's lease).
         clock.advance(Config{}.dispatch.lease_ms + 1000);
-        auto second = dispatch(path, clock, t, "clean-" + std::to_string(n), nullptr);
+        auto second = dispatch(path, clock, t, "clean-" + std::to_string(n), nullptr, url);
         possible_dups += second.possible_duplicates;
-        run = store::RunGet(db, 1);
+        run = get_run();
         ASSERT_TRUE(run);
         EXPECT_EQ(run->state, "closed") << "the clean dispatch did not close what the faulty one (" << plan->failed_op
                                         << ") left open";
@@ -249,6 +275,14 @@ class LedgerFaultTest : public test_support::DbTest {
 TEST_F(LedgerFaultTest, TransientFailureAtEveryWriteLosesNothing) { sweep(false); }
 
 TEST_F(LedgerFaultTest, PermanentFailureAtEveryWriteLosesNothingAndClosesOnlyWhenFinal) { sweep(true); }
+
+TEST_F(LedgerFaultTest, PostgresTransientAndPermanentFailureAtEveryWriteLoseNothing) {
+  test_support::PgServer pg;
+  if (!pg.up()) GTEST_SKIP() << "no PostgreSQL server for this test: " << pg.why_not();
+  sweep(false, &pg);
+  if (HasFailure()) return;
+  sweep(true, &pg);
+}
 
 }  // namespace
 }  // namespace daybreak

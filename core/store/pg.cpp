@@ -1,0 +1,233 @@
+#include "store/pg.hpp"
+
+#include <libpq-fe.h>
+#include <sqlite3.h>
+
+#include <cstring>
+#include <exception>
+#include <set>
+
+#include "store/db.hpp"
+#include "store/migrations.hpp"
+
+namespace daybreak::store {
+namespace {
+
+/// SQLSTATE classes and codes a retry may get past (PostgreSQL's "Appendix A. PostgreSQL Error
+/// Codes", https://www.postgresql.org/docs/15/errcodes-appendix.html): 08 connection exception,
+/// 40 transaction rollback (40001 serialization_failure, 40P01 deadlock_detected), 53
+/// insufficient resources, 57P01..57P03 admin/crash shutdown and cannot_connect_now, 55P03
+/// lock_not_available.
+bool pg_state_transient(const char* state) {
+  if (!state || std::strlen(state) != 5) return true;  // no SQLSTATE: the connection broke
+  const std::string s(state);
+  if (s.starts_with("08") || s.starts_with("40") || s.starts_with("53")) return true;
+  return s == "57P01" || s == "57P02" || s == "57P03" || s == "55P03";
+}
+
+}  // namespace
+
+PgResult& PgResult::operator=(PgResult&& o) noexcept {
+  if (this != &o) {
+    if (r_) PQclear(r_);
+    r_ = o.r_;
+    o.r_ = nullptr;
+  }
+  return *this;
+}
+PgResult::~PgResult() {
+  if (r_) PQclear(r_);
+}
+int PgResult::rows() const { return r_ ? PQntuples(r_) : 0; }
+bool PgResult::null(int row, int col) const { return PQgetisnull(r_, row, col) != 0; }
+std::string PgResult::str(int row, int col) const {
+  return std::string(PQgetvalue(r_, row, col), static_cast<std::size_t>(PQgetlength(r_, row, col)));
+}
+std::int64_t PgResult::i64(int row, int col) const {
+  if (null(row, col)) return 0;
+  return std::stoll(PQgetvalue(r_, row, col));
+}
+std::optional<std::int64_t> PgResult::opt_i64(int row, int col) const {
+  if (null(row, col)) return std::nullopt;
+  return std::stoll(PQgetvalue(r_, row, col));
+}
+std::optional<std::string> PgResult::opt_str(int row, int col) const {
+  if (null(row, col)) return std::nullopt;
+  return str(row, col);
+}
+std::int64_t PgResult::affected() const {
+  const char* n = r_ ? PQcmdTuples(r_) : "";
+  return (n && *n) ? std::stoll(n) : 0;
+}
+
+PgConn::PgConn(std::string url) : url_(std::move(url)) { ensure_connected(); }
+PgConn::~PgConn() {
+  if (c_) PQfinish(c_);
+}
+
+void PgConn::ensure_connected() {
+  if (c_ && PQstatus(c_) == CONNECTION_OK) return;
+  if (c_) {
+    PQfinish(c_);
+    c_ = nullptr;
+  }
+  prepared_.clear();
+  c_ = PQconnectdb(url_.c_str());
+  if (PQstatus(c_) != CONNECTION_OK) {
+    std::string msg = PQerrorMessage(c_);
+    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+    PQfinish(c_);
+    c_ = nullptr;
+    // A server that is down or restarting may be back on the next try.
+    throw StoreError("cannot connect to PostgreSQL: " + msg, SQLITE_CANTOPEN);
+  }
+  // Notices (e.g. "relation already exists, skipping") are not errors: keep them off stderr.
+  PQsetNoticeProcessor(c_, [](void*, const char*) {}, nullptr);
+}
+
+void PgConn::fail(const std::string& what, pg_result* r) {
+  std::string msg = r ? PQresultErrorMessage(r) : "";
+  if (msg.empty() && c_) msg = PQerrorMessage(c_);
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+  const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+  const bool transient = pg_state_transient(state) || !c_ || PQstatus(c_) != CONNECTION_OK;
+  if (r) PQclear(r);
+  throw StoreError("PostgreSQL: " + what + ": " + msg, transient ? SQLITE_BUSY : 0);
+}
+
+PgResult PgConn::check(const std::string& what, pg_result* r) {
+  if (!r) fail(what, nullptr);
+  auto st = PQresultStatus(r);
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_COPY_IN) fail(what, r);
+  return PgResult(r);
+}
+
+void PgConn::exec(const std::string& sql) {
+  if (!c_) ensure_connected();
+  check(sql.substr(0, 60), PQexec(c_, sql.c_str()));
+}
+
+namespace {
+std::vector<const char*> param_ptrs(const std::vector<PgParam>& params) {
+  std::vector<const char*> v;
+  v.reserve(params.size());
+  for (const auto& p : params) v.push_back(p ? p->c_str() : nullptr);
+  return v;
+}
+}  // namespace
+
+PgResult PgConn::run(const char* name, const std::string& sql, const std::vector<PgParam>& params) {
+  if (!c_) ensure_connected();
+  if (!prepared_.count(name)) {
+    check(std::string("preparing ") + name, PQprepare(c_, name, sql.c_str(), static_cast<int>(params.size()), nullptr));
+    prepared_.insert(name);
+  }
+  auto p = param_ptrs(params);
+  return check(name, PQexecPrepared(c_, name, static_cast<int>(p.size()), p.data(), nullptr, nullptr, 0));
+}
+
+PgResult PgConn::query(const std::string& sql, const std::vector<PgParam>& params) {
+  if (!c_) ensure_connected();
+  auto p = param_ptrs(params);
+  return check(sql.substr(0, 60), PQexecParams(c_, sql.c_str(), static_cast<int>(p.size()), nullptr, p.data(), nullptr, nullptr, 0));
+}
+
+bool PgConn::in_transaction() const {
+  if (!c_) return false;
+  auto s = PQtransactionStatus(c_);
+  return s == PQTRANS_INTRANS || s == PQTRANS_INERROR || s == PQTRANS_ACTIVE;
+}
+
+void PgConn::each_row(const std::string& sql, const std::vector<PgParam>& params,
+                      const std::function<void(const PgResult&)>& fn) {
+  if (!c_) ensure_connected();
+  auto p = param_ptrs(params);
+  if (PQsendQueryParams(c_, sql.c_str(), static_cast<int>(p.size()), nullptr, p.data(), nullptr, nullptr, 0) != 1) {
+    fail(sql.substr(0, 60), nullptr);
+  }
+  PQsetSingleRowMode(c_);
+  std::exception_ptr err;
+  while (pg_result* r = PQgetResult(c_)) {
+    auto st = PQresultStatus(r);
+    if (st == PGRES_SINGLE_TUPLE) {
+      PgResult row(r);
+      if (!err) {
+        try {
+          fn(row);
+        } catch (...) {
+          err = std::current_exception();  // drain the rest so the connection stays usable
+        }
+      }
+    } else if (st == PGRES_TUPLES_OK) {
+      PQclear(r);
+    } else {
+      while (pg_result* extra = PQgetResult(c_)) PQclear(extra);
+      fail(sql.substr(0, 60), r);
+    }
+  }
+  if (err) std::rethrow_exception(err);
+}
+
+void PgConn::copy_in(const std::string& copy_sql, const std::string& data) {
+  if (!c_) ensure_connected();
+  pg_result* r = PQexec(c_, copy_sql.c_str());
+  if (!r || PQresultStatus(r) != PGRES_COPY_IN) fail(copy_sql, r);
+  PQclear(r);
+  if (PQputCopyData(c_, data.data(), static_cast<int>(data.size())) != 1 || PQputCopyEnd(c_, nullptr) != 1) {
+    fail(copy_sql, nullptr);
+  }
+  check(copy_sql, PQgetResult(c_));
+  while (pg_result* extra = PQgetResult(c_)) PQclear(extra);
+}
+
+void pg_copy_field(std::string& out, std::string_view v) {
+  for (char ch : v) {
+    switch (ch) {
+      case '\\': out += "\\\\"; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      default: out += ch;
+    }
+  }
+}
+
+int pg_migrate(PgConn& c) {
+  // One migrating host at a time (a session-level advisory lock, released below or with the
+  // connection): the second waits and then finds the versions applied.
+  c.exec("SELECT pg_advisory_lock(7243001)");
+  try {
+    c.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+           "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())");
+    std::set<int> done;
+    auto r = c.query("SELECT version FROM schema_migrations");
+    for (int i = 0; i < r.rows(); ++i) done.insert(static_cast<int>(r.i64(i, 0)));
+    for (const auto& m : embedded_pg_migrations()) {
+      if (done.count(m.version)) continue;
+      c.exec("BEGIN");
+      try {
+        c.exec(std::string(m.sql));
+        c.query("INSERT INTO schema_migrations(version, name) VALUES ($1, $2)", {std::to_string(m.version), std::string(m.name)});
+        c.exec("COMMIT");
+      } catch (...) {
+        try {
+          c.exec("ROLLBACK");
+        } catch (...) {
+        }
+        throw;
+      }
+    }
+    auto v = c.query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+    const int version = static_cast<int>(v.i64(0, 0));
+    c.exec("SELECT pg_advisory_unlock(7243001)");
+    return version;
+  } catch (...) {
+    try {
+      c.exec("SELECT pg_advisory_unlock(7243001)");
+    } catch (...) {
+    }
+    throw;
+  }
+}
+
+}  // namespace daybreak::store

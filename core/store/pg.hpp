@@ -1,0 +1,87 @@
+#pragma once
+// A thin libpq connection for the PostgreSQL ledger: named prepared statements (prepared once
+// per connection), text parameters, and failures as StoreError. A failure PostgreSQL calls
+// retryable (a lost connection, a serialization failure or deadlock, a lock not available, the
+// server shutting down or out of resources) carries SQLITE_BUSY as its code so
+// store::is_transient_error tells the batch writer to keep the batch and retry, as it does for a
+// busy SQLite file; every other failure is permanent.
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+struct pg_conn;
+struct pg_result;
+
+namespace daybreak::store {
+
+/// One parameter: nullopt is SQL NULL.
+using PgParam = std::optional<std::string>;
+
+class PgResult {
+ public:
+  PgResult() = default;
+  explicit PgResult(pg_result* r) : r_(r) {}
+  PgResult(PgResult&& o) noexcept : r_(o.r_) { o.r_ = nullptr; }
+  PgResult& operator=(PgResult&& o) noexcept;
+  PgResult(const PgResult&) = delete;
+  PgResult& operator=(const PgResult&) = delete;
+  ~PgResult();
+  [[nodiscard]] int rows() const;
+  [[nodiscard]] bool null(int row, int col) const;
+  [[nodiscard]] std::string str(int row, int col) const;
+  [[nodiscard]] std::int64_t i64(int row, int col) const;
+  [[nodiscard]] std::optional<std::int64_t> opt_i64(int row, int col) const;
+  [[nodiscard]] std::optional<std::string> opt_str(int row, int col) const;
+  /// Rows an UPDATE/INSERT/DELETE touched.
+  [[nodiscard]] std::int64_t affected() const;
+
+ private:
+  pg_result* r_ = nullptr;
+};
+
+class PgConn {
+ public:
+  /// Connects to `url` (a postgresql:// URI); throws StoreError when it cannot.
+  explicit PgConn(std::string url);
+  ~PgConn();
+  PgConn(const PgConn&) = delete;
+  PgConn& operator=(const PgConn&) = delete;
+
+  /// Runs one or more statements without parameters.
+  void exec(const std::string& sql);
+  /// Runs `sql` as the prepared statement `name` (prepared on first use on this connection).
+  PgResult run(const char* name, const std::string& sql, const std::vector<PgParam>& params);
+  /// Runs `sql` with parameters, unprepared (one-off statements).
+  PgResult query(const std::string& sql, const std::vector<PgParam>& params = {});
+  /// True while a transaction is open on the connection (or failed and not yet rolled back).
+  [[nodiscard]] bool in_transaction() const;
+  /// Reconnects when the connection was lost (outside a transaction); prepared statements are
+  /// prepared again on their next use.
+  void ensure_connected();
+  /// Runs `sql` and calls `fn` with each row as it arrives (single-row mode: a million rows are
+  /// never held at once). `fn` reads row 0 of the result it is given.
+  void each_row(const std::string& sql, const std::vector<PgParam>& params, const std::function<void(const PgResult&)>& fn);
+  /// COPY … FROM STDIN: `data` in COPY's text format.
+  void copy_in(const std::string& copy_sql, const std::string& data);
+  [[nodiscard]] pg_conn* raw() { return c_; }
+
+ private:
+  [[noreturn]] void fail(const std::string& what, pg_result* r);
+  PgResult check(const std::string& what, pg_result* r);
+  std::string url_;
+  pg_conn* c_ = nullptr;
+  std::unordered_set<std::string> prepared_;
+};
+
+/// Quotes a value for COPY's text format (backslash, tab, newline, carriage return escaped).
+void pg_copy_field(std::string& out, std::string_view v);
+/// Applies the PostgreSQL ledger's migrations (sql/postgresql/) not yet applied, each in its own
+/// transaction, recorded in schema_version; an advisory lock keeps two connecting hosts from
+/// applying the same one twice. Returns the schema version.
+int pg_migrate(PgConn& c);
+
+}  // namespace daybreak::store

@@ -1,0 +1,587 @@
+#include "store/pg_ledger.hpp"
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <algorithm>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "domain/delivery_fsm.hpp"
+#include "domain/planner.hpp"
+#include "domain/status_event.hpp"
+#include "domain/types.hpp"
+
+namespace daybreak::store {
+namespace {
+
+template <class... Fs>
+struct PgOverloaded : Fs... {
+  using Fs::operator()...;
+};
+template <class... Fs>
+PgOverloaded(Fs...) -> PgOverloaded<Fs...>;
+
+std::string num(std::int64_t v) { return std::to_string(v); }
+PgParam opt_num(const std::optional<Millis>& v) { return v ? PgParam(std::to_string(*v)) : std::nullopt; }
+
+/// A PostgreSQL array literal of ids: '{1,2,3}'.
+std::string id_array(const std::vector<std::int64_t>& ids) {
+  std::string s = "{";
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (i) s += ',';
+    s += std::to_string(ids[i]);
+  }
+  return s + "}";
+}
+
+const char* kPgRunColumns =
+    "run_id, date, slot_at, window_start, window_end, deadline_at, state, planned_count, feasible, plan_report, "
+    "owner, lease_until, heartbeat_at, progress, started_at, finished_at";
+
+Run pg_read_run(const PgResult& r, int i) {
+  Run x;
+  x.run_id = r.i64(i, 0);
+  x.date = r.str(i, 1);
+  x.slot_at = r.i64(i, 2);
+  x.window_start = r.i64(i, 3);
+  x.window_end = r.i64(i, 4);
+  x.deadline_at = r.i64(i, 5);
+  x.state = r.str(i, 6);
+  x.planned_count = r.i64(i, 7);
+  x.feasible = r.i64(i, 8) != 0;
+  x.plan_report = r.str(i, 9);
+  x.owner = r.opt_str(i, 10);
+  x.lease_until = r.opt_i64(i, 11);
+  x.heartbeat_at = r.opt_i64(i, 12);
+  x.progress = r.str(i, 13);
+  x.started_at = r.opt_i64(i, 14);
+  x.finished_at = r.opt_i64(i, 15);
+  return x;
+}
+
+// store/deliveries.cpp's kSelect, for PostgreSQL.
+const char* kPgDeliverySelect =
+    "SELECT d.delivery_id, d.run_id, d.advisor_id, d.content_id, d.source, d.tier, d.tier_rank, d.state, d.channel, "
+    "d.channel_index, d.sender, d.planned_at, d.deadline_at, d.next_attempt_at, d.claim_owner, d.claim_until, "
+    "d.attempts, d.first_sent_at, d.provider_message_id, d.accepted_at, d.last_error, d.possible_duplicate, "
+    "a.name, a.language, a.channels, "
+    "(SELECT address FROM advisor_channels c WHERE c.advisor_id = d.advisor_id AND c.channel = 'whatsapp' AND c.opted_in = 1), "
+    "(SELECT address FROM advisor_channels c WHERE c.advisor_id = d.advisor_id AND c.channel = 'email' AND c.opted_in = 1), "
+    "d.resent_at "
+    "FROM deliveries d JOIN advisors a ON a.advisor_id = d.advisor_id ";
+
+DeliveryRow pg_read_delivery(const PgResult& q, int i) {
+  DeliveryRow r;
+  r.delivery_id = q.i64(i, 0);
+  r.run_id = q.i64(i, 1);
+  r.advisor_id = q.str(i, 2);
+  r.content_id = q.str(i, 3);
+  r.source = q.str(i, 4);
+  r.tier = q.str(i, 5);
+  r.tier_rank = static_cast<int>(q.i64(i, 6));
+  r.state = delivery_state_from_string(q.str(i, 7)).value_or(DeliveryState::planned);
+  r.channel = q.str(i, 8);
+  r.channel_index = static_cast<int>(q.i64(i, 9));
+  r.sender = q.str(i, 10);
+  r.planned_at = q.i64(i, 11);
+  r.deadline_at = q.i64(i, 12);
+  r.next_attempt_at = q.opt_i64(i, 13);
+  r.claim_owner = q.opt_str(i, 14);
+  r.claim_until = q.opt_i64(i, 15);
+  r.attempts = static_cast<int>(q.i64(i, 16));
+  r.first_sent_at = q.opt_i64(i, 17);
+  r.provider_message_id = q.opt_str(i, 18);
+  r.accepted_at = q.opt_i64(i, 19);
+  r.last_error = q.opt_str(i, 20);
+  r.possible_duplicate = q.i64(i, 21) != 0;
+  r.advisor_name = q.str(i, 22);
+  r.language = q.str(i, 23);
+  r.channels = q.str(i, 24);
+  r.phone = q.opt_str(i, 25).value_or("");
+  r.email = q.opt_str(i, 26).value_or("");
+  r.resent_at = q.opt_i64(i, 27);
+  return r;
+}
+
+const char* kPgContentColumns =
+    "SELECT content_id, title, body, language, topics, media_url, valid_from, valid_until, fallback_eligible, "
+    "emergency, withdrawn_at FROM content ";
+
+Content pg_read_content(const PgResult& q, int i) {
+  Content c;
+  c.content_id = q.str(i, 0);
+  c.title = q.str(i, 1);
+  c.body = q.str(i, 2);
+  c.language = q.str(i, 3);
+  c.topics = split_list(q.str(i, 4), ';');
+  c.media_url = q.str(i, 5);
+  c.valid_from = q.str(i, 6);
+  c.valid_until = q.str(i, 7);
+  c.fallback_eligible = q.i64(i, 8) != 0;
+  c.emergency = q.i64(i, 9) != 0;
+  c.withdrawn = !q.null(i, 10);
+  return c;
+}
+
+/// Runs `fn` in one transaction on `c` (rolled back when it throws).
+template <class Fn>
+void pg_tx(PgConn& c, Fn&& fn) {
+  c.ensure_connected();
+  c.exec("BEGIN");
+  try {
+    fn();
+    c.exec("COMMIT");
+  } catch (...) {
+    try {
+      c.exec("ROLLBACK");
+    } catch (...) {
+    }
+    throw;
+  }
+}
+
+}  // namespace
+
+PgDispatchLedger::PgDispatchLedger(const std::string& url, std::string owner, bool migrate)
+    : owner_(std::move(owner)), c_(std::make_unique<PgConn>(url)) {
+  if (migrate) pg_migrate(*c_);
+}
+PgDispatchLedger::~PgDispatchLedger() = default;
+
+std::optional<Run> PgDispatchLedger::load_run(std::int64_t run_id) {
+  auto r = c_->run("run_get", std::string("SELECT ") + kPgRunColumns + " FROM runs WHERE run_id = $1", {num(run_id)});
+  if (r.rows() == 0) return std::nullopt;
+  return pg_read_run(r, 0);
+}
+
+CrashReconcile PgDispatchLedger::reconcile_crashed(std::int64_t run_id, Millis now) {
+  CrashReconcile out;
+  pg_tx(*c_, [&] {
+    out = {};
+    auto m = c_->run("mark_uncertain",
+                     "UPDATE deliveries SET state = 'uncertain', updated_at = $1 "
+                     "WHERE run_id = $2 AND state = 'sending' AND (claim_owner IS NULL OR claim_owner != $3)",
+                     {num(now), num(run_id), owner_});
+    out.uncertain = m.affected();
+    if (out.uncertain == 0) return;
+    // Statuses already stored for a now-uncertain row (status_updates, folded as
+    // StatusFindForDelivery does on SQLite): the provider has the message; do not send it again.
+    auto ids = c_->run("list_uncertain", "SELECT delivery_id FROM deliveries WHERE run_id = $1 AND state = 'uncertain'",
+                       {num(run_id)});
+    for (int i = 0; i < ids.rows(); ++i) {
+      const auto id = ids.i64(i, 0);
+      auto s = c_->run("status_for_delivery",
+                       "SELECT provider_message_id, status, provider_at FROM status_updates WHERE delivery_id = $1 "
+                       "UNION SELECT provider_message_id, status, provider_at FROM status_updates WHERE matched_delivery_id = $1",
+                       {num(id)});
+      StatusFold fold;
+      std::optional<std::pair<std::string, Millis>> best[4];
+      std::optional<Millis> earliest_progress;
+      bool any = false;
+      for (int j = 0; j < s.rows(); ++j) {
+        auto st = message_status_from_string(s.str(j, 1));
+        if (!st) continue;
+        any = true;
+        fold = fold_status(fold, *st);
+        const Millis at = s.i64(j, 2);
+        auto& slot = best[static_cast<int>(*st)];
+        if (!slot || at < slot->second) slot = std::make_pair(s.str(j, 0), at);
+        if (*st != MessageStatus::failed && (!earliest_progress || at < *earliest_progress)) earliest_progress = at;
+      }
+      if (!any) continue;
+      const MessageStatus outcome = *fold.outcome();
+      const auto& b = *best[static_cast<int>(outcome)];
+      const Millis at = outcome == MessageStatus::failed ? b.second : earliest_progress.value_or(b.second);
+      auto next = delivery_state_after_status(DeliveryState::uncertain, outcome);
+      if (!next) continue;
+      const std::string st(to_string(*next));
+      auto u = c_->run("settle_uncertain",
+                       "UPDATE deliveries SET state = $1, provider_message_id = $2, accepted_at = COALESCE(accepted_at, $3), "
+                       "delivered_at = CASE WHEN $1 IN ('delivered', 'read') THEN COALESCE(delivered_at, $3) ELSE delivered_at END, "
+                       "read_at = CASE WHEN $1 = 'read' THEN COALESCE(read_at, $3) ELSE read_at END, "
+                       "claim_owner = NULL, updated_at = $4 WHERE delivery_id = $5 AND state = 'uncertain'",
+                       {st, b.first, num(at), num(now), num(id)});
+      if (u.affected() == 1) ++out.reconciled;
+    }
+  });
+  return out;
+}
+
+std::vector<ContentRow> PgDispatchLedger::content_query(const char* name, const std::string& where,
+                                                        const std::vector<PgParam>& params) {
+  auto r = c_->run(name, std::string(kPgContentColumns) + where, params);
+  std::vector<ContentRow> out;
+  out.reserve(static_cast<std::size_t>(r.rows()));
+  for (int i = 0; i < r.rows(); ++i) out.push_back(pg_read_content(r, i));
+  return out;
+}
+
+std::vector<ContentRow> PgDispatchLedger::load_emergency_content() {
+  return content_query("content_emergency", "WHERE emergency = 1 AND withdrawn_at IS NULL ORDER BY content_id", {});
+}
+std::vector<ContentRow> PgDispatchLedger::load_run_content(std::int64_t run_id) {
+  return content_query("content_for_run",
+                       "WHERE content_id IN (SELECT DISTINCT content_id FROM deliveries WHERE run_id = $1) ORDER BY content_id",
+                       {num(run_id)});
+}
+void PgDispatchLedger::for_each_delivery(std::int64_t run_id, const std::function<void(DeliveryRow&&)>& fn) {
+  c_->each_row(std::string(kPgDeliverySelect) + "WHERE d.run_id = $1", {num(run_id)},
+               [&](const PgResult& r) { fn(pg_read_delivery(r, 0)); });
+}
+std::int64_t PgDispatchLedger::change_mark() {
+  return c_->run("change_mark", "SELECT COALESCE(MAX(seq), 0) FROM delivery_changes", {}).i64(0, 0);
+}
+
+void PgDispatchLedger::begin() {
+  c_->ensure_connected();  // a connection lost between batches comes back here
+  c_->exec("BEGIN");
+}
+void PgDispatchLedger::commit() { c_->exec("COMMIT"); }
+void PgDispatchLedger::rollback() noexcept {
+  try {
+    if (c_->in_transaction()) c_->exec("ROLLBACK");
+  } catch (...) {
+    // A lost connection leaves nothing to roll back: the server rolled it back.
+  }
+}
+bool PgDispatchLedger::in_transaction() { return c_->in_transaction(); }
+void PgDispatchLedger::savepoint() { c_->exec("SAVEPOINT daybreak_write_op"); }
+void PgDispatchLedger::release_savepoint() { c_->exec("RELEASE SAVEPOINT daybreak_write_op"); }
+void PgDispatchLedger::rollback_to_savepoint() {
+  c_->exec("ROLLBACK TO SAVEPOINT daybreak_write_op");
+  c_->exec("RELEASE SAVEPOINT daybreak_write_op");
+}
+
+LedgerResult PgDispatchLedger::apply(const LedgerOp& op) {
+  return std::visit(
+      PgOverloaded{
+          [&](const ledger_op::Claim& o) -> LedgerResult { return claim(o); },
+          [&](const ledger_op::Outcome& o) -> LedgerResult {
+            outcome(o);
+            return {};
+          },
+          [&](const ledger_op::Attempt& o) -> LedgerResult {
+            const auto& p = o.attempt;
+            auto opt = [](const std::string& s) { return s.empty() ? PgParam() : PgParam(s); };
+            c_->run("attempt_insert",
+                    "INSERT INTO delivery_attempts(delivery_id, attempt_no, channel, sender, started_at, finished_at, outcome, "
+                    "error_code, error_detail, provider_message_id, latency_ms) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
+                    {num(p.delivery_id), num(p.attempt_no), p.channel, p.sender, num(p.started_at), num(p.finished_at),
+                     p.outcome, opt(p.error_code), opt(p.error_detail), opt(p.provider_message_id), num(p.latency_ms)});
+            return {};
+          },
+          [&](const ledger_op::Substitute& o) -> LedgerResult {
+            c_->run("substitute_delivery",
+                    "UPDATE deliveries SET content_id = $1, source = 'emergency', updated_at = $2 WHERE delivery_id = $3",
+                    {o.content_id, num(o.now), num(o.delivery_id)});
+            c_->run("substitute_assignment",
+                    "UPDATE assignments SET content_id = $1, source = 'emergency', reason = $2 "
+                    "WHERE (advisor_id, date) = (SELECT advisor_id, date FROM deliveries WHERE delivery_id = $3)",
+                    {o.content_id, "emergency substitution: " + o.reason, num(o.delivery_id)});
+            return {};
+          },
+          [&](const ledger_op::Release& o) -> LedgerResult {
+            c_->run("release",
+                    "UPDATE deliveries SET state = CASE WHEN attempts = 0 THEN 'planned' ELSE 'retry_wait' END, "
+                    "next_attempt_at = $1, claim_owner = NULL, updated_at = $1 WHERE delivery_id = ANY($2::bigint[]) "
+                    "AND state = 'sending' AND claim_owner = $3",
+                    {num(o.now), id_array(o.ids), owner_});
+            return {};
+          },
+          [&](const ledger_op::Heartbeat& o) -> LedgerResult { return heartbeat(o); },
+          [&](const ledger_op::ApplyPendingStatuses&) -> LedgerResult {
+            // Statuses reach PostgreSQL only once the receiver writes there (not in this
+            // release): nothing is pending here.
+            return {};
+          },
+          [&](const ledger_op::PollChanges& o) -> LedgerResult { return poll_changes(o); },
+          [&](const ledger_op::CloseRun& o) -> LedgerResult { return close_run(o); },
+          [&](const ledger_op::ReleaseLease& o) -> LedgerResult {
+            c_->run("release_lease", "UPDATE runs SET owner = NULL, lease_until = NULL WHERE run_id = $1 AND owner = $2",
+                    {num(o.run_id), owner_});
+            return {};
+          },
+          [&](const ledger_op::Local&) -> LedgerResult { return {}; }},
+      op);
+}
+
+std::vector<ClaimResult> PgDispatchLedger::claim(const ledger_op::Claim& op) {
+  // One statement for the batch. The owner's runs are locked FOR SHARE first (in the CTE), so
+  // a take-over (which locks the run FOR UPDATE) cannot commit between this check and our
+  // commit; a take-over that committed first leaves no run row here and nothing is claimed.
+  auto r = c_->run("claim",
+                   "WITH owned AS (SELECT run_id FROM runs WHERE owner = $1 AND run_id IN "
+                   "(SELECT DISTINCT run_id FROM deliveries WHERE delivery_id = ANY($2::bigint[])) FOR SHARE) "
+                   "UPDATE deliveries d SET state = 'sending', claim_owner = $1, claim_until = $3, updated_at = $4 "
+                   "WHERE d.delivery_id = ANY($2::bigint[]) AND d.state IN (" + claimable_states_sql() + ") "
+                   "AND d.run_id IN (SELECT run_id FROM owned) RETURNING d.delivery_id",
+                   {owner_, id_array(op.ids), num(op.claim_until), num(op.now)});
+  std::unordered_set<std::int64_t> ok;
+  for (int i = 0; i < r.rows(); ++i) ok.insert(r.i64(i, 0));
+  std::vector<ClaimResult> out;
+  out.reserve(op.ids.size());
+  std::vector<std::int64_t> failed;
+  for (auto id : op.ids) {
+    if (!ok.count(id)) failed.push_back(id);
+  }
+  std::unordered_map<std::int64_t, DeliveryStateRow> now_rows;
+  if (!failed.empty()) {
+    auto s = c_->run("claim_failed_state",
+                     "SELECT delivery_id, state, accepted_at, provider_message_id, claim_owner FROM deliveries "
+                     "WHERE delivery_id = ANY($1::bigint[])",
+                     {id_array(failed)});
+    for (int i = 0; i < s.rows(); ++i) {
+      DeliveryStateRow row;
+      row.state = delivery_state_from_string(s.str(i, 1)).value_or(DeliveryState::planned);
+      row.accepted_at = s.opt_i64(i, 2);
+      row.provider_message_id = s.opt_str(i, 3);
+      row.claim_owner = s.opt_str(i, 4);
+      now_rows.emplace(s.i64(i, 0), std::move(row));
+    }
+  }
+  for (auto id : op.ids) {
+    ClaimResult c{id, ok.count(id) > 0, std::nullopt};
+    if (!c.ok) {
+      if (auto it = now_rows.find(id); it != now_rows.end()) c.now_row = it->second;
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+bool PgDispatchLedger::claim_one(std::int64_t id, Millis claim_until, Millis now) {
+  auto r = c_->run("claim_one",
+                   "WITH owned AS (SELECT r.run_id FROM runs r JOIN deliveries d ON d.run_id = r.run_id "
+                   "WHERE d.delivery_id = $2 AND r.owner = $1 FOR SHARE OF r) "
+                   "UPDATE deliveries SET state = 'sending', claim_owner = $1, claim_until = $3, updated_at = $4 "
+                   "WHERE delivery_id = $2 AND state IN (" + claimable_states_sql() + ") "
+                   "AND run_id IN (SELECT run_id FROM owned)",
+                   {owner_, num(id), num(claim_until), num(now)});
+  return r.affected() == 1;
+}
+
+void PgDispatchLedger::outcome(const ledger_op::Outcome& op) {
+  const auto& p = op.update;
+  if (op.claim_first && !claim_one(p.delivery_id, op.claim_until, p.now)) return;
+  const std::string st(to_string(p.state));
+  c_->run("delivery_update",
+          "UPDATE deliveries SET state = $1, channel = $2, channel_index = $3, sender = $4, attempts = $5, "
+          "next_attempt_at = $6, first_sent_at = COALESCE(first_sent_at, $7), "
+          "provider_message_id = COALESCE($8, provider_message_id), accepted_at = COALESCE($9, accepted_at), "
+          "last_error = COALESCE($10, last_error), possible_duplicate = GREATEST(possible_duplicate, $11), "
+          "claim_owner = CASE WHEN $1 = 'sending' THEN claim_owner ELSE NULL END, updated_at = $12 "
+          "WHERE delivery_id = $13 AND state = 'sending' AND claim_owner = $14",
+          {st, p.channel, num(p.channel_index), p.sender, num(p.attempts), opt_num(p.next_attempt_at), opt_num(p.sent_at),
+           p.provider_message_id, opt_num(p.accepted_at), p.last_error, std::string(p.possible_duplicate ? "1" : "0"),
+           num(p.now), num(p.delivery_id), owner_});
+}
+
+HeartbeatResult PgDispatchLedger::heartbeat(const ledger_op::Heartbeat& op) {
+  HeartbeatResult r;
+  for (const auto& [run_id, json] : op.progress) {
+    auto u = c_->run("heartbeat",
+                     "UPDATE runs SET lease_until = $1, heartbeat_at = $2, progress = $3 WHERE run_id = $4 AND owner = $5",
+                     {num(op.now + op.lease_ms), num(op.now), json, num(run_id), owner_});
+    if (u.affected() != 1) r.lease_ok = false;
+  }
+  auto c = c_->run("controls", "SELECT key, value FROM controls ORDER BY key", {});
+  for (int i = 0; i < c.rows(); ++i) {
+    const auto key = c.str(i, 0);
+    const bool on = c.str(i, 1) == "1";
+    if (key == "pause") r.controls.paused_all = on;
+    for (Channel ch : {Channel::whatsapp, Channel::email, Channel::webhook}) {
+      if (key == "pause." + std::string(to_string(ch))) r.controls.paused_channel[static_cast<int>(ch)] = on;
+    }
+  }
+  return r;
+}
+
+OperatorChanges PgDispatchLedger::poll_changes(const ledger_op::PollChanges& op) {
+  OperatorChanges out;
+  out.mark = change_mark();
+  std::vector<std::int64_t> ids;
+  auto ch = c_->run("changes_since",
+                    "SELECT DISTINCT delivery_id FROM delivery_changes WHERE run_id = ANY($1::bigint[]) AND seq > $2 AND seq <= $3",
+                    {id_array(op.run_ids), num(op.after_seq), num(out.mark)});
+  for (int i = 0; i < ch.rows(); ++i) ids.push_back(ch.i64(i, 0));
+  std::sort(ids.begin(), ids.end());
+  if (!ids.empty()) {
+    auto rows = c_->run("deliveries_by_id", std::string(kPgDeliverySelect) + "WHERE d.delivery_id = ANY($1::bigint[]) ORDER BY d.delivery_id",
+                        {id_array(ids)});
+    std::unordered_set<std::string> seen;
+    for (int i = 0; i < rows.rows(); ++i) {
+      auto row = pg_read_delivery(rows, i);
+      if (seen.insert(row.content_id).second) {
+        auto c = content_query("content_get", "WHERE content_id = $1", {row.content_id});
+        if (!c.empty()) out.content.push_back(std::move(c.front()));
+      }
+      out.rows.push_back(std::move(row));
+    }
+  }
+  auto w = c_->run("withdrawn_ids", "SELECT content_id FROM content WHERE withdrawn_at IS NOT NULL ORDER BY content_id", {});
+  for (int i = 0; i < w.rows(); ++i) out.withdrawn.push_back(w.str(i, 0));
+  return out;
+}
+
+CloseResult PgDispatchLedger::close_run(const ledger_op::CloseRun& op) {
+  CloseResult r;
+  // Never closed with a row that is not final (docs/reliability.md).
+  auto u = c_->run("run_close",
+                   "UPDATE runs SET state = CASE WHEN state = 'cancelled' THEN 'cancelled' ELSE 'closed' END, finished_at = $1, "
+                   "progress = $2, owner = NULL, lease_until = NULL, heartbeat_at = $1 WHERE run_id = $3 "
+                   "AND (owner = $4 OR owner IS NULL) AND NOT EXISTS "
+                   "(SELECT 1 FROM deliveries d WHERE d.run_id = $3 AND d.state IN (" + non_final_states_sql() + "))",
+                   {num(op.now), op.progress, num(op.run_id), owner_});
+  r.closed = u.affected() == 1;
+  if (!r.closed) {
+    r.open_rows = count_non_final(op.run_id);
+    c_->run("release_lease", "UPDATE runs SET owner = NULL, lease_until = NULL WHERE run_id = $1 AND owner = $2",
+            {num(op.run_id), owner_});
+  }
+  return r;
+}
+
+std::int64_t PgDispatchLedger::count_non_final(std::int64_t run_id) {
+  return c_->run("count_non_final",
+                 "SELECT COUNT(*) FROM deliveries WHERE run_id = $1 AND state IN (" + non_final_states_sql() + ")",
+                 {num(run_id)})
+      .i64(0, 0);
+}
+
+std::vector<Run> PgDispatchLedger::list_dispatchable(Millis from, Millis to) {
+  auto r = c_->run("list_dispatchable",
+                   std::string("SELECT ") + kPgRunColumns +
+                       " FROM runs r WHERE state IN ('planned','running') AND ((window_start <= $1 AND deadline_at >= $2) "
+                       "OR (reopened_at IS NOT NULL AND EXISTS (SELECT 1 FROM deliveries d WHERE d.run_id = r.run_id "
+                       "AND d.state IN (" + non_final_states_sql() + ")))) ORDER BY slot_at, run_id",
+                   {num(to), num(from)});
+  std::vector<Run> out;
+  for (int i = 0; i < r.rows(); ++i) out.push_back(pg_read_run(r, i));
+  return out;
+}
+
+LeaseResult PgDispatchLedger::acquire_lease(std::int64_t run_id, Millis now, Millis lease_ms) {
+  LeaseResult res;
+  pg_tx(*c_, [&] {
+    res = {};
+    // SKIP LOCKED: a run another host is taking (or claiming under) right now is not waited
+    // for; it is reported as owned elsewhere, and the next pass tries again.
+    auto cur = c_->run("lease_lock",
+                       "SELECT owner, lease_until, heartbeat_at FROM runs WHERE run_id = $1 FOR UPDATE SKIP LOCKED",
+                       {num(run_id)});
+    if (cur.rows() == 0) {
+      auto who = c_->run("lease_peek", "SELECT owner, heartbeat_at FROM runs WHERE run_id = $1", {num(run_id)});
+      if (who.rows() > 0) {
+        res.previous_owner = who.opt_str(0, 0).value_or("a host taking it now");
+        res.previous_heartbeat = who.opt_i64(0, 1);
+      }
+      return;
+    }
+    auto owner = cur.opt_str(0, 0);
+    auto until = cur.opt_i64(0, 1);
+    res.previous_owner = owner;
+    res.previous_heartbeat = cur.opt_i64(0, 2);
+    if (owner && *owner != owner_ && until && *until > now) return;  // a live owner holds it
+    res.took_over = owner.has_value() && *owner != owner_;
+    c_->run("lease_take",
+            "UPDATE runs SET owner = $1, lease_until = $2, heartbeat_at = $3, state = 'running', "
+            "started_at = COALESCE(started_at, $3) WHERE run_id = $4",
+            {owner_, num(now + lease_ms), num(now), num(run_id)});
+    res.acquired = true;
+  });
+  return res;
+}
+
+LedgerFactory pg_ledger_factory(std::string url, std::string owner) {
+  return [url = std::move(url), owner = std::move(owner)]() -> std::unique_ptr<DispatchLedger> {
+    return std::make_unique<PgDispatchLedger>(url, owner);
+  };
+}
+
+// ---- migrate-ledger ----
+
+namespace {
+
+struct CopyTable {
+  const char* name;
+  const char* columns;
+  const char* where_all;   ///< SQLite WHERE when every day is copied ("" = all rows)
+  const char* where_date;  ///< SQLite WHERE with ?1 = the day
+  const char* identity;    ///< the identity column whose sequence follows the copied ids ("" = none)
+};
+
+// Parents before children (foreign keys). Columns are named in both databases alike.
+const CopyTable kCopyTables[] = {
+    {"advisors", "advisor_id, name, tier, timezone, slot, channels, opted_in, language, topics, paused_from, paused_until, updated_at",
+     "", "", ""},
+    {"advisor_channels", "advisor_id, channel, address, opted_in", "", "", ""},
+    {"content",
+     "content_id, title, body, language, topics, media_url, valid_from, valid_until, fallback_eligible, emergency, "
+     "withdrawn_at, withdrawn_by, updated_at",
+     "", "", ""},
+    {"controls", "key, value, updated_at, updated_by", "", "", ""},
+    {"assignments", "advisor_id, date, content_id, source, score, score_parts, reason, created_at", "", "WHERE date = ?1", ""},
+    {"runs",
+     "run_id, date, slot_at, window_start, window_end, deadline_at, state, planned_count, feasible, plan_report, owner, "
+     "lease_until, heartbeat_at, progress, started_at, finished_at, reopened_at",
+     "", "WHERE date = ?1", "run_id"},
+    {"deliveries",
+     "delivery_id, run_id, advisor_id, date, slot_at, content_id, source, tier, tier_rank, state, channel, channel_index, "
+     "sender, planned_at, deadline_at, next_attempt_at, claim_owner, claim_until, attempts, first_sent_at, "
+     "provider_message_id, accepted_at, delivered_at, read_at, last_error, possible_duplicate, updated_at, dismissed_at, "
+     "dismissed_by, resent_at, order_key",
+     "", "WHERE date = ?1", "delivery_id"},
+    {"delivery_attempts",
+     "attempt_id, delivery_id, attempt_no, channel, sender, started_at, finished_at, outcome, error_code, error_detail, "
+     "provider_message_id, latency_ms",
+     "", "WHERE delivery_id IN (SELECT delivery_id FROM deliveries WHERE date = ?1)", "attempt_id"},
+    {"delivery_changes", "seq, delivery_id, run_id, kind, at", "",
+     "WHERE run_id IN (SELECT run_id FROM runs WHERE date = ?1)", "seq"},
+};
+
+}  // namespace
+
+LedgerCopyCounts migrate_ledger_to_pg(const std::string& sqlite_path, const std::string& url, const std::string& date) {
+  SQLite::Database src(sqlite_path, SQLite::OPEN_READONLY);
+  PgConn dst(url);
+  pg_migrate(dst);
+  LedgerCopyCounts counts;
+  // One read transaction on SQLite (a consistent day) and one write transaction on PostgreSQL.
+  SQLite::Transaction read(src, SQLite::TransactionBehavior::DEFERRED);
+  pg_tx(dst, [&] {
+    counts = {};
+    for (const auto& t : kCopyTables) {
+      std::string data;
+      SQLite::Statement q(src, std::string("SELECT ") + t.columns + " FROM " + t.name + " " +
+                                   (date.empty() ? t.where_all : t.where_date));
+      if (!date.empty() && std::string(t.where_date).find("?1") != std::string::npos) q.bind(1, date);
+      std::int64_t n = 0;
+      while (q.executeStep()) {
+        for (int i = 0; i < q.getColumnCount(); ++i) {
+          if (i) data += '\t';
+          auto col = q.getColumn(i);
+          if (col.isNull()) {
+            data += "\\N";
+          } else {
+            pg_copy_field(data, col.getString());
+          }
+        }
+        data += '\n';
+        ++n;
+      }
+      const std::string stage = std::string("migrate_") + t.name;
+      dst.exec("CREATE TEMP TABLE " + stage + " (LIKE " + t.name + ") ON COMMIT DROP");
+      if (n > 0) dst.copy_in("COPY " + stage + " (" + t.columns + ") FROM STDIN", data);
+      auto ins = dst.query(std::string("INSERT INTO ") + t.name + " (" + t.columns + ") OVERRIDING SYSTEM VALUE SELECT " +
+                           t.columns + " FROM " + stage + " ON CONFLICT DO NOTHING");
+      counts.tables.emplace_back(t.name, ins.affected());
+      if (*t.identity) {
+        dst.query(std::string("SELECT setval(pg_get_serial_sequence('") + t.name + "', '" + t.identity + "'), " +
+                  "GREATEST((SELECT COALESCE(MAX(" + t.identity + "), 0) FROM " + t.name + "), 1))");
+      }
+    }
+  });
+  return counts;
+}
+
+}  // namespace daybreak::store

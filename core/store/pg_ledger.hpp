@@ -1,0 +1,80 @@
+#pragma once
+// The dispatch ledger on PostgreSQL ([database] url): PgDispatchLedger implements the port of
+// store/dispatch_ledger.hpp with libpq, and the few reads and the lease take-over `dispatch`
+// needs before its dispatcher starts. docs/architecture.md "The PostgreSQL ledger".
+//
+// The lease unit is the run, as on SQLite: runs.owner / lease_until / heartbeat_at. Taking a
+// lease locks the run's row with SELECT … FOR UPDATE SKIP LOCKED (another host taking the same
+// row at that moment is skipped, not waited for) and succeeds when the lease is free, expired or
+// already ours. Every claim locks the claiming owner's run rows FOR SHARE in the claim's own
+// statement, so a take-over waits for (or is skipped by) an open claim and a claim that commits
+// always commits under a lease its owner held at that moment.
+#include <memory>
+#include <string>
+
+#include "store/dispatch_ledger.hpp"
+#include "store/pg.hpp"
+
+namespace daybreak::store {
+
+class PgDispatchLedger final : public DispatchLedger {
+ public:
+  /// Connects to `url` (applying the schema's migrations first when `migrate`).
+  PgDispatchLedger(const std::string& url, std::string owner, bool migrate = false);
+  ~PgDispatchLedger() override;
+  [[nodiscard]] const std::string& owner() const override { return owner_; }
+
+  std::optional<Run> load_run(std::int64_t run_id) override;
+  CrashReconcile reconcile_crashed(std::int64_t run_id, Millis now) override;
+  std::vector<ContentRow> load_emergency_content() override;
+  std::vector<ContentRow> load_run_content(std::int64_t run_id) override;
+  void for_each_delivery(std::int64_t run_id, const std::function<void(DeliveryRow&&)>& fn) override;
+  std::int64_t change_mark() override;
+
+  void begin() override;
+  void commit() override;
+  void rollback() noexcept override;
+  bool in_transaction() override;
+  void savepoint() override;
+  void release_savepoint() override;
+  void rollback_to_savepoint() override;
+  /// ledger_op::Local is not run: monitoring, alerts and stored reports are not written on the
+  /// PostgreSQL ledger in this release (README "PostgreSQL").
+  LedgerResult apply(const LedgerOp& op) override;
+
+  // ---- what dispatch reads and takes before its dispatcher starts ----
+  /// Runs not closed or cancelled whose window overlaps [from, to], and reopened runs with rows
+  /// not final (RunListActive + RunListReopened on SQLite).
+  std::vector<Run> list_dispatchable(Millis from, Millis to);
+  /// Takes a run's lease when free, expired or ours (one transaction; FOR UPDATE SKIP LOCKED).
+  LeaseResult acquire_lease(std::int64_t run_id, Millis now, Millis lease_ms);
+  /// Deliveries of a run per state (tests and the e2e's checks use psql instead).
+  std::int64_t count_non_final(std::int64_t run_id);
+  PgConn& conn() { return *c_; }
+
+ private:
+  std::vector<ClaimResult> claim(const ledger_op::Claim& op);
+  bool claim_one(std::int64_t id, Millis claim_until, Millis now);
+  void outcome(const ledger_op::Outcome& op);
+  HeartbeatResult heartbeat(const ledger_op::Heartbeat& op);
+  OperatorChanges poll_changes(const ledger_op::PollChanges& op);
+  CloseResult close_run(const ledger_op::CloseRun& op);
+  std::vector<ContentRow> content_query(const char* name, const std::string& where, const std::vector<PgParam>& params);
+  std::string owner_;
+  std::unique_ptr<PgConn> c_;
+};
+
+/// A factory of PgDispatchLedger connections to `url` for `owner`.
+LedgerFactory pg_ledger_factory(std::string url, std::string owner);
+
+/// What migrate_ledger_to_pg copied, per table.
+struct LedgerCopyCounts {
+  std::vector<std::pair<std::string, std::int64_t>> tables;  ///< (table, rows inserted)
+};
+/// Copies the SQLite ledger at `sqlite_path` into the PostgreSQL ledger at `url` (migrated
+/// first): advisors, their channels, content and controls whole; runs, deliveries, assignments,
+/// attempts and operator changes of `date` (every day when empty). Ids are kept; rows already
+/// in PostgreSQL (same key) are left as they are. One transaction.
+LedgerCopyCounts migrate_ledger_to_pg(const std::string& sqlite_path, const std::string& url, const std::string& date);
+
+}  // namespace daybreak::store

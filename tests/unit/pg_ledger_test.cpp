@@ -1,0 +1,229 @@
+// PgDispatchLedger against a real PostgreSQL started for the test (pg_server.hpp): the schema is
+// applied at connect (and only once), migrate-ledger copies a SQLite day with its ids, the run's
+// lease keeps a second owner out while live and passes to it once expired, a claim commits only
+// under a lease its owner holds, a run never closes with a row not final, and a lost
+// connection is a transient failure the next transaction recovers from.
+#include <gtest/gtest.h>
+
+#include <memory>
+
+#include "config/config.hpp"
+#include "db_fixture.hpp"
+#include "pg_server.hpp"
+#include "store/db.hpp"
+#include "store/migrations.hpp"
+#include "store/pg_ledger.hpp"
+
+namespace daybreak {
+namespace {
+
+constexpr Millis kPgT0 = 1'795'825'800'000;  // 2026-11-28 06:00 IST
+
+class PgLedgerTest : public test_support::DbTest {
+ protected:
+  PgLedgerTest() : DbTest("pgledger") {}
+  static void SetUpTestSuite() { server_ = std::make_unique<test_support::PgServer>(); }
+  static void TearDownTestSuite() { server_.reset(); }
+  void SetUp() override {
+    if (!server_->up()) GTEST_SKIP() << "no PostgreSQL server for this test: " << server_->why_not();
+    DbTest::SetUp();
+    if (HasFatalFailure()) return;
+    static int n = 0;
+    const std::string name = "pgledger" + std::to_string(++n);
+    store::PgConn(server_->url()).exec("CREATE DATABASE " + name);
+    url_ = server_->url(name);
+  }
+
+  /// `rows` planned WhatsApp deliveries in run 1 of the SQLite ledger, copied into PostgreSQL.
+  void seed(int rows) {
+    ASSERT_EQ(test_support::add_content_and_run((*db_), kPgT0 - 3'600'000), 1);
+    (*db_).write_tx([&] {
+      for (int i = 0; i < rows; ++i) {
+        std::string id = "adv-" + std::to_string(i);
+        test_support::add_whatsapp_advisor((*db_), id, kPgT0 - 3'600'000);
+        ASSERT_TRUE(store::DeliveryInsert((*db_), test_support::planned_delivery(1, id, "2026-11-28", kPgT0, kPgT0, kPgT0 - 3'600'000)));
+      }
+    });
+    test_support::set_run_window((*db_), 1, kPgT0);
+    store::migrate_ledger_to_pg(db_path(), url_, "2026-11-28");
+  }
+  std::int64_t count(const std::string& sql) { return store::PgConn(url_).query(sql).i64(0, 0); }
+  std::vector<std::int64_t> ids() {
+    std::vector<std::int64_t> out;
+    auto r = store::PgConn(url_).query("SELECT delivery_id FROM deliveries ORDER BY delivery_id");
+    for (int i = 0; i < r.rows(); ++i) out.push_back(r.i64(i, 0));
+    return out;
+  }
+  static inline std::unique_ptr<test_support::PgServer> server_;
+  std::string url_;
+};
+
+TEST_F(PgLedgerTest, SchemaIsAppliedAtConnectOnce) {
+  store::PgDispatchLedger a(url_, "a", true);
+  store::PgDispatchLedger b(url_, "b", true);  // a second host connecting: nothing applied twice
+  EXPECT_EQ(count("SELECT COUNT(*) FROM schema_migrations"), static_cast<std::int64_t>(store::embedded_pg_migrations().size()));
+  EXPECT_EQ(store::pg_migrate(a.conn()), store::embedded_pg_migrations().back().version);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM runs"), 0);
+}
+
+TEST_F(PgLedgerTest, MigrateLedgerCopiesTheDayWithItsIdsAndIsIdempotent) {
+  seed(5);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM deliveries WHERE run_id = 1 AND state = 'planned'"), 5);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM advisors"), 5);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM advisor_channels WHERE address = '+919810012345'"), 5);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM content WHERE content_id = 'C1'"), 1);
+  // Copied again: nothing doubles.
+  auto again = store::migrate_ledger_to_pg(db_path(), url_, "2026-11-28");
+  for (const auto& [t, n] : again.tables) EXPECT_EQ(n, 0) << t;
+  // The sequences moved past the copied ids: a new run gets the next id.
+  EXPECT_EQ(count("INSERT INTO runs(date, slot_at, window_start, window_end, deadline_at) VALUES ('2026-11-29', 1, 1, 1, 1) RETURNING run_id"), 2);
+  store::PgDispatchLedger l(url_, "reader");
+  std::vector<store::DeliveryRow> rows;
+  l.for_each_delivery(1, [&](store::DeliveryRow&& r) { rows.push_back(std::move(r)); });
+  ASSERT_EQ(rows.size(), 5u);
+  EXPECT_EQ(rows[0].phone, "+919810012345");
+  EXPECT_EQ(rows[0].planned_at, kPgT0);
+  EXPECT_EQ(l.load_run_content(1).size(), 1u);
+}
+
+TEST_F(PgLedgerTest, LeaseKeepsASecondOwnerOutUntilItExpiresAndClaimsNeedTheLease) {
+  seed(4);
+  const Millis lease = 10'000;
+  store::PgDispatchLedger a(url_, "host-a:1:x");
+  store::PgDispatchLedger b(url_, "host-b:2:y");
+  auto la = a.acquire_lease(1, kPgT0, lease);
+  EXPECT_TRUE(la.acquired);
+  EXPECT_FALSE(la.took_over);
+  auto lb = b.acquire_lease(1, kPgT0 + 1000, lease);
+  EXPECT_FALSE(lb.acquired);
+  EXPECT_EQ(lb.previous_owner.value_or(""), "host-a:1:x");
+
+  const auto all = ids();
+  // A claims two rows under its lease.
+  a.begin();
+  auto claims = std::get<std::vector<store::ClaimResult>>(a.apply(store::ledger_op::Claim{{all[0], all[1]}, kPgT0, kPgT0 + 60'000}));
+  a.commit();
+  ASSERT_EQ(claims.size(), 2u);
+  EXPECT_TRUE(claims[0].ok && claims[1].ok);
+  // B holds no lease: its claim takes nothing and reports the row as it is.
+  b.begin();
+  auto bc = std::get<std::vector<store::ClaimResult>>(b.apply(store::ledger_op::Claim{{all[0], all[2]}, kPgT0, kPgT0 + 60'000}));
+  b.commit();
+  ASSERT_EQ(bc.size(), 2u);
+  EXPECT_FALSE(bc[0].ok);
+  ASSERT_TRUE(bc[0].now_row);
+  EXPECT_EQ(bc[0].now_row->state, DeliveryState::sending);
+  EXPECT_EQ(bc[0].now_row->claim_owner.value_or(""), "host-a:1:x");
+  EXPECT_FALSE(bc[1].ok);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM deliveries WHERE state = 'sending'"), 2);
+
+  // A dies (no heartbeat); once its lease has expired B takes the run over.
+  auto lt = b.acquire_lease(1, kPgT0 + lease + 1, lease);
+  EXPECT_TRUE(lt.acquired);
+  EXPECT_TRUE(lt.took_over);
+  EXPECT_EQ(lt.previous_owner.value_or(""), "host-a:1:x");
+  // A's rows left `sending` become uncertain for B (never sent blindly again).
+  auto rec = b.reconcile_crashed(1, kPgT0 + lease + 2);
+  EXPECT_EQ(rec.uncertain, 2);
+  // A, back from a stall, has lost the lease: no claim, and its heartbeat says so.
+  a.begin();
+  auto late = std::get<std::vector<store::ClaimResult>>(a.apply(store::ledger_op::Claim{{all[2]}, kPgT0 + lease + 3, kPgT0 + 90'000}));
+  auto hb = std::get<store::HeartbeatResult>(a.apply(store::ledger_op::Heartbeat{{{1, "{}"}}, kPgT0 + lease + 3, lease}));
+  a.commit();
+  EXPECT_FALSE(late[0].ok);
+  EXPECT_FALSE(hb.lease_ok);
+  // B's heartbeat renews its lease.
+  b.begin();
+  EXPECT_TRUE(std::get<store::HeartbeatResult>(b.apply(store::ledger_op::Heartbeat{{{1, "{}"}}, kPgT0 + lease + 4, lease})).lease_ok);
+  b.commit();
+}
+
+TEST_F(PgLedgerTest, RunClosesOnlyWhenEveryRowIsFinal) {
+  seed(2);
+  store::PgDispatchLedger a(url_, "a");
+  ASSERT_TRUE(a.acquire_lease(1, kPgT0, 10'000).acquired);
+  const auto all = ids();
+  a.begin();
+  a.apply(store::ledger_op::Claim{{all[0]}, kPgT0, kPgT0 + 60'000});
+  store::DeliveryUpdateParams u;
+  u.delivery_id = all[0];
+  u.state = DeliveryState::accepted;
+  u.channel = "whatsapp";
+  u.sender = "wa-1";
+  u.attempts = 1;
+  u.sent_at = kPgT0;
+  u.provider_message_id = "wamid.1";
+  u.accepted_at = kPgT0 + 100;
+  u.now = kPgT0 + 100;
+  a.apply(store::ledger_op::Outcome{u});
+  a.savepoint();
+  a.apply(store::ledger_op::Attempt{{all[0], 1, "whatsapp", "wa-1", kPgT0, kPgT0 + 100, "accepted", "", "", "wamid.1", 100}});
+  a.rollback_to_savepoint();  // undone: no attempt row
+  auto c = std::get<store::CloseResult>(a.apply(store::ledger_op::CloseRun{1, kPgT0 + 200, "{}"}));
+  a.commit();
+  EXPECT_FALSE(c.closed);
+  EXPECT_EQ(c.open_rows, 1);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM delivery_attempts"), 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM runs WHERE state = 'running' AND owner IS NULL"), 1);  // released
+  // The other row made final (given up without a send): now it closes.
+  ASSERT_TRUE(a.acquire_lease(1, kPgT0 + 300, 10'000).acquired);
+  a.begin();
+  store::DeliveryUpdateParams d;
+  d.delivery_id = all[1];
+  d.state = DeliveryState::dead;
+  d.channel = "whatsapp";
+  d.sender = "wa-1";
+  d.last_error = "deadline passed";
+  d.now = kPgT0 + 300;
+  a.apply(store::ledger_op::Outcome{d, true, kPgT0 + 60'000});
+  c = std::get<store::CloseResult>(a.apply(store::ledger_op::CloseRun{1, kPgT0 + 400, "{}"}));
+  a.commit();
+  EXPECT_TRUE(c.closed);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM runs WHERE state = 'closed' AND owner IS NULL"), 1);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM deliveries WHERE state = 'dead' AND last_error = 'deadline passed'"), 1);
+}
+
+TEST_F(PgLedgerTest, ALostConnectionIsTransientAndTheNextTransactionReconnects) {
+  seed(1);
+  store::PgDispatchLedger a(url_, "a");
+  ASSERT_TRUE(a.acquire_lease(1, kPgT0, 10'000).acquired);
+  a.begin();
+  auto pid = a.conn().query("SELECT pg_backend_pid()").i64(0, 0);
+  store::PgConn(url_).query("SELECT pg_terminate_backend($1)", {std::to_string(pid)});
+  try {
+    a.apply(store::ledger_op::Heartbeat{{{1, "{}"}}, kPgT0 + 1, 10'000});
+    ADD_FAILURE() << "a heartbeat on a terminated connection succeeded";
+  } catch (const store::StoreError& e) {
+    EXPECT_TRUE(store::is_transient_error(e)) << e.what();
+  }
+  a.rollback();
+  a.begin();  // reconnects
+  EXPECT_TRUE(std::get<store::HeartbeatResult>(a.apply(store::ledger_op::Heartbeat{{{1, "{}"}}, kPgT0 + 2, 10'000})).lease_ok);
+  a.commit();
+  // A constraint failure is permanent.
+  a.begin();
+  try {
+    a.apply(store::ledger_op::Attempt{{999999, 1, "whatsapp", "wa-1", kPgT0, kPgT0, "accepted", "", "", "", 0}});
+    ADD_FAILURE() << "an attempt for a missing delivery was stored";
+  } catch (const store::StoreError& e) {
+    EXPECT_FALSE(store::is_transient_error(e)) << e.what();
+  }
+  a.rollback();
+}
+
+TEST(PgConfig, DatabaseTakesExactlyOneOfPathAndUrl) {
+  auto url = parse_config("[database]\nurl = \"postgresql://daybreak@db1/daybreak\"\n", "t.toml");
+  EXPECT_EQ(url.database_url, "postgresql://daybreak@db1/daybreak");
+  EXPECT_TRUE(parse_config("[database]\npath = \"/tmp/x.db\"\n", "t.toml").database_url.empty());
+  try {
+    (void)parse_config("[database]\npath = \"/tmp/x.db\"\nurl = \"postgresql://h/d\"\n", "t.toml");
+    ADD_FAILURE() << "both path and url accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("set exactly one"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("t.toml:3"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW((void)parse_config("[database]\nurl = \"mysql://h/d\"\n", "t.toml"), ConfigError);
+}
+
+}  // namespace
+}  // namespace daybreak
