@@ -265,9 +265,11 @@ LedgerResult PgDispatchLedger::apply(const LedgerOp& op) {
             auto opt = [](const std::string& s) { return s.empty() ? PgParam() : PgParam(s); };
             c_->run("attempt_insert",
                     "INSERT INTO delivery_attempts(delivery_id, attempt_no, channel, sender, started_at, finished_at, outcome, "
-                    "error_code, error_detail, provider_message_id, latency_ms) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
+                    "error_code, error_detail, provider_message_id, latency_ms, fbtrace_id, held_for_quality, error_scope) "
+                    "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
                     {num(p.delivery_id), num(p.attempt_no), p.channel, p.sender, num(p.started_at), num(p.finished_at),
-                     p.outcome, opt(p.error_code), opt(p.error_detail), opt(p.provider_message_id), num(p.latency_ms)});
+                     p.outcome, opt(p.error_code), opt(p.error_detail), opt(p.provider_message_id), num(p.latency_ms),
+                     opt(p.fbtrace_id), num(p.held_for_quality ? 1 : 0), opt(p.error_scope)});
             return {};
           },
           [&](const ledger_op::Substitute& o) -> LedgerResult {
@@ -301,7 +303,26 @@ LedgerResult PgDispatchLedger::apply(const LedgerOp& op) {
                     {num(o.run_id), owner_});
             return {};
           },
-          [&](const ledger_op::Local&) -> LedgerResult { return {}; }},
+          [&](const ledger_op::Local&) -> LedgerResult { return {}; },
+          [&](const ledger_op::RerouteAfterFailed& o) -> LedgerResult {
+            // As store::DeliveryRerouteAfterFailedStatus on SQLite: accepted on WhatsApp with a
+            // failed status, its run held by this owner → retry_wait on the next channel.
+            const auto& p = o.params;
+            auto moved = c_->run("reroute_after_failed",
+                                 "UPDATE deliveries SET state = 'retry_wait', channel = $1, channel_index = $2, sender = $3, "
+                                 "next_attempt_at = $4, accepted_at = NULL, last_error = $5, claim_owner = NULL, updated_at = $4 "
+                                 "WHERE delivery_id = $6 AND state = 'accepted' AND channel = 'whatsapp' "
+                                 "AND last_error LIKE 'status failed: %' AND EXISTS (SELECT 1 FROM runs r WHERE "
+                                 "r.run_id = deliveries.run_id AND r.owner = $7 AND r.state = 'running') RETURNING delivery_id",
+                                 {p.channel, num(p.channel_index), p.sender, num(p.now), p.last_error, num(p.delivery_id), owner_});
+            if (moved.rows() == 1) {
+              c_->run("reroute_mark_status",
+                      "UPDATE status_updates SET outcome = 'rerouted' WHERE status = 'failed' AND applied_at IS NOT NULL "
+                      "AND (matched_delivery_id = $1 OR delivery_id = $1)",
+                      {num(p.delivery_id)});
+            }
+            return {};
+          }},
       op);
 }
 
@@ -533,7 +554,7 @@ const CopyTable kCopyTables[] = {
      "", "WHERE date = ?1", "delivery_id"},
     {"delivery_attempts",
      "attempt_id, delivery_id, attempt_no, channel, sender, started_at, finished_at, outcome, error_code, error_detail, "
-     "provider_message_id, latency_ms",
+     "provider_message_id, latency_ms, fbtrace_id, held_for_quality, error_scope",
      "", "WHERE delivery_id IN (SELECT delivery_id FROM deliveries WHERE date = ?1)", "attempt_id"},
     {"delivery_changes", "seq, delivery_id, run_id, kind, at", "",
      "WHERE run_id IN (SELECT run_id FROM runs WHERE date = ?1)", "seq"},

@@ -157,7 +157,7 @@ TEST_F(PgLedgerTest, RunClosesOnlyWhenEveryRowIsFinal) {
   u.now = kPgT0 + 100;
   a.apply(store::ledger_op::Outcome{u});
   a.savepoint();
-  a.apply(store::ledger_op::Attempt{{all[0], 1, "whatsapp", "wa-1", kPgT0, kPgT0 + 100, "accepted", "", "", "wamid.1", 100}});
+  a.apply(store::ledger_op::Attempt{{all[0], 1, "whatsapp", "wa-1", kPgT0, kPgT0 + 100, "accepted", "", "", "wamid.1", 100, "", false, ""}});
   a.rollback_to_savepoint();  // undone: no attempt row
   auto c = std::get<store::CloseResult>(a.apply(store::ledger_op::CloseRun{1, kPgT0 + 200, "{}"}));
   a.commit();
@@ -203,7 +203,7 @@ TEST_F(PgLedgerTest, ALostConnectionIsTransientAndTheNextTransactionReconnects) 
   // A constraint failure is permanent.
   a.begin();
   try {
-    a.apply(store::ledger_op::Attempt{{999999, 1, "whatsapp", "wa-1", kPgT0, kPgT0, "accepted", "", "", "", 0}});
+    a.apply(store::ledger_op::Attempt{{999999, 1, "whatsapp", "wa-1", kPgT0, kPgT0, "accepted", "", "", "", 0, "", false, ""}});
     ADD_FAILURE() << "an attempt for a missing delivery was stored";
   } catch (const store::StoreError& e) {
     EXPECT_FALSE(store::is_transient_error(e)) << e.what();
