@@ -748,7 +748,7 @@ struct Dispatcher::Impl {
           run_wait.push_back({now + 1000, e.tier, e.idx, e.gen});
           continue;
         }
-        eq.push({it.deadline, it.tier_rank, it.planned_at, it.attempts > 0, e.idx});
+        eq.push({it.deadline, it.tier_rank, it.planned_at, it.attempts > 0, e.idx, it.urgent});
       }
       for (auto& w : run_wait) cq.push(w);
       run_wait.clear();
