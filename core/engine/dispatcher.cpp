@@ -259,6 +259,7 @@ struct Dispatcher::Impl {
     it.phone = strings.add(d.phone);
     it.email = strings.add(d.email);
     it.run = run_idx;
+    it.urgent = run_idx < runs.size() && runs[run_idx].row.kind == "urgent";  // sql/011: before routine rows
     auto ci = content_index.find(d.content_id);
     it.content = ci == content_index.end() ? 0 : ci->second;
     it.emergency = d.source == "emergency";

@@ -5,7 +5,7 @@ namespace {
 
 const char* kRunColumns =
     "run_id, date, slot_at, window_start, window_end, deadline_at, state, planned_count, feasible, plan_report, "
-    "owner, lease_until, heartbeat_at, progress, started_at, finished_at";
+    "owner, lease_until, heartbeat_at, progress, started_at, finished_at, kind";
 
 Run read_run(SQLite::Statement& q) {
   Run r;
@@ -25,6 +25,7 @@ Run read_run(SQLite::Statement& q) {
   r.progress = q.getColumn(13).getString();
   r.started_at = column_opt<Millis>(q.getColumn(14));
   r.finished_at = column_opt<Millis>(q.getColumn(15));
+  r.kind = q.getColumn(16).getString();
   return r;
 }
 

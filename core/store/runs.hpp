@@ -29,6 +29,7 @@ struct Run {
   std::string progress;     ///< JSON text
   std::optional<Millis> started_at;
   std::optional<Millis> finished_at;
+  std::string kind = "morning";  ///< morning | urgent (sql/011)
 };
 
 struct RunUpsertParams {
