@@ -48,7 +48,11 @@ SqliteDispatchLedger::SqliteDispatchLedger(const std::string& db_path, std::stri
 
 SqliteDispatchLedger::~SqliteDispatchLedger() = default;
 
-std::optional<Run> SqliteDispatchLedger::load_run(std::int64_t run_id) { return RunGet(*db_, run_id); }
+std::optional<Run> SqliteDispatchLedger::load_run(std::int64_t run_id) {
+  auto r = RunGet(*db_, run_id);
+  if (r) r->kind = RunKindGet(*db_, run_id);  // dispatch's ledger is migrated (sql/011)
+  return r;
+}
 
 CrashReconcile SqliteDispatchLedger::reconcile_crashed(std::int64_t run_id, Millis now) {
   CrashReconcile r;

@@ -5,7 +5,7 @@ namespace {
 
 const char* kRunColumns =
     "run_id, date, slot_at, window_start, window_end, deadline_at, state, planned_count, feasible, plan_report, "
-    "owner, lease_until, heartbeat_at, progress, started_at, finished_at, kind";
+    "owner, lease_until, heartbeat_at, progress, started_at, finished_at";
 
 Run read_run(SQLite::Statement& q) {
   Run r;
@@ -25,7 +25,6 @@ Run read_run(SQLite::Statement& q) {
   r.progress = q.getColumn(13).getString();
   r.started_at = column_opt<Millis>(q.getColumn(14));
   r.finished_at = column_opt<Millis>(q.getColumn(15));
-  r.kind = q.getColumn(16).getString();
   return r;
 }
 
@@ -56,6 +55,16 @@ std::int64_t RunUpsert(Db& db, const RunUpsertParams& p) {
     auto id = q.getColumn(0).getInt64();
     q.reset();
     return id;
+  });
+}
+
+std::string RunKindGet(Db& db, std::int64_t run_id) {
+  return guarded("RunKindGet", [&]() -> std::string {
+    auto& q = db.stmt("SELECT kind FROM runs WHERE run_id = ?");
+    q.bind(1, run_id);
+    std::string kind = q.executeStep() ? q.getColumn(0).getString() : std::string("morning");
+    q.reset();
+    return kind;
   });
 }
 
