@@ -1,5 +1,7 @@
 #include "cli/op_actions.hpp"
 
+#include <algorithm>
+
 #include "cli/common.hpp"
 #include "cli/op_support.hpp"
 #include "store/deliveries.hpp"
@@ -23,11 +25,27 @@ store::AuditEntry audit_entry_as(const Actor& who, Millis now, const std::string
   return e;
 }
 
-nlohmann::json set_pause(store::Db& db, const std::string& channel, bool pause, const std::string& reason, const Actor& who,
-                         Millis now, bool dry_run) {
+std::string pause_key(store::Db& db, const PauseTarget& t, const std::vector<std::string>& known_senders) {
+  const int scopes = (t.channel.empty() ? 0 : 1) + (t.run_id != 0 ? 1 : 0) + (t.sender.empty() ? 0 : 1);
+  if (scopes > 1) throw UsageError("give at most one of --channel, --run and --sender");
+  if (!t.channel.empty()) return "pause." + parse_channel_arg("--channel", t.channel);
+  if (t.run_id != 0) {
+    if (t.run_id < 0 || !store::RunGet(db, t.run_id)) throw UsageError("--run " + std::to_string(t.run_id) + ": no such run");
+    return "pause.run." + std::to_string(t.run_id);
+  }
+  if (!t.sender.empty()) {
+    if (std::find(known_senders.begin(), known_senders.end(), t.sender) == known_senders.end()) {
+      throw UsageError("--sender " + t.sender + ": no such sender in the configuration");
+    }
+    return "pause.sender." + t.sender;
+  }
+  return "pause";
+}
+
+nlohmann::json set_pause_target(store::Db& db, const PauseTarget& t, const std::vector<std::string>& known_senders,
+                                bool pause, const std::string& reason, const Actor& who, Millis now, bool dry_run) {
   require_reason(reason);
-  std::string key = "pause";
-  if (!channel.empty()) key += "." + parse_channel_arg("--channel", channel);
+  const std::string key = pause_key(db, t, known_senders);
   auto before = store::ControlGet(db, key);
   const bool was_on = before && before->value == "1";
   change_tx(db, dry_run, [&] {
@@ -36,6 +54,13 @@ nlohmann::json set_pause(store::Db& db, const std::string& channel, bool pause, 
                                           {{"key", key}, {"paused", pause}}));
   });
   return {{"command", pause ? "pause" : "resume"}, {"key", key}, {"paused", pause}, {"was_paused", was_on}, {"dry_run", dry_run}};
+}
+
+nlohmann::json set_pause(store::Db& db, const std::string& channel, bool pause, const std::string& reason, const Actor& who,
+                         Millis now, bool dry_run) {
+  PauseTarget t;
+  t.channel = channel;
+  return set_pause_target(db, t, {}, pause, reason, who, now, dry_run);
 }
 
 nlohmann::json cancel_delivery(store::Db& db, const std::string& tz, std::int64_t delivery_id, const std::string& reason,

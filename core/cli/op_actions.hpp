@@ -37,6 +37,21 @@ store::AuditEntry audit_entry_as(const Actor& who, Millis now, const std::string
 nlohmann::json set_pause(store::Db& db, const std::string& channel, bool pause, const std::string& reason, const Actor& who,
                          Millis now, bool dry_run);
 
+/// What one pause or resume applies to: all sending (every field empty), one channel, one run
+/// or one sender (at most one of them).
+struct PauseTarget {
+  std::string channel;
+  std::int64_t run_id = 0;  ///< 0: not a run
+  std::string sender;
+};
+/// The controls key of `t` (validated: UsageError for two scopes at once, an unknown channel, a
+/// run that does not exist, a sender that is not in `known_senders`).
+std::string pause_key(store::Db& db, const PauseTarget& t, const std::vector<std::string>& known_senders);
+/// Pauses or resumes `t` (as set_pause; the key is pause, pause.CHANNEL, pause.run.ID or
+/// pause.sender.ID). A running dispatch reads the switches with its heartbeat, once a second.
+nlohmann::json set_pause_target(store::Db& db, const PauseTarget& t, const std::vector<std::string>& known_senders,
+                                bool pause, const std::string& reason, const Actor& who, Millis now, bool dry_run);
+
 /// Cancels one delivery not yet at the provider (planned, retry_wait or uncertain). UsageError
 /// for an unknown, sending or final delivery; CheckFailed when dispatch claimed it meanwhile.
 /// Returns {"command":"cancel","delivery_id","before","cancelled":1,"dry_run"}.

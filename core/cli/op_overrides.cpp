@@ -1,4 +1,4 @@
-// Overrides: `daybreak pause|resume [--channel C]`,
+// Overrides: `daybreak pause|resume [--channel C | --run ID | --sender ID]`,
 // `cancel --run ID | --delivery ID`, `resend --delivery ID`, `assign --advisor ID --date D --content ID`.
 // Each validates everything first (unknown ids, bad dates and conflicting flags are usage errors,
 // exit 2, nothing changed), then writes the change, the delivery_changes notes a running dispatch
@@ -20,6 +20,8 @@ namespace {
 
 struct PauseOptions {
   std::string channel;
+  std::int64_t run_id = 0;
+  std::string sender;
   std::string reason;
   bool dry_run = false;
 };
@@ -28,9 +30,15 @@ int run_pause(const GlobalOptions& g, const PauseOptions& o, bool pause) {
   ops::require_reason(o.reason);
   if (!o.channel.empty()) ops::parse_channel_arg("--channel", o.channel);  // before opening anything
   auto env = ops::open_env(g);
-  nlohmann::json out = ops::set_pause(*env.db, o.channel, pause, o.reason, ops::cli_actor(), env.now, o.dry_run);
+  ops::PauseTarget t{o.channel, o.run_id, o.sender};
+  std::vector<std::string> known;
+  for (const auto& sc : env.ctx.cfg.senders) known.push_back(sc.id);
+  nlohmann::json out = ops::set_pause_target(*env.db, t, known, pause, o.reason, ops::cli_actor(), env.now, o.dry_run);
   const bool was_on = out["was_paused"].get<bool>();
-  std::string what = o.channel.empty() ? "all sending" : "channel " + o.channel;
+  std::string what = !o.channel.empty() ? "channel " + o.channel
+                     : o.run_id != 0    ? "run " + std::to_string(o.run_id)
+                     : !o.sender.empty() ? "sender " + o.sender
+                                         : "all sending";
   std::string human = (o.dry_run ? "dry run: would " + std::string(pause ? "pause " : "resume ") : std::string(pause ? "paused " : "resumed ")) +
                       what + (was_on == pause ? " (it already was)" : "") +
                       (o.dry_run ? "" : "; a running dispatch applies it within a second");
@@ -196,10 +204,12 @@ void add_override_commands(CLI::App& app, GlobalOptions& g, Action& action) {
   for (bool pause : {true, false}) {
     auto o = std::make_shared<PauseOptions>();
     auto* sub = app.add_subcommand(pause ? "pause" : "resume",
-                                   pause ? "Pause all sending, or one channel (a running dispatch stops claiming within a second)"
-                                         : "Resume all sending, or one channel");
+                                   pause ? "Pause all sending, or one channel, run or sender (a running dispatch stops within a second)"
+                                         : "Resume all sending, or one channel, run or sender");
     sub->fallthrough();
     sub->add_option("--channel", o->channel, "Only this channel: whatsapp, email or webhook");
+    sub->add_option("--run", o->run_id, "Only this run (its claimed but unsent rows wait too)");
+    sub->add_option("--sender", o->sender, "Only this sender (a [[senders]] id; its rows move to the channel's other senders)");
     ops::add_change_flags(sub, o->reason, o->dry_run);
     sub->callback([o, pause, &g, &action] { action = [o, pause, &g] { return run_pause(g, *o, pause); }; });
   }

@@ -553,9 +553,20 @@ class Console {
     const Millis now = ctx_.clock->now();
     const auto& tz = ctx_.cfg.default_timezone;
     if (action == "pause" || action == "resume") {
+      // scope: all, a channel, run (with run_id) or sender (with sender_id): the CLI's flags.
       std::string scope = form["scope"];
-      if (scope == "all") scope.clear();
-      return ops::set_pause(db_, scope, action == "pause", reason, who, now, false);
+      ops::PauseTarget t;
+      if (scope == "run") {
+        t.run_id = id_arg(form, "run_id");
+      } else if (scope == "sender") {
+        t.sender = form["sender_id"];
+        if (t.sender.empty()) throw UsageError("sender_id: required");
+      } else if (scope != "all") {
+        t.channel = scope;
+      }
+      std::vector<std::string> known;
+      for (const auto& sc : ctx_.cfg.senders) known.push_back(sc.id);
+      return ops::set_pause_target(db_, t, known, action == "pause", reason, who, now, false);
     }
     if (action == "withdraw") {
       if (form["content_id"].empty()) throw UsageError("content_id: required");

@@ -200,6 +200,43 @@ std::vector<PortfolioTierCheck> check_messaging_tiers(const std::vector<TierSend
     out.push_back(std::move(p));
   }
   return out;
+
+UrgentCapacity check_urgent_capacity(const UrgentCapacityInput& in) {
+  UrgentCapacity r;
+  for (const auto& s : in.senders) {
+    if (s.channel == in.channel) r.channel_mps += s.mps;
+  }
+  char buf[320];
+  if (r.channel_mps <= 0) {
+    r.feasible = false;
+    r.summary = in.channel + ": no sender carries this channel; the urgent run cannot be sent";
+    return r;
+  }
+  r.urgent_seconds = static_cast<double>(in.urgent) / r.channel_mps;
+  const auto urgent_ms = static_cast<Millis>(std::ceil(r.urgent_seconds * 1000.0));
+  if (in.morning_remaining <= 0) {
+    std::snprintf(buf, sizeof buf, "%lld urgent deliveries take %.1f s at %.0f msg/s; no morning run is sending on %s",
+                  static_cast<long long>(in.urgent), r.urgent_seconds, r.channel_mps, in.channel.c_str());
+    r.summary = buf;
+    return r;
+  }
+  // Without the urgent run the morning ends at its planned end (or, when it is behind, when its
+  // backlog drains at the full rate from now).
+  const auto drain_ms = static_cast<Millis>(std::ceil(static_cast<double>(in.morning_remaining) / r.channel_mps * 1000.0));
+  r.morning_finish_before = std::max(in.morning_planned_end, in.now + drain_ms);
+  r.morning_finish_after = std::max(in.morning_planned_end, in.now + urgent_ms + drain_ms);
+  r.morning_delay_seconds = static_cast<double>(r.morning_finish_after - r.morning_finish_before) / 1000.0;
+  r.max_row_delay_seconds = r.urgent_seconds;
+  r.morning_misses_deadline = r.morning_finish_after > in.morning_deadline && r.morning_finish_before <= in.morning_deadline;
+  std::snprintf(buf, sizeof buf,
+                "%lld urgent deliveries take %.1f s at %.0f msg/s on %s; the morning's %lld unsent rows wait up to "
+                "%.1f s and its last send moves %.1f s later, %.1f s %s its deadline",
+                static_cast<long long>(in.urgent), r.urgent_seconds, r.channel_mps, in.channel.c_str(),
+                static_cast<long long>(in.morning_remaining), r.max_row_delay_seconds, r.morning_delay_seconds,
+                std::abs(static_cast<double>(in.morning_deadline - r.morning_finish_after)) / 1000.0,
+                r.morning_finish_after <= in.morning_deadline ? "before" : "after");
+  r.summary = buf;
+  return r;
 }
 
 }  // namespace daybreak

@@ -124,4 +124,31 @@ struct PortfolioTierCheck {
 std::vector<PortfolioTierCheck> check_messaging_tiers(const std::vector<TierSender>& senders,
                                                       const std::map<std::string, std::int64_t>& recipients_by_portfolio);
 
+/// An urgent send (a run of kind urgent) checked against the morning run sending on the same
+/// senders. The urgent rows go first on their channel's senders at the full provider rate; the
+/// morning's rows not yet sent wait meanwhile and then catch up at the full rate (they were
+/// planned at the utilisation cap, so some of the delay is absorbed).
+struct UrgentCapacityInput {
+  std::vector<CapacitySender> senders;
+  std::string channel;                ///< the urgent run's channel (its advisors' first channel)
+  std::int64_t urgent = 0;            ///< urgent deliveries on that channel
+  std::int64_t morning_remaining = 0;  ///< morning rows on that channel not sent yet (0: no morning running)
+  Millis now = 0;
+  Millis morning_planned_end = 0;     ///< the last of those rows' planned times
+  Millis morning_deadline = 0;        ///< the morning run's deadline (on time = accepted by it)
+};
+struct UrgentCapacity {
+  double channel_mps = 0;         ///< Σ provider rate of the channel's senders
+  double urgent_seconds = 0;      ///< urgent ÷ channel_mps: how long the urgent run takes
+  Millis morning_finish_before = 0;  ///< when the morning's last row goes out without the urgent run
+  Millis morning_finish_after = 0;   ///< … with it
+  double morning_delay_seconds = 0;  ///< after − before: how much later the morning's last row goes
+  double max_row_delay_seconds = 0;  ///< the most a morning row due now waits (urgent_seconds when any remain)
+  bool morning_misses_deadline = false;  ///< finish_after > deadline while finish_before was not
+  bool feasible = true;          ///< the channel has a sender
+  std::string summary;           ///< one sentence for the operator
+};
+/// Checks `in` (pure arithmetic; the caller loads the counts).
+UrgentCapacity check_urgent_capacity(const UrgentCapacityInput& in);
+
 }  // namespace daybreak

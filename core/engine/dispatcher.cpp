@@ -123,6 +123,31 @@ struct Event {
   store::OperatorChanges changes;  ///< rows an operator changed, their content, every withdrawn item
 };
 
+/// The run and sender pauses the heartbeat read (writer thread), until the scheduler takes them.
+class ScopedPauses {
+ public:
+  void offer(const store::Controls& c) {
+    std::lock_guard lk(mu_);
+    if (seen_ && c.paused_runs == last_.paused_runs && c.paused_senders == last_.paused_senders) return;
+    last_ = c;
+    seen_ = true;
+    fresh_ = true;
+  }
+  /// The switches when they changed since the last take.
+  std::optional<store::Controls> take() {
+    std::lock_guard lk(mu_);
+    if (!fresh_) return std::nullopt;
+    fresh_ = false;
+    return last_;
+  }
+
+ private:
+  std::mutex mu_;
+  store::Controls last_;
+  bool seen_ = false;
+  bool fresh_ = false;
+};
+
 }  // namespace
 
 struct Dispatcher::Impl {
@@ -162,6 +187,10 @@ struct Dispatcher::Impl {
   std::atomic<bool> paused_all{false};
   std::array<std::atomic<bool>, 3> paused_channel{};
   std::atomic<bool> lease_lost{false};
+  ScopedPauses scoped;  ///< `daybreak pause --run ID | --sender ID`: see apply_scoped_pauses
+  std::vector<char> run_paused;       ///< by runs index (scheduler thread)
+  std::vector<char> sender_paused;    ///< by sender index (scheduler thread)
+  std::vector<Millis> sender_op_until;  ///< the paused_until an operator's pause last set, steady time
   bool releasing = false;  ///< a graceful stop handed claimed rows back; later claims go back too
 
   std::shared_ptr<LiveSnapshot> last_snap;  ///< the newest live snapshot (heartbeat)
@@ -239,6 +268,7 @@ struct Dispatcher::Impl {
     it.phone = strings.add(d.phone);
     it.email = strings.add(d.email);
     it.run = run_idx;
+    it.urgent = run_idx < runs.size() && runs[run_idx].row.kind == "urgent";  // sql/014: before routine rows
     auto ci = content_index.find(d.content_id);
     it.content = ci == content_index.end() ? 0 : ci->second;
     it.emergency = d.source == "emergency";
@@ -440,6 +470,65 @@ struct Dispatcher::Impl {
     writer->enqueue(store::ledger_op::Outcome{std::move(p), false, 0});
   }
 
+  // ---- one run's or one sender's pause (`daybreak pause --run ID | --sender ID`) ----------
+  // The heartbeat reads the switches (writer thread) and offers them; the scheduler applies them
+  // at the top of each loop. A paused run's unclaimed rows stay unclaimed and its claimed rows go
+  // back to their sender's claimed queue a second at a time; a paused sender is held paused
+  // (paused_until, steady time, renewed while the switch is on), so the pool picks the channel's
+  // other senders for new claims and the rows already claimed on it wait. Nothing is released:
+  // every row stays this dispatch's and goes out after the resume.
+
+  [[nodiscard]] bool run_held(const Item& it) const { return it.run < run_paused.size() && run_paused[it.run] != 0; }
+  [[nodiscard]] bool sender_held(int s) const {
+    return s >= 0 && static_cast<std::size_t>(s) < sender_paused.size() && sender_paused[s] != 0;
+  }
+
+  void apply_scoped_pauses(Millis now) {
+    if (auto c = scoped.take()) {
+      run_paused.assign(runs.size(), 0);
+      for (std::uint32_t r = 0; r < runs.size(); ++r) {
+        if (std::find(c->paused_runs.begin(), c->paused_runs.end(), runs[r].row.run_id) != c->paused_runs.end()) run_paused[r] = 1;
+      }
+      std::vector<char> was = sender_paused;
+      sender_paused.assign(senders.size(), 0);
+      sender_op_until.resize(senders.size(), 0);
+      for (std::size_t i = 0; i < senders.size(); ++i) {
+        const auto& id = senders[i].cfg->id;
+        if (std::find(c->paused_senders.begin(), c->paused_senders.end(), id) != c->paused_senders.end()) sender_paused[i] = 1;
+        const bool before = i < was.size() && was[i] != 0;
+        if (before != (sender_paused[i] != 0)) log->info("sender {}: {} by the operator", id, sender_paused[i] ? "paused" : "resumed");
+        // A resume ends only the pause we set (not a rate-limit or credentials pause).
+        if (before && !sender_paused[i] && senders[i].paused_until == sender_op_until[i]) senders[i].paused_until = steady;
+      }
+      for (std::uint32_t r = 0; r < runs.size(); ++r) {
+        if (run_paused[r]) hold_eligible_of_run(r, now);
+      }
+    }
+    for (std::size_t i = 0; i < sender_paused.size(); ++i) {
+      if (!sender_paused[i] || senders[i].paused_until > steady + 500) continue;
+      senders[i].paused_until = sender_op_until[i] = steady + 1000;
+    }
+  }
+
+  /// Rows of run `r` already due on a sender go back to its claimed queue for a second.
+  void hold_eligible_of_run(std::uint32_t r, Millis now) {
+    for (std::size_t s = 0; s < senders.size(); ++s) {
+      auto& eq = sched.eligible[s];
+      std::vector<EEntry> keep;
+      while (!eq.empty()) {
+        auto e = eq.top();
+        eq.pop();
+        const Item& it = sched.items[e.idx];
+        if (it.run == r) {
+          sched.claimed[s].push({now + 1000, it.tier_rank, e.idx, it.gen});
+        } else {
+          keep.push_back(e);
+        }
+      }
+      for (auto& e : keep) eq.push(e);
+    }
+  }
+
   // ---- the loop ----------------------------------------------------------------------
 
   void claim_due(Millis now) {
@@ -456,7 +545,7 @@ struct Dispatcher::Impl {
       if (e.gen != it.gen || is_final_state(it.state)) continue;
       if (skip_held_whatsapp(e, now, held)) continue;
       Channel ch = it.chans[it.chan_idx];
-      if (paused_channel[static_cast<int>(ch)]) {
+      if (paused_channel[static_cast<int>(ch)] || run_held(it)) {
         held.push_back({now + 1000, e.tier, e.idx, e.gen});
         continue;
       }
@@ -492,6 +581,10 @@ struct Dispatcher::Impl {
         } else {
           give_up(e.idx, now, "no sender configured for channel " + std::string(to_string(ch)));
         }
+        continue;
+      }
+      if (sender_held(s)) {  // the channel's only usable sender is paused by the operator
+        held.push_back({now + 1000, e.tier, e.idx, e.gen});
         continue;
       }
       it.sender = static_cast<std::int16_t>(s);
@@ -657,6 +750,7 @@ struct Dispatcher::Impl {
 
   void send_due(Millis now) {
     if (lease_lost || stop.stage() >= 2) return;
+    std::vector<QEntry> run_wait;  // claimed rows of a paused run: back to the claimed queue for a second
     for (std::size_t s = 0; s < senders.size(); ++s) {
       auto& cq = sched.claimed[s];
       auto& eq = sched.eligible[s];
@@ -665,8 +759,14 @@ struct Dispatcher::Impl {
         cq.pop();
         const Item& it = sched.items[e.idx];
         if (e.gen != it.gen || it.state != DeliveryState::sending) continue;  // cancelled meanwhile
-        eq.push({it.deadline, it.tier_rank, it.planned_at, it.attempts > 0, e.idx});
+        if (run_held(it)) {
+          run_wait.push_back({now + 1000, e.tier, e.idx, e.gen});
+          continue;
+        }
+        eq.push({it.deadline, it.tier_rank, it.planned_at, it.attempts > 0, e.idx, it.urgent});
       }
+      for (auto& w : run_wait) cq.push(w);
+      run_wait.clear();
       auto& st = senders[s];
       if (!eq.empty() && !st.breaker.usable(steady)) {
         reroute_from(s);
@@ -1184,6 +1284,7 @@ struct Dispatcher::Impl {
                       if (!hb->lease_ok) lease_lost = true;
                       paused_all = hb->controls.paused_all;
                       for (int i = 0; i < 3; ++i) paused_channel[i] = hb->controls.paused_channel[i];
+                      scoped.offer(hb->controls);
                     });
     // Statuses that arrived before our acceptance was recorded wait as pending; apply them now
     // that the message ids are in the ledger (delivered/read times feed the ranker).
@@ -1488,6 +1589,7 @@ struct Dispatcher::Impl {
         summary.lost_lease = true;
         log->error("lost the lease: another dispatch owns the run now; stopping without sending more");
       }
+      apply_scoped_pauses(now);
       claim_due(now);
       send_due(now);
       close_finished_runs(now, on_closed);

@@ -42,6 +42,7 @@ struct Item {
   bool possible_dup = false;
   bool emergency = false;  ///< content was substituted from the emergency pool
   bool claiming = false;   ///< a claim for it is queued or committing; its outcome is not known yet
+  bool urgent = false;     ///< of a run of kind urgent: goes before routine rows on its sender
   std::uint8_t language = 0;  ///< index into the dispatcher's languages
   std::uint32_t gen = 0;  ///< bumps whenever the item is re-queued; stale heap entries are skipped
 
@@ -57,7 +58,8 @@ struct QEntry {
   std::uint32_t gen;
   bool operator>(const QEntry& o) const { return due != o.due ? due > o.due : (tier != o.tier ? tier > o.tier : idx > o.idx); }
 };
-/// Among deliveries whose time has come: earliest deadline first, then highest tier, then the
+/// Among deliveries whose time has come: an urgent run's rows first (then the same order among
+/// them), then earliest deadline first, then highest tier, then the
 /// earliest planned; at a tie a retry goes before a first attempt, then load order. A retry keeps
 /// its planned time: in a burst (every row planned at one instant) it goes out as soon as its
 /// backoff is over instead of after every first attempt still queued, so the retries do not
@@ -68,7 +70,9 @@ struct EEntry {
   Millis planned_at;
   bool retry;
   std::uint32_t idx;
+  bool urgent;
   bool operator>(const EEntry& o) const {
+    if (urgent != o.urgent) return o.urgent;
     if (deadline != o.deadline) return deadline > o.deadline;
     if (tier != o.tier) return tier > o.tier;
     if (planned_at != o.planned_at) return planned_at > o.planned_at;

@@ -51,7 +51,11 @@ SqliteDispatchLedger::SqliteDispatchLedger(const std::string& db_path, std::stri
 
 SqliteDispatchLedger::~SqliteDispatchLedger() = default;
 
-std::optional<Run> SqliteDispatchLedger::load_run(std::int64_t run_id) { return RunGet(*db_, run_id); }
+std::optional<Run> SqliteDispatchLedger::load_run(std::int64_t run_id) {
+  auto r = RunGet(*db_, run_id);
+  if (r) r->kind = RunKindGet(*db_, run_id);  // dispatch's ledger is migrated (sql/014)
+  return r;
+}
 
 CrashReconcile SqliteDispatchLedger::reconcile_crashed(std::int64_t run_id, Millis now) {
   CrashReconcile r;
@@ -169,6 +173,22 @@ void SqliteDispatchLedger::release(const ledger_op::Release& op) {
   for (auto id : op.ids) DeliveryRelease(*db_, id, owner_, op.now);
 }
 
+namespace {
+// One run's or one sender's pause (`pause.run.ID`, `pause.sender.ID`), switched on.
+void read_scoped_pause(const std::string& key, Controls& out) {
+  static const std::string run_prefix = "pause.run.", sender_prefix = "pause.sender.";
+  if (key.rfind(run_prefix, 0) == 0) {
+    try {
+      out.paused_runs.push_back(std::stoll(key.substr(run_prefix.size())));
+    } catch (const std::exception&) {
+      // not a run id: written by nothing of ours; ignored
+    }
+  } else if (key.rfind(sender_prefix, 0) == 0 && key.size() > sender_prefix.size()) {
+    out.paused_senders.push_back(key.substr(sender_prefix.size()));
+  }
+}
+}  // namespace
+
 HeartbeatResult SqliteDispatchLedger::heartbeat(const ledger_op::Heartbeat& op) {
   HeartbeatResult r;
   for (const auto& [run_id, json] : op.progress) {
@@ -181,6 +201,7 @@ HeartbeatResult SqliteDispatchLedger::heartbeat(const ledger_op::Heartbeat& op) 
     for (Channel ch : {Channel::whatsapp, Channel::email, Channel::webhook}) {
       if (c.key == "pause." + std::string(to_string(ch))) r.controls.paused_channel[static_cast<int>(ch)] = on;
     }
+    if (on) read_scoped_pause(c.key, r.controls);
   }
   return r;
 }

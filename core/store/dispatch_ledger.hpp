@@ -128,6 +128,8 @@ struct ClaimResult {
 struct Controls {
   bool paused_all = false;
   std::array<bool, 3> paused_channel{};  ///< indexed by Channel
+  std::vector<std::int64_t> paused_runs;    ///< `daybreak pause --run ID` (controls key pause.run.ID)
+  std::vector<std::string> paused_senders;  ///< `daybreak pause --sender ID` (controls key pause.sender.ID)
 };
 struct HeartbeatResult {
   bool lease_ok = true;  ///< false when another process owns one of the runs now

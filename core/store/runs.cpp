@@ -58,6 +58,16 @@ std::int64_t RunUpsert(Db& db, const RunUpsertParams& p) {
   });
 }
 
+std::string RunKindGet(Db& db, std::int64_t run_id) {
+  return guarded("RunKindGet", [&]() -> std::string {
+    auto& q = db.stmt("SELECT kind FROM runs WHERE run_id = ?");
+    q.bind(1, run_id);
+    std::string kind = q.executeStep() ? q.getColumn(0).getString() : std::string("morning");
+    q.reset();
+    return kind;
+  });
+}
+
 std::optional<Run> RunGet(Db& db, std::int64_t run_id) {
   return guarded("RunGet", [&]() -> std::optional<Run> {
     auto& q = db.stmt(std::string("SELECT ") + kRunColumns + " FROM runs WHERE run_id = ?");

@@ -29,6 +29,7 @@ struct Run {
   std::string progress;     ///< JSON text
   std::optional<Millis> started_at;
   std::optional<Millis> finished_at;
+  std::string kind = "morning";  ///< morning | urgent (sql/014); RunGet leaves it, RunKindGet reads it
 };
 
 struct RunUpsertParams {
@@ -42,6 +43,9 @@ struct RunUpsertParams {
 /// Inserts the run for (date, slot) or updates its plan figures; returns its id.
 std::int64_t RunUpsert(Db& db, const RunUpsertParams& p);
 std::optional<Run> RunGet(Db& db, std::int64_t run_id);
+/// A run's kind (sql/014): morning or urgent. Apart from RunGet, whose readers (sla-report)
+/// may open a ledger not migrated this far.
+std::string RunKindGet(Db& db, std::int64_t run_id);
 /// Runs of one delivery day, by slot instant.
 std::vector<Run> RunListForDate(Db& db, const std::string& date);
 /// Runs not closed or cancelled whose window overlaps [from, to] (dispatch picks its work here).

@@ -107,6 +107,65 @@ TEST(CapacityTest, HypotheticalReportJson) {
   EXPECT_NEAR(ok["runs"][0]["channels"][0]["window_utilisation_pct"].get<double>(), 8.333, 0.001);
 }
 
+
+// send-now's capacity check, by hand: 500 urgent rows on two 80 msg/s senders (160 msg/s) take
+// 3.125 s. The morning has 2,000 rows left, planned to go out by now + 20 s (at its 0.7 cap);
+// at 160 msg/s they need 12.5 s, so after the urgent 3.125 s they end at now + 15.625 s: still
+// inside the planned end, the delay is absorbed and the deadline (now + 60 s) holds.
+TEST(UrgentCapacityTest, FiveHundredUrgentRowsBeforeAMorningWithRoomDelayRowsButNotItsEnd) {
+  UrgentCapacityInput in;
+  in.senders = {{"wa-1", "whatsapp", 80}, {"wa-2", "whatsapp", 80}, {"mail", "email", 10}};
+  in.channel = "whatsapp";
+  in.urgent = 500;
+  in.morning_remaining = 2000;
+  in.now = 1'000'000;
+  in.morning_planned_end = in.now + 20'000;
+  in.morning_deadline = in.now + 60'000;
+  UrgentCapacity r = check_urgent_capacity(in);
+  EXPECT_TRUE(r.feasible);
+  EXPECT_DOUBLE_EQ(r.channel_mps, 160);
+  EXPECT_DOUBLE_EQ(r.urgent_seconds, 3.125);
+  EXPECT_DOUBLE_EQ(r.max_row_delay_seconds, 3.125);
+  EXPECT_EQ(r.morning_finish_before, in.now + 20'000);
+  EXPECT_EQ(r.morning_finish_after, in.now + 20'000);
+  EXPECT_DOUBLE_EQ(r.morning_delay_seconds, 0);
+  EXPECT_FALSE(r.morning_misses_deadline);
+  EXPECT_NE(r.summary.find("500 urgent deliveries take 3.1 s at 160 msg/s"), std::string::npos) << r.summary;
+}
+
+// A morning already running at the full rate (its rows need 50 s, deadline in 52 s): 500 urgent
+// rows at 80 msg/s (6.25 s) push its last send to 56.25 s, past the deadline: refuse without --yes.
+TEST(UrgentCapacityTest, AnUrgentRunThatPushesAFullMorningPastItsDeadlineIsFlagged) {
+  UrgentCapacityInput in;
+  in.senders = {{"wa-1", "whatsapp", 80}};
+  in.channel = "whatsapp";
+  in.urgent = 500;
+  in.morning_remaining = 4000;
+  in.now = 0;
+  in.morning_planned_end = 30'000;  // behind its plan: the backlog, not the plan, sets the end
+  in.morning_deadline = 52'000;
+  UrgentCapacity r = check_urgent_capacity(in);
+  EXPECT_EQ(r.morning_finish_before, 50'000);
+  EXPECT_EQ(r.morning_finish_after, 56'250);
+  EXPECT_DOUBLE_EQ(r.morning_delay_seconds, 6.25);
+  EXPECT_TRUE(r.morning_misses_deadline);
+  EXPECT_NE(r.summary.find("4.2 s after its deadline"), std::string::npos) << r.summary;
+}
+
+TEST(UrgentCapacityTest, NoMorningRunningAndNoSenderForTheChannel) {
+  UrgentCapacityInput in;
+  in.senders = {{"wa-1", "whatsapp", 50}};
+  in.channel = "whatsapp";
+  in.urgent = 100;
+  UrgentCapacity r = check_urgent_capacity(in);
+  EXPECT_DOUBLE_EQ(r.urgent_seconds, 2);
+  EXPECT_FALSE(r.morning_misses_deadline);
+  EXPECT_DOUBLE_EQ(r.morning_delay_seconds, 0);
+  in.channel = "email";
+  r = check_urgent_capacity(in);
+  EXPECT_FALSE(r.feasible);
+}
+
 }  // namespace
 }  // namespace daybreak
 

@@ -99,21 +99,36 @@ TEST(SendSchedule, AmongDueRowsARetryOfABurstGoesBeforeTheFirstAttemptsStillQueu
   // row 7's first attempt failed and its retry is due now: it goes next, not after all five.
   engine::MinHeap<engine::EEntry> eq;
   const Millis planned = 1000, deadline = planned + 300000;
-  for (std::uint32_t i = 0; i < 5; ++i) eq.push({deadline, 1, planned, false, i});
-  eq.push({deadline, 1, planned, true, 7});
+  for (std::uint32_t i = 0; i < 5; ++i) eq.push({deadline, 1, planned, false, i, false});
+  eq.push({deadline, 1, planned, true, 7, false});
   EXPECT_EQ(eq.top().idx, 7u);
   eq.pop();
   EXPECT_EQ(eq.top().idx, 0u);  // then load order
   // The deadline still comes first, then the tier, then the planned time: a retry does not jump
   // ahead of a row that must go sooner or of a higher tier.
   engine::MinHeap<engine::EEntry> q2;
-  q2.push({deadline, 1, planned, true, 1});
-  q2.push({deadline - 1, 1, planned, false, 2});
-  q2.push({deadline, 0, planned, false, 3});
-  q2.push({deadline, 1, planned - 1, false, 4});
+  q2.push({deadline, 1, planned, true, 1, false});
+  q2.push({deadline - 1, 1, planned, false, 2, false});
+  q2.push({deadline, 0, planned, false, 3, false});
+  q2.push({deadline, 1, planned - 1, false, 4, false});
   std::vector<std::uint32_t> order;
   while (!q2.empty()) order.push_back(q2.top().idx), q2.pop();
   EXPECT_EQ(order, (std::vector<std::uint32_t>{2, 3, 4, 1}));
+}
+
+TEST(SendSchedule, AnUrgentRunsDueRowsGoBeforeRoutineOnesThenByDeadlineAndTier) {
+  // A morning row due now with an earlier deadline and a higher tier still waits for the urgent
+  // run's rows on the same sender; among urgent rows the usual order holds (deadline, tier).
+  engine::MinHeap<engine::EEntry> eq;
+  const Millis morning_deadline = 300'000, urgent_deadline = 600'000;
+  eq.push({morning_deadline, 0, 1000, false, 1, false});  // routine, tier 0, sooner deadline
+  eq.push({morning_deadline, 0, 1000, true, 2, false});   // routine retry
+  eq.push({urgent_deadline, 2, 5000, false, 3, true});    // urgent, tier 2
+  eq.push({urgent_deadline, 0, 5000, false, 4, true});    // urgent, tier 0
+  eq.push({urgent_deadline - 1, 2, 5000, false, 5, true});  // urgent, sooner deadline
+  std::vector<std::uint32_t> order;
+  while (!eq.empty()) order.push_back(eq.top().idx), eq.pop();
+  EXPECT_EQ(order, (std::vector<std::uint32_t>{5, 4, 3, 2, 1}));
 }
 
 TEST(SendSchedule, AWallClockStepMovesOwnWaitsNotPlannedTimes) {
