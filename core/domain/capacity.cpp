@@ -200,6 +200,7 @@ std::vector<PortfolioTierCheck> check_messaging_tiers(const std::vector<TierSend
     out.push_back(std::move(p));
   }
   return out;
+}
 
 UrgentCapacity check_urgent_capacity(const UrgentCapacityInput& in) {
   UrgentCapacity r;
