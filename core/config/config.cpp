@@ -355,6 +355,7 @@ Config parse_config(const std::string& text, const std::string& origin) {
     r.integer_as("max_attempts", cfg.retry.max_attempts, 1, 100);
     r.integer_as("expected_latency_ms", cfg.retry.expected_latency_ms, 0, 600000);
   }
+  bool status_wait_given = false;
   if (const auto* t = top.table("dispatch")) {
     TableReader r(*t, "dispatch", origin,
                   {"workers", "max_in_flight", "claim_lead_ms", "commit_interval_ms", "lease_seconds",
@@ -367,6 +368,7 @@ Config parse_config(const std::string& text, const std::string& origin) {
     r.integer_as("uncertain_grace_seconds", cfg.dispatch.uncertain_grace_ms, 0, 86400, 1000);
     r.integer_as("drain_after_deadline_seconds", cfg.dispatch.drain_after_deadline_ms, 0, 86400, 1000);
     r.integer_as("status_wait_seconds", cfg.dispatch.status_wait_ms, 0, 3600, 1000);
+    status_wait_given = t->contains("status_wait_seconds");
     r.str("metrics_dir", cfg.dispatch.metrics_dir);
   }
   if (const auto* t = top.table("schedule")) {
@@ -495,6 +497,10 @@ Config parse_config(const std::string& text, const std::string& origin) {
     if (const auto* arr = r.array("senders")) read_senders(*arr, Channel::webhook, "webhook.senders", origin, cfg, inline_secret);
   }
   if (const auto* t = top.table("alerts")) read_alerts_config(*t, origin, cfg.alerts, inline_secret);
+  // A configured app secret means daybreak-callbacks receives WhatsApp's statuses: unless the
+  // file says otherwise, a run then stays open 30 s after its last WhatsApp acceptance so that a
+  // `failed` status arriving meanwhile still moves the delivery to the advisor's next channel.
+  if (!status_wait_given && cfg.whatsapp.app_secret.configured()) cfg.dispatch.status_wait_ms = kStatusWaitWithReceiverMs;
   if (inline_secret && !origin.empty()) {
     struct stat st{};
     if (::stat(origin.c_str(), &st) == 0 && (st.st_mode & S_IROTH)) {

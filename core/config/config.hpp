@@ -118,6 +118,8 @@ struct DispatchConfig {
   /// After a run's last WhatsApp acceptance, keep the run open this long (never past the point
   /// where a send could still land by the deadline) so that a `failed` status arriving meanwhile
   /// moves the delivery to the advisor's next channel; 0 = close as soon as every row is final.
+  /// Not in the file: kStatusWaitWithReceiverMs when [whatsapp] app_secret is configured (the
+  /// status receiver runs), else 0.
   Millis status_wait_ms = 0;
   std::string metrics_dir;          ///< Prometheus textfile directory; empty = none
 };
@@ -146,6 +148,9 @@ struct RetentionConfig {
   int status_days = 30;                          ///< status_events/status_updates older than this go
   Millis status_pending_expiry_ms = 72 * 3'600'000LL;  ///< a status still unmatched after this is expired
 };
+
+/// dispatch.status_wait_seconds when the file does not set it and [whatsapp] app_secret is set.
+inline constexpr Millis kStatusWaitWithReceiverMs = 30'000;
 
 /// The whole validated configuration.
 struct Config {

@@ -333,5 +333,18 @@ TEST_F(FailedStatusDispatchTest, AnExpiredHoldNoLongerSkipsWhatsApp) {
   EXPECT_EQ(s.whatsapp_held, 0);
 }
 
+TEST(StatusWaitDefault, ThirtySecondsWhenTheReceiverIsConfiguredElseZeroAndTheFileWins) {
+  const std::string base = "[database]\npath = \"/tmp/x.db\"\n";
+  // No app secret: nothing receives statuses, a run closes as soon as every row is final.
+  EXPECT_EQ(parse_config(base, "").dispatch.status_wait_ms, 0);
+  // An app secret: daybreak-callbacks receives them; a failed status gets 30 s to arrive.
+  const std::string with_secret = base + "[whatsapp]\napp_secret_env = \"DAYBREAK_TEST_UNSET_APP_SECRET\"\n";
+  EXPECT_EQ(parse_config(with_secret, "").dispatch.status_wait_ms, kStatusWaitWithReceiverMs);
+  EXPECT_EQ(kStatusWaitWithReceiverMs, 30000);
+  // The file's value wins, 0 included.
+  EXPECT_EQ(parse_config(with_secret + "[dispatch]\nstatus_wait_seconds = 0\n", "").dispatch.status_wait_ms, 0);
+  EXPECT_EQ(parse_config(with_secret + "[dispatch]\nstatus_wait_seconds = 90\n", "").dispatch.status_wait_ms, 90000);
+}
+
 }  // namespace
 }  // namespace daybreak
