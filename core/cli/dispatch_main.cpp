@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
 #include <cstdlib>
 #include <csignal>
 #include <nlohmann/json.hpp>
@@ -36,6 +37,43 @@ extern "C" void on_stop_signal(int sig) {
 }
 
 
+/// The runs whose lease this dispatch took, and why the others were left.
+struct LeasePass {
+  std::vector<std::int64_t> owned;
+  nlohmann::json skipped = nlohmann::json::array();
+};
+
+/// Takes each candidate run's lease through `acquire` (SQLite or PostgreSQL); a live owner keeps
+/// its run and this dispatch sends nothing for it. A stop asked for before a lease takes none.
+LeasePass take_leases(const AppContext& ctx, const std::vector<store::Run>& candidates, Millis now,
+                      const std::function<store::LeaseResult(const store::Run&)>& acquire) {
+  LeasePass pass;
+  g_taking_leases.store(true);
+  for (const auto& r : candidates) {
+    if (g_stop.stage() > 0) {
+      pass.skipped.push_back({{"run_id", r.run_id}, {"reason", "stop requested by a signal before its lease was taken"}});
+      continue;
+    }
+    if (r.state == "closed" || r.state == "cancelled") {
+      pass.skipped.push_back({{"run_id", r.run_id}, {"reason", "run is " + r.state}});
+      continue;
+    }
+    const store::LeaseResult lease = acquire(r);
+    if (!lease.acquired) {
+      std::string hb = lease.previous_heartbeat ? std::to_string((now - *lease.previous_heartbeat) / 1000) + " s ago" : "never";
+      ctx.log->warn("run {} ({}) is owned by {} (last heartbeat {}); not sending anything for it", r.run_id,
+                    format_instant(r.slot_at, ctx.cfg.default_timezone), lease.previous_owner.value_or("?"), hb);
+      pass.skipped.push_back({{"run_id", r.run_id}, {"reason", "owned by " + lease.previous_owner.value_or("?")}});
+      continue;
+    }
+    if (lease.took_over) {
+      ctx.log->warn("run {}: took over from {} whose lease expired", r.run_id, lease.previous_owner.value_or("?"));
+    }
+    pass.owned.push_back(r.run_id);
+  }
+  return pass;
+}
+
 /// dispatch on the PostgreSQL ledger ([database] url): the same choice of runs, leases and
 /// dispatcher, on PgDispatchLedger. Not here (README "PostgreSQL"): the dead-man's switch
 /// (planning stays on SQLite), alerts, the metrics textfile and stored run reports.
@@ -58,27 +96,9 @@ int dispatch_on_pg(AppContext& ctx, const std::vector<std::int64_t>& run_ids, co
     candidates = pg.list_dispatchable(now - ctx.cfg.dispatch.drain_after_deadline_ms, now + lookahead_s * 1000);
   }
   if (!date.empty()) std::erase_if(candidates, [&](const store::Run& r) { return r.date != date; });
-  std::vector<std::int64_t> owned;
-  nlohmann::json skipped = nlohmann::json::array();
-  g_taking_leases.store(true);
-  for (const auto& r : candidates) {
-    if (g_stop.stage() > 0) {
-      skipped.push_back({{"run_id", r.run_id}, {"reason", "stop requested by a signal before its lease was taken"}});
-      continue;
-    }
-    if (r.state == "closed" || r.state == "cancelled") {
-      skipped.push_back({{"run_id", r.run_id}, {"reason", "run is " + r.state}});
-      continue;
-    }
-    auto lease = pg.acquire_lease(r.run_id, now, ctx.cfg.dispatch.lease_ms);
-    if (!lease.acquired) {
-      ctx.log->warn("run {} is owned by {}; not sending anything for it", r.run_id, lease.previous_owner.value_or("?"));
-      skipped.push_back({{"run_id", r.run_id}, {"reason", "owned by " + lease.previous_owner.value_or("?")}});
-      continue;
-    }
-    if (lease.took_over) ctx.log->warn("run {}: took over from {} whose lease expired", r.run_id, lease.previous_owner.value_or("?"));
-    owned.push_back(r.run_id);
-  }
+  auto [owned, skipped] = take_leases(ctx, candidates, now, [&](const store::Run& r) {
+    return pg.acquire_lease(r.run_id, now, ctx.cfg.dispatch.lease_ms);
+  });
   nlohmann::json out = {{"ledger", "postgresql"}, {"owner", owner}, {"skipped", skipped}};
   if (owned.empty()) {
     out["status"] = skipped.empty() ? "idle" : "skipped";
@@ -199,32 +219,11 @@ int dispatch_main(int argc, char** argv) {
     // 2. Take each run's lease; a live owner keeps its run and we send nothing for it. A stop
     //    asked for before this point takes none.
     std::string owner = engine::make_owner_id();
-    std::vector<std::int64_t> owned;
-    nlohmann::json skipped = nlohmann::json::array();
-    g_taking_leases.store(true);
-    for (const auto& r : candidates) {
-      if (g_stop.stage() > 0) {
-        skipped.push_back({{"run_id", r.run_id}, {"reason", "stop requested by a signal before its lease was taken"}});
-        continue;
-      }
-      if (r.state == "closed" || r.state == "cancelled") {
-        skipped.push_back({{"run_id", r.run_id}, {"reason", "run is " + r.state}});
-        continue;
-      }
+    auto [owned, skipped] = take_leases(ctx, candidates, now, [&](const store::Run& r) {
       store::LeaseResult lease;
       db.write_tx([&] { lease = store::RunAcquireLease(db, r.run_id, owner, now, ctx.cfg.dispatch.lease_ms); });
-      if (!lease.acquired) {
-        std::string hb = lease.previous_heartbeat ? std::to_string((now - *lease.previous_heartbeat) / 1000) + " s ago" : "never";
-        ctx.log->warn("run {} ({}) is owned by {} (last heartbeat {}); not sending anything for it", r.run_id,
-                      format_instant(r.slot_at, ctx.cfg.default_timezone), lease.previous_owner.value_or("?"), hb);
-        skipped.push_back({{"run_id", r.run_id}, {"reason", "owned by " + lease.previous_owner.value_or("?")}});
-        continue;
-      }
-      if (lease.took_over) {
-        ctx.log->warn("run {}: took over from {} whose lease expired", r.run_id, lease.previous_owner.value_or("?"));
-      }
-      owned.push_back(r.run_id);
-    }
+      return lease;
+    });
     if (owned.empty()) {
       if (ctx.json) {
         print_json({{"status", skipped.empty() ? "idle" : "skipped"}, {"skipped", skipped}, {"runs", nlohmann::json::array()},
