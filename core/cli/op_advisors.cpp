@@ -167,10 +167,12 @@ int run_edit(const GlobalOptions& g, const EditOptions& o, bool add) {
   std::optional<store::AdvisorRow> after;
   ops::change_tx(db, o.dry_run, [&] {
     store::AdvisorUpsert(db, {*adv, env.now});
-    // AdvisorUpsert sets every channel row to the advisor's opt-in: keep per-channel opt-outs.
+    // AdvisorUpsert sets every channel row to the advisor's opt-in but the sticky opt-outs: keep
+    // the other per-channel opt-outs too, as they were (not made sticky by this update).
     if (before) {
       for (const auto& c : before->channels) {
-        if (!c.opted_in) store::AdvisorChannelSetOptIn(db, o.advisor_id, std::string(to_string(c.channel)), false, env.now);
+        if (!c.opted_in)
+          store::AdvisorChannelSetOptIn(db, o.advisor_id, std::string(to_string(c.channel)), false, env.now, false);
       }
     }
     after = store::AdvisorGet(db, o.advisor_id);

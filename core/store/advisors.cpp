@@ -20,8 +20,8 @@ WHERE name IS NOT excluded.name OR tier IS NOT excluded.tier OR timezone IS NOT 
    OR slot IS NOT excluded.slot OR channels IS NOT excluded.channels OR opted_in IS NOT excluded.opted_in
    OR language IS NOT excluded.language OR topics IS NOT excluded.topics
 )sql";
-// A channel the advisor unsubscribed from (unsubscribed_at, sql/013) stays opted out whatever
-// the import says; only `daybreak advisors opt-in` (AdvisorChannelSetOptIn) clears it.
+// A channel the advisor unsubscribed from or an operator opted out (unsubscribed_at, sql/013)
+// stays opted out whatever the import says; only `daybreak advisors opt-in` clears it.
 constexpr const char* kChannelOnConflict = R"sql(
 ON CONFLICT (advisor_id, channel) DO UPDATE SET address = excluded.address,
   opted_in = CASE WHEN unsubscribed_at IS NULL THEN excluded.opted_in ELSE 0 END

@@ -347,22 +347,36 @@ std::vector<std::int64_t> DeliveryCancelForAdvisorDays(Db& db, const std::string
   });
 }
 
-bool AdvisorChannelSetOptIn(Db& db, const std::string& advisor_id, const std::string& channel, bool opted_in, Millis now) {
+namespace {
+
+/// Marks the advisor changed at `now` (the advisors list and exports read updated_at).
+void touch_advisor(Db& db, const std::string& advisor_id, Millis now) {
+  auto& u = db.stmt("UPDATE advisors SET updated_at = ?2 WHERE advisor_id = ?1");
+  u.bind(1, advisor_id);
+  u.bind(2, static_cast<std::int64_t>(now));
+  u.exec();
+}
+
+}  // namespace
+
+bool AdvisorChannelSetOptIn(Db& db, const std::string& advisor_id, const std::string& channel, bool opted_in, Millis now,
+                             bool sticky) {
   return guarded("AdvisorChannelSetOptIn", [&] {
-    // Opting back in also clears an unsubscribe (sql/013): the operator decided, and audited it.
+    // An operator's opt-out is sticky like an unsubscribe (unsubscribed_at, sql/013): the next
+    // import cannot opt the channel back in. Opting back in clears it: the operator decided, and
+    // audited it.
     auto& q = db.stmt(
-        "UPDATE advisor_channels SET opted_in = ?3, unsubscribed_at = CASE WHEN ?3 = 1 THEN NULL ELSE unsubscribed_at END "
+        "UPDATE advisor_channels SET opted_in = ?3, "
+        "unsubscribed_at = CASE WHEN ?3 = 1 THEN NULL WHEN ?5 = 1 THEN COALESCE(unsubscribed_at, ?4) "
+        "ELSE unsubscribed_at END "
         "WHERE advisor_id = ?1 AND channel = ?2");
     q.bind(1, advisor_id);
     q.bind(2, channel);
     q.bind(3, opted_in ? 1 : 0);
+    q.bind(4, static_cast<std::int64_t>(now));
+    q.bind(5, sticky ? 1 : 0);
     bool changed = q.exec() == 1;
-    if (changed) {
-      auto& u = db.stmt("UPDATE advisors SET updated_at = ?2 WHERE advisor_id = ?1");
-      u.bind(1, advisor_id);
-      u.bind(2, static_cast<std::int64_t>(now));
-      u.exec();
-    }
+    if (changed) touch_advisor(db, advisor_id, now);
     return changed;
   });
 }
@@ -380,12 +394,7 @@ bool AdvisorChannelUnsubscribe(Db& db, const std::string& advisor_id, const std:
     q.bind(2, channel);
     q.bind(3, static_cast<std::int64_t>(now));
     bool changed = q.exec() == 1;
-    if (changed) {
-      auto& u = db.stmt("UPDATE advisors SET updated_at = ?2 WHERE advisor_id = ?1");
-      u.bind(1, advisor_id);
-      u.bind(2, static_cast<std::int64_t>(now));
-      u.exec();
-    }
+    if (changed) touch_advisor(db, advisor_id, now);
     return changed;
   });
 }

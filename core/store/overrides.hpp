@@ -149,8 +149,11 @@ bool AdvisorSetAbsence(Db& db, const std::string& advisor_id, const std::optiona
 /// empty), noting each. Returns their ids. Call inside Db::write_tx.
 std::vector<std::int64_t> DeliveryCancelForAdvisorDays(Db& db, const std::string& advisor_id, const std::string& from,
                                                        const std::string& until, Millis now);
-/// Sets one channel row's opt-in; false when the advisor has no such channel row.
-bool AdvisorChannelSetOptIn(Db& db, const std::string& advisor_id, const std::string& channel, bool opted_in, Millis now);
+/// Sets one channel row's opt-in; false when the advisor has no such channel row. A `sticky`
+/// opt-out (an operator's `advisors opt-out`) marks unsubscribed_at like an unsubscribe, so an
+/// import cannot opt the channel back in; opting in clears the mark.
+bool AdvisorChannelSetOptIn(Db& db, const std::string& advisor_id, const std::string& channel, bool opted_in, Millis now,
+                            bool sticky = true);
 /// The advisor unsubscribed from `channel` (one-click List-Unsubscribe): opted out and marked
 /// unsubscribed_at, so an import cannot opt it back in (sql/013). False when there is no such
 /// row or it was already unsubscribed.

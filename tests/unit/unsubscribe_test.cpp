@@ -79,6 +79,33 @@ TEST_F(UnsubscribeTest, AnImportCannotOptAnUnsubscribedChannelBackInButOptInCan)
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM advisor_channels WHERE unsubscribed_at IS NOT NULL"), 0);
 }
 
+TEST_F(UnsubscribeTest, AnOperatorsOptOutSurvivesAnImportButNotAnOptIn) {
+  // `daybreak advisors opt-out ADV-7 --channel whatsapp`: the nightly import of the CRM's file
+  // (opted_in = yes) must not send to that channel again tomorrow.
+  auto whatsapp_opted_in = [&] {
+    return scalar("SELECT opted_in FROM advisor_channels WHERE advisor_id = 'ADV-7' AND channel = 'whatsapp'");
+  };
+  db_->write_tx([&] { EXPECT_TRUE(store::AdvisorChannelSetOptIn(*db_, "ADV-7", "whatsapp", false, kT0Unsub)); });
+  db_->write_tx([&] { store::AdvisorUpsert(*db_, {advisor(), kT0Unsub + 10}); });
+  EXPECT_EQ(whatsapp_opted_in(), 0);
+  store::AdvisorStageReset(*db_);
+  db_->exec("BEGIN");
+  store::AdvisorStage(*db_, advisor());
+  db_->exec("COMMIT");
+  store::AdvisorStagePruneUnchanged(*db_);
+  db_->write_tx([&] { store::AdvisorApplyStaged(*db_, kT0Unsub + 20); });
+  EXPECT_EQ(whatsapp_opted_in(), 0);
+  EXPECT_EQ(email_opted_in(), 1) << "the other channel follows the file";
+  // A non-sticky opt-out (what `advisors update` re-applies) does follow the next import.
+  db_->write_tx([&] { store::AdvisorChannelSetOptIn(*db_, "ADV-7", "email", false, kT0Unsub + 25, false); });
+  db_->write_tx([&] { store::AdvisorUpsert(*db_, {advisor(), kT0Unsub + 26}); });
+  EXPECT_EQ(email_opted_in(), 1);
+  db_->write_tx([&] { store::AdvisorChannelSetOptIn(*db_, "ADV-7", "whatsapp", true, kT0Unsub + 30); });
+  db_->write_tx([&] { store::AdvisorUpsert(*db_, {advisor(), kT0Unsub + 40}); });
+  EXPECT_EQ(whatsapp_opted_in(), 1);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM advisor_channels WHERE unsubscribed_at IS NOT NULL"), 0);
+}
+
 TEST_F(UnsubscribeTest, ForgedTokenWrongBodyOrNoSecretChangeNothing) {
   const std::string good = channels::unsubscribe_token(kUnsubSecret, "ADV-7");
   struct Case {
