@@ -6,7 +6,8 @@
 // DIR/run-<id>-<date>.ndjson (one {"table":…, "row":{…}} per line, fsync'd) and deletes only
 // after the file is complete. Runs a live dispatch holds are skipped. Both also expire pending
 // statuses older than [retention] status_pending_expiry_hours and delete status callbacks
-// (raw bodies and their statuses) older than [retention] status_days, in the same batches.
+// (raw bodies and their statuses) older than [retention] status_days, in the same batches, and
+// WhatsApp holds that have ended.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -129,10 +130,12 @@ int run_retention(const GlobalOptions& g, const RetentionOptions& o, bool archiv
   const Millis status_cutoff = env.now - static_cast<Millis>(rc.status_days) * 86'400'000LL;
   const Millis expiry_cutoff = env.now - rc.status_pending_expiry_ms;
   std::int64_t expired = 0;
+  std::int64_t holds = 0;
   store::StatusPurgeCounts status_total;
   if (o.dry_run) {
     expired = store::StatusCountPendingOlderThan(db, expiry_cutoff);
     status_total = store::StatusCountOlderThan(db, status_cutoff);
+    holds = store::WhatsappHoldCountEnded(db, env.now);
   } else {
     while (true) {
       std::int64_t n = 0;
@@ -149,6 +152,14 @@ int run_retention(const GlobalOptions& g, const RetentionOptions& o, bool archiv
       status_total.updates += step.updates;
       if (step.events < o.batch) break;
     }
+    // WhatsApp holds that have ended (131049's 24 h) change nothing and name advisors.
+    while (true) {
+      std::int64_t n = 0;
+      db.write_tx([&] { n = store::WhatsappHoldPurgeEndedBatch(db, env.now, o.batch); });
+      ++batches;
+      holds += n;
+      if (n < o.batch) break;
+    }
     if (expired > 0 || status_total.events > 0) {
       db.write_tx([&] {
         store::AuditAppend(db, ops::audit_entry(env.now, "status_events", o.reason,
@@ -164,7 +175,8 @@ int run_retention(const GlobalOptions& g, const RetentionOptions& o, bool archiv
                              {"pending_received_before", format_instant(expiry_cutoff)},
                              {"expired_pending", expired},
                              {"deleted_events", status_total.events},
-                             {"deleted_updates", status_total.updates}};
+                             {"deleted_updates", status_total.updates},
+                             {"deleted_ended_whatsapp_holds", holds}};
   nlohmann::json out = {{"command", archive ? "retention archive" : "retention purge"},
                         {"cutoff_date", cutoff.empty() ? nlohmann::json(nullptr) : nlohmann::json(cutoff)},
                         {"dry_run", o.dry_run},
@@ -183,7 +195,8 @@ int run_retention(const GlobalOptions& g, const RetentionOptions& o, bool archiv
   human += std::string(o.dry_run ? "; would expire " : "; expired ") + std::to_string(expired) + " pending status(es) older than " +
            std::to_string(rc.status_pending_expiry_ms / 3'600'000) + " h and " + (o.dry_run ? "would delete " : "deleted ") +
            std::to_string(status_total.events) + " status event(s) (" + std::to_string(status_total.updates) +
-           " status(es)) older than " + std::to_string(rc.status_days) + " days";
+           " status(es)) older than " + std::to_string(rc.status_days) + " days; " + (o.dry_run ? "would delete " : "deleted ") +
+           std::to_string(holds) + " ended WhatsApp hold(s)";
   ops::emit(env, out, human);
   return kExitOk;
 }

@@ -116,4 +116,25 @@ std::int64_t StatusCountPendingOlderThan(Db& db, Millis cutoff) {
   });
 }
 
+std::int64_t WhatsappHoldPurgeEndedBatch(Db& db, Millis now, std::int64_t batch) {
+  return guarded("WhatsappHoldPurgeEndedBatch", [&] {
+    auto& q = db.stmt(
+        "DELETE FROM whatsapp_holds WHERE advisor_id IN (SELECT advisor_id FROM whatsapp_holds WHERE until < ?1 LIMIT ?2)");
+    q.bind(1, static_cast<std::int64_t>(now));
+    q.bind(2, batch);
+    return static_cast<std::int64_t>(q.exec());
+  });
+}
+
+std::int64_t WhatsappHoldCountEnded(Db& db, Millis now) {
+  return guarded("WhatsappHoldCountEnded", [&] {
+    auto& q = db.stmt("SELECT COUNT(*) FROM whatsapp_holds WHERE until < ?1");
+    q.bind(1, static_cast<std::int64_t>(now));
+    q.executeStep();
+    const std::int64_t n = q.getColumn(0).getInt64();
+    q.reset();
+    return n;
+  });
+}
+
 }  // namespace daybreak::store

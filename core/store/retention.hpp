@@ -62,5 +62,10 @@ StatusPurgeCounts StatusCountOlderThan(Db& db, Millis cutoff);
 std::int64_t StatusExpirePendingBatch(Db& db, Millis cutoff, Millis now, std::int64_t batch);
 /// How many pending statuses were received before `cutoff` (for --dry-run).
 std::int64_t StatusCountPendingOlderThan(Db& db, Millis cutoff);
+/// Deletes up to `batch` WhatsApp holds (sql/012) that ended before `now`: an ended hold changes
+/// nothing, and its row names an advisor. Returns how many went.
+std::int64_t WhatsappHoldPurgeEndedBatch(Db& db, Millis now, std::int64_t batch);
+/// How many WhatsApp holds ended before `now` (for --dry-run).
+std::int64_t WhatsappHoldCountEnded(Db& db, Millis now);
 
 }  // namespace daybreak::store

@@ -1,7 +1,8 @@
 // The status tables are bounded: StatusApplyPending's queue reaches every pending row of a
 // backlog in turn, one batch per call; pending statuses expire after
 // [retention] status_pending_expiry_hours; status events and their statuses older than
-// [retention] status_days are deleted in batches (store/retention.cpp, `daybreak retention`).
+// [retention] status_days are deleted in batches (store/retention.cpp, `daybreak retention`);
+// WhatsApp holds that have ended go too, those in force stay.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -10,6 +11,7 @@
 #include "db_fixture.hpp"
 #include "store/retention.hpp"
 #include "store/status_events.hpp"
+#include "store/whatsapp_holds.hpp"
 
 namespace daybreak {
 namespace {
@@ -149,6 +151,25 @@ TEST(RetentionConfigTest, StatusRetentionKeysAndDefaults) {
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("retention.status_days"), std::string::npos) << e.what();
   }
+}
+
+TEST_F(StatusPurgeTest, EndedWhatsAppHoldsGoInBatchesAndHoldsInForceStay) {
+  const Millis now = kT0Purge + 10 * kDayMs;
+  db_->write_tx([&] {
+    for (int i = 0; i < 7; ++i)
+      store::WhatsAppHoldSet(*db_, {"ended-" + std::to_string(i), now - kDayMs + i, 131049, std::nullopt, now - 2 * kDayMs});
+    store::WhatsAppHoldSet(*db_, {"held", now + kHourMs, 131049, std::nullopt, now - kHourMs});
+  });
+  EXPECT_EQ(store::WhatsappHoldCountEnded(*db_, now), 7);
+  std::int64_t a = 0, b = 0, c = 0;
+  db_->write_tx([&] { a = store::WhatsappHoldPurgeEndedBatch(*db_, now, 4); });
+  db_->write_tx([&] { b = store::WhatsappHoldPurgeEndedBatch(*db_, now, 4); });
+  db_->write_tx([&] { c = store::WhatsappHoldPurgeEndedBatch(*db_, now, 4); });
+  EXPECT_EQ(a, 4);
+  EXPECT_EQ(b, 3);
+  EXPECT_EQ(c, 0);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM whatsapp_holds"), 1);
+  EXPECT_EQ(store::WhatsAppHoldsActive(*db_, now).count("held"), 1U);
 }
 
 }  // namespace
