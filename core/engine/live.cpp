@@ -4,6 +4,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "channels/smtp_reply.hpp"
 #include "domain/sla.hpp"
 #include "store/alerts.hpp"
 #include "store/monitoring.hpp"
@@ -129,7 +130,11 @@ LiveSnapshot snapshot_from_ledger(store::Db& db, const std::vector<std::int64_t>
     sl.mps = s.mps;
     snap.senders.push_back(std::move(sl));
   }
-  std::map<std::string, std::pair<std::int64_t, bool>> latest;  // sender → (attempt id, credentials failure)
+  struct LatestAnswer {
+    std::int64_t attempt_id = -1;
+    bool credentials = false, certificate = false;
+  };
+  std::map<std::string, LatestAnswer> latest;  // sender → its latest answer
   for (std::int64_t id : run_ids) {
     auto row = store::RunGet(db, id);
     if (!row) continue;
@@ -158,13 +163,26 @@ LiveSnapshot snapshot_from_ledger(store::Db& db, const std::vector<std::int64_t>
       ++r.requests[{a.channel, a.sender, a.outcome}];
       if (a.latency_ms) r.latency.observe(static_cast<double>(*a.latency_ms) / 1000.0);
       auto& l = latest[a.sender];
-      if (a.attempt_id >= l.first) l = {a.attempt_id, a.outcome == "credentials"};
+      if (a.attempt_id >= l.attempt_id) {
+        l = {a.attempt_id, a.outcome == "credentials", false};
+        // A relay certificate that did not verify is stored as a credentials outcome with the
+        // transport's code (channels/email.cpp): told apart here as dispatch tells it apart live.
+        if (l.credentials && a.error_code.rfind("curl:", 0) == 0) {
+          try {
+            l.certificate = channels::is_certificate_failure(std::stoi(a.error_code.substr(5)));
+          } catch (const std::exception&) {
+          }
+        }
+      }
     });
     snap.dead_letters += r.dead;
     snap.runs.push_back(std::move(r));
   }
   for (auto& s : snap.senders) {
-    if (auto it = latest.find(s.id); it != latest.end()) s.credentials_failed = it->second.second;
+    if (auto it = latest.find(s.id); it != latest.end()) {
+      s.credentials_failed = it->second.credentials;
+      s.certificate_failed = it->second.certificate;
+    }
   }
   for (auto& r : snap.runs) finish_run_projection(r, snap.senders, now);
   fill_store_figures(db, snap);

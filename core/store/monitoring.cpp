@@ -5,7 +5,7 @@ namespace daybreak::store {
 void AttemptForEachInRun(Db& db, std::int64_t run_id, const std::function<void(const AttemptBrief&)>& fn) {
   guarded("AttemptForEachInRun", [&] {
     auto& q = db.stmt(
-        "SELECT a.attempt_id, a.channel, a.sender, a.outcome, a.latency_ms FROM delivery_attempts a "
+        "SELECT a.attempt_id, a.channel, a.sender, a.outcome, a.latency_ms, a.error_code FROM delivery_attempts a "
         "JOIN deliveries d ON d.delivery_id = a.delivery_id WHERE d.run_id = ? ORDER BY a.attempt_id");
     q.bind(1, run_id);
     while (q.executeStep()) {
@@ -15,6 +15,7 @@ void AttemptForEachInRun(Db& db, std::int64_t run_id, const std::function<void(c
       a.sender = q.getColumn(2).getString();
       a.outcome = q.getColumn(3).getString();
       a.latency_ms = column_opt<std::int64_t>(q.getColumn(4));
+      if (!q.getColumn(5).isNull()) a.error_code = q.getColumn(5).getString();
       fn(a);
     }
   });

@@ -20,6 +20,7 @@ namespace daybreak::store {
 struct AttemptBrief {
   std::int64_t attempt_id = 0;
   std::string channel, sender, outcome;
+  std::string error_code;  ///< empty when none ("curl:N" for a transport failure)
   std::optional<std::int64_t> latency_ms;
 };
 

@@ -109,6 +109,28 @@ class MetricsTest : public test_support::DbTest {
   std::int64_t run_ = 0;
 };
 
+TEST_F(MetricsTest, TheLedgersLatestAnswerTellsACertificateFailureFromRejectedCredentials) {
+  // What `daybreak alerts check` (cron, no dispatch running) sees: the latest answer of each
+  // sender, read back from delivery_attempts. A relay certificate that did not verify is stored
+  // as a credentials outcome with libcurl's code (60: the peer's certificate failed verification).
+  const Millis now = kSlot + 3'600'000;
+  db_->exec("INSERT INTO delivery_attempts(delivery_id, attempt_no, channel, sender, started_at, finished_at, outcome, "
+            "error_code, latency_ms) VALUES (1, 2, 'whatsapp', 'wa-1', 0, 0, 'credentials', 'curl:60', 5), "
+            "(2, 2, 'whatsapp', 'wa-2', 0, 0, 'credentials', '190', 5)");
+  LiveSnapshot snap = snapshot_from_ledger(*db_, {run_}, cfg_, now);
+  ASSERT_EQ(snap.senders.size(), 2u);
+  EXPECT_TRUE(snap.senders[0].credentials_failed);
+  EXPECT_TRUE(snap.senders[0].certificate_failed);
+  EXPECT_TRUE(snap.senders[1].credentials_failed);
+  EXPECT_FALSE(snap.senders[1].certificate_failed) << "a rejected token is not a certificate failure";
+  // A later accepted answer clears both.
+  db_->exec("INSERT INTO delivery_attempts(delivery_id, attempt_no, channel, sender, started_at, finished_at, outcome, "
+            "latency_ms) VALUES (1, 3, 'whatsapp', 'wa-1', 0, 0, 'accepted', 5)");
+  snap = snapshot_from_ledger(*db_, {run_}, cfg_, now);
+  EXPECT_FALSE(snap.senders[0].credentials_failed);
+  EXPECT_FALSE(snap.senders[0].certificate_failed);
+}
+
 TEST_F(MetricsTest, TextfileValuesMatchTheLedgerOfAFinishedRun) {
   const Millis now = kSlot + 3'600'000;
   LiveSnapshot snap = snapshot_from_ledger(*db_, {run_}, cfg_, now);
