@@ -19,6 +19,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstdarg>
@@ -139,6 +140,29 @@ ListenAddress parse_listen(const std::string& spec, bool allow_remote) {
                      "HTTPS reverse proxy), or give --allow-remote to listen there anyway");
   }
   return a;
+}
+
+std::int64_t LoginThrottle::wait_ms(const std::string& client, std::int64_t now_ms) const {
+  auto it = clients_.find(client);
+  if (it == clients_.end() || it->second.count < max_failures_) return 0;
+  return std::max<std::int64_t>(0, it->second.first_ms + window_ms_ - now_ms);
+}
+
+void LoginThrottle::failed(const std::string& client, std::int64_t now_ms) {
+  auto it = clients_.find(client);
+  if (it != clients_.end() && now_ms - it->second.first_ms >= window_ms_) {
+    clients_.erase(it);
+    it = clients_.end();
+  }
+  if (it == clients_.end()) {
+    if (clients_.size() >= max_clients_) {
+      auto stalest = std::min_element(clients_.begin(), clients_.end(),
+                                      [](const auto& a, const auto& b) { return a.second.first_ms < b.second.first_ms; });
+      clients_.erase(stalest);
+    }
+    it = clients_.emplace(client, Failures{now_ms, 0}).first;
+  }
+  ++it->second.count;
 }
 
 std::map<std::string, std::string> parse_form(const std::string& body) {
@@ -272,7 +296,7 @@ class Console {
       if (path == "/favicon.svg" || path == "/favicon.ico") return asset(serve::favicon_svg(), "image/svg+xml");
       if (path == "/login") return login_page("", 200);
     }
-    if (rq.method == "POST" && path == "/login") return login(rq);
+    if (rq.method == "POST" && path == "/login") return login(c, rq);
     if (rq.method != "GET" && rq.method != "HEAD" && rq.method != "POST") {
       Response r = refuse(405, "method not allowed");
       r.headers.emplace_back("Allow", "GET, HEAD, POST");
@@ -304,6 +328,20 @@ class Console {
     return r;
   }
 
+  static std::string client_address(MHD_Connection* c) {
+    char buf[INET6_ADDRSTRLEN] = {0};
+    if (const auto* info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS); info && info->client_addr) {
+      const sockaddr* sa = info->client_addr;
+      if (sa->sa_family == AF_INET) ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr, buf, sizeof buf);
+      if (sa->sa_family == AF_INET6) ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr, buf, sizeof buf);
+    }
+    return buf[0] != 0 ? std::string(buf) : std::string("?");
+  }
+
+  static std::int64_t steady_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  }
+
   Response login_page(const std::string& error, unsigned status) {
     Response r;
     r.status = status;
@@ -315,12 +353,31 @@ class Console {
     return r;
   }
 
-  Response login(const Request& rq) {
+  Response login(MHD_Connection* c, const Request& rq) {
     auto form = serve::parse_form(rq.body);
+    const std::string client = client_address(c);
+    const auto now = steady_ms();
+    {
+      std::lock_guard lock(mu_);
+      if (auto wait = throttle_.wait_ms(client, now); wait > 0) {
+        ctx_.log->warn("console: login from {} refused: too many failed logins (retry in {} s)", client, (wait + 999) / 1000);
+        Response r = login_page("Too many failed logins from this address; try again in a minute.", 429);
+        r.headers.emplace_back("Retry-After", std::to_string((wait + 999) / 1000));
+        return r;
+      }
+    }
     auto tok = serve::check_login(tokens_, form["name"], form["token"]);
     if (!tok) {
-      ctx_.log->warn("console: failed login for \"{}\"", form["name"]);
+      {
+        std::lock_guard lock(mu_);
+        throttle_.failed(client, now);
+      }
+      ctx_.log->warn("console: failed login for \"{}\" from {}", form["name"], client);
       return login_page("Wrong name or token.", 403);
+    }
+    {
+      std::lock_guard lock(mu_);
+      throttle_.succeeded(client);
     }
     Session s;
     s.name = tok->name;
@@ -514,15 +571,7 @@ class Console {
     if (s.role != Role::operator_) return refuse(403, "operator " + s.name + " has role viewer: read only");
     const std::string action = path.substr(prefix.size());
     const std::string reason = form["reason"];
-    const char* addr = "?";
-    char buf[INET6_ADDRSTRLEN] = {0};
-    if (const auto* info = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS); info && info->client_addr) {
-      const sockaddr* sa = info->client_addr;
-      if (sa->sa_family == AF_INET) ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr, buf, sizeof buf);
-      if (sa->sa_family == AF_INET6) ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr, buf, sizeof buf);
-      addr = buf;
-    }
-    ops::Actor who{s.name, "", "daybreak serve: " + action + " (web console, from " + std::string(addr) + ")"};
+    ops::Actor who{s.name, "", "daybreak serve: " + action + " (web console, from " + client_address(c) + ")"};
     try {
       json out = act(action, form, reason, who);
       live_cache_ = nullptr;  // the next frame shows the change
@@ -613,6 +662,7 @@ class Console {
   store::Db db_;
   std::mutex mu_;
   std::map<std::string, Session> sessions_;
+  serve::LoginThrottle throttle_;  ///< failed logins per client address (under mu_)
   json live_cache_;
   std::chrono::steady_clock::time_point live_cache_at_;
   std::map<std::int64_t, std::pair<std::chrono::steady_clock::time_point, json>> breakdown_cache_;

@@ -40,6 +40,30 @@ struct ListenAddress {
 /// and for an address that is not loopback unless `allow_remote`.
 ListenAddress parse_listen(const std::string& spec, bool allow_remote);
 
+/// Failed logins per client address: after `max_failures` within `window_ms`, every login from
+/// that address (right or wrong) is refused until the window has passed since the first of them,
+/// so a token cannot be guessed at network speed. A success clears the address. At most
+/// `max_clients` addresses are remembered (the stalest is forgotten first).
+class LoginThrottle {
+ public:
+  LoginThrottle(int max_failures = 10, std::int64_t window_ms = 60'000, std::size_t max_clients = 10'000)
+      : max_failures_(max_failures), window_ms_(window_ms), max_clients_(max_clients) {}
+  /// Milliseconds until `client` may try again, 0 when it may now.
+  [[nodiscard]] std::int64_t wait_ms(const std::string& client, std::int64_t now_ms) const;
+  void failed(const std::string& client, std::int64_t now_ms);
+  void succeeded(const std::string& client) { clients_.erase(client); }
+
+ private:
+  struct Failures {
+    std::int64_t first_ms = 0;
+    int count = 0;
+  };
+  int max_failures_;
+  std::int64_t window_ms_;
+  std::size_t max_clients_;
+  std::map<std::string, Failures> clients_;
+};
+
 /// application/x-www-form-urlencoded → key/value (first value of a repeated key kept).
 std::map<std::string, std::string> parse_form(const std::string& body);
 

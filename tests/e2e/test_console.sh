@@ -14,6 +14,7 @@
 #  4. history and a day's report are served to a session
 #  5. acknowledge and withdraw through the endpoint are audited under the operator's name; a
 #     cancel of a final delivery, a replay of one that is not dead, an unknown channel: 400
+#  6. ten wrong tokens from one address: the next login, even with the right token, is 429
 source "$(dirname "$0")/common.sh"
 
 CHROMIUM=${CHROMIUM:-chromium}
@@ -155,5 +156,16 @@ assert_eq "$(act --data "delivery_ids=$d1" --data "reason=e2e" "$URL/api/action/
 grep -q "not dead" "$WORK/post.out" || fail "replay refusal: $(cat "$WORK/post.out")"
 assert_eq "$(act --data "scope=sms" --data "reason=e2e" "$URL/api/action/pause")" 400 "pause of an unknown channel"
 assert_eq "$(state)" "$s1" "state after refused actions"
-kill "$SERVE_PID"; wait "$SERVE_PID" || true
 echo "ok 5: ack and withdraw through the console are audited as alice; bad cancel/replay/pause are 400 and change nothing"
+
+# --- 6. guessing is throttled: ten wrong tokens from an address, then even the right one is 429 --
+for i in $(seq 1 10); do
+  assert_eq "$(post_code --data-urlencode "name=alice" --data-urlencode "token=guess-$i" "$URL/login")" 403 "wrong token $i"
+done
+code=$(curl -s -D "$WORK/throttle.headers" -o /dev/null -w '%{http_code}' --data-urlencode "name=alice" \
+  --data-urlencode "token=$TOK_A" "$URL/login")
+assert_eq "$code" 429 "login after ten failures in a minute"
+grep -qi "^Retry-After: [1-9]" "$WORK/throttle.headers" || fail "no Retry-After: $(cat "$WORK/throttle.headers")"
+assert_eq "$(curl -s -o /dev/null -w '%{http_code}' -b "$WORK/alice.jar" "$URL/api/live")" 200 "a session opened before goes on"
+kill "$SERVE_PID"; wait "$SERVE_PID" || true
+echo "ok 6: ten wrong tokens from one address: the eleventh login is 429 with Retry-After; open sessions go on"

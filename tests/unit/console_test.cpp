@@ -84,5 +84,27 @@ TEST(ConsoleForm, DecodesUrlEncodedBodies) {
   EXPECT_TRUE(parse_form("").empty());
 }
 
+TEST(ConsoleLogin, ThrottleRefusesAnAddressAfterTenFailuresForTheRestOfTheMinute) {
+  LoginThrottle t(10, 60'000, 3);
+  const std::int64_t t0 = 1'000'000;
+  for (int i = 0; i < 9; ++i) t.failed("10.0.0.9", t0 + i);
+  EXPECT_EQ(t.wait_ms("10.0.0.9", t0 + 10), 0) << "nine failures: still allowed";
+  t.failed("10.0.0.9", t0 + 10);
+  EXPECT_EQ(t.wait_ms("10.0.0.9", t0 + 10), 59'990) << "the tenth: refused until a minute after the first";
+  EXPECT_EQ(t.wait_ms("127.0.0.1", t0 + 10), 0) << "another address is not affected";
+  EXPECT_EQ(t.wait_ms("10.0.0.9", t0 + 60'000), 0) << "the minute has passed";
+  t.failed("10.0.0.9", t0 + 60'001);
+  EXPECT_EQ(t.wait_ms("10.0.0.9", t0 + 60'002), 0) << "a failure after the window starts a new count";
+  // A success clears the address's count.
+  for (int i = 0; i < 9; ++i) t.failed("10.0.0.8", t0);
+  t.succeeded("10.0.0.8");
+  t.failed("10.0.0.8", t0 + 1);
+  EXPECT_EQ(t.wait_ms("10.0.0.8", t0 + 1), 0);
+  // At most max_clients addresses are remembered: the stalest goes first.
+  for (int i = 0; i < 10; ++i) t.failed("10.0.0.7", t0 + 2);
+  t.failed("10.0.0.6", t0 + 3);  // 10.0.0.9 (first at t0 + 60,001) is not the stalest: 10.0.0.8 (t0 + 1) is
+  EXPECT_GT(t.wait_ms("10.0.0.7", t0 + 4), 0);
+}
+
 }  // namespace
 }  // namespace daybreak::serve
