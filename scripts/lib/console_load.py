@@ -34,9 +34,9 @@ def alive(pid):
 
 
 class Page(threading.Thread):
-    def __init__(self, port, token, follow, results, lock):
+    def __init__(self, port, name, token, follow, results, lock):
         super().__init__(daemon=True)
-        self.port, self.token, self.follow = port, token, follow
+        self.port, self.name, self.token, self.follow = port, name, token, follow
         self.results, self.lock = results, lock
         self.errors = 0
 
@@ -50,7 +50,7 @@ class Page(threading.Thread):
 
     def run(self):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        body = urllib.parse.urlencode({"token": self.token})
+        body = urllib.parse.urlencode({"name": self.name, "token": self.token})
         r, _, _ = self.request(conn, "POST", "/login", body,
                                {"Content-Type": "application/x-www-form-urlencoded"})
         cookie = r.getheader("Set-Cookie", "").split(";")[0]
@@ -92,12 +92,13 @@ class Page(threading.Thread):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--name", required=True)
     ap.add_argument("--token", required=True)
     ap.add_argument("--pages", type=int, default=5)
     ap.add_argument("--follow", type=int, required=True, help="pid: stop when it exits")
     a = ap.parse_args()
     results, lock = {}, threading.Lock()
-    pages = [Page(a.port, a.token, a.follow, results, lock) for _ in range(a.pages)]
+    pages = [Page(a.port, a.name, a.token, a.follow, results, lock) for _ in range(a.pages)]
     for p in pages:
         p.start()
     for p in pages:
