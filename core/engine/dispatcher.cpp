@@ -174,8 +174,6 @@ struct Dispatcher::Impl {
   SenderPool senders;                  ///< engine/sender_pool.hpp
   std::vector<RunState> runs;
   std::int64_t change_seq = 0;  ///< last delivery_changes row seen
-  Millis last_pending_apply = 0;  ///< steady time
-  bool pending_applied = false;   ///< pending statuses were applied once
   std::size_t claims_pending = 0;
   std::size_t foreign_rows = 0;  ///< claims refused because another process owns the row or the run
   int in_flight = 0;
@@ -1286,13 +1284,9 @@ struct Dispatcher::Impl {
                       for (int i = 0; i < 3; ++i) paused_channel[i] = hb->controls.paused_channel[i];
                       scoped.offer(hb->controls);
                     });
-    // Statuses that arrived before our acceptance was recorded wait as pending; apply them now
-    // that the message ids are in the ledger (delivered/read times feed the ranker).
-    if (!pending_applied || steady - last_pending_apply >= 5000) {
-      pending_applied = true;
-      last_pending_apply = steady;
-      writer->enqueue(store::ledger_op::ApplyPendingStatuses{now});
-    }
+    // Statuses that arrived before our acceptance was recorded wait as pending: daybreak-callbacks'
+    // own writer applies them (every --pending-interval-ms), and `daybreak ingest` for a spool,
+    // never this writer: its transactions carry claims and outcomes only.
     poll_changes();
     if (fresh) monitor_tick(now, snap);
   }
