@@ -73,17 +73,29 @@ std::string join_list(const std::vector<std::string>& parts, char sep) {
   return out;
 }
 
+namespace {
+
+/// "'a', 'b'" of every state `keep` accepts, in the enum's order.
+template <class Pred>
+std::string states_sql(Pred keep) {
+  std::string out;
+  for (auto s : {DeliveryState::planned, DeliveryState::sending, DeliveryState::uncertain, DeliveryState::retry_wait,
+                 DeliveryState::accepted, DeliveryState::delivered, DeliveryState::read, DeliveryState::dead,
+                 DeliveryState::cancelled}) {
+    if (keep(s)) out += (out.empty() ? "'" : ", '") + std::string(to_string(s)) + "'";
+  }
+  return out;
+}
+
+}  // namespace
+
 const std::string& non_final_states_sql() {
-  static const std::string list = [] {
-    std::string out;
-    for (auto s : {DeliveryState::planned, DeliveryState::sending, DeliveryState::uncertain, DeliveryState::retry_wait,
-                   DeliveryState::accepted, DeliveryState::delivered, DeliveryState::read, DeliveryState::dead,
-                   DeliveryState::cancelled}) {
-      if (is_final_state(s)) continue;
-      out += (out.empty() ? "'" : ", '") + std::string(to_string(s)) + "'";
-    }
-    return out;
-  }();
+  static const std::string list = states_sql([](DeliveryState s) { return !is_final_state(s); });
+  return list;
+}
+
+const std::string& accepted_states_sql() {
+  static const std::string list = states_sql([](DeliveryState s) { return is_accepted_state(s); });
   return list;
 }
 

@@ -51,6 +51,8 @@ constexpr bool is_final_state(DeliveryState s) {
 /// The states dispatch still has to move (the complement of is_final_state), as an SQL list
 /// "'planned', 'sending', 'uncertain', 'retry_wait'" for the store's guards: one spelling.
 const std::string& non_final_states_sql();
+/// The states a provider accepted (is_accepted_state) as an SQL list, for the reports' counts.
+const std::string& accepted_states_sql();
 
 /// Splits "a|b|c" (or any separator) into parts, dropping empty ones and trimming blanks.
 std::vector<std::string> split_list(std::string_view s, char sep);

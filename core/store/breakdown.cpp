@@ -1,5 +1,7 @@
 #include "store/breakdown.hpp"
 
+#include "domain/types.hpp"
+
 namespace daybreak::store {
 
 std::vector<BreakdownRow> DeliveryBreakdown(Db& db, std::int64_t run_id) {
@@ -7,11 +9,11 @@ std::vector<BreakdownRow> DeliveryBreakdown(Db& db, std::int64_t run_id) {
     auto& q = db.stmt(
         "SELECT tier, channel, sender, MIN(tier_rank),"
         " SUM(state <> 'cancelled'),"
-        " SUM(state IN ('accepted', 'delivered', 'read')),"
-        " SUM(state IN ('accepted', 'delivered', 'read') AND accepted_at IS NOT NULL AND accepted_at <= deadline_at),"
+        " SUM(state IN (" + accepted_states_sql() + ")),"
+        " SUM(state IN (" + accepted_states_sql() + ") AND accepted_at IS NOT NULL AND accepted_at <= deadline_at),"
         " SUM(state IN ('delivered', 'read')),"
         " SUM(state = 'dead'),"
-        " SUM(state IN ('planned', 'sending', 'retry_wait', 'uncertain'))"
+        " SUM(state IN (" + non_final_states_sql() + "))"
         " FROM deliveries WHERE run_id = ? GROUP BY tier, channel, sender ORDER BY 4, 2, 3");
     q.bind(1, run_id);
     std::vector<BreakdownRow> out;

@@ -11,25 +11,30 @@ std::optional<Millis> opt_millis(const SQLite::Column& c) {
 // The columns of DeliveryTruth as SQL aggregates over `deliveries`; the rules are those of
 // domain/sla.hpp. ?1 is `now`. A read implies delivered, so the delivered time is the earlier of
 // delivered_at and read_at.
-constexpr const char* kStatusAggregates =
-    "SUM(state <> 'cancelled'), "
-    "SUM(state IN ('accepted','delivered','read') AND accepted_at IS NOT NULL AND accepted_at <= deadline_at), "
-    "SUM(state IN ('accepted','delivered','read') AND COALESCE(MIN(delivered_at, read_at), delivered_at, read_at) <= deadline_at), "
-    "SUM(state = 'read' OR (state IN ('accepted','delivered') AND read_at IS NOT NULL)), "
-    "SUM(state IN ('delivered','read') OR (state = 'accepted' AND (delivered_at IS NOT NULL OR read_at IS NOT NULL))), "
-    "SUM(state = 'accepted' AND delivered_at IS NULL AND read_at IS NULL "
-    "    AND COALESCE(last_error, '') NOT LIKE 'status failed: %'), "
-    "SUM(state = 'accepted' AND delivered_at IS NULL AND read_at IS NULL "
-    "    AND COALESCE(last_error, '') LIKE 'status failed: %'), "
-    // decided on the delivered measure: anything but a still-unknown `accepted` row, once
-    // final; or past its deadline
-    "SUM(state NOT IN ('cancelled','planned','sending','retry_wait','uncertain') AND NOT (state = 'accepted' "
-    "    AND delivered_at IS NULL AND read_at IS NULL AND COALESCE(last_error, '') NOT LIKE 'status failed: %') "
-    "    OR (state <> 'cancelled' AND deadline_at < ?1)), "
-    "SUM((state NOT IN ('cancelled','planned','sending','retry_wait','uncertain') AND NOT (state = 'accepted' "
-    "    AND delivered_at IS NULL AND read_at IS NULL AND COALESCE(last_error, '') NOT LIKE 'status failed: %') "
-    "    OR (state <> 'cancelled' AND deadline_at < ?1)) "
-    "    AND state IN ('accepted','delivered','read') AND COALESCE(MIN(delivered_at, read_at), delivered_at, read_at) <= deadline_at)";
+const std::string& status_aggregates() {
+  static const std::string sql = [] {
+    const std::string acc = "state IN (" + accepted_states_sql() + ")";
+    // Decided on the delivered measure: anything but a still-unknown `accepted` row, once final;
+    // or past its deadline.
+    const std::string decided = "(state <> 'cancelled' AND state NOT IN (" + non_final_states_sql() +
+                                ") AND NOT (state = 'accepted' AND delivered_at IS NULL AND read_at IS NULL "
+                                "AND COALESCE(last_error, '') NOT LIKE 'status failed: %') "
+                                "OR (state <> 'cancelled' AND deadline_at < ?1))";
+    const std::string delivered_on_time = "COALESCE(MIN(delivered_at, read_at), delivered_at, read_at) <= deadline_at";
+    return "SUM(state <> 'cancelled'), "
+           "SUM(" + acc + " AND accepted_at IS NOT NULL AND accepted_at <= deadline_at), "
+           "SUM(" + acc + " AND " + delivered_on_time + "), "
+           "SUM(state = 'read' OR (state IN ('accepted','delivered') AND read_at IS NOT NULL)), "
+           "SUM(state IN ('delivered','read') OR (state = 'accepted' AND (delivered_at IS NOT NULL OR read_at IS NOT NULL))), "
+           "SUM(state = 'accepted' AND delivered_at IS NULL AND read_at IS NULL "
+           "    AND COALESCE(last_error, '') NOT LIKE 'status failed: %'), "
+           "SUM(state = 'accepted' AND delivered_at IS NULL AND read_at IS NULL "
+           "    AND COALESCE(last_error, '') LIKE 'status failed: %'), "
+           "SUM(" + decided + "), "
+           "SUM(" + decided + " AND " + acc + " AND " + delivered_on_time + ")";
+  }();
+  return sql;
+}
 
 DeliveryTruth delivery_truth_from(SQLite::Statement& q, int first) {
   DeliveryTruth c;
@@ -50,7 +55,7 @@ DeliveryTruth delivery_truth_from(SQLite::Statement& q, int first) {
 
 DeliveryTruth DeliveryTruthForRun(Db& db, std::int64_t run_id, Millis now) {
   return guarded("DeliveryTruthForRun", [&] {
-    auto& q = db.stmt(std::string("SELECT ") + kStatusAggregates + " FROM deliveries WHERE run_id = ?2");
+    auto& q = db.stmt("SELECT " + status_aggregates() + " FROM deliveries WHERE run_id = ?2");
     q.bind(1, now);
     q.bind(2, run_id);
     q.executeStep();
@@ -62,7 +67,7 @@ DeliveryTruth DeliveryTruthForRun(Db& db, std::int64_t run_id, Millis now) {
 
 std::map<std::string, DeliveryTruth> DeliveryTruthByDate(Db& db, const std::string& from, const std::string& to, Millis now) {
   return guarded("DeliveryTruthByDate", [&] {
-    auto& q = db.stmt(std::string("SELECT date, ") + kStatusAggregates +
+    auto& q = db.stmt("SELECT date, " + status_aggregates() +
                       " FROM deliveries WHERE date BETWEEN ?2 AND ?3 GROUP BY date");
     q.bind(1, now);
     q.bind(2, from);

@@ -88,7 +88,11 @@ assert_eq "$got" "403" "handshake with another mode"
 echo "ok 1: verification handshake"
 
 # --- 3 (first: it makes the ledger). simulator → receiver → ledger -----------------------------
-DAYBREAK_SIM_APP_SECRET="$SECRET" start_sim prov --mps 80 --time-scale 10 --seed 5 --callback-url "http://127.0.0.1:$CB_PORT/webhook" \
+# The simulator's status timestamps follow the scenario clock, as the ledger's times do (started
+# on the system clock, they would land after D1's deadline once the real date passes it). Its
+# clock starts a little before dispatch's (seed_day runs in between) so it runs a few scenario
+# seconds ahead: statuses stay well inside the 5-minute window.
+DAYBREAK_CLOCK=$(clock_at "${D1}T05:59:25+05:30" 10) DAYBREAK_SIM_APP_SECRET="$SECRET" start_sim prov --mps 80 --time-scale 10 --seed 5 --callback-url "http://127.0.0.1:$CB_PORT/webhook" \
   --callback-duplicate 3 --callback-delay-ms 300 --callback-reorder 8 --callback-read-rate 0.5 --callback-fail-rate 0.1
 write_config "$SIM_PORT"
 seed_day 120 "$D1"
@@ -267,6 +271,8 @@ assert_eq "$(sql "PRAGMA integrity_check")" "ok" "database integrity"
 echo "ok 7: receiver stopped cleanly on SIGTERM"
 
 # --- 8. the simulator's scheduled outage window (/control down_from_ms/down_until_ms) -------------
+# A simulator of its own on the system clock (the one above runs on the scenario clock).
+start_sim outage --mps 80
 send_to() {  # send_to PHONE_NUMBER_ID: prints the HTTP status of one text send
   curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer t' -H 'Content-Type: application/json' \
     -d '{"messaging_product":"whatsapp","to":"919845000001","type":"text","text":{"body":"x"}}' \
