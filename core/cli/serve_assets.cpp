@@ -192,7 +192,7 @@ std::string_view console_js() {
     const d = el('div', {class: 'run', 'data-run': r.run_id});
     const risky = !r.closed && (r.deadline_at_risk || (r.live_sample >= 20 && r.live_success_pct < j.alert_pct));
     const verdict = r.closed ? 'closed' : r.deadline_at_risk ? 'at_risk' : risky ? 'low' : 'ok';
-    const h = el('h2', {}, `Run ${r.run_id}, ${r.date} `);
+    const h = el('h2', {}, `${r.run_kind === 'urgent' ? 'Urgent run' : 'Run'} ${r.run_id}, ${r.date} `);
     h.appendChild(el('span', {class: 'verdict ' + verdict, 'data-k': 'verdict'},
                      {closed: 'closed', at_risk: 'deadline at risk', low: 'low success', ok: r.state}[verdict]));
     d.appendChild(h);

@@ -12,6 +12,7 @@
 #include "store/audit.hpp"
 #include "store/content.hpp"
 #include "store/runs.hpp"
+#include "store/schedule.hpp"
 
 namespace daybreak {
 namespace {
@@ -221,6 +222,9 @@ TEST_F(SendNowTest, CommitWritesAnUrgentRunItsDeliveriesAndTheAuditRow) {
   refused.verdict.refusal = "test";
   EXPECT_THROW(commit_send_now(*db_, cfg_, refused, req, kNowSendNow), CheckFailed);
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM runs WHERE kind = 'urgent'"), 2);
+  // Urgent runs are not the day's plan: the dead-man's switch and plan_missing still see none.
+  EXPECT_EQ(store::DeliveryCountForDate(*db_, "2026-11-28"), 0);
+  EXPECT_FALSE(store::DayHasRuns(*db_, "2026-11-28"));
 }
 
 TEST_F(SendNowTest, TheVerdictCountsTheMorningRunSendingOnTheSameChannel) {
