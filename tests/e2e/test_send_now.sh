@@ -6,7 +6,9 @@
 #     time, the audit row names the actor, and sla-report keeps the urgent line apart;
 #  2. without --yes and without a terminal send-now refuses (exit 2) and writes nothing;
 #  3. with no dispatch running (and no watchdog installed next to the build) send-now says what
-#     to run, and that command sends the run.
+#     to run, and that command sends the run;
+#  4. installed (cmake --install into a prefix), with no dispatch running, send-now runs one
+#     watchdog tick, which starts dispatch --supervise under the dispatch lock, and the run goes out.
 source "$(dirname "$0")/common.sh"
 
 SCALE=4
@@ -93,3 +95,27 @@ grep -q "run \`dispatch --run $run3\` now" "$WORK/s3.json" || fail "send-now did
 "$DISPATCH" --run "$run3" --json >"$WORK/d3.json" 2>"$WORK/d3.log" || fail "dispatch --run $run3 exited $?"
 assert_eq "$(sql "SELECT COUNT(*) FROM deliveries WHERE run_id=$run3 AND accepted_at <= deadline_at")" "$n3" "10:00 urgent run on time"
 echo "ok 2-3: refused without --yes (exit 2, nothing written); at 10:00 run $run3 ($n3 gold advisors) sent by the dispatch send-now named"
+
+# --- 4. installed, no dispatch running: send-now's watchdog tick starts dispatch -----------------
+BUILD=$(cd "$DAYBREAK_BIN/.." && pwd)
+PREFIX=$WORK/prefix
+cmake --install "$BUILD" --prefix "$PREFIX" >"$WORK/install.log" 2>&1 || { cat "$WORK/install.log"; fail "cmake --install"; }
+[ -x "$PREFIX/libexec/daybreak/daybreak-watchdog" ] || fail "daybreak-watchdog is not installed"
+export DAYBREAK_LOCK_DIR=$WORK/lock DAYBREAK_LOG_DIR=$WORK/log
+"$PREFIX/bin/daybreak" send-now --content "$item" --segment tier:gold --yes --reason "e2e: installed" --json \
+  >"$WORK/s4.json" 2>"$WORK/s4.err" || fail "installed send-now exited $?: $(cat "$WORK/s4.err")"
+run4=$(json 'j["run_id"]' <"$WORK/s4.json")
+n4=$(json 'j["deliveries"]' <"$WORK/s4.json")
+assert_eq "$(json 'j["pickup"]["action"] + " " + str(j["pickup"]["watchdog_exit"])' <"$WORK/s4.json")" "watchdog 0" "installed pickup"
+grep -q "no dispatch running; starting dispatch --supervise" "$WORK/s4.err" || fail "the watchdog did not start dispatch: $(cat "$WORK/s4.err")"
+for _ in $(seq 1 300); do
+  [ "$(sql "SELECT state FROM runs WHERE run_id=$run4")" = closed ] && break
+  sleep 0.1
+done
+assert_eq "$(sql "SELECT state FROM runs WHERE run_id=$run4")" "closed" "run $run4 after the watchdog's dispatch"
+# nothing outlives the test: the watchdog's dispatch releases the dispatch lock when it exits
+for _ in $(seq 1 100); do flock -n "$WORK/lock/dispatch.lock" true && break; sleep 0.1; done
+flock -n "$WORK/lock/dispatch.lock" true || fail "the watchdog's dispatch is still running"
+assert_eq "$(sql "SELECT COUNT(*) FROM deliveries WHERE run_id=$run4 AND accepted_at <= deadline_at")" "$n4" "installed urgent run on time"
+grep -q "dispatch: start: dispatch --supervise" "$WORK/log/dispatch.log" || fail "dispatch.log: $(cat "$WORK/log/dispatch.log")"
+echo "ok 4: installed, nothing running: send-now's watchdog tick started dispatch --supervise, which sent run $run4 ($n4) on time"
