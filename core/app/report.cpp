@@ -144,15 +144,6 @@ SlaFigures put_figures(json& j, const std::vector<DeliveryOutcome>& outcomes,
   return f;
 }
 
-/// morning or urgent (sql/014); morning on a ledger not migrated that far (sla-report reads older copies).
-std::string run_kind_of(store::Db& db, std::int64_t run_id) {
-  try {
-    return store::RunKindGet(db, run_id);
-  } catch (const store::StoreError&) {
-    return "morning";
-  }
-}
-
 void put_run_identity(json& j, const store::Run& run) {
   j["run_id"] = run.run_id;
   j["date"] = run.date;
@@ -264,6 +255,14 @@ std::string run_verdict(bool decided, double sla_pct, double live_pct, std::size
   if (decided) return sla_pct >= kSlaTargetPct ? "met" : "missed";
   if (live_sample_n >= kLiveMinSample && live_pct < kLiveAlertPct) return "at_risk";
   return "in_progress";
+}
+
+std::string run_kind_of(store::Db& db, std::int64_t run_id) {
+  try {
+    return store::RunKindGet(db, run_id);
+  } catch (const store::StoreError&) {
+    return "morning";
+  }
 }
 
 nlohmann::json build_run_report(store::Db& db, const store::Run& run, Millis now) {

@@ -69,6 +69,8 @@ assert_eq "$(json 'j["run_kind"]' <"$WORK/ru.json")" "urgent" "urgent run report
 assert_eq "$(json 'j["eligible"]' <"$WORK/ru.json")" "500" "urgent run report eligible"
 "$REPORT" --date "$D" >"$WORK/r.txt" || fail "sla-report text exited $?"
 grep -q "^urgent run $urgent " "$WORK/r.txt" || fail "no urgent line in the text report: $(cat "$WORK/r.txt")"
+"$REPORT" list --json >"$WORK/list.ndjson" || fail "sla-report list exited $?"
+grep "\"run_id\":$urgent," "$WORK/list.ndjson" | grep -q '"run_kind":"urgent"' || fail "sla-report list: $(cat "$WORK/list.ndjson")"
 "$REPORT" --date "$D" --html "$WORK/r.html" >/dev/null || fail "sla-report --html exited $?"
 grep -q "urgent run $urgent" "$WORK/r.html" || fail "no urgent line in the HTML report"
 echo "ok 1: morning at $acc_before/$nm accepted when send-now wrote run $urgent (500); adopted by the running dispatch; all 500 on time; morning $on_time/$nm on time"
