@@ -44,6 +44,19 @@ std::string resolve_date_option(const std::string& value, const Config& cfg, Mil
 
 // assign_fallback and explain_assignment live in app/fallback.cpp.
 
+ChannelChoice plan_channel_choice(const store::PlanCandidate& a, const Config& cfg, bool whatsapp_held_now) {
+  ChannelChoice out;
+  out.index = engine::first_usable_channel(a.preference.data(), a.preference.size(), 0, [&](Channel c) {
+    const bool usable = a.opted_in(c) && !cfg.senders_of(c).empty();
+    if (usable && c == Channel::whatsapp && whatsapp_held_now) {
+      out.skipped_whatsapp = true;
+      return false;
+    }
+    return usable;
+  });
+  return out;
+}
+
 nlohmann::json check_whatsapp_tiers(store::Db& db, const Config& cfg, const std::string& date, Millis last_deadline,
                                     const RecipientFeed& night) {
   std::vector<TierSender> senders;
@@ -158,15 +171,9 @@ DayPlanResult plan_deliveries_in(store::Db& db, const Config& cfg, const std::st
     if (!wa_holds.empty()) {
       if (auto h = wa_holds.find(a.advisor_id); h != wa_holds.end() && whatsapp_held(h->second, *s)) hold = h->second;
     }
-    bool skipped_whatsapp = false;
-    const int chosen = engine::first_usable_channel(a.preference.data(), a.preference.size(), 0, [&](Channel c) {
-      const bool usable = a.opted_in(c) && !cfg.senders_of(c).empty();
-      if (usable && c == Channel::whatsapp && hold) {
-        skipped_whatsapp = true;
-        return false;
-      }
-      return usable;
-    });
+    const auto choice = plan_channel_choice(a, cfg, hold.has_value());
+    const bool skipped_whatsapp = choice.skipped_whatsapp;
+    const int chosen = choice.index;
     if (chosen < 0) {
       unreachable.push_back({{"advisor_id", a.advisor_id},
                              {"reason", skipped_whatsapp ? "whatsapp held until " + format_instant(*hold) +

@@ -9,6 +9,7 @@
 
 #include "config/config.hpp"
 #include "domain/ranking.hpp"
+#include "store/advisors.hpp"
 #include "store/db.hpp"
 
 namespace daybreak {
@@ -71,6 +72,16 @@ FallbackResult assign_fallback(store::Db& db, const Config& cfg, const std::stri
 /// Throws CheckFailed when the advisor is unknown.
 nlohmann::json explain_assignment(store::Db& db, const std::string& advisor_id, const std::string& date,
                                   const FallbackOptions& opts = {});
+
+/// The channel an advisor is planned on (plan-deliveries and daybreak send-now): the first of
+/// their stored preference list that is opted in and has a configured sender (dispatch's choice
+/// of the next channel, engine/sender_pool.hpp), skipping WhatsApp while a 131049 hold is in
+/// force (`whatsapp_held_now`). `index` is into a.preference, -1 when none.
+struct ChannelChoice {
+  int index = -1;
+  bool skipped_whatsapp = false;  ///< WhatsApp was usable but held
+};
+ChannelChoice plan_channel_choice(const store::PlanCandidate& a, const Config& cfg, bool whatsapp_held_now);
 
 /// WhatsApp recipients of day `date` (sender id, advisor id); a pair may repeat.
 using RecipientFeed = std::function<void(const std::function<void(const std::string&, const std::string&)>&)>;

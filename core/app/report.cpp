@@ -257,8 +257,18 @@ std::string run_verdict(bool decided, double sla_pct, double live_pct, std::size
   return "in_progress";
 }
 
+std::string run_kind_of(store::Db& db, std::int64_t run_id) {
+  try {
+    return store::RunKindGet(db, run_id);
+  } catch (const store::StoreError&) {
+    return "morning";
+  }
+}
+
 nlohmann::json build_run_report(store::Db& db, const store::Run& run, Millis now) {
-  return run_report_from(run, load_ledger(db, run.run_id), now);
+  auto j = run_report_from(run, load_ledger(db, run.run_id), now);
+  j["run_kind"] = run_kind_of(db, run.run_id);
+  return j;
 }
 
 nlohmann::json build_date_report(store::Db& db, const std::string& date, Millis now) {
@@ -273,9 +283,11 @@ nlohmann::json build_date_report(store::Db& db, const std::string& date, Millis 
   json runs_json = json::array();
   bool all_closed = true;
   std::string worst = "met";
+  json urgent_json = json::array();
   for (const store::Run& run : runs) {
     RunLedger l = load_ledger(db, run.run_id);
     SlaFigures f = compute_sla(l.outcomes);
+    const std::string run_kind = run_kind_of(db, run.run_id);
     std::string verdict = run_verdict(run_decided(run, now), f.sla_pct, live_success_pct(l.outcomes, now),
                                       live_sample(l.outcomes, now));
     json r = json::object();
@@ -296,10 +308,18 @@ nlohmann::json build_date_report(store::Db& db, const std::string& date, Millis 
     r["delivered_sla_pct"] = f.delivered_sla_pct;
     r["lag_p99_ms"] = f.lag_ms.p99;
     r["stored_report"] = store::SlaReportGetSummary(db, run.run_id).has_value();
-    runs_json.push_back(std::move(r));
-
+    r["run_kind"] = run_kind;
     all_closed = all_closed && run_closed(run);
     if (verdict_rank(verdict) > verdict_rank(worst)) worst = verdict;
+    if (run_kind == "urgent") {
+      // An urgent run (daybreak send-now) has its own line, judged against its own deadline;
+      // the day's totals, percentiles and breakdowns stay the morning's.
+      urgent_json.push_back(r);
+      runs_json.push_back(std::move(r));
+      continue;
+    }
+    runs_json.push_back(std::move(r));
+
     attempts += l.attempts;
     provider.held_for_quality += l.provider.held_for_quality;
     provider.unknown_error_codes += l.provider.unknown_error_codes;
@@ -333,6 +353,7 @@ nlohmann::json build_date_report(store::Db& db, const std::string& date, Millis 
   j["met"] = worst == "met";
   j["verdict"] = worst;
   j["runs"] = std::move(runs_json);
+  j["urgent"] = std::move(urgent_json);
   return j;
 }
 
@@ -360,7 +381,7 @@ std::string format_report_text(const nlohmann::json& report, const std::vector<s
     out += "Delivery day " + j.value("date", std::string("?")) + ": " + std::to_string(n) + (n == 1 ? " run" : " runs") +
            (j.value("closed", false) ? ", all closed" : ", not all closed") + "\n";
   } else {
-    out += "Run " + num(j, "run_id") + ", delivery day " + j.value("date", std::string("?")) + ", slot " +
+    out += std::string(j.value("run_kind", std::string()) == "urgent" ? "Urgent run " : "Run ") + num(j, "run_id") + ", delivery day " + j.value("date", std::string("?")) + ", slot " +
            instant_text(j, "slot_at_ms", tz) + ", deadline " + instant_text(j, "deadline_at_ms", tz) + ", " +
            j.value("state", std::string("?")) + "\n";
   }
@@ -420,7 +441,17 @@ std::string format_report_text(const nlohmann::json& report, const std::vector<s
     for (const auto& r : j.at("runs")) {
       out += "  " + pad(num(r, "run_id"), 4, false) + "  " + pad(instant_text(r, "slot_at_ms", tz), 26, false) + "  " +
              pad(r.value("state", std::string("?")), 9, false) + pad(num(r, "eligible"), 9) + pad(num(r, "on_time"), 9) +
-             pad(pct(r.value("sla_pct", 100.0)), 9) + "  " + verdict_word(r.value("verdict", std::string())) + "\n";
+             pad(pct(r.value("sla_pct", 100.0)), 9) + "  " + verdict_word(r.value("verdict", std::string())) +
+             (r.value("run_kind", std::string()) == "urgent" ? "  (urgent)" : "") + "\n";
+    }
+  }
+  if (is_date && j.contains("urgent") && !j.at("urgent").empty()) {
+    out += "\nUrgent runs (daybreak send-now; not in the day's figures above, each against its own deadline)\n";
+    for (const auto& r : j.at("urgent")) {
+      out += "urgent run " + num(r, "run_id") + " slot " + instant_text(r, "slot_at_ms", tz) + " deadline " +
+             instant_text(r, "deadline_at_ms", tz) + ": SLA " + pct(r.value("sla_pct", 100.0)) + "% (" + num(r, "on_time") +
+             " of " + num(r, "eligible") + " on time, " + num(r, "late") + " late, " + num(r, "dead") + " dead), " +
+             verdict_word(r.value("verdict", std::string())) + "\n";
     }
   }
   if (j.contains("by_tier")) out += group_table("By tier", j.at("by_tier"), tier_order);

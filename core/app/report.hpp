@@ -31,6 +31,10 @@ inline constexpr Millis kDecidedGraceMs = 60'000;
 /// How many failure reasons a report lists: enough to see the pattern, short enough to read.
 inline constexpr std::size_t kTopFailureReasons = 10;
 
+/// A run's kind (sql/014): "morning", or "urgent" for a run daybreak send-now wrote; "morning" on
+/// a ledger not migrated that far (sla-report reads older copies read-only).
+std::string run_kind_of(store::Db& db, std::int64_t run_id);
+
 /// The report of one run at `now`, computed from the ledger: one JSON object whose fields are
 /// listed in man/sla-report.1 (run_id, date, slot_at, sla_pct, met, verdict, counts, lag
 /// percentiles, by_tier/by_channel/by_sender, top_failure_reasons, attempts, …).

@@ -275,6 +275,24 @@ td.n,th.n{text-align:right}figure{margin:10px 0}figcaption{font-weight:600;margi
     kpi("failed after accept", std::to_string(r.value("failed_after_accept", 0)));
   }
   o += "</div>";
+  if (!is_date && r.value("run_kind", std::string()) == "urgent") {
+    o += "<p class='small'>An urgent run (daybreak send-now), judged against its own deadline.</p>";
+  }
+  if (is_date && r.contains("urgent") && !r["urgent"].empty()) {
+    // Urgent runs (daybreak send-now): their own lines, not in the day's figures above.
+    o += "<h2>Urgent runs</h2><p class='small'>Sent with daybreak send-now; each judged against its own deadline and "
+         "not counted in the day's figures above.</p><table><tr><th>run</th><th>deadline</th><th class='n'>eligible</th>"
+         "<th class='n'>on time</th><th class='n'>SLA %</th><th>verdict</th></tr>";
+    for (const auto& u : r["urgent"]) {
+      const auto id = u.value("run_id", std::int64_t{0});
+      o += "<tr><td>urgent run " + std::to_string(id) + "</td><td>" +
+           esc(format_instant(u.value("deadline_at_ms", Millis{0}), tz)) + "</td><td class='n'>" +
+           std::to_string(u.value("eligible", 0)) + "</td><td class='n'>" + std::to_string(u.value("on_time", 0)) +
+           "</td><td class='n'>" + pct2(u.value("sla_pct", 100.0)) + "</td><td>" + esc(u.value("verdict", std::string())) +
+           "</td></tr>";
+    }
+    o += "</table>";
+  }
 
   o += "<h2>Accepted over time</h2>";
   for (auto id : run_ids) o += accepted_chart(db, id, tz);

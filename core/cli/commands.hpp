@@ -43,6 +43,8 @@ void add_migrate_ledger_command(CLI::App& app, GlobalOptions& g, Action& action)
 void add_alerts_commands(CLI::App& app, GlobalOptions& g, Action& action);
 // The schedule: `daybreak schedule show|fire JOB` (op_schedule.cpp).
 void add_schedule_commands(CLI::App& app, GlobalOptions& g, Action& action);
+// `daybreak send-now`: one item to a segment now, as an urgent run (op_send_now.cpp).
+void add_send_now_command(CLI::App& app, GlobalOptions& g, Action& action);
 // The operator console: `daybreak serve` (op_serve.cpp).
 void add_serve_command(CLI::App& app, GlobalOptions& g, Action& action);
 

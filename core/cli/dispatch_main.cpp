@@ -248,9 +248,12 @@ int dispatch_main(int argc, char** argv) {
     // 3. Summary: the stored report of every run we closed decides the exit code.
     nlohmann::json runs_out = nlohmann::json::array();
     bool sla_missed = false;
-    for (auto id : owned) {
+    // The runs taken at start, then the urgent runs taken while dispatching (daybreak send-now).
+    std::vector<std::int64_t> reported = owned;
+    reported.insert(reported.end(), summary.runs_adopted.begin(), summary.runs_adopted.end());
+    for (auto id : reported) {
       auto run = store::RunGet(db, id);
-      nlohmann::json r = {{"run_id", id}, {"state", run ? run->state : "?"}};
+      nlohmann::json r = {{"run_id", id}, {"state", run ? run->state : "?"}, {"kind", store::RunKindGet(db, id)}};
       if (auto rep = store::SlaReportGet(db, id)) {
         auto j = nlohmann::json::parse(*rep, nullptr, false);
         if (!j.is_discarded()) {
@@ -286,6 +289,7 @@ int dispatch_main(int argc, char** argv) {
                           {"failed_after_accept", summary.failed_after_accept},
                           {"whatsapp_held", summary.whatsapp_held},
                           {"runs_left_open", summary.runs_left_open},
+                          {"runs_adopted", summary.runs_adopted},
                           {"deadman", deadman}};
     if (ctx.json) {
       print_json(out);
@@ -303,7 +307,7 @@ int dispatch_main(int argc, char** argv) {
                   << deadman["inserted"] << " deliveries at start (alert night_missed)\n";
       }
       for (const auto& r : runs_out) {
-        std::cout << "  run " << r["run_id"] << ": " << r["state"].get<std::string>();
+        std::cout << "  run " << r["run_id"] << (r["kind"] == "urgent" ? " (urgent)" : "") << ": " << r["state"].get<std::string>();
         if (r.contains("sla_pct")) std::cout << ", SLA " << r["sla_pct"].get<double>() << "%";
         std::cout << "\n";
       }

@@ -32,6 +32,7 @@
 
 #include "app/plan.hpp"
 #include "app/report.hpp"
+#include "app/send_now.hpp"
 #include "cli/commands.hpp"
 #include "cli/op_actions.hpp"
 #include "cli/op_serve.hpp"
@@ -653,6 +654,49 @@ class Console {
         id = d->delivery_id;
       }
       return ops::cancel_delivery(db_, tz, id, reason, who, now, false);
+    }
+    if (action == "send-now-check" || action == "send-now") {
+      // Two steps, as on the command line: the check plans and judges (nothing written) and the
+      // page shows its verdict; only the second POST, with confirm=yes, writes the urgent run.
+      SendNowRequest req;
+      req.content_id = form["content_id"];
+      if (req.content_id.empty()) throw UsageError("content_id: required");
+      std::vector<std::string> ids;
+      for (auto& c : form["advisor_ids"]) {
+        if (c == ',' || c == ' ' || c == '\r') c = '\n';
+      }
+      ids = parse_advisor_list(form["advisor_ids"]);
+      const std::string segment = !ids.empty() ? "list:console" : form["segment"].empty() ? "all" : form["segment"];
+      if (ids.empty() && segment.rfind("list:", 0) == 0) {
+        throw UsageError("segment list:FILE is for the command line; paste the advisor ids into advisor_ids");
+      }
+      req.segment = parse_send_now_segment(segment, ids);
+      if (!form["deadline_minutes"].empty()) {
+        const auto m = id_arg(form, "deadline_minutes");
+        if (m < 1 || m > 1440) throw UsageError("deadline_minutes: expected 1 to 1440");
+        req.deadline_minutes = static_cast<int>(m);
+      }
+      req.reason = reason;
+      req.actor = who.name;
+      req.sudo_user = who.sudo_user;
+      req.command = who.command;
+      auto plan = prepare_send_now(db_, ctx_.cfg, req, now);
+      json out = plan.report;
+      out["command"] = action == "send-now" ? "send-now" : "send-now check";
+      out["verdict_text"] = format_send_now_verdict(plan.verdict, tz);
+      if (action == "send-now-check") return out;
+      if (form["confirm"] != "yes") throw UsageError("confirm: send-now writes only after its capacity verdict was shown (confirm=yes)");
+      auto res = commit_send_now(db_, ctx_.cfg, plan, req, now);
+      for (auto& [k, v] : res.items()) out[k] = v;
+      auto pickup = send_now_pickup_state(db_, res["run_id"].get<std::int64_t>(), now);
+      if (!pickup["dispatch_running"].get<bool>()) {
+        pickup["message"] = "no dispatch is running: the watchdog starts one within a minute, or run `dispatch --run " +
+                            std::to_string(res["run_id"].get<std::int64_t>()) + "` now";
+      } else {
+        pickup["message"] = "a running dispatch takes it within two seconds";
+      }
+      out["pickup"] = pickup;
+      return out;
     }
     throw UsageError("unknown action \"" + action + "\"");
   }

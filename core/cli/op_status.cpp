@@ -132,6 +132,7 @@ int run_status(const GlobalOptions& g) {
       << (r["lease_live"].get<bool>() ? " (lease live" : " (no live lease");
     if (!r["heartbeat_age_ms"].is_null()) s << ", heartbeat " << r["heartbeat_age_ms"].get<std::int64_t>() / 1000 << " s ago";
     s << ")";
+    if (p.contains("live") && p["live"].is_object() && p["live"].value("run_kind", std::string()) == "urgent") s << " urgent";
     if (p.contains("accepted")) s << ": " << p["accepted"] << "/" << r["planned_count"] << " accepted";
     if (p.contains("live_success_pct")) s << ", live success " << p["live_success_pct"] << "%";
     if (p.contains("backlog")) s << ", backlog " << p["backlog"];

@@ -29,6 +29,7 @@ int operator_main(int argc, char** argv) {
     add_migrate_ledger_command(app, g, action);
     add_alerts_commands(app, g, action);
     add_schedule_commands(app, g, action);
+    add_send_now_command(app, g, action);
     add_serve_command(app, g, action);
     if (int rc = parse_cli(app, argc, argv); rc >= 0) return rc;
     if (!action) throw UsageError("no subcommand chosen; see daybreak --help");

@@ -73,7 +73,9 @@ std::string frame_text(const json& frame, const std::string& tz) {
     const bool risk = l.value("deadline_at_risk", false);
     const double live = l.value("live_success_pct", 100.0);
     std::string state = closed ? "CLOSED" : risk ? "AT RISK" : live < 97.0 && l.value("live_sample", 0) >= 20 ? "LOW SUCCESS" : "OK";
-    o += "\nrun " + std::to_string(l.value("run_id", std::int64_t{0})) + "  " + l.value("date", std::string()) + "  slot " +
+    const bool urgent = l.value("run_kind", std::string()) == "urgent";  // daybreak send-now: its own deadline
+    o += std::string(urgent ? "\nurgent run " : "\nrun ") + std::to_string(l.value("run_id", std::int64_t{0})) + "  " +
+         l.value("date", std::string()) + "  slot " +
          format_instant(l.value("slot_at_ms", Millis{0}), tz) + "  deadline " + format_instant(l.value("deadline_at_ms", Millis{0}), tz) +
          "   [" + state + "]\n";
     const std::size_t total = l.value("total", std::size_t{0}) - l.value("cancelled", std::size_t{0});

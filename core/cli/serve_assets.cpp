@@ -35,6 +35,7 @@ std::string_view console_html() {
 <form data-action="withdraw" data-title="Withdraw content everywhere"><label>Content id <input name="content_id" required></label><button type="submit">Withdraw</button></form>
 <form data-action="ack" data-title="Acknowledge an alert"><label>Alert id <input name="alert_id" inputmode="numeric" required></label><button type="submit">Acknowledge</button></form>
 <form data-action="replay" data-title="Replay dead letters"><label>Delivery ids <input name="delivery_ids" placeholder="12,13"></label><label>or run <input name="run_id" inputmode="numeric"></label><button type="submit">Replay</button></form>
+<form data-action="send-now" data-title="Send one item now (urgent run)"><label>Content id <input name="content_id" required></label><label>Segment <input name="segment" value="all" placeholder="all, tier:gold, language:hi"></label><label>or advisor ids <textarea name="advisor_ids" rows="2" placeholder="A1,A2"></textarea></label><label>Deadline minutes <input name="deadline_minutes" inputmode="numeric" value="15"></label><button type="submit">Check capacity</button></form>
 <form data-action="cancel" data-title="Cancel an advisor's delivery"><label>Advisor <input name="advisor_id"></label><label>Date <input name="date" type="date"></label><label>or delivery id <input name="delivery_id" inputmode="numeric"></label><button type="submit">Cancel delivery</button></form>
 </div>
 <p id="action-result" class="small" role="status"></p>
@@ -91,7 +92,7 @@ label{display:flex;flex-direction:column;font-size:12px;color:#5b6b85;gap:2px}in
 button{border:1px solid #1f6feb;background:#1f6feb;color:#fff;border-radius:4px;padding:3px 10px;cursor:pointer}
 button[type=button]{background:#fff;color:#1f6feb}.logout button{background:#fff;color:#1f6feb}
 .login{display:flex;flex-direction:column;gap:10px;max-width:280px;margin:20px 0}
-dialog{border:1px solid #dde1e8;border-radius:8px;max-width:420px}.dialog-buttons{display:flex;gap:8px;justify-content:flex-end;margin-top:12px}
+dialog{border:1px solid #dde1e8;border-radius:8px;max-width:420px}#confirm-text{white-space:pre-wrap}.dialog-buttons{display:flex;gap:8px;justify-content:flex-end;margin-top:12px}
 body[data-role=viewer] .op-only{display:none}
 a{color:#1f6feb}
 )DBK";
@@ -191,7 +192,7 @@ std::string_view console_js() {
     const d = el('div', {class: 'run', 'data-run': r.run_id});
     const risky = !r.closed && (r.deadline_at_risk || (r.live_sample >= 20 && r.live_success_pct < j.alert_pct));
     const verdict = r.closed ? 'closed' : r.deadline_at_risk ? 'at_risk' : risky ? 'low' : 'ok';
-    const h = el('h2', {}, `Run ${r.run_id}, ${r.date} `);
+    const h = el('h2', {}, `${r.run_kind === 'urgent' ? 'Urgent run' : 'Run'} ${r.run_id}, ${r.date} `);
     h.appendChild(el('span', {class: 'verdict ' + verdict, 'data-k': 'verdict'},
                      {closed: 'closed', at_risk: 'deadline at risk', low: 'low success', ok: r.state}[verdict]));
     d.appendChild(h);
@@ -322,6 +323,28 @@ std::string_view console_js() {
     });
   });
   document.getElementById('confirm-cancel').addEventListener('click', () => { pending = null; dlg.close(); });
+  // send-now: the first confirmation asks the server for the capacity verdict (nothing written);
+  // the dialog then shows it, and only its second confirmation posts send-now with confirm=yes.
+  async function checkSendNow(p, reason) {
+    const body = new URLSearchParams(p.fields);
+    body.set('csrf', csrf);
+    body.set('reason', reason);
+    const out = document.getElementById('action-result');
+    const r = await fetch('/api/action/send-now-check', {method: 'POST', credentials: 'same-origin', body: body});
+    const j = await r.json();
+    if (!r.ok) {
+      out.textContent = `send-now: refused (${r.status}): ${j.error}`;
+      out.dataset.status = String(r.status);
+      return;
+    }
+    p.checked = true;
+    p.fields.confirm = 'yes';
+    pending = p;
+    document.getElementById('confirm-title').textContent = `Send ${j.planned} urgent deliveries now?`;
+    document.getElementById('confirm-text').textContent = j.verdict_text;
+    document.getElementById('confirm-reason').value = reason;
+    dlg.showModal();
+  }
   document.getElementById('confirm-form').addEventListener('submit', ev => {
     ev.preventDefault();
     const reason = document.getElementById('confirm-reason').value.trim();
@@ -329,7 +352,9 @@ std::string_view console_js() {
     const p = pending;
     pending = null;
     dlg.close();
-    send(p.action, p.fields, reason).catch(e => { document.getElementById('action-result').textContent = 'failed: ' + e.message; });
+    const fail = e => { document.getElementById('action-result').textContent = 'failed: ' + e.message; };
+    if (p.action === 'send-now' && !p.checked) { checkSendNow(p, reason).catch(fail); return; }
+    send(p.action, p.fields, reason).catch(fail);
   });
 
   poll();

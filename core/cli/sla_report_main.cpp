@@ -85,6 +85,7 @@ json list_entry(store::Db& db, const store::Run& run) {
           {"slot_at", format_instant(run.slot_at)},
           {"slot_at_ms", run.slot_at},
           {"state", run.state},
+          {"run_kind", run_kind_of(db, run.run_id)},
           {"planned_count", run.planned_count},
           {"feasible", run.feasible},
           {"stored_report", summary.has_value()},

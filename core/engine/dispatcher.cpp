@@ -107,7 +107,7 @@ struct RunState {
 
 /// Events handed to the scheduler thread by the transport and writer threads.
 struct Event {
-  enum class Kind { response, claimed, changed } kind = Kind::response;
+  enum class Kind { response, claimed, changed, adopted } kind = Kind::response;
   std::uint32_t idx = 0;
   std::uint32_t gen = 0;
   int sender = -1;  ///< the sender the request went through
@@ -121,7 +121,15 @@ struct Event {
   std::vector<Claim> claims;
   bool claim_dropped = false;  ///< the writer dropped the claim operation: none of `claims` was made
   store::OperatorChanges changes;  ///< rows an operator changed, their content, every withdrawn item
+  std::vector<store::Run> adopted;  ///< urgent runs leased to this dispatch while it runs (AdoptUrgent)
 };
+
+/// How often (steady time) a running dispatch looks for urgent runs created since it started
+/// (`daybreak send-now`): one small query on `runs` every two seconds.
+constexpr Millis kAdoptIntervalMs = 2000;
+/// How far ahead of now an urgent run's window may open and still be adopted (dispatch's default
+/// --lookahead).
+constexpr Millis kAdoptLookaheadMs = 120'000;
 
 /// The run and sender pauses the heartbeat read (writer thread), until the scheduler takes them.
 class ScopedPauses {
@@ -134,6 +142,11 @@ class ScopedPauses {
     fresh_ = true;
   }
   /// The switches when they changed since the last take.
+  /// Makes the last switches count as changed (the runs they apply to changed).
+  void refresh() {
+    std::lock_guard lk(mu_);
+    fresh_ = seen_;
+  }
   std::optional<store::Controls> take() {
     std::lock_guard lk(mu_);
     if (!fresh_) return std::nullopt;
@@ -174,6 +187,8 @@ struct Dispatcher::Impl {
   SenderPool senders;                  ///< engine/sender_pool.hpp
   std::vector<RunState> runs;
   std::int64_t change_seq = 0;  ///< last delivery_changes row seen
+  bool adopt_pending = false;    ///< an AdoptUrgent is queued or committing (the loop waits for its answer)
+  Millis last_adopt_steady = 0;  ///< when the last AdoptUrgent was queued, steady time
   std::size_t claims_pending = 0;
   std::size_t foreign_rows = 0;  ///< claims refused because another process owns the row or the run
   int in_flight = 0;
@@ -395,13 +410,25 @@ struct Dispatcher::Impl {
       sched.items.reserve(expected);
     }
     for (auto& row : rows) {
+      add_run(*ledger, std::move(row), now, [&](Item&& it) { sched.items.push_back(std::move(it)); });
+    }
+    sched.finish_load([&](std::uint32_t i) { return content_guard(i, now); });  // held: final, never queued
+    // The rows read above were freed; hand that memory back (peak RSS is measured: docs/performance.md).
+    ::malloc_trim(0);
+  }
+
+  /// One run's rows into memory (a dispatch's start, or an adopted urgent run): a dead owner's
+  /// `sending` rows become uncertain, the run's content is read, final rows are counted and the
+  /// others handed to `sink` as items.
+  void add_run(store::DispatchLedger& ledger, store::Run row, Millis now, const std::function<void(Item&&)>& sink) {
+    {
       const auto run_id = row.run_id;
       RunState rs;
       rs.row = std::move(row);
       auto run_idx = static_cast<std::uint32_t>(runs.size());
       // Rows a dead owner left `sending` may have reached the provider: uncertain (settled at
       // once when the provider's statuses already name them).
-      const auto rec = ledger->reconcile_crashed(run_id, now);
+      const auto rec = ledger.reconcile_crashed(run_id, now);
       if (rec.reconciled > 0) {
         log->info("run {}: {} uncertain deliveries settled by status callbacks that arrived meanwhile", run_id,
                   rec.reconciled);
@@ -412,12 +439,12 @@ struct Dispatcher::Impl {
                   run_id, rec.uncertain, cfg.dispatch.uncertain_grace_ms);
       }
       summary.uncertain_found += rec.uncertain;
-      for (auto& c : ledger->load_run_content(run_id)) {
+      for (auto& c : ledger.load_run_content(run_id)) {
         if (!content_index.count(c.content_id)) add_content(std::move(c));
       }
       runs.push_back(std::move(rs));
       auto& rsr = runs.back();
-      ledger->for_each_delivery(run_id, [&](store::DeliveryRow&& d) {
+      ledger.for_each_delivery(run_id, [&](store::DeliveryRow&& d) {
         ++rsr.total;
         ++summary.deliveries;
         if (is_final_state(d.state)) {
@@ -439,12 +466,56 @@ struct Dispatcher::Impl {
           return;
         }
         ++rsr.remaining;
-        sched.items.push_back(make_item(std::move(d), run_idx, now));
+        sink(make_item(std::move(d), run_idx, now));
       });
     }
-    sched.finish_load([&](std::uint32_t i) { return content_guard(i, now); });  // held: final, never queued
-    // The rows read above were freed; hand that memory back (peak RSS is measured: docs/performance.md).
-    ::malloc_trim(0);
+  }
+
+  /// Looks for urgent runs created while this dispatch runs (`daybreak send-now`) and leases
+  /// them (writer thread, one small query); the scheduler loads them when the answer comes
+  /// (load_adopted). Not while stopping, after a lost lease, or once every run is closed (the
+  /// dispatch is about to exit; the run is then another dispatch's: send-now starts one).
+  void adopt_urgent(Millis now) {
+    if (adopt_pending || releasing || lease_lost || stop.stage() > 0) return;
+    if (steady - last_adopt_steady < kAdoptIntervalMs && last_adopt_steady != 0) return;
+    if (std::all_of(runs.begin(), runs.end(), [](const RunState& r) { return r.closed; })) return;
+    last_adopt_steady = steady;
+    adopt_pending = true;
+    std::vector<std::int64_t> known;
+    for (const auto& rs : runs) known.push_back(rs.row.run_id);
+    writer->enqueue(store::ledger_op::AdoptUrgent{std::move(known), now - cfg.dispatch.drain_after_deadline_ms,
+                                                  now + kAdoptLookaheadMs, now, cfg.dispatch.lease_ms},
+                    [this](bool committed, store::LedgerResult&& r) {
+                      Event ev;
+                      ev.kind = Event::Kind::adopted;
+                      if (auto* a = std::get_if<store::AdoptedRuns>(&r); committed && a) ev.adopted = std::move(a->runs);
+                      push_event(std::move(ev));
+                    });
+  }
+
+  /// Scheduler side of adopt_urgent: each leased run's rows join the schedule at once (an
+  /// urgent run's rows go first on their sender: EEntry). Stopping meanwhile: the leases go back.
+  void load_adopted(Event& ev) {
+    adopt_pending = false;
+    if (ev.adopted.empty()) return;
+    if (releasing || lease_lost || stop.stage() > 0) {
+      for (const auto& r : ev.adopted) writer->enqueue(store::ledger_op::ReleaseLease{r.run_id});
+      return;
+    }
+    const Millis now = clock.now();
+    auto ledger = open_ledger();
+    for (auto& row : ev.adopted) {
+      const auto run_id = row.run_id;
+      const auto first = sched.items.size();
+      log->info("run {} ({} run, {} deliveries, deadline {}) created while dispatching: taken and sending on the same senders",
+                run_id, row.kind, row.planned_count, format_instant(row.deadline_at, cfg.default_timezone));
+      add_run(*ledger, std::move(row), now, [&](Item&& it) { sched.add(std::move(it)); });
+      for (auto i = static_cast<std::uint32_t>(first); i < sched.items.size(); ++i) {
+        if (content_guard(i, now)) sched.queue(i);
+      }
+      summary.runs_adopted.push_back(run_id);
+    }
+    scoped.refresh();  // a pause already set on an adopted run applies to it too
   }
 
   // ---- writer operations -------------------------------------------------------------
@@ -1119,6 +1190,7 @@ struct Dispatcher::Impl {
       const auto& rs = runs[r];
       RunLive& live = lives[r];
       live.run_id = rs.row.run_id;
+      live.kind = rs.row.kind;
       live.date = rs.row.date;
       live.slot_at = rs.row.slot_at;
       live.deadline_at = rs.row.deadline_at;
@@ -1288,6 +1360,7 @@ struct Dispatcher::Impl {
     // own writer applies them (every --pending-interval-ms), and `daybreak ingest` for a spool,
     // never this writer: its transactions carry claims and outcomes only.
     poll_changes();
+    adopt_urgent(now);
     if (fresh) monitor_tick(now, snap);
   }
 
@@ -1573,6 +1646,8 @@ struct Dispatcher::Impl {
           on_claimed(ev);
         } else if (ev.kind == Event::Kind::changed) {
           apply_changes(ev);
+        } else if (ev.kind == Event::Kind::adopted) {
+          load_adopted(ev);
         }
       }
       Millis now = clock.now();
@@ -1595,13 +1670,13 @@ struct Dispatcher::Impl {
         if (print) last_print = steady;
       }
       bool all_closed = std::all_of(runs.begin(), runs.end(), [](const RunState& r) { return r.closed; });
-      if (all_closed && in_flight == 0) break;
+      if (all_closed && in_flight == 0 && !adopt_pending) break;
       if ((stage >= 1 || summary.lost_lease) && !released) {
         summary.stopped_by_signal = stage >= 1;
         if (!summary.lost_lease) release_unsent(now);
         released = true;
       }
-      if (released && (in_flight == 0 || stage >= 2 || summary.lost_lease) && claims_pending == 0) break;
+      if (released && (in_flight == 0 || stage >= 2 || summary.lost_lease) && claims_pending == 0 && !adopt_pending) break;
       if (released && stage >= 2) break;
       std::unique_lock lk(ev_mu);
       clock.wait_until(lk, ev_cv, next_wake(now), [&] { return !events.empty() || stop.stage() != stage; });

@@ -25,6 +25,7 @@ namespace daybreak::engine {
 struct DispatchSummary {
   std::vector<std::int64_t> runs_closed;
   std::vector<std::int64_t> runs_left_open;  ///< stopped early (signal, lost lease)
+  std::vector<std::int64_t> runs_adopted;    ///< urgent runs created while dispatching and taken then (send-now)
   std::int64_t deliveries = 0;
   std::int64_t sent_requests = 0;
   std::int64_t accepted = 0;

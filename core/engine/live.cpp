@@ -140,6 +140,11 @@ LiveSnapshot snapshot_from_ledger(store::Db& db, const std::vector<std::int64_t>
     if (!row) continue;
     RunLive r;
     r.run_id = row->run_id;
+    try {
+      r.kind = store::RunKindGet(db, id);
+    } catch (const store::StoreError&) {
+      // A ledger not migrated to sql/014 (sla-report opens copies read-only): every run is a morning's.
+    }
     r.date = row->date;
     r.slot_at = row->slot_at;
     r.deadline_at = row->deadline_at;
@@ -206,6 +211,7 @@ double live_delivered_pct(const RunLive& run) {
 nlohmann::json run_live_json(const RunLive& r) {
   auto opt = [](const std::optional<double>& v, double fallback) { return v ? *v : fallback; };
   nlohmann::json j = {{"run_id", r.run_id},
+                      {"run_kind", r.kind},
                       {"date", r.date},
                       {"slot_at_ms", r.slot_at},
                       {"deadline_at_ms", r.deadline_at},

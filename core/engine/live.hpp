@@ -65,6 +65,7 @@ struct RequestKey {
 /// The live figures of one run.
 struct RunLive {
   std::int64_t run_id = 0;
+  std::string kind = "morning";  ///< the run's kind (sql/014): morning or urgent (daybreak send-now)
   std::string date;
   Millis slot_at = 0;
   Millis deadline_at = 0;

@@ -66,7 +66,7 @@ const std::string kListEligible = std::string("SELECT ") + kAdvisorColumns +
 // date-led covering index (sql/008): the primary key (advisor_id, date) would read every kept
 // day's rows to find this one's, and SQLite picks the primary key unless told.
 const std::string kPlanCandidates =
-    std::string("SELECT a.advisor_id, a.tier, a.timezone, a.slot, a.channels, c.channel, s.content_id, s.source ") +
+    std::string("SELECT a.advisor_id, a.tier, a.timezone, a.slot, a.channels, c.channel, s.content_id, s.source, a.language ") +
     "FROM advisors a JOIN advisor_channels c ON c.advisor_id = a.advisor_id "
     "LEFT JOIN assignments s INDEXED BY assignments_day ON s.advisor_id = a.advisor_id AND s.date = ?1" +
     kEligibleWhere;
@@ -357,6 +357,7 @@ void PlanCandidatesForDate(Db& db, const std::string& date, const std::function<
           cur.tier = q.getColumn(1).getText();
           cur.timezone = q.getColumn(2).getText();
           cur.slot = q.getColumn(3).getText();
+          cur.language = q.getColumn(8).getText();
           for (const auto& part : split_list(q.getColumn(4).getString(), '|')) {
             if (auto ch = channel_from_string(part)) cur.preference.push_back(*ch);
           }

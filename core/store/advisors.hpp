@@ -84,6 +84,7 @@ std::vector<AdvisorRow> AdvisorListEligible(Db& db, const std::string& date);
 /// only the columns it uses, with the day's assignment joined.
 struct PlanCandidate {
   std::string advisor_id, tier, timezone, slot;
+  std::string language;             ///< the advisor's language (daybreak send-now's language: segment)
   std::vector<Channel> preference;  ///< the stored preference list
   std::uint8_t opted = 0;           ///< bit (1 << Channel) per opted-in channel of that list
   std::optional<std::string> content_id;  ///< the assignment for the day, when there is one

@@ -36,7 +36,8 @@ const char* op_name(const LedgerOp& op) noexcept {
                                [](const ledger_op::Local&) { return "monitoring and reports"; },
                                [](const ledger_op::RerouteAfterFailed&) {
                                  return "moving a delivery to its next channel after a failed status";
-                               }},
+                               },
+                               [](const ledger_op::AdoptUrgent&) { return "adopting urgent runs"; }},
                     op);
 }
 
@@ -148,8 +149,21 @@ LedgerResult SqliteDispatchLedger::apply(const LedgerOp& op) {
           [&](const ledger_op::RerouteAfterFailed& o) -> LedgerResult {
             DeliveryRerouteAfterFailedStatus(*db_, o.params, owner_);
             return {};
-          }},
+          },
+          [&](const ledger_op::AdoptUrgent& o) -> LedgerResult { return adopt_urgent(o); }},
       op);
+}
+
+AdoptedRuns SqliteDispatchLedger::adopt_urgent(const ledger_op::AdoptUrgent& op) {
+  AdoptedRuns out;
+  for (auto id : RunListAdoptableUrgent(*db_, op.from, op.to, op.now, op.known)) {
+    if (!RunAcquireLease(*db_, id, owner_, op.now, op.lease_ms).acquired) continue;
+    if (auto r = RunGet(*db_, id)) {
+      r->kind = RunKindGet(*db_, id);
+      out.runs.push_back(std::move(*r));
+    }
+  }
+  return out;
 }
 
 std::vector<ClaimResult> SqliteDispatchLedger::claim(const ledger_op::Claim& op) {

@@ -101,6 +101,16 @@ struct CloseRun {
 struct ReleaseLease {
   std::int64_t run_id = 0;
 };
+/// Urgent runs (kind urgent: `daybreak send-now`) created while this dispatch runs: each one
+/// whose window overlaps [from, to], that is not in `known` and whose lease is free or expired
+/// is leased to this owner (as a dispatch's start leases its runs). Result: AdoptedRuns.
+struct AdoptUrgent {
+  std::vector<std::int64_t> known;
+  Millis from = 0;
+  Millis to = 0;
+  Millis now = 0;
+  Millis lease_ms = 0;
+};
 /// This host's own bookkeeping that shares the writer's transaction without being a ledger
 /// statement of the dispatch: alert rules and their outbox, the metrics textfile, a closed run's
 /// report. Not part of the port: a ledger on another database runs these against this host's
@@ -114,7 +124,7 @@ struct Local {
 using LedgerOp = std::variant<ledger_op::Claim, ledger_op::Outcome, ledger_op::Attempt, ledger_op::Substitute,
                               ledger_op::Release, ledger_op::Heartbeat, ledger_op::ApplyPendingStatuses,
                               ledger_op::PollChanges, ledger_op::CloseRun, ledger_op::ReleaseLease, ledger_op::Local,
-                              ledger_op::RerouteAfterFailed>;
+                              ledger_op::RerouteAfterFailed, ledger_op::AdoptUrgent>;
 
 /// What an operation does, for logs ("claiming deliveries", "recording an outcome", ...).
 const char* op_name(const LedgerOp& op) noexcept;
@@ -148,7 +158,12 @@ struct CloseResult {
   bool closed = false;
   std::int64_t open_rows = 0;  ///< rows not final, when it did not close
 };
-using LedgerResult = std::variant<std::monostate, std::vector<ClaimResult>, HeartbeatResult, OperatorChanges, CloseResult>;
+/// The urgent runs an AdoptUrgent leased to this owner (empty on a ledger that has no run kinds).
+struct AdoptedRuns {
+  std::vector<Run> runs;
+};
+using LedgerResult =
+    std::variant<std::monostate, std::vector<ClaimResult>, HeartbeatResult, OperatorChanges, CloseResult, AdoptedRuns>;
 
 /// What a dispatch found when it loaded a run another process was sending.
 struct CrashReconcile {
@@ -235,6 +250,7 @@ class SqliteDispatchLedger final : public DispatchLedger {
   HeartbeatResult heartbeat(const ledger_op::Heartbeat& op);
   OperatorChanges poll_changes(const ledger_op::PollChanges& op);
   CloseResult close_run(const ledger_op::CloseRun& op);
+  AdoptedRuns adopt_urgent(const ledger_op::AdoptUrgent& op);
   std::string owner_;
   std::unique_ptr<Db> db_;
 };

@@ -322,6 +322,11 @@ LedgerResult PgDispatchLedger::apply(const LedgerOp& op) {
                       {num(p.delivery_id)});
             }
             return {};
+          },
+          [&](const ledger_op::AdoptUrgent&) -> LedgerResult {
+            // The PostgreSQL ledger has no run kinds (sql/postgresql) and `daybreak send-now`
+            // writes to SQLite: there is no urgent run to adopt here.
+            return AdoptedRuns{};
           }},
       op);
 }

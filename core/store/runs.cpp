@@ -1,5 +1,7 @@
 #include "store/runs.hpp"
 
+#include <algorithm>
+
 namespace daybreak::store {
 namespace {
 
@@ -55,6 +57,81 @@ std::int64_t RunUpsert(Db& db, const RunUpsertParams& p) {
     auto id = q.getColumn(0).getInt64();
     q.reset();
     return id;
+  });
+}
+
+std::int64_t RunInsertUrgent(Db& db, RunUpsertParams& p) {
+  return guarded("RunInsertUrgent", [&] {
+    auto& q = db.stmt(
+        "INSERT INTO runs(date, slot_at, window_start, window_end, deadline_at, planned_count, feasible, plan_report, kind) "
+        "VALUES (?,?,?,?,?,?,?,?,'urgent') ON CONFLICT(date, slot_at) DO NOTHING RETURNING run_id");
+    for (int tries = 0;; ++tries) {
+      q.bind(1, p.date);
+      q.bind(2, p.window.slot_at);
+      q.bind(3, p.window.start);
+      q.bind(4, p.window.end);
+      q.bind(5, p.window.deadline);
+      q.bind(6, p.planned_count);
+      q.bind(7, p.feasible ? 1 : 0);
+      q.bind(8, p.plan_report);
+      const bool inserted = q.executeStep();
+      const std::int64_t id = inserted ? q.getColumn(0).getInt64() : 0;
+      q.reset();
+      if (inserted) return id;
+      if (tries >= 1000) throw StoreError("RunInsertUrgent: no free slot instant near " + std::to_string(p.window.slot_at));
+      ++p.window.slot_at;
+    }
+  });
+}
+
+std::vector<ChannelBacklog> RunMorningBacklog(Db& db, Millis now, Millis drain_ms) {
+  return guarded("RunMorningBacklog", [&] {
+    auto& q = db.stmt(
+        "SELECT d.channel, COUNT(*), MAX(d.planned_at), MIN(r.deadline_at) FROM runs r "
+        "JOIN deliveries d ON d.run_id = r.run_id AND d.state IN ('planned','sending','uncertain','retry_wait') "
+        "WHERE r.kind = 'morning' AND r.state IN ('planned','running') AND r.window_start <= ?1 "
+        "AND r.deadline_at + ?2 >= ?1 GROUP BY d.channel ORDER BY d.channel");
+    q.bind(1, now);
+    q.bind(2, drain_ms);
+    std::vector<ChannelBacklog> out;
+    while (q.executeStep()) {
+      out.push_back({q.getColumn(0).getString(), q.getColumn(1).getInt64(), q.getColumn(2).getInt64(),
+                     q.getColumn(3).getInt64()});
+    }
+    q.reset();
+    return out;
+  });
+}
+
+std::vector<std::int64_t> RunListAdoptableUrgent(Db& db, Millis from, Millis to, Millis now,
+                                                 const std::vector<std::int64_t>& known) {
+  return guarded("RunListAdoptableUrgent", [&] {
+    auto& q = db.stmt(
+        "SELECT run_id FROM runs WHERE kind = 'urgent' AND state IN ('planned','running') AND window_start <= ? "
+        "AND deadline_at >= ? AND (owner IS NULL OR lease_until IS NULL OR lease_until <= ?) ORDER BY slot_at");
+    q.bind(1, to);
+    q.bind(2, from);
+    q.bind(3, now);
+    std::vector<std::int64_t> out;
+    while (q.executeStep()) {
+      const auto id = q.getColumn(0).getInt64();
+      if (std::find(known.begin(), known.end(), id) == known.end()) out.push_back(id);
+    }
+    q.reset();
+    return out;
+  });
+}
+
+std::optional<std::string> RunLiveDispatchOwner(Db& db, Millis now) {
+  return guarded("RunLiveDispatchOwner", [&]() -> std::optional<std::string> {
+    auto& q = db.stmt(
+        "SELECT owner FROM runs WHERE owner IS NOT NULL AND lease_until > ? AND state IN ('planned','running') "
+        "ORDER BY heartbeat_at DESC LIMIT 1");
+    q.bind(1, now);
+    std::optional<std::string> out;
+    if (q.executeStep()) out = q.getColumn(0).getString();
+    q.reset();
+    return out;
   });
 }
 

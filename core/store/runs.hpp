@@ -46,6 +46,32 @@ std::optional<Run> RunGet(Db& db, std::int64_t run_id);
 /// A run's kind (sql/014): morning or urgent. Apart from RunGet, whose readers (sla-report)
 /// may open a ledger not migrated this far.
 std::string RunKindGet(Db& db, std::int64_t run_id);
+/// Inserts a run of kind urgent (daybreak send-now) for `p.date` at `p.window.slot_at`; when a
+/// run of that day already has that slot instant the slot moves 1 ms later until it is free
+/// (p.window.slot_at is updated). Returns its id. Call inside a write transaction.
+std::int64_t RunInsertUrgent(Db& db, RunUpsertParams& p);
+
+/// What the morning runs that are sending at `now` still have to send on one channel: their rows
+/// not final, the last planned time among them and the earliest deadline of those runs.
+struct ChannelBacklog {
+  std::string channel;
+  std::int64_t remaining = 0;
+  Millis last_planned_at = 0;
+  Millis deadline_at = 0;
+};
+/// Per channel, the morning runs (kind morning, not closed or cancelled) whose window is open at
+/// `now` (window_start <= now <= deadline + `drain_ms`). Empty when no morning run is sending.
+std::vector<ChannelBacklog> RunMorningBacklog(Db& db, Millis now, Millis drain_ms);
+
+/// Urgent runs (kind urgent, planned or running) whose window overlaps [from, to], not in
+/// `known`, whose lease is free or expired at `now`: what a running dispatch adopts.
+std::vector<std::int64_t> RunListAdoptableUrgent(Db& db, Millis from, Millis to, Millis now,
+                                                 const std::vector<std::int64_t>& known);
+
+/// The owner of a live lease (lease_until > now) on a run not closed or cancelled: a dispatch
+/// is running. nullopt when none.
+std::optional<std::string> RunLiveDispatchOwner(Db& db, Millis now);
+
 /// Runs of one delivery day, by slot instant.
 std::vector<Run> RunListForDate(Db& db, const std::string& date);
 /// Runs not closed or cancelled whose window overlaps [from, to] (dispatch picks its work here).

@@ -88,11 +88,12 @@ std::int64_t EligibleAdvisorCount(Db& db, const std::string& date) {
 }
 
 std::int64_t DeliveryCountForDate(Db& db, const std::string& date) {
-  return count_with_date(db, "counting the day's deliveries", "SELECT COUNT(*) FROM deliveries WHERE date = ?1", date);
+  return count_with_date(db, "counting the day's deliveries", "SELECT COUNT(*) FROM deliveries WHERE date = ?1 AND run_id NOT IN (SELECT run_id FROM runs WHERE kind = 'urgent')",
+                          date);
 }
 
 bool DayHasRuns(Db& db, const std::string& date) {
-  return count_with_date(db, "looking for the day's runs", "SELECT EXISTS (SELECT 1 FROM runs WHERE date = ?1)", date) != 0;
+  return count_with_date(db, "looking for the day's runs", "SELECT EXISTS (SELECT 1 FROM runs WHERE date = ?1 AND kind = 'morning')", date) != 0;
 }
 
 }  // namespace daybreak::store

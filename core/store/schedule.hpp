@@ -34,9 +34,10 @@ std::optional<DayPlan> DayPlanGet(Db& db, const std::string& date);
 /// Advisors eligible on `date` (opted in, an opted-in channel of their own list, not paused):
 /// the advisors plan-deliveries considers.
 std::int64_t EligibleAdvisorCount(Db& db, const std::string& date);
-/// Deliveries planned for `date`, in any state.
+/// Deliveries planned for `date` by the day's plan, in any state (an urgent run's, written by
+/// daybreak send-now, are not the day's plan and are not counted).
 std::int64_t DeliveryCountForDate(Db& db, const std::string& date);
-/// Whether any run exists for `date`.
+/// Whether any morning run (the day's plan; not an urgent run) exists for `date`.
 bool DayHasRuns(Db& db, const std::string& date);
 
 }  // namespace daybreak::store

@@ -156,7 +156,22 @@ assert_eq "$(act --data "delivery_ids=$d1" --data "reason=e2e" "$URL/api/action/
 grep -q "not dead" "$WORK/post.out" || fail "replay refusal: $(cat "$WORK/post.out")"
 assert_eq "$(act --data "scope=sms" --data "reason=e2e" "$URL/api/action/pause")" 400 "pause of an unknown channel"
 assert_eq "$(state)" "$s1" "state after refused actions"
-echo "ok 5: ack and withdraw through the console are audited as alice; bad cancel/replay/pause are 400 and change nothing"
+# send-now: the check shows the capacity verdict and writes nothing; the send needs confirm=yes;
+# a viewer may do neither.
+u=$(sql "SELECT content_id FROM content WHERE withdrawn_at IS NULL AND (valid_from='' OR valid_from<='$D')
+         AND (valid_until='' OR valid_until>='$D') ORDER BY content_id LIMIT 1")
+runs0=$(sql "SELECT COUNT(*) FROM runs")
+assert_eq "$(act --data "content_id=$u&segment=tier:gold&reason=e2e: urgent" "$URL/api/action/send-now-check")" 200 "send-now check"
+grep -q '"verdict_text":"urgent run: ' "$WORK/post.out" || fail "send-now check: $(cat "$WORK/post.out")"
+assert_eq "$(act --data "content_id=$u&segment=tier:gold&reason=e2e: urgent" "$URL/api/action/send-now")" 400 "send-now without confirm"
+assert_eq "$(post_code -b "$WORK/bob.jar" --data "content_id=$u&segment=tier:gold&reason=x&confirm=yes&csrf=$CSRF_B" \
+  "$URL/api/action/send-now")" 403 "send-now by a viewer"
+assert_eq "$(sql "SELECT COUNT(*) FROM runs")" "$runs0" "runs after the check and the refused sends"
+assert_eq "$(act --data "content_id=$u&segment=tier:gold&reason=e2e: urgent&confirm=yes" "$URL/api/action/send-now")" 200 "send-now"
+urun=$(json 'j["run_id"]' <"$WORK/post.out")
+assert_eq "$(sql "SELECT kind FROM runs WHERE run_id=$urun")" "urgent" "console send-now run kind"
+assert_eq "$(sql "SELECT actor || '|' || reason FROM audit_log WHERE target='run:$urun'")" "alice|e2e: urgent" "send-now audit"
+echo "ok 5: ack, withdraw and send-now through the console are audited as alice; bad cancel/replay/pause are 400 and change nothing"
 
 # --- 6. guessing is throttled: ten wrong tokens from an address, then even the right one is 429 --
 for i in $(seq 1 10); do
