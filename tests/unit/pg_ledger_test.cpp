@@ -4,11 +4,20 @@
 // under a lease its owner holds, a run never closes with a row not final, and a lost
 // connection is a transient failure the next transaction recovers from.
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
 #include <memory>
+#include <sstream>
 
 #include "config/config.hpp"
 #include "db_fixture.hpp"
+#include "engine/writer.hpp"
 #include "pg_server.hpp"
 #include "store/db.hpp"
 #include "store/migrations.hpp"
@@ -209,6 +218,65 @@ TEST_F(PgLedgerTest, ALostConnectionIsTransientAndTheNextTransactionReconnects) 
     EXPECT_FALSE(store::is_transient_error(e)) << e.what();
   }
   a.rollback();
+}
+
+/// The batch writer on PostgreSQL, as dispatch drives it: claims of 100 rows, then per row an
+/// outcome (accepted) and an attempt. Every write lands; the writer's operations per second are
+/// printed (DAYBREAK_PG_WRITER_ROWS sets the rows, 2,000 by default; docs/architecture.md quotes
+/// a measurement).
+TEST_F(PgLedgerTest, BatchWriterCommitsEveryOperationAndReportsItsRate) {
+  int n = 2000;
+  if (const char* e = std::getenv("DAYBREAK_PG_WRITER_ROWS")) n = std::max(1, std::atoi(e));
+  seed(n);
+  {
+    store::PgDispatchLedger a(url_, "w");
+    ASSERT_TRUE(a.acquire_lease(1, kPgT0, 600'000).acquired);
+  }
+  const auto all = ids();
+  ASSERT_EQ(all.size(), static_cast<std::size_t>(n));
+  std::ostringstream log_text;
+  auto log = std::make_shared<spdlog::logger>("pg-writer", std::make_shared<spdlog::sinks::ostream_sink_mt>(log_text));
+  engine::BatchWriter w(store::pg_ledger_factory(url_, "w"), 20, log);
+  std::atomic<long> claimed{0};
+  const auto t0 = std::chrono::steady_clock::now();
+  long ops = 0;
+  for (std::size_t i = 0; i < all.size(); i += 100) {
+    store::ledger_op::Claim c;
+    c.ids.assign(all.begin() + static_cast<long>(i), all.begin() + static_cast<long>(std::min(all.size(), i + 100)));
+    c.now = kPgT0;
+    c.claim_until = kPgT0 + 600'000;
+    w.enqueue(std::move(c), engine::OnDone([&](bool ok, store::LedgerResult&& r) {
+      if (!ok) return;
+      for (const auto& x : std::get<std::vector<store::ClaimResult>>(r)) claimed += x.ok ? 1 : 0;
+    }));
+    ++ops;
+  }
+  ASSERT_TRUE(w.flush(120'000));
+  EXPECT_EQ(claimed.load(), n);
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    store::DeliveryUpdateParams u;
+    u.delivery_id = all[i];
+    u.state = DeliveryState::accepted;
+    u.channel = "whatsapp";
+    u.sender = "wa-1";
+    u.attempts = 1;
+    u.sent_at = kPgT0 + 10;
+    u.provider_message_id = "wamid." + std::to_string(i);
+    u.accepted_at = kPgT0 + 20;
+    u.now = kPgT0 + 20;
+    w.enqueue(store::ledger_op::Outcome{u});
+    w.enqueue(store::ledger_op::Attempt{{all[i], 1, "whatsapp", "wa-1", kPgT0 + 10, kPgT0 + 20, "accepted", "", "",
+                                         "wamid." + std::to_string(i), 10, "", false, ""}});
+    ops += 2;
+  }
+  ASSERT_TRUE(w.flush(300'000));
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  w.stop(10'000);
+  EXPECT_EQ(w.dropped(), 0u) << log_text.str();
+  EXPECT_EQ(count("SELECT COUNT(*) FROM deliveries WHERE state = 'accepted' AND claim_owner IS NULL"), n);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM delivery_attempts"), n);
+  std::cout << "[ measure  ] PostgreSQL batch writer: " << ops << " operations (" << n << " rows) in " << secs << " s = "
+            << static_cast<long>(static_cast<double>(ops) / secs) << " operations/s\n";
 }
 
 TEST(PgConfig, DatabaseTakesExactlyOneOfPathAndUrl) {
