@@ -97,22 +97,27 @@ void BatchWriter::commit(store::DispatchLedger& ledger, std::vector<Pending>& ba
     }
   };
   {
+    // The whole batch at once (on PostgreSQL one pipeline: one round trip, not one per operation).
     Tx tx{ledger};
     ledger.begin();
-    bool permanent = false;
-    for (std::size_t i = 0; i < batch.size() && !permanent; ++i) {
-      try {
-        run_write_op(ledger, batch, i);
-      } catch (const WriteOpFailed& f) {
-        if (f.transient) throw std::runtime_error(f.error);
-        permanent = true;  // find every operation that fails on its own and commit the others
-      }
-    }
-    if (!permanent) {
+    std::vector<const store::LedgerOp*> ops;
+    ops.reserve(batch.size());
+    for (const auto& p : batch) ops.push_back(&p.op);
+    std::vector<store::LedgerResult> results;
+    auto failed = ledger.apply_batch(ops, results);
+    if (!failed) {
       ledger.commit();
       tx.done = true;
+      for (std::size_t i = 0; i < batch.size(); ++i) batch[i].result = std::move(results[i]);
       return;
     }
+    try {
+      std::rethrow_exception(failed->error);
+    } catch (const std::exception& e) {
+      if (store::is_transient_error(e)) throw std::runtime_error(e.what());
+    } catch (...) {
+    }
+    // A permanent failure: find every operation that fails on its own and commit the others.
   }
   // Each operation in its own savepoint inside one transaction, in the queued order. An
   // operation whose failure ended the whole transaction (a trigger's RAISE(ROLLBACK)) took the

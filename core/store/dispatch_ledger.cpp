@@ -22,6 +22,19 @@ template <class... Fs>
 Overloaded(Fs...) -> Overloaded<Fs...>;
 }  // namespace
 
+std::optional<BatchFailure> DispatchLedger::apply_batch(const std::vector<const LedgerOp*>& ops,
+                                                        std::vector<LedgerResult>& results) {
+  results.assign(ops.size(), LedgerResult{});
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    try {
+      results[i] = apply(*ops[i]);
+    } catch (...) {
+      return BatchFailure{i, std::current_exception()};
+    }
+  }
+  return std::nullopt;
+}
+
 const char* op_name(const LedgerOp& op) noexcept {
   return std::visit(Overloaded{[](const ledger_op::Claim&) { return "claiming deliveries"; },
                                [](const ledger_op::Outcome&) { return "recording an outcome"; },

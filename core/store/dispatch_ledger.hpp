@@ -12,6 +12,7 @@
 // one): each starts from scratch and returns its result afresh.
 #include <array>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -150,6 +151,12 @@ struct CloseResult {
 };
 using LedgerResult = std::variant<std::monostate, std::vector<ClaimResult>, HeartbeatResult, OperatorChanges, CloseResult>;
 
+/// The operation of a batch that threw (DispatchLedger::apply_batch), and what it threw.
+struct BatchFailure {
+  std::size_t index = 0;
+  std::exception_ptr error;
+};
+
 /// What a dispatch found when it loaded a run another process was sending.
 struct CrashReconcile {
   std::int64_t uncertain = 0;   ///< rows a dead owner left `sending`: now uncertain
@@ -190,6 +197,12 @@ class DispatchLedger {
   virtual void rollback_to_savepoint() = 0;
   /// Runs one operation; throws StoreError (store::is_transient_error tells whether a retry may pass).
   virtual LedgerResult apply(const LedgerOp& op) = 0;
+  /// Runs `ops` in order, as apply() would one after another, with results[i] for ops[i]
+  /// (`results` is resized). Stops at the first operation that throws and returns it: those
+  /// before it ran, none after it did, and the transaction may be unusable (the writer rolls it
+  /// back and replays the batch one operation per savepoint). The default calls apply() for
+  /// each; PgDispatchLedger sends a batch's statements in one pipeline (one round trip).
+  virtual std::optional<BatchFailure> apply_batch(const std::vector<const LedgerOp*>& ops, std::vector<LedgerResult>& results);
 };
 
 /// Opens a ledger connection: the writer calls it on its own thread.

@@ -17,6 +17,8 @@
 
 namespace daybreak::store {
 
+struct PgOpPlan;
+
 class PgDispatchLedger final : public DispatchLedger {
  public:
   /// Connects to `url` (applying the schema's migrations first when `migrate`).
@@ -41,6 +43,10 @@ class PgDispatchLedger final : public DispatchLedger {
   /// ledger_op::Local is not run: monitoring, alerts and stored reports are not written on the
   /// PostgreSQL ledger in this release (README "PostgreSQL").
   LedgerResult apply(const LedgerOp& op) override;
+  /// A batch's statements go out in one pipeline (libpq pipeline mode) and their answers come
+  /// back together: one round trip for the batch instead of one per statement. An operation
+  /// whose statements read before they write (PollChanges) runs on its own between pipelines.
+  std::optional<BatchFailure> apply_batch(const std::vector<const LedgerOp*>& ops, std::vector<LedgerResult>& results) override;
 
   // ---- what dispatch reads and takes before its dispatcher starts ----
   /// Runs not closed or cancelled whose window overlaps [from, to], and reopened runs with rows
@@ -53,12 +59,13 @@ class PgDispatchLedger final : public DispatchLedger {
   PgConn& conn() { return *c_; }
 
  private:
-  std::vector<ClaimResult> claim(const ledger_op::Claim& op);
-  bool claim_one(std::int64_t id, Millis claim_until, Millis now);
-  void outcome(const ledger_op::Outcome& op);
-  HeartbeatResult heartbeat(const ledger_op::Heartbeat& op);
+  /// The statements of a write operation and how their answers make its result; false for one
+  /// that must read before it writes (PollChanges), which apply() runs on its own.
+  bool plan(const LedgerOp& op, PgOpPlan& out);
+  static std::vector<ClaimResult> claim_results(const std::vector<std::int64_t>& ids, const PgResult& claimed,
+                                                const PgResult& state);
+  static HeartbeatResult heartbeat_result(std::vector<PgResult>& r);
   OperatorChanges poll_changes(const ledger_op::PollChanges& op);
-  CloseResult close_run(const ledger_op::CloseRun& op);
   std::vector<ContentRow> content_query(const char* name, const std::string& where, const std::vector<PgParam>& params);
   std::string owner_;
   std::unique_ptr<PgConn> c_;

@@ -279,6 +279,92 @@ TEST_F(PgLedgerTest, BatchWriterCommitsEveryOperationAndReportsItsRate) {
             << static_cast<long>(static_cast<double>(ops) / secs) << " operations/s\n";
 }
 
+/// One pipeline for a whole batch: a permanent failure in the middle (an attempt for a delivery
+/// that does not exist) is dropped alone and every other operation of the batch commits, with
+/// its result (the claim's) as one at a time would give it.
+TEST_F(PgLedgerTest, ABatchIsOnePipelineAndAFailingOperationIsDroppedAlone) {
+  seed(3);
+  store::PgDispatchLedger a(url_, "w");
+  ASSERT_TRUE(a.acquire_lease(1, kPgT0, 600'000).acquired);
+  const auto all = ids();
+  std::ostringstream log_text;
+  auto log = std::make_shared<spdlog::logger>("pg-writer", std::make_shared<spdlog::sinks::ostream_sink_mt>(log_text));
+  // A commit interval far longer than the enqueues below take: they land in one batch.
+  engine::BatchWriter w(store::pg_ledger_factory(url_, "w"), 500, log);
+  std::vector<store::ClaimResult> claims;
+  bool claim_committed = false, bad_committed = true, close_committed = false;
+  store::CloseResult close;
+  w.enqueue(store::ledger_op::Claim{{all[0], all[1], 999999}, kPgT0, kPgT0 + 600'000},
+            engine::OnDone([&](bool ok, store::LedgerResult&& r) {
+              claim_committed = ok;
+              if (ok) claims = std::get<std::vector<store::ClaimResult>>(r);
+            }));
+  w.enqueue(store::ledger_op::Attempt{{999999, 1, "whatsapp", "wa-1", kPgT0, kPgT0, "accepted", "", "", "", 0, "", false, ""}},
+            engine::OnDone([&](bool ok, store::LedgerResult&&) { bad_committed = ok; }));
+  store::DeliveryUpdateParams d;
+  d.delivery_id = all[2];
+  d.state = DeliveryState::dead;
+  d.channel = "whatsapp";
+  d.sender = "wa-1";
+  d.last_error = "deadline passed";
+  d.now = kPgT0 + 10;
+  w.enqueue(store::ledger_op::Outcome{d, true, kPgT0 + 600'000});  // claimed and made final in one statement
+  w.enqueue(store::ledger_op::Heartbeat{{{1, "{\"sent\":0}"}}, kPgT0 + 20, 600'000});
+  w.enqueue(store::ledger_op::CloseRun{1, kPgT0 + 30, "{}"}, engine::OnDone([&](bool ok, store::LedgerResult&& r) {
+              close_committed = ok;
+              if (ok) close = std::get<store::CloseResult>(r);
+            }));
+  ASSERT_TRUE(w.flush(30'000));
+  w.stop(10'000);
+  EXPECT_EQ(w.dropped(), 1u);
+  EXPECT_NE(log_text.str().find("recording an attempt"), std::string::npos) << log_text.str();
+  EXPECT_FALSE(bad_committed);
+  ASSERT_TRUE(claim_committed);
+  ASSERT_EQ(claims.size(), 3u);
+  EXPECT_TRUE(claims[0].ok && claims[1].ok);
+  EXPECT_FALSE(claims[2].ok);
+  EXPECT_FALSE(claims[2].now_row);  // no such row
+  EXPECT_EQ(count("SELECT COUNT(*) FROM deliveries WHERE state = 'sending' AND claim_owner = 'w'"), 2);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM deliveries WHERE state = 'dead' AND claim_owner IS NULL AND claim_until = " +
+                  std::to_string(kPgT0 + 600'000)),
+            1);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM delivery_attempts"), 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM runs WHERE progress = '{\"sent\":0}'"), 1);  // the heartbeat's (no close)
+  ASSERT_TRUE(close_committed);
+  EXPECT_FALSE(close.closed);  // two rows are still sending
+  EXPECT_EQ(close.open_rows, 2);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM runs WHERE state = 'running' AND owner IS NULL"), 1);
+}
+
+/// A claim in a pipeline of a host that lost its run takes nothing and reports the rows as
+/// they are; a claim of a row already final reports it final (not a failure to send).
+TEST_F(PgLedgerTest, PipelinedClaimsKeepTheLeaseRule) {
+  seed(2);
+  store::PgDispatchLedger a(url_, "host-a");
+  store::PgDispatchLedger b(url_, "host-b");
+  ASSERT_TRUE(a.acquire_lease(1, kPgT0, 10'000).acquired);
+  const auto all = ids();
+  store::PgConn(url_).exec("UPDATE deliveries SET state = 'cancelled' WHERE delivery_id = " + std::to_string(all[1]));
+  const store::LedgerOp ca = store::ledger_op::Claim{{all[0], all[1]}, kPgT0, kPgT0 + 60'000};
+  const store::LedgerOp cb = store::ledger_op::Claim{{all[0]}, kPgT0, kPgT0 + 60'000};
+  std::vector<store::LedgerResult> ra, rb;
+  a.begin();
+  ASSERT_FALSE(a.apply_batch({&ca}, ra));
+  a.commit();
+  b.begin();
+  ASSERT_FALSE(b.apply_batch({&cb}, rb));
+  b.commit();
+  const auto& x = std::get<std::vector<store::ClaimResult>>(ra[0]);
+  EXPECT_TRUE(x[0].ok);
+  EXPECT_FALSE(x[1].ok);
+  ASSERT_TRUE(x[1].now_row);
+  EXPECT_EQ(x[1].now_row->state, DeliveryState::cancelled);
+  const auto& y = std::get<std::vector<store::ClaimResult>>(rb[0]);
+  EXPECT_FALSE(y[0].ok);
+  ASSERT_TRUE(y[0].now_row);
+  EXPECT_EQ(y[0].now_row->claim_owner.value_or(""), "host-a");
+}
+
 TEST(PgConfig, DatabaseTakesExactlyOneOfPathAndUrl) {
   auto url = parse_config("[database]\nurl = \"postgresql://daybreak@db1/daybreak\"\n", "t.toml");
   EXPECT_EQ(url.database_url, "postgresql://daybreak@db1/daybreak");
