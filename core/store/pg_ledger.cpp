@@ -3,6 +3,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include <algorithm>
+#include <iterator>
 #include <functional>
 #include <unordered_map>
 #include <unordered_set>
@@ -11,6 +12,7 @@
 #include "domain/planner.hpp"
 #include "domain/status_event.hpp"
 #include "domain/types.hpp"
+#include "store/migrations.hpp"
 
 namespace daybreak::store {
 namespace {
@@ -617,6 +619,88 @@ LedgerFactory pg_ledger_factory(std::string url, std::string owner) {
   return [url = std::move(url), owner = std::move(owner)]() -> std::unique_ptr<DispatchLedger> {
     return std::make_unique<PgDispatchLedger>(url, owner);
   };
+}
+
+// ---- doctor ----
+
+std::string pg_url_for_display(const std::string& url) {
+  // postgresql://user:password@host/db → postgresql://user:***@host/db
+  const auto scheme = url.find("://");
+  if (scheme == std::string::npos) return url;
+  const auto at = url.find('@', scheme + 3);
+  const auto colon = url.find(':', scheme + 3);
+  if (at == std::string::npos || colon == std::string::npos || colon > at) return url;
+  return url.substr(0, colon + 1) + "***" + url.substr(at);
+}
+
+std::vector<PgLedgerCheck> check_pg_ledger(const std::string& url) {
+  std::vector<PgLedgerCheck> rows;
+  const std::string shown = pg_url_for_display(url);
+  std::unique_ptr<PgConn> c;
+  try {
+    c = std::make_unique<PgConn>(url);
+    auto v = c->query("SELECT current_setting('server_version'), current_database(), current_user");
+    rows.push_back({"ledger_postgres", true,
+                    shown + ": PostgreSQL " + v.str(0, 0) + ", database " + v.str(0, 1) + " as user " + v.str(0, 2)});
+  } catch (const std::exception& e) {
+    rows.push_back({"ledger_postgres", false, shown + ": " + e.what() + " ([database] url)"});
+    rows.push_back({"ledger_schema", false, "not checked: no connection to the PostgreSQL ledger"});
+    rows.push_back({"ledger_tables", false, "not checked: no connection to the PostgreSQL ledger"});
+    return rows;
+  }
+  int latest = 0;
+  for (const auto& m : embedded_pg_migrations()) latest = std::max(latest, m.version);
+  try {
+    if (c->query("SELECT to_regclass('schema_migrations') IS NULL").str(0, 0) == "t") {
+      rows.push_back({"ledger_schema", false,
+                      "no daybreak schema in this database (no schema_migrations table): `dispatch` applies it when it "
+                      "connects, as does `daybreak migrate-ledger`"});
+    } else {
+      const int v = static_cast<int>(c->query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").i64(0, 0));
+      const std::string have = "PostgreSQL schema version " + std::to_string(v);
+      if (v == latest) {
+        rows.push_back({"ledger_schema", true, have + " (latest)"});
+      } else if (v < latest) {
+        rows.push_back({"ledger_schema", false, have + ", this build has " + std::to_string(latest) + ": " +
+                                                    std::to_string(latest - v) +
+                                                    " migration(s) pending; the next dispatch applies them when it connects"});
+      } else {
+        rows.push_back({"ledger_schema", false, have + " is newer than this build's " + std::to_string(latest) +
+                                                    ": the binaries are older than the ledger"});
+      }
+    }
+  } catch (const std::exception& e) {
+    rows.push_back({"ledger_schema", false, e.what()});
+  }
+  // The tables dispatch reads and writes (sql/postgresql/001_dispatch.sql).
+  static const char* const kTables[] = {"advisors",          "advisor_channels", "content",  "assignments", "runs",
+                                        "deliveries",        "delivery_attempts", "delivery_changes", "controls",
+                                        "status_updates"};
+  std::vector<std::string> problems;
+  for (const char* t : kTables) {
+    try {
+      if (c->query("SELECT to_regclass($1) IS NULL", {std::string(t)}).str(0, 0) == "t") {
+        problems.push_back(std::string(t) + ": missing");
+        continue;
+      }
+      c->query(std::string("SELECT 1 FROM ") + t + " LIMIT 1");
+      auto p = c->query("SELECT has_table_privilege($1, 'INSERT'), has_table_privilege($1, 'UPDATE')", {std::string(t)});
+      std::string lacking;
+      if (p.str(0, 0) != "t") lacking += "INSERT";
+      if (p.str(0, 1) != "t") lacking += std::string(lacking.empty() ? "" : ", ") + "UPDATE";
+      if (!lacking.empty()) problems.push_back(std::string(t) + ": no " + lacking + " privilege");
+    } catch (const std::exception& e) {
+      problems.push_back(std::string(t) + ": " + e.what());
+    }
+  }
+  if (problems.empty()) {
+    rows.push_back({"ledger_tables", true, std::to_string(std::size(kTables)) + " dispatch tables readable and writable"});
+  } else {
+    std::string m;
+    for (const auto& p : problems) m += (m.empty() ? "" : "; ") + p;
+    rows.push_back({"ledger_tables", false, m});
+  }
+  return rows;
 }
 
 // ---- migrate-ledger ----

@@ -84,4 +84,18 @@ struct LedgerCopyCounts {
 /// in PostgreSQL (same key) are left as they are. One transaction.
 LedgerCopyCounts migrate_ledger_to_pg(const std::string& sqlite_path, const std::string& url, const std::string& date);
 
+/// One row of `daybreak doctor` about the PostgreSQL ledger.
+struct PgLedgerCheck {
+  std::string name;
+  bool ok = false;
+  std::string message;
+};
+/// What `daybreak doctor` reports about the ledger at `url`, changing nothing (no migration):
+/// ledger_postgres (it connects; the server's version, the database and the user),
+/// ledger_schema (the migration level against this build's sql/postgresql/) and ledger_tables
+/// (every dispatch table exists, answers a read, and grants the writes dispatch makes).
+std::vector<PgLedgerCheck> check_pg_ledger(const std::string& url);
+/// `url` with its password (if any) replaced by "***", for messages.
+std::string pg_url_for_display(const std::string& url);
+
 }  // namespace daybreak::store

@@ -365,6 +365,52 @@ TEST_F(PgLedgerTest, PipelinedClaimsKeepTheLeaseRule) {
   EXPECT_EQ(y[0].now_row->claim_owner.value_or(""), "host-a");
 }
 
+TEST_F(PgLedgerTest, DoctorReportsTheServerTheSchemaLevelAndTheTables) {
+  auto row = [](const std::vector<store::PgLedgerCheck>& rows, const std::string& name) {
+    for (const auto& r : rows) {
+      if (r.name == name) return r;
+    }
+    ADD_FAILURE() << "no row " << name;
+    return store::PgLedgerCheck{};
+  };
+  // An empty database: connected, but no schema and no tables (doctor migrates nothing).
+  auto empty = store::check_pg_ledger(url_);
+  EXPECT_TRUE(row(empty, "ledger_postgres").ok);
+  EXPECT_NE(row(empty, "ledger_postgres").message.find("PostgreSQL 15"), std::string::npos) << row(empty, "ledger_postgres").message;
+  EXPECT_FALSE(row(empty, "ledger_schema").ok);
+  EXPECT_NE(row(empty, "ledger_schema").message.find("no daybreak schema"), std::string::npos);
+  EXPECT_FALSE(row(empty, "ledger_tables").ok);
+  EXPECT_NE(row(empty, "ledger_tables").message.find("deliveries: missing"), std::string::npos);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM pg_tables WHERE schemaname = 'public'"), 0);
+  // Migrated: every row passes, the level is this build's.
+  { store::PgDispatchLedger l(url_, "m", true); }
+  auto good = store::check_pg_ledger(url_);
+  for (const auto& r : good) EXPECT_TRUE(r.ok) << r.name << ": " << r.message;
+  EXPECT_NE(row(good, "ledger_schema").message.find(
+                "version " + std::to_string(store::embedded_pg_migrations().back().version) + " (latest)"),
+            std::string::npos);
+  // One migration behind, and a table this user may not write.
+  store::PgConn admin(url_);
+  admin.exec("DELETE FROM schema_migrations WHERE version = (SELECT MAX(version) FROM schema_migrations)");
+  admin.exec("CREATE ROLE doctor_reader LOGIN; GRANT SELECT ON ALL TABLES IN SCHEMA public TO doctor_reader; "
+             "GRANT INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO doctor_reader; REVOKE UPDATE ON runs FROM doctor_reader");
+  auto reader_url = url_;
+  reader_url.replace(reader_url.find("daybreak@"), 9, "doctor_reader@");
+  auto old = store::check_pg_ledger(reader_url);
+  EXPECT_FALSE(row(old, "ledger_schema").ok);
+  EXPECT_NE(row(old, "ledger_schema").message.find("1 migration(s) pending"), std::string::npos) << row(old, "ledger_schema").message;
+  EXPECT_FALSE(row(old, "ledger_tables").ok);
+  EXPECT_EQ(row(old, "ledger_tables").message, "runs: no UPDATE privilege");
+  admin.exec("DROP OWNED BY doctor_reader; DROP ROLE doctor_reader");
+  // Nobody listening: a clear failure, and the other rows say why they were not checked.
+  auto down = store::check_pg_ledger("postgresql://daybreak:secret@/nowhere?host=/nonexistent-dir&port=1");
+  EXPECT_FALSE(row(down, "ledger_postgres").ok);
+  EXPECT_NE(row(down, "ledger_postgres").message.find("cannot connect to PostgreSQL"), std::string::npos)
+      << row(down, "ledger_postgres").message;
+  EXPECT_EQ(row(down, "ledger_postgres").message.find("secret"), std::string::npos);
+  EXPECT_NE(row(down, "ledger_schema").message.find("not checked"), std::string::npos);
+}
+
 TEST(PgConfig, DatabaseTakesExactlyOneOfPathAndUrl) {
   auto url = parse_config("[database]\nurl = \"postgresql://daybreak@db1/daybreak\"\n", "t.toml");
   EXPECT_EQ(url.database_url, "postgresql://daybreak@db1/daybreak");
