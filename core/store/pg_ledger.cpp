@@ -621,6 +621,25 @@ LedgerFactory pg_ledger_factory(std::string url, std::string owner) {
   };
 }
 
+// ---- daybreak status ----
+
+PgStatusView pg_status_view(const std::string& url, Millis from, Millis now, const std::string& next_day) {
+  PgConn c(url);
+  PgStatusView v;
+  // As RunListActive + the running ones of RunListRecent on SQLite.
+  auto a = c.query(std::string("SELECT ") + kPgRunColumns +
+                       " FROM runs WHERE (state IN ('planned','running') AND window_start <= $1 AND deadline_at >= $2) "
+                       "OR state = 'running' ORDER BY slot_at, run_id",
+                   {num(now), num(from)});
+  for (int i = 0; i < a.rows(); ++i) v.active.push_back(pg_read_run(a, i));
+  auto k = c.query("SELECT key, value, updated_at, updated_by FROM controls ORDER BY key");
+  for (int i = 0; i < k.rows(); ++i) v.controls.push_back({k.str(i, 0), k.str(i, 1), k.i64(i, 2), k.opt_str(i, 3).value_or("")});
+  v.dead = c.query("SELECT COUNT(*) FROM deliveries WHERE state = 'dead' AND dismissed_at IS NULL").i64(0, 0);
+  auto n = c.query(std::string("SELECT ") + kPgRunColumns + " FROM runs WHERE date = $1 ORDER BY slot_at, run_id", {next_day});
+  for (int i = 0; i < n.rows(); ++i) v.next_day_runs.push_back(pg_read_run(n, i));
+  return v;
+}
+
 // ---- doctor ----
 
 std::string pg_url_for_display(const std::string& url) {

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "store/dispatch_ledger.hpp"
+#include "store/overrides.hpp"
 #include "store/pg.hpp"
 
 namespace daybreak::store {
@@ -83,6 +84,15 @@ struct LedgerCopyCounts {
 /// attempts and operator changes of `date` (every day when empty). Ids are kept; rows already
 /// in PostgreSQL (same key) are left as they are. One transaction.
 LedgerCopyCounts migrate_ledger_to_pg(const std::string& sqlite_path, const std::string& url, const std::string& date);
+
+/// What `daybreak status` shows of the PostgreSQL ledger (read-only; one connection).
+struct PgStatusView {
+  std::vector<Run> active;         ///< runs planned or running whose window overlaps [from, now], and every running run
+  std::vector<Control> controls;   ///< every switch, by key
+  std::int64_t dead = 0;           ///< dead deliveries not dismissed
+  std::vector<Run> next_day_runs;  ///< the runs of `next_day`
+};
+PgStatusView pg_status_view(const std::string& url, Millis from, Millis now, const std::string& next_day);
 
 /// One row of `daybreak doctor` about the PostgreSQL ledger.
 struct PgLedgerCheck {

@@ -411,6 +411,29 @@ TEST_F(PgLedgerTest, DoctorReportsTheServerTheSchemaLevelAndTheTables) {
   EXPECT_NE(row(down, "ledger_schema").message.find("not checked"), std::string::npos);
 }
 
+TEST_F(PgLedgerTest, StatusViewReadsRunsLeasesSwitchesAndDeadLetters) {
+  seed(3);
+  store::PgDispatchLedger a(url_, "host-a");
+  ASSERT_TRUE(a.acquire_lease(1, kPgT0, 10'000).acquired);
+  const auto all = ids();
+  store::PgConn admin(url_);
+  admin.exec("UPDATE deliveries SET state = 'dead', last_error = 'x' WHERE delivery_id IN (" + std::to_string(all[0]) + ", " +
+             std::to_string(all[1]) + ")");
+  admin.exec("UPDATE deliveries SET dismissed_at = 1 WHERE delivery_id = " + std::to_string(all[1]));
+  admin.exec("INSERT INTO controls (key, value, updated_at, updated_by) VALUES ('pause.email', '1', 5, 'ops')");
+  auto v = store::pg_status_view(url_, kPgT0 - 600'000, kPgT0 + 1000, "2026-11-28");
+  ASSERT_EQ(v.active.size(), 1u);
+  EXPECT_EQ(v.active[0].state, "running");
+  EXPECT_EQ(v.active[0].owner.value_or(""), "host-a");
+  EXPECT_EQ(v.active[0].lease_until.value_or(0), kPgT0 + 10'000);
+  ASSERT_EQ(v.controls.size(), 1u);
+  EXPECT_EQ(v.controls[0].key, "pause.email");
+  EXPECT_EQ(v.controls[0].updated_by, "ops");
+  EXPECT_EQ(v.dead, 1);  // the dismissed one is not counted
+  ASSERT_EQ(v.next_day_runs.size(), 1u);
+  EXPECT_TRUE(store::pg_status_view(url_, kPgT0 - 600'000, kPgT0 + 1000, "2026-11-29").next_day_runs.empty());
+}
+
 TEST(PgConfig, DatabaseTakesExactlyOneOfPathAndUrl) {
   auto url = parse_config("[database]\nurl = \"postgresql://daybreak@db1/daybreak\"\n", "t.toml");
   EXPECT_EQ(url.database_url, "postgresql://daybreak@db1/daybreak");
