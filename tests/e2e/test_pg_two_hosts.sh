@@ -40,7 +40,7 @@ for _ in 1 2 3 4 5; do
 done
 [ -n "$PGPORT_T" ] || { cat "$PGDIR/server.log" >&2; fail "pg_ctl start"; }
 stop_pg() { "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate -w stop >/dev/null 2>&1 || true; }
-trap 'stop_pg; cleanup' EXIT
+trap 'rc=$?; stop_pg; (exit $rc); cleanup' EXIT  # cleanup keeps the work directory of a failure
 URL="postgresql://daybreak@/postgres?host=$PGDIR&port=$PGPORT_T"
 pg() { psql "$URL" -XAtq -c "$1"; }
 
