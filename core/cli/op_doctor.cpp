@@ -29,6 +29,7 @@
 #include "domain/schedule.hpp"
 #include "store/db.hpp"
 #include "store/migrations.hpp"
+#include "store/pg_ledger.hpp"
 #include "store/runs.hpp"
 
 namespace daybreak {
@@ -456,10 +457,18 @@ int doctor(const GlobalOptions& g, const DoctorOptions& o) {
   std::vector<Check> rows;
   Config cfg;
   bool config_ok = check_config(g, rows, cfg);
-  if (!g.database.empty()) cfg.database_path = g.database;
+  if (!g.database.empty()) {
+    cfg.database_path = g.database;
+    cfg.database_url.clear();  // --database names a SQLite file, as for every command
+  }
   check_timezones(cfg, rows);
   std::unique_ptr<store::Db> db;
   check_database(cfg, o, rows, db);
+  // [database] url: dispatch's ledger is on PostgreSQL (the night is still planned on the SQLite
+  // file checked above): reachable, migrated to this build's level, its tables usable.
+  if (!cfg.database_url.empty()) {
+    for (auto& r : store::check_pg_ledger(cfg.database_url)) rows.push_back({r.name, r.ok, r.message});
+  }
   check_senders(cfg, config_ok, rows);
   // Which delivery day: --date, else the next slot's day by the (possibly simulated) clock.
   auto clock = make_clock_from_env();
@@ -505,7 +514,7 @@ int doctor(const GlobalOptions& g, const DoctorOptions& o) {
 
 void add_doctor_command(CLI::App& app, GlobalOptions& g, Action& action) {
   auto o = std::make_shared<DoctorOptions>();
-  auto* sub = app.add_subcommand("doctor", "Pre-flight check: config, database, disk, permissions, time zones, clock, senders, credentials, tomorrow's plan");
+  auto* sub = app.add_subcommand("doctor", "Pre-flight check: config, database (and the PostgreSQL ledger when [database] url is set), disk, permissions, time zones, clock, senders, credentials, tomorrow's plan");
   sub->add_option("--min-free-mb", o->min_free_mb, "Free space required on the database's file system (default 1024)")
       ->check(CLI::Range(0L, 100000000L));
   sub->add_option("--date", o->date, "Delivery day whose plan is checked (default: the day of the next slot)");

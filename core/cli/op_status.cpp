@@ -4,6 +4,7 @@
 // (computed from the injected clock, so DAYBREAK_CLOCK shows them for a simulated night), and
 // whether the next delivery day is planned and feasible.
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "cli/commands.hpp"
@@ -12,6 +13,8 @@
 #include "app/schedule.hpp"
 #include "domain/schedule.hpp"
 #include "domain/time.hpp"
+#include "store/overrides.hpp"
+#include "store/pg_ledger.hpp"
 #include "store/runs.hpp"
 #include "store/status_events.hpp"
 
@@ -51,43 +54,79 @@ std::int64_t count(store::Db& db, const std::string& sql) {
   });
 }
 
-int run_status(const GlobalOptions& g) {
-  auto env = ops::open_env(g);
-  auto& db = *env.db;
-  const auto& cfg = env.ctx.cfg;
-  const auto& tz = cfg.default_timezone;
-  const Millis now = env.now;
+/// What status reads from the ledger: the SQLite file, or the PostgreSQL ledger when
+/// [database] url is set (alerts are not kept there: null).
+struct StatusData {
+  std::string ledger;
+  std::vector<store::Run> active;
+  std::vector<store::Control> controls;
+  std::int64_t dead = 0;
+  std::optional<std::int64_t> firing, unacked;
+  std::vector<store::Run> next_day_runs;
+};
 
+StatusData read_sqlite_status(store::Db& db, Millis from, Millis now, const std::string& next_day) {
+  StatusData d;
+  d.ledger = "sqlite";
   // Runs in progress: running, or with an open or recent window (a run whose dispatch died shows here).
-  nlohmann::json active = nlohmann::json::array();
-  std::vector<std::string> owners;
-  for (const auto& r : store::RunListActive(db, now - cfg.dispatch.drain_after_deadline_ms, now)) active.push_back(run_json(r, now, tz));
+  d.active = store::RunListActive(db, from, now);
   for (const auto& r : store::RunListRecent(db, 20)) {
     if (r.state != "running") continue;
     bool listed = false;
-    for (const auto& a : active) listed = listed || a["run_id"] == r.run_id;
-    if (!listed) active.push_back(run_json(r, now, tz));
+    for (const auto& a : d.active) listed = listed || a.run_id == r.run_id;
+    if (!listed) d.active.push_back(r);
   }
+  d.controls = store::ControlList(db);
+  d.dead = store::DeadCount(db);
+  d.firing = count(db, "SELECT COUNT(*) FROM alerts WHERE state = 'firing'");
+  d.unacked = count(db, "SELECT COUNT(*) FROM alerts WHERE state = 'firing' AND acknowledged_at IS NULL");
+  d.next_day_runs = store::RunListForDate(db, next_day);
+  return d;
+}
+
+int run_status(const GlobalOptions& g) {
+  AppContext ctx = make_context(g, "daybreak");
+  const auto& cfg = ctx.cfg;
+  const auto& tz = cfg.default_timezone;
+  const Millis now = ctx.clock->now();
+  std::string next_day = default_delivery_date(cfg, now);
+  const Millis from = now - cfg.dispatch.drain_after_deadline_ms;
+  StatusData data;
+  if (!cfg.database_url.empty()) {
+    // dispatch's ledger is on PostgreSQL: runs, leases, progress, switches and dead letters are
+    // read there (read-only); alerts stay with the SQLite tools.
+    auto v = store::pg_status_view(cfg.database_url, from, now, next_day);
+    data.ledger = "postgresql";
+    data.active = std::move(v.active);
+    data.controls = std::move(v.controls);
+    data.dead = v.dead;
+    data.next_day_runs = std::move(v.next_day_runs);
+  } else {
+    auto env = ops::open_env(g);
+    data = read_sqlite_status(*env.db, from, now, next_day);
+  }
+
+  nlohmann::json active = nlohmann::json::array();
+  std::vector<std::string> owners;
+  for (const auto& r : data.active) active.push_back(run_json(r, now, tz));
   for (const auto& a : active) {
     if (a["lease_live"].get<bool>()) owners.push_back(a["owner"].get<std::string>());
   }
 
   nlohmann::json paused = nlohmann::json::object();
-  for (const auto& c : store::ControlList(db)) {
+  for (const auto& c : data.controls) {
     if (c.key.rfind("pause", 0) == 0 && c.value == "1") {
       paused[c.key] = {{"since", format_instant(c.updated_at, tz)}, {"by", c.updated_by}};
     }
   }
 
-  const std::int64_t dead = store::DeadCount(db);
-  const std::int64_t firing = count(db, "SELECT COUNT(*) FROM alerts WHERE state = 'firing'");
-  const std::int64_t unacked = count(db, "SELECT COUNT(*) FROM alerts WHERE state = 'firing' AND acknowledged_at IS NULL");
+  const std::int64_t dead = data.dead;
+  auto opt_json = [](const std::optional<std::int64_t>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
 
   // The scheduled steps, from [schedule]; whether what is installed fires then is `schedule`.
   const std::string& zone = cfg.schedule.timezone;
   Millis nightly = next_local(now, cfg.schedule.nightly_minutes, zone);
   Millis dispatch = next_local(now, cfg.schedule.dispatch_minutes, zone);
-  std::string next_day = default_delivery_date(cfg, now);
   std::string nightly_day = default_delivery_date(cfg, nightly);
   nlohmann::json next_steps = nlohmann::json::array(
       {{{"step", "assign-fallback + plan-deliveries"}, {"at", format_instant(nightly, zone)}, {"for_date", nightly_day},
@@ -98,7 +137,7 @@ int run_status(const GlobalOptions& g) {
 
   nlohmann::json next_runs = nlohmann::json::array();
   bool planned = false, feasible = true;
-  for (const auto& r : store::RunListForDate(db, next_day)) {
+  for (const auto& r : data.next_day_runs) {
     planned = true;
     feasible = feasible && r.feasible;
     auto rep = nlohmann::json::parse(r.plan_report, nullptr, false);
@@ -108,22 +147,24 @@ int run_status(const GlobalOptions& g) {
   }
 
   nlohmann::json out = {{"now", format_instant(now, tz)},
+                        {"ledger", data.ledger},
                         {"dispatch_owners", owners},
                         {"dispatch_running", !owners.empty()},
                         {"runs", active},
                         {"paused", paused},
                         {"dead_letters", dead},
-                        {"alerts_firing", firing},
-                        {"alerts_unacknowledged", unacked},
+                        {"alerts_firing", opt_json(data.firing)},
+                        {"alerts_unacknowledged", opt_json(data.unacked)},
                         {"next_steps", next_steps},
                         {"schedule", installed},
                         {"next_day", {{"date", next_day}, {"planned", planned}, {"feasible", planned && feasible}, {"runs", next_runs}}}};
-  if (env.ctx.json) {
+  if (ctx.json) {
     print_json(out);
     return kExitOk;
   }
   std::ostringstream s;
   s << "now " << out["now"].get<std::string>() << "\n";
+  if (data.ledger == "postgresql") s << "ledger: PostgreSQL ([database] url)\n";
   s << "dispatch: " << (owners.empty() ? std::string("not running") : "running as " + join_list(owners, ',')) << "\n";
   for (const auto& r : active) {
     const auto& p = r["progress"];
@@ -145,7 +186,12 @@ int run_status(const GlobalOptions& g) {
     s << (first ? "" : ", ") << k << " (by " << v["by"].get<std::string>() << " at " << v["since"].get<std::string>() << ")";
     first = false;
   }
-  s << "\ndead letters: " << dead << "\nalerts firing: " << firing << " (" << unacked << " unacknowledged)\n";
+  s << "\ndead letters: " << dead << "\n";
+  if (data.firing) {
+    s << "alerts firing: " << *data.firing << " (" << data.unacked.value_or(0) << " unacknowledged)\n";
+  } else {
+    s << "alerts: not kept on the PostgreSQL ledger (the SQLite tools evaluate alert rules)\n";
+  }
   for (const auto& st : next_steps) s << "next: " << st["step"].get<std::string>() << " at " << st["at"].get<std::string>() << "\n";
   for (const auto& r : schedule_rows) s << (r.ok ? "  " : "  PROBLEM ") << r.name << ": " << r.message << "\n";
   s << "next delivery day " << next_day << ": "

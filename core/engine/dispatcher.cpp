@@ -70,6 +70,10 @@ bool usable_on(const ContentRow& c, const std::string& date) {
   return !content_pull_problem(c.content_id, c.withdrawn, c.valid_from, c.valid_until, date);
 }
 
+/// Writer operations queued past which no new rows are claimed (claim_due). At 4,000 sends/s
+/// with two or three operations each, a writer keeping up holds a few hundred.
+constexpr std::size_t kClaimWriterBacklogMax = 20'000;
+
 /// How long an email sender whose relay certificate did not verify stays paused between probes
 /// (steady time): it does not mend by itself; someone sets ca_file or fixes the relay.
 constexpr Millis kCertificatePauseMs = 300'000;
@@ -188,6 +192,7 @@ struct Dispatcher::Impl {
   std::vector<RunState> runs;
   std::int64_t change_seq = 0;  ///< last delivery_changes row seen
   bool adopt_pending = false;    ///< an AdoptUrgent is queued or committing (the loop waits for its answer)
+  bool claims_held_for_writer = false;  ///< claim_due is holding back for the writer's backlog
   Millis last_adopt_steady = 0;  ///< when the last AdoptUrgent was queued, steady time
   std::size_t claims_pending = 0;
   std::size_t foreign_rows = 0;  ///< claims refused because another process owns the row or the run
@@ -602,6 +607,17 @@ struct Dispatcher::Impl {
 
   void claim_due(Millis now) {
     if (paused_all || stop.stage() > 0 || lease_lost) return;
+    // Back-pressure: a writer that has fallen far behind the sends (a slow disk, a database
+    // server far away) gets no new claims until it catches up; the rows already claimed are
+    // still sent. Otherwise outcomes pile up in memory, and a heartbeat can wait behind them
+    // long enough for the lease to lapse while this process is still sending.
+    if (writer->backlog() >= kClaimWriterBacklogMax) {
+      if (!claims_held_for_writer) log->warn("the ledger writer is {} operations behind: no new claims until it catches up",
+                                             writer->backlog());
+      claims_held_for_writer = true;
+      return;
+    }
+    claims_held_for_writer = false;
     // Bound the claimed-but-unsent pipeline: a claim is a promise to send soon.
     const std::size_t max_batch = 20000;
     std::vector<std::uint32_t> batch;

@@ -3,6 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cstddef>
+#include <iterator>
+#include <variant>
 
 namespace daybreak::engine {
 
@@ -97,22 +100,27 @@ void BatchWriter::commit(store::DispatchLedger& ledger, std::vector<Pending>& ba
     }
   };
   {
+    // The whole batch at once (on PostgreSQL one pipeline: one round trip, not one per operation).
     Tx tx{ledger};
     ledger.begin();
-    bool permanent = false;
-    for (std::size_t i = 0; i < batch.size() && !permanent; ++i) {
-      try {
-        run_write_op(ledger, batch, i);
-      } catch (const WriteOpFailed& f) {
-        if (f.transient) throw std::runtime_error(f.error);
-        permanent = true;  // find every operation that fails on its own and commit the others
-      }
-    }
-    if (!permanent) {
+    std::vector<const store::LedgerOp*> ops;
+    ops.reserve(batch.size());
+    for (const auto& p : batch) ops.push_back(&p.op);
+    std::vector<store::LedgerResult> results;
+    auto failed = ledger.apply_batch(ops, results);
+    if (!failed) {
       ledger.commit();
       tx.done = true;
+      for (std::size_t i = 0; i < batch.size(); ++i) batch[i].result = std::move(results[i]);
       return;
     }
+    try {
+      std::rethrow_exception(failed->error);
+    } catch (const std::exception& e) {
+      if (store::is_transient_error(e)) throw std::runtime_error(e.what());
+    } catch (...) {
+    }
+    // A permanent failure: find every operation that fails on its own and commit the others.
   }
   // Each operation in its own savepoint inside one transaction, in the queued order. An
   // operation whose failure ended the whole transaction (a trigger's RAISE(ROLLBACK)) took the
@@ -154,6 +162,23 @@ void BatchWriter::commit(store::DispatchLedger& ledger, std::vector<Pending>& ba
   }
 }
 
+void BatchWriter::take_queued(std::vector<Pending>& batch) {
+  // Lease renewals first, from anywhere in the queue: a heartbeat says this process is alive,
+  // and a writer behind its sends must not let the lease lapse while the process sends on
+  // (another host would take the run over and send the same rows). It commutes with the other
+  // writes: it touches only its runs' lease and progress and reads the pause switches.
+  std::vector<Pending> beats, rest;
+  for (auto& p : queue_) (std::holds_alternative<store::ledger_op::Heartbeat>(p.op) ? beats : rest).push_back(std::move(p));
+  batch.insert(batch.begin(), std::make_move_iterator(beats.begin()), std::make_move_iterator(beats.end()));
+  // At most kMaxBatch operations a transaction (a long backlog commits in several), so a
+  // heartbeat queued now waits for one bounded batch, not for the whole backlog.
+  std::size_t take = rest.size();
+  if (batch.size() + take > kMaxBatch) take = batch.size() >= kMaxBatch ? 0 : kMaxBatch - batch.size();
+  for (std::size_t i = 0; i < take; ++i) batch.push_back(std::move(rest[i]));
+  queue_.assign(std::make_move_iterator(rest.begin() + static_cast<std::ptrdiff_t>(take)), std::make_move_iterator(rest.end()));
+  in_progress_ = batch.size();
+}
+
 void BatchWriter::loop() {
   std::unique_ptr<store::DispatchLedger> ledger;
   std::vector<Pending> batch;
@@ -165,13 +190,10 @@ void BatchWriter::loop() {
       if (batch.empty()) {
         cv_.wait_for(lk, std::chrono::milliseconds(interval_ms_), [&] { return stop_ || queue_.size() >= 2000; });
         if (stop_ && queue_.empty()) break;
-        batch.swap(queue_);
-        in_progress_ = batch.size();
+        take_queued(batch);
       } else {
         // A batch that failed transiently is retried as a whole; newer operations join it (order is kept).
-        for (auto& op : queue_) batch.push_back(std::move(op));
-        queue_.clear();
-        in_progress_ = batch.size();
+        take_queued(batch);
       }
     }
     if (batch.empty()) continue;

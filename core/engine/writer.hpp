@@ -59,6 +59,9 @@ class BatchWriter {
     store::LedgerResult result;
   };
   void loop();
+  /// Moves queued operations into `batch` (heartbeats first, at most kMaxBatch in all). Holds mu_.
+  void take_queued(std::vector<Pending>& batch);
+  static constexpr std::size_t kMaxBatch = 5000;
   /// Commits `batch` in one transaction. On a permanent failure of an operation, runs the batch
   /// again one operation per savepoint, marking in `dropped` those that fail permanently, and
   /// commits the others. Throws on a transient failure (nothing committed).

@@ -22,6 +22,19 @@ template <class... Fs>
 Overloaded(Fs...) -> Overloaded<Fs...>;
 }  // namespace
 
+std::optional<BatchFailure> DispatchLedger::apply_batch(const std::vector<const LedgerOp*>& ops,
+                                                        std::vector<LedgerResult>& results) {
+  results.assign(ops.size(), LedgerResult{});
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    try {
+      results[i] = apply(*ops[i]);
+    } catch (...) {
+      return BatchFailure{i, std::current_exception()};
+    }
+  }
+  return std::nullopt;
+}
+
 const char* op_name(const LedgerOp& op) noexcept {
   return std::visit(Overloaded{[](const ledger_op::Claim&) { return "claiming deliveries"; },
                                [](const ledger_op::Outcome&) { return "recording an outcome"; },
@@ -29,7 +42,6 @@ const char* op_name(const LedgerOp& op) noexcept {
                                [](const ledger_op::Substitute&) { return "substituting emergency content"; },
                                [](const ledger_op::Release&) { return "releasing unsent deliveries"; },
                                [](const ledger_op::Heartbeat&) { return "heartbeat"; },
-                               [](const ledger_op::ApplyPendingStatuses&) { return "applying pending statuses"; },
                                [](const ledger_op::PollChanges&) { return "polling operator changes"; },
                                [](const ledger_op::CloseRun&) { return "closing a run"; },
                                [](const ledger_op::ReleaseLease&) { return "releasing a lease"; },
@@ -132,10 +144,6 @@ LedgerResult SqliteDispatchLedger::apply(const LedgerOp& op) {
             return {};
           },
           [&](const ledger_op::Heartbeat& o) -> LedgerResult { return heartbeat(o); },
-          [&](const ledger_op::ApplyPendingStatuses& o) -> LedgerResult {
-            StatusApplyPending(*db_, o.now);
-            return {};
-          },
           [&](const ledger_op::PollChanges& o) -> LedgerResult { return poll_changes(o); },
           [&](const ledger_op::CloseRun& o) -> LedgerResult { return close_run(o); },
           [&](const ledger_op::ReleaseLease& o) -> LedgerResult {

@@ -12,6 +12,7 @@
 // one): each starts from scratch and returns its result afresh.
 #include <array>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -73,10 +74,6 @@ struct Heartbeat {
   Millis now = 0;
   Millis lease_ms = 0;
 };
-/// Statuses that arrived before the acceptance they name was recorded: applied now.
-struct ApplyPendingStatuses {
-  Millis now = 0;
-};
 /// Operator changes to deliveries of `run_ids` after `after_seq` (sql/006). Result: OperatorChanges.
 struct PollChanges {
   std::vector<std::int64_t> run_ids;
@@ -122,7 +119,7 @@ struct Local {
 }  // namespace ledger_op
 
 using LedgerOp = std::variant<ledger_op::Claim, ledger_op::Outcome, ledger_op::Attempt, ledger_op::Substitute,
-                              ledger_op::Release, ledger_op::Heartbeat, ledger_op::ApplyPendingStatuses,
+                              ledger_op::Release, ledger_op::Heartbeat,
                               ledger_op::PollChanges, ledger_op::CloseRun, ledger_op::ReleaseLease, ledger_op::Local,
                               ledger_op::RerouteAfterFailed, ledger_op::AdoptUrgent>;
 
@@ -165,6 +162,12 @@ struct AdoptedRuns {
 using LedgerResult =
     std::variant<std::monostate, std::vector<ClaimResult>, HeartbeatResult, OperatorChanges, CloseResult, AdoptedRuns>;
 
+/// The operation of a batch that threw (DispatchLedger::apply_batch), and what it threw.
+struct BatchFailure {
+  std::size_t index = 0;
+  std::exception_ptr error;
+};
+
 /// What a dispatch found when it loaded a run another process was sending.
 struct CrashReconcile {
   std::int64_t uncertain = 0;   ///< rows a dead owner left `sending`: now uncertain
@@ -205,6 +208,12 @@ class DispatchLedger {
   virtual void rollback_to_savepoint() = 0;
   /// Runs one operation; throws StoreError (store::is_transient_error tells whether a retry may pass).
   virtual LedgerResult apply(const LedgerOp& op) = 0;
+  /// Runs `ops` in order, as apply() would one after another, with results[i] for ops[i]
+  /// (`results` is resized). Stops at the first operation that throws and returns it: those
+  /// before it ran, none after it did, and the transaction may be unusable (the writer rolls it
+  /// back and replays the batch one operation per savepoint). The default calls apply() for
+  /// each; PgDispatchLedger sends a batch's statements in one pipeline (one round trip).
+  virtual std::optional<BatchFailure> apply_batch(const std::vector<const LedgerOp*>& ops, std::vector<LedgerResult>& results);
 };
 
 /// Opens a ledger connection: the writer calls it on its own thread.

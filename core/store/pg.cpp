@@ -1,8 +1,10 @@
 #include "store/pg.hpp"
 
 #include <libpq-fe.h>
+#include <poll.h>
 #include <sqlite3.h>
 
+#include <cerrno>
 #include <cstring>
 #include <exception>
 #include <set>
@@ -85,14 +87,22 @@ void PgConn::ensure_connected() {
   PQsetNoticeProcessor(c_, [](void*, const char*) {}, nullptr);
 }
 
-void PgConn::fail(const std::string& what, pg_result* r) {
+namespace {
+/// What a failed result (or, without one, the connection) says, and whether a retry may pass.
+std::pair<std::string, bool> pg_failure(pg_conn* c, const std::string& what, const pg_result* r) {
   std::string msg = r ? PQresultErrorMessage(r) : "";
-  if (msg.empty() && c_) msg = PQerrorMessage(c_);
+  if (msg.empty() && c) msg = PQerrorMessage(c);
   while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
   const char* state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
-  const bool transient = pg_state_transient(state) || !c_ || PQstatus(c_) != CONNECTION_OK;
+  const bool transient = pg_state_transient(state) || !c || PQstatus(c) != CONNECTION_OK;
+  return {"PostgreSQL: " + what + ": " + msg, transient};
+}
+}  // namespace
+
+void PgConn::fail(const std::string& what, pg_result* r) {
+  auto [msg, transient] = pg_failure(c_, what, r);
   if (r) PQclear(r);
-  throw StoreError("PostgreSQL: " + what + ": " + msg, transient ? SQLITE_BUSY : 0);
+  throw StoreError(msg, transient ? SQLITE_BUSY : 0);
 }
 
 PgResult PgConn::check(const std::string& what, pg_result* r) {
@@ -178,6 +188,107 @@ void PgConn::copy_in(const std::string& copy_sql, const std::string& data) {
   }
   check(copy_sql, PQgetResult(c_));
   while (pg_result* extra = PQgetResult(c_)) PQclear(extra);
+}
+
+void PgConn::pipeline_send(const char* name, const std::string& sql, const std::vector<PgParam>& params) {
+  if (!c_) ensure_connected();
+  if (pipe_broken_) return;  // reported by pipeline_sync
+  if (PQpipelineStatus(c_) == PQ_PIPELINE_OFF) {
+    // Non-blocking: queued statements are buffered by libpq, and pipeline_sync writes them
+    // while it reads the answers.
+    if (PQenterPipelineMode(c_) != 1 || PQsetnonblocking(c_, 1) != 0) {
+      pipe_broken_ = true;
+      return;
+    }
+  }
+  if (!prepared_.count(name)) {
+    if (PQsendPrepare(c_, name, sql.c_str(), static_cast<int>(params.size()), nullptr) != 1) {
+      pipe_broken_ = true;
+      return;
+    }
+    prepared_.insert(name);  // taken back by pipeline_sync when the PREPARE did not succeed
+    pipe_.push_back({name, true});
+  }
+  auto p = param_ptrs(params);
+  if (PQsendQueryPrepared(c_, name, static_cast<int>(p.size()), p.data(), nullptr, nullptr, 0) != 1) {
+    pipe_broken_ = true;
+    return;
+  }
+  pipe_.push_back({name, false});
+}
+
+void PgConn::pipeline_lost(const std::string& what) {
+  std::string msg = c_ ? PQerrorMessage(c_) : "";
+  while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+  if (c_) PQfinish(c_);  // its state is unknown: the next use connects afresh
+  c_ = nullptr;
+  prepared_.clear();
+  pipe_.clear();
+  pipe_broken_ = false;
+  throw StoreError("PostgreSQL: " + what + ": " + msg, SQLITE_BUSY);
+}
+
+std::vector<PgPiped> PgConn::pipeline_sync() {
+  std::vector<PgPiped> out;
+  if (pipe_.empty() && !pipe_broken_) return out;
+  if (pipe_broken_ || !c_ || PQpipelineSync(c_) != 1) pipeline_lost("sending a pipeline");
+  std::vector<PgPiped> answers(pipe_.size());
+  std::size_t cur = 0;   // the entry whose answer comes next
+  bool got = false;      // cur has had its result (its terminating null comes next)
+  bool synced = false;
+  while (!synced) {
+    const int flushed = PQflush(c_);
+    if (flushed < 0) pipeline_lost("sending a pipeline");
+    while (!synced && !PQisBusy(c_)) {
+      pg_result* r = PQgetResult(c_);
+      if (!r) {
+        if (!got) break;  // nothing more to read yet
+        ++cur;
+        got = false;
+        continue;
+      }
+      const auto st = PQresultStatus(r);
+      if (st == PGRES_PIPELINE_SYNC) {
+        PQclear(r);
+        synced = true;
+        break;
+      }
+      got = true;
+      if (cur >= answers.size()) {
+        PQclear(r);
+        continue;
+      }
+      auto& a = answers[cur];
+      if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+        a.ok = true;
+        a.result = PgResult(r);
+      } else if (st == PGRES_PIPELINE_ABORTED) {
+        a.error = "PostgreSQL: " + pipe_[cur].name + ": not run, a statement before it in the batch failed";
+        PQclear(r);
+      } else {
+        auto [msg, transient] = pg_failure(c_, pipe_[cur].name, r);
+        a.error = std::move(msg);
+        a.transient = transient;
+        PQclear(r);
+      }
+    }
+    if (synced) break;
+    pollfd pfd{PQsocket(c_), static_cast<short>(POLLIN | (flushed == 1 ? POLLOUT : 0)), 0};
+    if (pfd.fd < 0) pipeline_lost("reading a pipeline");
+    if (::poll(&pfd, 1, -1) < 0 && errno != EINTR) pipeline_lost("waiting on a pipeline");
+    if ((pfd.revents & (POLLIN | POLLERR | POLLHUP)) && PQconsumeInput(c_) != 1) pipeline_lost("reading a pipeline");
+  }
+  if (PQexitPipelineMode(c_) != 1 || PQsetnonblocking(c_, 0) != 0) pipeline_lost("leaving pipeline mode");
+  out.reserve(pipe_.size());
+  for (std::size_t i = 0; i < pipe_.size(); ++i) {
+    if (pipe_[i].prepare) {
+      if (!answers[i].ok) prepared_.erase(pipe_[i].name);
+      continue;
+    }
+    out.push_back(std::move(answers[i]));
+  }
+  pipe_.clear();
+  return out;
 }
 
 void pg_copy_field(std::string& out, std::string_view v) {

@@ -43,6 +43,14 @@ class PgResult {
   pg_result* r_ = nullptr;
 };
 
+/// One statement's answer in a pipeline (PgConn::pipeline_sync): its result, or why it failed.
+struct PgPiped {
+  PgResult result;
+  bool ok = false;
+  bool transient = false;  ///< the failure may pass on a retry (as store::is_transient_error)
+  std::string error;       ///< "PostgreSQL: <statement>: <message>", when not ok
+};
+
 class PgConn {
  public:
   /// Connects to `url` (a postgresql:// URI); throws StoreError when it cannot.
@@ -69,12 +77,31 @@ class PgConn {
   void copy_in(const std::string& copy_sql, const std::string& data);
   [[nodiscard]] pg_conn* raw() { return c_; }
 
+  // ---- pipeline mode (libpq 14 and later) ----
+  /// Queues `sql` as the prepared statement `name` (prepared in the same pipeline on first use)
+  /// without waiting for its answer; the connection enters pipeline mode at the first call.
+  void pipeline_send(const char* name, const std::string& sql, const std::vector<PgParam>& params);
+  /// Sends what was queued with one sync, reads every answer in order (writing and reading
+  /// together on a non-blocking socket, so a long pipeline cannot fill both directions and wait
+  /// on itself) and leaves pipeline mode: one round trip for the lot. A statement that fails
+  /// aborts the ones queued after it (their answer says so); the transaction is then failed, as
+  /// after any failed statement. A lost connection throws StoreError (transient) and drops it.
+  std::vector<PgPiped> pipeline_sync();
+
  private:
   [[noreturn]] void fail(const std::string& what, pg_result* r);
+  /// The connection broke in the middle of a pipeline: dropped (the next use reconnects).
+  [[noreturn]] void pipeline_lost(const std::string& what);
   PgResult check(const std::string& what, pg_result* r);
   std::string url_;
   pg_conn* c_ = nullptr;
   std::unordered_set<std::string> prepared_;
+  struct PipeEntry {
+    std::string name;
+    bool prepare = false;  ///< the statement's PREPARE, not a statement of the caller's
+  };
+  std::vector<PipeEntry> pipe_;
+  bool pipe_broken_ = false;
 };
 
 /// Quotes a value for COPY's text format (backslash, tab, newline, carriage return escaped).

@@ -3,6 +3,8 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include <algorithm>
+#include <iterator>
+#include <functional>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -10,6 +12,7 @@
 #include "domain/planner.hpp"
 #include "domain/status_event.hpp"
 #include "domain/types.hpp"
+#include "store/migrations.hpp"
 
 namespace daybreak::store {
 namespace {
@@ -252,120 +255,205 @@ void PgDispatchLedger::rollback_to_savepoint() {
   c_->exec("RELEASE SAVEPOINT daybreak_write_op");
 }
 
-LedgerResult PgDispatchLedger::apply(const LedgerOp& op) {
+/// One statement of an operation: a named prepared statement and its parameters.
+struct PgStmt {
+  const char* name;
+  const std::string* sql;
+  std::vector<PgParam> params;
+};
+
+namespace {
+
+/// The SQL of the write operations, built once.
+struct PgWriteSql {
+  std::string claim, claim_state, delivery_update, delivery_claim_update, attempt_insert, substitute_delivery,
+      substitute_assignment, release, heartbeat, controls, run_close, count_non_final, release_lease, reroute;
+  PgWriteSql() {
+    const std::string claimable = claimable_states_sql();
+    const std::string non_final = non_final_states_sql();
+    // The owner's runs are locked FOR SHARE first (in the CTE), so a take-over (which locks the
+    // run FOR UPDATE) cannot commit between this check and our commit; a take-over that
+    // committed first leaves no run row here and nothing is claimed.
+    claim = "WITH owned AS (SELECT run_id FROM runs WHERE owner = $1 AND run_id IN "
+            "(SELECT DISTINCT run_id FROM deliveries WHERE delivery_id = ANY($2::bigint[])) FOR SHARE) "
+            "UPDATE deliveries d SET state = 'sending', claim_owner = $1, claim_until = $3, updated_at = $4 "
+            "WHERE d.delivery_id = ANY($2::bigint[]) AND d.state IN (" + claimable + ") "
+            "AND d.run_id IN (SELECT run_id FROM owned) RETURNING d.delivery_id";
+    // The rows as they are after the claim (a later statement: it sees the claim's changes and
+    // what committed meanwhile), for the ids the claim did not take.
+    claim_state = "SELECT delivery_id, state, accepted_at, provider_message_id, claim_owner FROM deliveries "
+                  "WHERE delivery_id = ANY($1::bigint[])";
+    const std::string outcome_set =
+        "UPDATE deliveries SET state = $1, channel = $2, channel_index = $3, sender = $4, attempts = $5, "
+        "next_attempt_at = $6, first_sent_at = COALESCE(first_sent_at, $7), "
+        "provider_message_id = COALESCE($8, provider_message_id), accepted_at = COALESCE($9, accepted_at), "
+        "last_error = COALESCE($10, last_error), possible_duplicate = GREATEST(possible_duplicate, $11), updated_at = $12, ";
+    delivery_update = outcome_set +
+                      "claim_owner = CASE WHEN $1 = 'sending' THEN claim_owner ELSE NULL END "
+                      "WHERE delivery_id = $13 AND state = 'sending' AND claim_owner = $14";
+    // A claim and the outcome in one statement (a row made final without a send): the row moves
+    // only from a claimable state while this owner holds its run (locked FOR SHARE as a claim
+    // does), and ends as the claim followed by the outcome would leave it.
+    delivery_claim_update = "WITH owned AS (SELECT r.run_id FROM runs r JOIN deliveries d ON d.run_id = r.run_id "
+                            "WHERE d.delivery_id = $13 AND r.owner = $14 FOR SHARE OF r) " +
+                            outcome_set +
+                            "claim_owner = CASE WHEN $1 = 'sending' THEN $14 ELSE NULL END, claim_until = $15 "
+                            "WHERE delivery_id = $13 AND state IN (" + claimable + ") AND run_id IN (SELECT run_id FROM owned)";
+    attempt_insert =
+        "INSERT INTO delivery_attempts(delivery_id, attempt_no, channel, sender, started_at, finished_at, outcome, "
+        "error_code, error_detail, provider_message_id, latency_ms, fbtrace_id, held_for_quality, error_scope) "
+        "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)";
+    substitute_delivery = "UPDATE deliveries SET content_id = $1, source = 'emergency', updated_at = $2 WHERE delivery_id = $3";
+    substitute_assignment = "UPDATE assignments SET content_id = $1, source = 'emergency', reason = $2 "
+                            "WHERE (advisor_id, date) = (SELECT advisor_id, date FROM deliveries WHERE delivery_id = $3)";
+    release = "UPDATE deliveries SET state = CASE WHEN attempts = 0 THEN 'planned' ELSE 'retry_wait' END, "
+              "next_attempt_at = $1, claim_owner = NULL, updated_at = $1 WHERE delivery_id = ANY($2::bigint[]) "
+              "AND state = 'sending' AND claim_owner = $3";
+    heartbeat = "UPDATE runs SET lease_until = $1, heartbeat_at = $2, progress = $3 WHERE run_id = $4 AND owner = $5";
+    controls = "SELECT key, value FROM controls ORDER BY key";
+    // Never closed with a row that is not final (docs/reliability.md).
+    run_close = "UPDATE runs SET state = CASE WHEN state = 'cancelled' THEN 'cancelled' ELSE 'closed' END, finished_at = $1, "
+                "progress = $2, owner = NULL, lease_until = NULL, heartbeat_at = $1 WHERE run_id = $3 "
+                "AND (owner = $4 OR owner IS NULL) AND NOT EXISTS "
+                "(SELECT 1 FROM deliveries d WHERE d.run_id = $3 AND d.state IN (" + non_final + "))";
+    count_non_final = "SELECT COUNT(*) FROM deliveries WHERE run_id = $1 AND state IN (" + non_final + ")";
+    release_lease = "UPDATE runs SET owner = NULL, lease_until = NULL WHERE run_id = $1 AND owner = $2";
+    // As store::DeliveryRerouteAfterFailedStatus on SQLite: accepted on WhatsApp with a failed
+    // status, its run held by this owner → retry_wait on the next channel; the failed status
+    // that moved it is marked rerouted.
+    reroute = "WITH moved AS (UPDATE deliveries SET state = 'retry_wait', channel = $1, channel_index = $2, sender = $3, "
+              "next_attempt_at = $4, accepted_at = NULL, last_error = $5, claim_owner = NULL, updated_at = $4 "
+              "WHERE delivery_id = $6 AND state = 'accepted' AND channel = 'whatsapp' "
+              "AND last_error LIKE 'status failed: %' AND EXISTS (SELECT 1 FROM runs r WHERE "
+              "r.run_id = deliveries.run_id AND r.owner = $7 AND r.state = 'running') RETURNING delivery_id) "
+              "UPDATE status_updates SET outcome = 'rerouted' WHERE status = 'failed' AND applied_at IS NOT NULL "
+              "AND (matched_delivery_id IN (SELECT delivery_id FROM moved) OR delivery_id IN (SELECT delivery_id FROM moved))";
+  }
+};
+const PgWriteSql& pg_sql() {
+  static const PgWriteSql sql;
+  return sql;
+}
+
+}  // namespace
+
+/// A write operation as the statements it sends (together, in order) and how their answers
+/// make its result.
+struct PgOpPlan {
+  std::vector<PgStmt> stmts;
+  std::function<LedgerResult(std::vector<PgResult>&)> finish;  ///< null: no result
+};
+
+bool PgDispatchLedger::plan(const LedgerOp& op, PgOpPlan& out) {
+  const auto& q = pg_sql();
+  auto opt = [](const std::string& s) { return s.empty() ? PgParam() : PgParam(s); };
   return std::visit(
       PgOverloaded{
-          [&](const ledger_op::Claim& o) -> LedgerResult { return claim(o); },
-          [&](const ledger_op::Outcome& o) -> LedgerResult {
-            outcome(o);
-            return {};
+          [&](const ledger_op::Claim& o) {
+            const std::string ids = id_array(o.ids);
+            out.stmts.push_back({"claim", &q.claim, {owner_, ids, num(o.claim_until), num(o.now)}});
+            out.stmts.push_back({"claim_state", &q.claim_state, {ids}});
+            out.finish = [ids = o.ids](std::vector<PgResult>& r) -> LedgerResult { return claim_results(ids, r[0], r[1]); };
+            return true;
           },
-          [&](const ledger_op::Attempt& o) -> LedgerResult {
-            const auto& p = o.attempt;
-            auto opt = [](const std::string& s) { return s.empty() ? PgParam() : PgParam(s); };
-            c_->run("attempt_insert",
-                    "INSERT INTO delivery_attempts(delivery_id, attempt_no, channel, sender, started_at, finished_at, outcome, "
-                    "error_code, error_detail, provider_message_id, latency_ms, fbtrace_id, held_for_quality, error_scope) "
-                    "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
-                    {num(p.delivery_id), num(p.attempt_no), p.channel, p.sender, num(p.started_at), num(p.finished_at),
-                     p.outcome, opt(p.error_code), opt(p.error_detail), opt(p.provider_message_id), num(p.latency_ms),
-                     opt(p.fbtrace_id), num(p.held_for_quality ? 1 : 0), opt(p.error_scope)});
-            return {};
-          },
-          [&](const ledger_op::Substitute& o) -> LedgerResult {
-            c_->run("substitute_delivery",
-                    "UPDATE deliveries SET content_id = $1, source = 'emergency', updated_at = $2 WHERE delivery_id = $3",
-                    {o.content_id, num(o.now), num(o.delivery_id)});
-            c_->run("substitute_assignment",
-                    "UPDATE assignments SET content_id = $1, source = 'emergency', reason = $2 "
-                    "WHERE (advisor_id, date) = (SELECT advisor_id, date FROM deliveries WHERE delivery_id = $3)",
-                    {o.content_id, "emergency substitution: " + o.reason, num(o.delivery_id)});
-            return {};
-          },
-          [&](const ledger_op::Release& o) -> LedgerResult {
-            c_->run("release",
-                    "UPDATE deliveries SET state = CASE WHEN attempts = 0 THEN 'planned' ELSE 'retry_wait' END, "
-                    "next_attempt_at = $1, claim_owner = NULL, updated_at = $1 WHERE delivery_id = ANY($2::bigint[]) "
-                    "AND state = 'sending' AND claim_owner = $3",
-                    {num(o.now), id_array(o.ids), owner_});
-            return {};
-          },
-          [&](const ledger_op::Heartbeat& o) -> LedgerResult { return heartbeat(o); },
-          [&](const ledger_op::ApplyPendingStatuses&) -> LedgerResult {
-            // Statuses reach PostgreSQL only once the receiver writes there (not in this
-            // release): nothing is pending here.
-            return {};
-          },
-          [&](const ledger_op::PollChanges& o) -> LedgerResult { return poll_changes(o); },
-          [&](const ledger_op::CloseRun& o) -> LedgerResult { return close_run(o); },
-          [&](const ledger_op::ReleaseLease& o) -> LedgerResult {
-            c_->run("release_lease", "UPDATE runs SET owner = NULL, lease_until = NULL WHERE run_id = $1 AND owner = $2",
-                    {num(o.run_id), owner_});
-            return {};
-          },
-          [&](const ledger_op::Local&) -> LedgerResult { return {}; },
-          [&](const ledger_op::RerouteAfterFailed& o) -> LedgerResult {
-            // As store::DeliveryRerouteAfterFailedStatus on SQLite: accepted on WhatsApp with a
-            // failed status, its run held by this owner → retry_wait on the next channel.
-            const auto& p = o.params;
-            auto moved = c_->run("reroute_after_failed",
-                                 "UPDATE deliveries SET state = 'retry_wait', channel = $1, channel_index = $2, sender = $3, "
-                                 "next_attempt_at = $4, accepted_at = NULL, last_error = $5, claim_owner = NULL, updated_at = $4 "
-                                 "WHERE delivery_id = $6 AND state = 'accepted' AND channel = 'whatsapp' "
-                                 "AND last_error LIKE 'status failed: %' AND EXISTS (SELECT 1 FROM runs r WHERE "
-                                 "r.run_id = deliveries.run_id AND r.owner = $7 AND r.state = 'running') RETURNING delivery_id",
-                                 {p.channel, num(p.channel_index), p.sender, num(p.now), p.last_error, num(p.delivery_id), owner_});
-            if (moved.rows() == 1) {
-              c_->run("reroute_mark_status",
-                      "UPDATE status_updates SET outcome = 'rerouted' WHERE status = 'failed' AND applied_at IS NOT NULL "
-                      "AND (matched_delivery_id = $1 OR delivery_id = $1)",
-                      {num(p.delivery_id)});
+          [&](const ledger_op::Outcome& o) {
+            const auto& p = o.update;
+            std::vector<PgParam> params{std::string(to_string(p.state)), p.channel, num(p.channel_index), p.sender,
+                                        num(p.attempts), opt_num(p.next_attempt_at), opt_num(p.sent_at),
+                                        p.provider_message_id, opt_num(p.accepted_at), p.last_error,
+                                        std::string(p.possible_duplicate ? "1" : "0"), num(p.now), num(p.delivery_id), owner_};
+            if (o.claim_first) {
+              params.push_back(num(o.claim_until));
+              out.stmts.push_back({"delivery_claim_update", &q.delivery_claim_update, std::move(params)});
+            } else {
+              out.stmts.push_back({"delivery_update", &q.delivery_update, std::move(params)});
             }
-            return {};
+            return true;
           },
-          [&](const ledger_op::AdoptUrgent&) -> LedgerResult {
-            // The PostgreSQL ledger has no run kinds (sql/postgresql) and `daybreak send-now`
-            // writes to SQLite: there is no urgent run to adopt here.
-            return AdoptedRuns{};
+          [&](const ledger_op::Attempt& o) {
+            const auto& p = o.attempt;
+            out.stmts.push_back({"attempt_insert", &q.attempt_insert,
+                                 {num(p.delivery_id), num(p.attempt_no), p.channel, p.sender, num(p.started_at),
+                                  num(p.finished_at), p.outcome, opt(p.error_code), opt(p.error_detail),
+                                  opt(p.provider_message_id), num(p.latency_ms), opt(p.fbtrace_id),
+                                  num(p.held_for_quality ? 1 : 0), opt(p.error_scope)}});
+            return true;
+          },
+          [&](const ledger_op::Substitute& o) {
+            out.stmts.push_back({"substitute_delivery", &q.substitute_delivery, {o.content_id, num(o.now), num(o.delivery_id)}});
+            out.stmts.push_back({"substitute_assignment", &q.substitute_assignment,
+                                 {o.content_id, "emergency substitution: " + o.reason, num(o.delivery_id)}});
+            return true;
+          },
+          [&](const ledger_op::Release& o) {
+            out.stmts.push_back({"release", &q.release, {num(o.now), id_array(o.ids), owner_}});
+            return true;
+          },
+          [&](const ledger_op::Heartbeat& o) {
+            for (const auto& [run_id, json] : o.progress) {
+              out.stmts.push_back({"heartbeat", &q.heartbeat, {num(o.now + o.lease_ms), num(o.now), json, num(run_id), owner_}});
+            }
+            out.stmts.push_back({"controls", &q.controls, {}});
+            out.finish = [](std::vector<PgResult>& r) -> LedgerResult { return heartbeat_result(r); };
+            return true;
+          },
+          // Reads that depend on each other: run on their own (apply), not in a pipeline.
+          [&](const ledger_op::PollChanges&) { return false; },
+          [&](const ledger_op::CloseRun& o) {
+            // The count and the lease's release matter only when the close did not happen (a
+            // closed run has no owner left to release and no row open).
+            out.stmts.push_back({"run_close", &q.run_close, {num(o.now), o.progress, num(o.run_id), owner_}});
+            out.stmts.push_back({"count_non_final", &q.count_non_final, {num(o.run_id)}});
+            out.stmts.push_back({"release_lease", &q.release_lease, {num(o.run_id), owner_}});
+            out.finish = [](std::vector<PgResult>& r) -> LedgerResult {
+              CloseResult c;
+              c.closed = r[0].affected() == 1;
+              if (!c.closed) c.open_rows = r[1].i64(0, 0);
+              return c;
+            };
+            return true;
+          },
+          [&](const ledger_op::ReleaseLease& o) {
+            out.stmts.push_back({"release_lease", &q.release_lease, {num(o.run_id), owner_}});
+            return true;
+          },
+          // Not run on PostgreSQL (pg_ledger.hpp).
+          [&](const ledger_op::Local&) { return true; },
+          // The PostgreSQL ledger has no run kinds (sql/postgresql) and `daybreak send-now`
+          // writes to SQLite: there is no urgent run to adopt here.
+          [&](const ledger_op::AdoptUrgent&) {
+            out.finish = [](std::vector<PgResult>&) -> LedgerResult { return AdoptedRuns{}; };
+            return true;
+          },
+          [&](const ledger_op::RerouteAfterFailed& o) {
+            const auto& p = o.params;
+            out.stmts.push_back({"reroute_after_failed", &q.reroute,
+                                 {p.channel, num(p.channel_index), p.sender, num(p.now), p.last_error, num(p.delivery_id), owner_}});
+            return true;
           }},
       op);
 }
 
-std::vector<ClaimResult> PgDispatchLedger::claim(const ledger_op::Claim& op) {
-  // One statement for the batch. The owner's runs are locked FOR SHARE first (in the CTE), so
-  // a take-over (which locks the run FOR UPDATE) cannot commit between this check and our
-  // commit; a take-over that committed first leaves no run row here and nothing is claimed.
-  auto r = c_->run("claim",
-                   "WITH owned AS (SELECT run_id FROM runs WHERE owner = $1 AND run_id IN "
-                   "(SELECT DISTINCT run_id FROM deliveries WHERE delivery_id = ANY($2::bigint[])) FOR SHARE) "
-                   "UPDATE deliveries d SET state = 'sending', claim_owner = $1, claim_until = $3, updated_at = $4 "
-                   "WHERE d.delivery_id = ANY($2::bigint[]) AND d.state IN (" + claimable_states_sql() + ") "
-                   "AND d.run_id IN (SELECT run_id FROM owned) RETURNING d.delivery_id",
-                   {owner_, id_array(op.ids), num(op.claim_until), num(op.now)});
+std::vector<ClaimResult> PgDispatchLedger::claim_results(const std::vector<std::int64_t>& ids, const PgResult& claimed,
+                                                         const PgResult& state) {
   std::unordered_set<std::int64_t> ok;
-  for (int i = 0; i < r.rows(); ++i) ok.insert(r.i64(i, 0));
-  std::vector<ClaimResult> out;
-  out.reserve(op.ids.size());
-  std::vector<std::int64_t> failed;
-  for (auto id : op.ids) {
-    if (!ok.count(id)) failed.push_back(id);
-  }
+  for (int i = 0; i < claimed.rows(); ++i) ok.insert(claimed.i64(i, 0));
   std::unordered_map<std::int64_t, DeliveryStateRow> now_rows;
-  if (!failed.empty()) {
-    auto s = c_->run("claim_failed_state",
-                     "SELECT delivery_id, state, accepted_at, provider_message_id, claim_owner FROM deliveries "
-                     "WHERE delivery_id = ANY($1::bigint[])",
-                     {id_array(failed)});
-    for (int i = 0; i < s.rows(); ++i) {
+  if (ok.size() < ids.size()) {
+    for (int i = 0; i < state.rows(); ++i) {
+      const auto id = state.i64(i, 0);
+      if (ok.count(id)) continue;
       DeliveryStateRow row;
-      row.state = delivery_state_from_string(s.str(i, 1)).value_or(DeliveryState::planned);
-      row.accepted_at = s.opt_i64(i, 2);
-      row.provider_message_id = s.opt_str(i, 3);
-      row.claim_owner = s.opt_str(i, 4);
-      now_rows.emplace(s.i64(i, 0), std::move(row));
+      row.state = delivery_state_from_string(state.str(i, 1)).value_or(DeliveryState::planned);
+      row.accepted_at = state.opt_i64(i, 2);
+      row.provider_message_id = state.opt_str(i, 3);
+      row.claim_owner = state.opt_str(i, 4);
+      now_rows.emplace(id, std::move(row));
     }
   }
-  for (auto id : op.ids) {
+  std::vector<ClaimResult> out;
+  out.reserve(ids.size());
+  for (auto id : ids) {
     ClaimResult c{id, ok.count(id) > 0, std::nullopt};
     if (!c.ok) {
       if (auto it = now_rows.find(id); it != now_rows.end()) c.now_row = it->second;
@@ -375,51 +463,84 @@ std::vector<ClaimResult> PgDispatchLedger::claim(const ledger_op::Claim& op) {
   return out;
 }
 
-bool PgDispatchLedger::claim_one(std::int64_t id, Millis claim_until, Millis now) {
-  auto r = c_->run("claim_one",
-                   "WITH owned AS (SELECT r.run_id FROM runs r JOIN deliveries d ON d.run_id = r.run_id "
-                   "WHERE d.delivery_id = $2 AND r.owner = $1 FOR SHARE OF r) "
-                   "UPDATE deliveries SET state = 'sending', claim_owner = $1, claim_until = $3, updated_at = $4 "
-                   "WHERE delivery_id = $2 AND state IN (" + claimable_states_sql() + ") "
-                   "AND run_id IN (SELECT run_id FROM owned)",
-                   {owner_, num(id), num(claim_until), num(now)});
-  return r.affected() == 1;
-}
-
-void PgDispatchLedger::outcome(const ledger_op::Outcome& op) {
-  const auto& p = op.update;
-  if (op.claim_first && !claim_one(p.delivery_id, op.claim_until, p.now)) return;
-  const std::string st(to_string(p.state));
-  c_->run("delivery_update",
-          "UPDATE deliveries SET state = $1, channel = $2, channel_index = $3, sender = $4, attempts = $5, "
-          "next_attempt_at = $6, first_sent_at = COALESCE(first_sent_at, $7), "
-          "provider_message_id = COALESCE($8, provider_message_id), accepted_at = COALESCE($9, accepted_at), "
-          "last_error = COALESCE($10, last_error), possible_duplicate = GREATEST(possible_duplicate, $11), "
-          "claim_owner = CASE WHEN $1 = 'sending' THEN claim_owner ELSE NULL END, updated_at = $12 "
-          "WHERE delivery_id = $13 AND state = 'sending' AND claim_owner = $14",
-          {st, p.channel, num(p.channel_index), p.sender, num(p.attempts), opt_num(p.next_attempt_at), opt_num(p.sent_at),
-           p.provider_message_id, opt_num(p.accepted_at), p.last_error, std::string(p.possible_duplicate ? "1" : "0"),
-           num(p.now), num(p.delivery_id), owner_});
-}
-
-HeartbeatResult PgDispatchLedger::heartbeat(const ledger_op::Heartbeat& op) {
-  HeartbeatResult r;
-  for (const auto& [run_id, json] : op.progress) {
-    auto u = c_->run("heartbeat",
-                     "UPDATE runs SET lease_until = $1, heartbeat_at = $2, progress = $3 WHERE run_id = $4 AND owner = $5",
-                     {num(op.now + op.lease_ms), num(op.now), json, num(run_id), owner_});
-    if (u.affected() != 1) r.lease_ok = false;
+HeartbeatResult PgDispatchLedger::heartbeat_result(std::vector<PgResult>& r) {
+  HeartbeatResult out;
+  for (std::size_t i = 0; i + 1 < r.size(); ++i) {
+    if (r[i].affected() != 1) out.lease_ok = false;
   }
-  auto c = c_->run("controls", "SELECT key, value FROM controls ORDER BY key", {});
+  const auto& c = r.back();
   for (int i = 0; i < c.rows(); ++i) {
     const auto key = c.str(i, 0);
     const bool on = c.str(i, 1) == "1";
-    if (key == "pause") r.controls.paused_all = on;
+    if (key == "pause") out.controls.paused_all = on;
     for (Channel ch : {Channel::whatsapp, Channel::email, Channel::webhook}) {
-      if (key == "pause." + std::string(to_string(ch))) r.controls.paused_channel[static_cast<int>(ch)] = on;
+      if (key == "pause." + std::string(to_string(ch))) out.controls.paused_channel[static_cast<int>(ch)] = on;
     }
   }
-  return r;
+  return out;
+}
+
+LedgerResult PgDispatchLedger::apply(const LedgerOp& op) {
+  PgOpPlan p;
+  if (!plan(op, p)) return poll_changes(std::get<ledger_op::PollChanges>(op));
+  std::vector<PgResult> r;
+  r.reserve(p.stmts.size());
+  for (const auto& st : p.stmts) r.push_back(c_->run(st.name, *st.sql, st.params));
+  return p.finish ? p.finish(r) : LedgerResult{};
+}
+
+std::optional<BatchFailure> PgDispatchLedger::apply_batch(const std::vector<const LedgerOp*>& ops,
+                                                          std::vector<LedgerResult>& results) {
+  results.assign(ops.size(), LedgerResult{});
+  std::size_t i = 0;
+  while (i < ops.size()) {
+    // The longest run of operations from i that can go out together.
+    std::vector<PgOpPlan> plans;
+    std::size_t j = i;
+    for (; j < ops.size(); ++j) {
+      PgOpPlan p;
+      if (!plan(*ops[j], p)) break;
+      plans.push_back(std::move(p));
+    }
+    if (j == i) {  // one that reads before it writes: on its own
+      try {
+        results[i] = apply(*ops[i]);
+      } catch (...) {
+        return BatchFailure{i, std::current_exception()};
+      }
+      ++i;
+      continue;
+    }
+    std::vector<PgPiped> answers;
+    try {
+      for (const auto& p : plans) {
+        for (const auto& st : p.stmts) c_->pipeline_send(st.name, *st.sql, st.params);
+      }
+      answers = c_->pipeline_sync();
+    } catch (...) {
+      return BatchFailure{i, std::current_exception()};  // the connection: the whole batch is retried
+    }
+    std::size_t a = 0;
+    for (std::size_t k = 0; k < plans.size(); ++k) {
+      std::vector<PgResult> r;
+      r.reserve(plans[k].stmts.size());
+      for (std::size_t s = 0; s < plans[k].stmts.size(); ++s, ++a) {
+        if (a >= answers.size() || !answers[a].ok) {
+          const std::string why = a < answers.size() ? answers[a].error : "PostgreSQL: a pipeline answer is missing";
+          const bool transient = a < answers.size() && answers[a].transient;
+          return BatchFailure{i + k, std::make_exception_ptr(StoreError(why, transient ? SQLITE_BUSY : 0))};
+        }
+        r.push_back(std::move(answers[a].result));
+      }
+      try {
+        results[i + k] = plans[k].finish ? plans[k].finish(r) : LedgerResult{};
+      } catch (...) {
+        return BatchFailure{i + k, std::current_exception()};
+      }
+    }
+    i = j;
+  }
+  return std::nullopt;
 }
 
 OperatorChanges PgDispatchLedger::poll_changes(const ledger_op::PollChanges& op) {
@@ -449,29 +570,8 @@ OperatorChanges PgDispatchLedger::poll_changes(const ledger_op::PollChanges& op)
   return out;
 }
 
-CloseResult PgDispatchLedger::close_run(const ledger_op::CloseRun& op) {
-  CloseResult r;
-  // Never closed with a row that is not final (docs/reliability.md).
-  auto u = c_->run("run_close",
-                   "UPDATE runs SET state = CASE WHEN state = 'cancelled' THEN 'cancelled' ELSE 'closed' END, finished_at = $1, "
-                   "progress = $2, owner = NULL, lease_until = NULL, heartbeat_at = $1 WHERE run_id = $3 "
-                   "AND (owner = $4 OR owner IS NULL) AND NOT EXISTS "
-                   "(SELECT 1 FROM deliveries d WHERE d.run_id = $3 AND d.state IN (" + non_final_states_sql() + "))",
-                   {num(op.now), op.progress, num(op.run_id), owner_});
-  r.closed = u.affected() == 1;
-  if (!r.closed) {
-    r.open_rows = count_non_final(op.run_id);
-    c_->run("release_lease", "UPDATE runs SET owner = NULL, lease_until = NULL WHERE run_id = $1 AND owner = $2",
-            {num(op.run_id), owner_});
-  }
-  return r;
-}
-
 std::int64_t PgDispatchLedger::count_non_final(std::int64_t run_id) {
-  return c_->run("count_non_final",
-                 "SELECT COUNT(*) FROM deliveries WHERE run_id = $1 AND state IN (" + non_final_states_sql() + ")",
-                 {num(run_id)})
-      .i64(0, 0);
+  return c_->run("count_non_final", pg_sql().count_non_final, {num(run_id)}).i64(0, 0);
 }
 
 std::vector<Run> PgDispatchLedger::list_dispatchable(Millis from, Millis to) {
@@ -522,6 +622,107 @@ LedgerFactory pg_ledger_factory(std::string url, std::string owner) {
   return [url = std::move(url), owner = std::move(owner)]() -> std::unique_ptr<DispatchLedger> {
     return std::make_unique<PgDispatchLedger>(url, owner);
   };
+}
+
+// ---- daybreak status ----
+
+PgStatusView pg_status_view(const std::string& url, Millis from, Millis now, const std::string& next_day) {
+  PgConn c(url);
+  PgStatusView v;
+  // As RunListActive + the running ones of RunListRecent on SQLite.
+  auto a = c.query(std::string("SELECT ") + kPgRunColumns +
+                       " FROM runs WHERE (state IN ('planned','running') AND window_start <= $1 AND deadline_at >= $2) "
+                       "OR state = 'running' ORDER BY slot_at, run_id",
+                   {num(now), num(from)});
+  for (int i = 0; i < a.rows(); ++i) v.active.push_back(pg_read_run(a, i));
+  auto k = c.query("SELECT key, value, updated_at, updated_by FROM controls ORDER BY key");
+  for (int i = 0; i < k.rows(); ++i) v.controls.push_back({k.str(i, 0), k.str(i, 1), k.i64(i, 2), k.opt_str(i, 3).value_or("")});
+  v.dead = c.query("SELECT COUNT(*) FROM deliveries WHERE state = 'dead' AND dismissed_at IS NULL").i64(0, 0);
+  auto n = c.query(std::string("SELECT ") + kPgRunColumns + " FROM runs WHERE date = $1 ORDER BY slot_at, run_id", {next_day});
+  for (int i = 0; i < n.rows(); ++i) v.next_day_runs.push_back(pg_read_run(n, i));
+  return v;
+}
+
+// ---- doctor ----
+
+std::string pg_url_for_display(const std::string& url) {
+  // postgresql://user:password@host/db → postgresql://user:***@host/db
+  const auto scheme = url.find("://");
+  if (scheme == std::string::npos) return url;
+  const auto at = url.find('@', scheme + 3);
+  const auto colon = url.find(':', scheme + 3);
+  if (at == std::string::npos || colon == std::string::npos || colon > at) return url;
+  return url.substr(0, colon + 1) + "***" + url.substr(at);
+}
+
+std::vector<PgLedgerCheck> check_pg_ledger(const std::string& url) {
+  std::vector<PgLedgerCheck> rows;
+  const std::string shown = pg_url_for_display(url);
+  std::unique_ptr<PgConn> c;
+  try {
+    c = std::make_unique<PgConn>(url);
+    auto v = c->query("SELECT current_setting('server_version'), current_database(), current_user");
+    rows.push_back({"ledger_postgres", true,
+                    shown + ": PostgreSQL " + v.str(0, 0) + ", database " + v.str(0, 1) + " as user " + v.str(0, 2)});
+  } catch (const std::exception& e) {
+    rows.push_back({"ledger_postgres", false, shown + ": " + e.what() + " ([database] url)"});
+    rows.push_back({"ledger_schema", false, "not checked: no connection to the PostgreSQL ledger"});
+    rows.push_back({"ledger_tables", false, "not checked: no connection to the PostgreSQL ledger"});
+    return rows;
+  }
+  int latest = 0;
+  for (const auto& m : embedded_pg_migrations()) latest = std::max(latest, m.version);
+  try {
+    if (c->query("SELECT to_regclass('schema_migrations') IS NULL").str(0, 0) == "t") {
+      rows.push_back({"ledger_schema", false,
+                      "no daybreak schema in this database (no schema_migrations table): `dispatch` applies it when it "
+                      "connects, as does `daybreak migrate-ledger`"});
+    } else {
+      const int v = static_cast<int>(c->query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").i64(0, 0));
+      const std::string have = "PostgreSQL schema version " + std::to_string(v);
+      if (v == latest) {
+        rows.push_back({"ledger_schema", true, have + " (latest)"});
+      } else if (v < latest) {
+        rows.push_back({"ledger_schema", false, have + ", this build has " + std::to_string(latest) + ": " +
+                                                    std::to_string(latest - v) +
+                                                    " migration(s) pending; the next dispatch applies them when it connects"});
+      } else {
+        rows.push_back({"ledger_schema", false, have + " is newer than this build's " + std::to_string(latest) +
+                                                    ": the binaries are older than the ledger"});
+      }
+    }
+  } catch (const std::exception& e) {
+    rows.push_back({"ledger_schema", false, e.what()});
+  }
+  // The tables dispatch reads and writes (sql/postgresql/001_dispatch.sql).
+  static const char* const kTables[] = {"advisors",          "advisor_channels", "content",  "assignments", "runs",
+                                        "deliveries",        "delivery_attempts", "delivery_changes", "controls",
+                                        "status_updates"};
+  std::vector<std::string> problems;
+  for (const char* t : kTables) {
+    try {
+      if (c->query("SELECT to_regclass($1) IS NULL", {std::string(t)}).str(0, 0) == "t") {
+        problems.push_back(std::string(t) + ": missing");
+        continue;
+      }
+      c->query(std::string("SELECT 1 FROM ") + t + " LIMIT 1");
+      auto p = c->query("SELECT has_table_privilege($1, 'INSERT'), has_table_privilege($1, 'UPDATE')", {std::string(t)});
+      std::string lacking;
+      if (p.str(0, 0) != "t") lacking += "INSERT";
+      if (p.str(0, 1) != "t") lacking += std::string(lacking.empty() ? "" : ", ") + "UPDATE";
+      if (!lacking.empty()) problems.push_back(std::string(t) + ": no " + lacking + " privilege");
+    } catch (const std::exception& e) {
+      problems.push_back(std::string(t) + ": " + e.what());
+    }
+  }
+  if (problems.empty()) {
+    rows.push_back({"ledger_tables", true, std::to_string(std::size(kTables)) + " dispatch tables readable and writable"});
+  } else {
+    std::string m;
+    for (const auto& p : problems) m += (m.empty() ? "" : "; ") + p;
+    rows.push_back({"ledger_tables", false, m});
+  }
+  return rows;
 }
 
 // ---- migrate-ledger ----

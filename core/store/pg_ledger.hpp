@@ -13,9 +13,12 @@
 #include <string>
 
 #include "store/dispatch_ledger.hpp"
+#include "store/overrides.hpp"
 #include "store/pg.hpp"
 
 namespace daybreak::store {
+
+struct PgOpPlan;
 
 class PgDispatchLedger final : public DispatchLedger {
  public:
@@ -41,6 +44,10 @@ class PgDispatchLedger final : public DispatchLedger {
   /// ledger_op::Local is not run: monitoring, alerts and stored reports are not written on the
   /// PostgreSQL ledger in this release (README "PostgreSQL").
   LedgerResult apply(const LedgerOp& op) override;
+  /// A batch's statements go out in one pipeline (libpq pipeline mode) and their answers come
+  /// back together: one round trip for the batch instead of one per statement. An operation
+  /// whose statements read before they write (PollChanges) runs on its own between pipelines.
+  std::optional<BatchFailure> apply_batch(const std::vector<const LedgerOp*>& ops, std::vector<LedgerResult>& results) override;
 
   // ---- what dispatch reads and takes before its dispatcher starts ----
   /// Runs not closed or cancelled whose window overlaps [from, to], and reopened runs with rows
@@ -53,12 +60,13 @@ class PgDispatchLedger final : public DispatchLedger {
   PgConn& conn() { return *c_; }
 
  private:
-  std::vector<ClaimResult> claim(const ledger_op::Claim& op);
-  bool claim_one(std::int64_t id, Millis claim_until, Millis now);
-  void outcome(const ledger_op::Outcome& op);
-  HeartbeatResult heartbeat(const ledger_op::Heartbeat& op);
+  /// The statements of a write operation and how their answers make its result; false for one
+  /// that must read before it writes (PollChanges), which apply() runs on its own.
+  bool plan(const LedgerOp& op, PgOpPlan& out);
+  static std::vector<ClaimResult> claim_results(const std::vector<std::int64_t>& ids, const PgResult& claimed,
+                                                const PgResult& state);
+  static HeartbeatResult heartbeat_result(std::vector<PgResult>& r);
   OperatorChanges poll_changes(const ledger_op::PollChanges& op);
-  CloseResult close_run(const ledger_op::CloseRun& op);
   std::vector<ContentRow> content_query(const char* name, const std::string& where, const std::vector<PgParam>& params);
   std::string owner_;
   std::unique_ptr<PgConn> c_;
@@ -76,5 +84,28 @@ struct LedgerCopyCounts {
 /// attempts and operator changes of `date` (every day when empty). Ids are kept; rows already
 /// in PostgreSQL (same key) are left as they are. One transaction.
 LedgerCopyCounts migrate_ledger_to_pg(const std::string& sqlite_path, const std::string& url, const std::string& date);
+
+/// What `daybreak status` shows of the PostgreSQL ledger (read-only; one connection).
+struct PgStatusView {
+  std::vector<Run> active;         ///< runs planned or running whose window overlaps [from, now], and every running run
+  std::vector<Control> controls;   ///< every switch, by key
+  std::int64_t dead = 0;           ///< dead deliveries not dismissed
+  std::vector<Run> next_day_runs;  ///< the runs of `next_day`
+};
+PgStatusView pg_status_view(const std::string& url, Millis from, Millis now, const std::string& next_day);
+
+/// One row of `daybreak doctor` about the PostgreSQL ledger.
+struct PgLedgerCheck {
+  std::string name;
+  bool ok = false;
+  std::string message;
+};
+/// What `daybreak doctor` reports about the ledger at `url`, changing nothing (no migration):
+/// ledger_postgres (it connects; the server's version, the database and the user),
+/// ledger_schema (the migration level against this build's sql/postgresql/) and ledger_tables
+/// (every dispatch table exists, answers a read, and grants the writes dispatch makes).
+std::vector<PgLedgerCheck> check_pg_ledger(const std::string& url);
+/// `url` with its password (if any) replaced by "***", for messages.
+std::string pg_url_for_display(const std::string& url);
 
 }  // namespace daybreak::store

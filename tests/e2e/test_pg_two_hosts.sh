@@ -7,6 +7,7 @@
 #     host ids (DAYBREAK_HOST_ID) and [database] url: A takes the run's lease, B finds it owned
 #  3. mid-run, host A is killed with SIGKILL (its loop and its dispatch): B takes the run over
 #     once A's lease (3 s) has expired; the takeover time (kill to B's lease) is measured
+#     (`daybreak status` with the url shows B owning the run, read from PostgreSQL)
 #  4. the run is closed with no row not final, nothing lost (every delivery accepted), >= 99.9%
 #     accepted by their deadline, and the provider's duplicates are no more than the possible
 #     duplicates counted in the ledger
@@ -39,7 +40,7 @@ for _ in 1 2 3 4 5; do
 done
 [ -n "$PGPORT_T" ] || { cat "$PGDIR/server.log" >&2; fail "pg_ctl start"; }
 stop_pg() { "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate -w stop >/dev/null 2>&1 || true; }
-trap 'stop_pg; cleanup' EXIT
+trap 'rc=$?; stop_pg; (exit $rc); cleanup' EXIT  # cleanup keeps the work directory of a failure
 URL="postgresql://daybreak@/postgres?host=$PGDIR&port=$PGPORT_T"
 pg() { psql "$URL" -XAtq -c "$1"; }
 
@@ -119,12 +120,19 @@ t_take=$(now_ms)
 takeover_ms=$((t_take - t_kill))
 [ "$takeover_ms" -le $(( (LEASE_S + 2) * 1000 )) ] || fail "takeover took ${takeover_ms} ms (lease ${LEASE_S} s)"
 grep -q "took over from host-a" "$WORK/host-b.log" || fail "B's log does not say it took over from A"
+# `daybreak status` with [database] url reads the PostgreSQL ledger: B owns the run, its lease live
+"$OP" status --json >"$WORK/status.json" || fail "daybreak status on PostgreSQL exited $?"
+assert_eq "$(json 'j["ledger"]' <"$WORK/status.json")" "postgresql" "status: ledger"
+json '[r["owner"] for r in j["runs"] if r["run_id"] == '"$run"'][0]' <"$WORK/status.json" | grep -q '^host-b:' ||
+  fail "status does not show host B owning run $run: $(cat "$WORK/status.json")"
+assert_eq "$(json 'j["alerts_firing"]' <"$WORK/status.json")" "None" "status: alerts are not on PostgreSQL"
 
 for _ in $(seq 1 1800); do [ "$(run_state)" = "closed" ] && break; sleep 0.05; done
 wait "$LOOP_B" 2>/dev/null || true
 assert_eq "$(run_state)" "closed" "run state"
 assert_eq "$(pg "SELECT COUNT(*) FROM deliveries WHERE run_id=$run AND state IN ('planned','sending','retry_wait','uncertain')")" "0" "non-final rows in the closed run"
 assert_eq "$(accepted)" "$n" "accepted deliveries (none lost)"
+assert_eq "$("$OP" status --json | json 'j["dead_letters"]')" "$(pg "SELECT COUNT(*) FROM deliveries WHERE state='dead' AND dismissed_at IS NULL")" "status: dead letters"
 on_time=$(pg "SELECT COUNT(*) FROM deliveries WHERE run_id=$run AND accepted_at <= deadline_at")
 python3 -c "import sys; sys.exit(0 if $on_time * 1000 >= $n * 999 else 1)" || fail "on time $on_time of $n (< 99.9%)"
 stats=$(sim_stats)

@@ -12,8 +12,11 @@
 #include <sqlite3.h>
 
 #include <atomic>
+#include <cstddef>
+#include <exception>
 #include <map>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -50,7 +53,6 @@ OpKey key_of(const store::LedgerOp& op) {
         if constexpr (std::is_same_v<T, store::ledger_op::Substitute>) return {kind, o.delivery_id, o.now};
         if constexpr (std::is_same_v<T, store::ledger_op::Release>) return {kind, o.ids.empty() ? 0 : o.ids.front(), o.now};
         if constexpr (std::is_same_v<T, store::ledger_op::Heartbeat>) return {kind, o.now, 0};
-        if constexpr (std::is_same_v<T, store::ledger_op::ApplyPendingStatuses>) return {kind, o.now, 0};
         if constexpr (std::is_same_v<T, store::ledger_op::PollChanges>) return {kind, o.after_seq, 0};
         if constexpr (std::is_same_v<T, store::ledger_op::CloseRun>) return {kind, o.run_id, o.now};
         if constexpr (std::is_same_v<T, store::ledger_op::ReleaseLease>) return {kind, o.run_id, 0};
@@ -92,6 +94,34 @@ class FaultyLedger final : public store::DispatchLedger {
   void release_savepoint() override { inner_->release_savepoint(); }
   void rollback_to_savepoint() override { inner_->rollback_to_savepoint(); }
   store::LedgerResult apply(const store::LedgerOp& op) override {
+    inject(op);
+    return inner_->apply(op);
+  }
+  /// The fault is decided per operation in order, as apply() does; the operations before it go
+  /// to the inner ledger together (on PostgreSQL its pipeline, which the sweep thus covers).
+  std::optional<store::BatchFailure> apply_batch(const std::vector<const store::LedgerOp*>& ops,
+                                                 std::vector<store::LedgerResult>& results) override {
+    std::size_t k = 0;
+    std::exception_ptr fault;
+    for (; k < ops.size() && !fault; ++k) {
+      try {
+        inject(*ops[k]);
+      } catch (...) {
+        fault = std::current_exception();
+        break;
+      }
+    }
+    const std::vector<const store::LedgerOp*> before(ops.begin(), ops.begin() + static_cast<std::ptrdiff_t>(k));
+    auto failed = inner_->apply_batch(before, results);
+    results.resize(ops.size());
+    if (failed) return failed;
+    if (fault) return store::BatchFailure{k, fault};
+    return std::nullopt;
+  }
+
+ private:
+  /// Throws when `op` is the one this plan fails (or was poisoned by it).
+  void inject(const store::LedgerOp& op) {
     if (!std::holds_alternative<store::ledger_op::Local>(op)) {
       const long n = ++plan_->calls;
       const OpKey key = key_of(op);
@@ -103,10 +133,7 @@ class FaultyLedger final : public store::DispatchLedger {
       }
       if (plan_->poisoned.count(key)) throw store::StoreError("injected: constraint failed", SQLITE_CONSTRAINT);
     }
-    return inner_->apply(op);
   }
-
- private:
   std::unique_ptr<store::DispatchLedger> inner_;
   std::shared_ptr<FaultPlan> plan_;
 };

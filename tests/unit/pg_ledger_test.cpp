@@ -4,11 +4,20 @@
 // under a lease its owner holds, a run never closes with a row not final, and a lost
 // connection is a transient failure the next transaction recovers from.
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
 #include <memory>
+#include <sstream>
 
 #include "config/config.hpp"
 #include "db_fixture.hpp"
+#include "engine/writer.hpp"
 #include "pg_server.hpp"
 #include "store/db.hpp"
 #include "store/migrations.hpp"
@@ -209,6 +218,220 @@ TEST_F(PgLedgerTest, ALostConnectionIsTransientAndTheNextTransactionReconnects) 
     EXPECT_FALSE(store::is_transient_error(e)) << e.what();
   }
   a.rollback();
+}
+
+/// The batch writer on PostgreSQL, as dispatch drives it: claims of 100 rows, then per row an
+/// outcome (accepted) and an attempt. Every write lands; the writer's operations per second are
+/// printed (DAYBREAK_PG_WRITER_ROWS sets the rows, 2,000 by default; docs/architecture.md quotes
+/// a measurement).
+TEST_F(PgLedgerTest, BatchWriterCommitsEveryOperationAndReportsItsRate) {
+  int n = 2000;
+  if (const char* e = std::getenv("DAYBREAK_PG_WRITER_ROWS")) n = std::max(1, std::atoi(e));
+  seed(n);
+  {
+    store::PgDispatchLedger a(url_, "w");
+    ASSERT_TRUE(a.acquire_lease(1, kPgT0, 600'000).acquired);
+  }
+  const auto all = ids();
+  ASSERT_EQ(all.size(), static_cast<std::size_t>(n));
+  std::ostringstream log_text;
+  auto log = std::make_shared<spdlog::logger>("pg-writer", std::make_shared<spdlog::sinks::ostream_sink_mt>(log_text));
+  engine::BatchWriter w(store::pg_ledger_factory(url_, "w"), 20, log);
+  std::atomic<long> claimed{0};
+  const auto t0 = std::chrono::steady_clock::now();
+  long ops = 0;
+  for (std::size_t i = 0; i < all.size(); i += 100) {
+    store::ledger_op::Claim c;
+    c.ids.assign(all.begin() + static_cast<long>(i), all.begin() + static_cast<long>(std::min(all.size(), i + 100)));
+    c.now = kPgT0;
+    c.claim_until = kPgT0 + 600'000;
+    w.enqueue(std::move(c), engine::OnDone([&](bool ok, store::LedgerResult&& r) {
+      if (!ok) return;
+      for (const auto& x : std::get<std::vector<store::ClaimResult>>(r)) claimed += x.ok ? 1 : 0;
+    }));
+    ++ops;
+  }
+  ASSERT_TRUE(w.flush(120'000));
+  EXPECT_EQ(claimed.load(), n);
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    store::DeliveryUpdateParams u;
+    u.delivery_id = all[i];
+    u.state = DeliveryState::accepted;
+    u.channel = "whatsapp";
+    u.sender = "wa-1";
+    u.attempts = 1;
+    u.sent_at = kPgT0 + 10;
+    u.provider_message_id = "wamid." + std::to_string(i);
+    u.accepted_at = kPgT0 + 20;
+    u.now = kPgT0 + 20;
+    w.enqueue(store::ledger_op::Outcome{u});
+    w.enqueue(store::ledger_op::Attempt{{all[i], 1, "whatsapp", "wa-1", kPgT0 + 10, kPgT0 + 20, "accepted", "", "",
+                                         "wamid." + std::to_string(i), 10, "", false, ""}});
+    ops += 2;
+  }
+  ASSERT_TRUE(w.flush(300'000));
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  w.stop(10'000);
+  EXPECT_EQ(w.dropped(), 0u) << log_text.str();
+  EXPECT_EQ(count("SELECT COUNT(*) FROM deliveries WHERE state = 'accepted' AND claim_owner IS NULL"), n);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM delivery_attempts"), n);
+  std::cout << "[ measure  ] PostgreSQL batch writer: " << ops << " operations (" << n << " rows) in " << secs << " s = "
+            << static_cast<long>(static_cast<double>(ops) / secs) << " operations/s\n";
+}
+
+/// One pipeline for a whole batch: a permanent failure in the middle (an attempt for a delivery
+/// that does not exist) is dropped alone and every other operation of the batch commits, with
+/// its result (the claim's) as one at a time would give it.
+TEST_F(PgLedgerTest, ABatchIsOnePipelineAndAFailingOperationIsDroppedAlone) {
+  seed(3);
+  store::PgDispatchLedger a(url_, "w");
+  ASSERT_TRUE(a.acquire_lease(1, kPgT0, 600'000).acquired);
+  const auto all = ids();
+  std::ostringstream log_text;
+  auto log = std::make_shared<spdlog::logger>("pg-writer", std::make_shared<spdlog::sinks::ostream_sink_mt>(log_text));
+  // A commit interval far longer than the enqueues below take: they land in one batch.
+  engine::BatchWriter w(store::pg_ledger_factory(url_, "w"), 500, log);
+  std::vector<store::ClaimResult> claims;
+  bool claim_committed = false, bad_committed = true, close_committed = false;
+  store::CloseResult close;
+  w.enqueue(store::ledger_op::Claim{{all[0], all[1], 999999}, kPgT0, kPgT0 + 600'000},
+            engine::OnDone([&](bool ok, store::LedgerResult&& r) {
+              claim_committed = ok;
+              if (ok) claims = std::get<std::vector<store::ClaimResult>>(r);
+            }));
+  w.enqueue(store::ledger_op::Attempt{{999999, 1, "whatsapp", "wa-1", kPgT0, kPgT0, "accepted", "", "", "", 0, "", false, ""}},
+            engine::OnDone([&](bool ok, store::LedgerResult&&) { bad_committed = ok; }));
+  store::DeliveryUpdateParams d;
+  d.delivery_id = all[2];
+  d.state = DeliveryState::dead;
+  d.channel = "whatsapp";
+  d.sender = "wa-1";
+  d.last_error = "deadline passed";
+  d.now = kPgT0 + 10;
+  w.enqueue(store::ledger_op::Outcome{d, true, kPgT0 + 600'000});  // claimed and made final in one statement
+  w.enqueue(store::ledger_op::Heartbeat{{{1, "{\"sent\":0}"}}, kPgT0 + 20, 600'000});
+  w.enqueue(store::ledger_op::CloseRun{1, kPgT0 + 30, "{}"}, engine::OnDone([&](bool ok, store::LedgerResult&& r) {
+              close_committed = ok;
+              if (ok) close = std::get<store::CloseResult>(r);
+            }));
+  ASSERT_TRUE(w.flush(30'000));
+  w.stop(10'000);
+  EXPECT_EQ(w.dropped(), 1u);
+  EXPECT_NE(log_text.str().find("recording an attempt"), std::string::npos) << log_text.str();
+  EXPECT_FALSE(bad_committed);
+  ASSERT_TRUE(claim_committed);
+  ASSERT_EQ(claims.size(), 3u);
+  EXPECT_TRUE(claims[0].ok && claims[1].ok);
+  EXPECT_FALSE(claims[2].ok);
+  EXPECT_FALSE(claims[2].now_row);  // no such row
+  EXPECT_EQ(count("SELECT COUNT(*) FROM deliveries WHERE state = 'sending' AND claim_owner = 'w'"), 2);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM deliveries WHERE state = 'dead' AND claim_owner IS NULL AND claim_until = " +
+                  std::to_string(kPgT0 + 600'000)),
+            1);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM delivery_attempts"), 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM runs WHERE progress = '{\"sent\":0}'"), 1);  // the heartbeat's (no close)
+  ASSERT_TRUE(close_committed);
+  EXPECT_FALSE(close.closed);  // two rows are still sending
+  EXPECT_EQ(close.open_rows, 2);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM runs WHERE state = 'running' AND owner IS NULL"), 1);
+}
+
+/// A claim in a pipeline of a host that lost its run takes nothing and reports the rows as
+/// they are; a claim of a row already final reports it final (not a failure to send).
+TEST_F(PgLedgerTest, PipelinedClaimsKeepTheLeaseRule) {
+  seed(2);
+  store::PgDispatchLedger a(url_, "host-a");
+  store::PgDispatchLedger b(url_, "host-b");
+  ASSERT_TRUE(a.acquire_lease(1, kPgT0, 10'000).acquired);
+  const auto all = ids();
+  store::PgConn(url_).exec("UPDATE deliveries SET state = 'cancelled' WHERE delivery_id = " + std::to_string(all[1]));
+  const store::LedgerOp ca = store::ledger_op::Claim{{all[0], all[1]}, kPgT0, kPgT0 + 60'000};
+  const store::LedgerOp cb = store::ledger_op::Claim{{all[0]}, kPgT0, kPgT0 + 60'000};
+  std::vector<store::LedgerResult> ra, rb;
+  a.begin();
+  ASSERT_FALSE(a.apply_batch({&ca}, ra));
+  a.commit();
+  b.begin();
+  ASSERT_FALSE(b.apply_batch({&cb}, rb));
+  b.commit();
+  const auto& x = std::get<std::vector<store::ClaimResult>>(ra[0]);
+  EXPECT_TRUE(x[0].ok);
+  EXPECT_FALSE(x[1].ok);
+  ASSERT_TRUE(x[1].now_row);
+  EXPECT_EQ(x[1].now_row->state, DeliveryState::cancelled);
+  const auto& y = std::get<std::vector<store::ClaimResult>>(rb[0]);
+  EXPECT_FALSE(y[0].ok);
+  ASSERT_TRUE(y[0].now_row);
+  EXPECT_EQ(y[0].now_row->claim_owner.value_or(""), "host-a");
+}
+
+TEST_F(PgLedgerTest, DoctorReportsTheServerTheSchemaLevelAndTheTables) {
+  auto row = [](const std::vector<store::PgLedgerCheck>& rows, const std::string& name) {
+    for (const auto& r : rows) {
+      if (r.name == name) return r;
+    }
+    ADD_FAILURE() << "no row " << name;
+    return store::PgLedgerCheck{};
+  };
+  // An empty database: connected, but no schema and no tables (doctor migrates nothing).
+  auto empty = store::check_pg_ledger(url_);
+  EXPECT_TRUE(row(empty, "ledger_postgres").ok);
+  EXPECT_NE(row(empty, "ledger_postgres").message.find("PostgreSQL 15"), std::string::npos) << row(empty, "ledger_postgres").message;
+  EXPECT_FALSE(row(empty, "ledger_schema").ok);
+  EXPECT_NE(row(empty, "ledger_schema").message.find("no daybreak schema"), std::string::npos);
+  EXPECT_FALSE(row(empty, "ledger_tables").ok);
+  EXPECT_NE(row(empty, "ledger_tables").message.find("deliveries: missing"), std::string::npos);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM pg_tables WHERE schemaname = 'public'"), 0);
+  // Migrated: every row passes, the level is this build's.
+  { store::PgDispatchLedger l(url_, "m", true); }
+  auto good = store::check_pg_ledger(url_);
+  for (const auto& r : good) EXPECT_TRUE(r.ok) << r.name << ": " << r.message;
+  EXPECT_NE(row(good, "ledger_schema").message.find(
+                "version " + std::to_string(store::embedded_pg_migrations().back().version) + " (latest)"),
+            std::string::npos);
+  // One migration behind, and a table this user may not write.
+  store::PgConn admin(url_);
+  admin.exec("DELETE FROM schema_migrations WHERE version = (SELECT MAX(version) FROM schema_migrations)");
+  admin.exec("CREATE ROLE doctor_reader LOGIN; GRANT SELECT ON ALL TABLES IN SCHEMA public TO doctor_reader; "
+             "GRANT INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO doctor_reader; REVOKE UPDATE ON runs FROM doctor_reader");
+  auto reader_url = url_;
+  reader_url.replace(reader_url.find("daybreak@"), 9, "doctor_reader@");
+  auto old = store::check_pg_ledger(reader_url);
+  EXPECT_FALSE(row(old, "ledger_schema").ok);
+  EXPECT_NE(row(old, "ledger_schema").message.find("1 migration(s) pending"), std::string::npos) << row(old, "ledger_schema").message;
+  EXPECT_FALSE(row(old, "ledger_tables").ok);
+  EXPECT_EQ(row(old, "ledger_tables").message, "runs: no UPDATE privilege");
+  admin.exec("DROP OWNED BY doctor_reader; DROP ROLE doctor_reader");
+  // Nobody listening: a clear failure, and the other rows say why they were not checked.
+  auto down = store::check_pg_ledger("postgresql://daybreak:secret@/nowhere?host=/nonexistent-dir&port=1");
+  EXPECT_FALSE(row(down, "ledger_postgres").ok);
+  EXPECT_NE(row(down, "ledger_postgres").message.find("cannot connect to PostgreSQL"), std::string::npos)
+      << row(down, "ledger_postgres").message;
+  EXPECT_EQ(row(down, "ledger_postgres").message.find("secret"), std::string::npos);
+  EXPECT_NE(row(down, "ledger_schema").message.find("not checked"), std::string::npos);
+}
+
+TEST_F(PgLedgerTest, StatusViewReadsRunsLeasesSwitchesAndDeadLetters) {
+  seed(3);
+  store::PgDispatchLedger a(url_, "host-a");
+  ASSERT_TRUE(a.acquire_lease(1, kPgT0, 10'000).acquired);
+  const auto all = ids();
+  store::PgConn admin(url_);
+  admin.exec("UPDATE deliveries SET state = 'dead', last_error = 'x' WHERE delivery_id IN (" + std::to_string(all[0]) + ", " +
+             std::to_string(all[1]) + ")");
+  admin.exec("UPDATE deliveries SET dismissed_at = 1 WHERE delivery_id = " + std::to_string(all[1]));
+  admin.exec("INSERT INTO controls (key, value, updated_at, updated_by) VALUES ('pause.email', '1', 5, 'ops')");
+  auto v = store::pg_status_view(url_, kPgT0 - 600'000, kPgT0 + 1000, "2026-11-28");
+  ASSERT_EQ(v.active.size(), 1u);
+  EXPECT_EQ(v.active[0].state, "running");
+  EXPECT_EQ(v.active[0].owner.value_or(""), "host-a");
+  EXPECT_EQ(v.active[0].lease_until.value_or(0), kPgT0 + 10'000);
+  ASSERT_EQ(v.controls.size(), 1u);
+  EXPECT_EQ(v.controls[0].key, "pause.email");
+  EXPECT_EQ(v.controls[0].updated_by, "ops");
+  EXPECT_EQ(v.dead, 1);  // the dismissed one is not counted
+  ASSERT_EQ(v.next_day_runs.size(), 1u);
+  EXPECT_TRUE(store::pg_status_view(url_, kPgT0 - 600'000, kPgT0 + 1000, "2026-11-29").next_day_runs.empty());
 }
 
 TEST(PgConfig, DatabaseTakesExactlyOneOfPathAndUrl) {

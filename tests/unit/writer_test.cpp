@@ -9,11 +9,15 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <sqlite3.h>
 
@@ -215,6 +219,90 @@ TEST_F(WriterTest, LockedDatabaseIsRetriedAndNothingIsDropped) {
   EXPECT_FALSE(writer_->failing());
   EXPECT_EQ(writer_->dropped(), 0u);
   EXPECT_NE(log_text_.str().find("database writes recovered"), std::string::npos) << log_text_.str();
+}
+
+/// Records which operations each committed transaction ran, in order (no database).
+struct WriterOrderLog {
+  std::mutex mu;
+  std::vector<std::vector<std::size_t>> committed;  ///< per transaction: each operation's LedgerOp index
+};
+class RecordingLedger final : public store::DispatchLedger {
+ public:
+  RecordingLedger(std::shared_ptr<WriterOrderLog> log, std::function<void()> on_begin)
+      : log_(std::move(log)), on_begin_(std::move(on_begin)) {}
+  const std::string& owner() const override { return owner_; }
+  std::optional<store::Run> load_run(std::int64_t) override { return std::nullopt; }
+  store::CrashReconcile reconcile_crashed(std::int64_t, Millis) override { return {}; }
+  std::vector<store::ContentRow> load_emergency_content() override { return {}; }
+  std::vector<store::ContentRow> load_run_content(std::int64_t) override { return {}; }
+  void for_each_delivery(std::int64_t, const std::function<void(store::DeliveryRow&&)>&) override {}
+  std::int64_t change_mark() override { return 0; }
+  void begin() override {
+    tx_.clear();
+    if (on_begin_) on_begin_();
+  }
+  void commit() override {
+    std::lock_guard lk(log_->mu);
+    log_->committed.push_back(tx_);
+  }
+  void rollback() noexcept override {}
+  bool in_transaction() override { return true; }
+  void savepoint() override {}
+  void release_savepoint() override {}
+  void rollback_to_savepoint() override {}
+  store::LedgerResult apply(const store::LedgerOp& op) override {
+    tx_.push_back(op.index());
+    return {};
+  }
+
+ private:
+  std::shared_ptr<WriterOrderLog> log_;
+  std::function<void()> on_begin_;
+  std::string owner_ = "recording";
+  std::vector<std::size_t> tx_;
+};
+
+/// A backlog far behind its sends: the lease renewal queued last commits in the first
+/// transaction, ahead of the writes queued before it, and the backlog commits in bounded
+/// transactions (a heartbeat never waits for the whole of it), every operation exactly once.
+TEST(WriterOrder, HeartbeatsGoFirstAndABacklogCommitsInBoundedBatches) {
+  auto rec = std::make_shared<WriterOrderLog>();
+  std::promise<void> in_first, release_first;
+  auto go = release_first.get_future().share();
+  std::atomic<int> begins{0};
+  std::ostringstream text;
+  auto log = std::make_shared<spdlog::logger>("writer-order", std::make_shared<spdlog::sinks::ostream_sink_mt>(text));
+  // The writer's first transaction waits in begin() while the backlog and the heartbeat queue.
+  engine::BatchWriter w([&]() -> std::unique_ptr<store::DispatchLedger> {
+    return std::make_unique<RecordingLedger>(rec, [&] {
+      if (begins++ == 0) {
+        in_first.set_value();
+        go.wait();
+      }
+    });
+  }, 20, log);
+  w.enqueue(store::ledger_op::Release{{0}, 1});
+  in_first.get_future().wait();
+  const int n = 12'000;
+  for (int i = 1; i <= n; ++i) w.enqueue(store::ledger_op::Release{{i}, 1});
+  w.enqueue(store::ledger_op::Heartbeat{{{1, "{}"}}, 2, 15'000});
+  release_first.set_value();
+  ASSERT_TRUE(w.flush(30'000));
+  w.stop(5000);
+  std::lock_guard lk(rec->mu);
+  ASSERT_GE(rec->committed.size(), 4u);  // the first one, then 12,001 in at most 5,000 each
+  const std::size_t heartbeat = store::LedgerOp(store::ledger_op::Heartbeat{}).index();
+  ASSERT_EQ(rec->committed[0].size(), 1u);
+  ASSERT_FALSE(rec->committed[1].empty());
+  EXPECT_EQ(rec->committed[1][0], heartbeat);  // queued last, committed first
+  std::size_t total = 0, beats = 0;
+  for (const auto& tx : rec->committed) {
+    EXPECT_LE(tx.size(), 5000u);
+    total += tx.size();
+    for (auto k : tx) beats += k == heartbeat ? 1 : 0;
+  }
+  EXPECT_EQ(total, static_cast<std::size_t>(n + 2));
+  EXPECT_EQ(beats, 1u);
 }
 
 }  // namespace
