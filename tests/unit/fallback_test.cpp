@@ -228,6 +228,52 @@ TEST_F(FallbackTest, ThirtyDaysWithoutRepeatsAndInLanguage) {
   EXPECT_EQ(rows, 150 * 30);
 }
 
+// The night's batch reads give what the per-advisor reads give: AssignmentHistoryReader (one
+// cursor per day, advanced beside ascending advisors) against AssignmentListForAdvisorRange.
+TEST_F(FallbackTest, BatchReadsMatchPerAdvisorReads) {
+  db_->write_tx([&] {
+    for (int i = 0; i < 8; ++i) add_content("f-en-" + std::to_string(i), "en", {kTopics[i], kTopics[(i + 3) % 8]}, true, "2026-02-0" + std::to_string(i + 1));
+    for (int i = 0; i < 300; ++i) {
+      const std::string id = "adv-" + std::to_string(1000 + i);
+      add_advisor(id, i % 5 == 4 ? "hi" : "en", {kTopics[i % 8], kTopics[(i / 8) % 8]}, i % 37 != 5);
+      // Days with gaps: not every advisor has a row on every day, and 2026-03-04 has none at all.
+      for (int day = 1; day <= 9; ++day) {
+        if (day == 4 || (i + day) % 3 == 0) continue;
+        assign(id, "2026-03-0" + std::to_string(day), "f-en-" + std::to_string((i + day) % 8));
+      }
+    }
+    db_->exec("UPDATE advisors SET paused_from = '2026-03-09', paused_until = '2026-03-11' WHERE advisor_id = 'adv-1010'");
+    // An opted-in channel outside the advisor's own list does not make it eligible.
+    db_->exec("UPDATE advisors SET channels = 'email' WHERE advisor_id = 'adv-1020'");
+  });
+
+  store::AssignmentHistoryReader reader(*db_, "2026-03-02", "2026-03-08");
+  std::vector<store::HistoryRow> rows;
+  std::size_t compared = 0;
+  for (int i = 0; i < 300; i += 1 + i % 3) {  // ascending, skipping some advisors
+    const std::string id = "adv-" + std::to_string(1000 + i);
+    reader.read(id, rows);
+    auto want = store::AssignmentListForAdvisorRange(*db_, id, "2026-03-02", "2026-03-08");
+    ASSERT_EQ(rows.size(), want.size()) << id;
+    for (std::size_t k = 0; k < rows.size(); ++k) {
+      EXPECT_EQ(rows[k].date, want[k].date) << id;
+      EXPECT_EQ(rows[k].content_id, want[k].content_id) << id;
+    }
+    compared += rows.size();
+  }
+  EXPECT_GT(compared, 500U);
+  // Out of order, an unknown advisor, and an empty window.
+  reader.read("adv-1003", rows);
+  EXPECT_EQ(rows.size(), store::AssignmentListForAdvisorRange(*db_, "adv-1003", "2026-03-02", "2026-03-08").size());
+  EXPECT_FALSE(rows.empty());
+  reader.read("zzz", rows);
+  EXPECT_TRUE(rows.empty());
+  store::AssignmentHistoryReader none(*db_, "", "");
+  none.read("adv-1001", rows);
+  EXPECT_TRUE(rows.empty());
+
+}
+
 TEST_F(FallbackTest, EngagementIsRebuiltFromDeliveriesIdempotently) {
   db_->write_tx([&] {
     add_content("c1", "en", {"tax"}, true);
