@@ -113,7 +113,7 @@ FallbackResult assign_fallback(store::Db& db, const Config& /*cfg*/, const std::
   // Passes 2–6 read and write in one transaction (see below).
   auto body = [&]() -> FallbackResult {
     // Pass 2: who must receive something on D, and what they already have.
-    auto advisors = store::AdvisorListEligible(db, date);
+    const std::vector<Advisor> advisors = store::AdvisorListEligibleForRanking(db, date);
     // Both lists are ordered by advisor_id: each advisor's assignment is found by walking the
     // second beside the first (a hash map of a million ids cost more than the walk).
     const std::vector<Assignment> existing = store::AssignmentListForDate(db, date);
@@ -156,8 +156,7 @@ FallbackResult assign_fallback(store::Db& db, const Config& /*cfg*/, const std::
     std::vector<store::AssignmentUpsertParams> writes;
     std::size_t kept = 0, fallback = 0, relaxed = 0;
     std::map<std::string, std::size_t> by_source;
-    for (const auto& row : advisors) {
-      const Advisor& a = row.advisor;
+    for (const Advisor& a : advisors) {
       std::string why_replace;
       if (auto it = find_existing(a.advisor_id); it != existing.end()) {
         const auto& c = content.get(it->content_id);

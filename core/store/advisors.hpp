@@ -93,6 +93,12 @@ struct PlanCandidate {
 /// The advisors AdvisorListEligible returns for `date` (same rule), one at a time in advisor_id order.
 void PlanCandidatesForDate(Db& db, const std::string& date, const std::function<void(PlanCandidate&&)>& fn);
 
+/// The advisors AdvisorListEligible returns for `date` (same rule, same order), with only what
+/// the fallback ranker reads: advisor_id, channels, language and topics (name, tier, time zone,
+/// slot, pause, phone and e-mail are left empty). A million full rows cost assign-fallback
+/// seconds of allocation and copying it never used.
+std::vector<Advisor> AdvisorListEligibleForRanking(Db& db, const std::string& date);
+
 /// Number of stored advisors.
 std::int64_t AdvisorCount(Db& db);
 

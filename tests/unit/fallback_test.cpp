@@ -229,7 +229,8 @@ TEST_F(FallbackTest, ThirtyDaysWithoutRepeatsAndInLanguage) {
 }
 
 // The night's batch reads give what the per-advisor reads give: AssignmentHistoryReader (one
-// cursor per day, advanced beside ascending advisors) against AssignmentListForAdvisorRange.
+// cursor per day, advanced beside ascending advisors) against AssignmentListForAdvisorRange, and
+// AdvisorListEligibleForRanking against AdvisorListEligible.
 TEST_F(FallbackTest, BatchReadsMatchPerAdvisorReads) {
   db_->write_tx([&] {
     for (int i = 0; i < 8; ++i) add_content("f-en-" + std::to_string(i), "en", {kTopics[i], kTopics[(i + 3) % 8]}, true, "2026-02-0" + std::to_string(i + 1));
@@ -272,6 +273,17 @@ TEST_F(FallbackTest, BatchReadsMatchPerAdvisorReads) {
   none.read("adv-1001", rows);
   EXPECT_TRUE(rows.empty());
 
+  const std::string day = "2026-03-10";
+  auto full = store::AdvisorListEligible(*db_, day);
+  auto slim = store::AdvisorListEligibleForRanking(*db_, day);
+  ASSERT_EQ(full.size(), slim.size());
+  EXPECT_LT(slim.size(), 300U);
+  for (std::size_t k = 0; k < slim.size(); ++k) {
+    EXPECT_EQ(slim[k].advisor_id, full[k].advisor.advisor_id);
+    EXPECT_EQ(slim[k].language, full[k].advisor.language);
+    EXPECT_EQ(slim[k].topics, full[k].advisor.topics);
+    EXPECT_EQ(slim[k].channels, full[k].advisor.channels);
+  }
 }
 
 TEST_F(FallbackTest, EngagementIsRebuiltFromDeliveriesIdempotently) {
