@@ -140,6 +140,11 @@ FallbackResult assign_fallback(store::Db& db, const Config& /*cfg*/, const std::
     EngagementTable engagement =
         opts.engagement_days > 0 ? store::EngagementTotals(db, shift(*d, -opts.engagement_days), shift(*d, -1)) : EngagementTable{};
 
+    // Each language's candidates prepared once for every advisor (domain/ranking.hpp).
+    std::map<std::string, RankingPool> ranking_pools;
+    for (const auto& [language, items] : pool) ranking_pools.try_emplace(language, items, engagement, date, opts.ranking);
+    static const std::vector<Content> kNoContent;
+    const RankingPool no_candidates(kNoContent, engagement, date, opts.ranking);
     mark("load_ms");
     // Pass 5: validate each advisor's assignment; rank a fallback for those without a sendable one.
     ContentCache content(db);
@@ -175,11 +180,10 @@ FallbackResult assign_fallback(store::Db& db, const Config& /*cfg*/, const std::
         }
         why_replace = std::string(to_string(it->source)) + " " + it->content_id + ": " + *problem;
       }
-      static const std::vector<Content> kNone;
-      auto pit = pool.find(a.language);
-      const auto& candidates = pit == pool.end() ? kNone : pit->second;
-      auto ranked = rank_candidates(a, load_history(*history, content, a.advisor_id, history_rows), candidates,
-                                    engagement, date, opts.ranking);
+      auto pit = ranking_pools.find(a.language);
+      const RankingPool& ranking_pool = pit == ranking_pools.end() ? no_candidates : pit->second;
+      const auto& candidates = ranking_pool.candidates();
+      auto ranked = rank_candidates(a, load_history(*history, content, a.advisor_id, history_rows), ranking_pool);
       if (!ranked) {
         nlohmann::json m = {{"advisor_id", a.advisor_id}, {"language", a.language}, {"reason", ranked.error().message}};
         if (!why_replace.empty()) m["invalid_assignment"] = why_replace;

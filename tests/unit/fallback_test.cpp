@@ -229,8 +229,9 @@ TEST_F(FallbackTest, ThirtyDaysWithoutRepeatsAndInLanguage) {
 }
 
 // The night's batch reads give what the per-advisor reads give: AssignmentHistoryReader (one
-// cursor per day, advanced beside ascending advisors) against AssignmentListForAdvisorRange, and
-// AdvisorListEligibleForRanking against AdvisorListEligible.
+// cursor per day, advanced beside ascending advisors) against AssignmentListForAdvisorRange,
+// AdvisorListEligibleForRanking against AdvisorListEligible, and a prepared RankingPool against
+// ranking straight from the engagement table.
 TEST_F(FallbackTest, BatchReadsMatchPerAdvisorReads) {
   db_->write_tx([&] {
     for (int i = 0; i < 8; ++i) add_content("f-en-" + std::to_string(i), "en", {kTopics[i], kTopics[(i + 3) % 8]}, true, "2026-02-0" + std::to_string(i + 1));
@@ -283,6 +284,37 @@ TEST_F(FallbackTest, BatchReadsMatchPerAdvisorReads) {
     EXPECT_EQ(slim[k].language, full[k].advisor.language);
     EXPECT_EQ(slim[k].topics, full[k].advisor.topics);
     EXPECT_EQ(slim[k].channels, full[k].advisor.channels);
+  }
+
+  EngagementTable engagement;
+  engagement[{"f-en-1", "tax"}] = {40, 30};
+  engagement[{"f-en-2", "equity"}] = {10, 1};
+  engagement[{"f-en-3", "-"}] = {5, 5};
+  std::vector<Content> pool;
+  for (auto& c : store::ContentListFallbackPool(*db_, day)) pool.push_back(c);
+  RankingOptions o;
+  o.seed = 7;
+  RankingPool prepared(pool, engagement, day, o);
+  store::AssignmentHistoryReader window(*db_, "2026-02-24", "2026-03-09");
+  for (const auto& a : slim) {
+    window.read(a.advisor_id, rows);
+    AdvisorHistory h;
+    for (const auto& r : rows) h.last_sent[r.content_id] = r.date;
+    auto direct = rank_candidates(a, h, pool, engagement, day, o);
+    auto via_pool = rank_candidates(a, h, prepared);
+    ASSERT_EQ(direct.ok(), via_pool.ok()) << a.advisor_id;
+    if (!direct) continue;
+    EXPECT_EQ(direct->index, via_pool->index) << a.advisor_id;
+    for (std::size_t k = 0; k < pool.size(); ++k) {
+      const ScoreParts& x = direct->all[k].parts;
+      const ScoreParts& y = via_pool->all[k].parts;
+      EXPECT_EQ(x.total, y.total);
+      EXPECT_EQ(x.engagement, y.engagement);
+      EXPECT_EQ(x.freshness, y.freshness);
+      EXPECT_EQ(x.topic, y.topic);
+      EXPECT_EQ(x.exposures, y.exposures);
+      EXPECT_EQ(direct->all[k].excluded, via_pool->all[k].excluded);
+    }
   }
 }
 
