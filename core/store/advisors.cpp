@@ -66,7 +66,7 @@ const std::string kListEligible = std::string("SELECT ") + kAdvisorColumns +
 // date-led covering index (sql/008): the primary key (advisor_id, date) would read every kept
 // day's rows to find this one's, and SQLite picks the primary key unless told.
 const std::string kPlanCandidates =
-    std::string("SELECT a.advisor_id, a.tier, a.timezone, a.slot, a.channels, c.channel, s.content_id, s.source ") +
+    std::string("SELECT a.advisor_id, a.tier, a.timezone, a.slot, a.channels, c.channel, s.content_id, s.source, a.language ") +
     "FROM advisors a JOIN advisor_channels c ON c.advisor_id = a.advisor_id "
     "LEFT JOIN assignments s INDEXED BY assignments_day ON s.advisor_id = a.advisor_id AND s.date = ?1" +
     kEligibleWhere;
@@ -340,7 +340,8 @@ std::vector<AdvisorRow> AdvisorListEligible(Db& db, const std::string& date) {
   });
 }
 
-void PlanCandidatesForDate(Db& db, const std::string& date, const std::function<void(PlanCandidate&&)>& fn) {
+void PlanCandidatesForDate(Db& db, const std::string& date, const std::function<void(PlanCandidate&&)>& fn,
+                           std::map<std::string, std::int64_t>* by_language) {
   guarded("listing advisors to plan", [&] {
     auto& q = db.stmt(kPlanCandidates);
     q.bind(1, date);
@@ -369,6 +370,7 @@ void PlanCandidatesForDate(Db& db, const std::string& date, const std::function<
             cur.content_id = q.getColumn(6).getString();
             cur.source = q.getColumn(7).getString();
           }
+          if (by_language) ++(*by_language)[q.getColumn(8).getString()];
         }
         // Only channels in the advisor's own list count (as in AdvisorListEligible).
         if (auto ch = channel_from_string(q.getColumn(5).getText());
