@@ -116,7 +116,9 @@ FallbackResult assign_fallback(store::Db& db, const Config& /*cfg*/, const std::
     const std::vector<Advisor> advisors = store::AdvisorListEligibleForRanking(db, date);
     // Both lists are ordered by advisor_id: each advisor's assignment is found by walking the
     // second beside the first (a hash map of a million ids cost more than the walk).
-    const std::vector<Assignment> existing = store::AssignmentListForDate(db, date);
+    // Without --list only the content and source are used: the covering index alone answers.
+    const std::vector<Assignment> existing =
+        opts.list ? store::AssignmentListForDate(db, date) : store::AssignmentKeysForDate(db, date);
     auto next_existing = existing.begin();
     const std::string* previous_id = nullptr;
     auto find_existing = [&](const std::string& id) {

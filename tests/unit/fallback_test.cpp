@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -230,8 +231,9 @@ TEST_F(FallbackTest, ThirtyDaysWithoutRepeatsAndInLanguage) {
 
 // The night's batch reads give what the per-advisor reads give: AssignmentHistoryReader (one
 // cursor per day, advanced beside ascending advisors) against AssignmentListForAdvisorRange,
-// AdvisorListEligibleForRanking against AdvisorListEligible, and a prepared RankingPool against
-// ranking straight from the engagement table.
+// AdvisorListEligibleForRanking against AdvisorListEligible, AssignmentKeysForDate against
+// AssignmentListForDate, and a prepared RankingPool against ranking straight from the
+// engagement table.
 TEST_F(FallbackTest, BatchReadsMatchPerAdvisorReads) {
   db_->write_tx([&] {
     for (int i = 0; i < 8; ++i) add_content("f-en-" + std::to_string(i), "en", {kTopics[i], kTopics[(i + 3) % 8]}, true, "2026-02-0" + std::to_string(i + 1));
@@ -285,6 +287,20 @@ TEST_F(FallbackTest, BatchReadsMatchPerAdvisorReads) {
     EXPECT_EQ(slim[k].topics, full[k].advisor.topics);
     EXPECT_EQ(slim[k].channels, full[k].advisor.channels);
   }
+
+  // The day's assignments from the covering index alone: the same keys, content and sources.
+  db_->exec("UPDATE assignments SET source = 'override' WHERE advisor_id = 'adv-1000' AND date = '2026-03-05'");
+  auto keys = store::AssignmentKeysForDate(*db_, "2026-03-05");
+  auto whole = store::AssignmentListForDate(*db_, "2026-03-05");
+  ASSERT_EQ(keys.size(), whole.size());
+  EXPECT_GT(keys.size(), 150U);
+  for (std::size_t k = 0; k < keys.size(); ++k) {
+    EXPECT_EQ(keys[k].advisor_id, whole[k].advisor_id);
+    EXPECT_EQ(keys[k].date, whole[k].date);
+    EXPECT_EQ(keys[k].content_id, whole[k].content_id);
+    EXPECT_EQ(keys[k].source, whole[k].source);
+  }
+  EXPECT_EQ(std::count_if(keys.begin(), keys.end(), [](const Assignment& x) { return x.source == Source::override_; }), 1);
 
   EngagementTable engagement;
   engagement[{"f-en-1", "tax"}] = {40, 30};
