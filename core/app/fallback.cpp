@@ -3,7 +3,9 @@
 // checks, otherwise the fallback item the ranker (domain/ranking.hpp) scores best — and the
 // zero-silent-days report says so. Also `explain`: why one advisor got what they got.
 #include <algorithm>
+#include <chrono>
 #include <map>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -71,13 +73,13 @@ class ContentCache {
   std::unordered_map<std::string, std::optional<std::string>> problems_;
 };
 
-// `from`/`to`: the history window, shift(D, -max(no_repeat_days, diversity_days)) … shift(D, -1);
-// empty when that window is empty.
-AdvisorHistory load_history(store::Db& db, ContentCache& content, const std::string& advisor_id, const std::string& from,
-                            const std::string& to) {
+// The advisor's history over the reader's window (shift(D, -max(no_repeat_days, diversity_days))
+// … shift(D, -1)); empty when that window is empty. `rows` is scratch space reused across calls.
+AdvisorHistory load_history(store::AssignmentHistoryReader& reader, ContentCache& content, const std::string& advisor_id,
+                            std::vector<store::HistoryRow>& rows) {
   AdvisorHistory h;
-  if (from.empty()) return h;
-  for (auto& row : store::AssignmentListForAdvisorRange(db, advisor_id, from, to)) {
+  reader.read(advisor_id, rows);
+  for (auto& row : rows) {
     h.last_sent[row.content_id] = row.date;  // oldest first, so the last write is the latest date
     if (const auto& c = content.get(row.content_id)) h.topics_by_date[row.date] = c->topics;
   }
@@ -92,19 +94,31 @@ FallbackResult assign_fallback(store::Db& db, const Config& /*cfg*/, const std::
   if (!d) throw UsageError("--date: " + d.error().message);
   if (opts.ranking.no_repeat_days < 0) throw UsageError("--no-repeat-days: must be 0 or more");
 
+  // Wall time of each phase, reported in the JSON as plan-deliveries reports its own.
+  using SteadyClock = std::chrono::steady_clock;
+  auto t0 = SteadyClock::now();
+  nlohmann::json timings = nlohmann::json::object();
+  auto mark = [&t0, &timings](const char* phase) {
+    auto t = SteadyClock::now();
+    timings[phase] = std::chrono::duration<double, std::milli>(t - t0).count();
+    t0 = t;
+  };
   // Pass 1: fold the read receipts of the last days into the engagement table (they arrive
   // late, so a few days are re-derived each evening; unchanged rows are not rewritten).
   store::EngagementRebuildResult rebuilt;
   if (!dry_run && opts.engagement_rebuild_days > 0) {
     db.write_tx([&] { rebuilt = store::EngagementRebuild(db, shift(*d, -opts.engagement_rebuild_days), shift(*d, -1), now); });
   }
+  mark("engagement_rebuild_ms");
   // Passes 2–6 read and write in one transaction (see below).
   auto body = [&]() -> FallbackResult {
     // Pass 2: who must receive something on D, and what they already have.
-    auto advisors = store::AdvisorListEligible(db, date);
+    const std::vector<Advisor> advisors = store::AdvisorListEligibleForRanking(db, date);
     // Both lists are ordered by advisor_id: each advisor's assignment is found by walking the
     // second beside the first (a hash map of a million ids cost more than the walk).
-    const std::vector<Assignment> existing = store::AssignmentListForDate(db, date);
+    // Without --list only the content and source are used: the covering index alone answers.
+    const std::vector<Assignment> existing =
+        opts.list ? store::AssignmentListForDate(db, date) : store::AssignmentKeysForDate(db, date);
     auto next_existing = existing.begin();
     const std::string* previous_id = nullptr;
     auto find_existing = [&](const std::string& id) {
@@ -128,11 +142,20 @@ FallbackResult assign_fallback(store::Db& db, const Config& /*cfg*/, const std::
     EngagementTable engagement =
         opts.engagement_days > 0 ? store::EngagementTotals(db, shift(*d, -opts.engagement_days), shift(*d, -1)) : EngagementTable{};
 
+    // Each language's candidates prepared once for every advisor (domain/ranking.hpp).
+    std::map<std::string, RankingPool> ranking_pools;
+    for (const auto& [language, items] : pool) ranking_pools.try_emplace(language, items, engagement, date, opts.ranking);
+    static const std::vector<Content> kNoContent;
+    const RankingPool no_candidates(kNoContent, engagement, date, opts.ranking);
+    mark("load_ms");
     // Pass 5: validate each advisor's assignment; rank a fallback for those without a sendable one.
     ContentCache content(db);
     const int back = std::max(opts.ranking.no_repeat_days, opts.ranking.diversity_days);
     const std::string history_from = back > 0 ? shift(*d, -back) : std::string();
     const std::string history_to = back > 0 ? shift(*d, -1) : std::string();
+    // Read beside the advisors (ascending ids), one ordered scan per day of the window.
+    std::optional<store::AssignmentHistoryReader> history(std::in_place, db, history_from, history_to);
+    std::vector<store::HistoryRow> history_rows;
     nlohmann::json missing = nlohmann::json::array();
     std::vector<SilentAdvisor> silent;
     nlohmann::json replaced = nlohmann::json::array();
@@ -140,8 +163,7 @@ FallbackResult assign_fallback(store::Db& db, const Config& /*cfg*/, const std::
     std::vector<store::AssignmentUpsertParams> writes;
     std::size_t kept = 0, fallback = 0, relaxed = 0;
     std::map<std::string, std::size_t> by_source;
-    for (const auto& row : advisors) {
-      const Advisor& a = row.advisor;
+    for (const Advisor& a : advisors) {
       std::string why_replace;
       if (auto it = find_existing(a.advisor_id); it != existing.end()) {
         const auto& c = content.get(it->content_id);
@@ -160,11 +182,10 @@ FallbackResult assign_fallback(store::Db& db, const Config& /*cfg*/, const std::
         }
         why_replace = std::string(to_string(it->source)) + " " + it->content_id + ": " + *problem;
       }
-      static const std::vector<Content> kNone;
-      auto pit = pool.find(a.language);
-      const auto& candidates = pit == pool.end() ? kNone : pit->second;
-      auto ranked = rank_candidates(a, load_history(db, content, a.advisor_id, history_from, history_to), candidates,
-                                    engagement, date, opts.ranking);
+      auto pit = ranking_pools.find(a.language);
+      const RankingPool& ranking_pool = pit == ranking_pools.end() ? no_candidates : pit->second;
+      const auto& candidates = ranking_pool.candidates();
+      auto ranked = rank_candidates(a, load_history(*history, content, a.advisor_id, history_rows), ranking_pool);
       if (!ranked) {
         nlohmann::json m = {{"advisor_id", a.advisor_id}, {"language", a.language}, {"reason", ranked.error().message}};
         if (!why_replace.empty()) m["invalid_assignment"] = why_replace;
@@ -196,12 +217,15 @@ FallbackResult assign_fallback(store::Db& db, const Config& /*cfg*/, const std::
       ++fallback;
       ++by_source["fallback"];
     }
+    history.reset();  // its cursors read assignments: closed before writing them
+    mark("rank_ms");
     // Pass 6: write every new or replaced assignment, in batches of multi-row upserts.
     if (!dry_run && !writes.empty()) {
       store::AssignmentWriter writer(db);
       for (const auto& w : writes) writer.add(w);
       writer.finish();
     }
+    mark("write_ms");
     nlohmann::json rep = {{"date", date},
                           {"eligible", advisors.size()},
                           {"already_assigned", kept},
@@ -240,6 +264,7 @@ FallbackResult assign_fallback(store::Db& db, const Config& /*cfg*/, const std::
       throw;
     }
     db.exec("COMMIT");
+    out.report["timings"] = std::move(timings);
     return out;
   }
   // Read, rank and write in one write transaction (as plan_deliveries does): every advisor and
@@ -256,6 +281,8 @@ FallbackResult assign_fallback(store::Db& db, const Config& /*cfg*/, const std::
     throw;
   }
   db.exec("PRAGMA foreign_keys=ON");
+  mark("commit_ms");
+  out.report["timings"] = std::move(timings);
   return out;
 }
 

@@ -64,7 +64,6 @@ namespace {
 struct AdvisorContext {
   const Advisor& advisor;
   const AdvisorHistory& history;
-  const EngagementTable& engagement;
   const std::string& date;
   const RankingOptions& opts;
   std::string segment;
@@ -72,11 +71,9 @@ struct AdvisorContext {
   std::vector<std::string> recent;  ///< topics sent within diversity_days before D, sorted, unique
   std::string key;                  ///< "advisor|date|", completed per item for the hash
   std::size_t key_prefix = 0;
-  std::pair<std::string, std::string> engagement_key;  ///< reused lookup key (content, segment)
 
-  AdvisorContext(const Advisor& a, const AdvisorHistory& h, const EngagementTable& e, const std::string& d,
-                 const RankingOptions& o)
-      : advisor(a), history(h), engagement(e), date(d), opts(o), segment(advisor_segment(a)) {
+  AdvisorContext(const Advisor& a, const AdvisorHistory& h, const std::string& d, const RankingOptions& o)
+      : advisor(a), history(h), date(d), opts(o), segment(advisor_segment(a)) {
     topics = sorted_unique(a.topics);
     for (const auto& [day, day_topics] : h.topics_by_date) {
       auto age = days_between(day, d);
@@ -85,7 +82,6 @@ struct AdvisorContext {
     recent = sorted_unique(recent);
     key = a.advisor_id + "|" + d + "|";
     key_prefix = key.size();
-    engagement_key.second = segment;
   }
 
   static std::vector<std::string> sorted_unique(std::vector<std::string> v) {
@@ -118,8 +114,10 @@ std::size_t count_common(const std::vector<std::string>& a, const std::vector<st
   return n;
 }
 
-// The score of one candidate; `hash` is item_hash(item.content_id), which also breaks ties.
-void score_into(Scored& s, AdvisorContext& ctx, const Content& item, std::uint64_t hash) {
+// The score of one candidate; `hash` is item_hash(item.content_id), which also breaks ties;
+// `prepared` and `counts` are what RankingPool worked out for the item.
+void score_into(Scored& s, AdvisorContext& ctx, const Content& item, const RankingPool::Item& prepared,
+                const EngagementCounts& counts, std::uint64_t hash) {
   const Advisor& advisor = ctx.advisor;
   const RankingOptions& opts = ctx.opts;
   s.content_id = item.content_id;
@@ -138,15 +136,12 @@ void score_into(Scored& s, AdvisorContext& ctx, const Content& item, std::uint64
   }
 
   // Jaccard similarity of the two topic sets.
-  const std::vector<std::string> own = AdvisorContext::sorted_unique(item.topics);
+  const std::vector<std::string>& own = prepared.topics;
   if (!ctx.topics.empty() || !own.empty()) {
     const std::size_t inter = count_common(ctx.topics, own);
     p.topic = static_cast<double>(inter) / static_cast<double>(ctx.topics.size() + own.size() - inter);
   }
 
-  EngagementCounts counts;
-  ctx.engagement_key.first = item.content_id;
-  if (auto it = ctx.engagement.find(ctx.engagement_key); it != ctx.engagement.end()) counts = it->second;
   p.exposures = counts.exposures;
   p.reads = std::min(counts.reads, counts.exposures);
   const double a = static_cast<double>(p.reads) + 1.0;
@@ -155,9 +150,7 @@ void score_into(Scored& s, AdvisorContext& ctx, const Content& item, std::uint64
   std::uint64_t state = mix64(opts.seed ^ hash);
   p.engagement = sample_beta(a, b, state);
 
-  if (auto age = days_between(item.valid_from, ctx.date); age && opts.freshness_half_life_days > 0) {
-    p.freshness = std::pow(0.5, static_cast<double>(std::max(0L, *age)) / opts.freshness_half_life_days);
-  }
+  p.freshness = prepared.freshness;
 
   if (!own.empty()) {
     const std::size_t seen = count_common(own, ctx.recent);
@@ -168,27 +161,69 @@ void score_into(Scored& s, AdvisorContext& ctx, const Content& item, std::uint64
             opts.w_diversity * p.diversity_penalty;
 }
 
+RankingPool::Item prepare_item(const Content& item, const std::string& date, const RankingOptions& opts) {
+  RankingPool::Item out;
+  out.topics = AdvisorContext::sorted_unique(item.topics);
+  if (auto age = days_between(item.valid_from, date); age && opts.freshness_half_life_days > 0) {
+    out.freshness = std::pow(0.5, static_cast<double>(std::max(0L, *age)) / opts.freshness_half_life_days);
+  }
+  return out;
+}
+
+EngagementCounts counts_for(const EngagementTable& engagement, const std::string& content_id, const std::string& segment) {
+  auto it = engagement.find(std::make_pair(content_id, segment));
+  return it == engagement.end() ? EngagementCounts{} : it->second;
+}
+
 }  // namespace
+
+RankingPool::RankingPool(const std::vector<Content>& candidates, const EngagementTable& engagement, const std::string& date,
+                         const RankingOptions& opts)
+    : candidates_(candidates), date_(date), opts_(opts), zeros_(candidates.size()) {
+  items_.reserve(candidates.size());
+  for (const auto& c : candidates) items_.push_back(prepare_item(c, date, opts));
+  for (const auto& entry : engagement) {
+    const std::string& segment = entry.first.second;
+    if (by_segment_.count(segment)) continue;
+    std::vector<EngagementCounts> per_item;
+    per_item.reserve(candidates.size());
+    for (const auto& c : candidates) per_item.push_back(counts_for(engagement, c.content_id, segment));
+    by_segment_.emplace(segment, std::move(per_item));
+  }
+}
+
+const std::vector<EngagementCounts>& RankingPool::counts(const std::string& segment) const {
+  auto it = by_segment_.find(segment);
+  return it == by_segment_.end() ? zeros_ : it->second;
+}
 
 Scored score_candidate(const Advisor& advisor, const AdvisorHistory& history, const Content& item,
                        const EngagementTable& engagement, const std::string& date, const RankingOptions& opts) {
-  AdvisorContext ctx(advisor, history, engagement, date, opts);
+  AdvisorContext ctx(advisor, history, date, opts);
   Scored s;
-  score_into(s, ctx, item, ctx.item_hash(item.content_id));
+  score_into(s, ctx, item, prepare_item(item, date, opts), counts_for(engagement, item.content_id, ctx.segment),
+             ctx.item_hash(item.content_id));
   return s;
 }
 
 Result<RankResult> rank_candidates(const Advisor& advisor, const AdvisorHistory& history,
                                    const std::vector<Content>& candidates, const EngagementTable& engagement,
                                    const std::string& date, const RankingOptions& opts) {
+  return rank_candidates(advisor, history, RankingPool(candidates, engagement, date, opts));
+}
+
+Result<RankResult> rank_candidates(const Advisor& advisor, const AdvisorHistory& history, const RankingPool& pool) {
+  const std::vector<Content>& candidates = pool.candidates();
+  const RankingOptions& opts = pool.options();
   RankResult r;
   r.all.resize(candidates.size());
-  AdvisorContext ctx(advisor, history, engagement, date, opts);
+  AdvisorContext ctx(advisor, history, pool.date(), opts);
+  const std::vector<EngagementCounts>& counts = pool.counts(ctx.segment);
   std::optional<std::size_t> best, oldest;
   std::uint64_t best_hash = 0;
   for (std::size_t i = 0; i < candidates.size(); ++i) {
     const std::uint64_t h = ctx.item_hash(candidates[i].content_id);
-    score_into(r.all[i], ctx, candidates[i], h);
+    score_into(r.all[i], ctx, candidates[i], pool.items()[i], counts[i], h);
     const Scored& s = r.all[i];
     if (candidates[i].language != advisor.language) continue;
     // The relaxed choice when the window excludes everything: the item sent longest ago

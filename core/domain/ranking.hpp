@@ -116,6 +116,39 @@ Result<RankResult> rank_candidates(const Advisor& advisor, const AdvisorHistory&
                                    const std::vector<Content>& candidates, const EngagementTable& engagement,
                                    const std::string& date, const RankingOptions& opts);
 
+/// What rank_candidates works out about each candidate that does not depend on the advisor:
+/// its topics sorted without duplicates, its freshness on the date, and its engagement counts
+/// per segment. Prepared once per (candidates, engagement, date, options) and used for every
+/// advisor, it gives the same scores as the overload above (the same operations in the same
+/// order), without re-sorting topics, re-parsing dates and searching the engagement table per
+/// advisor. Holds references: `candidates` and `date` must outlive it.
+class RankingPool {
+ public:
+  RankingPool(const std::vector<Content>& candidates, const EngagementTable& engagement, const std::string& date,
+              const RankingOptions& opts);
+  const std::vector<Content>& candidates() const { return candidates_; }
+  const std::string& date() const { return date_; }
+  const RankingOptions& options() const { return opts_; }
+  struct Item {
+    std::vector<std::string> topics;  ///< sorted, unique
+    double freshness = 0;
+  };
+  const std::vector<Item>& items() const { return items_; }
+  /// Counts per candidate for `segment` (all zero when the table has none for it).
+  const std::vector<EngagementCounts>& counts(const std::string& segment) const;
+
+ private:
+  const std::vector<Content>& candidates_;
+  const std::string& date_;
+  RankingOptions opts_;
+  std::vector<Item> items_;
+  std::map<std::string, std::vector<EngagementCounts>, std::less<>> by_segment_;
+  std::vector<EngagementCounts> zeros_;
+};
+
+/// rank_candidates over a prepared pool: identical results.
+Result<RankResult> rank_candidates(const Advisor& advisor, const AdvisorHistory& history, const RankingPool& pool);
+
 /// One Beta(a, b) draw (a, b ≥ 1) from the 64-bit `state`, advanced in place (splitmix64 stream,
 /// Marsaglia–Tsang gamma). Our own, not <random>'s distributions, whose algorithms differ
 /// between standard libraries: a stored score must be reproducible anywhere.

@@ -71,6 +71,11 @@ const std::string kPlanCandidates =
     "LEFT JOIN assignments s INDEXED BY assignments_day ON s.advisor_id = a.advisor_id AND s.date = ?1" +
     kEligibleWhere;
 
+// The ranker's columns only (AdvisorListEligibleForRanking), same rows and order as kListEligible.
+const std::string kRankingCandidates =
+    std::string("SELECT a.advisor_id, a.channels, a.language, a.topics, c.channel ") +
+    "FROM advisors a JOIN advisor_channels c ON c.advisor_id = a.advisor_id" + kEligibleWhere;
+
 std::string channel_list(const std::vector<Channel>& channels) {
   std::string out;
   for (std::size_t i = 0; i < channels.size(); ++i) {
@@ -335,7 +340,8 @@ std::vector<AdvisorRow> AdvisorListEligible(Db& db, const std::string& date) {
   });
 }
 
-void PlanCandidatesForDate(Db& db, const std::string& date, const std::function<void(PlanCandidate&&)>& fn) {
+void PlanCandidatesForDate(Db& db, const std::string& date, const std::function<void(PlanCandidate&&)>& fn,
+                           std::map<std::string, std::int64_t>* by_language) {
   guarded("listing advisors to plan", [&] {
     auto& q = db.stmt(kPlanCandidates);
     q.bind(1, date);
@@ -365,6 +371,7 @@ void PlanCandidatesForDate(Db& db, const std::string& date, const std::function<
             cur.content_id = q.getColumn(6).getString();
             cur.source = q.getColumn(7).getString();
           }
+          if (by_language) ++(*by_language)[q.getColumn(8).getString()];
         }
         // Only channels in the advisor's own list count (as in AdvisorListEligible).
         if (auto ch = channel_from_string(q.getColumn(5).getText());
@@ -377,6 +384,44 @@ void PlanCandidatesForDate(Db& db, const std::string& date, const std::function<
       q.reset();
       throw;
     }
+  });
+}
+
+std::vector<Advisor> AdvisorListEligibleForRanking(Db& db, const std::string& date) {
+  return guarded("listing eligible advisors", [&] {
+    std::vector<Advisor> out;
+    auto& q = db.stmt(kRankingCandidates);
+    q.bind(1, date);
+    bool reachable = false;  // the current advisor has an opted-in channel of its own list
+    try {
+      // Rows come ordered by advisor_id, one per (advisor, opted-in channel): group consecutive
+      // rows; an advisor whose opted-in channels are all outside its list is dropped, as
+      // AdvisorListEligible drops it.
+      while (q.executeStep()) {
+        const char* id = q.getColumn(0).getText();
+        if (out.empty() || out.back().advisor_id != id) {
+          if (!out.empty() && !reachable) out.pop_back();
+          reachable = false;
+          Advisor a;
+          a.advisor_id = id;
+          for (const auto& part : split_list(q.getColumn(1).getText(), '|')) {
+            if (auto ch = channel_from_string(part)) a.channels.push_back(*ch);
+          }
+          a.language = q.getColumn(2).getText();
+          a.topics = split_list(q.getColumn(3).getText(), ';');
+          out.push_back(std::move(a));
+        }
+        if (auto ch = channel_from_string(q.getColumn(4).getText());
+            ch && std::find(out.back().channels.begin(), out.back().channels.end(), *ch) != out.back().channels.end()) {
+          reachable = true;
+        }
+      }
+      if (!out.empty() && !reachable) out.pop_back();
+    } catch (...) {
+      q.reset();
+      throw;
+    }
+    return out;
   });
 }
 

@@ -8,6 +8,7 @@
 // single channel can be switched off later; an import sets every row to the advisor's opted_in.
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -92,7 +93,17 @@ struct PlanCandidate {
   [[nodiscard]] bool opted_in(Channel c) const { return (opted >> static_cast<unsigned>(c)) & 1U; }
 };
 /// The advisors AdvisorListEligible returns for `date` (same rule), one at a time in advisor_id order.
-void PlanCandidatesForDate(Db& db, const std::string& date, const std::function<void(PlanCandidate&&)>& fn);
+/// With `by_language`, also counts per language every advisor the SQL rule admits (opted in, an
+/// opted-in channel row, not paused), whether or not that channel is in its own list: the
+/// advisors EmergencyCoverage counts, from the same pass.
+void PlanCandidatesForDate(Db& db, const std::string& date, const std::function<void(PlanCandidate&&)>& fn,
+                           std::map<std::string, std::int64_t>* by_language = nullptr);
+
+/// The advisors AdvisorListEligible returns for `date` (same rule, same order), with only what
+/// the fallback ranker reads: advisor_id, channels, language and topics (name, tier, time zone,
+/// slot, pause, phone and e-mail are left empty). A million full rows cost assign-fallback
+/// seconds of allocation and copying it never used.
+std::vector<Advisor> AdvisorListEligibleForRanking(Db& db, const std::string& date);
 
 /// Number of stored advisors.
 std::int64_t AdvisorCount(Db& db);

@@ -138,6 +138,25 @@ std::vector<Assignment> AssignmentListForDate(Db& db, const std::string& date) {
   });
 }
 
+std::vector<Assignment> AssignmentKeysForDate(Db& db, const std::string& date) {
+  return guarded("listing assignments", [&] {
+    std::vector<Assignment> out;
+    auto& q = db.stmt(
+        "SELECT advisor_id, content_id, source FROM assignments INDEXED BY assignments_day WHERE date = ?1 ORDER BY advisor_id");
+    q.bind(1, date);
+    while (q.executeStep()) {
+      Assignment s;
+      s.advisor_id = q.getColumn(0).getText();
+      s.date = date;
+      s.content_id = q.getColumn(1).getText();
+      // As read_assignment: the CHECK constraint admits only known sources.
+      s.source = source_from_string(q.getColumn(2).getText()).value_or(Source::editorial);
+      out.push_back(std::move(s));
+    }
+    return out;
+  });
+}
+
 std::int64_t AssignmentCount(Db& db) {
   return guarded("counting assignments", [&] {
     auto& q = db.stmt("SELECT COUNT(*) FROM assignments");

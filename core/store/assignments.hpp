@@ -54,6 +54,11 @@ std::optional<Assignment> AssignmentGet(Db& db, const std::string& advisor_id, c
 /// Every assignment for delivery day `date` ("YYYY-MM-DD"), ordered by advisor_id.
 std::vector<Assignment> AssignmentListForDate(Db& db, const std::string& date);
 
+/// AssignmentListForDate with advisor_id, date, content_id and source only (score, score_parts
+/// and reason left empty): read from the date-led covering index (sql/008) alone, without a
+/// lookup into the table's rows per assignment.
+std::vector<Assignment> AssignmentKeysForDate(Db& db, const std::string& date);
+
 /// Number of stored assignments (all dates).
 std::int64_t AssignmentCount(Db& db);
 

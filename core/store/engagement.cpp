@@ -1,7 +1,9 @@
 #include "store/engagement.hpp"
 
 #include <map>
+#include <string_view>
 #include <tuple>
+
 
 namespace daybreak::store {
 namespace {
@@ -114,6 +116,72 @@ std::vector<HistoryRow> AssignmentListForAdvisorRange(Db& db, const std::string&
     while (q.executeStep()) out.push_back({q.getColumn(0).getString(), q.getColumn(1).getString()});
     q.reset();
     return out;
+  });
+}
+
+struct AssignmentHistoryReader::Cursor {
+  std::string date;
+  SQLite::Statement q;
+  bool done = false;
+  Cursor(Db& db, std::string d)
+      : date(std::move(d)),
+        // INDEXED BY: the date-led covering index, read in advisor order; the primary key
+        // (advisor_id, date) would have to be read in full to find one date's rows.
+        q(db.raw(), "SELECT advisor_id, content_id FROM assignments INDEXED BY assignments_day WHERE date = ?1 ORDER BY advisor_id") {
+    q.bind(1, date);
+    step();
+  }
+  void step() { done = !q.executeStep(); }
+  std::string_view id() {
+    const SQLite::Column c = q.getColumn(0);
+    const char* p = c.getText();
+    return {p, static_cast<std::size_t>(c.getBytes())};
+  }
+};
+
+AssignmentHistoryReader::AssignmentHistoryReader(Db& db, const std::string& from, const std::string& to)
+    : db_(db), from_(from), to_(to) {
+  if (from.empty() || to < from) return;
+  guarded("reading assignment history", [&] {
+    // The distinct dates in from..to, each found by one seek of the index.
+    auto& first = db.stmt("SELECT MIN(date) FROM assignments WHERE date >= ?1 AND date <= ?2");
+    auto& next = db.stmt("SELECT MIN(date) FROM assignments WHERE date > ?1 AND date <= ?2");
+    std::vector<std::string> dates;
+    first.bind(1, from);
+    first.bind(2, to);
+    if (first.executeStep() && !first.getColumn(0).isNull()) dates.push_back(first.getColumn(0).getString());
+    first.reset();
+    while (!dates.empty()) {
+      next.bind(1, dates.back());
+      next.bind(2, to);
+      const bool more = next.executeStep() && !next.getColumn(0).isNull();
+      if (more) dates.push_back(next.getColumn(0).getString());
+      next.reset();
+      if (!more) break;
+    }
+    for (auto& d : dates) cursors_.push_back(std::make_unique<Cursor>(db, std::move(d)));
+  });
+}
+
+AssignmentHistoryReader::~AssignmentHistoryReader() = default;
+
+void AssignmentHistoryReader::read(const std::string& advisor_id, std::vector<HistoryRow>& out) {
+  out.clear();
+  if (cursors_.empty()) return;
+  if (started_ && advisor_id <= previous_) {
+    // Out of order (or asked twice): the cursors have moved past it.
+    out = AssignmentListForAdvisorRange(db_, advisor_id, from_, to_);
+    return;
+  }
+  started_ = true;
+  previous_ = advisor_id;
+  const std::string_view want(advisor_id);
+  guarded("reading assignment history", [&] {
+    for (auto& c : cursors_) {
+      // std::string_view compares bytes as unsigned char, as SQLite's BINARY collation does.
+      while (!c->done && c->id() < want) c->step();
+      if (!c->done && c->id() == want) out.push_back({c->date, c->q.getColumn(1).getString()});
+    }
   });
 }
 

@@ -4,6 +4,7 @@
 // read the ranker needs from `assignments` (AssignmentListForAdvisorRange): it belongs in
 // store/assignments.hpp and lives here only while that module is being changed by the import work.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -43,5 +44,32 @@ struct HistoryRow {
 /// assignments primary key, so a per-advisor call stays cheap at a million advisors).
 std::vector<HistoryRow> AssignmentListForAdvisorRange(Db& db, const std::string& advisor_id, const std::string& from,
                                                       const std::string& to);
+
+/// AssignmentListForAdvisorRange for many advisors asked in ascending advisor_id order (as
+/// AdvisorListEligible returns them): one cursor per stored date in from..to over the date-led
+/// covering index (sql/008), each advanced beside the advisors, instead of one primary-key seek
+/// per advisor. The primary key's pages carry every column (score_parts, reason) of every kept
+/// day; the index holds (date, advisor_id, content_id, source) only, read front to back once.
+/// An advisor asked out of order is answered by AssignmentListForAdvisorRange. Rows are
+/// identical to AssignmentListForAdvisorRange's (oldest first). Reads only: while it lives, do
+/// not write to assignments on this connection.
+class AssignmentHistoryReader {
+ public:
+  /// Empty `from` or from > to: every answer is empty.
+  AssignmentHistoryReader(Db& db, const std::string& from, const std::string& to);
+  ~AssignmentHistoryReader();
+  AssignmentHistoryReader(const AssignmentHistoryReader&) = delete;
+  AssignmentHistoryReader& operator=(const AssignmentHistoryReader&) = delete;
+  /// The advisor's rows with from ≤ date ≤ to, oldest first, into `out` (cleared first).
+  void read(const std::string& advisor_id, std::vector<HistoryRow>& out);
+
+ private:
+  struct Cursor;
+  Db& db_;
+  std::string from_, to_;
+  std::vector<std::unique_ptr<Cursor>> cursors_;  ///< one per date, oldest first
+  std::string previous_;
+  bool started_ = false;
+};
 
 }  // namespace daybreak::store

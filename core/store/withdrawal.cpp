@@ -161,8 +161,7 @@ GROUP BY d.content_id, a.language, d.date ORDER BY d.content_id, a.language, d.d
 
 std::vector<LanguageCoverage> EmergencyCoverage(Db& db, const std::string& date, const std::string& emergency_language) {
   return guarded("reading emergency coverage", [&] {
-    std::map<std::string, LanguageCoverage> by;
-    by[emergency_language].language = emergency_language;
+    std::map<std::string, std::int64_t> counts;
     auto& q = db.stmt(R"sql(
 SELECT a.language, COUNT(*) FROM advisors a
 WHERE a.opted_in = 1 AND EXISTS (SELECT 1 FROM advisor_channels c WHERE c.advisor_id = a.advisor_id AND c.opted_in = 1)
@@ -170,12 +169,22 @@ WHERE a.opted_in = 1 AND EXISTS (SELECT 1 FROM advisor_channels c WHERE c.adviso
            AND COALESCE(a.paused_from, '') <= ?1 AND (a.paused_until IS NULL OR ?1 <= a.paused_until))
 GROUP BY a.language)sql");
     q.bind(1, date);
-    while (q.executeStep()) {
-      auto& l = by[q.getColumn(0).getString()];
-      l.language = q.getColumn(0).getString();
-      l.advisors = q.getColumn(1).getInt64();
-    }
+    while (q.executeStep()) counts[q.getColumn(0).getString()] = q.getColumn(1).getInt64();
     q.reset();
+    return EmergencyCoverageFromCounts(db, date, emergency_language, counts);
+  });
+}
+
+std::vector<LanguageCoverage> EmergencyCoverageFromCounts(Db& db, const std::string& date, const std::string& emergency_language,
+                                                          const std::map<std::string, std::int64_t>& advisors_by_language) {
+  return guarded("reading emergency coverage", [&] {
+    std::map<std::string, LanguageCoverage> by;
+    by[emergency_language].language = emergency_language;
+    for (const auto& [language, n] : advisors_by_language) {
+      auto& l = by[language];
+      l.language = language;
+      l.advisors = n;
+    }
     auto& e = db.stmt("SELECT content_id, language, valid_from, valid_until FROM content WHERE emergency = 1 AND withdrawn_at IS NULL");
     while (e.executeStep()) {
       auto it = by.find(e.getColumn(1).getString());

@@ -6,6 +6,7 @@
 // in progress on those files.
 #include <cstdint>
 #include <optional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -75,8 +76,13 @@ struct LanguageCoverage {
 };
 /// Every language of advisors eligible on `date` (opted in, an opted-in channel, not paused),
 /// plus `emergency_language` (advisors 0 when nobody uses it), with its emergency items valid
-/// that day. Read by plan-deliveries and daybreak doctor (one scan of advisors).
+/// that day. Read by daybreak doctor (one scan of advisors); plan-deliveries counts the advisors in
+/// its own pass and calls EmergencyCoverageFromCounts.
 std::vector<LanguageCoverage> EmergencyCoverage(Db& db, const std::string& date, const std::string& emergency_language);
+/// EmergencyCoverage with the eligible advisors per language already counted by the caller (the
+/// planner counts them in its own pass over the advisors): only the emergency items are read.
+std::vector<LanguageCoverage> EmergencyCoverageFromCounts(Db& db, const std::string& date, const std::string& emergency_language,
+                                                          const std::map<std::string, std::int64_t>& advisors_by_language);
 
 // AuditEntry and AuditAppend moved to store/audit.hpp (included above for existing callers).
 

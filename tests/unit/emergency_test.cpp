@@ -233,6 +233,38 @@ TEST_F(PullTest, PlanReportAndCoverageNameLanguagesWithoutAnEmergencyItem) {
   for (const auto& l : missing) EXPECT_TRUE(l["covered_by"].is_null()) << l.dump();
 }
 
+// plan-deliveries counts the advisors per language in its own pass (the SQL rule: opted in, an
+// opted-in channel row, not paused, whether or not the channel is in the advisor's list); its
+// report must say what the standalone check (daybreak doctor's) says.
+TEST_F(PullTest, PlanReportsTheSameLanguagesAsTheStandaloneCheck) {
+  add_content("c-hi", "hi", false);
+  add_content("c-ta", "ta", false);
+  add_content("c-en", "en", false);
+  add_content("em-en", "en", true);
+  seed(3, "hi", "c-hi");
+  seed(2, "en", "c-en", 100);
+  seed(2, "ta", "c-ta", 200);
+  // adv-ta-200: its only opted-in channel is outside its list (counted, not planned); adv-ta-201
+  // opted out and adv-hi-0 paused on the day (neither counted).
+  db_->exec("UPDATE advisors SET channels = 'email' WHERE advisor_id = 'adv-ta-200'");
+  db_->exec("UPDATE advisors SET opted_in = 0 WHERE advisor_id = 'adv-ta-201'");
+  db_->exec("UPDATE advisors SET paused_from = '" + kDay + "', paused_until = '" + kDay + "' WHERE advisor_id = 'adv-hi-0'");
+  cfg_.senders.push_back({});
+  cfg_.senders.back().id = "wa-1";
+  cfg_.senders.back().channel = Channel::whatsapp;
+  cfg_.senders.back().mps = 80;
+  const auto standalone = languages_without_emergency(*db_, cfg_, kDay);
+  ASSERT_EQ(standalone.size(), 2U) << standalone.dump();
+  EXPECT_EQ(standalone[0]["language"], "hi");
+  EXPECT_EQ(standalone[0]["advisors"], 2);
+  EXPECT_EQ(standalone[1]["language"], "ta");
+  EXPECT_EQ(standalone[1]["advisors"], 1);
+  auto dry = plan_deliveries(*db_, cfg_, kDay, kT0 + 5, true);
+  EXPECT_EQ(dry.report["languages_without_emergency"], standalone);
+  auto wet = plan_deliveries(*db_, cfg_, kDay, kT0 + 5, false);
+  EXPECT_EQ(wet.report["languages_without_emergency"], standalone);
+}
+
 // ---- the dispatcher's send-time guard -------------------------------------------------------
 
 /// Answers every request at once with a WhatsApp acceptance and keeps its body.

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -226,6 +227,111 @@ TEST_F(FallbackTest, ThirtyDaysWithoutRepeatsAndInLanguage) {
     last[adv][c] = date;
   }
   EXPECT_EQ(rows, 150 * 30);
+}
+
+// The night's batch reads give what the per-advisor reads give: AssignmentHistoryReader (one
+// cursor per day, advanced beside ascending advisors) against AssignmentListForAdvisorRange,
+// AdvisorListEligibleForRanking against AdvisorListEligible, AssignmentKeysForDate against
+// AssignmentListForDate, and a prepared RankingPool against ranking straight from the
+// engagement table.
+TEST_F(FallbackTest, BatchReadsMatchPerAdvisorReads) {
+  db_->write_tx([&] {
+    for (int i = 0; i < 8; ++i) add_content("f-en-" + std::to_string(i), "en", {kTopics[i], kTopics[(i + 3) % 8]}, true, "2026-02-0" + std::to_string(i + 1));
+    for (int i = 0; i < 300; ++i) {
+      const std::string id = "adv-" + std::to_string(1000 + i);
+      add_advisor(id, i % 5 == 4 ? "hi" : "en", {kTopics[i % 8], kTopics[(i / 8) % 8]}, i % 37 != 5);
+      // Days with gaps: not every advisor has a row on every day, and 2026-03-04 has none at all.
+      for (int day = 1; day <= 9; ++day) {
+        if (day == 4 || (i + day) % 3 == 0) continue;
+        assign(id, "2026-03-0" + std::to_string(day), "f-en-" + std::to_string((i + day) % 8));
+      }
+    }
+    db_->exec("UPDATE advisors SET paused_from = '2026-03-09', paused_until = '2026-03-11' WHERE advisor_id = 'adv-1010'");
+    // An opted-in channel outside the advisor's own list does not make it eligible.
+    db_->exec("UPDATE advisors SET channels = 'email' WHERE advisor_id = 'adv-1020'");
+  });
+
+  store::AssignmentHistoryReader reader(*db_, "2026-03-02", "2026-03-08");
+  std::vector<store::HistoryRow> rows;
+  std::size_t compared = 0;
+  for (int i = 0; i < 300; i += 1 + i % 3) {  // ascending, skipping some advisors
+    const std::string id = "adv-" + std::to_string(1000 + i);
+    reader.read(id, rows);
+    auto want = store::AssignmentListForAdvisorRange(*db_, id, "2026-03-02", "2026-03-08");
+    ASSERT_EQ(rows.size(), want.size()) << id;
+    for (std::size_t k = 0; k < rows.size(); ++k) {
+      EXPECT_EQ(rows[k].date, want[k].date) << id;
+      EXPECT_EQ(rows[k].content_id, want[k].content_id) << id;
+    }
+    compared += rows.size();
+  }
+  EXPECT_GT(compared, 500U);
+  // Out of order, an unknown advisor, and an empty window.
+  reader.read("adv-1003", rows);
+  EXPECT_EQ(rows.size(), store::AssignmentListForAdvisorRange(*db_, "adv-1003", "2026-03-02", "2026-03-08").size());
+  EXPECT_FALSE(rows.empty());
+  reader.read("zzz", rows);
+  EXPECT_TRUE(rows.empty());
+  store::AssignmentHistoryReader none(*db_, "", "");
+  none.read("adv-1001", rows);
+  EXPECT_TRUE(rows.empty());
+
+  const std::string day = "2026-03-10";
+  auto full = store::AdvisorListEligible(*db_, day);
+  auto slim = store::AdvisorListEligibleForRanking(*db_, day);
+  ASSERT_EQ(full.size(), slim.size());
+  EXPECT_LT(slim.size(), 300U);
+  for (std::size_t k = 0; k < slim.size(); ++k) {
+    EXPECT_EQ(slim[k].advisor_id, full[k].advisor.advisor_id);
+    EXPECT_EQ(slim[k].language, full[k].advisor.language);
+    EXPECT_EQ(slim[k].topics, full[k].advisor.topics);
+    EXPECT_EQ(slim[k].channels, full[k].advisor.channels);
+  }
+
+  // The day's assignments from the covering index alone: the same keys, content and sources.
+  db_->exec("UPDATE assignments SET source = 'override' WHERE advisor_id = 'adv-1000' AND date = '2026-03-05'");
+  auto keys = store::AssignmentKeysForDate(*db_, "2026-03-05");
+  auto whole = store::AssignmentListForDate(*db_, "2026-03-05");
+  ASSERT_EQ(keys.size(), whole.size());
+  EXPECT_GT(keys.size(), 150U);
+  for (std::size_t k = 0; k < keys.size(); ++k) {
+    EXPECT_EQ(keys[k].advisor_id, whole[k].advisor_id);
+    EXPECT_EQ(keys[k].date, whole[k].date);
+    EXPECT_EQ(keys[k].content_id, whole[k].content_id);
+    EXPECT_EQ(keys[k].source, whole[k].source);
+  }
+  EXPECT_EQ(std::count_if(keys.begin(), keys.end(), [](const Assignment& x) { return x.source == Source::override_; }), 1);
+
+  EngagementTable engagement;
+  engagement[{"f-en-1", "tax"}] = {40, 30};
+  engagement[{"f-en-2", "equity"}] = {10, 1};
+  engagement[{"f-en-3", "-"}] = {5, 5};
+  std::vector<Content> pool;
+  for (auto& c : store::ContentListFallbackPool(*db_, day)) pool.push_back(c);
+  RankingOptions o;
+  o.seed = 7;
+  RankingPool prepared(pool, engagement, day, o);
+  store::AssignmentHistoryReader window(*db_, "2026-02-24", "2026-03-09");
+  for (const auto& a : slim) {
+    window.read(a.advisor_id, rows);
+    AdvisorHistory h;
+    for (const auto& r : rows) h.last_sent[r.content_id] = r.date;
+    auto direct = rank_candidates(a, h, pool, engagement, day, o);
+    auto via_pool = rank_candidates(a, h, prepared);
+    ASSERT_EQ(direct.ok(), via_pool.ok()) << a.advisor_id;
+    if (!direct) continue;
+    EXPECT_EQ(direct->index, via_pool->index) << a.advisor_id;
+    for (std::size_t k = 0; k < pool.size(); ++k) {
+      const ScoreParts& x = direct->all[k].parts;
+      const ScoreParts& y = via_pool->all[k].parts;
+      EXPECT_EQ(x.total, y.total);
+      EXPECT_EQ(x.engagement, y.engagement);
+      EXPECT_EQ(x.freshness, y.freshness);
+      EXPECT_EQ(x.topic, y.topic);
+      EXPECT_EQ(x.exposures, y.exposures);
+      EXPECT_EQ(direct->all[k].excluded, via_pool->all[k].excluded);
+    }
+  }
 }
 
 TEST_F(FallbackTest, EngagementIsRebuiltFromDeliveriesIdempotently) {
