@@ -127,7 +127,8 @@ std::vector<store::Run> watch_pick_runs(store::Db& db, const WatchOptions& o, Mi
 
 // One run's live figures: dispatch's own ("live" in a fresh runs.progress) when it writes
 // them, else recomputed from the ledger, with dispatch's in-flight count when it is fresh.
-json watch_run_live(store::Db& db, const store::Run& run, const Config& cfg, Millis now) {
+json watch_run_live(store::Db& db, const store::Run& run, const Config& cfg, Millis now,
+                    const std::function<store::DeliveryTruth(std::int64_t)>& truth) {
   json progress = json::parse(run.progress, nullptr, false);
   bool fresh = progress.is_object() && progress.contains("at") && progress["at"].is_number() &&
                std::llabs(now - progress["at"].get<Millis>()) <= 5000 && run.state == "running";
@@ -137,7 +138,7 @@ json watch_run_live(store::Db& db, const store::Run& run, const Config& cfg, Mil
     if (!l.contains("delivered_on_time") || l["delivered_on_time"].is_null()) {
       // Status callbacks reach the ledger, not dispatch: their figures are counted there.
       engine::RunLive st;
-      st.status = store::DeliveryTruthForRun(db, run.run_id, now);
+      st.status = truth ? truth(run.run_id) : store::DeliveryTruthForRun(db, run.run_id, now);
       json sj = engine::run_live_json(st);
       for (const char* k : {"delivered_on_time", "delivered", "read", "unknown", "failed_after_accept", "delivered_so_far_pct", "read_pct",
                             "unknown_pct", "live_delivered_pct", "live_delivered_sample"}) {

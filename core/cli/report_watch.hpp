@@ -2,6 +2,7 @@
 // `sla-report --watch`: the live terminal view of running runs (a front end over the live
 // figures dispatch writes and the report use case).
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -10,6 +11,7 @@
 #include "config/config.hpp"
 #include "domain/clock.hpp"
 #include "store/db.hpp"
+#include "store/reports.hpp"
 #include "store/runs.hpp"
 
 namespace daybreak {
@@ -30,6 +32,9 @@ int watch_runs(const std::string& db_path, const Config& cfg, const Clock& clock
 std::vector<store::Run> watch_pick_runs(store::Db& db, const WatchOptions& o, Millis now);
 /// One run's live figures (engine::run_live_json fields plus "state" and "source"): dispatch's
 /// own from a fresh runs.progress when it writes them, else recomputed from the ledger.
-nlohmann::json watch_run_live(store::Db& db, const store::Run& run, const Config& cfg, Millis now);
+/// `truth` gives a run's status-callback figures (default: counted now, store::DeliveryTruthForRun);
+/// the console passes a cached one.
+nlohmann::json watch_run_live(store::Db& db, const store::Run& run, const Config& cfg, Millis now,
+                              const std::function<store::DeliveryTruth(std::int64_t)>& truth = {});
 
 }  // namespace daybreak
