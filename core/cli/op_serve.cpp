@@ -17,10 +17,13 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdarg>
@@ -454,6 +457,10 @@ class Console {
   /// Builds a frame every 400 ms, or at once after an action (frame_stale), and the history
   /// every 30 s (and after an action), until stop_frames.
   void frame_loop() {
+    // The frames are an observer's work: on a host that also runs dispatch, this thread yields
+    // the CPU to it (nice 10 for this thread alone; the request thread keeps its priority).
+    if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10) != 0)
+      ctx_.log->debug("console: could not lower the frame thread's priority: {}", std::strerror(errno));
     std::chrono::steady_clock::time_point history_at{};
     bool history_due = true;  // the first pass, and after an action
     while (true) {

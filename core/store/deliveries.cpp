@@ -7,9 +7,8 @@
 #include "store/restore.hpp"
 
 namespace daybreak::store {
-namespace {
 
-const char* kSelect =
+const char* const kDeliverySelectSql =
     "SELECT d.delivery_id, d.run_id, d.advisor_id, d.content_id, d.source, d.tier, d.tier_rank, d.state, d.channel, "
     "d.channel_index, d.sender, d.planned_at, d.deadline_at, d.next_attempt_at, d.claim_owner, d.claim_until, "
     "d.attempts, d.first_sent_at, d.provider_message_id, d.accepted_at, d.last_error, d.possible_duplicate, "
@@ -18,6 +17,9 @@ const char* kSelect =
     "(SELECT address FROM advisor_channels c WHERE c.advisor_id = d.advisor_id AND c.channel = 'email' AND c.opted_in = 1), "
     "d.resent_at "
     "FROM deliveries d JOIN advisors a ON a.advisor_id = d.advisor_id ";
+
+namespace {
+
 
 DeliveryRow read_row(SQLite::Statement& q) {
   DeliveryRow r;
@@ -135,7 +137,7 @@ void DeliveryForEachInRun(Db& db, std::int64_t run_id, const std::function<void(
   guarded("DeliveryForEachInRun", [&] {
     // No ORDER BY: sorting a million joined rows would hold them all in SQLite's sorter
     // (measured: dispatch peaked at 544 MB loading the 1M run); callers order what they need.
-    auto& q = db.stmt(std::string(kSelect) + "WHERE d.run_id = ?");
+    auto& q = db.stmt(std::string(kDeliverySelectSql) + "WHERE d.run_id = ?");
     q.bind(1, run_id);
     try {
       while (q.executeStep()) fn(read_row(q));
@@ -157,7 +159,7 @@ std::vector<DeliveryRow> DeliveryListForRun(Db& db, std::int64_t run_id) {
 
 std::optional<DeliveryRow> DeliveryGet(Db& db, std::int64_t delivery_id) {
   return guarded("DeliveryGet", [&]() -> std::optional<DeliveryRow> {
-    auto& q = db.stmt(std::string(kSelect) + "WHERE d.delivery_id = ?");
+    auto& q = db.stmt(std::string(kDeliverySelectSql) + "WHERE d.delivery_id = ?");
     q.bind(1, delivery_id);
     if (!q.executeStep()) return std::nullopt;
     auto r = read_row(q);

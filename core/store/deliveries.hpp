@@ -54,6 +54,10 @@ class DeliveryInserter {
 };
 
 /// A delivery as dispatch loads it: the row plus what it needs to build the message.
+/// The SELECT … FROM deliveries JOIN advisors that reads a DeliveryRow (columns in read order),
+/// without its WHERE: plain SQL both ledgers run (store/deliveries.cpp, store/pg_ledger.cpp).
+extern const char* const kDeliverySelectSql;
+
 struct DeliveryRow {
   std::int64_t delivery_id = 0;
   std::int64_t run_id = 0;

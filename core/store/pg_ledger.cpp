@@ -62,16 +62,6 @@ Run pg_read_run(const PgResult& r, int i) {
   return x;
 }
 
-// store/deliveries.cpp's kSelect, for PostgreSQL.
-const char* kPgDeliverySelect =
-    "SELECT d.delivery_id, d.run_id, d.advisor_id, d.content_id, d.source, d.tier, d.tier_rank, d.state, d.channel, "
-    "d.channel_index, d.sender, d.planned_at, d.deadline_at, d.next_attempt_at, d.claim_owner, d.claim_until, "
-    "d.attempts, d.first_sent_at, d.provider_message_id, d.accepted_at, d.last_error, d.possible_duplicate, "
-    "a.name, a.language, a.channels, "
-    "(SELECT address FROM advisor_channels c WHERE c.advisor_id = d.advisor_id AND c.channel = 'whatsapp' AND c.opted_in = 1), "
-    "(SELECT address FROM advisor_channels c WHERE c.advisor_id = d.advisor_id AND c.channel = 'email' AND c.opted_in = 1), "
-    "d.resent_at "
-    "FROM deliveries d JOIN advisors a ON a.advisor_id = d.advisor_id ";
 
 DeliveryRow pg_read_delivery(const PgResult& q, int i) {
   DeliveryRow r;
@@ -228,7 +218,7 @@ std::vector<ContentRow> PgDispatchLedger::load_run_content(std::int64_t run_id) 
                        {num(run_id)});
 }
 void PgDispatchLedger::for_each_delivery(std::int64_t run_id, const std::function<void(DeliveryRow&&)>& fn) {
-  c_->each_row(std::string(kPgDeliverySelect) + "WHERE d.run_id = $1", {num(run_id)},
+  c_->each_row(std::string(kDeliverySelectSql) + "WHERE d.run_id = $1", {num(run_id)},
                [&](const PgResult& r) { fn(pg_read_delivery(r, 0)); });
 }
 std::int64_t PgDispatchLedger::change_mark() {
@@ -553,7 +543,7 @@ OperatorChanges PgDispatchLedger::poll_changes(const ledger_op::PollChanges& op)
   for (int i = 0; i < ch.rows(); ++i) ids.push_back(ch.i64(i, 0));
   std::sort(ids.begin(), ids.end());
   if (!ids.empty()) {
-    auto rows = c_->run("deliveries_by_id", std::string(kPgDeliverySelect) + "WHERE d.delivery_id = ANY($1::bigint[]) ORDER BY d.delivery_id",
+    auto rows = c_->run("deliveries_by_id", std::string(kDeliverySelectSql) + "WHERE d.delivery_id = ANY($1::bigint[]) ORDER BY d.delivery_id",
                         {id_array(ids)});
     std::unordered_set<std::string> seen;
     for (int i = 0; i < rows.rows(); ++i) {
