@@ -293,6 +293,9 @@ class Console {
  public:
   Console(AppContext ctx, std::vector<serve::OperatorToken> tokens)
       : ctx_(std::move(ctx)), tokens_(std::move(tokens)), db_(ctx_.cfg.database_path), frame_db_(ctx_.cfg.database_path) {}
+  ~Console() { stop_frames(); }
+  Console(const Console&) = delete;
+  Console& operator=(const Console&) = delete;
 
   Response handle(MHD_Connection* c, const Request& rq) {
     const std::string path = rq.url.substr(0, rq.url.find('?'));
@@ -491,7 +494,13 @@ class Console {
   }
 
  public:
-  void start_frames() { frame_thread_ = std::thread([this] { frame_loop(); }); }
+  /// Starts the frame thread and waits (up to 10 s) for its first frame, so the console
+  /// listens with a frame to serve and no first request waits for one.
+  void start_frames() {
+    frame_thread_ = std::thread([this] { frame_loop(); });
+    std::unique_lock lock(frame_mu_);
+    frame_cv_.wait_for(lock, std::chrono::seconds(10), [&] { return frame_ != nullptr && history_ != nullptr; });
+  }
   void stop_frames() {
     {
       std::lock_guard lock(frame_mu_);
@@ -891,6 +900,7 @@ int run_serve(const GlobalOptions& g, const ServeOptions& o) {
     ::inet_pton(AF_INET, addr.host.c_str(), &sa4.sin_addr);
     sa = reinterpret_cast<const sockaddr*>(&sa4);
   }
+  console.start_frames();
   MHD_Daemon* daemon = MHD_start_daemon(flags, addr.port, nullptr, nullptr, &on_request, &console,
                                         MHD_OPTION_EXTERNAL_LOGGER, &on_mhd_log, log.get(),
                                         MHD_OPTION_SOCK_ADDR, sa,
@@ -899,7 +909,10 @@ int run_serve(const GlobalOptions& g, const ServeOptions& o) {
                                         MHD_OPTION_CONNECTION_TIMEOUT, 30U,
                                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<size_t>(64 * 1024),
                                         MHD_OPTION_END);
-  if (daemon == nullptr) throw CheckFailed("cannot listen on " + o.listen + " (address in use, or not this machine's)");
+  if (daemon == nullptr) {
+    console.stop_frames();
+    throw CheckFailed("cannot listen on " + o.listen + " (address in use, or not this machine's)");
+  }
   const MHD_DaemonInfo* info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
   const unsigned port = info ? info->port : addr.port;
   if (!o.port_file.empty()) {
@@ -907,7 +920,6 @@ int run_serve(const GlobalOptions& g, const ServeOptions& o) {
     { std::ofstream(tmp) << port << "\n"; }
     std::rename(tmp.c_str(), o.port_file.c_str());
   }
-  console.start_frames();
   log->info("console listening on http://{}:{}/ (loopback {})", addr.v6 ? "[" + addr.host + "]" : addr.host, port,
             addr.loopback ? "yes" : "NO");
   int sig = 0;
