@@ -38,6 +38,22 @@ std::vector<Run> read_all(SQLite::Statement& q) {
 
 }  // namespace
 
+namespace {
+
+/// Binds ?1..?8: date, slot, window start and end, deadline, planned count, feasible, plan report.
+void bind_run(SQLite::Statement& q, const RunUpsertParams& p) {
+  q.bind(1, p.date);
+  q.bind(2, p.window.slot_at);
+  q.bind(3, p.window.start);
+  q.bind(4, p.window.end);
+  q.bind(5, p.window.deadline);
+  q.bind(6, p.planned_count);
+  q.bind(7, p.feasible ? 1 : 0);
+  q.bind(8, p.plan_report);
+}
+
+}  // namespace
+
 std::int64_t RunUpsert(Db& db, const RunUpsertParams& p) {
   return guarded("RunUpsert", [&] {
     auto& q = db.stmt(
@@ -45,14 +61,7 @@ std::int64_t RunUpsert(Db& db, const RunUpsertParams& p) {
         "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(date, slot_at) DO UPDATE SET planned_count=excluded.planned_count, "
         "feasible=excluded.feasible, plan_report=excluded.plan_report, window_start=excluded.window_start, "
         "window_end=excluded.window_end, deadline_at=excluded.deadline_at RETURNING run_id");
-    q.bind(1, p.date);
-    q.bind(2, p.window.slot_at);
-    q.bind(3, p.window.start);
-    q.bind(4, p.window.end);
-    q.bind(5, p.window.deadline);
-    q.bind(6, p.planned_count);
-    q.bind(7, p.feasible ? 1 : 0);
-    q.bind(8, p.plan_report);
+    bind_run(q, p);
     q.executeStep();
     auto id = q.getColumn(0).getInt64();
     q.reset();
@@ -66,14 +75,7 @@ std::int64_t RunInsertUrgent(Db& db, RunUpsertParams& p) {
         "INSERT INTO runs(date, slot_at, window_start, window_end, deadline_at, planned_count, feasible, plan_report, kind) "
         "VALUES (?,?,?,?,?,?,?,?,'urgent') ON CONFLICT(date, slot_at) DO NOTHING RETURNING run_id");
     for (int tries = 0;; ++tries) {
-      q.bind(1, p.date);
-      q.bind(2, p.window.slot_at);
-      q.bind(3, p.window.start);
-      q.bind(4, p.window.end);
-      q.bind(5, p.window.deadline);
-      q.bind(6, p.planned_count);
-      q.bind(7, p.feasible ? 1 : 0);
-      q.bind(8, p.plan_report);
+      bind_run(q, p);
       const bool inserted = q.executeStep();
       const std::int64_t id = inserted ? q.getColumn(0).getInt64() : 0;
       q.reset();

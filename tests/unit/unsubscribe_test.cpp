@@ -37,6 +37,15 @@ class UnsubscribeTest : public test_support::DbTest {
     a.language = "en";
     return a;
   }
+  /// The same advisor through the import's bulk path (staged, pruned, applied), opted in.
+  void import_again(Millis at) {
+    store::AdvisorStageReset(*db_);
+    db_->exec("BEGIN");
+    store::AdvisorStage(*db_, advisor());
+    db_->exec("COMMIT");
+    store::AdvisorStagePruneUnchanged(*db_);
+    db_->write_tx([&] { store::AdvisorApplyStaged(*db_, at); });
+  }
   std::int64_t email_opted_in() {
     return scalar("SELECT opted_in FROM advisor_channels WHERE advisor_id = 'ADV-7' AND channel = 'email'");
   }
@@ -66,12 +75,7 @@ TEST_F(UnsubscribeTest, AnImportCannotOptAnUnsubscribedChannelBackInButOptInCan)
   // The same advisor imported again (opted_in = yes in the file), one row and the bulk path.
   db_->write_tx([&] { store::AdvisorUpsert(*db_, {advisor(), kT0Unsub + 10}); });
   EXPECT_EQ(email_opted_in(), 0);
-  store::AdvisorStageReset(*db_);
-  db_->exec("BEGIN");
-  store::AdvisorStage(*db_, advisor());
-  db_->exec("COMMIT");
-  store::AdvisorStagePruneUnchanged(*db_);
-  db_->write_tx([&] { store::AdvisorApplyStaged(*db_, kT0Unsub + 20); });
+  import_again(kT0Unsub + 20);
   EXPECT_EQ(email_opted_in(), 0);
   // The operator opts the channel back in: that clears the unsubscribe.
   db_->write_tx([&] { store::AdvisorChannelSetOptIn(*db_, "ADV-7", "email", true, kT0Unsub + 30); });
@@ -88,12 +92,7 @@ TEST_F(UnsubscribeTest, AnOperatorsOptOutSurvivesAnImportButNotAnOptIn) {
   db_->write_tx([&] { EXPECT_TRUE(store::AdvisorChannelSetOptIn(*db_, "ADV-7", "whatsapp", false, kT0Unsub)); });
   db_->write_tx([&] { store::AdvisorUpsert(*db_, {advisor(), kT0Unsub + 10}); });
   EXPECT_EQ(whatsapp_opted_in(), 0);
-  store::AdvisorStageReset(*db_);
-  db_->exec("BEGIN");
-  store::AdvisorStage(*db_, advisor());
-  db_->exec("COMMIT");
-  store::AdvisorStagePruneUnchanged(*db_);
-  db_->write_tx([&] { store::AdvisorApplyStaged(*db_, kT0Unsub + 20); });
+  import_again(kT0Unsub + 20);
   EXPECT_EQ(whatsapp_opted_in(), 0);
   EXPECT_EQ(email_opted_in(), 1) << "the other channel follows the file";
   // A non-sticky opt-out (what `advisors update` re-applies) does follow the next import.
