@@ -37,6 +37,7 @@
 
 #include "app/plan.hpp"
 #include "app/report.hpp"
+#include "channels/email.hpp"
 #include "app/send_now.hpp"
 #include "cli/commands.hpp"
 #include "cli/op_actions.hpp"
@@ -238,20 +239,6 @@ bool same_secret(const std::string& a, const std::string& b) {
   return a.size() == b.size() && !a.empty() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-std::string html_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    switch (c) {
-      case '&': o += "&amp;"; break;
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '"': o += "&quot;"; break;
-      case '\'': o += "&#39;"; break;
-      default: o.push_back(c);
-    }
-  }
-  return o;
-}
 
 struct Session {
   std::string name;
@@ -356,7 +343,7 @@ class Console {
     r.status = status;
     r.type = "text/html; charset=utf-8";
     std::string page(serve::login_html());
-    const std::string err = error.empty() ? "" : "<p class='error' role='alert'>" + html_escape(error) + "</p>";
+    const std::string err = error.empty() ? "" : "<p class='error' role='alert'>" + channels::html_escape(error) + "</p>";
     page.replace(page.find("{{ERROR}}"), 9, err);
     r.body = page;
     return r;
@@ -428,8 +415,8 @@ class Console {
     auto put = [&](const std::string& key, const std::string& value) {
       for (auto p = page.find(key); p != std::string::npos; p = page.find(key, p + value.size())) page.replace(p, key.size(), value);
     };
-    put("{{CSRF}}", html_escape(s.csrf));
-    put("{{USER}}", html_escape(s.name));
+    put("{{CSRF}}", channels::html_escape(s.csrf));
+    put("{{USER}}", channels::html_escape(s.name));
     put("{{ROLE}}", s.role == Role::operator_ ? "operator" : "viewer");
     r.body = page;
     return r;
