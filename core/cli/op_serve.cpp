@@ -32,8 +32,10 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 #include "app/plan.hpp"
 #include "app/report.hpp"
@@ -507,11 +509,37 @@ class Console {
     return *c.second;
   }
 
-  // The by tier/channel/sender counts read every delivery of the run: like dispatch's own
-  // snapshot, they are re-read every second up to 250,000 deliveries, then one more second per
+  // The by tier/channel/sender rows. While a dispatch runs the run, it publishes them in its
+  // progress row every second, from memory (engine::breakdown_json), all but "delivered": status
+  // callbacks reach the ledger, not dispatch, so that column is counted here from the delivered
+  // and read rows alone, at most every 5 s (as the headline delivery truth). Without a fresh
+  // progress row (a finished run, a dispatch gone) every column is read from the ledger: like
+  // dispatch's own snapshot, every second up to 250,000 deliveries, then one more second per
   // 250,000, and kept in between.
-  json breakdown(std::int64_t run_id, std::size_t total) {
+  json breakdown(std::int64_t run_id, std::size_t total, const json& published) {
     const auto t = std::chrono::steady_clock::now();
+    if (published.is_array()) {
+      auto& d = delivered_cache_[run_id];
+      if (!d.second || t - d.first >= std::chrono::seconds(5)) d = {t, store::DeliveredBreakdown(frame_db_, run_id)};
+      json rows = published;
+      for (auto& row : rows) {
+        std::int64_t n = 0;
+        for (const auto& b : *d.second) {
+          if (b.tier == row.value("tier", "") && b.channel == row.value("channel", "") && b.sender == row.value("sender", "")) n = b.delivered;
+        }
+        row["delivered"] = n;
+      }
+      // The ledger's order: tier rank, then channel and sender.
+      auto rank = [&](const json& row) {
+        const auto& tiers = ctx_.cfg.tiers;
+        return static_cast<std::size_t>(std::find(tiers.begin(), tiers.end(), row.value("tier", "")) - tiers.begin());
+      };
+      std::stable_sort(rows.begin(), rows.end(), [&](const json& a, const json& b) {
+        return std::make_tuple(rank(a), a.value("channel", ""), a.value("sender", "")) <
+               std::make_tuple(rank(b), b.value("channel", ""), b.value("sender", ""));
+      });
+      return rows;
+    }
     auto& c = breakdown_cache_[run_id];
     const auto every = std::chrono::milliseconds(1000 * static_cast<long>(1 + total / 250001));
     if (!c.second.is_null() && t - c.first < every) return c.second;
@@ -549,7 +577,10 @@ class Console {
                            std::llabs(now - progress["at"].get<Millis>()) <= 5000 && run.state == "running";
         l["breakers"] = fresh && progress.contains("breakers") ? progress["breakers"] : json::array();
         l["writer_backlog"] = fresh ? progress.value("writer_backlog", json(0)) : json(0);
-        l["breakdown"] = breakdown(run.run_id, l.value("total", std::size_t{0}));
+        const json published = fresh && progress.contains("live") && progress["live"].is_object()
+                                   ? progress["live"].value("breakdown", json())
+                                   : json();
+        l["breakdown"] = breakdown(run.run_id, l.value("total", std::size_t{0}), published);
         out["runs"].push_back(std::move(l));
       }
       json paused = json::object();
@@ -792,6 +823,8 @@ class Console {
   std::thread frame_thread_;
   // Frame thread only:
   std::map<std::int64_t, std::pair<std::chrono::steady_clock::time_point, json>> breakdown_cache_;
+  std::map<std::int64_t, std::pair<std::chrono::steady_clock::time_point, std::optional<std::vector<store::BreakdownRow>>>>
+      delivered_cache_;
   std::map<std::int64_t, std::pair<std::chrono::steady_clock::time_point, std::optional<store::DeliveryTruth>>> truth_cache_;
 };
 

@@ -1189,9 +1189,14 @@ struct Dispatcher::Impl {
     };
     std::vector<RunLive> lives(runs.size());
     std::vector<std::uint64_t> counts(runs.size() * nkeys, 0);
+    // Accepted by the deadline, per (channel, tier, sender) group: the low part of a count key.
+    const std::size_t ngroups = 3 * ntier * nsend;
+    std::vector<std::uint64_t> on_time(runs.size() * ngroups, 0);
     auto one = [&](std::uint32_t r, DeliveryState stt, std::uint8_t ch, std::uint8_t tier, std::int16_t snd,
                    Millis planned, Millis deadline, Millis first_sent, Millis accepted_at) {
-      ++counts[r * nkeys + key_of(stt, ch, tier, snd)];
+      const std::size_t key = key_of(stt, ch, tier, snd);
+      ++counts[r * nkeys + key];
+      if (is_accepted_state(stt) && accepted_at > 0 && accepted_at <= deadline) ++on_time[r * ngroups + key % ngroups];
       add_delivery_figures(lives[r], stt, planned, deadline, first_sent, accepted_at, now);
     };
     for (std::uint32_t r = 0; r < runs.size(); ++r) {
@@ -1233,6 +1238,15 @@ struct Dispatcher::Impl {
         live.counts[{std::string(to_string(stt)), std::string(to_string(ch)),
                      tier < cfg.tiers.size() ? cfg.tiers[tier] : std::string("?"),
                      snd >= 0 ? senders[static_cast<std::size_t>(snd)].cfg->id : std::string()}] = n;
+      }
+      for (std::size_t g = 0; g < ngroups; ++g) {
+        const auto n = on_time[r * ngroups + g];
+        if (n == 0) continue;
+        const auto snd = static_cast<int>(g % nsend) - 1;
+        const auto tier = (g / nsend) % ntier;
+        const auto ch = static_cast<Channel>(g / nsend / ntier);
+        live.on_time_by[{tier < cfg.tiers.size() ? cfg.tiers[tier] : std::string("?"), std::string(to_string(ch)),
+                         snd >= 0 ? senders[static_cast<std::size_t>(snd)].cfg->id : std::string()}] = n;
       }
       finish_run_figures(live);
       live.in_flight = static_cast<std::size_t>(std::max(0, in_flight));

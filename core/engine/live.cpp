@@ -93,6 +93,7 @@ void add_delivery(RunLive& run, DeliveryState state, const std::string& channel,
                   const std::string& sender, Millis planned_at, Millis deadline_at, Millis first_sent_at,
                   Millis accepted_at, Millis now) {
   ++run.counts[{std::string(to_string(state)), channel, tier, sender}];
+  if (is_accepted_state(state) && accepted_at > 0 && accepted_at <= deadline_at) ++run.on_time_by[{tier, channel, sender}];
   add_delivery_figures(run, state, planned_at, deadline_at, first_sent_at, accepted_at, now);
   finish_run_figures(run);
 }
@@ -208,6 +209,33 @@ double live_delivered_pct(const RunLive& run) {
          static_cast<double>(run.status->delivered_decided);
 }
 
+nlohmann::json breakdown_json(const RunLive& r) {
+  struct Row {
+    std::uint64_t total = 0, accepted = 0, delivered = 0, dead = 0, pending = 0;
+  };
+  std::map<GroupKey, Row> rows;
+  for (const auto& [k, n] : r.counts) {
+    const auto st = delivery_state_from_string(k.state);
+    if (!st || *st == DeliveryState::cancelled) continue;
+    Row& row = rows[{k.tier, k.channel, k.sender}];
+    row.total += n;
+    if (is_accepted_state(*st)) row.accepted += n;
+    if (*st == DeliveryState::delivered || *st == DeliveryState::read) row.delivered += n;
+    if (*st == DeliveryState::dead) row.dead += n;
+    if (!is_final_state(*st)) row.pending += n;
+  }
+  auto out = nlohmann::json::array();
+  for (const auto& [k, row] : rows) {
+    const auto ot = r.on_time_by.find(k);
+    out.push_back({{"tier", k.tier}, {"channel", k.channel}, {"sender", k.sender}, {"total", row.total},
+                   {"accepted", row.accepted}, {"on_time", ot == r.on_time_by.end() ? 0 : ot->second},
+                   // Status callbacks reach the ledger, not dispatch's memory: unknown there.
+                   {"delivered", r.status ? nlohmann::json(row.delivered) : nlohmann::json(nullptr)},
+                   {"dead", row.dead}, {"pending", row.pending}});
+  }
+  return out;
+}
+
 nlohmann::json run_live_json(const RunLive& r) {
   auto opt = [](const std::optional<double>& v, double fallback) { return v ? *v : fallback; };
   nlohmann::json j = {{"run_id", r.run_id},
@@ -250,6 +278,7 @@ nlohmann::json run_live_json(const RunLive& r) {
   j["unknown_pct"] = share(st ? st->unknown : 0);
   j["live_delivered_pct"] = st ? nlohmann::json(live_delivered_pct(r)) : nlohmann::json(nullptr);
   j["live_delivered_sample"] = st ? nlohmann::json(st->delivered_decided) : nlohmann::json(nullptr);
+  j["breakdown"] = breakdown_json(r);
   return j;
 }
 

@@ -55,6 +55,12 @@ struct CountKey {
   auto operator<=>(const CountKey&) const = default;
 };
 
+/// A (tier, channel, sender) group of a run's deliveries: a row of the console's breakdown.
+struct GroupKey {
+  std::string tier, channel, sender;
+  auto operator<=>(const GroupKey&) const = default;
+};
+
 /// Requests made, by (channel, sender, outcome) where outcome is `accepted` or a failure kind
 /// (retryable, rate_limited, throttled, permanent, credentials, uncertain).
 struct RequestKey {
@@ -73,6 +79,9 @@ struct RunLive {
   std::size_t total = 0;      ///< deliveries of the run, cancelled included
   std::size_t cancelled = 0;
   std::map<CountKey, std::uint64_t> counts;
+  /// Deliveries accepted by their deadline, per (tier, channel, sender): with `counts`, the
+  /// per-group rows run_live_json publishes as "breakdown".
+  std::map<GroupKey, std::uint64_t> on_time_by;
   std::map<RequestKey, std::uint64_t> requests;
   Histogram lag = Histogram::lag();          ///< first request − planned, over sent deliveries
   Histogram latency = Histogram::latency();  ///< request → response, over requests
@@ -162,6 +171,11 @@ void fill_store_figures(store::Db& db, LiveSnapshot& snap);
 /// Live delivered success % of `run`: status->delivered_decided_on_time ÷ delivered_decided
 /// (100 when none, or no status figures).
 double live_delivered_pct(const RunLive& run);
+
+/// The run's deliveries per (tier, channel, sender), cancelled excluded, ordered by name:
+/// total, accepted, on_time, delivered (null when the snapshot has no status figures: dispatch's),
+/// dead, pending (not final). run_live_json publishes it as "breakdown".
+nlohmann::json breakdown_json(const RunLive& r);
 
 /// The run's live figures as JSON, for runs.progress ("live" key) and `sla-report --watch --json`.
 nlohmann::json run_live_json(const RunLive& r);

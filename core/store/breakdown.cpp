@@ -35,4 +35,24 @@ std::vector<BreakdownRow> DeliveryBreakdown(Db& db, std::int64_t run_id) {
   });
 }
 
+std::vector<BreakdownRow> DeliveredBreakdown(Db& db, std::int64_t run_id) {
+  return guarded("delivered breakdown", [&] {
+    auto& q = db.stmt(
+        "SELECT tier, channel, sender, COUNT(*) FROM deliveries WHERE run_id = ? AND state IN ('delivered', 'read')"
+        " GROUP BY tier, channel, sender");
+    q.bind(1, run_id);
+    std::vector<BreakdownRow> out;
+    while (q.executeStep()) {
+      BreakdownRow r;
+      r.tier = q.getColumn(0).getString();
+      r.channel = q.getColumn(1).getString();
+      r.sender = q.getColumn(2).getString();
+      r.delivered = q.getColumn(3).getInt64();
+      out.push_back(std::move(r));
+    }
+    q.reset();
+    return out;
+  });
+}
+
 }  // namespace daybreak::store

@@ -22,4 +22,9 @@ struct BreakdownRow {
 /// The rows of run `run_id`, ordered by tier rank, channel, sender.
 std::vector<BreakdownRow> DeliveryBreakdown(Db& db, std::int64_t run_id);
 
+/// Only the `delivered` column of those rows (groups with none are absent): it reads the
+/// delivered and read rows alone, through the (run_id, state) index, so it costs what status
+/// callbacks have confirmed, not the whole run. The console pairs it with dispatch's own counts.
+std::vector<BreakdownRow> DeliveredBreakdown(Db& db, std::int64_t run_id);
+
 }  // namespace daybreak::store

@@ -240,6 +240,22 @@ def main():
         banner = b.eval("document.getElementById('paused').hidden ? '' : document.getElementById('paused').textContent")
         if "pause" not in banner or args.user not in banner:
             fail("the page does not show the pause: %r" % banner)
+        # While sends are held the figures stand still: the page's by-sender rows (dispatch's own
+        # counts from its progress row) add up to the ledger's planned and accepted counts.
+        by_sender = ("(() => { const d = document.querySelector('[data-run=\"%d\"]'); if (!d) return null;"
+                     " const h = [...d.querySelectorAll('h3')].find(e => e.textContent === 'By sender'); if (!h) return null;"
+                     " return JSON.stringify([...h.nextElementSibling.querySelectorAll('tr')].slice(1)"
+                     ".map(tr => [...tr.children].map(td => td.textContent))); })()" % args.run)
+        accepted_now = ledger("SELECT COUNT(*) FROM deliveries WHERE run_id=%d AND state IN ('accepted','delivered','read')" % args.run)
+        rows = None
+        for _ in range(40):
+            raw = b.eval(by_sender)
+            rows = json.loads(raw) if raw else None
+            if rows and sum(int(r[1]) for r in rows) == total and sum(int(r[2]) for r in rows) == accepted_now:
+                break
+            time.sleep(0.05)
+        else:
+            fail("the page's by-sender rows %r do not add up to the ledger's %d planned, %d accepted" % (rows, total, accepted_now))
         act("resume", "e2e console: resume")
         resumed_at = time.time()
 
