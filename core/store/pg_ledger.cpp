@@ -1,6 +1,7 @@
 #include "store/pg_ledger.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <sqlite3.h>
 
 #include <algorithm>
 #include <iterator>
