@@ -37,7 +37,8 @@ for _ in 1 2 3 4 5; do
 done
 [ -n "$PGPORT_T" ] || { cat "$PGDIR/server.log" >&2; fail "pg_ctl start"; }
 stop_pg() { "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate -w stop >/dev/null 2>&1 || true; }
-trap 'rc=$?; stop_pg; (exit $rc); cleanup' EXIT  # cleanup keeps the work directory of a failure
+# set +e: under errexit the failing `(exit $rc)` would end the trap before cleanup stops the simulator
+trap 'rc=$?; stop_pg; set +e; (exit $rc); cleanup' EXIT  # cleanup keeps the work directory of a failure
 URL="postgresql://daybreak@/postgres?host=$PGDIR&port=$PGPORT_T"
 pg() { psql "$URL" -XAtq -c "$1"; }
 
@@ -93,16 +94,16 @@ for f in lite1.json pg1.json lite1.txt pg1.txt lite1.list pg1.list lite1.trend p
 done
 assert_eq "$(cat "$WORK/pg1.json.rc")" "$(cat "$WORK/lite1.json.rc")" "exit code, PostgreSQL against SQLite"
 assert_eq "$(cat "$WORK/pg1.txt.rc")" "$(cat "$WORK/lite1.txt.rc")" "exit code of the text form"
-python3 - "$WORK" <<'PY' || fail "the report from PostgreSQL differs from the SQLite one (see above)"
+python3 - "$WORK" "$N" <<'PY' || fail "the report from PostgreSQL differs from the SQLite one (see above)"
 import json, sys
-w = sys.argv[1]
+w, n = sys.argv[1], int(sys.argv[2])
 lite = json.load(open(w + "/lite1.json"))
 pg = json.load(open(w + "/pg1.json"))
 STATUS = ["delivered_on_time", "delivered", "read", "unknown", "failed_after_accept", "delivered_sla_pct",
           "read_pct", "unknown_pct", "failed_after_accept_pct", "live_delivered_pct"]
 # not vacuous: a real day with failures on SQLite
 assert lite["ledger"] == "sqlite" and "notes" not in lite, lite.get("ledger")
-assert lite["eligible"] > 1000 and lite["on_time"] > 1000 and lite["attempts"] > lite["eligible"], lite
+assert lite["eligible"] > n * 0.9 and lite["on_time"] > n * 0.9 and lite["attempts"] > lite["eligible"], lite
 assert lite["top_failure_reasons"], "no failure reasons on day 1"
 assert lite["runs"][0]["stored_report"] is True
 # the documented differences
