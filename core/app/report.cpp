@@ -14,6 +14,7 @@
 #include "domain/sla.hpp"
 #include "domain/time.hpp"
 #include "store/monitoring.hpp"
+#include "store/report_ledger.hpp"
 #include "store/reports.hpp"
 
 namespace daybreak {
@@ -30,13 +31,58 @@ struct RunLedger {
   store::ProviderFigures provider;
 };
 
-RunLedger load_ledger(store::Db& db, std::int64_t run_id) {
+RunLedger load_ledger(store::ReportLedger& ledger, std::int64_t run_id) {
   RunLedger l;
-  l.provider = store::ProviderFiguresForRun(db, run_id);
-  l.outcomes = store::DeliveryOutcomesForRun(db, run_id, &l.sources);
-  l.reasons = store::AttemptFailureReasonsForRun(db, run_id);
-  l.attempts = store::AttemptCountForRun(db, run_id);
+  l.provider = ledger.provider_figures(run_id);
+  l.outcomes = ledger.outcomes(run_id, &l.sources);
+  l.reasons = ledger.failure_reasons(run_id);
+  l.attempts = ledger.attempt_count(run_id);
   return l;
+}
+
+// The delivery-truth figures (status callbacks) of a report object, a by_* group or a run line.
+constexpr const char* kStatusFigureKeys[] = {"delivered_on_time", "delivered",   "read",
+                                             "unknown",           "failed_after_accept", "delivered_sla_pct",
+                                             "read_pct",          "unknown_pct", "failed_after_accept_pct",
+                                             "live_delivered_pct"};
+
+void null_status_figures(json& j) {
+  for (const char* k : kStatusFigureKeys) {
+    if (j.contains(k)) j[k] = nullptr;
+  }
+}
+
+// Says which ledger a report was read from and shows what that ledger does not hold as absent
+// (null, with a note), never as zeros: a PostgreSQL ledger has no delivery statuses and no
+// stored reports in this release (store/pg_reports.hpp).
+void mark_ledger(json& j, const store::ReportLedger& ledger) {
+  j["ledger"] = ledger.engine();
+  json notes = json::array();
+  if (!ledger.keeps_status_callbacks()) {
+    null_status_figures(j);
+    for (const char* g : {"by_tier", "by_channel", "by_sender"}) {
+      if (j.contains(g)) {
+        for (auto el : j[g].items()) null_status_figures(el.value());
+      }
+    }
+    for (const char* g : {"runs", "urgent"}) {
+      if (j.contains(g)) {
+        for (auto& r : j[g]) null_status_figures(r);
+      }
+    }
+    notes.push_back(std::string("delivery statuses (delivered, read, status unknown, failed after accept) are not kept on the ") +
+                    ledger.engine() + " ledger: status callbacks reach only the SQLite file in this release");
+  }
+  if (!ledger.keeps_stored_reports()) {
+    for (const char* g : {"runs", "urgent"}) {
+      if (j.contains(g)) {
+        for (auto& r : j[g]) r["stored_report"] = nullptr;
+      }
+    }
+    notes.push_back(std::string("run reports are not stored on the ") + ledger.engine() +
+                    " ledger: every figure is computed from its deliveries and attempts now");
+  }
+  if (!notes.empty()) j["notes"] = std::move(notes);
 }
 
 bool run_closed(const store::Run& run) { return run.state == "closed" || run.state == "cancelled"; }
@@ -238,7 +284,9 @@ std::string group_table(const char* title, const json& groups, const std::vector
     const json& g = groups.at(k);
     out += "  " + pad(k, w, false) + pad(num(g, "eligible"), 9) + pad(num(g, "on_time"), 9) + pad(num(g, "late"), 7) +
            pad(num(g, "failed"), 8) + pad(num(g, "dead"), 7) + pad(pct(g.value("sla_pct", 100.0)), 9) +
-           pad(g.contains("delivered_sla_pct") ? pct(g.value("delivered_sla_pct", 100.0)) : std::string("-"), 10) +
+           pad(g.contains("delivered_sla_pct") && g.at("delivered_sla_pct").is_number() ? pct(g.value("delivered_sla_pct", 100.0))
+                                                                                           : std::string("-"),
+               10) +
            pad(num(g, "unknown"), 9) + "\n";
   }
   return out;
@@ -258,21 +306,29 @@ std::string run_verdict(bool decided, double sla_pct, double live_pct, std::size
 }
 
 std::string run_kind_of(store::Db& db, std::int64_t run_id) {
-  try {
-    return store::RunKindGet(db, run_id);
-  } catch (const store::StoreError&) {
-    return "morning";
-  }
+  store::SqliteReportLedger ledger(db);
+  return ledger.run_kind(run_id);
 }
 
-nlohmann::json build_run_report(store::Db& db, const store::Run& run, Millis now) {
-  auto j = run_report_from(run, load_ledger(db, run.run_id), now);
-  j["run_kind"] = run_kind_of(db, run.run_id);
+nlohmann::json build_run_report(store::ReportLedger& ledger, const store::Run& run, Millis now) {
+  auto j = run_report_from(run, load_ledger(ledger, run.run_id), now);
+  j["run_kind"] = ledger.run_kind(run.run_id);
+  mark_ledger(j, ledger);
   return j;
 }
 
+nlohmann::json build_run_report(store::Db& db, const store::Run& run, Millis now) {
+  store::SqliteReportLedger ledger(db);
+  return build_run_report(ledger, run, now);
+}
+
 nlohmann::json build_date_report(store::Db& db, const std::string& date, Millis now) {
-  std::vector<store::Run> runs = store::RunListForDate(db, date);
+  store::SqliteReportLedger ledger(db);
+  return build_date_report(ledger, date, now);
+}
+
+nlohmann::json build_date_report(store::ReportLedger& ledger, const std::string& date, Millis now) {
+  std::vector<store::Run> runs = ledger.runs_for_date(date);
   if (runs.empty()) throw CheckFailed("no runs for delivery day " + date);
 
   std::vector<DeliveryOutcome> all;
@@ -285,9 +341,9 @@ nlohmann::json build_date_report(store::Db& db, const std::string& date, Millis 
   std::string worst = "met";
   json urgent_json = json::array();
   for (const store::Run& run : runs) {
-    RunLedger l = load_ledger(db, run.run_id);
+    RunLedger l = load_ledger(ledger, run.run_id);
     SlaFigures f = compute_sla(l.outcomes);
-    const std::string run_kind = run_kind_of(db, run.run_id);
+    const std::string run_kind = ledger.run_kind(run.run_id);
     std::string verdict = run_verdict(run_decided(run, now), f.sla_pct, live_success_pct(l.outcomes, now),
                                       live_sample(l.outcomes, now));
     json r = json::object();
@@ -307,7 +363,7 @@ nlohmann::json build_date_report(store::Db& db, const std::string& date, Millis 
     r["failed_after_accept"] = f.failed_after_accept;
     r["delivered_sla_pct"] = f.delivered_sla_pct;
     r["lag_p99_ms"] = f.lag_ms.p99;
-    r["stored_report"] = store::SlaReportGetSummary(db, run.run_id).has_value();
+    r["stored_report"] = ledger.stored_summary(run.run_id).has_value();
     r["run_kind"] = run_kind;
     all_closed = all_closed && run_closed(run);
     if (verdict_rank(verdict) > verdict_rank(worst)) worst = verdict;
@@ -354,6 +410,7 @@ nlohmann::json build_date_report(store::Db& db, const std::string& date, Millis 
   j["verdict"] = worst;
   j["runs"] = std::move(runs_json);
   j["urgent"] = std::move(urgent_json);
+  mark_ledger(j, ledger);
   return j;
 }
 
@@ -395,7 +452,7 @@ std::string format_report_text(const nlohmann::json& report, const std::vector<s
   out += "  eligible " + num(j, "eligible") + "  on time " + num(j, "on_time") + "  late " + num(j, "late") +
          "  failed " + num(j, "failed") + "  dead " + num(j, "dead") + "  cancelled " + num(j, "cancelled") +
          "  possible duplicates " + num(j, "possible_duplicates") + "\n";
-  if (j.contains("delivered_sla_pct")) {  // stored reports from before status figures lack it
+  if (j.contains("delivered_sla_pct") && j.at("delivered_sla_pct").is_number()) {  // stored reports from before status figures lack it; null: the ledger keeps no statuses
     out += "  delivered within deadline " + pct(j.value("delivered_sla_pct", 100.0)) + "% (" + num(j, "delivered_on_time") +
            ")  read " + pct(j.value("read_pct", 0.0)) + "% (" + num(j, "read") + ")  status unknown " +
            pct(j.value("unknown_pct", 0.0)) + "% (" + num(j, "unknown") + ")  failed after accept " +
@@ -407,6 +464,9 @@ std::string format_report_text(const nlohmann::json& report, const std::vector<s
       out += "  no delivery status has reached the ledger for these deliveries: is daybreak-callbacks receiving "
              "(and the provider's webhook pointing at it)?\n";
     }
+  }
+  if (j.contains("notes") && j.at("notes").is_array()) {
+    for (const auto& n : j.at("notes")) out += "  note: " + n.get<std::string>() + "\n";
   }
   if (j.contains("lag_ms")) out += lag_line("dispatch lag ms", j.at("lag_ms"));
   if (j.contains("accept_lag_ms")) out += lag_line("accept lag ms", j.at("accept_lag_ms"));
@@ -474,6 +534,11 @@ std::string format_report_text(const nlohmann::json& report, const std::vector<s
 // ---- trend ----
 
 nlohmann::json build_trend(store::Db& db, const std::string& to_date, int days) {
+  store::SqliteReportLedger ledger(db);
+  return build_trend(ledger, to_date, days);
+}
+
+nlohmann::json build_trend(store::ReportLedger& ledger, const std::string& to_date, int days) {
   auto to = parse_date(to_date);
   if (!to) throw UsageError("trend: " + to.error().message);
   if (days < 1) throw UsageError("trend: --days must be at least 1");
@@ -486,22 +551,21 @@ nlohmann::json build_trend(store::Db& db, const std::string& to_date, int days) 
     double worst = 100;
   };
   std::map<std::string, Day> by;
-  for (const auto& [id, date, state] : store::RunIdsBetween(db, from, to_date)) {
+  for (const auto& [id, date, state] : ledger.run_ids_between(from, to_date)) {
     if (state != "cancelled") ++by[date].runs;
   }
-  for (const auto& r : store::SlaReportListBetween(db, from, to_date)) {
-    json rep = json::parse(r.report, nullptr, false);
+  for (const auto& r : ledger.run_headlines_between(from, to_date)) {
     auto& d = by[r.date];
     ++d.reported;
-    d.eligible += rep.is_object() ? rep.value("eligible", std::int64_t{0}) : 0;
-    d.on_time += rep.is_object() ? rep.value("on_time", std::int64_t{0}) : 0;
+    d.eligible += r.eligible;
+    d.on_time += r.on_time;
     d.all_met = d.all_met && r.sla_pct >= kSlaTargetPct;
     d.worst = std::min(d.worst, r.sla_pct);
   }
 
   // Delivery truth from the ledger, not the stored reports: status callbacks (read receipts
   // above all) keep arriving after a run closes and its report is stored.
-  const std::map<std::string, store::DeliveryTruth> status = store::DeliveryTruthByDate(db, from, to_date, 0);
+  const std::map<std::string, store::DeliveryTruth> status = ledger.truth_by_date(from, to_date, 0);
   std::int64_t st_eligible = 0, st_delivered = 0, st_read = 0, st_unknown = 0, st_failed = 0;
 
   json out_days = json::array();
@@ -571,8 +635,20 @@ nlohmann::json build_trend(store::Db& db, const std::string& to_date, int days) 
                   {"overall_delivered_sla_pct", st_eligible ? json(100.0 * static_cast<double>(st_delivered) / static_cast<double>(st_eligible)) : json(nullptr)},
                   {"overall_read_pct", st_eligible ? json(100.0 * static_cast<double>(st_read) / static_cast<double>(st_eligible)) : json(nullptr)},
                   {"worst_day", worst_date.empty() ? json(nullptr) : json({{"date", worst_date}, {"sla_pct", worst}})}};
-  return {{"kind", "trend"}, {"from", from}, {"to", to_date}, {"days", days}, {"target_pct", kSlaTargetPct},
-          {"dates", std::move(out_days)}, {"summary", std::move(summary)}};
+  json notes = json::array();
+  if (!ledger.keeps_status_callbacks()) {
+    for (const char* k : {"delivered_on_time", "read", "unknown", "failed_after_accept"}) summary[k] = nullptr;
+    notes.push_back(std::string("delivery statuses (delivered, read, status unknown) are not kept on the ") + ledger.engine() +
+                    " ledger: status callbacks reach only the SQLite file in this release");
+  }
+  if (!ledger.keeps_stored_reports()) {
+    notes.push_back(std::string("run reports are not stored on the ") + ledger.engine() +
+                    " ledger: each closed run counts as reported, its figures counted from its deliveries now");
+  }
+  json t = {{"kind", "trend"}, {"from", from}, {"to", to_date}, {"days", days}, {"target_pct", kSlaTargetPct},
+            {"dates", std::move(out_days)}, {"summary", std::move(summary)}, {"ledger", ledger.engine()}};
+  if (!notes.empty()) t["notes"] = std::move(notes);
+  return t;
 }
 
 std::string format_trend_text(const nlohmann::json& t) {
@@ -611,6 +687,9 @@ std::string format_trend_text(const nlohmann::json& t) {
     out += "\n";
   } else {
     out += "  no stored reports in this period\n";
+  }
+  if (t.contains("notes") && t.at("notes").is_array()) {
+    for (const auto& n : t.at("notes")) out += "  note: " + n.get<std::string>() + "\n";
   }
   return out;
 }

@@ -13,6 +13,7 @@
 #include "domain/clock.hpp"
 #include "domain/types.hpp"
 #include "store/db.hpp"
+#include "store/report_ledger.hpp"
 #include "store/runs.hpp"
 
 namespace daybreak {
@@ -39,12 +40,17 @@ std::string run_kind_of(store::Db& db, std::int64_t run_id);
 /// listed in man/sla-report.1 (run_id, date, slot_at, sla_pct, met, verdict, counts, lag
 /// percentiles, by_tier/by_channel/by_sender, top_failure_reasons, attempts, …).
 nlohmann::json build_run_report(store::Db& db, const store::Run& run, Millis now);
+/// The same from any ledger (store/report_ledger.hpp): the SQLite file or, with `[database] url`,
+/// the PostgreSQL ledger. Every report carries `ledger` ("sqlite" or "postgresql"); what the
+/// ledger does not hold is null and explained in `notes` (man/sla-report.1).
+nlohmann::json build_run_report(store::ReportLedger& ledger, const store::Run& run, Millis now);
 
 /// The report of every run of delivery day `date` at `now`: totals, percentiles and breakdowns
 /// over all deliveries of the date (not averages of runs), plus a `runs` array with each run's
 /// headline. `met` is true only when every run met the target, because the SLA is per run.
 /// Throws CheckFailed when the date has no runs.
 nlohmann::json build_date_report(store::Db& db, const std::string& date, Millis now);
+nlohmann::json build_date_report(store::ReportLedger& ledger, const std::string& date, Millis now);
 
 /// Builds the run's report and stores it in `sla_reports` (replacing an earlier one). Dispatch
 /// calls this right after RunClose, inside or outside its write transaction (it opens none);
@@ -73,6 +79,10 @@ std::string format_report_text(const nlohmann::json& report, const std::vector<s
 /// SLA %) and a summary (days with runs, days met/missed, runs without a stored report, overall
 /// and mean daily SLA %, the worst day). Days without runs are listed with runs = 0.
 nlohmann::json build_trend(store::Db& db, const std::string& to_date, int days);
+/// The same from any ledger. Where no reports are stored (PostgreSQL) every closed run counts
+/// as reported, its figures counted from the ledger now; where no statuses are kept the days
+/// carry no delivered/read figures and the summary's are null. `ledger` and `notes` as in a report.
+nlohmann::json build_trend(store::ReportLedger& ledger, const std::string& to_date, int days);
 /// A text table of a trend, one line per day with runs, and the summary.
 std::string format_trend_text(const nlohmann::json& trend);
 
@@ -98,5 +108,8 @@ std::string format_capacity_text(const nlohmann::json& cap);
 /// SLA trend (`trend`, from build_trend). Instants are shown in zone `tz`.
 std::string render_html_report(store::Db& db, const nlohmann::json& report, const std::vector<std::int64_t>& run_ids,
                                const nlohmann::json& trend, std::string_view tz);
+/// The same from any ledger.
+std::string render_html_report(store::ReportLedger& ledger, const nlohmann::json& report,
+                               const std::vector<std::int64_t>& run_ids, const nlohmann::json& trend, std::string_view tz);
 
 }  // namespace daybreak

@@ -82,10 +82,10 @@ std::string axes(double x0, double x1, double ymax, const std::string& xlabel, c
 }
 
 // Accepted over time against the plan curve and the deadline, for one run.
-std::string accepted_chart(store::Db& db, std::int64_t run_id, const std::string& tz) {
-  auto run = store::RunGet(db, run_id);
+std::string accepted_chart(store::ReportLedger& ledger, std::int64_t run_id, const std::string& tz) {
+  auto run = ledger.run(run_id);
   if (!run) return {};
-  auto outcomes = store::DeliveryOutcomesForRun(db, run_id);
+  auto outcomes = ledger.outcomes(run_id, nullptr);
   std::vector<Millis> planned, accepted;
   std::size_t eligible = 0;
   for (const auto& o : outcomes) {
@@ -121,10 +121,10 @@ std::string accepted_chart(store::Db& db, std::int64_t run_id, const std::string
 }
 
 // Lag distribution (first request − planned) over every run of the report, in the metrics' buckets.
-std::string lag_chart(store::Db& db, const std::vector<std::int64_t>& run_ids) {
+std::string lag_chart(store::ReportLedger& ledger, const std::vector<std::int64_t>& run_ids) {
   engine::Histogram h = engine::Histogram::lag();
   for (auto id : run_ids) {
-    for (const auto& o : store::DeliveryOutcomesForRun(db, id)) {
+    for (const auto& o : ledger.outcomes(id, nullptr)) {
       if (o.state != DeliveryState::cancelled && o.first_sent_at) h.observe(static_cast<double>(*o.first_sent_at - o.planned_at) / 1000.0);
     }
   }
@@ -223,6 +223,14 @@ std::string trend_chart(const json& trend) {
 
 std::string render_html_report(store::Db& db, const nlohmann::json& r, const std::vector<std::int64_t>& run_ids,
                                const nlohmann::json& trend, std::string_view tz_view) {
+  store::SqliteReportLedger ledger(db);
+  return render_html_report(ledger, r, run_ids, trend, tz_view);
+}
+
+std::string render_html_report(store::ReportLedger& ledger, const nlohmann::json& r, const std::vector<std::int64_t>& run_ids,
+                               const nlohmann::json& trend, std::string_view tz_view) {
+  // Null: the ledger keeps no delivery statuses (the report's notes say why).
+  const bool status = r.contains("delivered_sla_pct") && r["delivered_sla_pct"].is_number();
   const std::string tz(tz_view);
   const bool is_date = r.value("kind", std::string("run")) == "date";
   const std::string title = is_date ? "daybreak SLA report, delivery day " + r.value("date", std::string())
@@ -254,7 +262,7 @@ td.n,th.n{text-align:right}figure{margin:10px 0}figcaption{font-weight:600;margi
   o += "<p><span class='verdict " + esc(verdict) + "'>" + esc(verdict) + "</span> SLA <b>" + pct2(r.value("sla_pct", 100.0)) +
        "%</b> against a target of " + pct2(r.value("target_pct", kSlaTargetPct)) +
        "% (accepted by the provider within the deadline)";
-  if (r.contains("delivered_sla_pct")) {
+  if (status) {
     o += "; delivered within the deadline (status callbacks) <b>" + pct2(r.value("delivered_sla_pct", 100.0)) + "%</b>";
   }
   o += "</p>";
@@ -268,13 +276,16 @@ td.n,th.n{text-align:right}figure{margin:10px 0}figcaption{font-weight:600;margi
   kpi("not accepted", std::to_string(r.value("failed", 0)));
   kpi("dead", std::to_string(r.value("dead", 0)));
   if (r.contains("lag_ms")) kpi("lag p99", f(r["lag_ms"].value("p99", 0.0), 0) + " ms");
-  if (r.contains("delivered_sla_pct")) {  // delivery truth from status callbacks
+  if (status) {  // delivery truth from status callbacks
     kpi("delivered on time", pct2(r.value("delivered_sla_pct", 100.0)) + "% (" + std::to_string(r.value("delivered_on_time", 0)) + ")");
     kpi("read", pct2(r.value("read_pct", 0.0)) + "% (" + std::to_string(r.value("read", 0)) + ")");
     kpi("status unknown", pct2(r.value("unknown_pct", 0.0)) + "% (" + std::to_string(r.value("unknown", 0)) + ")");
     kpi("failed after accept", std::to_string(r.value("failed_after_accept", 0)));
   }
   o += "</div>";
+  if (r.contains("notes") && r["notes"].is_array()) {
+    for (const auto& n : r["notes"]) o += "<p class='small note'>Note: " + esc(n.get<std::string>()) + ".</p>";
+  }
   if (!is_date && r.value("run_kind", std::string()) == "urgent") {
     o += "<p class='small'>An urgent run (daybreak send-now), judged against its own deadline.</p>";
   }
@@ -295,8 +306,8 @@ td.n,th.n{text-align:right}figure{margin:10px 0}figcaption{font-weight:600;margi
   }
 
   o += "<h2>Accepted over time</h2>";
-  for (auto id : run_ids) o += accepted_chart(db, id, tz);
-  o += "<h2>Dispatch lag</h2>" + lag_chart(db, run_ids);
+  for (auto id : run_ids) o += accepted_chart(ledger, id, tz);
+  o += "<h2>Dispatch lag</h2>" + lag_chart(ledger, run_ids);
   if (r.contains("lag_ms")) {
     const json& l = r["lag_ms"];
     o += "<p class='small'>p50 " + f(l.value("p50", 0.0), 0) + " ms, p95 " + f(l.value("p95", 0.0), 0) + " ms, p99 " +
@@ -326,6 +337,9 @@ td.n,th.n{text-align:right}figure{margin:10px 0}figcaption{font-weight:600;margi
   }
 
   o += "<h2>SLA trend</h2>" + trend_chart(trend);
+  if (trend.is_object() && trend.contains("notes") && trend["notes"].is_array()) {
+    for (const auto& n : trend["notes"]) o += "<p class='small note'>Trend note: " + esc(n.get<std::string>()) + ".</p>";
+  }
   if (trend.is_object() && trend.contains("summary")) {
     const json& s = trend["summary"];
     o += "<p class='small'>" + std::to_string(s.value("days_met", 0)) + " of " + std::to_string(s.value("days_reported", 0)) +
@@ -334,7 +348,7 @@ td.n,th.n{text-align:right}figure{margin:10px 0}figcaption{font-weight:600;margi
     o += ".</p>";
   }
   o += "<p class='small'>Generated " + esc(format_instant(r.value("generated_at_ms", Millis{0}), tz)) +
-       " by sla-report from the delivery ledger.</p>";
+       " by sla-report from the " + esc(r.value("ledger", std::string("delivery"))) + " ledger.</p>";
   o += "</body></html>\n";
   return o;
 }

@@ -1,6 +1,8 @@
 // sla-report (man/sla-report.1): the SLA report of a run or a delivery day, read from the
 // ledger (or from sla_reports once a run is closed), and the list of recent runs. It only ever
-// reads: the database is opened read-only, so it can run beside a live dispatch.
+// reads: the database is opened read-only, so it can run beside a live dispatch. With
+// `[database] url` the report, `list` and `--html` read the PostgreSQL ledger dispatch writes
+// (store/pg_reports.hpp) through the same report builder.
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -15,6 +17,10 @@
 #include "app/report.hpp"
 #include "cli/report_watch.hpp"
 #include "domain/time.hpp"
+#include "store/pg.hpp"
+#include "store/pg_ledger.hpp"
+#include "store/pg_reports.hpp"
+#include "store/report_ledger.hpp"
 #include "store/reports.hpp"
 #include "store/runs.hpp"
 
@@ -78,24 +84,26 @@ void refresh_status_figures(store::Db& db, const store::Run& run, json& report, 
   report["status_figures_source"] = "ledger";
 }
 
-json list_entry(store::Db& db, const store::Run& run) {
-  auto summary = store::SlaReportGetSummary(db, run.run_id);
+// A ledger without stored reports (PostgreSQL) lists stored_report as null, not false.
+json list_entry(store::ReportLedger& ledger, const store::Run& run) {
+  auto summary = ledger.stored_summary(run.run_id);
   return {{"run_id", run.run_id},
           {"date", run.date},
           {"slot_at", format_instant(run.slot_at)},
           {"slot_at_ms", run.slot_at},
           {"state", run.state},
-          {"run_kind", run_kind_of(db, run.run_id)},
+          {"run_kind", ledger.run_kind(run.run_id)},
           {"planned_count", run.planned_count},
           {"feasible", run.feasible},
-          {"stored_report", summary.has_value()},
-          {"sla_pct", summary ? json(summary->sla_pct) : json(nullptr)}};
+          {"stored_report", ledger.keeps_stored_reports() ? json(summary.has_value()) : json(nullptr)},
+          {"sla_pct", summary ? json(summary->sla_pct) : json(nullptr)},
+          {"ledger", ledger.engine()}};
 }
 
-int list_runs(store::Db& db, const AppContext& ctx, int limit) {
-  auto runs = store::RunListRecent(db, limit);
+int list_runs(store::ReportLedger& ledger, const AppContext& ctx, int limit) {
+  auto runs = ledger.runs_recent(limit);
   if (ctx.json) {
-    for (const auto& run : runs) print_json(list_entry(db, run));
+    for (const auto& run : runs) print_json(list_entry(ledger, run));
     return kExitOk;
   }
   if (runs.empty()) {
@@ -104,7 +112,7 @@ int list_runs(store::Db& db, const AppContext& ctx, int limit) {
   }
   std::printf("%6s  %-10s  %-25s  %-9s  %8s  %8s\n", "run", "date", "slot", "state", "planned", "SLA %");
   for (const auto& run : runs) {
-    json e = list_entry(db, run);
+    json e = list_entry(ledger, run);
     std::string sla = "-";  // only closed runs have a stored figure; listing never recomputes a run
     if (e["sla_pct"].is_number()) {
       char buf[32];
@@ -117,6 +125,87 @@ int list_runs(store::Db& db, const AppContext& ctx, int limit) {
   }
   std::fflush(stdout);
   return kExitOk;
+}
+
+std::string today(const AppContext& ctx, Millis now) {
+  auto d = local_date(now, ctx.cfg.default_timezone);
+  return d ? format_date(*d) : format_instant(now).substr(0, 10);
+}
+
+int trend_main(store::ReportLedger& ledger, const AppContext& ctx, const std::string& to, int days, Millis now) {
+  if (!to.empty()) {
+    if (auto d = parse_date(to); !d) throw UsageError("--to: " + d.error().message);
+  }
+  json t = build_trend(ledger, to.empty() ? today(ctx, now) : to, days);
+  if (ctx.json) print_json(t); else std::cout << format_trend_text(t) << std::flush;
+  return kExitOk;
+}
+
+// `list`, or the report of a run (--run), a day (--date) or the latest day, from either ledger;
+// `db` is the SQLite file when that is the ledger (a closed run's stored report is printed from
+// there), else null. `where` names the ledger in messages.
+int report_main(store::ReportLedger& ledger, const AppContext& ctx, bool list, int limit, std::int64_t run_id,
+                std::string date, const std::string& html_path, Millis now, const std::string& where,
+                store::Db* db = nullptr) {
+  if (list) return list_runs(ledger, ctx, limit);
+  json report;
+  if (run_id > 0) {
+    auto run = ledger.run(run_id);
+    if (!run) throw CheckFailed("run " + std::to_string(run_id) + " does not exist (see sla-report list)");
+    std::optional<json> stored;
+    if (db) stored = stored_report(*db, *run, *ctx.log);
+    if (stored) {
+      report = std::move(*stored);
+      report["report_source"] = "stored";
+      refresh_status_figures(*db, *run, report, now);
+    } else {
+      report = build_run_report(ledger, *run, now);
+      report["report_source"] = "ledger";
+    }
+  } else {
+    if (date.empty()) {
+      auto recent = ledger.runs_recent(1);
+      if (recent.empty()) throw CheckFailed("no runs in " + where + " yet");
+      date = recent.front().date;
+    }
+    report = build_date_report(ledger, date, now);
+    report["report_source"] = "ledger";
+  }
+
+  if (!html_path.empty()) {
+    std::vector<std::int64_t> ids;
+    if (report.contains("runs")) {
+      for (const auto& r : report["runs"]) ids.push_back(r.value("run_id", std::int64_t{0}));
+    } else {
+      ids.push_back(report.value("run_id", std::int64_t{0}));
+    }
+    json t = build_trend(ledger, report.value("date", today(ctx, now)), 30);
+    std::string html = render_html_report(ledger, report, ids, t, ctx.cfg.default_timezone);
+    std::string tmp = html_path + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+      out << html;
+      out.close();
+      if (!out) throw CheckFailed("--html: cannot write " + tmp);
+    }
+    if (std::rename(tmp.c_str(), html_path.c_str()) != 0) {
+      throw CheckFailed("--html: cannot rename " + tmp + " to " + html_path + ": " + std::strerror(errno));
+    }
+    ctx.log->info("wrote the HTML report to {}", html_path);
+  }
+  if (ctx.json) {
+    print_json(report);
+  } else {
+    std::cout << format_report_text(report, ctx.cfg.tiers, ctx.cfg.default_timezone) << std::flush;
+  }
+  int rc = report_exit_code(report);
+  if (rc != kExitOk) {
+    ctx.log->warn("{}: SLA {} ({:.2f}% against {:.0f}%)", report.value("kind", std::string()) == "date"
+                      ? "delivery day " + report.value("date", std::string())
+                      : "run " + std::to_string(report.value("run_id", std::int64_t{0})),
+                  report.value("verdict", std::string()), report.value("sla_pct", 0.0), kSlaTargetPct);
+  }
+  return rc;
 }
 
 }  // namespace
@@ -189,6 +278,22 @@ int sla_report_main(int argc, char** argv) {
       if (ctx.json) print_json(cap); else std::cout << format_capacity_text(cap) << std::flush;
       return cap["feasible"].get<bool>() ? kExitOk : kExitCheckFailed;
     }
+    if (!ctx.cfg.database_url.empty()) {
+      // The PostgreSQL ledger: the report, list, trend and --html. `--watch` reads what only
+      // the SQLite file has (the engine's live snapshot over SQLite); `capacity` reads the plan,
+      // which is made on SQLite and stays there.
+      const std::string where = store::pg_url_for_display(ctx.cfg.database_url);
+      if (watch) {
+        throw UsageError("--watch does not read the PostgreSQL ledger (" + where +
+                         ") in this release; run it with --database FILE for the SQLite file");
+      }
+      if (!capacity->parsed()) {
+        store::PgReportLedger pg(ctx.cfg.database_url);
+        if (trend->parsed()) return trend_main(pg, ctx, trend_to, trend_days, now);
+        return report_main(pg, ctx, list->parsed(), limit, o_run->count() > 0 ? run_id : 0, date, html_path, now,
+                           "the PostgreSQL ledger " + where);
+      }
+    }
     auto db = open_ledger(ctx.cfg.database_path);
     if (watch) {
       db.reset();
@@ -204,82 +309,15 @@ int sla_report_main(int argc, char** argv) {
       return std::make_unique<SQLite::Transaction>(db->raw(), SQLite::TransactionBehavior::DEFERRED);
     });
 
-    if (list->parsed()) return list_runs(*db, ctx, limit);
-    auto today = [&] {
-      auto d = local_date(now, ctx.cfg.default_timezone);
-      return d ? format_date(*d) : format_instant(now).substr(0, 10);
-    };
-    if (trend->parsed()) {
-      if (!trend_to.empty()) {
-        if (auto d = parse_date(trend_to); !d) throw UsageError("--to: " + d.error().message);
-      }
-      json t = build_trend(*db, trend_to.empty() ? today() : trend_to, trend_days);
-      if (ctx.json) print_json(t); else std::cout << format_trend_text(t) << std::flush;
-      return kExitOk;
-    }
+    store::SqliteReportLedger sqlite(*db);
+    if (trend->parsed()) return trend_main(sqlite, ctx, trend_to, trend_days, now);
     if (capacity->parsed()) {
       json cap = build_capacity_report(*db, ctx.cfg, now, growth, new_mps);
       if (ctx.json) print_json(cap); else std::cout << format_capacity_text(cap) << std::flush;
       return cap["feasible"].get<bool>() ? kExitOk : kExitCheckFailed;
     }
-
-    json report;
-    if (o_run->count() > 0) {
-      auto run = store::RunGet(*db, run_id);
-      if (!run) throw CheckFailed("run " + std::to_string(run_id) + " does not exist (see sla-report list)");
-      if (auto stored = stored_report(*db, *run, *ctx.log)) {
-        report = std::move(*stored);
-        report["report_source"] = "stored";
-        refresh_status_figures(*db, *run, report, now);
-      } else {
-        report = build_run_report(*db, *run, now);
-        report["report_source"] = "ledger";
-      }
-    } else {
-      if (date.empty()) {
-        auto recent = store::RunListRecent(*db, 1);
-        if (recent.empty()) throw CheckFailed("no runs in " + ctx.cfg.database_path + " yet");
-        date = recent.front().date;
-      }
-      report = build_date_report(*db, date, now);
-      report["report_source"] = "ledger";
-    }
-
-    if (!html_path.empty()) {
-      std::vector<std::int64_t> ids;
-      if (report.contains("runs")) {
-        for (const auto& r : report["runs"]) ids.push_back(r.value("run_id", std::int64_t{0}));
-      } else {
-        ids.push_back(report.value("run_id", std::int64_t{0}));
-      }
-      std::string to = report.value("date", today());
-      json t = build_trend(*db, to, 30);
-      std::string html = render_html_report(*db, report, ids, t, ctx.cfg.default_timezone);
-      std::string tmp = html_path + ".tmp";
-      {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        out << html;
-        out.close();
-        if (!out) throw CheckFailed("--html: cannot write " + tmp);
-      }
-      if (std::rename(tmp.c_str(), html_path.c_str()) != 0) {
-        throw CheckFailed("--html: cannot rename " + tmp + " to " + html_path + ": " + std::strerror(errno));
-      }
-      ctx.log->info("wrote the HTML report to {}", html_path);
-    }
-    if (ctx.json) {
-      print_json(report);
-    } else {
-      std::cout << format_report_text(report, ctx.cfg.tiers, ctx.cfg.default_timezone) << std::flush;
-    }
-    int rc = report_exit_code(report);
-    if (rc != kExitOk) {
-      ctx.log->warn("{}: SLA {} ({:.2f}% against {:.0f}%)", report.value("kind", std::string()) == "date"
-                        ? "delivery day " + report.value("date", std::string())
-                        : "run " + std::to_string(report.value("run_id", std::int64_t{0})),
-                    report.value("verdict", std::string()), report.value("sla_pct", 0.0), kSlaTargetPct);
-    }
-    return rc;
+    return report_main(sqlite, ctx, list->parsed(), limit, o_run->count() > 0 ? run_id : 0, date, html_path, now,
+                       ctx.cfg.database_path, db.get());
   });
 }
 

@@ -38,7 +38,9 @@ std::string id_array(const std::vector<std::int64_t>& ids) {
   return s + "}";
 }
 
-const char* kPgRunColumns =
+}  // namespace
+
+const char* const kPgRunColumns =
     "run_id, date, slot_at, window_start, window_end, deadline_at, state, planned_count, feasible, plan_report, "
     "owner, lease_until, heartbeat_at, progress, started_at, finished_at";
 
@@ -62,6 +64,8 @@ Run pg_read_run(const PgResult& r, int i) {
   x.finished_at = r.opt_i64(i, 15);
   return x;
 }
+
+namespace {
 
 
 DeliveryRow pg_read_delivery(const PgResult& q, int i) {

@@ -72,6 +72,11 @@ class PgDispatchLedger final : public DispatchLedger {
   std::unique_ptr<PgConn> c_;
 };
 
+/// The `runs` columns a Run is read from, and row `i` of a result selecting them as a Run (for
+/// the ledger's other readers: status, sla-report).
+extern const char* const kPgRunColumns;
+Run pg_read_run(const PgResult& r, int i);
+
 /// A factory of PgDispatchLedger connections to `url` for `owner`.
 LedgerFactory pg_ledger_factory(std::string url, std::string owner);
 

@@ -14,10 +14,14 @@
 #include <string>
 
 #include "db_fixture.hpp"
+#include "pg_server.hpp"
 #include "cli/common.hpp"
 #include "config/config.hpp"
 #include "engine/alerts.hpp"
 #include "engine/live.hpp"
+#include "store/pg.hpp"
+#include "store/pg_ledger.hpp"
+#include "store/pg_reports.hpp"
 #include "store/reports.hpp"
 #include "store/status_events.hpp"
 #include "store/runs.hpp"
@@ -577,6 +581,203 @@ TEST_F(DeliveryTruthTest, LiveSnapshotAndLowSuccessRuleUseTheChosenMeasure) {
   // A snapshot without status figures (dispatch's, when it does not count them) says nothing.
   snap.runs[0].status.reset();
   EXPECT_TRUE(engine::AlertEngine(a).live_conditions(snap, now).empty());
+}
+
+// ---- the same report from the PostgreSQL ledger (store/pg_reports.hpp) ----
+
+// The SQLite day of ReportTest copied with migrate_ledger_to_pg into a throwaway PostgreSQL: the
+// report built from PostgreSQL must equal the SQLite one in every field except those documented
+// to differ (man/sla-report.1, "PostgreSQL ledger"): `ledger`, `notes`, the delivery-status
+// figures (null: no status callback reaches PostgreSQL) and `stored_report` (null: no stored
+// reports there).
+class PgReportTest : public ReportTest {
+ protected:
+  static void SetUpTestSuite() { server_ = std::make_unique<test_support::PgServer>(); }
+  static void TearDownTestSuite() { server_.reset(); }
+  void SetUp() override {
+    if (!server_->up()) GTEST_SKIP() << "no PostgreSQL server for this test: " << server_->why_not();
+    ReportTest::SetUp();
+    if (HasFatalFailure()) return;
+    static int n = 0;
+    const std::string name = "pgreport" + std::to_string(++n);
+    store::PgConn(server_->url()).exec("CREATE DATABASE " + name);
+    url_ = server_->url(name);
+  }
+
+  // Run 1 and run 2 of ReportTest, provider figures on run 1 (held, unknown codes, blocks), a
+  // third run still running with deliveries due after `now`, and run 2's report stored.
+  void make_day(Millis now) {
+    make_run1();
+    make_run2();
+    db_->exec("UPDATE delivery_attempts SET held_for_quality = 1 WHERE outcome = 'accepted' AND delivery_id = "
+              "(SELECT delivery_id FROM deliveries WHERE advisor_id = 'a1')");
+    const auto d4 = db_->raw().execAndGet("SELECT delivery_id FROM deliveries WHERE advisor_id = 'a4'").getInt64();
+    add_attempt(d4, 3, "retryable", "139999", "unknown");
+    add_attempt(d4, 4, "blocked", "131048", "Spam rate limit hit");
+    db_->exec("UPDATE delivery_attempts SET error_scope = 'unknown' WHERE error_code = '139999'");
+    db_->exec("UPDATE delivery_attempts SET error_scope = 'phone_number' WHERE error_code = '131048'");
+    const Millis s3 = now + 60'000;
+    std::int64_t run3 = add_run(s3, "running");
+    add_delivery(run3, s3, {"c1", "gold", "accepted", "whatsapp", "wa-2", "override", s3 - 90'000, s3 - 89'990, s3 - 89'000, false});
+    add_delivery(run3, s3, {"c2", "gold", "planned", "whatsapp", "wa-2", "editorial", s3 + 10'000, std::nullopt, std::nullopt, false});
+    store_run_report(*db_, load_run(2), now);
+  }
+
+  // The SQLite report as the PostgreSQL ledger must show it: the documented differences applied.
+  static json as_on_postgresql(json j, const json& pg_notes) {
+    static const char* kStatus[] = {"delivered_on_time", "delivered", "read", "unknown", "failed_after_accept",
+                                    "delivered_sla_pct", "read_pct", "unknown_pct", "failed_after_accept_pct",
+                                    "live_delivered_pct"};
+    auto null_status = [](json& x) {
+      for (const char* k : kStatus) {
+        if (x.contains(k)) {
+          EXPECT_FALSE(x[k].is_null()) << k << " is already null on SQLite";
+          x[k] = nullptr;
+        }
+      }
+    };
+    j["ledger"] = "postgresql";
+    j["notes"] = pg_notes;
+    null_status(j);
+    for (const char* g : {"by_tier", "by_channel", "by_sender"}) {
+      for (auto el : j[g].items()) null_status(el.value());
+    }
+    for (const char* g : {"runs", "urgent"}) {
+      if (!j.contains(g)) continue;
+      for (auto& r : j[g]) {
+        null_status(r);
+        r["stored_report"] = nullptr;
+      }
+    }
+    return j;
+  }
+
+  static inline std::unique_ptr<test_support::PgServer> server_;
+  std::string url_;
+};
+
+TEST_F(PgReportTest, DateAndRunReportsFromPostgresqlEqualTheSqliteOnesExceptTheDocumentedFields) {
+  const Millis now = kSlot2 + 3600 * 1000;
+  make_day(now);
+  store::migrate_ledger_to_pg(db_path(), url_, kDate);
+  const std::vector<std::string> tiers = {"platinum", "gold"};
+
+  json lite_day = build_date_report(*db_, kDate, now);
+  store::PgReportLedger pg(url_);
+  json pg_day = build_date_report(pg, kDate, now);
+  // Not a vacuous comparison: the day has figures of every kind on SQLite.
+  EXPECT_EQ(lite_day["ledger"], "sqlite");
+  EXPECT_FALSE(lite_day.contains("notes"));
+  EXPECT_EQ(lite_day["runs"].size(), 3u);
+  EXPECT_EQ(lite_day["eligible"], 11);
+  EXPECT_EQ(lite_day["on_time"], 6);
+  EXPECT_EQ(lite_day["verdict"], "missed");
+  EXPECT_GT(lite_day["read"].get<std::int64_t>(), 0);
+  EXPECT_EQ(lite_day["held_for_quality"], 1);
+  EXPECT_EQ(lite_day["unknown_codes"], json({{"139999", 1}}));
+  EXPECT_EQ(lite_day["number_blocked_attempts"], 1);
+  EXPECT_EQ(lite_day["runs"][1]["stored_report"], true);
+
+  ASSERT_TRUE(pg_day.contains("notes"));
+  ASSERT_EQ(pg_day["notes"].size(), 2u);
+  EXPECT_NE(pg_day["notes"][0].get<std::string>().find("status callbacks reach only the SQLite file"), std::string::npos);
+  EXPECT_NE(pg_day["notes"][1].get<std::string>().find("not stored on the postgresql ledger"), std::string::npos);
+  EXPECT_TRUE(pg_day["read"].is_null());
+  EXPECT_TRUE(pg_day["by_tier"]["gold"]["delivered_sla_pct"].is_null());
+  EXPECT_TRUE(pg_day["runs"][1]["stored_report"].is_null());
+
+  const json want_day = as_on_postgresql(lite_day, pg_day["notes"]);
+  EXPECT_EQ(pg_day, want_day) << "diff: " << json::diff(want_day, pg_day).dump(1);
+  EXPECT_EQ(format_report_text(pg_day, tiers, "Asia/Kolkata"), format_report_text(want_day, tiers, "Asia/Kolkata"));
+  const std::string text = format_report_text(pg_day, tiers, "");
+  EXPECT_NE(text.find("note: delivery statuses"), std::string::npos) << text;
+  EXPECT_EQ(text.find("delivered within deadline"), std::string::npos) << text;  // absent, not 0%
+  EXPECT_EQ(report_exit_code(pg_day), report_exit_code(lite_day));
+
+  for (std::int64_t id : {1, 2, 3}) {
+    json lite = build_run_report(*db_, load_run(id), now);
+    auto run = pg.run(id);
+    ASSERT_TRUE(run.has_value());
+    json got = build_run_report(pg, *run, now);
+    const json want = as_on_postgresql(lite, json::array({got["notes"][0], got["notes"][1]}));
+    EXPECT_EQ(got, want) << "run " << id << " diff: " << json::diff(want, got).dump(1);
+    EXPECT_EQ(format_report_text(got, tiers, ""), format_report_text(want, tiers, ""));
+  }
+  EXPECT_EQ(build_run_report(pg, *pg.run(3), now)["verdict"], "in_progress");
+
+  // Listing: the same runs, newest first, on both.
+  std::vector<std::int64_t> lite_ids, pg_ids;
+  for (const auto& r : store::RunListRecent(*db_, 10)) lite_ids.push_back(r.run_id);
+  for (const auto& r : pg.runs_recent(10)) pg_ids.push_back(r.run_id);
+  EXPECT_EQ(pg_ids, lite_ids);
+  EXPECT_FALSE(pg.stored_summary(2).has_value());
+}
+
+TEST_F(PgReportTest, TheReportReadsPostgresqlNotTheSqliteCopy) {
+  const Millis now = kSlot2 + 3600 * 1000;
+  make_day(now);
+  store::migrate_ledger_to_pg(db_path(), url_, kDate);
+  // What dispatch on PostgreSQL did after the copy: one more of run 1 accepted on time (the
+  // planned a8), one attempt more; the SQLite copy never hears of it.
+  store::PgConn(url_).exec(
+      "UPDATE deliveries SET state = 'accepted', first_sent_at = planned_at + 5, accepted_at = planned_at + 300 "
+      "WHERE advisor_id = 'a8';"
+      "INSERT INTO delivery_attempts(delivery_id, attempt_no, channel, sender, started_at, finished_at, outcome) "
+      "SELECT delivery_id, 1, 'email', 'smtp-1', 0, 0, 'accepted' FROM deliveries WHERE advisor_id = 'a8'");
+  store::PgReportLedger pg(url_);
+  json got = build_run_report(pg, *pg.run(1), now);
+  json lite = build_run_report(*db_, load_run(1), now);
+  EXPECT_EQ(lite["on_time"], 3);
+  EXPECT_EQ(got["on_time"], 4);
+  EXPECT_EQ(got["failed"], lite["failed"].get<std::int64_t>() - 1);
+  EXPECT_EQ(got["attempts"], lite["attempts"].get<std::int64_t>() + 1);
+  EXPECT_EQ(got["by_tier"]["gold"]["on_time"], 2);
+  EXPECT_EQ(got["lag_ms"]["n"], lite["lag_ms"]["n"].get<std::int64_t>() + 1);
+  EXPECT_EQ(build_date_report(pg, kDate, now)["on_time"], 7);
+}
+
+TEST_F(PgReportTest, TrendFromPostgresqlCountsClosedRunsAsTheStoredReportsDo) {
+  const Millis now = kSlot2 + 3600 * 1000;
+  make_day(now);
+  store_run_report(*db_, load_run(1), now);  // both closed runs reported on SQLite
+  store::migrate_ledger_to_pg(db_path(), url_, kDate);
+  store::PgReportLedger pg(url_);
+  json lite = build_trend(*db_, kDate, 3);
+  json got = build_trend(pg, kDate, 3);
+  const json& day = lite["dates"][2];
+  ASSERT_EQ(day["date"], kDate);
+  EXPECT_EQ(day["runs"], 3);
+  EXPECT_EQ(day["reported_runs"], 2);  // run 3 still running
+  EXPECT_EQ(day["eligible"], 9);
+  EXPECT_EQ(day["on_time"], 5);
+  EXPECT_TRUE(day.contains("read"));
+  ASSERT_TRUE(got.contains("notes"));
+  EXPECT_EQ(got["ledger"], "postgresql");
+  EXPECT_FALSE(got["dates"][2].contains("read"));  // absent, not 0
+  EXPECT_TRUE(got["summary"]["read"].is_null());
+
+  json want = lite;
+  want["ledger"] = "postgresql";
+  want["notes"] = got["notes"];
+  for (auto& d : want["dates"]) {
+    for (const char* k : {"delivered_on_time", "delivered_sla_pct", "read", "read_pct", "unknown", "unknown_pct", "failed_after_accept"}) {
+      d.erase(k);
+    }
+  }
+  for (const char* k : {"delivered_on_time", "read", "unknown", "failed_after_accept", "overall_delivered_sla_pct", "overall_read_pct"}) {
+    want["summary"][k] = nullptr;
+  }
+  EXPECT_EQ(got, want) << "diff: " << json::diff(want, got).dump(1);
+  EXPECT_EQ(format_trend_text(got), format_trend_text(want));
+  EXPECT_NE(format_trend_text(got).find("note: run reports are not stored"), std::string::npos);
+}
+
+TEST_F(PgReportTest, AnEmptyLedgerHasNoRunsAndNoDay) {
+  { store::PgDispatchLedger migrate(url_, "test", /*migrate=*/true); }
+  store::PgReportLedger pg(url_);
+  EXPECT_TRUE(pg.runs_recent(5).empty());
+  EXPECT_FALSE(pg.run(1).has_value());
+  EXPECT_THROW(build_date_report(pg, kDate, kSlot1), CheckFailed);
 }
 
 }  // namespace

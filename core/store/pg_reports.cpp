@@ -1,0 +1,187 @@
+#include "store/pg_reports.hpp"
+
+#include "domain/types.hpp"
+#include "store/pg_ledger.hpp"
+
+namespace daybreak::store {
+namespace {
+
+std::string id_param(std::int64_t v) { return std::to_string(v); }
+
+}  // namespace
+
+PgReportLedger::PgReportLedger(const std::string& url) : c_(std::make_unique<PgConn>(url)) {
+  // One snapshot for the whole report, as sla-report's DEFERRED read transaction on SQLite; READ
+  // ONLY so a report can never change the ledger.
+  c_->exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+}
+
+PgReportLedger::~PgReportLedger() {
+  try {
+    if (c_->in_transaction()) c_->exec("ROLLBACK");
+  } catch (...) {  // NOLINT(bugprone-empty-catch): closing the connection ends the transaction anyway
+  }
+}
+
+std::optional<Run> PgReportLedger::run(std::int64_t run_id) {
+  auto r = c_->run("report_run_get", std::string("SELECT ") + kPgRunColumns + " FROM runs WHERE run_id = $1", {id_param(run_id)});
+  if (r.rows() == 0) return std::nullopt;
+  return pg_read_run(r, 0);
+}
+
+// The orders are SQLite's (store/runs.cpp), with run_id breaking ties PostgreSQL would leave open.
+std::vector<Run> PgReportLedger::runs_for_date(const std::string& date) {
+  auto r = c_->run("report_runs_for_date",
+                   std::string("SELECT ") + kPgRunColumns + " FROM runs WHERE date = $1 ORDER BY slot_at, run_id", {date});
+  std::vector<Run> out;
+  for (int i = 0; i < r.rows(); ++i) out.push_back(pg_read_run(r, i));
+  return out;
+}
+
+std::vector<Run> PgReportLedger::runs_recent(int limit) {
+  auto r = c_->run("report_runs_recent",
+                   std::string("SELECT ") + kPgRunColumns + " FROM runs ORDER BY slot_at DESC, run_id DESC LIMIT $1",
+                   {id_param(limit)});
+  std::vector<Run> out;
+  for (int i = 0; i < r.rows(); ++i) out.push_back(pg_read_run(r, i));
+  return out;
+}
+
+std::string PgReportLedger::run_kind(std::int64_t) { return "morning"; }
+
+std::vector<DeliveryOutcome> PgReportLedger::outcomes(std::int64_t run_id, std::map<std::string, std::int64_t>* by_source) {
+  std::vector<DeliveryOutcome> out;
+  out.reserve(static_cast<std::size_t>(
+      c_->run("report_delivery_count", "SELECT COUNT(*) FROM deliveries WHERE run_id = $1", {id_param(run_id)}).i64(0, 0)));
+  // SQLite: store::DeliveryOutcomesForRun. The same columns; `last_error LIKE …` is a boolean
+  // here ('t'/'f', NULL for no error) where SQLite gives 1/0/NULL. Streamed row by row.
+  c_->each_row(
+      "SELECT delivery_id, state, tier, channel, sender, planned_at, deadline_at, first_sent_at, accepted_at, "
+      "possible_duplicate, source, delivered_at, read_at, COALESCE(last_error LIKE 'status failed: %', false) "
+      "FROM deliveries WHERE run_id = $1 ORDER BY state, delivery_id",
+      {id_param(run_id)}, [&](const PgResult& q) {
+        DeliveryOutcome o;
+        const std::string state = q.str(0, 1);
+        auto s = delivery_state_from_string(state);
+        if (!s) throw StoreError("delivery " + q.str(0, 0) + ": unknown state \"" + state + "\"");
+        o.state = *s;
+        o.tier = q.str(0, 2);
+        o.channel = q.str(0, 3);
+        o.sender = q.str(0, 4);
+        o.planned_at = q.i64(0, 5);
+        o.deadline_at = q.i64(0, 6);
+        o.first_sent_at = q.opt_i64(0, 7);
+        o.accepted_at = q.opt_i64(0, 8);
+        o.possible_duplicate = q.i64(0, 9) != 0;
+        if (by_source) ++(*by_source)[q.str(0, 10)];
+        o.delivered_at = q.opt_i64(0, 11);
+        o.read_at = q.opt_i64(0, 12);
+        o.status_failed = q.str(0, 13) == "t";
+        out.push_back(std::move(o));
+      });
+  return out;
+}
+
+std::vector<FailureReason> PgReportLedger::failure_reasons(std::int64_t run_id) {
+  // SQLite: store::AttemptFailureReasonsForRun takes the bare columns of the MAX(attempt_id) row;
+  // PostgreSQL has no bare columns, so the most recent attempt per code is picked with
+  // ROW_NUMBER() and the count comes from the same window. Codes sort bytewise (COLLATE "C") as
+  // SQLite's BINARY does.
+  auto r = c_->run(
+      "report_failure_reasons",
+      "SELECT code, n, outcome, example FROM ("
+      "  SELECT COALESCE(NULLIF(a.error_code, ''), a.outcome) AS code, a.outcome, COALESCE(a.error_detail, '') AS example,"
+      "         COUNT(*) OVER w AS n, ROW_NUMBER() OVER (w ORDER BY a.attempt_id DESC) AS rn"
+      "  FROM delivery_attempts a JOIN deliveries d ON d.delivery_id = a.delivery_id"
+      "  WHERE d.run_id = $1 AND a.outcome <> 'accepted'"
+      "  WINDOW w AS (PARTITION BY COALESCE(NULLIF(a.error_code, ''), a.outcome))) x "
+      "WHERE rn = 1 ORDER BY n DESC, code COLLATE \"C\"",
+      {id_param(run_id)});
+  std::vector<FailureReason> out;
+  for (int i = 0; i < r.rows(); ++i) {
+    FailureReason f;
+    f.error_code = r.str(i, 0);
+    f.count = r.i64(i, 1);
+    f.outcome = r.str(i, 2);
+    f.example = r.str(i, 3);
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+std::int64_t PgReportLedger::attempt_count(std::int64_t run_id) {
+  return c_->run("report_attempt_count",
+                 "SELECT COUNT(*) FROM delivery_attempts a JOIN deliveries d ON d.delivery_id = a.delivery_id "
+                 "WHERE d.run_id = $1",
+                 {id_param(run_id)})
+      .i64(0, 0);
+}
+
+ProviderFigures PgReportLedger::provider_figures(std::int64_t run_id) {
+  // SQLite: store::ProviderFiguresForRun (SUM of booleans there, COUNT … FILTER here). The
+  // columns are sql/postgresql/002's, always present once dispatch has connected.
+  ProviderFigures f;
+  auto r = c_->run("report_provider_figures",
+                   "SELECT COUNT(DISTINCT CASE WHEN a.held_for_quality = 1 THEN a.delivery_id END), "
+                   "COUNT(*) FILTER (WHERE a.error_scope = 'phone_number'), COUNT(*) FILTER (WHERE a.error_scope = 'account') "
+                   "FROM delivery_attempts a JOIN deliveries d ON d.delivery_id = a.delivery_id WHERE d.run_id = $1",
+                   {id_param(run_id)});
+  f.held_for_quality = r.i64(0, 0);
+  f.number_blocked = r.i64(0, 1);
+  f.account_blocked = r.i64(0, 2);
+  auto u = c_->run("report_unknown_codes",
+                   "SELECT COALESCE(a.error_code, '?'), COUNT(*) FROM delivery_attempts a "
+                   "JOIN deliveries d ON d.delivery_id = a.delivery_id "
+                   "WHERE d.run_id = $1 AND a.error_scope = 'unknown' GROUP BY 1",
+                   {id_param(run_id)});
+  for (int i = 0; i < u.rows(); ++i) {
+    const auto n = u.i64(i, 1);
+    f.unknown_codes[u.str(i, 0)] += n;
+    f.unknown_error_codes += n;
+  }
+  return f;
+}
+
+std::optional<SlaReportSummary> PgReportLedger::stored_summary(std::int64_t) { return std::nullopt; }
+
+std::vector<std::tuple<std::int64_t, std::string, std::string>> PgReportLedger::run_ids_between(const std::string& from,
+                                                                                                 const std::string& to) {
+  // SQLite: store::RunIdsBetween (by date then slot).
+  auto r = c_->run("report_run_ids_between",
+                   "SELECT run_id, date, state FROM runs WHERE date >= $1 AND date <= $2 ORDER BY date, slot_at, run_id",
+                   {from, to});
+  std::vector<std::tuple<std::int64_t, std::string, std::string>> out;
+  for (int i = 0; i < r.rows(); ++i) out.emplace_back(r.i64(i, 0), r.str(i, 1), r.str(i, 2));
+  return out;
+}
+
+std::vector<RunHeadline> PgReportLedger::run_headlines_between(const std::string& from, const std::string& to) {
+  // SQLite reads these from sla_reports (store::SlaReportListBetween), written when each run
+  // closed; here every closed run is counted now, with the headline's rules (domain/sla.hpp:
+  // eligible = not cancelled, on time = accepted at or before the deadline; 100% of nothing).
+  static const std::string sql =
+      "SELECT r.run_id, r.date, COUNT(d.delivery_id) FILTER (WHERE d.state <> 'cancelled'), "
+      "COUNT(d.delivery_id) FILTER (WHERE d.state IN (" + accepted_states_sql() +
+      ") AND d.accepted_at IS NOT NULL AND d.accepted_at <= d.deadline_at) "
+      "FROM runs r LEFT JOIN deliveries d ON d.run_id = r.run_id "
+      "WHERE r.date >= $1 AND r.date <= $2 AND r.state = 'closed' "
+      "GROUP BY r.run_id, r.date, r.slot_at ORDER BY r.date, r.slot_at, r.run_id";
+  auto r = c_->run("report_run_headlines", sql, {from, to});
+  std::vector<RunHeadline> out;
+  for (int i = 0; i < r.rows(); ++i) {
+    RunHeadline h;
+    h.run_id = r.i64(i, 0);
+    h.date = r.str(i, 1);
+    h.eligible = r.i64(i, 2);
+    h.on_time = r.i64(i, 3);
+    h.sla_pct = h.eligible == 0 ? 100.0 : 100.0 * static_cast<double>(h.on_time) / static_cast<double>(h.eligible);
+    out.push_back(std::move(h));
+  }
+  return out;
+}
+
+std::map<std::string, DeliveryTruth> PgReportLedger::truth_by_date(const std::string&, const std::string&, Millis) {
+  return {};
+}
+
+}  // namespace daybreak::store

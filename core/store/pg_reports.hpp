@@ -1,0 +1,50 @@
+#pragma once
+// sla-report's reads from the PostgreSQL ledger ([database] url): the ReportLedger of
+// store/report_ledger.hpp over libpq, so the report is the one app/report.hpp builds from SQLite.
+// Read-only: one connection, one READ ONLY REPEATABLE READ transaction for the whole report
+// (every query sees the same snapshot while dispatch commits), never migrating the schema.
+//
+// What the PostgreSQL ledger does not hold is said, not zeroed: no stored run reports
+// (keeps_stored_reports() is false) and no delivery statuses, since status callbacks reach only
+// the SQLite file in this release (keeps_status_callbacks() is false). Runs have no kind there
+// (send-now writes to SQLite), so every run reads as a morning run.
+#include <memory>
+#include <string>
+
+#include "store/pg.hpp"
+#include "store/report_ledger.hpp"
+
+namespace daybreak::store {
+
+class PgReportLedger final : public ReportLedger {
+ public:
+  /// Connects to `url` and opens the read snapshot; throws StoreError when it cannot.
+  explicit PgReportLedger(const std::string& url);
+  ~PgReportLedger() override;
+  PgReportLedger(const PgReportLedger&) = delete;
+  PgReportLedger& operator=(const PgReportLedger&) = delete;
+
+  [[nodiscard]] const char* engine() const override { return "postgresql"; }
+  [[nodiscard]] bool keeps_stored_reports() const override { return false; }
+  [[nodiscard]] bool keeps_status_callbacks() const override { return false; }
+  std::optional<Run> run(std::int64_t run_id) override;
+  std::vector<Run> runs_for_date(const std::string& date) override;
+  std::vector<Run> runs_recent(int limit) override;
+  std::string run_kind(std::int64_t run_id) override;
+  std::vector<DeliveryOutcome> outcomes(std::int64_t run_id, std::map<std::string, std::int64_t>* by_source) override;
+  std::vector<FailureReason> failure_reasons(std::int64_t run_id) override;
+  std::int64_t attempt_count(std::int64_t run_id) override;
+  ProviderFigures provider_figures(std::int64_t run_id) override;
+  std::optional<SlaReportSummary> stored_summary(std::int64_t run_id) override;
+  std::vector<std::tuple<std::int64_t, std::string, std::string>> run_ids_between(const std::string& from,
+                                                                                   const std::string& to) override;
+  /// Every closed run of [from, to], counted from its deliveries now (no reports are stored here).
+  std::vector<RunHeadline> run_headlines_between(const std::string& from, const std::string& to) override;
+  /// Empty: no statuses are kept here (keeps_status_callbacks()).
+  std::map<std::string, DeliveryTruth> truth_by_date(const std::string& from, const std::string& to, Millis now) override;
+
+ private:
+  std::unique_ptr<PgConn> c_;
+};
+
+}  // namespace daybreak::store

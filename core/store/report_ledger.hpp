@@ -1,0 +1,102 @@
+#pragma once
+// What an SLA report reads from a ledger, behind one small interface so sla-report builds the
+// same report (app/report.hpp) from the SQLite file or from the PostgreSQL ledger dispatch writes
+// with `[database] url` (store/pg_reports.hpp). The SQLite implementation is the query module
+// of store/reports.hpp and store/runs.hpp; PostgreSQL has its own SQL where the dialects differ.
+//
+// Not every ledger keeps everything: the PostgreSQL ledger holds no stored run reports and, in
+// this release, no delivery statuses from callbacks. keeps_stored_reports() and
+// keeps_status_callbacks() say so, and the report then shows those figures as absent (null, with
+// a note) instead of as zeros.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "domain/sla.hpp"
+#include "store/db.hpp"
+#include "store/reports.hpp"
+#include "store/runs.hpp"
+
+namespace daybreak::store {
+
+/// A reported run's headline, as `sla-report trend` counts it.
+struct RunHeadline {
+  std::int64_t run_id = 0;
+  std::string date;
+  std::int64_t eligible = 0;
+  std::int64_t on_time = 0;
+  double sla_pct = 100;
+};
+
+class ReportLedger {
+ public:
+  virtual ~ReportLedger() = default;
+  /// "sqlite" or "postgresql": the report's `ledger` field.
+  [[nodiscard]] virtual const char* engine() const = 0;
+  /// False where the ledger keeps no `sla_reports` (stored_summary() is then always nullopt).
+  [[nodiscard]] virtual bool keeps_stored_reports() const = 0;
+  /// False where no status callback reaches the ledger: delivered/read/unknown are not known.
+  [[nodiscard]] virtual bool keeps_status_callbacks() const = 0;
+
+  virtual std::optional<Run> run(std::int64_t run_id) = 0;
+  /// The runs of delivery day `date`, in slot order.
+  virtual std::vector<Run> runs_for_date(const std::string& date) = 0;
+  /// The `limit` most recent runs, newest slot first.
+  virtual std::vector<Run> runs_recent(int limit) = 0;
+  /// "morning" or "urgent" (daybreak send-now).
+  virtual std::string run_kind(std::int64_t run_id) = 0;
+  /// As store::DeliveryOutcomesForRun.
+  virtual std::vector<DeliveryOutcome> outcomes(std::int64_t run_id, std::map<std::string, std::int64_t>* by_source) = 0;
+  /// As store::AttemptFailureReasonsForRun: most frequent first, then by code; the example is
+  /// the most recent failure's.
+  virtual std::vector<FailureReason> failure_reasons(std::int64_t run_id) = 0;
+  /// As store::AttemptCountForRun.
+  virtual std::int64_t attempt_count(std::int64_t run_id) = 0;
+  /// As store::ProviderFiguresForRun.
+  virtual ProviderFigures provider_figures(std::int64_t run_id) = 0;
+  /// The stored report's headline, nullopt when none was stored (or none are kept).
+  virtual std::optional<SlaReportSummary> stored_summary(std::int64_t run_id) = 0;
+
+  // ---- the trend ----
+  /// (run id, date, state) of every run of the delivery days [from, to], by date then slot.
+  virtual std::vector<std::tuple<std::int64_t, std::string, std::string>> run_ids_between(const std::string& from,
+                                                                                           const std::string& to) = 0;
+  /// The reported runs of [from, to], by date then slot: the stored reports where the ledger
+  /// keeps them (the figures as they were when each run closed); else every closed run, its
+  /// figures counted from the ledger now.
+  virtual std::vector<RunHeadline> run_headlines_between(const std::string& from, const std::string& to) = 0;
+  /// As store::DeliveryTruthByDate; empty where statuses are not kept.
+  virtual std::map<std::string, DeliveryTruth> truth_by_date(const std::string& from, const std::string& to, Millis now) = 0;
+};
+
+/// The SQLite ledger through the store's own query functions. `db` is used as it is (no
+/// transaction of its own: the caller's snapshot or write transaction applies).
+class SqliteReportLedger final : public ReportLedger {
+ public:
+  explicit SqliteReportLedger(Db& db) : db_(db) {}
+  [[nodiscard]] const char* engine() const override { return "sqlite"; }
+  [[nodiscard]] bool keeps_stored_reports() const override { return true; }
+  [[nodiscard]] bool keeps_status_callbacks() const override { return true; }
+  std::optional<Run> run(std::int64_t run_id) override;
+  std::vector<Run> runs_for_date(const std::string& date) override;
+  std::vector<Run> runs_recent(int limit) override;
+  std::string run_kind(std::int64_t run_id) override;
+  std::vector<DeliveryOutcome> outcomes(std::int64_t run_id, std::map<std::string, std::int64_t>* by_source) override;
+  std::vector<FailureReason> failure_reasons(std::int64_t run_id) override;
+  std::int64_t attempt_count(std::int64_t run_id) override;
+  ProviderFigures provider_figures(std::int64_t run_id) override;
+  std::optional<SlaReportSummary> stored_summary(std::int64_t run_id) override;
+  std::vector<std::tuple<std::int64_t, std::string, std::string>> run_ids_between(const std::string& from,
+                                                                                   const std::string& to) override;
+  std::vector<RunHeadline> run_headlines_between(const std::string& from, const std::string& to) override;
+  std::map<std::string, DeliveryTruth> truth_by_date(const std::string& from, const std::string& to, Millis now) override;
+  Db& db() { return db_; }
+
+ private:
+  Db& db_;
+};
+
+}  // namespace daybreak::store

@@ -1,0 +1,215 @@
+#!/usr/bin/env bash
+# sla-report on the PostgreSQL ledger ([database] url), against a PostgreSQL server started for
+# the test (initdb + pg_ctl as the postgres user, unix socket in the work directory, random port)
+# and the provider simulator on 127.0.0.1:
+#  1. a day planned and dispatched on SQLite is copied with `daybreak migrate-ledger`:
+#     `sla-report --date` (JSON and text) and `sla-report list` read from PostgreSQL equal those
+#     read from the SQLite file, except the fields man/sla-report.1 documents to differ (ledger,
+#     notes, the delivery-status figures null, stored_report null) and generated_at; so does
+#     `sla-report trend` (SQLite's stored report against PostgreSQL's count of the closed run)
+#  2. a second day is planned on SQLite, copied, and dispatched on PostgreSQL: sla-report with
+#     the url counts as on time, eligible, dead and attempts exactly what psql counts in the
+#     deliveries and delivery_attempts tables, while the SQLite copy still says nothing was sent;
+#     --run, --html and trend read PostgreSQL too; --watch refuses with a message naming why
+# Scale: PG_SLA_N advisors a day (default 1500) on 4 senders of 80 msg/s.
+source "$(dirname "$0")/common.sh"
+PGBIN=/usr/lib/postgresql/15/bin
+[ -x "$PGBIN/initdb" ] || { echo "skip: PostgreSQL 15 binaries absent ($PGBIN)"; exit 125; }
+command -v psql >/dev/null || { echo "skip: psql missing"; exit 125; }
+D1=2026-12-14
+D2=2026-12-15
+N=${PG_SLA_N:-1500}
+
+# --- PostgreSQL for the test, run as an unprivileged user (as test_pg_two_hosts.sh) ---
+chmod 755 "$WORK"
+PGDIR=$WORK/pg
+mkdir -p "$PGDIR"
+as_pg=()
+if [ "$(id -u)" -eq 0 ]; then chown postgres "$PGDIR"; as_pg=(runuser -u postgres --); fi
+"${as_pg[@]}" "$PGBIN/initdb" -D "$PGDIR/data" -A trust -U daybreak --no-sync -E UTF8 >"$WORK/initdb.log" 2>&1 || { cat "$WORK/initdb.log" >&2; fail "initdb"; }
+PGPORT_T=""
+for _ in 1 2 3 4 5; do
+  port=$((20000 + RANDOM % 20000))
+  if "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w -t 30 \
+      -o "-k $PGDIR -p $port -c listen_addresses='' -c fsync=off -c synchronous_commit=off" start >/dev/null 2>&1; then
+    PGPORT_T=$port; break
+  fi
+done
+[ -n "$PGPORT_T" ] || { cat "$PGDIR/server.log" >&2; fail "pg_ctl start"; }
+stop_pg() { "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate -w stop >/dev/null 2>&1 || true; }
+# set +e: under errexit the failing `(exit $rc)` would end the trap before cleanup stops the simulator
+trap 'rc=$?; stop_pg; set +e; (exit $rc); cleanup' EXIT  # cleanup keeps the work directory of a failure
+URL="postgresql://daybreak@/postgres?host=$PGDIR&port=$PGPORT_T"
+pg() { psql "$URL" -XAtq -c "$1"; }
+
+# --- two days planned on SQLite, 4 senders; some sends fail, a few for good ---
+start_sim pgsla --mps 160 --seed 7 --transient-rate 0.03 --permanent-rate 0.003 --latency-ms-median 40 --latency-ms-p99 200
+senders=""
+for i in 2 3 4; do
+  senders+="[[whatsapp.senders]]
+id = \"wa-$i\"
+phone_number_id = \"10000000$i\"
+token = \"test-token\"
+mps = 80
+"
+done
+write_config "$SIM_PORT" "$senders"
+LITE_TOML=$WORK/daybreak.toml
+seed_day "$N" "$D1"
+seed_day "$N" "$D2"
+run1=$(sql "SELECT run_id FROM runs WHERE date='$D1'")
+run2=$(sql "SELECT run_id FROM runs WHERE date='$D2'")
+n2=$(sql "SELECT COUNT(*) FROM deliveries WHERE run_id=$run2")
+[ "$n2" -ge $((N * 9 / 10)) ] || fail "planned $n2 deliveries for $N advisors"
+
+# the PostgreSQL config: the same file with [database] url instead of path
+python3 - "$LITE_TOML" "$WORK/pg.toml" "$URL" <<'PY'
+import re, sys
+src, dst, url = sys.argv[1:]
+open(dst, "w").write(re.sub(r'(?m)^path = ".*"$', lambda m: 'url = "%s"' % url, open(src).read(), count=1))
+PY
+grep -q '^url = ' "$WORK/pg.toml" || fail "pg.toml has no url"
+
+# --- 1. a day dispatched on SQLite, copied: the same report from both ledgers ---
+DAYBREAK_CLOCK="${D1}T05:59:55+05:30@$(now_ms)*1" "$DISPATCH" --run "$run1" --json >"$WORK/d1.json" 2>"$WORK/d1.log"
+assert_eq "$(sql "SELECT state FROM runs WHERE run_id=$run1")" "closed" "day 1 run state on SQLite"
+"$OP" migrate-ledger --from "sqlite:$DB" --to "$URL" --date "$D1" --json >"$WORK/migrate1.json"
+REPORT_CLOCK="${D1}T10:00:00+05:30@$(now_ms)*1"
+report() {  # report CONFIG OUT ARGS…: sla-report's output in OUT, its exit code in OUT.rc
+  local cfg=$1 out=$2; shift 2
+  local rc=0
+  DAYBREAK_CONFIG=$cfg DAYBREAK_CLOCK=$REPORT_CLOCK "$REPORT" "$@" >"$out" 2>"$out.err" || rc=$?
+  echo "$rc" >"$out.rc"
+}
+report "$LITE_TOML" "$WORK/lite1.json" --date "$D1" --json
+report "$WORK/pg.toml" "$WORK/pg1.json" --date "$D1" --json
+report "$LITE_TOML" "$WORK/lite1.txt" --date "$D1"
+report "$WORK/pg.toml" "$WORK/pg1.txt" --date "$D1"
+report "$LITE_TOML" "$WORK/lite1.list" list --json
+report "$WORK/pg.toml" "$WORK/pg1.list" list --json
+report "$LITE_TOML" "$WORK/lite1.trend" trend --to "$D1" --days 3 --json
+report "$WORK/pg.toml" "$WORK/pg1.trend" trend --to "$D1" --days 3 --json
+for f in lite1.json pg1.json lite1.txt pg1.txt lite1.list pg1.list lite1.trend pg1.trend; do
+  [ "$(cat "$WORK/$f.rc")" -le 1 ] || { cat "$WORK/$f.err" >&2; fail "sla-report ($f) exited $(cat "$WORK/$f.rc")"; }
+done
+assert_eq "$(cat "$WORK/pg1.json.rc")" "$(cat "$WORK/lite1.json.rc")" "exit code, PostgreSQL against SQLite"
+assert_eq "$(cat "$WORK/pg1.txt.rc")" "$(cat "$WORK/lite1.txt.rc")" "exit code of the text form"
+python3 - "$WORK" "$N" <<'PY' || fail "the report from PostgreSQL differs from the SQLite one (see above)"
+import json, sys
+w, n = sys.argv[1], int(sys.argv[2])
+lite = json.load(open(w + "/lite1.json"))
+pg = json.load(open(w + "/pg1.json"))
+STATUS = ["delivered_on_time", "delivered", "read", "unknown", "failed_after_accept", "delivered_sla_pct",
+          "read_pct", "unknown_pct", "failed_after_accept_pct", "live_delivered_pct"]
+# not vacuous: a real day with failures on SQLite
+assert lite["ledger"] == "sqlite" and "notes" not in lite, lite.get("ledger")
+assert lite["eligible"] > n * 0.9 and lite["on_time"] > n * 0.9 and lite["attempts"] > lite["eligible"], lite
+assert lite["top_failure_reasons"], "no failure reasons on day 1"
+assert lite["runs"][0]["stored_report"] is True
+# the documented differences
+assert pg["ledger"] == "postgresql", pg["ledger"]
+assert len(pg["notes"]) == 2, pg.get("notes")
+def absent(x):
+    for k in STATUS:
+        if k in x:
+            assert x[k] is None, (k, x[k])
+absent(pg)
+for g in ("by_tier", "by_channel", "by_sender"):
+    for v in pg[g].values(): absent(v)
+for r in pg["runs"] + pg["urgent"]:
+    absent(r)
+    assert r["stored_report"] is None
+def strip(x):
+    x = json.loads(json.dumps(x))
+    for k in ["ledger", "notes", "generated_at", "generated_at_ms"] + STATUS: x.pop(k, None)
+    for g in ("by_tier", "by_channel", "by_sender"):
+        for v in x[g].values():
+            for k in STATUS: v.pop(k, None)
+    for r in x["runs"] + x["urgent"]:
+        for k in STATUS + ["stored_report"]: r.pop(k, None)
+    return x
+a, b = strip(lite), strip(pg)
+if a != b:
+    for k in sorted(set(a) | set(b)):
+        if a.get(k) != b.get(k): print("field", k, "sqlite:", a.get(k), "postgresql:", b.get(k))
+    sys.exit(1)
+# the text form: the same lines, but for the status line, the notes and the status columns ("-" on PostgreSQL)
+def lines(p):
+    return [l for l in open(p).read().splitlines()
+            if not l.startswith("  delivered within deadline") and not l.startswith("  note:")
+            and not l.startswith("  no delivery status has reached")]
+lt, pt = lines(w + "/lite1.txt"), lines(w + "/pg1.txt")
+assert len(lt) == len(pt), (len(lt), len(pt))
+for x, y in zip(lt, pt):
+    tx, ty = x.split(), y.split()
+    assert tx == ty or (tx[:-2] == ty[:-2] and ty[-2:] == ["-", "-"]), (x, y)
+assert "note: delivery statuses" in open(w + "/pg1.txt").read()
+# list: the same runs; stored_report null (not kept) and sla_pct null there
+ll = [json.loads(l) for l in open(w + "/lite1.list") if l.strip()]
+pl = [json.loads(l) for l in open(w + "/pg1.list") if l.strip()]
+assert [r["run_id"] for r in ll if r["date"] == "2026-12-14"] == [r["run_id"] for r in pl], (ll, pl)
+assert all(r["ledger"] == "postgresql" and r["stored_report"] is None for r in pl), pl
+# trend: the same days and figures; no status figures on PostgreSQL
+lt = json.load(open(w + "/lite1.trend"))
+pt = json.load(open(w + "/pg1.trend"))
+assert pt["ledger"] == "postgresql" and len(pt["notes"]) == 2, pt
+assert lt["dates"][-1]["reported_runs"] == 1 and lt["dates"][-1]["eligible"] == lite["eligible"], lt["dates"][-1]
+DAY_STATUS = ["delivered_on_time", "delivered_sla_pct", "read", "read_pct", "unknown", "unknown_pct", "failed_after_accept"]
+for t in (lt, pt):
+    t.pop("ledger", None); t.pop("notes", None)
+    for d in t["dates"]:
+        for k in DAY_STATUS: d.pop(k, None)
+    for k in ["delivered_on_time", "read", "unknown", "failed_after_accept", "overall_delivered_sla_pct", "overall_read_pct"]:
+        t["summary"].pop(k, None)
+assert lt == pt, (lt, pt)
+print("day 1: %d eligible, %d on time, %d attempts, %d failure reasons: equal on both ledgers"
+      % (pg["eligible"], pg["on_time"], pg["attempts"], len(pg["top_failure_reasons"])))
+PY
+
+# --- 2. a day dispatched on PostgreSQL: sla-report reads it there ---
+"$OP" migrate-ledger --from "sqlite:$DB" --to "$URL" --date "$D2" --json >"$WORK/migrate2.json"
+assert_eq "$(pg "SELECT COUNT(*) FROM deliveries WHERE run_id=$run2 AND state='planned'")" "$n2" "day 2 copied to PostgreSQL"
+DAYBREAK_CONFIG=$WORK/pg.toml DAYBREAK_CLOCK="${D2}T05:59:55+05:30@$(now_ms)*1" "$DISPATCH" --run "$run2" --json \
+  >"$WORK/d2.json" 2>"$WORK/d2.log" || { cat "$WORK/d2.log" >&2; fail "dispatch on PostgreSQL"; }
+assert_eq "$(pg "SELECT state FROM runs WHERE run_id=$run2")" "closed" "day 2 run state on PostgreSQL"
+REPORT_CLOCK="${D2}T10:00:00+05:30@$(now_ms)*1"
+report "$WORK/pg.toml" "$WORK/pg2.json" --date "$D2" --json
+report "$WORK/pg.toml" "$WORK/pg2.txt" --date "$D2"
+report "$WORK/pg.toml" "$WORK/pg2run.json" --run "$run2" --json --html "$WORK/pg2.html"
+report "$LITE_TOML" "$WORK/lite2.json" --date "$D2" --json
+for f in pg2.json pg2.txt pg2run.json lite2.json; do
+  [ "$(cat "$WORK/$f.rc")" -le 1 ] || { cat "$WORK/$f.err" >&2; fail "sla-report ($f) exited $(cat "$WORK/$f.rc")"; }
+done
+on_time_psql=$(pg "SELECT COUNT(*) FROM deliveries WHERE run_id=$run2 AND state IN ('accepted','delivered','read') AND accepted_at <= deadline_at")
+eligible_psql=$(pg "SELECT COUNT(*) FROM deliveries WHERE run_id=$run2 AND state <> 'cancelled'")
+dead_psql=$(pg "SELECT COUNT(*) FROM deliveries WHERE run_id=$run2 AND state = 'dead'")
+attempts_psql=$(pg "SELECT COUNT(*) FROM delivery_attempts a JOIN deliveries d USING (delivery_id) WHERE d.run_id=$run2")
+[ "$on_time_psql" -gt $((n2 * 9 / 10)) ] || fail "dispatch on PostgreSQL put only $on_time_psql of $n2 on time"
+assert_eq "$(json 'j["on_time"]' <"$WORK/pg2.json")" "$on_time_psql" "sla-report on time against psql's count"
+assert_eq "$(json 'j["eligible"]' <"$WORK/pg2.json")" "$eligible_psql" "sla-report eligible against psql's count"
+assert_eq "$(json 'j["dead"]' <"$WORK/pg2.json")" "$dead_psql" "sla-report dead against psql's count"
+assert_eq "$(json 'j["attempts"]' <"$WORK/pg2.json")" "$attempts_psql" "sla-report attempts against psql's count"
+assert_eq "$(json 'j["ledger"]' <"$WORK/pg2.json")" "postgresql" "ledger"
+assert_eq "$(json 'j["runs"][0]["state"]' <"$WORK/pg2.json")" "closed" "the run's state as PostgreSQL has it"
+assert_eq "$(json 'j["on_time"]' <"$WORK/pg2run.json")" "$on_time_psql" "sla-report --run on time"
+assert_eq "$(json 'j["report_source"]' <"$WORK/pg2run.json")" "ledger" "a closed run on PostgreSQL is computed (no stored report)"
+sla_psql=$(pg "SELECT 100.0 * $on_time_psql / $eligible_psql >= 99")
+want_rc=1; [ "$sla_psql" = "t" ] && want_rc=0
+assert_eq "$(cat "$WORK/pg2.json.rc")" "$want_rc" "exit code against psql's SLA"
+# the SQLite copy never saw the dispatch: what sla-report used to report on a PostgreSQL install
+assert_eq "$(json 'j["on_time"]' <"$WORK/lite2.json")" "0" "on time in the SQLite copy"
+grep -q "^  eligible $eligible_psql  on time $on_time_psql " "$WORK/pg2.txt" || { cat "$WORK/pg2.txt" >&2; fail "text report figures"; }
+grep -q "note: delivery statuses" "$WORK/pg2.txt" || fail "the text report does not say statuses are absent"
+grep -q "from the postgresql ledger" "$WORK/pg2.html" || fail "the HTML report does not name its ledger"
+grep -q "id='accepted-run-$run2'" "$WORK/pg2.html" || fail "the HTML report has no accepted chart for run $run2"
+
+report "$WORK/pg.toml" "$WORK/pg2.trend" trend --to "$D2" --days 2 --json
+assert_eq "$(cat "$WORK/pg2.trend.rc")" "0" "trend on PostgreSQL"
+assert_eq "$(json 'j["dates"][-1]["on_time"]' <"$WORK/pg2.trend")" "$on_time_psql" "trend: day 2 on time against psql"
+assert_eq "$(json 'j["summary"]["days_reported"]' <"$WORK/pg2.trend")" "2" "trend: both days reported"
+# --watch reads what only SQLite has: a usage error naming why, not a wrong figure
+rc=0
+DAYBREAK_CONFIG=$WORK/pg.toml "$REPORT" --watch --once >"$WORK/refuse.out" 2>"$WORK/refuse.err" || rc=$?
+assert_eq "$rc" "2" "sla-report --watch on PostgreSQL"
+grep -q "does not read the PostgreSQL ledger" "$WORK/refuse.err" || { cat "$WORK/refuse.err" >&2; fail "sla-report --watch: message"; }
+echo "ok: day 1 equal on both ledgers; day 2 dispatched on PostgreSQL, sla-report $on_time_psql on time of $eligible_psql = psql's count ($dead_psql dead, $attempts_psql attempts)"
