@@ -183,6 +183,8 @@ nlohmann::json dead_change_on(Ledger& l, const std::string& tz, const std::vecto
   std::int64_t changed = 0;
   std::vector<std::int64_t> reopened_runs;
   l.tx(dry_run, [&] {
+    changed = 0;  // afresh when the transaction is run again (PgOperator::tx)
+    reopened_runs.clear();
     // By filter, the set is read inside the transaction, so it is exactly what changes.
     if (filter) {
       targets.clear();

@@ -46,18 +46,28 @@ PgOperator::PgOperator(const std::string& url) : c_(std::make_unique<PgConn>(url
 PgOperator::~PgOperator() = default;
 
 void PgOperator::tx(bool dry_run, const std::function<void()>& fn) {
-  c_->ensure_connected();
-  c_->exec("BEGIN");
-  try {
-    fn();
-  } catch (...) {
+  // A deadlock with a dispatch's batch (both lock delivery rows, in their own order), a
+  // serialization failure or a lost connection is transient (pg.hpp): the whole transaction is
+  // run again, a few times; `fn` starts its results afresh on each run.
+  for (int attempt = 1;; ++attempt) {
     try {
-      c_->exec("ROLLBACK");
-    } catch (...) {
+      c_->ensure_connected();
+      c_->exec("BEGIN");
+      try {
+        fn();
+      } catch (...) {
+        try {
+          if (c_->in_transaction()) c_->exec("ROLLBACK");
+        } catch (...) {
+        }
+        throw;
+      }
+      c_->exec(dry_run ? "ROLLBACK" : "COMMIT");
+      return;
+    } catch (const StoreError& e) {
+      if (attempt >= 5 || !is_transient_error(e)) throw;
     }
-    throw;
   }
-  c_->exec(dry_run ? "ROLLBACK" : "COMMIT");
 }
 
 // ---- controls ----

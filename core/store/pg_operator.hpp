@@ -31,7 +31,9 @@ class PgOperator {
   PgOperator(const PgOperator&) = delete;
   PgOperator& operator=(const PgOperator&) = delete;
 
-  /// Runs `fn` in one transaction: committed, or rolled back when `fn` throws or `dry_run`.
+  /// Runs `fn` in one transaction: committed, or rolled back when `fn` throws or `dry_run`. A
+  /// transient failure (a deadlock with a dispatch's batch, a lost connection) runs it again, up
+  /// to five times in all, so `fn` must set its results afresh each time.
   void tx(bool dry_run, const std::function<void()>& fn);
 
   // ---- controls (ControlGet / ControlSet) ----

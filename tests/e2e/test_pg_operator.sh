@@ -6,7 +6,8 @@
 #     sees no new request from a second after the pause to three seconds after it, and the
 #     ledger no new first send; `daybreak resume` lets the run go on
 #  3. `daybreak content withdraw` of the item with the most deliveries still to send, mid-run:
-#     every pending delivery of it is held at once (no emergency item exists) and none of its
+#     every pending delivery of it is held at once (no emergency item exists), those dispatch had
+#     claimed are stopped by its content guard before the command returns, and none of its
 #     deliveries gets a request that starts after the command returned
 #  4. the run closes with every row final; `daybreak audit` (reading PostgreSQL) names the
 #     operator for the pause, the resume and the withdrawal; the held rows are listed and
@@ -39,7 +40,9 @@ for _ in 1 2 3 4 5; do
 done
 [ -n "$PGPORT_T" ] || { cat "$PGDIR/server.log" >&2; fail "pg_ctl start"; }
 stop_pg() { "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate -w stop >/dev/null 2>&1 || true; }
-trap 'rc=$?; stop_pg; set +e; (exit $rc); cleanup' EXIT  # cleanup keeps the work directory of a failure (set +e: the subshell's exit must not end the trap)
+# On exit: the dispatch and the server stopped; cleanup keeps the work directory of a failure
+# (set +e first: under errexit the `(exit $rc)` would end the trap before cleanup).
+trap 'rc=$?; set +e; kill "${pid:-}" 2>/dev/null; stop_pg; (exit $rc); cleanup' EXIT
 URL="postgresql://daybreak@/postgres?host=$PGDIR&port=$PGPORT_T"
 pg() { psql "$URL" -XAtq -c "$1"; }
 
@@ -93,16 +96,21 @@ for _ in $(seq 1 100); do [ "$(requests)" -gt "$r1" ] && break; sleep 0.05; done
 [ "$(requests)" -gt "$r1" ] || fail "sending did not resume within 5 s of daybreak resume"
 
 # --- 3. a compliance pull mid-run ---
-item=$(pg "SELECT content_id FROM deliveries WHERE run_id=$run AND state='planned' GROUP BY content_id ORDER BY COUNT(*) DESC, content_id LIMIT 1")
+# the item with the most deliveries not sent yet: planned, or claimed (after a long pause every
+# row is due and dispatch may have claimed all of them: then its content guard must stop them)
+item=$(pg "SELECT content_id FROM deliveries WHERE run_id=$run AND state IN ('planned','sending') AND first_sent_at IS NULL
+  GROUP BY content_id ORDER BY COUNT(*) DESC, content_id LIMIT 1")
+[ -n "$item" ] || fail "no item with deliveries left to send"
 sent_before=$(pg "SELECT COUNT(*) FROM deliveries WHERE run_id=$run AND content_id='$item' AND first_sent_at IS NOT NULL")
 rc=0
-op content withdraw "$item" --reason "e2e: misleading claim" --json >"$WORK/w.json" || rc=$?
+op content withdraw "$item" --reason "e2e: misleading claim" --json >"$WORK/w.json" 2>"$WORK/w.err" || rc=$?
 t_ret=$(sim_now)
-[ "$rc" -eq 0 ] || [ "$rc" -eq 1 ] || fail "content withdraw on PostgreSQL exited $rc"  # 1: held rows reported
+# 1: held rows reported (with the report on standard output)
+{ [ "$rc" -eq 0 ] || [ "$rc" -eq 1 ]; } && [ -s "$WORK/w.json" ] || fail "content withdraw on PostgreSQL exited $rc: $(cat "$WORK/w.err")"
 held=$(json 'j["deliveries_held"]' <"$WORK/w.json")
 [ "$(json 'j["dispatch_confirmed"]' <"$WORK/w.json")" != "False" ] || fail "the dispatch did not confirm the pull: $(cat "$WORK/w.json")"
 in_flight=$(json 'j["deliveries_in_flight"]' <"$WORK/w.json")
-[ "$held" -gt 0 ] || fail "nothing of $item was pending at the pull ($(cat "$WORK/w.json"))"
+[ $((held + in_flight)) -gt 0 ] || fail "nothing of $item was pending or in flight at the pull ($(cat "$WORK/w.json"))"
 assert_eq "$(pg "SELECT COUNT(*) FROM deliveries WHERE run_id=$run AND content_id='$item' AND state IN ('planned','retry_wait')")" "0" \
   "pending deliveries left on the pulled item"
 assert_eq "$(pg "SELECT COUNT(*) FROM delivery_changes WHERE run_id=$run AND kind='withdraw'")" "$held" "withdraw notes for the dispatch"
