@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "store/audit.hpp"
 #include "store/db.hpp"
 #include "store/overrides.hpp"
+#include "store/pg_operator.hpp"
 
 namespace daybreak::ops {
 
@@ -47,6 +49,9 @@ struct PauseTarget {
 /// The controls key of `t` (validated: UsageError for two scopes at once, an unknown channel, a
 /// run that does not exist, a sender that is not in `known_senders`).
 std::string pause_key(store::Db& db, const PauseTarget& t, const std::vector<std::string>& known_senders);
+/// pause_key with the run's existence asked of `run_exists` (either ledger).
+std::string pause_key(const PauseTarget& t, const std::vector<std::string>& known_senders,
+                      const std::function<bool(std::int64_t)>& run_exists);
 /// Pauses or resumes `t` (as set_pause; the key is pause, pause.CHANNEL, pause.run.ID or
 /// pause.sender.ID). A running dispatch reads the switches with its heartbeat, once a second.
 nlohmann::json set_pause_target(store::Db& db, const PauseTarget& t, const std::vector<std::string>& known_senders,
@@ -65,5 +70,43 @@ nlohmann::json cancel_delivery(store::Db& db, const std::string& tz, std::int64_
 nlohmann::json dead_change(store::Db& db, const std::string& tz, const std::vector<std::int64_t>& ids,
                            const std::optional<store::DeadFilter>& filter, bool replay, const std::string& reason,
                            const Actor& who, Millis now, bool dry_run);
+
+// ---- the same actions on the PostgreSQL ledger ([database] url) ----
+// Each validates as its SQLite twin above, writes the change, its delivery_changes notes and its
+// audit row (audit_log, sql/postgresql/003) in one PostgreSQL transaction, and returns the same
+// JSON. A running dispatch on PostgreSQL reads the switches with its heartbeat (once a second)
+// and reloads the noted rows with its PollChanges, as on SQLite.
+
+/// set_pause_target on PostgreSQL.
+nlohmann::json set_pause_target_pg(store::PgOperator& pg, const PauseTarget& t, const std::vector<std::string>& known_senders,
+                                   bool pause, const std::string& reason, const Actor& who, Millis now, bool dry_run);
+/// cancel_delivery on PostgreSQL.
+nlohmann::json cancel_delivery_pg(store::PgOperator& pg, const std::string& tz, std::int64_t delivery_id, const std::string& reason,
+                                  const Actor& who, Millis now, bool dry_run);
+/// `daybreak cancel --run ID`: the run cancelled and every delivery of it not at the provider
+/// (store::RunCancel), audited. UsageError for an unknown or already cancelled run. Returns
+/// {"command":"cancel","run_id","date","before","cancelled","in_flight","dry_run"}.
+nlohmann::json cancel_run(store::Db& db, std::int64_t run_id, const std::string& reason, const Actor& who, Millis now, bool dry_run);
+
+/// dead_change on PostgreSQL (`daybreak dead replay|dismiss`): a replay of a delivery of a closed
+/// run reopens it there, and a dispatch on PostgreSQL takes reopened runs with open rows.
+nlohmann::json dead_change_pg(store::PgOperator& pg, const std::string& tz, const std::vector<std::int64_t>& ids,
+                              const std::optional<store::DeadFilter>& filter, bool replay, const std::string& reason,
+                              const Actor& who, Millis now, bool dry_run);
+/// cancel_run on PostgreSQL.
+nlohmann::json cancel_run_pg(store::PgOperator& pg, std::int64_t run_id, const std::string& reason, const Actor& who, Millis now,
+                             bool dry_run);
+/// `daybreak content withdraw` on PostgreSQL, in one transaction: the item withdrawn and audited
+/// ("content withdraw"), its pending deliveries from yesterday on re-pointed at their advisor's
+/// assignment when it names other content, else given an emergency item or held, and the counts
+/// audited ("content withdraw: replace"). No fallback is ranked (the ranking reads the planning
+/// data kept in the SQLite file): the report's assignments_replaced is 0 and `days` empty.
+/// With deliveries of the item in flight it then waits (at most 10 s) until every dispatch with a
+/// live lease has polled the change ("dispatch_confirmed": true; false when one did not show it
+/// in time; null when nothing was in flight), so none of them is sent after it returns.
+/// `from_date` is the first day considered (yesterday in the default zone). CheckFailed when the
+/// item does not exist. Returns the same JSON as withdraw_content.
+nlohmann::json withdraw_content_pg(store::PgOperator& pg, const std::string& emergency_language, const std::string& from_date,
+                                   const std::string& content_id, const std::string& reason, const Actor& who, Millis now);
 
 }  // namespace daybreak::ops

@@ -14,7 +14,7 @@ struct AuditOptions {
 };
 
 int run_audit(const GlobalOptions& g, const AuditOptions& o) {
-  auto env = ops::open_env(g);
+  auto env = ops::open_ledger_env(g);  // the PostgreSQL ledger's audit_log when [database] url is set
   const auto& tz = env.ctx.cfg.default_timezone;
   store::AuditListParams p;
   if (!o.since.empty()) p.since = ops::parse_time_arg("--since", o.since, tz);
@@ -25,7 +25,7 @@ int run_audit(const GlobalOptions& g, const AuditOptions& o) {
   p.target = o.target;
   p.limit = o.limit;
   std::int64_t n = 0;
-  store::AuditList(*env.db, p, [&](const store::AuditRow& r) {
+  auto each = [&](const store::AuditRow& r) {
     ++n;
     if (env.ctx.json) {
       print_json(ops::to_json(r, tz));  // NDJSON, one row per line
@@ -36,7 +36,12 @@ int run_audit(const GlobalOptions& g, const AuditOptions& o) {
               << e.target << "\n    " << e.command << "\n    reason: " << e.reason << "\n";
     if (!e.before.empty()) std::cout << "    before: " << e.before << "\n";
     if (!e.after.empty()) std::cout << "    after:  " << e.after << "\n";
-  });
+  };
+  if (env.pg) {
+    env.pg->audit_list(p, each);
+  } else {
+    store::AuditList(*env.db, p, each);
+  }
   if (!env.ctx.json) std::cout << n << " audit row(s)\n";
   return kExitOk;
 }

@@ -6,11 +6,18 @@
 // delivery.emergency_language) or are held, never sent (store::DeliveryResolvePulled). A running
 // dispatch re-reads the withdrawn items once a second and its content guard stops any send of
 // them (engine/dispatcher.cpp, content_guard).
+//
+// With [database] url the pull is made on the PostgreSQL ledger (ops::withdraw_content_pg, one
+// transaction): the dispatch there reloads the changed rows through its PollChanges; no fallback
+// is ranked there (the next night is planned on the SQLite file), so pending deliveries get an
+// emergency item or are held.
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/op_actions.hpp"
 #include "app/plan.hpp"
+#include "domain/time.hpp"
 
 namespace daybreak {
 namespace {
@@ -35,8 +42,17 @@ void add_content_commands(CLI::App& app, GlobalOptions& g, Action& action) {
     action = [o, &g] {
       if (o->reason.empty()) throw UsageError("--reason: must not be empty");
       auto ctx = make_context(g, "daybreak");
-      store::Db db(ctx.cfg.database_path);
-      auto rep = withdraw_content(db, ctx.cfg, o->content_id, o->reason, current_actor(), current_sudo_user(), ctx.clock->now());
+      nlohmann::json rep;
+      if (!ctx.cfg.database_url.empty()) {
+        const Millis now = ctx.clock->now();
+        auto today = local_date(now, ctx.cfg.default_timezone);
+        if (!today) throw ConfigError(today.error().message);
+        store::PgOperator pg(ctx.cfg.database_url);
+        rep = ops::withdraw_content_pg(pg, ctx.cfg.emergency_language, format_date(add_days(*today, -1)), o->content_id, o->reason, ops::cli_actor(), now);
+      } else {
+        store::Db db(ctx.cfg.database_path);
+        rep = withdraw_content(db, ctx.cfg, o->content_id, o->reason, current_actor(), current_sudo_user(), ctx.clock->now());
+      }
       if (ctx.json) {
         print_json(rep);
       } else {
@@ -46,6 +62,10 @@ void add_content_commands(CLI::App& app, GlobalOptions& g, Action& action) {
         if (rep["deliveries_emergency"].get<std::size_t>() > 0) std::cout << ", " << rep["deliveries_emergency"] << " given an emergency item";
         if (rep["deliveries_in_flight"].get<std::int64_t>() > 0) std::cout << ", " << rep["deliveries_in_flight"] << " already in flight";
         std::cout << "\n";
+        if (rep.contains("dispatch_confirmed") && rep["dispatch_confirmed"] == false) {
+          std::cout << "WARNING: a dispatch holding a run did not confirm within 10 s that it stopped the " << rep["deliveries_in_flight"]
+                    << " in flight; check `daybreak status`\n";
+        }
         if (rep["deliveries_held"].get<std::size_t>() > 0) {
           std::string langs;
           for (const auto& l : rep["held_languages"]) langs += (langs.empty() ? "" : ", ") + l.get<std::string>();

@@ -3,6 +3,7 @@
 // fixed its address); possible_duplicate and the attempt history are kept. A dismissal leaves it
 // dead and marks it dismissed so the list shows only what still needs a decision. Bulk by ids or
 // by filter is one transaction: every id is checked first, and all of them change or none does.
+// With [database] url every one of them reads and changes the PostgreSQL ledger (store::PgOperator).
 #include <iostream>
 #include <sstream>
 
@@ -53,13 +54,15 @@ store::DeadFilter to_filter(const FilterFlags& f, const std::string& tz) {
 }
 
 int run_list(const GlobalOptions& g, const FilterFlags& f) {
-  auto env = ops::open_env(g);
+  auto env = ops::open_ledger_env(g);
   const auto& tz = env.ctx.cfg.default_timezone;
   auto filter = to_filter(f, tz);
-  if (filter.run_id && !store::RunGet(*env.db, *filter.run_id)) throw UsageError("--run " + std::to_string(*filter.run_id) + ": no such run");
+  if (filter.run_id && !(env.pg ? env.pg->run_get(*filter.run_id).has_value() : store::RunGet(*env.db, *filter.run_id).has_value())) {
+    throw UsageError("--run " + std::to_string(*filter.run_id) + ": no such run");
+  }
   std::int64_t n = 0;
   if (!env.ctx.json) std::cout << "delivery  run  date        advisor     channel   attempts  died at                    last error\n";
-  store::DeadList(*env.db, filter, [&](const store::DeliveryInfo& d) {
+  auto each = [&](const store::DeliveryInfo& d) {
     ++n;
     if (env.ctx.json) {
       print_json(ops::to_json(d, tz));  // NDJSON: one line per dead letter, streamed
@@ -68,19 +71,24 @@ int run_list(const GlobalOptions& g, const FilterFlags& f) {
                 << d.attempts << "  " << format_instant(d.updated_at, tz) << "  " << d.last_error.value_or("-")
                 << (d.dismissed_at ? "  (dismissed)" : "") << "\n";
     }
-  });
+  };
+  if (env.pg) {
+    env.pg->dead_list(filter, each);
+  } else {
+    store::DeadList(*env.db, filter, each);
+  }
   if (!env.ctx.json) std::cout << n << " dead letter(s)\n";
   return kExitOk;
 }
 
 int run_show(const GlobalOptions& g, std::int64_t id) {
-  auto env = ops::open_env(g);
+  auto env = ops::open_ledger_env(g);
   const auto& tz = env.ctx.cfg.default_timezone;
-  auto d = store::DeliveryInfoGet(*env.db, id);
+  auto d = env.pg ? env.pg->delivery_info_get(id) : store::DeliveryInfoGet(*env.db, id);
   if (!d) throw UsageError("delivery " + std::to_string(id) + ": no such delivery");
   auto j = ops::to_json(*d, tz);
   nlohmann::json hist = nlohmann::json::array();
-  for (const auto& a : store::AttemptListForDelivery(*env.db, id)) {
+  for (const auto& a : env.pg ? env.pg->attempts_for(id) : store::AttemptListForDelivery(*env.db, id)) {
     hist.push_back({{"attempt_no", a.attempt_no},
                     {"channel", a.channel},
                     {"sender", a.sender},
@@ -129,12 +137,12 @@ int run_bulk(const GlobalOptions& g, const BulkOptions& o, bool replay) {
   if (o.ids.empty() && !by_filter) throw UsageError("dead " + verb + ": give delivery ids or at least one filter (--date, --run, --channel, --error, --since)");
   if (!o.ids.empty() && by_filter) throw UsageError("dead " + verb + ": give delivery ids or filters, not both");
   ops::require_reason(o.reason);
-  auto env = ops::open_env(g);
-  auto& db = *env.db;
+  auto env = ops::open_ledger_env(g);
   const auto& tz = env.ctx.cfg.default_timezone;
   std::optional<store::DeadFilter> filter;
   if (by_filter) filter = to_filter(o.filter, tz);
-  nlohmann::json out = ops::dead_change(db, tz, o.ids, filter, replay, o.reason, ops::cli_actor(), env.now, o.dry_run);
+  nlohmann::json out = env.pg ? ops::dead_change_pg(*env.pg, tz, o.ids, filter, replay, o.reason, ops::cli_actor(), env.now, o.dry_run)
+                              : ops::dead_change(*env.db, tz, o.ids, filter, replay, o.reason, ops::cli_actor(), env.now, o.dry_run);
   const std::int64_t changed = out["count"].get<std::int64_t>();
   const std::size_t reopened = out["runs_reopened"].size();
   std::ostringstream human;

@@ -29,11 +29,12 @@ struct PauseOptions {
 int run_pause(const GlobalOptions& g, const PauseOptions& o, bool pause) {
   ops::require_reason(o.reason);
   if (!o.channel.empty()) ops::parse_channel_arg("--channel", o.channel);  // before opening anything
-  auto env = ops::open_env(g);
+  auto env = ops::open_ledger_env(g);
   ops::PauseTarget t{o.channel, o.run_id, o.sender};
   std::vector<std::string> known;
   for (const auto& sc : env.ctx.cfg.senders) known.push_back(sc.id);
-  nlohmann::json out = ops::set_pause_target(*env.db, t, known, pause, o.reason, ops::cli_actor(), env.now, o.dry_run);
+  nlohmann::json out = env.pg ? ops::set_pause_target_pg(*env.pg, t, known, pause, o.reason, ops::cli_actor(), env.now, o.dry_run)
+                              : ops::set_pause_target(*env.db, t, known, pause, o.reason, ops::cli_actor(), env.now, o.dry_run);
   const bool was_on = out["was_paused"].get<bool>();
   std::string what = !o.channel.empty() ? "channel " + o.channel
                      : o.run_id != 0    ? "run " + std::to_string(o.run_id)
@@ -56,34 +57,23 @@ struct CancelOptions {
 int run_cancel(const GlobalOptions& g, const CancelOptions& o, bool has_run, bool has_delivery) {
   if (has_run == has_delivery) throw UsageError("cancel: give exactly one of --run ID or --delivery ID");
   ops::require_reason(o.reason);
-  auto env = ops::open_env(g);
-  auto& db = *env.db;
+  auto env = ops::open_ledger_env(g);
   const auto& tz = env.ctx.cfg.default_timezone;
   nlohmann::json out = {{"command", "cancel"}, {"dry_run", o.dry_run}};
   std::ostringstream human;
   if (has_delivery) {
-    out = ops::cancel_delivery(db, tz, o.delivery_id, o.reason, ops::cli_actor(), env.now, o.dry_run);
+    out = env.pg ? ops::cancel_delivery_pg(*env.pg, tz, o.delivery_id, o.reason, ops::cli_actor(), env.now, o.dry_run)
+                 : ops::cancel_delivery(*env.db, tz, o.delivery_id, o.reason, ops::cli_actor(), env.now, o.dry_run);
     human << (o.dry_run ? "dry run: would cancel" : "cancelled") << " delivery " << o.delivery_id << " (was "
           << out["before"].get<std::string>() << ")";
   } else {
-    auto r = store::RunGet(db, o.run_id);
-    if (!r) throw UsageError("--run " + std::to_string(o.run_id) + ": no such run");
-    if (r->state == "cancelled") throw UsageError("--run " + std::to_string(o.run_id) + ": already cancelled");
-    store::RunCancelResult res;
-    ops::change_tx(db, o.dry_run, [&] {
-      res = store::RunCancel(db, o.run_id, env.now);
-      store::AuditAppend(db, ops::audit_entry(env.now, "run:" + std::to_string(o.run_id), o.reason,
-                                              {{"state", r->state}, {"date", r->date}},
-                                              {{"state", "cancelled"}, {"deliveries_cancelled", res.cancelled.size()},
-                                               {"in_flight", res.in_flight}}));
-    });
-    out["run_id"] = o.run_id;
-    out["before"] = r->state;
-    out["cancelled"] = res.cancelled.size();
-    out["in_flight"] = res.in_flight;
-    human << (o.dry_run ? "dry run: would cancel" : "cancelled") << " run " << o.run_id << " (" << r->date << ", was " << r->state
-          << "): " << res.cancelled.size() << " deliveries cancelled";
-    if (res.in_flight) human << ", " << res.in_flight << " already at the provider (their outcome is still recorded)";
+    out = env.pg ? ops::cancel_run_pg(*env.pg, o.run_id, o.reason, ops::cli_actor(), env.now, o.dry_run)
+                 : ops::cancel_run(*env.db, o.run_id, o.reason, ops::cli_actor(), env.now, o.dry_run);
+    human << (o.dry_run ? "dry run: would cancel" : "cancelled") << " run " << o.run_id << " (" << out["date"].get<std::string>()
+          << ", was " << out["before"].get<std::string>() << "): " << out["cancelled"] << " deliveries cancelled";
+    if (out["in_flight"].get<std::int64_t>() > 0) {
+      human << ", " << out["in_flight"] << " already at the provider (their outcome is still recorded)";
+    }
   }
   ops::emit(env, out, human.str());
   return kExitOk;

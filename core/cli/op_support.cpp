@@ -23,6 +23,18 @@ OpEnv open_env(const GlobalOptions& g) {
   return env;
 }
 
+OpEnv open_ledger_env(const GlobalOptions& g) {
+  OpEnv env;
+  env.ctx = make_context(g, "daybreak");
+  if (env.ctx.cfg.database_url.empty()) {
+    env.db = std::make_unique<store::Db>(env.ctx.cfg.database_path);
+  } else {
+    env.pg = std::make_unique<store::PgOperator>(env.ctx.cfg.database_url);
+  }
+  env.now = env.ctx.clock->now();
+  return env;
+}
+
 void add_change_flags(CLI::App* sub, std::string& reason, bool& dry_run) {
   sub->add_option("--reason", reason, "Why (required; recorded in the audit log)")->required();
   sub->add_flag("--dry-run", dry_run, "Validate and show what would change; change nothing");

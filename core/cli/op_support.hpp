@@ -14,17 +14,30 @@
 #include "store/audit.hpp"
 #include "store/db.hpp"
 #include "store/overrides.hpp"
+#include "store/pg_operator.hpp"
 
 namespace daybreak::ops {
 
 /// An operator command's world: configuration, clock, logger and one database connection.
 struct OpEnv {
   AppContext ctx;
-  std::unique_ptr<store::Db> db;
+  std::unique_ptr<store::Db> db;             ///< the SQLite file (null when open_ledger_env chose PostgreSQL)
+  std::unique_ptr<store::PgOperator> pg;     ///< the PostgreSQL ledger (open_ledger_env with [database] url)
   Millis now = 0;  ///< read once from the injected clock: one command, one instant
 };
 /// Loads the context and opens (and migrates) the database.
 OpEnv open_env(const GlobalOptions& g);
+/// For the commands that speak PostgreSQL (pause, resume, cancel, content withdraw, audit): the
+/// PostgreSQL ledger when [database] url is set (env.pg; env.db stays null), else the SQLite file.
+OpEnv open_ledger_env(const GlobalOptions& g);
+
+/// True for a subcommand path ("dead replay", "advisors opt-out") that does not speak the
+/// PostgreSQL ledger and would change or report what only a dispatch on SQLite sees
+/// (cli/ledger_scope.cpp lists them).
+bool refused_on_postgresql(const std::string& path);
+/// Throws ConfigError (exit 3) when `path` is refused_on_postgresql and the configuration sets
+/// [database] url (and no --database names the SQLite file).
+void refuse_on_postgresql(const GlobalOptions& g, const std::string& path);
 
 /// Adds --reason (required) and --dry-run to a change subcommand.
 void add_change_flags(CLI::App* sub, std::string& reason, bool& dry_run);

@@ -211,20 +211,22 @@ void read_scoped_pause(const std::string& key, Controls& out) {
 }
 }  // namespace
 
+void apply_control(const std::string& key, const std::string& value, Controls& out) {
+  const bool on = value == "1";
+  if (key == "pause") out.paused_all = on;
+  for (Channel ch : {Channel::whatsapp, Channel::email, Channel::webhook}) {
+    if (key == "pause." + std::string(to_string(ch))) out.paused_channel[static_cast<int>(ch)] = on;
+  }
+  if (on) read_scoped_pause(key, out);
+}
+
 HeartbeatResult SqliteDispatchLedger::heartbeat(const ledger_op::Heartbeat& op) {
   HeartbeatResult r;
   for (const auto& [run_id, json] : op.progress) {
     if (!RunHeartbeat(*db_, run_id, owner_, op.now, op.lease_ms, json)) r.lease_ok = false;
   }
   // Operator switches: `daybreak pause` writes these; they apply within a second.
-  for (const auto& c : ControlList(*db_)) {
-    const bool on = c.value == "1";
-    if (c.key == "pause") r.controls.paused_all = on;
-    for (Channel ch : {Channel::whatsapp, Channel::email, Channel::webhook}) {
-      if (c.key == "pause." + std::string(to_string(ch))) r.controls.paused_channel[static_cast<int>(ch)] = on;
-    }
-    if (on) read_scoped_pause(c.key, r.controls);
-  }
+  for (const auto& c : ControlList(*db_)) apply_control(c.key, c.value, r.controls);
   return r;
 }
 

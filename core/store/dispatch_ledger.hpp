@@ -138,6 +138,9 @@ struct Controls {
   std::vector<std::int64_t> paused_runs;    ///< `daybreak pause --run ID` (controls key pause.run.ID)
   std::vector<std::string> paused_senders;  ///< `daybreak pause --sender ID` (controls key pause.sender.ID)
 };
+/// Folds one controls row into `out`: `pause`, `pause.CHANNEL`, and when switched on
+/// `pause.run.ID` and `pause.sender.ID`. Both ledgers' heartbeats read the switches through it.
+void apply_control(const std::string& key, const std::string& value, Controls& out);
 struct HeartbeatResult {
   bool lease_ok = true;  ///< false when another process owns one of the runs now
   Controls controls;

@@ -464,14 +464,8 @@ HeartbeatResult PgDispatchLedger::heartbeat_result(std::vector<PgResult>& r) {
     if (r[i].affected() != 1) out.lease_ok = false;
   }
   const auto& c = r.back();
-  for (int i = 0; i < c.rows(); ++i) {
-    const auto key = c.str(i, 0);
-    const bool on = c.str(i, 1) == "1";
-    if (key == "pause") out.controls.paused_all = on;
-    for (Channel ch : {Channel::whatsapp, Channel::email, Channel::webhook}) {
-      if (key == "pause." + std::string(to_string(ch))) out.controls.paused_channel[static_cast<int>(ch)] = on;
-    }
-  }
+  // The same switches as on SQLite, run and sender scopes included (store::apply_control).
+  for (int i = 0; i < c.rows(); ++i) apply_control(c.str(i, 0), c.str(i, 1), out.controls);
   return out;
 }
 

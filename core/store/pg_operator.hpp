@@ -1,0 +1,84 @@
+#pragma once
+// The operator's changes on the PostgreSQL ledger ([database] url): the pause switches, cancel
+// (a run or one delivery), the rows of a compliance pull, and the audit log (sql/postgresql/
+// 003_audit_log.sql). Each function is the PostgreSQL twin of the SQLite one named beside it
+// (store/overrides.hpp, store/withdrawal.hpp, store/audit.hpp): the same rows change to the same
+// states, and every changed delivery is noted in delivery_changes, which a running dispatch on
+// PostgreSQL polls (PgDispatchLedger, PollChanges) exactly as it does on SQLite. The callers
+// (cli/op_actions.cpp) run a change and its audit row in one PgOperator::tx.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "store/audit.hpp"
+#include "store/deliveries.hpp"
+#include "store/overrides.hpp"
+#include "store/pg.hpp"
+#include "store/withdrawal.hpp"
+
+namespace daybreak::store {
+
+class PgOperator {
+ public:
+  /// Connects to `url` and applies the schema's pending migrations (pg_migrate: the audit log is
+  /// migration 3), as dispatch does when it connects.
+  explicit PgOperator(const std::string& url);
+  ~PgOperator();
+  PgOperator(const PgOperator&) = delete;
+  PgOperator& operator=(const PgOperator&) = delete;
+
+  /// Runs `fn` in one transaction: committed, or rolled back when `fn` throws or `dry_run`. A
+  /// transient failure (a deadlock with a dispatch's batch, a lost connection) runs it again, up
+  /// to five times in all, so `fn` must set its results afresh each time.
+  void tx(bool dry_run, const std::function<void()>& fn);
+
+  // ---- controls (ControlGet / ControlSet) ----
+  std::optional<Control> control_get(const std::string& key);
+  void control_set(const std::string& key, const std::string& value, Millis now, const std::string& by);
+
+  // ---- audit (AuditAppend / AuditList) ----
+  void audit_append(const AuditEntry& e);
+  void audit_list(const AuditListParams& p, const std::function<void(const AuditRow&)>& fn);
+
+  // ---- runs and deliveries ----
+  /// The run's date and state, or nullopt when there is no such run.
+  std::optional<Run> run_get(std::int64_t run_id);
+  std::optional<DeliveryInfo> delivery_info_get(std::int64_t delivery_id);
+  /// DeliveryCancel: planned/retry_wait/uncertain → cancelled, noted "cancel".
+  bool delivery_cancel(std::int64_t delivery_id, Millis now);
+  /// RunCancel: the run cancelled, every delivery not at the provider cancelled and noted.
+  RunCancelResult run_cancel(std::int64_t run_id, Millis now);
+
+  // ---- a compliance pull (store/withdrawal.hpp) ----
+  ContentWithdrawResult content_withdraw(const std::string& content_id, const std::string& actor, Millis now);
+  std::vector<std::int64_t> delivery_repoint_pending(const std::string& content_id, const std::string& from_date, Millis now);
+  PulledResolution delivery_resolve_pulled(const std::string& content_id, const std::string& from_date,
+                                           const std::string& emergency_language, Millis now);
+  std::int64_t delivery_count_in_flight(const std::string& content_id, const std::string& from_date);
+
+  /// The heartbeat instants of the runs whose lease is live at `now` (run id → heartbeat_at):
+  /// each heartbeat of a dispatch on PostgreSQL is followed by its PollChanges, so three new
+  /// values of a run's heartbeat after a change committed mean its dispatch has read the change.
+  std::vector<std::pair<std::int64_t, std::int64_t>> live_heartbeats(Millis now);
+
+  // ---- dead letters (DeadList, AttemptListForDelivery, DeliveryRequeue, RunReopen, DeadDismiss) ----
+  void dead_list(const DeadFilter& f, const std::function<void(const DeliveryInfo&)>& fn);
+  std::vector<AttemptInsertParams> attempts_for(std::int64_t delivery_id);
+  /// DeliveryRequeue for a row now in `from_state`: back to planned, due now, noted `kind`.
+  bool delivery_requeue(std::int64_t delivery_id, const std::string& from_state, const std::string& kind, Millis now);
+  bool run_reopen(std::int64_t run_id, Millis now);
+  bool dead_dismiss(std::int64_t delivery_id, const std::string& by, Millis now);
+
+  PgConn& conn() { return *c_; }
+
+ private:
+  /// DeliveryChangeNote: a row in delivery_changes for a running dispatch to reload.
+  void change_note(std::int64_t delivery_id, const std::string& kind, Millis now);
+  std::unique_ptr<PgConn> c_;
+};
+
+}  // namespace daybreak::store
