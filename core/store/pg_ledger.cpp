@@ -13,6 +13,7 @@
 #include "domain/status_event.hpp"
 #include "domain/types.hpp"
 #include "store/migrations.hpp"
+#include "store/pg_status.hpp"
 
 namespace daybreak::store {
 namespace {
@@ -557,6 +558,7 @@ OperatorChanges PgDispatchLedger::poll_changes(const ledger_op::PollChanges& op)
   }
   auto w = c_->run("withdrawn_ids", "SELECT content_id FROM content WHERE withdrawn_at IS NOT NULL ORDER BY content_id", {});
   for (int i = 0; i < w.rows(); ++i) out.withdrawn.push_back(w.str(i, 0));
+  out.holds = pg_whatsapp_holds_active(*c_, op.now, op.holds_since);  // pg_status.hpp
   return out;
 }
 
