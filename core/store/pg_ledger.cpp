@@ -676,7 +676,9 @@ std::vector<PgLedgerCheck> check_pg_ledger(const std::string& url) {
         rows.push_back({"ledger_schema", true, have + " (latest)"});
       } else if (v < latest) {
         rows.push_back({"ledger_schema", false, have + ", this build has " + std::to_string(latest) + ": " +
-                                                    std::to_string(latest - v) +
+                                                    std::to_string(std::count_if(embedded_pg_migrations().begin(),
+                                                                                 embedded_pg_migrations().end(),
+                                                                                 [&](const auto& m) { return m.version > v; })) +
                                                     " migration(s) pending; the next dispatch applies them when it connects"});
       } else {
         rows.push_back({"ledger_schema", false, have + " is newer than this build's " + std::to_string(latest) +
