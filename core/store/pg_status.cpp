@@ -183,12 +183,17 @@ std::vector<PgStatusStore::Row> read_rows(const PgResult& r) {
   return rows;
 }
 
-const std::string kEventInsert =
-    "WITH ins AS (INSERT INTO status_events (received_at, source, source_ref, signature, verified, body, body_sha256, "
-    "state, error) VALUES ($1, $2, $3, $4, 1, $5::bytea, encode(sha256($5::bytea), 'hex'), $6, $7) "
-    "ON CONFLICT (body_sha256) DO NOTHING RETURNING event_id) "
-    "SELECT event_id, 0 FROM ins UNION ALL SELECT event_id, 1 FROM status_events "
-    "WHERE body_sha256 = encode(sha256($5::bytea), 'hex') AND NOT EXISTS (SELECT 1 FROM ins)";
+// Every event of a batch in one statement: the bodies inserted unless the same bytes are stored
+// (ON CONFLICT), each request's event id and whether it is new in the order given; of the same
+// bytes twice in a batch only the first is new (as one INSERT after another on SQLite).
+const std::string kEventsInsert =
+    "WITH u AS (SELECT s, b, st, er, o, encode(sha256(b), 'hex') AS h FROM unnest($4::text[], $5::bytea[], $6::text[], "
+    "$7::text[]) WITH ORDINALITY AS x(s, b, st, er, o)), "
+    "ins AS (INSERT INTO status_events (received_at, source, source_ref, signature, verified, body, body_sha256, state, error) "
+    "SELECT $1::bigint, $2::text, $3::text, s, 1, b, h, st, er FROM u ORDER BY o "
+    "ON CONFLICT (body_sha256) DO NOTHING RETURNING event_id, body_sha256) "
+    "SELECT COALESCE(i.event_id, e.event_id), (i.event_id IS NOT NULL AND u.o = MIN(u.o) OVER (PARTITION BY u.h))::int "
+    "FROM u LEFT JOIN ins i ON i.body_sha256 = u.h LEFT JOIN status_events e ON e.body_sha256 = u.h ORDER BY u.o";
 // Every status of a batch in one statement; a (provider_message_id, status) already stored, or
 // earlier in the same batch, is skipped (the first one wins, as one INSERT after another).
 const std::string kUpdatesInsert =
@@ -212,21 +217,23 @@ std::vector<PgStatusStored> PgStatusStore::store(const std::vector<PgStatusItem>
   std::vector<PgStatusStored> out;
   status_tx(*c_, [&] {
     out.assign(items.size(), PgStatusStored{});
-    // 1. The raw events: one statement each, in one pipeline. A later statement sees an earlier
-    // one's row, so the same bytes twice in a batch are one event (the second a duplicate).
+    // 1. The raw events, all in one statement.
     const std::string src = pg_text(source), ref = pg_text(source_ref), at = n(now);
+    Arr sigs, bodies, states, errors;
     for (const auto& it : items) {
       const bool malformed = it.malformed_error && it.malformed_error->has_value();
-      c_->pipeline_send("status_event_insert", kEventInsert,
-                        {at, src, ref, pg_text(it.signature), bytea_hex(it.body),
-                         std::string(malformed ? "malformed" : "received"),
-                         malformed ? PgParam(pg_text(**it.malformed_error)) : std::nullopt});
+      sigs.add(pg_text(it.signature));
+      bodies.add(bytea_hex(it.body));
+      states.add(std::string(malformed ? "malformed" : "received"));
+      errors.add(malformed ? std::optional<std::string>(pg_text(**it.malformed_error)) : std::nullopt);
     }
-    auto ev = sync_all(*c_);
+    auto ev = c_->run("status_events_insert", kEventsInsert, {at, src, ref, sigs.done(), bodies.done(), states.done(), errors.done()});
+    if (ev.rows() != static_cast<int>(items.size())) throw StoreError("PostgreSQL: status_events: a row per request expected", 0);
     for (std::size_t i = 0; i < items.size(); ++i) {
-      if (ev[i].rows() != 1) throw StoreError("PostgreSQL: status_events: no row for a stored body (a concurrent insert?)", SQLITE_BUSY);
-      out[i].event_id = ev[i].i64(0, 0);
-      out[i].duplicate = ev[i].i64(0, 1) != 0;
+      // No id: the same bytes are being stored by another transaction right now; retried.
+      if (ev.null(static_cast<int>(i), 0)) throw StoreError("PostgreSQL: status_events: a body stored concurrently", SQLITE_BUSY);
+      out[i].event_id = ev.i64(static_cast<int>(i), 0);
+      out[i].duplicate = ev.i64(static_cast<int>(i), 1) == 0;
     }
     // 2. Statuses and rejected elements of the new events, every one of the batch at once.
     Arr ue, um, ud, us, ua, up, uc, ut;
@@ -373,12 +380,15 @@ StatusApplySummary PgStatusStore::apply_rows(const std::string& name, const std:
   // writes them inside this transaction.
   const std::string sel = "SELECT delivery_id, provider_message_id FROM status_updates " + where;
   c_->pipeline_send((name + "_rows").c_str(), kPendingColumns + where, params);
+  // (A UNION of the two matches, not an OR of two IN lists: the OR is a scan of every delivery.)
   c_->pipeline_send((name + "_targets").c_str(),
-                    "WITH p AS (" + sel + ") SELECT d.delivery_id, d.run_id, d.state, d.advisor_id, d.channel, "
+                    "WITH p AS (" + sel + "), ids AS (SELECT delivery_id AS id FROM p WHERE delivery_id IS NOT NULL "
+                    "UNION SELECT d2.delivery_id FROM deliveries d2 JOIN p ON d2.provider_message_id = p.provider_message_id) "
+                    "SELECT d.delivery_id, d.run_id, d.state, d.advisor_id, d.channel, "
                     "d.provider_message_id, d.accepted_at, d.delivered_at, d.read_at, d.last_error, d.claim_owner, "
                     "EXISTS (SELECT 1 FROM status_updates s WHERE s.matched_delivery_id = d.delivery_id AND "
-                    "s.outcome = 'reconciled') FROM deliveries d WHERE d.delivery_id IN (SELECT delivery_id FROM p) "
-                    "OR d.provider_message_id IN (SELECT provider_message_id FROM p) ORDER BY d.delivery_id FOR UPDATE OF d",
+                    "s.outcome = 'reconciled') FROM deliveries d WHERE d.delivery_id IN (SELECT id FROM ids) "
+                    "ORDER BY d.delivery_id FOR UPDATE OF d",
                     params);
   c_->pipeline_send((name + "_rerouted").c_str(),
                     "WITH p AS (" + sel + ") SELECT DISTINCT provider_message_id FROM status_updates WHERE "

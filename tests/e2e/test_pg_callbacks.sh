@@ -49,6 +49,7 @@ umask 077
 printf '[database]\nurl = "%s"\n[whatsapp]\napp_secret = "%s"\nverify_token = "v"\n' "$URL" "$SECRET" >"$WORK/cb.toml"
 start_receiver cb "$WORK/cb.toml" --pending-interval-ms 200
 RECEIVER=$CB_PID
+SIM_PIDS+=("$RECEIVER")  # stopped by cleanup if a check fails
 grep -q "PostgreSQL ledger" "$WORK/cb.log" || fail "the receiver does not say it writes to PostgreSQL: $(cat "$WORK/cb.log")"
 assert_eq "$(pg "SELECT COUNT(*) FROM status_events")" "0" "the receiver created the schema"
 
@@ -80,7 +81,7 @@ body = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": 
 open(path, "wb").write(json.dumps(body).encode())
 PY
 sig="sha256=$(python3 -c 'import hashlib, hmac, sys; print(hmac.new(sys.argv[1].encode(), open(sys.argv[2], "rb").read(), hashlib.sha256).hexdigest())' "$SECRET" "$WORK/early.json")"
-code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Hub-Signature-256: $sig" --data-binary "@$WORK/early.json" "http://127.0.0.1:$CB_PORT/webhook")
+code=$(curl -s --max-time 30 -o /dev/null -w '%{http_code}' -H "X-Hub-Signature-256: $sig" --data-binary "@$WORK/early.json" "http://127.0.0.1:$CB_PORT/webhook")
 assert_eq "$code" "200" "an early status is answered 200"
 assert_eq "$(pg "SELECT COUNT(*) FROM status_updates WHERE provider_message_id='wamid.early-$early' AND applied_at IS NULL")" "1" "an early status is stored pending (durable before its 200)"
 sleep 0.5
@@ -104,15 +105,16 @@ src, dst, url = sys.argv[1:]
 open(dst, "w").write(re.sub(r'(?m)^path = ".*"$', lambda m: 'url = "%s"' % url, open(src).read(), count=1))
 PY
 grep -q '^url = ' "$WORK/pg.toml" || fail "pg.toml has no url"
-DAYBREAK_CONFIG=$WORK/pg.toml DAYBREAK_HOST_ID=host-a DAYBREAK_CLOCK=$clock "$DISPATCH" --run "$run" --json >"$WORK/d.json" 2>"$WORK/d.log" ||
-  { tail -20 "$WORK/d.log" >&2; fail "dispatch on PostgreSQL exited $?"; }
+rc=0
+DAYBREAK_CONFIG=$WORK/pg.toml DAYBREAK_HOST_ID=host-a DAYBREAK_CLOCK=$clock timeout 150 "$DISPATCH" --run "$run" --json >"$WORK/d.json" 2>"$WORK/d.log" || rc=$?
+[ "$rc" = 0 ] || { tail -20 "$WORK/d.log" >&2; tail -20 "$WORK/cb.log" >&2; fail "dispatch on PostgreSQL exited $rc"; }
 assert_eq "$(pg "SELECT state FROM runs WHERE run_id=$run")" "closed" "run state"
 for _ in $(seq 1 600); do
-  cs=$(curl -s "http://127.0.0.1:$SIM_PORT/stats/callbacks")
+  cs=$(curl -s --max-time 10 "http://127.0.0.1:$SIM_PORT/stats/callbacks")
   [ "$(jget "$cs" pending)" = "0" ] && [ "$(jget "$cs" posted)" = "$(jget "$cs" queued)" ] && break
   sleep 0.1
 done
-cs=$(curl -s "http://127.0.0.1:$SIM_PORT/stats/callbacks")
+cs=$(curl -s --max-time 10 "http://127.0.0.1:$SIM_PORT/stats/callbacks")
 sent=$(jget "$cs" by_status sent); delivered=$(jget "$cs" by_status delivered)
 read=$(jget "$cs" by_status read); failed=$(jget "$cs" by_status failed)
 total=$((sent + delivered + read + failed))
