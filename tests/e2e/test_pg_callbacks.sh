@@ -10,7 +10,10 @@
 #     failure recorded), its times set, and nothing lost: every status the simulator sent is in
 #     status_updates (each once, none pending), every request answered 200
 #  4. a status that arrives before dispatch records the send answer is pending and applied by
-#     the receiver's pending pass once the answer is in the ledger; SIGTERM stops it cleanly
+#     the receiver's pending pass once the answer is in the ledger
+#  5. `daybreak ingest --spool` with the same url stores and applies into PostgreSQL (a duplicate
+#     once, a rejected element kept, read back by `daybreak status rejected`); SIGTERM stops
+#     the receiver cleanly
 # Scale: PG_CB_E2E_N advisors (default 2000) on 2 senders of 80 messages per second.
 source "$(dirname "$0")/common.sh"
 source "$(dirname "$0")/json.sh"
@@ -143,6 +146,31 @@ assert_eq "$(pg "SELECT COUNT(*) FROM deliveries WHERE run_id=$run AND (state IN
 assert_eq "$(pg "SELECT COUNT(*) FROM status_updates u JOIN deliveries d ON d.delivery_id = u.matched_delivery_id WHERE u.provider_message_id != d.provider_message_id")" "0" "statuses matched to the wrong delivery"
 assert_eq "$(pg "SELECT COUNT(*) FROM delivery_changes WHERE kind = 'status_failed'")" "$failed" "a change note per failure for dispatch"
 echo "ok 3: $n deliveries on PostgreSQL, $total statuses x2 reordered: $read read, $((delivered - read)) delivered, $failed failed; none lost"
+
+# --- 5. `daybreak ingest --spool` with the same url: into PostgreSQL too ---
+mkdir -p "$WORK/spool"
+wamid=$(pg "SELECT provider_message_id FROM deliveries WHERE run_id=$run AND state='delivered' ORDER BY delivery_id LIMIT 1")
+python3 - "$WORK/late.json" "$wamid" <<'PY'
+import json, sys
+path, wamid = sys.argv[1:]
+st = {"id": wamid, "status": "read", "timestamp": "1796000100", "recipient_id": "919810012345"}
+body = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages",
+        "value": {"messaging_product": "whatsapp", "metadata": {"display_phone_number": "1", "phone_number_id": "100000001"},
+        "statuses": [st, {"id": "wamid.bad", "status": "read", "timestamp": "yesterday"}]}}]}]}
+open(path, "wb").write(json.dumps(body).encode())
+PY
+sig="sha256=$(python3 -c 'import hashlib, hmac, sys; print(hmac.new(sys.argv[1].encode(), open(sys.argv[2], "rb").read(), hashlib.sha256).hexdigest())' "$SECRET" "$WORK/late.json")"
+{ printf 'X-Hub-Signature-256: %s\r\n\r\n' "$sig"; cat "$WORK/late.json"; } >"$WORK/spool/a.req"
+cp "$WORK/spool/a.req" "$WORK/spool/b.req"   # the same request twice
+rc=0
+"$OP" --config "$WORK/cb.toml" ingest --spool "$WORK/spool" --json >"$WORK/ingest.json" 2>"$WORK/ingest.log" || rc=$?
+assert_eq "$rc" "0" "ingest exit status"
+assert_eq "$(json 'j["ledger"], j["stored"], j["duplicates"], j["new_updates"], j["rejected_statuses"]' <"$WORK/ingest.json")" "postgresql 2 1 1 1" "ingest into PostgreSQL"
+assert_eq "$(pg "SELECT state FROM deliveries WHERE provider_message_id='$wamid'")" "read" "a spooled read applied in PostgreSQL"
+assert_eq "$(pg "SELECT COUNT(*) FROM status_rejects WHERE provider_message_id='wamid.bad'")" "1" "the rejected element kept in PostgreSQL"
+"$OP" --config "$WORK/cb.toml" status rejected --json >"$WORK/rejected.json"
+assert_eq "$(json 'j["ledger"], j["total"], j["rejected"][0]["provider_message_id"]' <"$WORK/rejected.json")" "postgresql 1 wamid.bad" "status rejected reads PostgreSQL"
+echo "ok 5: daybreak ingest --spool stored and applied into PostgreSQL; status rejected reads it there"
 
 kill -TERM "$RECEIVER"
 rc=0
