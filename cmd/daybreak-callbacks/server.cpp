@@ -44,6 +44,8 @@
 
 #include "app/callbacks.hpp"
 #include "cli/common.hpp"
+#include "store/pg_ledger.hpp"
+#include "store/pg_status.hpp"
 
 namespace daybreak {
 namespace {
@@ -485,11 +487,28 @@ int serve(const Flags& flags, AppContext& ctx) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   // Spool mode never opens the database: the web front may run where the database is not.
+  // With [database] url the statuses go to the PostgreSQL ledger (its schema migrated here, as
+  // dispatch does); the SQLite file, when present, still serves one-click unsubscribes and keeps
+  // account-error alerts, and is never created for them.
   std::unique_ptr<store::Db> db;
-  if (flags.spool_dir.empty()) db = std::make_unique<store::Db>(ctx.cfg.database_path);
+  std::unique_ptr<store::PgStatusStore> pg;
+  const bool on_pg = flags.spool_dir.empty() && !ctx.cfg.database_url.empty();
+  if (on_pg) {
+    pg = std::make_unique<store::PgStatusStore>(ctx.cfg.database_url, /*migrate=*/true);
+    std::error_code ec;
+    if (std::filesystem::exists(ctx.cfg.database_path, ec)) {
+      db = std::make_unique<store::Db>(ctx.cfg.database_path);
+    } else {
+      log->warn("no SQLite file at {}: one-click unsubscribes are answered 503 and account errors only logged",
+                ctx.cfg.database_path);
+    }
+  } else if (flags.spool_dir.empty()) {
+    db = std::make_unique<store::Db>(ctx.cfg.database_path);
+  }
   store::Db* dbp = db.get();
-  CallbackReceiver receiver(dbp, ctx.cfg, *ctx.clock, log, flags.spool_dir);
-  if (dbp) receiver.apply_pending();  // events a crash left unapplied, statuses whose delivery appeared
+  const bool database_mode = dbp != nullptr || on_pg;
+  CallbackReceiver receiver(dbp, ctx.cfg, *ctx.clock, log, flags.spool_dir, std::move(pg));
+  if (database_mode) receiver.apply_pending();  // events a crash left unapplied, statuses whose delivery appeared
 
   const CallbacksConfig& limits = ctx.cfg.callbacks;
   auto [listen_fd, bound_port] = listen_socket(host, port);
@@ -524,7 +543,9 @@ int serve(const Flags& flags, AppContext& ctx) {
   log->info("listening on {}:{} ({} mode{}{}; max_body_bytes {}, header_timeout {} s, request_timeout {} s, "
             "max_connections {}, {} thread(s))",
             host, port, flags.spool_dir.empty() ? "database" : "spool",
-            flags.spool_dir.empty() ? ", database " + ctx.cfg.database_path : ", spool " + flags.spool_dir,
+            !flags.spool_dir.empty() ? ", spool " + flags.spool_dir
+            : on_pg ? ", PostgreSQL ledger " + store::pg_url_for_display(ctx.cfg.database_url)
+                    : ", database " + ctx.cfg.database_path,
             !has_app_secret ? ", NO APP SECRET: rejecting every POST" : "", limits.max_body_bytes,
             limits.header_timeout_ms / 1000, limits.request_timeout_ms / 1000, limits.max_connections, threads);
 
@@ -543,7 +564,7 @@ int serve(const Flags& flags, AppContext& ctx) {
   if (quiesced != MHD_INVALID_SOCKET) ::close(quiesced);
   stop_sweeping = true;
   sweeper.join();
-  if (dbp) receiver.apply_pending();
+  if (database_mode) receiver.apply_pending();
   auto stats = receiver.stats();
   stats.update(front.stats());
   log->info("stopped: {}", stats.dump());

@@ -180,6 +180,66 @@ std::vector<IngestOutcome> store_callbacks(store::Db& db, const std::vector<cons
   return outs;
 }
 
+std::vector<IngestOutcome> store_callbacks_pg(store::PgStatusStore& pg, const std::vector<const VerifiedCallback*>& items,
+                                              const std::string& source, const std::string& source_ref, Millis now,
+                                              spdlog::logger& log, store::Db* alerts_db, const Config* cfg) {
+  std::vector<store::PgStatusItem> in;
+  in.reserve(items.size());
+  for (const auto* it : items) {
+    in.push_back(store::PgStatusItem{it->signature, it->body, &it->malformed_error, &it->updates, &it->rejected,
+                                     it->rejected_total});
+  }
+  std::string apply_error;
+  auto stored = pg.store(in, source, source_ref, now, &apply_error);
+  std::vector<IngestOutcome> outs(items.size());
+  bool apply_failed = false;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const VerifiedCallback& it = *items[i];
+    IngestOutcome& out = outs[i];
+    if (it.malformed_error) {
+      out.malformed = true;
+      out.reason = *it.malformed_error;
+    }
+    out.event_id = stored[i].event_id;
+    out.duplicate = stored[i].duplicate;
+    out.rejected = it.rejected_total;
+    out.account_errors = static_cast<int>(it.account_errors.size());
+    out.new_updates = stored[i].new_updates;
+    out.applied = stored[i].applied;
+    out.apply_failed = stored[i].apply_failed;
+    apply_failed = apply_failed || out.apply_failed;
+    if (out.duplicate || it.account_errors.empty() || cfg == nullptr) continue;
+    // Committed in PostgreSQL; the alert goes where alerts are kept (the SQLite file).
+    for (const auto& c : account_error_conditions(it.account_errors, *cfg, now)) {
+      if (alerts_db == nullptr) {
+        log.error("callback event {}: {} (no alert raised: the SQLite file that keeps alerts is absent)", out.event_id, c.message);
+        continue;
+      }
+      try {
+        engine::AlertEngine eng(cfg->alerts);
+        engine::AlertChange change;
+        alerts_db->write_tx([&] { change = eng.raise_event(*alerts_db, c, now); });
+        log.error("callback event {}: {} (alert #{} {})", out.event_id, c.message, change.alert_id, engine::to_string(change.kind));
+      } catch (const std::exception& e) {
+        log.error("callback event {}: {} (raising its alert failed: {})", out.event_id, c.message, e.what());
+      }
+    }
+  }
+  if (apply_failed) {
+    log.warn("{} callback event(s) stored; applying them failed and is left for later: {}", outs.size(), apply_error);
+  }
+  for (std::size_t i = 0; i < outs.size(); ++i) {
+    const auto& out = outs[i];
+    if (out.malformed) log.warn("callback event {} stored but not applied: {}", out.event_id, out.reason);
+    if (out.rejected > 0 && !out.duplicate) {
+      const auto& r = items[i]->rejected;
+      log.warn("callback event {}: {} element(s) rejected and stored (`daybreak status rejected`), the rest applied; first: {}",
+               out.event_id, out.rejected, r.empty() ? std::string("?") : r.front().reason);
+    }
+  }
+  return outs;
+}
+
 IngestOutcome ingest_callback(store::Db& db, const std::string& app_secret, const std::string& signature,
                               const std::string& body, const std::string& source, const std::string& source_ref,
                               Millis now, spdlog::logger& log, const Config* cfg) {
@@ -264,8 +324,9 @@ HandshakeReply verify_handshake(const std::string& configured_token, const std::
 }
 
 CallbackReceiver::CallbackReceiver(store::Db* db, const Config& cfg, const Clock& clock, std::shared_ptr<spdlog::logger> log,
-                                   std::string spool_dir)
+                                   std::string spool_dir, std::unique_ptr<store::PgStatusStore> pg)
     : db_(db),
+      pg_(std::move(pg)),
       cfg_(cfg),
       app_secret_(cfg.whatsapp.app_secret.value()),
       verify_token_(cfg.whatsapp.verify_token.value()),
@@ -277,16 +338,17 @@ CallbackReceiver::CallbackReceiver(store::Db* db, const Config& cfg, const Clock
 CallbackReceiver::~CallbackReceiver() { stop(); }
 
 void CallbackReceiver::start(std::chrono::milliseconds pending_interval) {
-  if (db_ == nullptr || !spool_dir_.empty()) return;
+  if (!database_mode()) return;
   std::lock_guard lock(q_mu_);
   if (running_) return;
   running_ = true;
   stopping_ = false;
+  writer_ = std::thread([this, pending_interval] { writer_loop(pending_interval); });
+  if (pg_ != nullptr) return;  // the SQLite file takes no status writes: no checkpointer
   {
     std::lock_guard db_lock(db_mu_);
     db_->exec("PRAGMA wal_autocheckpoint=0");  // checkpoint_loop takes them
   }
-  writer_ = std::thread([this, pending_interval] { writer_loop(pending_interval); });
   checkpointer_ = std::thread([this] { checkpoint_loop(); });
 }
 
@@ -324,8 +386,8 @@ void CallbackReceiver::stop() {
   q_cv_.notify_all();
   stop_cv_.notify_all();
   writer_.join();
-  checkpointer_.join();
-  {
+  if (checkpointer_.joinable()) {
+    checkpointer_.join();
     std::lock_guard db_lock(db_mu_);
     db_->exec("PRAGMA wal_autocheckpoint=1000");  // SQLite's default, as every other connection has
   }
@@ -334,7 +396,7 @@ void CallbackReceiver::stop() {
 }
 
 std::optional<IngestOutcome> CallbackReceiver::begin(const std::string& signature, std::string body, VerifiedCallback& item) {
-  if (!spool_dir_.empty() || db_ == nullptr) {
+  if (!database_mode()) {
     // Spool mode: verify here too, so a forged request never reaches the disk; `ingest`
     // verifies again before storing.
     IngestOutcome out;
@@ -448,8 +510,12 @@ void CallbackReceiver::commit_batch(std::vector<Queued>& batch) {
   {
     std::lock_guard lock(db_mu_);
     const Millis now = clock_.now();
+    auto store_some = [&](const std::vector<const VerifiedCallback*>& some) {
+      return pg_ ? store_callbacks_pg(*pg_, some, "receiver", "", now, *log_, db_, &cfg_)
+                 : store_callbacks(*db_, some, "receiver", "", now, *log_, &cfg_);
+    };
     try {
-      outs = store_callbacks(*db_, items, "receiver", "", now, *log_, &cfg_);
+      outs = store_some(items);
     } catch (const std::exception& e) {
       if (items.size() == 1) {
         // Not stored: 500 makes Meta (and the simulator) retry the request later.
@@ -463,7 +529,7 @@ void CallbackReceiver::commit_batch(std::vector<Queued>& batch) {
         outs.clear();
         for (const auto* it : items) {
           try {
-            outs.push_back(store_callbacks(*db_, {it}, "receiver", "", now, *log_, &cfg_).front());
+            outs.push_back(store_some({it}).front());
           } catch (const std::exception& e1) {
             log_->error("storing a callback failed (answered 500; the sender retries): {}", e1.what());
             IngestOutcome o;
@@ -506,7 +572,8 @@ UnsubscribeOutcome CallbackReceiver::unsubscribe(std::string_view token, std::st
   if (db_ == nullptr) {
     UnsubscribeOutcome out;
     out.http_status = 503;
-    out.reason = "one-click unsubscribe needs the database (this receiver runs in spool mode)";
+    out.reason = pg_ ? "one-click unsubscribe needs the SQLite file (" + cfg_.database_path + "), absent on this host"
+                     : "one-click unsubscribe needs the database (this receiver runs in spool mode)";
     return out;
   }
   std::lock_guard lock(db_mu_);
@@ -553,11 +620,20 @@ HandshakeReply CallbackReceiver::get(const std::string& mode, const std::string&
 
 store::StatusApplySummary CallbackReceiver::apply_pending() {
   store::StatusApplySummary s;
-  if (db_ == nullptr) return s;
+  if (!database_mode()) return s;
+  std::int64_t expired = 0;
   {
     std::lock_guard lock(db_mu_);
     const Millis now = clock_.now();
-    db_->write_tx([&] { s = store::StatusApplyPending(*db_, now); });
+    if (pg_) {
+      s = pg_->apply_pending(now, store::kStatusPendingBatch, now - cfg_.retention.status_pending_expiry_ms, &expired);
+    } else {
+      db_->write_tx([&] { s = store::StatusApplyPending(*db_, now); });
+    }
+  }
+  if (expired > 0) {
+    log_->info("expired {} pending status(es) older than {} h ([retention] status_pending_expiry_hours)", expired,
+               cfg_.retention.status_pending_expiry_ms / 3'600'000);
   }
   std::lock_guard lock(mu_);
   reconciled_ += static_cast<std::uint64_t>(s.reconciled);
@@ -658,7 +734,12 @@ std::string read_spool_file(const fs::path& f, std::string& out) {
 
 }  // namespace
 
-nlohmann::json ingest_spool(store::Db& db, const Config& cfg, const std::string& dir, Millis now, spdlog::logger& log) {
+namespace {
+
+/// ingest_spool on either ledger: `pg` set stores and applies in PostgreSQL (`db`, when given,
+/// then keeps account-error alerts only), else in the SQLite file `db`.
+nlohmann::json ingest_spool_into(store::Db* db, store::PgStatusStore* pg, const Config& cfg, const std::string& dir, Millis now,
+                                 spdlog::logger& log) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw UsageError("--spool \"" + dir + "\": not a directory");
   const std::string app_secret = cfg.whatsapp.app_secret.value();
@@ -697,7 +778,14 @@ nlohmann::json ingest_spool(store::Db& db, const Config& cfg, const std::string&
       move_to(f, rejected_dir);
       continue;
     }
-    auto out = ingest_callback(db, app_secret, req->signature, req->body, "spool", f.filename().string(), now, log, &cfg);
+    IngestOutcome out;
+    if (pg != nullptr) {
+      VerifiedCallback item;
+      out = verify_callback(app_secret, req->signature, req->body, item);
+      if (out.http_status == 200) out = store_callbacks_pg(*pg, {&item}, "spool", f.filename().string(), now, log, db, &cfg).front();
+    } else {
+      out = ingest_callback(*db, app_secret, req->signature, req->body, "spool", f.filename().string(), now, log, &cfg);
+    }
     if (out.http_status != 200) {
       log.warn("{}: rejected: {}", f.filename().string(), out.reason);
       rejected.push_back({{"file", f.filename().string()}, {"reason", out.reason}});
@@ -717,15 +805,22 @@ nlohmann::json ingest_spool(store::Db& db, const Config& cfg, const std::string&
   }
   // Statuses that named a delivery not known at the time they arrived, from this or earlier runs.
   store::StatusApplySummary late;
-  db.write_tx([&] { late = store::StatusApplyPending(db, now); });
+  std::int64_t expired = 0;
+  if (pg != nullptr) {
+    // On PostgreSQL the pending statuses' expiry is done here and by the receiver
+    // (`daybreak retention` works on the SQLite file).
+    late = pg->apply_pending(now, store::kStatusPendingBatch, now - cfg.retention.status_pending_expiry_ms, &expired);
+  } else {
+    db->write_tx([&] { late = store::StatusApplyPending(*db, now); });
+  }
   applied.applied += late.applied;
   applied.reconciled += late.reconciled;
   applied.moved += late.moved;
   applied.unchanged += late.unchanged;
   applied.errors_recorded += late.errors_recorded;
   applied.ignored += late.ignored;
-  auto counts = store::StatusCountAll(db);
-  return {{"spool", dir},
+  auto counts = pg != nullptr ? pg->counts() : store::StatusCountAll(*db);
+  nlohmann::json rep = {{"spool", dir},
           {"files", files.size()},
           {"stored", stored},
           {"duplicates", duplicates},
@@ -741,6 +836,22 @@ nlohmann::json ingest_spool(store::Db& db, const Config& cfg, const std::string&
           {"errors_recorded", applied.errors_recorded},
           {"ignored", applied.ignored},
           {"pending", counts.pending}};
+  if (pg != nullptr) {
+    rep["ledger"] = "postgresql";
+    rep["expired"] = expired;
+  }
+  return rep;
+}
+
+}  // namespace
+
+nlohmann::json ingest_spool(store::Db& db, const Config& cfg, const std::string& dir, Millis now, spdlog::logger& log) {
+  return ingest_spool_into(&db, nullptr, cfg, dir, now, log);
+}
+
+nlohmann::json ingest_spool_pg(store::PgStatusStore& pg, store::Db* alerts_db, const Config& cfg, const std::string& dir,
+                               Millis now, spdlog::logger& log) {
+  return ingest_spool_into(alerts_db, &pg, cfg, dir, now, log);
 }
 
 }  // namespace daybreak

@@ -24,6 +24,7 @@
 #include "domain/clock.hpp"
 #include "store/db.hpp"
 #include "app/unsubscribe.hpp"
+#include "store/pg_status.hpp"
 #include "store/status_events.hpp"
 
 namespace daybreak {
@@ -74,6 +75,16 @@ IngestOutcome verify_callback(const std::string& app_secret, const std::string& 
 std::vector<IngestOutcome> store_callbacks(store::Db& db, const std::vector<const VerifiedCallback*>& items,
                                            const std::string& source, const std::string& source_ref, Millis now,
                                            spdlog::logger& log, const Config* cfg = nullptr);
+
+/// store_callbacks with the PostgreSQL ledger ([database] url): the same outcomes, the events,
+/// statuses and rejected elements stored and applied in one PostgreSQL transaction
+/// (store::PgStatusStore::store) committed before this returns. Alerts are not kept in
+/// PostgreSQL: a new event's `value.errors` raise whatsapp_account_error in `alerts_db` (the
+/// SQLite file, where `daybreak alerts` reads them) after the commit when it is given, and are
+/// only logged otherwise.
+std::vector<IngestOutcome> store_callbacks_pg(store::PgStatusStore& pg, const std::vector<const VerifiedCallback*>& items,
+                                              const std::string& source, const std::string& source_ref, Millis now,
+                                              spdlog::logger& log, store::Db* alerts_db = nullptr, const Config* cfg = nullptr);
 
 /// Verifies, stores (durable when this returns a 200) and applies one raw request. An empty
 /// secret rejects everything (401). `source` is 'receiver' or 'spool'.
@@ -145,9 +156,11 @@ class CallbackReceiver {
 
   /// `db` may be null in spool mode (the receiver then never opens the database). Reads
   /// whatsapp.app_secret, verify_token and email.unsubscribe_secret once, here: throws ConfigError naming the key and
-  /// variable (or file) when one is configured but cannot be read.
+  /// variable (or file) when one is configured but cannot be read. With `pg` (the PostgreSQL
+  /// ledger, [database] url), statuses are stored and applied there (store_callbacks_pg) and
+  /// `db`, when given, serves only one-click unsubscribes and account-error alerts.
   CallbackReceiver(store::Db* db, const Config& cfg, const Clock& clock, std::shared_ptr<spdlog::logger> log,
-                   std::string spool_dir);
+                   std::string spool_dir, std::unique_ptr<store::PgStatusStore> pg = nullptr);
   ~CallbackReceiver();
   CallbackReceiver(const CallbackReceiver&) = delete;
   CallbackReceiver& operator=(const CallbackReceiver&) = delete;
@@ -176,6 +189,8 @@ class CallbackReceiver {
   /// connection, on the caller's thread (rare, small). Spool mode (no database): 503.
   UnsubscribeOutcome unsubscribe(std::string_view token, std::string_view body);
   /// Applies statuses still pending (their delivery's message id was recorded later). Database mode only.
+  /// On PostgreSQL it also expires pending statuses older than [retention]
+  /// status_pending_expiry_hours (what `daybreak retention` does on SQLite), one batch per call.
   store::StatusApplySummary apply_pending();
   /// Counters as JSON for the final log line.
   nlohmann::json stats() const;
@@ -190,7 +205,11 @@ class CallbackReceiver {
   void commit_batch(std::vector<Queued>& batch);
   void count(const IngestOutcome& out);
 
+  /// Verified requests are stored somewhere: a ledger (SQLite or PostgreSQL), not a spool.
+  [[nodiscard]] bool database_mode() const { return spool_dir_.empty() && (db_ != nullptr || pg_ != nullptr); }
+
   store::Db* db_;
+  std::unique_ptr<store::PgStatusStore> pg_;  ///< the PostgreSQL ledger's status store ([database] url)
   const Config& cfg_;
   std::string app_secret_;    ///< cfg_.whatsapp.app_secret's value ("" = none configured)
   std::string verify_token_;  ///< cfg_.whatsapp.verify_token's value
@@ -228,5 +247,11 @@ std::string spool_write(const std::string& dir, const std::string& signature, co
 /// DIR/rejected/; then the pending statuses are applied. Reads whatsapp.app_secret (ConfigError
 /// when it cannot be read). Returns the summary object.
 nlohmann::json ingest_spool(store::Db& db, const Config& cfg, const std::string& dir, Millis now, spdlog::logger& log);
+/// ingest_spool into the PostgreSQL ledger ([database] url): the same files, outcomes and
+/// summary (plus "ledger": "postgresql" and "expired": pending statuses older than [retention]
+/// status_pending_expiry_hours expired by this run); account-error alerts go to `alerts_db`
+/// (the SQLite file) when given (store_callbacks_pg).
+nlohmann::json ingest_spool_pg(store::PgStatusStore& pg, store::Db* alerts_db, const Config& cfg, const std::string& dir,
+                               Millis now, spdlog::logger& log);
 
 }  // namespace daybreak

@@ -2,11 +2,14 @@
 // Meta's webhooks and spools the raw requests, one file per request in the format
 // of channels/status_parse.hpp. Each file goes through the receiver's own path (verify the
 // X-Hub-Signature-256 over the raw body, store it, apply its statuses), so the two cannot drift.
+#include <filesystem>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "app/callbacks.hpp"
 #include "cli/commands.hpp"
+#include "store/pg_status.hpp"
 
 namespace daybreak {
 namespace {
@@ -28,8 +31,18 @@ void add_ingest_command(CLI::App& app, GlobalOptions& g, Action& action) {
       if (!ctx.cfg.whatsapp.app_secret.configured()) {
         throw ConfigError("whatsapp.app_secret is not set: status callbacks cannot be verified, so none is ingested");
       }
-      store::Db db(ctx.cfg.database_path);
-      auto rep = ingest_spool(db, ctx.cfg, o->spool, ctx.clock->now(), *ctx.log);
+      nlohmann::json rep;
+      if (!ctx.cfg.database_url.empty()) {
+        // The PostgreSQL ledger; the SQLite file, when present, keeps account-error alerts.
+        store::PgStatusStore pg(ctx.cfg.database_url, /*migrate=*/true);
+        std::unique_ptr<store::Db> alerts_db;
+        std::error_code ec;
+        if (std::filesystem::exists(ctx.cfg.database_path, ec)) alerts_db = std::make_unique<store::Db>(ctx.cfg.database_path);
+        rep = ingest_spool_pg(pg, alerts_db.get(), ctx.cfg, o->spool, ctx.clock->now(), *ctx.log);
+      } else {
+        store::Db db(ctx.cfg.database_path);
+        rep = ingest_spool(db, ctx.cfg, o->spool, ctx.clock->now(), *ctx.log);
+      }
       if (ctx.json) {
         print_json(rep);
       } else {

@@ -15,6 +15,7 @@
 #include "domain/time.hpp"
 #include "store/overrides.hpp"
 #include "store/pg_ledger.hpp"
+#include "store/pg_status.hpp"
 #include "store/runs.hpp"
 #include "store/status_events.hpp"
 
@@ -210,13 +211,26 @@ struct RejectedOptions {
 };
 
 int run_rejected(const GlobalOptions& g, const RejectedOptions& o) {
-  auto env = ops::open_env(g);
-  auto& db = *env.db;
-  const auto& tz = env.ctx.cfg.default_timezone;
-  const Millis since = o.since.empty() ? env.now - 7 * 86'400'000LL : ops::parse_time_arg("--since", o.since, tz);
-  auto rows = store::StatusRejectList(db, since, o.limit);
-  const std::int64_t total = store::StatusRejectCountSince(db, since);
-  if (env.ctx.json) {
+  AppContext ctx = make_context(g, "daybreak");
+  const auto& tz = ctx.cfg.default_timezone;
+  std::vector<store::StatusRejectRow> rows;
+  std::int64_t total = 0;
+  Millis since = 0;
+  const bool on_pg = !ctx.cfg.database_url.empty();
+  if (on_pg) {
+    // daybreak-callbacks with [database] url keeps the rejected elements in PostgreSQL.
+    const Millis now = ctx.clock->now();
+    since = o.since.empty() ? now - 7 * 86'400'000LL : ops::parse_time_arg("--since", o.since, tz);
+    store::PgConn c(ctx.cfg.database_url);
+    rows = store::pg_status_reject_list(c, since, o.limit);
+    total = store::pg_status_reject_count_since(c, since);
+  } else {
+    auto env = ops::open_env(g);
+    since = o.since.empty() ? env.now - 7 * 86'400'000LL : ops::parse_time_arg("--since", o.since, tz);
+    rows = store::StatusRejectList(*env.db, since, o.limit);
+    total = store::StatusRejectCountSince(*env.db, since);
+  }
+  if (ctx.json) {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& r : rows) {
       list.push_back({{"reject_id", r.reject_id},
@@ -227,7 +241,9 @@ int run_rejected(const GlobalOptions& g, const RejectedOptions& o) {
                       {"reason", r.reject.reason},
                       {"excerpt", r.reject.excerpt}});
     }
-    print_json({{"since", format_instant(since, tz)}, {"total", total}, {"shown", rows.size()}, {"rejected", list}});
+    nlohmann::json j = {{"since", format_instant(since, tz)}, {"total", total}, {"shown", rows.size()}, {"rejected", list}};
+    if (on_pg) j["ledger"] = "postgresql";
+    print_json(j);
     return kExitOk;
   }
   std::cout << total << " status element(s) rejected since " << format_instant(since, tz) << " (the rest of their webhooks was applied)";

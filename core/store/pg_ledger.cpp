@@ -14,6 +14,7 @@
 #include "domain/status_event.hpp"
 #include "domain/types.hpp"
 #include "store/migrations.hpp"
+#include "store/pg_status.hpp"
 
 namespace daybreak::store {
 namespace {
@@ -556,6 +557,7 @@ OperatorChanges PgDispatchLedger::poll_changes(const ledger_op::PollChanges& op)
   }
   auto w = c_->run("withdrawn_ids", "SELECT content_id FROM content WHERE withdrawn_at IS NOT NULL ORDER BY content_id", {});
   for (int i = 0; i < w.rows(); ++i) out.withdrawn.push_back(w.str(i, 0));
+  out.holds = pg_whatsapp_holds_active(*c_, op.now, op.holds_since);  // pg_status.hpp
   return out;
 }
 
@@ -673,7 +675,9 @@ std::vector<PgLedgerCheck> check_pg_ledger(const std::string& url) {
         rows.push_back({"ledger_schema", true, have + " (latest)"});
       } else if (v < latest) {
         rows.push_back({"ledger_schema", false, have + ", this build has " + std::to_string(latest) + ": " +
-                                                    std::to_string(latest - v) +
+                                                    std::to_string(std::count_if(embedded_pg_migrations().begin(),
+                                                                                 embedded_pg_migrations().end(),
+                                                                                 [&](const auto& m) { return m.version > v; })) +
                                                     " migration(s) pending; the next dispatch applies them when it connects"});
       } else {
         rows.push_back({"ledger_schema", false, have + " is newer than this build's " + std::to_string(latest) +

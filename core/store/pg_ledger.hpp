@@ -33,6 +33,8 @@ class PgDispatchLedger final : public DispatchLedger {
   std::vector<ContentRow> load_run_content(std::int64_t run_id) override;
   void for_each_delivery(std::int64_t run_id, const std::function<void(DeliveryRow&&)>& fn) override;
   std::int64_t change_mark() override;
+  /// WhatsApp holds set by 131049 statuses (sql/postgresql/004; defined in pg_status.cpp).
+  std::unordered_map<std::string, Millis> load_whatsapp_holds(Millis now) override;
 
   void begin() override;
   void commit() override;
