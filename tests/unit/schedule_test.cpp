@@ -252,7 +252,8 @@ TEST_F(ScheduleStore, DeadmanLooksFromItsLeadUntilTheDrainEnds) {
   Config cfg;  // 06:00 IST slot, lead 15 min, deadline 5 min, drain 10 min
   spdlog::logger quiet("deadman-test");
   auto checked = [&](const char* at_iso) {
-    return morning_deadman(*db_, cfg, at(at_iso), 120'000, quiet).value("checked", false);
+    const auto r = morning_deadman(*db_, cfg, at(at_iso), 120'000, quiet);
+    return r.at("checked").get<bool>();
   };
   EXPECT_FALSE(checked("2026-12-07T05:44:59+05:30"));
   EXPECT_TRUE(checked("2026-12-07T05:45:00+05:30"));
@@ -263,7 +264,7 @@ TEST_F(ScheduleStore, DeadmanLooksFromItsLeadUntilTheDrainEnds) {
   EXPECT_TRUE(checked("2026-12-07T05:58:00+05:30"));
   // An empty ledger has nobody to plan: checked, nothing missing, no alert.
   auto r = morning_deadman(*db_, cfg, at("2026-12-07T05:59:00+05:30"), 120'000, quiet);
-  EXPECT_EQ(r.value("missing", -1), 0);
+  EXPECT_EQ(r.at("missing").get<int>(), 0);
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM alerts"), 0);
 }
 
