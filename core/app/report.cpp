@@ -53,8 +53,8 @@ void null_status_figures(json& j) {
 }
 
 // Says which ledger a report was read from and shows what that ledger does not hold as absent
-// (null, with a note), never as zeros: a PostgreSQL ledger has no delivery statuses and no
-// stored reports in this release (store/pg_reports.hpp).
+// (null, with a note), never as zeros: a PostgreSQL ledger has no stored reports
+// (store/pg_reports.hpp); a ledger no status callback reached would have no delivery statuses.
 void mark_ledger(json& j, const store::ReportLedger& ledger) {
   j["ledger"] = ledger.engine();
   json notes = json::array();
@@ -71,7 +71,7 @@ void mark_ledger(json& j, const store::ReportLedger& ledger) {
       }
     }
     notes.push_back(std::string("delivery statuses (delivered, read, status unknown, failed after accept) are not kept on the ") +
-                    ledger.engine() + " ledger: status callbacks reach only the SQLite file in this release");
+                    ledger.engine() + " ledger: no status callback reaches it");
   }
   if (!ledger.keeps_stored_reports()) {
     for (const char* g : {"runs", "urgent"}) {
@@ -639,7 +639,7 @@ nlohmann::json build_trend(store::ReportLedger& ledger, const std::string& to_da
   if (!ledger.keeps_status_callbacks()) {
     for (const char* k : {"delivered_on_time", "read", "unknown", "failed_after_accept"}) summary[k] = nullptr;
     notes.push_back(std::string("delivery statuses (delivered, read, status unknown) are not kept on the ") + ledger.engine() +
-                    " ledger: status callbacks reach only the SQLite file in this release");
+                    " ledger: no status callback reaches it");
   }
   if (!ledger.keeps_stored_reports()) {
     notes.push_back(std::string("run reports are not stored on the ") + ledger.engine() +

@@ -110,7 +110,9 @@ struct PgLedgerCheck {
 /// What `daybreak doctor` reports about the ledger at `url`, changing nothing (no migration):
 /// ledger_postgres (it connects; the server's version, the database and the user),
 /// ledger_schema (the migration level against this build's sql/postgresql/) and ledger_tables
-/// (every dispatch table exists, answers a read, and grants the writes dispatch makes).
+/// (every table of sql/postgresql/ exists, answers a read, and grants the writes its writers
+/// make: INSERT, and UPDATE where rows are changed; audit_log and status_rejects are only
+/// appended to).
 std::vector<PgLedgerCheck> check_pg_ledger(const std::string& url);
 /// `url` with its password (if any) replaced by "***", for messages.
 std::string pg_url_for_display(const std::string& url);

@@ -53,8 +53,10 @@ std::vector<DeliveryOutcome> PgReportLedger::outcomes(std::int64_t run_id, std::
   std::vector<DeliveryOutcome> out;
   out.reserve(static_cast<std::size_t>(
       c_->run("report_delivery_count", "SELECT COUNT(*) FROM deliveries WHERE run_id = $1", {id_param(run_id)}).i64(0, 0)));
-  // SQLite: store::DeliveryOutcomesForRun. The same columns; `last_error LIKE …` is a boolean
-  // here ('t'/'f', NULL for no error) where SQLite gives 1/0/NULL. Streamed row by row.
+  // SQLite: store::DeliveryOutcomesForRun. The same columns, the status callbacks' among them
+  // (delivered_at, read_at, a `status failed: …` last_error: store/pg_status.cpp applies them
+  // here); `last_error LIKE …` is a boolean here ('t'/'f', NULL for no error) where SQLite
+  // gives 1/0/NULL. Streamed row by row.
   c_->each_row(
       "SELECT delivery_id, state, tier, channel, sender, planned_at, deadline_at, first_sent_at, accepted_at, "
       "possible_duplicate, source, delivered_at, read_at, COALESCE(last_error LIKE 'status failed: %', false) "
@@ -180,8 +182,28 @@ std::vector<RunHeadline> PgReportLedger::run_headlines_between(const std::string
   return out;
 }
 
-std::map<std::string, DeliveryTruth> PgReportLedger::truth_by_date(const std::string&, const std::string&, Millis) {
-  return {};
+std::map<std::string, DeliveryTruth> PgReportLedger::truth_by_date(const std::string& from, const std::string& to, Millis now) {
+  // SQLite: store::DeliveryTruthByDate, the same aggregates (DeliveryTruthAggregatesSql) over
+  // the deliveries_date index. The status callbacks that set delivered_at, read_at and a
+  // `status failed: …` last_error here are applied by store/pg_status.cpp.
+  static const std::string sql = "SELECT date, " + DeliveryTruthAggregatesSql(SqlDialect::postgresql) +
+                                 " FROM deliveries WHERE date >= $2 AND date <= $3 GROUP BY date";
+  auto r = c_->run("report_truth_by_date", sql, {std::to_string(now), from, to});
+  std::map<std::string, DeliveryTruth> out;
+  for (int i = 0; i < r.rows(); ++i) {
+    DeliveryTruth c;
+    c.eligible = r.i64(i, 1);
+    c.on_time = r.i64(i, 2);
+    c.delivered_on_time = r.i64(i, 3);
+    c.read = r.i64(i, 4);
+    c.delivered = r.i64(i, 5);
+    c.unknown = r.i64(i, 6);
+    c.failed_after_accept = r.i64(i, 7);
+    c.delivered_decided = r.i64(i, 8);
+    c.delivered_decided_on_time = r.i64(i, 9);
+    out.emplace(r.str(i, 0), c);
+  }
+  return out;
 }
 
 }  // namespace daybreak::store

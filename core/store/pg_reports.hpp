@@ -4,9 +4,11 @@
 // Read-only: one connection, one READ ONLY REPEATABLE READ transaction for the whole report
 // (every query sees the same snapshot while dispatch commits), never migrating the schema.
 //
-// What the PostgreSQL ledger does not hold is said, not zeroed: no stored run reports
-// (keeps_stored_reports() is false) and no delivery statuses, since status callbacks reach only
-// the SQLite file in this release (keeps_status_callbacks() is false). Runs have no kind there
+// The delivery statuses are there: daybreak-callbacks and `daybreak ingest` with the url apply
+// the status callbacks to these deliveries (store/pg_status.hpp) by SQLite's rules, so the
+// delivered/read/unknown/failed-after-accept figures are counted as on SQLite
+// (keeps_status_callbacks() is true). What the PostgreSQL ledger does not hold is said, not
+// zeroed: no stored run reports (keeps_stored_reports() is false). Runs have no kind there
 // (send-now writes to SQLite), so every run reads as a morning run.
 #include <memory>
 #include <string>
@@ -26,7 +28,7 @@ class PgReportLedger final : public ReportLedger {
 
   [[nodiscard]] const char* engine() const override { return "postgresql"; }
   [[nodiscard]] bool keeps_stored_reports() const override { return false; }
-  [[nodiscard]] bool keeps_status_callbacks() const override { return false; }
+  [[nodiscard]] bool keeps_status_callbacks() const override { return true; }
   std::optional<Run> run(std::int64_t run_id) override;
   std::vector<Run> runs_for_date(const std::string& date) override;
   std::vector<Run> runs_recent(int limit) override;
@@ -40,7 +42,7 @@ class PgReportLedger final : public ReportLedger {
                                                                                    const std::string& to) override;
   /// Every closed run of [from, to], counted from its deliveries now (no reports are stored here).
   std::vector<RunHeadline> run_headlines_between(const std::string& from, const std::string& to) override;
-  /// Empty: no statuses are kept here (keeps_status_callbacks()).
+  /// As store::DeliveryTruthByDate, with the same SQL aggregates (DeliveryTruthAggregatesSql).
   std::map<std::string, DeliveryTruth> truth_by_date(const std::string& from, const std::string& to, Millis now) override;
 
  private:

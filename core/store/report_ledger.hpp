@@ -4,10 +4,10 @@
 // with `[database] url` (store/pg_reports.hpp). The SQLite implementation is the query module
 // of store/reports.hpp and store/runs.hpp; PostgreSQL has its own SQL where the dialects differ.
 //
-// Not every ledger keeps everything: the PostgreSQL ledger holds no stored run reports and, in
-// this release, no delivery statuses from callbacks. keeps_stored_reports() and
-// keeps_status_callbacks() say so, and the report then shows those figures as absent (null, with
-// a note) instead of as zeros.
+// Not every ledger keeps everything: the PostgreSQL ledger holds no stored run reports.
+// keeps_stored_reports() says so, and so would keeps_status_callbacks() of a ledger no status
+// callback reaches (both of today's ledgers keep them); the report then shows those figures as
+// absent (null, with a note) instead of as zeros.
 #include <cstdint>
 #include <map>
 #include <optional>

@@ -8,33 +8,40 @@ std::optional<Millis> opt_millis(const SQLite::Column& c) {
   return c.getInt64();
 }
 
-// The columns of DeliveryTruth as SQL aggregates over `deliveries`; the rules are those of
-// domain/sla.hpp. ?1 is `now`. A read implies delivered, so the delivered time is the earlier of
-// delivered_at and read_at.
-const std::string& status_aggregates() {
-  static const std::string sql = [] {
-    const std::string acc = "state IN (" + accepted_states_sql() + ")";
-    // Decided on the delivered measure: anything but a still-unknown `accepted` row, once final;
-    // or past its deadline.
-    const std::string decided = "(state <> 'cancelled' AND state NOT IN (" + non_final_states_sql() +
-                                ") AND NOT (state = 'accepted' AND delivered_at IS NULL AND read_at IS NULL "
-                                "AND COALESCE(last_error, '') NOT LIKE 'status failed: %') "
-                                "OR (state <> 'cancelled' AND deadline_at < ?1))";
-    const std::string delivered_on_time = "COALESCE(MIN(delivered_at, read_at), delivered_at, read_at) <= deadline_at";
-    return "SUM(state <> 'cancelled'), "
-           "SUM(" + acc + " AND accepted_at IS NOT NULL AND accepted_at <= deadline_at), "
-           "SUM(" + acc + " AND " + delivered_on_time + "), "
-           "SUM(state = 'read' OR (state IN ('accepted','delivered') AND read_at IS NOT NULL)), "
-           "SUM(state IN ('delivered','read') OR (state = 'accepted' AND (delivered_at IS NOT NULL OR read_at IS NOT NULL))), "
-           "SUM(state = 'accepted' AND delivered_at IS NULL AND read_at IS NULL "
-           "    AND COALESCE(last_error, '') NOT LIKE 'status failed: %'), "
-           "SUM(state = 'accepted' AND delivered_at IS NULL AND read_at IS NULL "
-           "    AND COALESCE(last_error, '') LIKE 'status failed: %'), "
-           "SUM(" + decided + "), "
-           "SUM(" + decided + " AND " + acc + " AND " + delivered_on_time + ")";
-  }();
-  return sql;
+// The columns of DeliveryTruth as SQL aggregates over `deliveries` in `dialect` (see
+// DeliveryTruthAggregatesSql); the rules are those of domain/sla.hpp. The first parameter is
+// `now`. A read implies delivered, so the delivered time is the earlier of delivered_at and read_at.
+std::string status_aggregates_for(SqlDialect dialect) {
+  const bool pg = dialect == SqlDialect::postgresql;
+  const std::string now = pg ? "$1" : "?1";
+  // A count of the rows where `cond` holds: SQLite sums its 0/1 booleans, PostgreSQL filters.
+  auto count = [&](const std::string& cond) { return pg ? "COUNT(*) FILTER (WHERE " + cond + ")" : "SUM(" + cond + ")"; };
+  const std::string acc = "state IN (" + accepted_states_sql() + ")";
+  // Decided on the delivered measure: anything but a still-unknown `accepted` row, once final;
+  // or past its deadline.
+  const std::string decided = "(state <> 'cancelled' AND state NOT IN (" + non_final_states_sql() +
+                              ") AND NOT (state = 'accepted' AND delivered_at IS NULL AND read_at IS NULL "
+                              "AND COALESCE(last_error, '') NOT LIKE 'status failed: %') "
+                              "OR (state <> 'cancelled' AND deadline_at < " + now + "))";
+  // The earlier of delivered_at and read_at, whichever is set: SQLite's scalar MIN is NULL when
+  // either is, PostgreSQL's LEAST ignores NULLs.
+  const std::string delivered_on_time =
+      std::string(pg ? "LEAST(delivered_at, read_at)" : "COALESCE(MIN(delivered_at, read_at), delivered_at, read_at)") +
+      " <= deadline_at";
+  return count("state <> 'cancelled'") + ", " +
+         count(acc + " AND accepted_at IS NOT NULL AND accepted_at <= deadline_at") + ", " +
+         count(acc + " AND " + delivered_on_time) + ", " +
+         count("state = 'read' OR (state IN ('accepted','delivered') AND read_at IS NOT NULL)") + ", " +
+         count("state IN ('delivered','read') OR (state = 'accepted' AND (delivered_at IS NOT NULL OR read_at IS NOT NULL))") + ", " +
+         count("state = 'accepted' AND delivered_at IS NULL AND read_at IS NULL "
+               "    AND COALESCE(last_error, '') NOT LIKE 'status failed: %'") + ", " +
+         count("state = 'accepted' AND delivered_at IS NULL AND read_at IS NULL "
+               "    AND COALESCE(last_error, '') LIKE 'status failed: %'") + ", " +
+         count(decided) + ", " +
+         count(decided + " AND " + acc + " AND " + delivered_on_time);
 }
+
+const std::string& status_aggregates() { return DeliveryTruthAggregatesSql(SqlDialect::sqlite); }
 
 DeliveryTruth delivery_truth_from(SQLite::Statement& q, int first) {
   DeliveryTruth c;
@@ -52,6 +59,12 @@ DeliveryTruth delivery_truth_from(SQLite::Statement& q, int first) {
 }
 
 }  // namespace
+
+const std::string& DeliveryTruthAggregatesSql(SqlDialect dialect) {
+  static const std::string sqlite = status_aggregates_for(SqlDialect::sqlite);
+  static const std::string postgresql = status_aggregates_for(SqlDialect::postgresql);
+  return dialect == SqlDialect::postgresql ? postgresql : sqlite;
+}
 
 DeliveryTruth DeliveryTruthForRun(Db& db, std::int64_t run_id, Millis now) {
   return guarded("DeliveryTruthForRun", [&] {

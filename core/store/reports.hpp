@@ -37,6 +37,16 @@ struct DeliveryTruth {
   std::int64_t delivered_decided_on_time = 0;  ///< of those, delivered on time
 };
 
+/// The SQL dialect a shared query is written in: the SQLite file or the PostgreSQL ledger.
+enum class SqlDialect { sqlite, postgresql };
+
+/// The DeliveryTruth figures as aggregates over `deliveries`, nine columns in this order:
+/// eligible, on_time, delivered_on_time, read, delivered, unknown, failed_after_accept,
+/// delivered_decided, delivered_decided_on_time; with `now` as the first parameter (?1 on
+/// SQLite, $1 on PostgreSQL). One text of the rules for both ledgers: DeliveryTruthForRun and
+/// DeliveryTruthByDate here, PgReportLedger::truth_by_date (store/pg_reports.hpp) there.
+const std::string& DeliveryTruthAggregatesSql(SqlDialect dialect);
+
 /// The status counts of one run at `now` (one aggregate query).
 DeliveryTruth DeliveryTruthForRun(Db& db, std::int64_t run_id, Millis now);
 

@@ -389,18 +389,35 @@ TEST_F(PgLedgerTest, DoctorReportsTheServerTheSchemaLevelAndTheTables) {
   EXPECT_NE(row(good, "ledger_schema").message.find(
                 "version " + std::to_string(store::embedded_pg_migrations().back().version) + " (latest)"),
             std::string::npos);
-  // One migration behind, and a table this user may not write.
+  EXPECT_EQ(row(good, "ledger_tables").message, "14 ledger tables readable and writable as their writers need");
+  // One migration behind, and tables this user may not write as their writers do: runs
+  // (dispatch), audit_log (003: appended by the operator's changes), status_events and
+  // whatsapp_holds (004: the status callbacks insert and update them). Only appended to,
+  // audit_log and status_rejects need no UPDATE.
   store::PgConn admin(url_);
   admin.exec("DELETE FROM schema_migrations WHERE version = (SELECT MAX(version) FROM schema_migrations)");
   admin.exec("CREATE ROLE doctor_reader LOGIN; GRANT SELECT ON ALL TABLES IN SCHEMA public TO doctor_reader; "
-             "GRANT INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO doctor_reader; REVOKE UPDATE ON runs FROM doctor_reader");
+             "GRANT INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO doctor_reader; REVOKE UPDATE ON runs FROM doctor_reader; "
+             "REVOKE INSERT, UPDATE ON audit_log FROM doctor_reader; REVOKE INSERT ON status_events FROM doctor_reader; "
+             "REVOKE UPDATE ON whatsapp_holds FROM doctor_reader; REVOKE UPDATE ON status_rejects FROM doctor_reader");
   auto reader_url = url_;
   reader_url.replace(reader_url.find("daybreak@"), 9, "doctor_reader@");
   auto old = store::check_pg_ledger(reader_url);
   EXPECT_FALSE(row(old, "ledger_schema").ok);
   EXPECT_NE(row(old, "ledger_schema").message.find("1 migration(s) pending"), std::string::npos) << row(old, "ledger_schema").message;
   EXPECT_FALSE(row(old, "ledger_tables").ok);
-  EXPECT_EQ(row(old, "ledger_tables").message, "runs: no UPDATE privilege");
+  EXPECT_EQ(row(old, "ledger_tables").message,
+            "runs: no UPDATE privilege (dispatch); audit_log: no INSERT privilege (the operator's changes); "
+            "status_events: no INSERT privilege (daybreak-callbacks, ingest); "
+            "whatsapp_holds: no UPDATE privilege (daybreak-callbacks, ingest)");
+  // A table this user may not read, and one a migration has not created.
+  admin.exec("REVOKE SELECT ON status_rejects FROM doctor_reader");
+  admin.exec("DROP TABLE whatsapp_holds");
+  auto unread = store::check_pg_ledger(reader_url);
+  EXPECT_NE(row(unread, "ledger_tables").message.find("status_rejects: "), std::string::npos) << row(unread, "ledger_tables").message;
+  EXPECT_NE(row(unread, "ledger_tables").message.find("permission denied"), std::string::npos) << row(unread, "ledger_tables").message;
+  EXPECT_NE(row(unread, "ledger_tables").message.find("whatsapp_holds: missing"), std::string::npos)
+      << row(unread, "ledger_tables").message;
   admin.exec("DROP OWNED BY doctor_reader; DROP ROLE doctor_reader");
   // Nobody listening: a clear failure, and the other rows say why they were not checked.
   auto down = store::check_pg_ledger("postgresql://daybreak:secret@/nowhere?host=/nonexistent-dir&port=1");

@@ -13,6 +13,10 @@
 #include <optional>
 #include <string>
 
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/spdlog.h>
+
+#include "app/callbacks.hpp"
 #include "db_fixture.hpp"
 #include "pg_server.hpp"
 #include "cli/common.hpp"
@@ -22,6 +26,7 @@
 #include "store/pg.hpp"
 #include "store/pg_ledger.hpp"
 #include "store/pg_reports.hpp"
+#include "store/pg_status.hpp"
 #include "store/reports.hpp"
 #include "store/status_events.hpp"
 #include "store/runs.hpp"
@@ -585,11 +590,12 @@ TEST_F(DeliveryTruthTest, LiveSnapshotAndLowSuccessRuleUseTheChosenMeasure) {
 
 // ---- the same report from the PostgreSQL ledger (store/pg_reports.hpp) ----
 
-// The SQLite day of ReportTest copied with migrate_ledger_to_pg into a throwaway PostgreSQL: the
-// report built from PostgreSQL must equal the SQLite one in every field except those documented
-// to differ (man/sla-report.1, "PostgreSQL ledger"): `ledger`, `notes`, the delivery-status
-// figures (null: no status callback reaches PostgreSQL) and `stored_report` (null: no stored
-// reports there).
+// The SQLite day of ReportTest copied with migrate_ledger_to_pg into a throwaway PostgreSQL,
+// then the same status callbacks stored and applied in each ledger by its own receiver path
+// (store_callbacks on SQLite, store_callbacks_pg on PostgreSQL): the report built from
+// PostgreSQL must equal the SQLite one in every field except those documented to differ
+// (man/sla-report.1, "PostgreSQL ledger"): `ledger`, `notes` and `stored_report` (null: no
+// stored reports there). The delivery-status figures are compared like every other.
 class PgReportTest : public ReportTest {
  protected:
   static void SetUpTestSuite() { server_ = std::make_unique<test_support::PgServer>(); }
@@ -605,7 +611,8 @@ class PgReportTest : public ReportTest {
   }
 
   // Run 1 and run 2 of ReportTest, provider figures on run 1 (held, unknown codes, blocks), a
-  // third run still running with deliveries due after `now`, and run 2's report stored.
+  // third run still running with deliveries due after `now`, and run 2's report stored. Every
+  // WhatsApp delivery the provider took has its message id, "wamid.<advisor>".
   void make_day(Millis now) {
     make_run1();
     make_run2();
@@ -620,34 +627,62 @@ class PgReportTest : public ReportTest {
     std::int64_t run3 = add_run(s3, "running");
     add_delivery(run3, s3, {"c1", "gold", "accepted", "whatsapp", "wa-2", "override", s3 - 90'000, s3 - 89'990, s3 - 89'000, false});
     add_delivery(run3, s3, {"c2", "gold", "planned", "whatsapp", "wa-2", "editorial", s3 + 10'000, std::nullopt, std::nullopt, false});
+    db_->exec("UPDATE deliveries SET provider_message_id = 'wamid.' || advisor_id "
+              "WHERE channel = 'whatsapp' AND state IN ('accepted', 'delivered', 'read')");
     store_run_report(*db_, load_run(2), now);
+  }
+
+  // After the copy: the provider's statuses, posted to both ledgers' receivers alike.
+  //   a1 (run 1, accepted on time)        failed 131026                → failed after accept
+  //   a2 (run 1, delivered, no time yet)  read 1 s before the deadline → read, delivered on time
+  //   b1 (run 2, accepted on time)        delivered, then read after the deadline → delivered on time, read
+  //   c1 (run 3, accepted)                delivered                    → delivered on time
+  //   a5 (run 1, email: no callbacks)     nothing                      → unknown
+  // The day (runs 1-3): delivered 5 (a2, a3, b1, b2, c1), delivered on time 3 (a2, b1, c1: a3
+  // and b2 carry no status time), read 4 (a2, a3, b1, b2), unknown 1 (a5), failed after accept 1.
+  void post_statuses(Millis now) {
+    const Millis dl1 = kSlot1 + kDeadlineMs, dl2 = kSlot2 + kDeadlineMs, s3 = now + 60'000;
+    std::vector<VerifiedCallback> batch;
+    auto status = [&](const std::string& advisor, MessageStatus st, Millis at, std::optional<long> code = {}) {
+      VerifiedCallback v;
+      v.signature = "sha256=test";
+      v.body = R"({"id":"wamid.)" + advisor + R"(","status":")" + std::string(to_string(st)) + R"(","ts":)" + std::to_string(at) + "}";
+      StatusUpdate u;
+      u.provider_message_id = "wamid." + advisor;
+      u.status = st;
+      u.provider_at = at;
+      u.phone_number_id = "100000001";
+      u.error_code = code;
+      if (code) u.error_title = "Message undeliverable";
+      v.updates.push_back(u);
+      batch.push_back(std::move(v));
+    };
+    status("a1", MessageStatus::failed, kSlot1 - 10'000, 131026);
+    status("a2", MessageStatus::read, dl1 - 1'000);
+    status("b1", MessageStatus::delivered, kSlot2 - 3'000);
+    status("b1", MessageStatus::read, dl2 + 60'000);
+    status("c1", MessageStatus::delivered, s3 - 80'000);
+    std::vector<const VerifiedCallback*> items;
+    for (const auto& b : batch) items.push_back(&b);
+    auto log = std::make_shared<spdlog::logger>("pgreport", std::make_shared<spdlog::sinks::null_sink_mt>());
+    auto lite = store_callbacks(*db_, items, "receiver", "", now, *log);
+    store::PgStatusStore pg_status(url_);
+    auto pg = store_callbacks_pg(pg_status, items, "receiver", "", now, *log);
+    ASSERT_EQ(lite.size(), batch.size());
+    ASSERT_EQ(pg.size(), batch.size());
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      EXPECT_EQ(lite[i].applied.applied, 1) << "SQLite, status " << i;
+      EXPECT_EQ(pg[i].applied.applied, 1) << "PostgreSQL, status " << i;
+    }
   }
 
   // The SQLite report as the PostgreSQL ledger must show it: the documented differences applied.
   static json as_on_postgresql(json j, const json& pg_notes) {
-    static const char* kStatus[] = {"delivered_on_time", "delivered", "read", "unknown", "failed_after_accept",
-                                    "delivered_sla_pct", "read_pct", "unknown_pct", "failed_after_accept_pct",
-                                    "live_delivered_pct"};
-    auto null_status = [](json& x) {
-      for (const char* k : kStatus) {
-        if (x.contains(k)) {
-          EXPECT_FALSE(x[k].is_null()) << k << " is already null on SQLite";
-          x[k] = nullptr;
-        }
-      }
-    };
     j["ledger"] = "postgresql";
     j["notes"] = pg_notes;
-    null_status(j);
-    for (const char* g : {"by_tier", "by_channel", "by_sender"}) {
-      for (auto el : j[g].items()) null_status(el.value());
-    }
     for (const char* g : {"runs", "urgent"}) {
       if (!j.contains(g)) continue;
-      for (auto& r : j[g]) {
-        null_status(r);
-        r["stored_report"] = nullptr;
-      }
+      for (auto& r : j[g]) r["stored_report"] = nullptr;
     }
     return j;
   }
@@ -660,50 +695,94 @@ TEST_F(PgReportTest, DateAndRunReportsFromPostgresqlEqualTheSqliteOnesExceptTheD
   const Millis now = kSlot2 + 3600 * 1000;
   make_day(now);
   store::migrate_ledger_to_pg(db_path(), url_, kDate);
+  post_statuses(now);
   const std::vector<std::string> tiers = {"platinum", "gold"};
 
   json lite_day = build_date_report(*db_, kDate, now);
   store::PgReportLedger pg(url_);
   json pg_day = build_date_report(pg, kDate, now);
-  // Not a vacuous comparison: the day has figures of every kind on SQLite.
+  // Not a vacuous comparison: the day has figures of every kind on SQLite, delivery truth too.
   EXPECT_EQ(lite_day["ledger"], "sqlite");
   EXPECT_FALSE(lite_day.contains("notes"));
   EXPECT_EQ(lite_day["runs"].size(), 3u);
   EXPECT_EQ(lite_day["eligible"], 11);
   EXPECT_EQ(lite_day["on_time"], 6);
   EXPECT_EQ(lite_day["verdict"], "missed");
-  EXPECT_GT(lite_day["read"].get<std::int64_t>(), 0);
   EXPECT_EQ(lite_day["held_for_quality"], 1);
   EXPECT_EQ(lite_day["unknown_codes"], json({{"139999", 1}}));
   EXPECT_EQ(lite_day["number_blocked_attempts"], 1);
   EXPECT_EQ(lite_day["runs"][1]["stored_report"], true);
 
+  // The delivery truth read from PostgreSQL, as worked out in post_statuses: counted, not null or 0.
+  EXPECT_EQ(pg_day["delivered"], 5);
+  EXPECT_EQ(pg_day["delivered_on_time"], 3);
+  EXPECT_EQ(pg_day["read"], 4);
+  EXPECT_EQ(pg_day["unknown"], 1);
+  EXPECT_EQ(pg_day["failed_after_accept"], 1);
+  EXPECT_DOUBLE_EQ(pg_day["delivered_sla_pct"].get<double>(), 100.0 * 3 / 11);
+  EXPECT_EQ(pg_day["by_channel"]["email"]["unknown"], 1);
+  EXPECT_EQ(pg_day["by_sender"]["wa-2"]["delivered_on_time"], 2);  // b1 and c1
+  EXPECT_EQ(pg_day["by_tier"]["platinum"]["failed_after_accept"], 1);
+  EXPECT_EQ(pg_day["runs"][0]["failed_after_accept"], 1);
+  EXPECT_EQ(pg_day["runs"][1]["read"], 2);
+  EXPECT_EQ(pg_day["runs"][2]["delivered_on_time"], 1);
+  EXPECT_TRUE(pg_day["live_delivered_pct"].is_number());
+
+  // The one documented difference left besides the ledger's name: no stored reports there.
   ASSERT_TRUE(pg_day.contains("notes"));
-  ASSERT_EQ(pg_day["notes"].size(), 2u);
-  EXPECT_NE(pg_day["notes"][0].get<std::string>().find("status callbacks reach only the SQLite file"), std::string::npos);
-  EXPECT_NE(pg_day["notes"][1].get<std::string>().find("not stored on the postgresql ledger"), std::string::npos);
-  EXPECT_TRUE(pg_day["read"].is_null());
-  EXPECT_TRUE(pg_day["by_tier"]["gold"]["delivered_sla_pct"].is_null());
+  ASSERT_EQ(pg_day["notes"].size(), 1u) << pg_day["notes"];
+  EXPECT_NE(pg_day["notes"][0].get<std::string>().find("not stored on the postgresql ledger"), std::string::npos);
   EXPECT_TRUE(pg_day["runs"][1]["stored_report"].is_null());
 
   const json want_day = as_on_postgresql(lite_day, pg_day["notes"]);
   EXPECT_EQ(pg_day, want_day) << "diff: " << json::diff(want_day, pg_day).dump(1);
   EXPECT_EQ(format_report_text(pg_day, tiers, "Asia/Kolkata"), format_report_text(want_day, tiers, "Asia/Kolkata"));
   const std::string text = format_report_text(pg_day, tiers, "");
-  EXPECT_NE(text.find("note: delivery statuses"), std::string::npos) << text;
-  EXPECT_EQ(text.find("delivered within deadline"), std::string::npos) << text;  // absent, not 0%
+  EXPECT_NE(text.find("delivered within deadline 27.27% (3)  read 36.36% (4)  status unknown 9.09% (1)  failed after accept 9.09% (1)"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("note: delivery statuses"), std::string::npos) << text;
   EXPECT_EQ(report_exit_code(pg_day), report_exit_code(lite_day));
+  // The HTML page: the same bytes from either ledger (its charts read each ledger's deliveries),
+  // given the same report and trend.
+  const json trend = build_trend(pg, kDate, 30);
+  const std::string pg_html = render_html_report(pg, pg_day, {1, 2, 3}, trend, "Asia/Kolkata");
+  EXPECT_EQ(pg_html, render_html_report(*db_, want_day, {1, 2, 3}, trend, "Asia/Kolkata"));
+  EXPECT_NE(pg_html.find("delivered within the deadline (status callbacks) <b>27.27%</b>"), std::string::npos);
 
   for (std::int64_t id : {1, 2, 3}) {
     json lite = build_run_report(*db_, load_run(id), now);
     auto run = pg.run(id);
     ASSERT_TRUE(run.has_value());
     json got = build_run_report(pg, *run, now);
-    const json want = as_on_postgresql(lite, json::array({got["notes"][0], got["notes"][1]}));
+    ASSERT_EQ(got["notes"].size(), 1u) << got["notes"];
+    EXPECT_GT(got["delivered"].get<std::int64_t>(), 0) << "run " << id;
+    const json want = as_on_postgresql(lite, got["notes"]);
     EXPECT_EQ(got, want) << "run " << id << " diff: " << json::diff(want, got).dump(1);
     EXPECT_EQ(format_report_text(got, tiers, ""), format_report_text(want, tiers, ""));
   }
   EXPECT_EQ(build_run_report(pg, *pg.run(3), now)["verdict"], "in_progress");
+
+  // The day's truth counted in SQL, on both ledgers, before the deadline of run 3 (some
+  // deliveries still undecided on the delivered measure) and after it.
+  for (const Millis at : {now, now + 3'600'000}) {
+    const auto lite_t = store::DeliveryTruthByDate(*db_, kDate, kDate, at);
+    const auto pg_t = pg.truth_by_date(kDate, kDate, at);
+    ASSERT_EQ(lite_t.size(), 1u);
+    ASSERT_EQ(pg_t.size(), 1u);
+    const auto& a = lite_t.at(kDate);
+    const auto& b = pg_t.at(kDate);
+    EXPECT_EQ(b.eligible, 11);
+    EXPECT_EQ(b.failed_after_accept, 1);
+    EXPECT_EQ(std::vector<std::int64_t>({b.eligible, b.on_time, b.delivered_on_time, b.delivered, b.read, b.unknown,
+                                         b.failed_after_accept, b.delivered_decided, b.delivered_decided_on_time}),
+              std::vector<std::int64_t>({a.eligible, a.on_time, a.delivered_on_time, a.delivered, a.read, a.unknown,
+                                         a.failed_after_accept, a.delivered_decided, a.delivered_decided_on_time}))
+        << "at " << at;
+  }
+  EXPECT_LT(pg.truth_by_date(kDate, kDate, now).at(kDate).delivered_decided,
+            pg.truth_by_date(kDate, kDate, now + 3'600'000).at(kDate).delivered_decided);
+  EXPECT_TRUE(pg.truth_by_date("2026-11-29", "2026-12-31", now).empty());
 
   // Listing: the same runs, newest first, on both.
   std::vector<std::int64_t> lite_ids, pg_ids;
@@ -741,6 +820,7 @@ TEST_F(PgReportTest, TrendFromPostgresqlCountsClosedRunsAsTheStoredReportsDo) {
   make_day(now);
   store_run_report(*db_, load_run(1), now);  // both closed runs reported on SQLite
   store::migrate_ledger_to_pg(db_path(), url_, kDate);
+  post_statuses(now);
   store::PgReportLedger pg(url_);
   json lite = build_trend(*db_, kDate, 3);
   json got = build_trend(pg, kDate, 3);
@@ -750,26 +830,25 @@ TEST_F(PgReportTest, TrendFromPostgresqlCountsClosedRunsAsTheStoredReportsDo) {
   EXPECT_EQ(day["reported_runs"], 2);  // run 3 still running
   EXPECT_EQ(day["eligible"], 9);
   EXPECT_EQ(day["on_time"], 5);
-  EXPECT_TRUE(day.contains("read"));
   ASSERT_TRUE(got.contains("notes"));
+  ASSERT_EQ(got["notes"].size(), 1u) << got["notes"];
   EXPECT_EQ(got["ledger"], "postgresql");
-  EXPECT_FALSE(got["dates"][2].contains("read"));  // absent, not 0
-  EXPECT_TRUE(got["summary"]["read"].is_null());
+  // The day's delivery truth (all three runs) read from PostgreSQL's statuses.
+  const json& pg_day = got["dates"][2];
+  EXPECT_EQ(pg_day["delivered_on_time"], 3);
+  EXPECT_EQ(pg_day["read"], 4);
+  EXPECT_EQ(pg_day["unknown"], 1);
+  EXPECT_EQ(pg_day["failed_after_accept"], 1);
+  EXPECT_EQ(got["summary"]["read"], 4);
+  EXPECT_DOUBLE_EQ(got["summary"]["overall_delivered_sla_pct"].get<double>(), 100.0 * 3 / 11);
 
   json want = lite;
   want["ledger"] = "postgresql";
   want["notes"] = got["notes"];
-  for (auto& d : want["dates"]) {
-    for (const char* k : {"delivered_on_time", "delivered_sla_pct", "read", "read_pct", "unknown", "unknown_pct", "failed_after_accept"}) {
-      d.erase(k);
-    }
-  }
-  for (const char* k : {"delivered_on_time", "read", "unknown", "failed_after_accept", "overall_delivered_sla_pct", "overall_read_pct"}) {
-    want["summary"][k] = nullptr;
-  }
   EXPECT_EQ(got, want) << "diff: " << json::diff(want, got).dump(1);
   EXPECT_EQ(format_trend_text(got), format_trend_text(want));
   EXPECT_NE(format_trend_text(got).find("note: run reports are not stored"), std::string::npos);
+  EXPECT_NE(format_trend_text(got).find("delivered 27.27%, read 36.36%"), std::string::npos) << format_trend_text(got);
 }
 
 TEST_F(PgReportTest, AnEmptyLedgerHasNoRunsAndNoDay) {
