@@ -8,31 +8,8 @@ std::optional<Millis> opt_millis(const SQLite::Column& c) {
   return c.getInt64();
 }
 
-// The columns of DeliveryTruth as SQL aggregates over `deliveries`; the rules are those of
-// domain/sla.hpp. ?1 is `now`. A read implies delivered, so the delivered time is the earlier of
-// delivered_at and read_at.
 const std::string& status_aggregates() {
-  static const std::string sql = [] {
-    const std::string acc = "state IN (" + accepted_states_sql() + ")";
-    // Decided on the delivered measure: anything but a still-unknown `accepted` row, once final;
-    // or past its deadline.
-    const std::string decided = "(state <> 'cancelled' AND state NOT IN (" + non_final_states_sql() +
-                                ") AND NOT (state = 'accepted' AND delivered_at IS NULL AND read_at IS NULL "
-                                "AND COALESCE(last_error, '') NOT LIKE 'status failed: %') "
-                                "OR (state <> 'cancelled' AND deadline_at < ?1))";
-    const std::string delivered_on_time = "COALESCE(MIN(delivered_at, read_at), delivered_at, read_at) <= deadline_at";
-    return "SUM(state <> 'cancelled'), "
-           "SUM(" + acc + " AND accepted_at IS NOT NULL AND accepted_at <= deadline_at), "
-           "SUM(" + acc + " AND " + delivered_on_time + "), "
-           "SUM(state = 'read' OR (state IN ('accepted','delivered') AND read_at IS NOT NULL)), "
-           "SUM(state IN ('delivered','read') OR (state = 'accepted' AND (delivered_at IS NOT NULL OR read_at IS NOT NULL))), "
-           "SUM(state = 'accepted' AND delivered_at IS NULL AND read_at IS NULL "
-           "    AND COALESCE(last_error, '') NOT LIKE 'status failed: %'), "
-           "SUM(state = 'accepted' AND delivered_at IS NULL AND read_at IS NULL "
-           "    AND COALESCE(last_error, '') LIKE 'status failed: %'), "
-           "SUM(" + decided + "), "
-           "SUM(" + decided + " AND " + acc + " AND " + delivered_on_time + ")";
-  }();
+  static const std::string sql = delivery_truth_aggregates_sql("?1");
   return sql;
 }
 
@@ -52,6 +29,32 @@ DeliveryTruth delivery_truth_from(SQLite::Statement& q, int first) {
 }
 
 }  // namespace
+
+std::string delivery_truth_aggregates_sql(const std::string& now) {
+  // The rules are those of domain/sla.hpp; written for SQLite and PostgreSQL alike (CASE, not a
+  // boolean summed; no two-argument MIN). A read implies delivered: delivered on time when the
+  // earlier of delivered_at and read_at is at or before the deadline, i.e. either one is.
+  const std::string acc = "state IN (" + accepted_states_sql() + ")";
+  // Decided on the delivered measure: anything but a still-unknown `accepted` row, once final;
+  // or past its deadline.
+  const std::string decided = "(state <> 'cancelled' AND state NOT IN (" + non_final_states_sql() +
+                              ") AND NOT (state = 'accepted' AND delivered_at IS NULL AND read_at IS NULL "
+                              "AND COALESCE(last_error, '') NOT LIKE 'status failed: %') "
+                              "OR (state <> 'cancelled' AND deadline_at < " + now + "))";
+  const std::string delivered_on_time = "(delivered_at <= deadline_at OR read_at <= deadline_at)";
+  auto count = [](const std::string& cond) { return "SUM(CASE WHEN " + cond + " THEN 1 ELSE 0 END)"; };
+  return count("state <> 'cancelled'") + ", " +
+         count(acc + " AND accepted_at IS NOT NULL AND accepted_at <= deadline_at") + ", " +
+         count(acc + " AND " + delivered_on_time) + ", " +
+         count("state = 'read' OR (state IN ('accepted','delivered') AND read_at IS NOT NULL)") + ", " +
+         count("state IN ('delivered','read') OR (state = 'accepted' AND (delivered_at IS NOT NULL OR read_at IS NOT NULL))") + ", " +
+         count("state = 'accepted' AND delivered_at IS NULL AND read_at IS NULL "
+               "AND COALESCE(last_error, '') NOT LIKE 'status failed: %'") + ", " +
+         count("state = 'accepted' AND delivered_at IS NULL AND read_at IS NULL "
+               "AND COALESCE(last_error, '') LIKE 'status failed: %'") + ", " +
+         count(decided) + ", " +
+         count(decided + " AND " + acc + " AND " + delivered_on_time);
+}
 
 DeliveryTruth DeliveryTruthForRun(Db& db, std::int64_t run_id, Millis now) {
   return guarded("DeliveryTruthForRun", [&] {

@@ -37,6 +37,11 @@ struct DeliveryTruth {
   std::int64_t delivered_decided_on_time = 0;  ///< of those, delivered on time
 };
 
+/// The columns of DeliveryTruth, in order, as SQL aggregates over `deliveries` (the rules of
+/// domain/sla.hpp), valid on SQLite and PostgreSQL alike; `now` is the placeholder of the
+/// instant decided is judged at ("?1", "$1").
+std::string delivery_truth_aggregates_sql(const std::string& now);
+
 /// The status counts of one run at `now` (one aggregate query).
 DeliveryTruth DeliveryTruthForRun(Db& db, std::int64_t run_id, Millis now);
 
