@@ -69,7 +69,11 @@ DAYBREAK_HOST_ID=host-a DAYBREAK_CLOCK=$(clock_at "${D}T05:59:25+05:30" 10) time
   >"$WORK/dispatch.json" 2>"$WORK/dispatch.log" &
 DPID=$!
 
-# --- 3. while it sends: the webhook, and the textfile ---
+# --- 3. while it sends: the textfile, and the webhook ---
+for _ in $(seq 1 1200); do [ -s "$METRICS/daybreak.prom" ] && break; sleep 0.05; done
+[ -s "$METRICS/daybreak.prom" ] || fail "no daybreak.prom in $METRICS"
+prom_while_running=no
+kill -0 "$DPID" 2>/dev/null && prom_while_running=yes
 for _ in $(seq 1 1200); do grep -q "FIRING" "$WORK/hooks.ndjson" 2>/dev/null && break; sleep 0.05; done
 grep -q "FIRING" "$WORK/hooks.ndjson" || { tail -20 "$WORK/dispatch.log" >&2; fail "no FIRING webhook within 60 s (real)"; }
 running_at_fire=no
@@ -77,10 +81,6 @@ kill -0 "$DPID" 2>/dev/null && running_at_fire=yes
 first=$(grep "FIRING" "$WORK/hooks.ndjson" | head -1)
 assert_eq "$(echo "$first" | json 'j["path"]')" "/oncall" "webhook path"
 echo "$first" | json 'j["body"]["text"]' | grep -q "live_success_low run:$run" || fail "webhook text: $first"
-for _ in $(seq 1 100); do [ -s "$METRICS/daybreak.prom" ] && break; sleep 0.05; done
-[ -s "$METRICS/daybreak.prom" ] || fail "no daybreak.prom in $METRICS"
-prom_while_running=no
-kill -0 "$DPID" 2>/dev/null && prom_while_running=yes
 
 rc=0
 wait "$DPID" || rc=$?
