@@ -4,13 +4,15 @@
 #     PostgreSQL server started for the test (initdb + pg_ctl as the postgres user, unix socket
 #     in the work directory, random port); the simulator on 127.0.0.1 answers half the
 #     recipients 131026 (permanent), so live success falls far below 97%
-#  2. dispatch runs with [database] url and this host's own SQLite file at [database] path
-#     (not there yet), an on-call webhook to a local sink and dispatch.metrics_dir
-#  3. while it sends: the sink receives the FIRING live_success_low post, the alert fired within
-#     a minute (daybreak's clock) of the first failed request, and daybreak.prom is there with
-#     the run's figures in node-exporter's text format
-#  4. afterwards: the alert and its notifications are in the host's file (created by dispatch),
-#     `daybreak alerts list` finds it there, and the ledger's run is closed on PostgreSQL
+#  2. dispatch runs with [database] url beside [database] path, this host's own SQLite file:
+#     here the planning file itself (one host that plans and dispatches), so it holds its own
+#     copy of the run, never sent from it; an on-call webhook to a local sink; dispatch.metrics_dir
+#  3. while it sends: daybreak.prom appears; the sink receives the FIRING live_success_low post,
+#     fired within a minute (daybreak's clock) of the first failed request; the cron's
+#     `daybreak alerts check` then does not resolve it from the file's unsent copy of the run
+#  4. afterwards: the alert and its notifications are in the host's file, `daybreak alerts list`
+#     finds it there, the run is closed on PostgreSQL, and daybreak.prom has the run's figures
+#     in node-exporter's text format
 source "$(dirname "$0")/common.sh"
 PGBIN=/usr/lib/postgresql/15/bin
 [ -x "$PGBIN/initdb" ] || { echo "skip: PostgreSQL 15 binaries absent ($PGBIN)"; exit 125; }
@@ -35,7 +37,9 @@ for _ in 1 2 3 4 5; do
 done
 [ -n "$PGPORT_T" ] || { cat "$PGDIR/server.log" >&2; fail "pg_ctl start"; }
 stop_pg() { "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate -w stop >/dev/null 2>&1 || true; }
-trap 'rc=$?; stop_pg; (exit $rc); cleanup' EXIT  # cleanup keeps the work directory of a failure
+DPID=""
+# A failure while dispatch runs: end it before PostgreSQL (a dispatch that cannot write never finishes).
+trap 'rc=$?; [ -z "$DPID" ] || kill -9 "$DPID" 2>/dev/null || true; stop_pg; (exit $rc); cleanup' EXIT  # cleanup keeps the work directory of a failure
 URL="postgresql://daybreak@/postgres?host=$PGDIR&port=$PGPORT_T"
 pg() { psql "$URL" -XAtq -c "$1"; }
 
@@ -49,7 +53,7 @@ assert_eq "$(pg "SELECT COUNT(*) FROM deliveries WHERE run_id=$run")" "$n" "deli
 
 # --- 2. this host: the ledger on PostgreSQL, its own SQLite file, a webhook, the textfile ---
 start_hook
-HOSTDB=$WORK/host-a.db
+HOSTDB=$DB
 METRICS=$WORK/metrics
 mkdir -p "$METRICS"
 python3 - "$WORK/daybreak.toml" "$WORK/pg.toml" "$URL" "$HOSTDB" "$METRICS" "$HOOK" <<'PY'
@@ -62,10 +66,9 @@ s += '[alerts]\nchain = ["oncall"]\n[alerts.levels.oncall]\nwebhooks = ["http://
 open(dst, "w").write(s)
 PY
 grep -q '^url = ' "$WORK/pg.toml" || fail "pg.toml has no url"
-[ ! -e "$HOSTDB" ] || fail "the host file exists before dispatch"
 export DAYBREAK_CONFIG=$WORK/pg.toml
 
-DAYBREAK_HOST_ID=host-a DAYBREAK_CLOCK=$(clock_at "${D}T05:59:25+05:30" 10) timeout 150 "$DISPATCH" --run "$run" --json \
+DAYBREAK_HOST_ID=host-a DAYBREAK_CLOCK=$(clock_at "${D}T05:59:25+05:30" 10) "$DISPATCH" --run "$run" --json \
   >"$WORK/dispatch.json" 2>"$WORK/dispatch.log" &
 DPID=$!
 
@@ -78,21 +81,33 @@ for _ in $(seq 1 1200); do grep -q "FIRING" "$WORK/hooks.ndjson" 2>/dev/null && 
 grep -q "FIRING" "$WORK/hooks.ndjson" || { tail -20 "$WORK/dispatch.log" >&2; fail "no FIRING webhook within 60 s (real)"; }
 running_at_fire=no
 kill -0 "$DPID" 2>/dev/null && running_at_fire=yes
+# The cron's check on this host, at the same instant: it escalates and sends, and must not
+# resolve the dispatch's alert from the file's own copy of the run (planned, never sent here).
+DAYBREAK_CLOCK=$(clock_at "${D}T06:00:00+05:30" 1) "$OP" alerts check --json >"$WORK/check.json"
+python3 - "$WORK/check.json" <<'PY' || fail "alerts check changed the dispatch's alert: $(cat "$WORK/check.json")"
+import json, sys
+j = json.load(open(sys.argv[1]))
+bad = [c for c in j["changes"] if c["rule"] == "live_success_low" and c["change"] == "resolved"]
+assert not bad and j["live_runs_evaluated"] == 0, j
+PY
 first=$(grep "FIRING" "$WORK/hooks.ndjson" | head -1)
 assert_eq "$(echo "$first" | json 'j["path"]')" "/oncall" "webhook path"
 echo "$first" | json 'j["body"]["text"]' | grep -q "live_success_low run:$run" || fail "webhook text: $first"
 
+for _ in $(seq 1 1500); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$DPID" 2>/dev/null && { tail -20 "$WORK/dispatch.log" >&2; fail "dispatch still running after 150 s"; }
 rc=0
 wait "$DPID" || rc=$?
+DPID=""
 [ "$rc" -eq 0 ] || { tail -20 "$WORK/dispatch.log" >&2; fail "dispatch exited $rc"; }
 assert_eq "$(pg "SELECT state FROM runs WHERE run_id=$run")" "closed" "run state on PostgreSQL"
 dead=$(pg "SELECT COUNT(*) FROM deliveries WHERE run_id=$run AND state='dead'")
 [ "$dead" -gt $((n / 4)) ] || fail "only $dead of $n dead: the failure rate did not apply"
 
-# --- 4. the host's file: created by dispatch, holding the alert and its notifications ---
-[ -s "$HOSTDB" ] || fail "dispatch did not create the host file"
+# --- 4. the host's file: the alert and its notifications ---
 hsql() { sqlite3 -cmd '.timeout 10000' "$HOSTDB" "$1"; }
-assert_eq "$(hsql "SELECT COUNT(*) FROM runs")" "0" "runs in the host file"
+assert_eq "$(hsql "SELECT COUNT(*) FROM deliveries WHERE run_id=$run AND state='planned'")" "$n" "the file's copy of the run (never sent from it)"
+assert_eq "$(hsql "SELECT COUNT(*) FROM alerts WHERE rule='live_success_low' AND subject='run:$run'")" "1" "live_success_low alerts (fired once)"
 fired_at=$(hsql "SELECT fired_at FROM alerts WHERE rule='live_success_low' AND subject='run:$run'")
 [ -n "$fired_at" ] || fail "no live_success_low alert in the host file"
 first_fail=$(pg "SELECT MIN(a.started_at) FROM delivery_attempts a JOIN deliveries d USING (delivery_id) WHERE d.run_id=$run AND a.outcome='permanent'")
