@@ -19,6 +19,7 @@
 #include "store/reports.hpp"
 #include "store/overrides.hpp"
 #include "store/pg_ledger.hpp"
+#include "store/pg_status.hpp"
 #include "store/runs.hpp"
 
 namespace daybreak {
@@ -75,8 +76,11 @@ LeasePass take_leases(const AppContext& ctx, const std::vector<store::Run>& cand
 }
 
 /// dispatch on the PostgreSQL ledger ([database] url): the same choice of runs, leases and
-/// dispatcher, on PgDispatchLedger. Not here (README "PostgreSQL"): the dead-man's switch
-/// (planning stays on SQLite), alerts, the metrics textfile and stored run reports.
+/// dispatcher, on PgDispatchLedger. Monitoring runs on this host (engine::HostMonitoring): the
+/// live alert rules and their outbox in the host's SQLite file ([database] path, created and
+/// migrated when missing), the metrics textfile, status figures read from PostgreSQL. Not here
+/// (README "PostgreSQL"): the dead-man's switch (planning stays on SQLite), content_held and
+/// stored run reports.
 int dispatch_on_pg(AppContext& ctx, const std::vector<std::int64_t>& run_ids, const std::string& date, long lookahead_s) {
   const Clock& clock = *ctx.clock;
   std::string owner = engine::make_owner_id();
@@ -113,6 +117,21 @@ int dispatch_on_pg(AppContext& ctx, const std::vector<std::int64_t>& run_ids, co
   auto transport = channels::make_curl_transport(topts);
   engine::Dispatcher dispatcher(ctx.cfg, clock, *transport, store::pg_ledger_factory(ctx.cfg.database_url, owner),
                                 engine::StopToken(g_stop), ctx.log);
+  engine::HostMonitoring host;
+  host.store_path = ctx.cfg.database_path;
+  // Statuses land in PostgreSQL (pg_status): the delivered measure counts them there, on a
+  // connection of the monitoring thread's own (opened on first use, again after a failure).
+  host.status_figures = [url = ctx.cfg.database_url, conn = std::shared_ptr<store::PgConn>()](std::int64_t run_id,
+                                                                                            Millis at) mutable {
+    try {
+      if (!conn) conn = std::make_shared<store::PgConn>(url);
+      return store::pg_delivery_truth_for_run(*conn, run_id, at);
+    } catch (...) {
+      conn.reset();
+      throw;
+    }
+  };
+  dispatcher.monitor_on_host(std::move(host));
   auto summary = dispatcher.run(owned);
   transport->shutdown();
   nlohmann::json runs_out = nlohmann::json::array();

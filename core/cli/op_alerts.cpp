@@ -92,6 +92,10 @@ int run_check(const AppContext& ctx) {
 
   // Live rules for runs nobody is dispatching. A live dispatch (an unexpired lease on any run)
   // evaluates its runs itself every second, with breaker states only it knows: leave it alone.
+  // With [database] url the runs are dispatched from PostgreSQL, and their live alerts in this
+  // file are a dispatch there's: this file's runs (the plan, never sent from here) would resolve
+  // them at once, so only escalation runs.
+  const bool ledger_elsewhere = !ctx.cfg.database_url.empty();
   bool dispatch_alive = false;
   std::set<std::int64_t> ids;
   for (const auto& r : store::RunListActive(db, now - 6 * 3'600'000LL, now + 600'000)) {
@@ -99,7 +103,7 @@ int run_check(const AppContext& ctx) {
     if (r.state == "running" || r.window_start <= now) ids.insert(r.run_id);
   }
   std::size_t live_runs = 0;
-  if (!dispatch_alive) {
+  if (!dispatch_alive && !ledger_elsewhere) {
     // Runs of firing alerts too, so an alert on a run that has since closed resolves.
     for (const auto& a : store::AlertListFiring(db)) {
       if (a.subject.rfind("run:", 0) == 0) {

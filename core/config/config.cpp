@@ -299,9 +299,8 @@ Config parse_config(const std::string& text, const std::string& origin) {
 
   if (const auto* t = top.table("database")) {
     TableReader r(*t, "database", origin, {"path", "url"});
-    if (t->contains("path") && t->contains("url")) {
-      throw ConfigError(r.line("url") + ": keys \"database.path\" and \"database.url\" are both set; set exactly one");
-    }
+    // With url, path names this host's own SQLite file (planning, alerts, a dispatch's
+    // monitoring on PostgreSQL); both may be set.
     r.str("path", cfg.database_path);
     if (cfg.database_path.empty()) throw ConfigError(r.line("path") + ": key \"database.path\" must not be empty");
     r.str("url", cfg.database_url);

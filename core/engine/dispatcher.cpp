@@ -21,12 +21,14 @@
 #include "domain/retry.hpp"
 #include "domain/status_event.hpp"
 #include "engine/alerts.hpp"
+#include "engine/host_store.hpp"
 #include "engine/live.hpp"
 #include "engine/metrics.hpp"
 #include "engine/send_schedule.hpp"
 #include "engine/sender_pool.hpp"
 #include "engine/string_pool.hpp"
 #include "engine/writer.hpp"
+#include "store/alerts.hpp"
 #include "store/deliveries.hpp"
 #include "store/runs.hpp"
 
@@ -222,12 +224,19 @@ struct Dispatcher::Impl {
   bool writer_failing = false;              ///< the ledger's writes are failing (as last seen)
   bool store_alert_fired = false;           ///< the direct store_unwritable alert is out
   std::unique_ptr<BatchWriter> writer;
-  std::unique_ptr<AlertEngine> alert_engine;  ///< used on the writer thread only
+  std::unique_ptr<AlertEngine> alert_engine;  ///< used on the writer thread only (the host store's, with host_mon)
+  std::optional<HostMonitoring> host_mon;      ///< monitoring against this host's SQLite file (PostgreSQL ledger)
   std::unique_ptr<AlertNotifier> notifier;     ///< posts alert notifications from its own thread
+  std::unique_ptr<HostStore> host_store;       ///< host_mon's thread, while run() runs
 
   Impl(const Config& c, const Clock& k, channels::Transport& t, store::LedgerFactory f, StopToken st,
        std::shared_ptr<spdlog::logger> l)
       : cfg(c), clock(k), stop(st), open_ledger(std::move(f)), transport(t), log(std::move(l)) {}
+  /// A run() that threw leaves the host store's thread running jobs that use this object's
+  /// members: it stops before any of them is destroyed.
+  ~Impl() {
+    if (host_store) host_store->stop();
+  }
 
   void push_event(Event e) {
     {
@@ -1264,41 +1273,68 @@ struct Dispatcher::Impl {
   /// the ledger, not dispatch's memory, so they are counted there (one aggregate query per run),
   /// at most every 15 s per run; between counts the last one is reused. Writer thread only.
   std::map<std::int64_t, std::pair<Millis, store::DeliveryTruth>> status_cache;
+  /// With host_mon the figures come from the ledger's database (host_mon->status_figures), not
+  /// from this host's file; a read that fails keeps the last count (or none) and is logged.
   void fill_status_figures(store::Db& db, LiveSnapshot& snap, Millis now) {
     for (auto& r : snap.runs) {
       if (r.closed) continue;
       auto it = status_cache.find(r.run_id);
       if (it == status_cache.end() || now - it->second.first >= 15'000) {
-        it = status_cache.insert_or_assign(r.run_id, std::make_pair(now, store::DeliveryTruthForRun(db, r.run_id, now))).first;
+        if (!host_mon) {
+          it = status_cache.insert_or_assign(r.run_id, std::make_pair(now, store::DeliveryTruthForRun(db, r.run_id, now))).first;
+        } else if (host_mon->status_figures) {
+          try {
+            it = status_cache.insert_or_assign(r.run_id, std::make_pair(now, host_mon->status_figures(r.run_id, now))).first;
+          } catch (const std::exception& e) {
+            log->warn("monitoring: status figures of run {}: {}", r.run_id, e.what());
+          }
+        }
       }
-      r.status = it->second.second;
+      if (it != status_cache.end()) r.status = it->second.second;
     }
   }
 
-  /// Once a second: alert rules and the metrics textfile, on the writer thread (off the send path).
+  /// Once a second: alert rules and the metrics textfile, off the send path: on the writer
+  /// thread in the ledger's transaction (SQLite), or with host_mon on the host store's thread
+  /// against this host's file, where a newer tick replaces one not yet started.
   void monitor_tick(Millis now, std::shared_ptr<LiveSnapshot> snap = nullptr) {
     if (!alert_engine && cfg.dispatch.metrics_dir.empty()) return;
     if (!snap) snap = std::make_shared<LiveSnapshot>(snapshot(now));
-    writer->enqueue(store::ledger_op::Local{[this, snap, now](store::Db& db) {
-      try {
-        if (alert_engine) {
-          if (cfg.alerts.success_measure == "delivered") fill_status_figures(db, *snap, now);
-          auto changes = alert_engine->evaluate(db, *snap, now);
-          if (auto today = local_date(now, cfg.default_timezone)) {
-            auto held = alert_engine->evaluate_held(db, format_date(add_days(*today, -1)), now);  // content_held
-            changes.insert(changes.end(), held.begin(), held.end());
-          }
-          if (!changes.empty() && notifier) notifier->wake();
+    auto job = [this, snap, now](store::Db& db) { monitor(db, *snap, now); };
+    if (host_store) {
+      host_store->post(std::move(job));
+    } else {
+      writer->enqueue(store::ledger_op::Local{std::move(job)});
+    }
+  }
+
+  void monitor(store::Db& db, LiveSnapshot& snap, Millis now) {
+    try {
+      if (alert_engine) {
+        if (cfg.alerts.success_measure == "delivered") fill_status_figures(db, snap, now);
+        auto changes = alert_engine->evaluate(db, snap, now);
+        // content_held reads the held deliveries from the ledger: with host_mon they are in the
+        // other database, not in this host's file, so the rule is not evaluated there.
+        if (auto today = local_date(now, cfg.default_timezone); today && !host_mon) {
+          auto held = alert_engine->evaluate_held(db, format_date(add_days(*today, -1)), now);  // content_held
+          changes.insert(changes.end(), held.begin(), held.end());
         }
-        if (!cfg.dispatch.metrics_dir.empty()) {
-          fill_store_figures(db, *snap);
-          write_metrics_textfile(cfg.dispatch.metrics_dir, *snap);
-        }
-      } catch (const std::exception& e) {
-        // Monitoring must never stop deliveries: log, and try again next second.
-        log->warn("monitoring: {}", e.what());
+        if (!changes.empty() && notifier) notifier->wake();
       }
-    }});
+      if (!cfg.dispatch.metrics_dir.empty()) {
+        if (host_mon) {
+          // Not the host file's last stored report: no report is stored for a run on the other
+          // database, and the last run may have closed on another host.
+          snap.alerts_firing = static_cast<std::size_t>(store::AlertCountFiring(db));
+        } else {
+          fill_store_figures(db, snap);
+        }
+        write_metrics_textfile(cfg.dispatch.metrics_dir, snap);
+      }
+    } catch (const std::exception& e) {
+      // Monitoring must never stop deliveries: log, and try again next second.
+      log->warn("monitoring: {}", e.what());
+    }
   }
 
   nlohmann::json breakers_json() const {
@@ -1724,16 +1760,34 @@ Dispatcher::Dispatcher(const Config& cfg, const Clock& clock, channels::Transpor
 
 Dispatcher::~Dispatcher() = default;
 
+void Dispatcher::monitor_on_host(HostMonitoring m) { impl_->host_mon = std::move(m); }
+
 DispatchSummary Dispatcher::run(const std::vector<std::int64_t>& run_ids, const RunClosedHook& on_run_closed) {
   auto& d = *impl_;
   d.writer = std::make_unique<BatchWriter>(d.open_ledger, d.cfg.dispatch.commit_interval_ms, d.log);
   d.alert_engine = std::make_unique<AlertEngine>(d.cfg.alerts);
+  if (d.host_mon) {
+    // The notifier opens the file without migrating it: create and migrate it first, here. An
+    // up-to-date file is only read; a locked one is waited for 200 ms at most, then logged
+    // (the host store migrates it on a later tick; sending goes on meanwhile).
+    try {
+      store::Db create(d.host_mon->store_path, store::OpenOptions{false, true, 200, 1024});
+    } catch (const std::exception& e) {
+      d.log->warn("host store {}: {} (alerts and the metrics textfile are not written until it opens)",
+                  d.host_mon->store_path, e.what());
+    }
+    d.host_store = std::make_unique<HostStore>(d.host_mon->store_path, d.log);
+  }
   if (!d.cfg.alerts.chain.empty()) {
-    d.notifier = std::make_unique<AlertNotifier>(d.cfg.database_path, d.cfg.alerts, d.clock, d.log);
+    d.notifier = std::make_unique<AlertNotifier>(d.host_mon ? d.host_mon->store_path : d.cfg.database_path, d.cfg.alerts,
+                                                 d.clock, d.log);
     d.notifier->start();
   }
   d.load(run_ids);
-  auto summary = d.run_loop(on_run_closed);
+  // With host_mon no report is stored: the run is in the other database (HostMonitoring).
+  const RunClosedHook no_hook;
+  const RunClosedHook& closed_hook = d.host_mon ? no_hook : on_run_closed;
+  auto summary = d.run_loop(closed_hook);
   // The final figures are taken before the items are freed: a closed run's alerts resolve on
   // them and the metrics textfile keeps them.
   std::shared_ptr<LiveSnapshot> final_snap;
@@ -1741,7 +1795,7 @@ DispatchSummary Dispatcher::run(const std::vector<std::int64_t>& run_ids, const 
     final_snap = std::make_shared<LiveSnapshot>(d.snapshot(d.clock.now()));
   }
   if (!d.deferred_reports.empty() && d.in_flight == 0) d.release_items();
-  for (const auto& [run_id, at] : d.deferred_reports) d.enqueue_report(run_id, at, on_run_closed);
+  for (const auto& [run_id, at] : d.deferred_reports) d.enqueue_report(run_id, at, closed_hook);
   if (d.in_flight > 0) {
     // Second-stage stop: abandon what is in flight; those rows stay `sending` and the next
     // dispatch treats them as uncertain.
@@ -1753,6 +1807,10 @@ DispatchSummary Dispatcher::run(const std::vector<std::int64_t>& run_ids, const 
   if (final_snap) d.monitor_tick(final_snap->at, final_snap);  // a last evaluation with the final figures
   d.writer->stop(d.stop.stage() >= 2 ? 3000 : 30000);
   summary.writes_dropped = static_cast<std::int64_t>(d.writer->dropped());
+  if (d.host_store) {
+    d.host_store->stop();  // the last evaluation, then the thread ends
+    d.host_store.reset();
+  }
   if (d.notifier) d.notifier->stop();
   return summary;
 }

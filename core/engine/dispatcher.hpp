@@ -14,6 +14,7 @@
 #include "domain/clock.hpp"
 #include "store/db.hpp"
 #include "store/dispatch_ledger.hpp"
+#include "store/reports.hpp"
 
 namespace spdlog {
 class logger;
@@ -71,6 +72,22 @@ class StopToken {
   const StopSource* source_ = nullptr;
 };
 
+/// Monitoring for a ledger on another database (PostgreSQL): the alert rules dispatch evaluates
+/// from its live snapshot (their alerts and notification outbox in this host's SQLite file) and
+/// the metrics textfile run on a thread of their own against `store_path` (engine/host_store.hpp),
+/// never in the ledger's transaction. content_held (it reads the held deliveries, which are in
+/// the other database) is not evaluated; the textfile has no daybreak_last_run_sla_ratio (no run
+/// report is stored: the last run may have closed on another host) and its
+/// daybreak_alerts_firing counts this host's file. docs/architecture.md.
+struct HostMonitoring {
+  std::string store_path;  ///< this host's SQLite file ([database] path): created and migrated when missing
+  /// A run's status-callback figures from the ledger's database, for alerts.success_measure =
+  /// "delivered" (called at most every 15 s per run, on the monitoring thread). Unset: the
+  /// delivered measure has no figures and live_success_low is judged on none (dispatch_on_pg
+  /// always sets it).
+  std::function<store::DeliveryTruth(std::int64_t run_id, Millis now)> status_figures;
+};
+
 class Dispatcher {
  public:
   /// `ledger` opens the dispatch's ledger connections (store/dispatch_ledger.hpp): one to load the
@@ -79,7 +96,11 @@ class Dispatcher {
              StopToken stop, std::shared_ptr<spdlog::logger> log);
   ~Dispatcher();
   /// Called on the writer thread, inside the transaction that closes a run (stores its report).
+  /// Not called with monitor_on_host (the run is not in this host's file).
   using RunClosedHook = std::function<void(store::Db&, std::int64_t run_id, Millis now)>;
+  /// Runs monitoring against this host's SQLite file instead of in the ledger's transaction
+  /// (a ledger on another database). Call before run().
+  void monitor_on_host(HostMonitoring m);
   /// Runs the given runs (whose leases the caller acquired) to completion or until stopped.
   DispatchSummary run(const std::vector<std::int64_t>& run_ids, const RunClosedHook& on_run_closed = nullptr);
 

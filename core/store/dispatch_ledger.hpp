@@ -110,8 +110,9 @@ struct AdoptUrgent {
 };
 /// This host's own bookkeeping that shares the writer's transaction without being a ledger
 /// statement of the dispatch: alert rules and their outbox, the metrics textfile, a closed run's
-/// report. Not part of the port: a ledger on another database runs these against this host's
-/// store (SqliteDispatchLedger hands them its connection).
+/// report. Not part of the port: SqliteDispatchLedger hands them its connection; for a ledger
+/// on another database the dispatcher runs its monitoring against this host's SQLite file on a
+/// thread of its own instead (engine::HostMonitoring) and sends it none.
 struct Local {
   std::function<void(Db&)> fn;
 };

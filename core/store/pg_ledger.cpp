@@ -413,7 +413,7 @@ bool PgDispatchLedger::plan(const LedgerOp& op, PgOpPlan& out) {
             out.stmts.push_back({"release_lease", &q.release_lease, {num(o.run_id), owner_}});
             return true;
           },
-          // Not run on PostgreSQL (pg_ledger.hpp).
+          // Not run here: the dispatcher runs monitoring on this host's file (pg_ledger.hpp).
           [&](const ledger_op::Local&) { return true; },
           // The PostgreSQL ledger has no run kinds (sql/postgresql) and `daybreak send-now`
           // writes to SQLite: there is no urgent run to adopt here.

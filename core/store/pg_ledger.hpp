@@ -43,8 +43,9 @@ class PgDispatchLedger final : public DispatchLedger {
   void savepoint() override;
   void release_savepoint() override;
   void rollback_to_savepoint() override;
-  /// ledger_op::Local is not run: monitoring, alerts and stored reports are not written on the
-  /// PostgreSQL ledger in this release (README "PostgreSQL").
+  /// ledger_op::Local is not run here: a dispatch on PostgreSQL runs its monitoring against this
+  /// host's SQLite file on a thread of its own (engine::HostMonitoring), never in this ledger's
+  /// transaction, so none reaches it; one that did would be skipped (it never fails a batch).
   LedgerResult apply(const LedgerOp& op) override;
   /// A batch's statements go out in one pipeline (libpq pipeline mode) and their answers come
   /// back together: one round trip for the batch instead of one per statement. An operation

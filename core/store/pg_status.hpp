@@ -23,6 +23,7 @@
 
 #include "domain/status_event.hpp"
 #include "store/pg.hpp"
+#include "store/reports.hpp"
 #include "store/status_events.hpp"
 
 namespace daybreak::store {
@@ -96,6 +97,10 @@ class PgStatusStore {
 /// `set_since` when given: WhatsAppHoldsActive on PostgreSQL, for dispatch.
 std::unordered_map<std::string, Millis> pg_whatsapp_holds_active(PgConn& c, Millis at,
                                                                  std::optional<Millis> set_since = std::nullopt);
+
+/// DeliveryTruthForRun on PostgreSQL (the same aggregates, store::DeliveryTruthAggregatesSql):
+/// the status figures dispatch's live_success_low judges with alerts.success_measure = "delivered".
+DeliveryTruth pg_delivery_truth_for_run(PgConn& c, std::int64_t run_id, Millis now);
 
 /// StatusRejectList and StatusRejectCountSince on PostgreSQL (`daybreak status rejected`).
 std::vector<StatusRejectRow> pg_status_reject_list(PgConn& c, Millis since, std::int64_t limit);

@@ -34,11 +34,13 @@ inline channels::Response whatsapp_accepted(long n) {
 }
 
 /// `ledger` opens the dispatch's ledger connections; by default the real SQLite ledger at
-/// cfg.database_path for `owner`.
+/// cfg.database_path for `owner`. With `host`, monitoring runs on this host's file
+/// (Dispatcher::monitor_on_host), as dispatch does on the PostgreSQL ledger.
 inline engine::DispatchSummary run_dispatch_ticking(const Config& cfg, ManualClock& clock, channels::Transport& transport,
                                                     const std::string& owner, const std::vector<std::int64_t>& run_ids,
                                                     const char* log_env, store::LedgerFactory ledger = nullptr,
-                                                    engine::StopToken stop = {}, Millis tick_ms = 20) {
+                                                    engine::StopToken stop = {}, Millis tick_ms = 20,
+                                                    const engine::HostMonitoring* host = nullptr) {
   std::atomic<bool> done{false};
   std::thread ticker([&] {
     for (int i = 0; i < 30'000 && !done; ++i) {
@@ -59,6 +61,7 @@ inline engine::DispatchSummary run_dispatch_ticking(const Config& cfg, ManualClo
   } join{done, ticker};
   if (!ledger) ledger = store::sqlite_ledger_factory(cfg.database_path, owner);
   engine::Dispatcher d(cfg, clock, transport, std::move(ledger), stop, log);
+  if (host) d.monitor_on_host(*host);
   return d.run(run_ids);
 }
 

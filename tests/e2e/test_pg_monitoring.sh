@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# A dispatch on the PostgreSQL ledger runs its monitoring on its own host:
+#  1. a day planned with the SQLite tools is copied with `daybreak migrate-ledger` into a
+#     PostgreSQL server started for the test (initdb + pg_ctl as the postgres user, unix socket
+#     in the work directory, random port); the simulator on 127.0.0.1 answers half the
+#     recipients 131026 (permanent), so live success falls far below 97%
+#  2. dispatch runs with [database] url beside [database] path, this host's own SQLite file:
+#     here the planning file itself (one host that plans and dispatches), so it holds its own
+#     copy of the run, never sent from it; an on-call webhook to a local sink; dispatch.metrics_dir
+#  3. while it sends: daybreak.prom appears; the sink receives the FIRING live_success_low post,
+#     fired within a minute (daybreak's clock) of the first failed request; the cron's
+#     `daybreak alerts check` then does not resolve it from the file's unsent copy of the run
+#  4. afterwards: the alert and its notifications are in the host's file, `daybreak alerts list`
+#     finds it there, the run is closed on PostgreSQL, and daybreak.prom has the run's figures
+#     in node-exporter's text format
+source "$(dirname "$0")/common.sh"
+PGBIN=/usr/lib/postgresql/15/bin
+[ -x "$PGBIN/initdb" ] || { echo "skip: PostgreSQL 15 binaries absent ($PGBIN)"; exit 125; }
+command -v psql >/dev/null || { echo "skip: psql missing"; exit 125; }
+D=2026-12-10
+N=200
+
+# --- 1. PostgreSQL for the test, run as an unprivileged user ---
+chmod 755 "$WORK"
+PGDIR=$WORK/pg
+mkdir -p "$PGDIR"
+as_pg=()
+if [ "$(id -u)" -eq 0 ]; then chown postgres "$PGDIR"; as_pg=(runuser -u postgres --); fi
+"${as_pg[@]}" "$PGBIN/initdb" -D "$PGDIR/data" -A trust -U daybreak --no-sync -E UTF8 >"$WORK/initdb.log" 2>&1 || { cat "$WORK/initdb.log" >&2; fail "initdb"; }
+PGPORT_T=""
+for _ in 1 2 3 4 5; do
+  port=$((20000 + RANDOM % 20000))
+  if "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w -t 30 \
+      -o "-k $PGDIR -p $port -c listen_addresses='' -c fsync=off -c synchronous_commit=off" start >/dev/null 2>&1; then
+    PGPORT_T=$port; break
+  fi
+done
+[ -n "$PGPORT_T" ] || { cat "$PGDIR/server.log" >&2; fail "pg_ctl start"; }
+stop_pg() { "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate -w stop >/dev/null 2>&1 || true; }
+DPID=""
+# A failure while dispatch runs: end it before PostgreSQL (a dispatch that cannot write never finishes).
+trap 'rc=$?; [ -z "$DPID" ] || kill -9 "$DPID" 2>/dev/null || true; stop_pg; (exit $rc); cleanup' EXIT  # cleanup keeps the work directory of a failure
+URL="postgresql://daybreak@/postgres?host=$PGDIR&port=$PGPORT_T"
+pg() { psql "$URL" -XAtq -c "$1"; }
+
+start_sim pgmon --mps 160 --time-scale 10 --seed 7 --transient-rate 0 --permanent-rate 0.5 --latency-ms-median 20 --latency-ms-p99 100
+write_config "$SIM_PORT"
+seed_day "$N" "$D"
+run=$(sql "SELECT run_id FROM runs WHERE date='$D'")
+n=$(sql "SELECT COUNT(*) FROM deliveries WHERE run_id=$run")
+"$OP" migrate-ledger --from "sqlite:$DB" --to "$URL" --date "$D" --json >"$WORK/migrate.json"
+assert_eq "$(pg "SELECT COUNT(*) FROM deliveries WHERE run_id=$run")" "$n" "deliveries copied to PostgreSQL"
+
+# --- 2. this host: the ledger on PostgreSQL, its own SQLite file, a webhook, the textfile ---
+start_hook
+HOSTDB=$DB
+METRICS=$WORK/metrics
+mkdir -p "$METRICS"
+python3 - "$WORK/daybreak.toml" "$WORK/pg.toml" "$URL" "$HOSTDB" "$METRICS" "$HOOK" <<'PY'
+import re, sys
+src, dst, url, host_db, metrics, hook = sys.argv[1:]
+s = open(src).read()
+s = re.sub(r'(?m)^path = ".*"$', lambda m: 'path = "%s"\nurl = "%s"' % (host_db, url), s, count=1)
+s = s.replace("[dispatch]\n", '[dispatch]\nmetrics_dir = "%s"\n' % metrics, 1)
+s += '[alerts]\nchain = ["oncall"]\n[alerts.levels.oncall]\nwebhooks = ["http://127.0.0.1:%s/oncall"]\n' % hook
+open(dst, "w").write(s)
+PY
+grep -q '^url = ' "$WORK/pg.toml" || fail "pg.toml has no url"
+export DAYBREAK_CONFIG=$WORK/pg.toml
+
+DAYBREAK_HOST_ID=host-a DAYBREAK_CLOCK=$(clock_at "${D}T05:59:25+05:30" 10) "$DISPATCH" --run "$run" --json \
+  >"$WORK/dispatch.json" 2>"$WORK/dispatch.log" &
+DPID=$!
+
+# --- 3. while it sends: the textfile, and the webhook ---
+for _ in $(seq 1 1200); do [ -s "$METRICS/daybreak.prom" ] && break; sleep 0.05; done
+[ -s "$METRICS/daybreak.prom" ] || fail "no daybreak.prom in $METRICS"
+prom_while_running=no
+kill -0 "$DPID" 2>/dev/null && prom_while_running=yes
+for _ in $(seq 1 1200); do grep -q "FIRING" "$WORK/hooks.ndjson" 2>/dev/null && break; sleep 0.05; done
+grep -q "FIRING" "$WORK/hooks.ndjson" || { tail -20 "$WORK/dispatch.log" >&2; fail "no FIRING webhook within 60 s (real)"; }
+running_at_fire=no
+kill -0 "$DPID" 2>/dev/null && running_at_fire=yes
+# The cron's check on this host, at the same instant: it escalates and sends, and must not
+# resolve the dispatch's alert from the file's own copy of the run (planned, never sent here).
+DAYBREAK_CLOCK=$(clock_at "${D}T06:00:00+05:30" 1) "$OP" alerts check --json >"$WORK/check.json"
+python3 - "$WORK/check.json" <<'PY' || fail "alerts check changed the dispatch's alert: $(cat "$WORK/check.json")"
+import json, sys
+j = json.load(open(sys.argv[1]))
+bad = [c for c in j["changes"] if c["rule"] == "live_success_low" and c["change"] == "resolved"]
+assert not bad and j["live_runs_evaluated"] == 0, j
+PY
+first=$(grep "FIRING" "$WORK/hooks.ndjson" | head -1)
+assert_eq "$(echo "$first" | json 'j["path"]')" "/oncall" "webhook path"
+echo "$first" | json 'j["body"]["text"]' | grep -q "live_success_low run:$run" || fail "webhook text: $first"
+
+for _ in $(seq 1 1500); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$DPID" 2>/dev/null && { tail -20 "$WORK/dispatch.log" >&2; fail "dispatch still running after 150 s"; }
+rc=0
+wait "$DPID" || rc=$?
+DPID=""
+[ "$rc" -eq 0 ] || { tail -20 "$WORK/dispatch.log" >&2; fail "dispatch exited $rc"; }
+assert_eq "$(pg "SELECT state FROM runs WHERE run_id=$run")" "closed" "run state on PostgreSQL"
+dead=$(pg "SELECT COUNT(*) FROM deliveries WHERE run_id=$run AND state='dead'")
+[ "$dead" -gt $((n / 4)) ] || fail "only $dead of $n dead: the failure rate did not apply"
+
+# --- 4. the host's file: the alert and its notifications ---
+hsql() { sqlite3 -cmd '.timeout 10000' "$HOSTDB" "$1"; }
+assert_eq "$(hsql "SELECT COUNT(*) FROM deliveries WHERE run_id=$run AND state='planned'")" "$n" "the file's copy of the run (never sent from it)"
+assert_eq "$(hsql "SELECT COUNT(*) FROM alerts WHERE rule='live_success_low' AND subject='run:$run'")" "1" "live_success_low alerts (fired once)"
+fired_at=$(hsql "SELECT fired_at FROM alerts WHERE rule='live_success_low' AND subject='run:$run'")
+[ -n "$fired_at" ] || fail "no live_success_low alert in the host file"
+first_fail=$(pg "SELECT MIN(a.started_at) FROM delivery_attempts a JOIN deliveries d USING (delivery_id) WHERE d.run_id=$run AND a.outcome='permanent'")
+[ -n "$first_fail" ] || fail "no failed attempt in the ledger"
+lag=$((fired_at - first_fail))
+[ "$lag" -ge 0 ] && [ "$lag" -le 60000 ] || fail "fired ${lag} ms (daybreak's clock) after the first failure"
+assert_eq "$(hsql "SELECT COUNT(*) FROM alert_notifications n JOIN alerts a USING (alert_id) WHERE a.rule='live_success_low' AND n.event='fired' AND n.sent_at IS NOT NULL")" "1" "fired notification sent"
+"$OP" alerts list --all --json >"$WORK/alerts.json"
+grep -q "live_success_low" "$WORK/alerts.json" || fail "daybreak alerts list does not show it: $(cat "$WORK/alerts.json")"
+
+# The textfile in node-exporter's format: the run's figures, the families typed, no last-run SLA.
+P=$METRICS/daybreak.prom
+grep -q '^# TYPE daybreak_deliveries gauge$' "$P" || fail "daybreak.prom lacks the deliveries family"
+grep -q "^daybreak_live_success_ratio{run_id=\"$run\",date=\"$D\"} " "$P" || fail "daybreak.prom lacks run $run's live success"
+prom_dead=$(grep -E '^daybreak_deliveries\{state="dead"' "$P" | awk '{s += $2} END {print s + 0}')
+assert_eq "$prom_dead" "$dead" "dead deliveries in daybreak.prom"
+if grep -q "daybreak_last_run_sla_ratio" "$P"; then fail "daybreak.prom has a last-run SLA (no report is stored on PostgreSQL)"; fi
+ls "$METRICS" | grep -q '\.tmp' && fail "a temporary textfile was left"
+echo "ok: $dead/$n dead; live_success_low fired ${lag} ms after the first failure (dispatch running: $running_at_fire), posted to the webhook; daybreak.prom written (while running: $prom_while_running)"
