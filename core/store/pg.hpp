@@ -104,6 +104,24 @@ class PgConn {
   bool pipe_broken_ = false;
 };
 
+/// Runs `fn` in one transaction on `c`: BEGIN, then COMMIT, or ROLLBACK when `fn` throws (the
+/// exception goes on).
+template <class Fn>
+void pg_transaction(PgConn& c, Fn&& fn) {
+  c.ensure_connected();
+  c.exec("BEGIN");
+  try {
+    fn();
+    c.exec("COMMIT");
+  } catch (...) {
+    try {
+      c.exec("ROLLBACK");
+    } catch (...) {
+    }
+    throw;
+  }
+}
+
 /// Quotes a value for COPY's text format (backslash, tab, newline, carriage return escaped).
 void pg_copy_field(std::string& out, std::string_view v);
 /// Applies the PostgreSQL ledger's migrations (sql/postgresql/) not yet applied, each in its own

@@ -122,23 +122,6 @@ Content pg_read_content(const PgResult& q, int i) {
   return c;
 }
 
-/// Runs `fn` in one transaction on `c` (rolled back when it throws).
-template <class Fn>
-void pg_tx(PgConn& c, Fn&& fn) {
-  c.ensure_connected();
-  c.exec("BEGIN");
-  try {
-    fn();
-    c.exec("COMMIT");
-  } catch (...) {
-    try {
-      c.exec("ROLLBACK");
-    } catch (...) {
-    }
-    throw;
-  }
-}
-
 }  // namespace
 
 PgDispatchLedger::PgDispatchLedger(const std::string& url, std::string owner, bool migrate)
@@ -155,7 +138,7 @@ std::optional<Run> PgDispatchLedger::load_run(std::int64_t run_id) {
 
 CrashReconcile PgDispatchLedger::reconcile_crashed(std::int64_t run_id, Millis now) {
   CrashReconcile out;
-  pg_tx(*c_, [&] {
+  pg_transaction(*c_, [&] {
     out = {};
     auto m = c_->run("mark_uncertain",
                      "UPDATE deliveries SET state = 'uncertain', updated_at = $1 "
@@ -579,7 +562,7 @@ std::vector<Run> PgDispatchLedger::list_dispatchable(Millis from, Millis to) {
 
 LeaseResult PgDispatchLedger::acquire_lease(std::int64_t run_id, Millis now, Millis lease_ms) {
   LeaseResult res;
-  pg_tx(*c_, [&] {
+  pg_transaction(*c_, [&] {
     res = {};
     // SKIP LOCKED: a run another host is taking (or claiming under) right now is not waited
     // for; it is reported as owned elsewhere, and the next pass tries again.
@@ -791,7 +774,7 @@ LedgerCopyCounts migrate_ledger_to_pg(const std::string& sqlite_path, const std:
   LedgerCopyCounts counts;
   // One read transaction on SQLite (a consistent day) and one write transaction on PostgreSQL.
   SQLite::Transaction read(src, SQLite::TransactionBehavior::DEFERRED);
-  pg_tx(dst, [&] {
+  pg_transaction(dst, [&] {
     counts = {};
     for (const auto& t : kCopyTables) {
       std::string data;

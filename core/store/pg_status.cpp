@@ -149,23 +149,6 @@ PgStatusStore::~PgStatusStore() = default;
 
 namespace pg_status_detail {
 
-/// Runs `fn` in one transaction on `c` (rolled back when it throws).
-template <class Fn>
-void status_tx(PgConn& c, Fn&& fn) {
-  c.ensure_connected();
-  c.exec("BEGIN");
-  try {
-    fn();
-    c.exec("COMMIT");
-  } catch (...) {
-    try {
-      c.exec("ROLLBACK");
-    } catch (...) {
-    }
-    throw;
-  }
-}
-
 std::vector<PgStatusStore::Row> read_rows(const PgResult& r) {
   std::vector<PgStatusStore::Row> rows;
   rows.reserve(static_cast<std::size_t>(r.rows()));
@@ -216,7 +199,7 @@ std::vector<PgStatusStored> PgStatusStore::store(const std::vector<PgStatusItem>
                                                  const std::string& source_ref, Millis now, std::string* apply_error) {
   using namespace pg_status_detail;
   std::vector<PgStatusStored> out;
-  status_tx(*c_, [&] {
+  pg_transaction(*c_, [&] {
     out.assign(items.size(), PgStatusStored{});
     // 1. The raw events, all in one statement.
     const std::string src = pg_text(source), ref = pg_text(source_ref), at = n(now);
@@ -329,7 +312,7 @@ StatusApplySummary PgStatusStore::apply_pending(Millis now, std::int64_t limit, 
                                                 std::int64_t* expired) {
   using namespace pg_status_detail;
   StatusApplySummary s;
-  status_tx(*c_, [&] {
+  pg_transaction(*c_, [&] {
     s = {};
     const PgParam lim = limit < 0 ? PgParam() : PgParam(n(limit));  // LIMIT NULL: every row
     if (expire_before) {

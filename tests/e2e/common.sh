@@ -155,3 +155,36 @@ PY
 
 # clock_at ISO SCALE: a DAYBREAK_CLOCK value starting at ISO now, SCALE times faster
 clock_at() { echo "$1@$(now_ms)*$2"; }
+
+# PostgreSQL 15 for a test. require_test_pg skips the test (exit 125, with the reason) when the
+# server binaries or psql are missing. start_test_pg starts a throwaway server on a unix socket
+# under $WORK/pg (as the postgres user when run as root; no fsync: the test's data is thrown
+# away), trying a few random ports, and sets PGDIR and URL; pg runs one statement through psql;
+# stop_pg stops the server (put it in the test's EXIT trap).
+require_test_pg() {
+  PGBIN=/usr/lib/postgresql/15/bin
+  [ -x "$PGBIN/initdb" ] || { echo "skip: PostgreSQL 15 binaries absent ($PGBIN)"; exit 125; }
+  command -v psql >/dev/null || { echo "skip: psql missing"; exit 125; }
+}
+start_test_pg() {
+  chmod 755 "$WORK"
+  PGDIR=$WORK/pg
+  mkdir -p "$PGDIR"
+  as_pg=()
+  if [ "$(id -u)" -eq 0 ]; then chown postgres "$PGDIR"; as_pg=(runuser -u postgres --); fi
+  "${as_pg[@]}" "$PGBIN/initdb" -D "$PGDIR/data" -A trust -U daybreak --no-sync -E UTF8 >"$WORK/initdb.log" 2>&1 ||
+    { cat "$WORK/initdb.log" >&2; fail "initdb"; }
+  PGPORT_T=""
+  local port
+  for _ in 1 2 3 4 5; do
+    port=$((20000 + RANDOM % 20000))
+    if "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w -t 30 \
+        -o "-k $PGDIR -p $port -c listen_addresses='' -c fsync=off -c synchronous_commit=off" start >/dev/null 2>&1; then
+      PGPORT_T=$port; break
+    fi
+  done
+  [ -n "$PGPORT_T" ] || { cat "$PGDIR/server.log" >&2; fail "pg_ctl start"; }
+  URL="postgresql://daybreak@/postgres?host=$PGDIR&port=$PGPORT_T"
+}
+stop_pg() { [ -n "${PGDIR:-}" ] && "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate -w stop >/dev/null 2>&1 || true; }
+pg() { psql "$URL" -XAtq -c "$1"; }

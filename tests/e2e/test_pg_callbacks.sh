@@ -17,9 +17,7 @@
 # Scale: PG_CB_E2E_N advisors (default 2000) on 2 senders of 80 messages per second.
 source "$(dirname "$0")/common.sh"
 source "$(dirname "$0")/json.sh"
-PGBIN=/usr/lib/postgresql/15/bin
-[ -x "$PGBIN/initdb" ] || { echo "skip: PostgreSQL 15 binaries absent ($PGBIN)"; exit 125; }
-command -v psql >/dev/null || { echo "skip: psql missing"; exit 125; }
+require_test_pg
 CALLBACKS=$DAYBREAK_BIN/daybreak-callbacks/daybreak-callbacks
 [ -x "$CALLBACKS" ] || fail "no receiver binary at $CALLBACKS"
 SECRET="app-secret-pg-e2e"
@@ -27,25 +25,8 @@ D=2026-12-10
 N=${PG_CB_E2E_N:-2000}
 
 # --- PostgreSQL for the test, run as an unprivileged user ---
-chmod 755 "$WORK"
-PGDIR=$WORK/pg
-mkdir -p "$PGDIR"
-as_pg=()
-if [ "$(id -u)" -eq 0 ]; then chown postgres "$PGDIR"; as_pg=(runuser -u postgres --); fi
-"${as_pg[@]}" "$PGBIN/initdb" -D "$PGDIR/data" -A trust -U daybreak --no-sync -E UTF8 >"$WORK/initdb.log" 2>&1 || { cat "$WORK/initdb.log" >&2; fail "initdb"; }
-PGPORT_T=""
-for _ in 1 2 3 4 5; do
-  port=$((20000 + RANDOM % 20000))
-  if "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w -t 30 \
-      -o "-k $PGDIR -p $port -c listen_addresses='' -c fsync=off -c synchronous_commit=off" start >/dev/null 2>&1; then
-    PGPORT_T=$port; break
-  fi
-done
-[ -n "$PGPORT_T" ] || { cat "$PGDIR/server.log" >&2; fail "pg_ctl start"; }
-stop_pg() { "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate -w stop >/dev/null 2>&1 || true; }
-trap 'rc=$?; stop_pg; (exit $rc); cleanup' EXIT  # cleanup keeps the work directory of a failure
-URL="postgresql://daybreak@/postgres?host=$PGDIR&port=$PGPORT_T"
-pg() { psql "$URL" -XAtq -c "$1"; }
+start_test_pg
+trap 'rc=$?; set +e; stop_pg; (exit $rc); cleanup' EXIT  # cleanup keeps the work directory of a failure
 
 # --- 1. the receiver on PostgreSQL (no SQLite file on its host) ---
 umask 077

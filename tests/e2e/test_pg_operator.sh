@@ -16,35 +16,16 @@
 # Scale: PG_OP_N advisors (default 1500) on one sender of 20 messages per second under a 10×
 # clock: about 8 s of sending.
 source "$(dirname "$0")/common.sh"
-PGBIN=/usr/lib/postgresql/15/bin
-[ -x "$PGBIN/initdb" ] || { echo "skip: PostgreSQL 15 binaries absent ($PGBIN)"; exit 125; }
-command -v psql >/dev/null || { echo "skip: psql missing"; exit 125; }
+require_test_pg
 D=2026-12-11
 N=${PG_OP_N:-1500}
 SCALE=10
 
 # --- PostgreSQL for the test, run as an unprivileged user ---
-chmod 755 "$WORK"
-PGDIR=$WORK/pg
-mkdir -p "$PGDIR"
-as_pg=()
-if [ "$(id -u)" -eq 0 ]; then chown postgres "$PGDIR"; as_pg=(runuser -u postgres --); fi
-"${as_pg[@]}" "$PGBIN/initdb" -D "$PGDIR/data" -A trust -U daybreak --no-sync -E UTF8 >"$WORK/initdb.log" 2>&1 || { cat "$WORK/initdb.log" >&2; fail "initdb"; }
-PGPORT_T=""
-for _ in 1 2 3 4 5; do
-  port=$((20000 + RANDOM % 20000))
-  if "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w -t 30 \
-      -o "-k $PGDIR -p $port -c listen_addresses='' -c fsync=off -c synchronous_commit=off" start >/dev/null 2>&1; then
-    PGPORT_T=$port; break
-  fi
-done
-[ -n "$PGPORT_T" ] || { cat "$PGDIR/server.log" >&2; fail "pg_ctl start"; }
-stop_pg() { "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate -w stop >/dev/null 2>&1 || true; }
+start_test_pg
 # On exit: the dispatch and the server stopped; cleanup keeps the work directory of a failure
 # (set +e first: under errexit the `(exit $rc)` would end the trap before cleanup).
 trap 'rc=$?; set +e; kill "${pid:-}" 2>/dev/null; stop_pg; (exit $rc); cleanup' EXIT
-URL="postgresql://daybreak@/postgres?host=$PGDIR&port=$PGPORT_T"
-pg() { psql "$URL" -XAtq -c "$1"; }
 
 # --- the day, planned with SQLite, with no emergency item (a pulled item's rows are held) ---
 start_sim pgop --mps 100 --time-scale $SCALE --seed 9 --transient-rate 0 --permanent-rate 0

@@ -17,34 +17,15 @@
 #     --run, --html and trend read PostgreSQL too; --watch refuses with a message naming why
 # Scale: PG_SLA_N advisors a day (default 1500) on 4 senders of 80 msg/s.
 source "$(dirname "$0")/common.sh"
-PGBIN=/usr/lib/postgresql/15/bin
-[ -x "$PGBIN/initdb" ] || { echo "skip: PostgreSQL 15 binaries absent ($PGBIN)"; exit 125; }
-command -v psql >/dev/null || { echo "skip: psql missing"; exit 125; }
+require_test_pg
 D1=2026-12-14
 D2=2026-12-15
 N=${PG_SLA_N:-1500}
 
 # --- PostgreSQL for the test, run as an unprivileged user (as test_pg_two_hosts.sh) ---
-chmod 755 "$WORK"
-PGDIR=$WORK/pg
-mkdir -p "$PGDIR"
-as_pg=()
-if [ "$(id -u)" -eq 0 ]; then chown postgres "$PGDIR"; as_pg=(runuser -u postgres --); fi
-"${as_pg[@]}" "$PGBIN/initdb" -D "$PGDIR/data" -A trust -U daybreak --no-sync -E UTF8 >"$WORK/initdb.log" 2>&1 || { cat "$WORK/initdb.log" >&2; fail "initdb"; }
-PGPORT_T=""
-for _ in 1 2 3 4 5; do
-  port=$((20000 + RANDOM % 20000))
-  if "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w -t 30 \
-      -o "-k $PGDIR -p $port -c listen_addresses='' -c fsync=off -c synchronous_commit=off" start >/dev/null 2>&1; then
-    PGPORT_T=$port; break
-  fi
-done
-[ -n "$PGPORT_T" ] || { cat "$PGDIR/server.log" >&2; fail "pg_ctl start"; }
-stop_pg() { "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate -w stop >/dev/null 2>&1 || true; }
+start_test_pg
 # set +e: under errexit the failing `(exit $rc)` would end the trap before cleanup stops the simulator
 trap 'rc=$?; stop_pg; set +e; (exit $rc); cleanup' EXIT  # cleanup keeps the work directory of a failure
-URL="postgresql://daybreak@/postgres?host=$PGDIR&port=$PGPORT_T"
-pg() { psql "$URL" -XAtq -c "$1"; }
 
 # --- two days planned on SQLite, 4 senders; some sends fail, a few for good ---
 start_sim pgsla --mps 160 --seed 7 --transient-rate 0.03 --permanent-rate 0.003 --latency-ms-median 40 --latency-ms-p99 200

@@ -15,34 +15,15 @@
 # (default 80), scaled down from 100,000 to keep the test near 25 s on a 2-core machine;
 # PG_E2E_N=20000 PG_E2E_MPS=300 is the larger run docs/architecture.md quotes.
 source "$(dirname "$0")/common.sh"
-PGBIN=/usr/lib/postgresql/15/bin
-[ -x "$PGBIN/initdb" ] || { echo "skip: PostgreSQL 15 binaries absent ($PGBIN)"; exit 125; }
-command -v psql >/dev/null || { echo "skip: psql missing"; exit 125; }
+require_test_pg
 D=2026-12-10
 N=${PG_E2E_N:-4000}
 MPS=${PG_E2E_MPS:-80}   # per sender
 LEASE_S=3
 
 # --- PostgreSQL for the test, run as an unprivileged user ---
-chmod 755 "$WORK"
-PGDIR=$WORK/pg
-mkdir -p "$PGDIR"
-as_pg=()
-if [ "$(id -u)" -eq 0 ]; then chown postgres "$PGDIR"; as_pg=(runuser -u postgres --); fi
-"${as_pg[@]}" "$PGBIN/initdb" -D "$PGDIR/data" -A trust -U daybreak --no-sync -E UTF8 >"$WORK/initdb.log" 2>&1 || { cat "$WORK/initdb.log" >&2; fail "initdb"; }
-PGPORT_T=""
-for _ in 1 2 3 4 5; do
-  port=$((20000 + RANDOM % 20000))
-  if "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w -t 30 \
-      -o "-k $PGDIR -p $port -c listen_addresses='' -c fsync=off -c synchronous_commit=off" start >/dev/null 2>&1; then
-    PGPORT_T=$port; break
-  fi
-done
-[ -n "$PGPORT_T" ] || { cat "$PGDIR/server.log" >&2; fail "pg_ctl start"; }
-stop_pg() { "${as_pg[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate -w stop >/dev/null 2>&1 || true; }
-trap 'rc=$?; stop_pg; (exit $rc); cleanup' EXIT  # cleanup keeps the work directory of a failure
-URL="postgresql://daybreak@/postgres?host=$PGDIR&port=$PGPORT_T"
-pg() { psql "$URL" -XAtq -c "$1"; }
+start_test_pg
+trap 'rc=$?; set +e; stop_pg; (exit $rc); cleanup' EXIT  # cleanup keeps the work directory of a failure
 
 # --- the day, planned with SQLite, on 4 senders ---
 start_sim pg --mps $((MPS * 2)) --seed 5 --transient-rate 0 --permanent-rate 0 --latency-ms-median 40 --latency-ms-p99 200

@@ -33,36 +33,19 @@ constexpr Millis kBdT0 = 1'795'825'800'000;  // 2026-11-28 06:00 IST
 constexpr int kRows = 300;
 
 /// The SQLite ledger, with every heartbeat's progress rows kept for the test.
-class HeartbeatTap final : public store::DispatchLedger {
+class HeartbeatTap final : public test_support::ForwardingLedger {
  public:
   HeartbeatTap(std::unique_ptr<store::DispatchLedger> inner, std::shared_ptr<std::vector<json>> seen,
                std::shared_ptr<std::mutex> mu)
-      : inner_(std::move(inner)), seen_(std::move(seen)), mu_(std::move(mu)) {}
-  const std::string& owner() const override { return inner_->owner(); }
-  std::optional<store::Run> load_run(std::int64_t id) override { return inner_->load_run(id); }
-  store::CrashReconcile reconcile_crashed(std::int64_t id, Millis now) override { return inner_->reconcile_crashed(id, now); }
-  std::vector<store::ContentRow> load_emergency_content() override { return inner_->load_emergency_content(); }
-  std::vector<store::ContentRow> load_run_content(std::int64_t id) override { return inner_->load_run_content(id); }
-  void for_each_delivery(std::int64_t id, const std::function<void(store::DeliveryRow&&)>& fn) override {
-    inner_->for_each_delivery(id, fn);
-  }
-  std::int64_t change_mark() override { return inner_->change_mark(); }
-  std::unordered_map<std::string, Millis> load_whatsapp_holds(Millis now) override { return inner_->load_whatsapp_holds(now); }
-  void begin() override { inner_->begin(); }
-  void commit() override { inner_->commit(); }
-  void rollback() noexcept override { inner_->rollback(); }
-  bool in_transaction() override { return inner_->in_transaction(); }
-  void savepoint() override { inner_->savepoint(); }
-  void release_savepoint() override { inner_->release_savepoint(); }
-  void rollback_to_savepoint() override { inner_->rollback_to_savepoint(); }
+      : ForwardingLedger(std::move(inner)), seen_(std::move(seen)), mu_(std::move(mu)) {}
   store::LedgerResult apply(const store::LedgerOp& op) override {
     tap(op);
-    return inner_->apply(op);
+    return inner().apply(op);
   }
   std::optional<store::BatchFailure> apply_batch(const std::vector<const store::LedgerOp*>& ops,
                                                  std::vector<store::LedgerResult>& results) override {
     for (const auto* op : ops) tap(*op);
-    return inner_->apply_batch(ops, results);
+    return inner().apply_batch(ops, results);
   }
 
  private:
@@ -72,7 +55,6 @@ class HeartbeatTap final : public store::DispatchLedger {
       for (const auto& [run, progress] : hb->progress) seen_->push_back(json::parse(progress));
     }
   }
-  std::unique_ptr<store::DispatchLedger> inner_;
   std::shared_ptr<std::vector<json>> seen_;
   std::shared_ptr<std::mutex> mu_;
 };

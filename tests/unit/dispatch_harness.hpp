@@ -12,9 +12,12 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "config/config.hpp"
@@ -32,6 +35,41 @@ inline channels::Response whatsapp_accepted(long n) {
   r.body = R"({"messaging_product":"whatsapp","messages":[{"id":"wamid.)" + std::to_string(n) + R"("}]})";
   return r;
 }
+
+/// A ledger that hands every call to `inner`: a test wraps the real ledger in a subclass and
+/// overrides the calls it watches or breaks (apply and apply_batch, usually).
+class ForwardingLedger : public store::DispatchLedger {
+ public:
+  explicit ForwardingLedger(std::unique_ptr<store::DispatchLedger> inner) : inner_(std::move(inner)) {}
+  const std::string& owner() const override { return inner_->owner(); }
+  std::optional<store::Run> load_run(std::int64_t id) override { return inner_->load_run(id); }
+  store::CrashReconcile reconcile_crashed(std::int64_t id, Millis now) override { return inner_->reconcile_crashed(id, now); }
+  std::vector<store::ContentRow> load_emergency_content() override { return inner_->load_emergency_content(); }
+  std::vector<store::ContentRow> load_run_content(std::int64_t id) override { return inner_->load_run_content(id); }
+  void for_each_delivery(std::int64_t id, const std::function<void(store::DeliveryRow&&)>& fn) override {
+    inner_->for_each_delivery(id, fn);
+  }
+  std::int64_t change_mark() override { return inner_->change_mark(); }
+  std::unordered_map<std::string, Millis> load_whatsapp_holds(Millis now) override { return inner_->load_whatsapp_holds(now); }
+  void begin() override { inner_->begin(); }
+  void commit() override { inner_->commit(); }
+  void rollback() noexcept override { inner_->rollback(); }
+  bool in_transaction() override { return inner_->in_transaction(); }
+  void savepoint() override { inner_->savepoint(); }
+  void release_savepoint() override { inner_->release_savepoint(); }
+  void rollback_to_savepoint() override { inner_->rollback_to_savepoint(); }
+  store::LedgerResult apply(const store::LedgerOp& op) override { return inner_->apply(op); }
+  std::optional<store::BatchFailure> apply_batch(const std::vector<const store::LedgerOp*>& ops,
+                                                 std::vector<store::LedgerResult>& results) override {
+    return inner_->apply_batch(ops, results);
+  }
+
+ protected:
+  store::DispatchLedger& inner() { return *inner_; }
+
+ private:
+  std::unique_ptr<store::DispatchLedger> inner_;
+};
 
 /// `ledger` opens the dispatch's ledger connections; by default the real SQLite ledger at
 /// cfg.database_path for `owner`. With `host`, monitoring runs on this host's file

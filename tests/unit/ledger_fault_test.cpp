@@ -72,30 +72,13 @@ struct FaultPlan {
   std::string failed_op;
 };
 
-class FaultyLedger final : public store::DispatchLedger {
+class FaultyLedger final : public test_support::ForwardingLedger {
  public:
   FaultyLedger(std::unique_ptr<store::DispatchLedger> inner, std::shared_ptr<FaultPlan> plan)
-      : inner_(std::move(inner)), plan_(std::move(plan)) {}
-  const std::string& owner() const override { return inner_->owner(); }
-  std::optional<store::Run> load_run(std::int64_t id) override { return inner_->load_run(id); }
-  store::CrashReconcile reconcile_crashed(std::int64_t id, Millis now) override { return inner_->reconcile_crashed(id, now); }
-  std::vector<store::ContentRow> load_emergency_content() override { return inner_->load_emergency_content(); }
-  std::vector<store::ContentRow> load_run_content(std::int64_t id) override { return inner_->load_run_content(id); }
-  void for_each_delivery(std::int64_t id, const std::function<void(store::DeliveryRow&&)>& fn) override {
-    inner_->for_each_delivery(id, fn);
-  }
-  std::int64_t change_mark() override { return inner_->change_mark(); }
-  std::unordered_map<std::string, Millis> load_whatsapp_holds(Millis now) override { return inner_->load_whatsapp_holds(now); }
-  void begin() override { inner_->begin(); }
-  void commit() override { inner_->commit(); }
-  void rollback() noexcept override { inner_->rollback(); }
-  bool in_transaction() override { return inner_->in_transaction(); }
-  void savepoint() override { inner_->savepoint(); }
-  void release_savepoint() override { inner_->release_savepoint(); }
-  void rollback_to_savepoint() override { inner_->rollback_to_savepoint(); }
+      : ForwardingLedger(std::move(inner)), plan_(std::move(plan)) {}
   store::LedgerResult apply(const store::LedgerOp& op) override {
     inject(op);
-    return inner_->apply(op);
+    return inner().apply(op);
   }
   /// The fault is decided per operation in order, as apply() does; the operations before it go
   /// to the inner ledger together (on PostgreSQL its pipeline, which the sweep thus covers).
@@ -112,7 +95,7 @@ class FaultyLedger final : public store::DispatchLedger {
       }
     }
     const std::vector<const store::LedgerOp*> before(ops.begin(), ops.begin() + static_cast<std::ptrdiff_t>(k));
-    auto failed = inner_->apply_batch(before, results);
+    auto failed = inner().apply_batch(before, results);
     results.resize(ops.size());
     if (failed) return failed;
     if (fault) return store::BatchFailure{k, fault};
@@ -134,7 +117,6 @@ class FaultyLedger final : public store::DispatchLedger {
       if (plan_->poisoned.count(key)) throw store::StoreError("injected: constraint failed", SQLITE_CONSTRAINT);
     }
   }
-  std::unique_ptr<store::DispatchLedger> inner_;
   std::shared_ptr<FaultPlan> plan_;
 };
 
