@@ -24,7 +24,7 @@ void add_generate_command(CLI::App& app, GlobalOptions& g, Action& action);
 void add_explain_command(CLI::App& app, GlobalOptions& g, Action& action);
 void add_content_commands(CLI::App& app, GlobalOptions& g, Action& action);
 void add_doctor_command(CLI::App& app, GlobalOptions& g, Action& action);
-// Operator subcommands of issue 6 (op_status, op_audit, op_advisors, op_catalog, op_overrides,
+// Operator subcommands (op_status, op_audit, op_advisors, op_catalog, op_overrides,
 // op_dead, op_export, op_retention). add_content_catalog_commands must follow add_content_commands.
 void add_status_command(CLI::App& app, GlobalOptions& g, Action& action);
 void add_audit_command(CLI::App& app, GlobalOptions& g, Action& action);
@@ -39,7 +39,7 @@ void add_backup_commands(CLI::App& app, GlobalOptions& g, Action& action);
 // `daybreak migrate-ledger`: a SQLite day into the PostgreSQL ledger (op_migrate_ledger.cpp).
 void add_migrate_ledger_command(CLI::App& app, GlobalOptions& g, Action& action);
 
-// Monitoring (issue 5): `daybreak alerts list|show|ack|check` (op_alerts.cpp).
+// Monitoring: `daybreak alerts list|show|ack|check` (op_alerts.cpp).
 void add_alerts_commands(CLI::App& app, GlobalOptions& g, Action& action);
 // The schedule: `daybreak schedule show|fire JOB` (op_schedule.cpp).
 void add_schedule_commands(CLI::App& app, GlobalOptions& g, Action& action);

@@ -1,4 +1,4 @@
-// `daybreak advisors list|show|add|update|pause|resume|opt-in|opt-out` (issue 6). add/update
+// `daybreak advisors list|show|add|update|pause|resume|opt-in|opt-out`. add/update
 // build an advisors.csv record from the flags and run it through the import's validator
 // (domain/validate.hpp AdvisorValidator), so a hand edit obeys exactly the rules an import does
 // and errors name the flag's field the same way. Changes are audited (addresses masked) in the

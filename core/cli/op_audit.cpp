@@ -1,5 +1,5 @@
 // `daybreak audit [--since --until --actor --command --target --limit] [--json]`: the audit log,
-// newest first (issue 6: every change is recorded with actor, reason and before → after).
+// newest first (every change is recorded with actor, reason and before → after).
 #include <iostream>
 
 #include "cli/commands.hpp"

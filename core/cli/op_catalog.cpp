@@ -1,4 +1,4 @@
-// `daybreak content list|show|replace` (issue 6), added beside the existing `content withdraw`
+// `daybreak content list|show|replace`, added beside the existing `content withdraw`
 // (op_content.cpp). `replace ID --with ID2` is the compliance pull with a chosen substitute: in
 // one transaction ID is withdrawn, every assignment of it from yesterday on (advisors west of the
 // default zone are still on yesterday) points at ID2 with source override, every pending delivery

@@ -1,4 +1,4 @@
-// `daybreak status [--json]`: what an operator needs at a glance (issue 6): who owns which run and
+// `daybreak status [--json]`: what an operator needs at a glance: who owns which run and
 // whether its lease is live, each active run's live progress (runs.progress, rewritten every
 // second by dispatch), the pause switches, dead letters and firing alerts, the next cron steps
 // (computed from the injected clock, so DAYBREAK_CLOCK shows them for a simulated night), and

@@ -1,5 +1,5 @@
 #pragma once
-// What the operator's change commands share (issue 6): opening the database with the injected
+// What the operator's change commands share: opening the database with the injected
 // clock, the --reason and --dry-run rules, the audit row (OS user, SUDO_USER, command line, reason,
 // before → after) written in the same transaction as the change, argument parsing with errors
 // that name the flag, and JSON for the rows they print.

@@ -225,7 +225,7 @@ int sla_report_main(int argc, char** argv) {
     list->add_option("--limit", limit, "How many runs (default 20)")->check(CLI::Range(1, 100000));
     list->fallthrough();  // `sla-report list --json` reaches the global --json
 
-    // Monitoring views (issue 5).
+    // Monitoring views.
     bool watch = false, once = false;
     std::string html_path;
     app.add_flag("--watch", watch, "Live view of the running runs (or --run/--date), refreshed each second; q quits");

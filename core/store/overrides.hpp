@@ -104,7 +104,7 @@ bool DeliveryRequeue(Db& db, std::int64_t delivery_id, const std::vector<std::st
 /// next dispatch takes it again; false when the run is not closed. Call inside Db::write_tx.
 bool RunReopen(Db& db, std::int64_t run_id, Millis now);
 /// Runs an operator reopened that still have work: state planned/running and reopened_at set.
-/// dispatch adds these to the due runs it chooses (see the report of issue 6).
+/// dispatch adds these to the due runs it chooses.
 std::vector<Run> RunListReopened(Db& db);
 
 /// Marks a dead delivery dismissed (it stays dead). False when it is not dead or already

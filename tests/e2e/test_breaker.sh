@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sender pool under an outage (issue 3, must-show 3), end to end against the simulator:
+# Sender pool under an outage, end to end against the simulator:
 # 2,000 advisors on two WhatsApp senders; the second number is down from S+30 s to S+120 s.
 # Its breaker opens, traffic reroutes to the healthy sender, the breaker closes again through
 # half-open once the number is back, every delivery is accepted once, and the SLA holds.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# WhatsApp fully down (issue 3, must-show 3, second half): advisors whose preference is
+# WhatsApp fully down: advisors whose preference is
 # whatsapp|email get email before the deadline. The one WhatsApp number answers 131000 to every
 # send; its breaker opens after the first few failures, every WhatsApp sender being open moves
 # the deliveries to email at once, and the SLA counts the fallback channel.

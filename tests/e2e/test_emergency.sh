@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Emergency substitution at send time (issue 4, must-show 5): the provider rejects one content
+# Emergency substitution at send time: the provider rejects one content
 # item with a template error (132000); dispatch sends an emergency item in the advisor's
 # language instead of skipping them, records source `emergency` on the delivery and the
 # assignment, and the delivery still counts on time. A withdrawn item found at load is replaced

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Monitoring end to end (issue 5) on a real dispatch against the simulator on 127.0.0.1:
+# Monitoring end to end on a real dispatch against the simulator on 127.0.0.1:
 #  1. a demo run (200 advisors, compressed time) is dispatched and closes; its stored report
 #     equals a fresh recomputation from the ledger (sla-report --run prints the stored one)
 #  2. sla-report --html renders one self-contained page; headless Chromium (Debian chromium)

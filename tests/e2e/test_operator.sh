@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The operator tool end to end (issue 6), against the simulator on 127.0.0.1:
+# The operator tool end to end, against the simulator on 127.0.0.1:
 #  1. bad input (unknown ids, bad dates, conflicting flags, missing --reason): exit 2, a clear
 #     error, nothing changed; every --dry-run changes nothing
 #  2. pause against a running dispatch stops new sends within a second; resume finishes the run

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Uncertain sends reconciled from status callbacks (issue 3, must-show 4), end to end:
+# Uncertain sends reconciled from status callbacks, end to end:
 # the simulator posts signed callbacks to the real receiver; dispatch is killed with -9 while
 # requests are in flight, so rows are left `sending` (crash between send and record). On restart
 # those rows are uncertain; the ones the provider took are settled by the callbacks (no resend),

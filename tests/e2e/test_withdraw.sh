@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Compliance pull before the morning run (issue 4, must-show 4): at 05:50 IST an operator
+# Compliance pull before the morning run: at 05:50 IST an operator
 # withdraws an item assigned to 500 advisors; every one of them gets a replacement in their
 # language and receives it on time; the withdrawn item is never sent; the audit log names who
 # pulled it and why.

@@ -1,5 +1,5 @@
-// Capacity planning (core/domain/capacity.cpp, `sla-report capacity`): the verdicts issue 5
-// asks for, worked out by hand from the planner's rule (a sender of R msg/s is planned at most
+// Capacity planning (core/domain/capacity.cpp, `sla-report capacity`): the verdicts,
+// worked out by hand from the planner's rule (a sender of R msg/s is planned at most
 // floor(0.7 × R) sends a second over the 300 s send window).
 #include "domain/capacity.hpp"
 

@@ -1,4 +1,4 @@
-// Tests for the operator's store pieces (issue 6): store/audit, store/overrides, store/catalog,
+// Tests for the operator's store pieces: store/audit, store/overrides, store/catalog,
 // store/exports and store/retention, on a real SQLite file in a per-test temporary directory
 // (kept when a test fails).
 #include <gtest/gtest.h>

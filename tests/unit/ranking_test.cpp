@@ -1,5 +1,5 @@
 // Tests for core/domain/ranking.cpp: the parts of a score, hard exclusions, determinism, the
-// Beta sampler, and a simulated engagement environment (issue 4, "Must show" 3).
+// Beta sampler, and a simulated engagement environment.
 #include "domain/ranking.hpp"
 
 #include <gtest/gtest.h>
