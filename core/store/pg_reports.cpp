@@ -191,17 +191,7 @@ std::map<std::string, DeliveryTruth> PgReportLedger::truth_by_date(const std::st
   auto r = c_->run("report_truth_by_date", sql, {std::to_string(now), from, to});
   std::map<std::string, DeliveryTruth> out;
   for (int i = 0; i < r.rows(); ++i) {
-    DeliveryTruth c;
-    c.eligible = r.i64(i, 1);
-    c.on_time = r.i64(i, 2);
-    c.delivered_on_time = r.i64(i, 3);
-    c.read = r.i64(i, 4);
-    c.delivered = r.i64(i, 5);
-    c.unknown = r.i64(i, 6);
-    c.failed_after_accept = r.i64(i, 7);
-    c.delivered_decided = r.i64(i, 8);
-    c.delivered_decided_on_time = r.i64(i, 9);
-    out.emplace(r.str(i, 0), c);
+    out.emplace(r.str(i, 0), DeliveryTruthFromColumns([&](int k) { return r.i64(i, 1 + k); }));
   }
   return out;
 }

@@ -620,18 +620,7 @@ DeliveryTruth pg_delivery_truth_for_run(PgConn& c, std::int64_t run_id, Millis n
   using namespace pg_status_detail;
   static const std::string sql = "SELECT " + DeliveryTruthAggregatesSql(SqlDialect::postgresql) + " FROM deliveries WHERE run_id = $2";
   auto r = c.run("delivery_truth_for_run", sql, {n(now), n(run_id)});
-  auto col = [&](int i) { return r.rows() == 0 ? std::int64_t{0} : r.opt_i64(0, i).value_or(0); };
-  DeliveryTruth t;
-  t.eligible = col(0);
-  t.on_time = col(1);
-  t.delivered_on_time = col(2);
-  t.read = col(3);
-  t.delivered = col(4);
-  t.unknown = col(5);
-  t.failed_after_accept = col(6);
-  t.delivered_decided = col(7);
-  t.delivered_decided_on_time = col(8);
-  return t;
+  return DeliveryTruthFromColumns([&](int i) { return r.rows() == 0 ? std::int64_t{0} : r.opt_i64(0, i).value_or(0); });
 }
 
 std::unordered_map<std::string, Millis> PgDispatchLedger::load_whatsapp_holds(Millis now) {

@@ -44,8 +44,14 @@ std::string status_aggregates_for(SqlDialect dialect) {
 const std::string& status_aggregates() { return DeliveryTruthAggregatesSql(SqlDialect::sqlite); }
 
 DeliveryTruth delivery_truth_from(SQLite::Statement& q, int first) {
+  return DeliveryTruthFromColumns(
+      [&](int i) { return q.getColumn(first + i).isNull() ? std::int64_t{0} : q.getColumn(first + i).getInt64(); });
+}
+
+}  // namespace
+
+DeliveryTruth DeliveryTruthFromColumns(const std::function<std::int64_t(int)>& col) {
   DeliveryTruth c;
-  auto col = [&](int i) { return q.getColumn(first + i).isNull() ? std::int64_t{0} : q.getColumn(first + i).getInt64(); };
   c.eligible = col(0);
   c.on_time = col(1);
   c.delivered_on_time = col(2);
@@ -57,8 +63,6 @@ DeliveryTruth delivery_truth_from(SQLite::Statement& q, int first) {
   c.delivered_decided_on_time = col(8);
   return c;
 }
-
-}  // namespace
 
 const std::string& DeliveryTruthAggregatesSql(SqlDialect dialect) {
   static const std::string sqlite = status_aggregates_for(SqlDialect::sqlite);

@@ -2,6 +2,7 @@
 // Query module for `sla_reports` (one stored report per closed run) and the ledger reads a
 // report is computed from: delivery outcomes, failure reasons and attempt counts of a run.
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -46,6 +47,9 @@ enum class SqlDialect { sqlite, postgresql };
 /// SQLite, $1 on PostgreSQL). One text of the rules for both ledgers: DeliveryTruthForRun and
 /// DeliveryTruthByDate here, PgReportLedger::truth_by_date (store/pg_reports.hpp) there.
 const std::string& DeliveryTruthAggregatesSql(SqlDialect dialect);
+/// The DeliveryTruth of one row of those nine columns: `col(i)` reads column i of them (0 for
+/// NULL), whichever ledger's result it comes from.
+DeliveryTruth DeliveryTruthFromColumns(const std::function<std::int64_t(int)>& col);
 
 /// The status counts of one run at `now` (one aggregate query).
 DeliveryTruth DeliveryTruthForRun(Db& db, std::int64_t run_id, Millis now);
