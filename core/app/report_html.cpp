@@ -8,6 +8,7 @@
 #include <map>
 
 #include "app/report.hpp"
+#include "channels/email.hpp"
 #include "domain/time.hpp"
 #include "engine/live.hpp"
 #include "store/reports.hpp"
@@ -16,20 +17,6 @@ namespace daybreak {
 namespace {
 
 using nlohmann::json;
-
-std::string esc(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    switch (c) {
-      case '&': o += "&amp;"; break;
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '"': o += "&quot;"; break;
-      default: o += c;
-    }
-  }
-  return o;
-}
 
 std::string f(double v, int prec = 1) { return fmt::format("{:.{}f}", v, prec); }
 std::string pct2(double v) { return fmt::format("{:.2f}", std::floor(v * 100.0 + 1e-9) / 100.0); }
@@ -76,8 +63,8 @@ std::string axes(double x0, double x1, double ymax, const std::string& xlabel, c
     double y = kH - kB - v / ymax * (kH - kT - kB);
     o += "<text x='" + f(kL - 6) + "' y='" + f(y + 4) + "' class='tick' text-anchor='end'>" + f(v, 0) + "</text>";
   }
-  o += "<text x='" + f((kL + kW - kR) / 2) + "' y='" + f(kH - 5) + "' class='label' text-anchor='middle'>" + esc(xlabel) + "</text>";
-  o += "<text x='12' y='" + f(kT + 8) + "' class='label'>" + esc(ylabel) + "</text>";
+  o += "<text x='" + f((kL + kW - kR) / 2) + "' y='" + f(kH - 5) + "' class='label' text-anchor='middle'>" + channels::html_escape(xlabel) + "</text>";
+  o += "<text x='12' y='" + f(kT + 8) + "' class='label'>" + channels::html_escape(ylabel) + "</text>";
   return o;
 }
 
@@ -105,7 +92,7 @@ std::string accepted_chart(store::ReportLedger& ledger, std::int64_t run_id, con
   auto Y = [&](double n) { return kH - kB - n / ymax * (kH - kT - kB); };
   const double dl = static_cast<double>(run->deadline_at - t0) / 1000.0;
   const double target = ymax * kSlaTargetPct / 100.0;
-  std::string o = "<figure><figcaption>Run " + std::to_string(run_id) + " (slot " + esc(format_instant(run->slot_at, tz)) +
+  std::string o = "<figure><figcaption>Run " + std::to_string(run_id) + " (slot " + channels::html_escape(format_instant(run->slot_at, tz)) +
                   "): accepted over time against the plan</figcaption>";
   o += "<svg id='accepted-run-" + std::to_string(run_id) + "' class='chart' viewBox='0 0 " + f(kW, 0) + " " + f(kH, 0) +
        "' role='img' aria-label='accepted deliveries over time'>";
@@ -157,18 +144,18 @@ std::string outcome_bars(const std::string& id, const std::string& title, const 
   if (!groups.is_object() || groups.empty()) return {};
   const double row = 26, h = kT + row * static_cast<double>(groups.size()) + 30;
   const double left = 140, width = kW - left - kR;
-  std::string o = "<figure><figcaption>" + esc(title) + "</figcaption><svg id='" + id + "' class='chart' viewBox='0 0 " + f(kW, 0) +
-                  " " + f(h, 0) + "' role='img' aria-label='" + esc(title) + "'>";
+  std::string o = "<figure><figcaption>" + channels::html_escape(title) + "</figcaption><svg id='" + id + "' class='chart' viewBox='0 0 " + f(kW, 0) +
+                  " " + f(h, 0) + "' role='img' aria-label='" + channels::html_escape(title) + "'>";
   double y = kT;
   for (const auto& [k, g] : groups.items()) {
     double total = std::max<double>(1, g.value("eligible", 0));
     double x = left;
-    o += "<text x='" + f(left - 6) + "' y='" + f(y + 15) + "' class='tick' text-anchor='end'>" + esc(k) + "</text>";
+    o += "<text x='" + f(left - 6) + "' y='" + f(y + 15) + "' class='tick' text-anchor='end'>" + channels::html_escape(k) + "</text>";
     for (const char* part : {"on_time", "late", "failed", "dead"}) {
       double w = g.value(part, 0) / total * width;
       if (w > 0) {
         o += "<rect class='seg " + std::string(part) + "' x='" + f(x) + "' y='" + f(y) + "' width='" + f(w) + "' height='" + f(row - 6) +
-             "'><title>" + esc(k) + " " + part + ": " + std::to_string(g.value(part, 0)) + "</title></rect>";
+             "'><title>" + channels::html_escape(k) + " " + part + ": " + std::to_string(g.value(part, 0)) + "</title></rect>";
       }
       x += w;
     }
@@ -192,8 +179,8 @@ std::string trend_chart(const json& trend) {
   ymin = std::max(0.0, std::min(95.0, std::floor(ymin - 1)));
   auto X = [&](std::size_t i) { return kL + (n == 1 ? 0.5 : static_cast<double>(i) / static_cast<double>(n - 1)) * (kW - kL - kR); };
   auto Y = [&](double v) { return kH - kB - (v - ymin) / (100 - ymin) * (kH - kT - kB); };
-  std::string o = "<figure><figcaption>SLA trend, " + esc(trend.value("from", std::string())) + " to " +
-                  esc(trend.value("to", std::string())) + " (target " + f(kSlaTargetPct, 0) +
+  std::string o = "<figure><figcaption>SLA trend, " + channels::html_escape(trend.value("from", std::string())) + " to " +
+                  channels::html_escape(trend.value("to", std::string())) + " (target " + f(kSlaTargetPct, 0) +
                   "%)</figcaption><svg id='trend-chart' class='chart' viewBox='0 0 " + f(kW, 0) + " " + f(kH, 0) +
                   "' role='img' aria-label='SLA trend'>";
   o += "<line x1='" + f(kL) + "' y1='" + f(kH - kB) + "' x2='" + f(kW - kR) + "' y2='" + f(kH - kB) + "' class='axis'/>";
@@ -206,13 +193,13 @@ std::string trend_chart(const json& trend) {
     const auto& d = days[i];
     if (i % std::max<std::size_t>(1, n / 8) == 0 || i + 1 == n) {
       o += "<text x='" + f(X(i)) + "' y='" + f(kH - kB + 15) + "' class='tick' text-anchor='middle'>" +
-           esc(d.value("date", std::string()).substr(5)) + "</text>";
+           channels::html_escape(d.value("date", std::string()).substr(5)) + "</text>";
     }
     if (!d.contains("sla_pct")) continue;
     double v = d.at("sla_pct").get<double>();
     pts += (pts.empty() ? "" : " ") + f(X(i)) + "," + f(Y(v));
     o += "<circle class='" + std::string(d.value("met", false) ? "met" : "missed") + "' cx='" + f(X(i)) + "' cy='" + f(Y(v)) +
-         "' r='3.5'><title>" + esc(d.value("date", std::string())) + ": " + pct2(v) + "%</title></circle>";
+         "' r='3.5'><title>" + channels::html_escape(d.value("date", std::string())) + ": " + pct2(v) + "%</title></circle>";
   }
   if (!pts.empty()) o += "<polyline class='trend' points='" + pts + "'/>";
   o += "</svg></figure>";
@@ -238,7 +225,7 @@ std::string render_html_report(store::ReportLedger& ledger, const nlohmann::json
                                           r.value("date", std::string()) + ")";
   const std::string verdict = r.value("verdict", std::string("in_progress"));
   std::string o;
-  o += "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>" + esc(title) + "</title>";
+  o += "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>" + channels::html_escape(title) + "</title>";
   o += "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; style-src 'unsafe-inline'\">";
   o += R"(<style>
 body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px auto;max-width:820px;color:#1d2330;background:#fff}
@@ -258,8 +245,8 @@ td.n,th.n{text-align:right}figure{margin:10px 0}figcaption{font-weight:600;margi
 .k.late{background:#e08a00}.k.dead{background:#c62828}.small{color:#5b6b85;font-size:12px}
 </style></head><body>
 )";
-  o += "<h1>" + esc(title) + "</h1>";
-  o += "<p><span class='verdict " + esc(verdict) + "'>" + esc(verdict) + "</span> SLA <b>" + pct2(r.value("sla_pct", 100.0)) +
+  o += "<h1>" + channels::html_escape(title) + "</h1>";
+  o += "<p><span class='verdict " + channels::html_escape(verdict) + "'>" + channels::html_escape(verdict) + "</span> SLA <b>" + pct2(r.value("sla_pct", 100.0)) +
        "%</b> against a target of " + pct2(r.value("target_pct", kSlaTargetPct)) +
        "% (accepted by the provider within the deadline)";
   if (status) {
@@ -268,7 +255,7 @@ td.n,th.n{text-align:right}figure{margin:10px 0}figcaption{font-weight:600;margi
   o += "</p>";
   o += "<div class='kpis'>";
   auto kpi = [&](const std::string& label, const std::string& value) {
-    o += "<div class='kpi'>" + esc(label) + "<b>" + esc(value) + "</b></div>";
+    o += "<div class='kpi'>" + channels::html_escape(label) + "<b>" + channels::html_escape(value) + "</b></div>";
   };
   kpi("eligible", std::to_string(r.value("eligible", 0)));
   kpi("on time", std::to_string(r.value("on_time", 0)));
@@ -284,7 +271,7 @@ td.n,th.n{text-align:right}figure{margin:10px 0}figcaption{font-weight:600;margi
   }
   o += "</div>";
   if (r.contains("notes") && r["notes"].is_array()) {
-    for (const auto& n : r["notes"]) o += "<p class='small note'>Note: " + esc(n.get<std::string>()) + ".</p>";
+    for (const auto& n : r["notes"]) o += "<p class='small note'>Note: " + channels::html_escape(n.get<std::string>()) + ".</p>";
   }
   if (!is_date && r.value("run_kind", std::string()) == "urgent") {
     o += "<p class='small'>An urgent run (daybreak send-now), judged against its own deadline.</p>";
@@ -297,9 +284,9 @@ td.n,th.n{text-align:right}figure{margin:10px 0}figcaption{font-weight:600;margi
     for (const auto& u : r["urgent"]) {
       const auto id = u.value("run_id", std::int64_t{0});
       o += "<tr><td>urgent run " + std::to_string(id) + "</td><td>" +
-           esc(format_instant(u.value("deadline_at_ms", Millis{0}), tz)) + "</td><td class='n'>" +
+           channels::html_escape(format_instant(u.value("deadline_at_ms", Millis{0}), tz)) + "</td><td class='n'>" +
            std::to_string(u.value("eligible", 0)) + "</td><td class='n'>" + std::to_string(u.value("on_time", 0)) +
-           "</td><td class='n'>" + pct2(u.value("sla_pct", 100.0)) + "</td><td>" + esc(u.value("verdict", std::string())) +
+           "</td><td class='n'>" + pct2(u.value("sla_pct", 100.0)) + "</td><td>" + channels::html_escape(u.value("verdict", std::string())) +
            "</td></tr>";
     }
     o += "</table>";
@@ -330,15 +317,15 @@ td.n,th.n{text-align:right}figure{margin:10px 0}figcaption{font-weight:600;margi
       double w = 100.0 * static_cast<double>(x.value("count", std::int64_t{0})) / static_cast<double>(maxc);
       o += "<tr><td class='n'>" + std::to_string(x.value("count", std::int64_t{0})) +
            "</td><td style='width:120px'><svg viewBox='0 0 100 8' width='100' height='8'><rect class='bar' x='0' y='0' width='" +
-           f(w) + "' height='8'/></svg></td><td>" + esc(x.value("error_code", std::string())) + "</td><td>" +
-           esc(x.value("outcome", std::string())) + "</td><td>" + esc(x.value("example", std::string())) + "</td></tr>";
+           f(w) + "' height='8'/></svg></td><td>" + channels::html_escape(x.value("error_code", std::string())) + "</td><td>" +
+           channels::html_escape(x.value("outcome", std::string())) + "</td><td>" + channels::html_escape(x.value("example", std::string())) + "</td></tr>";
     }
     o += "</table>";
   }
 
   o += "<h2>SLA trend</h2>" + trend_chart(trend);
   if (trend.is_object() && trend.contains("notes") && trend["notes"].is_array()) {
-    for (const auto& n : trend["notes"]) o += "<p class='small note'>Trend note: " + esc(n.get<std::string>()) + ".</p>";
+    for (const auto& n : trend["notes"]) o += "<p class='small note'>Trend note: " + channels::html_escape(n.get<std::string>()) + ".</p>";
   }
   if (trend.is_object() && trend.contains("summary")) {
     const json& s = trend["summary"];
@@ -347,8 +334,8 @@ td.n,th.n{text-align:right}figure{margin:10px 0}figcaption{font-weight:600;margi
     if (s.contains("overall_sla_pct") && s["overall_sla_pct"].is_number()) o += "; overall " + pct2(s["overall_sla_pct"].get<double>()) + "%";
     o += ".</p>";
   }
-  o += "<p class='small'>Generated " + esc(format_instant(r.value("generated_at_ms", Millis{0}), tz)) +
-       " by sla-report from the " + esc(r.value("ledger", std::string("delivery"))) + " ledger.</p>";
+  o += "<p class='small'>Generated " + channels::html_escape(format_instant(r.value("generated_at_ms", Millis{0}), tz)) +
+       " by sla-report from the " + channels::html_escape(r.value("ledger", std::string("delivery"))) + " ledger.</p>";
   o += "</body></html>\n";
   return o;
 }

@@ -521,6 +521,13 @@ TEST_F(DeliveryTruthTest, RunReportShowsDeliveredReadUnknownAndFailedAfterAccept
   EXPECT_EQ(text.find("no delivery status has reached the ledger"), std::string::npos) << text;
   std::string html = render_html_report(*db_, r, {id}, build_trend(*db_, kDate, 1), "");
   EXPECT_NE(html.find("delivered within the deadline (status callbacks) <b>25.00%</b>"), std::string::npos);
+  // Text from the ledger is escaped for both element content and the single-quoted attributes the
+  // report uses, so a quote cannot end an attribute.
+  auto hostile = r;
+  hostile["notes"] = json::array({"it's <script>x</script>"});
+  const std::string hostile_html = render_html_report(*db_, hostile, {id}, build_trend(*db_, kDate, 1), "");
+  EXPECT_NE(hostile_html.find("it&#39;s &lt;script&gt;x&lt;/script&gt;"), std::string::npos);
+  EXPECT_EQ(hostile_html.find("<script>x"), std::string::npos);
   // Not one status for any accepted message: the text says where to look, not only "0%".
   auto silent = r;
   silent["delivered"] = silent["delivered_on_time"] = silent["read"] = silent["failed_after_accept"] = 0;
