@@ -393,15 +393,22 @@ TEST_F(PgLedgerTest, DoctorReportsTheServerTheSchemaLevelAndTheTables) {
   // One migration behind, and tables this user may not write as their writers do: runs
   // (dispatch), audit_log (003: appended by the operator's changes), status_events and
   // whatsapp_holds (004: the status callbacks insert and update them). Only appended to,
-  // audit_log and status_rejects need no UPDATE.
+  // audit_log, status_rejects, delivery_attempts and delivery_changes need no UPDATE.
   store::PgConn admin(url_);
   admin.exec("DELETE FROM schema_migrations WHERE version = (SELECT MAX(version) FROM schema_migrations)");
   admin.exec("CREATE ROLE doctor_reader LOGIN; GRANT SELECT ON ALL TABLES IN SCHEMA public TO doctor_reader; "
              "GRANT INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO doctor_reader; REVOKE UPDATE ON runs FROM doctor_reader; "
              "REVOKE INSERT, UPDATE ON audit_log FROM doctor_reader; REVOKE INSERT ON status_events FROM doctor_reader; "
-             "REVOKE UPDATE ON whatsapp_holds FROM doctor_reader; REVOKE UPDATE ON status_rejects FROM doctor_reader");
+             "REVOKE UPDATE ON whatsapp_holds FROM doctor_reader; REVOKE UPDATE ON status_rejects FROM doctor_reader; "
+             "REVOKE UPDATE ON delivery_attempts FROM doctor_reader; REVOKE UPDATE ON delivery_changes FROM doctor_reader");
   auto reader_url = url_;
   reader_url.replace(reader_url.find("daybreak@"), 9, "doctor_reader@");
+  // Attempts and changes are only appended to: INSERT alone writes them (their identity keys
+  // need no grant of their own), so doctor asks no UPDATE there.
+  {
+    store::PgConn reader(reader_url);
+    reader.exec("INSERT INTO delivery_changes (delivery_id, run_id, kind, at) VALUES (1, 1, 'probe', 0)");
+  }
   auto old = store::check_pg_ledger(reader_url);
   EXPECT_FALSE(row(old, "ledger_schema").ok);
   EXPECT_NE(row(old, "ledger_schema").message.find("1 migration(s) pending"), std::string::npos) << row(old, "ledger_schema").message;
