@@ -1744,6 +1744,11 @@ struct Dispatcher::Impl {
       }
       if (released && (in_flight == 0 || stage >= 2 || summary.lost_lease) && claims_pending == 0 && !adopt_pending) break;
       if (released && stage >= 2) break;
+      // A first-stage stop while the ledger cannot be written (store_unwritable is out: writes
+      // have failed for 10 s): the claims still queued can never commit, and a claim commits
+      // before its request leaves, so none of them was sent. Once nothing is in flight, stop
+      // instead of waiting for the ledger for ever; the rows stay resumable there.
+      if (released && stage >= 1 && in_flight == 0 && store_alert_fired) break;
       std::unique_lock lk(ev_mu);
       clock.wait_until(lk, ev_cv, next_wake(now), [&] { return !events.empty() || stop.stage() != stage; });
     }
@@ -1805,7 +1810,9 @@ DispatchSummary Dispatcher::run(const std::vector<std::int64_t>& run_ids, const 
     for (auto run_id : summary.runs_left_open) d.writer->enqueue(store::ledger_op::ReleaseLease{run_id});
   }
   if (final_snap) d.monitor_tick(final_snap->at, final_snap);  // a last evaluation with the final figures
-  d.writer->stop(d.stop.stage() >= 2 ? 3000 : 30000);
+  // Stopping on a second signal, or with the ledger unwritable for 10 s already: 3 s more for
+  // the queued writes, then what is left is dropped (its rows settle as after a crash).
+  d.writer->stop(d.stop.stage() >= 2 || d.store_alert_fired ? 3000 : 30000);
   summary.writes_dropped = static_cast<std::int64_t>(d.writer->dropped());
   if (d.host_store) {
     d.host_store->stop();  // the last evaluation, then the thread ends

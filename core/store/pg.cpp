@@ -18,13 +18,17 @@ namespace {
 /// SQLSTATE classes and codes a retry may get past (PostgreSQL's "Appendix A. PostgreSQL Error
 /// Codes", https://www.postgresql.org/docs/15/errcodes-appendix.html): 08 connection exception,
 /// 40 transaction rollback (40001 serialization_failure, 40P01 deadlock_detected), 53
-/// insufficient resources, 57P01..57P03 admin/crash shutdown and cannot_connect_now, 55P03
-/// lock_not_available.
+/// insufficient resources, 58 system error (58030 io_error), 57P01..57P03 admin/crash shutdown
+/// and cannot_connect_now, 57014 query_canceled, 55P03 lock_not_available. Also, as SQLite's
+/// SQLITE_READONLY is (store/db.cpp), the states an operator or a failover fixes without the
+/// write changing: 25006 read_only_sql_transaction (a primary demoted to a standby, or
+/// default_transaction_read_only) and 42501 insufficient_privilege (a revoked grant). Dropping
+/// such a write would lose a claim or an outcome the server will take once it is writable.
 bool pg_state_transient(const char* state) {
   if (!state || std::strlen(state) != 5) return true;  // no SQLSTATE: the connection broke
   const std::string s(state);
-  if (s.starts_with("08") || s.starts_with("40") || s.starts_with("53")) return true;
-  return s == "57P01" || s == "57P02" || s == "57P03" || s == "55P03";
+  if (s.starts_with("08") || s.starts_with("40") || s.starts_with("53") || s.starts_with("58")) return true;
+  return s == "57P01" || s == "57P02" || s == "57P03" || s == "57014" || s == "55P03" || s == "25006" || s == "42501";
 }
 
 }  // namespace
