@@ -78,7 +78,16 @@ void PgConn::ensure_connected() {
     c_ = nullptr;
   }
   prepared_.clear();
-  c_ = PQconnectdb(url_.c_str());
+  // Network defaults for a ledger on another host, before the URL so that its own parameters
+  // win (libpq takes the last value of a repeated keyword; `dbname` expands the URL in place).
+  // Without them a host that is gone holds a connect for ~2 min (SYN retries) and a statement
+  // for ~15 min (TCP retransmissions) — no error, so no store_unwritable and no retry. With
+  // them a connect fails after 5 s, an unanswered write after 15 s (tcp_user_timeout), and an
+  // idle connection to a dead peer is found by keepalives within ~20 s.
+  static const char* const kKeys[] = {"connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
+                                      "keepalives_count", "tcp_user_timeout", "dbname", nullptr};
+  const char* const values[] = {"5", "1", "10", "3", "3", "15000", url_.c_str(), nullptr};
+  c_ = PQconnectdbParams(kKeys, values, /*expand_dbname=*/1);
   if (PQstatus(c_) != CONNECTION_OK) {
     std::string msg = PQerrorMessage(c_);
     while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();

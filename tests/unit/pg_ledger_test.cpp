@@ -3,7 +3,11 @@
 // lease keeps a second owner out while live and passes to it once expired, a claim commits only
 // under a lease its owner holds, a run never closes with a row not final, and a lost
 // connection is a transient failure the next transaction recovers from.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
@@ -190,6 +194,40 @@ TEST_F(PgLedgerTest, RunClosesOnlyWhenEveryRowIsFinal) {
   EXPECT_TRUE(c.closed);
   EXPECT_EQ(count("SELECT COUNT(*) FROM runs WHERE state = 'closed' AND owner IS NULL"), 1);
   EXPECT_EQ(count("SELECT COUNT(*) FROM deliveries WHERE state = 'dead' AND last_error = 'deadline passed'"), 1);
+}
+
+// A server that takes the TCP connection and never answers (a hung host, a full backlog): the
+// connect gives up after daybreak's default connect_timeout (5 s) with a transient error, so
+// the writer retries and store_unwritable can fire; a connect_timeout in the URL wins. libpq's
+// own default is to wait for ever.
+TEST(PgConnTimeouts, AServerThatNeverAnswersFailsTheConnectWithinTheTimeout) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(fd, 8), 0);  // connections complete in the kernel; nothing ever reads them
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  const std::string base = "postgresql://daybreak@127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + "/daybreak";
+  auto seconds_to_fail = [](const std::string& url) {
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+      store::PgConn c(url);
+      ADD_FAILURE() << "connected to a server that never answers";
+    } catch (const store::StoreError& e) {
+      EXPECT_TRUE(store::is_transient_error(e)) << e.what();
+    }
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  const double by_default = seconds_to_fail(base);
+  EXPECT_GE(by_default, 4.0);
+  EXPECT_LE(by_default, 8.0);
+  const double from_url = seconds_to_fail(base + "?connect_timeout=2");
+  EXPECT_GE(from_url, 1.5);
+  EXPECT_LE(from_url, 4.0);
+  ::close(fd);
 }
 
 TEST_F(PgLedgerTest, ALostConnectionIsTransientAndTheNextTransactionReconnects) {
