@@ -3,6 +3,10 @@
 // senders' rate, with no ledger, no scheduler, no retry policy and no outcome bookkeeping beyond a
 // counter. scripts/bench runs it against the simulator beside the burst scenario so the table shows
 // how far dispatch's CPU per send is from this floor. A bench tool: not installed by default.
+//
+// --transport curl or epoll posts the same requests, paced the same way, through dispatch's own
+// transport (channels::make_curl_transport or make_epoll_transport, --workers threads) instead of
+// the bare loop: what the transport dispatch would use costs, still without the ledger.
 #include <curl/curl.h>
 #include <sys/resource.h>
 
@@ -10,8 +14,12 @@
 #include <chrono>
 #include <cstdio>
 #include <deque>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include "channels/transport.hpp"
 
 namespace {
 
@@ -59,6 +67,79 @@ std::string body_for(std::size_t i) {
   return b;
 }
 
+struct Totals {
+  std::size_t accepted = 0, rejected = 0, failed_transport = 0;
+  double drain_s = 0;
+};
+
+/// The same paced posting through a channels::Transport: the main thread submits as the rate
+/// allows and takes finished requests from the transport threads (a 429 or a transport error is
+/// posted again after 1 s, as the bare loop does).
+Totals run_transport(daybreak::channels::Transport& transport, const std::vector<std::string>& urls, std::size_t messages,
+                     std::size_t senders, double mps, std::size_t max_in_flight) {
+  namespace ch = daybreak::channels;
+  struct Finished {
+    std::size_t index;
+    bool ok;
+    bool transport_error;
+  };
+  std::mutex mu;
+  std::vector<Finished> finished;
+  std::vector<std::string> bodies(messages);  // built before the clock starts, as the loop's are
+  for (std::size_t i = 0; i < messages; ++i) bodies[i] = body_for(i);
+  auto submit = [&](std::size_t i) {
+    ch::Request r;
+    r.url = urls[i % senders];
+    r.headers = {"Authorization: Bearer bench", "Content-Type: application/json"};
+    r.body = bodies[i];
+    r.timeout_ms = 10000;
+    transport.submit(std::move(r), [&mu, &finished, i](ch::Response resp) {
+      const bool ok = resp.transport_ok && resp.status == 200;
+      std::lock_guard lk(mu);
+      finished.push_back({i, ok, !resp.transport_ok});
+    });
+  };
+  Totals t;
+  const double rate = mps * static_cast<double>(senders);
+  std::deque<std::pair<Clock::time_point, std::size_t>> retries;
+  std::size_t next = 0, in_flight = 0;
+  std::vector<Finished> batch;
+  const auto t0 = Clock::now();
+  Clock::time_point last_done = t0;
+  while (t.accepted < messages) {
+    const auto now = Clock::now();
+    const double elapsed = std::chrono::duration<double>(now - t0).count();
+    const auto due = std::min(messages, static_cast<std::size_t>(elapsed * rate) + 1);
+    while (!retries.empty() && retries.front().first <= now && in_flight < max_in_flight) {
+      submit(retries.front().second);
+      retries.pop_front();
+      ++in_flight;
+    }
+    while (next < due && in_flight < max_in_flight) {
+      submit(next++);
+      ++in_flight;
+    }
+    {
+      std::lock_guard lk(mu);
+      batch.swap(finished);
+    }
+    for (const auto& f : batch) {
+      --in_flight;
+      if (f.ok) {
+        ++t.accepted;
+        last_done = Clock::now();
+      } else {
+        (f.transport_error ? t.failed_transport : t.rejected)++;
+        retries.emplace_back(Clock::now() + std::chrono::seconds(1), f.index);
+      }
+    }
+    batch.clear();
+    std::this_thread::sleep_for(std::chrono::milliseconds(next >= messages ? (retries.empty() ? 5 : 10) : 1));
+  }
+  t.drain_s = std::chrono::duration<double>(last_done - t0).count();
+  return t;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -69,6 +150,8 @@ int main(int argc, char** argv) {
   double mps = 1000;
   long max_host_connections = 0;  // dispatch's default: unlimited, bounded by in-flight
   std::size_t max_in_flight = 384;  // dispatch's [dispatch] max_in_flight in scripts/bench
+  std::string transport = "loop";
+  int workers = 2;  // dispatch's [dispatch] workers default
   app.add_option("--graph-base", base, "Graph API base URL (the simulator)")->required();
   app.add_option("--api-version", api_version);
   app.add_option("--messages", messages, "messages to post");
@@ -76,6 +159,9 @@ int main(int argc, char** argv) {
   app.add_option("--mps", mps, "messages per second per phone number");
   app.add_option("--max-host-connections", max_host_connections, "0 = unlimited");
   app.add_option("--max-in-flight", max_in_flight, "requests outstanding at once");
+  app.add_option("--transport", transport, "loop: the bare libcurl multi loop; curl or epoll: dispatch's transport of that name")
+      ->check(CLI::IsMember({"loop", "curl", "epoll"}));
+  app.add_option("--workers", workers, "transport threads (--transport curl or epoll)");
   CLI11_PARSE(app, argc, argv);
   if (senders == 0 || mps <= 0) {
     std::fprintf(stderr, "error: --senders and --mps must be positive\n");
@@ -85,6 +171,33 @@ int main(int argc, char** argv) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   std::vector<std::string> urls;
   for (std::size_t s = 0; s < senders; ++s) urls.push_back(base + "/" + api_version + "/10000000" + std::to_string(s + 1) + "/messages");
+  const double rate0 = mps * static_cast<double>(senders);
+  if (transport != "loop") {
+    std::unique_ptr<daybreak::channels::Transport> tr;
+    if (transport == "epoll") {
+      daybreak::channels::EpollTransportOptions o;
+      o.workers = workers;
+      o.max_host_connections = max_host_connections;
+      tr = daybreak::channels::make_epoll_transport(o);
+    } else {
+      daybreak::channels::CurlTransportOptions o;
+      o.workers = workers;
+      o.max_host_connections = max_host_connections;
+      tr = daybreak::channels::make_curl_transport(o);
+    }
+    const double cpu0 = cpu_seconds();
+    const Totals t = run_transport(*tr, urls, messages, senders, mps, max_in_flight);
+    const double cpu = cpu_seconds() - cpu0;
+    tr->shutdown();
+    const double ideal = static_cast<double>(messages) / rate0;
+    std::printf(
+        "{\"transport\":\"%s\",\"messages\":%zu,\"senders\":%zu,\"mps\":%.0f,\"accepted\":%zu,\"rejected\":%zu,\"transport_errors\":%zu,"
+        "\"drain_s\":%.3f,\"drain_eff\":%.3f,\"cpu_s\":%.3f,\"cpu_ms_per_msg\":%.4f}\n",
+        transport.c_str(), messages, senders, mps, t.accepted, t.rejected, t.failed_transport, t.drain_s, ideal / t.drain_s, cpu,
+        cpu * 1000 / static_cast<double>(messages));
+    curl_global_cleanup();
+    return t.accepted == messages ? 0 : 1;
+  }
   std::vector<Job> jobs(messages);
   for (std::size_t i = 0; i < messages; ++i) {
     Job& j = jobs[i];

@@ -26,4 +26,16 @@ struct CurlTransportOptions {
 
 std::unique_ptr<Transport> make_curl_transport(const CurlTransportOptions& opts);
 
+/// The epoll transport ([dispatch] transport = "epoll"): plain http:// requests on hand-written
+/// HTTP/1.1 over keep-alive connections, one epoll loop per worker (channels/epoll_transport.cpp);
+/// https:// and SMTP go to a curl transport it starts on first use. Same contract as above: `done`
+/// once per request on a transport thread, failures with curl's codes.
+struct EpollTransportOptions {
+  int workers = 2;                ///< HTTP threads, each with its own epoll set and connections
+  long max_host_connections = 0;  ///< per thread and host; 0 = unlimited (requests beyond wait)
+  Millis shutdown_grace_ms = 15000;  ///< shutdown lets requests in flight finish this long (as curl's)
+};
+
+std::unique_ptr<Transport> make_epoll_transport(const EpollTransportOptions& opts);
+
 }  // namespace daybreak::channels

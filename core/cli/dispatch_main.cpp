@@ -26,6 +26,18 @@ namespace daybreak {
 namespace {
 
 engine::StopSource g_stop;
+
+/// The HTTP transport [dispatch] transport names ("curl" or "epoll"; the config validated it).
+std::unique_ptr<channels::Transport> make_transport(const Config& cfg) {
+  if (cfg.dispatch.transport == "epoll") {
+    channels::EpollTransportOptions o;
+    o.workers = cfg.dispatch.workers;
+    return channels::make_epoll_transport(o);
+  }
+  channels::CurlTransportOptions o;
+  o.workers = cfg.dispatch.workers;
+  return channels::make_curl_transport(o);
+}
 /// Set once dispatch starts taking leases: from then on the dispatcher answers signals itself.
 std::atomic<bool> g_taking_leases{false};
 
@@ -112,9 +124,7 @@ int dispatch_on_pg(AppContext& ctx, const std::vector<std::int64_t>& run_ids, co
     return kExitOk;
   }
   ctx.log->info("dispatching {} run(s) as {} on PostgreSQL", owned.size(), owner);
-  channels::CurlTransportOptions topts;
-  topts.workers = ctx.cfg.dispatch.workers;
-  auto transport = channels::make_curl_transport(topts);
+  auto transport = make_transport(ctx.cfg);
   engine::Dispatcher dispatcher(ctx.cfg, clock, *transport, store::pg_ledger_factory(ctx.cfg.database_url, owner),
                                 engine::StopToken(g_stop), ctx.log);
   engine::HostMonitoring host;
@@ -254,9 +264,7 @@ int dispatch_main(int argc, char** argv) {
     }
     ctx.log->info("dispatching {} run(s) as {}", owned.size(), owner);
 
-    channels::CurlTransportOptions topts;
-    topts.workers = ctx.cfg.dispatch.workers;
-    auto transport = channels::make_curl_transport(topts);
+    auto transport = make_transport(ctx.cfg);
     engine::Dispatcher dispatcher(ctx.cfg, clock, *transport, store::sqlite_ledger_factory(ctx.cfg.database_path, owner),
                                   engine::StopToken(g_stop), ctx.log);
     auto summary = dispatcher.run(owned, [](store::Db& wdb, std::int64_t run_id, Millis at) {

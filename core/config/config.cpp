@@ -358,7 +358,7 @@ Config parse_config(const std::string& text, const std::string& origin) {
   if (const auto* t = top.table("dispatch")) {
     TableReader r(*t, "dispatch", origin,
                   {"workers", "max_in_flight", "claim_lead_ms", "commit_interval_ms", "lease_seconds",
-                   "uncertain_grace_seconds", "drain_after_deadline_seconds", "metrics_dir", "status_wait_seconds"});
+                   "uncertain_grace_seconds", "drain_after_deadline_seconds", "metrics_dir", "status_wait_seconds", "transport"});
     r.integer_as("workers", cfg.dispatch.workers, 1, 64);
     r.integer_as("max_in_flight", cfg.dispatch.max_in_flight, 1, 100000);
     r.integer_as("claim_lead_ms", cfg.dispatch.claim_lead_ms, 10, 60000);
@@ -369,6 +369,10 @@ Config parse_config(const std::string& text, const std::string& origin) {
     r.integer_as("status_wait_seconds", cfg.dispatch.status_wait_ms, 0, 3600, 1000);
     status_wait_given = t->contains("status_wait_seconds");
     r.str("metrics_dir", cfg.dispatch.metrics_dir);
+    r.str("transport", cfg.dispatch.transport);
+    if (cfg.dispatch.transport != "curl" && cfg.dispatch.transport != "epoll") {
+      throw ConfigError(r.line("transport") + ": key \"dispatch.transport\" must be \"curl\" or \"epoll\"");
+    }
   }
   if (const auto* t = top.table("schedule")) {
     TableReader r(*t, "schedule", origin,

@@ -122,6 +122,9 @@ struct DispatchConfig {
   /// status receiver runs), else 0.
   Millis status_wait_ms = 0;
   std::string metrics_dir;          ///< Prometheus textfile directory; empty = none
+  /// The HTTP transport: "curl" (libcurl's multi interface) or "epoll" (hand-written HTTP/1.1 for
+  /// http:// URLs, https:// still on libcurl: channels/transport.hpp)
+  std::string transport = "curl";
 };
 
 /// [schedule]: when the nightly and dispatch jobs run, in the schedule's own zone whatever the

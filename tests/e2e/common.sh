@@ -93,9 +93,12 @@ kill9_dispatch_after() {
   wait "$victim" 2>/dev/null || true
 }
 
-# write_config PORT [extra TOML]: a config with one WhatsApp sender at 80 msg/s
+# write_config PORT [extra TOML]: a config with one WhatsApp sender at 80 msg/s.
+# DAYBREAK_TEST_TRANSPORT=epoll (or curl) sets [dispatch] transport: the dispatch suites run
+# with either transport that way.
 write_config() {
-  local port=$1 extra=${2:-}
+  local port=$1 extra=${2:-} transport_line=""
+  [ -z "${DAYBREAK_TEST_TRANSPORT:-}" ] || transport_line="transport = \"$DAYBREAK_TEST_TRANSPORT\""
   umask 077
   cat >"$WORK/daybreak.toml" <<TOML
 [database]
@@ -106,6 +109,7 @@ max_backoff_ms = 4000
 max_attempts = 3
 [dispatch]
 uncertain_grace_seconds = 20
+$transport_line
 [whatsapp]
 graph_base = "http://127.0.0.1:$port"
 request_timeout_ms = 5000

@@ -1,0 +1,633 @@
+// The epoll transport: HTTP/1.1 POSTs over keep-alive connections, written by hand on epoll
+// (channels/transport.hpp says why). Each worker thread owns an epoll set, an eventfd that a
+// submit writes to wake it, its connection pools (one per host:port, at most
+// max_host_connections open) and an ordered set of deadlines. Sockets are registered once,
+// edge-triggered, for reading and writing: a request costs its writes and reads and no epoll_ctl.
+// https:// requests and SMTP go to an inner curl transport (created on first use).
+#include <curl/curl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "channels/http1.hpp"
+#include "channels/transport.hpp"
+
+// Its own namespace: in a unity build this file shares a translation unit with curl_transport.cpp,
+// whose anonymous namespace has a Worker too.
+namespace daybreak::channels::epoll_detail {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Conn;
+struct Host;
+
+/// One request, from submit to done.
+struct Op {
+  Request req;
+  Transport::Done done;
+  http1::Url url;
+  std::string head;
+  Clock::time_point started{};
+  Clock::time_point deadline{};  ///< the whole request (timeout_ms); max() when 0
+  Clock::time_point timer_at{};  ///< its key in Worker::timers_ (the deadline, or the connect deadline)
+  Host* host = nullptr;
+  Conn* conn = nullptr;
+  std::size_t addr_index = 0;  ///< which of the host's addresses the current connect tries
+  bool retried_stale = false;  ///< resent once after a reused connection died before answering
+};
+
+struct Conn {
+  int fd = -1;
+  Host* host = nullptr;
+  enum class State { connecting, writing, reading, idle } state = State::connecting;
+  Op* op = nullptr;
+  std::size_t written = 0;  ///< bytes of the current request (head, then body) sent
+  std::size_t served = 0;   ///< responses completed on it: > 0 means a reused connection
+  http1::ResponseParser parser;
+  bool dead = false;
+};
+
+struct Host {
+  std::string name;
+  int port = 80;
+  std::vector<sockaddr_storage> addrs;
+  std::vector<socklen_t> addr_lens;
+  Clock::time_point resolved_at{};
+  std::vector<Conn*> idle;
+  std::size_t open = 0;
+  std::deque<Op*> waiting;  ///< for a connection slot (max_host_connections reached)
+};
+
+Millis since(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
+}
+
+Millis unix_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+class Worker {
+ public:
+  Worker(long max_host_connections, Millis shutdown_grace_ms)
+      : max_host_(max_host_connections > 0 ? static_cast<std::size_t>(max_host_connections) : 0),
+        shutdown_grace_(std::chrono::milliseconds(shutdown_grace_ms)) {
+    ep_ = ::epoll_create1(EPOLL_CLOEXEC);
+    wake_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (ep_ < 0 || wake_ < 0) throw std::runtime_error("transport: epoll/eventfd: " + std::string(std::strerror(errno)));
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = nullptr;  // the eventfd; every other entry is a Conn
+    ::epoll_ctl(ep_, EPOLL_CTL_ADD, wake_, &ev);
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~Worker() {
+    stop();
+    ::close(wake_);
+    ::close(ep_);
+  }
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  /// False after stop(): op is left with the caller, who completes it.
+  bool submit(std::unique_ptr<Op>& op) {
+    bool was_empty = false;
+    {
+      std::lock_guard lk(mu_);
+      if (closed_) return false;
+      was_empty = inbox_.empty();
+      inbox_.push_back(std::move(op));
+    }
+    if (was_empty) wake();  // the loop drains the whole inbox per wake-up
+    return true;
+  }
+  void stop() {
+    if (stopping_.exchange(true)) return;
+    wake();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void wake() {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wake_, &one, sizeof one);
+  }
+
+  // --- timers -------------------------------------------------------------------------------
+  void arm(Op* op, Clock::time_point at) {
+    timers_.erase({op->timer_at, op});
+    op->timer_at = at;
+    timers_.insert({at, op});
+  }
+  void disarm(Op* op) { timers_.erase({op->timer_at, op}); }
+
+  // --- completion ---------------------------------------------------------------------------
+  /// Completes op with a transport failure (curl's code, so classify_transport_failure and the
+  /// ledger's error codes read the same as with the curl transport).
+  void fail(Op* op, CURLcode code, std::string message, bool may_have_arrived) {
+    disarm(op);
+    std::unique_ptr<Op> owned(op);
+    Response r;
+    r.latency_ms = since(op->started);
+    r.transport_code = static_cast<int>(code);
+    r.transport_error = std::move(message);
+    r.request_may_have_arrived = may_have_arrived;
+    r.message_id = std::move(op->req.message_id);
+    auto done = std::move(op->done);
+    owned.reset();
+    done(std::move(r));
+  }
+
+  void succeed(Op* op, http1::ResponseParser& p) {
+    disarm(op);
+    std::unique_ptr<Op> owned(op);
+    Response r;
+    r.latency_ms = since(op->started);
+    r.transport_ok = true;
+    r.status = p.status();
+    r.body = std::move(p.body());
+    r.retry_after_ms = p.retry_after_ms(unix_now_ms());
+    r.message_id = std::move(op->req.message_id);
+    auto done = std::move(op->done);
+    owned.reset();
+    done(std::move(r));
+  }
+
+  // --- connections --------------------------------------------------------------------------
+  void close_conn(Conn* c) {
+    if (c->dead) return;
+    c->dead = true;
+    ::close(c->fd);  // also leaves the epoll set
+    Host* h = c->host;
+    --h->open;
+    if (c->state == Conn::State::idle) h->idle.erase(std::remove(h->idle.begin(), h->idle.end(), c), h->idle.end());
+    c->op = nullptr;
+    graveyard_.push_back(c);  // freed after this batch of events (a later event may name it)
+  }
+
+  bool resolve(Host* h, std::string& err) {
+    if (!h->addrs.empty() && Clock::now() - h->resolved_at < std::chrono::seconds(60)) return true;
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    const std::string port = std::to_string(h->port);
+    const int rc = ::getaddrinfo(h->name.c_str(), port.c_str(), &hints, &res);
+    if (rc != 0 || res == nullptr) {
+      err = "Could not resolve host: " + h->name;
+      if (!h->addrs.empty()) return true;  // keep the last good answer
+      return false;
+    }
+    h->addrs.clear();
+    h->addr_lens.clear();
+    for (addrinfo* a = res; a; a = a->ai_next) {
+      sockaddr_storage ss{};
+      std::memcpy(&ss, a->ai_addr, a->ai_addrlen);
+      h->addrs.push_back(ss);
+      h->addr_lens.push_back(a->ai_addrlen);
+    }
+    ::freeaddrinfo(res);
+    h->resolved_at = Clock::now();
+    return true;
+  }
+
+  /// Opens a connection for op to the host's address op->addr_index (non-blocking connect).
+  void open_conn(Host* h, Op* op) {
+    std::string err;
+    if (!resolve(h, err)) {
+      fail(op, CURLE_COULDNT_RESOLVE_HOST, err, false);
+      return;
+    }
+    while (op->addr_index < h->addrs.size()) {
+      const auto& addr = h->addrs[op->addr_index];
+      const int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (fd < 0) {
+        fail(op, CURLE_COULDNT_CONNECT, std::string("socket: ") + std::strerror(errno), false);
+        return;
+      }
+      const int one = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+      const int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), h->addr_lens[op->addr_index]);
+      if (rc != 0 && errno != EINPROGRESS) {
+        const int e = errno;
+        ::close(fd);
+        if (++op->addr_index < h->addrs.size()) continue;
+        fail(op, CURLE_COULDNT_CONNECT, connect_message(h, e), false);
+        return;
+      }
+      auto* c = new Conn;
+      c->fd = fd;
+      c->host = h;
+      c->state = Conn::State::connecting;
+      c->op = op;
+      op->conn = c;
+      ++h->open;
+      epoll_event ev{};
+      ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+      ev.data.ptr = c;
+      ::epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev);  // ready already (a loopback connect): reported at once
+      const auto connect_deadline = Clock::now() + std::chrono::milliseconds(op->req.connect_timeout_ms > 0 ? op->req.connect_timeout_ms : 300000);
+      arm(op, std::min(op->deadline, connect_deadline));
+      return;
+    }
+    fail(op, CURLE_COULDNT_CONNECT, "Failed to connect to " + h->name + " port " + std::to_string(h->port), false);
+  }
+
+  static std::string connect_message(const Host* h, int e) {
+    return "Failed to connect to " + h->name + " port " + std::to_string(h->port) + ": " + std::strerror(e);
+  }
+
+  /// Hands op to an idle connection, a new one, or the host's queue.
+  void place(Op* op) {
+    Host* h = op->host;
+    if (!h->idle.empty()) {
+      Conn* c = h->idle.back();
+      h->idle.pop_back();
+      assign(c, op);
+    } else if (max_host_ == 0 || h->open < max_host_) {
+      op->addr_index = 0;
+      open_conn(h, op);
+    } else {
+      h->waiting.push_back(op);
+    }
+  }
+
+  /// After a connection closed or went idle: what waits for the host gets a connection.
+  void pump(Host* h) {
+    while (!h->waiting.empty() && (!h->idle.empty() || max_host_ == 0 || h->open < max_host_)) {
+      Op* op = h->waiting.front();
+      h->waiting.pop_front();
+      place(op);
+    }
+  }
+
+  void assign(Conn* c, Op* op) {
+    c->op = op;
+    op->conn = c;
+    c->state = Conn::State::writing;
+    c->written = 0;
+    c->parser = http1::ResponseParser{};
+    write_some(c);
+  }
+
+  /// A connection died under its request: resent once on another connection when it was a
+  /// reused one and nothing of an answer came (the server closed an idle keep-alive connection
+  /// as we wrote on it, as curl retries), else the request fails.
+  void conn_failed(Conn* c, CURLcode code, const std::string& message) {
+    Op* op = c->op;
+    Host* h = c->host;
+    const bool reused = c->served > 0;
+    const bool answered = c->parser.started();
+    const bool sent = c->written > 0;
+    close_conn(c);
+    if (op) {
+      op->conn = nullptr;
+      if (reused && !answered && !op->retried_stale && !stopping_) {
+        op->retried_stale = true;
+        place(op);
+      } else {
+        fail(op, code, message, sent);
+      }
+    }
+    pump(h);
+  }
+
+  void write_some(Conn* c) {
+    Op* op = c->op;
+    const std::size_t total = op->head.size() + op->req.body.size();
+    while (c->written < total) {
+      std::array<iovec, 2> iov{};
+      int n = 0;
+      if (c->written < op->head.size()) {
+        iov[n].iov_base = op->head.data() + c->written;
+        iov[n++].iov_len = op->head.size() - c->written;
+        if (!op->req.body.empty()) {
+          iov[n].iov_base = op->req.body.data();
+          iov[n++].iov_len = op->req.body.size();
+        }
+      } else {
+        const std::size_t off = c->written - op->head.size();
+        iov[n].iov_base = op->req.body.data() + off;
+        iov[n++].iov_len = op->req.body.size() - off;
+      }
+      msghdr msg{};
+      msg.msg_iov = iov.data();
+      msg.msg_iovlen = static_cast<std::size_t>(n);
+      const ssize_t w = ::sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+      if (w < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return;  // EPOLLOUT's edge resumes it
+        if (errno == EINTR) continue;
+        conn_failed(c, CURLE_SEND_ERROR, std::string("Send failure: ") + std::strerror(errno));
+        return;
+      }
+      c->written += static_cast<std::size_t>(w);
+    }
+    c->state = Conn::State::reading;
+  }
+
+  void read_some(Conn* c) {
+    std::array<char, 16384> buf{};
+    while (!c->dead) {
+      const ssize_t n = ::recv(c->fd, buf.data(), buf.size(), 0);
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+        if (errno == EINTR) continue;
+        if (!c->op) {
+          close_conn(c);
+          return;
+        }
+        conn_failed(c, CURLE_RECV_ERROR, std::string("Recv failure: ") + std::strerror(errno));
+        return;
+      }
+      if (!c->op || c->state == Conn::State::connecting) {
+        close_conn(c);  // an idle connection closed by the server, or spoke out of turn
+        return;
+      }
+      if (n == 0) {
+        if (c->parser.eof() == http1::ResponseParser::Result::done) {
+          finish(c, false);
+        } else {
+          const CURLcode code = !c->parser.started() ? CURLE_GOT_NOTHING : c->parser.in_body() ? CURLE_PARTIAL_FILE : CURLE_RECV_ERROR;
+          conn_failed(c, code, c->parser.error());
+        }
+        return;
+      }
+      std::size_t used = 0;
+      const auto r = c->parser.feed(buf.data(), static_cast<std::size_t>(n), used);
+      if (r == http1::ResponseParser::Result::error) {
+        conn_failed(c, CURLE_WEIRD_SERVER_REPLY, c->parser.error());
+        return;
+      }
+      if (r == http1::ResponseParser::Result::done) {
+        // Bytes after the answer (nothing was asked for them): the connection is not reused.
+        finish(c, used == static_cast<std::size_t>(n) && c->state == Conn::State::reading);
+        return;
+      }
+    }
+  }
+
+  /// A whole answer arrived on c: its request succeeds; c goes back to the pool or closes.
+  void finish(Conn* c, bool reusable) {
+    Op* op = c->op;
+    Host* h = c->host;
+    c->op = nullptr;
+    op->conn = nullptr;
+    http1::ResponseParser parser = std::move(c->parser);
+    if (reusable && parser.keep_alive() && !stopping_) {
+      ++c->served;
+      c->state = Conn::State::idle;
+      c->parser = http1::ResponseParser{};
+      h->idle.push_back(c);
+    } else {
+      close_conn(c);
+    }
+    pump(h);
+    succeed(op, parser);
+  }
+
+  void on_event(Conn* c, std::uint32_t events) {
+    if (c->dead) return;
+    if (c->state == Conn::State::connecting) {
+      if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
+      int err = 0;
+      socklen_t len = sizeof err;
+      ::getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      if (err != 0) {
+        Op* op = c->op;
+        Host* h = c->host;
+        c->op = nullptr;
+        close_conn(c);
+        op->conn = nullptr;
+        if (++op->addr_index < h->addrs.size()) {
+          open_conn(h, op);
+        } else {
+          fail(op, CURLE_COULDNT_CONNECT, connect_message(h, err), false);
+        }
+        pump(h);
+        return;
+      }
+      arm(c->op, c->op->deadline);  // connected: the connect timeout is over
+      c->state = Conn::State::writing;
+      write_some(c);
+      if (c->dead) return;
+    } else if (c->state == Conn::State::writing && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+      write_some(c);
+      if (c->dead) return;
+    }
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) read_some(c);
+  }
+
+  Host* host_for(const http1::Url& u) {
+    std::string key = u.host;
+    key += ':';
+    key += std::to_string(u.port);
+    auto it = hosts_.find(key);
+    if (it == hosts_.end()) {
+      auto h = std::make_unique<Host>();
+      h->name = u.host;
+      h->port = u.port;
+      it = hosts_.emplace(std::move(key), std::move(h)).first;
+    }
+    return it->second.get();
+  }
+
+  void start(std::unique_ptr<Op> owned) {
+    Op* op = owned.release();
+    op->started = Clock::now();
+    op->deadline = op->req.timeout_ms > 0 ? op->started + std::chrono::milliseconds(op->req.timeout_ms) : Clock::time_point::max();
+    op->timer_at = op->deadline;
+    timers_.insert({op->timer_at, op});
+    if (!http1::parse_url(op->req.url, op->url) || op->url.tls) {
+      fail(op, CURLE_URL_MALFORMAT, "URL rejected: not an http:// URL", false);
+      return;
+    }
+    op->head = http1::request_head(op->url, op->req.headers, op->req.body.size());
+    op->host = host_for(op->url);
+    place(op);
+  }
+
+  /// Deadlines that passed: the request fails with curl's timeout code.
+  void expire(Clock::time_point now) {
+    while (!timers_.empty() && timers_.begin()->first <= now) {
+      Op* op = timers_.begin()->second;
+      Host* h = op->host;
+      if (Conn* c = op->conn) {
+        const bool connecting = c->state == Conn::State::connecting;
+        const bool sent = c->written > 0;
+        c->op = nullptr;
+        op->conn = nullptr;
+        close_conn(c);
+        fail(op, CURLE_OPERATION_TIMEDOUT,
+             (connecting ? "Connection timed out after " : "Operation timed out after ") + std::to_string(since(op->started)) + " milliseconds",
+             sent);
+      } else {
+        if (h) h->waiting.erase(std::remove(h->waiting.begin(), h->waiting.end(), op), h->waiting.end());
+        fail(op, CURLE_OPERATION_TIMEDOUT, "Operation timed out after " + std::to_string(since(op->started)) + " milliseconds", false);
+      }
+      if (h) pump(h);
+    }
+  }
+
+  void loop() {
+    std::array<epoll_event, 128> evs{};
+    Clock::time_point abort_after{};
+    while (true) {
+      std::deque<std::unique_ptr<Op>> fresh;
+      {
+        std::lock_guard lk(mu_);
+        fresh.swap(inbox_);
+        if (stopping_) closed_ = true;
+      }
+      for (auto& op : fresh) start(std::move(op));
+      if (stopping_) {
+        // As the curl transport: what is in flight may finish for 15 s, then fails.
+        if (timers_.empty()) break;
+        const auto now = Clock::now();
+        if (abort_after == Clock::time_point{}) abort_after = now + shutdown_grace_;
+        if (now >= abort_after) {
+          while (!timers_.empty()) {
+            Op* op = timers_.begin()->second;
+            bool sent = false;
+            if (Conn* c = op->conn) {
+              sent = c->written > 0;
+              c->op = nullptr;
+              op->conn = nullptr;
+              close_conn(c);
+            } else if (op->host) {
+              op->host->waiting.erase(std::remove(op->host->waiting.begin(), op->host->waiting.end(), op), op->host->waiting.end());
+            }
+            fail(op, CURLE_ABORTED_BY_CALLBACK, "the transport stopped", sent);
+          }
+          break;
+        }
+      }
+      int wait_ms = 100;
+      if (!timers_.empty()) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(timers_.begin()->first - Clock::now()).count() + 1;
+        wait_ms = static_cast<int>(std::clamp<long long>(left, 0, 100));
+      }
+      const int n = ::epoll_wait(ep_, evs.data(), static_cast<int>(evs.size()), wait_ms);
+      for (int i = 0; i < n; ++i) {
+        if (evs[static_cast<std::size_t>(i)].data.ptr == nullptr) {
+          std::uint64_t v = 0;
+          [[maybe_unused]] auto r = ::read(wake_, &v, sizeof v);
+          continue;
+        }
+        on_event(static_cast<Conn*>(evs[static_cast<std::size_t>(i)].data.ptr), evs[static_cast<std::size_t>(i)].events);
+      }
+      if (!timers_.empty()) expire(Clock::now());
+      for (Conn* c : graveyard_) delete c;
+      graveyard_.clear();
+    }
+    // Stopped: close every connection that is left (idle ones; nothing is in flight).
+    for (auto& [key, h] : hosts_) {
+      for (Conn* c : std::vector<Conn*>(h->idle)) close_conn(c);
+    }
+    for (Conn* c : graveyard_) delete c;
+    graveyard_.clear();
+  }
+
+  const std::size_t max_host_;
+  const Clock::duration shutdown_grace_;
+  int ep_ = -1;
+  int wake_ = -1;
+  std::thread thread_;
+  std::mutex mu_;
+  std::deque<std::unique_ptr<Op>> inbox_;
+  bool closed_ = false;  ///< under mu_: the loop took its last inbox
+  std::atomic<bool> stopping_{false};
+  // Loop thread only:
+  std::set<std::pair<Clock::time_point, Op*>> timers_;  ///< every live request, by its deadline
+  std::unordered_map<std::string, std::unique_ptr<Host>> hosts_;
+  std::vector<Conn*> graveyard_;
+};
+
+class EpollTransport final : public Transport {
+ public:
+  explicit EpollTransport(const EpollTransportOptions& o) : opts_(o) {
+    static std::once_flag once;
+    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });  // curl_getdate, the https path
+    for (int i = 0; i < std::max(1, o.workers); ++i) workers_.push_back(std::make_unique<Worker>(o.max_host_connections, o.shutdown_grace_ms));
+  }
+  ~EpollTransport() override { shutdown(); }
+  void submit(Request req, Done done) override {
+    if (req.kind == Request::Kind::smtp || !is_plain_http(req.url)) {
+      curl().submit(std::move(req), std::move(done));
+      return;
+    }
+    auto op = std::make_unique<Op>();
+    op->req = std::move(req);
+    op->done = std::move(done);
+    auto& w = workers_[next_++ % workers_.size()];
+    if (!w->submit(op)) {  // after shutdown: aborted, as a transfer the curl transport stopped
+      Response r;
+      r.transport_code = static_cast<int>(CURLE_ABORTED_BY_CALLBACK);
+      r.transport_error = "the transport stopped";
+      r.message_id = std::move(op->req.message_id);
+      auto d = std::move(op->done);
+      op.reset();
+      d(std::move(r));
+    }
+  }
+  void shutdown() override {
+    for (auto& w : workers_) w->stop();
+    std::lock_guard lk(curl_mu_);
+    if (curl_) curl_->shutdown();
+  }
+
+ private:
+  static bool is_plain_http(const std::string& url) {
+    return url.size() >= 7 && (url.compare(0, 7, "http://") == 0 || url.compare(0, 7, "HTTP://") == 0);
+  }
+  Transport& curl() {
+    std::lock_guard lk(curl_mu_);
+    if (!curl_) {
+      CurlTransportOptions c;
+      c.workers = opts_.workers;
+      c.max_host_connections = opts_.max_host_connections;
+      curl_ = make_curl_transport(c);
+    }
+    return *curl_;
+  }
+
+  EpollTransportOptions opts_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::atomic<std::size_t> next_{0};
+  std::mutex curl_mu_;
+  std::unique_ptr<Transport> curl_;
+};
+
+}  // namespace
+
+std::unique_ptr<Transport> make(const EpollTransportOptions& opts) { return std::make_unique<EpollTransport>(opts); }
+
+}  // namespace daybreak::channels::epoll_detail
+
+namespace daybreak::channels {
+
+std::unique_ptr<Transport> make_epoll_transport(const EpollTransportOptions& opts) { return epoll_detail::make(opts); }
+
+}  // namespace daybreak::channels
