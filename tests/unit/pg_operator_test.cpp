@@ -18,7 +18,7 @@
 #include "cli/op_support.hpp"
 #include "config/config.hpp"
 #include "db_fixture.hpp"
-#include "pg_server.hpp"
+#include "pg_fixture.hpp"
 #include "store/assignments.hpp"
 #include "store/audit.hpp"
 #include "store/content.hpp"
@@ -35,19 +35,12 @@ constexpr Millis kOpT0 = 1'764'300'000'000;  // 2025-11-28 08:50 IST
 const std::string kOpDay = "2025-11-29";
 const std::string kOpFrom = "2025-11-27";  // yesterday of kOpT0 in Asia/Kolkata: where withdraw_content starts
 
-class PgOperatorTest : public test_support::DbTest {
+class PgOperatorTest : public test_support::PgDbTest {
  protected:
-  PgOperatorTest() : DbTest("pgoperator") {}
-  static void SetUpTestSuite() { server_ = std::make_unique<test_support::PgServer>(); }
-  static void TearDownTestSuite() { server_.reset(); }
+  PgOperatorTest() : test_support::PgDbTest("pgoperator") {}
   void SetUp() override {
-    if (!server_->up()) GTEST_SKIP() << "no PostgreSQL server for this test: " << server_->why_not();
-    DbTest::SetUp();
-    if (HasFatalFailure()) return;
-    static int n = 0;
-    const std::string name = "pgoperator" + std::to_string(++n);
-    store::PgConn(server_->url()).exec("CREATE DATABASE " + name);
-    url_ = server_->url(name);
+    test_support::PgDbTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     cfg_.default_timezone = "Asia/Kolkata";
     cfg_.emergency_language = "mr";  // no item in mr: an advisor without an item in their language is held
   }
@@ -146,8 +139,6 @@ class PgOperatorTest : public test_support::DbTest {
   }
   std::int64_t count(const std::string& sql) { return store::PgConn(url_).query(sql).i64(0, 0); }
 
-  static inline std::unique_ptr<test_support::PgServer> server_;
-  std::string url_;
   Config cfg_;
   ops::Actor who_{"asha", "root", "daybreak pause --reason test"};
 };

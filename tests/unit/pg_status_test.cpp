@@ -14,7 +14,7 @@
 
 #include "app/callbacks.hpp"
 #include "db_fixture.hpp"
-#include "pg_server.hpp"
+#include "pg_fixture.hpp"
 #include "store/deliveries.hpp"
 #include "store/pg_ledger.hpp"
 #include "store/pg_status.hpp"
@@ -25,19 +25,12 @@ namespace {
 
 constexpr Millis kT0 = 1'795'825'800'000;  // 2026-11-28 06:00 IST
 
-class PgStatusTest : public test_support::DbTest {
+class PgStatusTest : public test_support::PgDbTest {
  protected:
-  PgStatusTest() : DbTest("pgstatus") {}
-  static void SetUpTestSuite() { server_ = std::make_unique<test_support::PgServer>(); }
-  static void TearDownTestSuite() { server_.reset(); }
+  PgStatusTest() : test_support::PgDbTest("pgstatus") {}
   void SetUp() override {
-    if (!server_->up()) GTEST_SKIP() << "no PostgreSQL server for this test: " << server_->why_not();
-    DbTest::SetUp();
-    if (HasFatalFailure()) return;
-    static int n = 0;
-    const std::string name = "pgstatus" + std::to_string(++n);
-    store::PgConn(server_->url()).exec("CREATE DATABASE " + name);
-    url_ = server_->url(name);
+    test_support::PgDbTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     log_ = std::make_shared<spdlog::logger>("pgstatus", std::make_shared<spdlog::sinks::null_sink_mt>());
   }
 
@@ -144,8 +137,6 @@ class PgStatusTest : public test_support::DbTest {
   }
   std::string pg_state(int id) { return pg_->conn().query("SELECT state FROM deliveries WHERE delivery_id = " + std::to_string(id)).str(0, 0); }
 
-  static inline std::unique_ptr<test_support::PgServer> server_;
-  std::string url_;
   std::unique_ptr<store::PgStatusStore> pg_;
   std::shared_ptr<spdlog::logger> log_;
 };

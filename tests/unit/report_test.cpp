@@ -18,7 +18,7 @@
 
 #include "app/callbacks.hpp"
 #include "db_fixture.hpp"
-#include "pg_server.hpp"
+#include "pg_fixture.hpp"
 #include "cli/common.hpp"
 #include "config/config.hpp"
 #include "engine/alerts.hpp"
@@ -596,20 +596,8 @@ TEST_F(DeliveryTruthTest, LiveSnapshotAndLowSuccessRuleUseTheChosenMeasure) {
 // PostgreSQL must equal the SQLite one in every field except those documented to differ
 // (man/sla-report.1, "PostgreSQL ledger"): `ledger`, `notes` and `stored_report` (null: no
 // stored reports there). The delivery-status figures are compared like every other.
-class PgReportTest : public ReportTest {
+class PgReportTest : public test_support::WithPg<ReportTest> {
  protected:
-  static void SetUpTestSuite() { server_ = std::make_unique<test_support::PgServer>(); }
-  static void TearDownTestSuite() { server_.reset(); }
-  void SetUp() override {
-    if (!server_->up()) GTEST_SKIP() << "no PostgreSQL server for this test: " << server_->why_not();
-    ReportTest::SetUp();
-    if (HasFatalFailure()) return;
-    static int n = 0;
-    const std::string name = "pgreport" + std::to_string(++n);
-    store::PgConn(server_->url()).exec("CREATE DATABASE " + name);
-    url_ = server_->url(name);
-  }
-
   // Run 1 and run 2 of ReportTest, provider figures on run 1 (held, unknown codes, blocks), a
   // third run still running with deliveries due after `now`, and run 2's report stored. Every
   // WhatsApp delivery the provider took has its message id, "wamid.<advisor>".
@@ -687,8 +675,6 @@ class PgReportTest : public ReportTest {
     return j;
   }
 
-  static inline std::unique_ptr<test_support::PgServer> server_;
-  std::string url_;
 };
 
 TEST_F(PgReportTest, DateAndRunReportsFromPostgresqlEqualTheSqliteOnesExceptTheDocumentedFields) {
