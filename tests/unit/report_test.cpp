@@ -20,6 +20,7 @@
 #include "db_fixture.hpp"
 #include "pg_fixture.hpp"
 #include "cli/common.hpp"
+#include "cli/report_watch.hpp"
 #include "config/config.hpp"
 #include "engine/alerts.hpp"
 #include "engine/live.hpp"
@@ -835,6 +836,50 @@ TEST_F(PgReportTest, TrendFromPostgresqlCountsClosedRunsAsTheStoredReportsDo) {
   EXPECT_EQ(format_trend_text(got), format_trend_text(want));
   EXPECT_NE(format_trend_text(got).find("note: run reports are not stored"), std::string::npos);
   EXPECT_NE(format_trend_text(got).find("delivered 27.27%, read 36.36%"), std::string::npos) << format_trend_text(got);
+}
+
+TEST_F(PgReportTest, TheWatchFramesFromPostgresqlEqualTheSqliteOnes) {
+  const Millis now = kSlot2 + 3600 * 1000;
+  make_day(now);
+  store::migrate_ledger_to_pg(db_path(), url_, kDate);
+  post_statuses(now);
+  Config cfg;
+  store::SqliteReportLedger lite(*db_);
+  store::PgReportLedger pg(url_);
+  // The runs a watch picks: by day, and those running now (run 3, whose window is open).
+  auto ids = [](const std::vector<store::Run>& runs) {
+    std::vector<std::int64_t> out;
+    for (const auto& r : runs) out.push_back(r.run_id);
+    return out;
+  };
+  WatchOptions by_day;
+  by_day.date = kDate;
+  EXPECT_EQ(ids(watch_pick_runs(pg, by_day, now)), ids(watch_pick_runs(lite, by_day, now)));
+  EXPECT_EQ(ids(watch_pick_runs(pg, by_day, now)).size(), 3U);
+  EXPECT_EQ(ids(watch_pick_runs(pg, WatchOptions{}, now + 60'000)), ids(watch_pick_runs(lite, WatchOptions{}, now + 60'000)));
+  WatchOptions missing;
+  missing.run_id = 99;
+  EXPECT_THROW(watch_pick_runs(pg, missing, now), CheckFailed);
+  // Every run's frame counted from the ledger (no dispatch writes a fresh progress): the same.
+  for (const auto& run : watch_pick_runs(lite, by_day, now)) {
+    auto pg_run = pg.run(run.run_id);
+    ASSERT_TRUE(pg_run);
+    json l = watch_run_live(lite, run, cfg, now), p = watch_run_live(pg, *pg_run, cfg, now);
+    EXPECT_EQ(p, l) << "run " << run.run_id;
+    EXPECT_EQ(p["source"], "ledger");
+  }
+  // A dispatch's fresh figures are shown as they are, with the status figures counted there.
+  const std::string progress = R"({"at":)" + std::to_string(now) + R"(,"live":{"run_id":3,"accepted":1,"total":2}})";
+  db_->exec("UPDATE runs SET progress = '" + progress + "' WHERE run_id = 3");
+  store::PgConn(url_).exec("UPDATE runs SET progress = '" + progress + "' WHERE run_id = 3");
+  pg.refresh();  // a new snapshot sees the write
+  auto r3 = pg.run(3);
+  ASSERT_TRUE(r3);
+  json p3 = watch_run_live(pg, *r3, cfg, now);
+  EXPECT_EQ(p3, watch_run_live(lite, *store::RunGet(*db_, 3), cfg, now));
+  EXPECT_EQ(p3["source"], "dispatch");
+  EXPECT_EQ(p3["accepted"], 1);
+  EXPECT_EQ(p3["delivered"], 1);  // c1's delivered status, counted on PostgreSQL
 }
 
 TEST_F(PgReportTest, AnEmptyLedgerHasNoRunsAndNoDay) {
