@@ -15,7 +15,8 @@
 #     every pending delivery of it is held at once (no emergency item exists), those dispatch had
 #     claimed are stopped by its content guard before the command returns, and none of its
 #     deliveries gets a request that starts after the command returned
-#  4. the run closes with every row final; `daybreak audit` (reading PostgreSQL) names the
+#  4. the run closes with every row final; the dispatch's monitoring raised content_held for the
+#     pulled item in this host's SQLite file; `daybreak audit` (reading PostgreSQL) names the
 #     operator for the pause, the resume, the resend, the replacement and the withdrawal; the held
 #     rows are listed and dismissed with `daybreak dead` on PostgreSQL
 #  5. `daybreak resend` after the close reopens the run and the next dispatch on PostgreSQL sends
@@ -168,6 +169,10 @@ assert_eq "$(pg "SELECT COUNT(*) FROM deliveries d WHERE run_id=$run AND content
 assert_eq "$(pg "SELECT COUNT(*) FROM deliveries WHERE run_id=$run AND content_id='$rep' AND source='override' AND state='accepted'")" "$repointed" \
   "re-pointed deliveries accepted with the substitute"
 
+# the dispatch's monitoring read the held rows on PostgreSQL: content_held on this host's file
+[ "$held_all" -eq 0 ] ||
+  assert_eq "$(sqlite3 "$WORK/host.db" "SELECT COUNT(*) FROM alerts WHERE rule='content_held' AND subject='content:$item'")" "1" \
+    "content_held for the pulled item in this host's file"
 me=$(id -un)
 op audit --json >"$WORK/audit.ndjson" || fail "daybreak audit on PostgreSQL exited $?"
 for target in control:pause "$item"; do

@@ -261,6 +261,15 @@ TEST_F(PgOperatorTest, AWithdrawalMatchesTheSqlitePathAndADispatchPollsItsRows) 
   EXPECT_EQ(pg_changes(), sqlite_changes());
   EXPECT_EQ(count("SELECT COUNT(*) FROM content WHERE content_id = 'pulled' AND withdrawn_at IS NOT NULL"), 1);
   EXPECT_EQ(count("SELECT COUNT(*) FROM assignments WHERE content_id = 'em-hi' AND source = 'emergency'"), 5);
+  // What content_held reads, from each ledger: the en rows held on kOpDay.
+  auto groups = [](const std::vector<store::HeldGroup>& g) {
+    std::vector<std::tuple<std::string, std::string, std::string, std::int64_t>> out;
+    for (const auto& x : g) out.emplace_back(x.content_id, x.language, x.date, x.count);
+    return out;
+  };
+  EXPECT_EQ(groups(store::pg_held_delivery_groups(pg.conn(), kOpFrom)), groups(store::HeldDeliveryGroups(*db_, kOpFrom)));
+  EXPECT_EQ(groups(store::pg_held_delivery_groups(pg.conn(), kOpFrom)),
+            (std::vector<std::tuple<std::string, std::string, std::string, std::int64_t>>{{"pulled", "en", kOpDay, 4}}));
 
   // A dispatch on PostgreSQL that loaded run 1 before the pull: its PollChanges returns every
   // changed row as it is now and names the item withdrawn, so its content guard stops the rest.
