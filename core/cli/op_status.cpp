@@ -59,7 +59,7 @@ std::int64_t count(store::Db& db, const std::string& sql) {
 }
 
 /// What status reads from the ledger: the SQLite file, or the PostgreSQL ledger when
-/// [database] url is set (alerts are not kept there: null).
+/// [database] url is set (the alerts then from this host's SQLite file: read_host_alerts).
 struct StatusData {
   std::string ledger;
   std::vector<store::Run> active;
