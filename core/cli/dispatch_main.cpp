@@ -141,6 +141,16 @@ int dispatch_on_pg(AppContext& ctx, const std::vector<std::int64_t>& run_ids, co
       throw;
     }
   };
+  // Held deliveries are in PostgreSQL too: content_held reads them there (its own connection).
+  host.held_groups = [url = ctx.cfg.database_url, conn = std::shared_ptr<store::PgConn>()](const std::string& from) mutable {
+    try {
+      if (!conn) conn = std::make_shared<store::PgConn>(url);
+      return store::pg_held_delivery_groups(*conn, from);
+    } catch (...) {
+      conn.reset();
+      throw;
+    }
+  };
   dispatcher.monitor_on_host(std::move(host));
   auto summary = dispatcher.run(owned);
   transport->shutdown();

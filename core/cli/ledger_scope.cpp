@@ -1,7 +1,8 @@
 // Which `daybreak` subcommands may run while [database] url names a PostgreSQL ledger
 // (README "What speaks PostgreSQL, precisely"). Three kinds:
-//  - they speak PostgreSQL: status, doctor, migrate-ledger, pause, resume, cancel,
-//    content withdraw, dead (list, show, replay, dismiss), audit;
+//  - they speak PostgreSQL: status, doctor, migrate-ledger, pause, resume, cancel, resend,
+//    content withdraw, content replace, export deliveries|attempts, dead (list, show, replay,
+//    dismiss), audit;
 //  - they work on the local SQLite file by design: the planning side (import, generate, explain,
 //    advisors list|show, content list|show), the file itself (backup, restore, retention), what is
 //    kept only there (alerts, schedule, status rejected, ingest of spooled callbacks);
@@ -17,8 +18,8 @@
 namespace daybreak::ops {
 namespace {
 
-constexpr std::array<std::string_view, 12> kRefused = {
-    "resend",          "assign",         "content replace", "export",          "send-now",        "serve",
+constexpr std::array<std::string_view, 10> kRefused = {
+    "assign",          "export reports",  "send-now",       "serve",
     "advisors add",    "advisors update", "advisors pause", "advisors resume", "advisors opt-in", "advisors opt-out"};
 
 bool starts_with_word(std::string_view path, std::string_view prefix) {

@@ -8,8 +8,11 @@
 
 #include "cli/common.hpp"
 #include "cli/op_support.hpp"
+#include "domain/time.hpp"
+#include "store/catalog.hpp"
 #include "store/deliveries.hpp"
 #include "store/runs.hpp"
+#include "store/withdrawal.hpp"
 
 namespace daybreak::ops {
 
@@ -71,8 +74,28 @@ struct SqliteLedger {
   store::RunCancelResult run_cancel(std::int64_t id, Millis now) { return store::RunCancel(db, id, now); }
   void dead_list(const store::DeadFilter& f, const std::function<void(const store::DeliveryInfo&)>& fn) { store::DeadList(db, f, fn); }
   bool requeue_dead(std::int64_t id, Millis now) { return store::DeliveryRequeue(db, id, {"dead"}, "replay", now); }
+  bool requeue(std::int64_t id, const std::vector<std::string>& from_states, const std::string& kind, Millis now) {
+    return store::DeliveryRequeue(db, id, from_states, kind, now);
+  }
   bool run_reopen(std::int64_t id, Millis now) { return store::RunReopen(db, id, now); }
   bool dead_dismiss(std::int64_t id, const std::string& by, Millis now) { return store::DeadDismiss(db, id, by, now); }
+  std::optional<store::ContentInfo> content_get(const std::string& id) { return store::ContentInfoGet(db, id); }
+  std::vector<std::string> assignment_dates(const std::string& id, const std::string& since) {
+    return store::AssignmentDatesForContent(db, id, since);
+  }
+  store::ContentWithdrawResult content_withdraw(const std::string& id, const std::string& actor, Millis now) {
+    return store::ContentWithdraw(db, id, actor, now);
+  }
+  std::int64_t assignment_replace(const std::string& from, const std::string& to, const std::string& since, Millis now) {
+    return store::AssignmentReplaceContent(db, from, to, since, now);
+  }
+  std::vector<std::int64_t> repoint_pending(const std::string& id, const std::string& since, Millis now) {
+    return store::DeliveryRepointPending(db, id, since, now);
+  }
+  store::PulledResolution resolve_pulled(const std::string& id, const std::string& since, const std::string& lang, Millis now) {
+    return store::DeliveryResolvePulled(db, id, since, lang, now);
+  }
+  std::int64_t count_in_flight(const std::string& id, const std::string& since) { return store::DeliveryCountInFlight(db, id, since); }
 };
 
 struct PgLedger {
@@ -90,8 +113,31 @@ struct PgLedger {
   store::RunCancelResult run_cancel(std::int64_t id, Millis now) { return pg.run_cancel(id, now); }
   void dead_list(const store::DeadFilter& f, const std::function<void(const store::DeliveryInfo&)>& fn) { pg.dead_list(f, fn); }
   bool requeue_dead(std::int64_t id, Millis now) { return pg.delivery_requeue(id, "dead", "replay", now); }
+  bool requeue(std::int64_t id, const std::vector<std::string>& from_states, const std::string& kind, Millis now) {
+    // DeliveryRequeue: only a row now in one of `from_states` moves (the update names its state).
+    auto cur = pg.delivery_info_get(id);
+    if (!cur || std::find(from_states.begin(), from_states.end(), cur->state) == from_states.end()) return false;
+    return pg.delivery_requeue(id, cur->state, kind, now);
+  }
   bool run_reopen(std::int64_t id, Millis now) { return pg.run_reopen(id, now); }
   bool dead_dismiss(std::int64_t id, const std::string& by, Millis now) { return pg.dead_dismiss(id, by, now); }
+  std::optional<store::ContentInfo> content_get(const std::string& id) { return pg.content_info_get(id); }
+  std::vector<std::string> assignment_dates(const std::string& id, const std::string& since) {
+    return pg.assignment_dates_for_content(id, since);
+  }
+  store::ContentWithdrawResult content_withdraw(const std::string& id, const std::string& actor, Millis now) {
+    return pg.content_withdraw(id, actor, now);
+  }
+  std::int64_t assignment_replace(const std::string& from, const std::string& to, const std::string& since, Millis now) {
+    return pg.assignment_replace_content(from, to, since, now);
+  }
+  std::vector<std::int64_t> repoint_pending(const std::string& id, const std::string& since, Millis now) {
+    return pg.delivery_repoint_pending(id, since, now);
+  }
+  store::PulledResolution resolve_pulled(const std::string& id, const std::string& since, const std::string& lang, Millis now) {
+    return pg.delivery_resolve_pulled(id, since, lang, now);
+  }
+  std::int64_t count_in_flight(const std::string& id, const std::string& since) { return pg.delivery_count_in_flight(id, since); }
 };
 
 template <class Ledger>
@@ -207,7 +253,141 @@ nlohmann::json dead_change_on(Ledger& l, const std::string& tz, const std::vecto
   return {{"command", "dead " + verb}, {"count", changed}, {"delivery_ids", out_ids}, {"runs_reopened", reopened_runs}, {"dry_run", dry_run}};
 }
 
+template <class Ledger>
+nlohmann::json resend_on(Ledger& l, const std::string& tz, std::int64_t delivery_id, const std::string& reason, const Actor& who,
+                         Millis now, bool dry_run) {
+  require_reason(reason);
+  const std::string flag = "--delivery " + std::to_string(delivery_id);
+  auto d = l.delivery_get(delivery_id);
+  if (!d) throw UsageError(flag + ": no such delivery");
+  static const std::vector<std::string> kResendable = {"accepted", "delivered", "read", "dead", "cancelled"};
+  if (std::find(kResendable.begin(), kResendable.end(), d->state) == kResendable.end()) {
+    throw UsageError(flag + ": state " + d->state + " is not final; dispatch will still send it (resend takes final or dead deliveries)");
+  }
+  auto run = l.run_get(d->run_id);
+  if (run && run->state == "cancelled") throw UsageError(flag + ": its run " + std::to_string(d->run_id) + " was cancelled");
+  bool reopened = false;
+  l.tx(dry_run, [&] {
+    reopened = false;  // afresh when the transaction is run again (PgOperator::tx)
+    if (!l.requeue(delivery_id, kResendable, "resend", now)) {
+      throw CheckFailed("delivery " + std::to_string(delivery_id) + " changed meanwhile; nothing resent");
+    }
+    // A closed run is not chosen by dispatch any more: reopen it so the next dispatch (cron's
+    // watchdog starts one every minute) takes the resent delivery.
+    if (run && run->state == "closed") reopened = l.run_reopen(run->run_id, now);
+    nlohmann::json a = to_json(*l.delivery_get(delivery_id), tz);
+    a["run_reopened"] = reopened;
+    l.audit(audit_entry_as(who, now, "delivery:" + std::to_string(delivery_id), reason, to_json(*d, tz), a));
+  });
+  return {{"command", "resend"}, {"delivery_id", delivery_id}, {"before", d->state}, {"state", "planned"},
+          {"run_id", d->run_id}, {"run_reopened", reopened}, {"dry_run", dry_run}};
+}
+
+template <class Ledger>
+nlohmann::json replace_content_on(Ledger& l, const std::string& tz, const std::string& emergency_language, const std::string& content_id,
+                                  const std::string& with, const std::string& reason, const Actor& who, Millis now, bool dry_run) {
+  require_reason(reason);
+  if (content_id == with) throw UsageError("--with: must name another item than " + content_id);
+  auto from = l.content_get(content_id);
+  if (!from) throw UsageError("content \"" + content_id + "\": no such content");
+  auto to = l.content_get(with);
+  if (!to) throw UsageError("--with \"" + with + "\": no such content");
+  if (to->content.withdrawn) throw UsageError("--with \"" + with + "\": withdrawn itself");
+  if (to->content.language != from->content.language) {
+    throw UsageError("--with \"" + with + "\": language " + to->content.language + " differs from " + content_id + "'s " +
+                     from->content.language + "; advisors get content in their language");
+  }
+  auto today = local_date(now, tz);
+  if (!today) throw ConfigError(today.error().message);
+  // From yesterday on: advisors west of the default zone are still on yesterday.
+  const std::string since = format_date(add_days(*today, -1));
+  // Every day the replacement must cover has to be inside its validity.
+  for (const auto& day : l.assignment_dates(content_id, since)) {
+    if ((!to->content.valid_from.empty() && day < to->content.valid_from) || (!to->content.valid_until.empty() && day > to->content.valid_until)) {
+      throw UsageError("--with \"" + with + "\": not valid on " + day + ", a day " + content_id + " is assigned");
+    }
+  }
+  std::int64_t assignments = 0, in_flight = 0;
+  std::vector<std::int64_t> repointed;
+  bool newly = false;
+  l.tx(dry_run, [&] {
+    auto w = l.content_withdraw(content_id, who.name, now);
+    newly = w.newly_withdrawn;
+    assignments = l.assignment_replace(content_id, with, since, now);
+    repointed = l.repoint_pending(content_id, since, now);
+    // Rows whose assignment is not the item's (an operator's): the same rule as a withdrawal.
+    l.resolve_pulled(content_id, since, emergency_language, now);
+    in_flight = l.count_in_flight(content_id, since);
+    l.audit(audit_entry_as(who, now, "content:" + content_id, reason, to_json(*from, tz),
+                           {{"withdrawn", true}, {"replaced_by", with}, {"assignments_replaced", assignments},
+                            {"deliveries_repointed", repointed.size()}, {"deliveries_in_flight", in_flight}, {"from_date", since}}));
+  });
+  return {{"command", "content replace"}, {"content_id", content_id}, {"with", with},
+          {"already_withdrawn", !newly}, {"assignments_replaced", assignments},
+          {"deliveries_repointed", repointed.size()}, {"deliveries_in_flight", in_flight}, {"dry_run", dry_run}};
+}
+
+/// After a change to content a dispatch on PostgreSQL may hold claimed rows of: waits (at most
+/// 10 s) until every dispatch holding a live lease at `now` shows three heartbeats after the
+/// commit. A heartbeat is followed by a poll (PollChanges) in the same tick, so the second new
+/// one started after the commit and the third commits after that poll: then its content guard
+/// has the change and nothing it stops is sent afterwards. True when all did (or none holds a
+/// lease), false when one did not in time.
+bool await_dispatch_polls(store::PgOperator& pg, Millis now) {
+  std::map<std::int64_t, std::pair<std::int64_t, int>> seen;  // run → (last heartbeat, new ones seen)
+  for (const auto& [run, hb] : pg.live_heartbeats(now)) seen[run] = {hb, 0};
+  for (int i = 0; i < 200 && !seen.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    bool all = true;
+    std::map<std::int64_t, std::int64_t> cur;
+    for (const auto& [run, hb] : pg.live_heartbeats(now)) cur[run] = hb;
+    for (auto it = seen.begin(); it != seen.end();) {
+      auto c = cur.find(it->first);
+      if (c == cur.end()) {  // the run closed or its lease ended: nothing left to send for it
+        it = seen.erase(it);
+        continue;
+      }
+      if (c->second != it->second.first) it->second = {c->second, it->second.second + 1};
+      if (it->second.second < 3) all = false;
+      ++it;
+    }
+    if (all) seen.clear();
+  }
+  return seen.empty();
+}
+
 }  // namespace
+
+nlohmann::json replace_content(store::Db& db, const std::string& tz, const std::string& emergency_language, const std::string& content_id,
+                               const std::string& with, const std::string& reason, const Actor& who, Millis now, bool dry_run) {
+  SqliteLedger l{db};
+  return replace_content_on(l, tz, emergency_language, content_id, with, reason, who, now, dry_run);
+}
+
+nlohmann::json replace_content_pg(store::PgOperator& pg, const std::string& tz, const std::string& emergency_language,
+                                  const std::string& content_id, const std::string& with, const std::string& reason, const Actor& who,
+                                  Millis now, bool dry_run) {
+  PgLedger l{pg};
+  auto out = replace_content_on(l, tz, emergency_language, content_id, with, reason, who, now, dry_run);
+  // Claimed rows of the item are held by a running dispatch's content guard once it polled the
+  // change: return only after every dispatch with a live lease has (as withdraw_content_pg).
+  const bool wait = !dry_run && out["deliveries_in_flight"].get<std::int64_t>() > 0;
+  out["dispatch_confirmed"] = wait ? nlohmann::json(await_dispatch_polls(pg, now)) : nlohmann::json(nullptr);
+  out["ledger"] = "postgresql";
+  return out;
+}
+
+nlohmann::json resend_delivery(store::Db& db, const std::string& tz, std::int64_t delivery_id, const std::string& reason,
+                               const Actor& who, Millis now, bool dry_run) {
+  SqliteLedger l{db};
+  return resend_on(l, tz, delivery_id, reason, who, now, dry_run);
+}
+
+nlohmann::json resend_delivery_pg(store::PgOperator& pg, const std::string& tz, std::int64_t delivery_id, const std::string& reason,
+                                  const Actor& who, Millis now, bool dry_run) {
+  PgLedger l{pg};
+  return resend_on(l, tz, delivery_id, reason, who, now, dry_run);
+}
 
 nlohmann::json set_pause_target(store::Db& db, const PauseTarget& t, const std::vector<std::string>& known_senders,
                                 bool pause, const std::string& reason, const Actor& who, Millis now, bool dry_run) {
@@ -292,34 +472,10 @@ nlohmann::json withdraw_content_pg(store::PgOperator& pg, const std::string& eme
   });
   if (!w.found) throw CheckFailed("content " + content_id + ": not found");
   // Rows of the item already claimed (in flight) are stopped by a running dispatch's content
-  // guard once its PollChanges has read the withdrawal. Before returning, wait (at most 10 s) for
-  // every dispatch holding a live lease to show three heartbeats after the commit: a heartbeat
-  // is followed by a poll in the same tick, so the second new one started after the commit and
-  // the third commits after that poll. Then nothing of the item is sent after this returns.
+  // guard once its PollChanges has read the withdrawal: wait for every dispatch holding a live
+  // lease to have polled it, so nothing of the item is sent after this returns.
   std::optional<bool> confirmed;
-  if (in_flight > 0) {
-    std::map<std::int64_t, std::pair<std::int64_t, int>> seen;  // run → (last heartbeat, new ones seen)
-    for (const auto& [run, hb] : pg.live_heartbeats(now)) seen[run] = {hb, 0};
-    confirmed = true;
-    for (int i = 0; i < 200 && !seen.empty(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      bool all = true;
-      std::map<std::int64_t, std::int64_t> cur;
-      for (const auto& [run, hb] : pg.live_heartbeats(now)) cur[run] = hb;
-      for (auto it = seen.begin(); it != seen.end();) {
-        auto c = cur.find(it->first);
-        if (c == cur.end()) {  // the run closed or its lease ended: nothing left to send for it
-          it = seen.erase(it);
-          continue;
-        }
-        if (c->second != it->second.first) it->second = {c->second, it->second.second + 1};
-        if (it->second.second < 3) all = false;
-        ++it;
-      }
-      if (all) seen.clear();
-    }
-    if (!seen.empty()) confirmed = false;
-  }
+  if (in_flight > 0) confirmed = await_dispatch_polls(pg, now);
   return {{"content_id", content_id},
           {"withdrawn_at", *w.withdrawn_at},
           {"withdrawn_by", w.withdrawn_by},

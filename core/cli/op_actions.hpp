@@ -71,6 +71,24 @@ nlohmann::json dead_change(store::Db& db, const std::string& tz, const std::vect
                            const std::optional<store::DeadFilter>& filter, bool replay, const std::string& reason,
                            const Actor& who, Millis now, bool dry_run);
 
+/// `daybreak resend --delivery ID`: a final or dead delivery (accepted, delivered, read, dead,
+/// cancelled) back to planned, due now (store::DeliveryRequeue, noted "resend"), its run reopened
+/// when closed (store::RunReopen), audited. UsageError for an unknown delivery, one not final
+/// yet, or one of a cancelled run; CheckFailed when it changed meanwhile. Returns
+/// {"command":"resend","delivery_id","before","state":"planned","run_id","run_reopened","dry_run"}.
+nlohmann::json resend_delivery(store::Db& db, const std::string& tz, std::int64_t delivery_id, const std::string& reason,
+                               const Actor& who, Millis now, bool dry_run);
+
+/// `daybreak content replace ID --with ID2`: the compliance pull with a chosen substitute, in one
+/// transaction: ID withdrawn, every assignment of it from yesterday (in `tz`) on pointed at ID2
+/// (source override), pending deliveries re-pointed (each noted for a running dispatch), those
+/// whose assignment names another item given an emergency item or held, audited. UsageError for
+/// an unknown item, ID2 withdrawn, in another language or not valid on a day ID is assigned.
+/// Returns {"command":"content replace","content_id","with","already_withdrawn",
+/// "assignments_replaced","deliveries_repointed","deliveries_in_flight","dry_run"}.
+nlohmann::json replace_content(store::Db& db, const std::string& tz, const std::string& emergency_language, const std::string& content_id,
+                               const std::string& with, const std::string& reason, const Actor& who, Millis now, bool dry_run);
+
 // ---- the same actions on the PostgreSQL ledger ([database] url) ----
 // Each validates as its SQLite twin above, writes the change, its delivery_changes notes and its
 // audit row (audit_log, sql/postgresql/003) in one PostgreSQL transaction, and returns the same
@@ -93,6 +111,19 @@ nlohmann::json cancel_run(store::Db& db, std::int64_t run_id, const std::string&
 nlohmann::json dead_change_pg(store::PgOperator& pg, const std::string& tz, const std::vector<std::int64_t>& ids,
                               const std::optional<store::DeadFilter>& filter, bool replay, const std::string& reason,
                               const Actor& who, Millis now, bool dry_run);
+/// resend_delivery on PostgreSQL: the row requeued and noted in delivery_changes (a running
+/// dispatch there reloads it with its PollChanges and sends it), a closed run reopened for the
+/// next dispatch on PostgreSQL.
+nlohmann::json resend_delivery_pg(store::PgOperator& pg, const std::string& tz, std::int64_t delivery_id, const std::string& reason,
+                                  const Actor& who, Millis now, bool dry_run);
+/// replace_content on PostgreSQL. With deliveries of ID in flight (claimed by a dispatch) it then
+/// waits, as withdraw_content_pg does, until every dispatch with a live lease has polled the
+/// change (its content guard holds the claimed rows it has not sent), at most 10 s: the JSON adds
+/// "dispatch_confirmed" (true, false when one did not show it in time, null when nothing was in
+/// flight or on a dry run) and "ledger": "postgresql".
+nlohmann::json replace_content_pg(store::PgOperator& pg, const std::string& tz, const std::string& emergency_language,
+                                  const std::string& content_id, const std::string& with, const std::string& reason, const Actor& who,
+                                  Millis now, bool dry_run);
 /// cancel_run on PostgreSQL.
 nlohmann::json cancel_run_pg(store::PgOperator& pg, std::int64_t run_id, const std::string& reason, const Actor& who, Millis now,
                              bool dry_run);

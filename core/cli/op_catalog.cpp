@@ -2,36 +2,20 @@
 // (op_content.cpp). `replace ID --with ID2` is the compliance pull with a chosen substitute: in
 // one transaction ID is withdrawn, every assignment of it from yesterday on (advisors west of the
 // default zone are still on yesterday) points at ID2 with source override, every pending delivery
-// follows (noted for a running dispatch), and it is audited.
+// follows (noted for a running dispatch), and it is audited (ops::replace_content). With
+// [database] url the same transaction runs on the PostgreSQL ledger (ops::replace_content_pg),
+// which then waits, like `content withdraw` there, until every dispatch holding a run has polled
+// the change when rows of the item were in flight.
 #include <iostream>
 #include <sstream>
 
 #include "cli/commands.hpp"
+#include "cli/op_actions.hpp"
 #include "cli/op_support.hpp"
-#include "domain/time.hpp"
 #include "store/catalog.hpp"
-#include "store/withdrawal.hpp"
 
 namespace daybreak {
 namespace {
-
-nlohmann::json content_json(const store::ContentInfo& i, const std::string& tz, bool with_body) {
-  const Content& c = i.content;
-  nlohmann::json j = {{"content_id", c.content_id},
-                      {"title", c.title},
-                      {"language", c.language},
-                      {"topics", join_list(c.topics, ';')},
-                      {"media_url", c.media_url},
-                      {"valid_from", c.valid_from},
-                      {"valid_until", c.valid_until},
-                      {"fallback_eligible", c.fallback_eligible},
-                      {"emergency", c.emergency},
-                      {"withdrawn", c.withdrawn},
-                      {"withdrawn_at", i.withdrawn_at ? nlohmann::json(format_instant(*i.withdrawn_at, tz)) : nlohmann::json(nullptr)},
-                      {"withdrawn_by", i.withdrawn_by ? nlohmann::json(*i.withdrawn_by) : nlohmann::json(nullptr)}};
-  if (with_body) j["body"] = c.body;
-  return j;
-}
 
 int run_list(const GlobalOptions& g, const store::ContentFilter& f) {
   auto env = ops::open_env(g);
@@ -40,7 +24,7 @@ int run_list(const GlobalOptions& g, const store::ContentFilter& f) {
   store::ContentListFiltered(*env.db, f, [&](const store::ContentInfo& i) {
     ++n;
     if (env.ctx.json) {
-      print_json(content_json(i, tz, false));
+      print_json(ops::to_json(i, tz, false));
     } else {
       const Content& c = i.content;
       std::cout << c.content_id << "  " << c.language << "  " << c.title << "  [" << (c.valid_from.empty() ? "…" : c.valid_from) << ".."
@@ -56,7 +40,7 @@ int run_catalog_show(const GlobalOptions& g, const std::string& id) {
   auto env = ops::open_env(g);
   auto i = store::ContentInfoGet(*env.db, id);
   if (!i) throw UsageError("content \"" + id + "\": no such content");
-  auto j = content_json(*i, env.ctx.cfg.default_timezone, true);
+  auto j = ops::to_json(*i, env.ctx.cfg.default_timezone, true);
   if (env.ctx.json) {
     print_json(j);
     return kExitOk;
@@ -79,50 +63,22 @@ struct ReplaceOptions {
 int run_replace(const GlobalOptions& g, const ReplaceOptions& o) {
   ops::require_reason(o.reason);
   if (o.content_id == o.with) throw UsageError("--with: must name another item than " + o.content_id);
-  auto env = ops::open_env(g);
-  auto& db = *env.db;
-  const auto& tz = env.ctx.cfg.default_timezone;
-  auto from = store::ContentInfoGet(db, o.content_id);
-  if (!from) throw UsageError("content \"" + o.content_id + "\": no such content");
-  auto to = store::ContentInfoGet(db, o.with);
-  if (!to) throw UsageError("--with \"" + o.with + "\": no such content");
-  if (to->content.withdrawn) throw UsageError("--with \"" + o.with + "\": withdrawn itself");
-  if (to->content.language != from->content.language) {
-    throw UsageError("--with \"" + o.with + "\": language " + to->content.language + " differs from " + o.content_id + "'s " +
-                     from->content.language + "; advisors get content in their language");
-  }
-  auto today = local_date(env.now, tz);
-  if (!today) throw ConfigError(today.error().message);
-  const std::string since = format_date(add_days(*today, -1));
-  // Every day the replacement must cover has to be inside its validity.
-  for (const auto& day : store::AssignmentDatesForContent(db, o.content_id, since)) {
-    if ((!to->content.valid_from.empty() && day < to->content.valid_from) || (!to->content.valid_until.empty() && day > to->content.valid_until)) {
-      throw UsageError("--with \"" + o.with + "\": not valid on " + day + ", a day " + o.content_id + " is assigned");
-    }
-  }
-  std::int64_t assignments = 0, in_flight = 0;
-  std::vector<std::int64_t> repointed;
-  bool newly = false;
-  ops::change_tx(db, o.dry_run, [&] {
-    auto w = store::ContentWithdraw(db, o.content_id, current_actor(), env.now);
-    newly = w.newly_withdrawn;
-    assignments = store::AssignmentReplaceContent(db, o.content_id, o.with, since, env.now);
-    repointed = store::DeliveryRepointPending(db, o.content_id, since, env.now);
-    // Rows whose assignment is not the item's (an operator's): the same rule as a withdrawal.
-    store::DeliveryResolvePulled(db, o.content_id, since, env.ctx.cfg.emergency_language, env.now);
-    in_flight = store::DeliveryCountInFlight(db, o.content_id, since);
-    store::AuditAppend(db, ops::audit_entry(env.now, "content:" + o.content_id, o.reason, content_json(*from, tz, false),
-                                            {{"withdrawn", true}, {"replaced_by", o.with}, {"assignments_replaced", assignments},
-                                             {"deliveries_repointed", repointed.size()}, {"deliveries_in_flight", in_flight},
-                                             {"from_date", since}}));
-  });
-  nlohmann::json out = {{"command", "content replace"}, {"content_id", o.content_id}, {"with", o.with},
-                        {"already_withdrawn", !newly}, {"assignments_replaced", assignments},
-                        {"deliveries_repointed", repointed.size()}, {"deliveries_in_flight", in_flight}, {"dry_run", o.dry_run}};
+  auto env = ops::open_ledger_env(g);
+  const auto& cfg = env.ctx.cfg;
+  nlohmann::json out = env.pg ? ops::replace_content_pg(*env.pg, cfg.default_timezone, cfg.emergency_language, o.content_id, o.with,
+                                                        o.reason, ops::cli_actor(), env.now, o.dry_run)
+                              : ops::replace_content(*env.db, cfg.default_timezone, cfg.emergency_language, o.content_id, o.with,
+                                                     o.reason, ops::cli_actor(), env.now, o.dry_run);
+  const auto assignments = out["assignments_replaced"].get<std::int64_t>();
+  const auto in_flight = out["deliveries_in_flight"].get<std::int64_t>();
   std::ostringstream h;
   h << (o.dry_run ? "dry run: would replace " : "replaced ") << o.content_id << " by " << o.with << ": " << assignments
-    << " assignment(s), " << repointed.size() << " pending deliveries re-pointed";
+    << " assignment(s), " << out["deliveries_repointed"] << " pending deliveries re-pointed";
   if (in_flight) h << ", " << in_flight << " already in flight (cannot be recalled)";
+  if (out.contains("dispatch_confirmed") && out["dispatch_confirmed"] == false) {
+    h << "\nWARNING: a dispatch holding a run did not confirm within 10 s that it stopped the " << in_flight
+      << " in flight; check `daybreak status`";
+  }
   ops::emit(env, out, h.str());
   return kExitOk;
 }

@@ -87,40 +87,14 @@ struct ResendOptions {
 
 int run_resend(const GlobalOptions& g, const ResendOptions& o) {
   ops::require_reason(o.reason);
-  auto env = ops::open_env(g);
-  auto& db = *env.db;
+  auto env = ops::open_ledger_env(g);
   const auto& tz = env.ctx.cfg.default_timezone;
-  auto d = store::DeliveryInfoGet(db, o.delivery_id);
-  if (!d) throw UsageError("--delivery " + std::to_string(o.delivery_id) + ": no such delivery");
-  static const std::vector<std::string> kResendable = {"accepted", "delivered", "read", "dead", "cancelled"};
-  if (std::find(kResendable.begin(), kResendable.end(), d->state) == kResendable.end()) {
-    throw UsageError("--delivery " + std::to_string(o.delivery_id) + ": state " + d->state +
-                     " is not final; dispatch will still send it (resend takes final or dead deliveries)");
-  }
-  auto run = store::RunGet(db, d->run_id);
-  if (run && run->state == "cancelled") {
-    throw UsageError("--delivery " + std::to_string(o.delivery_id) + ": its run " + std::to_string(d->run_id) + " was cancelled");
-  }
-  bool reopened = false;
-  std::optional<store::DeliveryInfo> after;
-  ops::change_tx(db, o.dry_run, [&] {
-    if (!store::DeliveryRequeue(db, o.delivery_id, kResendable, "resend", env.now)) {
-      throw CheckFailed("delivery " + std::to_string(o.delivery_id) + " changed meanwhile; nothing resent");
-    }
-    // A closed run is not chosen by dispatch any more: reopen it so the next dispatch (cron's
-    // watchdog starts one every minute) takes the resent delivery.
-    if (run && run->state == "closed") reopened = store::RunReopen(db, run->run_id, env.now);
-    after = store::DeliveryInfoGet(db, o.delivery_id);
-    nlohmann::json a = ops::to_json(*after, tz);
-    a["run_reopened"] = reopened;
-    store::AuditAppend(db, ops::audit_entry(env.now, "delivery:" + std::to_string(o.delivery_id), o.reason, ops::to_json(*d, tz), a));
-  });
-  nlohmann::json out = {{"command", "resend"}, {"delivery_id", o.delivery_id}, {"before", d->state}, {"state", "planned"},
-                        {"run_id", d->run_id}, {"run_reopened", reopened}, {"dry_run", o.dry_run}};
+  nlohmann::json out = env.pg ? ops::resend_delivery_pg(*env.pg, tz, o.delivery_id, o.reason, ops::cli_actor(), env.now, o.dry_run)
+                              : ops::resend_delivery(*env.db, tz, o.delivery_id, o.reason, ops::cli_actor(), env.now, o.dry_run);
   std::ostringstream human;
-  human << (o.dry_run ? "dry run: would resend" : "resent") << " delivery " << o.delivery_id << " (was " << d->state
-        << "): planned for now";
-  if (reopened) human << "; run " << d->run_id << " reopened for the next dispatch";
+  human << (o.dry_run ? "dry run: would resend" : "resent") << " delivery " << o.delivery_id << " (was "
+        << out["before"].get<std::string>() << "): planned for now";
+  if (out["run_reopened"].get<bool>()) human << "; run " << out["run_id"] << " reopened for the next dispatch";
   ops::emit(env, out, human.str());
   return kExitOk;
 }

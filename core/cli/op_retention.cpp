@@ -7,12 +7,16 @@
 // after the file is complete. Runs a live dispatch holds are skipped. Both also expire pending
 // statuses older than [retention] status_pending_expiry_hours and delete status callbacks
 // (raw bodies and their statuses) older than [retention] status_days, in the same batches, and
-// WhatsApp holds that have ended.
+// WhatsApp holds that have ended. With [database] url the status tables of the PostgreSQL
+// ledger (where the receiver keeps callbacks then) go by the same settings, in the same batches,
+// audited there ("statuses_postgresql" in the JSON); the runs there are not purged.
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <iostream>
 
 #include "cli/commands.hpp"
@@ -20,6 +24,8 @@
 #include "domain/time.hpp"
 #include "store/audit.hpp"
 #include "store/exports.hpp"
+#include "store/pg_operator.hpp"
+#include "store/pg_status.hpp"
 #include "store/retention.hpp"
 
 namespace daybreak {
@@ -66,6 +72,71 @@ std::int64_t archive_run(store::Db& db, std::int64_t run_id, const std::filesyst
   if (!ok) throw UsageError("--archive-dir: cannot complete " + tmp.string());
   std::filesystem::rename(tmp, path);
   return lines;
+}
+
+/// One ledger's status tables, as the retention loop below works on them: each batch function
+/// runs one short transaction of its own.
+struct StatusTables {
+  std::function<std::int64_t(std::int64_t)> expire;                   ///< pending statuses expired
+  std::function<store::StatusPurgeCounts(std::int64_t)> purge;        ///< old events deleted
+  std::function<std::int64_t(std::int64_t)> purge_holds;              ///< ended WhatsApp holds deleted
+  std::function<std::int64_t()> count_pending;                        ///< --dry-run: what expire would do
+  std::function<store::StatusPurgeCounts()> count_events;
+  std::function<std::int64_t()> count_holds;
+  std::function<void(const store::AuditEntry&)> audit;
+};
+/// What the retention did (or, on a dry run, would do) to one ledger's status tables.
+struct StatusRetention {
+  std::int64_t expired = 0;
+  std::int64_t holds = 0;
+  store::StatusPurgeCounts purged;
+};
+
+StatusRetention purge_status_tables(const StatusTables& t, const RetentionOptions& o, const RetentionConfig& rc, Millis now,
+                                    Millis status_cutoff, std::int64_t& batches) {
+  StatusRetention r;
+  if (o.dry_run) {
+    r.expired = t.count_pending();
+    r.purged = t.count_events();
+    r.holds = t.count_holds();
+    return r;
+  }
+  while (true) {
+    const std::int64_t n = t.expire(o.batch);
+    ++batches;
+    r.expired += n;
+    if (n < o.batch) break;
+  }
+  while (true) {
+    const auto step = t.purge(o.batch);
+    ++batches;
+    r.purged.events += step.events;
+    r.purged.updates += step.updates;
+    if (step.events < o.batch) break;
+  }
+  // WhatsApp holds that have ended (131049's 24 h) change nothing and name advisors.
+  while (true) {
+    const std::int64_t n = t.purge_holds(o.batch);
+    ++batches;
+    r.holds += n;
+    if (n < o.batch) break;
+  }
+  if (r.expired > 0 || r.purged.events > 0) {
+    t.audit(ops::audit_entry(now, "status_events", o.reason, {{"status_days", rc.status_days}, {"received_before", format_instant(status_cutoff)}},
+                             {{"deleted_events", r.purged.events}, {"deleted_updates", r.purged.updates}, {"expired_pending", r.expired}}));
+  }
+  return r;
+}
+
+nlohmann::json status_json(const StatusRetention& r, const RetentionConfig& rc, Millis status_cutoff, Millis expiry_cutoff) {
+  return {{"status_days", rc.status_days},
+          {"received_before", format_instant(status_cutoff)},
+          {"pending_expiry_hours", rc.status_pending_expiry_ms / 3'600'000},
+          {"pending_received_before", format_instant(expiry_cutoff)},
+          {"expired_pending", r.expired},
+          {"deleted_events", r.purged.events},
+          {"deleted_updates", r.purged.updates},
+          {"deleted_ended_whatsapp_holds", r.holds}};
 }
 
 int run_retention(const GlobalOptions& g, const RetentionOptions& o, bool archive) {
@@ -125,58 +196,50 @@ int run_retention(const GlobalOptions& g, const RetentionOptions& o, bool archiv
   }
   // The status tables by age ([retention]): pending statuses that never matched a delivery are
   // expired first, then raw callback bodies (phone numbers) and their statuses are deleted, in
-  // the same bounded batches.
+  // the same bounded batches; on the SQLite file, and with [database] url on PostgreSQL too,
+  // where the receiver keeps them then.
   const auto& rc = env.ctx.cfg.retention;
   const Millis status_cutoff = env.now - static_cast<Millis>(rc.status_days) * 86'400'000LL;
   const Millis expiry_cutoff = env.now - rc.status_pending_expiry_ms;
-  std::int64_t expired = 0;
-  std::int64_t holds = 0;
-  store::StatusPurgeCounts status_total;
-  if (o.dry_run) {
-    expired = store::StatusCountPendingOlderThan(db, expiry_cutoff);
-    status_total = store::StatusCountOlderThan(db, status_cutoff);
-    holds = store::WhatsappHoldCountEnded(db, env.now);
-  } else {
-    while (true) {
-      std::int64_t n = 0;
-      db.write_tx([&] { n = store::StatusExpirePendingBatch(db, expiry_cutoff, env.now, o.batch); });
-      ++batches;
-      expired += n;
-      if (n < o.batch) break;
-    }
-    while (true) {
-      store::StatusPurgeCounts step;
-      db.write_tx([&] { step = store::StatusPurgeBatch(db, status_cutoff, o.batch); });
-      ++batches;
-      status_total.events += step.events;
-      status_total.updates += step.updates;
-      if (step.events < o.batch) break;
-    }
-    // WhatsApp holds that have ended (131049's 24 h) change nothing and name advisors.
-    while (true) {
-      std::int64_t n = 0;
-      db.write_tx([&] { n = store::WhatsappHoldPurgeEndedBatch(db, env.now, o.batch); });
-      ++batches;
-      holds += n;
-      if (n < o.batch) break;
-    }
-    if (expired > 0 || status_total.events > 0) {
-      db.write_tx([&] {
-        store::AuditAppend(db, ops::audit_entry(env.now, "status_events", o.reason,
-                                                {{"status_days", rc.status_days}, {"received_before", format_instant(status_cutoff)}},
-                                                {{"deleted_events", status_total.events}, {"deleted_updates", status_total.updates},
-                                                 {"expired_pending", expired}}));
-      });
-    }
+  StatusTables sqlite_tables;
+  sqlite_tables.expire = [&](std::int64_t n) {
+    std::int64_t k = 0;
+    db.write_tx([&] { k = store::StatusExpirePendingBatch(db, expiry_cutoff, env.now, n); });
+    return k;
+  };
+  sqlite_tables.purge = [&](std::int64_t n) {
+    store::StatusPurgeCounts k;
+    db.write_tx([&] { k = store::StatusPurgeBatch(db, status_cutoff, n); });
+    return k;
+  };
+  sqlite_tables.purge_holds = [&](std::int64_t n) {
+    std::int64_t k = 0;
+    db.write_tx([&] { k = store::WhatsappHoldPurgeEndedBatch(db, env.now, n); });
+    return k;
+  };
+  sqlite_tables.count_pending = [&] { return store::StatusCountPendingOlderThan(db, expiry_cutoff); };
+  sqlite_tables.count_events = [&] { return store::StatusCountOlderThan(db, status_cutoff); };
+  sqlite_tables.count_holds = [&] { return store::WhatsappHoldCountEnded(db, env.now); };
+  sqlite_tables.audit = [&](const store::AuditEntry& e) { db.write_tx([&] { store::AuditAppend(db, e); }); };
+  auto sqlite_status = purge_status_tables(sqlite_tables, o, rc, env.now, status_cutoff, batches);
+  const auto& expired = sqlite_status.expired;
+  const auto& holds = sqlite_status.holds;
+  const auto& status_total = sqlite_status.purged;
+  nlohmann::json statuses = status_json(sqlite_status, rc, status_cutoff, expiry_cutoff);
+  std::optional<StatusRetention> pg_status;
+  if (!env.ctx.cfg.database_url.empty()) {
+    store::PgOperator pg(env.ctx.cfg.database_url);  // connects and migrates, as every PostgreSQL command
+    auto& c = pg.conn();
+    StatusTables t;
+    t.expire = [&](std::int64_t n) { return store::pg_status_expire_pending_batch(c, expiry_cutoff, env.now, n); };
+    t.purge = [&](std::int64_t n) { return store::pg_status_purge_batch(c, status_cutoff, n); };
+    t.purge_holds = [&](std::int64_t n) { return store::pg_whatsapp_hold_purge_ended_batch(c, env.now, n); };
+    t.count_pending = [&] { return store::pg_status_count_pending_older_than(c, expiry_cutoff); };
+    t.count_events = [&] { return store::pg_status_count_older_than(c, status_cutoff); };
+    t.count_holds = [&] { return store::pg_whatsapp_hold_count_ended(c, env.now); };
+    t.audit = [&](const store::AuditEntry& e) { pg.audit_append(e); };
+    pg_status = purge_status_tables(t, o, rc, env.now, status_cutoff, batches);
   }
-  nlohmann::json statuses = {{"status_days", rc.status_days},
-                             {"received_before", format_instant(status_cutoff)},
-                             {"pending_expiry_hours", rc.status_pending_expiry_ms / 3'600'000},
-                             {"pending_received_before", format_instant(expiry_cutoff)},
-                             {"expired_pending", expired},
-                             {"deleted_events", status_total.events},
-                             {"deleted_updates", status_total.updates},
-                             {"deleted_ended_whatsapp_holds", holds}};
   nlohmann::json out = {{"command", archive ? "retention archive" : "retention purge"},
                         {"cutoff_date", cutoff.empty() ? nlohmann::json(nullptr) : nlohmann::json(cutoff)},
                         {"dry_run", o.dry_run},
@@ -184,7 +247,8 @@ int run_retention(const GlobalOptions& g, const RetentionOptions& o, bool archiv
                         {"batches", batches},
                         {"deleted", {{"runs", total.runs}, {"deliveries", total.deliveries}, {"attempts", total.attempts},
                                      {"changes", total.changes}, {"reports", total.reports}}},
-                        {"statuses", statuses}};
+                        {"statuses", statuses},
+                        {"statuses_postgresql", pg_status ? status_json(*pg_status, rc, status_cutoff, expiry_cutoff) : nlohmann::json(nullptr)}};
   std::string human = cutoff.empty() ? std::string("runs kept ([retention] runs_days = 0)")
                                      : std::string(o.dry_run ? "dry run: would delete " : archive ? "archived and deleted " : "deleted ") +
                                            std::to_string(runs.size()) + " run(s) of days before " + cutoff;
@@ -197,6 +261,12 @@ int run_retention(const GlobalOptions& g, const RetentionOptions& o, bool archiv
            std::to_string(status_total.events) + " status event(s) (" + std::to_string(status_total.updates) +
            " status(es)) older than " + std::to_string(rc.status_days) + " days; " + (o.dry_run ? "would delete " : "deleted ") +
            std::to_string(holds) + " ended WhatsApp hold(s)";
+  if (pg_status) {
+    human += std::string("; on PostgreSQL ") + (o.dry_run ? "would expire " : "expired ") + std::to_string(pg_status->expired) +
+             " pending status(es), " + (o.dry_run ? "would delete " : "deleted ") + std::to_string(pg_status->purged.events) +
+             " status event(s) (" + std::to_string(pg_status->purged.updates) + " status(es)) and " + std::to_string(pg_status->holds) +
+             " ended WhatsApp hold(s)";
+  }
   ops::emit(env, out, human);
   return kExitOk;
 }

@@ -2,7 +2,10 @@
 // whether its lease is live, each active run's live progress (runs.progress, rewritten every
 // second by dispatch), the pause switches, dead letters and firing alerts, the next cron steps
 // (computed from the injected clock, so DAYBREAK_CLOCK shows them for a simulated night), and
-// whether the next delivery day is planned and feasible.
+// whether the next delivery day is planned and feasible. With [database] url the runs, switches
+// and dead letters come from PostgreSQL and the alerts from this host's SQLite file, where a
+// dispatch on PostgreSQL keeps the alerts it raised (null when that file does not exist).
+#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <sstream>
@@ -56,7 +59,7 @@ std::int64_t count(store::Db& db, const std::string& sql) {
 }
 
 /// What status reads from the ledger: the SQLite file, or the PostgreSQL ledger when
-/// [database] url is set (alerts are not kept there: null).
+/// [database] url is set (the alerts then from this host's SQLite file: read_host_alerts).
 struct StatusData {
   std::string ledger;
   std::vector<store::Run> active;
@@ -85,6 +88,25 @@ StatusData read_sqlite_status(store::Db& db, Millis from, Millis now, const std:
   return d;
 }
 
+/// Alerts of a dispatch on PostgreSQL live on its host's SQLite file ([database] path;
+/// engine::HostStore writes them there): counted from that file, read-only, when it exists and
+/// has them; nullopt when there is no file (or it has no alerts table yet).
+void read_host_alerts(const std::string& path, StatusData& d) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return;
+  try {
+    store::OpenOptions ro;
+    ro.read_only = true;
+    ro.migrate = false;
+    store::Db db(path, ro);
+    d.firing = count(db, "SELECT COUNT(*) FROM alerts WHERE state = 'firing'");
+    d.unacked = count(db, "SELECT COUNT(*) FROM alerts WHERE state = 'firing' AND acknowledged_at IS NULL");
+  } catch (const store::StoreError&) {
+    d.firing.reset();  // not a ledger file yet (no alerts table): nothing known
+    d.unacked.reset();
+  }
+}
+
 int run_status(const GlobalOptions& g) {
   AppContext ctx = make_context(g, "daybreak");
   const auto& cfg = ctx.cfg;
@@ -95,13 +117,14 @@ int run_status(const GlobalOptions& g) {
   StatusData data;
   if (!cfg.database_url.empty()) {
     // dispatch's ledger is on PostgreSQL: runs, leases, progress, switches and dead letters are
-    // read there (read-only); alerts stay with the SQLite tools.
+    // read there (read-only); the alerts a dispatch on this host raised, on this host's file.
     auto v = store::pg_status_view(cfg.database_url, from, now, next_day);
     data.ledger = "postgresql";
     data.active = std::move(v.active);
     data.controls = std::move(v.controls);
     data.dead = v.dead;
     data.next_day_runs = std::move(v.next_day_runs);
+    read_host_alerts(cfg.database_path, data);
   } else {
     auto env = ops::open_env(g);
     data = read_sqlite_status(*env.db, from, now, next_day);
@@ -189,9 +212,11 @@ int run_status(const GlobalOptions& g) {
   }
   s << "\ndead letters: " << dead << "\n";
   if (data.firing) {
-    s << "alerts firing: " << *data.firing << " (" << data.unacked.value_or(0) << " unacknowledged)\n";
+    s << "alerts firing: " << *data.firing << " (" << data.unacked.value_or(0) << " unacknowledged)"
+      << (data.ledger == "postgresql" ? " on this host's file" : "") << "\n";
   } else {
-    s << "alerts: not kept on the PostgreSQL ledger (the SQLite tools evaluate alert rules)\n";
+    s << "alerts: unknown, no SQLite file with alerts on this host (" << cfg.database_path
+      << "; a dispatch on PostgreSQL keeps its alerts there)\n";
   }
   for (const auto& st : next_steps) s << "next: " << st["step"].get<std::string>() << " at " << st["at"].get<std::string>() << "\n";
   for (const auto& r : schedule_rows) s << (r.ok ? "  " : "  PROBLEM ") << r.name << ": " << r.message << "\n";

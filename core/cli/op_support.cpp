@@ -126,6 +126,24 @@ nlohmann::json parsed(const std::string& text) {
 }
 }  // namespace
 
+nlohmann::json to_json(const store::ContentInfo& i, const std::string& tz, bool with_body) {
+  const Content& c = i.content;
+  nlohmann::json j = {{"content_id", c.content_id},
+                      {"title", c.title},
+                      {"language", c.language},
+                      {"topics", join_list(c.topics, ';')},
+                      {"media_url", c.media_url},
+                      {"valid_from", c.valid_from},
+                      {"valid_until", c.valid_until},
+                      {"fallback_eligible", c.fallback_eligible},
+                      {"emergency", c.emergency},
+                      {"withdrawn", c.withdrawn},
+                      {"withdrawn_at", i.withdrawn_at ? nlohmann::json(format_instant(*i.withdrawn_at, tz)) : nlohmann::json(nullptr)},
+                      {"withdrawn_by", i.withdrawn_by ? nlohmann::json(*i.withdrawn_by) : nlohmann::json(nullptr)}};
+  if (with_body) j["body"] = c.body;
+  return j;
+}
+
 nlohmann::json to_json(const store::DeliveryInfo& d, const std::string& tz) {
   return {{"delivery_id", d.delivery_id},
           {"run_id", d.run_id},

@@ -12,6 +12,7 @@
 
 #include "cli/common.hpp"
 #include "store/audit.hpp"
+#include "store/catalog.hpp"
 #include "store/db.hpp"
 #include "store/overrides.hpp"
 #include "store/pg_operator.hpp"
@@ -83,6 +84,9 @@ std::string show_time(const std::optional<Millis>& t, const std::string& tz);
 
 /// A delivery as JSON (instants as ms and ISO text).
 nlohmann::json to_json(const store::DeliveryInfo& d, const std::string& tz);
+/// A content item as JSON (`content list|show`, the audit row of `content replace`): its fields,
+/// the withdrawal as ISO text in `tz`, and the body when `with_body`.
+nlohmann::json to_json(const store::ContentInfo& i, const std::string& tz, bool with_body = false);
 /// One audit row as JSON (before/after parsed back into objects).
 nlohmann::json to_json(const store::AuditRow& r, const std::string& tz);
 

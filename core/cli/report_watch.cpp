@@ -1,6 +1,8 @@
 // `sla-report --watch`: the live view of a run in the terminal, refreshed in place once a
 // second, readable at a glance. It only reads: each frame opens a short
-// read transaction, so it never holds up dispatch's writer.
+// read transaction, so it never holds up dispatch's writer. With [database] url it reads the
+// PostgreSQL ledger (store::PgReportLedger, a new read snapshot each frame): dispatch's own
+// figures from a fresh runs.progress there, else counted from the deliveries and attempts.
 #include <poll.h>
 #include <signal.h>
 #include <termios.h>
@@ -19,6 +21,7 @@
 #include "app/report.hpp"
 #include "domain/time.hpp"
 #include "engine/live.hpp"
+#include "store/pg_reports.hpp"
 #include "store/runs.hpp"
 
 namespace daybreak {
@@ -66,6 +69,11 @@ std::string dur(Millis ms) {
   return b;
 }
 
+/// Reads one frame: calls its argument with the ledger inside one read snapshot.
+using FrameReader = std::function<void(const std::function<void(store::ReportLedger&)>&)>;
+/// The watch loop over either ledger: a frame a second until every run is closed, q, or a signal.
+int watch_frames(const Config& cfg, const Clock& clock, bool as_json, const WatchOptions& o, const FrameReader& frames);
+
 std::string frame_text(const json& frame, const std::string& tz) {
   std::string o = "daybreak sla-report --watch   " + format_instant(frame["at"].get<Millis>(), tz) + "   (q or Ctrl-C quits)\n";
   for (const auto& l : frame["runs"]) {
@@ -107,27 +115,32 @@ std::string frame_text(const json& frame, const std::string& tz) {
 }  // namespace
 
 // The runs to show: one run, a day's runs, or those running now (else the most recent one).
-std::vector<store::Run> watch_pick_runs(store::Db& db, const WatchOptions& o, Millis now) {
+std::vector<store::Run> watch_pick_runs(store::ReportLedger& ledger, const WatchOptions& o, Millis now) {
   std::vector<store::Run> runs;
   if (o.run_id > 0) {
-    if (auto r = store::RunGet(db, o.run_id)) runs.push_back(*r);
+    if (auto r = ledger.run(o.run_id)) runs.push_back(*r);
     else throw CheckFailed("run " + std::to_string(o.run_id) + " does not exist (see sla-report list)");
   } else if (!o.date.empty()) {
-    runs = store::RunListForDate(db, o.date);
+    runs = ledger.runs_for_date(o.date);
     if (runs.empty()) throw CheckFailed("no runs for delivery day " + o.date);
   } else {
-    for (auto& r : store::RunListActive(db, now - 3'600'000, now + 600'000)) {
+    for (auto& r : ledger.runs_active(now - 3'600'000, now + 600'000)) {
       if (r.state == "running" || r.window_start <= now) runs.push_back(std::move(r));
     }
-    if (runs.empty()) runs = store::RunListRecent(db, 1);
+    if (runs.empty()) runs = ledger.runs_recent(1);
     if (runs.empty()) throw CheckFailed("no runs yet");
   }
   return runs;
 }
 
+std::vector<store::Run> watch_pick_runs(store::Db& db, const WatchOptions& o, Millis now) {
+  store::SqliteReportLedger ledger(db);
+  return watch_pick_runs(ledger, o, now);
+}
+
 // One run's live figures: dispatch's own ("live" in a fresh runs.progress) when it writes
 // them, else recomputed from the ledger, with dispatch's in-flight count when it is fresh.
-json watch_run_live(store::Db& db, const store::Run& run, const Config& cfg, Millis now,
+json watch_run_live(store::ReportLedger& ledger, const store::Run& run, const Config& cfg, Millis now,
                     const std::function<store::DeliveryTruth(std::int64_t)>& truth) {
   json progress = json::parse(run.progress, nullptr, false);
   bool fresh = progress.is_object() && progress.contains("at") && progress["at"].is_number() &&
@@ -138,7 +151,7 @@ json watch_run_live(store::Db& db, const store::Run& run, const Config& cfg, Mil
     if (!l.contains("delivered_on_time") || l["delivered_on_time"].is_null()) {
       // Status callbacks reach the ledger, not dispatch: their figures are counted there.
       engine::RunLive st;
-      st.status = truth ? truth(run.run_id) : store::DeliveryTruthForRun(db, run.run_id, now);
+      st.status = truth ? truth(run.run_id) : ledger.truth_for_run(run.run_id, now);
       json sj = engine::run_live_json(st);
       for (const char* k : {"delivered_on_time", "delivered", "read", "unknown", "failed_after_accept", "delivered_so_far_pct", "read_pct",
                             "unknown_pct", "live_delivered_pct", "live_delivered_sample"}) {
@@ -147,7 +160,7 @@ json watch_run_live(store::Db& db, const store::Run& run, const Config& cfg, Mil
     }
     return l;
   }
-  engine::LiveSnapshot snap = engine::snapshot_from_ledger(db, {run.run_id}, cfg, now);
+  engine::LiveSnapshot snap = engine::snapshot_from_ledger(ledger, {run.run_id}, cfg, now);
   if (snap.runs.empty()) return json::object();
   json l = engine::run_live_json(snap.runs.front());
   l["state"] = run.state;
@@ -159,11 +172,39 @@ json watch_run_live(store::Db& db, const store::Run& run, const Config& cfg, Mil
   return l;
 }
 
+json watch_run_live(store::Db& db, const store::Run& run, const Config& cfg, Millis now,
+                    const std::function<store::DeliveryTruth(std::int64_t)>& truth) {
+  store::SqliteReportLedger ledger(db);
+  return watch_run_live(ledger, run, cfg, now, truth);
+}
+
 int watch_runs(const std::string& db_path, const Config& cfg, const Clock& clock, bool as_json, const WatchOptions& o) {
   store::OpenOptions ro;
   ro.read_only = true;
   ro.migrate = false;
   store::Db db(db_path, ro);
+  store::SqliteReportLedger ledger(db);
+  return watch_frames(cfg, clock, as_json, o, [&](const std::function<void(store::ReportLedger&)>& read) {
+    store::guarded("reading live figures", [&] {
+      SQLite::Transaction tx(db.raw(), SQLite::TransactionBehavior::DEFERRED);  // one snapshot per frame
+      read(ledger);
+    });
+  });
+}
+
+int watch_runs_pg(const std::string& url, const Config& cfg, const Clock& clock, bool as_json, const WatchOptions& o) {
+  store::PgReportLedger ledger(url);
+  bool first = true;
+  return watch_frames(cfg, clock, as_json, o, [&](const std::function<void(store::ReportLedger&)>& read) {
+    if (!first) ledger.refresh();  // one snapshot per frame
+    first = false;
+    read(ledger);
+  });
+}
+
+namespace {
+
+int watch_frames(const Config& cfg, const Clock& clock, bool as_json, const WatchOptions& o, const FrameReader& frames) {
   g_watch_stop = false;
   struct sigaction sa{};
   sa.sa_handler = on_watch_signal;
@@ -178,10 +219,9 @@ int watch_runs(const std::string& db_path, const Config& cfg, const Clock& clock
     Millis now = clock.now();
     json frame = {{"at", now}, {"runs", json::array()}};
     bool all_closed = true;
-    store::guarded("reading live figures", [&] {
-      SQLite::Transaction tx(db.raw(), SQLite::TransactionBehavior::DEFERRED);  // one snapshot per frame
-      for (const auto& run : watch_pick_runs(db, o, now)) {
-        json l = watch_run_live(db, run, cfg, now);
+    frames([&](store::ReportLedger& ledger) {
+      for (const auto& run : watch_pick_runs(ledger, o, now)) {
+        json l = watch_run_live(ledger, run, cfg, now);
         all_closed = all_closed && l.value("closed", false);
         frame["runs"].push_back(std::move(l));
       }
@@ -208,5 +248,7 @@ int watch_runs(const std::string& db_path, const Config& cfg, const Clock& clock
   ::sigaction(SIGTERM, &old_term, nullptr);
   return rc;
 }
+
+}  // namespace
 
 }  // namespace daybreak

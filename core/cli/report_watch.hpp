@@ -11,6 +11,7 @@
 #include "config/config.hpp"
 #include "domain/clock.hpp"
 #include "store/db.hpp"
+#include "store/report_ledger.hpp"
 #include "store/reports.hpp"
 #include "store/runs.hpp"
 
@@ -26,15 +27,22 @@ struct WatchOptions {
 /// when dispatch writes them and they are fresh, else recomputed from the ledger). Exits when
 /// every watched run is closed, on q, or on SIGINT. `--json`: one NDJSON frame per refresh.
 int watch_runs(const std::string& db_path, const Config& cfg, const Clock& clock, bool json, const WatchOptions& o);
+/// The same view of the PostgreSQL ledger at `url` ([database] url; read-only, never migrating).
+int watch_runs_pg(const std::string& url, const Config& cfg, const Clock& clock, bool json, const WatchOptions& o);
 
 /// The runs a watch shows: one run, a day's runs, or those running now (else the most recent
 /// one). CheckFailed when there are none. The web console (`daybreak serve`) shows the same.
 std::vector<store::Run> watch_pick_runs(store::Db& db, const WatchOptions& o, Millis now);
+/// The same from either ledger's read interface.
+std::vector<store::Run> watch_pick_runs(store::ReportLedger& ledger, const WatchOptions& o, Millis now);
 /// One run's live figures (engine::run_live_json fields plus "state" and "source"): dispatch's
 /// own from a fresh runs.progress when it writes them, else recomputed from the ledger.
 /// `truth` gives a run's status-callback figures (default: counted now, store::DeliveryTruthForRun);
 /// the console passes a cached one.
 nlohmann::json watch_run_live(store::Db& db, const store::Run& run, const Config& cfg, Millis now,
+                              const std::function<store::DeliveryTruth(std::int64_t)>& truth = {});
+/// The same from either ledger's read interface (`truth` default: ledger.truth_for_run).
+nlohmann::json watch_run_live(store::ReportLedger& ledger, const store::Run& run, const Config& cfg, Millis now,
                               const std::function<store::DeliveryTruth(std::int64_t)>& truth = {});
 
 }  // namespace daybreak

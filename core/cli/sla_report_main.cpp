@@ -279,13 +279,15 @@ int sla_report_main(int argc, char** argv) {
       return cap["feasible"].get<bool>() ? kExitOk : kExitCheckFailed;
     }
     if (!ctx.cfg.database_url.empty()) {
-      // The PostgreSQL ledger: the report, list, trend and --html. `--watch` reads what only
-      // the SQLite file has (the engine's live snapshot over SQLite); `capacity` reads the plan,
-      // which is made on SQLite and stays there.
+      // The PostgreSQL ledger: the report, list, trend, --html and --watch. `capacity` reads the
+      // plan, which is made on SQLite and stays there.
       const std::string where = store::pg_url_for_display(ctx.cfg.database_url);
       if (watch) {
-        throw UsageError("--watch does not read the PostgreSQL ledger (" + where +
-                         ") in this release; run it with --database FILE for the SQLite file");
+        WatchOptions wo;
+        wo.run_id = o_run->count() > 0 ? run_id : 0;
+        wo.date = date;
+        wo.once = once;
+        return watch_runs_pg(ctx.cfg.database_url, ctx.cfg, *ctx.clock, ctx.json, wo);
       }
       if (!capacity->parsed()) {
         store::PgReportLedger pg(ctx.cfg.database_url);

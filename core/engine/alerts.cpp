@@ -379,10 +379,14 @@ std::vector<AlertChange> AlertEngine::expire_events(store::Db& db, const std::st
 }
 
 std::vector<AlertChange> AlertEngine::evaluate_held(store::Db& db, const std::string& from_date, Millis now) {
+  return evaluate_held(db, store::HeldDeliveryGroups(db, from_date), now);
+}
+
+std::vector<AlertChange> AlertEngine::evaluate_held(store::Db& db, const std::vector<store::HeldGroup>& groups, Millis now) {
   static const std::set<std::string> rules{"content_held"};
   std::vector<AlertCondition> conds;
   std::map<std::string, std::pair<std::int64_t, std::string>> by_content;  // content → (count, "hi: 300 on D; …")
-  for (const auto& g : store::HeldDeliveryGroups(db, from_date)) {
+  for (const auto& g : groups) {
     auto& [n, parts] = by_content[g.content_id];
     n += g.count;
     parts += (parts.empty() ? "" : "; ") + g.language + ": " + std::to_string(g.count) + " on " + g.date;

@@ -49,6 +49,7 @@
 #include "domain/clock.hpp"
 #include "engine/live.hpp"
 #include "store/db.hpp"
+#include "store/withdrawal.hpp"
 
 namespace spdlog {
 class logger;
@@ -113,6 +114,9 @@ class AlertEngine {
   /// Dispatch calls it with its heartbeat, `daybreak alerts check` every minute; both pass
   /// yesterday in the default time zone.
   std::vector<AlertChange> evaluate_held(store::Db& db, const std::string& from_date, Millis now);
+  /// The same over held deliveries already read (store::HeldGroup rows), for a dispatch whose
+  /// ledger is another database (HostMonitoring::held_groups): the alerts go to `db`.
+  std::vector<AlertChange> evaluate_held(store::Db& db, const std::vector<store::HeldGroup>& groups, Millis now);
 
   /// Raises each firing, unacknowledged alert to the level its age calls for (one level per
   /// escalate_after_ms since it fired, up to the last level of the chain), queuing the new

@@ -15,6 +15,7 @@
 #include "store/db.hpp"
 #include "store/dispatch_ledger.hpp"
 #include "store/reports.hpp"
+#include "store/withdrawal.hpp"
 
 namespace spdlog {
 class logger;
@@ -86,6 +87,10 @@ struct HostMonitoring {
   /// delivered measure has no figures and live_success_low is judged on none (dispatch_on_pg
   /// always sets it).
   std::function<store::DeliveryTruth(std::int64_t run_id, Millis now)> status_figures;
+  /// The held deliveries (store::HeldDeliveryGroups) on days from `from_date` on, read from the
+  /// ledger's database, for the content_held rule (on the monitoring thread, once a second).
+  /// Unset: content_held is not evaluated.
+  std::function<std::vector<store::HeldGroup>(const std::string& from_date)> held_groups;
 };
 
 class Dispatcher {

@@ -8,6 +8,7 @@
 #include "domain/sla.hpp"
 #include "store/alerts.hpp"
 #include "store/monitoring.hpp"
+#include "store/report_ledger.hpp"
 #include "store/runs.hpp"
 
 namespace daybreak::engine {
@@ -122,6 +123,14 @@ void finish_run_projection(RunLive& run, const std::vector<SenderLive>& senders,
 }
 
 LiveSnapshot snapshot_from_ledger(store::Db& db, const std::vector<std::int64_t>& run_ids, const Config& cfg, Millis now) {
+  store::SqliteReportLedger ledger(db);
+  LiveSnapshot snap = snapshot_from_ledger(ledger, run_ids, cfg, now);
+  fill_store_figures(db, snap);
+  return snap;
+}
+
+LiveSnapshot snapshot_from_ledger(store::ReportLedger& ledger, const std::vector<std::int64_t>& run_ids, const Config& cfg,
+                                  Millis now) {
   LiveSnapshot snap;
   snap.at = now;
   for (const auto& s : cfg.senders) {
@@ -137,35 +146,31 @@ LiveSnapshot snapshot_from_ledger(store::Db& db, const std::vector<std::int64_t>
   };
   std::map<std::string, LatestAnswer> latest;  // sender → its latest answer
   for (std::int64_t id : run_ids) {
-    auto row = store::RunGet(db, id);
+    auto row = ledger.run(id);
     if (!row) continue;
     RunLive r;
     r.run_id = row->run_id;
-    try {
-      r.kind = store::RunKindGet(db, id);
-    } catch (const store::StoreError&) {
-      // A ledger not migrated to sql/014 (sla-report opens copies read-only): every run is a morning's.
-    }
+    r.kind = ledger.run_kind(id);  // "morning" on a ledger that has no kinds
     r.date = row->date;
     r.slot_at = row->slot_at;
     r.deadline_at = row->deadline_at;
     r.closed = row->state == "closed" || row->state == "cancelled";
     std::vector<Millis> lags;
     std::uint64_t dead_recent = 0;
-    store::DeliveryForEachInRun(db, id, [&](const store::DeliveryBrief& d) {
+    ledger.each_delivery_brief(id, [&](const store::DeliveryBrief& d) {
       add_delivery(r, d.state, d.channel, d.tier, d.sender, d.planned_at, d.deadline_at, d.first_sent_at, d.accepted_at, now);
       if (d.state != DeliveryState::cancelled && d.first_sent_at > 0) lags.push_back(d.first_sent_at - d.planned_at);
       if (d.state == DeliveryState::dead && d.updated_at >= now - cfg.alerts.dead_letter_window_ms) ++dead_recent;
     });
     r.dead_recent = dead_recent;
-    r.status = store::DeliveryTruthForRun(db, id, now);
+    r.status = ledger.truth_for_run(id, now);
     LagStats ls = percentiles(std::move(lags));
     if (ls.n > 0) {
       r.lag_p50_ms = ls.p50;
       r.lag_p95_ms = ls.p95;
       r.lag_p99_ms = ls.p99;
     }
-    store::AttemptForEachInRun(db, id, [&](const store::AttemptBrief& a) {
+    ledger.each_attempt_brief(id, [&](const store::AttemptBrief& a) {
       ++r.requests[{a.channel, a.sender, a.outcome}];
       if (a.latency_ms) r.latency.observe(static_cast<double>(*a.latency_ms) / 1000.0);
       auto& l = latest[a.sender];
@@ -191,7 +196,6 @@ LiveSnapshot snapshot_from_ledger(store::Db& db, const std::vector<std::int64_t>
     }
   }
   for (auto& r : snap.runs) finish_run_projection(r, snap.senders, now);
-  fill_store_figures(db, snap);
   return snap;
 }
 

@@ -18,6 +18,7 @@
 #include "domain/breaker.hpp"
 #include "domain/types.hpp"
 #include "store/db.hpp"
+#include "store/report_ledger.hpp"
 #include "store/reports.hpp"
 
 namespace daybreak::engine {
@@ -163,6 +164,11 @@ void finish_run_figures(RunLive& run);
 /// whose latest request failed on credentials is marked so), dead letters added within
 /// `cfg.alerts.dead_letter_window_ms`, and the store figures. Unknown run ids are skipped.
 LiveSnapshot snapshot_from_ledger(store::Db& db, const std::vector<std::int64_t>& run_ids, const Config& cfg, Millis now);
+/// The same from either ledger's read interface (store::ReportLedger: the SQLite file or the
+/// PostgreSQL ledger), without the store figures (no stored report, no alerts: the caller adds
+/// them where it has them).
+LiveSnapshot snapshot_from_ledger(store::ReportLedger& ledger, const std::vector<std::int64_t>& run_ids, const Config& cfg,
+                                  Millis now);
 
 /// Sets last_run_sla_pct/last_run_id (the newest stored run report) and alerts_firing from the
 /// store; dispatch calls it on its writer connection before writing the metrics textfile.

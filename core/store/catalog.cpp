@@ -59,6 +59,8 @@ void ContentListFiltered(Db& db, const ContentFilter& f, const std::function<voi
   });
 }
 
+const std::string& ContentInfoColumnsSql() { return kContentColumns; }
+
 std::optional<ContentInfo> ContentInfoGet(Db& db, const std::string& content_id) {
   return guarded("ContentInfoGet", [&]() -> std::optional<ContentInfo> {
     auto& q = db.stmt(kContentColumns + "WHERE content_id = ?1");

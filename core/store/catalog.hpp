@@ -40,5 +40,9 @@ struct ContentInfo {
 void ContentListFiltered(Db& db, const ContentFilter& f, const std::function<void(const ContentInfo&)>& fn);
 /// One item with its withdrawal record, or nullopt.
 std::optional<ContentInfo> ContentInfoGet(Db& db, const std::string& content_id);
+/// "SELECT content_id, …, withdrawn_at, withdrawn_by, updated_at FROM content ": what
+/// ContentInfoGet selects (portable SQL: the PostgreSQL ledger's content table has the same
+/// columns), in ContentInfo order; a WHERE clause follows.
+const std::string& ContentInfoColumnsSql();
 
 }  // namespace daybreak::store

@@ -37,6 +37,13 @@ void ExportRows(Db& db, ExportKind kind, const std::string& from_date, const std
   });
 }
 
+void ExportRowsPg(PgConn& c, ExportKind kind, const std::string& from_date, const std::string& to_date,
+                  const std::function<void(const PgResult&)>& on_row) {
+  static const std::string deliveries = pg_numbered_params(kDeliveries), attempts = pg_numbered_params(kAttempts);
+  if (kind == ExportKind::reports) throw StoreError("exporting rows: the PostgreSQL ledger keeps no stored run reports", 0);
+  c.each_row(kind == ExportKind::deliveries ? deliveries : attempts, {from_date, to_date}, on_row);
+}
+
 const char* to_string(ArchiveTable t) {
   switch (t) {
     case ArchiveTable::runs: return "runs";

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "store/db.hpp"
+#include "store/pg.hpp"
 
 namespace daybreak::store {
 
@@ -18,6 +19,12 @@ enum class ExportKind { deliveries, attempts, reports };
 /// come from the statement (getColumnName), so CSV headers and NDJSON keys follow the query.
 void ExportRows(Db& db, ExportKind kind, const std::string& from_date, const std::string& to_date,
                 const std::function<void(SQLite::Statement&)>& on_row);
+
+/// ExportRows on the PostgreSQL ledger ([database] url): the same SELECT (same columns, names
+/// and order) for deliveries and attempts, each row handed over as it arrives (single-row mode).
+/// The PostgreSQL ledger keeps no stored run reports: `kind` reports throws StoreError.
+void ExportRowsPg(PgConn& c, ExportKind kind, const std::string& from_date, const std::string& to_date,
+                  const std::function<void(const PgResult&)>& on_row);
 
 /// Which table ExportRunRows is reading.
 enum class ArchiveTable { runs, sla_reports, deliveries, delivery_attempts, delivery_changes };

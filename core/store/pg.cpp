@@ -66,6 +66,23 @@ std::int64_t PgResult::affected() const {
   return (n && *n) ? std::stoll(n) : 0;
 }
 
+std::string pg_numbered_params(std::string sql) {
+  for (std::size_t i = 0; (i = sql.find('?', i)) != std::string::npos;) sql[i] = '$';
+  return sql;
+}
+
+int PgResult::cols() const { return r_ ? PQnfields(r_) : 0; }
+std::string PgResult::name(int col) const { return PQfname(r_, col); }
+// Type OIDs of the built-in types (PostgreSQL's src/include/catalog/pg_type.dat; fixed).
+bool PgResult::is_integer(int col) const {
+  const Oid t = PQftype(r_, col);
+  return t == 20 || t == 21 || t == 23;  // int8, int2, int4
+}
+bool PgResult::is_float(int col) const {
+  const Oid t = PQftype(r_, col);
+  return t == 700 || t == 701 || t == 1700;  // float4, float8, numeric
+}
+
 PgConn::PgConn(std::string url) : url_(std::move(url)) { ensure_connected(); }
 PgConn::~PgConn() {
   if (c_) PQfinish(c_);

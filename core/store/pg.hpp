@@ -38,6 +38,13 @@ class PgResult {
   [[nodiscard]] std::optional<std::string> opt_str(int row, int col) const;
   /// Rows an UPDATE/INSERT/DELETE touched.
   [[nodiscard]] std::int64_t affected() const;
+  /// Columns of the result, and one's name as the statement gives it.
+  [[nodiscard]] int cols() const;
+  [[nodiscard]] std::string name(int col) const;
+  /// The column's type is an integer (smallint, integer, bigint) or a floating-point one (real,
+  /// double precision, numeric): how exports tell numbers from text, as SQLite's value types do.
+  [[nodiscard]] bool is_integer(int col) const;
+  [[nodiscard]] bool is_float(int col) const;
 
  private:
   pg_result* r_ = nullptr;
@@ -121,6 +128,10 @@ void pg_transaction(PgConn& c, Fn&& fn) {
     throw;
   }
 }
+
+/// `sql` with SQLite's numbered parameters (?1, ?2, …) spelled as PostgreSQL's ($1, $2, …): the
+/// store's portable statements run on both ledgers. `sql` must hold no other '?'.
+std::string pg_numbered_params(std::string sql);
 
 /// Quotes a value for COPY's text format (backslash, tab, newline, carriage return escaped).
 void pg_copy_field(std::string& out, std::string_view v);

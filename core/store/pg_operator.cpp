@@ -286,6 +286,48 @@ std::int64_t PgOperator::delivery_count_in_flight(const std::string& content_id,
       .i64(0, 0);
 }
 
+// ---- a replacement ----
+
+std::optional<ContentInfo> PgOperator::content_info_get(const std::string& content_id) {
+  // ContentInfoGet's columns (ContentFromRow's order, then the operator's).
+  auto q = c_->query(ContentInfoColumnsSql() + "WHERE content_id = $1", {content_id});
+  if (q.rows() == 0) return std::nullopt;
+  ContentInfo i;
+  Content& c = i.content;
+  c.content_id = q.str(0, 0);
+  c.title = q.str(0, 1);
+  c.body = q.str(0, 2);
+  c.language = q.str(0, 3);
+  c.topics = split_list(q.str(0, 4), ';');
+  c.media_url = q.str(0, 5);
+  c.valid_from = q.str(0, 6);
+  c.valid_until = q.str(0, 7);
+  c.fallback_eligible = q.i64(0, 8) != 0;
+  c.emergency = q.i64(0, 9) != 0;
+  c.withdrawn = !q.null(0, 10);
+  i.withdrawn_at = q.opt_i64(0, 10);
+  i.withdrawn_by = q.opt_str(0, 11);
+  i.updated_at = q.i64(0, 12);
+  return i;
+}
+
+std::vector<std::string> PgOperator::assignment_dates_for_content(const std::string& content_id, const std::string& from_date) {
+  auto q = c_->query("SELECT DISTINCT date FROM assignments WHERE content_id = $1 AND date >= $2 ORDER BY date", {content_id, from_date});
+  std::vector<std::string> out;
+  for (int i = 0; i < q.rows(); ++i) out.push_back(q.str(i, 0));
+  return out;
+}
+
+std::int64_t PgOperator::assignment_replace_content(const std::string& from_content, const std::string& to_content,
+                                                    const std::string& from_date, Millis now) {
+  // AssignmentReplaceContent.
+  return c_->query("UPDATE assignments SET content_id = $2, source = 'override', score = 0, score_parts = '{}', "
+                   "reason = 'replaced ' || $1::text || ' by ' || $2::text || ' (content replace)', created_at = $4 "
+                   "WHERE content_id = $1 AND date >= $3",
+                   {from_content, to_content, from_date, op_num(now)})
+      .affected();
+}
+
 std::vector<std::pair<std::int64_t, std::int64_t>> PgOperator::live_heartbeats(Millis now) {
   auto r = c_->query("SELECT run_id, heartbeat_at FROM runs WHERE owner IS NOT NULL AND lease_until > $1 "
                      "AND heartbeat_at IS NOT NULL ORDER BY run_id",

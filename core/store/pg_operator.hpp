@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "store/audit.hpp"
+#include "store/catalog.hpp"
 #include "store/deliveries.hpp"
 #include "store/overrides.hpp"
 #include "store/pg.hpp"
@@ -59,6 +60,13 @@ class PgOperator {
   PulledResolution delivery_resolve_pulled(const std::string& content_id, const std::string& from_date,
                                            const std::string& emergency_language, Millis now);
   std::int64_t delivery_count_in_flight(const std::string& content_id, const std::string& from_date);
+
+  // ---- a replacement (`daybreak content replace`: ContentInfoGet, AssignmentDatesForContent,
+  // AssignmentReplaceContent) ----
+  std::optional<ContentInfo> content_info_get(const std::string& content_id);
+  std::vector<std::string> assignment_dates_for_content(const std::string& content_id, const std::string& from_date);
+  std::int64_t assignment_replace_content(const std::string& from_content, const std::string& to_content,
+                                          const std::string& from_date, Millis now);
 
   /// The heartbeat instants of the runs whose lease is live at `now` (run id → heartbeat_at):
   /// each heartbeat of a dispatch on PostgreSQL is followed by its PollChanges, so three new

@@ -2,6 +2,7 @@
 
 #include "domain/types.hpp"
 #include "store/pg_ledger.hpp"
+#include "store/pg_status.hpp"
 
 namespace daybreak::store {
 namespace {
@@ -13,6 +14,15 @@ std::string id_param(std::int64_t v) { return std::to_string(v); }
 PgReportLedger::PgReportLedger(const std::string& url) : c_(std::make_unique<PgConn>(url)) {
   // One snapshot for the whole report, as sla-report's DEFERRED read transaction on SQLite; READ
   // ONLY so a report can never change the ledger.
+  c_->exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+}
+
+void PgReportLedger::refresh() {
+  try {
+    if (c_->in_transaction()) c_->exec("ROLLBACK");
+  } catch (const StoreError&) {  // a broken connection: ensure_connected below opens a new one
+  }
+  c_->ensure_connected();
   c_->exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
 }
 
@@ -195,5 +205,59 @@ std::map<std::string, DeliveryTruth> PgReportLedger::truth_by_date(const std::st
   }
   return out;
 }
+
+// ---- the live view ----
+
+std::vector<Run> PgReportLedger::runs_active(Millis from, Millis to) {
+  // store::RunListActive.
+  auto r = c_->run("report_runs_active",
+                   std::string("SELECT ") + kPgRunColumns +
+                       " FROM runs WHERE state IN ('planned','running') AND window_start <= $1 AND deadline_at >= $2 "
+                       "ORDER BY slot_at, run_id",
+                   {id_param(to), id_param(from)});
+  std::vector<Run> out;
+  for (int i = 0; i < r.rows(); ++i) out.push_back(pg_read_run(r, i));
+  return out;
+}
+
+void PgReportLedger::each_delivery_brief(std::int64_t run_id, const std::function<void(const DeliveryBrief&)>& fn) {
+  // store::DeliveryForEachInRun's columns.
+  c_->each_row("SELECT delivery_id, state, channel, tier, sender, planned_at, deadline_at, updated_at, "
+               "COALESCE(first_sent_at, 0), COALESCE(accepted_at, 0) FROM deliveries WHERE run_id = $1",
+               {id_param(run_id)}, [&](const PgResult& q) {
+                 DeliveryBrief d;
+                 const std::string state = q.str(0, 1);
+                 auto s = delivery_state_from_string(state);
+                 if (!s) throw StoreError("delivery " + q.str(0, 0) + ": unknown state \"" + state + "\"");
+                 d.state = *s;
+                 d.channel = q.str(0, 2);
+                 d.tier = q.str(0, 3);
+                 d.sender = q.str(0, 4);
+                 d.planned_at = q.i64(0, 5);
+                 d.deadline_at = q.i64(0, 6);
+                 d.updated_at = q.i64(0, 7);
+                 d.first_sent_at = q.i64(0, 8);
+                 d.accepted_at = q.i64(0, 9);
+                 fn(d);
+               });
+}
+
+void PgReportLedger::each_attempt_brief(std::int64_t run_id, const std::function<void(const AttemptBrief&)>& fn) {
+  // store::AttemptForEachInRun's columns and order.
+  c_->each_row("SELECT a.attempt_id, a.channel, a.sender, a.outcome, a.latency_ms, a.error_code FROM delivery_attempts a "
+               "JOIN deliveries d ON d.delivery_id = a.delivery_id WHERE d.run_id = $1 ORDER BY a.attempt_id",
+               {id_param(run_id)}, [&](const PgResult& q) {
+                 AttemptBrief a;
+                 a.attempt_id = q.i64(0, 0);
+                 a.channel = q.str(0, 1);
+                 a.sender = q.str(0, 2);
+                 a.outcome = q.str(0, 3);
+                 a.latency_ms = q.opt_i64(0, 4);
+                 a.error_code = q.opt_str(0, 5).value_or("");
+                 fn(a);
+               });
+}
+
+DeliveryTruth PgReportLedger::truth_for_run(std::int64_t run_id, Millis now) { return pg_delivery_truth_for_run(*c_, run_id, now); }
 
 }  // namespace daybreak::store

@@ -2,7 +2,8 @@
 // sla-report's reads from the PostgreSQL ledger ([database] url): the ReportLedger of
 // store/report_ledger.hpp over libpq, so the report is the one app/report.hpp builds from SQLite.
 // Read-only: one connection, one READ ONLY REPEATABLE READ transaction for the whole report
-// (every query sees the same snapshot while dispatch commits), never migrating the schema.
+// (every query sees the same snapshot while dispatch commits; `sla-report --watch` takes a new
+// one each frame with refresh()), never migrating the schema.
 //
 // The delivery statuses are there: daybreak-callbacks and `daybreak ingest` with the url apply
 // the status callbacks to these deliveries (store/pg_status.hpp) by SQLite's rules, so the
@@ -44,6 +45,15 @@ class PgReportLedger final : public ReportLedger {
   std::vector<RunHeadline> run_headlines_between(const std::string& from, const std::string& to) override;
   /// As store::DeliveryTruthByDate, with the same SQL aggregates (DeliveryTruthAggregatesSql).
   std::map<std::string, DeliveryTruth> truth_by_date(const std::string& from, const std::string& to, Millis now) override;
+  std::vector<Run> runs_active(Millis from, Millis to) override;
+  void each_delivery_brief(std::int64_t run_id, const std::function<void(const DeliveryBrief&)>& fn) override;
+  void each_attempt_brief(std::int64_t run_id, const std::function<void(const AttemptBrief&)>& fn) override;
+  /// pg_delivery_truth_for_run, in this snapshot.
+  DeliveryTruth truth_for_run(std::int64_t run_id, Millis now) override;
+
+  /// Ends the read snapshot and opens a new one (the live view reads one per frame, as its
+  /// SQLite twin opens one read transaction per frame). A lost connection is reconnected.
+  void refresh();
 
  private:
   std::unique_ptr<PgConn> c_;

@@ -14,6 +14,11 @@
 namespace daybreak::store {
 namespace pg_status_detail {
 
+// StatusExpirePendingBatch's statement: the receiver's pending pass and `daybreak retention`.
+const std::string kExpirePending =
+    "UPDATE status_updates SET applied_at = $1, outcome = 'expired' WHERE update_id IN "
+    "(SELECT update_id FROM status_updates WHERE applied_at IS NULL AND received_at < $2 LIMIT $3)";
+
 std::string n(std::int64_t v) { return std::to_string(v); }
 
 /// An element of a PostgreSQL array literal: NULL, or double-quoted with " and \ escaped.
@@ -316,10 +321,7 @@ StatusApplySummary PgStatusStore::apply_pending(Millis now, std::int64_t limit, 
     s = {};
     const PgParam lim = limit < 0 ? PgParam() : PgParam(n(limit));  // LIMIT NULL: every row
     if (expire_before) {
-      auto e = c_->run("status_expire_pending",
-                       "UPDATE status_updates SET applied_at = $1, outcome = 'expired' WHERE update_id IN "
-                       "(SELECT update_id FROM status_updates WHERE applied_at IS NULL AND received_at < $2 LIMIT $3)",
-                       {n(now), n(*expire_before), lim});
+      auto e = c_->run("status_expire_pending", kExpirePending, {n(now), n(*expire_before), lim});
       if (expired) *expired = e.affected();
     }
     // Events a crash left `received` (their statuses are in status_updates already), bounded too.
@@ -614,6 +616,68 @@ std::vector<StatusRejectRow> pg_status_reject_list(PgConn& c, Millis since, std:
 std::int64_t pg_status_reject_count_since(PgConn& c, Millis since) {
   using namespace pg_status_detail;
   return c.query("SELECT COALESCE(SUM(rejected), 0) FROM status_events WHERE received_at >= $1", {n(since)}).i64(0, 0);
+}
+
+std::vector<HeldGroup> pg_held_delivery_groups(PgConn& c, const std::string& from_date) {
+  static const std::string sql = pg_numbered_params(HeldDeliveryGroupsSql());
+  auto r = c.run("held_delivery_groups", sql, {from_date});
+  std::vector<HeldGroup> out;
+  for (int i = 0; i < r.rows(); ++i) out.push_back({r.str(i, 0), r.str(i, 1), r.str(i, 2), r.i64(i, 3)});
+  return out;
+}
+
+std::int64_t pg_status_expire_pending_batch(PgConn& c, Millis cutoff, Millis now, std::int64_t batch) {
+  using namespace pg_status_detail;
+  std::int64_t out = 0;
+  pg_transaction(c, [&] { out = c.run("status_expire_pending", kExpirePending, {n(now), n(cutoff), n(batch)}).affected(); });
+  return out;
+}
+
+std::int64_t pg_status_count_pending_older_than(PgConn& c, Millis cutoff) {
+  using namespace pg_status_detail;
+  return c.query("SELECT COUNT(*) FROM status_updates WHERE applied_at IS NULL AND received_at < $1", {n(cutoff)}).i64(0, 0);
+}
+
+StatusPurgeCounts pg_status_purge_batch(PgConn& c, Millis cutoff, std::int64_t batch) {
+  using namespace pg_status_detail;
+  StatusPurgeCounts out;
+  pg_transaction(c, [&] {
+    out = {};
+    // The batch's events, oldest first (as StatusPurgeBatch), as one array for the three deletes.
+    auto ids = c.query("SELECT COALESCE(array_agg(event_id), '{}') FROM (SELECT event_id FROM status_events WHERE received_at < $1 "
+                       "ORDER BY received_at, event_id LIMIT $2) t",
+                       {n(cutoff), n(batch)})
+                   .str(0, 0);
+    if (ids == "{}") return;
+    out.updates = c.query("DELETE FROM status_updates WHERE event_id = ANY($1::bigint[])", {ids}).affected();
+    c.query("DELETE FROM status_rejects WHERE event_id = ANY($1::bigint[])", {ids});
+    out.events = c.query("DELETE FROM status_events WHERE event_id = ANY($1::bigint[])", {ids}).affected();
+  });
+  return out;
+}
+
+StatusPurgeCounts pg_status_count_older_than(PgConn& c, Millis cutoff) {
+  using namespace pg_status_detail;
+  auto r = c.query("SELECT (SELECT COUNT(*) FROM status_events WHERE received_at < $1), "
+                   "(SELECT COUNT(*) FROM status_updates WHERE event_id IN (SELECT event_id FROM status_events WHERE received_at < $1))",
+                   {n(cutoff)});
+  return {r.i64(0, 0), r.i64(0, 1)};
+}
+
+std::int64_t pg_whatsapp_hold_purge_ended_batch(PgConn& c, Millis now, std::int64_t batch) {
+  using namespace pg_status_detail;
+  std::int64_t out = 0;
+  pg_transaction(c, [&] {
+    out = c.query("DELETE FROM whatsapp_holds WHERE advisor_id IN (SELECT advisor_id FROM whatsapp_holds WHERE until < $1 LIMIT $2)",
+                  {n(now), n(batch)})
+              .affected();
+  });
+  return out;
+}
+
+std::int64_t pg_whatsapp_hold_count_ended(PgConn& c, Millis now) {
+  using namespace pg_status_detail;
+  return c.query("SELECT COUNT(*) FROM whatsapp_holds WHERE until < $1", {n(now)}).i64(0, 0);
 }
 
 DeliveryTruth pg_delivery_truth_for_run(PgConn& c, std::int64_t run_id, Millis now) {

@@ -24,7 +24,9 @@
 #include "domain/status_event.hpp"
 #include "store/pg.hpp"
 #include "store/reports.hpp"
+#include "store/retention.hpp"
 #include "store/status_events.hpp"
+#include "store/withdrawal.hpp"
 
 namespace daybreak::store {
 
@@ -102,9 +104,31 @@ std::unordered_map<std::string, Millis> pg_whatsapp_holds_active(PgConn& c, Mill
 /// the status figures dispatch's live_success_low judges with alerts.success_measure = "delivered".
 DeliveryTruth pg_delivery_truth_for_run(PgConn& c, std::int64_t run_id, Millis now);
 
+/// HeldDeliveryGroups on PostgreSQL (the same statement): the content_held rule of a dispatch
+/// whose ledger is there.
+std::vector<HeldGroup> pg_held_delivery_groups(PgConn& c, const std::string& from_date);
+
 /// StatusRejectList and StatusRejectCountSince on PostgreSQL (`daybreak status rejected`).
 std::vector<StatusRejectRow> pg_status_reject_list(PgConn& c, Millis since, std::int64_t limit);
 std::int64_t pg_status_reject_count_since(PgConn& c, Millis since);
+
+// ---- retention (`daybreak retention` with [database] url; store/retention.hpp on SQLite) ----
+// Each runs in its own short transaction (one batch), so the receiver's writes wait at most one.
+
+/// StatusExpirePendingBatch on PostgreSQL: up to `batch` pending statuses received before
+/// `cutoff` expired (applied_at = now, outcome 'expired'). Returns how many. apply_pending runs
+/// the same statement.
+std::int64_t pg_status_expire_pending_batch(PgConn& c, Millis cutoff, Millis now, std::int64_t batch);
+/// StatusCountPendingOlderThan on PostgreSQL.
+std::int64_t pg_status_count_pending_older_than(PgConn& c, Millis cutoff);
+/// StatusPurgeBatch on PostgreSQL: up to `batch` status events received before `cutoff`, oldest
+/// first, deleted with their statuses and rejected elements (children first), in one transaction.
+StatusPurgeCounts pg_status_purge_batch(PgConn& c, Millis cutoff, std::int64_t batch);
+/// StatusCountOlderThan on PostgreSQL.
+StatusPurgeCounts pg_status_count_older_than(PgConn& c, Millis cutoff);
+/// WhatsappHoldPurgeEndedBatch / WhatsappHoldCountEnded on PostgreSQL.
+std::int64_t pg_whatsapp_hold_purge_ended_batch(PgConn& c, Millis now, std::int64_t batch);
+std::int64_t pg_whatsapp_hold_count_ended(PgConn& c, Millis now);
 
 /// `text` as PostgreSQL accepts it in a TEXT column: valid UTF-8 without NUL (an invalid byte
 /// or NUL becomes '?'; a sequence cut at the end is dropped). Unchanged for what Meta sends.

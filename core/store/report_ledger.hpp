@@ -9,6 +9,7 @@
 // callback reaches (both of today's ledgers keep them); the report then shows those figures as
 // absent (null, with a note) instead of as zeros.
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -17,6 +18,7 @@
 
 #include "domain/sla.hpp"
 #include "store/db.hpp"
+#include "store/monitoring.hpp"
 #include "store/reports.hpp"
 #include "store/runs.hpp"
 
@@ -70,6 +72,16 @@ class ReportLedger {
   virtual std::vector<RunHeadline> run_headlines_between(const std::string& from, const std::string& to) = 0;
   /// As store::DeliveryTruthByDate; empty where statuses are not kept.
   virtual std::map<std::string, DeliveryTruth> truth_by_date(const std::string& from, const std::string& to, Millis now) = 0;
+
+  // ---- the live view (sla-report --watch: engine::snapshot_from_ledger) ----
+  /// As store::RunListActive: planned or running runs whose window opens by `to` and whose
+  /// deadline is not before `from`, by slot.
+  virtual std::vector<Run> runs_active(Millis from, Millis to) = 0;
+  /// As store::DeliveryForEachInRun and store::AttemptForEachInRun (attempt order), streamed.
+  virtual void each_delivery_brief(std::int64_t run_id, const std::function<void(const DeliveryBrief&)>& fn) = 0;
+  virtual void each_attempt_brief(std::int64_t run_id, const std::function<void(const AttemptBrief&)>& fn) = 0;
+  /// As store::DeliveryTruthForRun.
+  virtual DeliveryTruth truth_for_run(std::int64_t run_id, Millis now) = 0;
 };
 
 /// The SQLite ledger through the store's own query functions. `db` is used as it is (no
@@ -93,6 +105,14 @@ class SqliteReportLedger final : public ReportLedger {
                                                                                    const std::string& to) override;
   std::vector<RunHeadline> run_headlines_between(const std::string& from, const std::string& to) override;
   std::map<std::string, DeliveryTruth> truth_by_date(const std::string& from, const std::string& to, Millis now) override;
+  std::vector<Run> runs_active(Millis from, Millis to) override { return RunListActive(db_, from, to); }
+  void each_delivery_brief(std::int64_t run_id, const std::function<void(const DeliveryBrief&)>& fn) override {
+    DeliveryForEachInRun(db_, run_id, fn);
+  }
+  void each_attempt_brief(std::int64_t run_id, const std::function<void(const AttemptBrief&)>& fn) override {
+    AttemptForEachInRun(db_, run_id, fn);
+  }
+  DeliveryTruth truth_for_run(std::int64_t run_id, Millis now) override { return DeliveryTruthForRun(db_, run_id, now); }
   Db& db() { return db_; }
 
  private:

@@ -141,15 +141,19 @@ WHERE d.run_id IN (SELECT run_id FROM runs WHERE date >= ?2) AND d.content_id = 
   });
 }
 
-std::vector<HeldGroup> HeldDeliveryGroups(Db& db, const std::string& from_date) {
-  return guarded("reading held deliveries", [&] {
-    std::vector<HeldGroup> out;
-    // Through runs and the (run_id, state) index: only the day's dead rows are read.
-    auto& q = db.stmt(R"sql(
+// Through runs and the (run_id, state) index: only the day's dead rows are read.
+const char* HeldDeliveryGroupsSql() {
+  return R"sql(
 SELECT d.content_id, a.language, d.date, COUNT(*) FROM deliveries d JOIN advisors a ON a.advisor_id = d.advisor_id
 WHERE d.run_id IN (SELECT run_id FROM runs WHERE date >= ?1) AND d.state = 'dead'
   AND d.last_error LIKE 'held: %' AND d.dismissed_at IS NULL
-GROUP BY d.content_id, a.language, d.date ORDER BY d.content_id, a.language, d.date)sql");
+GROUP BY d.content_id, a.language, d.date ORDER BY d.content_id, a.language, d.date)sql";
+}
+
+std::vector<HeldGroup> HeldDeliveryGroups(Db& db, const std::string& from_date) {
+  return guarded("reading held deliveries", [&] {
+    std::vector<HeldGroup> out;
+    auto& q = db.stmt(HeldDeliveryGroupsSql());
     q.bind(1, from_date);
     while (q.executeStep()) {
       out.push_back({q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getString(), q.getColumn(3).getInt64()});

@@ -67,6 +67,9 @@ struct HeldGroup {
   std::int64_t count = 0;
 };
 std::vector<HeldGroup> HeldDeliveryGroups(Db& db, const std::string& from_date);
+/// Its statement (portable SQL; ?1 is `from_date`), which the PostgreSQL ledger runs too
+/// (store::pg_held_delivery_groups).
+const char* HeldDeliveryGroupsSql();
 
 /// A language eligible advisors use on a day, and the emergency items that would serve them.
 struct LanguageCoverage {

@@ -14,6 +14,9 @@
 #  5. `daybreak ingest --spool` with the same url stores and applies into PostgreSQL (a duplicate
 #     once, a rejected element kept, read back by `daybreak status rejected`); SIGTERM stops
 #     the receiver cleanly
+#  6. `daybreak retention purge` with the url, 40 days later, deletes the status events (raw
+#     bodies), their statuses and rejected elements in PostgreSQL by [retention] status_days,
+#     audited there; --dry-run first only counts them
 # Scale: PG_CB_E2E_N advisors (default 2000) on 2 senders of 80 messages per second.
 source "$(dirname "$0")/common.sh"
 source "$(dirname "$0")/json.sh"
@@ -158,4 +161,26 @@ rc=0
 wait "$RECEIVER" || rc=$?
 assert_eq "$rc" "0" "receiver exit code on SIGTERM"
 grep -q "SIGTERM: stopping" "$WORK/cb.log" || fail "receiver did not log its stop"
+
+# --- 6. retention of the status tables on PostgreSQL ([retention] status_days, 30 by default) ---
+events=$(pg "SELECT COUNT(*) FROM status_events")
+updates=$(pg "SELECT COUNT(*) FROM status_updates")
+[ "$events" -gt 0 ] || fail "no status events to purge"
+later=$(clock_at "$(date -d "$D +40 days" +%F)T03:00:00+05:30" 1)
+# retention works on this host's SQLite file too: one of the test's own, not the default path
+{ printf '[database]\npath = "%s"\n' "$WORK/host.db"; grep -v '^\[database\]' "$WORK/cb.toml"; } >"$WORK/ret.toml"
+DAYBREAK_CLOCK=$later "$OP" --config "$WORK/ret.toml" retention purge --older-than 3650 --dry-run --json >"$WORK/ret-dry.json" ||
+  fail "retention purge --dry-run with the url exited $?"
+assert_eq "$(json 'j["statuses_postgresql"]["deleted_events"], j["statuses_postgresql"]["deleted_updates"]' <"$WORK/ret-dry.json")" \
+  "$events $updates" "retention --dry-run: PostgreSQL's status rows counted"
+assert_eq "$(pg "SELECT COUNT(*) FROM status_events")" "$events" "status events after the dry run"
+DAYBREAK_CLOCK=$later "$OP" --config "$WORK/ret.toml" retention purge --older-than 3650 --batch 500 --json >"$WORK/ret.json" ||
+  fail "retention purge with the url exited $?"
+assert_eq "$(json 'j["statuses_postgresql"]["deleted_events"], j["statuses_postgresql"]["deleted_updates"]' <"$WORK/ret.json")" \
+  "$events $updates" "retention: PostgreSQL's status rows deleted"
+assert_eq "$(pg "SELECT (SELECT COUNT(*) FROM status_events) + (SELECT COUNT(*) FROM status_updates) + (SELECT COUNT(*) FROM status_rejects)")" "0" \
+  "status rows left in PostgreSQL"
+assert_eq "$(pg "SELECT COUNT(*) FROM audit_log WHERE target='status_events' AND after LIKE '%\"deleted_events\":$events%'")" "1" \
+  "the purge's audit row in PostgreSQL"
+echo "ok 6: retention purged $events status event(s) and $updates status(es) from PostgreSQL"
 echo "ok: status callbacks land in the PostgreSQL ledger"

@@ -11,8 +11,9 @@
 #     fired within a minute (daybreak's clock) of the first failed request; the cron's
 #     `daybreak alerts check` then does not resolve it from the file's unsent copy of the run
 #  4. afterwards: the alert and its notifications are in the host's file, `daybreak alerts list`
-#     finds it there, the run is closed on PostgreSQL, and daybreak.prom has the run's figures
-#     in node-exporter's text format
+#     finds it there, `daybreak status` with the url counts it (alerts_firing and
+#     alerts_unacknowledged from the host's file, the runs from PostgreSQL), the run is closed on
+#     PostgreSQL, and daybreak.prom has the run's figures in node-exporter's text format
 source "$(dirname "$0")/common.sh"
 require_test_pg
 D=2026-12-10
@@ -98,6 +99,15 @@ lag=$((fired_at - first_fail))
 assert_eq "$(hsql "SELECT COUNT(*) FROM alert_notifications n JOIN alerts a USING (alert_id) WHERE a.rule='live_success_low' AND n.event='fired' AND n.sent_at IS NOT NULL")" "1" "fired notification sent"
 "$OP" alerts list --all --json >"$WORK/alerts.json"
 grep -q "live_success_low" "$WORK/alerts.json" || fail "daybreak alerts list does not show it: $(cat "$WORK/alerts.json")"
+"$OP" status --json >"$WORK/status.json" || fail "daybreak status with the url exited $?"
+assert_eq "$(json 'j["ledger"], j["alerts_firing"], j["alerts_unacknowledged"]' <"$WORK/status.json")" \
+  "postgresql $(hsql "SELECT COUNT(*) FROM alerts WHERE state='firing'") $(hsql "SELECT COUNT(*) FROM alerts WHERE state='firing' AND acknowledged_at IS NULL")" \
+  "daybreak status: the host file's alerts"
+# without the host's file, status says nothing of alerts rather than zero
+{ printf '[database]\npath = "%s"\nurl = "%s"\n' "$WORK/no-such.db" "$URL"; } >"$WORK/nofile.toml"
+"$OP" --config "$WORK/nofile.toml" status --json >"$WORK/status-nofile.json" || fail "daybreak status without the host file exited $?"
+assert_eq "$(json 'j["alerts_firing"], j["alerts_unacknowledged"]' <"$WORK/status-nofile.json")" "None None" "status without the host file"
+[ ! -e "$WORK/no-such.db" ] || fail "daybreak status created the host file"
 
 # The textfile in node-exporter's format: the run's figures, the families typed, no last-run SLA.
 P=$METRICS/daybreak.prom

@@ -14,7 +14,9 @@
 #  2. a second day is planned on SQLite, copied, and dispatched on PostgreSQL: sla-report with
 #     the url counts as on time, eligible, dead and attempts exactly what psql counts in the
 #     deliveries and delivery_attempts tables, while the SQLite copy still says nothing was sent;
-#     --run, --html and trend read PostgreSQL too; --watch refuses with a message naming why
+#     --run, --html and trend read PostgreSQL too; `sla-report --watch` with the url follows the
+#     run while it is dispatched there (dispatch's own figures from the run's progress) until it
+#     closes, its last frame counting what psql counts
 # Scale: PG_SLA_N advisors a day (default 1500) on 4 senders of 80 msg/s.
 source "$(dirname "$0")/common.sh"
 require_test_pg
@@ -25,7 +27,7 @@ N=${PG_SLA_N:-1500}
 # --- PostgreSQL for the test, run as an unprivileged user (as test_pg_two_hosts.sh) ---
 start_test_pg
 # set +e: under errexit the failing `(exit $rc)` would end the trap before cleanup stops the simulator
-trap 'rc=$?; stop_pg; set +e; (exit $rc); cleanup' EXIT  # cleanup keeps the work directory of a failure
+trap 'rc=$?; set +e; [ -z "${dpid:-}" ] || kill "$dpid" 2>/dev/null; stop_pg; (exit $rc); cleanup' EXIT  # cleanup keeps the work directory of a failure
 
 # --- two days planned on SQLite, 4 senders; some sends fail, a few for good ---
 start_sim pgsla --mps 160 --seed 7 --transient-rate 0.03 --permanent-rate 0.003 --latency-ms-median 40 --latency-ms-p99 200
@@ -50,11 +52,12 @@ run2=$(sql "SELECT run_id FROM runs WHERE date='$D2'")
 n2=$(sql "SELECT COUNT(*) FROM deliveries WHERE run_id=$run2")
 [ "$n2" -ge $((N * 9 / 10)) ] || fail "planned $n2 deliveries for $N advisors"
 
-# the PostgreSQL config: the same file with [database] url instead of path
-python3 - "$LITE_TOML" "$WORK/pg.toml" "$URL" <<'PY'
+# the PostgreSQL config: the same file with [database] url, and this host's own SQLite file (where
+# a dispatch on PostgreSQL keeps its alerts) in the work directory
+python3 - "$LITE_TOML" "$WORK/pg.toml" "$URL" "$WORK/host.db" <<'PY'
 import re, sys
-src, dst, url = sys.argv[1:]
-open(dst, "w").write(re.sub(r'(?m)^path = ".*"$', lambda m: 'url = "%s"' % url, open(src).read(), count=1))
+src, dst, url, host_db = sys.argv[1:]
+open(dst, "w").write(re.sub(r'(?m)^path = ".*"$', lambda m: 'path = "%s"\nurl = "%s"' % (host_db, url), open(src).read(), count=1))
 PY
 grep -q '^url = ' "$WORK/pg.toml" || fail "pg.toml has no url"
 
@@ -212,8 +215,15 @@ PY
 # --- 2. a day dispatched on PostgreSQL: sla-report reads it there ---
 "$OP" migrate-ledger --from "sqlite:$DB" --to "$URL" --date "$D2" --json >"$WORK/migrate2.json"
 assert_eq "$(pg "SELECT COUNT(*) FROM deliveries WHERE run_id=$run2 AND state='planned'")" "$n2" "day 2 copied to PostgreSQL"
-DAYBREAK_CONFIG=$WORK/pg.toml DAYBREAK_CLOCK="${D2}T05:59:55+05:30@$(now_ms)*1" "$DISPATCH" --run "$run2" --json \
-  >"$WORK/d2.json" 2>"$WORK/d2.log" || { cat "$WORK/d2.log" >&2; fail "dispatch on PostgreSQL"; }
+clock2="${D2}T05:59:55+05:30@$(now_ms)*1"
+DAYBREAK_CONFIG=$WORK/pg.toml DAYBREAK_CLOCK=$clock2 "$DISPATCH" --run "$run2" --json >"$WORK/d2.json" 2>"$WORK/d2.log" &
+dpid=$!
+# the live view from PostgreSQL while the run is dispatched there: a frame a second until it closes
+rc=0
+DAYBREAK_CONFIG=$WORK/pg.toml DAYBREAK_CLOCK=$clock2 timeout 300 "$REPORT" --watch --run "$run2" --json \
+  >"$WORK/watch.ndjson" 2>"$WORK/watch.err" || rc=$?
+wait "$dpid" || { cat "$WORK/d2.log" >&2; fail "dispatch on PostgreSQL"; }
+assert_eq "$rc" "0" "sla-report --watch on PostgreSQL ($(tail -2 "$WORK/watch.err"))"
 assert_eq "$(pg "SELECT state FROM runs WHERE run_id=$run2")" "closed" "day 2 run state on PostgreSQL"
 REPORT_CLOCK="${D2}T10:00:00+05:30@$(now_ms)*1"
 report "$WORK/pg.toml" "$WORK/pg2.json" --date "$D2" --json
@@ -251,9 +261,21 @@ report "$WORK/pg.toml" "$WORK/pg2.trend" trend --to "$D2" --days 2 --json
 assert_eq "$(cat "$WORK/pg2.trend.rc")" "0" "trend on PostgreSQL"
 assert_eq "$(json 'j["dates"][-1]["on_time"]' <"$WORK/pg2.trend")" "$on_time_psql" "trend: day 2 on time against psql"
 assert_eq "$(json 'j["summary"]["days_reported"]' <"$WORK/pg2.trend")" "2" "trend: both days reported"
-# --watch reads what only SQLite has: a usage error naming why, not a wrong figure
-rc=0
-DAYBREAK_CONFIG=$WORK/pg.toml "$REPORT" --watch --once >"$WORK/refuse.out" 2>"$WORK/refuse.err" || rc=$?
-assert_eq "$rc" "2" "sla-report --watch on PostgreSQL"
-grep -q "does not read the PostgreSQL ledger" "$WORK/refuse.err" || { cat "$WORK/refuse.err" >&2; fail "sla-report --watch: message"; }
-echo "ok: day 1 equal on both ledgers; day 2 dispatched on PostgreSQL, sla-report $on_time_psql on time of $eligible_psql = psql's count ($dead_psql dead, $attempts_psql attempts)"
+# --watch: dispatch's own figures while it ran (a fresh progress on PostgreSQL), then the closed run
+accepted_psql=$(pg "SELECT COUNT(*) FROM deliveries WHERE run_id=$run2 AND state IN ('accepted','delivered','read')")
+python3 - "$WORK/watch.ndjson" "$run2" "$accepted_psql" "$dead_psql" <<'PY' || fail "sla-report --watch frames: $(tail -c 600 "$WORK/watch.ndjson")"
+import json, sys
+path, run, accepted, dead = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+frames = [json.loads(l) for l in open(path) if l.strip()]
+assert len(frames) >= 2, len(frames)
+runs = [f["runs"][0] for f in frames]
+assert all(r["run_id"] == run for r in runs), runs
+assert any(r["source"] in ("dispatch", "ledger+dispatch") for r in runs), [r["source"] for r in runs]
+last = runs[-1]
+assert last["closed"] is True, last
+assert (last["accepted"], last["dead"]) == (accepted, dead), (last["accepted"], last["dead"], accepted, dead)
+PY
+DAYBREAK_CONFIG=$WORK/pg.toml "$REPORT" --watch --once --date "$D2" --json >"$WORK/watch-once.json" || fail "sla-report --watch --once exited $?"
+assert_eq "$(json 'j["runs"][0]["accepted"], j["runs"][0]["source"]' <"$WORK/watch-once.json")" "$accepted_psql ledger" \
+  "sla-report --watch --once after the close"
+echo "ok: day 1 equal on both ledgers; day 2 dispatched on PostgreSQL, sla-report $on_time_psql on time of $eligible_psql = psql's count ($dead_psql dead, $attempts_psql attempts); watched live ($(wc -l <"$WORK/watch.ndjson") frames)"

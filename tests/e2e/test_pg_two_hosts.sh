@@ -55,10 +55,11 @@ assert_eq "$(pg "SELECT COUNT(*) FROM deliveries WHERE run_id=$run AND state='pl
 assert_eq "$(json 'j["inserted"]["deliveries"]' <"$WORK/migrate.json")" "$n" "migrate-ledger's count"
 
 # dispatch reads the PostgreSQL ledger from here on
-python3 - "$WORK/daybreak.toml" "$WORK/pg.toml" "$URL" <<'PY'
+# (this host's own SQLite file, where dispatch keeps its alerts, in the work directory)
+python3 - "$WORK/daybreak.toml" "$WORK/pg.toml" "$URL" "$WORK/host.db" <<'PY'
 import re, sys
-src, dst, url = sys.argv[1:]
-open(dst, "w").write(re.sub(r'(?m)^path = ".*"$', lambda m: 'url = "%s"' % url, open(src).read(), count=1))
+src, dst, url, host_db = sys.argv[1:]
+open(dst, "w").write(re.sub(r'(?m)^path = ".*"$', lambda m: 'path = "%s"\nurl = "%s"' % (host_db, url), open(src).read(), count=1))
 PY
 grep -q '^url = ' "$WORK/pg.toml" || fail "pg.toml has no url"
 export DAYBREAK_CONFIG=$WORK/pg.toml
@@ -106,7 +107,9 @@ grep -q "took over from host-a" "$WORK/host-b.log" || fail "B's log does not say
 assert_eq "$(json 'j["ledger"]' <"$WORK/status.json")" "postgresql" "status: ledger"
 json '[r["owner"] for r in j["runs"] if r["run_id"] == '"$run"'][0]' <"$WORK/status.json" | grep -q '^host-b:' ||
   fail "status does not show host B owning run $run: $(cat "$WORK/status.json")"
-assert_eq "$(json 'j["alerts_firing"]' <"$WORK/status.json")" "None" "status: alerts are not on PostgreSQL"
+# alerts: those the dispatches raised on this host's file (created by the first dispatch)
+assert_eq "$(json 'j["alerts_firing"]' <"$WORK/status.json")" "$(sqlite3 "$WORK/host.db" "SELECT COUNT(*) FROM alerts WHERE state='firing'")" \
+  "status: alerts from this host's file"
 
 for _ in $(seq 1 1800); do [ "$(run_state)" = "closed" ] && break; sleep 0.05; done
 wait "$LOOP_B" 2>/dev/null || true

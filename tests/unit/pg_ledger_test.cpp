@@ -22,7 +22,7 @@
 #include "config/config.hpp"
 #include "db_fixture.hpp"
 #include "engine/writer.hpp"
-#include "pg_server.hpp"
+#include "pg_fixture.hpp"
 #include "store/db.hpp"
 #include "store/migrations.hpp"
 #include "store/pg_ledger.hpp"
@@ -32,21 +32,9 @@ namespace {
 
 constexpr Millis kPgT0 = 1'795'825'800'000;  // 2026-11-28 06:00 IST
 
-class PgLedgerTest : public test_support::DbTest {
+class PgLedgerTest : public test_support::PgDbTest {
  protected:
-  PgLedgerTest() : DbTest("pgledger") {}
-  static void SetUpTestSuite() { server_ = std::make_unique<test_support::PgServer>(); }
-  static void TearDownTestSuite() { server_.reset(); }
-  void SetUp() override {
-    if (!server_->up()) GTEST_SKIP() << "no PostgreSQL server for this test: " << server_->why_not();
-    DbTest::SetUp();
-    if (HasFatalFailure()) return;
-    static int n = 0;
-    const std::string name = "pgledger" + std::to_string(++n);
-    store::PgConn(server_->url()).exec("CREATE DATABASE " + name);
-    url_ = server_->url(name);
-  }
-
+  PgLedgerTest() : test_support::PgDbTest("pgledger") {}
   /// `rows` planned WhatsApp deliveries in run 1 of the SQLite ledger, copied into PostgreSQL.
   void seed(int rows) {
     ASSERT_EQ(test_support::add_content_and_run((*db_), kPgT0 - 3'600'000), 1);
@@ -67,8 +55,6 @@ class PgLedgerTest : public test_support::DbTest {
     for (int i = 0; i < r.rows(); ++i) out.push_back(r.i64(i, 0));
     return out;
   }
-  static inline std::unique_ptr<test_support::PgServer> server_;
-  std::string url_;
 };
 
 TEST_F(PgLedgerTest, SchemaIsAppliedAtConnectOnce) {

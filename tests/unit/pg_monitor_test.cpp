@@ -172,7 +172,8 @@ TEST_F(PgMonitorTest, LiveSuccessBelow97FiresInTheHostFileAndTheTextfileHasTheRu
             1);
   // The closed run's alert resolved with the last evaluation.
   EXPECT_EQ(one("SELECT COUNT(*) FROM alerts WHERE state = 'firing' AND rule = 'live_success_low'"), 0);
-  // content_held reads deliveries: not evaluated on the host file (none would be there anyway).
+  // content_held: this host monitoring has no held_groups reader (dispatch's reads PostgreSQL;
+  // pg_operator_test checks what it reads there), so nothing is evaluated for it here.
   EXPECT_EQ(one("SELECT COUNT(*) FROM alerts WHERE rule = 'content_held'"), 0);
 
   // The textfile: the run's figures from the live snapshot.

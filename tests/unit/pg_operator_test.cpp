@@ -18,15 +18,18 @@
 #include "cli/op_support.hpp"
 #include "config/config.hpp"
 #include "db_fixture.hpp"
-#include "pg_server.hpp"
+#include "pg_fixture.hpp"
 #include "store/assignments.hpp"
 #include "store/audit.hpp"
 #include "store/content.hpp"
 #include "store/advisors.hpp"
 #include "store/deliveries.hpp"
+#include "store/exports.hpp"
 #include "store/overrides.hpp"
 #include "store/pg_ledger.hpp"
 #include "store/pg_operator.hpp"
+#include "store/pg_status.hpp"
+#include "store/withdrawal.hpp"
 
 namespace daybreak {
 namespace {
@@ -35,19 +38,12 @@ constexpr Millis kOpT0 = 1'764'300'000'000;  // 2025-11-28 08:50 IST
 const std::string kOpDay = "2025-11-29";
 const std::string kOpFrom = "2025-11-27";  // yesterday of kOpT0 in Asia/Kolkata: where withdraw_content starts
 
-class PgOperatorTest : public test_support::DbTest {
+class PgOperatorTest : public test_support::PgDbTest {
  protected:
-  PgOperatorTest() : DbTest("pgoperator") {}
-  static void SetUpTestSuite() { server_ = std::make_unique<test_support::PgServer>(); }
-  static void TearDownTestSuite() { server_.reset(); }
+  PgOperatorTest() : test_support::PgDbTest("pgoperator") {}
   void SetUp() override {
-    if (!server_->up()) GTEST_SKIP() << "no PostgreSQL server for this test: " << server_->why_not();
-    DbTest::SetUp();
-    if (HasFatalFailure()) return;
-    static int n = 0;
-    const std::string name = "pgoperator" + std::to_string(++n);
-    store::PgConn(server_->url()).exec("CREATE DATABASE " + name);
-    url_ = server_->url(name);
+    test_support::PgDbTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     cfg_.default_timezone = "Asia/Kolkata";
     cfg_.emergency_language = "mr";  // no item in mr: an advisor without an item in their language is held
   }
@@ -146,8 +142,6 @@ class PgOperatorTest : public test_support::DbTest {
   }
   std::int64_t count(const std::string& sql) { return store::PgConn(url_).query(sql).i64(0, 0); }
 
-  static inline std::unique_ptr<test_support::PgServer> server_;
-  std::string url_;
   Config cfg_;
   ops::Actor who_{"asha", "root", "daybreak pause --reason test"};
 };
@@ -267,6 +261,15 @@ TEST_F(PgOperatorTest, AWithdrawalMatchesTheSqlitePathAndADispatchPollsItsRows) 
   EXPECT_EQ(pg_changes(), sqlite_changes());
   EXPECT_EQ(count("SELECT COUNT(*) FROM content WHERE content_id = 'pulled' AND withdrawn_at IS NOT NULL"), 1);
   EXPECT_EQ(count("SELECT COUNT(*) FROM assignments WHERE content_id = 'em-hi' AND source = 'emergency'"), 5);
+  // What content_held reads, from each ledger: the en rows held on kOpDay.
+  auto groups = [](const std::vector<store::HeldGroup>& g) {
+    std::vector<std::tuple<std::string, std::string, std::string, std::int64_t>> out;
+    for (const auto& x : g) out.emplace_back(x.content_id, x.language, x.date, x.count);
+    return out;
+  };
+  EXPECT_EQ(groups(store::pg_held_delivery_groups(pg.conn(), kOpFrom)), groups(store::HeldDeliveryGroups(*db_, kOpFrom)));
+  EXPECT_EQ(groups(store::pg_held_delivery_groups(pg.conn(), kOpFrom)),
+            (std::vector<std::tuple<std::string, std::string, std::string, std::int64_t>>{{"pulled", "en", kOpDay, 4}}));
 
   // A dispatch on PostgreSQL that loaded run 1 before the pull: its PollChanges returns every
   // changed row as it is now and names the item withdrawn, so its content guard stops the rest.
@@ -346,24 +349,185 @@ TEST_F(PgOperatorTest, DeadReplayAndDismissMatchTheSqlitePath) {
   EXPECT_EQ(nlohmann::json::parse(a[0].entry.after)["state"], "planned");
 }
 
+TEST_F(PgOperatorTest, ResendMatchesTheSqlitePathAndADispatchPollsItsRow) {
+  seed();
+  store::PgOperator pg(url_);
+  const auto tz = cfg_.default_timezone;
+  // An accepted delivery of the running run: back to planned, due now, noted for the dispatch.
+  auto s6 = ops::resend_delivery(*db_, tz, 6, "advisor lost it", who_, kOpT0 + 1, false);
+  auto p6 = ops::resend_delivery_pg(pg, tz, 6, "advisor lost it", who_, kOpT0 + 1, false);
+  EXPECT_EQ(p6, s6);
+  EXPECT_EQ(p6["before"], "accepted");
+  EXPECT_FALSE(p6["run_reopened"].get<bool>());
+  // Refused alike: not final yet (planned, sending), unknown; a dry run changes nothing.
+  EXPECT_THROW(ops::resend_delivery_pg(pg, tz, 1, "x", who_, kOpT0, false), UsageError);
+  EXPECT_THROW(ops::resend_delivery_pg(pg, tz, 5, "x", who_, kOpT0, false), UsageError);
+  EXPECT_THROW(ops::resend_delivery_pg(pg, tz, 999, "x", who_, kOpT0, false), UsageError);
+  EXPECT_THROW(ops::resend_delivery_pg(pg, tz, 6, " ", who_, kOpT0, false), UsageError);
+  ops::cancel_delivery(*db_, tz, 2, "advisor asked", who_, kOpT0 + 2, false);
+  ops::cancel_delivery_pg(pg, tz, 2, "advisor asked", who_, kOpT0 + 2, false);
+  auto dry = ops::resend_delivery_pg(pg, tz, 2, "just looking", who_, kOpT0 + 3, true);
+  EXPECT_TRUE(dry["dry_run"].get<bool>());
+  EXPECT_EQ(count("SELECT COUNT(*) FROM deliveries WHERE delivery_id = 2 AND state = 'cancelled'"), 1);
+  // A cancelled delivery of a closed run: the run is reopened for the next dispatch.
+  db_->exec("UPDATE runs SET state = 'closed' WHERE run_id = 1");
+  pg.conn().exec("UPDATE runs SET state = 'closed' WHERE run_id = 1");
+  auto s2 = ops::resend_delivery(*db_, tz, 2, "advisor asked again", who_, kOpT0 + 4, false);
+  auto p2 = ops::resend_delivery_pg(pg, tz, 2, "advisor asked again", who_, kOpT0 + 4, false);
+  EXPECT_EQ(p2, s2);
+  EXPECT_TRUE(p2["run_reopened"].get<bool>());
+
+  EXPECT_EQ(pg_rows(), sqlite_rows());
+  EXPECT_EQ(pg_changes(), sqlite_changes());
+  EXPECT_EQ(count("SELECT COUNT(*) FROM deliveries WHERE delivery_id IN (2, 6) AND state = 'planned' AND next_attempt_at = resent_at "
+                  "AND claim_owner IS NULL"),
+            2);
+  EXPECT_EQ(count("SELECT attempts FROM deliveries WHERE delivery_id = 6"), 1);  // its history is kept
+  EXPECT_EQ(count("SELECT COUNT(*) FROM runs WHERE run_id = 1 AND state = 'running' AND reopened_at IS NOT NULL"), 1);
+
+  // A dispatch on PostgreSQL reloads both rows as planned and takes the reopened run again.
+  store::PgDispatchLedger ledger(url_, "host-a");
+  store::ledger_op::PollChanges poll;
+  poll.run_ids = {1};
+  auto changes = std::get<store::OperatorChanges>(ledger.apply(poll));
+  std::vector<std::int64_t> ids;
+  for (const auto& r : changes.rows) {
+    ids.push_back(r.delivery_id);
+    EXPECT_EQ(r.state, DeliveryState::planned) << r.delivery_id;
+  }
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(ids, (std::vector<std::int64_t>{2, 6}));
+  auto runs = ledger.list_dispatchable(kOpT0 + 40, kOpT0 + 40);
+  ASSERT_EQ(runs.size(), 1U);
+  EXPECT_EQ(runs[0].run_id, 1);
+
+  store::AuditListParams p;
+  p.target = "delivery:2";
+  auto a = pg_audit(p);
+  ASSERT_EQ(a.size(), 2U);  // the cancel and the resend (the dry run left none)
+  EXPECT_EQ(a[0].entry.reason, "advisor asked again");
+  EXPECT_EQ(nlohmann::json::parse(a[0].entry.before)["state"], "cancelled");
+  EXPECT_EQ(nlohmann::json::parse(a[0].entry.after)["state"], "planned");
+  EXPECT_EQ(nlohmann::json::parse(a[0].entry.after)["run_reopened"], true);
+}
+
+TEST_F(PgOperatorTest, AReplacementMatchesTheSqlitePathAndADispatchPollsItsRows) {
+  add_content("better", "en", false);
+  add_content("other-hi", "hi", false);
+  add_content("old", "en", false);
+  db_->exec("UPDATE content SET valid_until = '2025-11-28' WHERE content_id = 'old'");
+  seed();
+  store::PgOperator pg(url_);
+  const auto tz = cfg_.default_timezone;
+  const auto& lang = cfg_.emergency_language;
+  // Refused alike before anything changes: the same item, unknown items, another language, not
+  // valid on a day the item is assigned (kOpDay), the substitute withdrawn.
+  EXPECT_THROW(ops::replace_content_pg(pg, tz, lang, "pulled", "pulled", "x", who_, kOpT0, false), UsageError);
+  EXPECT_THROW(ops::replace_content_pg(pg, tz, lang, "nope", "better", "x", who_, kOpT0, false), UsageError);
+  EXPECT_THROW(ops::replace_content_pg(pg, tz, lang, "pulled", "nope", "x", who_, kOpT0, false), UsageError);
+  EXPECT_THROW(ops::replace_content_pg(pg, tz, lang, "pulled", "other-hi", "x", who_, kOpT0, false), UsageError);
+  EXPECT_THROW(ops::replace_content_pg(pg, tz, lang, "pulled", "old", "x", who_, kOpT0, false), UsageError);
+  // A dry run reports and changes nothing.
+  auto dry = ops::replace_content_pg(pg, tz, lang, "pulled", "better", "just looking", who_, kOpT0 + 1, true);
+  EXPECT_EQ(dry["assignments_replaced"], 12);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM content WHERE withdrawn_at IS NOT NULL"), 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM delivery_changes"), 0);
+  EXPECT_TRUE(dry["dispatch_confirmed"].is_null());
+
+  auto s = ops::replace_content(*db_, tz, lang, "pulled", "better", "regulator", who_, kOpT0 + 10, false);
+  auto p = ops::replace_content_pg(pg, tz, lang, "pulled", "better", "regulator", who_, kOpT0 + 10, false);
+  for (const char* k : {"command", "content_id", "with", "already_withdrawn", "assignments_replaced", "deliveries_repointed",
+                        "deliveries_in_flight", "dry_run"}) {
+    EXPECT_EQ(p[k], s[k]) << k;
+  }
+  EXPECT_EQ(p["assignments_replaced"], 12);
+  EXPECT_EQ(p["deliveries_repointed"], 9);  // all but 4 (uncertain), 5 (sending) and 6 (accepted)
+  EXPECT_EQ(p["deliveries_in_flight"], 2);
+  EXPECT_EQ(p["dispatch_confirmed"], true);  // in flight, and no dispatch holds a lease
+  EXPECT_EQ(p["ledger"], "postgresql");
+  EXPECT_EQ(pg_rows(), sqlite_rows());
+  EXPECT_EQ(pg_changes(), sqlite_changes());
+  EXPECT_EQ(count("SELECT COUNT(*) FROM assignments WHERE content_id = 'better' AND source = 'override' "
+                  "AND reason = 'replaced pulled by better (content replace)'"),
+            12);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM content WHERE content_id = 'pulled' AND withdrawn_at IS NOT NULL"), 1);
+
+  // A dispatch on PostgreSQL reloads the re-pointed rows and learns the item is withdrawn, so its
+  // content guard holds the in-flight ones it claimed (the run never closes with them open).
+  store::PgDispatchLedger ledger(url_, "host-a");
+  store::ledger_op::PollChanges poll;
+  poll.run_ids = {1};
+  auto changes = std::get<store::OperatorChanges>(ledger.apply(poll));
+  EXPECT_EQ(changes.rows.size(), 9U);
+  EXPECT_EQ(changes.withdrawn, std::vector<std::string>{"pulled"});
+  for (const auto& r : changes.rows) EXPECT_EQ(r.content_id, "better") << r.delivery_id;
+
+  auto audit = pg_audit();
+  ASSERT_EQ(audit.size(), 1U);
+  EXPECT_EQ(audit[0].entry.target, "content:pulled");
+  EXPECT_EQ(audit[0].entry.reason, "regulator");
+  EXPECT_EQ(nlohmann::json::parse(audit[0].entry.after)["replaced_by"], "better");
+  EXPECT_EQ(nlohmann::json::parse(audit[0].entry.before)["withdrawn"], false);
+}
+
+TEST_F(PgOperatorTest, AnExportStreamsTheSameColumnsTypesAndValuesAsTheSqliteFile) {
+  seed();
+  store::PgOperator pg(url_);
+  // Two attempts on both ledgers (one with NULLs, one with text a spreadsheet would evaluate).
+  const std::string attempts =
+      "INSERT INTO delivery_attempts (attempt_id, delivery_id, attempt_no, channel, sender, started_at, finished_at, outcome, "
+      "error_code, error_detail, provider_message_id, latency_ms) VALUES "
+      "(1, 6, 1, 'whatsapp', 'wa-1', 10, 20, 'accepted', NULL, NULL, 'wamid.6', 10), "
+      "(2, 3, 1, 'whatsapp', 'wa-1', 11, 21, 'transient', '131026', '=HYPERLINK(x)', NULL, NULL)";
+  db_->exec(attempts);
+  pg.conn().exec(attempts);
+  // (name, null, number, text) of every cell, row by row (a NULL is written as null whatever its
+  // column's type).
+  using Cell = std::tuple<std::string, bool, bool, std::string>;
+  for (auto kind : {store::ExportKind::deliveries, store::ExportKind::attempts}) {
+    std::vector<std::vector<Cell>> sqlite, postgres;
+    store::ExportRows(*db_, kind, kOpDay, kOpDay, [&](SQLite::Statement& q) {
+      auto& row = sqlite.emplace_back();
+      for (int i = 0; i < q.getColumnCount(); ++i) {
+        auto c = q.getColumn(i);
+        row.emplace_back(q.getColumnName(i), c.isNull(), !c.isNull() && (c.isInteger() || c.isFloat()), c.isNull() ? "" : c.getString());
+      }
+    });
+    store::ExportRowsPg(pg.conn(), kind, kOpDay, kOpDay, [&](const store::PgResult& r) {
+      auto& row = postgres.emplace_back();
+      for (int i = 0; i < r.cols(); ++i) {
+        row.emplace_back(r.name(i), r.null(0, i), !r.null(0, i) && (r.is_integer(i) || r.is_float(i)), r.str(0, i));
+      }
+    });
+    EXPECT_EQ(postgres.size(), kind == store::ExportKind::deliveries ? 12U : 2U);
+    EXPECT_EQ(postgres, sqlite);
+  }
+  // Another day's range: nothing.
+  int n = 0;
+  store::ExportRowsPg(pg.conn(), store::ExportKind::deliveries, "2025-12-01", "2025-12-31", [&](const store::PgResult&) { ++n; });
+  EXPECT_EQ(n, 0);
+  EXPECT_THROW(store::ExportRowsPg(pg.conn(), store::ExportKind::reports, kOpDay, kOpDay, [](const store::PgResult&) {}),
+               store::StoreError);
+}
+
 TEST_F(PgOperatorTest, ACommandThatDoesNotSpeakPostgresqlIsRefusedWhileUrlIsSet) {
-  for (const char* p : {"resend", "assign", "content replace", "export deliveries", "send-now", "serve", "advisors opt-out",
+  for (const char* p : {"assign", "export reports", "send-now", "serve", "advisors opt-out",
                         "advisors pause", "advisors update"}) {
     EXPECT_TRUE(ops::refused_on_postgresql(p)) << p;
   }
   for (const char* p : {"pause", "resume", "cancel", "content withdraw", "content list", "audit", "status", "doctor", "dead list",
                         "dead replay", "advisors list", "advisors show", "import", "retention purge", "backup", "alerts check",
-                        "resender"}) {
+                        "resend", "content replace", "export deliveries", "export attempts", "resender"}) {
     EXPECT_FALSE(ops::refused_on_postgresql(p)) << p;
   }
   const std::string conf = db_path() + ".toml";
   std::ofstream(conf) << "[database]\nurl = \"" << url_ << "\"\n";
   GlobalOptions g;
   g.config_path = conf;
-  EXPECT_THROW(ops::refuse_on_postgresql(g, "resend"), ConfigError);
+  EXPECT_THROW(ops::refuse_on_postgresql(g, "serve"), ConfigError);
   EXPECT_NO_THROW(ops::refuse_on_postgresql(g, "pause"));
   g.database = db_path();  // the SQLite file named explicitly: allowed
-  EXPECT_NO_THROW(ops::refuse_on_postgresql(g, "resend"));
+  EXPECT_NO_THROW(ops::refuse_on_postgresql(g, "serve"));
 }
 
 }  // namespace

@@ -14,10 +14,11 @@
 
 #include "app/callbacks.hpp"
 #include "db_fixture.hpp"
-#include "pg_server.hpp"
+#include "pg_fixture.hpp"
 #include "store/deliveries.hpp"
 #include "store/pg_ledger.hpp"
 #include "store/pg_status.hpp"
+#include "store/retention.hpp"
 #include "store/whatsapp_holds.hpp"
 
 namespace daybreak {
@@ -25,19 +26,12 @@ namespace {
 
 constexpr Millis kT0 = 1'795'825'800'000;  // 2026-11-28 06:00 IST
 
-class PgStatusTest : public test_support::DbTest {
+class PgStatusTest : public test_support::PgDbTest {
  protected:
-  PgStatusTest() : DbTest("pgstatus") {}
-  static void SetUpTestSuite() { server_ = std::make_unique<test_support::PgServer>(); }
-  static void TearDownTestSuite() { server_.reset(); }
+  PgStatusTest() : test_support::PgDbTest("pgstatus") {}
   void SetUp() override {
-    if (!server_->up()) GTEST_SKIP() << "no PostgreSQL server for this test: " << server_->why_not();
-    DbTest::SetUp();
-    if (HasFatalFailure()) return;
-    static int n = 0;
-    const std::string name = "pgstatus" + std::to_string(++n);
-    store::PgConn(server_->url()).exec("CREATE DATABASE " + name);
-    url_ = server_->url(name);
+    test_support::PgDbTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
     log_ = std::make_shared<spdlog::logger>("pgstatus", std::make_shared<spdlog::sinks::null_sink_mt>());
   }
 
@@ -144,8 +138,6 @@ class PgStatusTest : public test_support::DbTest {
   }
   std::string pg_state(int id) { return pg_->conn().query("SELECT state FROM deliveries WHERE delivery_id = " + std::to_string(id)).str(0, 0); }
 
-  static inline std::unique_ptr<test_support::PgServer> server_;
-  std::string url_;
   std::unique_ptr<store::PgStatusStore> pg_;
   std::shared_ptr<spdlog::logger> log_;
 };
@@ -285,6 +277,73 @@ TEST_F(PgStatusTest, RejectedElementsMalformedBodiesAndTheExpiryOfPendingStatuse
   EXPECT_EQ(expired, 1);
   EXPECT_EQ(pg_->counts().pending, 0);
   EXPECT_EQ(pg_->conn().query("SELECT outcome FROM status_updates").str(0, 0), "expired");
+}
+
+TEST_F(PgStatusTest, RetentionBoundsTheStatusTablesAsOnSqlite) {
+  seed(2);
+  accept(1, "wamid.1", kT0);
+  accept(2, "wamid.2", kT0);
+  // Old: a delivered status, a pending one (names no delivery) with a rejected element; new: a read.
+  post({status("wamid.1", MessageStatus::delivered, kT0 + 1'000)}, kT0 + 1'000);
+  auto rej = status("wamid.x", MessageStatus::sent, kT0 + 2'000);
+  rej.rejected.push_back(StatusReject{"entry[0].changes[0].value.statuses[1]", "wamid.y", "timestamp is not a number", "{}"});
+  rej.rejected_total = 1;
+  post({rej}, kT0 + 2'000);
+  post({status("wamid.2", MessageStatus::delivered, kT0 + 3'000)}, kT0 + 3'000);
+  post({status("wamid.1", MessageStatus::read, kT0 + 60'000)}, kT0 + 60'000);
+  // One hold that has ended by kT0 + 10 s, one still in force.
+  both("INSERT INTO whatsapp_holds (advisor_id, until, error_code, delivery_id, set_at) VALUES ('adv-1', " + std::to_string(kT0 + 5'000) +
+       ", 131049, 1, " + std::to_string(kT0) + "), ('adv-2', " + std::to_string(kT0 + 86'400'000) + ", 131049, 2, " +
+       std::to_string(kT0) + ")");
+  const Millis now = kT0 + 10'000, cutoff = kT0 + 30'000, expiry = kT0 + 2'500;
+  auto& c = pg_->conn();
+
+  // --dry-run's counts.
+  EXPECT_EQ(store::pg_status_count_pending_older_than(c, expiry), store::StatusCountPendingOlderThan(*db_, expiry));
+  EXPECT_EQ(store::pg_status_count_pending_older_than(c, expiry), 1);
+  const auto lite_count = store::StatusCountOlderThan(*db_, cutoff);
+  const auto pg_count = store::pg_status_count_older_than(c, cutoff);
+  EXPECT_EQ(pg_count.events, lite_count.events);
+  EXPECT_EQ(pg_count.updates, lite_count.updates);
+  EXPECT_EQ(pg_count.events, 3);
+  EXPECT_EQ(pg_count.updates, 3);
+  EXPECT_EQ(store::pg_whatsapp_hold_count_ended(c, now), store::WhatsappHoldCountEnded(*db_, now));
+  EXPECT_EQ(store::pg_whatsapp_hold_count_ended(c, now), 1);
+
+  // The batches, one row at a time: the same rows go, the same are left.
+  std::int64_t expired = 0, lite_expired = 0;
+  for (std::int64_t n = 1; n > 0;) {
+    n = store::pg_status_expire_pending_batch(c, expiry, now, 1);
+    expired += n;
+  }
+  for (std::int64_t n = 1; n > 0;) {
+    db_->write_tx([&] { n = store::StatusExpirePendingBatch(*db_, expiry, now, 1); });
+    lite_expired += n;
+  }
+  EXPECT_EQ(expired, 1);
+  EXPECT_EQ(expired, lite_expired);
+  store::StatusPurgeCounts purged, lite_purged;
+  for (int i = 0; i < 10; ++i) {
+    auto step = store::pg_status_purge_batch(c, cutoff, 1);
+    store::StatusPurgeCounts lite;
+    db_->write_tx([&] { lite = store::StatusPurgeBatch(*db_, cutoff, 1); });
+    EXPECT_EQ(step.events, lite.events) << i;
+    EXPECT_EQ(step.updates, lite.updates) << i;
+    purged.events += step.events;
+    purged.updates += step.updates;
+    if (step.events == 0) break;
+  }
+  EXPECT_EQ(purged.events, 3);
+  EXPECT_EQ(purged.updates, 3);
+  EXPECT_EQ(store::pg_whatsapp_hold_purge_ended_batch(c, now, 5), 1);
+  db_->write_tx([&] { store::WhatsappHoldPurgeEndedBatch(*db_, now, 5); });
+
+  expect_same("SELECT received_at, state FROM status_events ORDER BY received_at", 2);
+  expect_same_statuses();
+  expect_same("SELECT advisor_id, until FROM whatsapp_holds ORDER BY advisor_id", 2);
+  EXPECT_EQ(pg_rows("SELECT provider_message_id, status FROM status_updates", 2), std::vector<std::string>{"wamid.1|read"});
+  EXPECT_EQ(c.query("SELECT COUNT(*) FROM status_rejects").i64(0, 0), 0);
+  expect_same_deliveries();  // the deliveries keep what the statuses did to them
 }
 
 }  // namespace

@@ -18,8 +18,9 @@
 
 #include "app/callbacks.hpp"
 #include "db_fixture.hpp"
-#include "pg_server.hpp"
+#include "pg_fixture.hpp"
 #include "cli/common.hpp"
+#include "cli/report_watch.hpp"
 #include "config/config.hpp"
 #include "engine/alerts.hpp"
 #include "engine/live.hpp"
@@ -603,20 +604,8 @@ TEST_F(DeliveryTruthTest, LiveSnapshotAndLowSuccessRuleUseTheChosenMeasure) {
 // PostgreSQL must equal the SQLite one in every field except those documented to differ
 // (man/sla-report.1, "PostgreSQL ledger"): `ledger`, `notes` and `stored_report` (null: no
 // stored reports there). The delivery-status figures are compared like every other.
-class PgReportTest : public ReportTest {
+class PgReportTest : public test_support::WithPg<ReportTest> {
  protected:
-  static void SetUpTestSuite() { server_ = std::make_unique<test_support::PgServer>(); }
-  static void TearDownTestSuite() { server_.reset(); }
-  void SetUp() override {
-    if (!server_->up()) GTEST_SKIP() << "no PostgreSQL server for this test: " << server_->why_not();
-    ReportTest::SetUp();
-    if (HasFatalFailure()) return;
-    static int n = 0;
-    const std::string name = "pgreport" + std::to_string(++n);
-    store::PgConn(server_->url()).exec("CREATE DATABASE " + name);
-    url_ = server_->url(name);
-  }
-
   // Run 1 and run 2 of ReportTest, provider figures on run 1 (held, unknown codes, blocks), a
   // third run still running with deliveries due after `now`, and run 2's report stored. Every
   // WhatsApp delivery the provider took has its message id, "wamid.<advisor>".
@@ -694,8 +683,6 @@ class PgReportTest : public ReportTest {
     return j;
   }
 
-  static inline std::unique_ptr<test_support::PgServer> server_;
-  std::string url_;
 };
 
 TEST_F(PgReportTest, DateAndRunReportsFromPostgresqlEqualTheSqliteOnesExceptTheDocumentedFields) {
@@ -856,6 +843,50 @@ TEST_F(PgReportTest, TrendFromPostgresqlCountsClosedRunsAsTheStoredReportsDo) {
   EXPECT_EQ(format_trend_text(got), format_trend_text(want));
   EXPECT_NE(format_trend_text(got).find("note: run reports are not stored"), std::string::npos);
   EXPECT_NE(format_trend_text(got).find("delivered 27.27%, read 36.36%"), std::string::npos) << format_trend_text(got);
+}
+
+TEST_F(PgReportTest, TheWatchFramesFromPostgresqlEqualTheSqliteOnes) {
+  const Millis now = kSlot2 + 3600 * 1000;
+  make_day(now);
+  store::migrate_ledger_to_pg(db_path(), url_, kDate);
+  post_statuses(now);
+  Config cfg;
+  store::SqliteReportLedger lite(*db_);
+  store::PgReportLedger pg(url_);
+  // The runs a watch picks: by day, and those running now (run 3, whose window is open).
+  auto ids = [](const std::vector<store::Run>& runs) {
+    std::vector<std::int64_t> out;
+    for (const auto& r : runs) out.push_back(r.run_id);
+    return out;
+  };
+  WatchOptions by_day;
+  by_day.date = kDate;
+  EXPECT_EQ(ids(watch_pick_runs(pg, by_day, now)), ids(watch_pick_runs(lite, by_day, now)));
+  EXPECT_EQ(ids(watch_pick_runs(pg, by_day, now)).size(), 3U);
+  EXPECT_EQ(ids(watch_pick_runs(pg, WatchOptions{}, now + 60'000)), ids(watch_pick_runs(lite, WatchOptions{}, now + 60'000)));
+  WatchOptions missing;
+  missing.run_id = 99;
+  EXPECT_THROW(watch_pick_runs(pg, missing, now), CheckFailed);
+  // Every run's frame counted from the ledger (no dispatch writes a fresh progress): the same.
+  for (const auto& run : watch_pick_runs(lite, by_day, now)) {
+    auto pg_run = pg.run(run.run_id);
+    ASSERT_TRUE(pg_run);
+    json l = watch_run_live(lite, run, cfg, now), p = watch_run_live(pg, *pg_run, cfg, now);
+    EXPECT_EQ(p, l) << "run " << run.run_id;
+    EXPECT_EQ(p["source"], "ledger");
+  }
+  // A dispatch's fresh figures are shown as they are, with the status figures counted there.
+  const std::string progress = R"({"at":)" + std::to_string(now) + R"(,"live":{"run_id":3,"accepted":1,"total":2}})";
+  db_->exec("UPDATE runs SET progress = '" + progress + "' WHERE run_id = 3");
+  store::PgConn(url_).exec("UPDATE runs SET progress = '" + progress + "' WHERE run_id = 3");
+  pg.refresh();  // a new snapshot sees the write
+  auto r3 = pg.run(3);
+  ASSERT_TRUE(r3);
+  json p3 = watch_run_live(pg, *r3, cfg, now);
+  EXPECT_EQ(p3, watch_run_live(lite, *store::RunGet(*db_, 3), cfg, now));
+  EXPECT_EQ(p3["source"], "dispatch");
+  EXPECT_EQ(p3["accepted"], 1);
+  EXPECT_EQ(p3["delivered"], 1);  // c1's delivered status, counted on PostgreSQL
 }
 
 TEST_F(PgReportTest, AnEmptyLedgerHasNoRunsAndNoDay) {
