@@ -34,10 +34,11 @@ seed_day "$N" "$D"
 run=$(sql "SELECT run_id FROM runs WHERE date='$D'")
 n=$(sql "SELECT COUNT(*) FROM deliveries WHERE run_id=$run")
 "$OP" migrate-ledger --from "sqlite:$DB" --to "$URL" --date "$D" >/dev/null
-python3 - "$WORK/daybreak.toml" "$WORK/pg.toml" "$URL" <<'PY'
+# this host's own SQLite file (alerts, metrics) in the work directory, beside the url
+python3 - "$WORK/daybreak.toml" "$WORK/pg.toml" "$URL" "$WORK/host.db" <<'PY'
 import re, sys
-src, dst, url = sys.argv[1:]
-open(dst, "w").write(re.sub(r'(?m)^path = ".*"$', lambda m: 'url = "%s"' % url, open(src).read(), count=1))
+src, dst, url, host_db = sys.argv[1:]
+open(dst, "w").write(re.sub(r'(?m)^path = ".*"$', lambda m: 'path = "%s"\nurl = "%s"' % (host_db, url), open(src).read(), count=1))
 PY
 export DAYBREAK_CONFIG=$WORK/pg.toml
 clock="${D}T05:59:55+05:30@$(now_ms)*1"
