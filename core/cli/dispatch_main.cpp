@@ -3,7 +3,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cmath>
+#include <cstdio>
 #include <functional>
+#include <string>
 #include <cstdlib>
 #include <csignal>
 #include <nlohmann/json.hpp>
@@ -49,6 +52,35 @@ extern "C" void on_stop_signal(int sig) {
   if (g_stop.stage() >= 2 && !g_taking_leases.load()) ::_exit(128 + sig);
 }
 
+/// lag_us as the JSON summary gives it (man/dispatch.1): n, mean (0.1 µs), p50, p90, p99, p999
+/// and max in whole microseconds.
+nlohmann::json lag_us_json(const LagHistogram& h) {
+  const LagUsSummary s = h.summary();
+  return {{"n", s.n},     {"mean", std::round(s.mean * 10.0) / 10.0},
+          {"p50", s.p50}, {"p90", s.p90},
+          {"p99", s.p99}, {"p999", s.p999},
+          {"max", s.max}};
+}
+
+/// The text summary's lag_us line.
+std::string lag_us_line(const LagHistogram& h) {
+  const LagUsSummary s = h.summary();
+  if (s.n == 0) return "  lag to transport: no first requests sent\n";
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "  lag to transport (us): p50 %lld  p90 %lld  p99 %lld  p99.9 %lld  max %lld  mean %.1f  (n %llu)\n",
+                static_cast<long long>(s.p50), static_cast<long long>(s.p90), static_cast<long long>(s.p99),
+                static_cast<long long>(s.p999), static_cast<long long>(s.max), s.mean, static_cast<unsigned long long>(s.n));
+  return buf;
+}
+
+/// The lag_us of run `id` in `summary` (empty when this dispatch did not have it).
+LagHistogram run_lag_us(const engine::DispatchSummary& summary, std::int64_t id) {
+  for (const auto& [run_id, h] : summary.lag_us_by_run) {
+    if (run_id == id) return h;
+  }
+  return {};
+}
 
 /// The runs whose lease this dispatch took, and why the others were left.
 struct LeasePass {
@@ -157,7 +189,7 @@ int dispatch_on_pg(AppContext& ctx, const std::vector<std::int64_t>& run_ids, co
   nlohmann::json runs_out = nlohmann::json::array();
   for (auto id : owned) {
     auto run = pg.load_run(id);
-    runs_out.push_back({{"run_id", id}, {"state", run ? run->state : "?"}});
+    runs_out.push_back({{"run_id", id}, {"state", run ? run->state : "?"}, {"lag_us", lag_us_json(run_lag_us(summary, id))}});
   }
   out["status"] = summary.lost_lease ? "lost_lease" : summary.stopped_by_signal ? "stopped" : "done";
   out["runs"] = runs_out;
@@ -170,11 +202,13 @@ int dispatch_on_pg(AppContext& ctx, const std::vector<std::int64_t>& run_ids, co
   out["possible_duplicates"] = summary.possible_duplicates;
   out["reconciled"] = summary.reconciled;
   out["runs_left_open"] = summary.runs_left_open;
+  out["lag_us"] = lag_us_json(summary.lag_us);
   if (ctx.json) {
     print_json(out);
   } else {
     std::cout << "dispatch " << out["status"].get<std::string>() << " (PostgreSQL): " << summary.sent_requests << " requests, "
               << summary.accepted << " accepted (" << summary.on_time << " on time), " << summary.dead << " dead\n";
+    std::cout << lag_us_line(summary.lag_us);
     for (const auto& r : runs_out) std::cout << "  run " << r["run_id"] << ": " << r["state"].get<std::string>() << "\n";
   }
   return summary.lost_lease ? kExitCheckFailed : kExitOk;
@@ -290,7 +324,10 @@ int dispatch_main(int argc, char** argv) {
     reported.insert(reported.end(), summary.runs_adopted.begin(), summary.runs_adopted.end());
     for (auto id : reported) {
       auto run = store::RunGet(db, id);
-      nlohmann::json r = {{"run_id", id}, {"state", run ? run->state : "?"}, {"kind", store::RunKindGet(db, id)}};
+      nlohmann::json r = {{"run_id", id},
+                          {"state", run ? run->state : "?"},
+                          {"kind", store::RunKindGet(db, id)},
+                          {"lag_us", lag_us_json(run_lag_us(summary, id))}};
       if (auto rep = store::SlaReportGet(db, id)) {
         auto j = nlohmann::json::parse(*rep, nullptr, false);
         if (!j.is_discarded()) {
@@ -327,6 +364,7 @@ int dispatch_main(int argc, char** argv) {
                           {"whatsapp_held", summary.whatsapp_held},
                           {"runs_left_open", summary.runs_left_open},
                           {"runs_adopted", summary.runs_adopted},
+                          {"lag_us", lag_us_json(summary.lag_us)},
                           {"deadman", deadman}};
     if (ctx.json) {
       print_json(out);
@@ -338,7 +376,7 @@ int dispatch_main(int argc, char** argv) {
         std::cout << ", " << summary.rerouted_after_failed << " moved to the next channel after a failed WhatsApp status";
       }
       if (summary.whatsapp_held) std::cout << ", " << summary.whatsapp_held << " off WhatsApp (held after 131049)";
-      std::cout << "\n";
+      std::cout << "\n" << lag_us_line(summary.lag_us);
       if (deadman.value("inserted", 0) > 0) {
         std::cout << "  dead-man's switch: " << deadman["date"].get<std::string>() << " was not planned; planned "
                   << deadman["inserted"] << " deliveries at start (alert night_missed)\n";

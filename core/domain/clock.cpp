@@ -14,7 +14,21 @@ Millis steady_clock_ms() {
       .count();
 }
 
+Micros wall_clock_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Micros steady_clock_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 Millis SystemClock::now() const { return wall_clock_ms(); }
+
+Micros SystemClock::now_us() const { return wall_clock_us(); }
+
+Micros SystemClock::steady_us() const { return steady_clock_us(); }
 
 Millis SystemClock::steady_ms() const { return steady_clock_ms(); }
 
@@ -37,6 +51,20 @@ Millis ScaledClock::steady_ms() const {
   auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
                 .count();
   return static_cast<Millis>(std::floor(static_cast<double>(ns) / 1e6 * scale_));
+}
+
+Micros ScaledClock::now_us() const {
+  auto real_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
+  double elapsed_us = (static_cast<double>(real_ns) / 1e3 - static_cast<double>(real_origin_) * 1e3) * scale_;
+  return sim_origin_ * 1000 + static_cast<Micros>(std::floor(elapsed_us));
+}
+
+Micros ScaledClock::steady_us() const {
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+                .count();
+  return static_cast<Micros>(std::floor(static_cast<double>(ns) / 1e3 * scale_));
 }
 
 std::chrono::nanoseconds ScaledClock::real_duration(Millis delta) const {

@@ -29,6 +29,11 @@ class Clock {
   /// Real duration that corresponds to `delta` of this clock's time (a compressed clock
   /// shortens it); used to turn "wait until t" into a condition-variable timeout.
   [[nodiscard]] virtual std::chrono::nanoseconds real_duration(Millis delta) const = 0;
+  /// The same two readings in microseconds, for measuring what a millisecond is too coarse for
+  /// (dispatch's lag_us). now_us() / 1000 is now() and steady_us() / 1000 is steady_ms() read at
+  /// the same instant. A clock that keeps only milliseconds gives the millisecond × 1000.
+  [[nodiscard]] virtual Micros now_us() const { return now() * 1000; }
+  [[nodiscard]] virtual Micros steady_us() const { return steady_ms() * 1000; }
   /// Waits on `cv` until now() >= t or a notification; returns false on timeout reached. The
   /// wait is also bounded on the steady clock by t - now() as measured at the call, so a
   /// backward wall-clock step during the wait does not stretch it (a forward one ends it).
@@ -53,6 +58,8 @@ class SystemClock final : public Clock {
   [[nodiscard]] Millis now() const override;
   [[nodiscard]] Millis steady_ms() const override;
   [[nodiscard]] std::chrono::nanoseconds real_duration(Millis delta) const override;
+  [[nodiscard]] Micros now_us() const override;
+  [[nodiscard]] Micros steady_us() const override;
 };
 
 /// A clock that starts at `sim_origin` when the real clock shows `real_origin` and runs `scale`
@@ -64,6 +71,8 @@ class ScaledClock final : public Clock {
   [[nodiscard]] Millis now() const override;
   [[nodiscard]] Millis steady_ms() const override;
   [[nodiscard]] std::chrono::nanoseconds real_duration(Millis delta) const override;
+  [[nodiscard]] Micros now_us() const override;
+  [[nodiscard]] Micros steady_us() const override;
   [[nodiscard]] double scale() const { return scale_; }
 
  private:
@@ -74,27 +83,33 @@ class ScaledClock final : public Clock {
 
 /// A manually driven clock for tests: time moves only when the test says so. advance() is time
 /// passing (wall and steady together); step_wall() is a wall-clock step (steady time stays).
+/// It keeps microseconds (now_us, advance_us), so a test can place an instant inside a millisecond.
 class ManualClock final : public Clock {
  public:
-  explicit ManualClock(Millis start) : now_(start) {}
-  [[nodiscard]] Millis now() const override { return now_.load(); }
-  [[nodiscard]] Millis steady_ms() const override { return steady_.load(); }
+  explicit ManualClock(Millis start) : now_us_(start * 1000) {}
+  [[nodiscard]] Millis now() const override { return floor_ms(now_us_.load()); }
+  [[nodiscard]] Millis steady_ms() const override { return floor_ms(steady_us_.load()); }
+  [[nodiscard]] Micros now_us() const override { return now_us_.load(); }
+  [[nodiscard]] Micros steady_us() const override { return steady_us_.load(); }
   /// Waiting costs no real time beyond a short yield, so loops that wait still make progress.
   [[nodiscard]] std::chrono::nanoseconds real_duration(Millis) const override { return std::chrono::milliseconds(1); }
   /// Sets the wall clock; a move forward is time passing (steady time moves with it).
   void set(Millis t) {
-    Millis d = t - now_.exchange(t);
-    if (d > 0) steady_.fetch_add(d);
+    Micros d = t * 1000 - now_us_.exchange(t * 1000);
+    if (d > 0) steady_us_.fetch_add(d);
   }
-  void advance(Millis d) {
-    steady_.fetch_add(d);
-    now_.fetch_add(d);
+  void advance(Millis d) { advance_us(d * 1000); }
+  void advance_us(Micros d) {
+    steady_us_.fetch_add(d);
+    now_us_.fetch_add(d);
   }
-  void step_wall(Millis d) { now_.fetch_add(d); }
+  void step_wall(Millis d) { now_us_.fetch_add(d * 1000); }
 
  private:
-  std::atomic<Millis> now_;
-  std::atomic<Millis> steady_{0};
+  /// Rounds toward minus infinity, as a real clock's millisecond reading does.
+  static Millis floor_ms(Micros us) { return us >= 0 ? us / 1000 : -((-us + 999) / 1000); }
+  std::atomic<Micros> now_us_;
+  std::atomic<Micros> steady_us_{0};
 };
 
 /// Notices wall-clock steps: each observe() compares how far the wall clock moved since the
@@ -127,5 +142,8 @@ class StepDetector {
 Millis wall_clock_ms();
 /// Real steady-clock milliseconds (arbitrary origin), for SystemClock/ScaledClock.
 Millis steady_clock_ms();
+/// The same two readings in microseconds.
+Micros wall_clock_us();
+Micros steady_clock_us();
 
 }  // namespace daybreak

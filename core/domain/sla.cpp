@@ -1,6 +1,10 @@
 #include "domain/sla.hpp"
 
 #include <algorithm>
+#include <array>
+#include <mutex>
+#include <ostream>
+#include <set>
 
 namespace daybreak {
 namespace {
@@ -56,7 +60,49 @@ SlaFigures figures_of(const Range& range, Get get) {
   return f;
 }
 
+/// Every Label's text: never destroyed (a Label may be read while statics are torn down) and
+/// never shrunk, so a pointer into it stays valid for the life of the process.
+const std::string* intern_label(std::string_view s) {
+  // A thread's last few labels first: a run's million outcomes carry a handful of values, and
+  // this avoids the lock and the tree for nearly all of them.
+  constexpr std::size_t kCache = 16;
+  thread_local std::array<const std::string*, kCache> cache{};
+  thread_local std::size_t cached = 0;
+  for (std::size_t i = 0; i < cached; ++i) {
+    if (*cache[i] == s) return cache[i];
+  }
+  static std::mutex mu;
+  static auto* table = new std::set<std::string, std::less<>>();
+  const std::string* p = nullptr;
+  {
+    std::lock_guard lk(mu);
+    auto it = table->find(s);
+    if (it == table->end()) it = table->emplace(s).first;
+    p = &*it;
+  }
+  cache[cached < kCache ? cached++ : kCache - 1] = p;
+  return p;
+}
+
+/// The empty label's text (a function's static: a Label built by another file's static
+/// initializer must not see it unconstructed).
+const std::string* empty_label() noexcept {
+  static const std::string* const e = new std::string();
+  return e;
+}
+
 }  // namespace
+
+Label::Label() noexcept : s_(empty_label()) {}
+
+Label::Label(std::string_view s) : s_(s.empty() ? empty_label() : intern_label(s)) {}
+
+std::ostream& operator<<(std::ostream& os, const Label& l) { return os << l.str(); }
+
+std::ostream& operator<<(std::ostream& os, OptMillis t) {
+  if (!t) return os << "(none)";
+  return os << *t;
+}
 
 bool delivered_on_time(const DeliveryOutcome& o) {
   if (!is_accepted_state(o.state)) return false;
@@ -88,9 +134,9 @@ SlaFigures compute_sla(const std::vector<DeliveryOutcome>& outcomes) {
 }
 
 std::map<std::string, SlaFigures> compute_sla_by(const std::vector<DeliveryOutcome>& outcomes,
-                                                 std::string DeliveryOutcome::*key) {
+                                                 Label DeliveryOutcome::*key) {
   std::map<std::string, std::vector<const DeliveryOutcome*>> groups;
-  for (const DeliveryOutcome& o : outcomes) groups[o.*key].push_back(&o);
+  for (const DeliveryOutcome& o : outcomes) groups[(o.*key).str()].push_back(&o);
   std::map<std::string, SlaFigures> out;
   for (const auto& [k, members] : groups) {
     out.emplace(k, figures_of(members, [](const DeliveryOutcome* o) -> const DeliveryOutcome& { return *o; }));

@@ -2,30 +2,78 @@
 // SLA math over delivery outcomes: the
 // figures sla-report stores and dispatch alerts on. Pure: the caller loads the outcomes.
 #include <cstddef>
+#include <iosfwd>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "domain/types.hpp"
 
 namespace daybreak {
 
-/// What happened to one delivery, as far as the SLA is concerned.
+/// A short string kept once per process: a tier, channel or sender id, of which a ledger has a
+/// handful of distinct values. 8 bytes in a DeliveryOutcome where a std::string takes 32, so a
+/// run's outcomes (a million rows for the closing report) are not three strings each. Built
+/// implicitly from a string (interned under a lock, behind a per-thread cache); reads as a
+/// `const std::string&`. The table only grows, by the distinct values ever seen.
+class Label {
+ public:
+  Label() noexcept;  ///< ""
+  Label(std::string_view s);  // NOLINT: implicit, as the std::string member it replaces
+  Label(const std::string& s) : Label(std::string_view(s)) {}  // NOLINT
+  Label(const char* s) : Label(std::string_view(s)) {}          // NOLINT
+  [[nodiscard]] const std::string& str() const noexcept { return *s_; }
+  operator const std::string&() const noexcept { return *s_; }  // NOLINT
+  friend bool operator==(const Label& a, std::string_view b) noexcept { return *a.s_ == b; }
+  friend std::ostream& operator<<(std::ostream& os, const Label& l);
+
+ private:
+  const std::string* s_;
+};
+
+/// An optional instant in 8 bytes (std::optional<Millis> takes 16): the read side of
+/// std::optional (has_value, bool, *, value_or) and conversions both ways. Absent is stored as
+/// the smallest Millis, which no instant is.
+class OptMillis {
+ public:
+  constexpr OptMillis() noexcept = default;
+  constexpr OptMillis(std::nullopt_t) noexcept {}               // NOLINT
+  constexpr OptMillis(Millis v) noexcept : v_(v) {}              // NOLINT
+  constexpr OptMillis(const std::optional<Millis>& o) noexcept : v_(o ? *o : kNone) {}  // NOLINT
+  [[nodiscard]] constexpr bool has_value() const noexcept { return v_ != kNone; }
+  constexpr explicit operator bool() const noexcept { return has_value(); }
+  constexpr Millis operator*() const noexcept { return v_; }
+  [[nodiscard]] constexpr Millis value_or(Millis d) const noexcept { return has_value() ? v_ : d; }
+  constexpr operator std::optional<Millis>() const noexcept {  // NOLINT
+    return has_value() ? std::optional<Millis>(v_) : std::nullopt;
+  }
+  friend constexpr bool operator==(OptMillis a, OptMillis b) noexcept { return a.v_ == b.v_; }
+  friend std::ostream& operator<<(std::ostream& os, OptMillis t);
+
+ private:
+  static constexpr Millis kNone = std::numeric_limits<Millis>::min();
+  Millis v_ = kNone;
+};
+
+/// What happened to one delivery, as far as the SLA is concerned. Compact (80 bytes, no heap:
+/// Label and OptMillis above): a report holds one per delivery of a run or a day at once.
 struct DeliveryOutcome {
-  std::string tier;
-  std::string channel;  ///< the channel it ended on (fallback included)
-  std::string sender;
-  DeliveryState state = DeliveryState::planned;
+  Label tier;
+  Label channel;  ///< the channel it ended on (fallback included)
+  Label sender;
   Millis planned_at = 0;
   Millis deadline_at = 0;
-  std::optional<Millis> first_sent_at;  ///< first request sent on any channel
-  std::optional<Millis> accepted_at;    ///< a provider accepted it
-  bool possible_duplicate = false;      ///< resent after an uncertain attempt
+  OptMillis first_sent_at;  ///< first request sent on any channel
+  OptMillis accepted_at;    ///< a provider accepted it
   // From status callbacks (provider timestamps, folded with MIN by store/status_events.cpp):
-  std::optional<Millis> delivered_at;   ///< earliest delivered (or read: read implies delivered) status
-  std::optional<Millis> read_at;        ///< earliest read status
-  bool status_failed = false;           ///< a `failed` status is recorded on it (last_error "status failed: …")
+  OptMillis delivered_at;   ///< earliest delivered (or read: read implies delivered) status
+  OptMillis read_at;        ///< earliest read status
+  DeliveryState state = DeliveryState::planned;
+  bool possible_duplicate = false;  ///< resent after an uncertain attempt
+  bool status_failed = false;       ///< a `failed` status is recorded on it (last_error "status failed: …")
 };
 
 /// What the status callbacks say about one delivery: the delivery truth beside acceptance.
@@ -78,7 +126,7 @@ SlaFigures compute_sla(const std::vector<DeliveryOutcome>& outcomes);
 
 /// The SLA figures per distinct value of one field, e.g. compute_sla_by(o, &DeliveryOutcome::tier).
 std::map<std::string, SlaFigures> compute_sla_by(const std::vector<DeliveryOutcome>& outcomes,
-                                                 std::string DeliveryOutcome::*key);
+                                                 Label DeliveryOutcome::*key);
 
 /// Live success % at `now`: over eligible deliveries that reached a final outcome (accepted,
 /// delivered, read, dead) or whose deadline has passed (deadline_at < now), the share on

@@ -10,6 +10,9 @@ namespace daybreak {
 
 /// Milliseconds since the Unix epoch, UTC. Every instant in the store and the engine is one.
 using Millis = std::int64_t;
+/// Microseconds: a duration, or an instant since the epoch (Clock::now_us). Used where a
+/// millisecond is too coarse to measure (dispatch's lag_us).
+using Micros = std::int64_t;
 
 /// A delivery channel. The order of an advisor's preference list is the fallback order.
 enum class Channel { whatsapp, email, webhook };

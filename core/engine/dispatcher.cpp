@@ -109,6 +109,8 @@ struct RunState {
   Millis status_wait_until = 0;
   static constexpr std::size_t kOutcomes = 1 + static_cast<std::size_t>(FailureKind::sender_blocked) + 1;
   engine::Histogram latency = engine::Histogram::latency();
+  /// The run's first requests' lag to the transport (note_first_send_lag), scheduler thread only.
+  LagHistogram lag_us;
 };
 
 /// Events handed to the scheduler thread by the transport and writer threads.
@@ -177,6 +179,10 @@ struct Dispatcher::Impl {
   /// The steady clock's reading with the latest wall-clock `now` (scheduler thread): what paces
   /// the process (buckets, breakers, sender pauses, heartbeat and polling cadence).
   Millis steady = 0;
+  /// The wall clock and the steady clock in microseconds, read back to back at the top of each
+  /// loop pass with `now` and `steady`: the pair note_first_send_lag places a send by.
+  Micros tick_wall_us = 0;
+  Micros tick_steady_us = 0;
   StepDetector steps;
   /// Forward wall-clock steps seen so far, summed: time a step skipped does not count against
   /// a delivery's drain period (give-up is judged on now - skipped_ms).
@@ -899,12 +905,14 @@ struct Dispatcher::Impl {
     auto req = senders[s].adapter->build(m);
     ++it.attempts;
     ++it.attempts_on_channel;
-    if (it.first_sent_at == 0) it.first_sent_at = now;
+    const bool first = it.first_sent_at == 0;
+    if (first) it.first_sent_at = now;
     ++in_flight;
     ++senders[s].in_flight;
     ++senders[s].sent;
     ++summary.sent_requests;
     std::uint32_t gen = it.gen;
+    if (first) note_first_send_lag(it);  // last, so the request's building counts in the lag
     transport.submit(std::move(req), [this, idx, gen, s, now](channels::Response r) {
       Event ev;
       ev.kind = Event::Kind::response;
@@ -915,6 +923,25 @@ struct Dispatcher::Impl {
       ev.response = std::move(r);
       push_event(std::move(ev));
     });
+  }
+
+  /// Records lag_us for a delivery's first request, about to be handed to the transport: from
+  /// its planned instant (planned_at, where the ledger's lag_ms starts: first_sent_at −
+  /// planned_at, domain/sla.cpp) to now, in microseconds. "Now" is the loop pass's wall-clock
+  /// reading plus the steady time since it (tick_wall_us + steady_us() − tick_steady_us), not a
+  /// fresh wall-clock reading:
+  /// - planned_at is a wall-clock instant, so the end point must be on the wall clock too; the
+  ///   pass's wall reading is the one the ledger stamps first_sent_at with (`now`, in ms), so
+  ///   lag_us differs from the ledger's lag by what a millisecond hides plus the time this pass
+  ///   spent before this send (claiming, building earlier requests): what lag_ms cannot see.
+  /// - the time since the pass began is measured on the steady clock, so a wall-clock step in
+  ///   the middle of a pass (NTP, `date -s`) cannot show up as minutes of lag or a negative one;
+  ///   the next pass's pair re-anchors on the stepped wall clock, as the ledger's `now` does.
+  /// - one steady-clock read (a vDSO call, tens of ns) per first send; the histogram is the
+  ///   run's own, touched only here on the scheduler thread: no lock, no allocation.
+  void note_first_send_lag(const Item& it) {
+    const Micros handed_at = tick_wall_us + (clock.steady_us() - tick_steady_us);
+    runs[it.run].lag_us.record(handed_at - it.planned_at * 1000);
   }
 
   /// Feeds a sender's breaker and logs its transitions (a breaker opening is an operator's concern).
@@ -1720,6 +1747,8 @@ struct Dispatcher::Impl {
       }
       Millis now = clock.now();
       steady = clock.steady_ms();
+      tick_wall_us = clock.now_us();
+      tick_steady_us = clock.steady_us();
       if (Millis step = steps.observe(now, steady); step != 0) on_wall_step(step, now);
       int stage = stop.stage();
       if (lease_lost && !summary.lost_lease) {
@@ -1756,6 +1785,8 @@ struct Dispatcher::Impl {
     }
     for (const auto& rs : runs) {
       if (!rs.closed) summary.runs_left_open.push_back(rs.row.run_id);
+      summary.lag_us.merge(rs.lag_us);
+      summary.lag_us_by_run.emplace_back(rs.row.run_id, rs.lag_us);
     }
     return summary;
   }

@@ -7,11 +7,13 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "channels/transport.hpp"
 #include "config/config.hpp"
 #include "domain/clock.hpp"
+#include "domain/lag_histogram.hpp"
 #include "store/db.hpp"
 #include "store/dispatch_ledger.hpp"
 #include "store/reports.hpp"
@@ -50,6 +52,12 @@ struct DispatchSummary {
   std::int64_t whatsapp_held = 0;          ///< deliveries moved off WhatsApp (or given up) by a 131049 hold
   bool stopped_by_signal = false;
   bool lost_lease = false;
+  /// lag_us: for every delivery this dispatch sent a first request for, the time from its
+  /// planned instant to the moment that request was handed to the transport, in microseconds
+  /// (Dispatcher::Impl::note_first_send_lag says how it is read). All runs together, and per run
+  /// in the order the runs were taken (a run with no first send here has an empty histogram).
+  LagHistogram lag_us;
+  std::vector<std::pair<std::int64_t, LagHistogram>> lag_us_by_run;
 };
 
 /// How a dispatch is asked to stop, in stages: 1 = stop claiming, finish what is in flight and

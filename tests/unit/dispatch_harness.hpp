@@ -73,16 +73,18 @@ class ForwardingLedger : public store::DispatchLedger {
 
 /// `ledger` opens the dispatch's ledger connections; by default the real SQLite ledger at
 /// cfg.database_path for `owner`. With `host`, monitoring runs on this host's file
-/// (Dispatcher::monitor_on_host), as dispatch does on the PostgreSQL ledger.
+/// (Dispatcher::monitor_on_host), as dispatch does on the PostgreSQL ledger. While `hold`
+/// returns true the clock stands still (those real milliseconds count against the bound too).
 inline engine::DispatchSummary run_dispatch_ticking(const Config& cfg, ManualClock& clock, channels::Transport& transport,
                                                     const std::string& owner, const std::vector<std::int64_t>& run_ids,
                                                     const char* log_env, store::LedgerFactory ledger = nullptr,
                                                     engine::StopToken stop = {}, Millis tick_ms = 20,
-                                                    const engine::HostMonitoring* host = nullptr) {
+                                                    const engine::HostMonitoring* host = nullptr,
+                                                    std::function<bool()> hold = nullptr) {
   std::atomic<bool> done{false};
   std::thread ticker([&] {
     for (int i = 0; i < 30'000 && !done; ++i) {
-      clock.advance(tick_ms);
+      if (!hold || !hold()) clock.advance(tick_ms);
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   });
