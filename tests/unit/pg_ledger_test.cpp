@@ -463,5 +463,91 @@ TEST(PgConfig, DatabaseUrlWithThisHostsPath) {
   EXPECT_THROW((void)parse_config("[database]\nurl = \"mysql://h/d\"\n", "t.toml"), ConfigError);
 }
 
+
+// A second host's planning file counts its ids from its own history: its plan of the same day
+// meets the rows already published by their natural keys (no second run of the slot, no second
+// delivery of an advisor), a row it adds keeps its id when free and gets a new one when that id
+// is another row's, and its children follow the ids PostgreSQL has.
+TEST_F(PgLedgerTest, CopyFromASecondPlanningFileKeepsRowsAlreadyThereAndRenumbersTakenIds) {
+  seed(3);  // PostgreSQL: run 1 of 2026-11-28, deliveries 1..3 (adv-0..adv-2)
+  const std::string other = db_path() + ".host-b";
+  {
+    store::Db b(other);
+    store::ContentUpsert(b, {[] {
+                               Content c;
+                               c.content_id = "C1";
+                               c.title = "T";
+                               c.body = "B";
+                               c.language = "en";
+                               return c;
+                             }(),
+                             kPgT0 - 3'600'000});
+    store::RunUpsertParams before;
+    before.date = "2026-11-27";
+    before.window = window_for(kPgT0 - 86'400'000, WindowPolicy{});
+    ASSERT_EQ(store::RunUpsert(b, before), 1);  // a day only host B planned: its run 1
+    store::RunUpsertParams day;
+    day.date = "2026-11-28";
+    day.window = window_for(kPgT0 - 3'600'000, WindowPolicy{});
+    ASSERT_EQ(store::RunUpsert(b, day), 2);
+    test_support::set_run_window(b, 2, kPgT0);
+    b.write_tx([&] {
+      // adv-3 first: its delivery id 1 is adv-0's in PostgreSQL.
+      for (const char* id : {"adv-3", "adv-0", "adv-1", "adv-2"}) {
+        test_support::add_whatsapp_advisor(b, id, kPgT0 - 3'600'000);
+        ASSERT_TRUE(store::DeliveryInsert(b, test_support::planned_delivery(2, id, "2026-11-28", kPgT0, kPgT0, kPgT0 - 3'600'000)));
+      }
+    });
+  }
+  store::PgConn c(url_);
+  auto counts = store::copy_ledger_to_pg(c, other, {"2026-11-28", std::nullopt, false});
+  auto inserted = [&](const std::string& t) {
+    for (const auto& [name, n] : counts.tables) {
+      if (name == t) return n;
+    }
+    return std::int64_t{-1};
+  };
+  EXPECT_EQ(inserted("runs"), 0);
+  EXPECT_EQ(inserted("deliveries"), 1);
+  EXPECT_EQ(inserted("controls"), -1);  // not copied
+  EXPECT_EQ(counts.renumbered, 1);
+  ASSERT_EQ(counts.runs.size(), 1u);
+  EXPECT_EQ(counts.runs[0], std::make_pair(std::int64_t{2}, std::int64_t{1}));
+  EXPECT_EQ(count("SELECT COUNT(*) FROM runs"), 1);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM deliveries"), 4);
+  EXPECT_EQ(count("SELECT COUNT(DISTINCT advisor_id) FROM deliveries"), 4);
+  EXPECT_EQ(count("SELECT run_id FROM deliveries WHERE advisor_id = 'adv-3'"), 1);
+  EXPECT_EQ(count("SELECT delivery_id FROM deliveries WHERE advisor_id = 'adv-0'"), 1);  // kept
+  EXPECT_GT(count("SELECT delivery_id FROM deliveries WHERE advisor_id = 'adv-3'"), 3);
+  // Again: nothing new, nothing renumbered twice.
+  auto again = store::copy_ledger_to_pg(c, other, {"2026-11-28", std::nullopt, false});
+  for (const auto& [t, n] : again.tables) EXPECT_EQ(n, 0) << t;
+  EXPECT_EQ(again.renumbered, 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM deliveries"), 4);
+  // One run only: the scope's run id picks it (send-now's urgent run).
+  auto one = store::copy_ledger_to_pg(c, other, {"2026-11-28", std::int64_t{2}, false});
+  ASSERT_EQ(one.runs.size(), 1u);
+  EXPECT_EQ(one.runs[0].second, 1);
+  // A new run after the copies gets an id past every copied one.
+  EXPECT_EQ(count("INSERT INTO runs(date, slot_at, window_start, window_end, deadline_at) VALUES ('2026-11-30', 1, 1, 1, 1) RETURNING run_id"), 3);
+}
+
+TEST_F(PgLedgerTest, TheDayLockKeepsASecondSessionOutUntilReleased) {
+  store::PgConn a(url_);
+  store::PgConn b(url_);
+  ASSERT_TRUE(store::pg_lock_day(a, "2026-11-28", 0));
+  EXPECT_FALSE(store::pg_lock_day(b, "2026-11-28", 200));  // waited 200 ms, still held
+  EXPECT_TRUE(store::pg_lock_day(b, "2026-11-29", 0));     // another day is another lock
+  store::pg_unlock_day(a, "2026-11-28");
+  EXPECT_TRUE(store::pg_lock_day(b, "2026-11-28", 0));
+  // A session that ends (a host gone) releases it.
+  store::pg_unlock_day(b, "2026-11-28");
+  {
+    store::PgConn gone(url_);
+    ASSERT_TRUE(store::pg_lock_day(gone, "2026-12-01", 0));
+  }
+  EXPECT_TRUE(store::pg_lock_day(a, "2026-12-01", 2000));
+}
+
 }  // namespace
 }  // namespace daybreak
