@@ -15,6 +15,7 @@
 #include <memory>
 #include <sstream>
 
+#include "app/schedule.hpp"
 #include "config/config.hpp"
 #include "db_fixture.hpp"
 #include "engine/writer.hpp"
@@ -547,6 +548,34 @@ TEST_F(PgLedgerTest, TheDayLockKeepsASecondSessionOutUntilReleased) {
     ASSERT_TRUE(store::pg_lock_day(gone, "2026-12-01", 0));
   }
   EXPECT_TRUE(store::pg_lock_day(a, "2026-12-01", 2000));
+}
+
+
+// The dead-man's switch of a dispatch on PostgreSQL (app/schedule.hpp, morning_deadman_pg):
+// nothing outside its time; a day with no run in PostgreSQL and no planning data in this host's
+// file is left alone (logged); a day with a run there (another host or the night published it)
+// is left alone too, and this host's file is not planned.
+TEST_F(PgLedgerTest, TheDeadmansSwitchOnPostgresqlPlansNothingWhenTheDayHasRunsOrTheFileNoData) {
+  Config cfg;  // 06:00 IST slot, lead 15 min
+  cfg.database_url = url_;
+  cfg.database_path = db_path();
+  spdlog::logger quiet("deadman-pg-test");
+  { store::PgDispatchLedger migrate(url_, "m", true); }
+  EXPECT_FALSE(morning_deadman_pg(*db_, cfg, kPgT0 - 5 * 3'600'000, 120'000, quiet).at("checked").get<bool>());
+  auto empty = morning_deadman_pg(*db_, cfg, kPgT0 - 60'000, 120'000, quiet);
+  EXPECT_EQ(empty.at("date"), "2026-11-28");
+  EXPECT_EQ(empty.at("action"), "no_planning_data");
+  EXPECT_EQ(empty.at("runs_in_ledger"), 0);
+  seed(3);  // run 1 of 2026-11-28 in both; its advisors are the file's
+  store::PgConn(url_).exec("DELETE FROM deliveries WHERE advisor_id = 'adv-2'");  // whatever the counts, a run is there
+  auto none = morning_deadman_pg(*db_, cfg, kPgT0 - 60'000, 120'000, quiet);
+  EXPECT_EQ(none.at("action"), "none");
+  EXPECT_EQ(none.at("runs_in_ledger"), 1);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM deliveries"), 2);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM alerts"), 0);
+  // The lock was released: another session takes it at once.
+  store::PgConn other(url_);
+  EXPECT_TRUE(store::pg_lock_day(other, "2026-11-28", 0));
 }
 
 }  // namespace
