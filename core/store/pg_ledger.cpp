@@ -922,7 +922,9 @@ void pg_unlock_day(PgConn& c, const std::string& date) {
 }
 
 std::int64_t pg_runs_of_day(PgConn& c, const std::string& date) {
-  return c.query("SELECT COUNT(*) FROM runs WHERE date = $1", {date}).i64(0, 0);
+  // The ledger keeps no run kinds; an urgent run carries send-now's plan report, {"kind": "urgent", …}.
+  return c.query("SELECT COUNT(*) FROM runs WHERE date = $1 AND strpos(plan_report, '\"kind\":\"urgent\"') = 0", {date})
+      .i64(0, 0);
 }
 
 }  // namespace daybreak::store

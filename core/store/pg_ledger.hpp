@@ -120,7 +120,8 @@ LedgerCopyCounts migrate_ledger_to_pg(const std::string& sqlite_path, const std:
 /// host that dies holding it loses it within seconds.
 bool pg_lock_day(PgConn& c, const std::string& date, Millis wait_ms);
 void pg_unlock_day(PgConn& c, const std::string& date);
-/// Runs of `date` in PostgreSQL (any state).
+/// The day's planned runs in PostgreSQL (any state): runs of `date` but the urgent ones `daybreak
+/// send-now` published (the ledger keeps no run kinds: their plan report says "kind": "urgent").
 std::int64_t pg_runs_of_day(PgConn& c, const std::string& date);
 
 /// What `daybreak status` shows of the PostgreSQL ledger (read-only; one connection).

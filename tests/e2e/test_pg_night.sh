@@ -194,6 +194,8 @@ urgent=$(json 'j["run_id"]' <"$WORK/s.json")
 assert_eq "$(json 'j["ledger"]' <"$WORK/s.json")" "postgresql" "send-now: ledger"
 assert_eq "$(json 'j["published"]["inserted"]["deliveries"]' <"$WORK/s.json")" "40" "urgent deliveries published"
 assert_eq "$(pg "SELECT COUNT(*) FROM deliveries WHERE run_id=$urgent AND content_id='$item' AND state='planned'")" "40" "urgent deliveries in PostgreSQL"
+# Not the day's plan to the dead-man's switch (pg_runs_of_day): its plan report says urgent.
+assert_eq "$(pg "SELECT strpos(plan_report, '\"kind\":\"urgent\"') > 0 FROM runs WHERE run_id=$urgent")" "t" "the urgent run's plan report"
 DAYBREAK_HOST_ID=host-b DAYBREAK_CLOCK=$clk on b "$DISPATCH" --json >"$WORK/d.json" 2>"$WORK/d.err" || fail "dispatch on B exited $?"
 assert_eq "$(pg "SELECT state FROM runs WHERE run_id=$urgent")" "closed" "urgent run"
 assert_eq "$(pg "SELECT COUNT(*) FROM deliveries WHERE run_id=$urgent AND accepted_at IS NOT NULL AND accepted_at <= deadline_at")" "40" "urgent deliveries accepted by their deadline"

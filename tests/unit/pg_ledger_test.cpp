@@ -562,6 +562,10 @@ TEST_F(PgLedgerTest, TheDeadmansSwitchOnPostgresqlPlansNothingWhenTheDayHasRunsO
   spdlog::logger quiet("deadman-pg-test");
   { store::PgDispatchLedger migrate(url_, "m", true); }
   EXPECT_FALSE(morning_deadman_pg(*db_, cfg, kPgT0 - 5 * 3'600'000, 120'000, quiet).at("checked").get<bool>());
+  // An urgent run of the day (send-now's, published at 02:00) is not the day's plan.
+  store::PgConn(url_).exec(
+      "INSERT INTO runs(date, slot_at, window_start, window_end, deadline_at, plan_report) VALUES ('2026-11-28', 1, 1, 1, 1, "
+      "'{\"content_id\":\"C1\",\"kind\":\"urgent\"}')");
   auto empty = morning_deadman_pg(*db_, cfg, kPgT0 - 60'000, 120'000, quiet);
   EXPECT_EQ(empty.at("date"), "2026-11-28");
   EXPECT_EQ(empty.at("action"), "no_planning_data");
@@ -572,6 +576,7 @@ TEST_F(PgLedgerTest, TheDeadmansSwitchOnPostgresqlPlansNothingWhenTheDayHasRunsO
   EXPECT_EQ(none.at("action"), "none");
   EXPECT_EQ(none.at("runs_in_ledger"), 1);
   EXPECT_EQ(count("SELECT COUNT(*) FROM deliveries"), 2);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM runs"), 2);
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM alerts"), 0);
   // The lock was released: another session takes it at once.
   store::PgConn other(url_);
