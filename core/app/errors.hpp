@@ -15,6 +15,7 @@ enum ExitCode : int {
   kExitConfig = 3,
   kExitDatabase = 4,
   kExitProvider = 5,     ///< provider or credentials failure
+  kExitNotPublished = 6, ///< planned on the SQLite file, but not published to the PostgreSQL ledger
 };
 
 /// Bad flags or arguments: exit 2.
@@ -24,6 +25,12 @@ class UsageError : public std::runtime_error {
 };
 /// Provider or credentials failure that stops a command: exit 5.
 class ProviderError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+/// A day planned on this host's SQLite file that could not be published to the PostgreSQL ledger
+/// ([database] url): the plan stays committed in SQLite; exit 6, and a re-run publishes it.
+class PublishError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };

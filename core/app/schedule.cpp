@@ -12,8 +12,10 @@
 
 #include "app/errors.hpp"
 #include "app/plan.hpp"
+#include "app/publish.hpp"
 #include "domain/schedule.hpp"
 #include "domain/time.hpp"
+#include "store/pg_ledger.hpp"
 #include "store/schedule.hpp"
 
 namespace daybreak {
@@ -284,10 +286,15 @@ std::vector<engine::AlertCondition> plan_missing_conditions(store::Db& db, const
   return out;
 }
 
-json morning_deadman(store::Db& db, const Config& cfg, Millis now, Millis lookahead_ms, spdlog::logger& log) {
+namespace {
+
+/// The day the dead-man's switch looks after at `now` and its default slot's instant: from
+/// max(`lookahead_ms`, schedule.deadman_lead_minutes) before the slot until its deadline plus
+/// the drain; nullopt outside that time.
+std::optional<std::pair<Date, Millis>> deadman_day(const Config& cfg, Millis now, Millis lookahead_ms) {
   auto today = local_date(now, cfg.default_timezone);
   auto slot = parse_slot(cfg.default_slot);
-  if (!today || !slot) return {{"checked", false}};
+  if (!today || !slot) return std::nullopt;
   std::optional<Date> day;
   Millis slot_at = 0;
   // From schedule.deadman_lead_minutes (15) before the slot: the watchdog starts dispatch every
@@ -303,8 +310,17 @@ json morning_deadman(store::Db& db, const Config& cfg, Millis now, Millis lookah
       slot_at = *s;
     }
   }
-  if (!day) return {{"checked", false}};
-  const std::string date = format_date(*day);
+  if (!day) return std::nullopt;
+  return std::make_pair(*day, slot_at);
+}
+
+}  // namespace
+
+json morning_deadman(store::Db& db, const Config& cfg, Millis now, Millis lookahead_ms, spdlog::logger& log) {
+  const auto found = deadman_day(cfg, now, lookahead_ms);
+  if (!found) return {{"checked", false}};
+  const Millis slot_at = found->second;
+  const std::string date = format_date(found->first);
   const auto t0 = std::chrono::steady_clock::now();
   const std::int64_t eligible = store::EligibleAdvisorCount(db, date);
   const std::int64_t planned = store::DeliveryCountForDate(db, date);
@@ -340,6 +356,67 @@ json morning_deadman(store::Db& db, const Config& cfg, Millis now, Millis lookah
     engine::AlertEngine eng(cfg.alerts);
     auto c = eng.raise_event(db, {"night_missed", "date:" + date, msg}, now);
     out["alert_id"] = c.alert_id;
+  }
+  return out;
+}
+
+json morning_deadman_pg(store::Db& db, const Config& cfg, Millis now, Millis lookahead_ms, spdlog::logger& log) {
+  const auto found = deadman_day(cfg, now, lookahead_ms);
+  if (!found) return {{"checked", false}, {"ledger", "postgresql"}};
+  const std::string date = format_date(found->first);
+  json out = {{"checked", true}, {"ledger", "postgresql"}, {"date", date}};
+  store::PgConn c(cfg.database_url);
+  if (!store::pg_lock_day(c, date, kDayLockWaitMs)) {
+    log.warn("dead-man's switch: another host held the PostgreSQL day lock of {} for {} s; the next pass looks again", date,
+             kDayLockWaitMs / 1000);
+    out["action"] = "lock_busy";
+    return out;
+  }
+  // Under the day lock: a host that planned and published the day before this one took the lock
+  // is seen here, and the switch does nothing. The lock goes with the connection on a throw.
+  const std::int64_t runs = store::pg_runs_of_day(c, date);
+  out["runs_in_ledger"] = runs;
+  if (runs > 0) {
+    out["action"] = "none";
+    store::pg_unlock_day(c, date);
+    return out;
+  }
+  const std::int64_t eligible = store::EligibleAdvisorCount(db, date);
+  out["eligible"] = eligible;
+  if (eligible == 0) {
+    log.error("dead-man's switch: {} has no run in the PostgreSQL ledger and this host's file {} has no planning data for it "
+              "(no eligible advisor); another host with the planning data must plan it",
+              date, cfg.database_path);
+    out["action"] = "no_planning_data";
+    store::pg_unlock_day(c, date);
+    return out;
+  }
+  const std::int64_t planned_before = store::DeliveryCountForDate(db, date);
+  // On the SQLite file, exactly as a dispatch there: what is missing is assigned and planned,
+  // and night_missed raised when it planned anything.
+  json sw = morning_deadman(db, cfg, now, lookahead_ms, log);
+  out["sqlite"] = sw;
+  const bool planned_here = sw.value("inserted", std::int64_t{0}) > 0 || sw.value("assigned", std::int64_t{0}) > 0;
+  json pub = publish_day_locked(c, cfg, date);
+  store::pg_unlock_day(c, date);
+  out["published"] = pub;
+  out["action"] = planned_here ? "planned_and_published" : "published";
+  const std::int64_t deliveries = pub["inserted"].value("deliveries", std::int64_t{0});
+  log.warn("dead-man's switch: {} had no run in the PostgreSQL ledger; {} {} deliveries from {}", date,
+           planned_here ? "planned and published" : "published (already planned there)", deliveries, cfg.database_path);
+  out["inserted"] = sw.value("inserted", std::int64_t{0});
+  if (!planned_here) {
+    // Planned at night but not published: the night's publish failed and nobody re-ran it.
+    const auto& sc = cfg.schedule;
+    std::string msg = date + ": nothing was in the PostgreSQL ledger when dispatch started at " + format_instant(now, sc.timezone) +
+                      ", though " + std::to_string(planned_before) + " deliveries were planned in " + cfg.database_path +
+                      " (the nightly plan-deliveries did not publish them); dispatch published " + std::to_string(deliveries) +
+                      " deliveries itself; find out why plan-deliveries could not reach PostgreSQL";
+    engine::AlertEngine eng(cfg.alerts);
+    auto a = eng.raise_event(db, {"night_missed", "date:" + date, msg}, now);
+    out["alert_id"] = a.alert_id;
+  } else if (sw.contains("alert_id")) {
+    out["alert_id"] = sw["alert_id"];
   }
   return out;
 }

@@ -66,4 +66,15 @@ std::vector<engine::AlertCondition> plan_missing_conditions(store::Db& db, const
 /// "missing", "assigned", "inserted", "ms", ...}); {"checked": false} outside that time.
 nlohmann::json morning_deadman(store::Db& db, const Config& cfg, Millis now, Millis lookahead_ms, spdlog::logger& log);
 
+/// The dead-man's switch of a dispatch on PostgreSQL ([database] url), in the same time as
+/// morning_deadman. Under the day lock (store::pg_lock_day): when the day has a run in the
+/// PostgreSQL ledger it does nothing ("action": "none": another host, or the night, published
+/// it); else, when this host's SQLite file `db` has planning data for the day, it runs
+/// morning_deadman on it (assigns and plans what is missing, night_missed) and publishes the day
+/// (app/publish.hpp) before the lock is released, so of two hosts exactly one plans and the
+/// other finds the runs. A day already planned in the file but never published (the night's
+/// publish failed) is published without planning again, and night_missed is raised for it too.
+/// "action": none | lock_busy | no_planning_data | published | planned_and_published.
+nlohmann::json morning_deadman_pg(store::Db& db, const Config& cfg, Millis now, Millis lookahead_ms, spdlog::logger& log);
+
 }  // namespace daybreak

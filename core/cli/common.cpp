@@ -137,6 +137,8 @@ int exit_code_for(const std::exception_ptr& error, std::string* message) {
     return out(kExitUsage, e.what());
   } catch (const ConfigError& e) {
     return out(kExitConfig, e.what());
+  } catch (const PublishError& e) {
+    return out(kExitNotPublished, e.what());
   } catch (const store::StoreError& e) {
     return out(kExitDatabase, e.what());
   } catch (const ProviderError& e) {

@@ -122,9 +122,9 @@ LeasePass take_leases(const AppContext& ctx, const std::vector<store::Run>& cand
 /// dispatch on the PostgreSQL ledger ([database] url): the same choice of runs, leases and
 /// dispatcher, on PgDispatchLedger. Monitoring runs on this host (engine::HostMonitoring): the
 /// live alert rules and their outbox in the host's SQLite file ([database] path, created and
-/// migrated when missing), the metrics textfile, status figures read from PostgreSQL. Not here
-/// (README "PostgreSQL"): the dead-man's switch (planning stays on SQLite), content_held and
-/// stored run reports.
+/// migrated when missing), the metrics textfile, status figures read from PostgreSQL. The
+/// dead-man's switch plans on this host's SQLite file and publishes (morning_deadman_pg). Not
+/// here (README "PostgreSQL"): content_held and stored run reports.
 int dispatch_on_pg(AppContext& ctx, const std::vector<std::int64_t>& run_ids, const std::string& date, long lookahead_s) {
   const Clock& clock = *ctx.clock;
   std::string owner = engine::make_owner_id();
@@ -133,6 +133,14 @@ int dispatch_on_pg(AppContext& ctx, const std::vector<std::int64_t>& run_ids, co
   if (const char* host = std::getenv("DAYBREAK_HOST_ID"); host && *host) owner = host + owner.substr(owner.find(':'));
   store::PgDispatchLedger pg(ctx.cfg.database_url, owner, /*migrate=*/true);
   Millis now = clock.now();
+  // 0. The dead-man's switch: a morning with no run in PostgreSQL is planned on this host's
+  //    SQLite file and published, under the day lock (one host of two plans it).
+  nlohmann::json deadman = {{"checked", false}};
+  if (run_ids.empty()) {
+    store::Db hostdb(ctx.cfg.database_path);
+    deadman = morning_deadman_pg(hostdb, ctx.cfg, now, lookahead_s * 1000, *ctx.log);
+    now = clock.now();
+  }
   std::vector<store::Run> candidates;
   if (!run_ids.empty()) {
     for (auto id : run_ids) {
@@ -147,7 +155,7 @@ int dispatch_on_pg(AppContext& ctx, const std::vector<std::int64_t>& run_ids, co
   auto [owned, skipped] = take_leases(ctx, candidates, now, [&](const store::Run& r) {
     return pg.acquire_lease(r.run_id, now, ctx.cfg.dispatch.lease_ms);
   });
-  nlohmann::json out = {{"ledger", "postgresql"}, {"owner", owner}, {"skipped", skipped}};
+  nlohmann::json out = {{"ledger", "postgresql"}, {"owner", owner}, {"skipped", skipped}, {"deadman", deadman}};
   if (owned.empty()) {
     out["status"] = skipped.empty() ? "idle" : "skipped";
     out["runs"] = nlohmann::json::array();
@@ -209,6 +217,12 @@ int dispatch_on_pg(AppContext& ctx, const std::vector<std::int64_t>& run_ids, co
     std::cout << "dispatch " << out["status"].get<std::string>() << " (PostgreSQL): " << summary.sent_requests << " requests, "
               << summary.accepted << " accepted (" << summary.on_time << " on time), " << summary.dead << " dead\n";
     std::cout << lag_us_line(summary.lag_us);
+    const std::string action = deadman.value("action", "");
+    if (action == "planned_and_published" || action == "published") {
+      std::cout << "  dead-man's switch: " << deadman["date"].get<std::string>() << " had no run in PostgreSQL; "
+                << (action == "published" ? "published the plan of this host's file" : "planned and published")
+                << " (alert night_missed)\n";
+    }
     for (const auto& r : runs_out) std::cout << "  run " << r["run_id"] << ": " << r["state"].get<std::string>() << "\n";
   }
   return summary.lost_lease ? kExitCheckFailed : kExitOk;

@@ -18,8 +18,9 @@
 namespace daybreak::ops {
 namespace {
 
-constexpr std::array<std::string_view, 10> kRefused = {
-    "assign",          "export reports",  "send-now",       "serve",
+// send-now is not here: it plans on the SQLite file and publishes the run to PostgreSQL (op_send_now.cpp).
+constexpr std::array<std::string_view, 9> kRefused = {
+    "assign",          "export reports",  "serve",
     "advisors add",    "advisors update", "advisors pause", "advisors resume", "advisors opt-in", "advisors opt-out"};
 
 bool starts_with_word(std::string_view path, std::string_view prefix) {

@@ -31,11 +31,18 @@ int migrate_ledger(const GlobalOptions& g, const MigrateLedgerOptions& o) {
   nlohmann::json tables = nlohmann::json::object();
   for (const auto& [t, n] : counts.tables) tables[t] = n;
   if (g.json) {
-    print_json({{"status", "copied"}, {"from", path}, {"date", o.date.empty() ? "all" : o.date}, {"inserted", tables}});
+    print_json({{"status", "copied"},
+                {"from", path},
+                {"date", o.date.empty() ? "all" : o.date},
+                {"inserted", tables},
+                {"renumbered", counts.renumbered}});
   } else {
     std::cout << "copied " << path << (o.date.empty() ? std::string(" (every day)") : " (" + o.date + ")")
               << " into PostgreSQL:\n";
     for (const auto& [t, n] : counts.tables) std::cout << "  " << t << ": " << n << " rows inserted\n";
+    if (counts.renumbered > 0) {
+      std::cout << "  " << counts.renumbered << " rows inserted under a new id (theirs was another row's in PostgreSQL)\n";
+    }
   }
   return kExitOk;
 }

@@ -5,6 +5,9 @@
 // run within two seconds (engine/dispatcher.cpp, adopt_urgent); when no dispatch is running,
 // send-now runs one watchdog tick (daybreak-watchdog, which starts `dispatch --supervise` under
 // the dispatch job's lock) instead of waiting for the next minute's tick.
+// With [database] url the run is planned on the SQLite file as above and published to the
+// PostgreSQL ledger at once, under the day lock taken before the SQLite write (app/publish.hpp),
+// where the next dispatch pass on PostgreSQL takes it.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,10 +17,12 @@
 #include <sstream>
 #include <thread>
 
+#include "app/publish.hpp"
 #include "app/send_now.hpp"
 #include "cli/commands.hpp"
 #include "cli/op_actions.hpp"
 #include "cli/op_support.hpp"
+#include "store/pg_ledger.hpp"
 
 namespace daybreak {
 namespace {
@@ -71,6 +76,49 @@ bool confirm(const std::string& question) {
   return answer == "y" || answer == "Y" || answer == "yes" || answer == "YES";
 }
 
+/// send-now on PostgreSQL: the urgent run just written to the SQLite file goes to the ledger on
+/// `pgc` (whose session holds the day lock); a dispatch there sends it. A running dispatch on
+/// PostgreSQL does not adopt urgent runs (the ledger keeps no run kinds), so one watchdog tick
+/// starts a dispatch where none runs on this host; else the next pass of any host takes it.
+int publish_send_now(ops::OpEnv& env, store::PgConn& pgc, const SendNowPlan& plan, std::int64_t run_id, nlohmann::json out) {
+  const auto& cfg = env.ctx.cfg;
+  nlohmann::json pub;
+  try {
+    pub = publish_day_locked(pgc, cfg, plan.date, run_id);
+    store::pg_unlock_day(pgc, plan.date);
+  } catch (const std::exception& e) {
+    throw PublishError("send-now: urgent run " + std::to_string(run_id) + " is written to " + cfg.database_path +
+                       " but NOT published to the PostgreSQL ledger at " + store::pg_url_for_display(cfg.database_url) + ": " +
+                       e.what() + "; no dispatch sends it from there: run send-now again once PostgreSQL answers");
+  }
+  const auto pg_run = published_run_id(pub, run_id).value_or(run_id);
+  out["ledger"] = "postgresql";
+  out["sqlite_run_id"] = run_id;
+  out["run_id"] = pg_run;
+  out["published"] = pub;
+  nlohmann::json pickup = {{"ledger", "postgresql"}};
+  std::string how;
+  if (auto wd = find_watchdog()) {
+    const int rc = run_watchdog(*wd);
+    pickup["action"] = "watchdog";
+    pickup["watchdog"] = *wd;
+    pickup["watchdog_exit"] = rc;
+    how = "published to PostgreSQL; the next dispatch pass there takes it (a watchdog tick through " + *wd + " exited " +
+          std::to_string(rc) + "; a dispatch already running does not adopt it)";
+  } else {
+    pickup["action"] = "none";
+    how = "published to PostgreSQL; the next dispatch pass there takes it (a dispatch already running does not adopt it): "
+          "run `dispatch --run " + std::to_string(pg_run) + "` to send it now";
+  }
+  pickup["message"] = how;
+  out["pickup"] = pickup;
+  std::ostringstream human;
+  human << "urgent run " << pg_run << " written: " << out["deliveries"] << " deliveries of " << plan.content_id << ", deadline "
+        << format_instant(plan.window.deadline, cfg.default_timezone) << "; " << how;
+  ops::emit(env, out, human.str());
+  return kExitOk;
+}
+
 int run_send_now(const GlobalOptions& g, const SendNowOptions& o) {
   ops::require_reason(o.reason);
   std::vector<std::string> list_ids;
@@ -120,10 +168,25 @@ int run_send_now(const GlobalOptions& g, const SendNowOptions& o) {
     }
   }
   const Clock& clock = *env.ctx.clock;
+  const auto& cfg = env.ctx.cfg;
+  // On PostgreSQL: reach it and take the day lock before anything is written, so a ledger that
+  // does not answer leaves nothing behind.
+  std::unique_ptr<store::PgConn> pgc;
+  if (!cfg.database_url.empty()) {
+    try {
+      pgc = std::make_unique<store::PgConn>(cfg.database_url);
+      store::pg_migrate(*pgc);
+      if (!store::pg_lock_day(*pgc, plan.date, kDayLockWaitMs)) throw PublishError("another host holds the day lock of " + plan.date);
+    } catch (const std::exception& e) {
+      throw PublishError("send-now: nothing written: the PostgreSQL ledger at " + store::pg_url_for_display(cfg.database_url) +
+                         " cannot take the urgent run: " + e.what());
+    }
+  }
   const Millis write_at = clock.now();
-  auto res = commit_send_now(db, env.ctx.cfg, plan, req, write_at);
+  auto res = commit_send_now(db, cfg, plan, req, write_at);
   const auto run_id = res["run_id"].get<std::int64_t>();
   for (auto& [k, v] : res.items()) out[k] = v;
+  if (pgc) return publish_send_now(env, *pgc, plan, run_id, std::move(out));
 
   // Who sends it: a running dispatch adopts it; else one watchdog tick starts a dispatch.
   auto pickup = send_now_pickup_state(db, run_id, clock.now());

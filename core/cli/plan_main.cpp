@@ -6,6 +6,7 @@
 #include "cli/commands.hpp"
 #include "cli/job_metrics.hpp"
 #include "app/plan.hpp"
+#include "app/publish.hpp"
 #include "app/templates_check.hpp"
 #include "channels/graph_api.hpp"
 #include "domain/time.hpp"
@@ -108,6 +109,20 @@ int plan_deliveries_main(int argc, char** argv) {
           }
         }
       }
+      // With [database] url the day goes on to the PostgreSQL ledger now, whatever the verdict
+      // (dispatch on SQLite would send this plan too); the plan stays committed in SQLite when
+      // that fails, and a re-run publishes what is missing (app/publish.hpp).
+      std::string not_published;
+      if (!ctx.cfg.database_url.empty() && !dry_run) {
+        try {
+          rep.report["published"] = publish_day(ctx.cfg, day);
+          rep.report["ledger"] = "postgresql";
+        } catch (const PublishError& e) {
+          not_published = e.what();
+          rep.report["ledger"] = "postgresql";
+          rep.report["published"] = {{"ledger", "postgresql"}, {"status", "failed"}, {"date", day}, {"error", not_published}};
+        }
+      }
       if (ctx.json) {
         print_json(rep.report);
       } else {
@@ -130,6 +145,13 @@ int plan_deliveries_main(int argc, char** argv) {
         for (const auto& p : rep.report["messaging_tiers"]["portfolios"]) {
           std::cout << "  messaging limit: " << p["recommendation"].get<std::string>() << "\n";
         }
+        if (rep.report.contains("published") && not_published.empty()) {
+          std::cout << "published " << day << " to the PostgreSQL ledger:";
+          for (const auto& [t, n] : rep.report["published"]["inserted"].items()) std::cout << " " << t << " " << n;
+          std::cout << " rows inserted (rows already there kept)\n";
+        } else if (!not_published.empty()) {
+          std::cout << "NOT PUBLISHED: " << not_published << "\n";
+        }
       }
       for (const auto& p : rep.report["messaging_tiers"]["portfolios"]) {
         if (!p["feasible"].get<bool>()) ctx.log->error("{}: {}", day, p["recommendation"].get<std::string>());
@@ -146,6 +168,10 @@ int plan_deliveries_main(int argc, char** argv) {
       for (const auto& m : no_template) ctx.log->error("{}: {}", day, describe(m));
       bool ok = rep.feasible && rep.unassigned == 0 && rep.unreachable == 0 && no_template.empty() && !api_version_expired;
       if (!rep.feasible) ctx.log->error("capacity shortfall for {}: see the plan report", day);
+      if (!not_published.empty()) {
+        ctx.log->error("{}", not_published);
+        return kExitNotPublished;
+      }
       return ok ? kExitOk : kExitCheckFailed;
     });
   });

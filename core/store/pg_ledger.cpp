@@ -4,6 +4,8 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <iterator>
 #include <functional>
 #include <unordered_map>
@@ -398,8 +400,9 @@ bool PgDispatchLedger::plan(const LedgerOp& op, PgOpPlan& out) {
           },
           // Not run here: the dispatcher runs monitoring on this host's file (pg_ledger.hpp).
           [&](const ledger_op::Local&) { return true; },
-          // The PostgreSQL ledger has no run kinds (sql/postgresql) and `daybreak send-now`
-          // writes to SQLite: there is no urgent run to adopt here.
+          // The PostgreSQL ledger has no run kinds (sql/postgresql): an urgent run `daybreak
+          // send-now` publishes there is a run like any other, taken by the next dispatch pass,
+          // not adopted by a running dispatch.
           [&](const ledger_op::AdoptUrgent&) {
             out.finish = [](std::vector<PgResult>&) -> LedgerResult { return AdoptedRuns{}; };
             return true;
@@ -724,90 +727,204 @@ std::vector<PgLedgerCheck> check_pg_ledger(const std::string& url) {
   return rows;
 }
 
-// ---- migrate-ledger ----
+// ---- migrate-ledger and the publish of a planned day ----
 
 namespace {
 
 struct CopyTable {
   const char* name;
   const char* columns;
-  const char* where_all;   ///< SQLite WHERE when every day is copied ("" = all rows)
-  const char* where_date;  ///< SQLite WHERE with ?1 = the day
-  const char* identity;    ///< the identity column whose sequence follows the copied ids ("" = none)
+  const char* where_all;    ///< SQLite WHERE when every day is copied ("" = all rows)
+  const char* where_scope;  ///< SQLite WHERE with ?1 = the day and ?2 = one run id or NULL (every run of the day)
+  const char* identity;     ///< the identity column ("" = none: the primary key is the row's own key)
+  /// With an identity: the columns that make a row the same row whatever its id (a UNIQUE key, or
+  /// every column but the id; all NOT NULL, so `=` joins them). A row of SQLite whose natural key is already in PostgreSQL is kept
+  /// there, under the id it has there; children follow that id.
+  const char* natural;
+  /// (column, parent table) pairs: the column holds the parent's identity and follows its renumbering.
+  std::vector<std::pair<const char*, const char*>> refs;
 };
 
 // Parents before children (foreign keys). Columns are named in both databases alike.
 const CopyTable kCopyTables[] = {
     {"advisors", "advisor_id, name, tier, timezone, slot, channels, opted_in, language, topics, paused_from, paused_until, updated_at",
-     "", "", ""},
-    {"advisor_channels", "advisor_id, channel, address, opted_in", "", "", ""},
+     "", "", "", "", {}},
+    {"advisor_channels", "advisor_id, channel, address, opted_in", "", "", "", "", {}},
     {"content",
      "content_id, title, body, language, topics, media_url, valid_from, valid_until, fallback_eligible, emergency, "
      "withdrawn_at, withdrawn_by, updated_at",
-     "", "", ""},
-    {"controls", "key, value, updated_at, updated_by", "", "", ""},
-    {"assignments", "advisor_id, date, content_id, source, score, score_parts, reason, created_at", "", "WHERE date = ?1", ""},
+     "", "", "", "", {}},
+    {"controls", "key, value, updated_at, updated_by", "", "", "", "", {}},
+    {"assignments", "advisor_id, date, content_id, source, score, score_parts, reason, created_at", "", "WHERE date = ?1", "", "", {}},
     {"runs",
      "run_id, date, slot_at, window_start, window_end, deadline_at, state, planned_count, feasible, plan_report, owner, "
      "lease_until, heartbeat_at, progress, started_at, finished_at, reopened_at",
-     "", "WHERE date = ?1", "run_id"},
+     "", "WHERE date = ?1 AND (?2 IS NULL OR run_id = ?2)", "run_id", "date, slot_at", {}},
     {"deliveries",
      "delivery_id, run_id, advisor_id, date, slot_at, content_id, source, tier, tier_rank, state, channel, channel_index, "
      "sender, planned_at, deadline_at, next_attempt_at, claim_owner, claim_until, attempts, first_sent_at, "
      "provider_message_id, accepted_at, delivered_at, read_at, last_error, possible_duplicate, updated_at, dismissed_at, "
      "dismissed_by, resent_at, order_key",
-     "", "WHERE date = ?1", "delivery_id"},
+     "", "WHERE date = ?1 AND (?2 IS NULL OR run_id = ?2)", "delivery_id", "date, order_key, advisor_id, slot_at",
+     {{"run_id", "runs"}}},
     {"delivery_attempts",
      "attempt_id, delivery_id, attempt_no, channel, sender, started_at, finished_at, outcome, error_code, error_detail, "
      "provider_message_id, latency_ms, fbtrace_id, held_for_quality, error_scope",
-     "", "WHERE delivery_id IN (SELECT delivery_id FROM deliveries WHERE date = ?1)", "attempt_id"},
+     "", "WHERE delivery_id IN (SELECT delivery_id FROM deliveries WHERE date = ?1 AND (?2 IS NULL OR run_id = ?2))",
+     "attempt_id", "delivery_id, attempt_no", {{"delivery_id", "deliveries"}}},
     {"delivery_changes", "seq, delivery_id, run_id, kind, at", "",
-     "WHERE run_id IN (SELECT run_id FROM runs WHERE date = ?1)", "seq"},
+     "WHERE run_id IN (SELECT run_id FROM runs WHERE date = ?1 AND (?2 IS NULL OR run_id = ?2))", "seq",
+     "delivery_id, run_id, kind, at", {{"delivery_id", "deliveries"}, {"run_id", "runs"}}},
 };
+
+std::vector<std::string> split_columns(const std::string& cols) {
+  std::vector<std::string> out;
+  std::size_t at = 0;
+  while (at <= cols.size()) {
+    auto comma = cols.find(',', at);
+    if (comma == std::string::npos) comma = cols.size();
+    auto c = cols.substr(at, comma - at);
+    c.erase(0, c.find_first_not_of(' '));
+    c.erase(c.find_last_not_of(' ') + 1);
+    if (!c.empty()) out.push_back(c);
+    at = comma + 1;
+  }
+  return out;
+}
+
+/// Copies one table's rows in scope from SQLite into PostgreSQL (the open transaction on `dst`).
+/// Returns the rows inserted; `renumbered` counts rows inserted under a new id because theirs
+/// was taken in PostgreSQL by another row.
+std::int64_t copy_table(SQLite::Database& src, PgConn& dst, const CopyTable& t, const LedgerCopyScope& scope,
+                        std::int64_t& renumbered) {
+  std::string data;
+  SQLite::Statement q(src, std::string("SELECT ") + t.columns + " FROM " + t.name + " " +
+                               (scope.date.empty() ? t.where_all : t.where_scope));
+  if (!scope.date.empty() && std::string(t.where_scope).find("?1") != std::string::npos) {
+    q.bind(1, scope.date);
+    if (std::string(t.where_scope).find("?2") != std::string::npos) {
+      if (scope.run_id) {
+        q.bind(2, *scope.run_id);
+      } else {
+        q.bind(2);
+      }
+    }
+  }
+  std::int64_t n = 0;
+  while (q.executeStep()) {
+    for (int i = 0; i < q.getColumnCount(); ++i) {
+      if (i) data += '\t';
+      auto col = q.getColumn(i);
+      if (col.isNull()) {
+        data += "\\N";
+      } else {
+        pg_copy_field(data, col.getString());
+      }
+    }
+    data += '\n';
+    ++n;
+  }
+  const std::string name = t.name;
+  const std::string stage = "migrate_" + name;
+  dst.exec("CREATE TEMP TABLE " + stage + " (LIKE " + name + ") ON COMMIT DROP");
+  if (n > 0) dst.copy_in("COPY " + stage + " (" + t.columns + ") FROM STDIN", data);
+  if (!*t.identity) {
+    auto ins = dst.query("INSERT INTO " + name + " (" + t.columns + ") SELECT " + t.columns + " FROM " + stage +
+                         " ON CONFLICT DO NOTHING");
+    return ins.affected();
+  }
+  const std::string id = t.identity;
+  // The parents' ids as PostgreSQL has them.
+  for (const auto& [col, parent] : t.refs) {
+    dst.exec("UPDATE " + stage + " s SET " + col + " = m.new_id FROM map_" + parent + " m WHERE s." + col +
+             " = m.old_id AND m.old_id <> m.new_id");
+  }
+  // The sequence first moves past both sides' ids (and never back), so a new id never meets a
+  // copied one.
+  const std::string seq = "pg_get_serial_sequence('" + name + "', '" + id + "')";
+  dst.query("SELECT setval(" + seq + ", GREATEST((SELECT COALESCE(MAX(" + id + "), 0) FROM " + name + "), (SELECT COALESCE(MAX(" +
+            id + "), 0) FROM " + stage + "), COALESCE(pg_sequence_last_value(" + seq + "::regclass), 0), 1))");
+  // Each row's id in PostgreSQL: the one of the same row already there (same natural key), else
+  // its own when free, else a new one.
+  std::string same;
+  for (const auto& c : split_columns(t.natural)) {
+    same += (same.empty() ? "" : " AND ") + std::string("p.") + c + " = s." + c;
+  }
+  dst.exec("CREATE TEMP TABLE map_" + name + " ON COMMIT DROP AS SELECT s." + id + " AS old_id, p." + id +
+           " AS existing_id, NULL::bigint AS new_id FROM " + stage + " s LEFT JOIN " + name + " p ON " + same);
+  dst.exec("UPDATE map_" + name + " m SET new_id = COALESCE(m.existing_id, CASE WHEN EXISTS (SELECT 1 FROM " + name +
+           " x WHERE x." + id + " = m.old_id) THEN nextval(" + seq + ") ELSE m.old_id END)");
+  dst.exec("CREATE INDEX ON map_" + name + " (old_id)");
+  dst.exec("ANALYZE map_" + name);
+  std::string select;
+  for (const auto& c : split_columns(t.columns)) select += (select.empty() ? "" : ", ") + (c == id ? std::string("m.new_id") : "s." + c);
+  auto ins = dst.query("INSERT INTO " + name + " (" + t.columns + ") OVERRIDING SYSTEM VALUE SELECT " + select + " FROM " + stage +
+                       " s JOIN map_" + name + " m ON m.old_id = s." + id + " WHERE m.existing_id IS NULL ON CONFLICT DO NOTHING");
+  renumbered += dst.query("SELECT COUNT(*) FROM map_" + name + " WHERE existing_id IS NULL AND new_id <> old_id").i64(0, 0);
+  // The sequence stays past every id of both sides (moved above, never back).
+  return ins.affected();
+}
 
 }  // namespace
 
-LedgerCopyCounts migrate_ledger_to_pg(const std::string& sqlite_path, const std::string& url, const std::string& date) {
+LedgerCopyCounts copy_ledger_to_pg(PgConn& dst, const std::string& sqlite_path, const LedgerCopyScope& scope) {
   SQLite::Database src(sqlite_path, SQLite::OPEN_READONLY);
-  PgConn dst(url);
-  pg_migrate(dst);
   LedgerCopyCounts counts;
   // One read transaction on SQLite (a consistent day) and one write transaction on PostgreSQL.
   SQLite::Transaction read(src, SQLite::TransactionBehavior::DEFERRED);
   pg_transaction(dst, [&] {
     counts = {};
     for (const auto& t : kCopyTables) {
-      std::string data;
-      SQLite::Statement q(src, std::string("SELECT ") + t.columns + " FROM " + t.name + " " +
-                                   (date.empty() ? t.where_all : t.where_date));
-      if (!date.empty() && std::string(t.where_date).find("?1") != std::string::npos) q.bind(1, date);
-      std::int64_t n = 0;
-      while (q.executeStep()) {
-        for (int i = 0; i < q.getColumnCount(); ++i) {
-          if (i) data += '\t';
-          auto col = q.getColumn(i);
-          if (col.isNull()) {
-            data += "\\N";
-          } else {
-            pg_copy_field(data, col.getString());
-          }
-        }
-        data += '\n';
-        ++n;
-      }
-      const std::string stage = std::string("migrate_") + t.name;
-      dst.exec("CREATE TEMP TABLE " + stage + " (LIKE " + t.name + ") ON COMMIT DROP");
-      if (n > 0) dst.copy_in("COPY " + stage + " (" + t.columns + ") FROM STDIN", data);
-      auto ins = dst.query(std::string("INSERT INTO ") + t.name + " (" + t.columns + ") OVERRIDING SYSTEM VALUE SELECT " +
-                           t.columns + " FROM " + stage + " ON CONFLICT DO NOTHING");
-      counts.tables.emplace_back(t.name, ins.affected());
-      if (*t.identity) {
-        dst.query(std::string("SELECT setval(pg_get_serial_sequence('") + t.name + "', '" + t.identity + "'), " +
-                  "GREATEST((SELECT COALESCE(MAX(" + t.identity + "), 0) FROM " + t.name + "), 1))");
-      }
+      if (!scope.controls && std::string_view(t.name) == "controls") continue;
+      counts.tables.emplace_back(t.name, copy_table(src, dst, t, scope, counts.renumbered));
     }
+    auto m = dst.query("SELECT old_id, new_id FROM map_runs ORDER BY old_id");
+    for (int i = 0; i < m.rows(); ++i) counts.runs.emplace_back(m.i64(i, 0), m.i64(i, 1));
   });
   return counts;
+}
+
+LedgerCopyCounts migrate_ledger_to_pg(const std::string& sqlite_path, const std::string& url, const std::string& date) {
+  PgConn dst(url);
+  pg_migrate(dst);
+  return copy_ledger_to_pg(dst, sqlite_path, LedgerCopyScope{date, std::nullopt, true});
+}
+
+namespace {
+// The day lock's class: the first of the two int keys (the migrations' lock uses the one-bigint
+// form, a key space of its own).
+constexpr int kDayLockClass = 0x64627064;  // "dbpd"
+std::string day_key(const std::string& date) {
+  std::string k;
+  for (char ch : date) {
+    if (ch >= '0' && ch <= '9') k += ch;
+  }
+  return k.empty() ? "0" : k;
+}
+}  // namespace
+
+bool pg_lock_day(PgConn& c, const std::string& date, Millis wait_ms) {
+  c.ensure_connected();
+  // A host that dies holding the lock must not keep it for the kernel's two hours: the server
+  // probes this session's socket (ignored on a Unix socket, whose peer's death is seen at once).
+  c.exec("SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3");
+  const std::vector<PgParam> key = {std::to_string(kDayLockClass), day_key(date)};
+  // Polled every 100 ms (no clock read in the store): about `wait_ms` in all.
+  for (Millis waited = 0;; waited += 100) {
+    if (c.query("SELECT pg_try_advisory_lock($1::int, $2::int)", key).str(0, 0) == "t") return true;
+    if (waited >= wait_ms) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+void pg_unlock_day(PgConn& c, const std::string& date) {
+  c.query("SELECT pg_advisory_unlock($1::int, $2::int)", {std::to_string(kDayLockClass), day_key(date)});
+}
+
+std::int64_t pg_runs_of_day(PgConn& c, const std::string& date) {
+  // The ledger keeps no run kinds; an urgent run carries send-now's plan report, {"kind": "urgent", …}.
+  return c.query("SELECT COUNT(*) FROM runs WHERE date = $1 AND strpos(plan_report, '\"kind\":\"urgent\"') = 0", {date})
+      .i64(0, 0);
 }
 
 }  // namespace daybreak::store

@@ -10,6 +10,7 @@
 // statement, so a take-over waits for (or is skipped by) an open claim and a claim that commits
 // always commits under a lease its owner held at that moment.
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "store/dispatch_ledger.hpp"
@@ -83,15 +84,45 @@ Run pg_read_run(const PgResult& r, int i);
 /// A factory of PgDispatchLedger connections to `url` for `owner`.
 LedgerFactory pg_ledger_factory(std::string url, std::string owner);
 
-/// What migrate_ledger_to_pg copied, per table.
+/// What part of the SQLite ledger a copy takes.
+struct LedgerCopyScope {
+  std::string date;                    ///< the delivery day ("" = every day)
+  std::optional<std::int64_t> run_id;  ///< only this run (its SQLite id) of `date`; nullopt = every run of it
+  bool controls = true;                ///< copy the pause switches (migrate-ledger; a publish leaves PostgreSQL's alone)
+};
+/// What a copy did, per table.
 struct LedgerCopyCounts {
   std::vector<std::pair<std::string, std::int64_t>> tables;  ///< (table, rows inserted)
+  /// (SQLite run id, PostgreSQL run id) of every run in scope, inserted or already there.
+  std::vector<std::pair<std::int64_t, std::int64_t>> runs;
+  std::int64_t renumbered = 0;  ///< rows inserted under a new id: theirs was another row's in PostgreSQL
 };
-/// Copies the SQLite ledger at `sqlite_path` into the PostgreSQL ledger at `url` (migrated
-/// first): advisors, their channels, content and controls whole; runs, deliveries, assignments,
-/// attempts and operator changes of `date` (every day when empty). Ids are kept; rows already
-/// in PostgreSQL (same key) are left as they are. One transaction.
+/// Copies the rows of `scope` from the SQLite ledger at `sqlite_path` into the PostgreSQL ledger
+/// on `dst` (already migrated), in one transaction on `dst` and one read transaction on SQLite:
+/// advisors, their channels, content (and controls when scope.controls) whole; assignments, runs,
+/// deliveries, attempts and operator changes of the day. Rows already in PostgreSQL are left as
+/// they are: the same key for the id-less tables, the same natural key for the others (a run's
+/// date and slot, a delivery's day, order key, advisor and slot, an attempt's delivery and
+/// number) whatever the id it has there, and the children follow that id. Ids are kept, except
+/// one already taken in PostgreSQL by another row (a second host's planning file counts from its
+/// own ids), which gets a new one. So a copy run twice copies nothing twice, and copies of the
+/// same day from two planning files never make a second run of a slot or a second delivery of an
+/// advisor's slot.
+LedgerCopyCounts copy_ledger_to_pg(PgConn& dst, const std::string& sqlite_path, const LedgerCopyScope& scope);
+/// `daybreak migrate-ledger`: connects to `url`, migrates it, and copies `date` (every day when
+/// empty) with controls (copy_ledger_to_pg).
 LedgerCopyCounts migrate_ledger_to_pg(const std::string& sqlite_path, const std::string& url, const std::string& date);
+
+/// The day lock: a session-level advisory lock on `c` keyed on the delivery day, held by whoever
+/// publishes or plans that day into PostgreSQL (plan-deliveries, send-now, the dead-man's switch
+/// of a dispatch on PostgreSQL), so two hosts never do it at once. Waits up to `wait_ms`; false
+/// when another session still holds it then. The session's TCP keepalives are shortened so a
+/// host that dies holding it loses it within seconds.
+bool pg_lock_day(PgConn& c, const std::string& date, Millis wait_ms);
+void pg_unlock_day(PgConn& c, const std::string& date);
+/// The day's planned runs in PostgreSQL (any state): runs of `date` but the urgent ones `daybreak
+/// send-now` published (the ledger keeps no run kinds: their plan report says "kind": "urgent").
+std::int64_t pg_runs_of_day(PgConn& c, const std::string& date);
 
 /// What `daybreak status` shows of the PostgreSQL ledger (read-only; one connection).
 struct PgStatusView {

@@ -19,6 +19,7 @@
 #include <memory>
 #include <sstream>
 
+#include "app/schedule.hpp"
 #include "config/config.hpp"
 #include "db_fixture.hpp"
 #include "engine/writer.hpp"
@@ -492,6 +493,125 @@ TEST(PgConfig, DatabaseUrlWithThisHostsPath) {
   EXPECT_EQ(both.database_url, "postgresql://h/d");
   EXPECT_EQ(both.database_path, "/tmp/x.db");
   EXPECT_THROW((void)parse_config("[database]\nurl = \"mysql://h/d\"\n", "t.toml"), ConfigError);
+}
+
+
+// A second host's planning file counts its ids from its own history: its plan of the same day
+// meets the rows already published by their natural keys (no second run of the slot, no second
+// delivery of an advisor), a row it adds keeps its id when free and gets a new one when that id
+// is another row's, and its children follow the ids PostgreSQL has.
+TEST_F(PgLedgerTest, CopyFromASecondPlanningFileKeepsRowsAlreadyThereAndRenumbersTakenIds) {
+  seed(3);  // PostgreSQL: run 1 of 2026-11-28, deliveries 1..3 (adv-0..adv-2)
+  const std::string other = db_path() + ".host-b";
+  {
+    store::Db b(other);
+    store::ContentUpsert(b, {[] {
+                               Content c;
+                               c.content_id = "C1";
+                               c.title = "T";
+                               c.body = "B";
+                               c.language = "en";
+                               return c;
+                             }(),
+                             kPgT0 - 3'600'000});
+    store::RunUpsertParams before;
+    before.date = "2026-11-27";
+    before.window = window_for(kPgT0 - 86'400'000, WindowPolicy{});
+    ASSERT_EQ(store::RunUpsert(b, before), 1);  // a day only host B planned: its run 1
+    store::RunUpsertParams day;
+    day.date = "2026-11-28";
+    day.window = window_for(kPgT0 - 3'600'000, WindowPolicy{});
+    ASSERT_EQ(store::RunUpsert(b, day), 2);
+    test_support::set_run_window(b, 2, kPgT0);
+    b.write_tx([&] {
+      // adv-3 first: its delivery id 1 is adv-0's in PostgreSQL.
+      for (const char* id : {"adv-3", "adv-0", "adv-1", "adv-2"}) {
+        test_support::add_whatsapp_advisor(b, id, kPgT0 - 3'600'000);
+        ASSERT_TRUE(store::DeliveryInsert(b, test_support::planned_delivery(2, id, "2026-11-28", kPgT0, kPgT0, kPgT0 - 3'600'000)));
+      }
+    });
+  }
+  store::PgConn c(url_);
+  auto counts = store::copy_ledger_to_pg(c, other, {"2026-11-28", std::nullopt, false});
+  auto inserted = [&](const std::string& t) {
+    for (const auto& [name, n] : counts.tables) {
+      if (name == t) return n;
+    }
+    return std::int64_t{-1};
+  };
+  EXPECT_EQ(inserted("runs"), 0);
+  EXPECT_EQ(inserted("deliveries"), 1);
+  EXPECT_EQ(inserted("controls"), -1);  // not copied
+  EXPECT_EQ(counts.renumbered, 1);
+  ASSERT_EQ(counts.runs.size(), 1u);
+  EXPECT_EQ(counts.runs[0], std::make_pair(std::int64_t{2}, std::int64_t{1}));
+  EXPECT_EQ(count("SELECT COUNT(*) FROM runs"), 1);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM deliveries"), 4);
+  EXPECT_EQ(count("SELECT COUNT(DISTINCT advisor_id) FROM deliveries"), 4);
+  EXPECT_EQ(count("SELECT run_id FROM deliveries WHERE advisor_id = 'adv-3'"), 1);
+  EXPECT_EQ(count("SELECT delivery_id FROM deliveries WHERE advisor_id = 'adv-0'"), 1);  // kept
+  EXPECT_GT(count("SELECT delivery_id FROM deliveries WHERE advisor_id = 'adv-3'"), 3);
+  // Again: nothing new, nothing renumbered twice.
+  auto again = store::copy_ledger_to_pg(c, other, {"2026-11-28", std::nullopt, false});
+  for (const auto& [t, n] : again.tables) EXPECT_EQ(n, 0) << t;
+  EXPECT_EQ(again.renumbered, 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM deliveries"), 4);
+  // One run only: the scope's run id picks it (send-now's urgent run).
+  auto one = store::copy_ledger_to_pg(c, other, {"2026-11-28", std::int64_t{2}, false});
+  ASSERT_EQ(one.runs.size(), 1u);
+  EXPECT_EQ(one.runs[0].second, 1);
+  // A new run after the copies gets an id past every copied one.
+  EXPECT_EQ(count("INSERT INTO runs(date, slot_at, window_start, window_end, deadline_at) VALUES ('2026-11-30', 1, 1, 1, 1) RETURNING run_id"), 3);
+}
+
+TEST_F(PgLedgerTest, TheDayLockKeepsASecondSessionOutUntilReleased) {
+  store::PgConn a(url_);
+  store::PgConn b(url_);
+  ASSERT_TRUE(store::pg_lock_day(a, "2026-11-28", 0));
+  EXPECT_FALSE(store::pg_lock_day(b, "2026-11-28", 200));  // waited 200 ms, still held
+  EXPECT_TRUE(store::pg_lock_day(b, "2026-11-29", 0));     // another day is another lock
+  store::pg_unlock_day(a, "2026-11-28");
+  EXPECT_TRUE(store::pg_lock_day(b, "2026-11-28", 0));
+  // A session that ends (a host gone) releases it.
+  store::pg_unlock_day(b, "2026-11-28");
+  {
+    store::PgConn gone(url_);
+    ASSERT_TRUE(store::pg_lock_day(gone, "2026-12-01", 0));
+  }
+  EXPECT_TRUE(store::pg_lock_day(a, "2026-12-01", 2000));
+}
+
+
+// The dead-man's switch of a dispatch on PostgreSQL (app/schedule.hpp, morning_deadman_pg):
+// nothing outside its time; a day with no run in PostgreSQL and no planning data in this host's
+// file is left alone (logged); a day with a run there (another host or the night published it)
+// is left alone too, and this host's file is not planned.
+TEST_F(PgLedgerTest, TheDeadmansSwitchOnPostgresqlPlansNothingWhenTheDayHasRunsOrTheFileNoData) {
+  Config cfg;  // 06:00 IST slot, lead 15 min
+  cfg.database_url = url_;
+  cfg.database_path = db_path();
+  spdlog::logger quiet("deadman-pg-test");
+  { store::PgDispatchLedger migrate(url_, "m", true); }
+  EXPECT_FALSE(morning_deadman_pg(*db_, cfg, kPgT0 - 5 * 3'600'000, 120'000, quiet).at("checked").get<bool>());
+  // An urgent run of the day (send-now's, published at 02:00) is not the day's plan.
+  store::PgConn(url_).exec(
+      "INSERT INTO runs(date, slot_at, window_start, window_end, deadline_at, plan_report) VALUES ('2026-11-28', 1, 1, 1, 1, "
+      "'{\"content_id\":\"C1\",\"kind\":\"urgent\"}')");
+  auto empty = morning_deadman_pg(*db_, cfg, kPgT0 - 60'000, 120'000, quiet);
+  EXPECT_EQ(empty.at("date"), "2026-11-28");
+  EXPECT_EQ(empty.at("action"), "no_planning_data");
+  EXPECT_EQ(empty.at("runs_in_ledger"), 0);
+  seed(3);  // run 1 of 2026-11-28 in both; its advisors are the file's
+  store::PgConn(url_).exec("DELETE FROM deliveries WHERE advisor_id = 'adv-2'");  // whatever the counts, a run is there
+  auto none = morning_deadman_pg(*db_, cfg, kPgT0 - 60'000, 120'000, quiet);
+  EXPECT_EQ(none.at("action"), "none");
+  EXPECT_EQ(none.at("runs_in_ledger"), 1);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM deliveries"), 2);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM runs"), 2);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM alerts"), 0);
+  // The lock was released: another session takes it at once.
+  store::PgConn other(url_);
+  EXPECT_TRUE(store::pg_lock_day(other, "2026-11-28", 0));
 }
 
 }  // namespace
