@@ -4,6 +4,7 @@
 // zero-silent-days report says so. Also `explain`: why one advisor got what they got.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <map>
 #include <optional>
 #include <unordered_map>
@@ -22,18 +23,34 @@
 namespace daybreak {
 namespace {
 
+// One number as nlohmann::json's dump writes it (its serializer's dump_float: "null" when not
+// finite, otherwise the shortest text that reads back as the same double, from its own to_chars),
+// appended in place instead of through a json value and a dumped string per number (seven
+// numbers per fallback advisor, 686k a night at 1M). FallbackTest.ScorePartsAreTheTextNlohmannWrites
+// holds it to the library's dump.
+void append_json_number(std::string& out, double v) {
+  if (!std::isfinite(v)) {
+    out += "null";
+    return;
+  }
+  char buf[64];
+  const char* end = nlohmann::detail::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, static_cast<std::size_t>(end - buf));
+}
+
 // assignments.score_parts: the ScoreParts as a JSON object with its keys in sorted order (as
-// nlohmann::json writes an object), each value serialised by nlohmann::json, written as text
+// nlohmann::json writes an object), each value written as nlohmann::json writes it, as text
 // without building an object per advisor (a million a night).
 std::string parts_json_text(const ScoreParts& p) {
   std::string out;
   out.reserve(256);
+  out += '{';
   auto num = [&](const char* key, double v, bool first = false) {
     if (!first) out += ',';
     out += '"';
     out += key;
     out += "\":";
-    out += nlohmann::json(v).dump();
+    append_json_number(out, v);
   };
   num("diversity_penalty", p.diversity_penalty, true);
   num("engagement", p.engagement);
@@ -46,7 +63,8 @@ std::string parts_json_text(const ScoreParts& p) {
   out += ",\"segment\":" + nlohmann::json(p.segment).dump();
   num("topic", p.topic);
   num("total", p.total);
-  return "{" + out + "}";
+  out += '}';
+  return out;
 }
 
 std::string shift(const Date& d, int days) { return format_date(add_days(d, days)); }

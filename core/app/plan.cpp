@@ -263,7 +263,10 @@ DayPlanResult plan_deliveries_in(store::Db& db, const Config& cfg, const std::st
       rup.feasible = rp.plan.feasible;
       rup.plan_report = rp.report.dump();
       auto run_id = store::RunUpsert(db, rup);
-      store::DeliveryInsertParams dp;  // reused: its strings keep their buffers across rows
+      // Reused for every row; it points at the run's items, the interned values, the channel
+      // names and the plan, which outlive the inserter, so no row's strings are copied (add_ref).
+      store::DeliveryInsertRef dp;
+      std::map<Channel, std::string> channel_names;  // nodes stay put as names are added
       store::DeliveryInserter inserter(db);
       // Rows go in planned order, so delivery ids follow send order: dispatch's claims and
       // outcome updates then touch consecutive pages of the table and its indexes, not a random
@@ -275,23 +278,23 @@ DayPlanResult plan_deliveries_in(store::Db& db, const Config& cfg, const std::st
       });
       // What every row of the run shares is set once; per row only what differs is assigned.
       dp.run_id = run_id;
-      dp.date = date;
+      dp.date = &date;
       dp.slot_at = rp.window.slot_at;
       dp.deadline_at = rp.window.deadline;
       dp.now = now;
       for (std::uint32_t i : order) {
         const auto& p = (*rp.items)[i];
         const auto& send = rp.plan.sends[i];
-        dp.advisor_id = p.advisor_id;
-        dp.content_id = interned[p.content];
-        dp.source = interned[p.source];
-        dp.tier = interned[p.tier];
+        dp.advisor_id = &p.advisor_id;
+        dp.content_id = &interned[p.content];
+        dp.source = &interned[p.source];
+        dp.tier = &interned[p.tier];
         dp.tier_rank = p.tier_rank;
-        dp.channel = to_string(p.channel);
+        dp.channel = &channel_names.try_emplace(p.channel, to_string(p.channel)).first->second;
         dp.channel_index = p.channel_index;
-        dp.sender = send.sender_id;
+        dp.sender = &send.sender_id;
         dp.planned_at = send.planned_at;
-        inserter.add(dp);
+        inserter.add_ref(dp);
       }
       const std::size_t inserted = inserter.finish();
       rp.report["run_id"] = run_id;

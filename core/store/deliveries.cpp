@@ -73,27 +73,46 @@ std::string insert_sql(std::size_t rows) {
   return sql + kInsertConflict;
 }
 
+DeliveryInsertRef ref_of(const DeliveryInsertParams& p) {
+  DeliveryInsertRef r;
+  r.run_id = p.run_id;
+  r.advisor_id = &p.advisor_id;
+  r.date = &p.date;
+  r.content_id = &p.content_id;
+  r.source = &p.source;
+  r.tier = &p.tier;
+  r.channel = &p.channel;
+  r.sender = &p.sender;
+  r.slot_at = p.slot_at;
+  r.tier_rank = p.tier_rank;
+  r.channel_index = p.channel_index;
+  r.planned_at = p.planned_at;
+  r.deadline_at = p.deadline_at;
+  r.now = p.now;
+  return r;
+}
+
 /// Binds one row's parameters from position `first`. The strings must outlive the step: no
 /// copies (bindNoCopy); a million rows notice.
-void bind_delivery(SQLite::Statement& q, int first, const DeliveryInsertParams& p) {
+void bind_delivery(SQLite::Statement& q, int first, const DeliveryInsertRef& p) {
   q.bind(first + 0, p.run_id);
-  q.bindNoCopy(first + 1, p.advisor_id);
-  q.bindNoCopy(first + 2, p.date);
+  q.bindNoCopy(first + 1, *p.advisor_id);
+  q.bindNoCopy(first + 2, *p.date);
   q.bind(first + 3, p.slot_at);
-  q.bindNoCopy(first + 4, p.content_id);
-  q.bindNoCopy(first + 5, p.source);
-  q.bindNoCopy(first + 6, p.tier);
+  q.bindNoCopy(first + 4, *p.content_id);
+  q.bindNoCopy(first + 5, *p.source);
+  q.bindNoCopy(first + 6, *p.tier);
   q.bind(first + 7, p.tier_rank);
-  q.bindNoCopy(first + 8, p.channel);
+  q.bindNoCopy(first + 8, *p.channel);
   q.bind(first + 9, p.channel_index);
-  q.bindNoCopy(first + 10, p.sender);
+  q.bindNoCopy(first + 10, *p.sender);
   q.bind(first + 11, p.planned_at);
   q.bind(first + 12, p.deadline_at);
   q.bind(first + 13, p.now);
-  q.bind(first + 14, delivery_order_key(p.advisor_id, p.date));
+  q.bind(first + 14, delivery_order_key(*p.advisor_id, *p.date));
 }
 
-bool insert_delivery(SQLite::Statement& q, const DeliveryInsertParams& p) {
+bool insert_delivery(SQLite::Statement& q, const DeliveryInsertRef& p) {
   bind_delivery(q, 1, p);
   const bool inserted = q.exec() == 1;
   q.reset();
@@ -102,22 +121,28 @@ bool insert_delivery(SQLite::Statement& q, const DeliveryInsertParams& p) {
 }  // namespace
 
 bool DeliveryInsert(Db& db, const DeliveryInsertParams& p) {
-  return guarded("DeliveryInsert", [&] { return insert_delivery(db.stmt(insert_sql(1)), p); });
+  return guarded("DeliveryInsert", [&] { return insert_delivery(db.stmt(insert_sql(1)), ref_of(p)); });
 }
 
 DeliveryInserter::DeliveryInserter(Db& db)
     : db_(db),
       batch_(guarded("DeliveryInserter", [&]() -> SQLite::Statement& { return db.stmt(insert_sql(kBatch)); })),
-      queued_(kBatch) {}
+      queued_(kBatch),
+      refs_(kBatch) {}
 
 void DeliveryInserter::add(const DeliveryInsertParams& p) {
-  queued_[n_++] = p;  // assignment: the queued strings keep their buffers across batches
+  queued_[n_] = p;  // assignment: the queued strings keep their buffers across batches
+  add_ref(ref_of(queued_[n_]));
+}
+
+void DeliveryInserter::add_ref(const DeliveryInsertRef& r) {
+  refs_[n_++] = r;
   if (n_ == kBatch) write_batch();
 }
 
 void DeliveryInserter::write_batch() {
   guarded("DeliveryInsert", [&] {
-    for (std::size_t i = 0; i < kBatch; ++i) bind_delivery(batch_, 1 + static_cast<int>(i) * kInsertParams, queued_[i]);
+    for (std::size_t i = 0; i < kBatch; ++i) bind_delivery(batch_, 1 + static_cast<int>(i) * kInsertParams, refs_[i]);
     inserted_ += static_cast<std::size_t>(batch_.exec());  // sqlite3_changes: conflicts are not counted
     batch_.reset();
   });
@@ -126,9 +151,12 @@ void DeliveryInserter::write_batch() {
 
 std::size_t DeliveryInserter::finish() {
   // The tail (fewer than kBatch rows) goes row by row through the single-row statement.
-  for (std::size_t i = 0; i < n_; ++i) {
-    if (DeliveryInsert(db_, queued_[i])) ++inserted_;
-  }
+  guarded("DeliveryInsert", [&] {
+    auto& one = db_.stmt(insert_sql(1));
+    for (std::size_t i = 0; i < n_; ++i) {
+      if (insert_delivery(one, refs_[i])) ++inserted_;
+    }
+  });
   n_ = 0;
   return inserted_;
 }

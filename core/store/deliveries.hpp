@@ -28,6 +28,24 @@ struct DeliveryInsertParams {
   Millis deadline_at = 0;
   Millis now = 0;
 };
+/// DeliveryInsertParams with its strings by reference (DeliveryInserter::add_ref): nothing is
+/// copied, so each string pointed at must stay alive and unchanged until its row is written.
+struct DeliveryInsertRef {
+  std::int64_t run_id = 0;
+  const std::string* advisor_id = nullptr;
+  const std::string* date = nullptr;
+  const std::string* content_id = nullptr;
+  const std::string* source = nullptr;
+  const std::string* tier = nullptr;
+  const std::string* channel = nullptr;
+  const std::string* sender = nullptr;
+  Millis slot_at = 0;
+  int tier_rank = 0;
+  int channel_index = 0;
+  Millis planned_at = 0;
+  Millis deadline_at = 0;
+  Millis now = 0;
+};
 /// Inserts a planned delivery unless (advisor, date, slot) already has one; true when inserted.
 bool DeliveryInsert(Db& db, const DeliveryInsertParams& p);
 /// DeliveryInsert for many rows in a row (plan-deliveries): rows are queued and written
@@ -40,6 +58,10 @@ class DeliveryInserter {
   explicit DeliveryInserter(Db& db);
   /// Queues a row (copied); writes a batch when kBatch are queued.
   void add(const DeliveryInsertParams& p);
+  /// add() without copying: the row's strings are bound where they are, so each must outlive
+  /// the batch the row falls in (the kBatch-th add from the last write, or finish()). For a
+  /// million rows whose strings already live elsewhere (plan-deliveries).
+  void add_ref(const DeliveryInsertRef& r);
   /// Writes what is still queued; returns how many rows were inserted in all (rows whose
   /// advisor, date and slot already had a delivery are skipped, not counted).
   std::size_t finish();
@@ -48,7 +70,8 @@ class DeliveryInserter {
   void write_batch();
   Db& db_;
   SQLite::Statement& batch_;
-  std::vector<DeliveryInsertParams> queued_;
+  std::vector<DeliveryInsertParams> queued_;  ///< add()'s copies, by position in the batch
+  std::vector<DeliveryInsertRef> refs_;       ///< the batch's rows, written from here
   std::size_t n_ = 0;
   std::size_t inserted_ = 0;
 };

@@ -104,17 +104,44 @@ EngagementTable EngagementTotals(Db& db, const std::string& from, const std::str
   });
 }
 
+namespace {
+
+// The distinct dates of assignments with from <= date <= to, oldest first, each found by one
+// search of the date-led key.
+std::vector<std::string> assignment_dates(Db& db, const std::string& from, const std::string& to) {
+  std::vector<std::string> dates;
+  auto& first = db.stmt("SELECT MIN(date) FROM assignments WHERE date >= ?1 AND date <= ?2");
+  auto& next = db.stmt("SELECT MIN(date) FROM assignments WHERE date > ?1 AND date <= ?2");
+  first.bind(1, from);
+  first.bind(2, to);
+  if (first.executeStep() && !first.getColumn(0).isNull()) dates.push_back(first.getColumn(0).getString());
+  first.reset();
+  while (!dates.empty()) {
+    next.bind(1, dates.back());
+    next.bind(2, to);
+    const bool more = next.executeStep() && !next.getColumn(0).isNull();
+    if (more) dates.push_back(next.getColumn(0).getString());
+    next.reset();
+    if (!more) break;
+  }
+  return dates;
+}
+
+}  // namespace
+
 std::vector<HistoryRow> AssignmentListForAdvisorRange(Db& db, const std::string& advisor_id, const std::string& from,
                                                       const std::string& to) {
   return guarded("reading assignment history", [&] {
     std::vector<HistoryRow> out;
-    auto& q = db.stmt(
-        "SELECT date, content_id FROM assignments WHERE advisor_id = ?1 AND date BETWEEN ?2 AND ?3 ORDER BY date");
-    q.bind(1, advisor_id);
-    q.bind(2, from);
-    q.bind(3, to);
-    while (q.executeStep()) out.push_back({q.getColumn(0).getString(), q.getColumn(1).getString()});
-    q.reset();
+    // The key is (date, advisor_id) (sql/015): one search per stored date of the range, not a
+    // read of every advisor's rows of those days.
+    auto& q = db.stmt("SELECT content_id FROM assignments WHERE date = ?1 AND advisor_id = ?2");
+    for (auto& date : assignment_dates(db, from, to)) {
+      q.bind(1, date);
+      q.bind(2, advisor_id);
+      if (q.executeStep()) out.push_back({std::move(date), q.getColumn(0).getString()});
+      q.reset();
+    }
     return out;
   });
 }
@@ -125,8 +152,8 @@ struct AssignmentHistoryReader::Cursor {
   bool done = false;
   Cursor(Db& db, std::string d)
       : date(std::move(d)),
-        // INDEXED BY: the date-led covering index, read in advisor order; the primary key
-        // (advisor_id, date) would have to be read in full to find one date's rows.
+        // INDEXED BY: the date-led covering index, read in advisor order; the table's rows,
+        // though keyed by (date, advisor_id) too (sql/015), carry score_parts and reason.
         q(db.raw(), "SELECT advisor_id, content_id FROM assignments INDEXED BY assignments_day WHERE date = ?1 ORDER BY advisor_id") {
     q.bind(1, date);
     step();
@@ -143,23 +170,7 @@ AssignmentHistoryReader::AssignmentHistoryReader(Db& db, const std::string& from
     : db_(db), from_(from), to_(to) {
   if (from.empty() || to < from) return;
   guarded("reading assignment history", [&] {
-    // The distinct dates in from..to, each found by one seek of the index.
-    auto& first = db.stmt("SELECT MIN(date) FROM assignments WHERE date >= ?1 AND date <= ?2");
-    auto& next = db.stmt("SELECT MIN(date) FROM assignments WHERE date > ?1 AND date <= ?2");
-    std::vector<std::string> dates;
-    first.bind(1, from);
-    first.bind(2, to);
-    if (first.executeStep() && !first.getColumn(0).isNull()) dates.push_back(first.getColumn(0).getString());
-    first.reset();
-    while (!dates.empty()) {
-      next.bind(1, dates.back());
-      next.bind(2, to);
-      const bool more = next.executeStep() && !next.getColumn(0).isNull();
-      if (more) dates.push_back(next.getColumn(0).getString());
-      next.reset();
-      if (!more) break;
-    }
-    for (auto& d : dates) cursors_.push_back(std::make_unique<Cursor>(db, std::move(d)));
+    for (auto& d : assignment_dates(db, from, to)) cursors_.push_back(std::make_unique<Cursor>(db, std::move(d)));
   });
 }
 

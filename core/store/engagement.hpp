@@ -40,16 +40,17 @@ struct HistoryRow {
   std::string content_id;
 };
 
-/// The advisor's assignments with from ≤ date ≤ to, oldest first (an index range scan on the
-/// assignments primary key, so a per-advisor call stays cheap at a million advisors).
+/// The advisor's assignments with from ≤ date ≤ to, oldest first: one search of the
+/// assignments primary key (date, advisor_id) per stored date of the range (sql/015), so a
+/// per-advisor call stays cheap at a million advisors.
 std::vector<HistoryRow> AssignmentListForAdvisorRange(Db& db, const std::string& advisor_id, const std::string& from,
                                                       const std::string& to);
 
 /// AssignmentListForAdvisorRange for many advisors asked in ascending advisor_id order (as
 /// AdvisorListEligible returns them): one cursor per stored date in from..to over the date-led
 /// covering index (sql/008), each advanced beside the advisors, instead of one primary-key seek
-/// per advisor. The primary key's pages carry every column (score_parts, reason) of every kept
-/// day; the index holds (date, advisor_id, content_id, source) only, read front to back once.
+/// per advisor. The table's pages carry every column (score_parts, reason); the index holds
+/// (date, advisor_id, content_id, source) only, read front to back once.
 /// An advisor asked out of order is answered by AssignmentListForAdvisorRange. Rows are
 /// identical to AssignmentListForAdvisorRange's (oldest first). Reads only: while it lives, do
 /// not write to assignments on this connection.

@@ -63,6 +63,67 @@ TEST_F(DeliveryInserterTest, FullBatchesAndTheTailAreAllWrittenInOrder) {
             kAdvisors);
 }
 
+// add_ref binds the caller's strings where they are (plan-deliveries): rows added by reference,
+// by copy, or both in one batch must be stored exactly as DeliveryInsert stores them one by one,
+// full batches and the tail alike, with the caller's row object reused for every row.
+TEST_F(DeliveryInserterTest, RowsByReferenceAreStoredAsRowsByCopy) {
+  auto dump = [&] {
+    SQLite::Statement q(db_->raw(),
+                        "SELECT delivery_id, run_id, advisor_id, date, slot_at, content_id, source, tier, tier_rank, state, "
+                        "channel, channel_index, sender, planned_at, deadline_at, updated_at, order_key FROM deliveries "
+                        "ORDER BY delivery_id");
+    std::string out;
+    while (q.executeStep()) {
+      for (int c = 0; c < q.getColumnCount(); ++c) out += q.getColumn(c).getString() + "|";
+      out += "\n";
+    }
+    return out;
+  };
+  std::vector<store::DeliveryInsertParams> rows;
+  for (int i = 0; i < kAdvisors; ++i) {
+    rows.push_back(row(i));
+    rows.back().tier = i % 3 ? "gold" : "silver";
+    rows.back().sender = "wa-" + std::to_string(1 + i % 4);
+    rows.back().channel_index = i % 2;
+  }
+  // The reference: one DeliveryInsert per row.
+  db_->exec("BEGIN IMMEDIATE");
+  for (const auto& r : rows) ASSERT_TRUE(store::DeliveryInsert(*db_, r));
+  const std::string expected = dump();
+  db_->exec("ROLLBACK");
+  ASSERT_EQ(count(), 0);
+  std::size_t inserted = 0;
+  db_->write_tx([&] {
+    store::DeliveryInserter ins(*db_);
+    store::DeliveryInsertRef ref;  // reused, as plan-deliveries does
+    for (int i = 0; i < kAdvisors; ++i) {
+      const auto& r = rows[static_cast<std::size_t>(i)];
+      if (i % 5 == 4) {  // every fifth row by copy, from a temporary
+        ins.add(store::DeliveryInsertParams(r));
+        continue;
+      }
+      ref.run_id = r.run_id;
+      ref.advisor_id = &r.advisor_id;
+      ref.date = &r.date;
+      ref.slot_at = r.slot_at;
+      ref.content_id = &r.content_id;
+      ref.source = &r.source;
+      ref.tier = &r.tier;
+      ref.tier_rank = r.tier_rank;
+      ref.channel = &r.channel;
+      ref.channel_index = r.channel_index;
+      ref.sender = &r.sender;
+      ref.planned_at = r.planned_at;
+      ref.deadline_at = r.deadline_at;
+      ref.now = r.now;
+      ins.add_ref(ref);
+    }
+    inserted = ins.finish();
+  });
+  EXPECT_EQ(inserted, static_cast<std::size_t>(kAdvisors));
+  EXPECT_EQ(dump(), expected);
+}
+
 TEST_F(DeliveryInserterTest, RowsAlreadyPlannedAreSkippedAndNotCounted) {
   // Every third advisor already has its delivery (a re-plan after a partial one).
   db_->write_tx([&] {

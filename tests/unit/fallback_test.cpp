@@ -189,6 +189,34 @@ TEST_F(FallbackTest, DryRunWritesNothing) {
   EXPECT_EQ(store::AssignmentCount(*db_), 0);
 }
 
+// score_parts are written as text without nlohmann::json (fallback.cpp, parts_json_text): each
+// must be exactly what the library writes for the same object, numbers included (shortest
+// round-trip text, "x.0" for whole numbers), with and without last_sent.
+TEST_F(FallbackTest, ScorePartsAreTheTextNlohmannWrites) {
+  db_->write_tx([&] {
+    // Two items for three days: the third day relaxes the no-repeat window, so last_sent is set.
+    for (int i = 0; i < 2; ++i) add_content("f-en-" + std::to_string(i), "en", {kTopics[i % 8], kTopics[(i + 3) % 8]}, true);
+    for (int i = 0; i < 300; ++i) add_advisor("adv-" + std::to_string(1000 + i), "en", {kTopics[i % 8]});
+  });
+  std::size_t rows = 0, with_last_sent = 0, fractional = 0;
+  for (const char* day : {"2026-03-10", "2026-03-11", "2026-03-12"}) {
+    assign_fallback(*db_, cfg_, day, kT0Fallback, false);
+    SQLite::Statement q(db_->raw(), std::string("SELECT score_parts FROM assignments WHERE date = '") + day + "'");
+    while (q.executeStep()) {
+      const std::string text = q.getColumn(0).getString();
+      const auto j = nlohmann::json::parse(text);
+      EXPECT_EQ(text, j.dump());
+      ++rows;
+      with_last_sent += j.contains("last_sent");
+      const double total = j["total"].get<double>();
+      fractional += total != static_cast<double>(static_cast<long long>(total));
+    }
+  }
+  EXPECT_EQ(rows, 900U);
+  EXPECT_GT(with_last_sent, 0U);
+  EXPECT_GT(fractional, 0U);
+}
+
 // Must show 2: 30 days of assign-fallback; nobody gets an item twice within the 14-day window,
 // and every item is in the advisor's language.
 TEST_F(FallbackTest, ThirtyDaysWithoutRepeatsAndInLanguage) {
