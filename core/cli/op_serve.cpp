@@ -450,8 +450,10 @@ class Console {
   /// every 30 s (and after an action), until stop_frames.
   void frame_loop() {
     // The frames are an observer's work: on a host that also runs dispatch, this thread yields
-    // the CPU to it (nice 10 for this thread alone; the request thread keeps its priority).
-    if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10) != 0)
+    // the CPU to it — at least nice 10 even with --nice 0 (the whole console is at 10 by default).
+    const auto tid = static_cast<id_t>(::gettid());
+    errno = 0;
+    if (const int current = ::getpriority(PRIO_PROCESS, tid); errno == 0 && current < 10 && ::setpriority(PRIO_PROCESS, tid, 10) != 0)
       ctx_.log->debug("console: could not lower the frame thread's priority: {}", std::strerror(errno));
     std::chrono::steady_clock::time_point history_at{};
     bool history_due = true;  // the first pass, and after an action
@@ -833,6 +835,7 @@ struct ServeOptions {
   bool allow_remote = false;
   std::string tokens = "/etc/daybreak/console.tokens";
   std::string port_file;
+  int nice = 10;  ///< added to the inherited nice value before any thread starts (0: unchanged)
 };
 
 MHD_Result send_response(MHD_Connection* c, const Response& res) {
@@ -891,9 +894,22 @@ void on_mhd_log(void* cls, const char* fm, va_list ap) {
 
 int run_serve(const GlobalOptions& g, const ServeOptions& o) {
   auto addr = serve::parse_listen(o.listen, o.allow_remote);
+  // The console watches the morning; it must not slow it. On a host that also runs dispatch,
+  // its CPU (the page's reads, every 5 s the ledger's delivered column) competed with
+  // dispatch's scheduler and raised the sends' lag p99 by a sixth (docs/performance.md, scenario
+  // w); a lower priority lets dispatch's threads run first. The nice value is per thread on
+  // Linux and inherited by the threads a thread creates, so it is set here, before the server's
+  // and the frames' threads start.
+  std::string nice_error;
+  if (o.nice != 0) {
+    errno = 0;
+    const int current = ::getpriority(PRIO_PROCESS, 0);
+    if (errno == 0 && ::setpriority(PRIO_PROCESS, 0, std::min(19, current + o.nice)) != 0) nice_error = std::strerror(errno);
+  }
   auto ctx = make_context(g, "daybreak");
   auto tokens = serve::load_tokens(o.tokens);
   auto log = ctx.log;
+  if (!nice_error.empty()) log->warn("console: cannot lower its priority by {}: {}", o.nice, nice_error);
   Console console(std::move(ctx), std::move(tokens));
 
   // SIGINT/SIGTERM are taken by sigwait below: blocked before the server's thread starts, so it inherits the mask.
@@ -960,6 +976,8 @@ void add_serve_command(CLI::App& app, GlobalOptions& g, Action& action) {
   sub->add_flag("--allow-remote", o->allow_remote, "Allow a --listen address that is not loopback");
   sub->add_option("--tokens", o->tokens, "Operators' tokens file: NAME ROLE SHA256HEX per line, mode 0600 (default /etc/daybreak/console.tokens)");
   sub->add_option("--port-file", o->port_file, "Write the port listened on to this file (with --listen HOST:0)");
+  sub->add_option("--nice", o->nice, "Lower the console's CPU priority by N (0 to 19, default 10) so dispatch's threads run first")
+      ->check(CLI::Range(0, 19));
   sub->callback([o, &g, &action] { action = [o, &g] { return run_serve(g, *o); }; });
 }
 

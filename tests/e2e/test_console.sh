@@ -61,6 +61,12 @@ SERVE_PID=$!
 for _ in $(seq 1 100); do [ -s "$WORK/serve.port" ] && break; sleep 0.05; done
 [ -s "$WORK/serve.port" ] || fail "serve did not start: $(cat "$WORK/serve.log")"
 URL=http://127.0.0.1:$(cat "$WORK/serve.port")
+# Every thread of the console runs 10 nice steps below this shell (at most 19), so dispatch's
+# threads on the same host run first.
+want_ni=$(( $(ps -o ni= -p $$) + 10 )); [ "$want_ni" -le 19 ] || want_ni=19
+ni=$(ps -L -o ni= -p "$SERVE_PID" | tr -d ' ' | sort -u | tr '\n' ' ')
+assert_eq "$ni" "$want_ni " "the console's threads' nice values"
+[ "$(ps -L -o tid= -p "$SERVE_PID" | wc -l)" -ge 2 ] || fail "serve runs one thread only: the check above saw no server thread"
 
 # --- 2. access control -----------------------------------------------------------------------
 login() {  # login NAME TOKEN JAR: logs in, prints the page's CSRF token
