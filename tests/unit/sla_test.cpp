@@ -208,8 +208,14 @@ TEST(SlaOutcomeSize, EightyBytesAnOutcomeAndNoHeapPerRow) {
   }
   const double per = static_cast<double>(in_use() - before) / static_cast<double>(kN);
   std::printf("DeliveryOutcome: sizeof %zu, heap %.1f bytes per outcome over %zu\n", sizeof(DeliveryOutcome), per, kN);
+#if defined(__SANITIZE_ADDRESS__)
+  // AddressSanitizer replaces malloc, and glibc's mallinfo2 then sees none of it: only the
+  // size and the values are checked in that build.
+  (void)per;
+#else
   EXPECT_GE(per, 80.0);  // the measurement sees the vector
   EXPECT_LT(per, 81.0);  // and nothing else per row
+#endif
   EXPECT_EQ(out[4].sender, "wa-mumbai-primary-02");
   EXPECT_EQ(out[4].tier.str(), "silver");
   EXPECT_EQ(out[5].accepted_at, 7);
