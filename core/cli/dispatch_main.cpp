@@ -123,8 +123,9 @@ LeasePass take_leases(const AppContext& ctx, const std::vector<store::Run>& cand
 /// dispatcher, on PgDispatchLedger. Monitoring runs on this host (engine::HostMonitoring): the
 /// live alert rules and their outbox in the host's SQLite file ([database] path, created and
 /// migrated when missing), the metrics textfile, status figures read from PostgreSQL. The
-/// dead-man's switch plans on this host's SQLite file and publishes (morning_deadman_pg). Not
-/// here (README "PostgreSQL"): content_held and stored run reports.
+/// dead-man's switch plans on this host's SQLite file and publishes (morning_deadman_pg);
+/// content_held reads the held deliveries in PostgreSQL. Not here (README "PostgreSQL"): stored
+/// run reports.
 int dispatch_on_pg(AppContext& ctx, const std::vector<std::int64_t>& run_ids, const std::string& date, long lookahead_s) {
   const Clock& clock = *ctx.clock;
   std::string owner = engine::make_owner_id();

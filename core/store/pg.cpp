@@ -345,18 +345,10 @@ int pg_migrate(PgConn& c) {
     for (int i = 0; i < r.rows(); ++i) done.insert(static_cast<int>(r.i64(i, 0)));
     for (const auto& m : embedded_pg_migrations()) {
       if (done.count(m.version)) continue;
-      c.exec("BEGIN");
-      try {
+      pg_transaction(c, [&] {
         c.exec(std::string(m.sql));
         c.query("INSERT INTO schema_migrations(version, name) VALUES ($1, $2)", {std::to_string(m.version), std::string(m.name)});
-        c.exec("COMMIT");
-      } catch (...) {
-        try {
-          c.exec("ROLLBACK");
-        } catch (...) {
-        }
-        throw;
-      }
+      });
     }
     auto v = c.query("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
     const int version = static_cast<int>(v.i64(0, 0));
