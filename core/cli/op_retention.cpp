@@ -4,7 +4,9 @@
 // report. The nightly job runs `retention purge` after its pre-flight check. Deletion goes in bounded batches, each its own short transaction, so a
 // running dispatch's writer waits at most one batch. `archive` first writes each run to
 // DIR/run-<id>-<date>.ndjson (one {"table":…, "row":{…}} per line, fsync'd) and deletes only
-// after the file is complete. Runs a live dispatch holds are skipped. Both also expire pending
+// after the file is complete. Runs a live dispatch holds are skipped. Assignments of days before
+// the same cutoff (but at least 31 days back, the ranker's history) go too, a day at a time,
+// archived first to DIR/assignments-<date>.ndjson by `archive`. Both also expire pending
 // statuses older than [retention] status_pending_expiry_hours and delete status callbacks
 // (raw bodies and their statuses) older than [retention] status_days, in the same batches, and
 // WhatsApp holds that have ended. With [database] url the status tables of the PostgreSQL
@@ -13,6 +15,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -39,8 +42,11 @@ struct RetentionOptions {
   bool dry_run = false;
 };
 
-/// Writes one run as NDJSON to `path` (via a temporary name, fsync'd, then renamed), streaming.
-std::int64_t archive_run(store::Db& db, std::int64_t run_id, const std::filesystem::path& path) {
+using ArchiveRowFn = std::function<void(store::ArchiveTable, SQLite::Statement&)>;
+
+/// Writes the rows `stream` produces as NDJSON to `path` (via a temporary name, fsync'd, then
+/// renamed), streaming: one run with its children, or one day's assignments.
+std::int64_t archive_rows(const std::function<void(const ArchiveRowFn&)>& stream, const std::filesystem::path& path) {
   auto tmp = path;
   tmp += ".part";
   FILE* f = std::fopen(tmp.c_str(), "w");
@@ -48,7 +54,7 @@ std::int64_t archive_run(store::Db& db, std::int64_t run_id, const std::filesyst
   std::int64_t lines = 0;
   std::string line;
   try {
-    store::ExportRunRows(db, run_id, [&](store::ArchiveTable t, SQLite::Statement& q) {
+    stream([&](store::ArchiveTable t, SQLite::Statement& q) {
       nlohmann::json row = nlohmann::json::object();
       for (int i = 0; i < q.getColumnCount(); ++i) {
         auto c = q.getColumn(i);
@@ -173,7 +179,7 @@ int run_retention(const GlobalOptions& g, const RetentionOptions& o, bool archiv
     if (archive) {
       auto path = dir / ("run-" + std::to_string(r.run_id) + "-" + r.date + ".ndjson");
       item["archive"] = path.string();
-      item["archive_lines"] = archive_run(db, r.run_id, path);
+      item["archive_lines"] = archive_rows([&](const ArchiveRowFn& fn) { store::ExportRunRows(db, r.run_id, fn); }, path);
     }
     store::PurgeCounts counts;
     // One short transaction per batch: the dispatch writer's BEGIN IMMEDIATE waits at most one.
@@ -193,6 +199,45 @@ int run_retention(const GlobalOptions& g, const RetentionOptions& o, bool archiv
     item["deleted_deliveries"] = counts.deliveries;
     item["deleted_attempts"] = counts.attempts;
     done.push_back(item);
+  }
+  // Assignments (the nights' plan input: content, source, score and its parts per advisor and
+  // day) go by the same cutoff, a day at a time in the same bounded batches, but never inside the
+  // ranker's history window: assign-fallback reads the days before the night it ranks
+  // (--no-repeat-days, 14 by default; the diversity week, 7), so kAssignmentHistoryDays are kept
+  // whatever --older-than says. Without this a million advisors add a million rows a night for
+  // ever. `archive` writes each day to DIR/assignments-<date>.ndjson first.
+  constexpr int kAssignmentHistoryDays = 31;
+  std::string assignment_cutoff;
+  if (older_than > 0) assignment_cutoff = format_date(add_days(*today, -std::max(older_than, kAssignmentHistoryDays)));
+  nlohmann::json assignment_days = nlohmann::json::array();
+  std::int64_t assignments_deleted = 0;
+  if (!assignment_cutoff.empty()) {
+    for (const auto& [day, rows] : store::AssignmentDaysBefore(db, assignment_cutoff)) {
+      nlohmann::json item = {{"date", day}, {"assignments", rows}};
+      if (o.dry_run) {
+        assignment_days.push_back(item);
+        continue;
+      }
+      if (archive) {
+        auto path = dir / ("assignments-" + day + ".ndjson");
+        item["archive"] = path.string();
+        item["archive_lines"] = archive_rows([&, d = day](const ArchiveRowFn& fn) { store::ExportAssignmentRows(db, d, fn); }, path);
+      }
+      std::int64_t deleted = 0;
+      while (true) {
+        std::int64_t n = 0;
+        db.write_tx([&] { n = store::AssignmentPurgeBatch(db, day, o.batch); });
+        ++batches;
+        deleted += n;
+        if (n < o.batch) break;
+      }
+      db.write_tx([&] {
+        store::AuditAppend(db, ops::audit_entry(env.now, "assignments:" + day, o.reason, item, {{"deleted", deleted}}));
+      });
+      assignments_deleted += deleted;
+      item["deleted"] = deleted;
+      assignment_days.push_back(item);
+    }
   }
   // The status tables by age ([retention]): pending statuses that never matched a delivery are
   // expired first, then raw callback bodies (phone numbers) and their statuses are deleted, in
@@ -244,9 +289,11 @@ int run_retention(const GlobalOptions& g, const RetentionOptions& o, bool archiv
                         {"cutoff_date", cutoff.empty() ? nlohmann::json(nullptr) : nlohmann::json(cutoff)},
                         {"dry_run", o.dry_run},
                         {"runs", done},
+                        {"assignment_cutoff_date", assignment_cutoff.empty() ? nlohmann::json(nullptr) : nlohmann::json(assignment_cutoff)},
+                        {"assignment_days", assignment_days},
                         {"batches", batches},
                         {"deleted", {{"runs", total.runs}, {"deliveries", total.deliveries}, {"attempts", total.attempts},
-                                     {"changes", total.changes}, {"reports", total.reports}}},
+                                     {"changes", total.changes}, {"reports", total.reports}, {"assignments", assignments_deleted}}},
                         {"statuses", statuses},
                         {"statuses_postgresql", pg_status ? status_json(*pg_status, rc, status_cutoff, expiry_cutoff) : nlohmann::json(nullptr)}};
   std::string human = cutoff.empty() ? std::string("runs kept ([retention] runs_days = 0)")
@@ -255,6 +302,12 @@ int run_retention(const GlobalOptions& g, const RetentionOptions& o, bool archiv
   if (!o.dry_run && !cutoff.empty()) {
     human += " (" + std::to_string(total.deliveries) + " deliveries, " + std::to_string(total.attempts) + " attempts, in " +
              std::to_string(batches) + " batch(es))";
+  }
+  if (!assignment_cutoff.empty()) {
+    std::int64_t rows = 0;
+    for (const auto& d : assignment_days) rows += o.dry_run ? d["assignments"].get<std::int64_t>() : d["deleted"].get<std::int64_t>();
+    human += std::string(o.dry_run ? "; would delete " : "; deleted ") + std::to_string(rows) + " assignment(s) of " +
+             std::to_string(assignment_days.size()) + " day(s) before " + assignment_cutoff;
   }
   human += std::string(o.dry_run ? "; would expire " : "; expired ") + std::to_string(expired) + " pending status(es) older than " +
            std::to_string(rc.status_pending_expiry_ms / 3'600'000) + " h and " + (o.dry_run ? "would delete " : "deleted ") +

@@ -51,6 +51,7 @@ const char* to_string(ArchiveTable t) {
     case ArchiveTable::deliveries: return "deliveries";
     case ArchiveTable::delivery_attempts: return "delivery_attempts";
     case ArchiveTable::delivery_changes: return "delivery_changes";
+    case ArchiveTable::assignments: return "assignments";
   }
   return "?";
 }
@@ -72,6 +73,21 @@ void ExportRunRows(Db& db, std::int64_t run_id, const std::function<void(Archive
       while (q.executeStep()) on_row(table, q);
       q.reset();
     }
+    return 0;
+  });
+}
+
+void ExportAssignmentRows(Db& db, const std::string& date, const std::function<void(ArchiveTable, SQLite::Statement&)>& on_row) {
+  guarded("archiving assignments", [&] {
+    auto& q = db.stmt("SELECT * FROM assignments WHERE date = ?1");  // the key's order: (date, advisor_id)
+    q.bind(1, date);
+    try {
+      while (q.executeStep()) on_row(ArchiveTable::assignments, q);
+    } catch (...) {
+      q.reset();
+      throw;
+    }
+    q.reset();
     return 0;
   });
 }

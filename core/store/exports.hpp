@@ -27,11 +27,13 @@ void ExportRowsPg(PgConn& c, ExportKind kind, const std::string& from_date, cons
                   const std::function<void(const PgResult&)>& on_row);
 
 /// Which table ExportRunRows is reading.
-enum class ArchiveTable { runs, sla_reports, deliveries, delivery_attempts, delivery_changes };
+enum class ArchiveTable { runs, sla_reports, deliveries, delivery_attempts, delivery_changes, assignments };
 /// The table's name as written in an archive line.
 const char* to_string(ArchiveTable t);
 /// Streams every row of one run and its children (the run row, its SLA report, deliveries,
 /// attempts, change notes) for `retention archive`.
 void ExportRunRows(Db& db, std::int64_t run_id, const std::function<void(ArchiveTable, SQLite::Statement&)>& on_row);
+/// Streams one day's assignments (every column, advisor order) for `retention archive`.
+void ExportAssignmentRows(Db& db, const std::string& date, const std::function<void(ArchiveTable, SQLite::Statement&)>& on_row);
 
 }  // namespace daybreak::store

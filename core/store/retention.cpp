@@ -1,5 +1,7 @@
 #include "store/retention.hpp"
 
+#include <optional>
+
 namespace daybreak::store {
 
 std::vector<ExpiredRun> RunListExpired(Db& db, const std::string& cutoff_date, Millis now) {
@@ -134,6 +136,42 @@ std::int64_t WhatsappHoldCountEnded(Db& db, Millis now) {
     const std::int64_t n = q.getColumn(0).getInt64();
     q.reset();
     return n;
+  });
+}
+
+std::vector<std::pair<std::string, std::int64_t>> AssignmentDaysBefore(Db& db, const std::string& cutoff_date) {
+  return guarded("AssignmentDaysBefore", [&] {
+    std::vector<std::pair<std::string, std::int64_t>> out;
+    auto& first = db.stmt("SELECT MIN(date) FROM assignments WHERE date < ?1");
+    auto& next = db.stmt("SELECT MIN(date) FROM assignments WHERE date > ?1 AND date < ?2");
+    auto& count = db.stmt("SELECT COUNT(*) FROM assignments WHERE date = ?1");
+    first.bind(1, cutoff_date);
+    std::optional<std::string> day;
+    if (first.executeStep() && !first.getColumn(0).isNull()) day = first.getColumn(0).getString();
+    first.reset();
+    while (day) {
+      count.bind(1, *day);
+      count.executeStep();
+      out.emplace_back(*day, count.getColumn(0).getInt64());
+      count.reset();
+      next.bind(1, *day);
+      next.bind(2, cutoff_date);
+      day.reset();
+      if (next.executeStep() && !next.getColumn(0).isNull()) day = next.getColumn(0).getString();
+      next.reset();
+    }
+    return out;
+  });
+}
+
+std::int64_t AssignmentPurgeBatch(Db& db, const std::string& date, std::int64_t batch) {
+  return guarded("AssignmentPurgeBatch", [&] {
+    auto& q = db.stmt(
+        "DELETE FROM assignments WHERE date = ?1 AND advisor_id IN "
+        "(SELECT advisor_id FROM assignments WHERE date = ?1 ORDER BY advisor_id LIMIT ?2)");
+    q.bind(1, date);
+    q.bind(2, batch);
+    return static_cast<std::int64_t>(q.exec());
   });
 }
 

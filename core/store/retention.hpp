@@ -4,9 +4,11 @@
 // writer never waits on one long delete (it waits at most one batch; busy_timeout covers that).
 // The status tables (sql/003) go by age the same way: raw callback bodies and their statuses
 // older than [retention] status_days, and pending statuses older than
-// status_pending_expiry_hours are expired first.
+// status_pending_expiry_hours are expired first. Assignments (the nights' plan input) go by day,
+// with the runs' cutoff but never inside the ranker's history window (op_retention.cpp).
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "domain/types.hpp"
@@ -67,5 +69,12 @@ std::int64_t StatusCountPendingOlderThan(Db& db, Millis cutoff);
 std::int64_t WhatsappHoldPurgeEndedBatch(Db& db, Millis now, std::int64_t batch);
 /// How many WhatsApp holds ended before `now` (for --dry-run).
 std::int64_t WhatsappHoldCountEnded(Db& db, Millis now);
+
+/// The days before `cutoff_date` that still have assignments, oldest first, each with its row
+/// count. Each date is found by one search of the date-led key (sql/015).
+std::vector<std::pair<std::string, std::int64_t>> AssignmentDaysBefore(Db& db, const std::string& cutoff_date);
+/// Deletes up to `batch` assignments of `date` (one range of the date-led key). Returns how many
+/// went. Call inside its own Db::write_tx, once per batch, until it returns fewer than `batch`.
+std::int64_t AssignmentPurgeBatch(Db& db, const std::string& date, std::int64_t batch);
 
 }  // namespace daybreak::store

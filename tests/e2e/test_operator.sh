@@ -320,6 +320,15 @@ sql "INSERT INTO status_updates(event_id, provider_message_id, status, provider_
      SELECT event_id, 'wamid.' || body_sha256, 'delivered', received_at, received_at,
             CASE body_sha256 WHEN 'old' THEN received_at END, CASE body_sha256 WHEN 'old' THEN 'moved' END
      FROM status_events WHERE body_sha256 IN ('old', 'stale', 'fresh')"
+# assignments of old days go with the runs' cutoff, but never inside the ranker's 31 days of history
+n_adv=$(sql "SELECT COUNT(*) FROM advisors")
+n_recent_asg=$(sql "SELECT COUNT(*) FROM assignments WHERE date >= '$D1'")
+sql "INSERT INTO assignments(advisor_id, date, content_id, source, created_at)
+     SELECT advisor_id, d.date, '$c_other', 'fallback', 0 FROM advisors, (SELECT '$OLD' AS date UNION ALL SELECT '2026-01-06') d"
+"$OP" retention purge --older-than 10 --dry-run --json >"$WORK/purge-10.json"
+"$OP" retention purge --older-than 31 --dry-run --json >"$WORK/purge-31.json"
+assert_eq "$(jget "$(cat "$WORK/purge-10.json")" assignment_cutoff_date)" "$(jget "$(cat "$WORK/purge-31.json")" cutoff_date)" \
+  "assignments keep 31 days of history whatever --older-than says"
 # Without --older-than the cutoff is [retention] runs_days (90 by default), as the nightly job runs it.
 "$OP" retention purge --dry-run --json >"$WORK/purge-default.json"
 "$OP" retention purge --older-than 90 --dry-run --json >"$WORK/purge-90.json"
@@ -339,6 +348,11 @@ assert_eq "$(jget "$(cat "$WORK/purge.json")" deleted deliveries)" "100000" "pur
 assert_eq "$(sql "SELECT COUNT(*) FROM runs WHERE run_id=$old_run")" "0" "old run deleted"
 assert_eq "$(sql "SELECT COUNT(*) FROM deliveries WHERE date BETWEEN '$D1' AND '$D4'")" "$n_all" "newer deliveries kept"
 assert_eq "$(sql "PRAGMA foreign_key_check")" "" "foreign keys after purge"
+assert_eq "$(jget "$(cat "$WORK/purge.json")" deleted assignments)" "$((2 * n_adv))" "old days' assignments deleted"
+assert_eq "$(sql "SELECT COUNT(*) FROM assignments WHERE date < '$D1'")" "0" "no assignment of an old day left"
+assert_eq "$(sql "SELECT COUNT(*) FROM assignments WHERE date >= '$D1'")" "$n_recent_asg" "recent assignments kept"
+assert_eq "$(sql "SELECT COUNT(*) FROM audit_log WHERE target = 'assignments:$OLD'")" "1" "assignment purge audited"
+sql "INSERT INTO assignments(advisor_id, date, content_id, source, created_at) SELECT advisor_id, '2026-01-06', '$c_other', 'fallback', 0 FROM advisors"
 # archive: NDJSON first, then delete
 sql "INSERT INTO runs(date, slot_at, window_start, window_end, deadline_at, state) VALUES ('2026-01-06', 1767661200000, 1767661170000, 1767661470000, 1767661500000, 'closed')"
 arch_run=$(sql "SELECT run_id FROM runs WHERE date='2026-01-06'")
@@ -352,7 +366,9 @@ f="$WORK/archive/run-$arch_run-2026-01-06.ndjson"
 assert_eq "$(grep -c '"table":"deliveries"' "$f")" "1" "archived deliveries"
 assert_eq "$(grep -c '"table":"runs"' "$f")" "1" "archived run row"
 assert_eq "$(sql "SELECT COUNT(*) FROM runs WHERE run_id=$arch_run")" "0" "archived run deleted"
-echo "ok 6: exports stream (csv, ndjson, reports; formula cells neutralised); purge of 100,000 deliveries in batches, status tables by age; archive before delete"
+assert_eq "$(grep -c '"table":"assignments"' "$WORK/archive/assignments-2026-01-06.ndjson")" "$n_adv" "archived assignments"
+assert_eq "$(sql "SELECT COUNT(*) FROM assignments WHERE date = '2026-01-06'")" "0" "archived assignments deleted"
+echo "ok 6: exports stream (csv, ndjson, reports; formula cells neutralised); purge of 100,000 deliveries in batches, status tables by age, old assignments (31 days kept); archive before delete"
 
 # --- status ---------------------------------------------------------------------------------
 "$OP" status --json >"$WORK/status.json"
