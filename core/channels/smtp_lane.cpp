@@ -248,9 +248,19 @@ void SmtpLanes::submit(Request req, Transport::Done done) {
   Lane* lane = nullptr;
   {
     std::lock_guard lk(impl_->mu);
-    auto& slot = impl_->lanes[req.lane];
-    if (!slot) slot = std::make_unique<Lane>(req.concurrency);
-    lane = slot.get();
+    if (!impl_->stopped) {
+      auto& slot = impl_->lanes[req.lane];
+      if (!slot) slot = std::make_unique<Lane>(req.concurrency);
+      lane = slot.get();
+    }
+  }
+  if (lane == nullptr) {  // after shutdown no lane starts again: aborted, never sent (outside the lock)
+    Response r;
+    r.transport_code = static_cast<int>(CURLE_ABORTED_BY_CALLBACK);
+    r.transport_error = "transport stopped before the message was sent";
+    r.message_id = std::move(req.message_id);
+    done(std::move(r));
+    return;
   }
   lane->submit(Job{std::move(req), std::move(done)});
 }
@@ -259,6 +269,7 @@ void SmtpLanes::shutdown() {
   std::vector<Lane*> all;
   {
     std::lock_guard lk(impl_->mu);
+    impl_->stopped = true;
     for (auto& [name, lane] : impl_->lanes) all.push_back(lane.get());
   }
   // Stopped together: each gets the same 15 s, not 15 s after the previous one.

@@ -625,5 +625,42 @@ TEST(EpollTransport, ManyConcurrentRequestsAgainstCppHttplib) {
   th.join();
 }
 
+TEST(CurlTransport, SubmitAfterShutdownIsAnsweredAtOnceAsAbortedHttpAndSmtp) {
+  // The Transport contract: `done` exactly once per request, even for one submitted after
+  // shutdown (the worker threads are gone by then; before, such a request waited for ever).
+  ScriptedServer server([&](int fd, int) {
+    std::string buf;
+    Received r;
+    while (read_request(fd, buf, r)) send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
+  });
+  CurlTransportOptions o;
+  o.workers = 2;
+  auto t = make_curl_transport(o);
+  Collector before;
+  t->submit(post(server.url()), before.done());
+  auto first = before.wait_for(1);
+  ASSERT_EQ(first.size(), 1U);
+  EXPECT_TRUE(first[0].transport_ok);
+  t->shutdown();
+  Collector after;
+  for (int i = 0; i < 4; ++i) t->submit(post(server.url()), after.done());  // both workers' turns
+  Request mail;
+  mail.kind = Request::Kind::smtp;
+  mail.url = "smtp://127.0.0.1:9";
+  mail.lane = "mail-late";  // a lane that never existed: it must not start after shutdown
+  mail.concurrency = 1;
+  mail.message_id = "mail-1";
+  t->submit(std::move(mail), after.done());
+  auto got = after.wait_for(5, 1000ms);
+  ASSERT_EQ(got.size(), 5U);
+  for (const auto& r : got) {
+    EXPECT_FALSE(r.transport_ok);
+    EXPECT_EQ(r.transport_code, CURLE_ABORTED_BY_CALLBACK);
+    EXPECT_FALSE(r.request_may_have_arrived);
+  }
+  EXPECT_EQ(got.back().message_id, "mail-1");
+  EXPECT_EQ(server.connections(), 1);
+}
+
 }  // namespace
 }  // namespace daybreak::channels
