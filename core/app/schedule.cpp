@@ -272,10 +272,31 @@ std::vector<engine::AlertCondition> plan_missing_conditions(store::Db& db, const
   const Millis deadline = must(slot_instant(add_days(*d, -1), sc.plan_deadline_minutes, sc.timezone));
   const Millis recheck = must(slot_instant(*d, sc.plan_recheck_minutes, sc.timezone));
   if (now < deadline) return out;
-  if (store::DayHasRuns(db, day)) return out;
-  const std::string what = day + " has no delivery plan";
-  const std::string fix = "; run daybreak-nightly (or assign-fallback --date " + day + " and plan-deliveries --date " + day +
-                          "); otherwise dispatch plans it itself at " + format_minutes(sc.dispatch_minutes) + " " + sc.timezone;
+  std::string what = day + " has no delivery plan";
+  std::string fix = "; run daybreak-nightly (or assign-fallback --date " + day + " and plan-deliveries --date " + day +
+                    "); otherwise dispatch plans it itself at " + format_minutes(sc.dispatch_minutes) + " " + sc.timezone;
+  if (cfg.database_url.empty()) {
+    if (store::DayHasRuns(db, day)) return out;
+  } else {
+    // Dispatch sends what is in PostgreSQL: the day is planned when its runs are published there,
+    // by this host or another (this host may plan nothing: a dispatch-only host's file has no
+    // planning data). Asked on a connection of its own, once a minute from `alerts check`.
+    std::int64_t published = 0;
+    try {
+      store::PgConn c(cfg.database_url);
+      published = store::pg_runs_of_day(c, day);
+    } catch (const std::exception& e) {
+      throw PlanMissingUnknown("plan_missing not evaluated: the PostgreSQL ledger at " + store::pg_url_for_display(cfg.database_url) +
+                               " did not answer whether " + day + " is published: " + e.what());
+    }
+    if (published > 0) return out;
+    what = day + " has no delivery plan in the PostgreSQL ledger";
+    if (store::DayHasRuns(db, day)) {
+      what += " (planned in " + cfg.database_path + " but not published)";
+      fix = "; run plan-deliveries --date " + day + " again to publish it; otherwise dispatch publishes it itself at " +
+            format_minutes(sc.dispatch_minutes) + " " + sc.timezone;
+    }
+  }
   out.push_back({"plan_missing", "date:" + day,
                  what + " at " + format_instant(now, sc.timezone) + " (due by " + format_minutes(sc.plan_deadline_minutes) + " " +
                      sc.timezone + ")" + fix});

@@ -5,6 +5,7 @@
 // conditions, and dispatch's dead-man's switch.
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -54,9 +55,18 @@ struct ScheduleRow {
 nlohmann::json inspect_installed_schedule(const Config& cfg, Millis now, const std::string& host_tz,
                                           std::vector<ScheduleRow>& rows);
 
+/// The plan_missing rule could not be judged: the PostgreSQL ledger did not answer (what).
+struct PlanMissingUnknown : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 /// The plan_missing conditions at `now`: the next delivery day has no run after
 /// schedule.plan_deadline on the day before (subject date:D), and again after
-/// schedule.plan_recheck on the day itself (subject date:D@HH:MM).
+/// schedule.plan_recheck on the day itself (subject date:D@HH:MM). With [database] url the runs
+/// dispatch sends are in the PostgreSQL ledger, so that is where the day's (morning) runs are
+/// looked for (store::pg_runs_of_day): a day another host planned and published is not missing,
+/// even on a host whose SQLite file has no planning data (a dispatch-only host), and a day this
+/// host planned but never published is. Throws PlanMissingUnknown when PostgreSQL cannot be
+/// asked (the caller leaves the rule's alerts as they are); it is not asked before the deadline.
 std::vector<engine::AlertCondition> plan_missing_conditions(store::Db& db, const Config& cfg, Millis now);
 
 /// Dispatch's dead-man's switch. From max(`lookahead_ms`, schedule.deadman_lead_minutes) before

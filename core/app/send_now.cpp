@@ -15,6 +15,7 @@
 #include "store/audit.hpp"
 #include "store/content.hpp"
 #include "store/deliveries.hpp"
+#include "store/pg_ledger.hpp"
 #include "store/runs.hpp"
 #include "store/whatsapp_holds.hpp"
 
@@ -389,6 +390,16 @@ nlohmann::json send_now_pickup_state(store::Db& db, std::int64_t run_id, Millis 
     out["owner"] = *o;
   }
   if (auto r = store::RunGet(db, run_id); r && r->owner && r->lease_until && *r->lease_until > now) out["run_owner"] = *r->owner;
+  return out;
+}
+
+nlohmann::json send_now_pickup_state_pg(store::PgConn& c, std::int64_t run_id, Millis now) {
+  nlohmann::json out = {{"dispatch_running", false}, {"owner", nullptr}, {"run_owner", nullptr}};
+  if (auto o = store::pg_live_dispatch_owner(c, now)) {
+    out["dispatch_running"] = true;
+    out["owner"] = *o;
+  }
+  if (auto o = store::pg_run_live_owner(c, run_id, now)) out["run_owner"] = *o;
   return out;
 }
 

@@ -19,6 +19,7 @@
 #include "domain/capacity.hpp"
 #include "domain/time.hpp"
 #include "store/db.hpp"
+#include "store/pg.hpp"
 
 namespace daybreak {
 
@@ -124,5 +125,8 @@ nlohmann::json commit_send_now(store::Db& db, const Config& cfg, SendNowPlan& pl
 /// Who will send the run: a dispatch holding a live lease (the owner), or nobody.
 /// {"dispatch_running": bool, "owner": ..., "run_owner": the urgent run's owner once taken}.
 nlohmann::json send_now_pickup_state(store::Db& db, std::int64_t run_id, Millis now);
+/// The same on the PostgreSQL ledger ([database] url), where `run_id` is the published run:
+/// a dispatch on any host sharing it adopts the urgent run as on SQLite.
+nlohmann::json send_now_pickup_state_pg(store::PgConn& c, std::int64_t run_id, Millis now);
 
 }  // namespace daybreak

@@ -124,8 +124,9 @@ LeasePass take_leases(const AppContext& ctx, const std::vector<store::Run>& cand
 /// live alert rules and their outbox in the host's SQLite file ([database] path, created and
 /// migrated when missing), the metrics textfile, status figures read from PostgreSQL. The
 /// dead-man's switch plans on this host's SQLite file and publishes (morning_deadman_pg);
-/// content_held reads the held deliveries in PostgreSQL. Not here (README "PostgreSQL"): stored
-/// run reports.
+/// content_held reads the held deliveries in PostgreSQL, on the one host holding its lock. An
+/// urgent run published while this runs is adopted as on SQLite (the AdoptUrgent op). Not here
+/// (README "PostgreSQL"): stored run reports.
 int dispatch_on_pg(AppContext& ctx, const std::vector<std::int64_t>& run_ids, const std::string& date, long lookahead_s) {
   const Clock& clock = *ctx.clock;
   std::string owner = engine::make_owner_id();
@@ -183,22 +184,26 @@ int dispatch_on_pg(AppContext& ctx, const std::vector<std::int64_t>& run_ids, co
     }
   };
   // Held deliveries are in PostgreSQL too: content_held reads them there (its own connection).
-  host.held_groups = [url = ctx.cfg.database_url, conn = std::shared_ptr<store::PgConn>()](const std::string& from) mutable {
-    try {
-      if (!conn) conn = std::make_shared<store::PgConn>(url);
-      return store::pg_held_delivery_groups(*conn, from);
-    } catch (...) {
-      conn.reset();
-      throw;
-    }
-  };
+  // They are the whole ledger's, not this dispatch's runs', so of the hosts sharing it only the
+  // one holding content_held's PostgreSQL lock evaluates the rule (PgContentHeldReader), and its
+  // alert is in that host's file alone; when that host dies its session ends and the next host's
+  // monitoring takes the lock and raises it. A lock rather than "the host holding the day's
+  // leases": held rows outlive their run (a closed run has no owner) and span days, and the
+  // dispatch holding the morning run may exit while another host's keeps running.
+  host.held_groups = store::PgContentHeldReader(ctx.cfg.database_url);
   dispatcher.monitor_on_host(std::move(host));
   auto summary = dispatcher.run(owned);
   transport->shutdown();
   nlohmann::json runs_out = nlohmann::json::array();
-  for (auto id : owned) {
+  // The runs taken at start, then the urgent runs taken while dispatching (daybreak send-now), as on SQLite.
+  std::vector<std::int64_t> reported = owned;
+  reported.insert(reported.end(), summary.runs_adopted.begin(), summary.runs_adopted.end());
+  for (auto id : reported) {
     auto run = pg.load_run(id);
-    runs_out.push_back({{"run_id", id}, {"state", run ? run->state : "?"}, {"lag_us", lag_us_json(run_lag_us(summary, id))}});
+    runs_out.push_back({{"run_id", id},
+                        {"state", run ? run->state : "?"},
+                        {"kind", run ? run->kind : "?"},
+                        {"lag_us", lag_us_json(run_lag_us(summary, id))}});
   }
   out["status"] = summary.lost_lease ? "lost_lease" : summary.stopped_by_signal ? "stopped" : "done";
   out["runs"] = runs_out;
@@ -211,6 +216,7 @@ int dispatch_on_pg(AppContext& ctx, const std::vector<std::int64_t>& run_ids, co
   out["possible_duplicates"] = summary.possible_duplicates;
   out["reconciled"] = summary.reconciled;
   out["runs_left_open"] = summary.runs_left_open;
+  out["runs_adopted"] = summary.runs_adopted;
   out["lag_us"] = lag_us_json(summary.lag_us);
   if (ctx.json) {
     print_json(out);
@@ -224,7 +230,9 @@ int dispatch_on_pg(AppContext& ctx, const std::vector<std::int64_t>& run_ids, co
                 << (action == "published" ? "published the plan of this host's file" : "planned and published")
                 << " (alert night_missed)\n";
     }
-    for (const auto& r : runs_out) std::cout << "  run " << r["run_id"] << ": " << r["state"].get<std::string>() << "\n";
+    for (const auto& r : runs_out) {
+      std::cout << "  run " << r["run_id"] << (r["kind"] == "urgent" ? " (urgent)" : "") << ": " << r["state"].get<std::string>() << "\n";
+    }
   }
   return summary.lost_lease ? kExitCheckFailed : kExitOk;
 }

@@ -4,9 +4,12 @@
 // rules (silent days, capacity shortfall), evaluates the live rules from the ledger for runs no
 // live dispatch owns (a dispatch evaluates its own runs every second), escalates unacknowledged
 // alerts, and posts queued notifications with bounded retries, so alerts keep escalating and
-// reaching people after dispatch has exited or died.
+// reaching people after dispatch has exited or died. With [database] url, plan_missing asks the
+// PostgreSQL ledger whether the next day is published (app/schedule.hpp) and content_held is
+// left to the dispatch host evaluating it there (store::PgContentHeldReader).
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
 #include "cli/commands.hpp"
@@ -84,10 +87,21 @@ int run_check(const AppContext& ctx) {
   add(eng.evaluate_store(db, {default_delivery_date(ctx.cfg, now)}, now));
   // The schedule's rule: the next day not planned by schedule.plan_deadline, and again at
   // schedule.plan_recheck; event alerts (night_missed, nightly_failed) of days that are over.
-  add(eng.evaluate_plan_missing(db, plan_missing_conditions(db, ctx.cfg, now), now));
+  // With [database] url it asks PostgreSQL whether the day is published; when PostgreSQL does
+  // not answer, the rule's alerts stay as they are this minute (neither raised nor resolved).
+  std::optional<std::string> plan_missing_unknown;
+  try {
+    add(eng.evaluate_plan_missing(db, plan_missing_conditions(db, ctx.cfg, now), now));
+  } catch (const PlanMissingUnknown& e) {
+    plan_missing_unknown = e.what();
+    ctx.log->warn("{}", e.what());
+  }
   if (auto today = local_date(now, ctx.cfg.default_timezone)) {
     add(eng.expire_events(db, format_date(*today), now));
-    add(eng.evaluate_held(db, format_date(add_days(*today, -1)), now));  // content_held: yesterday on
+    // content_held: yesterday on. With [database] url the held rows are in PostgreSQL, not in
+    // this file (its deliveries are only the plan), and the rule is a dispatch's there (the host
+    // holding its lock): evaluated here it would resolve that alert every minute.
+    if (ctx.cfg.database_url.empty()) add(eng.evaluate_held(db, format_date(add_days(*today, -1)), now));
   }
 
   // Live rules for runs nobody is dispatching. A live dispatch (an unexpired lease on any run)
@@ -138,6 +152,7 @@ int run_check(const AppContext& ctx) {
                 {"live_runs_evaluated", live_runs},
                 {"changes", cj},
                 {"firing", firing},
+                {"plan_missing_unknown", plan_missing_unknown ? json(*plan_missing_unknown) : json(nullptr)},
                 {"notifications", {{"sent", st.sent}, {"retry_later", st.retry_later}, {"gave_up", st.gave_up}, {"pending", pending}}}});
   } else {
     for (const auto& c : changes) {

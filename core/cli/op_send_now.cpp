@@ -7,11 +7,13 @@
 // the dispatch job's lock) instead of waiting for the next minute's tick.
 // With [database] url the run is planned on the SQLite file as above and published to the
 // PostgreSQL ledger at once, under the day lock taken before the SQLite write (app/publish.hpp),
-// where the next dispatch pass on PostgreSQL takes it.
+// with its kind (sql/postgresql/006): a dispatch running there, on any host, adopts it the same
+// way, else the watchdog tick starts one.
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -76,10 +78,40 @@ bool confirm(const std::string& question) {
   return answer == "y" || answer == "Y" || answer == "yes" || answer == "YES";
 }
 
+/// Who sends urgent run `run_id`: a running dispatch adopts it (waited for up to kPickupWaitMs);
+/// else one watchdog tick starts a dispatch. `state` reads the pickup state at an instant
+/// (send_now_pickup_state on SQLite, send_now_pickup_state_pg on PostgreSQL). Sets `how`.
+nlohmann::json pick_up(const Clock& clock, std::int64_t run_id, const std::function<nlohmann::json(Millis)>& state, std::string& how) {
+  auto pickup = state(clock.now());
+  if (pickup["dispatch_running"].get<bool>()) {
+    const Millis until = clock.steady_ms() + kPickupWaitMs;
+    while (pickup["run_owner"].is_null() && clock.steady_ms() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      pickup = state(clock.now());
+    }
+  }
+  if (!pickup["run_owner"].is_null()) {
+    pickup["action"] = "taken";
+    how = "taken by the running dispatch " + pickup["run_owner"].get<std::string>();
+  } else if (auto wd = find_watchdog()) {
+    const int rc = run_watchdog(*wd);
+    pickup["action"] = "watchdog";
+    pickup["watchdog"] = *wd;
+    pickup["watchdog_exit"] = rc;
+    how = rc == 0 ? "no dispatch took it; started one through " + *wd + " (dispatch --supervise under daybreak-job)"
+                  : "no dispatch took it and " + *wd + " exited " + std::to_string(rc) +
+                        "; run: daybreak-job dispatch -- dispatch --supervise";
+  } else {
+    pickup["action"] = "none";
+    how = "no dispatch is running and no daybreak-watchdog is installed here: run `dispatch --run " + std::to_string(run_id) +
+          "` now (the watchdog timer or crontab line starts a dispatch within a minute where installed)";
+  }
+  return pickup;
+}
+
 /// send-now on PostgreSQL: the urgent run just written to the SQLite file goes to the ledger on
-/// `pgc` (whose session holds the day lock); a dispatch there sends it. A running dispatch on
-/// PostgreSQL does not adopt urgent runs (the ledger keeps no run kinds), so one watchdog tick
-/// starts a dispatch where none runs on this host; else the next pass of any host takes it.
+/// `pgc` (whose session holds the day lock, released once published); a dispatch running on
+/// any host there adopts it as on SQLite, else one watchdog tick starts a dispatch here.
 int publish_send_now(ops::OpEnv& env, store::PgConn& pgc, const SendNowPlan& plan, std::int64_t run_id, nlohmann::json out) {
   const auto& cfg = env.ctx.cfg;
   nlohmann::json pub;
@@ -96,20 +128,11 @@ int publish_send_now(ops::OpEnv& env, store::PgConn& pgc, const SendNowPlan& pla
   out["sqlite_run_id"] = run_id;
   out["run_id"] = pg_run;
   out["published"] = pub;
-  nlohmann::json pickup = {{"ledger", "postgresql"}};
+  // A dispatch running on any host sharing the ledger adopts it (sql/postgresql/006's kind), as on SQLite.
   std::string how;
-  if (auto wd = find_watchdog()) {
-    const int rc = run_watchdog(*wd);
-    pickup["action"] = "watchdog";
-    pickup["watchdog"] = *wd;
-    pickup["watchdog_exit"] = rc;
-    how = "published to PostgreSQL; the next dispatch pass there takes it (a watchdog tick through " + *wd + " exited " +
-          std::to_string(rc) + "; a dispatch already running does not adopt it)";
-  } else {
-    pickup["action"] = "none";
-    how = "published to PostgreSQL; the next dispatch pass there takes it (a dispatch already running does not adopt it): "
-          "run `dispatch --run " + std::to_string(pg_run) + "` to send it now";
-  }
+  auto pickup = pick_up(*env.ctx.clock, pg_run, [&](Millis now) { return send_now_pickup_state_pg(pgc, pg_run, now); }, how);
+  pickup["ledger"] = "postgresql";
+  how = "published to PostgreSQL; " + how;
   pickup["message"] = how;
   out["pickup"] = pickup;
   std::ostringstream human;
@@ -188,32 +211,8 @@ int run_send_now(const GlobalOptions& g, const SendNowOptions& o) {
   for (auto& [k, v] : res.items()) out[k] = v;
   if (pgc) return publish_send_now(env, *pgc, plan, run_id, std::move(out));
 
-  // Who sends it: a running dispatch adopts it; else one watchdog tick starts a dispatch.
-  auto pickup = send_now_pickup_state(db, run_id, clock.now());
   std::string how;
-  if (pickup["dispatch_running"].get<bool>()) {
-    const Millis until = clock.steady_ms() + kPickupWaitMs;
-    while (pickup["run_owner"].is_null() && clock.steady_ms() < until) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-      pickup = send_now_pickup_state(db, run_id, clock.now());
-    }
-  }
-  if (!pickup["run_owner"].is_null()) {
-    pickup["action"] = "taken";
-    how = "taken by the running dispatch " + pickup["run_owner"].get<std::string>();
-  } else if (auto wd = find_watchdog()) {
-    const int rc = run_watchdog(*wd);
-    pickup["action"] = "watchdog";
-    pickup["watchdog"] = *wd;
-    pickup["watchdog_exit"] = rc;
-    how = rc == 0 ? "no dispatch took it; started one through " + *wd + " (dispatch --supervise under daybreak-job)"
-                  : "no dispatch took it and " + *wd + " exited " + std::to_string(rc) +
-                        "; run: daybreak-job dispatch -- dispatch --supervise";
-  } else {
-    pickup["action"] = "none";
-    how = "no dispatch is running and no daybreak-watchdog is installed here: run `dispatch --run " + std::to_string(run_id) +
-          "` now (the watchdog timer or crontab line starts a dispatch within a minute where installed)";
-  }
+  auto pickup = pick_up(clock, run_id, [&](Millis now) { return send_now_pickup_state(db, run_id, now); }, how);
   pickup["message"] = how;
   out["pickup"] = pickup;
   std::ostringstream human;

@@ -1341,11 +1341,16 @@ struct Dispatcher::Impl {
         if (cfg.alerts.success_measure == "delivered") fill_status_figures(db, snap, now);
         auto changes = alert_engine->evaluate(db, snap, now);
         // content_held reads the held deliveries from the ledger: with host_mon they are in the
-        // other database, read there (held_groups), and the alert goes to this host's file.
+        // other database, read there (held_groups), and the alert goes to this host's file, on
+        // the one host that raises it (nullopt on the others: the rule is left alone here).
         if (auto today = local_date(now, cfg.default_timezone); today && (!host_mon || host_mon->held_groups)) {
           const std::string from = format_date(add_days(*today, -1));
-          auto held = host_mon ? alert_engine->evaluate_held(db, host_mon->held_groups(from), now)
-                               : alert_engine->evaluate_held(db, from, now);  // content_held
+          std::vector<AlertChange> held;
+          if (!host_mon) {
+            held = alert_engine->evaluate_held(db, from, now);  // content_held
+          } else if (auto groups = host_mon->held_groups(from)) {
+            held = alert_engine->evaluate_held(db, *groups, now);
+          }
           changes.insert(changes.end(), held.begin(), held.end());
         }
         if (!changes.empty() && notifier) notifier->wake();

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -84,10 +85,10 @@ class StopToken {
 /// Monitoring for a ledger on another database (PostgreSQL): the alert rules dispatch evaluates
 /// from its live snapshot (their alerts and notification outbox in this host's SQLite file) and
 /// the metrics textfile run on a thread of their own against `store_path` (engine/host_store.hpp),
-/// never in the ledger's transaction. content_held (it reads the held deliveries, which are in
-/// the other database) is not evaluated; the textfile has no daybreak_last_run_sla_ratio (no run
-/// report is stored: the last run may have closed on another host) and its
-/// daybreak_alerts_firing counts this host's file. docs/architecture.md.
+/// never in the ledger's transaction. content_held reads the held deliveries in the other
+/// database (held_groups), on one host of those sharing it; the textfile has no
+/// daybreak_last_run_sla_ratio (no run report is stored: the last run may have closed on another
+/// host) and its daybreak_alerts_firing counts this host's file. docs/architecture.md.
 struct HostMonitoring {
   std::string store_path;  ///< this host's SQLite file ([database] path): created and migrated when missing
   /// A run's status-callback figures from the ledger's database, for alerts.success_measure =
@@ -96,9 +97,11 @@ struct HostMonitoring {
   /// always sets it).
   std::function<store::DeliveryTruth(std::int64_t run_id, Millis now)> status_figures;
   /// The held deliveries (store::HeldDeliveryGroups) on days from `from_date` on, read from the
-  /// ledger's database, for the content_held rule (on the monitoring thread, once a second).
-  /// Unset: content_held is not evaluated.
-  std::function<std::vector<store::HeldGroup>(const std::string& from_date)> held_groups;
+  /// ledger's database, for the content_held rule (on the monitoring thread, once a second);
+  /// nullopt when another host raises the rule (store::PgContentHeldReader: the host holding its
+  /// lock): this host then neither raises nor resolves its alerts. Unset: content_held is not
+  /// evaluated.
+  std::function<std::optional<std::vector<store::HeldGroup>>(const std::string& from_date)> held_groups;
 };
 
 class Dispatcher {

@@ -159,7 +159,7 @@ struct CloseResult {
   bool closed = false;
   std::int64_t open_rows = 0;  ///< rows not final, when it did not close
 };
-/// The urgent runs an AdoptUrgent leased to this owner (empty on a ledger that has no run kinds).
+/// The urgent runs an AdoptUrgent leased to this owner, in slot order.
 struct AdoptedRuns {
   std::vector<Run> runs;
 };

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <thread>
+#include <tuple>
 #include <iterator>
 #include <functional>
 #include <unordered_map>
@@ -45,7 +46,7 @@ std::string id_array(const std::vector<std::int64_t>& ids) {
 
 const char* const kPgRunColumns =
     "run_id, date, slot_at, window_start, window_end, deadline_at, state, planned_count, feasible, plan_report, "
-    "owner, lease_until, heartbeat_at, progress, started_at, finished_at";
+    "owner, lease_until, heartbeat_at, progress, started_at, finished_at, kind";
 
 Run pg_read_run(const PgResult& r, int i) {
   Run x;
@@ -65,6 +66,7 @@ Run pg_read_run(const PgResult& r, int i) {
   x.progress = r.str(i, 13);
   x.started_at = r.opt_i64(i, 14);
   x.finished_at = r.opt_i64(i, 15);
+  x.kind = r.str(i, 16);  // sql/postgresql/006
   return x;
 }
 
@@ -248,7 +250,7 @@ namespace {
 /// The SQL of the write operations, built once.
 struct PgWriteSql {
   std::string claim, claim_state, delivery_update, delivery_claim_update, attempt_insert, substitute_delivery,
-      substitute_assignment, release, heartbeat, controls, run_close, count_non_final, release_lease, reroute;
+      substitute_assignment, release, heartbeat, controls, run_close, count_non_final, release_lease, reroute, adopt_urgent;
   PgWriteSql() {
     const std::string claimable = claimable_states_sql();
     const std::string non_final = non_final_states_sql();
@@ -309,6 +311,17 @@ struct PgWriteSql {
               "r.run_id = deliveries.run_id AND r.owner = $7 AND r.state = 'running') RETURNING delivery_id) "
               "UPDATE status_updates SET outcome = 'rerouted' WHERE status = 'failed' AND applied_at IS NOT NULL "
               "AND (matched_delivery_id IN (SELECT delivery_id FROM moved) OR delivery_id IN (SELECT delivery_id FROM moved))";
+    // As SqliteDispatchLedger::adopt_urgent (RunListAdoptableUrgent + RunAcquireLease): the open
+    // urgent runs (sql/postgresql/006) whose window overlaps [$5, $4], not among this dispatch's
+    // runs, whose lease is free or expired, leased to this owner in one statement. FOR UPDATE
+    // SKIP LOCKED as acquire_lease: a run another host is taking at this moment is left to it,
+    // and one it took and committed first no longer matches (its lease is live).
+    adopt_urgent = std::string("UPDATE runs SET owner = $1, lease_until = $2, heartbeat_at = $3, state = 'running', "
+                               "started_at = COALESCE(started_at, $3) WHERE run_id IN (SELECT run_id FROM runs "
+                               "WHERE kind = 'urgent' AND state IN ('planned','running') AND window_start <= $4 "
+                               "AND deadline_at >= $5 AND (owner IS NULL OR lease_until IS NULL OR lease_until <= $3) "
+                               "AND NOT (run_id = ANY($6::bigint[])) FOR UPDATE SKIP LOCKED) RETURNING ") +
+                   kPgRunColumns;
   }
 };
 const PgWriteSql& pg_sql() {
@@ -400,11 +413,19 @@ bool PgDispatchLedger::plan(const LedgerOp& op, PgOpPlan& out) {
           },
           // Not run here: the dispatcher runs monitoring on this host's file (pg_ledger.hpp).
           [&](const ledger_op::Local&) { return true; },
-          // The PostgreSQL ledger has no run kinds (sql/postgresql): an urgent run `daybreak
-          // send-now` publishes there is a run like any other, taken by the next dispatch pass,
-          // not adopted by a running dispatch.
-          [&](const ledger_op::AdoptUrgent&) {
-            out.finish = [](std::vector<PgResult>&) -> LedgerResult { return AdoptedRuns{}; };
+          // An urgent run `daybreak send-now` published while this dispatch runs: leased here
+          // and returned (its kind is sql/postgresql/006's column), in slot order as on SQLite.
+          [&](const ledger_op::AdoptUrgent& o) {
+            out.stmts.push_back({"adopt_urgent", &q.adopt_urgent,
+                                 {owner_, num(o.now + o.lease_ms), num(o.now), num(o.to), num(o.from), id_array(o.known)}});
+            out.finish = [](std::vector<PgResult>& r) -> LedgerResult {
+              AdoptedRuns a;
+              for (int i = 0; i < r[0].rows(); ++i) a.runs.push_back(pg_read_run(r[0], i));
+              std::sort(a.runs.begin(), a.runs.end(), [](const Run& x, const Run& y) {
+                return std::tie(x.slot_at, x.run_id) < std::tie(y.slot_at, y.run_id);
+              });
+              return a;
+            };
             return true;
           },
           [&](const ledger_op::RerouteAfterFailed& o) {
@@ -601,6 +622,20 @@ LedgerFactory pg_ledger_factory(std::string url, std::string owner) {
   };
 }
 
+std::optional<std::string> pg_live_dispatch_owner(PgConn& c, Millis now) {
+  auto r = c.query("SELECT owner FROM runs WHERE owner IS NOT NULL AND lease_until > $1 AND state IN ('planned','running') "
+                   "ORDER BY heartbeat_at DESC LIMIT 1",
+                   {num(now)});
+  if (r.rows() == 0) return std::nullopt;
+  return r.str(0, 0);
+}
+
+std::optional<std::string> pg_run_live_owner(PgConn& c, std::int64_t run_id, Millis now) {
+  auto r = c.query("SELECT owner FROM runs WHERE run_id = $1 AND owner IS NOT NULL AND lease_until > $2", {num(run_id), num(now)});
+  if (r.rows() == 0) return std::nullopt;
+  return r.str(0, 0);
+}
+
 // ---- daybreak status ----
 
 PgStatusView pg_status_view(const std::string& url, Millis from, Millis now, const std::string& next_day) {
@@ -758,7 +793,7 @@ const CopyTable kCopyTables[] = {
     {"assignments", "advisor_id, date, content_id, source, score, score_parts, reason, created_at", "", "WHERE date = ?1", "", "", {}},
     {"runs",
      "run_id, date, slot_at, window_start, window_end, deadline_at, state, planned_count, feasible, plan_report, owner, "
-     "lease_until, heartbeat_at, progress, started_at, finished_at, reopened_at",
+     "lease_until, heartbeat_at, progress, started_at, finished_at, reopened_at, kind",
      "", "WHERE date = ?1 AND (?2 IS NULL OR run_id = ?2)", "run_id", "date, slot_at", {}},
     {"deliveries",
      "delivery_id, run_id, advisor_id, date, slot_at, content_id, source, tier, tier_rank, state, channel, channel_index, "
@@ -903,11 +938,31 @@ std::string day_key(const std::string& date) {
 }
 }  // namespace
 
+namespace {
+// A host that dies holding a session lock must not keep it for the kernel's two hours: the
+// server probes the session's socket (ignored on a Unix socket, whose peer's death is seen at once).
+void short_keepalives(PgConn& c) {
+  c.exec("SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3");
+}
+// The rule locks' class (the first int key; the day lock has its own) and a rule's key: the
+// 31-bit FNV-1a of its name, the same on every host.
+constexpr int kRuleLockClass = 0x64627261;  // "dbra"
+std::string rule_key(const std::string& rule) {
+  std::uint32_t h = 2166136261u;
+  for (unsigned char ch : rule) h = (h ^ ch) * 16777619u;
+  return std::to_string(static_cast<std::int32_t>(h & 0x7fffffffu));
+}
+}  // namespace
+
+bool pg_try_lock_rule(PgConn& c, const std::string& rule) {
+  c.ensure_connected();
+  short_keepalives(c);
+  return c.query("SELECT pg_try_advisory_lock($1::int, $2::int)", {std::to_string(kRuleLockClass), rule_key(rule)}).str(0, 0) == "t";
+}
+
 bool pg_lock_day(PgConn& c, const std::string& date, Millis wait_ms) {
   c.ensure_connected();
-  // A host that dies holding the lock must not keep it for the kernel's two hours: the server
-  // probes this session's socket (ignored on a Unix socket, whose peer's death is seen at once).
-  c.exec("SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3");
+  short_keepalives(c);
   const std::vector<PgParam> key = {std::to_string(kDayLockClass), day_key(date)};
   // Polled every 100 ms (no clock read in the store): about `wait_ms` in all.
   for (Millis waited = 0;; waited += 100) {
@@ -922,9 +977,8 @@ void pg_unlock_day(PgConn& c, const std::string& date) {
 }
 
 std::int64_t pg_runs_of_day(PgConn& c, const std::string& date) {
-  // The ledger keeps no run kinds; an urgent run carries send-now's plan report, {"kind": "urgent", …}.
-  return c.query("SELECT COUNT(*) FROM runs WHERE date = $1 AND strpos(plan_report, '\"kind\":\"urgent\"') = 0", {date})
-      .i64(0, 0);
+  // As store::DayHasRuns on SQLite: the morning runs (sql/postgresql/006's kind).
+  return c.query("SELECT COUNT(*) FROM runs WHERE date = $1 AND kind = 'morning'", {date}).i64(0, 0);
 }
 
 }  // namespace daybreak::store

@@ -120,9 +120,23 @@ LedgerCopyCounts migrate_ledger_to_pg(const std::string& sqlite_path, const std:
 /// host that dies holding it loses it within seconds.
 bool pg_lock_day(PgConn& c, const std::string& date, Millis wait_ms);
 void pg_unlock_day(PgConn& c, const std::string& date);
-/// The day's planned runs in PostgreSQL (any state): runs of `date` but the urgent ones `daybreak
-/// send-now` published (the ledger keeps no run kinds: their plan report says "kind": "urgent").
+/// The rule lock: a session-level advisory lock on `c` keyed on an alert rule's name, taken
+/// without waiting; true when this session holds it (now or already). A rule evaluated from the
+/// whole ledger rather than from a dispatch's own runs (content_held) is evaluated only by the
+/// session holding it, so two dispatch hosts never raise the same alert each in its own file.
+/// It goes with the session (the process's exit, a lost connection; keepalives as the day
+/// lock's, so a host that dies loses it within seconds) and the next host's try takes it.
+bool pg_try_lock_rule(PgConn& c, const std::string& rule);
+/// The day's planned runs in PostgreSQL (any state): runs of `date` of kind morning, not the
+/// urgent ones `daybreak send-now` published (sql/postgresql/006), as store::DayHasRuns counts
+/// them on SQLite: what the dead-man's switch and the plan_missing rule look for.
 std::int64_t pg_runs_of_day(PgConn& c, const std::string& date);
+
+/// RunLiveDispatchOwner on PostgreSQL: the owner of the most recently beaten live lease on a run
+/// not closed (a dispatch is running there, on some host), if any.
+std::optional<std::string> pg_live_dispatch_owner(PgConn& c, Millis now);
+/// The owner of run `run_id` while its lease is live at `now` (send-now: taken yet?).
+std::optional<std::string> pg_run_live_owner(PgConn& c, std::int64_t run_id, Millis now);
 
 /// What `daybreak status` shows of the PostgreSQL ledger (read-only; one connection).
 struct PgStatusView {

@@ -57,7 +57,11 @@ std::vector<Run> PgReportLedger::runs_recent(int limit) {
   return out;
 }
 
-std::string PgReportLedger::run_kind(std::int64_t) { return "morning"; }
+std::string PgReportLedger::run_kind(std::int64_t run_id) {
+  // sql/postgresql/006 (dispatch applies it when it connects); "morning" for a run not there.
+  auto r = c_->run("report_run_kind", "SELECT kind FROM runs WHERE run_id = $1", {id_param(run_id)});
+  return r.rows() > 0 ? r.str(0, 0) : std::string("morning");
+}
 
 std::vector<DeliveryOutcome> PgReportLedger::outcomes(std::int64_t run_id, std::map<std::string, std::int64_t>* by_source) {
   std::vector<DeliveryOutcome> out;

@@ -9,8 +9,8 @@
 // the status callbacks to these deliveries (store/pg_status.hpp) by SQLite's rules, so the
 // delivered/read/unknown/failed-after-accept figures are counted as on SQLite
 // (keeps_status_callbacks() is true). What the PostgreSQL ledger does not hold is said, not
-// zeroed: no stored run reports (keeps_stored_reports() is false). Runs have no kind there
-// (send-now writes to SQLite), so every run reads as a morning run.
+// zeroed: no stored run reports (keeps_stored_reports() is false). Run kinds are read there
+// (sql/postgresql/006), as on SQLite.
 #include <memory>
 #include <string>
 

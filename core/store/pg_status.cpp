@@ -626,6 +626,27 @@ std::vector<HeldGroup> pg_held_delivery_groups(PgConn& c, const std::string& fro
   return out;
 }
 
+PgContentHeldReader::PgContentHeldReader(std::string url) : s_(std::make_shared<State>()) { s_->url = std::move(url); }
+
+std::optional<std::vector<HeldGroup>> PgContentHeldReader::operator()(const std::string& from_date) {
+  try {
+    if (!s_->c) {
+      s_->holds = false;  // a new session holds nothing
+      s_->c = std::make_unique<PgConn>(s_->url);
+    }
+    if (!s_->holds) s_->holds = pg_try_lock_rule(*s_->c, "content_held");
+    if (!s_->holds) return std::nullopt;
+    return pg_held_delivery_groups(*s_->c, from_date);
+  } catch (...) {
+    // The session (and its lock, if it held it) is gone or in doubt: a new one next time.
+    s_->c.reset();
+    s_->holds = false;
+    throw;
+  }
+}
+
+bool PgContentHeldReader::holds_lock() const { return s_->holds; }
+
 std::int64_t pg_status_expire_pending_batch(PgConn& c, Millis cutoff, Millis now, std::int64_t batch) {
   using namespace pg_status_detail;
   std::int64_t out = 0;

@@ -108,6 +108,30 @@ DeliveryTruth pg_delivery_truth_for_run(PgConn& c, std::int64_t run_id, Millis n
 /// whose ledger is there.
 std::vector<HeldGroup> pg_held_delivery_groups(PgConn& c, const std::string& from_date);
 
+/// The content_held reader of a dispatch on PostgreSQL (engine::HostMonitoring::held_groups), on
+/// a connection of its own (opened on first use, again after a failure). The held deliveries are
+/// the whole ledger's, not a dispatch's own runs', so every dispatch host would raise the same
+/// alert in its own file: the reader returns them only while its session holds content_held's
+/// rule lock (pg_try_lock_rule, tried on each call until taken, then kept with the connection),
+/// and nullopt on the other hosts, which then leave the rule alone. When the holding host dies
+/// or its dispatch exits, its session ends and the next host's call takes the lock and raises.
+/// Copies share the connection and the lock.
+class PgContentHeldReader {
+ public:
+  explicit PgContentHeldReader(std::string url);
+  std::optional<std::vector<HeldGroup>> operator()(const std::string& from_date);
+  /// True while this reader's session holds the lock (as of its last call).
+  [[nodiscard]] bool holds_lock() const;
+
+ private:
+  struct State {
+    std::string url;
+    std::unique_ptr<PgConn> c;
+    bool holds = false;
+  };
+  std::shared_ptr<State> s_;
+};
+
 /// StatusRejectList and StatusRejectCountSince on PostgreSQL (`daybreak status rejected`).
 std::vector<StatusRejectRow> pg_status_reject_list(PgConn& c, Millis since, std::int64_t limit);
 std::int64_t pg_status_reject_count_since(PgConn& c, Millis since);

@@ -194,10 +194,11 @@ urgent=$(json 'j["run_id"]' <"$WORK/s.json")
 assert_eq "$(json 'j["ledger"]' <"$WORK/s.json")" "postgresql" "send-now: ledger"
 assert_eq "$(json 'j["published"]["inserted"]["deliveries"]' <"$WORK/s.json")" "40" "urgent deliveries published"
 assert_eq "$(pg "SELECT COUNT(*) FROM deliveries WHERE run_id=$urgent AND content_id='$item' AND state='planned'")" "40" "urgent deliveries in PostgreSQL"
-# Not the day's plan to the dead-man's switch (pg_runs_of_day): its plan report says urgent.
-assert_eq "$(pg "SELECT strpos(plan_report, '\"kind\":\"urgent\"') > 0 FROM runs WHERE run_id=$urgent")" "t" "the urgent run's plan report"
+# Not the day's plan to the dead-man's switch (pg_runs_of_day): its kind is published with it.
+assert_eq "$(pg "SELECT kind FROM runs WHERE run_id=$urgent")" "urgent" "the urgent run's kind in PostgreSQL"
 DAYBREAK_HOST_ID=host-b DAYBREAK_CLOCK=$clk on b "$DISPATCH" --json >"$WORK/d.json" 2>"$WORK/d.err" || fail "dispatch on B exited $?"
 assert_eq "$(pg "SELECT state FROM runs WHERE run_id=$urgent")" "closed" "urgent run"
 assert_eq "$(pg "SELECT COUNT(*) FROM deliveries WHERE run_id=$urgent AND accepted_at IS NOT NULL AND accepted_at <= deadline_at")" "40" "urgent deliveries accepted by their deadline"
-json '[r["run_id"] for r in j["runs"]]' <"$WORK/d.json" | grep -q "^\[$urgent\]$" || fail "dispatch on B did not take run $urgent: $(cat "$WORK/d.json")"
+json '[(r["run_id"], r["kind"]) for r in j["runs"]]' <"$WORK/d.json" | grep -q "^\[($urgent, 'urgent')\]$" ||
+  fail "dispatch on B did not take run $urgent as urgent: $(cat "$WORK/d.json")"
 echo "ok d: send-now with url on A (SQLite run $(json 'j["sqlite_run_id"]' <"$WORK/s.json"), PostgreSQL run $urgent) sent by a dispatch on B"

@@ -595,8 +595,8 @@ TEST_F(PgLedgerTest, TheDeadmansSwitchOnPostgresqlPlansNothingWhenTheDayHasRunsO
   EXPECT_FALSE(morning_deadman_pg(*db_, cfg, kPgT0 - 5 * 3'600'000, 120'000, quiet).at("checked").get<bool>());
   // An urgent run of the day (send-now's, published at 02:00) is not the day's plan.
   store::PgConn(url_).exec(
-      "INSERT INTO runs(date, slot_at, window_start, window_end, deadline_at, plan_report) VALUES ('2026-11-28', 1, 1, 1, 1, "
-      "'{\"content_id\":\"C1\",\"kind\":\"urgent\"}')");
+      "INSERT INTO runs(date, slot_at, window_start, window_end, deadline_at, plan_report, kind) VALUES ('2026-11-28', 1, 1, 1, "
+      "1, '{\"content_id\":\"C1\",\"kind\":\"urgent\"}', 'urgent')");
   auto empty = morning_deadman_pg(*db_, cfg, kPgT0 - 60'000, 120'000, quiet);
   EXPECT_EQ(empty.at("date"), "2026-11-28");
   EXPECT_EQ(empty.at("action"), "no_planning_data");
