@@ -605,6 +605,10 @@ LedgerFactory pg_ledger_factory(std::string url, std::string owner) {
 
 PgStatusView pg_status_view(const std::string& url, Millis from, Millis now, const std::string& next_day) {
   PgConn c(url);
+  return pg_status_view(c, from, now, next_day);
+}
+
+PgStatusView pg_status_view(PgConn& c, Millis from, Millis now, const std::string& next_day) {
   PgStatusView v;
   // As RunListActive + the running ones of RunListRecent on SQLite.
   auto a = c.query(std::string("SELECT ") + kPgRunColumns +
