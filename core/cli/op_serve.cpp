@@ -42,6 +42,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <tuple>
@@ -473,7 +474,10 @@ class Console {
   }
 
   /// Builds a frame every 400 ms, or at once after an action (frame_stale), and the history
-  /// every 30 s (and after an action), until stop_frames.
+  /// every 30 s on SQLite, 5 minutes on PostgreSQL, and after an action or when a run it shows
+  /// closes, until stop_frames. On PostgreSQL the trend counts 30 days of deliveries in the
+  /// server dispatch writes to (its own per-run headlines and the delivery truth by date), so
+  /// it is not repeated every 30 s beside a morning's dispatch; it changes when a run closes.
   void frame_loop() {
     // The frames are an observer's work: on a host that also runs dispatch, this thread yields
     // the CPU to it — at least nice 10 even with --nice 0 (the whole console is at 10 by default).
@@ -483,6 +487,8 @@ class Console {
       ctx_.log->debug("console: could not lower the frame thread's priority: {}", std::strerror(errno));
     std::chrono::steady_clock::time_point history_at{};
     bool history_due = true;  // the first pass, and after an action
+    const auto history_every = pg_ ? std::chrono::seconds(300) : std::chrono::seconds(30);
+    std::set<std::int64_t> closed_runs;  // the runs the last frame showed closed
     while (true) {
       std::shared_ptr<const json> f, h;
       std::string error;
@@ -492,7 +498,15 @@ class Console {
         ctx_.log->warn("console: live frame: {}", e.what());
         error = e.what();
       }
-      if (const auto t = std::chrono::steady_clock::now(); history_due || t - history_at >= std::chrono::seconds(30)) {
+      if (f) {
+        std::set<std::int64_t> closed;
+        for (const auto& r : (*f)["runs"]) {
+          if (r.value("closed", false)) closed.insert(r.value("run_id", std::int64_t{0}));
+        }
+        if (closed != closed_runs) history_due = true;
+        closed_runs = std::move(closed);
+      }
+      if (const auto t = std::chrono::steady_clock::now(); history_due || t - history_at >= history_every) {
         try {
           h = std::make_shared<const json>(build_history());
           history_at = t;
@@ -765,8 +779,7 @@ class Console {
     const Millis now = ctx_.clock->now();
     auto d = local_date(now, ctx_.cfg.default_timezone);
     const std::string to = d ? format_date(*d) : format_instant(now).substr(0, 10);
-    // On PostgreSQL: the trend sla-report trend computes there (each closed run counted from its
-    // deliveries now: no reports are stored there), in a snapshot of its own.
+    // On PostgreSQL: what sla-report trend shows with the url, in a snapshot of its own.
     if (pg_) return build_trend(frame_pg(), to, 30);
     return build_trend(*frame_db_, to, 30);
   }
