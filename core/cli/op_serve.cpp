@@ -994,6 +994,7 @@ class Console {
   /// pending migrations applied, on the first action, as `daybreak pause` does with the url).
   store::PgOperator& op_pg() {
     if (!op_pg_) op_pg_ = std::make_unique<store::PgOperator>(ctx_.cfg.database_url);
+    op_pg_->conn().ensure_connected();  // a connection lost since the last action is opened again
     return *op_pg_;
   }
 
