@@ -2,7 +2,7 @@
 // (README "What speaks PostgreSQL, precisely"). Three kinds:
 //  - they speak PostgreSQL: status, doctor, migrate-ledger, pause, resume, cancel, resend,
 //    content withdraw, content replace, export deliveries|attempts, dead (list, show, replay,
-//    dismiss), audit;
+//    dismiss), audit, serve (the console: its figures and actions there, cli/op_serve.cpp);
 //  - they work on the local SQLite file by design: the planning side (import, generate, explain,
 //    advisors list|show, content list|show), the file itself (backup, restore, retention), what is
 //    kept only there (alerts, schedule, status rejected, ingest of spooled callbacks);
@@ -19,8 +19,8 @@ namespace daybreak::ops {
 namespace {
 
 // send-now is not here: it plans on the SQLite file and publishes the run to PostgreSQL (op_send_now.cpp).
-constexpr std::array<std::string_view, 9> kRefused = {
-    "assign",          "export reports",  "serve",
+constexpr std::array<std::string_view, 8> kRefused = {
+    "assign",          "export reports",
     "advisors add",    "advisors update", "advisors pause", "advisors resume", "advisors opt-in", "advisors opt-out"};
 
 bool starts_with_word(std::string_view path, std::string_view prefix) {

@@ -10,6 +10,14 @@
 // reason, and is audited with the operator's name. Every response carries a strict
 // Content-Security-Policy (no inline script: the page's script is /static/console.js),
 // frame-ancestors 'none' and X-Frame-Options DENY.
+//
+// With [database] url (the dispatch ledger on PostgreSQL) every figure is read there through the
+// readers `sla-report --watch`, `sla-report` and `daybreak status` use (store::PgReportLedger,
+// one read-only snapshot per frame, and store::pg_status_view), the firing alerts from this
+// host's SQLite file, read-only, where a dispatch on PostgreSQL keeps them; the actions the
+// command line takes on PostgreSQL go through the same ops::*_pg functions (store::PgOperator,
+// audited in PostgreSQL's audit_log), and the ones it cannot take there are listed in the live
+// JSON's `unavailable` with the reason, shown so on the page, and refused (409).
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -28,11 +36,13 @@
 #include <condition_variable>
 #include <cstdarg>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <tuple>
@@ -51,6 +61,9 @@
 #include "store/alerts.hpp"
 #include "store/breakdown.hpp"
 #include "store/overrides.hpp"
+#include "store/pg_ledger.hpp"
+#include "store/pg_operator.hpp"
+#include "store/pg_reports.hpp"
 #include "store/runs.hpp"
 
 namespace daybreak {
@@ -281,7 +294,14 @@ struct Request {
 class Console {
  public:
   Console(AppContext ctx, std::vector<serve::OperatorToken> tokens)
-      : ctx_(std::move(ctx)), tokens_(std::move(tokens)), db_(ctx_.cfg.database_path), frame_db_(ctx_.cfg.database_path) {}
+      : ctx_(std::move(ctx)), tokens_(std::move(tokens)), pg_(!ctx_.cfg.database_url.empty()) {
+    // On PostgreSQL the SQLite file is not opened for writing at all: the frames read the
+    // host's alerts from it read-only (host_alerts), the actions go to PostgreSQL.
+    if (!pg_) {
+      db_ = std::make_unique<store::Db>(ctx_.cfg.database_path);
+      frame_db_ = std::make_unique<store::Db>(ctx_.cfg.database_path);
+    }
+  }
   ~Console() { stop_frames(); }
   Console(const Console&) = delete;
   Console& operator=(const Console&) = delete;
@@ -442,12 +462,22 @@ class Console {
     std::unique_lock lock(frame_mu_);
     // Only the first request after the start waits, for the first frame.
     frame_cv_.wait_for(lock, std::chrono::seconds(5), [&] { return frame_ != nullptr; });
-    if (!frame_) throw store::StoreError("the first live frame is not ready yet");
-    return *frame_;
+    if (!frame_) {
+      throw store::StoreError(frame_error_.empty() ? std::string("the first live frame is not ready yet")
+                                                   : "the ledger cannot be read: " + frame_error_);
+    }
+    if (frame_error_.empty()) return *frame_;
+    // The ledger could not be read since this frame: say so, never pass old figures as live.
+    json out = *frame_;
+    out["stale"] = {{"error", frame_error_}, {"since_ms", frame_error_since_}};
+    return out;
   }
 
   /// Builds a frame every 400 ms, or at once after an action (frame_stale), and the history
-  /// every 30 s (and after an action), until stop_frames.
+  /// every 30 s on SQLite, 5 minutes on PostgreSQL, and after an action or when a run it shows
+  /// closes, until stop_frames. On PostgreSQL the trend counts 30 days of deliveries in the
+  /// server dispatch writes to (its own per-run headlines and the delivery truth by date), so
+  /// it is not repeated every 30 s beside a morning's dispatch; it changes when a run closes.
   void frame_loop() {
     // The frames are an observer's work: on a host that also runs dispatch, this thread yields
     // the CPU to it — at least nice 10 even with --nice 0 (the whole console is at 10 by default).
@@ -457,14 +487,26 @@ class Console {
       ctx_.log->debug("console: could not lower the frame thread's priority: {}", std::strerror(errno));
     std::chrono::steady_clock::time_point history_at{};
     bool history_due = true;  // the first pass, and after an action
+    const auto history_every = pg_ ? std::chrono::seconds(300) : std::chrono::seconds(30);
+    std::set<std::int64_t> closed_runs;  // the runs the last frame showed closed
     while (true) {
       std::shared_ptr<const json> f, h;
+      std::string error;
       try {
         f = std::make_shared<const json>(build_live());
       } catch (const std::exception& e) {
         ctx_.log->warn("console: live frame: {}", e.what());
+        error = e.what();
       }
-      if (const auto t = std::chrono::steady_clock::now(); history_due || t - history_at >= std::chrono::seconds(30)) {
+      if (f) {
+        std::set<std::int64_t> closed;
+        for (const auto& r : (*f)["runs"]) {
+          if (r.value("closed", false)) closed.insert(r.value("run_id", std::int64_t{0}));
+        }
+        if (closed != closed_runs) history_due = true;
+        closed_runs = std::move(closed);
+      }
+      if (const auto t = std::chrono::steady_clock::now(); history_due || t - history_at >= history_every) {
         try {
           h = std::make_shared<const json>(build_history());
           history_at = t;
@@ -476,6 +518,12 @@ class Console {
       std::unique_lock lock(frame_mu_);
       if (f) frame_ = std::move(f);
       if (h) history_ = std::move(h);
+      if (error.empty()) {
+        frame_error_.clear();
+      } else if (frame_error_.empty()) {
+        frame_error_ = error;
+        frame_error_since_ = ctx_.clock->now();
+      }
       frame_cv_.notify_all();
       frame_cv_.wait_for(lock, std::chrono::milliseconds(400), [&] { return frame_stale_ || stopping_frames_; });
       if (stopping_frames_) return;
@@ -504,11 +552,20 @@ class Console {
  private:
   /// The status-callback figures of a run (one aggregate over its deliveries), at most every
   /// 5 s per run: they move with callbacks, not with every send. Frame thread only.
-  store::DeliveryTruth truth(std::int64_t run_id, Millis now) {
+  store::DeliveryTruth truth(store::ReportLedger& ledger, std::int64_t run_id, Millis now) {
     auto& c = truth_cache_[run_id];
     const auto t = std::chrono::steady_clock::now();
-    if (!c.second || t - c.first >= std::chrono::seconds(5)) c = {t, store::DeliveryTruthForRun(frame_db_, run_id, now)};
+    if (!c.second || t - c.first >= std::chrono::seconds(5)) c = {t, ledger.truth_for_run(run_id, now)};
     return *c.second;
+  }
+
+  /// The breakdown's statements on the frame's ledger (store/breakdown.hpp: the same on both).
+  std::vector<store::BreakdownRow> read_breakdown(std::int64_t run_id, bool delivered_only) {
+    if (pg_) {
+      return delivered_only ? store::pg_delivered_breakdown(frame_pg_->conn(), run_id)
+                            : store::pg_delivery_breakdown(frame_pg_->conn(), run_id);
+    }
+    return delivered_only ? store::DeliveredBreakdown(*frame_db_, run_id) : store::DeliveryBreakdown(*frame_db_, run_id);
   }
 
   // The by tier/channel/sender rows. While a dispatch runs the run, it publishes them in its
@@ -522,7 +579,7 @@ class Console {
     const auto t = std::chrono::steady_clock::now();
     if (published.is_array()) {
       auto& d = delivered_cache_[run_id];
-      if (!d.second || t - d.first >= std::chrono::seconds(5)) d = {t, store::DeliveredBreakdown(frame_db_, run_id)};
+      if (!d.second || t - d.first >= std::chrono::seconds(5)) d = {t, read_breakdown(run_id, true)};
       json rows = published;
       for (auto& row : rows) {
         std::int64_t n = 0;
@@ -546,7 +603,7 @@ class Console {
     const auto every = std::chrono::milliseconds(1000 * static_cast<long>(1 + total / 250001));
     if (!c.second.is_null() && t - c.first < every) return c.second;
     json rows = json::array();
-    for (const auto& b : store::DeliveryBreakdown(frame_db_, run_id)) {
+    for (const auto& b : read_breakdown(run_id, false)) {
       rows.push_back({{"tier", b.tier}, {"channel", b.channel}, {"sender", b.sender}, {"total", b.total}, {"accepted", b.accepted},
                       {"on_time", b.on_time}, {"delivered", b.delivered}, {"dead", b.dead}, {"pending", b.pending}});
     }
@@ -554,62 +611,158 @@ class Console {
     return rows;
   }
 
+  /// The frame thread's PostgreSQL ledger in a new read snapshot (connected on first use and
+  /// again after a failure: a server that is down fails the frame, the next one retries).
+  store::PgReportLedger& frame_pg() {
+    if (frame_pg_) {
+      try {
+        frame_pg_->refresh();
+        return *frame_pg_;
+      } catch (const std::exception&) {
+        frame_pg_.reset();
+        throw;
+      }
+    }
+    frame_pg_ = std::make_unique<store::PgReportLedger>(ctx_.cfg.database_url);
+    return *frame_pg_;
+  }
+
+  static json alerts_json(const std::vector<store::Alert>& firing) {
+    json alerts = json::array();
+    for (const auto& a : firing) {
+      alerts.push_back({{"alert_id", a.alert_id}, {"rule", a.rule}, {"subject", a.subject}, {"level", a.level}, {"message", a.message},
+                        {"fired_at_ms", a.fired_at}, {"acknowledged_by", a.acknowledged_by ? json(*a.acknowledged_by) : json(nullptr)}});
+    }
+    return alerts;
+  }
+
+  /// On PostgreSQL: the firing alerts of this host's SQLite file, read-only, where a dispatch on
+  /// PostgreSQL keeps the alerts it raised (as `daybreak status` counts them); null with the
+  /// reason when there is no such file or it has no alerts yet. Frame thread only.
+  void host_alerts(json& out) {
+    const std::string& path = ctx_.cfg.database_path;
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) {
+      host_db_.reset();
+      out["alerts"] = nullptr;
+      out["alerts_note"] = "unknown: no SQLite file on this host (" + path + "), where a dispatch on PostgreSQL keeps its alerts";
+      return;
+    }
+    try {
+      if (!host_db_) {
+        store::OpenOptions ro;
+        ro.read_only = true;
+        ro.migrate = false;
+        host_db_ = std::make_unique<store::Db>(path, ro);
+      }
+      out["alerts"] = alerts_json(store::AlertListFiring(*host_db_));
+      out["alerts_note"] = "from this host's SQLite file (" + path + "), where a dispatch on PostgreSQL keeps its alerts";
+    } catch (const std::exception& e) {
+      host_db_.reset();
+      out["alerts"] = nullptr;
+      out["alerts_note"] = "unknown: this host's SQLite file (" + path + ") has no alerts to read: " + e.what();
+    }
+  }
+
+  /// The runs, switches, dead letters and next day of one frame, from either ledger's readers.
+  void fill_live(json& out, store::ReportLedger& ledger, const std::vector<store::Control>& controls, std::int64_t dead,
+                 const std::vector<store::Run>& next_day_runs, const std::string& next_day, Millis now) {
+    const auto& cfg = ctx_.cfg;
+    std::vector<store::Run> runs;
+    try {
+      runs = watch_pick_runs(ledger, WatchOptions{}, now);
+    } catch (const CheckFailed&) {  // no runs yet
+    }
+    for (const auto& run : runs) {
+      json l = watch_run_live(ledger, run, cfg, now, [&](std::int64_t id) { return truth(ledger, id, now); });
+      l["state"] = run.state;
+      l["owner"] = run.owner ? json(*run.owner) : json(nullptr);
+      l["lease_live"] = run.owner && run.lease_until && *run.lease_until > now;
+      l["heartbeat_age_ms"] = run.heartbeat_at ? json(now - *run.heartbeat_at) : json(nullptr);
+      json progress = json::parse(run.progress, nullptr, false);
+      const bool fresh = progress.is_object() && progress.contains("at") && progress["at"].is_number() &&
+                         std::llabs(now - progress["at"].get<Millis>()) <= 5000 && run.state == "running";
+      l["breakers"] = fresh && progress.contains("breakers") ? progress["breakers"] : json::array();
+      l["writer_backlog"] = fresh ? progress.value("writer_backlog", json(0)) : json(0);
+      const json published = fresh && progress.contains("live") && progress["live"].is_object()
+                                 ? progress["live"].value("breakdown", json())
+                                 : json();
+      l["breakdown"] = breakdown(run.run_id, l.value("total", std::size_t{0}), published);
+      out["runs"].push_back(std::move(l));
+    }
+    json paused = json::object();
+    for (const auto& c : controls) {
+      if (c.key.rfind("pause", 0) == 0 && c.value == "1") paused[c.key] = {{"since_ms", c.updated_at}, {"by", c.updated_by}};
+    }
+    out["paused"] = paused;
+    out["dead_letters"] = dead;
+    // Before the window: the next delivery day's plan (runs, counts, capacity verdict).
+    json plan = {{"date", next_day}, {"runs", json::array()}};
+    for (const auto& r : next_day_runs) {
+      json rep = json::parse(r.plan_report, nullptr, false);
+      plan["runs"].push_back({{"run_id", r.run_id}, {"slot_at_ms", r.slot_at}, {"window_start_ms", r.window_start},
+                              {"window_end_ms", r.window_end}, {"deadline_at_ms", r.deadline_at}, {"state", r.state},
+                              {"planned_count", r.planned_count}, {"feasible", r.feasible},
+                              {"plan_report", rep.is_discarded() ? json::object() : rep}});
+    }
+    out["plan"] = plan;
+  }
+
   json build_live() {
     const Millis now = ctx_.clock->now();
     const auto& cfg = ctx_.cfg;
     json out = {{"now_ms", now},
                 {"tz", cfg.default_timezone},
+                {"ledger", pg_ ? "postgresql" : "sqlite"},
                 {"sla_target_pct", kSlaTargetPct},
                 {"alert_pct", cfg.alerts.live_success_pct},
-                {"runs", json::array()}};
+                {"runs", json::array()},
+                {"unavailable", unavailable_actions()},
+                {"notes", action_notes()}};
+    const std::string next_day = default_delivery_date(cfg, now);
+    if (pg_) {
+      // One read-only snapshot of the PostgreSQL ledger per frame: sla-report --watch's reader
+      // for the runs, daybreak status's for the switches, dead letters and next day.
+      auto& ledger = frame_pg();
+      auto v = store::pg_status_view(ledger.conn(), now - cfg.dispatch.drain_after_deadline_ms, now, next_day);
+      fill_live(out, ledger, v.controls, v.dead, v.next_day_runs, next_day, now);
+      host_alerts(out);
+      return out;
+    }
     store::guarded("reading live figures", [&] {
-      SQLite::Transaction tx(frame_db_.raw(), SQLite::TransactionBehavior::DEFERRED);  // one snapshot per frame
-      std::vector<store::Run> runs;
-      try {
-        runs = watch_pick_runs(frame_db_, WatchOptions{}, now);
-      } catch (const CheckFailed&) {  // no runs yet
-      }
-      for (const auto& run : runs) {
-        json l = watch_run_live(frame_db_, run, cfg, now, [&](std::int64_t id) { return truth(id, now); });
-        l["state"] = run.state;
-        l["owner"] = run.owner ? json(*run.owner) : json(nullptr);
-        l["lease_live"] = run.owner && run.lease_until && *run.lease_until > now;
-        json progress = json::parse(run.progress, nullptr, false);
-        const bool fresh = progress.is_object() && progress.contains("at") && progress["at"].is_number() &&
-                           std::llabs(now - progress["at"].get<Millis>()) <= 5000 && run.state == "running";
-        l["breakers"] = fresh && progress.contains("breakers") ? progress["breakers"] : json::array();
-        l["writer_backlog"] = fresh ? progress.value("writer_backlog", json(0)) : json(0);
-        const json published = fresh && progress.contains("live") && progress["live"].is_object()
-                                   ? progress["live"].value("breakdown", json())
-                                   : json();
-        l["breakdown"] = breakdown(run.run_id, l.value("total", std::size_t{0}), published);
-        out["runs"].push_back(std::move(l));
-      }
-      json paused = json::object();
-      for (const auto& c : store::ControlList(frame_db_)) {
-        if (c.key.rfind("pause", 0) == 0 && c.value == "1") paused[c.key] = {{"since_ms", c.updated_at}, {"by", c.updated_by}};
-      }
-      out["paused"] = paused;
-      json alerts = json::array();
-      for (const auto& a : store::AlertListFiring(frame_db_)) {
-        alerts.push_back({{"alert_id", a.alert_id}, {"rule", a.rule}, {"subject", a.subject}, {"level", a.level}, {"message", a.message},
-                          {"fired_at_ms", a.fired_at}, {"acknowledged_by", a.acknowledged_by ? json(*a.acknowledged_by) : json(nullptr)}});
-      }
-      out["alerts"] = alerts;
-      out["dead_letters"] = store::DeadCount(frame_db_);
-      // Before the window: the next delivery day's plan (runs, counts, capacity verdict).
-      const std::string next_day = default_delivery_date(cfg, now);
-      json plan = {{"date", next_day}, {"runs", json::array()}};
-      for (const auto& r : store::RunListForDate(frame_db_, next_day)) {
-        json rep = json::parse(r.plan_report, nullptr, false);
-        plan["runs"].push_back({{"run_id", r.run_id}, {"slot_at_ms", r.slot_at}, {"window_start_ms", r.window_start},
-                                {"window_end_ms", r.window_end}, {"deadline_at_ms", r.deadline_at}, {"state", r.state},
-                                {"planned_count", r.planned_count}, {"feasible", r.feasible},
-                                {"plan_report", rep.is_discarded() ? json::object() : rep}});
-      }
-      out["plan"] = plan;
+      SQLite::Transaction tx(frame_db_->raw(), SQLite::TransactionBehavior::DEFERRED);  // one snapshot per frame
+      store::SqliteReportLedger ledger(*frame_db_);
+      fill_live(out, ledger, store::ControlList(*frame_db_), store::DeadCount(*frame_db_), store::RunListForDate(*frame_db_, next_day),
+                next_day, now);
+      out["alerts"] = alerts_json(store::AlertListFiring(*frame_db_));
     });
     return out;
+  }
+
+  /// The actions the console cannot take on this ledger, with the reason (empty on SQLite).
+  /// The page shows them so and act() refuses them (409): never done differently than asked.
+  json unavailable_actions() const {
+    json u = json::object();
+    if (!pg_) return u;
+    const std::string file = ctx_.cfg.database_path;
+    u["ack"] = "the alerts are kept in this host's SQLite file (" + file +
+               "), which the console reads only while the ledger is on PostgreSQL: acknowledge on this host with "
+               "`daybreak alerts ack ID --reason R`";
+    const std::string send_now =
+        "on PostgreSQL send-now plans the urgent run on this host's SQLite file and publishes it under the day lock: "
+        "use `daybreak send-now` on this host";
+    u["send-now"] = send_now;
+    u["send-now-check"] = send_now;
+    return u;
+  }
+  /// How an available action differs on this ledger (empty on SQLite).
+  json action_notes() const {
+    json n = json::object();
+    if (!pg_) return n;
+    n["cancel"] = "on PostgreSQL by delivery id only (as `daybreak cancel --delivery ID`); advisor and date are not looked up there";
+    n["withdraw"] = "on PostgreSQL no fallback is ranked: pending deliveries get an emergency item or are held; withdraw it in "
+                    "the SQLite file too before the next night is planned";
+    return n;
   }
 
   /// The last 30 days' trend, as the frame thread last built it (every 30 s): a trend reads
@@ -625,7 +778,10 @@ class Console {
   json build_history() {
     const Millis now = ctx_.clock->now();
     auto d = local_date(now, ctx_.cfg.default_timezone);
-    return build_trend(frame_db_, d ? format_date(*d) : format_instant(now).substr(0, 10), 30);
+    const std::string to = d ? format_date(*d) : format_instant(now).substr(0, 10);
+    // On PostgreSQL: what sla-report trend shows with the url, in a snapshot of its own.
+    if (pg_) return build_trend(frame_pg(), to, 30);
+    return build_trend(*frame_db_, to, 30);
   }
 
   Response report(MHD_Connection* c) {
@@ -635,13 +791,23 @@ class Console {
     try {
       const Millis now = ctx_.clock->now();
       std::string html;
-      store::guarded("building the report", [&] {
-        SQLite::Transaction tx(db_.raw(), SQLite::TransactionBehavior::DEFERRED);
-        json rep = build_date_report(db_, format_date(*date), now);
+      auto render = [&](store::ReportLedger& ledger) {
+        json rep = build_date_report(ledger, format_date(*date), now);
         std::vector<std::int64_t> ids;
         for (const auto& r : rep["runs"]) ids.push_back(r.value("run_id", std::int64_t{0}));
-        html = render_html_report(db_, rep, ids, build_trend(db_, format_date(*date), 30), ctx_.cfg.default_timezone);
-      });
+        html = render_html_report(ledger, rep, ids, build_trend(ledger, format_date(*date), 30), ctx_.cfg.default_timezone);
+      };
+      if (pg_) {
+        // sla-report --html's reader: its own connection and snapshot (this is the request thread).
+        store::PgReportLedger ledger(ctx_.cfg.database_url);
+        render(ledger);
+      } else {
+        store::guarded("building the report", [&] {
+          SQLite::Transaction tx(db_->raw(), SQLite::TransactionBehavior::DEFERRED);
+          store::SqliteReportLedger ledger(*db_);
+          render(ledger);
+        });
+      }
       Response r;
       r.type = "text/html; charset=utf-8";
       r.csp = kReportCsp;
@@ -677,6 +843,9 @@ class Console {
     const std::string action = path.substr(prefix.size());
     const std::string reason = form["reason"];
     ops::Actor who{s.name, "", "daybreak serve: " + action + " (web console, from " + client_address(c) + ")"};
+    if (const json u = unavailable_actions(); u.contains(action)) {
+      return refuse(409, action + ": not available while the ledger is on PostgreSQL: " + u[action].get<std::string>());
+    }
     try {
       json out = act(action, form, reason, who);
       {
@@ -724,14 +893,22 @@ class Console {
       }
       std::vector<std::string> known;
       for (const auto& sc : ctx_.cfg.senders) known.push_back(sc.id);
-      return ops::set_pause_target(db_, t, known, action == "pause", reason, who, now, false);
+      if (pg_) return ops::set_pause_target_pg(op_pg(), t, known, action == "pause", reason, who, now, false);
+      return ops::set_pause_target(*db_, t, known, action == "pause", reason, who, now, false);
     }
     if (action == "withdraw") {
       if (form["content_id"].empty()) throw UsageError("content_id: required");
-      return withdraw_content(db_, ctx_.cfg, form["content_id"], reason, who.name, "", now);
+      if (pg_) {
+        // As `daybreak content withdraw` with the url: the pending deliveries from yesterday on.
+        auto today = local_date(now, tz);
+        if (!today) throw ConfigError(today.error().message);
+        return ops::withdraw_content_pg(op_pg(), ctx_.cfg.emergency_language, format_date(add_days(*today, -1)), form["content_id"],
+                                        reason, who, now);
+      }
+      return withdraw_content(*db_, ctx_.cfg, form["content_id"], reason, who.name, "", now);
     }
     if (action == "ack") {
-      auto c = engine::acknowledge_alert(db_, ctx_.cfg.alerts, id_arg(form, "alert_id"), who.name, "", reason, now);
+      auto c = engine::acknowledge_alert(*db_, ctx_.cfg.alerts, id_arg(form, "alert_id"), who.name, "", reason, now);
       return {{"command", "alerts ack"}, {"alert_id", c.alert_id}, {"rule", c.rule}, {"subject", c.subject}};
     }
     if (action == "replay") {
@@ -749,19 +926,23 @@ class Console {
           if (!tok.empty()) ids.push_back(id_arg({{"delivery_ids", tok}}, "delivery_ids"));
         }
       }
-      return ops::dead_change(db_, tz, ids, filter, true, reason, who, now, false);
+      if (pg_) return ops::dead_change_pg(op_pg(), tz, ids, filter, true, reason, who, now, false);
+      return ops::dead_change(*db_, tz, ids, filter, true, reason, who, now, false);
     }
     if (action == "cancel") {
       std::int64_t id = 0;
       if (!form["delivery_id"].empty()) {
         id = id_arg(form, "delivery_id");
+      } else if (pg_) {
+        throw UsageError("delivery_id: required while the ledger is on PostgreSQL (" + action_notes()["cancel"].get<std::string>() + ")");
       } else {
         const std::string date = ops::parse_date_arg("date", form["date"]);
-        auto d = store::DeliveryInfoForAdvisorDate(db_, form["advisor_id"], date);
+        auto d = store::DeliveryInfoForAdvisorDate(*db_, form["advisor_id"], date);
         if (!d) throw UsageError("advisor \"" + form["advisor_id"] + "\" has no delivery on " + date);
         id = d->delivery_id;
       }
-      return ops::cancel_delivery(db_, tz, id, reason, who, now, false);
+      if (pg_) return ops::cancel_delivery_pg(op_pg(), tz, id, reason, who, now, false);
+      return ops::cancel_delivery(*db_, tz, id, reason, who, now, false);
     }
     if (action == "send-now-check" || action == "send-now") {
       // Two steps, as on the command line: the check plans and judges (nothing written) and the
@@ -788,15 +969,15 @@ class Console {
       req.actor = who.name;
       req.sudo_user = who.sudo_user;
       req.command = who.command;
-      auto plan = prepare_send_now(db_, ctx_.cfg, req, now);
+      auto plan = prepare_send_now(*db_, ctx_.cfg, req, now);
       json out = plan.report;
       out["command"] = action == "send-now" ? "send-now" : "send-now check";
       out["verdict_text"] = format_send_now_verdict(plan.verdict, tz);
       if (action == "send-now-check") return out;
       if (form["confirm"] != "yes") throw UsageError("confirm: send-now writes only after its capacity verdict was shown (confirm=yes)");
-      auto res = commit_send_now(db_, ctx_.cfg, plan, req, now);
+      auto res = commit_send_now(*db_, ctx_.cfg, plan, req, now);
       for (auto& [k, v] : res.items()) out[k] = v;
-      auto pickup = send_now_pickup_state(db_, res["run_id"].get<std::int64_t>(), now);
+      auto pickup = send_now_pickup_state(*db_, res["run_id"].get<std::int64_t>(), now);
       if (!pickup["dispatch_running"].get<bool>()) {
         pickup["message"] = "no dispatch is running: the watchdog starts one within a minute, or run `dispatch --run " +
                             std::to_string(res["run_id"].get<std::int64_t>()) + "` now";
@@ -809,13 +990,27 @@ class Console {
     throw UsageError("unknown action \"" + action + "\"");
   }
 
+  /// The request thread's PostgreSQL connection for the actions (connected, and the schema's
+  /// pending migrations applied, on the first action, as `daybreak pause` does with the url).
+  store::PgOperator& op_pg() {
+    if (!op_pg_) op_pg_ = std::make_unique<store::PgOperator>(ctx_.cfg.database_url);
+    op_pg_->conn().ensure_connected();  // a connection lost since the last action is opened again
+    return *op_pg_;
+  }
+
   AppContext ctx_;
   std::vector<serve::OperatorToken> tokens_;
-  store::Db db_;
+  const bool pg_;                       ///< [database] url: the ledger is on PostgreSQL
+  std::unique_ptr<store::Db> db_;       ///< the SQLite ledger (null on PostgreSQL)
+  std::unique_ptr<store::PgOperator> op_pg_;  ///< the actions on PostgreSQL (request thread)
   std::mutex mu_;
   std::map<std::string, Session> sessions_;
   serve::LoginThrottle throttle_;  ///< failed logins per client address (under mu_)
-  store::Db frame_db_;  ///< the frame thread's own connection
+  std::unique_ptr<store::Db> frame_db_;  ///< the frame thread's own connection (SQLite)
+  std::unique_ptr<store::PgReportLedger> frame_pg_;  ///< the frame thread's own connection (PostgreSQL)
+  std::unique_ptr<store::Db> host_db_;  ///< this host's SQLite file, read-only, for its alerts (PostgreSQL)
+  std::string frame_error_;             ///< why the latest frames failed (under frame_mu_; empty: fresh)
+  Millis frame_error_since_ = 0;
   std::mutex frame_mu_;
   std::condition_variable frame_cv_;
   std::shared_ptr<const json> frame_;  ///< the latest live frame (under frame_mu_)

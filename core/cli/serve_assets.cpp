@@ -17,6 +17,7 @@ std::string_view console_html() {
 <script src="/static/console.js" defer></script>
 </head><body data-role="{{ROLE}}">
 <header><h1>daybreak console</h1><span id="clock" class="small"></span>
+<span id="ledger" class="small"></span>
 <span class="who">{{USER}} <span class="role">{{ROLE}}</span></span>
 <form method="post" action="/logout" class="logout"><input type="hidden" name="csrf" value="{{CSRF}}"><button type="submit">Log out</button></form>
 </header>
@@ -94,6 +95,7 @@ button[type=button]{background:#fff;color:#1f6feb}.logout button{background:#fff
 .login{display:flex;flex-direction:column;gap:10px;max-width:280px;margin:20px 0}
 dialog{border:1px solid #dde1e8;border-radius:8px;max-width:420px}#confirm-text{white-space:pre-wrap}.dialog-buttons{display:flex;gap:8px;justify-content:flex-end;margin-top:12px}
 body[data-role=viewer] .op-only{display:none}
+.forms form.unavailable{opacity:.6}.forms form p.why{flex-basis:100%;margin:0}button:disabled{cursor:not-allowed;opacity:.5}
 a{color:#1f6feb}
 )DBK";
 }
@@ -196,8 +198,10 @@ std::string_view console_js() {
     h.appendChild(el('span', {class: 'verdict ' + verdict, 'data-k': 'verdict'},
                      {closed: 'closed', at_risk: 'deadline at risk', low: 'low success', ok: r.state}[verdict]));
     d.appendChild(h);
-    d.appendChild(el('p', {class: 'small'}, `slot ${fmtTime(r.slot_at_ms)}, deadline ${fmtTime(r.deadline_at_ms)}; ` +
-                       `owner ${r.owner || 'none'}${r.lease_live ? ' (lease live)' : ''}; figures from ${r.source}`));
+    const beat = typeof r.heartbeat_age_ms === 'number' ? `, heartbeat ${Math.round(r.heartbeat_age_ms / 1000)} s ago` : '';
+    d.appendChild(el('p', {class: 'small', 'data-k': 'owner'}, `slot ${fmtTime(r.slot_at_ms)}, deadline ${fmtTime(r.deadline_at_ms)}; ` +
+                       `owner ${r.owner || 'none'}${r.lease_live ? ' (lease live' + beat + ')' : beat ? ' (no live lease' + beat + ')' : ''}; ` +
+                       `figures from ${r.source}`));
     const k = el('div', {class: 'kpis'});
     const total = r.total - r.cancelled;
     kpi(k, 'accepted', 'accepted', r.accepted);
@@ -243,11 +247,14 @@ std::string_view console_js() {
     p.hidden = keys.length === 0;
     p.textContent = keys.length ? 'PAUSED: ' + keys.map(k => `${k} (by ${j.paused[k].by} at ${fmtTime(j.paused[k].since_ms)})`).join(', ') : '';
     const a = document.getElementById('alerts');
-    a.replaceChildren(j.alerts.length
+    a.replaceChildren(j.alerts === null ? el('p', {class: 'small'}, j.alerts_note || 'unknown')
+      : j.alerts.length
       ? table(['alert', 'rule', 'subject', 'level', 'fired', 'acknowledged', 'message'],
               j.alerts.map(x => ['#' + x.alert_id, x.rule, x.subject, x.level, fmtTime(x.fired_at_ms), x.acknowledged_by || 'no', x.message]))
       : el('p', {class: 'small'}, 'none'));
+    if (j.alerts !== null && j.alerts_note) a.appendChild(el('p', {class: 'small'}, j.alerts_note));
     a.appendChild(el('p', {class: 'small'}, `dead letters waiting: ${j.dead_letters}`));
+    renderAvailability(j);
     const pl = document.getElementById('plan');
     const plan = j.plan || {runs: []};
     pl.replaceChildren(plan.runs.length
@@ -255,6 +262,23 @@ std::string_view console_js() {
               plan.runs.map(x => [x.run_id, fmtTime(x.slot_at_ms), fmtTime(x.window_start_ms) + ' to ' + fmtTime(x.window_end_ms),
                                   x.planned_count, x.feasible ? 'fits' : 'DOES NOT FIT', x.state]))
       : el('p', {class: 'small'}, `${plan.date}: not planned yet`));
+  }
+
+  // What the console cannot do on this ledger (PostgreSQL): the form's button disabled, the
+  // reason beside it; and how an available action differs there.
+  function renderAvailability(j) {
+    document.getElementById('ledger').textContent = j.ledger === 'postgresql' ? 'ledger: PostgreSQL' : '';
+    document.querySelectorAll('form[data-action]').forEach(f => {
+      const why = (j.unavailable || {})[f.dataset.action];
+      const note = (j.notes || {})[f.dataset.action];
+      f.querySelector('button[type=submit]').disabled = !!why;
+      f.classList.toggle('unavailable', !!why);
+      let p = f.querySelector('p.why');
+      const text = why ? 'Not available here: ' + why : note || '';
+      if (!text) { if (p) p.remove(); return; }
+      if (!p) { p = el('p', {class: 'small why'}); f.appendChild(p); }
+      if (p.textContent !== text) p.textContent = text;
+    });
   }
 
   function renderTrend(t) {
@@ -284,7 +308,10 @@ std::string_view console_js() {
       if (r.status === 403) { window.location = '/login'; return; }
       const j = await r.json();
       renderLive(j);
-      document.getElementById('conn').textContent = 'live, updated ' + new Date().toLocaleTimeString();
+      const conn = document.getElementById('conn');
+      conn.textContent = j.stale ? `the ledger cannot be read (${j.stale.error}); figures as of ${fmtTime(j.now_ms)}`
+                                 : 'live, updated ' + new Date().toLocaleTimeString();
+      conn.className = j.stale ? 'error' : 'small';
     } catch (e) {
       document.getElementById('conn').textContent = 'no answer from the console: ' + e.message;
     }

@@ -640,6 +640,10 @@ std::optional<std::string> pg_run_live_owner(PgConn& c, std::int64_t run_id, Mil
 
 PgStatusView pg_status_view(const std::string& url, Millis from, Millis now, const std::string& next_day) {
   PgConn c(url);
+  return pg_status_view(c, from, now, next_day);
+}
+
+PgStatusView pg_status_view(PgConn& c, Millis from, Millis now, const std::string& next_day) {
   PgStatusView v;
   // As RunListActive + the running ones of RunListRecent on SQLite.
   auto a = c.query(std::string("SELECT ") + kPgRunColumns +

@@ -146,6 +146,8 @@ struct PgStatusView {
   std::vector<Run> next_day_runs;  ///< the runs of `next_day`
 };
 PgStatusView pg_status_view(const std::string& url, Millis from, Millis now, const std::string& next_day);
+/// The same on an open connection, in its transaction (the console reads it in each frame's snapshot).
+PgStatusView pg_status_view(PgConn& c, Millis from, Millis now, const std::string& next_day);
 
 /// One row of `daybreak doctor` about the PostgreSQL ledger.
 struct PgLedgerCheck {

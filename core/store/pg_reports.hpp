@@ -54,6 +54,8 @@ class PgReportLedger final : public ReportLedger {
   /// Ends the read snapshot and opens a new one (the live view reads one per frame, as its
   /// SQLite twin opens one read transaction per frame). A lost connection is reconnected.
   void refresh();
+  /// The connection, in the current snapshot (the console's other reads of a frame use it).
+  PgConn& conn() { return *c_; }
 
  private:
   std::unique_ptr<PgConn> c_;

@@ -13,6 +13,12 @@ then, while dispatch runs (test_console.sh starts it once the `ready` file exist
      count equals the ledger's within 2 s;
   3. fails on any console error, uncaught exception or error log entry (a CSP violation is one).
 Prints one JSON line of measurements on success; exits 1 with the reason otherwise.
+
+With --pg-page (test_pg_console.sh: the console on the PostgreSQL ledger) it only logs in and
+checks the page: it names the PostgreSQL ledger; the actions the console cannot take there (ack,
+send-now) have their buttons disabled with the reason beside them and clicking one opens no
+dialog; the others are enabled (cancel with its note); the alerts box says where alerts come
+from; no console errors.
 """
 import argparse
 import base64
@@ -152,19 +158,72 @@ def fail(msg):
     sys.exit(1)
 
 
+def login(b, args):
+    b.open_page()
+    b.navigate(args.url + "/")
+    if not b.eval("location.pathname") == "/login":
+        fail("an anonymous visit was not sent to /login")
+    b.eval("document.querySelector('input[name=name]').value = %s; document.querySelector('input[name=token]').value = %s; "
+           "document.querySelector('form.login').submit(); true" % (json.dumps(args.user), json.dumps(args.token)))
+    b.wait_event("Page.loadEventFired")
+    if b.eval("location.pathname") != "/":
+        fail("login did not lead to the console: " + str(b.eval("location.href")))
+
+
+def pg_page(args):
+    b = Browser(args.chromium, os.path.join(args.work, "chromium"), open(os.path.join(args.work, "chromium.log"), "wb"))
+    try:
+        login(b, args)
+        for _ in range(100):
+            if b.eval("document.getElementById('ledger').textContent") == "ledger: PostgreSQL":
+                break
+            time.sleep(0.05)
+        else:
+            fail("the page does not name the PostgreSQL ledger: %r" % b.eval("document.getElementById('ledger').textContent"))
+        forms = {a: (disabled, why) for a, disabled, why in json.loads(b.eval(
+            "JSON.stringify([...document.querySelectorAll('form[data-action]')].map(f => [f.dataset.action,"
+            " f.querySelector('button[type=submit]').disabled, (f.querySelector('p.why') || {}).textContent || '']))"))}
+        for a in ("ack", "send-now"):
+            disabled, why = forms.get(a, (False, ""))
+            if not disabled or not why.startswith("Not available here: "):
+                fail("the %s form is not shown as unavailable: %r" % (a, forms.get(a)))
+        for a in ("pause", "resume", "withdraw", "replay", "cancel"):
+            if forms.get(a, (True, ""))[0]:
+                fail("the %s button is disabled on PostgreSQL" % a)
+        if "delivery id" not in forms["cancel"][1]:
+            fail("the cancel form has no note about PostgreSQL: %r" % (forms["cancel"],))
+        b.eval("document.querySelector('form[data-action=ack] button[type=submit]').click(); true")
+        if b.eval("document.getElementById('confirm').open"):
+            fail("a click on the disabled Acknowledge button opened the confirmation")
+        alerts = b.eval("document.getElementById('alerts').textContent")
+        if "SQLite file" not in alerts:
+            fail("the alerts box does not say where the alerts come from: %r" % alerts)
+        errs = b.errors()
+        if errs:
+            fail("console errors: " + "; ".join(errs[:5]))
+        print(json.dumps({"unavailable": sorted(a for a, (d, _) in forms.items() if d), "ack_reason": forms["ack"][1][:80]}))
+    finally:
+        b.close()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--chromium", default="chromium")
     ap.add_argument("--url", required=True)
     ap.add_argument("--user", required=True)
     ap.add_argument("--token", required=True)
-    ap.add_argument("--db", required=True)
-    ap.add_argument("--run", type=int, required=True)
-    ap.add_argument("--sim", required=True, help="simulator base URL (its /stats counts accepted requests)")
+    ap.add_argument("--db")
+    ap.add_argument("--run", type=int)
+    ap.add_argument("--sim", help="simulator base URL (its /stats counts accepted requests)")
     ap.add_argument("--work", required=True)
-    ap.add_argument("--ready", required=True, help="file written once the page shows the run")
+    ap.add_argument("--ready", help="file written once the page shows the run")
     ap.add_argument("--screenshot", help="PNG of the live page, taken during the run")
+    ap.add_argument("--pg-page", action="store_true", help="check the page of a console on the PostgreSQL ledger, and exit")
     args = ap.parse_args()
+    if args.pg_page:
+        return pg_page(args)
+    if not (args.db and args.run and args.sim and args.ready):
+        ap.error("--db, --run, --sim and --ready are required without --pg-page")
 
     def sim_accepted():
         with urllib.request.urlopen(args.sim + "/stats", timeout=5) as r:
@@ -177,15 +236,7 @@ def main():
 
     b = Browser(args.chromium, os.path.join(args.work, "chromium"), open(os.path.join(args.work, "chromium.log"), "wb"))
     try:
-        b.open_page()
-        b.navigate(args.url + "/")
-        if not b.eval("location.pathname") == "/login":
-            fail("an anonymous visit was not sent to /login")
-        b.eval("document.querySelector('input[name=name]').value = %s; document.querySelector('input[name=token]').value = %s; "
-               "document.querySelector('form.login').submit(); true" % (json.dumps(args.user), json.dumps(args.token)))
-        b.wait_event("Page.loadEventFired")
-        if b.eval("location.pathname") != "/":
-            fail("login did not lead to the console: " + str(b.eval("location.href")))
+        login(b, args)
         sel = "document.querySelector('[data-run=\"%d\"] [data-k=accepted]')" % args.run
         for _ in range(100):
             if b.eval(sel + " !== null"):

@@ -511,24 +511,25 @@ TEST_F(PgOperatorTest, AnExportStreamsTheSameColumnsTypesAndValuesAsTheSqliteFil
 }
 
 TEST_F(PgOperatorTest, ACommandThatDoesNotSpeakPostgresqlIsRefusedWhileUrlIsSet) {
-  for (const char* p : {"assign", "export reports", "serve", "advisors opt-out",
+  for (const char* p : {"assign", "export reports", "advisors opt-out",
                         "advisors pause", "advisors update"}) {
     EXPECT_TRUE(ops::refused_on_postgresql(p)) << p;
   }
   // send-now plans on the SQLite file and publishes its run to PostgreSQL (op_send_now.cpp).
   for (const char* p : {"send-now", "pause", "resume", "cancel", "content withdraw", "content list", "audit", "status", "doctor", "dead list",
                         "dead replay", "advisors list", "advisors show", "import", "retention purge", "backup", "alerts check",
-                        "resend", "content replace", "export deliveries", "export attempts", "resender"}) {
+                        "resend", "content replace", "export deliveries", "export attempts", "resender", "serve"}) {
     EXPECT_FALSE(ops::refused_on_postgresql(p)) << p;
   }
   const std::string conf = db_path() + ".toml";
   std::ofstream(conf) << "[database]\nurl = \"" << url_ << "\"\n";
   GlobalOptions g;
   g.config_path = conf;
-  EXPECT_THROW(ops::refuse_on_postgresql(g, "serve"), ConfigError);
+  EXPECT_THROW(ops::refuse_on_postgresql(g, "assign"), ConfigError);
   EXPECT_NO_THROW(ops::refuse_on_postgresql(g, "pause"));
+  EXPECT_NO_THROW(ops::refuse_on_postgresql(g, "serve"));  // the console reads and acts on PostgreSQL
   g.database = db_path();  // the SQLite file named explicitly: allowed
-  EXPECT_NO_THROW(ops::refuse_on_postgresql(g, "serve"));
+  EXPECT_NO_THROW(ops::refuse_on_postgresql(g, "assign"));
 }
 
 }  // namespace
