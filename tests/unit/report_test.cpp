@@ -970,6 +970,33 @@ TEST_F(PgReportTest, TheRunADispatchClosesHasItsReportStoredOnceAndEveryReaderSe
   EXPECT_EQ(cols, lite_cols);
 }
 
+// sla-report never migrates: a ledger no dispatch of this version has connected to yet has no
+// run_reports. Its reports say so (stored_report null, a note), never false or zero, and export
+// reports streams nothing instead of failing.
+TEST_F(PgReportTest, ALedgerNotYetMigratedToKeepReportsSaysSo) {
+  const Millis now = kSlot2 + 3600 * 1000;
+  make_day(now);
+  store::migrate_ledger_to_pg(db_path(), url_, kDate);
+  store::PgConn(url_).exec("DROP TABLE run_reports; DELETE FROM schema_migrations WHERE version = 5");
+  store::PgReportLedger pg(url_);
+  EXPECT_FALSE(pg.keeps_stored_reports());
+  EXPECT_FALSE(pg.stored_report(2).has_value());
+  EXPECT_FALSE(pg.stored_summary(2).has_value());
+  const json day = build_date_report(pg, kDate, now);
+  ASSERT_EQ(day["notes"].size(), 1u) << day;
+  EXPECT_NE(day["notes"][0].get<std::string>().find("not stored on the postgresql ledger"), std::string::npos);
+  EXPECT_TRUE(day["runs"][1]["stored_report"].is_null());
+  const json trend = build_trend(pg, kDate, 1);
+  ASSERT_EQ(trend["notes"].size(), 1u) << trend;
+  EXPECT_NE(trend["notes"][0].get<std::string>().find("not stored on the postgresql ledger"), std::string::npos);
+  EXPECT_EQ(trend["dates"][0]["reported_runs"], 2);
+  int n = 0;
+  store::PgConn c(url_);
+  store::ExportRowsPg(c, store::ExportKind::reports, kDate, kDate, [&](const store::PgResult&) { ++n; });
+  EXPECT_EQ(n, 0);
+  EXPECT_TRUE(store::pg_run_reports_between(c, kDate, kDate).empty());
+}
+
 TEST_F(PgReportTest, TheWatchFramesFromPostgresqlEqualTheSqliteOnes) {
   const Millis now = kSlot2 + 3600 * 1000;
   make_day(now);
