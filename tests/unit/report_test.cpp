@@ -24,6 +24,7 @@
 #include "config/config.hpp"
 #include "engine/alerts.hpp"
 #include "engine/live.hpp"
+#include "store/dispatch_ledger.hpp"
 #include "store/exports.hpp"
 #include "store/pg.hpp"
 #include "store/pg_ledger.hpp"
@@ -595,6 +596,33 @@ TEST_F(DeliveryTruthTest, LiveSnapshotAndLowSuccessRuleUseTheChosenMeasure) {
   // A snapshot without status figures (dispatch's, when it does not count them) says nothing.
   snap.runs[0].status.reset();
   EXPECT_TRUE(engine::AlertEngine(a).live_conditions(snap, now).empty());
+}
+
+// ledger_op::StoreRunReport on the SQLite ledger (the SQLite dispatch stores its reports with
+// its Local hook; the operation does the same there): only for the close at that instant, the
+// report the builder makes, upserted into sla_reports.
+TEST_F(ReportTest, StoreRunReportOnTheSqliteLedgerStoresOnlyTheReportOfItsClose) {
+  const std::int64_t id = make_run2();
+  const Millis closed = kSlot2 + 3'600'000;
+  db_->exec("UPDATE runs SET finished_at = " + std::to_string(closed) + " WHERE run_id = " + std::to_string(id));
+  const store::RunReportBuilder build = [](store::ReportLedger& l, const store::Run& run, Millis at) {
+    const json r = build_run_report(l, run, at);
+    return store::BuiltRunReport{r.at("sla_pct").get<double>(), r.dump()};
+  };
+  {
+    store::SqliteDispatchLedger l(db_path(), "me");
+    l.begin();
+    l.apply(store::ledger_op::StoreRunReport{id, closed - 1, build});  // not this run's close
+    l.commit();
+    EXPECT_FALSE(store::SlaReportGet(*db_, id).has_value());
+    l.begin();
+    l.apply(store::ledger_op::StoreRunReport{id, closed, build});
+    l.commit();
+  }
+  const auto text = store::SlaReportGet(*db_, id);
+  ASSERT_TRUE(text.has_value());
+  EXPECT_EQ(json::parse(*text), build_run_report(*db_, load_run(id), closed));
+  EXPECT_EQ(store::SlaReportGetSummary(*db_, id)->generated_at, closed);
 }
 
 // ---- the same report from the PostgreSQL ledger (store/pg_reports.hpp) ----
