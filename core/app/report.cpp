@@ -554,9 +554,11 @@ nlohmann::json build_trend(store::ReportLedger& ledger, const std::string& to_da
   for (const auto& [id, date, state] : ledger.run_ids_between(from, to_date)) {
     if (state != "cancelled") ++by[date].runs;
   }
+  int counted_now = 0;  // closed runs without a stored report, counted from their deliveries
   for (const auto& r : ledger.run_headlines_between(from, to_date)) {
     auto& d = by[r.date];
     ++d.reported;
+    if (!r.stored) ++counted_now;
     d.eligible += r.eligible;
     d.on_time += r.on_time;
     d.all_met = d.all_met && r.sla_pct >= kSlaTargetPct;
@@ -644,6 +646,11 @@ nlohmann::json build_trend(store::ReportLedger& ledger, const std::string& to_da
   if (!ledger.keeps_stored_reports()) {
     notes.push_back(std::string("run reports are not stored on the ") + ledger.engine() +
                     " ledger: each closed run counts as reported, its figures counted from its deliveries now");
+  } else if (counted_now > 0) {
+    notes.push_back(std::to_string(counted_now) + (counted_now == 1 ? " closed run has" : " closed runs have") +
+                    " no stored report on the " + ledger.engine() +
+                    " ledger (closed before reports were stored there): counted as reported, from " +
+                    (counted_now == 1 ? "its" : "their") + " deliveries now");
   }
   json t = {{"kind", "trend"}, {"from", from}, {"to", to_date}, {"days", days}, {"target_pct", kSlaTargetPct},
             {"dates", std::move(out_days)}, {"summary", std::move(summary)}, {"ledger", ledger.engine()}};

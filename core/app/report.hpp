@@ -79,9 +79,11 @@ std::string format_report_text(const nlohmann::json& report, const std::vector<s
 /// SLA %) and a summary (days with runs, days met/missed, runs without a stored report, overall
 /// and mean daily SLA %, the worst day). Days without runs are listed with runs = 0.
 nlohmann::json build_trend(store::Db& db, const std::string& to_date, int days);
-/// The same from any ledger. Where no reports are stored (PostgreSQL) every closed run counts
-/// as reported, its figures counted from the ledger now; where no statuses are kept the days
-/// carry no delivered/read figures and the summary's are null. `ledger` and `notes` as in a report.
+/// The same from any ledger. On PostgreSQL a closed run without a stored report (closed before
+/// reports were stored there, or every run where the ledger keeps none) counts as reported, its
+/// figures counted from the ledger now, and a note says how many; where no statuses are kept
+/// the days carry no delivered/read figures and the summary's are null. `ledger` and `notes` as
+/// in a report.
 nlohmann::json build_trend(store::ReportLedger& ledger, const std::string& to_date, int days);
 /// A text table of a trend, one line per day with runs, and the summary.
 std::string format_trend_text(const nlohmann::json& trend);

@@ -2,6 +2,7 @@
 // keeps going until every delivery is final. See man/dispatch.1.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -22,6 +23,7 @@
 #include "store/reports.hpp"
 #include "store/overrides.hpp"
 #include "store/pg_ledger.hpp"
+#include "store/pg_reports.hpp"
 #include "store/pg_status.hpp"
 #include "store/runs.hpp"
 
@@ -119,14 +121,27 @@ LeasePass take_leases(const AppContext& ctx, const std::vector<store::Run>& cand
   return pass;
 }
 
+/// The SLA figures of a run's stored report for dispatch's summary (sla_pct, eligible, on_time;
+/// none when the text is not a report), and whether it missed the target.
+bool add_report_figures(nlohmann::json& r, const std::string& text) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return false;
+  r["sla_pct"] = j.value("sla_pct", 0.0);
+  r["eligible"] = j.value("eligible", 0);
+  r["on_time"] = j.value("on_time", 0);
+  return j.value("sla_pct", 0.0) < kSlaTargetPct;
+}
+
 /// dispatch on the PostgreSQL ledger ([database] url): the same choice of runs, leases and
 /// dispatcher, on PgDispatchLedger. Monitoring runs on this host (engine::HostMonitoring): the
 /// live alert rules and their outbox in the host's SQLite file ([database] path, created and
 /// migrated when missing), the metrics textfile, status figures read from PostgreSQL. The
 /// dead-man's switch plans on this host's SQLite file and publishes (morning_deadman_pg);
 /// content_held reads the held deliveries in PostgreSQL, on the one host holding its lock. An
-/// urgent run published while this runs is adopted as on SQLite (the AdoptUrgent op). Not here
-/// (README "PostgreSQL"): stored run reports.
+/// urgent run published while this runs is adopted as on SQLite (the AdoptUrgent op). The report
+/// of each run it closes is built by the same builder as on SQLite, from PostgreSQL in the
+/// writer's transaction, and stored there (run_reports): its SLA % is in the summary and decides
+/// the exit code, as on SQLite.
 int dispatch_on_pg(AppContext& ctx, const std::vector<std::int64_t>& run_ids, const std::string& date, long lookahead_s) {
   const Clock& clock = *ctx.clock;
   std::string owner = engine::make_owner_id();
@@ -192,18 +207,30 @@ int dispatch_on_pg(AppContext& ctx, const std::vector<std::int64_t>& run_ids, co
   // dispatch holding the morning run may exit while another host's keeps running.
   host.held_groups = store::PgContentHeldReader(ctx.cfg.database_url);
   dispatcher.monitor_on_host(std::move(host));
+  dispatcher.store_reports_in_ledger([](store::ReportLedger& ledger, const store::Run& run, Millis at) {
+    const nlohmann::json report = build_run_report(ledger, run, at);
+    return store::BuiltRunReport{report.at("sla_pct").get<double>(), report.dump()};
+  });
   auto summary = dispatcher.run(owned);
   transport->shutdown();
   nlohmann::json runs_out = nlohmann::json::array();
   // The runs taken at start, then the urgent runs taken while dispatching (daybreak send-now), as on SQLite.
   std::vector<std::int64_t> reported = owned;
   reported.insert(reported.end(), summary.runs_adopted.begin(), summary.runs_adopted.end());
+  bool sla_missed = false;
   for (auto id : reported) {
     auto run = pg.load_run(id);
-    runs_out.push_back({{"run_id", id},
+    nlohmann::json r = {{"run_id", id},
                         {"state", run ? run->state : "?"},
                         {"kind", run ? run->kind : "?"},
-                        {"lag_us", lag_us_json(run_lag_us(summary, id))}});
+                        {"lag_us", lag_us_json(run_lag_us(summary, id))}};
+    // The stored report of a run this dispatch closed (one a run still open, or one another
+    // host closed, has none of this dispatch's).
+    if (run && (run->state == "closed" || run->state == "cancelled") &&
+        std::find(summary.runs_closed.begin(), summary.runs_closed.end(), id) != summary.runs_closed.end()) {
+      if (auto rep = store::pg_run_report_get(pg.conn(), id)) sla_missed = add_report_figures(r, *rep) || sla_missed;
+    }
+    runs_out.push_back(std::move(r));
   }
   out["status"] = summary.lost_lease ? "lost_lease" : summary.stopped_by_signal ? "stopped" : "done";
   out["runs"] = runs_out;
@@ -231,10 +258,13 @@ int dispatch_on_pg(AppContext& ctx, const std::vector<std::int64_t>& run_ids, co
                 << " (alert night_missed)\n";
     }
     for (const auto& r : runs_out) {
-      std::cout << "  run " << r["run_id"] << (r["kind"] == "urgent" ? " (urgent)" : "") << ": " << r["state"].get<std::string>() << "\n";
+      std::cout << "  run " << r["run_id"] << (r["kind"] == "urgent" ? " (urgent)" : "") << ": " << r["state"].get<std::string>();
+      if (r.contains("sla_pct")) std::cout << ", SLA " << r["sla_pct"].get<double>() << "%";
+      std::cout << "\n";
     }
   }
-  return summary.lost_lease ? kExitCheckFailed : kExitOk;
+  if (summary.lost_lease) return kExitCheckFailed;
+  return sla_missed ? kExitCheckFailed : kExitOk;
 }
 
 }  // namespace
@@ -351,15 +381,7 @@ int dispatch_main(int argc, char** argv) {
                           {"state", run ? run->state : "?"},
                           {"kind", store::RunKindGet(db, id)},
                           {"lag_us", lag_us_json(run_lag_us(summary, id))}};
-      if (auto rep = store::SlaReportGet(db, id)) {
-        auto j = nlohmann::json::parse(*rep, nullptr, false);
-        if (!j.is_discarded()) {
-          r["sla_pct"] = j.value("sla_pct", 0.0);
-          r["eligible"] = j.value("eligible", 0);
-          r["on_time"] = j.value("on_time", 0);
-          if (j.value("sla_pct", 0.0) < 99.0) sla_missed = true;
-        }
-      }
+      if (auto rep = store::SlaReportGet(db, id)) sla_missed = add_report_figures(r, *rep) || sla_missed;
       runs_out.push_back(r);
     }
     nlohmann::json out = {{"status", summary.lost_lease ? "lost_lease" : summary.stopped_by_signal ? "stopped" : "done"},

@@ -1,7 +1,7 @@
 // Which `daybreak` subcommands may run while [database] url names a PostgreSQL ledger
 // (README "What speaks PostgreSQL, precisely"). Three kinds:
 //  - they speak PostgreSQL: status, doctor, migrate-ledger, pause, resume, cancel, resend,
-//    content withdraw, content replace, export deliveries|attempts, dead (list, show, replay,
+//    content withdraw, content replace, export deliveries|attempts|reports, dead (list, show, replay,
 //    dismiss), audit, serve (the console: its figures and actions there, cli/op_serve.cpp);
 //  - they work on the local SQLite file by design: the planning side (import, generate, explain,
 //    advisors list|show, content list|show), the file itself (backup, restore, retention), what is
@@ -19,9 +19,9 @@ namespace daybreak::ops {
 namespace {
 
 // send-now is not here: it plans on the SQLite file and publishes the run to PostgreSQL (op_send_now.cpp).
-constexpr std::array<std::string_view, 8> kRefused = {
-    "assign",          "export reports",
-    "advisors add",    "advisors update", "advisors pause", "advisors resume", "advisors opt-in", "advisors opt-out"};
+constexpr std::array<std::string_view, 7> kRefused = {
+    "assign",
+    "advisors add", "advisors update", "advisors pause", "advisors resume", "advisors opt-in", "advisors opt-out"};
 
 bool starts_with_word(std::string_view path, std::string_view prefix) {
   return path == prefix || (path.size() > prefix.size() && path.substr(0, prefix.size()) == prefix && path[prefix.size()] == ' ');

@@ -1,8 +1,8 @@
 // sla-report (man/sla-report.1): the SLA report of a run or a delivery day, read from the
 // ledger (or from sla_reports once a run is closed), and the list of recent runs. It only ever
 // reads: the database is opened read-only, so it can run beside a live dispatch. With
-// `[database] url` the report, `list` and `--html` read the PostgreSQL ledger dispatch writes
-// (store/pg_reports.hpp) through the same report builder.
+// `[database] url` the report, `list`, `trend` and `--html` read the PostgreSQL ledger dispatch
+// writes (store/pg_reports.hpp) through the same report builder, its stored reports included.
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -47,9 +47,9 @@ std::unique_ptr<store::Db> open_ledger(const std::string& path) {
 
 // The stored report of a closed run, or nullopt when there is none worth printing (never
 // stored, unreadable, or stored before the run was closed).
-std::optional<json> stored_report(store::Db& db, const store::Run& run, spdlog::logger& log) {
+std::optional<json> stored_report(store::ReportLedger& ledger, const store::Run& run, spdlog::logger& log) {
   if (run.state != "closed" && run.state != "cancelled") return std::nullopt;
-  auto text = store::SlaReportGet(db, run.run_id);
+  auto text = ledger.stored_report(run.run_id);
   if (!text) return std::nullopt;
   json j = json::parse(*text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) {
@@ -67,8 +67,8 @@ std::optional<json> stored_report(store::Db& db, const store::Run& run, spdlog::
 // arriving afterwards: the delivery-truth figures of a stored report are recounted from the
 // ledger (one aggregate query), the rest is printed as stored. The by_* groups keep the
 // figures they were stored with.
-void refresh_status_figures(store::Db& db, const store::Run& run, json& report, Millis now) {
-  const store::DeliveryTruth c = store::DeliveryTruthForRun(db, run.run_id, now);
+void refresh_status_figures(store::ReportLedger& ledger, const store::Run& run, json& report, Millis now) {
+  const store::DeliveryTruth c = ledger.truth_for_run(run.run_id, now);
   const auto of = [&](std::int64_t n, double none) {
     return c.eligible ? 100.0 * static_cast<double>(n) / static_cast<double>(c.eligible) : none;
   };
@@ -84,7 +84,8 @@ void refresh_status_figures(store::Db& db, const store::Run& run, json& report, 
   report["status_figures_source"] = "ledger";
 }
 
-// A ledger without stored reports (PostgreSQL) lists stored_report as null, not false.
+// A ledger without stored reports (PostgreSQL before sql/postgresql/005) lists stored_report as
+// null, not false.
 json list_entry(store::ReportLedger& ledger, const store::Run& run) {
   auto summary = ledger.stored_summary(run.run_id);
   return {{"run_id", run.run_id},
@@ -141,26 +142,31 @@ int trend_main(store::ReportLedger& ledger, const AppContext& ctx, const std::st
   return kExitOk;
 }
 
-// `list`, or the report of a run (--run), a day (--date) or the latest day, from either ledger;
-// `db` is the SQLite file when that is the ledger (a closed run's stored report is printed from
-// there), else null. `where` names the ledger in messages.
+// `list`, or the report of a run (--run), a day (--date) or the latest day, from either ledger
+// (a closed run's stored report is printed from it). `where` names the ledger in messages.
 int report_main(store::ReportLedger& ledger, const AppContext& ctx, bool list, int limit, std::int64_t run_id,
-                std::string date, const std::string& html_path, Millis now, const std::string& where,
-                store::Db* db = nullptr) {
+                std::string date, const std::string& html_path, Millis now, const std::string& where) {
   if (list) return list_runs(ledger, ctx, limit);
   json report;
   if (run_id > 0) {
     auto run = ledger.run(run_id);
     if (!run) throw CheckFailed("run " + std::to_string(run_id) + " does not exist (see sla-report list)");
-    std::optional<json> stored;
-    if (db) stored = stored_report(*db, *run, *ctx.log);
+    std::optional<json> stored = stored_report(ledger, *run, *ctx.log);
     if (stored) {
       report = std::move(*stored);
       report["report_source"] = "stored";
-      refresh_status_figures(*db, *run, report, now);
+      refresh_status_figures(ledger, *run, report, now);
     } else {
       report = build_run_report(ledger, *run, now);
       report["report_source"] = "ledger";
+      // A closed run with no stored report where the ledger keeps them: on PostgreSQL a run
+      // closed before dispatch stored reports there (where none are kept, the report's notes
+      // already say so).
+      if (ledger.keeps_stored_reports() && (run->state == "closed" || run->state == "cancelled")) {
+        if (!report.contains("notes")) report["notes"] = json::array();
+        report["notes"].push_back("no report was stored when this run closed: every figure is computed from the " +
+                                  std::string(ledger.engine()) + " ledger's deliveries and attempts now");
+      }
     }
   } else {
     if (date.empty()) {
@@ -319,7 +325,7 @@ int sla_report_main(int argc, char** argv) {
       return cap["feasible"].get<bool>() ? kExitOk : kExitCheckFailed;
     }
     return report_main(sqlite, ctx, list->parsed(), limit, o_run->count() > 0 ? run_id : 0, date, html_path, now,
-                       ctx.cfg.database_path, db.get());
+                       ctx.cfg.database_path);
   });
 }
 

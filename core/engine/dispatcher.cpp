@@ -232,6 +232,7 @@ struct Dispatcher::Impl {
   std::unique_ptr<BatchWriter> writer;
   std::unique_ptr<AlertEngine> alert_engine;  ///< used on the writer thread only (the host store's, with host_mon)
   std::optional<HostMonitoring> host_mon;      ///< monitoring against this host's SQLite file (PostgreSQL ledger)
+  store::RunReportBuilder ledger_reports;      ///< set: closed runs' reports stored by the ledger (StoreRunReport)
   std::unique_ptr<AlertNotifier> notifier;     ///< posts alert notifications from its own thread
   std::unique_ptr<HostStore> host_store;       ///< host_mon's thread, while run() runs
 
@@ -1357,8 +1358,8 @@ struct Dispatcher::Impl {
       }
       if (!cfg.dispatch.metrics_dir.empty()) {
         if (host_mon) {
-          // Not the host file's last stored report: no report is stored for a run on the other
-          // database, and the last run may have closed on another host.
+          // Not the host file's last stored report: a run on the other database has its report
+          // stored there, and the last run may have closed on another host.
           snap.alerts_firing = static_cast<std::size_t>(store::AlertCountFiring(db));
         } else {
           fill_store_figures(db, snap);
@@ -1661,7 +1662,8 @@ struct Dispatcher::Impl {
       // The last run to close has its report built after the items are freed (release_items):
       // building a 1M run's report while a million items are still held doubled peak memory.
       const bool last = std::all_of(runs.begin(), runs.end(), [](const RunState& x) { return x.closed; });
-      if (last && on_closed) deferred_reports.emplace_back(run_id, now);
+      const bool report = on_closed || ledger_reports;
+      if (last && report) deferred_reports.emplace_back(run_id, now);
       writer->enqueue(store::ledger_op::CloseRun{run_id, now, std::move(p)},
                       [lg = log, run_id](bool committed, store::LedgerResult&& res) {
                         auto* c = std::get_if<store::CloseResult>(&res);
@@ -1671,14 +1673,19 @@ struct Dispatcher::Impl {
                                     run_id, c->open_rows);
                         }
                       });
-      if (on_closed && !last) enqueue_report(run_id, now, on_closed);
+      if (report && !last) enqueue_report(run_id, now, on_closed);
       log->info("run {} closed: every delivery is final", run_id);
     }
   }
 
   /// Stores a closed run's report (the hook) once the ledger says the run is closed: nothing is
-  /// reported for a run whose close the ledger refused.
+  /// reported for a run whose close the ledger refused. With ledger_reports the ledger stores it
+  /// itself (StoreRunReport: only a run this dispatch closed, at `at`).
   void enqueue_report(std::int64_t run_id, Millis at, const std::function<void(store::Db&, std::int64_t, Millis)>& on_closed) {
+    if (ledger_reports) {
+      writer->enqueue(store::ledger_op::StoreRunReport{run_id, at, ledger_reports});
+      return;
+    }
     writer->enqueue(store::ledger_op::Local{[run_id, at, &on_closed](store::Db& db) {
       auto row = store::RunGet(db, run_id);
       if (row && (row->state == "closed" || row->state == "cancelled")) on_closed(db, run_id, at);
@@ -1805,6 +1812,8 @@ Dispatcher::~Dispatcher() = default;
 
 void Dispatcher::monitor_on_host(HostMonitoring m) { impl_->host_mon = std::move(m); }
 
+void Dispatcher::store_reports_in_ledger(store::RunReportBuilder build) { impl_->ledger_reports = std::move(build); }
+
 DispatchSummary Dispatcher::run(const std::vector<std::int64_t>& run_ids, const RunClosedHook& on_run_closed) {
   auto& d = *impl_;
   d.writer = std::make_unique<BatchWriter>(d.open_ledger, d.cfg.dispatch.commit_interval_ms, d.log);
@@ -1827,7 +1836,8 @@ DispatchSummary Dispatcher::run(const std::vector<std::int64_t>& run_ids, const 
     d.notifier->start();
   }
   d.load(run_ids);
-  // With host_mon no report is stored: the run is in the other database (HostMonitoring).
+  // With host_mon the hook stores no report (the run is in the other database: HostMonitoring);
+  // the ledger stores it itself when store_reports_in_ledger gave the builder.
   const RunClosedHook no_hook;
   const RunClosedHook& closed_hook = d.host_mon ? no_hook : on_run_closed;
   auto summary = d.run_loop(closed_hook);

@@ -87,8 +87,9 @@ class StopToken {
 /// the metrics textfile run on a thread of their own against `store_path` (engine/host_store.hpp),
 /// never in the ledger's transaction. content_held reads the held deliveries in the other
 /// database (held_groups), on one host of those sharing it; the textfile has no
-/// daybreak_last_run_sla_ratio (no run report is stored: the last run may have closed on another
-/// host) and its daybreak_alerts_firing counts this host's file. docs/architecture.md.
+/// daybreak_last_run_sla_ratio (the last run may have closed on another host; the reports are
+/// stored in the ledger, with Dispatcher::store_reports_in_ledger) and its
+/// daybreak_alerts_firing counts this host's file. docs/architecture.md.
 struct HostMonitoring {
   std::string store_path;  ///< this host's SQLite file ([database] path): created and migrated when missing
   /// A run's status-callback figures from the ledger's database, for alerts.success_measure =
@@ -112,11 +113,17 @@ class Dispatcher {
              StopToken stop, std::shared_ptr<spdlog::logger> log);
   ~Dispatcher();
   /// Called on the writer thread, inside the transaction that closes a run (stores its report).
-  /// Not called with monitor_on_host (the run is not in this host's file).
+  /// Not called with monitor_on_host (the run is not in this host's file): see
+  /// store_reports_in_ledger.
   using RunClosedHook = std::function<void(store::Db&, std::int64_t run_id, Millis now)>;
   /// Runs monitoring against this host's SQLite file instead of in the ledger's transaction
   /// (a ledger on another database). Call before run().
   void monitor_on_host(HostMonitoring m);
+  /// Each run this dispatch closes has its report built by `build` and stored by the ledger
+  /// itself (store::ledger_op::StoreRunReport, on the writer thread, after the run's CloseRun;
+  /// the last run's after the deliveries are freed, as the hook's): for a ledger on another
+  /// database (PostgreSQL's run_reports). Call before run(); the hook is then not used.
+  void store_reports_in_ledger(store::RunReportBuilder build);
   /// Runs the given runs (whose leases the caller acquired) to completion or until stopped.
   DispatchSummary run(const std::vector<std::int64_t>& run_ids, const RunClosedHook& on_run_closed = nullptr);
 

@@ -9,6 +9,8 @@
 #include "store/content.hpp"
 #include "store/db.hpp"
 #include "store/overrides.hpp"
+#include "store/report_ledger.hpp"
+#include "store/reports.hpp"
 #include "store/status_events.hpp"
 
 namespace daybreak::store {
@@ -49,7 +51,8 @@ const char* op_name(const LedgerOp& op) noexcept {
                                [](const ledger_op::RerouteAfterFailed&) {
                                  return "moving a delivery to its next channel after a failed status";
                                },
-                               [](const ledger_op::AdoptUrgent&) { return "adopting urgent runs"; }},
+                               [](const ledger_op::AdoptUrgent&) { return "adopting urgent runs"; },
+                               [](const ledger_op::StoreRunReport&) { return "storing a closed run's report"; }},
                     op);
 }
 
@@ -158,8 +161,20 @@ LedgerResult SqliteDispatchLedger::apply(const LedgerOp& op) {
             DeliveryRerouteAfterFailedStatus(*db_, o.params, owner_);
             return {};
           },
-          [&](const ledger_op::AdoptUrgent& o) -> LedgerResult { return adopt_urgent(o); }},
+          [&](const ledger_op::AdoptUrgent& o) -> LedgerResult { return adopt_urgent(o); },
+          [&](const ledger_op::StoreRunReport& o) -> LedgerResult {
+            store_run_report(o);
+            return {};
+          }},
       op);
+}
+
+void SqliteDispatchLedger::store_run_report(const ledger_op::StoreRunReport& op) {
+  auto run = RunGet(*db_, op.run_id);
+  if (!run || (run->state != "closed" && run->state != "cancelled") || run->finished_at != op.closed_at || !op.build) return;
+  SqliteReportLedger ledger(*db_);
+  const BuiltRunReport rep = op.build(ledger, *run, op.closed_at);
+  SlaReportUpsert(*db_, run->run_id, run->date, op.closed_at, rep.sla_pct, rep.json);
 }
 
 AdoptedRuns SqliteDispatchLedger::adopt_urgent(const ledger_op::AdoptUrgent& op) {

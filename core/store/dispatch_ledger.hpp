@@ -31,6 +31,16 @@
 namespace daybreak::store {
 
 class Db;
+class ReportLedger;
+
+/// A closed run's report as a ledger stores it: the headline figure and the report's JSON text.
+struct BuiltRunReport {
+  double sla_pct = 0;
+  std::string json;
+};
+/// Builds the report of `run` at `now` from `ledger` (app/report.hpp's build_run_report: the
+/// store does not build reports, the dispatch hands it the builder).
+using RunReportBuilder = std::function<BuiltRunReport(ReportLedger& ledger, const Run& run, Millis now)>;
 
 /// The operations a dispatch writes, one struct each.
 namespace ledger_op {
@@ -108,6 +118,18 @@ struct AdoptUrgent {
   Millis now = 0;
   Millis lease_ms = 0;
 };
+/// Stores the report of a run this dispatch closed, in the ledger, keyed by run id (one row per
+/// run; a later close of a reopened run replaces it): only when the run is closed (or
+/// cancelled) at `closed_at`, the instant of this dispatch's CloseRun, so a dispatch that did
+/// not close the run, or whose close a later one replaced, stores nothing. The report is built
+/// by `build` from the ledger's own connection, inside the writer's transaction. PostgreSQL:
+/// run_reports (sql/postgresql/005); SQLite: sla_reports (that dispatch stores its reports with
+/// a Local hook instead, the same rows).
+struct StoreRunReport {
+  std::int64_t run_id = 0;
+  Millis closed_at = 0;
+  RunReportBuilder build;
+};
 /// This host's own bookkeeping that shares the writer's transaction without being a ledger
 /// statement of the dispatch: alert rules and their outbox, the metrics textfile, a closed run's
 /// report. Not part of the port: SqliteDispatchLedger hands them its connection; for a ledger
@@ -122,7 +144,7 @@ struct Local {
 using LedgerOp = std::variant<ledger_op::Claim, ledger_op::Outcome, ledger_op::Attempt, ledger_op::Substitute,
                               ledger_op::Release, ledger_op::Heartbeat,
                               ledger_op::PollChanges, ledger_op::CloseRun, ledger_op::ReleaseLease, ledger_op::Local,
-                              ledger_op::RerouteAfterFailed, ledger_op::AdoptUrgent>;
+                              ledger_op::RerouteAfterFailed, ledger_op::AdoptUrgent, ledger_op::StoreRunReport>;
 
 /// What an operation does, for logs ("claiming deliveries", "recording an outcome", ...).
 const char* op_name(const LedgerOp& op) noexcept;
@@ -264,6 +286,7 @@ class SqliteDispatchLedger final : public DispatchLedger {
   OperatorChanges poll_changes(const ledger_op::PollChanges& op);
   CloseResult close_run(const ledger_op::CloseRun& op);
   AdoptedRuns adopt_urgent(const ledger_op::AdoptUrgent& op);
+  void store_run_report(const ledger_op::StoreRunReport& op);
   std::string owner_;
   std::unique_ptr<Db> db_;
 };

@@ -1,5 +1,7 @@
 #include "store/exports.hpp"
 
+#include "store/pg_reports.hpp"
+
 namespace daybreak::store {
 namespace {
 
@@ -14,9 +16,12 @@ constexpr const char* kAttempts =
     "SELECT a.attempt_id, a.delivery_id, d.run_id, d.date, a.attempt_no, a.channel, a.sender, a.started_at, a.finished_at, "
     "a.outcome, a.error_code, a.error_detail, a.provider_message_id, a.latency_ms FROM deliveries d "
     "JOIN delivery_attempts a ON a.delivery_id = d.delivery_id WHERE d.date BETWEEN ?1 AND ?2 ORDER BY d.date, d.delivery_id, a.attempt_id";
-constexpr const char* kReports =
-    "SELECT s.run_id, s.date, r.slot_at, r.state, r.planned_count, s.generated_at, s.sla_pct, s.report FROM sla_reports s "
-    "JOIN runs r ON r.run_id = s.run_id WHERE s.date BETWEEN ?1 AND ?2 ORDER BY s.run_id";
+// The stored reports: SQLite's sla_reports, PostgreSQL's run_reports (sql/postgresql/005), the
+// same columns.
+std::string reports_sql(const char* table) {
+  return std::string("SELECT s.run_id, s.date, r.slot_at, r.state, r.planned_count, s.generated_at, s.sla_pct, s.report FROM ") +
+         table + " s JOIN runs r ON r.run_id = s.run_id WHERE s.date BETWEEN ?1 AND ?2 ORDER BY s.run_id";
+}
 
 void each(SQLite::Statement& q, const std::function<void(SQLite::Statement&)>& on_row) {
   while (q.executeStep()) on_row(q);
@@ -28,7 +33,10 @@ void each(SQLite::Statement& q, const std::function<void(SQLite::Statement&)>& o
 void ExportRows(Db& db, ExportKind kind, const std::string& from_date, const std::string& to_date,
                 const std::function<void(SQLite::Statement&)>& on_row) {
   guarded("exporting rows", [&] {
-    const char* sql = kind == ExportKind::deliveries ? kDeliveries : kind == ExportKind::attempts ? kAttempts : kReports;
+    static const std::string reports = reports_sql("sla_reports");
+    const std::string& sql = kind == ExportKind::deliveries ? std::string(kDeliveries)
+                           : kind == ExportKind::attempts   ? std::string(kAttempts)
+                                                            : reports;
     auto& q = db.stmt(sql);
     q.bind(1, from_date);
     q.bind(2, to_date);
@@ -39,9 +47,11 @@ void ExportRows(Db& db, ExportKind kind, const std::string& from_date, const std
 
 void ExportRowsPg(PgConn& c, ExportKind kind, const std::string& from_date, const std::string& to_date,
                   const std::function<void(const PgResult&)>& on_row) {
-  static const std::string deliveries = pg_numbered_params(kDeliveries), attempts = pg_numbered_params(kAttempts);
-  if (kind == ExportKind::reports) throw StoreError("exporting rows: the PostgreSQL ledger keeps no stored run reports", 0);
-  c.each_row(kind == ExportKind::deliveries ? deliveries : attempts, {from_date, to_date}, on_row);
+  static const std::string deliveries = pg_numbered_params(kDeliveries), attempts = pg_numbered_params(kAttempts),
+                           reports = pg_numbered_params(reports_sql("run_reports"));
+  if (kind == ExportKind::reports && !pg_keeps_run_reports(c)) return;  // before sql/postgresql/005: none stored
+  c.each_row(kind == ExportKind::deliveries ? deliveries : kind == ExportKind::attempts ? attempts : reports,
+             {from_date, to_date}, on_row);
 }
 
 const char* to_string(ArchiveTable t) {

@@ -21,8 +21,8 @@ void ExportRows(Db& db, ExportKind kind, const std::string& from_date, const std
                 const std::function<void(SQLite::Statement&)>& on_row);
 
 /// ExportRows on the PostgreSQL ledger ([database] url): the same SELECT (same columns, names
-/// and order) for deliveries and attempts, each row handed over as it arrives (single-row mode).
-/// The PostgreSQL ledger keeps no stored run reports: `kind` reports throws StoreError.
+/// and order), each row handed over as it arrives (single-row mode); the reports are those of
+/// run_reports (sql/postgresql/005: none on a ledger not migrated that far).
 void ExportRowsPg(PgConn& c, ExportKind kind, const std::string& from_date, const std::string& to_date,
                   const std::function<void(const PgResult&)>& on_row);
 

@@ -17,6 +17,7 @@
 #include "domain/status_event.hpp"
 #include "domain/types.hpp"
 #include "store/migrations.hpp"
+#include "store/pg_reports.hpp"
 #include "store/pg_status.hpp"
 
 namespace daybreak::store {
@@ -393,6 +394,7 @@ bool PgDispatchLedger::plan(const LedgerOp& op, PgOpPlan& out) {
           },
           // Reads that depend on each other: run on their own (apply), not in a pipeline.
           [&](const ledger_op::PollChanges&) { return false; },
+          [&](const ledger_op::StoreRunReport&) { return false; },
           [&](const ledger_op::CloseRun& o) {
             // The count and the lease's release matter only when the close did not happen (a
             // closed run has no owner left to release and no row open).
@@ -479,7 +481,13 @@ HeartbeatResult PgDispatchLedger::heartbeat_result(std::vector<PgResult>& r) {
 
 LedgerResult PgDispatchLedger::apply(const LedgerOp& op) {
   PgOpPlan p;
-  if (!plan(op, p)) return poll_changes(std::get<ledger_op::PollChanges>(op));
+  if (!plan(op, p)) {
+    if (const auto* report = std::get_if<ledger_op::StoreRunReport>(&op)) {
+      store_run_report(*report);
+      return {};
+    }
+    return poll_changes(std::get<ledger_op::PollChanges>(op));
+  }
   std::vector<PgResult> r;
   r.reserve(p.stmts.size());
   for (const auto& st : p.stmts) r.push_back(c_->run(st.name, *st.sql, st.params));
@@ -538,6 +546,23 @@ std::optional<BatchFailure> PgDispatchLedger::apply_batch(const std::vector<cons
     i = j;
   }
   return std::nullopt;
+}
+
+void PgDispatchLedger::store_run_report(const ledger_op::StoreRunReport& op) {
+  // The run as this transaction sees it, locked FOR SHARE so an operator's reopen (a resend or a
+  // replay) waits for the report to commit: only a run this dispatch closed at `closed_at` (its
+  // CloseRun, committed earlier or in this transaction; closing clears the owner, so the close's
+  // instant is what names it). A run another host closed, or closed again after this one, has a
+  // different finished_at and is left to that host.
+  auto r = c_->run("report_run_closed_at",
+                   std::string("SELECT ") + kPgRunColumns +
+                       " FROM runs WHERE run_id = $1 AND state IN ('closed', 'cancelled') AND finished_at = $2 FOR SHARE",
+                   {num(op.run_id), num(op.closed_at)});
+  if (r.rows() == 0 || !op.build) return;
+  const Run run = pg_read_run(r, 0);
+  PgReportLedger ledger(*c_);
+  const BuiltRunReport rep = op.build(ledger, run, op.closed_at);
+  pg_run_report_upsert(*c_, run.run_id, run.date, op.closed_at, op.closed_at, rep.sla_pct, rep.json, owner_);
 }
 
 OperatorChanges PgDispatchLedger::poll_changes(const ledger_op::PollChanges& op) {
@@ -715,7 +740,8 @@ std::vector<PgLedgerCheck> check_pg_ledger(const std::string& url) {
   // Every table of the ledger's migrations, with the writes its writers make (a read is needed
   // of each): dispatch, migrate-ledger and the operator's changes (sql/postgresql/001), the
   // operator's audit rows, only ever appended (003), and the status callbacks (001's
-  // status_updates, 004) that daybreak-callbacks and `daybreak ingest` store and apply.
+  // status_updates, 004) that daybreak-callbacks and `daybreak ingest` store and apply, and the
+  // run reports a dispatch stores when it closes a run (005: INSERT … ON CONFLICT DO UPDATE).
   struct LedgerTable {
     const char* name;
     bool update;  ///< UPDATE is needed besides INSERT (rows changed, ON CONFLICT … DO UPDATE, FOR UPDATE)
@@ -736,6 +762,7 @@ std::vector<PgLedgerCheck> check_pg_ledger(const std::string& url) {
       {"status_events", true, "daybreak-callbacks, ingest"},
       {"status_rejects", false, "daybreak-callbacks, ingest"},
       {"whatsapp_holds", true, "daybreak-callbacks, ingest"},
+      {"run_reports", true, "dispatch"},
   };
   std::vector<std::string> problems;
   for (const auto& t : kTables) {

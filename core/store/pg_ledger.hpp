@@ -50,7 +50,8 @@ class PgDispatchLedger final : public DispatchLedger {
   LedgerResult apply(const LedgerOp& op) override;
   /// A batch's statements go out in one pipeline (libpq pipeline mode) and their answers come
   /// back together: one round trip for the batch instead of one per statement. An operation
-  /// whose statements read before they write (PollChanges) runs on its own between pipelines.
+  /// whose statements read before they write (PollChanges, StoreRunReport) runs on its own
+  /// between pipelines.
   std::optional<BatchFailure> apply_batch(const std::vector<const LedgerOp*>& ops, std::vector<LedgerResult>& results) override;
 
   // ---- what dispatch reads and takes before its dispatcher starts ----
@@ -71,6 +72,9 @@ class PgDispatchLedger final : public DispatchLedger {
                                                 const PgResult& state);
   static HeartbeatResult heartbeat_result(std::vector<PgResult>& r);
   OperatorChanges poll_changes(const ledger_op::PollChanges& op);
+  /// ledger_op::StoreRunReport: built on this connection (PgReportLedger) in the writer's
+  /// transaction and stored in run_reports (sql/postgresql/005).
+  void store_run_report(const ledger_op::StoreRunReport& op);
   std::vector<ContentRow> content_query(const char* name, const std::string& where, const std::vector<PgParam>& params);
   std::string owner_;
   std::unique_ptr<PgConn> c_;

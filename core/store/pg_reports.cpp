@@ -1,5 +1,10 @@
 #include "store/pg_reports.hpp"
 
+#include <algorithm>
+#include <cstdio>
+#include <tuple>
+#include <nlohmann/json.hpp>
+
 #include "domain/types.hpp"
 #include "store/pg_ledger.hpp"
 #include "store/pg_status.hpp"
@@ -9,13 +14,78 @@ namespace {
 
 std::string id_param(std::int64_t v) { return std::to_string(v); }
 
+// The order of a trend's headlines: SQLite's (store::SlaReportListBetween, by date then slot),
+// with run_id breaking ties.
+constexpr const char* kStoredReportsBetween =
+    "SELECT s.run_id, s.date, r.slot_at, s.sla_pct, s.report FROM run_reports s JOIN runs r ON r.run_id = s.run_id "
+    "WHERE s.date >= $1 AND s.date <= $2 ORDER BY s.date, r.slot_at, s.run_id";
+
 }  // namespace
 
-PgReportLedger::PgReportLedger(const std::string& url) : c_(std::make_unique<PgConn>(url)) {
+// ---- the stored run reports ----
+
+bool pg_keeps_run_reports(PgConn& c) {
+  return c.run("report_table_exists", "SELECT to_regclass('run_reports') IS NOT NULL", {}).str(0, 0) == "t";
+}
+
+void pg_run_report_upsert(PgConn& c, std::int64_t run_id, const std::string& date, Millis closed_at, Millis generated_at,
+                          double sla_pct, const std::string& report_json, const std::string& written_by) {
+  // As store::SlaReportUpsert: one row per run, a re-close replaces it. The figure goes as
+  // text with every digit a double holds, so the stored sla_pct is the report's to the bit.
+  char pct[40];
+  std::snprintf(pct, sizeof pct, "%.17g", sla_pct);
+  c.run("run_report_upsert",
+        "INSERT INTO run_reports(run_id, date, closed_at, generated_at, sla_pct, report, written_by) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (run_id) DO UPDATE SET date = excluded.date, "
+        "closed_at = excluded.closed_at, generated_at = excluded.generated_at, sla_pct = excluded.sla_pct, "
+        "report = excluded.report, written_by = excluded.written_by",
+        {id_param(run_id), date, id_param(closed_at), id_param(generated_at), std::string(pct), report_json, written_by});
+}
+
+std::optional<std::string> pg_run_report_get(PgConn& c, std::int64_t run_id) {
+  auto r = c.run("run_report_get", "SELECT report FROM run_reports WHERE run_id = $1", {id_param(run_id)});
+  if (r.rows() == 0) return std::nullopt;
+  return r.str(0, 0);
+}
+
+std::optional<SlaReportSummary> pg_run_report_summary(PgConn& c, std::int64_t run_id) {
+  auto r = c.run("run_report_summary", "SELECT run_id, date, generated_at, sla_pct FROM run_reports WHERE run_id = $1",
+                 {id_param(run_id)});
+  if (r.rows() == 0) return std::nullopt;
+  SlaReportSummary s;
+  s.run_id = r.i64(0, 0);
+  s.date = r.str(0, 1);
+  s.generated_at = r.i64(0, 2);
+  s.sla_pct = std::stod(r.str(0, 3));
+  return s;
+}
+
+std::vector<StoredReport> pg_run_reports_between(PgConn& c, const std::string& from_date, const std::string& to_date) {
+  std::vector<StoredReport> out;
+  if (!pg_keeps_run_reports(c)) return out;
+  auto r = c.run("run_reports_between", kStoredReportsBetween, {from_date, to_date});
+  for (int i = 0; i < r.rows(); ++i) {
+    StoredReport s;
+    s.run_id = r.i64(i, 0);
+    s.date = r.str(i, 1);
+    s.slot_at = r.i64(i, 2);
+    s.sla_pct = std::stod(r.str(i, 3));
+    s.report = r.str(i, 4);
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+// ---- the ReportLedger ----
+
+PgReportLedger::PgReportLedger(const std::string& url) : owned_(std::make_unique<PgConn>(url)), c_(owned_.get()) {
   // One snapshot for the whole report, as sla-report's DEFERRED read transaction on SQLite; READ
   // ONLY so a report can never change the ledger.
   c_->exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+  keeps_reports_ = pg_keeps_run_reports(*c_);
 }
+
+PgReportLedger::PgReportLedger(PgConn& conn) : c_(&conn), keeps_reports_(pg_keeps_run_reports(conn)) {}
 
 void PgReportLedger::refresh() {
   try {
@@ -24,9 +94,11 @@ void PgReportLedger::refresh() {
   }
   c_->ensure_connected();
   c_->exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+  keeps_reports_ = pg_keeps_run_reports(*c_);
 }
 
 PgReportLedger::~PgReportLedger() {
+  if (!owned_) return;  // a borrowed connection's transaction is its owner's
   try {
     if (c_->in_transaction()) c_->exec("ROLLBACK");
   } catch (...) {  // NOLINT(bugprone-empty-catch): closing the connection ends the transaction anyway
@@ -158,7 +230,15 @@ ProviderFigures PgReportLedger::provider_figures(std::int64_t run_id) {
   return f;
 }
 
-std::optional<SlaReportSummary> PgReportLedger::stored_summary(std::int64_t) { return std::nullopt; }
+std::optional<SlaReportSummary> PgReportLedger::stored_summary(std::int64_t run_id) {
+  if (!keeps_reports_) return std::nullopt;
+  return pg_run_report_summary(*c_, run_id);
+}
+
+std::optional<std::string> PgReportLedger::stored_report(std::int64_t run_id) {
+  if (!keeps_reports_) return std::nullopt;
+  return pg_run_report_get(*c_, run_id);
+}
 
 std::vector<std::tuple<std::int64_t, std::string, std::string>> PgReportLedger::run_ids_between(const std::string& from,
                                                                                                  const std::string& to) {
@@ -172,27 +252,53 @@ std::vector<std::tuple<std::int64_t, std::string, std::string>> PgReportLedger::
 }
 
 std::vector<RunHeadline> PgReportLedger::run_headlines_between(const std::string& from, const std::string& to) {
-  // SQLite reads these from sla_reports (store::SlaReportListBetween), written when each run
-  // closed; here every closed run is counted now, with the headline's rules (domain/sla.hpp:
-  // eligible = not cancelled, on time = accepted at or before the deadline; 100% of nothing).
-  static const std::string sql =
-      "SELECT r.run_id, r.date, COUNT(d.delivery_id) FILTER (WHERE d.state <> 'cancelled'), "
+  // The stored reports first (as SQLite's SqliteReportLedger::run_headlines_between: the
+  // headline as it was when each run closed), then every closed run without one, counted now
+  // with the headline's rules (domain/sla.hpp: eligible = not cancelled, on time = accepted at
+  // or before the deadline; 100% of nothing): runs closed before dispatch stored reports here.
+  struct Row {
+    Millis slot_at;
+    RunHeadline h;
+  };
+  std::vector<Row> rows;
+  for (const auto& r : pg_run_reports_between(*c_, from, to)) {
+    // An unreadable stored report still counts as a reported run, with no deliveries.
+    const nlohmann::json rep = nlohmann::json::parse(r.report, nullptr, false);
+    RunHeadline h;
+    h.run_id = r.run_id;
+    h.date = r.date;
+    h.eligible = rep.is_object() ? rep.value("eligible", std::int64_t{0}) : 0;
+    h.on_time = rep.is_object() ? rep.value("on_time", std::int64_t{0}) : 0;
+    h.sla_pct = r.sla_pct;
+    rows.push_back({r.slot_at, std::move(h)});
+  }
+  static const std::string counted_sql =
+      "SELECT r.run_id, r.date, r.slot_at, COUNT(d.delivery_id) FILTER (WHERE d.state <> 'cancelled'), "
       "COUNT(d.delivery_id) FILTER (WHERE d.state IN (" + accepted_states_sql() +
       ") AND d.accepted_at IS NOT NULL AND d.accepted_at <= d.deadline_at) "
       "FROM runs r LEFT JOIN deliveries d ON d.run_id = r.run_id "
-      "WHERE r.date >= $1 AND r.date <= $2 AND r.state = 'closed' "
-      "GROUP BY r.run_id, r.date, r.slot_at ORDER BY r.date, r.slot_at, r.run_id";
-  auto r = c_->run("report_run_headlines", sql, {from, to});
-  std::vector<RunHeadline> out;
+      "WHERE r.date >= $1 AND r.date <= $2 AND r.state = 'closed' ";
+  static const std::string without_report =
+      counted_sql + "AND NOT EXISTS (SELECT 1 FROM run_reports s WHERE s.run_id = r.run_id) GROUP BY r.run_id, r.date, r.slot_at";
+  static const std::string every = counted_sql + "GROUP BY r.run_id, r.date, r.slot_at";
+  auto r = keeps_reports_ ? c_->run("report_run_headlines_unstored", without_report, {from, to})
+                          : c_->run("report_run_headlines", every, {from, to});
   for (int i = 0; i < r.rows(); ++i) {
     RunHeadline h;
     h.run_id = r.i64(i, 0);
     h.date = r.str(i, 1);
-    h.eligible = r.i64(i, 2);
-    h.on_time = r.i64(i, 3);
+    h.eligible = r.i64(i, 3);
+    h.on_time = r.i64(i, 4);
     h.sla_pct = h.eligible == 0 ? 100.0 : 100.0 * static_cast<double>(h.on_time) / static_cast<double>(h.eligible);
-    out.push_back(std::move(h));
+    h.stored = false;
+    rows.push_back({r.i64(i, 2), std::move(h)});
   }
+  std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
+    return std::tie(a.h.date, a.slot_at, a.h.run_id) < std::tie(b.h.date, b.slot_at, b.h.run_id);
+  });
+  std::vector<RunHeadline> out;
+  out.reserve(rows.size());
+  for (auto& x : rows) out.push_back(std::move(x.h));
   return out;
 }
 

@@ -4,10 +4,10 @@
 // with `[database] url` (store/pg_reports.hpp). The SQLite implementation is the query module
 // of store/reports.hpp and store/runs.hpp; PostgreSQL has its own SQL where the dialects differ.
 //
-// Not every ledger keeps everything: the PostgreSQL ledger holds no stored run reports.
-// keeps_stored_reports() says so, and so would keeps_status_callbacks() of a ledger no status
-// callback reaches (both of today's ledgers keep them); the report then shows those figures as
-// absent (null, with a note) instead of as zeros.
+// Not every ledger keeps everything: a PostgreSQL ledger not yet migrated to
+// sql/postgresql/005 holds no stored run reports. keeps_stored_reports() says so, and so would
+// keeps_status_callbacks() of a ledger no status callback reaches (both of today's ledgers keep
+// them); the report then shows those figures as absent (null, with a note) instead of as zeros.
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -31,6 +31,9 @@ struct RunHeadline {
   std::int64_t eligible = 0;
   std::int64_t on_time = 0;
   double sla_pct = 100;
+  /// False for a closed run with no stored report that a ledger counted now instead (PostgreSQL:
+  /// runs closed before dispatch stored reports there); SQLite lists only stored ones.
+  bool stored = true;
 };
 
 class ReportLedger {
@@ -38,7 +41,7 @@ class ReportLedger {
   virtual ~ReportLedger() = default;
   /// "sqlite" or "postgresql": the report's `ledger` field.
   [[nodiscard]] virtual const char* engine() const = 0;
-  /// False where the ledger keeps no `sla_reports` (stored_summary() is then always nullopt).
+  /// False where the ledger keeps no stored reports (stored_summary() is then always nullopt).
   [[nodiscard]] virtual bool keeps_stored_reports() const = 0;
   /// False where no status callback reaches the ledger: delivered/read/unknown are not known.
   [[nodiscard]] virtual bool keeps_status_callbacks() const = 0;
@@ -61,14 +64,17 @@ class ReportLedger {
   virtual ProviderFigures provider_figures(std::int64_t run_id) = 0;
   /// The stored report's headline, nullopt when none was stored (or none are kept).
   virtual std::optional<SlaReportSummary> stored_summary(std::int64_t run_id) = 0;
+  /// The stored report's JSON text, nullopt when none was stored (or none are kept).
+  virtual std::optional<std::string> stored_report(std::int64_t run_id) = 0;
 
   // ---- the trend ----
   /// (run id, date, state) of every run of the delivery days [from, to], by date then slot.
   virtual std::vector<std::tuple<std::int64_t, std::string, std::string>> run_ids_between(const std::string& from,
                                                                                            const std::string& to) = 0;
-  /// The reported runs of [from, to], by date then slot: the stored reports where the ledger
-  /// keeps them (the figures as they were when each run closed); else every closed run, its
-  /// figures counted from the ledger now.
+  /// The reported runs of [from, to], by date then slot: the stored reports (the figures as
+  /// they were when each run closed). PostgreSQL adds every closed run without one, its figures
+  /// counted from the ledger now (`stored` false); so does it for all of them on a ledger that
+  /// keeps no reports.
   virtual std::vector<RunHeadline> run_headlines_between(const std::string& from, const std::string& to) = 0;
   /// As store::DeliveryTruthByDate; empty where statuses are not kept.
   virtual std::map<std::string, DeliveryTruth> truth_by_date(const std::string& from, const std::string& to, Millis now) = 0;
@@ -101,6 +107,7 @@ class SqliteReportLedger final : public ReportLedger {
   std::int64_t attempt_count(std::int64_t run_id) override;
   ProviderFigures provider_figures(std::int64_t run_id) override;
   std::optional<SlaReportSummary> stored_summary(std::int64_t run_id) override;
+  std::optional<std::string> stored_report(std::int64_t run_id) override { return SlaReportGet(db_, run_id); }
   std::vector<std::tuple<std::int64_t, std::string, std::string>> run_ids_between(const std::string& from,
                                                                                    const std::string& to) override;
   std::vector<RunHeadline> run_headlines_between(const std::string& from, const std::string& to) override;

@@ -20,9 +20,10 @@
 #     operator for the pause, the resume, the resend, the replacement and the withdrawal; the held
 #     rows are listed and dismissed with `daybreak dead` on PostgreSQL
 #  5. `daybreak resend` after the close reopens the run and the next dispatch on PostgreSQL sends
-#     the row again and closes it; `daybreak export deliveries|attempts` stream PostgreSQL's rows
-#     (CSV and NDJSON); `daybreak export reports`, which PostgreSQL does not keep, is refused with
-#     exit 3 while the url is set
+#     the row again and closes it; each close stored the run's report in PostgreSQL (run_reports:
+#     one row, the second close's replacing the first's, its counts psql's, its SLA % the one
+#     dispatch --json gave and decided its exit code by); `daybreak export deliveries|attempts|
+#     reports` stream PostgreSQL's rows (CSV and NDJSON), the stored report among them
 # Scale: PG_OP_N advisors (default 1500) on one sender of 20 messages per second under a 10×
 # clock: about 8 s of sending.
 source "$(dirname "$0")/common.sh"
@@ -63,6 +64,27 @@ sim_now() { echo $((T_SIM0_MS + ($(now_ms) - T_REAL0_MS) * SCALE)); }  # the dis
 op() { DAYBREAK_CLOCK=$clock "$OP" "$@"; }
 requests() { sim_stats | json 'j["requests"]'; }
 first_sends() { pg "SELECT COUNT(*) FROM deliveries WHERE run_id=$run AND first_sent_at IS NOT NULL"; }
+# check_closed_report RC JSON WHAT: dispatch closed the run and stored its report once, for this
+# close (written by host-a), its eligible and on time psql's; dispatch --json gave its SLA %,
+# and exited 1 only for an SLA below 99 (held rows are dead, not on time), as on SQLite
+check_closed_report() {
+  local rc=$1 out=$2 what=$3
+  assert_eq "$(pg "SELECT COUNT(*) FROM run_reports")" "1" "$what: stored run reports"
+  assert_eq "$(pg "SELECT COUNT(*) FROM run_reports s JOIN runs r USING (run_id) WHERE s.run_id=$run AND r.state='closed'
+    AND s.closed_at = r.finished_at AND s.written_by LIKE 'host-a:%'")" "1" "$what: the report is for this close"
+  pg "SELECT report FROM run_reports WHERE run_id=$run" >"$WORK/stored.json"
+  local eligible on_time
+  eligible=$(pg "SELECT COUNT(*) FROM deliveries WHERE run_id=$run AND state <> 'cancelled'")
+  on_time=$(pg "SELECT COUNT(*) FROM deliveries WHERE run_id=$run AND state IN ('accepted','delivered','read') AND accepted_at <= deadline_at")
+  assert_eq "$(json 'j["eligible"], j["on_time"], j["closed"]' <"$WORK/stored.json")" "$eligible $on_time True" "$what: stored counts against psql"
+  python3 - "$out" "$WORK/stored.json" "$run" "$rc" <<'PY' || fail "$what: dispatch --json and its exit code against the stored report"
+import json, sys
+out, stored, run, rc = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), int(sys.argv[3]), int(sys.argv[4])
+r = [x for x in out["runs"] if x["run_id"] == run][0]
+assert (r["sla_pct"], r["eligible"], r["on_time"]) == (stored["sla_pct"], stored["eligible"], stored["on_time"]), (r, stored["sla_pct"])
+assert rc == (1 if stored["sla_pct"] < 99 else 0), (rc, stored["sla_pct"])
+PY
+}
 
 DAYBREAK_HOST_ID=host-a DAYBREAK_CLOCK=$clock "$DISPATCH" --run "$run" --json >"$WORK/d.json" 2>"$WORK/d.log" &
 pid=$!
@@ -140,12 +162,16 @@ assert_eq "$(pg "SELECT COUNT(*) FROM delivery_changes WHERE run_id=$run AND kin
 op resume --reason "e2e: incident over" >/dev/null || fail "daybreak resume on PostgreSQL exited $?"
 for _ in $(seq 1 100); do [ "$(requests)" -gt "$r1" ] && break; sleep 0.05; done
 [ "$(requests)" -gt "$r1" ] || fail "sending did not resume within 5 s of daybreak resume"
-wait "$pid" || fail "dispatch exited $?: $(tail -3 "$WORK/d.log")"
+rc=0
+wait "$pid" || rc=$?
+[ "$rc" -le 1 ] || fail "dispatch exited $rc: $(tail -3 "$WORK/d.log")"
 
 # --- 4. the run closed, nothing of the item sent after the pull, audited ---
 assert_eq "$(pg "SELECT state FROM runs WHERE run_id=$run")" "closed" "run state"
 assert_eq "$(pg "SELECT COUNT(*) FROM deliveries WHERE run_id=$run AND state IN ('planned','sending','retry_wait','uncertain')")" "0" \
   "non-final rows in the closed run"
+check_closed_report "$rc" "$WORK/d.json" "the first close"
+closed1=$(pg "SELECT closed_at FROM run_reports WHERE run_id=$run")
 assert_eq "$(pg "SELECT COUNT(*) FROM delivery_attempts a JOIN deliveries d USING (delivery_id) WHERE d.run_id=$run
   AND d.content_id='$item' AND a.started_at > $t_ret")" "0" "requests for the pulled item started after the command returned"
 # every delivery of the item was either sent before the pull returned or is held (the pull held
@@ -203,10 +229,14 @@ op resend --delivery "$d1" --reason "e2e: resend after the close" --json >"$WORK
 assert_eq "$(json 'j["run_reopened"]' <"$WORK/resend2.json")" "True" "resend after the close: run reopened"
 assert_eq "$(pg "SELECT state, reopened_at IS NOT NULL FROM runs WHERE run_id=$run")" "running|t" "the reopened run on PostgreSQL"
 assert_eq "$(sql "SELECT COUNT(*) FROM deliveries WHERE delivery_id=$d1 AND resent_at IS NOT NULL")" "0" "the SQLite file after the resend"
-DAYBREAK_HOST_ID=host-a DAYBREAK_CLOCK=$clock "$DISPATCH" --run "$run" --json >"$WORK/d2.json" 2>"$WORK/d2.log" ||
-  fail "the dispatch of the reopened run exited $?: $(tail -3 "$WORK/d2.log")"
+assert_eq "$(pg "SELECT COUNT(*) FROM run_reports")" "1" "the reopened run keeps its report until it closes again"
+rc=0
+DAYBREAK_HOST_ID=host-a DAYBREAK_CLOCK=$clock "$DISPATCH" --run "$run" --json >"$WORK/d2.json" 2>"$WORK/d2.log" || rc=$?
+[ "$rc" -le 1 ] || fail "the dispatch of the reopened run exited $rc: $(tail -3 "$WORK/d2.log")"
 assert_eq "$(pg "SELECT state, attempts FROM deliveries WHERE delivery_id=$d1")" "accepted|2" "the row resent after the close"
 assert_eq "$(pg "SELECT state FROM runs WHERE run_id=$run")" "closed" "run state after the reopened dispatch"
+check_closed_report "$rc" "$WORK/d2.json" "the second close"
+[ "$(pg "SELECT closed_at FROM run_reports WHERE run_id=$run")" -gt "$closed1" ] || fail "the second close did not replace the stored report"
 
 # --- export: PostgreSQL's rows, the same columns as from SQLite ---
 op export deliveries --from "$D" --to "$D" --format csv >"$WORK/deliveries.csv" || fail "export deliveries on PostgreSQL exited $?"
@@ -223,9 +253,18 @@ rows = {r["delivery_id"]: r for r in csv.DictReader(open(sys.argv[1]))}
 r = rows[sys.argv[2]]
 assert r["state"] == "accepted" and r["attempts"] == "2" and r["resent_at"] != "", r
 PY
-# what PostgreSQL does not keep is refused, not read from the SQLite file
-rc=0
-op export reports --from "$D" --to "$D" >"$WORK/reports.out" 2>"$WORK/reports.err" || rc=$?
-assert_eq "$rc" "3" "daybreak export reports with [database] url"
-grep -q "refused" "$WORK/reports.err" || fail "no refusal message: $(cat "$WORK/reports.err")"
-echo "ok: $n deliveries dispatched on PostgreSQL; paused at $f1 first sends (no request for 2 s); $d_mid resent and $item2 replaced by $rep while paused ($repointed re-pointed, $rep_in_flight in flight); resumed; $item pulled mid-run ($sent_before sent before, $held held by the pull, $in_flight in flight, $held_all held in all, none sent after); closed; audited as $me; $d1 resent after the close and sent by the next dispatch; exported"
+# the stored report, streamed from PostgreSQL (the SQLite file has none: it never saw the dispatch)
+op export reports --from "$D" --to "$D" >"$WORK/reports.ndjson" || fail "export reports on PostgreSQL exited $?"
+op export reports --from "$D" --to "$D" --format csv >"$WORK/reports.csv" || fail "export reports (CSV) on PostgreSQL exited $?"
+assert_eq "$(head -1 "$WORK/reports.csv")" "run_id,date,slot_at,state,planned_count,generated_at,sla_pct,report" "CSV header of export reports"
+assert_eq "$(DAYBREAK_CONFIG=$WORK/daybreak.toml "$OP" export reports --from "$D" --to "$D" | wc -l)" "0" "reports exported from the SQLite file"
+python3 - "$WORK/reports.ndjson" "$WORK/stored.json" "$run" <<'PY' || fail "export reports does not stream PostgreSQL's stored report"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+stored, run = json.load(open(sys.argv[2])), int(sys.argv[3])
+assert len(rows) == 1, rows
+r = rows[0]
+assert (r["run_id"], r["state"], r["sla_pct"]) == (run, "closed", stored["sla_pct"]), r
+assert r["report"] == stored, "the report column is not the stored JSON"
+PY
+echo "ok: $n deliveries dispatched on PostgreSQL; paused at $f1 first sends (no request for 2 s); $d_mid resent and $item2 replaced by $rep while paused ($repointed re-pointed, $rep_in_flight in flight); resumed; $item pulled mid-run ($sent_before sent before, $held held by the pull, $in_flight in flight, $held_all held in all, none sent after); closed; audited as $me; $d1 resent after the close and sent by the next dispatch; its report stored at each close, one row; exported"

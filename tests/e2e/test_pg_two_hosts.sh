@@ -11,6 +11,9 @@
 #  4. the run is closed with no row not final, nothing lost (every delivery accepted), >= 99.9%
 #     accepted by their deadline, and the provider's duplicates are no more than the possible
 #     duplicates counted in the ledger
+#  5. after the takeover exactly one report of the run is stored in PostgreSQL (run_reports),
+#     written by host B for its close (closed_at = the run's finished_at), its eligible and on
+#     time equal to psql's counts, and B's `dispatch --json` gives its SLA %
 # Scale: PG_E2E_N advisors (default 4000) on 4 senders of PG_E2E_MPS messages per second each
 # (default 80), scaled down from 100,000 to keep the test near 25 s on a 2-core machine;
 # PG_E2E_N=20000 PG_E2E_MPS=300 is the larger run docs/architecture.md quotes.
@@ -123,5 +126,21 @@ stats=$(sim_stats)
 dups=$(echo "$stats" | json 'j["duplicates"]')
 marked=$(pg "SELECT COUNT(*) FROM deliveries WHERE run_id=$run AND possible_duplicate=1")
 [ "$dups" -le "$marked" ] || fail "$dups duplicates at the provider, only $marked marked possible duplicates"
+# the stored report: one row, host B's, written for the close; its counts are psql's
+assert_eq "$(pg "SELECT COUNT(*) FROM run_reports")" "1" "stored run reports after the takeover"
+assert_eq "$(pg "SELECT COUNT(*) FROM run_reports s JOIN runs r USING (run_id) WHERE s.run_id=$run AND s.closed_at = r.finished_at
+  AND s.generated_at = r.finished_at AND s.written_by LIKE 'host-b:%'")" "1" "the stored report is host B's, for its close"
+eligible=$(pg "SELECT COUNT(*) FROM deliveries WHERE run_id=$run AND state <> 'cancelled'")
+pg "SELECT report FROM run_reports WHERE run_id=$run" >"$WORK/stored.json"
+assert_eq "$(json 'j["run_id"], j["closed"], j["eligible"], j["on_time"], j["ledger"]' <"$WORK/stored.json")" \
+  "$run True $eligible $on_time postgresql" "the stored report's counts against psql"
+python3 - "$WORK/host-b.json" "$WORK/stored.json" "$run" <<'PY' || fail "host B's dispatch --json does not give the stored SLA %"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip().startswith("{")]
+stored, run = json.load(open(sys.argv[2])), int(sys.argv[3])
+closing = [r for l in lines for r in l.get("runs", []) if r["run_id"] == run and r["state"] == "closed" and "sla_pct" in r]
+assert len(closing) == 1, closing
+assert (closing[0]["sla_pct"], closing[0]["eligible"], closing[0]["on_time"]) == (stored["sla_pct"], stored["eligible"], stored["on_time"]), (closing, stored["sla_pct"])
+PY
 uncertain=$(cat "$WORK/host-b.json" | python3 -c "import json,sys; print(sum(json.loads(l).get('uncertain_found',0) for l in sys.stdin if l.strip().startswith('{')))" 2>/dev/null || echo "?")
-echo "ok: $n deliveries on 4 senders; host A killed at $acc_kill accepted; host B took over in ${takeover_ms} ms (lease ${LEASE_S} s); $on_time/$n on time; $dups provider duplicates <= $marked marked; B found $uncertain uncertain"
+echo "ok: $n deliveries on 4 senders; host A killed at $acc_kill accepted; host B took over in ${takeover_ms} ms (lease ${LEASE_S} s); $on_time/$n on time; $dups provider duplicates <= $marked marked; B found $uncertain uncertain; one stored report (B's)"

@@ -414,10 +414,11 @@ TEST_F(PgLedgerTest, DoctorReportsTheServerTheSchemaLevelAndTheTables) {
   EXPECT_NE(row(good, "ledger_schema").message.find(
                 "version " + std::to_string(store::embedded_pg_migrations().back().version) + " (latest)"),
             std::string::npos);
-  EXPECT_EQ(row(good, "ledger_tables").message, "14 ledger tables readable and writable as their writers need");
+  EXPECT_EQ(row(good, "ledger_tables").message, "15 ledger tables readable and writable as their writers need");
   // One migration behind, and tables this user may not write as their writers do: runs
   // (dispatch), audit_log (003: appended by the operator's changes), status_events and
-  // whatsapp_holds (004: the status callbacks insert and update them). Only appended to,
+  // whatsapp_holds (004: the status callbacks insert and update them), run_reports (005: dispatch
+  // replaces a re-closed run's report). Only appended to,
   // audit_log, status_rejects, delivery_attempts and delivery_changes need no UPDATE.
   store::PgConn admin(url_);
   admin.exec("DELETE FROM schema_migrations WHERE version = (SELECT MAX(version) FROM schema_migrations)");
@@ -425,7 +426,8 @@ TEST_F(PgLedgerTest, DoctorReportsTheServerTheSchemaLevelAndTheTables) {
              "GRANT INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO doctor_reader; REVOKE UPDATE ON runs FROM doctor_reader; "
              "REVOKE INSERT, UPDATE ON audit_log FROM doctor_reader; REVOKE INSERT ON status_events FROM doctor_reader; "
              "REVOKE UPDATE ON whatsapp_holds FROM doctor_reader; REVOKE UPDATE ON status_rejects FROM doctor_reader; "
-             "REVOKE UPDATE ON delivery_attempts FROM doctor_reader; REVOKE UPDATE ON delivery_changes FROM doctor_reader");
+             "REVOKE UPDATE ON delivery_attempts FROM doctor_reader; REVOKE UPDATE ON delivery_changes FROM doctor_reader; "
+             "REVOKE UPDATE ON run_reports FROM doctor_reader");
   auto reader_url = url_;
   reader_url.replace(reader_url.find("daybreak@"), 9, "doctor_reader@");
   // Attempts and changes are only appended to: INSERT alone writes them (their identity keys
@@ -441,7 +443,8 @@ TEST_F(PgLedgerTest, DoctorReportsTheServerTheSchemaLevelAndTheTables) {
   EXPECT_EQ(row(old, "ledger_tables").message,
             "runs: no UPDATE privilege (dispatch); audit_log: no INSERT privilege (the operator's changes); "
             "status_events: no INSERT privilege (daybreak-callbacks, ingest); "
-            "whatsapp_holds: no UPDATE privilege (daybreak-callbacks, ingest)");
+            "whatsapp_holds: no UPDATE privilege (daybreak-callbacks, ingest); "
+            "run_reports: no UPDATE privilege (dispatch)");
   // A table this user may not read, and one a migration has not created.
   admin.exec("REVOKE SELECT ON status_rejects FROM doctor_reader");
   admin.exec("DROP TABLE whatsapp_holds");

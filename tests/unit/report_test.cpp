@@ -26,6 +26,8 @@
 #include "engine/alerts.hpp"
 #include "engine/live.hpp"
 #include "store/breakdown.hpp"
+#include "store/dispatch_ledger.hpp"
+#include "store/exports.hpp"
 #include "store/pg.hpp"
 #include "store/pg_ledger.hpp"
 #include "store/pg_reports.hpp"
@@ -598,14 +600,42 @@ TEST_F(DeliveryTruthTest, LiveSnapshotAndLowSuccessRuleUseTheChosenMeasure) {
   EXPECT_TRUE(engine::AlertEngine(a).live_conditions(snap, now).empty());
 }
 
+// ledger_op::StoreRunReport on the SQLite ledger (the SQLite dispatch stores its reports with
+// its Local hook; the operation does the same there): only for the close at that instant, the
+// report the builder makes, upserted into sla_reports.
+TEST_F(ReportTest, StoreRunReportOnTheSqliteLedgerStoresOnlyTheReportOfItsClose) {
+  const std::int64_t id = make_run2();
+  const Millis closed = kSlot2 + 3'600'000;
+  db_->exec("UPDATE runs SET finished_at = " + std::to_string(closed) + " WHERE run_id = " + std::to_string(id));
+  const store::RunReportBuilder build = [](store::ReportLedger& l, const store::Run& run, Millis at) {
+    const json r = build_run_report(l, run, at);
+    return store::BuiltRunReport{r.at("sla_pct").get<double>(), r.dump()};
+  };
+  {
+    store::SqliteDispatchLedger l(db_path(), "me");
+    l.begin();
+    l.apply(store::ledger_op::StoreRunReport{id, closed - 1, build});  // not this run's close
+    l.commit();
+    EXPECT_FALSE(store::SlaReportGet(*db_, id).has_value());
+    l.begin();
+    l.apply(store::ledger_op::StoreRunReport{id, closed, build});
+    l.commit();
+  }
+  const auto text = store::SlaReportGet(*db_, id);
+  ASSERT_TRUE(text.has_value());
+  EXPECT_EQ(json::parse(*text), build_run_report(*db_, load_run(id), closed));
+  EXPECT_EQ(store::SlaReportGetSummary(*db_, id)->generated_at, closed);
+}
+
 // ---- the same report from the PostgreSQL ledger (store/pg_reports.hpp) ----
 
 // The SQLite day of ReportTest copied with migrate_ledger_to_pg into a throwaway PostgreSQL,
 // then the same status callbacks stored and applied in each ledger by its own receiver path
 // (store_callbacks on SQLite, store_callbacks_pg on PostgreSQL): the report built from
 // PostgreSQL must equal the SQLite one in every field except those documented to differ
-// (man/sla-report.1, "PostgreSQL ledger"): `ledger`, `notes` and `stored_report` (null: no
-// stored reports there). The delivery-status figures are compared like every other.
+// (man/sla-report.1, "PostgreSQL ledger"): `ledger`, and `stored_report` (false: the copy
+// brings no stored report; a dispatch on PostgreSQL stores those of the runs it closes). The
+// delivery-status figures are compared like every other.
 class PgReportTest : public test_support::WithPg<ReportTest> {
  protected:
   // Run 1 and run 2 of ReportTest, provider figures on run 1 (held, unknown codes, blocks), a
@@ -675,14 +705,36 @@ class PgReportTest : public test_support::WithPg<ReportTest> {
   }
 
   // The SQLite report as the PostgreSQL ledger must show it: the documented differences applied.
-  static json as_on_postgresql(json j, const json& pg_notes) {
+  static json as_on_postgresql(json j) {
     j["ledger"] = "postgresql";
-    j["notes"] = pg_notes;
     for (const char* g : {"runs", "urgent"}) {
       if (!j.contains(g)) continue;
-      for (auto& r : j[g]) r["stored_report"] = nullptr;
+      for (auto& r : j[g]) r["stored_report"] = false;
     }
     return j;
+  }
+
+  // A run closed in the copy reopened on PostgreSQL and leased to `owner`, as a resend after
+  // the close and the next dispatch pass leave it.
+  void reopen_on_pg(std::int64_t run_id, const std::string& owner, Millis at) {
+    store::PgConn(url_).exec("UPDATE runs SET state = 'running', finished_at = NULL, reopened_at = " + std::to_string(at) +
+                             ", owner = '" + owner + "', lease_until = " + std::to_string(at + 60'000) +
+                             " WHERE run_id = " + std::to_string(run_id));
+  }
+  // What dispatch_on_pg hands its dispatcher: the report builder of app/report.hpp.
+  static store::BuiltRunReport build(store::ReportLedger& ledger, const store::Run& run, Millis at) {
+    const json r = build_run_report(ledger, run, at);
+    return {r.at("sla_pct").get<double>(), r.dump()};
+  }
+  // One writer transaction of `owner`'s dispatch: the close of `run_id` at `at`, then the report
+  // (StoreRunReport for the close at `report_at`), as the dispatcher queues them.
+  bool close_and_report(const std::string& owner, std::int64_t run_id, Millis at, Millis report_at) {
+    store::PgDispatchLedger l(url_, owner);
+    l.begin();
+    auto c = std::get<store::CloseResult>(l.apply(store::ledger_op::CloseRun{run_id, at, "{}"}));
+    l.apply(store::ledger_op::StoreRunReport{run_id, report_at, build});
+    l.commit();
+    return c.closed;
   }
 
 };
@@ -724,13 +776,13 @@ TEST_F(PgReportTest, DateAndRunReportsFromPostgresqlEqualTheSqliteOnesExceptTheD
   EXPECT_EQ(pg_day["runs"][2]["delivered_on_time"], 1);
   EXPECT_TRUE(pg_day["live_delivered_pct"].is_number());
 
-  // The one documented difference left besides the ledger's name: no stored reports there.
-  ASSERT_TRUE(pg_day.contains("notes"));
-  ASSERT_EQ(pg_day["notes"].size(), 1u) << pg_day["notes"];
-  EXPECT_NE(pg_day["notes"][0].get<std::string>().find("not stored on the postgresql ledger"), std::string::npos);
-  EXPECT_TRUE(pg_day["runs"][1]["stored_report"].is_null());
+  // The one documented difference left besides the ledger's name: the copy has no stored report
+  // (PostgreSQL keeps them, migrated to sql/postgresql/005: false, not null, and no note).
+  EXPECT_TRUE(pg.keeps_stored_reports());
+  EXPECT_FALSE(pg_day.contains("notes")) << pg_day["notes"];
+  EXPECT_EQ(pg_day["runs"][1]["stored_report"], false);
 
-  const json want_day = as_on_postgresql(lite_day, pg_day["notes"]);
+  const json want_day = as_on_postgresql(lite_day);
   EXPECT_EQ(pg_day, want_day) << "diff: " << json::diff(want_day, pg_day).dump(1);
   EXPECT_EQ(format_report_text(pg_day, tiers, "Asia/Kolkata"), format_report_text(want_day, tiers, "Asia/Kolkata"));
   const std::string text = format_report_text(pg_day, tiers, "");
@@ -751,9 +803,9 @@ TEST_F(PgReportTest, DateAndRunReportsFromPostgresqlEqualTheSqliteOnesExceptTheD
     auto run = pg.run(id);
     ASSERT_TRUE(run.has_value());
     json got = build_run_report(pg, *run, now);
-    ASSERT_EQ(got["notes"].size(), 1u) << got["notes"];
+    EXPECT_FALSE(got.contains("notes")) << got["notes"];
     EXPECT_GT(got["delivered"].get<std::int64_t>(), 0) << "run " << id;
-    const json want = as_on_postgresql(lite, got["notes"]);
+    const json want = as_on_postgresql(lite);
     EXPECT_EQ(got, want) << "run " << id << " diff: " << json::diff(want, got).dump(1);
     EXPECT_EQ(format_report_text(got, tiers, ""), format_report_text(want, tiers, ""));
   }
@@ -838,13 +890,141 @@ TEST_F(PgReportTest, TrendFromPostgresqlCountsClosedRunsAsTheStoredReportsDo) {
   EXPECT_EQ(got["summary"]["read"], 4);
   EXPECT_DOUBLE_EQ(got["summary"]["overall_delivered_sla_pct"].get<double>(), 100.0 * 3 / 11);
 
+  // Neither closed run has a stored report in the copy: both counted now, and said so.
+  EXPECT_EQ(got["notes"][0], "2 closed runs have no stored report on the postgresql ledger (closed before reports were "
+                             "stored there): counted as reported, from their deliveries now");
+
   json want = lite;
   want["ledger"] = "postgresql";
   want["notes"] = got["notes"];
   EXPECT_EQ(got, want) << "diff: " << json::diff(want, got).dump(1);
   EXPECT_EQ(format_trend_text(got), format_trend_text(want));
-  EXPECT_NE(format_trend_text(got).find("note: run reports are not stored"), std::string::npos);
+  EXPECT_NE(format_trend_text(got).find("note: 2 closed runs have no stored report"), std::string::npos);
   EXPECT_NE(format_trend_text(got).find("delivered 27.27%, read 36.36%"), std::string::npos) << format_trend_text(got);
+}
+
+// A dispatch on PostgreSQL stores the report of a run it closes in run_reports, in the writer's
+// transaction, built by the SQLite report builder from PostgreSQL: one row per run, equal to the
+// report computed from the ledger at the close; a host that did not make the close stores
+// nothing; a run reopened and closed again by another host keeps one row, that host's. The
+// readers (sla-report's ledger, the trend, export reports, pg_run_reports_between) see it.
+TEST_F(PgReportTest, TheRunADispatchClosesHasItsReportStoredOnceAndEveryReaderSeesIt) {
+  const Millis now = kSlot2 + 3600 * 1000;
+  make_day(now);
+  store::migrate_ledger_to_pg(db_path(), url_, kDate);
+  post_statuses(now);
+  const Millis t1 = now + 10'000;
+  reopen_on_pg(2, "host-a", now);
+  ASSERT_TRUE(close_and_report("host-a", 2, t1, t1));
+  auto rows = [&](const std::string& where) { return pg_scalar("SELECT COUNT(*) FROM run_reports WHERE " + where); };
+  EXPECT_EQ(rows("true"), 1);
+  EXPECT_EQ(rows("run_id = 2 AND written_by = 'host-a' AND closed_at = " + std::to_string(t1) + " AND generated_at = " +
+                 std::to_string(t1) + " AND date = '" + kDate + "'"),
+            1);
+  // The stored report is the one computed from the ledger at the close.
+  {
+    store::PgReportLedger pg(url_);
+    ASSERT_TRUE(pg.keeps_stored_reports());
+    auto run = pg.run(2);
+    ASSERT_TRUE(run && run->state == "closed");
+    const json computed = build_run_report(pg, *run, t1);
+    const auto text = pg.stored_report(2);
+    ASSERT_TRUE(text.has_value());
+    const json stored = json::parse(*text);
+    EXPECT_EQ(stored, computed) << json::diff(computed, stored).dump(1);
+    EXPECT_GT(stored["eligible"].get<std::int64_t>(), 0);
+    EXPECT_EQ(stored["closed"], true);
+    const auto summary = pg.stored_summary(2);
+    ASSERT_TRUE(summary.has_value());
+    EXPECT_EQ(summary->sla_pct, computed["sla_pct"].get<double>());
+    EXPECT_EQ(summary->generated_at, t1);
+    EXPECT_FALSE(pg.stored_summary(1).has_value());
+    // The day report says which runs have one; the trend takes run 2's from it and counts run 1.
+    const json day = build_date_report(pg, kDate, now);
+    EXPECT_EQ(day["runs"][0]["stored_report"], false);
+    EXPECT_EQ(day["runs"][1]["stored_report"], true);
+    const auto heads = pg.run_headlines_between(kDate, kDate);
+    ASSERT_EQ(heads.size(), 2u);
+    EXPECT_EQ(heads[0].run_id, 1);
+    EXPECT_FALSE(heads[0].stored);
+    EXPECT_EQ(heads[1].run_id, 2);
+    EXPECT_TRUE(heads[1].stored);
+    EXPECT_EQ(heads[1].eligible, computed["eligible"].get<std::int64_t>());
+    EXPECT_EQ(heads[1].on_time, computed["on_time"].get<std::int64_t>());
+    const json trend = build_trend(pg, kDate, 1);
+    ASSERT_EQ(trend["notes"].size(), 1u);
+    EXPECT_NE(trend["notes"][0].get<std::string>().find("1 closed run has no stored report"), std::string::npos);
+  }
+  // Another host's StoreRunReport for a close it did not make (another instant): nothing.
+  {
+    store::PgDispatchLedger b(url_, "host-b");
+    b.begin();
+    b.apply(store::ledger_op::StoreRunReport{2, t1 + 1, build});
+    b.commit();
+  }
+  EXPECT_EQ(rows("written_by = 'host-a'"), 1);
+  EXPECT_EQ(rows("true"), 1);
+  // Reopened (a resend) and taken over by host-b, which closes it again: still one row, host-b's.
+  const Millis t2 = t1 + 60'000;
+  reopen_on_pg(2, "host-b", t1 + 30'000);
+  ASSERT_TRUE(close_and_report("host-b", 2, t2, t2));
+  EXPECT_EQ(rows("true"), 1);
+  EXPECT_EQ(rows("run_id = 2 AND written_by = 'host-b' AND closed_at = " + std::to_string(t2)), 1);
+  // A close the ledger refuses (host-a no longer owns the reopened run) stores nothing either.
+  reopen_on_pg(2, "host-b", t2 + 1'000);
+  EXPECT_FALSE(close_and_report("host-a", 2, t2 + 2'000, t2 + 2'000));
+  EXPECT_EQ(rows("written_by = 'host-b' AND closed_at = " + std::to_string(t2)), 1);
+
+  // The readers of the console's history and of export reports.
+  store::PgConn c(url_);
+  const auto listed = store::pg_run_reports_between(c, kDate, kDate);
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].run_id, 2);
+  EXPECT_EQ(listed[0].slot_at, kSlot2);
+  EXPECT_TRUE(store::pg_run_reports_between(c, "2026-11-29", "2026-12-31").empty());
+  std::vector<std::string> cols;
+  int n = 0;
+  store::ExportRowsPg(c, store::ExportKind::reports, kDate, kDate, [&](const store::PgResult& r) {
+    ++n;
+    for (int i = 0; cols.size() < static_cast<std::size_t>(r.cols()); ++i) cols.push_back(r.name(i));
+    EXPECT_EQ(r.str(0, 0), "2");
+    EXPECT_EQ(json::parse(r.str(0, 7))["run_id"], 2);
+  });
+  EXPECT_EQ(n, 1);
+  std::vector<std::string> lite_cols;
+  store::ExportRows(*db_, store::ExportKind::reports, kDate, kDate, [&](SQLite::Statement& q) {
+    if (lite_cols.empty()) {
+      for (int i = 0; i < q.getColumnCount(); ++i) lite_cols.push_back(q.getColumnName(i));
+    }
+  });
+  EXPECT_EQ(cols, lite_cols);
+}
+
+// sla-report never migrates: a ledger no dispatch of this version has connected to yet has no
+// run_reports. Its reports say so (stored_report null, a note), never false or zero, and export
+// reports streams nothing instead of failing.
+TEST_F(PgReportTest, ALedgerNotYetMigratedToKeepReportsSaysSo) {
+  const Millis now = kSlot2 + 3600 * 1000;
+  make_day(now);
+  store::migrate_ledger_to_pg(db_path(), url_, kDate);
+  store::PgConn(url_).exec("DROP TABLE run_reports; DELETE FROM schema_migrations WHERE version = 5");
+  store::PgReportLedger pg(url_);
+  EXPECT_FALSE(pg.keeps_stored_reports());
+  EXPECT_FALSE(pg.stored_report(2).has_value());
+  EXPECT_FALSE(pg.stored_summary(2).has_value());
+  const json day = build_date_report(pg, kDate, now);
+  ASSERT_EQ(day["notes"].size(), 1u) << day;
+  EXPECT_NE(day["notes"][0].get<std::string>().find("not stored on the postgresql ledger"), std::string::npos);
+  EXPECT_TRUE(day["runs"][1]["stored_report"].is_null());
+  const json trend = build_trend(pg, kDate, 1);
+  ASSERT_EQ(trend["notes"].size(), 1u) << trend;
+  EXPECT_NE(trend["notes"][0].get<std::string>().find("not stored on the postgresql ledger"), std::string::npos);
+  EXPECT_EQ(trend["dates"][0]["reported_runs"], 2);
+  int n = 0;
+  store::PgConn c(url_);
+  store::ExportRowsPg(c, store::ExportKind::reports, kDate, kDate, [&](const store::PgResult&) { ++n; });
+  EXPECT_EQ(n, 0);
+  EXPECT_TRUE(store::pg_run_reports_between(c, kDate, kDate).empty());
 }
 
 TEST_F(PgReportTest, TheWatchFramesFromPostgresqlEqualTheSqliteOnes) {
