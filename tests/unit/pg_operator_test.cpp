@@ -510,6 +510,59 @@ TEST_F(PgOperatorTest, AnExportStreamsTheSameColumnsTypesAndValuesAsTheSqliteFil
                store::StoreError);
 }
 
+TEST_F(PgOperatorTest, APublishBringsChangedAdvisorsAndContentUpToDateAndLeavesDeliveriesAndWithdrawalsAlone) {
+  seed();
+  store::PgOperator pg(url_);
+  // On PostgreSQL: delivery 1 accepted by dispatch, "pulled" withdrawn by `content withdraw`.
+  pg.conn().exec("UPDATE deliveries SET state = 'accepted', accepted_at = 9 WHERE delivery_id = 1");
+  pg.conn().exec("UPDATE content SET withdrawn_at = 7, withdrawn_by = 'asha' WHERE content_id = 'pulled'");
+  // In the file: adv-3 a new phone, adv-5 an email channel, adv-6 WhatsApp swapped for email;
+  // the item "em-hi" retitled.
+  auto a3 = store::AdvisorGet(*db_, "adv-3")->advisor;
+  a3.phone = "+919800000003";
+  auto a5 = store::AdvisorGet(*db_, "adv-5")->advisor;
+  a5.channels = {Channel::whatsapp, Channel::email};
+  a5.email = "adv5@example.test";
+  auto a6 = store::AdvisorGet(*db_, "adv-6")->advisor;
+  a6.channels = {Channel::email};
+  a6.email = "adv6@example.test";
+  Content em;
+  em.content_id = "em-hi";
+  em.title = "New title";
+  em.body = "Body of em-hi";
+  em.language = "hi";
+  em.topics = {"tax"};
+  em.valid_from = "2025-01-01";
+  em.emergency = true;
+  db_->write_tx([&] {
+    for (const auto& a : {a3, a5, a6}) store::AdvisorUpsert(*db_, {a, kOpT0 + 10});
+    store::ContentUpsert(*db_, {em, kOpT0 + 10});
+  });
+  store::LedgerCopyScope scope;
+  scope.date = kOpDay;
+  scope.controls = false;
+  auto counts = store::copy_ledger_to_pg(pg.conn(), db_path(), scope);
+  std::map<std::string, std::int64_t> updated(counts.updated.begin(), counts.updated.end());
+  EXPECT_EQ(updated["advisors"], 2);          // adv-5's and adv-6's channel lists (a phone is a channel row's)
+  EXPECT_EQ(updated["advisor_channels"], 2);  // adv-3's address; adv-6's WhatsApp row deleted
+  EXPECT_EQ(updated["content"], 1);
+  std::map<std::string, std::int64_t> inserted(counts.tables.begin(), counts.tables.end());
+  EXPECT_EQ(inserted["advisor_channels"], 2);  // adv-5's and adv-6's email rows
+  EXPECT_EQ(inserted["deliveries"], 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM advisor_channels WHERE advisor_id = 'adv-3' AND address = '+919800000003'"), 1);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM advisor_channels WHERE advisor_id = 'adv-5'"), 2);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM advisor_channels WHERE advisor_id = 'adv-6' AND channel = 'whatsapp'"), 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM advisors WHERE advisor_id = 'adv-6' AND channels = 'email'"), 1);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM content WHERE content_id = 'em-hi' AND title = 'New title'"), 1);
+  // Never undone by a publish: the withdrawal on PostgreSQL and what dispatch wrote.
+  EXPECT_EQ(count("SELECT COUNT(*) FROM content WHERE content_id = 'pulled' AND withdrawn_at = 7 AND withdrawn_by = 'asha'"), 1);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM deliveries WHERE delivery_id = 1 AND state = 'accepted'"), 1);
+  // Again: nothing left to change.
+  counts = store::copy_ledger_to_pg(pg.conn(), db_path(), scope);
+  for (const auto& [t, n] : counts.updated) EXPECT_EQ(n, 0) << t;
+  for (const auto& [t, n] : counts.tables) EXPECT_EQ(n, 0) << t;
+}
+
 TEST_F(PgOperatorTest, ACommandThatDoesNotSpeakPostgresqlIsRefusedWhileUrlIsSet) {
   for (const char* p : {"assign", "export reports", "serve", "advisors opt-out",
                         "advisors pause", "advisors update"}) {
