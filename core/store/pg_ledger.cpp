@@ -762,8 +762,9 @@ struct CopyTable {
 // Parents before children (foreign keys). Columns are named in both databases alike.
 const CopyTable kCopyTables[] = {
     // The planning data a publish brings up to date (an advisor's new phone, channels, opt-ins or
-    // absence; an edited content item): SQLite is where it is planned. A withdrawal made on
-    // PostgreSQL (`daybreak content withdraw` with url) is never undone by a publish.
+    // absence; an edited content item): SQLite is where it is planned; the newest row wins
+    // (copy_table). A withdrawal made on PostgreSQL (`daybreak content withdraw` with url) is
+    // never undone by a publish.
     {"advisors", "advisor_id, name, tier, timezone, slot, channels, opted_in, language, topics, paused_from, paused_until, updated_at",
      "", "", "", "", {}, "advisor_id",
      "name = excluded.name, tier = excluded.tier, timezone = excluded.timezone, slot = excluded.slot, "
@@ -873,24 +874,35 @@ std::int64_t copy_table(SQLite::Database& src, PgConn& dst, const CopyTable& t, 
   }
   if (!*t.identity) {
     dst.exec("ANALYZE " + stage);
+    // Newest wins: a row takes the copy's values only when the copy's updated_at is not older
+    // than PostgreSQL's, so a second host's file that has not seen a change made through another
+    // host (an operator's opt-out there: both files' updated_at move) does not undo it.
+    std::string newer = std::string(" AND excluded.updated_at >= ") + t.name + ".updated_at";
+    std::string from = stage;
     if (*t.replace_of) {
-      // The copied parents' rows are the copy's: a channel the advisor no longer has goes.
+      // The channel rows of the advisors whose copied row is PostgreSQL's now (taken above, or
+      // the same) are the copy's: a channel such an advisor no longer has goes.
       const std::string parent = t.replace_of;
+      dst.exec("CREATE TEMP TABLE current_" + parent + " ON COMMIT DROP AS SELECT s.advisor_id FROM migrate_" + parent + " s JOIN " +
+               parent + " p ON p.advisor_id = s.advisor_id WHERE s.updated_at >= p.updated_at");
+      dst.exec("ANALYZE current_" + parent);
       std::string same;
       for (const auto& c : split_columns(t.key)) same += (same.empty() ? "" : " AND ") + std::string("s.") + c + " = p." + c;
-      updated += dst.query("DELETE FROM " + name + " p WHERE EXISTS (SELECT 1 FROM migrate_" + parent + " s WHERE s.advisor_id = p.advisor_id) "
+      updated += dst.query("DELETE FROM " + name + " p WHERE p.advisor_id IN (SELECT advisor_id FROM current_" + parent + ") "
                            "AND NOT EXISTS (SELECT 1 FROM " + stage + " s WHERE " + same + ")")
                      .affected();
+      from = stage + " WHERE advisor_id IN (SELECT advisor_id FROM current_" + parent + ")";
+      newer.clear();
     }
     // xmax is 0 on a row this statement inserted, the updating transaction's id on one it updated.
-    auto w = dst.query("WITH w AS (INSERT INTO " + name + " (" + t.columns + ") SELECT " + t.columns + " FROM " + stage +
+    auto w = dst.query("WITH w AS (INSERT INTO " + name + " (" + t.columns + ") SELECT " + t.columns + " FROM " + from +
                        " ON CONFLICT (" + t.key + ") DO UPDATE SET " + t.refresh_set + " WHERE (" + name + "." +
                        [&] {
                          std::string cols;
                          for (const auto& c : split_columns(t.refresh_cols)) cols += (cols.empty() ? "" : ", " + name + ".") + c;
                          return cols;
                        }() +
-                       ") IS DISTINCT FROM (" + t.refresh_values + ") RETURNING (xmax = 0) AS inserted) "
+                       ") IS DISTINCT FROM (" + t.refresh_values + ")" + newer + " RETURNING (xmax = 0) AS inserted) "
                        "SELECT COUNT(*) FILTER (WHERE inserted), COUNT(*) FILTER (WHERE NOT inserted) FROM w");
     updated += w.i64(0, 1);
     return w.i64(0, 0);

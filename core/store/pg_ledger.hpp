@@ -104,9 +104,10 @@ struct LedgerCopyCounts {
 /// on `dst` (already migrated), in one transaction on `dst` and one read transaction on SQLite:
 /// advisors, their channels, content (and controls when scope.controls) whole; assignments, runs,
 /// deliveries, attempts and operator changes of the day. The planning data is brought up to date:
-/// an advisor or content row already in PostgreSQL takes the copy's values when they differ (a
-/// withdrawal there is kept: a publish never undoes one), and a copied advisor's channel rows
-/// become the copy's (one it no longer has is deleted). Every other row already in PostgreSQL is
+/// an advisor or content row already in PostgreSQL takes the copy's values when they differ and
+/// the copy's updated_at is not older (the newest change wins; a withdrawal there is kept: a
+/// publish never undoes one), and such an advisor's channel rows become the copy's (one it no
+/// longer has is deleted). Every other row already in PostgreSQL is
 /// left as it is: the same key for the id-less tables, the same natural key for the others (a run's
 /// date and slot, a delivery's day, order key, advisor and slot, an attempt's delivery and
 /// number) whatever the id it has there, and the children follow that id. Ids are kept, except

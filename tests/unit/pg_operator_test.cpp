@@ -516,6 +516,9 @@ TEST_F(PgOperatorTest, APublishBringsChangedAdvisorsAndContentUpToDateAndLeavesD
   // On PostgreSQL: delivery 1 accepted by dispatch, "pulled" withdrawn by `content withdraw`.
   pg.conn().exec("UPDATE deliveries SET state = 'accepted', accepted_at = 9 WHERE delivery_id = 1");
   pg.conn().exec("UPDATE content SET withdrawn_at = 7, withdrawn_by = 'asha' WHERE content_id = 'pulled'");
+  // ...and adv-8 opted out there through another host's file (its row newer than this file's).
+  pg.conn().exec("UPDATE advisors SET updated_at = " + std::to_string(kOpT0 + 100) + " WHERE advisor_id = 'adv-8'");
+  pg.conn().exec("UPDATE advisor_channels SET opted_in = 0 WHERE advisor_id = 'adv-8'");
   // In the file: adv-3 a new phone, adv-5 an email channel, adv-6 WhatsApp swapped for email;
   // the item "em-hi" retitled.
   auto a3 = store::AdvisorGet(*db_, "adv-3")->advisor;
@@ -557,6 +560,8 @@ TEST_F(PgOperatorTest, APublishBringsChangedAdvisorsAndContentUpToDateAndLeavesD
   // Never undone by a publish: the withdrawal on PostgreSQL and what dispatch wrote.
   EXPECT_EQ(count("SELECT COUNT(*) FROM content WHERE content_id = 'pulled' AND withdrawn_at = 7 AND withdrawn_by = 'asha'"), 1);
   EXPECT_EQ(count("SELECT COUNT(*) FROM deliveries WHERE delivery_id = 1 AND state = 'accepted'"), 1);
+  // The newest row wins: this file's older adv-8 does not opt it back in.
+  EXPECT_EQ(count("SELECT COUNT(*) FROM advisor_channels WHERE advisor_id = 'adv-8' AND opted_in = 0"), 1);
   // Again: nothing left to change.
   counts = store::copy_ledger_to_pg(pg.conn(), db_path(), scope);
   for (const auto& [t, n] : counts.updated) EXPECT_EQ(n, 0) << t;
