@@ -2,7 +2,8 @@
 // (README "What speaks PostgreSQL, precisely"). Three kinds:
 //  - they speak PostgreSQL: status, doctor, migrate-ledger, pause, resume, cancel, resend,
 //    content withdraw, content replace, export deliveries|attempts, dead (list, show, replay,
-//    dismiss), audit;
+//    dismiss), audit; and, changing the SQLite file too (both or neither, PostgreSQL reached
+//    first): send-now, assign and advisors add|update|pause|resume|opt-in|opt-out;
 //  - they work on the local SQLite file by design: the planning side (import, generate, explain,
 //    advisors list|show, content list|show), the file itself (backup, restore, retention), what is
 //    kept only there (alerts, schedule, status rejected, ingest of spooled callbacks);
@@ -18,10 +19,9 @@
 namespace daybreak::ops {
 namespace {
 
-// send-now is not here: it plans on the SQLite file and publishes the run to PostgreSQL (op_send_now.cpp).
-constexpr std::array<std::string_view, 9> kRefused = {
-    "assign",          "export reports",  "serve",
-    "advisors add",    "advisors update", "advisors pause", "advisors resume", "advisors opt-in", "advisors opt-out"};
+// send-now, assign and the advisors changes are not here: they change the SQLite file and
+// PostgreSQL together (op_send_now.cpp, op_overrides.cpp, op_advisors.cpp).
+constexpr std::array<std::string_view, 2> kRefused = {"export reports", "serve"};
 
 bool starts_with_word(std::string_view path, std::string_view prefix) {
   return path == prefix || (path.size() > prefix.size() && path.substr(0, prefix.size()) == prefix && path[prefix.size()] == ' ');

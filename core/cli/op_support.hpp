@@ -32,7 +32,7 @@ OpEnv open_env(const GlobalOptions& g);
 /// PostgreSQL ledger when [database] url is set (env.pg; env.db stays null), else the SQLite file.
 OpEnv open_ledger_env(const GlobalOptions& g);
 
-/// True for a subcommand path ("dead replay", "advisors opt-out") that does not speak the
+/// True for a subcommand path ("export reports", "serve") that does not speak the
 /// PostgreSQL ledger and would change or report what only a dispatch on SQLite sees
 /// (cli/ledger_scope.cpp lists them).
 bool refused_on_postgresql(const std::string& path);
