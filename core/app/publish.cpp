@@ -15,10 +15,12 @@ nlohmann::json publish_day_locked(store::PgConn& c, const Config& cfg, const std
   const auto counts = store::copy_ledger_to_pg(c, cfg.database_path, scope);
   nlohmann::json inserted = nlohmann::json::object();
   for (const auto& [t, n] : counts.tables) inserted[t] = n;
+  nlohmann::json updated = nlohmann::json::object();
+  for (const auto& [t, n] : counts.updated) updated[t] = n;
   nlohmann::json runs = nlohmann::json::array();
   for (const auto& [from, to] : counts.runs) runs.push_back({{"sqlite_run_id", from}, {"run_id", to}});
   return {{"ledger", "postgresql"}, {"status", "published"}, {"date", date}, {"inserted", inserted},
-          {"renumbered", counts.renumbered}, {"runs", runs}};
+          {"updated", updated}, {"renumbered", counts.renumbered}, {"runs", runs}};
 }
 
 nlohmann::json publish_day(const Config& cfg, const std::string& date, std::optional<std::int64_t> run_id,

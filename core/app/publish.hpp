@@ -5,8 +5,9 @@
 // publishes it. One copy routine does it (store::copy_ledger_to_pg, the one `daybreak
 // migrate-ledger` uses), in one PostgreSQL transaction, under the day lock (store::pg_lock_day)
 // so two hosts never publish or plan a day at once. Idempotent: rows already there are kept as
-// they are (a run a dispatch has started, a delivery already sent), new rows are added; nothing
-// already in PostgreSQL is changed. README "The dispatch ledger on PostgreSQL".
+// they are (a run a dispatch has started, a delivery already sent), new rows are added; only the
+// planning data is brought up to date (an advisor's or content item's changed row, an advisor's
+// channel rows; a withdrawal on PostgreSQL is kept). README "The dispatch ledger on PostgreSQL".
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -23,7 +24,8 @@ constexpr Millis kDayLockWaitMs = 120'000;
 /// Publishes `date` (only the SQLite run `run_id` of it when given) from cfg.database_path to
 /// cfg.database_url, migrating the schema first, under the day lock. Returns
 /// {"ledger": "postgresql", "status": "published", "date", "inserted": {table: rows},
-/// "renumbered", "runs": [{"sqlite_run_id", "run_id"}]}. Throws PublishError, naming the cause,
+/// "updated": {advisors, advisor_channels, content: rows changed}, "renumbered",
+/// "runs": [{"sqlite_run_id", "run_id"}]}. Throws PublishError, naming the cause,
 /// when PostgreSQL cannot be reached, locked within kDayLockWaitMs or written; nothing is
 /// written then. The message ends with `retry_hint` (default: re-run plan-deliveries).
 nlohmann::json publish_day(const Config& cfg, const std::string& date, std::optional<std::int64_t> run_id = std::nullopt,

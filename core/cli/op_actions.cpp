@@ -11,6 +11,7 @@
 #include "domain/time.hpp"
 #include "store/catalog.hpp"
 #include "store/deliveries.hpp"
+#include "store/pg_ledger.hpp"
 #include "store/runs.hpp"
 #include "store/withdrawal.hpp"
 
@@ -327,12 +328,8 @@ nlohmann::json replace_content_on(Ledger& l, const std::string& tz, const std::s
           {"deliveries_repointed", repointed.size()}, {"deliveries_in_flight", in_flight}, {"dry_run", dry_run}};
 }
 
-/// After a change to content a dispatch on PostgreSQL may hold claimed rows of: waits (at most
-/// 10 s) until every dispatch holding a live lease at `now` shows three heartbeats after the
-/// commit. A heartbeat is followed by a poll (PollChanges) in the same tick, so the second new
-/// one started after the commit and the third commits after that poll: then its content guard
-/// has the change and nothing it stops is sent afterwards. True when all did (or none holds a
-/// lease), false when one did not in time.
+}  // namespace
+
 bool await_dispatch_polls(store::PgOperator& pg, Millis now) {
   std::map<std::int64_t, std::pair<std::int64_t, int>> seen;  // run → (last heartbeat, new ones seen)
   for (const auto& [run, hb] : pg.live_heartbeats(now)) seen[run] = {hb, 0};
@@ -356,7 +353,36 @@ bool await_dispatch_polls(store::PgOperator& pg, Millis now) {
   return seen.empty();
 }
 
-}  // namespace
+std::unique_ptr<store::PgOperator> connect_pg_first(const Config& cfg, const std::string& command) {
+  if (cfg.database_url.empty()) return nullptr;
+  try {
+    return std::make_unique<store::PgOperator>(cfg.database_url);
+  } catch (const std::exception& e) {
+    throw store::StoreError(command + ": nothing changed: the PostgreSQL ledger at " + store::pg_url_for_display(cfg.database_url) +
+                            " cannot be reached: " + e.what());
+  }
+}
+
+void change_both(store::Db& db, store::PgOperator* pg, bool dry_run, const std::string& command, const std::function<void()>& on_sqlite,
+                 const std::function<void()>& on_pg) {
+  bool pg_committed = false;
+  try {
+    change_tx(db, dry_run, [&] {
+      on_sqlite();
+      if (!pg) return;
+      pg->tx(dry_run, on_pg);
+      pg_committed = !dry_run;
+    });
+  } catch (const DryRunRollback&) {
+  } catch (const store::StoreError& e) {
+    if (!pg) throw;
+    if (pg_committed) {
+      throw store::StoreError(command + ": PostgreSQL changed but the SQLite file " + db.path() + " did not: " + e.what() +
+                              "; run the same command with --database " + db.path() + " to change the file too");
+    }
+    throw store::StoreError(command + ": nothing changed (neither PostgreSQL nor the SQLite file): " + e.what());
+  }
+}
 
 nlohmann::json replace_content(store::Db& db, const std::string& tz, const std::string& emergency_language, const std::string& content_id,
                                const std::string& with, const std::string& reason, const Actor& who, Millis now, bool dry_run) {

@@ -9,10 +9,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "config/config.hpp"
 #include "domain/types.hpp"
 #include "store/audit.hpp"
 #include "store/db.hpp"
@@ -124,6 +126,27 @@ nlohmann::json resend_delivery_pg(store::PgOperator& pg, const std::string& tz, 
 nlohmann::json replace_content_pg(store::PgOperator& pg, const std::string& tz, const std::string& emergency_language,
                                   const std::string& content_id, const std::string& with, const std::string& reason, const Actor& who,
                                   Millis now, bool dry_run);
+/// After a change to deliveries a dispatch on PostgreSQL may have loaded: waits (at most 10 s)
+/// until every dispatch holding a live lease at `now` shows three heartbeats after the commit. A
+/// heartbeat is followed by a poll (PollChanges) in the same tick, so the second new one started
+/// after the commit and the third commits after that poll: then it has reloaded the noted rows
+/// (and its content guard has a withdrawal), and what it stops is not sent afterwards. True when
+/// all did (or none holds a lease), false when one did not in time.
+bool await_dispatch_polls(store::PgOperator& pg, Millis now);
+
+/// For the planning changes that speak both ledgers with [database] url (`daybreak advisors
+/// add|update|pause|resume|opt-in|opt-out`, `daybreak assign`): the PostgreSQL ledger, connected
+/// and migrated before anything is written, so one that does not answer leaves nothing changed
+/// (StoreError naming `command` and the ledger: exit 4). Null without url.
+std::unique_ptr<store::PgOperator> connect_pg_first(const Config& cfg, const std::string& command);
+/// One change to the SQLite file (`on_sqlite`, in its write transaction) and, with `pg`, the same
+/// change to PostgreSQL (`on_pg`, in one PgOperator::tx inside it, so a PostgreSQL failure rolls
+/// the file back too). With `dry_run` both roll back. A StoreError names `command` and says what
+/// changed: nothing, or (the file's commit failing after PostgreSQL's, which a write transaction
+/// holding the file's lock makes rare) PostgreSQL only, with the command that brings the file along.
+void change_both(store::Db& db, store::PgOperator* pg, bool dry_run, const std::string& command, const std::function<void()>& on_sqlite,
+                 const std::function<void()>& on_pg);
+
 /// cancel_run on PostgreSQL.
 nlohmann::json cancel_run_pg(store::PgOperator& pg, std::int64_t run_id, const std::string& reason, const Actor& who, Millis now,
                              bool dry_run);

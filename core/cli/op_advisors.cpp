@@ -4,11 +4,21 @@
 // and errors name the flag's field the same way. Changes are audited (addresses masked) in the
 // same transaction. A pause also cancels the advisor's pending deliveries on the paused days, and
 // an address change is what a dead-letter replay then uses.
+//
+// With [database] url (README "What speaks PostgreSQL, precisely") the change is made to the
+// SQLite file exactly as without it, and to PostgreSQL in one transaction inside the file's (so
+// either both change or neither; PostgreSQL is reached before anything is written): the advisor's
+// rows there become the file's (PgOperator::advisor_put), a pause cancels its pending deliveries
+// there on the paused days, its other pending deliveries there follow its channels and opt-ins
+// (PgOperator::advisor_follow: kept, moved to the next opted-in channel, or cancelled when none
+// is left), each noted for a running dispatch, which the command then waits for (at most 10 s),
+// and the audit row goes to both ledgers.
 #include <iostream>
 #include <map>
 #include <sstream>
 
 #include "cli/commands.hpp"
+#include "cli/op_actions.hpp"
 #include "cli/op_support.hpp"
 #include "domain/time.hpp"
 #include "domain/validate.hpp"
@@ -47,6 +57,49 @@ store::AdvisorRow require_advisor(store::Db& db, const std::string& id) {
   auto a = store::AdvisorGet(db, id);
   if (!a) throw UsageError("advisor \"" + id + "\": no such advisor");
   return *a;
+}
+
+/// What PostgreSQL's pending deliveries of the advisor did (with url): `cancelled` by the pause,
+/// and the rest following the advisor's channels (PgOperator::advisor_follow).
+struct PgDeliveries {
+  std::vector<std::int64_t> cancelled;
+  store::PgOperator::AdvisorFollow follow;
+  std::optional<bool> confirmed;  ///< await_dispatch_polls, when something changed and this was not a dry run
+};
+
+/// The advisor as the SQLite file has it now, with its deliveries on PostgreSQL made to follow,
+/// and the audit row there (the one the file got). Inside change_both's PostgreSQL transaction.
+void follow_on_pg(store::PgOperator& pg, const store::AdvisorRow& after, const store::AuditEntry& audit, PgDeliveries& out,
+                  const std::function<std::vector<std::int64_t>()>& cancel, Millis now) {
+  out = PgDeliveries{};  // afresh when the transaction is run again (PgOperator::tx)
+  pg.advisor_put(after);
+  if (cancel) out.cancelled = cancel();
+  out.follow = pg.advisor_follow(after.advisor.advisor_id, now);
+  store::AuditEntry e = audit;
+  auto a = e.after.empty() ? nlohmann::json::object() : nlohmann::json::parse(e.after);
+  a["postgresql"] = {{"deliveries_cancelled", out.cancelled}, {"deliveries_moved", out.follow.moved},
+                     {"deliveries_cancelled_unreachable", out.follow.cancelled}, {"deliveries_reloaded", out.follow.reloaded}};
+  e.after = a.dump();
+  pg.audit_append(e);
+}
+
+/// The JSON and words of PostgreSQL's part; waits for running dispatches when a delivery changed.
+void finish_pg(store::PgOperator& pg, PgDeliveries& d, bool dry_run, Millis now, nlohmann::json& out, std::ostringstream& human) {
+  const auto& f = d.follow;
+  const bool changed = !d.cancelled.empty() || !f.moved.empty() || !f.cancelled.empty() || !f.reloaded.empty();
+  if (changed && !dry_run) d.confirmed = ops::await_dispatch_polls(pg, now);
+  out["ledger"] = "postgresql";
+  out["postgresql"] = {{"deliveries_cancelled", d.cancelled},
+                       {"deliveries_moved", f.moved},
+                       {"deliveries_cancelled_unreachable", f.cancelled},
+                       {"deliveries_reloaded", f.reloaded},
+                       {"dispatch_confirmed", d.confirmed ? nlohmann::json(*d.confirmed) : nlohmann::json(nullptr)}};
+  human << "; PostgreSQL: advisor " << (dry_run ? "would be " : "") << "updated";
+  if (!d.cancelled.empty()) human << ", " << d.cancelled.size() << " pending deliveries cancelled (paused days)";
+  if (!f.moved.empty()) human << ", " << f.moved.size() << " pending deliveries moved to another opted-in channel";
+  if (!f.cancelled.empty()) human << ", " << f.cancelled.size() << " pending deliveries cancelled (no opted-in channel left)";
+  if (!f.reloaded.empty()) human << ", " << f.reloaded.size() << " pending deliveries reloaded";
+  if (d.confirmed == false) human << "\nWARNING: a dispatch holding a run did not confirm within 10 s that it reloaded them; check `daybreak status`";
 }
 
 // ---- list / show ------------------------------------------------------------------------
@@ -118,6 +171,8 @@ int run_edit(const GlobalOptions& g, const EditOptions& o, bool add) {
   ops::require_reason(o.reason);
   auto env = ops::open_env(g);
   auto& db = *env.db;
+  const std::string command = add ? "advisors add" : "advisors update";
+  auto pg = ops::connect_pg_first(env.ctx.cfg, command);
   std::optional<store::AdvisorRow> before = store::AdvisorGet(db, o.advisor_id);
   if (add && before) throw UsageError("advisors add \"" + o.advisor_id + "\": already exists; use advisors update");
   if (!add && !before) throw UsageError("advisors update \"" + o.advisor_id + "\": no such advisor; use advisors add");
@@ -165,24 +220,33 @@ int run_edit(const GlobalOptions& g, const EditOptions& o, bool add) {
     throw UsageError(msg);
   }
   std::optional<store::AdvisorRow> after;
-  ops::change_tx(db, o.dry_run, [&] {
-    store::AdvisorUpsert(db, {*adv, env.now});
-    // AdvisorUpsert sets every channel row to the advisor's opt-in but the sticky opt-outs: keep
-    // the other per-channel opt-outs too, as they were (not made sticky by this update).
-    if (before) {
-      for (const auto& c : before->channels) {
-        if (!c.opted_in)
-          store::AdvisorChannelSetOptIn(db, o.advisor_id, std::string(to_string(c.channel)), false, env.now, false);
-      }
-    }
-    after = store::AdvisorGet(db, o.advisor_id);
-    store::AuditAppend(db, ops::audit_entry(env.now, "advisor:" + o.advisor_id, o.reason,
-                                            before ? advisor_json(*before, true) : nlohmann::json(nullptr), advisor_json(*after, true)));
-  });
-  nlohmann::json out = {{"command", add ? "advisors add" : "advisors update"}, {"advisor_id", o.advisor_id}, {"dry_run", o.dry_run},
+  store::AuditEntry audit;
+  PgDeliveries pgd;
+  ops::change_both(
+      db, pg.get(), o.dry_run, command,
+      [&] {
+        store::AdvisorUpsert(db, {*adv, env.now});
+        // AdvisorUpsert sets every channel row to the advisor's opt-in but the sticky opt-outs: keep
+        // the other per-channel opt-outs too, as they were (not made sticky by this update).
+        if (before) {
+          for (const auto& c : before->channels) {
+            if (!c.opted_in)
+              store::AdvisorChannelSetOptIn(db, o.advisor_id, std::string(to_string(c.channel)), false, env.now, false);
+          }
+        }
+        after = store::AdvisorGet(db, o.advisor_id);
+        audit = ops::audit_entry(env.now, "advisor:" + o.advisor_id, o.reason,
+                                 before ? advisor_json(*before, true) : nlohmann::json(nullptr), advisor_json(*after, true));
+        store::AuditAppend(db, audit);
+      },
+      [&] { follow_on_pg(*pg, *after, audit, pgd, nullptr, env.now); });
+  nlohmann::json out = {{"command", command}, {"advisor_id", o.advisor_id}, {"dry_run", o.dry_run},
                         {"advisor", advisor_json(*after, false)}};
-  ops::emit(env, out, std::string(o.dry_run ? "dry run: would " : "") + (add ? (o.dry_run ? "add" : "added") : (o.dry_run ? "update" : "updated")) +
-                          " advisor " + o.advisor_id);
+  std::ostringstream human;
+  human << (o.dry_run ? "dry run: would " : "") << (add ? (o.dry_run ? "add" : "added") : (o.dry_run ? "update" : "updated")) << " advisor "
+        << o.advisor_id;
+  if (pg) finish_pg(*pg, pgd, o.dry_run, env.now, out, human);
+  ops::emit(env, out, human.str());
   return kExitOk;
 }
 
@@ -206,27 +270,44 @@ int run_pause(const GlobalOptions& g, const SimpleOptions& o, bool pause) {
   }
   auto env = ops::open_env(g);
   auto& db = *env.db;
+  const std::string command = pause ? "advisors pause" : "advisors resume";
+  auto pg = ops::connect_pg_first(env.ctx.cfg, command);
   auto before = require_advisor(db, o.advisor_id);
   if (!pause && !before.advisor.paused_from && !before.advisor.paused_until) {
     throw UsageError("advisors resume \"" + o.advisor_id + "\": not paused");
   }
   std::vector<std::int64_t> cancelled;
-  ops::change_tx(db, o.dry_run, [&] {
-    store::AdvisorSetAbsence(db, o.advisor_id, from, until, env.now);
-    if (pause) cancelled = store::DeliveryCancelForAdvisorDays(db, o.advisor_id, from.value_or(""), until.value_or(""), env.now);
-    auto after = store::AdvisorGet(db, o.advisor_id);
-    auto a = advisor_json(*after, true);
-    a["deliveries_cancelled"] = cancelled;
-    store::AuditAppend(db, ops::audit_entry(env.now, "advisor:" + o.advisor_id, o.reason, advisor_json(before, true), a));
-  });
-  nlohmann::json out = {{"command", pause ? "advisors pause" : "advisors resume"}, {"advisor_id", o.advisor_id},
+  std::optional<store::AdvisorRow> after;
+  store::AuditEntry audit;
+  PgDeliveries pgd;
+  ops::change_both(
+      db, pg.get(), o.dry_run, command,
+      [&] {
+        store::AdvisorSetAbsence(db, o.advisor_id, from, until, env.now);
+        if (pause) cancelled = store::DeliveryCancelForAdvisorDays(db, o.advisor_id, from.value_or(""), until.value_or(""), env.now);
+        after = store::AdvisorGet(db, o.advisor_id);
+        auto a = advisor_json(*after, true);
+        a["deliveries_cancelled"] = cancelled;
+        audit = ops::audit_entry(env.now, "advisor:" + o.advisor_id, o.reason, advisor_json(before, true), a);
+        store::AuditAppend(db, audit);
+      },
+      [&] {
+        std::function<std::vector<std::int64_t>()> cancel;
+        if (pause) cancel = [&] { return pg->delivery_cancel_for_advisor_days(o.advisor_id, from.value_or(""), until.value_or(""), env.now); };
+        follow_on_pg(*pg, *after, audit, pgd, cancel, env.now);
+      });
+  nlohmann::json out = {{"command", command}, {"advisor_id", o.advisor_id},
                         {"paused_from", from ? nlohmann::json(*from) : nlohmann::json(nullptr)},
                         {"paused_until", until ? nlohmann::json(*until) : nlohmann::json(nullptr)},
                         {"deliveries_cancelled", cancelled}, {"dry_run", o.dry_run}};
   std::ostringstream h;
   h << (o.dry_run ? "dry run: would " : "") << (pause ? (o.dry_run ? "pause " : "paused ") : (o.dry_run ? "resume " : "resumed ")) << o.advisor_id;
-  if (pause) h << " from " << from.value_or("(open)") << " to " << until.value_or("(open)") << "; " << cancelled.size() << " pending deliveries cancelled";
+  if (pause) {
+    h << " from " << from.value_or("(open)") << " to " << until.value_or("(open)") << "; " << cancelled.size() << " pending deliveries cancelled"
+      << (pg ? " in the SQLite file" : "");
+  }
   if (!pause) h << " (cancelled deliveries stay cancelled; resend them if needed)";
+  if (pg) finish_pg(*pg, pgd, o.dry_run, env.now, out, h);
   ops::emit(env, out, h.str());
   return kExitOk;
 }
@@ -236,6 +317,8 @@ int run_opt(const GlobalOptions& g, const SimpleOptions& o, bool in) {
   std::string ch = ops::parse_channel_arg("--channel", o.channel);
   auto env = ops::open_env(g);
   auto& db = *env.db;
+  const std::string command = in ? "advisors opt-in" : "advisors opt-out";
+  auto pg = ops::connect_pg_first(env.ctx.cfg, command);
   auto before = require_advisor(db, o.advisor_id);
   const store::AdvisorChannel* row = nullptr;
   for (const auto& c : before.channels) {
@@ -243,14 +326,24 @@ int run_opt(const GlobalOptions& g, const SimpleOptions& o, bool in) {
   }
   if (!row) throw UsageError("--channel " + ch + ": advisor " + o.advisor_id + " has no " + ch + " channel; add it with advisors update --channels");
   if (row->opted_in == in) throw UsageError("advisor " + o.advisor_id + " is already opted " + (in ? "in to " : "out of ") + ch);
-  ops::change_tx(db, o.dry_run, [&] {
-    store::AdvisorChannelSetOptIn(db, o.advisor_id, ch, in, env.now);
-    auto after = store::AdvisorGet(db, o.advisor_id);
-    store::AuditAppend(db, ops::audit_entry(env.now, "advisor:" + o.advisor_id, o.reason, advisor_json(before, true), advisor_json(*after, true)));
-  });
-  nlohmann::json out = {{"command", in ? "advisors opt-in" : "advisors opt-out"}, {"advisor_id", o.advisor_id}, {"channel", ch},
+  std::optional<store::AdvisorRow> after;
+  store::AuditEntry audit;
+  PgDeliveries pgd;
+  ops::change_both(
+      db, pg.get(), o.dry_run, command,
+      [&] {
+        store::AdvisorChannelSetOptIn(db, o.advisor_id, ch, in, env.now);
+        after = store::AdvisorGet(db, o.advisor_id);
+        audit = ops::audit_entry(env.now, "advisor:" + o.advisor_id, o.reason, advisor_json(before, true), advisor_json(*after, true));
+        store::AuditAppend(db, audit);
+      },
+      [&] { follow_on_pg(*pg, *after, audit, pgd, nullptr, env.now); });
+  nlohmann::json out = {{"command", command}, {"advisor_id", o.advisor_id}, {"channel", ch},
                         {"opted_in", in}, {"dry_run", o.dry_run}};
-  ops::emit(env, out, std::string(o.dry_run ? "dry run: would opt " : "opted ") + o.advisor_id + (in ? " in to " : " out of ") + ch);
+  std::ostringstream human;
+  human << (o.dry_run ? "dry run: would opt " : "opted ") << o.advisor_id << (in ? " in to " : " out of ") << ch;
+  if (pg) finish_pg(*pg, pgd, o.dry_run, env.now, out, human);
+  ops::emit(env, out, human.str());
   return kExitOk;
 }
 

@@ -30,16 +30,22 @@ int migrate_ledger(const GlobalOptions& g, const MigrateLedgerOptions& o) {
   auto counts = store::migrate_ledger_to_pg(path, o.to, o.date);
   nlohmann::json tables = nlohmann::json::object();
   for (const auto& [t, n] : counts.tables) tables[t] = n;
+  nlohmann::json updated = nlohmann::json::object();
+  for (const auto& [t, n] : counts.updated) updated[t] = n;
   if (g.json) {
     print_json({{"status", "copied"},
                 {"from", path},
                 {"date", o.date.empty() ? "all" : o.date},
                 {"inserted", tables},
+                {"updated", updated},
                 {"renumbered", counts.renumbered}});
   } else {
     std::cout << "copied " << path << (o.date.empty() ? std::string(" (every day)") : " (" + o.date + ")")
               << " into PostgreSQL:\n";
     for (const auto& [t, n] : counts.tables) std::cout << "  " << t << ": " << n << " rows inserted\n";
+    for (const auto& [t, n] : counts.updated) {
+      if (n > 0) std::cout << "  " << t << ": " << n << " rows brought up to date\n";
+    }
     if (counts.renumbered > 0) {
       std::cout << "  " << counts.renumbered << " rows inserted under a new id (theirs was another row's in PostgreSQL)\n";
     }

@@ -1,5 +1,8 @@
 // Overrides: `daybreak pause|resume [--channel C | --run ID | --sender ID]`,
 // `cancel --run ID | --delivery ID`, `resend --delivery ID`, `assign --advisor ID --date D --content ID`.
+// With [database] url, assign changes the SQLite file and, in one PostgreSQL transaction inside
+// the file's, the assignment and pending delivery of the day there (refused, nothing changed,
+// when that delivery is already claimed or final there).
 // Each validates everything first (unknown ids, bad dates and conflicting flags are usage errors,
 // exit 2, nothing changed), then writes the change, the delivery_changes notes a running dispatch
 // polls, and the audit row in one transaction. --dry-run runs the same transaction and rolls back.
@@ -113,6 +116,9 @@ int run_assign(const GlobalOptions& g, const AssignOptions& o) {
   auto env = ops::open_env(g);
   auto& db = *env.db;
   const auto& tz = env.ctx.cfg.default_timezone;
+  // With [database] url: PostgreSQL is reached before anything is written (nothing changes when
+  // it does not answer), and the advisor's delivery of the day there follows as on the file.
+  auto pg = ops::connect_pg_first(env.ctx.cfg, "assign");
   auto adv = store::AdvisorGet(db, o.advisor_id);
   if (!adv) throw UsageError("--advisor \"" + o.advisor_id + "\": no such advisor");
   auto c = store::ContentInfoGet(db, o.content_id);
@@ -129,8 +135,22 @@ int run_assign(const GlobalOptions& g, const AssignOptions& o) {
     throw UsageError("--advisor \"" + o.advisor_id + "\" --date " + date + ": delivery " + std::to_string(before_d->delivery_id) +
                      " is already " + before_d->state + "; use resend after the assignment, or choose another day");
   }
-  std::optional<std::int64_t> repointed;
-  ops::change_tx(db, o.dry_run, [&] {
+  // On PostgreSQL the day's delivery is the one dispatch sends: the same rule, checked there.
+  std::optional<store::DeliveryInfo> before_pg;
+  if (pg) {
+    before_pg = pg->delivery_info_for_advisor_date(o.advisor_id, date);
+    if (before_pg && (before_pg->state == "sending" || is_final_state(*delivery_state_from_string(before_pg->state)))) {
+      throw UsageError("--advisor \"" + o.advisor_id + "\" --date " + date + ": delivery " + std::to_string(before_pg->delivery_id) +
+                       " on the PostgreSQL ledger is already " + before_pg->state +
+                       "; nothing changed; use resend after the assignment, or choose another day");
+    }
+    if (auto pc = pg->content_info_get(o.content_id); pc && pc->content.withdrawn) {
+      throw UsageError("--content \"" + o.content_id + "\": withdrawn on the PostgreSQL ledger; it cannot be assigned");
+    }
+  }
+  std::optional<std::int64_t> repointed, repointed_pg;
+  store::AuditEntry audit;
+  ops::change_both(db, pg.get(), o.dry_run, "assign", [&] {
     store::AssignmentUpsertParams p;
     p.assignment.advisor_id = o.advisor_id;
     p.assignment.date = date;
@@ -145,7 +165,37 @@ int run_assign(const GlobalOptions& g, const AssignOptions& o) {
     nlohmann::json after = {{"content_id", o.content_id}, {"source", "override"}};
     if (before_d) before["delivery"] = ops::to_json(*before_d, tz);
     if (repointed) after["delivery"] = ops::to_json(*store::DeliveryInfoGet(db, *repointed), tz);
-    store::AuditAppend(db, ops::audit_entry(env.now, "assignment:" + o.advisor_id + "/" + date, o.reason, before, after));
+    audit = ops::audit_entry(env.now, "assignment:" + o.advisor_id + "/" + date, o.reason, before, after);
+    store::AuditAppend(db, audit);
+  }, [&] {
+    // The same change on PostgreSQL (AssignmentUpsert, DeliveryRepointAdvisor), with the item
+    // added there when the last publish did not have it yet.
+    repointed_pg.reset();
+    store::AuditEntry e = audit;
+    nlohmann::json before = e.before.empty() ? nlohmann::json::object() : nlohmann::json::parse(e.before);
+    nlohmann::json after = e.after.empty() ? nlohmann::json::object() : nlohmann::json::parse(e.after);
+    before.erase("delivery");
+    after.erase("delivery");
+    if (pg->advisor_exists(o.advisor_id)) {
+      pg->content_add_missing(*c);
+      Assignment a;
+      a.advisor_id = o.advisor_id;
+      a.date = date;
+      a.content_id = o.content_id;
+      a.reason = "operator override: " + o.reason;
+      pg->assignment_override(a, env.now);
+      repointed_pg = pg->delivery_repoint_advisor(o.advisor_id, date, o.content_id, env.now);
+    }
+    // Pending when checked, claimed by a dispatch since: nothing changes anywhere.
+    if (before_pg && !repointed_pg) {
+      throw CheckFailed("delivery " + std::to_string(before_pg->delivery_id) +
+                        " on the PostgreSQL ledger was claimed by dispatch meanwhile; nothing changed");
+    }
+    if (before_pg) before["delivery"] = ops::to_json(*before_pg, tz);
+    if (repointed_pg) after["delivery"] = ops::to_json(*pg->delivery_info_get(*repointed_pg), tz);
+    e.before = before.dump();
+    e.after = after.dump();
+    pg->audit_append(e);
   });
   nlohmann::json out = {{"command", "assign"},
                         {"advisor_id", o.advisor_id},
@@ -157,7 +207,20 @@ int run_assign(const GlobalOptions& g, const AssignOptions& o) {
   std::ostringstream human;
   human << (o.dry_run ? "dry run: would assign " : "assigned ") << o.content_id << " to " << o.advisor_id << " for " << date
         << " (was " << (before_a ? before_a->content_id : std::string("nothing")) << ")";
-  human << (repointed ? "; pending delivery " + std::to_string(*repointed) + " re-pointed" : "; no delivery planned yet");
+  if (pg) {
+    // Like send-now: delivery_id is PostgreSQL's (what dispatch sends), sqlite_delivery_id the file's.
+    std::optional<bool> confirmed;
+    if (repointed_pg && !o.dry_run) confirmed = ops::await_dispatch_polls(*pg, env.now);
+    out["ledger"] = "postgresql";
+    out["sqlite_delivery_id"] = out["delivery_id"];
+    out["delivery_id"] = repointed_pg ? nlohmann::json(*repointed_pg) : nlohmann::json(nullptr);
+    out["dispatch_confirmed"] = confirmed ? nlohmann::json(*confirmed) : nlohmann::json(nullptr);
+    human << (repointed_pg ? "; pending delivery " + std::to_string(*repointed_pg) + " on PostgreSQL re-pointed"
+                           : "; no delivery of the day on PostgreSQL yet (the day's publish carries the assignment)");
+    if (confirmed == false) human << "\nWARNING: a dispatch holding a run did not confirm within 10 s that it reloaded the delivery; check `daybreak status`";
+  } else {
+    human << (repointed ? "; pending delivery " + std::to_string(*repointed) + " re-pointed" : "; no delivery planned yet");
+  }
   ops::emit(env, out, human.str());
   return kExitOk;
 }

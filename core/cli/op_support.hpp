@@ -32,13 +32,6 @@ OpEnv open_env(const GlobalOptions& g);
 /// PostgreSQL ledger when [database] url is set (env.pg; env.db stays null), else the SQLite file.
 OpEnv open_ledger_env(const GlobalOptions& g);
 
-/// True for a subcommand path ("dead replay", "advisors opt-out") that does not speak the
-/// PostgreSQL ledger and would change or report what only a dispatch on SQLite sees
-/// (cli/ledger_scope.cpp lists them).
-bool refused_on_postgresql(const std::string& path);
-/// Throws ConfigError (exit 3) when `path` is refused_on_postgresql and the configuration sets
-/// [database] url (and no --database names the SQLite file).
-void refuse_on_postgresql(const GlobalOptions& g, const std::string& path);
 
 /// Adds --reason (required) and --dry-run to a change subcommand.
 void add_change_flags(CLI::App* sub, std::string& reason, bool& dry_run);

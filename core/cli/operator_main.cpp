@@ -34,15 +34,8 @@ int operator_main(int argc, char** argv) {
     add_serve_command(app, g, action);
     if (int rc = parse_cli(app, argc, argv); rc >= 0) return rc;
     if (!action) throw UsageError("no subcommand chosen; see daybreak --help");
-    // The chosen subcommand's path ("content withdraw"): refused before it opens anything when it
-    // does not speak the PostgreSQL ledger that [database] url names (cli/ledger_scope.cpp).
-    std::string path;
-    for (CLI::App* at = &app; at != nullptr;) {
-      auto chosen = at->get_subcommands();
-      at = chosen.empty() ? nullptr : chosen.front();
-      if (at) path += (path.empty() ? "" : " ") + at->get_name();
-    }
-    ops::refuse_on_postgresql(g, path);
+    // With [database] url every subcommand either speaks the PostgreSQL ledger or works on the
+    // SQLite file by design (README "What speaks PostgreSQL, precisely"): none is refused.
     return action();
   });
 }

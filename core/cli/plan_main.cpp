@@ -148,7 +148,13 @@ int plan_deliveries_main(int argc, char** argv) {
         if (rep.report.contains("published") && not_published.empty()) {
           std::cout << "published " << day << " to the PostgreSQL ledger:";
           for (const auto& [t, n] : rep.report["published"]["inserted"].items()) std::cout << " " << t << " " << n;
-          std::cout << " rows inserted (rows already there kept)\n";
+          std::cout << " rows inserted (rows already there kept";
+          std::string updated;
+          const nlohmann::json changed = rep.report["published"].value("updated", nlohmann::json::object());
+          for (const auto& [t, n] : changed.items()) {
+            if (n.get<std::int64_t>() > 0) updated += " " + t + " " + std::to_string(n.get<std::int64_t>());
+          }
+          std::cout << (updated.empty() ? std::string() : "; brought up to date:" + updated) << ")\n";
         } else if (!not_published.empty()) {
           std::cout << "NOT PUBLISHED: " << not_published << "\n";
         }

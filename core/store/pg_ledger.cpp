@@ -746,12 +746,13 @@ std::vector<PgLedgerCheck> check_pg_ledger(const std::string& url) {
     const char* name;
     bool update;  ///< UPDATE is needed besides INSERT (rows changed, ON CONFLICT … DO UPDATE, FOR UPDATE)
     const char* writers;
+    bool del = false;  ///< DELETE is needed too (a publish replaces an advisor's channel rows)
   };
   static const LedgerTable kTables[] = {
-      {"advisors", true, "migrate-ledger"},
-      {"advisor_channels", true, "migrate-ledger"},
-      {"content", true, "migrate-ledger, content withdraw"},
-      {"assignments", true, "migrate-ledger, content withdraw"},
+      {"advisors", true, "migrate-ledger, the publish of a planned day, advisors"},
+      {"advisor_channels", true, "migrate-ledger, the publish of a planned day, advisors", true},
+      {"content", true, "migrate-ledger, the publish of a planned day, content withdraw, assign"},
+      {"assignments", true, "migrate-ledger, content withdraw, assign"},
       {"runs", true, "dispatch"},
       {"deliveries", true, "dispatch, the status callbacks"},
       {"delivery_attempts", false, "dispatch"},
@@ -773,10 +774,13 @@ std::vector<PgLedgerCheck> check_pg_ledger(const std::string& url) {
         continue;
       }
       c->query("SELECT 1 FROM " + name + " LIMIT 1");
-      auto p = c->query("SELECT has_table_privilege($1, 'INSERT'), has_table_privilege($1, 'UPDATE')", {name});
+      auto p = c->query("SELECT has_table_privilege($1, 'INSERT'), has_table_privilege($1, 'UPDATE'), "
+                        "has_table_privilege($1, 'DELETE')",
+                        {name});
       std::string lacking;
       if (p.str(0, 0) != "t") lacking += "INSERT";
       if (t.update && p.str(0, 1) != "t") lacking += std::string(lacking.empty() ? "" : ", ") + "UPDATE";
+      if (t.del && p.str(0, 2) != "t") lacking += std::string(lacking.empty() ? "" : ", ") + "DELETE";
       if (!lacking.empty()) problems.push_back(name + ": no " + lacking + " privilege (" + t.writers + ")");
     } catch (const std::exception& e) {
       problems.push_back(name + ": " + e.what());
@@ -809,17 +813,51 @@ struct CopyTable {
   const char* natural;
   /// (column, parent table) pairs: the column holds the parent's identity and follows its renumbering.
   std::vector<std::pair<const char*, const char*>> refs;
+  /// The planning tables a publish keeps current (id-less only; "" = a row already there is kept
+  /// as it is): the conflict key, then what a row already there takes from the copy, and the
+  /// values those columns would get, for the WHERE that leaves an unchanged row unwritten.
+  const char* key = "";
+  const char* refresh_set = "";
+  const char* refresh_cols = "";
+  const char* refresh_values = "";
+  /// The parent whose rows own this table's (advisor_channels: advisors): a row of a copied
+  /// parent that the copy does not have is deleted, so the copied parents' rows are replaced.
+  const char* replace_of = "";
 };
 
 // Parents before children (foreign keys). Columns are named in both databases alike.
 const CopyTable kCopyTables[] = {
+    // The planning data a publish brings up to date (an advisor's new phone, channels, opt-ins or
+    // absence; an edited content item): SQLite is where it is planned; the newest row wins
+    // (copy_table). A withdrawal made on PostgreSQL (`daybreak content withdraw` with url) is
+    // never undone by a publish.
     {"advisors", "advisor_id, name, tier, timezone, slot, channels, opted_in, language, topics, paused_from, paused_until, updated_at",
-     "", "", "", "", {}},
-    {"advisor_channels", "advisor_id, channel, address, opted_in", "", "", "", "", {}},
+     "", "", "", "", {}, "advisor_id",
+     "name = excluded.name, tier = excluded.tier, timezone = excluded.timezone, slot = excluded.slot, "
+     "channels = excluded.channels, opted_in = excluded.opted_in, language = excluded.language, topics = excluded.topics, "
+     "paused_from = excluded.paused_from, paused_until = excluded.paused_until, updated_at = excluded.updated_at",
+     "name, tier, timezone, slot, channels, opted_in, language, topics, paused_from, paused_until, updated_at",
+     "excluded.name, excluded.tier, excluded.timezone, excluded.slot, excluded.channels, excluded.opted_in, excluded.language, "
+     "excluded.topics, excluded.paused_from, excluded.paused_until, excluded.updated_at", ""},
+    {"advisor_channels", "advisor_id, channel, address, opted_in", "", "", "", "", {}, "advisor_id, channel",
+     "address = excluded.address, opted_in = excluded.opted_in", "address, opted_in", "excluded.address, excluded.opted_in",
+     "advisors"},
     {"content",
      "content_id, title, body, language, topics, media_url, valid_from, valid_until, fallback_eligible, emergency, "
      "withdrawn_at, withdrawn_by, updated_at",
-     "", "", "", "", {}},
+     "", "", "", "", {}, "content_id",
+     "title = excluded.title, body = excluded.body, language = excluded.language, topics = excluded.topics, "
+     "media_url = excluded.media_url, valid_from = excluded.valid_from, valid_until = excluded.valid_until, "
+     "fallback_eligible = excluded.fallback_eligible, emergency = excluded.emergency, "
+     "withdrawn_at = COALESCE(content.withdrawn_at, excluded.withdrawn_at), "
+     "withdrawn_by = CASE WHEN content.withdrawn_at IS NULL THEN excluded.withdrawn_by ELSE content.withdrawn_by END, "
+     "updated_at = excluded.updated_at",
+     "title, body, language, topics, media_url, valid_from, valid_until, fallback_eligible, emergency, withdrawn_at, "
+     "withdrawn_by, updated_at",
+     "excluded.title, excluded.body, excluded.language, excluded.topics, excluded.media_url, excluded.valid_from, "
+     "excluded.valid_until, excluded.fallback_eligible, excluded.emergency, COALESCE(content.withdrawn_at, excluded.withdrawn_at), "
+     "CASE WHEN content.withdrawn_at IS NULL THEN excluded.withdrawn_by ELSE content.withdrawn_by END, excluded.updated_at",
+     ""},
     {"controls", "key, value, updated_at, updated_by", "", "", "", "", {}},
     {"assignments", "advisor_id, date, content_id, source, score, score_parts, reason, created_at", "", "WHERE date = ?1", "", "", {}},
     {"runs",
@@ -860,9 +898,10 @@ std::vector<std::string> split_columns(const std::string& cols) {
 
 /// Copies one table's rows in scope from SQLite into PostgreSQL (the open transaction on `dst`).
 /// Returns the rows inserted; `renumbered` counts rows inserted under a new id because theirs
-/// was taken in PostgreSQL by another row.
+/// was taken in PostgreSQL by another row, `updated` the rows of a refreshed table (CopyTable
+/// refresh_set) changed or deleted because the copy had them otherwise.
 std::int64_t copy_table(SQLite::Database& src, PgConn& dst, const CopyTable& t, const LedgerCopyScope& scope,
-                        std::int64_t& renumbered) {
+                        std::int64_t& renumbered, std::int64_t& updated) {
   std::string data;
   SQLite::Statement q(src, std::string("SELECT ") + t.columns + " FROM " + t.name + " " +
                                (scope.date.empty() ? t.where_all : t.where_scope));
@@ -894,10 +933,45 @@ std::int64_t copy_table(SQLite::Database& src, PgConn& dst, const CopyTable& t, 
   const std::string stage = "migrate_" + name;
   dst.exec("CREATE TEMP TABLE " + stage + " (LIKE " + name + ") ON COMMIT DROP");
   if (n > 0) dst.copy_in("COPY " + stage + " (" + t.columns + ") FROM STDIN", data);
-  if (!*t.identity) {
+  if (!*t.identity && !*t.refresh_set) {
     auto ins = dst.query("INSERT INTO " + name + " (" + t.columns + ") SELECT " + t.columns + " FROM " + stage +
                          " ON CONFLICT DO NOTHING");
     return ins.affected();
+  }
+  if (!*t.identity) {
+    dst.exec("ANALYZE " + stage);
+    // Newest wins: a row takes the copy's values only when the copy's updated_at is not older
+    // than PostgreSQL's, so a second host's file that has not seen a change made through another
+    // host (an operator's opt-out there: both files' updated_at move) does not undo it.
+    std::string newer = std::string(" AND excluded.updated_at >= ") + t.name + ".updated_at";
+    std::string from = stage;
+    if (*t.replace_of) {
+      // The channel rows of the advisors whose copied row is PostgreSQL's now (taken above, or
+      // the same) are the copy's: a channel such an advisor no longer has goes.
+      const std::string parent = t.replace_of;
+      dst.exec("CREATE TEMP TABLE current_" + parent + " ON COMMIT DROP AS SELECT s.advisor_id FROM migrate_" + parent + " s JOIN " +
+               parent + " p ON p.advisor_id = s.advisor_id WHERE s.updated_at >= p.updated_at");
+      dst.exec("ANALYZE current_" + parent);
+      std::string same;
+      for (const auto& c : split_columns(t.key)) same += (same.empty() ? "" : " AND ") + std::string("s.") + c + " = p." + c;
+      updated += dst.query("DELETE FROM " + name + " p WHERE p.advisor_id IN (SELECT advisor_id FROM current_" + parent + ") "
+                           "AND NOT EXISTS (SELECT 1 FROM " + stage + " s WHERE " + same + ")")
+                     .affected();
+      from = stage + " WHERE advisor_id IN (SELECT advisor_id FROM current_" + parent + ")";
+      newer.clear();
+    }
+    // xmax is 0 on a row this statement inserted, the updating transaction's id on one it updated.
+    auto w = dst.query("WITH w AS (INSERT INTO " + name + " (" + t.columns + ") SELECT " + t.columns + " FROM " + from +
+                       " ON CONFLICT (" + t.key + ") DO UPDATE SET " + t.refresh_set + " WHERE (" + name + "." +
+                       [&] {
+                         std::string cols;
+                         for (const auto& c : split_columns(t.refresh_cols)) cols += (cols.empty() ? "" : ", " + name + ".") + c;
+                         return cols;
+                       }() +
+                       ") IS DISTINCT FROM (" + t.refresh_values + ")" + newer + " RETURNING (xmax = 0) AS inserted) "
+                       "SELECT COUNT(*) FILTER (WHERE inserted), COUNT(*) FILTER (WHERE NOT inserted) FROM w");
+    updated += w.i64(0, 1);
+    return w.i64(0, 0);
   }
   const std::string id = t.identity;
   // The parents' ids as PostgreSQL has them.
@@ -942,7 +1016,9 @@ LedgerCopyCounts copy_ledger_to_pg(PgConn& dst, const std::string& sqlite_path, 
     counts = {};
     for (const auto& t : kCopyTables) {
       if (!scope.controls && std::string_view(t.name) == "controls") continue;
-      counts.tables.emplace_back(t.name, copy_table(src, dst, t, scope, counts.renumbered));
+      std::int64_t updated = 0;
+      counts.tables.emplace_back(t.name, copy_table(src, dst, t, scope, counts.renumbered, updated));
+      if (*t.refresh_set) counts.updated.emplace_back(t.name, updated);
     }
     auto m = dst.query("SELECT old_id, new_id FROM map_runs ORDER BY old_id");
     for (int i = 0; i < m.rows(); ++i) counts.runs.emplace_back(m.i64(i, 0), m.i64(i, 1));

@@ -97,6 +97,9 @@ struct LedgerCopyScope {
 /// What a copy did, per table.
 struct LedgerCopyCounts {
   std::vector<std::pair<std::string, std::int64_t>> tables;  ///< (table, rows inserted)
+  /// (table, rows changed) of the planning tables a copy keeps current: advisors and content
+  /// updated, advisor_channels updated or deleted.
+  std::vector<std::pair<std::string, std::int64_t>> updated;
   /// (SQLite run id, PostgreSQL run id) of every run in scope, inserted or already there.
   std::vector<std::pair<std::int64_t, std::int64_t>> runs;
   std::int64_t renumbered = 0;  ///< rows inserted under a new id: theirs was another row's in PostgreSQL
@@ -104,8 +107,12 @@ struct LedgerCopyCounts {
 /// Copies the rows of `scope` from the SQLite ledger at `sqlite_path` into the PostgreSQL ledger
 /// on `dst` (already migrated), in one transaction on `dst` and one read transaction on SQLite:
 /// advisors, their channels, content (and controls when scope.controls) whole; assignments, runs,
-/// deliveries, attempts and operator changes of the day. Rows already in PostgreSQL are left as
-/// they are: the same key for the id-less tables, the same natural key for the others (a run's
+/// deliveries, attempts and operator changes of the day. The planning data is brought up to date:
+/// an advisor or content row already in PostgreSQL takes the copy's values when they differ and
+/// the copy's updated_at is not older (the newest change wins; a withdrawal there is kept: a
+/// publish never undoes one), and such an advisor's channel rows become the copy's (one it no
+/// longer has is deleted). Every other row already in PostgreSQL is
+/// left as it is: the same key for the id-less tables, the same natural key for the others (a run's
 /// date and slot, a delivery's day, order key, advisor and slot, an attempt's delivery and
 /// number) whatever the id it has there, and the children follow that id. Ids are kept, except
 /// one already taken in PostgreSQL by another row (a second host's planning file counts from its

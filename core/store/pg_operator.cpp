@@ -5,6 +5,7 @@
 
 #include "domain/delivery_fsm.hpp"
 #include "domain/emergency.hpp"
+#include "domain/planner.hpp"
 
 namespace daybreak::store {
 namespace {
@@ -326,6 +327,151 @@ std::int64_t PgOperator::assignment_replace_content(const std::string& from_cont
                    "WHERE content_id = $1 AND date >= $3",
                    {from_content, to_content, from_date, op_num(now)})
       .affected();
+}
+
+// ---- advisors ----
+
+void PgOperator::advisor_put(const AdvisorRow& row) {
+  const Advisor& a = row.advisor;
+  std::vector<std::string> names;
+  for (auto ch : a.channels) names.emplace_back(to_string(ch));
+  c_->query("INSERT INTO advisors (advisor_id, name, tier, timezone, slot, channels, opted_in, language, topics, paused_from, "
+            "paused_until, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+            "ON CONFLICT (advisor_id) DO UPDATE SET name = excluded.name, tier = excluded.tier, timezone = excluded.timezone, "
+            "slot = excluded.slot, channels = excluded.channels, opted_in = excluded.opted_in, language = excluded.language, "
+            "topics = excluded.topics, paused_from = excluded.paused_from, paused_until = excluded.paused_until, "
+            "updated_at = excluded.updated_at",
+            {a.advisor_id, a.name, a.tier, a.timezone, a.slot, join_list(names, '|'), std::string(a.opted_in ? "1" : "0"), a.language,
+             join_list(a.topics, ';'), a.paused_from ? PgParam(*a.paused_from) : std::nullopt,
+             a.paused_until ? PgParam(*a.paused_until) : std::nullopt, op_num(row.updated_at)});
+  c_->query("DELETE FROM advisor_channels WHERE advisor_id = $1", {a.advisor_id});
+  for (const auto& ch : row.channels) {
+    c_->query("INSERT INTO advisor_channels (advisor_id, channel, address, opted_in) VALUES ($1, $2, $3, $4)",
+              {a.advisor_id, std::string(to_string(ch.channel)), ch.address, std::string(ch.opted_in ? "1" : "0")});
+  }
+}
+
+namespace {
+/// The dates of the runs that may hold pending deliveries (a closed run has none, a cancelled
+/// one's are cancelled), within [from, until] (either bound open when empty), ascending.
+std::vector<std::string> open_run_dates(PgConn& c, const std::string& from, const std::string& until) {
+  auto r = c.query("SELECT DISTINCT date FROM runs WHERE state NOT IN ('closed', 'cancelled') "
+                   "AND ($1 = '' OR date >= $1) AND ($2 = '' OR date <= $2) ORDER BY date",
+                   {from, until});
+  std::vector<std::string> out;
+  for (int i = 0; i < r.rows(); ++i) out.push_back(r.str(i, 0));
+  return out;
+}
+}  // namespace
+
+std::vector<std::int64_t> PgOperator::delivery_cancel_for_advisor_days(const std::string& advisor_id, const std::string& from,
+                                                                       const std::string& until, Millis now) {
+  // Day by day, as DeliveryCancelForAdvisorDays: one advisor's rows of a day are found by the
+  // deliveries' natural key (date, order_key, advisor_id).
+  std::vector<std::int64_t> ids;
+  for (const auto& date : open_run_dates(*c_, from, until)) {
+    auto r = c_->query(
+        "UPDATE deliveries SET state = 'cancelled', next_attempt_at = NULL, claim_owner = NULL, claim_until = NULL, updated_at = $4 "
+        "WHERE date = $2 AND order_key = $3 AND advisor_id = $1 AND state IN (" + cancellable_states_sql() + ") RETURNING delivery_id",
+        {advisor_id, date, op_num(delivery_order_key(advisor_id, date)), op_num(now)});
+    for (int i = 0; i < r.rows(); ++i) ids.push_back(r.i64(i, 0));
+  }
+  std::sort(ids.begin(), ids.end());
+  for (auto id : ids) change_note(id, "cancel", now);
+  return ids;
+}
+
+PgOperator::AdvisorFollow PgOperator::advisor_follow(const std::string& advisor_id, Millis now) {
+  AdvisorFollow out;
+  auto a = c_->query("SELECT channels, opted_in FROM advisors WHERE advisor_id = $1", {advisor_id});
+  if (a.rows() == 0) return out;
+  std::vector<std::string> list = split_list(a.str(0, 0), '|');
+  const bool advisor_in = a.i64(0, 1) != 0;
+  std::set<std::string> usable;  // the channels of its list with an opted-in row
+  {
+    auto c = c_->query("SELECT channel FROM advisor_channels WHERE advisor_id = $1 AND opted_in = 1", {advisor_id});
+    for (int i = 0; i < c.rows(); ++i) {
+      if (advisor_in && std::find(list.begin(), list.end(), c.str(i, 0)) != list.end()) usable.insert(c.str(i, 0));
+    }
+  }
+  for (const auto& date : open_run_dates(*c_, "", "")) {
+    // FOR UPDATE: a dispatch's claim of the row waits for this transaction, and then finds it
+    // changed (or cancelled).
+    auto d = c_->query("SELECT delivery_id, channel FROM deliveries WHERE date = $2 AND order_key = $3 AND advisor_id = $1 "
+                       "AND state IN (" + cancellable_states_sql() + ") ORDER BY delivery_id FOR UPDATE",
+                       {advisor_id, date, op_num(delivery_order_key(advisor_id, date))});
+    for (int i = 0; i < d.rows(); ++i) {
+      const std::int64_t id = d.i64(i, 0);
+      const std::string channel = d.str(i, 1);
+      if (usable.count(channel) > 0) {
+        out.reloaded.push_back(id);
+        change_note(id, "advisor", now);
+        continue;
+      }
+      int to = -1;
+      for (std::size_t k = 0; k < list.size() && to < 0; ++k) {
+        if (usable.count(list[k]) > 0) to = static_cast<int>(k);
+      }
+      if (to < 0) {
+        if (delivery_cancel(id, now)) out.cancelled.push_back(id);
+        continue;
+      }
+      // Any sender of the new channel: dispatch picks one (the planner's choice was for the old).
+      c_->query("UPDATE deliveries SET channel = $2, channel_index = $3, sender = '', updated_at = $4 WHERE delivery_id = $1",
+                {op_num(id), list[static_cast<std::size_t>(to)], op_num(to), op_num(now)});
+      out.moved.push_back(id);
+      change_note(id, "advisor", now);
+    }
+  }
+  return out;
+}
+
+// ---- assign ----
+
+std::optional<DeliveryInfo> PgOperator::delivery_info_for_advisor_date(const std::string& advisor_id, const std::string& date) {
+  auto r = c_->query("SELECT " + DeliveryInfoColumns() +
+                         " FROM deliveries d WHERE d.date = $2 AND d.order_key = $3 AND d.advisor_id = $1 ORDER BY d.slot_at LIMIT 1",
+                     {advisor_id, date, op_num(delivery_order_key(advisor_id, date))});
+  if (r.rows() == 0) return std::nullopt;
+  return op_read_info(r, 0);
+}
+
+bool PgOperator::advisor_exists(const std::string& advisor_id) {
+  return c_->query("SELECT 1 FROM advisors WHERE advisor_id = $1", {advisor_id}).rows() > 0;
+}
+
+bool PgOperator::content_add_missing(const ContentInfo& item) {
+  const Content& c = item.content;
+  return c_->query("INSERT INTO content (content_id, title, body, language, topics, media_url, valid_from, valid_until, "
+                   "fallback_eligible, emergency, withdrawn_at, withdrawn_by, updated_at) "
+                   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (content_id) DO NOTHING",
+                   {c.content_id, c.title, c.body, c.language, join_list(c.topics, ';'), c.media_url, c.valid_from, c.valid_until,
+                    std::string(c.fallback_eligible ? "1" : "0"), std::string(c.emergency ? "1" : "0"),
+                    item.withdrawn_at ? PgParam(op_num(*item.withdrawn_at)) : std::nullopt,
+                    item.withdrawn_by ? PgParam(*item.withdrawn_by) : std::nullopt, op_num(item.updated_at)})
+             .affected() == 1;
+}
+
+void PgOperator::assignment_override(const Assignment& a, Millis created_at) {
+  c_->query("INSERT INTO assignments (advisor_id, date, content_id, source, score, score_parts, reason, created_at) "
+            "VALUES ($1, $2, $3, 'override', 0, '{}', $4, $5) ON CONFLICT (advisor_id, date) DO UPDATE SET "
+            "content_id = excluded.content_id, source = excluded.source, score = excluded.score, "
+            "score_parts = excluded.score_parts, reason = excluded.reason, created_at = excluded.created_at",
+            {a.advisor_id, a.date, a.content_id, a.reason, op_num(created_at)});
+}
+
+std::optional<std::int64_t> PgOperator::delivery_repoint_advisor(const std::string& advisor_id, const std::string& date,
+                                                                 const std::string& content_id, Millis now) {
+  auto r = c_->query("UPDATE deliveries SET content_id = $4, source = 'override', updated_at = $5 "
+                     "WHERE date = $2 AND order_key = $3 AND advisor_id = $1 AND state IN (" + cancellable_states_sql() +
+                         ") RETURNING delivery_id",
+                     {advisor_id, date, op_num(delivery_order_key(advisor_id, date)), content_id, op_num(now)});
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < r.rows(); ++i) ids.push_back(r.i64(i, 0));
+  std::sort(ids.begin(), ids.end());
+  for (auto id : ids) change_note(id, "content", now);
+  if (ids.empty()) return std::nullopt;
+  return ids.front();
 }
 
 std::vector<std::pair<std::int64_t, std::int64_t>> PgOperator::live_heartbeats(Millis now) {

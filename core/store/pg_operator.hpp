@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "store/advisors.hpp"
 #include "store/audit.hpp"
 #include "store/catalog.hpp"
 #include "store/deliveries.hpp"
@@ -67,6 +68,47 @@ class PgOperator {
   std::vector<std::string> assignment_dates_for_content(const std::string& content_id, const std::string& from_date);
   std::int64_t assignment_replace_content(const std::string& from_content, const std::string& to_content,
                                           const std::string& from_date, Millis now);
+
+  // ---- advisors (`daybreak advisors add|update|pause|resume|opt-in|opt-out` with url: the
+  // SQLite file changes through AdvisorUpsert, AdvisorSetAbsence, AdvisorChannelSetOptIn and
+  // DeliveryCancelForAdvisorDays, and PostgreSQL follows with these) ----
+  /// The advisor exactly as `row` (read back from the SQLite file after its change) has it: the
+  /// advisors row inserted or every column set (absence and updated_at included), its channel
+  /// rows replaced by row.channels.
+  void advisor_put(const AdvisorRow& row);
+  /// DeliveryCancelForAdvisorDays: the advisor's pending deliveries on days in [from, until]
+  /// (either bound open when empty) cancelled and noted "cancel". Their ids, ascending.
+  std::vector<std::int64_t> delivery_cancel_for_advisor_days(const std::string& advisor_id, const std::string& from,
+                                                             const std::string& until, Millis now);
+  /// What advisor_follow did to the advisor's pending deliveries.
+  struct AdvisorFollow {
+    std::vector<std::int64_t> reloaded;   ///< their channel still reaches the advisor: noted "advisor"
+    std::vector<std::int64_t> moved;      ///< their channel does not: moved to the first one that does, noted "advisor"
+    std::vector<std::int64_t> cancelled;  ///< no channel reaches the advisor any more: cancelled, noted "cancel"
+  };
+  /// The advisor's pending deliveries (planned, retry_wait, uncertain; every open run) made to
+  /// follow its advisors and advisor_channels rows as they are now in PostgreSQL: a delivery
+  /// whose channel is still in the advisor's list and opted in (and the advisor opted in) stays
+  /// on it; else it moves to the first channel of the list that is (channel, channel_index, any
+  /// sender of it), or is cancelled when there is none. Every one is noted in delivery_changes,
+  /// so a running dispatch reloads it with the addresses and opt-ins as they are now.
+  AdvisorFollow advisor_follow(const std::string& advisor_id, Millis now);
+
+  // ---- `daybreak assign` with url (the SQLite file changes through AssignmentUpsert and
+  // DeliveryRepointAdvisor, PostgreSQL follows with these) ----
+  /// The advisor's delivery of `date` (DeliveryInfoForAdvisorDate), or nullopt.
+  std::optional<DeliveryInfo> delivery_info_for_advisor_date(const std::string& advisor_id, const std::string& date);
+  /// True when the advisor has a row in PostgreSQL.
+  bool advisor_exists(const std::string& advisor_id);
+  /// Adds the item (as the SQLite file has it) when PostgreSQL has no row of it; a row there is
+  /// left as it is. True when it added one.
+  bool content_add_missing(const ContentInfo& item);
+  /// AssignmentUpsert of an operator's override (source override, score 0).
+  void assignment_override(const Assignment& a, Millis created_at);
+  /// DeliveryRepointAdvisor: the pending delivery of (advisor, date) pointed at `content_id`
+  /// (source override), noted "content". Its id, or nullopt when none is pending.
+  std::optional<std::int64_t> delivery_repoint_advisor(const std::string& advisor_id, const std::string& date,
+                                                       const std::string& content_id, Millis now);
 
   /// The heartbeat instants of the runs whose lease is live at `now` (run id → heartbeat_at):
   /// each heartbeat of a dispatch on PostgreSQL is followed by its PollChanges, so three new

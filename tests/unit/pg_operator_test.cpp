@@ -4,8 +4,10 @@
 // a dispatch's heartbeat on PostgreSQL reads every scope of them; cancel (a run, one delivery)
 // and a compliance pull leave the same delivery states and the same delivery_changes notes as
 // the SQLite path does from the same starting data, and a dispatch's PollChanges returns them;
-// `daybreak audit` reads the PostgreSQL audit_log; the commands that do not speak PostgreSQL are
-// refused while [database] url is set.
+// `daybreak audit` reads the PostgreSQL audit_log; an advisor's change and an assignment leave
+// PostgreSQL's rows as the SQLite path leaves the file's, and the advisor's pending deliveries
+// there follow its channels; a publish brings changed advisors and content up to date there and
+// nothing else; the commands that do not speak PostgreSQL are refused while [database] url is set.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -512,26 +514,180 @@ TEST_F(PgOperatorTest, AnExportStreamsTheSameColumnsTypesAndValuesAsTheSqliteFil
   EXPECT_EQ(n, 0);
 }
 
-TEST_F(PgOperatorTest, ACommandThatDoesNotSpeakPostgresqlIsRefusedWhileUrlIsSet) {
-  for (const char* p : {"assign", "advisors opt-out",
-                        "advisors pause", "advisors update"}) {
-    EXPECT_TRUE(ops::refused_on_postgresql(p)) << p;
-  }
-  // send-now plans on the SQLite file and publishes its run to PostgreSQL (op_send_now.cpp).
-  for (const char* p : {"send-now", "pause", "resume", "cancel", "content withdraw", "content list", "audit", "status", "doctor", "dead list",
-                        "dead replay", "advisors list", "advisors show", "import", "retention purge", "backup", "alerts check",
-                        "resend", "content replace", "export deliveries", "export attempts", "export reports", "resender", "serve"}) {
-    EXPECT_FALSE(ops::refused_on_postgresql(p)) << p;
-  }
-  const std::string conf = db_path() + ".toml";
-  std::ofstream(conf) << "[database]\nurl = \"" << url_ << "\"\n";
-  GlobalOptions g;
-  g.config_path = conf;
-  EXPECT_THROW(ops::refuse_on_postgresql(g, "assign"), ConfigError);
-  EXPECT_NO_THROW(ops::refuse_on_postgresql(g, "pause"));
-  EXPECT_NO_THROW(ops::refuse_on_postgresql(g, "serve"));  // the console reads and acts on PostgreSQL
-  g.database = db_path();  // the SQLite file named explicitly: allowed
-  EXPECT_NO_THROW(ops::refuse_on_postgresql(g, "assign"));
+TEST_F(PgOperatorTest, AnAdvisorChangeOnPostgresqlMatchesTheSqlitePathAndItsPendingDeliveriesFollowIt) {
+  seed();
+  store::PgOperator pg(url_);
+  auto put = [&](const std::string& id) { pg.tx(false, [&] { pg.advisor_put(*store::AdvisorGet(*db_, id)); }); };
+  // A pause of adv-1 on the day: the same rows cancelled and noted on both ledgers.
+  std::vector<std::int64_t> sqlite_ids, pg_ids;
+  db_->write_tx([&] {
+    store::AdvisorSetAbsence(*db_, "adv-1", kOpDay, kOpDay, kOpT0 + 1);
+    sqlite_ids = store::DeliveryCancelForAdvisorDays(*db_, "adv-1", kOpDay, kOpDay, kOpT0 + 1);
+  });
+  pg.tx(false, [&] {
+    pg.advisor_put(*store::AdvisorGet(*db_, "adv-1"));
+    pg_ids = pg.delivery_cancel_for_advisor_days("adv-1", kOpDay, kOpDay, kOpT0 + 1);
+  });
+  EXPECT_EQ(pg_ids, std::vector<std::int64_t>{2});
+  EXPECT_EQ(pg_ids, sqlite_ids);
+  EXPECT_EQ(pg_rows(), sqlite_rows());
+  EXPECT_EQ(pg_changes(), sqlite_changes());
+  EXPECT_EQ(count("SELECT COUNT(*) FROM advisors WHERE advisor_id = 'adv-1' AND paused_from = '" + kOpDay + "' AND paused_until = '" +
+                  kOpDay + "'"),
+            1);
+  // Another day's pause cancels nothing.
+  EXPECT_TRUE(pg.delivery_cancel_for_advisor_days("adv-0", "2025-12-01", "", kOpT0).empty());
+
+  // adv-2 (delivery 3, retry_wait) opts out of its only channel: cancelled, noted "cancel".
+  db_->write_tx([&] { store::AdvisorChannelSetOptIn(*db_, "adv-2", "whatsapp", false, kOpT0 + 2); });
+  store::PgOperator::AdvisorFollow f;
+  pg.tx(false, [&] {
+    pg.advisor_put(*store::AdvisorGet(*db_, "adv-2"));
+    f = pg.advisor_follow("adv-2", kOpT0 + 2);
+  });
+  EXPECT_EQ(f.cancelled, std::vector<std::int64_t>{3});
+  EXPECT_TRUE(f.moved.empty());
+  EXPECT_TRUE(f.reloaded.empty());
+  EXPECT_EQ(count("SELECT COUNT(*) FROM deliveries WHERE delivery_id = 3 AND state = 'cancelled'"), 1);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM advisor_channels WHERE advisor_id = 'adv-2' AND opted_in = 0"), 1);
+
+  // adv-7 (delivery 8) gets an email channel, then opts out of WhatsApp: moved to email.
+  auto a7 = store::AdvisorGet(*db_, "adv-7")->advisor;
+  a7.channels = {Channel::whatsapp, Channel::email};
+  a7.email = "adv7@example.test";
+  db_->write_tx([&] { store::AdvisorUpsert(*db_, {a7, kOpT0 + 3}); });
+  pg.tx(false, [&] {
+    pg.advisor_put(*store::AdvisorGet(*db_, "adv-7"));
+    f = pg.advisor_follow("adv-7", kOpT0 + 3);
+  });
+  EXPECT_EQ(f.reloaded, std::vector<std::int64_t>{8});  // still on WhatsApp, reloaded with the new list
+  db_->write_tx([&] { store::AdvisorChannelSetOptIn(*db_, "adv-7", "whatsapp", false, kOpT0 + 4); });
+  pg.tx(false, [&] {
+    pg.advisor_put(*store::AdvisorGet(*db_, "adv-7"));
+    f = pg.advisor_follow("adv-7", kOpT0 + 4);
+  });
+  EXPECT_EQ(f.moved, std::vector<std::int64_t>{8});
+  EXPECT_EQ(count("SELECT COUNT(*) FROM deliveries WHERE delivery_id = 8 AND state = 'planned' AND channel = 'email' "
+                  "AND channel_index = 1"),
+            1);
+  // adv-4's delivery 5 is at the provider (sending): never touched.
+  db_->write_tx([&] { store::AdvisorChannelSetOptIn(*db_, "adv-4", "whatsapp", false, kOpT0 + 5); });
+  put("adv-4");
+  pg.tx(false, [&] { f = pg.advisor_follow("adv-4", kOpT0 + 5); });
+  EXPECT_TRUE(f.cancelled.empty() && f.moved.empty() && f.reloaded.empty());
+  EXPECT_EQ(count("SELECT COUNT(*) FROM deliveries WHERE delivery_id = 5 AND state = 'sending'"), 1);
+
+  // A running dispatch on PostgreSQL reloads the noted rows as they are now.
+  store::PgDispatchLedger ledger(url_, "host-a");
+  store::ledger_op::PollChanges poll;
+  poll.run_ids = {1};
+  auto changes = std::get<store::OperatorChanges>(ledger.apply(poll));
+  std::map<std::int64_t, store::DeliveryRow> by_id;
+  for (auto& r : changes.rows) by_id[r.delivery_id] = r;
+  ASSERT_EQ(by_id.size(), 3U);
+  EXPECT_EQ(by_id[2].state, DeliveryState::cancelled);
+  EXPECT_EQ(by_id[3].state, DeliveryState::cancelled);
+  EXPECT_EQ(by_id[8].channel, "email");
+  EXPECT_EQ(by_id[8].email, "adv7@example.test");
+  EXPECT_EQ(by_id[8].phone, "");  // opted out: no WhatsApp address
+  EXPECT_EQ(by_id[8].channels, "whatsapp|email");
+  auto kinds = pg_changes();
+  EXPECT_EQ(std::count_if(kinds.begin(), kinds.end(), [](const Change& c) { return std::get<2>(c) == "advisor"; }), 2);
+
+  // The advisor's row on PostgreSQL is the file's, column for column.
+  auto a = store::AdvisorGet(*db_, "adv-7");
+  auto r = store::PgConn(url_).query("SELECT name, channels, opted_in, updated_at FROM advisors WHERE advisor_id = 'adv-7'");
+  EXPECT_EQ(r.str(0, 1), "whatsapp|email");
+  EXPECT_EQ(r.i64(0, 3), a->updated_at);
+}
+
+TEST_F(PgOperatorTest, AnAssignmentOnPostgresqlRepointsThePendingDeliveryAsTheSqlitePathDoes) {
+  seed();
+  add_content("other", "en", false);
+  store::PgOperator pg(url_);
+  auto item = store::ContentInfoGet(*db_, "other");
+  ASSERT_TRUE(item);
+  std::optional<std::int64_t> sqlite_id, pg_id;
+  db_->write_tx([&] { sqlite_id = store::DeliveryRepointAdvisor(*db_, "adv-1", kOpDay, "other", kOpT0 + 1); });
+  pg.tx(false, [&] {
+    EXPECT_TRUE(pg.content_add_missing(*item));  // imported after the last publish
+    EXPECT_FALSE(pg.content_add_missing(*item));
+    Assignment s{"adv-1", kOpDay, "other", Source::override_, 0, "{}", "operator override: better"};
+    pg.assignment_override(s, kOpT0 + 1);
+    pg_id = pg.delivery_repoint_advisor("adv-1", kOpDay, "other", kOpT0 + 1);
+  });
+  EXPECT_EQ(pg_id, std::optional<std::int64_t>(2));
+  EXPECT_EQ(pg_id, sqlite_id);
+  EXPECT_EQ(pg_rows(), sqlite_rows());
+  EXPECT_EQ(pg_changes(), sqlite_changes());
+  EXPECT_EQ(count("SELECT COUNT(*) FROM assignments WHERE advisor_id = 'adv-1' AND date = '" + kOpDay +
+                  "' AND content_id = 'other' AND source = 'override'"),
+            1);
+  auto d = pg.delivery_info_for_advisor_date("adv-4", kOpDay);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->delivery_id, 5);
+  EXPECT_EQ(d->state, "sending");
+  // At the provider: not re-pointed (the command refuses it before).
+  pg.tx(false, [&] { EXPECT_FALSE(pg.delivery_repoint_advisor("adv-4", kOpDay, "other", kOpT0 + 2)); });
+  EXPECT_FALSE(pg.delivery_info_for_advisor_date("adv-4", "2025-12-01"));
+}
+
+TEST_F(PgOperatorTest, APublishBringsChangedAdvisorsAndContentUpToDateAndLeavesDeliveriesAndWithdrawalsAlone) {
+  seed();
+  store::PgOperator pg(url_);
+  // On PostgreSQL: delivery 1 accepted by dispatch, "pulled" withdrawn by `content withdraw`.
+  pg.conn().exec("UPDATE deliveries SET state = 'accepted', accepted_at = 9 WHERE delivery_id = 1");
+  pg.conn().exec("UPDATE content SET withdrawn_at = 7, withdrawn_by = 'asha' WHERE content_id = 'pulled'");
+  // ...and adv-8 opted out there through another host's file (its row newer than this file's).
+  pg.conn().exec("UPDATE advisors SET updated_at = " + std::to_string(kOpT0 + 100) + " WHERE advisor_id = 'adv-8'");
+  pg.conn().exec("UPDATE advisor_channels SET opted_in = 0 WHERE advisor_id = 'adv-8'");
+  // In the file: adv-3 a new phone, adv-5 an email channel, adv-6 WhatsApp swapped for email;
+  // the item "em-hi" retitled.
+  auto a3 = store::AdvisorGet(*db_, "adv-3")->advisor;
+  a3.phone = "+919800000003";
+  auto a5 = store::AdvisorGet(*db_, "adv-5")->advisor;
+  a5.channels = {Channel::whatsapp, Channel::email};
+  a5.email = "adv5@example.test";
+  auto a6 = store::AdvisorGet(*db_, "adv-6")->advisor;
+  a6.channels = {Channel::email};
+  a6.email = "adv6@example.test";
+  Content em;
+  em.content_id = "em-hi";
+  em.title = "New title";
+  em.body = "Body of em-hi";
+  em.language = "hi";
+  em.topics = {"tax"};
+  em.valid_from = "2025-01-01";
+  em.emergency = true;
+  db_->write_tx([&] {
+    for (const auto& a : {a3, a5, a6}) store::AdvisorUpsert(*db_, {a, kOpT0 + 10});
+    store::ContentUpsert(*db_, {em, kOpT0 + 10});
+  });
+  store::LedgerCopyScope scope;
+  scope.date = kOpDay;
+  scope.controls = false;
+  auto counts = store::copy_ledger_to_pg(pg.conn(), db_path(), scope);
+  std::map<std::string, std::int64_t> updated(counts.updated.begin(), counts.updated.end());
+  EXPECT_EQ(updated["advisors"], 2);          // adv-5's and adv-6's channel lists (a phone is a channel row's)
+  EXPECT_EQ(updated["advisor_channels"], 2);  // adv-3's address; adv-6's WhatsApp row deleted
+  EXPECT_EQ(updated["content"], 1);
+  std::map<std::string, std::int64_t> inserted(counts.tables.begin(), counts.tables.end());
+  EXPECT_EQ(inserted["advisor_channels"], 2);  // adv-5's and adv-6's email rows
+  EXPECT_EQ(inserted["deliveries"], 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM advisor_channels WHERE advisor_id = 'adv-3' AND address = '+919800000003'"), 1);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM advisor_channels WHERE advisor_id = 'adv-5'"), 2);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM advisor_channels WHERE advisor_id = 'adv-6' AND channel = 'whatsapp'"), 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM advisors WHERE advisor_id = 'adv-6' AND channels = 'email'"), 1);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM content WHERE content_id = 'em-hi' AND title = 'New title'"), 1);
+  // Never undone by a publish: the withdrawal on PostgreSQL and what dispatch wrote.
+  EXPECT_EQ(count("SELECT COUNT(*) FROM content WHERE content_id = 'pulled' AND withdrawn_at = 7 AND withdrawn_by = 'asha'"), 1);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM deliveries WHERE delivery_id = 1 AND state = 'accepted'"), 1);
+  // The newest row wins: this file's older adv-8 does not opt it back in.
+  EXPECT_EQ(count("SELECT COUNT(*) FROM advisor_channels WHERE advisor_id = 'adv-8' AND opted_in = 0"), 1);
+  // Again: nothing left to change.
+  counts = store::copy_ledger_to_pg(pg.conn(), db_path(), scope);
+  for (const auto& [t, n] : counts.updated) EXPECT_EQ(n, 0) << t;
+  for (const auto& [t, n] : counts.tables) EXPECT_EQ(n, 0) << t;
 }
 
 }  // namespace
