@@ -137,5 +137,8 @@ wait "$victim" 2>/dev/null || true
 for _ in $(seq 1 100); do [ "$(sqlite3 -cmd '.timeout 5000' "$WORK/$other.db" "SELECT COUNT(*) FROM alerts WHERE rule='content_held'")" = "1" ] && break; sleep 0.05; done
 assert_eq "$(sqlite3 "$WORK/$other.db" "SELECT subject FROM alerts WHERE rule='content_held' AND state='firing'")" "content:$held_item" \
   "content_held raised by host $other after host $holder died"
-wait "$survivor" || fail "host $other's dispatch exited $?"
+rc=0; wait "$survivor" || rc=$?
+# Its run closes below 99% (a third of the held item's deliveries are held, not sent), so it
+# exits 1 as on SQLite (its stored report decides).
+assert_eq "$rc" "1" "host $other's dispatch exit (its run misses the SLA: the held rows)"
 echo "ok 3: content_held raised once across two hosts (by host $holder); host $holder killed, host $other raised it"
