@@ -69,6 +69,9 @@ UnsubscribeOutcome one_click_unsubscribe(store::Db& db, const std::string& secre
       out.reason = "already unsubscribed";
       return;
     }
+    // No more email from now on: a pending email delivery moves to the advisor's next opted-in
+    // channel (or is cancelled), noted for a running dispatch, which reloads it within a second.
+    const auto follow = store::DeliveryFollowAdvisorChannels(db, *id, now);
     store::AuditEntry e;
     e.at = now;
     e.actor = "daybreak-callbacks";
@@ -76,7 +79,12 @@ UnsubscribeOutcome one_click_unsubscribe(store::Db& db, const std::string& secre
     e.reason = "the advisor unsubscribed through the List-Unsubscribe link of an email";
     e.target = "advisor:" + *id;
     e.before = nlohmann::json{{"channel", "email"}, {"opted_in", was_in}}.dump();
-    e.after = nlohmann::json{{"channel", "email"}, {"opted_in", false}, {"unsubscribed_at", now}}.dump();
+    e.after = nlohmann::json{{"channel", "email"},
+                             {"opted_in", false},
+                             {"unsubscribed_at", now},
+                             {"deliveries_moved", follow.moved},
+                             {"deliveries_cancelled_unreachable", follow.cancelled}}
+                  .dump();
     store::AuditAppend(db, e);
     out.reason = "unsubscribed from email";
   });

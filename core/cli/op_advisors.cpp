@@ -24,6 +24,7 @@
 #include "domain/validate.hpp"
 #include "store/advisors.hpp"
 #include "store/catalog.hpp"
+#include "store/overrides.hpp"
 
 namespace daybreak {
 namespace {
@@ -57,6 +58,16 @@ store::AdvisorRow require_advisor(store::Db& db, const std::string& id) {
   auto a = store::AdvisorGet(db, id);
   if (!a) throw UsageError("advisor \"" + id + "\": no such advisor");
   return *a;
+}
+
+/// The file's pending deliveries of the advisor made to follow its channels as they are now
+/// (store::DeliveryFollowAdvisorChannels), into the command's JSON and words.
+void report_follow(const store::AdvisorFollowCounts& f, nlohmann::json& out, std::ostringstream& human) {
+  out["deliveries_moved"] = f.moved;
+  out["deliveries_cancelled_unreachable"] = f.cancelled;
+  out["deliveries_reloaded"] = f.reloaded;
+  if (!f.moved.empty()) human << "; " << f.moved.size() << " pending deliveries moved to another opted-in channel";
+  if (!f.cancelled.empty()) human << "; " << f.cancelled.size() << " pending deliveries cancelled (no opted-in channel left)";
 }
 
 /// What PostgreSQL's pending deliveries of the advisor did (with url): `cancelled` by the pause,
@@ -221,10 +232,12 @@ int run_edit(const GlobalOptions& g, const EditOptions& o, bool add) {
   }
   std::optional<store::AdvisorRow> after;
   store::AuditEntry audit;
+  store::AdvisorFollowCounts follow;
   PgDeliveries pgd;
   ops::change_both(
       db, pg.get(), o.dry_run, command,
       [&] {
+        follow = {};
         store::AdvisorUpsert(db, {*adv, env.now});
         // AdvisorUpsert sets every channel row to the advisor's opt-in but the sticky opt-outs: keep
         // the other per-channel opt-outs too, as they were (not made sticky by this update).
@@ -234,9 +247,14 @@ int run_edit(const GlobalOptions& g, const EditOptions& o, bool add) {
               store::AdvisorChannelSetOptIn(db, o.advisor_id, std::string(to_string(c.channel)), false, env.now, false);
           }
         }
+        // Its pending deliveries follow: off a channel it left, onto its new addresses.
+        if (before) follow = store::DeliveryFollowAdvisorChannels(db, o.advisor_id, env.now);
         after = store::AdvisorGet(db, o.advisor_id);
+        auto a = advisor_json(*after, true);
+        a["deliveries_moved"] = follow.moved;
+        a["deliveries_cancelled_unreachable"] = follow.cancelled;
         audit = ops::audit_entry(env.now, "advisor:" + o.advisor_id, o.reason,
-                                 before ? advisor_json(*before, true) : nlohmann::json(nullptr), advisor_json(*after, true));
+                                 before ? advisor_json(*before, true) : nlohmann::json(nullptr), a);
         store::AuditAppend(db, audit);
       },
       [&] { follow_on_pg(*pg, *after, audit, pgd, nullptr, env.now); });
@@ -245,6 +263,7 @@ int run_edit(const GlobalOptions& g, const EditOptions& o, bool add) {
   std::ostringstream human;
   human << (o.dry_run ? "dry run: would " : "") << (add ? (o.dry_run ? "add" : "added") : (o.dry_run ? "update" : "updated")) << " advisor "
         << o.advisor_id;
+  report_follow(follow, out, human);
   if (pg) finish_pg(*pg, pgd, o.dry_run, env.now, out, human);
   ops::emit(env, out, human.str());
   return kExitOk;
@@ -328,13 +347,19 @@ int run_opt(const GlobalOptions& g, const SimpleOptions& o, bool in) {
   if (row->opted_in == in) throw UsageError("advisor " + o.advisor_id + " is already opted " + (in ? "in to " : "out of ") + ch);
   std::optional<store::AdvisorRow> after;
   store::AuditEntry audit;
+  store::AdvisorFollowCounts follow;
   PgDeliveries pgd;
   ops::change_both(
       db, pg.get(), o.dry_run, command,
       [&] {
         store::AdvisorChannelSetOptIn(db, o.advisor_id, ch, in, env.now);
+        // Its pending deliveries follow: an opt-out moves them off the channel (or cancels them).
+        follow = store::DeliveryFollowAdvisorChannels(db, o.advisor_id, env.now);
         after = store::AdvisorGet(db, o.advisor_id);
-        audit = ops::audit_entry(env.now, "advisor:" + o.advisor_id, o.reason, advisor_json(before, true), advisor_json(*after, true));
+        auto a = advisor_json(*after, true);
+        a["deliveries_moved"] = follow.moved;
+        a["deliveries_cancelled_unreachable"] = follow.cancelled;
+        audit = ops::audit_entry(env.now, "advisor:" + o.advisor_id, o.reason, advisor_json(before, true), a);
         store::AuditAppend(db, audit);
       },
       [&] { follow_on_pg(*pg, *after, audit, pgd, nullptr, env.now); });
@@ -342,6 +367,7 @@ int run_opt(const GlobalOptions& g, const SimpleOptions& o, bool in) {
                         {"opted_in", in}, {"dry_run", o.dry_run}};
   std::ostringstream human;
   human << (o.dry_run ? "dry run: would opt " : "opted ") << o.advisor_id << (in ? " in to " : " out of ") << ch;
+  report_follow(follow, out, human);
   if (pg) finish_pg(*pg, pgd, o.dry_run, env.now, out, human);
   ops::emit(env, out, human.str());
   return kExitOk;

@@ -100,4 +100,14 @@ const std::string& attempted_open_states_sql() {
   return s;
 }
 
+int follow_channel_index(const std::string& channel, const std::vector<std::string>& list, const std::set<std::string>& usable) {
+  int first = -1;
+  for (std::size_t k = 0; k < list.size(); ++k) {
+    if (usable.count(list[k]) == 0) continue;
+    if (list[k] == channel) return static_cast<int>(k);
+    if (first < 0) first = static_cast<int>(k);
+  }
+  return first;
+}
+
 }  // namespace daybreak

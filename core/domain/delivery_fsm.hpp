@@ -4,6 +4,7 @@
 // (claimable, cancellable, re-pointable, final). docs/state_machine.md draws the same table; a
 // unit test (delivery_fsm_test.cpp) reads its diagram and fails when the two disagree.
 // Pure: no I/O.
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,6 +47,12 @@ constexpr bool is_in_flight(DeliveryState s) { return s == DeliveryState::sendin
 /// Attempted or being attempted and not final: a request may have reached the provider (in
 /// flight, or waiting for its next attempt after one).
 constexpr bool is_attempted_open(DeliveryState s) { return is_in_flight(s) || s == DeliveryState::retry_wait; }
+
+/// Where a pending delivery on `channel` goes once its advisor's channels changed (an opt-out, an
+/// unsubscribe, a new channel list): the index in `list` (the advisor's preference order) of the
+/// channel it is sent on — its own while `usable` (in the list, opted in, the advisor opted in)
+/// has it, else the first usable channel of the list — or -1 when none is left (cancelled).
+int follow_channel_index(const std::string& channel, const std::vector<std::string>& list, const std::set<std::string>& usable);
 
 /// The SQL list "'a', 'b'" of the states a predicate accepts, for the store's statements (built
 /// once per predicate; the store never spells a state set itself).

@@ -1,4 +1,8 @@
 #include "store/overrides.hpp"
+
+#include <algorithm>
+#include <set>
+
 #include "domain/delivery_fsm.hpp"
 
 #include "domain/planner.hpp"
@@ -344,6 +348,80 @@ std::vector<std::int64_t> DeliveryCancelForAdvisorDays(Db& db, const std::string
     }
     for (auto id : ids) DeliveryChangeNote(db, id, "cancel", now);
     return ids;
+  });
+}
+
+AdvisorFollowCounts DeliveryFollowAdvisorChannels(Db& db, const std::string& advisor_id, Millis now) {
+  return guarded("DeliveryFollowAdvisorChannels", [&] {
+    AdvisorFollowCounts out;
+    std::vector<std::string> list;
+    bool advisor_in = false;
+    {
+      auto& a = db.stmt("SELECT channels, opted_in FROM advisors WHERE advisor_id = ?1");
+      a.bind(1, advisor_id);
+      const bool found = a.executeStep();
+      if (found) {
+        list = split_list(a.getColumn(0).getString(), '|');
+        advisor_in = a.getColumn(1).getInt() != 0;
+      }
+      a.reset();
+      if (!found) return out;
+    }
+    std::set<std::string> usable;  // the channels of its list with an opted-in row
+    {
+      auto& c = db.stmt("SELECT channel FROM advisor_channels WHERE advisor_id = ?1 AND opted_in = 1");
+      c.bind(1, advisor_id);
+      while (c.executeStep()) {
+        std::string ch = c.getColumn(0).getString();
+        if (advisor_in && std::find(list.begin(), list.end(), ch) != list.end()) usable.insert(std::move(ch));
+      }
+      c.reset();
+    }
+    std::vector<std::string> dates;
+    {
+      auto& d = db.stmt("SELECT DISTINCT date FROM runs WHERE state NOT IN ('closed', 'cancelled') ORDER BY date");
+      while (d.executeStep()) dates.push_back(d.getColumn(0).getString());
+      d.reset();
+    }
+    for (const auto& date : dates) {
+      std::vector<std::pair<std::int64_t, std::string>> rows;
+      {
+        auto& q = db.stmt(std::string("SELECT delivery_id, channel FROM deliveries WHERE ") + kAdvisorDay + " AND state IN (" +
+                          cancellable_states_sql() + ") ORDER BY delivery_id");
+        bind_advisor_day(q, advisor_id, date);
+        while (q.executeStep()) rows.emplace_back(q.getColumn(0).getInt64(), q.getColumn(1).getString());
+        q.reset();
+      }
+      for (const auto& [id, channel] : rows) {
+        const int to = follow_channel_index(channel, list, usable);
+        if (to >= 0 && list[static_cast<std::size_t>(to)] == channel) {  // still reaches the advisor: its address may be new
+          DeliveryChangeNote(db, id, "advisor", now);
+          out.reloaded.push_back(id);
+          continue;
+        }
+        if (to < 0) {
+          auto& c = db.stmt(
+              "UPDATE deliveries SET state = 'cancelled', next_attempt_at = NULL, claim_owner = NULL, claim_until = NULL, "
+              "updated_at = ?2 WHERE delivery_id = ?1");
+          c.bind(1, id);
+          c.bind(2, static_cast<std::int64_t>(now));
+          c.exec();
+          DeliveryChangeNote(db, id, "cancel", now);
+          out.cancelled.push_back(id);
+          continue;
+        }
+        // Any sender of the new channel: dispatch picks one (the planner's choice was for the old).
+        auto& m = db.stmt("UPDATE deliveries SET channel = ?2, channel_index = ?3, sender = '', updated_at = ?4 WHERE delivery_id = ?1");
+        m.bind(1, id);
+        m.bind(2, list[static_cast<std::size_t>(to)]);
+        m.bind(3, to);
+        m.bind(4, static_cast<std::int64_t>(now));
+        m.exec();
+        DeliveryChangeNote(db, id, "advisor", now);
+        out.moved.push_back(id);
+      }
+    }
+    return out;
   });
 }
 

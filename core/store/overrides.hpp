@@ -126,6 +126,22 @@ void DeadList(Db& db, const DeadFilter& f, const std::function<void(const Delive
 /// Number of dead deliveries not dismissed (status, metrics).
 std::int64_t DeadCount(Db& db);
 
+/// What DeliveryFollowAdvisorChannels did to an advisor's pending deliveries.
+struct AdvisorFollowCounts {
+  std::vector<std::int64_t> reloaded;   ///< their channel still reaches the advisor: noted, so a running dispatch takes new addresses
+  std::vector<std::int64_t> moved;      ///< their channel no longer reaches the advisor: moved to the first one that does
+  std::vector<std::int64_t> cancelled;  ///< no channel reaches the advisor any more: cancelled
+};
+/// Makes the advisor's pending deliveries (planned, retry_wait, uncertain; runs not closed) follow
+/// its advisors and advisor_channels rows as they are now — after an opt-out, an unsubscribe or a
+/// changed channel list: a delivery whose channel is still in the list and opted in (and the
+/// advisor opted in) stays as it is; else it moves to the first channel of the list that is
+/// (channel, channel_index, any sender of it), or is cancelled when none is left
+/// (follow_channel_index). Each one is noted ("advisor", "cancel") for a running dispatch to
+/// reload, so it is not sent on a channel the advisor left, and is sent to the new address. A delivery already
+/// claimed (sending) or final is not touched. Call inside Db::write_tx.
+AdvisorFollowCounts DeliveryFollowAdvisorChannels(Db& db, const std::string& advisor_id, Millis now);
+
 // ---- content changes ---------------------------------------------------------------------
 
 /// Points the pending (planned/retry_wait/uncertain) delivery of (advisor, date) at `content_id`

@@ -403,14 +403,11 @@ PgOperator::AdvisorFollow PgOperator::advisor_follow(const std::string& advisor_
     for (int i = 0; i < d.rows(); ++i) {
       const std::int64_t id = d.i64(i, 0);
       const std::string channel = d.str(i, 1);
-      if (usable.count(channel) > 0) {
+      const int to = follow_channel_index(channel, list, usable);
+      if (to >= 0 && list[static_cast<std::size_t>(to)] == channel) {
         out.reloaded.push_back(id);
         change_note(id, "advisor", now);
         continue;
-      }
-      int to = -1;
-      for (std::size_t k = 0; k < list.size() && to < 0; ++k) {
-        if (usable.count(list[k]) > 0) to = static_cast<int>(k);
       }
       if (to < 0) {
         if (delivery_cancel(id, now)) out.cancelled.push_back(id);

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "db_fixture.hpp"
+#include "domain/delivery_fsm.hpp"
 #include "store/advisors.hpp"
 #include "store/audit.hpp"
 #include "store/catalog.hpp"
@@ -333,6 +334,68 @@ TEST_F(OperatorStoreTest, AdvisorListFiltersAndAbsenceCancelsPendingDays) {
   auto b = store::AdvisorGet(*db_, "B2");
   ASSERT_TRUE(b.has_value());
   EXPECT_FALSE(b->channels[1].opted_in);
+}
+
+TEST(FollowChannelIndex, OwnChannelWhileUsableElseTheFirstUsableOfTheListElseNone) {
+  const std::vector<std::string> list = {"whatsapp", "email", "webhook"};
+  EXPECT_EQ(follow_channel_index("email", list, {"whatsapp", "email"}), 1);    // still usable: kept
+  EXPECT_EQ(follow_channel_index("whatsapp", list, {"email", "webhook"}), 1);  // left: the first usable
+  EXPECT_EQ(follow_channel_index("webhook", list, {"email", "webhook"}), 2);
+  EXPECT_EQ(follow_channel_index("whatsapp", list, {}), -1);                   // none left: cancelled
+  EXPECT_EQ(follow_channel_index("sms", list, {"webhook"}), 2);                // not in the list any more
+}
+
+TEST_F(OperatorStoreTest, AnOptOutMovesOrCancelsTheAdvisorsPendingDeliveriesAndNotesThem) {
+  add_advisor("A1");  // whatsapp|email
+  add_advisor("A2");
+  auto run = add_run("2026-12-01", kT0Operator);
+  auto d1 = add_delivery(run, "A1", "2026-12-01", kT0Operator);  // on whatsapp, planned
+  auto d2 = add_delivery(run, "A2", "2026-12-01", kT0Operator);
+  set_state(d2, "sending");  // claimed: at the provider or about to be; not ours to change
+  auto kinds = [&](std::int64_t id) {
+    std::vector<std::string> out;
+    SQLite::Statement q(db_->raw(), "SELECT kind FROM delivery_changes WHERE delivery_id = ? ORDER BY seq");
+    q.bind(1, id);
+    while (q.executeStep()) out.push_back(q.getColumn(0).getString());
+    return out;
+  };
+  auto channel_of = [&](std::int64_t id) {
+    SQLite::Statement q(db_->raw(), "SELECT channel || ':' || channel_index || ':' || sender FROM deliveries WHERE delivery_id = ?");
+    q.bind(1, id);
+    q.executeStep();
+    return q.getColumn(0).getString();
+  };
+  store::AdvisorFollowCounts f;
+  // Nothing changed: the row stays on its channel, noted so a running dispatch takes new addresses.
+  db_->write_tx([&] { f = store::DeliveryFollowAdvisorChannels(*db_, "A1", kT0Operator); });
+  EXPECT_EQ(f.reloaded, std::vector<std::int64_t>{d1});
+  EXPECT_TRUE(f.moved.empty() && f.cancelled.empty());
+  EXPECT_EQ(channel_of(d1), "whatsapp:0:wa-1");
+  // Out of WhatsApp: the delivery moves to email (any sender of it), noted.
+  db_->write_tx([&] {
+    ASSERT_TRUE(store::AdvisorChannelSetOptIn(*db_, "A1", "whatsapp", false, kT0Operator + 1));
+    f = store::DeliveryFollowAdvisorChannels(*db_, "A1", kT0Operator + 1);
+  });
+  EXPECT_EQ(f.moved, std::vector<std::int64_t>{d1});
+  EXPECT_EQ(channel_of(d1), "email:1:");
+  EXPECT_EQ(store::DeliveryInfoGet(*db_, d1)->state, "planned");
+  // Out of email too: nothing reaches A1, so the delivery is cancelled, noted.
+  db_->write_tx([&] {
+    ASSERT_TRUE(store::AdvisorChannelSetOptIn(*db_, "A1", "email", false, kT0Operator + 2));
+    f = store::DeliveryFollowAdvisorChannels(*db_, "A1", kT0Operator + 2);
+  });
+  EXPECT_EQ(f.cancelled, std::vector<std::int64_t>{d1});
+  EXPECT_EQ(store::DeliveryInfoGet(*db_, d1)->state, "cancelled");
+  EXPECT_EQ(kinds(d1), (std::vector<std::string>{"advisor", "advisor", "cancel"}));
+  // A claimed row is left as it is, whatever the advisor did.
+  db_->write_tx([&] {
+    ASSERT_TRUE(store::AdvisorChannelSetOptIn(*db_, "A2", "whatsapp", false, kT0Operator + 3));
+    ASSERT_TRUE(store::AdvisorChannelSetOptIn(*db_, "A2", "email", false, kT0Operator + 3));
+    f = store::DeliveryFollowAdvisorChannels(*db_, "A2", kT0Operator + 3);
+  });
+  EXPECT_TRUE(f.moved.empty() && f.cancelled.empty() && f.reloaded.empty());
+  EXPECT_EQ(store::DeliveryInfoGet(*db_, d2)->state, "sending");
+  EXPECT_TRUE(kinds(d2).empty());
 }
 
 TEST_F(OperatorStoreTest, PurgeDeletesInBoundedBatchesChildrenFirst) {

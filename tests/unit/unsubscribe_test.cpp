@@ -8,6 +8,7 @@
 #include "channels/signature.hpp"
 #include "db_fixture.hpp"
 #include "store/advisors.hpp"
+#include "store/deliveries.hpp"
 #include "store/overrides.hpp"
 
 namespace daybreak {
@@ -67,6 +68,28 @@ TEST_F(UnsubscribeTest, ValidTokenOptsTheEmailChannelOutWithAnAuditRow) {
   EXPECT_EQ(again.http_status, 200);
   EXPECT_FALSE(again.changed);
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM audit_log"), 1);
+}
+
+TEST_F(UnsubscribeTest, TheAdvisorsPendingEmailMovesToItsNextChannelNotedForARunningDispatch) {
+  // Planned for the morning on email (the advisor's first channel); the click comes before it is sent.
+  std::int64_t run = 0;
+  db_->write_tx([&] {
+    run = test_support::add_content_and_run(*db_, kT0Unsub);
+    auto p = test_support::planned_delivery(run, "ADV-7", "2026-11-28", kT0Unsub, kT0Unsub, kT0Unsub);
+    p.channel = "email";
+    p.channel_index = 0;
+    p.sender = "mail-1";
+    ASSERT_TRUE(store::DeliveryInsert(*db_, p));
+  });
+  const std::string token = channels::unsubscribe_token(kUnsubSecret, "ADV-7");
+  ASSERT_EQ(one_click_unsubscribe(*db_, kUnsubSecret, token, "List-Unsubscribe=One-Click", kT0Unsub - 60'000).http_status, 200);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM deliveries WHERE advisor_id = 'ADV-7' AND channel = 'whatsapp' AND channel_index = 1 "
+                   "AND sender = '' AND state = 'planned'"),
+            1);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM delivery_changes c JOIN deliveries d USING (delivery_id) "
+                   "WHERE d.advisor_id = 'ADV-7' AND c.kind = 'advisor'"),
+            1);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM audit_log WHERE after LIKE '%\"deliveries_moved\":[%'"), 1);
 }
 
 TEST_F(UnsubscribeTest, AnImportCannotOptAnUnsubscribedChannelBackInButOptInCan) {
