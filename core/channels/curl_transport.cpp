@@ -286,13 +286,8 @@ class CurlTransport final : public Transport {
     t->req = std::move(req);
     t->done = std::move(done);
     if (!workers_[next_++ % workers_.size()]->submit(t)) {  // after shutdown: aborted, never sent
-      Response r;
-      r.transport_code = static_cast<int>(CURLE_ABORTED_BY_CALLBACK);
-      r.transport_error = "the transport stopped";
-      r.message_id = std::move(t->req.message_id);
       auto d = std::move(t->done);
-      t.reset();
-      d(std::move(r));
+      d(never_sent_response(std::move(t->req.message_id), "the transport stopped"));
     }
   }
   void shutdown() override {
@@ -307,6 +302,14 @@ class CurlTransport final : public Transport {
 };
 
 }  // namespace
+
+Response never_sent_response(std::string message_id, const char* why) {
+  Response r;
+  r.transport_code = static_cast<int>(CURLE_ABORTED_BY_CALLBACK);
+  r.transport_error = why;
+  r.message_id = std::move(message_id);
+  return r;
+}
 
 std::unique_ptr<Transport> make_curl_transport(const CurlTransportOptions& opts) {
   return std::make_unique<CurlTransport>(opts);

@@ -583,13 +583,8 @@ class EpollTransport final : public Transport {
     op->done = std::move(done);
     auto& w = workers_[next_++ % workers_.size()];
     if (!w->submit(op)) {  // after shutdown: aborted, as a transfer the curl transport stopped
-      Response r;
-      r.transport_code = static_cast<int>(CURLE_ABORTED_BY_CALLBACK);
-      r.transport_error = "the transport stopped";
-      r.message_id = std::move(op->req.message_id);
       auto d = std::move(op->done);
-      op.reset();
-      d(std::move(r));
+      d(never_sent_response(std::move(op->req.message_id), "the transport stopped"));
     }
   }
   void shutdown() override {

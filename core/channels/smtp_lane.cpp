@@ -20,6 +20,9 @@ namespace daybreak::channels {
 // Named, not anonymous: SmtpLanes::Impl holds Lanes (GCC's -Wsubobject-linkage).
 namespace smtp_lane_detail {
 
+/// What an email a stopped lane never sent is answered with (never_sent_response).
+constexpr const char* kStoppedUnsent = "transport stopped before the message was sent";
+
 struct Job {
   Request req;
   Transport::Done done;
@@ -100,13 +103,7 @@ class Lane {
   }
 
  private:
-  static void fail_unsent(Job& j) {
-    Response r;
-    r.transport_code = static_cast<int>(CURLE_ABORTED_BY_CALLBACK);
-    r.transport_error = "transport stopped before the message was sent";
-    r.message_id = std::move(j.req.message_id);
-    j.done(std::move(r));
-  }
+  static void fail_unsent(Job& j) { j.done(never_sent_response(std::move(j.req.message_id), kStoppedUnsent)); }
 
   void run() {
     CURL* easy = nullptr;
@@ -255,11 +252,7 @@ void SmtpLanes::submit(Request req, Transport::Done done) {
     }
   }
   if (lane == nullptr) {  // after shutdown no lane starts again: aborted, never sent (outside the lock)
-    Response r;
-    r.transport_code = static_cast<int>(CURLE_ABORTED_BY_CALLBACK);
-    r.transport_error = "transport stopped before the message was sent";
-    r.message_id = std::move(req.message_id);
-    done(std::move(r));
+    done(never_sent_response(std::move(req.message_id), smtp_lane_detail::kStoppedUnsent));
     return;
   }
   lane->submit(Job{std::move(req), std::move(done)});

@@ -19,6 +19,10 @@ class Transport {
   virtual void shutdown() = 0;
 };
 
+/// The answer to a request a stopped transport never sent: aborted (curl's code), not arrived,
+/// with `why`; every transport and SMTP lane answers a submit after shutdown with it.
+Response never_sent_response(std::string message_id, const char* why);
+
 struct CurlTransportOptions {
   int workers = 2;                ///< HTTP threads, each with its own multi handle
   long max_host_connections = 0;  ///< per thread and host; 0 = unlimited
