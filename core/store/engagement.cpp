@@ -104,11 +104,7 @@ EngagementTable EngagementTotals(Db& db, const std::string& from, const std::str
   });
 }
 
-namespace {
-
-// The distinct dates of assignments with from <= date <= to, oldest first, each found by one
-// search of the date-led key.
-std::vector<std::string> assignment_dates(Db& db, const std::string& from, const std::string& to) {
+std::vector<std::string> AssignmentDates(Db& db, const std::string& from, const std::string& to) {
   std::vector<std::string> dates;
   auto& first = db.stmt("SELECT MIN(date) FROM assignments WHERE date >= ?1 AND date <= ?2");
   auto& next = db.stmt("SELECT MIN(date) FROM assignments WHERE date > ?1 AND date <= ?2");
@@ -127,8 +123,6 @@ std::vector<std::string> assignment_dates(Db& db, const std::string& from, const
   return dates;
 }
 
-}  // namespace
-
 std::vector<HistoryRow> AssignmentListForAdvisorRange(Db& db, const std::string& advisor_id, const std::string& from,
                                                       const std::string& to) {
   return guarded("reading assignment history", [&] {
@@ -136,7 +130,7 @@ std::vector<HistoryRow> AssignmentListForAdvisorRange(Db& db, const std::string&
     // The key is (date, advisor_id) (sql/015): one search per stored date of the range, not a
     // read of every advisor's rows of those days.
     auto& q = db.stmt("SELECT content_id FROM assignments WHERE date = ?1 AND advisor_id = ?2");
-    for (auto& date : assignment_dates(db, from, to)) {
+    for (auto& date : AssignmentDates(db, from, to)) {
       q.bind(1, date);
       q.bind(2, advisor_id);
       if (q.executeStep()) out.push_back({std::move(date), q.getColumn(0).getString()});
@@ -170,7 +164,7 @@ AssignmentHistoryReader::AssignmentHistoryReader(Db& db, const std::string& from
     : db_(db), from_(from), to_(to) {
   if (from.empty() || to < from) return;
   guarded("reading assignment history", [&] {
-    for (auto& d : assignment_dates(db, from, to)) cursors_.push_back(std::make_unique<Cursor>(db, std::move(d)));
+    for (auto& d : AssignmentDates(db, from, to)) cursors_.push_back(std::make_unique<Cursor>(db, std::move(d)));
   });
 }
 

@@ -43,6 +43,10 @@ struct HistoryRow {
 /// The advisor's assignments with from ≤ date ≤ to, oldest first: one search of the
 /// assignments primary key (date, advisor_id) per stored date of the range (sql/015), so a
 /// per-advisor call stays cheap at a million advisors.
+/// The distinct dates of assignments with from <= date <= to, oldest first, each found by one
+/// search of the date-led key (sql/015).
+std::vector<std::string> AssignmentDates(Db& db, const std::string& from, const std::string& to);
+
 std::vector<HistoryRow> AssignmentListForAdvisorRange(Db& db, const std::string& advisor_id, const std::string& from,
                                                       const std::string& to);
 

@@ -1,6 +1,9 @@
 #include "store/retention.hpp"
 
-#include <optional>
+#include <stdexcept>
+
+#include "domain/time.hpp"
+#include "store/engagement.hpp"
 
 namespace daybreak::store {
 
@@ -142,23 +145,14 @@ std::int64_t WhatsappHoldCountEnded(Db& db, Millis now) {
 std::vector<std::pair<std::string, std::int64_t>> AssignmentDaysBefore(Db& db, const std::string& cutoff_date) {
   return guarded("AssignmentDaysBefore", [&] {
     std::vector<std::pair<std::string, std::int64_t>> out;
-    auto& first = db.stmt("SELECT MIN(date) FROM assignments WHERE date < ?1");
-    auto& next = db.stmt("SELECT MIN(date) FROM assignments WHERE date > ?1 AND date < ?2");
+    auto cutoff = parse_date(cutoff_date);
+    if (!cutoff) throw std::invalid_argument("AssignmentDaysBefore: " + cutoff.error().message);
     auto& count = db.stmt("SELECT COUNT(*) FROM assignments WHERE date = ?1");
-    first.bind(1, cutoff_date);
-    std::optional<std::string> day;
-    if (first.executeStep() && !first.getColumn(0).isNull()) day = first.getColumn(0).getString();
-    first.reset();
-    while (day) {
-      count.bind(1, *day);
+    for (auto& day : AssignmentDates(db, "", format_date(add_days(*cutoff, -1)))) {
+      count.bind(1, day);
       count.executeStep();
-      out.emplace_back(*day, count.getColumn(0).getInt64());
+      out.emplace_back(std::move(day), count.getColumn(0).getInt64());
       count.reset();
-      next.bind(1, *day);
-      next.bind(2, cutoff_date);
-      day.reset();
-      if (next.executeStep() && !next.getColumn(0).isNull()) day = next.getColumn(0).getString();
-      next.reset();
     }
     return out;
   });
