@@ -70,6 +70,21 @@ void report_follow(const store::AdvisorFollowCounts& f, nlohmann::json& out, std
   if (!f.cancelled.empty()) human << "; " << f.cancelled.size() << " pending deliveries cancelled (no opted-in channel left)";
 }
 
+/// After the file's change: the advisor's pending deliveries there follow its channels (off a
+/// channel it left, onto its new addresses: store::DeliveryFollowAdvisorChannels), and the audit
+/// row (`before` → the advisor as it is now, with what moved) is written. Inside the file's
+/// transaction; `after` and `audit` are what PostgreSQL's part then takes.
+void follow_and_audit(store::Db& db, const std::string& advisor_id, const std::string& reason, Millis now, nlohmann::json before,
+                      store::AdvisorFollowCounts& follow, std::optional<store::AdvisorRow>& after, store::AuditEntry& audit) {
+  follow = store::DeliveryFollowAdvisorChannels(db, advisor_id, now);
+  after = store::AdvisorGet(db, advisor_id);
+  auto a = advisor_json(*after, true);
+  a["deliveries_moved"] = follow.moved;
+  a["deliveries_cancelled_unreachable"] = follow.cancelled;
+  audit = ops::audit_entry(now, "advisor:" + advisor_id, reason, std::move(before), std::move(a));
+  store::AuditAppend(db, audit);
+}
+
 /// What PostgreSQL's pending deliveries of the advisor did (with url): `cancelled` by the pause,
 /// and the rest following the advisor's channels (PgOperator::advisor_follow).
 struct PgDeliveries {
@@ -237,7 +252,6 @@ int run_edit(const GlobalOptions& g, const EditOptions& o, bool add) {
   ops::change_both(
       db, pg.get(), o.dry_run, command,
       [&] {
-        follow = {};
         store::AdvisorUpsert(db, {*adv, env.now});
         // AdvisorUpsert sets every channel row to the advisor's opt-in but the sticky opt-outs: keep
         // the other per-channel opt-outs too, as they were (not made sticky by this update).
@@ -247,15 +261,8 @@ int run_edit(const GlobalOptions& g, const EditOptions& o, bool add) {
               store::AdvisorChannelSetOptIn(db, o.advisor_id, std::string(to_string(c.channel)), false, env.now, false);
           }
         }
-        // Its pending deliveries follow: off a channel it left, onto its new addresses.
-        if (before) follow = store::DeliveryFollowAdvisorChannels(db, o.advisor_id, env.now);
-        after = store::AdvisorGet(db, o.advisor_id);
-        auto a = advisor_json(*after, true);
-        a["deliveries_moved"] = follow.moved;
-        a["deliveries_cancelled_unreachable"] = follow.cancelled;
-        audit = ops::audit_entry(env.now, "advisor:" + o.advisor_id, o.reason,
-                                 before ? advisor_json(*before, true) : nlohmann::json(nullptr), a);
-        store::AuditAppend(db, audit);
+        follow_and_audit(db, o.advisor_id, o.reason, env.now, before ? advisor_json(*before, true) : nlohmann::json(nullptr), follow,
+                         after, audit);
       },
       [&] { follow_on_pg(*pg, *after, audit, pgd, nullptr, env.now); });
   nlohmann::json out = {{"command", command}, {"advisor_id", o.advisor_id}, {"dry_run", o.dry_run},
@@ -353,14 +360,7 @@ int run_opt(const GlobalOptions& g, const SimpleOptions& o, bool in) {
       db, pg.get(), o.dry_run, command,
       [&] {
         store::AdvisorChannelSetOptIn(db, o.advisor_id, ch, in, env.now);
-        // Its pending deliveries follow: an opt-out moves them off the channel (or cancels them).
-        follow = store::DeliveryFollowAdvisorChannels(db, o.advisor_id, env.now);
-        after = store::AdvisorGet(db, o.advisor_id);
-        auto a = advisor_json(*after, true);
-        a["deliveries_moved"] = follow.moved;
-        a["deliveries_cancelled_unreachable"] = follow.cancelled;
-        audit = ops::audit_entry(env.now, "advisor:" + o.advisor_id, o.reason, advisor_json(before, true), a);
-        store::AuditAppend(db, audit);
+        follow_and_audit(db, o.advisor_id, o.reason, env.now, advisor_json(before, true), follow, after, audit);
       },
       [&] { follow_on_pg(*pg, *after, audit, pgd, nullptr, env.now); });
   nlohmann::json out = {{"command", command}, {"advisor_id", o.advisor_id}, {"channel", ch},
