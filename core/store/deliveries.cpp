@@ -212,6 +212,53 @@ bool DeliveryClaim(Db& db, std::int64_t delivery_id, const std::string& owner, M
   });
 }
 
+std::vector<char> DeliveryClaimMany(Db& db, const std::vector<std::int64_t>& ids, const std::string& owner,
+                                    Millis claim_until, Millis now) {
+  constexpr std::size_t kChunk = 64;
+  std::vector<char> out(ids.size(), 0);
+  if (ids.empty()) return out;
+  return guarded("DeliveryClaimMany", [&] {
+    static const std::string sql = [] {
+      std::string s =
+          "UPDATE deliveries SET state = 'sending', claim_owner = ?1, claim_until = ?2, updated_at = ?3 "
+          "WHERE state IN (" + claimable_states_sql() + ") "
+          // Only while this process still owns the run (DeliveryClaim says why); uncorrelated, so
+          // SQLite reads the owner's runs once per statement.
+          "AND run_id IN (SELECT run_id FROM runs WHERE owner = ?1) AND delivery_id IN (";
+      for (std::size_t i = 0; i < kChunk; ++i) s += i == 0 ? "?" : ",?";
+      return s + ") RETURNING delivery_id";
+    }();
+    std::vector<std::int64_t> claimed;
+    claimed.reserve(ids.size());
+    auto& q = db.stmt(sql);
+    for (std::size_t at = 0; at < ids.size(); at += kChunk) {
+      const std::size_t n = std::min(kChunk, ids.size() - at);
+      q.bind(1, owner);
+      q.bind(2, claim_until);
+      q.bind(3, now);
+      // A short last chunk repeats its last id: IN is a set, the row is claimed once.
+      for (std::size_t i = 0; i < kChunk; ++i) q.bind(static_cast<int>(4 + i), ids[at + std::min(i, n - 1)]);
+      try {
+        while (q.executeStep()) claimed.push_back(q.getColumn(0).getInt64());
+      } catch (...) {
+        q.reset();
+        throw;
+      }
+      q.reset();
+    }
+    std::sort(claimed.begin(), claimed.end());
+    // The first entry of each claimed id takes it; a repeat finds it taken already.
+    std::vector<char> taken(claimed.size(), 0);
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      auto it = std::lower_bound(claimed.begin(), claimed.end(), ids[i]);
+      if (it == claimed.end() || *it != ids[i]) continue;
+      auto& t = taken[static_cast<std::size_t>(it - claimed.begin())];
+      if (!t) out[i] = t = 1;
+    }
+    return out;
+  });
+}
+
 bool DeliveryRelease(Db& db, std::int64_t delivery_id, const std::string& owner, Millis now) {
   return guarded("DeliveryRelease", [&] {
     auto& q = db.stmt(

@@ -124,6 +124,12 @@ std::optional<DeliveryRow> DeliveryGet(Db& db, std::int64_t delivery_id);
 /// moved meanwhile (an operator cancelled it) or the run has another owner (this process lost
 /// its lease).
 bool DeliveryClaim(Db& db, std::int64_t delivery_id, const std::string& owner, Millis claim_until, Millis now);
+/// DeliveryClaim for many rows at once, by the same rule: one flag per entry of `ids`, in order,
+/// true where that row was claimed. Up to 64 rows per statement (the run's owner read once per
+/// statement, not per row): a claim costs one B-tree walk, not a statement of its own. An id
+/// listed twice is claimed by its first entry only, as two DeliveryClaim calls would.
+std::vector<char> DeliveryClaimMany(Db& db, const std::vector<std::int64_t>& ids, const std::string& owner,
+                                    Millis claim_until, Millis now);
 
 /// A row's state and acceptance time, for a dispatch whose claim failed: it learns whether an
 /// operator cancelled the row or a status callback settled it (reconciliation).

@@ -192,9 +192,10 @@ AdoptedRuns SqliteDispatchLedger::adopt_urgent(const ledger_op::AdoptUrgent& op)
 std::vector<ClaimResult> SqliteDispatchLedger::claim(const ledger_op::Claim& op) {
   std::vector<ClaimResult> out;
   out.reserve(op.ids.size());
-  for (auto id : op.ids) {
-    ClaimResult c{id, DeliveryClaim(*db_, id, owner_, op.claim_until, op.now), std::nullopt};
-    if (!c.ok) c.now_row = DeliveryGetState(*db_, id);
+  const auto ok = DeliveryClaimMany(*db_, op.ids, owner_, op.claim_until, op.now);
+  for (std::size_t i = 0; i < op.ids.size(); ++i) {
+    ClaimResult c{op.ids[i], ok[i] != 0, std::nullopt};
+    if (!c.ok) c.now_row = DeliveryGetState(*db_, op.ids[i]);
     out.push_back(std::move(c));
   }
   return out;

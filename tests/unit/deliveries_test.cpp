@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 
 #include "app/restore.hpp"
@@ -294,6 +295,55 @@ TEST_F(DeliveriesMigrationTest, ABrokenReferenceStopsTheMigrationAndLeavesTheLed
 // ---- daybreak restore: what a backup's unfinished deliveries become --------------------------
 
 constexpr Millis kLead = 400;
+
+// DeliveryClaimMany (dispatch's claims, 64 rows a statement) by DeliveryClaim's rule, row by
+// row: claimable states only, only while the caller owns the run, an id listed twice claimed by
+// its first entry; across full chunks and a short last one, in the caller's order.
+TEST_F(DeliveryInserterTest, ClaimManyClaimsExactlyTheRowsOneByOneClaimsWould) {
+  db_->write_tx([&] {
+    store::DeliveryInserter ins(*db_);
+    for (int i = 0; i < kAdvisors; ++i) ins.add(row(i));
+    ins.finish();
+  });
+  db_->exec("UPDATE runs SET owner = 'me' WHERE run_id = " + std::to_string(run_id_));
+  const auto first = scalar("SELECT MIN(delivery_id) FROM deliveries");
+  // Rows no claim may take: cancelled, accepted, and one another process holds.
+  db_->exec("UPDATE deliveries SET state = 'cancelled' WHERE delivery_id % 7 = 0");
+  db_->exec("UPDATE deliveries SET state = 'accepted' WHERE delivery_id % 11 = 0 AND state = 'planned'");
+  db_->exec("UPDATE deliveries SET state = 'retry_wait' WHERE delivery_id % 13 = 0 AND state = 'planned'");
+  db_->exec("UPDATE deliveries SET state = 'sending', claim_owner = 'other' WHERE delivery_id = " + std::to_string(first + 1));
+  std::vector<std::int64_t> ids;
+  for (int i = kAdvisors - 1; i >= 0; --i) {
+    if (i % 2 == 1) ids.push_back(first + i);  // the odd rows backwards, then the even ones
+  }
+  for (int i = 0; i < kAdvisors; i += 2) ids.push_back(first + i);
+  ids.push_back(first + 4);       // listed twice
+  ids.push_back(first + 100000);  // no such row
+  ASSERT_GT(ids.size(), 2 * 64U);
+  ASSERT_NE(ids.size() % 64, 0U);
+  std::vector<char> expected;
+  std::set<std::int64_t> seen;
+  for (auto id : ids) {
+    const auto st = scalar("SELECT COALESCE((SELECT state IN ('planned', 'retry_wait', 'uncertain') FROM deliveries "
+                           "WHERE delivery_id = " + std::to_string(id) + "), 0)");
+    expected.push_back(st == 1 && seen.insert(id).second ? 1 : 0);
+  }
+  const auto claimable = scalar("SELECT COUNT(*) FROM deliveries WHERE state IN ('planned', 'retry_wait', 'uncertain')");
+  std::vector<char> got;
+  db_->write_tx([&] { got = store::DeliveryClaimMany(*db_, ids, "me", kT0Deliveries + 60'000, kT0Deliveries + 5); });
+  EXPECT_EQ(got, expected);
+  EXPECT_EQ(count("state = 'sending' AND claim_owner = 'me' AND claim_until = " + std::to_string(kT0Deliveries + 60'000) +
+                  " AND updated_at = " + std::to_string(kT0Deliveries + 5)),
+            claimable);
+  EXPECT_EQ(count("state = 'sending' AND claim_owner = 'other'"), 1);
+  EXPECT_EQ(count("state IN ('planned', 'retry_wait', 'uncertain')"), 0);
+  // Another process owns the run: nothing is claimed.
+  db_->exec("UPDATE deliveries SET state = 'planned', claim_owner = NULL WHERE claim_owner = 'me'");
+  db_->exec("UPDATE runs SET owner = 'new-owner' WHERE run_id = " + std::to_string(run_id_));
+  db_->write_tx([&] { got = store::DeliveryClaimMany(*db_, ids, "me", kT0Deliveries + 60'000, kT0Deliveries + 6); });
+  EXPECT_EQ(got, std::vector<char>(ids.size(), 0));
+  EXPECT_EQ(count("claim_owner = 'me'"), 0);
+}
 
 TEST(RestoreRule, InFlightRowsAlwaysPlannedRowsOnlyWhenClaimableBeforeTheRestoreFinalRowsNever) {
   const Millis at = kT0Deliveries;
