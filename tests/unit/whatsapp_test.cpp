@@ -2,7 +2,9 @@
 #include "channels/whatsapp.hpp"
 
 #include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
 
+#include <functional>
 #include <nlohmann/json.hpp>
 
 namespace daybreak::channels {
@@ -120,6 +122,120 @@ TEST_F(WhatsAppTest, TransportFailuresAreRetryableOrUncertain) {
   EXPECT_EQ(a.classify(garbage).kind, FailureKind::uncertain);
   garbage.status = 502;
   EXPECT_EQ(a.classify(garbage).kind, FailureKind::retryable);
+}
+
+// The accepted answer is read without a document (a SAX pass); whether a body is accepted, and
+// its message id and held flag, must be what nlohmann's document says, the rule before it:
+// top-level object, "messages" a non-empty array, its first element an object with a string
+// "id" (duplicate keys: the last one counts), "message_status" "held_for_quality_assessment".
+struct DomAccepted {
+  bool accepted = false;
+  std::string id;
+  bool held = false;
+};
+DomAccepted dom_accepted(const std::string& body) {
+  DomAccepted out;
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return out;
+  auto msgs = j.find("messages");
+  if (msgs == j.end() || !msgs->is_array() || msgs->empty()) return out;
+  const auto& m0 = (*msgs)[0];
+  if (!m0.is_object() || !m0.contains("id") || !m0["id"].is_string()) return out;
+  out.accepted = true;
+  out.id = m0["id"].get<std::string>();
+  auto st = m0.find("message_status");
+  out.held = st != m0.end() && st->is_string() && st->get<std::string>() == "held_for_quality_assessment";
+  return out;
+}
+
+void expect_as_dom(const WhatsAppAdapter& a, const std::string& body) {
+  Response r;
+  r.transport_ok = true;
+  r.status = 200;
+  r.body = body;
+  const auto got = a.classify(r);
+  const auto want = dom_accepted(body);
+  EXPECT_EQ(got.accepted, want.accepted) << body;
+  if (want.accepted) {
+    EXPECT_EQ(got.provider_message_id, want.id) << body;
+    EXPECT_EQ(got.held_for_quality, want.held) << body;
+  }
+}
+
+TEST_F(WhatsAppTest, AcceptedAnswersReadAsTheDocumentReadsThem) {
+  WhatsAppAdapter a(wa, sender);
+  for (const char* body : {
+           R"({"messages":[{"id":"w1","message_status":"held_for_quality_assessment"}]})",
+           R"({"messages":[{"id":"w1","message_status":"accepted"}]})",
+           R"({"messages":[{"message_status":"held_for_quality_assessment","id":"w1"}],"error":{"code":131026}})",
+           R"({"messages":[{"id":"w1"}],"messages":5})",
+           R"({"messages":5,"messages":[{"id":"w2"}]})",
+           R"({"messages":[{"id":"w1"}],"messages":[]})",
+           R"({"messages":[{"id":"a","id":{"x":"y"}}]})",
+           R"({"messages":[{"id":{"x":"y"},"id":"b"}]})",
+           R"({"messages":[{"id":5}]})",
+           R"({"messages":[{"x":{"id":"deep"}}]})",
+           R"({"messages":["w1",{"id":"w2"}]})",
+           R"({"messages":[{"id":"w1","list":[1,{"id":"no"}]},{"id":"second"}]})",
+           R"({"messages":[{"id":"w1","message_status":["held_for_quality_assessment"]}]})",
+           R"({"other":[{"id":"x"}],"messages":[{"id":"w1"}]})",
+           R"({"messages":[{"id":"w1"}],"other":[{"id":"x"}]})",
+           R"([{"messages":[{"id":"w1"}]}])",
+           R"({"x":{"messages":[{"id":"w1"}]}})",
+           R"({"messages":[{"id":"w1"}]} trailing)",
+           R"({"messages":[{"id":"wé"1"}]})",
+           R"({"messages":[{"id":"w1")",
+           "",
+       }) {
+    expect_as_dom(a, body);
+  }
+}
+
+RC_GTEST_FIXTURE_PROP(WhatsAppTest, RandomAnswersReadAsTheDocumentReadsThem, ()) {
+  // Random JSON over the keys that matter, nested up to four levels.
+  const auto key = rc::gen::element<std::string>("messages", "id", "message_status", "error", "x");
+  const auto leaf = rc::gen::oneOf(
+      rc::gen::map(rc::gen::element<std::string>("w1", "held_for_quality_assessment", "accepted", ""),
+                   [](std::string v) { return nlohmann::json(v); }),
+      rc::gen::map(rc::gen::inRange(0, 3), [](int v) { return nlohmann::json(v); }),
+      rc::gen::just(nlohmann::json(nullptr)));
+  std::function<nlohmann::json(int)> value = [&](int depth) -> nlohmann::json {
+    const int kind = depth >= 4 ? 0 : *rc::gen::inRange(0, 3);
+    if (kind == 0) return *leaf;
+    const int n = *rc::gen::inRange(0, 4);
+    if (kind == 1) {
+      auto arr = nlohmann::json::array();
+      for (int i = 0; i < n; ++i) arr.push_back(value(depth + 1));
+      return arr;
+    }
+    // Objects as text pieces, so duplicate keys survive into the body.
+    std::string text = "{";
+    for (int i = 0; i < n; ++i) {
+      if (i) text += ',';
+      text += nlohmann::json(*key).dump() + ":" + value(depth + 1).dump();
+    }
+    return nlohmann::json::parse(text + "}");  // (duplicates collapse here; the outer text keeps them)
+  };
+  // The top level written by hand, with duplicate keys kept.
+  std::string body = "{";
+  const int n = *rc::gen::inRange(0, 4);
+  for (int i = 0; i < n; ++i) {
+    if (i) body += ',';
+    body += nlohmann::json(*key).dump() + ":" + value(1).dump();
+  }
+  body += "}";
+  WhatsAppAdapter a(wa, sender);
+  Response r;
+  r.transport_ok = true;
+  r.status = 200;
+  r.body = body;
+  const auto got = a.classify(r);
+  const auto want = dom_accepted(body);
+  RC_ASSERT(got.accepted == want.accepted);
+  if (want.accepted) {
+    RC_ASSERT(got.provider_message_id == want.id);
+    RC_ASSERT(got.held_for_quality == want.held);
+  }
 }
 
 // Codes of the WhatsApp error policy (docs/whatsapp-errors.md), classified as it says; every
