@@ -12,6 +12,8 @@
 //    rule lock), and to the next once that session ends
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 #include <chrono>
 #include <mutex>
 #include <set>
@@ -171,13 +173,19 @@ TEST_F(PgKindsTest, ARunningDispatchOnPostgresqlAdoptsAPublishedUrgentRun) {
   KindsTransport t;
   Millis urgent_at = 0;
   std::int64_t urgent_run = 0;
+  // The clock holds still while the urgent run is written and published: on a loaded machine
+  // that takes long enough in real time for the ticking clock to run seconds ahead of the poll.
+  std::atomic<bool> publishing{false};
   t.on_request = [&](int n) {
     if (n != 20) return;
+    publishing = true;
     urgent_at = clock.now();
     urgent_run = publish_run(write_urgent(urgent_at, kKindsUrgentRows));
+    publishing = false;
   };
   auto summary = test_support::run_dispatch_ticking(cfg, clock, t, owner, {1}, "PG_KINDS_TEST_LOG",
-                                                    store::pg_ledger_factory(url_, owner));
+                                                    store::pg_ledger_factory(url_, owner), {}, 20, nullptr,
+                                                    [&] { return publishing.load(); });
 
   ASSERT_NE(urgent_run, 0);
   EXPECT_EQ(summary.runs_adopted, (std::vector<std::int64_t>{urgent_run}));
