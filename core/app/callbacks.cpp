@@ -1,6 +1,7 @@
 #include "app/callbacks.hpp"
 
 #include <fcntl.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -348,8 +349,43 @@ void CallbackReceiver::start(std::chrono::milliseconds pending_interval) {
   {
     std::lock_guard db_lock(db_mu_);
     db_->exec("PRAGMA wal_autocheckpoint=0");  // checkpoint_loop takes them
+    // Counts the WAL's frames after each commit (replaces the auto-checkpoint's hook, which
+    // the pragma above removed; stop() puts it back).
+    wal_frames_ = 0;
+    sqlite3_wal_hook(
+        db_->raw().getHandle(),
+        [](void* self, sqlite3*, const char*, int frames) {
+          static_cast<CallbackReceiver*>(self)->wal_frames_.store(frames, std::memory_order_relaxed);
+          return SQLITE_OK;
+        },
+        this);
   }
   checkpointer_ = std::thread([this] { checkpoint_loop(); });
+}
+
+void CallbackReceiver::restart_wal_if_long() {
+  const int frames = wal_frames_.load(std::memory_order_relaxed);
+  if (pg_ != nullptr || db_ == nullptr || frames < kWalRestartFrames) return;
+  if (frames - wal_backfilled_.load(std::memory_order_relaxed) > kWalRestartGap && frames < 2 * kWalRestartFrames) {
+    // Too much left to copy for a short pause: the checkpointer runs now (and again, each run
+    // shorter, until what is left is small), while the writer goes on.
+    std::lock_guard lock(q_mu_);
+    if (!checkpoint_now_) {
+      checkpoint_now_ = true;
+      stop_cv_.notify_all();
+    }
+    return;
+  }
+  std::lock_guard db_lock(db_mu_);
+  try {
+    // Between transactions, so nothing of ours pins the WAL: this copies the few frames the
+    // checkpointer has not (it copied the rest), and the next commit starts the WAL over.
+    db_->exec("PRAGMA wal_checkpoint(PASSIVE)");
+    wal_frames_ = 0;
+    wal_backfilled_ = 0;
+  } catch (const std::exception& e) {
+    log_->warn("WAL checkpoint failed, will retry: {}", e.what());
+  }
 }
 
 void CallbackReceiver::checkpoint_loop() {
@@ -366,10 +402,15 @@ void CallbackReceiver::checkpoint_loop() {
     return;
   }
   std::unique_lock lock(q_mu_);
-  while (!stop_cv_.wait_for(lock, kCheckpointInterval, [&] { return stopping_; })) {
+  while (true) {
+    stop_cv_.wait_for(lock, kCheckpointInterval, [&] { return stopping_ || checkpoint_now_; });
+    if (stopping_) break;
+    checkpoint_now_ = false;
     lock.unlock();
     try {
-      db->exec("PRAGMA wal_checkpoint(PASSIVE)");
+      // (busy, frames in the WAL, frames copied): the writer reads how much is left.
+      SQLite::Statement q(db->raw(), "PRAGMA wal_checkpoint(PASSIVE)");
+      if (q.executeStep() && q.getColumn(0).getInt() == 0) wal_backfilled_.store(q.getColumn(2).getInt(), std::memory_order_relaxed);
     } catch (const std::exception& e) {
       log_->warn("WAL checkpoint failed, will retry: {}", e.what());
     }
@@ -485,6 +526,7 @@ void CallbackReceiver::writer_loop(std::chrono::milliseconds pending_interval) {
       lock.unlock();
       commit_batch(batch);
       batch.clear();
+      restart_wal_if_long();  // after the batch was answered
       lock.lock();
       continue;  // drain the queue before anything else
     }
