@@ -114,36 +114,78 @@ std::vector<IngestOutcome> store_callbacks(store::Db& db, const std::vector<cons
   p.source = source;
   p.source_ref = source_ref;
   p.now = now;
+  // Each request's event stored, its rejected elements and account-error alert; `store_updates`
+  // stores its statuses (for a new, readable event). Returns the event.
+  auto store_event = [&](std::size_t i, const auto& store_updates) {
+    const VerifiedCallback& it = *items[i];
+    IngestOutcome& out = outs[i];
+    out = IngestOutcome{};
+    p.signature = it.signature;
+    p.body = it.body;
+    p.malformed_error = it.malformed_error;
+    if (it.malformed_error) {
+      out.malformed = true;
+      out.reason = *it.malformed_error;
+    }
+    auto stored = store::StatusEventStore(db, p);
+    out.event_id = stored.event_id;
+    out.duplicate = stored.duplicate;
+    out.rejected = it.rejected_total;
+    out.account_errors = static_cast<int>(it.account_errors.size());
+    if (!stored.duplicate && !it.malformed_error) {
+      store_updates(stored.event_id, it.updates, out);
+      if (it.rejected_total > 0) store::StatusRejectsInsert(db, stored.event_id, it.rejected, it.rejected_total, now);
+    }
+    if (!stored.duplicate && cfg != nullptr && !it.account_errors.empty()) {
+      // Raised in this transaction: the alert and its queued notifications commit with the event.
+      engine::AlertEngine eng(cfg->alerts);
+      for (const auto& c : account_error_conditions(it.account_errors, *cfg, now)) {
+        auto change = eng.raise_event(db, c, now);
+        log.error("callback event {}: {} (alert #{} {})", stored.event_id, c.message, change.alert_id,
+                  engine::to_string(change.kind));
+      }
+    }
+    return stored;
+  };
   db.write_tx([&] {
-    // 1. Durable: each raw event and its statuses, committed (with the whole batch) before any 200.
-    for (std::size_t i = 0; i < items.size(); ++i) {
-      const VerifiedCallback& it = *items[i];
-      IngestOutcome& out = outs[i];
-      p.signature = it.signature;
-      p.body = it.body;
-      p.malformed_error = it.malformed_error;
-      if (it.malformed_error) {
-        out.malformed = true;
-        out.reason = *it.malformed_error;
-      }
-      auto stored = store::StatusEventStore(db, p);
-      out.event_id = stored.event_id;
-      out.duplicate = stored.duplicate;
-      out.rejected = it.rejected_total;
-      out.account_errors = static_cast<int>(it.account_errors.size());
-      if (!stored.duplicate && !it.malformed_error) {
-        out.new_updates = store::StatusUpdatesInsert(db, stored.event_id, it.updates, now);
-        if (it.rejected_total > 0) store::StatusRejectsInsert(db, stored.event_id, it.rejected, it.rejected_total, now);
-      }
-      if (!stored.duplicate && cfg != nullptr && !it.account_errors.empty()) {
-        // Raised in this transaction: the alert and its queued notifications commit with the event.
-        engine::AlertEngine eng(cfg->alerts);
-        for (const auto& c : account_error_conditions(it.account_errors, *cfg, now)) {
-          auto change = eng.raise_event(db, c, now);
-          log.error("callback event {}: {} (alert #{} {})", stored.event_id, c.message, change.alert_id,
-                    engine::to_string(change.kind));
+    // 1. Durable: each raw event and its statuses, committed (with the whole batch) before any
+    // 200, applied as they are stored (StatusUpdatesInsertApplied: each status row written once,
+    // with its outcome), under a savepoint. A new event is stored already processed; a duplicate
+    // gets StatusApplyEvents, which applies what of its event is still pending.
+    db.exec("SAVEPOINT store_applied");
+    try {
+      p.processed = true;
+      std::vector<std::int64_t> again;  // duplicates (their event's statuses that are still pending)
+      std::vector<std::size_t> again_at;
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        auto stored = store_event(i, [&](std::int64_t event_id, const std::vector<StatusUpdate>& updates, IngestOutcome& out) {
+          auto r = store::StatusUpdatesInsertApplied(db, event_id, updates, now);
+          out.new_updates = r.inserted;
+          out.applied = r.applied;
+        });
+        if (stored.duplicate && !outs[i].malformed) {
+          again.push_back(stored.event_id);
+          again_at.push_back(i);
         }
       }
+      if (!again.empty()) {
+        auto applied = store::StatusApplyEvents(db, again, now);
+        for (std::size_t k = 0; k < again.size(); ++k) outs[again_at[k]].applied = applied[k];
+      }
+      db.exec("RELEASE store_applied");
+      return;
+    } catch (const std::exception& e) {
+      db.exec("ROLLBACK TO store_applied");
+      db.exec("RELEASE store_applied");
+      log.warn("storing and applying {} callback event(s) together failed ({}); storing them, then applying", outs.size(),
+               e.what());
+    }
+    // The two-step form, whose applying may fail alone. 1. Stored: each event and its statuses.
+    p.processed = false;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      store_event(i, [&](std::int64_t event_id, const std::vector<StatusUpdate>& updates, IngestOutcome& out) {
+        out.new_updates = store::StatusUpdatesInsert(db, event_id, updates, now);
+      });
     }
     // 2. Applied in the same transaction, under a savepoint: a failure here rolls back only the
     // applying and loses nothing (the statuses stay pending and StatusApplyPending takes them).

@@ -248,16 +248,22 @@ StatusEventStored StatusEventStore(Db& db, const StatusEventStoreParams& p) {
   return guarded("StatusEventStore", [&] {
     const std::string digest = sha256_hex(p.body);
     auto& q = db.stmt(
-        "INSERT INTO status_events (received_at, source, source_ref, signature, verified, body, body_sha256, state, error) "
-        "VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?) ON CONFLICT(body_sha256) DO NOTHING");
+        "INSERT INTO status_events (received_at, source, source_ref, signature, verified, body, body_sha256, state, error, "
+        "processed_at) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?) ON CONFLICT(body_sha256) DO NOTHING");
+    const bool processed = p.processed && !p.malformed_error;
     q.bind(1, p.now);
     q.bind(2, p.source);
     q.bind(3, p.source_ref);
     q.bind(4, p.signature);
     q.bind(5, p.body);
     q.bind(6, digest);
-    q.bind(7, p.malformed_error ? "malformed" : "received");
+    q.bind(7, p.malformed_error ? "malformed" : processed ? "processed" : "received");
     bind_opt(q, 8, p.malformed_error);
+    if (processed) {
+      q.bind(9, p.now);
+    } else {
+      q.bind(9);
+    }
     if (q.exec() == 1) return StatusEventStored{db.raw().getLastInsertRowid(), false};
     auto& f = db.stmt("SELECT event_id FROM status_events WHERE body_sha256 = ?");
     f.bind(1, digest);
@@ -325,6 +331,32 @@ std::int64_t StatusRejectCountSince(Db& db, Millis since) {
   });
 }
 
+namespace {
+
+/// Binds a status_updates row's first nine columns (event_id … received_at), as both inserts
+/// below name them.
+void bind_update_row(SQLite::Statement& q, std::int64_t event_id, const StatusUpdate& u, Millis now) {
+  q.bind(1, event_id);
+  q.bind(2, u.provider_message_id);
+  bind_opt(q, 3, u.delivery_id);
+  q.bind(4, std::string(to_string(u.status)));
+  q.bind(5, u.provider_at);
+  q.bind(6, u.phone_number_id);
+  if (u.error_code) {
+    q.bind(7, static_cast<std::int64_t>(*u.error_code));
+  } else {
+    q.bind(7);
+  }
+  if (u.error_title.empty()) {
+    q.bind(8);
+  } else {
+    q.bind(8, u.error_title);
+  }
+  q.bind(9, now);
+}
+
+}  // namespace
+
 int StatusUpdatesInsert(Db& db, std::int64_t event_id, const std::vector<StatusUpdate>& updates, Millis now) {
   return guarded("StatusUpdatesInsert", [&] {
     int inserted = 0;
@@ -333,26 +365,56 @@ int StatusUpdatesInsert(Db& db, std::int64_t event_id, const std::vector<StatusU
           "INSERT INTO status_updates (event_id, provider_message_id, delivery_id, status, provider_at, phone_number_id, "
           "error_code, error_title, received_at) VALUES (?,?,?,?,?,?,?,?,?) "
           "ON CONFLICT(provider_message_id, status) DO NOTHING");
-      q.bind(1, event_id);
-      q.bind(2, u.provider_message_id);
-      bind_opt(q, 3, u.delivery_id);
-      q.bind(4, std::string(to_string(u.status)));
-      q.bind(5, u.provider_at);
-      q.bind(6, u.phone_number_id);
-      if (u.error_code) {
-        q.bind(7, static_cast<std::int64_t>(*u.error_code));
-      } else {
-        q.bind(7);
-      }
-      if (u.error_title.empty()) {
-        q.bind(8);
-      } else {
-        q.bind(8, u.error_title);
-      }
-      q.bind(9, now);
+      bind_update_row(q, event_id, u, now);
       inserted += q.exec();
     }
     return inserted;
+  });
+}
+
+StatusInsertedApplied StatusUpdatesInsertApplied(Db& db, std::int64_t event_id, const std::vector<StatusUpdate>& updates,
+                                                 Millis now) {
+  return guarded("StatusUpdatesInsertApplied", [&] {
+    StatusInsertedApplied out;
+    PendingRow row;
+    for (const auto& u : updates) {
+      // StatusUpdatesInsert's ON CONFLICT(provider_message_id, status) DO NOTHING, asked first:
+      // a status already present is neither stored again nor applied.
+      auto& seen = db.stmt("SELECT 1 FROM status_updates WHERE provider_message_id = ? AND status = ?");
+      seen.bind(1, u.provider_message_id);
+      seen.bind(2, std::string(to_string(u.status)));
+      const bool present = seen.executeStep();
+      seen.reset();
+      if (present) continue;
+      // What StatusApplyEvent reads back of the row (read_pending), from the status itself.
+      row.provider_message_id = u.provider_message_id;
+      row.delivery_id = u.delivery_id;
+      row.status = u.status;
+      row.provider_at = u.provider_at;
+      row.error_code = u.error_code;
+      row.error_title = u.error_title;
+      auto t = match(db, row);
+      // apply_rows' rule: no delivery yet, or one a live dispatch is still writing, stays pending.
+      std::optional<std::string> outcome;
+      if (t && !status_waits_for(t->state)) outcome = apply_one(db, row, *t, now);
+      count(out.applied, outcome ? *outcome : std::string("pending"));
+      auto& q = db.stmt(
+          "INSERT INTO status_updates (event_id, provider_message_id, delivery_id, status, provider_at, phone_number_id, "
+          "error_code, error_title, received_at, applied_at, matched_delivery_id, outcome) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
+      bind_update_row(q, event_id, u, now);
+      if (outcome) {
+        q.bind(10, now);
+        q.bind(11, t->delivery_id);
+        q.bind(12, *outcome);
+      } else {
+        q.bind(10);
+        q.bind(11);
+        q.bind(12);
+      }
+      q.exec();
+      ++out.inserted;
+    }
+    return out;
   });
 }
 
