@@ -39,12 +39,13 @@ struct Target {
   DeliveryState state = DeliveryState::planned;
   std::string advisor_id;
   std::string channel;  ///< the channel the row is on now
+  bool has_message_id = false;  ///< provider_message_id is recorded (dispatch records it with the acceptance)
 };
 
 Target read_target(SQLite::Statement& q) {
   return Target{q.getColumn(0).getInt64(),
                 delivery_state_from_string(q.getColumn(1).getString()).value_or(DeliveryState::planned),
-                q.getColumn(2).getString(), q.getColumn(3).getString()};
+                q.getColumn(2).getString(), q.getColumn(3).getString(), q.getColumn(4).getInt() != 0};
 }
 
 constexpr const char* kPendingColumns =
@@ -63,7 +64,7 @@ PendingRow read_pending(SQLite::Statement& q) {
 }
 
 std::optional<Target> target_by_id(Db& db, std::int64_t delivery_id) {
-  auto& q = db.stmt("SELECT delivery_id, state, advisor_id, channel FROM deliveries WHERE delivery_id = ?");
+  auto& q = db.stmt("SELECT delivery_id, state, advisor_id, channel, provider_message_id IS NOT NULL FROM deliveries WHERE delivery_id = ?");
   q.bind(1, delivery_id);
   if (!q.executeStep()) return std::nullopt;
   Target t = read_target(q);
@@ -72,7 +73,8 @@ std::optional<Target> target_by_id(Db& db, std::int64_t delivery_id) {
 }
 
 std::optional<Target> target_by_message(Db& db, const std::string& provider_message_id) {
-  auto& q = db.stmt("SELECT delivery_id, state, advisor_id, channel FROM deliveries WHERE provider_message_id = ? LIMIT 1");
+  auto& q = db.stmt("SELECT delivery_id, state, advisor_id, channel, provider_message_id IS NOT NULL FROM deliveries "
+                    "WHERE provider_message_id = ? LIMIT 1");
   q.bind(1, provider_message_id);
   if (!q.executeStep()) return std::nullopt;
   Target t = read_target(q);
@@ -153,17 +155,23 @@ std::string apply_one(Db& db, const PendingRow& u, const Target& t, Millis now) 
   const bool sets_accepted = reconcile || (accepted_family && was_reconciled(db, t.delivery_id));
   const std::string new_state(to_string(next.value_or(t.state)));
   const bool clears_status_error = next && (*next == DeliveryState::delivered || *next == DeliveryState::read);
-  auto& q = db.stmt(
-      "UPDATE deliveries SET state = ?, provider_message_id = COALESCE(provider_message_id, ?), "
+  // COALESCE(provider_message_id, ?) only when the row has none: naming the column makes SQLite
+  // rewrite its index entry even when the value stays, so a row whose id is recorded (every
+  // accepted one) leaves it out and its deliveries_provider_message entry is not touched.
+  static const std::string kSetMessageId = "provider_message_id = COALESCE(provider_message_id, ?), ";
+  static const std::string kApplyTail =
       "accepted_at = CASE WHEN ? THEN MIN(COALESCE(accepted_at, ?), ?) ELSE accepted_at END, "
       "delivered_at = CASE WHEN ? THEN MIN(COALESCE(delivered_at, ?), ?) ELSE delivered_at END, "
       "read_at = CASE WHEN ? THEN MIN(COALESCE(read_at, ?), ?) ELSE read_at END, "
       "last_error = CASE WHEN ? AND last_error LIKE 'status failed: %' THEN NULL ELSE last_error END, "
       "claim_owner = CASE WHEN ? THEN NULL ELSE claim_owner END, updated_at = ? "
-      "WHERE delivery_id = ?");
+      "WHERE delivery_id = ?";
+  static const std::string kApplyWithId = "UPDATE deliveries SET state = ?, " + kSetMessageId + kApplyTail;
+  static const std::string kApplyKeepingId = "UPDATE deliveries SET state = ?, " + kApplyTail;
+  auto& q = db.stmt(t.has_message_id ? kApplyKeepingId : kApplyWithId);
   int i = 1;
   q.bind(i++, new_state);
-  q.bind(i++, u.provider_message_id);
+  if (!t.has_message_id) q.bind(i++, u.provider_message_id);
   q.bind(i++, sets_accepted ? 1 : 0);
   q.bind(i++, u.provider_at);
   q.bind(i++, u.provider_at);
