@@ -1,6 +1,7 @@
 #include "app/callbacks.hpp"
 
 #include <fcntl.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -113,36 +114,78 @@ std::vector<IngestOutcome> store_callbacks(store::Db& db, const std::vector<cons
   p.source = source;
   p.source_ref = source_ref;
   p.now = now;
+  // Each request's event stored, its rejected elements and account-error alert; `store_updates`
+  // stores its statuses (for a new, readable event). Returns the event.
+  auto store_event = [&](std::size_t i, const auto& store_updates) {
+    const VerifiedCallback& it = *items[i];
+    IngestOutcome& out = outs[i];
+    out = IngestOutcome{};
+    p.signature = it.signature;
+    p.body = it.body;
+    p.malformed_error = it.malformed_error;
+    if (it.malformed_error) {
+      out.malformed = true;
+      out.reason = *it.malformed_error;
+    }
+    auto stored = store::StatusEventStore(db, p);
+    out.event_id = stored.event_id;
+    out.duplicate = stored.duplicate;
+    out.rejected = it.rejected_total;
+    out.account_errors = static_cast<int>(it.account_errors.size());
+    if (!stored.duplicate && !it.malformed_error) {
+      store_updates(stored.event_id, it.updates, out);
+      if (it.rejected_total > 0) store::StatusRejectsInsert(db, stored.event_id, it.rejected, it.rejected_total, now);
+    }
+    if (!stored.duplicate && cfg != nullptr && !it.account_errors.empty()) {
+      // Raised in this transaction: the alert and its queued notifications commit with the event.
+      engine::AlertEngine eng(cfg->alerts);
+      for (const auto& c : account_error_conditions(it.account_errors, *cfg, now)) {
+        auto change = eng.raise_event(db, c, now);
+        log.error("callback event {}: {} (alert #{} {})", stored.event_id, c.message, change.alert_id,
+                  engine::to_string(change.kind));
+      }
+    }
+    return stored;
+  };
   db.write_tx([&] {
-    // 1. Durable: each raw event and its statuses, committed (with the whole batch) before any 200.
-    for (std::size_t i = 0; i < items.size(); ++i) {
-      const VerifiedCallback& it = *items[i];
-      IngestOutcome& out = outs[i];
-      p.signature = it.signature;
-      p.body = it.body;
-      p.malformed_error = it.malformed_error;
-      if (it.malformed_error) {
-        out.malformed = true;
-        out.reason = *it.malformed_error;
-      }
-      auto stored = store::StatusEventStore(db, p);
-      out.event_id = stored.event_id;
-      out.duplicate = stored.duplicate;
-      out.rejected = it.rejected_total;
-      out.account_errors = static_cast<int>(it.account_errors.size());
-      if (!stored.duplicate && !it.malformed_error) {
-        out.new_updates = store::StatusUpdatesInsert(db, stored.event_id, it.updates, now);
-        if (it.rejected_total > 0) store::StatusRejectsInsert(db, stored.event_id, it.rejected, it.rejected_total, now);
-      }
-      if (!stored.duplicate && cfg != nullptr && !it.account_errors.empty()) {
-        // Raised in this transaction: the alert and its queued notifications commit with the event.
-        engine::AlertEngine eng(cfg->alerts);
-        for (const auto& c : account_error_conditions(it.account_errors, *cfg, now)) {
-          auto change = eng.raise_event(db, c, now);
-          log.error("callback event {}: {} (alert #{} {})", stored.event_id, c.message, change.alert_id,
-                    engine::to_string(change.kind));
+    // 1. Durable: each raw event and its statuses, committed (with the whole batch) before any
+    // 200, applied as they are stored (StatusUpdatesInsertApplied: each status row written once,
+    // with its outcome), under a savepoint. A new event is stored already processed; a duplicate
+    // gets StatusApplyEvents, which applies what of its event is still pending.
+    db.exec("SAVEPOINT store_applied");
+    try {
+      p.processed = true;
+      std::vector<std::int64_t> again;  // duplicates (their event's statuses that are still pending)
+      std::vector<std::size_t> again_at;
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        auto stored = store_event(i, [&](std::int64_t event_id, const std::vector<StatusUpdate>& updates, IngestOutcome& out) {
+          auto r = store::StatusUpdatesInsertApplied(db, event_id, updates, now);
+          out.new_updates = r.inserted;
+          out.applied = r.applied;
+        });
+        if (stored.duplicate && !outs[i].malformed) {
+          again.push_back(stored.event_id);
+          again_at.push_back(i);
         }
       }
+      if (!again.empty()) {
+        auto applied = store::StatusApplyEvents(db, again, now);
+        for (std::size_t k = 0; k < again.size(); ++k) outs[again_at[k]].applied = applied[k];
+      }
+      db.exec("RELEASE store_applied");
+      return;
+    } catch (const std::exception& e) {
+      db.exec("ROLLBACK TO store_applied");
+      db.exec("RELEASE store_applied");
+      log.warn("storing and applying {} callback event(s) together failed ({}); storing them, then applying", outs.size(),
+               e.what());
+    }
+    // The two-step form, whose applying may fail alone. 1. Stored: each event and its statuses.
+    p.processed = false;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      store_event(i, [&](std::int64_t event_id, const std::vector<StatusUpdate>& updates, IngestOutcome& out) {
+        out.new_updates = store::StatusUpdatesInsert(db, event_id, updates, now);
+      });
     }
     // 2. Applied in the same transaction, under a savepoint: a failure here rolls back only the
     // applying and loses nothing (the statuses stay pending and StatusApplyPending takes them).
@@ -348,8 +391,43 @@ void CallbackReceiver::start(std::chrono::milliseconds pending_interval) {
   {
     std::lock_guard db_lock(db_mu_);
     db_->exec("PRAGMA wal_autocheckpoint=0");  // checkpoint_loop takes them
+    // Counts the WAL's frames after each commit (replaces the auto-checkpoint's hook, which
+    // the pragma above removed; stop() puts it back).
+    wal_frames_ = 0;
+    sqlite3_wal_hook(
+        db_->raw().getHandle(),
+        [](void* self, sqlite3*, const char*, int frames) {
+          static_cast<CallbackReceiver*>(self)->wal_frames_.store(frames, std::memory_order_relaxed);
+          return SQLITE_OK;
+        },
+        this);
   }
   checkpointer_ = std::thread([this] { checkpoint_loop(); });
+}
+
+void CallbackReceiver::restart_wal_if_long() {
+  const int frames = wal_frames_.load(std::memory_order_relaxed);
+  if (pg_ != nullptr || db_ == nullptr || frames < kWalRestartFrames) return;
+  if (frames - wal_backfilled_.load(std::memory_order_relaxed) > kWalRestartGap && frames < 2 * kWalRestartFrames) {
+    // Too much left to copy for a short pause: the checkpointer runs now (and again, each run
+    // shorter, until what is left is small), while the writer goes on.
+    std::lock_guard lock(q_mu_);
+    if (!checkpoint_now_) {
+      checkpoint_now_ = true;
+      stop_cv_.notify_all();
+    }
+    return;
+  }
+  std::lock_guard db_lock(db_mu_);
+  try {
+    // Between transactions, so nothing of ours pins the WAL: this copies the few frames the
+    // checkpointer has not (it copied the rest), and the next commit starts the WAL over.
+    db_->exec("PRAGMA wal_checkpoint(PASSIVE)");
+    wal_frames_ = 0;
+    wal_backfilled_ = 0;
+  } catch (const std::exception& e) {
+    log_->warn("WAL checkpoint failed, will retry: {}", e.what());
+  }
 }
 
 void CallbackReceiver::checkpoint_loop() {
@@ -366,10 +444,15 @@ void CallbackReceiver::checkpoint_loop() {
     return;
   }
   std::unique_lock lock(q_mu_);
-  while (!stop_cv_.wait_for(lock, kCheckpointInterval, [&] { return stopping_; })) {
+  while (true) {
+    stop_cv_.wait_for(lock, kCheckpointInterval, [&] { return stopping_ || checkpoint_now_; });
+    if (stopping_) break;
+    checkpoint_now_ = false;
     lock.unlock();
     try {
-      db->exec("PRAGMA wal_checkpoint(PASSIVE)");
+      // (busy, frames in the WAL, frames copied): the writer reads how much is left.
+      SQLite::Statement q(db->raw(), "PRAGMA wal_checkpoint(PASSIVE)");
+      if (q.executeStep() && q.getColumn(0).getInt() == 0) wal_backfilled_.store(q.getColumn(2).getInt(), std::memory_order_relaxed);
     } catch (const std::exception& e) {
       log_->warn("WAL checkpoint failed, will retry: {}", e.what());
     }
@@ -485,6 +568,7 @@ void CallbackReceiver::writer_loop(std::chrono::milliseconds pending_interval) {
       lock.unlock();
       commit_batch(batch);
       batch.clear();
+      restart_wal_if_long();  // after the batch was answered
       lock.lock();
       continue;  // drain the queue before anything else
     }

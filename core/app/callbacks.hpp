@@ -6,6 +6,7 @@
 // without a socket.
 #include <spdlog/logger.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -224,7 +225,7 @@ class CallbackReceiver {
   std::uint64_t rejected_statuses_ = 0, account_errors_ = 0;
   std::mutex q_mu_;
   std::condition_variable q_cv_;     ///< the writer: something queued, or stopping
-  std::condition_variable stop_cv_;  ///< the checkpointer: stopping
+  std::condition_variable stop_cv_;  ///< the checkpointer: stopping, or checkpoint_now_
   std::deque<Queued> queue_;
   bool running_ = false, stopping_ = false;
   std::thread writer_;
@@ -234,6 +235,23 @@ class CallbackReceiver {
   /// blocks the writer).
   static constexpr std::chrono::milliseconds kCheckpointInterval{100};
   std::thread checkpointer_;
+  /// A PASSIVE checkpoint never catches up with a writer that commits back to back, so under
+  /// load the WAL was never reset: it grew by every frame written (hundreds of MB in a minute),
+  /// each write extending the file (the kernel allocating and zeroing new blocks). So once the
+  /// WAL holds kWalRestartFrames frames, the writer, after answering its batch, checkpoints the
+  /// few frames the checkpointer has not copied yet; its next transaction then starts the WAL
+  /// over from its beginning, rewriting pages already in the page cache.
+  static constexpr int kWalRestartFrames = 6144;
+  /// ... but only when at most this many are left to copy (the writer pauses while it copies
+  /// them and syncs); until then it asks the checkpointer to run at once (checkpoint_now_).
+  /// Past 2 × kWalRestartFrames it copies whatever is left.
+  static constexpr int kWalRestartGap = 1024;
+  /// Frames in the WAL after the writer's connection's last commit (its sqlite3_wal_hook).
+  std::atomic<int> wal_frames_{0};
+  /// Frames the checkpointer's last checkpoint had copied.
+  std::atomic<int> wal_backfilled_{0};
+  bool checkpoint_now_ = false;  ///< under q_mu_: the checkpointer runs without waiting its interval
+  void restart_wal_if_long();
 };
 
 /// Writes a verified request into `dir` in the spool format (channels/status_parse.hpp):

@@ -9,9 +9,11 @@ namespace daybreak::store {
 namespace {
 
 std::string sha256_hex(const std::string& data) {
+  // Fetched once: EVP_sha256() makes OpenSSL 3 look the algorithm up on every digest.
+  static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  EVP_Digest(data.data(), data.size(), md, &len, kSha256 != nullptr ? kSha256 : EVP_sha256(), nullptr);
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   out.reserve(len * 2);
@@ -39,12 +41,13 @@ struct Target {
   DeliveryState state = DeliveryState::planned;
   std::string advisor_id;
   std::string channel;  ///< the channel the row is on now
+  bool has_message_id = false;  ///< provider_message_id is recorded (dispatch records it with the acceptance)
 };
 
 Target read_target(SQLite::Statement& q) {
   return Target{q.getColumn(0).getInt64(),
                 delivery_state_from_string(q.getColumn(1).getString()).value_or(DeliveryState::planned),
-                q.getColumn(2).getString(), q.getColumn(3).getString()};
+                q.getColumn(2).getString(), q.getColumn(3).getString(), q.getColumn(4).getInt() != 0};
 }
 
 constexpr const char* kPendingColumns =
@@ -63,7 +66,7 @@ PendingRow read_pending(SQLite::Statement& q) {
 }
 
 std::optional<Target> target_by_id(Db& db, std::int64_t delivery_id) {
-  auto& q = db.stmt("SELECT delivery_id, state, advisor_id, channel FROM deliveries WHERE delivery_id = ?");
+  auto& q = db.stmt("SELECT delivery_id, state, advisor_id, channel, provider_message_id IS NOT NULL FROM deliveries WHERE delivery_id = ?");
   q.bind(1, delivery_id);
   if (!q.executeStep()) return std::nullopt;
   Target t = read_target(q);
@@ -72,7 +75,8 @@ std::optional<Target> target_by_id(Db& db, std::int64_t delivery_id) {
 }
 
 std::optional<Target> target_by_message(Db& db, const std::string& provider_message_id) {
-  auto& q = db.stmt("SELECT delivery_id, state, advisor_id, channel FROM deliveries WHERE provider_message_id = ? LIMIT 1");
+  auto& q = db.stmt("SELECT delivery_id, state, advisor_id, channel, provider_message_id IS NOT NULL FROM deliveries "
+                    "WHERE provider_message_id = ? LIMIT 1");
   q.bind(1, provider_message_id);
   if (!q.executeStep()) return std::nullopt;
   Target t = read_target(q);
@@ -153,17 +157,23 @@ std::string apply_one(Db& db, const PendingRow& u, const Target& t, Millis now) 
   const bool sets_accepted = reconcile || (accepted_family && was_reconciled(db, t.delivery_id));
   const std::string new_state(to_string(next.value_or(t.state)));
   const bool clears_status_error = next && (*next == DeliveryState::delivered || *next == DeliveryState::read);
-  auto& q = db.stmt(
-      "UPDATE deliveries SET state = ?, provider_message_id = COALESCE(provider_message_id, ?), "
+  // COALESCE(provider_message_id, ?) only when the row has none: naming the column makes SQLite
+  // rewrite its index entry even when the value stays, so a row whose id is recorded (every
+  // accepted one) leaves it out and its deliveries_provider_message entry is not touched.
+  static const std::string kSetMessageId = "provider_message_id = COALESCE(provider_message_id, ?), ";
+  static const std::string kApplyTail =
       "accepted_at = CASE WHEN ? THEN MIN(COALESCE(accepted_at, ?), ?) ELSE accepted_at END, "
       "delivered_at = CASE WHEN ? THEN MIN(COALESCE(delivered_at, ?), ?) ELSE delivered_at END, "
       "read_at = CASE WHEN ? THEN MIN(COALESCE(read_at, ?), ?) ELSE read_at END, "
       "last_error = CASE WHEN ? AND last_error LIKE 'status failed: %' THEN NULL ELSE last_error END, "
       "claim_owner = CASE WHEN ? THEN NULL ELSE claim_owner END, updated_at = ? "
-      "WHERE delivery_id = ?");
+      "WHERE delivery_id = ?";
+  static const std::string kApplyWithId = "UPDATE deliveries SET state = ?, " + kSetMessageId + kApplyTail;
+  static const std::string kApplyKeepingId = "UPDATE deliveries SET state = ?, " + kApplyTail;
+  auto& q = db.stmt(t.has_message_id ? kApplyKeepingId : kApplyWithId);
   int i = 1;
   q.bind(i++, new_state);
-  q.bind(i++, u.provider_message_id);
+  if (!t.has_message_id) q.bind(i++, u.provider_message_id);
   q.bind(i++, sets_accepted ? 1 : 0);
   q.bind(i++, u.provider_at);
   q.bind(i++, u.provider_at);
@@ -248,16 +258,22 @@ StatusEventStored StatusEventStore(Db& db, const StatusEventStoreParams& p) {
   return guarded("StatusEventStore", [&] {
     const std::string digest = sha256_hex(p.body);
     auto& q = db.stmt(
-        "INSERT INTO status_events (received_at, source, source_ref, signature, verified, body, body_sha256, state, error) "
-        "VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?) ON CONFLICT(body_sha256) DO NOTHING");
+        "INSERT INTO status_events (received_at, source, source_ref, signature, verified, body, body_sha256, state, error, "
+        "processed_at) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?, ?) ON CONFLICT(body_sha256) DO NOTHING");
+    const bool processed = p.processed && !p.malformed_error;
     q.bind(1, p.now);
     q.bind(2, p.source);
     q.bind(3, p.source_ref);
     q.bind(4, p.signature);
     q.bind(5, p.body);
     q.bind(6, digest);
-    q.bind(7, p.malformed_error ? "malformed" : "received");
+    q.bind(7, p.malformed_error ? "malformed" : processed ? "processed" : "received");
     bind_opt(q, 8, p.malformed_error);
+    if (processed) {
+      q.bind(9, p.now);
+    } else {
+      q.bind(9);
+    }
     if (q.exec() == 1) return StatusEventStored{db.raw().getLastInsertRowid(), false};
     auto& f = db.stmt("SELECT event_id FROM status_events WHERE body_sha256 = ?");
     f.bind(1, digest);
@@ -325,6 +341,32 @@ std::int64_t StatusRejectCountSince(Db& db, Millis since) {
   });
 }
 
+namespace {
+
+/// Binds a status_updates row's first nine columns (event_id … received_at), as both inserts
+/// below name them.
+void bind_update_row(SQLite::Statement& q, std::int64_t event_id, const StatusUpdate& u, Millis now) {
+  q.bind(1, event_id);
+  q.bind(2, u.provider_message_id);
+  bind_opt(q, 3, u.delivery_id);
+  q.bind(4, std::string(to_string(u.status)));
+  q.bind(5, u.provider_at);
+  q.bind(6, u.phone_number_id);
+  if (u.error_code) {
+    q.bind(7, static_cast<std::int64_t>(*u.error_code));
+  } else {
+    q.bind(7);
+  }
+  if (u.error_title.empty()) {
+    q.bind(8);
+  } else {
+    q.bind(8, u.error_title);
+  }
+  q.bind(9, now);
+}
+
+}  // namespace
+
 int StatusUpdatesInsert(Db& db, std::int64_t event_id, const std::vector<StatusUpdate>& updates, Millis now) {
   return guarded("StatusUpdatesInsert", [&] {
     int inserted = 0;
@@ -333,26 +375,56 @@ int StatusUpdatesInsert(Db& db, std::int64_t event_id, const std::vector<StatusU
           "INSERT INTO status_updates (event_id, provider_message_id, delivery_id, status, provider_at, phone_number_id, "
           "error_code, error_title, received_at) VALUES (?,?,?,?,?,?,?,?,?) "
           "ON CONFLICT(provider_message_id, status) DO NOTHING");
-      q.bind(1, event_id);
-      q.bind(2, u.provider_message_id);
-      bind_opt(q, 3, u.delivery_id);
-      q.bind(4, std::string(to_string(u.status)));
-      q.bind(5, u.provider_at);
-      q.bind(6, u.phone_number_id);
-      if (u.error_code) {
-        q.bind(7, static_cast<std::int64_t>(*u.error_code));
-      } else {
-        q.bind(7);
-      }
-      if (u.error_title.empty()) {
-        q.bind(8);
-      } else {
-        q.bind(8, u.error_title);
-      }
-      q.bind(9, now);
+      bind_update_row(q, event_id, u, now);
       inserted += q.exec();
     }
     return inserted;
+  });
+}
+
+StatusInsertedApplied StatusUpdatesInsertApplied(Db& db, std::int64_t event_id, const std::vector<StatusUpdate>& updates,
+                                                 Millis now) {
+  return guarded("StatusUpdatesInsertApplied", [&] {
+    StatusInsertedApplied out;
+    PendingRow row;
+    for (const auto& u : updates) {
+      // StatusUpdatesInsert's ON CONFLICT(provider_message_id, status) DO NOTHING, asked first:
+      // a status already present is neither stored again nor applied.
+      auto& seen = db.stmt("SELECT 1 FROM status_updates WHERE provider_message_id = ? AND status = ?");
+      seen.bind(1, u.provider_message_id);
+      seen.bind(2, std::string(to_string(u.status)));
+      const bool present = seen.executeStep();
+      seen.reset();
+      if (present) continue;
+      // What StatusApplyEvent reads back of the row (read_pending), from the status itself.
+      row.provider_message_id = u.provider_message_id;
+      row.delivery_id = u.delivery_id;
+      row.status = u.status;
+      row.provider_at = u.provider_at;
+      row.error_code = u.error_code;
+      row.error_title = u.error_title;
+      auto t = match(db, row);
+      // apply_rows' rule: no delivery yet, or one a live dispatch is still writing, stays pending.
+      std::optional<std::string> outcome;
+      if (t && !status_waits_for(t->state)) outcome = apply_one(db, row, *t, now);
+      count(out.applied, outcome ? *outcome : std::string("pending"));
+      auto& q = db.stmt(
+          "INSERT INTO status_updates (event_id, provider_message_id, delivery_id, status, provider_at, phone_number_id, "
+          "error_code, error_title, received_at, applied_at, matched_delivery_id, outcome) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
+      bind_update_row(q, event_id, u, now);
+      if (outcome) {
+        q.bind(10, now);
+        q.bind(11, t->delivery_id);
+        q.bind(12, *outcome);
+      } else {
+        q.bind(10);
+        q.bind(11);
+        q.bind(12);
+      }
+      q.exec();
+      ++out.inserted;
+    }
+    return out;
   });
 }
 

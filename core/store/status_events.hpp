@@ -7,7 +7,10 @@
 // WhatsApp row, a change note a running dispatch acts on). docs/state_machine.md has the transitions.
 //
 // Call order, as core/app/callbacks.cpp (store_callbacks) does it, for a batch of requests:
-//   1. write_tx { StatusEventStore; StatusUpdatesInsert   — each request of the batch
+//   1. write_tx { SAVEPOINT { StatusEventStore (processed); StatusUpdatesInsertApplied — each new
+//                             event of the batch (a duplicate: StatusApplyEvents of its event) }
+//                 and only if that failed (rolled back to the savepoint), the two-step form:
+//                 StatusEventStore; StatusUpdatesInsert   — each request of the batch
 //                 SAVEPOINT { StatusApplyEvents }         — all of them; rolled back alone if it fails
 //               }                                         — committed before any of their 200s
 //   3. write_tx { StatusApplyPending } now and then          — statuses that named no known delivery,
@@ -30,6 +33,9 @@ struct StatusEventStoreParams {
   std::string body;                 ///< raw body, byte for byte
   std::optional<std::string> malformed_error;  ///< set when the body did not parse (kept for forensics)
   Millis now = 0;
+  /// Store a new event already `processed` (processed_at = now): its statuses are applied in
+  /// the same transaction (StatusUpdatesInsertApplied). Ignored for a malformed body.
+  bool processed = false;
 };
 struct StatusEventStored {
   std::int64_t event_id = 0;
@@ -76,6 +82,22 @@ StatusApplySummary StatusApplyEvent(Db& db, std::int64_t event_id, Millis now);
 /// in order, marking them processed with one statement. Summaries in the order of `event_ids`.
 /// Call inside write_tx.
 std::vector<StatusApplySummary> StatusApplyEvents(Db& db, const std::vector<std::int64_t>& event_ids, Millis now);
+/// StatusUpdatesInsert then StatusApplyEvent for a NEW event (StatusEventStore said not a
+/// duplicate), in one pass: each status whose (provider_message_id, status) is not present yet
+/// is applied to its delivery first and then inserted with its outcome (applied_at,
+/// matched_delivery_id, outcome) already set, or inserted pending when no delivery can take it
+/// yet; one already present is skipped. The rows, outcomes and delivery changes are those of the
+/// two calls (the statuses are applied in the same order; what applying reads of status_updates,
+/// reconciled and rerouted outcomes, never includes a row still pending), but each row is
+/// written once instead of inserted pending and rewritten, which spares its partial indexes of
+/// pending rows an insert and a delete. `inserted` is StatusUpdatesInsert's count. Call inside
+/// write_tx; a throw leaves the transaction to be rolled back (to a savepoint) by the caller.
+struct StatusInsertedApplied {
+  int inserted = 0;
+  StatusApplySummary applied;
+};
+StatusInsertedApplied StatusUpdatesInsertApplied(Db& db, std::int64_t event_id, const std::vector<StatusUpdate>& updates,
+                                                 Millis now);
 /// Rows one StatusApplyPending call reads at most, by default.
 inline constexpr std::int64_t kStatusPendingBatch = 1000;
 /// `limit` for StatusApplyPending to read every pending row (restore's carry-over).

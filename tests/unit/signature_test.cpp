@@ -4,6 +4,8 @@
 #include "channels/signature.hpp"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include <string>
 #include <vector>
@@ -19,6 +21,33 @@ TEST(SignatureTest, HmacMatchesAKnownVector) {
   // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
   EXPECT_EQ(hmac_sha256_hex("Jefe", "what do ya want for nothing?"),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+TEST(SignatureTest, KeyedStatesGiveHmacsBytesForEveryKeyLengthAndKeyChange) {
+  // RFC 4231 test case 6: a 131-byte key (longer than SHA-256's block: hashed first).
+  EXPECT_EQ(hmac_sha256_hex(std::string(131, '\xaa'), "Test Using Larger Than Block-Size Key - Hash Key First"),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+  // Keys of every length around the block size, alternating (each call may replace the
+  // thread's keyed states), against OpenSSL's one-shot HMAC.
+  for (std::size_t n = 0; n <= 130; ++n) {
+    std::string key;
+    for (std::size_t i = 0; i < n; ++i) key += static_cast<char>((i * 37 + n) & 0xff);
+    for (const std::string& data : {std::string(), std::string("x"), std::string(1000, 'z') + std::to_string(n)}) {
+      unsigned char mac[EVP_MAX_MD_SIZE];
+      unsigned int len = 0;
+      HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
+           data.size(), mac, &len);
+      std::string hex;
+      for (unsigned int i = 0; i < len; ++i) {
+        static constexpr char kHex[] = "0123456789abcdef";
+        hex += kHex[mac[i] >> 4];
+        hex += kHex[mac[i] & 0x0f];
+      }
+      EXPECT_EQ(hmac_sha256_hex(key, data), hex) << n;
+      EXPECT_EQ(hmac_sha256_hex("Jefe", "what do ya want for nothing?"),
+                "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    }
+  }
 }
 
 TEST(SignatureTest, NonAsciiAndSlashBodiesVerify) {

@@ -759,6 +759,162 @@ TEST_F(StatusStoreTest, OneBatchKeepsEachRequestsOutcome) {
   EXPECT_EQ(scalar("SELECT COUNT(*) FROM status_updates"), 2);
 }
 
+// The receiver stores and applies each status in one pass (StatusUpdatesInsertApplied). The
+// same callbacks through the two-step form (store every event, then StatusApplyEvents) must
+// leave the same deliveries, status rows, change notes and outcomes, for every starting state
+// and with duplicates, re-batched statuses and unknown messages in the batches.
+TEST_F(StatusStoreTest, StoringAndApplyingTogetherEndsAsStoringThenApplying) {
+  const std::vector<DeliveryState> states = {DeliveryState::accepted, DeliveryState::uncertain, DeliveryState::retry_wait,
+                                             DeliveryState::sending,  DeliveryState::planned,   DeliveryState::dead,
+                                             DeliveryState::delivered, DeliveryState::read};
+  std::map<std::string, std::vector<std::int64_t>> ids;  // "X": stored and applied together; "Y": two steps
+  for (const char* name : {"X", "Y"}) {
+    const std::string set = name;
+    for (std::size_t i = 0; i < states.size(); ++i) {
+      const std::string n = std::to_string(i);
+      // Half of them named by callback data only (no message id recorded yet).
+      ids[set].push_back(delivery(set + n, states[i], i % 2 == 0 ? std::optional<std::string>("wamid." + set + n) : std::nullopt));
+    }
+  }
+  // Batches of bodies for one set: every status of every delivery, some twice in one batch,
+  // some re-batched (other bytes, same status), one message nobody sent, one malformed body.
+  auto batches_for = [&](const std::string& set) {
+    std::vector<std::vector<std::string>> out;
+    const std::vector<std::string> order = {"sent", "failed", "read", "delivered"};
+    for (std::size_t k = 0; k < order.size(); ++k) {
+      std::vector<std::string> batch;
+      for (std::size_t i = 0; i < states.size(); ++i) {
+        const std::string pmid = "wamid." + set + std::to_string(i);
+        const std::optional<std::int64_t> cb = i % 2 == 0 ? std::nullopt : std::optional<std::int64_t>(ids[set][i]);
+        const std::string b = body(pmid, order[k], 1'764'300'100 + static_cast<std::int64_t>(10 * k + i), cb);
+        batch.push_back(b);
+        if (i % 3 == 0) batch.push_back(b);          // the same bytes twice in one batch
+        if (i % 4 == 1) batch.push_back(b + "  ");  // the same status in other bytes
+      }
+      batch.push_back(body("wamid." + set + "-nobody", order[k], 1'764'300'200));
+      if (k == 1) batch.push_back(R"({"object":"whatsapp_business_account","entry":")" + set + R"("})");
+      out.push_back(batch);
+    }
+    out.push_back(out.front());  // a whole batch again, later (Meta's retries)
+    return out;
+  };
+  const Millis now = kT0StatusEvent + 5'000;
+  auto verified = [&](const std::vector<std::string>& batch) {
+    std::vector<VerifiedCallback> items(batch.size());
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      EXPECT_EQ(verify_callback(kSecret, "sha256=" + channels::hmac_sha256_hex(kSecret, batch[i]), batch[i], items[i]).http_status, 200);
+    }
+    return items;
+  };
+  std::vector<std::vector<IngestOutcome>> together, apart;
+  for (const auto& batch : batches_for("X")) {
+    auto items = verified(batch);
+    std::vector<const VerifiedCallback*> ptrs;
+    for (const auto& it : items) ptrs.push_back(&it);
+    together.push_back(store_callbacks(*db_, ptrs, "receiver", "", now, *log_));
+  }
+  for (const auto& batch : batches_for("Y")) {
+    auto items = verified(batch);
+    std::vector<IngestOutcome> outs(items.size());
+    db_->write_tx([&] {
+      std::vector<std::int64_t> applied_ids;
+      std::vector<std::size_t> at;
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        store::StatusEventStoreParams p;
+        p.signature = items[i].signature;
+        p.body = items[i].body;
+        p.malformed_error = items[i].malformed_error;
+        p.now = now;
+        auto stored = store::StatusEventStore(*db_, p);
+        outs[i].event_id = stored.event_id;
+        outs[i].duplicate = stored.duplicate;
+        outs[i].malformed = items[i].malformed_error.has_value();
+        if (!stored.duplicate && !outs[i].malformed) outs[i].new_updates = store::StatusUpdatesInsert(*db_, stored.event_id, items[i].updates, now);
+        if (!outs[i].malformed) {
+          applied_ids.push_back(stored.event_id);
+          at.push_back(i);
+        }
+      }
+      auto applied = store::StatusApplyEvents(*db_, applied_ids, now);
+      for (std::size_t k = 0; k < at.size(); ++k) outs[at[k]].applied = applied[k];
+    });
+    apart.push_back(outs);
+  }
+  ASSERT_EQ(together.size(), apart.size());
+  for (std::size_t b = 0; b < together.size(); ++b) {
+    ASSERT_EQ(together[b].size(), apart[b].size()) << b;
+    for (std::size_t i = 0; i < together[b].size(); ++i) {
+      const auto &x = together[b][i], &y = apart[b][i];
+      EXPECT_EQ(x.http_status, 200);
+      EXPECT_EQ(x.duplicate, y.duplicate) << b << "/" << i;
+      EXPECT_EQ(x.malformed, y.malformed) << b << "/" << i;
+      EXPECT_EQ(x.new_updates, y.new_updates) << b << "/" << i;
+      EXPECT_FALSE(x.apply_failed);
+      EXPECT_EQ(std::tie(x.applied.applied, x.applied.reconciled, x.applied.moved, x.applied.unchanged, x.applied.errors_recorded,
+                         x.applied.ignored, x.applied.pending),
+                std::tie(y.applied.applied, y.applied.reconciled, y.applied.moved, y.applied.unchanged, y.applied.errors_recorded,
+                         y.applied.ignored, y.applied.pending))
+          << b << "/" << i;
+    }
+  }
+  // The ledger: each X delivery as its Y twin, each X status row as its Y twin.
+  auto text = [&](const std::string& sql, const std::string& arg) {
+    SQLite::Statement q(db_->raw(), sql);
+    q.bind(1, arg);
+    std::string out;
+    while (q.executeStep()) {
+      for (int c = 0; c < q.getColumnCount(); ++c) out += (q.getColumn(c).isNull() ? std::string("NULL") : q.getColumn(c).getString()) + "|";
+      out += "\n";
+    }
+    return out;
+  };
+  for (std::size_t i = 0; i < states.size(); ++i) {
+    const auto x = row(ids["X"][i]), y = row(ids["Y"][i]);
+    EXPECT_EQ(x.state, y.state) << i;
+    EXPECT_EQ(x.accepted_at, y.accepted_at) << i;
+    EXPECT_EQ(x.delivered_at, y.delivered_at) << i;
+    EXPECT_EQ(x.read_at, y.read_at) << i;
+    EXPECT_EQ(x.last_error, y.last_error) << i;
+    EXPECT_EQ(x.claim_owner, y.claim_owner) << i;
+    EXPECT_EQ(x.pmid.has_value(), y.pmid.has_value()) << i;
+    EXPECT_EQ(text("SELECT kind FROM delivery_changes WHERE delivery_id = ? ORDER BY seq", std::to_string(ids["X"][i])),
+              text("SELECT kind FROM delivery_changes WHERE delivery_id = ? ORDER BY seq", std::to_string(ids["Y"][i])))
+        << i;
+  }
+  const std::string rows_sql =
+      "SELECT substr(provider_message_id, 8), status, provider_at, applied_at, outcome, checked_at, "
+      "matched_delivery_id IS NULL, error_code, error_title FROM status_updates WHERE substr(provider_message_id, 7, 1) = ? "
+      "ORDER BY update_id";
+  const std::string xs = text(rows_sql, "X"), ys = text(rows_sql, "Y");
+  EXPECT_FALSE(xs.empty());
+  EXPECT_EQ(xs, ys);
+  // Every readable event is processed, in both forms; the malformed ones are kept as such.
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM status_events WHERE state = 'received'"), 0);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM status_events WHERE state = 'malformed'"), 2);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM status_events WHERE state = 'processed' AND processed_at IS NULL"), 0);
+}
+
+// When applying fails, the batch is still stored: its events and statuses are committed, the
+// statuses pending, and StatusApplyPending applies them later.
+TEST_F(StatusStoreTest, ApplyingThatFailsStoresTheStatusesPendingAndAnswers200) {
+  auto id = delivery("F1", DeliveryState::accepted, "wamid.F1");
+  db_->exec("CREATE TEMP TRIGGER no_updates BEFORE UPDATE ON deliveries BEGIN SELECT RAISE(ABORT, 'deliveries are locked'); END");
+  auto out = post(body("wamid.F1", "delivered", 1'764'300'010, id));
+  EXPECT_EQ(out.http_status, 200);
+  EXPECT_TRUE(out.apply_failed);
+  EXPECT_FALSE(out.duplicate);
+  EXPECT_EQ(out.new_updates, 1);
+  EXPECT_EQ(row(id).state, "accepted");
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM status_updates WHERE applied_at IS NULL"), 1);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM status_events WHERE state = 'received'"), 1);
+  db_->exec("DROP TRIGGER no_updates");
+  store::StatusApplySummary s;
+  db_->write_tx([&] { s = store::StatusApplyPending(*db_, kT0StatusEvent + 9'000); });
+  EXPECT_EQ(s.moved, 1);
+  EXPECT_EQ(row(id).state, "delivered");
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM status_events WHERE state = 'received'"), 0);
+}
+
 TEST_F(StatusStoreTest, HandshakeEchoesTheChallengeOnlyForOurToken) {
   auto ok = verify_handshake("tok-1", "subscribe", "tok-1", "1158201444");
   EXPECT_EQ(ok.http_status, 200);
