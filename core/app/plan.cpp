@@ -140,6 +140,9 @@ DayPlanResult plan_deliveries_in(store::Db& db, const Config& cfg, const std::st
   // Most advisors share a few (slot, time zone) pairs: each instant is computed once.
   std::map<std::pair<std::string, std::string>, Result<Millis>> slot_cache;
   std::map<Millis, std::vector<Pending>> by_slot;
+  const std::pair<std::string, std::string>* last_slot = nullptr;  // the (slot, zone) of the last advisor
+  const Result<Millis>* last_instant = nullptr;  // slot_cache's entry for last_slot (map nodes stay put)
+  std::vector<Pending>* last_run = nullptr;      // by_slot's run for *last_instant, once one was planned
   nlohmann::json unassigned = nlohmann::json::array();
   nlohmann::json unreachable = nlohmann::json::array();
   std::size_t eligible = 0;
@@ -153,14 +156,22 @@ DayPlanResult plan_deliveries_in(store::Db& db, const Config& cfg, const std::st
       unassigned.push_back(a.advisor_id);
       return;
     }
-    auto key = std::make_pair(a.slot.empty() ? cfg.default_slot : a.slot,
-                              a.timezone.empty() ? cfg.default_timezone : a.timezone);
-    auto cached = slot_cache.find(key);
-    if (cached == slot_cache.end()) {
-      auto slot = parse_slot(key.first);
-      cached = slot_cache.emplace(key, slot ? slot_instant(*d, *slot, key.second) : Result<Millis>(slot.error())).first;
+    const std::string& slot_text = a.slot.empty() ? cfg.default_slot : a.slot;
+    const std::string& zone_text = a.timezone.empty() ? cfg.default_timezone : a.timezone;
+    // Consecutive advisors mostly share their (slot, time zone): the map is searched (and its
+    // key built) only when the pair changes.
+    if (!last_instant || slot_text != last_slot->first || zone_text != last_slot->second) {
+      auto key = std::make_pair(slot_text, zone_text);
+      auto cached = slot_cache.find(key);
+      if (cached == slot_cache.end()) {
+        auto slot = parse_slot(key.first);
+        cached = slot_cache.emplace(key, slot ? slot_instant(*d, *slot, key.second) : Result<Millis>(slot.error())).first;
+      }
+      last_slot = &cached->first;
+      last_instant = &cached->second;
+      last_run = nullptr;
     }
-    const auto& s = cached->second;
+    const auto& s = *last_instant;
     if (!s) {
       unreachable.push_back({{"advisor_id", a.advisor_id}, {"reason", s.error().message}});
       return;
@@ -184,7 +195,8 @@ DayPlanResult plan_deliveries_in(store::Db& db, const Config& cfg, const std::st
       return;
     }
     if (skipped_whatsapp) ++held_off_whatsapp;
-    by_slot[*s].push_back({std::move(a.advisor_id), intern(*a.content_id), intern(a.source), intern(a.tier),
+    if (!last_run) last_run = &by_slot[*s];
+    last_run->push_back({std::move(a.advisor_id), intern(*a.content_id), intern(a.source), intern(a.tier),
                            rank ? *rank : static_cast<int>(cfg.tiers.size()), a.preference[static_cast<std::size_t>(chosen)], chosen});
   }, &by_language);
   mark(timings, "load_ms");
