@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "app/plan.hpp"
 #include "app/restore.hpp"
 #include "domain/planner.hpp"
 #include "domain/restore.hpp"
@@ -333,6 +334,47 @@ ORDER BY a.advisor_id)sql");
   EXPECT_LT(joined.size(), ids.size());
   EXPECT_EQ(merged, joined);
   EXPECT_EQ(merged_languages, joined_languages);
+}
+
+// plan-deliveries writes a run's rows in send order, so delivery ids follow planned_at (dispatch
+// relies on it), and rows planned for the same millisecond keep the run's item order, which is
+// advisor order: what a stable sort of the items by planned_at gives. Three senders at 1,000 mps
+// put several sends in the same millisecond.
+TEST_F(DeliveryInserterTest, PlanWritesRowsInSendOrderWithTiesInAdvisorOrder) {
+  const std::string day = "2026-11-28";
+  db_->write_tx([&] {
+    for (int i = 0; i < kAdvisors; ++i) {
+      store::AssignmentUpsertParams p;
+      p.assignment.advisor_id = advisor(i);
+      p.assignment.date = day;
+      p.assignment.content_id = "C1";
+      p.assignment.source = Source::editorial;
+      p.created_at = kT0Deliveries;
+      store::AssignmentUpsert(*db_, p);
+    }
+  });
+  Config cfg;
+  for (const char* id : {"wa-1", "wa-2", "wa-3"}) {
+    cfg.senders.push_back({});
+    cfg.senders.back().id = id;
+    cfg.senders.back().channel = Channel::whatsapp;
+    cfg.senders.back().mps = 1000;
+  }
+  const auto out = plan_deliveries(*db_, cfg, day, kT0Deliveries, false);
+  ASSERT_EQ(out.inserted, static_cast<std::size_t>(kAdvisors)) << out.report.dump();
+  SQLite::Statement q(db_->raw(), "SELECT planned_at, advisor_id FROM deliveries WHERE date = '" + day + "' ORDER BY delivery_id");
+  std::vector<std::pair<Millis, std::string>> rows;
+  while (q.executeStep()) rows.emplace_back(q.getColumn(0).getInt64(), q.getColumn(1).getString());
+  ASSERT_EQ(rows.size(), static_cast<std::size_t>(kAdvisors));
+  std::size_t ties = 0;
+  for (std::size_t k = 1; k < rows.size(); ++k) {
+    EXPECT_LE(rows[k - 1].first, rows[k].first) << k;
+    if (rows[k - 1].first == rows[k].first) {
+      ++ties;
+      EXPECT_LT(rows[k - 1].second, rows[k].second) << k;
+    }
+  }
+  EXPECT_GT(ties, 0U);  // the population has ties, so their order is tested
 }
 
 // sql/007 rebuilds deliveries on a ledger that already holds rows: the rows, their ids and their
