@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
-#include <numeric>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
@@ -140,6 +139,9 @@ DayPlanResult plan_deliveries_in(store::Db& db, const Config& cfg, const std::st
   // Most advisors share a few (slot, time zone) pairs: each instant is computed once.
   std::map<std::pair<std::string, std::string>, Result<Millis>> slot_cache;
   std::map<Millis, std::vector<Pending>> by_slot;
+  const std::pair<std::string, std::string>* last_slot = nullptr;  // the (slot, zone) of the last advisor
+  const Result<Millis>* last_instant = nullptr;  // slot_cache's entry for last_slot (map nodes stay put)
+  std::vector<Pending>* last_run = nullptr;      // by_slot's run for *last_instant, once one was planned
   nlohmann::json unassigned = nlohmann::json::array();
   nlohmann::json unreachable = nlohmann::json::array();
   std::size_t eligible = 0;
@@ -153,14 +155,22 @@ DayPlanResult plan_deliveries_in(store::Db& db, const Config& cfg, const std::st
       unassigned.push_back(a.advisor_id);
       return;
     }
-    auto key = std::make_pair(a.slot.empty() ? cfg.default_slot : a.slot,
-                              a.timezone.empty() ? cfg.default_timezone : a.timezone);
-    auto cached = slot_cache.find(key);
-    if (cached == slot_cache.end()) {
-      auto slot = parse_slot(key.first);
-      cached = slot_cache.emplace(key, slot ? slot_instant(*d, *slot, key.second) : Result<Millis>(slot.error())).first;
+    const std::string& slot_text = a.slot.empty() ? cfg.default_slot : a.slot;
+    const std::string& zone_text = a.timezone.empty() ? cfg.default_timezone : a.timezone;
+    // Consecutive advisors mostly share their (slot, time zone): the map is searched (and its
+    // key built) only when the pair changes.
+    if (!last_instant || slot_text != last_slot->first || zone_text != last_slot->second) {
+      auto key = std::make_pair(slot_text, zone_text);
+      auto cached = slot_cache.find(key);
+      if (cached == slot_cache.end()) {
+        auto slot = parse_slot(key.first);
+        cached = slot_cache.emplace(key, slot ? slot_instant(*d, *slot, key.second) : Result<Millis>(slot.error())).first;
+      }
+      last_slot = &cached->first;
+      last_instant = &cached->second;
+      last_run = nullptr;
     }
-    const auto& s = cached->second;
+    const auto& s = *last_instant;
     if (!s) {
       unreachable.push_back({{"advisor_id", a.advisor_id}, {"reason", s.error().message}});
       return;
@@ -184,7 +194,8 @@ DayPlanResult plan_deliveries_in(store::Db& db, const Config& cfg, const std::st
       return;
     }
     if (skipped_whatsapp) ++held_off_whatsapp;
-    by_slot[*s].push_back({std::move(a.advisor_id), intern(*a.content_id), intern(a.source), intern(a.tier),
+    if (!last_run) last_run = &by_slot[*s];
+    last_run->push_back({std::move(a.advisor_id), intern(*a.content_id), intern(a.source), intern(a.tier),
                            rank ? *rank : static_cast<int>(cfg.tiers.size()), a.preference[static_cast<std::size_t>(chosen)], chosen});
   }, &by_language);
   mark(timings, "load_ms");
@@ -271,18 +282,28 @@ DayPlanResult plan_deliveries_in(store::Db& db, const Config& cfg, const std::st
       // Rows go in planned order, so delivery ids follow send order: dispatch's claims and
       // outcome updates then touch consecutive pages of the table and its indexes, not a random
       // page per row (measured on the 100k bench: the writer's commits were a third of its CPU).
-      std::vector<std::uint32_t> order(rp.items->size());
-      std::iota(order.begin(), order.end(), 0U);
-      std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) {
-        return rp.plan.sends[a].planned_at < rp.plan.sends[b].planned_at;
-      });
+      // Sorted as (planned_at, item) pairs in one array: the order a stable sort of the items by
+      // planned_at gives, without a comparison that reaches into the plan's sends at random.
+      std::vector<std::pair<Millis, std::uint32_t>> by_time(rp.items->size());
+      for (std::uint32_t i = 0; i < by_time.size(); ++i) by_time[i] = {rp.plan.sends[i].planned_at, i};
+      std::sort(by_time.begin(), by_time.end());
       // What every row of the run shares is set once; per row only what differs is assigned.
       dp.run_id = run_id;
       dp.date = &date;
       dp.slot_at = rp.window.slot_at;
       dp.deadline_at = rp.window.deadline;
       dp.now = now;
-      for (std::uint32_t i : order) {
+      // Planned order visits the run's items and sends at random: each row's item and send are
+      // fetched into the cache a few rows ahead (kAhead), so the bind does not wait for memory
+      // (measured: without it, a cache miss on the row's strings was 7% of the job's samples).
+      constexpr std::size_t kAhead = 16;
+      for (std::size_t k = 0; k < by_time.size(); ++k) {
+        if (k + kAhead < by_time.size()) {
+          const std::uint32_t next = by_time[k + kAhead].second;
+          __builtin_prefetch(&(*rp.items)[next]);
+          __builtin_prefetch(&rp.plan.sends[next].sender_id);
+        }
+        const auto& [planned_at, i] = by_time[k];
         const auto& p = (*rp.items)[i];
         const auto& send = rp.plan.sends[i];
         dp.advisor_id = &p.advisor_id;
@@ -293,7 +314,7 @@ DayPlanResult plan_deliveries_in(store::Db& db, const Config& cfg, const std::st
         dp.channel = &channel_names.try_emplace(p.channel, to_string(p.channel)).first->second;
         dp.channel_index = p.channel_index;
         dp.sender = &send.sender_id;
-        dp.planned_at = send.planned_at;
+        dp.planned_at = planned_at;
         inserter.add_ref(dp);
       }
       const std::size_t inserted = inserter.finish();

@@ -61,16 +61,28 @@ const std::string kListEligible = std::string("SELECT ") + kAdvisorColumns +
                                   ", c.channel, c.address FROM advisors a JOIN advisor_channels c ON c.advisor_id = a.advisor_id" +
                                   kEligibleWhere;
 
-// The planner's columns only, with the day's assignment joined, so a million advisors are read
-// in one ordered pass without building whole Advisor rows. The assignment comes from the
-// date-led covering index (sql/008), a sixth of the table's bytes per row: the table, keyed
-// (date, advisor_id) since sql/015, carries score_parts and reason, and SQLite picks the primary
-// key unless told.
-const std::string kPlanCandidates =
-    std::string("SELECT a.advisor_id, a.tier, a.timezone, a.slot, a.channels, c.channel, s.content_id, s.source, a.language ") +
-    "FROM advisors a JOIN advisor_channels c ON c.advisor_id = a.advisor_id "
-    "LEFT JOIN assignments s INDEXED BY assignments_day ON s.advisor_id = a.advisor_id AND s.date = ?1" +
-    kEligibleWhere;
+// The planner's reads (PlanCandidatesForDate): three ordered scans merged by advisor_id in C++
+// instead of one three-way join, because SQLite has no merge join: the join searched
+// advisor_channels and the day's assignments once per advisor (a million index searches each),
+// where each scan below walks its B-tree once in key order. Together they give exactly the
+// join's rows: every advisor the eligibility rule admits (opted in, not paused on ?1) with an
+// opted-in channel row, and its assignment for ?1 when there is one.
+// The advisors the rule admits, ordered by advisor_id (the table's unique index).
+constexpr const char* kPlanAdvisors = R"sql(
+SELECT a.advisor_id, a.tier, a.timezone, a.slot, a.channels, a.language FROM advisors a
+WHERE a.opted_in = 1
+  AND NOT ((a.paused_from IS NOT NULL OR a.paused_until IS NOT NULL)
+           AND COALESCE(a.paused_from, '') <= ?1 AND (a.paused_until IS NULL OR ?1 <= a.paused_until))
+ORDER BY a.advisor_id)sql";
+// Every opted-in channel row, in the table's own (advisor_id, channel) order.
+constexpr const char* kPlanChannels =
+    "SELECT advisor_id, channel FROM advisor_channels WHERE opted_in = 1 ORDER BY advisor_id, channel";
+// The day's assignments from the date-led covering index (sql/008), a sixth of the table's bytes
+// per row: the table, keyed (date, advisor_id) since sql/015, carries score_parts and reason, and
+// SQLite picks the primary key unless told. One range, ordered by advisor_id.
+constexpr const char* kPlanAssignments =
+    "SELECT advisor_id, content_id, source FROM assignments INDEXED BY assignments_day WHERE date = ?1 "
+    "ORDER BY advisor_id";
 
 // The ranker's columns only (AdvisorListEligibleForRanking), same rows and order as kListEligible.
 const std::string kRankingCandidates =
@@ -341,50 +353,88 @@ std::vector<AdvisorRow> AdvisorListEligible(Db& db, const std::string& date) {
   });
 }
 
+namespace {
+/// A text column without a copy; valid until the statement steps again.
+std::string_view text_of(SQLite::Statement& q, int col) {
+  const auto c = q.getColumn(col);  // one Column (a shared_ptr copy) for both calls
+  const char* p = c.getText();      // text first, then its length in bytes (sqlite3_column_bytes)
+  return {p, static_cast<std::size_t>(c.getBytes())};
+}
+}  // namespace
+
 void PlanCandidatesForDate(Db& db, const std::string& date, const std::function<void(PlanCandidate&&)>& fn,
                            std::map<std::string, std::int64_t>* by_language) {
   guarded("listing advisors to plan", [&] {
-    auto& q = db.stmt(kPlanCandidates);
-    q.bind(1, date);
-    PlanCandidate cur;
-    bool have = false;
-    auto flush = [&] {
-      if (have && cur.opted != 0) fn(std::move(cur));
-      cur = PlanCandidate{};
-      have = false;
-    };
+    auto& qa = db.stmt(kPlanAdvisors);
+    auto& qc = db.stmt(kPlanChannels);
+    auto& qs = db.stmt(kPlanAssignments);
+    qa.bind(1, date);
+    qs.bind(1, date);
+    // Most advisors share a preference list and a language: each distinct text is parsed or
+    // looked up once per run of equal values, not once per advisor.
+    std::string last_list;
+    std::vector<Channel> last_preference;
+    bool have_list = false;
+    std::string last_language;
+    std::int64_t* language_count = nullptr;
     try {
-      // Rows come ordered by advisor_id, one per opted-in channel: group consecutive rows.
-      while (q.executeStep()) {
-        const char* id = q.getColumn(0).getText();
-        if (!have || cur.advisor_id != id) {
-          flush();
-          have = true;
-          cur.advisor_id = id;
-          cur.tier = q.getColumn(1).getText();
-          cur.timezone = q.getColumn(2).getText();
-          cur.slot = q.getColumn(3).getText();
-          cur.language = q.getColumn(8).getText();
-          for (const auto& part : split_list(q.getColumn(4).getString(), '|')) {
-            if (auto ch = channel_from_string(part)) cur.preference.push_back(*ch);
+      // advisor_channels and the day's assignments are walked beside the advisors: each cursor
+      // only moves forward, to the current advisor_id (BINARY order, as SQLite sorts TEXT, and as
+      // std::string_view compares).
+      bool c_more = qc.executeStep();
+      bool s_more = qs.executeStep();
+      while (qa.executeStep()) {
+        const std::string_view id = text_of(qa, 0);
+        while (c_more && text_of(qc, 0) < id) c_more = qc.executeStep();
+        if (!c_more || text_of(qc, 0) != id) continue;  // no opted-in channel row: the join drops it
+        PlanCandidate cur;
+        cur.advisor_id.assign(id);
+        cur.tier.assign(text_of(qa, 1));
+        cur.timezone.assign(text_of(qa, 2));
+        cur.slot.assign(text_of(qa, 3));
+        const std::string_view list = text_of(qa, 4);
+        if (!have_list || list != last_list) {
+          last_list.assign(list);
+          last_preference.clear();
+          for (const auto& part : split_list(list, '|')) {
+            if (auto ch = channel_from_string(part)) last_preference.push_back(*ch);
           }
-          if (!q.getColumn(6).isNull()) {
-            cur.content_id = q.getColumn(6).getString();
-            cur.source = q.getColumn(7).getString();
+          have_list = true;
+        }
+        cur.preference = last_preference;
+        const std::string_view language = text_of(qa, 5);
+        cur.language.assign(language);
+        if (by_language) {
+          if (!language_count || language != last_language) {
+            last_language.assign(language);
+            language_count = &(*by_language)[last_language];
           }
-          if (by_language) ++(*by_language)[q.getColumn(8).getString()];
+          ++*language_count;
         }
         // Only channels in the advisor's own list count (as in AdvisorListEligible).
-        if (auto ch = channel_from_string(q.getColumn(5).getText());
-            ch && std::find(cur.preference.begin(), cur.preference.end(), *ch) != cur.preference.end()) {
-          cur.opted |= static_cast<std::uint8_t>(1U << static_cast<unsigned>(*ch));
+        for (; c_more && text_of(qc, 0) == id; c_more = qc.executeStep()) {
+          if (auto ch = channel_from_string(text_of(qc, 1));
+              ch && std::find(cur.preference.begin(), cur.preference.end(), *ch) != cur.preference.end()) {
+            cur.opted |= static_cast<std::uint8_t>(1U << static_cast<unsigned>(*ch));
+          }
         }
+        while (s_more && text_of(qs, 0) < id) s_more = qs.executeStep();
+        if (s_more && text_of(qs, 0) == id) {
+          cur.content_id = std::string(text_of(qs, 1));
+          cur.source.assign(text_of(qs, 2));
+        }
+        if (cur.opted != 0) fn(std::move(cur));
       }
-      flush();
     } catch (...) {
-      q.reset();
+      qa.reset();
+      qc.reset();
+      qs.reset();
       throw;
     }
+    // The advisors' scan ran to its end (SQLite resets it at the next bind); the other two may
+    // stop early and must not hold their read cursors.
+    qc.reset();
+    qs.reset();
   });
 }
 

@@ -6,9 +6,12 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <set>
 #include <string>
+#include <vector>
 
+#include "app/plan.hpp"
 #include "app/restore.hpp"
 #include "domain/planner.hpp"
 #include "domain/restore.hpp"
@@ -206,6 +209,172 @@ TEST_F(DeliveryInserterTest, PlanningReadsTheDaysAssignmentAmongSeveralKeptDays)
     ++seen;
   });
   EXPECT_EQ(seen, kAdvisors);
+}
+
+// PlanCandidatesForDate merges three ordered scans (advisors, their opted-in channels, the day's
+// assignments) instead of running one three-way join. On a generated population with every case
+// the join decides (no channel row, channels opted out or outside the advisor's own list, paused
+// on, before or after the day, assignments on other days, ids whose byte order differs from
+// their length order, non-ASCII ids), it must hand over exactly what the join gave, in the same
+// order, and count the same advisors per language. The reference below is the join and its
+// grouping as plan-deliveries ran them before the merge.
+TEST_F(DeliveryInserterTest, PlanCandidatesMergeGivesTheJoinsRowsOnAGeneratedPopulation) {
+  const std::string day = "2026-11-28";
+  db_->exec("INSERT INTO content(content_id, title, body, language, updated_at) VALUES ('C2', 't', 'b', 'hi', 0)");
+  std::uint64_t seed = 42;
+  auto next = [&seed](std::uint64_t n) {  // a fixed LCG: the same population on every run
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<std::size_t>((seed >> 33) % n);
+  };
+  const std::vector<std::string> pieces = {"A", "a", "1", "10", "_", "-", "Z", "\xc3\xa9", "0"};
+  const std::vector<std::string> lists = {"whatsapp", "email", "whatsapp|email", "email|whatsapp", "webhook|whatsapp",
+                                          " whatsapp | email ", "sms|email", "", "whatsapp|webhook|email"};
+  const std::vector<std::string> days = {"2026-11-27", day, "2026-11-29"};
+  std::set<std::string> ids;
+  while (ids.size() < 400) {
+    std::string id;
+    const std::size_t len = 1 + next(4);
+    for (std::size_t k = 0; k < len; ++k) id += pieces[next(pieces.size())];
+    ids.insert(id);
+  }
+  db_->write_tx([&] {
+    auto& adv = db_->stmt(
+        "INSERT INTO advisors(advisor_id, name, tier, timezone, slot, channels, opted_in, language, paused_from, "
+        "paused_until, updated_at) VALUES (?1, 'n', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0)");
+    for (const auto& id : ids) {
+      adv.bind(1, id);
+      adv.bind(2, std::string(next(2) ? "gold" : "standard"));
+      adv.bind(3, std::string(next(5) ? "Asia/Kolkata" : ""));
+      adv.bind(4, std::string(next(5) ? "06:00" : "07:30"));
+      adv.bind(5, lists[next(lists.size())]);
+      adv.bind(6, next(8) ? 1 : 0);
+      adv.bind(7, std::string(next(3) ? "en" : "hi"));
+      switch (next(6)) {
+        case 0: adv.bind(8, std::string("2026-11-20")); adv.bind(9, std::string("2026-12-01")); break;  // paused on the day
+        case 1: adv.bind(8, std::string("2026-11-29")); adv.bind(9); break;                              // from the next day
+        case 2: adv.bind(8); adv.bind(9, std::string("2026-11-27")); break;                              // until the day before
+        case 3: adv.bind(8); adv.bind(9, day); break;                                                    // until the day itself
+        default: adv.bind(8); adv.bind(9); break;
+      }
+      adv.exec();
+      adv.reset();
+      for (const char* ch : {"whatsapp", "email", "webhook"}) {
+        if (next(3) == 0) continue;  // no row for this channel
+        db_->exec(std::string("INSERT INTO advisor_channels(advisor_id, channel, address, opted_in) VALUES ('") + id +
+                  "', '" + ch + "', 'x', " + (next(4) ? "1" : "0") + ")");
+      }
+      for (const auto& d : days) {
+        if (next(3) == 0) continue;
+        store::AssignmentUpsertParams p;
+        p.assignment.advisor_id = id;
+        p.assignment.date = d;
+        p.assignment.content_id = next(2) ? "C1" : "C2";
+        p.assignment.source = next(2) ? Source::fallback : Source::editorial;
+        p.created_at = kT0Deliveries;
+        store::AssignmentUpsert(*db_, p);
+      }
+    }
+  });
+  auto key = [](const store::PlanCandidate& c) {
+    std::string k = c.advisor_id + "/" + c.tier + "/" + c.timezone + "/" + c.slot + "/" + c.language + "/";
+    for (Channel ch : c.preference) k += std::string(to_string(ch)) + ",";
+    return k + "/" + std::to_string(c.opted) + "/" + c.content_id.value_or("(none)") + "/" + c.source;
+  };
+  std::vector<std::string> merged;
+  std::map<std::string, std::int64_t> merged_languages;
+  store::PlanCandidatesForDate(*db_, day, [&](store::PlanCandidate&& c) { merged.push_back(key(c)); }, &merged_languages);
+
+  // The join, as it was.
+  std::vector<std::string> joined;
+  std::map<std::string, std::int64_t> joined_languages;
+  SQLite::Statement q(db_->raw(), R"sql(
+SELECT a.advisor_id, a.tier, a.timezone, a.slot, a.channels, c.channel, s.content_id, s.source, a.language
+FROM advisors a JOIN advisor_channels c ON c.advisor_id = a.advisor_id
+LEFT JOIN assignments s INDEXED BY assignments_day ON s.advisor_id = a.advisor_id AND s.date = ?1
+WHERE a.opted_in = 1 AND c.opted_in = 1
+  AND NOT ((a.paused_from IS NOT NULL OR a.paused_until IS NOT NULL)
+           AND COALESCE(a.paused_from, '') <= ?1 AND (a.paused_until IS NULL OR ?1 <= a.paused_until))
+ORDER BY a.advisor_id)sql");
+  q.bind(1, day);
+  store::PlanCandidate cur;
+  bool have = false;
+  auto flush = [&] {
+    if (have && cur.opted != 0) joined.push_back(key(cur));
+    cur = store::PlanCandidate{};
+    have = false;
+  };
+  while (q.executeStep()) {
+    const std::string id = q.getColumn(0).getString();
+    if (!have || cur.advisor_id != id) {
+      flush();
+      have = true;
+      cur.advisor_id = id;
+      cur.tier = q.getColumn(1).getString();
+      cur.timezone = q.getColumn(2).getString();
+      cur.slot = q.getColumn(3).getString();
+      cur.language = q.getColumn(8).getString();
+      for (const auto& part : split_list(q.getColumn(4).getString(), '|')) {
+        if (auto ch = channel_from_string(part)) cur.preference.push_back(*ch);
+      }
+      if (!q.getColumn(6).isNull()) {
+        cur.content_id = q.getColumn(6).getString();
+        cur.source = q.getColumn(7).getString();
+      }
+      ++joined_languages[cur.language];
+    }
+    if (auto ch = channel_from_string(q.getColumn(5).getString());
+        ch && std::find(cur.preference.begin(), cur.preference.end(), *ch) != cur.preference.end()) {
+      cur.opted |= static_cast<std::uint8_t>(1U << static_cast<unsigned>(*ch));
+    }
+  }
+  flush();
+  // The population reaches every case: some planned with and some without an assignment, some
+  // left out (no usable channel, not opted in, paused).
+  EXPECT_GT(joined.size(), 100U);
+  EXPECT_LT(joined.size(), ids.size());
+  EXPECT_EQ(merged, joined);
+  EXPECT_EQ(merged_languages, joined_languages);
+}
+
+// plan-deliveries writes a run's rows in send order, so delivery ids follow planned_at (dispatch
+// relies on it), and rows planned for the same millisecond keep the run's item order, which is
+// advisor order: what a stable sort of the items by planned_at gives. Three senders at 1,000 mps
+// put several sends in the same millisecond.
+TEST_F(DeliveryInserterTest, PlanWritesRowsInSendOrderWithTiesInAdvisorOrder) {
+  const std::string day = "2026-11-28";
+  db_->write_tx([&] {
+    for (int i = 0; i < kAdvisors; ++i) {
+      store::AssignmentUpsertParams p;
+      p.assignment.advisor_id = advisor(i);
+      p.assignment.date = day;
+      p.assignment.content_id = "C1";
+      p.assignment.source = Source::editorial;
+      p.created_at = kT0Deliveries;
+      store::AssignmentUpsert(*db_, p);
+    }
+  });
+  Config cfg;
+  for (const char* id : {"wa-1", "wa-2", "wa-3"}) {
+    cfg.senders.push_back({});
+    cfg.senders.back().id = id;
+    cfg.senders.back().channel = Channel::whatsapp;
+    cfg.senders.back().mps = 1000;
+  }
+  const auto out = plan_deliveries(*db_, cfg, day, kT0Deliveries, false);
+  ASSERT_EQ(out.inserted, static_cast<std::size_t>(kAdvisors)) << out.report.dump();
+  SQLite::Statement q(db_->raw(), "SELECT planned_at, advisor_id FROM deliveries WHERE date = '" + day + "' ORDER BY delivery_id");
+  std::vector<std::pair<Millis, std::string>> rows;
+  while (q.executeStep()) rows.emplace_back(q.getColumn(0).getInt64(), q.getColumn(1).getString());
+  ASSERT_EQ(rows.size(), static_cast<std::size_t>(kAdvisors));
+  std::size_t ties = 0;
+  for (std::size_t k = 1; k < rows.size(); ++k) {
+    EXPECT_LE(rows[k - 1].first, rows[k].first) << k;
+    if (rows[k - 1].first == rows[k].first) {
+      ++ties;
+      EXPECT_LT(rows[k - 1].second, rows[k].second) << k;
+    }
+  }
+  EXPECT_GT(ties, 0U);  // the population has ties, so their order is tested
 }
 
 // sql/007 rebuilds deliveries on a ledger that already holds rows: the rows, their ids and their
