@@ -227,18 +227,19 @@ FallbackResult assign_fallback(store::Db& db, const Config& /*cfg*/, const std::
   mark("engagement_rebuild_ms");
   // Passes 2–6 read and write in one transaction (see below).
   auto body = [&]() -> FallbackResult {
-    // Pass 2: who must receive something on D, and what they already have.
-    const std::vector<Advisor> advisors = store::AdvisorListEligibleForRanking(db, date);
-    // Both lists are ordered by advisor_id: each advisor's assignment is found by walking the
-    // second beside the first (a hash map of a million ids cost more than the walk).
+    // Pass 2: what the advisors already have on D. Who must receive something is read in pass 5,
+    // each advisor as it is ranked. Both are ordered by advisor_id: each advisor's assignment is
+    // found by walking this list beside them (a hash map of a million ids cost more than the walk).
     // Without --list only the content and source are used: the covering index alone answers.
     const std::vector<Assignment> existing =
         opts.list ? store::AssignmentListForDate(db, date) : store::AssignmentKeysForDate(db, date);
     auto next_existing = existing.begin();
-    const std::string* previous_id = nullptr;
+    std::string previous_id;
+    bool started = false;
     auto find_existing = [&](const std::string& id) {
-      if (previous_id && id < *previous_id) next_existing = existing.begin();  // not ascending: start again
-      previous_id = &id;
+      if (started && id < previous_id) next_existing = existing.begin();  // not ascending: start again
+      started = true;
+      previous_id = id;
       while (next_existing != existing.end() && next_existing->advisor_id < id) ++next_existing;
       return next_existing != existing.end() && next_existing->advisor_id == id ? next_existing : existing.end();
     };
@@ -271,17 +272,18 @@ FallbackResult assign_fallback(store::Db& db, const Config& /*cfg*/, const std::
     std::vector<SilentAdvisor> silent;
     nlohmann::json replaced = nlohmann::json::array();
     nlohmann::json listed = nlohmann::json::array();
-    std::size_t kept = 0, fallback = 0, relaxed = 0;
+    std::size_t eligible = 0, kept = 0, fallback = 0, relaxed = 0;
     std::map<std::string, std::size_t> by_source;
-    // Every advisor in order, reading through `rdb`; each new or replaced assignment goes to
-    // emit(row) in advisor order. The rows and the report are the same whichever connection
+    // Every eligible advisor in order, read and ranked one at a time through `rdb` (the advisors
+    // are not held: a million rows); each new or replaced assignment goes to emit(row) in advisor
+    // order. The rows and the report are the same whichever connection
     // reads and whoever writes the rows.
     auto rank_all = [&](store::Db& rdb, auto&& emit) {
       ContentCache content(rdb);
       // Read beside the advisors (ascending ids), one ordered scan per day of the window.
       store::AssignmentHistoryReader history(rdb, history_from, history_to);
       std::vector<store::HistoryRow> history_rows;
-      for (const Advisor& a : advisors) {
+      eligible = store::AdvisorEachEligibleForRanking(rdb, date, [&](const Advisor& a) {
         std::string why_replace;
         if (auto it = find_existing(a.advisor_id); it != existing.end()) {
           const auto& c = content.get(it->content_id);
@@ -296,7 +298,7 @@ FallbackResult assign_fallback(store::Db& db, const Config& /*cfg*/, const std::
               listed.push_back({{"advisor_id", a.advisor_id}, {"content_id", it->content_id},
                                 {"source", std::string(to_string(it->source))}, {"reason", it->reason}});
             }
-            continue;
+            return;
           }
           why_replace = std::string(to_string(it->source)) + " " + it->content_id + ": " + *problem;
         }
@@ -309,7 +311,7 @@ FallbackResult assign_fallback(store::Db& db, const Config& /*cfg*/, const std::
           if (!why_replace.empty()) m["invalid_assignment"] = why_replace;
           missing.push_back(std::move(m));
           silent.push_back({a.advisor_id, a.language, ranked.error().message});
-          continue;
+          return;
         }
         const Content& best = candidates[ranked->index];
         store::AssignmentUpsertParams p;
@@ -334,7 +336,7 @@ FallbackResult assign_fallback(store::Db& db, const Config& /*cfg*/, const std::
         emit(std::move(p));
         ++fallback;
         ++by_source["fallback"];
-      }
+      });
       // The history cursors read assignments: they are closed here, before the writes end.
     };
     // A second connection can read beside the writer only on a file in WAL mode; dry runs write
@@ -366,7 +368,7 @@ FallbackResult assign_fallback(store::Db& db, const Config& /*cfg*/, const std::
       timings["write_ms"] = timings["write_ms"].get<double>() - rank_ms;
     }
     nlohmann::json rep = {{"date", date},
-                          {"eligible", advisors.size()},
+                          {"eligible", eligible},
                           {"already_assigned", kept},
                           {"fallback_assigned", fallback},
                           {"replaced", replaced},
@@ -380,7 +382,7 @@ FallbackResult assign_fallback(store::Db& db, const Config& /*cfg*/, const std::
     if (opts.list) rep["advisors"] = std::move(listed);
     FallbackResult out;
     out.date = date;
-    out.eligible = advisors.size();
+    out.eligible = eligible;
     out.already_assigned = static_cast<std::size_t>(kept);
     out.fallback_assigned = static_cast<std::size_t>(fallback);
     out.replaced = replaced.size();
