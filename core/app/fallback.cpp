@@ -339,10 +339,17 @@ FallbackResult assign_fallback(store::Db& db, const Config& /*cfg*/, const std::
       });
       // The history cursors read assignments: they are closed here, before the writes end.
     };
-    // A second connection can read beside the writer only on a file in WAL mode; dry runs write
-    // nothing, so there is nothing to overlap.
+    // A second connection can read beside the writer only on a file in WAL mode (in a rollback
+    // journal the writer could not spill or commit while it reads); dry runs write nothing, so
+    // there is nothing to overlap.
+    auto in_wal_mode = [&] {
+      auto& q = db.stmt("PRAGMA journal_mode");
+      const bool wal = q.executeStep() && q.getColumn(0).getString() == "wal";
+      q.reset();
+      return wal;
+    };
     const bool pipelined = opts.threads > 1 && !dry_run && !db.path().empty() && db.path() != ":memory:" &&
-                           db.path().rfind("file:", 0) != 0;
+                           db.path().rfind("file:", 0) != 0 && in_wal_mode();
     if (!pipelined) {
       // Pass 6 after pass 5: rank every advisor, then write every new or replaced assignment in
       // batches of multi-row upserts.

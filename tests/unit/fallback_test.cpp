@@ -254,6 +254,12 @@ TEST_F(FallbackTest, RankingBesideTheWritesWritesWhatOneThreadWrites) {
   const std::string copy_path = (dir_ / "copy.db").string();
   db_->exec("VACUUM INTO '" + copy_path + "'");
   store::Db copy(copy_path);
+  {
+    // The ranking runs beside the writes only on a ledger in WAL mode, as every writable Db is.
+    SQLite::Statement mode(copy.raw(), "PRAGMA journal_mode");
+    ASSERT_TRUE(mode.executeStep());
+    ASSERT_EQ(mode.getColumn(0).getString(), "wal");
+  }
 
   FallbackOptions one;
   one.threads = 1;
