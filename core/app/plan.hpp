@@ -27,6 +27,9 @@ struct FallbackOptions {
   int engagement_days = 90;          ///< learn from the read receipts of this many days before D
   int engagement_rebuild_days = 7;   ///< re-derive this many days of engagement from deliveries (late read receipts)
   bool list = false;                 ///< add every eligible advisor's assignment to the report
+  /// 2: rank on a thread of its own, with its own read connection, while this one writes the rows
+  /// (a database file, not a dry run); 1: rank every advisor, then write. The same rows and report.
+  int threads = 2;
 };
 
 /// An eligible advisor left without content for the day (a silent day), and why.

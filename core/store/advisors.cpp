@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <string_view>
 
 namespace daybreak::store {
 namespace {
@@ -439,40 +440,54 @@ void PlanCandidatesForDate(Db& db, const std::string& date, const std::function<
 }
 
 std::vector<Advisor> AdvisorListEligibleForRanking(Db& db, const std::string& date) {
+  std::vector<Advisor> out;
+  AdvisorEachEligibleForRanking(db, date, [&](const Advisor& a) { out.push_back(a); });
+  return out;
+}
+
+std::size_t AdvisorEachEligibleForRanking(Db& db, const std::string& date, const std::function<void(const Advisor&)>& fn) {
   return guarded("listing eligible advisors", [&] {
-    std::vector<Advisor> out;
     auto& q = db.stmt(kRankingCandidates);
     q.bind(1, date);
-    bool reachable = false;  // the current advisor has an opted-in channel of its own list
-    try {
-      // Rows come ordered by advisor_id, one per (advisor, opted-in channel): group consecutive
-      // rows; an advisor whose opted-in channels are all outside its list is dropped, as
+    Advisor a;              // the advisor being read, passed on when its last row has been read
+    bool started = false;   // `a` holds an advisor
+    bool reachable = false;  // `a` has an opted-in channel of its own list
+    std::size_t passed = 0;
+    auto pass = [&] {
+      // An advisor whose opted-in channels are all outside its list is dropped, as
       // AdvisorListEligible drops it.
+      if (!started || !reachable) return;
+      fn(a);
+      ++passed;
+    };
+    try {
+      // Rows come ordered by advisor_id, one per (advisor, opted-in channel): group consecutive rows.
       while (q.executeStep()) {
-        const char* id = q.getColumn(0).getText();
-        if (out.empty() || out.back().advisor_id != id) {
-          if (!out.empty() && !reachable) out.pop_back();
+        const SQLite::Column id = q.getColumn(0);
+        const std::string_view id_text(id.getText(), static_cast<std::size_t>(id.getBytes()));
+        if (!started || a.advisor_id != id_text) {
+          pass();
+          started = true;
           reachable = false;
-          Advisor a;
-          a.advisor_id = id;
+          a.advisor_id.assign(id_text);
+          a.channels.clear();
           for (const auto& part : split_list(q.getColumn(1).getText(), '|')) {
             if (auto ch = channel_from_string(part)) a.channels.push_back(*ch);
           }
-          a.language = q.getColumn(2).getText();
+          a.language.assign(q.getColumn(2).getText());
           a.topics = split_list(q.getColumn(3).getText(), ';');
-          out.push_back(std::move(a));
         }
         if (auto ch = channel_from_string(q.getColumn(4).getText());
-            ch && std::find(out.back().channels.begin(), out.back().channels.end(), *ch) != out.back().channels.end()) {
+            ch && std::find(a.channels.begin(), a.channels.end(), *ch) != a.channels.end()) {
           reachable = true;
         }
       }
-      if (!out.empty() && !reachable) out.pop_back();
+      pass();
     } catch (...) {
       q.reset();
       throw;
     }
-    return out;
+    return passed;
   });
 }
 

@@ -105,6 +105,13 @@ void PlanCandidatesForDate(Db& db, const std::string& date, const std::function<
 /// seconds of allocation and copying it never used.
 std::vector<Advisor> AdvisorListEligibleForRanking(Db& db, const std::string& date);
 
+/// AdvisorListEligibleForRanking one advisor at a time, without holding them all: each is passed
+/// to `fn` as soon as its rows are read, in the same order. The Advisor passed is reused for the
+/// next one (its strings keep their buffers), so `fn` copies what it keeps. Returns how many
+/// were passed. assign-fallback ranks each as it is read: a million Advisor rows held at once
+/// were about half a gigabyte of its peak memory at 1M.
+std::size_t AdvisorEachEligibleForRanking(Db& db, const std::string& date, const std::function<void(const Advisor&)>& fn);
+
 /// Number of stored advisors.
 std::int64_t AdvisorCount(Db& db);
 

@@ -217,6 +217,81 @@ TEST_F(FallbackTest, ScorePartsAreTheTextNlohmannWrites) {
   EXPECT_GT(fractional, 0U);
 }
 
+// assign-fallback ranks on a thread of its own beside the writes (FallbackOptions::threads = 2,
+// the default) and hands the rows over in chunks of 4,096: the rows written, their order and the
+// report must be exactly those of ranking on one thread and writing after. Over 8,000 fallback
+// rows here (two full chunks and a partial one), with history, replacements, a relaxed window
+// and a language without content.
+TEST_F(FallbackTest, RankingBesideTheWritesWritesWhatOneThreadWrites) {
+  const std::string day = "2026-03-10";
+  db_->write_tx([&] {
+    for (const char* lang : {"en", "hi"}) {
+      for (int i = 0; i < 10; ++i) {
+        add_content(std::string("c-") + lang + "-" + std::to_string(i), lang, {kTopics[i % 8], kTopics[(i * 3 + 1) % 8]}, i >= 4,
+                    "2026-02-0" + std::to_string(1 + i % 9));
+      }
+    }
+    add_content("c-mr-0", "mr", {"tax"}, true);  // one Marathi item: its advisors relax the window
+    add_content("c-en-withdrawn", "en", {"tax"}, false);
+    for (int i = 0; i < 12000; ++i) {
+      const std::string id = "adv-" + std::to_string(200000 + i);
+      const std::string lang = i % 97 == 5 ? "ta" : i % 31 == 3 ? "mr" : i % 4 == 3 ? "hi" : "en";
+      add_advisor(id, lang, {kTopics[i % 8], kTopics[(i / 8) % 8]}, i % 53 != 7);
+      const std::string own = lang == "ta" ? "en" : lang;
+      for (int back = 1; back <= 5; ++back) {  // history: the days before D, with gaps
+        if ((i + back) % 3 == 0) continue;
+        const std::string content = own == "mr" ? "c-mr-0" : "c-" + own + "-" + std::to_string(4 + (i + back) % 6);
+        assign(id, "2026-03-0" + std::to_string(10 - back), content);
+      }
+      // 30% editorial on D (a Marathi advisor's is English: replaced)
+      if (i % 10 < 3) assign(id, day, "c-" + (own == "mr" ? std::string("en") : own) + "-" + std::to_string(i % 4));
+    }
+    db_->exec("UPDATE assignments SET content_id = 'c-en-withdrawn' WHERE date = '" + day + "' AND advisor_id IN ('adv-200000', 'adv-200010')");
+    db_->exec("UPDATE content SET withdrawn_at = 1, withdrawn_by = 'compliance' WHERE content_id = 'c-en-withdrawn'");
+    db_->exec("UPDATE assignments SET content_id = 'c-hi-1' WHERE date = '" + day + "' AND advisor_id = 'adv-200020'");  // wrong language
+  });
+  // The same ledger twice: one run on each copy.
+  const std::string copy_path = (dir_ / "copy.db").string();
+  db_->exec("VACUUM INTO '" + copy_path + "'");
+  store::Db copy(copy_path);
+  {
+    // The ranking runs beside the writes only on a ledger in WAL mode, as every writable Db is.
+    SQLite::Statement mode(copy.raw(), "PRAGMA journal_mode");
+    ASSERT_TRUE(mode.executeStep());
+    ASSERT_EQ(mode.getColumn(0).getString(), "wal");
+  }
+
+  FallbackOptions one;
+  one.threads = 1;
+  auto single = assign_fallback(*db_, cfg_, day, kT0Fallback + 1, false, one);
+  auto beside = assign_fallback(copy, cfg_, day, kT0Fallback + 1, false, FallbackOptions{});
+  EXPECT_GT(single.fallback_assigned, 8192U);
+  EXPECT_GT(single.replaced, 2U);
+  EXPECT_FALSE(single.missing.empty());
+  EXPECT_GT(single.report["no_repeat_relaxed"].get<int>(), 0);
+  single.report.erase("timings");
+  beside.report.erase("timings");
+  EXPECT_EQ(single.report.dump(), beside.report.dump());
+  auto dump = [](store::Db& db) {
+    SQLite::Statement q(db.raw(),
+                        "SELECT advisor_id||','||date||','||content_id||','||source||','||score||','||score_parts||','||reason||','||"
+                        "created_at FROM assignments ORDER BY date, advisor_id");
+    std::string out;
+    while (q.executeStep()) out += q.getColumn(0).getString() + "\n";
+    return out;
+  };
+  const std::string rows = dump(*db_);
+  EXPECT_EQ(rows.size(), dump(copy).size());
+  EXPECT_TRUE(rows == dump(copy));
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM assignments WHERE date = '" + day + "' AND source = 'fallback'"),
+            static_cast<std::int64_t>(single.fallback_assigned));
+  // Run again, each the other way round: nothing left to do, the same silent advisors.
+  auto again = assign_fallback(*db_, cfg_, day, kT0Fallback + 2, false, FallbackOptions{});
+  EXPECT_EQ(again.fallback_assigned, 0U);
+  EXPECT_EQ(again.missing.size(), single.missing.size());
+  EXPECT_EQ(dump(*db_), rows);
+}
+
 // Must show 2: 30 days of assign-fallback; nobody gets an item twice within the 14-day window,
 // and every item is in the advisor's language.
 TEST_F(FallbackTest, ThirtyDaysWithoutRepeatsAndInLanguage) {
