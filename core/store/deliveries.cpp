@@ -2,6 +2,7 @@
 #include "domain/delivery_fsm.hpp"
 
 #include <algorithm>
+#include <array>
 
 #include "domain/planner.hpp"
 #include "store/restore.hpp"
@@ -218,26 +219,42 @@ std::vector<char> DeliveryClaimMany(Db& db, const std::vector<std::int64_t>& ids
   std::vector<char> out(ids.size(), 0);
   if (ids.empty()) return out;
   return guarded("DeliveryClaimMany", [&] {
-    static const std::string sql = [] {
-      std::string s =
-          "UPDATE deliveries SET state = 'sending', claim_owner = ?1, claim_until = ?2, updated_at = ?3 "
-          "WHERE state IN (" + claimable_states_sql() + ") "
-          // Only while this process still owns the run (DeliveryClaim says why); uncorrelated, so
-          // SQLite reads the owner's runs once per statement.
-          "AND run_id IN (SELECT run_id FROM runs WHERE owner = ?1) AND delivery_id IN (";
-      for (std::size_t i = 0; i < kChunk; ++i) s += i == 0 ? "?" : ",?";
-      return s + ") RETURNING delivery_id";
+    // One statement text per width 1, 2, 4, ..., 64: a chunk takes the narrowest that holds it, so
+    // a claim of a few rows (a paced morning claims a handful at a time) does not pay for a
+    // 64-entry IN list. Width 1 is `delivery_id = ?`, no list at all.
+    static const std::array<std::string, 7> sql = [] {
+      std::array<std::string, 7> texts;
+      for (std::size_t w = 0; w < texts.size(); ++w) {
+        std::string s =
+            "UPDATE deliveries SET state = 'sending', claim_owner = ?1, claim_until = ?2, updated_at = ?3 "
+            "WHERE state IN (" + claimable_states_sql() + ") "
+            // Only while this process still owns the run (DeliveryClaim says why); uncorrelated, so
+            // SQLite reads the owner's runs once per statement.
+            "AND run_id IN (SELECT run_id FROM runs WHERE owner = ?1) AND delivery_id ";
+        if (w == 0) {
+          s += "= ?4";
+        } else {
+          s += "IN (";
+          for (std::size_t i = 0; i < (std::size_t{1} << w); ++i) s += i == 0 ? "?" : ",?";
+          s += ")";
+        }
+        texts[w] = s + " RETURNING delivery_id";
+      }
+      return texts;
     }();
     std::vector<std::int64_t> claimed;
     claimed.reserve(ids.size());
-    auto& q = db.stmt(sql);
     for (std::size_t at = 0; at < ids.size(); at += kChunk) {
       const std::size_t n = std::min(kChunk, ids.size() - at);
+      std::size_t w = 0;
+      while ((std::size_t{1} << w) < n) ++w;
+      const std::size_t width = std::size_t{1} << w;
+      auto& q = db.stmt(sql[w]);
       q.bind(1, owner);
       q.bind(2, claim_until);
       q.bind(3, now);
-      // A short last chunk repeats its last id: IN is a set, the row is claimed once.
-      for (std::size_t i = 0; i < kChunk; ++i) q.bind(static_cast<int>(4 + i), ids[at + std::min(i, n - 1)]);
+      // A chunk narrower than its statement repeats its last id: IN is a set, the row is claimed once.
+      for (std::size_t i = 0; i < width; ++i) q.bind(static_cast<int>(4 + i), ids[at + std::min(i, n - 1)]);
       try {
         while (q.executeStep()) claimed.push_back(q.getColumn(0).getInt64());
       } catch (...) {

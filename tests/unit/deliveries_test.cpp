@@ -512,6 +512,16 @@ TEST_F(DeliveryInserterTest, ClaimManyClaimsExactlyTheRowsOneByOneClaimsWould) {
   db_->write_tx([&] { got = store::DeliveryClaimMany(*db_, ids, "me", kT0Deliveries + 60'000, kT0Deliveries + 6); });
   EXPECT_EQ(got, std::vector<char>(ids.size(), 0));
   EXPECT_EQ(count("claim_owner = 'me'"), 0);
+  // Every statement width (1, 2, 4, ... 64 ids, a chunk padded to the next): claims of each size.
+  db_->exec("UPDATE runs SET owner = 'me' WHERE run_id = " + std::to_string(run_id_));
+  for (std::size_t n : {1U, 2U, 3U, 5U, 31U, 64U, 65U, 100U}) {
+    db_->exec("UPDATE deliveries SET state = 'planned', claim_owner = NULL");
+    std::vector<std::int64_t> some;
+    for (std::size_t i = 0; i < n; ++i) some.push_back(first + static_cast<std::int64_t>(i));
+    db_->write_tx([&] { got = store::DeliveryClaimMany(*db_, some, "me", kT0Deliveries + 60'000, kT0Deliveries + 7); });
+    EXPECT_EQ(got, std::vector<char>(n, 1)) << n << " ids";
+    EXPECT_EQ(count("claim_owner = 'me'"), static_cast<std::int64_t>(n)) << n << " ids";
+  }
 }
 
 TEST(RestoreRule, InFlightRowsAlwaysPlannedRowsOnlyWhenClaimableBeforeTheRestoreFinalRowsNever) {
