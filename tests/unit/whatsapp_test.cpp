@@ -148,12 +148,17 @@ DomAccepted dom_accepted(const std::string& body) {
   return out;
 }
 
-void expect_as_dom(const WhatsAppAdapter& a, const std::string& body) {
+/// The adapter's reading of `body` as a 200 answer.
+SendResult classify_200(const WhatsAppAdapter& a, const std::string& body) {
   Response r;
   r.transport_ok = true;
   r.status = 200;
   r.body = body;
-  const auto got = a.classify(r);
+  return a.classify(r);
+}
+
+void expect_as_dom(const WhatsAppAdapter& a, const std::string& body) {
+  const auto got = classify_200(a, body);
   const auto want = dom_accepted(body);
   EXPECT_EQ(got.accepted, want.accepted) << body;
   if (want.accepted) {
@@ -224,12 +229,7 @@ RC_GTEST_FIXTURE_PROP(WhatsAppTest, RandomAnswersReadAsTheDocumentReadsThem, ())
     body += nlohmann::json(*key).dump() + ":" + value(1).dump();
   }
   body += "}";
-  WhatsAppAdapter a(wa, sender);
-  Response r;
-  r.transport_ok = true;
-  r.status = 200;
-  r.body = body;
-  const auto got = a.classify(r);
+  const auto got = classify_200(WhatsAppAdapter(wa, sender), body);
   const auto want = dom_accepted(body);
   RC_ASSERT(got.accepted == want.accepted);
   if (want.accepted) {
