@@ -198,19 +198,8 @@ std::optional<DeliveryRow> DeliveryGet(Db& db, std::int64_t delivery_id) {
 }
 
 bool DeliveryClaim(Db& db, std::int64_t delivery_id, const std::string& owner, Millis claim_until, Millis now) {
-  return guarded("DeliveryClaim", [&] {
-    auto& q = db.stmt(
-        "UPDATE deliveries SET state = 'sending', claim_owner = ?1, claim_until = ?2, updated_at = ?3 "
-        "WHERE delivery_id = ?4 AND state IN (" + claimable_states_sql() + ") "
-        // Only while this process still owns the run: a dispatch that stalled past its lease
-        // (and lost the run to another) must not take rows the new owner has already loaded.
-        "AND EXISTS (SELECT 1 FROM runs r WHERE r.run_id = deliveries.run_id AND r.owner = ?1)");
-    q.bind(1, owner);
-    q.bind(2, claim_until);
-    q.bind(3, now);
-    q.bind(4, delivery_id);
-    return q.exec() == 1;
-  });
+  // One rule for one row and many: DeliveryClaimMany's one-row statement.
+  return DeliveryClaimMany(db, {delivery_id}, owner, claim_until, now)[0] != 0;
 }
 
 std::vector<char> DeliveryClaimMany(Db& db, const std::vector<std::int64_t>& ids, const std::string& owner,
