@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "channels/smtp_lane.hpp"
+#include "channels/smtp_reply.hpp"
 #include "channels/transport.hpp"
 
 namespace daybreak::channels {
@@ -47,7 +48,7 @@ std::size_t on_write(char* ptr, std::size_t size, std::size_t n, void* user) {
 /// dispatch's CPU in poll(2): docs/performance.md).
 class Worker {
  public:
-  explicit Worker(long max_host_connections) {
+  Worker(long max_host_connections, std::string ca_file) : ca_file_(std::move(ca_file)) {
     multi_ = curl_multi_init();
     if (max_host_connections > 0) curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, max_host_connections);
     curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, 1024L);
@@ -146,6 +147,7 @@ class Worker {
     curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+    if (!ca_file_.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, ca_file_.c_str());
     // HTTP only: SMTP runs on its sender's own lane (CurlTransport::submit).
     for (const auto& h : r.headers) t->headers = curl_slist_append(t->headers, h.c_str());
     t->headers = curl_slist_append(t->headers, "Expect:");  // no 100-continue round trip
@@ -259,6 +261,7 @@ class Worker {
   bool timer_set_ = false;  ///< curl asked to be called at timer_at_ (loop thread only)
   std::chrono::steady_clock::time_point timer_at_{};
   std::thread thread_;
+  const std::string ca_file_;  ///< https:// peers verified with it; empty: libcurl's own store
   std::mutex mu_;
   std::deque<std::unique_ptr<Transfer>> inbox_;
   std::vector<Transfer*> running_;
@@ -273,7 +276,8 @@ class CurlTransport final : public Transport {
   explicit CurlTransport(const CurlTransportOptions& o) {
     static std::once_flag once;
     std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-    for (int i = 0; i < std::max(1, o.workers); ++i) workers_.push_back(std::make_unique<Worker>(o.max_host_connections));
+    const std::string ca = resolve_ca_file(o.ca_file);
+    for (int i = 0; i < std::max(1, o.workers); ++i) workers_.push_back(std::make_unique<Worker>(o.max_host_connections, ca));
   }
   ~CurlTransport() override { shutdown(); }
   void submit(Request req, Done done) override {

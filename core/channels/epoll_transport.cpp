@@ -3,9 +3,14 @@
 // submit writes to wake it, its connection pools (one per host:port, at most
 // max_host_connections open) and an ordered set of deadlines. Sockets are registered once,
 // edge-triggered, for reading and writing: a request costs its writes and reads and no epoll_ctl.
-// https:// requests and SMTP go to an inner curl transport (created on first use).
+// https:// runs on the same connections through OpenSSL (non-blocking; the peer verified against
+// the CA store and the URL's host name); SMTP goes to an inner curl transport (created on first use).
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -17,21 +22,26 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "channels/http1.hpp"
+#include "channels/smtp_reply.hpp"
 #include "channels/transport.hpp"
 
 // Its own namespace: in a unity build this file shares a translation unit with curl_transport.cpp,
@@ -49,7 +59,7 @@ struct Op {
   Request req;
   Transport::Done done;
   http1::Url url;
-  std::string head;
+  std::string head;  ///< the request head; over TLS head and body together (one SSL_write)
   Clock::time_point started{};
   Clock::time_point deadline{};  ///< the whole request (timeout_ms); max() when 0
   Clock::time_point timer_at{};  ///< its key in Worker::timers_ (the deadline, or the connect deadline)
@@ -61,8 +71,9 @@ struct Op {
 
 struct Conn {
   int fd = -1;
+  SSL* ssl = nullptr;  ///< https:// only
   Host* host = nullptr;
-  enum class State { connecting, writing, reading, idle } state = State::connecting;
+  enum class State { connecting, handshaking, writing, reading, idle } state = State::connecting;
   Op* op = nullptr;
   std::size_t written = 0;  ///< bytes of the current request (head, then body) sent
   std::size_t served = 0;   ///< responses completed on it: > 0 means a reused connection
@@ -73,6 +84,7 @@ struct Conn {
 struct Host {
   std::string name;
   int port = 80;
+  bool tls = false;
   std::vector<sockaddr_storage> addrs;
   std::vector<socklen_t> addr_lens;
   Clock::time_point resolved_at{};
@@ -89,11 +101,79 @@ Millis unix_now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+/// OpenSSL's newest queued error as text (the queue is cleared), else what SSL_get_error said.
+std::string ssl_error_text(int ssl_error) {
+  const unsigned long code = ERR_peek_last_error();
+  if (code != 0) {
+    std::array<char, 256> buf{};
+    ERR_error_string_n(code, buf.data(), buf.size());
+    ERR_clear_error();
+    return buf.data();
+  }
+  if (ssl_error == SSL_ERROR_SYSCALL) return errno != 0 ? std::strerror(errno) : "the connection closed";
+  return "SSL error " + std::to_string(ssl_error);
+}
+
+/// The client context every https:// connection of the transport is made from: TLS 1.2 or newer,
+/// the peer's certificate verified against the CA file (or the system store) and its name checked
+/// per connection. Made on the first https:// request, so a transport that never sees one never
+/// reads the CA store.
+class TlsContext {
+ public:
+  explicit TlsContext(std::string ca_file) : ca_file_(std::move(ca_file)) {}
+  ~TlsContext() {
+    if (ctx_ != nullptr) SSL_CTX_free(ctx_);
+  }
+  TlsContext(const TlsContext&) = delete;
+  TlsContext& operator=(const TlsContext&) = delete;
+  /// The context, or nullptr with why (set once: a CA file that cannot be read fails every request).
+  SSL_CTX* get(std::string& why) {
+    std::call_once(once_, [this] { init(); });
+    why = error_;
+    return ctx_;
+  }
+
+ private:
+  void init() {
+    ERR_clear_error();
+    SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == nullptr) {
+      error_ = "SSL_CTX_new: " + ssl_error_text(0);
+      return;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+    // Partial writes: SSL_write behaves as send(2) on a non-blocking socket. A peer closing
+    // without close_notify ends a body as a plain EOF does (Connection: close answers).
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
+    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
+    const std::string ca = resolve_ca_file(ca_file_);
+    const int ok = ca.empty() ? SSL_CTX_set_default_verify_paths(ctx) : SSL_CTX_load_verify_locations(ctx, ca.c_str(), nullptr);
+    if (ok != 1) {
+      error_ = "error setting certificate file: " + (ca.empty() ? std::string("the system store") : ca) + ": " + ssl_error_text(0);
+      SSL_CTX_free(ctx);
+      return;
+    }
+    ctx_ = ctx;
+  }
+  const std::string ca_file_;
+  std::once_flag once_;
+  SSL_CTX* ctx_ = nullptr;
+  std::string error_;
+};
+
+bool is_ip_literal(const std::string& host) {
+  in6_addr a6{};
+  in_addr a4{};
+  return ::inet_pton(AF_INET, host.c_str(), &a4) == 1 || ::inet_pton(AF_INET6, host.c_str(), &a6) == 1;
+}
+
 class Worker {
  public:
-  Worker(long max_host_connections, Millis shutdown_grace_ms)
+  Worker(long max_host_connections, Millis shutdown_grace_ms, TlsContext& tls)
       : max_host_(max_host_connections > 0 ? static_cast<std::size_t>(max_host_connections) : 0),
-        shutdown_grace_(std::chrono::milliseconds(shutdown_grace_ms)) {
+        shutdown_grace_(std::chrono::milliseconds(shutdown_grace_ms)),
+        tls_(tls) {
     ep_ = ::epoll_create1(EPOLL_CLOEXEC);
     wake_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (ep_ < 0 || wake_ < 0) throw std::runtime_error("transport: epoll/eventfd: " + std::string(std::strerror(errno)));
@@ -179,6 +259,10 @@ class Worker {
   void close_conn(Conn* c) {
     if (c->dead) return;
     c->dead = true;
+    if (c->ssl != nullptr) {
+      SSL_free(c->ssl);  // no close_notify: the socket closes now either way
+      c->ssl = nullptr;
+    }
     ::close(c->fd);  // also leaves the epoll set
     Host* h = c->host;
     --h->open;
@@ -317,6 +401,23 @@ class Worker {
 
   void write_some(Conn* c) {
     Op* op = c->op;
+    if (c->ssl != nullptr) {
+      while (c->written < op->head.size()) {
+        ERR_clear_error();
+        // Retried after WANT_* with the same pointer and length, as OpenSSL requires.
+        const int w = SSL_write(c->ssl, op->head.data() + c->written, static_cast<int>(op->head.size() - c->written));
+        if (w > 0) {
+          c->written += static_cast<std::size_t>(w);
+          continue;
+        }
+        const int e = SSL_get_error(c->ssl, w);
+        if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) return;  // the next edge resumes it
+        conn_failed(c, CURLE_SEND_ERROR, "Send failure: " + ssl_error_text(e));
+        return;
+      }
+      c->state = Conn::State::reading;
+      return;
+    }
     const std::size_t total = op->head.size() + op->req.body.size();
     while (c->written < total) {
       std::array<iovec, 2> iov{};
@@ -351,7 +452,29 @@ class Worker {
   void read_some(Conn* c) {
     std::array<char, 16384> buf{};
     while (!c->dead) {
-      const ssize_t n = ::recv(c->fd, buf.data(), buf.size(), 0);
+      ssize_t n = 0;
+      if (c->ssl != nullptr) {
+        ERR_clear_error();
+        const int r = SSL_read(c->ssl, buf.data(), static_cast<int>(buf.size()));
+        if (r > 0) {
+          n = r;
+        } else {
+          const int e = SSL_get_error(c->ssl, r);
+          // Nothing for the application (a partial record, or TLS 1.3's session tickets on an
+          // idle connection): wait for the next edge.
+          if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;
+          if (e != SSL_ERROR_ZERO_RETURN) {  // a clean close (or an EOF, see TlsContext) reads as 0
+            if (!c->op) {
+              close_conn(c);
+              return;
+            }
+            conn_failed(c, CURLE_RECV_ERROR, "Recv failure: " + ssl_error_text(e));
+            return;
+          }
+        }
+      } else {
+        n = ::recv(c->fd, buf.data(), buf.size(), 0);
+      }
       if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK) return;
         if (errno == EINTR) continue;
@@ -408,6 +531,60 @@ class Worker {
     succeed(op, parser);
   }
 
+  /// The TCP connection is up: plain http:// starts writing; https:// starts its handshake, which
+  /// the connect deadline still bounds (as curl's connect timeout covers TLS).
+  void connected(Conn* c) {
+    if (!c->host->tls) {
+      arm(c->op, c->op->deadline);  // connected: the connect timeout is over
+      c->state = Conn::State::writing;
+      write_some(c);
+      return;
+    }
+    std::string why;
+    SSL_CTX* ctx = tls_.get(why);
+    if (ctx == nullptr) {
+      conn_failed(c, CURLE_SSL_CACERT_BADFILE, why);
+      return;
+    }
+    ERR_clear_error();
+    c->ssl = SSL_new(ctx);
+    if (c->ssl == nullptr || SSL_set_fd(c->ssl, c->fd) != 1) {
+      conn_failed(c, CURLE_SSL_CONNECT_ERROR, "SSL_new: " + ssl_error_text(0));
+      return;
+    }
+    const std::string& name = c->host->name;
+    if (is_ip_literal(name)) {
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), name.c_str());  // no SNI for an address
+    } else {
+      // SSL_set_tlsext_host_name, without the macro's C cast.
+      SSL_ctrl(c->ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, const_cast<char*>(name.c_str()));
+      SSL_set1_host(c->ssl, name.c_str());
+    }
+    SSL_set_connect_state(c->ssl);
+    c->state = Conn::State::handshaking;
+    handshake(c);
+  }
+
+  void handshake(Conn* c) {
+    ERR_clear_error();
+    const int rc = SSL_connect(c->ssl);
+    if (rc == 1) {
+      arm(c->op, c->op->deadline);
+      c->state = Conn::State::writing;
+      write_some(c);
+      return;
+    }
+    const int e = SSL_get_error(c->ssl, rc);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;
+    const long verify = SSL_get_verify_result(c->ssl);
+    if (verify != X509_V_OK) {
+      ERR_clear_error();
+      conn_failed(c, CURLE_PEER_FAILED_VERIFICATION, std::string("SSL certificate problem: ") + X509_verify_cert_error_string(verify));
+    } else {
+      conn_failed(c, CURLE_SSL_CONNECT_ERROR, "TLS connect error: " + ssl_error_text(e));
+    }
+  }
+
   void on_event(Conn* c, std::uint32_t events) {
     if (c->dead) return;
     if (c->state == Conn::State::connecting) {
@@ -429,11 +606,12 @@ class Worker {
         pump(h);
         return;
       }
-      arm(c->op, c->op->deadline);  // connected: the connect timeout is over
-      c->state = Conn::State::writing;
-      write_some(c);
-      if (c->dead) return;
-    } else if (c->state == Conn::State::writing && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+      connected(c);
+      if (c->dead || c->state == Conn::State::handshaking) return;
+    } else if (c->state == Conn::State::handshaking) {
+      handshake(c);
+      if (c->dead || c->state == Conn::State::handshaking) return;
+    } else if (c->state == Conn::State::writing && (c->ssl != nullptr || (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))) {
       write_some(c);
       if (c->dead) return;
     }
@@ -441,7 +619,8 @@ class Worker {
   }
 
   Host* host_for(const http1::Url& u) {
-    std::string key = u.host;
+    std::string key = u.tls ? "https:" : "http:";
+    key += u.host;
     key += ':';
     key += std::to_string(u.port);
     auto it = hosts_.find(key);
@@ -449,6 +628,7 @@ class Worker {
       auto h = std::make_unique<Host>();
       h->name = u.host;
       h->port = u.port;
+      h->tls = u.tls;
       it = hosts_.emplace(std::move(key), std::move(h)).first;
     }
     return it->second.get();
@@ -460,11 +640,12 @@ class Worker {
     op->deadline = op->req.timeout_ms > 0 ? op->started + std::chrono::milliseconds(op->req.timeout_ms) : Clock::time_point::max();
     op->timer_at = op->deadline;
     timers_.insert({op->timer_at, op});
-    if (!http1::parse_url(op->req.url, op->url) || op->url.tls) {
-      fail(op, CURLE_URL_MALFORMAT, "URL rejected: not an http:// URL", false);
+    if (!http1::parse_url(op->req.url, op->url)) {
+      fail(op, CURLE_URL_MALFORMAT, "URL rejected: not an http:// or https:// URL", false);
       return;
     }
     op->head = http1::request_head(op->url, op->req.headers, op->req.body.size());
+    if (op->url.tls) op->head += op->req.body;
     op->host = host_for(op->url);
     place(op);
   }
@@ -475,7 +656,7 @@ class Worker {
       Op* op = timers_.begin()->second;
       Host* h = op->host;
       if (Conn* c = op->conn) {
-        const bool connecting = c->state == Conn::State::connecting;
+        const bool connecting = c->state == Conn::State::connecting || c->state == Conn::State::handshaking;
         const bool sent = c->written > 0;
         c->op = nullptr;
         op->conn = nullptr;
@@ -552,6 +733,7 @@ class Worker {
 
   const std::size_t max_host_;
   const Clock::duration shutdown_grace_;
+  TlsContext& tls_;
   int ep_ = -1;
   int wake_ = -1;
   std::thread thread_;
@@ -567,14 +749,17 @@ class Worker {
 
 class EpollTransport final : public Transport {
  public:
-  explicit EpollTransport(const EpollTransportOptions& o) : opts_(o) {
+  explicit EpollTransport(const EpollTransportOptions& o)
+      : opts_(o), tls_(o.ca_file), proxy_http_(proxy_set({"http_proxy"})), proxy_https_(proxy_set({"https_proxy", "HTTPS_PROXY"})) {
     static std::once_flag once;
-    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });  // curl_getdate, the https path
-    for (int i = 0; i < std::max(1, o.workers); ++i) workers_.push_back(std::make_unique<Worker>(o.max_host_connections, o.shutdown_grace_ms));
+    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });  // curl_getdate, the SMTP path
+    for (int i = 0; i < std::max(1, o.workers); ++i) {
+      workers_.push_back(std::make_unique<Worker>(o.max_host_connections, o.shutdown_grace_ms, tls_));
+    }
   }
   ~EpollTransport() override { shutdown(); }
   void submit(Request req, Done done) override {
-    if (req.kind == Request::Kind::smtp || !is_plain_http(req.url)) {
+    if (req.kind == Request::Kind::smtp || !is_http(req.url) || proxied(req.url)) {
       curl().submit(std::move(req), std::move(done));
       return;
     }
@@ -594,8 +779,31 @@ class EpollTransport final : public Transport {
   }
 
  private:
-  static bool is_plain_http(const std::string& url) {
-    return url.size() >= 7 && (url.compare(0, 7, "http://") == 0 || url.compare(0, 7, "HTTP://") == 0);
+  /// A proxy the environment names as libcurl reads it (http_proxy in lower case only, as curl;
+  /// https_proxy or HTTPS_PROXY; all_proxy or ALL_PROXY for either): requests of that scheme go
+  /// through the curl transport, which speaks to the proxy and honours no_proxy.
+  static bool proxy_set(std::initializer_list<const char*> vars) {
+    for (const char* v : vars) {
+      if (const char* s = std::getenv(v); s != nullptr && *s != '\0') return true;
+    }
+    for (const char* v : {"all_proxy", "ALL_PROXY"}) {
+      if (const char* s = std::getenv(v); s != nullptr && *s != '\0') return true;
+    }
+    return false;
+  }
+  [[nodiscard]] bool proxied(const std::string& url) const {
+    return (url.size() > 5 && (url[4] == 's' || url[4] == 'S')) ? proxy_https_ : proxy_http_;
+  }
+  /// http:// or https:// (any case): this transport's own; anything else goes to curl.
+  static bool is_http(const std::string& url) {
+    auto starts = [&](std::string_view p) {
+      if (url.size() < p.size()) return false;
+      for (std::size_t i = 0; i < p.size(); ++i) {
+        if (std::tolower(static_cast<unsigned char>(url[i])) != p[i]) return false;
+      }
+      return true;
+    };
+    return starts("http://") || starts("https://");
   }
   Transport& curl() {
     std::lock_guard lk(curl_mu_);
@@ -609,6 +817,8 @@ class EpollTransport final : public Transport {
   }
 
   EpollTransportOptions opts_;
+  TlsContext tls_;  ///< before workers_: they hold a reference to it
+  const bool proxy_http_, proxy_https_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::atomic<std::size_t> next_{0};
   std::mutex curl_mu_;

@@ -26,18 +26,27 @@ Response never_sent_response(std::string message_id, const char* why);
 struct CurlTransportOptions {
   int workers = 2;                ///< HTTP threads, each with its own multi handle
   long max_host_connections = 0;  ///< per thread and host; 0 = unlimited
+  /// PEM CA file that verifies https:// peers; empty: CURL_CA_BUNDLE, else SSL_CERT_FILE, else
+  /// libcurl's own store (resolve_ca_file).
+  std::string ca_file;
 };
 
 std::unique_ptr<Transport> make_curl_transport(const CurlTransportOptions& opts);
 
-/// The epoll transport ([dispatch] transport = "epoll"): plain http:// requests on hand-written
-/// HTTP/1.1 over keep-alive connections, one epoll loop per worker (channels/epoll_transport.cpp);
-/// https:// and SMTP go to a curl transport it starts on first use. Same contract as above: `done`
-/// once per request on a transport thread, failures with curl's codes.
+/// The epoll transport ([dispatch] transport = "epoll"): http:// and https:// requests on
+/// hand-written HTTP/1.1 over keep-alive connections, one epoll loop per worker, TLS through
+/// OpenSSL (channels/epoll_transport.cpp); SMTP, and a scheme the environment names a proxy for
+/// (http_proxy, https_proxy, all_proxy as libcurl reads them), go to a curl transport it starts
+/// on first use.
+/// Same contract as above: `done` once per request on a transport thread, failures with curl's
+/// codes (35 for a failed handshake, 60 for a certificate that does not verify).
 struct EpollTransportOptions {
   int workers = 2;                ///< HTTP threads, each with its own epoll set and connections
   long max_host_connections = 0;  ///< per thread and host; 0 = unlimited (requests beyond wait)
   Millis shutdown_grace_ms = 15000;  ///< shutdown lets requests in flight finish this long (as curl's)
+  /// PEM CA file that verifies https:// peers; empty: CURL_CA_BUNDLE, else SSL_CERT_FILE, else
+  /// OpenSSL's default store (resolve_ca_file).
+  std::string ca_file;
 };
 
 std::unique_ptr<Transport> make_epoll_transport(const EpollTransportOptions& opts);
