@@ -52,6 +52,7 @@ struct Flags {
   int threads = 1;
   bool log_requests = false;
   std::string request_log;  ///< append every message POST (status and request body) here, one line each
+  std::string tls_cert, tls_key;  ///< both set: serve https:// with this PEM certificate chain and key
   Options options;
   CallbackOptions callbacks;
 };
@@ -265,6 +266,17 @@ int run(const Flags& flags) {
         }
       },
       kMaxBody);
+  if (!flags.tls_cert.empty() || !flags.tls_key.empty()) {
+    std::string tls_error;
+    if (flags.tls_cert.empty() || flags.tls_key.empty()) {
+      log->error("--tls-cert and --tls-key go together");
+      return 3;
+    }
+    if (!svr.enable_tls(flags.tls_cert, flags.tls_key, tls_error)) {
+      log->error("{}", tls_error);
+      return 3;
+    }
+  }
   std::string bind_error;
   const int port = svr.bind(flags.host, flags.port, bind_error);
   if (port < 0) {
@@ -290,9 +302,9 @@ int run(const Flags& flags) {
   });
 
   const auto& o = flags.options;
-  log->info("listening on {}:{} (mps={} time_scale={} latency median={}ms p99={}ms transient={} permanent={} "
+  log->info("listening on {}{}:{} (mps={} time_scale={} latency median={}ms p99={}ms transient={} permanent={} "
             "pair_interval={}ms seed={} threads={})",
-            flags.host, port, o.mps, o.time_scale, o.latency_median_ms, o.latency_p99_ms, o.transient_rate,
+            flags.tls_cert.empty() ? "" : "https://", flags.host, port, o.mps, o.time_scale, o.latency_median_ms, o.latency_p99_ms, o.transient_rate,
             o.permanent_rate, o.pair_interval_ms, o.seed, flags.threads);
   bool served = true;
   try {
@@ -388,6 +400,8 @@ int sim_main(int argc, char** argv) {
                  "Event-loop threads; each serves any number of connections (answers are timers, not sleeps)")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
+  app.add_option("--tls-cert", flags.tls_cert, "Serve https:// with this PEM certificate chain (with --tls-key)");
+  app.add_option("--tls-key", flags.tls_key, "The PEM private key of --tls-cert");
   app.add_flag("--log-requests", flags.log_requests, "Log every send and its answer to stderr (slow)");
   app.add_option("--request-log", flags.request_log,
                  "Append every message request to FILE, one line each: HTTP status, path, request body (tests)");

@@ -7,6 +7,8 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
@@ -14,6 +16,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -301,6 +304,8 @@ class Server::Loop {
  private:
   struct Conn {
     int fd = -1;
+    SSL* ssl = nullptr;         ///< --tls-cert: the connection's TLS session
+    bool handshaking = false;   ///< TLS: SSL_accept has not finished
     std::uint64_t id = 0;       ///< distinguishes a reused fd in the timer queue
     std::string in;
     std::string out;
@@ -366,15 +371,65 @@ class Server::Loop {
       c->fd = fd;
       c->id = ++next_id_;
       c->events = EPOLLIN;
+      if (server_.tls_ != nullptr) {
+        c->ssl = SSL_new(server_.tls_);
+        SSL_set_fd(c->ssl, fd);
+        SSL_set_accept_state(c->ssl);
+        c->handshaking = true;
+      }
       add(fd, EPOLLIN);
       conns_.emplace(fd, std::move(c));
     }
   }
 
   void close_conn(Conn& c) {
+    if (c.ssl != nullptr) SSL_free(c.ssl);
     ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.fd, nullptr);
     ::close(c.fd);
     conns_.erase(c.fd);  // destroys c
+  }
+
+  /// recv(2) on the socket or through its TLS session, with recv's answer: bytes, 0 at the
+  /// end, -1 with errno EAGAIN when nothing is there yet (TLS: nor a whole record).
+  static ssize_t read_some(Conn& c, char* buf, std::size_t n) {
+    if (c.ssl == nullptr) return ::recv(c.fd, buf, n, 0);
+    ERR_clear_error();
+    const int r = SSL_read(c.ssl, buf, static_cast<int>(n));
+    if (r > 0) return r;
+    const int e = SSL_get_error(c.ssl, r);
+    if (e == SSL_ERROR_ZERO_RETURN) return 0;
+    errno = (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) ? EAGAIN : EIO;
+    return -1;
+  }
+  /// send(2) likewise (TLS with partial writes and a buffer that may move between retries).
+  static ssize_t write_some(Conn& c, const char* buf, std::size_t n) {
+    if (c.ssl == nullptr) return ::send(c.fd, buf, n, MSG_NOSIGNAL);
+    ERR_clear_error();
+    const int w = SSL_write(c.ssl, buf, static_cast<int>(n));
+    if (w > 0) return w;
+    const int e = SSL_get_error(c.ssl, w);
+    errno = (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) ? EAGAIN : EIO;
+    return -1;
+  }
+  /// Advances a TLS handshake. Returns false if the connection was closed (a failed handshake).
+  bool handshake(Conn& c) {
+    ERR_clear_error();
+    const int r = SSL_accept(c.ssl);
+    if (r == 1) {
+      c.handshaking = false;
+      return true;
+    }
+    const int e = SSL_get_error(c.ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+      const std::uint32_t want = e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT;
+      if (want != c.events) {
+        c.events = want;
+        mod(c.fd, want);
+      }
+      return true;
+    }
+    close_conn(c);
+    return false;
   }
 
   /// Sets epoll's interest to what the connection needs now.
@@ -390,9 +445,14 @@ class Server::Loop {
 
   /// Reads what is there. Returns false if the connection was closed.
   bool on_readable(Conn& c) {
+    if (c.handshaking) {
+      if (!handshake(c)) return false;
+      if (c.handshaking) return true;
+      update_events(c);
+    }
     char buf[64 * 1024];
     for (;;) {
-      ssize_t n = ::recv(c.fd, buf, sizeof buf, 0);
+      ssize_t n = read_some(c, buf, sizeof buf);
       if (n > 0) {
         c.in.append(buf, static_cast<std::size_t>(n));
         if (c.in.size() >= input_limit()) break;
@@ -410,6 +470,11 @@ class Server::Loop {
   }
 
   void on_writable(Conn& c) {
+    if (c.handshaking) {
+      if (!handshake(c) || c.handshaking) return;
+      update_events(c);
+      return;
+    }
     if (!flush(c)) return;
     if (c.out_off < c.out.size()) return;
     if (c.close_after) {
@@ -422,7 +487,7 @@ class Server::Loop {
   /// Writes as much of `out` as the socket takes. Returns false if the connection was closed.
   bool flush(Conn& c) {
     while (c.out_off < c.out.size()) {
-      ssize_t n = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL);
+      ssize_t n = write_some(c, c.out.data() + c.out_off, c.out.size() - c.out_off);
       if (n > 0) {
         c.out_off += static_cast<std::size_t>(n);
         continue;
@@ -531,6 +596,23 @@ Server::Server(Handler handler, std::size_t max_body) : handler_(std::move(handl
 Server::~Server() {
   if (listen_fd_ >= 0) ::close(listen_fd_);
   ::close(stop_fd_);
+  if (tls_ != nullptr) SSL_CTX_free(tls_);
+}
+
+bool Server::enable_tls(const std::string& cert_file, const std::string& key_file, std::string& error) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+  if (ctx == nullptr || SSL_CTX_use_certificate_chain_file(ctx, cert_file.c_str()) != 1 ||
+      SSL_CTX_use_PrivateKey_file(ctx, key_file.c_str(), SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+    std::array<char, 256> buf{};
+    ERR_error_string_n(ERR_get_error(), buf.data(), buf.size());
+    error = "cannot use " + cert_file + " and " + key_file + ": " + buf.data();
+    if (ctx != nullptr) SSL_CTX_free(ctx);
+    return false;
+  }
+  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  if (tls_ != nullptr) SSL_CTX_free(tls_);
+  tls_ = ctx;
+  return true;
 }
 
 int Server::bind(const std::string& host, int port, std::string& error) {

@@ -20,6 +20,8 @@
 #include <string_view>
 #include <vector>
 
+struct ssl_ctx_st;  // OpenSSL's SSL_CTX
+
 namespace daybreak::sim::http {
 
 struct Header {
@@ -96,6 +98,10 @@ class Server {
   /// `error` set. Port 0 picks a free one.
   int bind(const std::string& host, int port, std::string& error);
 
+  /// Serves https:// from now on: TLS with this PEM certificate chain and key. False with `error`
+  /// when they cannot be used.
+  bool enable_tls(const std::string& cert_file, const std::string& key_file, std::string& error);
+
   /// Serves on `loops` threads (the calling one included) until stop(). Each loop owns the
   /// connections it accepted; the handler must be thread-safe when loops > 1.
   void run(int loops);
@@ -110,6 +116,7 @@ class Server {
   std::size_t max_body_;
   int listen_fd_ = -1;
   int stop_fd_ = -1;  ///< eventfd: readable once stop() ran; never read, so every loop sees it
+  ssl_ctx_st* tls_ = nullptr;  ///< enable_tls's context (SSL_CTX), shared by every loop
 };
 
 }  // namespace daybreak::sim::http
