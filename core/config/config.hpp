@@ -108,7 +108,7 @@ struct UnsubscribeConfig {
 };
 
 struct DispatchConfig {
-  int workers = 2;                  ///< transport threads, each with its own curl multi handle
+  int workers = 2;                  ///< transport threads, each with its own event loop and connections
   int max_in_flight = 512;          ///< concurrent requests across all senders
   Millis claim_lead_ms = 400;       ///< rows are claimed (committed `sending`) this far ahead of their time
   Millis commit_interval_ms = 25;   ///< the writer thread commits a batch at least this often
@@ -122,9 +122,9 @@ struct DispatchConfig {
   /// status receiver runs), else 0.
   Millis status_wait_ms = 0;
   std::string metrics_dir;          ///< Prometheus textfile directory; empty = none
-  /// The HTTP transport: "curl" (libcurl's multi interface) or "epoll" (hand-written HTTP/1.1 for
-  /// http:// URLs, https:// still on libcurl: channels/transport.hpp)
-  std::string transport = "curl";
+  /// The HTTP transport: "epoll" (daybreak's own HTTP/1.1 client, TLS through OpenSSL) or "curl"
+  /// (libcurl's multi interface): channels/transport.hpp
+  std::string transport = "epoll";
 };
 
 /// [schedule]: when the nightly and dispatch jobs run, in the schedule's own zone whatever the

@@ -1,19 +1,24 @@
 // The epoll transport (core/channels/epoll_transport.cpp) against servers on 127.0.0.1: a
 // scripted raw-socket server (its answers byte for byte: chunked, Content-Length, a close in the
-// middle, silence) and cpp-httplib for many concurrent requests. Also its HTTP/1.1 parser
+// middle, silence) and cpp-httplib for many concurrent requests, both also over TLS with
+// certificates made here by the openssl command. Also its HTTP/1.1 parser
 // (core/channels/http1.cpp) fed byte by byte.
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <future>
 #include <map>
@@ -23,6 +28,7 @@
 #include <vector>
 
 #include "channels/http1.hpp"
+#include "channels/smtp_reply.hpp"
 #include "channels/transport.hpp"
 #include "config/config.hpp"
 
@@ -31,9 +37,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-TEST(DispatchTransportConfig, CurlByDefaultEpollOnRequestAnythingElseRefused) {
-  EXPECT_EQ(parse_config("", "t.toml").dispatch.transport, "curl");
-  EXPECT_EQ(parse_config("[dispatch]\ntransport = \"epoll\"\n", "t.toml").dispatch.transport, "epoll");
+TEST(DispatchTransportConfig, EpollByDefaultCurlOnRequestAnythingElseRefused) {
+  EXPECT_EQ(parse_config("", "t.toml").dispatch.transport, "epoll");
+  EXPECT_EQ(parse_config("[dispatch]\ntransport = \"curl\"\n", "t.toml").dispatch.transport, "curl");
   try {
     parse_config("[dispatch]\ntransport = \"libuv\"\n", "t.toml");
     ADD_FAILURE() << "no error";
@@ -176,8 +182,9 @@ struct Received {
   std::string body;
 };
 
-/// Reads one request (head and Content-Length body) from fd; false at EOF or error.
-bool read_request(int fd, std::string& buf, Received& out) {
+/// Reads one request (head and Content-Length body) through `read` (recv's contract); false at
+/// EOF or error.
+bool read_request_with(const std::function<ssize_t(char*, std::size_t)>& read, std::string& buf, Received& out) {
   while (true) {
     const auto end = buf.find("\r\n\r\n");
     if (end != std::string::npos) {
@@ -187,7 +194,7 @@ bool read_request(int fd, std::string& buf, Received& out) {
       if (cl != std::string::npos) len = std::stoul(out.head.substr(cl + 16));
       while (buf.size() < end + 4 + len) {
         char tmp[4096];
-        const ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
+        const ssize_t n = read(tmp, sizeof tmp);
         if (n <= 0) return false;
         buf.append(tmp, static_cast<std::size_t>(n));
       }
@@ -196,10 +203,14 @@ bool read_request(int fd, std::string& buf, Received& out) {
       return true;
     }
     char tmp[4096];
-    const ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
+    const ssize_t n = read(tmp, sizeof tmp);
     if (n <= 0) return false;
     buf.append(tmp, static_cast<std::size_t>(n));
   }
+}
+
+bool read_request(int fd, std::string& buf, Received& out) {
+  return read_request_with([fd](char* p, std::size_t n) { return ::recv(fd, p, n, 0); }, buf, out);
 }
 
 /// A TCP server on 127.0.0.1 whose every connection runs `handler(fd, connection_number)` on its
@@ -623,6 +634,287 @@ TEST(EpollTransport, ManyConcurrentRequestsAgainstCppHttplib) {
   }
   srv.stop();
   th.join();
+}
+
+// --- https:// ------------------------------------------------------------------------------
+
+/// A self-signed certificate and its key, made by the openssl command in a directory of its own:
+/// `san` is the certificate's subjectAltName ("IP:127.0.0.1", "DNS:other.example").
+struct Certificate {
+  std::filesystem::path dir, pem, key;
+  explicit Certificate(const std::string& san) {
+    char tmpl[] = "/tmp/daybreak-tls-XXXXXX";
+    dir = ::mkdtemp(tmpl);
+    pem = dir / "cert.pem";
+    key = dir / "key.pem";
+    const std::string cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=daybreak-test"
+                            " -addext subjectAltName=" + san + " -keyout " + key.string() + " -out " + pem.string() + " 2>/dev/null";
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  }
+  ~Certificate() { std::filesystem::remove_all(dir); }
+  Certificate(const Certificate&) = delete;
+  Certificate& operator=(const Certificate&) = delete;
+};
+
+/// The server side of the scripted TLS tests: one context, and a blocking session per connection.
+class TlsServer {
+ public:
+  explicit TlsServer(const Certificate& cert) : ctx_(SSL_CTX_new(TLS_server_method())) {
+    EXPECT_EQ(SSL_CTX_use_certificate_chain_file(ctx_, cert.pem.c_str()), 1);
+    EXPECT_EQ(SSL_CTX_use_PrivateKey_file(ctx_, cert.key.c_str(), SSL_FILETYPE_PEM), 1);
+  }
+  ~TlsServer() { SSL_CTX_free(ctx_); }
+  TlsServer(const TlsServer&) = delete;
+  TlsServer& operator=(const TlsServer&) = delete;
+  /// Accepts TLS on fd and runs fn(ssl); nothing when the handshake fails. The socket is left to
+  /// the ScriptedServer, so a return without SSL_shutdown is an EOF without close_notify.
+  void serve(int fd, const std::function<void(SSL*)>& fn) {
+    SSL* ssl = SSL_new(ctx_);
+    SSL_set_fd(ssl, fd);
+    if (SSL_accept(ssl) == 1) fn(ssl);
+    SSL_free(ssl);
+    ::shutdown(fd, SHUT_RDWR);
+  }
+
+ private:
+  SSL_CTX* ctx_;
+};
+
+bool tls_read_request(SSL* ssl, std::string& buf, Received& out) {
+  return read_request_with([ssl](char* p, std::size_t n) { return static_cast<ssize_t>(SSL_read(ssl, p, static_cast<int>(n))); }, buf, out);
+}
+void tls_send_all(SSL* ssl, const std::string& s) { EXPECT_EQ(SSL_write(ssl, s.data(), static_cast<int>(s.size())), static_cast<int>(s.size())); }
+
+std::unique_ptr<Transport> epoll_tls(const std::string& ca_file, int workers = 1, long max_host = 0) {
+  EpollTransportOptions o;
+  o.workers = workers;
+  o.max_host_connections = max_host;
+  o.ca_file = ca_file;
+  return make_epoll_transport(o);
+}
+
+std::string https_url(const std::string& http_url) { return "https://" + http_url.substr(7); }
+
+/// Unsets the CA variables resolve_ca_file reads, for one test, so the system store decides.
+class NoCaEnvironment {
+ public:
+  NoCaEnvironment() {
+    for (const char* v : {"CURL_CA_BUNDLE", "SSL_CERT_FILE"}) {
+      if (const char* was = std::getenv(v)) saved_.emplace_back(v, was);
+      ::unsetenv(v);
+    }
+  }
+  ~NoCaEnvironment() {
+    for (const auto& [k, v] : saved_) ::setenv(k.c_str(), v.c_str(), 1);
+  }
+  NoCaEnvironment(const NoCaEnvironment&) = delete;
+  NoCaEnvironment& operator=(const NoCaEnvironment&) = delete;
+
+ private:
+  std::vector<std::pair<std::string, std::string>> saved_;
+};
+
+TEST(EpollTransportTls, KeepAliveOverTlsAndAStaleConnectionRetriedOnAFreshOne) {
+  Certificate cert("IP:127.0.0.1");
+  TlsServer tls(cert);
+  std::mutex mu;
+  std::vector<Received> seen;
+  ScriptedServer server([&](int fd, int conn) {
+    tls.serve(fd, [&](SSL* ssl) {
+      std::string buf;
+      Received r;
+      int served = 0;
+      while (tls_read_request(ssl, buf, r)) {
+        {
+          std::lock_guard lk(mu);
+          seen.push_back(r);
+        }
+        // The first connection answers two requests, then closes under the third unanswered.
+        if (conn == 1 && ++served == 3) return;
+        tls_send_all(ssl, "HTTP/1.1 200 OK\r\nContent-Length: 15\r\n\r\n{\"id\":\"wamid\"}\n");
+      }
+    });
+  });
+  auto t = epoll_tls(cert.pem.string());
+  for (int i = 0; i < 4; ++i) {
+    Collector c;
+    t->submit(post(https_url(server.url("/v1/messages")), "{\"i\":" + std::to_string(i) + "}"), c.done());
+    auto got = c.wait_for(1);
+    ASSERT_EQ(got.size(), 1U);
+    EXPECT_TRUE(got[0].transport_ok) << i << ": " << got[0].transport_code << " " << got[0].transport_error;
+    EXPECT_EQ(got[0].status, 200);
+    EXPECT_EQ(got[0].body, "{\"id\":\"wamid\"}\n");
+  }
+  t->shutdown();
+  EXPECT_EQ(server.connections(), 2);  // two requests on the first, the third resent on the second
+  std::lock_guard lk(mu);
+  ASSERT_EQ(seen.size(), 5U);
+  EXPECT_EQ(seen[2].body, "{\"i\":2}");
+  EXPECT_EQ(seen[3].body, "{\"i\":2}");
+  EXPECT_NE(seen[0].head.find("POST /v1/messages HTTP/1.1\r\n"), std::string::npos);
+  EXPECT_NE(seen[0].head.find("Content-Length: 7\r\n"), std::string::npos);
+}
+
+TEST(EpollTransportTls, CloseDelimitedBodyEndsAtAnEofWithoutCloseNotify) {
+  Certificate cert("IP:127.0.0.1");
+  TlsServer tls(cert);
+  ScriptedServer server([&](int fd, int) {
+    tls.serve(fd, [&](SSL* ssl) {
+      std::string buf;
+      Received r;
+      if (tls_read_request(ssl, buf, r)) tls_send_all(ssl, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{\"id\":\"to-eof\"}");
+    });  // returns without SSL_shutdown
+  });
+  auto t = epoll_tls(cert.pem.string());
+  Collector c;
+  t->submit(post(https_url(server.url())), c.done());
+  auto got = c.wait_for(1);
+  t->shutdown();
+  ASSERT_EQ(got.size(), 1U);
+  EXPECT_TRUE(got[0].transport_ok) << got[0].transport_code << " " << got[0].transport_error;
+  EXPECT_EQ(got[0].body, "{\"id\":\"to-eof\"}");
+}
+
+TEST(EpollTransportTls, UnknownIssuerIsACertificateFailureAndNothingIsSent) {
+  Certificate cert("IP:127.0.0.1");
+  TlsServer tls(cert);
+  std::atomic<int> requests{0};
+  ScriptedServer server([&](int fd, int) {
+    tls.serve(fd, [&](SSL* ssl) {
+      std::string buf;
+      Received r;
+      while (tls_read_request(ssl, buf, r)) ++requests;
+    });
+  });
+  NoCaEnvironment env;  // the system store: it does not know this certificate
+  auto t = epoll_tls("");
+  Collector c;
+  t->submit(post(https_url(server.url())), c.done());
+  auto got = c.wait_for(1);
+  t->shutdown();
+  ASSERT_EQ(got.size(), 1U);
+  EXPECT_FALSE(got[0].transport_ok);
+  EXPECT_EQ(got[0].transport_code, CURLE_PEER_FAILED_VERIFICATION) << got[0].transport_error;
+  EXPECT_NE(got[0].transport_error.find("SSL certificate problem"), std::string::npos) << got[0].transport_error;
+  EXPECT_FALSE(got[0].request_may_have_arrived);
+  EXPECT_TRUE(is_certificate_failure(got[0].transport_code));  // as the curl transport's code 60
+  EXPECT_EQ(classify_transport_failure(got[0]).error_code, "curl:60");
+  EXPECT_EQ(requests.load(), 0);
+}
+
+TEST(EpollTransportTls, ANameTheCertificateDoesNotCoverFailsVerification) {
+  Certificate cert("DNS:other.example");
+  TlsServer tls(cert);
+  ScriptedServer server([&](int fd, int) { tls.serve(fd, [](SSL*) {}); });
+  auto t = epoll_tls(cert.pem.string());  // the issuer is trusted; the name is not the URL's
+  Collector c;
+  t->submit(post(https_url(server.url())), c.done());
+  auto got = c.wait_for(1);
+  t->shutdown();
+  ASSERT_EQ(got.size(), 1U);
+  EXPECT_EQ(got[0].transport_code, CURLE_PEER_FAILED_VERIFICATION) << got[0].transport_error;
+  EXPECT_TRUE(is_certificate_failure(got[0].transport_code));
+}
+
+TEST(EpollTransportTls, APlainHttpServerFailsTheHandshakeAndAnUnreadableCaFileFailsAtOnce) {
+  ScriptedServer server([&](int fd, int) {
+    std::array<char, 4096> tmp{};
+    if (::recv(fd, tmp.data(), tmp.size(), 0) > 0) send_all(fd, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+  });
+  Certificate cert("IP:127.0.0.1");
+  auto t = epoll_tls(cert.pem.string());
+  Collector c;
+  t->submit(post(https_url(server.url())), c.done());
+  auto got = c.wait_for(1);
+  t->shutdown();
+  ASSERT_EQ(got.size(), 1U);
+  EXPECT_EQ(got[0].transport_code, CURLE_SSL_CONNECT_ERROR) << got[0].transport_error;
+  EXPECT_FALSE(got[0].request_may_have_arrived);
+
+  auto bad = epoll_tls((cert.dir / "missing.pem").string());
+  Collector c2;
+  bad->submit(post(https_url(server.url())), c2.done());
+  auto got2 = c2.wait_for(1);
+  bad->shutdown();
+  ASSERT_EQ(got2.size(), 1U);
+  EXPECT_EQ(got2[0].transport_code, CURLE_SSL_CACERT_BADFILE) << got2[0].transport_error;
+  EXPECT_NE(got2[0].transport_error.find("missing.pem"), std::string::npos) << got2[0].transport_error;
+  EXPECT_TRUE(is_certificate_failure(got2[0].transport_code));
+}
+
+TEST(EpollTransportTls, ManyConcurrentRequestsAgainstCppHttplibOverTls) {
+  Certificate cert("IP:127.0.0.1");
+  httplib::SSLServer srv(cert.pem.c_str(), cert.key.c_str());
+  ASSERT_TRUE(srv.is_valid());
+  std::atomic<int> hits{0};
+  srv.Post("/echo", [&](const httplib::Request& req, httplib::Response& res) {
+    ++hits;
+    res.set_content(req.body, "application/json");
+  });
+  srv.new_task_queue = [] { return new httplib::ThreadPool(24); };
+  const int port = srv.bind_to_any_port("127.0.0.1");
+  std::thread th([&] { srv.listen_after_bind(); });
+  while (!srv.is_running()) std::this_thread::sleep_for(1ms);
+  {
+    auto t = epoll_tls(cert.pem.string(), 2, 8);
+    constexpr int kN = 1000;
+    std::mutex mu;
+    std::vector<std::string> bodies(kN);
+    std::atomic<int> ok{0}, calls{0};
+    std::promise<void> all;
+    for (int i = 0; i < kN; ++i) {
+      Request r = post("https://127.0.0.1:" + std::to_string(port) + "/echo", "{\"i\":" + std::to_string(i) + "}");
+      t->submit(std::move(r), [&, i](Response resp) {
+        if (resp.transport_ok && resp.status == 200) ++ok;
+        else ADD_FAILURE() << i << ": " << resp.transport_code << " " << resp.transport_error;
+        {
+          std::lock_guard lk(mu);
+          bodies[static_cast<std::size_t>(i)] = resp.body;
+        }
+        if (++calls == kN) all.set_value();
+      });
+    }
+    ASSERT_EQ(all.get_future().wait_for(60s), std::future_status::ready);
+    t->shutdown();
+    EXPECT_EQ(ok.load(), kN);
+    EXPECT_EQ(hits.load(), kN);
+    for (int i = 0; i < kN; ++i) EXPECT_EQ(bodies[static_cast<std::size_t>(i)], "{\"i\":" + std::to_string(i) + "}");
+  }
+  srv.stop();
+  th.join();
+}
+
+TEST(EpollTransport, ASchemeWithAProxyInTheEnvironmentGoesThroughCurl) {
+  // The "proxy" is a scripted server: a request that went through libcurl's proxy support
+  // arrives in absolute form; one on the epoll transport's own connections would have gone to
+  // the URL's host (which does not resolve) instead.
+  std::mutex mu;
+  std::vector<Received> seen;
+  ScriptedServer proxy([&](int fd, int) {
+    std::string buf;
+    Received r;
+    while (read_request(fd, buf, r)) {
+      {
+        std::lock_guard lk(mu);
+        seen.push_back(r);
+      }
+      send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
+    }
+  });
+  ::setenv("http_proxy", proxy.url("").c_str(), 1);
+  ::unsetenv("no_proxy");
+  ::unsetenv("NO_PROXY");
+  auto t = epoll();
+  Collector c;
+  t->submit(post("http://provider.invalid/v1/messages"), c.done());
+  auto got = c.wait_for(1);
+  t->shutdown();
+  ::unsetenv("http_proxy");  // libcurl reads it per transfer
+  ASSERT_EQ(got.size(), 1U);
+  EXPECT_TRUE(got[0].transport_ok) << got[0].transport_code << " " << got[0].transport_error;
+  std::lock_guard lk(mu);
+  ASSERT_EQ(seen.size(), 1U);
+  EXPECT_EQ(seen[0].head.rfind("POST http://provider.invalid/v1/messages HTTP/1.1\r\n", 0), 0U) << seen[0].head;
 }
 
 TEST(CurlTransport, SubmitAfterShutdownIsAnsweredAtOnceAsAbortedHttpAndSmtp) {
