@@ -28,6 +28,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <future>
 #include <initializer_list>
 #include <memory>
 #include <mutex>
@@ -35,6 +36,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -81,6 +83,35 @@ struct Conn {
   bool dead = false;
 };
 
+/// A host's addresses as getaddrinfo gave them (empty with `error` when it failed).
+struct Addresses {
+  std::vector<sockaddr_storage> addrs;
+  std::vector<socklen_t> addr_lens;
+  std::string error;
+};
+
+Addresses lookup(const std::string& name, int port) {
+  Addresses out;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  const std::string service = std::to_string(port);
+  const int rc = ::getaddrinfo(name.c_str(), service.c_str(), &hints, &res);
+  if (rc != 0 || res == nullptr) {
+    out.error = "Could not resolve host: " + name;
+    return out;
+  }
+  for (addrinfo* a = res; a; a = a->ai_next) {
+    sockaddr_storage ss{};
+    std::memcpy(&ss, a->ai_addr, a->ai_addrlen);
+    out.addrs.push_back(ss);
+    out.addr_lens.push_back(a->ai_addrlen);
+  }
+  ::freeaddrinfo(res);
+  return out;
+}
+
 struct Host {
   std::string name;
   int port = 80;
@@ -88,6 +119,9 @@ struct Host {
   std::vector<sockaddr_storage> addrs;
   std::vector<socklen_t> addr_lens;
   Clock::time_point resolved_at{};
+  /// A refresh of stale addresses running on a thread of its own: the loop keeps connecting to
+  /// the addresses it has meanwhile, so a slow or failing resolver never stalls the sends.
+  std::future<Addresses> refresh;
   std::vector<Conn*> idle;
   std::size_t open = 0;
   std::deque<Op*> waiting;  ///< for a connection slot (max_host_connections reached)
@@ -271,29 +305,38 @@ class Worker {
     graveyard_.push_back(c);  // freed after this batch of events (a later event may name it)
   }
 
+  /// The host's addresses for a new connection. The first lookup of a host blocks this loop (its
+  /// requests cannot go anywhere before it); after that, addresses older than a minute are
+  /// refreshed on a thread of their own while connections go on to the ones known, and a failed
+  /// refresh keeps them (the last good answer) until the next one.
   bool resolve(Host* h, std::string& err) {
-    if (!h->addrs.empty() && Clock::now() - h->resolved_at < std::chrono::seconds(60)) return true;
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* res = nullptr;
-    const std::string port = std::to_string(h->port);
-    const int rc = ::getaddrinfo(h->name.c_str(), port.c_str(), &hints, &res);
-    if (rc != 0 || res == nullptr) {
-      err = "Could not resolve host: " + h->name;
-      if (!h->addrs.empty()) return true;  // keep the last good answer
-      return false;
+    const auto now = Clock::now();
+    if (h->refresh.valid() && h->refresh.wait_for(std::chrono::seconds(0)) == std::future_status::ready) {
+      Addresses a = h->refresh.get();
+      if (a.error.empty()) {
+        h->addrs = std::move(a.addrs);
+        h->addr_lens = std::move(a.addr_lens);
+      }
+      h->resolved_at = now;
     }
-    h->addrs.clear();
-    h->addr_lens.clear();
-    for (addrinfo* a = res; a; a = a->ai_next) {
-      sockaddr_storage ss{};
-      std::memcpy(&ss, a->ai_addr, a->ai_addrlen);
-      h->addrs.push_back(ss);
-      h->addr_lens.push_back(a->ai_addrlen);
+    if (h->addrs.empty()) {
+      Addresses a = lookup(h->name, h->port);
+      if (!a.error.empty()) {
+        err = std::move(a.error);
+        return false;
+      }
+      h->addrs = std::move(a.addrs);
+      h->addr_lens = std::move(a.addr_lens);
+      h->resolved_at = now;
+      return true;
     }
-    ::freeaddrinfo(res);
-    h->resolved_at = Clock::now();
+    if (now - h->resolved_at >= std::chrono::seconds(60) && !h->refresh.valid()) {
+      try {
+        h->refresh = std::async(std::launch::async, lookup, h->name, h->port);
+      } catch (const std::system_error&) {
+        h->resolved_at = now;  // no thread to be had: keep the addresses, try again in a minute
+      }
+    }
     return true;
   }
 
