@@ -108,7 +108,9 @@ struct UnsubscribeConfig {
 };
 
 struct DispatchConfig {
-  int workers = 2;                  ///< transport threads, each with its own event loop and connections
+  /// Transport threads, each with its own event loop and connections. Not in the file: 1 with the
+  /// epoll transport, 2 with curl.
+  int workers = 1;
   int max_in_flight = 512;          ///< concurrent requests across all senders
   Millis claim_lead_ms = 400;       ///< rows are claimed (committed `sending`) this far ahead of their time
   Millis commit_interval_ms = 25;   ///< the writer thread commits a batch at least this often

@@ -40,6 +40,11 @@ using namespace std::chrono_literals;
 TEST(DispatchTransportConfig, EpollByDefaultCurlOnRequestAnythingElseRefused) {
   EXPECT_EQ(parse_config("", "t.toml").dispatch.transport, "epoll");
   EXPECT_EQ(parse_config("[dispatch]\ntransport = \"curl\"\n", "t.toml").dispatch.transport, "curl");
+  // workers not in the file: one epoll loop, two libcurl threads; the file's value either way
+  EXPECT_EQ(parse_config("", "t.toml").dispatch.workers, 1);
+  EXPECT_EQ(parse_config("[dispatch]\ntransport = \"curl\"\n", "t.toml").dispatch.workers, 2);
+  EXPECT_EQ(parse_config("[dispatch]\nworkers = 3\n", "t.toml").dispatch.workers, 3);
+  EXPECT_EQ(parse_config("[dispatch]\ntransport = \"curl\"\nworkers = 1\n", "t.toml").dispatch.workers, 1);
   try {
     parse_config("[dispatch]\ntransport = \"libuv\"\n", "t.toml");
     ADD_FAILURE() << "no error";
