@@ -224,6 +224,8 @@ int run(const Flags& flags) {
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // --tls-cert: OpenSSL writes with write(2), so a client gone away would raise SIGPIPE.
+  ::signal(SIGPIPE, SIG_IGN);
 
   Simulator sim(flags.options);
   // /control's down_from_ms/down_until_ms are scenario times: the clock every daybreak binary

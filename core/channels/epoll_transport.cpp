@@ -13,6 +13,8 @@
 #include <openssl/x509v3.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -716,6 +718,13 @@ class Worker {
   }
 
   void loop() {
+    // OpenSSL writes with write(2), not send(2) with MSG_NOSIGNAL: a peer that closed would raise
+    // SIGPIPE, whose default kills the process. Blocked on this thread, a write fails with EPIPE
+    // instead (and the connection fails as any send failure does).
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
     std::array<epoll_event, 128> evs{};
     Clock::time_point abort_after{};
     while (true) {

@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <openssl/ssl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -674,6 +675,10 @@ class TlsServer {
   /// Accepts TLS on fd and runs fn(ssl); nothing when the handshake fails. The socket is left to
   /// the ScriptedServer, so a return without SSL_shutdown is an EOF without close_notify.
   void serve(int fd, const std::function<void(SSL*)>& fn) {
+    sigset_t pipe;  // OpenSSL writes with write(2): a client gone away must not raise SIGPIPE here
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
     SSL* ssl = SSL_new(ctx_);
     SSL_set_fd(ssl, fd);
     if (SSL_accept(ssl) == 1) fn(ssl);
@@ -778,6 +783,22 @@ TEST(EpollTransportTls, CloseDelimitedBodyEndsAtAnEofWithoutCloseNotify) {
   ASSERT_EQ(got.size(), 1U);
   EXPECT_TRUE(got[0].transport_ok) << got[0].transport_code << " " << got[0].transport_error;
   EXPECT_EQ(got[0].body, "{\"id\":\"to-eof\"}");
+}
+
+TEST(EpollTransportTls, AServerGoneWhileALargeBodyIsWrittenFailsTheRequestNotTheProcess) {
+  // OpenSSL writes with write(2): without SIGPIPE blocked on the transport's thread, the write
+  // after the server's close would kill this process instead of failing the request.
+  Certificate cert("IP:127.0.0.1");
+  TlsServer tls(cert);
+  ScriptedServer server([&](int fd, int) { tls.serve(fd, [](SSL*) {}); });  // handshake, then close
+  auto t = epoll_tls(cert.pem.string());
+  Collector c;
+  t->submit(post(https_url(server.url()), std::string(8 << 20, 'x')), c.done());
+  auto got = c.wait_for(1);
+  t->shutdown();
+  ASSERT_EQ(got.size(), 1U);
+  EXPECT_FALSE(got[0].transport_ok);
+  EXPECT_TRUE(got[0].request_may_have_arrived);  // bytes of it left
 }
 
 TEST(EpollTransportTls, UnknownIssuerIsACertificateFailureAndNothingIsSent) {
