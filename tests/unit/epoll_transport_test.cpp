@@ -592,6 +592,31 @@ TEST(EpollTransport, MaxHostConnectionsQueuesTheRest) {
   EXPECT_LE(peak.load(), 3);
 }
 
+/// Posts n numbered bodies to `url` at once through t, then shuts t down: every answer must be a
+/// 200 echoing its own request's body, and the server's handler must have counted n (`hits`).
+void expect_echoes(Transport& t, const std::string& url, int n, const std::atomic<int>& hits) {
+  std::mutex mu;
+  std::vector<std::string> bodies(static_cast<std::size_t>(n));
+  std::atomic<int> ok{0}, calls{0};
+  std::promise<void> all;
+  for (int i = 0; i < n; ++i) {
+    t.submit(post(url, "{\"i\":" + std::to_string(i) + "}"), [&, i](Response resp) {
+      if (resp.transport_ok && resp.status == 200) ++ok;
+      else ADD_FAILURE() << i << ": " << resp.transport_code << " " << resp.transport_error;
+      {
+        std::lock_guard lk(mu);
+        bodies[static_cast<std::size_t>(i)] = resp.body;
+      }
+      if (++calls == n) all.set_value();
+    });
+  }
+  ASSERT_EQ(all.get_future().wait_for(60s), std::future_status::ready);
+  t.shutdown();
+  EXPECT_EQ(ok.load(), n);
+  EXPECT_EQ(hits.load(), n);
+  for (int i = 0; i < n; ++i) EXPECT_EQ(bodies[static_cast<std::size_t>(i)], "{\"i\":" + std::to_string(i) + "}");
+}
+
 TEST(EpollTransport, ManyConcurrentRequestsAgainstCppHttplib) {
   httplib::Server srv;
   std::atomic<int> hits{0};
@@ -613,31 +638,7 @@ TEST(EpollTransport, ManyConcurrentRequestsAgainstCppHttplib) {
   const int port = srv.bind_to_any_port("127.0.0.1");
   std::thread th([&] { srv.listen_after_bind(); });
   while (!srv.is_running()) std::this_thread::sleep_for(1ms);
-  {
-    auto t = epoll(2, 8);
-    constexpr int kN = 2000;
-    std::mutex mu;
-    std::vector<std::string> bodies(kN);
-    std::atomic<int> ok{0}, calls{0};
-    std::promise<void> all;
-    for (int i = 0; i < kN; ++i) {
-      Request r = post("http://127.0.0.1:" + std::to_string(port) + "/echo", "{\"i\":" + std::to_string(i) + "}");
-      t->submit(std::move(r), [&, i](Response resp) {
-        if (resp.transport_ok && resp.status == 200) ++ok;
-        else ADD_FAILURE() << i << ": " << resp.transport_code << " " << resp.transport_error;
-        {
-          std::lock_guard lk(mu);
-          bodies[static_cast<std::size_t>(i)] = resp.body;
-        }
-        if (++calls == kN) all.set_value();
-      });
-    }
-    ASSERT_EQ(all.get_future().wait_for(60s), std::future_status::ready);
-    t->shutdown();
-    EXPECT_EQ(ok.load(), kN);
-    EXPECT_EQ(hits.load(), kN);
-    for (int i = 0; i < kN; ++i) EXPECT_EQ(bodies[static_cast<std::size_t>(i)], "{\"i\":" + std::to_string(i) + "}");
-  }
+  expect_echoes(*epoll(2, 8), "http://127.0.0.1:" + std::to_string(port) + "/echo", 2000, hits);
   srv.stop();
   th.join();
 }
@@ -881,31 +882,7 @@ TEST(EpollTransportTls, ManyConcurrentRequestsAgainstCppHttplibOverTls) {
   const int port = srv.bind_to_any_port("127.0.0.1");
   std::thread th([&] { srv.listen_after_bind(); });
   while (!srv.is_running()) std::this_thread::sleep_for(1ms);
-  {
-    auto t = epoll_tls(cert.pem.string(), 2, 8);
-    constexpr int kN = 1000;
-    std::mutex mu;
-    std::vector<std::string> bodies(kN);
-    std::atomic<int> ok{0}, calls{0};
-    std::promise<void> all;
-    for (int i = 0; i < kN; ++i) {
-      Request r = post("https://127.0.0.1:" + std::to_string(port) + "/echo", "{\"i\":" + std::to_string(i) + "}");
-      t->submit(std::move(r), [&, i](Response resp) {
-        if (resp.transport_ok && resp.status == 200) ++ok;
-        else ADD_FAILURE() << i << ": " << resp.transport_code << " " << resp.transport_error;
-        {
-          std::lock_guard lk(mu);
-          bodies[static_cast<std::size_t>(i)] = resp.body;
-        }
-        if (++calls == kN) all.set_value();
-      });
-    }
-    ASSERT_EQ(all.get_future().wait_for(60s), std::future_status::ready);
-    t->shutdown();
-    EXPECT_EQ(ok.load(), kN);
-    EXPECT_EQ(hits.load(), kN);
-    for (int i = 0; i < kN; ++i) EXPECT_EQ(bodies[static_cast<std::size_t>(i)], "{\"i\":" + std::to_string(i) + "}");
-  }
+  expect_echoes(*epoll_tls(cert.pem.string(), 2, 8), "https://127.0.0.1:" + std::to_string(port) + "/echo", 1000, hits);
   srv.stop();
   th.join();
 }
