@@ -12,6 +12,7 @@ DAYBREAK_PACKAGES=(
   libmicrohttpd-dev   # daybreak-callbacks' HTTP server
   libgtest-dev libgmock-dev googletest librapidcheck-dev libbenchmark-dev
   python3 python3-aiosmtpd faketime curl jq
+  openssl   # the TLS tests make their certificates with `openssl req`
   prometheus prometheus-node-exporter chromium  # promtool checks the textfiles and rules; test_prometheus scrapes
                                                  # with the real node_exporter; headless Chromium renders the HTML report
   cron systemd   # test_schedule_cron runs the real cron daemon; systemd-analyze reads the shipped timers
