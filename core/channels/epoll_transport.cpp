@@ -863,6 +863,7 @@ class EpollTransport final : public Transport {
       CurlTransportOptions c;
       c.workers = opts_.workers;
       c.max_host_connections = opts_.max_host_connections;
+      c.ca_file = opts_.ca_file;  // a proxied https:// request is verified as this transport's own are
       curl_ = make_curl_transport(c);
     }
     return *curl_;
