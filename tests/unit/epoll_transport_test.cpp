@@ -284,6 +284,36 @@ void send_all(int fd, const std::string& s) {
   }
 }
 
+/// A scripted server that answers every request on every connection with `answer` and keeps
+/// each request it read, in order.
+class RecordingServer {
+ public:
+  explicit RecordingServer(std::string answer)
+      : answer_(std::move(answer)), server_([this](int fd, int) {
+          std::string buf;
+          Received r;
+          while (read_request(fd, buf, r)) {
+            {
+              std::lock_guard lk(mu_);
+              seen_.push_back(r);
+            }
+            send_all(fd, answer_);
+          }
+        }) {}
+  [[nodiscard]] std::string url(const std::string& path = "/hook") const { return server_.url(path); }
+  [[nodiscard]] int connections() const { return server_.connections(); }
+  std::vector<Received> seen() {
+    std::lock_guard lk(mu_);
+    return seen_;
+  }
+
+ private:
+  const std::string answer_;
+  std::mutex mu_;
+  std::vector<Received> seen_;
+  ScriptedServer server_;  ///< last: its threads use the members above
+};
+
 /// Collects Responses; wait_for(n) blocks until n arrived (or 20 s).
 class Collector {
  public:
@@ -310,6 +340,16 @@ class Collector {
   std::vector<Response> got_;
 };
 
+/// Submits one request, waits for its answer (at most 20 s), then shuts the transport down:
+/// what arrived (one Response, or none when it timed out).
+std::vector<Response> answer_then_stop(Transport& t, Request req) {
+  Collector c;
+  t.submit(std::move(req), c.done());
+  auto got = c.wait_for(1);
+  t.shutdown();
+  return got;
+}
+
 Request post(const std::string& url, std::string body = "{\"n\":1}", long timeout_ms = 10000) {
   Request r;
   r.url = url;
@@ -320,27 +360,16 @@ Request post(const std::string& url, std::string body = "{\"n\":1}", long timeou
   return r;
 }
 
-std::unique_ptr<Transport> epoll(int workers = 1, long max_host = 0) {
+std::unique_ptr<Transport> epoll(int workers = 1, long max_host = 0, const std::string& ca_file = "") {
   EpollTransportOptions o;
   o.workers = workers;
   o.max_host_connections = max_host;
+  o.ca_file = ca_file;
   return make_epoll_transport(o);
 }
 
 TEST(EpollTransport, ReusesOneKeepAliveConnectionForRequestsInTurn) {
-  std::mutex mu;
-  std::vector<Received> seen;
-  ScriptedServer server([&](int fd, int) {
-    std::string buf;
-    Received r;
-    while (read_request(fd, buf, r)) {
-      {
-        std::lock_guard lk(mu);
-        seen.push_back(r);
-      }
-      send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{\"id\":\"wamid\"}\n");
-    }
-  });
+  RecordingServer server("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{\"id\":\"wamid\"}\n");
   auto t = epoll();
   for (int i = 0; i < 5; ++i) {
     Collector c;
@@ -354,7 +383,7 @@ TEST(EpollTransport, ReusesOneKeepAliveConnectionForRequestsInTurn) {
   }
   t->shutdown();
   EXPECT_EQ(server.connections(), 1);
-  std::lock_guard lk(mu);
+  const auto seen = server.seen();
   ASSERT_EQ(seen.size(), 5U);
   EXPECT_EQ(seen[3].body, "{\"i\":3}");
   EXPECT_NE(seen[0].head.find("POST /v1/messages?x=1 HTTP/1.1\r\n"), std::string::npos);
@@ -697,11 +726,7 @@ bool tls_read_request(SSL* ssl, std::string& buf, Received& out) {
 void tls_send_all(SSL* ssl, const std::string& s) { EXPECT_EQ(SSL_write(ssl, s.data(), static_cast<int>(s.size())), static_cast<int>(s.size())); }
 
 std::unique_ptr<Transport> epoll_tls(const std::string& ca_file, int workers = 1, long max_host = 0) {
-  EpollTransportOptions o;
-  o.workers = workers;
-  o.max_host_connections = max_host;
-  o.ca_file = ca_file;
-  return make_epoll_transport(o);
+  return epoll(workers, max_host, ca_file);
 }
 
 std::string https_url(const std::string& http_url) { return "https://" + http_url.substr(7); }
@@ -777,10 +802,7 @@ TEST(EpollTransportTls, CloseDelimitedBodyEndsAtAnEofWithoutCloseNotify) {
     });  // returns without SSL_shutdown
   });
   auto t = epoll_tls(cert.pem.string());
-  Collector c;
-  t->submit(post(https_url(server.url())), c.done());
-  auto got = c.wait_for(1);
-  t->shutdown();
+  auto got = answer_then_stop(*t, post(https_url(server.url())));
   ASSERT_EQ(got.size(), 1U);
   EXPECT_TRUE(got[0].transport_ok) << got[0].transport_code << " " << got[0].transport_error;
   EXPECT_EQ(got[0].body, "{\"id\":\"to-eof\"}");
@@ -793,10 +815,7 @@ TEST(EpollTransportTls, AServerGoneWhileALargeBodyIsWrittenFailsTheRequestNotThe
   TlsServer tls(cert);
   ScriptedServer server([&](int fd, int) { tls.serve(fd, [](SSL*) {}); });  // handshake, then close
   auto t = epoll_tls(cert.pem.string());
-  Collector c;
-  t->submit(post(https_url(server.url()), std::string(8 << 20, 'x')), c.done());
-  auto got = c.wait_for(1);
-  t->shutdown();
+  auto got = answer_then_stop(*t, post(https_url(server.url()), std::string(8 << 20, 'x')));
   ASSERT_EQ(got.size(), 1U);
   EXPECT_FALSE(got[0].transport_ok);
   EXPECT_TRUE(got[0].request_may_have_arrived);  // bytes of it left
@@ -815,10 +834,7 @@ TEST(EpollTransportTls, UnknownIssuerIsACertificateFailureAndNothingIsSent) {
   });
   NoCaEnvironment env;  // the system store: it does not know this certificate
   auto t = epoll_tls("");
-  Collector c;
-  t->submit(post(https_url(server.url())), c.done());
-  auto got = c.wait_for(1);
-  t->shutdown();
+  auto got = answer_then_stop(*t, post(https_url(server.url())));
   ASSERT_EQ(got.size(), 1U);
   EXPECT_FALSE(got[0].transport_ok);
   EXPECT_EQ(got[0].transport_code, CURLE_PEER_FAILED_VERIFICATION) << got[0].transport_error;
@@ -834,10 +850,7 @@ TEST(EpollTransportTls, ANameTheCertificateDoesNotCoverFailsVerification) {
   TlsServer tls(cert);
   ScriptedServer server([&](int fd, int) { tls.serve(fd, [](SSL*) {}); });
   auto t = epoll_tls(cert.pem.string());  // the issuer is trusted; the name is not the URL's
-  Collector c;
-  t->submit(post(https_url(server.url())), c.done());
-  auto got = c.wait_for(1);
-  t->shutdown();
+  auto got = answer_then_stop(*t, post(https_url(server.url())));
   ASSERT_EQ(got.size(), 1U);
   EXPECT_EQ(got[0].transport_code, CURLE_PEER_FAILED_VERIFICATION) << got[0].transport_error;
   EXPECT_TRUE(is_certificate_failure(got[0].transport_code));
@@ -850,19 +863,13 @@ TEST(EpollTransportTls, APlainHttpServerFailsTheHandshakeAndAnUnreadableCaFileFa
   });
   Certificate cert("IP:127.0.0.1");
   auto t = epoll_tls(cert.pem.string());
-  Collector c;
-  t->submit(post(https_url(server.url())), c.done());
-  auto got = c.wait_for(1);
-  t->shutdown();
+  auto got = answer_then_stop(*t, post(https_url(server.url())));
   ASSERT_EQ(got.size(), 1U);
   EXPECT_EQ(got[0].transport_code, CURLE_SSL_CONNECT_ERROR) << got[0].transport_error;
   EXPECT_FALSE(got[0].request_may_have_arrived);
 
   auto bad = epoll_tls((cert.dir / "missing.pem").string());
-  Collector c2;
-  bad->submit(post(https_url(server.url())), c2.done());
-  auto got2 = c2.wait_for(1);
-  bad->shutdown();
+  auto got2 = answer_then_stop(*bad, post(https_url(server.url())));
   ASSERT_EQ(got2.size(), 1U);
   EXPECT_EQ(got2[0].transport_code, CURLE_SSL_CACERT_BADFILE) << got2[0].transport_error;
   EXPECT_NE(got2[0].transport_error.find("missing.pem"), std::string::npos) << got2[0].transport_error;
@@ -891,31 +898,16 @@ TEST(EpollTransport, ASchemeWithAProxyInTheEnvironmentGoesThroughCurl) {
   // The "proxy" is a scripted server: a request that went through libcurl's proxy support
   // arrives in absolute form; one on the epoll transport's own connections would have gone to
   // the URL's host (which does not resolve) instead.
-  std::mutex mu;
-  std::vector<Received> seen;
-  ScriptedServer proxy([&](int fd, int) {
-    std::string buf;
-    Received r;
-    while (read_request(fd, buf, r)) {
-      {
-        std::lock_guard lk(mu);
-        seen.push_back(r);
-      }
-      send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
-    }
-  });
+  RecordingServer proxy("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
   ::setenv("http_proxy", proxy.url("").c_str(), 1);
   ::unsetenv("no_proxy");
   ::unsetenv("NO_PROXY");
   auto t = epoll();
-  Collector c;
-  t->submit(post("http://provider.invalid/v1/messages"), c.done());
-  auto got = c.wait_for(1);
-  t->shutdown();
+  auto got = answer_then_stop(*t, post("http://provider.invalid/v1/messages"));
   ::unsetenv("http_proxy");  // libcurl reads it per transfer
   ASSERT_EQ(got.size(), 1U);
   EXPECT_TRUE(got[0].transport_ok) << got[0].transport_code << " " << got[0].transport_error;
-  std::lock_guard lk(mu);
+  const auto seen = proxy.seen();
   ASSERT_EQ(seen.size(), 1U);
   EXPECT_EQ(seen[0].head.rfind("POST http://provider.invalid/v1/messages HTTP/1.1\r\n", 0), 0U) << seen[0].head;
 }
