@@ -101,7 +101,16 @@ class Adapter {
 /// signing secret). Throws ConfigError when the channel is unsupported or the secret cannot be read.
 std::unique_ptr<Adapter> make_adapter(const Config& cfg, const SenderConfig& sender);
 
-/// Maps a curl failure to a SendResult (shared by every adapter).
+/// libcurl codes that mean the peer's certificate (or our trust store) is the problem, not the
+/// network or the message: retrying one message cannot help (curl's libcurl-errors(3):
+/// CURLE_SSL_CERTPROBLEM 58, CURLE_PEER_FAILED_VERIFICATION 60, CURLE_SSL_CACERT_BADFILE 77,
+/// CURLE_SSL_CRL_BADFILE 82, CURLE_SSL_ISSUER_ERROR 83, CURLE_SSL_PINNEDPUBKEYNOTMATCH 90,
+/// CURLE_SSL_INVALIDCERTSTATUS 91).
+bool is_certificate_failure(int curl_code);
+
+/// Maps a curl failure to a SendResult (shared by every adapter). A certificate failure
+/// (is_certificate_failure) is the sender's, not the message's: kind credentials with
+/// certificate_failure set, on every channel.
 SendResult classify_transport_failure(const Response& r);
 
 }  // namespace daybreak::channels

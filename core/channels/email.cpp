@@ -348,13 +348,6 @@ SendResult classify_smtp_response(const Response& r) {
     // STARTTLS is required but the server does not offer it: the sender is misconfigured (or
     // someone strips STARTTLS); retrying the message cannot help, pausing the sender does.
     if (r.transport_code == CURLE_USE_SSL_FAILED) out.kind = FailureKind::credentials;
-    // The relay's certificate does not verify (or the CA file cannot be read): no message
-    // through this sender can succeed until someone fixes it. Nothing was sent (TLS comes
-    // before MAIL FROM), so the delivery is not uncertain.
-    if (is_certificate_failure(r.transport_code)) {
-      out.kind = FailureKind::credentials;
-      out.certificate_failure = true;
-    }
     return out;
   }
   SendResult out;

@@ -79,20 +79,6 @@ void SmtpReplyCapture::clear() {
   refusal_.clear();
 }
 
-bool is_certificate_failure(int code) {
-  switch (static_cast<CURLcode>(code)) {
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_CRL_BADFILE:
-    case CURLE_SSL_ISSUER_ERROR:
-    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-    case CURLE_SSL_INVALIDCERTSTATUS:
-      return true;
-    default:
-      return false;
-  }
-}
 
 std::string resolve_ca_file(const std::string& configured) {
   if (!configured.empty()) return configured;

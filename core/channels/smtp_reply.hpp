@@ -44,12 +44,6 @@ class SmtpReplyCapture {
   std::string refusal_;
 };
 
-/// libcurl codes that mean the peer's certificate (or our trust store) is the problem, not the
-/// network or the message: retrying one message cannot help (curl's libcurl-errors(3):
-/// CURLE_SSL_CERTPROBLEM 58, CURLE_PEER_FAILED_VERIFICATION 60, CURLE_SSL_CACERT_BADFILE 77,
-/// CURLE_SSL_CRL_BADFILE 82, CURLE_SSL_ISSUER_ERROR 83, CURLE_SSL_PINNEDPUBKEYNOTMATCH 90,
-/// CURLE_SSL_INVALIDCERTSTATUS 91).
-bool is_certificate_failure(int curl_code);
 
 /// The CA file to verify an SMTP relay with: `configured` when set, else $CURL_CA_BUNDLE, else
 /// $SSL_CERT_FILE (the variables the curl and openssl tools read), else "" (libcurl's built-in

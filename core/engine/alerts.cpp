@@ -239,10 +239,17 @@ std::vector<AlertCondition> AlertEngine::live_conditions(const LiveSnapshot& sna
                          " msg/s): circuit breaker open; its traffic moves to other senders or the next channel"});
     }
     if (s.certificate_failed) {
+      // An email relay may have a private CA (the sender's ca_file); an https:// provider has a
+      // public one, so a failure there is a missing or stale CA bundle, or someone in the path.
       out.push_back({"certificate_failure", subj,
-                     "sender " + s.id + " (" + s.channel + "): the relay's TLS certificate did not verify (or the CA file "
-                     "cannot be read); the sender is paused with its breaker open; set ca_file to the CA that signed it, "
-                     "or fix the relay's certificate"});
+                     s.channel == "email"
+                         ? "sender " + s.id + " (email): the relay's TLS certificate did not verify (or the CA file "
+                           "cannot be read); the sender is paused with its breaker open; set ca_file to the CA that "
+                           "signed it, or fix the relay's certificate"
+                         : "sender " + s.id + " (" + s.channel + "): the server's TLS certificate did not verify (or "
+                           "the CA bundle cannot be read); the sender is paused with its breaker open and probed one "
+                           "message at a time; check the CA bundle (CURL_CA_BUNDLE or SSL_CERT_FILE, else the system's "
+                           "ca-certificates) and any proxy that intercepts TLS"});
     } else if (s.credentials_failed) {
       out.push_back({"credentials_failure", subj,
                      "sender " + s.id + " (" + s.channel + "): the provider rejected its credentials; renew the token"});

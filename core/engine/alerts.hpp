@@ -12,8 +12,9 @@
 //                                   docs/whatsapp-errors.md); it is paused, its traffic moved
 //   whatsapp_account_blocked account:A  CRITICAL (every level of the chain at once): the provider
 //                                   blocked the account (368, 131031, 131042); all its senders stopped
-//   certificate_failure  sender:ID  an email sender's relay certificate did not verify (or its CA
-//                                   file cannot be read): the sender is paused, breaker open
+//   certificate_failure  sender:ID  the TLS certificate of a sender's server (an email relay, the
+//                                   WhatsApp Graph API host, a webhook) did not verify, or the CA
+//                                   file cannot be read: the sender is paused, breaker open
 //   dead_letter_growth   run:ID     alerts.dead_letter_growth dead letters within the window
 //   silent_days          date:D     eligible advisors without an assignment for a planned day
 //   capacity_shortfall   run:ID     a planned run does not fit its senders (plan-deliveries said so)

@@ -76,8 +76,9 @@ bool usable_on(const ContentRow& c, const std::string& date) {
 /// with two or three operations each, a writer keeping up holds a few hundred.
 constexpr std::size_t kClaimWriterBacklogMax = 20'000;
 
-/// How long an email sender whose relay certificate did not verify stays paused between probes
-/// (steady time): it does not mend by itself; someone sets ca_file or fixes the relay.
+/// How long a sender whose server's certificate did not verify stays paused between probes
+/// (steady time): it does not mend by itself; someone fixes the CA file, the certificate or the
+/// path (an email relay's ca_file; for https:// senders the CA bundle, or an intercepting proxy).
 constexpr Millis kCertificatePauseMs = 300'000;
 
 /// Failures that say the sender (not one recipient or message) is unwell: they feed its breaker.
@@ -849,6 +850,28 @@ struct Dispatcher::Impl {
     for (auto& e : keep) eq.push(e);
   }
 
+  /// Rows claimed for sender `s` that wait in its queue while it cannot send (paused, breaker
+  /// open) and have nowhere else to go still end at deadline + drain, as rows waiting for their
+  /// next attempt do when they come due: a sender paused for minutes between single probes (a
+  /// certificate that does not verify) would otherwise hold them, and their run open, until each
+  /// had had its turn.
+  void expire_queued(std::size_t s, Millis now) {
+    auto& eq = sched.eligible[s];
+    std::vector<EEntry> keep;
+    keep.reserve(eq.size());
+    while (!eq.empty()) {
+      auto e = eq.top();
+      eq.pop();
+      const Item& it = sched.items[e.idx];
+      if (it.state == DeliveryState::sending && now - skipped_ms > it.give_up_after) {
+        give_up(e.idx, now, "gave up: no acceptance by deadline + drain period (its sender could not send)");
+        continue;
+      }
+      keep.push_back(e);
+    }
+    for (auto& e : keep) eq.push(e);
+  }
+
   void send_due(Millis now) {
     if (lease_lost || stop.stage() >= 2) return;
     std::vector<QEntry> run_wait;  // claimed rows of a paused run: back to the claimed queue for a second
@@ -873,6 +896,10 @@ struct Dispatcher::Impl {
         reroute_from(s);
       } else if (!eq.empty() && st.certificate_failed && st.paused_until > steady) {
         reroute_from(s, true);
+      }
+      if (!eq.empty() && (st.paused_until > steady || !st.breaker.usable(steady)) && steady - st.queue_swept_at >= 1000) {
+        st.queue_swept_at = steady;
+        expire_queued(s, now);
       }
       while (!eq.empty() && in_flight < cfg.dispatch.max_in_flight && !st.at_concurrency_limit() && st.paused_until <= steady &&
              st.breaker.usable(steady) && st.bucket.try_take(steady)) {
@@ -1062,7 +1089,7 @@ struct Dispatcher::Impl {
       // rather than spend each delivery's retries on it. After each pause one message at a
       // time tests it again (SenderState::at_concurrency_limit).
       if (st.paused_until <= steady) {
-        log->error("sender {}: the relay's certificate did not verify ({}); pausing it, breaker open", st.cfg->id,
+        log->error("sender {}: the server's TLS certificate did not verify ({}); pausing it, breaker open", st.cfg->id,
                    res.error_detail);
       }
       st.paused_until = std::max(st.paused_until, steady + kCertificatePauseMs);
@@ -1122,8 +1149,12 @@ struct Dispatcher::Impl {
       // delivery's retries. It moves to the next channel, or to another sender of this one
       // (below), or waits for this sender's next probe; deadline + drain still ends it.
       if (it.attempts_on_channel > 0) --it.attempts_on_channel;
+      // Waiting past deadline + drain only keeps the run open: the wait ends there at the latest,
+      // and the row is given up when it comes due.
       decision = nc >= 0 ? RetryDecision{RetryDecision::next_channel, now, "certificate failure: next channel"}
-                         : RetryDecision{RetryDecision::retry, now + std::max<Millis>(0, st.paused_until - steady),
+                         : RetryDecision{RetryDecision::retry,
+                                         std::min(now + std::max<Millis>(0, st.paused_until - steady),
+                                                  it.give_up_after + skipped_ms + 1),
                                          "certificate failure: waits for the sender's certificate to verify"};
     } else {
       decision = decide_after_failure(policy, res.kind, it.attempts_on_channel, now, it.deadline, nc >= 0,

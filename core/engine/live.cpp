@@ -4,7 +4,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "channels/smtp_reply.hpp"
+#include "channels/channel.hpp"
 #include "domain/sla.hpp"
 #include "store/alerts.hpp"
 #include "store/monitoring.hpp"
@@ -176,8 +176,8 @@ LiveSnapshot snapshot_from_ledger(store::ReportLedger& ledger, const std::vector
       auto& l = latest[a.sender];
       if (a.attempt_id >= l.attempt_id) {
         l = {a.attempt_id, a.outcome == "credentials", false};
-        // A relay certificate that did not verify is stored as a credentials outcome with the
-        // transport's code (channels/email.cpp): told apart here as dispatch tells it apart live.
+        // A server certificate that did not verify is stored as a credentials outcome with the
+        // transport's code (channels/channel.cpp): told apart here as dispatch tells it apart live.
         if (l.credentials && a.error_code.rfind("curl:", 0) == 0) {
           try {
             l.certificate = channels::is_certificate_failure(std::stoi(a.error_code.substr(5)));

@@ -55,12 +55,16 @@ struct SenderState {
   ErrorScope blocked_scope = ErrorScope::phone_number;
   std::string blocked_reason{};
   bool certificate_failed = false;  ///< the latest answer was a certificate that did not verify
+  /// When (steady) its queue was last swept for rows past their give-up time while it could not
+  /// send (Dispatcher::expire_queued): at most once a second.
+  Millis queue_swept_at = 0;
   /// Requests it may have out at once: an email sender's `concurrency` (its SMTP sessions), else
   /// unbounded (0). More would only wait in the transport while taking dispatch.max_in_flight.
-  /// After a certificate failure one probe at a time, until one is accepted.
+  /// After a certificate failure, on any channel, one probe at a time until one is accepted.
   [[nodiscard]] bool at_concurrency_limit() const {
+    if (certificate_failed) return in_flight >= 1;
     if (cfg->channel != Channel::email || cfg->concurrency <= 0) return false;
-    return in_flight >= (certificate_failed ? 1 : cfg->concurrency);
+    return in_flight >= cfg->concurrency;
   }
 };
 

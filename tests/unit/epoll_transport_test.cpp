@@ -29,7 +29,7 @@
 #include <vector>
 
 #include "channels/http1.hpp"
-#include "channels/smtp_reply.hpp"
+#include "channels/channel.hpp"
 #include "channels/transport.hpp"
 #include "config/config.hpp"
 

@@ -137,6 +137,10 @@ TEST_F(WebhookTest, TransportFailures) {
   timeout.transport_code = 28;
   timeout.request_may_have_arrived = true;
   EXPECT_EQ(a.classify(timeout).kind, FailureKind::uncertain);
+  Response untrusted;
+  untrusted.transport_code = 60;  // the endpoint's certificate did not verify: the sender's failure
+  EXPECT_EQ(a.classify(untrusted).kind, FailureKind::credentials);
+  EXPECT_TRUE(a.classify(untrusted).certificate_failure);
 }
 
 TEST(WebhookConfig, EndpointAndSecretAreRequired) {

@@ -124,6 +124,30 @@ TEST_F(WhatsAppTest, TransportFailuresAreRetryableOrUncertain) {
   EXPECT_EQ(a.classify(garbage).kind, FailureKind::retryable);
 }
 
+TEST_F(WhatsAppTest, CertificateFailuresPauseTheSenderNotTheMessage) {
+  // The Graph API host's certificate does not verify (a stale CA bundle, a proxy that
+  // intercepts TLS): every message would fail the same way, so the answer is the sender's
+  // (credentials, certificate_failure), as an email relay's is; nothing left, nothing uncertain.
+  WhatsAppAdapter a(wa, sender);
+  for (int code : {60, 77, 58, 83, 90, 91, 82}) {
+    Response r;
+    r.transport_code = code;
+    r.transport_error = "SSL certificate problem: unable to get local issuer certificate";
+    auto c = a.classify(r);
+    EXPECT_TRUE(c.certificate_failure) << code;
+    EXPECT_EQ(c.kind, FailureKind::credentials) << code;
+    EXPECT_EQ(c.error_code, "curl:" + std::to_string(code));
+  }
+  // A handshake that failed otherwise (35), the network (7, 56): the message's bad luck.
+  for (int code : {35, 7, 56}) {
+    Response r;
+    r.transport_code = code;
+    auto c = a.classify(r);
+    EXPECT_FALSE(c.certificate_failure) << code;
+    EXPECT_EQ(c.kind, FailureKind::retryable) << code;
+  }
+}
+
 // The accepted answer is read without a document (a SAX pass); whether a body is accepted, and
 // its message id and held flag, must be what nlohmann's document says, the rule before it:
 // top-level object, "messages" a non-empty array, its first element an object with a string
