@@ -124,7 +124,8 @@ using RowSink = std::function<void(store::AssignmentUpsertParams&&)>;
 // follow until ours: the same rows this connection would read, without its own uncommitted
 // writes, which are all for D (the ranker reads D's assignments before any write and the
 // history before D). It is closed before the commit, so it never holds the checkpoint back.
-void rank_beside_writes(store::Db& db, const std::function<void(store::Db&, const RowSink&)>& rank, double& rank_ms) {
+void rank_beside_writes(store::Db& db, store::Db& rdb, const std::function<void(store::Db&, const RowSink&)>& rank,
+                        double& rank_ms) {
   // A chunk is whole batches, so once it is added the writer holds none of its rows but the last's.
   constexpr std::size_t kChunk = 64 * store::AssignmentWriter::kBatch;
   constexpr std::size_t kMaxChunks = 16;  // the ranker waits when the writer is this far behind
@@ -137,10 +138,6 @@ void rank_beside_writes(store::Db& db, const std::function<void(store::Db&, cons
     std::exception_ptr error;
   } q;
   struct Stopped {};
-  store::OpenOptions ro;
-  ro.read_only = true;
-  ro.migrate = false;
-  store::Db rdb(db.path(), ro);
   std::thread ranker([&] {
     try {
       const auto t0 = std::chrono::steady_clock::now();
@@ -339,18 +336,10 @@ FallbackResult assign_fallback(store::Db& db, const Config& /*cfg*/, const std::
       });
       // The history cursors read assignments: they are closed here, before the writes end.
     };
-    // A second connection can read beside the writer only on a file in WAL mode (in a rollback
-    // journal the writer could not spill or commit while it reads); dry runs write nothing, so
-    // there is nothing to overlap.
-    auto in_wal_mode = [&] {
-      auto& q = db.stmt("PRAGMA journal_mode");
-      const bool wal = q.executeStep() && q.getColumn(0).getString() == "wal";
-      q.reset();
-      return wal;
-    };
-    const bool pipelined = opts.threads > 1 && !dry_run && !db.path().empty() && db.path() != ":memory:" &&
-                           db.path().rfind("file:", 0) != 0 && in_wal_mode();
-    if (!pipelined) {
+    // A second connection can read beside the writer only on a file in WAL mode
+    // (store::reader_beside); dry runs write nothing, so there is nothing to overlap.
+    std::unique_ptr<store::Db> rdb = opts.threads > 1 && !dry_run ? store::reader_beside(db) : nullptr;
+    if (!rdb) {
       // Pass 6 after pass 5: rank every advisor, then write every new or replaced assignment in
       // batches of multi-row upserts.
       std::vector<store::AssignmentUpsertParams> writes;
@@ -368,7 +357,7 @@ FallbackResult assign_fallback(store::Db& db, const Config& /*cfg*/, const std::
       // the connection that holds the write transaction. See rank_beside_writes.
       double rank_ms = 0;
       rank_beside_writes(
-          db, [&](store::Db& rdb, const std::function<void(store::AssignmentUpsertParams&&)>& emit) { rank_all(rdb, emit); },
+          db, *rdb, [&](store::Db& r, const std::function<void(store::AssignmentUpsertParams&&)>& emit) { rank_all(r, emit); },
           rank_ms);
       timings["rank_ms"] = rank_ms;
       mark("write_ms");

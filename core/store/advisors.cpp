@@ -69,21 +69,31 @@ const std::string kListEligible = std::string("SELECT ") + kAdvisorColumns +
 // join's rows: every advisor the eligibility rule admits (opted in, not paused on ?1) with an
 // opted-in channel row, and its assignment for ?1 when there is one.
 // The advisors the rule admits, ordered by advisor_id (the table's unique index).
+// Each with the advisor_id bounds of an AdvisorIdRange (plan_sql) before its ORDER BY.
 constexpr const char* kPlanAdvisors = R"sql(
 SELECT a.advisor_id, a.tier, a.timezone, a.slot, a.channels, a.language FROM advisors a
 WHERE a.opted_in = 1
   AND NOT ((a.paused_from IS NOT NULL OR a.paused_until IS NOT NULL)
            AND COALESCE(a.paused_from, '') <= ?1 AND (a.paused_until IS NULL OR ?1 <= a.paused_until))
-ORDER BY a.advisor_id)sql";
+)sql";
+constexpr const char* kPlanAdvisorsOrder = " ORDER BY a.advisor_id";
 // Every opted-in channel row, in the table's own (advisor_id, channel) order.
-constexpr const char* kPlanChannels =
-    "SELECT advisor_id, channel FROM advisor_channels WHERE opted_in = 1 ORDER BY advisor_id, channel";
+constexpr const char* kPlanChannels = "SELECT advisor_id, channel FROM advisor_channels WHERE opted_in = 1";
+constexpr const char* kPlanChannelsOrder = " ORDER BY advisor_id, channel";
 // The day's assignments from the date-led covering index (sql/008), a sixth of the table's bytes
 // per row: the table, keyed (date, advisor_id) since sql/015, carries score_parts and reason, and
 // SQLite picks the primary key unless told. One range, ordered by advisor_id.
 constexpr const char* kPlanAssignments =
-    "SELECT advisor_id, content_id, source FROM assignments INDEXED BY assignments_day WHERE date = ?1 "
-    "ORDER BY advisor_id";
+    "SELECT advisor_id, content_id, source FROM assignments INDEXED BY assignments_day WHERE date = ?1";
+constexpr const char* kPlanAssignmentsOrder = " ORDER BY advisor_id";
+
+// `select` limited to `range` (its bounds are the parameters :from and :to) and ordered by `order`.
+std::string plan_sql(const char* select, const char* column, const AdvisorIdRange& range, const char* order) {
+  std::string sql = select;
+  if (range.from) sql += std::string(" AND ") + column + " >= :from";
+  if (range.to) sql += std::string(" AND ") + column + " < :to";
+  return sql + order;
+}
 
 // The ranker's columns only (AdvisorListEligibleForRanking), same rows and order as kListEligible.
 const std::string kRankingCandidates =
@@ -364,13 +374,17 @@ std::string_view text_of(SQLite::Statement& q, int col) {
 }  // namespace
 
 void PlanCandidatesForDate(Db& db, const std::string& date, const std::function<void(PlanCandidate&&)>& fn,
-                           std::map<std::string, std::int64_t>* by_language) {
+                           std::map<std::string, std::int64_t>* by_language, const AdvisorIdRange& range) {
   guarded("listing advisors to plan", [&] {
-    auto& qa = db.stmt(kPlanAdvisors);
-    auto& qc = db.stmt(kPlanChannels);
-    auto& qs = db.stmt(kPlanAssignments);
+    auto& qa = db.stmt(plan_sql(kPlanAdvisors, "a.advisor_id", range, kPlanAdvisorsOrder));
+    auto& qc = db.stmt(plan_sql(kPlanChannels, "advisor_id", range, kPlanChannelsOrder));
+    auto& qs = db.stmt(plan_sql(kPlanAssignments, "advisor_id", range, kPlanAssignmentsOrder));
     qa.bind(1, date);
     qs.bind(1, date);
+    for (auto* q : {&qa, &qc, &qs}) {
+      if (range.from) q->bind(":from", *range.from);
+      if (range.to) q->bind(":to", *range.to);
+    }
     // Most advisors share a preference list and a language: each distinct text is parsed or
     // looked up once per run of equal values, not once per advisor.
     std::string last_list;
@@ -436,6 +450,16 @@ void PlanCandidatesForDate(Db& db, const std::string& date, const std::function<
     // stop early and must not hold their read cursors.
     qc.reset();
     qs.reset();
+  });
+}
+
+std::optional<std::string> AdvisorIdAtMiddle(Db& db) {
+  return guarded("finding the middle advisor", [&]() -> std::optional<std::string> {
+    auto& q = db.stmt("SELECT advisor_id FROM advisors ORDER BY advisor_id LIMIT 1 OFFSET (SELECT COUNT(*) / 2 FROM advisors)");
+    std::optional<std::string> out;
+    if (q.executeStep()) out = q.getColumn(0).getString();
+    q.reset();
+    return out;
   });
 }
 

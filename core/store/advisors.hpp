@@ -92,12 +92,21 @@ struct PlanCandidate {
   std::string source;                     ///< its source
   [[nodiscard]] bool opted_in(Channel c) const { return (opted >> static_cast<unsigned>(c)) & 1U; }
 };
-/// The advisors AdvisorListEligible returns for `date` (same rule), one at a time in advisor_id order.
-/// With `by_language`, also counts per language every advisor the SQL rule admits (opted in, an
-/// opted-in channel row, not paused), whether or not that channel is in its own list: the
-/// advisors EmergencyCoverage counts, from the same pass.
+/// Advisors whose advisor_id is in [from, to) (BINARY order, as SQLite sorts TEXT); an absent
+/// bound is open.
+struct AdvisorIdRange {
+  std::optional<std::string> from, to;
+};
+/// The advisors AdvisorListEligible returns for `date` (same rule), one at a time in advisor_id order,
+/// those of `range` only. With `by_language`, also counts per language every advisor of the range
+/// the SQL rule admits (opted in, an opted-in channel row, not paused), whether or not that channel
+/// is in its own list: the advisors EmergencyCoverage counts, from the same pass.
 void PlanCandidatesForDate(Db& db, const std::string& date, const std::function<void(PlanCandidate&&)>& fn,
-                           std::map<std::string, std::int64_t>* by_language = nullptr);
+                           std::map<std::string, std::int64_t>* by_language = nullptr, const AdvisorIdRange& range = {});
+
+/// The advisor_id halfway through the stored advisors in advisor_id order (nullopt when there are
+/// none): where two readers of PlanCandidatesForDate split the table.
+std::optional<std::string> AdvisorIdAtMiddle(Db& db);
 
 /// The advisors AdvisorListEligible returns for `date` (same rule, same order), with only what
 /// the fallback ranker reads: advisor_id, channels, language and topics (name, tier, time zone,

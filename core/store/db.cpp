@@ -177,4 +177,17 @@ bool is_transient_error(const std::exception& e) noexcept {
   }
 }
 
+std::unique_ptr<Db> reader_beside(Db& db) {
+  const std::string& path = db.path();
+  if (path.empty() || path == ":memory:" || path.rfind("file:", 0) == 0) return nullptr;
+  auto& q = db.stmt("PRAGMA journal_mode");
+  const bool wal = q.executeStep() && q.getColumn(0).getString() == "wal";
+  q.reset();
+  if (!wal) return nullptr;
+  OpenOptions ro;
+  ro.read_only = true;
+  ro.migrate = false;
+  return std::make_unique<Db>(path, ro);
+}
+
 }  // namespace daybreak::store

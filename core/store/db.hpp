@@ -99,6 +99,14 @@ void bind_opt(SQLite::Statement& q, int i, const std::optional<T>& v) {
   }
 }
 
+/// A read-only connection to `db`'s file for a thread that reads beside `db`'s open write
+/// transaction, or null when `db` is not a file in WAL mode (in a rollback journal the writer
+/// could not spill or commit while another connection reads). Opened while `db` holds the write
+/// lock, its first read transaction sees the last commit, which no other connection can follow
+/// until `db`'s: the rows `db` itself would read, without its own uncommitted writes. Close it
+/// before `db` commits, or it holds the checkpoint back.
+std::unique_ptr<Db> reader_beside(Db& db);
+
 /// Wraps SQLite exceptions from fn into StoreError naming `what`.
 template <typename Fn>
 auto guarded(const char* what, Fn&& fn) -> decltype(fn()) {

@@ -334,6 +334,30 @@ ORDER BY a.advisor_id)sql");
   EXPECT_LT(joined.size(), ids.size());
   EXPECT_EQ(merged, joined);
   EXPECT_EQ(merged_languages, joined_languages);
+
+  // Read in two advisor_id ranges, [-, split) then [split, -), as plan-deliveries' two readers do
+  // (each_plan_candidate, at AdvisorIdAtMiddle): the same candidates in the same order, and the
+  // same counts summed, wherever the split falls: the middle advisor, a stored id, a text between
+  // ids, before or after every id.
+  const auto middle = store::AdvisorIdAtMiddle(*db_);
+  ASSERT_TRUE(middle.has_value());
+  std::set<std::string> stored = ids;  // with the fixture's own advisors
+  for (int i = 0; i < kAdvisors; ++i) stored.insert(advisor(i));
+  EXPECT_EQ(*middle, *std::next(stored.begin(), static_cast<std::ptrdiff_t>(stored.size() / 2)))
+      << "the stored ids' middle, in BINARY order";
+  for (const std::string& split : {*middle, *std::next(ids.begin(), 7), std::string("1_"), std::string(""), std::string("\xff")}) {
+    std::vector<std::string> halves;
+    std::map<std::string, std::int64_t> halves_languages;
+    auto add = [&](store::PlanCandidate&& c) { halves.push_back(key(c)); };
+    store::PlanCandidatesForDate(*db_, day, add, &halves_languages, store::AdvisorIdRange{std::nullopt, split});
+    const std::size_t lower = halves.size();
+    store::PlanCandidatesForDate(*db_, day, add, &halves_languages, store::AdvisorIdRange{split, std::nullopt});
+    EXPECT_EQ(halves, merged) << "split at " << split;
+    EXPECT_EQ(halves_languages, merged_languages) << "split at " << split;
+    if (split == *middle) {
+      EXPECT_GT(lower, merged.size() / 4) << "the middle splits the candidates";
+    }
+  }
 }
 
 // plan-deliveries writes a run's rows in send order, so delivery ids follow planned_at (dispatch
@@ -375,6 +399,72 @@ TEST_F(DeliveryInserterTest, PlanWritesRowsInSendOrderWithTiesInAdvisorOrder) {
     }
   }
   EXPECT_GT(ties, 0U);  // the population has ties, so their order is tested
+}
+
+// On a large ledger plan-deliveries reads its candidates in two halves at once, the upper half
+// through a second connection (each_plan_candidate; a ledger in WAL mode only). The plan it
+// writes must be the one a single pass writes: the same rows, ids, order and report. The single
+// pass is forced by a copy of the ledger in rollback-journal mode, where no second connection
+// may read beside the writer.
+TEST_F(DeliveryInserterTest, PlanReadInTwoHalvesWritesWhatOnePassWrites) {
+  const std::string day = "2026-11-28";
+  constexpr int kMany = 25'000;  // above the load's split threshold (20,000 advisors)
+  db_->write_tx([&] {
+    db_->exec("INSERT INTO content(content_id, title, body, language, updated_at) VALUES ('C2', 't', 'b', 'hi', 0)");
+    // Ids whose byte order is not their number order; tiers, slots, time zones, languages and
+    // channel lists mixed; some paused on the day, some not opted in, some without an assignment.
+    db_->exec(R"sql(
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < )sql" + std::to_string(kMany) + R"sql()
+INSERT INTO advisors(advisor_id, name, tier, timezone, slot, channels, opted_in, language, paused_from, paused_until, updated_at)
+SELECT 'M' || i, 'n', CASE i % 3 WHEN 0 THEN 'gold' ELSE 'standard' END,
+       CASE i % 7 WHEN 0 THEN 'Asia/Dubai' ELSE 'Asia/Kolkata' END, CASE i % 5 WHEN 0 THEN '07:30' ELSE '06:00' END,
+       CASE i % 4 WHEN 0 THEN 'email|whatsapp' ELSE 'whatsapp|email' END, CASE WHEN i % 97 = 0 THEN 0 ELSE 1 END,
+       CASE i % 3 WHEN 1 THEN 'hi' ELSE 'en' END, CASE WHEN i % 89 = 0 THEN '2026-11-20' END,
+       CASE WHEN i % 89 = 0 THEN '2026-12-01' END, 0
+FROM n)sql");
+    db_->exec("INSERT INTO advisor_channels(advisor_id, channel, address, opted_in) SELECT advisor_id, 'whatsapp', '+919810012345', "
+              "CASE WHEN CAST(SUBSTR(advisor_id, 2) AS INTEGER) % 11 = 0 THEN 0 ELSE 1 END FROM advisors WHERE advisor_id LIKE 'M%'");
+    db_->exec("INSERT INTO advisor_channels(advisor_id, channel, address, opted_in) SELECT advisor_id, 'email', 'a@example.com', 1 "
+              "FROM advisors WHERE advisor_id LIKE 'M%' AND CAST(SUBSTR(advisor_id, 2) AS INTEGER) % 2 = 0");
+    db_->exec("INSERT INTO assignments(advisor_id, date, content_id, source, created_at) SELECT advisor_id, '" + day +
+              "', CASE language WHEN 'hi' THEN 'C2' ELSE 'C1' END, 'fallback', 0 FROM advisors "
+              "WHERE advisor_id LIKE 'M%' AND CAST(SUBSTR(advisor_id, 2) AS INTEGER) % 13 <> 0");
+  });
+  db_->exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  const std::string one_pass_path = (dir_ / "one-pass.db").string();
+  db_->exec("VACUUM INTO '" + one_pass_path + "'");
+  store::Db one_pass(one_pass_path);
+  one_pass.exec("PRAGMA journal_mode=DELETE");
+  ASSERT_EQ(store::reader_beside(one_pass), nullptr) << "a rollback journal: one pass";
+  ASSERT_NE(store::reader_beside(*db_), nullptr) << "WAL: two halves";
+
+  Config cfg;
+  for (auto [id, channel] : {std::pair{"wa-1", Channel::whatsapp}, {"wa-2", Channel::whatsapp}, {"mail-1", Channel::email}}) {
+    cfg.senders.push_back({});
+    cfg.senders.back().id = id;
+    cfg.senders.back().channel = channel;
+    cfg.senders.back().mps = 200;
+  }
+  auto halves = plan_deliveries(*db_, cfg, day, kT0Deliveries, false);
+  auto single = plan_deliveries(one_pass, cfg, day, kT0Deliveries, false);
+  for (auto* r : {&halves.report, &single.report}) r->erase("timings");
+  EXPECT_EQ(halves.report, single.report);
+  EXPECT_GT(halves.inserted, static_cast<std::size_t>(kMany / 2));
+  EXPECT_GT(halves.report["unassigned"].size(), 0U);
+  auto dump = [](store::Db& db) {
+    SQLite::Statement q(db.raw(), "SELECT delivery_id, run_id, advisor_id, slot_at, content_id, source, tier, channel, "
+                                  "channel_index, sender, planned_at, deadline_at FROM deliveries ORDER BY delivery_id");
+    std::vector<std::string> rows;
+    while (q.executeStep()) {
+      std::string row;
+      for (int c = 0; c < q.getColumnCount(); ++c) row += q.getColumn(c).getString() + "|";
+      rows.push_back(std::move(row));
+    }
+    return rows;
+  };
+  const auto rows = dump(*db_);
+  EXPECT_EQ(rows.size(), halves.inserted);
+  EXPECT_EQ(rows, dump(one_pass));
 }
 
 // sql/007 rebuilds deliveries on a ledger that already holds rows: the rows, their ids and their
