@@ -79,7 +79,6 @@ void SmtpReplyCapture::clear() {
   refusal_.clear();
 }
 
-
 std::string resolve_ca_file(const std::string& configured) {
   if (!configured.empty()) return configured;
   for (const char* var : {"CURL_CA_BUNDLE", "SSL_CERT_FILE"}) {

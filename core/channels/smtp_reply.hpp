@@ -44,7 +44,6 @@ class SmtpReplyCapture {
   std::string refusal_;
 };
 
-
 /// The CA file to verify an SMTP relay with: `configured` when set, else $CURL_CA_BUNDLE, else
 /// $SSL_CERT_FILE (the variables the curl and openssl tools read), else "" (libcurl's built-in
 /// system store).
