@@ -119,7 +119,10 @@ void each_plan_candidate(store::Db& db, const std::string& date, bool dry_run,
                          const std::function<void(store::PlanCandidate&&)>& fn, std::map<std::string, std::int64_t>& by_language) {
   std::unique_ptr<store::Db> rdb;
   std::optional<std::string> middle;
-  if (!dry_run && store::AdvisorCount(db) >= kSplitLoadAdvisors && (rdb = store::reader_beside(db))) middle = store::AdvisorIdAtMiddle(db);
+  if (const std::int64_t advisors = dry_run ? 0 : store::AdvisorCount(db);
+      advisors >= kSplitLoadAdvisors && (rdb = store::reader_beside(db))) {
+    middle = store::AdvisorIdAt(db, advisors / 2);
+  }
   if (!middle) {
     store::PlanCandidatesForDate(db, date, fn, &by_language);
     return;

@@ -453,9 +453,10 @@ void PlanCandidatesForDate(Db& db, const std::string& date, const std::function<
   });
 }
 
-std::optional<std::string> AdvisorIdAtMiddle(Db& db) {
-  return guarded("finding the middle advisor", [&]() -> std::optional<std::string> {
-    auto& q = db.stmt("SELECT advisor_id FROM advisors ORDER BY advisor_id LIMIT 1 OFFSET (SELECT COUNT(*) / 2 FROM advisors)");
+std::optional<std::string> AdvisorIdAt(Db& db, std::int64_t position) {
+  return guarded("finding an advisor by position", [&]() -> std::optional<std::string> {
+    auto& q = db.stmt("SELECT advisor_id FROM advisors ORDER BY advisor_id LIMIT 1 OFFSET ?");
+    q.bind(1, position);
     std::optional<std::string> out;
     if (q.executeStep()) out = q.getColumn(0).getString();
     q.reset();

@@ -104,9 +104,9 @@ struct AdvisorIdRange {
 void PlanCandidatesForDate(Db& db, const std::string& date, const std::function<void(PlanCandidate&&)>& fn,
                            std::map<std::string, std::int64_t>* by_language = nullptr, const AdvisorIdRange& range = {});
 
-/// The advisor_id halfway through the stored advisors in advisor_id order (nullopt when there are
-/// none): where two readers of PlanCandidatesForDate split the table.
-std::optional<std::string> AdvisorIdAtMiddle(Db& db);
+/// The advisor_id at `position` (0-based) among the stored advisors in advisor_id order (nullopt
+/// past the last): at AdvisorCount / 2, where two readers of PlanCandidatesForDate split the table.
+std::optional<std::string> AdvisorIdAt(Db& db, std::int64_t position);
 
 /// The advisors AdvisorListEligible returns for `date` (same rule, same order), with only what
 /// the fallback ranker reads: advisor_id, channels, language and topics (name, tier, time zone,

@@ -336,15 +336,16 @@ ORDER BY a.advisor_id)sql");
   EXPECT_EQ(merged_languages, joined_languages);
 
   // Read in two advisor_id ranges, [-, split) then [split, -), as plan-deliveries' two readers do
-  // (each_plan_candidate, at AdvisorIdAtMiddle): the same candidates in the same order, and the
+  // (each_plan_candidate, at AdvisorIdAt(AdvisorCount / 2)): the same candidates in the same order, and the
   // same counts summed, wherever the split falls: the middle advisor, a stored id, a text between
   // ids, before or after every id.
-  const auto middle = store::AdvisorIdAtMiddle(*db_);
+  const auto middle = store::AdvisorIdAt(*db_, store::AdvisorCount(*db_) / 2);
   ASSERT_TRUE(middle.has_value());
   std::set<std::string> stored = ids;  // with the fixture's own advisors
   for (int i = 0; i < kAdvisors; ++i) stored.insert(advisor(i));
   EXPECT_EQ(*middle, *std::next(stored.begin(), static_cast<std::ptrdiff_t>(stored.size() / 2)))
       << "the stored ids' middle, in BINARY order";
+  EXPECT_FALSE(store::AdvisorIdAt(*db_, static_cast<std::int64_t>(stored.size())).has_value()) << "past the last";
   for (const std::string& split : {*middle, *std::next(ids.begin(), 7), std::string("1_"), std::string(""), std::string("\xff")}) {
     std::vector<std::string> halves;
     std::map<std::string, std::int64_t> halves_languages;
