@@ -28,12 +28,25 @@ Millis SystemClock::now() const { return wall_clock_ms(); }
 
 Micros SystemClock::now_us() const { return wall_clock_us(); }
 
+bool WakeWindow::worth_waking(std::chrono::nanoseconds slack) const {
+  return asleep && wakes_at - std::chrono::steady_clock::now() > slack;
+}
+
+void WakeWindow::sleeping_for(std::chrono::nanoseconds real) {
+  asleep = true;
+  wakes_at = std::chrono::steady_clock::now() + real;
+}
+
 Micros SystemClock::steady_us() const { return steady_clock_us(); }
 
 Millis SystemClock::steady_ms() const { return steady_clock_ms(); }
 
 std::chrono::nanoseconds SystemClock::real_duration(Millis delta) const {
   return std::chrono::milliseconds(delta < 0 ? 0 : delta);
+}
+
+std::chrono::nanoseconds SystemClock::real_duration_us(Micros delta) const {
+  return std::chrono::microseconds(delta < 0 ? 0 : delta);
 }
 
 ScaledClock::ScaledClock(Millis sim_origin, Millis real_origin, double scale)
@@ -70,6 +83,11 @@ Micros ScaledClock::steady_us() const {
 std::chrono::nanoseconds ScaledClock::real_duration(Millis delta) const {
   if (delta < 0) delta = 0;
   return std::chrono::nanoseconds(static_cast<std::int64_t>(static_cast<double>(delta) * 1e6 / scale_));
+}
+
+std::chrono::nanoseconds ScaledClock::real_duration_us(Micros delta) const {
+  if (delta < 0) delta = 0;
+  return std::chrono::nanoseconds(static_cast<std::int64_t>(static_cast<double>(delta) * 1e3 / scale_));
 }
 
 }  // namespace daybreak

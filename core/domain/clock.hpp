@@ -17,6 +17,20 @@
 
 namespace daybreak {
 
+/// What a thread waiting in Clock::wait_until shows the threads that may wake it: whether it is
+/// asleep, and when (real steady time) its timeout wakes it anyway. Written by the waiter and read
+/// by a notifier, both under the wait's mutex. A notification that is not worth its wake-up can
+/// be left out: the waiter checks its predicate before each sleep and after each timeout.
+struct WakeWindow {
+  bool asleep = false;
+  std::chrono::steady_clock::time_point wakes_at{};
+  /// True when the waiter is asleep and its own timeout is more than `slack` away: only then
+  /// does a notify make the waiter see an event sooner than it would anyway.
+  [[nodiscard]] bool worth_waking(std::chrono::nanoseconds slack) const;
+  /// The waiter is about to sleep for `real` at most.
+  void sleeping_for(std::chrono::nanoseconds real);
+};
+
 /// Source of "now" and of waiting until a future instant.
 class Clock {
  public:
@@ -29,6 +43,11 @@ class Clock {
   /// Real duration that corresponds to `delta` of this clock's time (a compressed clock
   /// shortens it); used to turn "wait until t" into a condition-variable timeout.
   [[nodiscard]] virtual std::chrono::nanoseconds real_duration(Millis delta) const = 0;
+  /// The same for `delta` microseconds, so that a wait ends at the millisecond it waits for
+  /// rather than up to a millisecond after it. A clock that keeps only milliseconds rounds up.
+  [[nodiscard]] virtual std::chrono::nanoseconds real_duration_us(Micros delta) const {
+    return real_duration(delta <= 0 ? 0 : (delta + 999) / 1000);
+  }
   /// The same two readings in microseconds, for measuring what a millisecond is too coarse for
   /// (dispatch's lag_us). now_us() / 1000 is now() and steady_us() / 1000 is steady_ms() read at
   /// the same instant. A clock that keeps only milliseconds gives the millisecond × 1000.
@@ -37,16 +56,23 @@ class Clock {
   /// Waits on `cv` until now() >= t or a notification; returns false on timeout reached. The
   /// wait is also bounded on the steady clock by t - now() as measured at the call, so a
   /// backward wall-clock step during the wait does not stretch it (a forward one ends it).
+  /// Both are measured in microseconds: a wait for t ends as the clock turns t, not up to a
+  /// millisecond later (dispatch's sends leave on such waits: their lag).
+  /// `window`, when given, is kept up to date for notifiers (WakeWindow).
   template <typename Pred>
-  bool wait_until(std::unique_lock<std::mutex>& lock, std::condition_variable& cv, Millis t, Pred pred) const {
-    const Millis steady_end = steady_ms() + (t - now());
+  bool wait_until(std::unique_lock<std::mutex>& lock, std::condition_variable& cv, Millis t, Pred pred,
+                  WakeWindow* window = nullptr) const {
+    const Micros t_us = t * 1000;
+    const Micros steady_end = steady_us() + (t_us - now_us());
     while (!pred()) {
-      Millis n = now();
-      Millis s = steady_ms();
-      if (n >= t || s >= steady_end) return false;
-      auto real = real_duration(std::min(t - n, steady_end - s));
+      Micros n = now_us();
+      Micros s = steady_us();
+      if (n >= t_us || s >= steady_end) return false;
+      auto real = real_duration_us(std::min(t_us - n, steady_end - s));
       if (real > std::chrono::seconds(1)) real = std::chrono::seconds(1);  // re-check: the clock may be stepped
+      if (window != nullptr) window->sleeping_for(real);
       cv.wait_for(lock, real);
+      if (window != nullptr) window->asleep = false;
     }
     return true;
   }
@@ -58,6 +84,7 @@ class SystemClock final : public Clock {
   [[nodiscard]] Millis now() const override;
   [[nodiscard]] Millis steady_ms() const override;
   [[nodiscard]] std::chrono::nanoseconds real_duration(Millis delta) const override;
+  [[nodiscard]] std::chrono::nanoseconds real_duration_us(Micros delta) const override;
   [[nodiscard]] Micros now_us() const override;
   [[nodiscard]] Micros steady_us() const override;
 };
@@ -71,6 +98,7 @@ class ScaledClock final : public Clock {
   [[nodiscard]] Millis now() const override;
   [[nodiscard]] Millis steady_ms() const override;
   [[nodiscard]] std::chrono::nanoseconds real_duration(Millis delta) const override;
+  [[nodiscard]] std::chrono::nanoseconds real_duration_us(Micros delta) const override;
   [[nodiscard]] Micros now_us() const override;
   [[nodiscard]] Micros steady_us() const override;
   [[nodiscard]] double scale() const { return scale_; }

@@ -133,6 +133,12 @@ struct Event {
   std::vector<store::Run> adopted;  ///< urgent runs leased to this dispatch while it runs (AdoptUrgent)
 };
 
+/// How much later a response may be seen by the scheduler to save it a wake-up (push_event).
+/// Nothing waits on a response to send on time unless its sender is at its concurrency limit;
+/// the limited sender then sends at most this much later (another sender's pacing keeps the
+/// scheduler's wake near), or at once when nothing else would wake it soon.
+constexpr auto kResponseWakeSlack = std::chrono::milliseconds(2);
+
 /// How often (steady time) a running dispatch looks for urgent runs created since it started
 /// (`daybreak send-now`): one small query on `runs` every two seconds.
 constexpr Millis kAdoptIntervalMs = 2000;
@@ -210,6 +216,7 @@ struct Dispatcher::Impl {
 
   std::mutex ev_mu;
   std::condition_variable ev_cv;
+  WakeWindow ev_window;  ///< the scheduler's wait on ev_cv, under ev_mu (push_event)
   std::deque<Event> events;
   std::atomic<bool> paused_all{false};
   std::array<std::atomic<bool>, 3> paused_channel{};
@@ -246,12 +253,20 @@ struct Dispatcher::Impl {
     if (host_store) host_store->stop();
   }
 
+  /// Hands an event to the scheduler thread. A response does not wake it when its own timeout
+  /// wakes it within kResponseWakeSlack anyway: while sends are paced that is nearly always
+  /// (the next send is under a millisecond away), and a wake-up per response was a futex wake
+  /// on the transport's thread and a context switch and loop pass on the scheduler's, for each
+  /// request. Every other event (claims committed, operator changes, adopted runs) wakes it at
+  /// once, since a claimed row may be due already.
   void push_event(Event e) {
+    bool wake = true;
     {
       std::lock_guard lk(ev_mu);
+      if (e.kind == Event::Kind::response) wake = ev_window.worth_waking(kResponseWakeSlack);
       events.push_back(std::move(e));
     }
-    ev_cv.notify_one();
+    if (wake) ev_cv.notify_one();
   }
 
   /// Deliveries waiting on each sender (claimed or due): the pool's load measure.
@@ -1824,7 +1839,8 @@ struct Dispatcher::Impl {
       // instead of waiting for the ledger for ever; the rows stay resumable there.
       if (released && stage >= 1 && in_flight == 0 && store_alert_fired) break;
       std::unique_lock lk(ev_mu);
-      clock.wait_until(lk, ev_cv, next_wake(now), [&] { return !events.empty() || stop.stage() != stage; });
+      clock.wait_until(
+          lk, ev_cv, next_wake(now), [&] { return !events.empty() || stop.stage() != stage; }, &ev_window);
     }
     for (const auto& rs : runs) {
       if (!rs.closed) summary.runs_left_open.push_back(rs.row.run_id);

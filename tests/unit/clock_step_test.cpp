@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <functional>
 #include <mutex>
@@ -56,6 +57,120 @@ TEST(ScaledClockSteady, RunsAtTheScale) {
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   Millis d = c.steady_ms() - s0;
   EXPECT_GE(d, 490);  // 50 ms real = 500 ms of a 10x clock (and more on a loaded machine)
+}
+
+// The scheduler's wait publishes when it wakes by itself, so that a response (push_event) does
+// not wake it when its timeout is about to anyway.
+TEST(WakeWindow, ANotifyIsWorthItOnlyWhileTheWaiterSleepsPastTheSlack) {
+  using namespace std::chrono_literals;
+  WakeWindow w;
+  w.wakes_at = std::chrono::steady_clock::now() + 500ms;
+  EXPECT_FALSE(w.worth_waking(2ms)) << "a waiter that is running checks its events before it sleeps";
+  w.asleep = true;
+  EXPECT_TRUE(w.worth_waking(2ms));
+  w.wakes_at = std::chrono::steady_clock::now() + 1ms;
+  EXPECT_FALSE(w.worth_waking(2ms)) << "its own timeout sees the event within the slack";
+  w.wakes_at = std::chrono::steady_clock::now() - 1ms;
+  EXPECT_FALSE(w.worth_waking(2ms));
+}
+
+TEST(WakeWindow, WaitUntilShowsItsSleepAndItsOwnTimeout) {
+  using namespace std::chrono_literals;
+  SystemClock clock;
+  std::mutex mu;
+  std::condition_variable cv;
+  WakeWindow w;
+  bool ready = false;
+  bool woke_by_event = false;
+  std::thread waiter([&] {
+    std::unique_lock lk(mu);
+    woke_by_event = clock.wait_until(lk, cv, clock.now() + 60'000, [&] { return ready; }, &w);
+  });
+  while (true) {  // until the waiter is inside its wait (each wait lasts up to 1 s: the re-check)
+    std::unique_lock lk(mu);
+    if (w.asleep) break;
+    lk.unlock();
+    std::this_thread::yield();
+  }
+  {
+    std::lock_guard lk(mu);
+    EXPECT_TRUE(w.worth_waking(2ms)) << "a minute's deadline: a notify is what wakes it";
+    EXPECT_LE(w.wakes_at - std::chrono::steady_clock::now(), 1s);
+    ready = true;
+  }
+  cv.notify_one();
+  waiter.join();
+  EXPECT_TRUE(woke_by_event);
+  EXPECT_FALSE(w.asleep);
+
+  // A ManualClock's waits last a millisecond of real time (its loops poll): never worth a notify
+  // at a 2 ms slack, and the waiter still sees the event.
+  ManualClock manual(1'000'000);
+  ready = false;
+  std::thread polled([&] {
+    std::unique_lock lk(mu);
+    woke_by_event = manual.wait_until(lk, cv, manual.now() + 60'000, [&] { return ready; }, &w);
+  });
+  while (true) {
+    std::unique_lock lk(mu);
+    if (w.asleep) {
+      EXPECT_FALSE(w.worth_waking(2ms));
+      ready = true;  // no notify
+      break;
+    }
+    lk.unlock();
+    std::this_thread::yield();
+  }
+  polled.join();
+  EXPECT_TRUE(woke_by_event);
+}
+
+// A clock stopped 300 µs before a millisecond, which records the real timeouts it is asked for.
+class StoppedClock final : public Clock {
+ public:
+  explicit StoppedClock(Micros now_us) : now_us_(now_us) {}
+  [[nodiscard]] Millis now() const override { return now_us_ / 1000; }
+  [[nodiscard]] Millis steady_ms() const override { return now_us_ / 1000; }
+  [[nodiscard]] Micros now_us() const override { return now_us_; }
+  [[nodiscard]] Micros steady_us() const override { return now_us_; }
+  [[nodiscard]] std::chrono::nanoseconds real_duration(Millis delta) const override {
+    return std::chrono::milliseconds(delta);
+  }
+  [[nodiscard]] std::chrono::nanoseconds real_duration_us(Micros delta) const override {
+    asked_us.store(delta);
+    return std::chrono::microseconds(delta);
+  }
+  mutable std::atomic<Micros> asked_us{-1};
+
+ private:
+  Micros now_us_;
+};
+
+TEST(WaitUntil, WaitsWhatIsLeftInMicrosecondsNotWholeMilliseconds) {
+  using namespace std::chrono_literals;
+  StoppedClock clock(1'000'000'700);  // 700 µs into millisecond 1,000,000
+  EXPECT_EQ(SystemClock().real_duration_us(250), 250us);
+  EXPECT_EQ(ScaledClock(0, 0, 60).real_duration_us(600), 10us);
+  std::mutex mu;
+  std::condition_variable cv;
+  WakeWindow w;
+  bool ready = false;
+  std::thread waiter([&] {
+    std::unique_lock lk(mu);
+    clock.wait_until(lk, cv, 1'000'001, [&] { return ready; }, &w);
+  });
+  while (true) {
+    std::unique_lock lk(mu);
+    if (w.asleep) {
+      ready = true;
+      break;
+    }
+    lk.unlock();
+    std::this_thread::yield();
+  }
+  cv.notify_one();
+  waiter.join();
+  EXPECT_EQ(clock.asked_us.load(), 300) << "until millisecond 1,000,001: 300 µs, not the 1 ms whole milliseconds give";
 }
 
 TEST(TokenBucketSteps, KeepsRefillingAfterItsTimeMovesBackward) {
