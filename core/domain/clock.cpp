@@ -41,10 +41,6 @@ Micros SystemClock::steady_us() const { return steady_clock_us(); }
 
 Millis SystemClock::steady_ms() const { return steady_clock_ms(); }
 
-std::chrono::nanoseconds SystemClock::real_duration(Millis delta) const {
-  return std::chrono::milliseconds(delta < 0 ? 0 : delta);
-}
-
 std::chrono::nanoseconds SystemClock::real_duration_us(Micros delta) const {
   return std::chrono::microseconds(delta < 0 ? 0 : delta);
 }
@@ -78,11 +74,6 @@ Micros ScaledClock::steady_us() const {
   auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
                 .count();
   return static_cast<Micros>(std::floor(static_cast<double>(ns) / 1e3 * scale_));
-}
-
-std::chrono::nanoseconds ScaledClock::real_duration(Millis delta) const {
-  if (delta < 0) delta = 0;
-  return std::chrono::nanoseconds(static_cast<std::int64_t>(static_cast<double>(delta) * 1e6 / scale_));
 }
 
 std::chrono::nanoseconds ScaledClock::real_duration_us(Micros delta) const {

@@ -40,14 +40,10 @@ class Clock {
   /// Monotonic time in this clock's milliseconds (scaled like now() on a compressed clock);
   /// its origin is arbitrary: only differences mean anything.
   [[nodiscard]] virtual Millis steady_ms() const = 0;
-  /// Real duration that corresponds to `delta` of this clock's time (a compressed clock
-  /// shortens it); used to turn "wait until t" into a condition-variable timeout.
-  [[nodiscard]] virtual std::chrono::nanoseconds real_duration(Millis delta) const = 0;
-  /// The same for `delta` microseconds, so that a wait ends at the millisecond it waits for
-  /// rather than up to a millisecond after it. A clock that keeps only milliseconds rounds up.
-  [[nodiscard]] virtual std::chrono::nanoseconds real_duration_us(Micros delta) const {
-    return real_duration(delta <= 0 ? 0 : (delta + 999) / 1000);
-  }
+  /// Real duration that corresponds to `delta` microseconds of this clock's time (a compressed
+  /// clock shortens it); used to turn "wait until t" into a condition-variable timeout that ends
+  /// at the millisecond waited for, not up to a millisecond after it.
+  [[nodiscard]] virtual std::chrono::nanoseconds real_duration_us(Micros delta) const = 0;
   /// The same two readings in microseconds, for measuring what a millisecond is too coarse for
   /// (dispatch's lag_us). now_us() / 1000 is now() and steady_us() / 1000 is steady_ms() read at
   /// the same instant. A clock that keeps only milliseconds gives the millisecond × 1000.
@@ -83,7 +79,6 @@ class SystemClock final : public Clock {
  public:
   [[nodiscard]] Millis now() const override;
   [[nodiscard]] Millis steady_ms() const override;
-  [[nodiscard]] std::chrono::nanoseconds real_duration(Millis delta) const override;
   [[nodiscard]] std::chrono::nanoseconds real_duration_us(Micros delta) const override;
   [[nodiscard]] Micros now_us() const override;
   [[nodiscard]] Micros steady_us() const override;
@@ -97,7 +92,6 @@ class ScaledClock final : public Clock {
   ScaledClock(Millis sim_origin, Millis real_origin, double scale);
   [[nodiscard]] Millis now() const override;
   [[nodiscard]] Millis steady_ms() const override;
-  [[nodiscard]] std::chrono::nanoseconds real_duration(Millis delta) const override;
   [[nodiscard]] std::chrono::nanoseconds real_duration_us(Micros delta) const override;
   [[nodiscard]] Micros now_us() const override;
   [[nodiscard]] Micros steady_us() const override;
@@ -120,7 +114,7 @@ class ManualClock final : public Clock {
   [[nodiscard]] Micros now_us() const override { return now_us_.load(); }
   [[nodiscard]] Micros steady_us() const override { return steady_us_.load(); }
   /// Waiting costs no real time beyond a short yield, so loops that wait still make progress.
-  [[nodiscard]] std::chrono::nanoseconds real_duration(Millis) const override { return std::chrono::milliseconds(1); }
+  [[nodiscard]] std::chrono::nanoseconds real_duration_us(Micros) const override { return std::chrono::milliseconds(1); }
   /// Sets the wall clock; a move forward is time passing (steady time moves with it).
   void set(Millis t) {
     Micros d = t * 1000 - now_us_.exchange(t * 1000);

@@ -133,9 +133,6 @@ class StoppedClock final : public Clock {
   [[nodiscard]] Millis steady_ms() const override { return now_us_ / 1000; }
   [[nodiscard]] Micros now_us() const override { return now_us_; }
   [[nodiscard]] Micros steady_us() const override { return now_us_; }
-  [[nodiscard]] std::chrono::nanoseconds real_duration(Millis delta) const override {
-    return std::chrono::milliseconds(delta);
-  }
   [[nodiscard]] std::chrono::nanoseconds real_duration_us(Micros delta) const override {
     asked_us.store(delta);
     return std::chrono::microseconds(delta);
