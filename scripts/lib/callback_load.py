@@ -72,13 +72,14 @@ def sign(posts, secret, host):
 
 
 class Conn:
-    __slots__ = ("sock", "buf", "t0", "out")
+    __slots__ = ("sock", "buf", "t0", "out", "waiting")
 
     def __init__(self, sock):
         self.sock = sock
         self.buf = b""
         self.t0 = 0.0
         self.out = b""
+        self.waiting = False  # a request is out and its answer not yet read
 
 
 def run(port, reqs, nconn, timeout_s, more=None):
@@ -86,13 +87,18 @@ def run(port, reqs, nconn, timeout_s, more=None):
     more), idle connections wait for it, polled every 100 ms."""
     ep = select.epoll()
     conns = {}
-    for _ in range(nconn):
+
+    def connect():
         s = socket.create_connection(("127.0.0.1", port))
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         s.setblocking(False)
         c = Conn(s)
         conns[s.fileno()] = c
         ep.register(s.fileno(), select.EPOLLIN)
+        return c
+
+    for _ in range(nconn):
+        connect()
     lat = []
     codes = {}
     nxt = 0
@@ -102,6 +108,7 @@ def run(port, reqs, nconn, timeout_s, more=None):
     start = perf()
 
     idle = []
+    reconnects = 0
 
     def send_next(c):
         nonlocal nxt
@@ -109,6 +116,7 @@ def run(port, reqs, nconn, timeout_s, more=None):
             idle.append(c)
             return False
         c.t0 = perf()
+        c.waiting = True
         data = reqs[nxt]
         nxt += 1
         n = c.sock.send(data)
@@ -151,7 +159,17 @@ def run(port, reqs, nconn, timeout_s, more=None):
             except BlockingIOError:
                 continue
             if not chunk:
-                raise SystemExit("callback load: the receiver closed a connection")
+                if c.waiting or c.buf:
+                    raise SystemExit("callback load: the receiver closed a connection with a request unanswered")
+                # An idle keep-alive connection past the receiver's callbacks.header_timeout_seconds
+                # (while --follow waits for acceptances): closed as any server may; a new one takes its place.
+                ep.unregister(fd)
+                del conns[fd]
+                c.sock.close()
+                fresh = connect()
+                idle[idle.index(c)] = fresh
+                reconnects += 1
+                continue
             c.buf += chunk
             while True:
                 he = c.buf.find(b"\r\n\r\n")
@@ -169,6 +187,7 @@ def run(port, reqs, nconn, timeout_s, more=None):
                 codes[code] = codes.get(code, 0) + 1
                 c.buf = c.buf[he + 4 + cl:]
                 lat.append(perf() - c.t0)
+                c.waiting = False
                 done += 1
                 if not send_next(c):
                     active -= 1
@@ -177,7 +196,7 @@ def run(port, reqs, nconn, timeout_s, more=None):
     gen_cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     for c in conns.values():
         c.sock.close()
-    return wall, lat, codes, gen_cpu
+    return wall, lat, codes, gen_cpu, reconnects
 
 
 def main():
@@ -202,13 +221,14 @@ def main():
     if not rows:
         raise SystemExit("callback load: no delivery with a provider_message_id in " + a.db)
     reqs, unique, dups = build_requests(rows, a.secret, a.dup_pct, f"127.0.0.1:{a.port}", a.seed)
-    wall, lat, codes, gen_cpu = run(a.port, reqs, a.connections, a.timeout)
+    wall, lat, codes, gen_cpu, reconnects = run(a.port, reqs, a.connections, a.timeout)
     lat.sort()
     q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] * 1000
     print(json.dumps({"messages": len(rows), "unique_callbacks": unique, "duplicates": dups, "posts": len(reqs),
                       "answers": codes, "wall_s": round(wall, 3), "callbacks_per_s": round(len(reqs) / wall),
                       "p50_ms": round(q(0.50), 2), "p99_ms": round(q(0.99), 2), "max_ms": round(lat[-1] * 1000, 2),
-                      "gen_cpu_s": round(gen_cpu, 2), "gen_cpu_us": round(gen_cpu / len(reqs) * 1e6, 1)}))
+                      "gen_cpu_s": round(gen_cpu, 2), "gen_cpu_us": round(gen_cpu / len(reqs) * 1e6, 1),
+                      "idle_reconnects": reconnects}))
 
 
 def follow(a):
@@ -244,13 +264,13 @@ def follow(a):
         return sign(posts, a.secret, host)
 
     reqs = []
-    wall, lat, codes, gen_cpu = run(a.port, reqs, a.connections, a.timeout, more)
+    wall, lat, codes, gen_cpu, reconnects = run(a.port, reqs, a.connections, a.timeout, more)
     lat.sort()
     q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] * 1000 if lat else 0
     print(json.dumps({"messages": len(seen), "unique_callbacks": state["unique"], "duplicates": state["dups"],
                       "posts": len(reqs), "answers": codes, "wall_s": round(wall, 3),
                       "p50_ms": round(q(0.50), 2), "p99_ms": round(q(0.99), 2), "max_ms": round(q(1.0), 2),
-                      "gen_cpu_s": round(gen_cpu, 2)}))
+                      "gen_cpu_s": round(gen_cpu, 2), "idle_reconnects": reconnects}))
 
 
 if __name__ == "__main__":
