@@ -43,10 +43,20 @@ bool is_transient_error(const std::exception& e) noexcept;
 /// after a checkpoint resets it, however far a long reader let it grow.
 inline constexpr std::int64_t kJournalSizeLimitBytes = 64LL * 1024 * 1024;
 
+/// How a connection waits for another connection's write lock (SQLITE_BUSY): the sleep before
+/// retry number `retry` (0 = the first), in microseconds, or 0 once the sleeps before it add up
+/// to `timeout_ms` (the statement then fails busy). 100 µs, 200 µs, ... up to 1 ms, then 1 ms
+/// each: a transaction holds the lock for a few milliseconds, so a waiter tries again about as
+/// soon as it is free. SQLite's own busy timeout sleeps 1, 2, 5, 10 ... 100 ms in turn, so a
+/// writer that lost the race to another process's commit sat out 8 ms after three tries and
+/// up to 100 ms a try while the lock was free (dispatch beside daybreak-callbacks spent 9-10 s
+/// of a 100,000-message morning asleep on it: docs/performance-notes.md, "Two writers").
+std::int64_t busy_retry_sleep_us(int retry, int timeout_ms) noexcept;
+
 struct OpenOptions {
   bool read_only = false;
   bool migrate = true;        ///< apply pending migrations on open (read-only never migrates)
-  int busy_timeout_ms = 5000; ///< how long a statement waits on another writer's lock
+  int busy_timeout_ms = 5000; ///< how long a statement waits on another writer's lock (busy_retry_sleep_us)
   int cache_kib = 65536;      ///< SQLite page cache: 64 MiB fits the hot tables of a 1M plan
 };
 
