@@ -22,6 +22,7 @@
 #include "channels/status_parse.hpp"
 #include "domain/time.hpp"
 #include "engine/alerts.hpp"
+#include "store/dispatch_ledger.hpp"
 #include "store/status_events.hpp"
 
 namespace daybreak {
@@ -406,6 +407,8 @@ void CallbackReceiver::start(std::chrono::milliseconds pending_interval) {
 }
 
 void CallbackReceiver::restart_wal_if_long() {
+  // dispatch's writer on the same file leaves the WAL to this receiver while it restarts it here.
+  static_assert(store::SqliteLedgerOptions{}.wal_autocheckpoint_frames > kWalRestartFrames);
   const int frames = wal_frames_.load(std::memory_order_relaxed);
   if (pg_ != nullptr || db_ == nullptr || frames < kWalRestartFrames) return;
   if (frames - wal_backfilled_.load(std::memory_order_relaxed) > kWalRestartGap && frames < 2 * kWalRestartFrames) {

@@ -63,6 +63,7 @@ SqliteDispatchLedger::SqliteDispatchLedger(const std::string& db_path, std::stri
   o.busy_timeout_ms = opts.busy_timeout_ms;
   o.cache_kib = opts.cache_kib;
   db_ = std::make_unique<Db>(db_path, o);
+  db_->exec("PRAGMA wal_autocheckpoint=" + std::to_string(opts.wal_autocheckpoint_frames));
 }
 
 SqliteDispatchLedger::~SqliteDispatchLedger() = default;

@@ -252,6 +252,14 @@ struct SqliteLedgerOptions {
   /// are sequential): a few hot pages at a time. 4 MiB, not more: at 1M a fuller cache was the
   /// largest growth of dispatch's resident memory while sending.
   int cache_kib = 4096;
+  /// PRAGMA wal_autocheckpoint: the writer copies the WAL into the file after a commit that leaves
+  /// this many frames or more in it. SQLite's 1,000 made dispatch's writer, beside
+  /// daybreak-callbacks, checkpoint the receiver's frames after nearly every commit (the receiver
+  /// lets the WAL reach 6,144 frames before it starts it over: app::CallbackReceiver::
+  /// kWalRestartFrames): 22% of dispatch's CPU and its system time doubled. 8,192 (32 MiB) stays
+  /// out of the receiver's way; alone, dispatch checkpoints every 32 MiB of WAL instead of every
+  /// 4 MiB, which measured the same CPU and lag (docs/performance-notes.md, "Two writers").
+  int wal_autocheckpoint_frames = 8192;
 };
 
 /// The port on the SQLite ledger (store::Db and the query modules).
