@@ -475,7 +475,7 @@ void CallbackReceiver::stop() {
   if (checkpointer_.joinable()) {
     checkpointer_.join();
     std::lock_guard db_lock(db_mu_);
-    db_->exec("PRAGMA wal_autocheckpoint=1000");  // SQLite's default, as every other connection has
+    db_->exec("PRAGMA wal_autocheckpoint=1000");  // SQLite's default, as every connection but dispatch's has
   }
   std::lock_guard lock(q_mu_);
   running_ = false;

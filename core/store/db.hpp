@@ -49,7 +49,7 @@ inline constexpr std::int64_t kJournalSizeLimitBytes = 64LL * 1024 * 1024;
 /// each: a transaction holds the lock for a few milliseconds, so a waiter tries again about as
 /// soon as it is free. SQLite's own busy timeout sleeps 1, 2, 5, 10 ... 100 ms in turn, so a
 /// writer that lost the race to another process's commit sat out 8 ms after three tries and
-/// up to 100 ms a try while the lock was free (dispatch beside daybreak-callbacks spent 9-10 s
+/// up to 100 ms a try while the lock was free (dispatch beside daybreak-callbacks spent 8.5-10.4 s
 /// of a 100,000-message morning asleep on it: docs/performance-notes.md, "Two writers").
 std::int64_t busy_retry_sleep_us(int retry, int timeout_ms) noexcept;
 
