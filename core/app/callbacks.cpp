@@ -23,6 +23,7 @@
 #include "domain/time.hpp"
 #include "engine/alerts.hpp"
 #include "store/dispatch_ledger.hpp"
+#include "store/pg_operator.hpp"
 #include "store/status_events.hpp"
 
 namespace daybreak {
@@ -664,9 +665,24 @@ UnsubscribeOutcome CallbackReceiver::unsubscribe(std::string_view token, std::st
     return out;
   }
   std::lock_guard lock(db_mu_);
-  auto out = one_click_unsubscribe(*db_, unsubscribe_secret_, token, body, clock_.now());
+  UnsubscribeOutcome out;
+  try {
+    // On [database] url the day's deliveries are on PostgreSQL: the change goes there too, on a
+    // connection of its own opened at the first unsubscribe (rare) and kept.
+    if (pg_ && !pg_unsubscribe_) pg_unsubscribe_ = std::make_unique<store::PgOperator>(cfg_.database_url);
+    out = one_click_unsubscribe(*db_, unsubscribe_secret_, token, body, clock_.now(), pg_unsubscribe_.get());
+  } catch (const std::exception& e) {
+    // Nothing changed on either ledger (the file's transaction rolled back with PostgreSQL's):
+    // the advisor can click again. A connection left broken is opened afresh next time.
+    if (pg_) pg_unsubscribe_.reset();
+    out = UnsubscribeOutcome{};
+    out.http_status = 503;
+    out.reason = std::string("the unsubscribe could not be stored, nothing changed; try again: ") + e.what();
+    return out;
+  }
   if (out.http_status == 200) {
-    log_->info("one-click unsubscribe: advisor {}: {}", out.advisor_id, out.reason);
+    log_->info("one-click unsubscribe: advisor {}: {} ({} pending deliveries moved to another channel, {} cancelled)", out.advisor_id,
+               out.reason, out.moved, out.cancelled);
   }
   return out;
 }

@@ -159,7 +159,8 @@ class CallbackReceiver {
   /// whatsapp.app_secret, verify_token and email.unsubscribe_secret once, here: throws ConfigError naming the key and
   /// variable (or file) when one is configured but cannot be read. With `pg` (the PostgreSQL
   /// ledger, [database] url), statuses are stored and applied there (store_callbacks_pg) and
-  /// `db`, when given, serves only one-click unsubscribes and account-error alerts.
+  /// `db`, when given, serves only account-error alerts and one-click unsubscribes (which change
+  /// the advisor on both ledgers).
   CallbackReceiver(store::Db* db, const Config& cfg, const Clock& clock, std::shared_ptr<spdlog::logger> log,
                    std::string spool_dir, std::unique_ptr<store::PgStatusStore> pg = nullptr);
   ~CallbackReceiver();
@@ -187,7 +188,9 @@ class CallbackReceiver {
   /// GET: the handshake.
   HandshakeReply get(const std::string& mode, const std::string& token, const std::string& challenge) const;
   /// `POST /unsubscribe?a=TOKEN`: one_click_unsubscribe (app/unsubscribe.hpp) on the ledger
-  /// connection, on the caller's thread (rare, small). Spool mode (no database): 503.
+  /// connection, on the caller's thread (rare, small); with the PostgreSQL ledger on both the
+  /// file and PostgreSQL. Spool mode, or no SQLite file beside PostgreSQL: 503. A ledger that
+  /// fails: 503, nothing changed.
   UnsubscribeOutcome unsubscribe(std::string_view token, std::string_view body);
   /// Applies statuses still pending (their delivery's message id was recorded later). Database mode only.
   /// On PostgreSQL it also expires pending statuses older than [retention]
@@ -211,6 +214,7 @@ class CallbackReceiver {
 
   store::Db* db_;
   std::unique_ptr<store::PgStatusStore> pg_;  ///< the PostgreSQL ledger's status store ([database] url)
+  std::unique_ptr<store::PgOperator> pg_unsubscribe_;  ///< with pg_: one-click unsubscribes' PostgreSQL part (under db_mu_)
   const Config& cfg_;
   std::string app_secret_;    ///< cfg_.whatsapp.app_secret's value ("" = none configured)
   std::string verify_token_;  ///< cfg_.whatsapp.verify_token's value

@@ -6,6 +6,7 @@
 #include "store/advisors.hpp"
 #include "store/audit.hpp"
 #include "store/overrides.hpp"
+#include "store/pg_operator.hpp"
 
 namespace daybreak {
 
@@ -28,7 +29,7 @@ bool is_one_click_body(std::string_view body) {
 }
 
 UnsubscribeOutcome one_click_unsubscribe(store::Db& db, const std::string& secret, std::string_view token,
-                                         std::string_view body, Millis now) {
+                                         std::string_view body, Millis now, store::PgOperator* pg) {
   UnsubscribeOutcome out;
   if (secret.empty()) {
     out.http_status = 404;
@@ -86,6 +87,26 @@ UnsubscribeOutcome one_click_unsubscribe(store::Db& db, const std::string& secre
                              {"deliveries_cancelled_unreachable", follow.cancelled}}
                   .dump();
     store::AuditAppend(db, e);
+    out.moved = follow.moved.size();
+    out.cancelled = follow.cancelled.size();
+    if (pg != nullptr) {
+      // The PostgreSQL ledger holds the day's deliveries a dispatch sends from: the advisor's
+      // row there becomes the file's and its pending deliveries there follow it, as
+      // `daybreak advisors opt-out` does with [database] url, and the audit row goes there too.
+      const auto after = store::AdvisorGet(db, *id);
+      store::PgOperator::AdvisorFollow pf;
+      pg->tx(false, [&] {
+        pg->advisor_put(*after);
+        pf = pg->advisor_follow(*id, now);
+        store::AuditEntry pe = e;
+        auto a = nlohmann::json::parse(pe.after);
+        a["postgresql"] = {{"deliveries_moved", pf.moved}, {"deliveries_cancelled_unreachable", pf.cancelled}};
+        pe.after = a.dump();
+        pg->audit_append(pe);
+      });
+      out.moved += pf.moved.size();
+      out.cancelled += pf.cancelled.size();
+    }
     out.reason = "unsubscribed from email";
   });
   return out;

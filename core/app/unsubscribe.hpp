@@ -4,13 +4,19 @@
 // The token (channels/signature.hpp, unsubscribe_token) names the advisor and is signed with
 // [email] unsubscribe_secret, so it cannot be forged for another advisor or guessed. A valid
 // one opts the advisor's email channel out for good (store AdvisorChannelUnsubscribe: an import
-// cannot opt it back in), with an audit_log row, in one transaction; the next plan then skips
-// the advisor on email (and plans another opted-in channel, or none). No HTTP here.
+// cannot opt it back in), with an audit_log row, in one transaction; the advisor's pending email
+// deliveries move to its next opted-in channel (or are cancelled when none is left), noted for a
+// running dispatch, and the next plan skips the advisor on email. With the PostgreSQL ledger the
+// same change is made there, inside the file's transaction. No HTTP here.
 #include <string>
 #include <string_view>
 
 #include "domain/types.hpp"
 #include "store/db.hpp"
+
+namespace daybreak::store {
+class PgOperator;
+}
 
 namespace daybreak {
 
@@ -20,6 +26,8 @@ struct UnsubscribeOutcome {
   std::string reason;      ///< why (answered as {"error": ...} and logged for a 4xx)
   std::string advisor_id;  ///< of a valid token
   bool changed = false;    ///< this request opted the channel out (false: it already was, or no email channel)
+  std::size_t moved = 0;      ///< pending email deliveries moved to another opted-in channel (both ledgers)
+  std::size_t cancelled = 0;  ///< pending email deliveries cancelled: no opted-in channel left (both ledgers)
 };
 
 /// RFC 8058 §3.1: the POST body carries the key/value pair "List-Unsubscribe=One-Click"
@@ -28,7 +36,11 @@ bool is_one_click_body(std::string_view body);
 
 /// Checks the body and the token, then unsubscribes (inside its own write transaction) and
 /// audits it as actor "daybreak-callbacks". An empty `secret` answers 404 (not configured).
+/// With `pg` (the receiver on [database] url) the advisor's row, its pending deliveries and the
+/// audit row change on PostgreSQL too, in one PostgreSQL transaction inside the file's: when
+/// PostgreSQL fails the file is rolled back as well and the error (StoreError) propagates, so
+/// nothing changed and the click can be repeated.
 UnsubscribeOutcome one_click_unsubscribe(store::Db& db, const std::string& secret, std::string_view token,
-                                         std::string_view body, Millis now);
+                                         std::string_view body, Millis now, store::PgOperator* pg = nullptr);
 
 }  // namespace daybreak

@@ -9,13 +9,18 @@
 // there follow its channels; a publish brings changed advisors and content up to date there and
 // nothing else; the commands that do not speak PostgreSQL are refused while [database] url is set.
 #include <gtest/gtest.h>
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <fstream>
 #include <map>
 #include <tuple>
 
+#include "app/callbacks.hpp"
 #include "app/plan.hpp"
+#include "app/unsubscribe.hpp"
+#include "channels/signature.hpp"
 #include "cli/op_actions.hpp"
 #include "cli/op_support.hpp"
 #include "config/config.hpp"
@@ -599,6 +604,85 @@ TEST_F(PgOperatorTest, AnAdvisorChangeOnPostgresqlMatchesTheSqlitePathAndItsPend
   auto r = store::PgConn(url_).query("SELECT name, channels, opted_in, updated_at FROM advisors WHERE advisor_id = 'adv-7'");
   EXPECT_EQ(r.str(0, 1), "whatsapp|email");
   EXPECT_EQ(r.i64(0, 3), a->updated_at);
+}
+
+// daybreak-callbacks on [database] url with the SQLite file beside it: a one-click unsubscribe
+// (POST /unsubscribe, CallbackReceiver::unsubscribe) changes the advisor on both ledgers, and
+// the day's pending email delivery on PostgreSQL, the one a dispatch sends from, moves too.
+TEST_F(PgOperatorTest, AOneClickUnsubscribeMovesThePendingEmailDeliveryOnPostgresqlAsInTheFile) {
+  seed();
+  // adv-7 reads email first, then WhatsApp; its delivery 8 was planned on email on both ledgers.
+  auto a7 = store::AdvisorGet(*db_, "adv-7")->advisor;
+  a7.channels = {Channel::email, Channel::whatsapp};
+  a7.email = "adv7@example.test";
+  db_->write_tx([&] {
+    store::AdvisorUpsert(*db_, {a7, kOpT0 + 1});
+    db_->exec("UPDATE deliveries SET channel = 'email', channel_index = 0, sender = 'mail-1' WHERE delivery_id = 8");
+  });
+  {
+    store::PgOperator pg(url_);
+    pg.tx(false, [&] { pg.advisor_put(*store::AdvisorGet(*db_, "adv-7")); });
+  }
+  store::PgConn(url_).exec("UPDATE deliveries SET channel = 'email', channel_index = 0, sender = 'mail-1' WHERE delivery_id = 8");
+
+  const std::string secret = "unsub-secret-pg";
+  Config cfg = parse_config("[database]\npath = \"" + db_path() + "\"\nurl = \"" + url_ + "\"\n[email]\nunsubscribe_secret = \"" +
+                                secret + "\"\n",
+                            "t.toml");
+  ManualClock clock(kOpT0 + 2);
+  auto log = std::make_shared<spdlog::logger>("unsubscribe-pg", std::make_shared<spdlog::sinks::null_sink_mt>());
+  CallbackReceiver receiver(db_.get(), cfg, clock, log, "", std::make_unique<store::PgStatusStore>(url_));
+  const std::string token = channels::unsubscribe_token(secret, "adv-7");
+  auto on_email = [&] {
+    return count("SELECT COUNT(*) FROM deliveries WHERE delivery_id = 8 AND channel = 'email' AND state = 'planned'");
+  };
+
+  // PostgreSQL refuses the audit row: 503, nothing changed on either ledger, the click can be repeated.
+  store::PgConn(url_).exec("ALTER TABLE audit_log RENAME TO audit_log_away");
+  auto refused = receiver.unsubscribe(token, "List-Unsubscribe=One-Click");
+  EXPECT_EQ(refused.http_status, 503) << refused.reason;
+  EXPECT_NE(refused.reason.find("nothing changed"), std::string::npos) << refused.reason;
+  EXPECT_EQ(scalar("SELECT opted_in FROM advisor_channels WHERE advisor_id = 'adv-7' AND channel = 'email'"), 1);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM deliveries WHERE delivery_id = 8 AND channel = 'email'"), 1);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM audit_log"), 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM advisor_channels WHERE advisor_id = 'adv-7' AND channel = 'email' AND opted_in = 1"), 1);
+  EXPECT_EQ(on_email(), 1);
+  store::PgConn(url_).exec("ALTER TABLE audit_log_away RENAME TO audit_log");
+
+  // The click again: the email channel is out on both ledgers, delivery 8 moves to WhatsApp on
+  // both, noted for a dispatch on each, and each ledger has the audit row.
+  clock.set(kOpT0 + 3);
+  auto out = receiver.unsubscribe(token, "List-Unsubscribe=One-Click");
+  ASSERT_EQ(out.http_status, 200) << out.reason;
+  EXPECT_TRUE(out.changed);
+  EXPECT_EQ(out.moved, 2U);  // one row in the file, the same row on PostgreSQL
+  EXPECT_EQ(on_email(), 0);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM deliveries WHERE delivery_id = 8 AND channel = 'whatsapp' AND channel_index = 1 "
+                  "AND state = 'planned'"),
+            1);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM advisor_channels WHERE advisor_id = 'adv-7' AND channel = 'email' AND opted_in = 0"), 1);
+  EXPECT_EQ(pg_rows(), sqlite_rows());
+  EXPECT_EQ(pg_changes(), sqlite_changes());
+  auto audit = pg_audit();
+  ASSERT_EQ(audit.size(), 1U);
+  EXPECT_EQ(audit[0].entry.actor, "daybreak-callbacks");
+  EXPECT_EQ(audit[0].entry.target, "advisor:adv-7");
+  EXPECT_EQ(nlohmann::json::parse(audit[0].entry.after)["postgresql"]["deliveries_moved"], nlohmann::json::array({8}));
+  // A second click: 200, nothing more on either ledger.
+  auto again = receiver.unsubscribe(token, "List-Unsubscribe=One-Click");
+  EXPECT_EQ(again.http_status, 200);
+  EXPECT_FALSE(again.changed);
+  EXPECT_EQ(pg_audit().size(), 1U);
+
+  // A running dispatch on PostgreSQL reloads the row on its new channel.
+  store::PgDispatchLedger ledger(url_, "host-a");
+  store::ledger_op::PollChanges poll;
+  poll.run_ids = {1};
+  auto changes = std::get<store::OperatorChanges>(ledger.apply(poll));
+  ASSERT_EQ(changes.rows.size(), 1U);
+  EXPECT_EQ(changes.rows[0].delivery_id, 8);
+  EXPECT_EQ(changes.rows[0].channel, "whatsapp");
+  EXPECT_EQ(changes.rows[0].email, "");  // unsubscribed: no email address any more
 }
 
 TEST_F(PgOperatorTest, AnAssignmentOnPostgresqlRepointsThePendingDeliveryAsTheSqlitePathDoes) {
