@@ -206,6 +206,17 @@ int dispatch_on_pg(AppContext& ctx, const std::vector<std::int64_t>& run_ids, co
   // leases": held rows outlive their run (a closed run has no owner) and span days, and the
   // dispatch holding the morning run may exit while another host's keeps running.
   host.held_groups = store::PgContentHeldReader(ctx.cfg.database_url);
+  // The textfile's last-run SLA: the ledger's last closed run's stored report, whichever host
+  // closed it (the reports are stored in PostgreSQL, below), on a connection of its own.
+  host.last_closed_report = [url = ctx.cfg.database_url, conn = std::shared_ptr<store::PgConn>()]() mutable {
+    try {
+      if (!conn) conn = std::make_shared<store::PgConn>(url);
+      return store::pg_run_report_latest_closed(*conn);
+    } catch (...) {
+      conn.reset();
+      throw;
+    }
+  };
   dispatcher.monitor_on_host(std::move(host));
   dispatcher.store_reports_in_ledger([](store::ReportLedger& ledger, const store::Run& run, Millis at) {
     const nlohmann::json report = build_run_report(ledger, run, at);

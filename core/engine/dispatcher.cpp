@@ -243,6 +243,7 @@ struct Dispatcher::Impl {
   store::RunReportBuilder ledger_reports;      ///< set: closed runs' reports stored by the ledger (StoreRunReport)
   std::unique_ptr<AlertNotifier> notifier;     ///< posts alert notifications from its own thread
   std::unique_ptr<HostStore> host_store;       ///< host_mon's thread, while run() runs
+  bool last_report_failed = false;             ///< host_mon's last_closed_report failed last time (warned once)
 
   Impl(const Config& c, const Clock& k, channels::Transport& t, store::LedgerFactory f, StopToken st,
        std::shared_ptr<spdlog::logger> l)
@@ -1407,6 +1408,19 @@ struct Dispatcher::Impl {
           // Not the host file's last stored report: a run on the other database has its report
           // stored there, and the last run may have closed on another host.
           snap.alerts_firing = static_cast<std::size_t>(store::AlertCountFiring(db));
+          if (host_mon->last_closed_report) {
+            try {
+              if (auto last = host_mon->last_closed_report()) {
+                snap.last_run_id = last->first;
+                snap.last_run_sla_pct = last->second;
+              }
+              last_report_failed = false;
+            } catch (const std::exception& e) {
+              // The textfile is still written, without the figure this second.
+              if (!last_report_failed) log->warn("monitoring: the last closed run's report could not be read: {}", e.what());
+              last_report_failed = true;
+            }
+          }
         } else {
           fill_store_figures(db, snap);
         }
@@ -1904,11 +1918,15 @@ DispatchSummary Dispatcher::run(const std::vector<std::int64_t>& run_ids, const 
   if (!summary.lost_lease) {
     for (auto run_id : summary.runs_left_open) d.writer->enqueue(store::ledger_op::ReleaseLease{run_id});
   }
-  if (final_snap) d.monitor_tick(final_snap->at, final_snap);  // a last evaluation with the final figures
+  // A last evaluation with the final figures: on SQLite queued behind the closing writes; with
+  // host_mon after the writer has stored the closed runs' reports in the ledger, so that the
+  // textfile's last-run SLA is theirs.
+  if (final_snap && !d.host_store) d.monitor_tick(final_snap->at, final_snap);
   // Stopping on a second signal, or with the ledger unwritable for 10 s already: 3 s more for
   // the queued writes, then what is left is dropped (its rows settle as after a crash).
   d.writer->stop(d.stop.stage() >= 2 || d.store_alert_fired ? 3000 : 30000);
   summary.writes_dropped = static_cast<std::int64_t>(d.writer->dropped());
+  if (final_snap && d.host_store) d.monitor_tick(final_snap->at, final_snap);
   if (d.host_store) {
     d.host_store->stop();  // the last evaluation, then the thread ends
     d.host_store.reset();

@@ -86,10 +86,11 @@ class StopToken {
 /// from its live snapshot (their alerts and notification outbox in this host's SQLite file) and
 /// the metrics textfile run on a thread of their own against `store_path` (engine/host_store.hpp),
 /// never in the ledger's transaction. content_held reads the held deliveries in the other
-/// database (held_groups), on one host of those sharing it; the textfile has no
-/// daybreak_last_run_sla_ratio (the last run may have closed on another host; the reports are
-/// stored in the ledger, with Dispatcher::store_reports_in_ledger) and its
-/// daybreak_alerts_firing counts this host's file. docs/architecture.md.
+/// database (held_groups), on one host of those sharing it; the textfile's
+/// daybreak_last_run_sla_ratio is the ledger's last closed run's stored report, whichever host
+/// closed it (last_closed_report; the reports are stored in the ledger, with
+/// Dispatcher::store_reports_in_ledger) and its daybreak_alerts_firing counts this host's file.
+/// docs/architecture.md.
 struct HostMonitoring {
   std::string store_path;  ///< this host's SQLite file ([database] path): created and migrated when missing
   /// A run's status-callback figures from the ledger's database, for alerts.success_measure =
@@ -103,6 +104,11 @@ struct HostMonitoring {
   /// lock): this host then neither raises nor resolves its alerts. Unset: content_held is not
   /// evaluated.
   std::function<std::optional<std::vector<store::HeldGroup>>(const std::string& from_date)> held_groups;
+  /// (run id, SLA %) of the stored report of the ledger's most recently closed run
+  /// (store::pg_run_report_latest_closed), for the textfile's daybreak_last_run_sla_ratio, on
+  /// the monitoring thread once a second. Unset, nullopt or throwing: the textfile has no
+  /// last-run SLA that second (never one from this host's file, whose runs are not the ledger's).
+  std::function<std::optional<std::pair<std::int64_t, double>>()> last_closed_report;
 };
 
 class Dispatcher {

@@ -60,6 +60,15 @@ std::optional<SlaReportSummary> pg_run_report_summary(PgConn& c, std::int64_t ru
   return s;
 }
 
+std::optional<std::pair<std::int64_t, double>> pg_run_report_latest_closed(PgConn& c) {
+  auto r = c.run("run_report_latest_closed",
+                 "SELECT s.run_id, s.sla_pct FROM run_reports s JOIN runs r ON r.run_id = s.run_id "
+                 "WHERE r.state = 'closed' ORDER BY r.slot_at DESC, r.run_id DESC LIMIT 1",
+                 {});
+  if (r.rows() == 0) return std::nullopt;
+  return std::make_pair(r.i64(0, 0), std::stod(r.str(0, 1)));
+}
+
 std::vector<StoredReport> pg_run_reports_between(PgConn& c, const std::string& from_date, const std::string& to_date) {
   std::vector<StoredReport> out;
   if (!pg_keeps_run_reports(c)) return out;

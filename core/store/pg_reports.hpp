@@ -16,7 +16,9 @@
 // a ledger not yet migrated to 005 keeps none (keeps_stored_reports() is false: said, not
 // zeroed). Run kinds are read there (sql/postgresql/006), as on SQLite.
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "store/monitoring.hpp"
 #include "store/pg.hpp"
@@ -40,6 +42,10 @@ void pg_run_report_upsert(PgConn& c, std::int64_t run_id, const std::string& dat
 std::optional<std::string> pg_run_report_get(PgConn& c, std::int64_t run_id);
 /// The stored headline of a run's report, or nullopt (SlaReportGetSummary).
 std::optional<SlaReportSummary> pg_run_report_summary(PgConn& c, std::int64_t run_id);
+/// (run id, SLA %) of the stored report of the most recently closed run (by slot) of the whole
+/// ledger, whichever host closed it (SlaReportLatestClosed on SQLite): the metrics textfile's
+/// daybreak_last_run_sla_ratio. Nullopt when no closed run has a report.
+std::optional<std::pair<std::int64_t, double>> pg_run_report_latest_closed(PgConn& c);
 /// The stored reports of delivery days in [from_date, to_date] ("YYYY-MM-DD") with their run's
 /// slot, by date, then slot, then run id (SlaReportListBetween on SQLite; the same struct).
 /// Empty on a ledger without run_reports.

@@ -15,7 +15,8 @@
 #  4. afterwards: the alert and its notifications are in the host's file, `daybreak alerts list`
 #     finds it there, `daybreak status` with the url counts it (alerts_firing and
 #     alerts_unacknowledged from the host's file, the runs from PostgreSQL), the run is closed on
-#     PostgreSQL, and daybreak.prom has the run's figures in node-exporter's text format
+#     PostgreSQL, and daybreak.prom has the run's figures in node-exporter's text format, its
+#     last-run SLA the report stored in PostgreSQL
 source "$(dirname "$0")/common.sh"
 require_test_pg
 D=2026-12-10
@@ -115,12 +116,17 @@ assert_eq "$(json 'j["ledger"], j["alerts_firing"], j["alerts_unacknowledged"]' 
 assert_eq "$(json 'j["alerts_firing"], j["alerts_unacknowledged"]' <"$WORK/status-nofile.json")" "None None" "status without the host file"
 [ ! -e "$WORK/no-such.db" ] || fail "daybreak status created the host file"
 
-# The textfile in node-exporter's format: the run's figures, the families typed, no last-run SLA.
+# The textfile in node-exporter's format: the run's figures, the families typed, the last-run SLA.
 P=$METRICS/daybreak.prom
 grep -q '^# TYPE daybreak_deliveries gauge$' "$P" || fail "daybreak.prom lacks the deliveries family"
 grep -q "^daybreak_live_success_ratio{run_id=\"$run\",date=\"$D\"} " "$P" || fail "daybreak.prom lacks run $run's live success"
 prom_dead=$(grep -E '^daybreak_deliveries\{state="dead"' "$P" | awk '{s += $2} END {print s + 0}')
 assert_eq "$prom_dead" "$dead" "dead deliveries in daybreak.prom"
-if grep -q "daybreak_last_run_sla_ratio" "$P"; then fail "daybreak.prom has a last-run SLA (no report is stored on PostgreSQL)"; fi
+# The last-run SLA is the report dispatch stored in PostgreSQL (not the file's copy of the run, never sent here).
+prom_sla=$(sed -n "s/^daybreak_last_run_sla_ratio{run_id=\"$run\"} //p" "$P")
+[ -n "$prom_sla" ] || fail "daybreak.prom has no last-run SLA for run $run: $(grep last_run "$P")"
+python3 -c 'import sys; sys.exit(0 if abs(float(sys.argv[1]) - float(sys.argv[2]) / 100) < 1e-9 else 1)' "$prom_sla" \
+  "$(pg "SELECT sla_pct FROM run_reports WHERE run_id=$run")" ||
+  fail "daybreak.prom's last-run SLA $prom_sla is not PostgreSQL's stored report ($(pg "SELECT sla_pct FROM run_reports WHERE run_id=$run")%)"
 ls "$METRICS" | grep -q '\.tmp' && fail "a temporary textfile was left"
 echo "ok: $dead/$n dead; live_success_low fired ${lag} ms after the first failure (dispatch running: $running_at_fire), posted to the webhook; daybreak.prom written (while running: $prom_while_running)"

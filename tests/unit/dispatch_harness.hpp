@@ -75,12 +75,14 @@ class ForwardingLedger : public store::DispatchLedger {
 /// cfg.database_path for `owner`. With `host`, monitoring runs on this host's file
 /// (Dispatcher::monitor_on_host), as dispatch does on the PostgreSQL ledger. While `hold`
 /// returns true the clock stands still (those real milliseconds count against the bound too).
+/// `setup`, when given, is called on the dispatcher before it runs (store_reports_in_ledger…).
 inline engine::DispatchSummary run_dispatch_ticking(const Config& cfg, ManualClock& clock, channels::Transport& transport,
                                                     const std::string& owner, const std::vector<std::int64_t>& run_ids,
                                                     const char* log_env, store::LedgerFactory ledger = nullptr,
                                                     engine::StopToken stop = {}, Millis tick_ms = 20,
                                                     const engine::HostMonitoring* host = nullptr,
-                                                    std::function<bool()> hold = nullptr) {
+                                                    std::function<bool()> hold = nullptr,
+                                                    const std::function<void(engine::Dispatcher&)>& setup = nullptr) {
   std::atomic<bool> done{false};
   std::thread ticker([&] {
     for (int i = 0; i < 30'000 && !done; ++i) {
@@ -102,6 +104,7 @@ inline engine::DispatchSummary run_dispatch_ticking(const Config& cfg, ManualClo
   if (!ledger) ledger = store::sqlite_ledger_factory(cfg.database_path, owner);
   engine::Dispatcher d(cfg, clock, transport, std::move(ledger), stop, log);
   if (host) d.monitor_on_host(*host);
+  if (setup) setup(d);
   return d.run(run_ids);
 }
 

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <string>
 
+#include "app/report.hpp"
 #include "config/config.hpp"
 #include "db_fixture.hpp"
 #include "dispatch_harness.hpp"
@@ -21,6 +22,7 @@
 #include "pg_server.hpp"
 #include "store/deliveries.hpp"
 #include "store/pg_ledger.hpp"
+#include "store/pg_reports.hpp"
 #include "store/pg_status.hpp"
 #include "store/reports.hpp"
 
@@ -118,7 +120,7 @@ class PgMonitorTest : public test_support::DbTest {
   }
 
   /// One dispatch of run 1 on PostgreSQL as dispatch_on_pg runs it (lease, then the dispatcher
-  /// with monitoring on this host).
+  /// with monitoring on this host and the run reports stored in PostgreSQL).
   static engine::DispatchSummary dispatch(const Config& cfg, ManualClock& clock, channels::Transport& t) {
     store::PgDispatchLedger pg(cfg.database_url, "host-a");
     EXPECT_TRUE(pg.acquire_lease(1, clock.now(), cfg.dispatch.lease_ms).acquired);
@@ -128,9 +130,19 @@ class PgMonitorTest : public test_support::DbTest {
       store::PgConn c(url);
       return store::pg_delivery_truth_for_run(c, run_id, now);
     };
+    host.last_closed_report = [url = cfg.database_url] {
+      store::PgConn c(url);
+      return store::pg_run_report_latest_closed(c);
+    };
     // PG_MONITOR_TEST_LOG=1 shows dispatch's log on stderr.
-    return test_support::run_dispatch_ticking(cfg, clock, t, "host-a", {1}, "PG_MONITOR_TEST_LOG",
-                                              store::pg_ledger_factory(cfg.database_url, "host-a"), {}, 20, &host);
+    return test_support::run_dispatch_ticking(
+        cfg, clock, t, "host-a", {1}, "PG_MONITOR_TEST_LOG", store::pg_ledger_factory(cfg.database_url, "host-a"), {}, 20, &host,
+        nullptr, [](engine::Dispatcher& d) {
+          d.store_reports_in_ledger([](store::ReportLedger& ledger, const store::Run& run, Millis at) {
+            const nlohmann::json report = build_run_report(ledger, run, at);
+            return store::BuiltRunReport{report.at("sla_pct").get<double>(), report.dump()};
+          });
+        });
   }
 };
 
@@ -190,8 +202,11 @@ TEST_F(PgMonitorTest, LiveSuccessBelow97FiresInTheHostFileAndTheTextfileHasTheRu
   EXPECT_NEAR(s["daybreak_live_success_ratio{run_id=\"1\",date=\"2026-11-28\"}"], 0.25, 1e-9);
   EXPECT_EQ(s["daybreak_dead_letters"], kRows * 3 / 4);
   EXPECT_EQ(s["daybreak_alerts_firing"], 0);
-  // No stored report on this host for a run on PostgreSQL: no last-run SLA rather than a stale one.
-  EXPECT_EQ(text.find("daybreak_last_run_sla_ratio"), std::string::npos);
+  // The last-run SLA is the closed run's report as stored in PostgreSQL (the host file has no
+  // runs), written after that report: run 1's 25% on time.
+  const double stored_pct = std::stod(pgc.query("SELECT sla_pct FROM run_reports WHERE run_id = 1").str(0, 0));
+  EXPECT_NEAR(stored_pct, 25.0, 1e-9);
+  EXPECT_NEAR(s["daybreak_last_run_sla_ratio{run_id=\"1\"}"], stored_pct / 100.0, 1e-12) << text;
 }
 
 TEST_F(PgMonitorTest, ALockedHostFileHoldsNoLedgerBatch) {
