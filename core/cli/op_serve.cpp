@@ -14,10 +14,11 @@
 // With [database] url (the dispatch ledger on PostgreSQL) every figure is read there through the
 // readers `sla-report --watch`, `sla-report` and `daybreak status` use (store::PgReportLedger,
 // one read-only snapshot per frame, and store::pg_status_view), the firing alerts from this
-// host's SQLite file, read-only, where a dispatch on PostgreSQL keeps them; the actions the
-// command line takes on PostgreSQL go through the same ops::*_pg functions (store::PgOperator,
-// audited in PostgreSQL's audit_log), and the ones it cannot take there are listed in the live
-// JSON's `unavailable` with the reason, shown so on the page, and refused (409).
+// host's SQLite file, read-only, where a dispatch on PostgreSQL keeps them (and acknowledged
+// there, as `daybreak alerts ack` on this host does); the actions the command line takes on
+// PostgreSQL go through the same ops::*_pg functions (store::PgOperator, audited in PostgreSQL's
+// audit_log), and the ones it cannot take there are listed in the live JSON's `unavailable`
+// with the reason, shown so on the page, and refused (409).
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -295,8 +296,9 @@ class Console {
  public:
   Console(AppContext ctx, std::vector<serve::OperatorToken> tokens)
       : ctx_(std::move(ctx)), tokens_(std::move(tokens)), pg_(!ctx_.cfg.database_url.empty()) {
-    // On PostgreSQL the SQLite file is not opened for writing at all: the frames read the
-    // host's alerts from it read-only (host_alerts), the actions go to PostgreSQL.
+    // On PostgreSQL the SQLite file is opened for writing only by an alert's acknowledgement
+    // (it holds this host's alerts): the frames read them from it read-only (host_alerts), the
+    // other actions go to PostgreSQL.
     if (!pg_) {
       db_ = std::make_unique<store::Db>(ctx_.cfg.database_path);
       frame_db_ = std::make_unique<store::Db>(ctx_.cfg.database_path);
@@ -744,10 +746,6 @@ class Console {
   json unavailable_actions() const {
     json u = json::object();
     if (!pg_) return u;
-    const std::string file = ctx_.cfg.database_path;
-    u["ack"] = "the alerts are kept in this host's SQLite file (" + file +
-               "), which the console reads only while the ledger is on PostgreSQL: acknowledge on this host with "
-               "`daybreak alerts ack ID --reason R`";
     const std::string send_now =
         "on PostgreSQL send-now plans the urgent run on this host's SQLite file and publishes it under the day lock: "
         "use `daybreak send-now` on this host";
@@ -759,6 +757,8 @@ class Console {
   json action_notes() const {
     json n = json::object();
     if (!pg_) return n;
+    n["ack"] = "in this host's SQLite file (" + ctx_.cfg.database_path +
+               "), where a dispatch on PostgreSQL keeps the alerts it raised (as `daybreak alerts ack` on this host)";
     n["cancel"] = "on PostgreSQL by delivery id only (as `daybreak cancel --delivery ID`); advisor and date are not looked up there";
     n["withdraw"] = "on PostgreSQL no fallback is ranked: pending deliveries get an emergency item or are held; withdraw it in "
                     "the SQLite file too before the next night is planned";
@@ -908,7 +908,22 @@ class Console {
       return withdraw_content(*db_, ctx_.cfg, form["content_id"], reason, who.name, "", now);
     }
     if (action == "ack") {
-      auto c = engine::acknowledge_alert(*db_, ctx_.cfg.alerts, id_arg(form, "alert_id"), who.name, "", reason, now);
+      const std::int64_t alert_id = id_arg(form, "alert_id");
+      if (pg_) {
+        // A dispatch on PostgreSQL keeps its alerts in this host's SQLite file (the frames read
+        // them there): acknowledged in it, as `daybreak alerts ack` on this host does, on a
+        // connection of the action's own. A missing file is not created.
+        const std::string& path = ctx_.cfg.database_path;
+        std::error_code ec;
+        if (!std::filesystem::exists(path, ec)) {
+          throw UsageError("alert_id: no SQLite file on this host (" + path +
+                           "), where a dispatch on PostgreSQL keeps its alerts: no alert to acknowledge");
+        }
+        store::Db host(path);
+        auto c = engine::acknowledge_alert(host, ctx_.cfg.alerts, alert_id, who.name, "", reason, now);
+        return {{"command", "alerts ack"}, {"alert_id", c.alert_id}, {"rule", c.rule}, {"subject", c.subject}, {"ledger", "postgresql"}};
+      }
+      auto c = engine::acknowledge_alert(*db_, ctx_.cfg.alerts, alert_id, who.name, "", reason, now);
       return {{"command", "alerts ack"}, {"alert_id", c.alert_id}, {"rule", c.rule}, {"subject", c.subject}};
     }
     if (action == "replay") {

@@ -15,10 +15,10 @@ then, while dispatch runs (test_console.sh starts it once the `ready` file exist
 Prints one JSON line of measurements on success; exits 1 with the reason otherwise.
 
 With --pg-page (test_pg_console.sh: the console on the PostgreSQL ledger) it only logs in and
-checks the page: it names the PostgreSQL ledger; the actions the console cannot take there (ack,
-send-now) have their buttons disabled with the reason beside them and clicking one opens no
-dialog; the others are enabled (cancel with its note); the alerts box says where alerts come
-from; no console errors.
+checks the page: it names the PostgreSQL ledger; the action the console cannot take there
+(send-now) has its button disabled with the reason beside it and clicking it opens no dialog;
+the others are enabled (cancel and ack with their notes: by delivery id, in this host's SQLite
+file); the alerts box says where alerts come from; no console errors.
 """
 import argparse
 import base64
@@ -183,25 +183,28 @@ def pg_page(args):
         forms = {a: (disabled, why) for a, disabled, why in json.loads(b.eval(
             "JSON.stringify([...document.querySelectorAll('form[data-action]')].map(f => [f.dataset.action,"
             " f.querySelector('button[type=submit]').disabled, (f.querySelector('p.why') || {}).textContent || '']))"))}
-        for a in ("ack", "send-now"):
+        for a in ("send-now",):
             disabled, why = forms.get(a, (False, ""))
             if not disabled or not why.startswith("Not available here: "):
                 fail("the %s form is not shown as unavailable: %r" % (a, forms.get(a)))
-        for a in ("pause", "resume", "withdraw", "replay", "cancel"):
+        for a in ("pause", "resume", "withdraw", "replay", "cancel", "ack"):
             if forms.get(a, (True, ""))[0]:
                 fail("the %s button is disabled on PostgreSQL" % a)
         if "delivery id" not in forms["cancel"][1]:
             fail("the cancel form has no note about PostgreSQL: %r" % (forms["cancel"],))
-        b.eval("document.querySelector('form[data-action=ack] button[type=submit]').click(); true")
+        if "SQLite file" not in forms["ack"][1]:
+            fail("the acknowledge form does not say the alert is acknowledged in this host's SQLite file: %r" % (forms["ack"],))
+        b.eval("document.querySelector('form[data-action=send-now] button[type=submit]').click(); true")
         if b.eval("document.getElementById('confirm').open"):
-            fail("a click on the disabled Acknowledge button opened the confirmation")
+            fail("a click on the disabled Send button opened the confirmation")
         alerts = b.eval("document.getElementById('alerts').textContent")
         if "SQLite file" not in alerts:
             fail("the alerts box does not say where the alerts come from: %r" % alerts)
         errs = b.errors()
         if errs:
             fail("console errors: " + "; ".join(errs[:5]))
-        print(json.dumps({"unavailable": sorted(a for a, (d, _) in forms.items() if d), "ack_reason": forms["ack"][1][:80]}))
+        print(json.dumps({"unavailable": sorted(a for a, (d, _) in forms.items() if d), "send_now_reason": forms["send-now"][1][:80],
+                          "ack_note": forms["ack"][1][:80]}))
     finally:
         b.close()
 

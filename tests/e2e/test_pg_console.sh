@@ -5,8 +5,9 @@
 # the same url and this host's SQLite file as `path`) is polled:
 #  1. serve starts (it is no longer refused) and opens no SQLite file: this host's file does not
 #     exist until the dispatch writes its alerts there; /api/live says "ledger": "postgresql",
-#     the alerts are unknown with the reason, and the actions it cannot take there (ack,
-#     send-now) are listed with the reason and refused (409), nothing changed
+#     the alerts are unknown with the reason, the actions it cannot take there (send-now) are
+#     listed with the reason and refused (409), and an ack without this host's file is refused
+#     (400) without creating it, nothing changed
 #  2. during the run /api/live shows the run PostgreSQL holds: its owner (the dispatch's host id)
 #     with a live lease and a heartbeat, its progress from the dispatch, accepted figures that
 #     never exceed PostgreSQL's and reach them
@@ -17,9 +18,12 @@
 #     viewer's pause: 403; nothing of it in the SQLite file
 #  4. the run closes: /api/live's breakdown (PostgreSQL's statement) sums to PostgreSQL's counts;
 #     /api/history lists the day (computed from PostgreSQL) and /report?date= serves its HTML report
+#  4a. an alert in this host's SQLite file, acknowledged through the console: acknowledged and
+#     audited in that file as `daybreak alerts ack` does, nothing of it in PostgreSQL; a second
+#     ack is refused (400)
 #  4b. in headless Chromium (console_browser.py --pg-page; skipped without chromium): the page
-#     names the PostgreSQL ledger, the Acknowledge and Send buttons are disabled with the reason
-#     beside them, the others enabled, the alerts box says where alerts come from, no console error
+#     names the PostgreSQL ledger, the Send button is disabled with the reason beside it, the
+#     others enabled (Acknowledge with its note), the alerts box says where alerts come from, no console error
 #  5. the PostgreSQL server stops: /api/live says the ledger cannot be read (stale, with the error)
 #     instead of passing the last figures off as live
 source "$(dirname "$0")/common.sh"
@@ -87,17 +91,17 @@ live >"$WORK/live0.json"
 assert_eq "$(json 'j["ledger"]' <"$WORK/live0.json")" "postgresql" "/api/live ledger"
 assert_eq "$(json 'j["alerts"]' <"$WORK/live0.json")" "None" "alerts without this host's SQLite file"
 json 'j["alerts_note"]' <"$WORK/live0.json" | grep -q "no SQLite file on this host" || fail "alerts note: $(cat "$WORK/live0.json")"
-assert_eq "$(json 'sorted(j["unavailable"])' <"$WORK/live0.json")" "['ack', 'send-now', 'send-now-check']" "actions unavailable on PostgreSQL"
+assert_eq "$(json 'sorted(j["unavailable"])' <"$WORK/live0.json")" "['send-now', 'send-now-check']" "actions unavailable on PostgreSQL"
 assert_eq "$(json '[r["run_id"] for r in j["plan"]["runs"]] if j["plan"]["date"] == "'"$D"'" else [r["run_id"] for r in j["runs"]]' <"$WORK/live0.json")" \
   "[$run]" "the day's run read from PostgreSQL before the window"
-assert_eq "$(act --data "alert_id=1&reason=e2e" "$SURL/api/action/ack")" 409 "ack on PostgreSQL"
-grep -q "not available while the ledger is on PostgreSQL" "$WORK/post.out" || fail "ack refusal: $(cat "$WORK/post.out")"
+assert_eq "$(act --data "alert_id=1&reason=e2e" "$SURL/api/action/ack")" 400 "ack on PostgreSQL without this host's SQLite file"
+grep -q "no SQLite file on this host" "$WORK/post.out" || fail "ack refusal: $(cat "$WORK/post.out")"
 c0=$(pg "SELECT content_id FROM deliveries WHERE run_id=$run LIMIT 1")
 assert_eq "$(act --data "content_id=$c0&segment=all&reason=e2e&confirm=yes" "$SURL/api/action/send-now")" 409 "send-now on PostgreSQL"
 grep -q "daybreak send-now" "$WORK/post.out" || fail "send-now refusal: $(cat "$WORK/post.out")"
 assert_eq "$(pg "SELECT COUNT(*) FROM runs")" "1" "runs on PostgreSQL after the refused send-now"
 [ ! -e "$WORK/host.db" ] || fail "serve with the url created this host's SQLite file"
-echo "ok 1: serve with [database] url reads PostgreSQL; alerts unknown (no host file); ack and send-now shown unavailable and refused (409)"
+echo "ok 1: serve with [database] url reads PostgreSQL; alerts unknown (no host file); send-now shown unavailable and refused (409); ack without the host file refused (400)"
 
 # --- 2. the run on PostgreSQL, live ----------------------------------------------------------
 DAYBREAK_HOST_ID=host-pgc DAYBREAK_CLOCK=$clock "$DISPATCH" --run "$run" --json >"$WORK/d.json" 2>"$WORK/d.log" &
@@ -187,6 +191,23 @@ done
 curl -s -o "$WORK/report.html" -b "$WORK/bob.jar" "$SURL/report?date=$D"
 grep -q "daybreak SLA report, delivery day $D" "$WORK/report.html" || fail "report page: $(head -c 300 "$WORK/report.html")"
 echo "ok 4: the closed run's figures and breakdown match PostgreSQL ($pg_acc accepted, 1 cancelled); history and the day's report from PostgreSQL"
+
+# --- 4a. an alert of this host's SQLite file acknowledged through the console -----------------
+# The dispatch created the file when its monitoring wrote there; if it did not, the planning
+# file's copy stands in for it (a host that plans and dispatches).
+[ -e "$WORK/host.db" ] || sqlite3 "$DB" ".backup '$WORK/host.db'"
+hsql() { sqlite3 "$WORK/host.db" "$@"; }
+aid=$(hsql "INSERT INTO alerts (rule, subject, state, level, message, fired_at, updated_at)
+  VALUES ('live_success_low', 'run:$run', 'firing', 0, 'e2e: live success 90%', $(sim_now), $(sim_now)); SELECT last_insert_rowid();")
+pg_audit0=$(pg "SELECT COUNT(*) FROM audit_log")
+assert_eq "$(act --data "alert_id=$aid&reason=e2e: looking into it" "$SURL/api/action/ack")" 200 "ack through the console on PostgreSQL"
+assert_eq "$(json 'j["command"], j["alert_id"], j["ledger"]' <"$WORK/post.out")" "alerts ack $aid postgresql" "ack answer"
+assert_eq "$(hsql "SELECT acknowledged_by FROM alerts WHERE alert_id=$aid")" "alice" "the alert acknowledged in this host's SQLite file"
+assert_eq "$(hsql "SELECT actor || '|' || reason FROM audit_log WHERE target='alert:$aid'")" "alice|e2e: looking into it" "the ack's audit row in this host's file"
+assert_eq "$(pg "SELECT COUNT(*) FROM audit_log")" "$pg_audit0" "audit rows on PostgreSQL after the ack"
+assert_eq "$(act --data "alert_id=$aid&reason=e2e: again" "$SURL/api/action/ack")" 400 "a second ack"
+grep -q "already acknowledged by alice" "$WORK/post.out" || fail "second ack refusal: $(cat "$WORK/post.out")"
+echo "ok 4a: alert $aid acknowledged through the console in this host's SQLite file, audited there; a second ack refused"
 
 # --- 4b. the page in Chromium --------------------------------------------------------------
 CHROMIUM=${CHROMIUM:-chromium}
