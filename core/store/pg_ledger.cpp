@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <thread>
 #include <tuple>
@@ -881,6 +882,21 @@ const CopyTable kCopyTables[] = {
      "delivery_id, run_id, kind, at", {{"delivery_id", "deliveries"}, {"run_id", "runs"}}},
 };
 
+/// A SQLite value as COPY text: a REAL in the shortest text that reads back as the same double
+/// (SQLite's own text of a REAL keeps 15 significant digits, so 99.72677595628416 would arrive
+/// as 99.7267759562842), anything else as SQLite gives it.
+void copy_sqlite_field(std::string& out, const SQLite::Column& col) {
+  if (col.getType() == SQLITE_FLOAT) {
+    char buf[32];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, col.getDouble());
+    if (ec == std::errc()) {
+      out.append(buf, end);
+      return;
+    }
+  }
+  pg_copy_field(out, col.getString());
+}
+
 std::vector<std::string> split_columns(const std::string& cols) {
   std::vector<std::string> out;
   std::size_t at = 0;
@@ -923,7 +939,7 @@ std::int64_t copy_table(SQLite::Database& src, PgConn& dst, const CopyTable& t, 
       if (col.isNull()) {
         data += "\\N";
       } else {
-        pg_copy_field(data, col.getString());
+        copy_sqlite_field(data, col);
       }
     }
     data += '\n';
@@ -1005,6 +1021,45 @@ std::int64_t copy_table(SQLite::Database& src, PgConn& dst, const CopyTable& t, 
   return ins.affected();
 }
 
+/// The stored reports (sla_reports) of the closed runs in scope that this copy inserted into
+/// PostgreSQL (map_runs: not a run PostgreSQL already had, whose own report, if any, is the
+/// one of the dispatch that sent it), as run_reports rows: closed_at the run's finished_at,
+/// written_by "migrate-ledger", the report's run_id the PostgreSQL one when it was renumbered.
+/// So `sla-report` and the trend keep the days an install had before moving to PostgreSQL.
+std::int64_t copy_run_reports(SQLite::Database& src, PgConn& dst, const LedgerCopyScope& scope) {
+  SQLite::Statement q(src, std::string("SELECT s.run_id, s.date, s.generated_at, s.sla_pct, s.report FROM sla_reports s ") +
+                               (scope.date.empty() ? "" : "JOIN runs r ON r.run_id = s.run_id WHERE r.date = ?1 AND (?2 IS NULL OR r.run_id = ?2)"));
+  if (!scope.date.empty()) {
+    q.bind(1, scope.date);
+    if (scope.run_id) {
+      q.bind(2, *scope.run_id);
+    } else {
+      q.bind(2);
+    }
+  }
+  std::string data;
+  std::int64_t n = 0;
+  while (q.executeStep()) {
+    for (int i = 0; i < q.getColumnCount(); ++i) {
+      if (i) data += '\t';
+      copy_sqlite_field(data, q.getColumn(i));
+    }
+    data += '\n';
+    ++n;
+  }
+  if (n == 0) return 0;
+  dst.exec("CREATE TEMP TABLE migrate_sla_reports (run_id BIGINT, date TEXT, generated_at BIGINT, sla_pct DOUBLE PRECISION, "
+           "report TEXT) ON COMMIT DROP");
+  dst.copy_in("COPY migrate_sla_reports (run_id, date, generated_at, sla_pct, report) FROM STDIN", data);
+  return dst
+      .query("INSERT INTO run_reports (run_id, date, closed_at, generated_at, sla_pct, report, written_by) "
+             "SELECT m.new_id, s.date, COALESCE(r.finished_at, s.generated_at), s.generated_at, s.sla_pct, "
+             "CASE WHEN m.new_id = m.old_id THEN s.report ELSE jsonb_set(s.report::jsonb, '{run_id}', to_jsonb(m.new_id))::text END, "
+             "'migrate-ledger' FROM migrate_sla_reports s JOIN map_runs m ON m.old_id = s.run_id JOIN runs r ON r.run_id = m.new_id "
+             "WHERE m.existing_id IS NULL AND r.state IN ('closed', 'cancelled') ON CONFLICT (run_id) DO NOTHING")
+      .affected();
+}
+
 }  // namespace
 
 LedgerCopyCounts copy_ledger_to_pg(PgConn& dst, const std::string& sqlite_path, const LedgerCopyScope& scope) {
@@ -1020,6 +1075,7 @@ LedgerCopyCounts copy_ledger_to_pg(PgConn& dst, const std::string& sqlite_path, 
       counts.tables.emplace_back(t.name, copy_table(src, dst, t, scope, counts.renumbered, updated));
       if (*t.refresh_set) counts.updated.emplace_back(t.name, updated);
     }
+    counts.tables.emplace_back("run_reports", copy_run_reports(src, dst, scope));
     auto m = dst.query("SELECT old_id, new_id FROM map_runs ORDER BY old_id");
     for (int i = 0; i < m.rows(); ++i) counts.runs.emplace_back(m.i64(i, 0), m.i64(i, 1));
   });

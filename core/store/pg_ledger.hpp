@@ -107,7 +107,8 @@ struct LedgerCopyCounts {
 /// Copies the rows of `scope` from the SQLite ledger at `sqlite_path` into the PostgreSQL ledger
 /// on `dst` (already migrated), in one transaction on `dst` and one read transaction on SQLite:
 /// advisors, their channels, content (and controls when scope.controls) whole; assignments, runs,
-/// deliveries, attempts and operator changes of the day. The planning data is brought up to date:
+/// deliveries, attempts and operator changes of the day, and the stored reports of the closed
+/// runs it inserts (sla_reports → run_reports, "run_reports" in `tables`). The planning data is brought up to date:
 /// an advisor or content row already in PostgreSQL takes the copy's values when they differ and
 /// the copy's updated_at is not older (the newest change wins; a withdrawal there is kept: a
 /// publish never undoes one), and such an advisor's channel rows become the copy's (one it no

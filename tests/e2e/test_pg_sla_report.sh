@@ -7,10 +7,10 @@
 #     accept; the rest left unknown) is ingested into each ledger with `daybreak ingest`:
 #     `sla-report --date` (JSON, text and --html) and `sla-report list` read from PostgreSQL
 #     equal those read from the SQLite file, the delivered/read/unknown/failed-after-accept
-#     figures included (as many as the spool holds; read as psql counts), except the fields
-#     man/sla-report.1 documents to differ (ledger, stored_report: false, the copy brings no
-#     stored report) and generated_at; so does `sla-report trend` (SQLite's stored report
-#     against PostgreSQL's count of the closed run, with a note saying it was counted)
+#     figures included (as many as the spool holds; read as psql counts), except the ledger's
+#     name and generated_at; the copy brought the closed run's stored report (stored_report
+#     true, `list` shows its SLA % as SQLite's, to the last digit), and `sla-report trend` is
+#     the same on both
 #  2. a second day is planned on SQLite, copied, and dispatched on PostgreSQL: sla-report with
 #     the url counts as on time, eligible, dead and attempts exactly what psql counts in the
 #     deliveries and delivery_attempts tables, while the SQLite copy still says nothing was sent;
@@ -160,11 +160,11 @@ for k in STATUS:
     assert type(pg[k]) in (int, float), (k, pg[k])
     for r in pg["runs"]:
         assert k not in r or type(r[k]) in (int, float), (k, r)
-# the documented differences: the ledger's name, stored_report false (no report in the copy)
+# the documented difference: the ledger's name; the copy brought the closed run's stored report
 assert pg["ledger"] == "postgresql", pg["ledger"]
 assert "notes" not in pg, pg["notes"]
 for r in pg["runs"] + pg["urgent"]:
-    assert r["stored_report"] is False
+    assert r["stored_report"] is True, r
 def strip(x):
     x = json.loads(json.dumps(x))
     for k in ["ledger", "notes", "generated_at", "generated_at_ms"]: x.pop(k, None)
@@ -193,15 +193,15 @@ if lh != ph:
     print("HTML differs at", i, "sqlite:", lh[i - 80:i + 80], "postgresql:", ph[i - 80:i + 80])
     sys.exit(1)
 assert "delivered within the deadline (status callbacks)" in ph
-# list: the same runs; stored_report false (none in the copy) and sla_pct null there
+# list: the same runs, each with the stored report the copy brought, its SLA % SQLite's exactly
 ll = [json.loads(l) for l in open(w + "/lite1.list") if l.strip()]
 pl = [json.loads(l) for l in open(w + "/pg1.list") if l.strip()]
-assert [r["run_id"] for r in ll if r["date"] == "2026-12-14"] == [r["run_id"] for r in pl], (ll, pl)
-assert all(r["ledger"] == "postgresql" and r["stored_report"] is False and r["sla_pct"] is None for r in pl), pl
-# trend: the same days and figures; no status figures on PostgreSQL
+assert [(r["run_id"], r["sla_pct"]) for r in ll if r["date"] == "2026-12-14"] == [(r["run_id"], r["sla_pct"]) for r in pl], (ll, pl)
+assert all(r["ledger"] == "postgresql" and r["stored_report"] is True and r["sla_pct"] is not None for r in pl), pl
+# trend: the same days and figures, the closed run's stored report on both
 lt = json.load(open(w + "/lite1.trend"))
 pt = json.load(open(w + "/pg1.trend"))
-assert pt["ledger"] == "postgresql" and len(pt["notes"]) == 1 and pt["notes"][0].startswith("1 closed run has no stored report"), pt
+assert pt["ledger"] == "postgresql" and "notes" not in pt and pt["summary"]["runs_without_report"] == 0, pt
 assert lt["dates"][-1]["reported_runs"] == 1 and lt["dates"][-1]["eligible"] == lite["eligible"], lt["dates"][-1]
 assert pt["dates"][-1]["read"] == want["read"] and pt["summary"]["failed_after_accept"] == want["failed_after_accept"], pt
 for t in (lt, pt):
@@ -250,7 +250,8 @@ assert_eq "$(json 'j["runs"][0]["state"]' <"$WORK/pg2.json")" "closed" "the run'
 assert_eq "$(json 'j["on_time"]' <"$WORK/pg2run.json")" "$on_time_psql" "sla-report --run on time"
 assert_eq "$(json 'j["report_source"]' <"$WORK/pg2run.json")" "stored" "a closed run on PostgreSQL prints its stored report"
 # the report the dispatch stored: once, for its close, its counts psql's; dispatch --json gave its SLA % and exited by it
-assert_eq "$(pg "SELECT COUNT(*) FROM run_reports")" "1" "stored run reports"
+assert_eq "$(pg "SELECT run_id || ':' || (written_by = 'migrate-ledger')::text FROM run_reports ORDER BY run_id" | tr '\n' ' ')" \
+  "$run1:true $run2:false " "stored run reports: day 1's copied by migrate-ledger, day 2's by its dispatch"
 assert_eq "$(pg "SELECT COUNT(*) FROM run_reports s JOIN runs r USING (run_id) WHERE s.run_id=$run2 AND s.closed_at = r.finished_at")" "1" \
   "the stored report is for the run's close"
 pg "SELECT report FROM run_reports WHERE run_id=$run2" >"$WORK/stored2.json"
@@ -265,9 +266,11 @@ assert rc == (1 if stored["sla_pct"] < 99 else 0), (rc, stored["sla_pct"])
 for k in ("sla_pct", "eligible", "on_time", "dead", "attempts", "generated_at", "by_tier", "top_failure_reasons"):
     assert printed[k] == stored[k], (k, printed[k], stored[k])
 PY
-# export reports with the url: the stored report, streamed from PostgreSQL
+# export reports with the url: the stored reports, streamed from PostgreSQL, day 1's (copied) then day 2's
 DAYBREAK_CONFIG=$WORK/pg.toml "$OP" export reports --from "$D1" --to "$D2" >"$WORK/reports.ndjson" || fail "export reports on PostgreSQL exited $?"
-assert_eq "$(json 'j["run_id"], j["sla_pct"] == j["report"]["sla_pct"], j["report"]["on_time"]' <"$WORK/reports.ndjson")" \
+assert_eq "$(wc -l <"$WORK/reports.ndjson")" "2" "reports exported"
+assert_eq "$(head -1 "$WORK/reports.ndjson" | json 'j["run_id"]')" "$run1" "export reports: day 1's copied report first"
+assert_eq "$(tail -1 "$WORK/reports.ndjson" | json 'j["run_id"], j["sla_pct"] == j["report"]["sla_pct"], j["report"]["on_time"]')" \
   "$run2 True $on_time_psql" "export reports streams the stored report"
 sla_psql=$(pg "SELECT 100.0 * $on_time_psql / $eligible_psql >= 99")
 want_rc=1; [ "$sla_psql" = "t" ] && want_rc=0
@@ -280,6 +283,9 @@ grep -q "^  eligible $eligible_psql  on time $on_time_psql " "$WORK/pg2.txt" || 
 grep -q "from the postgresql ledger" "$WORK/pg2.html" || fail "the HTML report does not name its ledger"
 grep -q "id='accepted-run-$run2'" "$WORK/pg2.html" || fail "the HTML report has no accepted chart for run $run2"
 
+# Day 1's run as one closed on PostgreSQL before reports were stored there: its report goes, and
+# the trend counts it from its deliveries, saying so.
+pg "DELETE FROM run_reports WHERE run_id=$run1" >/dev/null
 report "$WORK/pg.toml" "$WORK/pg2.trend" trend --to "$D2" --days 2 --json
 assert_eq "$(cat "$WORK/pg2.trend.rc")" "0" "trend on PostgreSQL"
 assert_eq "$(json 'j["dates"][-1]["on_time"]' <"$WORK/pg2.trend")" "$on_time_psql" "trend: day 2 on time against psql"

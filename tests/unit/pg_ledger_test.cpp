@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <sstream>
 
@@ -27,6 +28,7 @@
 #include "store/db.hpp"
 #include "store/migrations.hpp"
 #include "store/pg_ledger.hpp"
+#include "store/reports.hpp"
 
 namespace daybreak {
 namespace {
@@ -500,6 +502,65 @@ TEST(PgConfig, DatabaseUrlWithThisHostsPath) {
   EXPECT_THROW((void)parse_config("[database]\nurl = \"mysql://h/d\"\n", "t.toml"), ConfigError);
 }
 
+
+// Moving an install to PostgreSQL keeps its history: the stored report of each closed run the
+// copy inserts goes into run_reports (closed_at its finished_at, written_by "migrate-ledger"),
+// under the PostgreSQL run id (the report's run_id too) when the run was renumbered; a run
+// PostgreSQL already had keeps its own report, or none; a run not closed brings none.
+TEST_F(PgLedgerTest, MigrateLedgerCopiesTheStoredReportsOfTheClosedRunsItInserts) {
+  seed(3);  // PostgreSQL: run 1 of 2026-11-28 (open), copied from this file
+  // In the file: run 1 closes with its report; the day before, run 2 closed with one too.
+  const std::string report1 = R"({"run_id":1,"date":"2026-11-28","sla_pct":97.5})";
+  (*db_).write_tx([&] {
+    (*db_).exec("UPDATE runs SET state = 'closed', finished_at = " + std::to_string(kPgT0 + 600'000) + " WHERE run_id = 1");
+    store::SlaReportUpsert(*db_, 1, "2026-11-28", kPgT0 + 600'001, 97.5, report1);
+  });
+  store::RunUpsertParams day;
+  day.date = "2026-11-27";
+  day.window = window_for(kPgT0 - 86'400'000, WindowPolicy{});
+  ASSERT_EQ(store::RunUpsert(*db_, day), 2);
+  const std::string report2 = R"({"run_id":2,"date":"2026-11-27","sla_pct":99.9,"runs":[{"run_id":2}]})";
+  (*db_).write_tx([&] {
+    (*db_).exec("UPDATE runs SET state = 'closed', finished_at = " + std::to_string(kPgT0 - 80'000'000) + " WHERE run_id = 2");
+    store::SlaReportUpsert(*db_, 2, "2026-11-27", kPgT0 - 79'999'999, 99.9, report2);
+  });
+  // PostgreSQL already has run 2's id: a run of another day, open, with no report.
+  store::PgConn(url_).exec("INSERT INTO runs (run_id, date, slot_at, window_start, window_end, deadline_at) "
+                           "OVERRIDING SYSTEM VALUE VALUES (2, '2026-11-30', 5, 5, 5, 5)");
+
+  auto counts = store::migrate_ledger_to_pg(db_path(), url_, "");
+  std::map<std::string, std::int64_t> inserted(counts.tables.begin(), counts.tables.end());
+  // Run 1 was already in PostgreSQL (open there): its report is not the file's to give.
+  // Run 2 is new there, renumbered past PostgreSQL's run 2.
+  EXPECT_EQ(inserted["run_reports"], 1);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM run_reports WHERE run_id = 1"), 0);
+  const std::int64_t pg_run2 = count("SELECT run_id FROM runs WHERE date = '2026-11-27'");
+  EXPECT_GT(pg_run2, 2);
+  store::PgConn c(url_);
+  auto r = c.query("SELECT date, closed_at, generated_at, sla_pct, report, written_by FROM run_reports WHERE run_id = " +
+                   std::to_string(pg_run2));
+  ASSERT_EQ(r.rows(), 1);
+  EXPECT_EQ(r.str(0, 0), "2026-11-27");
+  EXPECT_EQ(r.i64(0, 1), kPgT0 - 80'000'000);
+  EXPECT_EQ(r.i64(0, 2), kPgT0 - 79'999'999);
+  EXPECT_DOUBLE_EQ(std::stod(r.str(0, 3)), 99.9);
+  auto j = nlohmann::json::parse(r.str(0, 4));
+  EXPECT_EQ(j["run_id"], pg_run2);                         // the run as PostgreSQL numbers it
+  EXPECT_EQ(j["runs"][0]["run_id"], 2);                    // nothing else rewritten
+  EXPECT_EQ(r.str(0, 5), "migrate-ledger");
+
+  // A fresh PostgreSQL database: run 1 is inserted there closed, its report byte for byte.
+  store::PgConn(server_->url()).exec("CREATE DATABASE fresh_reports");
+  const std::string fresh = server_->url("fresh_reports");
+  auto all = store::migrate_ledger_to_pg(db_path(), fresh, "");
+  std::map<std::string, std::int64_t> ins2(all.tables.begin(), all.tables.end());
+  EXPECT_EQ(ins2["run_reports"], 2);
+  EXPECT_EQ(store::PgConn(fresh).query("SELECT report FROM run_reports WHERE run_id = 1").str(0, 0), report1);
+  EXPECT_EQ(store::PgConn(fresh).query("SELECT report FROM run_reports WHERE run_id = 2").str(0, 0), report2);
+  // Again: nothing copied twice.
+  auto again = store::migrate_ledger_to_pg(db_path(), fresh, "");
+  for (const auto& [tb, n] : again.tables) EXPECT_EQ(n, 0) << tb;
+}
 
 // A second host's planning file counts its ids from its own history: its plan of the same day
 // meets the rows already published by their natural keys (no second run of the slot, no second

@@ -704,13 +704,10 @@ class PgReportTest : public test_support::WithPg<ReportTest> {
     }
   }
 
-  // The SQLite report as the PostgreSQL ledger must show it: the documented differences applied.
+  // The SQLite report as the PostgreSQL ledger must show it after a copy (which brings the
+  // stored reports of the closed runs): only the ledger's name differs.
   static json as_on_postgresql(json j) {
     j["ledger"] = "postgresql";
-    for (const char* g : {"runs", "urgent"}) {
-      if (!j.contains(g)) continue;
-      for (auto& r : j[g]) r["stored_report"] = false;
-    }
     return j;
   }
 
@@ -776,11 +773,12 @@ TEST_F(PgReportTest, DateAndRunReportsFromPostgresqlEqualTheSqliteOnesExceptTheD
   EXPECT_EQ(pg_day["runs"][2]["delivered_on_time"], 1);
   EXPECT_TRUE(pg_day["live_delivered_pct"].is_number());
 
-  // The one documented difference left besides the ledger's name: the copy has no stored report
-  // (PostgreSQL keeps them, migrated to sql/postgresql/005: false, not null, and no note).
+  // The copy brought run 2's stored report (run 1 has none in the file either), so only the
+  // ledger's name differs.
   EXPECT_TRUE(pg.keeps_stored_reports());
   EXPECT_FALSE(pg_day.contains("notes")) << pg_day["notes"];
-  EXPECT_EQ(pg_day["runs"][1]["stored_report"], false);
+  EXPECT_EQ(pg_day["runs"][1]["stored_report"], true);
+  EXPECT_EQ(pg_day["runs"][0]["stored_report"], false);
 
   const json want_day = as_on_postgresql(lite_day);
   EXPECT_EQ(pg_day, want_day) << "diff: " << json::diff(want_day, pg_day).dump(1);
@@ -837,7 +835,10 @@ TEST_F(PgReportTest, DateAndRunReportsFromPostgresqlEqualTheSqliteOnesExceptTheD
   for (const auto& r : store::RunListRecent(*db_, 10)) lite_ids.push_back(r.run_id);
   for (const auto& r : pg.runs_recent(10)) pg_ids.push_back(r.run_id);
   EXPECT_EQ(pg_ids, lite_ids);
-  EXPECT_FALSE(pg.stored_summary(2).has_value());
+  // Run 2's report as the copy stored it: the file's SLA % to the last digit.
+  ASSERT_TRUE(pg.stored_summary(2).has_value());
+  EXPECT_EQ(pg.stored_summary(2)->sla_pct, store::SlaReportGetSummary(*db_, 2)->sla_pct);
+  EXPECT_FALSE(pg.stored_summary(1).has_value());
 }
 
 TEST_F(PgReportTest, TheReportReadsPostgresqlNotTheSqliteCopy) {
@@ -869,8 +870,18 @@ TEST_F(PgReportTest, TrendFromPostgresqlCountsClosedRunsAsTheStoredReportsDo) {
   store_run_report(*db_, load_run(1), now);  // both closed runs reported on SQLite
   store::migrate_ledger_to_pg(db_path(), url_, kDate);
   post_statuses(now);
-  store::PgReportLedger pg(url_);
   json lite = build_trend(*db_, kDate, 3);
+  {
+    // The copy brought both stored reports: the trend is SQLite's but for the ledger's name.
+    store::PgReportLedger pg(url_);
+    json copied = build_trend(pg, kDate, 3);
+    json want = lite;
+    want["ledger"] = "postgresql";
+    EXPECT_EQ(copied, want) << "diff: " << json::diff(want, copied).dump(1);
+  }
+  // Runs closed on PostgreSQL before reports were stored there have none: counted instead.
+  store::PgConn(url_).exec("DELETE FROM run_reports");
+  store::PgReportLedger pg(url_);
   json got = build_trend(pg, kDate, 3);
   const json& day = lite["dates"][2];
   ASSERT_EQ(day["date"], kDate);
@@ -890,7 +901,7 @@ TEST_F(PgReportTest, TrendFromPostgresqlCountsClosedRunsAsTheStoredReportsDo) {
   EXPECT_EQ(got["summary"]["read"], 4);
   EXPECT_DOUBLE_EQ(got["summary"]["overall_delivered_sla_pct"].get<double>(), 100.0 * 3 / 11);
 
-  // Neither closed run has a stored report in the copy: both counted now, and said so.
+  // Neither closed run has a stored report there now: both counted, and said so.
   EXPECT_EQ(got["notes"][0], "2 closed runs have no stored report on the postgresql ledger (closed before reports were "
                              "stored there): counted as reported, from their deliveries now");
 
