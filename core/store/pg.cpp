@@ -83,6 +83,16 @@ bool PgResult::is_float(int col) const {
   return t == 700 || t == 701 || t == 1700;  // float4, float8, numeric
 }
 
+std::string pg_connect_hint(const std::string& libpq_message) {
+  // connect(2) failing with EPERM: nothing reached the network. On a daybreak host that is the
+  // systemd units' IPAddressDeny=any (daybreak-callbacks, daybreak-console: loopback only) or a
+  // local firewall rule, not the server.
+  if (libpq_message.find("Operation not permitted") == std::string::npos) return "";
+  return " (this host refused the connection itself, before it left: a systemd unit's IPAddressDeny or a local firewall "
+         "rule; for daybreak-callbacks or daybreak-console allow the server's address with `systemctl edit UNIT`: "
+         "[Service] IPAddressAllow=ADDRESS)";
+}
+
 PgConn::PgConn(std::string url) : url_(std::move(url)) { ensure_connected(); }
 PgConn::~PgConn() {
   if (c_) PQfinish(c_);
@@ -111,7 +121,7 @@ void PgConn::ensure_connected() {
     PQfinish(c_);
     c_ = nullptr;
     // A server that is down or restarting may be back on the next try.
-    throw StoreError("cannot connect to PostgreSQL: " + msg, SQLITE_CANTOPEN);
+    throw StoreError("cannot connect to PostgreSQL: " + msg + pg_connect_hint(msg), SQLITE_CANTOPEN);
   }
   // Notices (e.g. "relation already exists, skipping") are not errors: keep them off stderr.
   PQsetNoticeProcessor(c_, [](void*, const char*) {}, nullptr);

@@ -132,6 +132,9 @@ void pg_transaction(PgConn& c, Fn&& fn) {
 /// `sql` with SQLite's numbered parameters (?1, ?2, …) spelled as PostgreSQL's ($1, $2, …): the
 /// store's portable statements run on both ledgers. `sql` must hold no other '?'.
 std::string pg_numbered_params(std::string sql);
+/// What to add to libpq's connect error `libpq_message`: when connect(2) was refused on this host
+/// (EPERM: a systemd unit's IPAddressDeny, a firewall rule), where to allow the address; else "".
+std::string pg_connect_hint(const std::string& libpq_message);
 
 /// Quotes a value for COPY's text format (backslash, tab, newline, carriage return escaped).
 void pg_copy_field(std::string& out, std::string_view v);

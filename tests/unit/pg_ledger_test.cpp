@@ -8,6 +8,13 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include <cstddef>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 
@@ -217,6 +224,69 @@ TEST(PgConnTimeouts, AServerThatNeverAnswersFailsTheConnectWithinTheTimeout) {
   EXPECT_GE(from_url, 1.5);
   EXPECT_LE(from_url, 4.0);
   ::close(fd);
+}
+
+// A connect refused on this host itself (connect(2) failing with EPERM, as systemd's
+// IPAddressDeny=any in daybreak-callbacks.service makes it for a PostgreSQL on another machine):
+// the error says where to allow the address. A child process makes connect(2) fail so with a
+// seccomp filter, so the message is libpq's own; a server that refuses (ECONNREFUSED) gets no hint.
+TEST(PgConnTimeouts, AConnectRefusedOnThisHostSaysWhereToAllowTheAddress) {
+  int pipefd[2];
+  ASSERT_EQ(::pipe(pipefd), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::close(pipefd[0]);
+    sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_connect, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    sock_fprog prog{static_cast<unsigned short>(sizeof filter / sizeof filter[0]), filter};
+    std::string out;
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {
+      out = "no seccomp";
+    } else {
+      try {
+        store::PgConn c("postgresql://daybreak@192.0.2.10:5432/daybreak");
+        out = "connected";
+      } catch (const std::exception& e) {
+        out = e.what();
+      }
+    }
+    (void)!::write(pipefd[1], out.data(), out.size());
+    ::_exit(0);
+  }
+  ::close(pipefd[1]);
+  std::string got;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(pipefd[0], buf, sizeof buf)) > 0;) got.append(buf, static_cast<std::size_t>(n));
+  ::close(pipefd[0]);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  if (got == "no seccomp") GTEST_SKIP() << "seccomp filters are not available here";
+  EXPECT_NE(got.find("Operation not permitted"), std::string::npos) << got;
+  EXPECT_NE(got.find("IPAddressAllow=ADDRESS"), std::string::npos) << got;
+  EXPECT_NE(got.find("systemctl edit"), std::string::npos) << got;
+
+  // A port nobody listens on: refused by the peer, no hint.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  ::close(fd);  // the port is free again: a connect to it is refused
+  try {
+    store::PgConn c("postgresql://daybreak@127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + "/daybreak");
+    ADD_FAILURE() << "connected to a closed port";
+  } catch (const store::StoreError& e) {
+    EXPECT_EQ(std::string(e.what()).find("IPAddressAllow"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(store::pg_connect_hint("connection to server at \"10.0.0.5\", port 5432 failed: Connection refused"), "");
 }
 
 TEST_F(PgLedgerTest, ALostConnectionIsTransientAndTheNextTransactionReconnects) {
