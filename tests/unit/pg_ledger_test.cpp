@@ -196,16 +196,23 @@ TEST_F(PgLedgerTest, RunClosesOnlyWhenEveryRowIsFinal) {
 // connect gives up after daybreak's default connect_timeout (5 s) with a transient error, so
 // the writer retries and store_unwritable can fire; a connect_timeout in the URL wins. libpq's
 // own default is to wait for ever.
-TEST(PgConnTimeouts, AServerThatNeverAnswersFailsTheConnectWithinTheTimeout) {
+/// A TCP socket bound to a free port of 127.0.0.1 (in `a`), not listening yet.
+int bound_loopback_socket(sockaddr_in& a) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(fd, 0);
-  sockaddr_in a{};
+  EXPECT_GE(fd, 0);
+  a = sockaddr_in{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(::listen(fd, 8), 0);  // connections complete in the kernel; nothing ever reads them
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
   socklen_t len = sizeof a;
-  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  return fd;
+}
+
+TEST(PgConnTimeouts, AServerThatNeverAnswersFailsTheConnectWithinTheTimeout) {
+  sockaddr_in a{};
+  int fd = bound_loopback_socket(a);
+  ASSERT_EQ(::listen(fd, 8), 0);  // connections complete in the kernel; nothing ever reads them
   const std::string base = "postgresql://daybreak@127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + "/daybreak";
   auto seconds_to_fail = [](const std::string& url) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -271,15 +278,8 @@ TEST(PgConnTimeouts, AConnectRefusedOnThisHostSaysWhereToAllowTheAddress) {
   EXPECT_NE(got.find("systemctl edit"), std::string::npos) << got;
 
   // A port nobody listens on: refused by the peer, no hint.
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(fd, 0);
   sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  socklen_t len = sizeof a;
-  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
-  ::close(fd);  // the port is free again: a connect to it is refused
+  ::close(bound_loopback_socket(a));  // the port is free again: a connect to it is refused
   try {
     store::PgConn c("postgresql://daybreak@127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + "/daybreak");
     ADD_FAILURE() << "connected to a closed port";
