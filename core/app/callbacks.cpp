@@ -666,18 +666,22 @@ UnsubscribeOutcome CallbackReceiver::unsubscribe(std::string_view token, std::st
   }
   std::lock_guard lock(db_mu_);
   UnsubscribeOutcome out;
+  bool pg_committed = false;
   try {
     // On [database] url the day's deliveries are on PostgreSQL: the change goes there too, on a
     // connection of its own opened at the first unsubscribe (rare) and kept.
     if (pg_ && !pg_unsubscribe_) pg_unsubscribe_ = std::make_unique<store::PgOperator>(cfg_.database_url);
-    out = one_click_unsubscribe(*db_, unsubscribe_secret_, token, body, clock_.now(), pg_unsubscribe_.get());
+    out = one_click_unsubscribe(*db_, unsubscribe_secret_, token, body, clock_.now(), pg_unsubscribe_.get(), &pg_committed);
   } catch (const std::exception& e) {
-    // Nothing changed on either ledger (the file's transaction rolled back with PostgreSQL's):
-    // the advisor can click again. A connection left broken is opened afresh next time.
+    // Nothing changed on either ledger (the file's transaction rolled back with PostgreSQL's),
+    // unless PostgreSQL had committed when the file's own commit failed: either way the advisor
+    // can click again, which completes it. A connection left broken is opened afresh next time.
     if (pg_) pg_unsubscribe_.reset();
     out = UnsubscribeOutcome{};
     out.http_status = 503;
-    out.reason = std::string("the unsubscribe could not be stored, nothing changed; try again: ") + e.what();
+    out.reason = std::string(pg_committed ? "the unsubscribe is on PostgreSQL but the SQLite file could not be changed; try again: "
+                                          : "the unsubscribe could not be stored, nothing changed; try again: ") +
+                 e.what();
     return out;
   }
   if (out.http_status == 200) {

@@ -29,7 +29,8 @@ bool is_one_click_body(std::string_view body) {
 }
 
 UnsubscribeOutcome one_click_unsubscribe(store::Db& db, const std::string& secret, std::string_view token,
-                                         std::string_view body, Millis now, store::PgOperator* pg) {
+                                         std::string_view body, Millis now, store::PgOperator* pg,
+                                         bool* pg_committed) {
   UnsubscribeOutcome out;
   if (secret.empty()) {
     out.http_status = 404;
@@ -104,6 +105,7 @@ UnsubscribeOutcome one_click_unsubscribe(store::Db& db, const std::string& secre
         pe.after = a.dump();
         pg->audit_append(pe);
       });
+      if (pg_committed != nullptr) *pg_committed = true;
       out.moved += pf.moved.size();
       out.cancelled += pf.cancelled.size();
     }

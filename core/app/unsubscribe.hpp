@@ -39,8 +39,11 @@ bool is_one_click_body(std::string_view body);
 /// With `pg` (the receiver on [database] url) the advisor's row, its pending deliveries and the
 /// audit row change on PostgreSQL too, in one PostgreSQL transaction inside the file's: when
 /// PostgreSQL fails the file is rolled back as well and the error (StoreError) propagates, so
-/// nothing changed and the click can be repeated.
+/// nothing changed and the click can be repeated. `pg_committed` (optional) is set when
+/// PostgreSQL's transaction committed, so that a failure after it (the file's own commit) is
+/// told apart: PostgreSQL changed, the file did not, and a repeated click brings the file along.
 UnsubscribeOutcome one_click_unsubscribe(store::Db& db, const std::string& secret, std::string_view token,
-                                         std::string_view body, Millis now, store::PgOperator* pg = nullptr);
+                                         std::string_view body, Millis now, store::PgOperator* pg = nullptr,
+                                         bool* pg_committed = nullptr);
 
 }  // namespace daybreak

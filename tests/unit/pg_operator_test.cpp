@@ -9,6 +9,7 @@
 // there follow its channels; a publish brings changed advisors and content up to date there and
 // nothing else; the commands that do not speak PostgreSQL are refused while [database] url is set.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
 
@@ -148,6 +149,34 @@ class PgOperatorTest : public test_support::PgDbTest {
     return out;
   }
   std::int64_t count(const std::string& sql) { return store::PgConn(url_).query(sql).i64(0, 0); }
+
+  /// `id` reads email first, then WhatsApp, and its delivery `delivery_id` was planned on email,
+  /// on both ledgers (the day seeded first).
+  void email_first(const std::string& id, std::int64_t delivery_id) {
+    auto a = store::AdvisorGet(*db_, id)->advisor;
+    a.channels = {Channel::email, Channel::whatsapp};
+    a.email = id + "@example.test";
+    const std::string planned_on_email = "UPDATE deliveries SET channel = 'email', channel_index = 0, sender = 'mail-1' "
+                                         "WHERE delivery_id = " + std::to_string(delivery_id);
+    db_->write_tx([&] {
+      store::AdvisorUpsert(*db_, {a, kOpT0 + 1});
+      db_->exec(planned_on_email);
+    });
+    store::PgOperator pg(url_);
+    pg.tx(false, [&] { pg.advisor_put(*store::AdvisorGet(*db_, id)); });
+    store::PgConn(url_).exec(planned_on_email);
+  }
+  /// daybreak-callbacks on [database] url with the SQLite file beside it, one-click unsubscribes
+  /// signed with kUnsubSecretPg.
+  std::unique_ptr<CallbackReceiver> receiver_on_both(const Clock& clock) {
+    receiver_cfg_ = parse_config("[database]\npath = \"" + db_path() + "\"\nurl = \"" + url_ +
+                                     "\"\n[email]\nunsubscribe_secret = \"" + kUnsubSecretPg + "\"\n",
+                                 "t.toml");
+    auto log = std::make_shared<spdlog::logger>("unsubscribe-pg", std::make_shared<spdlog::sinks::null_sink_mt>());
+    return std::make_unique<CallbackReceiver>(db_.get(), receiver_cfg_, clock, log, "", std::make_unique<store::PgStatusStore>(url_));
+  }
+  static constexpr const char* kUnsubSecretPg = "unsub-secret-pg";
+  Config receiver_cfg_;
 
   Config cfg_;
   ops::Actor who_{"asha", "root", "daybreak pause --reason test"};
@@ -611,28 +640,11 @@ TEST_F(PgOperatorTest, AnAdvisorChangeOnPostgresqlMatchesTheSqlitePathAndItsPend
 // the day's pending email delivery on PostgreSQL, the one a dispatch sends from, moves too.
 TEST_F(PgOperatorTest, AOneClickUnsubscribeMovesThePendingEmailDeliveryOnPostgresqlAsInTheFile) {
   seed();
-  // adv-7 reads email first, then WhatsApp; its delivery 8 was planned on email on both ledgers.
-  auto a7 = store::AdvisorGet(*db_, "adv-7")->advisor;
-  a7.channels = {Channel::email, Channel::whatsapp};
-  a7.email = "adv7@example.test";
-  db_->write_tx([&] {
-    store::AdvisorUpsert(*db_, {a7, kOpT0 + 1});
-    db_->exec("UPDATE deliveries SET channel = 'email', channel_index = 0, sender = 'mail-1' WHERE delivery_id = 8");
-  });
-  {
-    store::PgOperator pg(url_);
-    pg.tx(false, [&] { pg.advisor_put(*store::AdvisorGet(*db_, "adv-7")); });
-  }
-  store::PgConn(url_).exec("UPDATE deliveries SET channel = 'email', channel_index = 0, sender = 'mail-1' WHERE delivery_id = 8");
-
-  const std::string secret = "unsub-secret-pg";
-  Config cfg = parse_config("[database]\npath = \"" + db_path() + "\"\nurl = \"" + url_ + "\"\n[email]\nunsubscribe_secret = \"" +
-                                secret + "\"\n",
-                            "t.toml");
+  email_first("adv-7", 8);
   ManualClock clock(kOpT0 + 2);
-  auto log = std::make_shared<spdlog::logger>("unsubscribe-pg", std::make_shared<spdlog::sinks::null_sink_mt>());
-  CallbackReceiver receiver(db_.get(), cfg, clock, log, "", std::make_unique<store::PgStatusStore>(url_));
-  const std::string token = channels::unsubscribe_token(secret, "adv-7");
+  auto receiver_ptr = receiver_on_both(clock);
+  auto& receiver = *receiver_ptr;
+  const std::string token = channels::unsubscribe_token(kUnsubSecretPg, "adv-7");
   auto on_email = [&] {
     return count("SELECT COUNT(*) FROM deliveries WHERE delivery_id = 8 AND channel = 'email' AND state = 'planned'");
   };
@@ -683,6 +695,38 @@ TEST_F(PgOperatorTest, AOneClickUnsubscribeMovesThePendingEmailDeliveryOnPostgre
   EXPECT_EQ(changes.rows[0].delivery_id, 8);
   EXPECT_EQ(changes.rows[0].channel, "whatsapp");
   EXPECT_EQ(changes.rows[0].email, "");  // unsubscribed: no email address any more
+}
+
+// The file's own commit failing after PostgreSQL's (a commit hook refuses it here): the answer
+// says PostgreSQL has the unsubscribe and the file does not, and the next click brings the file
+// along without moving anything twice.
+TEST_F(PgOperatorTest, AnUnsubscribeWhoseFileCommitFailsAfterPostgresqlsSaysSoAndTheNextClickCompletesIt) {
+  seed();
+  email_first("adv-9", 10);
+  ManualClock clock(kOpT0 + 2);
+  auto receiver = receiver_on_both(clock);
+  const std::string token = channels::unsubscribe_token(kUnsubSecretPg, "adv-9");
+
+  // The file refuses its next commit.
+  static int refusals = 0;
+  refusals = 1;
+  sqlite3_commit_hook(db_->raw().getHandle(), [](void*) { return refusals > 0 ? (--refusals, 1) : 0; }, nullptr);
+  auto failed = receiver->unsubscribe(token, "List-Unsubscribe=One-Click");
+  sqlite3_commit_hook(db_->raw().getHandle(), nullptr, nullptr);
+  EXPECT_EQ(failed.http_status, 503);
+  EXPECT_NE(failed.reason.find("is on PostgreSQL but the SQLite file could not be changed"), std::string::npos) << failed.reason;
+  EXPECT_EQ(scalar("SELECT opted_in FROM advisor_channels WHERE advisor_id = 'adv-9' AND channel = 'email'"), 1);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM advisor_channels WHERE advisor_id = 'adv-9' AND channel = 'email' AND opted_in = 0"), 1);
+  EXPECT_EQ(count("SELECT COUNT(*) FROM deliveries WHERE delivery_id = 10 AND channel = 'whatsapp'"), 1);
+
+  // The click again: the file follows; PostgreSQL has nothing left to move.
+  clock.set(kOpT0 + 3);
+  auto again = receiver->unsubscribe(token, "List-Unsubscribe=One-Click");
+  ASSERT_EQ(again.http_status, 200) << again.reason;
+  EXPECT_TRUE(again.changed);
+  EXPECT_EQ(again.moved, 1U);  // the file's row; PostgreSQL's moved at the first click
+  EXPECT_EQ(scalar("SELECT opted_in FROM advisor_channels WHERE advisor_id = 'adv-9' AND channel = 'email'"), 0);
+  EXPECT_EQ(pg_rows(), sqlite_rows());
 }
 
 TEST_F(PgOperatorTest, AnAssignmentOnPostgresqlRepointsThePendingDeliveryAsTheSqlitePathDoes) {
