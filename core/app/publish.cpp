@@ -51,4 +51,19 @@ std::optional<std::int64_t> published_run_id(const nlohmann::json& report, std::
   return std::nullopt;
 }
 
+PgAdvisorChange follow_advisor_on_pg(store::PgOperator& pg, const store::AdvisorRow& after, const store::AuditEntry& audit, Millis now,
+                                     const std::function<std::vector<std::int64_t>()>& cancel) {
+  PgAdvisorChange out;
+  pg.advisor_put(after);
+  if (cancel) out.cancelled = cancel();
+  out.follow = pg.advisor_follow(after.advisor.advisor_id, now);
+  store::AuditEntry e = audit;
+  auto a = e.after.empty() ? nlohmann::json::object() : nlohmann::json::parse(e.after);
+  a["postgresql"] = {{"deliveries_cancelled", out.cancelled}, {"deliveries_moved", out.follow.moved},
+                     {"deliveries_cancelled_unreachable", out.follow.cancelled}, {"deliveries_reloaded", out.follow.reloaded}};
+  e.after = a.dump();
+  pg.audit_append(e);
+  return out;
+}
+
 }  // namespace daybreak

@@ -9,11 +9,17 @@
 // planning data is brought up to date (an advisor's or content item's changed row, an advisor's
 // channel rows; a withdrawal on PostgreSQL is kept). README "The dispatch ledger on PostgreSQL".
 #include <nlohmann/json.hpp>
+#include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "config/config.hpp"
+#include "store/audit.hpp"
+#include "store/advisors.hpp"
 #include "store/pg.hpp"
+#include "store/pg_operator.hpp"
 
 namespace daybreak {
 
@@ -36,5 +42,19 @@ nlohmann::json publish_day_locked(store::PgConn& c, const Config& cfg, const std
 
 /// The PostgreSQL run id a publish report gives the SQLite run `sqlite_run_id`; nullopt when absent.
 std::optional<std::int64_t> published_run_id(const nlohmann::json& report, std::int64_t sqlite_run_id);
+
+/// What an advisor's change did to its pending deliveries on PostgreSQL.
+struct PgAdvisorChange {
+  std::vector<std::int64_t> cancelled;        ///< by `cancel` (a pause's days)
+  store::PgOperator::AdvisorFollow follow;    ///< the rest following the advisor's channels
+};
+/// An advisor changed in the SQLite file, made so on PostgreSQL (`daybreak advisors …` with the
+/// url, a one-click unsubscribe on daybreak-callbacks): its row there becomes the file's
+/// (`after`), `cancel` (when given) cancels what it cancels, its pending deliveries there follow
+/// its channels (PgOperator::advisor_follow), and the file's audit row `audit` is appended there
+/// with what PostgreSQL did under "postgresql". Inside a PgOperator::tx; its results start afresh
+/// when the transaction is run again.
+PgAdvisorChange follow_advisor_on_pg(store::PgOperator& pg, const store::AdvisorRow& after, const store::AuditEntry& audit, Millis now,
+                                     const std::function<std::vector<std::int64_t>()>& cancel = nullptr);
 
 }  // namespace daybreak

@@ -6,6 +6,7 @@
 #include "store/advisors.hpp"
 #include "store/audit.hpp"
 #include "store/overrides.hpp"
+#include "app/publish.hpp"
 #include "store/pg_operator.hpp"
 
 namespace daybreak {
@@ -96,15 +97,7 @@ UnsubscribeOutcome one_click_unsubscribe(store::Db& db, const std::string& secre
       // `daybreak advisors opt-out` does with [database] url, and the audit row goes there too.
       const auto after = store::AdvisorGet(db, *id);
       store::PgOperator::AdvisorFollow pf;
-      pg->tx(false, [&] {
-        pg->advisor_put(*after);
-        pf = pg->advisor_follow(*id, now);
-        store::AuditEntry pe = e;
-        auto a = nlohmann::json::parse(pe.after);
-        a["postgresql"] = {{"deliveries_moved", pf.moved}, {"deliveries_cancelled_unreachable", pf.cancelled}};
-        pe.after = a.dump();
-        pg->audit_append(pe);
-      });
+      pg->tx(false, [&] { pf = follow_advisor_on_pg(*pg, *after, e, now).follow; });
       if (pg_committed != nullptr) *pg_committed = true;
       out.moved += pf.moved.size();
       out.cancelled += pf.cancelled.size();

@@ -17,6 +17,7 @@
 #include <map>
 #include <sstream>
 
+#include "app/publish.hpp"
 #include "cli/commands.hpp"
 #include "cli/op_actions.hpp"
 #include "cli/op_support.hpp"
@@ -98,15 +99,9 @@ struct PgDeliveries {
 void follow_on_pg(store::PgOperator& pg, const store::AdvisorRow& after, const store::AuditEntry& audit, PgDeliveries& out,
                   const std::function<std::vector<std::int64_t>()>& cancel, Millis now) {
   out = PgDeliveries{};  // afresh when the transaction is run again (PgOperator::tx)
-  pg.advisor_put(after);
-  if (cancel) out.cancelled = cancel();
-  out.follow = pg.advisor_follow(after.advisor.advisor_id, now);
-  store::AuditEntry e = audit;
-  auto a = e.after.empty() ? nlohmann::json::object() : nlohmann::json::parse(e.after);
-  a["postgresql"] = {{"deliveries_cancelled", out.cancelled}, {"deliveries_moved", out.follow.moved},
-                     {"deliveries_cancelled_unreachable", out.follow.cancelled}, {"deliveries_reloaded", out.follow.reloaded}};
-  e.after = a.dump();
-  pg.audit_append(e);
+  auto done = follow_advisor_on_pg(pg, after, audit, now, cancel);
+  out.cancelled = std::move(done.cancelled);
+  out.follow = std::move(done.follow);
 }
 
 /// The JSON and words of PostgreSQL's part; waits for running dispatches when a delivery changed.

@@ -897,6 +897,38 @@ void copy_sqlite_field(std::string& out, const SQLite::Column& col) {
   pg_copy_field(out, col.getString());
 }
 
+/// The rows of `select` as COPY text into `data` (NULL as \N), with the scope's day bound to ?1
+/// and its run (or NULL) to ?2 when the statement names them and the scope has a day. Returns
+/// the rows read.
+std::int64_t read_rows_as_copy(SQLite::Database& src, const std::string& select, const LedgerCopyScope& scope, std::string& data) {
+  SQLite::Statement q(src, select);
+  if (!scope.date.empty() && select.find("?1") != std::string::npos) {
+    q.bind(1, scope.date);
+    if (select.find("?2") != std::string::npos) {
+      if (scope.run_id) {
+        q.bind(2, *scope.run_id);
+      } else {
+        q.bind(2);
+      }
+    }
+  }
+  std::int64_t n = 0;
+  while (q.executeStep()) {
+    for (int i = 0; i < q.getColumnCount(); ++i) {
+      if (i) data += '\t';
+      auto col = q.getColumn(i);
+      if (col.isNull()) {
+        data += "\\N";
+      } else {
+        copy_sqlite_field(data, col);
+      }
+    }
+    data += '\n';
+    ++n;
+  }
+  return n;
+}
+
 std::vector<std::string> split_columns(const std::string& cols) {
   std::vector<std::string> out;
   std::size_t at = 0;
@@ -919,32 +951,9 @@ std::vector<std::string> split_columns(const std::string& cols) {
 std::int64_t copy_table(SQLite::Database& src, PgConn& dst, const CopyTable& t, const LedgerCopyScope& scope,
                         std::int64_t& renumbered, std::int64_t& updated) {
   std::string data;
-  SQLite::Statement q(src, std::string("SELECT ") + t.columns + " FROM " + t.name + " " +
-                               (scope.date.empty() ? t.where_all : t.where_scope));
-  if (!scope.date.empty() && std::string(t.where_scope).find("?1") != std::string::npos) {
-    q.bind(1, scope.date);
-    if (std::string(t.where_scope).find("?2") != std::string::npos) {
-      if (scope.run_id) {
-        q.bind(2, *scope.run_id);
-      } else {
-        q.bind(2);
-      }
-    }
-  }
-  std::int64_t n = 0;
-  while (q.executeStep()) {
-    for (int i = 0; i < q.getColumnCount(); ++i) {
-      if (i) data += '\t';
-      auto col = q.getColumn(i);
-      if (col.isNull()) {
-        data += "\\N";
-      } else {
-        copy_sqlite_field(data, col);
-      }
-    }
-    data += '\n';
-    ++n;
-  }
+  const std::int64_t n = read_rows_as_copy(
+      src, std::string("SELECT ") + t.columns + " FROM " + t.name + " " + (scope.date.empty() ? t.where_all : t.where_scope), scope,
+      data);
   const std::string name = t.name;
   const std::string stage = "migrate_" + name;
   dst.exec("CREATE TEMP TABLE " + stage + " (LIKE " + name + ") ON COMMIT DROP");
@@ -1027,26 +1036,11 @@ std::int64_t copy_table(SQLite::Database& src, PgConn& dst, const CopyTable& t, 
 /// written_by "migrate-ledger", the report's run_id the PostgreSQL one when it was renumbered.
 /// So `sla-report` and the trend keep the days an install had before moving to PostgreSQL.
 std::int64_t copy_run_reports(SQLite::Database& src, PgConn& dst, const LedgerCopyScope& scope) {
-  SQLite::Statement q(src, std::string("SELECT s.run_id, s.date, s.generated_at, s.sla_pct, s.report FROM sla_reports s ") +
-                               (scope.date.empty() ? "" : "JOIN runs r ON r.run_id = s.run_id WHERE r.date = ?1 AND (?2 IS NULL OR r.run_id = ?2)"));
-  if (!scope.date.empty()) {
-    q.bind(1, scope.date);
-    if (scope.run_id) {
-      q.bind(2, *scope.run_id);
-    } else {
-      q.bind(2);
-    }
-  }
   std::string data;
-  std::int64_t n = 0;
-  while (q.executeStep()) {
-    for (int i = 0; i < q.getColumnCount(); ++i) {
-      if (i) data += '\t';
-      copy_sqlite_field(data, q.getColumn(i));
-    }
-    data += '\n';
-    ++n;
-  }
+  const std::int64_t n = read_rows_as_copy(
+      src, std::string("SELECT s.run_id, s.date, s.generated_at, s.sla_pct, s.report FROM sla_reports s ") +
+               (scope.date.empty() ? "" : "JOIN runs r ON r.run_id = s.run_id WHERE r.date = ?1 AND (?2 IS NULL OR r.run_id = ?2)"),
+      scope, data);
   if (n == 0) return 0;
   dst.exec("CREATE TEMP TABLE migrate_sla_reports (run_id BIGINT, date TEXT, generated_at BIGINT, sla_pct DOUBLE PRECISION, "
            "report TEXT) ON COMMIT DROP");
